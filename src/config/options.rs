@@ -1,0 +1,223 @@
+//! The typed, validated configuration. The config reader produces one
+//! `Options`; nothing at run time looks options up by name.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// Everything the server needs to start. `Options::default()` is the safe
+/// embedded default a newcomer runs first: loopback only, nats-server's limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Client listen host (`host`/`net`, or the host part of `listen`).
+    pub host: String,
+    /// Client listen port; 0 picks a free port.
+    pub port: u16,
+    /// `server_name`; the server id when absent.
+    pub server_name: Option<String>,
+    /// `max_connections` / `max_conn`.
+    pub max_connections: usize,
+    /// `max_subscriptions` / `max_subs` per connection; 0 = unlimited.
+    pub max_subscriptions: usize,
+    /// `max_payload`, bytes.
+    pub max_payload: usize,
+    /// `max_pending`, bytes of outbound data per client before it is a slow consumer.
+    pub max_pending: usize,
+    /// `max_control_line`, bytes.
+    pub max_control_line: usize,
+    /// `ping_interval`.
+    pub ping_interval: Duration,
+    /// `ping_max`: unanswered PINGs before `Stale Connection`.
+    pub ping_max: u32,
+    /// `write_deadline`: a write that takes longer makes a slow consumer.
+    pub write_deadline: Duration,
+    /// `lame_duck_duration`.
+    pub lame_duck_duration: Duration,
+    /// `lame_duck_grace_period`.
+    pub lame_duck_grace_period: Duration,
+    /// `debug`.
+    pub debug: bool,
+    /// `trace`.
+    pub trace: bool,
+    /// `logtime`.
+    pub logtime: bool,
+    /// `log_file` / `logfile`.
+    pub log_file: Option<PathBuf>,
+    /// `authorization { ... }`.
+    pub authorization: Option<Authorization>,
+    /// `tls { ... }` for client connections.
+    pub tls: Option<TlsOptions>,
+    /// Monitoring listener: `http`, `http_port`, `monitor_port`.
+    pub http: Option<HttpOptions>,
+    /// `cluster { ... }`.
+    pub cluster: Option<ClusterOptions>,
+}
+
+/// Default client port, as nats-server.
+pub const DEFAULT_PORT: u16 = 4222;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: "127.0.0.1".into(),
+            port: DEFAULT_PORT,
+            server_name: None,
+            max_connections: 65_536,
+            max_subscriptions: 0,
+            max_payload: 1024 * 1024,
+            max_pending: 64 * 1024 * 1024,
+            max_control_line: 4096,
+            ping_interval: Duration::from_secs(120),
+            ping_max: 2,
+            write_deadline: Duration::from_secs(10),
+            lame_duck_duration: Duration::from_secs(120),
+            lame_duck_grace_period: Duration::from_secs(10),
+            debug: false,
+            trace: false,
+            logtime: true,
+            log_file: None,
+            authorization: None,
+            tls: None,
+            http: None,
+            cluster: None,
+        }
+    }
+}
+
+/// `authorization { ... }`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Authorization {
+    /// Single `token`.
+    pub token: Option<Secret>,
+    /// Single `user` / `username`.
+    pub user: Option<String>,
+    /// Single `password` / `pass`.
+    pub password: Option<Secret>,
+    /// `timeout`: time allowed between connect and CONNECT.
+    pub timeout: Option<Duration>,
+    /// `users = [ ... ]`.
+    pub users: Vec<User>,
+    /// `default_permissions`: for users without their own.
+    pub default_permissions: Option<Permissions>,
+}
+
+/// One entry of `users`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// `user` / `username`; for certificate mapping, an email, DNS name, URI or DN.
+    pub user: String,
+    /// `password` / `pass`: an argon2 PHC string, a bcrypt hash or plain text.
+    pub password: Option<Secret>,
+    /// `permissions` / `permission`.
+    pub permissions: Option<Permissions>,
+}
+
+/// A permission set as written in the config (compiled later).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Permissions {
+    /// `publish` / `pub`.
+    pub publish: Option<SubjectRules>,
+    /// `subscribe` / `sub`.
+    pub subscribe: Option<SubjectRules>,
+    /// `allow_responses`.
+    pub allow_responses: Option<ResponsePermission>,
+}
+
+/// Allow and deny lists. A string or a list in the config is an allow list.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubjectRules {
+    /// `allow`: subjects (and, for subscribe, `"subject queue"` pairs).
+    pub allow: Option<Vec<String>>,
+    /// `deny`.
+    pub deny: Option<Vec<String>>,
+}
+
+/// `allow_responses`: may publish to reply subjects of received requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResponsePermission {
+    /// Replies allowed per request; `None` = unlimited.
+    pub max: Option<usize>,
+    /// How long the grant lasts.
+    pub expires: Duration,
+}
+
+impl Default for ResponsePermission {
+    fn default() -> Self {
+        ResponsePermission {
+            max: Some(1),
+            expires: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Lowest TLS version to accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    V1_2,
+    /// TLS 1.3.
+    V1_3,
+}
+
+/// `tls { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsOptions {
+    /// `cert_file`: PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// `key_file`: PEM private key.
+    pub key_file: PathBuf,
+    /// `ca_file`: PEM CA bundle to verify client certificates.
+    pub ca_file: Option<PathBuf>,
+    /// `verify`: require a client certificate.
+    pub verify: bool,
+    /// `verify_and_map`: require one and map it to a user.
+    pub verify_and_map: bool,
+    /// `timeout`: handshake deadline.
+    pub timeout: Duration,
+    /// `min_version`.
+    pub min_version: TlsVersion,
+    /// `handshake_first`: TLS before INFO.
+    pub handshake_first: bool,
+}
+
+/// Monitoring listener address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpOptions {
+    /// Bind host (127.0.0.1 unless told otherwise).
+    pub host: String,
+    /// Bind port.
+    pub port: u16,
+}
+
+/// `cluster { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterOptions {
+    /// `name`.
+    pub name: Option<String>,
+    /// Route listen host.
+    pub host: String,
+    /// Route listen port.
+    pub port: u16,
+    /// `routes`: seed URLs, `nats-route://[user:pass@]host:port`.
+    pub routes: Vec<String>,
+    /// `authorization { user, password, timeout }`.
+    pub authorization: Option<RouteAuthorization>,
+    /// `tls { ... }` for routes.
+    pub tls: Option<TlsOptions>,
+    /// `no_advertise`.
+    pub no_advertise: bool,
+    /// `connect_retries`.
+    pub connect_retries: u32,
+}
+
+/// Route credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteAuthorization {
+    /// `user`.
+    pub user: String,
+    /// `password`.
+    pub password: Secret,
+    /// `timeout`.
+    pub timeout: Option<Duration>,
+}

@@ -1,0 +1,136 @@
+//! The errors a client can cause, with the exact `-ERR` texts nats-server sends.
+
+use std::fmt;
+
+/// Something a client did wrong. `Display` is the text inside `-ERR '...'`,
+/// byte-identical to nats-server 2.9.10 where it has one, because client
+/// libraries parse these strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtoError {
+    /// A verb that is not part of the client protocol.
+    UnknownOperation,
+    /// Arguments of a known verb that cannot be parsed. nats-server closes
+    /// silently here; warden says why (a fixed text, never client input).
+    InvalidArguments(&'static str),
+    /// A PUB/HPUB announced more than max_payload.
+    MaxPayload,
+    /// A control line longer than max_control_line.
+    MaxControlLine,
+    /// SUB with an invalid subject (connection stays open).
+    InvalidSubject,
+    /// PUB to a subject with wildcards or empty tokens (message dropped,
+    /// connection stays open).
+    InvalidPublishSubject,
+    /// Failed or missing authentication.
+    AuthorizationViolation,
+    /// No CONNECT within the authentication timeout.
+    AuthenticationTimeout,
+    /// Too many unanswered server PINGs.
+    StaleConnection,
+    /// Over max_connections.
+    MaxConnections,
+    /// Over max_subscriptions (connection stays open).
+    MaxSubscriptions,
+    /// CONNECT with a protocol other than 0 or 1.
+    InvalidClientProtocol,
+    /// CONNECT with no_responders but without headers.
+    NoRespondersRequiresHeaders,
+    /// TLS is required but the client spoke plain text or stalled the handshake.
+    TlsRequired,
+    /// Publish permission refused for this subject.
+    PublishViolation(String),
+    /// Subscribe permission refused for this subject (and queue group).
+    SubscribeViolation {
+        subject: String,
+        queue: Option<String>,
+    },
+}
+
+impl ProtoError {
+    /// Whether nats-server closes the connection after this error.
+    pub fn closes_connection(&self) -> bool {
+        !matches!(
+            self,
+            ProtoError::InvalidSubject
+                | ProtoError::InvalidPublishSubject
+                | ProtoError::MaxSubscriptions
+                | ProtoError::PublishViolation(_)
+                | ProtoError::SubscribeViolation { .. }
+        )
+    }
+
+    /// The full wire line, `-ERR '<text>'\r\n`.
+    pub fn to_line(&self) -> String {
+        format!("-ERR '{self}'\r\n")
+    }
+}
+
+impl fmt::Display for ProtoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtoError::UnknownOperation => f.write_str("Unknown Protocol Operation"),
+            ProtoError::InvalidArguments(why) => write!(f, "Protocol Violation: {why}"),
+            ProtoError::MaxPayload => f.write_str("Maximum Payload Violation"),
+            ProtoError::MaxControlLine => f.write_str("maximum control line exceeded"),
+            ProtoError::InvalidSubject => f.write_str("Invalid Subject"),
+            ProtoError::InvalidPublishSubject => f.write_str("Invalid Publish Subject"),
+            ProtoError::AuthorizationViolation => f.write_str("Authorization Violation"),
+            ProtoError::AuthenticationTimeout => f.write_str("Authentication Timeout"),
+            ProtoError::StaleConnection => f.write_str("Stale Connection"),
+            ProtoError::MaxConnections => f.write_str("maximum connections exceeded"),
+            ProtoError::MaxSubscriptions => f.write_str("maximum subscriptions exceeded"),
+            ProtoError::InvalidClientProtocol => f.write_str("invalid client protocol"),
+            ProtoError::NoRespondersRequiresHeaders => {
+                f.write_str("no responders requires headers support")
+            }
+            ProtoError::TlsRequired => f.write_str("Secure Connection - TLS Required"),
+            ProtoError::PublishViolation(subject) => {
+                write!(f, "Permissions Violation for Publish to \"{subject}\"")
+            }
+            ProtoError::SubscribeViolation {
+                subject,
+                queue: None,
+            } => {
+                write!(f, "Permissions Violation for Subscription to \"{subject}\"")
+            }
+            ProtoError::SubscribeViolation {
+                subject,
+                queue: Some(q),
+            } => {
+                write!(
+                    f,
+                    "Permissions Violation for Subscription to \"{subject}\" using queue \"{q}\""
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProtoError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_match_nats_server() {
+        assert_eq!(
+            ProtoError::UnknownOperation.to_line(),
+            "-ERR 'Unknown Protocol Operation'\r\n"
+        );
+        assert_eq!(
+            ProtoError::PublishViolation("_SYS.foo".into()).to_line(),
+            "-ERR 'Permissions Violation for Publish to \"_SYS.foo\"'\r\n"
+        );
+        assert_eq!(
+            ProtoError::SubscribeViolation {
+                subject: "foo".into(),
+                queue: Some("q".into())
+            }
+            .to_string(),
+            "Permissions Violation for Subscription to \"foo\" using queue \"q\""
+        );
+        assert!(!ProtoError::InvalidSubject.closes_connection());
+        assert!(ProtoError::MaxPayload.closes_connection());
+    }
+}

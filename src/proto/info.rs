@@ -1,0 +1,75 @@
+//! The INFO a server sends on connect.
+
+use serde::Serialize;
+
+/// Server INFO, with nats-server's field names. Optional fields are left out
+/// when they do not apply, as nats-server does.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ServerInfo {
+    /// Random id per start, nkey-shaped (`N` + 55 base32 characters).
+    pub server_id: String,
+    /// Configured name, else the id.
+    pub server_name: String,
+    /// warden's version.
+    pub version: String,
+    /// Protocol level (1).
+    pub proto: u8,
+    /// Listen host.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+    /// Headers are supported.
+    pub headers: bool,
+    /// Largest accepted payload.
+    pub max_payload: usize,
+    /// This connection's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<u64>,
+    /// This connection's peer address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    /// Credentials are needed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auth_required: bool,
+    /// TLS is needed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_required: bool,
+    /// Client certificates are needed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_verify: bool,
+    /// Lame-duck mode: the server is about to go away.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ldm: bool,
+}
+
+impl ServerInfo {
+    /// The full wire line, `INFO {json}\r\n`.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut line = b"INFO ".to_vec();
+        // Serializing plain strings and numbers cannot fail.
+        if serde_json::to_writer(&mut line, self).is_err() {
+            line.extend_from_slice(b"{}");
+        }
+        line.extend_from_slice(b"\r\n");
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_fields_are_omitted() {
+        let info = ServerInfo {
+            proto: 1,
+            client_id: Some(3),
+            ..Default::default()
+        };
+        let line = String::from_utf8(info.to_line()).unwrap();
+        assert!(line.starts_with("INFO {\"server_id\""));
+        assert!(line.ends_with("}\r\n"));
+        assert!(line.contains("\"client_id\":3"));
+        assert!(!line.contains("auth_required"));
+    }
+}

@@ -1,0 +1,115 @@
+//! Subjects, wildcard patterns and the rules that relate them.
+//!
+//! A subject is a `.`-separated list of non-empty tokens. In a *pattern* a
+//! token that is exactly `*` matches one token and a final token that is
+//! exactly `>` matches one or more tokens; `foo*` or `a.b>` are literals, as in
+//! nats-server. Everything here works on bytes and imports nothing from tokio,
+//! so the router, the permission compiler and the fuzz targets share it.
+
+mod trie;
+
+pub use trie::Trie;
+
+/// Token separator.
+const SEP: u8 = b'.';
+/// Single-token wildcard.
+const PWC: &[u8] = b"*";
+/// Trailing multi-token wildcard.
+const FWC: &[u8] = b">";
+
+/// Splits a subject or pattern into its tokens.
+pub fn tokens(subject: &[u8]) -> impl Iterator<Item = &[u8]> {
+    subject.split(|b| *b == SEP)
+}
+
+/// Whether a token is a wildcard (`*` or `>`).
+pub fn is_wildcard_token(token: &[u8]) -> bool {
+    token == PWC || token == FWC
+}
+
+/// Bytes that may never appear inside a token of any subject.
+fn is_forbidden_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | 0)
+}
+
+/// A valid subscription subject: non-empty tokens, no whitespace, `>` only as
+/// the last token. Wildcards are allowed.
+pub fn is_valid_pattern(subject: &[u8]) -> bool {
+    if subject.is_empty() {
+        return false;
+    }
+    let mut seen_fwc = false;
+    for token in tokens(subject) {
+        if seen_fwc || token.is_empty() || token.iter().any(|b| is_forbidden_byte(*b)) {
+            return false;
+        }
+        seen_fwc = token == FWC;
+    }
+    true
+}
+
+/// A valid publish subject: a pattern with no wildcard tokens.
+pub fn is_valid_literal(subject: &[u8]) -> bool {
+    is_valid_pattern(subject) && !tokens(subject).any(is_wildcard_token)
+}
+
+/// Whether `pattern` (which may hold wildcards) matches the literal `subject`.
+///
+/// Both must be valid; a wildcard token inside `subject` is treated as a
+/// literal, which is what a pattern in a permission list needs.
+pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
+    let mut subject_tokens = tokens(subject);
+    for p in tokens(pattern) {
+        if p == FWC {
+            return subject_tokens.next().is_some();
+        }
+        match subject_tokens.next() {
+            Some(s) if p == PWC || p == s => {}
+            _ => return false,
+        }
+    }
+    subject_tokens.next().is_none()
+}
+
+/// Whether every subject that `inner` can match is also matched by `outer`.
+///
+/// This is the subscribe-permission rule: `SUB _INBOX.>` is *not* contained
+/// in `_INBOX.*` (it can receive `_INBOX.a.b`), unlike in nats-server 2.9.10.
+pub fn is_subset(inner: &[u8], outer: &[u8]) -> bool {
+    let mut inner_tokens = tokens(inner);
+    for o in tokens(outer) {
+        let Some(i) = inner_tokens.next() else {
+            return false;
+        };
+        if o == FWC {
+            return true;
+        }
+        if i == FWC {
+            return false;
+        }
+        if o != PWC && (i == PWC || i != o) {
+            return false;
+        }
+    }
+    inner_tokens.next().is_none()
+}
+
+/// Whether some literal subject is matched by both patterns.
+///
+/// Used to decide whether a wildcard subscription needs a delivery-time
+/// filter for a deny rule it overlaps.
+pub fn overlaps(a: &[u8], b: &[u8]) -> bool {
+    let mut at = tokens(a);
+    let mut bt = tokens(b);
+    loop {
+        match (at.next(), bt.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x == FWC || y == FWC => return true,
+            (Some(x), Some(y)) if x == PWC || y == PWC || x == y => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,96 @@
+use super::*;
+
+#[test]
+fn pattern_validity_follows_nats_rules() {
+    for ok in [
+        "foo", "foo.bar", "foo.*", "foo.>", ">", "*", "*.*.>", "foo*.b>r", "ü.x",
+    ] {
+        assert!(is_valid_pattern(ok.as_bytes()), "{ok}");
+    }
+    for bad in [
+        "",
+        ".",
+        "foo.",
+        ".foo",
+        "foo..bar",
+        "foo.>.bar",
+        "> .a",
+        "a b",
+        "a\tb",
+        ">.>",
+    ] {
+        assert!(!is_valid_pattern(bad.as_bytes()), "{bad}");
+    }
+}
+
+#[test]
+fn literal_validity_rejects_wildcards() {
+    assert!(is_valid_literal(b"foo.bar"));
+    assert!(is_valid_literal(b"foo*.bar>"));
+    assert!(!is_valid_literal(b"foo.*"));
+    assert!(!is_valid_literal(b">"));
+    assert!(!is_valid_literal(b"foo..bar"));
+}
+
+#[test]
+fn matching() {
+    let cases: &[(&str, &str, bool)] = &[
+        ("foo", "foo", true),
+        ("foo", "bar", false),
+        ("foo.*", "foo.bar", true),
+        ("foo.*", "foo", false),
+        ("foo.*", "foo.bar.baz", false),
+        ("foo.>", "foo.bar.baz", true),
+        ("foo.>", "foo", false),
+        (">", "a", true),
+        ("*.b", "a.b", true),
+        ("foo.bar", "foo.bar.baz", false),
+    ];
+    for (p, s, want) in cases {
+        assert_eq!(matches(p.as_bytes(), s.as_bytes()), *want, "{p} vs {s}");
+    }
+}
+
+#[test]
+fn subset_is_strict_about_full_wildcards() {
+    let cases: &[(&str, &str, bool)] = &[
+        ("_INBOX.x", "_INBOX.*", true),
+        ("_INBOX.*", "_INBOX.*", true),
+        ("_INBOX.>", "_INBOX.*", false),
+        ("_INBOX.*.*", "_INBOX.*", false),
+        ("_INBOX.x.y", "_INBOX.>", true),
+        ("_INBOX.>", "_INBOX.>", true),
+        ("_INBOX.*", "_INBOX.>", true),
+        ("_INBOX", "_INBOX.>", false),
+        (">", ">", true),
+        ("*", ">", true),
+        (">", "*", false),
+        ("foo.*", "foo.bar", false),
+        ("foo.bar", "foo.bar", true),
+    ];
+    for (inner, outer, want) in cases {
+        assert_eq!(
+            is_subset(inner.as_bytes(), outer.as_bytes()),
+            *want,
+            "{inner} in {outer}"
+        );
+    }
+}
+
+#[test]
+fn overlap() {
+    let cases: &[(&str, &str, bool)] = &[
+        ("foo.*", "foo.secret", true),
+        ("foo.>", "foo.secret", true),
+        ("foo.>", "foo", false),
+        ("foo", "foo.>", false),
+        ("*.a", "b.*", true),
+        ("a.b", "a.c", false),
+        (">", "x.y.z", true),
+        ("a.*", "a.b.c", false),
+    ];
+    for (a, b, want) in cases {
+        assert_eq!(overlaps(a.as_bytes(), b.as_bytes()), *want, "{a} ~ {b}");
+        assert_eq!(overlaps(b.as_bytes(), a.as_bytes()), *want, "{b} ~ {a}");
+    }
+}

@@ -1,0 +1,288 @@
+//! A subject trie: one level per token, with a literal map, a `*` child and a
+//! list of values whose pattern ends in `>` at that level (the shape of
+//! nats-server's `sublist.go`).
+
+use std::collections::HashMap;
+
+use super::{tokens, FWC, PWC};
+
+/// Values of type `T` stored under wildcard patterns and found by literal subjects.
+///
+/// The trie stores whatever the caller validated; it never re-checks patterns.
+#[derive(Debug)]
+pub struct Trie<T> {
+    root: Node<T>,
+    len: usize,
+}
+
+#[derive(Debug)]
+struct Node<T> {
+    literals: HashMap<Box<[u8]>, Node<T>>,
+    star: Option<Box<Node<T>>>,
+    /// Values whose pattern ends with `>` right below this node.
+    full: Vec<T>,
+    /// Values whose pattern ends exactly at this node.
+    here: Vec<T>,
+}
+
+impl<T> Default for Node<T> {
+    fn default() -> Self {
+        Node {
+            literals: HashMap::new(),
+            star: None,
+            full: Vec::new(),
+            here: Vec::new(),
+        }
+    }
+}
+
+impl<T> Node<T> {
+    fn is_empty(&self) -> bool {
+        self.literals.is_empty()
+            && self.star.is_none()
+            && self.full.is_empty()
+            && self.here.is_empty()
+    }
+}
+
+impl<T> Default for Trie<T> {
+    fn default() -> Self {
+        Trie {
+            root: Node::default(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Trie<T> {
+    /// An empty trie.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of stored values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Stores `value` under `pattern` (a valid pattern, checked by the caller).
+    pub fn insert(&mut self, pattern: &[u8], value: T) {
+        let mut node = &mut self.root;
+        let mut toks = tokens(pattern).peekable();
+        while let Some(tok) = toks.next() {
+            if tok == FWC && toks.peek().is_none() {
+                node.full.push(value);
+                self.len += 1;
+                return;
+            }
+            node = if tok == PWC {
+                node.star.get_or_insert_with(Box::default)
+            } else {
+                node.literals.entry(tok.into()).or_default()
+            };
+        }
+        node.here.push(value);
+        self.len += 1;
+    }
+
+    /// Removes and returns the first value under exactly `pattern` for which
+    /// `pred` holds, pruning nodes that become empty.
+    pub fn remove(&mut self, pattern: &[u8], pred: impl FnMut(&T) -> bool) -> Option<T> {
+        let toks: Vec<&[u8]> = tokens(pattern).collect();
+        let removed = remove_at(&mut self.root, &toks, pred);
+        if removed.is_some() {
+            self.len -= 1;
+        }
+        removed
+    }
+
+    /// Calls `f` for every value whose pattern matches the literal `subject`.
+    pub fn for_each_match<'a>(&'a self, subject: &[u8], mut f: impl FnMut(&'a T)) {
+        let toks: smallvec_like::Tokens = smallvec_like::Tokens::new(subject);
+        match_at(&self.root, toks.as_slice(), &mut f);
+    }
+
+    /// Whether any pattern matches the literal `subject`.
+    pub fn has_match(&self, subject: &[u8]) -> bool {
+        let mut found = false;
+        self.for_each_match(subject, |_| found = true);
+        found
+    }
+
+    /// Calls `f` for every stored value.
+    pub fn for_each<'a>(&'a self, mut f: impl FnMut(&'a T)) {
+        visit_all(&self.root, &mut f);
+    }
+}
+
+fn remove_at<T>(node: &mut Node<T>, toks: &[&[u8]], pred: impl FnMut(&T) -> bool) -> Option<T> {
+    let Some((tok, rest)) = toks.split_first() else {
+        let idx = node.here.iter().position(pred)?;
+        return Some(node.here.swap_remove(idx));
+    };
+    if *tok == FWC && rest.is_empty() {
+        let idx = node.full.iter().position(pred)?;
+        return Some(node.full.swap_remove(idx));
+    }
+    if *tok == PWC {
+        let child = node.star.as_deref_mut()?;
+        let removed = remove_at(child, rest, pred);
+        if child.is_empty() {
+            node.star = None;
+        }
+        removed
+    } else {
+        let child = node.literals.get_mut(*tok)?;
+        let removed = remove_at(child, rest, pred);
+        if child.is_empty() {
+            node.literals.remove(*tok);
+        }
+        removed
+    }
+}
+
+fn match_at<'a, T>(node: &'a Node<T>, toks: &[&[u8]], f: &mut impl FnMut(&'a T)) {
+    let Some((tok, rest)) = toks.split_first() else {
+        node.here.iter().for_each(&mut *f);
+        return;
+    };
+    node.full.iter().for_each(&mut *f);
+    if let Some(child) = node.literals.get(*tok) {
+        match_at(child, rest, f);
+    }
+    if let Some(child) = node.star.as_deref() {
+        match_at(child, rest, f);
+    }
+}
+
+fn visit_all<'a, T>(node: &'a Node<T>, f: &mut impl FnMut(&'a T)) {
+    node.here.iter().for_each(&mut *f);
+    node.full.iter().for_each(&mut *f);
+    node.literals.values().for_each(|c| visit_all(c, f));
+    if let Some(child) = node.star.as_deref() {
+        visit_all(child, f);
+    }
+}
+
+/// Token splitting without a heap allocation for ordinary subjects.
+mod smallvec_like {
+    use super::tokens;
+
+    /// Subjects with more tokens than this fall back to a heap vector.
+    const INLINE: usize = 16;
+
+    pub(super) enum Tokens<'a> {
+        Inline([&'a [u8]; INLINE], usize),
+        Heap(Vec<&'a [u8]>),
+    }
+
+    impl<'a> Tokens<'a> {
+        pub(super) fn new(subject: &'a [u8]) -> Self {
+            let mut inline: [&[u8]; INLINE] = [&[]; INLINE];
+            let mut n = 0;
+            for tok in tokens(subject) {
+                if n == INLINE {
+                    return Tokens::Heap(tokens(subject).collect());
+                }
+                inline[n] = tok;
+                n += 1;
+            }
+            Tokens::Inline(inline, n)
+        }
+
+        pub(super) fn as_slice(&self) -> &[&'a [u8]] {
+            match self {
+                Tokens::Inline(arr, n) => &arr[..*n],
+                Tokens::Heap(v) => v,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subject::matches;
+    use proptest::prelude::*;
+
+    fn found(t: &Trie<u32>, s: &str) -> Vec<u32> {
+        let mut v = Vec::new();
+        t.for_each_match(s.as_bytes(), |x| v.push(*x));
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn literal_star_and_full_wildcards() {
+        let mut t = Trie::new();
+        t.insert(b"foo.bar", 1);
+        t.insert(b"foo.*", 2);
+        t.insert(b"foo.>", 3);
+        t.insert(b">", 4);
+        t.insert(b"*.bar", 5);
+        assert_eq!(found(&t, "foo.bar"), vec![1, 2, 3, 4, 5]);
+        assert_eq!(found(&t, "foo.baz.qux"), vec![3, 4]);
+        assert_eq!(found(&t, "foo"), vec![4]);
+        assert_eq!(t.len(), 5);
+        assert_eq!(t.remove(b"foo.*", |v| *v == 2), Some(2));
+        assert_eq!(t.remove(b"foo.*", |v| *v == 2), None);
+        assert_eq!(found(&t, "foo.bar"), vec![1, 3, 4, 5]);
+        for (p, v) in [("foo.bar", 1), ("foo.>", 3), (">", 4), ("*.bar", 5)] {
+            assert_eq!(t.remove(p.as_bytes(), |x| *x == v), Some(v));
+        }
+        assert!(t.is_empty());
+        assert!(t.root.is_empty(), "empty nodes are pruned");
+    }
+
+    fn token() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just("c".to_string())
+        ]
+    }
+
+    fn pattern() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(prop_oneof![token(), Just("*".to_string())], 1..4),
+            any::<bool>(),
+        )
+            .prop_map(|(mut toks, full)| {
+                if full {
+                    toks.push(">".into());
+                }
+                toks.join(".")
+            })
+    }
+
+    fn literal() -> impl Strategy<Value = String> {
+        prop::collection::vec(token(), 1..5).prop_map(|t| t.join("."))
+    }
+
+    proptest! {
+        #[test]
+        fn trie_agrees_with_naive_matcher(
+            pats in prop::collection::vec(pattern(), 0..20),
+            subjects in prop::collection::vec(literal(), 1..20),
+        ) {
+            let mut t = Trie::new();
+            for (i, p) in pats.iter().enumerate() {
+                t.insert(p.as_bytes(), i);
+            }
+            for s in &subjects {
+                let mut got = Vec::new();
+                t.for_each_match(s.as_bytes(), |i| got.push(*i));
+                got.sort_unstable();
+                let want: Vec<usize> = pats.iter().enumerate()
+                    .filter(|(_, p)| matches(p.as_bytes(), s.as_bytes()))
+                    .map(|(i, _)| i).collect();
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+}
