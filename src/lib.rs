@@ -1,7 +1,33 @@
 //! warden: a security-focused message broker speaking the NATS client protocol.
+//!
+//! # Architecture
+//! - [`proto`]: sans-IO client protocol (parser, INFO/CONNECT, MSG encoding,
+//!   the exact `-ERR` texts).
+//! - [`subject`]: subject and pattern rules and the subject trie.
+//! - [`router`]: the shared subscription index with a generation counter,
+//!   and the per-connection match cache.
+//! - [`conn`]: one connection: its shared `Client` handle (bounded outbound
+//!   buffer), its protocol session, and its reader and writer tasks.
+//! - [`server`]: listener, accept loop, connection registry, shutdown.
+//! - [`config`]: typed options and the strict config reader.
+//!
+//! # Data path
+//! A reader task parses a batch of ops from its socket. A PUB is matched
+//! (per-connection cache, else the trie under a read lock) and appended to
+//! each subscriber's outbound buffer under that buffer's short mutex; after
+//! the batch every touched subscriber's writer is woken once. Writers swap
+//! the whole buffer out and write it in one call. No lock is held across IO.
+//!
+//! # Locks
+//! Router trie (`RwLock`) and a client's outbound buffer (`Mutex`) are never
+//! held together; the client registry (`Mutex`) is taken only on connect,
+//! close and monitoring reads.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod conn;
 pub mod proto;
+pub mod router;
 pub mod secret;
+pub mod server;
 pub mod subject;

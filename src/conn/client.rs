@@ -1,0 +1,122 @@
+//! The part of a connection that other connections touch.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
+
+use super::outbound::{Append, Outbound};
+use crate::proto::write_msg;
+
+/// Message and byte counters of one connection (payload bytes, no framing).
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Messages received from the client.
+    pub in_msgs: AtomicU64,
+    /// Bytes received from the client.
+    pub in_bytes: AtomicU64,
+    /// Messages delivered to the client.
+    pub out_msgs: AtomicU64,
+    /// Bytes delivered to the client.
+    pub out_bytes: AtomicU64,
+}
+
+/// Descriptive facts about a connection, for monitoring and logs.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMeta {
+    /// `name` from CONNECT.
+    pub name: Option<String>,
+    /// `lang` from CONNECT.
+    pub lang: Option<String>,
+    /// `version` from CONNECT.
+    pub version: Option<String>,
+    /// The authenticated user, if any.
+    pub user: Option<String>,
+}
+
+/// A client connection as other connections see it: where to deliver, and
+/// what it asked for at CONNECT.
+#[derive(Debug)]
+pub struct Client {
+    /// Connection id (`cid`), unique per server run.
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// When the connection was accepted.
+    pub start: SystemTime,
+    /// Bounded outbound buffer.
+    pub outbound: Outbound,
+    /// Counters.
+    pub stats: ClientStats,
+    /// CONNECT `headers`: deliver HMSG rather than MSG.
+    headers: AtomicBool,
+    /// Last read batch that queued to this client (see `mark_batch`).
+    batch: AtomicU64,
+    /// Round-trip time measured with the server's PING, in nanoseconds (0 = not yet).
+    pub rtt_nanos: AtomicU64,
+    /// Monitoring facts; written at CONNECT, read by monitoring.
+    pub meta: Mutex<ClientMeta>,
+}
+
+impl Client {
+    /// A client with an empty outbound buffer.
+    pub fn new(id: u64, addr: SocketAddr, max_pending: usize) -> Self {
+        Client {
+            id,
+            addr,
+            start: SystemTime::now(),
+            outbound: Outbound::new(max_pending),
+            stats: ClientStats::default(),
+            headers: AtomicBool::new(false),
+            batch: AtomicU64::new(0),
+            rtt_nanos: AtomicU64::new(0),
+            meta: Mutex::new(ClientMeta::default()),
+        }
+    }
+
+    /// Records whether the client understands headers.
+    pub fn set_headers(&self, on: bool) {
+        self.headers.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the client understands headers.
+    pub fn headers(&self) -> bool {
+        self.headers.load(Ordering::Relaxed)
+    }
+
+    /// Marks this client as touched by read batch `token`; true the first
+    /// time in that batch, so the publisher wakes each writer once.
+    pub fn mark_batch(&self, token: u64) -> bool {
+        self.batch.swap(token, Ordering::Relaxed) != token
+    }
+
+    /// Queues one MSG/HMSG frame.
+    pub fn deliver(
+        &self,
+        subject: &[u8],
+        sid: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &[u8],
+    ) -> Append {
+        let headers = self.headers();
+        let appended = self
+            .outbound
+            .append(|buf| write_msg(buf, subject, sid, reply, header_len, message, headers));
+        if appended == Append::Queued {
+            self.stats.out_msgs.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .out_bytes
+                .fetch_add(message.len() as u64, Ordering::Relaxed);
+        }
+        appended
+    }
+
+    /// Queues raw protocol bytes (PONG, +OK, -ERR, INFO) and wakes the writer.
+    pub fn send(&self, bytes: &[u8]) -> Append {
+        let appended = self.outbound.append(|buf| buf.extend_from_slice(bytes));
+        self.outbound.wake();
+        appended
+    }
+}

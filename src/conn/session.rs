@@ -1,0 +1,367 @@
+//! The protocol session of one connection: what each client op does.
+//!
+//! Everything here is synchronous: a read batch is parsed and handled
+//! without awaiting, publishers append to subscribers' outbound buffers and
+//! remember whom they touched; `task.rs` then wakes those writers once per
+//! batch and, if one of them is backed up, briefly stalls this publisher.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tracing::{debug, warn};
+
+use super::{Append, Client, CloseReason};
+use crate::proto::{
+    ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER,
+};
+use crate::router::{Claim, MatchCache, MatchResult, Subscription};
+use crate::server::Shared;
+use crate::subject;
+
+const OK: &[u8] = b"+OK\r\n";
+const PONG: &[u8] = b"PONG\r\n";
+
+/// Per-connection protocol state, owned by the connection's reader task.
+pub(super) struct Session {
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+    parser: Parser,
+    limits: ParseLimits,
+    verbose: bool,
+    echo: bool,
+    headers: bool,
+    no_responders: bool,
+    /// Subscriptions by sid.
+    subs: HashMap<Box<[u8]>, Arc<Subscription>>,
+    cache: MatchCache,
+    /// Subscribers' clients this batch queued to, to wake once each.
+    touched: Vec<Arc<Client>>,
+    /// Token of the current read batch (see `Client::mark_batch`).
+    batch: u64,
+    /// Cheap xorshift state for picking queue-group members.
+    rng: u64,
+    /// Inbound messages and bytes, and deliveries, in the current batch.
+    batch_counts: [u64; 4],
+    /// Whether the client sent anything since the last keep-alive tick.
+    pub(super) inbound_activity: bool,
+    /// Unanswered server PINGs.
+    pub(super) pings_out: u32,
+}
+
+impl Session {
+    pub(super) fn new(shared: Arc<Shared>, client: Arc<Client>) -> Self {
+        let limits = ParseLimits {
+            max_payload: shared.opts.max_payload,
+            max_control_line: shared.opts.max_control_line,
+        };
+        let defaults = ConnectOptions::default();
+        let rng = client.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        Session {
+            shared,
+            client,
+            parser: Parser::new(),
+            limits,
+            verbose: defaults.verbose,
+            echo: defaults.echo,
+            headers: defaults.headers,
+            no_responders: defaults.no_responders,
+            subs: HashMap::new(),
+            cache: MatchCache::new(),
+            touched: Vec::new(),
+            batch: 0,
+            rng,
+            batch_counts: [0; 4],
+            inbound_activity: false,
+            pings_out: 0,
+        }
+    }
+
+    /// Handles every complete op at the start of `buf`. Returns the bytes
+    /// used, how many bytes the unused rest must grow to before the next op
+    /// can complete, and, if the connection must close, why.
+    pub(super) fn process(&mut self, buf: &[u8]) -> (usize, usize, Option<CloseReason>) {
+        self.batch = self.shared.next_batch_token();
+        let mut used = 0;
+        loop {
+            let step = self.parser.parse(&buf[used..], &self.limits);
+            match step {
+                Ok(Step::Op(op, n)) => {
+                    used += n;
+                    self.inbound_activity = true;
+                    if let Err(reason) = self.handle(op) {
+                        return (used, 0, Some(reason));
+                    }
+                }
+                Ok(Step::NeedMore(need)) => return (used, need, None),
+                Err(err) => return (used, 0, Some(self.fail(err))),
+            }
+        }
+    }
+
+    /// Sends the error line and returns the close reason if it closes.
+    fn fail(&mut self, err: ProtoError) -> CloseReason {
+        self.client.send(err.to_line().as_bytes());
+        debug!(cid = self.client.id, error = %err, "closing connection on protocol error");
+        match err {
+            ProtoError::MaxPayload => CloseReason::MaxPayloadExceeded,
+            ProtoError::MaxControlLine => CloseReason::MaxControlLineExceeded,
+            ProtoError::InvalidClientProtocol => CloseReason::BadClientProtocolVersion,
+            ProtoError::NoRespondersRequiresHeaders => CloseReason::NoRespondersRequiresHeaders,
+            ProtoError::AuthorizationViolation => CloseReason::AuthenticationFailure,
+            _ => CloseReason::ProtocolViolation,
+        }
+    }
+
+    /// Reports an error that leaves the connection open, or closes for one that doesn't.
+    fn refuse(&mut self, err: ProtoError) -> Result<(), CloseReason> {
+        if err.closes_connection() {
+            return Err(self.fail(err));
+        }
+        self.client.send(err.to_line().as_bytes());
+        Ok(())
+    }
+
+    fn ack(&self) {
+        if self.verbose {
+            self.client.send(OK);
+        }
+    }
+
+    fn handle(&mut self, op: Op<'_>) -> Result<(), CloseReason> {
+        match op {
+            Op::Connect(json) => self.connect(json),
+            Op::Ping => {
+                self.client.send(PONG);
+                Ok(())
+            }
+            Op::Pong => {
+                self.pings_out = 0;
+                Ok(())
+            }
+            Op::Ok | Op::Info => Ok(()),
+            Op::Err => Err(CloseReason::ClientClosed),
+            Op::Pub(publish) => self.publish(publish),
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.subscribe(subject, queue, sid),
+            Op::Unsub { sid, max } => {
+                self.unsubscribe(sid, max);
+                self.ack();
+                Ok(())
+            }
+        }
+    }
+
+    fn connect(&mut self, json: &[u8]) -> Result<(), CloseReason> {
+        let Ok(opts) = ConnectOptions::parse(json) else {
+            return Err(self.fail(ProtoError::InvalidArguments(
+                "CONNECT is not valid JSON for its fields",
+            )));
+        };
+        if opts.account.is_some() || opts.new_account.is_some() {
+            return Err(self.fail(ProtoError::AuthorizationViolation));
+        }
+        if !(0..=1).contains(&opts.protocol) {
+            return Err(self.fail(ProtoError::InvalidClientProtocol));
+        }
+        if opts.no_responders && !opts.headers {
+            return Err(self.fail(ProtoError::NoRespondersRequiresHeaders));
+        }
+        self.verbose = opts.verbose;
+        self.echo = opts.echo;
+        self.headers = opts.headers;
+        self.no_responders = opts.no_responders;
+        self.client.set_headers(opts.headers);
+        {
+            let mut meta = self.client.meta.lock();
+            meta.name = opts.name;
+            meta.lang = opts.lang;
+            meta.version = opts.version;
+        }
+        self.ack();
+        Ok(())
+    }
+
+    fn publish(&mut self, publish: Publish<'_>) -> Result<(), CloseReason> {
+        self.batch_counts[0] += 1;
+        self.batch_counts[1] += publish.message.len() as u64;
+        if publish.header_len.is_some() && !self.headers {
+            return Err(self.fail(ProtoError::InvalidArguments(
+                "HPUB needs headers enabled in CONNECT",
+            )));
+        }
+        let reply_ok = publish.reply.is_none_or(subject::is_valid_literal);
+        if !subject::is_valid_literal(publish.subject) || !reply_ok {
+            // nats-server only warns in pedantic mode and delivers anyway;
+            // warden never routes a malformed subject (see SECURITY.md).
+            return self.refuse(ProtoError::InvalidPublishSubject);
+        }
+        self.ack();
+        let result = self.cache.lookup(&self.shared.router, publish.subject);
+        let delivered = self.deliver(&result, &publish);
+        if delivered == 0 && self.no_responders {
+            if let Some(reply) = publish.reply {
+                self.no_responders_reply(reply);
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, result: &MatchResult, publish: &Publish<'_>) -> usize {
+        let mut delivered = 0;
+        for sub in &result.plain {
+            delivered += usize::from(self.deliver_to(sub, publish));
+        }
+        for group in &result.groups {
+            let start = self.next_random() as usize % group.len().max(1);
+            for i in 0..group.len() {
+                if let Some(member) = group.get((start + i) % group.len()) {
+                    if self.deliver_to(member, publish) {
+                        delivered += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        self.batch_counts[2] += delivered as u64;
+        self.batch_counts[3] += (delivered * publish.message.len()) as u64;
+        delivered
+    }
+
+    fn deliver_to(&mut self, sub: &Arc<Subscription>, publish: &Publish<'_>) -> bool {
+        if !self.echo && sub.owner.id == self.client.id {
+            return false;
+        }
+        match sub.claim() {
+            Claim::Done => return false,
+            Claim::DeliverLast => self.shared.router.remove(sub),
+            Claim::Deliver => {}
+        }
+        let owner = &sub.owner;
+        match owner.deliver(
+            publish.subject,
+            &sub.sid,
+            publish.reply,
+            publish.header_len,
+            publish.message,
+        ) {
+            Append::Queued => {
+                if owner.mark_batch(self.batch) {
+                    self.touched.push(owner.clone());
+                }
+                true
+            }
+            Append::SlowConsumer => {
+                self.shared
+                    .stats
+                    .slow_consumers
+                    .fetch_add(1, Ordering::Relaxed);
+                warn!(
+                    cid = owner.id,
+                    max_pending = owner.outbound.max_pending(),
+                    "slow consumer detected: max_pending exceeded"
+                );
+                false
+            }
+            Append::Closed => false,
+        }
+    }
+
+    /// Sends the 503 status to the publisher's own subscription for `reply`.
+    fn no_responders_reply(&mut self, reply: &[u8]) {
+        let own = self
+            .subs
+            .values()
+            .find(|s| s.queue.is_none() && !s.is_removed() && subject::matches(&s.subject, reply));
+        if let Some(sub) = own {
+            if self.client.deliver(
+                reply,
+                &sub.sid,
+                None,
+                Some(NO_RESPONDERS_HEADER.len()),
+                NO_RESPONDERS_HEADER,
+            ) == Append::Queued
+                && self.client.mark_batch(self.batch)
+            {
+                self.touched.push(self.client.clone());
+            }
+        }
+    }
+
+    fn subscribe(
+        &mut self,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        sid: &[u8],
+    ) -> Result<(), CloseReason> {
+        if !subject::is_valid_pattern(subject) {
+            return self.refuse(ProtoError::InvalidSubject);
+        }
+        if self.subs.get(sid).is_some_and(|s| !s.is_removed()) {
+            // nats-server keeps the first subscription and ignores the duplicate.
+            self.ack();
+            return Ok(());
+        }
+        let max = self.shared.opts.max_subscriptions;
+        if max > 0 && self.subs.len() >= max {
+            self.subs.retain(|_, s| !s.is_removed());
+            if self.subs.len() >= max {
+                return self.refuse(ProtoError::MaxSubscriptions);
+            }
+        }
+        let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, sid));
+        self.shared.router.insert(sub.clone());
+        self.subs.insert(sid.into(), sub);
+        self.ack();
+        Ok(())
+    }
+
+    fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
+        let Some(sub) = self.subs.get(sid) else {
+            return;
+        };
+        if max.is_none_or(|m| sub.set_max(m)) {
+            self.shared.router.remove(sub);
+            self.subs.remove(sid);
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Ends a read batch: publishes the batch's counters and returns the
+    /// clients queued to, each once, so the caller can wake their writers.
+    pub(super) fn take_touched(&mut self) -> std::vec::Drain<'_, Arc<Client>> {
+        let [in_msgs, in_bytes, out_msgs, out_bytes] = std::mem::take(&mut self.batch_counts);
+        if in_msgs > 0 {
+            let c = &self.client.stats;
+            c.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+            c.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+            let s = &self.shared.stats;
+            s.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+            s.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+            s.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+            s.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+        }
+        self.touched.drain(..)
+    }
+
+    /// Removes every subscription of this connection from the index.
+    pub(super) fn unsubscribe_all(&mut self) {
+        for (_, sub) in self.subs.drain() {
+            self.shared.router.remove(&sub);
+        }
+    }
+
+    /// The client this session serves.
+    pub(super) fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+}

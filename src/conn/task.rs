@@ -1,0 +1,201 @@
+//! The tasks of one connection: a reader that parses and handles ops and
+//! keeps the connection alive, and a writer that drains the outbound buffer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::time::{sleep_until, timeout, Instant};
+use tracing::{debug, info};
+
+use super::session::Session;
+use super::{Client, CloseReason};
+use crate::proto::ProtoError;
+use crate::server::Shared;
+
+/// Initial read buffer; small so idle connections stay cheap.
+const READ_START: usize = 512;
+/// Most bytes read ahead in one call when no op needs more.
+const READ_MAX_CHUNK: usize = 64 * 1024;
+/// Time to the first server PING, which measures the round-trip time.
+const FIRST_PING: Duration = Duration::from_secs(2);
+/// How long a publisher is held back while a subscriber it feeds drains.
+const STALL: Duration = Duration::from_millis(100);
+/// Bound on flushing a closing connection's last bytes (such as its -ERR).
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+
+/// Serves one accepted connection until it closes.
+pub async fn run_connection<S>(shared: Arc<Shared>, stream: S, client: Arc<Client>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, writer) = tokio::io::split(stream);
+    client.send(&shared.info_line(&client));
+    let writer = tokio::spawn(write_loop(
+        client.clone(),
+        writer,
+        shared.opts.write_deadline,
+    ));
+    let mut session = Session::new(shared.clone(), client.clone());
+    let reason = read_loop(&shared, &mut session, reader).await;
+    client.outbound.close(reason);
+    if reason == CloseReason::SlowConsumerWriteDeadline {
+        shared.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+    }
+    session.unsubscribe_all();
+    shared.unregister(&client);
+    if reason.is_slow_consumer() {
+        info!(cid = client.id, addr = %client.addr, %reason, "slow consumer closed");
+    } else {
+        debug!(cid = client.id, addr = %client.addr, %reason, "connection closed");
+    }
+    let _ = timeout(CLOSE_FLUSH.max(shared.opts.write_deadline), writer).await;
+}
+
+/// Tells a client it cannot be served (over max_connections) and closes.
+pub async fn refuse_connection<S>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    cid: u64,
+    addr: SocketAddr,
+    err: ProtoError,
+) where
+    S: AsyncWrite + Unpin,
+{
+    let client = Client::new(cid, addr, 0);
+    let mut bytes = shared.info_line(&client);
+    bytes.extend_from_slice(err.to_line().as_bytes());
+    let _ = timeout(CLOSE_FLUSH, async {
+        let _ = stream.write_all(&bytes).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+async fn read_loop<S: AsyncRead>(
+    shared: &Shared,
+    session: &mut Session,
+    mut reader: ReadHalf<S>,
+) -> CloseReason {
+    let client = session.client().clone();
+    let mut buf = BytesMut::with_capacity(READ_START);
+    let mut shutdown = shared.shutdown_signal();
+    let ping_interval = shared.opts.ping_interval;
+    let mut next_ping = Instant::now() + FIRST_PING.min(ping_interval);
+    let mut ping_sent: Option<Instant> = None;
+    // Bytes the buffer must hold before the next op can complete.
+    let mut need: usize = 1;
+    // Read size: doubles while reads fill it, halves when they do not.
+    let mut chunk = READ_START;
+    loop {
+        let spare_needed = need.saturating_sub(buf.len()).max(chunk);
+        buf.reserve(spare_needed);
+        let spare = buf.capacity() - buf.len();
+        tokio::select! {
+            biased;
+            _ = client.outbound.closing.notified() => {
+                return client.outbound.closed().unwrap_or(CloseReason::ClientClosed);
+            }
+            _ = shutdown.changed() => return CloseReason::ServerShutdown,
+            read = reader.read_buf(&mut buf) => {
+                match read {
+                    Ok(0) => return CloseReason::ClientClosed,
+                    Err(_) => return CloseReason::ReadError,
+                    Ok(n) if n >= spare => chunk = (chunk * 2).min(READ_MAX_CHUNK),
+                    Ok(n) if n < chunk / 4 => chunk = (chunk / 2).max(READ_START),
+                    Ok(_) => {}
+                }
+                let was_pinging = session.pings_out;
+                let (used, still_needed, close) = session.process(&buf);
+                buf.advance(used);
+                need = still_needed;
+                if was_pinging > 0 && session.pings_out == 0 {
+                    if let Some(sent) = ping_sent.take() {
+                        client.rtt_nanos.store(sent.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    }
+                }
+                flush_and_stall(session).await;
+                if let Some(reason) = close {
+                    return reason;
+                }
+                if buf.is_empty() && buf.capacity() > 2 * READ_MAX_CHUNK {
+                    buf = BytesMut::with_capacity(READ_START);
+                }
+            }
+            _ = sleep_until(next_ping) => {
+                next_ping = Instant::now() + ping_interval;
+                let active = std::mem::take(&mut session.inbound_activity) | client.outbound.take_activity();
+                let measured = client.rtt_nanos.load(Ordering::Relaxed) != 0;
+                if active && measured {
+                    continue;
+                }
+                if session.pings_out + 1 > shared.opts.ping_max {
+                    client.send(ProtoError::StaleConnection.to_line().as_bytes());
+                    return CloseReason::StaleConnection;
+                }
+                session.pings_out += 1;
+                ping_sent.get_or_insert_with(Instant::now);
+                client.send(b"PING\r\n");
+            }
+        }
+    }
+}
+
+/// Wakes the writer of every client this batch queued to, then holds this
+/// publisher back briefly for any of them that is more than half full, so a
+/// fast publisher slows to its subscribers' pace instead of making them slow
+/// consumers.
+async fn flush_and_stall(session: &mut Session) {
+    let own_id = session.client().id;
+    let mut backed_up: Vec<Arc<Client>> = Vec::new();
+    for client in session.take_touched() {
+        client.outbound.wake();
+        if client.id != own_id && client.outbound.pending() > client.outbound.max_pending() / 2 {
+            backed_up.push(client);
+        }
+    }
+    for client in backed_up {
+        let drained = client.outbound.drained.notified();
+        tokio::pin!(drained);
+        drained.as_mut().enable();
+        let out = &client.outbound;
+        if out.pending() > out.max_pending() / 2 && out.closed().is_none() {
+            let _ = timeout(STALL, drained).await;
+        }
+    }
+}
+
+async fn write_loop<S: AsyncWrite>(
+    client: Arc<Client>,
+    mut writer: WriteHalf<S>,
+    deadline: Duration,
+) {
+    let out = &client.outbound;
+    let mut buf = BytesMut::new();
+    loop {
+        let closing = out.take(&mut buf);
+        if !buf.is_empty() {
+            match timeout(deadline, writer.write_all(&buf)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    out.close(CloseReason::WriteError);
+                    break;
+                }
+                Err(_) => {
+                    out.close(CloseReason::SlowConsumerWriteDeadline);
+                    break;
+                }
+            }
+            out.written(&mut buf);
+            continue;
+        }
+        if closing.is_some() {
+            break;
+        }
+        out.writer_wake.notified().await;
+    }
+    let _ = timeout(CLOSE_FLUSH, writer.shutdown()).await;
+}

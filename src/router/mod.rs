@@ -1,0 +1,126 @@
+//! The subscription index shared by all connections.
+//!
+//! One trie of subscriptions under a `RwLock`, plus a generation counter
+//! bumped on every change. Connections keep their own small match cache
+//! (`MatchCache`) tagged with the generation it was filled at, so the hot
+//! path of a repeated subject is one hash lookup and one atomic load, with no
+//! lock, and a cached result can never outlive a SUB or UNSUB.
+
+mod cache;
+mod subscription;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::subject::Trie;
+
+pub use cache::MatchCache;
+pub use subscription::{Claim, Subscription};
+
+/// Subscriptions that match one subject, grouped for delivery.
+#[derive(Debug, Default)]
+pub struct MatchResult {
+    /// Plain subscriptions: each gets a copy.
+    pub plain: Vec<Arc<Subscription>>,
+    /// Queue groups: one member of each gets a copy.
+    pub groups: Vec<Vec<Arc<Subscription>>>,
+}
+
+impl MatchResult {
+    /// Whether nothing matched.
+    pub fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.groups.is_empty()
+    }
+}
+
+/// Counters for `/subsz`.
+#[derive(Debug, Default)]
+pub struct RouterStats {
+    /// Subscriptions inserted since start.
+    pub inserts: AtomicU64,
+    /// Subscriptions removed since start.
+    pub removes: AtomicU64,
+    /// Trie lookups (cache misses).
+    pub matches: AtomicU64,
+}
+
+/// The subscription index.
+#[derive(Debug, Default)]
+pub struct Router {
+    trie: RwLock<Trie<Arc<Subscription>>>,
+    /// Bumped after every insert or remove, inside the write lock.
+    generation: AtomicU64,
+    /// Insert, remove and match counts.
+    pub stats: RouterStats,
+}
+
+impl Router {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Current generation; a cached result from another generation is stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Adds a subscription (its subject was validated by the caller).
+    pub fn insert(&self, sub: Arc<Subscription>) {
+        let mut trie = self.trie.write();
+        trie.insert(&sub.subject, sub.clone());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.stats.inserts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Removes a subscription; removing it twice is harmless.
+    pub fn remove(&self, sub: &Arc<Subscription>) {
+        if sub.mark_removed() {
+            return;
+        }
+        let mut trie = self.trie.write();
+        if trie.remove(&sub.subject, |s| Arc::ptr_eq(s, sub)).is_some() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.stats.removes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Matches a literal subject against the index, returning the result and
+    /// the generation it is valid for.
+    pub fn lookup(&self, subject: &[u8]) -> (Arc<MatchResult>, u64) {
+        let trie = self.trie.read();
+        // Read inside the lock: writers bump it while holding the write lock,
+        // so this generation describes exactly the trie we are reading.
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut result = MatchResult::default();
+        trie.for_each_match(subject, |sub| match &sub.queue {
+            None => result.plain.push(sub.clone()),
+            Some(q) => match result
+                .groups
+                .iter_mut()
+                .find(|g| g.first().and_then(|m| m.queue.as_ref()) == Some(q))
+            {
+                Some(group) => group.push(sub.clone()),
+                None => result.groups.push(vec![sub.clone()]),
+            },
+        });
+        drop(trie);
+        self.stats.matches.fetch_add(1, Ordering::Relaxed);
+        (Arc::new(result), generation)
+    }
+
+    /// Number of subscriptions.
+    pub fn len(&self) -> usize {
+        self.trie.read().len()
+    }
+
+    /// Whether there are no subscriptions.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests;
