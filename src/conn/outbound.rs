@@ -38,6 +38,8 @@ pub struct Outbound {
     pub(super) drained: Notify,
     /// Wakes the reader task when the connection must close.
     pub(super) closing: Notify,
+    /// Interrupts a write in progress when the backlog is to be dropped.
+    pub(super) abort: Notify,
 }
 
 /// What an append found.
@@ -62,6 +64,7 @@ impl Outbound {
             writer_wake: Notify::new(),
             drained: Notify::new(),
             closing: Notify::new(),
+            abort: Notify::new(),
         }
     }
 
@@ -79,6 +82,7 @@ impl Outbound {
             state.closed = Some(CloseReason::SlowConsumerPending);
             self.pending.store(0, Ordering::Release);
             drop(state);
+            self.abort.notify_one();
             self.wake_all();
             return Append::SlowConsumer;
         }
@@ -117,6 +121,7 @@ impl Outbound {
         if !reason.flushes() {
             state.buf = BytesMut::new();
             self.pending.store(0, Ordering::Release);
+            self.abort.notify_one();
         }
         state.closed = Some(reason);
         drop(state);

@@ -178,7 +178,11 @@ async fn write_loop<S: AsyncWrite>(
     loop {
         let closing = out.take(&mut buf);
         if !buf.is_empty() {
-            match timeout(deadline, writer.write_all(&buf)).await {
+            let written = tokio::select! {
+                written = timeout(deadline, writer.write_all(&buf)) => written,
+                _ = out.abort.notified() => break,
+            };
+            match written {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => {
                     out.close(CloseReason::WriteError);

@@ -176,29 +176,32 @@ mod smallvec_like {
     /// Subjects with more tokens than this fall back to a heap vector.
     const INLINE: usize = 16;
 
-    pub(super) enum Tokens<'a> {
-        Inline([&'a [u8]; INLINE], usize),
-        Heap(Vec<&'a [u8]>),
+    /// Tokens of one subject; `heap` is used (and allocates) only past `INLINE`.
+    pub(super) struct Tokens<'a> {
+        inline: [&'a [u8]; INLINE],
+        len: usize,
+        heap: Vec<&'a [u8]>,
     }
 
     impl<'a> Tokens<'a> {
         pub(super) fn new(subject: &'a [u8]) -> Self {
-            let mut inline: [&[u8]; INLINE] = [&[]; INLINE];
-            let mut n = 0;
+            let mut toks = Tokens { inline: [&[]; INLINE], len: 0, heap: Vec::new() };
             for tok in tokens(subject) {
-                if n == INLINE {
-                    return Tokens::Heap(tokens(subject).collect());
+                if toks.len == INLINE {
+                    toks.heap = tokens(subject).collect();
+                    break;
                 }
-                inline[n] = tok;
-                n += 1;
+                toks.inline[toks.len] = tok;
+                toks.len += 1;
             }
-            Tokens::Inline(inline, n)
+            toks
         }
 
         pub(super) fn as_slice(&self) -> &[&'a [u8]] {
-            match self {
-                Tokens::Inline(arr, n) => &arr[..*n],
-                Tokens::Heap(v) => v,
+            if self.heap.is_empty() {
+                &self.inline[..self.len]
+            } else {
+                &self.heap
             }
         }
     }

@@ -34,14 +34,9 @@ fn feed(chunks: &[&[u8]]) -> Result<Vec<String>, ProtoError> {
     let mut out = Vec::new();
     for chunk in chunks {
         buf.extend_from_slice(chunk);
-        loop {
-            match parser.parse(&buf, &LIMITS)? {
-                Step::Op(op, used) => {
-                    out.push(render(&op));
-                    buf.drain(..used);
-                }
-                Step::NeedMore(_) => break,
-            }
+        while let Step::Op(op, used) = parser.parse(&buf, &LIMITS)? {
+            out.push(render(&op));
+            buf.drain(..used);
         }
     }
     Ok(out)

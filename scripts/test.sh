@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs warden's whole test suite on a fresh machine with Rust: installs what
+# the tests need (nats-server from Debian for the comparison tests), then
+# lints and tests everything. `.ci/run` calls this script.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+install_debian() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
+  if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]]; then
+    echo "test.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "test.sh: cannot install ${missing[*]} (needs root and apt); tests that compare with nats-server will say they were skipped"
+  fi
+}
+
+install_debian nats-server
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked

@@ -1,0 +1,134 @@
+//! Helpers shared by the integration tests: a server on an ephemeral
+//! loopback port, a raw protocol client, and timeouts on every wait.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use warden::config::Options;
+use warden::server::Server;
+
+/// Upper bound on any single wait in a test.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Options for a test server: loopback, ephemeral port.
+pub fn test_options() -> Options {
+    Options { host: "127.0.0.1".into(), port: 0, ..Options::default() }
+}
+
+/// Starts a server with `opts`.
+pub async fn start(opts: Options) -> Server {
+    Server::start(opts).await.expect("server starts")
+}
+
+/// `nats://` URL of a server.
+pub fn url(server: &Server) -> String {
+    format!("nats://{}", server.local_addr())
+}
+
+/// Runs `fut` with the test timeout.
+pub async fn within<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut).await.expect("timed out")
+}
+
+/// A raw protocol client that reads line by line.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    /// Wraps an already connected stream (INFO not yet read).
+    pub fn new(stream: TcpStream) -> Raw {
+        Raw { stream, buf: Vec::new() }
+    }
+
+    /// Connects and returns the client with the INFO line already read.
+    pub async fn connect(addr: SocketAddr) -> (Raw, String) {
+        let stream = within(TcpStream::connect(addr)).await.expect("connect");
+        let mut raw = Raw { stream, buf: Vec::new() };
+        let info = raw.line().await;
+        assert!(info.starts_with("INFO {"), "first line is INFO: {info}");
+        (raw, info)
+    }
+
+    /// Connects and sends a non-verbose CONNECT with headers on.
+    pub async fn connected(addr: SocketAddr) -> Raw {
+        let (mut raw, _) = Raw::connect(addr).await;
+        raw.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1}\r\n").await;
+        raw.ping_pong().await;
+        raw
+    }
+
+    /// Sends bytes.
+    pub async fn send(&mut self, data: impl AsRef<[u8]>) {
+        within(self.stream.write_all(data.as_ref())).await.expect("write");
+    }
+
+    /// Reads one line without its CRLF.
+    pub async fn line(&mut self) -> String {
+        loop {
+            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..pos]).into_owned();
+                self.buf.drain(..pos + 2);
+                return line;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = within(self.stream.read(&mut chunk)).await.expect("read");
+            assert!(n > 0, "connection closed while waiting for a line; have {:?}", String::from_utf8_lossy(&self.buf));
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads exactly `n` bytes (a payload) plus its CRLF.
+    pub async fn payload(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n + 2 {
+            let mut chunk = [0u8; 65536];
+            let got = within(self.stream.read(&mut chunk)).await.expect("read");
+            assert!(got > 0, "closed while reading payload");
+            self.buf.extend_from_slice(&chunk[..got]);
+        }
+        let payload = self.buf[..n].to_vec();
+        assert_eq!(&self.buf[n..n + 2], b"\r\n");
+        self.buf.drain(..n + 2);
+        payload
+    }
+
+    /// Reads a line, skipping server PINGs (answering them), and checks it.
+    pub async fn expect(&mut self, want: &str) {
+        let got = self.next_non_ping().await;
+        assert_eq!(got, want);
+    }
+
+    /// Next line that is not a server PING.
+    pub async fn next_non_ping(&mut self) -> String {
+        loop {
+            let line = self.line().await;
+            if line == "PING" {
+                self.send("PONG\r\n").await;
+                continue;
+            }
+            return line;
+        }
+    }
+
+    /// Sends PING and waits for the PONG, proving everything before it was handled.
+    pub async fn ping_pong(&mut self) {
+        self.send("PING\r\n").await;
+        self.expect("PONG").await;
+    }
+
+    /// Waits for the server to close the connection; returns what arrived first.
+    pub async fn expect_closed(&mut self) -> String {
+        let mut rest = std::mem::take(&mut self.buf);
+        loop {
+            let mut chunk = [0u8; 4096];
+            match within(self.stream.read(&mut chunk)).await {
+                Ok(0) | Err(_) => return String::from_utf8_lossy(&rest).into_owned(),
+                Ok(n) => rest.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
