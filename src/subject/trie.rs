@@ -185,7 +185,11 @@ mod smallvec_like {
 
     impl<'a> Tokens<'a> {
         pub(super) fn new(subject: &'a [u8]) -> Self {
-            let mut toks = Tokens { inline: [&[]; INLINE], len: 0, heap: Vec::new() };
+            let mut toks = Tokens {
+                inline: [&[]; INLINE],
+                len: 0,
+                heap: Vec::new(),
+            };
             for tok in tokens(subject) {
                 if toks.len == INLINE {
                     toks.heap = tokens(subject).collect();
