@@ -1,6 +1,41 @@
-//! Configuration: the typed options and (in the reader) our strict parser
-//! for the nats-server config dialect.
+//! Configuration: the typed [`Options`] and warden's own strict reader for
+//! the nats-server config dialect.
+//!
+//! Layers, each in its own module:
+//! - `lexer` scans characters (strings, keys, numbers with size suffixes)
+//!   keeping line and column; [`parser`] builds a positioned [`value`] tree
+//!   from them, resolving `$variables` and `include`s and refusing duplicate
+//!   keys; inputs are bounded (see the limits in [`parser`]);
+//! - `load` (with `section`, `auth`, `duration`) reads that tree into
+//!   [`Options`] with nats-server's option names, refusing unknown keys,
+//!   wrong types and contradictions, and collecting warnings such as
+//!   plain-text passwords;
+//! - [`summary()`] describes the result for `warden check`;
+//! - every failure is one [`ConfigError`] naming `file:line:col`.
+//!
+//! Entry points: [`load_file`] and [`load_str`] (and `*_with_env` variants
+//! that take the environment as a function, for tests); [`parser::parse_bytes`]
+//! is the fuzzing entry point.
+//!
+//! Why not the `hocon` crate: on the seed's own authorization example
+//! (`permissions: $admin`) it returns an empty config without an error, which
+//! would start a broker without authentication, and it reads
+//! `listen: 127.0.0.1:4222` as `"127.0.1"`. A security broker must read the
+//! config exactly or refuse it, with a position.
 
+mod auth;
+mod duration;
+mod error;
+mod lexer;
+mod load;
 mod options;
+pub mod parser;
+mod section;
+mod summary;
+pub mod value;
 
+pub use auth::is_password_hash;
+pub use error::{ConfigError, ErrorKind};
+pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loaded};
 pub use options::*;
+pub use summary::summary;

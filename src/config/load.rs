@@ -1,0 +1,639 @@
+//! From the value tree to one validated [`Options`], strictly: option names
+//! are case-insensitive with nats-server's aliases, every key must mean
+//! something, every value has the right type and range, and contradictory
+//! settings are refused. Nothing falls back to a default on a mistake.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::auth;
+use super::error::{ConfigError, ErrorKind};
+use super::options::{
+    ClusterOptions, HttpOptions, Options, RouteAuthorization, TlsOptions, TlsVersion,
+};
+use super::parser::{self, EnvLookup};
+use super::section::{self, Bare, Section};
+use super::value::{Entry, Kind, Map, Value};
+
+/// A loaded config: the options, and warnings to log at start-up (plain-text
+/// passwords, bare numbers read as seconds). Warnings never contain secrets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The validated options.
+    pub options: Options,
+    /// Things that are accepted but should be fixed, each `file:line:col: ...`.
+    pub warnings: Vec<String>,
+}
+
+/// Reads, parses and validates the config file at `path` and every file it
+/// includes; `$VARIABLES` not defined in the config come from the process
+/// environment.
+pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
+    load_file_with_env(path, &parser::process_env)
+}
+
+/// [`load_file`] with a given environment.
+pub fn load_file_with_env(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, ConfigError> {
+    let map = parser::parse_file_with_env(path, env)?;
+    build(&map, &path.display().to_string())
+}
+
+/// Parses and validates config text; `origin` names it in errors and its
+/// directory is where relative includes start.
+pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
+    load_str_with_env(text, origin, &parser::process_env)
+}
+
+/// [`load_str`] with a given environment.
+pub fn load_str_with_env(
+    text: &str,
+    origin: &str,
+    env: EnvLookup<'_>,
+) -> Result<Loaded, ConfigError> {
+    let map = parser::parse_bytes_with_env(text.as_bytes(), origin, env)?;
+    build(&map, origin)
+}
+
+/// nats-server's top-level options that warden does not implement.
+const UNSUPPORTED_TOP: &[&str] = &[
+    "client_advertise",
+    "https",
+    "https_port",
+    "http_base_path",
+    "max_sub_tokens",
+    "no_auth_user",
+    "allow_non_tls",
+    "pidfile",
+    "pid_file",
+    "ports_file_dir",
+    "log_size_limit",
+    "log_max_num",
+    "syslog",
+    "remote_syslog",
+    "trace_verbose",
+    "max_traced_msg_len",
+    "no_header_support",
+    "disable_sublist_cache",
+    "no_sublist_cache",
+    "max_closed_clients",
+    "connect_error_reports",
+    "reconnect_error_reports",
+    "prof_port",
+    "accounts",
+    "system_account",
+    "no_system_account",
+    "mappings",
+    "jetstream",
+    "leafnodes",
+    "leaf",
+    "gateway",
+    "websocket",
+    "ws",
+    "mqtt",
+    "operator",
+    "operators",
+    "resolver",
+    "resolver_preload",
+    "trusted",
+    "trusted_keys",
+    "ocsp",
+    "default_js_domain",
+];
+const UNSUPPORTED_TLS: &[&str] = &[
+    "cipher_suites",
+    "curve_preferences",
+    "insecure",
+    "pinned_certs",
+    "verify_cert_and_check_known_urls",
+    "connection_rate_limit",
+    "cert_store",
+    "cert_match",
+    "cert_match_by",
+    "ocsp_peer",
+    "certs",
+];
+const UNSUPPORTED_CLUSTER: &[&str] = &[
+    "advertise",
+    "cluster_advertise",
+    "permissions",
+    "pool_size",
+    "accounts",
+    "compression",
+    "pinned_certs",
+];
+
+/// The host a listener binds when the config names only a port.
+const LOOPBACK: &str = "127.0.0.1";
+/// nats-server's lower bound for `lame_duck_duration`.
+const MIN_LAME_DUCK: Duration = Duration::from_secs(30);
+
+/// The top-level entries, looked up before anything is interpreted so that
+/// an unknown key (often a typo) is reported before what it causes.
+struct Top<'a> {
+    listen: Option<&'a Entry>,
+    host: Option<&'a Entry>,
+    port: Option<&'a Entry>,
+    server_name: Option<&'a Entry>,
+    max_connections: Option<&'a Entry>,
+    max_subscriptions: Option<&'a Entry>,
+    max_payload: Option<&'a Entry>,
+    max_pending: Option<&'a Entry>,
+    max_control_line: Option<&'a Entry>,
+    ping_interval: Option<&'a Entry>,
+    ping_max: Option<&'a Entry>,
+    write_deadline: Option<&'a Entry>,
+    lame_duck: Option<&'a Entry>,
+    grace: Option<&'a Entry>,
+    debug: Option<&'a Entry>,
+    trace: Option<&'a Entry>,
+    logtime: Option<&'a Entry>,
+    log_file: Option<&'a Entry>,
+    tls: Option<&'a Entry>,
+    authorization: Option<&'a Entry>,
+    http: Option<&'a Entry>,
+    http_port: Option<&'a Entry>,
+    cluster: Option<&'a Entry>,
+}
+
+impl<'a> Top<'a> {
+    fn lookup(map: &'a Map) -> Result<Self, ConfigError> {
+        let mut s = Section::new("the top level", map);
+        let top = Top {
+            listen: s.get(&["listen"])?,
+            host: s.get(&["host", "net"])?,
+            port: s.get(&["port"])?,
+            server_name: s.get(&["server_name"])?,
+            max_connections: s.get(&["max_connections", "max_conn"])?,
+            max_subscriptions: s.get(&["max_subscriptions", "max_subs"])?,
+            max_payload: s.get(&["max_payload"])?,
+            max_pending: s.get(&["max_pending"])?,
+            max_control_line: s.get(&["max_control_line"])?,
+            ping_interval: s.get(&["ping_interval"])?,
+            ping_max: s.get(&["ping_max"])?,
+            write_deadline: s.get(&["write_deadline"])?,
+            lame_duck: s.get(&["lame_duck_duration"])?,
+            grace: s.get(&["lame_duck_grace_period"])?,
+            debug: s.get(&["debug"])?,
+            trace: s.get(&["trace"])?,
+            logtime: s.get(&["logtime"])?,
+            log_file: s.get(&["log_file", "logfile"])?,
+            tls: s.get(&["tls"])?,
+            authorization: s.get(&["authorization"])?,
+            http: s.get(&["http"])?,
+            http_port: s.get(&["http_port", "monitor_port"])?,
+            cluster: s.get(&["cluster"])?,
+        };
+        s.finish(UNSUPPORTED_TOP)?;
+        Ok(top)
+    }
+}
+
+/// Reads the top-level map into `Options`.
+pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
+    let mut warnings = Vec::new();
+    let mut o = Options::default();
+    let t = Top::lookup(map)?;
+
+    if let Some(e) = t.listen {
+        if let Some(other) = t.host.or(t.port) {
+            return Err(conflict(
+                other,
+                "`listen` already sets the client host and port; remove one of them",
+            ));
+        }
+        (o.host, o.port) = section::host_port(&e.value, "listen", &o.host)?;
+    }
+    if let Some(e) = t.host {
+        o.host = section::word(&e.value, "host")?.to_owned();
+    }
+    if let Some(e) = t.port {
+        o.port = section::port(&e.value, "port")?;
+    }
+    if let Some(e) = t.server_name {
+        o.server_name = Some(section::word(&e.value, "server_name")?.to_owned());
+    }
+    if let Some(e) = t.max_connections {
+        o.max_connections = section::count(&e.value, "max_connections", 1)?;
+    }
+    if let Some(e) = t.max_subscriptions {
+        o.max_subscriptions = section::count(&e.value, "max_subscriptions", 0)?;
+    }
+    if let Some(e) = t.max_payload {
+        o.max_payload = section::count(&e.value, "max_payload", 1)?;
+    }
+    if let Some(e) = t.max_pending {
+        o.max_pending = section::count(&e.value, "max_pending", 1)?;
+    }
+    if let Some(e) = t.max_control_line {
+        o.max_control_line = section::count(&e.value, "max_control_line", 1)?;
+    }
+    if let Some(e) = t.ping_interval {
+        o.ping_interval = positive_duration(e, Bare::Seconds, &mut warnings)?;
+    }
+    if let Some(e) = t.ping_max {
+        let n = section::integer_in(&e.value, "ping_max", 1, i64::from(u32::MAX))?;
+        o.ping_max = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(e) = t.write_deadline {
+        o.write_deadline = positive_duration(e, Bare::Seconds, &mut warnings)?;
+    }
+    if let Some(e) = t.lame_duck {
+        o.lame_duck_duration = positive_duration(e, Bare::No, &mut warnings)?;
+        if o.lame_duck_duration < MIN_LAME_DUCK {
+            return Err(invalid(
+                &e.value,
+                "lame_duck_duration must be at least 30 seconds",
+            ));
+        }
+    }
+    if let Some(e) = t.grace {
+        o.lame_duck_grace_period =
+            section::duration(&e.value, "lame_duck_grace_period", Bare::No)?.0;
+    }
+    if o.lame_duck_grace_period >= o.lame_duck_duration {
+        if let Some(e) = t.grace.or(t.lame_duck) {
+            return Err(invalid(
+                &e.value,
+                "lame_duck_grace_period must be shorter than lame_duck_duration",
+            ));
+        }
+    }
+    if let Some(e) = t.debug {
+        o.debug = section::boolean(&e.value, "debug")?;
+    }
+    if let Some(e) = t.trace {
+        o.trace = section::boolean(&e.value, "trace")?;
+    }
+    if let Some(e) = t.logtime {
+        o.logtime = section::boolean(&e.value, "logtime")?;
+    }
+    if let Some(e) = t.log_file {
+        o.log_file = Some(PathBuf::from(path_string(&e.value, "log_file")?));
+    }
+    if let Some(e) = t.tls {
+        o.tls = Some(tls_options(&e.value, "tls")?);
+    }
+    let maps_certificates = o.tls.as_ref().is_some_and(|t| t.verify_and_map);
+    if let Some(e) = t.authorization {
+        o.authorization = Some(auth::authorization(e, maps_certificates, &mut warnings)?);
+    }
+    if let (Some(_), Some(other)) = (t.http, t.http_port) {
+        return Err(conflict(
+            other,
+            "`http` already sets the monitoring address; remove one of them",
+        ));
+    }
+    if let Some(e) = t.http {
+        let (host, port) = section::host_port(&e.value, "http", LOOPBACK)?;
+        o.http = Some(HttpOptions { host, port });
+    }
+    if let Some(e) = t.http_port {
+        let port = section::port(&e.value, &e.key)?;
+        o.http = Some(HttpOptions {
+            host: LOOPBACK.to_owned(),
+            port,
+        });
+    }
+    if let Some(e) = t.cluster {
+        o.cluster = Some(cluster_options(e, &mut warnings)?);
+    }
+
+    // Cross-option checks.
+    if o.max_payload > o.max_pending {
+        let message = format!(
+            "max_payload ({}) cannot be higher than max_pending ({})",
+            o.max_payload, o.max_pending
+        );
+        return Err(match t.max_payload.or(t.max_pending) {
+            Some(e) => invalid(&e.value, message),
+            None => ConfigError::in_file(ErrorKind::Invalid, origin, message),
+        });
+    }
+    if let (Some(e), true) = (t.tls, maps_certificates) {
+        if o.authorization
+            .as_ref()
+            .map_or(true, |a| a.users.is_empty())
+        {
+            return Err(invalid(
+                &e.value,
+                "tls verify_and_map maps client certificates to users, but authorization has no users",
+            ));
+        }
+    }
+    check_port_clash(&o, t.http.or(t.http_port), t.cluster)?;
+    Ok(Loaded {
+        options: o,
+        warnings,
+    })
+}
+
+/// Listeners may not share a port on overlapping addresses. `http` and
+/// `cluster` are the entries that configured those listeners.
+fn check_port_clash(
+    o: &Options,
+    http: Option<&Entry>,
+    cluster: Option<&Entry>,
+) -> Result<(), ConfigError> {
+    let overlap =
+        |a: &str, b: &str| a == b || [a, b].iter().any(|h| matches!(*h, "0.0.0.0" | "::" | ""));
+    if let (Some(h), Some(e)) = (&o.http, http) {
+        if h.port != 0 && h.port == o.port && overlap(&h.host, &o.host) {
+            return Err(conflict(e, "the monitoring port is the client port"));
+        }
+    }
+    if let (Some(c), Some(e)) = (&o.cluster, cluster) {
+        let clash_client = c.port == o.port && overlap(&c.host, &o.host);
+        let clash_http = o
+            .http
+            .as_ref()
+            .is_some_and(|h| c.port == h.port && overlap(&c.host, &h.host));
+        if c.port != 0 && (clash_client || clash_http) {
+            return Err(conflict(
+                e,
+                "the cluster port is already used by another listener",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn conflict(entry: &Entry, message: &str) -> ConfigError {
+    ConfigError::at(ErrorKind::Conflict, &entry.key_pos, message)
+}
+
+fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
+    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
+}
+
+/// A duration that must be more than zero; a bare number of seconds (where
+/// allowed) is accepted with a warning, as nats-server does.
+fn positive_duration(
+    entry: &Entry,
+    bare: Bare,
+    warnings: &mut Vec<String>,
+) -> Result<Duration, ConfigError> {
+    let name = entry.key.to_ascii_lowercase();
+    let (d, was_bare) = section::duration(&entry.value, &name, bare)?;
+    if d.is_zero() {
+        return Err(invalid(
+            &entry.value,
+            format!("{name} must be more than zero"),
+        ));
+    }
+    if was_bare {
+        warnings.push(format!(
+            "{}: {name} is a bare number, read as {} seconds; write a duration string such as \"{}s\"",
+            entry.value.pos,
+            d.as_secs_f64(),
+            d.as_secs_f64()
+        ));
+    }
+    Ok(d)
+}
+
+/// A file path: a non-empty string.
+fn path_string<'v>(value: &'v Value, what: &str) -> Result<&'v str, ConfigError> {
+    let s = section::string(value, what)?;
+    if s.is_empty() {
+        return Err(invalid(value, format!("{what} must not be empty")));
+    }
+    Ok(s)
+}
+
+/// `tls { ... }` (client or cluster).
+fn tls_options(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigError> {
+    let map = section::map(value, name)?;
+    let mut s = Section::new(name, map);
+    let cert = s.get(&["cert_file"])?;
+    let key = s.get(&["key_file"])?;
+    let ca = s.get(&["ca_file"])?;
+    let verify = s.get(&["verify"])?;
+    let verify_and_map = s.get(&["verify_and_map"])?;
+    let timeout = s.get(&["timeout"])?;
+    let min_version = s.get(&["min_version"])?;
+    let handshake_first = s.get(&["handshake_first"])?;
+    s.finish(UNSUPPORTED_TLS)?;
+
+    let required = |e: Option<&Entry>, key: &str| match e {
+        Some(e) => path_string(&e.value, key).map(PathBuf::from),
+        None => Err(invalid(value, format!("{name} needs `{key}`"))),
+    };
+    let mut tls = TlsOptions {
+        cert_file: required(cert, "cert_file")?,
+        key_file: required(key, "key_file")?,
+        ca_file: ca
+            .map(|e| path_string(&e.value, "ca_file").map(PathBuf::from))
+            .transpose()?,
+        verify: verify
+            .map(|e| section::boolean(&e.value, "verify"))
+            .transpose()?
+            .unwrap_or(false),
+        verify_and_map: verify_and_map
+            .map(|e| section::boolean(&e.value, "verify_and_map"))
+            .transpose()?
+            .unwrap_or(false),
+        timeout: Duration::from_secs(2),
+        min_version: TlsVersion::V1_2,
+        handshake_first: handshake_first
+            .map(|e| section::boolean(&e.value, "handshake_first"))
+            .transpose()?
+            .unwrap_or(false),
+    };
+    if let Some(e) = timeout {
+        let (d, _) = section::duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
+        if d.is_zero() {
+            return Err(invalid(&e.value, "tls timeout must be more than zero"));
+        }
+        tls.timeout = d;
+    }
+    if let Some(e) = min_version {
+        tls.min_version = match &e.value.kind {
+            Kind::String(v) if v == "1.2" => TlsVersion::V1_2,
+            Kind::String(v) if v == "1.3" => TlsVersion::V1_3,
+            Kind::Float(f) if *f == 1.2 => TlsVersion::V1_2,
+            Kind::Float(f) if *f == 1.3 => TlsVersion::V1_3,
+            _ => return Err(invalid(&e.value, "min_version must be \"1.2\" or \"1.3\"")),
+        };
+    }
+    // verify_and_map implies verify, as in nats-server.
+    tls.verify |= tls.verify_and_map;
+    if tls.verify && tls.ca_file.is_none() {
+        let at = verify_and_map.or(verify).map_or(value, |e| &e.value);
+        return Err(invalid(
+            at,
+            format!("{name}: verifying client certificates needs `ca_file` (warden does not trust the system roots for clients)"),
+        ));
+    }
+    Ok(tls)
+}
+
+/// `cluster { ... }`.
+fn cluster_options(
+    entry: &Entry,
+    warnings: &mut Vec<String>,
+) -> Result<ClusterOptions, ConfigError> {
+    let map = section::map(&entry.value, "cluster")?;
+    let mut s = Section::new("cluster", map);
+    let name = s.get(&["name"])?;
+    let listen = s.get(&["listen"])?;
+    let host = s.get(&["host", "net"])?;
+    let port = s.get(&["port"])?;
+    let routes = s.get(&["routes"])?;
+    let authorization = s.get(&["authorization"])?;
+    let tls = s.get(&["tls"])?;
+    let no_advertise = s.get(&["no_advertise"])?;
+    let connect_retries = s.get(&["connect_retries"])?;
+    s.finish(UNSUPPORTED_CLUSTER)?;
+
+    let mut c = ClusterOptions {
+        name: name
+            .map(|e| section::word(&e.value, "cluster name").map(str::to_owned))
+            .transpose()?,
+        host: LOOPBACK.to_owned(),
+        port: 0,
+        routes: Vec::new(),
+        authorization: None,
+        tls: None,
+        no_advertise: false,
+        connect_retries: 0,
+    };
+    match (listen, host.or(port)) {
+        (Some(_), Some(other)) => {
+            return Err(conflict(
+                other,
+                "`listen` already sets the cluster host and port; remove one of them",
+            ))
+        }
+        (Some(e), None) => {
+            (c.host, c.port) = section::host_port(&e.value, "cluster listen", LOOPBACK)?
+        }
+        (None, _) => {
+            let Some(p) = port else {
+                return Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    &entry.key_pos,
+                    "cluster needs `listen` or `port`",
+                ));
+            };
+            c.port = section::port(&p.value, "cluster port")?;
+            if let Some(h) = host {
+                c.host = section::word(&h.value, "cluster host")?.to_owned();
+            }
+        }
+    }
+    if let Some(e) = routes {
+        for route in section::array(&e.value, "routes")? {
+            c.routes.push(route_url(route)?);
+        }
+    }
+    if let Some(e) = authorization {
+        c.authorization = Some(route_authorization(&e.value, warnings)?);
+    }
+    if let Some(e) = tls {
+        c.tls = Some(tls_options(&e.value, "cluster tls")?);
+    }
+    if let Some(e) = no_advertise {
+        c.no_advertise = section::boolean(&e.value, "no_advertise")?;
+    }
+    if let Some(e) = connect_retries {
+        let n = section::integer_in(&e.value, "connect_retries", 0, i64::from(u32::MAX))?;
+        c.connect_retries = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    Ok(c)
+}
+
+/// `cluster { authorization { user, password, timeout } }`.
+fn route_authorization(
+    value: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<RouteAuthorization, ConfigError> {
+    let map = section::map(value, "cluster authorization")?;
+    let mut s = Section::new("cluster authorization", map);
+    let user = s.get(&["user", "username"])?;
+    let password = s.get(&["password", "pass"])?;
+    let timeout = s.get(&["timeout"])?;
+    if let Some(e) = s.get(&["token"])? {
+        return Err(conflict(e, "Cluster authorization does not support tokens"));
+    }
+    if let Some(e) = s.get(&["users"])? {
+        return Err(conflict(
+            e,
+            "Cluster authorization does not allow multiple users",
+        ));
+    }
+    s.finish(&[])?;
+    let (Some(user), Some(password)) = (user, password) else {
+        return Err(invalid(
+            value,
+            "cluster authorization needs `user` and `password`",
+        ));
+    };
+    let user = section::word(&user.value, "cluster user")?.to_owned();
+    let password = auth::checked_secret(
+        &password.value,
+        "password",
+        &format!("the password of route user \"{user}\""),
+        warnings,
+    )?;
+    let timeout = match timeout {
+        Some(e) => {
+            let (d, _) = section::duration(
+                &e.value,
+                "cluster authorization timeout",
+                Bare::FractionalSeconds,
+            )?;
+            if d.is_zero() {
+                return Err(invalid(
+                    &e.value,
+                    "cluster authorization timeout must be more than zero",
+                ));
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    Ok(RouteAuthorization {
+        user,
+        password,
+        timeout,
+    })
+}
+
+/// A route URL: `nats-route://[user:password@]host:port` (or `nats://`).
+/// Messages do not repeat the URL: it may carry a password.
+fn route_url(value: &Value) -> Result<String, ConfigError> {
+    let text = section::word(value, "a route")?;
+    let bad = || {
+        invalid(
+            value,
+            "a route must be nats-route://[user:password@]host:port",
+        )
+    };
+    let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
+    if !(scheme.eq_ignore_ascii_case("nats-route") || scheme.eq_ignore_ascii_case("nats")) {
+        return Err(bad());
+    }
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let host_port = match authority.rsplit_once('@') {
+        Some((userinfo, host_port)) if !userinfo.is_empty() => host_port,
+        Some(_) => return Err(bad()),
+        None => authority,
+    };
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
+            (host, after.strip_prefix(':').ok_or_else(bad)?)
+        }
+        None => host_port.rsplit_once(':').ok_or_else(bad)?,
+    };
+    if host.is_empty() || (host.contains(['/', '@', ':']) && !host_port.starts_with('[')) {
+        return Err(bad());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(text.to_owned()),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,760 @@
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::config::options::{Permissions, ResponsePermission, SubjectRules};
+use crate::config::summary;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn load(text: &str) -> Result<Loaded, ConfigError> {
+    load_str_with_env(text, "test.conf", &no_env)
+}
+
+fn ok(text: &str) -> Loaded {
+    match load(text) {
+        Ok(l) => l,
+        Err(e) => panic!("{text:?} failed:\n{e}"),
+    }
+}
+
+fn list(items: &[&str]) -> Option<Vec<String>> {
+    Some(items.iter().map(|s| (*s).to_owned()).collect())
+}
+
+fn allow(items: &[&str]) -> Option<SubjectRules> {
+    Some(SubjectRules {
+        allow: list(items),
+        deny: None,
+    })
+}
+
+#[test]
+fn listen_forms() {
+    let cases = [
+        ("listen: 127.0.0.1:4222", "127.0.0.1", 4222),
+        ("listen = \"127.0.0.1:4222\"", "127.0.0.1", 4222),
+        ("listen: 0.0.0.0:4222", "0.0.0.0", 4222),
+        ("listen: localhost:5222", "localhost", 5222),
+        ("listen: :4333", "127.0.0.1", 4333),
+        ("listen: 4444", "127.0.0.1", 4444),
+        ("listen: \"4445\"", "127.0.0.1", 4445),
+        ("listen: \"[::1]:4222\"", "::1", 4222),
+        ("listen: 127.0.0.1:-1", "127.0.0.1", 0),
+        ("host: 0.0.0.0\nport: 4000", "0.0.0.0", 4000),
+        ("net: 10.0.0.1", "10.0.0.1", 4222),
+        ("port: -1", "127.0.0.1", 0),
+        ("{\"listen\": \"127.0.0.1:4222\"}", "127.0.0.1", 4222),
+        // A top-level variable that is referenced is not an unknown key.
+        ("p = 4000\nport = $p", "127.0.0.1", 4000),
+    ];
+    for (text, host, port) in cases {
+        let o = ok(text).options;
+        assert_eq!((o.host.as_str(), o.port), (host, port), "{text}");
+    }
+}
+
+#[test]
+fn sizes_durations_and_limits() {
+    let o = ok(r#"
+        max_payload: 1MB
+        max_pending: 64MB
+        max_connections: 100
+        max_subscriptions: 1k
+        max_control_line: 4KB
+        ping_interval: "1h30m"
+        ping_max: 3
+        write_deadline: "500ms"
+        lame_duck_duration: "2m"
+        lame_duck_grace_period: "15s"
+        debug: true
+        trace: yes
+        logtime: off
+        log_file: "/tmp/warden.log"
+        server_name: "edge-1"
+    "#)
+    .options;
+    assert_eq!(o.max_payload, 1 << 20);
+    assert_eq!(o.max_pending, 64 << 20);
+    assert_eq!(o.max_connections, 100);
+    assert_eq!(o.max_subscriptions, 1000);
+    assert_eq!(o.max_control_line, 4096);
+    assert_eq!(o.ping_interval, Duration::from_secs(5400));
+    assert_eq!(o.ping_max, 3);
+    assert_eq!(o.write_deadline, Duration::from_millis(500));
+    assert_eq!(o.lame_duck_duration, Duration::from_secs(120));
+    assert_eq!(o.lame_duck_grace_period, Duration::from_secs(15));
+    assert!(o.debug && o.trace && !o.logtime);
+    assert_eq!(o.log_file.as_deref(), Some(Path::new("/tmp/warden.log")));
+    assert_eq!(o.server_name.as_deref(), Some("edge-1"));
+
+    // Bare numbers of seconds where nats-server accepts them, with a warning.
+    let loaded = ok("ping_interval: 60\nwrite_deadline: 2");
+    assert_eq!(loaded.options.ping_interval, Duration::from_secs(60));
+    assert_eq!(loaded.options.write_deadline, Duration::from_secs(2));
+    assert_eq!(loaded.warnings.len(), 2);
+    assert!(loaded.warnings[0].starts_with("test.conf:1:16: ping_interval is a bare number"));
+
+    // Option names are case-insensitive, as in nats-server.
+    let o = ok("MAX_PAYLOAD: 2KB\nPort: 1234\nLogTime: false").options;
+    assert_eq!((o.max_payload, o.port, o.logtime), (2048, 1234, false));
+}
+
+#[test]
+fn full_server_config_in_the_style_of_the_nats_docs() {
+    let text = r#"
+# Client port of 4222 on all interfaces
+listen: 0.0.0.0:4222
+server_name: n1
+
+# HTTP monitoring port
+http: 127.0.0.1:8222
+
+max_payload: 2MB
+max_connections: 1000
+ping_interval: "20s"
+
+tls {
+  cert_file: "./configs/certs/server-cert.pem"
+  key_file:  "./configs/certs/server-key.pem"
+  ca_file:   "./configs/certs/ca.pem"
+  verify:    true
+  timeout:   2
+}
+
+authorization {
+  user: derek
+  password: $2a$11$W2zko751KUvVy59mUTWmpOdWjpEm5qhcCZRd05GjI/sSOT.xtiHyG
+  timeout: 1.5
+}
+
+# This is for clustering multiple servers together.
+cluster {
+  name: "my_cluster"
+  listen: 0.0.0.0:6222
+
+  # Routes are protected, so need to use them with --routes flag
+  authorization {
+    user: ruser
+    password: T0pS3cr3t
+    timeout: 2
+  }
+
+  routes = [
+    nats-route://ruser:T0pS3cr3t@otherdockerhost:6222
+    "nats-route://10.0.0.2:6222"
+  ]
+  no_advertise: true
+  connect_retries: 10
+  tls {
+    cert_file: "route.pem"; key_file: "route-key.pem"
+    min_version: "1.3"
+  }
+}
+"#;
+    let loaded = ok(text);
+    let o = &loaded.options;
+    assert_eq!((o.host.as_str(), o.port), ("0.0.0.0", 4222));
+    assert_eq!(o.server_name.as_deref(), Some("n1"));
+    assert_eq!(
+        o.http,
+        Some(HttpOptions {
+            host: "127.0.0.1".into(),
+            port: 8222
+        })
+    );
+    assert_eq!(o.max_payload, 2 << 20);
+    assert_eq!(o.ping_interval, Duration::from_secs(20));
+    let tls = o.tls.as_ref().unwrap();
+    assert_eq!(
+        tls.cert_file,
+        PathBuf::from("./configs/certs/server-cert.pem")
+    );
+    assert_eq!(tls.ca_file, Some(PathBuf::from("./configs/certs/ca.pem")));
+    assert!(tls.verify && !tls.verify_and_map && !tls.handshake_first);
+    assert_eq!(tls.timeout, Duration::from_secs(2));
+    assert_eq!(tls.min_version, TlsVersion::V1_2);
+    let auth = o.authorization.as_ref().unwrap();
+    assert_eq!(auth.user.as_deref(), Some("derek"));
+    assert!(auth
+        .password
+        .as_ref()
+        .unwrap()
+        .expose()
+        .starts_with("$2a$11$W2z"));
+    assert_eq!(auth.timeout, Some(Duration::from_millis(1500)));
+    let c = o.cluster.as_ref().unwrap();
+    assert_eq!(c.name.as_deref(), Some("my_cluster"));
+    assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 6222));
+    assert_eq!(c.routes.len(), 2);
+    assert_eq!(c.routes[1], "nats-route://10.0.0.2:6222");
+    assert!(c.no_advertise);
+    assert_eq!(c.connect_retries, 10);
+    let ra = c.authorization.as_ref().unwrap();
+    assert_eq!(ra.user, "ruser");
+    assert_eq!(ra.timeout, Some(Duration::from_secs(2)));
+    assert_eq!(c.tls.as_ref().unwrap().min_version, TlsVersion::V1_3);
+    // The bcrypt password gives no warning; the route password and the bare
+    // ping... only the plain route password does.
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(loaded.warnings[0].contains("route user \"ruser\""));
+
+    let text = summary(o);
+    assert!(
+        text.contains("client listener: 0.0.0.0:4222 (TLS 1.2+, client certificates verified)"),
+        "{text}"
+    );
+    assert!(text.contains("single user \"derek\""), "{text}");
+    assert!(text.contains("2 seed route(s)"), "{text}");
+    assert!(
+        !text.contains("T0pS3cr3t") && !text.contains("$2a$"),
+        "{text}"
+    );
+}
+
+#[test]
+fn docker_image_config_of_nats_server() {
+    let text = r#"
+# Client port of 4222 on all interfaces
+port: 4222
+
+# HTTP monitoring port
+monitor_port: 8222
+
+# This is for clustering multiple servers together.
+cluster {
+  # It is recommended to set a cluster name
+  name: "my_cluster"
+
+  # Route connections to be received on any interface on port 6222
+  port: 6222
+
+  # Routes are protected, so need to use them with --routes flag
+  # e.g. --routes=nats-route://ruser:T0pS3cr3t@otherdockerhost:6222
+  authorization {
+    user: ruser
+    password: T0pS3cr3t
+    timeout: 2
+  }
+
+  # Routes are actively solicited and connected to from this server.
+  # This Docker image has none by default, but you can pass a
+  # flag to the nats-server docker image to create one to an existing server.
+  routes = []
+}
+"#;
+    let o = ok(text).options;
+    assert_eq!(o.port, 4222);
+    assert_eq!(
+        o.http.as_ref().map(|h| (h.host.as_str(), h.port)),
+        Some(("127.0.0.1", 8222))
+    );
+    let c = o.cluster.unwrap();
+    assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 6222));
+    assert!(c.routes.is_empty());
+}
+
+#[test]
+fn json_config() {
+    let text = r#"{
+  "listen": "127.0.0.1:4222",
+  "max_payload": 2048,
+  "authorization": {
+    "users": [
+      {"user": "svc", "password": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+       "permissions": {"publish": {"allow": ["svc.>"], "deny": ["svc.admin.>"]},
+                       "subscribe": {"deny": "secret.>"},
+                       "allow_responses": {"max": 5, "expires": "1m"}}}
+    ]
+  }
+}"#;
+    let loaded = ok(text);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let o = loaded.options;
+    assert_eq!(o.max_payload, 2048);
+    let user = &o.authorization.as_ref().unwrap().users[0];
+    assert_eq!(
+        user.permissions,
+        Some(Permissions {
+            publish: Some(SubjectRules {
+                allow: list(&["svc.>"]),
+                deny: list(&["svc.admin.>"]),
+            }),
+            subscribe: Some(SubjectRules {
+                allow: None,
+                deny: list(&["secret.>"]),
+            }),
+            allow_responses: Some(ResponsePermission {
+                max: Some(5),
+                expires: Duration::from_secs(60),
+            }),
+        })
+    );
+}
+
+#[test]
+fn config_errors_with_positions() {
+    use ErrorKind::*;
+    // (config, kind, line, column, part of the message)
+    let cases: &[(&str, ErrorKind, u32, u32, &str)] = &[
+        (
+            "prot: 4222",
+            UnknownKey,
+            1,
+            1,
+            "unknown key `prot` in the top level; did you mean `port`?",
+        ),
+        (
+            "port: 1\nmax_paylod: 1",
+            UnknownKey,
+            2,
+            1,
+            "did you mean `max_payload`?",
+        ),
+        ("zzzzzzzz: 1", UnknownKey, 1, 1, "known keys: "),
+        // A typo is reported before what it causes (here: users without passwords).
+        (
+            "tsl { cert_file: c, key_file: k, ca_file: a, verify_and_map: true }\nauthorization { users: [{user: a}] }",
+            UnknownKey, 1, 1, "did you mean `tls`?",
+        ),
+        (
+            "jetstream {}",
+            UnknownKey,
+            1,
+            1,
+            "nats-server option that warden does not support",
+        ),
+        ("v = 1", UnknownKey, 1, 1, "unknown key `v`"),
+        ("port: 70000", Invalid, 1, 7, "between -1 and 65535"),
+        (
+            "port: \"4222\"",
+            Type,
+            1,
+            7,
+            "port must be an integer, found a string",
+        ),
+        (
+            "port: 1\nPORT: 2",
+            Conflict,
+            2,
+            1,
+            "`PORT` sets the same option as `port`",
+        ),
+        (
+            "listen: 1.2.3.4:5\nport: 6",
+            Conflict,
+            2,
+            1,
+            "`listen` already sets",
+        ),
+        ("listen: localhost", Invalid, 1, 9, "host:port"),
+        ("listen: \"::1:4222\"", Invalid, 1, 9, "brackets"),
+        ("listen: \"a b:1\"", Invalid, 1, 9, "spaces"),
+        (
+            "max_payload: 100MB",
+            Invalid,
+            1,
+            14,
+            "max_payload (104857600) cannot be higher than max_pending (67108864)",
+        ),
+        ("max_payload: 0", Invalid, 1, 14, "between 1 and"),
+        ("max_connections: -1", Invalid, 1, 18, "between 1 and"),
+        ("ping_max: 0", Invalid, 1, 11, "between 1 and"),
+        (
+            "ping_interval: 2m",
+            Type,
+            1,
+            16,
+            "write durations in quotes: \"2m\"",
+        ),
+        ("ping_interval: \"2x\"", Invalid, 1, 16, "unknown unit"),
+        ("ping_interval: \"0s\"", Invalid, 1, 16, "more than zero"),
+        ("ping_interval: 1.5", Type, 1, 16, "ping_interval must be"),
+        (
+            "lame_duck_duration: \"10s\"",
+            Invalid,
+            1,
+            21,
+            "at least 30 seconds",
+        ),
+        ("lame_duck_duration: 60", Type, 1, 21, "duration string"),
+        (
+            "lame_duck_grace_period: \"5m\"",
+            Invalid,
+            1,
+            25,
+            "shorter than lame_duck_duration",
+        ),
+        (
+            "debug: \"true\"",
+            Type,
+            1,
+            8,
+            "debug must be true or false, found a string",
+        ),
+        ("debug: 1", Type, 1, 8, "true or false"),
+        ("server_name: \"a b\"", Invalid, 1, 14, "spaces"),
+        ("log_file: \"\"", Invalid, 1, 11, "must not be empty"),
+        (
+            "http: 8222\nhttp_port: 8223",
+            Conflict,
+            2,
+            1,
+            "`http` already sets",
+        ),
+        (
+            "http_port: 4222",
+            Conflict,
+            1,
+            1,
+            "monitoring port is the client port",
+        ),
+        (
+            "authorization: 1",
+            Type,
+            1,
+            16,
+            "authorization must be a map",
+        ),
+        ("authorization {}", Invalid, 1, 1, "no token, user or users"),
+        (
+            "authorization { users = [] }",
+            Invalid,
+            1,
+            1,
+            "no token, user or users",
+        ),
+        (
+            "authorization { token: t, user: u, password: p }",
+            Conflict,
+            1,
+            17,
+            "Cannot have a user/pass and token",
+        ),
+        (
+            "authorization {\n user: u\n password: p\n users: [{user: a, password: b}]\n}",
+            Conflict,
+            4,
+            2,
+            "Can not have a single user/pass and a users array",
+        ),
+        (
+            "authorization {\n token: t\n users: [{user: a, password: b}]\n}",
+            Conflict,
+            3,
+            2,
+            "Can not have a token and a users array",
+        ),
+        (
+            "authorization { users: [\n {user: a, password: b}\n {user: a, password: c}\n] }",
+            Conflict,
+            3,
+            2,
+            "Duplicate user \"a\" detected",
+        ),
+        (
+            "authorization { user: u }",
+            Invalid,
+            1,
+            23,
+            "needs a password",
+        ),
+        (
+            "authorization { password: p }",
+            Invalid,
+            1,
+            17,
+            "needs a user",
+        ),
+        (
+            "authorization { user: u, username: v, password: p }",
+            Conflict,
+            1,
+            26,
+            "sets the same option",
+        ),
+        (
+            "authorization { token: \"\" }",
+            Invalid,
+            1,
+            24,
+            "token must not be empty",
+        ),
+        (
+            "authorization { token: 1234 }",
+            Type,
+            1,
+            24,
+            "token must be a quoted string, found an integer",
+        ),
+        (
+            "authorization { token: t, timeout: \"0s\" }",
+            Invalid,
+            1,
+            36,
+            "more than zero",
+        ),
+        (
+            "authorization { usres: [] }",
+            UnknownKey,
+            1,
+            17,
+            "did you mean `users`?",
+        ),
+        (
+            "authorization { users: [{user: a}] }",
+            Invalid,
+            1,
+            25,
+            "user \"a\" has no password",
+        ),
+        (
+            "authorization { users: [{password: a}] }",
+            Invalid,
+            1,
+            25,
+            "needs `user`",
+        ),
+        (
+            "authorization { users: [{user: a, password: b, nkey: UABC}] }",
+            UnknownKey,
+            1,
+            48,
+            "does not support",
+        ),
+        (
+            "authorization { users: [{user: a, password: b, permisions: {}}] }",
+            UnknownKey,
+            1,
+            48,
+            "did you mean `permissions`?",
+        ),
+        (
+            "authorization { users: {user: a} }",
+            Type,
+            1,
+            24,
+            "users must be an array",
+        ),
+        (
+            "authorization { users: [a] }",
+            Type,
+            1,
+            25,
+            "a users entry must be a map",
+        ),
+        (
+            "tls { key_file: k }",
+            Invalid,
+            1,
+            5,
+            "tls needs `cert_file`",
+        ),
+        (
+            "tls { cert_file: c }",
+            Invalid,
+            1,
+            5,
+            "tls needs `key_file`",
+        ),
+        (
+            "tls { cert_file: c, key_file: k, verify: true }",
+            Invalid,
+            1,
+            42,
+            "needs `ca_file`",
+        ),
+        (
+            "tls { cert_file: c, key_file: k, min_version: \"1.1\" }",
+            Invalid,
+            1,
+            47,
+            "\"1.2\" or \"1.3\"",
+        ),
+        (
+            "tls { cert_file: c, key_file: k, insecure: true }",
+            UnknownKey,
+            1,
+            34,
+            "does not support",
+        ),
+        (
+            "tls { cert_file: c, key_file: k, timeout: \"-1s\" }",
+            Invalid,
+            1,
+            43,
+            "negative",
+        ),
+        (
+            "tls { cert_file: c, key_file: k, ca_file: a, verify_and_map: true }",
+            Invalid,
+            1,
+            5,
+            "authorization has no users",
+        ),
+        (
+            "cluster { name: c }",
+            Invalid,
+            1,
+            1,
+            "cluster needs `listen` or `port`",
+        ),
+        (
+            "cluster { port: 4222 }",
+            Conflict,
+            1,
+            1,
+            "cluster port is already used",
+        ),
+        (
+            "cluster { port: 6222, authorization { token: t } }",
+            Conflict,
+            1,
+            39,
+            "Cluster authorization does not support tokens",
+        ),
+        (
+            "cluster { port: 6222, authorization { users: [] } }",
+            Conflict,
+            1,
+            39,
+            "Cluster authorization does not allow multiple users",
+        ),
+        (
+            "cluster { port: 6222, authorization { user: u } }",
+            Invalid,
+            1,
+            37,
+            "needs `user` and `password`",
+        ),
+        (
+            "cluster { port: 6222, routes: [\"http://h:1\"] }",
+            Invalid,
+            1,
+            32,
+            "nats-route://",
+        ),
+        (
+            "cluster { port: 6222, routes: [nats-route://h] }",
+            Invalid,
+            1,
+            32,
+            "nats-route://",
+        ),
+        (
+            "cluster { port: 6222, routes: [nats-route://u:p@h:0] }",
+            Invalid,
+            1,
+            32,
+            "nats-route://",
+        ),
+        (
+            "cluster { port: 6222, advertise: x }",
+            UnknownKey,
+            1,
+            23,
+            "does not support",
+        ),
+        (
+            "cluster { port: 6222, connect_retries: -1 }",
+            Invalid,
+            1,
+            40,
+            "between 0 and",
+        ),
+    ];
+    for (text, kind, line, column, message) in cases {
+        let err = match load(text) {
+            Ok(l) => panic!("{text:?} loaded: {:?}", l.options),
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), *kind, "{text:?}: {err}");
+        assert_eq!(
+            (err.line(), err.column()),
+            (Some(*line), Some(*column)),
+            "{text:?}: {err}"
+        );
+        assert!(err.message().contains(message), "{text:?}: {err}");
+    }
+}
+
+#[test]
+fn summary_without_auth_says_so() {
+    let s = summary(&Options::default());
+    assert!(
+        s.contains("client listener: 127.0.0.1:4222 (plain text, no TLS)"),
+        "{s}"
+    );
+    assert!(s.contains("authentication: none"), "{s}");
+    assert!(
+        s.contains("monitoring: off") && s.contains("cluster: off"),
+        "{s}"
+    );
+}
+
+#[test]
+fn secrets_from_the_environment() {
+    let env = |name: &str| (name == "WARDEN_T_PASS").then(|| "\"from env\"".to_owned());
+    let loaded = load_str_with_env(
+        "authorization { user: u, password: $WARDEN_T_PASS }",
+        "env.conf",
+        &env,
+    )
+    .unwrap();
+    let auth = loaded.options.authorization.unwrap();
+    assert_eq!(auth.password.unwrap().expose(), "from env");
+    // And from the real process environment, through the public API.
+    std::env::set_var("WARDEN_CONFIG_TEST_PORT_91C2", "4999");
+    let loaded = load_str("port: $WARDEN_CONFIG_TEST_PORT_91C2", "env.conf").unwrap();
+    assert_eq!(loaded.options.port, 4999);
+}
+
+#[test]
+fn load_file_with_policies_included() {
+    let dir = std::env::temp_dir().join(format!("warden-config-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(
+        dir.join("policies/roles.conf"),
+        "admin = { publish = \">\", subscribe = \">\" }\nrequestor = { publish = [\"req.>\"], subscribe = \"_INBOX.>\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("warden.conf"),
+        "listen: 127.0.0.1:4222\nauthorization {\n  include \"policies/roles.conf\"\n  users = [\n    {user: a, password: \"$2a$10$x\", permissions: $admin}\n  ]\n}\n",
+    )
+    .unwrap();
+    // `requestor` is defined by the include but never used: refused, and
+    // the error points into the included file.
+    let err = load_file_with_env(&dir.join("warden.conf"), &no_env).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownKey);
+    assert!(err.file().unwrap().ends_with("roles.conf"), "{err}");
+    assert_eq!(err.line(), Some(2));
+
+    std::fs::write(
+        dir.join("warden.conf"),
+        "listen: 127.0.0.1:4222\nauthorization {\n  include \"policies/roles.conf\"\n  users = [\n    {user: a, password: \"$2a$10$x\", permissions: $admin}\n    {user: b, password: \"$2a$10$y\", permissions: $requestor}\n  ]\n}\n",
+    )
+    .unwrap();
+    let loaded = load_file(&dir.join("warden.conf")).unwrap();
+    let users = loaded.options.authorization.unwrap().users;
+    assert_eq!(
+        users[1].permissions.as_ref().unwrap().publish,
+        allow(&["req.>"])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn loading_never_panics(
+        text in "(authorization|users|user|password|publish|subscribe|allow|deny|allow_responses|max|expires|tls|cluster|listen|port|http|routes|\\$a|a|[{}\\[\\]=:,\\n \"]|[0-9]+|[0-9]+[kmg]|\"[0-9]+[smh]\"|true){0,60}"
+    ) {
+        let _ = load(&text);
+    }
+}
