@@ -31,3 +31,4 @@ pub mod router;
 pub mod secret;
 pub mod server;
 pub mod subject;
+pub mod tls;

@@ -33,6 +33,12 @@ pub struct ClientMeta {
     pub version: Option<String>,
     /// The authenticated user, if any.
     pub user: Option<String>,
+    /// Negotiated TLS version, when on TLS.
+    pub tls_version: Option<String>,
+    /// Negotiated TLS cipher suite, when on TLS.
+    pub tls_cipher_suite: Option<String>,
+    /// Names in the verified client certificate, when one was presented.
+    pub peer: Option<crate::tls::PeerIdentity>,
 }
 
 /// A client connection as other connections see it: where to deliver, and

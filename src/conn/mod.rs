@@ -8,7 +8,7 @@ mod outbound;
 mod session;
 mod task;
 
-pub use client::{Client, ClientStats};
+pub use client::{Client, ClientMeta, ClientStats};
 pub use close::CloseReason;
 pub use outbound::{Append, Outbound};
-pub use task::{refuse_connection, run_connection};
+pub use task::{refuse_connection, run_connection, Greeting};

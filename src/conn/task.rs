@@ -27,13 +27,28 @@ const STALL: Duration = Duration::from_millis(100);
 /// Bound on flushing a closing connection's last bytes (such as its -ERR).
 const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 
+/// Whether the connection still has to send its INFO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Greeting {
+    /// Send INFO first.
+    SendInfo,
+    /// INFO went out before the TLS handshake.
+    InfoSent,
+}
+
 /// Serves one accepted connection until it closes.
-pub async fn run_connection<S>(shared: Arc<Shared>, stream: S, client: Arc<Client>)
-where
+pub async fn run_connection<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    client: Arc<Client>,
+    greeting: Greeting,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
-    client.send(&shared.info_line(&client));
+    if greeting == Greeting::SendInfo {
+        client.send(&shared.info_line(&client));
+    }
     let writer = tokio::spawn(write_loop(
         client.clone(),
         writer,
@@ -46,7 +61,6 @@ where
         shared.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
     }
     session.unsubscribe_all();
-    shared.unregister(&client);
     if reason.is_slow_consumer() {
         info!(cid = client.id, addr = %client.addr, %reason, "slow consumer closed");
     } else {

@@ -1,6 +1,7 @@
 //! The server: listener, accept loop, connection registry, shared state and
 //! shutdown.
 
+mod handshake;
 mod identity;
 mod shared;
 
@@ -15,10 +16,35 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Options;
-use crate::conn::run_connection;
 use crate::proto::ProtoError;
+use crate::tls::{load_server_config, TlsError};
 
-pub use shared::{ServerStats, Shared};
+pub use shared::{ServerStats, Shared, TlsState};
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The TLS configuration is unusable.
+    Tls(TlsError),
+    /// The listener could not be bound.
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// What the OS said.
+        source: io::Error,
+    },
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Tls(err) => write!(f, "TLS: {err}"),
+            StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
 
 /// Extra time past write_deadline that shutdown waits for connections to flush.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(2);
@@ -33,11 +59,33 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the client listener and starts accepting.
-    pub async fn start(opts: Options) -> io::Result<Server> {
-        let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await?;
-        let local_addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(opts, local_addr));
+    /// Loads TLS material (if configured), binds the client listener and
+    /// starts accepting. Nothing is bound if any check fails.
+    pub async fn start(opts: Options) -> Result<Server, StartError> {
+        let tls = match &opts.tls {
+            Some(tls_opts) => {
+                let setup = load_server_config(tls_opts).map_err(StartError::Tls)?;
+                for warning in &setup.warnings {
+                    warn!("{warning}");
+                }
+                Some(TlsState {
+                    config: setup.config,
+                    timeout: tls_opts.timeout,
+                    handshake_first: tls_opts.handshake_first,
+                    verify: tls_opts.verify || tls_opts.verify_and_map,
+                })
+            }
+            None => None,
+        };
+        let bind = |e: io::Error| StartError::Bind {
+            addr: format!("{}:{}", opts.host, opts.port),
+            source: e,
+        };
+        let listener = TcpListener::bind((opts.host.as_str(), opts.port))
+            .await
+            .map_err(bind)?;
+        let local_addr = listener.local_addr().map_err(bind)?;
+        let shared = Arc::new(Shared::new(opts, local_addr, tls));
         let (done_tx, done) = mpsc::channel(1);
         info!(addr = %local_addr, server_id = %shared.server_id, "listening for client connections");
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, done_tx));
@@ -113,7 +161,8 @@ fn spawn_connection(
         return;
     };
     tokio::spawn(async move {
-        run_connection(shared, stream, client).await;
+        handshake::serve_socket(shared.clone(), stream, client.clone()).await;
+        shared.unregister(&client);
         drop(done);
     });
 }

@@ -32,6 +32,22 @@ pub struct ServerStats {
     pub slow_consumers: AtomicU64,
     /// Connections refused because of max_connections.
     pub refused_max_connections: AtomicU64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: AtomicU64,
+}
+
+/// The TLS settings new connections use; swapped whole on reload so
+/// existing connections keep theirs.
+#[derive(Debug)]
+pub struct TlsState {
+    /// rustls configuration.
+    pub config: Arc<rustls::ServerConfig>,
+    /// Handshake deadline.
+    pub timeout: std::time::Duration,
+    /// TLS before INFO.
+    pub handshake_first: bool,
+    /// Client certificates are required.
+    pub verify: bool,
 }
 
 /// Options, identity, the subscription index and the live connections.
@@ -53,6 +69,8 @@ pub struct Shared {
     pub stats: ServerStats,
     /// Live clients by id; locked only on connect, close and monitoring reads.
     clients: Mutex<HashMap<u64, Arc<Client>>>,
+    /// TLS for client connections, if configured.
+    tls: parking_lot::RwLock<Option<Arc<TlsState>>>,
     next_cid: AtomicU64,
     next_batch: AtomicU64,
     shutdown: watch::Sender<bool>,
@@ -60,7 +78,7 @@ pub struct Shared {
 
 impl Shared {
     /// Shared state for a server bound at `addr`.
-    pub fn new(opts: Options, addr: SocketAddr) -> Self {
+    pub fn new(opts: Options, addr: SocketAddr, tls: Option<TlsState>) -> Self {
         let server_id = new_server_id();
         let server_name = opts
             .server_name
@@ -75,6 +93,7 @@ impl Shared {
             router: Router::new(),
             stats: ServerStats::default(),
             clients: Mutex::new(HashMap::new()),
+            tls: parking_lot::RwLock::new(tls.map(Arc::new)),
             next_cid: AtomicU64::new(1),
             next_batch: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
@@ -118,8 +137,14 @@ impl Shared {
         self.clients.lock().len()
     }
 
+    /// The TLS settings for a new connection, if TLS is on.
+    pub fn tls(&self) -> Option<Arc<TlsState>> {
+        self.tls.read().clone()
+    }
+
     /// The INFO line for `client`.
     pub fn info_line(&self, client: &Client) -> Vec<u8> {
+        let tls = self.tls();
         ServerInfo {
             server_id: self.server_id.clone(),
             server_name: self.server_name.clone(),
@@ -131,6 +156,8 @@ impl Shared {
             max_payload: self.opts.max_payload,
             client_id: Some(client.id),
             client_ip: Some(client.addr.ip().to_string()),
+            tls_required: tls.is_some(),
+            tls_verify: tls.as_ref().is_some_and(|t| t.verify),
             ..Default::default()
         }
         .to_line()

@@ -1,0 +1,109 @@
+//! From an accepted socket to a running connection: plain, or TLS in the
+//! NATS order (INFO in plain text, then the client starts TLS) or with
+//! `handshake_first` (TLS before INFO).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+use tracing::warn;
+
+use super::Shared;
+use crate::conn::{run_connection, Client, Greeting};
+use crate::proto::ProtoError;
+use crate::tls::PeerIdentity;
+
+/// First byte of a TLS record carrying a handshake message.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Runs the connection on `stream`, after a TLS handshake when TLS is configured.
+pub(super) async fn serve_socket(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Client>) {
+    let Some(tls) = shared.tls() else {
+        run_connection(shared, stream, client, Greeting::SendInfo).await;
+        return;
+    };
+    let acceptor = TlsAcceptor::from(tls.config.clone());
+    if tls.handshake_first {
+        match timeout(tls.timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls_stream)) => {
+                start_tls_connection(shared, tls_stream, client, Greeting::SendInfo).await
+            }
+            Ok(Err(err)) => handshake_failed(&shared, &client, &err.to_string()),
+            Err(_) => handshake_failed(&shared, &client, "handshake timed out"),
+        }
+        return;
+    }
+    let info = shared.info_line(&client);
+    if timeout(tls.timeout, stream.write_all(&info))
+        .await
+        .map_or(true, |r| r.is_err())
+    {
+        return;
+    }
+    let mut first = [0u8; 1];
+    match timeout(tls.timeout, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
+        Ok(Ok(1)) => {
+            // Plain-text protocol on a TLS listener: say why, then close.
+            let line = ProtoError::TlsRequired.to_line();
+            let _ = timeout(tls.timeout, async {
+                let _ = stream.write_all(line.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            })
+            .await;
+            handshake_failed(&shared, &client, "client sent plain text");
+            return;
+        }
+        Ok(_) => return,
+        Err(_) => {
+            handshake_failed(&shared, &client, "no TLS handshake started in time");
+            return;
+        }
+    }
+    match timeout(tls.timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls_stream)) => {
+            start_tls_connection(shared, tls_stream, client, Greeting::InfoSent).await
+        }
+        Ok(Err(err)) => handshake_failed(&shared, &client, &err.to_string()),
+        Err(_) => handshake_failed(&shared, &client, "handshake timed out"),
+    }
+}
+
+/// Records the TLS facts of the connection, then runs it.
+async fn start_tls_connection<S>(
+    shared: Arc<Shared>,
+    stream: tokio_rustls::server::TlsStream<S>,
+    client: Arc<Client>,
+    greeting: Greeting,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    {
+        let (_, session) = stream.get_ref();
+        let mut meta = client.meta.lock();
+        meta.tls_version = session
+            .protocol_version()
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        meta.tls_cipher_suite = session
+            .negotiated_cipher_suite()
+            .and_then(|s| s.suite().as_str())
+            .map(str::to_string);
+        meta.peer = session
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|c| PeerIdentity::from_der(c));
+    }
+    run_connection(shared, stream, client, greeting).await;
+}
+
+fn handshake_failed(shared: &Shared, client: &Client, reason: &str) {
+    shared
+        .stats
+        .tls_handshake_failures
+        .fetch_add(1, Ordering::Relaxed);
+    warn!(cid = client.id, addr = %client.addr, reason, "TLS handshake failed");
+}

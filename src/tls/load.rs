@@ -1,0 +1,229 @@
+//! Loading and validating the server's TLS material.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls::crypto::ring::default_provider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::config::{TlsOptions, TlsVersion};
+
+/// A certificate this close to expiry is loaded with a warning.
+const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Why TLS material could not be used. Each variant names the file.
+#[derive(Debug)]
+pub enum TlsError {
+    /// A file could not be read or holds no usable PEM item.
+    Read { path: PathBuf, reason: String },
+    /// The private key does not belong to the certificate.
+    KeyMismatch { cert: PathBuf, key: PathBuf },
+    /// A certificate is expired or not yet valid.
+    Validity { path: PathBuf, reason: String },
+    /// The certificate does not chain to `ca_file`.
+    Chain {
+        cert: PathBuf,
+        ca: PathBuf,
+        reason: String,
+    },
+    /// rustls refused the configuration.
+    Config(String),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Read { path, reason } => write!(f, "{}: {reason}", path.display()),
+            TlsError::KeyMismatch { cert, key } => {
+                write!(
+                    f,
+                    "{}: private key does not match the certificate {}",
+                    key.display(),
+                    cert.display()
+                )
+            }
+            TlsError::Validity { path, reason } => write!(f, "{}: {reason}", path.display()),
+            TlsError::Chain { cert, ca, reason } => {
+                write!(
+                    f,
+                    "{}: does not chain to ca_file {}: {reason}",
+                    cert.display(),
+                    ca.display()
+                )
+            }
+            TlsError::Config(reason) => write!(f, "TLS configuration refused: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// A ready server configuration and what loading it noticed.
+#[derive(Debug)]
+pub struct TlsSetup {
+    /// For the acceptor.
+    pub config: Arc<ServerConfig>,
+    /// Warnings for the operator (such as a certificate that expires soon).
+    pub warnings: Vec<String>,
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let err = |reason: String| TlsError::Read {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(format!("cannot read certificates: {e}")))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(format!("invalid PEM certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(err("no certificate found".into()));
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::Read {
+        path: path.to_path_buf(),
+        reason: format!("cannot read a private key: {e}"),
+    })
+}
+
+/// Checks a certificate's validity period; returns a warning if it ends soon.
+fn check_validity(
+    path: &Path,
+    der: &CertificateDer<'_>,
+    now: SystemTime,
+) -> Result<Option<String>, TlsError> {
+    let invalid = |reason: String| TlsError::Validity {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| invalid(format!("cannot parse certificate: {e}")))?;
+    let now_secs = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let validity = cert.validity();
+    if validity.not_before.timestamp() > now_secs {
+        return Err(invalid(format!(
+            "certificate is not valid before {}",
+            validity.not_before
+        )));
+    }
+    let not_after = validity.not_after.timestamp();
+    if not_after < now_secs {
+        return Err(invalid(format!(
+            "certificate expired on {}",
+            validity.not_after
+        )));
+    }
+    let left = Duration::from_secs((not_after - now_secs) as u64);
+    Ok((left < EXPIRY_WARNING).then(|| {
+        format!(
+            "{}: certificate expires on {} (in {} days)",
+            path.display(),
+            validity.not_after,
+            left.as_secs() / 86400
+        )
+    }))
+}
+
+fn read_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(path)? {
+        roots.add(cert).map_err(|e| TlsError::Read {
+            path: path.to_path_buf(),
+            reason: format!("unusable CA certificate: {e}"),
+        })?;
+    }
+    Ok(roots)
+}
+
+/// Loads and checks `cert_file`, `key_file` and `ca_file`, and builds the
+/// rustls configuration: key matches certificate, certificate valid now and
+/// chained to `ca_file` when one is given, client certificates required
+/// when `verify` or `verify_and_map` is set.
+pub fn load_server_config(opts: &TlsOptions) -> Result<TlsSetup, TlsError> {
+    let provider = Arc::new(default_provider());
+    let chain = read_certs(&opts.cert_file)?;
+    let key = read_key(&opts.key_file)?;
+    // Parses the key and checks it belongs to the leaf certificate.
+    CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
+            cert: opts.cert_file.clone(),
+            key: opts.key_file.clone(),
+        },
+        other => TlsError::Config(format!("{}: {other}", opts.key_file.display())),
+    })?;
+    let now = SystemTime::now();
+    let mut warnings = Vec::new();
+    for cert in &chain {
+        warnings.extend(check_validity(&opts.cert_file, cert, now)?);
+    }
+    let roots = match &opts.ca_file {
+        Some(ca) => {
+            let roots = read_roots(ca)?;
+            verify_chain(&chain, &roots, now, &provider).map_err(|reason| TlsError::Chain {
+                cert: opts.cert_file.clone(),
+                ca: ca.clone(),
+                reason,
+            })?;
+            Some(Arc::new(roots))
+        }
+        None => None,
+    };
+    let versions: &[&rustls::SupportedProtocolVersion] = match opts.min_version {
+        TlsVersion::V1_3 => &[&rustls::version::TLS13],
+        TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+    };
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = if opts.verify || opts.verify_and_map {
+        let roots = roots.ok_or_else(|| TlsError::Config("verify needs ca_file".into()))?;
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider)
+            .build()
+            .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(TlsSetup {
+        config: Arc::new(config),
+        warnings,
+    })
+}
+
+/// Verifies the leaf of `chain` against `roots` for server authentication.
+fn verify_chain(
+    chain: &[CertificateDer<'static>],
+    roots: &RootCertStore,
+    now: SystemTime,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<(), String> {
+    let (leaf, intermediates) = chain.split_first().ok_or("empty certificate chain")?;
+    let leaf = webpki::EndEntityCert::try_from(leaf).map_err(|e| e.to_string())?;
+    let now = UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap_or_default());
+    leaf.verify_for_usage(
+        provider.signature_verification_algorithms.all,
+        &roots.roots,
+        intermediates,
+        now,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,14 @@
+//! TLS with rustls: loading and checking certificates, the server
+//! configuration, the names in a client certificate, and development
+//! certificates for `warden certs`.
+//!
+//! Only TLS 1.2 and 1.3 with rustls' default (modern, AEAD-only) cipher
+//! suites are offered; PEM is read with rustls-pki-types' `PemObject` API.
+
+mod devcerts;
+mod load;
+mod peer;
+
+pub use devcerts::{generate, Ca, DevCerts, GenerateOptions, Issued, CLIENT_EMAIL_DOMAIN};
+pub use load::{load_server_config, TlsError, TlsSetup};
+pub use peer::PeerIdentity;
