@@ -1,21 +1,19 @@
-//! The `warden` command line: parse arguments, load options, set up
-//! logging, run until a signal.
+//! The `warden` command line: parse arguments, load and check the config,
+//! set up logging, run until a signal. The work is done by the library.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
-use warden::config::Options;
+use warden::config::{self, Options};
 use warden::server::Server;
+use warden::tls;
 
 #[derive(Parser)]
-#[command(
-    name = "warden",
-    version,
-    about = "A security-focused broker for the NATS protocol"
-)]
+#[command(name = "warden", version, about = "A security-focused broker for the NATS protocol")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -25,66 +23,108 @@ struct Cli {
 enum Command {
     /// Run the broker (the default when no command is given).
     Serve(ServeArgs),
+    /// Check a config file: parse it, load every file it names, print a summary.
+    Check {
+        /// The config file.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+    },
+    /// Development certificates.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write a development CA, a server certificate and client certificates.
+    Generate {
+        /// Output directory.
+        #[arg(long, default_value = "certs")]
+        out: PathBuf,
+        /// Server host name or IP address (repeatable).
+        #[arg(long = "host", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+        hosts: Vec<String>,
+        /// Client certificate to issue, by user name (repeatable).
+        #[arg(long = "client")]
+        clients: Vec<String>,
+    },
 }
 
 #[derive(clap::Args, Default)]
 struct ServeArgs {
-    /// Client listen address, HOST:PORT (default 127.0.0.1:4222).
+    /// Config file in the nats-server format.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Client listen address, HOST:PORT (overrides the config).
     #[arg(long, short = 'l')]
     listen: Option<String>,
-    /// Log level: error, warn, info, debug or trace.
-    #[arg(long, default_value = "info")]
-    log_level: String,
+    /// Log level: error, warn, info, debug or trace (default info, or the config's debug/trace).
+    #[arg(long)]
+    log_level: Option<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve(ServeArgs {
-        log_level: "info".into(),
-        ..Default::default()
-    })) {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args),
+        Command::Check { config } => check(&config),
+        Command::Certs { command: CertsCommand::Generate { out, hosts, clients } } => {
+            certs(tls::GenerateOptions { out, hosts, clients })
+        }
     }
 }
 
 fn init_logging(level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 /// Applies `--listen HOST:PORT` over the options.
 fn apply_listen(opts: &mut Options, listen: &str) -> Result<(), String> {
-    let (host, port) = listen
-        .rsplit_once(':')
-        .ok_or_else(|| format!("--listen {listen:?}: expected HOST:PORT"))?;
-    opts.port = port
-        .parse()
-        .map_err(|_| format!("--listen {listen:?}: {port:?} is not a port number"))?;
+    let (host, port) = listen.rsplit_once(':').ok_or_else(|| format!("--listen {listen:?}: expected HOST:PORT"))?;
+    opts.port = port.parse().map_err(|_| format!("--listen {listen:?}: {port:?} is not a port number"))?;
     if !host.is_empty() {
-        opts.host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        opts.host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     }
     Ok(())
 }
 
+/// Loads a config file, or the defaults without one.
+fn load(path: Option<&Path>) -> Result<config::Loaded, config::ConfigError> {
+    match path {
+        Some(path) => config::load_file(path),
+        None => Ok(config::Loaded { options: Options::default(), warnings: Vec::new() }),
+    }
+}
+
 fn serve(args: ServeArgs) -> ExitCode {
-    init_logging(&args.log_level);
-    let mut opts = Options::default();
+    let loaded = load(args.config.as_deref());
+    let level = match (&args.log_level, &loaded) {
+        (Some(level), _) => level.clone(),
+        (None, Ok(l)) if l.options.trace => "trace".into(),
+        (None, Ok(l)) if l.options.debug => "debug".into(),
+        _ => "info".into(),
+    };
+    init_logging(&level);
+    let mut loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            error!("refusing to start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for warning in &loaded.warnings {
+        warn!("{warning}");
+    }
     if let Some(listen) = &args.listen {
-        if let Err(msg) = apply_listen(&mut opts, listen) {
+        if let Err(msg) = apply_listen(&mut loaded.options, listen) {
             error!("{msg}");
             return ExitCode::FAILURE;
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             error!(error = %err, "cannot start the async runtime");
@@ -92,10 +132,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let server = match Server::start(opts).await {
+        let server = match Server::start(loaded.options).await {
             Ok(server) => server,
             Err(err) => {
-                error!(error = %err, "cannot start the server");
+                error!("refusing to start: {err}");
                 return ExitCode::FAILURE;
             }
         };
@@ -104,6 +144,46 @@ fn serve(args: ServeArgs) -> ExitCode {
         server.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+fn check(path: &Path) -> ExitCode {
+    let loaded = match config::load_file(path) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut warnings = loaded.warnings.clone();
+    match warden::server::check(&loaded.options) {
+        Ok(more) => warnings.extend(more),
+        Err(err) => {
+            eprintln!("{}: {err}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    print!("{}", config::summary(&loaded.options));
+    println!("{}: configuration is valid", path.display());
+    ExitCode::SUCCESS
+}
+
+fn certs(opts: tls::GenerateOptions) -> ExitCode {
+    match tls::generate(&opts) {
+        Ok(made) => {
+            for file in &made.files {
+                println!("wrote {}", file.display());
+            }
+            println!("These certificates and keys are for development only; keys are mode 0600.");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("cannot generate certificates in {}: {err}", opts.out.display());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Waits for Ctrl-C or SIGTERM.

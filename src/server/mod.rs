@@ -62,21 +62,10 @@ impl Server {
     /// Loads TLS material (if configured), binds the client listener and
     /// starts accepting. Nothing is bound if any check fails.
     pub async fn start(opts: Options) -> Result<Server, StartError> {
-        let tls = match &opts.tls {
-            Some(tls_opts) => {
-                let setup = load_server_config(tls_opts).map_err(StartError::Tls)?;
-                for warning in &setup.warnings {
-                    warn!("{warning}");
-                }
-                Some(TlsState {
-                    config: setup.config,
-                    timeout: tls_opts.timeout,
-                    handshake_first: tls_opts.handshake_first,
-                    verify: tls_opts.verify || tls_opts.verify_and_map,
-                })
-            }
-            None => None,
-        };
+        let (tls, warnings) = prepare_tls(&opts)?;
+        for warning in &warnings {
+            warn!("{warning}");
+        }
         let bind = |e: io::Error| StartError::Bind {
             addr: format!("{}:{}", opts.host, opts.port),
             source: e,
@@ -118,6 +107,24 @@ impl Server {
         }
         info!("server stopped");
     }
+}
+
+/// Runs every check `start` runs before binding (TLS files, and
+/// permissions once compiled), without binding: `warden check`.
+pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
+    prepare_tls(opts).map(|(_, warnings)| warnings)
+}
+
+fn prepare_tls(opts: &Options) -> Result<(Option<TlsState>, Vec<String>), StartError> {
+    let Some(tls_opts) = &opts.tls else { return Ok((None, Vec::new())) };
+    let setup = load_server_config(tls_opts).map_err(StartError::Tls)?;
+    let state = TlsState {
+        config: setup.config,
+        timeout: tls_opts.timeout,
+        handshake_first: tls_opts.handshake_first,
+        verify: tls_opts.verify || tls_opts.verify_and_map,
+    };
+    Ok((Some(state), setup.warnings))
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sender<()>) {
