@@ -24,8 +24,10 @@
 //! close and monitoring reads.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 pub mod conn;
+pub mod perms;
 pub mod proto;
 pub mod router;
 pub mod secret;

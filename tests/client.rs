@@ -24,10 +24,7 @@ async fn pubsub_and_wildcards() {
     client.publish("svc.a.up", "1".into()).await.unwrap();
     client.publish("svc.a.b.c", "2".into()).await.unwrap();
     let m = next(&mut exact).await;
-    assert_eq!(
-        (m.subject.as_str(), &m.payload[..]),
-        ("hello", &b"world"[..])
-    );
+    assert_eq!((m.subject.as_str(), &m.payload[..]), ("hello", &b"world"[..]));
     assert_eq!(next(&mut star).await.subject.as_str(), "svc.a.up");
     assert_eq!(next(&mut full).await.payload, "1");
     assert_eq!(next(&mut full).await.payload, "2");
@@ -40,12 +37,7 @@ async fn queue_group_each_message_once() {
     let client = within(async_nats::connect(url(&server))).await.unwrap();
     let mut workers = Vec::new();
     for _ in 0..3 {
-        workers.push(
-            client
-                .queue_subscribe("jobs", "workers".into())
-                .await
-                .unwrap(),
-        );
+        workers.push(client.queue_subscribe("jobs", "workers".into()).await.unwrap());
     }
     client.flush().await.unwrap();
     let n = 60;
@@ -57,12 +49,7 @@ async fn queue_group_each_message_once() {
     let mut seen = Vec::new();
     for _ in 0..n {
         let m = within(all.next()).await.expect("a worker got it");
-        seen.push(
-            String::from_utf8(m.payload.to_vec())
-                .unwrap()
-                .parse::<u32>()
-                .unwrap(),
-        );
+        seen.push(String::from_utf8(m.payload.to_vec()).unwrap().parse::<u32>().unwrap());
     }
     seen.sort_unstable();
     assert_eq!(seen, (0..n).collect::<Vec<_>>(), "every job exactly once");
@@ -85,13 +72,9 @@ async fn request_reply_and_no_responders() {
         }
     });
     let client = within(async_nats::connect(url(&server))).await.unwrap();
-    let answer = within(client.request("service.B", "ping".into()))
-        .await
-        .unwrap();
+    let answer = within(client.request("service.B", "ping".into())).await.unwrap();
     assert_eq!(answer.payload, "re: ping");
-    let err = within(client.request("nobody.home", "x".into()))
-        .await
-        .unwrap_err();
+    let err = within(client.request("nobody.home", "x".into())).await.unwrap_err();
     assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
     server.shutdown().await;
 }
@@ -104,15 +87,9 @@ async fn headers_round_trip() {
     client.flush().await.unwrap();
     let mut headers = HeaderMap::new();
     headers.insert("X-Trace", "abc");
-    client
-        .publish_with_headers("h", headers, "body".into())
-        .await
-        .unwrap();
+    client.publish_with_headers("h", headers, "body".into()).await.unwrap();
     let m = next(&mut sub).await;
-    assert_eq!(
-        m.headers.unwrap().get("X-Trace").map(|v| v.as_str()),
-        Some("abc")
-    );
+    assert_eq!(m.headers.unwrap().get("X-Trace").map(|v| v.as_str()), Some("abc"));
     assert_eq!(m.payload, "body");
     server.shutdown().await;
 }
@@ -125,10 +102,7 @@ async fn unsubscribe_after_n() {
     sub.unsubscribe_after(3).await.unwrap();
     client.flush().await.unwrap();
     for i in 0..10 {
-        client
-            .publish("limited", i.to_string().into())
-            .await
-            .unwrap();
+        client.publish("limited", i.to_string().into()).await.unwrap();
     }
     let mut got = Vec::new();
     while let Some(m) = within(sub.next()).await {
@@ -141,20 +115,14 @@ async fn unsubscribe_after_n() {
 #[tokio::test]
 async fn echo_off_suppresses_own_messages() {
     let server = start(test_options()).await;
-    let quiet = within(ConnectOptions::new().no_echo().connect(url(&server)))
-        .await
-        .unwrap();
+    let quiet = within(ConnectOptions::new().no_echo().connect(url(&server))).await.unwrap();
     let other = within(async_nats::connect(url(&server))).await.unwrap();
     let mut own = quiet.subscribe("e").await.unwrap();
     quiet.flush().await.unwrap();
     quiet.publish("e", "mine".into()).await.unwrap();
     quiet.flush().await.unwrap();
     other.publish("e", "theirs".into()).await.unwrap();
-    assert_eq!(
-        next(&mut own).await.payload,
-        "theirs",
-        "own message was not echoed"
-    );
+    assert_eq!(next(&mut own).await.payload, "theirs", "own message was not echoed");
     server.shutdown().await;
 }
 
@@ -164,10 +132,7 @@ async fn large_and_binary_payloads() {
     let client = within(async_nats::connect(url(&server))).await.unwrap();
     let mut sub = client.subscribe("bin").await.unwrap();
     client.flush().await.unwrap();
-    let big: Bytes = (0..1024 * 1024)
-        .map(|i| (i % 251) as u8)
-        .collect::<Vec<u8>>()
-        .into();
+    let big: Bytes = (0..1024 * 1024).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
     let binary: Bytes = Bytes::from_static(b"\0\r\n\xff\xfeMSG x 1 2\r\n");
     client.publish("bin", big.clone()).await.unwrap();
     client.publish("bin", binary.clone()).await.unwrap();
@@ -188,10 +153,7 @@ async fn many_messages_in_order_to_a_fast_subscriber() {
     let n = 20_000u32;
     let pump = tokio::spawn(async move {
         for i in 0..n {
-            publisher
-                .publish("seq", i.to_be_bytes().to_vec().into())
-                .await
-                .unwrap();
+            publisher.publish("seq", i.to_be_bytes().to_vec().into()).await.unwrap();
         }
         publisher.flush().await.unwrap();
     });

@@ -35,11 +35,9 @@ async fn seed_telnet_session() {
 async fn verbose_acks_and_header_messages() {
     let server = start(test_options()).await;
     let (mut c, _) = Raw::connect(server.local_addr()).await;
-    c.send("CONNECT {\"verbose\":true,\"headers\":true}\r\n")
-        .await;
+    c.send("CONNECT {\"verbose\":true,\"headers\":true}\r\n").await;
     c.expect("+OK").await;
-    c.send("SUB foo 1\r\nUNSUB 99\r\nHPUB foo reply 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
-        .await;
+    c.send("SUB foo 1\r\nUNSUB 99\r\nHPUB foo reply 12 14\r\nNATS/1.0\r\n\r\nhi\r\n").await;
     for _ in 0..3 {
         c.expect("+OK").await;
     }
@@ -49,9 +47,7 @@ async fn verbose_acks_and_header_messages() {
     c.expect("hi").await;
     // A subscriber without header support gets the payload alone.
     let (mut plain, _) = Raw::connect(server.local_addr()).await;
-    plain
-        .send("CONNECT {\"verbose\":false}\r\nSUB foo 7\r\nPING\r\n")
-        .await;
+    plain.send("CONNECT {\"verbose\":false}\r\nSUB foo 7\r\nPING\r\n").await;
     plain.expect("PONG").await;
     c.send("HPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n").await;
     plain.expect("MSG foo 7 2").await;
@@ -86,75 +82,35 @@ async fn errors_that_close_the_connection() {
     let cases = [
         ("FOO bar\r\n", "-ERR 'Unknown Protocol Operation'\r\n"),
         ("MSG foo 1 2\r\n", "-ERR 'Unknown Protocol Operation'\r\n"),
-        (
-            "PUB foo 2\r\nhello\r\n",
-            "-ERR 'Unknown Protocol Operation'\r\n",
-        ),
-        (
-            "PUB foo 2000000\r\n",
-            "-ERR 'Maximum Payload Violation'\r\n",
-        ),
-        (
-            "PUB foo -1\r\n",
-            "-ERR 'Protocol Violation: message size is not a valid number'\r\n",
-        ),
-        (
-            "CONNECT {bad json\r\n",
-            "-ERR 'Protocol Violation: CONNECT is not valid JSON for its fields'\r\n",
-        ),
-        (
-            "CONNECT {\"protocol\":2}\r\n",
-            "-ERR 'invalid client protocol'\r\n",
-        ),
-        (
-            "CONNECT {\"no_responders\":true}\r\n",
-            "-ERR 'no responders requires headers support'\r\n",
-        ),
-        (
-            "CONNECT {\"account\":\"A\"}\r\n",
-            "-ERR 'Authorization Violation'\r\n",
-        ),
+        ("PUB foo 2\r\nhello\r\n", "-ERR 'Unknown Protocol Operation'\r\n"),
+        ("PUB foo 2000000\r\n", "-ERR 'Maximum Payload Violation'\r\n"),
+        ("PUB foo -1\r\n", "-ERR 'Protocol Violation: message size is not a valid number'\r\n"),
+        ("CONNECT {bad json\r\n", "-ERR 'Protocol Violation: CONNECT is not valid JSON for its fields'\r\n"),
+        ("CONNECT {\"protocol\":2}\r\n", "-ERR 'invalid client protocol'\r\n"),
+        ("CONNECT {\"no_responders\":true}\r\n", "-ERR 'no responders requires headers support'\r\n"),
+        ("CONNECT {\"account\":\"A\"}\r\n", "-ERR 'Authorization Violation'\r\n"),
     ];
     for (input, want) in cases {
         expect_error_and_close(test_options(), input, want).await;
     }
     let long_line = format!("SUB {} 1\r\n", "a".repeat(5000));
-    expect_error_and_close(
-        test_options(),
-        &long_line,
-        "-ERR 'maximum control line exceeded'\r\n",
-    )
-    .await;
+    expect_error_and_close(test_options(), &long_line, "-ERR 'maximum control line exceeded'\r\n").await;
     let endless = "SUB ".to_string() + &"b".repeat(10_000);
-    expect_error_and_close(
-        test_options(),
-        &endless,
-        "-ERR 'maximum control line exceeded'\r\n",
-    )
-    .await;
+    expect_error_and_close(test_options(), &endless, "-ERR 'maximum control line exceeded'\r\n").await;
 }
 
 #[tokio::test]
 async fn hpub_without_headers_closes() {
     let server = start(test_options()).await;
     let (mut c, _) = Raw::connect(server.local_addr()).await;
-    c.send(
-        "CONNECT {\"verbose\":false,\"headers\":false}\r\nHPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
-    )
-    .await;
-    assert_eq!(
-        c.expect_closed().await,
-        "-ERR 'Protocol Violation: HPUB needs headers enabled in CONNECT'\r\n"
-    );
+    c.send("CONNECT {\"verbose\":false,\"headers\":false}\r\nHPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n").await;
+    assert_eq!(c.expect_closed().await, "-ERR 'Protocol Violation: HPUB needs headers enabled in CONNECT'\r\n");
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn errors_that_keep_the_connection_open() {
-    let opts = Options {
-        max_subscriptions: 2,
-        ..test_options()
-    };
+    let opts = Options { max_subscriptions: 2, ..test_options() };
     let server = start(opts).await;
     let mut c = Raw::connected(server.local_addr()).await;
     for bad in ["foo..bar", "foo.", ".foo", "foo.>.bar"] {
@@ -181,8 +137,7 @@ async fn unsub_with_max_and_duplicate_sid() {
     let mut c = Raw::connected(server.local_addr()).await;
     c.send("SUB foo 1\r\nSUB bar 1\r\nUNSUB 1 2\r\n").await;
     for i in 0..4 {
-        c.send(format!("PUB foo 1\r\n{i}\r\nPUB bar 1\r\n{i}\r\n"))
-            .await;
+        c.send(format!("PUB foo 1\r\n{i}\r\nPUB bar 1\r\n{i}\r\n")).await;
     }
     c.send("PING\r\n").await;
     for i in 0..2 {
@@ -240,12 +195,8 @@ async fn queue_groups_deliver_once_per_group_plus_plain() {
 async fn no_responders_and_echo_off() {
     let server = start(test_options()).await;
     let (mut c, _) = Raw::connect(server.local_addr()).await;
-    c.send(
-        "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true,\"echo\":false}\r\n",
-    )
-    .await;
-    c.send("SUB _INBOX.abc.* 5\r\nSUB svc 6\r\nPUB svc _INBOX.abc.1 2\r\nhi\r\nPING\r\n")
-        .await;
+    c.send("CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true,\"echo\":false}\r\n").await;
+    c.send("SUB _INBOX.abc.* 5\r\nSUB svc 6\r\nPUB svc _INBOX.abc.1 2\r\nhi\r\nPING\r\n").await;
     // echo off: its own subscriber on svc does not count, so the request gets a 503.
     c.expect("HMSG _INBOX.abc.1 5 16 16").await;
     c.expect("NATS/1.0 503").await;
@@ -257,11 +208,7 @@ async fn no_responders_and_echo_off() {
 
 #[tokio::test]
 async fn stale_connection_after_unanswered_pings() {
-    let opts = Options {
-        ping_interval: Duration::from_millis(100),
-        ping_max: 2,
-        ..test_options()
-    };
+    let opts = Options { ping_interval: Duration::from_millis(100), ping_max: 2, ..test_options() };
     let server = start(opts).await;
     let (mut c, _) = Raw::connect(server.local_addr()).await;
     c.send("CONNECT {\"verbose\":false}\r\n").await;
@@ -273,27 +220,18 @@ async fn stale_connection_after_unanswered_pings() {
 
 #[tokio::test]
 async fn max_connections_refused_after_info() {
-    let opts = Options {
-        max_connections: 1,
-        ..test_options()
-    };
+    let opts = Options { max_connections: 1, ..test_options() };
     let server = start(opts).await;
     let mut first = Raw::connected(server.local_addr()).await;
     let (mut second, _) = Raw::connect(server.local_addr()).await;
-    assert_eq!(
-        second.expect_closed().await,
-        "-ERR 'maximum connections exceeded'\r\n"
-    );
+    assert_eq!(second.expect_closed().await, "-ERR 'maximum connections exceeded'\r\n");
     first.ping_pong().await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn slow_consumer_is_cut_off_and_others_keep_every_message() {
-    let opts = Options {
-        max_pending: 256 * 1024,
-        ..test_options()
-    };
+    let opts = Options { max_pending: 256 * 1024, ..test_options() };
     let server = start(opts).await;
     let addr = server.local_addr();
     // A subscriber that never reads, with a tiny receive window.
@@ -302,9 +240,7 @@ async fn slow_consumer_is_cut_off_and_others_keep_every_message() {
     let stuck_stream = within(socket.connect(addr)).await.unwrap();
     let mut stuck = Raw::new(stuck_stream);
     stuck.line().await;
-    stuck
-        .send("CONNECT {\"verbose\":false}\r\nSUB flood 1\r\nPING\r\n")
-        .await;
+    stuck.send("CONNECT {\"verbose\":false}\r\nSUB flood 1\r\nPING\r\n").await;
     stuck.expect("PONG").await;
     let mut fast = Raw::connected(addr).await;
     fast.send("SUB flood 1\r\n").await;
@@ -331,13 +267,6 @@ async fn slow_consumer_is_cut_off_and_others_keep_every_message() {
     publisher.send(&batch).await;
     publisher.ping_pong().await;
     within(reader).await.unwrap();
-    assert!(
-        server
-            .shared()
-            .stats
-            .slow_consumers
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1
-    );
+    assert!(server.shared().stats.slow_consumers.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     server.shutdown().await;
 }

@@ -18,8 +18,5 @@ async fn shutdown_flushes_pending_messages_then_closes() {
     server.shutdown().await;
     let rest = sub.expect_closed().await;
     assert_eq!(rest, "MSG s 1 4\r\nlast\r\n");
-    assert!(
-        TcpStream::connect(addr).await.is_err(),
-        "listener is closed"
-    );
+    assert!(TcpStream::connect(addr).await.is_err(), "listener is closed");
 }

@@ -25,12 +25,7 @@ impl Pki {
         let ca = Ca::new("test CA").unwrap();
         let pki = Pki { dir, ca };
         pki.save("ca", &pki.ca.issued());
-        pki.save(
-            "server",
-            &pki.ca
-                .issue_server(&["localhost".into(), "127.0.0.1".into()])
-                .unwrap(),
-        );
+        pki.save("server", &pki.ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap());
         pki
     }
 
@@ -61,17 +56,10 @@ impl Pki {
 }
 
 async fn start_tls(tls: TlsOptions) -> Server {
-    start(Options {
-        tls: Some(tls),
-        ..test_options()
-    })
-    .await
+    start(Options { tls: Some(tls), ..test_options() }).await
 }
 
-async fn try_connect(
-    server: &Server,
-    opts: ConnectOptions,
-) -> Result<async_nats::Client, async_nats::ConnectError> {
+async fn try_connect(server: &Server, opts: ConnectOptions) -> Result<async_nats::Client, async_nats::ConnectError> {
     within(opts.connect(format!("tls://localhost:{}", server.local_addr().port()))).await
 }
 
@@ -86,14 +74,10 @@ async fn roundtrip(client: &async_nats::Client) {
 async fn tls_pubsub_with_async_nats() {
     let pki = Pki::new("tls-basic");
     let server = start_tls(pki.tls_options(false)).await;
-    let client = try_connect(
-        &server,
-        ConnectOptions::new()
-            .add_root_certificates(pki.path("ca.pem"))
-            .require_tls(true),
-    )
-    .await
-    .unwrap();
+    let client =
+        try_connect(&server, ConnectOptions::new().add_root_certificates(pki.path("ca.pem")).require_tls(true))
+            .await
+            .unwrap();
     roundtrip(&client).await;
     server.shutdown().await;
 }
@@ -105,10 +89,7 @@ async fn info_says_tls_required_and_plain_text_is_refused() {
     let (mut raw, info) = Raw::connect(server.local_addr()).await;
     assert!(info.contains("\"tls_required\":true"), "{info}");
     raw.send("CONNECT {}\r\nPING\r\n").await;
-    assert_eq!(
-        raw.expect_closed().await,
-        "-ERR 'Secure Connection - TLS Required'\r\n"
-    );
+    assert_eq!(raw.expect_closed().await, "-ERR 'Secure Connection - TLS Required'\r\n");
     server.shutdown().await;
 }
 
@@ -121,11 +102,7 @@ async fn stalled_handshake_is_dropped_at_its_timeout() {
     let started = std::time::Instant::now();
     raw.expect_closed().await;
     assert!(started.elapsed() < Duration::from_secs(5));
-    let failures = server
-        .shared()
-        .stats
-        .tls_handshake_failures
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let failures = server.shared().stats.tls_handshake_failures.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(failures, 1);
     server.shutdown().await;
 }
@@ -133,15 +110,8 @@ async fn stalled_handshake_is_dropped_at_its_timeout() {
 #[tokio::test]
 async fn handshake_first() {
     let pki = Pki::new("tls-first");
-    let server = start_tls(TlsOptions {
-        handshake_first: true,
-        ..pki.tls_options(false)
-    })
-    .await;
-    let opts = ConnectOptions::new()
-        .add_root_certificates(pki.path("ca.pem"))
-        .require_tls(true)
-        .tls_first();
+    let server = start_tls(TlsOptions { handshake_first: true, ..pki.tls_options(false) }).await;
+    let opts = ConnectOptions::new().add_root_certificates(pki.path("ca.pem")).require_tls(true).tls_first();
     let client = try_connect(&server, opts).await.unwrap();
     roundtrip(&client).await;
     server.shutdown().await;
@@ -152,47 +122,18 @@ async fn mutual_tls_accepts_only_valid_certificates_from_the_ca() {
     let pki = Pki::new("mtls");
     let (good_cert, good_key) = pki.save("client-alice", &pki.ca.issue_client("alice").unwrap());
     let other_ca = Ca::new("other CA").unwrap();
-    let (rogue_cert, rogue_key) =
-        pki.save("client-rogue", &other_ca.issue_client("alice").unwrap());
+    let (rogue_cert, rogue_key) = pki.save("client-rogue", &other_ca.issue_client("alice").unwrap());
     let now = OffsetDateTime::now_utc();
-    let expired = pki
-        .ca
-        .issue_client_valid(
-            "alice",
-            now - time::Duration::days(30),
-            now - time::Duration::days(1),
-        )
-        .unwrap();
+    let expired =
+        pki.ca.issue_client_valid("alice", now - time::Duration::days(30), now - time::Duration::days(1)).unwrap();
     let (old_cert, old_key) = pki.save("client-expired", &expired);
     let server = start_tls(pki.tls_options(true)).await;
-    let base = || {
-        ConnectOptions::new()
-            .add_root_certificates(pki.path("ca.pem"))
-            .require_tls(true)
-    };
+    let base = || ConnectOptions::new().add_root_certificates(pki.path("ca.pem")).require_tls(true);
 
-    assert!(
-        try_connect(&server, base()).await.is_err(),
-        "no client certificate"
-    );
-    assert!(
-        try_connect(
-            &server,
-            base().add_client_certificate(rogue_cert, rogue_key)
-        )
-        .await
-        .is_err(),
-        "other CA"
-    );
-    assert!(
-        try_connect(&server, base().add_client_certificate(old_cert, old_key))
-            .await
-            .is_err(),
-        "expired"
-    );
-    let client = try_connect(&server, base().add_client_certificate(good_cert, good_key))
-        .await
-        .unwrap();
+    assert!(try_connect(&server, base()).await.is_err(), "no client certificate");
+    assert!(try_connect(&server, base().add_client_certificate(rogue_cert, rogue_key)).await.is_err(), "other CA");
+    assert!(try_connect(&server, base().add_client_certificate(old_cert, old_key)).await.is_err(), "expired");
+    let client = try_connect(&server, base().add_client_certificate(good_cert, good_key)).await.unwrap();
     roundtrip(&client).await;
     server.shutdown().await;
 }
@@ -201,11 +142,7 @@ async fn mutual_tls_accepts_only_valid_certificates_from_the_ca() {
 async fn hundred_tls_clients_request_reply() {
     let pki = Pki::new("tls-many");
     let server = start_tls(pki.tls_options(false)).await;
-    let opts = || {
-        ConnectOptions::new()
-            .add_root_certificates(pki.path("ca.pem"))
-            .require_tls(true)
-    };
+    let opts = || ConnectOptions::new().add_root_certificates(pki.path("ca.pem")).require_tls(true);
     let responder = try_connect(&server, opts()).await.unwrap();
     let mut service = responder.subscribe("echo").await.unwrap();
     responder.flush().await.unwrap();
@@ -236,54 +173,18 @@ async fn hundred_tls_clients_request_reply() {
 #[tokio::test]
 async fn start_up_refuses_bad_certificates() {
     let pki = Pki::new("tls-bad");
-    let other = pki.save(
-        "other",
-        &pki.ca.issue_server(&["localhost".into()]).unwrap(),
-    );
-    let mismatched = TlsOptions {
-        key_file: other.1.clone(),
-        ..pki.tls_options(false)
-    };
-    let err = Server::start(Options {
-        tls: Some(mismatched),
-        ..test_options()
-    })
-    .await
-    .err()
-    .unwrap();
-    assert!(
-        matches!(err, StartError::Tls(TlsError::KeyMismatch { .. })),
-        "{err}"
-    );
+    let other = pki.save("other", &pki.ca.issue_server(&["localhost".into()]).unwrap());
+    let mismatched = TlsOptions { key_file: other.1.clone(), ..pki.tls_options(false) };
+    let err = Server::start(Options { tls: Some(mismatched), ..test_options() }).await.err().unwrap();
+    assert!(matches!(err, StartError::Tls(TlsError::KeyMismatch { .. })), "{err}");
 
     let foreign_ca = Ca::new("foreign").unwrap();
     pki.save("foreign-ca", &foreign_ca.issued());
-    let wrong_chain = TlsOptions {
-        ca_file: Some(pki.path("foreign-ca.pem")),
-        ..pki.tls_options(false)
-    };
-    let err = Server::start(Options {
-        tls: Some(wrong_chain),
-        ..test_options()
-    })
-    .await
-    .err()
-    .unwrap();
-    assert!(
-        matches!(err, StartError::Tls(TlsError::Chain { .. })),
-        "{err}"
-    );
+    let wrong_chain = TlsOptions { ca_file: Some(pki.path("foreign-ca.pem")), ..pki.tls_options(false) };
+    let err = Server::start(Options { tls: Some(wrong_chain), ..test_options() }).await.err().unwrap();
+    assert!(matches!(err, StartError::Tls(TlsError::Chain { .. })), "{err}");
 
-    let missing = TlsOptions {
-        cert_file: pki.path("nope.pem"),
-        ..pki.tls_options(false)
-    };
-    let err = Server::start(Options {
-        tls: Some(missing),
-        ..test_options()
-    })
-    .await
-    .err()
-    .unwrap();
+    let missing = TlsOptions { cert_file: pki.path("nope.pem"), ..pki.tls_options(false) };
+    let err = Server::start(Options { tls: Some(missing), ..test_options() }).await.err().unwrap();
     assert!(err.to_string().contains("nope.pem"), "{err}");
 }

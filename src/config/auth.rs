@@ -18,23 +18,14 @@ use super::value::{Entry, Kind, Pos, Value};
 /// nats-server's `authorization` keys that warden does not implement.
 const UNSUPPORTED_AUTH: &[&str] = &["nkeys", "auth_callout", "accounts", "no_auth_user"];
 /// nats-server's users-entry keys that warden does not implement.
-const UNSUPPORTED_USER: &[&str] = &[
-    "nkey",
-    "authorization",
-    "allowed_connection_types",
-    "connection_types",
-    "clients",
-    "account",
-];
+const UNSUPPORTED_USER: &[&str] =
+    &["nkey", "authorization", "allowed_connection_types", "connection_types", "clients", "account"];
 
 /// Whether a stored password is a hash warden can verify rather than plain
 /// text: an argon2 PHC string or a bcrypt hash (`$2a$`, `$2b$`, `$2x$`, `$2y$`
 /// followed by a two-digit cost).
 pub fn is_password_hash(stored: &str) -> bool {
-    if ["$argon2id$", "$argon2i$", "$argon2d$"]
-        .iter()
-        .any(|p| stored.starts_with(p))
-    {
+    if ["$argon2id$", "$argon2i$", "$argon2d$"].iter().any(|p| stored.starts_with(p)) {
         return true;
     }
     let b = stored.as_bytes();
@@ -57,11 +48,9 @@ fn plaintext_warning(pos: &Pos, whose: &str) -> String {
 /// A password or token: a non-empty string. Messages never show it.
 pub(crate) fn secret(value: &Value, what: &str) -> Result<Secret, ConfigError> {
     match &value.kind {
-        Kind::String(s) if s.is_empty() => Err(ConfigError::at(
-            ErrorKind::Invalid,
-            &value.pos,
-            format!("{what} must not be empty"),
-        )),
+        Kind::String(s) if s.is_empty() => {
+            Err(ConfigError::at(ErrorKind::Invalid, &value.pos, format!("{what} must not be empty")))
+        }
         Kind::String(s) => Ok(Secret::new(s.clone())),
         _ => Err(ConfigError::at(
             ErrorKind::Type,
@@ -106,12 +95,7 @@ pub(crate) fn authorization(
     s.finish(UNSUPPORTED_AUTH)?;
 
     if let Some(e) = token {
-        auth.token = Some(checked_secret(
-            &e.value,
-            "token",
-            "the authorization token",
-            warnings,
-        )?);
+        auth.token = Some(checked_secret(&e.value, "token", "the authorization token", warnings)?);
     }
     if let Some(e) = user {
         auth.user = Some(section::word(&e.value, "user")?.to_owned());
@@ -126,10 +110,7 @@ pub(crate) fn authorization(
     if let Some(e) = timeout {
         let (d, _) = section::duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
         if d.is_zero() {
-            return Err(invalid(
-                &e.value,
-                "authorization timeout must be more than zero",
-            ));
+            return Err(invalid(&e.value, "authorization timeout must be more than zero"));
         }
         auth.timeout = Some(d);
     }
@@ -146,10 +127,7 @@ pub(crate) fn authorization(
         return Err(conflict(t, "Cannot have a user/pass and token"));
     }
     if let (Some(u), Some(_)) = (users, single) {
-        return Err(conflict(
-            u,
-            "Can not have a single user/pass and a users array",
-        ));
+        return Err(conflict(u, "Can not have a single user/pass and a users array"));
     }
     if let (Some(u), Some(_)) = (users, token) {
         return Err(conflict(u, "Can not have a token and a users array"));
@@ -159,11 +137,7 @@ pub(crate) fn authorization(
             return Err(invalid(&u.value, "authorization user needs a password"));
         }
         (None, Some(p)) => {
-            return Err(ConfigError::at(
-                ErrorKind::Invalid,
-                &p.key_pos,
-                "authorization password needs a user",
-            ));
+            return Err(ConfigError::at(ErrorKind::Invalid, &p.key_pos, "authorization password needs a user"));
         }
         _ => {}
     }
@@ -186,11 +160,7 @@ fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
 }
 
 /// `users = [ {user, password, permissions}, ... ]`; names must be unique.
-fn users_list(
-    value: &Value,
-    maps_certificates: bool,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<User>, ConfigError> {
+fn users_list(value: &Value, maps_certificates: bool, warnings: &mut Vec<String>) -> Result<Vec<User>, ConfigError> {
     let items = section::array(value, "users")?;
     let mut users: Vec<User> = Vec::with_capacity(items.len());
     for item in items {
@@ -210,11 +180,7 @@ fn users_list(
 /// One users entry. Without a password it is refused unless client
 /// certificates are mapped to users (nats-server would let anyone who sends
 /// that user name in).
-fn user_entry(
-    value: &Value,
-    maps_certificates: bool,
-    warnings: &mut Vec<String>,
-) -> Result<User, ConfigError> {
+fn user_entry(value: &Value, maps_certificates: bool, warnings: &mut Vec<String>) -> Result<User, ConfigError> {
     let map = section::map(value, "a users entry")?;
     let mut s = Section::new("a users entry", map);
     let name = s.get(&["user", "username"])?;
@@ -241,17 +207,10 @@ fn user_entry(
         }
     };
     let permissions = match perms {
-        Some(e) => Some(permissions(
-            &e.value,
-            &format!("permissions of user \"{user}\""),
-        )?),
+        Some(e) => Some(permissions(&e.value, &format!("permissions of user \"{user}\""))?),
         None => None,
     };
-    Ok(User {
-        user,
-        password,
-        permissions,
-    })
+    Ok(User { user, password, permissions })
 }
 
 /// A permission set `{ publish, subscribe, allow_responses }`.
@@ -263,7 +222,9 @@ pub(crate) fn permissions(value: &Value, what: &str) -> Result<Permissions, Conf
     if map.entries.is_empty() {
         return Err(invalid(
             value,
-            format!("{what}: an empty permissions map restricts nothing; write the publish/subscribe rules or remove it"),
+            format!(
+                "{what}: an empty permissions map restricts nothing; write the publish/subscribe rules or remove it"
+            ),
         ));
     }
     let mut s = Section::new("permissions", map);
@@ -272,22 +233,12 @@ pub(crate) fn permissions(value: &Value, what: &str) -> Result<Permissions, Conf
     let responses = s.get(&["allow_responses", "publish_allow_responses"])?;
     s.finish(&["import", "export"])?;
     let mut perms = Permissions {
-        publish: publish
-            .map(|e| subject_rules(&e.value, Direction::Publish))
-            .transpose()?,
-        subscribe: subscribe
-            .map(|e| subject_rules(&e.value, Direction::Subscribe))
-            .transpose()?,
-        allow_responses: responses
-            .map(|e| response_permission(&e.value))
-            .transpose()?
-            .flatten(),
+        publish: publish.map(|e| subject_rules(&e.value, Direction::Publish)).transpose()?,
+        subscribe: subscribe.map(|e| subject_rules(&e.value, Direction::Subscribe)).transpose()?,
+        allow_responses: responses.map(|e| response_permission(&e.value)).transpose()?.flatten(),
     };
     if perms.allow_responses.is_some() && perms.publish.is_none() {
-        perms.publish = Some(SubjectRules {
-            allow: Some(Vec::new()),
-            deny: None,
-        });
+        perms.publish = Some(SubjectRules { allow: Some(Vec::new()), deny: None });
     }
     Ok(perms)
 }
@@ -310,15 +261,16 @@ impl Direction {
 /// A string or a list (an allow list), or `{ allow, deny }`.
 fn subject_rules(value: &Value, dir: Direction) -> Result<SubjectRules, ConfigError> {
     match &value.kind {
-        Kind::String(_) | Kind::Array(_) => Ok(SubjectRules {
-            allow: Some(subject_list(value, dir)?),
-            deny: None,
-        }),
+        Kind::String(_) | Kind::Array(_) => Ok(SubjectRules { allow: Some(subject_list(value, dir)?), deny: None }),
         Kind::Map(map) => {
             if map.entries.is_empty() {
                 return Err(invalid(
                     value,
-                    format!("an empty {} map restricts nothing; write `{}: []` to deny everything, or allow/deny rules", dir.name(), dir.name()),
+                    format!(
+                        "an empty {} map restricts nothing; write `{}: []` to deny everything, or allow/deny rules",
+                        dir.name(),
+                        dir.name()
+                    ),
                 ));
             }
             let mut rules = SubjectRules::default();
@@ -375,20 +327,10 @@ fn subject(value: &Value, dir: Direction) -> Result<String, ConfigError> {
         return Err(ConfigError::at(
             ErrorKind::Type,
             &value.pos,
-            format!(
-                "a {} subject must be a string, found {}",
-                dir.name(),
-                value.describe()
-            ),
+            format!("a {} subject must be a string, found {}", dir.name(), value.describe()),
         ));
     };
-    let bad = || {
-        ConfigError::at(
-            ErrorKind::Invalid,
-            &value.pos,
-            format!("subject {text:?} is not a valid subject"),
-        )
-    };
+    let bad = || ConfigError::at(ErrorKind::Invalid, &value.pos, format!("subject {text:?} is not a valid subject"));
     let fields: Vec<&str> = text.split_ascii_whitespace().collect();
     match (dir, fields.as_slice()) {
         (_, [subject]) if is_valid_pattern(subject.as_bytes()) => Ok((*subject).to_owned()),
@@ -417,10 +359,7 @@ fn response_permission(value: &Value) -> Result<Option<ResponsePermission>, Conf
             return Err(ConfigError::at(
                 ErrorKind::Type,
                 &value.pos,
-                format!(
-                    "allow_responses must be true, false or {{ max, expires }}, found {}",
-                    value.describe()
-                ),
+                format!("allow_responses must be true, false or {{ max, expires }}, found {}", value.describe()),
             ))
         }
     };
@@ -439,18 +378,11 @@ fn response_permission(value: &Value) -> Result<Option<ResponsePermission>, Conf
     }
     if let Some(e) = expires {
         if !matches!(e.value.kind, Kind::String(_)) {
-            return Err(ConfigError::at(
-                ErrorKind::Type,
-                &e.value.pos,
-                "error parsing expires, not a duration string",
-            ));
+            return Err(ConfigError::at(ErrorKind::Type, &e.value.pos, "error parsing expires, not a duration string"));
         }
         let (d, _) = section::duration(&e.value, "allow_responses expires", Bare::No)?;
         if d.is_zero() {
-            return Err(invalid(
-                &e.value,
-                "allow_responses expires must be more than zero",
-            ));
+            return Err(invalid(&e.value, "allow_responses expires must be more than zero"));
         }
         rp.expires = d;
     }

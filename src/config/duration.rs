@@ -28,9 +28,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         if whole.is_empty() && fraction.is_empty() {
             return Err(invalid());
         }
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
+        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
         let nanos_per_unit: u128 = match unit {
             "ns" => 1,
@@ -39,12 +37,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1_000_000_000,
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            "" => {
-                return Err(format!(
-                    "duration \"{}\" needs a unit (ns, us, ms, s, m, h)",
-                    text.escape_default()
-                ))
-            }
+            "" => return Err(format!("duration \"{}\" needs a unit (ns, us, ms, s, m, h)", text.escape_default())),
             _ => {
                 return Err(format!(
                     "unknown unit \"{}\" in duration \"{}\" (use ns, us, ms, s, m, h)",
@@ -57,11 +50,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         if whole.len() > 20 {
             return Err(format!("duration \"{text}\" is out of range"));
         }
-        let whole: u128 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| invalid())?
-        };
+        let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| invalid())? };
         // Digits past the 18th are below a nanosecond for every unit; drop them.
         let fraction = fraction.get(..fraction.len().min(18)).unwrap_or("");
         let fraction_nanos = if fraction.is_empty() {
@@ -71,9 +60,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             let value: u128 = fraction.parse().map_err(|_| invalid())?;
             value * nanos_per_unit / 10u128.pow(digits)
         };
-        total = total
-            .saturating_add(whole.saturating_mul(nanos_per_unit))
-            .saturating_add(fraction_nanos);
+        total = total.saturating_add(whole.saturating_mul(nanos_per_unit)).saturating_add(fraction_nanos);
         if total > u128::from(u64::MAX) {
             return Err(format!("duration \"{text}\" is out of range"));
         }
@@ -85,9 +72,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Splits leading ASCII digits off `text`.
 fn split_digits(text: &str) -> (&str, &str) {
-    let end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     text.split_at(end)
 }
 
@@ -175,9 +160,7 @@ mod tests {
 
     #[test]
     fn format_round_trips() {
-        for text in [
-            "2m", "10s", "1h30m", "500ms", "250us", "7ns", "0s", "1h0m1s",
-        ] {
+        for text in ["2m", "10s", "1h30m", "500ms", "250us", "7ns", "0s", "1h0m1s"] {
             let d = parse_duration(text).unwrap();
             assert_eq!(parse_duration(&format_duration(d)), Ok(d), "{text}");
         }

@@ -59,29 +59,17 @@ const SNIPPET_WIDTH: usize = 120;
 impl ConfigError {
     /// An error with no position (e.g. the top-level file cannot be read).
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ConfigError {
-            kind,
-            message: message.into(),
-            file: None,
-            position: None,
-            snippet: None,
-        }
+        ConfigError { kind, message: message.into(), file: None, position: None, snippet: None }
     }
 
     /// An error about a whole file.
     pub(crate) fn in_file(kind: ErrorKind, file: &str, message: impl Into<String>) -> Self {
-        ConfigError {
-            file: Some(file.to_owned()),
-            ..ConfigError::new(kind, message)
-        }
+        ConfigError { file: Some(file.to_owned()), ..ConfigError::new(kind, message) }
     }
 
     /// An error at a position, showing that line.
     pub(crate) fn at(kind: ErrorKind, pos: &Pos, message: impl Into<String>) -> Self {
-        let snippet = pos
-            .source
-            .line_text(pos.line)
-            .map(|line| snippet(line, pos.column));
+        let snippet = pos.source.line_text(pos.line).map(|line| snippet(line, pos.column));
         ConfigError {
             kind,
             message: message.into(),
@@ -129,11 +117,7 @@ impl fmt::Display for ConfigError {
             let number = line.to_string();
             let gutter = " ".repeat(number.len());
             // Keep tabs so that the caret lines up under the same column.
-            let pad: String = text
-                .chars()
-                .take(*caret)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
+            let pad: String = text.chars().take(*caret).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
             write!(f, "\n{gutter} |\n{number} | {text}\n{gutter} | {pad}^")?;
         }
         Ok(())
@@ -156,14 +140,9 @@ impl std::error::Error for ConfigError {}
 /// The line to show: secrets masked, control characters made visible,
 /// shortened around `column` when long; with the caret's character offset.
 fn snippet(line: &str, column: u32) -> (String, usize) {
-    let masked: Vec<char> = mask_secrets(line)
-        .chars()
-        .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
-        .collect();
-    let caret = usize::try_from(column)
-        .unwrap_or(0)
-        .saturating_sub(1)
-        .min(masked.len());
+    let masked: Vec<char> =
+        mask_secrets(line).chars().map(|c| if c.is_control() && c != '\t' { '?' } else { c }).collect();
+    let caret = usize::try_from(column).unwrap_or(0).saturating_sub(1).min(masked.len());
     if masked.len() <= SNIPPET_WIDTH {
         return (masked.into_iter().collect(), caret);
     }
@@ -195,9 +174,7 @@ pub(crate) fn mask_secrets(line: &str) -> String {
         // A word: the longest run of key characters starting here.
         let starts_word = i == 0 || !is_word_char(chars[i - 1]);
         if starts_word && is_word_char(chars[i]) {
-            let end = (i..chars.len())
-                .find(|&j| !is_word_char(chars[j]))
-                .unwrap_or(chars.len());
+            let end = (i..chars.len()).find(|&j| !is_word_char(chars[j])).unwrap_or(chars.len());
             let word: String = chars[i..end].iter().collect();
             if SECRET_KEYS.iter().any(|k| word.eq_ignore_ascii_case(k)) {
                 mask_value_after(&mut chars, end);
@@ -288,10 +265,7 @@ mod tests {
         let source = Source::new("a.conf", "port: 4222\n  prot: 1\n");
         let pos = Pos::new(&source, 2, 3);
         let err = ConfigError::at(ErrorKind::UnknownKey, &pos, "unknown key `prot`");
-        assert_eq!(
-            err.to_string(),
-            "a.conf:2:3: unknown key `prot`\n  |\n2 |   prot: 1\n  |   ^"
-        );
+        assert_eq!(err.to_string(), "a.conf:2:3: unknown key `prot`\n  |\n2 |   prot: 1\n  |   ^");
         assert_eq!(err.line(), Some(2));
         assert_eq!(err.column(), Some(3));
         assert_eq!(err.file(), Some("a.conf"));
@@ -315,10 +289,7 @@ mod tests {
             ("pass=abc;", "pass=***;"),
             ("token \"t0k\"", "token \"***\""),
             ("\"password\": \"x\",", "\"password\": \"*\","),
-            (
-                "routes = [nats-route://ruser:T0pS3cr3t@host:6222]",
-                "routes = [nats-route://ruser:*********@host:6222]",
-            ),
+            ("routes = [nats-route://ruser:T0pS3cr3t@host:6222]", "routes = [nats-route://ruser:*********@host:6222]"),
             ("passwords_file = x", "passwords_file = x"),
             ("user: pass", "user: pass"),
         ];

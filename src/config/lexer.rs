@@ -35,13 +35,7 @@ fn ends_bare_key(c: char) -> bool {
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `source`'s text (which `text` must be).
     pub(crate) fn new(text: &'a str, source: &Arc<Source>) -> Self {
-        let mut cursor = Cursor {
-            text,
-            source: Arc::clone(source),
-            offset: 0,
-            line: 1,
-            column: 1,
-        };
+        let mut cursor = Cursor { text, source: Arc::clone(source), offset: 0, line: 1, column: 1 };
         if text.starts_with('\u{feff}') {
             // A byte-order mark is not part of the config; columns start after it.
             cursor.offset = '\u{feff}'.len_utf8();
@@ -157,11 +151,7 @@ impl<'a> Cursor<'a> {
         loop {
             let here = self.pos();
             let Some(c) = self.bump() else {
-                return Err(ConfigError::at(
-                    ErrorKind::Syntax,
-                    &start,
-                    "unterminated string: missing closing '\"'",
-                ));
+                return Err(ConfigError::at(ErrorKind::Syntax, &start, "unterminated string: missing closing '\"'"));
             };
             match c {
                 '"' => break,
@@ -173,16 +163,14 @@ impl<'a> Cursor<'a> {
                         Some('"') => b'"',
                         Some('\\') => b'\\',
                         Some('x') => self.hex_byte(&here)?,
-                        Some(other) => {
-                            return Err(ConfigError::at(
-                                ErrorKind::Syntax,
-                                &here,
-                                format!(
-                                    "invalid escape character '{}'; only \\xXX, \\t, \\n, \\r, \\\" and \\\\ are allowed",
-                                    other.escape_default()
-                                ),
-                            ))
-                        }
+                        Some(other) => return Err(ConfigError::at(
+                            ErrorKind::Syntax,
+                            &here,
+                            format!(
+                                "invalid escape character '{}'; only \\xXX, \\t, \\n, \\r, \\\" and \\\\ are allowed",
+                                other.escape_default()
+                            ),
+                        )),
                         None => {
                             return Err(ConfigError::at(
                                 ErrorKind::Syntax,
@@ -200,11 +188,7 @@ impl<'a> Cursor<'a> {
             }
         }
         String::from_utf8(bytes).map_err(|_| {
-            ConfigError::at(
-                ErrorKind::Syntax,
-                &start,
-                "the \\x escapes in this string do not form valid UTF-8",
-            )
+            ConfigError::at(ErrorKind::Syntax, &start, "the \\x escapes in this string do not form valid UTF-8")
         })
     }
 
@@ -214,11 +198,7 @@ impl<'a> Cursor<'a> {
         for _ in 0..2 {
             let digit = self.peek().and_then(|c| c.to_digit(16));
             let Some(digit) = digit else {
-                return Err(ConfigError::at(
-                    ErrorKind::Syntax,
-                    escape,
-                    "expected two hexadecimal digits after '\\x'",
-                ));
+                return Err(ConfigError::at(ErrorKind::Syntax, escape, "expected two hexadecimal digits after '\\x'"));
             };
             self.bump();
             // Two hex digits fit a byte: 0..=0xff.
@@ -254,14 +234,10 @@ impl<'a> Cursor<'a> {
             if ends_bare_key(c) {
                 break;
             }
-            if matches!(
-                c,
-                '}' | ']' | ',' | ';' | '"' | '\'' | '#' | '\\' | '(' | ')'
-            ) {
-                return Err(self.error(
-                    ErrorKind::Syntax,
-                    format!("unexpected '{c}' in key; quote keys that contain it"),
-                ));
+            if matches!(c, '}' | ']' | ',' | ';' | '"' | '\'' | '#' | '\\' | '(' | ')') {
+                return Err(
+                    self.error(ErrorKind::Syntax, format!("unexpected '{c}' in key; quote keys that contain it"))
+                );
             }
             key.push(c);
             self.bump();
@@ -318,11 +294,7 @@ impl<'a> Cursor<'a> {
                     return Ok(path);
                 }
                 None | Some('\n' | '\r') => {
-                    return Err(ConfigError::at(
-                        ErrorKind::Syntax,
-                        &start,
-                        "unterminated include path",
-                    ))
+                    return Err(ConfigError::at(ErrorKind::Syntax, &start, "unterminated include path"))
                 }
                 Some(c) => {
                     path.push(c);
@@ -354,15 +326,11 @@ pub(crate) fn classify(token: &str) -> Result<Scalar, String> {
         _ => {}
     }
     let unsigned = token.strip_prefix('-').unwrap_or(token);
-    let digits_end = unsigned
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(unsigned.len());
+    let digits_end = unsigned.find(|c: char| !c.is_ascii_digit()).unwrap_or(unsigned.len());
     if digits_end == 0 {
         let after_dot = token.strip_prefix('.').unwrap_or("");
         if after_dot.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(format!(
-                "number `{token}` must start with a digit (write 0{token})"
-            ));
+            return Err(format!("number `{token}` must start with a digit (write 0{token})"));
         }
         return Ok(Scalar::String(token.to_owned()));
     }
@@ -386,18 +354,14 @@ pub(crate) fn classify(token: &str) -> Result<Scalar, String> {
         Some(multiplier) => {
             let base = integer(digits)?;
             let signed = if negative { -base } else { base };
-            signed
-                .checked_mul(multiplier)
-                .map(Scalar::Size)
-                .ok_or_else(|| format!("size `{token}` is out of range"))
+            signed.checked_mul(multiplier).map(Scalar::Size).ok_or_else(|| format!("size `{token}` is out of range"))
         }
         None => Ok(Scalar::String(token.to_owned())),
     }
 }
 
 fn integer(text: &str) -> Result<i64, String> {
-    text.parse::<i64>()
-        .map_err(|_| format!("integer `{text}` is out of range"))
+    text.parse::<i64>().map_err(|_| format!("integer `{text}` is out of range"))
 }
 
 /// The multiplier of a size suffix, case-insensitive: a bare letter is a power
@@ -480,10 +444,7 @@ mod tests {
         for token in ["9223372036854775808", "10e", "8EB", ".5"] {
             assert!(classify(token).is_err(), "{token}");
         }
-        assert_eq!(
-            classify("-9223372036854775808"),
-            Ok(Scalar::Integer(i64::MIN))
-        );
+        assert_eq!(classify("-9223372036854775808"), Ok(Scalar::Integer(i64::MIN)));
     }
 
     #[test]

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use super::auth;
 use super::error::{ConfigError, ErrorKind};
-use super::options::{
-    ClusterOptions, HttpOptions, Options, RouteAuthorization, TlsOptions, TlsVersion,
-};
+use super::options::{ClusterOptions, HttpOptions, Options, RouteAuthorization, TlsOptions, TlsVersion};
 use super::parser::{self, EnvLookup};
 use super::section::{self, Bare, Section};
 use super::value::{Entry, Kind, Map, Value};
@@ -45,11 +43,7 @@ pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
 }
 
 /// [`load_str`] with a given environment.
-pub fn load_str_with_env(
-    text: &str,
-    origin: &str,
-    env: EnvLookup<'_>,
-) -> Result<Loaded, ConfigError> {
+pub fn load_str_with_env(text: &str, origin: &str, env: EnvLookup<'_>) -> Result<Loaded, ConfigError> {
     let map = parser::parse_bytes_with_env(text.as_bytes(), origin, env)?;
     build(&map, origin)
 }
@@ -112,15 +106,8 @@ const UNSUPPORTED_TLS: &[&str] = &[
     "ocsp_peer",
     "certs",
 ];
-const UNSUPPORTED_CLUSTER: &[&str] = &[
-    "advertise",
-    "cluster_advertise",
-    "permissions",
-    "pool_size",
-    "accounts",
-    "compression",
-    "pinned_certs",
-];
+const UNSUPPORTED_CLUSTER: &[&str] =
+    &["advertise", "cluster_advertise", "permissions", "pool_size", "accounts", "compression", "pinned_certs"];
 
 /// The host a listener binds when the config names only a port.
 const LOOPBACK: &str = "127.0.0.1";
@@ -196,10 +183,7 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
 
     if let Some(e) = t.listen {
         if let Some(other) = t.host.or(t.port) {
-            return Err(conflict(
-                other,
-                "`listen` already sets the client host and port; remove one of them",
-            ));
+            return Err(conflict(other, "`listen` already sets the client host and port; remove one of them"));
         }
         (o.host, o.port) = section::host_port(&e.value, "listen", &o.host)?;
     }
@@ -240,22 +224,15 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     if let Some(e) = t.lame_duck {
         o.lame_duck_duration = positive_duration(e, Bare::No, &mut warnings)?;
         if o.lame_duck_duration < MIN_LAME_DUCK {
-            return Err(invalid(
-                &e.value,
-                "lame_duck_duration must be at least 30 seconds",
-            ));
+            return Err(invalid(&e.value, "lame_duck_duration must be at least 30 seconds"));
         }
     }
     if let Some(e) = t.grace {
-        o.lame_duck_grace_period =
-            section::duration(&e.value, "lame_duck_grace_period", Bare::No)?.0;
+        o.lame_duck_grace_period = section::duration(&e.value, "lame_duck_grace_period", Bare::No)?.0;
     }
     if o.lame_duck_grace_period >= o.lame_duck_duration {
         if let Some(e) = t.grace.or(t.lame_duck) {
-            return Err(invalid(
-                &e.value,
-                "lame_duck_grace_period must be shorter than lame_duck_duration",
-            ));
+            return Err(invalid(&e.value, "lame_duck_grace_period must be shorter than lame_duck_duration"));
         }
     }
     if let Some(e) = t.debug {
@@ -278,10 +255,7 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         o.authorization = Some(auth::authorization(e, maps_certificates, &mut warnings)?);
     }
     if let (Some(_), Some(other)) = (t.http, t.http_port) {
-        return Err(conflict(
-            other,
-            "`http` already sets the monitoring address; remove one of them",
-        ));
+        return Err(conflict(other, "`http` already sets the monitoring address; remove one of them"));
     }
     if let Some(e) = t.http {
         let (host, port) = section::host_port(&e.value, "http", LOOPBACK)?;
@@ -289,10 +263,7 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     }
     if let Some(e) = t.http_port {
         let port = section::port(&e.value, &e.key)?;
-        o.http = Some(HttpOptions {
-            host: LOOPBACK.to_owned(),
-            port,
-        });
+        o.http = Some(HttpOptions { host: LOOPBACK.to_owned(), port });
     }
     if let Some(e) = t.cluster {
         o.cluster = Some(cluster_options(e, &mut warnings)?);
@@ -300,20 +271,14 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
 
     // Cross-option checks.
     if o.max_payload > o.max_pending {
-        let message = format!(
-            "max_payload ({}) cannot be higher than max_pending ({})",
-            o.max_payload, o.max_pending
-        );
+        let message = format!("max_payload ({}) cannot be higher than max_pending ({})", o.max_payload, o.max_pending);
         return Err(match t.max_payload.or(t.max_pending) {
             Some(e) => invalid(&e.value, message),
             None => ConfigError::in_file(ErrorKind::Invalid, origin, message),
         });
     }
     if let (Some(e), true) = (t.tls, maps_certificates) {
-        if o.authorization
-            .as_ref()
-            .map_or(true, |a| a.users.is_empty())
-        {
+        if o.authorization.as_ref().map_or(true, |a| a.users.is_empty()) {
             return Err(invalid(
                 &e.value,
                 "tls verify_and_map maps client certificates to users, but authorization has no users",
@@ -321,21 +286,13 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         }
     }
     check_port_clash(&o, t.http.or(t.http_port), t.cluster)?;
-    Ok(Loaded {
-        options: o,
-        warnings,
-    })
+    Ok(Loaded { options: o, warnings })
 }
 
 /// Listeners may not share a port on overlapping addresses. `http` and
 /// `cluster` are the entries that configured those listeners.
-fn check_port_clash(
-    o: &Options,
-    http: Option<&Entry>,
-    cluster: Option<&Entry>,
-) -> Result<(), ConfigError> {
-    let overlap =
-        |a: &str, b: &str| a == b || [a, b].iter().any(|h| matches!(*h, "0.0.0.0" | "::" | ""));
+fn check_port_clash(o: &Options, http: Option<&Entry>, cluster: Option<&Entry>) -> Result<(), ConfigError> {
+    let overlap = |a: &str, b: &str| a == b || [a, b].iter().any(|h| matches!(*h, "0.0.0.0" | "::" | ""));
     if let (Some(h), Some(e)) = (&o.http, http) {
         if h.port != 0 && h.port == o.port && overlap(&h.host, &o.host) {
             return Err(conflict(e, "the monitoring port is the client port"));
@@ -343,15 +300,9 @@ fn check_port_clash(
     }
     if let (Some(c), Some(e)) = (&o.cluster, cluster) {
         let clash_client = c.port == o.port && overlap(&c.host, &o.host);
-        let clash_http = o
-            .http
-            .as_ref()
-            .is_some_and(|h| c.port == h.port && overlap(&c.host, &h.host));
+        let clash_http = o.http.as_ref().is_some_and(|h| c.port == h.port && overlap(&c.host, &h.host));
         if c.port != 0 && (clash_client || clash_http) {
-            return Err(conflict(
-                e,
-                "the cluster port is already used by another listener",
-            ));
+            return Err(conflict(e, "the cluster port is already used by another listener"));
         }
     }
     Ok(())
@@ -367,18 +318,11 @@ fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
 
 /// A duration that must be more than zero; a bare number of seconds (where
 /// allowed) is accepted with a warning, as nats-server does.
-fn positive_duration(
-    entry: &Entry,
-    bare: Bare,
-    warnings: &mut Vec<String>,
-) -> Result<Duration, ConfigError> {
+fn positive_duration(entry: &Entry, bare: Bare, warnings: &mut Vec<String>) -> Result<Duration, ConfigError> {
     let name = entry.key.to_ascii_lowercase();
     let (d, was_bare) = section::duration(&entry.value, &name, bare)?;
     if d.is_zero() {
-        return Err(invalid(
-            &entry.value,
-            format!("{name} must be more than zero"),
-        ));
+        return Err(invalid(&entry.value, format!("{name} must be more than zero")));
     }
     if was_bare {
         warnings.push(format!(
@@ -421,13 +365,8 @@ fn tls_options(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigEr
     let mut tls = TlsOptions {
         cert_file: required(cert, "cert_file")?,
         key_file: required(key, "key_file")?,
-        ca_file: ca
-            .map(|e| path_string(&e.value, "ca_file").map(PathBuf::from))
-            .transpose()?,
-        verify: verify
-            .map(|e| section::boolean(&e.value, "verify"))
-            .transpose()?
-            .unwrap_or(false),
+        ca_file: ca.map(|e| path_string(&e.value, "ca_file").map(PathBuf::from)).transpose()?,
+        verify: verify.map(|e| section::boolean(&e.value, "verify")).transpose()?.unwrap_or(false),
         verify_and_map: verify_and_map
             .map(|e| section::boolean(&e.value, "verify_and_map"))
             .transpose()?
@@ -468,10 +407,7 @@ fn tls_options(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigEr
 }
 
 /// `cluster { ... }`.
-fn cluster_options(
-    entry: &Entry,
-    warnings: &mut Vec<String>,
-) -> Result<ClusterOptions, ConfigError> {
+fn cluster_options(entry: &Entry, warnings: &mut Vec<String>) -> Result<ClusterOptions, ConfigError> {
     let map = section::map(&entry.value, "cluster")?;
     let mut s = Section::new("cluster", map);
     let name = s.get(&["name"])?;
@@ -486,9 +422,7 @@ fn cluster_options(
     s.finish(UNSUPPORTED_CLUSTER)?;
 
     let mut c = ClusterOptions {
-        name: name
-            .map(|e| section::word(&e.value, "cluster name").map(str::to_owned))
-            .transpose()?,
+        name: name.map(|e| section::word(&e.value, "cluster name").map(str::to_owned)).transpose()?,
         host: LOOPBACK.to_owned(),
         port: 0,
         routes: Vec::new(),
@@ -499,21 +433,12 @@ fn cluster_options(
     };
     match (listen, host.or(port)) {
         (Some(_), Some(other)) => {
-            return Err(conflict(
-                other,
-                "`listen` already sets the cluster host and port; remove one of them",
-            ))
+            return Err(conflict(other, "`listen` already sets the cluster host and port; remove one of them"))
         }
-        (Some(e), None) => {
-            (c.host, c.port) = section::host_port(&e.value, "cluster listen", LOOPBACK)?
-        }
+        (Some(e), None) => (c.host, c.port) = section::host_port(&e.value, "cluster listen", LOOPBACK)?,
         (None, _) => {
             let Some(p) = port else {
-                return Err(ConfigError::at(
-                    ErrorKind::Invalid,
-                    &entry.key_pos,
-                    "cluster needs `listen` or `port`",
-                ));
+                return Err(ConfigError::at(ErrorKind::Invalid, &entry.key_pos, "cluster needs `listen` or `port`"));
             };
             c.port = section::port(&p.value, "cluster port")?;
             if let Some(h) = host {
@@ -543,10 +468,7 @@ fn cluster_options(
 }
 
 /// `cluster { authorization { user, password, timeout } }`.
-fn route_authorization(
-    value: &Value,
-    warnings: &mut Vec<String>,
-) -> Result<RouteAuthorization, ConfigError> {
+fn route_authorization(value: &Value, warnings: &mut Vec<String>) -> Result<RouteAuthorization, ConfigError> {
     let map = section::map(value, "cluster authorization")?;
     let mut s = Section::new("cluster authorization", map);
     let user = s.get(&["user", "username"])?;
@@ -556,59 +478,33 @@ fn route_authorization(
         return Err(conflict(e, "Cluster authorization does not support tokens"));
     }
     if let Some(e) = s.get(&["users"])? {
-        return Err(conflict(
-            e,
-            "Cluster authorization does not allow multiple users",
-        ));
+        return Err(conflict(e, "Cluster authorization does not allow multiple users"));
     }
     s.finish(&[])?;
     let (Some(user), Some(password)) = (user, password) else {
-        return Err(invalid(
-            value,
-            "cluster authorization needs `user` and `password`",
-        ));
+        return Err(invalid(value, "cluster authorization needs `user` and `password`"));
     };
     let user = section::word(&user.value, "cluster user")?.to_owned();
-    let password = auth::checked_secret(
-        &password.value,
-        "password",
-        &format!("the password of route user \"{user}\""),
-        warnings,
-    )?;
+    let password =
+        auth::checked_secret(&password.value, "password", &format!("the password of route user \"{user}\""), warnings)?;
     let timeout = match timeout {
         Some(e) => {
-            let (d, _) = section::duration(
-                &e.value,
-                "cluster authorization timeout",
-                Bare::FractionalSeconds,
-            )?;
+            let (d, _) = section::duration(&e.value, "cluster authorization timeout", Bare::FractionalSeconds)?;
             if d.is_zero() {
-                return Err(invalid(
-                    &e.value,
-                    "cluster authorization timeout must be more than zero",
-                ));
+                return Err(invalid(&e.value, "cluster authorization timeout must be more than zero"));
             }
             Some(d)
         }
         None => None,
     };
-    Ok(RouteAuthorization {
-        user,
-        password,
-        timeout,
-    })
+    Ok(RouteAuthorization { user, password, timeout })
 }
 
 /// A route URL: `nats-route://[user:password@]host:port` (or `nats://`).
 /// Messages do not repeat the URL: it may carry a password.
 fn route_url(value: &Value) -> Result<String, ConfigError> {
     let text = section::word(value, "a route")?;
-    let bad = || {
-        invalid(
-            value,
-            "a route must be nats-route://[user:password@]host:port",
-        )
-    };
+    let bad = || invalid(value, "a route must be nats-route://[user:password@]host:port");
     let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
     if !(scheme.eq_ignore_ascii_case("nats-route") || scheme.eq_ignore_ascii_case("nats")) {
         return Err(bad());

@@ -144,10 +144,7 @@ pub struct ResponsePermission {
 
 impl Default for ResponsePermission {
     fn default() -> Self {
-        ResponsePermission {
-            max: Some(1),
-            expires: Duration::from_secs(120),
-        }
+        ResponsePermission { max: Some(1), expires: Duration::from_secs(120) }
     }
 }
 

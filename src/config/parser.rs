@@ -55,17 +55,10 @@ pub fn parse_file(path: &Path) -> Result<Map, ConfigError> {
 /// [`parse_file`] with a given environment.
 pub fn parse_file_with_env(path: &Path, env: EnvLookup<'_>) -> Result<Map, ConfigError> {
     let name = path.display().to_string();
-    let canonical = std::fs::canonicalize(path).map_err(|e| {
-        ConfigError::in_file(
-            ErrorKind::Io,
-            &name,
-            format!("cannot read config file: {e}"),
-        )
-    })?;
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|e| ConfigError::in_file(ErrorKind::Io, &name, format!("cannot read config file: {e}")))?;
     let mut session = Session::new(env);
-    let bytes = session
-        .read(&canonical)
-        .map_err(|(kind, message)| ConfigError::in_file(kind, &name, message))?;
+    let bytes = session.read(&canonical).map_err(|(kind, message)| ConfigError::in_file(kind, &name, message))?;
     session.include_stack.push(canonical.clone());
     let base = canonical.parent().map(Path::to_path_buf);
     let entries = parse_source(&mut session, &bytes, &name, base, 0)?;
@@ -84,11 +77,7 @@ pub fn parse_bytes(bytes: &[u8], origin: &str) -> Result<Map, ConfigError> {
 }
 
 /// [`parse_bytes`] with a given environment.
-pub fn parse_bytes_with_env(
-    bytes: &[u8],
-    origin: &str,
-    env: EnvLookup<'_>,
-) -> Result<Map, ConfigError> {
+pub fn parse_bytes_with_env(bytes: &[u8], origin: &str, env: EnvLookup<'_>) -> Result<Map, ConfigError> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(ConfigError::in_file(
             ErrorKind::Limit,
@@ -97,10 +86,7 @@ pub fn parse_bytes_with_env(
         ));
     }
     let mut session = Session::new(env);
-    let base = Path::new(origin)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let base = Path::new(origin).parent().map(Path::to_path_buf).unwrap_or_default();
     let entries = parse_source(&mut session, bytes, origin, Some(base), 0)?;
     Ok(Map { entries })
 }
@@ -121,44 +107,27 @@ struct Session<'e> {
 
 impl<'e> Session<'e> {
     fn new(env: EnvLookup<'e>) -> Self {
-        Session {
-            env,
-            include_stack: Vec::new(),
-            files: 0,
-            bytes: 0,
-            expanded: 0,
-        }
+        Session { env, include_stack: Vec::new(), files: 0, bytes: 0, expanded: 0 }
     }
 
     /// Reads a config file within the size budgets.
     fn read(&mut self, path: &Path) -> Result<Vec<u8>, (ErrorKind, String)> {
         self.files += 1;
         if self.files > MAX_INCLUDED_FILES {
-            return Err((
-                ErrorKind::Limit,
-                format!("more than {MAX_INCLUDED_FILES} config files"),
-            ));
+            return Err((ErrorKind::Limit, format!("more than {MAX_INCLUDED_FILES} config files")));
         }
         let io = |e: std::io::Error| (ErrorKind::Io, format!("cannot read config file: {e}"));
         let file = File::open(path).map_err(io)?;
         let mut bytes = Vec::new();
         // Read one byte past the limit to notice a larger (or growing) file.
-        let limit = u64::try_from(MAX_FILE_BYTES)
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
+        let limit = u64::try_from(MAX_FILE_BYTES).unwrap_or(u64::MAX).saturating_add(1);
         file.take(limit).read_to_end(&mut bytes).map_err(io)?;
         if bytes.len() > MAX_FILE_BYTES {
-            return Err((
-                ErrorKind::Limit,
-                format!("config file is larger than {MAX_FILE_BYTES} bytes"),
-            ));
+            return Err((ErrorKind::Limit, format!("config file is larger than {MAX_FILE_BYTES} bytes")));
         }
         self.bytes = self.bytes.saturating_add(bytes.len());
         if self.bytes > MAX_TOTAL_BYTES {
-            return Err((
-                ErrorKind::Limit,
-                format!("config files add up to more than {MAX_TOTAL_BYTES} bytes"),
-            ));
+            return Err((ErrorKind::Limit, format!("config files add up to more than {MAX_TOTAL_BYTES} bytes")));
         }
         Ok(bytes)
     }
@@ -203,15 +172,8 @@ fn parse_source(
 /// Line and column just after `text`.
 fn end_position(text: &str) -> (u32, u32) {
     let line = text.matches('\n').count().saturating_add(1);
-    let column = text
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.chars().count())
-        .saturating_add(1);
-    (
-        u32::try_from(line).unwrap_or(u32::MAX),
-        u32::try_from(column).unwrap_or(u32::MAX),
-    )
+    let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()).saturating_add(1);
+    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX))
 }
 
 /// Refuses control characters (other than tab and line endings) and Unicode
@@ -229,10 +191,7 @@ fn check_characters(text: &str, source: &Arc<Source>) -> Result<(), ConfigError>
         if bad {
             return Err(cursor.error(
                 ErrorKind::Syntax,
-                format!(
-                    "character U+{:04X} is not allowed in a config file",
-                    u32::from(c)
-                ),
+                format!("character U+{:04X} is not allowed in a config file", u32::from(c)),
             ));
         }
         cursor.bump();
@@ -264,10 +223,9 @@ impl Parser<'_, '_, '_> {
             self.entries(Some(&open))?;
             self.cur.skip_trivia();
             if let Some(c) = self.cur.peek() {
-                return Err(self.cur.error(
-                    ErrorKind::Syntax,
-                    format!("unexpected '{c}' after the '}}' that closes the config"),
-                ));
+                return Err(self
+                    .cur
+                    .error(ErrorKind::Syntax, format!("unexpected '{c}' after the '}}' that closes the config")));
             }
             return Ok(());
         }
@@ -281,11 +239,9 @@ impl Parser<'_, '_, '_> {
             match self.cur.peek() {
                 None => {
                     return match open {
-                        Some(open) => Err(ConfigError::at(
-                            ErrorKind::Syntax,
-                            open,
-                            "this '{' is never closed: missing '}'",
-                        )),
+                        Some(open) => {
+                            Err(ConfigError::at(ErrorKind::Syntax, open, "this '{' is never closed: missing '}'"))
+                        }
                         None => Ok(()),
                     };
                 }
@@ -294,9 +250,7 @@ impl Parser<'_, '_, '_> {
                     return Ok(());
                 }
                 Some(c @ ('}' | ']' | ',' | ';' | '=' | ':')) => {
-                    return Err(self
-                        .cur
-                        .error(ErrorKind::Syntax, format!("expected a key, found '{c}'")));
+                    return Err(self.cur.error(ErrorKind::Syntax, format!("expected a key, found '{c}'")));
                 }
                 _ => {}
             }
@@ -339,19 +293,13 @@ impl Parser<'_, '_, '_> {
             _ if self.cur.at_comment() => self.value_on_next_line(&key, &key_pos)?,
             _ if blanks => {}
             Some(c) => {
-                return Err(self.cur.error(
-                    ErrorKind::Syntax,
-                    format!("expected '=', ':' or a space after key `{key}`, found '{c}'"),
-                ));
+                return Err(self
+                    .cur
+                    .error(ErrorKind::Syntax, format!("expected '=', ':' or a space after key `{key}`, found '{c}'")));
             }
         }
         let value = self.value()?;
-        self.insert(Entry {
-            key,
-            key_pos,
-            value,
-            used_as_variable: false,
-        })
+        self.insert(Entry { key, key_pos, value, used_as_variable: false })
     }
 
     /// A key with nothing after it on its line: only a block may follow on a
@@ -361,11 +309,7 @@ impl Parser<'_, '_, '_> {
         if self.cur.peek() == Some('{') {
             return Ok(());
         }
-        Err(ConfigError::at(
-            ErrorKind::Syntax,
-            key_pos,
-            format!("key `{key}` has no value on its line"),
-        ))
+        Err(ConfigError::at(ErrorKind::Syntax, key_pos, format!("key `{key}` has no value on its line")))
     }
 
     /// Adds an entry to the innermost scope, refusing a duplicate key.
@@ -395,25 +339,17 @@ impl Parser<'_, '_, '_> {
         let pos = self.cur.pos();
         let kind = match self.cur.peek() {
             None => return Err(self.syntax("expected a value, found the end of the file")),
-            Some('\n' | '\r') => {
-                return Err(self.syntax("expected a value, found the end of the line"))
-            }
+            Some('\n' | '\r') => return Err(self.syntax("expected a value, found the end of the line")),
             Some('{') => return self.map(),
             Some('[') => return self.array(),
             Some('$') => return self.variable(),
             Some('"') => Kind::String(self.cur.double_quoted()?),
             Some('\'') => Kind::String(self.cur.single_quoted()?),
-            Some('(') => {
-                return Err(
-                    self.syntax("block strings `( ... )` are not supported; use a quoted string")
-                )
-            }
+            Some('(') => return Err(self.syntax("block strings `( ... )` are not supported; use a quoted string")),
             Some(c @ (',' | ';' | '}' | ']' | '=')) => {
                 return Err(self.syntax(format!("expected a value, found '{c}'")))
             }
-            Some(_) if self.cur.at_comment() => {
-                return Err(self.syntax("expected a value, found a comment"))
-            }
+            Some(_) if self.cur.at_comment() => return Err(self.syntax("expected a value, found a comment")),
             Some(_) => {
                 let token = self.cur.bare_value()?;
                 match classify(&token) {
@@ -436,10 +372,9 @@ impl Parser<'_, '_, '_> {
     /// Enters one level of nesting.
     fn descend(&mut self) -> Result<(), ConfigError> {
         if self.depth >= MAX_DEPTH {
-            return Err(self.cur.error(
-                ErrorKind::Limit,
-                format!("maps and arrays are nested deeper than {MAX_DEPTH} levels"),
-            ));
+            return Err(self
+                .cur
+                .error(ErrorKind::Limit, format!("maps and arrays are nested deeper than {MAX_DEPTH} levels")));
         }
         self.depth += 1;
         Ok(())
@@ -455,10 +390,7 @@ impl Parser<'_, '_, '_> {
         let entries = self.scopes.pop().unwrap_or_default();
         self.depth -= 1;
         result?;
-        Ok(Value {
-            kind: Kind::Map(Map { entries }),
-            pos,
-        })
+        Ok(Value { kind: Kind::Map(Map { entries }), pos })
     }
 
     /// `[ values ]`, separated by commas or line ends.
@@ -471,13 +403,7 @@ impl Parser<'_, '_, '_> {
         loop {
             let newline = self.cur.skip_trivia();
             match self.cur.peek() {
-                None => {
-                    return Err(ConfigError::at(
-                        ErrorKind::Syntax,
-                        &pos,
-                        "this '[' is never closed: missing ']'",
-                    ))
-                }
+                None => return Err(ConfigError::at(ErrorKind::Syntax, &pos, "this '[' is never closed: missing ']'")),
                 Some(']') => {
                     self.cur.bump();
                     break;
@@ -488,9 +414,9 @@ impl Parser<'_, '_, '_> {
                 }
                 Some(',') => return Err(self.syntax("expected a value, found ','")),
                 Some(c) if after_item && !newline => {
-                    return Err(self.syntax(format!(
-                        "expected ',', a new line or ']' after an array element, found '{c}'"
-                    )))
+                    return Err(
+                        self.syntax(format!("expected ',', a new line or ']' after an array element, found '{c}'"))
+                    )
                 }
                 Some(_) => {
                     items.push(self.value()?);
@@ -499,10 +425,7 @@ impl Parser<'_, '_, '_> {
             }
         }
         self.depth -= 1;
-        Ok(Value {
-            kind: Kind::Array(items),
-            pos,
-        })
+        Ok(Value { kind: Kind::Array(items), pos })
     }
 
     /// `$name` or `${name}`: the innermost enclosing definition before this
@@ -533,39 +456,23 @@ impl Parser<'_, '_, '_> {
             name
         } else {
             let name = self.cur.bare_value()?;
-            if ["2a$", "2b$", "2x$", "2y$"]
-                .iter()
-                .any(|p| name.starts_with(p))
-            {
-                return Ok(Value {
-                    kind: Kind::String(format!("${name}")),
-                    pos,
-                });
+            if ["2a$", "2b$", "2x$", "2y$"].iter().any(|p| name.starts_with(p)) {
+                return Ok(Value { kind: Kind::String(format!("${name}")), pos });
             }
             name
         };
         if name.is_empty() {
-            return Err(ConfigError::at(
-                ErrorKind::Syntax,
-                &pos,
-                "expected a variable name after '$'",
-            ));
+            return Err(ConfigError::at(ErrorKind::Syntax, &pos, "expected a variable name after '$'"));
         }
         if name.contains('$') {
             return Err(ConfigError::at(
                 ErrorKind::Syntax,
                 &pos,
-                format!(
-                    "`${name}` is not a valid variable name; quote the value if it is a string"
-                ),
+                format!("`${name}` is not a valid variable name; quote the value if it is a string"),
             ));
         }
         if !self.allow_variables {
-            return Err(ConfigError::at(
-                ErrorKind::Variable,
-                &pos,
-                "an environment value may not refer to a variable",
-            ));
+            return Err(ConfigError::at(ErrorKind::Variable, &pos, "an environment value may not refer to a variable"));
         }
         let found = self.scopes.iter_mut().rev().find_map(|scope| {
             scope.iter_mut().find(|e| e.key == name).map(|entry| {
@@ -610,9 +517,7 @@ impl Parser<'_, '_, '_> {
             ConfigError::at(
                 ErrorKind::Variable,
                 at,
-                format!(
-                    "environment variable {name} does not hold a valid config value: {message}"
-                ),
+                format!("environment variable {name} does not hold a valid config value: {message}"),
             )
         };
         if text.len() > MAX_ENV_VALUE_BYTES {
@@ -632,9 +537,7 @@ impl Parser<'_, '_, '_> {
         let mut value = parser.value().map_err(|e| fail(e.message()))?;
         parser.cur.skip_trivia();
         if parser.cur.peek().is_some() {
-            return Err(fail(
-                "unexpected text after the value (quote it if it is one string)",
-            ));
+            return Err(fail("unexpected text after the value (quote it if it is one string)"));
         }
         value.relocate(at);
         Ok(value)
@@ -648,9 +551,7 @@ impl Parser<'_, '_, '_> {
         let path = match self.cur.peek() {
             Some(q @ ('"' | '\'')) => self.cur.quoted_path(q)?,
             Some('=' | ':') => {
-                return Err(
-                    self.syntax("`include` is a keyword, not a key: write include \"file.conf\"")
-                )
+                return Err(self.syntax("`include` is a keyword, not a key: write include \"file.conf\""))
             }
             Some('{' | '[' | '$') | None | Some('\n' | '\r') => {
                 return Err(self.syntax("expected a file name after `include`"))
@@ -658,31 +559,17 @@ impl Parser<'_, '_, '_> {
             Some(_) => self.cur.bare_path(),
         };
         if path.is_empty() {
-            return Err(ConfigError::at(
-                ErrorKind::Include,
-                &at,
-                "empty include path",
-            ));
+            return Err(ConfigError::at(ErrorKind::Include, &at, "empty include path"));
         }
         let Some(base) = &self.base_dir else {
-            return Err(ConfigError::at(
-                ErrorKind::Include,
-                &at,
-                "include is not allowed in an environment value",
-            ));
+            return Err(ConfigError::at(ErrorKind::Include, &at, "include is not allowed in an environment value"));
         };
         let full = base.join(&path);
-        let fail = |kind, message: String| {
-            ConfigError::at(kind, &at, format!("cannot include `{path}`: {message}"))
-        };
+        let fail = |kind, message: String| ConfigError::at(kind, &at, format!("cannot include `{path}`: {message}"));
         if self.session.include_stack.len() >= MAX_INCLUDE_DEPTH {
-            return Err(fail(
-                ErrorKind::Limit,
-                format!("includes are nested deeper than {MAX_INCLUDE_DEPTH} files"),
-            ));
+            return Err(fail(ErrorKind::Limit, format!("includes are nested deeper than {MAX_INCLUDE_DEPTH} files")));
         }
-        let canonical =
-            std::fs::canonicalize(&full).map_err(|e| fail(ErrorKind::Include, e.to_string()))?;
+        let canonical = std::fs::canonicalize(&full).map_err(|e| fail(ErrorKind::Include, e.to_string()))?;
         if self.session.include_stack.contains(&canonical) {
             let chain: Vec<String> = self
                 .session
@@ -691,15 +578,9 @@ impl Parser<'_, '_, '_> {
                 .chain(std::iter::once(&canonical))
                 .map(|p| p.display().to_string())
                 .collect();
-            return Err(fail(
-                ErrorKind::Include,
-                format!("include cycle: {}", chain.join(" -> ")),
-            ));
+            return Err(fail(ErrorKind::Include, format!("include cycle: {}", chain.join(" -> "))));
         }
-        let bytes = self
-            .session
-            .read(&canonical)
-            .map_err(|(kind, message)| fail(kind, message))?;
+        let bytes = self.session.read(&canonical).map_err(|(kind, message)| fail(kind, message))?;
         let name = full.display().to_string();
         let base_dir = canonical.parent().map(Path::to_path_buf);
         self.session.include_stack.push(canonical);

@@ -21,12 +21,7 @@ pub(crate) struct Section<'a> {
 
 impl<'a> Section<'a> {
     pub(crate) fn new(name: &'static str, map: &'a Map) -> Self {
-        Section {
-            name,
-            map,
-            taken: vec![false; map.entries.len()],
-            known: Vec::new(),
-        }
+        Section { name, map, taken: vec![false; map.entries.len()], known: Vec::new() }
     }
 
     /// The entry for the option called `names[0]` (or one of its aliases),
@@ -65,38 +60,20 @@ impl<'a> Section<'a> {
             if *taken || entry.used_as_variable {
                 continue;
             }
-            let message = if unsupported
-                .iter()
-                .any(|u| entry.key.eq_ignore_ascii_case(u))
-            {
-                format!(
-                    "`{}` is a nats-server option that warden does not support (in {})",
-                    entry.key, self.name
-                )
+            let message = if unsupported.iter().any(|u| entry.key.eq_ignore_ascii_case(u)) {
+                format!("`{}` is a nats-server option that warden does not support (in {})", entry.key, self.name)
             } else {
                 match nearest(&entry.key, &self.known) {
-                    Some(near) => format!(
-                        "unknown key `{}` in {}; did you mean `{near}`?",
-                        entry.key, self.name
-                    ),
+                    Some(near) => format!("unknown key `{}` in {}; did you mean `{near}`?", entry.key, self.name),
                     None => {
                         let mut known = self.known.clone();
                         known.sort_unstable();
                         known.dedup();
-                        format!(
-                            "unknown key `{}` in {}; known keys: {}",
-                            entry.key,
-                            self.name,
-                            known.join(", ")
-                        )
+                        format!("unknown key `{}` in {}; known keys: {}", entry.key, self.name, known.join(", "))
                     }
                 }
             };
-            return Err(ConfigError::at(
-                ErrorKind::UnknownKey,
-                &entry.key_pos,
-                message,
-            ));
+            return Err(ConfigError::at(ErrorKind::UnknownKey, &entry.key_pos, message));
         }
         Ok(())
     }
@@ -138,11 +115,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 fn type_error(value: &Value, what: &str, expected: &str) -> ConfigError {
-    ConfigError::at(
-        ErrorKind::Type,
-        &value.pos,
-        format!("{what} must be {expected}, found {}", value.describe()),
-    )
+    ConfigError::at(ErrorKind::Type, &value.pos, format!("{what} must be {expected}, found {}", value.describe()))
 }
 
 fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
@@ -202,18 +175,10 @@ pub(crate) fn integer(value: &Value, what: &str) -> Result<i64, ConfigError> {
 }
 
 /// An integer in `min..=max`.
-pub(crate) fn integer_in(
-    value: &Value,
-    what: &str,
-    min: i64,
-    max: i64,
-) -> Result<i64, ConfigError> {
+pub(crate) fn integer_in(value: &Value, what: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
     let n = integer(value, what)?;
     if n < min || n > max {
-        return Err(invalid(
-            value,
-            format!("{what} must be between {min} and {max}, found {n}"),
-        ));
+        return Err(invalid(value, format!("{what} must be between {min} and {max}, found {n}")));
     }
     Ok(n)
 }
@@ -233,23 +198,13 @@ pub(crate) fn port(value: &Value, what: &str) -> Result<u16, ConfigError> {
 
 /// `host:port`, `[v6]:port`, `:port`, a port number, or a string of digits.
 /// A missing host is `default_host`.
-pub(crate) fn host_port(
-    value: &Value,
-    what: &str,
-    default_host: &str,
-) -> Result<(String, u16), ConfigError> {
+pub(crate) fn host_port(value: &Value, what: &str, default_host: &str) -> Result<(String, u16), ConfigError> {
     if let Kind::Integer(_) = value.kind {
         return Ok((default_host.to_owned(), port(value, what)?));
     }
     let text = word(value, what)?;
-    let bad = || {
-        invalid(
-            value,
-            format!(
-                "{what} must be host:port, [ipv6]:port, :port or a port number, found \"{text}\""
-            ),
-        )
-    };
+    let bad =
+        || invalid(value, format!("{what} must be host:port, [ipv6]:port, :port or a port number, found \"{text}\""));
     let (host, port_text) = if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(bad)?;
         (host, after.strip_prefix(':').ok_or_else(bad)?)
@@ -258,10 +213,7 @@ pub(crate) fn host_port(
     } else {
         let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
         if host.contains(':') {
-            return Err(invalid(
-                value,
-                format!("{what}: write an IPv6 address in brackets, e.g. [::1]:4222"),
-            ));
+            return Err(invalid(value, format!("{what}: write an IPv6 address in brackets, e.g. [::1]:4222")));
         }
         (host, port)
     };
@@ -270,10 +222,7 @@ pub(crate) fn host_port(
     }
     let port: i64 = port_text.parse().map_err(|_| bad())?;
     if !(-1..=65535).contains(&port) {
-        return Err(invalid(
-            value,
-            format!("{what}: port must be between 0 and 65535, found {port}"),
-        ));
+        return Err(invalid(value, format!("{what}: port must be between 0 and 65535, found {port}")));
     }
     let host = if host.is_empty() { default_host } else { host };
     Ok((host.to_owned(), u16::try_from(port).unwrap_or(0)))
@@ -292,33 +241,23 @@ pub(crate) enum Bare {
 
 /// A duration: a Go-style string, or (where nats-server allows it) a bare
 /// number of seconds. Returns whether it was a bare number, for a warning.
-pub(crate) fn duration(
-    value: &Value,
-    what: &str,
-    bare: Bare,
-) -> Result<(Duration, bool), ConfigError> {
+pub(crate) fn duration(value: &Value, what: &str, bare: Bare) -> Result<(Duration, bool), ConfigError> {
     let expected = match bare {
         Bare::No => "a duration string such as \"2m\"",
         Bare::Seconds => "a duration such as \"2m\" or a number of seconds",
         Bare::FractionalSeconds => "a duration such as \"1.5s\" or a number of seconds",
     };
     match value.kind {
-        Kind::String(ref s) => parse_duration(s)
-            .map(|d| (d, false))
-            .map_err(|m| invalid(value, format!("{what}: {m}"))),
+        Kind::String(ref s) => {
+            parse_duration(s).map(|d| (d, false)).map_err(|m| invalid(value, format!("{what}: {m}")))
+        }
         Kind::Integer(n) if bare != Bare::No => {
-            let secs = u64::try_from(n)
-                .map_err(|_| invalid(value, format!("{what} must not be negative")))?;
+            let secs = u64::try_from(n).map_err(|_| invalid(value, format!("{what} must not be negative")))?;
             Ok((Duration::from_secs(secs), true))
         }
         Kind::Float(f) if bare == Bare::FractionalSeconds => Duration::try_from_secs_f64(f)
             .map(|d| (d, true))
-            .map_err(|_| {
-                invalid(
-                    value,
-                    format!("{what} must be a non-negative number of seconds"),
-                )
-            }),
+            .map_err(|_| invalid(value, format!("{what} must be a non-negative number of seconds"))),
         Kind::Size(_) => Err(ConfigError::at(
             ErrorKind::Type,
             &value.pos,
@@ -337,13 +276,7 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        let known = [
-            "port",
-            "listen",
-            "max_payload",
-            "max_pending",
-            "authorization",
-        ];
+        let known = ["port", "listen", "max_payload", "max_pending", "authorization"];
         assert_eq!(nearest("prot", &known), Some("port"));
         assert_eq!(nearest("PORT", &known), Some("port"));
         assert_eq!(nearest("max_paylod", &known), Some("max_payload"));

@@ -10,13 +10,7 @@ use super::options::{Options, Permissions, SubjectRules, TlsOptions, TlsVersion}
 /// A few lines describing what `options` will run.
 pub fn summary(o: &Options) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "client listener: {}:{} ({})",
-        o.host,
-        o.port,
-        tls_summary(o.tls.as_ref())
-    );
+    let _ = writeln!(out, "client listener: {}:{} ({})", o.host, o.port, tls_summary(o.tls.as_ref()));
     if let Some(name) = &o.server_name {
         let _ = writeln!(out, "server name: {name}");
     }
@@ -28,16 +22,11 @@ pub fn summary(o: &Options) -> String {
     }
     match &o.cluster {
         Some(c) => {
-            let name = c
-                .name
-                .as_deref()
-                .map_or(String::new(), |n| format!("\"{n}\" "));
+            let name = c.name.as_deref().map_or(String::new(), |n| format!("\"{n}\" "));
             let auth = c
                 .authorization
                 .as_ref()
-                .map_or("no route authorization".to_owned(), |a| {
-                    format!("route user \"{}\"", a.user)
-                });
+                .map_or("no route authorization".to_owned(), |a| format!("route user \"{}\"", a.user));
             let _ = writeln!(
                 out,
                 "cluster: {name}routes on {}:{} ({}), {} seed route(s), {auth}",
@@ -91,9 +80,7 @@ fn tls_summary(tls: Option<&TlsOptions>) -> String {
 
 fn auth_summary(o: &Options, out: &mut String) {
     let Some(a) = &o.authorization else {
-        out.push_str(
-            "authentication: none, anyone who can connect may publish and subscribe to anything\n",
-        );
+        out.push_str("authentication: none, anyone who can connect may publish and subscribe to anything\n");
         return;
     };
     if a.token.is_some() {
@@ -123,10 +110,7 @@ fn permissions_summary(p: &Permissions) -> String {
     ];
     if let Some(r) = &p.allow_responses {
         let max = r.max.map_or("unlimited".to_owned(), |m| m.to_string());
-        parts.push(format!(
-            "responses allowed (max {max}, for {})",
-            format_duration(r.expires)
-        ));
+        parts.push(format!("responses allowed (max {max}, for {})", format_duration(r.expires)));
     }
     parts.join("; ")
 }

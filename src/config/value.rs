@@ -19,19 +19,13 @@ pub struct Source {
 
 impl Source {
     pub(crate) fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Source> {
-        Arc::new(Source {
-            name: name.into(),
-            text: text.into(),
-        })
+        Arc::new(Source { name: name.into(), text: text.into() })
     }
 
     /// Line `line` (1-based) without its line ending, if it exists.
     pub(crate) fn line_text(&self, line: u32) -> Option<&str> {
         let index = usize::try_from(line).ok()?.checked_sub(1)?;
-        self.text
-            .split('\n')
-            .nth(index)
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        self.text.split('\n').nth(index).map(|l| l.strip_suffix('\r').unwrap_or(l))
     }
 }
 
@@ -45,11 +39,7 @@ pub struct Pos {
 
 impl Pos {
     pub(crate) fn new(source: &Arc<Source>, line: u32, column: u32) -> Pos {
-        Pos {
-            source: Arc::clone(source),
-            line,
-            column,
-        }
+        Pos { source: Arc::clone(source), line, column }
     }
 
     /// The file (or origin name) this position is in.
@@ -130,13 +120,8 @@ impl Value {
     /// Number of nodes in this tree (itself included); bounds variable expansion.
     pub(crate) fn node_count(&self) -> usize {
         match &self.kind {
-            Kind::Array(items) => items
-                .iter()
-                .fold(1usize, |n, v| n.saturating_add(v.node_count())),
-            Kind::Map(map) => map
-                .entries
-                .iter()
-                .fold(1usize, |n, e| n.saturating_add(e.value.node_count())),
+            Kind::Array(items) => items.iter().fold(1usize, |n, v| n.saturating_add(v.node_count())),
+            Kind::Map(map) => map.entries.iter().fold(1usize, |n, e| n.saturating_add(e.value.node_count())),
             _ => 1,
         }
     }

@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use parking_lot::Mutex;
 
 use super::outbound::{Append, Outbound};
+use crate::perms::{PermissionSet, ResponseTracker};
 use crate::proto::write_msg;
 
 /// Message and byte counters of one connection (payload bytes, no framing).
@@ -63,6 +64,11 @@ pub struct Client {
     pub rtt_nanos: AtomicU64,
     /// Monitoring facts; written at CONNECT, read by monitoring.
     pub meta: Mutex<ClientMeta>,
+    /// Whether `replies` is in use, so publishers skip its lock otherwise.
+    tracks_replies: AtomicBool,
+    /// Reply subjects this client may answer (`allow_responses`), recorded
+    /// by publishers when they deliver a request to it.
+    replies: Mutex<Option<ResponseTracker>>,
 }
 
 impl Client {
@@ -78,6 +84,8 @@ impl Client {
             batch: AtomicU64::new(0),
             rtt_nanos: AtomicU64::new(0),
             meta: Mutex::new(ClientMeta::default()),
+            tracks_replies: AtomicBool::new(false),
+            replies: Mutex::new(None),
         }
     }
 
@@ -89,6 +97,30 @@ impl Client {
     /// Whether the client understands headers.
     pub fn headers(&self) -> bool {
         self.headers.load(Ordering::Relaxed)
+    }
+
+    /// Starts (or stops) tracking reply subjects, per the permissions'
+    /// `allow_responses`.
+    pub fn set_reply_tracking(&self, permissions: &PermissionSet) {
+        let tracker = ResponseTracker::for_set(permissions);
+        self.tracks_replies.store(tracker.is_some(), Ordering::Release);
+        *self.replies.lock() = tracker;
+    }
+
+    /// Records that a request with `reply` was delivered to this client.
+    pub fn record_reply(&self, reply: &[u8]) {
+        if self.tracks_replies.load(Ordering::Acquire) {
+            if let Some(tracker) = self.replies.lock().as_mut() {
+                tracker.record(reply, Instant::now());
+            }
+        }
+    }
+
+    /// Whether this client may publish to `subject` as a response (and
+    /// uses up one response if so).
+    pub fn may_reply(&self, subject: &[u8]) -> bool {
+        self.tracks_replies.load(Ordering::Acquire)
+            && self.replies.lock().as_mut().is_some_and(|t| t.may_reply(subject, Instant::now()))
     }
 
     /// Marks this client as touched by read batch `token`; true the first
@@ -107,14 +139,10 @@ impl Client {
         message: &[u8],
     ) -> Append {
         let headers = self.headers();
-        let appended = self
-            .outbound
-            .append(|buf| write_msg(buf, subject, sid, reply, header_len, message, headers));
+        let appended = self.outbound.append(|buf| write_msg(buf, subject, sid, reply, header_len, message, headers));
         if appended == Append::Queued {
             self.stats.out_msgs.fetch_add(1, Ordering::Relaxed);
-            self.stats
-                .out_bytes
-                .fetch_add(message.len() as u64, Ordering::Relaxed);
+            self.stats.out_bytes.fetch_add(message.len() as u64, Ordering::Relaxed);
         }
         appended
     }

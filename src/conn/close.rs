@@ -57,10 +57,7 @@ impl CloseReason {
 
     /// Whether this counts as a slow consumer.
     pub fn is_slow_consumer(self) -> bool {
-        matches!(
-            self,
-            CloseReason::SlowConsumerPending | CloseReason::SlowConsumerWriteDeadline
-        )
+        matches!(self, CloseReason::SlowConsumerPending | CloseReason::SlowConsumerWriteDeadline)
     }
 }
 

@@ -166,15 +166,9 @@ mod tests {
     #[test]
     fn past_max_pending_is_a_slow_consumer_and_drops_the_buffer() {
         let out = Outbound::new(10);
-        assert_eq!(
-            out.append(|b| b.extend_from_slice(b"12345")),
-            Append::Queued
-        );
+        assert_eq!(out.append(|b| b.extend_from_slice(b"12345")), Append::Queued);
         assert_eq!(out.pending(), 5);
-        assert_eq!(
-            out.append(|b| b.extend_from_slice(b"123456")),
-            Append::SlowConsumer
-        );
+        assert_eq!(out.append(|b| b.extend_from_slice(b"123456")), Append::SlowConsumer);
         assert_eq!(out.pending(), 0);
         assert_eq!(out.closed(), Some(CloseReason::SlowConsumerPending));
         assert_eq!(out.append(|b| b.extend_from_slice(b"1")), Append::Closed);

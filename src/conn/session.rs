@@ -9,15 +9,31 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::{Append, Client, CloseReason};
-use crate::proto::{
-    ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER,
-};
+use crate::auth::{Claims, ConnectionFacts, Identity, Verdict};
+use crate::perms::{PublishCache, SubDecision};
+use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
 use crate::router::{Claim, MatchCache, MatchResult, Subscription};
 use crate::server::Shared;
 use crate::subject;
+
+/// Why a read batch stopped before the end of the buffer.
+#[derive(Debug)]
+pub(super) enum Stop {
+    /// Close the connection.
+    Close(CloseReason),
+    /// A CONNECT needs its credentials checked (off the reactor) before
+    /// anything after it is handled.
+    Authenticate(Claims),
+}
+
+impl From<CloseReason> for Stop {
+    fn from(reason: CloseReason) -> Self {
+        Stop::Close(reason)
+    }
+}
 
 const OK: &[u8] = b"+OK\r\n";
 const PONG: &[u8] = b"PONG\r\n";
@@ -43,6 +59,14 @@ pub(super) struct Session {
     rng: u64,
     /// Inbound messages and bytes, and deliveries, in the current batch.
     batch_counts: [u64; 4],
+    /// Credentials must be checked before anything else is handled.
+    auth_required: bool,
+    /// Who the client is, once known; its permissions guard every op.
+    identity: Option<Identity>,
+    /// Publish decisions in front of the identity's permissions.
+    publish_perms: Option<PublishCache>,
+    /// CONNECT options waiting for their credentials to be checked.
+    pending_connect: Option<ConnectOptions>,
     /// Whether the client sent anything since the last keep-alive tick.
     pub(super) inbound_activity: bool,
     /// Unanswered server PINGs.
@@ -51,13 +75,13 @@ pub(super) struct Session {
 
 impl Session {
     pub(super) fn new(shared: Arc<Shared>, client: Arc<Client>) -> Self {
-        let limits = ParseLimits {
-            max_payload: shared.opts.max_payload,
-            max_control_line: shared.opts.max_control_line,
-        };
+        let authenticator = shared.authenticator();
+        let auth_required = authenticator.auth_required();
+        let limits =
+            ParseLimits { max_payload: shared.opts.max_payload, max_control_line: shared.opts.max_control_line };
         let defaults = ConnectOptions::default();
         let rng = client.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        Session {
+        let mut session = Session {
             shared,
             client,
             parser: Parser::new(),
@@ -72,15 +96,47 @@ impl Session {
             batch: 0,
             rng,
             batch_counts: [0; 4],
+            auth_required,
+            identity: None,
+            publish_perms: None,
+            pending_connect: None,
             inbound_activity: false,
             pings_out: 0,
+        };
+        if !auth_required {
+            // No credentials needed: the identity is known from the start.
+            let facts = session.facts();
+            if let Verdict::Accept(identity) = authenticator.authenticate(&Claims::default(), &facts) {
+                session.set_identity(identity);
+            }
         }
+        session
+    }
+
+    /// The connection's facts for an authenticator.
+    pub(super) fn facts(&self) -> ConnectionFacts {
+        ConnectionFacts { addr: self.client.addr, peer: self.client.meta.lock().peer.clone() }
+    }
+
+    /// Whether the client still has to authenticate.
+    pub(super) fn awaiting_auth(&self) -> bool {
+        self.identity.is_none()
+    }
+
+    fn set_identity(&mut self, identity: Identity) {
+        self.client.set_reply_tracking(&identity.permissions);
+        self.client.meta.lock().user = identity.user.clone();
+        match &mut self.publish_perms {
+            Some(cache) => cache.replace(identity.permissions.clone()),
+            None => self.publish_perms = Some(PublishCache::new(identity.permissions.clone())),
+        }
+        self.identity = Some(identity);
     }
 
     /// Handles every complete op at the start of `buf`. Returns the bytes
     /// used, how many bytes the unused rest must grow to before the next op
     /// can complete, and, if the connection must close, why.
-    pub(super) fn process(&mut self, buf: &[u8]) -> (usize, usize, Option<CloseReason>) {
+    pub(super) fn process(&mut self, buf: &[u8]) -> (usize, usize, Option<Stop>) {
         self.batch = self.shared.next_batch_token();
         let mut used = 0;
         loop {
@@ -89,12 +145,12 @@ impl Session {
                 Ok(Step::Op(op, n)) => {
                     used += n;
                     self.inbound_activity = true;
-                    if let Err(reason) = self.handle(op) {
-                        return (used, 0, Some(reason));
+                    if let Err(stop) = self.handle(op) {
+                        return (used, 0, Some(stop));
                     }
                 }
                 Ok(Step::NeedMore(need)) => return (used, need, None),
-                Err(err) => return (used, 0, Some(self.fail(err))),
+                Err(err) => return (used, 0, Some(Stop::Close(self.fail(err)))),
             }
         }
     }
@@ -128,7 +184,10 @@ impl Session {
         }
     }
 
-    fn handle(&mut self, op: Op<'_>) -> Result<(), CloseReason> {
+    fn handle(&mut self, op: Op<'_>) -> Result<(), Stop> {
+        if self.awaiting_auth() && !matches!(op, Op::Connect(_)) {
+            return Err(Stop::Close(self.fail(ProtoError::AuthorizationViolation)));
+        }
         match op {
             Op::Connect(json) => self.connect(json),
             Op::Ping => {
@@ -140,13 +199,9 @@ impl Session {
                 Ok(())
             }
             Op::Ok | Op::Info => Ok(()),
-            Op::Err => Err(CloseReason::ClientClosed),
-            Op::Pub(publish) => self.publish(publish),
-            Op::Sub {
-                subject,
-                queue,
-                sid,
-            } => self.subscribe(subject, queue, sid),
+            Op::Err => Err(Stop::Close(CloseReason::ClientClosed)),
+            Op::Pub(publish) => Ok(self.publish(publish)?),
+            Op::Sub { subject, queue, sid } => Ok(self.subscribe(subject, queue, sid)?),
             Op::Unsub { sid, max } => {
                 self.unsubscribe(sid, max);
                 self.ack();
@@ -155,21 +210,58 @@ impl Session {
         }
     }
 
-    fn connect(&mut self, json: &[u8]) -> Result<(), CloseReason> {
+    fn connect(&mut self, json: &[u8]) -> Result<(), Stop> {
         let Ok(opts) = ConnectOptions::parse(json) else {
-            return Err(self.fail(ProtoError::InvalidArguments(
-                "CONNECT is not valid JSON for its fields",
-            )));
+            return Err(self.fail(ProtoError::InvalidArguments("CONNECT is not valid JSON for its fields")).into());
         };
         if opts.account.is_some() || opts.new_account.is_some() {
-            return Err(self.fail(ProtoError::AuthorizationViolation));
+            return Err(self.fail(ProtoError::AuthorizationViolation).into());
+        }
+        if self.auth_required && self.identity.is_some() {
+            // nats-server re-authenticates and may switch the user of a live
+            // connection; warden refuses a second CONNECT (see SECURITY.md).
+            return Err(self.fail(ProtoError::AuthorizationViolation).into());
         }
         if !(0..=1).contains(&opts.protocol) {
-            return Err(self.fail(ProtoError::InvalidClientProtocol));
+            return Err(self.fail(ProtoError::InvalidClientProtocol).into());
         }
         if opts.no_responders && !opts.headers {
-            return Err(self.fail(ProtoError::NoRespondersRequiresHeaders));
+            return Err(self.fail(ProtoError::NoRespondersRequiresHeaders).into());
         }
+        if self.identity.is_some() {
+            self.apply_connect(opts);
+            return Ok(());
+        }
+        let claims = Claims { user: opts.user.clone(), password: opts.pass.clone(), token: opts.auth_token.clone() };
+        self.pending_connect = Some(opts);
+        Err(Stop::Authenticate(claims))
+    }
+
+    /// Applies the authenticator's answer to the pending CONNECT.
+    pub(super) fn complete_connect(&mut self, verdict: Verdict) -> Result<(), CloseReason> {
+        let opts = self.pending_connect.take().unwrap_or_default();
+        let user = opts.user.clone().unwrap_or_default();
+        match verdict {
+            Verdict::Accept(identity) => {
+                self.shared.security.auth_successes.fetch_add(1, Ordering::Relaxed);
+                if self.shared.audit.allow() {
+                    info!(cid = self.client.id, addr = %self.client.addr, user = identity.user.as_deref().unwrap_or(""), "authenticated");
+                }
+                self.set_identity(identity);
+                self.apply_connect(opts);
+                Ok(())
+            }
+            Verdict::Refuse(reason) => {
+                self.shared.security.count_auth_failure(reason);
+                if self.shared.audit.allow() {
+                    warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "authentication failed");
+                }
+                Err(self.fail(ProtoError::AuthorizationViolation))
+            }
+        }
+    }
+
+    fn apply_connect(&mut self, opts: ConnectOptions) {
         self.verbose = opts.verbose;
         self.echo = opts.echo;
         self.headers = opts.headers;
@@ -182,22 +274,35 @@ impl Session {
             meta.version = opts.version;
         }
         self.ack();
-        Ok(())
+    }
+
+    /// Logs and counts a refused publish or subscribe, and tells the client.
+    fn violation(&mut self, err: ProtoError, direction: &'static str) -> Result<(), CloseReason> {
+        let user = self.identity.as_ref().and_then(|i| i.user.clone()).unwrap_or_default();
+        self.shared.security.count_violation(&user, direction);
+        if self.shared.audit.allow() {
+            warn!(cid = self.client.id, addr = %self.client.addr, user = %user, direction, error = %err, "permission violation");
+        }
+        self.refuse(err)
     }
 
     fn publish(&mut self, publish: Publish<'_>) -> Result<(), CloseReason> {
         self.batch_counts[0] += 1;
         self.batch_counts[1] += publish.message.len() as u64;
         if publish.header_len.is_some() && !self.headers {
-            return Err(self.fail(ProtoError::InvalidArguments(
-                "HPUB needs headers enabled in CONNECT",
-            )));
+            return Err(self.fail(ProtoError::InvalidArguments("HPUB needs headers enabled in CONNECT")));
         }
         let reply_ok = publish.reply.is_none_or(subject::is_valid_literal);
         if !subject::is_valid_literal(publish.subject) || !reply_ok {
             // nats-server only warns in pedantic mode and delivers anyway;
             // warden never routes a malformed subject (see SECURITY.md).
             return self.refuse(ProtoError::InvalidPublishSubject);
+        }
+        let allowed = self.publish_perms.as_mut().is_some_and(|p| p.may_publish(publish.subject))
+            || self.client.may_reply(publish.subject);
+        if !allowed {
+            let subject = String::from_utf8_lossy(publish.subject).into_owned();
+            return self.violation(ProtoError::PublishViolation(subject), "publish");
         }
         self.ack();
         let result = self.cache.lookup(&self.shared.router, publish.subject);
@@ -235,30 +340,27 @@ impl Session {
         if !self.echo && sub.owner.id == self.client.id {
             return false;
         }
+        if sub.filter.as_ref().is_some_and(|f| f.denies(publish.subject)) {
+            return false;
+        }
         match sub.claim() {
             Claim::Done => return false,
             Claim::DeliverLast => self.shared.router.remove(sub),
             Claim::Deliver => {}
         }
         let owner = &sub.owner;
-        match owner.deliver(
-            publish.subject,
-            &sub.sid,
-            publish.reply,
-            publish.header_len,
-            publish.message,
-        ) {
+        match owner.deliver(publish.subject, &sub.sid, publish.reply, publish.header_len, publish.message) {
             Append::Queued => {
+                if let Some(reply) = publish.reply {
+                    owner.record_reply(reply);
+                }
                 if owner.mark_batch(self.batch) {
                     self.touched.push(owner.clone());
                 }
                 true
             }
             Append::SlowConsumer => {
-                self.shared
-                    .stats
-                    .slow_consumers
-                    .fetch_add(1, Ordering::Relaxed);
+                self.shared.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
                 warn!(
                     cid = owner.id,
                     max_pending = owner.outbound.max_pending(),
@@ -272,18 +374,11 @@ impl Session {
 
     /// Sends the 503 status to the publisher's own subscription for `reply`.
     fn no_responders_reply(&mut self, reply: &[u8]) {
-        let own = self
-            .subs
-            .values()
-            .find(|s| s.queue.is_none() && !s.is_removed() && subject::matches(&s.subject, reply));
+        let own =
+            self.subs.values().find(|s| s.queue.is_none() && !s.is_removed() && subject::matches(&s.subject, reply));
         if let Some(sub) = own {
-            if self.client.deliver(
-                reply,
-                &sub.sid,
-                None,
-                Some(NO_RESPONDERS_HEADER.len()),
-                NO_RESPONDERS_HEADER,
-            ) == Append::Queued
+            if self.client.deliver(reply, &sub.sid, None, Some(NO_RESPONDERS_HEADER.len()), NO_RESPONDERS_HEADER)
+                == Append::Queued
                 && self.client.mark_batch(self.batch)
             {
                 self.touched.push(self.client.clone());
@@ -291,15 +386,21 @@ impl Session {
         }
     }
 
-    fn subscribe(
-        &mut self,
-        subject: &[u8],
-        queue: Option<&[u8]>,
-        sid: &[u8],
-    ) -> Result<(), CloseReason> {
+    fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Result<(), CloseReason> {
         if !subject::is_valid_pattern(subject) {
             return self.refuse(ProtoError::InvalidSubject);
         }
+        let decision = match &self.identity {
+            Some(identity) => identity.permissions.may_subscribe(subject, queue),
+            None => SubDecision::Denied,
+        };
+        let SubDecision::Allowed { filter } = decision else {
+            let err = ProtoError::SubscribeViolation {
+                subject: String::from_utf8_lossy(subject).into_owned(),
+                queue: queue.map(|q| String::from_utf8_lossy(q).into_owned()),
+            };
+            return self.violation(err, "subscribe");
+        };
         if self.subs.get(sid).is_some_and(|s| !s.is_removed()) {
             // nats-server keeps the first subscription and ignores the duplicate.
             self.ack();
@@ -312,7 +413,7 @@ impl Session {
                 return self.refuse(ProtoError::MaxSubscriptions);
             }
         }
-        let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, sid));
+        let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, sid, filter));
         self.shared.router.insert(sub.clone());
         self.subs.insert(sid.into(), sub);
         self.ack();
@@ -351,6 +452,42 @@ impl Session {
             s.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
         }
         self.touched.drain(..)
+    }
+
+    /// After a configuration reload: takes the identity's new permissions,
+    /// re-checks every subscription (removing those no longer allowed, with
+    /// nats-server's `(sid "N")` error), or closes if the user is gone.
+    pub(super) fn apply_reload(&mut self) -> Result<(), CloseReason> {
+        let Some(identity) = &self.identity else { return Ok(()) };
+        let Some(identity) = self.shared.authenticator().refresh(identity) else {
+            self.client.send(ProtoError::AuthorizationViolation.to_line().as_bytes());
+            info!(cid = self.client.id, addr = %self.client.addr, "closing: user removed or credentials changed by a reload");
+            return Err(CloseReason::UserRemoved);
+        };
+        let permissions = identity.permissions.clone();
+        self.set_identity(identity);
+        let sids: Vec<Box<[u8]>> = self.subs.keys().cloned().collect();
+        for sid in sids {
+            let Some(old) = self.subs.get(&sid).cloned() else { continue };
+            match permissions.may_subscribe(&old.subject, old.queue.as_deref()) {
+                SubDecision::Allowed { filter } => {
+                    let renewed = Arc::new(old.renewed(filter));
+                    self.shared.router.remove(&old);
+                    self.shared.router.insert(renewed.clone());
+                    self.subs.insert(sid, renewed);
+                }
+                SubDecision::Denied => {
+                    self.shared.router.remove(&old);
+                    self.subs.remove(&sid);
+                    let err = ProtoError::SubscriptionRevoked {
+                        subject: String::from_utf8_lossy(&old.subject).into_owned(),
+                        sid: String::from_utf8_lossy(&sid).into_owned(),
+                    };
+                    self.client.send(err.to_line().as_bytes());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Removes every subscription of this connection from the index.

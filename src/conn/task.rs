@@ -11,8 +11,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, info};
 
-use super::session::Session;
+use super::session::{Session, Stop};
 use super::{Client, CloseReason};
+use crate::auth::Verdict;
 use crate::proto::ProtoError;
 use crate::server::Shared;
 
@@ -37,23 +38,15 @@ pub enum Greeting {
 }
 
 /// Serves one accepted connection until it closes.
-pub async fn run_connection<S>(
-    shared: Arc<Shared>,
-    stream: S,
-    client: Arc<Client>,
-    greeting: Greeting,
-) where
+pub async fn run_connection<S>(shared: Arc<Shared>, stream: S, client: Arc<Client>, greeting: Greeting)
+where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
     if greeting == Greeting::SendInfo {
         client.send(&shared.info_line(&client));
     }
-    let writer = tokio::spawn(write_loop(
-        client.clone(),
-        writer,
-        shared.opts.write_deadline,
-    ));
+    let writer = tokio::spawn(write_loop(client.clone(), writer, shared.opts.write_deadline));
     let mut session = Session::new(shared.clone(), client.clone());
     let reason = read_loop(&shared, &mut session, reader).await;
     client.outbound.close(reason);
@@ -70,13 +63,8 @@ pub async fn run_connection<S>(
 }
 
 /// Tells a client it cannot be served (over max_connections) and closes.
-pub async fn refuse_connection<S>(
-    shared: Arc<Shared>,
-    mut stream: S,
-    cid: u64,
-    addr: SocketAddr,
-    err: ProtoError,
-) where
+pub async fn refuse_connection<S>(shared: Arc<Shared>, mut stream: S, cid: u64, addr: SocketAddr, err: ProtoError)
+where
     S: AsyncWrite + Unpin,
 {
     let client = Client::new(cid, addr, 0);
@@ -89,24 +77,22 @@ pub async fn refuse_connection<S>(
     .await;
 }
 
-async fn read_loop<S: AsyncRead>(
-    shared: &Shared,
-    session: &mut Session,
-    mut reader: ReadHalf<S>,
-) -> CloseReason {
+async fn read_loop<S: AsyncRead>(shared: &Shared, session: &mut Session, mut reader: ReadHalf<S>) -> CloseReason {
     let client = session.client().clone();
     let mut buf = BytesMut::with_capacity(READ_START);
     let mut shutdown = shared.shutdown_signal();
+    let mut reload = shared.reload_signal();
     let ping_interval = shared.opts.ping_interval;
     let mut next_ping = Instant::now() + FIRST_PING.min(ping_interval);
     let mut ping_sent: Option<Instant> = None;
+    // The client must authenticate by then (only when credentials are needed).
+    let auth_deadline = Instant::now() + shared.auth_timeout();
     // Bytes the buffer must hold before the next op can complete.
     let mut need: usize = 1;
     // Read size: doubles while reads fill it, halves when they do not.
     let mut chunk = READ_START;
     loop {
-        let spare_needed = need.saturating_sub(buf.len()).max(chunk);
-        buf.reserve(spare_needed);
+        buf.reserve(need.saturating_sub(buf.len()).max(chunk));
         let spare = buf.capacity() - buf.len();
         tokio::select! {
             biased;
@@ -114,6 +100,16 @@ async fn read_loop<S: AsyncRead>(
                 return client.outbound.closed().unwrap_or(CloseReason::ClientClosed);
             }
             _ = shutdown.changed() => return CloseReason::ServerShutdown,
+            _ = reload.changed() => {
+                if let Err(reason) = session.apply_reload() {
+                    return reason;
+                }
+            }
+            _ = sleep_until(auth_deadline), if session.awaiting_auth() => {
+                shared.security.auth_timeouts.fetch_add(1, Ordering::Relaxed);
+                client.send(ProtoError::AuthenticationTimeout.to_line().as_bytes());
+                return CloseReason::AuthenticationTimeout;
+            }
             read = reader.read_buf(&mut buf) => {
                 match read {
                     Ok(0) => return CloseReason::ClientClosed,
@@ -123,17 +119,15 @@ async fn read_loop<S: AsyncRead>(
                     Ok(_) => {}
                 }
                 let was_pinging = session.pings_out;
-                let (used, still_needed, close) = session.process(&buf);
-                buf.advance(used);
-                need = still_needed;
+                let handled = handle_buffer(shared, session, &mut buf, auth_deadline).await;
                 if was_pinging > 0 && session.pings_out == 0 {
                     if let Some(sent) = ping_sent.take() {
                         client.rtt_nanos.store(sent.elapsed().as_nanos() as u64, Ordering::Relaxed);
                     }
                 }
-                flush_and_stall(session).await;
-                if let Some(reason) = close {
-                    return reason;
+                match handled {
+                    Ok(still_needed) => need = still_needed,
+                    Err(reason) => return reason,
                 }
                 if buf.is_empty() && buf.capacity() > 2 * READ_MAX_CHUNK {
                     buf = BytesMut::with_capacity(READ_START);
@@ -153,6 +147,45 @@ async fn read_loop<S: AsyncRead>(
                 session.pings_out += 1;
                 ping_sent.get_or_insert_with(Instant::now);
                 client.send(b"PING\r\n");
+            }
+        }
+    }
+}
+
+/// Handles everything complete in `buf`, pausing at a CONNECT whose
+/// credentials must be checked. Returns how many bytes the buffer must hold
+/// for the next op, or why the connection closes.
+async fn handle_buffer(
+    shared: &Shared,
+    session: &mut Session,
+    buf: &mut BytesMut,
+    auth_deadline: Instant,
+) -> Result<usize, CloseReason> {
+    loop {
+        let (used, need, stop) = session.process(buf);
+        buf.advance(used);
+        flush_and_stall(session).await;
+        match stop {
+            None => return Ok(need),
+            Some(Stop::Close(reason)) => return Err(reason),
+            Some(Stop::Authenticate(claims)) => {
+                let client = session.client().clone();
+                let verdict = tokio::select! {
+                    verdict = shared.authenticate(claims, session.facts()) => verdict,
+                    _ = sleep_until(auth_deadline) => {
+                        shared.security.auth_timeouts.fetch_add(1, Ordering::Relaxed);
+                        client.send(ProtoError::AuthenticationTimeout.to_line().as_bytes());
+                        return Err(CloseReason::AuthenticationTimeout);
+                    }
+                };
+                if let Verdict::Refuse(_) = verdict {
+                    let delay = shared.throttle.failure(client.addr.ip(), std::time::Instant::now());
+                    tokio::time::sleep(delay).await;
+                } else {
+                    shared.throttle.success(client.addr.ip());
+                }
+                session.complete_connect(verdict)?;
+                flush_and_stall(session).await;
             }
         }
     }
@@ -182,11 +215,7 @@ async fn flush_and_stall(session: &mut Session) {
     }
 }
 
-async fn write_loop<S: AsyncWrite>(
-    client: Arc<Client>,
-    mut writer: WriteHalf<S>,
-    deadline: Duration,
-) {
+async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHalf<S>, deadline: Duration) {
     let out = &client.outbound;
     let mut buf = BytesMut::new();
     loop {

@@ -91,10 +91,7 @@ mod tests {
         assert!(c.verbose && c.pedantic && c.echo && !c.headers);
         let c = ConnectOptions::parse(br#"{"verbose":false,"pass":"s3cret","x":1}"#).unwrap();
         assert!(!c.verbose);
-        assert!(
-            !format!("{c:?}").contains("s3cret"),
-            "passwords never reach Debug output"
-        );
+        assert!(!format!("{c:?}").contains("s3cret"), "passwords never reach Debug output");
         assert!(ConnectOptions::parse(br#"{"verbose":"yes"}"#).is_err());
         assert!(ConnectOptions::parse(b"{bad").is_err());
     }

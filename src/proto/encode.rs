@@ -23,9 +23,7 @@ pub fn write_msg(
         Some(h) => (b"MSG ", None, message.get(h..).unwrap_or_default()),
         None => (b"MSG ", None, message),
     };
-    out.reserve(
-        verb.len() + subject.len() + sid.len() + reply.map_or(0, <[u8]>::len) + body.len() + 32,
-    );
+    out.reserve(verb.len() + subject.len() + sid.len() + reply.map_or(0, <[u8]>::len) + body.len() + 32);
     out.put_slice(verb);
     out.put_slice(subject);
     out.put_u8(b' ');
@@ -60,14 +58,7 @@ mod tests {
         assert_eq!(enc(None, None, b"hello", true), "MSG foo 1 5\r\nhello\r\n");
         assert_eq!(enc(Some(b"r"), None, b"", false), "MSG foo 1 r 0\r\n\r\n");
         let m = b"NATS/1.0\r\n\r\nhi";
-        assert_eq!(
-            enc(None, Some(12), m, true),
-            "HMSG foo 1 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"
-        );
-        assert_eq!(
-            enc(None, Some(12), m, false),
-            "MSG foo 1 2\r\nhi\r\n",
-            "headers stripped"
-        );
+        assert_eq!(enc(None, Some(12), m, true), "HMSG foo 1 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+        assert_eq!(enc(None, Some(12), m, false), "MSG foo 1 2\r\nhi\r\n", "headers stripped");
     }
 }

@@ -40,10 +40,9 @@ pub enum ProtoError {
     /// Publish permission refused for this subject.
     PublishViolation(String),
     /// Subscribe permission refused for this subject (and queue group).
-    SubscribeViolation {
-        subject: String,
-        queue: Option<String>,
-    },
+    SubscribeViolation { subject: String, queue: Option<String> },
+    /// A reload withdrew the permission for an existing subscription.
+    SubscriptionRevoked { subject: String, sid: String },
 }
 
 impl ProtoError {
@@ -56,6 +55,7 @@ impl ProtoError {
                 | ProtoError::MaxSubscriptions
                 | ProtoError::PublishViolation(_)
                 | ProtoError::SubscribeViolation { .. }
+                | ProtoError::SubscriptionRevoked { .. }
         )
     }
 
@@ -80,27 +80,19 @@ impl fmt::Display for ProtoError {
             ProtoError::MaxConnections => f.write_str("maximum connections exceeded"),
             ProtoError::MaxSubscriptions => f.write_str("maximum subscriptions exceeded"),
             ProtoError::InvalidClientProtocol => f.write_str("invalid client protocol"),
-            ProtoError::NoRespondersRequiresHeaders => {
-                f.write_str("no responders requires headers support")
-            }
+            ProtoError::NoRespondersRequiresHeaders => f.write_str("no responders requires headers support"),
             ProtoError::TlsRequired => f.write_str("Secure Connection - TLS Required"),
             ProtoError::PublishViolation(subject) => {
                 write!(f, "Permissions Violation for Publish to \"{subject}\"")
             }
-            ProtoError::SubscribeViolation {
-                subject,
-                queue: None,
-            } => {
+            ProtoError::SubscribeViolation { subject, queue: None } => {
                 write!(f, "Permissions Violation for Subscription to \"{subject}\"")
             }
-            ProtoError::SubscribeViolation {
-                subject,
-                queue: Some(q),
-            } => {
-                write!(
-                    f,
-                    "Permissions Violation for Subscription to \"{subject}\" using queue \"{q}\""
-                )
+            ProtoError::SubscribeViolation { subject, queue: Some(q) } => {
+                write!(f, "Permissions Violation for Subscription to \"{subject}\" using queue \"{q}\"")
+            }
+            ProtoError::SubscriptionRevoked { subject, sid } => {
+                write!(f, "Permissions Violation for Subscription to \"{subject}\" (sid \"{sid}\")")
             }
         }
     }
@@ -114,20 +106,13 @@ mod tests {
 
     #[test]
     fn texts_match_nats_server() {
-        assert_eq!(
-            ProtoError::UnknownOperation.to_line(),
-            "-ERR 'Unknown Protocol Operation'\r\n"
-        );
+        assert_eq!(ProtoError::UnknownOperation.to_line(), "-ERR 'Unknown Protocol Operation'\r\n");
         assert_eq!(
             ProtoError::PublishViolation("_SYS.foo".into()).to_line(),
             "-ERR 'Permissions Violation for Publish to \"_SYS.foo\"'\r\n"
         );
         assert_eq!(
-            ProtoError::SubscribeViolation {
-                subject: "foo".into(),
-                queue: Some("q".into())
-            }
-            .to_string(),
+            ProtoError::SubscribeViolation { subject: "foo".into(), queue: Some("q".into()) }.to_string(),
             "Permissions Violation for Subscription to \"foo\" using queue \"q\""
         );
         assert!(!ProtoError::InvalidSubject.closes_connection());

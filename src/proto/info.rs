@@ -61,11 +61,7 @@ mod tests {
 
     #[test]
     fn optional_fields_are_omitted() {
-        let info = ServerInfo {
-            proto: 1,
-            client_id: Some(3),
-            ..Default::default()
-        };
+        let info = ServerInfo { proto: 1, client_id: Some(3), ..Default::default() };
         let line = String::from_utf8(info.to_line()).unwrap();
         assert!(line.starts_with("INFO {\"server_id\""));
         assert!(line.ends_with("}\r\n"));

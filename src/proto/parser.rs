@@ -100,13 +100,8 @@ impl Parser {
     /// After `Step::Op(_, n)` the caller drops `n` bytes from the buffer
     /// before calling again; after `NeedMore` it appends input and calls
     /// again with the same (grown) buffer.
-    pub fn parse<'a>(
-        &mut self,
-        buf: &'a [u8],
-        limits: &ParseLimits,
-    ) -> Result<Step<'a>, ProtoError> {
-        let Some(nl) = memchr(b'\n', &buf[self.scanned.min(buf.len())..]).map(|i| i + self.scanned)
-        else {
+    pub fn parse<'a>(&mut self, buf: &'a [u8], limits: &ParseLimits) -> Result<Step<'a>, ProtoError> {
+        let Some(nl) = memchr(b'\n', &buf[self.scanned.min(buf.len())..]).map(|i| i + self.scanned) else {
             // Verb (up to 7 bytes) and separators are not counted by nats-server.
             if buf.len() > limits.max_control_line.saturating_add(16) {
                 return Err(ProtoError::MaxControlLine);
@@ -114,11 +109,7 @@ impl Parser {
             self.scanned = buf.len();
             return Ok(Step::NeedMore(buf.len() + 1));
         };
-        let line_end = if nl > 0 && buf[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        };
+        let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
         let line = &buf[..line_end];
         let after_line = nl + 1;
         let (verb, rest) = split_verb(line);
@@ -143,8 +134,7 @@ impl Parser {
                     Verb::Sub => parse_sub(&args[..n])?,
                     Verb::Unsub => parse_unsub(&args[..n])?,
                     _ => {
-                        let (publish, total) =
-                            parse_pub_header(verb == Verb::Hpub, &args[..n], limits)?;
+                        let (publish, total) = parse_pub_header(verb == Verb::Hpub, &args[..n], limits)?;
                         let need = after_line + total + 2;
                         if buf.len() < need {
                             self.scanned = nl;
@@ -181,10 +171,7 @@ enum Verb {
 
 /// Splits the line into the verb (letters and `+`/`-`) and the rest.
 fn split_verb(line: &[u8]) -> (&[u8], &[u8]) {
-    let end = line
-        .iter()
-        .position(|b| !(b.is_ascii_alphabetic() || *b == b'+' || *b == b'-'))
-        .unwrap_or(line.len());
+    let end = line.iter().position(|b| !(b.is_ascii_alphabetic() || *b == b'+' || *b == b'-')).unwrap_or(line.len());
     line.split_at(end)
 }
 
@@ -228,10 +215,7 @@ fn starts_with_space(s: &[u8]) -> bool {
 
 fn trim(s: &[u8]) -> &[u8] {
     let start = s.iter().position(|b| !is_space(*b)).unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !is_space(*b))
-        .map_or(start, |i| i + 1);
+    let end = s.iter().rposition(|b| !is_space(*b)).map_or(start, |i| i + 1);
     &s[start..end.max(start)]
 }
 
@@ -254,9 +238,7 @@ fn parse_size(s: &[u8]) -> Option<usize> {
     if s.is_empty() || s.len() > 12 || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0usize, |acc, d| {
-        acc.checked_mul(10)?.checked_add(usize::from(d - b'0'))
-    })
+    s.iter().try_fold(0usize, |acc, d| acc.checked_mul(10)?.checked_add(usize::from(d - b'0')))
 }
 
 fn parse_pub_header<'a>(
@@ -271,11 +253,7 @@ fn parse_pub_header<'a>(
         (true, &[s, h, t]) => (s, None, Some(h), t),
         (true, &[s, r, h, t]) => (s, Some(r), Some(h), t),
         (false, _) => return Err(bad("PUB takes a subject, an optional reply and a size")),
-        (true, _) => {
-            return Err(bad(
-                "HPUB takes a subject, an optional reply, a header size and a total size",
-            ))
-        }
+        (true, _) => return Err(bad("HPUB takes a subject, an optional reply, a header size and a total size")),
     };
     let total = parse_size(total_arg).ok_or(bad("message size is not a valid number"))?;
     let header_len = match header_arg {
@@ -291,32 +269,14 @@ fn parse_pub_header<'a>(
     if total > limits.max_payload {
         return Err(ProtoError::MaxPayload);
     }
-    Ok((
-        Publish {
-            subject,
-            reply,
-            header_len,
-            message: &[],
-        },
-        total,
-    ))
+    Ok((Publish { subject, reply, header_len, message: &[] }, total))
 }
 
 fn parse_sub<'a>(args: &[&'a [u8]]) -> Result<Op<'a>, ProtoError> {
     match *args {
-        [subject, sid] => Ok(Op::Sub {
-            subject,
-            queue: None,
-            sid,
-        }),
-        [subject, queue, sid] => Ok(Op::Sub {
-            subject,
-            queue: Some(queue),
-            sid,
-        }),
-        _ => Err(ProtoError::InvalidArguments(
-            "SUB takes a subject, an optional queue group and a sid",
-        )),
+        [subject, sid] => Ok(Op::Sub { subject, queue: None, sid }),
+        [subject, queue, sid] => Ok(Op::Sub { subject, queue: Some(queue), sid }),
+        _ => Err(ProtoError::InvalidArguments("SUB takes a subject, an optional queue group and a sid")),
     }
 }
 
@@ -324,13 +284,8 @@ fn parse_unsub<'a>(args: &[&'a [u8]]) -> Result<Op<'a>, ProtoError> {
     match *args {
         [sid] => Ok(Op::Unsub { sid, max: None }),
         // nats-server reads a non-numeric max as -1: unsubscribe at once.
-        [sid, max] => Ok(Op::Unsub {
-            sid,
-            max: Some(parse_size(max).unwrap_or(0) as u64),
-        }),
-        _ => Err(ProtoError::InvalidArguments(
-            "UNSUB takes a sid and an optional maximum",
-        )),
+        [sid, max] => Ok(Op::Unsub { sid, max: Some(parse_size(max).unwrap_or(0) as u64) }),
+        _ => Err(ProtoError::InvalidArguments("UNSUB takes a sid and an optional maximum")),
     }
 }
 

@@ -97,11 +97,7 @@ impl Router {
         let mut result = MatchResult::default();
         trie.for_each_match(subject, |sub| match &sub.queue {
             None => result.plain.push(sub.clone()),
-            Some(q) => match result
-                .groups
-                .iter_mut()
-                .find(|g| g.first().and_then(|m| m.queue.as_ref()) == Some(q))
-            {
+            Some(q) => match result.groups.iter_mut().find(|g| g.first().and_then(|m| m.queue.as_ref()) == Some(q)) {
                 Some(group) => group.push(sub.clone()),
                 None => result.groups.push(vec![sub.clone()]),
             },

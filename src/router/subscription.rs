@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::conn::Client;
+use crate::perms::DenyFilter;
 
 /// A subscription: subject, optional queue group, sid, and auto-unsubscribe state.
 #[derive(Debug)]
@@ -16,6 +17,9 @@ pub struct Subscription {
     pub queue: Option<Box<[u8]>>,
     /// Client-chosen id, echoed in MSG.
     pub sid: Box<[u8]>,
+    /// Subjects this subscription matches but may not receive (a deny rule
+    /// or the reserved space overlapping its wildcard).
+    pub filter: Option<DenyFilter>,
     /// Auto-unsubscribe limit; 0 = none.
     max: AtomicU64,
     /// Messages handed to this subscription so far.
@@ -37,14 +41,36 @@ pub enum Claim {
 
 impl Subscription {
     /// A new subscription.
-    pub fn new(owner: Arc<Client>, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Self {
+    pub fn new(
+        owner: Arc<Client>,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        sid: &[u8],
+        filter: Option<DenyFilter>,
+    ) -> Self {
         Subscription {
             owner,
             subject: subject.into(),
             queue: queue.map(Into::into),
             sid: sid.into(),
+            filter,
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    /// The same subscription with a new delivery filter and the same
+    /// counters (after a permission reload).
+    pub fn renewed(&self, filter: Option<DenyFilter>) -> Subscription {
+        Subscription {
+            owner: self.owner.clone(),
+            subject: self.subject.clone(),
+            queue: self.queue.clone(),
+            sid: self.sid.clone(),
+            filter,
+            max: AtomicU64::new(self.max()),
+            delivered: AtomicU64::new(self.delivered()),
             removed: AtomicBool::new(false),
         }
     }

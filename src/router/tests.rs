@@ -13,12 +13,7 @@ fn client(id: u64) -> Arc<Client> {
 }
 
 fn sub(c: &Arc<Client>, subject: &str, queue: Option<&str>, sid: &str) -> Arc<Subscription> {
-    Arc::new(Subscription::new(
-        c.clone(),
-        subject.as_bytes(),
-        queue.map(str::as_bytes),
-        sid.as_bytes(),
-    ))
+    Arc::new(Subscription::new(c.clone(), subject.as_bytes(), queue.map(str::as_bytes), sid.as_bytes(), None))
 }
 
 #[test]
@@ -59,10 +54,7 @@ fn auto_unsubscribe_claims() {
     assert_eq!(s.claim(), Claim::Deliver);
     assert_eq!(s.claim(), Claim::DeliverLast);
     assert_eq!(s.claim(), Claim::Done);
-    assert!(
-        s.set_max(1),
-        "a max at or below what was delivered ends it at once"
-    );
+    assert!(s.set_max(1), "a max at or below what was delivered ends it at once");
 }
 
 #[derive(Debug, Clone)]
@@ -72,9 +64,7 @@ enum Action {
     Publish(usize),
 }
 
-const PATTERNS: &[&str] = &[
-    "a", "a.b", "a.*", "a.>", "*.b", ">", "a.b.c", "*.*.c", "b.>",
-];
+const PATTERNS: &[&str] = &["a", "a.b", "a.*", "a.>", "*.b", ">", "a.b.c", "*.*.c", "b.>"];
 const SUBJECTS: &[&str] = &["a", "a.b", "a.c", "a.b.c", "b.b", "b.x.c", "c"];
 
 fn action() -> impl Strategy<Value = Action> {

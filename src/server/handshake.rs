@@ -28,19 +28,14 @@ pub(super) async fn serve_socket(shared: Arc<Shared>, mut stream: TcpStream, cli
     let acceptor = TlsAcceptor::from(tls.config.clone());
     if tls.handshake_first {
         match timeout(tls.timeout, acceptor.accept(stream)).await {
-            Ok(Ok(tls_stream)) => {
-                start_tls_connection(shared, tls_stream, client, Greeting::SendInfo).await
-            }
+            Ok(Ok(tls_stream)) => start_tls_connection(shared, tls_stream, client, Greeting::SendInfo).await,
             Ok(Err(err)) => handshake_failed(&shared, &client, &err.to_string()),
             Err(_) => handshake_failed(&shared, &client, "handshake timed out"),
         }
         return;
     }
     let info = shared.info_line(&client);
-    if timeout(tls.timeout, stream.write_all(&info))
-        .await
-        .map_or(true, |r| r.is_err())
-    {
+    if timeout(tls.timeout, stream.write_all(&info)).await.map_or(true, |r| r.is_err()) {
         return;
     }
     let mut first = [0u8; 1];
@@ -64,9 +59,7 @@ pub(super) async fn serve_socket(shared: Arc<Shared>, mut stream: TcpStream, cli
         }
     }
     match timeout(tls.timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls_stream)) => {
-            start_tls_connection(shared, tls_stream, client, Greeting::InfoSent).await
-        }
+        Ok(Ok(tls_stream)) => start_tls_connection(shared, tls_stream, client, Greeting::InfoSent).await,
         Ok(Err(err)) => handshake_failed(&shared, &client, &err.to_string()),
         Err(_) => handshake_failed(&shared, &client, "handshake timed out"),
     }
@@ -84,26 +77,14 @@ async fn start_tls_connection<S>(
     {
         let (_, session) = stream.get_ref();
         let mut meta = client.meta.lock();
-        meta.tls_version = session
-            .protocol_version()
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        meta.tls_cipher_suite = session
-            .negotiated_cipher_suite()
-            .and_then(|s| s.suite().as_str())
-            .map(str::to_string);
-        meta.peer = session
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .and_then(|c| PeerIdentity::from_der(c));
+        meta.tls_version = session.protocol_version().and_then(|v| v.as_str()).map(str::to_string);
+        meta.tls_cipher_suite = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
+        meta.peer = session.peer_certificates().and_then(|certs| certs.first()).and_then(|c| PeerIdentity::from_der(c));
     }
     run_connection(shared, stream, client, greeting).await;
 }
 
 fn handshake_failed(shared: &Shared, client: &Client, reason: &str) {
-    shared
-        .stats
-        .tls_handshake_failures
-        .fetch_add(1, Ordering::Relaxed);
+    shared.stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
     warn!(cid = client.id, addr = %client.addr, reason, "TLS handshake failed");
 }

@@ -1,8 +1,10 @@
 //! The server: listener, accept loop, connection registry, shared state and
 //! shutdown.
 
+mod audit;
 mod handshake;
 mod identity;
+mod security;
 mod shared;
 
 use std::io;
@@ -15,10 +17,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::auth::{self, AuthSetupError};
 use crate::config::Options;
 use crate::proto::ProtoError;
 use crate::tls::{load_server_config, TlsError};
 
+pub use security::SecurityStats;
 pub use shared::{ServerStats, Shared, TlsState};
 
 /// Why the server could not start.
@@ -26,6 +30,8 @@ pub use shared::{ServerStats, Shared, TlsState};
 pub enum StartError {
     /// The TLS configuration is unusable.
     Tls(TlsError),
+    /// Passwords or permissions in the configuration are unusable.
+    Auth(AuthSetupError),
     /// The listener could not be bound.
     Bind {
         /// The address asked for.
@@ -39,6 +45,7 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StartError::Tls(err) => write!(f, "TLS: {err}"),
+            StartError::Auth(err) => write!(f, "authorization: {err}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -66,24 +73,15 @@ impl Server {
         for warning in &warnings {
             warn!("{warning}");
         }
-        let bind = |e: io::Error| StartError::Bind {
-            addr: format!("{}:{}", opts.host, opts.port),
-            source: e,
-        };
-        let listener = TcpListener::bind((opts.host.as_str(), opts.port))
-            .await
-            .map_err(bind)?;
+        let authenticator = auth::from_options(&opts).map_err(StartError::Auth)?;
+        let bind = |e: io::Error| StartError::Bind { addr: format!("{}:{}", opts.host, opts.port), source: e };
+        let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
-        let shared = Arc::new(Shared::new(opts, local_addr, tls));
+        let shared = Arc::new(Shared::new(opts, local_addr, tls, authenticator));
         let (done_tx, done) = mpsc::channel(1);
         info!(addr = %local_addr, server_id = %shared.server_id, "listening for client connections");
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, done_tx));
-        Ok(Server {
-            shared,
-            local_addr,
-            accept,
-            done,
-        })
+        Ok(Server { shared, local_addr, accept, done })
     }
 
     /// The bound client address (useful with port 0).
@@ -94,6 +92,18 @@ impl Server {
     /// State shared with connections (router, stats, registry).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Applies a new configuration without a restart: users, passwords,
+    /// permissions and TLS certificates. Listeners and limits stay as they
+    /// were started. Existing connections get their new permissions at once;
+    /// those whose user is gone (or whose password changed) are closed.
+    pub fn reload(&self, opts: &Options) -> Result<Vec<String>, StartError> {
+        let (tls, warnings) = prepare_tls(opts)?;
+        let authenticator = auth::from_options(opts).map_err(StartError::Auth)?;
+        self.shared.apply_reload(authenticator, tls);
+        info!("configuration reloaded");
+        Ok(warnings)
     }
 
     /// Stops accepting, closes every connection after flushing what is
@@ -112,7 +122,9 @@ impl Server {
 /// Runs every check `start` runs before binding (TLS files, and
 /// permissions once compiled), without binding: `warden check`.
 pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
-    prepare_tls(opts).map(|(_, warnings)| warnings)
+    let (_, warnings) = prepare_tls(opts)?;
+    auth::from_options(opts).map_err(StartError::Auth)?;
+    Ok(warnings)
 }
 
 fn prepare_tls(opts: &Options) -> Result<(Option<TlsState>, Vec<String>), StartError> {
@@ -145,24 +157,15 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sen
     }
 }
 
-fn spawn_connection(
-    shared: &Arc<Shared>,
-    stream: TcpStream,
-    addr: SocketAddr,
-    done: mpsc::Sender<()>,
-) {
+fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, addr: SocketAddr, done: mpsc::Sender<()>) {
     let _ = stream.set_nodelay(true);
     let shared = shared.clone();
     let cid = shared.next_client_id();
     let Some(client) = shared.register(cid, addr) else {
-        shared
-            .stats
-            .refused_max_connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared.stats.refused_max_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         warn!(%addr, max = shared.opts.max_connections, "maximum connections exceeded");
         tokio::spawn(async move {
-            crate::conn::refuse_connection(shared, stream, cid, addr, ProtoError::MaxConnections)
-                .await;
+            crate::conn::refuse_connection(shared, stream, cid, addr, ProtoError::MaxConnections).await;
             drop(done);
         });
         return;

@@ -9,7 +9,10 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use super::audit::LogLimiter;
 use super::identity::new_server_id;
+use super::security::SecurityStats;
+use crate::auth::{Authenticator, Claims, ConnectionFacts, FailureThrottle, RefusalReason, Verdict};
 use crate::config::Options;
 use crate::conn::Client;
 use crate::proto::ServerInfo;
@@ -50,6 +53,19 @@ pub struct TlsState {
     pub verify: bool,
 }
 
+/// Longest delay before answering a repeated login failure from one address.
+const AUTH_FAILURE_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+/// Default authentication timeout.
+const AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Default authentication timeout with TLS.
+const AUTH_TIMEOUT_TLS: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Credential checks run at once: half the cores, at least one, so the
+/// other half keeps routing messages during a login flood.
+fn auth_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
 /// Options, identity, the subscription index and the live connections.
 #[derive(Debug)]
 pub struct Shared {
@@ -67,6 +83,18 @@ pub struct Shared {
     pub router: Router,
     /// Counters.
     pub stats: ServerStats,
+    /// Login and permission counters.
+    pub security: SecurityStats,
+    /// Rate limit for security log events.
+    pub audit: LogLimiter,
+    /// Delays answers to repeated login failures from one address.
+    pub throttle: FailureThrottle,
+    /// The authenticator; replaced whole on reload.
+    authenticator: parking_lot::RwLock<Arc<dyn Authenticator>>,
+    /// Bounds how many credential checks run at once (they are CPU-heavy).
+    auth_slots: Arc<tokio::sync::Semaphore>,
+    /// Bumped on every configuration reload; connections watch it.
+    reload: watch::Sender<u64>,
     /// Live clients by id; locked only on connect, close and monitoring reads.
     clients: Mutex<HashMap<u64, Arc<Client>>>,
     /// TLS for client connections, if configured.
@@ -78,12 +106,9 @@ pub struct Shared {
 
 impl Shared {
     /// Shared state for a server bound at `addr`.
-    pub fn new(opts: Options, addr: SocketAddr, tls: Option<TlsState>) -> Self {
+    pub fn new(opts: Options, addr: SocketAddr, tls: Option<TlsState>, authenticator: Arc<dyn Authenticator>) -> Self {
         let server_id = new_server_id();
-        let server_name = opts
-            .server_name
-            .clone()
-            .unwrap_or_else(|| server_id.clone());
+        let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
         Shared {
             opts,
             server_id,
@@ -92,12 +117,58 @@ impl Shared {
             started: SystemTime::now(),
             router: Router::new(),
             stats: ServerStats::default(),
+            security: SecurityStats::default(),
+            audit: LogLimiter::default(),
+            throttle: FailureThrottle::new(AUTH_FAILURE_MAX_DELAY),
+            authenticator: parking_lot::RwLock::new(authenticator),
+            auth_slots: Arc::new(tokio::sync::Semaphore::new(auth_parallelism())),
+            reload: watch::channel(0).0,
             clients: Mutex::new(HashMap::new()),
             tls: parking_lot::RwLock::new(tls.map(Arc::new)),
             next_cid: AtomicU64::new(1),
             next_batch: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
         }
+    }
+
+    /// The current authenticator.
+    pub fn authenticator(&self) -> Arc<dyn Authenticator> {
+        self.authenticator.read().clone()
+    }
+
+    /// Checks credentials on a blocking thread, at most `auth_parallelism()`
+    /// at a time, so a flood of bogus logins queues up instead of taking the
+    /// CPU from authenticated traffic.
+    pub async fn authenticate(&self, claims: Claims, facts: ConnectionFacts) -> Verdict {
+        let authenticator = self.authenticator();
+        let Ok(permit) = self.auth_slots.clone().acquire_owned().await else {
+            return Verdict::Refuse(RefusalReason::MissingCredentials);
+        };
+        let job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            authenticator.authenticate(&claims, &facts)
+        });
+        job.await.unwrap_or(Verdict::Refuse(RefusalReason::BadCredentials))
+    }
+
+    /// Time a client has to authenticate: `authorization.timeout`, else 2 s
+    /// (3 s with TLS, counted after the handshake), as nats-server.
+    pub fn auth_timeout(&self) -> std::time::Duration {
+        let configured = self.opts.authorization.as_ref().and_then(|a| a.timeout);
+        configured.unwrap_or(if self.opts.tls.is_some() { AUTH_TIMEOUT_TLS } else { AUTH_TIMEOUT })
+    }
+
+    /// Swaps in a new authenticator and TLS settings and tells every
+    /// connection to re-check its identity and subscriptions.
+    pub fn apply_reload(&self, authenticator: Arc<dyn Authenticator>, tls: Option<TlsState>) {
+        *self.authenticator.write() = authenticator;
+        *self.tls.write() = tls.map(Arc::new);
+        self.reload.send_modify(|generation| *generation += 1);
+    }
+
+    /// A receiver that changes on every reload.
+    pub fn reload_signal(&self) -> watch::Receiver<u64> {
+        self.reload.subscribe()
     }
 
     /// A fresh connection id.
@@ -156,6 +227,7 @@ impl Shared {
             max_payload: self.opts.max_payload,
             client_id: Some(client.id),
             client_ip: Some(client.addr.ip().to_string()),
+            auth_required: self.authenticator().auth_required(),
             tls_required: tls.is_some(),
             tls_verify: tls.as_ref().is_some_and(|t| t.verify),
             ..Default::default()

@@ -2,23 +2,10 @@ use super::*;
 
 #[test]
 fn pattern_validity_follows_nats_rules() {
-    for ok in [
-        "foo", "foo.bar", "foo.*", "foo.>", ">", "*", "*.*.>", "foo*.b>r", "ü.x",
-    ] {
+    for ok in ["foo", "foo.bar", "foo.*", "foo.>", ">", "*", "*.*.>", "foo*.b>r", "ü.x"] {
         assert!(is_valid_pattern(ok.as_bytes()), "{ok}");
     }
-    for bad in [
-        "",
-        ".",
-        "foo.",
-        ".foo",
-        "foo..bar",
-        "foo.>.bar",
-        "> .a",
-        "a b",
-        "a\tb",
-        ">.>",
-    ] {
+    for bad in ["", ".", "foo.", ".foo", "foo..bar", "foo.>.bar", "> .a", "a b", "a\tb", ">.>"] {
         assert!(!is_valid_pattern(bad.as_bytes()), "{bad}");
     }
 }
@@ -69,11 +56,7 @@ fn subset_is_strict_about_full_wildcards() {
         ("foo.bar", "foo.bar", true),
     ];
     for (inner, outer, want) in cases {
-        assert_eq!(
-            is_subset(inner.as_bytes(), outer.as_bytes()),
-            *want,
-            "{inner} in {outer}"
-        );
+        assert_eq!(is_subset(inner.as_bytes(), outer.as_bytes()), *want, "{inner} in {outer}");
     }
 }
 

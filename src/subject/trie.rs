@@ -27,30 +27,19 @@ struct Node<T> {
 
 impl<T> Default for Node<T> {
     fn default() -> Self {
-        Node {
-            literals: HashMap::new(),
-            star: None,
-            full: Vec::new(),
-            here: Vec::new(),
-        }
+        Node { literals: HashMap::new(), star: None, full: Vec::new(), here: Vec::new() }
     }
 }
 
 impl<T> Node<T> {
     fn is_empty(&self) -> bool {
-        self.literals.is_empty()
-            && self.star.is_none()
-            && self.full.is_empty()
-            && self.here.is_empty()
+        self.literals.is_empty() && self.star.is_none() && self.full.is_empty() && self.here.is_empty()
     }
 }
 
 impl<T> Default for Trie<T> {
     fn default() -> Self {
-        Trie {
-            root: Node::default(),
-            len: 0,
-        }
+        Trie { root: Node::default(), len: 0 }
     }
 }
 
@@ -185,11 +174,7 @@ mod smallvec_like {
 
     impl<'a> Tokens<'a> {
         pub(super) fn new(subject: &'a [u8]) -> Self {
-            let mut toks = Tokens {
-                inline: [&[]; INLINE],
-                len: 0,
-                heap: Vec::new(),
-            };
+            let mut toks = Tokens { inline: [&[]; INLINE], len: 0, heap: Vec::new() };
             for tok in tokens(subject) {
                 if toks.len == INLINE {
                     toks.heap = tokens(subject).collect();
@@ -247,24 +232,18 @@ mod tests {
     }
 
     fn token() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("a".to_string()),
-            Just("b".to_string()),
-            Just("c".to_string())
-        ]
+        prop_oneof![Just("a".to_string()), Just("b".to_string()), Just("c".to_string())]
     }
 
     fn pattern() -> impl Strategy<Value = String> {
-        (
-            prop::collection::vec(prop_oneof![token(), Just("*".to_string())], 1..4),
-            any::<bool>(),
-        )
-            .prop_map(|(mut toks, full)| {
+        (prop::collection::vec(prop_oneof![token(), Just("*".to_string())], 1..4), any::<bool>()).prop_map(
+            |(mut toks, full)| {
                 if full {
                     toks.push(">".into());
                 }
                 toks.join(".")
-            })
+            },
+        )
     }
 
     fn literal() -> impl Strategy<Value = String> {

@@ -7,8 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -34,10 +33,7 @@ pub struct Issued {
 
 impl std::fmt::Debug for Issued {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issued")
-            .field("cert_pem", &self.cert_pem)
-            .field("key_pem", &"<redacted>")
-            .finish()
+        f.debug_struct("Issued").field("cert_pem", &self.cert_pem).field("key_pem", &"<redacted>").finish()
     }
 }
 
@@ -48,10 +44,7 @@ fn validity(params: &mut CertificateParams, not_before: OffsetDateTime, not_afte
 
 fn default_validity() -> (OffsetDateTime, OffsetDateTime) {
     let now = OffsetDateTime::now_utc();
-    (
-        now - Duration::hours(1),
-        now + Duration::days(VALIDITY_DAYS),
-    )
+    (now - Duration::hours(1), now + Duration::days(VALIDITY_DAYS))
 }
 
 impl Ca {
@@ -60,14 +53,9 @@ impl Ca {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let (nb, na) = default_validity();
         validity(&mut params, nb, na);
         let cert = params.self_signed(&key)?;
@@ -76,28 +64,19 @@ impl Ca {
 
     /// The CA certificate and key.
     pub fn issued(&self) -> Issued {
-        Issued {
-            cert_pem: self.cert.pem(),
-            key_pem: self.key.serialize_pem(),
-        }
+        Issued { cert_pem: self.cert.pem(), key_pem: self.key.serialize_pem() }
     }
 
     /// A server certificate for `hosts` (DNS names or IP addresses).
     pub fn issue_server(&self, hosts: &[String]) -> Result<Issued, rcgen::Error> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(hosts.to_vec())?;
-        params.distinguished_name.push(
-            DnType::CommonName,
-            hosts.first().map_or("localhost", String::as_str),
-        );
+        params.distinguished_name.push(DnType::CommonName, hosts.first().map_or("localhost", String::as_str));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let (nb, na) = default_validity();
         validity(&mut params, nb, na);
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        Ok(Issued { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
     }
 
     /// A client certificate with subject `CN=name` and the email SAN
@@ -116,10 +95,7 @@ impl Ca {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         validity(&mut params, not_before, not_after);
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        Ok(Issued { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
     }
 
     /// A client certificate valid for a year.
@@ -150,11 +126,7 @@ pub struct DevCerts {
 /// Writes `data` to `path`; keys get mode 0600 from the start.
 fn write_file(path: &Path, data: &str, secret: bool) -> std::io::Result<()> {
     let mut options = OpenOptions::new();
-    options
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(if secret { 0o600 } else { 0o644 });
+    options.write(true).create(true).truncate(true).mode(if secret { 0o600 } else { 0o644 });
     let mut file = options.open(path)?;
     file.write_all(data.as_bytes())?;
     if secret {

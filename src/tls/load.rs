@@ -28,11 +28,7 @@ pub enum TlsError {
     /// A certificate is expired or not yet valid.
     Validity { path: PathBuf, reason: String },
     /// The certificate does not chain to `ca_file`.
-    Chain {
-        cert: PathBuf,
-        ca: PathBuf,
-        reason: String,
-    },
+    Chain { cert: PathBuf, ca: PathBuf, reason: String },
     /// rustls refused the configuration.
     Config(String),
 }
@@ -42,21 +38,11 @@ impl fmt::Display for TlsError {
         match self {
             TlsError::Read { path, reason } => write!(f, "{}: {reason}", path.display()),
             TlsError::KeyMismatch { cert, key } => {
-                write!(
-                    f,
-                    "{}: private key does not match the certificate {}",
-                    key.display(),
-                    cert.display()
-                )
+                write!(f, "{}: private key does not match the certificate {}", key.display(), cert.display())
             }
             TlsError::Validity { path, reason } => write!(f, "{}: {reason}", path.display()),
             TlsError::Chain { cert, ca, reason } => {
-                write!(
-                    f,
-                    "{}: does not chain to ca_file {}: {reason}",
-                    cert.display(),
-                    ca.display()
-                )
+                write!(f, "{}: does not chain to ca_file {}: {reason}", cert.display(), ca.display())
             }
             TlsError::Config(reason) => write!(f, "TLS configuration refused: {reason}"),
         }
@@ -75,10 +61,7 @@ pub struct TlsSetup {
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let err = |reason: String| TlsError::Read {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let err = |reason: String| TlsError::Read { path: path.to_path_buf(), reason };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| err(format!("cannot read certificates: {e}")))?
         .collect::<Result<Vec<_>, _>>()
@@ -90,40 +73,22 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::Read {
-        path: path.to_path_buf(),
-        reason: format!("cannot read a private key: {e}"),
-    })
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| TlsError::Read { path: path.to_path_buf(), reason: format!("cannot read a private key: {e}") })
 }
 
 /// Checks a certificate's validity period; returns a warning if it ends soon.
-fn check_validity(
-    path: &Path,
-    der: &CertificateDer<'_>,
-    now: SystemTime,
-) -> Result<Option<String>, TlsError> {
-    let invalid = |reason: String| TlsError::Validity {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let (_, cert) = X509Certificate::from_der(der)
-        .map_err(|e| invalid(format!("cannot parse certificate: {e}")))?;
-    let now_secs = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+fn check_validity(path: &Path, der: &CertificateDer<'_>, now: SystemTime) -> Result<Option<String>, TlsError> {
+    let invalid = |reason: String| TlsError::Validity { path: path.to_path_buf(), reason };
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| invalid(format!("cannot parse certificate: {e}")))?;
+    let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let validity = cert.validity();
     if validity.not_before.timestamp() > now_secs {
-        return Err(invalid(format!(
-            "certificate is not valid before {}",
-            validity.not_before
-        )));
+        return Err(invalid(format!("certificate is not valid before {}", validity.not_before)));
     }
     let not_after = validity.not_after.timestamp();
     if not_after < now_secs {
-        return Err(invalid(format!(
-            "certificate expired on {}",
-            validity.not_after
-        )));
+        return Err(invalid(format!("certificate expired on {}", validity.not_after)));
     }
     let left = Duration::from_secs((not_after - now_secs) as u64);
     Ok((left < EXPIRY_WARNING).then(|| {
@@ -157,10 +122,9 @@ pub fn load_server_config(opts: &TlsOptions) -> Result<TlsSetup, TlsError> {
     let key = read_key(&opts.key_file)?;
     // Parses the key and checks it belongs to the leaf certificate.
     CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider).map_err(|e| match e {
-        rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
-            cert: opts.cert_file.clone(),
-            key: opts.key_file.clone(),
-        },
+        rustls::Error::InconsistentKeys(_) => {
+            TlsError::KeyMismatch { cert: opts.cert_file.clone(), key: opts.key_file.clone() }
+        }
         other => TlsError::Config(format!("{}: {other}", opts.key_file.display())),
     })?;
     let now = SystemTime::now();
@@ -196,13 +160,8 @@ pub fn load_server_config(opts: &TlsOptions) -> Result<TlsSetup, TlsError> {
     } else {
         builder.with_no_client_auth()
     };
-    let config = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-    Ok(TlsSetup {
-        config: Arc::new(config),
-        warnings,
-    })
+    let config = builder.with_single_cert(chain, key).map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(TlsSetup { config: Arc::new(config), warnings })
 }
 
 /// Verifies the leaf of `chain` against `roots` for server authentication.

@@ -39,8 +39,7 @@ impl PeerIdentity {
                 .map(str::to_string)
                 .unwrap_or_else(|_| attr.attr_type().to_id_string());
             if let Ok(value) = attr.as_str() {
-                id.subject
-                    .push((key.to_ascii_uppercase(), value.to_string()));
+                id.subject.push((key.to_ascii_uppercase(), value.to_string()));
             }
         }
         Some(id)
@@ -48,12 +47,7 @@ impl PeerIdentity {
 
     /// The subject DN in RFC 2253 order (most specific first), for logs.
     pub fn subject_dn(&self) -> String {
-        self.subject
-            .iter()
-            .rev()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        self.subject.iter().rev().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
     }
 
     /// Picks the first user name (from `users`) this certificate maps to,
@@ -95,45 +89,21 @@ mod tests {
             emails: vec!["alice@example.com".into()],
             dns_names: vec!["svc.example.com".into()],
             uris: vec!["spiffe://example.org/svc".into()],
-            subject: vec![
-                ("C".into(), "US".into()),
-                ("O".into(), "Acme".into()),
-                ("CN".into(), "carol".into()),
-            ],
+            subject: vec![("C".into(), "US".into()), ("O".into(), "Acme".into()), ("CN".into(), "carol".into())],
         }
     }
 
     #[test]
     fn mapping_order_and_dn_reordering() {
         let id = identity();
-        let users = [
-            "CN=carol,O=Acme,C=US",
-            "svc.example.com",
-            "alice@example.com",
-        ];
-        assert_eq!(
-            id.map_to(users.iter().copied()),
-            Some("alice@example.com"),
-            "email first"
-        );
+        let users = ["CN=carol,O=Acme,C=US", "svc.example.com", "alice@example.com"];
+        assert_eq!(id.map_to(users.iter().copied()), Some("alice@example.com"), "email first");
         let users = ["spiffe://example.org/svc", "svc.example.com"];
-        assert_eq!(
-            id.map_to(users.iter().copied()),
-            Some("svc.example.com"),
-            "then DNS"
-        );
+        assert_eq!(id.map_to(users.iter().copied()), Some("svc.example.com"), "then DNS");
         let users = ["O=Acme, CN=carol, C=US"];
-        assert_eq!(
-            id.map_to(users.iter().copied()),
-            Some("O=Acme, CN=carol, C=US"),
-            "DN in any order"
-        );
+        assert_eq!(id.map_to(users.iter().copied()), Some("O=Acme, CN=carol, C=US"), "DN in any order");
         let users = ["CN=carol", "mallory"];
-        assert_eq!(
-            id.map_to(users.iter().copied()),
-            None,
-            "partial DN does not match"
-        );
+        assert_eq!(id.map_to(users.iter().copied()), None, "partial DN does not match");
         assert_eq!(id.subject_dn(), "CN=carol,O=Acme,C=US");
     }
 }

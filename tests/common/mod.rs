@@ -15,11 +15,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Options for a test server: loopback, ephemeral port.
 pub fn test_options() -> Options {
-    Options {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..Options::default()
-    }
+    Options { host: "127.0.0.1".into(), port: 0, ..Options::default() }
 }
 
 /// Starts a server with `opts`.
@@ -46,19 +42,13 @@ pub struct Raw {
 impl Raw {
     /// Wraps an already connected stream (INFO not yet read).
     pub fn new(stream: TcpStream) -> Raw {
-        Raw {
-            stream,
-            buf: Vec::new(),
-        }
+        Raw { stream, buf: Vec::new() }
     }
 
     /// Connects and returns the client with the INFO line already read.
     pub async fn connect(addr: SocketAddr) -> (Raw, String) {
         let stream = within(TcpStream::connect(addr)).await.expect("connect");
-        let mut raw = Raw {
-            stream,
-            buf: Vec::new(),
-        };
+        let mut raw = Raw { stream, buf: Vec::new() };
         let info = raw.line().await;
         assert!(info.starts_with("INFO {"), "first line is INFO: {info}");
         (raw, info)
@@ -67,19 +57,14 @@ impl Raw {
     /// Connects and sends a non-verbose CONNECT with headers on.
     pub async fn connected(addr: SocketAddr) -> Raw {
         let (mut raw, _) = Raw::connect(addr).await;
-        raw.send(
-            "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1}\r\n",
-        )
-        .await;
+        raw.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1}\r\n").await;
         raw.ping_pong().await;
         raw
     }
 
     /// Sends bytes.
     pub async fn send(&mut self, data: impl AsRef<[u8]>) {
-        within(self.stream.write_all(data.as_ref()))
-            .await
-            .expect("write");
+        within(self.stream.write_all(data.as_ref())).await.expect("write");
     }
 
     /// Reads one line without its CRLF.
@@ -92,11 +77,7 @@ impl Raw {
             }
             let mut chunk = [0u8; 4096];
             let n = within(self.stream.read(&mut chunk)).await.expect("read");
-            assert!(
-                n > 0,
-                "connection closed while waiting for a line; have {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
+            assert!(n > 0, "connection closed while waiting for a line; have {:?}", String::from_utf8_lossy(&self.buf));
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }

@@ -26,10 +26,7 @@ fn list(items: &[&str]) -> Option<Vec<String>> {
 }
 
 fn allow(items: &[&str]) -> Option<SubjectRules> {
-    Some(SubjectRules {
-        allow: list(items),
-        deny: None,
-    })
+    Some(SubjectRules { allow: list(items), deny: None })
 }
 
 const SEED: &str = r#"authorization {
@@ -55,11 +52,7 @@ fn seed_config_loads_verbatim_and_means_what_it_says() {
     assert_eq!(alice.password.as_ref().unwrap().expose(), "foo");
     assert_eq!(
         alice.permissions,
-        Some(Permissions {
-            publish: allow(&[">"]),
-            subscribe: allow(&[">"]),
-            allow_responses: None,
-        })
+        Some(Permissions { publish: allow(&[">"]), subscribe: allow(&[">"]), allow_responses: None })
     );
     let bob = &auth.users[1];
     assert_eq!(bob.user, "bob");
@@ -78,18 +71,11 @@ fn seed_config_loads_verbatim_and_means_what_it_says() {
     rest.authorization = None;
     assert_eq!(rest, Options::default());
     assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
-    assert!(
-        loaded.warnings[0].starts_with("test.conf:8:29: "),
-        "{}",
-        loaded.warnings[0]
-    );
+    assert!(loaded.warnings[0].starts_with("test.conf:8:29: "), "{}", loaded.warnings[0]);
     assert!(loaded.warnings[0].contains("user \"alice\""));
     assert!(loaded.warnings[1].contains("user \"bob\""));
     assert!(loaded.warnings.iter().all(|w| w.contains("warden passwd")));
-    assert!(loaded
-        .warnings
-        .iter()
-        .all(|w| !w.contains("foo") && !w.contains("bar")));
+    assert!(loaded.warnings.iter().all(|w| !w.contains("foo") && !w.contains("bar")));
 }
 
 #[test]
@@ -98,88 +84,38 @@ fn seed_config_with_an_unreferenced_role_is_refused() {
     let err = load(&text).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownKey);
     assert_eq!((err.line(), err.column()), (Some(3), Some(3)));
-    assert!(
-        err.message()
-            .contains("unknown key `requestor` in authorization"),
-        "{err}"
-    );
+    assert!(err.message().contains("unknown key `requestor` in authorization"), "{err}");
 }
 
 /// The permissions of the single user `u` in `users = [{user: u, password: $2a$..., permissions: P}]`.
 fn perms(p: &str) -> Result<Option<Permissions>, ConfigError> {
-    let text = format!(
-        "authorization {{\n  users = [\n    {{user: u, password: \"$2a$10$x\", permissions: {p}}}\n  ]\n}}"
-    );
+    let text =
+        format!("authorization {{\n  users = [\n    {{user: u, password: \"$2a$10$x\", permissions: {p}}}\n  ]\n}}");
     load(&text).map(|l| l.options.authorization.unwrap().users.remove(0).permissions)
 }
 
 #[test]
 fn permission_forms() {
-    let rp = |max, secs| {
-        Some(ResponsePermission {
-            max,
-            expires: Duration::from_secs(secs),
-        })
-    };
-    let p = |publish, subscribe, allow_responses| {
-        Some(Permissions {
-            publish,
-            subscribe,
-            allow_responses,
-        })
-    };
-    let rules =
-        |a: Option<Vec<String>>, d: Option<Vec<String>>| Some(SubjectRules { allow: a, deny: d });
+    let rp = |max, secs| Some(ResponsePermission { max, expires: Duration::from_secs(secs) });
+    let p = |publish, subscribe, allow_responses| Some(Permissions { publish, subscribe, allow_responses });
+    let rules = |a: Option<Vec<String>>, d: Option<Vec<String>>| Some(SubjectRules { allow: a, deny: d });
     let cases: Vec<(&str, Option<Permissions>)> = vec![
         ("{publish: foo}", p(allow(&["foo"]), None, None)),
         ("{pub: \"foo.*\"}", p(allow(&["foo.*"]), None, None)),
         ("{publish: [a, b.>]}", p(allow(&["a", "b.>"]), None, None)),
         ("{publish: []}", p(allow(&[]), None, None)),
         ("{sub: {allow: []}}", p(None, allow(&[]), None)),
-        (
-            "{subscribe: \"foo  q1\"}",
-            p(None, allow(&["foo q1"]), None),
-        ),
-        (
-            "{subscribe: [\"bar.> grp.*\", x]}",
-            p(None, allow(&["bar.> grp.*", "x"]), None),
-        ),
-        (
-            "{publish: {deny: x}}",
-            p(rules(None, list(&["x"])), None, None),
-        ),
-        (
-            "{publish: {ALLOW: a, Deny: [b]}}",
-            p(rules(list(&["a"]), list(&["b"])), None, None),
-        ),
-        (
-            "{subscribe: >, allow_responses: true}",
-            p(allow(&[]), allow(&[">"]), rp(Some(1), 120)),
-        ),
-        (
-            "{publish: a, allow_responses: false}",
-            p(allow(&["a"]), None, None),
-        ),
-        (
-            "{publish: a, allow_responses: {max: -1}}",
-            p(allow(&["a"]), None, rp(None, 120)),
-        ),
-        (
-            "{publish: a, allow_responses: {max: 0}}",
-            p(allow(&["a"]), None, rp(Some(1), 120)),
-        ),
-        (
-            "{publish: a, allow_responses: {max_msgs: 3, ttl: \"5s\"}}",
-            p(allow(&["a"]), None, rp(Some(3), 5)),
-        ),
-        (
-            "{publish: a, allow_responses: {}}",
-            p(allow(&["a"]), None, rp(Some(1), 120)),
-        ),
-        (
-            "{publish: a, publish_allow_responses: true}",
-            p(allow(&["a"]), None, rp(Some(1), 120)),
-        ),
+        ("{subscribe: \"foo  q1\"}", p(None, allow(&["foo q1"]), None)),
+        ("{subscribe: [\"bar.> grp.*\", x]}", p(None, allow(&["bar.> grp.*", "x"]), None)),
+        ("{publish: {deny: x}}", p(rules(None, list(&["x"])), None, None)),
+        ("{publish: {ALLOW: a, Deny: [b]}}", p(rules(list(&["a"]), list(&["b"])), None, None)),
+        ("{subscribe: >, allow_responses: true}", p(allow(&[]), allow(&[">"]), rp(Some(1), 120))),
+        ("{publish: a, allow_responses: false}", p(allow(&["a"]), None, None)),
+        ("{publish: a, allow_responses: {max: -1}}", p(allow(&["a"]), None, rp(None, 120))),
+        ("{publish: a, allow_responses: {max: 0}}", p(allow(&["a"]), None, rp(Some(1), 120))),
+        ("{publish: a, allow_responses: {max_msgs: 3, ttl: \"5s\"}}", p(allow(&["a"]), None, rp(Some(3), 5))),
+        ("{publish: a, allow_responses: {}}", p(allow(&["a"]), None, rp(Some(1), 120))),
+        ("{publish: a, publish_allow_responses: true}", p(allow(&["a"]), None, rp(Some(1), 120))),
     ];
     for (text, want) in cases {
         match perms(text) {
@@ -202,7 +138,12 @@ fn permission_errors_with_positions() {
         ("{subscribe: \"\"}", Invalid, 62, "is not a valid subject"),
         ("{publish: [1]}", Type, 61, "must be a string, found an integer"),
         ("{publish: true}", Type, 60, "publish permissions must be"),
-        ("{publish: {reject: x}}", UnknownKey, 61, "Unknown field name \"reject\" parsing subject permissions, only 'allow' or 'deny' are permitted"),
+        (
+            "{publish: {reject: x}}",
+            UnknownKey,
+            61,
+            "Unknown field name \"reject\" parsing subject permissions, only 'allow' or 'deny' are permitted",
+        ),
         ("{publish: {allow: a, ALLOW: b}}", Conflict, 71, "set twice"),
         ("{publish: {}}", Invalid, 60, "empty publish map"),
         ("{}", Invalid, 50, "empty permissions map"),
@@ -218,11 +159,7 @@ fn permission_errors_with_positions() {
     for (p, kind, column, message) in cases {
         let err = perms(p).unwrap_err();
         assert_eq!(err.kind(), *kind, "{p}: {err}");
-        assert_eq!(
-            (err.line(), err.column()),
-            (Some(3), Some(*column)),
-            "{p}: {err}"
-        );
+        assert_eq!((err.line(), err.column()), (Some(3), Some(*column)), "{p}: {err}");
         assert!(err.message().contains(message), "{p}: {err}");
     }
 }
@@ -242,24 +179,15 @@ authorization {
     let loaded = ok(text);
     assert!(loaded.warnings.is_empty());
     let auth = loaded.options.authorization.as_ref().unwrap();
-    assert_eq!(
-        auth.default_permissions.as_ref().unwrap().subscribe,
-        allow(&["app.>", "_INBOX.>"])
-    );
+    assert_eq!(auth.default_permissions.as_ref().unwrap().subscribe, allow(&["app.>", "_INBOX.>"]));
     assert_eq!(auth.users[0].permissions, None);
     let s = summary(&loaded.options);
     assert!(s.contains("authentication: 2 user(s)"), "{s}");
     assert!(s.contains("user \"app\": default permissions"), "{s}");
-    assert!(
-        s.contains("user \"mon\": publish anything but [>]; subscribe allow [$SYS.>]"),
-        "{s}"
-    );
+    assert!(s.contains("user \"mon\": publish anything but [>]; subscribe allow [$SYS.>]"), "{s}");
     assert!(!s.contains("argon2") && !s.contains("$2y$"), "{s}");
     assert!(s.contains("limits: max_connections 65536"), "{s}");
-    assert!(
-        s.contains("keep-alive: ping_interval 2m, ping_max 2, write_deadline 10s"),
-        "{s}"
-    );
+    assert!(s.contains("keep-alive: ping_interval 2m, ping_max 2, write_deadline 10s"), "{s}");
 }
 
 #[test]
@@ -281,11 +209,7 @@ authorization { users = [ {user: "alice@example.com"}, {user: "CN=carol,OU=eng",
     assert_eq!(tls.timeout, Duration::from_millis(500));
     assert_eq!(
         o.authorization.unwrap().users[0],
-        User {
-            user: "alice@example.com".into(),
-            password: None,
-            permissions: None
-        }
+        User { user: "alice@example.com".into(), password: None, permissions: None }
     );
     let o = ok("tls { cert_file: c, key_file: k, min_version: 1.3 }").options;
     assert_eq!(o.tls.unwrap().min_version, TlsVersion::V1_3);
@@ -304,16 +228,7 @@ fn hashes() {
     ] {
         assert!(is_password_hash(h), "{h}");
     }
-    for p in [
-        "foo",
-        "$2a$",
-        "$2c$10$x",
-        "$2a$1$x",
-        "$2a$ab$x",
-        "argon2id$",
-        "$argon2$x",
-        "",
-    ] {
+    for p in ["foo", "$2a$", "$2c$10$x", "$2a$1$x", "$2a$ab$x", "argon2id$", "$argon2$x", ""] {
         assert!(!is_password_hash(p), "{p}");
     }
 }

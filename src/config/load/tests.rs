@@ -26,10 +26,7 @@ fn list(items: &[&str]) -> Option<Vec<String>> {
 }
 
 fn allow(items: &[&str]) -> Option<SubjectRules> {
-    Some(SubjectRules {
-        allow: list(items),
-        deny: None,
-    })
+    Some(SubjectRules { allow: list(items), deny: None })
 }
 
 #[test]
@@ -159,32 +156,18 @@ cluster {
     let o = &loaded.options;
     assert_eq!((o.host.as_str(), o.port), ("0.0.0.0", 4222));
     assert_eq!(o.server_name.as_deref(), Some("n1"));
-    assert_eq!(
-        o.http,
-        Some(HttpOptions {
-            host: "127.0.0.1".into(),
-            port: 8222
-        })
-    );
+    assert_eq!(o.http, Some(HttpOptions { host: "127.0.0.1".into(), port: 8222 }));
     assert_eq!(o.max_payload, 2 << 20);
     assert_eq!(o.ping_interval, Duration::from_secs(20));
     let tls = o.tls.as_ref().unwrap();
-    assert_eq!(
-        tls.cert_file,
-        PathBuf::from("./configs/certs/server-cert.pem")
-    );
+    assert_eq!(tls.cert_file, PathBuf::from("./configs/certs/server-cert.pem"));
     assert_eq!(tls.ca_file, Some(PathBuf::from("./configs/certs/ca.pem")));
     assert!(tls.verify && !tls.verify_and_map && !tls.handshake_first);
     assert_eq!(tls.timeout, Duration::from_secs(2));
     assert_eq!(tls.min_version, TlsVersion::V1_2);
     let auth = o.authorization.as_ref().unwrap();
     assert_eq!(auth.user.as_deref(), Some("derek"));
-    assert!(auth
-        .password
-        .as_ref()
-        .unwrap()
-        .expose()
-        .starts_with("$2a$11$W2z"));
+    assert!(auth.password.as_ref().unwrap().expose().starts_with("$2a$11$W2z"));
     assert_eq!(auth.timeout, Some(Duration::from_millis(1500)));
     let c = o.cluster.as_ref().unwrap();
     assert_eq!(c.name.as_deref(), Some("my_cluster"));
@@ -203,16 +186,10 @@ cluster {
     assert!(loaded.warnings[0].contains("route user \"ruser\""));
 
     let text = summary(o);
-    assert!(
-        text.contains("client listener: 0.0.0.0:4222 (TLS 1.2+, client certificates verified)"),
-        "{text}"
-    );
+    assert!(text.contains("client listener: 0.0.0.0:4222 (TLS 1.2+, client certificates verified)"), "{text}");
     assert!(text.contains("single user \"derek\""), "{text}");
     assert!(text.contains("2 seed route(s)"), "{text}");
-    assert!(
-        !text.contains("T0pS3cr3t") && !text.contains("$2a$"),
-        "{text}"
-    );
+    assert!(!text.contains("T0pS3cr3t") && !text.contains("$2a$"), "{text}");
 }
 
 #[test]
@@ -248,10 +225,7 @@ cluster {
 "#;
     let o = ok(text).options;
     assert_eq!(o.port, 4222);
-    assert_eq!(
-        o.http.as_ref().map(|h| (h.host.as_str(), h.port)),
-        Some(("127.0.0.1", 8222))
-    );
+    assert_eq!(o.http.as_ref().map(|h| (h.host.as_str(), h.port)), Some(("127.0.0.1", 8222)));
     let c = o.cluster.unwrap();
     assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 6222));
     assert!(c.routes.is_empty());
@@ -279,18 +253,9 @@ fn json_config() {
     assert_eq!(
         user.permissions,
         Some(Permissions {
-            publish: Some(SubjectRules {
-                allow: list(&["svc.>"]),
-                deny: list(&["svc.admin.>"]),
-            }),
-            subscribe: Some(SubjectRules {
-                allow: None,
-                deny: list(&["secret.>"]),
-            }),
-            allow_responses: Some(ResponsePermission {
-                max: Some(5),
-                expires: Duration::from_secs(60),
-            }),
+            publish: Some(SubjectRules { allow: list(&["svc.>"]), deny: list(&["svc.admin.>"]) }),
+            subscribe: Some(SubjectRules { allow: None, deny: list(&["secret.>"]) }),
+            allow_responses: Some(ResponsePermission { max: Some(5), expires: Duration::from_secs(60) }),
         })
     );
 }
@@ -300,140 +265,47 @@ fn config_errors_with_positions() {
     use ErrorKind::*;
     // (config, kind, line, column, part of the message)
     let cases: &[(&str, ErrorKind, u32, u32, &str)] = &[
-        (
-            "prot: 4222",
-            UnknownKey,
-            1,
-            1,
-            "unknown key `prot` in the top level; did you mean `port`?",
-        ),
-        (
-            "port: 1\nmax_paylod: 1",
-            UnknownKey,
-            2,
-            1,
-            "did you mean `max_payload`?",
-        ),
+        ("prot: 4222", UnknownKey, 1, 1, "unknown key `prot` in the top level; did you mean `port`?"),
+        ("port: 1\nmax_paylod: 1", UnknownKey, 2, 1, "did you mean `max_payload`?"),
         ("zzzzzzzz: 1", UnknownKey, 1, 1, "known keys: "),
         // A typo is reported before what it causes (here: users without passwords).
         (
             "tsl { cert_file: c, key_file: k, ca_file: a, verify_and_map: true }\nauthorization { users: [{user: a}] }",
-            UnknownKey, 1, 1, "did you mean `tls`?",
-        ),
-        (
-            "jetstream {}",
             UnknownKey,
             1,
             1,
-            "nats-server option that warden does not support",
+            "did you mean `tls`?",
         ),
+        ("jetstream {}", UnknownKey, 1, 1, "nats-server option that warden does not support"),
         ("v = 1", UnknownKey, 1, 1, "unknown key `v`"),
         ("port: 70000", Invalid, 1, 7, "between -1 and 65535"),
-        (
-            "port: \"4222\"",
-            Type,
-            1,
-            7,
-            "port must be an integer, found a string",
-        ),
-        (
-            "port: 1\nPORT: 2",
-            Conflict,
-            2,
-            1,
-            "`PORT` sets the same option as `port`",
-        ),
-        (
-            "listen: 1.2.3.4:5\nport: 6",
-            Conflict,
-            2,
-            1,
-            "`listen` already sets",
-        ),
+        ("port: \"4222\"", Type, 1, 7, "port must be an integer, found a string"),
+        ("port: 1\nPORT: 2", Conflict, 2, 1, "`PORT` sets the same option as `port`"),
+        ("listen: 1.2.3.4:5\nport: 6", Conflict, 2, 1, "`listen` already sets"),
         ("listen: localhost", Invalid, 1, 9, "host:port"),
         ("listen: \"::1:4222\"", Invalid, 1, 9, "brackets"),
         ("listen: \"a b:1\"", Invalid, 1, 9, "spaces"),
-        (
-            "max_payload: 100MB",
-            Invalid,
-            1,
-            14,
-            "max_payload (104857600) cannot be higher than max_pending (67108864)",
-        ),
+        ("max_payload: 100MB", Invalid, 1, 14, "max_payload (104857600) cannot be higher than max_pending (67108864)"),
         ("max_payload: 0", Invalid, 1, 14, "between 1 and"),
         ("max_connections: -1", Invalid, 1, 18, "between 1 and"),
         ("ping_max: 0", Invalid, 1, 11, "between 1 and"),
-        (
-            "ping_interval: 2m",
-            Type,
-            1,
-            16,
-            "write durations in quotes: \"2m\"",
-        ),
+        ("ping_interval: 2m", Type, 1, 16, "write durations in quotes: \"2m\""),
         ("ping_interval: \"2x\"", Invalid, 1, 16, "unknown unit"),
         ("ping_interval: \"0s\"", Invalid, 1, 16, "more than zero"),
         ("ping_interval: 1.5", Type, 1, 16, "ping_interval must be"),
-        (
-            "lame_duck_duration: \"10s\"",
-            Invalid,
-            1,
-            21,
-            "at least 30 seconds",
-        ),
+        ("lame_duck_duration: \"10s\"", Invalid, 1, 21, "at least 30 seconds"),
         ("lame_duck_duration: 60", Type, 1, 21, "duration string"),
-        (
-            "lame_duck_grace_period: \"5m\"",
-            Invalid,
-            1,
-            25,
-            "shorter than lame_duck_duration",
-        ),
-        (
-            "debug: \"true\"",
-            Type,
-            1,
-            8,
-            "debug must be true or false, found a string",
-        ),
+        ("lame_duck_grace_period: \"5m\"", Invalid, 1, 25, "shorter than lame_duck_duration"),
+        ("debug: \"true\"", Type, 1, 8, "debug must be true or false, found a string"),
         ("debug: 1", Type, 1, 8, "true or false"),
         ("server_name: \"a b\"", Invalid, 1, 14, "spaces"),
         ("log_file: \"\"", Invalid, 1, 11, "must not be empty"),
-        (
-            "http: 8222\nhttp_port: 8223",
-            Conflict,
-            2,
-            1,
-            "`http` already sets",
-        ),
-        (
-            "http_port: 4222",
-            Conflict,
-            1,
-            1,
-            "monitoring port is the client port",
-        ),
-        (
-            "authorization: 1",
-            Type,
-            1,
-            16,
-            "authorization must be a map",
-        ),
+        ("http: 8222\nhttp_port: 8223", Conflict, 2, 1, "`http` already sets"),
+        ("http_port: 4222", Conflict, 1, 1, "monitoring port is the client port"),
+        ("authorization: 1", Type, 1, 16, "authorization must be a map"),
         ("authorization {}", Invalid, 1, 1, "no token, user or users"),
-        (
-            "authorization { users = [] }",
-            Invalid,
-            1,
-            1,
-            "no token, user or users",
-        ),
-        (
-            "authorization { token: t, user: u, password: p }",
-            Conflict,
-            1,
-            17,
-            "Cannot have a user/pass and token",
-        ),
+        ("authorization { users = [] }", Invalid, 1, 1, "no token, user or users"),
+        ("authorization { token: t, user: u, password: p }", Conflict, 1, 17, "Cannot have a user/pass and token"),
         (
             "authorization {\n user: u\n password: p\n users: [{user: a, password: b}]\n}",
             Conflict,
@@ -455,76 +327,16 @@ fn config_errors_with_positions() {
             2,
             "Duplicate user \"a\" detected",
         ),
-        (
-            "authorization { user: u }",
-            Invalid,
-            1,
-            23,
-            "needs a password",
-        ),
-        (
-            "authorization { password: p }",
-            Invalid,
-            1,
-            17,
-            "needs a user",
-        ),
-        (
-            "authorization { user: u, username: v, password: p }",
-            Conflict,
-            1,
-            26,
-            "sets the same option",
-        ),
-        (
-            "authorization { token: \"\" }",
-            Invalid,
-            1,
-            24,
-            "token must not be empty",
-        ),
-        (
-            "authorization { token: 1234 }",
-            Type,
-            1,
-            24,
-            "token must be a quoted string, found an integer",
-        ),
-        (
-            "authorization { token: t, timeout: \"0s\" }",
-            Invalid,
-            1,
-            36,
-            "more than zero",
-        ),
-        (
-            "authorization { usres: [] }",
-            UnknownKey,
-            1,
-            17,
-            "did you mean `users`?",
-        ),
-        (
-            "authorization { users: [{user: a}] }",
-            Invalid,
-            1,
-            25,
-            "user \"a\" has no password",
-        ),
-        (
-            "authorization { users: [{password: a}] }",
-            Invalid,
-            1,
-            25,
-            "needs `user`",
-        ),
-        (
-            "authorization { users: [{user: a, password: b, nkey: UABC}] }",
-            UnknownKey,
-            1,
-            48,
-            "does not support",
-        ),
+        ("authorization { user: u }", Invalid, 1, 23, "needs a password"),
+        ("authorization { password: p }", Invalid, 1, 17, "needs a user"),
+        ("authorization { user: u, username: v, password: p }", Conflict, 1, 26, "sets the same option"),
+        ("authorization { token: \"\" }", Invalid, 1, 24, "token must not be empty"),
+        ("authorization { token: 1234 }", Type, 1, 24, "token must be a quoted string, found an integer"),
+        ("authorization { token: t, timeout: \"0s\" }", Invalid, 1, 36, "more than zero"),
+        ("authorization { usres: [] }", UnknownKey, 1, 17, "did you mean `users`?"),
+        ("authorization { users: [{user: a}] }", Invalid, 1, 25, "user \"a\" has no password"),
+        ("authorization { users: [{password: a}] }", Invalid, 1, 25, "needs `user`"),
+        ("authorization { users: [{user: a, password: b, nkey: UABC}] }", UnknownKey, 1, 48, "does not support"),
         (
             "authorization { users: [{user: a, password: b, permisions: {}}] }",
             UnknownKey,
@@ -532,62 +344,14 @@ fn config_errors_with_positions() {
             48,
             "did you mean `permissions`?",
         ),
-        (
-            "authorization { users: {user: a} }",
-            Type,
-            1,
-            24,
-            "users must be an array",
-        ),
-        (
-            "authorization { users: [a] }",
-            Type,
-            1,
-            25,
-            "a users entry must be a map",
-        ),
-        (
-            "tls { key_file: k }",
-            Invalid,
-            1,
-            5,
-            "tls needs `cert_file`",
-        ),
-        (
-            "tls { cert_file: c }",
-            Invalid,
-            1,
-            5,
-            "tls needs `key_file`",
-        ),
-        (
-            "tls { cert_file: c, key_file: k, verify: true }",
-            Invalid,
-            1,
-            42,
-            "needs `ca_file`",
-        ),
-        (
-            "tls { cert_file: c, key_file: k, min_version: \"1.1\" }",
-            Invalid,
-            1,
-            47,
-            "\"1.2\" or \"1.3\"",
-        ),
-        (
-            "tls { cert_file: c, key_file: k, insecure: true }",
-            UnknownKey,
-            1,
-            34,
-            "does not support",
-        ),
-        (
-            "tls { cert_file: c, key_file: k, timeout: \"-1s\" }",
-            Invalid,
-            1,
-            43,
-            "negative",
-        ),
+        ("authorization { users: {user: a} }", Type, 1, 24, "users must be an array"),
+        ("authorization { users: [a] }", Type, 1, 25, "a users entry must be a map"),
+        ("tls { key_file: k }", Invalid, 1, 5, "tls needs `cert_file`"),
+        ("tls { cert_file: c }", Invalid, 1, 5, "tls needs `key_file`"),
+        ("tls { cert_file: c, key_file: k, verify: true }", Invalid, 1, 42, "needs `ca_file`"),
+        ("tls { cert_file: c, key_file: k, min_version: \"1.1\" }", Invalid, 1, 47, "\"1.2\" or \"1.3\""),
+        ("tls { cert_file: c, key_file: k, insecure: true }", UnknownKey, 1, 34, "does not support"),
+        ("tls { cert_file: c, key_file: k, timeout: \"-1s\" }", Invalid, 1, 43, "negative"),
         (
             "tls { cert_file: c, key_file: k, ca_file: a, verify_and_map: true }",
             Invalid,
@@ -595,20 +359,8 @@ fn config_errors_with_positions() {
             5,
             "authorization has no users",
         ),
-        (
-            "cluster { name: c }",
-            Invalid,
-            1,
-            1,
-            "cluster needs `listen` or `port`",
-        ),
-        (
-            "cluster { port: 4222 }",
-            Conflict,
-            1,
-            1,
-            "cluster port is already used",
-        ),
+        ("cluster { name: c }", Invalid, 1, 1, "cluster needs `listen` or `port`"),
+        ("cluster { port: 4222 }", Conflict, 1, 1, "cluster port is already used"),
         (
             "cluster { port: 6222, authorization { token: t } }",
             Conflict,
@@ -623,48 +375,12 @@ fn config_errors_with_positions() {
             39,
             "Cluster authorization does not allow multiple users",
         ),
-        (
-            "cluster { port: 6222, authorization { user: u } }",
-            Invalid,
-            1,
-            37,
-            "needs `user` and `password`",
-        ),
-        (
-            "cluster { port: 6222, routes: [\"http://h:1\"] }",
-            Invalid,
-            1,
-            32,
-            "nats-route://",
-        ),
-        (
-            "cluster { port: 6222, routes: [nats-route://h] }",
-            Invalid,
-            1,
-            32,
-            "nats-route://",
-        ),
-        (
-            "cluster { port: 6222, routes: [nats-route://u:p@h:0] }",
-            Invalid,
-            1,
-            32,
-            "nats-route://",
-        ),
-        (
-            "cluster { port: 6222, advertise: x }",
-            UnknownKey,
-            1,
-            23,
-            "does not support",
-        ),
-        (
-            "cluster { port: 6222, connect_retries: -1 }",
-            Invalid,
-            1,
-            40,
-            "between 0 and",
-        ),
+        ("cluster { port: 6222, authorization { user: u } }", Invalid, 1, 37, "needs `user` and `password`"),
+        ("cluster { port: 6222, routes: [\"http://h:1\"] }", Invalid, 1, 32, "nats-route://"),
+        ("cluster { port: 6222, routes: [nats-route://h] }", Invalid, 1, 32, "nats-route://"),
+        ("cluster { port: 6222, routes: [nats-route://u:p@h:0] }", Invalid, 1, 32, "nats-route://"),
+        ("cluster { port: 6222, advertise: x }", UnknownKey, 1, 23, "does not support"),
+        ("cluster { port: 6222, connect_retries: -1 }", Invalid, 1, 40, "between 0 and"),
     ];
     for (text, kind, line, column, message) in cases {
         let err = match load(text) {
@@ -672,11 +388,7 @@ fn config_errors_with_positions() {
             Err(e) => e,
         };
         assert_eq!(err.kind(), *kind, "{text:?}: {err}");
-        assert_eq!(
-            (err.line(), err.column()),
-            (Some(*line), Some(*column)),
-            "{text:?}: {err}"
-        );
+        assert_eq!((err.line(), err.column()), (Some(*line), Some(*column)), "{text:?}: {err}");
         assert!(err.message().contains(message), "{text:?}: {err}");
     }
 }
@@ -684,26 +396,15 @@ fn config_errors_with_positions() {
 #[test]
 fn summary_without_auth_says_so() {
     let s = summary(&Options::default());
-    assert!(
-        s.contains("client listener: 127.0.0.1:4222 (plain text, no TLS)"),
-        "{s}"
-    );
+    assert!(s.contains("client listener: 127.0.0.1:4222 (plain text, no TLS)"), "{s}");
     assert!(s.contains("authentication: none"), "{s}");
-    assert!(
-        s.contains("monitoring: off") && s.contains("cluster: off"),
-        "{s}"
-    );
+    assert!(s.contains("monitoring: off") && s.contains("cluster: off"), "{s}");
 }
 
 #[test]
 fn secrets_from_the_environment() {
     let env = |name: &str| (name == "WARDEN_T_PASS").then(|| "\"from env\"".to_owned());
-    let loaded = load_str_with_env(
-        "authorization { user: u, password: $WARDEN_T_PASS }",
-        "env.conf",
-        &env,
-    )
-    .unwrap();
+    let loaded = load_str_with_env("authorization { user: u, password: $WARDEN_T_PASS }", "env.conf", &env).unwrap();
     let auth = loaded.options.authorization.unwrap();
     assert_eq!(auth.password.unwrap().expose(), "from env");
     // And from the real process environment, through the public API.
@@ -741,10 +442,7 @@ fn load_file_with_policies_included() {
     .unwrap();
     let loaded = load_file(&dir.join("warden.conf")).unwrap();
     let users = loaded.options.authorization.unwrap().users;
-    assert_eq!(
-        users[1].permissions.as_ref().unwrap().publish,
-        allow(&["req.>"])
-    );
+    assert_eq!(users[1].permissions.as_ref().unwrap().publish, allow(&["req.>"]));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

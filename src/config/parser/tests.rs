@@ -19,11 +19,7 @@ fn render(value: &Value) -> String {
 }
 
 fn render_map(map: &Map) -> String {
-    let inner: Vec<String> = map
-        .entries
-        .iter()
-        .map(|e| format!("{}={}", e.key, render(&e.value)))
-        .collect();
+    let inner: Vec<String> = map.entries.iter().map(|e| format!("{}={}", e.key, render(&e.value))).collect();
     format!("{{{}}}", inner.join(","))
 }
 
@@ -82,10 +78,7 @@ fn syntax_forms() {
         ("m { n { o { p = 1 } } }", "{m={n={o={p=1}}}}"),
         // outer braces and JSON
         ("{ a = 1 }", "{a=1}"),
-        (
-            "{\"listen\": \"127.0.0.1:4222\", \"max_payload\": 2048}",
-            "{listen=\"127.0.0.1:4222\",max_payload=2048}",
-        ),
+        ("{\"listen\": \"127.0.0.1:4222\", \"max_payload\": 2048}", "{listen=\"127.0.0.1:4222\",max_payload=2048}"),
         (
             "{\n  \"a\": {\"b\": [1, 2.5, true, null_is_a_string]},\n  \"c\": \"d\"\n}\n",
             "{a={b=[1,f:2.5,true,\"null_is_a_string\"]},c=\"d\"}",
@@ -111,10 +104,7 @@ fn syntax_forms() {
         ("\"quoted key\" = 1", "{quoted key=1}"),
         ("'sq key': 1", "{sq key=1}"),
         ("s = 127.0.0.1:4222", "{s=\"127.0.0.1:4222\"}"),
-        (
-            "s = nats-route://user:pw@host:6222",
-            "{s=\"nats-route://user:pw@host:6222\"}",
-        ),
+        ("s = nats-route://user:pw@host:6222", "{s=\"nats-route://user:pw@host:6222\"}"),
         ("s = foo.*.bar", "{s=\"foo.*.bar\"}"),
         ("s = >", "{s=\">\"}"),
         ("s = abc==", "{s=\"abc==\"}"),
@@ -150,20 +140,14 @@ fn syntax_forms() {
         ("v = 1\nl = [{w: $v}]", "{v=1,l=[{w=1}]}"),
         ("m = {a: 1}\nn = $m", "{m={a=1},n={a=1}}"),
         ("p = \"$2a$11$abc\"", "{p=\"$2a$11$abc\"}"),
-        (
-            "p = $2a$11$W2zko751KUvVy59/sSOT.xtiHyG",
-            "{p=\"$2a$11$W2zko751KUvVy59/sSOT.xtiHyG\"}",
-        ),
+        ("p = $2a$11$W2zko751KUvVy59/sSOT.xtiHyG", "{p=\"$2a$11$W2zko751KUvVy59/sSOT.xtiHyG\"}"),
         ("p = $2b$10$abc", "{p=\"$2b$10$abc\"}"),
         ("x = $WARDEN_T_NUM", "{x=123}"),
         ("x = ${WARDEN_T_STR}", "{x=\"hello\"}"),
         ("x = $WARDEN_T_QUOTED", "{x=\"two words\"}"),
         ("x = $WARDEN_T_MAP", "{x={a=1,b=[\"x\",\"y\"]}}"),
         ("x = $WARDEN_T_SIZE", "{x=size:65536}"),
-        (
-            "WARDEN_T_NUM = 7\nx = $WARDEN_T_NUM",
-            "{WARDEN_T_NUM=7,x=7}",
-        ),
+        ("WARDEN_T_NUM = 7\nx = $WARDEN_T_NUM", "{WARDEN_T_NUM=7,x=7}"),
         // include is a keyword only bare, followed by a blank
         ("\"include\" = 1", "{include=1}"),
     ];
@@ -181,27 +165,9 @@ fn errors_with_positions() {
     use ErrorKind::*;
     // (input, kind, line, column, part of the message)
     let cases: &[(&str, ErrorKind, u32, u32, &str)] = &[
-        (
-            "a = 1\na = 2",
-            DuplicateKey,
-            2,
-            1,
-            "duplicate key `a` (first set at test.conf:1:1)",
-        ),
-        (
-            "m { x = 1\n  x = 2 }",
-            DuplicateKey,
-            2,
-            3,
-            "duplicate key `x`",
-        ),
-        (
-            "a = $nope",
-            Variable,
-            1,
-            5,
-            "variable `$nope` is not defined",
-        ),
+        ("a = 1\na = 2", DuplicateKey, 2, 1, "duplicate key `a` (first set at test.conf:1:1)"),
+        ("m { x = 1\n  x = 2 }", DuplicateKey, 2, 3, "duplicate key `x`"),
+        ("a = $nope", Variable, 1, 5, "variable `$nope` is not defined"),
         ("a = ${nope}", Variable, 1, 5, "not defined"),
         ("w = $v\nv = 1", Variable, 1, 5, "not defined"),
         ("m { v = 1 }\nn { w = $v }", Variable, 2, 9, "not defined"),
@@ -210,27 +176,9 @@ fn errors_with_positions() {
         ("a = ${x}y", Syntax, 1, 9, "unexpected 'y'"),
         ("a = $", Syntax, 1, 5, "expected a variable name"),
         ("a = $b$c", Syntax, 1, 5, "not a valid variable name"),
-        (
-            "a = $WARDEN_T_BAD",
-            Variable,
-            1,
-            5,
-            "WARDEN_T_BAD does not hold a valid config value",
-        ),
-        (
-            "a = $WARDEN_T_VAR",
-            Variable,
-            1,
-            5,
-            "may not refer to a variable",
-        ),
-        (
-            "a = $WARDEN_T_EMPTY",
-            Variable,
-            1,
-            5,
-            "does not hold a valid config value",
-        ),
+        ("a = $WARDEN_T_BAD", Variable, 1, 5, "WARDEN_T_BAD does not hold a valid config value"),
+        ("a = $WARDEN_T_VAR", Variable, 1, 5, "may not refer to a variable"),
+        ("a = $WARDEN_T_EMPTY", Variable, 1, 5, "does not hold a valid config value"),
         ("a = \"open", Syntax, 1, 5, "unterminated string"),
         ("a = 'open", Syntax, 1, 5, "unterminated string"),
         ("a = \"\\q\"", Syntax, 1, 6, "invalid escape character 'q'"),
@@ -245,32 +193,14 @@ fn errors_with_positions() {
         ("}", Syntax, 1, 1, "expected a key, found '}'"),
         ("a = 1;;", Syntax, 1, 7, "expected a key, found ';'"),
         ("= 1", Syntax, 1, 1, "expected a key, found '='"),
-        (
-            "a =\n 1",
-            Syntax,
-            1,
-            4,
-            "expected a value, found the end of the line",
-        ),
-        (
-            "a = ",
-            Syntax,
-            1,
-            5,
-            "expected a value, found the end of the file",
-        ),
+        ("a =\n 1", Syntax, 1, 4, "expected a value, found the end of the line"),
+        ("a = ", Syntax, 1, 5, "expected a value, found the end of the file"),
         ("a\nb = 1", Syntax, 1, 1, "key `a` has no value"),
         ("a", Syntax, 1, 1, "key `a` has no value"),
         ("a = ,", Syntax, 1, 5, "expected a value, found ','"),
         ("a = # c", Syntax, 1, 5, "found a comment"),
         ("a\"b\" = 1", Syntax, 1, 2, "unexpected '\"' in key"),
-        (
-            "a = b\"c\"",
-            Syntax,
-            1,
-            6,
-            "unexpected '\"' in an unquoted value",
-        ),
+        ("a = b\"c\"", Syntax, 1, 6, "unexpected '\"' in an unquoted value"),
         ("a = b'c'", Syntax, 1, 6, "unexpected '''"),
         ("a = c:\\dir", Syntax, 1, 7, "unexpected '\\'"),
         ("a = b{", Syntax, 1, 6, "unexpected '{'"),
@@ -286,13 +216,7 @@ fn errors_with_positions() {
         ("include", Syntax, 1, 8, "expected a file name"),
         ("include = x", Syntax, 1, 9, "keyword"),
         ("include \"\"", Include, 1, 9, "empty include path"),
-        (
-            "include \"/nonexistent/warden/x.conf\"",
-            Include,
-            1,
-            9,
-            "cannot include `/nonexistent/warden/x.conf`",
-        ),
+        ("include \"/nonexistent/warden/x.conf\"", Include, 1, 9, "cannot include `/nonexistent/warden/x.conf`"),
     ];
     for (text, kind, line, column, message) in cases {
         let err = match parse(text) {
@@ -300,17 +224,9 @@ fn errors_with_positions() {
             Err(err) => err,
         };
         assert_eq!(err.kind(), *kind, "{text:?}: {err}");
-        assert_eq!(
-            (err.line(), err.column()),
-            (Some(*line), Some(*column)),
-            "{text:?}: {err}"
-        );
+        assert_eq!((err.line(), err.column()), (Some(*line), Some(*column)), "{text:?}: {err}");
         assert!(err.message().contains(message), "{text:?}: {err}");
-        assert!(
-            err.to_string()
-                .starts_with(&format!("test.conf:{line}:{column}: ")),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with(&format!("test.conf:{line}:{column}: ")), "{err}");
     }
 }
 
@@ -356,15 +272,11 @@ fn positions_of_nodes() {
     let map = parse("m {\n  list = [\n    \"x\"\n  ]\n}").unwrap();
     let m = map.get("m").unwrap();
     assert_eq!((m.key_pos.line(), m.key_pos.column()), (1, 1));
-    let Kind::Map(inner) = &m.value.kind else {
-        panic!()
-    };
+    let Kind::Map(inner) = &m.value.kind else { panic!() };
     let list = inner.get("list").unwrap();
     assert_eq!((list.key_pos.line(), list.key_pos.column()), (2, 3));
     assert_eq!((list.value.pos.line(), list.value.pos.column()), (2, 10));
-    let Kind::Array(items) = &list.value.kind else {
-        panic!()
-    };
+    let Kind::Array(items) = &list.value.kind else { panic!() };
     assert_eq!((items[0].pos.line(), items[0].pos.column()), (3, 5));
 }
 
@@ -377,19 +289,11 @@ fn process_environment_is_read_and_reparsed() {
 
 #[test]
 fn nesting_is_bounded() {
-    let deep = format!(
-        "a = {}{}",
-        "[".repeat(MAX_DEPTH + 1),
-        "]".repeat(MAX_DEPTH + 1)
-    );
+    let deep = format!("a = {}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
     assert_eq!(parse(&deep).unwrap_err().kind(), ErrorKind::Limit);
     let ok = format!("a = {}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
     assert!(parse(&ok).is_ok());
-    let maps = format!(
-        "{}{}",
-        "a {".repeat(MAX_DEPTH + 1),
-        "}".repeat(MAX_DEPTH + 1)
-    );
+    let maps = format!("{}{}", "a {".repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
     assert_eq!(parse(&maps).unwrap_err().kind(), ErrorKind::Limit);
 }
 
@@ -408,10 +312,7 @@ fn nesting_through_variables_is_bounded() {
 #[test]
 fn size_is_bounded() {
     let big = vec![b'#'; MAX_FILE_BYTES + 1];
-    assert_eq!(
-        parse_bytes(&big, "big").unwrap_err().kind(),
-        ErrorKind::Limit
-    );
+    assert_eq!(parse_bytes(&big, "big").unwrap_err().kind(), ErrorKind::Limit);
 }
 
 #[test]
@@ -438,11 +339,8 @@ fn include_relative_to_the_including_file() {
     let dir = temp_dir("include-relative");
     std::fs::create_dir_all(dir.join("policies")).unwrap();
     std::fs::create_dir_all(dir.join("conf")).unwrap();
-    std::fs::write(
-        dir.join("policies/admin.conf"),
-        "admin = { publish = \">\" }\ninclude 'more/limits.conf'\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("policies/admin.conf"), "admin = { publish = \">\" }\ninclude 'more/limits.conf'\n")
+        .unwrap();
     std::fs::create_dir_all(dir.join("policies/more")).unwrap();
     std::fs::write(dir.join("policies/more/limits.conf"), "limit: 5\n").unwrap();
     std::fs::write(
@@ -456,17 +354,11 @@ fn include_relative_to_the_including_file() {
         render_map(&map),
         "{port=4222,authorization={admin={publish=\">\"},limit=5,users=[{user=\"a\",permissions={publish=\">\"}}]},limit=5,x=1}"
     );
-    let Kind::Map(auth) = &map.get("authorization").unwrap().value.kind else {
-        panic!()
-    };
+    let Kind::Map(auth) = &map.get("authorization").unwrap().value.kind else { panic!() };
     assert!(auth.get("admin").unwrap().used_as_variable);
     // Positions inside an included file name that file.
     let admin = auth.get("admin").unwrap();
-    assert!(
-        admin.key_pos.file().ends_with("admin.conf"),
-        "{:?}",
-        admin.key_pos
-    );
+    assert!(admin.key_pos.file().ends_with("admin.conf"), "{:?}", admin.key_pos);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -500,11 +392,7 @@ fn include_errors() {
     assert!(err.file().unwrap().ends_with("inner.conf"), "{err}");
 
     // The same file included twice (not a cycle) is a duplicate-key error.
-    std::fs::write(
-        dir.join("twice.conf"),
-        "include one.conf\ninclude one.conf\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("twice.conf"), "include one.conf\ninclude one.conf\n").unwrap();
     std::fs::write(dir.join("one.conf"), "one = 1\n").unwrap();
     let err = parse_file_with_env(&dir.join("twice.conf"), &test_env).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::DuplicateKey);
@@ -526,17 +414,9 @@ fn include_errors() {
 fn include_depth_is_bounded() {
     let dir = temp_dir("include-depth");
     for i in 0..=MAX_INCLUDE_DEPTH + 1 {
-        std::fs::write(
-            dir.join(format!("f{i}.conf")),
-            format!("include f{}.conf\n", i + 1),
-        )
-        .unwrap();
+        std::fs::write(dir.join(format!("f{i}.conf")), format!("include f{}.conf\n", i + 1)).unwrap();
     }
-    std::fs::write(
-        dir.join(format!("f{}.conf", MAX_INCLUDE_DEPTH + 2)),
-        "x = 1\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join(format!("f{}.conf", MAX_INCLUDE_DEPTH + 2)), "x = 1\n").unwrap();
     let err = parse_file_with_env(&dir.join("f0.conf"), &test_env).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Limit, "{err}");
     let _ = std::fs::remove_dir_all(&dir);

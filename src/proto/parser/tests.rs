@@ -1,26 +1,13 @@
 use super::*;
 
-const LIMITS: ParseLimits = ParseLimits {
-    max_payload: 1024,
-    max_control_line: 64,
-};
+const LIMITS: ParseLimits = ParseLimits { max_payload: 1024, max_control_line: 64 };
 
 /// An owned rendering of an op, so results from different buffers compare.
 fn render(op: &Op<'_>) -> String {
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match op {
-        Op::Pub(p) => format!(
-            "PUB {} {:?} {:?} {}",
-            s(p.subject),
-            p.reply.map(s),
-            p.header_len,
-            s(p.message)
-        ),
-        Op::Sub {
-            subject,
-            queue,
-            sid,
-        } => format!("SUB {} {:?} {}", s(subject), queue.map(s), s(sid)),
+        Op::Pub(p) => format!("PUB {} {:?} {:?} {}", s(p.subject), p.reply.map(s), p.header_len, s(p.message)),
+        Op::Sub { subject, queue, sid } => format!("SUB {} {:?} {}", s(subject), queue.map(s), s(sid)),
         Op::Unsub { sid, max } => format!("UNSUB {} {max:?}", s(sid)),
         Op::Connect(j) => format!("CONNECT {}", s(j)),
         other => format!("{other:?}"),
@@ -49,63 +36,33 @@ fn one(input: &str) -> Result<Vec<String>, ProtoError> {
 #[test]
 fn verbs_are_case_insensitive_and_take_tabs() {
     let ops = one("ping\r\nPoNg\r\nSuB\tfoo\t\t1\r\npub foo 2\r\nhi\r\nUNSUB 1 5\r\n").unwrap();
-    assert_eq!(
-        ops,
-        vec![
-            "Ping",
-            "Pong",
-            "SUB foo None 1",
-            "PUB foo None None hi",
-            "UNSUB 1 Some(5)"
-        ]
-    );
+    assert_eq!(ops, vec!["Ping", "Pong", "SUB foo None 1", "PUB foo None None hi", "UNSUB 1 Some(5)"]);
 }
 
 #[test]
 fn ping_ignores_the_rest_of_its_line_and_lf_alone_ends_a_line() {
-    assert_eq!(
-        one("PING garbage\nPINGPONG\r\n").unwrap(),
-        vec!["Ping", "Ping"]
-    );
+    assert_eq!(one("PING garbage\nPINGPONG\r\n").unwrap(), vec!["Ping", "Ping"]);
 }
 
 #[test]
 fn connect_needs_no_space_before_json() {
-    assert_eq!(
-        one("CONNECT{\"verbose\":false}\r\n").unwrap(),
-        vec!["CONNECT {\"verbose\":false}"]
-    );
+    assert_eq!(one("CONNECT{\"verbose\":false}\r\n").unwrap(), vec!["CONNECT {\"verbose\":false}"]);
 }
 
 #[test]
 fn pub_with_reply_and_hpub() {
     let ops = one("PUB foo bar 0\r\n\r\nHPUB foo r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n").unwrap();
-    assert_eq!(
-        ops,
-        vec![
-            "PUB foo Some(\"bar\") None ",
-            "PUB foo Some(\"r\") Some(12) NATS/1.0\r\n\r\nhi"
-        ]
-    );
+    assert_eq!(ops, vec!["PUB foo Some(\"bar\") None ", "PUB foo Some(\"r\") Some(12) NATS/1.0\r\n\r\nhi"]);
 }
 
 #[test]
 fn sub_with_queue() {
-    assert_eq!(
-        one("SUB foo.* workers 7\r\n").unwrap(),
-        vec!["SUB foo.* Some(\"workers\") 7"]
-    );
+    assert_eq!(one("SUB foo.* workers 7\r\n").unwrap(), vec!["SUB foo.* Some(\"workers\") 7"]);
 }
 
 #[test]
 fn unknown_verbs_and_missing_separators() {
-    for bad in [
-        "FOO bar\r\n",
-        "MSG foo 1 2\r\n",
-        "UNSUB\r\n",
-        "PUBX foo 1\r\n",
-        "HMSG a 1 2 3\r\n",
-    ] {
+    for bad in ["FOO bar\r\n", "MSG foo 1 2\r\n", "UNSUB\r\n", "PUBX foo 1\r\n", "HMSG a 1 2 3\r\n"] {
         assert_eq!(one(bad), Err(ProtoError::UnknownOperation), "{bad:?}");
     }
 }
@@ -124,29 +81,19 @@ fn bad_sizes_and_argument_counts_are_rejected() {
         "SUB foo q 1 2\r\n",
         "UNSUB 1 2 3\r\n",
     ] {
-        assert!(
-            matches!(one(bad), Err(ProtoError::InvalidArguments(_))),
-            "{bad:?}"
-        );
+        assert!(matches!(one(bad), Err(ProtoError::InvalidArguments(_))), "{bad:?}");
     }
 }
 
 #[test]
 fn max_payload_is_refused_before_the_payload_arrives() {
     assert_eq!(feed(&[b"PUB foo 1025\r\n"]), Err(ProtoError::MaxPayload));
-    assert_eq!(
-        one("PUB foo 1024\r\n").unwrap(),
-        Vec::<String>::new(),
-        "exactly max waits for payload"
-    );
+    assert_eq!(one("PUB foo 1024\r\n").unwrap(), Vec::<String>::new(), "exactly max waits for payload");
 }
 
 #[test]
 fn payload_must_end_with_crlf() {
-    assert_eq!(
-        one("PUB foo 2\r\nhello\r\n"),
-        Err(ProtoError::UnknownOperation)
-    );
+    assert_eq!(one("PUB foo 2\r\nhello\r\n"), Err(ProtoError::UnknownOperation));
 }
 
 #[test]
@@ -159,8 +106,7 @@ fn control_line_limit_applies_to_complete_and_partial_lines() {
     assert_eq!(one(&endless), Err(ProtoError::MaxControlLine));
 }
 
-const SCRIPT: &str =
-    "CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nsub bar q 2\r\nPUB foo reply 5\r\nhello\r\n\
+const SCRIPT: &str = "CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nsub bar q 2\r\nPUB foo reply 5\r\nhello\r\n\
 HPUB bar 12 15\r\nNATS/1.0\r\n\r\nabc\r\nPING\r\nUNSUB 1\r\nPONG\r\nPUB x 0\r\n\r\n";
 
 #[test]
@@ -169,11 +115,7 @@ fn every_split_point_gives_the_same_ops() {
     assert_eq!(whole.len(), 9);
     let bytes = SCRIPT.as_bytes();
     for i in 0..=bytes.len() {
-        assert_eq!(
-            feed(&[&bytes[..i], &bytes[i..]]).unwrap(),
-            whole,
-            "split at {i}"
-        );
+        assert_eq!(feed(&[&bytes[..i], &bytes[i..]]).unwrap(), whole, "split at {i}");
     }
     let single: Vec<&[u8]> = bytes.chunks(1).collect();
     assert_eq!(feed(&single).unwrap(), whole, "one byte at a time");

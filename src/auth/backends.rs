@@ -1,0 +1,252 @@
+//! The built-in authenticators.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::password::{dummy_verify, PasswordHash};
+use super::verified::VerifiedCache;
+use super::{Authenticator, Claims, ConnectionFacts, Identity, RefusalReason, Verdict};
+use crate::perms::PermissionSet;
+
+/// Verifies `candidate` against `hash`, using and feeding the cache.
+fn verify_cached(cache: &VerifiedCache, name: &str, hash: &PasswordHash, candidate: &str) -> bool {
+    let now = Instant::now();
+    if cache.check(name, candidate, now) {
+        return true;
+    }
+    let ok = hash.verify(candidate);
+    if ok {
+        cache.remember(name, candidate, now);
+    }
+    ok
+}
+
+/// No authentication (the default): everyone connects with the same
+/// permissions, which still keep the reserved `_SYS.>` space closed.
+#[derive(Debug)]
+pub struct NoAuth {
+    permissions: Arc<PermissionSet>,
+}
+
+impl NoAuth {
+    /// Everyone gets `permissions`.
+    pub fn new(permissions: Arc<PermissionSet>) -> Self {
+        NoAuth { permissions }
+    }
+}
+
+impl Authenticator for NoAuth {
+    fn auth_required(&self) -> bool {
+        false
+    }
+
+    fn authenticate(&self, _claims: &Claims, _facts: &ConnectionFacts) -> Verdict {
+        Verdict::Accept(Identity { user: None, permissions: self.permissions.clone(), credential: 0 })
+    }
+
+    fn refresh(&self, _identity: &Identity) -> Option<Identity> {
+        Some(Identity { user: None, permissions: self.permissions.clone(), credential: 0 })
+    }
+}
+
+/// A single shared token (`authorization { token }`).
+#[derive(Debug)]
+pub struct TokenAuth {
+    token: PasswordHash,
+    credential: u64,
+    permissions: Arc<PermissionSet>,
+    cache: VerifiedCache,
+}
+
+impl TokenAuth {
+    /// Accepts clients presenting `token` (plain, bcrypt or argon2);
+    /// `credential` is the fingerprint of the stored token.
+    pub fn new(token: PasswordHash, credential: u64, permissions: Arc<PermissionSet>) -> Self {
+        TokenAuth { token, credential, permissions, cache: VerifiedCache::default() }
+    }
+
+    fn identity(&self) -> Identity {
+        Identity { user: None, permissions: self.permissions.clone(), credential: self.credential }
+    }
+}
+
+impl Authenticator for TokenAuth {
+    fn authenticate(&self, claims: &Claims, _facts: &ConnectionFacts) -> Verdict {
+        let Some(token) = &claims.token else {
+            return Verdict::Refuse(RefusalReason::MissingCredentials);
+        };
+        if verify_cached(&self.cache, "", &self.token, token.expose()) {
+            Verdict::Accept(self.identity())
+        } else {
+            Verdict::Refuse(RefusalReason::BadCredentials)
+        }
+    }
+
+    fn refresh(&self, identity: &Identity) -> Option<Identity> {
+        (identity.credential == self.credential).then(|| self.identity())
+    }
+}
+
+/// A single user and password (`authorization { user, password }`).
+#[derive(Debug)]
+pub struct SingleUser {
+    user: String,
+    password: PasswordHash,
+    credential: u64,
+    permissions: Arc<PermissionSet>,
+    cache: VerifiedCache,
+}
+
+impl SingleUser {
+    /// Accepts `user` with `password`; `credential` fingerprints the stored password.
+    pub fn new(user: String, password: PasswordHash, credential: u64, permissions: Arc<PermissionSet>) -> Self {
+        SingleUser { user, password, credential, permissions, cache: VerifiedCache::default() }
+    }
+
+    fn identity(&self) -> Identity {
+        Identity { user: Some(self.user.clone()), permissions: self.permissions.clone(), credential: self.credential }
+    }
+}
+
+impl Authenticator for SingleUser {
+    fn authenticate(&self, claims: &Claims, _facts: &ConnectionFacts) -> Verdict {
+        let (Some(user), Some(password)) = (&claims.user, &claims.password) else {
+            return Verdict::Refuse(RefusalReason::MissingCredentials);
+        };
+        // Verify even for a wrong name, so both failures cost the same.
+        let password_ok = verify_cached(&self.cache, &self.user, &self.password, password.expose());
+        if password_ok && *user == self.user {
+            Verdict::Accept(self.identity())
+        } else {
+            Verdict::Refuse(RefusalReason::BadCredentials)
+        }
+    }
+
+    fn refresh(&self, identity: &Identity) -> Option<Identity> {
+        (identity.user.as_deref() == Some(self.user.as_str()) && identity.credential == self.credential)
+            .then(|| self.identity())
+    }
+}
+
+/// One configured user.
+#[derive(Debug)]
+pub struct UserEntry {
+    /// Stored password; `None` for certificate-only users.
+    pub password: Option<PasswordHash>,
+    /// The compiled permissions.
+    pub permissions: Arc<PermissionSet>,
+    /// Fingerprint of the stored credential, to notice changes on reload.
+    pub credential: u64,
+}
+
+/// The users list, by password or (with `verify_and_map`) by client certificate.
+#[derive(Debug)]
+pub struct UsersAuth {
+    users: HashMap<String, UserEntry>,
+    map_certificates: bool,
+    /// Verified for unknown users, shaped like the configured hashes, so an
+    /// unknown user costs what a wrong password costs.
+    dummy: Option<PasswordHash>,
+    cache: VerifiedCache,
+}
+
+impl UsersAuth {
+    /// A users list; `map_certificates` maps a verified client certificate
+    /// to a user instead of reading `user` from CONNECT.
+    pub fn new(users: HashMap<String, UserEntry>, map_certificates: bool, dummy: Option<PasswordHash>) -> Self {
+        UsersAuth { users, map_certificates, dummy, cache: VerifiedCache::default() }
+    }
+
+    fn check_password(&self, name: &str, entry: Option<&UserEntry>, candidate: Option<&str>) -> bool {
+        match (entry.and_then(|e| e.password.as_ref()), candidate) {
+            (Some(hash), Some(candidate)) => verify_cached(&self.cache, name, hash, candidate),
+            (None, _) if entry.is_some() && self.map_certificates => true,
+            (_, candidate) => {
+                // Burn the same time as a real check.
+                let candidate = candidate.unwrap_or_default();
+                match &self.dummy {
+                    Some(dummy) => dummy.verify(candidate),
+                    None => dummy_verify(candidate),
+                };
+                false
+            }
+        }
+    }
+}
+
+impl Authenticator for UsersAuth {
+    fn authenticate(&self, claims: &Claims, facts: &ConnectionFacts) -> Verdict {
+        let candidate = claims.password.as_ref().map(|p| p.expose());
+        let name = if self.map_certificates {
+            let Some(peer) = &facts.peer else {
+                return Verdict::Refuse(RefusalReason::CertificateNotMapped);
+            };
+            match peer.map_to(self.users.keys().map(String::as_str)) {
+                Some(name) => name.to_string(),
+                None => return Verdict::Refuse(RefusalReason::CertificateNotMapped),
+            }
+        } else {
+            match &claims.user {
+                Some(user) => user.clone(),
+                None => return Verdict::Refuse(RefusalReason::MissingCredentials),
+            }
+        };
+        let entry = self.users.get(&name);
+        if !self.check_password(&name, entry, candidate) {
+            return Verdict::Refuse(RefusalReason::BadCredentials);
+        }
+        match entry {
+            Some(entry) => Verdict::Accept(Identity {
+                user: Some(name),
+                permissions: entry.permissions.clone(),
+                credential: entry.credential,
+            }),
+            None => Verdict::Refuse(RefusalReason::BadCredentials),
+        }
+    }
+
+    fn refresh(&self, identity: &Identity) -> Option<Identity> {
+        let name = identity.user.as_ref()?;
+        let entry = self.users.get(name).filter(|e| e.credential == identity.credential)?;
+        Some(Identity {
+            user: Some(name.clone()),
+            permissions: entry.permissions.clone(),
+            credential: entry.credential,
+        })
+    }
+}
+
+/// Tries each authenticator in turn; the first that accepts wins.
+#[derive(Debug)]
+pub struct Chain {
+    links: Vec<Arc<dyn Authenticator>>,
+}
+
+impl Chain {
+    /// A chain of `links`, tried in order.
+    pub fn new(links: Vec<Arc<dyn Authenticator>>) -> Self {
+        Chain { links }
+    }
+}
+
+impl Authenticator for Chain {
+    fn auth_required(&self) -> bool {
+        self.links.iter().all(|l| l.auth_required())
+    }
+
+    fn authenticate(&self, claims: &Claims, facts: &ConnectionFacts) -> Verdict {
+        let mut last = Verdict::Refuse(RefusalReason::MissingCredentials);
+        for link in &self.links {
+            last = link.authenticate(claims, facts);
+            if matches!(last, Verdict::Accept(_)) {
+                return last;
+            }
+        }
+        last
+    }
+
+    fn refresh(&self, identity: &Identity) -> Option<Identity> {
+        self.links.iter().find_map(|l| l.refresh(identity))
+    }
+}

@@ -1,0 +1,118 @@
+//! Authentication: who may connect, and with which compiled permissions.
+//!
+//! An [`Authenticator`] gets the CONNECT credentials and the connection's
+//! facts (peer address, verified client certificate) and returns an
+//! [`Identity`] or a refusal. Verification may be expensive (argon2), so the
+//! server calls it off the async reactor, a bounded number at a time
+//! (`server::auth_gate`). Built-ins: no auth, a token, a single user, the
+//! users list (passwords or certificate mapping), and a chain of them.
+
+mod backends;
+mod build;
+pub mod password;
+mod throttle;
+mod verified;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::perms::PermissionSet;
+use crate::secret::Secret;
+use crate::tls::PeerIdentity;
+
+pub use backends::{Chain, NoAuth, SingleUser, TokenAuth, UsersAuth};
+pub use build::{from_options, AuthSetupError};
+pub use throttle::FailureThrottle;
+
+/// What a client presented in CONNECT.
+#[derive(Debug, Clone, Default)]
+pub struct Claims {
+    /// `user`.
+    pub user: Option<String>,
+    /// `pass`.
+    pub password: Option<Secret>,
+    /// `auth_token`.
+    pub token: Option<Secret>,
+}
+
+/// What the server knows about the connection itself.
+#[derive(Debug, Clone)]
+pub struct ConnectionFacts {
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Names from a verified client certificate, if one was presented.
+    pub peer: Option<PeerIdentity>,
+}
+
+/// An authenticated identity.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// User name for logs and monitoring (never a secret; `None` without auth).
+    pub user: Option<String>,
+    /// What this identity may publish and subscribe to, compiled at load.
+    pub permissions: Arc<PermissionSet>,
+    /// Fingerprint of the stored credential that admitted it (0 if none),
+    /// so a reload can tell a changed password from an unchanged one.
+    pub credential: u64,
+}
+
+/// Fingerprint of a stored credential (not of the secret a client sent).
+pub fn credential_fingerprint(stored: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    stored.hash(&mut h);
+    h.finish()
+}
+
+/// An authenticator's answer.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// Connect as this identity.
+    Accept(Identity),
+    /// `-ERR 'Authorization Violation'`, then close. Why is logged, not sent.
+    Refuse(RefusalReason),
+}
+
+/// Why a login was refused (for logs and counters, never sent to the client,
+/// so an attacker cannot tell an unknown user from a wrong password).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// No credentials where some were needed.
+    MissingCredentials,
+    /// Unknown user, wrong password or wrong token.
+    BadCredentials,
+    /// A client certificate was needed and none mapped to a user.
+    CertificateNotMapped,
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RefusalReason::MissingCredentials => "missing credentials",
+            RefusalReason::BadCredentials => "bad credentials",
+            RefusalReason::CertificateNotMapped => "certificate not mapped to a user",
+        })
+    }
+}
+
+/// Decides who may connect. Implement it to plug in your own scheme (see
+/// `examples/embed_custom_auth.rs`).
+pub trait Authenticator: Send + Sync + fmt::Debug {
+    /// Whether clients must send credentials (INFO `auth_required`).
+    fn auth_required(&self) -> bool {
+        true
+    }
+
+    /// Checks the credentials. May block for a while (hash verification):
+    /// the server calls it on a blocking thread, a few at a time.
+    fn authenticate(&self, claims: &Claims, facts: &ConnectionFacts) -> Verdict;
+
+    /// After a configuration reload: the identity a connection authenticated
+    /// as, as the new configuration sees it, or `None` to close the
+    /// connection (user removed or credentials changed). The default keeps
+    /// the identity unchanged.
+    fn refresh(&self, identity: &Identity) -> Option<Identity> {
+        Some(identity.clone())
+    }
+}
