@@ -278,7 +278,7 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         });
     }
     if let (Some(e), true) = (t.tls, maps_certificates) {
-        if o.authorization.as_ref().map_or(true, |a| a.users.is_empty()) {
+        if o.authorization.as_ref().is_none_or(|a| a.users.is_empty()) {
             return Err(invalid(
                 &e.value,
                 "tls verify_and_map maps client certificates to users, but authorization has no users",

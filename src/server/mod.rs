@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -75,7 +75,7 @@ impl Server {
         }
         let authenticator = auth::from_options(&opts).map_err(StartError::Auth)?;
         let bind = |e: io::Error| StartError::Bind { addr: format!("{}:{}", opts.host, opts.port), source: e };
-        let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(bind)?;
+        let listener = listen(&opts.host, opts.port).await.map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
         let shared = Arc::new(Shared::new(opts, local_addr, tls, authenticator));
         let (done_tx, done) = mpsc::channel(1);
@@ -137,6 +137,25 @@ fn prepare_tls(opts: &Options) -> Result<(Option<TlsState>, Vec<String>), StartE
         verify: tls_opts.verify || tls_opts.verify_and_map,
     };
     Ok((Some(state), setup.warnings))
+}
+
+/// Pending-connection queue of the client listener, as large as Linux's
+/// default `somaxconn` (nats-server gets the same from Go), so a reconnect
+/// storm is queued rather than dropped into SYN retransmits.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the client listener with `LISTEN_BACKLOG`.
+async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
+    let mut last_err = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last_err = err,
+        }
+    }
+    Err(last_err)
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sender<()>) {
