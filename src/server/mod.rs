@@ -69,11 +69,20 @@ impl Server {
     /// Loads TLS material (if configured), binds the client listener and
     /// starts accepting. Nothing is bound if any check fails.
     pub async fn start(opts: Options) -> Result<Server, StartError> {
+        let authenticator = auth::from_options(&opts).map_err(StartError::Auth)?;
+        Server::start_with_authenticator(opts, authenticator).await
+    }
+
+    /// Like [`Server::start`], but with an authenticator of the embedder's
+    /// own instead of the one the options' `authorization` describes.
+    pub async fn start_with_authenticator(
+        opts: Options,
+        authenticator: Arc<dyn auth::Authenticator>,
+    ) -> Result<Server, StartError> {
         let (tls, warnings) = prepare_tls(&opts)?;
         for warning in &warnings {
             warn!("{warning}");
         }
-        let authenticator = auth::from_options(&opts).map_err(StartError::Auth)?;
         let bind = |e: io::Error| StartError::Bind { addr: format!("{}:{}", opts.host, opts.port), source: e };
         let listener = listen(&opts.host, opts.port).await.map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
