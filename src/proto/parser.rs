@@ -86,6 +86,10 @@ pub struct Parser {
     scanned: usize,
 }
 
+/// Bytes a control line may have beyond `max_control_line`: the verb and
+/// separators, which nats-server does not count.
+const LINE_SLACK: usize = 16;
+
 /// Most arguments any verb takes (HPUB with reply: 4), plus one to detect excess.
 const MAX_ARGS: usize = 5;
 
@@ -101,14 +105,21 @@ impl Parser {
     /// before calling again; after `NeedMore` it appends input and calls
     /// again with the same (grown) buffer.
     pub fn parse<'a>(&mut self, buf: &'a [u8], limits: &ParseLimits) -> Result<Step<'a>, ProtoError> {
+        // Verb (up to 7 bytes) and separators are not counted by nats-server.
+        let max_line = limits.max_control_line.saturating_add(LINE_SLACK);
         let Some(nl) = memchr(b'\n', &buf[self.scanned.min(buf.len())..]).map(|i| i + self.scanned) else {
-            // Verb (up to 7 bytes) and separators are not counted by nats-server.
-            if buf.len() > limits.max_control_line.saturating_add(16) {
+            if buf.len() > max_line {
                 return Err(ProtoError::MaxControlLine);
             }
             self.scanned = buf.len();
             return Ok(Step::NeedMore(buf.len() + 1));
         };
+        // The bound an unterminated line gets must hold for a complete one
+        // too, or a long CONNECT or PING line would be refused or accepted
+        // depending on how it was split across reads (found by fuzzing).
+        if nl > max_line {
+            return Err(ProtoError::MaxControlLine);
+        }
         let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
         let line = &buf[..line_end];
         let after_line = nl + 1;

@@ -106,6 +106,25 @@ fn control_line_limit_applies_to_complete_and_partial_lines() {
     assert_eq!(one(&endless), Err(ProtoError::MaxControlLine));
 }
 
+/// Regression (found by fuzzing): a complete CONNECT or PING line longer
+/// than the control-line bound was accepted when it arrived in one read and
+/// refused when it was split, because only unterminated lines were bounded.
+#[test]
+fn long_connect_line_was_accepted_only_when_unsplit() {
+    let connect = format!("CONNECT {{\"name\":\"{}\"}}\r\n", "n".repeat(80));
+    let ping = format!("PING {}\r\n", "x".repeat(80));
+    for line in [connect, ping] {
+        let bytes = line.as_bytes();
+        assert_eq!(one(&line), Err(ProtoError::MaxControlLine), "whole {line:?}");
+        for i in 0..=bytes.len() {
+            assert_eq!(feed(&[&bytes[..i], &bytes[i..]]), Err(ProtoError::MaxControlLine), "split at {i}");
+        }
+    }
+    // At the bound (64 + 16 bytes before the LF) both ways accept it.
+    let at_bound = format!("PING {}\r\n", "x".repeat(64 + 16 - 6));
+    assert_eq!(one(&at_bound).unwrap(), vec!["Ping"]);
+}
+
 const SCRIPT: &str = "CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nsub bar q 2\r\nPUB foo reply 5\r\nhello\r\n\
 HPUB bar 12 15\r\nNATS/1.0\r\n\r\nabc\r\nPING\r\nUNSUB 1\r\nPONG\r\nPUB x 0\r\n\r\n";
 
