@@ -151,9 +151,13 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        run_until_stopped(&server, config_path.as_deref()).await;
-        info!("shutting down");
-        server.shutdown().await;
+        match run_until_stopped(&server, config_path.as_deref()).await {
+            Stop::Interrupt => {
+                info!("shutting down");
+                server.shutdown().await;
+            }
+            Stop::Terminate => lame_duck(server).await,
+        }
         ExitCode::SUCCESS
     })
 }
@@ -247,18 +251,42 @@ fn certs(opts: tls::GenerateOptions) -> ExitCode {
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM; reloads the config on SIGHUP. A config
+/// How the server was asked to stop.
+enum Stop {
+    /// SIGINT (Ctrl-C): shut down promptly, flushing what is queued.
+    Interrupt,
+    /// SIGTERM: lame duck first, then shut down.
+    Terminate,
+}
+
+/// Lame duck until done; a SIGINT meanwhile turns it into a prompt shutdown.
+/// Another SIGTERM is ignored, as nats-server does.
+async fn lame_duck(server: Server) {
+    let shared = server.shared().clone();
+    let draining = server.lame_duck();
+    tokio::pin!(draining);
+    tokio::select! {
+        _ = &mut draining => return,
+        _ = tokio::signal::ctrl_c() => {
+            info!("interrupted: leaving lame duck mode, shutting down now");
+            shared.begin_shutdown();
+        }
+    }
+    draining.await;
+}
+
+/// Serves until SIGINT or SIGTERM; reloads the config on SIGHUP. A config
 /// that fails to load or check is refused and the running one stays.
-async fn run_until_stopped(server: &Server, config: Option<&Path>) {
+async fn run_until_stopped(server: &Server, config: Option<&Path>) -> Stop {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
         let _ = tokio::signal::ctrl_c().await;
-        return;
+        return Stop::Interrupt;
     };
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return Stop::Interrupt,
+            _ = term.recv() => return Stop::Terminate,
             _ = hup.recv() => {
                 let Some(path) = config else {
                     warn!("SIGHUP ignored: the server was started without --config");

@@ -93,7 +93,10 @@ async fn serve_reloads_users_on_sighup_and_stops_on_sigterm() {
     let port = free_port();
     let conf = dir.join("warden.conf");
     let users = |extra: &str| {
-        format!("listen: 127.0.0.1:{port}\nauthorization {{ users = [\n  {{user: a, password: pa}}\n  {extra}\n] }}\n")
+        format!(
+            "listen: 127.0.0.1:{port}\nlame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\n\
+             authorization {{ users = [\n  {{user: a, password: pa}}\n  {extra}\n] }}\n"
+        )
     };
     std::fs::write(&conf, users("")).unwrap();
     let child = warden().args(["serve", "--config"]).arg(&conf).stderr(Stdio::null()).spawn().unwrap();
@@ -144,5 +147,5 @@ async fn serve_reloads_users_on_sighup_and_stops_on_sigterm() {
         }
     })
     .await;
-    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    assert!(exit.success(), "clean exit on SIGTERM (after lame duck): {exit:?}");
 }

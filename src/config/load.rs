@@ -122,6 +122,7 @@ struct Top<'a> {
     port: Option<&'a Entry>,
     server_name: Option<&'a Entry>,
     max_connections: Option<&'a Entry>,
+    max_connections_per_ip: Option<&'a Entry>,
     max_subscriptions: Option<&'a Entry>,
     max_payload: Option<&'a Entry>,
     max_pending: Option<&'a Entry>,
@@ -151,6 +152,7 @@ impl<'a> Top<'a> {
             port: s.get(&["port"])?,
             server_name: s.get(&["server_name"])?,
             max_connections: s.get(&["max_connections", "max_conn"])?,
+            max_connections_per_ip: s.get(&["max_connections_per_ip"])?,
             max_subscriptions: s.get(&["max_subscriptions", "max_subs"])?,
             max_payload: s.get(&["max_payload"])?,
             max_pending: s.get(&["max_pending"])?,
@@ -198,6 +200,9 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     }
     if let Some(e) = t.max_connections {
         o.max_connections = section::count(&e.value, "max_connections", 1)?;
+    }
+    if let Some(e) = t.max_connections_per_ip {
+        o.max_connections_per_ip = section::count(&e.value, "max_connections_per_ip", 0)?;
     }
     if let Some(e) = t.max_subscriptions {
         o.max_subscriptions = section::count(&e.value, "max_subscriptions", 0)?;

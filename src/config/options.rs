@@ -18,6 +18,9 @@ pub struct Options {
     pub server_name: Option<String>,
     /// `max_connections` / `max_conn`.
     pub max_connections: usize,
+    /// `max_connections_per_ip` (warden only): live connections one peer
+    /// address may hold; 0 = no limit (the default, as nats-server has none).
+    pub max_connections_per_ip: usize,
     /// `max_subscriptions` / `max_subs` per connection; 0 = unlimited.
     pub max_subscriptions: usize,
     /// `max_payload`, bytes.
@@ -64,6 +67,7 @@ impl Default for Options {
             port: DEFAULT_PORT,
             server_name: None,
             max_connections: 65_536,
+            max_connections_per_ip: 0,
             max_subscriptions: 0,
             max_payload: 1024 * 1024,
             max_pending: 64 * 1024 * 1024,

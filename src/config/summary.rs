@@ -48,6 +48,9 @@ pub fn summary(o: &Options) -> String {
         "limits: max_connections {}, max_subscriptions {subs}, max_payload {}, max_pending {}, max_control_line {}",
         o.max_connections, o.max_payload, o.max_pending, o.max_control_line
     );
+    if o.max_connections_per_ip > 0 {
+        let _ = writeln!(out, "limits: max_connections_per_ip {}", o.max_connections_per_ip);
+    }
     let _ = writeln!(
         out,
         "keep-alive: ping_interval {}, ping_max {}, write_deadline {}",

@@ -58,6 +58,9 @@ pub struct Client {
     pub stats: ClientStats,
     /// CONNECT `headers`: deliver HMSG rather than MSG.
     headers: AtomicBool,
+    /// CONNECT `protocol` is 1 or more: the client understands async INFO
+    /// (such as lame duck's `ldm`).
+    async_info: AtomicBool,
     /// Last read batch that queued to this client (see `mark_batch`).
     batch: AtomicU64,
     /// Round-trip time measured with the server's PING, in nanoseconds (0 = not yet).
@@ -81,6 +84,7 @@ impl Client {
             outbound: Outbound::new(max_pending),
             stats: ClientStats::default(),
             headers: AtomicBool::new(false),
+            async_info: AtomicBool::new(false),
             batch: AtomicU64::new(0),
             rtt_nanos: AtomicU64::new(0),
             meta: Mutex::new(ClientMeta::default()),
@@ -97,6 +101,16 @@ impl Client {
     /// Whether the client understands headers.
     pub fn headers(&self) -> bool {
         self.headers.load(Ordering::Relaxed)
+    }
+
+    /// Records whether the client's CONNECT asked for protocol 1 (async INFO).
+    pub fn set_async_info(&self, on: bool) {
+        self.async_info.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the client may be sent an INFO at any time.
+    pub fn async_info(&self) -> bool {
+        self.async_info.load(Ordering::Relaxed)
     }
 
     /// Starts (or stops) tracking reply subjects, per the permissions'

@@ -267,6 +267,7 @@ impl Session {
         self.headers = opts.headers;
         self.no_responders = opts.no_responders;
         self.client.set_headers(opts.headers);
+        self.client.set_async_info(opts.protocol >= 1);
         {
             let mut meta = self.client.meta.lock();
             meta.name = opts.name;

@@ -4,6 +4,7 @@
 mod audit;
 mod handshake;
 mod identity;
+mod lame_duck;
 mod security;
 mod shared;
 
@@ -23,7 +24,7 @@ use crate::proto::ProtoError;
 use crate::tls::{load_server_config, TlsError};
 
 pub use security::SecurityStats;
-pub use shared::{ServerStats, Shared, TlsState};
+pub use shared::{Refusal, ServerStats, Shared, TlsState};
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -56,11 +57,14 @@ impl std::error::Error for StartError {}
 /// Extra time past write_deadline that shutdown waits for connections to flush.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(2);
 
-/// A running server. Dropping it does not stop it; call `shutdown`.
+/// A running server. Dropping it does not stop it; call `shutdown` or
+/// `lame_duck`.
 pub struct Server {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
-    accept: JoinHandle<()>,
+    /// The accept loop; owns the listener, so the listener closes when it ends.
+    /// `None` once it was stopped.
+    accept: Option<JoinHandle<()>>,
     /// Closes when every connection task has finished (each holds a sender).
     done: mpsc::Receiver<()>,
 }
@@ -90,7 +94,7 @@ impl Server {
         let (done_tx, done) = mpsc::channel(1);
         info!(addr = %local_addr, server_id = %shared.server_id, "listening for client connections");
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, done_tx));
-        Ok(Server { shared, local_addr, accept, done })
+        Ok(Server { shared, local_addr, accept: Some(accept), done })
     }
 
     /// The bound client address (useful with port 0).
@@ -119,12 +123,34 @@ impl Server {
     /// queued for it, and waits (bounded) for them to finish.
     pub async fn shutdown(mut self) {
         self.shared.begin_shutdown();
-        let _ = self.accept.await;
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.await;
+        }
         let bound = self.shared.opts.write_deadline + SHUTDOWN_SLACK;
         if tokio::time::timeout(bound, self.done.recv()).await.is_err() {
             warn!("some connections did not finish flushing before shutdown");
         }
         info!("server stopped");
+    }
+}
+
+impl Server {
+    /// Lame-duck mode, then shutdown (what `warden` does on SIGTERM): closes
+    /// the listener at once, sends protocol-1 clients an INFO with
+    /// `"ldm":true`, waits `lame_duck_grace_period` (or until every client
+    /// has left), then closes the remaining clients spread over the rest of
+    /// `lame_duck_duration`, each after flushing what is queued to it.
+    /// `shared().begin_shutdown()` from elsewhere cuts it short (SIGINT).
+    ///
+    /// The config reader keeps nats-server's 30 s minimum for
+    /// `lame_duck_duration`; through the library any duration is accepted.
+    pub async fn lame_duck(mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+            let _ = accept.await;
+        }
+        lame_duck::drain(&self.shared, &mut self.done).await;
+        self.shutdown().await;
     }
 }
 
@@ -189,18 +215,47 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, addr: SocketAddr, d
     let _ = stream.set_nodelay(true);
     let shared = shared.clone();
     let cid = shared.next_client_id();
-    let Some(client) = shared.register(cid, addr) else {
-        shared.stats.refused_max_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        warn!(%addr, max = shared.opts.max_connections, "maximum connections exceeded");
-        tokio::spawn(async move {
-            crate::conn::refuse_connection(shared, stream, cid, addr, ProtoError::MaxConnections).await;
-            drop(done);
-        });
-        return;
+    let client = match shared.register(cid, addr) {
+        Ok(client) => client,
+        Err(refusal) => {
+            refuse(shared, stream, cid, addr, refusal, done);
+            return;
+        }
     };
     tokio::spawn(async move {
         handshake::serve_socket(shared.clone(), stream, client.clone()).await;
         shared.unregister(&client);
+        drop(done);
+    });
+}
+
+/// Counts and logs a refused connection, and tells the client why (after
+/// INFO, with nats-server's text for both limits) on a task of its own.
+fn refuse(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    cid: u64,
+    addr: SocketAddr,
+    refusal: Refusal,
+    done: mpsc::Sender<()>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    match refusal {
+        Refusal::MaxConnections => {
+            shared.stats.refused_max_connections.fetch_add(1, Relaxed);
+            if shared.audit.allow() {
+                warn!(%addr, max = shared.opts.max_connections, "maximum connections exceeded");
+            }
+        }
+        Refusal::MaxConnectionsPerIp => {
+            shared.stats.refused_max_connections_per_ip.fetch_add(1, Relaxed);
+            if shared.audit.allow() {
+                warn!(%addr, max = shared.opts.max_connections_per_ip, "maximum connections per address exceeded");
+            }
+        }
+    }
+    tokio::spawn(async move {
+        crate::conn::refuse_connection(shared, stream, cid, addr, ProtoError::MaxConnections).await;
         drop(done);
     });
 }

@@ -1,7 +1,7 @@
 //! State every connection shares.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -35,6 +35,8 @@ pub struct ServerStats {
     pub slow_consumers: AtomicU64,
     /// Connections refused because of max_connections.
     pub refused_max_connections: AtomicU64,
+    /// Connections refused because of max_connections_per_ip.
+    pub refused_max_connections_per_ip: AtomicU64,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: AtomicU64,
 }
@@ -66,6 +68,24 @@ fn auth_parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
+/// Why a new connection was not registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The server holds `max_connections` clients.
+    MaxConnections,
+    /// The peer's address holds `max_connections_per_ip` clients.
+    MaxConnectionsPerIp,
+}
+
+/// The live clients, and how many each peer address holds (for
+/// `max_connections_per_ip`; an address is forgotten with its last client,
+/// so the map is bounded by the number of live connections).
+#[derive(Debug, Default)]
+struct Registry {
+    clients: HashMap<u64, Arc<Client>>,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
 /// Options, identity, the subscription index and the live connections.
 #[derive(Debug)]
 pub struct Shared {
@@ -95,8 +115,9 @@ pub struct Shared {
     auth_slots: Arc<tokio::sync::Semaphore>,
     /// Bumped on every configuration reload; connections watch it.
     reload: watch::Sender<u64>,
-    /// Live clients by id; locked only on connect, close and monitoring reads.
-    clients: Mutex<HashMap<u64, Arc<Client>>>,
+    /// Live clients by id and per address; locked only on connect, close
+    /// and monitoring reads.
+    registry: Mutex<Registry>,
     /// TLS for client connections, if configured.
     tls: parking_lot::RwLock<Option<Arc<TlsState>>>,
     next_cid: AtomicU64,
@@ -123,7 +144,7 @@ impl Shared {
             authenticator: parking_lot::RwLock::new(authenticator),
             auth_slots: Arc::new(tokio::sync::Semaphore::new(auth_parallelism())),
             reload: watch::channel(0).0,
-            clients: Mutex::new(HashMap::new()),
+            registry: Mutex::new(Registry::default()),
             tls: parking_lot::RwLock::new(tls.map(Arc::new)),
             next_cid: AtomicU64::new(1),
             next_batch: AtomicU64::new(1),
@@ -181,31 +202,48 @@ impl Shared {
         self.next_batch.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Registers a new client, or returns `None` when max_connections is reached.
-    pub fn register(&self, cid: u64, addr: SocketAddr) -> Option<Arc<Client>> {
-        let mut clients = self.clients.lock();
-        if clients.len() >= self.opts.max_connections {
-            return None;
+    /// Registers a new client, unless `max_connections` or
+    /// `max_connections_per_ip` (0 = no limit) is reached.
+    pub fn register(&self, cid: u64, addr: SocketAddr) -> Result<Arc<Client>, Refusal> {
+        let mut registry = self.registry.lock();
+        if registry.clients.len() >= self.opts.max_connections {
+            return Err(Refusal::MaxConnections);
+        }
+        let per_ip = self.opts.max_connections_per_ip;
+        let from_ip = registry.per_ip.get(&addr.ip()).copied().unwrap_or(0);
+        if per_ip > 0 && from_ip >= per_ip {
+            return Err(Refusal::MaxConnectionsPerIp);
         }
         let client = Arc::new(Client::new(cid, addr, self.opts.max_pending));
-        clients.insert(cid, client.clone());
+        registry.clients.insert(cid, client.clone());
+        *registry.per_ip.entry(addr.ip()).or_insert(0) += 1;
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
-        Some(client)
+        Ok(client)
     }
 
     /// Forgets a closed client.
     pub fn unregister(&self, client: &Client) {
-        self.clients.lock().remove(&client.id);
+        let mut registry = self.registry.lock();
+        if registry.clients.remove(&client.id).is_none() {
+            return;
+        }
+        let ip = client.addr.ip();
+        if let Some(count) = registry.per_ip.get_mut(&ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                registry.per_ip.remove(&ip);
+            }
+        }
     }
 
     /// A snapshot of the live clients.
     pub fn clients(&self) -> Vec<Arc<Client>> {
-        self.clients.lock().values().cloned().collect()
+        self.registry.lock().clients.values().cloned().collect()
     }
 
     /// Number of live clients.
     pub fn client_count(&self) -> usize {
-        self.clients.lock().len()
+        self.registry.lock().clients.len()
     }
 
     /// The TLS settings for a new connection, if TLS is on.
@@ -215,6 +253,11 @@ impl Shared {
 
     /// The INFO line for `client`.
     pub fn info_line(&self, client: &Client) -> Vec<u8> {
+        self.info(client).to_line()
+    }
+
+    /// The INFO `client` gets.
+    pub fn info(&self, client: &Client) -> ServerInfo {
         let tls = self.tls();
         ServerInfo {
             server_id: self.server_id.clone(),
@@ -232,7 +275,6 @@ impl Shared {
             tls_verify: tls.as_ref().is_some_and(|t| t.verify),
             ..Default::default()
         }
-        .to_line()
     }
 
     /// A receiver that changes when shutdown begins.

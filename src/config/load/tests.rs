@@ -60,6 +60,7 @@ fn sizes_durations_and_limits() {
         max_payload: 1MB
         max_pending: 64MB
         max_connections: 100
+        max_connections_per_ip: 10
         max_subscriptions: 1k
         max_control_line: 4KB
         ping_interval: "1h30m"
@@ -77,6 +78,7 @@ fn sizes_durations_and_limits() {
     assert_eq!(o.max_payload, 1 << 20);
     assert_eq!(o.max_pending, 64 << 20);
     assert_eq!(o.max_connections, 100);
+    assert_eq!(o.max_connections_per_ip, 10);
     assert_eq!(o.max_subscriptions, 1000);
     assert_eq!(o.max_control_line, 4096);
     assert_eq!(o.ping_interval, Duration::from_secs(5400));
