@@ -2,6 +2,8 @@
 //! loopback port, a raw protocol client, and timeouts on every wait.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
