@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs warden's whole test suite on a fresh machine with Rust: installs what
-# the tests need (nats-server from Debian for the comparison tests), then
-# lints and tests everything. `.ci/run` calls this script.
+# the tests need (nats-server from Debian for the comparison tests, cargo-fuzz
+# from crates.io), then lints and tests everything, and runs each fuzz target
+# briefly (WARDEN_FUZZ_SECS, default 20 s each; scripts/fuzz.sh runs them
+# longer). `.ci/run` calls this script.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,6 +24,22 @@ install_debian() {
 
 install_debian nats-server
 
+started=$SECONDS
 cargo fmt --all -- --check
+cargo fmt --all --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# tests/examples.rs runs the example programs: `cargo test --all-targets`
+# builds examples only as test harnesses, so build the programs first.
+cargo build --examples --locked
 cargo test --all-targets --locked
+
+if ! command -v cargo-fuzz >/dev/null; then
+  echo "test.sh: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked || true
+fi
+if command -v cargo-fuzz >/dev/null; then
+  bash scripts/fuzz.sh "${WARDEN_FUZZ_SECS:-20}"
+else
+  echo "test.sh: SKIPPED fuzzing: cargo-fuzz could not be installed (cargo install cargo-fuzz --locked failed)"
+fi
+echo "test.sh: everything passed in $((SECONDS - started)) s"
