@@ -8,7 +8,8 @@
 //!   and the per-connection match cache.
 //! - [`conn`]: one connection: its shared `Client` handle (bounded outbound
 //!   buffer), its protocol session, and its reader and writer tasks.
-//! - [`server`]: listener, accept loop, connection registry, shutdown.
+//! - [`server`]: listener, accept loop, connection registry and limits,
+//!   shutdown and lame duck.
 //! - [`config`]: typed options and the strict config reader.
 //!
 //! # Data path

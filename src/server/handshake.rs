@@ -11,7 +11,7 @@ use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 use tracing::warn;
 
-use super::Shared;
+use super::{Shared, TlsState};
 use crate::conn::{run_connection, Client, Greeting};
 use crate::proto::ProtoError;
 use crate::tls::PeerIdentity;
@@ -20,11 +20,18 @@ use crate::tls::PeerIdentity;
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Runs the connection on `stream`, after a TLS handshake when TLS is configured.
-pub(super) async fn serve_socket(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Client>) {
+pub(super) async fn serve_socket(shared: Arc<Shared>, stream: TcpStream, client: Arc<Client>) {
     let Some(tls) = shared.tls() else {
         run_connection(shared, stream, client, Greeting::SendInfo).await;
         return;
     };
+    // Boxed: the TLS states are several KiB, and every plain connection's
+    // task would reserve room for them otherwise (`scripts/resources.sh`).
+    Box::pin(serve_tls(shared, stream, client, tls)).await;
+}
+
+/// The TLS handshake in either order, then the connection.
+async fn serve_tls(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Client>, tls: Arc<TlsState>) {
     let acceptor = TlsAcceptor::from(tls.config.clone());
     if tls.handshake_first {
         match timeout(tls.timeout, acceptor.accept(stream)).await {

@@ -1,5 +1,5 @@
-//! The server: listener, accept loop, connection registry, shared state and
-//! shutdown.
+//! The server: listener, accept loop, connection registry (with the
+//! connection limits), shared state, shutdown and lame duck.
 
 mod audit;
 mod handshake;

@@ -164,5 +164,56 @@ mod props {
         fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..300)) {
             let _ = feed(&[&input]);
         }
+
+        /// Protocol-shaped garbage (long lines, bad sizes, missing CRLFs)
+        /// gives the same result whole and split at random points.
+        #[test]
+        fn protocol_fragments_parse_the_same_however_split(
+            fragments in prop::collection::vec(prop::sample::select(FRAGMENTS), 0..40),
+            cuts in prop::collection::vec(0usize..2000, 0..8),
+        ) {
+            let input = fragments.concat();
+            let bytes = input.as_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut last = 0;
+            for c in cuts {
+                chunks.push(&bytes[last..c]);
+                last = c;
+            }
+            chunks.push(&bytes[last..]);
+            prop_assert_eq!(feed(&chunks), feed(&[bytes]));
+        }
     }
+
+    const FRAGMENTS: &[&str] = &[
+        "PUB ",
+        "HPUB ",
+        "SUB ",
+        "UNSUB ",
+        "PING",
+        "PONG",
+        "CONNECT ",
+        "{\"verbose\":false}",
+        "+OK",
+        "-ERR",
+        "foo",
+        "foo.bar",
+        " ",
+        "\t",
+        "q",
+        "1",
+        "2",
+        "5",
+        "12",
+        "-1",
+        "99999999999999999999",
+        "\r\n",
+        "\n",
+        "\r",
+        "hello",
+        "NATS/1.0\r\n\r\n",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    ];
 }
