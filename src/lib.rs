@@ -10,6 +10,9 @@
 //!   buffer), its protocol session, and its reader and writer tasks.
 //! - [`server`]: listener, accept loop, connection registry, shutdown.
 //! - [`config`]: typed options and the strict config reader.
+//! - [`auth`], [`perms`], [`tls`]: who may connect, what each connection may
+//!   do (compiled permissions), and the TLS transport.
+//! - [`cluster`]: routes to other servers (nats-server's route protocol).
 //!
 //! # Data path
 //! A reader task parses a batch of ops from its socket. A PUB is matched
@@ -25,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod perms;

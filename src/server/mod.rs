@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::auth::{self, AuthSetupError};
+use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
 use crate::proto::ProtoError;
 use crate::tls::{load_server_config, TlsError};
@@ -32,6 +33,8 @@ pub enum StartError {
     Tls(TlsError),
     /// Passwords or permissions in the configuration are unusable.
     Auth(AuthSetupError),
+    /// The cluster could not start.
+    Cluster(ClusterError),
     /// The listener could not be bound.
     Bind {
         /// The address asked for.
@@ -46,6 +49,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Tls(err) => write!(f, "TLS: {err}"),
             StartError::Auth(err) => write!(f, "authorization: {err}"),
+            StartError::Cluster(err) => write!(f, "cluster: {err}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -86,7 +90,12 @@ impl Server {
         let bind = |e: io::Error| StartError::Bind { addr: format!("{}:{}", opts.host, opts.port), source: e };
         let listener = listen(&opts.host, opts.port).await.map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
+        let cluster_opts = opts.cluster.clone();
         let shared = Arc::new(Shared::new(opts, local_addr, tls, authenticator));
+        if let Some(cluster_opts) = cluster_opts {
+            let cluster = Cluster::start(&shared, cluster_opts).await.map_err(StartError::Cluster)?;
+            let _ = shared.cluster.set(cluster);
+        }
         let (done_tx, done) = mpsc::channel(1);
         info!(addr = %local_addr, server_id = %shared.server_id, "listening for client connections");
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, done_tx));
@@ -96,6 +105,11 @@ impl Server {
     /// The bound client address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The cluster, when configured.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.shared.cluster.get()
     }
 
     /// State shared with connections (router, stats, registry).
@@ -133,6 +147,11 @@ impl Server {
 pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     let (_, warnings) = prepare_tls(opts)?;
     auth::from_options(opts).map_err(StartError::Auth)?;
+    for url in opts.cluster.iter().flat_map(|c| &c.routes) {
+        if RouteUrl::parse(url).is_none() {
+            return Err(StartError::Cluster(ClusterError::BadUrl(url.clone())));
+        }
+    }
     Ok(warnings)
 }
 
