@@ -141,7 +141,7 @@ async fn request_reply_across_nodes_and_interest_removal() {
             }
         }
     });
-    eventually("C to see svc.echo", || c.shared().router.len() >= 1).await;
+    eventually("C to see svc.echo", || !c.shared().router.is_empty()).await;
     let requester = client(&c).await;
     let answer = within(requester.request("svc.echo", "ping".into())).await.unwrap();
     assert_eq!(answer.payload, "ping");
