@@ -237,3 +237,124 @@ async fn route_port_refuses_bad_credentials_and_clients() {
         s.shutdown().await;
     }
 }
+
+/// A nats-server child process, killed when dropped.
+struct NatsServer(std::process::Child);
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_cluster_with_nats_server() {
+    if std::process::Command::new("nats-server").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it from Debian)");
+        return;
+    }
+    let a = node("A", vec![]).await;
+    let (client_port, route_port) = (free_port(), free_port());
+    let dir = temp_dir("mixed");
+    let conf = dir.join("nats.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen: 127.0.0.1:{client_port}\nserver_name: N\ncluster {{ name: c1, listen: 127.0.0.1:{route_port}, routes: [\"{}\"] }}\n",
+            route_url(&a)
+        ),
+    )
+    .unwrap();
+    let _nats = NatsServer(std::process::Command::new("nats-server").arg("-c").arg(&conf).stderr(std::process::Stdio::null()).spawn().unwrap());
+    let c = node("C", vec![route_url(&a)]).await;
+    for (name, s) in [("A", &a), ("C", &c)] {
+        let cluster = s.cluster().unwrap().clone();
+        eventually(&format!("{name} to have routes to the other two"), || cluster.route_count() == 2).await;
+    }
+    let n_url = format!("nats://127.0.0.1:{client_port}");
+    let on_n = within(async_nats::connect(n_url)).await.unwrap();
+    let on_a = client(&a).await;
+    let on_c = client(&c).await;
+
+    // pub/sub: from nats-server to both wardens, exactly once each.
+    let mut sub_a = on_a.subscribe("mixed.>").await.unwrap();
+    let mut sub_c = on_c.subscribe("mixed.*").await.unwrap();
+    on_a.flush().await.unwrap();
+    on_c.flush().await.unwrap();
+    let mut probe = 0;
+    loop {
+        // Interest reaches nats-server asynchronously: probe until both see it.
+        on_n.publish("mixed.probe", probe.to_string().into()).await.unwrap();
+        on_n.flush().await.unwrap();
+        let got_a = tokio::time::timeout(Duration::from_millis(100), sub_a.next()).await.is_ok();
+        let got_c = tokio::time::timeout(Duration::from_millis(100), sub_c.next()).await.is_ok();
+        if got_a && got_c {
+            break;
+        }
+        probe += 1;
+        assert!(probe < 100, "interest never reached nats-server");
+    }
+    while tokio::time::timeout(Duration::from_millis(100), sub_a.next()).await.is_ok() {}
+    while tokio::time::timeout(Duration::from_millis(100), sub_c.next()).await.is_ok() {}
+    for i in 0..20 {
+        on_n.publish(format!("mixed.{i}"), "x".into()).await.unwrap();
+    }
+    on_n.publish("mixed.end", "end".into()).await.unwrap();
+    on_n.flush().await.unwrap();
+    for sub in [&mut sub_a, &mut sub_c] {
+        for i in 0..20 {
+            assert_eq!(within(sub.next()).await.unwrap().subject.as_str(), format!("mixed.{i}"));
+        }
+        assert_eq!(within(sub.next()).await.unwrap().payload, "end");
+    }
+
+    // Queue group with members on nats-server and C, fed from A: each once.
+    let mut members = vec![
+        on_n.queue_subscribe("jobs", "w".into()).await.unwrap(),
+        on_c.queue_subscribe("jobs", "w".into()).await.unwrap(),
+    ];
+    on_n.flush().await.unwrap();
+    on_c.flush().await.unwrap();
+    eventually("A to see both queue members", || a.shared().router.len() >= 4).await;
+    let n = 40;
+    for i in 0..n {
+        on_a.publish("jobs", i.to_string().into()).await.unwrap();
+    }
+    on_a.flush().await.unwrap();
+    let mut all = futures::stream::select_all(members.drain(..));
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let m = within(all.next()).await.unwrap();
+        seen.push(String::from_utf8(m.payload.to_vec()).unwrap().parse::<u32>().unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..n).collect::<Vec<_>>());
+
+    // Request/reply: responder on nats-server, requester on C.
+    let mut service = on_n.subscribe("mixed.svc").await.unwrap();
+    on_n.flush().await.unwrap();
+    let responder = on_n.clone();
+    tokio::spawn(async move {
+        while let Some(req) = service.next().await {
+            if let Some(reply) = req.reply {
+                let _ = responder.publish(reply, "from nats-server".into()).await;
+            }
+        }
+    });
+    let mut answer = None;
+    for _ in 0..50 {
+        if let Ok(m) = on_c.request("mixed.svc", "hi".into()).await {
+            answer = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer.expect("request across the mixed cluster").payload, "from nats-server");
+    a.shutdown().await;
+    c.shutdown().await;
+}
