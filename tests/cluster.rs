@@ -270,7 +270,14 @@ async fn mixed_cluster_with_nats_server() {
         ),
     )
     .unwrap();
-    let _nats = NatsServer(std::process::Command::new("nats-server").arg("-c").arg(&conf).stderr(std::process::Stdio::null()).spawn().unwrap());
+    let _nats = NatsServer(
+        std::process::Command::new("nats-server")
+            .arg("-c")
+            .arg(&conf)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let c = node("C", vec![route_url(&a)]).await;
     for (name, s) in [("A", &a), ("C", &c)] {
         let cluster = s.cluster().unwrap().clone();
@@ -357,4 +364,45 @@ async fn mixed_cluster_with_nats_server() {
     assert_eq!(answer.expect("request across the mixed cluster").payload, "from nats-server");
     a.shutdown().await;
     c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_over_verified_tls() {
+    let dir = temp_dir("route-tls");
+    let ca = warden::tls::Ca::new("cluster CA").unwrap();
+    let node_cert = ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.issued().cert_pem).unwrap();
+    std::fs::write(dir.join("node.pem"), node_cert.cert_pem).unwrap();
+    std::fs::write(dir.join("node-key.pem"), node_cert.key_pem).unwrap();
+    let tls = warden::config::TlsOptions {
+        cert_file: dir.join("node.pem"),
+        key_file: dir.join("node-key.pem"),
+        ca_file: Some(dir.join("ca.pem")),
+        verify: true,
+        verify_and_map: false,
+        timeout: Duration::from_secs(2),
+        min_version: warden::config::TlsVersion::V1_2,
+        handshake_first: false,
+    };
+    let with_tls = |routes| ClusterOptions { tls: Some(tls.clone()), ..cluster_opts(routes) };
+    let a = start(Options { cluster: Some(with_tls(vec![])), ..test_options() }).await;
+    let b = start(Options { cluster: Some(with_tls(vec![route_url(&a)])), ..test_options() }).await;
+    let cluster = a.cluster().unwrap().clone();
+    eventually("the TLS route", || cluster.route_count() == 1).await;
+    let on_b = client(&b).await;
+    let mut sub = on_b.subscribe("secure.route").await.unwrap();
+    on_b.flush().await.unwrap();
+    eventually("A to see B's interest", || !a.shared().router.is_empty()).await;
+    let on_a = client(&a).await;
+    on_a.publish("secure.route", "over tls".into()).await.unwrap();
+    assert_eq!(within(sub.next()).await.unwrap().payload, "over tls");
+    // A plain-text node cannot join.
+    let plain = node("P", vec![route_url(&a)]).await;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(cluster.route_count(), 1, "no route from the plain-text node");
+    }
+    for s in [a, b, plain] {
+        s.shutdown().await;
+    }
 }

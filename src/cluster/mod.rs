@@ -45,6 +45,8 @@ pub enum ClusterError {
     BadUrl(String),
     /// The route password cannot be used.
     Password(String),
+    /// The route TLS material cannot be used.
+    Tls(crate::tls::TlsError),
 }
 
 impl std::fmt::Display for ClusterError {
@@ -53,6 +55,7 @@ impl std::fmt::Display for ClusterError {
             ClusterError::Bind(e) => write!(f, "cannot listen for routes: {e}"),
             ClusterError::BadUrl(u) => write!(f, "route URL {u:?} is not nats-route://[user:pass@]host:port"),
             ClusterError::Password(e) => write!(f, "route password: {e}"),
+            ClusterError::Tls(e) => write!(f, "route TLS: {e}"),
         }
     }
 }
@@ -80,6 +83,43 @@ pub struct Cluster {
     soliciting: Mutex<HashSet<String>>,
     /// Signalled whenever a route comes or goes.
     pub(crate) changed: Notify,
+    /// TLS for routes (both directions), when `cluster { tls }` is set.
+    pub(crate) tls: Option<RouteTls>,
+}
+
+/// Route TLS: every route is TLS from its first byte, verified both ways
+/// against the cluster's `ca_file`.
+#[derive(Clone)]
+pub(crate) struct RouteTls {
+    /// For accepted routes.
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+    /// For solicited routes.
+    pub(crate) connector: tokio_rustls::TlsConnector,
+    /// Handshake deadline.
+    pub(crate) timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for RouteTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteTls").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
+}
+
+/// Loads route TLS: the server side requires and verifies the peer's
+/// certificate, the client side verifies the peer against `ca_file`.
+pub(crate) fn route_tls(opts: &ClusterOptions) -> Result<Option<RouteTls>, ClusterError> {
+    let Some(tls) = &opts.tls else { return Ok(None) };
+    if tls.ca_file.is_none() {
+        return Err(ClusterError::Tls(crate::tls::TlsError::Config("route TLS needs ca_file to verify peers".into())));
+    }
+    let server_opts = crate::config::TlsOptions { verify: true, ..tls.clone() };
+    let server = crate::tls::load_server_config(&server_opts).map_err(ClusterError::Tls)?;
+    let client = crate::tls::load_client_config(tls).map_err(ClusterError::Tls)?;
+    Ok(Some(RouteTls {
+        acceptor: tokio_rustls::TlsAcceptor::from(server.config),
+        connector: tokio_rustls::TlsConnector::from(client),
+        timeout: tls.timeout,
+    }))
 }
 
 impl Cluster {
@@ -97,6 +137,7 @@ impl Cluster {
             )),
             None => None,
         };
+        let tls = route_tls(&opts)?;
         let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(ClusterError::Bind)?;
         let listen_addr = listener.local_addr().map_err(ClusterError::Bind)?;
         let cluster = Arc::new(Cluster {
@@ -108,6 +149,7 @@ impl Cluster {
             routes: Mutex::new(HashMap::new()),
             soliciting: Mutex::new(HashSet::new()),
             changed: Notify::new(),
+            tls,
         });
         info!(addr = %listen_addr, "listening for route connections");
         tokio::spawn(route::accept_loop(cluster.clone(), listener));
@@ -278,7 +320,7 @@ impl Cluster {
             port: self.listen_addr.port(),
             headers: true,
             auth_required: self.route_auth.is_some(),
-            tls_required: false,
+            tls_required: self.tls.is_some(),
             max_payload: shared.opts.max_payload,
             cluster: self.opts.name.clone().unwrap_or_default(),
             connect_urls: if self.opts.no_advertise { Vec::new() } else { vec![shared.addr.to_string()] },

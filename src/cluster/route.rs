@@ -55,7 +55,20 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(run_route(cluster.clone(), stream, peer, None));
+                let cluster = cluster.clone();
+                tokio::spawn(async move {
+                    match cluster.tls.clone() {
+                        None => {
+                            run_route(cluster, stream, peer, None).await;
+                        }
+                        Some(tls) => match timeout(tls.timeout, tls.acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                run_route(cluster, stream, peer, None).await;
+                            }
+                            _ => cluster.warn("route TLS handshake failed", &peer),
+                        },
+                    }
+                });
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
@@ -110,7 +123,7 @@ where
             pedantic: false,
             user: url.user.clone().or_else(|| auth.map(|a| a.user.clone())),
             pass: url.pass.clone().or_else(|| auth.map(|a| a.password.clone())),
-            tls_required: false,
+            tls_required: cluster.tls.is_some(),
             headers: true,
             name: shared.server_id.clone(),
             cluster: cluster.opts.name.clone().unwrap_or_default(),

@@ -73,8 +73,24 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: 
         match timeout(CONNECT_TIMEOUT, TcpStream::connect((url.host.as_str(), url.port))).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                let peer = stream.peer_addr().unwrap_or_else(|_| cluster.listen_addr);
-                match run_route(cluster.clone(), stream, peer, Some(url.clone())).await {
+                let peer = stream.peer_addr().unwrap_or(cluster.listen_addr);
+                let end = match cluster.tls.clone() {
+                    None => run_route(cluster.clone(), stream, peer, Some(url.clone())).await,
+                    Some(tls) => {
+                        let Ok(name) = rustls_pki_types::ServerName::try_from(url.host.clone()) else {
+                            cluster.warn("route host is not a valid TLS server name", &peer);
+                            break;
+                        };
+                        match timeout(tls.timeout, tls.connector.connect(name, stream)).await {
+                            Ok(Ok(stream)) => run_route(cluster.clone(), stream, peer, Some(url.clone())).await,
+                            _ => {
+                                cluster.warn("route TLS handshake failed", &peer);
+                                RouteEnd::Closed { registered: false }
+                            }
+                        }
+                    }
+                };
+                match end {
                     RouteEnd::ToSelf => break,
                     RouteEnd::Duplicate(remote_id) => {
                         // The other direction won; wait until it is gone.

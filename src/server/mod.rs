@@ -147,10 +147,13 @@ impl Server {
 pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     let (_, warnings) = prepare_tls(opts)?;
     auth::from_options(opts).map_err(StartError::Auth)?;
-    for url in opts.cluster.iter().flat_map(|c| &c.routes) {
-        if RouteUrl::parse(url).is_none() {
-            return Err(StartError::Cluster(ClusterError::BadUrl(url.clone())));
+    if let Some(cluster) = &opts.cluster {
+        for url in &cluster.routes {
+            if RouteUrl::parse(url).is_none() {
+                return Err(StartError::Cluster(ClusterError::BadUrl(url.clone())));
+            }
         }
+        crate::cluster::route_tls(cluster).map_err(StartError::Cluster)?;
     }
     Ok(warnings)
 }
