@@ -17,8 +17,7 @@ use futures::StreamExt;
 #[tokio::main]
 async fn main() -> Result<(), async_nats::Error> {
     let args = args::parse(20);
-    let servers: Vec<async_nats::ServerAddr> =
-        args.server.split(',').map(|s| s.parse()).collect::<Result<_, _>>()?;
+    let servers: Vec<async_nats::ServerAddr> = args.server.split(',').map(|s| s.parse()).collect::<Result<_, _>>()?;
     let client = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .event_callback(|event| async move {

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod conn;

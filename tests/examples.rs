@@ -64,7 +64,11 @@ fn example_binary(name: &str) -> PathBuf {
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let path = dir.join("examples").join(name);
     // `cargo test` builds every example first; `cargo test --test examples` alone does not.
-    assert!(path.exists(), "{} missing: build the examples first (`cargo test` or `cargo build --examples`)", path.display());
+    assert!(
+        path.exists(),
+        "{} missing: build the examples first (`cargo test` or `cargo build --examples`)",
+        path.display()
+    );
     path
 }
 
@@ -137,8 +141,7 @@ async fn cluster_example_configs_form_a_mesh_and_the_failover_example_runs() {
     let seeded = |name: &str| {
         let mut opts = example_options(name, Path::new("/none"));
         let cluster = opts.cluster.as_mut().unwrap();
-        cluster.routes =
-            vec![format!("nats-route://route:route-demo-password@{}", a.cluster().unwrap().listen_addr)];
+        cluster.routes = vec![format!("nats-route://route:route-demo-password@{}", a.cluster().unwrap().listen_addr)];
         opts
     };
     let (b_opts, c_opts) = (seeded("cluster/b.conf"), seeded("cluster/c.conf"));
