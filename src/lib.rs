@@ -10,6 +10,9 @@
 //!   buffer), its protocol session, and its reader and writer tasks.
 //! - [`server`]: listener, accept loop, connection registry, shutdown.
 //! - [`config`]: typed options and the strict config reader.
+//! - [`monitor`]: the HTTP monitoring endpoints (nats-server's `/varz`,
+//!   `/connz`, `/subsz`, ... and Prometheus `/metrics`), read from the
+//!   counters the data path keeps in atomics.
 //!
 //! # Data path
 //! A reader task parses a batch of ops from its socket. A PUB is matched
@@ -21,12 +24,14 @@
 //! # Locks
 //! Router trie (`RwLock`) and a client's outbound buffer (`Mutex`) are never
 //! held together; the client registry (`Mutex`) is taken only on connect,
-//! close and monitoring reads.
+//! close and monitoring reads. Monitoring takes the registry, then (after
+//! releasing it) the trie's read lock, then a client's `meta`, never two at once.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod config;
 pub mod conn;
+pub mod monitor;
 pub mod perms;
 pub mod proto;
 pub mod router;

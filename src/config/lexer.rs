@@ -163,14 +163,16 @@ impl<'a> Cursor<'a> {
                         Some('"') => b'"',
                         Some('\\') => b'\\',
                         Some('x') => self.hex_byte(&here)?,
-                        Some(other) => return Err(ConfigError::at(
-                            ErrorKind::Syntax,
-                            &here,
-                            format!(
+                        Some(other) => {
+                            return Err(ConfigError::at(
+                                ErrorKind::Syntax,
+                                &here,
+                                format!(
                                 "invalid escape character '{}'; only \\xXX, \\t, \\n, \\r, \\\" and \\\\ are allowed",
                                 other.escape_default()
                             ),
-                        )),
+                            ))
+                        }
                         None => {
                             return Err(ConfigError::at(
                                 ErrorKind::Syntax,

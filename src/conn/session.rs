@@ -59,6 +59,8 @@ pub(super) struct Session {
     rng: u64,
     /// Inbound messages and bytes, and deliveries, in the current batch.
     batch_counts: [u64; 4],
+    /// Most deliveries of one message in the current batch (for `/subsz`).
+    batch_max_fanout: u64,
     /// Credentials must be checked before anything else is handled.
     auth_required: bool,
     /// Who the client is, once known; its permissions guard every op.
@@ -96,6 +98,7 @@ impl Session {
             batch: 0,
             rng,
             batch_counts: [0; 4],
+            batch_max_fanout: 0,
             auth_required,
             identity: None,
             publish_perms: None,
@@ -333,6 +336,7 @@ impl Session {
         }
         self.batch_counts[2] += delivered as u64;
         self.batch_counts[3] += (delivered * publish.message.len()) as u64;
+        self.batch_max_fanout = self.batch_max_fanout.max(delivered as u64);
         delivered
     }
 
@@ -450,6 +454,16 @@ impl Session {
             s.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
             s.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
             s.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+            let router = &self.shared.router.stats;
+            let hits = self.cache.take_new_hits();
+            if hits > 0 {
+                router.cache_hits.fetch_add(hits, Ordering::Relaxed);
+            }
+            let fanout = std::mem::take(&mut self.batch_max_fanout);
+            if fanout > router.max_fanout.load(Ordering::Relaxed) {
+                router.max_fanout.fetch_max(fanout, Ordering::Relaxed);
+            }
+            self.client.set_cache_entries(self.cache.len());
         }
         self.touched.drain(..)
     }

@@ -101,7 +101,7 @@ impl Rules {
 
     fn naive_publish(&self, subject: &str) -> bool {
         let any = |list: &Vec<String>| list.iter().any(|p| matches(p.as_bytes(), subject.as_bytes()));
-        !self.reserved(subject) && self.pub_allow.as_ref().map_or(true, any) && !self.pub_deny.as_ref().is_some_and(any)
+        !self.reserved(subject) && self.pub_allow.as_ref().is_none_or(any) && !self.pub_deny.as_ref().is_some_and(any)
     }
 
     /// `None`: SUB refused. `Some(denied)`: allowed, and `denied(l)` says

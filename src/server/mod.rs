@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::auth::{self, AuthSetupError};
 use crate::config::Options;
+use crate::monitor::{self, MonitorHandle};
 use crate::proto::ProtoError;
 use crate::tls::{load_server_config, TlsError};
 
@@ -63,6 +64,8 @@ pub struct Server {
     accept: JoinHandle<()>,
     /// Closes when every connection task has finished (each holds a sender).
     done: mpsc::Receiver<()>,
+    /// The monitoring listener, when configured.
+    monitor: Option<MonitorHandle>,
 }
 
 impl Server {
@@ -78,10 +81,17 @@ impl Server {
         let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
         let shared = Arc::new(Shared::new(opts, local_addr, tls, authenticator));
+        // Before accepting: if monitoring cannot start, nothing runs.
+        let monitor = monitor::start(shared.clone()).await?;
         let (done_tx, done) = mpsc::channel(1);
         info!(addr = %local_addr, server_id = %shared.server_id, "listening for client connections");
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, done_tx));
-        Ok(Server { shared, local_addr, accept, done })
+        Ok(Server { shared, local_addr, accept, done, monitor })
+    }
+
+    /// The bound monitoring address, when monitoring is on (useful with port 0).
+    pub fn monitor_addr(&self) -> Option<SocketAddr> {
+        self.monitor.as_ref().map(MonitorHandle::addr)
     }
 
     /// The bound client address (useful with port 0).
@@ -115,6 +125,10 @@ impl Server {
         if tokio::time::timeout(bound, self.done.recv()).await.is_err() {
             warn!("some connections did not finish flushing before shutdown");
         }
+        // Last, so /healthz answers 503 while connections drain.
+        if let Some(monitor) = self.monitor.take() {
+            monitor.stop().await;
+        }
         info!("server stopped");
     }
 }
@@ -124,6 +138,7 @@ impl Server {
 pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     let (_, warnings) = prepare_tls(opts)?;
     auth::from_options(opts).map_err(StartError::Auth)?;
+    monitor::check(opts)?;
     Ok(warnings)
 }
 
