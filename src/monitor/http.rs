@@ -166,7 +166,7 @@ async fn handle(monitor: &Monitor, req: Request<Incoming>, peer: SocketAddr) -> 
 }
 
 /// `{"status":"ok"}` while clients are accepted, else 503.
-fn healthz(monitor: &Monitor) -> Result<Body, ApiError> {
+pub(super) fn healthz(monitor: &Monitor) -> Result<Body, ApiError> {
     if monitor.shared.is_shutting_down() {
         return Err(ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: "server is shutting down" });
     }

@@ -141,3 +141,56 @@ pub async fn start(shared: Arc<Shared>) -> Result<Option<MonitorHandle>, StartEr
     let task = tokio::spawn(http::serve(listener, monitor, stopped));
     Ok(Some(MonitorHandle { addr, stop, task }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn monitor() -> Monitor {
+        let opts = Options::default();
+        let authenticator = crate::auth::from_options(&opts).unwrap();
+        let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
+        let shared = Arc::new(Shared::new(opts, addr, None, authenticator));
+        Monitor {
+            shared,
+            addr: "127.0.0.1:8222".parse().unwrap(),
+            tls: false,
+            auth: None,
+            cpu: process::CpuMeter::new(),
+            requests: Default::default(),
+            auth_failures: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn healthz_is_503_once_shutdown_begins() {
+        let monitor = monitor();
+        assert!(http::healthz(&monitor).is_ok());
+        monitor.shared.begin_shutdown();
+        let err = http::healthz(&monitor).err().unwrap();
+        assert_eq!(err.status, hyper::StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn https_without_tls_and_bad_hashes_are_refused_before_binding() {
+        let mut opts = Options {
+            http: Some(crate::config::HttpOptions { host: "127.0.0.1".into(), port: 0, tls: true }),
+            ..Options::default()
+        };
+        assert!(matches!(check(&opts), Err(StartError::Tls(_))));
+        opts.http = Some(crate::config::HttpOptions { host: "127.0.0.1".into(), port: 0, tls: false });
+        opts.http_authorization =
+            Some(crate::config::HttpAuthorization::Token(crate::secret::Secret::new("$argon2id$broken")));
+        assert!(matches!(check(&opts), Err(StartError::Auth(_))));
+    }
+
+    #[test]
+    fn request_counts_are_kept_for_known_paths_only() {
+        let monitor = monitor();
+        monitor.count_request("/varz");
+        monitor.count_request("/varz");
+        monitor.count_request("/attacker-chosen");
+        let counted: u64 = monitor.requests.iter().map(|n| n.load(Ordering::Relaxed)).sum();
+        assert_eq!((monitor.requests[1].load(Ordering::Relaxed), counted), (2, 2));
+    }
+}

@@ -158,7 +158,8 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sen
     let mut shutdown = shared.shutdown_signal();
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.changed() => return,
+            // `wait_for` also sees a shutdown that began before this task first ran.
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
