@@ -515,14 +515,31 @@ async fn monitoring_off_unless_configured() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn https_monitoring_with_the_client_certificate() {
+/// GET over HTTPS, trusting `ca_pem`.
+async fn https_get(addr: SocketAddr, ca_pem: &str, path: &str) -> Answer {
     use tokio_rustls::rustls::{self, pki_types::ServerName, ClientConfig, RootCertStore};
+    let mut roots = RootCertStore::empty();
+    roots.add(rustls_pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
+    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = within(TcpStream::connect(addr)).await.unwrap();
+    let tls = within(connector.connect(ServerName::try_from("localhost").unwrap(), tcp)).await.unwrap();
+    request_on(tls, "GET", path, None).await
+}
+
+#[tokio::test]
+async fn https_monitoring_with_the_client_certificate_and_tls_facts_in_connz() {
     let dir = temp_dir("monitor-https");
     let ca = warden::tls::Ca::new("monitor test CA").unwrap();
+    let ca_pem = ca.issued().cert_pem;
     let issued = ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap();
     std::fs::write(dir.join("server.pem"), &issued.cert_pem).unwrap();
     std::fs::write(dir.join("server-key.pem"), &issued.key_pem).unwrap();
+    std::fs::write(dir.join("ca.pem"), &ca_pem).unwrap();
     let opts = from_config(&format!(
         "https: \"127.0.0.1:0\"\ntls {{ cert_file: \"{}\", key_file: \"{}\" }}",
         dir.join("server.pem").display(),
@@ -532,20 +549,24 @@ async fn https_monitoring_with_the_client_certificate() {
     let server = start(opts).await;
     let addr = maddr(&server);
 
-    let mut roots = RootCertStore::empty();
-    let ca_der = rustls_pki_types::CertificateDer::from_pem_slice(ca.issued().cert_pem.as_bytes()).unwrap();
-    roots.add(ca_der).unwrap();
-    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = within(TcpStream::connect(addr)).await.unwrap();
-    let tls = within(connector.connect(ServerName::try_from("localhost").unwrap(), tcp)).await.unwrap();
-    let varz = request_on(tls, "GET", "/varz", None).await.json();
+    let varz = https_get(addr, &ca_pem, "/varz").await.json();
     assert_eq!((varz["https_port"].as_u64(), varz["http_port"].as_u64()), (Some(u64::from(addr.port())), Some(0)));
     assert_eq!(varz["tls_required"], true);
+
+    let client = within(
+        ConnectOptions::new()
+            .name("tls-client")
+            .require_tls(true)
+            .add_root_certificates(dir.join("ca.pem"))
+            .connect(format!("tls://localhost:{}", server.local_addr().port())),
+    )
+    .await
+    .unwrap();
+    client.flush().await.unwrap();
+    let connz = https_get(addr, &ca_pem, "/connz").await.json();
+    let conn = conn_named(&connz, "tls-client");
+    assert_eq!(conn["tls_version"], "1.3", "{conn}");
+    assert!(conn["tls_cipher_suite"].as_str().unwrap().starts_with("TLS_"), "{conn}");
 
     // Plain HTTP on the HTTPS port gets no answer.
     let mut plain = within(TcpStream::connect(addr)).await.unwrap();
@@ -553,5 +574,21 @@ async fn https_monitoring_with_the_client_certificate() {
     let mut buf = Vec::new();
     let _ = within(tokio::io::AsyncReadExt::read_to_end(&mut plain, &mut buf)).await;
     assert!(!String::from_utf8_lossy(&buf).contains("server_id"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_example_config_serves_monitoring_behind_its_token() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/monitoring.conf");
+    let loaded = warden::config::load_file(&path).expect("example config loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let http = loaded.options.http.clone().expect("monitoring on");
+    assert_eq!((http.host.as_str(), http.port), ("127.0.0.1", 8222));
+    let opts = Options { port: 0, http: http_on(), ..loaded.options };
+    let server = start(opts).await;
+    let addr = maddr(&server);
+    assert_eq!(get(addr, "/varz").await.status, StatusCode::UNAUTHORIZED);
+    let varz = request(addr, "GET", "/varz", Some("Bearer change-me-monitoring-token")).await.json();
+    assert_eq!(varz["port"], server.local_addr().port());
     server.shutdown().await;
 }

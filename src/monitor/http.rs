@@ -119,8 +119,8 @@ where
 
 /// The body and content type of a successful answer.
 pub(super) enum Body {
-    /// Serialized as indented JSON (as nats-server does).
-    Json(serde_json::Value),
+    /// Indented JSON (as nats-server writes it), fields in declaration order.
+    Json(Vec<u8>),
     /// Prometheus text exposition.
     Metrics(String),
 }
@@ -128,7 +128,7 @@ pub(super) enum Body {
 /// Serializes a response struct; serializing our own types cannot fail,
 /// but if it did the client gets a 500, not a panic.
 pub(super) fn json<T: Serialize>(value: &T) -> Result<Body, ApiError> {
-    serde_json::to_value(value)
+    serde_json::to_vec_pretty(value)
         .map(Body::Json)
         .map_err(|_| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "internal error" })
 }
@@ -170,20 +170,19 @@ pub(super) fn healthz(monitor: &Monitor) -> Result<Body, ApiError> {
     if monitor.shared.is_shutting_down() {
         return Err(ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: "server is shutting down" });
     }
-    Ok(Body::Json(serde_json::json!({ "status": "ok" })))
+    json(&serde_json::json!({ "status": "ok" }))
 }
 
 /// What is served here.
 fn index() -> Result<Body, ApiError> {
-    Ok(Body::Json(serde_json::json!({
+    json(&serde_json::json!({
         "endpoints": ["/varz", "/connz", "/subsz", "/routez", "/healthz", "/metrics"],
-    })))
+    }))
 }
 
 fn respond(result: Result<Body, ApiError>) -> Response<Full<Bytes>> {
     match result {
-        Ok(Body::Json(value)) => {
-            let mut bytes = serde_json::to_vec_pretty(&value).unwrap_or_default();
+        Ok(Body::Json(mut bytes)) => {
             bytes.push(b'\n');
             build(StatusCode::OK, "application/json", bytes)
         }
