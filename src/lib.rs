@@ -10,6 +10,9 @@
 //!   buffer), its protocol session, and its reader and writer tasks.
 //! - [`server`]: listener, accept loop, connection registry, shutdown.
 //! - [`config`]: typed options and the strict config reader.
+//! - [`auth`], [`perms`], [`tls`]: who may connect, what each connection may
+//!   do (compiled permissions), and the TLS transport.
+//! - [`cluster`]: routes to other servers (nats-server's route protocol).
 //! - [`monitor`]: the HTTP monitoring endpoints (nats-server's `/varz`,
 //!   `/connz`, `/subsz`, ... and Prometheus `/metrics`), read from the
 //!   counters the data path keeps in atomics.
@@ -29,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod monitor;

@@ -29,6 +29,15 @@ enum Command {
         #[arg(long, short = 'c')]
         config: PathBuf,
     },
+    /// Hash a password for the config (argon2id PHC string). Reads it
+    /// without echo from a terminal, or one line from standard input.
+    Passwd,
+    /// Ask a running server to reload its config (sends it SIGHUP).
+    Reload {
+        /// Process id of the server.
+        #[arg(long)]
+        pid: u32,
+    },
     /// Development certificates.
     Certs {
         #[command(subcommand)]
@@ -73,6 +82,8 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args),
         Command::Check { config } => check(&config),
+        Command::Passwd => passwd(),
+        Command::Reload { pid } => reload(pid),
         Command::Certs { command: CertsCommand::Generate { out, hosts, clients } } => {
             certs(tls::GenerateOptions { out, hosts, clients })
         }
@@ -154,6 +165,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let config_path = args.config.clone();
     runtime.block_on(async move {
         let server = match Server::start(loaded.options).await {
             Ok(server) => server,
@@ -162,7 +174,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_signal().await;
+        run_until_stopped(&server, config_path.as_deref()).await;
         info!("shutting down");
         server.shutdown().await;
         ExitCode::SUCCESS
@@ -193,6 +205,55 @@ fn check(path: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn passwd() -> ExitCode {
+    let password = match read_password() {
+        Ok(p) => p,
+        Err(err) => {
+            eprintln!("cannot read the password: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match warden::auth::password::hash_password(&password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("cannot hash the password: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prompts twice without echo on a terminal; reads one line otherwise.
+fn read_password() -> std::io::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Repeat password: ")?;
+        if first != again {
+            return Err(std::io::Error::other("the passwords differ"));
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn reload(pid: u32) -> ExitCode {
+    match std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status() {
+        Ok(status) if status.success() => {
+            println!("asked process {pid} to reload its config");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("cannot signal process {pid}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn certs(opts: tls::GenerateOptions) -> ExitCode {
     match tls::generate(&opts) {
         Ok(made) => {
@@ -209,18 +270,36 @@ fn certs(opts: tls::GenerateOptions) -> ExitCode {
     }
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+/// Serves until Ctrl-C or SIGTERM; reloads the config on SIGHUP. A config
+/// that fails to load or check is refused and the running one stays.
+async fn run_until_stopped(server: &Server, config: Option<&Path>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hup.recv() => {
+                let Some(path) = config else {
+                    warn!("SIGHUP ignored: the server was started without --config");
+                    continue;
+                };
+                match config::load_file(path) {
+                    Ok(loaded) => {
+                        for warning in &loaded.warnings {
+                            warn!("{warning}");
+                        }
+                        match server.reload(&loaded.options) {
+                            Ok(warnings) => warnings.iter().for_each(|w| warn!("{w}")),
+                            Err(err) => error!("reload refused, keeping the running config: {err}"),
+                        }
+                    }
+                    Err(err) => error!("reload refused, keeping the running config: {err}"),
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -19,7 +19,7 @@ use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use warden::config::{HttpAuthorization, HttpOptions, Options};
+use warden::config::{ClusterOptions, HttpAuthorization, HttpOptions, Options};
 use warden::secret::Secret;
 use warden::server::Server;
 
@@ -591,4 +591,49 @@ async fn the_example_config_serves_monitoring_behind_its_token() {
     let varz = request(addr, "GET", "/varz", Some("Bearer change-me-monitoring-token")).await.json();
     assert_eq!(varz["port"], server.local_addr().port());
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routez_and_varz_show_the_cluster_without_route_credentials() {
+    let cluster = |routes: Vec<String>| ClusterOptions {
+        name: Some("mon".into()),
+        host: "127.0.0.1".into(),
+        port: 0,
+        routes,
+        authorization: None,
+        tls: None,
+        no_advertise: false,
+        connect_retries: 0,
+    };
+    let a = start(Options { server_name: Some("A".into()), cluster: Some(cluster(vec![])), ..monitored() }).await;
+    let seed = format!("nats-route://ruser:rpass-Secret@{}", a.cluster().unwrap().listen_addr);
+    let b = start(Options { server_name: Some("B".into()), cluster: Some(cluster(vec![seed])), ..monitored() }).await;
+    let (ma, mb) = (maddr(&a), maddr(&b));
+    let routez = poll(ma, "/routez", |v| v["num_routes"] == 1).await;
+    let route = &routez["routes"][0];
+    assert_eq!(route["remote_name"], "B");
+    assert_eq!(route["did_solicit"], false);
+    assert_eq!(route["ip"], "127.0.0.1");
+    let from_b = poll(mb, "/routez", |v| v["num_routes"] == 1).await;
+    assert_eq!(from_b["routes"][0]["did_solicit"], true);
+
+    // Interest registered on B shows as A's route subscription.
+    let client = named(&b, "on-b").await;
+    let _sub = client.subscribe("across.>").await.unwrap();
+    client.flush().await.unwrap();
+    let routez = poll(ma, "/routez?subs=1", |v| v["routes"][0]["subscriptions"] == 1).await;
+    assert_eq!(routez["routes"][0]["subscriptions_list"], serde_json::json!(["across.>"]));
+    assert_eq!(get_json(ma, "/connz").await["num_connections"], 0, "routes are not client connections");
+
+    let varz = get_json(mb, "/varz").await;
+    assert_eq!(varz["routes"], 1);
+    assert_eq!(varz["cluster"]["name"], "mon");
+    assert_eq!(varz["cluster"]["urls"], serde_json::json!([a.cluster().unwrap().listen_addr.to_string()]));
+    let mut seen = varz.to_string();
+    seen.push_str(&get(mb, "/routez?subs=detail").await.body);
+    seen.push_str(&get(mb, "/metrics").await.body);
+    assert!(!seen.contains("rpass-Secret") && !seen.contains("ruser"), "route credentials leaked");
+    assert!(get(mb, "/metrics").await.body.lines().any(|l| l == "warden_routes 1"));
+    b.shutdown().await;
+    a.shutdown().await;
 }

@@ -188,3 +188,35 @@ async fn start_up_refuses_bad_certificates() {
     let err = Server::start(Options { tls: Some(missing), ..test_options() }).await.err().unwrap();
     assert!(err.to_string().contains("nope.pem"), "{err}");
 }
+
+#[tokio::test]
+async fn verify_and_map_picks_the_user_by_certificate() {
+    let pki = Pki::new("tls-map");
+    let (alice_cert, alice_key) = pki.save("client-alice", &pki.ca.issue_client("alice").unwrap());
+    let (bob_cert, bob_key) = pki.save("client-bob", &pki.ca.issue_client("bob").unwrap());
+    let (mallory_cert, mallory_key) = pki.save("client-mallory", &pki.ca.issue_client("mallory").unwrap());
+    let config = format!(
+        r#"tls {{ cert_file: "{}", key_file: "{}", ca_file: "{}", verify_and_map: true }}
+        authorization {{ users = [
+            {{user: "alice@localhost", permissions: {{publish: ">", subscribe: ">"}}}}
+            {{user: "CN=bob", permissions: {{publish: "bob.>", subscribe: "bob.>"}}}}
+        ] }}"#,
+        pki.path("server.pem").display(),
+        pki.path("server-key.pem").display(),
+        pki.path("ca.pem").display()
+    );
+    let server = start(options_from(&config)).await;
+    let base = || ConnectOptions::new().add_root_certificates(pki.path("ca.pem")).require_tls(true);
+    let alice = try_connect(&server, base().add_client_certificate(alice_cert, alice_key)).await.unwrap();
+    roundtrip(&alice).await;
+    let bob = try_connect(&server, base().add_client_certificate(bob_cert, bob_key)).await.unwrap();
+    let mut mine = bob.subscribe("bob.inbox").await.unwrap();
+    bob.flush().await.unwrap();
+    alice.publish("bob.inbox", "hello bob".into()).await.unwrap();
+    assert_eq!(within(mine.next()).await.unwrap().payload, "hello bob");
+    let clients = server.shared().clients();
+    let users: Vec<Option<String>> = clients.iter().map(|c| c.meta.lock().user.clone()).collect();
+    assert!(users.contains(&Some("CN=bob".into())) && users.contains(&Some("alice@localhost".into())), "{users:?}");
+    assert!(try_connect(&server, base().add_client_certificate(mallory_cert, mallory_key)).await.is_err(), "unmapped");
+    server.shutdown().await;
+}

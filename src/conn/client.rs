@@ -42,12 +42,25 @@ pub struct ClientMeta {
     pub peer: Option<crate::tls::PeerIdentity>,
 }
 
+/// What is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// A NATS client.
+    Client,
+    /// Another server of the cluster.
+    Route,
+}
+
 /// A client connection as other connections see it: where to deliver, and
 /// what it asked for at CONNECT.
 #[derive(Debug)]
 pub struct Client {
     /// Connection id (`cid`), unique per server run.
     pub id: u64,
+    /// Client or route.
+    pub kind: ClientKind,
+    /// CONNECT `protocol` is 1 or more: the client takes async INFO.
+    async_info: AtomicBool,
     /// Peer address.
     pub addr: SocketAddr,
     /// When the connection was accepted.
@@ -83,8 +96,15 @@ pub struct Client {
 impl Client {
     /// A client with an empty outbound buffer.
     pub fn new(id: u64, addr: SocketAddr, max_pending: usize) -> Self {
+        Client::with_kind(id, addr, max_pending, ClientKind::Client)
+    }
+
+    /// A connection of the given kind.
+    pub fn with_kind(id: u64, addr: SocketAddr, max_pending: usize, kind: ClientKind) -> Self {
         Client {
             id,
+            kind,
+            async_info: AtomicBool::new(false),
             addr,
             start: SystemTime::now(),
             outbound: Outbound::new(max_pending),
@@ -134,6 +154,21 @@ impl Client {
     /// For the session: publishes its match cache size.
     pub(crate) fn set_cache_entries(&self, n: usize) {
         self.cache_entries.store(n, Ordering::Relaxed);
+    }
+
+    /// Whether this is a route to another server.
+    pub fn is_route(&self) -> bool {
+        self.kind == ClientKind::Route
+    }
+
+    /// Records that the client speaks protocol 1 (takes async INFO).
+    pub fn set_async_info(&self, on: bool) {
+        self.async_info.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the client takes async INFO updates.
+    pub fn takes_async_info(&self) -> bool {
+        self.async_info.load(Ordering::Relaxed)
     }
 
     /// Records whether the client understands headers.

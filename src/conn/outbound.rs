@@ -37,7 +37,7 @@ pub struct Outbound {
     /// Wakes publishers stalled on this connection after the writer drained it.
     pub(super) drained: Notify,
     /// Wakes the reader task when the connection must close.
-    pub(super) closing: Notify,
+    pub(crate) closing: Notify,
     /// Interrupts a write in progress when the backlog is to be dropped.
     pub(super) abort: Notify,
 }

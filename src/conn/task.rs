@@ -216,7 +216,9 @@ async fn flush_and_stall(session: &mut Session) {
     }
 }
 
-async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHalf<S>, deadline: Duration) {
+/// Drains `client`'s outbound buffer into `writer` until the connection
+/// closes (also used by routes).
+pub async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHalf<S>, deadline: Duration) {
     let out = &client.outbound;
     let mut buf = BytesMut::new();
     loop {

@@ -28,7 +28,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use super::query::{ApiError, Query};
-use super::{connz, metrics, subsz, varz, Monitor, STOP_GRACE};
+use super::{connz, metrics, routez, subsz, varz, Monitor, STOP_GRACE};
 
 /// Most monitoring connections served at once.
 const MAX_CONNECTIONS: usize = 64;
@@ -158,7 +158,7 @@ async fn handle(monitor: &Monitor, req: Request<Incoming>, peer: SocketAddr) -> 
         "/varz" => varz::varz(monitor),
         "/connz" => connz::connz(monitor, &query),
         "/subsz" | "/subscriptionsz" => subsz::subsz(monitor, &query),
-        "/routez" => varz::routez(monitor),
+        "/routez" => routez::routez(monitor, &query),
         "/metrics" => Ok(Body::Metrics(metrics::render(monitor))),
         _ => Err(ApiError { status: StatusCode::NOT_FOUND, message: "not found" }),
     };

@@ -84,6 +84,8 @@ pub(super) fn render(monitor: &Monitor) -> String {
         load(&stats.total_connections),
     );
     m.single("warden_subscriptions", "gauge", "Subscriptions in the index now.", shared.router.len());
+    let routes = shared.cluster.get().map_or(0, |c| c.route_count());
+    m.single("warden_routes", "gauge", "Routes to other servers established now.", routes);
     m.single("warden_in_messages_total", "counter", "Messages received from clients.", load(&stats.in_msgs));
     m.single("warden_out_messages_total", "counter", "Messages delivered to clients.", load(&stats.out_msgs));
     m.single("warden_in_bytes_total", "counter", "Payload bytes received from clients.", load(&stats.in_bytes));

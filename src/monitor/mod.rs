@@ -23,6 +23,7 @@ mod http;
 mod metrics;
 mod process;
 mod query;
+mod routez;
 mod subsz;
 mod varz;
 

@@ -1,5 +1,5 @@
-//! `/varz` (server identity, limits, totals, process figures and warden's
-//! security counters) and `/routez` (no clustering yet: always empty).
+//! `/varz`: server identity, limits, totals, process figures, the cluster,
+//! and warden's security counters.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -11,6 +11,7 @@ use super::format::{rfc3339, uptime};
 use super::http::{json, Body};
 use super::query::ApiError;
 use super::{process, Monitor, PATHS};
+use crate::cluster::RouteUrl;
 
 /// nats-server's `/varz` fields that warden has, in its order, plus `warden`.
 #[derive(Serialize)]
@@ -24,7 +25,7 @@ struct Varz<'a> {
     auth_required: bool,
     tls_required: bool,
     tls_verify: bool,
-    connect_urls: [&'static str; 0],
+    connect_urls: Vec<String>,
     max_connections: usize,
     max_subscriptions: usize,
     /// Nanoseconds, as Go's `time.Duration`.
@@ -42,6 +43,8 @@ struct Varz<'a> {
     tls_timeout: f64,
     /// Nanoseconds.
     write_deadline: u128,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterInfo>,
     start: String,
     now: String,
     uptime: String,
@@ -62,6 +65,16 @@ struct Varz<'a> {
     http_req_stats: BTreeMap<&'static str, u64>,
     config_load_time: String,
     warden: Warden,
+}
+
+/// The `cluster {}` settings (route URLs without their credentials).
+#[derive(Serialize)]
+struct ClusterInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    addr: String,
+    cluster_port: u16,
+    urls: Vec<String>,
 }
 
 /// The warden-specific part of `/varz`.
@@ -131,6 +144,7 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let now = SystemTime::now();
     let tls = shared.tls();
+    let cluster = shared.cluster.get();
     let http_host = opts.http.as_ref().map_or("", |h| h.host.as_str());
     let (http_port, https_port) = if monitor.tls { (0, monitor.addr.port()) } else { (monitor.addr.port(), 0) };
     let requests = PATHS.iter().zip(&monitor.requests).map(|(p, n)| (*p, n.load(Ordering::Relaxed))).collect();
@@ -144,7 +158,7 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         auth_required: shared.authenticator().auth_required(),
         tls_required: tls.is_some(),
         tls_verify: tls.as_ref().is_some_and(|t| t.verify),
-        connect_urls: [],
+        connect_urls: cluster.map(|c| c.connect_urls()).unwrap_or_default(),
         max_connections: opts.max_connections,
         max_subscriptions: opts.max_subscriptions,
         ping_interval: opts.ping_interval.as_nanos(),
@@ -158,6 +172,19 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         max_pending: opts.max_pending,
         tls_timeout: tls.as_ref().map_or(0.0, |t| t.timeout.as_secs_f64()),
         write_deadline: opts.write_deadline.as_nanos(),
+        cluster: cluster.map(|c| ClusterInfo {
+            name: c.opts.name.clone(),
+            addr: c.listen_addr.ip().to_string(),
+            cluster_port: c.listen_addr.port(),
+            // Host and port only: a route URL may carry a password.
+            urls: c
+                .opts
+                .routes
+                .iter()
+                .filter_map(|u| RouteUrl::parse(u))
+                .map(|u| format!("{}:{}", u.host, u.port))
+                .collect(),
+        }),
         start: rfc3339(shared.started),
         now: rfc3339(now),
         uptime: uptime(now.duration_since(shared.started).unwrap_or_default()),
@@ -166,7 +193,7 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         cpu: monitor.cpu.percent(),
         connections: shared.client_count(),
         total_connections: load(&stats.total_connections),
-        routes: 0,
+        routes: cluster.map_or(0, |c| c.route_count()),
         remotes: 0,
         leafnodes: 0,
         in_msgs: load(&stats.in_msgs),
@@ -179,17 +206,4 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         config_load_time: rfc3339(shared.started),
         warden: Warden { security: security(monitor) },
     })
-}
-
-#[derive(Serialize)]
-struct Routez<'a> {
-    server_id: &'a str,
-    now: String,
-    num_routes: usize,
-    routes: [(); 0],
-}
-
-/// No clustering yet: no routes.
-pub(super) fn routez(monitor: &Monitor) -> Result<Body, ApiError> {
-    json(&Routez { server_id: &monitor.shared.server_id, now: rfc3339(SystemTime::now()), num_routes: 0, routes: [] })
 }

@@ -82,17 +82,20 @@ impl Router {
         self.stats.inserts.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Removes a subscription; removing it twice is harmless.
-    pub fn remove(&self, sub: &Arc<Subscription>) {
+    /// Removes a subscription; returns false if it was already gone, so
+    /// removing it twice is harmless.
+    pub fn remove(&self, sub: &Arc<Subscription>) -> bool {
         if sub.mark_removed() {
-            return;
+            return false;
         }
         sub.owner.count_subscription(false);
         let mut trie = self.trie.write();
-        if trie.remove(&sub.subject, |s| Arc::ptr_eq(s, sub)).is_some() {
+        let removed = trie.remove(&sub.subject, |s| Arc::ptr_eq(s, sub)).is_some();
+        if removed {
             self.generation.fetch_add(1, Ordering::AcqRel);
             self.stats.removes.fetch_add(1, Ordering::Relaxed);
         }
+        removed
     }
 
     /// Matches a literal subject against the index, returning the result and

@@ -12,12 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::auth::{self, AuthSetupError};
+use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
 use crate::monitor::{self, MonitorHandle};
 use crate::proto::ProtoError;
@@ -33,6 +34,8 @@ pub enum StartError {
     Tls(TlsError),
     /// Passwords or permissions in the configuration are unusable.
     Auth(AuthSetupError),
+    /// The cluster could not start.
+    Cluster(ClusterError),
     /// The listener could not be bound.
     Bind {
         /// The address asked for.
@@ -47,6 +50,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Tls(err) => write!(f, "TLS: {err}"),
             StartError::Auth(err) => write!(f, "authorization: {err}"),
+            StartError::Cluster(err) => write!(f, "cluster: {err}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -72,17 +76,40 @@ impl Server {
     /// Loads TLS material (if configured), binds the client listener and
     /// starts accepting. Nothing is bound if any check fails.
     pub async fn start(opts: Options) -> Result<Server, StartError> {
+        let authenticator = auth::from_options(&opts).map_err(StartError::Auth)?;
+        Server::start_with_authenticator(opts, authenticator).await
+    }
+
+    /// Like [`Server::start`], but with an authenticator of the embedder's
+    /// own instead of the one the options' `authorization` describes.
+    pub async fn start_with_authenticator(
+        opts: Options,
+        authenticator: Arc<dyn auth::Authenticator>,
+    ) -> Result<Server, StartError> {
         let (tls, warnings) = prepare_tls(&opts)?;
         for warning in &warnings {
             warn!("{warning}");
         }
-        let authenticator = auth::from_options(&opts).map_err(StartError::Auth)?;
         let bind = |e: io::Error| StartError::Bind { addr: format!("{}:{}", opts.host, opts.port), source: e };
-        let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(bind)?;
+        let listener = listen(&opts.host, opts.port).await.map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
+        let cluster_opts = opts.cluster.clone();
         let shared = Arc::new(Shared::new(opts, local_addr, tls, authenticator));
         // Before accepting: if monitoring cannot start, nothing runs.
         let monitor = monitor::start(shared.clone()).await?;
+        if let Some(cluster_opts) = cluster_opts {
+            match Cluster::start(&shared, cluster_opts).await {
+                Ok(cluster) => {
+                    let _ = shared.cluster.set(cluster);
+                }
+                Err(err) => {
+                    if let Some(monitor) = monitor {
+                        monitor.stop().await;
+                    }
+                    return Err(StartError::Cluster(err));
+                }
+            }
+        }
         let (done_tx, done) = mpsc::channel(1);
         info!(addr = %local_addr, server_id = %shared.server_id, "listening for client connections");
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, done_tx));
@@ -97,6 +124,11 @@ impl Server {
     /// The bound client address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The cluster, when configured.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.shared.cluster.get()
     }
 
     /// State shared with connections (router, stats, registry).
@@ -139,6 +171,14 @@ pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     let (_, warnings) = prepare_tls(opts)?;
     auth::from_options(opts).map_err(StartError::Auth)?;
     monitor::check(opts)?;
+    if let Some(cluster) = &opts.cluster {
+        for url in &cluster.routes {
+            if RouteUrl::parse(url).is_none() {
+                return Err(StartError::Cluster(ClusterError::BadUrl(url.clone())));
+            }
+        }
+        crate::cluster::route_tls(cluster).map_err(StartError::Cluster)?;
+    }
     Ok(warnings)
 }
 
@@ -152,6 +192,25 @@ fn prepare_tls(opts: &Options) -> Result<(Option<TlsState>, Vec<String>), StartE
         verify: tls_opts.verify || tls_opts.verify_and_map,
     };
     Ok((Some(state), setup.warnings))
+}
+
+/// Pending-connection queue of the client listener, as large as Linux's
+/// default `somaxconn` (nats-server gets the same from Go), so a reconnect
+/// storm is queued rather than dropped into SYN retransmits.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the client listener with `LISTEN_BACKLOG`.
+async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
+    let mut last_err = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last_err = err,
+        }
+    }
+    Err(last_err)
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sender<()>) {

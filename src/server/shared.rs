@@ -13,10 +13,11 @@ use super::audit::LogLimiter;
 use super::identity::new_server_id;
 use super::security::SecurityStats;
 use crate::auth::{Authenticator, Claims, ConnectionFacts, FailureThrottle, RefusalReason, Verdict};
+use crate::cluster::Cluster;
 use crate::config::Options;
 use crate::conn::Client;
 use crate::proto::ServerInfo;
-use crate::router::Router;
+use crate::router::{Router, Subscription};
 
 /// Server-wide counters (aggregated per read batch, not per message).
 #[derive(Debug, Default)]
@@ -97,6 +98,8 @@ pub struct Shared {
     reload: watch::Sender<u64>,
     /// Live clients by id; locked only on connect, close and monitoring reads.
     clients: Mutex<HashMap<u64, Arc<Client>>>,
+    /// The cluster, when `cluster {}` is configured; set once at start.
+    pub cluster: std::sync::OnceLock<Arc<Cluster>>,
     /// TLS for client connections, if configured.
     tls: parking_lot::RwLock<Option<Arc<TlsState>>>,
     next_cid: AtomicU64,
@@ -124,6 +127,7 @@ impl Shared {
             auth_slots: Arc::new(tokio::sync::Semaphore::new(auth_parallelism())),
             reload: watch::channel(0).0,
             clients: Mutex::new(HashMap::new()),
+            cluster: std::sync::OnceLock::new(),
             tls: parking_lot::RwLock::new(tls.map(Arc::new)),
             next_cid: AtomicU64::new(1),
             next_batch: AtomicU64::new(1),
@@ -169,6 +173,26 @@ impl Shared {
     /// A receiver that changes on every reload.
     pub fn reload_signal(&self) -> watch::Receiver<u64> {
         self.reload.subscribe()
+    }
+
+    /// Adds a subscription to the index (and, for a client's own, announces
+    /// the interest to the cluster).
+    pub fn add_subscription(&self, sub: Arc<Subscription>) {
+        self.router.insert(sub.clone());
+        if !sub.owner.is_route() {
+            if let Some(cluster) = self.cluster.get() {
+                cluster.local_interest_added(&sub);
+            }
+        }
+    }
+
+    /// Removes a subscription (once; repeated calls do nothing).
+    pub fn remove_subscription(&self, sub: &Arc<Subscription>) {
+        if self.router.remove(sub) && !sub.owner.is_route() {
+            if let Some(cluster) = self.cluster.get() {
+                cluster.local_interest_removed(sub);
+            }
+        }
     }
 
     /// A fresh connection id.
@@ -228,6 +252,8 @@ impl Shared {
             client_id: Some(client.id),
             client_ip: Some(client.addr.ip().to_string()),
             auth_required: self.authenticator().auth_required(),
+            cluster: self.cluster.get().and_then(|c| c.opts.name.clone()),
+            connect_urls: self.cluster.get().map(|c| c.connect_urls()).unwrap_or_default(),
             tls_required: tls.is_some(),
             tls_verify: tls.as_ref().is_some_and(|t| t.verify),
             ..Default::default()

@@ -147,3 +147,26 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
 }
+
+/// Options from config text, on an ephemeral loopback port.
+pub fn options_from(config: &str) -> Options {
+    let mut opts = warden::config::load_str(config, "test.conf").expect("config loads").options;
+    opts.host = "127.0.0.1".into();
+    opts.port = 0;
+    opts
+}
+
+impl Raw {
+    /// Connects, sends CONNECT with `user`/`pass` (non-verbose, headers on)
+    /// and checks the server answered the following PING.
+    pub async fn login(addr: SocketAddr, user: &str, pass: &str) -> Raw {
+        let (mut raw, _) = Raw::connect(addr).await;
+        let connect = serde_json::json!({
+            "verbose": false, "pedantic": false, "headers": true, "protocol": 1,
+            "user": user, "pass": pass,
+        });
+        raw.send(format!("CONNECT {connect}\r\nPING\r\n")).await;
+        raw.expect("PONG").await;
+        raw
+    }
+}

@@ -1,0 +1,165 @@
+//! Every config in examples/ loads and passes the start-up checks, and
+//! every example program runs (bounded) against a broker started from its
+//! config, printing what its doc comment promises.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use warden::config::Options;
+use warden::tls::Ca;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Development certificates like `warden certs generate` makes, in a temp dir.
+fn dev_certs() -> PathBuf {
+    let dir = temp_dir("example-certs");
+    let ca = Ca::new("warden development CA").unwrap();
+    let save = |name: &str, issued: warden::tls::Issued| {
+        std::fs::write(dir.join(format!("{name}.pem")), issued.cert_pem).unwrap();
+        std::fs::write(dir.join(format!("{name}-key.pem")), issued.key_pem).unwrap();
+    };
+    save("ca", ca.issued());
+    save("server", ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap());
+    save("client-alice", ca.issue_client("alice").unwrap());
+    dir
+}
+
+/// Loads an example config with `certs/` pointing at `certs`, on port 0.
+fn example_options(name: &str, certs: &Path) -> Options {
+    let path = repo().join("examples").join(name);
+    let text = std::fs::read_to_string(&path).unwrap().replace("\"certs/", &format!("\"{}/", certs.display()));
+    let mut opts = warden::config::load_str(&text, &path.to_string_lossy()).unwrap_or_else(|e| panic!("{e}")).options;
+    opts.port = 0;
+    if let Some(cluster) = opts.cluster.as_mut() {
+        cluster.port = 0;
+    }
+    opts
+}
+
+#[test]
+fn every_example_config_loads_and_checks() {
+    let certs = dev_certs();
+    let mut seen = 0;
+    for dir in ["", "cluster"] {
+        for entry in std::fs::read_dir(repo().join("examples").join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "conf") {
+                let name = Path::new(dir).join(path.file_name().unwrap()).to_string_lossy().into_owned();
+                let opts = example_options(&name, &certs);
+                warden::server::check(&opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 9, "found {seen} configs");
+}
+
+fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join("examples").join(name);
+    // `cargo test` builds every example first; `cargo test --test examples` alone does not.
+    assert!(
+        path.exists(),
+        "{} missing: build the examples first (`cargo test` or `cargo build --examples`)",
+        path.display()
+    );
+    path
+}
+
+fn run_example(name: &str, args: &[&str]) -> String {
+    let out = Command::new(example_binary(name)).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{name} failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_examples_run_against_the_demo_config() {
+    let server = start(example_options("demo.conf", Path::new("/nonexistent"))).await;
+    let url = url(&server);
+    let run = |name: &'static str, count: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || run_example(name, &["--server", &url, "--count", count]))
+    };
+    let out = within(run("pubsub", "2")).await.unwrap();
+    assert_eq!(out, "received on hello: world\nreceived on hello: world\n");
+
+    let out = within(run("request_reply", "2")).await.unwrap();
+    assert!(out.contains("answer: B handled request 1"), "{out}");
+    assert!(out.contains("service.C: no responders"), "{out}");
+    assert!(out.contains("service.silent: timed out"), "{out}");
+
+    let out = within(run("queue_workers", "30")).await.unwrap();
+    assert!(out.contains("30 jobs, each handled exactly once: true"), "{out}");
+
+    let out = within(run("heartbeats", "3")).await.unwrap();
+    for line in ["billing         3  up", "search          3  up", "mailer          1  silent"] {
+        assert!(out.contains(line), "{out}");
+    }
+
+    let out = within(run("lowest_latency", "2")).await.unwrap();
+    assert!(out.contains("first answer after") && out.contains("fast computed it"), "{out}");
+    assert!(out.contains("direct request to service.node.fast: fast answered directly"), "{out}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_requestor_runs_against_the_secure_config() {
+    let certs = dev_certs();
+    let server = start(example_options("secure.conf", &certs)).await;
+    let url = format!("tls://localhost:{}", server.local_addr().port());
+    let ca = certs.join("ca.pem").to_string_lossy().into_owned();
+    let out =
+        within(tokio::task::spawn_blocking(move || run_example("secure_requestor", &["--server", &url, "--ca", &ca])))
+            .await
+            .unwrap();
+    assert!(out.contains("bob's request to req.foo: foo is served"), "{out}");
+    assert!(out.contains("Permissions Violation for Publish to \"admin.shutdown\""), "{out}");
+    assert!(out.contains("Permissions Violation for Subscription to \"req.>\""), "{out}");
+    assert!(out.contains("not bob's refused publish"), "{out}");
+    server.shutdown().await;
+}
+
+#[test]
+fn embed_custom_auth_example_runs() {
+    let out = run_example("embed_custom_auth", &[]);
+    assert!(out.contains("ada with a wrong password: refused"), "{out}");
+    assert!(out.contains("ada received on user.ada.inbox: note to self"), "{out}");
+    assert!(out.contains("Permissions Violation for Publish to \"user.bob.inbox\""), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_example_configs_form_a_mesh_and_the_failover_example_runs() {
+    // The three demo nodes, on free ports instead of 4222-4224/6222-6224.
+    let a = start(example_options("cluster/a.conf", Path::new("/none"))).await;
+    let seeded = |name: &str| {
+        let mut opts = example_options(name, Path::new("/none"));
+        let cluster = opts.cluster.as_mut().unwrap();
+        cluster.routes = vec![format!("nats-route://route:route-demo-password@{}", a.cluster().unwrap().listen_addr)];
+        opts
+    };
+    let (b_opts, c_opts) = (seeded("cluster/b.conf"), seeded("cluster/c.conf"));
+    let b = start(b_opts).await;
+    let c = start(c_opts).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while [&a, &b, &c].iter().any(|s| s.cluster().unwrap().route_count() < 2) {
+        assert!(std::time::Instant::now() < deadline, "mesh did not form");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let urls = [&a, &b, &c].iter().map(|s| url(s)).collect::<Vec<_>>().join(",");
+    let out = within(tokio::task::spawn_blocking(move || {
+        run_example("cluster_failover", &["--server", &urls, "--count", "2"])
+    }))
+    .await
+    .unwrap();
+    assert!(out.contains("tick 1 received via node-"), "{out}");
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
+}
