@@ -107,6 +107,24 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any query string (it comes from the network) parses without
+        /// panicking, and no error message carries any of it.
+        #[test]
+        fn arbitrary_queries_never_panic_or_reflect(raw in ".{0,200}", key in "[a-z]{1,8}") {
+            let q = Query::parse(Some(&raw));
+            let err = ApiError::bad_request("fixed");
+            let _ = q.get(&key);
+            if let Err(e) = q.flag(&key, err) {
+                prop_assert_eq!(e.message, "fixed");
+            }
+            if let Err(e) = q.number(&key, 1, err) {
+                prop_assert_eq!(e.message, "fixed");
+            }
+        }
+    }
 
     #[test]
     fn pairs_decoding_and_flags() {
