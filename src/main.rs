@@ -111,6 +111,9 @@ struct ServeArgs {
     /// Client listen address, HOST:PORT (overrides the config).
     #[arg(long, short = 'l')]
     listen: Option<String>,
+    /// Monitoring listen address, HOST:PORT or :PORT (overrides the config's http/https).
+    #[arg(long)]
+    http: Option<String>,
     /// Log level: error, warn, info, debug or trace (default info, or the config's debug/trace).
     #[arg(long)]
     log_level: Option<String>,
@@ -145,6 +148,20 @@ fn apply_listen(opts: &mut Options, listen: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Applies `--http HOST:PORT` (or `:PORT`, on 127.0.0.1) over the options;
+/// it keeps the config's `https` choice.
+fn apply_http(opts: &mut Options, http: &str) -> Result<(), String> {
+    let (host, port) = http.rsplit_once(':').ok_or_else(|| format!("--http {http:?}: expected HOST:PORT"))?;
+    let port = port.parse().map_err(|_| format!("--http {http:?}: {port:?} is not a port number"))?;
+    let host = match host.trim_start_matches('[').trim_end_matches(']') {
+        "" => "127.0.0.1".to_string(),
+        h => h.to_string(),
+    };
+    let tls = opts.http.as_ref().is_some_and(|h| h.tls);
+    opts.http = Some(config::HttpOptions { host, port, tls });
+    Ok(())
+}
+
 /// Loads a config file, or the defaults without one.
 fn load(path: Option<&Path>) -> Result<config::Loaded, config::ConfigError> {
     match path {
@@ -174,6 +191,12 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     if let Some(listen) = &args.listen {
         if let Err(msg) = apply_listen(&mut loaded.options, listen) {
+            error!("{msg}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(http) = &args.http {
+        if let Err(msg) = apply_http(&mut loaded.options, http) {
             error!("{msg}");
             return ExitCode::FAILURE;
         }

@@ -1,8 +1,8 @@
 //! The part of a connection that other connections touch.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
@@ -77,6 +77,15 @@ pub struct Client {
     pub rtt_nanos: AtomicU64,
     /// Monitoring facts; written at CONNECT, read by monitoring.
     pub meta: Mutex<ClientMeta>,
+    /// Milliseconds since the Unix epoch of the last read from the socket;
+    /// set once per read batch (not per message), read by monitoring.
+    last_activity_ms: AtomicU64,
+    /// Subscriptions of this client in the index; kept by the router on
+    /// insert and remove (never per message), read by monitoring.
+    subscriptions: AtomicUsize,
+    /// Entries in this connection's match cache, published once per read
+    /// batch that published, for `/subsz`'s `num_cache`.
+    cache_entries: AtomicUsize,
     /// Whether `replies` is in use, so publishers skip its lock otherwise.
     tracks_replies: AtomicBool,
     /// Reply subjects this client may answer (`allow_responses`), recorded
@@ -104,9 +113,47 @@ impl Client {
             batch: AtomicU64::new(0),
             rtt_nanos: AtomicU64::new(0),
             meta: Mutex::new(ClientMeta::default()),
+            last_activity_ms: AtomicU64::new(unix_millis(SystemTime::now())),
+            subscriptions: AtomicUsize::new(0),
+            cache_entries: AtomicUsize::new(0),
             tracks_replies: AtomicBool::new(false),
             replies: Mutex::new(None),
         }
+    }
+
+    /// Records that the client sent something now (once per read batch).
+    pub fn touch(&self) {
+        self.last_activity_ms.store(unix_millis(SystemTime::now()), Ordering::Relaxed);
+    }
+
+    /// When the client last sent something (its connect time before that).
+    pub fn last_activity(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
+    }
+
+    /// Number of this client's subscriptions in the index.
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// For the router: a subscription of this client entered (`true`) or
+    /// left (`false`) the index.
+    pub(crate) fn count_subscription(&self, added: bool) {
+        if added {
+            self.subscriptions.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Entries in this connection's match cache, as of its last publishing batch.
+    pub fn cache_entries(&self) -> usize {
+        self.cache_entries.load(Ordering::Relaxed)
+    }
+
+    /// For the session: publishes its match cache size.
+    pub(crate) fn set_cache_entries(&self, n: usize) {
+        self.cache_entries.store(n, Ordering::Relaxed);
     }
 
     /// Whether this is a route to another server.
@@ -188,4 +235,9 @@ impl Client {
         self.outbound.wake();
         appended
     }
+}
+
+/// Milliseconds since the Unix epoch (0 for a clock before it).
+fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

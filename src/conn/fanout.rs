@@ -59,6 +59,8 @@ pub struct Fanout {
     routes: Vec<RouteTarget>,
     /// Deliveries and delivered payload bytes in the current batch.
     delivered: (u64, u64),
+    /// Most deliveries of one message in the current batch (for `/subsz`).
+    max_fanout: u64,
 }
 
 impl Fanout {
@@ -71,6 +73,7 @@ impl Fanout {
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             routes: Vec::new(),
             delivered: (0, 0),
+            max_fanout: 0,
         }
     }
 
@@ -124,6 +127,7 @@ impl Fanout {
         delivered += self.forward_to_routes(shared, msg);
         self.delivered.0 += delivered as u64;
         self.delivered.1 += (delivered * msg.message.len()) as u64;
+        self.max_fanout = self.max_fanout.max(delivered as u64);
         delivered
     }
 
@@ -211,6 +215,12 @@ impl Fanout {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         self.rng
+    }
+
+    /// For monitoring, once per batch: match-cache hits since the last
+    /// call, cached subjects now, and the batch's largest fan-out.
+    pub fn take_monitor_figures(&mut self) -> (u64, usize, u64) {
+        (self.cache.take_new_hits(), self.cache.len(), std::mem::take(&mut self.max_fanout))
     }
 
     /// Ends a batch: the deliveries counted, and the clients to wake.

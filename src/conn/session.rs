@@ -375,6 +375,17 @@ impl Session {
     /// clients queued to, each once, so the caller can wake their writers.
     pub(super) fn take_touched(&mut self) -> std::vec::Drain<'_, Arc<Client>> {
         let (in_msgs, in_bytes) = std::mem::take(&mut self.batch_in);
+        if in_msgs > 0 {
+            let (hits, cached, fanout) = self.fanout.take_monitor_figures();
+            let router = &self.shared.router.stats;
+            if hits > 0 {
+                router.cache_hits.fetch_add(hits, Ordering::Relaxed);
+            }
+            if fanout > router.max_fanout.load(Ordering::Relaxed) {
+                router.max_fanout.fetch_max(fanout, Ordering::Relaxed);
+            }
+            self.client.set_cache_entries(cached);
+        }
         let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
         if in_msgs > 0 {
             let c = &self.client.stats;

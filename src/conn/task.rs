@@ -118,6 +118,7 @@ async fn read_loop<S: AsyncRead>(shared: &Shared, session: &mut Session, mut rea
                     Ok(n) if n < chunk / 4 => chunk = (chunk / 2).max(READ_START),
                     Ok(_) => {}
                 }
+                client.touch();
                 let was_pinging = session.pings_out;
                 let handled = handle_buffer(shared, session, &mut buf, auth_deadline).await;
                 if was_pinging > 0 && session.pings_out == 0 {

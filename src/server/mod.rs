@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use crate::auth::{self, AuthSetupError};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
+use crate::monitor::{self, MonitorHandle};
 use crate::proto::ProtoError;
 use crate::tls::{load_server_config, TlsError};
 
@@ -67,6 +68,8 @@ pub struct Server {
     accept: JoinHandle<()>,
     /// Closes when every connection task has finished (each holds a sender).
     done: mpsc::Receiver<()>,
+    /// The monitoring listener, when configured.
+    monitor: Option<MonitorHandle>,
 }
 
 impl Server {
@@ -92,14 +95,30 @@ impl Server {
         let local_addr = listener.local_addr().map_err(bind)?;
         let cluster_opts = opts.cluster.clone();
         let shared = Arc::new(Shared::new(opts, local_addr, tls, authenticator));
+        // Before accepting: if monitoring cannot start, nothing runs.
+        let monitor = monitor::start(shared.clone()).await?;
         if let Some(cluster_opts) = cluster_opts {
-            let cluster = Cluster::start(&shared, cluster_opts).await.map_err(StartError::Cluster)?;
-            let _ = shared.cluster.set(cluster);
+            match Cluster::start(&shared, cluster_opts).await {
+                Ok(cluster) => {
+                    let _ = shared.cluster.set(cluster);
+                }
+                Err(err) => {
+                    if let Some(monitor) = monitor {
+                        monitor.stop().await;
+                    }
+                    return Err(StartError::Cluster(err));
+                }
+            }
         }
         let (done_tx, done) = mpsc::channel(1);
         info!(addr = %local_addr, server_id = %shared.server_id, "listening for client connections");
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, done_tx));
-        Ok(Server { shared, local_addr, accept, done })
+        Ok(Server { shared, local_addr, accept, done, monitor })
+    }
+
+    /// The bound monitoring address, when monitoring is on (useful with port 0).
+    pub fn monitor_addr(&self) -> Option<SocketAddr> {
+        self.monitor.as_ref().map(MonitorHandle::addr)
     }
 
     /// The bound client address (useful with port 0).
@@ -138,6 +157,10 @@ impl Server {
         if tokio::time::timeout(bound, self.done.recv()).await.is_err() {
             warn!("some connections did not finish flushing before shutdown");
         }
+        // Last, so /healthz answers 503 while connections drain.
+        if let Some(monitor) = self.monitor.take() {
+            monitor.stop().await;
+        }
         info!("server stopped");
     }
 }
@@ -147,6 +170,7 @@ impl Server {
 pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     let (_, warnings) = prepare_tls(opts)?;
     auth::from_options(opts).map_err(StartError::Auth)?;
+    monitor::check(opts)?;
     if let Some(cluster) = &opts.cluster {
         for url in &cluster.routes {
             if RouteUrl::parse(url).is_none() {
@@ -193,7 +217,8 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sen
     let mut shutdown = shared.shutdown_signal();
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.changed() => return,
+            // `wait_for` also sees a shutdown that began before this task first ran.
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {

@@ -266,6 +266,11 @@ impl Shared {
         self.shutdown.subscribe()
     }
 
+    /// Whether shutdown has begun (new clients are no longer accepted).
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
     /// Starts shutdown: the accept loop and every connection see it.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
