@@ -24,4 +24,6 @@ install_debian nats-server
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# `--all-targets` builds examples as test harnesses; the example tests run the real binaries.
+cargo build --examples --locked
 cargo test --all-targets --locked

@@ -49,7 +49,7 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
     drop(shared);
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = crate::server::stopping(&mut shutdown) => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -174,7 +174,7 @@ impl RouteState {
             buf.reserve(64 * 1024);
             tokio::select! {
                 _ = self.client.outbound.closing.notified() => return Ok(()),
-                _ = shutdown.changed() => return Ok(()),
+                _ = crate::server::stopping(&mut shutdown) => return Ok(()),
                 _ = sleep_until(handshake_deadline), if self.link.is_none() => {
                     self.cluster.warn("handshake not completed in time", &self.peer);
                     return Ok(());

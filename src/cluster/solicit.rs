@@ -103,7 +103,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: 
                             }
                             tokio::select! {
                                 _ = changed => {}
-                                _ = shutdown.changed() => break,
+                                _ = crate::server::stopping(&mut shutdown) => break,
                             }
                         }
                     }
@@ -125,7 +125,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: 
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = shutdown.changed() => break,
+            _ = crate::server::stopping(&mut shutdown) => break,
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }

@@ -99,7 +99,7 @@ async fn read_loop<S: AsyncRead>(shared: &Shared, session: &mut Session, mut rea
             _ = client.outbound.closing.notified() => {
                 return client.outbound.closed().unwrap_or(CloseReason::ClientClosed);
             }
-            _ = shutdown.changed() => return CloseReason::ServerShutdown,
+            _ = crate::server::stopping(&mut shutdown) => return CloseReason::ServerShutdown,
             _ = reload.changed() => {
                 if let Err(reason) = session.apply_reload() {
                     return reason;

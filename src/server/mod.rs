@@ -25,7 +25,7 @@ use crate::proto::ProtoError;
 use crate::tls::{load_server_config, TlsError};
 
 pub use security::SecurityStats;
-pub use shared::{ServerStats, Shared, TlsState};
+pub use shared::{stopping, ServerStats, Shared, TlsState};
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -218,7 +218,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sen
     loop {
         let accepted = tokio::select! {
             // `wait_for` also sees a shutdown that began before this task first ran.
-            _ = shutdown.wait_for(|stopping| *stopping) => return,
+            _ = crate::server::stopping(&mut shutdown) => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {

@@ -67,6 +67,13 @@ fn auth_parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
+/// Resolves once shutdown has begun, also when it began before the call.
+/// Returns `()` (not the watch guard), so it can sit in `select!` loops of
+/// tasks that must be `Send`.
+pub async fn stopping(signal: &mut watch::Receiver<bool>) {
+    let _ = signal.wait_for(|stopping| *stopping).await;
+}
+
 /// Options, identity, the subscription index and the live connections.
 #[derive(Debug)]
 pub struct Shared {
