@@ -79,7 +79,7 @@ where
 
 async fn read_loop<S: AsyncRead>(shared: &Shared, session: &mut Session, mut reader: ReadHalf<S>) -> CloseReason {
     let client = session.client().clone();
-    let mut buf = BytesMut::with_capacity(READ_START);
+    let mut buf = BytesMut::new();
     let mut shutdown = shared.shutdown_signal();
     let mut reload = shared.reload_signal();
     let ping_interval = shared.opts.ping_interval;
@@ -130,8 +130,11 @@ async fn read_loop<S: AsyncRead>(shared: &Shared, session: &mut Session, mut rea
                     Ok(still_needed) => need = still_needed,
                     Err(reason) => return reason,
                 }
-                if buf.is_empty() && buf.capacity() > 2 * READ_MAX_CHUNK {
-                    buf = BytesMut::with_capacity(READ_START);
+                if buf.is_empty() && (chunk == READ_START || buf.capacity() > 2 * READ_MAX_CHUNK) {
+                    // A quiet connection holds no read buffer between reads
+                    // (idle connections are most of a big server's memory);
+                    // a busy one keeps its buffer.
+                    buf = BytesMut::new();
                 }
             }
             _ = sleep_until(next_ping) => {
