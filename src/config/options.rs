@@ -105,6 +105,9 @@ pub struct Authorization {
     pub users: Vec<User>,
     /// `default_permissions`: for users without their own.
     pub default_permissions: Option<Permissions>,
+    /// `failure_delay_max` (warden only): longest delay before answering a
+    /// repeated login failure from one address; `"0s"` turns the throttle off.
+    pub failure_delay_max: Option<Duration>,
 }
 
 /// One entry of `users`.

@@ -119,6 +119,8 @@ impl Shared {
     pub fn new(opts: Options, addr: SocketAddr, tls: Option<TlsState>, authenticator: Arc<dyn Authenticator>) -> Self {
         let server_id = new_server_id();
         let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
+        let failure_delay =
+            opts.authorization.as_ref().and_then(|a| a.failure_delay_max).unwrap_or(AUTH_FAILURE_MAX_DELAY);
         Shared {
             opts,
             server_id,
@@ -129,7 +131,7 @@ impl Shared {
             stats: ServerStats::default(),
             security: SecurityStats::default(),
             audit: LogLimiter::default(),
-            throttle: FailureThrottle::new(AUTH_FAILURE_MAX_DELAY),
+            throttle: FailureThrottle::new(failure_delay),
             authenticator: parking_lot::RwLock::new(authenticator),
             auth_slots: Arc::new(tokio::sync::Semaphore::new(auth_parallelism())),
             reload: watch::channel(0).0,
