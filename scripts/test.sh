@@ -28,8 +28,7 @@ started=$SECONDS
 cargo fmt --all -- --check
 cargo fmt --all --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --all-targets --locked -- -D warnings
-# tests/examples.rs runs the example programs: `cargo test --all-targets`
-# builds examples only as test harnesses, so build the programs first.
+# `--all-targets` builds examples as test harnesses; the example tests run the real binaries.
 cargo build --examples --locked
 cargo test --all-targets --locked
 

@@ -11,6 +11,12 @@
 //! - [`server`]: listener, accept loop, connection registry and limits,
 //!   shutdown and lame duck.
 //! - [`config`]: typed options and the strict config reader.
+//! - [`auth`], [`perms`], [`tls`]: who may connect, what each connection may
+//!   do (compiled permissions), and the TLS transport.
+//! - [`cluster`]: routes to other servers (nats-server's route protocol).
+//! - [`monitor`]: the HTTP monitoring endpoints (nats-server's `/varz`,
+//!   `/connz`, `/subsz`, ... and Prometheus `/metrics`), read from the
+//!   counters the data path keeps in atomics.
 //!
 //! # Data path
 //! A reader task parses a batch of ops from its socket. A PUB is matched
@@ -22,12 +28,16 @@
 //! # Locks
 //! Router trie (`RwLock`) and a client's outbound buffer (`Mutex`) are never
 //! held together; the client registry (`Mutex`) is taken only on connect,
-//! close and monitoring reads.
+//! close and monitoring reads. Monitoring takes the registry, then (after
+//! releasing it) the trie's read lock, then a client's `meta`, never two at once.
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod bench;
+pub mod cluster;
 pub mod config;
 pub mod conn;
+pub mod monitor;
 pub mod perms;
 pub mod proto;
 pub mod router;

@@ -38,6 +38,8 @@ enum Command {
         #[arg(long)]
         pid: u32,
     },
+    /// Benchmark any NATS server (warden or nats-server).
+    Bench(BenchArgs),
     /// Development certificates.
     Certs {
         #[command(subcommand)]
@@ -61,6 +63,46 @@ enum CertsCommand {
     },
 }
 
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// pub, sub, pubsub, queue or reqrep.
+    mode: String,
+    /// Server for publishers and the requester.
+    #[arg(long, short = 's', default_value = "nats://127.0.0.1:4222")]
+    server: String,
+    /// Server for subscribers and the responder (default: --server), e.g.
+    /// another node of a cluster.
+    #[arg(long)]
+    sub_server: Option<String>,
+    /// Messages (or requests) in all.
+    #[arg(long, short = 'n', default_value_t = 1_000_000)]
+    msgs: u64,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 16)]
+    size: usize,
+    /// Publisher connections.
+    #[arg(long, default_value_t = 1)]
+    pubs: usize,
+    /// Subscriber connections.
+    #[arg(long, default_value_t = 1)]
+    subs: usize,
+    /// Subject.
+    #[arg(long, default_value = "bench.test")]
+    subject: String,
+    /// CA certificate to trust (turns on TLS).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// User name.
+    #[arg(long)]
+    user: Option<String>,
+    /// Password.
+    #[arg(long)]
+    pass: Option<String>,
+    /// Upper bound on the run, in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+}
+
 #[derive(clap::Args, Default)]
 struct ServeArgs {
     /// Config file in the nats-server format.
@@ -69,6 +111,9 @@ struct ServeArgs {
     /// Client listen address, HOST:PORT (overrides the config).
     #[arg(long, short = 'l')]
     listen: Option<String>,
+    /// Monitoring listen address, HOST:PORT or :PORT (overrides the config's http/https).
+    #[arg(long)]
+    http: Option<String>,
     /// Log level: error, warn, info, debug or trace (default info, or the config's debug/trace).
     #[arg(long)]
     log_level: Option<String>,
@@ -81,6 +126,7 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Passwd => passwd(),
         Command::Reload { pid } => reload(pid),
+        Command::Bench(args) => bench(args),
         Command::Certs { command: CertsCommand::Generate { out, hosts, clients } } => {
             certs(tls::GenerateOptions { out, hosts, clients })
         }
@@ -99,6 +145,20 @@ fn apply_listen(opts: &mut Options, listen: &str) -> Result<(), String> {
     if !host.is_empty() {
         opts.host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     }
+    Ok(())
+}
+
+/// Applies `--http HOST:PORT` (or `:PORT`, on 127.0.0.1) over the options;
+/// it keeps the config's `https` choice.
+fn apply_http(opts: &mut Options, http: &str) -> Result<(), String> {
+    let (host, port) = http.rsplit_once(':').ok_or_else(|| format!("--http {http:?}: expected HOST:PORT"))?;
+    let port = port.parse().map_err(|_| format!("--http {http:?}: {port:?} is not a port number"))?;
+    let host = match host.trim_start_matches('[').trim_end_matches(']') {
+        "" => "127.0.0.1".to_string(),
+        h => h.to_string(),
+    };
+    let tls = opts.http.as_ref().is_some_and(|h| h.tls);
+    opts.http = Some(config::HttpOptions { host, port, tls });
     Ok(())
 }
 
@@ -131,6 +191,12 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     if let Some(listen) = &args.listen {
         if let Err(msg) = apply_listen(&mut loaded.options, listen) {
+            error!("{msg}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(http) = &args.http {
+        if let Err(msg) = apply_http(&mut loaded.options, http) {
             error!("{msg}");
             return ExitCode::FAILURE;
         }
@@ -220,6 +286,56 @@ fn read_password() -> std::io::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    use warden::bench::{BenchOptions, Mode, Target};
+    let mode = match args.mode.as_str() {
+        "pub" => Mode::Pub,
+        "sub" => Mode::Sub,
+        "pubsub" => Mode::PubSub,
+        "queue" => Mode::Queue,
+        "reqrep" => Mode::ReqRep,
+        other => {
+            eprintln!("unknown mode {other:?}: use pub, sub, pubsub, queue or reqrep");
+            return ExitCode::FAILURE;
+        }
+    };
+    let target = |url: &str| Target {
+        url: url.to_string(),
+        ca: args.tls_ca.clone(),
+        user: args.user.clone(),
+        pass: args.pass.clone(),
+    };
+    let opts = BenchOptions {
+        mode,
+        publish_to: target(&args.server),
+        subscribe_to: target(args.sub_server.as_deref().unwrap_or(&args.server)),
+        msgs: args.msgs,
+        size: args.size,
+        pubs: args.pubs,
+        subs: args.subs,
+        subject: args.subject.clone(),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        deadline: std::time::Duration::from_secs(args.timeout),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(warden::bench::run(&opts)) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("benchmark failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn reload(pid: u32) -> ExitCode {

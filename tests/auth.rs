@@ -362,3 +362,17 @@ async fn reload_applies_new_permissions_and_closes_removed_users() {
     assert!(refused.is_err(), "removed user cannot log in");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn failure_delay_max_zero_turns_the_throttle_off() {
+    let config = "authorization { failure_delay_max: \"0s\", users = [ {user: u, password: p} ] }";
+    let server = start(options_from(config)).await;
+    let started = Instant::now();
+    for _ in 0..8 {
+        let (mut c, _) = Raw::connect(server.local_addr()).await;
+        c.send("CONNECT {\"user\":\"u\",\"pass\":\"wrong\"}\r\n").await;
+        assert_eq!(c.expect_closed().await, "-ERR 'Authorization Violation'\r\n");
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "no failure was delayed");
+    server.shutdown().await;
+}

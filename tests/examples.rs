@@ -35,6 +35,9 @@ fn example_options(name: &str, certs: &Path) -> Options {
     let text = std::fs::read_to_string(&path).unwrap().replace("\"certs/", &format!("\"{}/", certs.display()));
     let mut opts = warden::config::load_str(&text, &path.to_string_lossy()).unwrap_or_else(|e| panic!("{e}")).options;
     opts.port = 0;
+    if let Some(cluster) = opts.cluster.as_mut() {
+        cluster.port = 0;
+    }
     opts
 }
 
@@ -42,23 +45,30 @@ fn example_options(name: &str, certs: &Path) -> Options {
 fn every_example_config_loads_and_checks() {
     let certs = dev_certs();
     let mut seen = 0;
-    for entry in std::fs::read_dir(repo().join("examples")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "conf") {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let opts = example_options(&name, &certs);
-            warden::server::check(&opts).unwrap_or_else(|e| panic!("{name}: {e}"));
-            seen += 1;
+    for dir in ["", "cluster"] {
+        for entry in std::fs::read_dir(repo().join("examples").join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "conf") {
+                let name = Path::new(dir).join(path.file_name().unwrap()).to_string_lossy().into_owned();
+                let opts = example_options(&name, &certs);
+                warden::server::check(&opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+                seen += 1;
+            }
         }
     }
-    assert!(seen >= 6, "found {seen} configs");
+    assert!(seen >= 9, "found {seen} configs");
 }
 
 fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} missing: run the tests with `cargo test` (it builds the examples)", path.display());
+    // `cargo test` builds every example first; `cargo test --test examples` alone does not.
+    assert!(
+        path.exists(),
+        "{} missing: build the examples first (`cargo test` or `cargo build --examples`)",
+        path.display()
+    );
     path
 }
 
@@ -122,4 +132,34 @@ fn embed_custom_auth_example_runs() {
     assert!(out.contains("ada with a wrong password: refused"), "{out}");
     assert!(out.contains("ada received on user.ada.inbox: note to self"), "{out}");
     assert!(out.contains("Permissions Violation for Publish to \"user.bob.inbox\""), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_example_configs_form_a_mesh_and_the_failover_example_runs() {
+    // The three demo nodes, on free ports instead of 4222-4224/6222-6224.
+    let a = start(example_options("cluster/a.conf", Path::new("/none"))).await;
+    let seeded = |name: &str| {
+        let mut opts = example_options(name, Path::new("/none"));
+        let cluster = opts.cluster.as_mut().unwrap();
+        cluster.routes = vec![format!("nats-route://route:route-demo-password@{}", a.cluster().unwrap().listen_addr)];
+        opts
+    };
+    let (b_opts, c_opts) = (seeded("cluster/b.conf"), seeded("cluster/c.conf"));
+    let b = start(b_opts).await;
+    let c = start(c_opts).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while [&a, &b, &c].iter().any(|s| s.cluster().unwrap().route_count() < 2) {
+        assert!(std::time::Instant::now() < deadline, "mesh did not form");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let urls = [&a, &b, &c].iter().map(|s| url(s)).collect::<Vec<_>>().join(",");
+    let out = within(tokio::task::spawn_blocking(move || {
+        run_example("cluster_failover", &["--server", &urls, "--count", "2"])
+    }))
+    .await
+    .unwrap();
+    assert!(out.contains("tick 1 received via node-"), "{out}");
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
 }

@@ -49,6 +49,33 @@ async fn lame_duck_tells_protocol_1_clients_refuses_new_ones_and_closes_after_th
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// The status line of `GET path` on the monitoring port.
+async fn http_status(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = within(TcpStream::connect(addr)).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    within(stream.write_all(request.as_bytes())).await.unwrap();
+    let mut answer = Vec::new();
+    within(stream.read_to_end(&mut answer)).await.unwrap();
+    String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn healthz_fails_during_lame_duck_so_load_balancers_move_on() {
+    let http = warden::config::HttpOptions { host: "127.0.0.1".into(), port: 0, tls: false };
+    let opts = Options { http: Some(http), ..lame_duck_options(Duration::from_secs(30), Duration::from_secs(60)) };
+    let server = start(opts).await;
+    let monitor = server.monitor_addr().unwrap();
+    assert_eq!(http_status(monitor, "/healthz").await, "HTTP/1.1 200 OK");
+    let mut c = Raw::connected(server.local_addr()).await;
+    let shared = server.shared().clone();
+    let draining = tokio::spawn(server.lame_duck());
+    assert!(c.next_non_ping().await.contains("\"ldm\":true"));
+    assert_eq!(http_status(monitor, "/healthz").await, "HTTP/1.1 503 Service Unavailable");
+    shared.begin_shutdown();
+    within(draining).await.unwrap();
+}
+
 #[tokio::test]
 async fn lame_duck_ends_early_when_the_last_client_leaves() {
     let server = start(lame_duck_options(Duration::from_secs(30), Duration::from_secs(60))).await;

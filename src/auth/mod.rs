@@ -24,6 +24,7 @@ use crate::tls::PeerIdentity;
 pub use backends::{Chain, NoAuth, SingleUser, TokenAuth, UsersAuth};
 pub use build::{from_options, AuthSetupError};
 pub use throttle::FailureThrottle;
+pub use verified::VerifiedCache;
 
 /// What a client presented in CONNECT.
 #[derive(Debug, Clone, Default)]

@@ -90,6 +90,7 @@ pub(crate) fn authorization(
     let user = s.get(&["user", "username"])?;
     let password = s.get(&["password", "pass"])?;
     let timeout = s.get(&["timeout"])?;
+    let failure_delay = s.get(&["failure_delay_max"])?;
     let users = s.get(&["users"])?;
     let defaults = s.get(&["default_permissions", "default_permission", "permissions"])?;
     s.finish(UNSUPPORTED_AUTH)?;
@@ -113,6 +114,10 @@ pub(crate) fn authorization(
             return Err(invalid(&e.value, "authorization timeout must be more than zero"));
         }
         auth.timeout = Some(d);
+    }
+    if let Some(e) = failure_delay {
+        let (d, _) = section::duration(&e.value, "failure_delay_max", Bare::FractionalSeconds)?;
+        auth.failure_delay_max = Some(d);
     }
     if let Some(e) = defaults {
         auth.default_permissions = Some(permissions(&e.value, "default_permissions")?);

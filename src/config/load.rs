@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use super::auth;
 use super::error::{ConfigError, ErrorKind};
-use super::options::{ClusterOptions, HttpOptions, Options, RouteAuthorization, TlsOptions, TlsVersion};
+use super::options::{
+    ClusterOptions, HttpAuthorization, HttpOptions, Options, RouteAuthorization, TlsOptions, TlsVersion,
+};
 use super::parser::{self, EnvLookup};
 use super::section::{self, Bare, Section};
 use super::value::{Entry, Kind, Map, Value};
@@ -51,8 +53,6 @@ pub fn load_str_with_env(text: &str, origin: &str, env: EnvLookup<'_>) -> Result
 /// nats-server's top-level options that warden does not implement.
 const UNSUPPORTED_TOP: &[&str] = &[
     "client_advertise",
-    "https",
-    "https_port",
     "http_base_path",
     "max_sub_tokens",
     "no_auth_user",
@@ -140,6 +140,9 @@ struct Top<'a> {
     authorization: Option<&'a Entry>,
     http: Option<&'a Entry>,
     http_port: Option<&'a Entry>,
+    https: Option<&'a Entry>,
+    https_port: Option<&'a Entry>,
+    http_authorization: Option<&'a Entry>,
     cluster: Option<&'a Entry>,
 }
 
@@ -170,6 +173,9 @@ impl<'a> Top<'a> {
             authorization: s.get(&["authorization"])?,
             http: s.get(&["http"])?,
             http_port: s.get(&["http_port", "monitor_port"])?,
+            https: s.get(&["https"])?,
+            https_port: s.get(&["https_port"])?,
+            http_authorization: s.get(&["http_authorization"])?,
             cluster: s.get(&["cluster"])?,
         };
         s.finish(UNSUPPORTED_TOP)?;
@@ -259,16 +265,26 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     if let Some(e) = t.authorization {
         o.authorization = Some(auth::authorization(e, maps_certificates, &mut warnings)?);
     }
-    if let (Some(_), Some(other)) = (t.http, t.http_port) {
-        return Err(conflict(other, "`http` already sets the monitoring address; remove one of them"));
+    let monitor = monitor_listener(&t)?;
+    if let Some((e, tls)) = monitor {
+        let (host, port) = if e.key.eq_ignore_ascii_case("http") || e.key.eq_ignore_ascii_case("https") {
+            section::host_port(&e.value, &e.key.to_ascii_lowercase(), LOOPBACK)?
+        } else {
+            (LOOPBACK.to_owned(), section::port(&e.value, &e.key)?)
+        };
+        if tls && o.tls.is_none() {
+            return Err(invalid(
+                &e.value,
+                "https serves monitoring with the `tls {}` certificate, but there is no tls block",
+            ));
+        }
+        o.http = Some(HttpOptions { host, port, tls });
     }
-    if let Some(e) = t.http {
-        let (host, port) = section::host_port(&e.value, "http", LOOPBACK)?;
-        o.http = Some(HttpOptions { host, port });
-    }
-    if let Some(e) = t.http_port {
-        let port = section::port(&e.value, &e.key)?;
-        o.http = Some(HttpOptions { host: LOOPBACK.to_owned(), port });
+    if let Some(e) = t.http_authorization {
+        if monitor.is_none() {
+            return Err(invalid(&e.value, "http_authorization needs a monitoring listener (http or https)"));
+        }
+        o.http_authorization = Some(http_authorization(e, &mut warnings)?);
     }
     if let Some(e) = t.cluster {
         o.cluster = Some(cluster_options(e, &mut warnings)?);
@@ -290,8 +306,46 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
             ));
         }
     }
-    check_port_clash(&o, t.http.or(t.http_port), t.cluster)?;
+    check_port_clash(&o, monitor.map(|(e, _)| e), t.cluster)?;
     Ok(Loaded { options: o, warnings })
+}
+
+/// The one entry that configures the monitoring listener, and whether it
+/// is HTTPS. nats-server, too, refuses both HTTP and HTTPS.
+fn monitor_listener<'a>(t: &Top<'a>) -> Result<Option<(&'a Entry, bool)>, ConfigError> {
+    let all = [(t.http, false), (t.http_port, false), (t.https, true), (t.https_port, true)];
+    let mut set = all.iter().filter_map(|(e, tls)| e.map(|e| (e, *tls)));
+    let first = set.next();
+    if let (Some((first, _)), Some((other, _))) = (first, set.next()) {
+        let message = format!("`{}` already sets the monitoring address; remove one of them", first.key);
+        return Err(ConfigError::at(ErrorKind::Conflict, &other.key_pos, message));
+    }
+    Ok(first)
+}
+
+/// `http_authorization { token }` or `{ user, password }`.
+fn http_authorization(entry: &Entry, warnings: &mut Vec<String>) -> Result<HttpAuthorization, ConfigError> {
+    let map = section::map(&entry.value, "http_authorization")?;
+    let mut s = Section::new("http_authorization", map);
+    let token = s.get(&["token"])?;
+    let user = s.get(&["user", "username"])?;
+    let password = s.get(&["password", "pass"])?;
+    s.finish(&[])?;
+    match (token, user, password) {
+        (Some(t), None, None) => {
+            Ok(HttpAuthorization::Token(auth::checked_secret(&t.value, "token", "the monitoring token", warnings)?))
+        }
+        (None, Some(u), Some(p)) => {
+            let user = section::word(&u.value, "user")?.to_owned();
+            let whose = format!("the password of monitoring user \"{user}\"");
+            let password = auth::checked_secret(&p.value, "password", &whose, warnings)?;
+            Ok(HttpAuthorization::User { user, password })
+        }
+        (Some(t), _, _) => Err(conflict(t, "http_authorization takes a token or a user and password, not both")),
+        (None, Some(u), None) => Err(invalid(&u.value, "http_authorization user needs a password")),
+        (None, None, Some(p)) => Err(conflict(p, "http_authorization password needs a user")),
+        (None, None, None) => Err(invalid(&entry.value, "http_authorization needs a token or a user and password")),
+    }
 }
 
 /// Listeners may not share a port on overlapping addresses. `http` and

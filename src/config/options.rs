@@ -51,8 +51,12 @@ pub struct Options {
     pub authorization: Option<Authorization>,
     /// `tls { ... }` for client connections.
     pub tls: Option<TlsOptions>,
-    /// Monitoring listener: `http`, `http_port`, `monitor_port`.
+    /// Monitoring listener: `http`, `http_port`, `monitor_port`, or
+    /// (served over TLS with the `tls {}` certificate) `https`, `https_port`.
     pub http: Option<HttpOptions>,
+    /// `http_authorization { ... }`: credentials the monitoring endpoints
+    /// require (warden-specific; nats-server's monitoring has none).
+    pub http_authorization: Option<HttpAuthorization>,
     /// `cluster { ... }`.
     pub cluster: Option<ClusterOptions>,
 }
@@ -84,6 +88,7 @@ impl Default for Options {
             authorization: None,
             tls: None,
             http: None,
+            http_authorization: None,
             cluster: None,
         }
     }
@@ -104,6 +109,9 @@ pub struct Authorization {
     pub users: Vec<User>,
     /// `default_permissions`: for users without their own.
     pub default_permissions: Option<Permissions>,
+    /// `failure_delay_max` (warden only): longest delay before answering a
+    /// repeated login failure from one address; `"0s"` turns the throttle off.
+    pub failure_delay_max: Option<Duration>,
 }
 
 /// One entry of `users`.
@@ -189,6 +197,25 @@ pub struct HttpOptions {
     pub host: String,
     /// Bind port.
     pub port: u16,
+    /// Serve HTTPS with the client `tls {}` certificate (`https`, `https_port`).
+    pub tls: bool,
+}
+
+/// What the monitoring endpoints require (`http_authorization { ... }`):
+/// exactly one of a bearer token or a user and password for basic auth.
+/// Secrets are stored like user passwords: an argon2 or bcrypt hash, or
+/// plain text (with a warning).
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpAuthorization {
+    /// `token`: requests send `Authorization: Bearer <token>`.
+    Token(Secret),
+    /// `user` and `password`: requests send `Authorization: Basic ...`.
+    User {
+        /// The user name.
+        user: String,
+        /// The stored password.
+        password: Secret,
+    },
 }
 
 /// `cluster { ... }`.

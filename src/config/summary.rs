@@ -16,7 +16,13 @@ pub fn summary(o: &Options) -> String {
     }
     match &o.http {
         Some(h) => {
-            let _ = writeln!(out, "monitoring: http://{}:{}", h.host, h.port);
+            let scheme = if h.tls { "https" } else { "http" };
+            let auth = match &o.http_authorization {
+                Some(super::options::HttpAuthorization::Token(_)) => "bearer token required",
+                Some(super::options::HttpAuthorization::User { .. }) => "basic auth required",
+                None => "no authentication",
+            };
+            let _ = writeln!(out, "monitoring: {scheme}://{}:{} ({auth})", h.host, h.port);
         }
         None => out.push_str("monitoring: off\n"),
     }

@@ -1,8 +1,8 @@
 //! The part of a connection that other connections touch.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
@@ -42,12 +42,25 @@ pub struct ClientMeta {
     pub peer: Option<crate::tls::PeerIdentity>,
 }
 
+/// What is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// A NATS client.
+    Client,
+    /// Another server of the cluster.
+    Route,
+}
+
 /// A client connection as other connections see it: where to deliver, and
 /// what it asked for at CONNECT.
 #[derive(Debug)]
 pub struct Client {
     /// Connection id (`cid`), unique per server run.
     pub id: u64,
+    /// Client or route.
+    pub kind: ClientKind,
+    /// CONNECT `protocol` is 1 or more: the client takes async INFO.
+    async_info: AtomicBool,
     /// Peer address.
     pub addr: SocketAddr,
     /// When the connection was accepted.
@@ -58,15 +71,21 @@ pub struct Client {
     pub stats: ClientStats,
     /// CONNECT `headers`: deliver HMSG rather than MSG.
     headers: AtomicBool,
-    /// CONNECT `protocol` is 1 or more: the client understands async INFO
-    /// (such as lame duck's `ldm`).
-    async_info: AtomicBool,
     /// Last read batch that queued to this client (see `mark_batch`).
     batch: AtomicU64,
     /// Round-trip time measured with the server's PING, in nanoseconds (0 = not yet).
     pub rtt_nanos: AtomicU64,
     /// Monitoring facts; written at CONNECT, read by monitoring.
     pub meta: Mutex<ClientMeta>,
+    /// Milliseconds since the Unix epoch of the last read from the socket;
+    /// set once per read batch (not per message), read by monitoring.
+    last_activity_ms: AtomicU64,
+    /// Subscriptions of this client in the index; kept by the router on
+    /// insert and remove (never per message), read by monitoring.
+    subscriptions: AtomicUsize,
+    /// Entries in this connection's match cache, published once per read
+    /// batch that published, for `/subsz`'s `num_cache`.
+    cache_entries: AtomicUsize,
     /// Whether `replies` is in use, so publishers skip its lock otherwise.
     tracks_replies: AtomicBool,
     /// Reply subjects this client may answer (`allow_responses`), recorded
@@ -77,20 +96,79 @@ pub struct Client {
 impl Client {
     /// A client with an empty outbound buffer.
     pub fn new(id: u64, addr: SocketAddr, max_pending: usize) -> Self {
+        Client::with_kind(id, addr, max_pending, ClientKind::Client)
+    }
+
+    /// A connection of the given kind.
+    pub fn with_kind(id: u64, addr: SocketAddr, max_pending: usize, kind: ClientKind) -> Self {
         Client {
             id,
+            kind,
+            async_info: AtomicBool::new(false),
             addr,
             start: SystemTime::now(),
             outbound: Outbound::new(max_pending),
             stats: ClientStats::default(),
             headers: AtomicBool::new(false),
-            async_info: AtomicBool::new(false),
             batch: AtomicU64::new(0),
             rtt_nanos: AtomicU64::new(0),
             meta: Mutex::new(ClientMeta::default()),
+            last_activity_ms: AtomicU64::new(unix_millis(SystemTime::now())),
+            subscriptions: AtomicUsize::new(0),
+            cache_entries: AtomicUsize::new(0),
             tracks_replies: AtomicBool::new(false),
             replies: Mutex::new(None),
         }
+    }
+
+    /// Records that the client sent something now (once per read batch).
+    pub fn touch(&self) {
+        self.last_activity_ms.store(unix_millis(SystemTime::now()), Ordering::Relaxed);
+    }
+
+    /// When the client last sent something (its connect time before that).
+    pub fn last_activity(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
+    }
+
+    /// Number of this client's subscriptions in the index.
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// For the router: a subscription of this client entered (`true`) or
+    /// left (`false`) the index.
+    pub(crate) fn count_subscription(&self, added: bool) {
+        if added {
+            self.subscriptions.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Entries in this connection's match cache, as of its last publishing batch.
+    pub fn cache_entries(&self) -> usize {
+        self.cache_entries.load(Ordering::Relaxed)
+    }
+
+    /// For the session: publishes its match cache size.
+    pub(crate) fn set_cache_entries(&self, n: usize) {
+        self.cache_entries.store(n, Ordering::Relaxed);
+    }
+
+    /// Whether this is a route to another server.
+    pub fn is_route(&self) -> bool {
+        self.kind == ClientKind::Route
+    }
+
+    /// Records that the client speaks protocol 1 (takes async INFO).
+    pub fn set_async_info(&self, on: bool) {
+        self.async_info.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the client takes async INFO updates.
+    pub fn takes_async_info(&self) -> bool {
+        self.async_info.load(Ordering::Relaxed)
     }
 
     /// Records whether the client understands headers.
@@ -101,16 +179,6 @@ impl Client {
     /// Whether the client understands headers.
     pub fn headers(&self) -> bool {
         self.headers.load(Ordering::Relaxed)
-    }
-
-    /// Records whether the client's CONNECT asked for protocol 1 (async INFO).
-    pub fn set_async_info(&self, on: bool) {
-        self.async_info.store(on, Ordering::Relaxed);
-    }
-
-    /// Whether the client may be sent an INFO at any time.
-    pub fn async_info(&self) -> bool {
-        self.async_info.load(Ordering::Relaxed)
     }
 
     /// Starts (or stops) tracking reply subjects, per the permissions'
@@ -167,4 +235,9 @@ impl Client {
         self.outbound.wake();
         appended
     }
+}
+
+/// Milliseconds since the Unix epoch (0 for a clock before it).
+fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

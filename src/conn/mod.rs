@@ -4,11 +4,13 @@
 
 mod client;
 mod close;
+mod fanout;
 mod outbound;
 mod session;
 mod task;
 
-pub use client::{Client, ClientMeta, ClientStats};
+pub use client::{Client, ClientKind, ClientMeta, ClientStats};
 pub use close::CloseReason;
+pub use fanout::{Fanout, Message, Origin};
 pub use outbound::{Append, Outbound};
-pub use task::{refuse_connection, run_connection, Greeting};
+pub use task::{refuse_connection, run_connection, write_loop, Greeting};

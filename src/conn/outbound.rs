@@ -15,6 +15,8 @@ use super::CloseReason;
 
 /// A writer buffer larger than this is not kept for reuse after a write.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// A writer buffer this small is not kept when the connection goes quiet.
+const SMALL_CAPACITY: usize = 4 * 1024;
 
 #[derive(Debug, Default)]
 struct State {
@@ -37,7 +39,7 @@ pub struct Outbound {
     /// Wakes publishers stalled on this connection after the writer drained it.
     pub(super) drained: Notify,
     /// Wakes the reader task when the connection must close.
-    pub(super) closing: Notify,
+    pub(crate) closing: Notify,
     /// Interrupts a write in progress when the backlog is to be dropped.
     pub(super) abort: Notify,
 }
@@ -152,7 +154,10 @@ impl Outbound {
     /// For the writer: after a write, recycle the buffer and wake stalled publishers.
     pub(super) fn written(&self, buf: &mut BytesMut) {
         buf.clear();
-        if buf.capacity() > KEEP_CAPACITY {
+        // Keep a buffer for a busy connection; give back a huge one, and a
+        // small one when nothing more is queued (an idle connection then
+        // holds no write buffer at all).
+        if buf.capacity() > KEEP_CAPACITY || (buf.capacity() <= SMALL_CAPACITY && self.pending() == 0) {
             *buf = BytesMut::new();
         }
         self.drained.notify_waiters();

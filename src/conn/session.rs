@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use tracing::{debug, info, warn};
 
+use super::fanout::{Fanout, Message, Origin};
 use super::{Append, Client, CloseReason};
 use crate::auth::{Claims, ConnectionFacts, Identity, Verdict};
 use crate::perms::{PublishCache, SubDecision};
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
-use crate::router::{Claim, MatchCache, MatchResult, Subscription};
+use crate::router::Subscription;
 use crate::server::Shared;
 use crate::subject;
 
@@ -50,15 +51,10 @@ pub(super) struct Session {
     no_responders: bool,
     /// Subscriptions by sid.
     subs: HashMap<Box<[u8]>, Arc<Subscription>>,
-    cache: MatchCache,
-    /// Subscribers' clients this batch queued to, to wake once each.
-    touched: Vec<Arc<Client>>,
-    /// Token of the current read batch (see `Client::mark_batch`).
-    batch: u64,
-    /// Cheap xorshift state for picking queue-group members.
-    rng: u64,
-    /// Inbound messages and bytes, and deliveries, in the current batch.
-    batch_counts: [u64; 4],
+    /// Delivery state: match cache, touched clients, queue picks.
+    fanout: Fanout,
+    /// Inbound messages and bytes in the current batch.
+    batch_in: (u64, u64),
     /// Credentials must be checked before anything else is handled.
     auth_required: bool,
     /// Who the client is, once known; its permissions guard every op.
@@ -80,7 +76,7 @@ impl Session {
         let limits =
             ParseLimits { max_payload: shared.opts.max_payload, max_control_line: shared.opts.max_control_line };
         let defaults = ConnectOptions::default();
-        let rng = client.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let fanout = Fanout::new(client.id);
         let mut session = Session {
             shared,
             client,
@@ -91,11 +87,8 @@ impl Session {
             headers: defaults.headers,
             no_responders: defaults.no_responders,
             subs: HashMap::new(),
-            cache: MatchCache::new(),
-            touched: Vec::new(),
-            batch: 0,
-            rng,
-            batch_counts: [0; 4],
+            fanout,
+            batch_in: (0, 0),
             auth_required,
             identity: None,
             publish_perms: None,
@@ -137,7 +130,7 @@ impl Session {
     /// used, how many bytes the unused rest must grow to before the next op
     /// can complete, and, if the connection must close, why.
     pub(super) fn process(&mut self, buf: &[u8]) -> (usize, usize, Option<Stop>) {
-        self.batch = self.shared.next_batch_token();
+        self.fanout.begin_batch(self.shared.next_batch_token());
         let mut used = 0;
         loop {
             let step = self.parser.parse(&buf[used..], &self.limits);
@@ -288,8 +281,8 @@ impl Session {
     }
 
     fn publish(&mut self, publish: Publish<'_>) -> Result<(), CloseReason> {
-        self.batch_counts[0] += 1;
-        self.batch_counts[1] += publish.message.len() as u64;
+        self.batch_in.0 += 1;
+        self.batch_in.1 += publish.message.len() as u64;
         if publish.header_len.is_some() && !self.headers {
             return Err(self.fail(ProtoError::InvalidArguments("HPUB needs headers enabled in CONNECT")));
         }
@@ -306,71 +299,19 @@ impl Session {
             return self.violation(ProtoError::PublishViolation(subject), "publish");
         }
         self.ack();
-        let result = self.cache.lookup(&self.shared.router, publish.subject);
-        let delivered = self.deliver(&result, &publish);
+        let msg = Message {
+            subject: publish.subject,
+            reply: publish.reply,
+            header_len: publish.header_len,
+            message: publish.message,
+        };
+        let delivered = self.fanout.publish(&self.shared, &msg, Origin::Client { id: self.client.id, echo: self.echo });
         if delivered == 0 && self.no_responders {
             if let Some(reply) = publish.reply {
                 self.no_responders_reply(reply);
             }
         }
         Ok(())
-    }
-
-    fn deliver(&mut self, result: &MatchResult, publish: &Publish<'_>) -> usize {
-        let mut delivered = 0;
-        for sub in &result.plain {
-            delivered += usize::from(self.deliver_to(sub, publish));
-        }
-        for group in &result.groups {
-            let start = self.next_random() as usize % group.len().max(1);
-            for i in 0..group.len() {
-                if let Some(member) = group.get((start + i) % group.len()) {
-                    if self.deliver_to(member, publish) {
-                        delivered += 1;
-                        break;
-                    }
-                }
-            }
-        }
-        self.batch_counts[2] += delivered as u64;
-        self.batch_counts[3] += (delivered * publish.message.len()) as u64;
-        delivered
-    }
-
-    fn deliver_to(&mut self, sub: &Arc<Subscription>, publish: &Publish<'_>) -> bool {
-        if !self.echo && sub.owner.id == self.client.id {
-            return false;
-        }
-        if sub.filter.as_ref().is_some_and(|f| f.denies(publish.subject)) {
-            return false;
-        }
-        match sub.claim() {
-            Claim::Done => return false,
-            Claim::DeliverLast => self.shared.router.remove(sub),
-            Claim::Deliver => {}
-        }
-        let owner = &sub.owner;
-        match owner.deliver(publish.subject, &sub.sid, publish.reply, publish.header_len, publish.message) {
-            Append::Queued => {
-                if let Some(reply) = publish.reply {
-                    owner.record_reply(reply);
-                }
-                if owner.mark_batch(self.batch) {
-                    self.touched.push(owner.clone());
-                }
-                true
-            }
-            Append::SlowConsumer => {
-                self.shared.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
-                warn!(
-                    cid = owner.id,
-                    max_pending = owner.outbound.max_pending(),
-                    "slow consumer detected: max_pending exceeded"
-                );
-                false
-            }
-            Append::Closed => false,
-        }
     }
 
     /// Sends the 503 status to the publisher's own subscription for `reply`.
@@ -380,9 +321,8 @@ impl Session {
         if let Some(sub) = own {
             if self.client.deliver(reply, &sub.sid, None, Some(NO_RESPONDERS_HEADER.len()), NO_RESPONDERS_HEADER)
                 == Append::Queued
-                && self.client.mark_batch(self.batch)
             {
-                self.touched.push(self.client.clone());
+                self.fanout.touch(&self.client);
             }
         }
     }
@@ -415,7 +355,7 @@ impl Session {
             }
         }
         let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, sid, filter));
-        self.shared.router.insert(sub.clone());
+        self.shared.add_subscription(sub.clone());
         self.subs.insert(sid.into(), sub);
         self.ack();
         Ok(())
@@ -426,22 +366,27 @@ impl Session {
             return;
         };
         if max.is_none_or(|m| sub.set_max(m)) {
-            self.shared.router.remove(sub);
+            self.shared.remove_subscription(sub);
             self.subs.remove(sid);
         }
-    }
-
-    fn next_random(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
     }
 
     /// Ends a read batch: publishes the batch's counters and returns the
     /// clients queued to, each once, so the caller can wake their writers.
     pub(super) fn take_touched(&mut self) -> std::vec::Drain<'_, Arc<Client>> {
-        let [in_msgs, in_bytes, out_msgs, out_bytes] = std::mem::take(&mut self.batch_counts);
+        let (in_msgs, in_bytes) = std::mem::take(&mut self.batch_in);
+        if in_msgs > 0 {
+            let (hits, cached, fanout) = self.fanout.take_monitor_figures();
+            let router = &self.shared.router.stats;
+            if hits > 0 {
+                router.cache_hits.fetch_add(hits, Ordering::Relaxed);
+            }
+            if fanout > router.max_fanout.load(Ordering::Relaxed) {
+                router.max_fanout.fetch_max(fanout, Ordering::Relaxed);
+            }
+            self.client.set_cache_entries(cached);
+        }
+        let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
         if in_msgs > 0 {
             let c = &self.client.stats;
             c.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
@@ -452,7 +397,7 @@ impl Session {
             s.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
             s.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
         }
-        self.touched.drain(..)
+        touched
     }
 
     /// After a configuration reload: takes the identity's new permissions,
@@ -473,12 +418,12 @@ impl Session {
             match permissions.may_subscribe(&old.subject, old.queue.as_deref()) {
                 SubDecision::Allowed { filter } => {
                     let renewed = Arc::new(old.renewed(filter));
-                    self.shared.router.remove(&old);
-                    self.shared.router.insert(renewed.clone());
+                    self.shared.remove_subscription(&old);
+                    self.shared.add_subscription(renewed.clone());
                     self.subs.insert(sid, renewed);
                 }
                 SubDecision::Denied => {
-                    self.shared.router.remove(&old);
+                    self.shared.remove_subscription(&old);
                     self.subs.remove(&sid);
                     let err = ProtoError::SubscriptionRevoked {
                         subject: String::from_utf8_lossy(&old.subject).into_owned(),
@@ -494,7 +439,7 @@ impl Session {
     /// Removes every subscription of this connection from the index.
     pub(super) fn unsubscribe_all(&mut self) {
         for (_, sub) in self.subs.drain() {
-            self.shared.router.remove(&sub);
+            self.shared.remove_subscription(&sub);
         }
     }
 

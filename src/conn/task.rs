@@ -79,7 +79,7 @@ where
 
 async fn read_loop<S: AsyncRead>(shared: &Shared, session: &mut Session, mut reader: ReadHalf<S>) -> CloseReason {
     let client = session.client().clone();
-    let mut buf = BytesMut::with_capacity(READ_START);
+    let mut buf = BytesMut::new();
     let mut shutdown = shared.shutdown_signal();
     let mut reload = shared.reload_signal();
     let ping_interval = shared.opts.ping_interval;
@@ -99,7 +99,7 @@ async fn read_loop<S: AsyncRead>(shared: &Shared, session: &mut Session, mut rea
             _ = client.outbound.closing.notified() => {
                 return client.outbound.closed().unwrap_or(CloseReason::ClientClosed);
             }
-            _ = shutdown.changed() => return CloseReason::ServerShutdown,
+            _ = crate::server::stopping(&mut shutdown) => return CloseReason::ServerShutdown,
             _ = reload.changed() => {
                 if let Err(reason) = session.apply_reload() {
                     return reason;
@@ -118,6 +118,7 @@ async fn read_loop<S: AsyncRead>(shared: &Shared, session: &mut Session, mut rea
                     Ok(n) if n < chunk / 4 => chunk = (chunk / 2).max(READ_START),
                     Ok(_) => {}
                 }
+                client.touch();
                 let was_pinging = session.pings_out;
                 let handled = handle_buffer(shared, session, &mut buf, auth_deadline).await;
                 if was_pinging > 0 && session.pings_out == 0 {
@@ -129,8 +130,11 @@ async fn read_loop<S: AsyncRead>(shared: &Shared, session: &mut Session, mut rea
                     Ok(still_needed) => need = still_needed,
                     Err(reason) => return reason,
                 }
-                if buf.is_empty() && buf.capacity() > 2 * READ_MAX_CHUNK {
-                    buf = BytesMut::with_capacity(READ_START);
+                if buf.is_empty() && (chunk == READ_START || buf.capacity() > 2 * READ_MAX_CHUNK) {
+                    // A quiet connection holds no read buffer between reads
+                    // (idle connections are most of a big server's memory);
+                    // a busy one keeps its buffer.
+                    buf = BytesMut::new();
                 }
             }
             _ = sleep_until(next_ping) => {
@@ -215,7 +219,9 @@ async fn flush_and_stall(session: &mut Session) {
     }
 }
 
-async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHalf<S>, deadline: Duration) {
+/// Drains `client`'s outbound buffer into `writer` until the connection
+/// closes (also used by routes).
+pub async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHalf<S>, deadline: Duration) {
     let out = &client.outbound;
     let mut buf = BytesMut::new();
     loop {

@@ -27,10 +27,10 @@ pub struct PublishCache {
 }
 
 impl PublishCache {
-    /// An empty cache in front of `set`. It allocates nothing until used:
-    /// sized up front for its bound it cost every idle connection about
-    /// 12 KiB, most of an idle connection's memory (`scripts/resources.sh`).
+    /// An empty cache in front of `set`.
     pub fn new(set: Arc<PermissionSet>) -> Self {
+        // Grows on use: idle connections and unrestricted users pay nothing
+        // (a 256-entry table up front cost ~12 KB per connection).
         PublishCache { set, entries: HashMap::new(), hits: 0, misses: 0 }
     }
 

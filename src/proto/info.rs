@@ -37,6 +37,12 @@ pub struct ServerInfo {
     /// Client certificates are needed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls_verify: bool,
+    /// Cluster name, when clustered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Client URLs of every server in the cluster, for reconnecting.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connect_urls: Vec<String>,
     /// Lame-duck mode: the server is about to go away.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ldm: bool,

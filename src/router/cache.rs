@@ -18,6 +18,8 @@ pub struct MatchCache {
     entries: HashMap<Box<[u8]>, Arc<MatchResult>>,
     hits: u64,
     misses: u64,
+    /// Hits already reported by `take_new_hits`.
+    reported_hits: u64,
 }
 
 impl MatchCache {
@@ -45,6 +47,23 @@ impl MatchCache {
             self.entries.insert(subject.into(), result.clone());
         }
         result
+    }
+
+    /// Hits since the last call (for the router's server-wide counter).
+    pub fn take_new_hits(&mut self) -> u64 {
+        let new = self.hits - self.reported_hits;
+        self.reported_hits = self.hits;
+        new
+    }
+
+    /// Cached subjects.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// (hits, misses) since the connection started.

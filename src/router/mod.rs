@@ -44,6 +44,12 @@ pub struct RouterStats {
     pub removes: AtomicU64,
     /// Trie lookups (cache misses).
     pub matches: AtomicU64,
+    /// Lookups answered by a connection's match cache; connections add
+    /// theirs once per read batch.
+    pub cache_hits: AtomicU64,
+    /// Most deliveries of one published message; connections raise it
+    /// once per read batch.
+    pub max_fanout: AtomicU64,
 }
 
 /// The subscription index.
@@ -71,20 +77,25 @@ impl Router {
     pub fn insert(&self, sub: Arc<Subscription>) {
         let mut trie = self.trie.write();
         trie.insert(&sub.subject, sub.clone());
+        sub.owner.count_subscription(true);
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.stats.inserts.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Removes a subscription; removing it twice is harmless.
-    pub fn remove(&self, sub: &Arc<Subscription>) {
+    /// Removes a subscription; returns false if it was already gone, so
+    /// removing it twice is harmless.
+    pub fn remove(&self, sub: &Arc<Subscription>) -> bool {
         if sub.mark_removed() {
-            return;
+            return false;
         }
+        sub.owner.count_subscription(false);
         let mut trie = self.trie.write();
-        if trie.remove(&sub.subject, |s| Arc::ptr_eq(s, sub)).is_some() {
+        let removed = trie.remove(&sub.subject, |s| Arc::ptr_eq(s, sub)).is_some();
+        if removed {
             self.generation.fetch_add(1, Ordering::AcqRel);
             self.stats.removes.fetch_add(1, Ordering::Relaxed);
         }
+        removed
     }
 
     /// Matches a literal subject against the index, returning the result and
@@ -105,6 +116,15 @@ impl Router {
         drop(trie);
         self.stats.matches.fetch_add(1, Ordering::Relaxed);
         (Arc::new(result), generation)
+    }
+
+    /// Every subscription in the index (for monitoring; takes the read lock
+    /// for one walk of the trie).
+    pub fn subscriptions(&self) -> Vec<Arc<Subscription>> {
+        let trie = self.trie.read();
+        let mut all = Vec::with_capacity(trie.len());
+        trie.for_each(|sub| all.push(sub.clone()));
+        all
     }
 
     /// Number of subscriptions.

@@ -1,7 +1,8 @@
 //! Lame-duck mode, nats-server's way of leaving a cluster without a
 //! reconnect storm (`warden` enters it on SIGTERM): the listener is already
 //! closed; every client that speaks protocol 1 gets an async INFO with
-//! `"ldm":true`, so its library can move to another server; after the grace
+//! `"ldm":true` (and `connect_urls` without this server), so its library
+//! can move to another server; after the grace
 //! period the clients still here are closed one by one, spread over the rest
 //! of `lame_duck_duration` (at most 1 s apart), each after what is queued to
 //! it was flushed. Unlike nats-server it stops waiting as soon as the last
@@ -45,13 +46,11 @@ enum Wake {
 /// Sleeps for `pause` unless every connection finishes or shutdown begins first.
 async fn wait(shared: &Shared, done: &mut mpsc::Receiver<()>, pause: Duration) -> Wake {
     let mut shutdown = shared.shutdown_signal();
-    if *shutdown.borrow_and_update() {
-        return Wake::Done;
-    }
     tokio::select! {
-        _ = tokio::time::sleep(pause) => Wake::Elapsed,
+        biased;
+        _ = super::stopping(&mut shutdown) => Wake::Done,
         _ = done.recv() => Wake::Done,
-        _ = shutdown.changed() => Wake::Done,
+        _ = tokio::time::sleep(pause) => Wake::Elapsed,
     }
 }
 
@@ -68,9 +67,12 @@ pub(super) async fn drain(shared: &Shared, done: &mut mpsc::Receiver<()>) {
         "entering lame duck mode: no longer accepting clients"
     );
     for client in &clients {
-        if client.async_info() {
+        if client.takes_async_info() {
             let mut info = shared.info(client);
             info.ldm = true;
+            // As nats-server: only the other servers, where clients should go.
+            let own = shared.addr.to_string();
+            info.connect_urls.retain(|url| *url != own);
             client.send(&info.to_line());
         }
     }

@@ -19,12 +19,14 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::auth::{self, AuthSetupError};
+use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
+use crate::monitor::{self, MonitorHandle};
 use crate::proto::ProtoError;
 use crate::tls::{load_server_config, TlsError};
 
 pub use security::SecurityStats;
-pub use shared::{Refusal, ServerStats, Shared, TlsState};
+pub use shared::{stopping, Refusal, ServerStats, Shared, TlsState};
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -33,6 +35,8 @@ pub enum StartError {
     Tls(TlsError),
     /// Passwords or permissions in the configuration are unusable.
     Auth(AuthSetupError),
+    /// The cluster could not start.
+    Cluster(ClusterError),
     /// The listener could not be bound.
     Bind {
         /// The address asked for.
@@ -47,6 +51,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Tls(err) => write!(f, "TLS: {err}"),
             StartError::Auth(err) => write!(f, "authorization: {err}"),
+            StartError::Cluster(err) => write!(f, "cluster: {err}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -67,6 +72,8 @@ pub struct Server {
     accept: Option<JoinHandle<()>>,
     /// Closes when every connection task has finished (each holds a sender).
     done: mpsc::Receiver<()>,
+    /// The monitoring listener, when configured.
+    monitor: Option<MonitorHandle>,
 }
 
 impl Server {
@@ -90,16 +97,42 @@ impl Server {
         let bind = |e: io::Error| StartError::Bind { addr: format!("{}:{}", opts.host, opts.port), source: e };
         let listener = listen(&opts.host, opts.port).await.map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
+        let cluster_opts = opts.cluster.clone();
         let shared = Arc::new(Shared::new(opts, local_addr, tls, authenticator));
+        // Before accepting: if monitoring cannot start, nothing runs.
+        let monitor = monitor::start(shared.clone()).await?;
+        if let Some(cluster_opts) = cluster_opts {
+            match Cluster::start(&shared, cluster_opts).await {
+                Ok(cluster) => {
+                    let _ = shared.cluster.set(cluster);
+                }
+                Err(err) => {
+                    if let Some(monitor) = monitor {
+                        monitor.stop().await;
+                    }
+                    return Err(StartError::Cluster(err));
+                }
+            }
+        }
         let (done_tx, done) = mpsc::channel(1);
         info!(addr = %local_addr, server_id = %shared.server_id, "listening for client connections");
         let accept = tokio::spawn(accept_loop(shared.clone(), listener, done_tx));
-        Ok(Server { shared, local_addr, accept: Some(accept), done })
+        Ok(Server { shared, local_addr, accept: Some(accept), done, monitor })
+    }
+
+    /// The bound monitoring address, when monitoring is on (useful with port 0).
+    pub fn monitor_addr(&self) -> Option<SocketAddr> {
+        self.monitor.as_ref().map(MonitorHandle::addr)
     }
 
     /// The bound client address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The cluster, when configured.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.shared.cluster.get()
     }
 
     /// State shared with connections (router, stats, registry).
@@ -130,6 +163,10 @@ impl Server {
         if tokio::time::timeout(bound, self.done.recv()).await.is_err() {
             warn!("some connections did not finish flushing before shutdown");
         }
+        // Last, so /healthz answers 503 while connections drain.
+        if let Some(monitor) = self.monitor.take() {
+            monitor.stop().await;
+        }
         info!("server stopped");
     }
 }
@@ -145,6 +182,7 @@ impl Server {
     /// The config reader keeps nats-server's 30 s minimum for
     /// `lame_duck_duration`; through the library any duration is accepted.
     pub async fn lame_duck(mut self) {
+        self.shared.begin_lame_duck();
         if let Some(accept) = self.accept.take() {
             accept.abort();
             let _ = accept.await;
@@ -159,6 +197,15 @@ impl Server {
 pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     let (_, warnings) = prepare_tls(opts)?;
     auth::from_options(opts).map_err(StartError::Auth)?;
+    monitor::check(opts)?;
+    if let Some(cluster) = &opts.cluster {
+        for url in &cluster.routes {
+            if RouteUrl::parse(url).is_none() {
+                return Err(StartError::Cluster(ClusterError::BadUrl(url.clone())));
+            }
+        }
+        crate::cluster::route_tls(cluster).map_err(StartError::Cluster)?;
+    }
     Ok(warnings)
 }
 
@@ -197,7 +244,8 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sen
     let mut shutdown = shared.shutdown_signal();
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.changed() => return,
+            // `wait_for` also sees a shutdown that began before this task first ran.
+            _ = crate::server::stopping(&mut shutdown) => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,10 +13,11 @@ use super::audit::LogLimiter;
 use super::identity::new_server_id;
 use super::security::SecurityStats;
 use crate::auth::{Authenticator, Claims, ConnectionFacts, FailureThrottle, RefusalReason, Verdict};
+use crate::cluster::Cluster;
 use crate::config::Options;
 use crate::conn::Client;
 use crate::proto::ServerInfo;
-use crate::router::Router;
+use crate::router::{Router, Subscription};
 
 /// Server-wide counters (aggregated per read batch, not per message).
 #[derive(Debug, Default)]
@@ -86,6 +87,13 @@ struct Registry {
     per_ip: HashMap<IpAddr, usize>,
 }
 
+/// Resolves once shutdown has begun, also when it began before the call.
+/// Returns `()` (not the watch guard), so it can sit in `select!` loops of
+/// tasks that must be `Send`.
+pub async fn stopping(signal: &mut watch::Receiver<bool>) {
+    let _ = signal.wait_for(|stopping| *stopping).await;
+}
+
 /// Options, identity, the subscription index and the live connections.
 #[derive(Debug)]
 pub struct Shared {
@@ -118,11 +126,15 @@ pub struct Shared {
     /// Live clients by id and per address; locked only on connect, close
     /// and monitoring reads.
     registry: Mutex<Registry>,
+    /// The cluster, when `cluster {}` is configured; set once at start.
+    pub cluster: std::sync::OnceLock<Arc<Cluster>>,
     /// TLS for client connections, if configured.
     tls: parking_lot::RwLock<Option<Arc<TlsState>>>,
     next_cid: AtomicU64,
     next_batch: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// Set when lame-duck mode begins.
+    lame_duck: AtomicBool,
 }
 
 impl Shared {
@@ -130,6 +142,8 @@ impl Shared {
     pub fn new(opts: Options, addr: SocketAddr, tls: Option<TlsState>, authenticator: Arc<dyn Authenticator>) -> Self {
         let server_id = new_server_id();
         let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
+        let failure_delay =
+            opts.authorization.as_ref().and_then(|a| a.failure_delay_max).unwrap_or(AUTH_FAILURE_MAX_DELAY);
         Shared {
             opts,
             server_id,
@@ -140,15 +154,17 @@ impl Shared {
             stats: ServerStats::default(),
             security: SecurityStats::default(),
             audit: LogLimiter::default(),
-            throttle: FailureThrottle::new(AUTH_FAILURE_MAX_DELAY),
+            throttle: FailureThrottle::new(failure_delay),
             authenticator: parking_lot::RwLock::new(authenticator),
             auth_slots: Arc::new(tokio::sync::Semaphore::new(auth_parallelism())),
             reload: watch::channel(0).0,
             registry: Mutex::new(Registry::default()),
+            cluster: std::sync::OnceLock::new(),
             tls: parking_lot::RwLock::new(tls.map(Arc::new)),
             next_cid: AtomicU64::new(1),
             next_batch: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
+            lame_duck: AtomicBool::new(false),
         }
     }
 
@@ -190,6 +206,26 @@ impl Shared {
     /// A receiver that changes on every reload.
     pub fn reload_signal(&self) -> watch::Receiver<u64> {
         self.reload.subscribe()
+    }
+
+    /// Adds a subscription to the index (and, for a client's own, announces
+    /// the interest to the cluster).
+    pub fn add_subscription(&self, sub: Arc<Subscription>) {
+        self.router.insert(sub.clone());
+        if !sub.owner.is_route() {
+            if let Some(cluster) = self.cluster.get() {
+                cluster.local_interest_added(&sub);
+            }
+        }
+    }
+
+    /// Removes a subscription (once; repeated calls do nothing).
+    pub fn remove_subscription(&self, sub: &Arc<Subscription>) {
+        if self.router.remove(sub) && !sub.owner.is_route() {
+            if let Some(cluster) = self.cluster.get() {
+                cluster.local_interest_removed(sub);
+            }
+        }
     }
 
     /// A fresh connection id.
@@ -271,6 +307,8 @@ impl Shared {
             client_id: Some(client.id),
             client_ip: Some(client.addr.ip().to_string()),
             auth_required: self.authenticator().auth_required(),
+            cluster: self.cluster.get().and_then(|c| c.opts.name.clone()),
+            connect_urls: self.cluster.get().map(|c| c.connect_urls()).unwrap_or_default(),
             tls_required: tls.is_some(),
             tls_verify: tls.as_ref().is_some_and(|t| t.verify),
             ..Default::default()
@@ -280,6 +318,22 @@ impl Shared {
     /// A receiver that changes when shutdown begins.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+
+    /// Whether shutdown has begun (new clients are no longer accepted).
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Marks the server as in lame-duck mode (no longer accepting clients,
+    /// draining the rest).
+    pub fn begin_lame_duck(&self) {
+        self.lame_duck.store(true, Ordering::Release);
+    }
+
+    /// Whether lame-duck mode has begun (then new clients are refused too).
+    pub fn in_lame_duck(&self) -> bool {
+        self.lame_duck.load(Ordering::Acquire)
     }
 
     /// Starts shutdown: the accept loop and every connection see it.

@@ -67,12 +67,14 @@ impl Ca {
         Issued { cert_pem: self.cert.pem(), key_pem: self.key.serialize_pem() }
     }
 
-    /// A server certificate for `hosts` (DNS names or IP addresses).
+    /// A server (and cluster node) certificate for `hosts` (DNS names or IP addresses).
     pub fn issue_server(&self, hosts: &[String]) -> Result<Issued, rcgen::Error> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(hosts.to_vec())?;
         params.distinguished_name.push(DnType::CommonName, hosts.first().map_or("localhost", String::as_str));
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        // Client auth too: a cluster node presents the same certificate
+        // when it opens a route to a peer.
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
         let (nb, na) = default_validity();
         validity(&mut params, nb, na);
         let cert = params.signed_by(&key, &self.cert, &self.key)?;

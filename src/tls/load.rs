@@ -186,3 +186,23 @@ fn verify_chain(
     .map(|_| ())
     .map_err(|e| e.to_string())
 }
+
+/// A client configuration for connecting to peers (routes): trusts only
+/// `ca_file` and presents `cert_file`/`key_file` as its own certificate.
+pub fn load_client_config(opts: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let ca = opts.ca_file.as_ref().ok_or_else(|| TlsError::Config("route TLS needs ca_file to verify peers".into()))?;
+    let roots = read_roots(ca)?;
+    let chain = read_certs(&opts.cert_file)?;
+    let key = read_key(&opts.key_file)?;
+    let versions: &[&rustls::SupportedProtocolVersion] = match opts.min_version {
+        TlsVersion::V1_3 => &[&rustls::version::TLS13],
+        TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(default_provider()))
+        .with_protocol_versions(versions)
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Arc::new(config))
+}

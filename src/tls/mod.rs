@@ -10,5 +10,5 @@ mod load;
 mod peer;
 
 pub use devcerts::{generate, Ca, DevCerts, GenerateOptions, Issued, CLIENT_EMAIL_DOMAIN};
-pub use load::{load_server_config, TlsError, TlsSetup};
+pub use load::{load_client_config, load_server_config, TlsError, TlsSetup};
 pub use peer::PeerIdentity;

@@ -158,7 +158,7 @@ cluster {
     let o = &loaded.options;
     assert_eq!((o.host.as_str(), o.port), ("0.0.0.0", 4222));
     assert_eq!(o.server_name.as_deref(), Some("n1"));
-    assert_eq!(o.http, Some(HttpOptions { host: "127.0.0.1".into(), port: 8222 }));
+    assert_eq!(o.http, Some(HttpOptions { host: "127.0.0.1".into(), port: 8222, tls: false }));
     assert_eq!(o.max_payload, 2 << 20);
     assert_eq!(o.ping_interval, Duration::from_secs(20));
     let tls = o.tls.as_ref().unwrap();
@@ -304,6 +304,14 @@ fn config_errors_with_positions() {
         ("log_file: \"\"", Invalid, 1, 11, "must not be empty"),
         ("http: 8222\nhttp_port: 8223", Conflict, 2, 1, "`http` already sets"),
         ("http_port: 4222", Conflict, 1, 1, "monitoring port is the client port"),
+        ("http: 8222\nhttps: 8223", Conflict, 2, 1, "`http` already sets"),
+        ("https_port: 8222", Invalid, 1, 13, "there is no tls block"),
+        ("http_authorization { token: t }", Invalid, 1, 20, "needs a monitoring listener"),
+        ("http: 8222\nhttp_authorization { token: t, user: u, password: p }", Conflict, 2, 22, "not both"),
+        ("http: 8222\nhttp_authorization { user: u }", Invalid, 2, 28, "needs a password"),
+        ("http: 8222\nhttp_authorization { password: p }", Conflict, 2, 22, "needs a user"),
+        ("http: 8222\nhttp_authorization {}", Invalid, 2, 20, "needs a token or a user"),
+        ("http: 8222\nhttp_authorization { tokn: t }", UnknownKey, 2, 22, "did you mean `token`"),
         ("authorization: 1", Type, 1, 16, "authorization must be a map"),
         ("authorization {}", Invalid, 1, 1, "no token, user or users"),
         ("authorization { users = [] }", Invalid, 1, 1, "no token, user or users"),
@@ -401,6 +409,21 @@ fn summary_without_auth_says_so() {
     assert!(s.contains("client listener: 127.0.0.1:4222 (plain text, no TLS)"), "{s}");
     assert!(s.contains("authentication: none"), "{s}");
     assert!(s.contains("monitoring: off") && s.contains("cluster: off"), "{s}");
+}
+
+#[test]
+fn monitoring_listener_and_its_authorization() {
+    let o = ok("http: \"0.0.0.0:8222\"\nhttp_authorization { token: \"t0k\" }").options;
+    assert_eq!(o.http, Some(HttpOptions { host: "0.0.0.0".into(), port: 8222, tls: false }));
+    assert_eq!(o.http_authorization, Some(HttpAuthorization::Token(crate::secret::Secret::new("t0k"))));
+    let loaded = ok("monitor_port: 8222\nhttp_authorization { user: ops, password: \"pw\" }");
+    assert!(loaded.warnings.iter().any(|w| w.contains("monitoring user \"ops\"") && !w.contains("pw\"")));
+    let o = loaded.options;
+    assert!(matches!(&o.http_authorization, Some(HttpAuthorization::User { user, .. }) if user == "ops"));
+    let s = summary(&o);
+    assert!(s.contains("monitoring: http://127.0.0.1:8222 (basic auth required)"), "{s}");
+    let o = ok("https_port: 8443\ntls { cert_file: c.pem, key_file: k.pem }").options;
+    assert_eq!(o.http, Some(HttpOptions { host: "127.0.0.1".into(), port: 8443, tls: true }));
 }
 
 #[test]

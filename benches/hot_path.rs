@@ -1,0 +1,82 @@
+//! The per-message hot path: parsing a batch of PUBs, matching subjects in
+//! the trie (with and without the per-connection cache, many subscriptions),
+//! and encoding MSG frames.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use warden::conn::Client;
+use warden::proto::{write_msg, ParseLimits, Parser, Step};
+use warden::router::{MatchCache, Router, Subscription};
+
+const LIMITS: ParseLimits = ParseLimits { max_payload: 1 << 20, max_control_line: 4096 };
+
+fn parse_batch(c: &mut Criterion) {
+    let mut input = Vec::new();
+    for _ in 0..1000 {
+        input.extend_from_slice(b"PUB bench.test 16\r\n0123456789abcdef\r\n");
+    }
+    let mut group = c.benchmark_group("parser");
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("1000 PUB 16B", |b| {
+        b.iter(|| {
+            let mut parser = Parser::new();
+            let mut used = 0;
+            let mut n = 0;
+            while let Ok(Step::Op(op, len)) = parser.parse(&input[used..], &LIMITS) {
+                black_box(op);
+                used += len;
+                n += 1;
+            }
+            assert_eq!(n, 1000);
+        })
+    });
+    group.finish();
+}
+
+fn router_with(subs: usize) -> Router {
+    let router = Router::new();
+    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!());
+    let client = Arc::new(Client::new(1, addr, 1 << 20));
+    for i in 0..subs {
+        let subject = format!("svc.{}.{}", i % 100, i);
+        let sid = i.to_string();
+        router.insert(Arc::new(Subscription::new(client.clone(), subject.as_bytes(), None, sid.as_bytes(), None)));
+    }
+    router.insert(Arc::new(Subscription::new(client.clone(), b"svc.*.7", None, b"w1", None)));
+    router.insert(Arc::new(Subscription::new(client, b"svc.>", None, b"w2", None)));
+    router
+}
+
+fn matching(c: &mut Criterion) {
+    let mut group = c.benchmark_group("match");
+    for subs in [10, 10_000] {
+        let router = router_with(subs);
+        group.bench_function(format!("trie, {subs} subscriptions"), |b| {
+            b.iter(|| black_box(router.lookup(black_box(b"svc.7.7"))))
+        });
+        let mut cache = MatchCache::new();
+        group.bench_function(format!("cached, {subs} subscriptions"), |b| {
+            b.iter(|| black_box(cache.lookup(&router, black_box(b"svc.7.7"))))
+        });
+    }
+    group.finish();
+}
+
+fn encoding(c: &mut Criterion) {
+    let mut out = BytesMut::with_capacity(1 << 20);
+    let payload = [b'x'; 16];
+    c.bench_function("encode MSG 16B", |b| {
+        b.iter(|| {
+            if out.len() > 1 << 19 {
+                out.clear();
+            }
+            write_msg(&mut out, b"bench.test", b"1", None, None, black_box(&payload), true);
+        })
+    });
+}
+
+criterion_group!(benches, parse_batch, matching, encoding);
+criterion_main!(benches);

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of warden against nats-server 2.9.10 (Debian):
+# runs ../shared/bench/compare.sh (the Go nats.go client, scenarios a-h,
+# rounds alternating A B) and `warden bench` against both servers, then
+# writes docs/benchmarks.md with the date, commit, machine and raw figures.
+#
+#   bash scripts/bench.sh [-r ROUNDS] [-x SCALE]     (defaults: 3 rounds, full size)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROUNDS=3
+SCALE=1
+while getopts "r:x:" opt; do
+  case $opt in
+    r) ROUNDS=$OPTARG ;;
+    x) SCALE=$OPTARG ;;
+    *) echo "usage: $0 [-r ROUNDS] [-x SCALE]" >&2; exit 2 ;;
+  esac
+done
+SHARED=${SHARED:-$(cd .. && pwd)/shared}
+[[ -f $SHARED/bench/compare.sh ]] || { echo "bench.sh: $SHARED/bench/compare.sh not found (set SHARED=...)" >&2; exit 1; }
+
+cargo build --release --locked
+bash "$SHARED/bench/build.sh"
+WARDEN=$(pwd)/target/release/warden
+OUT=$(mktemp -d /tmp/warden-bench.XXXXXX)
+
+bash "$SHARED/bench/compare.sh" -r "$ROUNDS" -x "$SCALE" -o "$OUT/compare" -l nats-server,warden \
+  'nats-server -c {CONF}' "$WARDEN serve --config {CONF} --log-level error" | tee "$OUT/compare.log"
+
+# warden bench against each server: fan-out, queue groups, request/reply.
+wb() { # label server-command-with-{PORT}
+  local label=$1 port=14999
+  local cmd=${2//\{PORT\}/$port}
+  $cmd >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  local s=nats://127.0.0.1:$port
+  {
+    echo "#### $label"
+    echo
+    "$WARDEN" bench pubsub -s $s -n 2000000 --subs 4
+    echo
+    "$WARDEN" bench queue -s $s -n 2000000 --subs 4
+    echo
+    "$WARDEN" bench reqrep -s $s -n 20000
+    echo
+  } >>"$OUT/warden-bench.md"
+  kill $pid; wait $pid 2>/dev/null || true
+}
+: >"$OUT/warden-bench.md"
+wb "nats-server 2.9.10" "nats-server -a 127.0.0.1 -p {PORT}"
+wb "warden" "$WARDEN serve --log-level error --listen 127.0.0.1:{PORT}"
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Made by \`bash scripts/bench.sh\` on $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)."
+  echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "Compare figures only within one run: the machine is shared and absolute numbers move by 15% or more."
+  echo
+  echo "## Side by side (shared/bench/compare.sh, nats.go client)"
+  echo
+  cat "$OUT/compare/summary.md"
+  echo
+  echo "## warden bench against both servers"
+  echo
+  cat "$OUT/warden-bench.md"
+  echo
+  echo "Focused measurements (monitoring, permissions and TLS cost, cluster) are in"
+  echo "[benchmark-notes.md](benchmark-notes.md)."
+} >docs/benchmarks.md
+echo "bench.sh: wrote docs/benchmarks.md (raw data in $OUT)"

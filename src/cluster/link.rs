@@ -1,0 +1,58 @@
+//! An established route as the rest of the server sees it.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::proto::RouteInfo;
+use crate::conn::Client;
+
+/// An established route to another server.
+#[derive(Debug)]
+pub struct RouteLink {
+    /// Outbound side: RS+/RS-/RMSG are queued here.
+    pub client: Arc<Client>,
+    /// The peer's server id.
+    pub remote_id: String,
+    /// Whether this server opened the connection.
+    pub solicited: bool,
+    /// The peer's route URL (`nats-route://host:port/`), for gossip.
+    pub route_url: String,
+    /// The peer's latest INFO.
+    info: Mutex<RouteInfo>,
+}
+
+impl RouteLink {
+    /// A route to the server that sent `info`.
+    pub fn new(client: Arc<Client>, info: RouteInfo, solicited: bool, route_url: String) -> Self {
+        RouteLink { client, remote_id: info.server_id.clone(), solicited, route_url, info: Mutex::new(info) }
+    }
+
+    /// The peer's client URLs.
+    pub fn connect_urls(&self) -> Vec<String> {
+        self.info.lock().connect_urls.clone()
+    }
+
+    /// The peer's server name.
+    pub fn remote_name(&self) -> String {
+        self.info.lock().server_name.clone()
+    }
+
+    /// Replaces the peer's INFO (an update such as new connect_urls).
+    pub fn update_info(&self, info: RouteInfo) {
+        *self.info.lock() = info;
+    }
+
+    /// The INFO line that tells other servers about this peer: its INFO with
+    /// `ip` set to its route URL, so they can connect to it.
+    pub fn gossip_info_line(&self) -> Vec<u8> {
+        let mut info = self.info.lock().clone();
+        info.ip = self.route_url.clone();
+        let mut line = b"INFO ".to_vec();
+        if serde_json::to_writer(&mut line, &info).is_err() {
+            line.extend_from_slice(b"{}");
+        }
+        line.extend_from_slice(b"\r\n");
+        line
+    }
+}

@@ -1,0 +1,378 @@
+//! Clustering: full-mesh routes speaking nats-server 2.9's route protocol.
+//!
+//! Each server listens for routes (`cluster { listen }`) and solicits the
+//! configured `routes`. Over a route, each side sends INFO (the solicitor
+//! CONNECT first), then its local interest as `RS+`/`RS-`; remote interest
+//! becomes subscriptions owned by the route in the shared router, so a local
+//! publish reaches each interested route once, as `RMSG`. A message from a
+//! route is delivered to local subscribers only (one hop, no loops); queue
+//! groups prefer local members and name the groups a route should serve.
+//! A new route's INFO is forwarded to the other routes (gossip), and servers
+//! connect to peers they learn of, so the mesh completes itself. Clients
+//! learn the cluster's client URLs through INFO `connect_urls`.
+//!
+//! Lock order: `interest` before `routes`; neither is held across IO.
+
+mod link;
+pub mod proto;
+mod route;
+mod solicit;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::auth::password::PasswordHash;
+use crate::config::ClusterOptions;
+use crate::router::Subscription;
+use crate::server::Shared;
+
+pub use link::RouteLink;
+use proto::RouteInfo;
+pub use solicit::RouteUrl;
+
+/// Why the cluster could not start.
+#[derive(Debug)]
+pub enum ClusterError {
+    /// The route listener could not be bound.
+    Bind(std::io::Error),
+    /// A route URL in the config is not `nats-route://[user:pass@]host:port`.
+    BadUrl(String),
+    /// The route password cannot be used.
+    Password(String),
+    /// The route TLS material cannot be used.
+    Tls(crate::tls::TlsError),
+}
+
+impl std::fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClusterError::Bind(e) => write!(f, "cannot listen for routes: {e}"),
+            ClusterError::BadUrl(u) => write!(f, "route URL {u:?} is not nats-route://[user:pass@]host:port"),
+            ClusterError::Password(e) => write!(f, "route password: {e}"),
+            ClusterError::Tls(e) => write!(f, "route TLS: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {}
+
+/// Key of local interest: subject and queue group.
+pub(crate) type InterestKey = (Box<[u8]>, Option<Box<[u8]>>);
+
+/// The cluster state of one server.
+#[derive(Debug)]
+pub struct Cluster {
+    shared: Weak<Shared>,
+    /// The `cluster {}` options.
+    pub opts: ClusterOptions,
+    /// Bound route listen address.
+    pub listen_addr: SocketAddr,
+    /// Credentials a peer must present in its route CONNECT.
+    route_auth: Option<(String, PasswordHash)>,
+    /// Local client interest, reference-counted per subject (and queue).
+    interest: Mutex<HashMap<InterestKey, u32>>,
+    /// Established routes by remote server id.
+    routes: Mutex<HashMap<String, Arc<RouteLink>>>,
+    /// Route URLs with a soliciting task running (dedupe for gossip).
+    soliciting: Mutex<HashSet<String>>,
+    /// Signalled whenever a route comes or goes.
+    pub(crate) changed: Notify,
+    /// TLS for routes (both directions), when `cluster { tls }` is set.
+    pub(crate) tls: Option<RouteTls>,
+}
+
+/// Route TLS: every route is TLS from its first byte, verified both ways
+/// against the cluster's `ca_file`.
+#[derive(Clone)]
+pub(crate) struct RouteTls {
+    /// For accepted routes.
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+    /// For solicited routes.
+    pub(crate) connector: tokio_rustls::TlsConnector,
+    /// Handshake deadline.
+    pub(crate) timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for RouteTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteTls").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
+}
+
+/// Loads route TLS: the server side requires and verifies the peer's
+/// certificate, the client side verifies the peer against `ca_file`.
+pub(crate) fn route_tls(opts: &ClusterOptions) -> Result<Option<RouteTls>, ClusterError> {
+    let Some(tls) = &opts.tls else { return Ok(None) };
+    if tls.ca_file.is_none() {
+        return Err(ClusterError::Tls(crate::tls::TlsError::Config("route TLS needs ca_file to verify peers".into())));
+    }
+    let server_opts = crate::config::TlsOptions { verify: true, ..tls.clone() };
+    let server = crate::tls::load_server_config(&server_opts).map_err(ClusterError::Tls)?;
+    let client = crate::tls::load_client_config(tls).map_err(ClusterError::Tls)?;
+    Ok(Some(RouteTls {
+        acceptor: tokio_rustls::TlsAcceptor::from(server.config),
+        connector: tokio_rustls::TlsConnector::from(client),
+        timeout: tls.timeout,
+    }))
+}
+
+impl Cluster {
+    /// Binds the route listener and starts accepting and soliciting routes.
+    pub async fn start(shared: &Arc<Shared>, opts: ClusterOptions) -> Result<Arc<Cluster>, ClusterError> {
+        let urls: Vec<RouteUrl> = opts
+            .routes
+            .iter()
+            .map(|u| RouteUrl::parse(u).ok_or_else(|| ClusterError::BadUrl(u.clone())))
+            .collect::<Result<_, _>>()?;
+        let route_auth = match &opts.authorization {
+            Some(a) => Some((
+                a.user.clone(),
+                PasswordHash::parse(a.password.expose()).map_err(|e| ClusterError::Password(e.to_string()))?,
+            )),
+            None => None,
+        };
+        let tls = route_tls(&opts)?;
+        let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(ClusterError::Bind)?;
+        let listen_addr = listener.local_addr().map_err(ClusterError::Bind)?;
+        let cluster = Arc::new(Cluster {
+            shared: Arc::downgrade(shared),
+            opts,
+            listen_addr,
+            route_auth,
+            interest: Mutex::new(HashMap::new()),
+            routes: Mutex::new(HashMap::new()),
+            soliciting: Mutex::new(HashSet::new()),
+            changed: Notify::new(),
+            tls,
+        });
+        info!(addr = %listen_addr, "listening for route connections");
+        tokio::spawn(route::accept_loop(cluster.clone(), listener));
+        for url in urls {
+            cluster.solicit(url, None);
+        }
+        Ok(cluster)
+    }
+
+    fn shared(&self) -> Option<Arc<Shared>> {
+        self.shared.upgrade()
+    }
+
+    /// Starts soliciting `url` unless a task already does; `retries` bounds
+    /// the attempts (`None`: forever, for configured routes).
+    pub(crate) fn solicit(self: &Arc<Self>, url: RouteUrl, retries: Option<u32>) {
+        if self.soliciting.lock().insert(url.key()) {
+            tokio::spawn(solicit::solicit_loop(self.clone(), url, retries));
+        }
+    }
+
+    /// Forgets that `url` is being solicited.
+    pub(crate) fn solicit_done(&self, url: &RouteUrl) {
+        self.soliciting.lock().remove(&url.key());
+    }
+
+    /// Counts a client subscription and tells every route when the
+    /// interest it announces changes.
+    pub fn local_interest_added(&self, sub: &Subscription) {
+        let mut interest = self.interest.lock();
+        let key: InterestKey = (sub.subject.clone(), sub.queue.clone());
+        let count = interest.entry(key).or_insert(0);
+        *count += 1;
+        if sub.queue.is_some() || *count == 1 {
+            let line = rs_plus(&sub.subject, sub.queue.as_deref(), *count);
+            self.broadcast(&line);
+        }
+    }
+
+    /// The reverse of [`Cluster::local_interest_added`].
+    pub fn local_interest_removed(&self, sub: &Subscription) {
+        let mut interest = self.interest.lock();
+        let key: InterestKey = (sub.subject.clone(), sub.queue.clone());
+        let Some(count) = interest.get_mut(&key) else { return };
+        *count -= 1;
+        let line = if *count == 0 {
+            interest.remove(&key);
+            rs_minus(&sub.subject, sub.queue.as_deref())
+        } else if sub.queue.is_some() {
+            rs_plus(&sub.subject, sub.queue.as_deref(), *count)
+        } else {
+            return;
+        };
+        self.broadcast(&line);
+    }
+
+    fn broadcast(&self, line: &[u8]) {
+        for link in self.routes.lock().values() {
+            link.client.send(line);
+        }
+    }
+
+    /// Registers an established route, unless one to the same server exists
+    /// and wins the tie-break: of two routes between the same pair of
+    /// servers, both keep the one solicited by the smaller server id. On
+    /// success, sends the peer all local interest (under the interest lock,
+    /// so no change is lost or reordered). Returns whether it was kept.
+    pub(crate) fn register(&self, link: Arc<RouteLink>, our_id: &str) -> bool {
+        let interest = self.interest.lock();
+        let mut routes = self.routes.lock();
+        if let Some(existing) = routes.get(&link.remote_id) {
+            let new_wins = link.solicited == (our_id < link.remote_id.as_str());
+            if !new_wins {
+                return false;
+            }
+            existing.client.outbound.close(crate::conn::CloseReason::ProtocolViolation);
+        }
+        let mut lines = Vec::new();
+        for ((subject, queue), count) in interest.iter() {
+            lines.extend_from_slice(&rs_plus(subject, queue.as_deref(), *count));
+        }
+        link.client.send(&lines);
+        let others: Vec<Arc<RouteLink>> = routes.values().cloned().collect();
+        routes.insert(link.remote_id.clone(), link.clone());
+        drop(routes);
+        drop(interest);
+        // Gossip: tell the others about the newcomer.
+        let gossip = link.gossip_info_line();
+        for other in others.iter().filter(|o| o.remote_id != link.remote_id) {
+            other.client.send(&gossip);
+        }
+        self.changed.notify_waiters();
+        self.topology_changed();
+        true
+    }
+
+    /// Forgets a route that closed (if it is still the registered one).
+    pub(crate) fn unregister(&self, link: &Arc<RouteLink>) {
+        let removed = {
+            let mut routes = self.routes.lock();
+            match routes.get(&link.remote_id) {
+                Some(current) if Arc::ptr_eq(current, link) => routes.remove(&link.remote_id).is_some(),
+                _ => false,
+            }
+        };
+        if removed {
+            self.changed.notify_waiters();
+            self.topology_changed();
+        }
+    }
+
+    /// Whether a route to server `id` is established.
+    pub fn has_route(&self, id: &str) -> bool {
+        self.routes.lock().contains_key(id)
+    }
+
+    /// Number of established routes.
+    pub fn route_count(&self) -> usize {
+        self.routes.lock().len()
+    }
+
+    /// The established routes.
+    pub fn routes(&self) -> Vec<Arc<RouteLink>> {
+        self.routes.lock().values().cloned().collect()
+    }
+
+    /// Client URLs of this server and every peer, for INFO `connect_urls`
+    /// (empty with `no_advertise`).
+    pub fn connect_urls(&self) -> Vec<String> {
+        if self.opts.no_advertise {
+            return Vec::new();
+        }
+        let mut urls = Vec::new();
+        if let Some(shared) = self.shared() {
+            urls.push(shared.addr.to_string());
+        }
+        for link in self.routes.lock().values() {
+            for url in link.connect_urls() {
+                if !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+        }
+        urls
+    }
+
+    /// Tells protocol-1 clients about the new set of client URLs.
+    fn topology_changed(&self) {
+        if self.opts.no_advertise {
+            return;
+        }
+        let Some(shared) = self.shared() else { return };
+        for client in shared.clients() {
+            if client.takes_async_info() {
+                client.send(&shared.info_line(&client));
+            }
+        }
+    }
+
+    /// This server's route INFO.
+    pub(crate) fn our_info(&self, shared: &Shared) -> RouteInfo {
+        RouteInfo {
+            server_id: shared.server_id.clone(),
+            server_name: shared.server_name.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            proto: 1,
+            host: self.listen_addr.ip().to_string(),
+            port: self.listen_addr.port(),
+            headers: true,
+            auth_required: self.route_auth.is_some(),
+            tls_required: self.tls.is_some(),
+            max_payload: shared.opts.max_payload,
+            cluster: self.opts.name.clone().unwrap_or_default(),
+            connect_urls: if self.opts.no_advertise { Vec::new() } else { vec![shared.addr.to_string()] },
+            ip: String::new(),
+            lnoc: true,
+            ldm: false,
+        }
+    }
+
+    /// Whether a route CONNECT's credentials are right (blocking: may verify a hash).
+    pub(crate) fn route_credentials_ok(&self, user: Option<&str>, pass: Option<&str>) -> bool {
+        match &self.route_auth {
+            None => true,
+            Some((want_user, hash)) => {
+                let pass_ok = hash.verify(pass.unwrap_or_default());
+                pass_ok && user == Some(want_user.as_str())
+            }
+        }
+    }
+
+    /// Whether route credentials are required.
+    pub(crate) fn route_auth_required(&self) -> bool {
+        self.route_auth.is_some()
+    }
+
+    /// Logs a route-level problem.
+    pub(crate) fn warn(&self, what: &str, peer: &SocketAddr) {
+        warn!(%peer, "route: {what}");
+    }
+}
+
+/// `RS+ $G subject [queue weight]\r\n`.
+fn rs_plus(subject: &[u8], queue: Option<&[u8]>, weight: u32) -> Vec<u8> {
+    let mut line = b"RS+ $G ".to_vec();
+    line.extend_from_slice(subject);
+    if let Some(q) = queue {
+        line.push(b' ');
+        line.extend_from_slice(q);
+        line.extend_from_slice(format!(" {weight}").as_bytes());
+    }
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
+/// `RS- $G subject [queue]\r\n`.
+fn rs_minus(subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+    let mut line = b"RS- $G ".to_vec();
+    line.extend_from_slice(subject);
+    if let Some(q) = queue {
+        line.push(b' ');
+        line.extend_from_slice(q);
+    }
+    line.extend_from_slice(b"\r\n");
+    line
+}

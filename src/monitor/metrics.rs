@@ -1,0 +1,178 @@
+//! `/metrics`: the same counters in the Prometheus text exposition format
+//! (version 0.0.4), written by hand: one `# HELP` and `# TYPE` per family,
+//! counters named `*_total`, label values escaped.
+
+use std::fmt::{Display, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::UNIX_EPOCH;
+
+use super::varz::security;
+use super::{process, Monitor, PATHS};
+
+/// Accumulates the exposition text.
+struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    /// Starts a metric family.
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    /// One sample of the current family.
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (key, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{key}=\"{}\"", escape_label(value));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+
+    /// A family with one unlabelled sample.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl Display) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the format requires.
+fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub(super) fn render(monitor: &Monitor) -> String {
+    let shared = &monitor.shared;
+    let stats = &shared.stats;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let mut m = Exposition { out: String::with_capacity(4096) };
+
+    m.family("warden_info", "gauge", "Server identity; the value is always 1.");
+    m.sample(
+        "warden_info",
+        &[
+            ("server_id", &shared.server_id),
+            ("server_name", &shared.server_name),
+            ("version", env!("CARGO_PKG_VERSION")),
+        ],
+        1,
+    );
+    let start = shared.started.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    m.single("warden_start_time_seconds", "gauge", "When the server started, in seconds since the Unix epoch.", start);
+    m.single("warden_connections", "gauge", "Client connections open now.", shared.client_count());
+    m.single(
+        "warden_connections_total",
+        "counter",
+        "Client connections accepted since start.",
+        load(&stats.total_connections),
+    );
+    m.single("warden_subscriptions", "gauge", "Subscriptions in the index now.", shared.router.len());
+    let routes = shared.cluster.get().map_or(0, |c| c.route_count());
+    m.single("warden_routes", "gauge", "Routes to other servers established now.", routes);
+    m.single("warden_in_messages_total", "counter", "Messages received from clients.", load(&stats.in_msgs));
+    m.single("warden_out_messages_total", "counter", "Messages delivered to clients.", load(&stats.out_msgs));
+    m.single("warden_in_bytes_total", "counter", "Payload bytes received from clients.", load(&stats.in_bytes));
+    m.single("warden_out_bytes_total", "counter", "Payload bytes delivered to clients.", load(&stats.out_bytes));
+    m.single(
+        "warden_slow_consumers_total",
+        "counter",
+        "Clients closed as slow consumers.",
+        load(&stats.slow_consumers),
+    );
+    let router = &shared.router.stats;
+    m.single(
+        "warden_subscription_lookups_total",
+        "counter",
+        "Subscription lookups for published messages (cache hits and index walks).",
+        load(&router.cache_hits) + load(&router.matches),
+    );
+    m.single(
+        "warden_subscription_cache_hits_total",
+        "counter",
+        "Lookups answered by a connection's match cache.",
+        load(&router.cache_hits),
+    );
+
+    let sec = security(monitor);
+    m.single("warden_auth_successes_total", "counter", "Successful client logins.", sec.auth_successes);
+    m.family("warden_auth_failures_total", "counter", "Refused client logins, by reason.");
+    let failures = &sec.auth_failures;
+    for (reason, n) in [
+        ("missing_credentials", failures.missing_credentials),
+        ("bad_credentials", failures.bad_credentials),
+        ("certificate_not_mapped", failures.certificate_not_mapped),
+        ("timeout", failures.timeout),
+    ] {
+        m.sample("warden_auth_failures_total", &[("reason", reason)], n);
+    }
+    m.family(
+        "warden_permission_violations_total",
+        "counter",
+        "Refused publishes and subscribes, by user (empty: no user) and direction.",
+    );
+    for v in &sec.permission_violations {
+        m.sample("warden_permission_violations_total", &[("user", &v.user), ("direction", v.direction)], v.count);
+    }
+    m.single(
+        "warden_tls_handshake_failures_total",
+        "counter",
+        "Client TLS handshakes that failed or timed out.",
+        sec.tls_handshake_failures,
+    );
+    m.family("warden_connections_refused_total", "counter", "Connections refused by a limit, by limit.");
+    m.sample("warden_connections_refused_total", &[("reason", "max_connections")], sec.refused_max_connections);
+    m.single(
+        "warden_http_auth_failures_total",
+        "counter",
+        "Monitoring requests refused for missing or wrong credentials.",
+        sec.http_auth_failures,
+    );
+    m.family("warden_http_requests_total", "counter", "Monitoring requests, by path.");
+    for (path, n) in PATHS.iter().zip(&monitor.requests) {
+        m.sample("warden_http_requests_total", &[("path", path)], load(n));
+    }
+
+    m.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", process::resident_bytes());
+    m.single(
+        "process_cpu_seconds_total",
+        "counter",
+        "User and system CPU time spent, in seconds.",
+        process::cpu_seconds(),
+    );
+    m.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label("x\ny"), "x\\ny");
+        let mut m = Exposition { out: String::new() };
+        m.family("t_total", "counter", "Test.");
+        m.sample("t_total", &[("user", "bo\"b"), ("direction", "publish")], 3);
+        assert_eq!(
+            m.out,
+            "# HELP t_total Test.\n# TYPE t_total counter\nt_total{user=\"bo\\\"b\",direction=\"publish\"} 3\n"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! `/routez`: the established routes to other servers, with nats-server's
+//! field names; `subs=1` or `subs=detail` adds the interest each route
+//! registered here.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::format::{go_duration, rfc3339, uptime};
+use super::http::{json, Body};
+use super::query::{ApiError, Query};
+use super::subsz::SubDetail;
+use super::Monitor;
+use crate::router::Subscription;
+
+#[derive(Serialize)]
+struct Routez<'a> {
+    server_id: &'a str,
+    now: String,
+    num_routes: usize,
+    routes: Vec<RouteInfo>,
+}
+
+/// nats-server's `RouteInfo` fields that warden has.
+#[derive(Serialize)]
+struct RouteInfo {
+    rid: u64,
+    remote_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    remote_name: String,
+    did_solicit: bool,
+    ip: String,
+    port: u16,
+    start: String,
+    last_activity: String,
+    rtt: String,
+    uptime: String,
+    idle: String,
+    pending_size: usize,
+    in_msgs: u64,
+    out_msgs: u64,
+    in_bytes: u64,
+    out_bytes: u64,
+    subscriptions: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscriptions_list: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscriptions_list_detail: Option<Vec<SubDetail>>,
+}
+
+pub(super) fn routez(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> {
+    let detail = query.get("subs") == Some("detail");
+    let list = detail || query.flag("subs", ApiError::bad_request("invalid value for 'subs'"))?;
+    let now = SystemTime::now();
+    let mut links = monitor.shared.cluster.get().map(|c| c.routes()).unwrap_or_default();
+    links.sort_by_key(|l| l.client.id);
+    let mut interest: HashMap<u64, Vec<Arc<Subscription>>> = HashMap::new();
+    if list && !links.is_empty() {
+        for sub in monitor.shared.router.subscriptions() {
+            if links.iter().any(|l| l.client.id == sub.owner.id) {
+                interest.entry(sub.owner.id).or_default().push(sub);
+            }
+        }
+    }
+    let since = |t: SystemTime| now.duration_since(t).unwrap_or_default();
+    let routes = links
+        .iter()
+        .map(|link| {
+            let c = &link.client;
+            let mut subs = interest.remove(&c.id).unwrap_or_default();
+            subs.sort_by(|a, b| a.subject.cmp(&b.subject));
+            let text = |s: &Arc<Subscription>| String::from_utf8_lossy(&s.subject).into_owned();
+            RouteInfo {
+                rid: c.id,
+                remote_id: link.remote_id.clone(),
+                remote_name: link.remote_name(),
+                did_solicit: link.solicited,
+                ip: c.addr.ip().to_string(),
+                port: c.addr.port(),
+                start: rfc3339(c.start),
+                last_activity: rfc3339(c.last_activity()),
+                rtt: go_duration(Duration::from_nanos(c.rtt_nanos.load(Ordering::Relaxed))),
+                uptime: uptime(since(c.start)),
+                idle: uptime(since(c.last_activity())),
+                pending_size: c.outbound.pending(),
+                in_msgs: c.stats.in_msgs.load(Ordering::Relaxed),
+                out_msgs: c.stats.out_msgs.load(Ordering::Relaxed),
+                in_bytes: c.stats.in_bytes.load(Ordering::Relaxed),
+                out_bytes: c.stats.out_bytes.load(Ordering::Relaxed),
+                subscriptions: c.subscription_count(),
+                subscriptions_list: (list && !detail).then(|| subs.iter().map(text).collect()),
+                subscriptions_list_detail: detail.then(|| subs.iter().map(|s| SubDetail::of(s)).collect()),
+            }
+        })
+        .collect::<Vec<_>>();
+    json(&Routez { server_id: &monitor.shared.server_id, now: rfc3339(now), num_routes: routes.len(), routes })
+}

@@ -1,0 +1,209 @@
+//! `/varz`: server identity, limits, totals, process figures, the cluster,
+//! and warden's security counters.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::format::{rfc3339, uptime};
+use super::http::{json, Body};
+use super::query::ApiError;
+use super::{process, Monitor, PATHS};
+use crate::cluster::RouteUrl;
+
+/// nats-server's `/varz` fields that warden has, in its order, plus `warden`.
+#[derive(Serialize)]
+struct Varz<'a> {
+    server_id: &'a str,
+    server_name: &'a str,
+    version: &'static str,
+    proto: u8,
+    host: &'a str,
+    port: u16,
+    auth_required: bool,
+    tls_required: bool,
+    tls_verify: bool,
+    connect_urls: Vec<String>,
+    max_connections: usize,
+    max_subscriptions: usize,
+    /// Nanoseconds, as Go's `time.Duration`.
+    ping_interval: u128,
+    ping_max: u32,
+    http_host: &'a str,
+    http_port: u16,
+    https_port: u16,
+    /// Seconds.
+    auth_timeout: f64,
+    max_control_line: usize,
+    max_payload: usize,
+    max_pending: usize,
+    /// Seconds.
+    tls_timeout: f64,
+    /// Nanoseconds.
+    write_deadline: u128,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterInfo>,
+    start: String,
+    now: String,
+    uptime: String,
+    mem: u64,
+    cores: usize,
+    cpu: f64,
+    connections: usize,
+    total_connections: u64,
+    routes: usize,
+    remotes: usize,
+    leafnodes: usize,
+    in_msgs: u64,
+    out_msgs: u64,
+    in_bytes: u64,
+    out_bytes: u64,
+    slow_consumers: u64,
+    subscriptions: usize,
+    http_req_stats: BTreeMap<&'static str, u64>,
+    config_load_time: String,
+    warden: Warden,
+}
+
+/// The `cluster {}` settings (route URLs without their credentials).
+#[derive(Serialize)]
+struct ClusterInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    addr: String,
+    cluster_port: u16,
+    urls: Vec<String>,
+}
+
+/// The warden-specific part of `/varz`.
+#[derive(Serialize)]
+struct Warden {
+    security: Security,
+}
+
+/// Login, permission and limit counters since start.
+#[derive(Serialize)]
+pub(super) struct Security {
+    pub(super) auth_successes: u64,
+    pub(super) auth_failures: AuthFailures,
+    pub(super) permission_violations: Vec<Violation>,
+    pub(super) tls_handshake_failures: u64,
+    pub(super) refused_max_connections: u64,
+    /// Monitoring requests refused for missing or wrong credentials.
+    pub(super) http_auth_failures: u64,
+}
+
+/// Failed logins by reason.
+#[derive(Serialize)]
+pub(super) struct AuthFailures {
+    pub(super) missing_credentials: u64,
+    pub(super) bad_credentials: u64,
+    pub(super) certificate_not_mapped: u64,
+    pub(super) timeout: u64,
+}
+
+/// Refused publishes or subscribes of one user in one direction. Users
+/// come from the config (an anonymous client is `""`), so the list is bounded.
+#[derive(Serialize)]
+pub(super) struct Violation {
+    pub(super) user: String,
+    pub(super) direction: &'static str,
+    pub(super) count: u64,
+}
+
+/// The security counters, shared with `/metrics`.
+pub(super) fn security(monitor: &Monitor) -> Security {
+    let s = &monitor.shared.security;
+    let st = &monitor.shared.stats;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    Security {
+        auth_successes: load(&s.auth_successes),
+        auth_failures: AuthFailures {
+            missing_credentials: load(&s.auth_missing),
+            bad_credentials: load(&s.auth_bad_credentials),
+            certificate_not_mapped: load(&s.auth_unmapped_certificate),
+            timeout: load(&s.auth_timeouts),
+        },
+        permission_violations: s
+            .violations()
+            .into_iter()
+            .map(|(user, direction, count)| Violation { user, direction, count })
+            .collect(),
+        tls_handshake_failures: load(&st.tls_handshake_failures),
+        refused_max_connections: load(&st.refused_max_connections),
+        http_auth_failures: monitor.auth_failures.load(Ordering::Relaxed),
+    }
+}
+
+pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
+    let shared = &monitor.shared;
+    let opts = &shared.opts;
+    let stats = &shared.stats;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let now = SystemTime::now();
+    let tls = shared.tls();
+    let cluster = shared.cluster.get();
+    let http_host = opts.http.as_ref().map_or("", |h| h.host.as_str());
+    let (http_port, https_port) = if monitor.tls { (0, monitor.addr.port()) } else { (monitor.addr.port(), 0) };
+    let requests = PATHS.iter().zip(&monitor.requests).map(|(p, n)| (*p, n.load(Ordering::Relaxed))).collect();
+    json(&Varz {
+        server_id: &shared.server_id,
+        server_name: &shared.server_name,
+        version: env!("CARGO_PKG_VERSION"),
+        proto: 1,
+        host: &opts.host,
+        port: shared.addr.port(),
+        auth_required: shared.authenticator().auth_required(),
+        tls_required: tls.is_some(),
+        tls_verify: tls.as_ref().is_some_and(|t| t.verify),
+        connect_urls: cluster.map(|c| c.connect_urls()).unwrap_or_default(),
+        max_connections: opts.max_connections,
+        max_subscriptions: opts.max_subscriptions,
+        ping_interval: opts.ping_interval.as_nanos(),
+        ping_max: opts.ping_max,
+        http_host,
+        http_port,
+        https_port,
+        auth_timeout: shared.auth_timeout().as_secs_f64(),
+        max_control_line: opts.max_control_line,
+        max_payload: opts.max_payload,
+        max_pending: opts.max_pending,
+        tls_timeout: tls.as_ref().map_or(0.0, |t| t.timeout.as_secs_f64()),
+        write_deadline: opts.write_deadline.as_nanos(),
+        cluster: cluster.map(|c| ClusterInfo {
+            name: c.opts.name.clone(),
+            addr: c.listen_addr.ip().to_string(),
+            cluster_port: c.listen_addr.port(),
+            // Host and port only: a route URL may carry a password.
+            urls: c
+                .opts
+                .routes
+                .iter()
+                .filter_map(|u| RouteUrl::parse(u))
+                .map(|u| format!("{}:{}", u.host, u.port))
+                .collect(),
+        }),
+        start: rfc3339(shared.started),
+        now: rfc3339(now),
+        uptime: uptime(now.duration_since(shared.started).unwrap_or_default()),
+        mem: process::resident_bytes(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu: monitor.cpu.percent(),
+        connections: shared.client_count(),
+        total_connections: load(&stats.total_connections),
+        routes: cluster.map_or(0, |c| c.route_count()),
+        remotes: 0,
+        leafnodes: 0,
+        in_msgs: load(&stats.in_msgs),
+        out_msgs: load(&stats.out_msgs),
+        in_bytes: load(&stats.in_bytes),
+        out_bytes: load(&stats.out_bytes),
+        slow_consumers: load(&stats.slow_consumers),
+        subscriptions: shared.router.len(),
+        http_req_stats: requests,
+        config_load_time: rfc3339(shared.started),
+        warden: Warden { security: security(monitor) },
+    })
+}

@@ -1,0 +1,408 @@
+//! Clustering: a 3-node full mesh formed from one seed route, interest
+//! propagation, queue groups across nodes, client failover, route auth,
+//! and a mixed cluster with a real nats-server when one is installed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::StreamExt;
+use warden::config::{ClusterOptions, Options, RouteAuthorization};
+use warden::secret::Secret;
+use warden::server::Server;
+
+fn cluster_opts(routes: Vec<String>) -> ClusterOptions {
+    ClusterOptions {
+        name: Some("c1".into()),
+        host: "127.0.0.1".into(),
+        port: 0,
+        routes,
+        authorization: None,
+        tls: None,
+        no_advertise: false,
+        connect_retries: 0,
+    }
+}
+
+async fn node(name: &str, routes: Vec<String>) -> Server {
+    start(Options { server_name: Some(name.into()), cluster: Some(cluster_opts(routes)), ..test_options() }).await
+}
+
+fn route_url(server: &Server) -> String {
+    format!("nats-route://{}", server.cluster().unwrap().listen_addr)
+}
+
+/// Polls `cond` until it holds (bounded by the test timeout).
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let ok = tokio::time::timeout(WAIT, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(ok.is_ok(), "timed out waiting for {what}");
+}
+
+async fn mesh() -> (Server, Server, Server) {
+    let a = node("A", vec![]).await;
+    let b = node("B", vec![route_url(&a)]).await;
+    let c = node("C", vec![route_url(&a)]).await;
+    for (name, s) in [("A", &a), ("B", &b), ("C", &c)] {
+        let cluster = s.cluster().unwrap().clone();
+        eventually(&format!("{name} to have 2 routes"), || cluster.route_count() == 2).await;
+    }
+    (a, b, c)
+}
+
+async fn client(server: &Server) -> async_nats::Client {
+    within(async_nats::connect(url(server))).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_from_one_seed_deliver_exactly_once() {
+    let (a, b, c) = mesh().await;
+    let on_b = client(&b).await;
+    let on_c = client(&c).await;
+    let mut sub_b = on_b.subscribe("orders.>").await.unwrap();
+    let mut sub_c = on_c.subscribe("orders.*").await.unwrap();
+    on_b.flush().await.unwrap();
+    on_c.flush().await.unwrap();
+    eventually("A to see interest from B and C", || a.shared().router.len() >= 2).await;
+    let on_a = client(&a).await;
+    for i in 0..50 {
+        on_a.publish(format!("orders.{i}"), "x".into()).await.unwrap();
+    }
+    on_a.publish("orders.end", "end".into()).await.unwrap();
+    on_a.flush().await.unwrap();
+    for sub in [&mut sub_b, &mut sub_c] {
+        for i in 0..50 {
+            assert_eq!(within(sub.next()).await.unwrap().subject.as_str(), format!("orders.{i}"));
+        }
+        assert_eq!(within(sub.next()).await.unwrap().payload, "end", "nothing was delivered twice");
+    }
+    // connect_urls lists every node's client address.
+    let info = on_a.server_info();
+    assert_eq!(info.connect_urls.len(), 3, "{:?}", info.connect_urls);
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_group_across_nodes_delivers_each_message_once() {
+    let (a, b, c) = mesh().await;
+    let mut members = Vec::new();
+    let mut keep = Vec::new();
+    for s in [&b, &c] {
+        let cl = client(s).await;
+        for _ in 0..2 {
+            members.push(cl.queue_subscribe("work", "workers".into()).await.unwrap());
+        }
+        cl.flush().await.unwrap();
+        keep.push(cl);
+    }
+    eventually("A to see the queue interest", || a.shared().router.len() >= 2).await;
+    let on_a = client(&a).await;
+    let n = 100;
+    for i in 0..n {
+        on_a.publish("work", i.to_string().into()).await.unwrap();
+    }
+    on_a.flush().await.unwrap();
+    let mut all = futures::stream::select_all(members);
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let m = within(all.next()).await.unwrap();
+        seen.push(String::from_utf8(m.payload.to_vec()).unwrap().parse::<u32>().unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..n).collect::<Vec<_>>());
+    // A local member is preferred: with one on A, A's publishes stay on A.
+    let mut local = on_a.queue_subscribe("work", "workers".into()).await.unwrap();
+    on_a.flush().await.unwrap();
+    on_a.publish("work", "local".into()).await.unwrap();
+    assert_eq!(within(local.next()).await.unwrap().payload, "local");
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_across_nodes_and_interest_removal() {
+    let (a, b, c) = mesh().await;
+    let responder = client(&b).await;
+    let mut service = responder.subscribe("svc.echo").await.unwrap();
+    responder.flush().await.unwrap();
+    let r = responder.clone();
+    tokio::spawn(async move {
+        while let Some(req) = service.next().await {
+            if let Some(reply) = req.reply {
+                let _ = r.publish(reply, req.payload).await;
+            }
+        }
+    });
+    eventually("C to see svc.echo", || !c.shared().router.is_empty()).await;
+    let requester = client(&c).await;
+    let answer = within(requester.request("svc.echo", "ping".into())).await.unwrap();
+    assert_eq!(answer.payload, "ping");
+
+    // UNSUB and disconnect both withdraw interest cluster-wide.
+    let before = a.shared().router.len();
+    let temp = client(&b).await;
+    let sub = temp.subscribe("temp.x").await.unwrap();
+    temp.flush().await.unwrap();
+    eventually("A to see temp.x", || a.shared().router.len() == before + 1).await;
+    let with_temp = before + 1;
+    drop(sub);
+    temp.flush().await.unwrap();
+    eventually("A to drop temp.x after UNSUB", || a.shared().router.len() == with_temp - 1).await;
+    let mut raw = Raw::connected(b.local_addr()).await;
+    raw.send("SUB temp.y 1\r\n").await;
+    raw.ping_pong().await;
+    eventually("A to see temp.y", || a.shared().router.len() == with_temp).await;
+    drop(raw);
+    eventually("A to drop temp.y after disconnect", || a.shared().router.len() == with_temp - 1).await;
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_fails_over_when_its_node_dies() {
+    let (a, b, c) = mesh().await;
+    let watcher = client(&a).await;
+    let mut seen = watcher.subscribe("ticks").await.unwrap();
+    watcher.flush().await.unwrap();
+    let moving = within(
+        async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(vec![url(&b).parse::<async_nats::ServerAddr>().unwrap(), url(&c).parse().unwrap()]),
+    )
+    .await
+    .unwrap();
+    moving.publish("ticks", "before".into()).await.unwrap();
+    assert_eq!(within(seen.next()).await.unwrap().payload, "before");
+    // Which node is it on? Kill that one.
+    let on_b = b.shared().client_count() == 1;
+    let (dead, alive) = if on_b { (b, c) } else { (c, b) };
+    dead.shutdown().await;
+    let mut delivered = false;
+    for _ in 0..50 {
+        // Publishes while disconnected are buffered by the client; keep trying.
+        let _ = moving.publish("ticks", "after".into()).await;
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(200), seen.next()).await {
+            if m.payload == "after" {
+                delivered = true;
+                break;
+            }
+        }
+    }
+    assert!(delivered, "traffic continues after failover");
+    a.shutdown().await;
+    alive.shutdown().await;
+}
+
+#[tokio::test]
+async fn route_port_refuses_bad_credentials_and_clients() {
+    let mut opts = cluster_opts(vec![]);
+    opts.authorization =
+        Some(RouteAuthorization { user: "ruser".into(), password: Secret::new("rpass"), timeout: None });
+    let a = start(Options { cluster: Some(opts), ..test_options() }).await;
+    let route_addr = a.cluster().unwrap().listen_addr;
+    let stream = within(tokio::net::TcpStream::connect(route_addr)).await.unwrap();
+    let mut raw = Raw::new(stream);
+    assert!(raw.line().await.starts_with("INFO {"));
+    raw.send("CONNECT {\"user\":\"ruser\",\"pass\":\"wrong\",\"name\":\"NX\",\"cluster\":\"c1\"}\r\n").await;
+    assert_eq!(raw.expect_closed().await, "-ERR 'Authorization Violation'\r\n");
+    let stream = within(tokio::net::TcpStream::connect(route_addr)).await.unwrap();
+    let mut raw = Raw::new(stream);
+    raw.line().await;
+    raw.send("CONNECT {\"lang\":\"go\",\"verbose\":false}\r\n").await;
+    assert_eq!(raw.expect_closed().await, "-ERR 'attempted to connect to route port'\r\n");
+    // A peer with the right credentials in its route URL joins.
+    let good = format!("nats-route://ruser:rpass@{route_addr}");
+    let b = node("B", vec![good]).await;
+    let cluster = a.cluster().unwrap().clone();
+    eventually("the authenticated route", || cluster.route_count() == 1).await;
+    let bad = format!("nats-route://ruser:nope@{route_addr}");
+    let mut c_opts = cluster_opts(vec![bad]);
+    c_opts.name = Some("c1".into());
+    let c = start(Options { cluster: Some(c_opts), ..test_options() }).await;
+    // C's attempts are refused: A keeps exactly one route while C retries.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(cluster.route_count(), 1);
+    }
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
+}
+
+/// A nats-server child process, killed when dropped.
+struct NatsServer(std::process::Child);
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_cluster_with_nats_server() {
+    if std::process::Command::new("nats-server").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it from Debian)");
+        return;
+    }
+    let a = node("A", vec![]).await;
+    let (client_port, route_port) = (free_port(), free_port());
+    let dir = temp_dir("mixed");
+    let conf = dir.join("nats.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen: 127.0.0.1:{client_port}\nserver_name: N\ncluster {{ name: c1, listen: 127.0.0.1:{route_port}, routes: [\"{}\"] }}\n",
+            route_url(&a)
+        ),
+    )
+    .unwrap();
+    let _nats = NatsServer(
+        std::process::Command::new("nats-server")
+            .arg("-c")
+            .arg(&conf)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let c = node("C", vec![route_url(&a)]).await;
+    for (name, s) in [("A", &a), ("C", &c)] {
+        let cluster = s.cluster().unwrap().clone();
+        eventually(&format!("{name} to have routes to the other two"), || cluster.route_count() == 2).await;
+    }
+    let n_url = format!("nats://127.0.0.1:{client_port}");
+    let on_n = within(async_nats::connect(n_url)).await.unwrap();
+    let on_a = client(&a).await;
+    let on_c = client(&c).await;
+
+    // pub/sub: from nats-server to both wardens, exactly once each.
+    let mut sub_a = on_a.subscribe("mixed.>").await.unwrap();
+    let mut sub_c = on_c.subscribe("mixed.*").await.unwrap();
+    on_a.flush().await.unwrap();
+    on_c.flush().await.unwrap();
+    let mut probe = 0;
+    loop {
+        // Interest reaches nats-server asynchronously: probe until both see it.
+        on_n.publish("mixed.probe", probe.to_string().into()).await.unwrap();
+        on_n.flush().await.unwrap();
+        let got_a = tokio::time::timeout(Duration::from_millis(100), sub_a.next()).await.is_ok();
+        let got_c = tokio::time::timeout(Duration::from_millis(100), sub_c.next()).await.is_ok();
+        if got_a && got_c {
+            break;
+        }
+        probe += 1;
+        assert!(probe < 100, "interest never reached nats-server");
+    }
+    while tokio::time::timeout(Duration::from_millis(100), sub_a.next()).await.is_ok() {}
+    while tokio::time::timeout(Duration::from_millis(100), sub_c.next()).await.is_ok() {}
+    for i in 0..20 {
+        on_n.publish(format!("mixed.{i}"), "x".into()).await.unwrap();
+    }
+    on_n.publish("mixed.end", "end".into()).await.unwrap();
+    on_n.flush().await.unwrap();
+    for sub in [&mut sub_a, &mut sub_c] {
+        for i in 0..20 {
+            assert_eq!(within(sub.next()).await.unwrap().subject.as_str(), format!("mixed.{i}"));
+        }
+        assert_eq!(within(sub.next()).await.unwrap().payload, "end");
+    }
+
+    // Queue group with members on nats-server and C, fed from A: each once.
+    let mut members = vec![
+        on_n.queue_subscribe("jobs", "w".into()).await.unwrap(),
+        on_c.queue_subscribe("jobs", "w".into()).await.unwrap(),
+    ];
+    on_n.flush().await.unwrap();
+    on_c.flush().await.unwrap();
+    eventually("A to see both queue members", || a.shared().router.len() >= 4).await;
+    let n = 40;
+    for i in 0..n {
+        on_a.publish("jobs", i.to_string().into()).await.unwrap();
+    }
+    on_a.flush().await.unwrap();
+    let mut all = futures::stream::select_all(members.drain(..));
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let m = within(all.next()).await.unwrap();
+        seen.push(String::from_utf8(m.payload.to_vec()).unwrap().parse::<u32>().unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..n).collect::<Vec<_>>());
+
+    // Request/reply: responder on nats-server, requester on C.
+    let mut service = on_n.subscribe("mixed.svc").await.unwrap();
+    on_n.flush().await.unwrap();
+    let responder = on_n.clone();
+    tokio::spawn(async move {
+        while let Some(req) = service.next().await {
+            if let Some(reply) = req.reply {
+                let _ = responder.publish(reply, "from nats-server".into()).await;
+            }
+        }
+    });
+    let mut answer = None;
+    for _ in 0..50 {
+        if let Ok(m) = on_c.request("mixed.svc", "hi".into()).await {
+            answer = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer.expect("request across the mixed cluster").payload, "from nats-server");
+    a.shutdown().await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_over_verified_tls() {
+    let dir = temp_dir("route-tls");
+    let ca = warden::tls::Ca::new("cluster CA").unwrap();
+    let node_cert = ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.issued().cert_pem).unwrap();
+    std::fs::write(dir.join("node.pem"), node_cert.cert_pem).unwrap();
+    std::fs::write(dir.join("node-key.pem"), node_cert.key_pem).unwrap();
+    let tls = warden::config::TlsOptions {
+        cert_file: dir.join("node.pem"),
+        key_file: dir.join("node-key.pem"),
+        ca_file: Some(dir.join("ca.pem")),
+        verify: true,
+        verify_and_map: false,
+        timeout: Duration::from_secs(2),
+        min_version: warden::config::TlsVersion::V1_2,
+        handshake_first: false,
+    };
+    let with_tls = |routes| ClusterOptions { tls: Some(tls.clone()), ..cluster_opts(routes) };
+    let a = start(Options { cluster: Some(with_tls(vec![])), ..test_options() }).await;
+    let b = start(Options { cluster: Some(with_tls(vec![route_url(&a)])), ..test_options() }).await;
+    let cluster = a.cluster().unwrap().clone();
+    eventually("the TLS route", || cluster.route_count() == 1).await;
+    let on_b = client(&b).await;
+    let mut sub = on_b.subscribe("secure.route").await.unwrap();
+    on_b.flush().await.unwrap();
+    eventually("A to see B's interest", || !a.shared().router.is_empty()).await;
+    let on_a = client(&a).await;
+    on_a.publish("secure.route", "over tls".into()).await.unwrap();
+    assert_eq!(within(sub.next()).await.unwrap().payload, "over tls");
+    // A plain-text node cannot join.
+    let plain = node("P", vec![route_url(&a)]).await;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(cluster.route_count(), 1, "no route from the plain-text node");
+    }
+    for s in [a, b, plain] {
+        s.shutdown().await;
+    }
+}
