@@ -4,16 +4,20 @@
 # rounds alternating A B) and `warden bench` against both servers, then
 # writes docs/benchmarks.md with the date, commit, machine and raw figures.
 #
-#   bash scripts/bench.sh [-r ROUNDS] [-x SCALE]     (defaults: 3 rounds, full size)
+#   bash scripts/bench.sh [-r ROUNDS] [-x SCALE] [-q PCT]
+#   (defaults: 3 rounds, full size, compare.sh's quiet gate of 20 % of a core;
+#   on a busy machine -q 300 runs without waiting and says so in the table)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROUNDS=3
 SCALE=1
-while getopts "r:x:" opt; do
+QUIET=20
+while getopts "r:x:q:" opt; do
   case $opt in
     r) ROUNDS=$OPTARG ;;
     x) SCALE=$OPTARG ;;
-    *) echo "usage: $0 [-r ROUNDS] [-x SCALE]" >&2; exit 2 ;;
+    q) QUIET=$OPTARG ;;
+    *) echo "usage: $0 [-r ROUNDS] [-x SCALE] [-q PCT]" >&2; exit 2 ;;
   esac
 done
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
@@ -24,7 +28,7 @@ bash "$SHARED/bench/build.sh"
 WARDEN=$(pwd)/target/release/warden
 OUT=$(mktemp -d /tmp/warden-bench.XXXXXX)
 
-bash "$SHARED/bench/compare.sh" -r "$ROUNDS" -x "$SCALE" -o "$OUT/compare" -l nats-server,warden \
+bash "$SHARED/bench/compare.sh" -r "$ROUNDS" -x "$SCALE" -q "$QUIET" -n "$((QUIET > 25 ? QUIET : 25))" -o "$OUT/compare" -l nats-server,warden \
   'nats-server -c {CONF}' "$WARDEN serve --config {CONF} --log-level error" | tee "$OUT/compare.log"
 
 # warden bench against each server: fan-out, queue groups, request/reply.
