@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// Longest route control line (queue lists make them longer than a client's).
 pub const MAX_ROUTE_LINE: usize = 64 * 1024;
 
+/// The one account warden hosts: nats-server's global account, which
+/// holds every client of a server without accounts configured.
+pub const ACCOUNT: &[u8] = b"$G";
+
 /// A route INFO, with nats-server's field names.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -122,6 +126,10 @@ pub enum RouteOp<'a> {
     },
     /// `RMSG` / `HMSG` with its payload.
     Msg(RouteMsg<'a>),
+    /// An interest change or message for an account warden does not host
+    /// (nats-server announces its `$SYS` account's subscriptions): ignored,
+    /// so that it never enters the global account's index.
+    OtherAccount,
 }
 
 /// A message forwarded by a route.
@@ -184,6 +192,7 @@ pub fn parse(buf: &[u8], max_payload: usize) -> Result<Option<(RouteOp<'_>, usiz
             // LS+ carries a leafnode origin cluster first.
             let args = if upper == b"LS+" { args.get(1..).unwrap_or_default() } else { &args[..] };
             match args {
+                [acc, ..] if *acc != ACCOUNT && matches!(args.len(), 2 | 4) => RouteOp::OtherAccount,
                 [_acc, subject] => RouteOp::Sub { subject, queue: None },
                 [_acc, subject, queue, weight] => {
                     let weight = size(weight).and_then(|w| u32::try_from(w).ok()).unwrap_or(1);
@@ -195,6 +204,7 @@ pub fn parse(buf: &[u8], max_payload: usize) -> Result<Option<(RouteOp<'_>, usiz
         b"RS-" | b"LS-" => {
             let args = if upper == b"LS-" { args.get(1..).unwrap_or_default() } else { &args[..] };
             match args {
+                [acc, ..] if *acc != ACCOUNT && matches!(args.len(), 2 | 3) => RouteOp::OtherAccount,
                 [_acc, subject] => RouteOp::Unsub { subject, queue: None },
                 [_acc, subject, queue] => RouteOp::Unsub { subject, queue: Some(queue) },
                 _ => return Err(RouteProtoError("RS- takes an account, a subject and an optional queue")),
@@ -235,6 +245,9 @@ pub fn parse(buf: &[u8], max_payload: usize) -> Result<Option<(RouteOp<'_>, usiz
             if &buf[after + total..need] != b"\r\n" {
                 return Err(RouteProtoError("RMSG payload not followed by CRLF"));
             }
+            if args[0] != ACCOUNT {
+                return Ok(Some((RouteOp::OtherAccount, need)));
+            }
             let message = &buf[after..after + total];
             return Ok(Some((RouteOp::Msg(RouteMsg { subject, reply, queues, header_len, message }), need)));
         }
@@ -266,6 +279,12 @@ mod tests {
         let RouteOp::Msg(m) = one("HMSG $G foo 2 3\r\nh\rx\r\n") else { panic!() };
         assert_eq!(m.header_len, Some(2));
         assert!(parse(b"RMSG $G foo 5\r\nab", 1024).unwrap().is_none(), "waits for the payload");
+        assert_eq!(one("RS+ $SYS $SYS.REQ.SERVER.PING\r\n"), RouteOp::OtherAccount);
+        assert_eq!(one("RS- $SYS $SYS.REQ.SERVER.PING\r\n"), RouteOp::OtherAccount);
+        assert_eq!(one("LS+ C1 $SYS foo q 1\r\n"), RouteOp::OtherAccount);
+        let (op, used) = parse(b"RMSG $SYS foo 2\r\nhi\r\nPING\r\n", 1024).unwrap().unwrap();
+        assert_eq!((op, used), (RouteOp::OtherAccount, 21), "the payload is consumed");
+        assert!(parse(b"RS+ $SYS foo q\r\n", 1024).is_err(), "still checked for shape");
         assert!(parse(b"RMSG $G foo 5000\r\n", 1024).is_err(), "max payload");
         assert!(parse(b"FOO\r\n", 1024).is_err());
     }

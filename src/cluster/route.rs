@@ -244,7 +244,7 @@ impl RouteState {
                 self.pings_out = 0;
                 Ok(())
             }
-            RouteOp::Ok => Ok(()),
+            RouteOp::Ok | RouteOp::OtherAccount => Ok(()),
             RouteOp::Err(text) => {
                 self.cluster.warn(&format!("peer said {}", String::from_utf8_lossy(text)), &self.peer);
                 Err(RouteEnd::Closed { registered: self.link.is_some() })
