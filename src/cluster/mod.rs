@@ -354,7 +354,7 @@ impl Cluster {
 
 /// `RS+ $G subject [queue weight]\r\n`.
 fn rs_plus(subject: &[u8], queue: Option<&[u8]>, weight: u32) -> Vec<u8> {
-    let mut line = [b"RS+ ", proto::ACCOUNT, b" "].concat();
+    let mut line = [b"RS+ ", crate::proto::GLOBAL_ACCOUNT, b" "].concat();
     line.extend_from_slice(subject);
     if let Some(q) = queue {
         line.push(b' ');
@@ -367,7 +367,7 @@ fn rs_plus(subject: &[u8], queue: Option<&[u8]>, weight: u32) -> Vec<u8> {
 
 /// `RS- $G subject [queue]\r\n`.
 fn rs_minus(subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
-    let mut line = [b"RS- ", proto::ACCOUNT, b" "].concat();
+    let mut line = [b"RS- ", crate::proto::GLOBAL_ACCOUNT, b" "].concat();
     line.extend_from_slice(subject);
     if let Some(q) = queue {
         line.push(b' ');

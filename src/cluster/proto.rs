@@ -2,14 +2,12 @@
 //! and a parser for the ops one server sends another.
 
 use memchr::memchr;
+
+use crate::proto::GLOBAL_ACCOUNT as ACCOUNT;
 use serde::{Deserialize, Serialize};
 
 /// Longest route control line (queue lists make them longer than a client's).
 pub const MAX_ROUTE_LINE: usize = 64 * 1024;
-
-/// The one account warden hosts: nats-server's global account, which
-/// holds every client of a server without accounts configured.
-pub const ACCOUNT: &[u8] = b"$G";
 
 /// A route INFO, with nats-server's field names.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
