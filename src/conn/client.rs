@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 
 use super::outbound::{Append, Outbound};
 use crate::perms::{PermissionSet, ResponseTracker};
-use crate::proto::write_msg;
+use crate::proto::{msg_len_bound, write_msg};
 
 /// Message and byte counters of one connection (payload bytes, no framing).
 #[derive(Debug, Default)]
@@ -221,7 +221,9 @@ impl Client {
         message: &[u8],
     ) -> Append {
         let headers = self.headers();
-        let appended = self.outbound.append(|buf| write_msg(buf, subject, sid, reply, header_len, message, headers));
+        let size = msg_len_bound(subject, sid, reply, message);
+        let appended =
+            self.outbound.append(size, |buf| write_msg(buf, subject, sid, reply, header_len, message, headers));
         if appended == Append::Queued {
             self.stats.out_msgs.fetch_add(1, Ordering::Relaxed);
             self.stats.out_bytes.fetch_add(message.len() as u64, Ordering::Relaxed);
@@ -231,7 +233,7 @@ impl Client {
 
     /// Queues raw protocol bytes (PONG, +OK, -ERR, INFO) and wakes the writer.
     pub fn send(&self, bytes: &[u8]) -> Append {
-        let appended = self.outbound.append(|buf| buf.extend_from_slice(bytes));
+        let appended = self.outbound.append(bytes.len(), |buf| buf.extend_from_slice(bytes));
         self.outbound.wake();
         appended
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::{Append, Client};
-use crate::proto::write_rmsg;
+use crate::proto::{rmsg_len_bound, write_rmsg};
 use crate::router::{Claim, MatchCache, Subscription};
 use crate::server::Shared;
 
@@ -149,7 +149,8 @@ impl Fanout {
         let routes = std::mem::take(&mut self.routes);
         let mut sent = 0;
         for (route, queues) in &routes {
-            let appended = route.outbound.append(|buf| {
+            let size = rmsg_len_bound(msg.subject, msg.reply, queues, msg.message);
+            let appended = route.outbound.append(size, |buf| {
                 write_rmsg(buf, msg.subject, msg.reply, queues, msg.header_len, msg.message);
             });
             if appended == Append::Queued {

@@ -1,6 +1,8 @@
 //! The tasks of one connection: a reader that parses and handles ops and
 //! keeps the connection alive, and a writer that drains the outbound buffer.
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, info};
 
+use super::outbound::MAX_WRITE_CHUNKS;
 use super::session::{Session, Stop};
 use super::{Client, CloseReason};
 use crate::auth::Verdict;
@@ -25,8 +28,49 @@ const READ_MAX_CHUNK: usize = 64 * 1024;
 const FIRST_PING: Duration = Duration::from_secs(2);
 /// How long a publisher is held back while a subscriber it feeds drains.
 const STALL: Duration = Duration::from_millis(100);
+/// A writer idle this long gives its buffers back.
+const RELEASE_AFTER_IDLE: Duration = Duration::from_millis(500);
 /// Bound on flushing a closing connection's last bytes (such as its -ERR).
 const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+
+/// Writes every chunk of `batch`, as many per syscall as the writer takes.
+async fn write_chunks<W: AsyncWrite + Unpin>(writer: &mut W, batch: &VecDeque<BytesMut>) -> std::io::Result<()> {
+    let (mut first, mut offset) = (0, 0);
+    while first < batch.len() {
+        let mut slices = [IoSlice::new(&[]); MAX_WRITE_CHUNKS];
+        let mut count = 0;
+        for (i, chunk) in batch.iter().skip(first).take(MAX_WRITE_CHUNKS).enumerate() {
+            let from = if i == 0 { offset } else { 0 };
+            if let (Some(slot), Some(bytes)) = (slices.get_mut(count), chunk.get(from..)) {
+                *slot = IoSlice::new(bytes);
+                count += 1;
+            }
+        }
+        let slices = slices.get(..count).unwrap_or_default();
+        if slices.iter().all(|s| s.is_empty()) {
+            // Nothing but empty chunks (a frame that wrote nothing).
+            first += count;
+            offset = 0;
+            continue;
+        }
+        let mut n = writer.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        // Step past what was written.
+        while let Some(chunk) = batch.get(first) {
+            let left = chunk.len() - offset;
+            if n < left {
+                offset += n;
+                break;
+            }
+            n -= left;
+            first += 1;
+            offset = 0;
+        }
+    }
+    Ok(())
+}
 
 /// Whether the connection still has to send its INFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,16 +263,16 @@ async fn flush_and_stall(session: &mut Session) {
     }
 }
 
-/// Drains `client`'s outbound buffer into `writer` until the connection
+/// Drains `client`'s outbound queue into `writer` until the connection
 /// closes (also used by routes).
 pub async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHalf<S>, deadline: Duration) {
     let out = &client.outbound;
-    let mut buf = BytesMut::new();
+    let mut batch = VecDeque::new();
     loop {
-        let closing = out.take(&mut buf);
-        if !buf.is_empty() {
+        let closing = out.take(&mut batch);
+        if !batch.is_empty() {
             let written = tokio::select! {
-                written = timeout(deadline, writer.write_all(&buf)) => written,
+                written = timeout(deadline, write_chunks(&mut writer, &batch)) => written,
                 _ = out.abort.notified() => break,
             };
             match written {
@@ -242,11 +286,18 @@ pub async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHal
                     break;
                 }
             }
-            out.written(&mut buf);
+            out.written(&mut batch);
             continue;
         }
         if closing.is_some() {
             break;
+        }
+        if out.holds_memory(&batch) {
+            // Quiet for a while: give the buffers back, then wait as long as it takes.
+            if timeout(RELEASE_AFTER_IDLE, out.writer_wake.notified()).await.is_ok() {
+                continue;
+            }
+            out.release(&mut batch);
         }
         out.writer_wake.notified().await;
     }

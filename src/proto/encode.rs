@@ -5,6 +5,20 @@ use bytes::{BufMut, BytesMut};
 /// The status message sent back for a request nobody listens to.
 pub const NO_RESPONDERS_HEADER: &[u8] = b"NATS/1.0 503\r\n\r\n";
 
+/// Room for a frame's verb, separators, two sizes and two CRLFs.
+const FRAME_OVERHEAD: usize = 64;
+
+/// At least the length of the frame `write_msg` writes for these parts.
+pub fn msg_len_bound(subject: &[u8], sid: &[u8], reply: Option<&[u8]>, message: &[u8]) -> usize {
+    subject.len() + sid.len() + reply.map_or(0, <[u8]>::len) + message.len() + FRAME_OVERHEAD
+}
+
+/// At least the length of the frame `write_rmsg` writes for these parts.
+pub fn rmsg_len_bound(subject: &[u8], reply: Option<&[u8]>, queues: &[Box<[u8]>], message: &[u8]) -> usize {
+    let queues: usize = queues.iter().map(|q| q.len() + 1).sum();
+    subject.len() + reply.map_or(0, <[u8]>::len) + queues + message.len() + FRAME_OVERHEAD
+}
+
 /// Appends `MSG subject sid [reply] n\r\n payload\r\n`, or the HMSG form
 /// when the message has headers and the receiver understands them. A
 /// receiver without header support gets the payload alone, as nats-server does.
@@ -23,7 +37,7 @@ pub fn write_msg(
         Some(h) => (b"MSG ", None, message.get(h..).unwrap_or_default()),
         None => (b"MSG ", None, message),
     };
-    out.reserve(verb.len() + subject.len() + sid.len() + reply.map_or(0, <[u8]>::len) + body.len() + 32);
+    out.reserve(msg_len_bound(subject, sid, reply, body));
     out.put_slice(verb);
     out.put_slice(subject);
     out.put_u8(b' ');
@@ -60,8 +74,7 @@ pub fn write_rmsg(
     message: &[u8],
 ) {
     let mut num = itoa::Buffer::new();
-    let extra: usize = queues.iter().map(|q| q.len() + 1).sum();
-    out.reserve(subject.len() + reply.map_or(0, <[u8]>::len) + extra + message.len() + 48);
+    out.reserve(rmsg_len_bound(subject, reply, queues, message));
     out.put_slice(if header_len.is_some() { b"HMSG $G " } else { b"RMSG $G " });
     out.put_slice(subject);
     out.put_u8(b' ');

@@ -8,7 +8,7 @@ mod info;
 mod parser;
 
 pub use connect::ConnectOptions;
-pub use encode::{write_msg, write_rmsg, GLOBAL_ACCOUNT, NO_RESPONDERS_HEADER};
+pub use encode::{msg_len_bound, rmsg_len_bound, write_msg, write_rmsg, GLOBAL_ACCOUNT, NO_RESPONDERS_HEADER};
 pub use error::ProtoError;
 pub use info::ServerInfo;
 pub use parser::{Op, ParseLimits, Parser, Publish, Step};
