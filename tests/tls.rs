@@ -220,3 +220,57 @@ async fn verify_and_map_picks_the_user_by_certificate() {
     assert!(try_connect(&server, base().add_client_certificate(mallory_cert, mallory_key)).await.is_err(), "unmapped");
     server.shutdown().await;
 }
+
+/// A burst larger than the socket buffers, to a TLS subscriber that reads
+/// nothing until it was all published, arrives whole and in order (the
+/// writer's flush of records the TLS session holds is unit-tested in
+/// `conn::task`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_to_a_lagging_tls_subscriber_arrives_whole() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let pki = Pki::new("tls-burst");
+    let server = start_tls(pki.tls_options(false)).await;
+    // The subscriber: a raw TLS connection that reads nothing while the
+    // burst is published, so the server's writes back up.
+    let tcp = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut tcp = tokio::io::BufReader::new(tcp);
+    let mut info = String::new();
+    within(tcp.read_line(&mut info)).await.unwrap();
+    assert!(info.starts_with("INFO "), "{info}");
+    let config = warden::tls::load_client_config(&pki.tls_options(false)).unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = within(tokio_rustls::TlsConnector::from(config).connect(name, tcp.into_inner())).await.unwrap();
+    let mut subscriber = tokio::io::BufReader::new(tls);
+    subscriber.write_all(b"CONNECT {\"verbose\":false}\r\nSUB burst 1\r\nPING\r\n").await.unwrap();
+    let mut line = String::new();
+    within(subscriber.read_line(&mut line)).await.unwrap();
+    assert_eq!(line, "PONG\r\n");
+
+    let publisher =
+        try_connect(&server, ConnectOptions::new().add_root_certificates(pki.path("ca.pem")).require_tls(true))
+            .await
+            .unwrap();
+    let (n, size) = (40_000, 500);
+    let payload = bytes::Bytes::from(vec![b'x'; size]);
+    for _ in 0..n {
+        publisher.publish("burst", payload.clone()).await.unwrap();
+    }
+    within(publisher.flush()).await.unwrap();
+
+    let mut body = vec![0; size + 2];
+    for i in 0..n {
+        loop {
+            line.clear();
+            let read = tokio::time::timeout(Duration::from_secs(10), subscriber.read_line(&mut line)).await;
+            assert!(matches!(read, Ok(Ok(1..))), "message {i} of {n} never arrived");
+            if line == "PING\r\n" {
+                subscriber.write_all(b"PONG\r\n").await.unwrap();
+                continue;
+            }
+            assert_eq!(line, format!("MSG burst 1 {size}\r\n"));
+            within(subscriber.read_exact(&mut body)).await.unwrap();
+            break;
+        }
+    }
+    server.shutdown().await;
+}
