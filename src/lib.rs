@@ -7,7 +7,7 @@
 //! - [`router`]: the shared subscription index with a generation counter,
 //!   and the per-connection match cache.
 //! - [`conn`]: one connection: its shared `Client` handle (bounded outbound
-//!   buffer), its protocol session, and its reader and writer tasks.
+//!   queue), its protocol session, and its reader and writer tasks.
 //! - [`server`]: listener, accept loop, connection registry and limits,
 //!   shutdown and lame duck.
 //! - [`config`]: typed options and the strict config reader.
@@ -21,9 +21,10 @@
 //! # Data path
 //! A reader task parses a batch of ops from its socket. A PUB is matched
 //! (per-connection cache, else the trie under a read lock) and appended to
-//! each subscriber's outbound buffer under that buffer's short mutex; after
-//! the batch every touched subscriber's writer is woken once. Writers swap
-//! the whole buffer out and write it in one call. No lock is held across IO.
+//! each subscriber's outbound queue (reusable 64 KiB chunks) under that
+//! queue's short mutex; after the batch every touched subscriber's writer is
+//! woken once. Writers take up to 64 chunks and write them with one vectored
+//! call, then hand the chunks back for reuse. No lock is held across IO.
 //!
 //! # Locks
 //! Router trie (`RwLock`) and a client's outbound buffer (`Mutex`) are never
