@@ -25,6 +25,10 @@ pub struct PublishCache {
     /// than SipHash on short subjects): the map is this connection's own
     /// and bounded, so colliding subjects could only slow their sender.
     entries: HashMap<Box<[u8]>, bool, RandomState>,
+    /// The subject decided last and its answer: a publisher repeating a
+    /// subject skips even the hash.
+    last_subject: Vec<u8>,
+    last: Option<bool>,
     hits: u64,
     misses: u64,
 }
@@ -34,7 +38,7 @@ impl PublishCache {
     pub fn new(set: Arc<PermissionSet>) -> Self {
         // Grows on use: idle connections and unrestricted users pay nothing
         // (a 256-entry table up front cost ~12 KB per connection).
-        PublishCache { set, entries: HashMap::default(), hits: 0, misses: 0 }
+        PublishCache { set, entries: HashMap::default(), last_subject: Vec::new(), last: None, hits: 0, misses: 0 }
     }
 
     /// The static publish decision for a literal subject.
@@ -43,16 +47,28 @@ impl PublishCache {
             // Only the reserved-space check: cheaper than a hash.
             return self.set.may_publish(subject);
         }
-        if let Some(&allowed) = self.entries.get(subject) {
+        if let Some(allowed) = self.last.filter(|_| self.last_subject == subject) {
             self.hits += 1;
             return allowed;
         }
-        self.misses += 1;
-        let allowed = self.set.may_publish(subject);
-        if self.entries.len() >= PUBLISH_CACHE_CAPACITY {
-            self.evict();
-        }
-        self.entries.insert(subject.into(), allowed);
+        let allowed = match self.entries.get(subject) {
+            Some(&allowed) => {
+                self.hits += 1;
+                allowed
+            }
+            None => {
+                self.misses += 1;
+                let allowed = self.set.may_publish(subject);
+                if self.entries.len() >= PUBLISH_CACHE_CAPACITY {
+                    self.evict();
+                }
+                self.entries.insert(subject.into(), allowed);
+                allowed
+            }
+        };
+        self.last_subject.clear();
+        self.last_subject.extend_from_slice(subject);
+        self.last = Some(allowed);
         allowed
     }
 
@@ -78,6 +94,7 @@ impl PublishCache {
     pub fn replace(&mut self, set: Arc<PermissionSet>) {
         self.set = set;
         self.entries.clear();
+        self.last = None;
     }
 
     /// Cached subjects (at most [`PUBLISH_CACHE_CAPACITY`]).

@@ -59,13 +59,16 @@ fn check_subs(set: &PermissionSet, rows: &[(&str, Want)]) {
     }
 }
 
-/// Checks the set directly and through a cache (twice: miss, then hit).
+/// Checks the set directly and through a cache (twice: miss, then hit;
+/// the second time also repeating each subject, the last-subject path).
 fn check_pubs(set: &Arc<PermissionSet>, rows: &[(&str, bool)]) {
     let mut cache = PublishCache::new(set.clone());
-    for _ in 0..2 {
+    for round in 0..2 {
         for (subject, want) in rows {
             assert_eq!(set.may_publish(subject.as_bytes()), *want, "PUB {subject}");
-            assert_eq!(cache.may_publish(subject.as_bytes()), *want, "cached PUB {subject}");
+            for _ in 0..=round {
+                assert_eq!(cache.may_publish(subject.as_bytes()), *want, "cached PUB {subject}");
+            }
         }
     }
 }
@@ -454,6 +457,7 @@ fn publish_cache_is_bounded_and_right() {
     assert!(hits > 0 && misses >= (PUBLISH_CACHE_CAPACITY * 4) as u64);
     assert!(!cache.may_publish(b"_SYS.foo"));
     assert!(!cache.may_publish(b"_SYS.foo"), "cached denial stays a denial");
+    assert!(!cache.may_publish(b"spam.1"));
 
     cache.replace(Arc::new(alice()));
     assert!(cache.is_empty());
