@@ -238,6 +238,51 @@ async fn route_port_refuses_bad_credentials_and_clients() {
     }
 }
 
+/// The `connect_urls` of an async INFO line.
+fn connect_urls(info_line: &str) -> Vec<String> {
+    let json: serde_json::Value = serde_json::from_str(info_line.trim_start_matches("INFO ")).unwrap();
+    json["connect_urls"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|u| u.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_entering_lame_duck_is_no_longer_offered_to_clients() {
+    let a = node("A", vec![]).await;
+    let b = start(Options {
+        server_name: Some("B".into()),
+        cluster: Some(cluster_opts(vec![route_url(&a)])),
+        lame_duck_grace_period: Duration::from_secs(3),
+        lame_duck_duration: Duration::from_secs(4),
+        ..test_options()
+    })
+    .await;
+    let cluster_a = a.cluster().unwrap().clone();
+    eventually("A to have its route to B", || cluster_a.route_count() == 1).await;
+    let b_url = b.local_addr().to_string();
+    eventually("A to offer B's client URL", || cluster_a.connect_urls().contains(&b_url)).await;
+    // A protocol-1 client of A (it takes async INFO), and one of B, so B's
+    // lame duck waits its grace period with the route still up.
+    let mut on_a = Raw::connected(a.local_addr()).await;
+    on_a.ping_pong().await;
+    let mut on_b = Raw::connected(b.local_addr()).await;
+    on_b.ping_pong().await;
+
+    let draining = tokio::spawn(b.lame_duck());
+    loop {
+        let line = on_a.next_non_ping().await;
+        if line.starts_with("INFO ") && !connect_urls(&line).contains(&b_url) {
+            break;
+        }
+    }
+    assert_eq!(cluster_a.route_count(), 1, "told by B's lame-duck INFO, not by the route closing");
+    assert!(!cluster_a.connect_urls().contains(&b_url));
+    assert!(on_b.next_non_ping().await.contains("\"ldm\":true"), "B's own clients are told too");
+    within(draining).await.unwrap();
+    a.shutdown().await;
+}
+
 /// A nats-server child process, killed when dropped.
 struct NatsServer(std::process::Child);
 
@@ -270,7 +315,7 @@ async fn mixed_cluster_with_nats_server() {
         ),
     )
     .unwrap();
-    let _nats = NatsServer(
+    let nats = NatsServer(
         std::process::Command::new("nats-server")
             .arg("-c")
             .arg(&conf)
@@ -383,6 +428,22 @@ async fn mixed_cluster_with_nats_server() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(answer.expect("request across the mixed cluster").payload, "from nats-server");
+
+    // nats-server entering lame duck (SIGUSR2): A stops offering it to its
+    // clients at once, while the route is still up.
+    let n_client_url = format!("127.0.0.1:{client_port}");
+    eventually("A to offer nats-server's URL", || ca.connect_urls().contains(&n_client_url)).await;
+    let mut raw_a = Raw::connected(a.local_addr()).await;
+    raw_a.ping_pong().await;
+    let pid = nats.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-USR2", &pid]).status().unwrap().success());
+    loop {
+        let line = raw_a.next_non_ping().await;
+        if line.starts_with("INFO ") && !connect_urls(&line).contains(&n_client_url) {
+            break;
+        }
+    }
+    assert_eq!(ca.route_count(), 2, "told by nats-server's lame-duck INFO, not by the route closing");
     a.shutdown().await;
     c.shutdown().await;
 }

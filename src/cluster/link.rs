@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::proto::RouteInfo;
+use super::proto::{json_line, RouteInfo};
 use crate::conn::Client;
 
 /// An established route to another server.
@@ -28,9 +28,14 @@ impl RouteLink {
         RouteLink { client, remote_id: info.server_id.clone(), solicited, route_url, info: Mutex::new(info) }
     }
 
-    /// The peer's client URLs.
+    /// The peer's client URLs; none while it is in lame-duck mode, so
+    /// clients are not sent to a server that is leaving.
     pub fn connect_urls(&self) -> Vec<String> {
-        self.info.lock().connect_urls.clone()
+        let info = self.info.lock();
+        if info.ldm {
+            return Vec::new();
+        }
+        info.connect_urls.clone()
     }
 
     /// The peer's server name.
@@ -38,9 +43,13 @@ impl RouteLink {
         self.info.lock().server_name.clone()
     }
 
-    /// Replaces the peer's INFO (an update such as new connect_urls).
-    pub fn update_info(&self, info: RouteInfo) {
-        *self.info.lock() = info;
+    /// Replaces the peer's INFO (an update such as new connect_urls, or
+    /// lame-duck mode); returns whether the client URLs it offers changed.
+    pub fn update_info(&self, info: RouteInfo) -> bool {
+        let mut current = self.info.lock();
+        let changed = current.connect_urls != info.connect_urls || current.ldm != info.ldm;
+        *current = info;
+        changed
     }
 
     /// The INFO line that tells other servers about this peer: its INFO with
@@ -48,11 +57,6 @@ impl RouteLink {
     pub fn gossip_info_line(&self) -> Vec<u8> {
         let mut info = self.info.lock().clone();
         info.ip = self.route_url.clone();
-        let mut line = b"INFO ".to_vec();
-        if serde_json::to_writer(&mut line, &info).is_err() {
-            line.extend_from_slice(b"{}");
-        }
-        line.extend_from_slice(b"\r\n");
-        line
+        json_line("INFO", &info)
     }
 }

@@ -309,6 +309,18 @@ impl Cluster {
         }
     }
 
+    /// Tells every peer that this server entered lame-duck mode (its route
+    /// INFO with `"ldm":true`, as nats-server sends), so they stop offering
+    /// its client URL to their clients.
+    pub(crate) fn announce_lame_duck(&self, shared: &Shared) {
+        let mut info = self.our_info(shared);
+        info.ldm = true;
+        let line = proto::json_line("INFO", &info);
+        for link in self.routes() {
+            link.client.send(&line);
+        }
+    }
+
     /// This server's route INFO.
     pub(crate) fn our_info(&self, shared: &Shared) -> RouteInfo {
         RouteInfo {

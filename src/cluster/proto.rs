@@ -93,6 +93,16 @@ fn expose_secret<S: serde::Serializer>(pass: &Option<crate::secret::Secret>, ser
     }
 }
 
+/// `VERB {json}\r\n` for an INFO or CONNECT.
+pub(crate) fn json_line(verb: &str, value: &impl Serialize) -> Vec<u8> {
+    let mut line = format!("{verb} ").into_bytes();
+    if serde_json::to_writer(&mut line, value).is_err() {
+        line.extend_from_slice(b"{}");
+    }
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
 /// One op from a route peer, borrowing from the read buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteOp<'a> {

@@ -75,15 +75,6 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
     }
 }
 
-fn json_line(verb: &str, value: &impl serde::Serialize) -> Vec<u8> {
-    let mut line = format!("{verb} ").into_bytes();
-    if serde_json::to_writer(&mut line, value).is_err() {
-        line.extend_from_slice(b"{}");
-    }
-    line.extend_from_slice(b"\r\n");
-    line
-}
-
 /// Per-connection route state.
 struct RouteState {
     cluster: Arc<Cluster>,
@@ -130,9 +121,9 @@ where
             lnoc: true,
             lang: None,
         };
-        client.send(&json_line("CONNECT", &connect));
+        client.send(&proto::json_line("CONNECT", &connect));
     }
-    client.send(&json_line("INFO", &our_info));
+    client.send(&proto::json_line("INFO", &our_info));
     let mut state = RouteState {
         cluster: cluster.clone(),
         shared: shared.clone(),
@@ -318,7 +309,9 @@ impl RouteState {
         match &self.link {
             None => self.first_info(info),
             Some(link) if link.remote_id == info.server_id => {
-                link.update_info(info);
+                if link.update_info(info) {
+                    self.cluster.topology_changed();
+                }
                 Ok(())
             }
             Some(_) => {

@@ -2,7 +2,9 @@
 //! reconnect storm (`warden` enters it on SIGTERM): the listener is already
 //! closed; every client that speaks protocol 1 gets an async INFO with
 //! `"ldm":true` (and `connect_urls` without this server), so its library
-//! can move to another server; after the grace
+//! can move to another server, and every route peer gets this server's
+//! route INFO with `"ldm":true`, so it stops offering it to its own clients;
+//! after the grace
 //! period the clients still here are closed one by one, spread over the rest
 //! of `lame_duck_duration` (at most 1 s apart), each after what is queued to
 //! it was flushed. Unlike nats-server it stops waiting as soon as the last
@@ -66,6 +68,9 @@ pub(super) async fn drain(shared: &Shared, done: &mut mpsc::Receiver<()>) {
         duration = ?opts.lame_duck_duration,
         "entering lame duck mode: no longer accepting clients"
     );
+    if let Some(cluster) = shared.cluster.get() {
+        cluster.announce_lame_duck(shared);
+    }
     for client in &clients {
         if client.takes_async_info() {
             let mut info = shared.info(client);
