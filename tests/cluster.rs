@@ -238,13 +238,18 @@ async fn route_port_refuses_bad_credentials_and_clients() {
     }
 }
 
-/// The `connect_urls` of an async INFO line.
-fn connect_urls(info_line: &str) -> Vec<String> {
-    let json: serde_json::Value = serde_json::from_str(info_line.trim_start_matches("INFO ")).unwrap();
-    json["connect_urls"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|u| u.as_str().map(String::from)).collect())
-        .unwrap_or_default()
+/// Reads `raw` until an async INFO whose `connect_urls` leave out `url`
+/// (each read bounded by the test timeout).
+async fn await_info_without(raw: &mut Raw, url: &str) {
+    loop {
+        let line = raw.next_non_ping().await;
+        let Some(json) = line.strip_prefix("INFO ") else { continue };
+        let info: serde_json::Value = serde_json::from_str(json).unwrap();
+        let urls = info["connect_urls"].as_array().cloned().unwrap_or_default();
+        if !urls.iter().any(|u| u.as_str() == Some(url)) {
+            return;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,12 +275,7 @@ async fn a_peer_entering_lame_duck_is_no_longer_offered_to_clients() {
     on_b.ping_pong().await;
 
     let draining = tokio::spawn(b.lame_duck());
-    loop {
-        let line = on_a.next_non_ping().await;
-        if line.starts_with("INFO ") && !connect_urls(&line).contains(&b_url) {
-            break;
-        }
-    }
+    await_info_without(&mut on_a, &b_url).await;
     assert_eq!(cluster_a.route_count(), 1, "told by B's lame-duck INFO, not by the route closing");
     assert!(!cluster_a.connect_urls().contains(&b_url));
     assert!(on_b.next_non_ping().await.contains("\"ldm\":true"), "B's own clients are told too");
@@ -437,12 +437,7 @@ async fn mixed_cluster_with_nats_server() {
     raw_a.ping_pong().await;
     let pid = nats.0.id().to_string();
     assert!(std::process::Command::new("kill").args(["-USR2", &pid]).status().unwrap().success());
-    loop {
-        let line = raw_a.next_non_ping().await;
-        if line.starts_with("INFO ") && !connect_urls(&line).contains(&n_client_url) {
-            break;
-        }
-    }
+    await_info_without(&mut raw_a, &n_client_url).await;
     assert_eq!(ca.route_count(), 2, "told by nats-server's lame-duck INFO, not by the route closing");
     a.shutdown().await;
     c.shutdown().await;
