@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use warden::conn::Client;
+use warden::broker::Client;
+use warden::broker::{MatchCache, Router, Subscription};
 use warden::proto::{write_msg, ParseLimits, Parser, Step};
-use warden::router::{MatchCache, Router, Subscription};
 
 const LIMITS: ParseLimits = ParseLimits { max_payload: 1 << 20, max_control_line: 4096 };
 

@@ -1,47 +1,61 @@
 //! warden: a security-focused message broker speaking the NATS client protocol.
 //!
-//! # Architecture
-//! - [`proto`]: sans-IO client protocol (parser, INFO/CONNECT, MSG encoding,
-//!   the exact `-ERR` texts).
-//! - [`subject`]: subject and pattern rules and the subject trie.
-//! - [`router`]: the shared subscription index with a generation counter,
-//!   and the per-connection match cache.
-//! - [`conn`]: one connection: its shared `Client` handle (bounded outbound
-//!   queue), its protocol session, and its reader and writer tasks.
-//! - [`server`]: listener, accept loop, connection registry and limits,
-//!   shutdown and lame duck.
+//! # Layers
+//! Arrows point down only; no module imports one above it, and none of the
+//! same layer imports another except `cluster`, which uses `conn`'s writer.
+//! ```text
+//! L0 leaves    subject  proto (client + route protocol, sans IO)  config  perms  secret  tls
+//! L1 decisions auth     (who may connect: passwords, the throttle, the verification pool, the gate)
+//! L2 state     broker   (subscription index, client registry, delivery, counters, lifecycle)
+//! L3 actors    conn     (one connection: a sans-IO session and thin async tasks)
+//!              cluster  (routes; plugs into interest changes through an observer)
+//!              monitor  (HTTP endpoints; reads the broker and a narrow view of the cluster)
+//! L4 wiring    server   (listeners, accept, TLS handshakes, INFO, shutdown, lame duck)
+//!              main.rs  (command line only)
+//! ```
+//! - [`subject`]: subject and pattern rules, the subject trie, the bounded
+//!   per-connection subject cache.
+//! - [`proto`]: the client protocol (parser, INFO/CONNECT, MSG encoding, the
+//!   exact `-ERR` texts) and the route protocol ([`proto::route`]).
 //! - [`config`]: typed options and the strict config reader.
-//! - [`auth`], [`perms`], [`tls`]: who may connect, what each connection may
-//!   do (compiled permissions), and the TLS transport.
+//! - [`perms`]: compiled permissions; [`tls`]: certificates and TLS state.
+//! - [`auth`]: authenticators, and the [`auth::Gate`] every login passes.
+//! - [`broker`]: the shared state every connection delivers through.
+//! - [`conn`]: one client connection.
 //! - [`cluster`]: routes to other servers (nats-server's route protocol).
-//! - [`monitor`]: the HTTP monitoring endpoints (nats-server's `/varz`,
-//!   `/connz`, `/subsz`, ... and Prometheus `/metrics`), read from the
-//!   counters the data path keeps in atomics.
+//! - [`monitor`]: nats-server's `/varz`, `/connz`, `/subsz`, ... and
+//!   Prometheus `/metrics`, read from the counters the data path keeps.
+//! - [`server`]: starts and stops everything.
 //!
 //! # Data path
-//! A reader task parses a batch of ops from its socket. A PUB is matched
-//! (per-connection cache, else the trie under a read lock) and appended to
-//! each subscriber's outbound queue (reusable 64 KiB chunks) under that
-//! queue's short mutex; after the batch every touched subscriber's writer is
-//! woken once. Writers take up to 64 chunks and write them with one vectored
-//! call, then hand the chunks back for reuse. No lock is held across IO.
+//! A reader task parses a batch of ops from its socket (the session does
+//! this, synchronously). A PUB is matched (per-connection cache, else the
+//! trie under a read lock) and appended to each subscriber's outbound queue
+//! (reusable 64 KiB chunks) under that queue's short mutex; after the batch
+//! every touched subscriber's writer is woken once. Writers take up to 64
+//! chunks and write them with one vectored call, then hand the chunks back
+//! for reuse. No lock is held across IO.
 //!
 //! # Locks
 //! Router trie (`RwLock`) and a client's outbound buffer (`Mutex`) are never
 //! held together; the client registry (`Mutex`) is taken only on connect,
 //! close and monitoring reads. Monitoring takes the registry, then (after
-//! releasing it) the trie's read lock, then a client's `meta`, never two at once.
+//! releasing it) the trie's read lock, then a client's `meta`, never two at
+//! once. The cluster takes its interest map before its route map.
 #![forbid(unsafe_code)]
+// Nothing from the network or a config may reach a panic: outside tests,
+// `unwrap`, `expect` and `panic!` must justify themselves with an `allow`.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
 pub mod bench;
+pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod monitor;
 pub mod perms;
 pub mod proto;
-pub mod router;
 pub mod secret;
 pub mod server;
 pub mod subject;

@@ -378,14 +378,14 @@ enum Stop {
 /// Lame duck until done; a SIGINT meanwhile turns it into a prompt shutdown.
 /// Another SIGTERM is ignored, as nats-server does.
 async fn lame_duck(server: Server) {
-    let shared = server.shared().clone();
+    let broker = server.broker().clone();
     let draining = server.lame_duck();
     tokio::pin!(draining);
     tokio::select! {
         _ = &mut draining => return,
         _ = tokio::signal::ctrl_c() => {
             info!("interrupted: leaving lame duck mode, shutting down now");
-            shared.begin_shutdown();
+            broker.begin_shutdown();
         }
     }
     draining.await;

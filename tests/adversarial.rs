@@ -21,8 +21,8 @@ use warden::server::Server;
 /// Polls (bounded) until the server holds `n` connections.
 async fn wait_for_clients(server: &Server, n: usize) {
     let deadline = Instant::now() + WAIT;
-    while server.shared().client_count() != n {
-        assert!(Instant::now() < deadline, "client count stuck at {}, want {n}", server.shared().client_count());
+    while server.broker().client_count() != n {
+        assert!(Instant::now() < deadline, "client count stuck at {}, want {n}", server.broker().client_count());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -130,7 +130,7 @@ async fn slowloris_connect_is_closed_at_the_auth_timeout() {
     }
     bystander_roundtrip(&mut alice, "slowloris").await;
     wait_for_clients(&server, 1).await;
-    assert!(server.shared().security.auth_timeouts.load(Ordering::Relaxed) >= 50);
+    assert!(server.broker().security.auth_timeouts.load(Ordering::Relaxed) >= 50);
     server.shutdown().await;
 }
 
@@ -172,7 +172,7 @@ async fn slowloris_tls_handshake_is_closed_at_the_tls_timeout() {
         assert!(took >= timeout - Duration::from_millis(50) && took < timeout * 6, "closed after {took:?}");
     }
     wait_for_clients(&server, 0).await;
-    assert_eq!(server.shared().stats.tls_handshake_failures.load(Ordering::Relaxed), 50);
+    assert_eq!(server.broker().stats.tls_handshake_failures.load(Ordering::Relaxed), 50);
     server.shutdown().await;
 }
 
@@ -209,7 +209,7 @@ async fn connection_flood_past_max_connections_is_refused_and_others_keep_workin
         }
     }
     assert_eq!((accepted.len(), refused), (15, 85));
-    assert_eq!(server.shared().stats.refused_max_connections.load(Ordering::Relaxed), 85);
+    assert_eq!(server.broker().stats.refused_max_connections.load(Ordering::Relaxed), 85);
     for (i, r) in residents.iter_mut().enumerate() {
         bystander_roundtrip(r, &format!("flood{i}")).await;
     }
@@ -250,7 +250,7 @@ async fn per_address_limit_refuses_the_extra_connection_from_that_address_only()
     // Another address is not affected.
     let mut other = connect_from(two, addr).await;
     other.ping_pong().await;
-    assert_eq!(server.shared().stats.refused_max_connections_per_ip.load(Ordering::Relaxed), 1);
+    assert_eq!(server.broker().stats.refused_max_connections_per_ip.load(Ordering::Relaxed), 1);
     // Closing one frees a slot for that address.
     drop(from_one.pop());
     wait_for_clients(&server, 3).await;
@@ -379,7 +379,7 @@ async fn stuck_subscriber_among_fast_ones_is_cut_off_and_they_get_every_message(
         fast.ping_pong().await;
         fast_ones.push(fast);
     }
-    assert_eq!(server.shared().stats.slow_consumers.load(Ordering::Relaxed), 1);
+    assert_eq!(server.broker().stats.slow_consumers.load(Ordering::Relaxed), 1);
     // The stuck one was closed; everyone else is still connected.
     wait_for_clients(&server, 5).await;
     server.shutdown().await;

@@ -79,7 +79,7 @@ async fn seed_config_alice_and_bob() {
     alice.expect("-ERR 'Permissions Violation for Publish to \"_SYS.foo\"'").await;
     alice.expect("-ERR 'Permissions Violation for Subscription to \"_SYS.>\"'").await;
     alice.ping_pong().await;
-    let v = server.shared().security.violations();
+    let v = server.broker().security.violations();
     assert!(v.iter().any(|(u, d, n)| u == "bob" && *d == "publish" && *n == 3), "{v:?}");
     server.shutdown().await;
 }
@@ -209,7 +209,7 @@ async fn authentication_timeout() {
     let server = start(opts).await;
     let (mut silent, _) = Raw::connect(server.local_addr()).await;
     assert_eq!(silent.expect_closed().await, "-ERR 'Authentication Timeout'\r\n");
-    assert_eq!(server.shared().security.auth_timeouts.load(Ordering::Relaxed), 1);
+    assert_eq!(server.broker().security.auth_timeouts.load(Ordering::Relaxed), 1);
     server.shutdown().await;
 }
 

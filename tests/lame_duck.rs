@@ -68,11 +68,11 @@ async fn healthz_fails_during_lame_duck_so_load_balancers_move_on() {
     let monitor = server.monitor_addr().unwrap();
     assert_eq!(http_status(monitor, "/healthz").await, "HTTP/1.1 200 OK");
     let mut c = Raw::connected(server.local_addr()).await;
-    let shared = server.shared().clone();
+    let broker = server.broker().clone();
     let draining = tokio::spawn(server.lame_duck());
     assert!(c.next_non_ping().await.contains("\"ldm\":true"));
     assert_eq!(http_status(monitor, "/healthz").await, "HTTP/1.1 503 Service Unavailable");
-    shared.begin_shutdown();
+    broker.begin_shutdown();
     within(draining).await.unwrap();
 }
 
@@ -89,11 +89,11 @@ async fn lame_duck_ends_early_when_the_last_client_leaves() {
 #[tokio::test]
 async fn shutdown_during_lame_duck_cuts_it_short() {
     let server = start(lame_duck_options(Duration::from_secs(30), Duration::from_secs(60))).await;
-    let shared = server.shared().clone();
+    let broker = server.broker().clone();
     let mut c = Raw::connected(server.local_addr()).await;
     let draining = tokio::spawn(server.lame_duck());
     assert!(c.next_non_ping().await.contains("\"ldm\":true"));
-    shared.begin_shutdown();
+    broker.begin_shutdown();
     assert_eq!(c.expect_closed().await, "");
     within(draining).await.unwrap();
 }

@@ -267,6 +267,6 @@ async fn slow_consumer_is_cut_off_and_others_keep_every_message() {
     publisher.send(&batch).await;
     publisher.ping_pong().await;
     within(reader).await.unwrap();
-    assert!(server.shared().stats.slow_consumers.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(server.broker().stats.slow_consumers.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     server.shutdown().await;
 }

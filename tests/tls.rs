@@ -102,7 +102,7 @@ async fn stalled_handshake_is_dropped_at_its_timeout() {
     let started = std::time::Instant::now();
     raw.expect_closed().await;
     assert!(started.elapsed() < Duration::from_secs(5));
-    let failures = server.shared().stats.tls_handshake_failures.load(std::sync::atomic::Ordering::Relaxed);
+    let failures = server.broker().stats.tls_handshake_failures.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(failures, 1);
     server.shutdown().await;
 }
@@ -214,7 +214,7 @@ async fn verify_and_map_picks_the_user_by_certificate() {
     bob.flush().await.unwrap();
     alice.publish("bob.inbox", "hello bob".into()).await.unwrap();
     assert_eq!(within(mine.next()).await.unwrap().payload, "hello bob");
-    let clients = server.shared().clients();
+    let clients = server.broker().clients();
     let users: Vec<Option<String>> = clients.iter().map(|c| c.meta.lock().user.clone()).collect();
     assert!(users.contains(&Some("CN=bob".into())) && users.contains(&Some("alice@localhost".into())), "{users:?}");
     assert!(try_connect(&server, base().add_client_certificate(mallory_cert, mallory_key)).await.is_err(), "unmapped");

@@ -15,6 +15,7 @@ use crate::secret::Secret;
 
 /// Why the configured authentication cannot be built.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum AuthSetupError {
     /// A permission set does not compile.
     Permissions {
@@ -41,7 +42,14 @@ impl fmt::Display for AuthSetupError {
     }
 }
 
-impl std::error::Error for AuthSetupError {}
+impl std::error::Error for AuthSetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AuthSetupError::Permissions { source, .. } => Some(source),
+            AuthSetupError::Password { source, .. } => Some(source),
+        }
+    }
+}
 
 fn compile(owner: &str, perms: &Permissions) -> Result<Arc<PermissionSet>, AuthSetupError> {
     PermissionSet::compile(perms)

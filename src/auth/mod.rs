@@ -2,16 +2,20 @@
 //!
 //! An [`Authenticator`] gets the CONNECT credentials and the connection's
 //! facts (peer address, verified client certificate) and returns an
-//! [`Identity`] or a refusal. Verification may be expensive (argon2), so the
-//! server calls it off the async reactor, a bounded number at a time
-//! (`server::auth_gate`). Built-ins: no auth, a token, a single user, the
-//! users list (passwords or certificate mapping), and a chain of them.
+//! [`Identity`] or a refusal. Verification may be expensive (argon2), so
+//! every login goes through one [`Gate`] (clients) or [`Guard`] (routes,
+//! monitoring): the failure throttle, then a fixed pool of verification
+//! threads ([`Verifier`]), never the async reactor. Built-ins: no auth, a
+//! token, a single user, the users list (passwords or certificate mapping),
+//! and a chain of them.
 
 mod backends;
 mod build;
+mod gate;
 pub mod password;
 mod throttle;
 mod verified;
+mod verifier;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -23,8 +27,10 @@ use crate::tls::PeerIdentity;
 
 pub use backends::{Chain, NoAuth, SingleUser, TokenAuth, UsersAuth};
 pub use build::{from_options, AuthSetupError};
-pub use throttle::FailureThrottle;
+pub use gate::{Gate, Guard};
+pub use throttle::{FailureThrottle, FREE_FAILURES};
 pub use verified::VerifiedCache;
+pub use verifier::{default_parallelism, Verifier};
 
 /// What a client presented in CONNECT.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +84,7 @@ pub enum Verdict {
 /// Why a login was refused (for logs and counters, never sent to the client,
 /// so an attacker cannot tell an unknown user from a wrong password).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RefusalReason {
     /// No credentials where some were needed.
     MissingCredentials,

@@ -99,6 +99,7 @@ impl fmt::Display for PasswordKind {
 /// Why a stored password could not be used, or a password not hashed. No
 /// variant carries the password or the hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PasswordError {
     /// The password (stored or to hash) is empty.
     Empty,
@@ -291,12 +292,16 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
 /// does for an unknown user, so that costs as much as a wrong password.
 pub fn dummy_verify(candidate: &str) -> bool {
     static DUMMY: OnceLock<PasswordHash> = OnceLock::new();
+    // A constant that the unit tests parse: it cannot fail at run time.
+    #[allow(clippy::expect_used)]
     let dummy = DUMMY.get_or_init(|| PasswordHash::parse(DUMMY_HASH).expect("valid dummy hash"));
     black_box(dummy.verify(black_box(candidate)));
     false
 }
 
 fn recommended_argon2() -> Argon2<'static> {
+    // Constants within argon2's ranges (tested): this cannot fail at run time.
+    #[allow(clippy::expect_used)]
     let params = Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, ARGON2_P_COST, None)
         .expect("constant argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)

@@ -35,6 +35,12 @@ pub struct Conn {
     buf: BytesMut,
 }
 
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").field("buffered", &self.buf.len()).finish_non_exhaustive()
+    }
+}
+
 /// One message or protocol event read from the server.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::proto::{json_line, RouteInfo};
-use crate::conn::Client;
+use crate::broker::Client;
+use crate::proto::route::{json_line, RouteInfo};
 
 /// An established route to another server.
 #[derive(Debug)]

@@ -14,30 +14,31 @@
 //! Lock order: `interest` before `routes`; neither is held across IO.
 
 mod link;
-pub mod proto;
 mod route;
 mod solicit;
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::sync::{Arc, Weak};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use crate::auth::password::PasswordHash;
+use crate::auth::Guard;
+use crate::broker::{Broker, InterestObserver, Subscription};
 use crate::config::ClusterOptions;
-use crate::router::Subscription;
-use crate::server::Shared;
+use crate::proto::route::{json_line, rs_minus, rs_plus, RouteInfo, GLOBAL_ACCOUNT};
+use crate::secret::Secret;
 
 pub use link::RouteLink;
-use proto::RouteInfo;
 pub use solicit::RouteUrl;
 
 /// Why the cluster could not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ClusterError {
     /// The route listener could not be bound.
     Bind(std::io::Error),
@@ -60,7 +61,15 @@ impl std::fmt::Display for ClusterError {
     }
 }
 
-impl std::error::Error for ClusterError {}
+impl std::error::Error for ClusterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClusterError::Bind(e) => Some(e),
+            ClusterError::Tls(e) => Some(e),
+            ClusterError::BadUrl(_) | ClusterError::Password(_) => None,
+        }
+    }
+}
 
 /// Key of local interest: subject and queue group.
 pub(crate) type InterestKey = (Box<[u8]>, Option<Box<[u8]>>);
@@ -68,7 +77,9 @@ pub(crate) type InterestKey = (Box<[u8]>, Option<Box<[u8]>>);
 /// The cluster state of one server.
 #[derive(Debug)]
 pub struct Cluster {
-    shared: Weak<Shared>,
+    broker: Arc<Broker>,
+    /// Throttle and verification pool for route logins.
+    guard: Guard,
     /// The `cluster {}` options.
     pub opts: ClusterOptions,
     /// Bound route listen address.
@@ -83,6 +94,9 @@ pub struct Cluster {
     soliciting: Mutex<HashSet<String>>,
     /// Signalled whenever a route comes or goes.
     pub(crate) changed: Notify,
+    /// Bumped when the client URLs this server offers change; the server
+    /// sends its clients a new INFO then.
+    client_urls: watch::Sender<u64>,
     /// TLS for routes (both directions), when `cluster { tls }` is set.
     pub(crate) tls: Option<RouteTls>,
 }
@@ -124,7 +138,7 @@ pub(crate) fn route_tls(opts: &ClusterOptions) -> Result<Option<RouteTls>, Clust
 
 impl Cluster {
     /// Binds the route listener and starts accepting and soliciting routes.
-    pub async fn start(shared: &Arc<Shared>, opts: ClusterOptions) -> Result<Arc<Cluster>, ClusterError> {
+    pub async fn start(broker: Arc<Broker>, guard: Guard, opts: ClusterOptions) -> Result<Arc<Cluster>, ClusterError> {
         let urls: Vec<RouteUrl> = opts
             .routes
             .iter()
@@ -141,7 +155,8 @@ impl Cluster {
         let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(ClusterError::Bind)?;
         let listen_addr = listener.local_addr().map_err(ClusterError::Bind)?;
         let cluster = Arc::new(Cluster {
-            shared: Arc::downgrade(shared),
+            broker,
+            guard,
             opts,
             listen_addr,
             route_auth,
@@ -149,6 +164,7 @@ impl Cluster {
             routes: Mutex::new(HashMap::new()),
             soliciting: Mutex::new(HashSet::new()),
             changed: Notify::new(),
+            client_urls: watch::channel(0).0,
             tls,
         });
         info!(addr = %listen_addr, "listening for route connections");
@@ -157,10 +173,6 @@ impl Cluster {
             cluster.solicit(url, None);
         }
         Ok(cluster)
-    }
-
-    fn shared(&self) -> Option<Arc<Shared>> {
-        self.shared.upgrade()
     }
 
     /// Starts soliciting `url` unless a task already does; `retries` bounds
@@ -174,36 +186,6 @@ impl Cluster {
     /// Forgets that `url` is being solicited.
     pub(crate) fn solicit_done(&self, url: &RouteUrl) {
         self.soliciting.lock().remove(&url.key());
-    }
-
-    /// Counts a client subscription and tells every route when the
-    /// interest it announces changes.
-    pub fn local_interest_added(&self, sub: &Subscription) {
-        let mut interest = self.interest.lock();
-        let key: InterestKey = (sub.subject.clone(), sub.queue.clone());
-        let count = interest.entry(key).or_insert(0);
-        *count += 1;
-        if sub.queue.is_some() || *count == 1 {
-            let line = rs_plus(&sub.subject, sub.queue.as_deref(), *count);
-            self.broadcast(&line);
-        }
-    }
-
-    /// The reverse of [`Cluster::local_interest_added`].
-    pub fn local_interest_removed(&self, sub: &Subscription) {
-        let mut interest = self.interest.lock();
-        let key: InterestKey = (sub.subject.clone(), sub.queue.clone());
-        let Some(count) = interest.get_mut(&key) else { return };
-        *count -= 1;
-        let line = if *count == 0 {
-            interest.remove(&key);
-            rs_minus(&sub.subject, sub.queue.as_deref())
-        } else if sub.queue.is_some() {
-            rs_plus(&sub.subject, sub.queue.as_deref(), *count)
-        } else {
-            return;
-        };
-        self.broadcast(&line);
     }
 
     fn broadcast(&self, line: &[u8]) {
@@ -225,11 +207,11 @@ impl Cluster {
             if !new_wins {
                 return false;
             }
-            existing.client.outbound.close(crate::conn::CloseReason::ProtocolViolation);
+            existing.client.outbound.close(crate::broker::CloseReason::ProtocolViolation);
         }
         let mut lines = Vec::new();
         for ((subject, queue), count) in interest.iter() {
-            lines.extend_from_slice(&rs_plus(subject, queue.as_deref(), *count));
+            lines.extend_from_slice(&rs_plus(GLOBAL_ACCOUNT, subject, queue.as_deref(), *count));
         }
         link.client.send(&lines);
         let others: Vec<Arc<RouteLink>> = routes.values().cloned().collect();
@@ -282,10 +264,7 @@ impl Cluster {
         if self.opts.no_advertise {
             return Vec::new();
         }
-        let mut urls = Vec::new();
-        if let Some(shared) = self.shared() {
-            urls.push(shared.addr.to_string());
-        }
+        let mut urls = vec![self.broker.addr.to_string()];
         for link in self.routes.lock().values() {
             for url in link.connect_urls() {
                 if !urls.contains(&url) {
@@ -296,36 +275,37 @@ impl Cluster {
         urls
     }
 
-    /// Tells protocol-1 clients about the new set of client URLs.
+    /// Tells the server that the client URLs may have changed (it then
+    /// sends protocol-1 clients a new INFO).
     fn topology_changed(&self) {
-        if self.opts.no_advertise {
-            return;
+        if !self.opts.no_advertise {
+            self.client_urls.send_modify(|n| *n += 1);
         }
-        let Some(shared) = self.shared() else { return };
-        for client in shared.clients() {
-            if client.takes_async_info() {
-                client.send(&shared.info_line(&client));
-            }
-        }
+    }
+
+    /// A receiver that changes when the client URLs may have changed.
+    pub fn client_urls_signal(&self) -> watch::Receiver<u64> {
+        self.client_urls.subscribe()
     }
 
     /// Tells every peer that this server entered lame-duck mode (its route
     /// INFO with `"ldm":true`, as nats-server sends), so they stop offering
     /// its client URL to their clients.
-    pub(crate) fn announce_lame_duck(&self, shared: &Shared) {
-        let mut info = self.our_info(shared);
+    pub(crate) fn announce_lame_duck(&self) {
+        let mut info = self.our_info();
         info.ldm = true;
-        let line = proto::json_line("INFO", &info);
+        let line = json_line("INFO", &info);
         for link in self.routes() {
             link.client.send(&line);
         }
     }
 
     /// This server's route INFO.
-    pub(crate) fn our_info(&self, shared: &Shared) -> RouteInfo {
+    pub(crate) fn our_info(&self) -> RouteInfo {
+        let broker = &self.broker;
         RouteInfo {
-            server_id: shared.server_id.clone(),
-            server_name: shared.server_name.clone(),
+            server_id: broker.identity.id.clone(),
+            server_name: broker.identity.name.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
             proto: 1,
             host: self.listen_addr.ip().to_string(),
@@ -333,24 +313,25 @@ impl Cluster {
             headers: true,
             auth_required: self.route_auth.is_some(),
             tls_required: self.tls.is_some(),
-            max_payload: shared.opts.max_payload,
+            max_payload: broker.opts.max_payload,
             cluster: self.opts.name.clone().unwrap_or_default(),
-            connect_urls: if self.opts.no_advertise { Vec::new() } else { vec![shared.addr.to_string()] },
+            connect_urls: if self.opts.no_advertise { Vec::new() } else { vec![broker.addr.to_string()] },
             ip: String::new(),
             lnoc: true,
             ldm: false,
         }
     }
 
-    /// Whether a route CONNECT's credentials are right (blocking: may verify a hash).
-    pub(crate) fn route_credentials_ok(&self, user: Option<&str>, pass: Option<&str>) -> bool {
-        match &self.route_auth {
-            None => true,
-            Some((want_user, hash)) => {
-                let pass_ok = hash.verify(pass.unwrap_or_default());
-                pass_ok && user == Some(want_user.as_str())
-            }
-        }
+    /// Whether a route CONNECT's credentials are right, checked like a
+    /// client's: behind the failure throttle, on the verification pool.
+    pub(crate) async fn route_credentials_ok(&self, peer: IpAddr, user: Option<String>, pass: Option<Secret>) -> bool {
+        let Some((want_user, hash)) = self.route_auth.clone() else { return true };
+        let key = self.guard.throttle().user_key(user.as_deref().unwrap_or_default());
+        let check = move || {
+            let pass_ok = hash.verify(pass.as_ref().map_or("", Secret::expose));
+            pass_ok && user.as_deref() == Some(want_user.as_str())
+        };
+        self.guard.check(peer, key, check, |ok| *ok).await.unwrap_or(false)
     }
 
     /// Whether route credentials are required.
@@ -364,27 +345,33 @@ impl Cluster {
     }
 }
 
-/// `RS+ $G subject [queue weight]\r\n`.
-fn rs_plus(subject: &[u8], queue: Option<&[u8]>, weight: u32) -> Vec<u8> {
-    let mut line = [b"RS+ ", crate::proto::GLOBAL_ACCOUNT, b" "].concat();
-    line.extend_from_slice(subject);
-    if let Some(q) = queue {
-        line.push(b' ');
-        line.extend_from_slice(q);
-        line.extend_from_slice(format!(" {weight}").as_bytes());
+/// Local client interest is counted per subject (and queue); every route
+/// hears when the interest this server announces changes.
+impl InterestObserver for Cluster {
+    fn interest_added(&self, sub: &Subscription) {
+        let mut interest = self.interest.lock();
+        let key: InterestKey = (sub.subject.clone(), sub.queue.clone());
+        let count = interest.entry(key).or_insert(0);
+        *count += 1;
+        if sub.queue.is_some() || *count == 1 {
+            let line = rs_plus(GLOBAL_ACCOUNT, &sub.subject, sub.queue.as_deref(), *count);
+            self.broadcast(&line);
+        }
     }
-    line.extend_from_slice(b"\r\n");
-    line
-}
 
-/// `RS- $G subject [queue]\r\n`.
-fn rs_minus(subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
-    let mut line = [b"RS- ", crate::proto::GLOBAL_ACCOUNT, b" "].concat();
-    line.extend_from_slice(subject);
-    if let Some(q) = queue {
-        line.push(b' ');
-        line.extend_from_slice(q);
+    fn interest_removed(&self, sub: &Subscription) {
+        let mut interest = self.interest.lock();
+        let key: InterestKey = (sub.subject.clone(), sub.queue.clone());
+        let Some(count) = interest.get_mut(&key) else { return };
+        *count -= 1;
+        let line = if *count == 0 {
+            interest.remove(&key);
+            rs_minus(GLOBAL_ACCOUNT, &sub.subject, sub.queue.as_deref())
+        } else if sub.queue.is_some() {
+            rs_plus(GLOBAL_ACCOUNT, &sub.subject, sub.queue.as_deref(), *count)
+        } else {
+            return;
+        };
+        self.broadcast(&line);
     }
-    line.extend_from_slice(b"\r\n");
-    line
 }

@@ -13,12 +13,11 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, info};
 
 use super::link::RouteLink;
-use super::proto::{self, RouteConnect, RouteInfo, RouteOp};
 use super::solicit::RouteUrl;
 use super::{Cluster, InterestKey};
-use crate::conn::{write_loop, Client, ClientKind, CloseReason, Fanout, Message, Origin};
-use crate::router::Subscription;
-use crate::server::Shared;
+use crate::broker::{stopping, Broker, Client, ClientKind, CloseReason, Fanout, Message, Origin, Subscription};
+use crate::conn::write_loop;
+use crate::proto::route::{self, json_line, RouteConnect, RouteInfo, RouteOp, GLOBAL_ACCOUNT};
 use crate::subject;
 
 /// Time a peer has to complete the route handshake.
@@ -44,12 +43,10 @@ pub(crate) enum RouteEnd {
 
 /// Accepts route connections until shutdown.
 pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
-    let Some(shared) = cluster.shared() else { return };
-    let mut shutdown = shared.shutdown_signal();
-    drop(shared);
+    let mut shutdown = cluster.broker.shutdown_signal();
     loop {
         let accepted = tokio::select! {
-            _ = crate::server::stopping(&mut shutdown) => return,
+            _ = stopping(&mut shutdown) => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -78,7 +75,7 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
 /// Per-connection route state.
 struct RouteState {
     cluster: Arc<Cluster>,
-    shared: Arc<Shared>,
+    broker: Arc<Broker>,
     client: Arc<Client>,
     peer: SocketAddr,
     solicited: Option<RouteUrl>,
@@ -100,12 +97,12 @@ pub(crate) async fn run_route<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let Some(shared) = cluster.shared() else { return RouteEnd::Closed { registered: false } };
-    let id = shared.next_client_id();
-    let client = Arc::new(Client::with_kind(id, peer, shared.opts.max_pending, ClientKind::Route));
+    let broker = cluster.broker.clone();
+    let id = broker.next_client_id();
+    let client = Arc::new(Client::with_kind(id, peer, broker.opts.max_pending, ClientKind::Route));
     let (mut reader, writer) = tokio::io::split(stream);
-    let writer = tokio::spawn(write_loop(client.clone(), writer, shared.opts.write_deadline));
-    let our_info = cluster.our_info(&shared);
+    let writer = tokio::spawn(write_loop(client.clone(), writer, broker.opts.write_deadline));
+    let our_info = cluster.our_info();
     if let Some(url) = &solicited {
         let auth = cluster.opts.authorization.as_ref();
         let connect = RouteConnect {
@@ -116,17 +113,17 @@ where
             pass: url.pass.clone().or_else(|| auth.map(|a| a.password.clone())),
             tls_required: cluster.tls.is_some(),
             headers: true,
-            name: shared.server_id.clone(),
+            name: broker.identity.id.clone(),
             cluster: cluster.opts.name.clone().unwrap_or_default(),
             lnoc: true,
             lang: None,
         };
-        client.send(&proto::json_line("CONNECT", &connect));
+        client.send(&json_line("CONNECT", &connect));
     }
-    client.send(&proto::json_line("INFO", &our_info));
+    client.send(&json_line("INFO", &our_info));
     let mut state = RouteState {
         cluster: cluster.clone(),
-        shared: shared.clone(),
+        broker: broker.clone(),
         client: client.clone(),
         peer,
         connected: solicited.is_some(),
@@ -140,7 +137,7 @@ where
     // Flushes what is queued (such as a final -ERR) within the writer's bound.
     client.outbound.close(CloseReason::ProtocolViolation);
     for (_, sub) in state.remote.drain() {
-        shared.remove_subscription(&sub);
+        broker.remove_subscription(&sub);
     }
     let registered = state.link.is_some();
     if let Some(link) = &state.link {
@@ -157,22 +154,22 @@ where
 impl RouteState {
     async fn read_loop<R: AsyncRead + Unpin>(&mut self, reader: &mut R) -> Result<(), RouteEnd> {
         let mut buf = BytesMut::with_capacity(64 * 1024);
-        let mut shutdown = self.shared.shutdown_signal();
+        let mut shutdown = self.broker.shutdown_signal();
         let handshake_deadline = Instant::now() + HANDSHAKE_TIMEOUT;
         let mut next_ping = Instant::now() + FIRST_PING;
-        let max_payload = self.shared.opts.max_payload;
+        let max_payload = self.broker.opts.max_payload;
         loop {
             buf.reserve(64 * 1024);
             tokio::select! {
                 _ = self.client.outbound.closing.notified() => return Ok(()),
-                _ = crate::server::stopping(&mut shutdown) => return Ok(()),
+                _ = stopping(&mut shutdown) => return Ok(()),
                 _ = sleep_until(handshake_deadline), if self.link.is_none() => {
                     self.cluster.warn("handshake not completed in time", &self.peer);
                     return Ok(());
                 }
                 _ = sleep_until(next_ping) => {
-                    next_ping = Instant::now() + self.shared.opts.ping_interval;
-                    if self.pings_out + 1 > self.shared.opts.ping_max {
+                    next_ping = Instant::now() + self.broker.opts.ping_interval;
+                    if self.pings_out + 1 > self.broker.opts.ping_max {
                         self.cluster.warn("stale route (no PONG)", &self.peer);
                         return Ok(());
                     }
@@ -184,10 +181,10 @@ impl RouteState {
                         Ok(0) | Err(_) => return Ok(()),
                         Ok(_) => {}
                     }
-                    self.fanout.begin_batch(self.shared.next_batch_token());
+                    self.fanout.begin_batch(self.broker.next_batch_token());
                     let mut used = 0;
                     let outcome = loop {
-                        match proto::parse(&buf[used..], max_payload) {
+                        match route::parse(&buf[used..], max_payload) {
                             Ok(Some((op, n))) => {
                                 used += n;
                                 if let Err(end) = self.handle(op).await {
@@ -214,7 +211,7 @@ impl RouteState {
         for client in touched {
             client.outbound.wake();
         }
-        let stats = &self.shared.stats;
+        let stats = &self.broker.stats;
         stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
         stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
     }
@@ -235,23 +232,40 @@ impl RouteState {
                 self.pings_out = 0;
                 Ok(())
             }
-            RouteOp::Ok | RouteOp::OtherAccount => Ok(()),
+            RouteOp::Ok => Ok(()),
             RouteOp::Err(text) => {
                 self.cluster.warn(&format!("peer said {}", String::from_utf8_lossy(text)), &self.peer);
                 Err(RouteEnd::Closed { registered: self.link.is_some() })
             }
             RouteOp::Connect(json) => self.connect(json).await,
             RouteOp::Info(json) => self.info(json),
-            RouteOp::Sub { subject, queue } => self.remote_sub(subject, queue.map(|(q, _)| q)),
-            RouteOp::Unsub { subject, queue } => {
+            // Interest and messages of accounts warden does not host (such as
+            // nats-server's `$SYS`) are dropped, so they never enter the
+            // global account's index.
+            RouteOp::Sub { account, subject, queue } => {
+                if self.link.is_none() {
+                    return self.refuse("interest before route handshake");
+                }
+                if account != GLOBAL_ACCOUNT {
+                    return Ok(());
+                }
+                self.remote_sub(subject, queue.map(|(q, _)| q))
+            }
+            RouteOp::Unsub { account, subject, queue } => {
+                if account != GLOBAL_ACCOUNT {
+                    return Ok(());
+                }
                 if let Some(sub) = self.remote.remove(&(subject.into(), queue.map(Into::into))) {
-                    self.shared.remove_subscription(&sub);
+                    self.broker.remove_subscription(&sub);
                 }
                 Ok(())
             }
             RouteOp::Msg(msg) => {
                 if self.link.is_none() {
                     return self.refuse("message before route handshake");
+                }
+                if msg.account != GLOBAL_ACCOUNT {
+                    return Ok(());
                 }
                 self.client.stats.in_msgs.fetch_add(1, Ordering::Relaxed);
                 self.client.stats.in_bytes.fetch_add(msg.message.len() as u64, Ordering::Relaxed);
@@ -261,7 +275,8 @@ impl RouteState {
                     header_len: msg.header_len,
                     message: msg.message,
                 };
-                self.fanout.publish(&self.shared, &message, Origin::Route { queues: &msg.queues });
+                let origin = Origin::Route { queues: msg.queues };
+                self.fanout.publish(&self.broker, &message, origin, std::time::Instant::now());
                 Ok(())
             }
         }
@@ -283,14 +298,7 @@ impl RouteState {
             }
         }
         if self.cluster.route_auth_required() {
-            let cluster = self.cluster.clone();
-            let user = connect.user.clone();
-            let pass = connect.pass.clone();
-            let ok = tokio::task::spawn_blocking(move || {
-                cluster.route_credentials_ok(user.as_deref(), pass.as_ref().map(|p| p.expose()))
-            })
-            .await
-            .unwrap_or(false);
+            let ok = self.cluster.route_credentials_ok(self.peer.ip(), connect.user, connect.pass).await;
             if !ok {
                 return self.refuse("Authorization Violation");
             }
@@ -303,7 +311,7 @@ impl RouteState {
         let Ok(info) = serde_json::from_slice::<RouteInfo>(json) else {
             return self.refuse("Protocol Violation: route INFO is not valid JSON");
         };
-        if info.server_id == self.shared.server_id {
+        if info.server_id == self.broker.identity.id {
             return Err(RouteEnd::ToSelf);
         }
         match &self.link {
@@ -345,7 +353,7 @@ impl RouteState {
         };
         let remote_id = info.server_id.clone();
         let link = Arc::new(RouteLink::new(self.client.clone(), info, self.solicited.is_some(), route_url));
-        if !self.cluster.register(link.clone(), &self.shared.server_id) {
+        if !self.cluster.register(link.clone(), &self.broker.identity.id) {
             debug!(peer = %self.peer, remote = %remote_id, "duplicate route closed");
             return Err(RouteEnd::Duplicate(remote_id));
         }
@@ -355,9 +363,6 @@ impl RouteState {
     }
 
     fn remote_sub(&mut self, subject: &[u8], queue: Option<&[u8]>) -> Result<(), RouteEnd> {
-        if self.link.is_none() {
-            return self.refuse("interest before route handshake");
-        }
         if !subject::is_valid_pattern(subject) {
             return Ok(());
         }
@@ -369,7 +374,7 @@ impl RouteState {
             return self.refuse("too much route interest");
         }
         let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, b"", None));
-        self.shared.add_subscription(sub.clone());
+        self.broker.add_subscription(sub.clone());
         self.remote.insert(key, sub);
         Ok(())
     }

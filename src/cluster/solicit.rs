@@ -61,9 +61,7 @@ impl RouteUrl {
 /// drops. Stops after `retries` failed attempts in a row (forever with
 /// `None`), when the URL turns out to be this server, or at shutdown.
 pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: Option<u32>) {
-    let Some(shared) = cluster.shared() else { return };
-    let mut shutdown = shared.shutdown_signal();
-    drop(shared);
+    let mut shutdown = cluster.broker.shutdown_signal();
     let mut failures = 0u32;
     let mut backoff = FIRST_BACKOFF;
     loop {
@@ -103,7 +101,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: 
                             }
                             tokio::select! {
                                 _ = changed => {}
-                                _ = crate::server::stopping(&mut shutdown) => break,
+                                _ = crate::broker::stopping(&mut shutdown) => break,
                             }
                         }
                     }
@@ -125,7 +123,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: 
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = crate::server::stopping(&mut shutdown) => break,
+            _ = crate::broker::stopping(&mut shutdown) => break,
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }

@@ -10,11 +10,18 @@ use std::fmt;
 use std::sync::Arc;
 
 /// One config text: a file, an included file, or an embedded string.
+/// `Debug` shows the name only: the text may hold secrets.
 pub struct Source {
     /// Display name: the path as given, or the caller's origin name.
     pub(crate) name: String,
     /// The whole text, kept to show the offending line in an error.
     pub(crate) text: String,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source").field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 impl Source {

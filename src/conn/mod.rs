@@ -1,16 +1,12 @@
-//! One client connection: the shared handle other connections deliver to
-//! (`Client`), the protocol session that handles its ops, and the tasks that
-//! read, write and keep it alive.
+//! One client connection: a sans-IO protocol session (states, keep-alive,
+//! auth deadline, what each op does) and the thin async tasks that move its
+//! bytes and timers: a reader that feeds the session, and a writer (also
+//! used by routes) that drains the connection's outbound queue.
 
-mod client;
-mod close;
-mod fanout;
-mod outbound;
+mod keepalive;
 mod session;
 mod task;
+mod writer;
 
-pub use client::{Client, ClientKind, ClientMeta, ClientStats};
-pub use close::CloseReason;
-pub use fanout::{Fanout, Message, Origin};
-pub use outbound::{Append, Outbound};
-pub use task::{refuse_connection, run_connection, write_loop, Greeting};
+pub use task::{refuse_connection, run_connection, Greeting};
+pub use writer::write_loop;

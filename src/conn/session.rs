@@ -1,154 +1,244 @@
-//! The protocol session of one connection: what each client op does.
+//! The protocol session of one connection, sans IO: bytes and `now` in;
+//! out go the bytes queued to clients (this one's own outbound queue and
+//! its subscribers'), the events the task must act on (close, check
+//! credentials) and the next deadline.
 //!
 //! Everything here is synchronous: a read batch is parsed and handled
-//! without awaiting, publishers append to subscribers' outbound buffers and
+//! without awaiting; publishers append to subscribers' outbound buffers and
 //! remember whom they touched; `task.rs` then wakes those writers once per
 //! batch and, if one of them is backed up, briefly stalls this publisher.
+//! The unit tests below drive a session directly, with no socket and no
+//! clock.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::fanout::{Fanout, Message, Origin};
-use super::{Append, Client, CloseReason};
-use crate::auth::{Claims, ConnectionFacts, Identity, Verdict};
+use super::keepalive::{KeepAlive, Tick};
+use crate::auth::{Claims, ConnectionFacts, Gate, Identity, Verdict};
+use crate::broker::{Append, Broker, Client, CloseReason, Fanout, Message, Origin, Subscription};
 use crate::perms::{PublishCache, SubDecision};
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
-use crate::router::Subscription;
-use crate::server::Shared;
 use crate::subject;
 
-/// Why a read batch stopped before the end of the buffer.
+/// What the task must do after [`Session::receive`].
 #[derive(Debug)]
-pub(super) enum Stop {
+pub(super) enum Event {
     /// Close the connection.
     Close(CloseReason),
     /// A CONNECT needs its credentials checked (off the reactor) before
-    /// anything after it is handled.
-    Authenticate(Claims),
+    /// anything after it is handled; then call [`Session::authenticated`].
+    Authenticate(Box<Login>),
 }
 
-impl From<CloseReason> for Stop {
-    fn from(reason: CloseReason) -> Self {
-        Stop::Close(reason)
-    }
+/// What a credential check needs.
+#[derive(Debug)]
+pub(super) struct Login {
+    /// What the CONNECT presented.
+    pub(super) claims: Claims,
+    /// What the server knows of the connection.
+    pub(super) facts: ConnectionFacts,
+}
+
+/// The outcome of [`Session::receive`].
+#[derive(Debug)]
+pub(super) struct Received {
+    /// Bytes of the input used.
+    pub(super) used: usize,
+    /// How many bytes the unused rest must grow to before the next op can
+    /// complete.
+    pub(super) need: usize,
+    /// Set when the batch stopped early.
+    pub(super) event: Option<Event>,
 }
 
 const OK: &[u8] = b"+OK\r\n";
 const PONG: &[u8] = b"PONG\r\n";
+const PING: &[u8] = b"PING\r\n";
 
-/// Per-connection protocol state, owned by the connection's reader task.
-pub(super) struct Session {
-    shared: Arc<Shared>,
-    client: Arc<Client>,
-    parser: Parser,
-    limits: ParseLimits,
+/// Where the connection is in its life.
+#[derive(Debug)]
+enum State {
+    /// Credentials are needed and no CONNECT came yet: nothing but CONNECT
+    /// is accepted.
+    AwaitingConnect,
+    /// A CONNECT's credentials are being checked; the task reads nothing
+    /// meanwhile.
+    Authenticating(Box<ConnectOptions>),
+    /// The client is known; its permissions guard every op.
+    Established(Established),
+}
+
+/// An authenticated (or, without auth, anonymous) connection.
+#[derive(Debug)]
+struct Established {
+    identity: Identity,
+    /// Publish decisions in front of the identity's permissions.
+    publish: PublishCache,
+    /// The identity came from checking a CONNECT's credentials (so a second
+    /// CONNECT is refused rather than re-authenticated).
+    logged_in: bool,
+}
+
+/// CONNECT options that shape every op after it.
+#[derive(Debug, Clone, Copy)]
+struct Flags {
     verbose: bool,
     echo: bool,
     headers: bool,
     no_responders: bool,
+}
+
+/// Per-connection protocol state, owned by the connection's reader task.
+pub(super) struct Session {
+    broker: Arc<Broker>,
+    gate: Arc<Gate>,
+    client: Arc<Client>,
+    parser: Parser,
+    limits: ParseLimits,
+    flags: Flags,
+    state: State,
     /// Subscriptions by sid.
     subs: HashMap<Box<[u8]>, Arc<Subscription>>,
     /// Delivery state: match cache, touched clients, queue picks.
     fanout: Fanout,
     /// Inbound messages and bytes in the current batch.
     batch_in: (u64, u64),
-    /// Credentials must be checked before anything else is handled.
-    auth_required: bool,
-    /// Who the client is, once known; its permissions guard every op.
-    identity: Option<Identity>,
-    /// Publish decisions in front of the identity's permissions.
-    publish_perms: Option<PublishCache>,
-    /// CONNECT options waiting for their credentials to be checked.
-    pending_connect: Option<ConnectOptions>,
-    /// Whether the client sent anything since the last keep-alive tick.
-    pub(super) inbound_activity: bool,
-    /// Unanswered server PINGs.
-    pub(super) pings_out: u32,
+    keepalive: KeepAlive,
+    /// The client must be established by then.
+    auth_deadline: Instant,
+    /// The configuration generation the identity was last checked against.
+    generation: u64,
 }
 
 impl Session {
-    pub(super) fn new(shared: Arc<Shared>, client: Arc<Client>) -> Self {
-        let authenticator = shared.authenticator();
-        let auth_required = authenticator.auth_required();
-        let limits =
-            ParseLimits { max_payload: shared.opts.max_payload, max_control_line: shared.opts.max_control_line };
+    /// The session of a connection accepted at `now`.
+    pub(super) fn new(broker: Arc<Broker>, gate: Arc<Gate>, client: Arc<Client>, now: Instant) -> Self {
+        let opts = &broker.opts;
+        let limits = ParseLimits { max_payload: opts.max_payload, max_control_line: opts.max_control_line };
         let defaults = ConnectOptions::default();
-        let fanout = Fanout::new(client.id);
+        let keepalive = KeepAlive::new(now, opts.ping_interval, opts.ping_max);
         let mut session = Session {
-            shared,
+            fanout: Fanout::new(client.id),
+            auth_deadline: now + gate.timeout(),
+            generation: gate.generation(),
+            broker,
             client,
             parser: Parser::new(),
             limits,
-            verbose: defaults.verbose,
-            echo: defaults.echo,
-            headers: defaults.headers,
-            no_responders: defaults.no_responders,
+            flags: Flags {
+                verbose: defaults.verbose,
+                echo: defaults.echo,
+                headers: defaults.headers,
+                no_responders: defaults.no_responders,
+            },
+            state: State::AwaitingConnect,
             subs: HashMap::new(),
-            fanout,
             batch_in: (0, 0),
-            auth_required,
-            identity: None,
-            publish_perms: None,
-            pending_connect: None,
-            inbound_activity: false,
-            pings_out: 0,
+            keepalive,
+            gate,
         };
-        if !auth_required {
+        let authenticator = session.gate.authenticator();
+        if !authenticator.auth_required() {
             // No credentials needed: the identity is known from the start.
-            let facts = session.facts();
-            if let Verdict::Accept(identity) = authenticator.authenticate(&Claims::default(), &facts) {
-                session.set_identity(identity);
+            if let Verdict::Accept(identity) = authenticator.authenticate(&Claims::default(), &session.facts()) {
+                session.establish(identity, false);
             }
         }
         session
     }
 
     /// The connection's facts for an authenticator.
-    pub(super) fn facts(&self) -> ConnectionFacts {
+    fn facts(&self) -> ConnectionFacts {
         ConnectionFacts { addr: self.client.addr, peer: self.client.meta.lock().peer.clone() }
     }
 
-    /// Whether the client still has to authenticate.
-    pub(super) fn awaiting_auth(&self) -> bool {
-        self.identity.is_none()
+    fn is_established(&self) -> bool {
+        matches!(self.state, State::Established(_))
     }
 
-    fn set_identity(&mut self, identity: Identity) {
+    fn establish(&mut self, identity: Identity, logged_in: bool) {
         self.client.set_reply_tracking(&identity.permissions);
         self.client.meta.lock().user = identity.user.clone();
-        match &mut self.publish_perms {
-            Some(cache) => cache.replace(identity.permissions.clone()),
-            None => self.publish_perms = Some(PublishCache::new(identity.permissions.clone())),
-        }
-        self.identity = Some(identity);
+        let publish = match std::mem::replace(&mut self.state, State::AwaitingConnect) {
+            State::Established(mut old) => {
+                old.publish.replace(identity.permissions.clone());
+                old.publish
+            }
+            _ => PublishCache::new(identity.permissions.clone()),
+        };
+        self.state = State::Established(Established { identity, publish, logged_in });
     }
 
-    /// Handles every complete op at the start of `buf`. Returns the bytes
-    /// used, how many bytes the unused rest must grow to before the next op
-    /// can complete, and, if the connection must close, why.
-    pub(super) fn process(&mut self, buf: &[u8]) -> (usize, usize, Option<Stop>) {
-        self.fanout.begin_batch(self.shared.next_batch_token());
+    /// When [`Session::on_timer`] must next be called.
+    pub(super) fn deadline(&self) -> Instant {
+        let keepalive = self.keepalive.next();
+        if self.is_established() {
+            keepalive
+        } else {
+            keepalive.min(self.auth_deadline)
+        }
+    }
+
+    /// The deadline came: closes a client that did not authenticate in
+    /// time, and keeps the connection alive (PING, or close as stale).
+    pub(super) fn on_timer(&mut self, now: Instant) -> Result<(), CloseReason> {
+        if !self.is_established() && now >= self.auth_deadline {
+            self.broker.security.auth_timeouts.fetch_add(1, Ordering::Relaxed);
+            self.client.send(ProtoError::AuthenticationTimeout.to_line().as_bytes());
+            return Err(CloseReason::AuthenticationTimeout);
+        }
+        if now >= self.keepalive.next() {
+            let delivered = self.client.outbound.take_activity();
+            let rtt_known = self.client.rtt_nanos.load(Ordering::Relaxed) != 0;
+            match self.keepalive.tick(now, delivered, rtt_known) {
+                Tick::Quiet => {}
+                Tick::Ping => {
+                    self.client.send(PING);
+                    // The PING itself is not traffic: without this a silent
+                    // client with a known RTT went stale only after twice
+                    // `ping_max` intervals.
+                    self.client.outbound.take_activity();
+                }
+                Tick::Stale => {
+                    self.client.send(ProtoError::StaleConnection.to_line().as_bytes());
+                    return Err(CloseReason::StaleConnection);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles every complete op at the start of `buf`, read at `now`.
+    pub(super) fn receive(&mut self, buf: &[u8], now: Instant) -> Received {
+        if self.gate.generation() != self.generation {
+            // A reload completed: nothing more is handled under the old rules.
+            if let Err(reason) = self.reload() {
+                return Received { used: 0, need: 0, event: Some(Event::Close(reason)) };
+            }
+        }
+        self.fanout.begin_batch(self.broker.next_batch_token());
         let mut used = 0;
         loop {
             let step = self.parser.parse(&buf[used..], &self.limits);
             match step {
                 Ok(Step::Op(op, n)) => {
                     used += n;
-                    self.inbound_activity = true;
-                    if let Err(stop) = self.handle(op) {
-                        return (used, 0, Some(stop));
+                    self.keepalive.heard();
+                    if let Err(event) = self.handle(op, now) {
+                        return Received { used, need: 0, event: Some(event) };
                     }
                 }
-                Ok(Step::NeedMore(need)) => return (used, need, None),
-                Err(err) => return (used, 0, Some(Stop::Close(self.fail(err)))),
+                Ok(Step::NeedMore(need)) => return Received { used, need, event: None },
+                Err(err) => return Received { used, need: 0, event: Some(Event::Close(self.fail(err))) },
             }
         }
     }
 
-    /// Sends the error line and returns the close reason if it closes.
+    /// Sends the error line and returns the close reason.
     fn fail(&mut self, err: ProtoError) -> CloseReason {
         self.client.send(err.to_line().as_bytes());
         debug!(cid = self.client.id, error = %err, "closing connection on protocol error");
@@ -172,15 +262,16 @@ impl Session {
     }
 
     fn ack(&self) {
-        if self.verbose {
+        if self.flags.verbose {
             self.client.send(OK);
         }
     }
 
-    fn handle(&mut self, op: Op<'_>) -> Result<(), Stop> {
-        if self.awaiting_auth() && !matches!(op, Op::Connect(_)) {
-            return Err(Stop::Close(self.fail(ProtoError::AuthorizationViolation)));
+    fn handle(&mut self, op: Op<'_>, now: Instant) -> Result<(), Event> {
+        if !self.is_established() && !matches!(op, Op::Connect(_)) {
+            return Err(Event::Close(self.fail(ProtoError::AuthorizationViolation)));
         }
+        let closed = |reason| Event::Close(reason);
         match op {
             Op::Connect(json) => self.connect(json),
             Op::Ping => {
@@ -188,13 +279,16 @@ impl Session {
                 Ok(())
             }
             Op::Pong => {
-                self.pings_out = 0;
+                if let Some(rtt) = self.keepalive.pong(now) {
+                    let nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
+                    self.client.rtt_nanos.store(nanos, Ordering::Relaxed);
+                }
                 Ok(())
             }
             Op::Ok | Op::Info => Ok(()),
-            Op::Err => Err(Stop::Close(CloseReason::ClientClosed)),
-            Op::Pub(publish) => Ok(self.publish(publish)?),
-            Op::Sub { subject, queue, sid } => Ok(self.subscribe(subject, queue, sid)?),
+            Op::Err => Err(Event::Close(CloseReason::ClientClosed)),
+            Op::Pub(publish) => self.publish(publish, now).map_err(closed),
+            Op::Sub { subject, queue, sid } => self.subscribe(subject, queue, sid).map_err(closed),
             Op::Unsub { sid, max } => {
                 self.unsubscribe(sid, max);
                 self.ack();
@@ -203,50 +297,55 @@ impl Session {
         }
     }
 
-    fn connect(&mut self, json: &[u8]) -> Result<(), Stop> {
+    fn connect(&mut self, json: &[u8]) -> Result<(), Event> {
+        let close = |session: &mut Session, err| Err(Event::Close(session.fail(err)));
         let Ok(opts) = ConnectOptions::parse(json) else {
-            return Err(self.fail(ProtoError::InvalidArguments("CONNECT is not valid JSON for its fields")).into());
+            return close(self, ProtoError::InvalidArguments("CONNECT is not valid JSON for its fields"));
         };
         if opts.account.is_some() || opts.new_account.is_some() {
-            return Err(self.fail(ProtoError::AuthorizationViolation).into());
+            return close(self, ProtoError::AuthorizationViolation);
         }
-        if self.auth_required && self.identity.is_some() {
+        if matches!(&self.state, State::Established(e) if e.logged_in) {
             // nats-server re-authenticates and may switch the user of a live
             // connection; warden refuses a second CONNECT (see SECURITY.md).
-            return Err(self.fail(ProtoError::AuthorizationViolation).into());
+            return close(self, ProtoError::AuthorizationViolation);
         }
         if !(0..=1).contains(&opts.protocol) {
-            return Err(self.fail(ProtoError::InvalidClientProtocol).into());
+            return close(self, ProtoError::InvalidClientProtocol);
         }
         if opts.no_responders && !opts.headers {
-            return Err(self.fail(ProtoError::NoRespondersRequiresHeaders).into());
+            return close(self, ProtoError::NoRespondersRequiresHeaders);
         }
-        if self.identity.is_some() {
+        if self.is_established() {
             self.apply_connect(opts);
             return Ok(());
         }
         let claims = Claims { user: opts.user.clone(), password: opts.pass.clone(), token: opts.auth_token.clone() };
-        self.pending_connect = Some(opts);
-        Err(Stop::Authenticate(claims))
+        self.state = State::Authenticating(Box::new(opts));
+        Err(Event::Authenticate(Box::new(Login { claims, facts: self.facts() })))
     }
 
-    /// Applies the authenticator's answer to the pending CONNECT.
-    pub(super) fn complete_connect(&mut self, verdict: Verdict) -> Result<(), CloseReason> {
-        let opts = self.pending_connect.take().unwrap_or_default();
+    /// Applies the gate's verdict on the CONNECT that asked for it.
+    pub(super) fn authenticated(&mut self, verdict: Verdict) -> Result<(), CloseReason> {
+        let State::Authenticating(opts) = std::mem::replace(&mut self.state, State::AwaitingConnect) else {
+            // Only a CONNECT asks for a verdict; anything else is a bug of the caller's.
+            return Err(self.fail(ProtoError::AuthorizationViolation));
+        };
         let user = opts.user.clone().unwrap_or_default();
         match verdict {
             Verdict::Accept(identity) => {
-                self.shared.security.auth_successes.fetch_add(1, Ordering::Relaxed);
-                if self.shared.audit.allow() {
+                self.broker.security.auth_successes.fetch_add(1, Ordering::Relaxed);
+                if self.broker.audit.allow() {
                     info!(cid = self.client.id, addr = %self.client.addr, user = identity.user.as_deref().unwrap_or(""), "authenticated");
                 }
-                self.set_identity(identity);
-                self.apply_connect(opts);
+                self.generation = self.gate.generation();
+                self.establish(identity, true);
+                self.apply_connect(*opts);
                 Ok(())
             }
             Verdict::Refuse(reason) => {
-                self.shared.security.count_auth_failure(reason);
-                if self.shared.audit.allow() {
+                self.broker.security.count_auth_failure(reason);
+                if self.broker.audit.allow() {
                     warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "authentication failed");
                 }
                 Err(self.fail(ProtoError::AuthorizationViolation))
@@ -255,10 +354,8 @@ impl Session {
     }
 
     fn apply_connect(&mut self, opts: ConnectOptions) {
-        self.verbose = opts.verbose;
-        self.echo = opts.echo;
-        self.headers = opts.headers;
-        self.no_responders = opts.no_responders;
+        self.flags =
+            Flags { verbose: opts.verbose, echo: opts.echo, headers: opts.headers, no_responders: opts.no_responders };
         self.client.set_headers(opts.headers);
         self.client.set_async_info(opts.protocol >= 1);
         {
@@ -270,20 +367,27 @@ impl Session {
         self.ack();
     }
 
+    fn user(&self) -> String {
+        match &self.state {
+            State::Established(e) => e.identity.user.clone().unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
     /// Logs and counts a refused publish or subscribe, and tells the client.
     fn violation(&mut self, err: ProtoError, direction: &'static str) -> Result<(), CloseReason> {
-        let user = self.identity.as_ref().and_then(|i| i.user.clone()).unwrap_or_default();
-        self.shared.security.count_violation(&user, direction);
-        if self.shared.audit.allow() {
+        let user = self.user();
+        self.broker.security.count_violation(&user, direction);
+        if self.broker.audit.allow() {
             warn!(cid = self.client.id, addr = %self.client.addr, user = %user, direction, error = %err, "permission violation");
         }
         self.refuse(err)
     }
 
-    fn publish(&mut self, publish: Publish<'_>) -> Result<(), CloseReason> {
+    fn publish(&mut self, publish: Publish<'_>, now: Instant) -> Result<(), CloseReason> {
         self.batch_in.0 += 1;
         self.batch_in.1 += publish.message.len() as u64;
-        if publish.header_len.is_some() && !self.headers {
+        if publish.header_len.is_some() && !self.flags.headers {
             return Err(self.fail(ProtoError::InvalidArguments("HPUB needs headers enabled in CONNECT")));
         }
         let reply_ok = publish.reply.is_none_or(subject::is_valid_literal);
@@ -292,8 +396,11 @@ impl Session {
             // warden never routes a malformed subject (see SECURITY.md).
             return self.refuse(ProtoError::InvalidPublishSubject);
         }
-        let allowed = self.publish_perms.as_mut().is_some_and(|p| p.may_publish(publish.subject))
-            || self.client.may_reply(publish.subject);
+        let State::Established(established) = &mut self.state else {
+            return Err(self.fail(ProtoError::AuthorizationViolation));
+        };
+        let allowed =
+            established.publish.may_publish(publish.subject) || self.client.may_reply(publish.subject, now.into_std());
         if !allowed {
             let subject = String::from_utf8_lossy(publish.subject).into_owned();
             return self.violation(ProtoError::PublishViolation(subject), "publish");
@@ -305,8 +412,9 @@ impl Session {
             header_len: publish.header_len,
             message: publish.message,
         };
-        let delivered = self.fanout.publish(&self.shared, &msg, Origin::Client { id: self.client.id, echo: self.echo });
-        if delivered == 0 && self.no_responders {
+        let origin = Origin::Client { id: self.client.id, echo: self.flags.echo };
+        let delivered = self.fanout.publish(&self.broker, &msg, origin, now.into_std());
+        if delivered == 0 && self.flags.no_responders {
             if let Some(reply) = publish.reply {
                 self.no_responders_reply(reply);
             }
@@ -331,9 +439,9 @@ impl Session {
         if !subject::is_valid_pattern(subject) {
             return self.refuse(ProtoError::InvalidSubject);
         }
-        let decision = match &self.identity {
-            Some(identity) => identity.permissions.may_subscribe(subject, queue),
-            None => SubDecision::Denied,
+        let decision = match &self.state {
+            State::Established(e) => e.identity.permissions.may_subscribe(subject, queue),
+            _ => SubDecision::Denied,
         };
         let SubDecision::Allowed { filter } = decision else {
             let err = ProtoError::SubscribeViolation {
@@ -347,7 +455,7 @@ impl Session {
             self.ack();
             return Ok(());
         }
-        let max = self.shared.opts.max_subscriptions;
+        let max = self.broker.opts.max_subscriptions;
         if max > 0 && self.subs.len() >= max {
             self.subs.retain(|_, s| !s.is_removed());
             if self.subs.len() >= max {
@@ -355,7 +463,7 @@ impl Session {
             }
         }
         let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, sid, filter));
-        self.shared.add_subscription(sub.clone());
+        self.broker.add_subscription(sub.clone());
         self.subs.insert(sid.into(), sub);
         self.ack();
         Ok(())
@@ -366,7 +474,7 @@ impl Session {
             return;
         };
         if max.is_none_or(|m| sub.set_max(m)) {
-            self.shared.remove_subscription(sub);
+            self.broker.remove_subscription(sub);
             self.subs.remove(sid);
         }
     }
@@ -377,7 +485,7 @@ impl Session {
         let (in_msgs, in_bytes) = std::mem::take(&mut self.batch_in);
         if in_msgs > 0 {
             let (hits, cached, fanout) = self.fanout.take_monitor_figures();
-            let router = &self.shared.router.stats;
+            let router = &self.broker.router.stats;
             if hits > 0 {
                 router.cache_hits.fetch_add(hits, Ordering::Relaxed);
             }
@@ -391,7 +499,7 @@ impl Session {
             let c = &self.client.stats;
             c.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
             c.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
-            let s = &self.shared.stats;
+            let s = &self.broker.stats;
             s.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
             s.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
             s.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
@@ -403,27 +511,29 @@ impl Session {
     /// After a configuration reload: takes the identity's new permissions,
     /// re-checks every subscription (removing those no longer allowed, with
     /// nats-server's `(sid "N")` error), or closes if the user is gone.
-    pub(super) fn apply_reload(&mut self) -> Result<(), CloseReason> {
-        let Some(identity) = &self.identity else { return Ok(()) };
-        let Some(identity) = self.shared.authenticator().refresh(identity) else {
+    pub(super) fn reload(&mut self) -> Result<(), CloseReason> {
+        self.generation = self.gate.generation();
+        let State::Established(established) = &self.state else { return Ok(()) };
+        let logged_in = established.logged_in;
+        let Some(identity) = self.gate.authenticator().refresh(&established.identity) else {
             self.client.send(ProtoError::AuthorizationViolation.to_line().as_bytes());
             info!(cid = self.client.id, addr = %self.client.addr, "closing: user removed or credentials changed by a reload");
             return Err(CloseReason::UserRemoved);
         };
         let permissions = identity.permissions.clone();
-        self.set_identity(identity);
+        self.establish(identity, logged_in);
         let sids: Vec<Box<[u8]>> = self.subs.keys().cloned().collect();
         for sid in sids {
             let Some(old) = self.subs.get(&sid).cloned() else { continue };
             match permissions.may_subscribe(&old.subject, old.queue.as_deref()) {
                 SubDecision::Allowed { filter } => {
                     let renewed = Arc::new(old.renewed(filter));
-                    self.shared.remove_subscription(&old);
-                    self.shared.add_subscription(renewed.clone());
+                    self.broker.remove_subscription(&old);
+                    self.broker.add_subscription(renewed.clone());
                     self.subs.insert(sid, renewed);
                 }
                 SubDecision::Denied => {
-                    self.shared.remove_subscription(&old);
+                    self.broker.remove_subscription(&old);
                     self.subs.remove(&sid);
                     let err = ProtoError::SubscriptionRevoked {
                         subject: String::from_utf8_lossy(&old.subject).into_owned(),
@@ -439,7 +549,7 @@ impl Session {
     /// Removes every subscription of this connection from the index.
     pub(super) fn unsubscribe_all(&mut self) {
         for (_, sub) in self.subs.drain() {
-            self.shared.remove_subscription(&sub);
+            self.broker.remove_subscription(&sub);
         }
     }
 
@@ -448,3 +558,6 @@ impl Session {
         &self.client
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,28 +1,25 @@
 //! Credentials for the monitoring endpoints: a bearer token or a user and
 //! password (basic auth), stored hashed like client passwords.
 //!
-//! Verification is argon2/bcrypt, so it runs on a blocking thread, one at
-//! a time (monitoring is not worth more CPU than that); a recent success is
-//! remembered by a keyed digest ([`VerifiedCache`]) so a dashboard polling
-//! every second pays the hash once. Wrong credentials are answered after a
-//! delay that grows per client address.
+//! Verification is argon2/bcrypt, so it goes through the server's [`Guard`]
+//! like every login: the failure throttle of this listener (a wrong
+//! credential, or a right one after failures, is answered only when the
+//! address's slot comes), then the shared verification pool. A recent
+//! success is remembered by a keyed digest ([`VerifiedCache`]) so a
+//! dashboard polling every second pays the hash once.
 
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine;
 use hyper::header::HeaderValue;
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
 use crate::auth::password::{PasswordError, PasswordHash};
-use crate::auth::{FailureThrottle, VerifiedCache};
+use crate::auth::{Guard, VerifiedCache};
 use crate::config::HttpAuthorization;
 use crate::secret::Secret;
 
-/// Longest delay before answering repeated failures from one address.
-const MAX_FAILURE_DELAY: Duration = Duration::from_secs(5);
 /// Longest `Authorization` header value considered (longer is refused
 /// unverified, so nobody makes argon2 hash megabytes).
 const MAX_HEADER_LEN: usize = 1024;
@@ -33,10 +30,26 @@ enum Required {
     Basic { user: String, password: PasswordHash },
 }
 
+impl Required {
+    fn parse(config: &HttpAuthorization) -> Result<Self, PasswordError> {
+        Ok(match config {
+            HttpAuthorization::Token(token) => Required::Token(PasswordHash::parse(token.expose())?),
+            HttpAuthorization::User { user, password } => {
+                Required::Basic { user: user.clone(), password: PasswordHash::parse(password.expose())? }
+            }
+        })
+    }
+}
+
 /// What a request presented.
 struct Presented {
     user: Option<String>,
     secret: Secret,
+}
+
+/// Checks that `config`'s stored secret can be used (for `warden check`).
+pub(super) fn validate(config: &HttpAuthorization) -> Result<(), PasswordError> {
+    Required::parse(config).map(|_| ())
 }
 
 /// The configured monitoring credentials and their verification state.
@@ -44,26 +57,13 @@ struct Presented {
 pub(super) struct MonitorAuth {
     required: Required,
     cache: VerifiedCache,
-    /// One verification at a time.
-    slots: Arc<Semaphore>,
-    throttle: FailureThrottle,
+    guard: Guard,
 }
 
 impl MonitorAuth {
-    /// Parses the stored secret (a hash or plain text).
-    pub(super) fn new(config: &HttpAuthorization) -> Result<Self, PasswordError> {
-        let required = match config {
-            HttpAuthorization::Token(token) => Required::Token(PasswordHash::parse(token.expose())?),
-            HttpAuthorization::User { user, password } => {
-                Required::Basic { user: user.clone(), password: PasswordHash::parse(password.expose())? }
-            }
-        };
-        Ok(MonitorAuth {
-            required,
-            cache: VerifiedCache::default(),
-            slots: Arc::new(Semaphore::new(1)),
-            throttle: FailureThrottle::new(MAX_FAILURE_DELAY),
-        })
+    /// Parses the stored secret (a hash or plain text); checks go through `guard`.
+    pub(super) fn new(config: &HttpAuthorization, guard: Guard) -> Result<Self, PasswordError> {
+        Ok(MonitorAuth { required: Required::parse(config)?, cache: VerifiedCache::default(), guard })
     }
 
     /// The `WWW-Authenticate` challenge for a 401.
@@ -75,8 +75,8 @@ impl MonitorAuth {
     }
 
     /// Whether the request's `Authorization` header carries the configured
-    /// credentials. A missing header is answered at once; a wrong one after
-    /// the per-address delay.
+    /// credentials. A missing header is answered at once; anything else is
+    /// answered when the guard allows.
     pub(super) async fn check(&self, header: Option<&HeaderValue>, ip: IpAddr) -> bool {
         let Some(presented) = header.and_then(|h| self.presented(h)) else { return false };
         let (name, hash, user_ok) = match &self.required {
@@ -90,27 +90,15 @@ impl MonitorAuth {
             return true;
         }
         // Verify even for a wrong user name, so both failures cost the same.
-        let verified = match self.slots.clone().acquire_owned().await {
-            Ok(permit) => {
-                let hash = hash.clone();
-                let secret = presented.secret.clone();
-                tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    hash.verify(secret.expose())
-                })
-                .await
-                .unwrap_or(false)
-            }
-            Err(_) => false,
-        };
-        if verified && user_ok {
+        let hash = hash.clone();
+        let secret = presented.secret.clone();
+        let key = self.guard.throttle().user_key(presented.user.as_deref().unwrap_or_default());
+        let check = move || hash.verify(secret.expose()) & user_ok;
+        let verified = self.guard.check(ip, key, check, |ok| *ok).await.unwrap_or(false);
+        if verified {
             self.cache.remember(name, presented.secret.expose(), Instant::now());
-            self.throttle.success(ip);
-            return true;
         }
-        let delay = self.throttle.failure(ip, Instant::now());
-        tokio::time::sleep(delay).await;
-        false
+        verified
     }
 
     /// The credentials in an `Authorization` value of the configured scheme.
@@ -144,9 +132,14 @@ mod tests {
         HeaderValue::from_str(v).unwrap()
     }
 
+    fn guard() -> Guard {
+        let verifier = std::sync::Arc::new(crate::auth::Verifier::new(1));
+        Guard::new(verifier, crate::auth::FailureThrottle::new(std::time::Duration::ZERO))
+    }
+
     #[tokio::test]
     async fn bearer_token() {
-        let auth = MonitorAuth::new(&HttpAuthorization::Token(Secret::new("s3cret"))).unwrap();
+        let auth = MonitorAuth::new(&HttpAuthorization::Token(Secret::new("s3cret")), guard()).unwrap();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         assert!(auth.check(Some(&header("Bearer s3cret")), ip).await);
         assert!(auth.check(Some(&header("bearer s3cret")), ip).await, "cached, scheme case-insensitive");
@@ -159,7 +152,7 @@ mod tests {
     #[tokio::test]
     async fn basic_user_and_password() {
         let config = HttpAuthorization::User { user: "ops".into(), password: Secret::new("pw:with:colons") };
-        let auth = MonitorAuth::new(&config).unwrap();
+        let auth = MonitorAuth::new(&config, guard()).unwrap();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         assert!(auth.check(Some(&header(&format!("Basic {}", b64("ops:pw:with:colons")))), ip).await);

@@ -14,8 +14,7 @@ use super::http::{json, Body};
 use super::query::{ApiError, Query};
 use super::subsz::SubDetail;
 use super::Monitor;
-use crate::conn::Client;
-use crate::router::Subscription;
+use crate::broker::{Client, Subscription};
 
 /// Connections listed when `limit` is absent or 0 (nats-server's).
 const DEFAULT_LIMIT: usize = 1024;
@@ -210,7 +209,7 @@ pub(super) fn connz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> 
     let opts = ConnzOptions::parse(query)?;
     let now = SystemTime::now();
     let mut rows: Vec<Row> =
-        monitor.shared.clients().into_iter().filter(|c| opts.cid.is_none_or(|id| c.id == id)).map(Row::read).collect();
+        monitor.broker.clients().into_iter().filter(|c| opts.cid.is_none_or(|id| c.id == id)).map(Row::read).collect();
     rows.sort_unstable_by(|a, b| a.compare(b, opts.sort));
     let total = rows.len();
     let page: Vec<Row> = rows.into_iter().skip(opts.offset).take(opts.limit).collect();
@@ -223,7 +222,7 @@ pub(super) fn connz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> 
         })
         .collect();
     json(&Connz {
-        server_id: &monitor.shared.server_id,
+        server_id: &monitor.broker.identity.id,
         now: rfc3339(now),
         num_connections: connections.len(),
         total,
@@ -236,7 +235,7 @@ pub(super) fn connz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> 
 /// The subscriptions of the listed clients, from one walk of the index.
 fn subscriptions_of(monitor: &Monitor, page: &[Row]) -> HashMap<u64, Vec<Arc<Subscription>>> {
     let mut by_client: HashMap<u64, Vec<Arc<Subscription>>> = page.iter().map(|r| (r.client.id, Vec::new())).collect();
-    for sub in monitor.shared.router.subscriptions() {
+    for sub in monitor.broker.router.subscriptions() {
         if let Some(list) = by_client.get_mut(&sub.owner.id) {
             list.push(sub);
         }

@@ -79,12 +79,12 @@ pub(super) async fn serve(listener: TcpListener, monitor: Arc<Monitor>, mut stop
 
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, monitor: Arc<Monitor>, stopped: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
-    if !monitor.tls {
+    if !monitor.https {
         serve_http(TokioIo::new(stream), peer, monitor, stopped).await;
         return;
     }
     // The current client TLS settings, so a reloaded certificate applies here too.
-    let Some(tls) = monitor.shared.tls() else { return };
+    let Some(tls) = monitor.tls.get() else { return };
     let acceptor = TlsAcceptor::from(tls.config.clone());
     let deadline = if tls.timeout.is_zero() { TLS_HANDSHAKE_TIMEOUT } else { tls.timeout };
     match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
@@ -167,10 +167,10 @@ async fn handle(monitor: &Monitor, req: Request<Incoming>, peer: SocketAddr) -> 
 
 /// `{"status":"ok"}` while clients are accepted, else 503.
 pub(super) fn healthz(monitor: &Monitor) -> Result<Body, ApiError> {
-    if monitor.shared.is_shutting_down() {
+    if monitor.broker.is_shutting_down() {
         return Err(ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: "server is shutting down" });
     }
-    if monitor.shared.in_lame_duck() {
+    if monitor.broker.in_lame_duck() {
         return Err(ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: "server is in lame duck mode" });
     }
     json(&serde_json::json!({ "status": "ok" }))

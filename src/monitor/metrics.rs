@@ -59,8 +59,8 @@ fn escape_label(value: &str) -> String {
 }
 
 pub(super) fn render(monitor: &Monitor) -> String {
-    let shared = &monitor.shared;
-    let stats = &shared.stats;
+    let broker = &monitor.broker;
+    let stats = &broker.stats;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let mut m = Exposition { out: String::with_capacity(4096) };
 
@@ -68,23 +68,23 @@ pub(super) fn render(monitor: &Monitor) -> String {
     m.sample(
         "warden_info",
         &[
-            ("server_id", &shared.server_id),
-            ("server_name", &shared.server_name),
+            ("server_id", &broker.identity.id),
+            ("server_name", &broker.identity.name),
             ("version", env!("CARGO_PKG_VERSION")),
         ],
         1,
     );
-    let start = shared.started.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let start = broker.identity.started.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     m.single("warden_start_time_seconds", "gauge", "When the server started, in seconds since the Unix epoch.", start);
-    m.single("warden_connections", "gauge", "Client connections open now.", shared.client_count());
+    m.single("warden_connections", "gauge", "Client connections open now.", broker.client_count());
     m.single(
         "warden_connections_total",
         "counter",
         "Client connections accepted since start.",
         load(&stats.total_connections),
     );
-    m.single("warden_subscriptions", "gauge", "Subscriptions in the index now.", shared.router.len());
-    let routes = shared.cluster.get().map_or(0, |c| c.route_count());
+    m.single("warden_subscriptions", "gauge", "Subscriptions in the index now.", broker.router.len());
+    let routes = monitor.cluster.as_ref().map_or(0, |c| c.route_count());
     m.single("warden_routes", "gauge", "Routes to other servers established now.", routes);
     m.single("warden_in_messages_total", "counter", "Messages received from clients.", load(&stats.in_msgs));
     m.single("warden_out_messages_total", "counter", "Messages delivered to clients.", load(&stats.out_msgs));
@@ -96,7 +96,7 @@ pub(super) fn render(monitor: &Monitor) -> String {
         "Clients closed as slow consumers.",
         load(&stats.slow_consumers),
     );
-    let router = &shared.router.stats;
+    let router = &broker.router.stats;
     m.single(
         "warden_subscription_lookups_total",
         "counter",

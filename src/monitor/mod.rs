@@ -27,6 +27,7 @@ mod routez;
 mod subsz;
 mod varz;
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -37,10 +38,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::auth::AuthSetupError;
+use crate::auth::password::PasswordError;
+use crate::auth::{Gate, Guard};
+use crate::broker::{Broker, Client};
 use crate::config::Options;
-use crate::server::{Shared, StartError};
-use crate::tls::TlsError;
+use crate::tls::CurrentTls;
 
 /// How long `stop` waits for in-flight requests.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -48,14 +50,99 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// The paths served, in the order `/varz`'s `http_req_stats` lists them.
 const PATHS: [&str; 8] = ["/", "/varz", "/connz", "/subsz", "/routez", "/healthz", "/metrics", "/subscriptionsz"];
 
+/// What monitoring learns about the cluster, through this narrow view
+/// (the server wires the cluster in), so monitoring never imports it.
+pub trait ClusterView: Send + Sync + fmt::Debug {
+    /// The cluster name, if set.
+    fn name(&self) -> Option<String>;
+    /// The bound route listener.
+    fn listen_addr(&self) -> SocketAddr;
+    /// The configured seed routes as `host:port` (never their credentials).
+    fn seed_routes(&self) -> Vec<String>;
+    /// Client URLs of this server and its peers.
+    fn connect_urls(&self) -> Vec<String>;
+    /// Number of established routes.
+    fn route_count(&self) -> usize;
+    /// The established routes.
+    fn routes(&self) -> Vec<RouteView>;
+}
+
+/// One established route, as monitoring shows it.
+#[derive(Debug, Clone)]
+pub struct RouteView {
+    /// The route's connection (counters, address, subscriptions).
+    pub client: Arc<Client>,
+    /// The peer's server id.
+    pub remote_id: String,
+    /// The peer's server name.
+    pub remote_name: String,
+    /// Whether this server opened the connection.
+    pub solicited: bool,
+}
+
+/// Everything monitoring reads, handed over by the server.
+#[derive(Debug)]
+pub struct Sources {
+    /// The broker's state.
+    pub broker: Arc<Broker>,
+    /// Client authentication (for `auth_required` and the timeout).
+    pub gate: Arc<Gate>,
+    /// The client TLS settings (HTTPS monitoring serves with them).
+    pub tls: Arc<CurrentTls>,
+    /// The cluster, when configured.
+    pub cluster: Option<Arc<dyn ClusterView>>,
+    /// Throttle and verification pool for `http_authorization`.
+    pub guard: Guard,
+}
+
+/// Why monitoring could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MonitorError {
+    /// `https` without a `tls {}` block to serve it with.
+    NeedsTls,
+    /// The `http_authorization` secret cannot be used.
+    Credentials(PasswordError),
+    /// The listener could not be bound.
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for MonitorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MonitorError::NeedsTls => f.write_str("https monitoring needs the tls {} block"),
+            MonitorError::Credentials(err) => write!(f, "http_authorization: {err}"),
+            MonitorError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for MonitorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MonitorError::NeedsTls => None,
+            MonitorError::Credentials(err) => Some(err),
+            MonitorError::Bind { source, .. } => Some(source),
+        }
+    }
+}
+
 /// Everything a request handler reads.
 #[derive(Debug)]
 struct Monitor {
-    shared: Arc<Shared>,
+    broker: Arc<Broker>,
+    gate: Arc<Gate>,
+    tls: Arc<CurrentTls>,
+    cluster: Option<Arc<dyn ClusterView>>,
     /// The bound monitoring address.
     addr: SocketAddr,
     /// Whether this listener serves HTTPS.
-    tls: bool,
+    https: bool,
     /// Required credentials, if configured.
     auth: Option<auth::MonitorAuth>,
     /// CPU use between requests.
@@ -98,41 +185,42 @@ impl MonitorHandle {
 }
 
 /// Checks what `start` would check without binding (for `warden check`).
-pub fn check(opts: &Options) -> Result<(), StartError> {
-    prepare(opts).map(|_| ())
-}
-
-fn prepare(opts: &Options) -> Result<Option<auth::MonitorAuth>, StartError> {
+pub fn check(opts: &Options) -> Result<(), MonitorError> {
     if opts.http.as_ref().is_some_and(|h| h.tls) && opts.tls.is_none() {
-        return Err(StartError::Tls(TlsError::Config("https monitoring needs the tls {} block".into())));
+        return Err(MonitorError::NeedsTls);
     }
-    opts.http_authorization
-        .as_ref()
-        .map(auth::MonitorAuth::new)
-        .transpose()
-        .map_err(|source| StartError::Auth(AuthSetupError::Password { owner: "http_authorization".into(), source }))
+    match &opts.http_authorization {
+        Some(config) => auth::validate(config).map_err(MonitorError::Credentials),
+        None => Ok(()),
+    }
 }
 
 /// Binds the monitoring listener if the options ask for one and starts
 /// serving. Nothing is bound if a check fails.
-pub async fn start(shared: Arc<Shared>) -> Result<Option<MonitorHandle>, StartError> {
-    let Some(http) = shared.opts.http.clone() else { return Ok(None) };
-    let auth = prepare(&shared.opts)?;
-    let bind = |source| StartError::Bind { addr: format!("{}:{}", http.host, http.port), source };
+pub async fn start(sources: Sources) -> Result<Option<MonitorHandle>, MonitorError> {
+    let Some(http) = sources.broker.opts.http.clone() else { return Ok(None) };
+    if http.tls && sources.tls.get().is_none() {
+        return Err(MonitorError::NeedsTls);
+    }
+    let auth = match &sources.broker.opts.http_authorization {
+        Some(config) => Some(auth::MonitorAuth::new(config, sources.guard.clone()).map_err(MonitorError::Credentials)?),
+        None => None,
+    };
+    let bind = |source| MonitorError::Bind { addr: format!("{}:{}", http.host, http.port), source };
     let listener = TcpListener::bind((http.host.as_str(), http.port)).await.map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
     let scheme = if http.tls { "https" } else { "http" };
-    if auth.is_none() {
-        let exposed = !listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
-        if exposed {
-            warn!(%addr, "monitoring is reachable from the network without authentication; set http_authorization");
-        }
+    if auth.is_none() && !addr.ip().is_loopback() {
+        warn!(%addr, "monitoring is reachable from the network without authentication; set http_authorization");
     }
     info!(url = %format!("{scheme}://{addr}"), auth = auth.is_some(), "monitoring listening");
     let monitor = Arc::new(Monitor {
-        shared,
+        broker: sources.broker,
+        gate: sources.gate,
+        tls: sources.tls,
+        cluster: sources.cluster,
         addr,
-        tls: http.tls,
+        https: http.tls,
         auth,
         cpu: process::CpuMeter::new(),
         requests: Default::default(),
@@ -151,11 +239,15 @@ mod tests {
         let opts = Options::default();
         let authenticator = crate::auth::from_options(&opts).unwrap();
         let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
-        let shared = Arc::new(Shared::new(opts, addr, None, authenticator));
+        let verifier = Arc::new(crate::auth::Verifier::new(1));
+        let guard = Guard::new(verifier, crate::auth::FailureThrottle::new(Duration::ZERO));
         Monitor {
-            shared,
+            broker: Arc::new(Broker::new(opts, addr)),
+            gate: Arc::new(Gate::new(authenticator, guard, Duration::from_secs(2))),
+            tls: Arc::new(CurrentTls::default()),
+            cluster: None,
             addr: "127.0.0.1:8222".parse().unwrap(),
-            tls: false,
+            https: false,
             auth: None,
             cpu: process::CpuMeter::new(),
             requests: Default::default(),
@@ -167,7 +259,7 @@ mod tests {
     fn healthz_is_503_once_shutdown_begins() {
         let monitor = monitor();
         assert!(http::healthz(&monitor).is_ok());
-        monitor.shared.begin_shutdown();
+        monitor.broker.begin_shutdown();
         let err = http::healthz(&monitor).err().unwrap();
         assert_eq!(err.status, hyper::StatusCode::SERVICE_UNAVAILABLE);
     }
@@ -178,11 +270,11 @@ mod tests {
             http: Some(crate::config::HttpOptions { host: "127.0.0.1".into(), port: 0, tls: true }),
             ..Options::default()
         };
-        assert!(matches!(check(&opts), Err(StartError::Tls(_))));
+        assert!(matches!(check(&opts), Err(MonitorError::NeedsTls)));
         opts.http = Some(crate::config::HttpOptions { host: "127.0.0.1".into(), port: 0, tls: false });
         opts.http_authorization =
             Some(crate::config::HttpAuthorization::Token(crate::secret::Secret::new("$argon2id$broken")));
-        assert!(matches!(check(&opts), Err(StartError::Auth(_))));
+        assert!(matches!(check(&opts), Err(MonitorError::Credentials(_))));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::http::{json, Body};
 use super::query::{ApiError, Query};
 use super::subsz::SubDetail;
 use super::Monitor;
-use crate::router::Subscription;
+use crate::broker::Subscription;
 
 #[derive(Serialize)]
 struct Routez<'a> {
@@ -55,11 +55,11 @@ pub(super) fn routez(monitor: &Monitor, query: &Query) -> Result<Body, ApiError>
     let detail = query.get("subs") == Some("detail");
     let list = detail || query.flag("subs", ApiError::bad_request("invalid value for 'subs'"))?;
     let now = SystemTime::now();
-    let mut links = monitor.shared.cluster.get().map(|c| c.routes()).unwrap_or_default();
+    let mut links = monitor.cluster.as_ref().map(|c| c.routes()).unwrap_or_default();
     links.sort_by_key(|l| l.client.id);
     let mut interest: HashMap<u64, Vec<Arc<Subscription>>> = HashMap::new();
     if list && !links.is_empty() {
-        for sub in monitor.shared.router.subscriptions() {
+        for sub in monitor.broker.router.subscriptions() {
             if links.iter().any(|l| l.client.id == sub.owner.id) {
                 interest.entry(sub.owner.id).or_default().push(sub);
             }
@@ -76,7 +76,7 @@ pub(super) fn routez(monitor: &Monitor, query: &Query) -> Result<Body, ApiError>
             RouteInfo {
                 rid: c.id,
                 remote_id: link.remote_id.clone(),
-                remote_name: link.remote_name(),
+                remote_name: link.remote_name.clone(),
                 did_solicit: link.solicited,
                 ip: c.addr.ip().to_string(),
                 port: c.addr.port(),
@@ -96,5 +96,5 @@ pub(super) fn routez(monitor: &Monitor, query: &Query) -> Result<Body, ApiError>
             }
         })
         .collect::<Vec<_>>();
-    json(&Routez { server_id: &monitor.shared.server_id, now: rfc3339(now), num_routes: routes.len(), routes })
+    json(&Routez { server_id: &monitor.broker.identity.id, now: rfc3339(now), num_routes: routes.len(), routes })
 }

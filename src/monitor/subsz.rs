@@ -21,7 +21,7 @@ use super::format::rfc3339;
 use super::http::{json, Body};
 use super::query::{ApiError, Query};
 use super::Monitor;
-use crate::router::Subscription;
+use crate::broker::Subscription;
 use crate::subject;
 
 /// Subscriptions listed when `limit` is absent or 0.
@@ -92,18 +92,18 @@ pub(super) fn subsz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> 
         Some(t) if subject::is_valid_literal(t.as_bytes()) => Some(t),
         Some(_) => return Err(ApiError::bad_request("invalid value for 'test': a subject without wildcards")),
     };
-    let shared = &monitor.shared;
-    let stats = &shared.router.stats;
+    let broker = &monitor.broker;
+    let stats = &broker.router.stats;
     let hits = stats.cache_hits.load(Ordering::Relaxed);
     let lookups = hits + stats.matches.load(Ordering::Relaxed);
-    let in_msgs = shared.stats.in_msgs.load(Ordering::Relaxed);
-    let out_msgs = shared.stats.out_msgs.load(Ordering::Relaxed);
+    let in_msgs = broker.stats.in_msgs.load(Ordering::Relaxed);
+    let out_msgs = broker.stats.out_msgs.load(Ordering::Relaxed);
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { ((a as f64 / b as f64) * 10_000.0).round() / 10_000.0 };
     let mut subsz = Subsz {
-        server_id: &shared.server_id,
+        server_id: &broker.identity.id,
         now: rfc3339(SystemTime::now()),
-        num_subscriptions: shared.router.len(),
-        num_cache: shared.clients().iter().map(|c| c.cache_entries()).sum(),
+        num_subscriptions: broker.router.len(),
+        num_cache: broker.clients().iter().map(|c| c.cache_entries()).sum(),
         num_inserts: stats.inserts.load(Ordering::Relaxed),
         num_removes: stats.removes.load(Ordering::Relaxed),
         num_matches: lookups,
@@ -116,7 +116,7 @@ pub(super) fn subsz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> 
         subscriptions_list: None,
     };
     if list {
-        let mut subs: Vec<Arc<Subscription>> = shared
+        let mut subs: Vec<Arc<Subscription>> = broker
             .router
             .subscriptions()
             .into_iter()

@@ -11,7 +11,6 @@ use super::format::{rfc3339, uptime};
 use super::http::{json, Body};
 use super::query::ApiError;
 use super::{process, Monitor, PATHS};
-use crate::cluster::RouteUrl;
 
 /// nats-server's `/varz` fields that warden has, in its order, plus `warden`.
 #[derive(Serialize)]
@@ -115,8 +114,8 @@ pub(super) struct Violation {
 
 /// The security counters, shared with `/metrics`.
 pub(super) fn security(monitor: &Monitor) -> Security {
-    let s = &monitor.shared.security;
-    let st = &monitor.shared.stats;
+    let s = &monitor.broker.security;
+    let st = &monitor.broker.stats;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     Security {
         auth_successes: load(&s.auth_successes),
@@ -138,24 +137,24 @@ pub(super) fn security(monitor: &Monitor) -> Security {
 }
 
 pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
-    let shared = &monitor.shared;
-    let opts = &shared.opts;
-    let stats = &shared.stats;
+    let broker = &monitor.broker;
+    let opts = &broker.opts;
+    let stats = &broker.stats;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let now = SystemTime::now();
-    let tls = shared.tls();
-    let cluster = shared.cluster.get();
+    let tls = monitor.tls.get();
+    let cluster = monitor.cluster.as_ref();
     let http_host = opts.http.as_ref().map_or("", |h| h.host.as_str());
-    let (http_port, https_port) = if monitor.tls { (0, monitor.addr.port()) } else { (monitor.addr.port(), 0) };
+    let (http_port, https_port) = if monitor.https { (0, monitor.addr.port()) } else { (monitor.addr.port(), 0) };
     let requests = PATHS.iter().zip(&monitor.requests).map(|(p, n)| (*p, n.load(Ordering::Relaxed))).collect();
     json(&Varz {
-        server_id: &shared.server_id,
-        server_name: &shared.server_name,
+        server_id: &broker.identity.id,
+        server_name: &broker.identity.name,
         version: env!("CARGO_PKG_VERSION"),
         proto: 1,
         host: &opts.host,
-        port: shared.addr.port(),
-        auth_required: shared.authenticator().auth_required(),
+        port: broker.addr.port(),
+        auth_required: monitor.gate.auth_required(),
         tls_required: tls.is_some(),
         tls_verify: tls.as_ref().is_some_and(|t| t.verify),
         connect_urls: cluster.map(|c| c.connect_urls()).unwrap_or_default(),
@@ -166,32 +165,26 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         http_host,
         http_port,
         https_port,
-        auth_timeout: shared.auth_timeout().as_secs_f64(),
+        auth_timeout: monitor.gate.timeout().as_secs_f64(),
         max_control_line: opts.max_control_line,
         max_payload: opts.max_payload,
         max_pending: opts.max_pending,
         tls_timeout: tls.as_ref().map_or(0.0, |t| t.timeout.as_secs_f64()),
         write_deadline: opts.write_deadline.as_nanos(),
         cluster: cluster.map(|c| ClusterInfo {
-            name: c.opts.name.clone(),
-            addr: c.listen_addr.ip().to_string(),
-            cluster_port: c.listen_addr.port(),
+            name: c.name(),
+            addr: c.listen_addr().ip().to_string(),
+            cluster_port: c.listen_addr().port(),
             // Host and port only: a route URL may carry a password.
-            urls: c
-                .opts
-                .routes
-                .iter()
-                .filter_map(|u| RouteUrl::parse(u))
-                .map(|u| format!("{}:{}", u.host, u.port))
-                .collect(),
+            urls: c.seed_routes(),
         }),
-        start: rfc3339(shared.started),
+        start: rfc3339(broker.identity.started),
         now: rfc3339(now),
-        uptime: uptime(now.duration_since(shared.started).unwrap_or_default()),
+        uptime: uptime(now.duration_since(broker.identity.started).unwrap_or_default()),
         mem: process::resident_bytes(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         cpu: monitor.cpu.percent(),
-        connections: shared.client_count(),
+        connections: broker.client_count(),
         total_connections: load(&stats.total_connections),
         routes: cluster.map_or(0, |c| c.route_count()),
         remotes: 0,
@@ -201,9 +194,9 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         in_bytes: load(&stats.in_bytes),
         out_bytes: load(&stats.out_bytes),
         slow_consumers: load(&stats.slow_consumers),
-        subscriptions: shared.router.len(),
+        subscriptions: broker.router.len(),
         http_req_stats: requests,
-        config_load_time: rfc3339(shared.started),
+        config_load_time: rfc3339(broker.identity.started),
         warden: Warden { security: security(monitor) },
     })
 }

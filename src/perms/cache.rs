@@ -1,11 +1,9 @@
 //! A connection's cache of publish decisions.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use foldhash::fast::RandomState;
-
 use super::PermissionSet;
+use crate::subject::SubjectCache;
 
 /// Most subjects one connection caches. Bounded because the keys are chosen
 /// by the client; past it a quarter of the entries are dropped.
@@ -21,16 +19,7 @@ pub const PUBLISH_CACHE_CAPACITY: usize = 256;
 #[derive(Debug)]
 pub struct PublishCache {
     set: Arc<PermissionSet>,
-    /// Keys hashed with randomly seeded foldhash (several times cheaper
-    /// than SipHash on short subjects): the map is this connection's own
-    /// and bounded, so colliding subjects could only slow their sender.
-    entries: HashMap<Box<[u8]>, bool, RandomState>,
-    /// The subject decided last and its answer: a publisher repeating a
-    /// subject skips even the hash.
-    last_subject: Vec<u8>,
-    last: Option<bool>,
-    hits: u64,
-    misses: u64,
+    entries: SubjectCache<bool>,
 }
 
 impl PublishCache {
@@ -38,7 +27,7 @@ impl PublishCache {
     pub fn new(set: Arc<PermissionSet>) -> Self {
         // Grows on use: idle connections and unrestricted users pay nothing
         // (a 256-entry table up front cost ~12 KB per connection).
-        PublishCache { set, entries: HashMap::default(), last_subject: Vec::new(), last: None, hits: 0, misses: 0 }
+        PublishCache { set, entries: SubjectCache::new(PUBLISH_CACHE_CAPACITY) }
     }
 
     /// The static publish decision for a literal subject.
@@ -47,42 +36,12 @@ impl PublishCache {
             // Only the reserved-space check: cheaper than a hash.
             return self.set.may_publish(subject);
         }
-        if let Some(allowed) = self.last.filter(|_| self.last_subject == subject) {
-            self.hits += 1;
+        if let Some(allowed) = self.entries.get(subject) {
             return allowed;
         }
-        let allowed = match self.entries.get(subject) {
-            Some(&allowed) => {
-                self.hits += 1;
-                allowed
-            }
-            None => {
-                self.misses += 1;
-                let allowed = self.set.may_publish(subject);
-                if self.entries.len() >= PUBLISH_CACHE_CAPACITY {
-                    self.evict();
-                }
-                self.entries.insert(subject.into(), allowed);
-                allowed
-            }
-        };
-        self.last_subject.clear();
-        self.last_subject.extend_from_slice(subject);
-        self.last = Some(allowed);
+        let allowed = self.set.may_publish(subject);
+        self.entries.insert(subject, allowed);
         allowed
-    }
-
-    /// Drops a quarter of the entries, in the map's (randomly seeded) order.
-    fn evict(&mut self) {
-        let mut to_drop = PUBLISH_CACHE_CAPACITY / 4;
-        self.entries.retain(|_, _| {
-            if to_drop > 0 {
-                to_drop -= 1;
-                false
-            } else {
-                true
-            }
-        });
     }
 
     /// The permission set the answers come from.
@@ -94,7 +53,6 @@ impl PublishCache {
     pub fn replace(&mut self, set: Arc<PermissionSet>) {
         self.set = set;
         self.entries.clear();
-        self.last = None;
     }
 
     /// Cached subjects (at most [`PUBLISH_CACHE_CAPACITY`]).
@@ -109,7 +67,7 @@ impl PublishCache {
 
     /// (hits, misses) since the connection started.
     pub fn counts(&self) -> (u64, u64) {
-        (self.hits, self.misses)
+        self.entries.counts()
     }
 }
 
@@ -122,6 +80,6 @@ mod tests {
     #[test]
     fn idle_publish_cache_allocates_nothing() {
         let cache = PublishCache::new(Arc::new(PermissionSet::unrestricted()));
-        assert_eq!(cache.entries.capacity(), 0);
+        assert_eq!(cache.entries.capacity_in_use(), 0);
     }
 }

@@ -13,12 +13,6 @@ pub fn msg_len_bound(subject: &[u8], sid: &[u8], reply: Option<&[u8]>, message: 
     subject.len() + sid.len() + reply.map_or(0, <[u8]>::len) + message.len() + FRAME_OVERHEAD
 }
 
-/// At least the length of the frame `write_rmsg` writes for these parts.
-pub fn rmsg_len_bound(subject: &[u8], reply: Option<&[u8]>, queues: &[Box<[u8]>], message: &[u8]) -> usize {
-    let queues: usize = queues.iter().map(|q| q.len() + 1).sum();
-    subject.len() + reply.map_or(0, <[u8]>::len) + queues + message.len() + FRAME_OVERHEAD
-}
-
 /// Appends `MSG subject sid [reply] n\r\n payload\r\n`, or the HMSG form
 /// when the message has headers and the receiver understands them. A
 /// receiver without header support gets the payload alone, as nats-server does.
@@ -57,54 +51,6 @@ pub fn write_msg(
     out.put_slice(b"\r\n");
 }
 
-/// The account every route message belongs to (warden has one: `$G`).
-pub const GLOBAL_ACCOUNT: &[u8] = b"$G";
-
-/// Appends a route message, in nats-server 2.9's route protocol:
-/// `RMSG $G subject [reply] size` without queue groups, or
-/// `RMSG $G subject + reply q1 q2 size` / `RMSG $G subject | q1 q2 size`
-/// naming the queue groups the receiving server should serve; `HMSG` with a
-/// header size before the total when the message has headers.
-pub fn write_rmsg(
-    out: &mut BytesMut,
-    subject: &[u8],
-    reply: Option<&[u8]>,
-    queues: &[Box<[u8]>],
-    header_len: Option<usize>,
-    message: &[u8],
-) {
-    let mut num = itoa::Buffer::new();
-    out.reserve(rmsg_len_bound(subject, reply, queues, message));
-    out.put_slice(if header_len.is_some() { b"HMSG $G " } else { b"RMSG $G " });
-    out.put_slice(subject);
-    out.put_u8(b' ');
-    match (reply, queues.is_empty()) {
-        (Some(reply), true) => {
-            out.put_slice(reply);
-            out.put_u8(b' ');
-        }
-        (Some(reply), false) => {
-            out.put_slice(b"+ ");
-            out.put_slice(reply);
-            out.put_u8(b' ');
-        }
-        (None, false) => out.put_slice(b"| "),
-        (None, true) => {}
-    }
-    for q in queues {
-        out.put_slice(q);
-        out.put_u8(b' ');
-    }
-    if let Some(h) = header_len {
-        out.put_slice(num.format(h).as_bytes());
-        out.put_u8(b' ');
-    }
-    out.put_slice(num.format(message.len()).as_bytes());
-    out.put_slice(b"\r\n");
-    out.put_slice(message);
-    out.put_slice(b"\r\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,21 +68,5 @@ mod tests {
         let m = b"NATS/1.0\r\n\r\nhi";
         assert_eq!(enc(None, Some(12), m, true), "HMSG foo 1 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
         assert_eq!(enc(None, Some(12), m, false), "MSG foo 1 2\r\nhi\r\n", "headers stripped");
-    }
-
-    fn rmsg(reply: Option<&[u8]>, queues: &[&str], h: Option<usize>, msg: &[u8]) -> String {
-        let mut out = BytesMut::new();
-        let queues: Vec<Box<[u8]>> = queues.iter().map(|q| q.as_bytes().into()).collect();
-        write_rmsg(&mut out, b"foo", reply, &queues, h, msg);
-        String::from_utf8(out.to_vec()).unwrap()
-    }
-
-    #[test]
-    fn route_frames() {
-        assert_eq!(rmsg(None, &[], None, b"hi"), "RMSG $G foo 2\r\nhi\r\n");
-        assert_eq!(rmsg(Some(b"r"), &[], None, b"hi"), "RMSG $G foo r 2\r\nhi\r\n");
-        assert_eq!(rmsg(Some(b"r"), &["q1", "q2"], None, b""), "RMSG $G foo + r q1 q2 0\r\n\r\n");
-        assert_eq!(rmsg(None, &["q"], None, b"x"), "RMSG $G foo | q 1\r\nx\r\n");
-        assert_eq!(rmsg(None, &[], Some(2), b"h\rx"), "HMSG $G foo 2 3\r\nh\rx\r\n");
     }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 /// byte-identical to nats-server 2.9.10 where it has one, because client
 /// libraries parse these strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProtoError {
     /// A verb that is not part of the client protocol.
     UnknownOperation,

@@ -11,37 +11,42 @@ use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 use tracing::warn;
 
-use super::{Shared, TlsState};
-use crate::conn::{run_connection, Client, Greeting};
+use super::Node;
+use crate::broker::Client;
+use crate::conn::{run_connection, Greeting};
 use crate::proto::ProtoError;
-use crate::tls::PeerIdentity;
+use crate::tls::{PeerIdentity, TlsState};
 
 /// First byte of a TLS record carrying a handshake message.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Runs the connection on `stream`, after a TLS handshake when TLS is configured.
-pub(super) async fn serve_socket(shared: Arc<Shared>, stream: TcpStream, client: Arc<Client>) {
-    let Some(tls) = shared.tls() else {
-        run_connection(shared, stream, client, Greeting::SendInfo).await;
+pub(super) async fn serve_socket(node: Arc<Node>, stream: TcpStream, client: Arc<Client>) {
+    let Some(tls) = node.tls.get() else {
+        let info = node.info_line(&client);
+        run_connection(node.broker.clone(), node.gate.clone(), stream, client, Greeting::Send(info)).await;
         return;
     };
     // Boxed: the TLS states are several KiB, and every plain connection's
     // task would reserve room for them otherwise (`scripts/resources.sh`).
-    Box::pin(serve_tls(shared, stream, client, tls)).await;
+    Box::pin(serve_tls(node, stream, client, tls)).await;
 }
 
 /// The TLS handshake in either order, then the connection.
-async fn serve_tls(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Client>, tls: Arc<TlsState>) {
+async fn serve_tls(node: Arc<Node>, mut stream: TcpStream, client: Arc<Client>, tls: Arc<TlsState>) {
     let acceptor = TlsAcceptor::from(tls.config.clone());
     if tls.handshake_first {
         match timeout(tls.timeout, acceptor.accept(stream)).await {
-            Ok(Ok(tls_stream)) => start_tls_connection(shared, tls_stream, client, Greeting::SendInfo).await,
-            Ok(Err(err)) => handshake_failed(&shared, &client, &err.to_string()),
-            Err(_) => handshake_failed(&shared, &client, "handshake timed out"),
+            Ok(Ok(tls_stream)) => {
+                let info = node.info_line(&client);
+                start_tls_connection(node, tls_stream, client, Greeting::Send(info)).await;
+            }
+            Ok(Err(err)) => handshake_failed(&node, &client, &err.to_string()),
+            Err(_) => handshake_failed(&node, &client, "handshake timed out"),
         }
         return;
     }
-    let info = shared.info_line(&client);
+    let info = node.info_line(&client);
     if timeout(tls.timeout, stream.write_all(&info)).await.map_or(true, |r| r.is_err()) {
         return;
     }
@@ -56,25 +61,25 @@ async fn serve_tls(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
                 let _ = stream.shutdown().await;
             })
             .await;
-            handshake_failed(&shared, &client, "client sent plain text");
+            handshake_failed(&node, &client, "client sent plain text");
             return;
         }
         Ok(_) => return,
         Err(_) => {
-            handshake_failed(&shared, &client, "no TLS handshake started in time");
+            handshake_failed(&node, &client, "no TLS handshake started in time");
             return;
         }
     }
     match timeout(tls.timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls_stream)) => start_tls_connection(shared, tls_stream, client, Greeting::InfoSent).await,
-        Ok(Err(err)) => handshake_failed(&shared, &client, &err.to_string()),
-        Err(_) => handshake_failed(&shared, &client, "handshake timed out"),
+        Ok(Ok(tls_stream)) => start_tls_connection(node, tls_stream, client, Greeting::Sent).await,
+        Ok(Err(err)) => handshake_failed(&node, &client, &err.to_string()),
+        Err(_) => handshake_failed(&node, &client, "handshake timed out"),
     }
 }
 
 /// Records the TLS facts of the connection, then runs it.
 async fn start_tls_connection<S>(
-    shared: Arc<Shared>,
+    node: Arc<Node>,
     stream: tokio_rustls::server::TlsStream<S>,
     client: Arc<Client>,
     greeting: Greeting,
@@ -88,10 +93,10 @@ async fn start_tls_connection<S>(
         meta.tls_cipher_suite = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
         meta.peer = session.peer_certificates().and_then(|certs| certs.first()).and_then(|c| PeerIdentity::from_der(c));
     }
-    run_connection(shared, stream, client, greeting).await;
+    run_connection(node.broker.clone(), node.gate.clone(), stream, client, greeting).await;
 }
 
-fn handshake_failed(shared: &Shared, client: &Client, reason: &str) {
-    shared.stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+fn handshake_failed(node: &Node, client: &Client, reason: &str) {
+    node.broker.stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
     warn!(cid = client.id, addr = %client.addr, reason, "TLS handshake failed");
 }

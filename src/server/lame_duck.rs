@@ -15,8 +15,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::info;
 
-use super::Shared;
-use crate::conn::CloseReason;
+use super::Node;
+use crate::broker::{stopping, CloseReason};
 
 /// Longest pause between two closes, as nats-server.
 const MAX_CLOSE_PAUSE: Duration = Duration::from_secs(1);
@@ -46,11 +46,11 @@ enum Wake {
 }
 
 /// Sleeps for `pause` unless every connection finishes or shutdown begins first.
-async fn wait(shared: &Shared, done: &mut mpsc::Receiver<()>, pause: Duration) -> Wake {
-    let mut shutdown = shared.shutdown_signal();
+async fn wait(node: &Node, done: &mut mpsc::Receiver<()>, pause: Duration) -> Wake {
+    let mut shutdown = node.broker.shutdown_signal();
     tokio::select! {
         biased;
-        _ = super::stopping(&mut shutdown) => Wake::Done,
+        _ = stopping(&mut shutdown) => Wake::Done,
         _ = done.recv() => Wake::Done,
         _ = tokio::time::sleep(pause) => Wake::Elapsed,
     }
@@ -59,32 +59,32 @@ async fn wait(shared: &Shared, done: &mut mpsc::Receiver<()>, pause: Duration) -
 /// Tells clients, waits the grace period, then closes the remaining clients
 /// gradually. The caller has stopped accepting and shuts down afterwards.
 /// `done` yields `None` once every connection task has finished.
-pub(super) async fn drain(shared: &Shared, done: &mut mpsc::Receiver<()>) {
-    let opts = &shared.opts;
-    let clients = shared.clients();
+pub(super) async fn drain(node: &Node, done: &mut mpsc::Receiver<()>) {
+    let opts = &node.broker.opts;
+    let clients = node.broker.clients();
     info!(
         clients = clients.len(),
         grace = ?opts.lame_duck_grace_period,
         duration = ?opts.lame_duck_duration,
         "entering lame duck mode: no longer accepting clients"
     );
-    if let Some(cluster) = shared.cluster.get() {
-        cluster.announce_lame_duck(shared);
+    if let Some(cluster) = &node.cluster {
+        cluster.announce_lame_duck();
     }
     for client in &clients {
         if client.takes_async_info() {
-            let mut info = shared.info(client);
+            let mut info = node.info(client);
             info.ldm = true;
             // As nats-server: only the other servers, where clients should go.
-            let own = shared.addr.to_string();
+            let own = node.broker.addr.to_string();
             info.connect_urls.retain(|url| *url != own);
             client.send(&info.to_line());
         }
     }
-    if let Wake::Done = wait(shared, done, opts.lame_duck_grace_period).await {
+    if let Wake::Done = wait(node, done, opts.lame_duck_grace_period).await {
         return;
     }
-    let mut clients = shared.clients();
+    let mut clients = node.broker.clients();
     clients.sort_by_key(|c| c.id);
     let spread = opts.lame_duck_duration.saturating_sub(opts.lame_duck_grace_period);
     let (batch, pause) = close_schedule(clients.len(), spread);
@@ -94,7 +94,7 @@ pub(super) async fn drain(shared: &Shared, done: &mut mpsc::Receiver<()>) {
         for client in chunk {
             client.outbound.close(CloseReason::ServerShutdown);
         }
-        if batches.peek().is_some() && matches!(wait(shared, done, pause).await, Wake::Done) {
+        if batches.peek().is_some() && matches!(wait(node, done, pause).await, Wake::Done) {
             return;
         }
     }

@@ -1,16 +1,15 @@
-//! The server: listener, accept loop, connection registry (with the
-//! connection limits), shared state, shutdown and lame duck.
+//! The server: wires the broker, authentication, TLS, the cluster and
+//! monitoring together; owns the client listener and its accept loop, the
+//! connection limits, shutdown and lame duck.
 
-mod audit;
 mod handshake;
-mod identity;
 mod lame_duck;
-mod security;
-mod shared;
+mod node;
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -18,18 +17,19 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::auth::{self, AuthSetupError};
+use crate::auth::{self, AuthSetupError, FailureThrottle, Gate, Guard, Verifier};
+use crate::broker::{stopping, Broker, Client, InterestObserver, Refusal};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
-use crate::monitor::{self, MonitorHandle};
+use crate::monitor::{self, MonitorError, MonitorHandle, Sources};
 use crate::proto::ProtoError;
-use crate::tls::{load_server_config, TlsError};
+use crate::tls::{CurrentTls, TlsError, TlsState};
 
-pub use security::SecurityStats;
-pub use shared::{stopping, Refusal, ServerStats, Shared, TlsState};
+use node::Node;
 
 /// Why the server could not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
     /// The TLS configuration is unusable.
     Tls(TlsError),
@@ -37,6 +37,8 @@ pub enum StartError {
     Auth(AuthSetupError),
     /// The cluster could not start.
     Cluster(ClusterError),
+    /// Monitoring could not start.
+    Monitor(MonitorError),
     /// The listener could not be bound.
     Bind {
         /// The address asked for.
@@ -46,26 +48,51 @@ pub enum StartError {
     },
 }
 
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Tls(err) => write!(f, "TLS: {err}"),
             StartError::Auth(err) => write!(f, "authorization: {err}"),
             StartError::Cluster(err) => write!(f, "cluster: {err}"),
+            StartError::Monitor(err) => write!(f, "monitoring: {err}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Tls(err) => Some(err),
+            StartError::Auth(err) => Some(err),
+            StartError::Cluster(err) => Some(err),
+            StartError::Monitor(err) => Some(err),
+            StartError::Bind { source, .. } => Some(source),
+        }
+    }
+}
 
 /// Extra time past write_deadline that shutdown waits for connections to flush.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(2);
+/// Longest delay before answering a repeated login failure from one address.
+const AUTH_FAILURE_MAX_DELAY: Duration = Duration::from_secs(5);
+/// Default authentication timeout.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default authentication timeout with TLS.
+const AUTH_TIMEOUT_TLS: Duration = Duration::from_secs(3);
+
+/// Time a client has to authenticate: `authorization.timeout`, else 2 s
+/// (3 s with TLS, counted after the handshake), as nats-server.
+fn auth_timeout(opts: &Options) -> Duration {
+    let configured = opts.authorization.as_ref().and_then(|a| a.timeout);
+    configured.unwrap_or(if opts.tls.is_some() { AUTH_TIMEOUT_TLS } else { AUTH_TIMEOUT })
+}
 
 /// A running server. Dropping it does not stop it; call `shutdown` or
 /// `lame_duck`.
+#[derive(Debug)]
 pub struct Server {
-    shared: Arc<Shared>,
+    node: Arc<Node>,
     local_addr: SocketAddr,
     /// The accept loop; owns the listener, so the listener closes when it ends.
     /// `None` once it was stopped.
@@ -74,6 +101,8 @@ pub struct Server {
     done: mpsc::Receiver<()>,
     /// The monitoring listener, when configured.
     monitor: Option<MonitorHandle>,
+    /// Sends clients a fresh INFO when the cluster's client URLs change.
+    info_updates: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -94,30 +123,53 @@ impl Server {
         for warning in &warnings {
             warn!("{warning}");
         }
+        monitor::check(&opts).map_err(StartError::Monitor)?;
         let bind = |e: io::Error| StartError::Bind { addr: format!("{}:{}", opts.host, opts.port), source: e };
         let listener = listen(&opts.host, opts.port).await.map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
+        let failure_delay =
+            opts.authorization.as_ref().and_then(|a| a.failure_delay_max).unwrap_or(AUTH_FAILURE_MAX_DELAY);
+        let timeout = auth_timeout(&opts);
         let cluster_opts = opts.cluster.clone();
-        let shared = Arc::new(Shared::new(opts, local_addr, tls, authenticator));
-        // Before accepting: if monitoring cannot start, nothing runs.
-        let monitor = monitor::start(shared.clone()).await?;
-        if let Some(cluster_opts) = cluster_opts {
-            match Cluster::start(&shared, cluster_opts).await {
-                Ok(cluster) => {
-                    let _ = shared.cluster.set(cluster);
-                }
-                Err(err) => {
-                    if let Some(monitor) = monitor {
-                        monitor.stop().await;
-                    }
-                    return Err(StartError::Cluster(err));
-                }
-            }
+        let broker = Arc::new(Broker::new(opts, local_addr));
+        // One pool for every listener's credential checks, so a flood on one
+        // port cannot take more CPU than the pool has.
+        let verifier = Arc::new(Verifier::new(auth::default_parallelism()));
+        let guard = |delay| Guard::new(verifier.clone(), FailureThrottle::new(delay));
+        let gate = Arc::new(Gate::new(authenticator, guard(failure_delay), timeout));
+        let cluster = match cluster_opts {
+            Some(cluster_opts) => Some(
+                Cluster::start(broker.clone(), guard(AUTH_FAILURE_MAX_DELAY), cluster_opts)
+                    .await
+                    .map_err(StartError::Cluster)?,
+            ),
+            None => None,
+        };
+        if let Some(cluster) = &cluster {
+            let observer: Weak<dyn InterestObserver> = Arc::downgrade(cluster) as Weak<dyn InterestObserver>;
+            broker.observe_interest(observer);
         }
+        let node = Arc::new(Node { broker: broker.clone(), gate, tls: Arc::new(CurrentTls::new(tls)), cluster });
+        let sources = Sources {
+            broker: broker.clone(),
+            gate: node.gate.clone(),
+            tls: node.tls.clone(),
+            cluster: node.cluster.clone().map(|c| c as Arc<dyn monitor::ClusterView>),
+            guard: guard(AUTH_FAILURE_MAX_DELAY),
+        };
+        let monitor = match monitor::start(sources).await {
+            Ok(monitor) => monitor,
+            Err(err) => {
+                // The cluster's tasks end with the shutdown signal.
+                broker.begin_shutdown();
+                return Err(StartError::Monitor(err));
+            }
+        };
+        let info_updates = node.cluster.as_ref().map(|cluster| spawn_info_updates(&node, cluster));
         let (done_tx, done) = mpsc::channel(1);
-        info!(addr = %local_addr, server_id = %shared.server_id, "listening for client connections");
-        let accept = tokio::spawn(accept_loop(shared.clone(), listener, done_tx));
-        Ok(Server { shared, local_addr, accept: Some(accept), done, monitor })
+        info!(addr = %local_addr, server_id = %broker.identity.id, "listening for client connections");
+        let accept = tokio::spawn(accept_loop(node.clone(), listener, done_tx));
+        Ok(Server { node, local_addr, accept: Some(accept), done, monitor, info_updates })
     }
 
     /// The bound monitoring address, when monitoring is on (useful with port 0).
@@ -132,12 +184,17 @@ impl Server {
 
     /// The cluster, when configured.
     pub fn cluster(&self) -> Option<&Arc<Cluster>> {
-        self.shared.cluster.get()
+        self.node.cluster.as_ref()
     }
 
-    /// State shared with connections (router, stats, registry).
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// The broker's state: subscriptions, live clients, counters.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.node.broker
+    }
+
+    /// Client authentication (the current authenticator, reloads).
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.node.gate
     }
 
     /// Applies a new configuration without a restart: users, passwords,
@@ -147,7 +204,8 @@ impl Server {
     pub fn reload(&self, opts: &Options) -> Result<Vec<String>, StartError> {
         let (tls, warnings) = prepare_tls(opts)?;
         let authenticator = auth::from_options(opts).map_err(StartError::Auth)?;
-        self.shared.apply_reload(authenticator, tls);
+        self.node.tls.set(tls);
+        self.node.gate.replace(authenticator);
         info!("configuration reloaded");
         Ok(warnings)
     }
@@ -155,11 +213,15 @@ impl Server {
     /// Stops accepting, closes every connection after flushing what is
     /// queued for it, and waits (bounded) for them to finish.
     pub async fn shutdown(mut self) {
-        self.shared.begin_shutdown();
+        let broker = self.node.broker.clone();
+        broker.begin_shutdown();
         if let Some(accept) = self.accept.take() {
             let _ = accept.await;
         }
-        let bound = self.shared.opts.write_deadline + SHUTDOWN_SLACK;
+        if let Some(updates) = self.info_updates.take() {
+            updates.abort();
+        }
+        let bound = broker.opts.write_deadline + SHUTDOWN_SLACK;
         if tokio::time::timeout(bound, self.done.recv()).await.is_err() {
             warn!("some connections did not finish flushing before shutdown");
         }
@@ -169,27 +231,37 @@ impl Server {
         }
         info!("server stopped");
     }
-}
 
-impl Server {
     /// Lame-duck mode, then shutdown (what `warden` does on SIGTERM): closes
     /// the listener at once, sends protocol-1 clients an INFO with
     /// `"ldm":true`, waits `lame_duck_grace_period` (or until every client
     /// has left), then closes the remaining clients spread over the rest of
     /// `lame_duck_duration`, each after flushing what is queued to it.
-    /// `shared().begin_shutdown()` from elsewhere cuts it short (SIGINT).
+    /// `broker().begin_shutdown()` from elsewhere cuts it short (SIGINT).
     ///
     /// The config reader keeps nats-server's 30 s minimum for
     /// `lame_duck_duration`; through the library any duration is accepted.
     pub async fn lame_duck(mut self) {
-        self.shared.begin_lame_duck();
+        self.node.broker.begin_lame_duck();
         if let Some(accept) = self.accept.take() {
             accept.abort();
             let _ = accept.await;
         }
-        lame_duck::drain(&self.shared, &mut self.done).await;
+        lame_duck::drain(&self.node, &mut self.done).await;
         self.shutdown().await;
     }
+}
+
+/// Pushes a fresh INFO to clients whenever the cluster's client URLs change.
+fn spawn_info_updates(node: &Arc<Node>, cluster: &Arc<Cluster>) -> JoinHandle<()> {
+    let mut changed = cluster.client_urls_signal();
+    let node = Arc::downgrade(node);
+    tokio::spawn(async move {
+        while changed.changed().await.is_ok() {
+            let Some(node) = node.upgrade() else { return };
+            node.send_info_to_clients();
+        }
+    })
 }
 
 /// Runs every check `start` runs before binding (TLS files, and
@@ -197,7 +269,7 @@ impl Server {
 pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     let (_, warnings) = prepare_tls(opts)?;
     auth::from_options(opts).map_err(StartError::Auth)?;
-    monitor::check(opts)?;
+    monitor::check(opts).map_err(StartError::Monitor)?;
     if let Some(cluster) = &opts.cluster {
         for url in &cluster.routes {
             if RouteUrl::parse(url).is_none() {
@@ -211,14 +283,8 @@ pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
 
 fn prepare_tls(opts: &Options) -> Result<(Option<TlsState>, Vec<String>), StartError> {
     let Some(tls_opts) = &opts.tls else { return Ok((None, Vec::new())) };
-    let setup = load_server_config(tls_opts).map_err(StartError::Tls)?;
-    let state = TlsState {
-        config: setup.config,
-        timeout: tls_opts.timeout,
-        handshake_first: tls_opts.handshake_first,
-        verify: tls_opts.verify || tls_opts.verify_and_map,
-    };
-    Ok((Some(state), setup.warnings))
+    let (state, warnings) = TlsState::load(tls_opts).map_err(StartError::Tls)?;
+    Ok((Some(state), warnings))
 }
 
 /// Pending-connection queue of the client listener, as large as Linux's
@@ -240,16 +306,16 @@ async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
     Err(last_err)
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sender<()>) {
-    let mut shutdown = shared.shutdown_signal();
+async fn accept_loop(node: Arc<Node>, listener: TcpListener, done: mpsc::Sender<()>) {
+    let mut shutdown = node.broker.shutdown_signal();
     loop {
         let accepted = tokio::select! {
             // `wait_for` also sees a shutdown that began before this task first ran.
-            _ = crate::server::stopping(&mut shutdown) => return,
+            _ = stopping(&mut shutdown) => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, addr)) => spawn_connection(&shared, stream, addr, done.clone()),
+            Ok((stream, addr)) => spawn_connection(&node, stream, addr, done.clone()),
             Err(err) => {
                 // Out of file descriptors and similar: back off instead of spinning.
                 warn!(error = %err, "accept failed");
@@ -259,51 +325,46 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sen
     }
 }
 
-fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, addr: SocketAddr, done: mpsc::Sender<()>) {
+fn spawn_connection(node: &Arc<Node>, stream: TcpStream, addr: SocketAddr, done: mpsc::Sender<()>) {
     let _ = stream.set_nodelay(true);
-    let shared = shared.clone();
-    let cid = shared.next_client_id();
-    let client = match shared.register(cid, addr) {
+    let node = node.clone();
+    let cid = node.broker.next_client_id();
+    let client = match node.broker.register(cid, addr) {
         Ok(client) => client,
         Err(refusal) => {
-            refuse(shared, stream, cid, addr, refusal, done);
+            refuse(node, stream, cid, addr, refusal, done);
             return;
         }
     };
     tokio::spawn(async move {
-        handshake::serve_socket(shared.clone(), stream, client.clone()).await;
-        shared.unregister(&client);
+        handshake::serve_socket(node.clone(), stream, client.clone()).await;
+        node.broker.unregister(&client);
         drop(done);
     });
 }
 
 /// Counts and logs a refused connection, and tells the client why (after
 /// INFO, with nats-server's text for both limits) on a task of its own.
-fn refuse(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    cid: u64,
-    addr: SocketAddr,
-    refusal: Refusal,
-    done: mpsc::Sender<()>,
-) {
+fn refuse(node: Arc<Node>, stream: TcpStream, cid: u64, addr: SocketAddr, refusal: Refusal, done: mpsc::Sender<()>) {
     use std::sync::atomic::Ordering::Relaxed;
+    let broker = &node.broker;
     match refusal {
         Refusal::MaxConnections => {
-            shared.stats.refused_max_connections.fetch_add(1, Relaxed);
-            if shared.audit.allow() {
-                warn!(%addr, max = shared.opts.max_connections, "maximum connections exceeded");
+            broker.stats.refused_max_connections.fetch_add(1, Relaxed);
+            if broker.audit.allow() {
+                warn!(%addr, max = broker.opts.max_connections, "maximum connections exceeded");
             }
         }
         Refusal::MaxConnectionsPerIp => {
-            shared.stats.refused_max_connections_per_ip.fetch_add(1, Relaxed);
-            if shared.audit.allow() {
-                warn!(%addr, max = shared.opts.max_connections_per_ip, "maximum connections per address exceeded");
+            broker.stats.refused_max_connections_per_ip.fetch_add(1, Relaxed);
+            if broker.audit.allow() {
+                warn!(%addr, max = broker.opts.max_connections_per_ip, "maximum connections per address exceeded");
             }
         }
     }
+    let info = node.info_line(&Client::new(cid, addr, 0));
     tokio::spawn(async move {
-        crate::conn::refuse_connection(shared, stream, cid, addr, ProtoError::MaxConnections).await;
+        crate::conn::refuse_connection(stream, info, ProtoError::MaxConnections).await;
         drop(done);
     });
 }

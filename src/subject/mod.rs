@@ -6,8 +6,10 @@
 //! nats-server. Everything here works on bytes and imports nothing from tokio,
 //! so the router, the permission compiler and the fuzz targets share it.
 
+mod cache;
 mod trie;
 
+pub use cache::SubjectCache;
 pub use trie::Trie;
 
 /// Token separator.

@@ -92,7 +92,7 @@ impl<T> Trie<T> {
 
     /// Calls `f` for every value whose pattern matches the literal `subject`.
     pub fn for_each_match<'a>(&'a self, subject: &[u8], mut f: impl FnMut(&'a T)) {
-        let toks: smallvec_like::Tokens = smallvec_like::Tokens::new(subject);
+        let toks: smallvec_like::Tokens<'_> = smallvec_like::Tokens::new(subject);
         match_at(&self.root, toks.as_slice(), &mut f);
     }
 

@@ -22,6 +22,13 @@ pub struct Ca {
     key: KeyPair,
 }
 
+/// Never shows the key.
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ca").finish_non_exhaustive()
+    }
+}
+
 /// A certificate and its private key, PEM-encoded.
 #[derive(Clone)]
 pub struct Issued {

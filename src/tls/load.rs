@@ -20,6 +20,7 @@ const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Why TLS material could not be used. Each variant names the file.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read or holds no usable PEM item.
     Read { path: PathBuf, reason: String },

@@ -8,7 +8,9 @@
 mod devcerts;
 mod load;
 mod peer;
+mod state;
 
 pub use devcerts::{generate, Ca, DevCerts, GenerateOptions, Issued, CLIENT_EMAIL_DOMAIN};
 pub use load::{load_client_config, load_server_config, TlsError, TlsSetup};
 pub use peer::PeerIdentity;
+pub use state::{CurrentTls, TlsState};

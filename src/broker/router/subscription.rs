@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::conn::Client;
+use crate::broker::Client;
 use crate::perms::DenyFilter;
 
 /// A subscription: subject, optional queue group, sid, and auto-unsubscribe state.

@@ -4,13 +4,13 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tracing::warn;
 
-use super::{Append, Client};
-use crate::proto::{rmsg_len_bound, write_rmsg};
-use crate::router::{Claim, MatchCache, Subscription};
-use crate::server::Shared;
+use super::router::{Claim, MatchCache, Subscription};
+use super::{Append, Broker, Client};
+use crate::proto::route::{rmsg_len_bound, write_rmsg, QueueNames, GLOBAL_ACCOUNT};
 
 /// A message to deliver, borrowing from the publisher's read buffer.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +39,7 @@ pub enum Origin<'a> {
     /// the origin server picked this server for.
     Route {
         /// Queue groups named in the RMSG.
-        queues: &'a [&'a [u8]],
+        queues: QueueNames<'a>,
     },
 }
 
@@ -82,9 +82,10 @@ impl Fanout {
         self.batch = token;
     }
 
-    /// Delivers `msg`; returns how many subscribers (or routes) got it.
-    pub fn publish(&mut self, shared: &Shared, msg: &Message<'_>, origin: Origin<'_>) -> usize {
-        let result = self.cache.lookup(&shared.router, msg.subject);
+    /// Delivers `msg` at `now` (which dates reply grants); returns how many
+    /// subscribers (or routes) got it.
+    pub fn publish(&mut self, broker: &Broker, msg: &Message<'_>, origin: Origin<'_>, now: Instant) -> usize {
+        let result = self.cache.lookup(&broker.router, msg.subject);
         let from_client = matches!(origin, Origin::Client { .. });
         let mut delivered = 0;
         self.routes.clear();
@@ -95,12 +96,12 @@ impl Fanout {
                 }
                 continue;
             }
-            delivered += usize::from(self.deliver_to(shared, sub, msg, origin));
+            delivered += usize::from(self.deliver_to(broker, sub, msg, origin, now));
         }
         for group in &result.groups {
             let Some(name) = group.first().and_then(|m| m.queue.as_deref()) else { continue };
             if let Origin::Route { queues } = origin {
-                if !queues.contains(&name) {
+                if !queues.contains(name) {
                     continue;
                 }
             }
@@ -109,7 +110,7 @@ impl Fanout {
             let mut taken = false;
             for i in 0..group.len() {
                 let Some(member) = group.get((start + i) % group.len()) else { continue };
-                if !member.owner.is_route() && self.deliver_to(shared, member, msg, origin) {
+                if !member.owner.is_route() && self.deliver_to(broker, member, msg, origin, now) {
                     taken = true;
                     break;
                 }
@@ -124,7 +125,7 @@ impl Fanout {
             }
             delivered += usize::from(taken);
         }
-        delivered += self.forward_to_routes(shared, msg);
+        delivered += self.forward_to_routes(broker, msg);
         self.delivered.0 += delivered as u64;
         self.delivered.1 += (delivered * msg.message.len()) as u64;
         self.max_fanout = self.max_fanout.max(delivered as u64);
@@ -145,13 +146,13 @@ impl Fanout {
         }
     }
 
-    fn forward_to_routes(&mut self, shared: &Shared, msg: &Message<'_>) -> usize {
+    fn forward_to_routes(&mut self, broker: &Broker, msg: &Message<'_>) -> usize {
         let routes = std::mem::take(&mut self.routes);
         let mut sent = 0;
         for (route, queues) in &routes {
-            let size = rmsg_len_bound(msg.subject, msg.reply, queues, msg.message);
+            let size = rmsg_len_bound(GLOBAL_ACCOUNT, msg.subject, msg.reply, queues, msg.message);
             let appended = route.outbound.append(size, |buf| {
-                write_rmsg(buf, msg.subject, msg.reply, queues, msg.header_len, msg.message);
+                write_rmsg(buf, GLOBAL_ACCOUNT, msg.subject, msg.reply, queues, msg.header_len, msg.message);
             });
             if appended == Append::Queued {
                 sent += 1;
@@ -160,7 +161,7 @@ impl Fanout {
                 self.touch(route);
             } else if appended == Append::SlowConsumer {
                 warn!(rid = route.id, "route fell behind by more than max_pending; closing it");
-                shared.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                broker.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.routes = routes;
@@ -168,7 +169,14 @@ impl Fanout {
         sent
     }
 
-    fn deliver_to(&mut self, shared: &Shared, sub: &Arc<Subscription>, msg: &Message<'_>, origin: Origin<'_>) -> bool {
+    fn deliver_to(
+        &mut self,
+        broker: &Broker,
+        sub: &Arc<Subscription>,
+        msg: &Message<'_>,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> bool {
         if let Origin::Client { id, echo: false } = origin {
             if sub.owner.id == id {
                 return false;
@@ -179,20 +187,20 @@ impl Fanout {
         }
         match sub.claim() {
             Claim::Done => return false,
-            Claim::DeliverLast => shared.remove_subscription(sub),
+            Claim::DeliverLast => broker.remove_subscription(sub),
             Claim::Deliver => {}
         }
         let owner = &sub.owner;
         match owner.deliver(msg.subject, &sub.sid, msg.reply, msg.header_len, msg.message) {
             Append::Queued => {
                 if let Some(reply) = msg.reply {
-                    owner.record_reply(reply);
+                    owner.record_reply(reply, now);
                 }
                 self.touch(owner);
                 true
             }
             Append::SlowConsumer => {
-                shared.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                broker.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
                 warn!(
                     cid = owner.id,
                     max_pending = owner.outbound.max_pending(),

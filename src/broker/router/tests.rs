@@ -4,7 +4,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
-use crate::conn::Client;
+use crate::broker::Client;
 use crate::subject::matches;
 
 fn client(id: u64) -> Arc<Client> {

@@ -28,7 +28,7 @@ pub(super) const CHUNK: usize = 64 * 1024;
 /// small, so an idle connection's INFO or PONG costs little.
 const FIRST_CHUNK: usize = 1024;
 /// Most chunks the writer takes for one vectored write.
-pub(super) const MAX_WRITE_CHUNKS: usize = 64;
+pub const MAX_WRITE_CHUNKS: usize = 64;
 /// Reusable chunks kept even after small writes.
 const MIN_FREE_CHUNKS: usize = 4;
 
@@ -83,13 +83,13 @@ pub struct Outbound {
     /// Set by any delivery; the keep-alive timer clears it.
     activity: AtomicBool,
     /// Wakes the writer task.
-    pub(super) writer_wake: Notify,
+    pub(crate) writer_wake: Notify,
     /// Wakes publishers stalled on this connection after the writer drained some.
-    pub(super) drained: Notify,
+    pub(crate) drained: Notify,
     /// Wakes the reader task when the connection must close.
     pub(crate) closing: Notify,
     /// Interrupts a write in progress when the backlog is to be dropped.
-    pub(super) abort: Notify,
+    pub(crate) abort: Notify,
 }
 
 /// What an append found.
@@ -198,7 +198,7 @@ impl Outbound {
     /// For the writer: moves up to `MAX_WRITE_CHUNKS` queued chunks, oldest
     /// first, into `batch` (which must be empty) and returns the close
     /// reason if closing.
-    pub(super) fn take(&self, batch: &mut VecDeque<BytesMut>) -> Option<CloseReason> {
+    pub(crate) fn take(&self, batch: &mut VecDeque<BytesMut>) -> Option<CloseReason> {
         let mut state = self.state.lock();
         let n = state.chunks.len().min(MAX_WRITE_CHUNKS);
         let taken: usize = state.chunks.iter().take(n).map(BytesMut::len).sum();
@@ -210,7 +210,7 @@ impl Outbound {
 
     /// For the writer: after a write, keep the batch's chunks for reuse
     /// and wake stalled publishers.
-    pub(super) fn written(&self, batch: &mut VecDeque<BytesMut>) {
+    pub(crate) fn written(&self, batch: &mut VecDeque<BytesMut>) {
         let mut state = self.state.lock();
         let keep = batch.len().max(MIN_FREE_CHUNKS);
         for mut chunk in batch.drain(..) {
@@ -226,7 +226,7 @@ impl Outbound {
 
     /// For the writer of a connection that has gone quiet: gives back the
     /// spare chunks, so an idle connection holds no write buffer at all.
-    pub(super) fn release(&self, batch: &mut VecDeque<BytesMut>) {
+    pub(crate) fn release(&self, batch: &mut VecDeque<BytesMut>) {
         *batch = VecDeque::new();
         let mut state = self.state.lock();
         state.free = Vec::new();
@@ -236,7 +236,7 @@ impl Outbound {
     }
 
     /// Whether spare chunks or queue capacity are held (for the writer's idle check).
-    pub(super) fn holds_memory(&self, batch: &VecDeque<BytesMut>) -> bool {
+    pub(crate) fn holds_memory(&self, batch: &VecDeque<BytesMut>) -> bool {
         let state = self.state.lock();
         batch.capacity() > 0 || state.free.capacity() > 0 || state.chunks.capacity() > 0
     }

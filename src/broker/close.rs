@@ -5,6 +5,7 @@ use std::fmt;
 /// Why a connection closed, with nats-server's reason strings (shown in logs
 /// and monitoring).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The client went away.
     ClientClosed,

@@ -44,6 +44,7 @@ pub struct ClientMeta {
 
 /// What is on the other end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientKind {
     /// A NATS client.
     Client,
@@ -121,9 +122,9 @@ impl Client {
         }
     }
 
-    /// Records that the client sent something now (once per read batch).
-    pub fn touch(&self) {
-        self.last_activity_ms.store(unix_millis(SystemTime::now()), Ordering::Relaxed);
+    /// Records that the client sent something at `at` (once per read batch).
+    pub fn touch(&self, at: SystemTime) {
+        self.last_activity_ms.store(unix_millis(at), Ordering::Relaxed);
     }
 
     /// When the client last sent something (its connect time before that).
@@ -189,20 +190,20 @@ impl Client {
         *self.replies.lock() = tracker;
     }
 
-    /// Records that a request with `reply` was delivered to this client.
-    pub fn record_reply(&self, reply: &[u8]) {
+    /// Records that a request with `reply` was delivered to this client at `now`.
+    pub fn record_reply(&self, reply: &[u8], now: Instant) {
         if self.tracks_replies.load(Ordering::Acquire) {
             if let Some(tracker) = self.replies.lock().as_mut() {
-                tracker.record(reply, Instant::now());
+                tracker.record(reply, now);
             }
         }
     }
 
-    /// Whether this client may publish to `subject` as a response (and
-    /// uses up one response if so).
-    pub fn may_reply(&self, subject: &[u8]) -> bool {
+    /// Whether this client may publish to `subject` as a response at `now`
+    /// (and uses up one response if so).
+    pub fn may_reply(&self, subject: &[u8], now: Instant) -> bool {
         self.tracks_replies.load(Ordering::Acquire)
-            && self.replies.lock().as_mut().is_some_and(|t| t.may_reply(subject, Instant::now()))
+            && self.replies.lock().as_mut().is_some_and(|t| t.may_reply(subject, now))
     }
 
     /// Marks this client as touched by read batch `token`; true the first

@@ -1,0 +1,154 @@
+//! The writer task of a connection (client or route): drains the outbound
+//! queue into the socket with vectored writes, within the write deadline.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::time::timeout;
+
+use crate::broker::{Client, CloseReason, MAX_WRITE_CHUNKS};
+
+/// A writer idle this long gives its buffers back.
+const RELEASE_AFTER_IDLE: Duration = Duration::from_millis(500);
+/// Bound on flushing a closing connection's last bytes (such as its -ERR).
+pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+
+/// Writes every chunk of `batch`, as many per syscall as the writer takes,
+/// then flushes.
+async fn write_chunks<W: AsyncWrite + Unpin>(writer: &mut W, batch: &VecDeque<BytesMut>) -> std::io::Result<()> {
+    // Position: chunk index and bytes of it already written.
+    let (mut first, mut offset) = (0, 0);
+    loop {
+        while batch.get(first).is_some_and(|chunk| chunk.len() <= offset) {
+            first += 1;
+            offset = 0;
+        }
+        if first >= batch.len() {
+            break;
+        }
+        // The slices are built inside each poll, so the writer task's future
+        // does not carry an array of them (1 KiB per connection) while idle.
+        let mut n = std::future::poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); MAX_WRITE_CHUNKS];
+            let mut count = 0;
+            for (i, chunk) in batch.iter().skip(first).take(MAX_WRITE_CHUNKS).enumerate() {
+                let bytes = chunk.get(if i == 0 { offset } else { 0 }..).unwrap_or_default();
+                if let (false, Some(slot)) = (bytes.is_empty(), slices.get_mut(count)) {
+                    *slot = IoSlice::new(bytes);
+                    count += 1;
+                }
+            }
+            Pin::new(&mut *writer).poll_write_vectored(cx, slices.get(..count).unwrap_or_default())
+        })
+        .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        // Step past what was written.
+        while let Some(chunk) = batch.get(first) {
+            let left = chunk.len() - offset;
+            if n < left {
+                offset += n;
+                break;
+            }
+            n -= left;
+            first += 1;
+            offset = 0;
+        }
+    }
+    // A TLS stream reports plaintext as written once its session took it,
+    // even when the socket was full; flushing sends the records it holds.
+    writer.flush().await
+}
+
+/// Drains `client`'s outbound queue into `writer` until the connection
+/// closes (also used by routes).
+pub async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHalf<S>, deadline: Duration) {
+    let out = &client.outbound;
+    let mut batch = VecDeque::new();
+    loop {
+        let closing = out.take(&mut batch);
+        if !batch.is_empty() {
+            let written = tokio::select! {
+                written = timeout(deadline, write_chunks(&mut writer, &batch)) => written,
+                _ = out.abort.notified() => break,
+            };
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    out.close(CloseReason::WriteError);
+                    break;
+                }
+                Err(_) => {
+                    out.close(CloseReason::SlowConsumerWriteDeadline);
+                    break;
+                }
+            }
+            out.written(&mut batch);
+            continue;
+        }
+        if closing.is_some() {
+            break;
+        }
+        if out.holds_memory(&batch) {
+            // Quiet for a while: give the buffers back, then wait as long as it takes.
+            if timeout(RELEASE_AFTER_IDLE, out.writer_wake.notified()).await.is_ok() {
+                continue;
+            }
+            out.release(&mut batch);
+        }
+        out.writer_wake.notified().await;
+    }
+    let _ = timeout(CLOSE_FLUSH, writer.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A writer like a TLS stream: it takes at most `per_call` bytes per
+    /// call and holds them until flushed.
+    struct Holding {
+        per_call: usize,
+        held: Vec<u8>,
+        sent: Vec<u8>,
+    }
+
+    impl AsyncWrite for Holding {
+        fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.per_call);
+            self.held.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            let held = std::mem::take(&mut self.held);
+            self.sent.extend(held);
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn write_chunks_sends_every_byte_in_order_and_flushes() {
+        let batch: VecDeque<BytesMut> =
+            [&b"first"[..], b"", &[7; 3000], b"x", &[9; 70_000]].into_iter().map(BytesMut::from).collect();
+        let want: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
+        for per_call in [1, 999, 4096, usize::MAX] {
+            let mut writer = Holding { per_call, held: Vec::new(), sent: Vec::new() };
+            write_chunks(&mut writer, &batch).await.unwrap();
+            assert!(writer.held.is_empty(), "bytes left in the stream's buffer (per_call {per_call})");
+            assert_eq!(writer.sent, want, "per_call {per_call}");
+        }
+    }
+}

@@ -1,0 +1,150 @@
+use bytes::BytesMut;
+use proptest::prelude::*;
+
+use super::*;
+
+fn one(input: &str) -> RouteOp<'_> {
+    parse(input.as_bytes(), 1024).unwrap().unwrap().0
+}
+
+fn err(input: &str) -> RouteProtoError {
+    parse(input.as_bytes(), 1024).unwrap_err()
+}
+
+#[test]
+fn interest_with_accounts() {
+    assert_eq!(one("RS+ $G foo.bar\r\n"), RouteOp::Sub { account: b"$G", subject: b"foo.bar", queue: None });
+    assert_eq!(one("RS+ $G foo q 3\r\n"), RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", 3)) });
+    assert_eq!(one("rs+ A  foo\tq 3\r\n"), RouteOp::Sub { account: b"A", subject: b"foo", queue: Some((b"q", 3)) });
+    assert_eq!(one("LS+ C1 $G foo\r\n"), RouteOp::Sub { account: b"$G", subject: b"foo", queue: None });
+    assert_eq!(one("RS- $G foo q\r\n"), RouteOp::Unsub { account: b"$G", subject: b"foo", queue: Some(b"q") });
+    assert_eq!(
+        one("RS+ $SYS $SYS.REQ.SERVER.PING\r\n"),
+        RouteOp::Sub { account: b"$SYS", subject: b"$SYS.REQ.SERVER.PING", queue: None }
+    );
+    assert_eq!(err("RS+ $SYS foo q\r\n"), RouteProtoError::BadSubscribe, "a queue needs a weight");
+    assert_eq!(err("RS+ $G foo q x\r\n"), RouteProtoError::BadSubscribe, "the weight is a number");
+    assert_eq!(err("RS+ $G\r\n"), RouteProtoError::BadSubscribe);
+    assert_eq!(err("RS- $G foo q extra\r\n"), RouteProtoError::BadUnsubscribe);
+    assert_eq!(err("LS-\r\n"), RouteProtoError::BadUnsubscribe);
+}
+
+#[test]
+fn messages_in_every_form() {
+    let RouteOp::Msg(m) = one("RMSG $G foo + r q1 q2 2\r\nhi\r\n") else { panic!() };
+    assert_eq!((m.account, m.reply, m.message), (&b"$G"[..], Some(&b"r"[..]), &b"hi"[..]));
+    assert_eq!(m.queues.iter().collect::<Vec<_>>(), vec![&b"q1"[..], b"q2"]);
+    assert!(m.queues.contains(b"q2") && !m.queues.contains(b"q"));
+    let RouteOp::Msg(m) = one("RMSG $G foo | q1 0\r\n\r\n") else { panic!() };
+    assert_eq!((m.reply, m.queues.iter().collect::<Vec<_>>()), (None, vec![&b"q1"[..]]));
+    let RouteOp::Msg(m) = one("RMSG A foo r 1\r\nx\r\n") else { panic!() };
+    assert_eq!((m.account, m.reply, m.queues.is_empty()), (&b"A"[..], Some(&b"r"[..]), true));
+    let RouteOp::Msg(m) = one("HMSG $G foo 2 3\r\nh\rx\r\n") else { panic!() };
+    assert_eq!(m.header_len, Some(2));
+    let RouteOp::Msg(m) = one("HMSG $G foo + r q 2 3\r\nh\rx\r\n") else { panic!() };
+    assert_eq!((m.reply, m.header_len, m.queues.contains(b"q")), (Some(&b"r"[..]), Some(2), true));
+    assert!(parse(b"RMSG $G foo 5\r\nab", 1024).unwrap().is_none(), "waits for the payload");
+    let (op, used) = parse(b"RMSG $SYS foo 2\r\nhi\r\nPING\r\n", 1024).unwrap().unwrap();
+    assert!(matches!(op, RouteOp::Msg(RouteMsg { account: b"$SYS", .. })));
+    assert_eq!(used, 21, "the payload is consumed");
+}
+
+#[test]
+fn malformed_messages_have_typed_errors() {
+    assert_eq!(err("RMSG $G foo 5000\r\n"), RouteProtoError::PayloadTooLarge);
+    assert_eq!(err("RMSG $G foo x\r\n"), RouteProtoError::BadSize);
+    assert_eq!(err("HMSG $G foo 3 2\r\n"), RouteProtoError::HeaderTooLarge);
+    assert_eq!(err("RMSG $G foo a b 2\r\nhi\r\n"), RouteProtoError::BadMessage);
+    assert_eq!(err("RMSG $G foo + 2\r\nhi\r\n"), RouteProtoError::BadMessage);
+    assert_eq!(err("RMSG $G 2\r\nhi\r\n"), RouteProtoError::BadMessage);
+    assert_eq!(err("RMSG $G foo 2\r\nhiXY"), RouteProtoError::MissingPayloadEnd);
+    assert_eq!(err("FOO\r\n"), RouteProtoError::UnknownOperation);
+    let long = format!("INFO {}\r\n", "x".repeat(MAX_ROUTE_LINE));
+    assert_eq!(parse(long.as_bytes(), 1024).unwrap_err(), RouteProtoError::LineTooLong);
+    assert_eq!(parse(&long.as_bytes()[..MAX_ROUTE_LINE + 1], 1024).unwrap_err(), RouteProtoError::LineTooLong);
+}
+
+fn rmsg(account: &str, reply: Option<&[u8]>, queues: &[&str], h: Option<usize>, msg: &[u8]) -> String {
+    let mut out = BytesMut::new();
+    let queues: Vec<&[u8]> = queues.iter().map(|q| q.as_bytes()).collect();
+    write_rmsg(&mut out, account.as_bytes(), b"foo", reply, &queues, h, msg);
+    assert!(out.len() <= rmsg_len_bound(account.as_bytes(), b"foo", reply, &queues, msg));
+    String::from_utf8(out.to_vec()).unwrap()
+}
+
+#[test]
+fn route_frames() {
+    assert_eq!(rmsg("$G", None, &[], None, b"hi"), "RMSG $G foo 2\r\nhi\r\n");
+    assert_eq!(rmsg("A", Some(b"r"), &[], None, b"hi"), "RMSG A foo r 2\r\nhi\r\n");
+    assert_eq!(rmsg("$G", Some(b"r"), &["q1", "q2"], None, b""), "RMSG $G foo + r q1 q2 0\r\n\r\n");
+    assert_eq!(rmsg("$G", None, &["q"], None, b"x"), "RMSG $G foo | q 1\r\nx\r\n");
+    assert_eq!(rmsg("$G", None, &[], Some(2), b"h\rx"), "HMSG $G foo 2 3\r\nh\rx\r\n");
+    assert_eq!(rs_plus(b"$G", b"foo", None, 1), b"RS+ $G foo\r\n");
+    assert_eq!(rs_plus(b"A", b"foo", Some(b"q"), 12), b"RS+ A foo q 12\r\n");
+    assert_eq!(rs_minus(b"$G", b"foo", Some(b"q")), b"RS- $G foo q\r\n");
+}
+
+/// Every op a buffer holds, parsed all at once.
+fn all_ops(buf: &[u8]) -> Result<Vec<String>, RouteProtoError> {
+    let mut used = 0;
+    let mut ops = Vec::new();
+    while let Some((op, n)) = parse(&buf[used..], 1024)? {
+        ops.push(format!("{op:?}"));
+        used += n;
+    }
+    Ok(ops)
+}
+
+/// The same ops when the bytes arrive split at `at`: an incomplete op must
+/// never be mistaken for another, or for an error.
+fn split_ops(buf: &[u8], at: usize) -> Result<Vec<String>, RouteProtoError> {
+    let mut have: Vec<u8> = buf[..at].to_vec();
+    let mut used = 0;
+    let mut ops = Vec::new();
+    let mut fed_rest = false;
+    loop {
+        match parse(&have[used..], 1024)? {
+            Some((op, n)) => {
+                ops.push(format!("{op:?}"));
+                used += n;
+            }
+            None if !fed_rest => {
+                have.extend_from_slice(&buf[at..]);
+                fed_rest = true;
+            }
+            None => return Ok(ops),
+        }
+    }
+}
+
+const SESSION: &[u8] = b"INFO {\"server_id\":\"N1\"}\r\nCONNECT {}\r\nPING\r\nRS+ $G foo.* q 2\r\nRS- $G foo.* q\r\n\
+LS+ C $G bar\r\nRMSG $G foo.x + _INBOX.1 q1 q2 5\r\nhello\r\nHMSG A foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n\
+RMSG $G foo | q 0\r\n\r\nPONG\r\n+OK\r\n-ERR 'x'\r\n";
+
+#[test]
+fn every_split_point_gives_the_same_ops() {
+    let whole = all_ops(SESSION).unwrap();
+    assert_eq!(whole.len(), 12);
+    for at in 0..=SESSION.len() {
+        assert_eq!(split_ops(SESSION, at).unwrap(), whole, "split at {at}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_input_is_split_invariant(input in proptest::collection::vec(
+        prop_oneof![Just(b'\r'), Just(b'\n'), Just(b' '), Just(b'+'), Just(b'|'), Just(b'1'), Just(b'2'),
+                    Just(b'R'), Just(b'M'), Just(b'S'), Just(b'G'), Just(b'H'), any::<u8>()], 0..120),
+        at in 0usize..120) {
+        let at = at.min(input.len());
+        let whole = all_ops(&input);
+        let split = split_ops(&input, at);
+        // A parse error may show up earlier or later, never a different op.
+        if let (Ok(a), Ok(b)) = (&whole, &split) {
+            prop_assert_eq!(a, b);
+        }
+        if whole.is_ok() != split.is_ok() {
+            prop_assert!(false, "one way errs, the other not: {:?} vs {:?}", whole, split);
+        }
+    }
+}

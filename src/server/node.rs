@@ -1,0 +1,98 @@
+//! What the listeners of one server share, and the INFO a client gets.
+
+use std::sync::Arc;
+
+use crate::auth::Gate;
+use crate::broker::{Broker, Client};
+use crate::cluster::Cluster;
+use crate::proto::ServerInfo;
+use crate::tls::CurrentTls;
+
+/// The pieces of one running server, wired together.
+#[derive(Debug)]
+pub(crate) struct Node {
+    /// The broker's state.
+    pub(crate) broker: Arc<Broker>,
+    /// Client authentication.
+    pub(crate) gate: Arc<Gate>,
+    /// Client TLS, when configured.
+    pub(crate) tls: Arc<CurrentTls>,
+    /// The cluster, when configured.
+    pub(crate) cluster: Option<Arc<Cluster>>,
+}
+
+impl Node {
+    /// The INFO `client` gets.
+    pub(crate) fn info(&self, client: &Client) -> ServerInfo {
+        let tls = self.tls.get();
+        let broker = &self.broker;
+        ServerInfo {
+            server_id: broker.identity.id.clone(),
+            server_name: broker.identity.name.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            proto: 1,
+            host: broker.addr.ip().to_string(),
+            port: broker.addr.port(),
+            headers: true,
+            max_payload: broker.opts.max_payload,
+            client_id: Some(client.id),
+            client_ip: Some(client.addr.ip().to_string()),
+            auth_required: self.gate.auth_required(),
+            cluster: self.cluster.as_ref().and_then(|c| c.opts.name.clone()),
+            connect_urls: self.cluster.as_ref().map(|c| c.connect_urls()).unwrap_or_default(),
+            tls_required: tls.is_some(),
+            tls_verify: tls.as_ref().is_some_and(|t| t.verify),
+            ..Default::default()
+        }
+    }
+
+    /// The INFO line for `client`.
+    pub(crate) fn info_line(&self, client: &Client) -> Vec<u8> {
+        self.info(client).to_line()
+    }
+
+    /// Tells every protocol-1 client the current INFO (new `connect_urls`).
+    pub(crate) fn send_info_to_clients(&self) {
+        for client in self.broker.clients() {
+            if client.takes_async_info() {
+                client.send(&self.info_line(&client));
+            }
+        }
+    }
+}
+
+/// Monitoring sees the cluster through its narrow view.
+impl crate::monitor::ClusterView for Cluster {
+    fn name(&self) -> Option<String> {
+        self.opts.name.clone()
+    }
+
+    fn listen_addr(&self) -> std::net::SocketAddr {
+        self.listen_addr
+    }
+
+    fn seed_routes(&self) -> Vec<String> {
+        let urls = self.opts.routes.iter().filter_map(|u| crate::cluster::RouteUrl::parse(u));
+        urls.map(|u| format!("{}:{}", u.host, u.port)).collect()
+    }
+
+    fn connect_urls(&self) -> Vec<String> {
+        Cluster::connect_urls(self)
+    }
+
+    fn route_count(&self) -> usize {
+        Cluster::route_count(self)
+    }
+
+    fn routes(&self) -> Vec<crate::monitor::RouteView> {
+        let links = Cluster::routes(self).into_iter();
+        links
+            .map(|link| crate::monitor::RouteView {
+                client: link.client.clone(),
+                remote_id: link.remote_id.clone(),
+                remote_name: link.remote_name(),
+                solicited: link.solicited,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,60 @@
+//! The TLS settings a listener hands to new connections, swapped whole on
+//! reload so existing connections keep theirs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+use super::{load_server_config, TlsError};
+use crate::config::TlsOptions;
+
+/// What a new client connection's TLS handshake uses.
+#[derive(Debug)]
+pub struct TlsState {
+    /// rustls configuration.
+    pub config: Arc<rustls::ServerConfig>,
+    /// Handshake deadline.
+    pub timeout: Duration,
+    /// TLS before INFO.
+    pub handshake_first: bool,
+    /// Client certificates are required.
+    pub verify: bool,
+}
+
+impl TlsState {
+    /// Loads and checks the certificate material of `opts`; also returns
+    /// the warnings to log (such as a certificate close to expiry).
+    pub fn load(opts: &TlsOptions) -> Result<(TlsState, Vec<String>), TlsError> {
+        let setup = load_server_config(opts)?;
+        let state = TlsState {
+            config: setup.config,
+            timeout: opts.timeout,
+            handshake_first: opts.handshake_first,
+            verify: opts.verify || opts.verify_and_map,
+        };
+        Ok((state, setup.warnings))
+    }
+}
+
+/// The current client TLS settings of a server (none without TLS); read by
+/// the client listener and by HTTPS monitoring, replaced on reload.
+#[derive(Debug, Default)]
+pub struct CurrentTls(RwLock<Option<Arc<TlsState>>>);
+
+impl CurrentTls {
+    /// Holding `state`.
+    pub fn new(state: Option<TlsState>) -> Self {
+        CurrentTls(RwLock::new(state.map(Arc::new)))
+    }
+
+    /// The settings for a new connection, if TLS is on.
+    pub fn get(&self) -> Option<Arc<TlsState>> {
+        self.0.read().clone()
+    }
+
+    /// Replaces the settings (reload).
+    pub fn set(&self, state: Option<TlsState>) {
+        *self.0.write() = state.map(Arc::new);
+    }
+}
