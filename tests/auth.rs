@@ -202,7 +202,8 @@ async fn allow_responses_grants_one_reply_per_request() {
     server.shutdown().await;
 }
 
-#[tokio::test]
+/// Paused time: the runtime jumps to the deadline once every task is idle.
+#[tokio::test(start_paused = true)]
 async fn authentication_timeout() {
     let mut opts = options_from(SEED);
     opts.authorization.as_mut().unwrap().timeout = Some(Duration::from_millis(300));
