@@ -22,6 +22,8 @@ fn cluster_opts(routes: Vec<String>) -> ClusterOptions {
         tls: None,
         no_advertise: false,
         connect_retries: 0,
+        // Loopback-only test cluster.
+        allow_unauthenticated: true,
     }
 }
 

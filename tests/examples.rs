@@ -9,6 +9,7 @@ use std::process::Command;
 
 use common::*;
 use warden::config::Options;
+use warden::server::Server;
 use warden::tls::Ca;
 
 fn repo() -> &'static Path {
@@ -138,15 +139,14 @@ fn embed_custom_auth_example_runs() {
 async fn cluster_example_configs_form_a_mesh_and_the_failover_example_runs() {
     // The three demo nodes, on free ports instead of 4222-4224/6222-6224.
     let a = start(example_options("cluster/a.conf", Path::new("/none"))).await;
-    let seeded = |name: &str| {
+    let route = |s: &Server| format!("nats-route://route:route-demo-password@{}", s.cluster().unwrap().listen_addr);
+    let seeded = |name: &str, routes: Vec<String>| {
         let mut opts = example_options(name, Path::new("/none"));
-        let cluster = opts.cluster.as_mut().unwrap();
-        cluster.routes = vec![format!("nats-route://route:route-demo-password@{}", a.cluster().unwrap().listen_addr)];
+        opts.cluster.as_mut().unwrap().routes = routes;
         opts
     };
-    let (b_opts, c_opts) = (seeded("cluster/b.conf"), seeded("cluster/c.conf"));
-    let b = start(b_opts).await;
-    let c = start(c_opts).await;
+    let b = start(seeded("cluster/b.conf", vec![route(&a)])).await;
+    let c = start(seeded("cluster/c.conf", vec![route(&a), route(&b)])).await;
     let deadline = std::time::Instant::now() + WAIT;
     while [&a, &b, &c].iter().any(|s| s.cluster().unwrap().route_count() < 2) {
         assert!(std::time::Instant::now() < deadline, "mesh did not form");

@@ -604,6 +604,8 @@ async fn routez_and_varz_show_the_cluster_without_route_credentials() {
         tls: None,
         no_advertise: false,
         connect_retries: 0,
+        // Loopback-only test cluster.
+        allow_unauthenticated: true,
     };
     let a = start(Options { server_name: Some("A".into()), cluster: Some(cluster(vec![])), ..monitored() }).await;
     let seed = format!("nats-route://ruser:rpass-Secret@{}", a.cluster().unwrap().listen_addr);

@@ -1,8 +1,12 @@
 //! An established route as the rest of the server sees it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use super::limits::peer_connect_urls;
 
 use crate::broker::Client;
 use crate::proto::route::{json_line, RouteInfo};
@@ -18,14 +22,29 @@ pub struct RouteLink {
     pub solicited: bool,
     /// The peer's route URL (`nats-route://host:port/`), for gossip.
     pub route_url: String,
-    /// The peer's latest INFO.
+    /// When the route was established.
+    established: Instant,
+    /// The peer's latest INFO, its client URLs filtered and capped.
     info: Mutex<RouteInfo>,
 }
 
 impl RouteLink {
     /// A route to the server that sent `info`.
-    pub fn new(client: Arc<Client>, info: RouteInfo, solicited: bool, route_url: String) -> Self {
-        RouteLink { client, remote_id: info.server_id.clone(), solicited, route_url, info: Mutex::new(info) }
+    pub fn new(client: Arc<Client>, mut info: RouteInfo, solicited: bool, route_url: String) -> Self {
+        info.connect_urls = peer_connect_urls(std::mem::take(&mut info.connect_urls));
+        RouteLink {
+            client,
+            remote_id: info.server_id.clone(),
+            solicited,
+            route_url,
+            established: Instant::now(),
+            info: Mutex::new(info),
+        }
+    }
+
+    /// How long the route has been established.
+    pub fn age(&self) -> Duration {
+        self.established.elapsed()
     }
 
     /// The peer's client URLs; none while it is in lame-duck mode, so
@@ -45,7 +64,8 @@ impl RouteLink {
 
     /// Replaces the peer's INFO (an update such as new connect_urls, or
     /// lame-duck mode); returns whether the client URLs it offers changed.
-    pub fn update_info(&self, info: RouteInfo) -> bool {
+    pub fn update_info(&self, mut info: RouteInfo) -> bool {
+        info.connect_urls = peer_connect_urls(std::mem::take(&mut info.connect_urls));
         let mut current = self.info.lock();
         let changed = current.connect_urls != info.connect_urls || current.ldm != info.ldm;
         *current = info;

@@ -13,6 +13,7 @@
 //!
 //! Lock order: `interest` before `routes`; neither is held across IO.
 
+mod limits;
 mod link;
 mod route;
 mod solicit;
@@ -33,6 +34,10 @@ use crate::config::ClusterOptions;
 use crate::proto::route::{json_line, rs_minus, rs_plus, RouteInfo, GLOBAL_ACCOUNT};
 use crate::secret::Secret;
 
+pub use limits::{
+    MAX_CONNECT_URLS, MAX_PEER_CONNECT_URLS, MAX_PENDING_ROUTES, MAX_PENDING_ROUTES_PER_IP, MAX_REMOTE_INTEREST,
+    MAX_REMOTE_INTEREST_BYTES, MAX_ROUTES, ROUTE_AUTH_TIMEOUT, SETTLED_ROUTE,
+};
 pub use link::RouteLink;
 pub use solicit::RouteUrl;
 
@@ -48,6 +53,9 @@ pub enum ClusterError {
     Password(String),
     /// The route TLS material cannot be used.
     Tls(crate::tls::TlsError),
+    /// Neither route authentication nor route TLS is configured, and the
+    /// operator did not opt out explicitly.
+    Unauthenticated,
 }
 
 impl std::fmt::Display for ClusterError {
@@ -57,6 +65,7 @@ impl std::fmt::Display for ClusterError {
             ClusterError::BadUrl(u) => write!(f, "route URL {u:?} is not nats-route://[user:pass@]host:port"),
             ClusterError::Password(e) => write!(f, "route password: {e}"),
             ClusterError::Tls(e) => write!(f, "route TLS: {e}"),
+            ClusterError::Unauthenticated => f.write_str(crate::config::UNAUTHENTICATED_ROUTES),
         }
     }
 }
@@ -66,7 +75,7 @@ impl std::error::Error for ClusterError {
         match self {
             ClusterError::Bind(e) => Some(e),
             ClusterError::Tls(e) => Some(e),
-            ClusterError::BadUrl(_) | ClusterError::Password(_) => None,
+            ClusterError::BadUrl(_) | ClusterError::Password(_) | ClusterError::Unauthenticated => None,
         }
     }
 }
@@ -99,6 +108,8 @@ pub struct Cluster {
     client_urls: watch::Sender<u64>,
     /// TLS for routes (both directions), when `cluster { tls }` is set.
     pub(crate) tls: Option<RouteTls>,
+    /// Accepted route connections that have not authenticated yet.
+    pending: Arc<limits::PendingRoutes>,
 }
 
 /// Route TLS: every route is TLS from its first byte, verified both ways
@@ -152,6 +163,15 @@ impl Cluster {
             None => None,
         };
         let tls = route_tls(&opts)?;
+        if route_auth.is_none() && tls.is_none() {
+            if !opts.allow_unauthenticated {
+                return Err(ClusterError::Unauthenticated);
+            }
+            warn!(
+                "cluster routes are NOT authenticated (insecure_allow_unauthenticated_routes): anyone who reaches \
+                 the cluster port can read and inject every message; use only on a trusted loopback network"
+            );
+        }
         let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(ClusterError::Bind)?;
         let listen_addr = listener.local_addr().map_err(ClusterError::Bind)?;
         let cluster = Arc::new(Cluster {
@@ -166,6 +186,7 @@ impl Cluster {
             changed: Notify::new(),
             client_urls: watch::channel(0).0,
             tls,
+            pending: Arc::default(),
         });
         info!(addr = %listen_addr, "listening for route connections");
         tokio::spawn(route::accept_loop(cluster.clone(), listener));
@@ -194,9 +215,12 @@ impl Cluster {
         }
     }
 
-    /// Registers an established route, unless one to the same server exists
-    /// and wins the tie-break: of two routes between the same pair of
-    /// servers, both keep the one solicited by the smaller server id. On
+    /// Registers an established route, unless one to the same server exists.
+    /// A settled route (older than [`SETTLED_ROUTE`]) is always kept and the
+    /// newcomer refused, so a peer that claims another server's id cannot
+    /// disturb the real route. Two fresh routes between the same pair (the
+    /// servers dialled each other at once) keep the one solicited by the
+    /// smaller server id, on both sides. At most [`MAX_ROUTES`] routes. On
     /// success, sends the peer all local interest (under the interest lock,
     /// so no change is lost or reordered). Returns whether it was kept.
     pub(crate) fn register(&self, link: Arc<RouteLink>, our_id: &str) -> bool {
@@ -204,10 +228,12 @@ impl Cluster {
         let mut routes = self.routes.lock();
         if let Some(existing) = routes.get(&link.remote_id) {
             let new_wins = link.solicited == (our_id < link.remote_id.as_str());
-            if !new_wins {
+            if existing.age() >= SETTLED_ROUTE || !new_wins {
                 return false;
             }
             existing.client.outbound.close(crate::broker::CloseReason::ProtocolViolation);
+        } else if routes.len() >= MAX_ROUTES {
+            return false;
         }
         let mut lines = Vec::new();
         for ((subject, queue), count) in interest.iter() {
@@ -248,6 +274,11 @@ impl Cluster {
         self.routes.lock().contains_key(id)
     }
 
+    /// Accepted route connections that have not authenticated yet.
+    pub fn pending_routes(&self) -> usize {
+        self.pending.count()
+    }
+
     /// Number of established routes.
     pub fn route_count(&self) -> usize {
         self.routes.lock().len()
@@ -267,7 +298,7 @@ impl Cluster {
         let mut urls = vec![self.broker.addr.to_string()];
         for link in self.routes.lock().values() {
             for url in link.connect_urls() {
-                if !urls.contains(&url) {
+                if urls.len() < MAX_CONNECT_URLS && !urls.contains(&url) {
                     urls.push(url);
                 }
             }
@@ -332,6 +363,21 @@ impl Cluster {
             pass_ok && user.as_deref() == Some(want_user.as_str())
         };
         self.guard.check(peer, key, check, |ok| *ok).await.unwrap_or(false)
+    }
+
+    /// Whether routes learned by gossip may be dialled: only where no
+    /// credential can leak to them, that is with route TLS (the peer must
+    /// prove its identity with a certificate of the cluster CA before the
+    /// CONNECT is sent) or in the explicitly unauthenticated mode (there
+    /// are no credentials). With a route password but no TLS, every route
+    /// must be listed in `routes`.
+    pub(crate) fn follows_gossip(&self) -> bool {
+        self.tls.is_some() || (self.route_auth.is_none() && self.opts.authorization.is_none())
+    }
+
+    /// Time an accepted route connection has to authenticate.
+    pub(crate) fn auth_timeout(&self) -> std::time::Duration {
+        self.opts.authorization.as_ref().and_then(|a| a.timeout).unwrap_or(ROUTE_AUTH_TIMEOUT)
     }
 
     /// Whether route credentials are required.

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, info};
 
+use super::limits::{PendingSlot, MAX_REMOTE_INTEREST, MAX_REMOTE_INTEREST_BYTES};
 use super::link::RouteLink;
 use super::solicit::RouteUrl;
 use super::{Cluster, InterestKey};
@@ -24,8 +25,6 @@ use crate::subject;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// First route PING, as nats-server.
 const FIRST_PING: Duration = Duration::from_secs(1);
-/// Most interest entries one peer may register.
-const MAX_REMOTE_INTEREST: usize = 1 << 20;
 
 /// How a route connection ended.
 #[derive(Debug)]
@@ -51,16 +50,25 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Bounded before anything is spent on it: a flood of idle
+                // connections to the cluster port is closed at once.
+                let Some(slot) = cluster.pending.admit(peer.ip()) else {
+                    if cluster.broker.audit.allow() {
+                        cluster.warn("too many unauthenticated route connections; closing", &peer);
+                    }
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let cluster = cluster.clone();
                 tokio::spawn(async move {
+                    let accepted = Accepted { _slot: slot, deadline: Instant::now() + cluster.auth_timeout() };
                     match cluster.tls.clone() {
                         None => {
-                            run_route(cluster, stream, peer, None).await;
+                            run_route(cluster, stream, peer, Dialled::No(accepted)).await;
                         }
                         Some(tls) => match timeout(tls.timeout, tls.acceptor.accept(stream)).await {
                             Ok(Ok(stream)) => {
-                                run_route(cluster, stream, peer, None).await;
+                                run_route(cluster, stream, peer, Dialled::No(accepted)).await;
                             }
                             _ => cluster.warn("route TLS handshake failed", &peer),
                         },
@@ -72,6 +80,25 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
     }
 }
 
+/// How a route connection came about.
+#[derive(Debug)]
+pub(crate) enum Dialled {
+    /// This server dialled the URL.
+    Yes(RouteUrl),
+    /// The peer dialled this server.
+    No(Accepted),
+}
+
+/// An accepted route connection before it authenticated.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    /// Its place among the pending connections, given back once it is
+    /// authenticated (or closed); held for its `Drop`.
+    _slot: PendingSlot,
+    /// It must be authenticated by then.
+    deadline: Instant,
+}
+
 /// Per-connection route state.
 struct RouteState {
     cluster: Arc<Cluster>,
@@ -79,24 +106,27 @@ struct RouteState {
     client: Arc<Client>,
     peer: SocketAddr,
     solicited: Option<RouteUrl>,
+    /// Set while an accepted connection has not authenticated.
+    accepted: Option<Accepted>,
     /// The peer's CONNECT was accepted (or we solicited).
     connected: bool,
     link: Option<Arc<RouteLink>>,
     remote: HashMap<InterestKey, Arc<Subscription>>,
+    /// Bytes of subjects and queue names in `remote`.
+    remote_bytes: usize,
     fanout: Fanout,
     pings_out: u32,
 }
 
 /// Runs one route connection until it closes.
-pub(crate) async fn run_route<S>(
-    cluster: Arc<Cluster>,
-    stream: S,
-    peer: SocketAddr,
-    solicited: Option<RouteUrl>,
-) -> RouteEnd
+pub(crate) async fn run_route<S>(cluster: Arc<Cluster>, stream: S, peer: SocketAddr, dialled: Dialled) -> RouteEnd
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    let (solicited, accepted) = match dialled {
+        Dialled::Yes(url) => (Some(url), None),
+        Dialled::No(accepted) => (None, Some(accepted)),
+    };
     let broker = cluster.broker.clone();
     let id = broker.next_client_id();
     let client = Arc::new(Client::with_kind(id, peer, broker.opts.max_pending, ClientKind::Route));
@@ -128,8 +158,10 @@ where
         peer,
         connected: solicited.is_some(),
         solicited,
+        accepted,
         link: None,
         remote: HashMap::new(),
+        remote_bytes: 0,
         fanout: Fanout::new(id),
         pings_out: 0,
     };
@@ -166,6 +198,10 @@ impl RouteState {
                 _ = sleep_until(handshake_deadline), if self.link.is_none() => {
                     self.cluster.warn("handshake not completed in time", &self.peer);
                     return Ok(());
+                }
+                _ = sleep_until(self.accepted.as_ref().map_or(handshake_deadline, |a| a.deadline)),
+                    if self.accepted.is_some() => {
+                    return self.refuse("Authentication Timeout");
                 }
                 _ = sleep_until(next_ping) => {
                     next_ping = Instant::now() + self.broker.opts.ping_interval;
@@ -255,16 +291,15 @@ impl RouteState {
                 if account != GLOBAL_ACCOUNT {
                     return Ok(());
                 }
-                if let Some(sub) = self.remote.remove(&(subject.into(), queue.map(Into::into))) {
-                    self.broker.remove_subscription(&sub);
-                }
+                self.remote_unsub(subject, queue);
                 Ok(())
             }
             RouteOp::Msg(msg) => {
                 if self.link.is_none() {
                     return self.refuse("message before route handshake");
                 }
-                if msg.account != GLOBAL_ACCOUNT {
+                let reply_ok = msg.reply.is_none_or(subject::is_valid_literal);
+                if msg.account != GLOBAL_ACCOUNT || !subject::is_valid_literal(msg.subject) || !reply_ok {
                     return Ok(());
                 }
                 self.client.stats.in_msgs.fetch_add(1, Ordering::Relaxed);
@@ -298,12 +333,17 @@ impl RouteState {
             }
         }
         if self.cluster.route_auth_required() {
-            let ok = self.cluster.route_credentials_ok(self.peer.ip(), connect.user, connect.pass).await;
-            if !ok {
-                return self.refuse("Authorization Violation");
+            let deadline = self.accepted.as_ref().map_or_else(Instant::now, |a| a.deadline);
+            let check = self.cluster.route_credentials_ok(self.peer.ip(), connect.user, connect.pass);
+            match tokio::time::timeout_at(deadline, check).await {
+                Ok(true) => {}
+                Ok(false) => return self.refuse("Authorization Violation"),
+                Err(_) => return self.refuse("Authentication Timeout"),
             }
         }
         self.connected = true;
+        // No longer one of the unauthenticated connections.
+        self.accepted = None;
         Ok(())
     }
 
@@ -319,6 +359,15 @@ impl RouteState {
             Some(link) if link.remote_id == info.server_id => {
                 if link.update_info(info) {
                     self.cluster.topology_changed();
+                }
+                Ok(())
+            }
+            Some(_) if !self.cluster.follows_gossip() => {
+                if self.broker.audit.allow() {
+                    self.cluster.warn(
+                        "ignoring a gossiped route: with a route password but no route TLS, only configured routes are dialled",
+                        &self.peer,
+                    );
                 }
                 Ok(())
             }
@@ -363,19 +412,34 @@ impl RouteState {
     }
 
     fn remote_sub(&mut self, subject: &[u8], queue: Option<&[u8]>) -> Result<(), RouteEnd> {
-        if !subject::is_valid_pattern(subject) {
+        if !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
             return Ok(());
         }
         let key: InterestKey = (subject.into(), queue.map(Into::into));
         if self.remote.contains_key(&key) {
             return Ok(());
         }
-        if self.remote.len() >= MAX_REMOTE_INTEREST {
+        let bytes = interest_bytes(&key);
+        if self.remote.len() >= MAX_REMOTE_INTEREST || self.remote_bytes + bytes > MAX_REMOTE_INTEREST_BYTES {
             return self.refuse("too much route interest");
         }
         let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, b"", None));
         self.broker.add_subscription(sub.clone());
         self.remote.insert(key, sub);
+        self.remote_bytes += bytes;
         Ok(())
     }
+
+    fn remote_unsub(&mut self, subject: &[u8], queue: Option<&[u8]>) {
+        let key: InterestKey = (subject.into(), queue.map(Into::into));
+        if let Some(sub) = self.remote.remove(&key) {
+            self.remote_bytes = self.remote_bytes.saturating_sub(interest_bytes(&key));
+            self.broker.remove_subscription(&sub);
+        }
+    }
+}
+
+/// What one interest entry counts against [`MAX_REMOTE_INTEREST_BYTES`].
+fn interest_bytes((subject, queue): &InterestKey) -> usize {
+    subject.len() + queue.as_ref().map_or(0, |q| q.len())
 }

@@ -7,7 +7,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tracing::debug;
 
-use super::route::{run_route, RouteEnd};
+use super::route::{run_route, Dialled, RouteEnd};
 use super::Cluster;
 use crate::secret::Secret;
 
@@ -73,14 +73,14 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: 
                 let _ = stream.set_nodelay(true);
                 let peer = stream.peer_addr().unwrap_or(cluster.listen_addr);
                 let end = match cluster.tls.clone() {
-                    None => run_route(cluster.clone(), stream, peer, Some(url.clone())).await,
+                    None => run_route(cluster.clone(), stream, peer, Dialled::Yes(url.clone())).await,
                     Some(tls) => {
                         let Ok(name) = rustls_pki_types::ServerName::try_from(url.host.clone()) else {
                             cluster.warn("route host is not a valid TLS server name", &peer);
                             break;
                         };
                         match timeout(tls.timeout, tls.connector.connect(name, stream)).await {
-                            Ok(Ok(stream)) => run_route(cluster.clone(), stream, peer, Some(url.clone())).await,
+                            Ok(Ok(stream)) => run_route(cluster.clone(), stream, peer, Dialled::Yes(url.clone())).await,
                             _ => {
                                 cluster.warn("route TLS handshake failed", &peer);
                                 RouteEnd::Closed { registered: false }

@@ -109,6 +109,9 @@ const UNSUPPORTED_TLS: &[&str] = &[
 const UNSUPPORTED_CLUSTER: &[&str] =
     &["advertise", "cluster_advertise", "permissions", "pool_size", "accounts", "compression", "pinned_certs"];
 
+/// Why a cluster without route authentication is refused, and the ways out.
+pub const UNAUTHENTICATED_ROUTES: &str = "cluster has no route authentication: anyone who reaches the cluster port could read and inject every message. Add `authorization { user, password }` or `tls { cert_file, key_file, ca_file }` (peers verified both ways) to the cluster block, or, on a trusted loopback-only network, `insecure_allow_unauthenticated_routes: true`";
+
 /// The host a listener binds when the config names only a port.
 const LOOPBACK: &str = "127.0.0.1";
 /// nats-server's lower bound for `lame_duck_duration`.
@@ -144,6 +147,7 @@ struct Top<'a> {
     https_port: Option<&'a Entry>,
     http_authorization: Option<&'a Entry>,
     cluster: Option<&'a Entry>,
+    check_reply_subjects: Option<&'a Entry>,
 }
 
 impl<'a> Top<'a> {
@@ -177,6 +181,7 @@ impl<'a> Top<'a> {
             https_port: s.get(&["https_port"])?,
             http_authorization: s.get(&["http_authorization"])?,
             cluster: s.get(&["cluster"])?,
+            check_reply_subjects: s.get(&["check_reply_subjects"])?,
         };
         s.finish(UNSUPPORTED_TOP)?;
         Ok(top)
@@ -289,6 +294,9 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     if let Some(e) = t.cluster {
         o.cluster = Some(cluster_options(e, &mut warnings)?);
     }
+    if let Some(e) = t.check_reply_subjects {
+        o.check_reply_subjects = section::boolean(&e.value, "check_reply_subjects")?;
+    }
 
     // Cross-option checks.
     if o.max_payload > o.max_pending {
@@ -307,6 +315,11 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         }
     }
     check_port_clash(&o, monitor.map(|(e, _)| e), t.cluster)?;
+    if let (Some(c), Some(e)) = (&o.cluster, t.cluster) {
+        if c.authorization.is_none() && c.tls.is_none() && !c.allow_unauthenticated {
+            return Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, UNAUTHENTICATED_ROUTES));
+        }
+    }
     Ok(Loaded { options: o, warnings })
 }
 
@@ -478,6 +491,7 @@ fn cluster_options(entry: &Entry, warnings: &mut Vec<String>) -> Result<ClusterO
     let tls = s.get(&["tls"])?;
     let no_advertise = s.get(&["no_advertise"])?;
     let connect_retries = s.get(&["connect_retries"])?;
+    let unauthenticated = s.get(&["insecure_allow_unauthenticated_routes"])?;
     s.finish(UNSUPPORTED_CLUSTER)?;
 
     let mut c = ClusterOptions {
@@ -489,6 +503,7 @@ fn cluster_options(entry: &Entry, warnings: &mut Vec<String>) -> Result<ClusterO
         tls: None,
         no_advertise: false,
         connect_retries: 0,
+        allow_unauthenticated: false,
     };
     match (listen, host.or(port)) {
         (Some(_), Some(other)) => {
@@ -522,6 +537,9 @@ fn cluster_options(entry: &Entry, warnings: &mut Vec<String>) -> Result<ClusterO
     if let Some(e) = connect_retries {
         let n = section::integer_in(&e.value, "connect_retries", 0, i64::from(u32::MAX))?;
         c.connect_retries = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(e) = unauthenticated {
+        c.allow_unauthenticated = section::boolean(&e.value, "insecure_allow_unauthenticated_routes")?;
     }
     Ok(c)
 }

@@ -36,6 +36,6 @@ pub mod value;
 
 pub use auth::is_password_hash;
 pub use error::{ConfigError, ErrorKind};
-pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loaded};
+pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loaded, UNAUTHENTICATED_ROUTES};
 pub use options::*;
 pub use summary::summary;

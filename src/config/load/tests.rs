@@ -391,6 +391,8 @@ fn config_errors_with_positions() {
         ("cluster { port: 6222, routes: [nats-route://u:p@h:0] }", Invalid, 1, 32, "nats-route://"),
         ("cluster { port: 6222, advertise: x }", UnknownKey, 1, 23, "does not support"),
         ("cluster { port: 6222, connect_retries: -1 }", Invalid, 1, 40, "between 0 and"),
+        ("\ncluster { port: 6222 }", Invalid, 2, 1, "no route authentication"),
+        ("cluster { port: 6222, insecure_allow_unauthenticated_routes: 1 }", Type, 1, 62, "true or false"),
     ];
     for (text, kind, line, column, message) in cases {
         let err = match load(text) {
