@@ -299,11 +299,13 @@ async fn control_line_and_payload_abuse_gets_the_right_error_and_spares_others()
     }
     assert!(rss_bytes() < rss_before + 64 * 1024 * 1024, "memory grew by more than 64 MiB");
 
-    // Non-UTF-8 bytes in subjects are just bytes: accepted and delivered, as nats-server does.
+    // Non-UTF-8 subjects are refused (nats-server accepts and delivers
+    // them); the connection stays open.
     let mut c = Raw::connected(addr).await;
     c.send(b"SUB \xff\xfe.\xc3 1\r\nPUB \xff\xfe.\xc3 2\r\nhi\r\n").await;
-    c.expect("MSG \u{fffd}\u{fffd}.\u{fffd} 1 2").await;
-    c.expect("hi").await;
+    c.expect("-ERR 'Invalid Subject'").await;
+    c.expect("-ERR 'Invalid Publish Subject'").await;
+    c.ping_pong().await;
 
     // Thousands of SUBs: the first 1000 stay, each one after that is refused
     // and the connection stays open.

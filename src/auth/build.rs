@@ -63,6 +63,45 @@ fn parse(owner: &str, secret: &Secret) -> Result<(PasswordHash, u64), AuthSetupE
     Ok((hash, credential_fingerprint(secret.expose())))
 }
 
+/// The users' stored passwords grouped by [`PasswordHash::cost_class`]:
+/// (class, one hash of it, how many), most common first.
+fn most_common_class(hashes: &[PasswordHash]) -> Vec<(String, PasswordHash, usize)> {
+    let mut classes: Vec<(String, PasswordHash, usize)> = Vec::new();
+    for hash in hashes {
+        let class = hash.cost_class();
+        match classes.iter_mut().find(|(c, _, _)| *c == class) {
+            Some(entry) => entry.2 += 1,
+            None => classes.push((class, hash.clone(), 1)),
+        }
+    }
+    classes.sort_by_key(|class| std::cmp::Reverse(class.2));
+    classes
+}
+
+/// What the configured credentials let an attacker observe: with users
+/// whose passwords differ in scheme or cost, the time a failed login takes
+/// shows which class a user name belongs to (an unknown name costs what
+/// the most common class costs). Passwords that do not parse are left to
+/// [`from_options`] to refuse.
+pub fn timing_warnings(opts: &Options) -> Vec<String> {
+    let Some(auth) = &opts.authorization else { return Vec::new() };
+    let hashes: Vec<PasswordHash> = auth
+        .users
+        .iter()
+        .filter_map(|u| u.password.as_ref())
+        .filter_map(|secret| PasswordHash::parse(secret.expose()).ok())
+        .collect();
+    let classes = most_common_class(&hashes);
+    if classes.len() < 2 {
+        return Vec::new();
+    }
+    let list: Vec<String> = classes.iter().map(|(class, _, n)| format!("{n} {class}")).collect();
+    vec![format!(
+        "authorization users store passwords in different ways ({}): an unknown user costs what the most common kind costs, so the time a failed login takes shows which kind a user name has; store every password the same way (`warden passwd`)",
+        list.join(", ")
+    )]
+}
+
 /// Builds the authenticator the options describe: no auth, a token, a
 /// single user, or the users list (mapped from client certificates when
 /// `tls { verify_and_map }`). Identities without their own permissions get
@@ -87,7 +126,7 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
         return Ok(Arc::new(NoAuth::new(default)));
     }
     let mut users = HashMap::with_capacity(auth.users.len());
-    let mut dummy_source: Option<PasswordHash> = None;
+    let mut hashes = Vec::new();
     for user in &auth.users {
         let owner = format!("user \"{}\"", user.user);
         let permissions = match &user.permissions {
@@ -97,18 +136,20 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
         let (password, credential) = match &user.password {
             Some(secret) => {
                 let (hash, credential) = parse(&owner, secret)?;
-                if dummy_source.is_none() && hash.kind().is_hash() {
-                    dummy_source = Some(hash.clone());
-                }
+                hashes.push(hash.clone());
                 (Some(hash), credential)
             }
             None => (None, 0),
         };
         users.insert(user.user.clone(), UserEntry { password, permissions, credential });
     }
-    let dummy = match dummy_source {
-        Some(hash) => Some(
-            hash.dummy_like()
+    // Unknown users are verified against a hash of the most common scheme
+    // and cost, so for a config whose users share one (plain text
+    // included), an unknown user costs what a wrong password costs.
+    let dummy = match most_common_class(&hashes).first() {
+        Some((_, representative, _)) => Some(
+            representative
+                .dummy_like()
                 .map_err(|source| AuthSetupError::Password { owner: "the dummy verifier".into(), source })?,
         ),
         None => None,

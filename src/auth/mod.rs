@@ -26,7 +26,7 @@ use crate::secret::Secret;
 use crate::tls::PeerIdentity;
 
 pub use backends::{Chain, NoAuth, SingleUser, TokenAuth, UsersAuth};
-pub use build::{from_options, AuthSetupError};
+pub use build::{from_options, timing_warnings, AuthSetupError};
 pub use gate::{Gate, Guard};
 pub use throttle::{FailureThrottle, FREE_FAILURES};
 pub use verified::VerifiedCache;

@@ -216,6 +216,24 @@ impl PasswordHash {
         }
     }
 
+    /// The scheme and cost parameters, which decide how long a verification
+    /// takes (`argon2id m=19456,t=2,p=1`, `bcrypt cost 11`, `plain text`).
+    /// Two hashes of one class cost the same to verify.
+    pub fn cost_class(&self) -> String {
+        match &self.stored {
+            Stored::Argon2 { phc, kind } => {
+                let params = password_hash::PasswordHash::new(phc)
+                    .ok()
+                    .and_then(|p| Params::try_from(&p).ok())
+                    .map(|p| format!("m={},t={},p={}", p.m_cost(), p.t_cost(), p.p_cost()))
+                    .unwrap_or_default();
+                format!("{kind} {params}")
+            }
+            Stored::Bcrypt { hash } => format!("bcrypt cost {}", parse_bcrypt(hash).unwrap_or_default()),
+            Stored::Plain { .. } => PasswordKind::PlainText.to_string(),
+        }
+    }
+
     /// Whether `candidate` is the password. Blocking and, for hashes,
     /// deliberately slow: call it off the async reactor.
     pub fn verify(&self, candidate: &str) -> bool {

@@ -22,6 +22,8 @@ pub struct Options {
     /// address may hold; 0 = no limit (the default, as nats-server has none).
     pub max_connections_per_ip: usize,
     /// `max_subscriptions` / `max_subs` per connection; 0 = unlimited.
+    /// warden's default is [`DEFAULT_MAX_SUBSCRIPTIONS`], not unlimited
+    /// (nats-server's 0): one connection should not hold hundreds of MiB.
     pub max_subscriptions: usize,
     /// `max_payload`, bytes.
     pub max_payload: usize,
@@ -59,7 +61,16 @@ pub struct Options {
     pub http_authorization: Option<HttpAuthorization>,
     /// `cluster { ... }`.
     pub cluster: Option<ClusterOptions>,
+    /// `check_reply_subjects` (warden only, default on): a PUB's reply
+    /// subject must be one the publisher may subscribe to, so a requester
+    /// cannot borrow a service's publish rights through it.
+    pub check_reply_subjects: bool,
 }
+
+/// Default per-connection `max_subscriptions`: about 9 MiB of server memory
+/// at ~560 bytes each (`scripts/resources.sh`). Write `max_subscriptions: 0`
+/// for nats-server's unlimited.
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 16_384;
 
 /// Default client port, as nats-server.
 pub const DEFAULT_PORT: u16 = 4222;
@@ -72,7 +83,7 @@ impl Default for Options {
             server_name: None,
             max_connections: 65_536,
             max_connections_per_ip: 0,
-            max_subscriptions: 0,
+            max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_payload: 1024 * 1024,
             max_pending: 64 * 1024 * 1024,
             max_control_line: 4096,
@@ -90,6 +101,7 @@ impl Default for Options {
             http: None,
             http_authorization: None,
             cluster: None,
+            check_reply_subjects: true,
         }
     }
 }
@@ -237,6 +249,11 @@ pub struct ClusterOptions {
     pub no_advertise: bool,
     /// `connect_retries`.
     pub connect_retries: u32,
+    /// `insecure_allow_unauthenticated_routes` (warden only): run the route
+    /// listener without route authentication or TLS. Without it such a
+    /// cluster refuses to start, since anyone reaching the port could read
+    /// and inject every message; meant for loopback-only test setups.
+    pub allow_unauthenticated: bool,
 }
 
 /// Route credentials.

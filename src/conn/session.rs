@@ -68,8 +68,9 @@ enum State {
     /// A CONNECT's credentials are being checked; the task reads nothing
     /// meanwhile.
     Authenticating(Box<ConnectOptions>),
-    /// The client is known; its permissions guard every op.
-    Established(Established),
+    /// The client is known; its permissions guard every op (boxed: the
+    /// caches make it much larger than the other states).
+    Established(Box<Established>),
 }
 
 /// An authenticated (or, without auth, anonymous) connection.
@@ -170,7 +171,7 @@ impl Session {
             }
             _ => PublishCache::new(identity.permissions.clone()),
         };
-        self.state = State::Established(Established { identity, publish, logged_in });
+        self.state = State::Established(Box::new(Established { identity, publish, logged_in }));
     }
 
     /// When [`Session::on_timer`] must next be called.
@@ -405,6 +406,12 @@ impl Session {
             let subject = String::from_utf8_lossy(publish.subject).into_owned();
             return self.violation(ProtoError::PublishViolation(subject), "publish");
         }
+        if let Some(reply) = publish.reply {
+            if self.broker.opts.check_reply_subjects && !established.publish.may_reply_to(reply) {
+                let reply = String::from_utf8_lossy(reply).into_owned();
+                return self.violation(ProtoError::ReplyViolation(reply), "publish");
+            }
+        }
         self.ack();
         let msg = Message {
             subject: publish.subject,
@@ -436,7 +443,7 @@ impl Session {
     }
 
     fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Result<(), CloseReason> {
-        if !subject::is_valid_pattern(subject) {
+        if !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
             return self.refuse(ProtoError::InvalidSubject);
         }
         let decision = match &self.state {

@@ -2,8 +2,9 @@
 //! (optionally inside TLS), routing, the auth gate and the response form.
 //!
 //! Bounded like the rest of warden: at most [`MAX_CONNECTIONS`] monitoring
-//! connections at once (more are closed on accept), request heads capped
-//! at [`MAX_HEAD`] bytes and [`HEAD_TIMEOUT`], each connection closed
+//! connections at once (when full, a new one takes the slot of the one that
+//! has waited longest for a request head, see `slots.rs`), request heads
+//! capped at [`MAX_HEAD`] bytes and [`HEAD_TIMEOUT`], each connection closed
 //! gracefully after [`MAX_CONNECTION_AGE`], request bodies never read.
 
 use std::convert::Infallible;
@@ -22,16 +23,17 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use super::query::{ApiError, Query};
+use super::slots::{Slot, Slots};
 use super::{connz, metrics, routez, subsz, varz, Monitor, STOP_GRACE};
 
 /// Most monitoring connections served at once.
-const MAX_CONNECTIONS: usize = 64;
+pub const MAX_CONNECTIONS: usize = 128;
 /// Deadline for a request head once a connection is idle or starts one.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (and read buffer) accepted.
@@ -45,7 +47,7 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Accepts until `stopped` turns true, then lets open connections finish
 /// their request (bounded by `STOP_GRACE`).
 pub(super) async fn serve(listener: TcpListener, monitor: Arc<Monitor>, mut stopped: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Slots::new(MAX_CONNECTIONS);
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -61,15 +63,19 @@ pub(super) async fn serve(listener: TcpListener, monitor: Arc<Monitor>, mut stop
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            debug!(%peer, "too many monitoring connections; closing");
+        let Some(slot) = slots.take(tokio::time::Instant::now()) else {
+            debug!(%peer, "every monitoring connection is answering a request; closing");
             continue;
         };
         let monitor = monitor.clone();
         let stopped = stopped.clone();
         connections.spawn(async move {
-            let _permit = permit;
-            serve_connection(stream, peer, monitor, stopped).await;
+            let slot = Arc::new(slot);
+            let evicted = slot.evicted.clone();
+            tokio::select! {
+                _ = serve_connection(stream, peer, monitor, stopped, slot) => {}
+                _ = evicted.notified() => debug!(%peer, "monitoring connection closed to make room"),
+            }
         });
     }
     drop(listener);
@@ -77,10 +83,16 @@ pub(super) async fn serve(listener: TcpListener, monitor: Arc<Monitor>, mut stop
     connections.shutdown().await;
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, monitor: Arc<Monitor>, stopped: watch::Receiver<bool>) {
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    monitor: Arc<Monitor>,
+    stopped: watch::Receiver<bool>,
+    slot: Arc<Slot>,
+) {
     let _ = stream.set_nodelay(true);
     if !monitor.https {
-        serve_http(TokioIo::new(stream), peer, monitor, stopped).await;
+        serve_http(TokioIo::new(stream), peer, monitor, stopped, slot).await;
         return;
     }
     // The current client TLS settings, so a reloaded certificate applies here too.
@@ -88,19 +100,30 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, monitor: Arc<Moni
     let acceptor = TlsAcceptor::from(tls.config.clone());
     let deadline = if tls.timeout.is_zero() { TLS_HANDSHAKE_TIMEOUT } else { tls.timeout };
     match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => serve_http(TokioIo::new(stream), peer, monitor, stopped).await,
+        Ok(Ok(stream)) => serve_http(TokioIo::new(stream), peer, monitor, stopped, slot).await,
         Ok(Err(err)) => debug!(%peer, error = %err, "monitoring TLS handshake failed"),
         Err(_) => debug!(%peer, "monitoring TLS handshake timed out"),
     }
 }
 
-async fn serve_http<I>(io: I, peer: SocketAddr, monitor: Arc<Monitor>, mut stopped: watch::Receiver<bool>)
-where
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    monitor: Arc<Monitor>,
+    mut stopped: watch::Receiver<bool>,
+    slot: Arc<Slot>,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
         let monitor = monitor.clone();
-        async move { Ok::<_, Infallible>(handle(&monitor, req, peer).await) }
+        let slot = slot.clone();
+        async move {
+            slot.busy();
+            let response = handle(&monitor, req, peer).await;
+            slot.idle(tokio::time::Instant::now());
+            Ok::<_, Infallible>(response)
+        }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())

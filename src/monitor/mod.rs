@@ -24,6 +24,7 @@ mod metrics;
 mod process;
 mod query;
 mod routez;
+mod slots;
 mod subsz;
 mod varz;
 

@@ -20,6 +20,8 @@ pub const PUBLISH_CACHE_CAPACITY: usize = 256;
 pub struct PublishCache {
     set: Arc<PermissionSet>,
     entries: SubjectCache<bool>,
+    /// Reply-subject decisions ([`PermissionSet::may_reply_to`]).
+    replies: SubjectCache<bool>,
 }
 
 impl PublishCache {
@@ -27,7 +29,11 @@ impl PublishCache {
     pub fn new(set: Arc<PermissionSet>) -> Self {
         // Grows on use: idle connections and unrestricted users pay nothing
         // (a 256-entry table up front cost ~12 KB per connection).
-        PublishCache { set, entries: SubjectCache::new(PUBLISH_CACHE_CAPACITY) }
+        PublishCache {
+            set,
+            entries: SubjectCache::new(PUBLISH_CACHE_CAPACITY),
+            replies: SubjectCache::new(PUBLISH_CACHE_CAPACITY),
+        }
     }
 
     /// The static publish decision for a literal subject.
@@ -44,6 +50,19 @@ impl PublishCache {
         allowed
     }
 
+    /// Whether a publish may name `reply` as its reply subject.
+    pub fn may_reply_to(&mut self, reply: &[u8]) -> bool {
+        if self.set.subscribe_is_unrestricted() {
+            return self.set.may_reply_to(reply);
+        }
+        if let Some(allowed) = self.replies.get(reply) {
+            return allowed;
+        }
+        let allowed = self.set.may_reply_to(reply);
+        self.replies.insert(reply, allowed);
+        allowed
+    }
+
     /// The permission set the answers come from.
     pub fn permissions(&self) -> &Arc<PermissionSet> {
         &self.set
@@ -53,6 +72,7 @@ impl PublishCache {
     pub fn replace(&mut self, set: Arc<PermissionSet>) {
         self.set = set;
         self.entries.clear();
+        self.replies.clear();
     }
 
     /// Cached subjects (at most [`PUBLISH_CACHE_CAPACITY`]).

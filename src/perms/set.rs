@@ -107,6 +107,22 @@ impl PermissionSet {
         self.publish.is_unrestricted()
     }
 
+    /// Whether a publish may carry `reply` as its reply subject: only a
+    /// subject the publisher could receive on (a plain SUB to it would be
+    /// allowed), so a requester cannot make a service answer to a subject
+    /// the requester may not publish to itself.
+    pub fn may_reply_to(&self, reply: &[u8]) -> bool {
+        if self.subscribe.is_unrestricted() {
+            return self.system || !is_reserved(reply);
+        }
+        matches!(self.may_subscribe(reply, None), SubDecision::Allowed { .. })
+    }
+
+    /// Whether reply decisions need no lookup beyond the reserved-space check.
+    pub fn subscribe_is_unrestricted(&self) -> bool {
+        self.subscribe.is_unrestricted()
+    }
+
     /// The SUB decision for `subject` (which may hold wildcards) and an
     /// optional queue group name.
     pub fn may_subscribe(&self, subject: &[u8], queue: Option<&[u8]>) -> SubDecision {

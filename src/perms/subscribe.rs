@@ -78,6 +78,11 @@ impl SubscribeRules {
     }
 
     /// The SUB decision; `system` lifts the `_SYS.>` reservation.
+    /// Whether there is neither an allow nor a deny list.
+    pub(super) fn is_unrestricted(&self) -> bool {
+        self.allow.is_none() && self.deny.is_empty()
+    }
+
     pub(super) fn check(&self, subject: &[u8], queue: Option<&[u8]>, system: bool) -> SubDecision {
         if queue == Some(RESERVED_QUEUE.as_bytes()) {
             return SubDecision::Denied;

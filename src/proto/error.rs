@@ -15,6 +15,9 @@ pub enum ProtoError {
     InvalidArguments(&'static str),
     /// A PUB/HPUB announced more than max_payload.
     MaxPayload,
+    /// An HPUB whose header block does not start with `NATS/1.0` and end
+    /// with an empty line (nats-server forwards it; warden closes).
+    InvalidHeaders,
     /// A control line longer than max_control_line.
     MaxControlLine,
     /// SUB with an invalid subject (connection stays open).
@@ -40,6 +43,8 @@ pub enum ProtoError {
     TlsRequired,
     /// Publish permission refused for this subject.
     PublishViolation(String),
+    /// A PUB whose reply subject the publisher may not subscribe to.
+    ReplyViolation(String),
     /// Subscribe permission refused for this subject (and queue group).
     SubscribeViolation { subject: String, queue: Option<String> },
     /// A reload withdrew the permission for an existing subscription.
@@ -55,6 +60,7 @@ impl ProtoError {
                 | ProtoError::InvalidPublishSubject
                 | ProtoError::MaxSubscriptions
                 | ProtoError::PublishViolation(_)
+                | ProtoError::ReplyViolation(_)
                 | ProtoError::SubscribeViolation { .. }
                 | ProtoError::SubscriptionRevoked { .. }
         )
@@ -72,6 +78,9 @@ impl fmt::Display for ProtoError {
             ProtoError::UnknownOperation => f.write_str("Unknown Protocol Operation"),
             ProtoError::InvalidArguments(why) => write!(f, "Protocol Violation: {why}"),
             ProtoError::MaxPayload => f.write_str("Maximum Payload Violation"),
+            ProtoError::InvalidHeaders => {
+                f.write_str("Protocol Violation: header block must start with NATS/1.0 and end with an empty line")
+            }
             ProtoError::MaxControlLine => f.write_str("maximum control line exceeded"),
             ProtoError::InvalidSubject => f.write_str("Invalid Subject"),
             ProtoError::InvalidPublishSubject => f.write_str("Invalid Publish Subject"),
@@ -85,6 +94,9 @@ impl fmt::Display for ProtoError {
             ProtoError::TlsRequired => f.write_str("Secure Connection - TLS Required"),
             ProtoError::PublishViolation(subject) => {
                 write!(f, "Permissions Violation for Publish to \"{subject}\"")
+            }
+            ProtoError::ReplyViolation(reply) => {
+                write!(f, "Permissions Violation for Publish with Reply of \"{reply}\"")
             }
             ProtoError::SubscribeViolation { subject, queue: None } => {
                 write!(f, "Permissions Violation for Subscription to \"{subject}\"")

@@ -156,6 +156,11 @@ impl Parser {
                         }
                         self.scanned = 0;
                         let message = &buf[after_line..after_line + total];
+                        if let Some(h) = publish.header_len {
+                            if !is_header_block(&message[..h]) {
+                                return Err(ProtoError::InvalidHeaders);
+                            }
+                        }
                         return Ok(Step::Op(Op::Pub(Publish { message, ..publish }), need));
                     }
                 }
@@ -250,6 +255,17 @@ fn parse_size(s: &[u8]) -> Option<usize> {
         return None;
     }
     s.iter().try_fold(0usize, |acc, d| acc.checked_mul(10)?.checked_add(usize::from(d - b'0')))
+}
+
+/// The version line every NATS header block starts with.
+const HEADER_VERSION: &[u8] = b"NATS/1.0";
+
+/// Whether an HPUB's header block has NATS's shape: the version line first
+/// (a status may follow it, as in `NATS/1.0 503`) and an empty line last.
+/// nats-server forwards any bytes; a block that is not one would reach
+/// subscribers as headers their libraries cannot parse.
+fn is_header_block(block: &[u8]) -> bool {
+    block.starts_with(HEADER_VERSION) && block.ends_with(b"\r\n\r\n")
 }
 
 fn parse_pub_header<'a>(

@@ -120,7 +120,7 @@ impl Server {
         authenticator: Arc<dyn auth::Authenticator>,
     ) -> Result<Server, StartError> {
         let (tls, warnings) = prepare_tls(&opts)?;
-        for warning in &warnings {
+        for warning in warnings.iter().chain(&auth::timing_warnings(&opts)) {
             warn!("{warning}");
         }
         monitor::check(&opts).map_err(StartError::Monitor)?;
@@ -267,10 +267,16 @@ fn spawn_info_updates(node: &Arc<Node>, cluster: &Arc<Cluster>) -> JoinHandle<()
 /// Runs every check `start` runs before binding (TLS files, and
 /// permissions once compiled), without binding: `warden check`.
 pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
-    let (_, warnings) = prepare_tls(opts)?;
+    let (_, mut warnings) = prepare_tls(opts)?;
     auth::from_options(opts).map_err(StartError::Auth)?;
+    warnings.extend(auth::timing_warnings(opts));
     monitor::check(opts).map_err(StartError::Monitor)?;
     if let Some(cluster) = &opts.cluster {
+        if cluster.allow_unauthenticated && cluster.authorization.is_none() && cluster.tls.is_none() {
+            warnings.push(
+                "cluster routes are not authenticated (insecure_allow_unauthenticated_routes): anyone who reaches the cluster port can read and inject every message".into(),
+            );
+        }
         for url in &cluster.routes {
             if RouteUrl::parse(url).is_none() {
                 return Err(StartError::Cluster(ClusterError::BadUrl(url.clone())));

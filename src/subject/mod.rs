@@ -29,25 +29,42 @@ pub fn is_wildcard_token(token: &[u8]) -> bool {
     token == PWC || token == FWC
 }
 
-/// Bytes that may never appear inside a token of any subject.
+/// Bytes that may never appear in a subject: whitespace, every other
+/// control byte (below 0x20) and DEL. nats-server refuses only whitespace;
+/// a vertical tab or DEL at the end of a subject slipped past exact deny
+/// rules there, and reached subscribers looking like the denied subject.
 fn is_forbidden_byte(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | 0)
+    b <= b' ' || b == 0x7f
 }
 
-/// A valid subscription subject: non-empty tokens, no whitespace, `>` only as
-/// the last token. Wildcards are allowed.
+/// A valid subscription subject: valid UTF-8, non-empty tokens, none of the
+/// forbidden bytes, `>` only as the last token. Wildcards are allowed.
 pub fn is_valid_pattern(subject: &[u8]) -> bool {
     if subject.is_empty() {
         return false;
     }
     let mut seen_fwc = false;
+    let mut ascii = true;
     for token in tokens(subject) {
-        if seen_fwc || token.is_empty() || token.iter().any(|b| is_forbidden_byte(*b)) {
+        if seen_fwc || token.is_empty() {
             return false;
+        }
+        for &b in token {
+            if is_forbidden_byte(b) {
+                return false;
+            }
+            ascii &= b < 0x80;
         }
         seen_fwc = token == FWC;
     }
-    true
+    // The byte scan decides the common (ASCII) case alone.
+    ascii || std::str::from_utf8(subject).is_ok()
+}
+
+/// A valid queue group name: one or more tokens of the same bytes as a
+/// subject's (valid UTF-8, no whitespace or control bytes).
+pub fn is_valid_queue(queue: &[u8]) -> bool {
+    !queue.is_empty() && !queue.iter().any(|b| is_forbidden_byte(*b)) && std::str::from_utf8(queue).is_ok()
 }
 
 /// A valid publish subject: a pattern with no wildcard tokens.

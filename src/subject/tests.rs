@@ -10,6 +10,22 @@ fn pattern_validity_follows_nats_rules() {
     }
 }
 
+/// Regression: `foo.secret\x0b` passed a deny rule on `foo.secret` and was
+/// delivered; DEL, other control bytes and invalid UTF-8 were accepted too.
+#[test]
+fn control_bytes_and_invalid_utf8_are_never_subjects() {
+    for bad in
+        [&b"foo.secret\x0b"[..], b"foo.secret\x7f", b"\x01", b"a.\x1fb", b"adv.\xff\xfe", b"a.\xc3", b"\xed\xa0\x80"]
+    {
+        assert!(!is_valid_pattern(bad), "{bad:?}");
+        assert!(!is_valid_literal(bad), "{bad:?}");
+        assert!(!is_valid_queue(bad), "{bad:?}");
+    }
+    assert!(is_valid_literal("grüße.日本".as_bytes()));
+    assert!(is_valid_queue(b"workers.eu"));
+    assert!(!is_valid_queue(b"") && !is_valid_queue(b"a b"));
+}
+
 #[test]
 fn literal_validity_rejects_wildcards() {
     assert!(is_valid_literal(b"foo.bar"));

@@ -55,6 +55,23 @@ fn pub_with_reply_and_hpub() {
     assert_eq!(ops, vec!["PUB foo Some(\"bar\") None ", "PUB foo Some(\"r\") Some(12) NATS/1.0\r\n\r\nhi"]);
 }
 
+/// Regression: `HPUB foo 5 10` with `HELLO` as the header block was
+/// delivered as HMSG.
+#[test]
+fn header_blocks_must_have_the_nats_shape() {
+    for bad in [
+        "HPUB foo 5 10\r\nHELLOworld\r\n",
+        "HPUB foo 0 2\r\nhi\r\n",
+        "HPUB foo 10 10\r\nNATS/1.0\r\n\r\n",
+        "HPUB foo 12 12\r\nNATS/1.1\r\n\r\n\r\n",
+        "HPUB foo 14 14\r\nNATS/1.0\r\nX: y\r\n\r\n",
+    ] {
+        assert_eq!(one(bad), Err(ProtoError::InvalidHeaders), "{bad:?}");
+    }
+    let ops = one("HPUB foo 16 16\r\nNATS/1.0 503\r\n\r\n\r\n").unwrap();
+    assert_eq!(ops, vec!["PUB foo None Some(16) NATS/1.0 503\r\n\r\n"]);
+}
+
 #[test]
 fn sub_with_queue() {
     assert_eq!(one("SUB foo.* workers 7\r\n").unwrap(), vec!["SUB foo.* Some(\"workers\") 7"]);
