@@ -12,6 +12,13 @@ use warden::config::{self, Options};
 use warden::server::Server;
 use warden::tls;
 
+/// jemalloc instead of glibc's malloc: glibc kept freed memory (340 MiB
+/// after a connection with 400,000 subscriptions closed), jemalloc's
+/// background thread gives it back (see `.cargo/config.toml` for its options).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "warden", version, about = "A security-focused broker for the NATS protocol")]
 struct Cli {
