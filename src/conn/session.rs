@@ -113,6 +113,10 @@ pub(super) struct Session {
     auth_deadline: Instant,
     /// The configuration generation the identity was last checked against.
     generation: u64,
+    /// The last publish subject that passed validation: a publisher that
+    /// repeats its subject (the common case) skips the byte scan, which was
+    /// ~190 of the ~1,100 instructions a published message costs.
+    valid_subject: Vec<u8>,
 }
 
 impl Session {
@@ -141,6 +145,7 @@ impl Session {
             batch_in: (0, 0),
             keepalive,
             gate,
+            valid_subject: Vec::new(),
         };
         let authenticator = session.gate.authenticator();
         if !authenticator.auth_required() {
@@ -392,10 +397,15 @@ impl Session {
             return Err(self.fail(ProtoError::InvalidArguments("HPUB needs headers enabled in CONNECT")));
         }
         let reply_ok = publish.reply.is_none_or(subject::is_valid_literal);
-        if !subject::is_valid_literal(publish.subject) || !reply_ok {
+        let subject_ok = self.valid_subject == publish.subject || subject::is_valid_literal(publish.subject);
+        if !subject_ok || !reply_ok {
             // nats-server only warns in pedantic mode and delivers anyway;
             // warden never routes a malformed subject (see SECURITY.md).
             return self.refuse(ProtoError::InvalidPublishSubject);
+        }
+        if self.valid_subject != publish.subject {
+            self.valid_subject.clear();
+            self.valid_subject.extend_from_slice(publish.subject);
         }
         let State::Established(established) = &mut self.state else {
             return Err(self.fail(ProtoError::AuthorizationViolation));

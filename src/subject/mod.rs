@@ -37,28 +37,48 @@ fn is_forbidden_byte(b: u8) -> bool {
     b <= b' ' || b == 0x7f
 }
 
+/// One pass over a subject: `Some(has_wildcard)` when it is a valid
+/// pattern (valid UTF-8, non-empty tokens, none of the forbidden bytes, `>`
+/// only as the last token), else `None`. A single loop over the bytes
+/// (counted with callgrind: fewer instructions than splitting into tokens,
+/// and than a vectorised pre-pass plus `memchr` on short subjects).
+fn scan(subject: &[u8]) -> Option<bool> {
+    let mut wildcard = false;
+    let mut token_len = 0usize;
+    let mut first = 0u8;
+    let mut high = 0u8;
+    for &b in subject {
+        if b == SEP {
+            match (token_len, first) {
+                (0, _) | (1, b'>') => return None,
+                (1, b'*') => wildcard = true,
+                _ => {}
+            }
+            token_len = 0;
+            continue;
+        }
+        if is_forbidden_byte(b) {
+            return None;
+        }
+        high |= b;
+        if token_len == 0 {
+            first = b;
+        }
+        token_len += 1;
+    }
+    match (token_len, first) {
+        (0, _) => return None,
+        (1, b'*' | b'>') => wildcard = true,
+        _ => {}
+    }
+    // The byte scan decides the common (ASCII) case alone.
+    (high < 0x80 || std::str::from_utf8(subject).is_ok()).then_some(wildcard)
+}
+
 /// A valid subscription subject: valid UTF-8, non-empty tokens, none of the
 /// forbidden bytes, `>` only as the last token. Wildcards are allowed.
 pub fn is_valid_pattern(subject: &[u8]) -> bool {
-    if subject.is_empty() {
-        return false;
-    }
-    let mut seen_fwc = false;
-    let mut ascii = true;
-    for token in tokens(subject) {
-        if seen_fwc || token.is_empty() {
-            return false;
-        }
-        for &b in token {
-            if is_forbidden_byte(b) {
-                return false;
-            }
-            ascii &= b < 0x80;
-        }
-        seen_fwc = token == FWC;
-    }
-    // The byte scan decides the common (ASCII) case alone.
-    ascii || std::str::from_utf8(subject).is_ok()
+    scan(subject).is_some()
 }
 
 /// A valid queue group name: one or more tokens of the same bytes as a
@@ -69,7 +89,7 @@ pub fn is_valid_queue(queue: &[u8]) -> bool {
 
 /// A valid publish subject: a pattern with no wildcard tokens.
 pub fn is_valid_literal(subject: &[u8]) -> bool {
-    is_valid_pattern(subject) && !tokens(subject).any(is_wildcard_token)
+    scan(subject) == Some(false)
 }
 
 /// Whether `pattern` (which may hold wildcards) matches the literal `subject`.

@@ -93,3 +93,32 @@ fn overlap() {
         assert_eq!(overlaps(b.as_bytes(), a.as_bytes()), *want, "{b} ~ {a}");
     }
 }
+
+/// The one-pass scanner against the rules written out plainly.
+mod scan_against_naive {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn naive_pattern(s: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(s) else { return false };
+        let toks: Vec<&str> = text.split('.').collect();
+        !text.is_empty()
+            && toks.iter().all(|t| !t.is_empty() && t.bytes().all(|b| b > b' ' && b != 0x7f))
+            && toks.iter().rev().skip(1).all(|t| *t != ">")
+    }
+
+    fn naive_literal(s: &[u8]) -> bool {
+        naive_pattern(s) && s.split(|b| *b == b'.').all(|t| t != b"*" && t != b">")
+    }
+
+    proptest! {
+        #[test]
+        fn agrees(s in proptest::collection::vec(
+            prop_oneof![Just(b'.'), Just(b'*'), Just(b'>'), Just(b'a'), Just(b' '), Just(0x7f), Just(0xc3), Just(0xa9), Just(0xff), Just(0x0b)],
+            0..12)) {
+            prop_assert_eq!(is_valid_pattern(&s), naive_pattern(&s), "pattern {:?}", s);
+            prop_assert_eq!(is_valid_literal(&s), naive_literal(&s), "literal {:?}", s);
+        }
+    }
+}
