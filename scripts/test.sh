@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs warden's whole test suite on a fresh machine with Rust: installs what
-# the tests need (nats-server from Debian for the comparison tests, cargo-fuzz
-# from crates.io), then lints and tests everything, and runs each fuzz target
-# briefly (WARDEN_FUZZ_SECS, default 20 s each; scripts/fuzz.sh runs them
-# longer). `.ci/run` calls this script.
+# the tests need (nats-server from Debian for the comparison tests, nats-py
+# and nkeys from PyPI, cargo-fuzz from crates.io), then lints and tests
+# everything, and runs each fuzz target briefly (WARDEN_FUZZ_SECS, default
+# 20 s each; scripts/fuzz.sh runs them longer). `.ci/run` calls this script.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,6 +23,8 @@ install_debian() {
 }
 
 install_debian nats-server
+# nats-py and nkeys from PyPI, for the tests that drive warden with them.
+bash scripts/python-deps.sh || echo "test.sh: python-deps.sh failed; the tests that need nats-py will say they were skipped"
 
 started=$SECONDS
 cargo fmt --all -- --check

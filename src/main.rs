@@ -1,15 +1,16 @@
-//! The `warden` command line: parse arguments, load and check the config,
-//! set up logging, run until a signal. The work is done by the library.
+//! The `warden` command line. Started with no arguments, with flags, or as
+//! `nats-server`, it is the broker and takes nats-server's flags
+//! (`cli::serve`); otherwise the first argument names a tool (`check`,
+//! `passwd`, `certs`, `bench`, `reload`). The work is done by the library.
+
+mod cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing::{error, info, warn};
-use tracing_subscriber::EnvFilter;
 
-use warden::config::{self, Options};
-use warden::server::Server;
+use warden::config;
 use warden::tls;
 
 /// jemalloc instead of glibc's malloc: glibc kept freed memory (340 MiB
@@ -23,13 +24,12 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[command(name = "warden", version, about = "A security-focused broker for the NATS protocol")]
 struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Command,
 }
 
+/// The tools; serving is `warden [flags]` or `warden serve [flags]`.
 #[derive(Subcommand)]
 enum Command {
-    /// Run the broker (the default when no command is given).
-    Serve(ServeArgs),
     /// Check a config file: parse it, load every file it names, print a summary.
     Check {
         /// The config file.
@@ -53,6 +53,9 @@ enum Command {
         command: CertsCommand,
     },
 }
+
+/// First arguments that name a tool rather than a broker flag.
+const TOOLS: &[&str] = &["check", "passwd", "reload", "bench", "certs"];
 
 #[derive(Subcommand)]
 enum CertsCommand {
@@ -110,26 +113,25 @@ struct BenchArgs {
     timeout: u64,
 }
 
-#[derive(clap::Args, Default)]
-struct ServeArgs {
-    /// Config file in the nats-server format.
-    #[arg(long, short = 'c')]
-    config: Option<PathBuf>,
-    /// Client listen address, HOST:PORT (overrides the config).
-    #[arg(long, short = 'l')]
-    listen: Option<String>,
-    /// Monitoring listen address, HOST:PORT or :PORT (overrides the config's http/https).
-    #[arg(long)]
-    http: Option<String>,
-    /// Log level: error, warn, info, debug or trace (default info, or the config's debug/trace).
-    #[arg(long)]
-    log_level: Option<String>,
+fn main() -> ExitCode {
+    // Arguments that are not UTF-8 are read lossily (and then refused as
+    // unknown), never a panic.
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let program = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map_or_else(|| "warden".to_owned(), |n| n.to_string_lossy().into_owned());
+    let rest = args.get(1..).unwrap_or_default();
+    let as_nats_server = program.contains("nats-server");
+    match rest.first().map(String::as_str) {
+        Some("serve") if !as_nats_server => cli::serve::main(rest.get(1..).unwrap_or_default(), &program),
+        Some(tool) if !as_nats_server && TOOLS.contains(&tool) => tool_main(Cli::parse_from(&args).command),
+        _ => cli::serve::main(rest, &program),
+    }
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
-        Command::Serve(args) => serve(args),
+fn tool_main(command: Command) -> ExitCode {
+    match command {
         Command::Check { config } => check(&config),
         Command::Passwd => passwd(),
         Command::Reload { pid } => reload(pid),
@@ -138,101 +140,6 @@ fn main() -> ExitCode {
             certs(tls::GenerateOptions { out, hosts, clients })
         }
     }
-}
-
-fn init_logging(level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-}
-
-/// Applies `--listen HOST:PORT` over the options.
-fn apply_listen(opts: &mut Options, listen: &str) -> Result<(), String> {
-    let (host, port) = listen.rsplit_once(':').ok_or_else(|| format!("--listen {listen:?}: expected HOST:PORT"))?;
-    opts.port = port.parse().map_err(|_| format!("--listen {listen:?}: {port:?} is not a port number"))?;
-    if !host.is_empty() {
-        opts.host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-    }
-    Ok(())
-}
-
-/// Applies `--http HOST:PORT` (or `:PORT`, on 127.0.0.1) over the options;
-/// it keeps the config's `https` choice.
-fn apply_http(opts: &mut Options, http: &str) -> Result<(), String> {
-    let (host, port) = http.rsplit_once(':').ok_or_else(|| format!("--http {http:?}: expected HOST:PORT"))?;
-    let port = port.parse().map_err(|_| format!("--http {http:?}: {port:?} is not a port number"))?;
-    let host = match host.trim_start_matches('[').trim_end_matches(']') {
-        "" => "127.0.0.1".to_string(),
-        h => h.to_string(),
-    };
-    let tls = opts.http.as_ref().is_some_and(|h| h.tls);
-    opts.http = Some(config::HttpOptions { host, port, tls });
-    Ok(())
-}
-
-/// Loads a config file, or the defaults without one.
-fn load(path: Option<&Path>) -> Result<config::Loaded, config::ConfigError> {
-    match path {
-        Some(path) => config::load_file(path),
-        None => Ok(config::Loaded { options: Options::default(), warnings: Vec::new() }),
-    }
-}
-
-fn serve(args: ServeArgs) -> ExitCode {
-    let loaded = load(args.config.as_deref());
-    let level = match (&args.log_level, &loaded) {
-        (Some(level), _) => level.clone(),
-        (None, Ok(l)) if l.options.trace => "trace".into(),
-        (None, Ok(l)) if l.options.debug => "debug".into(),
-        _ => "info".into(),
-    };
-    init_logging(&level);
-    let mut loaded = match loaded {
-        Ok(loaded) => loaded,
-        Err(err) => {
-            error!("refusing to start: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    for warning in &loaded.warnings {
-        warn!("{warning}");
-    }
-    if let Some(listen) = &args.listen {
-        if let Err(msg) = apply_listen(&mut loaded.options, listen) {
-            error!("{msg}");
-            return ExitCode::FAILURE;
-        }
-    }
-    if let Some(http) = &args.http {
-        if let Err(msg) = apply_http(&mut loaded.options, http) {
-            error!("{msg}");
-            return ExitCode::FAILURE;
-        }
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(err) => {
-            error!(error = %err, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    let config_path = args.config.clone();
-    runtime.block_on(async move {
-        let server = match Server::start(loaded.options).await {
-            Ok(server) => server,
-            Err(err) => {
-                error!("refusing to start: {err}");
-                return ExitCode::FAILURE;
-            }
-        };
-        match run_until_stopped(&server, config_path.as_deref()).await {
-            Stop::Interrupt => {
-                info!("shutting down");
-                server.shutdown().await;
-            }
-            Stop::Terminate => lame_duck(server).await,
-        }
-        ExitCode::SUCCESS
-    })
 }
 
 fn check(path: &Path) -> ExitCode {
@@ -370,64 +277,6 @@ fn certs(opts: tls::GenerateOptions) -> ExitCode {
         Err(err) => {
             eprintln!("cannot generate certificates in {}: {err}", opts.out.display());
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// How the server was asked to stop.
-enum Stop {
-    /// SIGINT (Ctrl-C): shut down promptly, flushing what is queued.
-    Interrupt,
-    /// SIGTERM: lame duck first, then shut down.
-    Terminate,
-}
-
-/// Lame duck until done; a SIGINT meanwhile turns it into a prompt shutdown.
-/// Another SIGTERM is ignored, as nats-server does.
-async fn lame_duck(server: Server) {
-    let broker = server.broker().clone();
-    let draining = server.lame_duck();
-    tokio::pin!(draining);
-    tokio::select! {
-        _ = &mut draining => return,
-        _ = tokio::signal::ctrl_c() => {
-            info!("interrupted: leaving lame duck mode, shutting down now");
-            broker.begin_shutdown();
-        }
-    }
-    draining.await;
-}
-
-/// Serves until SIGINT or SIGTERM; reloads the config on SIGHUP. A config
-/// that fails to load or check is refused and the running one stays.
-async fn run_until_stopped(server: &Server, config: Option<&Path>) -> Stop {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return Stop::Interrupt;
-    };
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Stop::Interrupt,
-            _ = term.recv() => return Stop::Terminate,
-            _ = hup.recv() => {
-                let Some(path) = config else {
-                    warn!("SIGHUP ignored: the server was started without --config");
-                    continue;
-                };
-                match config::load_file(path) {
-                    Ok(loaded) => {
-                        for warning in &loaded.warnings {
-                            warn!("{warning}");
-                        }
-                        match server.reload(&loaded.options) {
-                            Ok(warnings) => warnings.iter().for_each(|w| warn!("{w}")),
-                            Err(err) => error!("reload refused, keeping the running config: {err}"),
-                        }
-                    }
-                    Err(err) => error!("reload refused, keeping the running config: {err}"),
-                }
-            }
         }
     }
 }

@@ -150,6 +150,7 @@ fn tls_options(name: &str, timeout: Duration) -> TlsOptions {
         timeout,
         min_version: TlsVersion::V1_2,
         handshake_first: false,
+        allow_non_tls: false,
     }
 }
 

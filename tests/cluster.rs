@@ -462,6 +462,7 @@ async fn routes_over_verified_tls() {
         timeout: Duration::from_secs(2),
         min_version: warden::config::TlsVersion::V1_2,
         handshake_first: false,
+        allow_non_tls: false,
     };
     let with_tls = |routes| ClusterOptions { tls: Some(tls.clone()), ..cluster_opts(routes) };
     let a = start(Options { cluster: Some(with_tls(vec![])), ..test_options() }).await;

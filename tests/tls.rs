@@ -51,6 +51,7 @@ impl Pki {
             timeout: Duration::from_millis(500),
             min_version: TlsVersion::V1_2,
             handshake_first: false,
+            allow_non_tls: false,
         }
     }
 }

@@ -145,6 +145,8 @@ pub struct UserEntry {
 pub struct UsersAuth {
     users: HashMap<String, UserEntry>,
     map_certificates: bool,
+    /// `no_auth_user`: who a connection presenting no credentials is.
+    no_auth_user: Option<String>,
     /// Verified for unknown users, shaped like the configured hashes, so an
     /// unknown user costs what a wrong password costs.
     dummy: Option<PasswordHash>,
@@ -155,7 +157,23 @@ impl UsersAuth {
     /// A users list; `map_certificates` maps a verified client certificate
     /// to a user instead of reading `user` from CONNECT.
     pub fn new(users: HashMap<String, UserEntry>, map_certificates: bool, dummy: Option<PasswordHash>) -> Self {
-        UsersAuth { users, map_certificates, dummy, cache: VerifiedCache::default() }
+        UsersAuth { users, map_certificates, no_auth_user: None, dummy, cache: VerifiedCache::default() }
+    }
+
+    /// Connections that present no credentials at all (no user, password or
+    /// token) are logged in as `user`, as nats-server's `no_auth_user`.
+    pub fn with_no_auth_user(mut self, user: Option<String>) -> Self {
+        self.no_auth_user = user;
+        self
+    }
+
+    fn identity(&self, name: &str) -> Option<Identity> {
+        let entry = self.users.get(name)?;
+        Some(Identity {
+            user: Some(name.to_owned()),
+            permissions: entry.permissions.clone(),
+            credential: entry.credential,
+        })
     }
 
     fn check_password(&self, name: &str, entry: Option<&UserEntry>, candidate: Option<&str>) -> bool {
@@ -178,6 +196,10 @@ impl UsersAuth {
 impl Authenticator for UsersAuth {
     fn authenticate(&self, claims: &Claims, facts: &ConnectionFacts) -> Verdict {
         let candidate = claims.password.as_ref().map(|p| p.expose());
+        let anonymous = claims.user.is_none() && claims.password.is_none() && claims.token.is_none();
+        if let (Some(name), true, false) = (&self.no_auth_user, anonymous, self.map_certificates) {
+            return self.identity(name).map_or(Verdict::Refuse(RefusalReason::MissingCredentials), Verdict::Accept);
+        }
         let name = if self.map_certificates {
             let Some(peer) = &facts.peer else {
                 return Verdict::Refuse(RefusalReason::CertificateNotMapped);
@@ -196,24 +218,12 @@ impl Authenticator for UsersAuth {
         if !self.check_password(&name, entry, candidate) {
             return Verdict::Refuse(RefusalReason::BadCredentials);
         }
-        match entry {
-            Some(entry) => Verdict::Accept(Identity {
-                user: Some(name),
-                permissions: entry.permissions.clone(),
-                credential: entry.credential,
-            }),
-            None => Verdict::Refuse(RefusalReason::BadCredentials),
-        }
+        self.identity(&name).map_or(Verdict::Refuse(RefusalReason::BadCredentials), Verdict::Accept)
     }
 
     fn refresh(&self, identity: &Identity) -> Option<Identity> {
         let name = identity.user.as_ref()?;
-        let entry = self.users.get(name).filter(|e| e.credential == identity.credential)?;
-        Some(Identity {
-            user: Some(name.clone()),
-            permissions: entry.permissions.clone(),
-            credential: entry.credential,
-        })
+        self.identity(name).filter(|fresh| fresh.credential == identity.credential)
     }
 }
 

@@ -155,5 +155,5 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
         None => None,
     };
     let map_certificates = opts.tls.as_ref().is_some_and(|t| t.verify_and_map);
-    Ok(Arc::new(UsersAuth::new(users, map_certificates, dummy)))
+    Ok(Arc::new(UsersAuth::new(users, map_certificates, dummy).with_no_auth_user(opts.no_auth_user.clone())))
 }

@@ -337,7 +337,7 @@ impl Cluster {
         RouteInfo {
             server_id: broker.identity.id.clone(),
             server_name: broker.identity.name.clone(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: crate::proto::NATS_VERSION.into(),
             proto: 1,
             host: self.listen_addr.ip().to_string(),
             port: self.listen_addr.port(),

@@ -55,11 +55,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "client_advertise",
     "http_base_path",
     "max_sub_tokens",
-    "no_auth_user",
-    "allow_non_tls",
-    "pidfile",
-    "pid_file",
-    "ports_file_dir",
     "log_size_limit",
     "log_max_num",
     "syslog",
@@ -139,6 +134,10 @@ struct Top<'a> {
     trace: Option<&'a Entry>,
     logtime: Option<&'a Entry>,
     log_file: Option<&'a Entry>,
+    pid_file: Option<&'a Entry>,
+    ports_file_dir: Option<&'a Entry>,
+    no_auth_user: Option<&'a Entry>,
+    allow_non_tls: Option<&'a Entry>,
     tls: Option<&'a Entry>,
     authorization: Option<&'a Entry>,
     http: Option<&'a Entry>,
@@ -173,6 +172,10 @@ impl<'a> Top<'a> {
             trace: s.get(&["trace"])?,
             logtime: s.get(&["logtime"])?,
             log_file: s.get(&["log_file", "logfile"])?,
+            pid_file: s.get(&["pid_file", "pidfile"])?,
+            ports_file_dir: s.get(&["ports_file_dir"])?,
+            no_auth_user: s.get(&["no_auth_user"])?,
+            allow_non_tls: s.get(&["allow_non_tls"])?,
             tls: s.get(&["tls"])?,
             authorization: s.get(&["authorization"])?,
             http: s.get(&["http"])?,
@@ -263,8 +266,28 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     if let Some(e) = t.log_file {
         o.log_file = Some(PathBuf::from(path_string(&e.value, "log_file")?));
     }
+    if let Some(e) = t.pid_file {
+        o.pid_file = Some(PathBuf::from(path_string(&e.value, "pid_file")?));
+    }
+    if let Some(e) = t.ports_file_dir {
+        o.ports_file_dir = Some(PathBuf::from(path_string(&e.value, "ports_file_dir")?));
+    }
     if let Some(e) = t.tls {
         o.tls = Some(tls_options(&e.value, "tls")?);
+    }
+    if let Some(e) = t.allow_non_tls {
+        // nats-server 2.10 reads it at the top level; warden also takes it
+        // inside `tls {}`.
+        let on = section::boolean(&e.value, "allow_non_tls")?;
+        match o.tls.as_mut() {
+            Some(tls) => tls.allow_non_tls |= on,
+            None => {
+                return Err(invalid(
+                    &e.value,
+                    "allow_non_tls lets plain-text clients use the TLS port, but there is no tls block",
+                ))
+            }
+        }
     }
     let maps_certificates = o.tls.as_ref().is_some_and(|t| t.verify_and_map);
     if let Some(e) = t.authorization {
@@ -296,6 +319,17 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     }
     if let Some(e) = t.check_reply_subjects {
         o.check_reply_subjects = section::boolean(&e.value, "check_reply_subjects")?;
+    }
+    if let Some(e) = t.no_auth_user {
+        let name = section::word(&e.value, "no_auth_user")?;
+        let known = o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name));
+        if !known {
+            return Err(invalid(
+                &e.value,
+                format!("no_auth_user: {name:?} not present as user in authorization block or account configuration"),
+            ));
+        }
+        o.no_auth_user = Some(name.to_owned());
     }
 
     // Cross-option checks.
@@ -428,6 +462,7 @@ fn tls_options(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigEr
     let timeout = s.get(&["timeout"])?;
     let min_version = s.get(&["min_version"])?;
     let handshake_first = s.get(&["handshake_first"])?;
+    let allow_non_tls = s.get(&["allow_non_tls"])?;
     s.finish(UNSUPPORTED_TLS)?;
 
     let required = |e: Option<&Entry>, key: &str| match e {
@@ -449,6 +484,7 @@ fn tls_options(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigEr
             .map(|e| section::boolean(&e.value, "handshake_first"))
             .transpose()?
             .unwrap_or(false),
+        allow_non_tls: allow_non_tls.map(|e| section::boolean(&e.value, "allow_non_tls")).transpose()?.unwrap_or(false),
     };
     if let Some(e) = timeout {
         let (d, _) = section::duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;

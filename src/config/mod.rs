@@ -26,6 +26,7 @@
 mod auth;
 mod duration;
 mod error;
+pub mod flags;
 mod lexer;
 mod load;
 mod options;

@@ -49,6 +49,15 @@ pub struct Options {
     pub logtime: bool,
     /// `log_file` / `logfile`.
     pub log_file: Option<PathBuf>,
+    /// `pid_file` / `pidfile`: the process id is written there at start and
+    /// the file removed at exit (what `-sl ...=FILE` reads).
+    pub pid_file: Option<PathBuf>,
+    /// `ports_file_dir`: a `<executable>_<pid>.ports` file with the bound
+    /// URLs is written there at start and removed at exit.
+    pub ports_file_dir: Option<PathBuf>,
+    /// `no_auth_user`: a configured user that connections presenting no
+    /// credentials are logged in as.
+    pub no_auth_user: Option<String>,
     /// `authorization { ... }`.
     pub authorization: Option<Authorization>,
     /// `tls { ... }` for client connections.
@@ -96,6 +105,9 @@ impl Default for Options {
             trace: false,
             logtime: true,
             log_file: None,
+            pid_file: None,
+            ports_file_dir: None,
+            no_auth_user: None,
             authorization: None,
             tls: None,
             http: None,
@@ -200,6 +212,9 @@ pub struct TlsOptions {
     pub min_version: TlsVersion,
     /// `handshake_first`: TLS before INFO.
     pub handshake_first: bool,
+    /// `allow_non_tls` (nats-server 2.10): plain-text clients may use the
+    /// TLS port too (off by default; warned about at every start).
+    pub allow_non_tls: bool,
 }
 
 /// Monitoring listener address.

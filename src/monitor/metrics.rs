@@ -70,7 +70,8 @@ pub(super) fn render(monitor: &Monitor) -> String {
         &[
             ("server_id", &broker.identity.id),
             ("server_name", &broker.identity.name),
-            ("version", env!("CARGO_PKG_VERSION")),
+            ("version", crate::proto::WARDEN_VERSION),
+            ("nats_version", crate::proto::NATS_VERSION),
         ],
         1,
     );

@@ -2,6 +2,15 @@
 
 use serde::Serialize;
 
+/// The nats-server version whose protocol and features warden implements,
+/// reported as INFO `version` because client libraries gate features on it
+/// (headers need 2.2, for example; a `0.1.0` read as a server that predates
+/// them). warden's own version travels in `warden_version`.
+pub const NATS_VERSION: &str = "2.9.10";
+
+/// warden's own version, for INFO `warden_version` and `/varz`.
+pub const WARDEN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Server INFO, with nats-server's field names. Optional fields are left out
 /// when they do not apply, as nats-server does.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -10,8 +19,11 @@ pub struct ServerInfo {
     pub server_id: String,
     /// Configured name, else the id.
     pub server_name: String,
-    /// warden's version.
+    /// The nats-server version warden speaks ([`NATS_VERSION`]).
     pub version: String,
+    /// warden's own version ([`WARDEN_VERSION`]).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub warden_version: String,
     /// Protocol level (1).
     pub proto: u8,
     /// Listen host.
@@ -34,6 +46,9 @@ pub struct ServerInfo {
     /// TLS is needed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls_required: bool,
+    /// TLS is offered but plain text is allowed too (`allow_non_tls`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_available: bool,
     /// Client certificates are needed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls_verify: bool,

@@ -16,5 +16,5 @@ pub mod route;
 pub use connect::ConnectOptions;
 pub use encode::{msg_len_bound, write_msg, NO_RESPONDERS_HEADER};
 pub use error::ProtoError;
-pub use info::ServerInfo;
+pub use info::{ServerInfo, NATS_VERSION, WARDEN_VERSION};
 pub use parser::{Op, ParseLimits, Parser, Publish, Step};

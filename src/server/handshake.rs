@@ -53,6 +53,11 @@ async fn serve_tls(node: Arc<Node>, mut stream: TcpStream, client: Arc<Client>, 
     let mut first = [0u8; 1];
     match timeout(tls.timeout, stream.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
+        Ok(Ok(1)) if tls.allow_non_tls => {
+            // `allow_non_tls`: this client chose plain text.
+            run_connection(node.broker.clone(), node.gate.clone(), stream, client, Greeting::Sent).await;
+            return;
+        }
         Ok(Ok(1)) => {
             // Plain-text protocol on a TLS listener: say why, then close.
             let line = ProtoError::TlsRequired.to_line();

@@ -272,7 +272,11 @@ pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     warnings.extend(auth::timing_warnings(opts));
     monitor::check(opts).map_err(StartError::Monitor)?;
     if let Some(cluster) = &opts.cluster {
-        if cluster.allow_unauthenticated && cluster.authorization.is_none() && cluster.tls.is_none() {
+        let unauthenticated = cluster.authorization.is_none() && cluster.tls.is_none();
+        if unauthenticated && !cluster.allow_unauthenticated {
+            return Err(StartError::Cluster(ClusterError::Unauthenticated));
+        }
+        if unauthenticated {
             warnings.push(
                 "cluster routes are not authenticated (insecure_allow_unauthenticated_routes): anyone who reaches the cluster port can read and inject every message".into(),
             );
@@ -289,7 +293,10 @@ pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
 
 fn prepare_tls(opts: &Options) -> Result<(Option<TlsState>, Vec<String>), StartError> {
     let Some(tls_opts) = &opts.tls else { return Ok((None, Vec::new())) };
-    let (state, warnings) = TlsState::load(tls_opts).map_err(StartError::Tls)?;
+    let (state, mut warnings) = TlsState::load(tls_opts).map_err(StartError::Tls)?;
+    if state.allow_non_tls {
+        warnings.push("tls allow_non_tls: clients may connect without TLS on the TLS port".into());
+    }
     Ok((Some(state), warnings))
 }
 

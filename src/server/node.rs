@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::auth::Gate;
 use crate::broker::{Broker, Client};
 use crate::cluster::Cluster;
-use crate::proto::ServerInfo;
+use crate::proto::{ServerInfo, NATS_VERSION, WARDEN_VERSION};
 use crate::tls::CurrentTls;
 
 /// The pieces of one running server, wired together.
@@ -29,7 +29,8 @@ impl Node {
         ServerInfo {
             server_id: broker.identity.id.clone(),
             server_name: broker.identity.name.clone(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: NATS_VERSION.into(),
+            warden_version: WARDEN_VERSION.into(),
             proto: 1,
             host: broker.addr.ip().to_string(),
             port: broker.addr.port(),
@@ -40,7 +41,8 @@ impl Node {
             auth_required: self.gate.auth_required(),
             cluster: self.cluster.as_ref().and_then(|c| c.opts.name.clone()),
             connect_urls: self.cluster.as_ref().map(|c| c.connect_urls()).unwrap_or_default(),
-            tls_required: tls.is_some(),
+            tls_required: tls.as_ref().is_some_and(|t| !t.allow_non_tls),
+            tls_available: tls.as_ref().is_some_and(|t| t.allow_non_tls),
             tls_verify: tls.as_ref().is_some_and(|t| t.verify),
             ..Default::default()
         }

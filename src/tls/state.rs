@@ -20,6 +20,8 @@ pub struct TlsState {
     pub handshake_first: bool,
     /// Client certificates are required.
     pub verify: bool,
+    /// Plain-text clients may use the port too (`allow_non_tls`).
+    pub allow_non_tls: bool,
 }
 
 impl TlsState {
@@ -32,6 +34,7 @@ impl TlsState {
             timeout: opts.timeout,
             handshake_first: opts.handshake_first,
             verify: opts.verify || opts.verify_and_map,
+            allow_non_tls: opts.allow_non_tls && !opts.handshake_first,
         };
         Ok((state, setup.warnings))
     }

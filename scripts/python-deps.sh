@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Python packages some tests drive warden with, from PyPI, into
+# a virtual environment of the project's own (target/pyenv, not checked in):
+# nats-py (a stock client) and nkeys (the reference nkeys implementation).
+# The tests find it at target/pyenv/bin/python and say they were skipped
+# without it. Idempotent; scripts/test.sh runs it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+venv=target/pyenv
+want="nats-py==2.16.0 nkeys==0.2.1"
+stamp="$venv/.installed"
+if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
+  exit 0
+fi
+python3 -m venv "$venv"
+# shellcheck disable=SC2086
+"$venv/bin/pip" install -q $want
+echo "$want" >"$stamp"
+echo "python-deps.sh: installed $want into $venv"

@@ -1,0 +1,7 @@
+//! The broker's side of the command line: nats-server's flags and
+//! signals, logging, and the pid and ports files.
+
+pub mod files;
+pub mod logging;
+pub mod serve;
+pub mod signal;

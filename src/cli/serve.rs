@@ -1,0 +1,278 @@
+//! Serving: nats-server's flags over the config file, logging, the pid and
+//! ports files, then the signals until the end.
+//!
+//! Signals, as nats-server: SIGINT stops promptly (flushing what is queued);
+//! SIGUSR2 enters lame duck mode; SIGHUP reloads the config file (and
+//! applies the flags over it again); SIGUSR1 reopens the log file. SIGTERM
+//! also enters lame duck (nats-server shuts down at once and exits 1; see
+//! SECURITY.md); during lame duck SIGTERM and SIGUSR2 are ignored and SIGINT
+//! cuts it short.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tracing::{error, info, warn};
+use warden::config::flags::{self, Flags, TLS_USAGE, USAGE};
+use warden::config::{self, Loaded, Options};
+use warden::proto::{NATS_VERSION, WARDEN_VERSION};
+use warden::server::Server;
+
+use super::files::{Bound, RunFiles};
+use super::logging::{self, LogFile};
+use super::signal;
+
+/// What the config file and the flags make, with the file's warnings.
+fn options(flags: &Flags) -> Result<Loaded, String> {
+    let mut loaded = match &flags.config {
+        Some(path) => config::load_file(path).map_err(|e| e.to_string())?,
+        None => Loaded { options: Options::default(), warnings: Vec::new() },
+    };
+    flags.apply(&mut loaded.options).map_err(|e| e.to_string())?;
+    Ok(loaded)
+}
+
+fn version_line(program: &str) -> String {
+    if program.contains("nats-server") {
+        format!("{program}: v{NATS_VERSION} (warden {WARDEN_VERSION})")
+    } else {
+        format!("{program} {WARDEN_VERSION} (speaks nats-server v{NATS_VERSION})")
+    }
+}
+
+const TOOLS_USAGE: &str = "
+warden tools (not as nats-server):
+    warden check -c <file>           Check a config file and print a summary
+    warden passwd                    Hash a password for the config (argon2id)
+    warden certs generate            Development CA, server and client certificates
+    warden bench <mode>              Benchmark any NATS server
+    warden reload --pid <pid>        Ask a running server to reload its config
+";
+
+/// `warden [flags]`, `warden serve [flags]`, or `nats-server [flags]`.
+pub fn main(args: &[String], program: &str) -> ExitCode {
+    let flags = match flags::parse(args) {
+        Ok(flags) => flags,
+        Err(err) => {
+            eprintln!("{program}: {err} (run with -h for the flags)");
+            return ExitCode::FAILURE;
+        }
+    };
+    if flags.help {
+        print!("{USAGE}");
+        if !program.contains("nats-server") {
+            print!("{TOOLS_USAGE}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if flags.help_tls {
+        print!("{TLS_USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if flags.version {
+        println!("{}", version_line(program));
+        return ExitCode::SUCCESS;
+    }
+    if let Some(spec) = &flags.signal {
+        return match signal::send(spec, program) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("{program}: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if flags.test_config {
+        return test_config(&flags, program);
+    }
+    serve(&flags, program)
+}
+
+/// `-t`: every start-up check, then exit (nats-server's message on success).
+fn test_config(flags: &Flags, program: &str) -> ExitCode {
+    let Some(path) = &flags.config else {
+        eprintln!("{program}: must specify [-c, --config] option to check configuration file syntax");
+        return ExitCode::FAILURE;
+    };
+    let loaded = match options(flags) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match warden::server::check(&loaded.options) {
+        Ok(more) => {
+            for warning in loaded.warnings.iter().chain(&more) {
+                eprintln!("warning: {warning}");
+            }
+            println!("{program}: configuration file {} is valid", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{}: {err}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn log_level(flags: &Flags, opts: &Options) -> String {
+    match &flags.log_level {
+        Some(level) => level.clone(),
+        None if opts.trace => "trace".into(),
+        None if opts.debug => "debug".into(),
+        None => "info".into(),
+    }
+}
+
+fn serve(flags: &Flags, program: &str) -> ExitCode {
+    let loaded = match options(flags) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            logging::init("info", true, None);
+            error!("refusing to start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = loaded.options;
+    let log_file = match &opts.log_file {
+        Some(path) => match LogFile::open(path) {
+            Ok(file) => Some(file),
+            Err(err) => {
+                eprintln!("{program}: cannot open log file {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    logging::init(&log_level(flags, &opts), opts.logtime, log_file.clone());
+    for warning in &loaded.warnings {
+        warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            error!(error = %err, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(flags, opts, log_file, program))
+}
+
+async fn run(flags: &Flags, opts: Options, log_file: Option<Arc<LogFile>>, program: &str) -> ExitCode {
+    let (pid_file, ports_dir) = (opts.pid_file.clone(), opts.ports_file_dir.clone());
+    let client_tls = opts.tls.as_ref().is_some_and(|t| !t.allow_non_tls);
+    let https = opts.http.as_ref().is_some_and(|h| h.tls);
+    let route_tls = opts.cluster.as_ref().is_some_and(|c| c.tls.is_some());
+    let server = match Server::start(opts).await {
+        Ok(server) => server,
+        Err(err) => {
+            error!("refusing to start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bound = Bound {
+        client: (server.local_addr(), client_tls),
+        monitoring: server.monitor_addr().map(|a| (a, https)),
+        cluster: server.cluster().map(|c| (c.listen_addr, route_tls)),
+    };
+    let _files = match RunFiles::write(pid_file.as_deref(), ports_dir.as_deref(), program, &bound) {
+        Ok(files) => files,
+        Err(err) => {
+            error!("cannot write the pid or ports file: {err}");
+            server.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    match run_until_stopped(&server, flags, log_file.as_deref()).await {
+        Stop::Interrupt => {
+            info!("shutting down");
+            server.shutdown().await;
+        }
+        Stop::LameDuck => lame_duck(server).await,
+    }
+    ExitCode::SUCCESS
+}
+
+/// How the server was asked to stop.
+enum Stop {
+    /// SIGINT (Ctrl-C): shut down promptly, flushing what is queued.
+    Interrupt,
+    /// SIGUSR2 or SIGTERM: lame duck first, then shut down.
+    LameDuck,
+}
+
+/// Lame duck until done; a SIGINT meanwhile turns it into a prompt shutdown.
+/// SIGTERM and SIGUSR2 are ignored meanwhile, as nats-server does (the
+/// chart's preStop starts lame duck, then the kubelet sends SIGTERM).
+async fn lame_duck(server: Server) {
+    let broker = server.broker().clone();
+    let draining = server.lame_duck();
+    tokio::pin!(draining);
+    tokio::select! {
+        _ = &mut draining => return,
+        _ = tokio::signal::ctrl_c() => {
+            info!("interrupted: leaving lame duck mode, shutting down now");
+            broker.begin_shutdown();
+        }
+    }
+    draining.await;
+}
+
+/// Serves until SIGINT, SIGTERM or SIGUSR2; reloads on SIGHUP (a config
+/// that fails to load or check is refused and the running one stays);
+/// reopens the log file on SIGUSR1.
+async fn run_until_stopped(server: &Server, flags: &Flags, log_file: Option<&LogFile>) -> Stop {
+    use tokio::signal::unix::{signal, SignalKind};
+    let signals = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
+    );
+    let (Ok(mut term), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = signals else {
+        error!("cannot install signal handlers; only Ctrl-C stops the server");
+        let _ = tokio::signal::ctrl_c().await;
+        return Stop::Interrupt;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Stop::Interrupt,
+            _ = term.recv() => return Stop::LameDuck,
+            _ = usr2.recv() => return Stop::LameDuck,
+            _ = usr1.recv() => reopen(log_file),
+            _ = hup.recv() => reload(server, flags),
+        }
+    }
+}
+
+fn reopen(log_file: Option<&LogFile>) {
+    let Some(file) = log_file else {
+        info!("SIGUSR1: no log file to reopen");
+        return;
+    };
+    match file.reopen() {
+        Ok(()) => info!(path = %file.path().display(), "log file reopened"),
+        Err(err) => error!(path = %file.path().display(), "cannot reopen the log file: {err}"),
+    }
+}
+
+fn reload(server: &Server, flags: &Flags) {
+    if flags.config.is_none() {
+        warn!("SIGHUP ignored: the server was started without a config file");
+        return;
+    }
+    let loaded = match options(flags) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            error!("reload refused, keeping the running config: {err}");
+            return;
+        }
+    };
+    for warning in &loaded.warnings {
+        warn!("{warning}");
+    }
+    match server.reload(&loaded.options) {
+        Ok(warnings) => warnings.iter().for_each(|w| warn!("{w}")),
+        Err(err) => error!("reload refused, keeping the running config: {err}"),
+    }
+}

@@ -1,0 +1,108 @@
+use super::*;
+use crate::config::load_str;
+
+fn args(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_owned).collect()
+}
+
+fn applied(line: &str, config: &str) -> Result<Options, FlagError> {
+    let mut opts = if config.is_empty() { Options::default() } else { load_str(config, "f.conf").unwrap().options };
+    parse(&args(line))?.apply(&mut opts)?;
+    Ok(opts)
+}
+
+#[test]
+fn go_flag_syntax_single_and_double_dash_equals_and_next_argument() {
+    let f = parse(&args("-p 4333 --addr=0.0.0.0 -DV -c=/etc/nats.conf --no_advertise=false -t")).unwrap();
+    assert_eq!(f.port, Some(4333));
+    assert_eq!(f.host.as_deref(), Some("0.0.0.0"));
+    assert_eq!((f.debug, f.trace), (Some(true), Some(true)));
+    assert_eq!(f.config, Some(PathBuf::from("/etc/nats.conf")));
+    assert_eq!(f.no_advertise, Some(false));
+    assert!(f.test_config);
+    // A value may itself start with a dash.
+    assert_eq!(parse(&args("-p -1")).unwrap().port, Some(-1));
+    assert_eq!(
+        parse(&args("-sl=ldm=/var/run/nats/nats.pid")).unwrap().signal.as_deref(),
+        Some("ldm=/var/run/nats/nats.pid")
+    );
+    assert!(parse(&args("version")).unwrap().version);
+    assert!(parse(&args("--help")).unwrap().help);
+    assert!(parse(&args("-- version")).unwrap().version);
+}
+
+#[test]
+fn every_flag_of_the_nats_py_harness_maps_onto_options() {
+    let line = "-p 4223 -m 8223 -a 127.0.0.1 --user foo --pass bar -DV --cluster_listen nats://127.0.0.1:6223 \
+                --routes nats://127.0.0.1:6223,nats://127.0.0.1:6224 --cluster_name CLUSTER";
+    let o = applied(line, "").unwrap();
+    assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 4223));
+    assert_eq!(o.http, Some(HttpOptions { host: "127.0.0.1".into(), port: 8223, tls: false }));
+    let auth = o.authorization.unwrap();
+    assert_eq!((auth.user.as_deref(), auth.password.map(|p| p.expose().to_owned())), (Some("foo"), Some("bar".into())));
+    assert!(o.debug && o.trace);
+    let c = o.cluster.unwrap();
+    assert_eq!((c.host.as_str(), c.port, c.name.as_deref()), ("127.0.0.1", 6223, Some("CLUSTER")));
+    assert_eq!(c.routes, vec!["nats://127.0.0.1:6223", "nats://127.0.0.1:6224"]);
+    let o = applied("--auth s3cret", "").unwrap();
+    assert_eq!(o.authorization.unwrap().token.map(|t| t.expose().to_owned()), Some("s3cret".into()));
+    let o = applied("--tls --tlscert c.pem --tlskey k.pem --tlsverify --tlscacert ca.pem", "").unwrap();
+    let tls = o.tls.unwrap();
+    assert_eq!(
+        (tls.cert_file, tls.key_file, tls.ca_file, tls.verify),
+        ("c.pem".into(), "k.pem".into(), Some("ca.pem".into()), true)
+    );
+    let o =
+        applied("-P /run/w.pid --ports_file_dir /run -l /var/log/w.log -T=false -n edge-1 --server_name edge-2", "")
+            .unwrap();
+    assert_eq!(o.pid_file, Some("/run/w.pid".into()));
+    assert_eq!(o.ports_file_dir, Some("/run".into()));
+    assert_eq!(o.log_file, Some("/var/log/w.log".into()));
+    assert!(!o.logtime);
+    assert_eq!(o.server_name.as_deref(), Some("edge-2"), "the last of the aliases wins");
+}
+
+#[test]
+fn flags_override_the_config_file() {
+    let config = "listen: 127.0.0.1:4000\nserver_name: from-file\nhttp: 127.0.0.1:8000\n\
+                  tls { cert_file: a.pem, key_file: b.pem }\ncluster { port: 6000, authorization { user: r, password: p } }\n";
+    let o = applied("-p 4001 -n from-flag -m 8001 --tls=false --cluster nats://u:pw@127.0.0.1:-1", config).unwrap();
+    assert_eq!((o.port, o.server_name.as_deref()), (4001, Some("from-flag")));
+    assert_eq!(o.http.unwrap().port, 8001);
+    assert!(o.tls.is_none(), "--tls=false removes the config's TLS");
+    let c = o.cluster.unwrap();
+    assert_eq!(c.port, 0, "-1 is any free port");
+    assert_eq!(c.authorization.map(|a| a.user), Some("u".into()), "credentials from the URL");
+    let o = applied("--cluster nats://127.0.0.1:6001", config).unwrap();
+    assert!(o.cluster.unwrap().authorization.is_none(), "a URL without credentials clears the file's, as nats-server");
+    assert!(applied("--cluster=", config).unwrap().cluster.is_none(), "an empty cluster URL turns clustering off");
+}
+
+#[test]
+fn unknown_unsupported_and_malformed_flags_are_errors_naming_the_flag() {
+    assert_eq!(parse(&args("--bogus")).unwrap_err(), FlagError::Unknown("bogus".into()));
+    let err = parse(&args("-js")).unwrap_err();
+    assert_eq!(err.to_string(), "flag -js (JetStream) is not supported by warden");
+    assert!(matches!(parse(&args("--syslog")).unwrap_err(), FlagError::Unsupported { .. }));
+    assert_eq!(parse(&args("-p")).unwrap_err(), FlagError::MissingValue("p".into()));
+    assert!(matches!(parse(&args("-p abc")).unwrap_err(), FlagError::BadValue { .. }));
+    assert!(matches!(parse(&args("-D=maybe")).unwrap_err(), FlagError::BadValue { .. }));
+    assert_eq!(parse(&args("serve")).unwrap_err(), FlagError::Positional("serve".into()));
+    assert!(matches!(applied("-p 70000", ""), Err(FlagError::BadValue { .. })));
+    assert!(matches!(applied("--routes nats://h:1", ""), Err(FlagError::Conflict(_))), "routes need --cluster");
+    assert!(matches!(applied("--tls --tlscert c.pem", ""), Err(FlagError::Conflict(_))), "a key is needed");
+    assert!(matches!(applied("--user u --auth t", ""), Err(FlagError::Conflict(_))));
+    let users = "authorization { users = [ {user: a, password: b} ] }";
+    assert!(matches!(applied("--user u --pass p", users), Err(FlagError::Conflict(_))));
+    assert!(matches!(applied("-ms 8443", ""), Err(FlagError::Conflict(_))), "https monitoring needs TLS");
+}
+
+#[test]
+fn warden_flags_keep_working() {
+    let o = applied("--listen 127.0.0.1:5000 --http :9000", "").unwrap();
+    assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 5000));
+    assert_eq!(o.http, Some(HttpOptions { host: "127.0.0.1".into(), port: 9000, tls: false }));
+    assert_eq!(parse(&args("--log-level debug")).unwrap().log_level.as_deref(), Some("debug"));
+    let o = applied("--cluster nats://127.0.0.1:6222 --insecure_allow_unauthenticated_routes", "").unwrap();
+    assert!(o.cluster.unwrap().allow_unauthenticated);
+}
