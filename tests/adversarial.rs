@@ -151,6 +151,7 @@ fn tls_options(name: &str, timeout: Duration) -> TlsOptions {
         min_version: TlsVersion::V1_2,
         handshake_first: false,
         allow_non_tls: false,
+        handshake_first_fallback: None,
     }
 }
 

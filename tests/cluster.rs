@@ -463,6 +463,7 @@ async fn routes_over_verified_tls() {
         min_version: warden::config::TlsVersion::V1_2,
         handshake_first: false,
         allow_non_tls: false,
+        handshake_first_fallback: None,
     };
     let with_tls = |routes| ClusterOptions { tls: Some(tls.clone()), ..cluster_opts(routes) };
     let a = start(Options { cluster: Some(with_tls(vec![])), ..test_options() }).await;

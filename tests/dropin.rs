@@ -312,7 +312,7 @@ async fn log_file_reopen_and_ports_file() {
     assert_eq!(json["nats"][0], format!("nats://127.0.0.1:{port}"));
     assert_eq!(json["monitoring"][0], format!("http://127.0.0.1:{http}"));
     let first = std::fs::read_to_string(&log).unwrap();
-    assert!(first.contains("listening for client connections"), "{first}");
+    assert!(first.contains("Listening for client connections on 127.0.0.1:"), "{first}");
     assert!(!first.contains('\u{1b}'), "no colour codes in a log file");
     std::fs::rename(&log, dir.join("nats.log.1")).unwrap();
     let status = Command::new(nats_server_in(&dir)).arg(format!("-sl=reopen={}", pid_file.display())).status().unwrap();

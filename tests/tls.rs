@@ -52,6 +52,7 @@ impl Pki {
             min_version: TlsVersion::V1_2,
             handshake_first: false,
             allow_non_tls: false,
+            handshake_first_fallback: None,
         }
     }
 }
@@ -116,6 +117,29 @@ async fn handshake_first() {
     let client = try_connect(&server, opts).await.unwrap();
     roundtrip(&client).await;
     server.shutdown().await;
+}
+
+/// nats-server 2.10's `handshake_first: auto` (or a duration): TLS-first
+/// clients and clients that wait for INFO both connect.
+#[tokio::test]
+async fn handshake_first_with_a_fallback_serves_both_orders() {
+    let pki = Pki::new("tls-first-auto");
+    let first = TlsOptions {
+        handshake_first: true,
+        handshake_first_fallback: Some(Duration::from_millis(300)),
+        ..pki.tls_options(false)
+    };
+    let server = start_tls(first).await;
+    let base = || ConnectOptions::new().add_root_certificates(pki.path("ca.pem")).require_tls(true);
+    roundtrip(&try_connect(&server, base().tls_first()).await.unwrap()).await;
+    roundtrip(&try_connect(&server, base()).await.unwrap()).await;
+    server.shutdown().await;
+    let text = "tls { cert_file: c.pem, key_file: k.pem, handshake_first: auto }";
+    let tls = warden::config::load_str(text, "t.conf").unwrap().options.tls.unwrap();
+    assert_eq!((tls.handshake_first, tls.handshake_first_fallback), (true, Some(Duration::from_millis(50))));
+    assert!(
+        warden::config::load_str("tls { cert_file: c.pem, key_file: k.pem, handshake_first: soon }", "t.conf").is_err()
+    );
 }
 
 #[tokio::test]

@@ -148,6 +148,9 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
     for warning in &loaded.warnings {
         warn!("{warning}");
     }
+    if let Some(dir) = &flags.store_dir {
+        info!(dir = %dir.display(), "--store_dir ignored: JetStream is not supported");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {

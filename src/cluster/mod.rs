@@ -188,7 +188,7 @@ impl Cluster {
             tls,
             pending: Arc::default(),
         });
-        info!(addr = %listen_addr, "listening for route connections");
+        info!("Listening for route connections on {listen_addr}");
         tokio::spawn(route::accept_loop(cluster.clone(), listener));
         for url in urls {
             cluster.solicit(url, None);

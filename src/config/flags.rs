@@ -61,6 +61,8 @@ pub struct Flags {
     no_advertise: Option<bool>,
     connect_retries: Option<i64>,
     unauthenticated_routes: Option<bool>,
+    /// `-sd`/`--store_dir`: accepted and unused (JetStream's storage).
+    pub store_dir: Option<PathBuf>,
 }
 
 /// Why the command line cannot be used. `Display` names the flag.
@@ -127,8 +129,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("cluster_advertise", "cluster URL advertised to other servers"),
     ("js", "JetStream"),
     ("jetstream", "JetStream"),
-    ("sd", "JetStream storage"),
-    ("store_dir", "JetStream storage"),
     ("VV", "verbose trace of the system account"),
     ("DVV", "verbose trace of the system account"),
 ];
@@ -155,7 +155,7 @@ fn kind(name: &str) -> Option<Kind> {
         "c" | "config" | "sl" | "signal" | "p" | "port" | "a" | "addr" | "net" | "n" | "name" | "server_name" | "P"
         | "pid" | "ports_file_dir" | "m" | "http_port" | "ms" | "https_port" | "l" | "log" | "user" | "pass"
         | "auth" | "tlscert" | "tlskey" | "tlscacert" | "routes" | "cluster" | "cluster_listen" | "cluster_name"
-        | "connect_retries" | "listen" | "http" | "log-level" => Kind::Text,
+        | "connect_retries" | "listen" | "http" | "log-level" | "sd" | "store_dir" => Kind::Text,
         _ => return None,
     })
 }
@@ -266,6 +266,9 @@ impl Flags {
             "cluster_name" => self.cluster_name = Some(value),
             "connect_retries" => self.connect_retries = Some(parse_int(name, &value)?),
             "listen" => self.listen = Some(value),
+            // Only JetStream uses it, and `-js` is refused; client test
+            // harnesses pass it to every server they start.
+            "sd" | "store_dir" => self.store_dir = Some(value.into()),
             "http" => self.http = Some(value),
             _ => self.log_level = Some(value),
         }
@@ -385,6 +388,7 @@ impl Flags {
             min_version: TlsVersion::V1_2,
             handshake_first: false,
             allow_non_tls: false,
+            handshake_first_fallback: None,
         });
         Ok(())
     }
@@ -579,8 +583,9 @@ Common Options:
     -v, --version                    Show version
         --help_tls                   TLS help
 
-Not supported (an error): -js/--jetstream, -sd/--store_dir, -s/--syslog, -r/--remote_syslog,
---log_size_limit, --max_traced_msg_len, --profile, --client_advertise, --cluster_advertise, -VV, -DVV.
+Not supported (an error): -js/--jetstream, -s/--syslog, -r/--remote_syslog, --log_size_limit,
+--max_traced_msg_len, --profile, --client_advertise, --cluster_advertise, -VV, -DVV.
+Accepted and unused: -sd/--store_dir (JetStream storage; JetStream itself is refused).
 ";
 
 /// `--help_tls`.

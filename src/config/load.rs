@@ -480,12 +480,13 @@ fn tls_options(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigEr
             .unwrap_or(false),
         timeout: Duration::from_secs(2),
         min_version: TlsVersion::V1_2,
-        handshake_first: handshake_first
-            .map(|e| section::boolean(&e.value, "handshake_first"))
-            .transpose()?
-            .unwrap_or(false),
+        handshake_first: false,
+        handshake_first_fallback: None,
         allow_non_tls: allow_non_tls.map(|e| section::boolean(&e.value, "allow_non_tls")).transpose()?.unwrap_or(false),
     };
+    if let Some(e) = handshake_first {
+        (tls.handshake_first, tls.handshake_first_fallback) = handshake_first_value(&e.value)?;
+    }
     if let Some(e) = timeout {
         let (d, _) = section::duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
         if d.is_zero() {
@@ -512,6 +513,28 @@ fn tls_options(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigEr
         ));
     }
     Ok(tls)
+}
+
+/// nats-server's fallback delay for `handshake_first: auto`.
+const HANDSHAKE_FIRST_AUTO: Duration = Duration::from_millis(50);
+
+/// `handshake_first`: a boolean, `"on"`/`"off"`, `"auto"` (fall back to
+/// the NATS order after 50 ms) or a duration to wait before falling back.
+fn handshake_first_value(value: &Value) -> Result<(bool, Option<Duration>), ConfigError> {
+    match &value.kind {
+        Kind::Bool(on) => Ok((*on, None)),
+        Kind::String(text) => match text.to_ascii_lowercase().as_str() {
+            "true" | "on" => Ok((true, None)),
+            "false" | "off" => Ok((false, None)),
+            "auto" | "auto_fallback" => Ok((true, Some(HANDSHAKE_FIRST_AUTO))),
+            _ => section::duration(value, "handshake_first", Bare::No).map(|(d, _)| (true, Some(d))),
+        },
+        _ => Err(ConfigError::at(
+            ErrorKind::Type,
+            &value.pos,
+            "handshake_first must be true, false, \"auto\" or a duration such as \"300ms\"",
+        )),
+    }
 }
 
 /// `cluster { ... }`.

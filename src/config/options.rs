@@ -212,6 +212,10 @@ pub struct TlsOptions {
     pub min_version: TlsVersion,
     /// `handshake_first`: TLS before INFO.
     pub handshake_first: bool,
+    /// `handshake_first: "auto"` or a duration (nats-server 2.10): wait this
+    /// long for the client to start TLS; if it does not, send INFO and
+    /// accept TLS in the NATS order.
+    pub handshake_first_fallback: Option<Duration>,
     /// `allow_non_tls` (nats-server 2.10): plain-text clients may use the
     /// TLS port too (off by default; warned about at every start).
     pub allow_non_tls: bool,

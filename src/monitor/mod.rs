@@ -214,7 +214,7 @@ pub async fn start(sources: Sources) -> Result<Option<MonitorHandle>, MonitorErr
     if auth.is_none() && !addr.ip().is_loopback() {
         warn!(%addr, "monitoring is reachable from the network without authentication; set http_authorization");
     }
-    info!(url = %format!("{scheme}://{addr}"), auth = auth.is_some(), "monitoring listening");
+    info!(auth = auth.is_some(), "Starting {scheme} monitor on {addr}");
     let monitor = Arc::new(Monitor {
         broker: sources.broker,
         gate: sources.gate,

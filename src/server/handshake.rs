@@ -35,7 +35,16 @@ pub(super) async fn serve_socket(node: Arc<Node>, stream: TcpStream, client: Arc
 /// The TLS handshake in either order, then the connection.
 async fn serve_tls(node: Arc<Node>, mut stream: TcpStream, client: Arc<Client>, tls: Arc<TlsState>) {
     let acceptor = TlsAcceptor::from(tls.config.clone());
-    if tls.handshake_first {
+    // `handshake_first` with a fallback delay: a client that has not
+    // started TLS by then gets INFO first, as without handshake_first.
+    let tls_first = match tls.fallback {
+        Some(delay) if tls.handshake_first => {
+            let mut first = [0u8; 1];
+            matches!(timeout(delay, stream.peek(&mut first)).await, Ok(Ok(1)))
+        }
+        _ => tls.handshake_first,
+    };
+    if tls_first {
         match timeout(tls.timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls_stream)) => {
                 let info = node.info_line(&client);

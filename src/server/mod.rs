@@ -167,8 +167,10 @@ impl Server {
         };
         let info_updates = node.cluster.as_ref().map(|cluster| spawn_info_updates(&node, cluster));
         let (done_tx, done) = mpsc::channel(1);
-        info!(addr = %local_addr, server_id = %broker.identity.id, "listening for client connections");
+        // nats-server's wording: test harnesses find the port in this line.
+        info!(server_id = %broker.identity.id, "Listening for client connections on {local_addr}");
         let accept = tokio::spawn(accept_loop(node.clone(), listener, done_tx));
+        info!("Server is ready");
         Ok(Server { node, local_addr, accept: Some(accept), done, monitor, info_updates })
     }
 
@@ -229,7 +231,7 @@ impl Server {
         if let Some(monitor) = self.monitor.take() {
             monitor.stop().await;
         }
-        info!("server stopped");
+        info!("Server Exiting..");
     }
 
     /// Lame-duck mode, then shutdown (what `warden` does on SIGTERM): closes

@@ -18,6 +18,9 @@ pub struct TlsState {
     pub timeout: Duration,
     /// TLS before INFO.
     pub handshake_first: bool,
+    /// With `handshake_first`: how long to wait for the client's TLS before
+    /// falling back to INFO first.
+    pub fallback: Option<Duration>,
     /// Client certificates are required.
     pub verify: bool,
     /// Plain-text clients may use the port too (`allow_non_tls`).
@@ -33,6 +36,7 @@ impl TlsState {
             config: setup.config,
             timeout: opts.timeout,
             handshake_first: opts.handshake_first,
+            fallback: opts.handshake_first.then_some(opts.handshake_first_fallback).flatten(),
             verify: opts.verify || opts.verify_and_map,
             allow_non_tls: opts.allow_non_tls && !opts.handshake_first,
         };

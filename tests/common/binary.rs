@@ -36,7 +36,7 @@ pub async fn serve(name: &str, config: &str) -> (Serving, std::net::SocketAddr) 
         use std::io::BufRead;
         let mut tx = Some(tx);
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("listening for client connections") {
+            if line.contains("Listening for client connections on") {
                 if let Some(tx) = tx.take() {
                     let _ = tx.send(listen_addr(&line));
                 }
