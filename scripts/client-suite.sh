@@ -37,7 +37,7 @@ for t in "${tests[@]}"; do args+=(--test "$t"); done
 # The default features of async-nats include server_2_10, for 2.10-only
 # server features; warden speaks 2.9.10.
 cd "$work/async-nats"
-CARGO_TARGET_DIR="$work/target" cargo test --no-fail-fast --no-default-features --features ring "${args[@]}" -- --test-threads=2 2>&1 |
+CARGO_TARGET_DIR="$work/target" cargo test --no-fail-fast --no-default-features --features ring,service "${args[@]}" -- --test-threads=2 2>&1 |
   tee "$work/results.log" | grep -E '^(test |test result|     Running)' || status=1
 echo "client-suite.sh: full output in $work/results.log"
 exit $status

@@ -4,7 +4,7 @@
 //! Arrows point down only; no module imports one above it, and none of the
 //! same layer imports another except `cluster`, which uses `conn`'s writer.
 //! ```text
-//! L0 leaves    subject  proto (client + route protocol, sans IO)  config  perms  secret  tls
+//! L0 leaves    subject  proto (client + route protocol, sans IO)  config  perms  secret  tls  nkeys
 //! L1 decisions auth     (who may connect: passwords, the throttle, the verification pool, the gate)
 //! L2 state     broker   (subscription index, client registry, delivery, counters, lifecycle)
 //! L3 actors    conn     (one connection: a sans-IO session and thin async tasks)
@@ -18,7 +18,8 @@
 //! - [`proto`]: the client protocol (parser, INFO/CONNECT, MSG encoding, the
 //!   exact `-ERR` texts) and the route protocol ([`proto::route`]).
 //! - [`config`]: typed options and the strict config reader.
-//! - [`perms`]: compiled permissions; [`tls`]: certificates and TLS state.
+//! - [`perms`]: compiled permissions; [`tls`]: certificates and TLS state;
+//!   [`nkeys`]: Ed25519 keys in NATS's text form.
 //! - [`auth`]: authenticators, and the [`auth::Gate`] every login passes.
 //! - [`broker`]: the shared state every connection delivers through.
 //! - [`conn`]: one client connection.
@@ -54,6 +55,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod monitor;
+pub mod nkeys;
 pub mod perms;
 pub mod proto;
 pub mod secret;

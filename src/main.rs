@@ -52,10 +52,34 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// NKeys: make a key pair, or derive a public key from a seed.
+    Nkey {
+        #[command(subcommand)]
+        command: NkeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NkeyCommand {
+    /// Make a key pair: prints the seed (unless --out) and the public key.
+    Generate {
+        /// user, account, operator, server or cluster.
+        #[arg(long = "type", default_value = "user")]
+        kind: String,
+        /// Write the seed to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the public key of a seed read from a file or standard input.
+    Public {
+        /// The file holding the seed (default: standard input).
+        #[arg(long)]
+        seed_file: Option<PathBuf>,
+    },
 }
 
 /// First arguments that name a tool rather than a broker flag.
-const TOOLS: &[&str] = &["check", "passwd", "reload", "bench", "certs"];
+const TOOLS: &[&str] = &["check", "passwd", "reload", "bench", "certs", "nkey"];
 
 #[derive(Subcommand)]
 enum CertsCommand {
@@ -138,6 +162,68 @@ fn tool_main(command: Command) -> ExitCode {
         Command::Bench(args) => bench(args),
         Command::Certs { command: CertsCommand::Generate { out, hosts, clients } } => {
             certs(tls::GenerateOptions { out, hosts, clients })
+        }
+        Command::Nkey { command: NkeyCommand::Generate { kind, out } } => nkey_generate(&kind, out.as_deref()),
+        Command::Nkey { command: NkeyCommand::Public { seed_file } } => nkey_public(seed_file.as_deref()),
+    }
+}
+
+fn nkey_generate(kind: &str, out: Option<&Path>) -> ExitCode {
+    use warden::nkeys::{KeyPair, KeyType};
+    let Some(kind) = KeyType::from_name(kind) else {
+        eprintln!("unknown key type {kind:?}: use user, account, operator, server or cluster");
+        return ExitCode::FAILURE;
+    };
+    let pair = match KeyPair::generate(kind) {
+        Ok(pair) => pair,
+        Err(err) => {
+            eprintln!("cannot make a key pair: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match out {
+        Some(path) => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut f| writeln!(f, "{}", pair.seed().expose()));
+            if let Err(err) = written {
+                eprintln!("cannot write the seed to {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+            eprintln!("seed written to {} (mode 0600)", path.display());
+        }
+        None => println!("{}", pair.seed().expose()),
+    }
+    println!("{}", pair.public());
+    ExitCode::SUCCESS
+}
+
+fn nkey_public(seed_file: Option<&Path>) -> ExitCode {
+    let text = match seed_file {
+        Some(path) => std::fs::read_to_string(path),
+        None => std::io::read_to_string(std::io::stdin()),
+    };
+    let text = match text {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("cannot read the seed: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A .creds file or a seed alone: the first line that parses as a seed.
+    match text.lines().find_map(|line| warden::nkeys::KeyPair::from_seed(line.trim()).ok()) {
+        Some(pair) => {
+            println!("{}", pair.public());
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("no nkey seed found");
+            ExitCode::FAILURE
         }
     }
 }

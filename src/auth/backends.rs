@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use super::password::{dummy_verify, PasswordHash};
 use super::verified::VerifiedCache;
-use super::{Authenticator, Claims, ConnectionFacts, Identity, RefusalReason, Verdict};
+use super::{credential_fingerprint, Authenticator, Claims, ConnectionFacts, Identity, RefusalReason, Verdict};
+use crate::nkeys::{self, KeyPair, KeyType, PublicKey};
 use crate::perms::PermissionSet;
 
 /// Verifies `candidate` against `hash`, using and feeding the cache.
@@ -140,10 +141,25 @@ pub struct UserEntry {
     pub credential: u64,
 }
 
-/// The users list, by password or (with `verify_and_map`) by client certificate.
+/// One configured nkey user.
+#[derive(Debug)]
+pub struct NkeyEntry {
+    /// The user's public key.
+    pub key: PublicKey,
+    /// The compiled permissions.
+    pub permissions: Arc<PermissionSet>,
+}
+
+/// The users list, by password, by nkey (a signature of the connection's
+/// nonce), or (with `verify_and_map`) by client certificate.
 #[derive(Debug)]
 pub struct UsersAuth {
     users: HashMap<String, UserEntry>,
+    /// Nkey users by public key.
+    nkeys: HashMap<String, NkeyEntry>,
+    /// Verified against for an unknown nkey, so it costs what a known
+    /// key's failure costs (a random key nobody holds the seed of).
+    decoy_key: Option<PublicKey>,
     map_certificates: bool,
     /// `no_auth_user`: who a connection presenting no credentials is.
     no_auth_user: Option<String>,
@@ -157,7 +173,43 @@ impl UsersAuth {
     /// A users list; `map_certificates` maps a verified client certificate
     /// to a user instead of reading `user` from CONNECT.
     pub fn new(users: HashMap<String, UserEntry>, map_certificates: bool, dummy: Option<PasswordHash>) -> Self {
-        UsersAuth { users, map_certificates, no_auth_user: None, dummy, cache: VerifiedCache::default() }
+        UsersAuth {
+            users,
+            nkeys: HashMap::new(),
+            decoy_key: None,
+            map_certificates,
+            no_auth_user: None,
+            dummy,
+            cache: VerifiedCache::default(),
+        }
+    }
+
+    /// Adds nkey users (public key to entry).
+    pub fn with_nkeys(mut self, nkeys: HashMap<String, NkeyEntry>) -> Self {
+        self.decoy_key = KeyPair::generate(KeyType::User).ok().map(|pair| pair.public().clone());
+        self.nkeys = nkeys;
+        self
+    }
+
+    /// An nkey login: one signature check whether or not the key is known,
+    /// so an unknown key is not told apart by time.
+    fn authenticate_nkey(&self, nkey: &str, claims: &Claims, facts: &ConnectionFacts) -> Verdict {
+        let entry = self.nkeys.get(nkey);
+        let Some(key) = entry.map(|e| &e.key).or(self.decoy_key.as_ref()) else {
+            return Verdict::Refuse(RefusalReason::BadCredentials);
+        };
+        let nonce = facts.nonce.as_deref().unwrap_or_default();
+        let signature = claims.signature.as_deref().and_then(nkeys::decode_signature);
+        let zeros = [0u8; nkeys::SIGNATURE_LEN];
+        let verified = key.verify(nonce.as_bytes(), signature.as_deref().unwrap_or(&zeros));
+        match entry {
+            Some(entry) if verified && facts.nonce.is_some() && signature.is_some() => Verdict::Accept(Identity {
+                user: Some(nkey.to_owned()),
+                permissions: entry.permissions.clone(),
+                credential: credential_fingerprint(nkey),
+            }),
+            _ => Verdict::Refuse(RefusalReason::BadCredentials),
+        }
     }
 
     /// Connections that present no credentials at all (no user, password or
@@ -195,8 +247,12 @@ impl UsersAuth {
 
 impl Authenticator for UsersAuth {
     fn authenticate(&self, claims: &Claims, facts: &ConnectionFacts) -> Verdict {
+        if let (Some(nkey), false) = (&claims.nkey, self.nkeys.is_empty()) {
+            return self.authenticate_nkey(nkey, claims, facts);
+        }
         let candidate = claims.password.as_ref().map(|p| p.expose());
-        let anonymous = claims.user.is_none() && claims.password.is_none() && claims.token.is_none();
+        let anonymous =
+            claims.user.is_none() && claims.password.is_none() && claims.token.is_none() && claims.nkey.is_none();
         if let (Some(name), true, false) = (&self.no_auth_user, anonymous, self.map_certificates) {
             return self.identity(name).map_or(Verdict::Refuse(RefusalReason::MissingCredentials), Verdict::Accept);
         }
@@ -223,7 +279,19 @@ impl Authenticator for UsersAuth {
 
     fn refresh(&self, identity: &Identity) -> Option<Identity> {
         let name = identity.user.as_ref()?;
+        if let Some(entry) = self.nkeys.get(name) {
+            let credential = credential_fingerprint(name);
+            return (identity.credential == credential).then(|| Identity {
+                user: Some(name.clone()),
+                permissions: entry.permissions.clone(),
+                credential,
+            });
+        }
         self.identity(name).filter(|fresh| fresh.credential == identity.credential)
+    }
+
+    fn wants_nonce(&self) -> bool {
+        !self.nkeys.is_empty()
     }
 }
 
@@ -243,6 +311,10 @@ impl Chain {
 impl Authenticator for Chain {
     fn auth_required(&self) -> bool {
         self.links.iter().all(|l| l.auth_required())
+    }
+
+    fn wants_nonce(&self) -> bool {
+        self.links.iter().any(|l| l.wants_nonce())
     }
 
     fn authenticate(&self, claims: &Claims, facts: &ConnectionFacts) -> Verdict {

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::backends::{NoAuth, SingleUser, TokenAuth, UserEntry, UsersAuth};
+use super::backends::{NkeyEntry, NoAuth, SingleUser, TokenAuth, UserEntry, UsersAuth};
 use super::password::{PasswordError, PasswordHash};
 use super::{credential_fingerprint, Authenticator};
 use crate::config::{Options, Permissions};
+use crate::nkeys::{KeyType, NkeyError, PublicKey};
 use crate::perms::{PermissionSet, PermsError};
 use crate::secret::Secret;
 
@@ -31,6 +32,13 @@ pub enum AuthSetupError {
         /// Why.
         source: PasswordError,
     },
+    /// A configured nkey is not a user's public key.
+    Nkey {
+        /// Whose.
+        owner: String,
+        /// Why.
+        source: NkeyError,
+    },
 }
 
 impl fmt::Display for AuthSetupError {
@@ -38,6 +46,7 @@ impl fmt::Display for AuthSetupError {
         match self {
             AuthSetupError::Permissions { owner, source } => write!(f, "permissions of {owner}: {source}"),
             AuthSetupError::Password { owner, source } => write!(f, "password of {owner}: {source}"),
+            AuthSetupError::Nkey { owner, source } => write!(f, "{owner}: {source}"),
         }
     }
 }
@@ -47,6 +56,7 @@ impl std::error::Error for AuthSetupError {
         match self {
             AuthSetupError::Permissions { source, .. } => Some(source),
             AuthSetupError::Password { source, .. } => Some(source),
+            AuthSetupError::Nkey { source, .. } => Some(source),
         }
     }
 }
@@ -122,8 +132,19 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
         let (hash, credential) = parse(&format!("user \"{user}\""), password)?;
         return Ok(Arc::new(SingleUser::new(user.clone(), hash, credential, default)));
     }
-    if auth.users.is_empty() {
+    if auth.users.is_empty() && auth.nkeys.is_empty() {
         return Ok(Arc::new(NoAuth::new(default)));
+    }
+    let mut nkeys = HashMap::with_capacity(auth.nkeys.len());
+    for user in &auth.nkeys {
+        let owner = format!("nkey user {}", user.nkey);
+        let permissions = match &user.permissions {
+            Some(perms) => compile(&owner, perms)?,
+            None => default.clone(),
+        };
+        let key = PublicKey::parse_as(&user.nkey, KeyType::User)
+            .map_err(|source| AuthSetupError::Nkey { owner: owner.clone(), source })?;
+        nkeys.insert(user.nkey.clone(), NkeyEntry { key, permissions });
     }
     let mut users = HashMap::with_capacity(auth.users.len());
     let mut hashes = Vec::new();
@@ -155,5 +176,6 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
         None => None,
     };
     let map_certificates = opts.tls.as_ref().is_some_and(|t| t.verify_and_map);
-    Ok(Arc::new(UsersAuth::new(users, map_certificates, dummy).with_no_auth_user(opts.no_auth_user.clone())))
+    let users = UsersAuth::new(users, map_certificates, dummy).with_nkeys(nkeys);
+    Ok(Arc::new(users.with_no_auth_user(opts.no_auth_user.clone())))
 }

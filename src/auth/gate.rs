@@ -195,7 +195,7 @@ mod tests {
 
     fn facts() -> ConnectionFacts {
         let addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        ConnectionFacts { addr, peer: None }
+        ConnectionFacts { addr, peer: None, nonce: None }
     }
 
     fn claims(user: &str) -> Claims {

@@ -25,7 +25,7 @@ use crate::perms::PermissionSet;
 use crate::secret::Secret;
 use crate::tls::PeerIdentity;
 
-pub use backends::{Chain, NoAuth, SingleUser, TokenAuth, UsersAuth};
+pub use backends::{Chain, NkeyEntry, NoAuth, SingleUser, TokenAuth, UsersAuth};
 pub use build::{from_options, timing_warnings, AuthSetupError};
 pub use gate::{Gate, Guard};
 pub use throttle::{FailureThrottle, FREE_FAILURES};
@@ -41,6 +41,10 @@ pub struct Claims {
     pub password: Option<Secret>,
     /// `auth_token`.
     pub token: Option<Secret>,
+    /// `nkey`: the public key the client claims.
+    pub nkey: Option<String>,
+    /// `sig`: its signature of the connection's nonce (base64url).
+    pub signature: Option<String>,
 }
 
 /// What the server knows about the connection itself.
@@ -50,6 +54,9 @@ pub struct ConnectionFacts {
     pub addr: SocketAddr,
     /// Names from a verified client certificate, if one was presented.
     pub peer: Option<PeerIdentity>,
+    /// The nonce this connection's INFO carried, for nkey signatures
+    /// (`None` when none was sent).
+    pub nonce: Option<String>,
 }
 
 /// An authenticated identity.
@@ -110,6 +117,12 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
     /// Whether clients must send credentials (INFO `auth_required`).
     fn auth_required(&self) -> bool {
         true
+    }
+
+    /// Whether clients need a nonce to sign (INFO `nonce`): when nkey users
+    /// are configured.
+    fn wants_nonce(&self) -> bool {
+        false
     }
 
     /// Checks the credentials. May block for a while (hash verification):

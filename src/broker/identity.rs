@@ -1,29 +1,30 @@
-//! The server's random identity.
+//! The server's identity: a fresh Ed25519 key pair per process, as
+//! nats-server makes; the server id is its public key (`N...`). Services
+//! that check a server's signature (auth callout, JWT) check it against this.
+//!
+//! Not persisted across restarts, as in nats-server: a restarted node
+//! announces a new id, so its peers never mistake it for the route they
+//! still hold to its previous run (a second route claiming a settled
+//! route's id is refused).
 
-use rand::Rng;
+use std::sync::Arc;
 
-/// RFC 4648 base32 alphabet, as nkeys use.
-const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+use crate::nkeys::{KeyPair, KeyType, NkeyError};
 
-/// A random server id shaped like nats-server's (an `N` followed by 55
-/// base32 characters), so tools that display or validate it are content.
-pub fn new_server_id() -> String {
-    let mut rng = rand::thread_rng();
-    let mut id = String::with_capacity(56);
-    id.push('N');
-    for _ in 0..55 {
-        id.push(char::from(BASE32[rng.gen_range(0..32)]));
-    }
-    id
+/// A fresh server key pair.
+pub fn new_server_key() -> Result<Arc<KeyPair>, NkeyError> {
+    KeyPair::generate(KeyType::Server).map(Arc::new)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn ids_are_nkey_shaped_and_random() {
-        let a = super::new_server_id();
-        assert_eq!(a.len(), 56);
-        assert!(a.starts_with('N'));
-        assert_ne!(a, super::new_server_id());
+    fn ids_are_server_nkeys_and_random() {
+        let a = super::new_server_key().unwrap();
+        let id = a.public().as_str();
+        assert_eq!(id.len(), 56);
+        assert!(id.starts_with('N'));
+        assert!(crate::nkeys::PublicKey::parse_as(id, crate::nkeys::KeyType::Server).is_ok());
+        assert_ne!(id, super::new_server_key().unwrap().public().as_str());
     }
 }

@@ -45,7 +45,7 @@ pub use audit::LogLimiter;
 pub use client::{Client, ClientKind, ClientMeta, ClientStats};
 pub use close::CloseReason;
 pub use fanout::{Fanout, Message, Origin};
-pub use identity::new_server_id;
+pub use identity::new_server_key;
 pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};
 pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, Subscription};
 pub use security::SecurityStats;
@@ -112,8 +112,10 @@ pub trait InterestObserver: Send + Sync + fmt::Debug {
 /// Who this server is.
 #[derive(Debug, Clone)]
 pub struct ServerIdentity {
-    /// The server id: nkey-shaped (`N` + 55 base32 characters).
+    /// The server id: the public key of `key` (`N...`).
     pub id: String,
+    /// The server's key pair (it signs what the server issues).
+    pub key: Arc<crate::nkeys::KeyPair>,
     /// `server_name`, or the id.
     pub name: String,
     /// When the server started.
@@ -122,9 +124,10 @@ pub struct ServerIdentity {
 
 impl ServerIdentity {
     /// A fresh identity named `name` (the id when `None`).
-    pub fn new(name: Option<String>) -> Self {
-        let id = new_server_id();
-        ServerIdentity { name: name.unwrap_or_else(|| id.clone()), id, started: SystemTime::now() }
+    pub fn new(name: Option<String>) -> Result<Self, crate::nkeys::NkeyError> {
+        let key = new_server_key()?;
+        let id = key.public().as_str().to_owned();
+        Ok(ServerIdentity { name: name.unwrap_or_else(|| id.clone()), id, key, started: SystemTime::now() })
     }
 }
 
@@ -159,9 +162,8 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// The state of a server bound at `addr`.
-    pub fn new(opts: Options, addr: SocketAddr) -> Self {
-        let identity = ServerIdentity::new(opts.server_name.clone());
+    /// The state of a server bound at `addr`, with identity `identity`.
+    pub fn new(opts: Options, addr: SocketAddr, identity: ServerIdentity) -> Self {
         Broker {
             opts,
             identity,

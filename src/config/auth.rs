@@ -11,15 +11,16 @@ use crate::secret::Secret;
 use crate::subject::is_valid_pattern;
 
 use super::error::{ConfigError, ErrorKind};
-use super::options::{Authorization, Permissions, ResponsePermission, SubjectRules, User};
+use super::options::{Authorization, NkeyUser, Permissions, ResponsePermission, SubjectRules, User};
 use super::section::{self, Bare, Section};
 use super::value::{Entry, Kind, Pos, Value};
+use crate::nkeys::{KeyType, PublicKey};
 
 /// nats-server's `authorization` keys that warden does not implement.
 const UNSUPPORTED_AUTH: &[&str] = &["nkeys", "auth_callout", "accounts", "no_auth_user"];
 /// nats-server's users-entry keys that warden does not implement.
 const UNSUPPORTED_USER: &[&str] =
-    &["nkey", "authorization", "allowed_connection_types", "connection_types", "clients", "account"];
+    &["authorization", "allowed_connection_types", "connection_types", "clients", "account"];
 
 /// Whether a stored password is a hash warden can verify rather than plain
 /// text: an argon2 PHC string or a bcrypt hash (`$2a$`, `$2b$`, `$2x$`, `$2y$`
@@ -123,7 +124,7 @@ pub(crate) fn authorization(
         auth.default_permissions = Some(permissions(&e.value, "default_permissions")?);
     }
     if let Some(e) = users {
-        auth.users = users_list(&e.value, maps_certificates, warnings)?;
+        (auth.users, auth.nkeys) = users_list(&e.value, maps_certificates, warnings)?;
     }
 
     // Combinations nats-server refuses, with its messages.
@@ -146,7 +147,7 @@ pub(crate) fn authorization(
         }
         _ => {}
     }
-    if token.is_none() && user.is_none() && auth.users.is_empty() {
+    if token.is_none() && user.is_none() && auth.users.is_empty() && auth.nkeys.is_empty() {
         return Err(ConfigError::at(
             ErrorKind::Invalid,
             &entry.key_pos,
@@ -164,36 +165,69 @@ fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
     ConfigError::at(ErrorKind::Invalid, &value.pos, message)
 }
 
-/// `users = [ {user, password, permissions}, ... ]`; names must be unique.
-fn users_list(value: &Value, maps_certificates: bool, warnings: &mut Vec<String>) -> Result<Vec<User>, ConfigError> {
+/// A users entry: a user name or an nkey.
+enum UserEntry {
+    Named(User),
+    Nkey(NkeyUser),
+}
+
+/// `users = [ {user, password, permissions} | {nkey, permissions}, ... ]`;
+/// names and nkeys must be unique.
+fn users_list(
+    value: &Value,
+    maps_certificates: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<User>, Vec<NkeyUser>), ConfigError> {
     let items = section::array(value, "users")?;
-    let mut users: Vec<User> = Vec::with_capacity(items.len());
+    let (mut users, mut nkeys): (Vec<User>, Vec<NkeyUser>) = (Vec::new(), Vec::new());
     for item in items {
-        let user = user_entry(item, maps_certificates, warnings)?;
-        if users.iter().any(|u| u.user == user.user) {
-            return Err(ConfigError::at(
-                ErrorKind::Conflict,
-                &item.pos,
-                format!("Duplicate user {:?} detected", user.user),
-            ));
+        let duplicate =
+            |what: &str| ConfigError::at(ErrorKind::Conflict, &item.pos, format!("Duplicate {what} detected"));
+        match user_entry(item, maps_certificates, warnings)? {
+            UserEntry::Named(user) => {
+                if users.iter().any(|u| u.user == user.user) {
+                    return Err(duplicate(&format!("user {:?}", user.user)));
+                }
+                users.push(user);
+            }
+            UserEntry::Nkey(user) => {
+                if nkeys.iter().any(|u| u.nkey == user.nkey) {
+                    return Err(duplicate(&format!("nkey {:?}", user.nkey)));
+                }
+                nkeys.push(user);
+            }
         }
-        users.push(user);
     }
-    Ok(users)
+    Ok((users, nkeys))
 }
 
 /// One users entry. Without a password it is refused unless client
 /// certificates are mapped to users (nats-server would let anyone who sends
 /// that user name in).
-fn user_entry(value: &Value, maps_certificates: bool, warnings: &mut Vec<String>) -> Result<User, ConfigError> {
+fn user_entry(value: &Value, maps_certificates: bool, warnings: &mut Vec<String>) -> Result<UserEntry, ConfigError> {
     let map = section::map(value, "a users entry")?;
     let mut s = Section::new("a users entry", map);
     let name = s.get(&["user", "username"])?;
     let password = s.get(&["password", "pass"])?;
+    let nkey = s.get(&["nkey"])?;
     let perms = s.get(&["permissions", "permission"])?;
     s.finish(UNSUPPORTED_USER)?;
+    if let Some(nkey) = nkey {
+        if let Some(e) = name.or(password) {
+            return Err(conflict(e, "Nkey users do not take usernames or passwords"));
+        }
+        let text = section::word(&nkey.value, "nkey")?;
+        if PublicKey::parse_as(text, KeyType::User).is_err() {
+            return Err(invalid(&nkey.value, "Not a valid public nkey for a user"));
+        }
+        let permissions = match perms {
+            Some(e) => Some(permissions(&e.value, &format!("permissions of nkey user \"{text}\""))?),
+            None => None,
+        };
+        return Ok(UserEntry::Nkey(NkeyUser { nkey: text.to_owned(), permissions }));
+    }
     let Some(name) = name else {
-        return Err(invalid(value, "a users entry needs `user`"));
+        return Err(invalid(value, "a users entry needs `user` or `nkey`"));
     };
     let user = section::word(&name.value, "user")?.to_owned();
     let password = match password {
@@ -215,7 +249,7 @@ fn user_entry(value: &Value, maps_certificates: bool, warnings: &mut Vec<String>
         Some(e) => Some(permissions(&e.value, &format!("permissions of user \"{user}\""))?),
         None => None,
     };
-    Ok(User { user, password, permissions })
+    Ok(UserEntry::Named(User { user, password, permissions }))
 }
 
 /// A permission set `{ publish, subscribe, allow_responses }`.

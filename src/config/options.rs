@@ -129,8 +129,10 @@ pub struct Authorization {
     pub password: Option<Secret>,
     /// `timeout`: time allowed between connect and CONNECT.
     pub timeout: Option<Duration>,
-    /// `users = [ ... ]`.
+    /// `users = [ ... ]`: the entries with a user name.
     pub users: Vec<User>,
+    /// `users = [ {nkey: U...} ]`: the entries with an nkey.
+    pub nkeys: Vec<NkeyUser>,
     /// `default_permissions`: for users without their own.
     pub default_permissions: Option<Permissions>,
     /// `failure_delay_max` (warden only): longest delay before answering a
@@ -145,6 +147,16 @@ pub struct User {
     pub user: String,
     /// `password` / `pass`: an argon2 PHC string, a bcrypt hash or plain text.
     pub password: Option<Secret>,
+    /// `permissions` / `permission`.
+    pub permissions: Option<Permissions>,
+}
+
+/// One `users` entry that logs in with an nkey: no password, the client
+/// signs the connection's nonce.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NkeyUser {
+    /// The user's public nkey (`U...`), checked at load.
+    pub nkey: String,
     /// `permissions` / `permission`.
     pub permissions: Option<Permissions>,
 }

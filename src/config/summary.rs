@@ -97,7 +97,7 @@ fn auth_summary(o: &Options, out: &mut String) {
     } else if let Some(user) = &a.user {
         let _ = writeln!(out, "authentication: single user \"{user}\"");
     } else {
-        let _ = writeln!(out, "authentication: {} user(s)", a.users.len());
+        let _ = writeln!(out, "authentication: {} user(s), {} nkey user(s)", a.users.len(), a.nkeys.len());
     }
     if let Some(d) = &a.default_permissions {
         let _ = writeln!(out, "  default permissions: {}", permissions_summary(d));
@@ -109,6 +109,14 @@ fn auth_summary(o: &Options, out: &mut String) {
             (None, None) => "no permissions: may publish and subscribe to anything".to_owned(),
         };
         let _ = writeln!(out, "  user \"{}\": {perms}", u.user);
+    }
+    for u in &a.nkeys {
+        let perms = match (&u.permissions, &a.default_permissions) {
+            (Some(p), _) => permissions_summary(p),
+            (None, Some(_)) => "default permissions".to_owned(),
+            (None, None) => "no permissions: may publish and subscribe to anything".to_owned(),
+        };
+        let _ = writeln!(out, "  nkey user {}: {perms}", u.nkey);
     }
 }
 

@@ -8,5 +8,5 @@ mod session;
 mod task;
 mod writer;
 
-pub use task::{refuse_connection, run_connection, Greeting};
+pub use task::{refuse_connection, run_connection, Greeting, Start};
 pub use writer::write_loop;

@@ -113,6 +113,9 @@ pub(super) struct Session {
     auth_deadline: Instant,
     /// The configuration generation the identity was last checked against.
     generation: u64,
+    /// The nonce this connection's INFO carried; used once, by the CONNECT
+    /// that logs in.
+    nonce: Option<String>,
     /// The last publish subject that passed validation: a publisher that
     /// repeats its subject (the common case) skips the byte scan, which was
     /// ~190 of the ~1,100 instructions a published message costs.
@@ -121,7 +124,13 @@ pub(super) struct Session {
 
 impl Session {
     /// The session of a connection accepted at `now`.
-    pub(super) fn new(broker: Arc<Broker>, gate: Arc<Gate>, client: Arc<Client>, now: Instant) -> Self {
+    pub(super) fn new(
+        broker: Arc<Broker>,
+        gate: Arc<Gate>,
+        client: Arc<Client>,
+        nonce: Option<String>,
+        now: Instant,
+    ) -> Self {
         let opts = &broker.opts;
         let limits = ParseLimits { max_payload: opts.max_payload, max_control_line: opts.max_control_line };
         let defaults = ConnectOptions::default();
@@ -145,6 +154,7 @@ impl Session {
             batch_in: (0, 0),
             keepalive,
             gate,
+            nonce,
             valid_subject: Vec::new(),
         };
         let authenticator = session.gate.authenticator();
@@ -159,7 +169,11 @@ impl Session {
 
     /// The connection's facts for an authenticator.
     fn facts(&self) -> ConnectionFacts {
-        ConnectionFacts { addr: self.client.addr, peer: self.client.meta.lock().peer.clone() }
+        ConnectionFacts {
+            addr: self.client.addr,
+            peer: self.client.meta.lock().peer.clone(),
+            nonce: self.nonce.clone(),
+        }
     }
 
     fn is_established(&self) -> bool {
@@ -326,9 +340,18 @@ impl Session {
             self.apply_connect(opts);
             return Ok(());
         }
-        let claims = Claims { user: opts.user.clone(), password: opts.pass.clone(), token: opts.auth_token.clone() };
+        let claims = Claims {
+            user: opts.user.clone(),
+            password: opts.pass.clone(),
+            token: opts.auth_token.clone(),
+            nkey: opts.nkey.clone(),
+            signature: opts.sig.clone(),
+        };
         self.state = State::Authenticating(Box::new(opts));
-        Err(Event::Authenticate(Box::new(Login { claims, facts: self.facts() })))
+        let facts = self.facts();
+        // Single use: a signature of this nonce cannot log in twice.
+        self.nonce = None;
+        Err(Event::Authenticate(Box::new(Login { claims, facts })))
     }
 
     /// Applies the gate's verdict on the CONNECT that asked for it.

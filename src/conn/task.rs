@@ -35,17 +35,26 @@ pub enum Greeting {
     Sent,
 }
 
+/// How a connection starts: its INFO, and the nonce that INFO carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Start {
+    /// Whether INFO still has to be sent.
+    pub greeting: Greeting,
+    /// The nonce in that INFO, if any.
+    pub nonce: Option<String>,
+}
+
 /// Serves one accepted connection until it closes.
-pub async fn run_connection<S>(broker: Arc<Broker>, gate: Arc<Gate>, stream: S, client: Arc<Client>, greeting: Greeting)
+pub async fn run_connection<S>(broker: Arc<Broker>, gate: Arc<Gate>, stream: S, client: Arc<Client>, start: Start)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
-    if let Greeting::Send(info) = greeting {
+    if let Greeting::Send(info) = start.greeting {
         client.send(&info);
     }
     let writer = tokio::spawn(write_loop(client.clone(), writer, broker.opts.write_deadline));
-    let mut session = Session::new(broker.clone(), gate.clone(), client.clone(), Instant::now());
+    let mut session = Session::new(broker.clone(), gate.clone(), client.clone(), start.nonce, Instant::now());
     let reason = read_loop(&broker, &gate, &mut session, reader).await;
     client.outbound.close(reason);
     if reason == CloseReason::SlowConsumerWriteDeadline {

@@ -243,7 +243,7 @@ mod tests {
         let verifier = Arc::new(crate::auth::Verifier::new(1));
         let guard = Guard::new(verifier, crate::auth::FailureThrottle::new(Duration::ZERO));
         Monitor {
-            broker: Arc::new(Broker::new(opts, addr)),
+            broker: Arc::new(Broker::new(opts, addr, crate::broker::ServerIdentity::new(None).unwrap())),
             gate: Arc::new(Gate::new(authenticator, guard, Duration::from_secs(2))),
             tls: Arc::new(CurrentTls::default()),
             cluster: None,

@@ -37,9 +37,9 @@ pub struct ConnectOptions {
     pub headers: bool,
     /// Answer requests nobody listens to with a 503 status message.
     pub no_responders: bool,
-    /// nkey signature (not supported; present so it is not silently mistaken).
+    /// The nkey user's signature of the INFO nonce (base64url).
     pub sig: Option<String>,
-    /// nkey public key (not supported).
+    /// The nkey user's public key.
     pub nkey: Option<String>,
     /// User JWT (not supported).
     pub jwt: Option<Secret>,

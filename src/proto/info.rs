@@ -58,6 +58,9 @@ pub struct ServerInfo {
     /// Client URLs of every server in the cluster, for reconnecting.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
+    /// A fresh per-connection value for nkey users to sign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// Lame-duck mode: the server is about to go away.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ldm: bool,

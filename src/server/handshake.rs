@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::Node;
 use crate::broker::Client;
-use crate::conn::{run_connection, Greeting};
+use crate::conn::{run_connection, Greeting, Start};
 use crate::proto::ProtoError;
 use crate::tls::{PeerIdentity, TlsState};
 
@@ -22,18 +22,28 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Runs the connection on `stream`, after a TLS handshake when TLS is configured.
 pub(super) async fn serve_socket(node: Arc<Node>, stream: TcpStream, client: Arc<Client>) {
+    // A fresh nonce per connection when nkey users may log in; it goes out
+    // in this connection's INFO only.
+    let nonce = node.gate.authenticator().wants_nonce().then(crate::nkeys::new_nonce);
     let Some(tls) = node.tls.get() else {
-        let info = node.info_line(&client);
-        run_connection(node.broker.clone(), node.gate.clone(), stream, client, Greeting::Send(info)).await;
+        let info = node.greeting_line(&client, nonce.clone());
+        let start = Start { greeting: Greeting::Send(info), nonce };
+        run_connection(node.broker.clone(), node.gate.clone(), stream, client, start).await;
         return;
     };
     // Boxed: the TLS states are several KiB, and every plain connection's
     // task would reserve room for them otherwise (`scripts/resources.sh`).
-    Box::pin(serve_tls(node, stream, client, tls)).await;
+    Box::pin(serve_tls(node, stream, client, tls, nonce)).await;
 }
 
 /// The TLS handshake in either order, then the connection.
-async fn serve_tls(node: Arc<Node>, mut stream: TcpStream, client: Arc<Client>, tls: Arc<TlsState>) {
+async fn serve_tls(
+    node: Arc<Node>,
+    mut stream: TcpStream,
+    client: Arc<Client>,
+    tls: Arc<TlsState>,
+    nonce: Option<String>,
+) {
     let acceptor = TlsAcceptor::from(tls.config.clone());
     // `handshake_first` with a fallback delay: a client that has not
     // started TLS by then gets INFO first, as without handshake_first.
@@ -47,15 +57,17 @@ async fn serve_tls(node: Arc<Node>, mut stream: TcpStream, client: Arc<Client>, 
     if tls_first {
         match timeout(tls.timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls_stream)) => {
-                let info = node.info_line(&client);
-                start_tls_connection(node, tls_stream, client, Greeting::Send(info)).await;
+                let info = node.greeting_line(&client, nonce.clone());
+                let start = Start { greeting: Greeting::Send(info), nonce };
+                start_tls_connection(node, tls_stream, client, start).await;
             }
             Ok(Err(err)) => handshake_failed(&node, &client, &err.to_string()),
             Err(_) => handshake_failed(&node, &client, "handshake timed out"),
         }
         return;
     }
-    let info = node.info_line(&client);
+    let info = node.greeting_line(&client, nonce.clone());
+    let sent = Start { greeting: Greeting::Sent, nonce };
     if timeout(tls.timeout, stream.write_all(&info)).await.map_or(true, |r| r.is_err()) {
         return;
     }
@@ -64,7 +76,7 @@ async fn serve_tls(node: Arc<Node>, mut stream: TcpStream, client: Arc<Client>, 
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
         Ok(Ok(1)) if tls.allow_non_tls => {
             // `allow_non_tls`: this client chose plain text.
-            run_connection(node.broker.clone(), node.gate.clone(), stream, client, Greeting::Sent).await;
+            run_connection(node.broker.clone(), node.gate.clone(), stream, client, sent).await;
             return;
         }
         Ok(Ok(1)) => {
@@ -85,7 +97,7 @@ async fn serve_tls(node: Arc<Node>, mut stream: TcpStream, client: Arc<Client>, 
         }
     }
     match timeout(tls.timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls_stream)) => start_tls_connection(node, tls_stream, client, Greeting::Sent).await,
+        Ok(Ok(tls_stream)) => start_tls_connection(node, tls_stream, client, sent).await,
         Ok(Err(err)) => handshake_failed(&node, &client, &err.to_string()),
         Err(_) => handshake_failed(&node, &client, "handshake timed out"),
     }
@@ -96,7 +108,7 @@ async fn start_tls_connection<S>(
     node: Arc<Node>,
     stream: tokio_rustls::server::TlsStream<S>,
     client: Arc<Client>,
-    greeting: Greeting,
+    start: Start,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -107,7 +119,7 @@ async fn start_tls_connection<S>(
         meta.tls_cipher_suite = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
         meta.peer = session.peer_certificates().and_then(|certs| certs.first()).and_then(|c| PeerIdentity::from_der(c));
     }
-    run_connection(node.broker.clone(), node.gate.clone(), stream, client, greeting).await;
+    run_connection(node.broker.clone(), node.gate.clone(), stream, client, start).await;
 }
 
 fn handshake_failed(node: &Node, client: &Client, reason: &str) {

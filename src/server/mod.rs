@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::auth::{self, AuthSetupError, FailureThrottle, Gate, Guard, Verifier};
-use crate::broker::{stopping, Broker, Client, InterestObserver, Refusal};
+use crate::broker::{stopping, Broker, Client, InterestObserver, Refusal, ServerIdentity};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
 use crate::monitor::{self, MonitorError, MonitorHandle, Sources};
@@ -39,6 +39,8 @@ pub enum StartError {
     Cluster(ClusterError),
     /// Monitoring could not start.
     Monitor(MonitorError),
+    /// The server's key pair could not be made.
+    Identity(crate::nkeys::NkeyError),
     /// The listener could not be bound.
     Bind {
         /// The address asked for.
@@ -55,6 +57,7 @@ impl fmt::Display for StartError {
             StartError::Auth(err) => write!(f, "authorization: {err}"),
             StartError::Cluster(err) => write!(f, "cluster: {err}"),
             StartError::Monitor(err) => write!(f, "monitoring: {err}"),
+            StartError::Identity(err) => write!(f, "server identity: {err}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -67,6 +70,7 @@ impl std::error::Error for StartError {
             StartError::Auth(err) => Some(err),
             StartError::Cluster(err) => Some(err),
             StartError::Monitor(err) => Some(err),
+            StartError::Identity(err) => Some(err),
             StartError::Bind { source, .. } => Some(source),
         }
     }
@@ -131,7 +135,8 @@ impl Server {
             opts.authorization.as_ref().and_then(|a| a.failure_delay_max).unwrap_or(AUTH_FAILURE_MAX_DELAY);
         let timeout = auth_timeout(&opts);
         let cluster_opts = opts.cluster.clone();
-        let broker = Arc::new(Broker::new(opts, local_addr));
+        let identity = ServerIdentity::new(opts.server_name.clone()).map_err(StartError::Identity)?;
+        let broker = Arc::new(Broker::new(opts, local_addr, identity));
         // One pool for every listener's credential checks, so a flood on one
         // port cannot take more CPU than the pool has.
         let verifier = Arc::new(Verifier::new(auth::default_parallelism()));

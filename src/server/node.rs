@@ -53,6 +53,11 @@ impl Node {
         self.info(client).to_line()
     }
 
+    /// The first INFO line of a connection, with its nonce.
+    pub(crate) fn greeting_line(&self, client: &Client, nonce: Option<String>) -> Vec<u8> {
+        ServerInfo { nonce, ..self.info(client) }.to_line()
+    }
+
     /// Tells every protocol-1 client the current INFO (new `connect_urls`).
     pub(crate) fn send_info_to_clients(&self) {
         for client in self.broker.clients() {

@@ -346,7 +346,7 @@ fn config_errors_with_positions() {
         ("authorization { usres: [] }", UnknownKey, 1, 17, "did you mean `users`?"),
         ("authorization { users: [{user: a}] }", Invalid, 1, 25, "user \"a\" has no password"),
         ("authorization { users: [{password: a}] }", Invalid, 1, 25, "needs `user`"),
-        ("authorization { users: [{user: a, password: b, nkey: UABC}] }", UnknownKey, 1, 48, "does not support"),
+        ("authorization { users: [{user: a, password: b, nkey: UABC}] }", Conflict, 1, 26, "Nkey users do not take"),
         (
             "authorization { users: [{user: a, password: b, permisions: {}}] }",
             UnknownKey,

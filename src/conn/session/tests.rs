@@ -19,11 +19,11 @@ fn session_with(config: &str, now: Instant) -> (Session, Arc<Broker>, Arc<Gate>)
     };
     let authenticator = crate::auth::from_options(&opts).expect("authenticator builds");
     let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
-    let broker = Arc::new(Broker::new(opts, addr));
+    let broker = Arc::new(Broker::new(opts, addr, crate::broker::ServerIdentity::new(None).unwrap()));
     let guard = Guard::new(Arc::new(Verifier::new(1)), FailureThrottle::new(Duration::ZERO));
     let gate = Arc::new(Gate::new(authenticator, guard, Duration::from_secs(2)));
     let client = broker.register(broker.next_client_id(), "127.0.0.1:50000".parse().unwrap()).unwrap();
-    let session = Session::new(broker.clone(), gate.clone(), client, now);
+    let session = Session::new(broker.clone(), gate.clone(), client, None, now);
     (session, broker, gate)
 }
 
