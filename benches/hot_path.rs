@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use warden::broker::Client;
-use warden::broker::{MatchCache, Router, Subscription};
+use warden::broker::{Account, MatchCache, Router, Subscription};
 use warden::proto::{write_msg, ParseLimits, Parser, Step};
 
 const LIMITS: ParseLimits = ParseLimits { max_payload: 1 << 20, max_control_line: 4096 };
@@ -40,13 +40,16 @@ fn router_with(subs: usize) -> Router {
     let router = Router::new();
     let addr: SocketAddr = "127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!());
     let client = Arc::new(Client::new(1, addr, 1 << 20));
+    let account = Arc::new(Account::new("$G".into(), false));
+    let sub = |subject: &[u8], sid: &[u8]| {
+        Arc::new(Subscription::new(client.clone(), account.clone(), subject, None, sid, None))
+    };
     for i in 0..subs {
         let subject = format!("svc.{}.{}", i % 100, i);
-        let sid = i.to_string();
-        router.insert(Arc::new(Subscription::new(client.clone(), subject.as_bytes(), None, sid.as_bytes(), None)));
+        router.insert(sub(subject.as_bytes(), i.to_string().as_bytes()));
     }
-    router.insert(Arc::new(Subscription::new(client.clone(), b"svc.*.7", None, b"w1", None)));
-    router.insert(Arc::new(Subscription::new(client, b"svc.>", None, b"w2", None)));
+    router.insert(sub(b"svc.*.7", b"w1"));
+    router.insert(sub(b"svc.>", b"w2"));
     router
 }
 

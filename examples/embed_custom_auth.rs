@@ -33,9 +33,7 @@ impl Authenticator for ReversedName {
         let rules = SubjectRules { allow: Some(vec![own]), deny: None };
         let perms = Permissions { publish: Some(rules.clone()), subscribe: Some(rules), allow_responses: None };
         match PermissionSet::compile(&perms) {
-            Ok(set) => {
-                Verdict::Accept(Identity { user: Some(user.clone()), permissions: Arc::new(set), credential: 0 })
-            }
+            Ok(set) => Verdict::Accept(Identity::global(Some(user.clone()), Arc::new(set), 0)),
             Err(_) => Verdict::Refuse(RefusalReason::BadCredentials),
         }
     }

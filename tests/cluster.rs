@@ -70,7 +70,7 @@ async fn three_nodes_from_one_seed_deliver_exactly_once() {
     let mut sub_c = on_c.subscribe("orders.*").await.unwrap();
     on_b.flush().await.unwrap();
     on_c.flush().await.unwrap();
-    eventually("A to see interest from B and C", || a.broker().router.len() >= 2).await;
+    eventually("A to see interest from B and C", || a.broker().accounts.global().router.len() >= 2).await;
     let on_a = client(&a).await;
     for i in 0..50 {
         on_a.publish(format!("orders.{i}"), "x".into()).await.unwrap();
@@ -104,7 +104,7 @@ async fn queue_group_across_nodes_delivers_each_message_once() {
         cl.flush().await.unwrap();
         keep.push(cl);
     }
-    eventually("A to see the queue interest", || a.broker().router.len() >= 2).await;
+    eventually("A to see the queue interest", || a.broker().accounts.global().router.len() >= 2).await;
     let on_a = client(&a).await;
     let n = 100;
     for i in 0..n {
@@ -143,27 +143,28 @@ async fn request_reply_across_nodes_and_interest_removal() {
             }
         }
     });
-    eventually("C to see svc.echo", || !c.broker().router.is_empty()).await;
+    eventually("C to see svc.echo", || !c.broker().accounts.global().router.is_empty()).await;
     let requester = client(&c).await;
     let answer = within(requester.request("svc.echo", "ping".into())).await.unwrap();
     assert_eq!(answer.payload, "ping");
 
     // UNSUB and disconnect both withdraw interest cluster-wide.
-    let before = a.broker().router.len();
+    let before = a.broker().accounts.global().router.len();
     let temp = client(&b).await;
     let sub = temp.subscribe("temp.x").await.unwrap();
     temp.flush().await.unwrap();
-    eventually("A to see temp.x", || a.broker().router.len() == before + 1).await;
+    eventually("A to see temp.x", || a.broker().accounts.global().router.len() == before + 1).await;
     let with_temp = before + 1;
     drop(sub);
     temp.flush().await.unwrap();
-    eventually("A to drop temp.x after UNSUB", || a.broker().router.len() == with_temp - 1).await;
+    eventually("A to drop temp.x after UNSUB", || a.broker().accounts.global().router.len() == with_temp - 1).await;
     let mut raw = Raw::connected(b.local_addr()).await;
     raw.send("SUB temp.y 1\r\n").await;
     raw.ping_pong().await;
-    eventually("A to see temp.y", || a.broker().router.len() == with_temp).await;
+    eventually("A to see temp.y", || a.broker().accounts.global().router.len() == with_temp).await;
     drop(raw);
-    eventually("A to drop temp.y after disconnect", || a.broker().router.len() == with_temp - 1).await;
+    eventually("A to drop temp.y after disconnect", || a.broker().accounts.global().router.len() == with_temp - 1)
+        .await;
     for s in [a, b, c] {
         s.shutdown().await;
     }
@@ -390,10 +391,11 @@ async fn mixed_cluster_with_nats_server() {
     on_c.flush().await.unwrap();
     // nats-server also announces its $SYS subscriptions, which warden
     // ignores: count the queue members themselves.
-    let members_on_a = || a.broker().router.subscriptions().iter().filter(|s| &*s.subject == b"jobs").count();
+    let members_on_a =
+        || a.broker().accounts.global().router.subscriptions().iter().filter(|s| &*s.subject == b"jobs").count();
     eventually("A to see both queue members", || members_on_a() == 2).await;
     assert!(
-        a.broker().router.subscriptions().iter().all(|s| !s.subject.starts_with(b"$SYS.")),
+        a.broker().accounts.global().router.subscriptions().iter().all(|s| !s.subject.starts_with(b"$SYS.")),
         "another account's interest entered the global index"
     );
     let n = 40;
@@ -473,7 +475,7 @@ async fn routes_over_verified_tls() {
     let on_b = client(&b).await;
     let mut sub = on_b.subscribe("secure.route").await.unwrap();
     on_b.flush().await.unwrap();
-    eventually("A to see B's interest", || !a.broker().router.is_empty()).await;
+    eventually("A to see B's interest", || !a.broker().accounts.global().router.is_empty()).await;
     let on_a = client(&a).await;
     on_a.publish("secure.route", "over tls".into()).await.unwrap();
     assert_eq!(within(sub.next()).await.unwrap().payload, "over tls");

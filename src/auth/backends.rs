@@ -43,11 +43,11 @@ impl Authenticator for NoAuth {
     }
 
     fn authenticate(&self, _claims: &Claims, _facts: &ConnectionFacts) -> Verdict {
-        Verdict::Accept(Identity { user: None, permissions: self.permissions.clone(), credential: 0 })
+        Verdict::Accept(Identity::global(None, self.permissions.clone(), 0))
     }
 
     fn refresh(&self, _identity: &Identity) -> Option<Identity> {
-        Some(Identity { user: None, permissions: self.permissions.clone(), credential: 0 })
+        Some(Identity::global(None, self.permissions.clone(), 0))
     }
 }
 
@@ -68,7 +68,7 @@ impl TokenAuth {
     }
 
     fn identity(&self) -> Identity {
-        Identity { user: None, permissions: self.permissions.clone(), credential: self.credential }
+        Identity::global(None, self.permissions.clone(), self.credential)
     }
 }
 
@@ -106,7 +106,7 @@ impl SingleUser {
     }
 
     fn identity(&self) -> Identity {
-        Identity { user: Some(self.user.clone()), permissions: self.permissions.clone(), credential: self.credential }
+        Identity::global(Some(self.user.clone()), self.permissions.clone(), self.credential)
     }
 }
 
@@ -133,6 +133,8 @@ impl Authenticator for SingleUser {
 /// One configured user.
 #[derive(Debug)]
 pub struct UserEntry {
+    /// The user's account.
+    pub account: Arc<str>,
     /// Stored password; `None` for certificate-only users.
     pub password: Option<PasswordHash>,
     /// The compiled permissions.
@@ -144,6 +146,8 @@ pub struct UserEntry {
 /// One configured nkey user.
 #[derive(Debug)]
 pub struct NkeyEntry {
+    /// The user's account.
+    pub account: Arc<str>,
     /// The user's public key.
     pub key: PublicKey,
     /// The compiled permissions.
@@ -205,6 +209,7 @@ impl UsersAuth {
         match entry {
             Some(entry) if verified && facts.nonce.is_some() && signature.is_some() => Verdict::Accept(Identity {
                 user: Some(nkey.to_owned()),
+                account: entry.account.clone(),
                 permissions: entry.permissions.clone(),
                 credential: credential_fingerprint(nkey),
             }),
@@ -223,6 +228,7 @@ impl UsersAuth {
         let entry = self.users.get(name)?;
         Some(Identity {
             user: Some(name.to_owned()),
+            account: entry.account.clone(),
             permissions: entry.permissions.clone(),
             credential: entry.credential,
         })
@@ -283,6 +289,7 @@ impl Authenticator for UsersAuth {
             let credential = credential_fingerprint(name);
             return (identity.credential == credential).then(|| Identity {
                 user: Some(name.clone()),
+                account: entry.account.clone(),
                 permissions: entry.permissions.clone(),
                 credential,
             });

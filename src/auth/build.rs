@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::backends::{NkeyEntry, NoAuth, SingleUser, TokenAuth, UserEntry, UsersAuth};
 use super::password::{PasswordError, PasswordHash};
 use super::{credential_fingerprint, Authenticator};
-use crate::config::{Options, Permissions};
+use crate::config::{NkeyUser, Options, Permissions, User, GLOBAL_ACCOUNT};
 use crate::nkeys::{KeyType, NkeyError, PublicKey};
 use crate::perms::{PermissionSet, PermsError};
 use crate::secret::Secret;
@@ -88,17 +88,42 @@ fn most_common_class(hashes: &[PasswordHash]) -> Vec<(String, PasswordHash, usiz
     classes
 }
 
+/// Every configured user in the order the config lists them, with its
+/// account and the default permissions that apply to it: `authorization`
+/// users (account `$G`, its `default_permissions`), then each account's
+/// users (that account's `default_permissions`).
+fn all_users(opts: &Options) -> Vec<(&str, &User, Option<&Permissions>)> {
+    let mut all = Vec::new();
+    if let Some(auth) = &opts.authorization {
+        all.extend(auth.users.iter().map(|u| (GLOBAL_ACCOUNT, u, auth.default_permissions.as_ref())));
+    }
+    for account in &opts.accounts {
+        all.extend(account.users.iter().map(|u| (account.name.as_str(), u, account.default_permissions.as_ref())));
+    }
+    all
+}
+
+/// [`all_users`] for nkey users.
+fn all_nkeys(opts: &Options) -> Vec<(&str, &NkeyUser, Option<&Permissions>)> {
+    let mut all = Vec::new();
+    if let Some(auth) = &opts.authorization {
+        all.extend(auth.nkeys.iter().map(|u| (GLOBAL_ACCOUNT, u, auth.default_permissions.as_ref())));
+    }
+    for account in &opts.accounts {
+        all.extend(account.nkeys.iter().map(|u| (account.name.as_str(), u, account.default_permissions.as_ref())));
+    }
+    all
+}
+
 /// What the configured credentials let an attacker observe: with users
 /// whose passwords differ in scheme or cost, the time a failed login takes
 /// shows which class a user name belongs to (an unknown name costs what
 /// the most common class costs). Passwords that do not parse are left to
 /// [`from_options`] to refuse.
 pub fn timing_warnings(opts: &Options) -> Vec<String> {
-    let Some(auth) = &opts.authorization else { return Vec::new() };
-    let hashes: Vec<PasswordHash> = auth
-        .users
-        .iter()
-        .filter_map(|u| u.password.as_ref())
+    let hashes: Vec<PasswordHash> = all_users(opts)
+        .into_iter()
+        .filter_map(|(_, u, _)| u.password.as_ref())
         .filter_map(|secret| PasswordHash::parse(secret.expose()).ok())
         .collect();
     let classes = most_common_class(&hashes);
@@ -107,53 +132,62 @@ pub fn timing_warnings(opts: &Options) -> Vec<String> {
     }
     let list: Vec<String> = classes.iter().map(|(class, _, n)| format!("{n} {class}")).collect();
     vec![format!(
-        "authorization users store passwords in different ways ({}): an unknown user costs what the most common kind costs, so the time a failed login takes shows which kind a user name has; store every password the same way (`warden passwd`)",
+        "users store passwords in different ways ({}): an unknown user costs what the most common kind costs, so the time a failed login takes shows which kind a user name has; store every password the same way (`warden passwd`)",
         list.join(", ")
     )]
 }
 
 /// Builds the authenticator the options describe: no auth, a token, a
-/// single user, or the users list (mapped from client certificates when
-/// `tls { verify_and_map }`). Identities without their own permissions get
+/// single user, or the users of `authorization` and of every account
+/// (mapped from client certificates when `tls { verify_and_map }`).
+/// Identities without their own permissions get their block's
 /// `default_permissions`, else everything but the reserved `_SYS.>` space.
 pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupError> {
-    let Some(auth) = &opts.authorization else {
-        return Ok(Arc::new(NoAuth::new(Arc::new(PermissionSet::unrestricted()))));
-    };
-    let default = match &auth.default_permissions {
+    let global_default = match opts.authorization.as_ref().and_then(|a| a.default_permissions.as_ref()) {
         Some(perms) => compile("default_permissions", perms)?,
         None => Arc::new(PermissionSet::unrestricted()),
     };
-    if let Some(token) = &auth.token {
-        let (hash, credential) = parse("the token", token)?;
-        return Ok(Arc::new(TokenAuth::new(hash, credential, default)));
+    if let Some(auth) = &opts.authorization {
+        if let Some(token) = &auth.token {
+            let (hash, credential) = parse("the token", token)?;
+            return Ok(Arc::new(TokenAuth::new(hash, credential, global_default)));
+        }
+        if let (Some(user), Some(password)) = (&auth.user, &auth.password) {
+            let (hash, credential) = parse(&format!("user \"{user}\""), password)?;
+            return Ok(Arc::new(SingleUser::new(user.clone(), hash, credential, global_default)));
+        }
     }
-    if let (Some(user), Some(password)) = (&auth.user, &auth.password) {
-        let (hash, credential) = parse(&format!("user \"{user}\""), password)?;
-        return Ok(Arc::new(SingleUser::new(user.clone(), hash, credential, default)));
+    let (users, nkeys) = (all_users(opts), all_nkeys(opts));
+    if users.is_empty() && nkeys.is_empty() {
+        return Ok(Arc::new(NoAuth::new(global_default)));
     }
-    if auth.users.is_empty() && auth.nkeys.is_empty() {
-        return Ok(Arc::new(NoAuth::new(default)));
-    }
-    let mut nkeys = HashMap::with_capacity(auth.nkeys.len());
-    for user in &auth.nkeys {
-        let owner = format!("nkey user {}", user.nkey);
-        let permissions = match &user.permissions {
-            Some(perms) => compile(&owner, perms)?,
-            None => default.clone(),
+    // Each block's defaults compiled once, shared by its users.
+    let mut defaults: HashMap<&str, Arc<PermissionSet>> = HashMap::new();
+    defaults.insert(GLOBAL_ACCOUNT, global_default);
+    for account in &opts.accounts {
+        let set = match &account.default_permissions {
+            Some(perms) => compile(&format!("default_permissions of account \"{}\"", account.name), perms)?,
+            None => Arc::new(PermissionSet::unrestricted()),
         };
+        defaults.insert(account.name.as_str(), set);
+    }
+    let permissions_of = |owner: &str, account: &str, own: Option<&Permissions>| match own {
+        Some(perms) => compile(owner, perms),
+        None => Ok(defaults.get(account).cloned().unwrap_or_else(|| Arc::new(PermissionSet::unrestricted()))),
+    };
+    let mut nkey_entries = HashMap::with_capacity(nkeys.len());
+    for (account, user, _) in nkeys {
+        let owner = format!("nkey user {}", user.nkey);
+        let permissions = permissions_of(&owner, account, user.permissions.as_ref())?;
         let key = PublicKey::parse_as(&user.nkey, KeyType::User)
             .map_err(|source| AuthSetupError::Nkey { owner: owner.clone(), source })?;
-        nkeys.insert(user.nkey.clone(), NkeyEntry { key, permissions });
+        nkey_entries.insert(user.nkey.clone(), NkeyEntry { account: account.into(), key, permissions });
     }
-    let mut users = HashMap::with_capacity(auth.users.len());
+    let mut entries = HashMap::with_capacity(users.len());
     let mut hashes = Vec::new();
-    for user in &auth.users {
+    for (account, user, _) in users {
         let owner = format!("user \"{}\"", user.user);
-        let permissions = match &user.permissions {
-            Some(perms) => compile(&owner, perms)?,
-            None => default.clone(),
-        };
+        let permissions = permissions_of(&owner, account, user.permissions.as_ref())?;
         let (password, credential) = match &user.password {
             Some(secret) => {
                 let (hash, credential) = parse(&owner, secret)?;
@@ -162,7 +196,7 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
             }
             None => (None, 0),
         };
-        users.insert(user.user.clone(), UserEntry { password, permissions, credential });
+        entries.insert(user.user.clone(), UserEntry { account: account.into(), password, permissions, credential });
     }
     // Unknown users are verified against a hash of the most common scheme
     // and cost, so for a config whose users share one (plain text
@@ -176,6 +210,6 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
         None => None,
     };
     let map_certificates = opts.tls.as_ref().is_some_and(|t| t.verify_and_map);
-    let users = UsersAuth::new(users, map_certificates, dummy).with_nkeys(nkeys);
+    let users = UsersAuth::new(entries, map_certificates, dummy).with_nkeys(nkey_entries);
     Ok(Arc::new(users.with_no_auth_user(opts.no_auth_user.clone())))
 }

@@ -164,11 +164,9 @@ mod tests {
             let _ = self.entered.lock().send(());
             let _ = self.proceed.lock().recv();
             match claims.user.as_deref() {
-                Some("alice") => Verdict::Accept(Identity {
-                    user: Some("alice".into()),
-                    permissions: Arc::new(PermissionSet::unrestricted()),
-                    credential: 1,
-                }),
+                Some("alice") => {
+                    Verdict::Accept(Identity::global(Some("alice".into()), Arc::new(PermissionSet::unrestricted()), 1))
+                }
                 _ => Verdict::Refuse(RefusalReason::BadCredentials),
             }
         }

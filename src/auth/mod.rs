@@ -64,11 +64,22 @@ pub struct ConnectionFacts {
 pub struct Identity {
     /// User name for logs and monitoring (never a secret; `None` without auth).
     pub user: Option<String>,
+    /// The account the connection belongs to (`$G` for users outside
+    /// `accounts`); a login naming an account the server does not host is
+    /// refused.
+    pub account: Arc<str>,
     /// What this identity may publish and subscribe to, compiled at load.
     pub permissions: Arc<PermissionSet>,
     /// Fingerprint of the stored credential that admitted it (0 if none),
     /// so a reload can tell a changed password from an unchanged one.
     pub credential: u64,
+}
+
+impl Identity {
+    /// An identity in the global account `$G`.
+    pub fn global(user: Option<String>, permissions: Arc<PermissionSet>, credential: u64) -> Identity {
+        Identity { user, account: crate::config::GLOBAL_ACCOUNT.into(), permissions, credential }
+    }
 }
 
 /// Fingerprint of a stored credential (not of the secret a client sent).

@@ -34,6 +34,8 @@ pub struct ClientMeta {
     pub version: Option<String>,
     /// The authenticated user, if any.
     pub user: Option<String>,
+    /// The account the connection is logged in to, once it is.
+    pub account: Option<std::sync::Arc<str>>,
     /// Negotiated TLS version, when on TLS.
     pub tls_version: Option<String>,
     /// Negotiated TLS cipher suite, when on TLS.
@@ -50,6 +52,8 @@ pub enum ClientKind {
     Client,
     /// Another server of the cluster.
     Route,
+    /// The server itself: owner of an account's internal subscriptions.
+    Internal,
 }
 
 /// A client connection as other connections see it: where to deliver, and

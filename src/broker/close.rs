@@ -41,6 +41,8 @@ pub enum CloseReason {
     ServerShutdown,
     /// The user was removed by a configuration reload.
     UserRemoved,
+    /// The account holds its `max_connections` connections.
+    MaxAccountConnectionsExceeded,
 }
 
 impl CloseReason {
@@ -82,6 +84,7 @@ impl fmt::Display for CloseReason {
             CloseReason::TlsHandshakeFailure => "TLS Handshake Failure",
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::UserRemoved => "Authentication Expired",
+            CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
         })
     }
 }

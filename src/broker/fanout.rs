@@ -1,6 +1,9 @@
-//! Delivering one published message: to every matching plain subscriber,
-//! one member of each matching queue group, and at most once to each route
-//! with interest. Shared by client sessions and route sessions.
+//! Delivering one published message in one account: to every matching
+//! plain subscriber, one member of each matching queue group, and at most
+//! once to each route with interest; through stream-import shadows to
+//! importing accounts' subscribers; and through service imports to the
+//! exporting account (and its responses back). Shared by client sessions
+//! and route sessions.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,9 +11,10 @@ use std::time::Instant;
 
 use tracing::warn;
 
-use super::router::{Claim, MatchCache, Subscription};
+use super::account::{Account, ServiceImport, StreamImport};
+use super::router::{Claim, MatchCache, SubKind, Subscription};
 use super::{Append, Broker, Client};
-use crate::proto::route::{rmsg_len_bound, write_rmsg, QueueNames, GLOBAL_ACCOUNT};
+use crate::proto::route::{rmsg_len_bound, write_rmsg, QueueNames};
 
 /// A message to deliver, borrowing from the publisher's read buffer.
 #[derive(Debug, Clone, Copy)]
@@ -41,16 +45,39 @@ pub enum Origin<'a> {
         /// Queue groups named in the RMSG.
         queues: QueueNames<'a>,
     },
+    /// Sent on by a service import (a request into the exporter, or a
+    /// response back): never to shadows (as nats-server), and to routes
+    /// only if the message did not come from one.
+    Import {
+        /// The message that triggered it came from a route.
+        from_route: bool,
+    },
+}
+
+impl Origin<'_> {
+    /// Whether deliveries may go to routes.
+    fn reaches_routes(&self) -> bool {
+        matches!(self, Origin::Client { .. } | Origin::Import { from_route: false })
+    }
 }
 
 /// A route to forward to, and the queue groups it was picked for.
 type RouteTarget = (Arc<Client>, Vec<Box<[u8]>>);
 
-/// Per-publisher delivery state: match cache, the clients touched in the
+/// Match caches a publisher keeps, one per account it publishes in (a
+/// client's own, the exporters of its service imports; a route's accounts).
+const MAX_CACHES: usize = 4;
+
+/// Most service imports one message may pass through (request into an
+/// exporter that itself imports, and so on). Configured cycles are
+/// refused at load; this bounds the rest.
+const MAX_IMPORT_DEPTH: u8 = 8;
+
+/// Per-publisher delivery state: match caches, the clients touched in the
 /// current read batch, and counters.
 #[derive(Debug)]
 pub struct Fanout {
-    cache: MatchCache,
+    caches: Vec<MatchCache>,
     touched: Vec<Arc<Client>>,
     batch: u64,
     rng: u64,
@@ -61,19 +88,22 @@ pub struct Fanout {
     delivered: (u64, u64),
     /// Most deliveries of one message in the current batch (for `/subsz`).
     max_fanout: u64,
+    /// Service imports the current message is passing through.
+    depth: u8,
 }
 
 impl Fanout {
     /// Fresh state; `seed` varies queue-member picks between publishers.
     pub fn new(seed: u64) -> Self {
         Fanout {
-            cache: MatchCache::new(),
+            caches: Vec::new(),
             touched: Vec::new(),
             batch: 0,
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             routes: Vec::new(),
             delivered: (0, 0),
             max_fanout: 0,
+            depth: 0,
         }
     }
 
@@ -82,17 +112,58 @@ impl Fanout {
         self.batch = token;
     }
 
-    /// Delivers `msg` at `now` (which dates reply grants); returns how many
-    /// subscribers (or routes) got it.
-    pub fn publish(&mut self, broker: &Broker, msg: &Message<'_>, origin: Origin<'_>, now: Instant) -> usize {
-        let result = self.cache.lookup(&broker.router, msg.subject);
-        let from_client = matches!(origin, Origin::Client { .. });
+    /// The match cache for `account`'s index.
+    fn cache(&mut self, account: &Account) -> &mut MatchCache {
+        let id = account.router.id();
+        let index = match self.caches.iter().position(|c| c.router_id() == id) {
+            Some(i) => i,
+            None if self.caches.len() < MAX_CACHES => {
+                self.caches.push(MatchCache::new());
+                self.caches.len() - 1
+            }
+            // Replaced, and cleared by its first lookup.
+            None => self.caches.len() - 1,
+        };
+        &mut self.caches[index]
+    }
+
+    /// Delivers `msg`, published in `account`, at `now` (which dates reply
+    /// grants and import requests); returns how many subscribers (or
+    /// routes) got it.
+    pub fn publish(
+        &mut self,
+        broker: &Broker,
+        account: &Account,
+        msg: &Message<'_>,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> usize {
+        let delivered = self.deliver_in(broker, account, msg, origin, now);
+        self.delivered.0 += delivered as u64;
+        self.delivered.1 += (delivered * msg.message.len()) as u64;
+        self.max_fanout = self.max_fanout.max(delivered as u64);
+        delivered
+    }
+
+    fn deliver_in(
+        &mut self,
+        broker: &Broker,
+        account: &Account,
+        msg: &Message<'_>,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> usize {
+        let result = self.cache(account).lookup(&account.router, msg.subject);
+        let to_routes = origin.reaches_routes();
         let mut delivered = 0;
-        self.routes.clear();
+        // An import inside this delivery publishes again: keep this level's
+        // route targets apart from the nested one's.
+        let mut routes = std::mem::take(&mut self.routes);
+        routes.clear();
         for sub in &result.plain {
             if sub.owner.is_route() {
-                if from_client {
-                    self.add_route(&sub.owner, None);
+                if to_routes {
+                    add_route(&mut routes, &sub.owner, None);
                 }
                 continue;
             }
@@ -115,44 +186,35 @@ impl Fanout {
                     break;
                 }
             }
-            if !taken && from_client {
+            if !taken && to_routes {
                 if let Some(remote) =
                     (0..group.len()).filter_map(|i| group.get((start + i) % group.len())).find(|m| m.owner.is_route())
                 {
-                    self.add_route(&remote.owner, Some(name));
+                    add_route(&mut routes, &remote.owner, Some(name));
                     taken = true;
                 }
             }
             delivered += usize::from(taken);
         }
-        delivered += self.forward_to_routes(broker, msg);
-        self.delivered.0 += delivered as u64;
-        self.delivered.1 += (delivered * msg.message.len()) as u64;
-        self.max_fanout = self.max_fanout.max(delivered as u64);
+        delivered += self.forward_to_routes(broker, account, msg, &routes);
+        routes.clear();
+        self.routes = routes;
         delivered
     }
 
-    fn add_route(&mut self, route: &Arc<Client>, queue: Option<&[u8]>) {
-        let entry = match self.routes.iter_mut().find(|(r, _)| Arc::ptr_eq(r, route)) {
-            Some(entry) => entry,
-            None => {
-                self.routes.push((route.clone(), Vec::new()));
-                let last = self.routes.len() - 1;
-                &mut self.routes[last]
-            }
-        };
-        if let Some(q) = queue {
-            entry.1.push(q.into());
-        }
-    }
-
-    fn forward_to_routes(&mut self, broker: &Broker, msg: &Message<'_>) -> usize {
-        let routes = std::mem::take(&mut self.routes);
+    fn forward_to_routes(
+        &mut self,
+        broker: &Broker,
+        account: &Account,
+        msg: &Message<'_>,
+        routes: &[RouteTarget],
+    ) -> usize {
         let mut sent = 0;
-        for (route, queues) in &routes {
-            let size = rmsg_len_bound(GLOBAL_ACCOUNT, msg.subject, msg.reply, queues, msg.message);
+        let name = account.name.as_bytes();
+        for (route, queues) in routes {
+            let size = rmsg_len_bound(name, msg.subject, msg.reply, queues, msg.message);
             let appended = route.outbound.append(size, |buf| {
-                write_rmsg(buf, GLOBAL_ACCOUNT, msg.subject, msg.reply, queues, msg.header_len, msg.message);
+                write_rmsg(buf, name, msg.subject, msg.reply, queues, msg.header_len, msg.message);
             });
             if appended == Append::Queued {
                 sent += 1;
@@ -164,8 +226,6 @@ impl Fanout {
                 broker.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.routes = routes;
-        self.routes.clear();
         sent
     }
 
@@ -177,12 +237,37 @@ impl Fanout {
         origin: Origin<'_>,
         now: Instant,
     ) -> bool {
+        match &sub.kind {
+            SubKind::Direct => self.deliver_direct(broker, sub, msg.subject, msg, origin, now),
+            SubKind::Shadow { parent, import } => {
+                if matches!(origin, Origin::Import { .. }) || import.is_revoked() {
+                    return false;
+                }
+                let Some(parent) = parent.upgrade() else { return false };
+                self.deliver_shadow(broker, &parent, import, msg, origin, now)
+            }
+            SubKind::Service(import) => self.send_request(broker, import, msg, origin, now),
+            SubKind::Responses(import) => self.send_response(broker, import, msg, origin, now),
+        }
+    }
+
+    /// Delivers to `sub`'s owner under `subject` (the message's, or, for a
+    /// shadow's parent, its name in the subscriber's account).
+    fn deliver_direct(
+        &mut self,
+        broker: &Broker,
+        sub: &Arc<Subscription>,
+        subject: &[u8],
+        msg: &Message<'_>,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> bool {
         if let Origin::Client { id, echo: false } = origin {
             if sub.owner.id == id {
                 return false;
             }
         }
-        if sub.filter.as_ref().is_some_and(|f| f.denies(msg.subject)) {
+        if sub.filter.as_ref().is_some_and(|f| f.denies(subject)) {
             return false;
         }
         match sub.claim() {
@@ -191,7 +276,7 @@ impl Fanout {
             Claim::Deliver => {}
         }
         let owner = &sub.owner;
-        match owner.deliver(msg.subject, &sub.sid, msg.reply, msg.header_len, msg.message) {
+        match owner.deliver(subject, &sub.sid, msg.reply, msg.header_len, msg.message) {
             Append::Queued => {
                 if let Some(reply) = msg.reply {
                     owner.record_reply(reply, now);
@@ -212,6 +297,82 @@ impl Fanout {
         }
     }
 
+    /// A message of the exporter reached a shadow: delivered to the
+    /// importing client under its local name.
+    fn deliver_shadow(
+        &mut self,
+        broker: &Broker,
+        parent: &Arc<Subscription>,
+        import: &StreamImport,
+        msg: &Message<'_>,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> bool {
+        let mut local = Vec::with_capacity(msg.subject.len() + 16);
+        if !import.to_local.apply(msg.subject, &mut local) {
+            return false;
+        }
+        self.deliver_direct(broker, parent, &local, msg, origin, now)
+    }
+
+    /// A request reached a service import: sent on into the exporter,
+    /// with a reply that leads back.
+    fn send_request(
+        &mut self,
+        broker: &Broker,
+        import: &ServiceImport,
+        msg: &Message<'_>,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> bool {
+        // A request from a route was imported where it was published.
+        if !matches!(origin, Origin::Client { .. } | Origin::Import { from_route: false }) {
+            return false;
+        }
+        if import.is_revoked() || self.depth >= MAX_IMPORT_DEPTH {
+            return false;
+        }
+        let mut subject = Vec::with_capacity(msg.subject.len() + 16);
+        if !import.to_exporter.apply(msg.subject, &mut subject) {
+            return false;
+        }
+        let reply = msg.reply.map(|r| import.open_request(r, now));
+        let request = Message { subject: &subject, reply: reply.as_deref(), ..*msg };
+        self.depth += 1;
+        let delivered = self.deliver_in(broker, &import.exporter, &request, Origin::Import { from_route: false }, now);
+        self.depth -= 1;
+        if delivered == 0 {
+            if let Some(reply) = &reply {
+                import.forget(reply);
+            }
+        }
+        delivered > 0
+    }
+
+    /// A response of the exporter reached an import's reply space: sent
+    /// to the requester's reply subject in the importing account.
+    fn send_response(
+        &mut self,
+        broker: &Broker,
+        import: &ServiceImport,
+        msg: &Message<'_>,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> bool {
+        if import.is_revoked() || self.depth >= MAX_IMPORT_DEPTH {
+            return false;
+        }
+        let payload_empty = msg.message.len() == msg.header_len.unwrap_or(0);
+        let Some(reply) = import.answer(msg.subject, payload_empty, now) else { return false };
+        let Some(importer) = import.importer.upgrade() else { return false };
+        let response = Message { subject: &reply, reply: None, ..*msg };
+        let from_route = matches!(origin, Origin::Route { .. } | Origin::Import { from_route: true });
+        self.depth += 1;
+        let delivered = self.deliver_in(broker, &importer, &response, Origin::Import { from_route }, now);
+        self.depth -= 1;
+        delivered > 0
+    }
+
     /// Remembers that `client` has new bytes to write in this batch.
     pub fn touch(&mut self, client: &Arc<Client>) {
         if client.mark_batch(self.batch) {
@@ -229,11 +390,26 @@ impl Fanout {
     /// For monitoring, once per batch: match-cache hits since the last
     /// call, cached subjects now, and the batch's largest fan-out.
     pub fn take_monitor_figures(&mut self) -> (u64, usize, u64) {
-        (self.cache.take_new_hits(), self.cache.len(), std::mem::take(&mut self.max_fanout))
+        let hits = self.caches.iter_mut().map(MatchCache::take_new_hits).sum();
+        let cached = self.caches.iter().map(MatchCache::len).sum();
+        (hits, cached, std::mem::take(&mut self.max_fanout))
     }
 
     /// Ends a batch: the deliveries counted, and the clients to wake.
     pub fn finish_batch(&mut self) -> ((u64, u64), std::vec::Drain<'_, Arc<Client>>) {
         (std::mem::take(&mut self.delivered), self.touched.drain(..))
+    }
+}
+
+fn add_route(routes: &mut Vec<RouteTarget>, route: &Arc<Client>, queue: Option<&[u8]>) {
+    let index = match routes.iter().position(|(r, _)| Arc::ptr_eq(r, route)) {
+        Some(i) => i,
+        None => {
+            routes.push((route.clone(), Vec::new()));
+            routes.len() - 1
+        }
+    };
+    if let Some(q) = queue {
+        routes[index].1.push(q.into());
     }
 }

@@ -3,15 +3,18 @@
 //!
 //! # Pieces and who owns them
 //! - [`Broker`]: one per server, behind an `Arc`. It holds the validated
-//!   options, the server's identity, the subscription index ([`Router`]),
-//!   the live clients ([`Broker::register`]), the counters and the
-//!   lifecycle signals (shutdown, lame duck).
+//!   options, the server's identity, the [`Accounts`] (each with its own
+//!   subscription index, a [`Router`]), the live clients
+//!   ([`Broker::register`]), the counters and the lifecycle signals
+//!   (shutdown, lame duck).
 //! - [`Client`]: one per connection (client or route), behind an `Arc`: the
 //!   bounded outbound queue ([`Outbound`]) other connections deliver to, its
 //!   counters and monitoring facts. Connections and subscriptions hold it;
 //!   the broker knows nothing else of a connection.
-//! - [`Subscription`]: one per SUB (or per route interest), owned by the
-//!   router's trie and by the session that made it.
+//! - [`Subscription`]: one per SUB (or per route interest, or internal to a
+//!   service import), owned by its account's index and by the session that
+//!   made it; a SUB that a stream import feeds carries shadows in the
+//!   exporters' indexes.
 //! - [`Fanout`]: per publisher, owned by its reader: delivers one message to
 //!   the plain subscribers, one member of each queue group (local first) and
 //!   each interested route once.
@@ -20,6 +23,7 @@
 //! [`InterestObserver`] set once at start; the broker never calls into
 //! routes otherwise.
 
+pub mod account;
 mod audit;
 mod client;
 mod close;
@@ -41,13 +45,14 @@ use tokio::sync::watch;
 
 use crate::config::Options;
 
+pub use account::{Account, Accounts};
 pub use audit::LogLimiter;
 pub use client::{Client, ClientKind, ClientMeta, ClientStats};
 pub use close::CloseReason;
 pub use fanout::{Fanout, Message, Origin};
 pub use identity::new_server_key;
 pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};
-pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, Subscription};
+pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, ShadowSpec, SubKind, Subscription};
 pub use security::SecurityStats;
 
 /// Server-wide counters (aggregated per read batch, not per message).
@@ -71,6 +76,23 @@ pub struct ServerStats {
     pub refused_max_connections_per_ip: AtomicU64,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: AtomicU64,
+}
+
+/// [`RouterStats`] of several accounts, added up.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IndexTotals {
+    /// Subscriptions now.
+    pub subscriptions: usize,
+    /// Inserts since start.
+    pub inserts: u64,
+    /// Removes since start.
+    pub removes: u64,
+    /// Index walks (cache misses).
+    pub matches: u64,
+    /// Match-cache hits.
+    pub cache_hits: u64,
+    /// Largest fan-out of one message.
+    pub max_fanout: u64,
 }
 
 /// Why a new connection was not registered.
@@ -99,9 +121,10 @@ pub async fn stopping(signal: &mut watch::Receiver<bool>) {
     let _ = signal.wait_for(|stopping| *stopping).await;
 }
 
-/// Told when client interest enters or leaves the index (the cluster's
-/// seam: it announces interest to its routes). Route-owned subscriptions
-/// are not reported.
+/// Told when client interest enters or leaves an account's index (the
+/// cluster's seam: it announces interest to its routes, under the
+/// subscription's account). Route-owned subscriptions and service-import
+/// subjects are not reported.
 pub trait InterestObserver: Send + Sync + fmt::Debug {
     /// A client subscription entered the index.
     fn interest_added(&self, sub: &Subscription);
@@ -140,8 +163,8 @@ pub struct Broker {
     pub identity: ServerIdentity,
     /// Bound client listener address (for INFO and `connect_urls`).
     pub addr: SocketAddr,
-    /// The subscription index.
-    pub router: Router,
+    /// The accounts, each with its subscription index.
+    pub accounts: Accounts,
     /// Counters.
     pub stats: ServerStats,
     /// Login and permission counters.
@@ -168,7 +191,7 @@ impl Broker {
             opts,
             identity,
             addr,
-            router: Router::new(),
+            accounts: Accounts::new(),
             stats: ServerStats::default(),
             security: SecurityStats::default(),
             audit: LogLimiter::default(),
@@ -186,24 +209,68 @@ impl Broker {
         let _ = self.observer.set(observer);
     }
 
-    /// Adds a subscription to the index (and, for a client's own, tells the
-    /// interest observer).
+    /// Adds a subscription, and its shadows, to their accounts' indexes
+    /// (and tells the interest observer of those the cluster hears of).
     pub fn add_subscription(&self, sub: Arc<Subscription>) {
-        self.router.insert(sub.clone());
-        if !sub.owner.is_route() {
-            if let Some(observer) = self.observer.get().and_then(Weak::upgrade) {
-                observer.interest_added(&sub);
+        let observer = self.observer.get().and_then(Weak::upgrade);
+        for s in std::iter::once(&sub).chain(sub.shadows()) {
+            s.account.router.insert(s.clone());
+            if let (Some(observer), true) = (&observer, s.is_announced()) {
+                observer.interest_added(s);
             }
         }
     }
 
-    /// Removes a subscription (once; repeated calls do nothing).
+    /// Removes a subscription and its shadows (once; repeated calls do nothing).
     pub fn remove_subscription(&self, sub: &Arc<Subscription>) {
-        if self.router.remove(sub) && !sub.owner.is_route() {
-            if let Some(observer) = self.observer.get().and_then(Weak::upgrade) {
-                observer.interest_removed(sub);
+        let observer = self.observer.get().and_then(Weak::upgrade);
+        for s in std::iter::once(sub).chain(sub.shadows()) {
+            if s.account.router.remove(s) && s.is_announced() {
+                if let Some(observer) = &observer {
+                    observer.interest_removed(s);
+                }
             }
         }
+    }
+
+    /// Makes the accounts what `opts` describes (at start and on reload):
+    /// see [`Accounts::apply`]. Service imports that went away leave the
+    /// indexes, new ones enter; accounts that went away are dropped (their
+    /// connections close when they next check their login).
+    pub fn configure_accounts(&self, opts: &Options) -> Result<(), crate::config::AccountsError> {
+        let changes = self.accounts.apply(opts)?;
+        for sub in &changes.removed {
+            self.remove_subscription(sub);
+        }
+        for sub in changes.added {
+            self.add_subscription(sub);
+        }
+        Ok(())
+    }
+
+    /// Subscriptions in every account's index.
+    pub fn subscription_count(&self) -> usize {
+        self.accounts.all().iter().map(|a| a.router.len()).sum()
+    }
+
+    /// The index counters of `accounts` added up (for monitoring).
+    pub fn index_totals(accounts: &[Arc<Account>]) -> IndexTotals {
+        let mut t = IndexTotals::default();
+        for a in accounts {
+            let s = &a.router.stats;
+            t.subscriptions += a.router.len();
+            t.inserts += s.inserts.load(Ordering::Relaxed);
+            t.removes += s.removes.load(Ordering::Relaxed);
+            t.matches += s.matches.load(Ordering::Relaxed);
+            t.cache_hits += s.cache_hits.load(Ordering::Relaxed);
+            t.max_fanout = t.max_fanout.max(s.max_fanout.load(Ordering::Relaxed));
+        }
+        t
+    }
+
+    /// Every subscription of every account (for monitoring).
+    pub fn all_subscriptions(&self) -> Vec<Arc<Subscription>> {
+        self.accounts.all().iter().flat_map(|a| a.router.subscriptions()).collect()
     }
 
     /// A fresh connection id.

@@ -2,9 +2,11 @@
 //!
 //! Each server listens for routes (`cluster { listen }`) and solicits the
 //! configured `routes`. Over a route, each side sends INFO (the solicitor
-//! CONNECT first), then its local interest as `RS+`/`RS-`; remote interest
-//! becomes subscriptions owned by the route in the shared router, so a local
-//! publish reaches each interested route once, as `RMSG`. A message from a
+//! CONNECT first), then its local interest as `RS+`/`RS-`, each line naming
+//! its account; remote interest becomes subscriptions owned by the route in
+//! that account's index, so a local publish reaches each interested route
+//! once, as `RMSG` in the same account. Interest and messages of an account
+//! this server does not host are dropped. A message from a
 //! route is delivered to local subscribers only (one hop, no loops); queue
 //! groups prefer local members and name the groups a route should serve.
 //! A new route's INFO is forwarded to the other routes (gossip), and servers
@@ -31,7 +33,7 @@ use crate::auth::password::PasswordHash;
 use crate::auth::Guard;
 use crate::broker::{Broker, InterestObserver, Subscription};
 use crate::config::ClusterOptions;
-use crate::proto::route::{json_line, rs_minus, rs_plus, RouteInfo, GLOBAL_ACCOUNT};
+use crate::proto::route::{json_line, rs_minus, rs_plus, RouteInfo};
 use crate::secret::Secret;
 
 pub use limits::{
@@ -80,8 +82,8 @@ impl std::error::Error for ClusterError {
     }
 }
 
-/// Key of local interest: subject and queue group.
-pub(crate) type InterestKey = (Box<[u8]>, Option<Box<[u8]>>);
+/// Key of interest: account, subject and queue group.
+pub(crate) type InterestKey = (Arc<str>, Box<[u8]>, Option<Box<[u8]>>);
 
 /// The cluster state of one server.
 #[derive(Debug)]
@@ -95,7 +97,7 @@ pub struct Cluster {
     pub listen_addr: SocketAddr,
     /// Credentials a peer must present in its route CONNECT.
     route_auth: Option<(String, PasswordHash)>,
-    /// Local client interest, reference-counted per subject (and queue).
+    /// Local client interest, reference-counted per account, subject (and queue).
     interest: Mutex<HashMap<InterestKey, u32>>,
     /// Established routes by remote server id.
     routes: Mutex<HashMap<String, Arc<RouteLink>>>,
@@ -236,8 +238,8 @@ impl Cluster {
             return false;
         }
         let mut lines = Vec::new();
-        for ((subject, queue), count) in interest.iter() {
-            lines.extend_from_slice(&rs_plus(GLOBAL_ACCOUNT, subject, queue.as_deref(), *count));
+        for ((account, subject, queue), count) in interest.iter() {
+            lines.extend_from_slice(&rs_plus(account.as_bytes(), subject, queue.as_deref(), *count));
         }
         link.client.send(&lines);
         let others: Vec<Arc<RouteLink>> = routes.values().cloned().collect();
@@ -391,30 +393,32 @@ impl Cluster {
     }
 }
 
-/// Local client interest is counted per subject (and queue); every route
-/// hears when the interest this server announces changes.
+/// Local client interest is counted per account, subject (and queue);
+/// every route hears when the interest this server announces changes.
 impl InterestObserver for Cluster {
     fn interest_added(&self, sub: &Subscription) {
         let mut interest = self.interest.lock();
-        let key: InterestKey = (sub.subject.clone(), sub.queue.clone());
+        let account = sub.account.name.clone();
+        let key: InterestKey = (account.clone(), sub.subject.clone(), sub.queue.clone());
         let count = interest.entry(key).or_insert(0);
         *count += 1;
         if sub.queue.is_some() || *count == 1 {
-            let line = rs_plus(GLOBAL_ACCOUNT, &sub.subject, sub.queue.as_deref(), *count);
+            let line = rs_plus(account.as_bytes(), &sub.subject, sub.queue.as_deref(), *count);
             self.broadcast(&line);
         }
     }
 
     fn interest_removed(&self, sub: &Subscription) {
         let mut interest = self.interest.lock();
-        let key: InterestKey = (sub.subject.clone(), sub.queue.clone());
+        let account = sub.account.name.clone();
+        let key: InterestKey = (account.clone(), sub.subject.clone(), sub.queue.clone());
         let Some(count) = interest.get_mut(&key) else { return };
         *count -= 1;
         let line = if *count == 0 {
             interest.remove(&key);
-            rs_minus(GLOBAL_ACCOUNT, &sub.subject, sub.queue.as_deref())
+            rs_minus(account.as_bytes(), &sub.subject, sub.queue.as_deref())
         } else if sub.queue.is_some() {
-            rs_plus(GLOBAL_ACCOUNT, &sub.subject, sub.queue.as_deref(), *count)
+            rs_plus(account.as_bytes(), &sub.subject, sub.queue.as_deref(), *count)
         } else {
             return;
         };

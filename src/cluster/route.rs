@@ -16,9 +16,11 @@ use super::limits::{PendingSlot, MAX_REMOTE_INTEREST, MAX_REMOTE_INTEREST_BYTES}
 use super::link::RouteLink;
 use super::solicit::RouteUrl;
 use super::{Cluster, InterestKey};
-use crate::broker::{stopping, Broker, Client, ClientKind, CloseReason, Fanout, Message, Origin, Subscription};
+use crate::broker::{
+    stopping, Account, Broker, Client, ClientKind, CloseReason, Fanout, Message, Origin, Subscription,
+};
 use crate::conn::write_loop;
-use crate::proto::route::{self, json_line, RouteConnect, RouteInfo, RouteOp, GLOBAL_ACCOUNT};
+use crate::proto::route::{self, json_line, RouteConnect, RouteInfo, RouteOp};
 use crate::subject;
 
 /// Time a peer has to complete the route handshake.
@@ -116,6 +118,9 @@ struct RouteState {
     remote_bytes: usize,
     fanout: Fanout,
     pings_out: u32,
+    /// The account of the last RMSG, so a run of messages in one account
+    /// looks it up once.
+    last_account: Option<Arc<Account>>,
 }
 
 /// Runs one route connection until it closes.
@@ -164,6 +169,7 @@ where
         remote_bytes: 0,
         fanout: Fanout::new(id),
         pings_out: 0,
+        last_account: None,
     };
     let end = state.read_loop(&mut reader).await;
     // Flushes what is queued (such as a final -ERR) within the writer's bound.
@@ -275,23 +281,19 @@ impl RouteState {
             }
             RouteOp::Connect(json) => self.connect(json).await,
             RouteOp::Info(json) => self.info(json),
-            // Interest and messages of accounts warden does not host (such as
-            // nats-server's `$SYS`) are dropped, so they never enter the
-            // global account's index.
+            // Interest and messages of accounts this server does not host
+            // are dropped, so they never enter another account's index.
             RouteOp::Sub { account, subject, queue } => {
                 if self.link.is_none() {
                     return self.refuse("interest before route handshake");
                 }
-                if account != GLOBAL_ACCOUNT {
-                    return Ok(());
-                }
-                self.remote_sub(subject, queue.map(|(q, _)| q))
+                let Some(account) = self.account(account) else { return Ok(()) };
+                self.remote_sub(account, subject, queue.map(|(q, _)| q))
             }
             RouteOp::Unsub { account, subject, queue } => {
-                if account != GLOBAL_ACCOUNT {
-                    return Ok(());
+                if let Some(account) = self.account(account) {
+                    self.remote_unsub(&account, subject, queue);
                 }
-                self.remote_unsub(subject, queue);
                 Ok(())
             }
             RouteOp::Msg(msg) => {
@@ -299,9 +301,10 @@ impl RouteState {
                     return self.refuse("message before route handshake");
                 }
                 let reply_ok = msg.reply.is_none_or(subject::is_valid_literal);
-                if msg.account != GLOBAL_ACCOUNT || !subject::is_valid_literal(msg.subject) || !reply_ok {
+                if !subject::is_valid_literal(msg.subject) || !reply_ok {
                     return Ok(());
                 }
+                let Some(account) = self.account(msg.account) else { return Ok(()) };
                 self.client.stats.in_msgs.fetch_add(1, Ordering::Relaxed);
                 self.client.stats.in_bytes.fetch_add(msg.message.len() as u64, Ordering::Relaxed);
                 let message = Message {
@@ -311,7 +314,7 @@ impl RouteState {
                     message: msg.message,
                 };
                 let origin = Origin::Route { queues: msg.queues };
-                self.fanout.publish(&self.broker, &message, origin, std::time::Instant::now());
+                self.fanout.publish(&self.broker, &account, &message, origin, std::time::Instant::now());
                 Ok(())
             }
         }
@@ -411,11 +414,23 @@ impl RouteState {
         Ok(())
     }
 
-    fn remote_sub(&mut self, subject: &[u8], queue: Option<&[u8]>) -> Result<(), RouteEnd> {
+    /// The hosted account called `name`, if any.
+    fn account(&mut self, name: &[u8]) -> Option<Arc<Account>> {
+        if let Some(last) = &self.last_account {
+            if last.name.as_bytes() == name && !last.is_removed() {
+                return Some(last.clone());
+            }
+        }
+        let account = self.broker.accounts.get(std::str::from_utf8(name).ok()?)?;
+        self.last_account = Some(account.clone());
+        Some(account)
+    }
+
+    fn remote_sub(&mut self, account: Arc<Account>, subject: &[u8], queue: Option<&[u8]>) -> Result<(), RouteEnd> {
         if !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
             return Ok(());
         }
-        let key: InterestKey = (subject.into(), queue.map(Into::into));
+        let key: InterestKey = (account.name.clone(), subject.into(), queue.map(Into::into));
         if self.remote.contains_key(&key) {
             return Ok(());
         }
@@ -423,15 +438,15 @@ impl RouteState {
         if self.remote.len() >= MAX_REMOTE_INTEREST || self.remote_bytes + bytes > MAX_REMOTE_INTEREST_BYTES {
             return self.refuse("too much route interest");
         }
-        let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, b"", None));
+        let sub = Arc::new(Subscription::new(self.client.clone(), account, subject, queue, b"", None));
         self.broker.add_subscription(sub.clone());
         self.remote.insert(key, sub);
         self.remote_bytes += bytes;
         Ok(())
     }
 
-    fn remote_unsub(&mut self, subject: &[u8], queue: Option<&[u8]>) {
-        let key: InterestKey = (subject.into(), queue.map(Into::into));
+    fn remote_unsub(&mut self, account: &Account, subject: &[u8], queue: Option<&[u8]>) {
+        let key: InterestKey = (account.name.clone(), subject.into(), queue.map(Into::into));
         if let Some(sub) = self.remote.remove(&key) {
             self.remote_bytes = self.remote_bytes.saturating_sub(interest_bytes(&key));
             self.broker.remove_subscription(&sub);
@@ -440,6 +455,6 @@ impl RouteState {
 }
 
 /// What one interest entry counts against [`MAX_REMOTE_INTEREST_BYTES`].
-fn interest_bytes((subject, queue): &InterestKey) -> usize {
-    subject.len() + queue.as_ref().map_or(0, |q| q.len())
+fn interest_bytes((account, subject, queue): &InterestKey) -> usize {
+    account.len() + subject.len() + queue.as_ref().map_or(0, |q| q.len())
 }

@@ -124,7 +124,8 @@ pub(crate) fn authorization(
         auth.default_permissions = Some(permissions(&e.value, "default_permissions")?);
     }
     if let Some(e) = users {
-        (auth.users, auth.nkeys) = users_list(&e.value, maps_certificates, warnings)?;
+        let UsersList { users, nkeys } = users_list(&e.value, maps_certificates, warnings)?;
+        (auth.users, auth.nkeys) = (users, nkeys);
     }
 
     // Combinations nats-server refuses, with its messages.
@@ -171,13 +172,21 @@ enum UserEntry {
     Nkey(NkeyUser),
 }
 
+/// A `users` list, split by how each entry logs in.
+pub(crate) struct UsersList {
+    /// Entries with a user name.
+    pub(crate) users: Vec<User>,
+    /// Entries with an nkey.
+    pub(crate) nkeys: Vec<NkeyUser>,
+}
+
 /// `users = [ {user, password, permissions} | {nkey, permissions}, ... ]`;
 /// names and nkeys must be unique.
-fn users_list(
+pub(crate) fn users_list(
     value: &Value,
     maps_certificates: bool,
     warnings: &mut Vec<String>,
-) -> Result<(Vec<User>, Vec<NkeyUser>), ConfigError> {
+) -> Result<UsersList, ConfigError> {
     let items = section::array(value, "users")?;
     let (mut users, mut nkeys): (Vec<User>, Vec<NkeyUser>) = (Vec::new(), Vec::new());
     for item in items {
@@ -198,7 +207,7 @@ fn users_list(
             }
         }
     }
-    Ok((users, nkeys))
+    Ok(UsersList { users, nkeys })
 }
 
 /// One users entry. Without a password it is refused unless client

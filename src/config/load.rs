@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::account_rules::{check_accounts, Location};
+use super::accounts;
 use super::auth;
 use super::error::{ConfigError, ErrorKind};
 use super::options::{
@@ -68,9 +70,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "connect_error_reports",
     "reconnect_error_reports",
     "prof_port",
-    "accounts",
-    "system_account",
-    "no_system_account",
     "mappings",
     "jetstream",
     "leafnodes",
@@ -147,6 +146,9 @@ struct Top<'a> {
     http_authorization: Option<&'a Entry>,
     cluster: Option<&'a Entry>,
     check_reply_subjects: Option<&'a Entry>,
+    accounts: Option<&'a Entry>,
+    system_account: Option<&'a Entry>,
+    no_system_account: Option<&'a Entry>,
 }
 
 impl<'a> Top<'a> {
@@ -185,6 +187,9 @@ impl<'a> Top<'a> {
             http_authorization: s.get(&["http_authorization"])?,
             cluster: s.get(&["cluster"])?,
             check_reply_subjects: s.get(&["check_reply_subjects"])?,
+            accounts: s.get(&["accounts"])?,
+            system_account: s.get(&["system_account"])?,
+            no_system_account: s.get(&["no_system_account"])?,
         };
         s.finish(UNSUPPORTED_TOP)?;
         Ok(top)
@@ -320,9 +325,35 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     if let Some(e) = t.check_reply_subjects {
         o.check_reply_subjects = section::boolean(&e.value, "check_reply_subjects")?;
     }
+    let mut positions = accounts::Positions::default();
+    if let Some(e) = t.accounts {
+        (o.accounts, positions) = accounts::accounts(e, maps_certificates, &mut warnings)?;
+    }
+    match (t.system_account, t.no_system_account) {
+        (Some(e), Some(n)) if section::boolean(&n.value, "no_system_account")? => {
+            return Err(conflict(e, "system_account is set, but no_system_account says there is none"));
+        }
+        (_, Some(n)) if section::boolean(&n.value, "no_system_account")? => o.system_account = None,
+        (Some(e), _) => o.system_account = Some(section::word(&e.value, "system_account")?.to_owned()),
+        _ => {}
+    }
+    if let Err(err) = check_accounts(&o) {
+        let pos = match err.location {
+            Location::Account(a) => positions.accounts.get(a),
+            Location::Users(a) => positions.users.get(&a),
+            Location::Export(a, i) => positions.exports.get(&(a, i)),
+            Location::Import(a, i) => positions.imports.get(&(a, i)),
+            Location::SystemAccount => t.system_account.map(|e| &e.value.pos),
+        };
+        return Err(match pos {
+            Some(pos) => ConfigError::at(ErrorKind::Invalid, pos, err.message),
+            None => ConfigError::in_file(ErrorKind::Invalid, origin, err.message),
+        });
+    }
     if let Some(e) = t.no_auth_user {
         let name = section::word(&e.value, "no_auth_user")?;
-        let known = o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name));
+        let known = o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name))
+            || o.accounts.iter().any(|a| a.users.iter().any(|u| u.user == name));
         if !known {
             return Err(invalid(
                 &e.value,
@@ -341,7 +372,8 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         });
     }
     if let (Some(e), true) = (t.tls, maps_certificates) {
-        if o.authorization.as_ref().is_none_or(|a| a.users.is_empty()) {
+        let account_users = o.accounts.iter().any(|a| !a.users.is_empty());
+        if o.authorization.as_ref().is_none_or(|a| a.users.is_empty()) && !account_users {
             return Err(invalid(
                 &e.value,
                 "tls verify_and_map maps client certificates to users, but authorization has no users",

@@ -23,6 +23,8 @@
 //! `listen: 127.0.0.1:4222` as `"127.0.1"`. A security broker must read the
 //! config exactly or refuse it, with a position.
 
+mod account_rules;
+mod accounts;
 mod auth;
 mod duration;
 mod error;
@@ -35,6 +37,7 @@ mod section;
 mod summary;
 pub mod value;
 
+pub use account_rules::{authorizing_export, check_accounts, public_export_warnings, AccountsError, Location};
 pub use auth::is_password_hash;
 pub use error::{ConfigError, ErrorKind};
 pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loaded, UNAUTHENTICATED_ROUTES};

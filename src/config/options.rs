@@ -74,6 +74,162 @@ pub struct Options {
     /// subject must be one the publisher may subscribe to, so a requester
     /// cannot borrow a service's publish rights through it.
     pub check_reply_subjects: bool,
+    /// `accounts { NAME: { ... } }`: the tenants besides the global account
+    /// `$G` (where users of `authorization` live).
+    pub accounts: Vec<AccountConfig>,
+    /// `system_account` (default `$SYS`, created if absent); `None` with
+    /// `no_system_account: true`.
+    pub system_account: Option<String>,
+}
+
+/// The account of users defined outside `accounts` (nats-server's name).
+pub const GLOBAL_ACCOUNT: &str = "$G";
+
+/// The system account's name when `system_account` is not set.
+pub const DEFAULT_SYSTEM_ACCOUNT: &str = "$SYS";
+
+/// Default of an account's `limits { max_pending_responses }`.
+pub const DEFAULT_MAX_PENDING_RESPONSES: usize = 65_536;
+
+/// Default service-export `threshold`, as nats-server.
+pub const DEFAULT_RESPONSE_THRESHOLD: Duration = Duration::from_secs(120);
+
+/// One entry of `accounts`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountConfig {
+    /// The account's name.
+    pub name: String,
+    /// `nkey`: the account's public key (`A...`), checked at load.
+    pub nkey: Option<String>,
+    /// `users`: the entries with a user name.
+    pub users: Vec<User>,
+    /// `users`: the entries with an nkey.
+    pub nkeys: Vec<NkeyUser>,
+    /// `default_permissions`: for this account's users without their own.
+    pub default_permissions: Option<Permissions>,
+    /// `exports`.
+    pub exports: Vec<Export>,
+    /// `imports`.
+    pub imports: Vec<Import>,
+    /// `limits`.
+    pub limits: AccountLimits,
+}
+
+/// An account's `limits { ... }`; `None` = no limit of the account's own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AccountLimits {
+    /// `max_connections`: live connections of the account on this server.
+    pub max_connections: Option<usize>,
+    /// `max_subscriptions`: subscriptions per connection (as nats-server).
+    pub max_subscriptions: Option<usize>,
+    /// `max_payload`: largest message a connection of the account may publish.
+    pub max_payload: Option<usize>,
+    /// `max_pending_responses` (warden only): service-import requests of
+    /// this account waiting for their response, per import; the oldest is
+    /// forgotten when a new one would exceed it.
+    pub max_pending_responses: usize,
+}
+
+impl Default for AccountLimits {
+    fn default() -> Self {
+        AccountLimits {
+            max_connections: None,
+            max_subscriptions: None,
+            max_payload: None,
+            max_pending_responses: DEFAULT_MAX_PENDING_RESPONSES,
+        }
+    }
+}
+
+/// How a service answers (`response` of a service export).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseType {
+    /// One response per request (the default).
+    #[default]
+    Singleton,
+    /// Any number of responses until the threshold.
+    Stream,
+    /// Any number of responses (parts of one) until the threshold.
+    Chunked,
+}
+
+impl ResponseType {
+    /// nats-server's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseType::Singleton => "Singleton",
+            ResponseType::Stream => "Stream",
+            ResponseType::Chunked => "Chunked",
+        }
+    }
+}
+
+/// One entry of an account's `exports`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Export {
+    /// `stream` or `service`: the subject (pattern) exported.
+    pub subject: String,
+    /// What is exported.
+    pub kind: ExportKind,
+    /// `accounts`: who may import it; `None` = every account (public, as
+    /// nats-server; warden names each public export at start).
+    pub accounts: Option<Vec<String>>,
+    /// Where it was written, for messages (`file:line:col`).
+    pub pos: String,
+}
+
+/// A stream or a service export.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExportKind {
+    /// `stream`: messages published in the exporting account.
+    Stream,
+    /// `service`: requests from importers, answered by the exporter.
+    Service {
+        /// `response`.
+        response: ResponseType,
+        /// `threshold`: how long a request may wait for (more) responses.
+        threshold: Duration,
+    },
+}
+
+/// One entry of an account's `imports`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Import {
+    /// The exporting account.
+    pub account: String,
+    /// The exporter's subject.
+    pub subject: String,
+    /// What is imported, and under which local subject.
+    pub kind: ImportKind,
+    /// Where it was written, for messages (`file:line:col`).
+    pub pos: String,
+}
+
+/// A stream or a service import.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportKind {
+    /// `stream`: delivered to this account's subscribers.
+    Stream {
+        /// `prefix` prepended to the subject, or `to` (positional wildcards).
+        local: LocalSubject,
+    },
+    /// `service`: this account's requests to `to` (default: `subject`) go
+    /// to the exporter.
+    Service {
+        /// The local subject requests are published to.
+        to: String,
+    },
+}
+
+/// How a stream import names its subjects locally.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocalSubject {
+    /// The exporter's subject, unchanged.
+    Same,
+    /// `prefix`.
+    Prefix(String),
+    /// `to`.
+    To(String),
 }
 
 /// Default per-connection `max_subscriptions`: about 9 MiB of server memory
@@ -114,6 +270,8 @@ impl Default for Options {
             http_authorization: None,
             cluster: None,
             check_reply_subjects: true,
+            accounts: Vec::new(),
+            system_account: Some(DEFAULT_SYSTEM_ACCOUNT.into()),
         }
     }
 }

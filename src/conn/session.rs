@@ -19,7 +19,8 @@ use tracing::{debug, info, warn};
 
 use super::keepalive::{KeepAlive, Tick};
 use crate::auth::{Claims, ConnectionFacts, Gate, Identity, Verdict};
-use crate::broker::{Append, Broker, Client, CloseReason, Fanout, Message, Origin, Subscription};
+use crate::broker::account::RESERVED_REPLY_PREFIX;
+use crate::broker::{Account, Append, Broker, Client, CloseReason, Fanout, Message, Origin, Subscription};
 use crate::perms::{PublishCache, SubDecision};
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
 use crate::subject;
@@ -77,6 +78,11 @@ enum State {
 #[derive(Debug)]
 struct Established {
     identity: Identity,
+    /// The identity's account, resolved once: every PUB is matched in its
+    /// index, every SUB goes there. The connection is counted in it.
+    account: Arc<Account>,
+    /// `max_subscriptions` of the server and the account, the lower (0: none).
+    max_subscriptions: usize,
     /// Publish decisions in front of the identity's permissions.
     publish: PublishCache,
     /// The identity came from checking a CONNECT's credentials (so a second
@@ -160,8 +166,10 @@ impl Session {
         let authenticator = session.gate.authenticator();
         if !authenticator.auth_required() {
             // No credentials needed: the identity is known from the start.
+            // (If its account cannot take it, the session waits for a
+            // CONNECT it cannot complete, and times out.)
             if let Verdict::Accept(identity) = authenticator.authenticate(&Claims::default(), &session.facts()) {
-                session.establish(identity, false);
+                let _ = session.establish(identity, false);
             }
         }
         session
@@ -180,9 +188,39 @@ impl Session {
         matches!(self.state, State::Established(_))
     }
 
-    fn establish(&mut self, identity: Identity, logged_in: bool) {
+    /// Makes `identity` this connection's, in its account. A first login
+    /// joins the account (refused at its `max_connections`); after a
+    /// reload the account must be the same one.
+    fn establish(&mut self, identity: Identity, logged_in: bool) -> Result<(), ProtoError> {
+        let account = match &self.state {
+            State::Established(e) if *e.account.name == *identity.account && !e.account.is_removed() => {
+                e.account.clone()
+            }
+            State::Established(_) => return Err(ProtoError::AuthorizationViolation),
+            _ => {
+                let Some(account) = self.broker.accounts.get(&identity.account) else {
+                    return Err(ProtoError::AuthorizationViolation);
+                };
+                if !account.try_connect() {
+                    return Err(ProtoError::MaxAccountConnections);
+                }
+                account
+            }
+        };
+        let limits = account.state().limits;
+        self.limits.max_payload =
+            limits.max_payload.map_or(self.broker.opts.max_payload, |m| m.min(self.broker.opts.max_payload));
+        let server_max = self.broker.opts.max_subscriptions;
+        let max_subscriptions = match (server_max, limits.max_subscriptions) {
+            (0, account) => account.unwrap_or(0),
+            (server, account) => account.map_or(server, |a| a.min(server)),
+        };
         self.client.set_reply_tracking(&identity.permissions);
-        self.client.meta.lock().user = identity.user.clone();
+        {
+            let mut meta = self.client.meta.lock();
+            meta.user = identity.user.clone();
+            meta.account = Some(account.name.clone());
+        }
         let publish = match std::mem::replace(&mut self.state, State::AwaitingConnect) {
             State::Established(mut old) => {
                 old.publish.replace(identity.permissions.clone());
@@ -190,7 +228,9 @@ impl Session {
             }
             _ => PublishCache::new(identity.permissions.clone()),
         };
-        self.state = State::Established(Box::new(Established { identity, publish, logged_in }));
+        self.state =
+            State::Established(Box::new(Established { identity, account, max_subscriptions, publish, logged_in }));
+        Ok(())
     }
 
     /// When [`Session::on_timer`] must next be called.
@@ -368,7 +408,18 @@ impl Session {
                     info!(cid = self.client.id, addr = %self.client.addr, user = identity.user.as_deref().unwrap_or(""), "authenticated");
                 }
                 self.generation = self.gate.generation();
-                self.establish(identity, true);
+                if let Err(err) = self.establish(identity, true) {
+                    if self.broker.audit.allow() {
+                        warn!(cid = self.client.id, addr = %self.client.addr, user = %user, error = %err, "login refused by its account");
+                    }
+                    return Err(match err {
+                        ProtoError::MaxAccountConnections => {
+                            self.client.send(err.to_line().as_bytes());
+                            CloseReason::MaxAccountConnectionsExceeded
+                        }
+                        other => self.fail(other),
+                    });
+                }
                 self.apply_connect(*opts);
                 Ok(())
             }
@@ -440,12 +491,17 @@ impl Session {
             return self.violation(ProtoError::PublishViolation(subject), "publish");
         }
         if let Some(reply) = publish.reply {
-            if self.broker.opts.check_reply_subjects && !established.publish.may_reply_to(reply) {
+            // Service-import replies are the server's to make (nats-server's
+            // `isReservedReply`).
+            let reserved = reply.starts_with(RESERVED_REPLY_PREFIX);
+            if reserved || (self.broker.opts.check_reply_subjects && !established.publish.may_reply_to(reply)) {
                 let reply = String::from_utf8_lossy(reply).into_owned();
                 return self.violation(ProtoError::ReplyViolation(reply), "publish");
             }
         }
-        self.ack();
+        if self.flags.verbose {
+            self.client.send(OK);
+        }
         let msg = Message {
             subject: publish.subject,
             reply: publish.reply,
@@ -453,7 +509,7 @@ impl Session {
             message: publish.message,
         };
         let origin = Origin::Client { id: self.client.id, echo: self.flags.echo };
-        let delivered = self.fanout.publish(&self.broker, &msg, origin, now.into_std());
+        let delivered = self.fanout.publish(&self.broker, &established.account, &msg, origin, now.into_std());
         if delivered == 0 && self.flags.no_responders {
             if let Some(reply) = publish.reply {
                 self.no_responders_reply(reply);
@@ -479,10 +535,11 @@ impl Session {
         if !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
             return self.refuse(ProtoError::InvalidSubject);
         }
-        let decision = match &self.state {
-            State::Established(e) => e.identity.permissions.may_subscribe(subject, queue),
-            _ => SubDecision::Denied,
+        let State::Established(established) = &self.state else {
+            return Err(self.fail(ProtoError::AuthorizationViolation));
         };
+        let decision = established.identity.permissions.may_subscribe(subject, queue);
+        let (account, max) = (established.account.clone(), established.max_subscriptions);
         let SubDecision::Allowed { filter } = decision else {
             let err = ProtoError::SubscribeViolation {
                 subject: String::from_utf8_lossy(subject).into_owned(),
@@ -495,14 +552,14 @@ impl Session {
             self.ack();
             return Ok(());
         }
-        let max = self.broker.opts.max_subscriptions;
         if max > 0 && self.subs.len() >= max {
             self.subs.retain(|_, s| !s.is_removed());
             if self.subs.len() >= max {
                 return self.refuse(ProtoError::MaxSubscriptions);
             }
         }
-        let sub = Arc::new(Subscription::new(self.client.clone(), subject, queue, sid, filter));
+        let base = Subscription::new(self.client.clone(), account.clone(), subject, queue, sid, filter);
+        let sub = Subscription::with_shadows(base, account.shadows_for(subject));
         self.broker.add_subscription(sub.clone());
         self.subs.insert(sid.into(), sub);
         self.ack();
@@ -525,7 +582,10 @@ impl Session {
         let (in_msgs, in_bytes) = std::mem::take(&mut self.batch_in);
         if in_msgs > 0 {
             let (hits, cached, fanout) = self.fanout.take_monitor_figures();
-            let router = &self.broker.router.stats;
+            let router = match &self.state {
+                State::Established(e) => &e.account.router.stats,
+                _ => &self.broker.accounts.global().router.stats,
+            };
             if hits > 0 {
                 router.cache_hits.fetch_add(hits, Ordering::Relaxed);
             }
@@ -555,19 +615,21 @@ impl Session {
         self.generation = self.gate.generation();
         let State::Established(established) = &self.state else { return Ok(()) };
         let logged_in = established.logged_in;
-        let Some(identity) = self.gate.authenticator().refresh(&established.identity) else {
+        let refreshed = self.gate.authenticator().refresh(&established.identity);
+        let Some(Ok(())) = refreshed.map(|identity| self.establish(identity, logged_in)) else {
             self.client.send(ProtoError::AuthorizationViolation.to_line().as_bytes());
-            info!(cid = self.client.id, addr = %self.client.addr, "closing: user removed or credentials changed by a reload");
+            info!(cid = self.client.id, addr = %self.client.addr, "closing: user removed, credentials or account changed by a reload");
             return Err(CloseReason::UserRemoved);
         };
-        let permissions = identity.permissions.clone();
-        self.establish(identity, logged_in);
+        let State::Established(established) = &self.state else { return Ok(()) };
+        let permissions = established.identity.permissions.clone();
+        let account = established.account.clone();
         let sids: Vec<Box<[u8]>> = self.subs.keys().cloned().collect();
         for sid in sids {
             let Some(old) = self.subs.get(&sid).cloned() else { continue };
             match permissions.may_subscribe(&old.subject, old.queue.as_deref()) {
                 SubDecision::Allowed { filter } => {
-                    let renewed = Arc::new(old.renewed(filter));
+                    let renewed = old.renewed(filter, account.shadows_for(&old.subject));
                     self.broker.remove_subscription(&old);
                     self.broker.add_subscription(renewed.clone());
                     self.subs.insert(sid, renewed);
@@ -586,10 +648,14 @@ impl Session {
         Ok(())
     }
 
-    /// Removes every subscription of this connection from the index.
-    pub(super) fn unsubscribe_all(&mut self) {
+    /// The connection ended: removes every subscription of it from the
+    /// indexes and counts it out of its account.
+    pub(super) fn finish(&mut self) {
         for (_, sub) in self.subs.drain() {
             self.broker.remove_subscription(&sub);
+        }
+        if let State::Established(established) = std::mem::replace(&mut self.state, State::AwaitingConnect) {
+            established.account.disconnect();
         }
     }
 
@@ -601,3 +667,6 @@ impl Session {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod account_tests;

@@ -73,6 +73,10 @@ struct ConnzOptions {
     subs: Subs,
     auth: bool,
     cid: Option<u64>,
+    /// `acc=`: only this account's connections (needs `auth`, as nats-server).
+    account: Option<String>,
+    /// `user=`: only this user's connections (needs `auth`).
+    user: Option<String>,
 }
 
 impl ConnzOptions {
@@ -94,13 +98,21 @@ impl ConnzOptions {
             None | Some("") => None,
             Some(v) => Some(v.parse().map_err(|_| ApiError::bad_request("invalid value for 'cid'"))?),
         };
+        let auth = q.flag("auth", ApiError::bad_request("invalid value for 'auth'"))?;
+        let account = q.get("acc").filter(|a| !a.is_empty()).map(str::to_owned);
+        let user = q.get("user").filter(|u| !u.is_empty()).map(str::to_owned);
+        if !auth && (account.is_some() || user.is_some()) {
+            return Err(ApiError::bad_request("filter by user or account only allowed with auth option"));
+        }
         Ok(ConnzOptions {
             sort: SortBy::parse(q.get("sort"))?,
             offset: q.number("offset", 0, ApiError::bad_request("invalid value for 'offset'"))?,
             limit: if limit == 0 { DEFAULT_LIMIT } else { limit },
             subs,
-            auth: q.flag("auth", ApiError::bad_request("invalid value for 'auth'"))?,
+            auth,
             cid,
+            account,
+            user,
         })
     }
 }
@@ -195,6 +207,8 @@ struct ConnInfo {
     tls_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls_cipher_suite: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
     /// The user NAME only, and only with `auth=1`; nothing for token or
     /// anonymous clients (nats-server shows a token client's raw token).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,8 +222,18 @@ struct ConnInfo {
 pub(super) fn connz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> {
     let opts = ConnzOptions::parse(query)?;
     let now = SystemTime::now();
-    let mut rows: Vec<Row> =
-        monitor.broker.clients().into_iter().filter(|c| opts.cid.is_none_or(|id| c.id == id)).map(Row::read).collect();
+    let in_account = |c: &Arc<Client>| {
+        let meta = c.meta.lock();
+        opts.account.as_deref().is_none_or(|want| meta.account.as_deref() == Some(want))
+            && opts.user.as_deref().is_none_or(|want| meta.user.as_deref() == Some(want))
+    };
+    let mut rows: Vec<Row> = monitor
+        .broker
+        .clients()
+        .into_iter()
+        .filter(|c| opts.cid.is_none_or(|id| c.id == id) && in_account(c))
+        .map(Row::read)
+        .collect();
     rows.sort_unstable_by(|a, b| a.compare(b, opts.sort));
     let total = rows.len();
     let page: Vec<Row> = rows.into_iter().skip(opts.offset).take(opts.limit).collect();
@@ -235,7 +259,7 @@ pub(super) fn connz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> 
 /// The subscriptions of the listed clients, from one walk of the index.
 fn subscriptions_of(monitor: &Monitor, page: &[Row]) -> HashMap<u64, Vec<Arc<Subscription>>> {
     let mut by_client: HashMap<u64, Vec<Arc<Subscription>>> = page.iter().map(|r| (r.client.id, Vec::new())).collect();
-    for sub in monitor.broker.router.subscriptions() {
+    for sub in monitor.broker.all_subscriptions().into_iter().filter(|s| s.is_clients_own()) {
         if let Some(list) = by_client.get_mut(&sub.owner.id) {
             list.push(sub);
         }
@@ -277,6 +301,8 @@ fn conn_info(row: &Row, now: SystemTime, opts: &ConnzOptions, subs: Vec<Arc<Subs
         version: meta.version,
         tls_version: meta.tls_version.map(|v| go_tls_version(&v)),
         tls_cipher_suite: meta.tls_cipher_suite.map(|c| go_cipher_suite(&c)),
+        // As nats-server: with `auth`, and only for accounts other than `$G`.
+        account: meta.account.filter(|a| opts.auth && **a != *crate::config::GLOBAL_ACCOUNT).map(|a| a.to_string()),
         authorized_user: if opts.auth { meta.user } else { None },
         subscriptions_list,
         subscriptions_list_detail,

@@ -30,7 +30,7 @@ use tracing::{debug, warn};
 
 use super::query::{ApiError, Query};
 use super::slots::{Slot, Slots};
-use super::{connz, metrics, routez, subsz, varz, Monitor, STOP_GRACE};
+use super::{accountz, connz, metrics, routez, subsz, varz, Monitor, STOP_GRACE};
 
 /// Most monitoring connections served at once.
 pub const MAX_CONNECTIONS: usize = 128;
@@ -182,6 +182,7 @@ async fn handle(monitor: &Monitor, req: Request<Incoming>, peer: SocketAddr) -> 
         "/connz" => connz::connz(monitor, &query),
         "/subsz" | "/subscriptionsz" => subsz::subsz(monitor, &query),
         "/routez" => routez::routez(monitor, &query),
+        "/accountz" => accountz::accountz(monitor, &query),
         "/metrics" => Ok(Body::Metrics(metrics::render(monitor))),
         _ => Err(ApiError { status: StatusCode::NOT_FOUND, message: "not found" }),
     };
@@ -202,7 +203,7 @@ pub(super) fn healthz(monitor: &Monitor) -> Result<Body, ApiError> {
 /// What is served here.
 fn index() -> Result<Body, ApiError> {
     json(&serde_json::json!({
-        "endpoints": ["/varz", "/connz", "/subsz", "/routez", "/healthz", "/metrics"],
+        "endpoints": ["/varz", "/connz", "/subsz", "/routez", "/accountz", "/healthz", "/metrics"],
     }))
 }
 

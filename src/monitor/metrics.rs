@@ -8,6 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use super::varz::security;
 use super::{process, Monitor, PATHS};
+use crate::broker::Broker;
 
 /// Accumulates the exposition text.
 struct Exposition {
@@ -84,7 +85,9 @@ pub(super) fn render(monitor: &Monitor) -> String {
         "Client connections accepted since start.",
         load(&stats.total_connections),
     );
-    m.single("warden_subscriptions", "gauge", "Subscriptions in the index now.", broker.router.len());
+    let index = Broker::index_totals(&broker.accounts.all());
+    m.single("warden_subscriptions", "gauge", "Subscriptions in the indexes now.", index.subscriptions);
+    m.single("warden_accounts", "gauge", "Accounts now.", broker.accounts.len());
     let routes = monitor.cluster.as_ref().map_or(0, |c| c.route_count());
     m.single("warden_routes", "gauge", "Routes to other servers established now.", routes);
     m.single("warden_in_messages_total", "counter", "Messages received from clients.", load(&stats.in_msgs));
@@ -97,18 +100,17 @@ pub(super) fn render(monitor: &Monitor) -> String {
         "Clients closed as slow consumers.",
         load(&stats.slow_consumers),
     );
-    let router = &broker.router.stats;
     m.single(
         "warden_subscription_lookups_total",
         "counter",
         "Subscription lookups for published messages (cache hits and index walks).",
-        load(&router.cache_hits) + load(&router.matches),
+        index.cache_hits + index.matches,
     );
     m.single(
         "warden_subscription_cache_hits_total",
         "counter",
         "Lookups answered by a connection's match cache.",
-        load(&router.cache_hits),
+        index.cache_hits,
     );
 
     let sec = security(monitor);

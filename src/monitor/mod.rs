@@ -1,5 +1,5 @@
 //! Monitoring: nats-server's HTTP endpoints (`/varz`, `/connz`, `/subsz`,
-//! `/routez`, `/healthz`) with its JSON field names, so nats-top and other
+//! `/routez`, `/accountz`, `/healthz`) with its JSON field names, so nats-top and other
 //! NATS tooling read them unchanged, plus Prometheus `/metrics` and
 //! warden's security counters.
 //!
@@ -16,6 +16,7 @@
 //!   (`/connz?auth=1` shows user names only). `/healthz` stays open so load
 //!   balancers can probe it; it reveals only whether clients are accepted.
 
+mod accountz;
 mod auth;
 mod connz;
 mod format;
@@ -49,7 +50,8 @@ use crate::tls::CurrentTls;
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The paths served, in the order `/varz`'s `http_req_stats` lists them.
-const PATHS: [&str; 8] = ["/", "/varz", "/connz", "/subsz", "/routez", "/healthz", "/metrics", "/subscriptionsz"];
+const PATHS: [&str; 9] =
+    ["/", "/varz", "/connz", "/subsz", "/routez", "/healthz", "/metrics", "/subscriptionsz", "/accountz"];
 
 /// What monitoring learns about the cluster, through this narrow view
 /// (the server wires the cluster in), so monitoring never imports it.

@@ -59,7 +59,7 @@ pub(super) fn routez(monitor: &Monitor, query: &Query) -> Result<Body, ApiError>
     links.sort_by_key(|l| l.client.id);
     let mut interest: HashMap<u64, Vec<Arc<Subscription>>> = HashMap::new();
     if list && !links.is_empty() {
-        for sub in monitor.broker.router.subscriptions() {
+        for sub in monitor.broker.all_subscriptions() {
             if links.iter().any(|l| l.client.id == sub.owner.id) {
                 interest.entry(sub.owner.id).or_default().push(sub);
             }

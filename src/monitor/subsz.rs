@@ -21,7 +21,7 @@ use super::format::rfc3339;
 use super::http::{json, Body};
 use super::query::{ApiError, Query};
 use super::Monitor;
-use crate::broker::Subscription;
+use crate::broker::{Account, Broker, Subscription};
 use crate::subject;
 
 /// Subscriptions listed when `limit` is absent or 0.
@@ -30,6 +30,7 @@ const DEFAULT_LIMIT: usize = 1024;
 /// One subscription, as nats-server's `SubDetail`.
 #[derive(Serialize)]
 pub(super) struct SubDetail {
+    account: String,
     subject: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     qgroup: Option<String>,
@@ -48,6 +49,7 @@ impl SubDetail {
     pub(super) fn of(sub: &Subscription) -> SubDetail {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         SubDetail {
+            account: sub.account.name.to_string(),
             subject: text(&sub.subject),
             qgroup: sub.queue.as_deref().map(text),
             sid: text(&sub.sid),
@@ -93,22 +95,26 @@ pub(super) fn subsz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> 
         Some(_) => return Err(ApiError::bad_request("invalid value for 'test': a subject without wildcards")),
     };
     let broker = &monitor.broker;
-    let stats = &broker.router.stats;
-    let hits = stats.cache_hits.load(Ordering::Relaxed);
-    let lookups = hits + stats.matches.load(Ordering::Relaxed);
+    let accounts: Vec<Arc<Account>> = match query.get("acc") {
+        None | Some("") => broker.accounts.all(),
+        Some(name) => broker.accounts.get(name).into_iter().collect(),
+    };
+    let totals = Broker::index_totals(&accounts);
+    let hits = totals.cache_hits;
+    let lookups = hits + totals.matches;
     let in_msgs = broker.stats.in_msgs.load(Ordering::Relaxed);
     let out_msgs = broker.stats.out_msgs.load(Ordering::Relaxed);
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { ((a as f64 / b as f64) * 10_000.0).round() / 10_000.0 };
     let mut subsz = Subsz {
         server_id: &broker.identity.id,
         now: rfc3339(SystemTime::now()),
-        num_subscriptions: broker.router.len(),
+        num_subscriptions: totals.subscriptions,
         num_cache: broker.clients().iter().map(|c| c.cache_entries()).sum(),
-        num_inserts: stats.inserts.load(Ordering::Relaxed),
-        num_removes: stats.removes.load(Ordering::Relaxed),
+        num_inserts: totals.inserts,
+        num_removes: totals.removes,
         num_matches: lookups,
         cache_hit_rate: ratio(hits, lookups),
-        max_fanout: stats.max_fanout.load(Ordering::Relaxed),
+        max_fanout: totals.max_fanout,
         avg_fanout: ratio(out_msgs, in_msgs),
         total: None,
         offset: None,
@@ -116,10 +122,9 @@ pub(super) fn subsz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> 
         subscriptions_list: None,
     };
     if list {
-        let mut subs: Vec<Arc<Subscription>> = broker
-            .router
-            .subscriptions()
-            .into_iter()
+        let mut subs: Vec<Arc<Subscription>> = accounts
+            .iter()
+            .flat_map(|a| a.router.subscriptions())
             .filter(|s| test.is_none_or(|t| subject::matches(&s.subject, t.as_bytes())))
             .collect();
         subs.sort_by(|a, b| a.owner.id.cmp(&b.owner.id).then_with(|| a.sid.cmp(&b.sid)));

@@ -63,6 +63,10 @@ struct Varz<'a> {
     out_bytes: u64,
     slow_consumers: u64,
     subscriptions: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_account: Option<String>,
+    /// Accounts hosted (warden; nats-server has no such field).
+    accounts: usize,
     http_req_stats: BTreeMap<&'static str, u64>,
     config_load_time: String,
     warden: Warden,
@@ -197,7 +201,9 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         in_bytes: load(&stats.in_bytes),
         out_bytes: load(&stats.out_bytes),
         slow_consumers: load(&stats.slow_consumers),
-        subscriptions: broker.router.len(),
+        subscriptions: broker.subscription_count(),
+        system_account: broker.accounts.system().map(|a| a.name.to_string()),
+        accounts: broker.accounts.len(),
         http_req_stats: requests,
         config_load_time: rfc3339(broker.identity.started),
         warden: Warden { security: security(monitor) },

@@ -33,6 +33,8 @@ pub enum ProtoError {
     StaleConnection,
     /// Over max_connections.
     MaxConnections,
+    /// The account holds its `max_connections` connections.
+    MaxAccountConnections,
     /// Over max_subscriptions (connection stays open).
     MaxSubscriptions,
     /// CONNECT with a protocol other than 0 or 1.
@@ -88,6 +90,7 @@ impl fmt::Display for ProtoError {
             ProtoError::AuthenticationTimeout => f.write_str("Authentication Timeout"),
             ProtoError::StaleConnection => f.write_str("Stale Connection"),
             ProtoError::MaxConnections => f.write_str("maximum connections exceeded"),
+            ProtoError::MaxAccountConnections => f.write_str("maximum account active connections exceeded"),
             ProtoError::MaxSubscriptions => f.write_str("maximum subscriptions exceeded"),
             ProtoError::InvalidClientProtocol => f.write_str("invalid client protocol"),
             ProtoError::NoRespondersRequiresHeaders => f.write_str("no responders requires headers support"),

@@ -41,6 +41,8 @@ pub enum StartError {
     Monitor(MonitorError),
     /// The server's key pair could not be made.
     Identity(crate::nkeys::NkeyError),
+    /// The accounts' imports and exports do not fit together.
+    Accounts(crate::config::AccountsError),
     /// The listener could not be bound.
     Bind {
         /// The address asked for.
@@ -58,6 +60,7 @@ impl fmt::Display for StartError {
             StartError::Cluster(err) => write!(f, "cluster: {err}"),
             StartError::Monitor(err) => write!(f, "monitoring: {err}"),
             StartError::Identity(err) => write!(f, "server identity: {err}"),
+            StartError::Accounts(err) => write!(f, "accounts: {err}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -71,6 +74,7 @@ impl std::error::Error for StartError {
             StartError::Cluster(err) => Some(err),
             StartError::Monitor(err) => Some(err),
             StartError::Identity(err) => Some(err),
+            StartError::Accounts(err) => Some(err),
             StartError::Bind { source, .. } => Some(source),
         }
     }
@@ -123,10 +127,13 @@ impl Server {
         opts: Options,
         authenticator: Arc<dyn auth::Authenticator>,
     ) -> Result<Server, StartError> {
-        let (tls, warnings) = prepare_tls(&opts)?;
-        for warning in warnings.iter().chain(&auth::timing_warnings(&opts)) {
+        let (tls, mut warnings) = prepare_tls(&opts)?;
+        warnings.extend(auth::timing_warnings(&opts));
+        warnings.extend(crate::config::public_export_warnings(&opts));
+        for warning in &warnings {
             warn!("{warning}");
         }
+        crate::config::check_accounts(&opts).map_err(StartError::Accounts)?;
         monitor::check(&opts).map_err(StartError::Monitor)?;
         let bind = |e: io::Error| StartError::Bind { addr: format!("{}:{}", opts.host, opts.port), source: e };
         let listener = listen(&opts.host, opts.port).await.map_err(bind)?;
@@ -137,6 +144,7 @@ impl Server {
         let cluster_opts = opts.cluster.clone();
         let identity = ServerIdentity::new(opts.server_name.clone()).map_err(StartError::Identity)?;
         let broker = Arc::new(Broker::new(opts, local_addr, identity));
+        broker.configure_accounts(&broker.opts).map_err(StartError::Accounts)?;
         // One pool for every listener's credential checks, so a flood on one
         // port cannot take more CPU than the pool has.
         let verifier = Arc::new(Verifier::new(auth::default_parallelism()));
@@ -205,13 +213,20 @@ impl Server {
     }
 
     /// Applies a new configuration without a restart: users, passwords,
-    /// permissions and TLS certificates. Listeners and limits stay as they
-    /// were started. Existing connections get their new permissions at once;
-    /// those whose user is gone (or whose password changed) are closed.
+    /// permissions, accounts (their imports, exports and limits) and TLS
+    /// certificates. Listeners and server limits stay as they were started.
+    /// Existing connections get their new permissions at once; those whose
+    /// user is gone, whose password changed or whose account changed or
+    /// went away are closed; a removed import stops delivering at once.
     pub fn reload(&self, opts: &Options) -> Result<Vec<String>, StartError> {
-        let (tls, warnings) = prepare_tls(opts)?;
+        let (tls, mut warnings) = prepare_tls(opts)?;
+        warnings.extend(crate::config::public_export_warnings(opts));
         let authenticator = auth::from_options(opts).map_err(StartError::Auth)?;
+        crate::config::check_accounts(opts).map_err(StartError::Accounts)?;
         self.node.tls.set(tls);
+        // Accounts first: connections that re-check their login after the
+        // gate changes find their account's new state.
+        self.node.broker.configure_accounts(opts).map_err(StartError::Accounts)?;
         self.node.gate.replace(authenticator);
         info!("configuration reloaded");
         Ok(warnings)
@@ -276,7 +291,9 @@ fn spawn_info_updates(node: &Arc<Node>, cluster: &Arc<Cluster>) -> JoinHandle<()
 pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     let (_, mut warnings) = prepare_tls(opts)?;
     auth::from_options(opts).map_err(StartError::Auth)?;
+    crate::config::check_accounts(opts).map_err(StartError::Accounts)?;
     warnings.extend(auth::timing_warnings(opts));
+    warnings.extend(crate::config::public_export_warnings(opts));
     monitor::check(opts).map_err(StartError::Monitor)?;
     if let Some(cluster) = &opts.cluster {
         let unauthenticated = cluster.authorization.is_none() && cluster.tls.is_none();

@@ -7,9 +7,11 @@
 //! so the router, the permission compiler and the fuzz targets share it.
 
 mod cache;
+mod transform;
 mod trie;
 
 pub use cache::SubjectCache;
+pub use transform::{intersection, Transform, TransformError, MAX_TRANSFORM_WILDCARDS};
 pub use trie::Trie;
 
 /// Token separator.

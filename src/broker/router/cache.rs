@@ -14,6 +14,8 @@ const CAPACITY: usize = 512;
 /// still holds a removed one.
 #[derive(Debug)]
 pub struct MatchCache {
+    /// The router the entries came from (0: none yet).
+    router: u64,
     generation: u64,
     entries: SubjectCache<Arc<MatchResult>>,
     /// Hits already reported by `take_new_hits`.
@@ -22,7 +24,7 @@ pub struct MatchCache {
 
 impl Default for MatchCache {
     fn default() -> Self {
-        MatchCache { generation: 0, entries: SubjectCache::new(CAPACITY), reported_hits: 0 }
+        MatchCache { router: 0, generation: 0, entries: SubjectCache::new(CAPACITY), reported_hits: 0 }
     }
 }
 
@@ -35,9 +37,10 @@ impl MatchCache {
     /// The subscriptions matching `subject`, from the cache when still valid.
     pub fn lookup(&mut self, router: &Router, subject: &[u8]) -> Arc<MatchResult> {
         let current = router.generation();
-        if current != self.generation {
+        if current != self.generation || router.id() != self.router {
             self.entries.clear();
             self.generation = current;
+            self.router = router.id();
         } else if let Some(hit) = self.entries.get(subject) {
             return hit;
         }
@@ -46,6 +49,11 @@ impl MatchCache {
             self.entries.insert(subject, result.clone());
         }
         result
+    }
+
+    /// The id of the router whose results are cached.
+    pub fn router_id(&self) -> u64 {
+        self.router
     }
 
     /// Hits since the last call (for the router's server-wide counter).

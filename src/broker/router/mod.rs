@@ -17,7 +17,7 @@ use parking_lot::RwLock;
 use crate::subject::Trie;
 
 pub use cache::MatchCache;
-pub use subscription::{Claim, Subscription};
+pub use subscription::{Claim, ShadowSpec, SubKind, Subscription};
 
 /// Subscriptions that match one subject, grouped for delivery.
 #[derive(Debug, Default)]
@@ -52,9 +52,14 @@ pub struct RouterStats {
     pub max_fanout: AtomicU64,
 }
 
+/// Source of router ids.
+static NEXT_ROUTER_ID: AtomicU64 = AtomicU64::new(1);
+
 /// The subscription index.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Router {
+    /// Unique per router, so a match cache knows whose results it holds.
+    id: u64,
     trie: RwLock<Trie<Arc<Subscription>>>,
     /// Bumped after every insert or remove, inside the write lock.
     generation: AtomicU64,
@@ -62,10 +67,26 @@ pub struct Router {
     pub stats: RouterStats,
 }
 
+impl Default for Router {
+    fn default() -> Self {
+        Router {
+            id: NEXT_ROUTER_ID.fetch_add(1, Ordering::Relaxed),
+            trie: RwLock::default(),
+            generation: AtomicU64::new(0),
+            stats: RouterStats::default(),
+        }
+    }
+}
+
 impl Router {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This router's id.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Current generation; a cached result from another generation is stale.
@@ -77,7 +98,9 @@ impl Router {
     pub fn insert(&self, sub: Arc<Subscription>) {
         let mut trie = self.trie.write();
         trie.insert(&sub.subject, sub.clone());
-        sub.owner.count_subscription(true);
+        if sub.is_clients_own() {
+            sub.owner.count_subscription(true);
+        }
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.stats.inserts.fetch_add(1, Ordering::Relaxed);
     }
@@ -88,7 +111,9 @@ impl Router {
         if sub.mark_removed() {
             return false;
         }
-        sub.owner.count_subscription(false);
+        if sub.is_clients_own() {
+            sub.owner.count_subscription(false);
+        }
         let mut trie = self.trie.write();
         let removed = trie.remove(&sub.subject, |s| Arc::ptr_eq(s, sub)).is_some();
         if removed {

@@ -1,16 +1,42 @@
 //! One subscription and the receiving side it delivers to.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
+use crate::broker::account::{Account, ServiceImport, StreamImport};
 use crate::broker::Client;
 use crate::perms::DenyFilter;
+
+/// What a delivery to a subscription does.
+#[derive(Debug)]
+pub enum SubKind {
+    /// Writes a MSG to its owner (a client's own SUB, or a route's interest).
+    Direct,
+    /// A client's subscription mirrored into an exporting account by a
+    /// stream import: renames the subject into the client's account, then
+    /// delivers as its parent (whose counters and filter it shares).
+    Shadow {
+        /// The client's own subscription.
+        parent: Weak<Subscription>,
+        /// The import that renames.
+        import: Arc<StreamImport>,
+    },
+    /// A service import's local subject: sends the request to the exporter.
+    Service(Arc<ServiceImport>),
+    /// A service import's `_R_.<prefix>.>` in the exporter: sends each
+    /// response back to the requester.
+    Responses(Arc<ServiceImport>),
+}
 
 /// A subscription: subject, optional queue group, sid, and auto-unsubscribe state.
 #[derive(Debug)]
 pub struct Subscription {
     /// The subscribing connection.
     pub owner: Arc<Client>,
+    /// The account whose index holds it.
+    pub account: Arc<Account>,
+    /// What delivering to it does.
+    pub kind: SubKind,
     /// Subject or pattern (valid by construction of the SUB handler).
     pub subject: Box<[u8]>,
     /// Queue group.
@@ -26,7 +52,14 @@ pub struct Subscription {
     delivered: AtomicU64,
     /// Set once when the subscription leaves the index.
     removed: AtomicBool,
+    /// Its shadows in exporting accounts (stream imports), which enter and
+    /// leave the indexes with it.
+    shadows: Box<[Arc<Subscription>]>,
 }
+
+/// A shadow to create with a subscription: the import and the subject in
+/// the exporter's index.
+pub type ShadowSpec = (Arc<StreamImport>, Vec<u8>);
 
 /// Whether a delivery claim succeeded and whether it was the last allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +73,10 @@ pub enum Claim {
 }
 
 impl Subscription {
-    /// A new subscription.
+    /// A direct subscription of `owner` in `account`, without shadows.
     pub fn new(
         owner: Arc<Client>,
+        account: Arc<Account>,
         subject: &[u8],
         queue: Option<&[u8]>,
         sid: &[u8],
@@ -50,6 +84,8 @@ impl Subscription {
     ) -> Self {
         Subscription {
             owner,
+            account,
+            kind: SubKind::Direct,
             subject: subject.into(),
             queue: queue.map(Into::into),
             sid: sid.into(),
@@ -57,14 +93,53 @@ impl Subscription {
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             removed: AtomicBool::new(false),
+            shadows: Box::new([]),
         }
     }
 
-    /// The same subscription with a new delivery filter and the same
-    /// counters (after a permission reload).
-    pub fn renewed(&self, filter: Option<DenyFilter>) -> Subscription {
+    /// A client's subscription with its stream-import shadows.
+    pub fn with_shadows(base: Subscription, shadows: Vec<ShadowSpec>) -> Arc<Subscription> {
+        if shadows.is_empty() {
+            return Arc::new(base);
+        }
+        Arc::new_cyclic(|parent: &Weak<Subscription>| {
+            let made = shadows
+                .into_iter()
+                .map(|(import, subject)| {
+                    Arc::new(Subscription {
+                        owner: base.owner.clone(),
+                        account: import.exporter.clone(),
+                        subject: subject.into(),
+                        queue: base.queue.clone(),
+                        sid: base.sid.clone(),
+                        filter: None,
+                        kind: SubKind::Shadow { parent: parent.clone(), import },
+                        max: AtomicU64::new(0),
+                        delivered: AtomicU64::new(0),
+                        removed: AtomicBool::new(false),
+                        shadows: Box::new([]),
+                    })
+                })
+                .collect();
+            Subscription { shadows: made, ..base }
+        })
+    }
+
+    /// An internal subscription of `account` (a service import's).
+    pub fn internal(account: &Arc<Account>, subject: &[u8], kind: SubKind) -> Subscription {
         Subscription {
+            kind,
+            ..Subscription::new(account.internal_client().clone(), account.clone(), subject, None, b"", None)
+        }
+    }
+
+    /// The same subscription with a new delivery filter, new shadows and
+    /// the same counters (after a reload).
+    pub fn renewed(&self, filter: Option<DenyFilter>, shadows: Vec<ShadowSpec>) -> Arc<Subscription> {
+        let base = Subscription {
             owner: self.owner.clone(),
+            account: self.account.clone(),
+            kind: SubKind::Direct,
             subject: self.subject.clone(),
             queue: self.queue.clone(),
             sid: self.sid.clone(),
@@ -72,7 +147,27 @@ impl Subscription {
             max: AtomicU64::new(self.max()),
             delivered: AtomicU64::new(self.delivered()),
             removed: AtomicBool::new(false),
-        }
+            shadows: Box::new([]),
+        };
+        Subscription::with_shadows(base, shadows)
+    }
+
+    /// Its shadows in exporting accounts.
+    pub fn shadows(&self) -> &[Arc<Subscription>] {
+        &self.shadows
+    }
+
+    /// Whether the cluster hears of it: everything but a service import's
+    /// local subject (a request from a route is never imported) and route
+    /// interest itself.
+    pub fn is_announced(&self) -> bool {
+        !self.owner.is_route() && !matches!(self.kind, SubKind::Service(_))
+    }
+
+    /// Whether it counts as one of its owner's subscriptions (a client's
+    /// own SUB, not a shadow or an internal one).
+    pub fn is_clients_own(&self) -> bool {
+        matches!(self.kind, SubKind::Direct)
     }
 
     /// Sets the auto-unsubscribe limit. Returns true if the subscription is

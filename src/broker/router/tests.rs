@@ -13,7 +13,8 @@ fn client(id: u64) -> Arc<Client> {
 }
 
 fn sub(c: &Arc<Client>, subject: &str, queue: Option<&str>, sid: &str) -> Arc<Subscription> {
-    Arc::new(Subscription::new(c.clone(), subject.as_bytes(), queue.map(str::as_bytes), sid.as_bytes(), None))
+    let account = Arc::new(crate::broker::Account::new("$G".into(), false));
+    Arc::new(Subscription::new(c.clone(), account, subject.as_bytes(), queue.map(str::as_bytes), sid.as_bytes(), None))
 }
 
 #[test]

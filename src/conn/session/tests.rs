@@ -9,9 +9,9 @@ use super::*;
 use crate::auth::{FailureThrottle, Guard, Verifier};
 use crate::config::Options;
 
-/// A session of a fresh client on a broker configured by `config` (empty
-/// for no auth), at `now`.
-fn session_with(config: &str, now: Instant) -> (Session, Arc<Broker>, Arc<Gate>) {
+/// A broker configured by `config` (empty for no auth), with its
+/// accounts set up as the server does, and its gate.
+pub(super) fn broker_with(config: &str) -> (Arc<Broker>, Arc<Gate>) {
     let opts = if config.is_empty() {
         Options::default()
     } else {
@@ -20,10 +20,23 @@ fn session_with(config: &str, now: Instant) -> (Session, Arc<Broker>, Arc<Gate>)
     let authenticator = crate::auth::from_options(&opts).expect("authenticator builds");
     let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
     let broker = Arc::new(Broker::new(opts, addr, crate::broker::ServerIdentity::new(None).unwrap()));
+    broker.configure_accounts(&broker.opts).expect("accounts configure");
     let guard = Guard::new(Arc::new(Verifier::new(1)), FailureThrottle::new(Duration::ZERO));
     let gate = Arc::new(Gate::new(authenticator, guard, Duration::from_secs(2)));
+    (broker, gate)
+}
+
+/// A session of a fresh client of `broker`, at `now`.
+pub(super) fn session_on(broker: &Arc<Broker>, gate: &Arc<Gate>, now: Instant) -> Session {
     let client = broker.register(broker.next_client_id(), "127.0.0.1:50000".parse().unwrap()).unwrap();
-    let session = Session::new(broker.clone(), gate.clone(), client, None, now);
+    Session::new(broker.clone(), gate.clone(), client, None, now)
+}
+
+/// A session of a fresh client on a broker configured by `config` (empty
+/// for no auth), at `now`.
+fn session_with(config: &str, now: Instant) -> (Session, Arc<Broker>, Arc<Gate>) {
+    let (broker, gate) = broker_with(config);
+    let session = session_on(&broker, &gate, now);
     (session, broker, gate)
 }
 
@@ -37,7 +50,7 @@ authorization {
 "#;
 
 /// Everything the session queued to its own client since the last call.
-fn sent(session: &Session) -> String {
+pub(super) fn sent(session: &Session) -> String {
     let mut batch = VecDeque::new();
     let out = &session.client().outbound;
     out.take(&mut batch);
@@ -47,7 +60,7 @@ fn sent(session: &Session) -> String {
 }
 
 /// Feeds `input`, which must be handled entirely without an event.
-fn feed(session: &mut Session, input: &str, now: Instant) {
+pub(super) fn feed(session: &mut Session, input: &str, now: Instant) {
     let received = session.receive(input.as_bytes(), now);
     assert!(received.event.is_none(), "unexpected event {:?} for {input:?}", received.event);
     assert_eq!(received.used, input.len(), "all of {input:?} is used");
@@ -55,7 +68,13 @@ fn feed(session: &mut Session, input: &str, now: Instant) {
 
 /// Logs in with the given user and password, answering the credential
 /// check synchronously the way the gate would.
-fn log_in(session: &mut Session, gate: &Gate, user: &str, pass: &str, now: Instant) -> Result<(), CloseReason> {
+pub(super) fn log_in(
+    session: &mut Session,
+    gate: &Gate,
+    user: &str,
+    pass: &str,
+    now: Instant,
+) -> Result<(), CloseReason> {
     let connect = format!(
         "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1,\"user\":\"{user}\",\"pass\":\"{pass}\"}}\r\n"
     );

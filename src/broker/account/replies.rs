@@ -1,0 +1,250 @@
+//! The outstanding requests of one service import: for each request sent
+//! across, the reply subject the exporter answers on (`_R_.<prefix>.<id>`,
+//! in the exporter's account) and the requester's own reply subject it
+//! maps back to.
+//!
+//! nats-server keeps these in an unbounded map per exporter; here each
+//! import has its own map, bounded by the importing account's
+//! `max_pending_responses`, so a requester that never collects its answers
+//! costs its own account at most that many entries (the oldest is
+//! forgotten first) and cannot crowd out other importers.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::time::{Duration, Instant};
+
+/// Characters of a reply id (the part after the prefix): 8 base62
+/// characters, about 47 bits, so ids of outstanding requests do not collide.
+pub const REPLY_ID_LEN: usize = 8;
+/// Characters of an import's reply prefix after `_R_.` (nats-server's 10).
+pub const REPLY_PREFIX_LEN: usize = 10;
+/// Every service-import reply starts with this; clients may not use it as
+/// a reply subject of their own (nats-server's `isReservedReply`).
+pub const RESERVED_REPLY_PREFIX: &[u8] = b"_R_.";
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Writes `n` base62 digits of `value` into `out`.
+pub fn base62(mut value: u64, n: usize, out: &mut Vec<u8>) {
+    for _ in 0..n {
+        out.push(BASE62[(value % 62) as usize]);
+        value /= 62;
+    }
+}
+
+/// One outstanding request.
+#[derive(Debug)]
+struct Pending {
+    /// The requester's reply subject.
+    reply: Box<[u8]>,
+    /// When it is forgotten unless answered (for streamed responses, moved
+    /// on by each response).
+    deadline: Instant,
+    /// Matches the entry in `order` that is current for this id.
+    seq: u64,
+}
+
+/// The map of one import. Not thread-safe by itself; the import keeps it
+/// behind a short lock.
+#[derive(Debug)]
+pub struct ReplyMap {
+    /// `_R_.<prefix>.`: the exporter-side subject space of this import.
+    prefix: Box<[u8]>,
+    pending: HashMap<Box<[u8]>, Pending>,
+    /// Ids in insertion order with the deadline and sequence they had then;
+    /// entries whose sequence no longer matches are stale and skipped.
+    order: VecDeque<(Box<[u8]>, Instant, u64)>,
+    /// Most entries in `pending`.
+    capacity: usize,
+    /// Keyed hash of a counter: ids that clients of the exporter cannot
+    /// predict from the ones they see.
+    ids: RandomState,
+    counter: u64,
+}
+
+impl ReplyMap {
+    /// An empty map under `prefix` (`_R_.XXXXXXXXXX.`), holding at most
+    /// `capacity` requests.
+    pub fn new(prefix: Box<[u8]>, capacity: usize) -> Self {
+        ReplyMap {
+            prefix,
+            pending: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            ids: RandomState::new(),
+            counter: 0,
+        }
+    }
+
+    /// The prefix every reply of this import starts with.
+    pub fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
+    /// Outstanding requests.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether no request is outstanding.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Records a request whose requester wants answers on `reply`, valid
+    /// for `ttl` from `now`; returns the reply subject to send to the
+    /// exporter. Expired entries go first, then, if still full, the oldest.
+    pub fn insert(&mut self, reply: &[u8], now: Instant, ttl: Duration) -> Vec<u8> {
+        self.expire(now);
+        while self.pending.len() >= self.capacity {
+            if !self.pop_oldest() {
+                break;
+            }
+        }
+        let mut subject = Vec::with_capacity(self.prefix.len() + REPLY_ID_LEN);
+        subject.extend_from_slice(&self.prefix);
+        loop {
+            self.counter += 1;
+            subject.truncate(self.prefix.len());
+            base62(self.ids.hash_one(self.counter), REPLY_ID_LEN, &mut subject);
+            if !self.pending.contains_key(&subject[self.prefix.len()..]) {
+                break;
+            }
+        }
+        let id: Box<[u8]> = subject[self.prefix.len()..].into();
+        let deadline = now + ttl;
+        self.order.push_back((id.clone(), deadline, self.counter));
+        self.pending.insert(id, Pending { reply: reply.into(), deadline, seq: self.counter });
+        self.compact();
+        subject
+    }
+
+    /// The requester's reply for a response published to `subject` at
+    /// `now`. `last`: this response ends the request (singleton, or the
+    /// empty message that ends a stream), so it is forgotten; otherwise the
+    /// request stays answerable for `ttl` more.
+    pub fn answer(&mut self, subject: &[u8], now: Instant, last: bool, ttl: Duration) -> Option<Box<[u8]>> {
+        let id = subject.strip_prefix(&*self.prefix)?;
+        let entry = self.pending.get_mut(id)?;
+        if entry.deadline <= now {
+            self.pending.remove(id);
+            return None;
+        }
+        if last {
+            return self.pending.remove(id).map(|p| p.reply);
+        }
+        self.counter += 1;
+        entry.deadline = now + ttl;
+        entry.seq = self.counter;
+        let reply = entry.reply.clone();
+        self.order.push_back((id.into(), now + ttl, self.counter));
+        self.compact();
+        Some(reply)
+    }
+
+    /// Forgets the request sent with `subject` (it reached nobody).
+    pub fn forget(&mut self, subject: &[u8]) {
+        if let Some(id) = subject.strip_prefix(&*self.prefix) {
+            self.pending.remove(id);
+        }
+    }
+
+    /// Drops every request whose deadline passed.
+    pub fn expire(&mut self, now: Instant) {
+        while let Some((_, deadline, _)) = self.order.front() {
+            if *deadline > now {
+                break;
+            }
+            self.pop_oldest();
+        }
+    }
+
+    /// Removes the oldest live entry; false when there is none.
+    fn pop_oldest(&mut self) -> bool {
+        while let Some((id, _, seq)) = self.order.pop_front() {
+            if self.pending.get(&id).is_some_and(|p| p.seq == seq) {
+                self.pending.remove(&id);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Keeps `order` within twice the live entries, so answered requests
+    /// (whose entries there went stale) cannot grow it.
+    fn compact(&mut self) {
+        if self.order.len() > 2 * self.capacity.max(self.pending.len()) + 16 {
+            let pending = &self.pending;
+            self.order.retain(|(id, _, seq)| pending.get(id).is_some_and(|p| p.seq == *seq));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(120);
+
+    fn map(capacity: usize) -> ReplyMap {
+        ReplyMap::new((*b"_R_.abcdefghij.").into(), capacity)
+    }
+
+    #[test]
+    fn singleton_answers_once() {
+        let mut m = map(8);
+        let now = Instant::now();
+        let sent = m.insert(b"_INBOX.req.1", now, TTL);
+        assert!(sent.starts_with(b"_R_.abcdefghij.") && sent.len() == 15 + REPLY_ID_LEN);
+        assert_eq!(m.answer(&sent, now, true, TTL).as_deref(), Some(&b"_INBOX.req.1"[..]));
+        assert_eq!(m.answer(&sent, now, true, TTL), None);
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn streams_last_until_their_threshold_after_the_last_response() {
+        let mut m = map(8);
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(2);
+        let sent = m.insert(b"r", t0, ttl);
+        assert!(m.answer(&sent, t0 + Duration::from_secs(1), false, ttl).is_some());
+        // Moved on by the response: still answerable at 2.5 s.
+        assert!(m.answer(&sent, t0 + Duration::from_millis(2500), false, ttl).is_some());
+        m.expire(t0 + Duration::from_secs(10));
+        assert!(m.is_empty());
+        assert_eq!(m.answer(&sent, t0 + Duration::from_secs(10), false, ttl), None);
+    }
+
+    #[test]
+    fn full_map_forgets_the_oldest_and_order_stays_bounded() {
+        let mut m = map(4);
+        let now = Instant::now();
+        let first = m.insert(b"r0", now, TTL);
+        for i in 1..4 {
+            m.insert(format!("r{i}").as_bytes(), now, TTL);
+        }
+        let newest = m.insert(b"r4", now, TTL);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m.answer(&first, now, true, TTL), None);
+        assert!(m.answer(&newest, now, true, TTL).is_some());
+        // Many answered requests leave no growth behind.
+        for i in 0..10_000 {
+            let s = m.insert(format!("x{i}").as_bytes(), now, TTL);
+            m.answer(&s, now, true, TTL);
+        }
+        assert!(m.order.len() <= 2 * 4 + 16 + 1, "{}", m.order.len());
+    }
+
+    #[test]
+    fn ids_are_not_a_visible_counter() {
+        let mut m = map(1000);
+        let now = Instant::now();
+        let a = m.insert(b"r", now, TTL);
+        let b = m.insert(b"r", now, TTL);
+        assert_ne!(a, b);
+        let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        assert!(common < a.len() - 2, "{a:?} {b:?}");
+        assert_eq!(m.answer(b"_R_.other.xxxxxxxx", now, true, TTL), None);
+    }
+}
