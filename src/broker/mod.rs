@@ -204,9 +204,18 @@ impl Broker {
         }
     }
 
-    /// Sets the observer of client interest (once; later calls are ignored).
+    /// Sets the observer of client interest (once; later calls are
+    /// ignored) and tells it of the interest already in the indexes (the
+    /// accounts' internal subscriptions, made before the cluster started).
     pub fn observe_interest(&self, observer: Weak<dyn InterestObserver>) {
-        let _ = self.observer.set(observer);
+        if self.observer.set(observer.clone()).is_err() {
+            return;
+        }
+        if let Some(observer) = observer.upgrade() {
+            for sub in self.all_subscriptions().iter().filter(|s| s.is_announced()) {
+                observer.interest_added(sub);
+            }
+        }
     }
 
     /// Adds a subscription, and its shadows, to their accounts' indexes
