@@ -293,7 +293,9 @@ accounts {
         assert!(error_of(cycle).message().contains("forms a cycle"), "{}", error_of(cycle));
         let err = error_of("accounts { $G: {} }");
         assert_eq!(err.message(), "\"$G\" is a Reserved Account");
-        let err = error_of("accounts { \"a.b\": {} }");
+        let err = error_of("accounts { \"a b\": {} }");
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        let err = error_of("accounts { \"a.*\": {} }");
         assert_eq!(err.kind(), ErrorKind::Invalid);
         let err = error_of("accounts { A: {} }\nsystem_account: SYS");
         assert_eq!(err.message(), "system account \"SYS\" is not defined in accounts");

@@ -90,17 +90,17 @@ pub(crate) fn accounts(
 }
 
 /// An account name: it travels in route protocol lines and in `$SYS`
-/// subjects, so it must be one subject token (nats-server accepts any
-/// string; a name with a space or a dot would break both).
+/// subjects, so it must read as a subject without wildcards (nats-server
+/// accepts any string; a name with a space would break the route protocol,
+/// and its own examples use dotted names such as `nats.io`).
 fn account_name<'a>(value: &Value, name: &'a str) -> Result<&'a str, ConfigError> {
     if name == GLOBAL_ACCOUNT {
         return Err(invalid(value, format!("{name:?} is a Reserved Account")));
     }
-    let one_token = !name.is_empty() && !name.contains('.') && name != "*" && name != ">";
-    if !one_token || !is_valid_pattern(name.as_bytes()) {
+    if !crate::subject::is_valid_literal(name.as_bytes()) {
         return Err(invalid(
             value,
-            format!("account name {name:?} must be one subject token: no spaces, dots or wildcards"),
+            format!("account name {name:?} must read as a subject: no spaces, control characters or wildcards"),
         ));
     }
     Ok(name)

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::duration::format_duration;
-use super::options::{Options, Permissions, SubjectRules, TlsOptions, TlsVersion};
+use super::options::{ExportKind, NkeyUser, Options, Permissions, SubjectRules, TlsOptions, TlsVersion, User};
 
 /// A few lines describing what `options` will run.
 pub fn summary(o: &Options) -> String {
@@ -88,35 +88,86 @@ fn tls_summary(tls: Option<&TlsOptions>) -> String {
 }
 
 fn auth_summary(o: &Options, out: &mut String) {
-    let Some(a) = &o.authorization else {
-        out.push_str("authentication: none, anyone who can connect may publish and subscribe to anything\n");
-        return;
+    let in_accounts: usize = o.accounts.iter().map(|a| a.users.len()).sum();
+    let nkeys_in_accounts: usize = o.accounts.iter().map(|a| a.nkeys.len()).sum();
+    match &o.authorization {
+        None if in_accounts + nkeys_in_accounts == 0 => {
+            out.push_str("authentication: none, anyone who can connect may publish and subscribe to anything\n");
+        }
+        Some(a) if a.token.is_some() => out.push_str("authentication: token\n"),
+        Some(a) if a.user.is_some() => {
+            let _ = writeln!(out, "authentication: single user \"{}\"", a.user.as_deref().unwrap_or_default());
+        }
+        a => {
+            let users = a.as_ref().map_or(0, |a| a.users.len()) + in_accounts;
+            let nkeys = a.as_ref().map_or(0, |a| a.nkeys.len()) + nkeys_in_accounts;
+            let _ = writeln!(out, "authentication: {users} user(s), {nkeys} nkey user(s)");
+        }
+    }
+    if let Some(a) = &o.authorization {
+        users_summary(out, "  ", &a.users, &a.nkeys, a.default_permissions.as_ref());
+    }
+    accounts_summary(o, out);
+}
+
+fn users_summary(out: &mut String, indent: &str, users: &[User], nkeys: &[NkeyUser], defaults: Option<&Permissions>) {
+    if let Some(d) = defaults {
+        let _ = writeln!(out, "{indent}default permissions: {}", permissions_summary(d));
+    }
+    let perms = |own: Option<&Permissions>| match (own, defaults) {
+        (Some(p), _) => permissions_summary(p),
+        (None, Some(_)) => "default permissions".to_owned(),
+        (None, None) => "no permissions: may publish and subscribe to anything in its account".to_owned(),
     };
-    if a.token.is_some() {
-        out.push_str("authentication: token\n");
-    } else if let Some(user) = &a.user {
-        let _ = writeln!(out, "authentication: single user \"{user}\"");
-    } else {
-        let _ = writeln!(out, "authentication: {} user(s), {} nkey user(s)", a.users.len(), a.nkeys.len());
+    for u in users {
+        let _ = writeln!(out, "{indent}user \"{}\": {}", u.user, perms(u.permissions.as_ref()));
     }
-    if let Some(d) = &a.default_permissions {
-        let _ = writeln!(out, "  default permissions: {}", permissions_summary(d));
+    for u in nkeys {
+        let _ = writeln!(out, "{indent}nkey user {}: {}", u.nkey, perms(u.permissions.as_ref()));
     }
-    for u in &a.users {
-        let perms = match (&u.permissions, &a.default_permissions) {
-            (Some(p), _) => permissions_summary(p),
-            (None, Some(_)) => "default permissions".to_owned(),
-            (None, None) => "no permissions: may publish and subscribe to anything".to_owned(),
-        };
-        let _ = writeln!(out, "  user \"{}\": {perms}", u.user);
+}
+
+/// Each account with its users, exports (public ones called so), imports
+/// and limits; then the system account.
+fn accounts_summary(o: &Options, out: &mut String) {
+    for a in &o.accounts {
+        let _ = writeln!(out, "account \"{}\":", a.name);
+        users_summary(out, "  ", &a.users, &a.nkeys, a.default_permissions.as_ref());
+        for e in &a.exports {
+            let what = match e.kind {
+                ExportKind::Stream => "stream".to_owned(),
+                ExportKind::Service { response, threshold } => {
+                    format!("service ({} responses, threshold {})", response.as_str(), format_duration(threshold))
+                }
+            };
+            let to = match &e.accounts {
+                None => "PUBLIC: any account may import it".to_owned(),
+                Some(names) => format!("to {}", names.join(", ")),
+            };
+            let _ = writeln!(out, "  exports {what} \"{}\" {to}", e.subject);
+        }
+        for i in &a.imports {
+            let what = if i.is_service() { "service" } else { "stream" };
+            let _ =
+                writeln!(out, "  imports {what} \"{}\" from \"{}\" as \"{}\"", i.subject, i.account, i.local_subject());
+        }
+        let l = &a.limits;
+        let limit = |v: Option<usize>| v.map_or("none".to_owned(), |n| n.to_string());
+        if l.max_connections.is_some() || l.max_subscriptions.is_some() || l.max_payload.is_some() {
+            let _ = writeln!(
+                out,
+                "  limits: max_connections {}, max_subscriptions {}, max_payload {}",
+                limit(l.max_connections),
+                limit(l.max_subscriptions),
+                limit(l.max_payload)
+            );
+        }
     }
-    for u in &a.nkeys {
-        let perms = match (&u.permissions, &a.default_permissions) {
-            (Some(p), _) => permissions_summary(p),
-            (None, Some(_)) => "default permissions".to_owned(),
-            (None, None) => "no permissions: may publish and subscribe to anything".to_owned(),
-        };
-        let _ = writeln!(out, "  nkey user {}: {perms}", u.nkey);
+    match &o.system_account {
+        Some(name) => {
+            let _ = writeln!(out, "system account: \"{name}\"");
+        }
+        None => out.push_str("system account: none\n"),
     }
 }
 
