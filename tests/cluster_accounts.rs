@@ -142,6 +142,37 @@ async fn three_warden_nodes_keep_tenants_apart_and_import_across() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_added_by_a_reload_gets_the_interest_its_peers_sent_before() {
+    let with_d = ACCOUNTS.replace("accounts {", "accounts {\n  D: { users: [ {user: d, password: pd} ] }");
+    let cluster = |routes: &[String]| {
+        let routes: Vec<String> = routes.iter().map(|r| format!("\"{r}\"")).collect();
+        format!(
+            "cluster {{ name: c1, listen: \"127.0.0.1:0\", routes: [{}], insecure_allow_unauthenticated_routes: true }}\n",
+            routes.join(", ")
+        )
+    };
+    let n1 = node("N1", &[]).await;
+    let n2 = start(options_from(&format!("server_name: N2\n{with_d}\n{}", cluster(&[route_url(&n1)])))).await;
+    let routes = n1.cluster().unwrap().clone();
+    eventually("the route", || routes.route_count() == 1).await;
+    let d2 = login(url(&n2), "d", "pd").await;
+    let mut sub = d2.subscribe("d.events").await.unwrap();
+    d2.flush().await.unwrap();
+    // N1 does not host D yet: it holds the interest aside.
+    assert!(n1.broker().accounts.get("D").is_none());
+    let mut reloaded = options_from(&format!("server_name: N1\n{with_d}\n{}", cluster(&[])));
+    reloaded.cluster = n1.broker().opts.cluster.clone();
+    n1.reload(&reloaded).unwrap();
+    eventually("N1 to host D's interest from N2", || has_remote(&n1, "D", "d.events")).await;
+    let d1 = login(url(&n1), "d", "pd").await;
+    d1.publish("d.events", "hello".into()).await.unwrap();
+    d1.flush().await.unwrap();
+    assert_eq!(within(sub.next()).await.unwrap().payload, "hello");
+    n2.shutdown().await;
+    n1.shutdown().await;
+}
+
 /// A nats-server child process, killed when dropped.
 struct NatsServer(Child);
 

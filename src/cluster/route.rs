@@ -1,6 +1,6 @@
 //! One route connection: handshake, interest, forwarded messages, keep-alive.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -114,7 +114,11 @@ struct RouteState {
     connected: bool,
     link: Option<Arc<RouteLink>>,
     remote: HashMap<InterestKey, Arc<Subscription>>,
-    /// Bytes of subjects and queue names in `remote`.
+    /// Interest in accounts this server does not host (yet): kept, within
+    /// the same bounds, so an account added by a reload gets its peers'
+    /// interest without their resending it.
+    unhosted: HashSet<InterestKey>,
+    /// Bytes of accounts, subjects and queue names in `remote` and `unhosted`.
     remote_bytes: usize,
     fanout: Fanout,
     pings_out: u32,
@@ -166,6 +170,7 @@ where
         accepted,
         link: None,
         remote: HashMap::new(),
+        unhosted: HashSet::new(),
         remote_bytes: 0,
         fanout: Fanout::new(id),
         pings_out: 0,
@@ -196,10 +201,12 @@ impl RouteState {
         let handshake_deadline = Instant::now() + HANDSHAKE_TIMEOUT;
         let mut next_ping = Instant::now() + FIRST_PING;
         let max_payload = self.broker.opts.max_payload;
+        let mut accounts_changed = self.broker.accounts.changed();
         loop {
             buf.reserve(64 * 1024);
             tokio::select! {
                 _ = self.client.outbound.closing.notified() => return Ok(()),
+                _ = accounts_changed.changed() => self.rehost(),
                 _ = stopping(&mut shutdown) => return Ok(()),
                 _ = sleep_until(handshake_deadline), if self.link.is_none() => {
                     self.cluster.warn("handshake not completed in time", &self.peer);
@@ -287,13 +294,10 @@ impl RouteState {
                 if self.link.is_none() {
                     return self.refuse("interest before route handshake");
                 }
-                let Some(account) = self.account(account) else { return Ok(()) };
                 self.remote_sub(account, subject, queue.map(|(q, _)| q))
             }
             RouteOp::Unsub { account, subject, queue } => {
-                if let Some(account) = self.account(account) {
-                    self.remote_unsub(&account, subject, queue);
-                }
+                self.remote_unsub(account, subject, queue);
                 Ok(())
             }
             RouteOp::Msg(msg) => {
@@ -426,30 +430,68 @@ impl RouteState {
         Some(account)
     }
 
-    fn remote_sub(&mut self, account: Arc<Account>, subject: &[u8], queue: Option<&[u8]>) -> Result<(), RouteEnd> {
-        if !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
+    fn remote_sub(&mut self, account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Result<(), RouteEnd> {
+        let valid = std::str::from_utf8(account).is_ok_and(|a| subject::is_valid_literal(a.as_bytes()));
+        if !valid || !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
             return Ok(());
         }
-        let key: InterestKey = (account.name.clone(), subject.into(), queue.map(Into::into));
-        if self.remote.contains_key(&key) {
+        let name: Arc<str> = String::from_utf8_lossy(account).into();
+        let key: InterestKey = (name, subject.into(), queue.map(Into::into));
+        if self.remote.contains_key(&key) || self.unhosted.contains(&key) {
             return Ok(());
         }
         let bytes = interest_bytes(&key);
-        if self.remote.len() >= MAX_REMOTE_INTEREST || self.remote_bytes + bytes > MAX_REMOTE_INTEREST_BYTES {
+        let held = self.remote.len() + self.unhosted.len();
+        if held >= MAX_REMOTE_INTEREST || self.remote_bytes + bytes > MAX_REMOTE_INTEREST_BYTES {
             return self.refuse("too much route interest");
         }
-        let sub = Arc::new(Subscription::new(self.client.clone(), account, subject, queue, b"", None));
-        self.broker.add_subscription(sub.clone());
-        self.remote.insert(key, sub);
         self.remote_bytes += bytes;
+        match self.account(account) {
+            Some(account) => self.host(account, key),
+            None => {
+                self.unhosted.insert(key);
+            }
+        }
         Ok(())
     }
 
-    fn remote_unsub(&mut self, account: &Account, subject: &[u8], queue: Option<&[u8]>) {
-        let key: InterestKey = (account.name.clone(), subject.into(), queue.map(Into::into));
+    /// Puts interest into `account`'s index.
+    fn host(&mut self, account: Arc<Account>, key: InterestKey) {
+        let sub = Arc::new(Subscription::new(self.client.clone(), account, &key.1, key.2.as_deref(), b"", None));
+        self.broker.add_subscription(sub.clone());
+        self.remote.insert(key, sub);
+    }
+
+    /// After a reconfiguration: interest held for accounts that are now
+    /// hosted goes into their indexes, and interest in accounts that went
+    /// away is held again (in the new account of that name, if any).
+    fn rehost(&mut self) {
+        let stale: Vec<InterestKey> =
+            self.remote.iter().filter(|(_, sub)| sub.account.is_removed()).map(|(k, _)| k.clone()).collect();
+        for key in stale {
+            if let Some(sub) = self.remote.remove(&key) {
+                self.broker.remove_subscription(&sub);
+            }
+            self.unhosted.insert(key);
+        }
+        let ready: Vec<InterestKey> =
+            self.unhosted.iter().filter(|k| self.broker.accounts.get(&k.0).is_some()).cloned().collect();
+        for key in ready {
+            self.unhosted.remove(&key);
+            if let Some(account) = self.broker.accounts.get(&key.0) {
+                self.host(account, key);
+            }
+        }
+    }
+
+    fn remote_unsub(&mut self, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
+        let name: Arc<str> = String::from_utf8_lossy(account).into();
+        let key: InterestKey = (name, subject.into(), queue.map(Into::into));
         if let Some(sub) = self.remote.remove(&key) {
             self.remote_bytes = self.remote_bytes.saturating_sub(interest_bytes(&key));
             self.broker.remove_subscription(&sub);
+        } else if self.unhosted.remove(&key) {
+            self.remote_bytes = self.remote_bytes.saturating_sub(interest_bytes(&key));
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use ring::rand::{SecureRandom, SystemRandom};
+use tokio::sync::watch;
 
 use super::imports::{ServiceImport, StreamImport};
 use super::{Account, AccountState};
@@ -45,6 +46,9 @@ pub struct Accounts {
     system: RwLock<Option<Arc<Account>>>,
     /// Serialises reconfigurations.
     configuring: Mutex<()>,
+    /// Bumped after every reconfiguration (routes re-check interest they
+    /// held for accounts this server did not host).
+    changed: watch::Sender<u64>,
 }
 
 impl Default for Accounts {
@@ -58,7 +62,18 @@ impl Accounts {
     pub fn new() -> Accounts {
         let global = Arc::new(Account::new(GLOBAL_ACCOUNT.into(), false));
         let map = HashMap::from([(global.name.clone(), global.clone())]);
-        Accounts { map: RwLock::new(map), global, system: RwLock::new(None), configuring: Mutex::new(()) }
+        Accounts {
+            map: RwLock::new(map),
+            global,
+            system: RwLock::new(None),
+            configuring: Mutex::new(()),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    /// A receiver that changes after every reconfiguration.
+    pub fn changed(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// The account called `name`.
@@ -163,6 +178,8 @@ impl Accounts {
             }
         }
         *self.system.write() = opts.system_account.as_deref().and_then(|s| map.get(s).cloned());
+        drop(map);
+        self.changed.send_modify(|n| *n += 1);
         Ok(changes)
     }
 }
