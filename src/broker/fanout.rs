@@ -112,9 +112,13 @@ impl Fanout {
         self.batch = token;
     }
 
-    /// The match cache for `account`'s index.
+    /// The match cache for `account`'s index. The first one is the
+    /// publisher's own account, checked before any search (the hot path).
     fn cache(&mut self, account: &Account) -> &mut MatchCache {
         let id = account.router.id();
+        if self.caches.first().is_some_and(|c| c.router_id() == id) {
+            return &mut self.caches[0];
+        }
         let index = match self.caches.iter().position(|c| c.router_id() == id) {
             Some(i) => i,
             None if self.caches.len() < MAX_CACHES => {
@@ -156,14 +160,11 @@ impl Fanout {
         let result = self.cache(account).lookup(&account.router, msg.subject);
         let to_routes = origin.reaches_routes();
         let mut delivered = 0;
-        // An import inside this delivery publishes again: keep this level's
-        // route targets apart from the nested one's.
-        let mut routes = std::mem::take(&mut self.routes);
-        routes.clear();
+        self.routes.clear();
         for sub in &result.plain {
             if sub.owner.is_route() {
                 if to_routes {
-                    add_route(&mut routes, &sub.owner, None);
+                    add_route(&mut self.routes, &sub.owner, None);
                 }
                 continue;
             }
@@ -190,28 +191,39 @@ impl Fanout {
                 if let Some(remote) =
                     (0..group.len()).filter_map(|i| group.get((start + i) % group.len())).find(|m| m.owner.is_route())
                 {
-                    add_route(&mut routes, &remote.owner, Some(name));
+                    add_route(&mut self.routes, &remote.owner, Some(name));
                     taken = true;
                 }
             }
             delivered += usize::from(taken);
         }
-        delivered += self.forward_to_routes(broker, account, msg, &routes);
-        routes.clear();
-        self.routes = routes;
+        delivered += self.forward_to_routes(broker, account, msg);
         delivered
     }
 
-    fn forward_to_routes(
+    /// Delivers a message an import made, inside the delivery of the one
+    /// that reached it: the outer delivery's route targets are kept apart.
+    fn deliver_nested(
         &mut self,
         broker: &Broker,
         account: &Account,
         msg: &Message<'_>,
-        routes: &[RouteTarget],
+        origin: Origin<'_>,
+        now: Instant,
     ) -> usize {
+        let outer = std::mem::take(&mut self.routes);
+        self.depth += 1;
+        let delivered = self.deliver_in(broker, account, msg, origin, now);
+        self.depth -= 1;
+        self.routes = outer;
+        delivered
+    }
+
+    fn forward_to_routes(&mut self, broker: &Broker, account: &Account, msg: &Message<'_>) -> usize {
+        let routes = std::mem::take(&mut self.routes);
         let mut sent = 0;
         let name = account.name.as_bytes();
-        for (route, queues) in routes {
+        for (route, queues) in &routes {
             let size = rmsg_len_bound(name, msg.subject, msg.reply, queues, msg.message);
             let appended = route.outbound.append(size, |buf| {
                 write_rmsg(buf, name, msg.subject, msg.reply, queues, msg.header_len, msg.message);
@@ -226,9 +238,12 @@ impl Fanout {
                 broker.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
         }
+        self.routes = routes;
+        self.routes.clear();
         sent
     }
 
+    #[inline]
     fn deliver_to(
         &mut self,
         broker: &Broker,
@@ -253,6 +268,7 @@ impl Fanout {
 
     /// Delivers to `sub`'s owner under `subject` (the message's, or, for a
     /// shadow's parent, its name in the subscriber's account).
+    #[inline]
     fn deliver_direct(
         &mut self,
         broker: &Broker,
@@ -338,9 +354,8 @@ impl Fanout {
         }
         let reply = msg.reply.map(|r| import.open_request(r, now));
         let request = Message { subject: &subject, reply: reply.as_deref(), ..*msg };
-        self.depth += 1;
-        let delivered = self.deliver_in(broker, &import.exporter, &request, Origin::Import { from_route: false }, now);
-        self.depth -= 1;
+        let delivered =
+            self.deliver_nested(broker, &import.exporter, &request, Origin::Import { from_route: false }, now);
         if delivered == 0 {
             if let Some(reply) = &reply {
                 import.forget(reply);
@@ -367,9 +382,7 @@ impl Fanout {
         let Some(importer) = import.importer.upgrade() else { return false };
         let response = Message { subject: &reply, reply: None, ..*msg };
         let from_route = matches!(origin, Origin::Route { .. } | Origin::Import { from_route: true });
-        self.depth += 1;
-        let delivered = self.deliver_in(broker, &importer, &response, Origin::Import { from_route }, now);
-        self.depth -= 1;
+        let delivered = self.deliver_nested(broker, &importer, &response, Origin::Import { from_route }, now);
         delivered > 0
     }
 

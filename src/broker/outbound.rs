@@ -198,7 +198,7 @@ impl Outbound {
     /// For the writer: moves up to `MAX_WRITE_CHUNKS` queued chunks, oldest
     /// first, into `batch` (which must be empty) and returns the close
     /// reason if closing.
-    pub(crate) fn take(&self, batch: &mut VecDeque<BytesMut>) -> Option<CloseReason> {
+    pub fn take(&self, batch: &mut VecDeque<BytesMut>) -> Option<CloseReason> {
         let mut state = self.state.lock();
         let n = state.chunks.len().min(MAX_WRITE_CHUNKS);
         let taken: usize = state.chunks.iter().take(n).map(BytesMut::len).sum();
@@ -210,7 +210,7 @@ impl Outbound {
 
     /// For the writer: after a write, keep the batch's chunks for reuse
     /// and wake stalled publishers.
-    pub(crate) fn written(&self, batch: &mut VecDeque<BytesMut>) {
+    pub fn written(&self, batch: &mut VecDeque<BytesMut>) {
         let mut state = self.state.lock();
         let keep = batch.len().max(MIN_FREE_CHUNKS);
         for mut chunk in batch.drain(..) {
