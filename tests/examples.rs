@@ -127,6 +127,26 @@ async fn secure_requestor_runs_against_the_secure_config() {
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_tenant_example_runs_against_the_accounts_config() {
+    let server = start(example_options("accounts.conf", Path::new("/none"))).await;
+    let url = url(&server);
+    let out =
+        within(tokio::task::spawn_blocking(move || run_example("multi_tenant", &["--server", &url, "--count", "2"])))
+            .await
+            .unwrap();
+    let want = "ACME received on ext.weather.updates.paris: update 1\n\
+                ACME received on ext.weather.updates.paris: update 2\n\
+                ACME received on orders.new: acme order\n\
+                GLOBEX received on updates.paris: update 1\n\
+                GLOBEX received on updates.paris: update 2\n\
+                GLOBEX received on orders.new: globex order\n\
+                ACME's forecast request: sunny in paris\n\
+                GLOBEX's forecast request: no responders (GLOBEX does not import the service)\n";
+    assert_eq!(out, want);
+    server.shutdown().await;
+}
+
 #[test]
 fn embed_custom_auth_example_runs() {
     let out = run_example("embed_custom_auth", &[]);
