@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use common::*;
 use futures::StreamExt;
-use serde_json::Value;
 
 const TENANTS: &str = r#"
 accounts {
@@ -328,19 +327,6 @@ no_auth_user: guest
     let info = server.broker().clients();
     assert!(info.iter().any(|c| c.meta.lock().account.as_deref() == Some("T")));
     server.shutdown().await;
-}
-
-/// GET `path` from the monitoring listener at `addr`, as JSON.
-async fn monitor_json(addr: std::net::SocketAddr, path: &str) -> Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    within(stream.write_all(request.as_bytes())).await.unwrap();
-    let mut response = Vec::new();
-    within(stream.read_to_end(&mut response)).await.unwrap();
-    let text = String::from_utf8(response).unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
 #[tokio::test]

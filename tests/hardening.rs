@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::binary::serve;
+use common::peers::eventually;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -27,17 +28,6 @@ async fn connect_from(from: Ipv4Addr, addr: SocketAddr) -> TcpStream {
 /// The `i`-th of many loopback source addresses.
 fn source(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8)
-}
-
-/// Polls (bounded) until `cond` holds.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let ok = tokio::time::timeout(WAIT, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert!(ok.is_ok(), "timed out waiting for {what}");
 }
 
 /// Threads of this process (the server runs in it).

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod peers;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -133,6 +134,19 @@ impl Raw {
             }
         }
     }
+}
+
+/// GET `path` from the monitoring listener at `addr`, as JSON.
+pub async fn monitor_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    within(stream.write_all(request.as_bytes())).await.unwrap();
+    let mut response = Vec::new();
+    within(stream.read_to_end(&mut response)).await.unwrap();
+    let text = String::from_utf8(response).unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
 /// A fresh, empty directory for one test's files.
