@@ -8,7 +8,9 @@
 //! - ACME asks for a forecast on its own subject `forecast`, and the
 //!   provider's answer finds its way back;
 //! - both customers publish to `orders.new`, and neither sees the other's;
-//! - GLOBEX, which does not import the service, gets no responders.
+//! - GLOBEX, which does not import the service, gets no responders;
+//! - each asks the server who it is (`$SYS.REQ.USER.INFO`, which every
+//!   account may ask about itself).
 //!
 //! `cargo run --example multi_tenant [-- --server URL --count N]`
 
@@ -24,10 +26,16 @@ async fn login(server: &str, user: &str, password: &str) -> Result<async_nats::C
     Ok(ConnectOptions::with_user_and_password(user.into(), password.into()).connect(server).await?)
 }
 
+/// Prints the next message `sub` receives, past the customer's own
+/// question to the server and its answer.
 async fn print_next(name: &str, sub: &mut async_nats::Subscriber) -> Result<(), async_nats::Error> {
-    let msg = tokio::time::timeout(Duration::from_secs(5), sub.next()).await?.ok_or("closed")?;
-    println!("{name} received on {}: {}", msg.subject, String::from_utf8_lossy(&msg.payload));
-    Ok(())
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), sub.next()).await?.ok_or("closed")?;
+        if !msg.subject.starts_with("$SYS.") && !msg.subject.starts_with("_INBOX.") {
+            println!("{name} received on {}: {}", msg.subject, String::from_utf8_lossy(&msg.payload));
+            return Ok(());
+        }
+    }
 }
 
 #[tokio::main]
@@ -51,8 +59,13 @@ async fn main() -> Result<(), async_nats::Error> {
 
     let mut acme_all = acme.subscribe(">").await?;
     let mut globex_all = globex.subscribe(">").await?;
-    acme.flush().await?;
-    globex.flush().await?;
+    for (name, client) in [("ACME", &acme), ("GLOBEX", &globex)] {
+        // Every account may ask the server who it is; once the answer is
+        // back, the server also has the SUB sent before the question.
+        let me: serde_json::Value =
+            serde_json::from_slice(&client.request("$SYS.REQ.USER.INFO", "".into()).await?.payload)?;
+        println!("{name} is user {} in account {}", me["data"]["user"], me["data"]["account"]);
+    }
 
     for i in 0..args.count {
         weather.publish("weather.updates.paris", format!("update {}", i + 1).into()).await?;

@@ -61,4 +61,5 @@ pub mod proto;
 pub mod secret;
 pub mod server;
 pub mod subject;
+pub mod system;
 pub mod tls;

@@ -135,7 +135,9 @@ async fn multi_tenant_example_runs_against_the_accounts_config() {
         within(tokio::task::spawn_blocking(move || run_example("multi_tenant", &["--server", &url, "--count", "2"])))
             .await
             .unwrap();
-    let want = "ACME received on ext.weather.updates.paris: update 1\n\
+    let want = "ACME is user \"acme\" in account \"ACME\"\n\
+                GLOBEX is user \"globex\" in account \"GLOBEX\"\n\
+                ACME received on ext.weather.updates.paris: update 1\n\
                 ACME received on ext.weather.updates.paris: update 2\n\
                 ACME received on orders.new: acme order\n\
                 GLOBEX received on updates.paris: update 1\n\

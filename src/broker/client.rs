@@ -36,6 +36,9 @@ pub struct ClientMeta {
     pub user: Option<String>,
     /// The account the connection is logged in to, once it is.
     pub account: Option<std::sync::Arc<str>>,
+    /// The logged-in user's permissions (for the `$SYS` requests that need
+    /// an explicit grant).
+    pub permissions: Option<std::sync::Arc<PermissionSet>>,
     /// Negotiated TLS version, when on TLS.
     pub tls_version: Option<String>,
     /// Negotiated TLS cipher suite, when on TLS.

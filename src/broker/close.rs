@@ -43,6 +43,8 @@ pub enum CloseReason {
     UserRemoved,
     /// The account holds its `max_connections` connections.
     MaxAccountConnectionsExceeded,
+    /// A system user's `KICK` request closed it.
+    Kicked,
 }
 
 impl CloseReason {
@@ -85,6 +87,7 @@ impl fmt::Display for CloseReason {
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::UserRemoved => "Authentication Expired",
             CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
+            CloseReason::Kicked => "Kicked",
         })
     }
 }

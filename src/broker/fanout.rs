@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::account::{Account, ServiceImport, StreamImport};
 use super::router::{Claim, MatchCache, SubKind, Subscription};
-use super::{Append, Broker, Client};
+use super::{Append, Broker, Client, InboxMsg};
 use crate::proto::route::{rmsg_len_bound, write_rmsg, QueueNames};
 
 /// A message to deliver, borrowing from the publisher's read buffer.
@@ -263,6 +263,17 @@ impl Fanout {
             }
             SubKind::Service(import) => self.send_request(broker, import, msg, origin, now),
             SubKind::Responses(import) => self.send_response(broker, import, msg, origin, now),
+            SubKind::Inbox(inbox) => inbox.offer(InboxMsg {
+                account: sub.account.clone(),
+                subject: msg.subject.into(),
+                reply: msg.reply.map(Into::into),
+                header_len: msg.header_len,
+                message: msg.message.into(),
+                client: match origin {
+                    Origin::Client { id, .. } => Some(id),
+                    _ => None,
+                },
+            }),
         }
     }
 

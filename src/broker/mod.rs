@@ -27,8 +27,10 @@ pub mod account;
 mod audit;
 mod client;
 mod close;
+mod events;
 mod fanout;
 mod identity;
+mod inbox;
 mod outbound;
 mod router;
 mod security;
@@ -49,8 +51,10 @@ pub use account::{Account, Accounts};
 pub use audit::LogLimiter;
 pub use client::{Client, ClientKind, ClientMeta, ClientStats};
 pub use close::CloseReason;
+pub use events::{EventHub, ServerEvent, EVENTS_PER_SECOND};
 pub use fanout::{Fanout, Message, Origin};
 pub use identity::new_server_key;
+pub use inbox::{Inbox, InboxMsg, INBOX_CAPACITY};
 pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};
 pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, ShadowSpec, SubKind, Subscription};
 pub use security::SecurityStats;
@@ -171,6 +175,8 @@ pub struct Broker {
     pub security: SecurityStats,
     /// Rate limit for security log events.
     pub audit: LogLimiter,
+    /// Connection events for the system account's audit stream.
+    pub events: EventHub,
     /// Live clients by id and per address; locked only on connect, close
     /// and monitoring reads.
     registry: Mutex<Registry>,
@@ -195,6 +201,7 @@ impl Broker {
             stats: ServerStats::default(),
             security: SecurityStats::default(),
             audit: LogLimiter::default(),
+            events: EventHub::default(),
             registry: Mutex::new(Registry::default()),
             observer: OnceLock::new(),
             next_cid: AtomicU64::new(1),
@@ -324,6 +331,11 @@ impl Broker {
                 registry.per_ip.remove(&ip);
             }
         }
+    }
+
+    /// The live client with connection id `cid`.
+    pub fn client(&self, cid: u64) -> Option<Arc<Client>> {
+        self.registry.lock().clients.get(&cid).cloned()
     }
 
     /// A snapshot of the live clients.

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -20,8 +21,8 @@ use tracing::{debug, info, warn};
 use super::keepalive::{KeepAlive, Tick};
 use crate::auth::{Claims, ConnectionFacts, Gate, Identity, Verdict};
 use crate::broker::account::RESERVED_REPLY_PREFIX;
-use crate::broker::{Account, Append, Broker, Client, CloseReason, Fanout, Message, Origin, Subscription};
-use crate::perms::{PublishCache, SubDecision};
+use crate::broker::{Account, Append, Broker, Client, CloseReason, Fanout, Message, Origin, ServerEvent, Subscription};
+use crate::perms::{system_space, PublishCache, SubDecision};
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
 use crate::subject;
 
@@ -88,6 +89,8 @@ struct Established {
     /// The identity came from checking a CONNECT's credentials (so a second
     /// CONNECT is refused rather than re-authenticated).
     logged_in: bool,
+    /// The account is the system account: `$SYS.>` is open to it.
+    in_system: bool,
 }
 
 /// CONNECT options that shape every op after it.
@@ -110,6 +113,8 @@ pub(super) struct Session {
     state: State,
     /// Subscriptions by sid.
     subs: HashMap<Box<[u8]>, Arc<Subscription>>,
+    /// Its login was reported as a connect event (so its close is too).
+    reported: bool,
     /// Delivery state: match cache, touched clients, queue picks.
     fanout: Fanout,
     /// Inbound messages and bytes in the current batch.
@@ -157,6 +162,7 @@ impl Session {
             },
             state: State::AwaitingConnect,
             subs: HashMap::new(),
+            reported: false,
             batch_in: (0, 0),
             keepalive,
             gate,
@@ -220,6 +226,7 @@ impl Session {
             let mut meta = self.client.meta.lock();
             meta.user = identity.user.clone();
             meta.account = Some(account.name.clone());
+            meta.permissions = Some(identity.permissions.clone());
         }
         let publish = match std::mem::replace(&mut self.state, State::AwaitingConnect) {
             State::Established(mut old) => {
@@ -228,8 +235,15 @@ impl Session {
             }
             _ => PublishCache::new(identity.permissions.clone()),
         };
-        self.state =
-            State::Established(Box::new(Established { identity, account, max_subscriptions, publish, logged_in }));
+        let in_system = account.is_system();
+        self.state = State::Established(Box::new(Established {
+            identity,
+            account,
+            max_subscriptions,
+            publish,
+            logged_in,
+            in_system,
+        }));
         Ok(())
     }
 
@@ -425,6 +439,11 @@ impl Session {
             }
             Verdict::Refuse(reason) => {
                 self.broker.security.count_auth_failure(reason);
+                if self.broker.events.is_active() {
+                    let user = opts.user.clone().or_else(|| opts.nkey.clone());
+                    let client = self.client.clone();
+                    self.broker.events.report(ServerEvent::AuthError { client, user, stop: SystemTime::now() });
+                }
                 if self.broker.audit.allow() {
                     warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "authentication failed");
                 }
@@ -443,6 +462,10 @@ impl Session {
             meta.name = opts.name;
             meta.lang = opts.lang;
             meta.version = opts.version;
+        }
+        if !self.reported && self.is_established() && self.broker.events.is_active() {
+            self.reported = true;
+            self.broker.events.report(ServerEvent::Connect { client: self.client.clone() });
         }
         self.ack();
     }
@@ -486,14 +509,15 @@ impl Session {
         };
         let allowed =
             established.publish.may_publish(publish.subject) || self.client.may_reply(publish.subject, now.into_std());
-        if !allowed {
+        if !allowed || !(established.in_system || system_space::outsider_may_publish(publish.subject)) {
             let subject = String::from_utf8_lossy(publish.subject).into_owned();
             return self.violation(ProtoError::PublishViolation(subject), "publish");
         }
         if let Some(reply) = publish.reply {
             // Service-import replies are the server's to make (nats-server's
             // `isReservedReply`).
-            let reserved = reply.starts_with(RESERVED_REPLY_PREFIX);
+            let reserved = reply.starts_with(RESERVED_REPLY_PREFIX)
+                || (!established.in_system && system_space::is_system_subject(reply));
             if reserved || (self.broker.opts.check_reply_subjects && !established.publish.may_reply_to(reply)) {
                 let reply = String::from_utf8_lossy(reply).into_owned();
                 return self.violation(ProtoError::ReplyViolation(reply), "publish");
@@ -538,7 +562,11 @@ impl Session {
         let State::Established(established) = &self.state else {
             return Err(self.fail(ProtoError::AuthorizationViolation));
         };
-        let decision = established.identity.permissions.may_subscribe(subject, queue);
+        let decision = if established.in_system || system_space::outsider_may_subscribe(subject) {
+            established.identity.permissions.may_subscribe(subject, queue)
+        } else {
+            SubDecision::Denied
+        };
         let (account, max) = (established.account.clone(), established.max_subscriptions);
         let SubDecision::Allowed { filter } = decision else {
             let err = ProtoError::SubscribeViolation {
@@ -648,11 +676,15 @@ impl Session {
         Ok(())
     }
 
-    /// The connection ended: removes every subscription of it from the
-    /// indexes and counts it out of its account.
-    pub(super) fn finish(&mut self) {
+    /// The connection ended for `reason`: removes every subscription of it
+    /// from the indexes, counts it out of its account and reports it.
+    pub(super) fn finish(&mut self, reason: CloseReason) {
         for (_, sub) in self.subs.drain() {
             self.broker.remove_subscription(&sub);
+        }
+        if self.reported {
+            let client = self.client.clone();
+            self.broker.events.report(ServerEvent::Disconnect { client, reason, stop: SystemTime::now() });
         }
         if let State::Established(established) = std::mem::replace(&mut self.state, State::AwaitingConnect) {
             established.account.disconnect();

@@ -60,7 +60,7 @@ where
     if reason == CloseReason::SlowConsumerWriteDeadline {
         broker.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
     }
-    session.finish();
+    session.finish(reason);
     if reason.is_slow_consumer() {
         info!(cid = client.id, addr = %client.addr, %reason, "slow consumer closed");
     } else {

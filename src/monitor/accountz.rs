@@ -114,6 +114,12 @@ pub(super) fn accountz(monitor: &Monitor, query: &Query) -> Result<Body, ApiErro
     json(&reply)
 }
 
+/// One account's details alone (the `$SYS` `INFO` request's data).
+pub(super) fn account_detail(monitor: &Monitor, name: &str) -> Result<Body, ApiError> {
+    let account = monitor.broker.accounts.get(name).ok_or(ApiError::bad_request("account does not exist"))?;
+    json(&info(&account))
+}
+
 fn info(account: &Account) -> AccountInfo {
     let state = account.state();
     let stats = &account.router.stats;

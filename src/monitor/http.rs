@@ -30,7 +30,7 @@ use tracing::{debug, warn};
 
 use super::query::{ApiError, Query};
 use super::slots::{Slot, Slots};
-use super::{accountz, connz, metrics, routez, subsz, varz, Monitor, STOP_GRACE};
+use super::{metrics, Endpoint, Monitor, STOP_GRACE};
 
 /// Most monitoring connections served at once.
 pub const MAX_CONNECTIONS: usize = 128;
@@ -91,7 +91,7 @@ async fn serve_connection(
     slot: Arc<Slot>,
 ) {
     let _ = stream.set_nodelay(true);
-    if !monitor.https {
+    if !monitor.http.get().is_some_and(|h| h.https) {
         serve_http(TokioIo::new(stream), peer, monitor, stopped, slot).await;
         return;
     }
@@ -142,8 +142,9 @@ async fn serve_http<I>(
 
 /// The body and content type of a successful answer.
 pub(super) enum Body {
-    /// Indented JSON (as nats-server writes it), fields in declaration order.
-    Json(Vec<u8>),
+    /// JSON, fields in declaration order: indented over HTTP (as
+    /// nats-server writes it), compact inside a `$SYS` answer.
+    Json(serde_json::Value),
     /// Prometheus text exposition.
     Metrics(String),
 }
@@ -151,9 +152,7 @@ pub(super) enum Body {
 /// Serializes a response struct; serializing our own types cannot fail,
 /// but if it did the client gets a 500, not a panic.
 pub(super) fn json<T: Serialize>(value: &T) -> Result<Body, ApiError> {
-    serde_json::to_vec_pretty(value)
-        .map(Body::Json)
-        .map_err(|_| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "internal error" })
+    serde_json::to_value(value).map(Body::Json).map_err(|_| ApiError::internal())
 }
 
 async fn handle(monitor: &Monitor, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
@@ -167,7 +166,7 @@ async fn handle(monitor: &Monitor, req: Request<Incoming>, peer: SocketAddr) -> 
     if path == "/healthz" {
         return respond(healthz(monitor));
     }
-    if let Some(auth) = &monitor.auth {
+    if let Some(auth) = monitor.http.get().and_then(|h| h.auth.as_ref()) {
         if !auth.check(req.headers().get(header::AUTHORIZATION), peer.ip()).await {
             monitor.auth_failures.fetch_add(1, Ordering::Relaxed);
             let mut response = error(ApiError { status: StatusCode::UNAUTHORIZED, message: "unauthorized" });
@@ -178,13 +177,11 @@ async fn handle(monitor: &Monitor, req: Request<Incoming>, peer: SocketAddr) -> 
     let query = Query::parse(req.uri().query());
     let result = match path {
         "/" => index(),
-        "/varz" => varz::varz(monitor),
-        "/connz" => connz::connz(monitor, &query),
-        "/subsz" | "/subscriptionsz" => subsz::subsz(monitor, &query),
-        "/routez" => routez::routez(monitor, &query),
-        "/accountz" => accountz::accountz(monitor, &query),
         "/metrics" => Ok(Body::Metrics(metrics::render(monitor))),
-        _ => Err(ApiError { status: StatusCode::NOT_FOUND, message: "not found" }),
+        _ => match Endpoint::from_path(path) {
+            Some(endpoint) => endpoint.answer(monitor, &query),
+            None => Err(ApiError { status: StatusCode::NOT_FOUND, message: "not found" }),
+        },
     };
     respond(result)
 }
@@ -209,10 +206,13 @@ fn index() -> Result<Body, ApiError> {
 
 fn respond(result: Result<Body, ApiError>) -> Response<Full<Bytes>> {
     match result {
-        Ok(Body::Json(mut bytes)) => {
-            bytes.push(b'\n');
-            build(StatusCode::OK, "application/json", bytes)
-        }
+        Ok(Body::Json(value)) => match serde_json::to_vec_pretty(&value) {
+            Ok(mut bytes) => {
+                bytes.push(b'\n');
+                build(StatusCode::OK, "application/json", bytes)
+            }
+            Err(_) => error(ApiError::internal()),
+        },
         Ok(Body::Metrics(text)) => build(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text.into_bytes()),
         Err(err) => error(err),
     }

@@ -17,6 +17,7 @@
 //!   balancers can probe it; it reveals only whether clients are accepted.
 
 mod accountz;
+mod api;
 mod auth;
 mod connz;
 mod format;
@@ -26,13 +27,17 @@ mod process;
 mod query;
 mod routez;
 mod slots;
+mod statsz;
 mod subsz;
 mod varz;
+
+pub use api::{ApiFailure, Endpoint, MonitorApi};
+pub use format::rfc3339;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -94,8 +99,6 @@ pub struct Sources {
     pub tls: Arc<CurrentTls>,
     /// The cluster, when configured.
     pub cluster: Option<Arc<dyn ClusterView>>,
-    /// Throttle and verification pool for `http_authorization`.
-    pub guard: Guard,
 }
 
 /// Why monitoring could not start.
@@ -135,19 +138,15 @@ impl std::error::Error for MonitorError {
     }
 }
 
-/// Everything a request handler reads.
+/// Everything a request handler reads, over HTTP or NATS.
 #[derive(Debug)]
 struct Monitor {
     broker: Arc<Broker>,
     gate: Arc<Gate>,
     tls: Arc<CurrentTls>,
     cluster: Option<Arc<dyn ClusterView>>,
-    /// The bound monitoring address.
-    addr: SocketAddr,
-    /// Whether this listener serves HTTPS.
-    https: bool,
-    /// Required credentials, if configured.
-    auth: Option<auth::MonitorAuth>,
+    /// The HTTP listener's facts, once it is bound.
+    http: OnceLock<HttpSide>,
     /// CPU use between requests.
     cpu: process::CpuMeter,
     /// Requests per path in [`PATHS`] (a fixed set, so bounded).
@@ -156,7 +155,31 @@ struct Monitor {
     auth_failures: AtomicU64,
 }
 
+/// The bound HTTP listener, as `/varz` and the request handler see it.
+#[derive(Debug)]
+struct HttpSide {
+    /// The bound monitoring address.
+    addr: SocketAddr,
+    /// Whether this listener serves HTTPS.
+    https: bool,
+    /// Required credentials, if configured.
+    auth: Option<auth::MonitorAuth>,
+}
+
 impl Monitor {
+    fn new(sources: Sources) -> Monitor {
+        Monitor {
+            broker: sources.broker,
+            gate: sources.gate,
+            tls: sources.tls,
+            cluster: sources.cluster,
+            http: OnceLock::new(),
+            cpu: process::CpuMeter::new(),
+            requests: Default::default(),
+            auth_failures: AtomicU64::new(0),
+        }
+    }
+
     fn count_request(&self, path: &str) {
         if let Some(i) = PATHS.iter().position(|p| *p == path) {
             self.requests[i].fetch_add(1, Ordering::Relaxed);
@@ -199,14 +222,15 @@ pub fn check(opts: &Options) -> Result<(), MonitorError> {
 }
 
 /// Binds the monitoring listener if the options ask for one and starts
-/// serving. Nothing is bound if a check fails.
-pub async fn start(sources: Sources) -> Result<Option<MonitorHandle>, MonitorError> {
-    let Some(http) = sources.broker.opts.http.clone() else { return Ok(None) };
-    if http.tls && sources.tls.get().is_none() {
+/// serving `api`'s data. Nothing is bound if a check fails.
+pub async fn start(api: &MonitorApi, guard: Guard) -> Result<Option<MonitorHandle>, MonitorError> {
+    let monitor = api.monitor().clone();
+    let Some(http) = monitor.broker.opts.http.clone() else { return Ok(None) };
+    if http.tls && monitor.tls.get().is_none() {
         return Err(MonitorError::NeedsTls);
     }
-    let auth = match &sources.broker.opts.http_authorization {
-        Some(config) => Some(auth::MonitorAuth::new(config, sources.guard.clone()).map_err(MonitorError::Credentials)?),
+    let auth = match &monitor.broker.opts.http_authorization {
+        Some(config) => Some(auth::MonitorAuth::new(config, guard).map_err(MonitorError::Credentials)?),
         None => None,
     };
     let bind = |source| MonitorError::Bind { addr: format!("{}:{}", http.host, http.port), source };
@@ -217,18 +241,8 @@ pub async fn start(sources: Sources) -> Result<Option<MonitorHandle>, MonitorErr
         warn!(%addr, "monitoring is reachable from the network without authentication; set http_authorization");
     }
     info!(auth = auth.is_some(), "Starting {scheme} monitor on {addr}");
-    let monitor = Arc::new(Monitor {
-        broker: sources.broker,
-        gate: sources.gate,
-        tls: sources.tls,
-        cluster: sources.cluster,
-        addr,
-        https: http.tls,
-        auth,
-        cpu: process::CpuMeter::new(),
-        requests: Default::default(),
-        auth_failures: AtomicU64::new(0),
-    });
+    // Started once per server; a second start would find the first's facts.
+    let _ = monitor.http.set(HttpSide { addr, https: http.tls, auth });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(http::serve(listener, monitor, stopped));
     Ok(Some(MonitorHandle { addr, stop, task }))
@@ -244,18 +258,12 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
         let verifier = Arc::new(crate::auth::Verifier::new(1));
         let guard = Guard::new(verifier, crate::auth::FailureThrottle::new(Duration::ZERO));
-        Monitor {
+        Monitor::new(Sources {
             broker: Arc::new(Broker::new(opts, addr, crate::broker::ServerIdentity::new(None).unwrap())),
             gate: Arc::new(Gate::new(authenticator, guard, Duration::from_secs(2))),
             tls: Arc::new(CurrentTls::default()),
             cluster: None,
-            addr: "127.0.0.1:8222".parse().unwrap(),
-            https: false,
-            auth: None,
-            cpu: process::CpuMeter::new(),
-            requests: Default::default(),
-            auth_failures: AtomicU64::new(0),
-        }
+        })
     }
 
     #[test]

@@ -22,6 +22,11 @@ impl ApiError {
     pub(super) const fn bad_request(message: &'static str) -> Self {
         ApiError { status: StatusCode::BAD_REQUEST, message }
     }
+
+    /// 500: something that cannot happen did.
+    pub(super) const fn internal() -> Self {
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "internal error" }
+    }
 }
 
 /// The decoded `key=value` pairs of a query string.
@@ -45,6 +50,17 @@ impl Query {
             })
             .collect();
         Query { pairs }
+    }
+
+    /// The pairs given, in order (the first of a key is the one read).
+    pub(super) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Query { pairs }
+    }
+
+    /// Every pair, in order.
+    #[cfg(test)]
+    pub(super) fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
     }
 
     /// The first value of `key`.

@@ -151,7 +151,11 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
     let tls = monitor.tls.get();
     let cluster = monitor.cluster.as_ref();
     let http_host = opts.http.as_ref().map_or("", |h| h.host.as_str());
-    let (http_port, https_port) = if monitor.https { (0, monitor.addr.port()) } else { (monitor.addr.port(), 0) };
+    let (http_port, https_port) = match monitor.http.get() {
+        Some(h) if h.https => (0, h.addr.port()),
+        Some(h) => (h.addr.port(), 0),
+        None => (0, 0),
+    };
     let requests = PATHS.iter().zip(&monitor.requests).map(|(p, n)| (*p, n.load(Ordering::Relaxed))).collect();
     json(&Varz {
         server_id: &broker.identity.id,

@@ -52,6 +52,7 @@ mod publish;
 mod responses;
 mod set;
 mod subscribe;
+pub mod system_space;
 
 pub use cache::{PublishCache, PUBLISH_CACHE_CAPACITY};
 pub use responses::{ResponseTracker, RESPONSE_TRACKER_CAPACITY, RESPONSE_TRACKER_MAX_BYTES};

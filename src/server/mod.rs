@@ -21,8 +21,9 @@ use crate::auth::{self, AuthSetupError, FailureThrottle, Gate, Guard, Verifier};
 use crate::broker::{stopping, Broker, Client, InterestObserver, Refusal, ServerIdentity};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
-use crate::monitor::{self, MonitorError, MonitorHandle, Sources};
+use crate::monitor::{self, MonitorApi, MonitorError, MonitorHandle, Sources};
 use crate::proto::ProtoError;
+use crate::system::SystemServices;
 use crate::tls::{CurrentTls, TlsError, TlsState};
 
 use node::Node;
@@ -109,6 +110,8 @@ pub struct Server {
     done: mpsc::Receiver<()>,
     /// The monitoring listener, when configured.
     monitor: Option<MonitorHandle>,
+    /// The `$SYS` services, when there is a system account.
+    system: Option<SystemServices>,
     /// Sends clients a fresh INFO when the cluster's client URLs change.
     info_updates: Option<JoinHandle<()>>,
 }
@@ -163,14 +166,13 @@ impl Server {
             broker.observe_interest(observer);
         }
         let node = Arc::new(Node { broker: broker.clone(), gate, tls: Arc::new(CurrentTls::new(tls)), cluster });
-        let sources = Sources {
+        let api = MonitorApi::new(Sources {
             broker: broker.clone(),
             gate: node.gate.clone(),
             tls: node.tls.clone(),
             cluster: node.cluster.clone().map(|c| c as Arc<dyn monitor::ClusterView>),
-            guard: guard(AUTH_FAILURE_MAX_DELAY),
-        };
-        let monitor = match monitor::start(sources).await {
+        });
+        let monitor = match monitor::start(&api, guard(AUTH_FAILURE_MAX_DELAY)).await {
             Ok(monitor) => monitor,
             Err(err) => {
                 // The cluster's tasks end with the shutdown signal.
@@ -178,13 +180,14 @@ impl Server {
                 return Err(StartError::Monitor(err));
             }
         };
+        let system = SystemServices::start(broker.clone(), api);
         let info_updates = node.cluster.as_ref().map(|cluster| spawn_info_updates(&node, cluster));
         let (done_tx, done) = mpsc::channel(1);
         // nats-server's wording: test harnesses find the port in this line.
         info!(server_id = %broker.identity.id, "Listening for client connections on {local_addr}");
         let accept = tokio::spawn(accept_loop(node.clone(), listener, done_tx));
         info!("Server is ready");
-        Ok(Server { node, local_addr, accept: Some(accept), done, monitor, info_updates })
+        Ok(Server { node, local_addr, accept: Some(accept), done, monitor, system, info_updates })
     }
 
     /// The bound monitoring address, when monitoring is on (useful with port 0).
@@ -242,6 +245,9 @@ impl Server {
         }
         if let Some(updates) = self.info_updates.take() {
             updates.abort();
+        }
+        if let Some(system) = self.system.take() {
+            system.join().await;
         }
         let bound = broker.opts.write_deadline + SHUTDOWN_SLACK;
         if tokio::time::timeout(bound, self.done.recv()).await.is_err() {

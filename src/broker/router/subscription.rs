@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::broker::account::{Account, ServiceImport, StreamImport};
-use crate::broker::Client;
+use crate::broker::{Client, Inbox};
 use crate::perms::DenyFilter;
 
 /// What a delivery to a subscription does.
@@ -26,6 +26,8 @@ pub enum SubKind {
     /// A service import's `_R_.<prefix>.>` in the exporter: sends each
     /// response back to the requester.
     Responses(Arc<ServiceImport>),
+    /// One of the server's own services (`$SYS`): hands a copy to its inbox.
+    Inbox(Arc<Inbox>),
 }
 
 /// A subscription: subject, optional queue group, sid, and auto-unsubscribe state.
@@ -125,7 +127,8 @@ impl Subscription {
         })
     }
 
-    /// An internal subscription of `account` (a service import's).
+    /// An internal subscription of `account` (a service import's, or a
+    /// `$SYS` service's).
     pub fn internal(account: &Arc<Account>, subject: &[u8], kind: SubKind) -> Subscription {
         Subscription {
             kind,
@@ -161,7 +164,11 @@ impl Subscription {
     /// local subject (a request from a route is never imported) and route
     /// interest itself.
     pub fn is_announced(&self) -> bool {
-        !self.owner.is_route() && !matches!(self.kind, SubKind::Service(_))
+        match &self.kind {
+            SubKind::Service(_) => false,
+            SubKind::Inbox(inbox) => inbox.announce,
+            _ => !self.owner.is_route(),
+        }
     }
 
     /// Whether it counts as one of its owner's subscriptions (a client's

@@ -207,7 +207,7 @@ accounts { L: { users: [ {user: l, password: p} ],
     let received = first.receive(b"PUB a 5\r\nhello\r\n", now);
     assert!(matches!(received.event, Some(Event::Close(CloseReason::MaxPayloadExceeded))));
     // A connection that ends makes room.
-    second.finish();
+    second.finish(CloseReason::ClientClosed);
     let mut fourth = session_on(&broker, &gate, now);
     log_in(&mut fourth, &gate, "l", "p", now).unwrap();
     assert_eq!(broker.accounts.get("L").unwrap().connections(), 2);

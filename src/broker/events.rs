@@ -1,0 +1,111 @@
+//! Connection events for the system account's audit stream: the sessions
+//! report logins, closes and failed logins here, and the `$SYS` services
+//! (when running) publish them. Reporting never blocks a session and is
+//! rate limited before anything is queued, so a login flood costs the
+//! stream at most [`EVENTS_PER_SECOND`] events a second.
+
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+
+use super::audit::LogLimiter;
+use super::{Client, CloseReason};
+
+/// Events passed on per second; the rest are counted and dropped.
+pub const EVENTS_PER_SECOND: u32 = 100;
+
+/// Events queued for the publisher before new ones are dropped.
+const QUEUE: usize = 256;
+
+/// One connection event.
+#[derive(Debug)]
+pub enum ServerEvent {
+    /// A client logged in (after its CONNECT was applied).
+    Connect {
+        /// The connection.
+        client: Arc<Client>,
+    },
+    /// A client that logged in closed.
+    Disconnect {
+        /// The connection.
+        client: Arc<Client>,
+        /// Why it closed.
+        reason: CloseReason,
+        /// When.
+        stop: SystemTime,
+    },
+    /// A login was refused.
+    AuthError {
+        /// The connection.
+        client: Arc<Client>,
+        /// The user (or nkey) it claimed, never a secret.
+        user: Option<String>,
+        /// When.
+        stop: SystemTime,
+    },
+}
+
+/// Where sessions report events. Until a publisher takes the receiver,
+/// reports are dropped at once.
+#[derive(Debug)]
+pub struct EventHub {
+    tx: OnceLock<mpsc::Sender<ServerEvent>>,
+    limiter: LogLimiter,
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        EventHub { tx: OnceLock::new(), limiter: LogLimiter::new(EVENTS_PER_SECOND, "system events not published") }
+    }
+}
+
+impl EventHub {
+    /// The receiving end, for the one publisher (`None` if already taken).
+    pub fn take_receiver(&self) -> Option<mpsc::Receiver<ServerEvent>> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        self.tx.set(tx).ok().map(|()| rx)
+    }
+
+    /// Whether anyone publishes events (so sessions can skip building them).
+    pub fn is_active(&self) -> bool {
+        self.tx.get().is_some_and(|tx| !tx.is_closed())
+    }
+
+    /// Reports an event, unless over the rate or nobody listens.
+    pub fn report(&self, event: ServerEvent) {
+        if let Some(tx) = self.tx.get() {
+            if self.limiter.allow() {
+                let _ = tx.try_send(event);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    #[test]
+    fn reports_are_dropped_until_someone_listens_and_then_rate_limited() {
+        let hub = EventHub::default();
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let client = Arc::new(Client::new(1, addr, 1024));
+        hub.report(ServerEvent::Connect { client: client.clone() });
+        assert!(!hub.is_active());
+        let mut rx = hub.take_receiver().unwrap();
+        assert!(hub.take_receiver().is_none(), "one publisher only");
+        assert!(hub.is_active());
+        // A flood within one window: the first EVENTS_PER_SECOND pass.
+        for _ in 0..1000 {
+            hub.report(ServerEvent::AuthError { client: client.clone(), user: None, stop: SystemTime::now() });
+        }
+        let mut passed = 0;
+        while rx.try_recv().is_ok() {
+            passed += 1;
+        }
+        assert_eq!(passed, EVENTS_PER_SECOND as usize);
+    }
+}

@@ -1,0 +1,59 @@
+//! The system account's subject space, `$SYS.>`, seen from every other
+//! account: closed, except the few requests nats-server lets every account
+//! make about itself. nats-server leaves `$SYS.>` an ordinary subject space
+//! in other accounts (nobody answers there); warden refuses it with a
+//! permissions error, so a client cannot spoof server events or requests
+//! inside its own account and mistakes show at once.
+
+use crate::subject::is_subset;
+
+/// The requests every account may make about itself (nats-server imports
+/// them into every account); answered with the asking account's data.
+pub const SELF_SERVICE: [&[u8]; 4] = [
+    b"$SYS.REQ.ACCOUNT.PING.CONNZ",
+    b"$SYS.REQ.ACCOUNT.PING.STATZ",
+    b"$SYS.REQ.SERVER.PING.CONNZ",
+    b"$SYS.REQ.USER.INFO",
+];
+
+const PREFIX: &[u8] = b"$SYS.";
+const SPACE: &[u8] = b"$SYS.>";
+
+/// Whether a valid literal subject lies in `$SYS.>` (a prefix test, run on
+/// every PUB outside the system account).
+pub fn is_system_subject(subject: &[u8]) -> bool {
+    subject.len() > PREFIX.len() && subject.starts_with(PREFIX)
+}
+
+/// Whether a client outside the system account may publish to `subject`.
+pub fn outsider_may_publish(subject: &[u8]) -> bool {
+    !is_system_subject(subject) || SELF_SERVICE.contains(&subject)
+}
+
+/// Whether a client outside the system account may subscribe to `pattern`:
+/// not inside `$SYS.>` (a wildcard that merely overlaps it, such as `>`, is
+/// fine: the only `$SYS` subjects in such an account are its own clients'
+/// self-service requests).
+pub fn outsider_may_subscribe(pattern: &[u8]) -> bool {
+    !is_subset(pattern, SPACE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outsiders_get_the_self_service_requests_only() {
+        assert!(outsider_may_publish(b"orders.new"));
+        assert!(outsider_may_publish(b"$SYSTEM"));
+        assert!(outsider_may_publish(b"$SYS.REQ.USER.INFO"));
+        assert!(outsider_may_publish(b"$SYS.REQ.SERVER.PING.CONNZ"));
+        assert!(!outsider_may_publish(b"$SYS.REQ.SERVER.PING"));
+        assert!(!outsider_may_publish(b"$SYS.ACCOUNT.A.CONNECT"));
+        assert!(outsider_may_subscribe(b">"));
+        assert!(outsider_may_subscribe(b"*.REQ.>"));
+        assert!(!outsider_may_subscribe(b"$SYS.>"));
+        assert!(!outsider_may_subscribe(b"$SYS.ACCOUNT.*.CONNECT"));
+        assert!(!outsider_may_subscribe(b"$SYS.REQ.USER.INFO"));
+    }
+}

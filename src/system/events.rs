@@ -1,0 +1,200 @@
+//! The audit stream: connection events in nats-server's advisory JSON
+//! (`io.nats.server.advisory.v1.client_connect` / `client_disconnect`),
+//! on nats-server's subjects, published in the system account. Rate limited
+//! where they are reported (`broker::EventHub`).
+
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::Serialize;
+
+use super::requests::ServerInfo;
+use crate::broker::{Client, CloseReason, ServerEvent};
+use crate::monitor::rfc3339;
+
+const CONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_connect";
+const DISCONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_disconnect";
+
+/// nats-server's `ClientInfo`, the fields warden knows.
+#[derive(Serialize)]
+struct ClientInfo {
+    start: String,
+    host: String,
+    id: u64,
+    acc: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lang: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ver: Option<String>,
+    /// Nanoseconds (Go's `time.Duration`); 0 is left out, as nats-server.
+    #[serde(skip_serializing_if = "is_zero")]
+    rtt: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop: Option<String>,
+    kind: &'static str,
+    client_type: &'static str,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Serialize)]
+struct DataStats {
+    msgs: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    timestamp: String,
+    server: &'a ServerInfo<'a>,
+    client: ClientInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent: Option<DataStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    received: Option<DataStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// The subject to publish `event` on, in the system account, and its
+/// JSON; `None` for the global account's connects and disconnects, which
+/// nats-server does not report either.
+pub fn render(event: &ServerEvent, server: &ServerInfo<'_>, server_id: &str) -> Option<(String, Vec<u8>)> {
+    let now = SystemTime::now();
+    let (subject, kind, client, stop, reason, counters) = match event {
+        ServerEvent::Connect { client } => {
+            let account = account_of(client)?;
+            (format!("$SYS.ACCOUNT.{account}.CONNECT"), CONNECT_TYPE, client, None, None, false)
+        }
+        ServerEvent::Disconnect { client, reason, stop } => {
+            let account = account_of(client)?;
+            let subject = format!("$SYS.ACCOUNT.{account}.DISCONNECT");
+            (subject, DISCONNECT_TYPE, client, Some(*stop), Some(reason.to_string()), true)
+        }
+        ServerEvent::AuthError { client, stop, .. } => {
+            let subject = format!("$SYS.SERVER.{server_id}.CLIENT.AUTH.ERR");
+            let reason = CloseReason::AuthenticationFailure.to_string();
+            (subject, DISCONNECT_TYPE, client, Some(*stop), Some(reason), true)
+        }
+    };
+    let mut info = client_info(client, stop);
+    if let ServerEvent::AuthError { user, .. } = event {
+        info.user = user.clone();
+    }
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let stats = &client.stats;
+    let body = Event {
+        kind,
+        id: event_id(),
+        timestamp: rfc3339(now),
+        server,
+        client: info,
+        // nats-server's view: what the client sent is what the server received.
+        sent: counters.then(|| DataStats { msgs: load(&stats.in_msgs), bytes: load(&stats.in_bytes) }),
+        received: counters.then(|| DataStats { msgs: load(&stats.out_msgs), bytes: load(&stats.out_bytes) }),
+        reason,
+    };
+    Some((subject, serde_json::to_vec(&body).unwrap_or_default()))
+}
+
+/// The account of a logged-in client, unless it is the global account.
+fn account_of(client: &Client) -> Option<String> {
+    let account = client.meta.lock().account.clone()?;
+    (*account != *crate::config::GLOBAL_ACCOUNT).then(|| account.to_string())
+}
+
+fn client_info(client: &Client, stop: Option<SystemTime>) -> ClientInfo {
+    let meta = client.meta.lock();
+    ClientInfo {
+        start: rfc3339(client.start),
+        host: client.addr.ip().to_string(),
+        id: client.id,
+        acc: meta.account.as_deref().unwrap_or(crate::config::GLOBAL_ACCOUNT).to_owned(),
+        user: meta.user.clone(),
+        name: meta.name.clone(),
+        lang: meta.lang.clone(),
+        ver: meta.version.clone(),
+        rtt: client.rtt_nanos.load(Ordering::Relaxed),
+        stop: stop.map(rfc3339),
+        kind: "Client",
+        client_type: "nats",
+    }
+}
+
+/// A fresh event id: 22 random alphanumerics, like nats-server's NUID.
+fn event_id() -> String {
+    rand::thread_rng().sample_iter(&Alphanumeric).take(22).map(char::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::system::requests::ServerFacts;
+
+    fn client(account: &str, user: &str) -> Arc<Client> {
+        let addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let client = Arc::new(Client::new(7, addr, 1024));
+        {
+            let mut meta = client.meta.lock();
+            meta.account = Some(account.into());
+            meta.user = Some(user.into());
+            meta.name = Some("app".into());
+        }
+        client.stats.in_msgs.store(3, Ordering::Relaxed);
+        client
+    }
+
+    fn render_json(event: &ServerEvent) -> Option<(String, Value)> {
+        let facts = ServerFacts { name: "n1", host: "127.0.0.1", id: "NID", cluster: None };
+        let server = ServerInfo::new(&facts, 1, rfc3339(SystemTime::now()));
+        render(event, &server, "NID").map(|(s, b)| (s, serde_json::from_slice(&b).unwrap()))
+    }
+
+    #[test]
+    fn connect_and_disconnect_events_name_the_account_and_client() {
+        let (subject, json) = render_json(&ServerEvent::Connect { client: client("A", "alice") }).unwrap();
+        assert_eq!(subject, "$SYS.ACCOUNT.A.CONNECT");
+        assert_eq!(json["type"], CONNECT_TYPE);
+        assert_eq!(json["id"].as_str().unwrap().len(), 22);
+        assert_eq!(
+            (&json["client"]["acc"], &json["client"]["user"], &json["client"]["id"]),
+            (&"A".into(), &"alice".into(), &7.into())
+        );
+        assert_eq!(json["server"]["id"], "NID");
+        assert!(json.get("sent").is_none());
+        let stop = SystemTime::now();
+        let event = ServerEvent::Disconnect { client: client("A", "alice"), reason: CloseReason::ClientClosed, stop };
+        let (subject, json) = render_json(&event).unwrap();
+        assert_eq!(subject, "$SYS.ACCOUNT.A.DISCONNECT");
+        assert_eq!(json["reason"], "Client Closed");
+        assert_eq!(json["sent"]["msgs"], 3);
+        assert!(json["client"]["stop"].is_string());
+    }
+
+    #[test]
+    fn global_account_activity_is_not_reported_but_auth_errors_are() {
+        assert!(render_json(&ServerEvent::Connect { client: client("$G", "bob") }).is_none());
+        let event =
+            ServerEvent::AuthError { client: client("$G", "x"), user: Some("mallory".into()), stop: SystemTime::now() };
+        let (subject, json) = render_json(&event).unwrap();
+        assert_eq!(subject, "$SYS.SERVER.NID.CLIENT.AUTH.ERR");
+        assert_eq!(json["client"]["user"], "mallory");
+        assert_eq!(json["reason"], "Authentication Failure");
+    }
+}

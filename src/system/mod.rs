@@ -1,0 +1,355 @@
+//! The server's own services over NATS, in the system account: the `$SYS`
+//! requests the `nats` CLI and other NATS tooling send (`server ping`,
+//! `server info`, `server report connections`, nats-top over NATS), the
+//! self-service requests every account may make about itself, and the
+//! audit stream of connection events and periodic statistics.
+//!
+//! # How it fits
+//! - One task owns everything here. Its subscriptions are ordinary entries
+//!   in the accounts' indexes whose deliveries go to an [`Inbox`] (a
+//!   bounded channel; when full, requests are dropped, never queued
+//!   without bound), so the system account is routed like any other: a
+//!   `$SYS.REQ.SERVER.PING` published on one node reaches every node,
+//!   warden or nats-server, and each answers.
+//! - The data is the monitoring API's ([`MonitorApi`]), the same code the
+//!   HTTP endpoints answer with.
+//! - Answers and events are published through a [`Fanout`] of the task's
+//!   own, as any publisher's, in the account the request came from.
+//! - Who may ask is decided before a request gets here: outside the system
+//!   account, publishing in `$SYS.>` is refused but for the self-service
+//!   subjects (`perms`), and inside it the users' own permissions apply.
+//!   `KICK` needs more: a grant in the requester's publish allow list (an
+//!   unrestricted system user may not kick), and the requester must be a
+//!   client of this server.
+
+mod events;
+mod requests;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, info};
+
+use crate::broker::{
+    stopping, Account, Broker, CloseReason, Fanout, Inbox, InboxMsg, LogLimiter, Message, Origin, ServerEvent, SubKind,
+    Subscription,
+};
+use crate::monitor::{rfc3339, ApiFailure, Endpoint, MonitorApi};
+use requests::{AccountRequest, Body, Request, ServerFacts, ServerInfo, SELF_SERVICE};
+
+/// The first periodic `$SYS.SERVER.<id>.STATSZ` goes out this soon after
+/// start; the interval then doubles up to [`STATSZ_INTERVAL`] (nats-server's
+/// schedule).
+const STATSZ_FIRST: Duration = Duration::from_millis(250);
+/// The periodic statistics interval (nats-server 2.9.10's).
+const STATSZ_INTERVAL: Duration = Duration::from_secs(30);
+/// Requests from accounts other than the system account answered per
+/// second, all together: each walks the connection list, so an ordinary
+/// user must not be able to keep the service busy.
+const SELF_SERVICE_PER_SECOND: u32 = 50;
+
+/// The running services. They stop with the server's shutdown signal.
+#[derive(Debug)]
+pub struct SystemServices {
+    task: JoinHandle<()>,
+}
+
+impl SystemServices {
+    /// Subscribes in the system account (and the self-service subjects in
+    /// every other account) and starts answering; `None` without a system
+    /// account.
+    pub fn start(broker: Arc<Broker>, api: MonitorApi) -> Option<SystemServices> {
+        broker.accounts.system()?;
+        let (announced, announced_rx) = Inbox::new(true);
+        let (local, local_rx) = Inbox::new(false);
+        let events = broker.events.take_receiver();
+        let service = Service {
+            fanout: Fanout::new(0),
+            seq: 0,
+            announced,
+            local,
+            subscriptions: HashMap::new(),
+            self_service: LogLimiter::new(SELF_SERVICE_PER_SECOND, "$SYS requests of other accounts not answered"),
+            broker,
+            api,
+        };
+        Some(SystemServices { task: tokio::spawn(service.run(announced_rx, local_rx, events)) })
+    }
+
+    /// Waits for the task to end (after shutdown began).
+    pub async fn join(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// An account's subscriptions made here, and whether it was the system
+/// account when they were made.
+struct AccountSubs {
+    account: Arc<Account>,
+    system: bool,
+    subs: Vec<Arc<Subscription>>,
+}
+
+struct Service {
+    broker: Arc<Broker>,
+    api: MonitorApi,
+    fanout: Fanout,
+    /// Messages sent so far (`ServerInfo.seq`).
+    seq: u64,
+    /// Delivers the requests peers hear of.
+    announced: Arc<Inbox>,
+    /// Delivers `$SYS.REQ.USER.INFO`, answered only by the requester's own
+    /// server (as nats-server: the interest is not propagated).
+    local: Arc<Inbox>,
+    /// By account name.
+    subscriptions: HashMap<Arc<str>, AccountSubs>,
+    self_service: LogLimiter,
+}
+
+impl Service {
+    async fn run(
+        mut self,
+        mut announced: mpsc::Receiver<InboxMsg>,
+        mut local: mpsc::Receiver<InboxMsg>,
+        mut events: Option<mpsc::Receiver<ServerEvent>>,
+    ) {
+        let mut shutdown = self.broker.shutdown_signal();
+        let mut changed = self.broker.accounts.changed();
+        self.resubscribe();
+        let mut every = STATSZ_FIRST;
+        let mut next_statsz = tokio::time::Instant::now() + every;
+        loop {
+            tokio::select! {
+                _ = stopping(&mut shutdown) => break,
+                Ok(()) = changed.changed() => self.resubscribe(),
+                Some(msg) = announced.recv() => self.request(&msg),
+                Some(msg) = local.recv() => self.request(&msg),
+                Some(event) = next_event(&mut events) => self.event(&event),
+                _ = tokio::time::sleep_until(next_statsz) => {
+                    let subject = format!("$SYS.SERVER.{}.STATSZ", self.broker.identity.id);
+                    let system = self.broker.accounts.system();
+                    if let Some(system) = system {
+                        self.send_stats(&system, subject.as_bytes());
+                    }
+                    every = (every * 2).min(STATSZ_INTERVAL);
+                    next_statsz += every;
+                }
+            }
+        }
+        for (_, subs) in self.subscriptions.drain() {
+            for sub in subs.subs {
+                self.broker.remove_subscription(&sub);
+            }
+        }
+    }
+
+    /// Makes the subscriptions match the accounts (at start and after each
+    /// reload): the service subjects in the system account, the
+    /// self-service ones in every other.
+    fn resubscribe(&mut self) {
+        let system = self.broker.accounts.system();
+        let accounts = self.broker.accounts.all();
+        let is_system = |a: &Arc<Account>| system.as_ref().is_some_and(|s| Arc::ptr_eq(s, a));
+        let current: Vec<Arc<str>> = self.subscriptions.keys().cloned().collect();
+        for name in current {
+            let keep = accounts.iter().find(|a| a.name == name).is_some_and(|a| {
+                let subs = &self.subscriptions[&name];
+                Arc::ptr_eq(&subs.account, a) && subs.system == is_system(a)
+            });
+            if !keep {
+                if let Some(old) = self.subscriptions.remove(&name) {
+                    for sub in &old.subs {
+                        self.broker.remove_subscription(sub);
+                    }
+                }
+            }
+        }
+        for account in accounts {
+            if self.subscriptions.contains_key(&account.name) {
+                continue;
+            }
+            let system = is_system(&account);
+            let id = &self.broker.identity.id;
+            let mut wanted: Vec<(String, &Arc<Inbox>)> = Vec::new();
+            if system {
+                wanted.extend(requests::SYSTEM_SUBJECTS.iter().map(|s| (s.replace("{id}", id), &self.announced)));
+            } else {
+                let shared = SELF_SERVICE.iter().filter(|s| **s != requests::USER_INFO);
+                wanted.extend(shared.map(|s| (String::from_utf8_lossy(s).into_owned(), &self.announced)));
+            }
+            wanted.push((String::from_utf8_lossy(requests::USER_INFO).into_owned(), &self.local));
+            let subs: Vec<Arc<Subscription>> = wanted
+                .into_iter()
+                .map(|(subject, inbox)| {
+                    let sub = Subscription::internal(&account, subject.as_bytes(), SubKind::Inbox(inbox.clone()));
+                    Arc::new(sub)
+                })
+                .collect();
+            for sub in &subs {
+                self.broker.add_subscription(sub.clone());
+            }
+            self.subscriptions.insert(account.name.clone(), AccountSubs { account, system, subs });
+        }
+    }
+
+    fn facts(&self) -> (String, String, Option<String>) {
+        let broker = &self.broker;
+        (broker.identity.name.clone(), broker.opts.host.clone(), self.api.cluster_name())
+    }
+
+    fn server_info<'a>(&mut self, facts: &'a ServerFacts<'a>) -> ServerInfo<'a> {
+        self.seq += 1;
+        ServerInfo::new(facts, self.seq, rfc3339(SystemTime::now()))
+    }
+
+    /// Answers one request, if it is one this server answers.
+    fn request(&mut self, msg: &InboxMsg) {
+        let Some(reply) = msg.reply.as_deref() else { return };
+        let system = msg.account.is_system();
+        let id = self.broker.identity.id.clone();
+        let Some(request) = requests::parse(&msg.subject, &msg.account.name, system, &id) else { return };
+        if !system && !self.self_service.allow() {
+            return;
+        }
+        let (name, host, cluster) = self.facts();
+        let facts = ServerFacts { name: &name, host: &host, id: &id, cluster: cluster.as_deref() };
+        let body = match Body::parse(msg.payload()) {
+            Ok(body) => body,
+            Err(failure) => {
+                let server = self.server_info(&facts);
+                let answer = requests::envelope(&server, Err(failure));
+                self.publish(&msg.account, reply, &answer);
+                return;
+            }
+        };
+        if !body.selects(&facts) {
+            return;
+        }
+        let data = match request {
+            Request::Stats => {
+                let account = msg.account.clone();
+                self.send_stats(&account, reply);
+                return;
+            }
+            Request::Idz => {
+                let idz = serde_json::json!({ "name": name, "host": host, "id": id });
+                self.publish(&msg.account, reply, idz.to_string().as_bytes());
+                return;
+            }
+            Request::Endpoint(endpoint) => self.api.request(endpoint, &body.options, None),
+            Request::Kick => self.kick(msg, &body),
+            Request::Account { name, what } => match self.account_request(&name, what, &body) {
+                Some(data) => data,
+                None => return,
+            },
+            Request::UserInfo => match self.user_info(msg) {
+                Some(data) => Ok(data),
+                None => return,
+            },
+        };
+        let server = self.server_info(&facts);
+        let answer = requests::envelope(&server, data);
+        self.publish(&msg.account, reply, &answer);
+    }
+
+    /// `None`: stay silent (nats-server's "filtered response").
+    fn account_request(&self, name: &str, what: AccountRequest, body: &Body) -> Option<Result<Value, ApiFailure>> {
+        Some(match what {
+            AccountRequest::Connz => self.api.request(Endpoint::Connz, &body.options, Some(name)),
+            AccountRequest::Subsz => self.api.request(Endpoint::Subsz, &body.options, Some(name)),
+            AccountRequest::Info => self.api.account_info(name),
+            AccountRequest::Statz => {
+                let accounts = if name == "PING" { body.accounts() } else { vec![name.to_owned()] };
+                let statz = self.api.account_statz(&accounts, body.include_unused());
+                let empty = statz.as_ref().is_ok_and(|s| s["account_statz"].as_array().is_none_or(Vec::is_empty));
+                if empty && !body.include_unused() {
+                    return None;
+                }
+                statz
+            }
+        })
+    }
+
+    /// `$SYS.REQ.USER.INFO`: the requesting client's user and account.
+    fn user_info(&self, msg: &InboxMsg) -> Option<Value> {
+        let client = self.broker.client(msg.client?)?;
+        let meta = client.meta.lock();
+        Some(serde_json::json!({
+            "user": meta.user.clone().unwrap_or_default(),
+            "account": meta.account.as_deref().unwrap_or_default(),
+        }))
+    }
+
+    /// `KICK`: closes connection `cid` of this server, for a requester of
+    /// this server whose publish allow list grants the subject.
+    fn kick(&self, msg: &InboxMsg, body: &Body) -> Result<Value, ApiFailure> {
+        let requester = msg.client.and_then(|id| self.broker.client(id));
+        let granted = requester.is_some_and(|c| {
+            let meta = c.meta.lock();
+            meta.permissions.as_ref().is_some_and(|p| !p.publish_is_unrestricted() && p.may_publish(&msg.subject))
+        });
+        if !granted {
+            return Err(ApiFailure { code: 403, description: "KICK needs an explicit publish permission" });
+        }
+        let Some(cid) = body.cid() else { return Err(ApiFailure::bad_request("cid is required")) };
+        let Some(target) = self.broker.client(cid) else {
+            return Err(ApiFailure { code: 404, description: "no connection with that cid" });
+        };
+        info!(cid, by = msg.client, "connection kicked by a system request");
+        target.outbound.close(CloseReason::Kicked);
+        Ok(Value::Null)
+    }
+
+    fn send_stats(&mut self, account: &Arc<Account>, subject: &[u8]) {
+        let statsz = match self.api.request(Endpoint::Statsz, &serde_json::Map::new(), None) {
+            Ok(statsz) => statsz,
+            Err(_) => return,
+        };
+        let (name, host, cluster) = self.facts();
+        let id = self.broker.identity.id.clone();
+        let facts = ServerFacts { name: &name, host: &host, id: &id, cluster: cluster.as_deref() };
+        let server = self.server_info(&facts);
+        let message = requests::stats_message(&server, statsz);
+        self.publish(account, subject, &message);
+    }
+
+    fn event(&mut self, event: &ServerEvent) {
+        let Some(system) = self.broker.accounts.system() else { return };
+        let (name, host, cluster) = self.facts();
+        let id = self.broker.identity.id.clone();
+        let facts = ServerFacts { name: &name, host: &host, id: &id, cluster: cluster.as_deref() };
+        let server = self.server_info(&facts);
+        if let Some((subject, body)) = events::render(event, &server, &id) {
+            self.publish(&system, subject.as_bytes(), &body);
+        }
+    }
+
+    /// Publishes in `account` as the server, and wakes the writers of
+    /// whoever it reached.
+    fn publish(&mut self, account: &Account, subject: &[u8], payload: &[u8]) {
+        self.fanout.begin_batch(self.broker.next_batch_token());
+        let msg = Message { subject, reply: None, header_len: None, message: payload };
+        let origin = Origin::Client { id: 0, echo: true };
+        let delivered = self.fanout.publish(&self.broker, account, &msg, origin, Instant::now());
+        let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
+        for client in touched {
+            client.outbound.wake();
+        }
+        let stats = &self.broker.stats;
+        stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+        stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+        debug!(subject = %String::from_utf8_lossy(subject), delivered, "system message sent");
+    }
+}
+
+async fn next_event(events: &mut Option<mpsc::Receiver<ServerEvent>>) -> Option<ServerEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
