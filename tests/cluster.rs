@@ -60,7 +60,7 @@ async fn three_nodes_from_one_seed_deliver_exactly_once() {
     let mut sub_c = on_c.subscribe("orders.*").await.unwrap();
     on_b.flush().await.unwrap();
     on_c.flush().await.unwrap();
-    eventually("A to see interest from B and C", || a.broker().accounts.global().router.len() >= 2).await;
+    eventually("A to see interest from B and C", || route_interest(&a, "$G") >= 2).await;
     let on_a = client(&a).await;
     for i in 0..50 {
         on_a.publish(format!("orders.{i}"), "x".into()).await.unwrap();
@@ -94,7 +94,7 @@ async fn queue_group_across_nodes_delivers_each_message_once() {
         cl.flush().await.unwrap();
         keep.push(cl);
     }
-    eventually("A to see the queue interest", || a.broker().accounts.global().router.len() >= 2).await;
+    eventually("A to see the queue interest", || route_interest(&a, "$G") >= 2).await;
     let on_a = client(&a).await;
     let n = 100;
     for i in 0..n {
@@ -133,28 +133,27 @@ async fn request_reply_across_nodes_and_interest_removal() {
             }
         }
     });
-    eventually("C to see svc.echo", || !c.broker().accounts.global().router.is_empty()).await;
+    eventually("C to see svc.echo", || route_interest(&c, "$G") > 0).await;
     let requester = client(&c).await;
     let answer = within(requester.request("svc.echo", "ping".into())).await.unwrap();
     assert_eq!(answer.payload, "ping");
 
     // UNSUB and disconnect both withdraw interest cluster-wide.
-    let before = a.broker().accounts.global().router.len();
+    let before = route_interest(&a, "$G");
     let temp = client(&b).await;
     let sub = temp.subscribe("temp.x").await.unwrap();
     temp.flush().await.unwrap();
-    eventually("A to see temp.x", || a.broker().accounts.global().router.len() == before + 1).await;
+    eventually("A to see temp.x", || route_interest(&a, "$G") == before + 1).await;
     let with_temp = before + 1;
     drop(sub);
     temp.flush().await.unwrap();
-    eventually("A to drop temp.x after UNSUB", || a.broker().accounts.global().router.len() == with_temp - 1).await;
+    eventually("A to drop temp.x after UNSUB", || route_interest(&a, "$G") == with_temp - 1).await;
     let mut raw = Raw::connected(b.local_addr()).await;
     raw.send("SUB temp.y 1\r\n").await;
     raw.ping_pong().await;
-    eventually("A to see temp.y", || a.broker().accounts.global().router.len() == with_temp).await;
+    eventually("A to see temp.y", || route_interest(&a, "$G") == with_temp).await;
     drop(raw);
-    eventually("A to drop temp.y after disconnect", || a.broker().accounts.global().router.len() == with_temp - 1)
-        .await;
+    eventually("A to drop temp.y after disconnect", || route_interest(&a, "$G") == with_temp - 1).await;
     for s in [a, b, c] {
         s.shutdown().await;
     }
@@ -454,7 +453,7 @@ async fn routes_over_verified_tls() {
     let on_b = client(&b).await;
     let mut sub = on_b.subscribe("secure.route").await.unwrap();
     on_b.flush().await.unwrap();
-    eventually("A to see B's interest", || !a.broker().accounts.global().router.is_empty()).await;
+    eventually("A to see B's interest", || route_interest(&a, "$G") > 0).await;
     let on_a = client(&a).await;
     on_a.publish("secure.route", "over tls".into()).await.unwrap();
     assert_eq!(within(sub.next()).await.unwrap().payload, "over tls");

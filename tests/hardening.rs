@@ -219,7 +219,7 @@ async fn a_route_peer_cannot_steer_dials_or_grow_urls_and_interest_without_bound
     peer.send(lines).await;
     let rest = peer.expect_closed().await;
     assert!(rest.contains("-ERR 'too much route interest'"), "{}", &rest[rest.len().saturating_sub(200)..]);
-    eventually("the peer's interest to be dropped", || server.broker().accounts.global().router.is_empty()).await;
+    eventually("the peer's interest to be dropped", || route_interest(&server, "$G") == 0).await;
     server.shutdown().await;
 }
 
@@ -235,7 +235,7 @@ async fn an_impostor_with_route_credentials_cannot_displace_a_settled_route() {
     let on_b = within(async_nats::connect(url(&b))).await.unwrap();
     let mut sub = on_b.subscribe("tick").await.unwrap();
     on_b.flush().await.unwrap();
-    eventually("A to see B's interest", || !a.broker().accounts.global().router.is_empty()).await;
+    eventually("A to see B's interest", || route_interest(&a, "$G") > 0).await;
     let on_a = within(async_nats::connect(url(&a))).await.unwrap();
     let mut impostor = Raw::new(within(TcpStream::connect(cluster_addr(&a))).await.unwrap());
     assert!(impostor.line().await.starts_with("INFO "));
@@ -537,7 +537,7 @@ async fn one_connection_cannot_hold_unbounded_subscriptions() {
     c.send(subs).await;
     c.expect("-ERR 'maximum subscriptions exceeded'").await;
     c.ping_pong().await;
-    assert_eq!(server.broker().accounts.global().router.len(), max);
+    assert_eq!(client_subscriptions(&server, "$G"), max);
     server.shutdown().await;
 }
 

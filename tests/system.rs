@@ -208,6 +208,41 @@ async fn kick_needs_an_explicit_grant() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_over_nats_rereads_the_config_file_for_a_granted_user() {
+    let conf = temp_dir("sys-reload").join("warden.conf");
+    let reloader = r#"{user: reloader, password: pr, permissions: { publish: ["$SYS.REQ.SERVER.*.RELOAD"], subscribe: ["_INBOX.>"] }}"#;
+    let config = format!(
+        "listen: 127.0.0.1:0\n{}",
+        ACCOUNTS.replace("{user: sys, password: ps}", &format!("{{user: sys, password: ps}}\n{reloader}"))
+    );
+    std::fs::write(&conf, &config).unwrap();
+    let (_serving, addr) = common::binary::serve_file(&conf).await;
+    let url = format!("nats://{addr}");
+    let sys = login(&url, "sys", "ps").await;
+    let id = ask_one(&sys, "$SYS.REQ.SERVER.PING.IDZ", "").await["id"].as_str().unwrap().to_owned();
+    let reload = format!("$SYS.REQ.SERVER.{id}.RELOAD");
+
+    // A new user in the file, applied only by a granted RELOAD.
+    std::fs::write(
+        &conf,
+        config.replace("{user: a, password: pa}", "{user: a, password: pa}, {user: a2, password: pa2}"),
+    )
+    .unwrap();
+    assert_eq!(ask_one(&sys, &reload, "").await["error"]["code"], 403);
+    let opts = async_nats::ConnectOptions::with_user_and_password("a2".into(), "pa2".into());
+    assert!(within(opts.connect(url.clone())).await.is_err());
+    let reloader = login(&url, "reloader", "pr").await;
+    let done = ask_one(&reloader, &reload, "").await;
+    assert!(done.get("error").is_none() && done.get("data").is_none(), "{done}");
+    login(&url, "a2", "pa2").await;
+
+    // A file that does not load is refused, and the running config stays.
+    std::fs::write(&conf, format!("{config}\nbogus_key: 1\n")).unwrap();
+    assert_eq!(ask_one(&reloader, &reload, "").await["error"]["code"], 500);
+    login(&url, "a2", "pa2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connects_disconnects_and_failed_logins_are_events() {
     let server = start(options_from(ACCOUNTS)).await;
     let id = server.broker().identity.id.clone();

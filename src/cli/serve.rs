@@ -16,6 +16,7 @@ use warden::config::flags::{self, Flags, TLS_USAGE, USAGE};
 use warden::config::{self, Loaded, Options};
 use warden::proto::{NATS_VERSION, WARDEN_VERSION};
 use warden::server::Server;
+use warden::system::{ReloadRequest, ReloadRequests};
 
 use super::files::{Bound, RunFiles};
 use super::logging::{self, LogFile};
@@ -166,7 +167,7 @@ async fn run(flags: &Flags, opts: Options, log_file: Option<Arc<LogFile>>, progr
     let client_tls = opts.tls.as_ref().is_some_and(|t| !t.allow_non_tls);
     let https = opts.http.as_ref().is_some_and(|h| h.tls);
     let route_tls = opts.cluster.as_ref().is_some_and(|c| c.tls.is_some());
-    let server = match Server::start(opts).await {
+    let mut server = match Server::start(opts).await {
         Ok(server) => server,
         Err(err) => {
             error!("refusing to start: {err}");
@@ -186,7 +187,8 @@ async fn run(flags: &Flags, opts: Options, log_file: Option<Arc<LogFile>>, progr
             return ExitCode::FAILURE;
         }
     };
-    match run_until_stopped(&server, flags, log_file.as_deref()).await {
+    let reloads = server.take_reload_requests();
+    match run_until_stopped(&server, flags, log_file.as_deref(), reloads).await {
         Stop::Interrupt => {
             info!("shutting down");
             server.shutdown().await;
@@ -221,10 +223,15 @@ async fn lame_duck(server: Server) {
     draining.await;
 }
 
-/// Serves until SIGINT, SIGTERM or SIGUSR2; reloads on SIGHUP (a config
-/// that fails to load or check is refused and the running one stays);
-/// reopens the log file on SIGUSR1.
-async fn run_until_stopped(server: &Server, flags: &Flags, log_file: Option<&LogFile>) -> Stop {
+/// Serves until SIGINT, SIGTERM or SIGUSR2; reloads on SIGHUP and on a
+/// system user's `RELOAD` request (a config that fails to load or check is
+/// refused and the running one stays); reopens the log file on SIGUSR1.
+async fn run_until_stopped(
+    server: &Server,
+    flags: &Flags,
+    log_file: Option<&LogFile>,
+    mut reloads: Option<ReloadRequests>,
+) -> Stop {
     use tokio::signal::unix::{signal, SignalKind};
     let signals = (
         signal(SignalKind::terminate()),
@@ -243,7 +250,12 @@ async fn run_until_stopped(server: &Server, flags: &Flags, log_file: Option<&Log
             _ = term.recv() => return Stop::LameDuck,
             _ = usr2.recv() => return Stop::LameDuck,
             _ = usr1.recv() => reopen(log_file),
-            _ = hup.recv() => reload(server, flags),
+            _ = hup.recv() => {
+                let _ = reload(server, flags);
+            }
+            Some(done) = next_reload(&mut reloads) => {
+                let _ = done.send(reload(server, flags));
+            }
         }
     }
 }
@@ -259,23 +271,37 @@ fn reopen(log_file: Option<&LogFile>) {
     }
 }
 
-fn reload(server: &Server, flags: &Flags) {
+async fn next_reload(reloads: &mut Option<ReloadRequests>) -> Option<ReloadRequest> {
+    match reloads {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reloads the config file; whether the new config was applied.
+fn reload(server: &Server, flags: &Flags) -> Result<(), ()> {
     if flags.config.is_none() {
-        warn!("SIGHUP ignored: the server was started without a config file");
-        return;
+        warn!("reload ignored: the server was started without a config file");
+        return Err(());
     }
     let loaded = match options(flags) {
         Ok(loaded) => loaded,
         Err(err) => {
             error!("reload refused, keeping the running config: {err}");
-            return;
+            return Err(());
         }
     };
     for warning in &loaded.warnings {
         warn!("{warning}");
     }
     match server.reload(&loaded.options) {
-        Ok(warnings) => warnings.iter().for_each(|w| warn!("{w}")),
-        Err(err) => error!("reload refused, keeping the running config: {err}"),
+        Ok(warnings) => {
+            warnings.iter().for_each(|w| warn!("{w}"));
+            Ok(())
+        }
+        Err(err) => {
+            error!("reload refused, keeping the running config: {err}");
+            Err(())
+        }
     }
 }

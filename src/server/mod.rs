@@ -23,7 +23,7 @@ use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
 use crate::monitor::{self, MonitorApi, MonitorError, MonitorHandle, Sources};
 use crate::proto::ProtoError;
-use crate::system::SystemServices;
+use crate::system::{ReloadRequests, SystemServices};
 use crate::tls::{CurrentTls, TlsError, TlsState};
 
 use node::Node;
@@ -112,6 +112,8 @@ pub struct Server {
     monitor: Option<MonitorHandle>,
     /// The `$SYS` services, when there is a system account.
     system: Option<SystemServices>,
+    /// `RELOAD` requests over NATS, until someone who can reload takes them.
+    reload_requests: Option<ReloadRequests>,
     /// Sends clients a fresh INFO when the cluster's client URLs change.
     info_updates: Option<JoinHandle<()>>,
 }
@@ -180,14 +182,31 @@ impl Server {
                 return Err(StartError::Monitor(err));
             }
         };
-        let system = SystemServices::start(broker.clone(), api);
+        let (reloads, reload_requests) = mpsc::channel(1);
+        let system = SystemServices::start(broker.clone(), api, reloads);
         let info_updates = node.cluster.as_ref().map(|cluster| spawn_info_updates(&node, cluster));
         let (done_tx, done) = mpsc::channel(1);
         // nats-server's wording: test harnesses find the port in this line.
         info!(server_id = %broker.identity.id, "Listening for client connections on {local_addr}");
         let accept = tokio::spawn(accept_loop(node.clone(), listener, done_tx));
         info!("Server is ready");
-        Ok(Server { node, local_addr, accept: Some(accept), done, monitor, system, info_updates })
+        Ok(Server {
+            node,
+            local_addr,
+            accept: Some(accept),
+            done,
+            monitor,
+            system,
+            reload_requests: Some(reload_requests),
+            info_updates,
+        })
+    }
+
+    /// The `$SYS.REQ.SERVER.<id>.RELOAD` requests, for whoever can reload
+    /// this server's configuration (once; `None` afterwards). Each is
+    /// answered through the sender it carries. Untaken, they are refused.
+    pub fn take_reload_requests(&mut self) -> Option<ReloadRequests> {
+        self.reload_requests.take()
     }
 
     /// The bound monitoring address, when monitoring is on (useful with port 0).

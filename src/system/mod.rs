@@ -18,9 +18,12 @@
 //! - Who may ask is decided before a request gets here: outside the system
 //!   account, publishing in `$SYS.>` is refused but for the self-service
 //!   subjects (`perms`), and inside it the users' own permissions apply.
-//!   `KICK` needs more: a grant in the requester's publish allow list (an
-//!   unrestricted system user may not kick), and the requester must be a
-//!   client of this server.
+//!   `KICK` and `RELOAD` need more: a grant in the requester's publish
+//!   allow list (an unrestricted system user may do neither), and the
+//!   requester must be a client of this server.
+//! - `RELOAD` is carried out by whoever runs the server (the `warden`
+//!   command reloads its config file, as on SIGHUP) through
+//!   [`ReloadRequests`]; an embedder that takes none gets it refused.
 
 mod events;
 mod requests;
@@ -31,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
@@ -53,6 +56,16 @@ const STATSZ_INTERVAL: Duration = Duration::from_secs(30);
 /// user must not be able to keep the service busy.
 const SELF_SERVICE_PER_SECOND: u32 = 50;
 
+/// How long a `RELOAD` request waits for the reload to be done.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One reload asked for over NATS: the receiver reloads and says how it went
+/// (the error is logged there; the requester gets a fixed text).
+pub type ReloadRequest = oneshot::Sender<Result<(), ()>>;
+
+/// Where `RELOAD` requests arrive, for whoever can reload the server.
+pub type ReloadRequests = mpsc::Receiver<ReloadRequest>;
+
 /// The running services. They stop with the server's shutdown signal.
 #[derive(Debug)]
 pub struct SystemServices {
@@ -63,7 +76,7 @@ impl SystemServices {
     /// Subscribes in the system account (and the self-service subjects in
     /// every other account) and starts answering; `None` without a system
     /// account.
-    pub fn start(broker: Arc<Broker>, api: MonitorApi) -> Option<SystemServices> {
+    pub fn start(broker: Arc<Broker>, api: MonitorApi, reloads: mpsc::Sender<ReloadRequest>) -> Option<SystemServices> {
         broker.accounts.system()?;
         let (announced, announced_rx) = Inbox::new(true);
         let (local, local_rx) = Inbox::new(false);
@@ -75,6 +88,7 @@ impl SystemServices {
             local,
             subscriptions: HashMap::new(),
             self_service: LogLimiter::new(SELF_SERVICE_PER_SECOND, "$SYS requests of other accounts not answered"),
+            reloads,
             broker,
             api,
         };
@@ -109,6 +123,7 @@ struct Service {
     /// By account name.
     subscriptions: HashMap<Arc<str>, AccountSubs>,
     self_service: LogLimiter,
+    reloads: mpsc::Sender<ReloadRequest>,
 }
 
 impl Service {
@@ -127,8 +142,8 @@ impl Service {
             tokio::select! {
                 _ = stopping(&mut shutdown) => break,
                 Ok(()) = changed.changed() => self.resubscribe(),
-                Some(msg) = announced.recv() => self.request(&msg),
-                Some(msg) = local.recv() => self.request(&msg),
+                Some(msg) = announced.recv() => self.request(&msg).await,
+                Some(msg) = local.recv() => self.request(&msg).await,
                 Some(event) = next_event(&mut events) => self.event(&event),
                 _ = tokio::time::sleep_until(next_statsz) => {
                     let subject = format!("$SYS.SERVER.{}.STATSZ", self.broker.identity.id);
@@ -208,7 +223,7 @@ impl Service {
     }
 
     /// Answers one request, if it is one this server answers.
-    fn request(&mut self, msg: &InboxMsg) {
+    async fn request(&mut self, msg: &InboxMsg) {
         let Some(reply) = msg.reply.as_deref() else { return };
         let system = msg.account.is_system();
         let id = self.broker.identity.id.clone();
@@ -242,7 +257,11 @@ impl Service {
                 return;
             }
             Request::Endpoint(endpoint) => self.api.request(endpoint, &body.options, None),
-            Request::Kick => self.kick(msg, &body),
+            Request::Kick => self.granted(msg).and_then(|()| self.kick(msg, &body)),
+            Request::Reload => match self.granted(msg) {
+                Ok(()) => self.reload(msg).await,
+                Err(refused) => Err(refused),
+            },
             Request::Account { name, what } => match self.account_request(&name, what, &body) {
                 Some(data) => data,
                 None => return,
@@ -285,17 +304,23 @@ impl Service {
         }))
     }
 
-    /// `KICK`: closes connection `cid` of this server, for a requester of
-    /// this server whose publish allow list grants the subject.
-    fn kick(&self, msg: &InboxMsg, body: &Body) -> Result<Value, ApiFailure> {
+    /// Whether the requester may `KICK` or `RELOAD`: a client of this
+    /// server whose publish allow list grants the request's subject.
+    fn granted(&self, msg: &InboxMsg) -> Result<(), ApiFailure> {
         let requester = msg.client.and_then(|id| self.broker.client(id));
         let granted = requester.is_some_and(|c| {
             let meta = c.meta.lock();
             meta.permissions.as_ref().is_some_and(|p| !p.publish_is_unrestricted() && p.may_publish(&msg.subject))
         });
-        if !granted {
-            return Err(ApiFailure { code: 403, description: "KICK needs an explicit publish permission" });
+        if granted {
+            Ok(())
+        } else {
+            Err(ApiFailure { code: 403, description: "this request needs an explicit publish permission" })
         }
+    }
+
+    /// `KICK`: closes connection `cid` of this server.
+    fn kick(&self, msg: &InboxMsg, body: &Body) -> Result<Value, ApiFailure> {
         let Some(cid) = body.cid() else { return Err(ApiFailure::bad_request("cid is required")) };
         let Some(target) = self.broker.client(cid) else {
             return Err(ApiFailure { code: 404, description: "no connection with that cid" });
@@ -303,6 +328,19 @@ impl Service {
         info!(cid, by = msg.client, "connection kicked by a system request");
         target.outbound.close(CloseReason::Kicked);
         Ok(Value::Null)
+    }
+
+    /// `RELOAD`: asks whoever runs the server to reload, and waits (bounded).
+    async fn reload(&self, msg: &InboxMsg) -> Result<Value, ApiFailure> {
+        let unavailable = ApiFailure { code: 503, description: "reload is not available on this server" };
+        let (done, result) = oneshot::channel();
+        self.reloads.try_send(done).map_err(|_| unavailable)?;
+        info!(by = msg.client, "configuration reload asked for by a system request");
+        match tokio::time::timeout(RELOAD_TIMEOUT, result).await {
+            Ok(Ok(Ok(()))) => Ok(Value::Null),
+            Ok(Ok(Err(()))) => Err(ApiFailure { code: 500, description: "reload refused; see the server log" }),
+            _ => Err(unavailable),
+        }
     }
 
     fn send_stats(&mut self, account: &Arc<Account>, subject: &[u8]) {

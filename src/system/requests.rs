@@ -35,6 +35,8 @@ pub enum Request {
     Endpoint(Endpoint),
     /// `KICK`: close the connection `{"cid": N}`.
     Kick,
+    /// `RELOAD`: reload the configuration file.
+    Reload,
     /// About one account: its connections, subscriptions, details or statistics.
     Account {
         /// The account's name (`PING` with `Statz`: every account).
@@ -85,6 +87,7 @@ pub fn parse(subject: &[u8], account: &str, system: bool, server_id: &str) -> Op
             "STATSZ" => Some(Request::Stats),
             "IDZ" => Some(Request::Idz),
             "KICK" if *target == server_id => Some(Request::Kick),
+            "RELOAD" if *target == server_id => Some(Request::Reload),
             other => Endpoint::from_request_token(other.as_bytes()).map(Request::Endpoint),
         },
         ["$SYS", "REQ", "ACCOUNT", name, what] => {
@@ -219,6 +222,8 @@ pub fn envelope(server: &ServerInfo<'_>, data: Result<Value, ApiFailure>) -> Vec
         error: Option<Failure>,
     }
     let (data, error) = match data {
+        // nats-server leaves `data` out when there is none (KICK, RELOAD).
+        Ok(Value::Null) => (None, None),
         Ok(data) => (Some(data), None),
         Err(f) => (None, Some(Failure { code: f.code, description: f.description })),
     };
@@ -256,6 +261,8 @@ mod tests {
         // Another server's requests, a KICK to every server, unknown endpoints.
         assert_eq!(sys("$SYS.REQ.SERVER.NOTME.VARZ"), None);
         assert_eq!(sys("$SYS.REQ.SERVER.PING.KICK"), None);
+        assert_eq!(sys("$SYS.REQ.SERVER.NSERVER.RELOAD"), Some(Request::Reload));
+        assert_eq!(sys("$SYS.REQ.SERVER.PING.RELOAD"), None);
         assert_eq!(sys("$SYS.REQ.SERVER.PING.JSZ"), None);
         assert_eq!(
             sys("$SYS.REQ.ACCOUNT.A.SUBSZ"),

@@ -21,6 +21,12 @@ pub async fn serve(name: &str, config: &str) -> (Serving, std::net::SocketAddr) 
     let dir = temp_dir(name);
     let conf = dir.join("warden.conf");
     std::fs::write(&conf, format!("listen: 127.0.0.1:0\n{config}")).unwrap();
+    serve_file(&conf).await
+}
+
+/// Starts the binary with the config file `conf` (which must listen on
+/// 127.0.0.1), and returns it with its address.
+pub async fn serve_file(conf: &std::path::Path) -> (Serving, std::net::SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["serve", "--config"])
         .arg(&conf)
