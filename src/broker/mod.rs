@@ -249,6 +249,44 @@ impl Broker {
         }
     }
 
+    /// Puts `new` (a renewed copy of `old`: same owner, account, subject
+    /// and queue) in `old`'s place without a moment in which neither
+    /// receives, and without telling routes anything. Shadows whose
+    /// imports stayed the same are swapped the same way; the rest leave and
+    /// enter.
+    pub fn replace_subscription(&self, old: &Arc<Subscription>, new: Arc<Subscription>) {
+        if !old.account.router.replace(old, new.clone()) {
+            // `old` was gone already (UNSUB raced the reload): nothing to renew.
+            return;
+        }
+        let observer = self.observer.get().and_then(Weak::upgrade);
+        let same = |a: &Arc<Subscription>, b: &Arc<Subscription>| {
+            Arc::ptr_eq(&a.account, &b.account) && a.subject == b.subject
+        };
+        let mut fresh: Vec<&Arc<Subscription>> = new.shadows().iter().collect();
+        for shadow in old.shadows() {
+            match fresh.iter().position(|n| same(shadow, n)) {
+                Some(i) => {
+                    let n = fresh.swap_remove(i);
+                    shadow.account.router.replace(shadow, n.clone());
+                }
+                None => {
+                    if shadow.account.router.remove(shadow) && shadow.is_announced() {
+                        if let Some(observer) = &observer {
+                            observer.interest_removed(shadow);
+                        }
+                    }
+                }
+            }
+        }
+        for shadow in fresh {
+            shadow.account.router.insert(shadow.clone());
+            if let (Some(observer), true) = (&observer, shadow.is_announced()) {
+                observer.interest_added(shadow);
+            }
+        }
+    }
+
     /// Makes the accounts what `opts` describes (at start and on reload):
     /// see [`Accounts::apply`]. Service imports that went away leave the
     /// indexes, new ones enter; accounts that went away are dropped (their

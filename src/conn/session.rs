@@ -658,8 +658,7 @@ impl Session {
             match permissions.may_subscribe(&old.subject, old.queue.as_deref()) {
                 SubDecision::Allowed { filter } => {
                     let renewed = old.renewed(filter, account.shadows_for(&old.subject));
-                    self.broker.remove_subscription(&old);
-                    self.broker.add_subscription(renewed.clone());
+                    self.broker.replace_subscription(&old, renewed.clone());
                     self.subs.insert(sid, renewed);
                 }
                 SubDecision::Denied => {

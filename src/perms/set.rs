@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::{Permissions, ResponsePermission};
+use crate::config::{Permissions, ResponsePermission, SubjectRules};
 
 use super::publish::PublishRules;
 use super::subscribe::{SubDecision, SubscribeRules};
@@ -20,6 +20,9 @@ pub struct PermissionSet {
     /// May use the reserved `_SYS.>` space. Only [`PermissionSet::system`]
     /// and [`PermissionSet::grant_system`] set it.
     system: bool,
+    /// The block it was compiled from, for showing a user its own rules
+    /// (`$SYS.REQ.USER.INFO`); `None` when there were no rules.
+    source: Option<Permissions>,
 }
 
 impl PermissionSet {
@@ -50,7 +53,7 @@ impl PermissionSet {
             Some(rules) => SubscribeRules::compile(rules.allow.as_deref(), rules.deny.as_deref())?,
             None => SubscribeRules::default(),
         };
-        Ok(PermissionSet { publish, subscribe, responses, system: false })
+        Ok(PermissionSet { publish, subscribe, responses, system: false, source: Some(perms.clone()) })
     }
 
     /// No rules: everything allowed except the reserved `_SYS.>` space. For a
@@ -61,6 +64,7 @@ impl PermissionSet {
             subscribe: SubscribeRules::default(),
             responses: None,
             system: false,
+            source: None,
         }
     }
 
@@ -71,6 +75,11 @@ impl PermissionSet {
             subscribe: SubscribeRules::deny_all(),
             responses: None,
             system: false,
+            source: Some(Permissions {
+                publish: Some(SubjectRules { allow: Some(Vec::new()), deny: None }),
+                subscribe: Some(SubjectRules { allow: Some(Vec::new()), deny: None }),
+                allow_responses: None,
+            }),
         }
     }
 
@@ -127,6 +136,12 @@ impl PermissionSet {
     /// optional queue group name.
     pub fn may_subscribe(&self, subject: &[u8], queue: Option<&[u8]>) -> SubDecision {
         self.subscribe.check(subject, queue, self.system)
+    }
+
+    /// The rules as configured (`None`: no rules, everything but the
+    /// reserved space allowed).
+    pub fn source(&self) -> Option<&Permissions> {
+        self.source.as_ref()
     }
 
     /// The reply permission, if the user has `allow_responses`.

@@ -294,14 +294,19 @@ impl Service {
         })
     }
 
-    /// `$SYS.REQ.USER.INFO`: the requesting client's user and account.
+    /// `$SYS.REQ.USER.INFO`: the requesting client's user, account and
+    /// permissions (nats-server 2.10's `UserInfo`).
     fn user_info(&self, msg: &InboxMsg) -> Option<Value> {
         let client = self.broker.client(msg.client?)?;
         let meta = client.meta.lock();
-        Some(serde_json::json!({
+        let mut info = serde_json::json!({
             "user": meta.user.clone().unwrap_or_default(),
             "account": meta.account.as_deref().unwrap_or_default(),
-        }))
+        });
+        if let Some(rules) = meta.permissions.as_ref().and_then(|p| p.source()) {
+            info["permissions"] = requests::permissions_json(rules);
+        }
+        Some(info)
     }
 
     /// Whether the requester may `KICK` or `RELOAD`: a client of this

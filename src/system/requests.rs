@@ -11,6 +11,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::config::{Permissions, SubjectRules};
 use crate::monitor::{ApiFailure, Endpoint};
 
 /// `$SYS.REQ.SERVER.PING`: every server answers with its statistics.
@@ -204,6 +205,33 @@ impl<'a> ServerInfo<'a> {
     }
 }
 
+/// A permission block in nats-server's JSON (`publish`/`subscribe` with
+/// `allow`/`deny`, `responses` with `max` and `ttl` in nanoseconds).
+pub fn permissions_json(rules: &Permissions) -> Value {
+    let side = |r: &SubjectRules| {
+        let mut side = Map::new();
+        if let Some(allow) = &r.allow {
+            side.insert("allow".into(), allow.clone().into());
+        }
+        if let Some(deny) = &r.deny {
+            side.insert("deny".into(), deny.clone().into());
+        }
+        Value::Object(side)
+    };
+    let mut out = Map::new();
+    if let Some(p) = &rules.publish {
+        out.insert("publish".into(), side(p));
+    }
+    if let Some(s) = &rules.subscribe {
+        out.insert("subscribe".into(), side(s));
+    }
+    if let Some(r) = &rules.allow_responses {
+        let ttl = u64::try_from(r.expires.as_nanos()).unwrap_or(u64::MAX);
+        out.insert("responses".into(), serde_json::json!({ "max": r.max.unwrap_or(0), "ttl": ttl }));
+    }
+    Value::Object(out)
+}
+
 #[derive(Serialize)]
 struct Failure {
     code: u16,
@@ -301,6 +329,26 @@ mod tests {
         assert!(Body::parse(b"[1]").is_err());
         assert!(Body::parse(b"{").is_err());
         assert_eq!(Body::parse(br#"{"cid":7}"#).unwrap().cid(), Some(7));
+    }
+
+    #[test]
+    fn permissions_read_as_nats_server_writes_them() {
+        let rules = Permissions {
+            publish: Some(SubjectRules { allow: Some(vec!["a.>".into()]), deny: None }),
+            subscribe: Some(SubjectRules { allow: None, deny: Some(vec!["b".into()]) }),
+            allow_responses: Some(crate::config::ResponsePermission {
+                max: Some(2),
+                expires: std::time::Duration::from_secs(1),
+            }),
+        };
+        assert_eq!(
+            permissions_json(&rules),
+            serde_json::json!({
+                "publish": {"allow": ["a.>"]},
+                "subscribe": {"deny": ["b"]},
+                "responses": {"max": 2, "ttl": 1_000_000_000u64},
+            })
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub async fn serve(name: &str, config: &str) -> (Serving, std::net::SocketAddr) 
 pub async fn serve_file(conf: &std::path::Path) -> (Serving, std::net::SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["serve", "--config"])
-        .arg(&conf)
+        .arg(conf)
         .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
         .spawn()

@@ -105,16 +105,41 @@ impl Router {
         self.stats.inserts.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Puts `new` in `old`'s place in one step (same subject), so no
+    /// message published meanwhile misses both; false (and nothing done)
+    /// if `old` was already gone.
+    pub fn replace(&self, old: &Arc<Subscription>, new: Arc<Subscription>) -> bool {
+        let mut trie = self.trie.write();
+        if old.is_removed() || old.retire() {
+            return false;
+        }
+        let removed = trie.remove(&old.subject, |s| Arc::ptr_eq(s, old)).is_some();
+        trie.insert(&new.subject, new.clone());
+        if old.is_clients_own() {
+            old.owner.count_subscription(false);
+        }
+        if new.is_clients_own() {
+            new.owner.count_subscription(true);
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.stats.inserts.fetch_add(1, Ordering::Relaxed);
+        self.stats.removes.fetch_add(u64::from(removed), Ordering::Relaxed);
+        true
+    }
+
     /// Removes a subscription; returns false if it was already gone, so
     /// removing it twice is harmless.
     pub fn remove(&self, sub: &Arc<Subscription>) -> bool {
-        if sub.mark_removed() {
+        // Under the lock, so a replacement and a removal of one
+        // subscription never both count it out.
+        let mut trie = self.trie.write();
+        if sub.mark_removed() || sub.is_retired() {
+            // Gone already, or replaced (then out of the index and counted out).
             return false;
         }
         if sub.is_clients_own() {
             sub.owner.count_subscription(false);
         }
-        let mut trie = self.trie.write();
         let removed = trie.remove(&sub.subject, |s| Arc::ptr_eq(s, sub)).is_some();
         if removed {
             self.generation.fetch_add(1, Ordering::AcqRel);

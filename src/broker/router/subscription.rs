@@ -54,6 +54,10 @@ pub struct Subscription {
     delivered: AtomicU64,
     /// Set once when the subscription leaves the index.
     removed: AtomicBool,
+    /// Set when a renewed copy took its place in the index (a reload):
+    /// it still delivers what publishers found before the swap, so nothing
+    /// published meanwhile is lost.
+    retired: AtomicBool,
     /// Its shadows in exporting accounts (stream imports), which enter and
     /// leave the indexes with it.
     shadows: Box<[Arc<Subscription>]>,
@@ -95,6 +99,7 @@ impl Subscription {
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             removed: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             shadows: Box::new([]),
         }
     }
@@ -119,6 +124,7 @@ impl Subscription {
                         max: AtomicU64::new(0),
                         delivered: AtomicU64::new(0),
                         removed: AtomicBool::new(false),
+                        retired: AtomicBool::new(false),
                         shadows: Box::new([]),
                     })
                 })
@@ -150,6 +156,7 @@ impl Subscription {
             max: AtomicU64::new(self.max()),
             delivered: AtomicU64::new(self.delivered()),
             removed: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             shadows: Box::new([]),
         };
         Subscription::with_shadows(base, shadows)
@@ -212,6 +219,16 @@ impl Subscription {
     /// Marks the subscription removed; returns whether it already was.
     pub(crate) fn mark_removed(&self) -> bool {
         self.removed.swap(true, Ordering::AcqRel)
+    }
+
+    /// Marks it replaced by a renewed copy; returns whether it already was.
+    pub(crate) fn retire(&self) -> bool {
+        self.retired.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether a renewed copy took its place.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     /// Whether the subscription has left the index.

@@ -110,3 +110,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_replaced_subscription_still_takes_what_was_matched_before_the_swap() {
+    let router = Router::new();
+    let c = client(1);
+    let old = sub(&c, "a.*", None, "1");
+    router.insert(old.clone());
+    // A publisher matched before a reload renewed the subscription...
+    let (before, _) = router.lookup(b"a.b");
+    let new = old.renewed(None, Vec::new());
+    assert!(router.replace(&old, new.clone()));
+    // ...still delivers to it, and from then on only the new one matches.
+    assert_eq!(before.plain[0].claim(), Claim::Deliver);
+    let (after, _) = router.lookup(b"a.b");
+    assert!(Arc::ptr_eq(&after.plain[0], &new));
+    assert_eq!((router.len(), c.subscription_count()), (1, 1));
+    // Removing the old one (say, an auto-unsubscribe that raced) counts nothing twice.
+    assert!(!router.remove(&old));
+    assert_eq!(before.plain[0].claim(), Claim::Done);
+    assert!(!router.replace(&old, sub(&c, "a.*", None, "1")));
+    assert!(router.remove(&new));
+    assert_eq!((router.len(), c.subscription_count()), (0, 0));
+}
