@@ -243,8 +243,26 @@ impl Fanout {
         sent
     }
 
-    #[inline]
+    /// The hot path: a plain subscription is delivered to right here; the
+    /// other kinds go through [`Fanout::deliver_other`], kept out of line
+    /// so this stays small enough to inline into the delivery loops.
+    #[inline(always)]
     fn deliver_to(
+        &mut self,
+        broker: &Broker,
+        sub: &Arc<Subscription>,
+        msg: &Message<'_>,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> bool {
+        match &sub.kind {
+            SubKind::Direct => self.deliver_direct(broker, sub, msg.subject, msg, origin, now),
+            _ => self.deliver_other(broker, sub, msg, origin, now),
+        }
+    }
+
+    #[inline(never)]
+    fn deliver_other(
         &mut self,
         broker: &Broker,
         sub: &Arc<Subscription>,
