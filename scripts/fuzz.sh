@@ -32,7 +32,7 @@ export RUSTC_BOOTSTRAP=1
 nice -n 10 cargo fuzz build -s none
 # Run the built binaries directly, so editing the sources during a long run
 # does not rebuild the later targets from a half-edited tree.
-bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"
+bin="${CARGO_TARGET_DIR:-target}/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 status=0
 summary=()
