@@ -312,8 +312,7 @@ async fn connects_disconnects_and_failed_logins_are_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_flood_gets_a_bounded_number_of_events() {
     // No failure throttle, so the flood is as fast as logins can fail.
-    let config =
-        format!("authorization {{ failure_delay_max: \"0s\", users: [ {{user: g, password: pg}} ] }}\n{ACCOUNTS}");
+    let config = format!("authorization {{ failure_delay_max: \"0s\" }}\n{ACCOUNTS}");
     let server = start(options_from(&config)).await;
     let sys = login(&url(&server), "sys", "ps").await;
     let mut auth_errors = sys.subscribe("$SYS.SERVER.*.CLIENT.AUTH.ERR").await.unwrap();

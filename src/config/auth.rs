@@ -81,6 +81,7 @@ pub(crate) fn checked_secret(
 pub(crate) fn authorization(
     entry: &Entry,
     maps_certificates: bool,
+    accounts_log_in: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Authorization, ConfigError> {
     let map = section::map(&entry.value, "authorization")?;
@@ -148,7 +149,7 @@ pub(crate) fn authorization(
         }
         _ => {}
     }
-    if token.is_none() && user.is_none() && auth.users.is_empty() && auth.nkeys.is_empty() {
+    if token.is_none() && user.is_none() && auth.users.is_empty() && auth.nkeys.is_empty() && !accounts_log_in {
         return Err(ConfigError::at(
             ErrorKind::Invalid,
             &entry.key_pos,

@@ -295,8 +295,15 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         }
     }
     let maps_certificates = o.tls.as_ref().is_some_and(|t| t.verify_and_map);
+    let mut positions = accounts::Positions::default();
+    if let Some(e) = t.accounts {
+        (o.accounts, positions) = accounts::accounts(e, maps_certificates, &mut warnings)?;
+    }
     if let Some(e) = t.authorization {
-        o.authorization = Some(auth::authorization(e, maps_certificates, &mut warnings)?);
+        // Users of accounts require authentication too, so an
+        // `authorization` block may then hold only its settings.
+        let accounts_log_in = o.accounts.iter().any(|a| !a.users.is_empty() || !a.nkeys.is_empty());
+        o.authorization = Some(auth::authorization(e, maps_certificates, accounts_log_in, &mut warnings)?);
     }
     let monitor = monitor_listener(&t)?;
     if let Some((e, tls)) = monitor {
@@ -324,10 +331,6 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     }
     if let Some(e) = t.check_reply_subjects {
         o.check_reply_subjects = section::boolean(&e.value, "check_reply_subjects")?;
-    }
-    let mut positions = accounts::Positions::default();
-    if let Some(e) = t.accounts {
-        (o.accounts, positions) = accounts::accounts(e, maps_certificates, &mut warnings)?;
     }
     match (t.system_account, t.no_system_account) {
         (Some(e), Some(n)) if section::boolean(&n.value, "no_system_account")? => {

@@ -25,6 +25,15 @@ fn list(items: &[&str]) -> Option<Vec<String>> {
     Some(items.iter().map(|s| (*s).to_owned()).collect())
 }
 
+#[test]
+fn authorization_settings_alone_are_enough_when_accounts_have_users() {
+    let loaded =
+        ok("authorization { failure_delay_max: \"0s\" }\naccounts { A: { users: [ {user: a, password: p} ] } }");
+    let auth = loaded.options.authorization.unwrap();
+    assert_eq!(auth.failure_delay_max, Some(Duration::ZERO));
+    assert!(auth.users.is_empty());
+}
+
 fn allow(items: &[&str]) -> Option<SubjectRules> {
     Some(SubjectRules { allow: list(items), deny: None })
 }
@@ -315,6 +324,7 @@ fn config_errors_with_positions() {
         ("authorization: 1", Type, 1, 16, "authorization must be a map"),
         ("authorization {}", Invalid, 1, 1, "no token, user or users"),
         ("authorization { users = [] }", Invalid, 1, 1, "no token, user or users"),
+        ("authorization { timeout: 1 }\naccounts { A: {} }", Invalid, 1, 1, "no token, user or users"),
         ("authorization { token: t, user: u, password: p }", Conflict, 1, 17, "Cannot have a user/pass and token"),
         (
             "authorization {\n user: u\n password: p\n users: [{user: a, password: b}]\n}",
