@@ -437,6 +437,18 @@ impl Fanout {
         (hits, cached, std::mem::take(&mut self.max_fanout))
     }
 
+    /// Ends a batch for a publisher with no counters of its own (a route,
+    /// the server's services): wakes the writers it reached and adds its
+    /// deliveries to the server's counters.
+    pub fn end_batch(&mut self, broker: &Broker) {
+        let ((out_msgs, out_bytes), touched) = self.finish_batch();
+        for client in touched {
+            client.outbound.wake();
+        }
+        broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+        broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+    }
+
     /// Ends a batch: the deliveries counted, and the clients to wake.
     pub fn finish_batch(&mut self) -> ((u64, u64), std::vec::Drain<'_, Arc<Client>>) {
         (std::mem::take(&mut self.delivered), self.touched.drain(..))

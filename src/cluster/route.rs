@@ -256,13 +256,7 @@ impl RouteState {
     }
 
     fn flush(&mut self) {
-        let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
-        for client in touched {
-            client.outbound.wake();
-        }
-        let stats = &self.broker.stats;
-        stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
-        stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+        self.fanout.end_batch(&self.broker);
     }
 
     fn refuse(&self, text: &str) -> Result<(), RouteEnd> {

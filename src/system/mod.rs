@@ -29,7 +29,6 @@ mod events;
 mod requests;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -98,6 +97,20 @@ impl SystemServices {
     /// Waits for the task to end (after shutdown began).
     pub async fn join(self) {
         let _ = self.task.await;
+    }
+}
+
+/// This server's facts, owned (for the borrowing [`ServerFacts`]).
+struct OwnFacts {
+    name: String,
+    host: String,
+    id: String,
+    cluster: Option<String>,
+}
+
+impl OwnFacts {
+    fn view(&self) -> ServerFacts<'_> {
+        ServerFacts { name: &self.name, host: &self.host, id: &self.id, cluster: self.cluster.as_deref() }
     }
 }
 
@@ -212,9 +225,14 @@ impl Service {
         }
     }
 
-    fn facts(&self) -> (String, String, Option<String>) {
+    fn facts(&self) -> OwnFacts {
         let broker = &self.broker;
-        (broker.identity.name.clone(), broker.opts.host.clone(), self.api.cluster_name())
+        OwnFacts {
+            name: broker.identity.name.clone(),
+            host: broker.opts.host.clone(),
+            id: broker.identity.id.clone(),
+            cluster: self.api.cluster_name(),
+        }
     }
 
     fn server_info<'a>(&mut self, facts: &'a ServerFacts<'a>) -> ServerInfo<'a> {
@@ -226,13 +244,12 @@ impl Service {
     async fn request(&mut self, msg: &InboxMsg) {
         let Some(reply) = msg.reply.as_deref() else { return };
         let system = msg.account.is_system();
-        let id = self.broker.identity.id.clone();
-        let Some(request) = requests::parse(&msg.subject, &msg.account.name, system, &id) else { return };
+        let own = self.facts();
+        let Some(request) = requests::parse(&msg.subject, &msg.account.name, system, &own.id) else { return };
         if !system && !self.self_service.allow() {
             return;
         }
-        let (name, host, cluster) = self.facts();
-        let facts = ServerFacts { name: &name, host: &host, id: &id, cluster: cluster.as_deref() };
+        let facts = own.view();
         let body = match Body::parse(msg.payload()) {
             Ok(body) => body,
             Err(failure) => {
@@ -252,7 +269,7 @@ impl Service {
                 return;
             }
             Request::Idz => {
-                let idz = serde_json::json!({ "name": name, "host": host, "id": id });
+                let idz = serde_json::json!({ "name": own.name, "host": own.host, "id": own.id });
                 self.publish(&msg.account, reply, idz.to_string().as_bytes());
                 return;
             }
@@ -353,9 +370,8 @@ impl Service {
             Ok(statsz) => statsz,
             Err(_) => return,
         };
-        let (name, host, cluster) = self.facts();
-        let id = self.broker.identity.id.clone();
-        let facts = ServerFacts { name: &name, host: &host, id: &id, cluster: cluster.as_deref() };
+        let own = self.facts();
+        let facts = own.view();
         let server = self.server_info(&facts);
         let message = requests::stats_message(&server, statsz);
         self.publish(account, subject, &message);
@@ -363,11 +379,10 @@ impl Service {
 
     fn event(&mut self, event: &ServerEvent) {
         let Some(system) = self.broker.accounts.system() else { return };
-        let (name, host, cluster) = self.facts();
-        let id = self.broker.identity.id.clone();
-        let facts = ServerFacts { name: &name, host: &host, id: &id, cluster: cluster.as_deref() };
+        let own = self.facts();
+        let facts = own.view();
         let server = self.server_info(&facts);
-        if let Some((subject, body)) = events::render(event, &server, &id) {
+        if let Some((subject, body)) = events::render(event, &server, &own.id) {
             self.publish(&system, subject.as_bytes(), &body);
         }
     }
@@ -379,13 +394,7 @@ impl Service {
         let msg = Message { subject, reply: None, header_len: None, message: payload };
         let origin = Origin::Client { id: 0, echo: true };
         let delivered = self.fanout.publish(&self.broker, account, &msg, origin, Instant::now());
-        let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
-        for client in touched {
-            client.outbound.wake();
-        }
-        let stats = &self.broker.stats;
-        stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
-        stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+        self.fanout.end_batch(&self.broker);
         debug!(subject = %String::from_utf8_lossy(subject), delivered, "system message sent");
     }
 }
