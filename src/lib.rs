@@ -54,6 +54,7 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod conn;
+pub mod jwt;
 pub mod monitor;
 pub mod nkeys;
 pub mod perms;
