@@ -10,6 +10,7 @@ use super::account_rules::{check_accounts, Location};
 use super::accounts;
 use super::auth;
 use super::error::{ConfigError, ErrorKind};
+use super::operator;
 use super::options::{
     ClusterOptions, HttpAuthorization, HttpOptions, Options, RouteAuthorization, TlsOptions, TlsVersion,
 };
@@ -78,10 +79,8 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "websocket",
     "ws",
     "mqtt",
-    "operator",
-    "operators",
-    "resolver",
-    "resolver_preload",
+    "resolver_tls",
+    "resolver_pinned_accounts",
     "trusted",
     "trusted_keys",
     "ocsp",
@@ -149,6 +148,9 @@ struct Top<'a> {
     accounts: Option<&'a Entry>,
     system_account: Option<&'a Entry>,
     no_system_account: Option<&'a Entry>,
+    operator: Option<&'a Entry>,
+    resolver: Option<&'a Entry>,
+    resolver_preload: Option<&'a Entry>,
 }
 
 impl<'a> Top<'a> {
@@ -188,8 +190,11 @@ impl<'a> Top<'a> {
             cluster: s.get(&["cluster"])?,
             check_reply_subjects: s.get(&["check_reply_subjects"])?,
             accounts: s.get(&["accounts"])?,
-            system_account: s.get(&["system_account"])?,
+            system_account: s.get(&["system_account", "system"])?,
             no_system_account: s.get(&["no_system_account"])?,
+            operator: s.get(&["operator", "operators", "roots", "root", "root_operators", "root_operator"])?,
+            resolver: s.get(&["resolver", "account_resolver", "accounts_resolver"])?,
+            resolver_preload: s.get(&["resolver_preload"])?,
         };
         s.finish(UNSUPPORTED_TOP)?;
         Ok(top)
@@ -340,7 +345,17 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         (Some(e), _) => o.system_account = Some(section::word(&e.value, "system_account")?.to_owned()),
         _ => {}
     }
-    if let Err(err) = check_accounts(&o) {
+    if let Some(e) = t.operator {
+        operator_conflicts(&o, &t)?;
+        let (operator, system) = operator::operator_mode(e, t.resolver, t.resolver_preload, t.system_account)?;
+        o.operator = Some(operator);
+        o.system_account = system;
+    } else if let Some(e) = t.resolver.or(t.resolver_preload) {
+        return Err(conflict(e, "an account resolver needs operator mode: set `operator` to the operator JWT"));
+    }
+    // In operator mode the accounts come from JWTs and are checked when
+    // the server builds them.
+    if let (Err(err), None) = (check_accounts(&o), &o.operator) {
         let pos = match err.location {
             Location::Account(a) => positions.accounts.get(a),
             Location::Users(a) => positions.users.get(&a),
@@ -390,6 +405,33 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         }
     }
     Ok(Loaded { options: o, warnings })
+}
+
+/// In operator mode accounts and users come from JWTs only (nats-server:
+/// "operators do not allow Accounts/users to be configured directly").
+fn operator_conflicts(o: &Options, t: &Top<'_>) -> Result<(), ConfigError> {
+    if let Some(e) = t.accounts {
+        return Err(conflict(e, "operators do not allow Accounts to be configured directly"));
+    }
+    let auth = o.authorization.as_ref();
+    let users =
+        auth.is_some_and(|a| !a.users.is_empty() || !a.nkeys.is_empty() || a.user.is_some() || a.token.is_some());
+    if let (Some(e), true) = (t.authorization, users) {
+        return Err(conflict(e, "operators do not allow users to be configured directly"));
+    }
+    if let Some(e) = t.no_auth_user {
+        return Err(conflict(
+            e,
+            "no_auth_user names a configured user, and operators do not allow users to be configured directly",
+        ));
+    }
+    if let (Some(e), true) = (t.tls, o.tls.as_ref().is_some_and(|t| t.verify_and_map)) {
+        return Err(conflict(
+            e,
+            "tls verify_and_map maps certificates to configured users, and operators do not allow those",
+        ));
+    }
+    Ok(())
 }
 
 /// The one entry that configures the monitoring listener, and whether it

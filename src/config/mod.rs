@@ -31,6 +31,7 @@ mod error;
 pub mod flags;
 mod lexer;
 mod load;
+mod operator;
 mod options;
 pub mod parser;
 mod section;
@@ -41,5 +42,6 @@ pub use account_rules::{authorizing_export, check_accounts, public_export_warnin
 pub use auth::is_password_hash;
 pub use error::{ConfigError, ErrorKind};
 pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loaded, UNAUTHENTICATED_ROUTES};
+pub use operator::{decode_operators, trusted_keys, DEFAULT_RESOLVER_LIMIT};
 pub use options::*;
 pub use summary::summary;

@@ -78,8 +78,45 @@ pub struct Options {
     /// `$G` (where users of `authorization` live).
     pub accounts: Vec<AccountConfig>,
     /// `system_account` (default `$SYS`, created if absent); `None` with
-    /// `no_system_account: true`.
+    /// `no_system_account: true`. In operator mode, an account's public key.
     pub system_account: Option<String>,
+    /// Operator mode (`operator`, `resolver`, `resolver_preload`): accounts
+    /// and users come from JWTs, not from this file.
+    pub operator: Option<OperatorOptions>,
+}
+
+/// Operator mode: who is trusted to sign accounts, and where their JWTs are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperatorOptions {
+    /// The operator JWTs (verified at load).
+    pub operators: Vec<String>,
+    /// Where account JWTs come from.
+    pub resolver: ResolverOptions,
+    /// `resolver_preload`: account public key and its JWT (verified at
+    /// load), in config order.
+    pub preload: Vec<(String, String)>,
+}
+
+/// An account resolver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResolverOptions {
+    /// `resolver: MEMORY`: the preloaded accounts; pushed updates of them
+    /// last until restart.
+    Memory,
+    /// `resolver { type: full | cache, dir }`: `<dir>/<key>.jwt` files,
+    /// updated by pushed JWTs.
+    Directory {
+        /// `dir`.
+        dir: std::path::PathBuf,
+        /// `type: full` (every account of the operator) rather than `cache`.
+        full: bool,
+        /// `allow_delete` (accepted; deletion requests are not implemented).
+        allow_delete: bool,
+        /// `interval` (accepted; warden does not sync stores between servers).
+        interval: Duration,
+        /// `limit`: most accounts held.
+        limit: usize,
+    },
 }
 
 /// The account of users defined outside `accounts` (nats-server's name).
@@ -272,6 +309,7 @@ impl Default for Options {
             check_reply_subjects: true,
             accounts: Vec::new(),
             system_account: Some(DEFAULT_SYSTEM_ACCOUNT.into()),
+            operator: None,
         }
     }
 }

@@ -1,0 +1,202 @@
+//! Operator mode (`operator`, `resolver`, `resolver_preload`), read as
+//! nats-server 2.9.10 reads it: the operator JWTs (a path or the JWT
+//! itself, one or a list), the memory resolver with preloaded account JWTs,
+//! or the directory resolver. Every JWT written in the config is verified
+//! here, so a bad one is an error at its position, before anything starts.
+//! The account JWTs become accounts later (`auth::operator`); the directory
+//! resolver's files are data, read when the server starts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::{ConfigError, ErrorKind};
+use super::options::{OperatorOptions, ResolverOptions};
+use super::section::{self, Bare, Section};
+use super::value::{Entry, Kind, Value};
+use crate::jwt::{self, AccountClaims, OperatorClaims};
+
+/// Most accounts a directory resolver holds unless `limit` says otherwise
+/// (nats-server's default).
+pub const DEFAULT_RESOLVER_LIMIT: usize = 1000;
+
+/// nats-server's directory resolver keys that warden does not implement:
+/// it does not sync stores with other servers (see SECURITY.md).
+const UNSUPPORTED_RESOLVER: &[&str] = &["timeout", "ttl", "hard_delete"];
+
+fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
+    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
+}
+
+/// The operator JWT of one `operator` entry: the file it names, or the
+/// JWT itself (nats-server accepts both).
+fn operator_jwt(value: &Value) -> Result<String, ConfigError> {
+    let text = section::string(value, "operator")?;
+    let token = if text.starts_with("eyJ") {
+        text.to_owned()
+    } else {
+        let contents = std::fs::read_to_string(text)
+            .map_err(|e| invalid(value, format!("cannot read operator JWT file {text:?}: {e}")))?;
+        jwt::undecorate(&contents).to_owned()
+    };
+    let operator = jwt::decode::<OperatorClaims>(&token, jwt::now())
+        .map_err(|e| invalid(value, format!("operator JWT {text:?}: {e}")))?;
+    let own = operator.registered.sub == operator.registered.iss;
+    if !own && !operator.nats.signing_keys.contains(&operator.registered.iss) {
+        return Err(invalid(value, "operator JWT is signed neither by the operator nor by one of its signing keys"));
+    }
+    Ok(token)
+}
+
+/// The keys that may sign accounts for these operators.
+pub fn trusted_keys(operators: &[jwt::Jwt<OperatorClaims>]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for op in operators {
+        if !op.nats.strict_signing_key_usage {
+            keys.push(op.registered.sub.clone());
+        }
+        keys.extend(op.nats.signing_keys.iter().cloned());
+    }
+    keys
+}
+
+/// Decodes operator JWTs already checked at load.
+pub fn decode_operators(tokens: &[String]) -> Result<Vec<jwt::Jwt<OperatorClaims>>, jwt::JwtError> {
+    tokens.iter().map(|t| jwt::decode::<OperatorClaims>(t, jwt::now())).collect()
+}
+
+/// Reads `operator`, `resolver` and `resolver_preload`; `system_account`
+/// is the config's, to be checked against the operators'. Returns the
+/// options and the system account operator mode uses.
+pub(crate) fn operator_mode(
+    operator: &Entry,
+    resolver: Option<&Entry>,
+    preload: Option<&Entry>,
+    system_account: Option<&Entry>,
+) -> Result<(OperatorOptions, Option<String>), ConfigError> {
+    let values: Vec<&Value> = match &operator.value.kind {
+        Kind::Array(items) => items.iter().collect(),
+        _ => vec![&operator.value],
+    };
+    if values.is_empty() {
+        return Err(invalid(&operator.value, "operator lists no operator JWT"));
+    }
+    let operators = values.iter().map(|v| operator_jwt(v)).collect::<Result<Vec<_>, _>>()?;
+    let decoded = decode_operators(&operators).map_err(|e| invalid(&operator.value, e.to_string()))?;
+    let Some(resolver) = resolver else {
+        return Err(ConfigError::at(
+            ErrorKind::Invalid,
+            &operator.key_pos,
+            "operators require an account resolver to be configured (resolver: MEMORY, or resolver { type: full, dir: ... })",
+        ));
+    };
+    let resolver_options = resolver_options(resolver)?;
+    // The system account: the config's, which must be the operators' when
+    // one names one, else the first operator's.
+    let named: Vec<&str> = decoded.iter().map(|o| o.nats.system_account.as_str()).filter(|s| !s.is_empty()).collect();
+    let system = match system_account {
+        Some(e) => {
+            let key = section::word(&e.value, "system_account")?;
+            if !named.is_empty() && !named.contains(&key) {
+                return Err(invalid(&e.value, "system_account in config and operator JWT must be identical"));
+            }
+            Some(key.to_owned())
+        }
+        None => decoded.first().map(|o| o.nats.system_account.clone()).filter(|s| !s.is_empty()),
+    };
+    if let Some(key) = &system {
+        if crate::nkeys::PublicKey::parse_as(key, crate::nkeys::KeyType::Account).is_err() {
+            let pos = system_account.map_or(&operator.value.pos, |e| &e.value.pos);
+            return Err(ConfigError::at(
+                ErrorKind::Invalid,
+                pos,
+                "in operator mode the system account is an account's public nkey",
+            ));
+        }
+    }
+    if system.is_none() && matches!(resolver_options, ResolverOptions::Directory { .. }) {
+        return Err(invalid(
+            &resolver.value,
+            "using nats based account resolver - the system account needs to be specified in configuration or the operator jwt",
+        ));
+    }
+    let trusted = trusted_keys(&decoded);
+    let mut accounts = Vec::new();
+    if let Some(e) = preload {
+        if matches!(resolver_options, ResolverOptions::Directory { .. }) {
+            return Err(invalid(
+                &e.value,
+                "resolver_preload is for the MEMORY resolver; a directory resolver reads its dir",
+            ));
+        }
+        let map = section::map(&e.value, "resolver_preload")?;
+        for entry in &map.entries {
+            if entry.used_as_variable {
+                continue;
+            }
+            let token = section::string(&entry.value, "an account JWT")?;
+            let account = jwt::decode::<AccountClaims>(token, jwt::now())
+                .map_err(|err| invalid(&entry.value, format!("account JWT of {}: {err}", entry.key)))?;
+            if account.registered.sub != entry.key {
+                return Err(invalid(
+                    &entry.value,
+                    format!("the JWT is for account {}, not {}", account.registered.sub, entry.key),
+                ));
+            }
+            if !trusted.contains(&account.registered.iss) {
+                return Err(invalid(
+                    &entry.value,
+                    format!("account JWT of {} is not signed by a trusted operator", entry.key),
+                ));
+            }
+            accounts.push((entry.key.clone(), token.trim().to_owned()));
+        }
+    }
+    Ok((OperatorOptions { operators, resolver: resolver_options, preload: accounts }, system))
+}
+
+/// `resolver: MEMORY`, or `resolver { type: full | cache, dir, allow_delete, interval, limit }`.
+fn resolver_options(entry: &Entry) -> Result<ResolverOptions, ConfigError> {
+    match &entry.value.kind {
+        Kind::String(s) if s.eq_ignore_ascii_case("MEMORY") => Ok(ResolverOptions::Memory),
+        Kind::String(s) if s.to_ascii_uppercase().starts_with("URL(") => Err(invalid(
+            &entry.value,
+            "the URL resolver (an account server over HTTP) is not supported; use MEMORY or a directory resolver",
+        )),
+        Kind::String(s) => {
+            Err(invalid(&entry.value, format!("unknown resolver {s:?}: MEMORY or a resolver {{ }} block")))
+        }
+        Kind::Map(map) => {
+            let mut s = Section::new("resolver", map);
+            let kind = s.get(&["type"])?;
+            let dir = s.get(&["dir"])?;
+            let allow_delete = s.get(&["allow_delete"])?;
+            let interval = s.get(&["interval"])?;
+            let limit = s.get(&["limit"])?;
+            s.finish(UNSUPPORTED_RESOLVER)?;
+            let full = match kind.map(|e| (e, section::word(&e.value, "type"))) {
+                None => true,
+                Some((_, Ok(t))) if t.eq_ignore_ascii_case("full") => true,
+                Some((_, Ok(t))) if t.eq_ignore_ascii_case("cache") => false,
+                Some((e, Ok(t))) => {
+                    return Err(invalid(&e.value, format!("unknown resolver type {t:?}: full or cache")))
+                }
+                Some((_, Err(err))) => return Err(err),
+            };
+            let Some(dir) = dir else {
+                return Err(invalid(&entry.value, "a directory resolver needs `dir`"));
+            };
+            let dir = PathBuf::from(section::word(&dir.value, "dir")?);
+            let allow_delete = allow_delete.map(|e| section::boolean(&e.value, "allow_delete")).transpose()?;
+            let interval = match interval {
+                Some(e) => section::duration(&e.value, "interval", Bare::No)?.0,
+                None => Duration::from_secs(120),
+            };
+            let limit = match limit {
+                Some(e) => section::count(&e.value, "limit", 1)?,
+                None => DEFAULT_RESOLVER_LIMIT,
+            };
+            Ok(ResolverOptions::Directory { dir, full, allow_delete: allow_delete.unwrap_or(false), interval, limit })
+        }
+        _ => Err(invalid(&entry.value, "resolver must be MEMORY or a resolver { } block")),
+    }
+}
