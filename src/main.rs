@@ -247,7 +247,8 @@ fn check(path: &Path) -> ExitCode {
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
-    print!("{}", config::summary(&loaded.options));
+    let described = warden::server::effective_options(&loaded.options).unwrap_or(loaded.options);
+    print!("{}", config::summary(&described));
     println!("{}: configuration is valid", path.display());
     ExitCode::SUCCESS
 }

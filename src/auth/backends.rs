@@ -207,12 +207,12 @@ impl UsersAuth {
         let zeros = [0u8; nkeys::SIGNATURE_LEN];
         let verified = key.verify(nonce.as_bytes(), signature.as_deref().unwrap_or(&zeros));
         match entry {
-            Some(entry) if verified && facts.nonce.is_some() && signature.is_some() => Verdict::Accept(Identity {
-                user: Some(nkey.to_owned()),
-                account: entry.account.clone(),
-                permissions: entry.permissions.clone(),
-                credential: credential_fingerprint(nkey),
-            }),
+            Some(entry) if verified && facts.nonce.is_some() && signature.is_some() => Verdict::Accept(Identity::new(
+                Some(nkey.to_owned()),
+                entry.account.clone(),
+                entry.permissions.clone(),
+                credential_fingerprint(nkey),
+            )),
             _ => Verdict::Refuse(RefusalReason::BadCredentials),
         }
     }
@@ -226,12 +226,7 @@ impl UsersAuth {
 
     fn identity(&self, name: &str) -> Option<Identity> {
         let entry = self.users.get(name)?;
-        Some(Identity {
-            user: Some(name.to_owned()),
-            account: entry.account.clone(),
-            permissions: entry.permissions.clone(),
-            credential: entry.credential,
-        })
+        Some(Identity::new(Some(name.to_owned()), entry.account.clone(), entry.permissions.clone(), entry.credential))
     }
 
     fn check_password(&self, name: &str, entry: Option<&UserEntry>, candidate: Option<&str>) -> bool {
@@ -287,11 +282,8 @@ impl Authenticator for UsersAuth {
         let name = identity.user.as_ref()?;
         if let Some(entry) = self.nkeys.get(name) {
             let credential = credential_fingerprint(name);
-            return (identity.credential == credential).then(|| Identity {
-                user: Some(name.clone()),
-                account: entry.account.clone(),
-                permissions: entry.permissions.clone(),
-                credential,
+            return (identity.credential == credential).then(|| {
+                Identity::new(Some(name.clone()), entry.account.clone(), entry.permissions.clone(), credential)
             });
         }
         self.identity(name).filter(|fresh| fresh.credential == identity.credential)

@@ -12,6 +12,7 @@
 mod backends;
 mod build;
 mod gate;
+pub mod operator;
 pub mod password;
 mod throttle;
 mod verified;
@@ -20,7 +21,9 @@ mod verifier;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use crate::jwt::{Jwt, UserClaims};
 use crate::perms::PermissionSet;
 use crate::secret::Secret;
 use crate::tls::PeerIdentity;
@@ -45,6 +48,8 @@ pub struct Claims {
     pub nkey: Option<String>,
     /// `sig`: its signature of the connection's nonce (base64url).
     pub signature: Option<String>,
+    /// `jwt`: a user JWT (operator mode).
+    pub jwt: Option<Secret>,
 }
 
 /// What the server knows about the connection itself.
@@ -73,12 +78,35 @@ pub struct Identity {
     /// Fingerprint of the stored credential that admitted it (0 if none),
     /// so a reload can tell a changed password from an unchanged one.
     pub credential: u64,
+    /// When the login stops being valid (a user JWT's `exp`, its account's,
+    /// the end of its connect window): the connection is closed then.
+    pub expires: Option<SystemTime>,
+    /// The user's own per-connection limits (a user JWT's `subs` and
+    /// `payload`), on top of the account's and the server's.
+    pub limits: UserLimits,
+    /// The user JWT it logged in with (operator mode), so a changed
+    /// account can be checked against it again.
+    pub jwt: Option<Arc<Jwt<UserClaims>>>,
+}
+
+/// Limits of one user's connections; `None` = none of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserLimits {
+    /// Subscriptions per connection.
+    pub max_subscriptions: Option<usize>,
+    /// Largest message payload.
+    pub max_payload: Option<usize>,
 }
 
 impl Identity {
+    /// An identity in `account` without limits, expiry or JWT of its own.
+    pub fn new(user: Option<String>, account: Arc<str>, permissions: Arc<PermissionSet>, credential: u64) -> Identity {
+        Identity { user, account, permissions, credential, expires: None, limits: UserLimits::default(), jwt: None }
+    }
+
     /// An identity in the global account `$G`.
     pub fn global(user: Option<String>, permissions: Arc<PermissionSet>, credential: u64) -> Identity {
-        Identity { user, account: crate::config::GLOBAL_ACCOUNT.into(), permissions, credential }
+        Identity::new(user, crate::config::GLOBAL_ACCOUNT.into(), permissions, credential)
     }
 }
 
@@ -110,6 +138,12 @@ pub enum RefusalReason {
     BadCredentials,
     /// A client certificate was needed and none mapped to a user.
     CertificateNotMapped,
+    /// A user JWT that does not verify, is expired or revoked, or whose
+    /// account is unknown (the log line before says which).
+    BadJwt,
+    /// Its login is valid, but not from this address, at this time or on
+    /// this kind of connection.
+    NotAllowedHere,
 }
 
 impl fmt::Display for RefusalReason {
@@ -118,6 +152,10 @@ impl fmt::Display for RefusalReason {
             RefusalReason::MissingCredentials => "missing credentials",
             RefusalReason::BadCredentials => "bad credentials",
             RefusalReason::CertificateNotMapped => "certificate not mapped to a user",
+            RefusalReason::BadJwt => "user JWT not valid",
+            RefusalReason::NotAllowedHere => {
+                "user not allowed from this address, at this time or on this connection type"
+            }
         })
     }
 }

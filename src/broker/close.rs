@@ -45,6 +45,8 @@ pub enum CloseReason {
     MaxAccountConnectionsExceeded,
     /// A system user's `KICK` request closed it.
     Kicked,
+    /// Its login expired (a user JWT's `exp`, its account's, its window's end).
+    AuthenticationExpired,
 }
 
 impl CloseReason {
@@ -88,6 +90,7 @@ impl fmt::Display for CloseReason {
             CloseReason::UserRemoved => "Authentication Expired",
             CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
             CloseReason::Kicked => "Kicked",
+            CloseReason::AuthenticationExpired => "Authentication Expired",
         })
     }
 }

@@ -15,7 +15,8 @@ pub struct SecurityStats {
     pub auth_successes: AtomicU64,
     /// Failed logins: no credentials.
     pub auth_missing: AtomicU64,
-    /// Failed logins: unknown user, wrong password or token.
+    /// Failed logins: unknown user, wrong password or token, a user JWT
+    /// that does not verify or is not allowed here.
     pub auth_bad_credentials: AtomicU64,
     /// Failed logins: client certificate not mapped to a user.
     pub auth_unmapped_certificate: AtomicU64,
@@ -33,7 +34,9 @@ impl SecurityStats {
     pub fn count_auth_failure(&self, reason: RefusalReason) {
         let counter = match reason {
             RefusalReason::MissingCredentials => &self.auth_missing,
-            RefusalReason::BadCredentials => &self.auth_bad_credentials,
+            RefusalReason::BadCredentials | RefusalReason::BadJwt | RefusalReason::NotAllowedHere => {
+                &self.auth_bad_credentials
+            }
             RefusalReason::CertificateNotMapped => &self.auth_unmapped_certificate,
         };
         counter.fetch_add(1, Ordering::Relaxed);

@@ -91,6 +91,8 @@ struct Established {
     logged_in: bool,
     /// The account is the system account: `$SYS.>` is open to it.
     in_system: bool,
+    /// The login ends then (the identity's expiry).
+    expires: Option<Instant>,
 }
 
 /// CONNECT options that shape every op after it.
@@ -214,13 +216,23 @@ impl Session {
             }
         };
         let limits = account.state().limits;
-        self.limits.max_payload =
-            limits.max_payload.map_or(self.broker.opts.max_payload, |m| m.min(self.broker.opts.max_payload));
-        let server_max = self.broker.opts.max_subscriptions;
-        let max_subscriptions = match (server_max, limits.max_subscriptions) {
-            (0, account) => account.unwrap_or(0),
-            (server, account) => account.map_or(server, |a| a.min(server)),
+        let lower = |a: Option<usize>, b: Option<usize>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
+        let max_payload = lower(limits.max_payload, identity.limits.max_payload);
+        self.limits.max_payload =
+            max_payload.map_or(self.broker.opts.max_payload, |m| m.min(self.broker.opts.max_payload));
+        let server_max = self.broker.opts.max_subscriptions;
+        let own = lower(limits.max_subscriptions, identity.limits.max_subscriptions);
+        let max_subscriptions = match (server_max, own) {
+            (0, own) => own.unwrap_or(0),
+            (server, own) => own.map_or(server, |a| a.min(server)),
+        };
+        let expires = identity.expires.map(|at| {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            Instant::now() + left
+        });
         self.client.set_reply_tracking(&identity.permissions);
         {
             let mut meta = self.client.meta.lock();
@@ -243,6 +255,7 @@ impl Session {
             publish,
             logged_in,
             in_system,
+            expires,
         }));
         Ok(())
     }
@@ -250,10 +263,9 @@ impl Session {
     /// When [`Session::on_timer`] must next be called.
     pub(super) fn deadline(&self) -> Instant {
         let keepalive = self.keepalive.next();
-        if self.is_established() {
-            keepalive
-        } else {
-            keepalive.min(self.auth_deadline)
+        match &self.state {
+            State::Established(e) => e.expires.map_or(keepalive, |at| keepalive.min(at)),
+            _ => keepalive.min(self.auth_deadline),
         }
     }
 
@@ -264,6 +276,11 @@ impl Session {
             self.broker.security.auth_timeouts.fetch_add(1, Ordering::Relaxed);
             self.client.send(ProtoError::AuthenticationTimeout.to_line().as_bytes());
             return Err(CloseReason::AuthenticationTimeout);
+        }
+        if matches!(&self.state, State::Established(e) if e.expires.is_some_and(|at| now >= at)) {
+            info!(cid = self.client.id, addr = %self.client.addr, user = %self.user(), "closing: the login expired");
+            self.client.send(ProtoError::AuthenticationExpired.to_line().as_bytes());
+            return Err(CloseReason::AuthenticationExpired);
         }
         if now >= self.keepalive.next() {
             let delivered = self.client.outbound.take_activity();
@@ -400,6 +417,7 @@ impl Session {
             token: opts.auth_token.clone(),
             nkey: opts.nkey.clone(),
             signature: opts.sig.clone(),
+            jwt: opts.jwt.clone(),
         };
         self.state = State::Authenticating(Box::new(opts));
         let facts = self.facts();

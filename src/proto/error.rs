@@ -29,6 +29,8 @@ pub enum ProtoError {
     AuthorizationViolation,
     /// No CONNECT within the authentication timeout.
     AuthenticationTimeout,
+    /// The login expired (a user JWT's `exp`, the end of its connect window).
+    AuthenticationExpired,
     /// Too many unanswered server PINGs.
     StaleConnection,
     /// Over max_connections.
@@ -88,6 +90,7 @@ impl fmt::Display for ProtoError {
             ProtoError::InvalidPublishSubject => f.write_str("Invalid Publish Subject"),
             ProtoError::AuthorizationViolation => f.write_str("Authorization Violation"),
             ProtoError::AuthenticationTimeout => f.write_str("Authentication Timeout"),
+            ProtoError::AuthenticationExpired => f.write_str("User Authentication Expired"),
             ProtoError::StaleConnection => f.write_str("Stale Connection"),
             ProtoError::MaxConnections => f.write_str("maximum connections exceeded"),
             ProtoError::MaxAccountConnections => f.write_str("maximum account active connections exceeded"),

@@ -5,6 +5,7 @@
 mod handshake;
 mod lame_duck;
 mod node;
+mod operator;
 
 use std::fmt;
 use std::io;
@@ -25,6 +26,7 @@ use crate::monitor::{self, MonitorApi, MonitorError, MonitorHandle, Sources};
 use crate::proto::ProtoError;
 use crate::system::{ReloadRequests, SystemServices};
 use crate::tls::{CurrentTls, TlsError, TlsState};
+use operator::OperatorMode;
 
 use node::Node;
 
@@ -42,6 +44,10 @@ pub enum StartError {
     Monitor(MonitorError),
     /// The server's key pair could not be made.
     Identity(crate::nkeys::NkeyError),
+    /// Operator mode cannot start (an operator JWT, the resolver's directory).
+    Operator(crate::auth::operator::OperatorError),
+    /// A reload cannot make this change.
+    Reload(&'static str),
     /// The accounts' imports and exports do not fit together.
     Accounts(crate::config::AccountsError),
     /// The listener could not be bound.
@@ -61,6 +67,8 @@ impl fmt::Display for StartError {
             StartError::Cluster(err) => write!(f, "cluster: {err}"),
             StartError::Monitor(err) => write!(f, "monitoring: {err}"),
             StartError::Identity(err) => write!(f, "server identity: {err}"),
+            StartError::Operator(err) => write!(f, "operator mode: {err}"),
+            StartError::Reload(why) => f.write_str(why),
             StartError::Accounts(err) => write!(f, "accounts: {err}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
@@ -75,6 +83,8 @@ impl std::error::Error for StartError {
             StartError::Cluster(err) => Some(err),
             StartError::Monitor(err) => Some(err),
             StartError::Identity(err) => Some(err),
+            StartError::Operator(err) => Some(err),
+            StartError::Reload(_) => None,
             StartError::Accounts(err) => Some(err),
             StartError::Bind { source, .. } => Some(source),
         }
@@ -87,6 +97,16 @@ const SHUTDOWN_SLACK: Duration = Duration::from_secs(2);
 const AUTH_FAILURE_MAX_DELAY: Duration = Duration::from_secs(5);
 /// Default authentication timeout.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pushed account JWTs waiting to be applied; more are refused (the
+/// system service answers nothing for them).
+const CLAIMS_QUEUE: usize = 16;
+
+/// The options `warden check` describes: the config's own, or in operator
+/// mode with the accounts its resolver holds.
+pub fn effective_options(opts: &Options) -> Result<Options, StartError> {
+    Ok(operator::resolve(opts)?.0.options)
+}
+
 /// Default authentication timeout with TLS.
 const AUTH_TIMEOUT_TLS: Duration = Duration::from_secs(3);
 
@@ -116,14 +136,19 @@ pub struct Server {
     reload_requests: Option<ReloadRequests>,
     /// Sends clients a fresh INFO when the cluster's client URLs change.
     info_updates: Option<JoinHandle<()>>,
+    /// Operator mode (accounts from JWTs), when configured.
+    operator: Option<Arc<OperatorMode>>,
+    /// Serves pushed account JWTs and rebuilds accounts as they expire.
+    operator_task: Option<JoinHandle<()>>,
 }
 
 impl Server {
     /// Loads TLS material (if configured), binds the client listener and
     /// starts accepting. Nothing is bound if any check fails.
+    /// In operator mode the accounts and users come from the resolver's JWTs.
     pub async fn start(opts: Options) -> Result<Server, StartError> {
-        let authenticator = auth::from_options(&opts).map_err(StartError::Auth)?;
-        Server::start_with_authenticator(opts, authenticator).await
+        let (effective, mode) = operator::resolve(&opts)?;
+        Server::start_inner(effective.options, effective.authenticator, mode.map(Arc::new)).await
     }
 
     /// Like [`Server::start`], but with an authenticator of the embedder's
@@ -131,6 +156,14 @@ impl Server {
     pub async fn start_with_authenticator(
         opts: Options,
         authenticator: Arc<dyn auth::Authenticator>,
+    ) -> Result<Server, StartError> {
+        Server::start_inner(opts, authenticator, None).await
+    }
+
+    async fn start_inner(
+        opts: Options,
+        authenticator: Arc<dyn auth::Authenticator>,
+        operator: Option<Arc<OperatorMode>>,
     ) -> Result<Server, StartError> {
         let (tls, mut warnings) = prepare_tls(&opts)?;
         warnings.extend(auth::timing_warnings(&opts));
@@ -183,7 +216,15 @@ impl Server {
             }
         };
         let (reloads, reload_requests) = mpsc::channel(1);
-        let system = SystemServices::start(broker.clone(), api, reloads);
+        let (claims, operator_task) = match &operator {
+            Some(mode) => {
+                let (asks, asked) = mpsc::channel(CLAIMS_QUEUE);
+                let task = operator::spawn(node.clone(), mode.clone(), asked);
+                (Some((asks, mode.is_directory())), Some(task))
+            }
+            None => (None, None),
+        };
+        let system = SystemServices::start(broker.clone(), api, reloads, claims);
         let info_updates = node.cluster.as_ref().map(|cluster| spawn_info_updates(&node, cluster));
         let (done_tx, done) = mpsc::channel(1);
         // nats-server's wording: test harnesses find the port in this line.
@@ -199,6 +240,8 @@ impl Server {
             system,
             reload_requests: Some(reload_requests),
             info_updates,
+            operator,
+            operator_task,
         })
     }
 
@@ -242,14 +285,27 @@ impl Server {
     /// went away are closed; a removed import stops delivering at once.
     pub fn reload(&self, opts: &Options) -> Result<Vec<String>, StartError> {
         let (tls, mut warnings) = prepare_tls(opts)?;
-        warnings.extend(crate::config::public_export_warnings(opts));
-        let authenticator = auth::from_options(opts).map_err(StartError::Auth)?;
-        crate::config::check_accounts(opts).map_err(StartError::Accounts)?;
+        let effective = match (&self.operator, &opts.operator) {
+            (Some(mode), Some(_)) => {
+                mode.reconfigure(opts)?;
+                mode.effective()
+            }
+            (Some(_), None) => {
+                return Err(StartError::Reload("operator mode cannot be turned off by a reload; restart the server"))
+            }
+            (None, Some(_)) => {
+                return Err(StartError::Reload("operator mode cannot be turned on by a reload; restart the server"))
+            }
+            (None, None) => {
+                operator::Effective::configured(opts.clone(), auth::from_options(opts).map_err(StartError::Auth)?)
+            }
+        };
+        warnings.extend(crate::config::public_export_warnings(&effective.options));
+        crate::config::check_accounts(&effective.options).map_err(StartError::Accounts)?;
         self.node.tls.set(tls);
         // Accounts first: connections that re-check their login after the
         // gate changes find their account's new state.
-        self.node.broker.configure_accounts(opts).map_err(StartError::Accounts)?;
-        self.node.gate.replace(authenticator);
+        operator::apply(&self.node, effective)?;
         info!("configuration reloaded");
         Ok(warnings)
     }
@@ -264,6 +320,9 @@ impl Server {
         }
         if let Some(updates) = self.info_updates.take() {
             updates.abort();
+        }
+        if let Some(task) = self.operator_task.take() {
+            let _ = task.await;
         }
         if let Some(system) = self.system.take() {
             system.join().await;
@@ -315,7 +374,8 @@ fn spawn_info_updates(node: &Arc<Node>, cluster: &Arc<Cluster>) -> JoinHandle<()
 /// permissions once compiled), without binding: `warden check`.
 pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     let (_, mut warnings) = prepare_tls(opts)?;
-    auth::from_options(opts).map_err(StartError::Auth)?;
+    let (effective, _) = operator::resolve(opts)?;
+    let opts = &effective.options;
     crate::config::check_accounts(opts).map_err(StartError::Accounts)?;
     warnings.extend(auth::timing_warnings(opts));
     warnings.extend(crate::config::public_export_warnings(opts));

@@ -25,6 +25,7 @@
 //!   command reloads its config file, as on SIGHUP) through
 //!   [`ReloadRequests`]; an embedder that takes none gets it refused.
 
+mod claims;
 mod events;
 mod requests;
 
@@ -58,6 +59,15 @@ const SELF_SERVICE_PER_SECOND: u32 = 50;
 /// How long a `RELOAD` request waits for the reload to be done.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
+pub use claims::{ClaimsAnswer, ClaimsAsk, ClaimsRequest};
+
+/// How long a claims request waits for the resolver.
+const CLAIMS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where claims requests go in operator mode, and whether the resolver is
+/// a directory (which also serves the general update and lookups).
+pub type ClaimsService = (mpsc::Sender<ClaimsRequest>, bool);
+
 /// One reload asked for over NATS: the receiver reloads and says how it went
 /// (the error is logged there; the requester gets a fixed text).
 pub type ReloadRequest = oneshot::Sender<Result<(), ()>>;
@@ -75,7 +85,13 @@ impl SystemServices {
     /// Subscribes in the system account (and the self-service subjects in
     /// every other account) and starts answering; `None` without a system
     /// account.
-    pub fn start(broker: Arc<Broker>, api: MonitorApi, reloads: mpsc::Sender<ReloadRequest>) -> Option<SystemServices> {
+    /// `claims`: operator mode's resolver, which gets account JWT updates.
+    pub fn start(
+        broker: Arc<Broker>,
+        api: MonitorApi,
+        reloads: mpsc::Sender<ReloadRequest>,
+        claims: Option<ClaimsService>,
+    ) -> Option<SystemServices> {
         broker.accounts.system()?;
         let (announced, announced_rx) = Inbox::new(true);
         let (local, local_rx) = Inbox::new(false);
@@ -88,6 +104,7 @@ impl SystemServices {
             subscriptions: HashMap::new(),
             self_service: LogLimiter::new(SELF_SERVICE_PER_SECOND, "$SYS requests of other accounts not answered"),
             reloads,
+            claims,
             broker,
             api,
         };
@@ -135,6 +152,8 @@ struct Service {
     local: Arc<Inbox>,
     /// By account name.
     subscriptions: HashMap<Arc<str>, AccountSubs>,
+    /// Operator mode's resolver.
+    claims: Option<ClaimsService>,
     self_service: LogLimiter,
     reloads: mpsc::Sender<ReloadRequest>,
 }
@@ -206,6 +225,9 @@ impl Service {
             let mut wanted: Vec<(String, &Arc<Inbox>)> = Vec::new();
             if system {
                 wanted.extend(requests::SYSTEM_SUBJECTS.iter().map(|s| (s.replace("{id}", id), &self.announced)));
+                if let Some((_, directory)) = &self.claims {
+                    wanted.extend(claims::subjects(*directory).into_iter().map(|s| (s.to_owned(), &self.announced)));
+                }
             } else {
                 let shared = SELF_SERVICE.iter().filter(|s| **s != requests::USER_INFO);
                 wanted.extend(shared.map(|s| (String::from_utf8_lossy(s).into_owned(), &self.announced)));
@@ -242,8 +264,13 @@ impl Service {
 
     /// Answers one request, if it is one this server answers.
     async fn request(&mut self, msg: &InboxMsg) {
-        let Some(reply) = msg.reply.as_deref() else { return };
         let system = msg.account.is_system();
+        if let (true, Some((_, directory))) = (system, &self.claims) {
+            if let Some(ask) = claims::parse(&msg.subject, msg.payload(), *directory) {
+                return self.claims(msg, ask).await;
+            }
+        }
+        let Some(reply) = msg.reply.as_deref() else { return };
         let own = self.facts();
         let Some(request) = requests::parse(&msg.subject, &msg.account.name, system, &own.id) else { return };
         if !system && !self.self_service.allow() {
@@ -291,6 +318,33 @@ impl Service {
         let server = self.server_info(&facts);
         let answer = requests::envelope(&server, data);
         self.publish(&msg.account, reply, &answer);
+    }
+
+    /// An account JWT update or lookup: handed to the resolver's owner,
+    /// answered (when the request has a reply subject) as nats-server does.
+    async fn claims(&mut self, msg: &InboxMsg, ask: ClaimsAsk) {
+        let Some((asks, _)) = &self.claims else { return };
+        let (done, answer) = oneshot::channel();
+        if asks.try_send(ClaimsRequest { ask, done }).is_err() {
+            debug!("claims request dropped: the resolver is busy");
+            return;
+        }
+        let Ok(Ok(answer)) = tokio::time::timeout(CLAIMS_TIMEOUT, answer).await else { return };
+        let Some(reply) = msg.reply.as_deref() else { return };
+        let body = match &answer {
+            ClaimsAnswer::Jwt(Some(token)) => token.clone().into_bytes(),
+            ClaimsAnswer::Jwt(None) => return,
+            _ => {
+                let own = self.facts();
+                let facts = own.view();
+                let server = serde_json::to_value(self.server_info(&facts)).unwrap_or_default();
+                match claims::update_answer(server, &answer) {
+                    Some(body) => body,
+                    None => return,
+                }
+            }
+        };
+        self.publish(&msg.account, reply, &body);
     }
 
     /// `None`: stay silent (nats-server's "filtered response").

@@ -1,0 +1,309 @@
+//! Operator mode (JWT accounts and users) with tokens and `.creds` files
+//! written by the official Go libraries (`tests/jwtgen`, built by
+//! `scripts/jwtgen.sh`), the same configs run on nats-server 2.9.10 and on
+//! warden, and stock clients (async-nats, nats-py) connecting with `.creds`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use async_nats::connection::State;
+use common::peers::{eventually, free_port, nats_server_2_9, spawn_nats_server};
+use common::{options_from, start, temp_dir, within, WAIT};
+use futures::StreamExt;
+use serde_json::Value;
+
+/// What `jwtgen` wrote.
+struct Fixtures {
+    dir: PathBuf,
+    json: Value,
+}
+
+impl Fixtures {
+    fn creds(&self, user: &str) -> PathBuf {
+        PathBuf::from(self.json["creds"][user].as_str().unwrap())
+    }
+
+    fn account(&self, name: &str) -> String {
+        self.json["accounts"][name].as_str().unwrap().to_owned()
+    }
+
+    fn text(&self, key: &str) -> String {
+        self.json[key].as_str().unwrap().to_owned()
+    }
+
+    /// A memory-resolver config with every account preloaded.
+    fn memory_config(&self, port: u16) -> String {
+        let preload: String = self.json["account_jwts"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(key, jwt)| format!("  {key}: {}\n", jwt.as_str().unwrap()))
+            .collect();
+        format!(
+            "host: 127.0.0.1\nport: {port}\noperator: {}\nsystem_account: {}\nresolver: MEMORY\nresolver_preload {{\n{preload}}}\n",
+            self.dir.join("operator.jwt").display(),
+            self.account("SYS"),
+        )
+    }
+
+    /// A directory-resolver config over `store`.
+    fn directory_config(&self, port: u16, store: &Path) -> String {
+        format!(
+            "host: 127.0.0.1\nport: {port}\noperator: {}\nsystem_account: {}\nresolver {{ type: full, dir: {:?}, allow_delete: false, interval: \"2m\" }}\n",
+            self.dir.join("operator.jwt").display(),
+            self.account("SYS"),
+            store.display().to_string(),
+        )
+    }
+}
+
+/// Generates fresh fixtures with the Go libraries; `None` (the test says
+/// it was skipped) when Go or its NATS packages cannot be had.
+fn fixtures(name: &str) -> Option<Fixtures> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/jwtgen.sh");
+    let built = Command::new("bash").arg(script).output().ok().filter(|o| o.status.success());
+    let Some(built) = built else {
+        eprintln!("SKIPPED: scripts/jwtgen.sh could not build the Go fixture generator");
+        return None;
+    };
+    let binary = String::from_utf8(built.stdout).unwrap().trim().to_owned();
+    let dir = temp_dir(name);
+    let status = Command::new(binary).arg(&dir).status().unwrap();
+    assert!(status.success(), "jwtgen failed");
+    let json = serde_json::from_slice(&std::fs::read(dir.join("fixtures.json")).unwrap()).unwrap();
+    Some(Fixtures { dir, json })
+}
+
+async fn connect(url: &str, creds: &Path) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let opts = async_nats::ConnectOptions::with_credentials_file(creds).await.unwrap();
+    within(opts.connection_timeout(Duration::from_secs(3)).max_reconnects(Some(1)).connect(url)).await
+}
+
+async fn connect_retrying(url: &str, creds: &Path) -> async_nats::Client {
+    within(async {
+        loop {
+            if let Ok(client) = connect(url, creds).await {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
+async fn next_subject(sub: &mut async_nats::Subscriber) -> String {
+    within(sub.next()).await.expect("subscription open").subject.to_string()
+}
+
+/// The scenario every server must pass the same way. `live_defaults`:
+/// whether new default permissions apply to connected users (warden; a
+/// nats-server user keeps the old ones until it reconnects).
+async fn scenario(url: &str, fx: &Fixtures, live_defaults: bool) {
+    // Users the JWTs refuse: expired, signed by a key the account does not
+    // list, from an address outside `src`, WebSocket only.
+    for user in ["expired", "stranger", "elsewhere", "websocket-only"] {
+        assert!(connect(url, &fx.creds(user)).await.is_err(), "{user} must be refused");
+    }
+    let alice = connect_retrying(url, &fx.creds("alice")).await;
+    let bob = connect(url, &fx.creds("bob")).await.expect("bob (signing key) connects");
+    let carol = connect(url, &fx.creds("carol")).await.expect("carol (scoped key) connects");
+    let bearer = connect(url, &fx.creds("bearer")).await.expect("a bearer token needs no signature");
+    let service = connect(url, &fx.creds("service")).await.expect("B's user connects");
+
+    // Permissions from the JWTs: carol's template allows scoped.carol.>
+    // only, bob has the account's defaults (a.>).
+    let mut seen = alice.subscribe("a.>").await.unwrap();
+    alice.flush().await.unwrap();
+    carol.publish("a.from-carol", "x".into()).await.unwrap();
+    carol.flush().await.unwrap();
+    bob.publish("a.from-bob", "x".into()).await.unwrap();
+    bob.flush().await.unwrap();
+    assert_eq!(next_subject(&mut seen).await, "a.from-bob");
+    let mut own = carol.subscribe("scoped.carol.>").await.unwrap();
+    carol.flush().await.unwrap();
+    carol.publish("scoped.carol.x", "x".into()).await.unwrap();
+    assert_eq!(next_subject(&mut own).await, "scoped.carol.x");
+
+    // A service import through an activation token, and a stream import
+    // renamed by its local subject.
+    let mut requests = service.subscribe("svc.>").await.unwrap();
+    service.flush().await.unwrap();
+    let responder = service.clone();
+    let answering = tokio::spawn(async move {
+        if let Some(msg) = requests.next().await {
+            responder.publish(msg.reply.unwrap(), "pong".into()).await.unwrap();
+            responder.flush().await.unwrap();
+        }
+    });
+    let answer = within(alice.request("svc.ping", "ping".into())).await.expect("service answers through the import");
+    assert_eq!(&answer.payload[..], b"pong");
+    answering.await.unwrap();
+    let mut feed = alice.subscribe("b.feed.>").await.unwrap();
+    alice.flush().await.unwrap();
+    service.publish("feed.news", "x".into()).await.unwrap();
+    service.flush().await.unwrap();
+    assert_eq!(next_subject(&mut feed).await, "b.feed.news");
+    // B's subjects do not reach A otherwise.
+    let mut leak = bearer.subscribe("a.>").await.unwrap();
+    bearer.flush().await.unwrap();
+    service.publish("a.secret", "x".into()).await.unwrap();
+    service.flush().await.unwrap();
+    bob.publish("a.marker", "x".into()).await.unwrap();
+    bob.flush().await.unwrap();
+    assert_eq!(next_subject(&mut leak).await, "a.marker");
+
+    // A pushed account update: "revoked" is revoked (and closed), and the
+    // defaults no longer allow a.> (bob's publishes stop arriving).
+    let revoked = connect(url, &fx.creds("revoked")).await.expect("revoked connects before the update");
+    let sys = connect(url, &fx.creds("sys")).await.expect("the system user connects");
+    let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE", fx.account("A"));
+    let reply = within(sys.request(subject, fx.text("updated_a").into())).await.expect("update answered");
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["data"]["code"], 200, "{reply}");
+    assert_eq!(reply["data"]["message"], "jwt updated", "{reply}");
+    eventually("the revoked user is disconnected", || revoked.connection_state() != State::Connected).await;
+    assert!(connect(url, &fx.creds("revoked")).await.is_err(), "a revoked user cannot log in again");
+    let bob = if live_defaults { bob } else { connect(url, &fx.creds("bob")).await.unwrap() };
+    let mut after = alice.subscribe("a.>").await.unwrap();
+    alice.flush().await.unwrap();
+    bob.publish("a.after-update", "x".into()).await.unwrap();
+    bob.flush().await.unwrap();
+    alice.publish("a.from-alice", "x".into()).await.unwrap();
+    alice.flush().await.unwrap();
+    assert_eq!(next_subject(&mut after).await, "a.from-alice");
+    drop(seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_resolver_on_nats_server_and_on_warden() {
+    let Some(fx) = fixtures("operator-memory") else { return };
+    if let Some(nats_server) = nats_server_2_9() {
+        let port = free_port();
+        let _server = spawn_nats_server(&nats_server, "operator-memory-ns", &fx.memory_config(port));
+        scenario(&format!("nats://127.0.0.1:{port}"), &fx, false).await;
+    } else {
+        eprintln!("SKIPPED the nats-server 2.9.10 half: not installed");
+    }
+    let Some(fx) = fixtures("operator-memory-warden") else { return };
+    let server = start(options_from(&fx.memory_config(0))).await;
+    scenario(&format!("nats://{}", server.local_addr()), &fx, true).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_jwt_expiring_while_connected_is_disconnected() {
+    let Some(fx) = fixtures("operator-expiry") else { return };
+    let server = start(options_from(&fx.memory_config(0))).await;
+    let url = format!("nats://{}", server.local_addr());
+    let client = connect(&url, &fx.creds("shortlived")).await.expect("connects before its exp");
+    let expired = tokio::time::timeout(WAIT, async {
+        while client.connection_state() == State::Connected {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(expired.is_ok(), "still connected after its JWT expired");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_resolver_stores_verified_updates_only() {
+    let Some(fx) = fixtures("operator-dir") else { return };
+    let store = temp_dir("operator-dir-store");
+    for entry in std::fs::read_dir(fx.dir.join("jwt")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), store.join(entry.file_name())).unwrap();
+    }
+    let server = start(options_from(&fx.directory_config(0, &store))).await;
+    let url = format!("nats://{}", server.local_addr());
+    let sys = connect(&url, &fx.creds("sys")).await.expect("the system user connects");
+    let a = fx.account("A");
+    let file = store.join(format!("{a}.jwt"));
+    let before = std::fs::read_to_string(&file).unwrap();
+
+    // A forged A (signed by an operator nobody trusts) is refused and not
+    // stored. (nats-server 2.9.10 answers "jwt updated" and writes it.)
+    let reply = within(sys.request("$SYS.REQ.CLAIMS.UPDATE", fx.text("forged_a").into())).await.unwrap();
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["error"]["code"], 500, "{reply}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+
+    // The real update is stored, applied and looked up.
+    let revoked = connect(&url, &fx.creds("revoked")).await.expect("connects before the update");
+    let reply = within(sys.request("$SYS.REQ.CLAIMS.UPDATE", fx.text("updated_a").into())).await.unwrap();
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["data"]["message"], "jwt updated", "{reply}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), fx.text("updated_a"));
+    eventually("the revoked user is disconnected", || revoked.connection_state() != State::Connected).await;
+    let lookup = format!("$SYS.REQ.ACCOUNT.{a}.CLAIMS.LOOKUP");
+    let jwt = within(sys.request(lookup, "".into())).await.unwrap();
+    assert_eq!(std::str::from_utf8(&jwt.payload).unwrap(), fx.text("updated_a"));
+    // Outside the system account, the claims subjects are closed.
+    let alice = connect(&url, &fx.creds("alice")).await.unwrap();
+    assert!(within(alice.request("$SYS.REQ.CLAIMS.UPDATE", fx.text("updated_a").into())).await.is_err());
+    server.shutdown().await;
+
+    // After a restart the directory holds the update.
+    let server = start(options_from(&fx.directory_config(0, &store))).await;
+    let url = format!("nats://{}", server.local_addr());
+    assert!(connect(&url, &fx.creds("revoked")).await.is_err(), "the stored revocation survives a restart");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_py_connects_with_creds() {
+    let Some(fx) = fixtures("operator-py") else { return };
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
+    if !python.exists() {
+        eprintln!("SKIPPED: no target/pyenv (scripts/python-deps.sh installs nats-py)");
+        return;
+    }
+    let server = start(options_from(&fx.memory_config(0))).await;
+    let url = format!("nats://{}", server.local_addr());
+    const PY: &str = r#"
+import asyncio, sys, nats
+async def main():
+    nc = await nats.connect(sys.argv[1], user_credentials=sys.argv[2], allow_reconnect=False)
+    sub = await nc.subscribe("a.py")
+    await nc.publish("a.py", b"hello")
+    msg = await sub.next_msg(timeout=5)
+    print(msg.data.decode())
+    try:
+        await nats.connect(sys.argv[1], user_credentials=sys.argv[3], allow_reconnect=False, max_reconnect_attempts=0)
+        print("expired admitted")
+    except Exception as e:
+        print("expired refused")
+    await nc.close()
+asyncio.run(main())
+"#;
+    let (alice, expired) = (fx.creds("alice"), fx.creds("expired"));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python).arg("-c").arg(PY).arg(url).arg(alice).arg(expired).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim(), "hello\nexpired refused", "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn operator_configs_fail_closed_with_positions() {
+    let Some(fx) = fixtures("operator-config") else { return };
+    let good = fx.memory_config(0);
+    let with_accounts = format!("{good}accounts {{ X: {{ users: [{{user: u, password: p}}] }} }}\n");
+    let err = warden::config::load_str(&with_accounts, "op.conf").unwrap_err().to_string();
+    assert!(err.contains("op.conf:") && err.contains("operators do not allow Accounts"), "{err}");
+    let forged =
+        good.replace(&fx.json["account_jwts"][fx.account("A")].as_str().unwrap().to_owned(), &fx.text("forged_a"));
+    let err = warden::config::load_str(&forged, "op.conf").unwrap_err().to_string();
+    assert!(err.contains("not signed by a trusted operator"), "{err}");
+    let no_resolver = good.replace("resolver: MEMORY\n", "");
+    assert!(warden::config::load_str(&no_resolver, "op.conf").is_err());
+    let bad_operator = "operator: eyJub3QiOiJhIGp3dCJ9.e30.AAAA\nresolver: MEMORY\n";
+    let err = warden::config::load_str(bad_operator, "op.conf").unwrap_err().to_string();
+    assert!(err.contains("op.conf:1:"), "{err}");
+}
