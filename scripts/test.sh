@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs warden's whole test suite on a fresh machine with Rust: installs what
 # the tests need (nats-server from Debian for the comparison tests, nats-py
-# and nkeys from PyPI, cargo-fuzz from crates.io), then lints and tests
+# and nkeys from PyPI, Go's nats-io/jwt from Debian, cargo-fuzz from crates.io), then lints and tests
 # everything, and runs each fuzz target briefly (WARDEN_FUZZ_SECS, default
 # 20 s each; scripts/fuzz.sh runs them longer). `.ci/run` calls this script.
 set -euo pipefail
@@ -25,6 +25,9 @@ install_debian() {
 install_debian nats-server
 # nats-py and nkeys from PyPI, for the tests that drive warden with them.
 bash scripts/python-deps.sh || echo "test.sh: python-deps.sh failed; the tests that need nats-py will say they were skipped"
+# Go and the official nats-io/jwt + nkeys packages from Debian, for the
+# operator-mode fixtures (tests/jwtgen).
+bash scripts/jwtgen.sh >/dev/null || echo "test.sh: jwtgen.sh failed; the operator-mode tests will say they were skipped"
 
 started=$SECONDS
 cargo fmt --all -- --check

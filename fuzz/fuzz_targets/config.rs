@@ -3,9 +3,9 @@
 //! UTF-8. Checked: no panic, no hang; every error carries a position in the
 //! input's file; a config that loads is loaded the same way twice.
 //!
-//! Inputs that `include` files are skipped: an include may name any path on
-//! the fuzzing machine (a FIFO would block the run). Includes are covered by
-//! the unit tests in `src/config/parser/tests.rs`.
+//! Inputs that `include` files or name operator JWT files are skipped: they
+//! may name any path on the fuzzing machine (a FIFO would block the run).
+//! Both are covered by unit and integration tests.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,7 +17,8 @@ fn env(name: &str) -> Option<String> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if data.windows(7).any(|w| w.eq_ignore_ascii_case(b"include")) {
+    let names_files = |word: &[u8]| data.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
+    if names_files(b"include") || names_files(b"oper") || names_files(b"root") {
         return;
     }
     let lines = data.iter().filter(|b| **b == b'\n').count() + 1;

@@ -34,8 +34,8 @@ fn operator_jwt(value: &Value) -> Result<String, ConfigError> {
     let token = if text.starts_with("eyJ") {
         text.to_owned()
     } else {
-        let contents = std::fs::read_to_string(text)
-            .map_err(|e| invalid(value, format!("cannot read operator JWT file {text:?}: {e}")))?;
+        let contents =
+            read_bounded(text).map_err(|e| invalid(value, format!("cannot read operator JWT file {text:?}: {e}")))?;
         jwt::undecorate(&contents).to_owned()
     };
     let operator = jwt::decode::<OperatorClaims>(&token, jwt::now())
@@ -45,6 +45,19 @@ fn operator_jwt(value: &Value) -> Result<String, ConfigError> {
         return Err(invalid(value, "operator JWT is signed neither by the operator nor by one of its signing keys"));
     }
     Ok(token)
+}
+
+/// A file of at most a JWT's size (a longer one is an error, not a read
+/// of whatever the path names).
+fn read_bounded(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    let limit = jwt::MAX_TOKEN_LEN as u64 + 4096;
+    std::fs::File::open(path)?.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "larger than a JWT file can be"));
+    }
+    Ok(text)
 }
 
 /// The keys that may sign accounts for these operators.

@@ -5,7 +5,9 @@
 use std::fmt::Write;
 
 use super::duration::format_duration;
-use super::options::{ExportKind, NkeyUser, Options, Permissions, SubjectRules, TlsOptions, TlsVersion, User};
+use super::options::{
+    ExportKind, NkeyUser, Options, Permissions, ResolverOptions, SubjectRules, TlsOptions, TlsVersion, User,
+};
 
 /// A few lines describing what `options` will run.
 pub fn summary(o: &Options) -> String {
@@ -90,6 +92,22 @@ fn tls_summary(tls: Option<&TlsOptions>) -> String {
 fn auth_summary(o: &Options, out: &mut String) {
     let in_accounts: usize = o.accounts.iter().map(|a| a.users.len()).sum();
     let nkeys_in_accounts: usize = o.accounts.iter().map(|a| a.nkeys.len()).sum();
+    if let Some(operator) = &o.operator {
+        let resolver = match &operator.resolver {
+            ResolverOptions::Memory => format!("memory resolver, {} preloaded", operator.preload.len()),
+            ResolverOptions::Directory { dir, full, .. } => {
+                format!("{} directory resolver at {}", if *full { "full" } else { "cache" }, dir.display())
+            }
+        };
+        let _ = writeln!(
+            out,
+            "authentication: operator mode, user JWTs of {} operator(s) ({resolver}); {} account(s) held",
+            operator.operators.len(),
+            o.accounts.len()
+        );
+        accounts_summary(o, out);
+        return;
+    }
     match &o.authorization {
         None if in_accounts + nkeys_in_accounts == 0 => {
             out.push_str("authentication: none, anyone who can connect may publish and subscribe to anything\n");
