@@ -4,8 +4,9 @@
 //! Arrows point down only; no module imports one above it, and none of the
 //! same layer imports another except `cluster`, which uses `conn`'s writer.
 //! ```text
-//! L0 leaves    subject  proto (client + route protocol, sans IO)  config  perms  secret  tls  nkeys
-//! L1 decisions auth     (who may connect: passwords, the throttle, the verification pool, the gate)
+//! L0 leaves    subject  proto (client + route protocol, sans IO)  config  perms  secret  tls  nkeys  jwt
+//! L1 decisions auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
+//!                        the verification pool, the gate)
 //! L2 state     broker   (subscription index, client registry, delivery, counters, lifecycle)
 //! L3 actors    conn     (one connection: a sans-IO session and thin async tasks)
 //!              cluster  (routes; plugs into interest changes through an observer)
@@ -19,8 +20,10 @@
 //!   exact `-ERR` texts) and the route protocol ([`proto::route`]).
 //! - [`config`]: typed options and the strict config reader.
 //! - [`perms`]: compiled permissions; [`tls`]: certificates and TLS state;
-//!   [`nkeys`]: Ed25519 keys in NATS's text form.
-//! - [`auth`]: authenticators, and the [`auth::Gate`] every login passes.
+//!   [`nkeys`]: Ed25519 keys in NATS's text form; [`jwt`]: NATS JWTs
+//!   (decode and verify).
+//! - [`auth`]: authenticators, and the [`auth::Gate`] every login passes;
+//!   [`auth::operator`]: accounts and users from JWTs.
 //! - [`broker`]: the shared state every connection delivers through.
 //! - [`conn`]: one client connection.
 //! - [`cluster`]: routes to other servers (nats-server's route protocol).
