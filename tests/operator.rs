@@ -351,3 +351,84 @@ async fn operator_configs_fail_closed_with_positions() {
     let err = warden::config::load_str(bad_operator, "op.conf").unwrap_err().to_string();
     assert!(err.contains("op.conf:1:"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_cluster_with_nats_server_shares_jwt_accounts_and_updates_pushed_to_warden() {
+    mixed_cluster(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_cluster_with_nats_server_shares_jwt_accounts_and_updates_pushed_to_nats_server() {
+    mixed_cluster(false).await;
+}
+
+/// warden and nats-server 2.9.10 routed together in operator mode; the
+/// account update is pushed to warden or to nats-server.
+async fn mixed_cluster(push_to_warden: bool) {
+    let Some(fx) = fixtures(&format!("operator-cluster-{push_to_warden}")) else { return };
+    let Some(nats_server) = nats_server_2_9() else {
+        eprintln!("SKIPPED: nats-server 2.9.10 not installed");
+        return;
+    };
+    let (client_port, route_port) = (free_port(), free_port());
+    let ns_config = format!(
+        "{}server_name: NS\ncluster {{ name: c1, listen: 127.0.0.1:{route_port} }}\n",
+        fx.memory_config(client_port)
+    );
+    let _ns = spawn_nats_server(&nats_server, &format!("operator-cluster-ns-{push_to_warden}"), &ns_config);
+    let ns_url = format!("nats://127.0.0.1:{client_port}");
+    let warden_config = format!(
+        "{}server_name: W\ncluster {{ name: c1, listen: \"127.0.0.1:0\", routes: [\"nats-route://127.0.0.1:{route_port}\"], insecure_allow_unauthenticated_routes: true }}\n",
+        fx.memory_config(0)
+    );
+    let warden = start(options_from(&warden_config)).await;
+    let w_url = format!("nats://{}", warden.local_addr());
+    let routes = warden.cluster().unwrap().clone();
+    eventually("the route to nats-server", || routes.route_count() == 1).await;
+
+    // A's users on both servers are one account; B's service on nats-server
+    // answers A's requests on warden through the activation-token import.
+    let alice = connect_retrying(&w_url, &fx.creds("alice")).await;
+    let bob = connect_retrying(&ns_url, &fx.creds("bob")).await;
+    let mut seen = alice.subscribe("a.>").await.unwrap();
+    let first = until_delivered(&mut seen, || async {
+        bob.publish("a.across", "x".into()).await.unwrap();
+        bob.flush().await.unwrap();
+    })
+    .await;
+    assert_eq!(first, "a.across");
+    let service = connect_retrying(&ns_url, &fx.creds("service")).await;
+    let mut requests = service.subscribe("svc.>").await.unwrap();
+    let responder = service.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = requests.next().await {
+            if let Some(reply) = msg.reply {
+                let _ = responder.publish(reply, "pong".into()).await;
+                let _ = responder.flush().await;
+            }
+        }
+    });
+    let answer = within(async {
+        loop {
+            match tokio::time::timeout(Duration::from_millis(500), alice.request("svc.ping", "ping".into())).await {
+                Ok(Ok(answer)) => return answer,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await;
+    assert_eq!(&answer.payload[..], b"pong");
+
+    // An update pushed to one server reaches the other through the route:
+    // the revoked user is closed on both.
+    let revoked_ns = connect_retrying(&ns_url, &fx.creds("revoked")).await;
+    let revoked_w = connect_retrying(&w_url, &fx.creds("revoked")).await;
+    let sys = connect_retrying(if push_to_warden { &w_url } else { &ns_url }, &fx.creds("sys")).await;
+    let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE", fx.account("A"));
+    let reply = within(sys.request(subject, fx.text("updated_a").into())).await.expect("update answered");
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["data"]["code"], 200, "{reply}");
+    eventually("revoked is closed on warden", || revoked_w.connection_state() != State::Connected).await;
+    eventually("revoked is closed on nats-server", || revoked_ns.connection_state() != State::Connected).await;
+    warden.shutdown().await;
+}
