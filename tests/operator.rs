@@ -432,3 +432,27 @@ async fn mixed_cluster(push_to_warden: bool) {
     eventually("revoked is closed on nats-server", || revoked_ns.connection_state() != State::Connected).await;
     warden.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_rereads_the_resolver_directory() {
+    let Some(fx) = fixtures("operator-reload") else { return };
+    let store = temp_dir("operator-reload-store");
+    for entry in std::fs::read_dir(fx.dir.join("jwt")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), store.join(entry.file_name())).unwrap();
+    }
+    let opts = options_from(&fx.directory_config(0, &store));
+    let server = start(opts.clone()).await;
+    let url = format!("nats://{}", server.local_addr());
+    let revoked = connect(&url, &fx.creds("revoked")).await.expect("connects before the change");
+    let alice = connect(&url, &fx.creds("alice")).await.expect("alice connects");
+    // The operator replaces A's file (as `nsc` with a shared directory
+    // would) and sends SIGHUP: the revocation applies, alice stays.
+    std::fs::write(store.join(format!("{}.jwt", fx.account("A"))), fx.text("updated_a")).unwrap();
+    server.reload(&opts).expect("reload");
+    eventually("the revoked user is disconnected", || revoked.connection_state() != State::Connected).await;
+    let mut own = alice.subscribe("a.>").await.unwrap();
+    alice.publish("a.still", "x".into()).await.unwrap();
+    assert_eq!(next_subject(&mut own).await, "a.still");
+    server.shutdown().await;
+}

@@ -42,6 +42,11 @@ impl<V: Clone> SubjectCache<V> {
 
     /// The cached answer for `subject`, counted as a hit; `None` (not counted:
     /// the caller's `insert` counts the miss) when it is not cached.
+    ///
+    /// `#[inline]`: it is on every message's match (`MatchCache::lookup`),
+    /// and when the crate grew the compiler stopped inlining it, which cost
+    /// ~22 instructions per published message (callgrind, pub-only).
+    #[inline]
     pub fn get(&mut self, subject: &[u8]) -> Option<V> {
         if let Some(last) = self.last.as_ref().filter(|_| self.last_subject == subject) {
             self.hits += 1;
