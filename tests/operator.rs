@@ -331,6 +331,11 @@ asyncio.run(main())
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.trim(), "hello\nexpired refused", "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    // Counted as what it was, for /varz and /metrics.
+    let security = &server.broker().security;
+    assert_eq!(security.auth_bad_jwt.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(connect(&format!("nats://{}", server.local_addr()), &fx.creds("elsewhere")).await.is_err());
+    assert_eq!(security.auth_not_allowed_here.load(std::sync::atomic::Ordering::Relaxed), 1);
     server.shutdown().await;
 }
 

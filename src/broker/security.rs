@@ -15,9 +15,14 @@ pub struct SecurityStats {
     pub auth_successes: AtomicU64,
     /// Failed logins: no credentials.
     pub auth_missing: AtomicU64,
-    /// Failed logins: unknown user, wrong password or token, a user JWT
-    /// that does not verify or is not allowed here.
+    /// Failed logins: unknown user, wrong password or token.
     pub auth_bad_credentials: AtomicU64,
+    /// Failed logins: a user JWT that does not verify, is expired or
+    /// revoked, or whose account is not held.
+    pub auth_bad_jwt: AtomicU64,
+    /// Failed logins: valid, but not from this address, at this time or
+    /// on this kind of connection.
+    pub auth_not_allowed_here: AtomicU64,
     /// Failed logins: client certificate not mapped to a user.
     pub auth_unmapped_certificate: AtomicU64,
     /// Clients that sent no CONNECT in time.
@@ -34,9 +39,9 @@ impl SecurityStats {
     pub fn count_auth_failure(&self, reason: RefusalReason) {
         let counter = match reason {
             RefusalReason::MissingCredentials => &self.auth_missing,
-            RefusalReason::BadCredentials | RefusalReason::BadJwt | RefusalReason::NotAllowedHere => {
-                &self.auth_bad_credentials
-            }
+            RefusalReason::BadCredentials => &self.auth_bad_credentials,
+            RefusalReason::BadJwt => &self.auth_bad_jwt,
+            RefusalReason::NotAllowedHere => &self.auth_not_allowed_here,
             RefusalReason::CertificateNotMapped => &self.auth_unmapped_certificate,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -64,6 +69,8 @@ impl SecurityStats {
     pub fn auth_failures(&self) -> u64 {
         self.auth_missing.load(Ordering::Relaxed)
             + self.auth_bad_credentials.load(Ordering::Relaxed)
+            + self.auth_bad_jwt.load(Ordering::Relaxed)
+            + self.auth_not_allowed_here.load(Ordering::Relaxed)
             + self.auth_unmapped_certificate.load(Ordering::Relaxed)
     }
 }

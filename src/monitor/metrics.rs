@@ -120,6 +120,8 @@ pub(super) fn render(monitor: &Monitor) -> String {
     for (reason, n) in [
         ("missing_credentials", failures.missing_credentials),
         ("bad_credentials", failures.bad_credentials),
+        ("bad_jwt", failures.bad_jwt),
+        ("not_allowed_here", failures.not_allowed_here),
         ("certificate_not_mapped", failures.certificate_not_mapped),
         ("timeout", failures.timeout),
     ] {

@@ -105,6 +105,8 @@ pub(super) struct Security {
 pub(super) struct AuthFailures {
     pub(super) missing_credentials: u64,
     pub(super) bad_credentials: u64,
+    pub(super) bad_jwt: u64,
+    pub(super) not_allowed_here: u64,
     pub(super) certificate_not_mapped: u64,
     pub(super) timeout: u64,
 }
@@ -128,6 +130,8 @@ pub(super) fn security(monitor: &Monitor) -> Security {
         auth_failures: AuthFailures {
             missing_credentials: load(&s.auth_missing),
             bad_credentials: load(&s.auth_bad_credentials),
+            bad_jwt: load(&s.auth_bad_jwt),
+            not_allowed_here: load(&s.auth_not_allowed_here),
             certificate_not_mapped: load(&s.auth_unmapped_certificate),
             timeout: load(&s.auth_timeouts),
         },
