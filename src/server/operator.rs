@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -26,6 +26,12 @@ pub(super) struct OperatorMode {
     /// The config (without the JWT accounts, which are added to it).
     base: Mutex<Options>,
     resolver: Mutex<Arc<Resolver>>,
+    /// When (Unix seconds) the accounts last built must be built again:
+    /// kept from [`OperatorMode::effective`], so the task that waits for it
+    /// does not build the accounts just to learn it.
+    next_expiry: Mutex<Option<i64>>,
+    /// Wakes that task when a reload or update may have moved `next_expiry`.
+    changed: Notify,
 }
 
 /// The accounts and authenticator one moment of operator mode gives.
@@ -34,14 +40,12 @@ pub(super) struct Effective {
     pub(super) options: Options,
     /// Who may log in.
     pub(super) authenticator: Arc<dyn Authenticator>,
-    /// When (Unix seconds) this must be built again.
-    next_expiry: Option<i64>,
 }
 
 impl Effective {
     /// A config-mode configuration: its accounts, its authenticator.
     pub(super) fn configured(options: Options, authenticator: Arc<dyn Authenticator>) -> Effective {
-        Effective { options, authenticator, next_expiry: None }
+        Effective { options, authenticator }
     }
 }
 
@@ -49,7 +53,12 @@ impl OperatorMode {
     /// Operator mode for `opts`, or `None` when the config is not in it.
     pub(super) fn new(opts: &Options) -> Result<Option<OperatorMode>, StartError> {
         let Some(resolver) = Resolver::load(opts).map_err(StartError::Operator)? else { return Ok(None) };
-        Ok(Some(OperatorMode { base: Mutex::new(opts.clone()), resolver: Mutex::new(Arc::new(resolver)) }))
+        Ok(Some(OperatorMode {
+            base: Mutex::new(opts.clone()),
+            resolver: Mutex::new(Arc::new(resolver)),
+            next_expiry: Mutex::new(None),
+            changed: Notify::new(),
+        }))
     }
 
     /// Whether account JWTs can be pushed to and looked up in a directory.
@@ -61,9 +70,10 @@ impl OperatorMode {
     pub(super) fn effective(&self) -> Effective {
         let base = self.base.lock().clone();
         let directory = self.resolver.lock().directory(base.system_account.as_deref());
-        let next_expiry = directory.next_expiry();
+        *self.next_expiry.lock() = directory.next_expiry();
+        self.changed.notify_one();
         let options = directory.options(&base);
-        Effective { options, authenticator: Arc::new(JwtAuth::new(Arc::new(directory))), next_expiry }
+        Effective { options, authenticator: Arc::new(JwtAuth::new(Arc::new(directory))) }
     }
 
     /// A reload: the new config and its resolver (the directory read
@@ -113,7 +123,7 @@ pub(super) fn spawn(
     tokio::spawn(async move {
         let mut shutdown = node.broker.shutdown_signal();
         loop {
-            let wake = match mode.effective().next_expiry {
+            let wake = match *mode.next_expiry.lock() {
                 Some(at) => {
                     let left = u64::try_from(at.saturating_sub(crate::jwt::now()) + 1).unwrap_or(0);
                     tokio::time::Instant::now() + Duration::from_secs(left)
@@ -123,6 +133,7 @@ pub(super) fn spawn(
             tokio::select! {
                 _ = stopping(&mut shutdown) => return,
                 Some(ask) = asks.recv() => answer(&node, &mode, ask),
+                () = mode.changed.notified() => {}
                 _ = tokio::time::sleep_until(wake) => {
                     info!("an account or activation JWT expired; accounts rebuilt");
                     if let Err(err) = apply(&node, mode.effective()) {

@@ -97,7 +97,7 @@ pub struct UpdateRefused {
 pub struct Resolver {
     /// Keys that may sign account JWTs.
     trusted: Vec<String>,
-    /// Operators that asked for strict signing-key use (their own key may not sign).
+    /// Memory or directory, as configured.
     resolver: ResolverOptions,
     /// Account key to its JWT, every one verified when it entered.
     tokens: Mutex<BTreeMap<String, Jwt<AccountClaims>>>,
