@@ -34,6 +34,16 @@ impl Fixtures {
         self.json[key].as_str().unwrap().to_owned()
     }
 
+    /// A copy of the generated `jwt/` store, for a directory resolver to change.
+    fn store(&self, name: &str) -> PathBuf {
+        let store = temp_dir(name);
+        for entry in std::fs::read_dir(self.dir.join("jwt")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), store.join(entry.file_name())).unwrap();
+        }
+        store
+    }
+
     /// A memory-resolver config with every account preloaded.
     fn memory_config(&self, port: u16) -> String {
         let preload: String = self.json["account_jwts"]
@@ -251,11 +261,7 @@ async fn a_user_jwt_expiring_while_connected_is_disconnected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_resolver_stores_verified_updates_only() {
     let Some(fx) = fixtures("operator-dir") else { return };
-    let store = temp_dir("operator-dir-store");
-    for entry in std::fs::read_dir(fx.dir.join("jwt")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), store.join(entry.file_name())).unwrap();
-    }
+    let store = fx.store("operator-dir-store");
     let server = start(options_from(&fx.directory_config(0, &store))).await;
     let url = format!("nats://{}", server.local_addr());
     let sys = connect(&url, &fx.creds("sys")).await.expect("the system user connects");
@@ -441,11 +447,7 @@ async fn mixed_cluster(push_to_warden: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_rereads_the_resolver_directory() {
     let Some(fx) = fixtures("operator-reload") else { return };
-    let store = temp_dir("operator-reload-store");
-    for entry in std::fs::read_dir(fx.dir.join("jwt")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), store.join(entry.file_name())).unwrap();
-    }
+    let store = fx.store("operator-reload-store");
     let opts = options_from(&fx.directory_config(0, &store));
     let server = start(opts.clone()).await;
     let url = format!("nats://{}", server.local_addr());
@@ -459,5 +461,52 @@ async fn a_reload_rereads_the_resolver_directory() {
     let mut own = alice.subscribe("a.>").await.unwrap();
     alice.publish("a.still", "x".into()).await.unwrap();
     assert_eq!(next_subject(&mut own).await, "a.still");
+    server.shutdown().await;
+}
+
+/// A creds file's text for `jwt` and `seed` (the layout `nsc` writes).
+fn creds(jwt: &str, seed: &str) -> String {
+    format!(
+        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_account_closes_its_users_and_refuses_new_ones() {
+    use warden::nkeys::{KeyPair, KeyType};
+    let (operator, account, user) = (
+        KeyPair::generate(KeyType::Operator).unwrap(),
+        KeyPair::generate(KeyType::Account).unwrap(),
+        KeyPair::generate(KeyType::User).unwrap(),
+    );
+    let op = warden::jwt::sign(
+        &operator,
+        serde_json::json!({"sub": operator.public().as_str(), "nats": {"type": "operator", "version": 2}}),
+    );
+    let limits =
+        serde_json::json!({"conn": -1, "subs": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true});
+    let exp = warden::jwt::now() + 2;
+    let acc = warden::jwt::sign(
+        &operator,
+        serde_json::json!({"sub": account.public().as_str(), "exp": exp, "nats": {"type": "account", "version": 2, "limits": limits}}),
+    );
+    let token = warden::jwt::sign(
+        &account,
+        serde_json::json!({"sub": user.public().as_str(), "nats": {"type": "user", "version": 2, "subs": -1, "data": -1, "payload": -1}}),
+    );
+    let config =
+        format!("operator: {op}\nresolver: MEMORY\nresolver_preload {{ {}: {acc} }}\n", account.public().as_str());
+    let server = start(options_from(&config)).await;
+    let url = format!("nats://{}", server.local_addr());
+    let text = creds(&token, user.seed().expose());
+    let login = || async {
+        async_nats::ConnectOptions::with_credentials(&text).unwrap().max_reconnects(Some(1)).connect(&url).await
+    };
+    let client = within(login()).await.expect("connects before the account expires");
+    eventually("the account's user is closed at its expiry", || client.connection_state() != State::Connected).await;
+    // A JWT is valid through the second of its `exp` (the Go library's
+    // rule); past it, the account refuses logins.
+    eventually("the account's exp has passed", || warden::jwt::now() > exp).await;
+    assert!(within(login()).await.is_err(), "a new login to an expired account is refused");
     server.shutdown().await;
 }

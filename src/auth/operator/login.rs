@@ -59,6 +59,9 @@ impl JwtAuth {
             return Err(refuse("its issuer is not the account or one of the account's signing keys"));
         };
         jwt::check_times(&user.registered, now).map_err(|e| refuse(&e.to_string()))?;
+        if account.expires.is_some_and(|at| now > at) {
+            return Err(refuse("its account JWT has expired"));
+        }
         if account.is_revoked(&user.registered.sub, user.registered.iat) {
             return Err(refuse("revoked by its account"));
         }
