@@ -12,6 +12,7 @@
 
 mod base32;
 mod crc16;
+mod xkeys;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -21,6 +22,8 @@ use rand::RngCore;
 use ring::signature::{Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ED25519};
 
 use crate::secret::Secret;
+
+pub use xkeys::{CurveKeyPair, CurvePublic, OpenError};
 
 /// The prefix byte of a seed; the type follows in the next byte.
 const PREFIX_SEED: u8 = 18 << 3;
@@ -294,6 +297,12 @@ impl KeyPair {
 pub fn decode_signature(text: &str) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     URL_SAFE_NO_PAD.decode(text).or_else(|_| STANDARD.decode(text)).ok().filter(|s| s.len() == SIGNATURE_LEN)
+}
+
+/// RFC 4648 base32 without padding (what the Go JWT library writes a
+/// claims hash, `jti`, in).
+pub fn base32_std(bytes: &[u8]) -> String {
+    base32::encode(bytes)
 }
 
 /// A fresh connection nonce for INFO: 11 bytes from the CSPRNG, base64url
