@@ -337,6 +337,32 @@ impl ClaimType for UserClaims {
     const SUBJECT: KeyType = KeyType::User;
 }
 
+/// An auth callout service's answer (`authorization_response`, nats-server
+/// 2.10+): issued by the callout's issuer account (or, in operator mode, a
+/// signing key of it), `sub` the per-connection user key the request named,
+/// `aud` the server id. It carries a user JWT for that key, or a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default)]
+pub struct AuthorizationResponseClaims {
+    /// The user JWT the connection logs in with.
+    pub jwt: String,
+    /// Why the service refused (then `jwt` is empty).
+    pub error: String,
+    /// The account, when a signing key of it issued the response.
+    pub issuer_account: String,
+    /// `authorization_response`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// 2.
+    pub version: u64,
+}
+
+impl ClaimType for AuthorizationResponseClaims {
+    const TYPE: &'static str = "authorization_response";
+    const ISSUERS: &'static [KeyType] = &[KeyType::Account];
+    const SUBJECT: KeyType = KeyType::User;
+}
+
 /// An activation: the exporter's grant of one import to one account.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]

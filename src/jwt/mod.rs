@@ -22,12 +22,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use sha2::Digest;
 
 use crate::nkeys::{KeyPair, KeyType, PublicKey};
 
 pub use claims::{
-    AccountClaims, ActivationClaims, ExportType, JwtExport, JwtImport, JwtLimits, JwtPermissions, OperatorClaims,
-    Rules, SigningKey, TimeRange, UserClaims, UserScope,
+    AccountClaims, ActivationClaims, AuthorizationResponseClaims, ExportType, JwtExport, JwtImport, JwtLimits,
+    JwtPermissions, OperatorClaims, Rules, SigningKey, TimeRange, UserClaims, UserScope,
 };
 
 /// The longest token accepted (an account JWT with many imports and
@@ -230,9 +231,16 @@ pub fn undecorate(text: &str) -> &str {
 
 /// Signs `claims` (registered claims and `nats`) as a JWT issued by
 /// `issuer` (whose key becomes `iss`). For what the server itself issues
-/// (and for tests and benchmarks); `jti` is left as given.
+/// (auth callout requests; tests and benchmarks).
 pub fn sign(issuer: &KeyPair, mut claims: serde_json::Value) -> String {
     claims["iss"] = issuer.public().as_str().into();
+    // `jti` as the Go library makes it: base32 (no padding) of the
+    // SHA-512/256 of the claims without one.
+    if let Some(map) = claims.as_object_mut() {
+        map.remove("jti");
+    }
+    let digest = sha2::Sha512_256::digest(claims.to_string().as_bytes());
+    claims["jti"] = crate::nkeys::base32_std(&digest).into();
     let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
     let body = URL_SAFE_NO_PAD.encode(claims.to_string());
     let signed = format!("{header}.{body}");
