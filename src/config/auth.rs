@@ -17,7 +17,7 @@ use super::value::{Entry, Kind, Pos, Value};
 use crate::nkeys::{KeyType, PublicKey};
 
 /// nats-server's `authorization` keys that warden does not implement.
-const UNSUPPORTED_AUTH: &[&str] = &["nkeys", "auth_callout", "accounts", "no_auth_user"];
+const UNSUPPORTED_AUTH: &[&str] = &["nkeys", "accounts", "no_auth_user"];
 /// nats-server's users-entry keys that warden does not implement.
 const UNSUPPORTED_USER: &[&str] =
     &["authorization", "allowed_connection_types", "connection_types", "clients", "account"];
@@ -95,6 +95,8 @@ pub(crate) fn authorization(
     let failure_delay = s.get(&["failure_delay_max"])?;
     let users = s.get(&["users"])?;
     let defaults = s.get(&["default_permissions", "default_permission", "permissions"])?;
+    let callout = s.get(&["auth_callout", "auth_hook"])?;
+    let http = s.get(&["http_authorizer"])?;
     s.finish(UNSUPPORTED_AUTH)?;
 
     if let Some(e) = token {
@@ -129,6 +131,13 @@ pub(crate) fn authorization(
         (auth.users, auth.nkeys) = (users, nkeys);
     }
 
+    auth.delegation = match (callout, http) {
+        (Some(_), Some(h)) => return Err(conflict(h, "auth_callout and http_authorizer cannot both be set")),
+        (Some(e), None) => Some(super::delegation::auth_callout(e)?),
+        (None, Some(e)) => Some(super::delegation::http_authorizer(e)?),
+        (None, None) => None,
+    };
+
     // Combinations nats-server refuses, with its messages.
     let single = user.or(password);
     if let (Some(t), Some(_)) = (token, single) {
@@ -149,7 +158,8 @@ pub(crate) fn authorization(
         }
         _ => {}
     }
-    if token.is_none() && user.is_none() && auth.users.is_empty() && auth.nkeys.is_empty() && !accounts_log_in {
+    let nobody = token.is_none() && user.is_none() && auth.users.is_empty() && auth.nkeys.is_empty();
+    if nobody && !accounts_log_in && auth.delegation.is_none() {
         return Err(ConfigError::at(
             ErrorKind::Invalid,
             &entry.key_pos,

@@ -368,6 +368,9 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
             None => ConfigError::in_file(ErrorKind::Invalid, origin, err.message),
         });
     }
+    if let Some(e) = t.authorization {
+        super::delegation::check(&o, e)?;
+    }
     if let Some(e) = t.no_auth_user {
         let name = section::word(&e.value, "no_auth_user")?;
         let known = o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name))

@@ -26,6 +26,7 @@
 mod account_rules;
 mod accounts;
 mod auth;
+mod delegation;
 mod duration;
 mod error;
 pub mod flags;
@@ -40,6 +41,7 @@ pub mod value;
 
 pub use account_rules::{authorizing_export, check_accounts, public_export_warnings, AccountsError, Location};
 pub use auth::is_password_hash;
+pub use delegation::{HttpTarget, DEFAULT_MAX_IN_FLIGHT};
 pub use error::{ConfigError, ErrorKind};
 pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loaded, UNAUTHENTICATED_ROUTES};
 pub use operator::{decode_operators, trusted_keys, DEFAULT_RESOLVER_LIMIT};

@@ -334,6 +334,59 @@ pub struct Authorization {
     /// `failure_delay_max` (warden only): longest delay before answering a
     /// repeated login failure from one address; `"0s"` turns the throttle off.
     pub failure_delay_max: Option<Duration>,
+    /// `auth_callout { }` or (warden only) `http_authorizer { }`: a service
+    /// that admits the clients the configured users do not.
+    pub delegation: Option<Delegation>,
+}
+
+/// An external service that decides logins (`auth_callout`,
+/// `http_authorizer`), and how far it is trusted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delegation {
+    /// Which service, and how to reach it.
+    pub service: DelegateService,
+    /// `auth_users`: users who always log in locally, never through the
+    /// service (the service's own users).
+    pub auth_users: Vec<String>,
+    /// `allowed_accounts` (with `local_first: false`): the accounts whose
+    /// local users are handed to the service; empty = all.
+    pub allowed_accounts: Vec<String>,
+    /// `local_first` (warden only, default true): configured users log in
+    /// as configured and only unknown clients go to the service. False is
+    /// nats-server's order: everyone but `auth_users` goes to the service.
+    pub local_first: bool,
+    /// `reveal_reason` (warden only, default false): send the service's
+    /// refusal text to the client (`Authorization Violation: <reason>`).
+    pub reveal_reason: bool,
+    /// `max_in_flight` (warden only): questions outstanding at once; more
+    /// wait for a free slot (within their auth timeout).
+    pub max_in_flight: usize,
+    /// `timeout`: how long an answer may take (default: the auth timeout).
+    pub timeout: Option<Duration>,
+}
+
+/// The service a [`Delegation`] asks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DelegateService {
+    /// nats-server 2.10's auth callout: a request on `$SYS.REQ.USER.AUTH`.
+    Callout {
+        /// `issuer`: the account key (`A...`) that signs the answers.
+        issuer: String,
+        /// `account`: where the service listens (default `$G`).
+        account: String,
+        /// `xkey`: the service's curve key (`X...`), to encrypt both ways.
+        xkey: Option<String>,
+    },
+    /// warden's HTTP authorizer: a JSON POST.
+    Http {
+        /// `url`: `https://...` (or `http://` to a loopback address).
+        url: String,
+        /// `ca_file`: the roots the server's certificate is checked against
+        /// (default: the system's bundle).
+        ca_file: Option<PathBuf>,
+        /// `headers`: sent with every request (values may be secrets).
+        headers: Vec<(String, Secret)>,
+    },
 }
 
 /// One entry of `users`.

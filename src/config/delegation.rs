@@ -1,0 +1,321 @@
+//! `authorization { auth_callout { } }` (nats-server 2.10's `parseAuthCallout`)
+//! and warden's `authorization { http_authorizer { } }`: the external
+//! service that admits clients, with warden's safety settings.
+//!
+//! Stricter than nats-server, fail-closed: every `auth_users` entry must be
+//! a configured user of the callout account (nats-server only logs the
+//! mismatch, and then nobody can run the service), `allowed_accounts` and
+//! the callout account must exist, and an HTTP authorizer must be HTTPS
+//! unless it is on a loopback address.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use super::error::{ConfigError, ErrorKind};
+use super::options::{DelegateService, Delegation, Options};
+use super::section::{self, Bare, Section};
+use super::value::{Entry, Value};
+use super::GLOBAL_ACCOUNT;
+use crate::nkeys::{CurvePublic, KeyType, PublicKey};
+
+/// Questions outstanding at once by default (each holds one connection's
+/// login; a flood of unknown clients waits beyond this, cheaply).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
+/// nats-server's `auth_callout` keys that warden does not implement.
+const UNSUPPORTED: &[&str] = &[];
+
+/// The keys both services share: warden's safety settings.
+struct Shared<'a> {
+    auth_users: Option<&'a Entry>,
+    allowed_accounts: Option<&'a Entry>,
+    local_first: Option<&'a Entry>,
+    reveal_reason: Option<&'a Entry>,
+    max_in_flight: Option<&'a Entry>,
+    timeout: Option<&'a Entry>,
+}
+
+impl<'a> Shared<'a> {
+    fn take(s: &mut Section<'a>) -> Result<Shared<'a>, ConfigError> {
+        Ok(Shared {
+            auth_users: s.get(&["auth_users", "users"])?,
+            allowed_accounts: s.get(&["allowed_accounts"])?,
+            local_first: s.get(&["local_first"])?,
+            reveal_reason: s.get(&["reveal_reason"])?,
+            max_in_flight: s.get(&["max_in_flight"])?,
+            timeout: s.get(&["timeout"])?,
+        })
+    }
+
+    fn build(self, service: DelegateService) -> Result<Delegation, ConfigError> {
+        let names = |e: Option<&Entry>, what: &str| -> Result<Vec<String>, ConfigError> {
+            let Some(e) = e else { return Ok(Vec::new()) };
+            section::array(&e.value, what)?.iter().map(|v| section::word(v, what).map(str::to_owned)).collect()
+        };
+        let timeout = match self.timeout {
+            Some(e) => {
+                let (d, _) = section::duration(&e.value, "timeout", Bare::FractionalSeconds)?;
+                if d.is_zero() {
+                    return Err(invalid(&e.value, "timeout must be more than zero"));
+                }
+                Some(d)
+            }
+            None => None,
+        };
+        Ok(Delegation {
+            service,
+            auth_users: names(self.auth_users, "auth_users")?,
+            allowed_accounts: names(self.allowed_accounts, "allowed_accounts")?,
+            local_first: self
+                .local_first
+                .map(|e| section::boolean(&e.value, "local_first"))
+                .transpose()?
+                .unwrap_or(true),
+            reveal_reason: self
+                .reveal_reason
+                .map(|e| section::boolean(&e.value, "reveal_reason"))
+                .transpose()?
+                .unwrap_or(false),
+            max_in_flight: match self.max_in_flight {
+                Some(e) => section::count(&e.value, "max_in_flight", 1)?,
+                None => DEFAULT_MAX_IN_FLIGHT,
+            },
+            timeout,
+        })
+    }
+}
+
+fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
+    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
+}
+
+/// `auth_callout { issuer, account, auth_users, xkey, allowed_accounts }`.
+pub(crate) fn auth_callout(entry: &Entry) -> Result<Delegation, ConfigError> {
+    let map = section::map(&entry.value, "auth_callout")?;
+    let mut s = Section::new("auth_callout", map);
+    let issuer = s.get(&["issuer"])?;
+    let account = s.get(&["account", "acc"])?;
+    let xkey = s.get(&["xkey", "key"])?;
+    let shared = Shared::take(&mut s)?;
+    s.finish(UNSUPPORTED)?;
+    let Some(issuer) = issuer else {
+        return Err(ConfigError::at(
+            ErrorKind::Invalid,
+            &entry.key_pos,
+            "Authorization callouts require an issuer to be specified",
+        ));
+    };
+    let issuer_key = section::word(&issuer.value, "issuer")?;
+    if PublicKey::parse_as(issuer_key, KeyType::Account).is_err() {
+        return Err(invalid(
+            &issuer.value,
+            format!("Expected callout user to be a valid public account nkey, got {issuer_key:?}"),
+        ));
+    }
+    let xkey = match xkey {
+        Some(e) => {
+            let key = section::word(&e.value, "xkey")?;
+            if CurvePublic::parse(key).is_err() {
+                return Err(invalid(&e.value, format!("Expected callout xkey to be a valid public xkey, got {key:?}")));
+            }
+            Some(key.to_owned())
+        }
+        None => None,
+    };
+    if shared.auth_users.is_none() {
+        return Err(ConfigError::at(
+            ErrorKind::Invalid,
+            &entry.key_pos,
+            "Authorization callouts require authorized users to be specified",
+        ));
+    }
+    let account = match account {
+        Some(e) => section::word(&e.value, "account")?.to_owned(),
+        None => GLOBAL_ACCOUNT.to_owned(),
+    };
+    shared.build(DelegateService::Callout { issuer: issuer_key.to_owned(), account, xkey })
+}
+
+/// `http_authorizer { url, ca_file, timeout, headers, ... }`.
+pub(crate) fn http_authorizer(entry: &Entry) -> Result<Delegation, ConfigError> {
+    let map = section::map(&entry.value, "http_authorizer")?;
+    let mut s = Section::new("http_authorizer", map);
+    let url = s.get(&["url"])?;
+    let ca_file = s.get(&["ca_file"])?;
+    let headers = s.get(&["headers"])?;
+    let shared = Shared::take(&mut s)?;
+    s.finish(&[])?;
+    let Some(url) = url else {
+        return Err(ConfigError::at(ErrorKind::Invalid, &entry.key_pos, "http_authorizer needs a url"));
+    };
+    let text = section::string(&url.value, "url")?;
+    let target = HttpTarget::parse(text).map_err(|why| invalid(&url.value, why))?;
+    if !target.tls && !target.is_loopback() {
+        return Err(invalid(
+            &url.value,
+            "http_authorizer url must be https:// (plain http:// only to a loopback address): credentials travel in it",
+        ));
+    }
+    if let (Some(e), false) = (ca_file, target.tls) {
+        return Err(invalid(&e.value, "ca_file is for an https:// url"));
+    }
+    let ca_file = ca_file.map(|e| section::string(&e.value, "ca_file").map(PathBuf::from)).transpose()?;
+    let mut header_list = Vec::new();
+    if let Some(e) = headers {
+        for h in &section::map(&e.value, "headers")?.entries {
+            let valid_name = !h.key.is_empty() && h.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !valid_name {
+                return Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    &h.key_pos,
+                    "header names are letters, digits and '-'",
+                ));
+            }
+            let value = super::auth::secret(&h.value, "a header value")?;
+            if value.expose().bytes().any(|b| b.is_ascii_control()) {
+                return Err(invalid(&h.value, "header values may not hold control characters"));
+            }
+            header_list.push((h.key.clone(), value));
+        }
+    }
+    shared.build(DelegateService::Http { url: text.to_owned(), ca_file, headers: header_list })
+}
+
+/// Where an HTTP authorizer is: scheme, host, port and path of its url.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    /// `https`.
+    pub tls: bool,
+    /// The host as written (a name, an IPv4 address or `[v6]` without brackets).
+    pub host: String,
+    /// The port (default 443 or 80).
+    pub port: u16,
+    /// The path and query (at least `/`).
+    pub path: String,
+}
+
+impl HttpTarget {
+    /// Reads `http[s]://host[:port][/path]`; no user info, no fragment.
+    pub fn parse(url: &str) -> Result<HttpTarget, String> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err("url must start with https:// or http://".into());
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.contains('@') || path.contains('#') || path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+            return Err("url may not carry user info, a fragment, spaces or control characters".into());
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or("unclosed '[' in the url's host")?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("url has no host".into());
+        }
+        let port = match port {
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or("url port is not a port number")?,
+            None if tls => 443,
+            None => 80,
+        };
+        Ok(HttpTarget { tls, host: host.to_owned(), port, path: path.to_owned() })
+    }
+
+    /// Whether the host is a loopback address (or `localhost`).
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost") || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// The checks that need the whole configuration: the callout account and
+/// `allowed_accounts` exist, every `auth_users` entry is a user of the
+/// callout account, and operator mode is not mixed in.
+pub(crate) fn check(o: &Options, authorization: &Entry) -> Result<(), ConfigError> {
+    let Some(delegation) = o.authorization.as_ref().and_then(|a| a.delegation.as_ref()) else { return Ok(()) };
+    let block = section::map(&authorization.value, "authorization")?
+        .entries
+        .iter()
+        .find(|e| ["auth_callout", "auth_hook", "http_authorizer"].iter().any(|k| e.key.eq_ignore_ascii_case(k)));
+    let Some(block) = block else { return Ok(()) };
+    let at = |key: &str| -> &Entry {
+        section::map(&block.value, "delegation")
+            .ok()
+            .and_then(|m| m.entries.iter().find(|e| e.key.eq_ignore_ascii_case(key)))
+            .unwrap_or(block)
+    };
+    let fail = |e: &Entry, message: String| Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, message));
+    if o.operator.is_some() {
+        return fail(block, "auth_callout in operator mode is configured in the account JWT, which warden does not support yet; remove it from the server config".into());
+    }
+    let known = |name: &str| name == GLOBAL_ACCOUNT || o.accounts.iter().any(|a| a.name == name);
+    for name in &delegation.allowed_accounts {
+        if !known(name) {
+            return fail(at("allowed_accounts"), format!("allowed_accounts: account {name:?} is not defined"));
+        }
+    }
+    let DelegateService::Callout { account, .. } = &delegation.service else { return Ok(()) };
+    if !known(account) {
+        return fail(at("account"), format!("auth_callout account {account:?} is not defined in accounts"));
+    }
+    let auth = o.authorization.as_ref();
+    let in_account = |user: &str| {
+        if account == GLOBAL_ACCOUNT {
+            auth.is_some_and(|a| {
+                a.user.as_deref() == Some(user)
+                    || a.users.iter().any(|u| u.user == user)
+                    || a.nkeys.iter().any(|n| n.nkey == user)
+            })
+        } else {
+            o.accounts
+                .iter()
+                .filter(|a| &a.name == account)
+                .any(|a| a.users.iter().any(|u| u.user == user) || a.nkeys.iter().any(|n| n.nkey == user))
+        }
+    };
+    for user in &delegation.auth_users {
+        if !in_account(user) {
+            return fail(
+                at("auth_users"),
+                format!("auth_users: {user:?} is not a user of the callout account {account:?}; the service could not log in"),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_read_strictly() {
+        let t = HttpTarget::parse("https://auth.example:8443/v1/check?x=1").unwrap();
+        assert_eq!((t.tls, t.host.as_str(), t.port, t.path.as_str()), (true, "auth.example", 8443, "/v1/check?x=1"));
+        let t = HttpTarget::parse("http://127.0.0.1").unwrap();
+        assert_eq!((t.tls, t.port, t.path.as_str(), t.is_loopback()), (false, 80, "/", true));
+        let t = HttpTarget::parse("https://[::1]:9000/a").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.is_loopback()), ("::1", 9000, true));
+        assert!(!HttpTarget::parse("http://10.0.0.1/").unwrap().is_loopback());
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://u:p@host/",
+            "https://h:0/",
+            "https://h:99999/",
+            "https://h/a b",
+            "https://[::1/",
+        ] {
+            assert!(HttpTarget::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
