@@ -15,6 +15,7 @@ use super::query::{ApiError, Query};
 use super::subsz::SubDetail;
 use super::Monitor;
 use crate::broker::{Client, Subscription};
+use crate::tls::{go_cipher_name, go_version_name};
 
 /// Connections listed when `limit` is absent or 0 (nats-server's).
 const DEFAULT_LIMIT: usize = 1024;
@@ -299,30 +300,13 @@ fn conn_info(row: &Row, now: SystemTime, opts: &ConnzOptions, subs: Vec<Arc<Subs
         name: meta.name.filter(|n| !n.is_empty()),
         lang: meta.lang,
         version: meta.version,
-        tls_version: meta.tls_version.map(|v| go_tls_version(&v)),
-        tls_cipher_suite: meta.tls_cipher_suite.map(|c| go_cipher_suite(&c)),
+        tls_version: meta.tls_version.map(|v| go_version_name(&v)),
+        tls_cipher_suite: meta.tls_cipher_suite.map(|c| go_cipher_name(&c)),
         // As nats-server: with `auth`, and only for accounts other than `$G`.
         account: meta.account.filter(|a| opts.auth && **a != *crate::config::GLOBAL_ACCOUNT).map(|a| a.to_string()),
         authorized_user: if opts.auth { meta.user } else { None },
         subscriptions_list,
         subscriptions_list_detail,
-    }
-}
-
-/// nats-server writes TLS versions as `1.2`, `1.3`; rustls names them `TLSv1_3`.
-fn go_tls_version(rustls_name: &str) -> String {
-    match rustls_name.strip_prefix("TLSv") {
-        Some(v) => v.replace('_', "."),
-        None => rustls_name.to_owned(),
-    }
-}
-
-/// Go names TLS 1.3 suites `TLS_AES_128_GCM_SHA256` where rustls writes
-/// `TLS13_AES_128_GCM_SHA256`; TLS 1.2 names are the same in both.
-fn go_cipher_suite(rustls_name: &str) -> String {
-    match rustls_name.strip_prefix("TLS13_") {
-        Some(rest) => format!("TLS_{rest}"),
-        None => rustls_name.to_owned(),
     }
 }
 
@@ -342,16 +326,5 @@ mod tests {
         assert_eq!(err.message, "invalid value for 'auth'");
         assert!(ConnzOptions::parse(&Query::parse(Some("state=closed"))).is_err());
         assert!(ConnzOptions::parse(&Query::parse(Some("limit=-1"))).is_err());
-    }
-
-    #[test]
-    fn tls_names_as_nats_server_writes_them() {
-        assert_eq!(go_tls_version("TLSv1_3"), "1.3");
-        assert_eq!(go_tls_version("TLSv1_2"), "1.2");
-        assert_eq!(go_cipher_suite("TLS13_AES_256_GCM_SHA384"), "TLS_AES_256_GCM_SHA384");
-        assert_eq!(
-            go_cipher_suite("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
-            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
-        );
     }
 }
