@@ -26,7 +26,7 @@ fn key(kind: KeyType) -> KeyPair {
 
 fn facts() -> ConnectionFacts {
     let addr: SocketAddr = "127.0.0.1:4000".parse().unwrap_or_else(|_| unreachable!());
-    ConnectionFacts { addr, peer: None, nonce: Some(NONCE.into()) }
+    ConnectionFacts { nonce: Some(NONCE.into()), ..ConnectionFacts::new(addr) }
 }
 
 fn signature(user: &KeyPair) -> String {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs warden's whole test suite on a fresh machine with Rust: installs what
 # the tests need (nats-server from Debian for the comparison tests, nats-py
-# and nkeys from PyPI, Go's nats-io/jwt from Debian, cargo-fuzz from crates.io), then lints and tests
+# and nkeys from PyPI, Go's nats-io/jwt from Debian, the npm NATS packages,
+# cargo-fuzz from crates.io), then lints and tests
 # everything, and runs each fuzz target briefly (WARDEN_FUZZ_SECS, default
 # 20 s each; scripts/fuzz.sh runs them longer). `.ci/run` calls this script.
 set -euo pipefail
@@ -28,6 +29,11 @@ bash scripts/python-deps.sh || echo "test.sh: python-deps.sh failed; the tests t
 # Go and the official nats-io/jwt + nkeys packages from Debian, for the
 # operator-mode fixtures (tests/jwtgen).
 bash scripts/jwtgen.sh >/dev/null || echo "test.sh: jwtgen.sh failed; the operator-mode tests will say they were skipped"
+
+# The official NATS JavaScript packages from npm (Node.js from Debian if the
+# machine has none), for the auth callout service the tests run (tests/callout).
+command -v npm >/dev/null || install_debian nodejs npm
+bash scripts/node-deps.sh || echo "test.sh: node-deps.sh failed; the auth callout tests will say they were skipped"
 
 started=$SECONDS
 cargo fmt --all -- --check

@@ -11,6 +11,8 @@
 //! L3 actors    conn     (one connection: a sans-IO session and thin async tasks)
 //!              cluster  (routes; plugs into interest changes through an observer)
 //!              monitor  (HTTP endpoints; reads the broker and a narrow view of the cluster)
+//!              system   ($SYS services and events, in the system account)
+//!              delegate (external authorizers: auth callout, the HTTP authorizer)
 //! L4 wiring    server   (listeners, accept, TLS handshakes, INFO, shutdown, lame duck)
 //!              main.rs  (command line only)
 //! ```
@@ -57,6 +59,7 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod conn;
+pub mod delegate;
 pub mod jwt;
 pub mod monitor;
 pub mod nkeys;

@@ -128,6 +128,10 @@ impl Authenticator for SingleUser {
         (identity.user.as_deref() == Some(self.user.as_str()) && identity.credential == self.credential)
             .then(|| self.identity())
     }
+
+    fn account_of(&self, claims: &Claims) -> Option<Arc<str>> {
+        (claims.user.as_deref() == Some(self.user.as_str())).then(|| crate::config::GLOBAL_ACCOUNT.into())
+    }
 }
 
 /// One configured user.
@@ -292,6 +296,11 @@ impl Authenticator for UsersAuth {
     fn wants_nonce(&self) -> bool {
         !self.nkeys.is_empty()
     }
+
+    fn account_of(&self, claims: &Claims) -> Option<Arc<str>> {
+        let by_nkey = claims.nkey.as_ref().and_then(|k| self.nkeys.get(k)).map(|e| e.account.clone());
+        by_nkey.or_else(|| claims.user.as_ref().and_then(|u| self.users.get(u)).map(|e| e.account.clone()))
+    }
 }
 
 /// Tries each authenticator in turn; the first that accepts wins.
@@ -329,5 +338,9 @@ impl Authenticator for Chain {
 
     fn refresh(&self, identity: &Identity) -> Option<Identity> {
         self.links.iter().find_map(|l| l.refresh(identity))
+    }
+
+    fn account_of(&self, claims: &Claims) -> Option<Arc<str>> {
+        self.links.iter().find_map(|l| l.account_of(claims))
     }
 }

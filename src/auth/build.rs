@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::backends::{NkeyEntry, NoAuth, SingleUser, TokenAuth, UserEntry, UsersAuth};
 use super::password::{PasswordError, PasswordHash};
 use super::{credential_fingerprint, Authenticator};
-use crate::config::{NkeyUser, Options, Permissions, User, GLOBAL_ACCOUNT};
+use crate::config::{DelegateService, NkeyUser, Options, Permissions, User, GLOBAL_ACCOUNT};
 use crate::nkeys::{KeyType, NkeyError, PublicKey};
 use crate::perms::{PermissionSet, PermsError};
 use crate::secret::Secret;
@@ -47,6 +47,18 @@ impl fmt::Display for AuthSetupError {
             AuthSetupError::Permissions { owner, source } => write!(f, "permissions of {owner}: {source}"),
             AuthSetupError::Password { owner, source } => write!(f, "password of {owner}: {source}"),
             AuthSetupError::Nkey { owner, source } => write!(f, "{owner}: {source}"),
+        }
+    }
+}
+
+impl AuthSetupError {
+    /// The same error, naming `owner` as whose it is.
+    fn owned_by(self, owner: &str) -> AuthSetupError {
+        match self {
+            AuthSetupError::Permissions { source, .. } => {
+                AuthSetupError::Permissions { owner: owner.to_owned(), source }
+            }
+            other => other,
         }
     }
 }
@@ -137,6 +149,82 @@ pub fn timing_warnings(opts: &Options) -> Vec<String> {
     )]
 }
 
+/// The callout account's users, but for its `auth_users`, may not
+/// subscribe to the auth callout requests (which carry clients' passwords)
+/// or the answers (which carry the users' JWTs), not even through `>`: a
+/// subscribe deny is added to their permissions.
+#[derive(Debug, Clone, Copy)]
+struct CalloutGuard<'a> {
+    account: &'a str,
+    auth_users: &'a [String],
+}
+
+impl CalloutGuard<'_> {
+    /// Whether `user` (a name or nkey) of `account` is guarded.
+    fn covers(&self, account: &str, user: &str) -> bool {
+        account == self.account && !self.auth_users.iter().any(|u| u == user)
+    }
+
+    /// `base` (none: everything) with the requests denied.
+    fn applied(&self, base: Option<&Permissions>) -> Permissions {
+        let mut perms = base.cloned().unwrap_or_default();
+        let subscribe = perms.subscribe.get_or_insert_with(Default::default);
+        subscribe.deny.get_or_insert_with(Vec::new).extend(crate::perms::system_space::callout_private());
+        perms
+    }
+}
+
+fn callout_guard(opts: &Options) -> Option<CalloutGuard<'_>> {
+    let delegation = opts.authorization.as_ref()?.delegation.as_ref()?;
+    match &delegation.service {
+        DelegateService::Callout { account, .. } => Some(CalloutGuard { account, auth_users: &delegation.auth_users }),
+        DelegateService::Http { .. } => None,
+    }
+}
+
+/// An account's `default_permissions` as configured (`$G`'s are
+/// `authorization`'s).
+fn default_rules<'a>(opts: &'a Options, account: &str) -> Option<&'a Permissions> {
+    if account == GLOBAL_ACCOUNT {
+        return opts.authorization.as_ref().and_then(|a| a.default_permissions.as_ref());
+    }
+    opts.accounts.iter().find(|a| a.name == account).and_then(|a| a.default_permissions.as_ref())
+}
+
+/// Each account's default permissions compiled once, shared by its users.
+fn plain_defaults(
+    opts: &Options,
+    global_default: Arc<PermissionSet>,
+) -> Result<HashMap<String, Arc<PermissionSet>>, AuthSetupError> {
+    let mut defaults = HashMap::new();
+    defaults.insert(GLOBAL_ACCOUNT.to_owned(), global_default);
+    for account in &opts.accounts {
+        let set = match &account.default_permissions {
+            Some(perms) => compile(&format!("default_permissions of account \"{}\"", account.name), perms)?,
+            None => Arc::new(PermissionSet::unrestricted()),
+        };
+        defaults.insert(account.name.clone(), set);
+    }
+    Ok(defaults)
+}
+
+/// The permissions of a user an external authorizer admits into each
+/// account without permissions of its own: the account's defaults (in the
+/// callout account, with the requests denied).
+pub fn account_defaults(opts: &Options) -> Result<HashMap<String, Arc<PermissionSet>>, AuthSetupError> {
+    let global = match default_rules(opts, GLOBAL_ACCOUNT) {
+        Some(perms) => compile("default_permissions", perms)?,
+        None => Arc::new(PermissionSet::unrestricted()),
+    };
+    let mut defaults = plain_defaults(opts, global)?;
+    if let Some(guard) = callout_guard(opts) {
+        let owner = format!("default_permissions of account \"{}\"", guard.account);
+        let guarded = compile(&owner, &guard.applied(default_rules(opts, guard.account)))?;
+        defaults.insert(guard.account.to_owned(), guarded);
+    }
+    Ok(defaults)
+}
+
 /// Builds the authenticator the options describe: no auth, a token, a
 /// single user, or the users of `authorization` and of every account
 /// (mapped from client certificates when `tls { verify_and_map }`).
@@ -159,26 +247,29 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
     }
     let (users, nkeys) = (all_users(opts), all_nkeys(opts));
     if users.is_empty() && nkeys.is_empty() {
+        if opts.authorization.as_ref().is_some_and(|a| a.delegation.is_some()) {
+            // Everyone goes to the external authorizer: nobody is admitted here.
+            return Ok(Arc::new(UsersAuth::new(HashMap::new(), false, None)));
+        }
         return Ok(Arc::new(NoAuth::new(global_default)));
     }
-    // Each block's defaults compiled once, shared by its users.
-    let mut defaults: HashMap<&str, Arc<PermissionSet>> = HashMap::new();
-    defaults.insert(GLOBAL_ACCOUNT, global_default);
-    for account in &opts.accounts {
-        let set = match &account.default_permissions {
-            Some(perms) => compile(&format!("default_permissions of account \"{}\"", account.name), perms)?,
-            None => Arc::new(PermissionSet::unrestricted()),
-        };
-        defaults.insert(account.name.as_str(), set);
-    }
-    let permissions_of = |owner: &str, account: &str, own: Option<&Permissions>| match own {
-        Some(perms) => compile(owner, perms),
-        None => Ok(defaults.get(account).cloned().unwrap_or_else(|| Arc::new(PermissionSet::unrestricted()))),
+    let defaults = plain_defaults(opts, global_default)?;
+    let guard = callout_guard(opts);
+    let permissions_of = |owner: &str, account: &str, own: Option<&Permissions>| {
+        if let Some(guard) = guard.filter(|g| g.covers(account, owner)) {
+            let base = own.or_else(|| default_rules(opts, account));
+            return compile(owner, &guard.applied(base));
+        }
+        match own {
+            Some(perms) => compile(owner, perms),
+            None => Ok(defaults.get(account).cloned().unwrap_or_else(|| Arc::new(PermissionSet::unrestricted()))),
+        }
     };
     let mut nkey_entries = HashMap::with_capacity(nkeys.len());
     for (account, user, _) in nkeys {
         let owner = format!("nkey user {}", user.nkey);
-        let permissions = permissions_of(&owner, account, user.permissions.as_ref())?;
+        let permissions =
+            permissions_of(&user.nkey, account, user.permissions.as_ref()).map_err(|err| err.owned_by(&owner))?;
         let key = PublicKey::parse_as(&user.nkey, KeyType::User)
             .map_err(|source| AuthSetupError::Nkey { owner: owner.clone(), source })?;
         nkey_entries.insert(user.nkey.clone(), NkeyEntry { account: account.into(), key, permissions });
@@ -187,7 +278,8 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
     let mut hashes = Vec::new();
     for (account, user, _) in users {
         let owner = format!("user \"{}\"", user.user);
-        let permissions = permissions_of(&owner, account, user.permissions.as_ref())?;
+        let permissions =
+            permissions_of(&user.user, account, user.permissions.as_ref()).map_err(|err| err.owned_by(&owner))?;
         let (password, credential) = match &user.password {
             Some(secret) => {
                 let (hash, credential) = parse(&owner, secret)?;

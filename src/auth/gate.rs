@@ -12,7 +12,10 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Authenticator, Claims, ConnectionFacts, FailureThrottle, RefusalReason, Verdict, Verifier};
+use super::{
+    Authenticator, Claims, ConnectionFacts, Delegation, FailureThrottle, Identity, RefusalReason, Route, Verdict,
+    Verifier,
+};
 
 /// The failure throttle of one listener and the server's verification
 /// pool, used together.
@@ -54,6 +57,50 @@ impl Guard {
             })
             .await
     }
+
+    /// Waits for `ip`'s slot in the throttle and starts an attempt, which
+    /// counts as a failure unless [`Attempt::finish`] says otherwise (so a
+    /// client that hangs up while its login is decided is still counted).
+    pub async fn begin(&self, ip: IpAddr, user_key: u64) -> Attempt {
+        let now = Instant::now();
+        tokio::time::sleep_until(self.throttle.slot(ip, now)).await;
+        Attempt { throttle: self.throttle.clone(), ip, user_key, started: now, done: false }
+    }
+
+    /// Runs `job` on the verification pool; `None` if the pool could not.
+    pub async fn run<R, F>(&self, job: F) -> Option<R>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        self.verifier.run(job).await
+    }
+}
+
+/// One login attempt in the failure throttle (see [`Guard::begin`]).
+#[derive(Debug)]
+pub struct Attempt {
+    throttle: Arc<FailureThrottle>,
+    ip: IpAddr,
+    user_key: u64,
+    started: Instant,
+    done: bool,
+}
+
+impl Attempt {
+    /// Records how the attempt ended.
+    pub fn finish(mut self, succeeded: bool) {
+        self.done = true;
+        self.throttle.record(self.ip, self.user_key, succeeded, self.started);
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if !self.done {
+            self.throttle.record(self.ip, self.user_key, false, self.started);
+        }
+    }
 }
 
 /// The client listener's authentication: the configured authenticator
@@ -65,12 +112,33 @@ pub struct Gate {
     generation: watch::Sender<u64>,
     guard: Guard,
     timeout: Duration,
+    /// The external authorizer, when one is configured (set at start; not
+    /// changed by reloads).
+    delegation: Option<Arc<Delegation>>,
 }
 
 impl Gate {
     /// A gate in front of `authenticator`; clients have `timeout` to log in.
     pub fn new(authenticator: Arc<dyn Authenticator>, guard: Guard, timeout: Duration) -> Self {
-        Gate { authenticator: RwLock::new(authenticator), generation: watch::channel(0).0, guard, timeout }
+        Gate {
+            authenticator: RwLock::new(authenticator),
+            generation: watch::channel(0).0,
+            guard,
+            timeout,
+            delegation: None,
+        }
+    }
+
+    /// This gate, handing the clients `delegation`'s rules send it to its
+    /// external authorizer.
+    pub fn delegating(mut self, delegation: Option<Arc<Delegation>>) -> Self {
+        self.delegation = delegation;
+        self
+    }
+
+    /// The external authorizer's rules, when there is one.
+    pub fn delegation(&self) -> Option<&Arc<Delegation>> {
+        self.delegation.as_ref()
     }
 
     /// The current authenticator.
@@ -80,7 +148,13 @@ impl Gate {
 
     /// Whether clients must send credentials (INFO `auth_required`).
     pub fn auth_required(&self) -> bool {
-        self.authenticator.read().auth_required()
+        self.delegation.is_some() || self.authenticator.read().auth_required()
+    }
+
+    /// Whether clients get a nonce to sign in INFO: nkey users are
+    /// configured, or an external authorizer may be asked about an nkey.
+    pub fn wants_nonce(&self) -> bool {
+        self.delegation.is_some() || self.authenticator.read().wants_nonce()
     }
 
     /// Time a client has from connecting (after TLS) to being authenticated.
@@ -110,7 +184,8 @@ impl Gate {
         self.generation.subscribe()
     }
 
-    /// Checks a client's credentials: throttled, on the pool, and then
+    /// Checks a client's credentials: throttled, on the pool, then (if the
+    /// delegation's rules say so) by the external authorizer, and then
     /// re-checked against the configuration in force *now* if a reload
     /// completed meanwhile, so a user a reload removed cannot get in with a
     /// check that was queued before it.
@@ -119,24 +194,53 @@ impl Gate {
         let authenticator = self.authenticator();
         let ip = facts.addr.ip();
         let user_key = self.throttle().user_key(claims.user.as_deref().unwrap_or_default());
+        let attempt = self.guard.begin(ip, user_key).await;
+        let local = authenticator.clone();
         let checked = self
             .guard
-            .check(
-                ip,
-                user_key,
-                move || authenticator.authenticate(&claims, &facts),
-                |verdict| matches!(verdict, Verdict::Accept(_)),
-            )
+            .run(move || {
+                let verdict = local.authenticate(&claims, &facts);
+                (verdict, claims, facts)
+            })
             .await;
-        match checked {
-            Some(Verdict::Accept(identity)) if self.generation() != generation => {
-                match self.authenticator().refresh(&identity) {
-                    Some(identity) => Verdict::Accept(identity),
-                    None => Verdict::Refuse(RefusalReason::BadCredentials),
+        let Some((verdict, claims, facts)) = checked else {
+            return Verdict::Refuse(RefusalReason::BadCredentials);
+        };
+        let verdict = match &self.delegation {
+            Some(delegation) => {
+                let known = authenticator.account_of(&claims);
+                match delegation.route(&verdict, &claims, known.as_deref()) {
+                    Route::Local => verdict,
+                    Route::Delegate => delegation.ask(&claims, &facts).await,
                 }
             }
-            Some(verdict) => verdict,
-            None => Verdict::Refuse(RefusalReason::BadCredentials),
+            None => verdict,
+        };
+        attempt.finish(matches!(verdict, Verdict::Accept(_)));
+        match verdict {
+            Verdict::Accept(identity) if self.generation() != generation => match self.refresh(&identity) {
+                Some(identity) => Verdict::Accept(identity),
+                None => Verdict::Refuse(RefusalReason::BadCredentials),
+            },
+            Verdict::Accept(identity) => Verdict::Accept(self.mark(identity)),
+            verdict => verdict,
+        }
+    }
+
+    /// After a reload: the identity a connection logged in as, as the
+    /// configuration now sees it (`None`: close it). Identities an external
+    /// authorizer admitted keep what it granted, until their expiry.
+    pub fn refresh(&self, identity: &Identity) -> Option<Identity> {
+        if identity.delegated {
+            return Some(identity.clone());
+        }
+        self.authenticator().refresh(identity).map(|identity| self.mark(identity))
+    }
+
+    fn mark(&self, identity: Identity) -> Identity {
+        match &self.delegation {
+            Some(delegation) => delegation.mark(identity),
+            None => identity,
         }
     }
 }
@@ -193,7 +297,7 @@ mod tests {
 
     fn facts() -> ConnectionFacts {
         let addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        ConnectionFacts { addr, peer: None, nonce: None }
+        ConnectionFacts::new(addr)
     }
 
     fn claims(user: &str) -> Claims {

@@ -11,6 +11,7 @@
 
 mod backends;
 mod build;
+pub mod delegation;
 mod gate;
 pub mod operator;
 pub mod password;
@@ -29,7 +30,8 @@ use crate::secret::Secret;
 use crate::tls::PeerIdentity;
 
 pub use backends::{Chain, NkeyEntry, NoAuth, SingleUser, TokenAuth, UsersAuth};
-pub use build::{from_options, timing_warnings, AuthSetupError};
+pub use build::{account_defaults, from_options, timing_warnings, AuthSetupError};
+pub use delegation::{client_reason, Delegate, Delegation, DelegationRules, Pending, Route};
 pub use gate::{Gate, Guard};
 pub use throttle::{FailureThrottle, FREE_FAILURES};
 pub use verified::VerifiedCache;
@@ -50,6 +52,22 @@ pub struct Claims {
     pub signature: Option<String>,
     /// `jwt`: a user JWT (operator mode).
     pub jwt: Option<Secret>,
+    /// `name`, `lang`, `version` and `protocol`: what the client says it is
+    /// (for an external authorizer; never trusted).
+    pub client: ClientSoftware,
+}
+
+/// What a client says about itself in CONNECT.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSoftware {
+    /// `name`.
+    pub name: Option<String>,
+    /// `lang`.
+    pub lang: Option<String>,
+    /// `version`.
+    pub version: Option<String>,
+    /// `protocol`.
+    pub protocol: i64,
 }
 
 /// What the server knows about the connection itself.
@@ -62,6 +80,29 @@ pub struct ConnectionFacts {
     /// The nonce this connection's INFO carried, for nkey signatures
     /// (`None` when none was sent).
     pub nonce: Option<String>,
+    /// The connection's id (`cid`).
+    pub client_id: u64,
+    /// The TLS session, when on TLS.
+    pub tls: Option<TlsFacts>,
+}
+
+/// A connection's TLS session, as an external authorizer is told it.
+#[derive(Debug, Clone)]
+pub struct TlsFacts {
+    /// The protocol version (rustls' name, `TLSv1_3`).
+    pub version: String,
+    /// The cipher suite (rustls' name).
+    pub cipher: String,
+    /// The client's certificate chain (DER, leaf first) when it sent one;
+    /// the handshake verified it.
+    pub chain: Arc<[Vec<u8>]>,
+}
+
+impl ConnectionFacts {
+    /// The facts of a plain connection from `addr` that was sent no nonce.
+    pub fn new(addr: SocketAddr) -> ConnectionFacts {
+        ConnectionFacts { addr, peer: None, nonce: None, client_id: 0, tls: None }
+    }
 }
 
 /// An authenticated identity.
@@ -87,6 +128,13 @@ pub struct Identity {
     /// The user JWT it logged in with (operator mode), so a changed
     /// account can be checked against it again.
     pub jwt: Option<Arc<Jwt<UserClaims>>>,
+    /// An external authorizer admitted it: a reload of the configured
+    /// users keeps it (its account must still exist).
+    pub delegated: bool,
+    /// It runs the auth callout service (an `auth_users` member of the
+    /// callout account), so it may subscribe to `$SYS.REQ.USER.AUTH` and
+    /// answer into `$SYS._INBOX.>`.
+    pub serves_callout: bool,
 }
 
 /// Limits of one user's connections; `None` = none of its own.
@@ -101,7 +149,17 @@ pub struct UserLimits {
 impl Identity {
     /// An identity in `account` without limits, expiry or JWT of its own.
     pub fn new(user: Option<String>, account: Arc<str>, permissions: Arc<PermissionSet>, credential: u64) -> Identity {
-        Identity { user, account, permissions, credential, expires: None, limits: UserLimits::default(), jwt: None }
+        Identity {
+            user,
+            account,
+            permissions,
+            credential,
+            expires: None,
+            limits: UserLimits::default(),
+            jwt: None,
+            delegated: false,
+            serves_callout: false,
+        }
     }
 
     /// An identity in the global account `$G`.
@@ -125,6 +183,10 @@ pub enum Verdict {
     Accept(Identity),
     /// `-ERR 'Authorization Violation'`, then close. Why is logged, not sent.
     Refuse(RefusalReason),
+    /// Refused by an external authorizer that gave this reason, which the
+    /// client is sent (`Authorization Violation: <reason>`) when the
+    /// delegation's `reveal_reason` allows; otherwise it is logged.
+    Explained(RefusalReason, String),
 }
 
 /// Why a login was refused (for logs and counters, never sent to the client,
@@ -144,6 +206,11 @@ pub enum RefusalReason {
     /// Its login is valid, but not from this address, at this time or on
     /// this kind of connection.
     NotAllowedHere,
+    /// The external authorizer refused it.
+    ServiceRefused,
+    /// The external authorizer did not answer in time, or its answer did
+    /// not verify (the log line before says which).
+    ServiceUnavailable,
 }
 
 impl fmt::Display for RefusalReason {
@@ -156,6 +223,8 @@ impl fmt::Display for RefusalReason {
             RefusalReason::NotAllowedHere => {
                 "user not allowed from this address, at this time or on this connection type"
             }
+            RefusalReason::ServiceRefused => "refused by the authorization service",
+            RefusalReason::ServiceUnavailable => "no valid answer from the authorization service",
         })
     }
 }
@@ -177,6 +246,14 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
     /// Checks the credentials. May block for a while (hash verification):
     /// the server calls it on a blocking thread, a few at a time.
     fn authenticate(&self, claims: &Claims, facts: &ConnectionFacts) -> Verdict;
+
+    /// The account of the configured user `claims` names (by user name or
+    /// nkey), whether or not its credentials are right: with an external
+    /// authorizer, such a user is decided here, not there. `None`: nobody
+    /// the configuration knows.
+    fn account_of(&self, _claims: &Claims) -> Option<Arc<str>> {
+        None
+    }
 
     /// After a configuration reload: the identity a connection authenticated
     /// as, as the new configuration sees it, or `None` to close the

@@ -45,6 +45,9 @@ pub struct ClientMeta {
     pub tls_cipher_suite: Option<String>,
     /// Names in the verified client certificate, when one was presented.
     pub peer: Option<crate::tls::PeerIdentity>,
+    /// The client's certificate chain (DER, leaf first), when it sent one,
+    /// for an external authorizer.
+    pub peer_chain: Option<std::sync::Arc<[Vec<u8>]>>,
 }
 
 /// What is on the other end of a connection.

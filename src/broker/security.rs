@@ -25,6 +25,10 @@ pub struct SecurityStats {
     pub auth_not_allowed_here: AtomicU64,
     /// Failed logins: client certificate not mapped to a user.
     pub auth_unmapped_certificate: AtomicU64,
+    /// Failed logins: refused by the external authorizer.
+    pub auth_service_refused: AtomicU64,
+    /// Failed logins: the external authorizer did not answer validly in time.
+    pub auth_service_unavailable: AtomicU64,
     /// Clients that sent no CONNECT in time.
     pub auth_timeouts: AtomicU64,
     /// Refused publishes and subscribes, by (user, "publish"|"subscribe").
@@ -43,6 +47,8 @@ impl SecurityStats {
             RefusalReason::BadJwt => &self.auth_bad_jwt,
             RefusalReason::NotAllowedHere => &self.auth_not_allowed_here,
             RefusalReason::CertificateNotMapped => &self.auth_unmapped_certificate,
+            RefusalReason::ServiceRefused => &self.auth_service_refused,
+            RefusalReason::ServiceUnavailable => &self.auth_service_unavailable,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -72,5 +78,7 @@ impl SecurityStats {
             + self.auth_bad_jwt.load(Ordering::Relaxed)
             + self.auth_not_allowed_here.load(Ordering::Relaxed)
             + self.auth_unmapped_certificate.load(Ordering::Relaxed)
+            + self.auth_service_refused.load(Ordering::Relaxed)
+            + self.auth_service_unavailable.load(Ordering::Relaxed)
     }
 }

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::keepalive::{KeepAlive, Tick};
-use crate::auth::{Claims, ConnectionFacts, Gate, Identity, Verdict};
+use crate::auth::{Claims, ClientSoftware, ConnectionFacts, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::account::RESERVED_REPLY_PREFIX;
 use crate::broker::{Account, Append, Broker, Client, CloseReason, Fanout, Message, Origin, ServerEvent, Subscription};
 use crate::perms::{system_space, PublishCache, SubDecision};
@@ -185,10 +185,21 @@ impl Session {
 
     /// The connection's facts for an authenticator.
     fn facts(&self) -> ConnectionFacts {
+        let meta = self.client.meta.lock();
+        let tls = match (&meta.tls_version, &meta.tls_cipher_suite) {
+            (Some(version), Some(cipher)) => Some(TlsFacts {
+                version: version.clone(),
+                cipher: cipher.clone(),
+                chain: meta.peer_chain.clone().unwrap_or_else(|| Arc::from(Vec::new())),
+            }),
+            _ => None,
+        };
         ConnectionFacts {
             addr: self.client.addr,
-            peer: self.client.meta.lock().peer.clone(),
+            peer: meta.peer.clone(),
             nonce: self.nonce.clone(),
+            client_id: self.client.id,
+            tls,
         }
     }
 
@@ -338,7 +349,9 @@ impl Session {
             ProtoError::MaxControlLine => CloseReason::MaxControlLineExceeded,
             ProtoError::InvalidClientProtocol => CloseReason::BadClientProtocolVersion,
             ProtoError::NoRespondersRequiresHeaders => CloseReason::NoRespondersRequiresHeaders,
-            ProtoError::AuthorizationViolation => CloseReason::AuthenticationFailure,
+            ProtoError::AuthorizationViolation | ProtoError::AuthorizationViolationBecause(_) => {
+                CloseReason::AuthenticationFailure
+            }
             _ => CloseReason::ProtocolViolation,
         }
     }
@@ -418,6 +431,12 @@ impl Session {
             nkey: opts.nkey.clone(),
             signature: opts.sig.clone(),
             jwt: opts.jwt.clone(),
+            client: ClientSoftware {
+                name: opts.name.clone(),
+                lang: opts.lang.clone(),
+                version: opts.version.clone(),
+                protocol: opts.protocol,
+            },
         };
         self.state = State::Authenticating(Box::new(opts));
         let facts = self.facts();
@@ -455,7 +474,11 @@ impl Session {
                 self.apply_connect(*opts);
                 Ok(())
             }
-            Verdict::Refuse(reason) => {
+            Verdict::Refuse(reason) | Verdict::Explained(reason, _) => {
+                let told = match &verdict {
+                    Verdict::Explained(_, text) => crate::auth::client_reason(text),
+                    _ => None,
+                };
                 self.broker.security.count_auth_failure(reason);
                 if self.broker.events.is_active() {
                     let user = opts.user.clone().or_else(|| opts.nkey.clone());
@@ -465,7 +488,10 @@ impl Session {
                 if self.broker.audit.allow() {
                     warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "authentication failed");
                 }
-                Err(self.fail(ProtoError::AuthorizationViolation))
+                Err(self.fail(match told {
+                    Some(text) => ProtoError::AuthorizationViolationBecause(text),
+                    None => ProtoError::AuthorizationViolation,
+                }))
             }
         }
     }
@@ -527,7 +553,8 @@ impl Session {
         };
         let allowed =
             established.publish.may_publish(publish.subject) || self.client.may_reply(publish.subject, now.into_std());
-        if !allowed || !(established.in_system || system_space::outsider_may_publish(publish.subject)) {
+        let serves_callout = established.identity.serves_callout;
+        if !allowed || !system_space::may_publish(publish.subject, established.in_system, serves_callout) {
             let subject = String::from_utf8_lossy(publish.subject).into_owned();
             return self.violation(ProtoError::PublishViolation(subject), "publish");
         }
@@ -580,7 +607,8 @@ impl Session {
         let State::Established(established) = &self.state else {
             return Err(self.fail(ProtoError::AuthorizationViolation));
         };
-        let decision = if established.in_system || system_space::outsider_may_subscribe(subject) {
+        let callout = established.identity.serves_callout && subject == system_space::AUTH_CALLOUT_SUBJECT;
+        let decision = if established.in_system || callout || system_space::outsider_may_subscribe(subject) {
             established.identity.permissions.may_subscribe(subject, queue)
         } else {
             SubDecision::Denied
@@ -661,7 +689,7 @@ impl Session {
         self.generation = self.gate.generation();
         let State::Established(established) = &self.state else { return Ok(()) };
         let logged_in = established.logged_in;
-        let refreshed = self.gate.authenticator().refresh(&established.identity);
+        let refreshed = self.gate.refresh(&established.identity);
         let Some(Ok(())) = refreshed.map(|identity| self.establish(identity, logged_in)) else {
             self.client.send(ProtoError::AuthorizationViolation.to_line().as_bytes());
             info!(cid = self.client.id, addr = %self.client.addr, "closing: user removed, credentials or account changed by a reload");

@@ -123,6 +123,8 @@ pub(super) fn render(monitor: &Monitor) -> String {
         ("bad_jwt", failures.bad_jwt),
         ("not_allowed_here", failures.not_allowed_here),
         ("certificate_not_mapped", failures.certificate_not_mapped),
+        ("service_refused", failures.service_refused),
+        ("service_unavailable", failures.service_unavailable),
         ("timeout", failures.timeout),
     ] {
         m.sample("warden_auth_failures_total", &[("reason", reason)], n);

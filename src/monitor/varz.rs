@@ -108,6 +108,8 @@ pub(super) struct AuthFailures {
     pub(super) bad_jwt: u64,
     pub(super) not_allowed_here: u64,
     pub(super) certificate_not_mapped: u64,
+    pub(super) service_refused: u64,
+    pub(super) service_unavailable: u64,
     pub(super) timeout: u64,
 }
 
@@ -133,6 +135,8 @@ pub(super) fn security(monitor: &Monitor) -> Security {
             bad_jwt: load(&s.auth_bad_jwt),
             not_allowed_here: load(&s.auth_not_allowed_here),
             certificate_not_mapped: load(&s.auth_unmapped_certificate),
+            service_refused: load(&s.auth_service_refused),
+            service_unavailable: load(&s.auth_service_unavailable),
             timeout: load(&s.auth_timeouts),
         },
         permission_violations: s

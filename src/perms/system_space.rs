@@ -16,6 +16,19 @@ pub const SELF_SERVICE: [&[u8]; 4] = [
     b"$SYS.REQ.USER.INFO",
 ];
 
+/// Where the server asks the auth callout service (nats-server's
+/// `AuthCalloutSubject`): no client publishes there, and only the service's
+/// own users subscribe to it by name.
+pub const AUTH_CALLOUT_SUBJECT: &[u8] = b"$SYS.REQ.USER.AUTH";
+/// Where the callout service answers (nats-server's response inboxes).
+pub const CALLOUT_INBOX_PREFIX: &[u8] = b"$SYS._INBOX.";
+
+/// The subscribe denies that keep the callout's requests and answers
+/// private in the callout account (for its users other than the service's).
+pub fn callout_private() -> [String; 2] {
+    [String::from_utf8_lossy(AUTH_CALLOUT_SUBJECT).into_owned(), "$SYS._INBOX.>".to_owned()]
+}
+
 const PREFIX: &[u8] = b"$SYS.";
 const SPACE: &[u8] = b"$SYS.>";
 
@@ -28,6 +41,21 @@ pub fn is_system_subject(subject: &[u8]) -> bool {
 /// Whether a client outside the system account may publish to `subject`.
 pub fn outsider_may_publish(subject: &[u8]) -> bool {
     !is_system_subject(subject) || SELF_SERVICE.contains(&subject)
+}
+
+/// Whether a client may publish to `subject` as far as `$SYS.>` goes:
+/// anywhere in its own system account, outside it only the self-service
+/// requests (and, for the auth callout service, its answers); nobody
+/// publishes an auth callout request.
+#[inline]
+pub fn may_publish(subject: &[u8], in_system: bool, serves_callout: bool) -> bool {
+    if !is_system_subject(subject) {
+        return true;
+    }
+    if subject == AUTH_CALLOUT_SUBJECT {
+        return false;
+    }
+    in_system || SELF_SERVICE.contains(&subject) || (serves_callout && subject.starts_with(CALLOUT_INBOX_PREFIX))
 }
 
 /// Whether a client outside the system account may subscribe to `pattern`:
@@ -53,6 +81,12 @@ mod tests {
         assert!(outsider_may_subscribe(b">"));
         assert!(outsider_may_subscribe(b"*.REQ.>"));
         assert!(!outsider_may_subscribe(b"$SYS.>"));
+        assert!(may_publish(b"a.b", false, false));
+        assert!(may_publish(b"$SYS.SERVER.PING", true, false));
+        assert!(!may_publish(b"$SYS.SERVER.PING", false, true));
+        assert!(!may_publish(b"$SYS.REQ.USER.AUTH", true, true));
+        assert!(may_publish(b"$SYS._INBOX.abc.1", false, true));
+        assert!(!may_publish(b"$SYS._INBOX.abc.1", false, false));
         assert!(!outsider_may_subscribe(b"$SYS.ACCOUNT.*.CONNECT"));
         assert!(!outsider_may_subscribe(b"$SYS.REQ.USER.INFO"));
     }

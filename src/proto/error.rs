@@ -27,6 +27,9 @@ pub enum ProtoError {
     InvalidPublishSubject,
     /// Failed or missing authentication.
     AuthorizationViolation,
+    /// Refused by the external authorizer, which gave this (cleaned) reason
+    /// and may tell the client.
+    AuthorizationViolationBecause(String),
     /// No CONNECT within the authentication timeout.
     AuthenticationTimeout,
     /// The login expired (a user JWT's `exp`, the end of its connect window).
@@ -89,6 +92,7 @@ impl fmt::Display for ProtoError {
             ProtoError::InvalidSubject => f.write_str("Invalid Subject"),
             ProtoError::InvalidPublishSubject => f.write_str("Invalid Publish Subject"),
             ProtoError::AuthorizationViolation => f.write_str("Authorization Violation"),
+            ProtoError::AuthorizationViolationBecause(why) => write!(f, "Authorization Violation: {why}"),
             ProtoError::AuthenticationTimeout => f.write_str("Authentication Timeout"),
             ProtoError::AuthenticationExpired => f.write_str("User Authentication Expired"),
             ProtoError::StaleConnection => f.write_str("Stale Connection"),

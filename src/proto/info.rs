@@ -61,6 +61,9 @@ pub struct ServerInfo {
     /// A fresh per-connection value for nkey users to sign.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// The server's curve key (`X...`), when the auth callout encrypts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xkey: Option<String>,
     /// Lame-duck mode: the server is about to go away.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ldm: bool,

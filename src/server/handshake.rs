@@ -24,7 +24,7 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 pub(super) async fn serve_socket(node: Arc<Node>, stream: TcpStream, client: Arc<Client>) {
     // A fresh nonce per connection when nkey users may log in; it goes out
     // in this connection's INFO only.
-    let nonce = node.gate.authenticator().wants_nonce().then(crate::nkeys::new_nonce);
+    let nonce = node.gate.wants_nonce().then(crate::nkeys::new_nonce);
     let Some(tls) = node.tls.get() else {
         let info = node.greeting_line(&client, nonce.clone());
         let start = Start { greeting: Greeting::Send(info), nonce };
@@ -117,7 +117,11 @@ async fn start_tls_connection<S>(
         let mut meta = client.meta.lock();
         meta.tls_version = session.protocol_version().and_then(|v| v.as_str()).map(str::to_string);
         meta.tls_cipher_suite = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
-        meta.peer = session.peer_certificates().and_then(|certs| certs.first()).and_then(|c| PeerIdentity::from_der(c));
+        let chain = session.peer_certificates().unwrap_or_default();
+        meta.peer = chain.first().and_then(|c| PeerIdentity::from_der(c));
+        if !chain.is_empty() {
+            meta.peer_chain = Some(chain.iter().map(|c| c.to_vec()).collect());
+        }
     }
     run_connection(node.broker.clone(), node.gate.clone(), stream, client, start).await;
 }

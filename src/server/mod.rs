@@ -46,6 +46,8 @@ pub enum StartError {
     Identity(crate::nkeys::NkeyError),
     /// Operator mode cannot start (an operator JWT, the resolver's directory).
     Operator(crate::auth::operator::OperatorError),
+    /// The external authorizer cannot be set up.
+    Delegate(crate::delegate::DelegateSetupError),
     /// A reload cannot make this change.
     Reload(&'static str),
     /// The accounts' imports and exports do not fit together.
@@ -68,6 +70,7 @@ impl fmt::Display for StartError {
             StartError::Monitor(err) => write!(f, "monitoring: {err}"),
             StartError::Identity(err) => write!(f, "server identity: {err}"),
             StartError::Operator(err) => write!(f, "operator mode: {err}"),
+            StartError::Delegate(err) => err.fmt(f),
             StartError::Reload(why) => f.write_str(why),
             StartError::Accounts(err) => write!(f, "accounts: {err}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
@@ -84,6 +87,7 @@ impl std::error::Error for StartError {
             StartError::Monitor(err) => Some(err),
             StartError::Identity(err) => Some(err),
             StartError::Operator(err) => Some(err),
+            StartError::Delegate(err) => Some(err),
             StartError::Reload(_) => None,
             StartError::Accounts(err) => Some(err),
             StartError::Bind { source, .. } => Some(source),
@@ -187,7 +191,14 @@ impl Server {
         // port cannot take more CPU than the pool has.
         let verifier = Arc::new(Verifier::new(auth::default_parallelism()));
         let guard = |delay| Guard::new(verifier.clone(), FailureThrottle::new(delay));
-        let gate = Arc::new(Gate::new(authenticator, guard(failure_delay), timeout));
+        let cluster_name = cluster_opts.as_ref().and_then(|c| c.name.clone());
+        let started = crate::delegate::from_options(&broker.opts, &broker, &verifier, timeout, cluster_name)
+            .map_err(StartError::Delegate)?;
+        let (delegation, xkey) = match started {
+            Some(started) => (Some(started.delegation), started.server_xkey),
+            None => (None, None),
+        };
+        let gate = Arc::new(Gate::new(authenticator, guard(failure_delay), timeout).delegating(delegation));
         let cluster = match cluster_opts {
             Some(cluster_opts) => Some(
                 Cluster::start(broker.clone(), guard(AUTH_FAILURE_MAX_DELAY), cluster_opts)
@@ -200,7 +211,7 @@ impl Server {
             let observer: Weak<dyn InterestObserver> = Arc::downgrade(cluster) as Weak<dyn InterestObserver>;
             broker.observe_interest(observer);
         }
-        let node = Arc::new(Node { broker: broker.clone(), gate, tls: Arc::new(CurrentTls::new(tls)), cluster });
+        let node = Arc::new(Node { broker: broker.clone(), gate, tls: Arc::new(CurrentTls::new(tls)), cluster, xkey });
         let api = MonitorApi::new(Sources {
             broker: broker.clone(),
             gate: node.gate.clone(),
@@ -285,6 +296,12 @@ impl Server {
     /// went away are closed; a removed import stops delivering at once.
     pub fn reload(&self, opts: &Options) -> Result<Vec<String>, StartError> {
         let (tls, mut warnings) = prepare_tls(opts)?;
+        let delegation = |o: &Options| o.authorization.as_ref().and_then(|a| a.delegation.clone());
+        if delegation(opts) != delegation(&self.node.broker.opts) {
+            return Err(StartError::Reload(
+                "auth_callout and http_authorizer cannot be changed by a reload (as in nats-server); restart the server",
+            ));
+        }
         let effective = match (&self.operator, &opts.operator) {
             (Some(mode), Some(_)) => {
                 mode.reconfigure(opts)?;

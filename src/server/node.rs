@@ -19,6 +19,8 @@ pub(crate) struct Node {
     pub(crate) tls: Arc<CurrentTls>,
     /// The cluster, when configured.
     pub(crate) cluster: Option<Arc<Cluster>>,
+    /// The server's curve key, when the auth callout encrypts.
+    pub(crate) xkey: Option<String>,
 }
 
 impl Node {
@@ -44,6 +46,7 @@ impl Node {
             tls_required: tls.as_ref().is_some_and(|t| !t.allow_non_tls),
             tls_available: tls.as_ref().is_some_and(|t| t.allow_non_tls),
             tls_verify: tls.as_ref().is_some_and(|t| t.verify),
+            xkey: self.xkey.clone(),
             ..Default::default()
         }
     }

@@ -188,6 +188,18 @@ fn verify_chain(
     .map_err(|e| e.to_string())
 }
 
+/// A client configuration that verifies servers against the roots in
+/// `ca_file` and presents no certificate (the HTTP authorizer's).
+pub fn load_verifying_client_config(ca_file: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let roots = read_roots(ca_file)?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// A client configuration for connecting to peers (routes): trusts only
 /// `ca_file` and presents `cert_file`/`key_file` as its own certificate.
 pub fn load_client_config(opts: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, TlsError> {

@@ -87,41 +87,69 @@ impl JwtAuth {
             }
             None => claims.clone(),
         };
-        let window_end = match conditions::check(&effective, ip, STANDARD, now) {
-            Ok(end) => end,
-            Err(NotHere::Unreadable(why)) => return Err(refuse(&why)),
-            Err(not_here) => {
-                info!(user = %user.registered.sub, ?not_here, ip = ?ip, "user JWT refused here");
-                return Err(RefusalReason::NotAllowedHere);
-            }
-        };
-        let permissions = match permissions(&effective.permissions()) {
-            None => account.default_permissions.clone(),
-            Some(perms) => match PermissionSet::compile(&perms) {
-                Ok(set) => Arc::new(set),
-                Err(err) => return Err(refuse(&format!("its permissions do not compile: {err}"))),
-            },
-        };
-        let expires = [(user.registered.exp > 0).then_some(user.registered.exp), account.expires, window_end]
-            .into_iter()
-            .flatten()
-            .min()
-            .and_then(|at| u64::try_from(at).ok())
-            .map(|at| UNIX_EPOCH + Duration::from_secs(at));
-        let mut identity = Identity::new(
-            Some(user.registered.sub.clone()),
+        let mut identity = user_identity(
+            user,
+            &effective,
             account.key.as_str().into(),
-            permissions,
-            credential_fingerprint(&user.token),
-        );
-        identity.expires = expires;
-        identity.limits = UserLimits {
-            max_subscriptions: usize::try_from(effective.subs).ok(),
-            max_payload: usize::try_from(effective.payload).ok(),
-        };
+            &account.default_permissions,
+            account.expires,
+            ip,
+            now,
+        )?;
         identity.jwt = Some(user.clone());
         Ok(identity)
     }
+}
+
+/// The identity a verified user JWT gives in `account`, with `effective`
+/// its claims after any scope template: its connect conditions checked
+/// for a connection from `ip` (not checked without one) at `now`, its
+/// permissions compiled (`defaults` when it has none), its limits, and an
+/// expiry at the soonest of its `exp`, `account_expires` and the end of its
+/// connect window. Every refusal is logged here with its reason. Shared by
+/// operator-mode logins and the users an auth callout answers with.
+pub(crate) fn user_identity(
+    user: &Jwt<UserClaims>,
+    effective: &UserClaims,
+    account: Arc<str>,
+    defaults: &Arc<PermissionSet>,
+    account_expires: Option<i64>,
+    ip: Option<IpAddr>,
+    now: i64,
+) -> Result<Identity, RefusalReason> {
+    let refuse = |why: &str| {
+        info!(user = %user.registered.sub, name = %user.registered.name, "user JWT refused: {why}");
+        RefusalReason::BadJwt
+    };
+    let window_end = match conditions::check(effective, ip, STANDARD, now) {
+        Ok(end) => end,
+        Err(NotHere::Unreadable(why)) => return Err(refuse(&why)),
+        Err(not_here) => {
+            info!(user = %user.registered.sub, ?not_here, ip = ?ip, "user JWT refused here");
+            return Err(RefusalReason::NotAllowedHere);
+        }
+    };
+    let permissions = match permissions(&effective.permissions()) {
+        None => defaults.clone(),
+        Some(perms) => match PermissionSet::compile(&perms) {
+            Ok(set) => Arc::new(set),
+            Err(err) => return Err(refuse(&format!("its permissions do not compile: {err}"))),
+        },
+    };
+    let expires = [(user.registered.exp > 0).then_some(user.registered.exp), account_expires, window_end]
+        .into_iter()
+        .flatten()
+        .min()
+        .and_then(|at| u64::try_from(at).ok())
+        .map(|at| UNIX_EPOCH + Duration::from_secs(at));
+    let mut identity =
+        Identity::new(Some(user.registered.sub.clone()), account, permissions, credential_fingerprint(&user.token));
+    identity.expires = expires;
+    identity.limits = UserLimits {
+        max_subscriptions: usize::try_from(effective.subs).ok(),
+        max_payload: usize::try_from(effective.payload).ok(),
+    };
+    Ok(identity)
 }
 
 /// A scope's template filled in for `user`; `None` if a deny entry cannot be.

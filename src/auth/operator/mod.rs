@@ -41,6 +41,7 @@ use crate::config::{decode_operators, trusted_keys, Options, ResolverOptions};
 use crate::jwt::{self, AccountClaims, Jwt, JwtError};
 
 pub use accounts::Directory;
+pub(crate) use login::user_identity;
 pub use login::JwtAuth;
 
 /// Largest account JWT file the directory resolver reads.

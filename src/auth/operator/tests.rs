@@ -60,7 +60,7 @@ fn login(auth: &JwtAuth, user: &KeyPair, token: Secret, nonce: &str) -> Verdict 
         base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, user.sign(nonce.as_bytes()));
     let claims = Claims { jwt: Some(token), signature: Some(signature), ..Claims::default() };
     let addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
-    auth.authenticate(&claims, &ConnectionFacts { addr, peer: None, nonce: Some("the-nonce".into()) })
+    auth.authenticate(&claims, &ConnectionFacts { nonce: Some("the-nonce".into()), ..ConnectionFacts::new(addr) })
 }
 
 fn auth_of(resolver: &Resolver) -> JwtAuth {

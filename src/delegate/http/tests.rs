@@ -1,0 +1,86 @@
+//! The answer document's checks and the request document's shape.
+
+use super::*;
+use crate::nkeys::KeyPair;
+use crate::perms::SubDecision;
+
+fn defaults() -> HashMap<String, Arc<PermissionSet>> {
+    HashMap::from([("APP".to_owned(), Arc::new(PermissionSet::unrestricted()))])
+}
+
+fn facts() -> ConnectionFacts {
+    ConnectionFacts::new("127.0.0.1:4000".parse().unwrap())
+}
+
+fn claims(user: &str) -> Claims {
+    Claims { user: Some(user.into()), password: Some(Secret::new(String::from("pw"))), ..Claims::default() }
+}
+
+fn judged(answer: Value) -> Verdict {
+    judge(
+        &defaults(),
+        &claims("alice"),
+        &facts(),
+        answer.to_string().as_bytes(),
+        UNIX_EPOCH + Duration::from_secs(1000),
+    )
+}
+
+fn identity(answer: Value) -> Identity {
+    match judged(answer) {
+        Verdict::Accept(identity) => identity,
+        other => panic!("refused: {other:?}"),
+    }
+}
+
+#[test]
+fn permissions_take_the_configs_shapes() {
+    let id = identity(json!({
+        "allow": true, "account": "APP", "user": "Alice",
+        "permissions": { "pub": "app.>", "sub": { "allow": ["app.>"], "deny": "app.secret" }, "allow_responses": { "max": 2, "expires": 1.5 } },
+    }));
+    assert_eq!((&*id.account, id.user.as_deref(), id.delegated), ("APP", Some("Alice"), true));
+    assert!(id.permissions.may_publish(b"app.x") && !id.permissions.may_publish(b"other"));
+    assert!(matches!(id.permissions.may_subscribe(b"app.secret", None), SubDecision::Denied));
+    assert!(matches!(id.permissions.may_subscribe(b"app.x", None), SubDecision::Allowed { .. }));
+    // Without permissions: the account's defaults; without a user: the CONNECT user.
+    let id = identity(json!({ "allow": true, "account": "APP", "expires": 2000 }));
+    assert!(id.permissions.may_publish(b"anything"));
+    assert_eq!(id.user.as_deref(), Some("alice"));
+    assert_eq!(id.expires, Some(UNIX_EPOCH + Duration::from_secs(2000)));
+}
+
+#[test]
+fn anything_but_a_clear_yes_refuses() {
+    let unavailable = |v: &Verdict| matches!(v, Verdict::Refuse(RefusalReason::ServiceUnavailable));
+    for answer in [
+        json!({ "allow": true, "account": "NOPE" }),
+        json!({ "allow": true }),
+        json!({ "allow": true, "account": "APP", "expires": 999 }),
+        json!({ "allow": true, "account": "APP", "permissions": { "publish": ["a..b"] } }),
+        json!({ "allow": true, "account": "APP", "permissions": { "publish": "x", "extra": 1 } }),
+        json!({ "allow": true, "account": "APP", "admin": true }),
+        json!({ "allow": "yes", "account": "APP" }),
+        json!({ "allow": true, "account": "APP", "permissions": { "allow_responses": { "expires": -1 } } }),
+    ] {
+        assert!(unavailable(&judged(answer.clone())), "{answer}");
+    }
+    assert!(matches!(judged(json!({ "allow": false })), Verdict::Refuse(RefusalReason::ServiceRefused)));
+    let told = judged(json!({ "allow": false, "reason": "no" }));
+    assert!(matches!(told, Verdict::Explained(RefusalReason::ServiceRefused, t) if t == "no"));
+}
+
+#[test]
+fn nkeys_are_sent_only_with_a_good_signature_of_the_nonce() {
+    let key = KeyPair::generate(KeyType::User).unwrap();
+    let mut facts = facts();
+    facts.nonce = Some("the-nonce".into());
+    let sig = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, key.sign(b"the-nonce"));
+    let mut claims = Claims { nkey: Some(key.public().as_str().into()), signature: Some(sig), ..Claims::default() };
+    assert!(nkey_proven(&claims, &facts));
+    claims.signature = Some("AAAA".into());
+    assert!(!nkey_proven(&claims, &facts));
+    facts.nonce = None;
+    assert!(!nkey_proven(&claims, &facts));
+    assert!(nkey_proven(&Claims::default(), &facts), "no nkey, nothing to prove");
+}
