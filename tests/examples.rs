@@ -185,3 +185,80 @@ async fn cluster_example_configs_form_a_mesh_and_the_failover_example_runs() {
         s.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callout_service_example_admits_its_users_into_their_account() {
+    // The config's issuer, replaced by a fresh key whose seed the service gets.
+    let issuer = warden::nkeys::KeyPair::generate(warden::nkeys::KeyType::Account).unwrap();
+    let seed = temp_dir("callout-example").join("issuer.seed");
+    std::fs::write(&seed, issuer.seed().expose()).unwrap();
+    let path = repo().join("examples/callout.conf");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let placeholder = text.lines().find_map(|l| l.trim().strip_prefix("issuer: ")).unwrap().to_owned();
+    let text = text.replace(&placeholder, issuer.public().as_str());
+    let mut opts = warden::config::load_str(&text, &path.to_string_lossy()).unwrap().options;
+    opts.port = 0;
+    let server = start(opts).await;
+    let url = url(&server);
+    let seed = seed.to_string_lossy().into_owned();
+    let service = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            run_example("callout_service", &["--server", &url, "--issuer-seed", &seed, "--count", "2"])
+        })
+    };
+    // alice is admitted into APP; a wrong password is refused by the service.
+    let alice = within(async {
+        loop {
+            let opts = async_nats::ConnectOptions::with_user_and_password("alice".into(), "alice-pw".into());
+            match opts.connect(&url).await {
+                Ok(client) => return client,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    let refused = async_nats::ConnectOptions::with_user_and_password("alice".into(), "nope".into())
+        .max_reconnects(Some(1))
+        .connect(&url)
+        .await;
+    assert!(refused.is_err());
+    let out = within(service).await.unwrap();
+    assert!(out.contains("admitted alice into APP"), "{out}");
+    assert!(out.contains("refused \"alice\""), "{out}");
+    let connz = server.broker().clients();
+    assert!(connz.iter().any(|c| c.meta.lock().account.as_deref() == Some("APP")));
+    drop(alice);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_authorizer_example_decides_logins() {
+    let port = common::peers::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let authorizer =
+        tokio::task::spawn_blocking(move || run_example("http_authorizer", &["--listen", &listen, "--count", "2"]));
+    let path = repo().join("examples/http_authorizer.conf");
+    let text = std::fs::read_to_string(&path).unwrap().replace("127.0.0.1:8089", &format!("127.0.0.1:{port}"));
+    let mut opts = warden::config::load_str(&text, &path.to_string_lossy()).unwrap().options;
+    opts.port = 0;
+    let server = start(opts).await;
+    let addr = server.local_addr();
+    within(async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let (mut alice, _) = Raw::connect(addr).await;
+    alice.send("CONNECT {\"verbose\":false,\"user\":\"alice\",\"pass\":\"alice-pw\"}\r\nPING\r\n").await;
+    alice.expect("PONG").await;
+    alice.send("PUB other.x 0\r\n\r\n").await;
+    alice.expect("-ERR 'Permissions Violation for Publish to \"other.x\"'").await;
+    let (mut raw, _) = Raw::connect(addr).await;
+    raw.send("CONNECT {\"verbose\":false,\"user\":\"alice\",\"pass\":\"wrong\"}\r\nPING\r\n").await;
+    assert_eq!(raw.next_non_ping().await, "-ERR 'Authorization Violation'");
+    let out = within(authorizer).await.unwrap();
+    assert!(out.contains("alice -> true") && out.contains("alice -> false"), "{out}");
+    server.shutdown().await;
+}
