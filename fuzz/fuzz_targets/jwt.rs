@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use warden::jwt::{self, AccountClaims, ActivationClaims, OperatorClaims, UserClaims};
+use warden::jwt::{self, AccountClaims, ActivationClaims, AuthorizationResponseClaims, OperatorClaims, UserClaims};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -18,4 +18,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = jwt::decode::<AccountClaims>(token, NOW);
     let _ = jwt::decode::<OperatorClaims>(token, NOW);
     let _ = jwt::decode::<ActivationClaims>(token, NOW);
+    let _ = jwt::decode::<AuthorizationResponseClaims>(token, NOW);
 });

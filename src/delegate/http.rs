@@ -337,8 +337,9 @@ impl PermissionsDoc {
     }
 }
 
-/// The authorizer's answer for this login, checked.
-fn judge(
+/// The authorizer's answer for this login, checked (public for the
+/// `authorizer_answer` fuzz target).
+pub fn judge(
     defaults: &HashMap<String, Arc<PermissionSet>>,
     claims: &Claims,
     facts: &ConnectionFacts,
