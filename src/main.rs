@@ -63,7 +63,7 @@ enum Command {
 enum NkeyCommand {
     /// Make a key pair: prints the seed (unless --out) and the public key.
     Generate {
-        /// user, account, operator, server or cluster.
+        /// user, account, operator, server, cluster, or curve (an xkey).
         #[arg(long = "type", default_value = "user")]
         kind: String,
         /// Write the seed to this file (mode 0600) instead of printing it.
@@ -169,16 +169,22 @@ fn tool_main(command: Command) -> ExitCode {
 }
 
 fn nkey_generate(kind: &str, out: Option<&Path>) -> ExitCode {
-    use warden::nkeys::{KeyPair, KeyType};
-    let Some(kind) = KeyType::from_name(kind) else {
-        eprintln!("unknown key type {kind:?}: use user, account, operator, server or cluster");
-        return ExitCode::FAILURE;
-    };
-    let pair = match KeyPair::generate(kind) {
-        Ok(pair) => pair,
-        Err(err) => {
-            eprintln!("cannot make a key pair: {err}");
+    use warden::nkeys::{CurveKeyPair, KeyPair, KeyType};
+    // A curve key (X...) is not an Ed25519 key: it encrypts (auth callout's xkey).
+    let (seed, public) = if kind == "curve" {
+        let pair = CurveKeyPair::generate();
+        (pair.seed(), pair.public().as_str().to_owned())
+    } else {
+        let Some(kind) = KeyType::from_name(kind) else {
+            eprintln!("unknown key type {kind:?}: use user, account, operator, server, cluster or curve");
             return ExitCode::FAILURE;
+        };
+        match KeyPair::generate(kind) {
+            Ok(pair) => (pair.seed(), pair.public().to_string()),
+            Err(err) => {
+                eprintln!("cannot make a key pair: {err}");
+                return ExitCode::FAILURE;
+            }
         }
     };
     match out {
@@ -190,16 +196,16 @@ fn nkey_generate(kind: &str, out: Option<&Path>) -> ExitCode {
                 .create_new(true)
                 .mode(0o600)
                 .open(path)
-                .and_then(|mut f| writeln!(f, "{}", pair.seed().expose()));
+                .and_then(|mut f| writeln!(f, "{}", seed.expose()));
             if let Err(err) = written {
                 eprintln!("cannot write the seed to {}: {err}", path.display());
                 return ExitCode::FAILURE;
             }
             eprintln!("seed written to {} (mode 0600)", path.display());
         }
-        None => println!("{}", pair.seed().expose()),
+        None => println!("{}", seed.expose()),
     }
-    println!("{}", pair.public());
+    println!("{public}");
     ExitCode::SUCCESS
 }
 

@@ -94,8 +94,14 @@ async fn the_nats_py_harness_flags_start_it_and_nats_py_connects() {
     let (p, m) = (port.to_string(), http.to_string());
     let _server =
         start(&dir, &["-p", &p, "-m", &m, "-a", "127.0.0.1", "--user", "foo", "--pass", "bar", "-DV"], port).await;
-    let varz = within(tokio::net::TcpStream::connect(("127.0.0.1", http))).await.unwrap();
-    drop(varz);
+    // The client port is bound before the monitoring port: probe until it
+    // answers, as the harness's start_natsd does.
+    within(async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", http)).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     let url = format!("nats://127.0.0.1:{port}");
     let out = run_python(&python, NATS_PY_ROUND_TRIP, &[&url, "foo", "bar"]);
     let stdout = String::from_utf8_lossy(&out.stdout);

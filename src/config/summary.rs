@@ -124,8 +124,33 @@ fn auth_summary(o: &Options, out: &mut String) {
     }
     if let Some(a) = &o.authorization {
         users_summary(out, "  ", &a.users, &a.nkeys, a.default_permissions.as_ref());
+        if let Some(d) = &a.delegation {
+            delegation_summary(d, out);
+        }
     }
     accounts_summary(o, out);
+}
+
+/// The external authorizer and the rules around it.
+fn delegation_summary(d: &super::Delegation, out: &mut String) {
+    let service = match &d.service {
+        super::DelegateService::Callout { issuer, account, xkey } => format!(
+            "auth callout in account \"{account}\", answers signed by {issuer}, {}",
+            if xkey.is_some() { "encrypted (xkey)" } else { "not encrypted" }
+        ),
+        super::DelegateService::Http { url, .. } => format!("http authorizer at {url}"),
+    };
+    let order = if d.local_first {
+        "configured users first, only unknown clients asked"
+    } else {
+        "every client asked but auth_users and system users (nats-server's order)"
+    };
+    let reasons = if d.reveal_reason { "told to clients" } else { "kept in the log" };
+    let _ = writeln!(
+        out,
+        "external authorizer: {service}; {order}; auth_users {:?}; its reasons {reasons}; at most {} in flight",
+        d.auth_users, d.max_in_flight
+    );
 }
 
 fn users_summary(out: &mut String, indent: &str, users: &[User], nkeys: &[NkeyUser], defaults: Option<&Permissions>) {
