@@ -94,14 +94,29 @@ impl Drop for Service {
 impl Service {
     /// Starts the service against `addr` and waits until it listens.
     async fn start(name: &str, addr: SocketAddr, keys: &Keys, xkey: bool) -> Service {
+        Service::launch(name, format!("nats://{addr}"), keys, xkey, None).await
+    }
+
+    /// The same over mutual TLS to `localhost:port` (CA and client
+    /// certificate from `certs`).
+    async fn start_tls(name: &str, port: u16, keys: &Keys, certs: &Path) -> Service {
+        Service::launch(name, format!("tls://localhost:{port}"), keys, false, Some(certs)).await
+    }
+
+    async fn launch(name: &str, url: String, keys: &Keys, xkey: bool, certs: Option<&Path>) -> Service {
         let dir = temp_dir(name);
         let requests = dir.join("requests.jsonl");
         let mut config = json!({
-            "url": format!("nats://{addr}"), "user": "auth", "pass": "pw", "issuer_seed": keys.issuer_seed,
+            "url": url, "user": "auth", "pass": "pw", "issuer_seed": keys.issuer_seed,
             "log_requests": requests, "users": users(),
         });
         if xkey {
             config["xkey_seed"] = keys.xkey_seed.as_str().into();
+        }
+        if let Some(certs) = certs {
+            config["tls"] = json!({
+                "ca": certs.join("ca.pem"), "cert": certs.join("client.pem"), "key": certs.join("client-key.pem"),
+            });
         }
         let path = dir.join("service.json");
         std::fs::write(&path, config.to_string()).unwrap();
@@ -463,4 +478,52 @@ async fn failure_throttle_applies_to_callout_refusals() {
         refused(addr, "erruser", "x").await;
     }
     assert!(started.elapsed() >= Duration::from_millis(1500), "refusals were not slowed: {:?}", started.elapsed());
+}
+
+/// Writes a CA, a server certificate for localhost and a client
+/// certificate for `client` into a fresh directory.
+fn certificates(name: &str, client: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    let ca = warden::tls::Ca::new("callout test CA").unwrap();
+    let save = |file: &str, issued: warden::tls::Issued| {
+        std::fs::write(dir.join(format!("{file}.pem")), issued.cert_pem).unwrap();
+        std::fs::write(dir.join(format!("{file}-key.pem")), issued.key_pem).unwrap();
+    };
+    save("ca", ca.issued());
+    save("server", ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap());
+    save("client", ca.issue_client(client).unwrap());
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_carries_the_clients_verified_certificate_chain() {
+    if !service_available() {
+        return;
+    }
+    let keys = keys();
+    let certs = certificates("callout-mtls", "alice");
+    let tls = format!(
+        "tls {{ cert_file: \"{0}/server.pem\", key_file: \"{0}/server-key.pem\", ca_file: \"{0}/ca.pem\", verify: true }}\n",
+        certs.display()
+    );
+    let text = format!("{tls}{}", config(0, &keys, false, NO_THROTTLE, ""));
+    let server = start(options_from(&text)).await;
+    let port = server.local_addr().port();
+    // The service itself connects with a certificate too.
+    let service = Service::start_tls("callout-mtls-svc", port, &keys, &certs).await;
+    let client = async_nats::ConnectOptions::with_user_and_password("alice".into(), "secret".into())
+        .add_root_certificates(certs.join("ca.pem"))
+        .add_client_certificate(certs.join("client.pem"), certs.join("client-key.pem"))
+        .require_tls(true)
+        .connect(format!("tls://localhost:{port}"))
+        .await
+        .expect("alice connects over mutual TLS");
+    client.flush().await.unwrap();
+    let request = service.requests().into_iter().find(|r| r["claims"]["nats"]["connect_opts"]["user"] == "alice");
+    let tls = &request.expect("asked about alice")["claims"]["nats"]["client_tls"];
+    assert_eq!(tls["version"], "1.3");
+    assert!(tls["cipher"].as_str().unwrap().starts_with("TLS_"), "{tls}");
+    let leaf = tls["verified_chains"][0][0].as_str().expect("the verified chain, as PEM");
+    let sent = std::fs::read_to_string(certs.join("client.pem")).unwrap();
+    assert_eq!(leaf.trim(), sent.trim(), "the client's own certificate");
 }

@@ -220,3 +220,35 @@ fn plain_http_is_refused_but_to_loopback_and_errors_name_their_place() {
     let err = load(&block("url: \"http://127.0.0.1/\", ca_file: \"x.pem\"")).unwrap_err();
     assert!(err.contains("ca_file is for an https"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorizer_is_told_the_clients_certificate_names() {
+    let (ca, ca_path) = ca_files("authz-mtls");
+    let dir = ca_path.parent().unwrap().to_path_buf();
+    let save = |file: &str, issued: warden::tls::Issued| {
+        std::fs::write(dir.join(format!("{file}.pem")), issued.cert_pem).unwrap();
+        std::fs::write(dir.join(format!("{file}-key.pem")), issued.key_pem).unwrap();
+    };
+    save("server", ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap());
+    save("client", ca.issue_client("sensor-1").unwrap());
+    let asked: Asked = Arc::default();
+    let at = authorizer(&ca.issue_server(&["127.0.0.1".into()]).unwrap(), asked.clone()).await;
+    let tls = format!(
+        "tls {{ cert_file: \"{0}/server.pem\", key_file: \"{0}/server-key.pem\", ca_file: \"{0}/ca.pem\", verify: true }}\n",
+        dir.display()
+    );
+    let server = start(options_from(&format!("{tls}{}", config(at.port(), &ca_path)))).await;
+    let client = async_nats::ConnectOptions::with_user_and_password("alice".into(), "secret".into())
+        .add_root_certificates(dir.join("ca.pem"))
+        .add_client_certificate(dir.join("client.pem"), dir.join("client-key.pem"))
+        .require_tls(true)
+        .connect(format!("tls://localhost:{}", server.local_addr().port()))
+        .await
+        .expect("alice connects over mutual TLS");
+    client.flush().await.unwrap();
+    let (doc, _) = asked.lock().first().cloned().expect("the authorizer was asked");
+    let tls = &doc["client"]["tls"];
+    assert_eq!(tls["version"], "1.3");
+    assert!(tls["subject"].as_str().unwrap().contains("CN=sensor-1"), "{tls}");
+    assert!(tls["emails"].is_array() && tls["dns"].is_array(), "{tls}");
+}

@@ -11,7 +11,7 @@
 // ignores NODE_PATH and would otherwise look for node_modules next to this
 // file, in the source tree. The packages are CommonJS, so require() fits.
 //
-// CONFIG.json: {"url","user","pass","issuer_seed","xkey_seed"?,"log_requests"?,
+// CONFIG.json: {"url","user","pass","issuer_seed","xkey_seed"?,"log_requests"?,"tls"?,
 //   "users":{"<name>":{"password","account","pub":{"allow","deny"},
 //   "sub":{"allow","deny"},"expires_in"?,"mode"?}}}
 // log_requests: a file to which each decoded request is appended as a JSON
@@ -179,7 +179,10 @@ async function handle(msg) {
 
 let nc;
 try {
-  nc = await connect({ servers: cfg.url, user: cfg.user, pass: cfg.pass });
+  const opts = { servers: cfg.url, user: cfg.user, pass: cfg.pass };
+  // Mutual TLS: {"tls": {"ca", "cert", "key"}} (PEM files).
+  if (cfg.tls) opts.tls = { caFile: cfg.tls.ca, certFile: cfg.tls.cert, keyFile: cfg.tls.key };
+  nc = await connect(opts);
 } catch (e) {
   console.error(`callout: connect to ${cfg.url} failed: ${e.message}`);
   process.exit(1);
