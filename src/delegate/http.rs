@@ -45,7 +45,7 @@ use tokio_rustls::TlsConnector;
 use tracing::info;
 
 use super::DelegateSetupError;
-use crate::auth::{Claims, ConnectionFacts, Delegate, Identity, Pending, RefusalReason, Verdict};
+use crate::auth::{Claims, ConnectionFacts, Delegate, Identity, Pending, RefusalReason, Verdict, Verifier};
 use crate::broker::Broker;
 use crate::config::{HttpTarget, Permissions, ResponsePermission, SubjectRules};
 use crate::nkeys::{self, KeyType, PublicKey};
@@ -65,7 +65,9 @@ pub struct HttpAuthorizer {
     headers: Vec<(HeaderName, HeaderValue)>,
     server_id: String,
     server_name: String,
-    defaults: HashMap<String, Arc<PermissionSet>>,
+    defaults: Arc<HashMap<String, Arc<PermissionSet>>>,
+    /// Checking an answer (a permission compile) runs on the pool.
+    verifier: Arc<Verifier>,
 }
 
 impl HttpAuthorizer {
@@ -75,6 +77,7 @@ impl HttpAuthorizer {
         ca_file: Option<&Path>,
         headers: &[(String, Secret)],
         broker: &Broker,
+        verifier: &Arc<Verifier>,
         defaults: HashMap<String, Arc<PermissionSet>>,
     ) -> Result<HttpAuthorizer, DelegateSetupError> {
         let target = HttpTarget::parse(url).map_err(DelegateSetupError::Tls)?;
@@ -103,7 +106,8 @@ impl HttpAuthorizer {
             headers: list,
             server_id: broker.identity.id.clone(),
             server_name: broker.identity.name.clone(),
-            defaults,
+            defaults: Arc::new(defaults),
+            verifier: verifier.clone(),
         })
     }
 
@@ -217,7 +221,12 @@ impl Delegate for HttpAuthorizer {
             }
             let body = self.document(claims, facts).to_string().into_bytes();
             match self.post(body).await {
-                Ok((200, answer)) => judge(&self.defaults, claims, facts, &answer, SystemTime::now()),
+                Ok((200, answer)) => {
+                    let (defaults, claims, facts) = (self.defaults.clone(), claims.clone(), facts.clone());
+                    let judged = move || judge(&defaults, &claims, &facts, &answer, SystemTime::now());
+                    let unavailable = Verdict::Refuse(RefusalReason::ServiceUnavailable);
+                    self.verifier.run(judged).await.unwrap_or(unavailable)
+                }
                 Ok((status, _)) => {
                     info!(addr = %facts.addr, status, "http authorizer answered with an error status");
                     Verdict::Refuse(RefusalReason::ServiceUnavailable)

@@ -93,7 +93,7 @@ pub fn from_options(
             (Arc::new(callout), Some(account.as_str().into()))
         }
         DelegateService::Http { url, ca_file, headers } => {
-            let authorizer = http::HttpAuthorizer::new(url, ca_file.as_deref(), headers, broker, defaults)?;
+            let authorizer = http::HttpAuthorizer::new(url, ca_file.as_deref(), headers, broker, verifier, defaults)?;
             (Arc::new(authorizer), None)
         }
     };
