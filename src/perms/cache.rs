@@ -36,12 +36,20 @@ impl PublishCache {
         }
     }
 
-    /// The static publish decision for a literal subject.
+    /// The static publish decision for a literal subject. Inline: it runs
+    /// on every PUB, and the unrestricted case is a prefix test (callgrind
+    /// showed the compiler calling it out of line, +14 instructions per
+    /// message, once the session grew).
+    #[inline]
     pub fn may_publish(&mut self, subject: &[u8]) -> bool {
         if self.set.publish_is_unrestricted() {
             // Only the reserved-space check: cheaper than a hash.
             return self.set.may_publish(subject);
         }
+        self.may_publish_cached(subject)
+    }
+
+    fn may_publish_cached(&mut self, subject: &[u8]) -> bool {
         if let Some(allowed) = self.entries.get(subject) {
             return allowed;
         }
