@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Installs the npm packages of tests/callout (the official NATS JavaScript
-# client, jwt and nkeys libraries, pinned in tests/callout/package.json and
-# package-lock.json) into target/node/callout (not checked in), for the auth
-# callout service the tests run against nats-server and warden.
-# tests/callout/service.mjs finds them at target/node/callout/node_modules
-# (or $CALLOUT_NODE_MODULES). Idempotent: the stamp holds a hash of the
+# Installs the npm packages of tests/npm (the official NATS JavaScript
+# client, jwt and nkeys libraries, and nats.ws's browser bundle, pinned in
+# tests/npm/package.json and package-lock.json) into target/node (not
+# checked in): for the auth callout service the tests run against
+# nats-server and warden (tests/callout/service.mjs finds them at
+# target/node/node_modules, or $CALLOUT_NODE_MODULES) and the browser test
+# of the WebSocket listener. Idempotent: the stamp holds a hash of the
 # manifest and lockfile, so editing either reinstalls.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-src=tests/callout
-dest=target/node/callout
+src=tests/npm
+dest=target/node
 stamp="$dest/.installed"
 want="$(cat "$src/package.json" "$src/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)"
 if [[ -f $stamp && "$(cat "$stamp")" == "$want" && -d $dest/node_modules ]]; then

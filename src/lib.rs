@@ -4,7 +4,7 @@
 //! Arrows point down only; no module imports one above it, and none of the
 //! same layer imports another except `cluster`, which uses `conn`'s writer.
 //! ```text
-//! L0 leaves    subject  proto (client + route protocol, sans IO)  config  perms  secret  tls  nkeys  jwt
+//! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr
 //! L1 decisions auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
 //!                        the verification pool, the gate)
 //! L2 state     broker   (subscription index, client registry, delivery, counters, lifecycle)
@@ -56,6 +56,7 @@
 pub mod auth;
 pub mod bench;
 pub mod broker;
+pub mod cidr;
 pub mod cluster;
 pub mod config;
 pub mod conn;

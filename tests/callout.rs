@@ -27,7 +27,7 @@ fn repo() -> &'static Path {
 
 /// Whether node and the npm packages are there (scripts/node-deps.sh).
 fn service_available() -> bool {
-    let installed = repo().join("target/node/callout/node_modules/@nats-io/jwt").exists();
+    let installed = repo().join("target/node/node_modules/@nats-io/jwt").exists();
     let node = Command::new("node").arg("--version").output().is_ok();
     if !(installed && node) {
         eprintln!("skipped: node or the npm packages are missing (run scripts/node-deps.sh)");

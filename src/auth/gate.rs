@@ -136,6 +136,13 @@ impl Gate {
         self
     }
 
+    /// The throttle and pool this gate checks logins with (for another
+    /// listener's gate to share, so guesses split between listeners are
+    /// still counted together).
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
     /// The external authorizer's rules, when there is one.
     pub fn delegation(&self) -> Option<&Arc<Delegation>> {
         self.delegation.as_ref()

@@ -84,6 +84,9 @@ pub struct ConnectionFacts {
     pub client_id: u64,
     /// The TLS session, when on TLS.
     pub tls: Option<TlsFacts>,
+    /// It came through the WebSocket listener (connection type `WEBSOCKET`
+    /// for a user JWT's `allowed_connection_types`).
+    pub websocket: bool,
 }
 
 /// A connection's TLS session, as an external authorizer is told it.
@@ -101,7 +104,7 @@ pub struct TlsFacts {
 impl ConnectionFacts {
     /// The facts of a plain connection from `addr` that was sent no nonce.
     pub fn new(addr: SocketAddr) -> ConnectionFacts {
-        ConnectionFacts { addr, peer: None, nonce: None, client_id: 0, tls: None }
+        ConnectionFacts { addr, peer: None, nonce: None, client_id: 0, tls: None, websocket: false }
     }
 }
 

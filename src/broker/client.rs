@@ -48,6 +48,8 @@ pub struct ClientMeta {
     /// The client's certificate chain (DER, leaf first), when it sent one,
     /// for an external authorizer.
     pub peer_chain: Option<std::sync::Arc<[Vec<u8>]>>,
+    /// It came through the WebSocket listener.
+    pub websocket: bool,
 }
 
 /// What is on the other end of a connection.

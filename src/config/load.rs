@@ -76,8 +76,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "leafnodes",
     "leaf",
     "gateway",
-    "websocket",
-    "ws",
     "mqtt",
     "resolver_tls",
     "resolver_pinned_accounts",
@@ -144,6 +142,7 @@ struct Top<'a> {
     https_port: Option<&'a Entry>,
     http_authorization: Option<&'a Entry>,
     cluster: Option<&'a Entry>,
+    websocket: Option<&'a Entry>,
     check_reply_subjects: Option<&'a Entry>,
     accounts: Option<&'a Entry>,
     system_account: Option<&'a Entry>,
@@ -188,6 +187,7 @@ impl<'a> Top<'a> {
             https_port: s.get(&["https_port"])?,
             http_authorization: s.get(&["http_authorization"])?,
             cluster: s.get(&["cluster"])?,
+            websocket: s.get(&["websocket", "ws"])?,
             check_reply_subjects: s.get(&["check_reply_subjects"])?,
             accounts: s.get(&["accounts"])?,
             system_account: s.get(&["system_account", "system"])?,
@@ -334,6 +334,9 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     if let Some(e) = t.cluster {
         o.cluster = Some(cluster_options(e, &mut warnings)?);
     }
+    if let Some(e) = t.websocket {
+        o.websocket = Some(super::websocket::websocket(e, |v| tls_options(v, "websocket tls"), &mut warnings)?);
+    }
     if let Some(e) = t.check_reply_subjects {
         o.check_reply_subjects = section::boolean(&e.value, "check_reply_subjects")?;
     }
@@ -384,6 +387,10 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         o.no_auth_user = Some(name.to_owned());
     }
 
+    if let (Some(ws), Some(e)) = (&o.websocket, t.websocket) {
+        super::websocket::check(&o, ws, e)?;
+    }
+
     // Cross-option checks.
     if o.max_payload > o.max_pending {
         let message = format!("max_payload ({}) cannot be higher than max_pending ({})", o.max_payload, o.max_pending);
@@ -401,7 +408,7 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
             ));
         }
     }
-    check_port_clash(&o, monitor.map(|(e, _)| e), t.cluster)?;
+    check_port_clash(&o, monitor.map(|(e, _)| e), t.cluster, t.websocket)?;
     if let (Some(c), Some(e)) = (&o.cluster, t.cluster) {
         if c.authorization.is_none() && c.tls.is_none() && !c.allow_unauthenticated {
             return Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, UNAUTHENTICATED_ROUTES));
@@ -477,7 +484,12 @@ fn http_authorization(entry: &Entry, warnings: &mut Vec<String>) -> Result<HttpA
 
 /// Listeners may not share a port on overlapping addresses. `http` and
 /// `cluster` are the entries that configured those listeners.
-fn check_port_clash(o: &Options, http: Option<&Entry>, cluster: Option<&Entry>) -> Result<(), ConfigError> {
+fn check_port_clash(
+    o: &Options,
+    http: Option<&Entry>,
+    cluster: Option<&Entry>,
+    websocket: Option<&Entry>,
+) -> Result<(), ConfigError> {
     let overlap = |a: &str, b: &str| a == b || [a, b].iter().any(|h| matches!(*h, "0.0.0.0" | "::" | ""));
     if let (Some(h), Some(e)) = (&o.http, http) {
         if h.port != 0 && h.port == o.port && overlap(&h.host, &o.host) {
@@ -489,6 +501,14 @@ fn check_port_clash(o: &Options, http: Option<&Entry>, cluster: Option<&Entry>) 
         let clash_http = o.http.as_ref().is_some_and(|h| c.port == h.port && overlap(&c.host, &h.host));
         if c.port != 0 && (clash_client || clash_http) {
             return Err(conflict(e, "the cluster port is already used by another listener"));
+        }
+    }
+    if let (Some(w), Some(e)) = (&o.websocket, websocket) {
+        let mut others = vec![(o.host.as_str(), o.port)];
+        others.extend(o.http.as_ref().map(|h| (h.host.as_str(), h.port)));
+        others.extend(o.cluster.as_ref().map(|c| (c.host.as_str(), c.port)));
+        if w.port != 0 && others.iter().any(|(host, port)| *port == w.port && overlap(host, &w.host)) {
+            return Err(conflict(e, "the websocket port is already used by another listener"));
         }
     }
     Ok(())

@@ -38,6 +38,7 @@ pub mod parser;
 mod section;
 mod summary;
 pub mod value;
+mod websocket;
 
 pub use account_rules::{authorizing_export, check_accounts, public_export_warnings, AccountsError, Location};
 pub use auth::is_password_hash;
@@ -47,3 +48,4 @@ pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loade
 pub use operator::{decode_operators, trusted_keys, DEFAULT_RESOLVER_LIMIT};
 pub use options::*;
 pub use summary::summary;
+pub use websocket::parse_origin;

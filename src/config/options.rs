@@ -70,6 +70,8 @@ pub struct Options {
     pub http_authorization: Option<HttpAuthorization>,
     /// `cluster { ... }`.
     pub cluster: Option<ClusterOptions>,
+    /// `websocket { ... }`: the listener for browsers.
+    pub websocket: Option<WebsocketOptions>,
     /// `check_reply_subjects` (warden only, default on): a PUB's reply
     /// subject must be one the publisher may subscribe to, so a requester
     /// cannot borrow a service's publish rights through it.
@@ -306,6 +308,7 @@ impl Default for Options {
             http: None,
             http_authorization: None,
             cluster: None,
+            websocket: None,
             check_reply_subjects: true,
             accounts: Vec::new(),
             system_account: Some(DEFAULT_SYSTEM_ACCOUNT.into()),
@@ -545,4 +548,46 @@ pub struct RouteAuthorization {
     pub password: Secret,
     /// `timeout`.
     pub timeout: Option<Duration>,
+}
+
+/// `websocket { ... }` (nats-server 2.9.10's keys, and warden's
+/// `trusted_proxies`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebsocketOptions {
+    /// Bind host.
+    pub host: String,
+    /// Port; 0 picks a free one.
+    pub port: u16,
+    /// `tls { ... }`; `None` only with `no_tls: true`.
+    pub tls: Option<TlsOptions>,
+    /// `same_origin`: a browser's `Origin` must be this listener's own.
+    pub same_origin: bool,
+    /// `allowed_origins`: the origins browsers may connect from.
+    pub allowed_origins: Vec<AllowedOrigin>,
+    /// `compression`: agree to `permessage-deflate` when a client offers it.
+    pub compression: bool,
+    /// `handshake_timeout`: time for the TLS and WebSocket handshakes.
+    pub handshake_timeout: Duration,
+    /// `authorization { user, password | token, timeout }`: replaces the
+    /// client listener's single user or token for WebSocket clients.
+    pub authorization: Option<Authorization>,
+    /// `no_auth_user` for WebSocket clients.
+    pub no_auth_user: Option<String>,
+    /// `jwt_cookie`: the cookie whose value is the user JWT when CONNECT
+    /// carries none (operator mode).
+    pub jwt_cookie: Option<String>,
+    /// `trusted_proxies` (warden only): the addresses whose
+    /// `X-Forwarded-For` is believed; from anyone else it is ignored.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// One `allowed_origins` entry: scheme, host and port (defaulted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedOrigin {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Host, lower case.
+    pub host: String,
+    /// Port (80 or 443 when not written).
+    pub port: u16,
 }

@@ -129,6 +129,9 @@ pub(super) struct Session {
     /// The nonce this connection's INFO carried; used once, by the CONNECT
     /// that logs in.
     nonce: Option<String>,
+    /// A WebSocket client's user JWT from its cookie (`jwt_cookie`), for a
+    /// CONNECT without one.
+    cookie_jwt: Option<crate::secret::Secret>,
     /// The last publish subject that passed validation: a publisher that
     /// repeats its subject (the common case) skips the byte scan, which was
     /// ~190 of the ~1,100 instructions a published message costs.
@@ -169,6 +172,7 @@ impl Session {
             keepalive,
             gate,
             nonce,
+            cookie_jwt: None,
             valid_subject: Vec::new(),
         };
         let authenticator = session.gate.authenticator();
@@ -181,6 +185,11 @@ impl Session {
             }
         }
         session
+    }
+
+    /// Sets the user JWT a WebSocket cookie carried.
+    pub(super) fn set_cookie_jwt(&mut self, jwt: Option<crate::secret::Secret>) {
+        self.cookie_jwt = jwt;
     }
 
     /// The connection's facts for an authenticator.
@@ -200,6 +209,7 @@ impl Session {
             nonce: self.nonce.clone(),
             client_id: self.client.id,
             tls,
+            websocket: meta.websocket,
         }
     }
 
@@ -430,7 +440,7 @@ impl Session {
             token: opts.auth_token.clone(),
             nkey: opts.nkey.clone(),
             signature: opts.sig.clone(),
-            jwt: opts.jwt.clone(),
+            jwt: opts.jwt.clone().or_else(|| self.cookie_jwt.clone()),
             client: ClientSoftware {
                 name: opts.name.clone(),
                 lang: opts.lang.clone(),

@@ -42,6 +42,9 @@ pub struct Start {
     pub greeting: Greeting,
     /// The nonce in that INFO, if any.
     pub nonce: Option<String>,
+    /// The user JWT a WebSocket client's cookie carried (`jwt_cookie`),
+    /// used when its CONNECT has none.
+    pub cookie_jwt: Option<crate::secret::Secret>,
 }
 
 /// Serves one accepted connection until it closes.
@@ -55,6 +58,7 @@ where
     }
     let writer = tokio::spawn(write_loop(client.clone(), writer, broker.opts.write_deadline));
     let mut session = Session::new(broker.clone(), gate.clone(), client.clone(), start.nonce, Instant::now());
+    session.set_cookie_jwt(start.cookie_jwt);
     let reason = read_loop(&broker, &gate, &mut session, reader).await;
     client.outbound.close(reason);
     if reason == CloseReason::SlowConsumerWriteDeadline {

@@ -163,7 +163,8 @@ fn request_claims(setup: &CalloutSetup, user: &str, claims: &Claims, facts: &Con
         server["xkey"] = xkey.public().as_str().into();
     }
     let mut client = json!({
-        "host": facts.addr.ip().to_string(), "id": facts.client_id, "kind": "Client", "type": "nats",
+        "host": facts.addr.ip().to_string(), "id": facts.client_id, "kind": "Client",
+        "type": if facts.websocket { "websocket" } else { "nats" },
     });
     if let Some(user) = claims.user.as_ref().or(claims.nkey.as_ref()) {
         client["user"] = user.as_str().into();
@@ -295,7 +296,8 @@ fn judge(
             effective.subscribe.deny.extend(crate::perms::system_space::callout_private());
         }
     }
-    match user_identity(&granted, &effective, account.into(), defaults, None, Some(facts.addr.ip()), now) {
+    let from = Some((facts.addr.ip(), crate::auth::operator::connection_type(facts)));
+    match user_identity(&granted, &effective, account.into(), defaults, None, from, now) {
         Ok(mut identity) => {
             identity.user = [granted.registered.name.as_str(), claims.user.as_deref().unwrap_or_default(), user]
                 .into_iter()

@@ -283,7 +283,7 @@ fn conn_info(row: &Row, now: SystemTime, opts: &ConnzOptions, subs: Vec<Arc<Subs
     ConnInfo {
         cid: client.id,
         kind: "Client",
-        kind_type: "nats",
+        kind_type: if meta.websocket { "websocket" } else { "nats" },
         ip: client.addr.ip().to_string(),
         port: client.addr.port(),
         start: rfc3339(row.start),

@@ -12,6 +12,7 @@ mod error;
 mod info;
 mod parser;
 pub mod route;
+pub mod websocket;
 
 pub use connect::ConnectOptions;
 pub use encode::{msg_len_bound, write_msg, NO_RESPONDERS_HEADER};

@@ -27,7 +27,7 @@ pub(super) async fn serve_socket(node: Arc<Node>, stream: TcpStream, client: Arc
     let nonce = node.gate.wants_nonce().then(crate::nkeys::new_nonce);
     let Some(tls) = node.tls.get() else {
         let info = node.greeting_line(&client, nonce.clone());
-        let start = Start { greeting: Greeting::Send(info), nonce };
+        let start = Start { greeting: Greeting::Send(info), nonce, cookie_jwt: None };
         run_connection(node.broker.clone(), node.gate.clone(), stream, client, start).await;
         return;
     };
@@ -58,7 +58,7 @@ async fn serve_tls(
         match timeout(tls.timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls_stream)) => {
                 let info = node.greeting_line(&client, nonce.clone());
-                let start = Start { greeting: Greeting::Send(info), nonce };
+                let start = Start { greeting: Greeting::Send(info), nonce, cookie_jwt: None };
                 start_tls_connection(node, tls_stream, client, start).await;
             }
             Ok(Err(err)) => handshake_failed(&node, &client, &err.to_string()),
@@ -67,7 +67,7 @@ async fn serve_tls(
         return;
     }
     let info = node.greeting_line(&client, nonce.clone());
-    let sent = Start { greeting: Greeting::Sent, nonce };
+    let sent = Start { greeting: Greeting::Sent, nonce, cookie_jwt: None };
     if timeout(tls.timeout, stream.write_all(&info)).await.map_or(true, |r| r.is_err()) {
         return;
     }

@@ -6,6 +6,7 @@ mod handshake;
 mod lame_duck;
 mod node;
 mod operator;
+mod websocket;
 
 use std::fmt;
 use std::io;
@@ -144,6 +145,19 @@ pub struct Server {
     operator: Option<Arc<OperatorMode>>,
     /// Serves pushed account JWTs and rebuilds accounts as they expire.
     operator_task: Option<JoinHandle<()>>,
+    /// The WebSocket listener, when configured.
+    websocket: Option<Websocket>,
+}
+
+/// The running WebSocket listener.
+#[derive(Debug)]
+struct Websocket {
+    addr: SocketAddr,
+    listener: Arc<websocket::WsListener>,
+    /// Whether its gate is its own (`websocket { authorization }` or
+    /// `no_auth_user`), rebuilt on reload.
+    own_gate: bool,
+    task: JoinHandle<()>,
 }
 
 impl Server {
@@ -235,6 +249,16 @@ impl Server {
             }
             None => (None, None),
         };
+        let websocket = match broker.opts.websocket.clone() {
+            Some(ws) => match start_websocket(&node, ws).await {
+                Ok(ws) => Some(ws),
+                Err(err) => {
+                    broker.begin_shutdown();
+                    return Err(err);
+                }
+            },
+            None => None,
+        };
         let system = SystemServices::start(broker.clone(), api, reloads, claims);
         let info_updates = node.cluster.as_ref().map(|cluster| spawn_info_updates(&node, cluster));
         let (done_tx, done) = mpsc::channel(1);
@@ -253,7 +277,13 @@ impl Server {
             info_updates,
             operator,
             operator_task,
+            websocket,
         })
+    }
+
+    /// The bound WebSocket address, when the listener is configured.
+    pub fn websocket_addr(&self) -> Option<SocketAddr> {
+        self.websocket.as_ref().map(|ws| ws.addr)
     }
 
     /// The `$SYS.REQ.SERVER.<id>.RELOAD` requests, for whoever can reload
@@ -322,6 +352,12 @@ impl Server {
         self.node.tls.set(tls);
         // Accounts first: connections that re-check their login after the
         // gate changes find their account's new state.
+        if let (Some(ws), Some(ws_opts)) = (&self.websocket, &effective.options.websocket) {
+            if ws.own_gate {
+                let view = websocket_auth_view(&effective.options, ws_opts);
+                ws.listener.gate().replace(auth::from_options(&view).map_err(StartError::Auth)?);
+            }
+        }
         operator::apply(&self.node, effective)?;
         info!("configuration reloaded");
         Ok(warnings)
@@ -340,6 +376,9 @@ impl Server {
         }
         if let Some(task) = self.operator_task.take() {
             let _ = task.await;
+        }
+        if let Some(ws) = self.websocket.take() {
+            let _ = ws.task.await;
         }
         if let Some(system) = self.system.take() {
             system.join().await;
@@ -414,6 +453,14 @@ pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
         }
         crate::cluster::route_tls(cluster).map_err(StartError::Cluster)?;
     }
+    if let Some(ws) = &opts.websocket {
+        if let Some(tls) = &ws.tls {
+            TlsState::load(tls).map_err(StartError::Tls)?;
+        }
+        if ws.authorization.is_some() || ws.no_auth_user.is_some() {
+            auth::from_options(&websocket_auth_view(opts, ws)).map_err(StartError::Auth)?;
+        }
+    }
     Ok(warnings)
 }
 
@@ -424,6 +471,56 @@ fn prepare_tls(opts: &Options) -> Result<(Option<TlsState>, Vec<String>), StartE
         warnings.push("tls allow_non_tls: clients may connect without TLS on the TLS port".into());
     }
     Ok((Some(state), warnings))
+}
+
+/// The options a WebSocket listener with its own `authorization` or
+/// `no_auth_user` logs its clients in with: the server's, with the block's
+/// single user or token (nats-server: "websocket authorization overrides
+/// the client auth for WebSocket clients") and its `no_auth_user`.
+fn websocket_auth_view(opts: &Options, ws: &crate::config::WebsocketOptions) -> Options {
+    let mut view = opts.clone();
+    if let Some(own) = &ws.authorization {
+        let mut auth = view.authorization.take().unwrap_or_default();
+        auth.user = own.user.clone();
+        auth.password = own.password.clone();
+        auth.token = own.token.clone();
+        view.authorization = Some(auth);
+    }
+    if let Some(user) = &ws.no_auth_user {
+        view.no_auth_user = Some(user.clone());
+    }
+    view
+}
+
+/// Loads the WebSocket listener's TLS, builds its gate (the client
+/// listener's unless the block has its own credentials; either way the same
+/// throttle and pool), binds it and starts accepting.
+async fn start_websocket(node: &Arc<Node>, ws: crate::config::WebsocketOptions) -> Result<Websocket, StartError> {
+    let tls = match &ws.tls {
+        Some(tls_opts) => Some(TlsState::load(tls_opts).map_err(StartError::Tls)?.0),
+        None => None,
+    };
+    let own_gate = ws.authorization.is_some() || ws.no_auth_user.is_some();
+    let gate = if own_gate {
+        let view = websocket_auth_view(&node.broker.opts, &ws);
+        let authenticator = auth::from_options(&view).map_err(StartError::Auth)?;
+        let timeout = ws.authorization.as_ref().and_then(|a| a.timeout).unwrap_or(node.gate.timeout());
+        let gate = Gate::new(authenticator, node.gate.guard().clone(), timeout);
+        Arc::new(gate.delegating(node.gate.delegation().cloned()))
+    } else {
+        node.gate.clone()
+    };
+    let bind = |e: io::Error| StartError::Bind { addr: format!("{}:{}", ws.host, ws.port), source: e };
+    let listener = listen(&ws.host, ws.port).await.map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    if tls.is_none() {
+        warn!("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+    }
+    info!("Listening for websocket clients on {scheme}://{addr}");
+    let listener_state = Arc::new(websocket::WsListener::new(ws, tls, gate));
+    let task = tokio::spawn(websocket::accept_loop(node.clone(), listener_state.clone(), listener));
+    Ok(Websocket { addr, listener: listener_state, own_gate, task })
 }
 
 /// Pending-connection queue of the client listener, as large as Linux's

@@ -56,6 +56,21 @@ impl Node {
         self.info(client).to_line()
     }
 
+    /// The first INFO line of a WebSocket connection: TLS is the WebSocket
+    /// layer's business, so no TLS flags; its gate's `auth_required`.
+    pub(crate) fn websocket_greeting(&self, client: &Client, nonce: Option<String>, auth_required: bool) -> Vec<u8> {
+        let info = ServerInfo {
+            nonce,
+            auth_required,
+            tls_required: false,
+            tls_available: false,
+            tls_verify: false,
+            connect_urls: Vec::new(),
+            ..self.info(client)
+        };
+        info.to_line()
+    }
+
     /// The first INFO line of a connection, with its nonce.
     pub(crate) fn greeting_line(&self, client: &Client, nonce: Option<String>) -> Vec<u8> {
         ServerInfo { nonce, ..self.info(client) }.to_line()
@@ -64,7 +79,8 @@ impl Node {
     /// Tells every protocol-1 client the current INFO (new `connect_urls`).
     pub(crate) fn send_info_to_clients(&self) {
         for client in self.broker.clients() {
-            if client.takes_async_info() {
+            // WebSocket clients' URLs are not the client listener's.
+            if client.takes_async_info() && !client.meta.lock().websocket {
                 client.send(&self.info_line(&client));
             }
         }

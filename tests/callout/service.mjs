@@ -5,9 +5,9 @@
 //   node tests/callout/service.mjs keys         -> one JSON line of fresh keys
 //   node tests/callout/service.mjs serve CONFIG.json
 //
-// Packages: scripts/node-deps.sh installs them into target/node/callout. They
+// Packages: scripts/node-deps.sh installs them into target/node. They
 // are loaded with require() of absolute paths under $CALLOUT_NODE_MODULES
-// (default <repo>/target/node/callout/node_modules), because an ES module
+// (default <repo>/target/node/node_modules), because an ES module
 // ignores NODE_PATH and would otherwise look for node_modules next to this
 // file, in the source tree. The packages are CommonJS, so require() fits.
 //
@@ -35,7 +35,7 @@ import { fileURLToPath } from "node:url";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const modules = process.env.CALLOUT_NODE_MODULES ||
-  join(repo, "target", "node", "callout", "node_modules");
+  join(repo, "target", "node", "node_modules");
 const require = createRequire(import.meta.url);
 const load = (name) => {
   try {

@@ -23,11 +23,13 @@ pub enum NotHere {
     Unreadable(String),
 }
 
-/// Checks a user's conditions for a `kind` connection from `ip` at `now`
-/// (Unix seconds); without `ip`, `src` is not checked (a re-check of a
-/// live connection). `Ok(Some(t))`: allowed until `t`, the end of its window.
-pub fn check(user: &UserClaims, ip: Option<IpAddr>, kind: &str, now: i64) -> Result<Option<i64>, NotHere> {
-    if !user.allowed_connection_types.is_empty() {
+/// Checks a user's conditions for a connection from `from` (its address
+/// and connection type, `STANDARD` or `WEBSOCKET`) at `now` (Unix seconds);
+/// without `from`, `src` and the type are not checked (a re-check of a live
+/// connection). `Ok(Some(t))`: allowed until `t`, the end of its window.
+pub fn check(user: &UserClaims, from: Option<(IpAddr, &str)>, now: i64) -> Result<Option<i64>, NotHere> {
+    let (ip, kind) = (from.map(|(ip, _)| ip), from.map(|(_, kind)| kind));
+    if let (false, Some(kind)) = (user.allowed_connection_types.is_empty(), kind) {
         let known: Vec<String> = user
             .allowed_connection_types
             .iter()
@@ -89,25 +91,7 @@ fn seconds_of_day(text: &str) -> Option<i64> {
 
 /// Whether `cidr` (`addr/bits`) contains `ip`; `None` if it does not parse.
 fn contains(cidr: &str, ip: IpAddr) -> Option<bool> {
-    let (addr, bits) = cidr.trim().split_once('/')?;
-    let addr: IpAddr = addr.parse().ok()?;
-    let bits: u32 = bits.parse().ok()?;
-    let ip = match (addr, ip) {
-        (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        _ => ip,
-    };
-    match (addr, ip) {
-        (IpAddr::V4(a), IpAddr::V4(b)) if bits <= 32 => {
-            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-            Some(u32::from(a) & mask == u32::from(b) & mask)
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) if bits <= 128 => {
-            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-            Some(u128::from(a) & mask == u128::from(b) & mask)
-        }
-        (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => None,
-        _ => Some(false),
-    }
+    crate::cidr::Cidr::parse(cidr).map(|range| range.contains(ip))
 }
 
 #[cfg(test)]
@@ -126,36 +110,38 @@ mod tests {
     fn sources_are_cidrs() {
         let mut u = user();
         u.src = vec!["10.0.0.0/8".into(), "127.0.0.1/32".into()];
-        assert_eq!(check(&u, Some(LOCAL.parse().unwrap()), "STANDARD", TEN), Ok(None));
+        assert_eq!(check(&u, Some((LOCAL.parse().unwrap(), "STANDARD")), TEN), Ok(None));
         u.src = vec!["10.0.0.0/8".into()];
-        assert_eq!(check(&u, Some(LOCAL.parse().unwrap()), "STANDARD", TEN), Err(NotHere::Source));
+        assert_eq!(check(&u, Some((LOCAL.parse().unwrap(), "STANDARD")), TEN), Err(NotHere::Source));
         u.src = vec!["::1/128".into()];
-        assert_eq!(check(&u, Some("::1".parse().unwrap()), "STANDARD", TEN), Ok(None));
+        assert_eq!(check(&u, Some(("::1".parse().unwrap(), "STANDARD")), TEN), Ok(None));
         u.src = vec!["banana".into()];
-        assert!(matches!(check(&u, Some(LOCAL.parse().unwrap()), "STANDARD", TEN), Err(NotHere::Unreadable(_))));
+        assert!(matches!(check(&u, Some((LOCAL.parse().unwrap(), "STANDARD")), TEN), Err(NotHere::Unreadable(_))));
     }
 
     #[test]
     fn windows_end_when_they_end_and_may_span_midnight() {
         let mut u = user();
         u.times = vec![TimeRange { start: "09:00:00".into(), end: "11:00:00".into() }];
-        assert_eq!(check(&u, Some(LOCAL.parse().unwrap()), "STANDARD", TEN), Ok(Some(TEN + 3600)));
+        assert_eq!(check(&u, Some((LOCAL.parse().unwrap(), "STANDARD")), TEN), Ok(Some(TEN + 3600)));
         u.times = vec![TimeRange { start: "11:00:00".into(), end: "12:00:00".into() }];
-        assert_eq!(check(&u, Some(LOCAL.parse().unwrap()), "STANDARD", TEN), Err(NotHere::Time));
+        assert_eq!(check(&u, Some((LOCAL.parse().unwrap(), "STANDARD")), TEN), Err(NotHere::Time));
         u.times = vec![TimeRange { start: "22:00:00".into(), end: "10:30:00".into() }];
-        assert_eq!(check(&u, Some(LOCAL.parse().unwrap()), "STANDARD", TEN), Ok(Some(TEN + 1800)));
+        assert_eq!(check(&u, Some((LOCAL.parse().unwrap(), "STANDARD")), TEN), Ok(Some(TEN + 1800)));
         u.times_location = "Europe/Berlin".into();
-        assert!(matches!(check(&u, Some(LOCAL.parse().unwrap()), "STANDARD", TEN), Err(NotHere::Unreadable(_))));
+        assert!(matches!(check(&u, Some((LOCAL.parse().unwrap(), "STANDARD")), TEN), Err(NotHere::Unreadable(_))));
     }
 
     #[test]
     fn connection_types_unknown_ones_ignored() {
         let mut u = user();
         u.allowed_connection_types = vec!["websocket".into()];
-        assert_eq!(check(&u, Some(LOCAL.parse().unwrap()), "STANDARD", TEN), Err(NotHere::ConnectionType));
+        assert_eq!(check(&u, Some((LOCAL.parse().unwrap(), "STANDARD")), TEN), Err(NotHere::ConnectionType));
+        assert_eq!(check(&u, Some((LOCAL.parse().unwrap(), "WEBSOCKET")), TEN), Ok(None));
+        assert_eq!(check(&u, None, TEN), Ok(None), "a re-check of a live connection");
         u.allowed_connection_types = vec!["STANDARD".into(), "CARRIER_PIGEON".into()];
-        assert_eq!(check(&u, Some(LOCAL.parse().unwrap()), "STANDARD", TEN), Ok(None));
+        assert_eq!(check(&u, Some((LOCAL.parse().unwrap(), "STANDARD")), TEN), Ok(None));
         u.allowed_connection_types = vec!["CARRIER_PIGEON".into()];
-        assert_eq!(check(&u, Some(LOCAL.parse().unwrap()), "STANDARD", TEN), Err(NotHere::ConnectionType));
+        assert_eq!(check(&u, Some((LOCAL.parse().unwrap(), "STANDARD")), TEN), Err(NotHere::ConnectionType));
     }
 }

@@ -27,8 +27,14 @@ use crate::jwt::{self, Jwt, UserClaims};
 use crate::nkeys::{self, PublicKey};
 use crate::perms::PermissionSet;
 
-/// The connection type of the client listener.
-const STANDARD: &str = "STANDARD";
+/// A connection's type, as `allowed_connection_types` names it.
+pub(crate) fn connection_type(facts: &ConnectionFacts) -> &'static str {
+    if facts.websocket {
+        "WEBSOCKET"
+    } else {
+        "STANDARD"
+    }
+}
 
 /// The operator-mode authenticator over one [`Directory`] (replaced whole
 /// when the accounts change).
@@ -44,7 +50,12 @@ impl JwtAuth {
     }
 
     /// Everything but the nonce signature; the identity it would have.
-    fn admit(&self, user: &Arc<Jwt<UserClaims>>, ip: Option<IpAddr>, now: i64) -> Result<Identity, RefusalReason> {
+    fn admit(
+        &self,
+        user: &Arc<Jwt<UserClaims>>,
+        from: Option<(IpAddr, &str)>,
+        now: i64,
+    ) -> Result<Identity, RefusalReason> {
         let claims = &user.nats;
         let refuse = |why: &str| {
             info!(user = %user.registered.sub, name = %user.registered.name, "user JWT refused: {why}");
@@ -93,7 +104,7 @@ impl JwtAuth {
             account.key.as_str().into(),
             &account.default_permissions,
             account.expires,
-            ip,
+            from,
             now,
         )?;
         identity.jwt = Some(user.clone());
@@ -103,7 +114,8 @@ impl JwtAuth {
 
 /// The identity a verified user JWT gives in `account`, with `effective`
 /// its claims after any scope template: its connect conditions checked
-/// for a connection from `ip` (not checked without one) at `now`, its
+/// for a connection from `from` (address and connection type; not checked
+/// without one) at `now`, its
 /// permissions compiled (`defaults` when it has none), its limits, and an
 /// expiry at the soonest of its `exp`, `account_expires` and the end of its
 /// connect window. Every refusal is logged here with its reason. Shared by
@@ -114,18 +126,18 @@ pub(crate) fn user_identity(
     account: Arc<str>,
     defaults: &Arc<PermissionSet>,
     account_expires: Option<i64>,
-    ip: Option<IpAddr>,
+    from: Option<(IpAddr, &str)>,
     now: i64,
 ) -> Result<Identity, RefusalReason> {
     let refuse = |why: &str| {
         info!(user = %user.registered.sub, name = %user.registered.name, "user JWT refused: {why}");
         RefusalReason::BadJwt
     };
-    let window_end = match conditions::check(effective, ip, STANDARD, now) {
+    let window_end = match conditions::check(effective, from, now) {
         Ok(end) => end,
         Err(NotHere::Unreadable(why)) => return Err(refuse(&why)),
         Err(not_here) => {
-            info!(user = %user.registered.sub, ?not_here, ip = ?ip, "user JWT refused here");
+            info!(user = %user.registered.sub, ?not_here, from = ?from, "user JWT refused here");
             return Err(RefusalReason::NotAllowedHere);
         }
     };
@@ -192,7 +204,7 @@ impl Authenticator for JwtAuth {
                 return Verdict::Refuse(RefusalReason::BadJwt);
             }
         };
-        let identity = match self.admit(&user, Some(facts.addr.ip()), now) {
+        let identity = match self.admit(&user, Some((facts.addr.ip(), connection_type(facts))), now) {
             Ok(identity) => identity,
             Err(reason) => return Verdict::Refuse(reason),
         };

@@ -1,0 +1,132 @@
+//! Framing: masking, fragmentation, control frames, limits, compression.
+
+use super::*;
+
+/// A client frame: masked with `mask`, the given bits.
+fn client(opcode: u8, fin: bool, rsv1: bool, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut out = vec![(if fin { 0x80 } else { 0 }) | (if rsv1 { 0x40 } else { 0 }) | opcode];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= 65535 => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+fn decode_all(decoder: &mut Decoder, input: &[u8]) -> Result<(Vec<u8>, Vec<Control>, usize), WsError> {
+    let (mut data, mut controls) = (Vec::new(), Vec::new());
+    let used = decoder.decode(input, &mut data, &mut controls)?;
+    Ok((data, controls, used))
+}
+
+#[test]
+fn masked_frames_carry_the_stream_and_fragments_join() {
+    let mut d = Decoder::new(1024, false);
+    let mut input = client(BINARY, false, false, b"PUB a 2\r\n");
+    input.extend(client(PING, true, false, b"hi"));
+    input.extend(client(CONTINUATION, true, false, b"ok\r\n"));
+    input.extend(client(TEXT, true, false, b"PING\r\n"));
+    let (data, controls, used) = decode_all(&mut d, &input).unwrap();
+    assert_eq!(data, b"PUB a 2\r\nok\r\nPING\r\n");
+    assert_eq!(controls, vec![Control::Ping(b"hi".to_vec())]);
+    assert_eq!(used, input.len());
+}
+
+#[test]
+fn partial_frames_wait_for_the_rest_byte_by_byte() {
+    let frame = client(BINARY, true, false, &vec![b'x'; 300]);
+    let mut d = Decoder::new(1024, false);
+    for cut in 0..frame.len() {
+        let (data, _, used) = decode_all(&mut d, &frame[..cut]).unwrap();
+        assert_eq!((data.len(), used), (0, 0), "cut at {cut}");
+    }
+    assert_eq!(decode_all(&mut d, &frame).unwrap().0.len(), 300);
+}
+
+#[test]
+fn protocol_errors_close_with_1002_and_oversize_with_1009() {
+    let unmasked = {
+        let mut f = client(BINARY, true, false, b"x");
+        f[1] &= 0x7f;
+        f
+    };
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (unmasked, PROTOCOL_ERROR),
+        (client(0x20 | BINARY, true, false, b"x"), PROTOCOL_ERROR), // RSV2
+        (client(3, true, false, b"x"), PROTOCOL_ERROR),             // unknown opcode
+        (client(PING, false, false, b"x"), PROTOCOL_ERROR),         // fragmented control
+        (client(PING, true, false, &[0; 126]), PROTOCOL_ERROR),     // long control
+        (client(CONTINUATION, true, false, b"x"), PROTOCOL_ERROR),  // nothing to continue
+        (client(BINARY, true, true, b"x"), PROTOCOL_ERROR),         // RSV1 without deflate
+        (client(BINARY, true, false, &[0; 1025]), TOO_BIG),
+    ];
+    for (input, code) in cases {
+        let err = decode_all(&mut Decoder::new(1024, false), &input).unwrap_err();
+        assert_eq!(err.code, code, "{err:?}");
+    }
+    let mut twice = client(BINARY, false, false, b"a");
+    twice.extend(client(BINARY, true, false, b"b"));
+    assert_eq!(decode_all(&mut Decoder::new(1024, false), &twice).unwrap_err().code, PROTOCOL_ERROR);
+    // A 64-bit length too large for the limit is refused before any payload.
+    let mut huge = vec![0x82, 0x80 | 127];
+    huge.extend_from_slice(&u64::MAX.to_be_bytes());
+    assert_eq!(decode_all(&mut Decoder::new(1024, false), &huge).unwrap_err().code, TOO_BIG);
+}
+
+#[test]
+fn close_stops_decoding_and_reports_the_status() {
+    let mut input = client(CLOSE, true, false, &1001u16.to_be_bytes());
+    input.extend(client(BINARY, true, false, b"after"));
+    let (data, controls, used) = decode_all(&mut Decoder::new(1024, false), &input).unwrap();
+    assert!(data.is_empty());
+    assert_eq!(controls, vec![Control::Close(Some(1001))]);
+    assert_eq!(used, 8);
+    let (_, controls, _) = decode_all(&mut Decoder::new(1024, false), &client(CLOSE, true, false, b"")).unwrap();
+    assert_eq!(controls, vec![Control::Close(None)]);
+}
+
+#[test]
+fn compressed_messages_inflate_across_fragments_within_the_limit() {
+    let text = b"PUB subject 11\r\nhello world\r\n".repeat(20);
+    let packed = deflate::deflate(&text);
+    let (a, b) = packed.split_at(packed.len() / 2);
+    let mut input = client(BINARY, false, true, a);
+    input.extend(client(CONTINUATION, true, false, b));
+    let (data, _, _) = decode_all(&mut Decoder::new(4096, true), &input).unwrap();
+    assert_eq!(data, text);
+    assert_eq!(decode_all(&mut Decoder::new(text.len() - 1, true), &input).unwrap_err().code, TOO_BIG);
+    let garbage = client(BINARY, true, true, b"\xff\xff\xff\xff");
+    assert_eq!(decode_all(&mut Decoder::new(4096, true), &garbage).unwrap_err().code, INVALID_DATA);
+}
+
+#[test]
+fn server_frames_are_final_unmasked_binary() {
+    let mut out = Vec::new();
+    binary(&mut out, b"INFO {}\r\n", false);
+    assert_eq!(out[..2], [0x82, 9]);
+    assert_eq!(&out[2..], b"INFO {}\r\n");
+    let mut out = Vec::new();
+    binary(&mut out, &[b'a'; 70_000], false);
+    assert_eq!(out[..2], [0x82, 127]);
+    let mut out = Vec::new();
+    binary(&mut out, &[b'a'; 300], true);
+    assert_eq!(out[0], 0xc2, "compressed");
+    let mut inflated = Vec::new();
+    deflate::inflate(&out[2..], 1000, &mut inflated).unwrap();
+    assert_eq!(inflated, vec![b'a'; 300]);
+    let mut out = Vec::new();
+    close(&mut out, PROTOCOL_ERROR, "bad");
+    assert_eq!(out, [0x88, 5, 0x03, 0xea, b'b', b'a', b'd']);
+    let mut out = Vec::new();
+    pong(&mut out, b"hi");
+    assert_eq!(out, [0x8a, 2, b'h', b'i']);
+}

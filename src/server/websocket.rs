@@ -1,0 +1,373 @@
+//! The WebSocket listener (`websocket {}`): browsers and clients behind
+//! HTTPS-only networks speak the NATS client protocol inside WebSocket
+//! frames. After the TLS handshake (unless `no_tls`) and the upgrade, the
+//! connection is an ordinary client connection: the same session, gate,
+//! permissions, accounts, limits and slow-consumer handling, carried by a
+//! pump that turns frames into the byte stream and back.
+//!
+//! Every stage is bounded: pending handshakes ([`MAX_PENDING`]), the
+//! request head ([`MAX_HEAD`]) and the `handshake_timeout` before a client
+//! counts as connected; frames and messages (max_payload plus the largest
+//! control line) after; compressed messages are inflated only up to that.
+//!
+//! The client's address is the socket's, unless the socket's peer is one of
+//! `trusted_proxies`: then it is the nearest `X-Forwarded-For` hop that is
+//! not itself a trusted proxy. nats-server believes the header from anyone,
+//! which lets any client choose the address that per-address limits and the
+//! failure throttle count.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+use super::Node;
+use crate::auth::Gate;
+use crate::broker::stopping;
+use crate::cidr::Cidr;
+use crate::config::WebsocketOptions;
+use crate::conn::{run_connection, Greeting, Start};
+use crate::proto::websocket::frame::{self, Control, Decoder, NORMAL};
+use crate::proto::websocket::handshake::{self, Refused};
+use crate::proto::ProtoError;
+use crate::secret::Secret;
+use crate::tls::{PeerIdentity, TlsState};
+
+/// Handshakes in progress at once; more connections wait to be accepted.
+pub const MAX_PENDING: usize = 256;
+/// Largest request head read (a browser's is under 2 KiB).
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Bytes the pump moves per step, and the duplex buffer between it and
+/// the session.
+const PUMP_CHUNK: usize = 64 * 1024;
+/// Bound on the pump's last writes after the session ended.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+
+/// The listener's settings, ready to use.
+#[derive(Debug)]
+pub(crate) struct WsListener {
+    opts: WebsocketOptions,
+    tls: Option<Arc<TlsState>>,
+    proxies: Vec<Cidr>,
+    /// The gate its clients log in through (the client listener's, unless
+    /// the block has its own `authorization` or `no_auth_user`).
+    gate: Arc<Gate>,
+    pending: Arc<Semaphore>,
+}
+
+impl WsListener {
+    /// The listener for `opts`, with its TLS loaded.
+    pub(crate) fn new(opts: WebsocketOptions, tls: Option<TlsState>, gate: Arc<Gate>) -> WsListener {
+        let proxies = opts.trusted_proxies.iter().filter_map(|p| Cidr::parse_or_address(p)).collect();
+        WsListener { opts, tls: tls.map(Arc::new), proxies, gate, pending: Arc::new(Semaphore::new(MAX_PENDING)) }
+    }
+
+    /// The gate its clients log in through.
+    pub(crate) fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+}
+
+/// Accepts WebSocket connections until shutdown.
+pub(crate) async fn accept_loop(node: Arc<Node>, ws: Arc<WsListener>, listener: TcpListener) {
+    let mut shutdown = node.broker.shutdown_signal();
+    loop {
+        let Ok(permit) = ws.pending.clone().acquire_owned().await else { return };
+        let accepted = tokio::select! {
+            _ = stopping(&mut shutdown) => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let (node, ws) = (node.clone(), ws.clone());
+                tokio::spawn(async move { serve(node, ws, stream, peer, permit).await });
+            }
+            Err(err) => {
+                warn!(error = %err, "websocket accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// One connection: handshakes (bounded by `handshake_timeout`, holding a
+/// pending slot), then the session.
+async fn serve(
+    node: Arc<Node>,
+    ws: Arc<WsListener>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    match &ws.tls {
+        Some(tls) => {
+            let acceptor = TlsAcceptor::from(tls.config.clone());
+            let Ok(Ok(stream)) = timeout(ws.opts.handshake_timeout, acceptor.accept(stream)).await else {
+                node.broker.stats.tls_handshake_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                debug!(%peer, "websocket TLS handshake failed");
+                return;
+            };
+            let (_, session) = stream.get_ref();
+            let tls_facts = TlsMeta {
+                version: session.protocol_version().and_then(|v| v.as_str()).map(str::to_owned),
+                cipher: session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_owned),
+                chain: session.peer_certificates().map(|c| c.iter().map(|c| c.to_vec()).collect()),
+            };
+            upgrade(node, ws, stream, peer, Some(tls_facts), permit).await;
+        }
+        None => upgrade(node, ws, stream, peer, None, permit).await,
+    }
+}
+
+/// What the TLS layer established, for the client's record.
+struct TlsMeta {
+    version: Option<String>,
+    cipher: Option<String>,
+    chain: Option<Vec<Vec<u8>>>,
+}
+
+/// The WebSocket handshake, then the session over the pump.
+async fn upgrade<S>(
+    node: Arc<Node>,
+    ws: Arc<WsListener>,
+    mut stream: S,
+    peer: SocketAddr,
+    tls: Option<TlsMeta>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let head = match timeout(ws.opts.handshake_timeout, read_head(&mut stream)).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(refused)) => return refuse(&mut stream, peer, refused).await,
+        Err(_) => return debug!(%peer, "websocket handshake timed out"),
+    };
+    let request = match handshake::parse(&head) {
+        Ok(request) => request,
+        Err(refused) => return refuse(&mut stream, peer, refused).await,
+    };
+    if !origin_allowed(&ws.opts, ws.tls.is_some(), &request.host, request.origin.as_deref()) {
+        let refused = Refused { status: 403, reason: "origin not allowed" };
+        return refuse(&mut stream, peer, refused).await;
+    }
+    let deflate = ws.opts.compression && request.offers_deflate;
+    let written =
+        timeout(ws.opts.handshake_timeout, stream.write_all(&handshake::accepted(&request.key, deflate))).await;
+    if !matches!(written, Ok(Ok(()))) {
+        return;
+    }
+    drop(permit);
+    let addr = client_address(&ws.proxies, peer, request.forwarded_for.as_deref());
+    let cid = node.broker.next_client_id();
+    let client = match node.broker.register(cid, addr) {
+        Ok(client) => client,
+        Err(refusal) => {
+            info!(%addr, ?refusal, "websocket connection refused");
+            let mut out = Vec::new();
+            frame::binary(&mut out, ProtoError::MaxConnections.to_line().as_bytes(), false);
+            frame::close(&mut out, NORMAL, "");
+            let _ = timeout(CLOSE_FLUSH, stream.write_all(&out)).await;
+            return;
+        }
+    };
+    {
+        let mut meta = client.meta.lock();
+        meta.websocket = true;
+        if let Some(tls) = tls {
+            meta.tls_version = tls.version;
+            meta.tls_cipher_suite = tls.cipher;
+            meta.peer = tls.chain.as_ref().and_then(|c| c.first()).and_then(|c| PeerIdentity::from_der(c));
+            meta.peer_chain = tls.chain.filter(|c| !c.is_empty()).map(Arc::from);
+        }
+    }
+    let cookie_jwt = match (&ws.opts.jwt_cookie, &request.cookie) {
+        (Some(name), Some(header)) => handshake::cookie(header, name).map(|v| Secret::new(v.to_owned())),
+        _ => None,
+    };
+    let limit = node.broker.opts.max_payload + node.broker.opts.max_control_line + 1024;
+    let (session_end, pump_end) = tokio::io::duplex(PUMP_CHUNK);
+    let pump =
+        tokio::spawn(pump(stream, pump_end, Decoder::new(limit, deflate), deflate, node.broker.opts.write_deadline));
+    let nonce = ws.gate.wants_nonce().then(crate::nkeys::new_nonce);
+    let info = node.websocket_greeting(&client, nonce.clone(), ws.gate.auth_required());
+    let start = Start { greeting: Greeting::Send(info), nonce, cookie_jwt };
+    run_connection(node.broker.clone(), ws.gate.clone(), session_end, client.clone(), start).await;
+    node.broker.unregister(&client);
+    if timeout(CLOSE_FLUSH, pump).await.is_err() {
+        debug!(%addr, "websocket pump did not finish after its session");
+    }
+}
+
+/// Reads the request head, bounded by [`MAX_HEAD`]; nothing may follow it
+/// before the handshake completes (nats-server answers 400 then too).
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, Refused> {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(|_| Refused { status: 400, reason: "read error" })?;
+        if n == 0 {
+            return Err(Refused { status: 400, reason: "connection closed during the handshake" });
+        }
+        head.extend_from_slice(&chunk[..n]);
+        if let Some(end) = handshake::head_end(&head) {
+            if end != head.len() {
+                return Err(Refused { status: 400, reason: "client sent data before the handshake completed" });
+            }
+            return Ok(head);
+        }
+        if head.len() > MAX_HEAD {
+            return Err(Refused { status: 400, reason: "request head too large" });
+        }
+    }
+}
+
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, peer: SocketAddr, refused: Refused) {
+    debug!(%peer, status = refused.status, reason = refused.reason, "websocket handshake refused");
+    let _ = timeout(CLOSE_FLUSH, async {
+        let _ = stream.write_all(&refused.response()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// nats-server's origin rules (`checkOrigin`), but for a missing `Origin`
+/// when `allowed_origins` is set: browsers always send one, so its absence
+/// with a list configured is refused (nats-server accepts it).
+pub(crate) fn origin_allowed(opts: &WebsocketOptions, tls: bool, host: &str, origin: Option<&str>) -> bool {
+    if !opts.same_origin && opts.allowed_origins.is_empty() {
+        return true;
+    }
+    let Some(origin) = origin else { return !opts.same_origin && opts.allowed_origins.is_empty() };
+    let Ok(origin) = crate::config::parse_origin(origin) else { return false };
+    if opts.same_origin {
+        let scheme = if tls { "https" } else { "http" };
+        let Ok(own) = crate::config::parse_origin(&format!("{scheme}://{host}")) else { return false };
+        if origin != own {
+            return false;
+        }
+    }
+    opts.allowed_origins.is_empty() || opts.allowed_origins.contains(&origin)
+}
+
+/// The client's address: `peer`, unless `peer` is a trusted proxy; then the
+/// nearest `X-Forwarded-For` hop (from the right) that is not one, or the
+/// leftmost if all are. Values that are not addresses end the walk.
+pub(crate) fn client_address(proxies: &[Cidr], peer: SocketAddr, forwarded: Option<&str>) -> SocketAddr {
+    let trusted = |ip: IpAddr| proxies.iter().any(|p| p.contains(ip));
+    let (Some(forwarded), true) = (forwarded, trusted(peer.ip())) else { return peer };
+    let mut client = peer.ip();
+    for hop in forwarded.rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else { break };
+        client = ip;
+        if !trusted(ip) {
+            break;
+        }
+    }
+    SocketAddr::new(client, peer.port())
+}
+
+/// Moves bytes between the socket (frames) and the session (the NATS byte
+/// stream) until either side ends: client frames decoded into `inner`,
+/// pings answered, a close answered and the session told (EOF); the
+/// session's bytes framed as binary frames, and a close frame when it ends.
+async fn pump<S>(socket: S, inner: tokio::io::DuplexStream, mut decoder: Decoder, compress: bool, deadline: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut socket_rd, mut socket_wr) = tokio::io::split(socket);
+    let (mut session_rd, mut session_wr) = tokio::io::split(inner);
+    let (controls_tx, mut controls_rx) = mpsc::channel::<(Vec<u8>, bool)>(8);
+    let reader = async move {
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        let (mut data, mut controls) = (Vec::new(), Vec::new());
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            let n = match socket_rd.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            match decoder.decode(&buf, &mut data, &mut controls) {
+                Ok(used) => {
+                    buf.drain(..used);
+                }
+                Err(err) => {
+                    let mut out = Vec::new();
+                    frame::close(&mut out, err.code, err.reason);
+                    let _ = controls_tx.send((out, true)).await;
+                    return;
+                }
+            }
+            if !data.is_empty() {
+                if session_wr.write_all(&data).await.is_err() {
+                    return;
+                }
+                data.clear();
+            }
+            for control in controls.drain(..) {
+                let mut out = Vec::new();
+                let last = match control {
+                    Control::Ping(payload) => {
+                        frame::pong(&mut out, &payload);
+                        false
+                    }
+                    Control::Close(code) => {
+                        // Echo the client's status (RFC 6455 §5.5.1).
+                        frame::close(&mut out, code.unwrap_or(NORMAL), "");
+                        true
+                    }
+                };
+                if controls_tx.send((out, last)).await.is_err() || last {
+                    return;
+                }
+            }
+        }
+    };
+    let writer = async move {
+        let mut chunk = vec![0u8; PUMP_CHUNK];
+        loop {
+            let (out, last) = tokio::select! {
+                read = session_rd.read(&mut chunk) => match read {
+                    Ok(n) if n > 0 => {
+                        let mut out = Vec::with_capacity(n + 10);
+                        frame::binary(&mut out, &chunk[..n], compress);
+                        (out, false)
+                    }
+                    _ => {
+                        let mut out = Vec::new();
+                        frame::close(&mut out, NORMAL, "");
+                        (out, true)
+                    }
+                },
+                Some(control) = controls_rx.recv() => control,
+            };
+            let written = timeout(deadline, async {
+                socket_wr.write_all(&out).await?;
+                socket_wr.flush().await
+            })
+            .await;
+            if !matches!(written, Ok(Ok(()))) || last {
+                let _ = timeout(CLOSE_FLUSH, socket_wr.shutdown()).await;
+                return;
+            }
+        }
+    };
+    tokio::pin!(reader, writer);
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            () = &mut reader, if reading => reading = false,
+            () = &mut writer => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,403 @@
+//! The WebSocket listener with stock clients (async-nats' `websockets`
+//! transport, nats-py's aiohttp transport) and raw sockets: the same
+//! session as TCP (auth, permissions, request/reply, headers), TLS, the
+//! handshake's and framing's refusals, compression and its bound, and
+//! forwarded addresses believed only from trusted proxies.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{options_from, start, temp_dir, within};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use warden::proto::websocket::{deflate, handshake};
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// A minimal RFC 6455 client for what stock clients cannot be made to do.
+struct RawWs {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawWs {
+    /// Sends `request` (a whole request head) and returns the response head.
+    async fn request(addr: SocketAddr, request: &str) -> (RawWs, String) {
+        let mut stream = within(TcpStream::connect(addr)).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = RawWs { stream, buf: Vec::new() };
+        let head = within(async {
+            loop {
+                if let Some(end) = handshake::head_end(&raw.buf) {
+                    let head = String::from_utf8_lossy(&raw.buf[..end]).into_owned();
+                    raw.buf.drain(..end);
+                    return head;
+                }
+                let mut chunk = vec![0u8; 4096];
+                let n = raw.stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "closed during the handshake");
+                raw.buf.extend_from_slice(&chunk[..n]);
+            }
+        })
+        .await;
+        (raw, head)
+    }
+
+    async fn open(addr: SocketAddr, extra: &str) -> (RawWs, String) {
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+        );
+        let (raw, head) = RawWs::request(addr, &request).await;
+        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+        (raw, head)
+    }
+
+    /// Sends one masked client frame.
+    async fn frame(&mut self, first: u8, payload: &[u8]) {
+        let mask = [1u8, 2, 3, 4];
+        let mut out = vec![first];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n < 65536 => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&out).await.unwrap();
+    }
+
+    /// The next server frame: (first byte, payload).
+    async fn next(&mut self) -> (u8, Vec<u8>) {
+        within(async {
+            loop {
+                if self.buf.len() >= 2 {
+                    let (len, at) = match self.buf[1] & 0x7f {
+                        126 if self.buf.len() >= 4 => (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4),
+                        127 if self.buf.len() >= 10 => {
+                            (u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize, 10)
+                        }
+                        126 | 127 => (usize::MAX, 0),
+                        n => (n as usize, 2),
+                    };
+                    if len != usize::MAX && self.buf.len() >= at + len {
+                        let first = self.buf[0];
+                        let payload = self.buf[at..at + len].to_vec();
+                        self.buf.drain(..at + len);
+                        return (first, payload);
+                    }
+                }
+                let mut chunk = vec![0u8; 65536];
+                let n = self.stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "closed while waiting for a frame");
+                self.buf.extend_from_slice(&chunk[..n]);
+            }
+        })
+        .await
+    }
+
+    /// The NATS text of the next data frames until one contains `want`.
+    async fn until(&mut self, want: &str) -> String {
+        let mut text = String::new();
+        while !text.contains(want) {
+            let (first, payload) = self.next().await;
+            let payload = if first & 0x40 != 0 {
+                let mut out = Vec::new();
+                deflate::inflate(&payload, 1 << 20, &mut out).unwrap();
+                out
+            } else {
+                payload
+            };
+            assert_eq!(first & 0x0f, 2, "binary frames only: {first:#x}");
+            text.push_str(&String::from_utf8_lossy(&payload));
+        }
+        text
+    }
+}
+
+fn config(extra: &str) -> String {
+    format!(
+        "authorization {{ users: [ {{user: alice, password: secret, permissions: {{publish: \"app.>\", subscribe: [\"app.>\", \"_INBOX.>\"]}}}}, {{user: svc, password: svcpw}} ] }}\n\
+         websocket {{ listen: \"127.0.0.1:0\", no_tls: true {extra} }}\n"
+    )
+}
+
+async fn ws_client(url: &str, user: &str, pass: &str) -> async_nats::Client {
+    async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into())
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("{user} over WebSocket: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_nats_over_websocket_is_the_same_session_as_tcp() {
+    let server = start(options_from(&config(""))).await;
+    let ws = format!("ws://{}", server.websocket_addr().unwrap());
+    let tcp = common::url(&server);
+    let alice = ws_client(&ws, "alice", "secret").await;
+    let svc = ws_client(&tcp, "svc", "svcpw").await;
+    // Request/reply across the two listeners, with headers.
+    let mut service = svc.subscribe("app.echo").await.unwrap();
+    svc.flush().await.unwrap();
+    let responder = tokio::spawn({
+        let svc = svc.clone();
+        async move {
+            while let Some(msg) = service.next().await {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Echo", msg.headers.as_ref().and_then(|h| h.get("Ask")).map_or("-", |v| v.as_str()));
+                svc.publish_with_headers(msg.reply.unwrap(), headers, msg.payload).await.unwrap();
+            }
+        }
+    });
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Ask", "hello");
+    let answer = within(async {
+        loop {
+            match alice.request_with_headers("app.echo", headers.clone(), "ping".into()).await {
+                Ok(answer) => return answer,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    assert_eq!(&answer.payload[..], b"ping");
+    assert_eq!(answer.headers.unwrap().get("Echo").unwrap().as_str(), "hello");
+    // Permissions hold: alice may not publish outside app.>.
+    let mut events = {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let watched = async_nats::ConnectOptions::with_user_and_password("alice".into(), "secret".into())
+            .event_callback(move |event| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(event.to_string());
+                }
+            })
+            .connect(&ws)
+            .await
+            .unwrap();
+        watched.publish("other.x", "no".into()).await.unwrap();
+        watched.flush().await.unwrap();
+        (rx, watched)
+    };
+    let violation = within(async {
+        loop {
+            let event = events.0.recv().await.unwrap();
+            if event.contains("Permissions Violation") {
+                return event;
+            }
+        }
+    })
+    .await;
+    assert!(violation.contains("other.x"), "{violation}");
+    // A wrong password is refused over WebSocket too.
+    let refused = async_nats::ConnectOptions::with_user_and_password("alice".into(), "nope".into())
+        .max_reconnects(Some(1))
+        .connect(&ws)
+        .await;
+    assert!(refused.is_err());
+    // /connz-style: the connection is marked as a WebSocket one.
+    let kinds: Vec<bool> = server.broker().clients().iter().map(|c| c.meta.lock().websocket).collect();
+    assert!(kinds.contains(&true) && kinds.contains(&false));
+    responder.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_with_a_client_certificate_and_reconnect_after_a_restart() {
+    let dir = temp_dir("ws-tls");
+    let ca = warden::tls::Ca::new("ws test CA").unwrap();
+    let save = |file: &str, issued: warden::tls::Issued| {
+        std::fs::write(dir.join(format!("{file}.pem")), issued.cert_pem).unwrap();
+        std::fs::write(dir.join(format!("{file}-key.pem")), issued.key_pem).unwrap();
+    };
+    save("ca", ca.issued());
+    save("server", ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap());
+    save("client", ca.issue_client("alice").unwrap());
+    let port = common::peers::free_port();
+    let text = format!(
+        "authorization {{ users: [ {{user: alice, password: secret}} ] }}\n\
+         websocket {{ listen: \"127.0.0.1:{port}\", tls {{ cert_file: \"{0}/server.pem\", key_file: \"{0}/server-key.pem\", ca_file: \"{0}/ca.pem\", verify: true }} }}\n",
+        dir.display()
+    );
+    let server = start(options_from(&text)).await;
+    let url = format!("wss://localhost:{port}");
+    let (tx, mut reconnected) = tokio::sync::mpsc::unbounded_channel();
+    let client = async_nats::ConnectOptions::with_user_and_password("alice".into(), "secret".into())
+        .add_root_certificates(dir.join("ca.pem"))
+        .add_client_certificate(dir.join("client.pem"), dir.join("client-key.pem"))
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                if matches!(event, async_nats::Event::Connected) {
+                    let _ = tx.send(());
+                }
+            }
+        })
+        .connect(&url)
+        .await
+        .expect("alice over wss with her certificate");
+    let mut sub = client.subscribe("tls.x").await.unwrap();
+    client.flush().await.unwrap();
+    client.publish("tls.x", "secure".into()).await.unwrap();
+    assert_eq!(&within(sub.next()).await.unwrap().payload[..], b"secure");
+    let meta = server.broker().clients().iter().find(|c| c.meta.lock().websocket).unwrap().meta.lock().clone();
+    assert_eq!(meta.tls_version.as_deref(), Some("TLSv1_3"));
+    assert!(meta.peer.is_some(), "the client certificate was verified");
+    // Without a certificate the TLS handshake fails.
+    let bare = async_nats::ConnectOptions::new()
+        .add_root_certificates(dir.join("ca.pem"))
+        .max_reconnects(Some(1))
+        .connect(&url)
+        .await;
+    assert!(bare.is_err());
+    // The server restarts on the same port; the client reconnects and its
+    // subscription works again.
+    server.shutdown().await;
+    let server = start(options_from(&text)).await;
+    within(reconnected.recv()).await.unwrap();
+    let mut again = within(async {
+        loop {
+            client.publish("tls.x", "again".into()).await.unwrap();
+            if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(200), sub.next()).await {
+                return msg;
+            }
+        }
+    })
+    .await;
+    assert_eq!(&again.payload[..], b"again");
+    let _ = &mut again;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_handshakes_and_origins_get_their_http_status() {
+    let server = start(options_from(&config(", allowed_origins: [\"https://app.example\"]"))).await;
+    let addr = server.websocket_addr().unwrap();
+    let (_, head) = RawWs::request(addr, "POST / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 405 "), "{head}");
+    let (_, head) = RawWs::request(addr, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+    let base = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n");
+    for origin in ["Origin: https://evil.example\r\n", ""] {
+        let (_, head) = RawWs::request(addr, &format!("{base}{origin}\r\n")).await;
+        assert!(head.starts_with("HTTP/1.1 403 "), "{origin:?}: {head}");
+    }
+    let (mut ws, head) = RawWs::open(addr, "Origin: https://app.example\r\n").await;
+    assert!(head.contains(&format!("Sec-WebSocket-Accept: {}", handshake::accept_key(KEY))));
+    assert!(ws.until("INFO ").await.contains("\"auth_required\":true"));
+    // An oversized head is refused without reading it all.
+    let huge = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "a".repeat(20_000));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(huge.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = within(stream.read_to_end(&mut response)).await;
+    assert!(String::from_utf8_lossy(&response).starts_with("HTTP/1.1 400 "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framing_errors_close_with_1002_and_compression_is_bounded() {
+    let server = start(options_from(&config(", compression: true"))).await;
+    let addr = server.websocket_addr().unwrap();
+    // Negotiated compression: a compressed PUB is read, answers may come compressed.
+    let (mut ws, head) = RawWs::open(addr, "Sec-WebSocket-Extensions: permessage-deflate\r\n").await;
+    assert!(head.contains("permessage-deflate; server_no_context_takeover; client_no_context_takeover"), "{head}");
+    ws.until("INFO ").await;
+    let login = b"CONNECT {\"verbose\":false,\"user\":\"alice\",\"pass\":\"secret\"}\r\nSUB app.z 1\r\nPUB app.z 5\r\nhello\r\nPING\r\n";
+    ws.frame(0x80 | 0x40 | 2, &deflate::deflate(login)).await;
+    let text = ws.until("PONG").await;
+    assert!(text.contains("MSG app.z 1 5\r\nhello"), "{text}");
+    // A ping is answered with a pong carrying its payload.
+    ws.frame(0x89, b"beat").await;
+    assert_eq!(ws.next().await, (0x8a, b"beat".to_vec()));
+    // A compression bomb: a tiny frame inflating past the limit.
+    ws.frame(0x80 | 0x40 | 2, &deflate::deflate(&vec![b' '; 8 << 20])).await;
+    let (first, payload) = ws.next().await;
+    assert_eq!(first, 0x88, "close");
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1009);
+
+    // An unmasked frame: close 1002.
+    let (mut ws, _) = RawWs::open(addr, "").await;
+    ws.until("INFO ").await;
+    ws.stream.write_all(&[0x82, 0x04, b'P', b'I', b'N', b'G']).await.unwrap();
+    let (first, payload) = ws.next().await;
+    assert_eq!((first, u16::from_be_bytes([payload[0], payload[1]])), (0x88, 1002));
+    // A client close is answered, and the connection ends.
+    let (mut ws, _) = RawWs::open(addr, "").await;
+    ws.until("INFO ").await;
+    ws.frame(0x88, &1000u16.to_be_bytes()).await;
+    assert_eq!(ws.next().await.0, 0x88);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_x_forwarded_for_counts_only_from_a_trusted_proxy() {
+    for (proxies, want) in [("", "127.0.0.1"), (", trusted_proxies: [\"127.0.0.1\"]", "203.0.113.7")] {
+        let server = start(options_from(&config(proxies))).await;
+        let addr = server.websocket_addr().unwrap();
+        let (mut ws, _) = RawWs::open(addr, "X-Forwarded-For: 203.0.113.7\r\n").await;
+        ws.until("INFO ").await;
+        let clients = server.broker().clients();
+        let seen: Vec<String> =
+            clients.iter().filter(|c| c.meta.lock().websocket).map(|c| c.addr.ip().to_string()).collect();
+        assert_eq!(seen, vec![want.to_owned()], "trusted proxies {proxies:?}");
+        server.shutdown().await;
+    }
+}
+
+#[test]
+fn nats_server_2_9_websocket_configs_load_and_fail_closed_without_tls() {
+    let load = |text: &str| warden::config::load_str(text, "ws.conf").map(|l| l.options).map_err(|e| e.to_string());
+    let err = load("websocket { port: 8080 }").unwrap_err();
+    assert!(err.contains("ws.conf:1:1") && err.contains("websocket requires TLS configuration"), "{err}");
+    let ok = load(
+        "websocket {\n  host: 127.0.0.1\n  port: 8080\n  no_tls: true\n  same_origin: true\n  allowed_origins: [\"http://localhost:8080\"]\n  compression: true\n  handshake_timeout: \"2s\"\n  authorization { user: ws, password: pw, timeout: 2 }\n}\n",
+    )
+    .unwrap();
+    let ws = ok.websocket.unwrap();
+    assert_eq!((ws.port, ws.same_origin, ws.compression), (8080, true, true));
+    let err = load("websocket { port: 1, no_tls: true, allowed_origins: [\"localhost\"] }").unwrap_err();
+    assert!(err.contains("absolute http(s) origin"), "{err}");
+    let err = load("websocket { port: 1, no_tls: true, trusted_proxies: [\"10.0.0.0/99\"] }").unwrap_err();
+    assert!(err.contains("trusted_proxies"), "{err}");
+    let err = load("websocket { port: 1, no_tls: true, jwt_cookie: my_jwt }").unwrap_err();
+    assert!(err.contains("trusted operators"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_py_over_websocket() {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
+    let has_aiohttp = std::process::Command::new(&python)
+        .args(["-c", "import aiohttp, nats"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_aiohttp {
+        eprintln!("skipped: nats-py with aiohttp is missing (run scripts/python-deps.sh)");
+        return;
+    }
+    let server = start(options_from(&config(""))).await;
+    let url = format!("ws://{}", server.websocket_addr().unwrap());
+    let script = r#"
+import asyncio, sys, nats
+async def main():
+    nc = await nats.connect(sys.argv[1], user="alice", password="secret", allow_reconnect=False)
+    sub = await nc.subscribe("app.py")
+    await nc.publish("app.py", b"from python", headers={"K": "v"})
+    msg = await sub.next_msg(timeout=5)
+    print(msg.data.decode(), msg.headers["K"])
+    await nc.close()
+asyncio.run(main())
+"#;
+    let out = within(tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python).args(["-c", script, &url]).output().unwrap()
+    }))
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim(), "from python v", "{}", String::from_utf8_lossy(&out.stderr));
+}
