@@ -33,6 +33,8 @@ bash scripts/jwtgen.sh >/dev/null || echo "test.sh: jwtgen.sh failed; the operat
 # The official NATS JavaScript packages from npm (Node.js from Debian if the
 # machine has none), for the auth callout service the tests run (tests/callout).
 command -v npm >/dev/null || install_debian nodejs npm
+# Debian's Chromium, for the headless-browser test of the WebSocket listener.
+install_debian chromium
 bash scripts/node-deps.sh || echo "test.sh: node-deps.sh failed; the auth callout tests will say they were skipped"
 
 started=$SECONDS

@@ -401,3 +401,17 @@ asyncio.run(main())
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.trim(), "from python v", "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_handshake_is_dropped_at_the_handshake_timeout() {
+    let server = start(options_from(&config(", handshake_timeout: \"300ms\""))).await;
+    let addr = server.websocket_addr().unwrap();
+    let started = std::time::Instant::now();
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    within(stalled.read_to_end(&mut rest)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(rest.is_empty(), "no answer to a handshake that never completed");
+    assert_eq!(server.broker().clients().len(), 0, "never counted as a client");
+}

@@ -46,6 +46,28 @@ pub fn summary(o: &Options) -> String {
         }
         None => out.push_str("cluster: off\n"),
     }
+    match &o.websocket {
+        Some(ws) => {
+            let tls = if ws.tls.is_some() { "TLS" } else { "no TLS (no_tls)" };
+            let origins = match (ws.same_origin, ws.allowed_origins.len()) {
+                (true, _) => "same origin only".to_owned(),
+                (false, 0) => "any origin".to_owned(),
+                (false, n) => format!("{n} allowed origin(s)"),
+            };
+            let proxies = match ws.trusted_proxies.len() {
+                0 => "X-Forwarded-For ignored".to_owned(),
+                n => format!("X-Forwarded-For from {n} trusted proxy range(s)"),
+            };
+            let _ = writeln!(
+                out,
+                "websocket: {}:{} ({tls}), {origins}, compression {}, {proxies}",
+                ws.host,
+                ws.port,
+                if ws.compression { "on" } else { "off" }
+            );
+        }
+        None => out.push_str("websocket: off\n"),
+    }
     auth_summary(o, &mut out);
     let subs = match o.max_subscriptions {
         0 => "unlimited".to_owned(),

@@ -16,7 +16,7 @@ use super::value::{Entry, Value};
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// nats-server's `websocket` keys that warden does not implement.
-const UNSUPPORTED: &[&str] = &["advertise", "user_cookie", "pass_cookie", "token_cookie", "headers", "ping_interval"];
+const UNSUPPORTED: &[&str] = &["user_cookie", "pass_cookie", "token_cookie", "headers", "ping_interval"];
 
 fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
     ConfigError::at(ErrorKind::Invalid, &value.pos, message)
@@ -44,7 +44,15 @@ pub(crate) fn websocket(
     let jwt_cookie = s.get(&["jwt_cookie"])?;
     let no_auth_user = s.get(&["no_auth_user"])?;
     let proxies = s.get(&["trusted_proxies"])?;
+    let advertise = s.get(&["advertise"])?;
     s.finish(UNSUPPORTED)?;
+    if let Some(e) = advertise {
+        section::string(&e.value, "advertise")?;
+        warnings.push(format!(
+            "{}: websocket advertise is read but not used: warden does not gossip WebSocket URLs to cluster peers",
+            e.key_pos
+        ));
+    }
 
     let mut ws = WebsocketOptions {
         host: "0.0.0.0".into(),
