@@ -415,3 +415,47 @@ async fn a_stalled_handshake_is_dropped_at_the_handshake_timeout() {
     assert!(rest.is_empty(), "no answer to a handshake that never completed");
     assert_eq!(server.broker().clients().len(), 0, "never counted as a client");
 }
+
+/// One config, as a nats-server 2.9.10 user writes it, run by both servers:
+/// the same stock client logs in over WebSocket with the block's own
+/// credentials and round-trips a message, and the wrong ones are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_websocket_config_runs_on_nats_server_2_9_and_warden() {
+    let text = |port: u16, ws: u16| {
+        format!(
+            "listen: 127.0.0.1:{port}\nwebsocket {{\n  host: 127.0.0.1\n  port: {ws}\n  no_tls: true\n  compression: true\n  handshake_timeout: \"2s\"\n  authorization {{ user: wsuser, password: wspass, timeout: 2 }}\n}}\n"
+        )
+    };
+    let round_trip = |url: String| async move {
+        let client = async_nats::ConnectOptions::with_user_and_password("wsuser".into(), "wspass".into())
+            .connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let mut sub = client.subscribe("same.config").await.unwrap();
+        client.flush().await.unwrap();
+        client.publish("same.config", "ok".into()).await.unwrap();
+        assert_eq!(&within(sub.next()).await.unwrap().payload[..], b"ok");
+        let wrong = async_nats::ConnectOptions::with_user_and_password("wsuser".into(), "nope".into())
+            .max_reconnects(Some(1))
+            .connect(&url)
+            .await;
+        assert!(wrong.is_err(), "{url}: a wrong password is refused");
+    };
+    match common::peers::nats_server_2_9() {
+        Some(binary) => {
+            let (port, ws) = (common::peers::free_port(), common::peers::free_port());
+            let _server = common::peers::spawn_nats_server(&binary, "ws-ref", &text(port, ws));
+            let addr: SocketAddr = format!("127.0.0.1:{ws}").parse().unwrap();
+            within(async {
+                while TcpStream::connect(addr).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            round_trip(format!("ws://{addr}")).await;
+        }
+        None => eprintln!("nats-server 2.9.10 not installed: only warden runs the config"),
+    }
+    let server = start(options_from(&text(0, 0))).await;
+    round_trip(format!("ws://{}", server.websocket_addr().unwrap())).await;
+}
