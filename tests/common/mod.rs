@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod peers;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::time::Duration;
