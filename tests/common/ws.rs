@@ -52,21 +52,17 @@ impl RawWs {
 
     /// Sends one masked client frame.
     pub async fn frame(&mut self, first: u8, payload: &[u8]) {
-        let mask = [1u8, 2, 3, 4];
-        let mut out = vec![first];
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n if n < 65536 => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        // The length as RFC 6455 §5.2 writes it (7 bits, or 126/127 and
+        // 16/64 bits), with the mask bit; then the key and the masked bytes.
+        let len = payload.len() as u64;
+        let (code, extended): (u8, Vec<u8>) = match len {
+            0..=125 => (len as u8, Vec::new()),
+            126..=65535 => (126, (len as u16).to_be_bytes().to_vec()),
+            _ => (127, len.to_be_bytes().to_vec()),
+        };
+        let key = [0x5a, 0xa5, 0x0f, 0xf0];
+        let mut out = [vec![first, 0x80 | code], extended, key.to_vec()].concat();
+        out.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
         self.stream.write_all(&out).await.unwrap();
     }
 
