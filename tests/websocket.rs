@@ -352,3 +352,40 @@ async fn the_same_websocket_config_runs_on_nats_server_2_9_and_warden() {
     let server = start(options_from(&text(0, 0))).await;
     round_trip(format!("ws://{}", server.websocket_addr().unwrap())).await;
 }
+
+/// A browser that stops reading is a slow consumer like any client: cut
+/// once it is behind past max_pending (or the write deadline), while the
+/// publisher and others carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_that_stops_reading_is_cut_as_a_slow_consumer() {
+    let text = format!("max_payload: 65536\nmax_pending: 262144\nwrite_deadline: \"1s\"\n{}", config(""));
+    let server = start(options_from(&text)).await;
+    let (mut stalled, _) = RawWs::open(server.websocket_addr().unwrap(), "").await;
+    stalled.until("INFO ").await;
+    stalled
+        .frame(0x82, b"CONNECT {\"verbose\":false,\"user\":\"svc\",\"pass\":\"svcpw\"}\r\nSUB flood 1\r\nPING\r\n")
+        .await;
+    stalled.until("PONG").await;
+    let publisher = ws_client(&common::url(&server), "svc", "svcpw").await;
+    let chunk = bytes::Bytes::from(vec![b'x'; 16 * 1024]);
+    within(async {
+        while server.broker().stats.slow_consumers.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            for _ in 0..64 {
+                publisher.publish("flood", chunk.clone()).await.unwrap();
+            }
+            publisher.flush().await.unwrap();
+        }
+    })
+    .await;
+    // The publisher was never cut, and still round-trips.
+    let mut own = publisher.subscribe("after").await.unwrap();
+    publisher.flush().await.unwrap();
+    publisher.publish("after", "still here".into()).await.unwrap();
+    assert_eq!(&within(own.next()).await.unwrap().payload[..], b"still here");
+    let broker = server.broker().clone();
+    common::peers::eventually("the stalled browser connection is gone", || {
+        broker.clients().iter().all(|c| !c.meta.lock().websocket)
+    })
+    .await;
+    drop(stalled);
+}
