@@ -389,3 +389,39 @@ async fn a_websocket_client_that_stops_reading_is_cut_as_a_slow_consumer() {
     .await;
     drop(stalled);
 }
+
+/// One address may hold only a few handshakes open: past them, its next
+/// connection is closed at once, while another address still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_handshake_slot() {
+    let server = start(options_from(&config(", handshake_timeout: \"5s\""))).await;
+    let addr = server.websocket_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        stalled.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        held.push(stalled);
+    }
+    let started = std::time::Instant::now();
+    let mut extra = within(async {
+        loop {
+            // The accept loop may not have admitted all 16 yet: retry until refused.
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+            let mut byte = [0u8; 1];
+            if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(300), s.read(&mut byte)).await {
+                return s;
+            }
+        }
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(4), "closed at once, not at the handshake timeout");
+    let _ = extra.shutdown().await;
+    // Another loopback address is not affected.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let stream = other.connect(addr).await.unwrap();
+    let (mut ws, _) = RawWs::from_stream(stream, &format!("GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n")).await;
+    ws.until("INFO ").await;
+    drop(held);
+}

@@ -32,6 +32,7 @@ mod fanout;
 mod identity;
 mod inbox;
 mod outbound;
+mod pending;
 mod router;
 mod security;
 
@@ -56,6 +57,7 @@ pub use fanout::{Fanout, Message, Origin};
 pub use identity::new_server_key;
 pub use inbox::{Inbox, InboxMsg, INBOX_CAPACITY};
 pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};
+pub use pending::{Pending, PendingSlot};
 pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, ShadowSpec, SubKind, Subscription};
 pub use security::SecurityStats;
 

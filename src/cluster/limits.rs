@@ -2,12 +2,7 @@
 //! this server hold. Each bound is a documented constant (SECURITY.md,
 //! "Clustering").
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
-
-use parking_lot::Mutex;
 
 /// Route connections accepted and not yet authenticated, in all.
 pub const MAX_PENDING_ROUTES: usize = 64;
@@ -33,57 +28,6 @@ pub const ROUTE_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// kept, and a second route claiming its server id is refused.
 pub const SETTLED_ROUTE: Duration = Duration::from_secs(2);
 
-/// Counts accepted route connections that have not authenticated yet.
-#[derive(Debug, Default)]
-pub(crate) struct PendingRoutes {
-    per_ip: Mutex<(usize, HashMap<IpAddr, usize>)>,
-}
-
-/// A pending route connection's place in [`PendingRoutes`]; given back on
-/// drop (when the route authenticated or closed).
-#[derive(Debug)]
-pub(crate) struct PendingSlot {
-    pending: Arc<PendingRoutes>,
-    ip: IpAddr,
-}
-
-impl PendingRoutes {
-    /// A slot for a connection from `ip`, unless the bounds are reached.
-    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<PendingSlot> {
-        let mut guard = self.per_ip.lock();
-        let (total, per_ip) = &mut *guard;
-        let from_ip = per_ip.entry(ip).or_insert(0);
-        if *total >= MAX_PENDING_ROUTES || *from_ip >= MAX_PENDING_ROUTES_PER_IP {
-            if *from_ip == 0 {
-                per_ip.remove(&ip);
-            }
-            return None;
-        }
-        *from_ip += 1;
-        *total += 1;
-        Some(PendingSlot { pending: self.clone(), ip })
-    }
-
-    /// Connections pending now.
-    pub(crate) fn count(&self) -> usize {
-        self.per_ip.lock().0
-    }
-}
-
-impl Drop for PendingSlot {
-    fn drop(&mut self) {
-        let mut guard = self.pending.per_ip.lock();
-        let (total, per_ip) = &mut *guard;
-        *total = total.saturating_sub(1);
-        if let Some(n) = per_ip.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// The client URLs kept from a peer's INFO: at most
 /// [`MAX_PEER_CONNECT_URLS`], each a short `host:port` with a valid port and
 /// a host of letters, digits, `.`, `-`, `_`, `:` (IPv6) or `[]`.
@@ -104,25 +48,6 @@ fn is_host_port(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pending_route_connections_are_bounded_per_address_and_in_all() {
-        let pending = Arc::new(PendingRoutes::default());
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let slots: Vec<PendingSlot> = (0..MAX_PENDING_ROUTES_PER_IP).map(|_| pending.admit(a).unwrap()).collect();
-        assert!(pending.admit(a).is_none(), "per address");
-        let mut others = Vec::new();
-        for i in 0..MAX_PENDING_ROUTES {
-            if let Some(slot) = pending.admit(IpAddr::from([10, 1, (i / 250) as u8, (i % 250) as u8])) {
-                others.push(slot);
-            }
-        }
-        assert_eq!(pending.count(), MAX_PENDING_ROUTES, "in all");
-        drop(slots);
-        drop(others);
-        assert_eq!(pending.count(), 0, "slots are given back");
-        assert!(pending.admit(a).is_some());
-    }
 
     #[test]
     fn peer_urls_are_filtered_and_capped() {

@@ -111,7 +111,7 @@ pub struct Cluster {
     /// TLS for routes (both directions), when `cluster { tls }` is set.
     pub(crate) tls: Option<RouteTls>,
     /// Accepted route connections that have not authenticated yet.
-    pending: Arc<limits::PendingRoutes>,
+    pending: Arc<crate::broker::Pending>,
 }
 
 /// Route TLS: every route is TLS from its first byte, verified both ways
@@ -188,7 +188,10 @@ impl Cluster {
             changed: Notify::new(),
             client_urls: watch::channel(0).0,
             tls,
-            pending: Arc::default(),
+            pending: Arc::new(crate::broker::Pending::new(
+                limits::MAX_PENDING_ROUTES,
+                limits::MAX_PENDING_ROUTES_PER_IP,
+            )),
         });
         info!("Listening for route connections on {listen_addr}");
         tokio::spawn(route::accept_loop(cluster.clone(), listener));

@@ -12,10 +12,11 @@ use tokio::net::TcpListener;
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, info};
 
-use super::limits::{PendingSlot, MAX_REMOTE_INTEREST, MAX_REMOTE_INTEREST_BYTES};
+use super::limits::{MAX_REMOTE_INTEREST, MAX_REMOTE_INTEREST_BYTES};
 use super::link::RouteLink;
 use super::solicit::RouteUrl;
 use super::{Cluster, InterestKey};
+use crate::broker::PendingSlot;
 use crate::broker::{
     stopping, Account, Broker, Client, ClientKind, CloseReason, Fanout, Message, Origin, Subscription,
 };
@@ -54,7 +55,7 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
             Ok((stream, peer)) => {
                 // Bounded before anything is spent on it: a flood of idle
                 // connections to the cluster port is closed at once.
-                let Some(slot) = cluster.pending.admit(peer.ip()) else {
+                let Some(slot) = cluster.pending.admit(peer.ip(), true) else {
                     if cluster.broker.audit.allow() {
                         cluster.warn("too many unauthenticated route connections; closing", &peer);
                     }

@@ -5,7 +5,8 @@
 //! permissions, accounts, limits and slow-consumer handling, carried by a
 //! pump that turns frames into the byte stream and back.
 //!
-//! Every stage is bounded: pending handshakes ([`MAX_PENDING`]), the
+//! Every stage is bounded: pending handshakes ([`MAX_PENDING`], and
+//! [`MAX_PENDING_PER_IP`] from one address but a trusted proxy), the
 //! request head ([`MAX_HEAD`]) and the `handshake_timeout` before a client
 //! counts as connected; frames and messages (max_payload plus the largest
 //! control line) after; compressed messages are inflated only up to that.
@@ -22,14 +23,14 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::Node;
 use crate::auth::Gate;
-use crate::broker::stopping;
+use crate::broker::{stopping, Pending, PendingSlot};
 use crate::cidr::Cidr;
 use crate::config::WebsocketOptions;
 use crate::conn::{run_connection, Greeting, Start};
@@ -39,8 +40,10 @@ use crate::proto::ProtoError;
 use crate::secret::Secret;
 use crate::tls::{PeerIdentity, TlsState};
 
-/// Handshakes in progress at once; more connections wait to be accepted.
+/// Handshakes in progress at once; connections past it are closed at once.
 pub const MAX_PENDING: usize = 256;
+/// Handshakes in progress from one address (but a trusted proxy's).
+pub const MAX_PENDING_PER_IP: usize = 16;
 /// Largest request head read (a browser's is under 2 KiB).
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Bytes the pump moves per step, and the duplex buffer between it and
@@ -58,14 +61,15 @@ pub(crate) struct WsListener {
     /// The gate its clients log in through (the client listener's, unless
     /// the block has its own `authorization` or `no_auth_user`).
     gate: Arc<Gate>,
-    pending: Arc<Semaphore>,
+    pending: Arc<Pending>,
 }
 
 impl WsListener {
     /// The listener for `opts`, with its TLS loaded.
     pub(crate) fn new(opts: WebsocketOptions, tls: Option<TlsState>, gate: Arc<Gate>) -> WsListener {
         let proxies = opts.trusted_proxies.iter().filter_map(|p| Cidr::parse_or_address(p)).collect();
-        WsListener { opts, tls: tls.map(Arc::new), proxies, gate, pending: Arc::new(Semaphore::new(MAX_PENDING)) }
+        let pending = Arc::new(Pending::new(MAX_PENDING, MAX_PENDING_PER_IP));
+        WsListener { opts, tls: tls.map(Arc::new), proxies, gate, pending }
     }
 
     /// The gate its clients log in through.
@@ -78,15 +82,19 @@ impl WsListener {
 pub(crate) async fn accept_loop(node: Arc<Node>, ws: Arc<WsListener>, listener: TcpListener) {
     let mut shutdown = node.broker.shutdown_signal();
     loop {
-        let Ok(permit) = ws.pending.clone().acquire_owned().await else { return };
         let accepted = tokio::select! {
             _ = stopping(&mut shutdown) => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((stream, peer)) => {
+                let proxy = ws.proxies.iter().any(|p| p.contains(peer.ip()));
+                let Some(slot) = ws.pending.admit(peer.ip(), !proxy) else {
+                    debug!(%peer, "websocket connection dropped: too many handshakes in progress");
+                    continue;
+                };
                 let (node, ws) = (node.clone(), ws.clone());
-                tokio::spawn(async move { serve(node, ws, stream, peer, permit).await });
+                tokio::spawn(async move { serve(node, ws, stream, peer, slot).await });
             }
             Err(err) => {
                 warn!(error = %err, "websocket accept failed");
@@ -98,13 +106,7 @@ pub(crate) async fn accept_loop(node: Arc<Node>, ws: Arc<WsListener>, listener: 
 
 /// One connection: handshakes (bounded by `handshake_timeout`, holding a
 /// pending slot), then the session.
-async fn serve(
-    node: Arc<Node>,
-    ws: Arc<WsListener>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) {
+async fn serve(node: Arc<Node>, ws: Arc<WsListener>, stream: TcpStream, peer: SocketAddr, slot: PendingSlot) {
     let _ = stream.set_nodelay(true);
     match &ws.tls {
         Some(tls) => {
@@ -120,9 +122,9 @@ async fn serve(
                 cipher: session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_owned),
                 chain: session.peer_certificates().map(|c| c.iter().map(|c| c.to_vec()).collect()),
             };
-            upgrade(node, ws, stream, peer, Some(tls_facts), permit).await;
+            upgrade(node, ws, stream, peer, Some(tls_facts), slot).await;
         }
-        None => upgrade(node, ws, stream, peer, None, permit).await,
+        None => upgrade(node, ws, stream, peer, None, slot).await,
     }
 }
 
@@ -140,7 +142,7 @@ async fn upgrade<S>(
     mut stream: S,
     peer: SocketAddr,
     tls: Option<TlsMeta>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    slot: PendingSlot,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -163,7 +165,7 @@ async fn upgrade<S>(
     if !matches!(written, Ok(Ok(()))) {
         return;
     }
-    drop(permit);
+    drop(slot);
     let addr = client_address(&ws.proxies, peer, request.forwarded_for.as_deref());
     let cid = node.broker.next_client_id();
     let client = match node.broker.register(cid, addr) {

@@ -21,7 +21,12 @@ pub struct RawWs {
 impl RawWs {
     /// Sends `request` (a whole request head) and returns the response head.
     pub async fn request(addr: SocketAddr, request: &str) -> (RawWs, String) {
-        let mut stream = within(TcpStream::connect(addr)).await.unwrap();
+        let stream = within(TcpStream::connect(addr)).await.unwrap();
+        RawWs::from_stream(stream, request).await
+    }
+
+    /// The same on a connected stream.
+    pub async fn from_stream(mut stream: TcpStream, request: &str) -> (RawWs, String) {
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut raw = RawWs { stream, buf: Vec::new() };
         let head = within(async {
