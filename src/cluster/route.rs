@@ -45,42 +45,34 @@ pub(crate) enum RouteEnd {
 
 /// Accepts route connections until shutdown.
 pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
-    let mut shutdown = cluster.broker.shutdown_signal();
-    loop {
-        let accepted = tokio::select! {
-            _ = stopping(&mut shutdown) => return,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                // Bounded before anything is spent on it: a flood of idle
-                // connections to the cluster port is closed at once.
-                let Some(slot) = cluster.pending.admit(peer.ip(), true) else {
-                    if cluster.broker.audit.allow() {
-                        cluster.warn("too many unauthenticated route connections; closing", &peer);
-                    }
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let cluster = cluster.clone();
-                tokio::spawn(async move {
-                    let accepted = Accepted { _slot: slot, deadline: Instant::now() + cluster.auth_timeout() };
-                    match cluster.tls.clone() {
-                        None => {
-                            run_route(cluster, stream, peer, Dialled::No(accepted)).await;
-                        }
-                        Some(tls) => match timeout(tls.timeout, tls.acceptor.accept(stream)).await {
-                            Ok(Ok(stream)) => {
-                                run_route(cluster, stream, peer, Dialled::No(accepted)).await;
-                            }
-                            _ => cluster.warn("route TLS handshake failed", &peer),
-                        },
-                    }
-                });
+    let broker = cluster.broker.clone();
+    crate::conn::accept_until_shutdown(&broker, listener, "route", |stream, peer| {
+        // Bounded before anything is spent on it: a flood of idle
+        // connections to the cluster port is closed at once.
+        let Some(slot) = cluster.pending.admit(peer.ip(), true) else {
+            if cluster.broker.audit.allow() {
+                cluster.warn("too many unauthenticated route connections; closing", &peer);
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            let accepted = Accepted { _slot: slot, deadline: Instant::now() + cluster.auth_timeout() };
+            match cluster.tls.clone() {
+                None => {
+                    run_route(cluster, stream, peer, Dialled::No(accepted)).await;
+                }
+                Some(tls) => match timeout(tls.timeout, tls.acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        run_route(cluster, stream, peer, Dialled::No(accepted)).await;
+                    }
+                    _ => cluster.warn("route TLS handshake failed", &peer),
+                },
+            }
+        });
+    })
+    .await;
 }
 
 /// How a route connection came about.

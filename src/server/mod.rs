@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::auth::{self, AuthSetupError, FailureThrottle, Gate, Guard, Verifier};
-use crate::broker::{stopping, Broker, Client, InterestObserver, Refusal, ServerIdentity};
+use crate::broker::{Broker, Client, InterestObserver, Refusal, ServerIdentity};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
 use crate::monitor::{self, MonitorApi, MonitorError, MonitorHandle, Sources};
@@ -543,22 +543,11 @@ async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
 }
 
 async fn accept_loop(node: Arc<Node>, listener: TcpListener, done: mpsc::Sender<()>) {
-    let mut shutdown = node.broker.shutdown_signal();
-    loop {
-        let accepted = tokio::select! {
-            // `wait_for` also sees a shutdown that began before this task first ran.
-            _ = stopping(&mut shutdown) => return,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, addr)) => spawn_connection(&node, stream, addr, done.clone()),
-            Err(err) => {
-                // Out of file descriptors and similar: back off instead of spinning.
-                warn!(error = %err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    let broker = node.broker.clone();
+    crate::conn::accept_until_shutdown(&broker, listener, "client", |stream, addr| {
+        spawn_connection(&node, stream, addr, done.clone())
+    })
+    .await;
 }
 
 fn spawn_connection(node: &Arc<Node>, stream: TcpStream, addr: SocketAddr, done: mpsc::Sender<()>) {

@@ -26,11 +26,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::Node;
 use crate::auth::Gate;
-use crate::broker::{stopping, Pending, PendingSlot};
+use crate::broker::{Pending, PendingSlot};
 use crate::cidr::Cidr;
 use crate::config::WebsocketOptions;
 use crate::conn::{run_connection, Greeting, Start};
@@ -80,28 +80,17 @@ impl WsListener {
 
 /// Accepts WebSocket connections until shutdown.
 pub(crate) async fn accept_loop(node: Arc<Node>, ws: Arc<WsListener>, listener: TcpListener) {
-    let mut shutdown = node.broker.shutdown_signal();
-    loop {
-        let accepted = tokio::select! {
-            _ = stopping(&mut shutdown) => return,
-            accepted = listener.accept() => accepted,
+    let broker = node.broker.clone();
+    crate::conn::accept_until_shutdown(&broker, listener, "websocket", |stream, peer| {
+        let proxy = ws.proxies.iter().any(|p| p.contains(peer.ip()));
+        let Some(slot) = ws.pending.admit(peer.ip(), !proxy) else {
+            debug!(%peer, "websocket connection dropped: too many handshakes in progress");
+            return;
         };
-        match accepted {
-            Ok((stream, peer)) => {
-                let proxy = ws.proxies.iter().any(|p| p.contains(peer.ip()));
-                let Some(slot) = ws.pending.admit(peer.ip(), !proxy) else {
-                    debug!(%peer, "websocket connection dropped: too many handshakes in progress");
-                    continue;
-                };
-                let (node, ws) = (node.clone(), ws.clone());
-                tokio::spawn(async move { serve(node, ws, stream, peer, slot).await });
-            }
-            Err(err) => {
-                warn!(error = %err, "websocket accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+        let (node, ws) = (node.clone(), ws.clone());
+        tokio::spawn(async move { serve(node, ws, stream, peer, slot).await });
+    })
+    .await;
 }
 
 /// One connection: handshakes (bounded by `handshake_timeout`, holding a
