@@ -108,7 +108,12 @@ fn answer(issuer: &KeyPair, request: &jwt::Jwt<AuthRequest>) -> (String, String)
         Some(user) => {
             let granted = json!({
                 "sub": asked.user_nkey, "aud": user.account, "name": user.name, "iat": now(), "exp": now() + 3600,
-                "nats": { "pub": { "allow": user.publish }, "sub": { "allow": user.subscribe }, "type": "user", "version": 2 },
+                // -1: no limits of its own (an absent limit is 0, as in
+                // nats-server: no payload at all), as the NATS libraries write.
+                "nats": {
+                    "pub": { "allow": user.publish }, "sub": { "allow": user.subscribe },
+                    "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2,
+                },
             });
             response["nats"]["jwt"] = jwt::sign(issuer, granted).into();
             format!("admitted {} into {}", user.name, user.account)

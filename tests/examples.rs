@@ -223,6 +223,11 @@ async fn callout_service_example_admits_its_users_into_their_account() {
         .connect(&url)
         .await;
     assert!(refused.is_err());
+    // alice may use app.> (a message with a payload: the JWT sets no limit of 0).
+    let mut sub = alice.subscribe("app.hi").await.unwrap();
+    alice.flush().await.unwrap();
+    alice.publish("app.hi", "hello".into()).await.unwrap();
+    assert_eq!(&within(futures::StreamExt::next(&mut sub)).await.unwrap().payload[..], b"hello");
     let out = within(service).await.unwrap();
     assert!(out.contains("admitted alice into APP"), "{out}");
     assert!(out.contains("refused \"alice\""), "{out}");
