@@ -383,10 +383,13 @@ pub fn judge(
             Err(err) => return invalid(&format!("its permissions do not compile: {err}")),
         },
     };
-    let expires = answer.expires.map(|secs| UNIX_EPOCH + Duration::from_secs(secs));
-    if expires.is_some_and(|at| at <= now) {
-        return invalid("it expires in the past");
-    }
+    // Checked: an `expires` beyond what a system time holds is refused, not
+    // a panic (the fuzz target's first find).
+    let expires = match answer.expires.map(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(secs))) {
+        Some(None) => return invalid("its expiry is out of range"),
+        Some(Some(at)) if at <= now => return invalid("it expires in the past"),
+        other => other.flatten(),
+    };
     let user = answer.user.or_else(|| claims.user.clone()).or_else(|| claims.nkey.clone());
     let credential = crate::auth::credential_fingerprint("http-authorizer");
     let mut identity = Identity::new(user, account.into(), permissions, credential);

@@ -57,6 +57,7 @@ fn anything_but_a_clear_yes_refuses() {
         json!({ "allow": true, "account": "NOPE" }),
         json!({ "allow": true }),
         json!({ "allow": true, "account": "APP", "expires": 999 }),
+        json!({ "allow": true, "account": "APP", "expires": 16234444444444444574u64 }),
         json!({ "allow": true, "account": "APP", "permissions": { "publish": ["a..b"] } }),
         json!({ "allow": true, "account": "APP", "permissions": { "publish": "x", "extra": 1 } }),
         json!({ "allow": true, "account": "APP", "admin": true }),
