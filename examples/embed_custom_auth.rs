@@ -5,13 +5,16 @@
 //! gives each user permission to publish and subscribe only under
 //! `user.<name>.>`. The program starts the broker on a free loopback port,
 //! connects as `ada` with the right and a wrong password, and shows a
-//! refused publish outside the user's space.
+//! refused publish outside the user's space. A reload (what SIGHUP does
+//! for the `warden` command) keeps the authenticator: the options'
+//! `authorization` never applies to a server started this way.
 //!
 //! Run: `cargo run --example embed_custom_auth`
 
 use std::sync::Arc;
 
 use futures::StreamExt;
+use subtle::ConstantTimeEq;
 use warden::auth::{Authenticator, Claims, ConnectionFacts, Identity, RefusalReason, Verdict};
 use warden::config::{Options, Permissions, SubjectRules};
 use warden::perms::PermissionSet;
@@ -26,7 +29,10 @@ impl Authenticator for ReversedName {
         let (Some(user), Some(password)) = (&claims.user, &claims.password) else {
             return Verdict::Refuse(RefusalReason::MissingCredentials);
         };
-        if password.expose().chars().rev().collect::<String>() != *user {
+        let expected: String = user.chars().rev().collect();
+        // Constant time, so the time an answer takes says nothing about
+        // how much of a guess was right.
+        if !bool::from(password.expose().as_bytes().ct_eq(expected.as_bytes())) {
             return Verdict::Refuse(RefusalReason::BadCredentials);
         }
         let own = format!("user.{user}.>");
@@ -42,7 +48,7 @@ impl Authenticator for ReversedName {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = Options { port: 0, ..Options::default() };
-    let server = Server::start_with_authenticator(opts, Arc::new(ReversedName)).await?;
+    let server = Server::start_with_authenticator(opts.clone(), Arc::new(ReversedName)).await?;
     let url = format!("nats://{}", server.local_addr());
     println!("warden listening on {url} with a custom authenticator");
 
@@ -72,6 +78,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ada.flush().await?;
     let err = errors.recv().await.ok_or("no error reported")?;
     println!("ada publishing to user.bob.inbox: {err}");
+
+    // The options have no `authorization`: a reload must not turn that
+    // into "no auth".
+    server.reload(&opts)?;
+    let anonymous = async_nats::ConnectOptions::new().connect(&url).await;
+    println!("after a reload, no credentials: {}", if anonymous.is_err() { "refused" } else { "accepted?!" });
 
     server.shutdown().await;
     Ok(())

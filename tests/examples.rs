@@ -155,6 +155,7 @@ fn embed_custom_auth_example_runs() {
     assert!(out.contains("ada with a wrong password: refused"), "{out}");
     assert!(out.contains("ada received on user.ada.inbox: note to self"), "{out}");
     assert!(out.contains("Permissions Violation for Publish to \"user.bob.inbox\""), "{out}");
+    assert!(out.contains("after a reload, no credentials: refused"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

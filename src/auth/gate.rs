@@ -12,6 +12,7 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::throttle::Slot;
 use super::{
     Authenticator, Claims, ConnectionFacts, Delegation, FailureThrottle, Identity, RefusalReason, Route, Verdict,
     Verifier,
@@ -36,10 +37,11 @@ impl Guard {
         &self.throttle
     }
 
-    /// Waits for `ip`'s slot in the throttle, runs `check` on the pool and
-    /// records whether it `succeeded` there, so an attempt that started is
-    /// counted even if its connection is gone by the time it ends. `None`
-    /// when the pool could not run it (treat as a failure).
+    /// Waits for the attempt's slot in the throttle, runs `check` on the
+    /// pool and records whether it `succeeded` there, so an attempt that
+    /// started is counted even if its connection is gone by the time it
+    /// ends. `None` when the throttle refused it unchecked or the pool
+    /// could not run it (treat as a failure).
     pub async fn check<R, F, S>(&self, ip: IpAddr, user_key: u64, check: F, succeeded: S) -> Option<R>
     where
         R: Send + 'static,
@@ -47,7 +49,13 @@ impl Guard {
         S: FnOnce(&R) -> bool + Send + 'static,
     {
         let now = Instant::now();
-        tokio::time::sleep_until(self.throttle.slot(ip, now)).await;
+        match self.throttle.slot(ip, user_key, now) {
+            Slot::At(at) => tokio::time::sleep_until(at).await,
+            Slot::Refuse(at) => {
+                tokio::time::sleep_until(at).await;
+                return None;
+            }
+        }
         let throttle = self.throttle.clone();
         self.verifier
             .run(move || {
@@ -58,13 +66,23 @@ impl Guard {
             .await
     }
 
-    /// Waits for `ip`'s slot in the throttle and starts an attempt, which
+    /// Waits for the attempt's slot in the throttle and starts it; it
     /// counts as a failure unless [`Attempt::finish`] says otherwise (so a
     /// client that hangs up while its login is decided is still counted).
-    pub async fn begin(&self, ip: IpAddr, user_key: u64) -> Attempt {
+    /// `None` (after waiting out the throttle's patience): refused without
+    /// being checked, and not counted.
+    pub async fn begin(&self, ip: IpAddr, user_key: u64) -> Option<Attempt> {
         let now = Instant::now();
-        tokio::time::sleep_until(self.throttle.slot(ip, now)).await;
-        Attempt { throttle: self.throttle.clone(), ip, user_key, started: now, done: false }
+        match self.throttle.slot(ip, user_key, now) {
+            Slot::At(at) => {
+                tokio::time::sleep_until(at).await;
+                Some(Attempt { throttle: self.throttle.clone(), ip, user_key, started: now, done: false })
+            }
+            Slot::Refuse(at) => {
+                tokio::time::sleep_until(at).await;
+                None
+            }
+        }
     }
 
     /// Runs `job` on the verification pool; `None` if the pool could not.
@@ -200,8 +218,10 @@ impl Gate {
         let generation = self.generation();
         let authenticator = self.authenticator();
         let ip = facts.addr.ip();
-        let user_key = self.throttle().user_key(claims.user.as_deref().unwrap_or_default());
-        let attempt = self.guard.begin(ip, user_key).await;
+        let user_key = self.throttle().credential_key(&claims);
+        let Some(attempt) = self.guard.begin(ip, user_key).await else {
+            return Verdict::Refuse(RefusalReason::Throttled);
+        };
         let local = authenticator.clone();
         let checked = self
             .guard

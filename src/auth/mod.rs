@@ -59,6 +59,7 @@ pub struct Claims {
 
 /// What a client says about itself in CONNECT.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ClientSoftware {
     /// `name`.
     pub name: Option<String>,
@@ -91,6 +92,7 @@ pub struct ConnectionFacts {
 
 /// A connection's TLS session, as an external authorizer is told it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TlsFacts {
     /// The protocol version (rustls' name, `TLSv1_3`).
     pub version: String,
@@ -108,8 +110,11 @@ impl ConnectionFacts {
     }
 }
 
-/// An authenticated identity.
+/// An authenticated identity. Non-exhaustive, so a field added for a new
+/// kind of login does not break an embedder's code: build one with
+/// [`Identity::new`] or [`Identity::global`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Identity {
     /// User name for logs and monitoring (never a secret; `None` without auth).
     pub user: Option<String>,
@@ -142,6 +147,7 @@ pub struct Identity {
 
 /// Limits of one user's connections; `None` = none of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct UserLimits {
     /// Subscriptions per connection.
     pub max_subscriptions: Option<usize>,
@@ -179,8 +185,11 @@ pub fn credential_fingerprint(stored: &str) -> u64 {
     h.finish()
 }
 
-/// An authenticator's answer.
+/// An authenticator's answer. Non-exhaustive: an embedder's `match` on
+/// one keeps a catch-all arm, so a new kind of answer cannot be mistaken
+/// for an accept.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Verdict {
     /// Connect as this identity.
     Accept(Identity),
@@ -214,6 +223,9 @@ pub enum RefusalReason {
     /// The external authorizer did not answer in time, or its answer did
     /// not verify (the log line before says which).
     ServiceUnavailable,
+    /// Not checked: the failure throttle had no slot for it within the
+    /// client's time to log in (earlier failures from its address).
+    Throttled,
 }
 
 impl fmt::Display for RefusalReason {
@@ -228,6 +240,7 @@ impl fmt::Display for RefusalReason {
             }
             RefusalReason::ServiceRefused => "refused by the authorization service",
             RefusalReason::ServiceUnavailable => "no valid answer from the authorization service",
+            RefusalReason::Throttled => "not checked: too many recent failures from this address",
         })
     }
 }

@@ -29,6 +29,8 @@ pub struct SecurityStats {
     pub auth_service_refused: AtomicU64,
     /// Failed logins: the external authorizer did not answer validly in time.
     pub auth_service_unavailable: AtomicU64,
+    /// Logins refused unchecked by the failure throttle.
+    pub auth_throttled: AtomicU64,
     /// Clients that sent no CONNECT in time.
     pub auth_timeouts: AtomicU64,
     /// Refused publishes and subscribes, by (user, "publish"|"subscribe").
@@ -49,6 +51,7 @@ impl SecurityStats {
             RefusalReason::CertificateNotMapped => &self.auth_unmapped_certificate,
             RefusalReason::ServiceRefused => &self.auth_service_refused,
             RefusalReason::ServiceUnavailable => &self.auth_service_unavailable,
+            RefusalReason::Throttled => &self.auth_throttled,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -80,5 +83,6 @@ impl SecurityStats {
             + self.auth_unmapped_certificate.load(Ordering::Relaxed)
             + self.auth_service_refused.load(Ordering::Relaxed)
             + self.auth_service_unavailable.load(Ordering::Relaxed)
+            + self.auth_throttled.load(Ordering::Relaxed)
     }
 }

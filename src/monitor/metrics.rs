@@ -125,6 +125,7 @@ pub(super) fn render(monitor: &Monitor) -> String {
         ("certificate_not_mapped", failures.certificate_not_mapped),
         ("service_refused", failures.service_refused),
         ("service_unavailable", failures.service_unavailable),
+        ("throttled", failures.throttled),
         ("timeout", failures.timeout),
     ] {
         m.sample("warden_auth_failures_total", &[("reason", reason)], n);

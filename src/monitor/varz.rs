@@ -110,6 +110,7 @@ pub(super) struct AuthFailures {
     pub(super) certificate_not_mapped: u64,
     pub(super) service_refused: u64,
     pub(super) service_unavailable: u64,
+    pub(super) throttled: u64,
     pub(super) timeout: u64,
 }
 
@@ -137,6 +138,7 @@ pub(super) fn security(monitor: &Monitor) -> Security {
             certificate_not_mapped: load(&s.auth_unmapped_certificate),
             service_refused: load(&s.auth_service_refused),
             service_unavailable: load(&s.auth_service_unavailable),
+            throttled: load(&s.auth_throttled),
             timeout: load(&s.auth_timeouts),
         },
         permission_violations: s

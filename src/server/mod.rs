@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::auth::{self, AuthSetupError, FailureThrottle, Gate, Guard, Verifier};
-use crate::broker::{Broker, Client, InterestObserver, Refusal, ServerIdentity};
+use crate::broker::{AuditKind, Broker, Client, InterestObserver, Refusal, ServerIdentity};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
 use crate::monitor::{self, MonitorApi, MonitorError, MonitorHandle, Sources};
@@ -147,6 +147,11 @@ pub struct Server {
     operator_task: Option<JoinHandle<()>>,
     /// The WebSocket listener, when configured.
     websocket: Option<Websocket>,
+    /// The authenticator an embedder installed with
+    /// [`Server::start_with_authenticator`]. A reload keeps it: the
+    /// config's `authorization` never described who may log in here, and
+    /// without one a reload would install "no auth".
+    embedded: Option<Arc<dyn auth::Authenticator>>,
 }
 
 /// The running WebSocket listener.
@@ -166,7 +171,7 @@ impl Server {
     /// In operator mode the accounts and users come from the resolver's JWTs.
     pub async fn start(opts: Options) -> Result<Server, StartError> {
         let (effective, mode) = operator::resolve(&opts)?;
-        Server::start_inner(effective.options, effective.authenticator, mode.map(Arc::new)).await
+        Server::start_inner(effective.options, effective.authenticator, mode.map(Arc::new), false).await
     }
 
     /// Like [`Server::start`], but with an authenticator of the embedder's
@@ -175,14 +180,17 @@ impl Server {
         opts: Options,
         authenticator: Arc<dyn auth::Authenticator>,
     ) -> Result<Server, StartError> {
-        Server::start_inner(opts, authenticator, None).await
+        Server::start_inner(opts, authenticator, None, true).await
     }
 
+    /// `embedded`: `authenticator` is the embedder's, kept by reloads.
     async fn start_inner(
         opts: Options,
         authenticator: Arc<dyn auth::Authenticator>,
         operator: Option<Arc<OperatorMode>>,
+        embedded: bool,
     ) -> Result<Server, StartError> {
+        let embedded = embedded.then(|| authenticator.clone());
         let (tls, mut warnings) = prepare_tls(&opts)?;
         warnings.extend(auth::timing_warnings(&opts));
         warnings.extend(crate::config::public_export_warnings(&opts));
@@ -212,7 +220,10 @@ impl Server {
             Some(started) => (Some(started.delegation), started.server_xkey),
             None => (None, None),
         };
-        let gate = Arc::new(Gate::new(authenticator, guard(failure_delay), timeout).delegating(delegation));
+        // No slot further than half the auth timeout: a throttled client is
+        // answered, slowly, instead of timing out.
+        let client_guard = Guard::new(verifier.clone(), FailureThrottle::new(failure_delay).with_patience(timeout / 2));
+        let gate = Arc::new(Gate::new(authenticator, client_guard, timeout).delegating(delegation));
         let cluster = match cluster_opts {
             Some(cluster_opts) => Some(
                 Cluster::start(broker.clone(), guard(AUTH_FAILURE_MAX_DELAY), cluster_opts)
@@ -261,6 +272,7 @@ impl Server {
         };
         let system = SystemServices::start(broker.clone(), api, reloads, claims);
         let info_updates = node.cluster.as_ref().map(|cluster| spawn_info_updates(&node, cluster));
+        spawn_digests(&broker);
         let (done_tx, done) = mpsc::channel(1);
         // nats-server's wording: test harnesses find the port in this line.
         info!(server_id = %broker.identity.id, "Listening for client connections on {local_addr}");
@@ -278,6 +290,7 @@ impl Server {
             operator,
             operator_task,
             websocket,
+            embedded,
         })
     }
 
@@ -344,7 +357,11 @@ impl Server {
                 return Err(StartError::Reload("operator mode cannot be turned on by a reload; restart the server"))
             }
             (None, None) => {
-                operator::Effective::configured(opts.clone(), auth::from_options(opts).map_err(StartError::Auth)?)
+                let authenticator = match &self.embedded {
+                    Some(embedded) => embedded.clone(),
+                    None => auth::from_options(opts).map_err(StartError::Auth)?,
+                };
+                operator::Effective::configured(opts.clone(), authenticator)
             }
         };
         warnings.extend(crate::config::public_export_warnings(&effective.options));
@@ -412,6 +429,25 @@ impl Server {
         lame_duck::drain(&self.node, &mut self.done).await;
         self.shutdown().await;
     }
+}
+
+/// Writes the digests of dropped security log lines and events once a
+/// second, so what a source's budget dropped is logged even when it goes
+/// quiet; ends with the server.
+fn spawn_digests(broker: &Arc<Broker>) {
+    let broker = Arc::downgrade(broker);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(broker) = broker.upgrade() else { return };
+            if broker.is_shutting_down() {
+                return;
+            }
+            broker.audit.flush();
+            broker.events.flush();
+        }
+    });
 }
 
 /// Pushes a fresh INFO to clients whenever the cluster's client URLs change.
@@ -576,13 +612,13 @@ fn refuse(node: Arc<Node>, stream: TcpStream, cid: u64, addr: SocketAddr, refusa
     match refusal {
         Refusal::MaxConnections => {
             broker.stats.refused_max_connections.fetch_add(1, Relaxed);
-            if broker.audit.allow() {
+            if broker.audit.allow_from(addr.ip(), AuditKind::Other, "") {
                 warn!(%addr, max = broker.opts.max_connections, "maximum connections exceeded");
             }
         }
         Refusal::MaxConnectionsPerIp => {
             broker.stats.refused_max_connections_per_ip.fetch_add(1, Relaxed);
-            if broker.audit.allow() {
+            if broker.audit.allow_from(addr.ip(), AuditKind::Other, "") {
                 warn!(%addr, max = broker.opts.max_connections_per_ip, "maximum connections per address exceeded");
             }
         }
