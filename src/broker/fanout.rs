@@ -281,17 +281,20 @@ impl Fanout {
             }
             SubKind::Service(import) => self.send_request(broker, import, msg, origin, now),
             SubKind::Responses(import) => self.send_response(broker, import, msg, origin, now),
-            SubKind::Inbox(inbox) => inbox.offer(InboxMsg {
-                account: sub.account.clone(),
-                subject: msg.subject.into(),
-                reply: msg.reply.map(Into::into),
-                header_len: msg.header_len,
-                message: msg.message.into(),
-                client: match origin {
-                    Origin::Client { id, .. } => Some(id),
-                    _ => None,
-                },
-            }),
+            SubKind::Inbox(inbox) => {
+                inbox.admits(&sub.account, now)
+                    && inbox.offer(InboxMsg {
+                        account: sub.account.clone(),
+                        subject: msg.subject.into(),
+                        reply: msg.reply.map(Into::into),
+                        header_len: msg.header_len,
+                        message: msg.message.into(),
+                        client: match origin {
+                            Origin::Client { id, .. } => Some(id),
+                            _ => None,
+                        },
+                    })
+            }
         }
     }
 

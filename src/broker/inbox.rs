@@ -2,16 +2,73 @@
 //! the internal subscriptions made with it (the `$SYS` services), as owned
 //! copies on a bounded channel, so the delivering publisher never waits for
 //! the service and a flood of requests cannot grow a queue.
+//!
+//! An inbox that ordinary accounts reach is *budgeted*: each account may
+//! queue [`REQUESTS_PER_SECOND`] requests a second and the rest are dropped
+//! before they are copied, so one tenant's flood can neither fill the queue
+//! other tenants' requests wait in nor keep the service busy (the budget is
+//! the account's own, [`RequestBudget`], never a pool all accounts share).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use tokio::sync::mpsc;
+use tracing::warn;
 
 use super::account::Account;
+use super::audit::LogLimiter;
 
 /// Messages an inbox holds before it drops new ones.
 pub const INBOX_CAPACITY: usize = 1024;
+/// `$SYS` requests one account (other than the system account) may queue
+/// per second, on each server: each walks the connection list, so an
+/// ordinary user must not keep the service busy; 50 is far above what the
+/// `nats` CLI or a dashboard asks.
+pub const REQUESTS_PER_SECOND: u32 = 50;
+const BUDGET_WINDOW: Duration = Duration::from_secs(1);
+
+/// One account's budget of `$SYS` requests (see the module doc). Dropped
+/// requests are counted and logged once a window, naming the account.
+#[derive(Debug)]
+pub struct RequestBudget {
+    /// Window start, requests let through in it, dropped in it.
+    state: Mutex<(Instant, u32, u64)>,
+    dropped: AtomicU64,
+}
+
+impl Default for RequestBudget {
+    fn default() -> Self {
+        RequestBudget { state: Mutex::new((Instant::now(), 0, 0)), dropped: AtomicU64::new(0) }
+    }
+}
+
+impl RequestBudget {
+    /// Whether a request of `account` (this budget's) arriving `now` may be
+    /// queued.
+    pub fn allow(&self, account: &str, now: Instant) -> bool {
+        let mut state = self.state.lock();
+        if now.saturating_duration_since(state.0) >= BUDGET_WINDOW {
+            if state.2 > 0 {
+                warn!(account, dropped = state.2, "$SYS requests of this account not answered: over its budget");
+            }
+            *state = (now, 0, 0);
+        }
+        if state.1 < REQUESTS_PER_SECOND {
+            state.1 += 1;
+            return true;
+        }
+        state.2 += 1;
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
+    /// Requests dropped over the budget so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
 
 /// One message delivered to an inbox subscription.
 #[derive(Debug)]
@@ -44,21 +101,50 @@ pub struct Inbox {
     /// Whether its subscriptions are announced to routes (so peers send
     /// their requests here), or answer for this server's clients only.
     pub announce: bool,
+    /// Whether accounts other than the system account spend their
+    /// [`RequestBudget`] here.
+    budgeted: bool,
     dropped: AtomicU64,
+    /// Logs drops of a full inbox, once a second at most.
+    full: LogLimiter,
 }
 
 impl Inbox {
-    /// An inbox and the receiver its service reads.
-    pub fn new(announce: bool) -> (Arc<Inbox>, mpsc::Receiver<InboxMsg>) {
-        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        (Arc::new(Inbox { tx, announce, dropped: AtomicU64::new(0) }), rx)
+    /// An inbox and the receiver its service reads; `what` names its
+    /// messages in the log line that says some were dropped.
+    pub fn new(announce: bool, what: &'static str) -> (Arc<Inbox>, mpsc::Receiver<InboxMsg>) {
+        Inbox::with_budget(announce, false, what)
     }
 
-    /// Queues a message; false (and counted) if the service is behind or gone.
+    /// An inbox every account but the system account reaches within its
+    /// own [`RequestBudget`].
+    pub fn budgeted(announce: bool, what: &'static str) -> (Arc<Inbox>, mpsc::Receiver<InboxMsg>) {
+        Inbox::with_budget(announce, true, what)
+    }
+
+    fn with_budget(announce: bool, budgeted: bool, what: &'static str) -> (Arc<Inbox>, mpsc::Receiver<InboxMsg>) {
+        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        let full = LogLimiter::new(1, what);
+        (Arc::new(Inbox { tx, announce, budgeted, dropped: AtomicU64::new(0), full }), rx)
+    }
+
+    /// Whether a message of `account` arriving `now` may be offered (it
+    /// spends the account's budget when this inbox is budgeted). Asked
+    /// before the message is copied.
+    #[inline]
+    pub fn admits(&self, account: &Account, now: Instant) -> bool {
+        !self.budgeted || account.is_system() || account.requests.allow(&account.name, now)
+    }
+
+    /// Queues a message; false (counted, and logged at most once a
+    /// second) if the service is behind or gone.
     pub fn offer(&self, msg: InboxMsg) -> bool {
         let queued = self.tx.try_send(msg).is_ok();
         if !queued {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            if self.full.allow() {
+                warn!("{} dropped: the service is behind", self.full.what());
+            }
         }
         queued
     }

@@ -21,7 +21,9 @@ use tracing::{debug, info, warn};
 use super::keepalive::{KeepAlive, Tick};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::account::RESERVED_REPLY_PREFIX;
-use crate::broker::{Account, Append, Broker, Client, CloseReason, Fanout, Message, Origin, ServerEvent, Subscription};
+use crate::broker::{
+    Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Message, Origin, ServerEvent, Subscription,
+};
 use crate::perms::{system_space, PublishCache, SubDecision};
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
 use crate::subject;
@@ -465,12 +467,13 @@ impl Session {
         match verdict {
             Verdict::Accept(identity) => {
                 self.broker.security.auth_successes.fetch_add(1, Ordering::Relaxed);
-                if self.broker.audit.allow() {
+                let name = identity.user.as_deref().unwrap_or("");
+                if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Success, name) {
                     info!(cid = self.client.id, addr = %self.client.addr, user = identity.user.as_deref().unwrap_or(""), "authenticated");
                 }
                 self.generation = self.gate.generation();
                 if let Err(err) = self.establish(identity, true) {
-                    if self.broker.audit.allow() {
+                    if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Failure, &user) {
                         warn!(cid = self.client.id, addr = %self.client.addr, user = %user, error = %err, "login refused by its account");
                     }
                     return Err(match err {
@@ -495,7 +498,7 @@ impl Session {
                     let client = self.client.clone();
                     self.broker.events.report(ServerEvent::AuthError { client, user, stop: SystemTime::now() });
                 }
-                if self.broker.audit.allow() {
+                if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Failure, &user) {
                     warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "authentication failed");
                 }
                 Err(self.fail(match told {
@@ -535,7 +538,7 @@ impl Session {
     fn violation(&mut self, err: ProtoError, direction: &'static str) -> Result<(), CloseReason> {
         let user = self.user();
         self.broker.security.count_violation(&user, direction);
-        if self.broker.audit.allow() {
+        if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Other, &user) {
             warn!(cid = self.client.id, addr = %self.client.addr, user = %user, direction, error = %err, "permission violation");
         }
         self.refuse(err)
@@ -573,7 +576,16 @@ impl Session {
             // `isReservedReply`).
             let reserved = reply.starts_with(RESERVED_REPLY_PREFIX)
                 || (!established.in_system && system_space::is_system_subject(reply));
-            if reserved || (self.broker.opts.check_reply_subjects && !established.publish.may_reply_to(reply)) {
+            // The server answers a `$SYS` request as itself: only where the
+            // requester could publish, or to an inbox, so a request cannot
+            // make it write into a subject the requester may not.
+            let borrowed_voice = system_space::is_system_subject(publish.subject)
+                && !system_space::is_inbox(reply)
+                && !established.publish.may_publish(reply);
+            if reserved
+                || borrowed_voice
+                || (self.broker.opts.check_reply_subjects && !established.publish.may_reply_to(reply))
+            {
                 let reply = String::from_utf8_lossy(reply).into_owned();
                 return self.violation(ProtoError::ReplyViolation(reply), "publish");
             }

@@ -321,7 +321,7 @@ fn random_token() -> String {
 /// The task: publishes requests in the callout account and hands each
 /// answer on its inbox to whoever waits for it.
 async fn run(broker: Arc<Broker>, account: Arc<str>, prefix: String, mut requests: mpsc::Receiver<Outgoing>) {
-    let (inbox, mut answers) = Inbox::new(true);
+    let (inbox, mut answers) = Inbox::new(true, "auth callout answers");
     let mut shutdown = broker.shutdown_signal();
     let mut changed = broker.accounts.changed();
     let mut fanout = Fanout::new(0);

@@ -38,6 +38,15 @@ pub fn is_system_subject(subject: &[u8]) -> bool {
     subject.len() > PREFIX.len() && subject.starts_with(PREFIX)
 }
 
+/// The prefix of the reply subjects NATS clients make (`_INBOX.<nuid>...`).
+const INBOX_PREFIX: &[u8] = b"_INBOX.";
+
+/// Whether `reply` is shaped like a client's inbox, where the server may
+/// answer a `$SYS` request even when the requester may not publish there.
+pub fn is_inbox(reply: &[u8]) -> bool {
+    reply.len() > INBOX_PREFIX.len() && reply.starts_with(INBOX_PREFIX)
+}
+
 /// Whether a client outside the system account may publish to `subject`.
 pub fn outsider_may_publish(subject: &[u8]) -> bool {
     !is_system_subject(subject) || SELF_SERVICE.contains(&subject)

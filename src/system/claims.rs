@@ -27,6 +27,16 @@ pub enum ClaimsAsk {
     },
 }
 
+impl ClaimsAsk {
+    /// The account key the request names, if it names one.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            ClaimsAsk::Update { account, .. } => account.as_deref(),
+            ClaimsAsk::Lookup { account } => Some(account),
+        }
+    }
+}
+
 /// The answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimsAnswer {

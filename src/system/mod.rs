@@ -11,6 +11,13 @@
 //!   without bound), so the system account is routed like any other: a
 //!   `$SYS.REQ.SERVER.PING` published on one node reaches every node,
 //!   warden or nats-server, and each answers.
+//! - Four inboxes, served in this order: account JWT pushes (claims), the
+//!   system account's requests, `$SYS.REQ.USER.INFO`, and the other
+//!   accounts' self-service requests. Only the system account reaches the
+//!   first two, so no tenant can fill the queue an operator's revocation
+//!   waits in; the last two are budgeted per account
+//!   ([`crate::broker::RequestBudget`]), so no tenant can take another's
+//!   answers away.
 //! - The data is the monitoring API's ([`MonitorApi`]), the same code the
 //!   HTTP endpoints answer with.
 //! - Answers and events are published through a [`Fanout`] of the task's
@@ -36,10 +43,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::broker::{
-    stopping, Account, Broker, CloseReason, Fanout, Inbox, InboxMsg, LogLimiter, Message, Origin, ServerEvent, SubKind,
+    stopping, Account, Broker, CloseReason, Fanout, Inbox, InboxMsg, Message, Origin, ServerEvent, SubKind,
     Subscription,
 };
 use crate::monitor::{rfc3339, ApiFailure, Endpoint, MonitorApi};
@@ -51,11 +58,6 @@ use requests::{AccountRequest, Body, Request, ServerFacts, ServerInfo, SELF_SERV
 const STATSZ_FIRST: Duration = Duration::from_millis(250);
 /// The periodic statistics interval (nats-server 2.9.10's).
 const STATSZ_INTERVAL: Duration = Duration::from_secs(30);
-/// Requests from accounts other than the system account answered per
-/// second, all together: each walks the connection list, so an ordinary
-/// user must not be able to keep the service busy.
-const SELF_SERVICE_PER_SECOND: u32 = 50;
-
 /// How long a `RELOAD` request waits for the reload to be done.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -93,22 +95,23 @@ impl SystemServices {
         claims: Option<ClaimsService>,
     ) -> Option<SystemServices> {
         broker.accounts.system()?;
-        let (announced, announced_rx) = Inbox::new(true);
-        let (local, local_rx) = Inbox::new(false);
+        let (pushes, pushes_rx) = Inbox::new(true, "account JWT pushes");
+        let (system, system_rx) = Inbox::new(true, "system account requests");
+        let (tenants, tenants_rx) = Inbox::budgeted(true, "self-service $SYS requests");
+        let (local, local_rx) = Inbox::budgeted(false, "$SYS.REQ.USER.INFO requests");
         let events = broker.events.take_receiver();
         let service = Service {
             fanout: Fanout::new(0),
             seq: 0,
-            announced,
-            local,
+            inboxes: Inboxes { pushes, system, tenants, local },
             subscriptions: HashMap::new(),
-            self_service: LogLimiter::new(SELF_SERVICE_PER_SECOND, "$SYS requests of other accounts not answered"),
             reloads,
             claims,
             broker,
             api,
         };
-        Some(SystemServices { task: tokio::spawn(service.run(announced_rx, local_rx, events)) })
+        let queues = Queues { pushes: pushes_rx, system: system_rx, tenants: tenants_rx, local: local_rx };
+        Some(SystemServices { task: tokio::spawn(service.run(queues, events)) })
     }
 
     /// Waits for the task to end (after shutdown began).
@@ -139,43 +142,58 @@ struct AccountSubs {
     subs: Vec<Arc<Subscription>>,
 }
 
+/// Where the service's subscriptions deliver (see the module doc).
+struct Inboxes {
+    /// Account JWT pushes and lookups (system account only).
+    pushes: Arc<Inbox>,
+    /// The system account's other requests, which peers hear of.
+    system: Arc<Inbox>,
+    /// Other accounts' self-service requests, which peers hear of.
+    tenants: Arc<Inbox>,
+    /// `$SYS.REQ.USER.INFO`, answered only by the requester's own server
+    /// (as nats-server: the interest is not propagated).
+    local: Arc<Inbox>,
+}
+
+/// The receiving ends of [`Inboxes`].
+struct Queues {
+    pushes: mpsc::Receiver<InboxMsg>,
+    system: mpsc::Receiver<InboxMsg>,
+    tenants: mpsc::Receiver<InboxMsg>,
+    local: mpsc::Receiver<InboxMsg>,
+}
+
 struct Service {
     broker: Arc<Broker>,
     api: MonitorApi,
     fanout: Fanout,
     /// Messages sent so far (`ServerInfo.seq`).
     seq: u64,
-    /// Delivers the requests peers hear of.
-    announced: Arc<Inbox>,
-    /// Delivers `$SYS.REQ.USER.INFO`, answered only by the requester's own
-    /// server (as nats-server: the interest is not propagated).
-    local: Arc<Inbox>,
+    inboxes: Inboxes,
     /// By account name.
     subscriptions: HashMap<Arc<str>, AccountSubs>,
     /// Operator mode's resolver.
     claims: Option<ClaimsService>,
-    self_service: LogLimiter,
     reloads: mpsc::Sender<ReloadRequest>,
 }
 
 impl Service {
-    async fn run(
-        mut self,
-        mut announced: mpsc::Receiver<InboxMsg>,
-        mut local: mpsc::Receiver<InboxMsg>,
-        mut events: Option<mpsc::Receiver<ServerEvent>>,
-    ) {
+    async fn run(mut self, mut queues: Queues, mut events: Option<mpsc::Receiver<ServerEvent>>) {
         let mut shutdown = self.broker.shutdown_signal();
         let mut changed = self.broker.accounts.changed();
         self.resubscribe();
         let mut every = STATSZ_FIRST;
         let mut next_statsz = tokio::time::Instant::now() + every;
         loop {
+            // In order: an operator's push is never behind a request.
             tokio::select! {
+                biased;
                 _ = stopping(&mut shutdown) => break,
                 Ok(()) = changed.changed() => self.resubscribe(),
-                Some(msg) = announced.recv() => self.request(&msg).await,
-                Some(msg) = local.recv() => self.request(&msg).await,
+                Some(msg) = queues.pushes.recv() => self.request(&msg).await,
+                Some(msg) = queues.system.recv() => self.request(&msg).await,
+                Some(msg) = queues.local.recv() => self.request(&msg).await,
+                Some(msg) = queues.tenants.recv() => self.request(&msg).await,
                 Some(event) = next_event(&mut events) => self.event(&event),
                 _ = tokio::time::sleep_until(next_statsz) => {
                     let subject = format!("$SYS.SERVER.{}.STATSZ", self.broker.identity.id);
@@ -222,17 +240,18 @@ impl Service {
             }
             let system = is_system(&account);
             let id = &self.broker.identity.id;
+            let inboxes = &self.inboxes;
             let mut wanted: Vec<(String, &Arc<Inbox>)> = Vec::new();
             if system {
-                wanted.extend(requests::SYSTEM_SUBJECTS.iter().map(|s| (s.replace("{id}", id), &self.announced)));
+                wanted.extend(requests::SYSTEM_SUBJECTS.iter().map(|s| (s.replace("{id}", id), &inboxes.system)));
                 if let Some((_, directory)) = &self.claims {
-                    wanted.extend(claims::subjects(*directory).into_iter().map(|s| (s.to_owned(), &self.announced)));
+                    wanted.extend(claims::subjects(*directory).into_iter().map(|s| (s.to_owned(), &inboxes.pushes)));
                 }
             } else {
                 let shared = SELF_SERVICE.iter().filter(|s| **s != requests::USER_INFO);
-                wanted.extend(shared.map(|s| (String::from_utf8_lossy(s).into_owned(), &self.announced)));
+                wanted.extend(shared.map(|s| (String::from_utf8_lossy(s).into_owned(), &inboxes.tenants)));
             }
-            wanted.push((String::from_utf8_lossy(requests::USER_INFO).into_owned(), &self.local));
+            wanted.push((String::from_utf8_lossy(requests::USER_INFO).into_owned(), &inboxes.local));
             let subs: Vec<Arc<Subscription>> = wanted
                 .into_iter()
                 .map(|(subject, inbox)| {
@@ -273,9 +292,6 @@ impl Service {
         let Some(reply) = msg.reply.as_deref() else { return };
         let own = self.facts();
         let Some(request) = requests::parse(&msg.subject, &msg.account.name, system, &own.id) else { return };
-        if !system && !self.self_service.allow() {
-            return;
-        }
         let facts = own.view();
         let body = match Body::parse(msg.payload()) {
             Ok(body) => body,
@@ -306,7 +322,7 @@ impl Service {
                 Ok(()) => self.reload(msg).await,
                 Err(refused) => Err(refused),
             },
-            Request::Account { name, what } => match self.account_request(&name, what, &body) {
+            Request::Account { name, every, what } => match self.account_request(&name, every, what, &body) {
                 Some(data) => data,
                 None => return,
             },
@@ -325,11 +341,22 @@ impl Service {
     async fn claims(&mut self, msg: &InboxMsg, ask: ClaimsAsk) {
         let Some((asks, _)) = &self.claims else { return };
         let (done, answer) = oneshot::channel();
-        if asks.try_send(ClaimsRequest { ask, done }).is_err() {
-            debug!("claims request dropped: the resolver is busy");
-            return;
-        }
-        let Ok(Ok(answer)) = tokio::time::timeout(CLAIMS_TIMEOUT, answer).await else { return };
+        let account = ask.account().unwrap_or("n/a").to_owned();
+        let busy = |account| ClaimsAnswer::Refused { account, description: "the resolver is busy; push again".into() };
+        // Never dropped silently: a push that cannot be applied is answered.
+        let answer = match asks.try_send(ClaimsRequest { ask, done }) {
+            Err(_) => {
+                warn!(%account, "account JWT push refused: the resolver is busy");
+                busy(account)
+            }
+            Ok(()) => match tokio::time::timeout(CLAIMS_TIMEOUT, answer).await {
+                Ok(Ok(answer)) => answer,
+                _ => {
+                    warn!(%account, "account JWT push not answered by the resolver in time");
+                    busy(account)
+                }
+            },
+        };
         let Some(reply) = msg.reply.as_deref() else { return };
         let body = match &answer {
             ClaimsAnswer::Jwt(Some(token)) => token.clone().into_bytes(),
@@ -348,13 +375,21 @@ impl Service {
     }
 
     /// `None`: stay silent (nats-server's "filtered response").
-    fn account_request(&self, name: &str, what: AccountRequest, body: &Body) -> Option<Result<Value, ApiFailure>> {
+    /// `every`: the system account's `$SYS.REQ.ACCOUNT.PING.STATZ`, about
+    /// the accounts the body names (never inferred from an account's name).
+    fn account_request(
+        &self,
+        name: &str,
+        every: bool,
+        what: AccountRequest,
+        body: &Body,
+    ) -> Option<Result<Value, ApiFailure>> {
         Some(match what {
             AccountRequest::Connz => self.api.request(Endpoint::Connz, &body.options, Some(name)),
             AccountRequest::Subsz => self.api.request(Endpoint::Subsz, &body.options, Some(name)),
             AccountRequest::Info => self.api.account_info(name),
             AccountRequest::Statz => {
-                let accounts = if name == "PING" { body.accounts() } else { vec![name.to_owned()] };
+                let accounts = if every { body.accounts() } else { vec![name.to_owned()] };
                 let statz = self.api.account_statz(&accounts, body.include_unused());
                 let empty = statz.as_ref().is_ok_and(|s| s["account_statz"].as_array().is_none_or(Vec::is_empty));
                 if empty && !body.include_unused() {

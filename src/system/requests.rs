@@ -40,8 +40,12 @@ pub enum Request {
     Reload,
     /// About one account: its connections, subscriptions, details or statistics.
     Account {
-        /// The account's name (`PING` with `Statz`: every account).
+        /// The account's name.
         name: String,
+        /// The system account's `$SYS.REQ.ACCOUNT.PING.STATZ`: about the
+        /// accounts the body lists. Never set for another account's
+        /// self-service request, whatever that account is called.
+        every: bool,
         /// Which.
         what: AccountRequest,
     },
@@ -73,7 +77,7 @@ pub fn parse(subject: &[u8], account: &str, system: bool, server_id: &str) -> Op
             USER_INFO => return Some(Request::UserInfo),
             _ => return None,
         };
-        return Some(Request::Account { name: account.to_owned(), what });
+        return Some(Request::Account { name: account.to_owned(), every: false, what });
     }
     if subject == SERVER_PING {
         return Some(Request::Stats);
@@ -99,7 +103,7 @@ pub fn parse(subject: &[u8], account: &str, system: bool, server_id: &str) -> Op
                 "STATZ" => AccountRequest::Statz,
                 _ => return None,
             };
-            Some(Request::Account { name: (*name).to_owned(), what })
+            Some(Request::Account { name: (*name).to_owned(), every: *name == "PING", what })
         }
         _ => None,
     }
@@ -294,7 +298,7 @@ mod tests {
         assert_eq!(sys("$SYS.REQ.SERVER.PING.JSZ"), None);
         assert_eq!(
             sys("$SYS.REQ.ACCOUNT.A.SUBSZ"),
-            Some(Request::Account { name: "A".into(), what: AccountRequest::Subsz })
+            Some(Request::Account { name: "A".into(), every: false, what: AccountRequest::Subsz })
         );
         assert_eq!(sys("$SYS.REQ.ACCOUNT.A.CONNS"), None);
         assert_eq!(sys("$SYS.REQ.USER.INFO"), Some(Request::UserInfo));
@@ -303,13 +307,18 @@ mod tests {
     #[test]
     fn other_accounts_ask_about_themselves_only() {
         let own = |s: &str| parse(s.as_bytes(), "A", false, ID);
-        let connz = Some(Request::Account { name: "A".into(), what: AccountRequest::Connz });
+        let connz = Some(Request::Account { name: "A".into(), every: false, what: AccountRequest::Connz });
         assert_eq!(own("$SYS.REQ.ACCOUNT.PING.CONNZ"), connz);
         assert_eq!(own("$SYS.REQ.SERVER.PING.CONNZ"), connz);
         assert_eq!(
             own("$SYS.REQ.ACCOUNT.PING.STATZ"),
-            Some(Request::Account { name: "A".into(), what: AccountRequest::Statz })
+            Some(Request::Account { name: "A".into(), every: false, what: AccountRequest::Statz })
         );
+        // An account named PING asks about itself, never about every account.
+        let ping = parse(b"$SYS.REQ.ACCOUNT.PING.STATZ", "PING", false, ID);
+        assert_eq!(ping, Some(Request::Account { name: "PING".into(), every: false, what: AccountRequest::Statz }));
+        let sys_ping = parse(b"$SYS.REQ.ACCOUNT.PING.STATZ", "SYS", true, ID);
+        assert_eq!(sys_ping, Some(Request::Account { name: "PING".into(), every: true, what: AccountRequest::Statz }));
         assert_eq!(own("$SYS.REQ.USER.INFO"), Some(Request::UserInfo));
         for other in ["$SYS.REQ.SERVER.PING", "$SYS.REQ.ACCOUNT.B.CONNZ", "$SYS.REQ.SERVER.NSERVER.VARZ"] {
             assert_eq!(own(other), None, "{other}");

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use super::inbox::RequestBudget;
 use super::router::Router;
 use super::{Client, ClientKind};
 use crate::config::{AccountLimits, Export};
@@ -65,6 +66,8 @@ pub struct Account {
     connections: AtomicUsize,
     /// Set when a reload removed the account: its connections close.
     removed: AtomicBool,
+    /// Its `$SYS` requests' budget on this server (see `broker::inbox`).
+    pub requests: RequestBudget,
 }
 
 impl Account {
@@ -78,6 +81,7 @@ impl Account {
             state: RwLock::new(Arc::new(AccountState { is_system, ..AccountState::default() })),
             connections: AtomicUsize::new(0),
             removed: AtomicBool::new(false),
+            requests: RequestBudget::default(),
         }
     }
 
