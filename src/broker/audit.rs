@@ -1,5 +1,8 @@
-//! Rate limiting for security log events, so an attacker cannot flood the log.
+//! Rate limiting for security log events, so an attacker cannot flood the
+//! log, and budgets per source, so one source cannot erase another's trail.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -33,6 +36,11 @@ impl LogLimiter {
         LogLimiter { state: Mutex::new((Instant::now(), 0, 0)), per_window, what }
     }
 
+    /// What the limited events are.
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+
     /// Whether this event may be logged.
     pub fn allow(&self) -> bool {
         let now = Instant::now();
@@ -53,5 +61,186 @@ impl LogLimiter {
             *suppressed += 1;
             false
         }
+    }
+}
+
+/// The security log's budgets: per source for what a client did (see
+/// [`SourceBudget`]), one shared limiter for what no client address is
+/// behind (routes).
+#[derive(Debug)]
+pub struct AuditLog {
+    by_source: SourceBudget,
+    unattributed: LogLimiter,
+}
+
+impl Default for AuditLog {
+    fn default() -> Self {
+        AuditLog {
+            by_source: SourceBudget::new(SECURITY_PER_WINDOW, "security events not logged: over their source's budget"),
+            unattributed: LogLimiter::default(),
+        }
+    }
+}
+
+impl AuditLog {
+    /// Whether an event with no client behind it may be logged.
+    pub fn allow(&self) -> bool {
+        self.unattributed.allow()
+    }
+
+    /// Whether an event of `kind` about `user` from `source` may be logged.
+    pub fn allow_from(&self, source: IpAddr, kind: AuditKind, user: &str) -> bool {
+        self.by_source.allow(source, kind, user)
+    }
+
+    /// Writes the digests of what was dropped (every second).
+    pub fn flush(&self) {
+        self.by_source.flush();
+    }
+}
+
+/// What kind of security event a [`SourceBudget`] is asked about: each kind
+/// has its own budget per source, so a flood of one kind (cheap successful
+/// logins) never hides another (failed guesses) from the same source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    /// A successful login.
+    Success,
+    /// A refused login.
+    Failure,
+    /// Anything else: a permission violation, a refused connection.
+    Other,
+}
+
+/// Sources tracked at once; past it, sources whose window has passed are
+/// forgotten (their digests written), then new ones share one overflow
+/// budget, so a flood from many addresses cannot take the budgets of the
+/// sources already tracked.
+const SOURCES: usize = 4096;
+/// User names a digest names per source.
+const DIGEST_USERS: usize = 4;
+
+#[derive(Debug)]
+struct SourceWindow {
+    start: Instant,
+    passed: [u32; 3],
+    dropped: u64,
+    users: Vec<String>,
+    more_users: bool,
+}
+
+impl SourceWindow {
+    fn new(now: Instant) -> Self {
+        SourceWindow { start: now, passed: [0; 3], dropped: 0, users: Vec::new(), more_users: false }
+    }
+
+    fn note(&mut self, user: &str) {
+        if self.users.iter().any(|u| u == user) {
+            return;
+        }
+        if self.users.len() < DIGEST_USERS {
+            self.users.push(user.chars().take(64).collect());
+        } else {
+            self.more_users = true;
+        }
+    }
+}
+
+/// A budget of log lines (or events) per source address and kind, at most
+/// `per_window` a second each. What is dropped is written as a digest
+/// naming the source, the count and the users, when the source's window
+/// ends ([`SourceBudget::flush`] runs every second).
+#[derive(Debug)]
+pub struct SourceBudget {
+    per_window: u32,
+    what: &'static str,
+    sources: Mutex<HashMap<Option<IpAddr>, SourceWindow>>,
+}
+
+impl SourceBudget {
+    /// At most `per_window` events a second per source and kind; `what`
+    /// names the dropped ones in digests.
+    pub fn new(per_window: u32, what: &'static str) -> Self {
+        SourceBudget { per_window, what, sources: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether an event of `kind` about `user` from `source` may go out.
+    pub fn allow(&self, source: IpAddr, kind: AuditKind, user: &str) -> bool {
+        let now = Instant::now();
+        let mut sources = self.sources.lock();
+        let mut key = Some(source);
+        if sources.len() >= SOURCES && !sources.contains_key(&key) {
+            self.write_digests(&mut sources, now);
+            if sources.len() >= SOURCES {
+                key = None;
+            }
+        }
+        let window = sources.entry(key).or_insert_with(|| SourceWindow::new(now));
+        if now.duration_since(window.start) >= WINDOW {
+            digest(self.what, key, window);
+            *window = SourceWindow::new(now);
+        }
+        let passed = &mut window.passed[kind as usize];
+        if *passed < self.per_window {
+            *passed += 1;
+            return true;
+        }
+        window.dropped += 1;
+        window.note(user);
+        false
+    }
+
+    /// Writes the digests of windows that have ended and forgets them.
+    pub fn flush(&self) {
+        let now = Instant::now();
+        self.write_digests(&mut self.sources.lock(), now);
+    }
+
+    fn write_digests(&self, sources: &mut HashMap<Option<IpAddr>, SourceWindow>, now: Instant) {
+        sources.retain(|key, window| {
+            let ended = now.duration_since(window.start) >= WINDOW;
+            if ended {
+                digest(self.what, *key, window);
+            }
+            !ended
+        });
+    }
+}
+
+fn digest(what: &str, source: Option<IpAddr>, window: &SourceWindow) {
+    if window.dropped == 0 {
+        return;
+    }
+    let source = source.map_or_else(|| "other addresses".to_owned(), |ip| ip.to_string());
+    let more = if window.more_users { ",..." } else { "" };
+    warn!(source = %source, dropped = window.dropped, users = %format!("{}{more}", window.users.join(",")), "{what}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_source_cannot_spend_anothers_budget_nor_successes_hide_failures() {
+        let budget = SourceBudget::new(20, "test events not logged");
+        let (flooder, victim): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let passed = (0..6000).filter(|_| budget.allow(flooder, AuditKind::Success, "tenant")).count();
+        assert_eq!(passed, 20);
+        assert!(budget.allow(flooder, AuditKind::Failure, "tenant"), "its own failures keep their budget");
+        for _ in 0..4 {
+            assert!(budget.allow(victim, AuditKind::Failure, "victim"), "another source's failures all pass");
+        }
+        let sources = budget.sources.lock();
+        let window = &sources[&Some(flooder)];
+        assert_eq!((window.dropped, window.users.clone()), (5980, vec!["tenant".to_owned()]), "the digest's content");
+    }
+
+    #[test]
+    fn many_sources_are_bounded() {
+        let budget = SourceBudget::new(1, "test events not logged");
+        for i in 0..(SOURCES as u32 + 100) {
+            budget.allow(IpAddr::from(i.to_be_bytes()), AuditKind::Failure, "u");
+        }
+        assert!(budget.sources.lock().len() <= SOURCES + 1);
     }
 }

@@ -1,18 +1,22 @@
 //! Connection events for the system account's audit stream: the sessions
 //! report logins, closes and failed logins here, and the `$SYS` services
 //! (when running) publish them. Reporting never blocks a session and is
-//! rate limited before anything is queued, so a login flood costs the
-//! stream at most [`EVENTS_PER_SECOND`] events a second.
+//! rate limited before anything is queued, per source address and kind of
+//! event: a login flood costs the stream at most [`EVENTS_PER_SECOND`]
+//! events a second of its own kind from its own address, and never takes
+//! the place of another address's events (what is dropped is logged as a
+//! digest naming the address, the count and the users).
 
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 
-use super::audit::LogLimiter;
+use super::audit::{AuditKind, SourceBudget};
 use super::{Client, CloseReason};
 
-/// Events passed on per second; the rest are counted and dropped.
+/// Events passed on per second per source address and kind; the rest are
+/// dropped, and written in a digest.
 pub const EVENTS_PER_SECOND: u32 = 100;
 
 /// Events queued for the publisher before new ones are dropped.
@@ -51,12 +55,13 @@ pub enum ServerEvent {
 #[derive(Debug)]
 pub struct EventHub {
     tx: OnceLock<mpsc::Sender<ServerEvent>>,
-    limiter: LogLimiter,
+    limiter: SourceBudget,
 }
 
 impl Default for EventHub {
     fn default() -> Self {
-        EventHub { tx: OnceLock::new(), limiter: LogLimiter::new(EVENTS_PER_SECOND, "system events not published") }
+        let limiter = SourceBudget::new(EVENTS_PER_SECOND, "system events not published: over their source's budget");
+        EventHub { tx: OnceLock::new(), limiter }
     }
 }
 
@@ -72,13 +77,24 @@ impl EventHub {
         self.tx.get().is_some_and(|tx| !tx.is_closed())
     }
 
-    /// Reports an event, unless over the rate or nobody listens.
+    /// Reports an event, unless over its source's rate or nobody listens.
     pub fn report(&self, event: ServerEvent) {
         if let Some(tx) = self.tx.get() {
-            if self.limiter.allow() {
+            let (client, kind, user) = match &event {
+                ServerEvent::Connect { client } => (client, AuditKind::Success, None),
+                ServerEvent::Disconnect { client, .. } => (client, AuditKind::Other, None),
+                ServerEvent::AuthError { client, user, .. } => (client, AuditKind::Failure, user.as_deref()),
+            };
+            let user = user.map_or_else(|| client.meta.lock().user.clone().unwrap_or_default(), str::to_owned);
+            if self.limiter.allow(client.addr.ip(), kind, &user) {
                 let _ = tx.try_send(event);
             }
         }
+    }
+
+    /// Writes the digests of dropped events (every second).
+    pub fn flush(&self) {
+        self.limiter.flush();
     }
 }
 

@@ -49,13 +49,13 @@ use tokio::sync::watch;
 use crate::config::Options;
 
 pub use account::{Account, Accounts};
-pub use audit::LogLimiter;
+pub use audit::{AuditKind, AuditLog, LogLimiter, SourceBudget};
 pub use client::{Client, ClientKind, ClientMeta, ClientStats};
 pub use close::CloseReason;
 pub use events::{EventHub, ServerEvent, EVENTS_PER_SECOND};
 pub use fanout::{Fanout, Message, Origin};
 pub use identity::new_server_key;
-pub use inbox::{Inbox, InboxMsg, INBOX_CAPACITY};
+pub use inbox::{Inbox, InboxMsg, RequestBudget, INBOX_CAPACITY, REQUESTS_PER_SECOND};
 pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};
 pub use pending::{Pending, PendingSlot};
 pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, ShadowSpec, SubKind, Subscription};
@@ -176,7 +176,7 @@ pub struct Broker {
     /// Login and permission counters.
     pub security: SecurityStats,
     /// Rate limit for security log events.
-    pub audit: LogLimiter,
+    pub audit: AuditLog,
     /// Connection events for the system account's audit stream.
     pub events: EventHub,
     /// Live clients by id and per address; locked only on connect, close
@@ -202,7 +202,7 @@ impl Broker {
             accounts: Accounts::new(),
             stats: ServerStats::default(),
             security: SecurityStats::default(),
-            audit: LogLimiter::default(),
+            audit: AuditLog::default(),
             events: EventHub::default(),
             registry: Mutex::new(Registry::default()),
             observer: OnceLock::new(),
