@@ -1,69 +1,118 @@
 //! Connections accepted and not yet through their handshake or login, in
 //! all and per peer address: what one address may make a listener hold
 //! before it proves anything (the route listener, the WebSocket listener).
+//!
+//! A listener may also let the longest-waiting connection give way when all
+//! slots are taken ([`Pending::admit_evicting`]), as the monitoring port
+//! does: otherwise silent sockets from a few addresses hold every slot
+//! until their handshake timeout and nobody else gets in, while a client
+//! that completes its handshake promptly is never the longest-waiting one.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// The pending connections of one listener.
 #[derive(Debug)]
 pub struct Pending {
     max_total: usize,
     max_per_ip: usize,
-    state: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    /// By slot id: its address, since when, and how to tell it to go.
+    entries: HashMap<u64, (IpAddr, Instant, Arc<Notify>)>,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+impl State {
+    fn release(&mut self, id: u64) {
+        let Some((ip, _, _)) = self.entries.remove(&id) else { return };
+        if let Some(n) = self.by_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_ip.remove(&ip);
+            }
+        }
+    }
 }
 
 /// A pending connection's place in [`Pending`]; given back on drop.
 #[derive(Debug)]
 pub struct PendingSlot {
     pending: Arc<Pending>,
-    ip: IpAddr,
+    id: u64,
+    evicted: Arc<Notify>,
+}
+
+impl PendingSlot {
+    /// Completes when the slot was taken away to make room for a newer
+    /// connection ([`Pending::admit_evicting`]): close the connection.
+    pub async fn evicted(&self) {
+        self.evicted.notified().await;
+    }
 }
 
 impl Pending {
     /// At most `max_total` at once, `max_per_ip` of them from one address.
     pub fn new(max_total: usize, max_per_ip: usize) -> Pending {
-        Pending { max_total, max_per_ip, state: Mutex::new((0, HashMap::new())) }
+        Pending { max_total, max_per_ip, state: Mutex::new(State::default()) }
     }
 
     /// A slot for a connection from `ip`, unless a bound is reached.
     /// `per_ip`: whether the per-address bound applies (not to a trusted
     /// proxy, which speaks for many clients).
     pub fn admit(self: &Arc<Self>, ip: IpAddr, per_ip: bool) -> Option<PendingSlot> {
-        let mut guard = self.state.lock();
-        let (total, by_ip) = &mut *guard;
-        let from_ip = by_ip.entry(ip).or_insert(0);
-        if *total >= self.max_total || (per_ip && *from_ip >= self.max_per_ip) {
-            if *from_ip == 0 {
-                by_ip.remove(&ip);
-            }
+        self.take(ip, per_ip, false)
+    }
+
+    /// Like [`Pending::admit`], but when every slot is taken the connection
+    /// that has waited longest gives way (its [`PendingSlot::evicted`]
+    /// completes). The per-address bound still refuses.
+    pub fn admit_evicting(self: &Arc<Self>, ip: IpAddr, per_ip: bool) -> Option<PendingSlot> {
+        self.take(ip, per_ip, true)
+    }
+
+    fn take(self: &Arc<Self>, ip: IpAddr, per_ip: bool, evict: bool) -> Option<PendingSlot> {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        if per_ip && state.by_ip.get(&ip).copied().unwrap_or(0) >= self.max_per_ip {
             return None;
         }
-        *from_ip += 1;
-        *total += 1;
-        Some(PendingSlot { pending: self.clone(), ip })
+        if state.entries.len() >= self.max_total {
+            if !evict {
+                return None;
+            }
+            let oldest = state.entries.iter().min_by_key(|(_, (_, since, _))| *since).map(|(id, _)| *id)?;
+            if let Some((_, _, notify)) = state.entries.get(&oldest) {
+                notify.notify_one();
+            }
+            state.release(oldest);
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        let evicted = Arc::new(Notify::new());
+        state.entries.insert(id, (ip, now, evicted.clone()));
+        *state.by_ip.entry(ip).or_insert(0) += 1;
+        Some(PendingSlot { pending: self.clone(), id, evicted })
     }
 
     /// Connections pending now.
     pub fn count(&self) -> usize {
-        self.state.lock().0
+        self.state.lock().entries.len()
     }
 }
 
 impl Drop for PendingSlot {
     fn drop(&mut self) {
-        let mut guard = self.pending.state.lock();
-        let (total, by_ip) = &mut *guard;
-        *total = total.saturating_sub(1);
-        if let Some(n) = by_ip.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                by_ip.remove(&self.ip);
-            }
-        }
+        self.pending.state.lock().release(self.id);
     }
 }
 
@@ -88,5 +137,22 @@ mod tests {
         drop((slots, proxied, others));
         assert_eq!(pending.count(), 0, "slots are given back");
         assert!(pending.admit(a, true).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_longest_waiting_gives_way_when_full() {
+        let pending = Arc::new(Pending::new(3, 2));
+        let ip = |i: u8| IpAddr::from([10, 0, 0, i]);
+        let first = pending.admit_evicting(ip(1), true).unwrap();
+        tokio::time::advance(std::time::Duration::from_millis(1)).await;
+        let holders: Vec<PendingSlot> = (2..4).map(|i| pending.admit_evicting(ip(i), true).unwrap()).collect();
+        let newcomer = pending.admit_evicting(ip(9), true).expect("a newcomer gets in");
+        tokio::time::timeout(std::time::Duration::from_millis(1), first.evicted()).await.expect("the oldest is told");
+        assert_eq!(pending.count(), 3);
+        drop(first);
+        assert_eq!(pending.count(), 3, "an evicted slot is not given back twice");
+        let second = pending.admit_evicting(ip(9), true).expect("two from one address");
+        assert!(pending.admit_evicting(ip(9), true).is_none(), "the per-address bound still refuses");
+        drop((holders, newcomer, second));
     }
 }

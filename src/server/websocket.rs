@@ -83,7 +83,7 @@ pub(crate) async fn accept_loop(node: Arc<Node>, ws: Arc<WsListener>, listener: 
     let broker = node.broker.clone();
     crate::conn::accept_until_shutdown(&broker, listener, "websocket", |stream, peer| {
         let proxy = ws.proxies.iter().any(|p| p.contains(peer.ip()));
-        let Some(slot) = ws.pending.admit(peer.ip(), !proxy) else {
+        let Some(slot) = ws.pending.admit_evicting(peer.ip(), !proxy) else {
             debug!(%peer, "websocket connection dropped: too many handshakes in progress");
             return;
         };
@@ -95,12 +95,18 @@ pub(crate) async fn accept_loop(node: Arc<Node>, ws: Arc<WsListener>, listener: 
 
 /// One connection: handshakes (bounded by `handshake_timeout`, holding a
 /// pending slot), then the session.
+/// A newer connection that finds every slot taken makes the longest-waiting
+/// one give way (see `broker::pending`): the handshake ends there.
 async fn serve(node: Arc<Node>, ws: Arc<WsListener>, stream: TcpStream, peer: SocketAddr, slot: PendingSlot) {
     let _ = stream.set_nodelay(true);
     match &ws.tls {
         Some(tls) => {
             let acceptor = TlsAcceptor::from(tls.config.clone());
-            let Ok(Ok(stream)) = timeout(ws.opts.handshake_timeout, acceptor.accept(stream)).await else {
+            let accepted = tokio::select! {
+                () = slot.evicted() => return debug!(%peer, "websocket handshake gave way to a newer connection"),
+                accepted = timeout(ws.opts.handshake_timeout, acceptor.accept(stream)) => accepted,
+            };
+            let Ok(Ok(stream)) = accepted else {
                 node.broker.stats.tls_handshake_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 debug!(%peer, "websocket TLS handshake failed");
                 return;
@@ -135,7 +141,11 @@ async fn upgrade<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let head = match timeout(ws.opts.handshake_timeout, read_head(&mut stream)).await {
+    let head = tokio::select! {
+        () = slot.evicted() => return debug!(%peer, "websocket handshake gave way to a newer connection"),
+        head = timeout(ws.opts.handshake_timeout, read_head(&mut stream)) => head,
+    };
+    let head = match head {
         Ok(Ok(head)) => head,
         Ok(Err(refused)) => return refuse(&mut stream, peer, refused).await,
         Err(_) => return debug!(%peer, "websocket handshake timed out"),
