@@ -5,9 +5,12 @@
 //!
 //! nats-server keeps these in an unbounded map per exporter; here each
 //! import has its own map, bounded by the importing account's
-//! `max_pending_responses`, so a requester that never collects its answers
-//! costs its own account at most that many entries (the oldest is
-//! forgotten first) and cannot crowd out other importers.
+//! `max_pending_responses` in entries and by [`MAX_REPLY_BYTES`] in bytes
+//! (a reply subject may be as long as `max_control_line`: counted in
+//! entries alone, 65,536 requests with 4 KiB replies pinned 275 MiB), so a
+//! requester that never collects its answers costs its own account at most
+//! that much (the oldest is forgotten first) and cannot crowd out other
+//! importers.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
@@ -22,6 +25,15 @@ pub const REPLY_PREFIX_LEN: usize = 10;
 /// Every service-import reply starts with this; clients may not use it as
 /// a reply subject of their own (nats-server's `isReservedReply`).
 pub const RESERVED_REPLY_PREFIX: &[u8] = b"_R_.";
+
+/// Most bytes one import's map holds: its requesters' reply subjects plus
+/// [`ENTRY_OVERHEAD`] per entry. 4 MiB keeps about 35,000 requests with
+/// inbox-sized replies (about 50 bytes) outstanding, or about 1,000 with
+/// 4 KiB ones.
+pub const MAX_REPLY_BYTES: usize = 4 << 20;
+/// What an entry costs besides its reply subject: the id twice (map and
+/// order), the map's and the queue's slots.
+const ENTRY_OVERHEAD: usize = 64 + 2 * REPLY_ID_LEN;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -57,6 +69,8 @@ pub struct ReplyMap {
     order: VecDeque<(Box<[u8]>, Instant, u64)>,
     /// Most entries in `pending`.
     capacity: usize,
+    /// What `pending` holds, counted as [`MAX_REPLY_BYTES`] counts.
+    bytes: usize,
     /// Keyed hash of a counter: ids that clients of the exporter cannot
     /// predict from the ones they see.
     ids: RandomState,
@@ -72,6 +86,7 @@ impl ReplyMap {
             pending: HashMap::new(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
+            bytes: 0,
             ids: RandomState::new(),
             counter: 0,
         }
@@ -92,12 +107,19 @@ impl ReplyMap {
         self.pending.is_empty()
     }
 
+    /// Bytes held, as [`MAX_REPLY_BYTES`] counts them.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Records a request whose requester wants answers on `reply`, valid
     /// for `ttl` from `now`; returns the reply subject to send to the
-    /// exporter. Expired entries go first, then, if still full, the oldest.
+    /// exporter. Expired entries go first, then, if still full (in entries
+    /// or in bytes), the oldest.
     pub fn insert(&mut self, reply: &[u8], now: Instant, ttl: Duration) -> Vec<u8> {
         self.expire(now);
-        while self.pending.len() >= self.capacity {
+        let cost = reply.len() + ENTRY_OVERHEAD;
+        while self.pending.len() >= self.capacity || (self.bytes + cost > MAX_REPLY_BYTES && !self.pending.is_empty()) {
             if !self.pop_oldest() {
                 break;
             }
@@ -116,6 +138,7 @@ impl ReplyMap {
         let deadline = now + ttl;
         self.order.push_back((id.clone(), deadline, self.counter));
         self.pending.insert(id, Pending { reply: reply.into(), deadline, seq: self.counter });
+        self.bytes += cost;
         self.compact();
         subject
     }
@@ -128,11 +151,11 @@ impl ReplyMap {
         let id = subject.strip_prefix(&*self.prefix)?;
         let entry = self.pending.get_mut(id)?;
         if entry.deadline <= now {
-            self.pending.remove(id);
+            self.remove(id);
             return None;
         }
         if last {
-            return self.pending.remove(id).map(|p| p.reply);
+            return self.remove(id);
         }
         self.counter += 1;
         entry.deadline = now + ttl;
@@ -146,8 +169,15 @@ impl ReplyMap {
     /// Forgets the request sent with `subject` (it reached nobody).
     pub fn forget(&mut self, subject: &[u8]) {
         if let Some(id) = subject.strip_prefix(&*self.prefix) {
-            self.pending.remove(id);
+            self.remove(id);
         }
+    }
+
+    /// Removes `id`'s entry, keeping the byte count.
+    fn remove(&mut self, id: &[u8]) -> Option<Box<[u8]>> {
+        let pending = self.pending.remove(id)?;
+        self.bytes -= pending.reply.len() + ENTRY_OVERHEAD;
+        Some(pending.reply)
     }
 
     /// Drops every request whose deadline passed.
@@ -164,7 +194,7 @@ impl ReplyMap {
     fn pop_oldest(&mut self) -> bool {
         while let Some((id, _, seq)) = self.order.pop_front() {
             if self.pending.get(&id).is_some_and(|p| p.seq == seq) {
-                self.pending.remove(&id);
+                self.remove(&id);
                 return true;
             }
         }
@@ -234,6 +264,27 @@ mod tests {
             m.answer(&s, now, true, TTL);
         }
         assert!(m.order.len() <= 2 * 4 + 16 + 1, "{}", m.order.len());
+    }
+
+    #[test]
+    fn long_reply_subjects_are_bounded_in_bytes_too() {
+        let mut m = map(65_536);
+        let now = Instant::now();
+        let reply = vec![b'r'; 4000];
+        let first = m.insert(&reply, now, TTL);
+        for _ in 0..65_535 {
+            m.insert(&reply, now, TTL);
+        }
+        assert!(m.bytes() <= MAX_REPLY_BYTES, "{} bytes", m.bytes());
+        assert_eq!(m.len(), MAX_REPLY_BYTES / (4000 + ENTRY_OVERHEAD), "as many as fit");
+        assert_eq!(m.answer(&first, now, true, TTL), None, "the oldest went first");
+        let last = m.insert(b"_INBOX.x", now, TTL);
+        assert_eq!(m.answer(&last, now, true, TTL).as_deref(), Some(&b"_INBOX.x"[..]));
+        let held = m.len();
+        for _ in 0..held {
+            m.pop_oldest();
+        }
+        assert_eq!((m.len(), m.bytes()), (0, 0), "the count follows every removal");
     }
 
     #[test]
