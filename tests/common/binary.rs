@@ -2,6 +2,7 @@
 //! config, signalled, and its memory read from /proc.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{temp_dir, within};
@@ -18,15 +19,29 @@ impl Drop for Serving {
 
 /// Starts the binary on a free port with `config`, and returns it with its address.
 pub async fn serve(name: &str, config: &str) -> (Serving, std::net::SocketAddr) {
+    let (serving, addr, _) = serve_logged(name, config).await;
+    (serving, addr)
+}
+
+/// Every line the server has logged so far.
+pub type Log = Arc<Mutex<Vec<String>>>;
+
+/// Like [`serve`], also keeping every line the server logs.
+pub async fn serve_logged(name: &str, config: &str) -> (Serving, std::net::SocketAddr, Log) {
     let dir = temp_dir(name);
     let conf = dir.join("warden.conf");
     std::fs::write(&conf, format!("listen: 127.0.0.1:0\n{config}")).unwrap();
-    serve_file(&conf).await
+    serve_file_logged(&conf).await
 }
 
 /// Starts the binary with the config file `conf` (which must listen on
 /// 127.0.0.1), and returns it with its address.
 pub async fn serve_file(conf: &std::path::Path) -> (Serving, std::net::SocketAddr) {
+    let (serving, addr, _) = serve_file_logged(conf).await;
+    (serving, addr)
+}
+
+async fn serve_file_logged(conf: &std::path::Path) -> (Serving, std::net::SocketAddr, Log) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["serve", "--config"])
         .arg(conf)
@@ -36,6 +51,8 @@ pub async fn serve_file(conf: &std::path::Path) -> (Serving, std::net::SocketAdd
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let log = Log::default();
+    let lines = log.clone();
     // Reads the log until the line that says where it listens, then keeps
     // draining it so the server never blocks on a full pipe.
     std::thread::spawn(move || {
@@ -47,10 +64,11 @@ pub async fn serve_file(conf: &std::path::Path) -> (Serving, std::net::SocketAdd
                     let _ = tx.send(listen_addr(&line));
                 }
             }
+            lines.lock().unwrap().push(line);
         }
     });
     let addr = within(rx).await.expect("the server says where it listens");
-    (Serving(child), addr)
+    (Serving(child), addr, log)
 }
 
 /// The `127.0.0.1:PORT` in a log line (which may hold colour codes).

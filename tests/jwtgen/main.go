@@ -30,6 +30,9 @@ type fixtures struct {
 	UserKeys       map[string]string `json:"user_keys"`    // user -> public key
 	UpdatedA       string            `json:"updated_a"`    // A, revoking "revoked", tighter defaults
 	ForgedA        string            `json:"forged_a"`     // A signed by an untrusted operator
+	// RevokeSeries[i]: A (original defaults) revoking users flood0..flood<i>,
+	// one push per revocation.
+	RevokeSeries []string `json:"revoke_series"`
 	ShortLivedSecs int64             `json:"short_lived_secs"`
 }
 
@@ -100,7 +103,7 @@ func main() {
 	token, err := act.Encode(bkp)
 	must(err)
 
-	account := func(revoke string, defaults []string) string {
+	account := func(revoke []string, defaults []string) string {
 		ac := jwt.NewAccountClaims(apub)
 		ac.Name = "A"
 		ac.SigningKeys.Add(askpub)
@@ -114,14 +117,15 @@ func main() {
 		ac.DefaultPermissions.Sub.Allow.Add(defaults...)
 		ac.Imports.Add(&jwt.Import{Name: "svc", Subject: "svc.>", Account: bpub, Token: token, Type: jwt.Service})
 		ac.Imports.Add(&jwt.Import{Name: "feed", Subject: "feed.>", Account: bpub, LocalSubject: "b.feed.>", Type: jwt.Stream})
-		if revoke != "" {
-			ac.Revoke(revoke)
+		for _, key := range revoke {
+			ac.Revoke(key)
 		}
 		t, err := ac.Encode(osk)
 		must(err)
 		return t
 	}
-	f.AccountJWTs[apub] = account("", []string{"a.>", "_INBOX.>", "svc.>", "b.feed.>"})
+	defaultsA := []string{"a.>", "_INBOX.>", "svc.>", "b.feed.>"}
+	f.AccountJWTs[apub] = account(nil, defaultsA)
 
 	// An A the operator never signed.
 	rogue, _ := pair(nkeys.CreateOperator)
@@ -169,13 +173,23 @@ func main() {
 		uc.AllowedConnectionTypes.Add(jwt.ConnectionTypeWebsocket)
 	})
 	user("service", "B", bkp, "", nil)
+	const series = 20
+	for i := 0; i < series; i++ {
+		user(fmt.Sprintf("flood%d", i), "A", akp, "", nil)
+	}
 	// Signed by a key the account does not list.
 	stranger, _ := pair(nkeys.CreateAccount)
 	user("stranger", "A", stranger, apub, nil)
 
 	// The update: "revoked" revoked, and the defaults no longer allow a.>.
 	time.Sleep(1100 * time.Millisecond) // a later iat than the first A
-	f.UpdatedA = account(f.UserKeys["revoked"], []string{"_INBOX.>", "svc.>"})
+	f.UpdatedA = account([]string{f.UserKeys["revoked"]}, []string{"_INBOX.>", "svc.>"})
+	// Same iat as UpdatedA is fine: the resolver refuses only older ones.
+	var revoked []string
+	for i := 0; i < series; i++ {
+		revoked = append(revoked, f.UserKeys[fmt.Sprintf("flood%d", i)])
+		f.RevokeSeries = append(f.RevokeSeries, account(revoked, defaultsA))
+	}
 
 	for pub, tok := range f.AccountJWTs {
 		must(os.WriteFile(filepath.Join(dir, "jwt", pub+".jwt"), []byte(tok), 0o644))
