@@ -345,14 +345,15 @@ fn bench(args: BenchArgs) -> ExitCode {
     }
 }
 
+/// SIGHUP through `-sl`'s checks: a pid in range, a server's process.
 fn reload(pid: u32) -> ExitCode {
-    match std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status() {
-        Ok(status) if status.success() => {
+    match cli::signal::send(&format!("reload={pid}"), "warden") {
+        Ok(()) => {
             println!("asked process {pid} to reload its config");
             ExitCode::SUCCESS
         }
-        _ => {
-            eprintln!("cannot signal process {pid}");
+        Err(err) => {
+            eprintln!("cannot signal process {pid}: {err}");
             ExitCode::FAILURE
         }
     }

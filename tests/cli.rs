@@ -73,6 +73,34 @@ fn certs_generate_writes_keys_with_mode_0600() {
     }
 }
 
+/// `-sl CMD=PIDFILE` and `warden reload --pid` signal only a server: a pid
+/// file holding `4294967295` (which `kill` reads as -1: every process),
+/// `0` (the caller's process group) or `1`, or the pid of another program,
+/// is refused and nothing is signalled.
+#[test]
+fn signals_go_only_to_a_server_process() {
+    let dir = temp_dir("cli-sl");
+    let pid_file = dir.join("w.pid");
+    let mut bystander = Command::new("sleep").arg("30").spawn().unwrap();
+    let bystander_pid = bystander.id().to_string();
+    for (pid, says) in [
+        ("4294967295", "invalid pid: 4294967295"),
+        ("0", "invalid pid: 0"),
+        ("1", "invalid pid: 1"),
+        (bystander_pid.as_str(), "\"sleep\", not warden or nats-server"),
+    ] {
+        std::fs::write(&pid_file, pid).unwrap();
+        let out = warden().arg(format!("-sl=term={}", pid_file.display())).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(says) && stderr.contains("nothing signalled"), "{pid}: {stderr}");
+        let out = warden().args(["reload", "--pid", pid]).output().unwrap();
+        assert!(!out.status.success(), "reload --pid {pid}");
+    }
+    assert!(bystander.try_wait().unwrap().is_none(), "the other program was not signalled");
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+}
+
 /// A `warden serve` child process, killed when dropped.
 struct Serving(Child);
 
