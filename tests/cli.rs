@@ -42,6 +42,25 @@ fn check_accepts_the_seed_config_and_refuses_typos_with_a_position() {
     assert!(!out.status.success());
 }
 
+/// `warden check` shows the HTTP authorizer's scheme, host and port, never
+/// its path or query (where a token often sits) nor its header values.
+#[test]
+fn check_masks_the_http_authorizers_url_and_headers() {
+    let conf = temp_dir("cli-check-authorizer").join("authz.conf");
+    std::fs::write(
+        &conf,
+        "listen: 127.0.0.1:4222\nauthorization {\n  users: [ {user: local, password: lpw} ]\n  http_authorizer {\n    url: \"http://127.0.0.1:9/hooks/PATHSECRET?token=QUERYSECRET\"\n    headers { Authorization: \"Bearer HEADERSECRET\" }\n  }\n}\n",
+    )
+    .unwrap();
+    let out = warden().args(["check", "--config"]).arg(&conf).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("http authorizer at http://127.0.0.1:9/<redacted>"), "{stdout}");
+    for secret in ["PATHSECRET", "QUERYSECRET", "HEADERSECRET"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} shown: {stdout}{stderr}");
+    }
+}
+
 #[test]
 fn passwd_reads_stdin_and_prints_an_argon2id_hash() {
     let mut child = warden().arg("passwd").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
