@@ -94,6 +94,10 @@ enum CertsCommand {
         /// Client certificate to issue, by user name (repeatable).
         #[arg(long = "client")]
         clients: Vec<String>,
+        /// Replace existing files. Without it nothing is written if one
+        /// exists: a new CA breaks every certificate the old one signed.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -160,8 +164,8 @@ fn tool_main(command: Command) -> ExitCode {
         Command::Passwd => passwd(),
         Command::Reload { pid } => reload(pid),
         Command::Bench(args) => bench(args),
-        Command::Certs { command: CertsCommand::Generate { out, hosts, clients } } => {
-            certs(tls::GenerateOptions { out, hosts, clients })
+        Command::Certs { command: CertsCommand::Generate { out, hosts, clients, force } } => {
+            certs(tls::GenerateOptions { out, hosts, clients, force })
         }
         Command::Nkey { command: NkeyCommand::Generate { kind, out } } => nkey_generate(&kind, out.as_deref()),
         Command::Nkey { command: NkeyCommand::Public { seed_file } } => nkey_public(seed_file.as_deref()),

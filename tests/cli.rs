@@ -90,6 +90,19 @@ fn certs_generate_writes_keys_with_mode_0600() {
         let mode = std::fs::metadata(dir.join(key)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{key}");
     }
+
+    // A second run must not replace the CA (every certificate it signed
+    // would stop verifying), nor any key, unless told to with --force.
+    let ca_before = std::fs::read(dir.join("ca.pem")).unwrap();
+    let again = |extra: &[&str]| warden().args(["certs", "generate", "--out"]).arg(&dir).args(extra).output().unwrap();
+    let out = again(&["--client", "bob"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("ca.pem") && stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read(dir.join("ca.pem")).unwrap(), ca_before, "the CA is kept");
+    assert!(!dir.join("client-bob.pem").exists(), "nothing written when refusing");
+    let out = again(&["--force"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(std::fs::read(dir.join("ca.pem")).unwrap(), ca_before, "--force replaces it");
 }
 
 /// `-sl CMD=PIDFILE` and `warden reload --pid` signal only a server: a pid

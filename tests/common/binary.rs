@@ -27,6 +27,15 @@ pub async fn serve(name: &str, config: &str) -> (Serving, std::net::SocketAddr) 
 /// Starts the binary with the config file `conf` (which must listen on
 /// 127.0.0.1), and returns it with its address.
 pub async fn serve_file(conf: &std::path::Path) -> (Serving, std::net::SocketAddr) {
+    let (serving, addr, _) = serve_file_logged(conf).await;
+    (serving, addr)
+}
+
+/// [`serve_file`], also returning every log line the server writes.
+pub async fn serve_file_logged(
+    conf: &std::path::Path,
+) -> (Serving, std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (lines, log) = tokio::sync::mpsc::unbounded_channel();
     let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["serve", "--config"])
         .arg(conf)
@@ -47,10 +56,24 @@ pub async fn serve_file(conf: &std::path::Path) -> (Serving, std::net::SocketAdd
                     let _ = tx.send(listen_addr(&line));
                 }
             }
+            let _ = lines.send(line);
         }
     });
     let addr = within(rx).await.expect("the server says where it listens");
-    (Serving(child), addr)
+    (Serving(child), addr, log)
+}
+
+/// The first log line (within [`within`]'s bound) that contains every one of `parts`.
+pub async fn log_line(log: &mut tokio::sync::mpsc::UnboundedReceiver<String>, parts: &[&str]) -> String {
+    within(async {
+        while let Some(line) = log.recv().await {
+            if parts.iter().all(|p| line.contains(p)) {
+                return line;
+            }
+        }
+        panic!("the server exited before logging {parts:?}");
+    })
+    .await
 }
 
 /// The `127.0.0.1:PORT` in a log line (which may hold colour codes).
