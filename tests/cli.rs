@@ -90,9 +90,15 @@ fn certs_generate_writes_keys_with_mode_0600() {
         let mode = std::fs::metadata(dir.join(key)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{key}");
     }
+}
 
-    // A second run must not replace the CA (every certificate it signed
-    // would stop verifying), nor any key, unless told to with --force.
+/// A second run must not replace the CA (every certificate it signed would
+/// stop verifying), nor any key, unless told to with `--force`.
+#[test]
+fn certs_generate_never_replaces_a_ca_without_force() {
+    let dir = temp_dir("cli-certs-again");
+    let out = warden().args(["certs", "generate", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ca_before = std::fs::read(dir.join("ca.pem")).unwrap();
     let again = |extra: &[&str]| warden().args(["certs", "generate", "--out"]).arg(&dir).args(extra).output().unwrap();
     let out = again(&["--client", "bob"]);
