@@ -534,7 +534,12 @@ async fn the_request_carries_the_clients_verified_certificate_chain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callout_service_that_is_down_is_named_in_the_log() {
     let issuer = warden::nkeys::KeyPair::generate(warden::nkeys::KeyType::Account).unwrap();
-    let keys = Keys { issuer_seed: String::new(), issuer: issuer.public().to_string(), xkey_seed: String::new(), xkey: String::new() };
+    let keys = Keys {
+        issuer_seed: String::new(),
+        issuer: issuer.public().to_string(),
+        xkey_seed: String::new(),
+        xkey: String::new(),
+    };
     let conf = temp_dir("callout-down").join("warden.conf");
     std::fs::write(&conf, config(0, &keys, false, NO_THROTTLE, "")).unwrap();
     let (_serving, addr, mut log) = common::binary::serve_file_logged(&conf).await;

@@ -130,7 +130,10 @@ fn signals_go_only_to_a_server_process() {
         std::fs::write(&pid_file, pid).unwrap();
         let out = warden().arg(format!("-sl=term={}", pid_file.display())).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains(says) && stderr.contains("nothing signalled"), "{pid}: {stderr}");
+        assert!(
+            !out.status.success() && stderr.contains(says) && stderr.contains("nothing signalled"),
+            "{pid}: {stderr}"
+        );
         let out = warden().args(["reload", "--pid", pid]).output().unwrap();
         assert!(!out.status.success(), "reload --pid {pid}");
     }

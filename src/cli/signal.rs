@@ -151,7 +151,8 @@ pub fn send(spec: &str, program: &str) -> Result<(), SignalError> {
     if pid == std::process::id() || !is_server_name(comm, program) {
         return Err(SignalError::NotAServer(pid, format!("{comm:?}")));
     }
-    kill_process(checked, signal).map_err(|e| SignalError::Failed(format!("cannot send SIG{name} to process {pid}: {e}")))
+    kill_process(checked, signal)
+        .map_err(|e| SignalError::Failed(format!("cannot send SIG{name} to process {pid}: {e}")))
 }
 
 #[cfg(test)]

@@ -111,7 +111,8 @@ impl AuthCallout {
         let (outgoing, requests) = mpsc::channel(QUEUE);
         let prefix = format!("{}{}.", String::from_utf8_lossy(CALLOUT_INBOX_PREFIX), random_token());
         tokio::spawn(run(broker, setup.account.clone(), prefix, requests));
-        let unanswered = LogLimiter::new(UNANSWERED_PER_SECOND, "auth callout: unanswered logins not logged because of their rate");
+        let unanswered =
+            LogLimiter::new(UNANSWERED_PER_SECOND, "auth callout: unanswered logins not logged because of their rate");
         AuthCallout { setup: Arc::new(setup), verifier, outgoing, unanswered }
     }
 }

@@ -338,7 +338,9 @@ impl PermissionsDoc {
     /// `default_permissions`. Leaving `permissions` out keeps the defaults.
     fn permissions(self) -> Result<Permissions, String> {
         if self.publish.is_none() && self.subscribe.is_none() && self.allow_responses.is_none() {
-            return Err("an empty permissions object restricts nothing (leave it out for the account's defaults)".into());
+            return Err(
+                "an empty permissions object restricts nothing (leave it out for the account's defaults)".into()
+            );
         }
         let allow_responses = match self.allow_responses {
             None | Some(ResponsesDoc::On(false)) => None,

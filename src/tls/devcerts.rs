@@ -161,9 +161,11 @@ fn write_file(path: &Path, data: &str, secret: bool, replace: bool) -> std::io::
 /// refuses before writing anything if one of those files exists.
 pub fn generate(opts: &GenerateOptions) -> Result<DevCerts, Box<dyn std::error::Error>> {
     fs::create_dir_all(&opts.out)?;
-    let names = ["ca".to_owned(), "server".to_owned()].into_iter().chain(opts.clients.iter().map(|c| format!("client-{c}")));
+    let names =
+        ["ca".to_owned(), "server".to_owned()].into_iter().chain(opts.clients.iter().map(|c| format!("client-{c}")));
     let paths = names.flat_map(|n| [opts.out.join(format!("{n}.pem")), opts.out.join(format!("{n}-key.pem"))]);
-    let existing: Vec<String> = paths.filter(|p| p.symlink_metadata().is_ok()).map(|p| p.display().to_string()).collect();
+    let existing: Vec<String> =
+        paths.filter(|p| p.symlink_metadata().is_ok()).map(|p| p.display().to_string()).collect();
     if !existing.is_empty() && !opts.force {
         return Err(format!(
             "{} already exist(s); a new CA would make every certificate the old one signed stop verifying. Use another --out, or --force to replace them",

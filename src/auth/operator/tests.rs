@@ -155,7 +155,8 @@ fn account_defaults_and_scoped_templates_give_the_permissions() {
         Some(vec!["defaults.>".to_string()])
     );
     let scoped_user = json!({"type": "user", "version": 2, "issuer_account": w.account.public().as_str()});
-    let by_scope = Secret::new(sign(&scoped, json!({"sub": user.public().as_str(), "name": "carol"}), scoped_user.clone()));
+    let by_scope =
+        Secret::new(sign(&scoped, json!({"sub": user.public().as_str(), "name": "carol"}), scoped_user.clone()));
     let Verdict::Accept(identity) = login(&auth, &user, by_scope, "the-nonce") else { panic!() };
     let publish = identity.permissions.source().and_then(|p| p.publish.clone()).and_then(|r| r.allow);
     assert_eq!(publish, Some(vec!["scoped.carol.>".to_string()]));
