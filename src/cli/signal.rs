@@ -146,7 +146,7 @@ pub fn send(spec: &str, program: &str) -> Result<(), SignalError> {
     };
     let checked = checked_pid(pid, pid_max())?;
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map_err(|_| SignalError::NotAServer(pid, "not a running process".into()))?;
+        .map_err(|_| SignalError::NoProcess(format!("no process {pid} is running; nothing signalled")))?;
     let comm = comm.trim_end_matches('\n');
     if pid == std::process::id() || !is_server_name(comm, program) {
         return Err(SignalError::NotAServer(pid, format!("{comm:?}")));
