@@ -94,6 +94,10 @@ enum CertsCommand {
         /// Client certificate to issue, by user name (repeatable).
         #[arg(long = "client")]
         clients: Vec<String>,
+        /// Replace existing files. Without it nothing is written if one
+        /// exists: a new CA breaks every certificate the old one signed.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -160,8 +164,8 @@ fn tool_main(command: Command) -> ExitCode {
         Command::Passwd => passwd(),
         Command::Reload { pid } => reload(pid),
         Command::Bench(args) => bench(args),
-        Command::Certs { command: CertsCommand::Generate { out, hosts, clients } } => {
-            certs(tls::GenerateOptions { out, hosts, clients })
+        Command::Certs { command: CertsCommand::Generate { out, hosts, clients, force } } => {
+            certs(tls::GenerateOptions { out, hosts, clients, force })
         }
         Command::Nkey { command: NkeyCommand::Generate { kind, out } } => nkey_generate(&kind, out.as_deref()),
         Command::Nkey { command: NkeyCommand::Public { seed_file } } => nkey_public(seed_file.as_deref()),
@@ -345,14 +349,15 @@ fn bench(args: BenchArgs) -> ExitCode {
     }
 }
 
+/// SIGHUP through `-sl`'s checks: a pid in range, a server's process.
 fn reload(pid: u32) -> ExitCode {
-    match std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status() {
-        Ok(status) if status.success() => {
+    match cli::signal::send(&format!("reload={pid}"), "warden") {
+        Ok(()) => {
             println!("asked process {pid} to reload its config");
             ExitCode::SUCCESS
         }
-        _ => {
-            eprintln!("cannot signal process {pid}");
+        Err(err) => {
+            eprintln!("cannot signal process {pid}: {err}");
             ExitCode::FAILURE
         }
     }

@@ -527,3 +527,26 @@ async fn the_request_carries_the_clients_verified_certificate_chain() {
     let sent = std::fs::read_to_string(certs.join("client.pem")).unwrap();
     assert_eq!(leaf.trim(), sent.trim(), "the client's own certificate");
 }
+
+/// With the service down, a login it should decide ends at the auth
+/// timeout, and the log says why at the default level: the subject, the
+/// account, and that no service answered (at most once a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callout_service_that_is_down_is_named_in_the_log() {
+    let issuer = warden::nkeys::KeyPair::generate(warden::nkeys::KeyType::Account).unwrap();
+    let keys = Keys {
+        issuer_seed: String::new(),
+        issuer: issuer.public().to_string(),
+        xkey_seed: String::new(),
+        xkey: String::new(),
+    };
+    let conf = temp_dir("callout-down").join("warden.conf");
+    std::fs::write(&conf, config(0, &keys, false, NO_THROTTLE, "")).unwrap();
+    let (_serving, addr, log) = common::binary::serve_file_logged(&conf).await;
+    let started = Instant::now();
+    let (answer, _) = login_answer(addr, "nobody", "x").await;
+    assert!(answer.starts_with("-ERR 'Authentication Timeout'"), "{answer}");
+    let line = common::binary::log_line(&log, &["no service answered", "$SYS.REQ.USER.AUTH"]).await;
+    assert!(line.contains("WARN") && line.contains("AUTH"), "{line}");
+    assert!(started.elapsed() < Duration::from_secs(AUTH_TIMEOUT + 2), "{:?}", started.elapsed());
+}

@@ -42,6 +42,25 @@ fn check_accepts_the_seed_config_and_refuses_typos_with_a_position() {
     assert!(!out.status.success());
 }
 
+/// `warden check` shows the HTTP authorizer's scheme, host and port, never
+/// its path or query (where a token often sits) nor its header values.
+#[test]
+fn check_masks_the_http_authorizers_url_and_headers() {
+    let conf = temp_dir("cli-check-authorizer").join("authz.conf");
+    std::fs::write(
+        &conf,
+        "listen: 127.0.0.1:4222\nauthorization {\n  users: [ {user: local, password: lpw} ]\n  http_authorizer {\n    url: \"http://127.0.0.1:9/hooks/PATHSECRET?token=QUERYSECRET\"\n    headers { Authorization: \"Bearer HEADERSECRET\" }\n  }\n}\n",
+    )
+    .unwrap();
+    let out = warden().args(["check", "--config"]).arg(&conf).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("http authorizer at http://127.0.0.1:9/<redacted>"), "{stdout}");
+    for secret in ["PATHSECRET", "QUERYSECRET", "HEADERSECRET"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} shown: {stdout}{stderr}");
+    }
+}
+
 #[test]
 fn passwd_reads_stdin_and_prints_an_argon2id_hash() {
     let mut child = warden().arg("passwd").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
@@ -71,6 +90,56 @@ fn certs_generate_writes_keys_with_mode_0600() {
         let mode = std::fs::metadata(dir.join(key)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{key}");
     }
+}
+
+/// A second run must not replace the CA (every certificate it signed would
+/// stop verifying), nor any key, unless told to with `--force`.
+#[test]
+fn certs_generate_never_replaces_a_ca_without_force() {
+    let dir = temp_dir("cli-certs-again");
+    let out = warden().args(["certs", "generate", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ca_before = std::fs::read(dir.join("ca.pem")).unwrap();
+    let again = |extra: &[&str]| warden().args(["certs", "generate", "--out"]).arg(&dir).args(extra).output().unwrap();
+    let out = again(&["--client", "bob"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("ca.pem") && stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read(dir.join("ca.pem")).unwrap(), ca_before, "the CA is kept");
+    assert!(!dir.join("client-bob.pem").exists(), "nothing written when refusing");
+    let out = again(&["--force"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(std::fs::read(dir.join("ca.pem")).unwrap(), ca_before, "--force replaces it");
+}
+
+/// `-sl CMD=PIDFILE` and `warden reload --pid` signal only a server: a pid
+/// file holding `4294967295` (which `kill` reads as -1: every process),
+/// `0` (the caller's process group) or `1`, or the pid of another program,
+/// is refused and nothing is signalled.
+#[test]
+fn signals_go_only_to_a_server_process() {
+    let dir = temp_dir("cli-sl");
+    let pid_file = dir.join("w.pid");
+    let mut bystander = Command::new("sleep").arg("30").spawn().unwrap();
+    let bystander_pid = bystander.id().to_string();
+    for (pid, says) in [
+        ("4294967295", "invalid pid: 4294967295"),
+        ("0", "invalid pid: 0"),
+        ("1", "invalid pid: 1"),
+        (bystander_pid.as_str(), "\"sleep\", not warden or nats-server"),
+    ] {
+        std::fs::write(&pid_file, pid).unwrap();
+        let out = warden().arg(format!("-sl=term={}", pid_file.display())).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(says) && stderr.contains("nothing signalled"),
+            "{pid}: {stderr}"
+        );
+        let out = warden().args(["reload", "--pid", pid]).output().unwrap();
+        assert!(!out.status.success(), "reload --pid {pid}");
+    }
+    assert!(bystander.try_wait().unwrap().is_none(), "the other program was not signalled");
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
 }
 
 /// A `warden serve` child process, killed when dropped.

@@ -44,6 +44,9 @@ async fn decide(doc: &Value, bearer: Option<&str>) -> (u16, String) {
         (Some("short"), _) => json!({ "allow": true, "account": "APP", "expires": now + 2 }),
         (Some("denied"), _) => json!({ "allow": false, "reason": "not today" }),
         (Some("elsewhere"), _) => json!({ "allow": true, "account": "NOPE" }),
+        // `user.get("permissions", {})`: would grant everything if read as no rules.
+        (Some("emptyhanded"), _) => json!({ "allow": true, "account": "APP", "permissions": {} }),
+        (Some("halfopen"), _) => json!({ "allow": true, "account": "APP", "permissions": { "publish": {} } }),
         (Some("broken"), _) => return (500, "oops".into()),
         (Some("garbage"), _) => return (200, "not json".into()),
         (Some("slow"), _) => {
@@ -160,7 +163,7 @@ async fn an_https_authorizer_decides_unknown_clients_and_what_it_grants_is_enfor
 
     // The reason, because reveal_reason; and every bad answer refuses.
     assert_eq!(refused(addr, "denied", "x").await, "-ERR 'Authorization Violation: not today'");
-    for user in ["nobody", "broken", "garbage", "elsewhere"] {
+    for user in ["nobody", "broken", "garbage", "elsewhere", "emptyhanded", "halfopen"] {
         assert_eq!(refused(addr, user, "x").await, "-ERR 'Authorization Violation'", "{user}");
     }
     let started = Instant::now();

@@ -513,22 +513,30 @@ async fn an_expiring_account_closes_its_users_and_refuses_new_ones() {
 
 /// `websocket { jwt_cookie }`: a browser that cannot put a JWT in CONNECT
 /// logs in with the one its cookie carries (a bearer user here, so no
-/// nonce signature is needed); without the cookie it is refused.
+/// nonce signature is needed); without the cookie it is refused, and so is
+/// a page of another origin carrying it (the origin rule `jwt_cookie` needs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_client_logs_in_with_the_user_jwt_of_its_cookie() {
     let Some(fx) = fixtures("op-ws-cookie") else { return };
-    let config =
-        format!("{}websocket {{ listen: \"127.0.0.1:0\", no_tls: true, jwt_cookie: \"jwt\" }}\n", fx.memory_config(0));
+    let config = format!(
+        "{}websocket {{ listen: \"127.0.0.1:0\", no_tls: true, jwt_cookie: \"jwt\", allowed_origins: [\"http://app.example\"] }}\n",
+        fx.memory_config(0)
+    );
     let server = start(options_from(&config)).await;
     let addr = server.websocket_addr().unwrap();
     let creds = std::fs::read_to_string(fx.creds("bearer")).unwrap();
     let jwt = warden::jwt::undecorate(&creds).to_owned();
     let login = b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n";
-    let (mut ws, _) = common::ws::RawWs::open(addr, &format!("Cookie: theme=dark; jwt={jwt}\r\n")).await;
+    let cookie = format!("Cookie: theme=dark; jwt={jwt}\r\n");
+    let (mut ws, _) = common::ws::RawWs::open(addr, &format!("Origin: http://app.example\r\n{cookie}")).await;
     ws.until("INFO ").await;
     ws.frame(0x82, login).await;
     assert!(ws.until("PONG").await.contains("PONG"), "logged in with the cookie's JWT");
-    let (mut ws, _) = common::ws::RawWs::open(addr, "").await;
+    let key = common::ws::KEY;
+    let foreign = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n{cookie}\r\n");
+    let (_, head) = common::ws::RawWs::request(addr, &foreign).await;
+    assert!(head.starts_with("HTTP/1.1 403"), "a foreign page's WebSocket, cookie and all, is refused: {head}");
+    let (mut ws, _) = common::ws::RawWs::open(addr, "Origin: http://app.example\r\n").await;
     ws.until("INFO ").await;
     ws.frame(0x82, login).await;
     assert!(ws.until("Authorization Violation").await.contains("-ERR"));

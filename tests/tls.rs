@@ -214,6 +214,37 @@ async fn start_up_refuses_bad_certificates() {
     assert!(err.to_string().contains("nope.pem"), "{err}");
 }
 
+/// `allow_non_tls` with `verify`: a plain-text client would skip the client
+/// certificate and log in with a password, or nothing (nats-server lets
+/// it). Refused in every spelling, and for options built in code.
+#[tokio::test]
+async fn allow_non_tls_cannot_cancel_client_certificate_verification() {
+    let pki = Pki::new("tls-plain-verify");
+    let (cert, key, ca) = (pki.path("server.pem"), pki.path("server-key.pem"), pki.path("ca.pem"));
+    let block = |extra: &str| {
+        format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n{extra}}}\n",
+            cert.display(),
+            key.display(),
+            ca.display()
+        )
+    };
+    for (text, at) in [
+        (block("  verify: true\n  allow_non_tls: true\n"), "t.conf:6:18"),
+        (block("  verify_and_map: true\n  allow_non_tls: true\n"), "t.conf:6:18"),
+        (format!("{}allow_non_tls: true\n", block("  verify: true\n")), "t.conf:7:16"),
+    ] {
+        let err = warden::config::load_str(&text, "t.conf").map(|_| ()).expect_err("refused").to_string();
+        assert!(err.contains(at) && err.contains("a plain-text client presents no certificate"), "{err}");
+    }
+    // Either alone still loads.
+    assert!(warden::config::load_str(&block("  verify: true\n"), "t.conf").is_ok());
+    assert!(warden::config::load_str(&format!("{}allow_non_tls: true\n", block("")), "t.conf").is_ok());
+    let both = TlsOptions { allow_non_tls: true, ..pki.tls_options(true) };
+    let err = Server::start(Options { tls: Some(both), ..test_options() }).await.err().unwrap();
+    assert!(matches!(&err, StartError::Tls(TlsError::Config(why)) if why.contains("verify")), "{err}");
+}
+
 #[tokio::test]
 async fn verify_and_map_picks_the_user_by_certificate() {
     let pki = Pki::new("tls-map");

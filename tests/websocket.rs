@@ -258,8 +258,13 @@ fn nats_server_2_9_websocket_configs_load_and_fail_closed_without_tls() {
     assert!(err.contains("absolute http(s) origin"), "{err}");
     let err = load("websocket { port: 1, no_tls: true, trusted_proxies: [\"10.0.0.0/99\"] }").unwrap_err();
     assert!(err.contains("trusted_proxies"), "{err}");
-    let err = load("websocket { port: 1, no_tls: true, jwt_cookie: my_jwt }").unwrap_err();
+    let err = load("websocket { port: 1, no_tls: true, same_origin: true, jwt_cookie: my_jwt }").unwrap_err();
     assert!(err.contains("trusted operators"), "{err}");
+    // A cookie is sent with any page's WebSocket: without an origin rule,
+    // cross-site WebSocket hijacking. Refused with the key's position.
+    let err = load("websocket {\n  port: 1\n  no_tls: true\n  jwt_cookie: my_jwt\n}").unwrap_err();
+    assert!(err.contains("ws.conf:4:3") && err.contains("same_origin: true or allowed_origins"), "{err}");
+    assert!(err.contains("every site the user visits could log in as them"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,14 @@
 //! The pid file (`-P`/`pid_file`, read by `-sl ...=FILE`) and the ports
 //! file (`--ports_file_dir`: `<executable>_<pid>.ports` with the bound
 //! URLs, as nats-server writes it); both removed at exit.
+//!
+//! Both are written to a new file beside the path and renamed into place,
+//! so a symlink or hard link someone left at the path (in a shared
+//! directory such as `/tmp`) is replaced, never followed or truncated: the
+//! server often starts as root and would overwrite the link's target.
 
-use std::io;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -49,7 +55,7 @@ impl RunFiles {
         let mut files = RunFiles::default();
         let pid = std::process::id();
         if let Some(path) = pid_file {
-            std::fs::write(path, pid.to_string())?;
+            write_replacing(path, pid.to_string().as_bytes())?;
             files.written.push(path.to_owned());
         }
         if let Some(dir) = ports_dir {
@@ -65,11 +71,25 @@ impl RunFiles {
             };
             let path = dir.join(format!("{program}_{pid}.ports"));
             let json = serde_json::to_vec(&ports).map_err(io::Error::other)?;
-            std::fs::write(&path, json)?;
+            write_replacing(&path, &json)?;
             files.written.push(path);
         }
         Ok(files)
     }
+}
+
+/// Writes `data` to a new file (`O_CREAT|O_EXCL`, which follows no link)
+/// in `path`'s directory, then renames it over `path`.
+fn write_replacing(path: &Path, data: &[u8]) -> io::Result<()> {
+    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let temp = dir.join(format!(".{}.{:016x}.tmp", name.to_string_lossy(), rand::random::<u64>()));
+    let written = OpenOptions::new().write(true).create_new(true).open(&temp).and_then(|mut file| file.write_all(data));
+    let placed = written.and_then(|()| std::fs::rename(&temp, path));
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    placed
 }
 
 impl Drop for RunFiles {
@@ -103,6 +123,29 @@ mod tests {
         );
         drop(files);
         assert!(!pid_file.exists() && !ports.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_link_at_the_pid_or_ports_path_is_replaced_not_followed() {
+        let dir = std::env::temp_dir().join(format!("warden-files-link-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (victim, other) = (dir.join("victim"), dir.join("other"));
+        std::fs::write(&victim, "precious").unwrap();
+        std::fs::write(&other, "precious too").unwrap();
+        let (pid_file, ports) = (dir.join("w.pid"), dir.join(format!("warden_{}.ports", std::process::id())));
+        std::os::unix::fs::symlink(&victim, &pid_file).unwrap();
+        std::fs::hard_link(&other, &ports).unwrap();
+        let bound = Bound { client: ("127.0.0.1:4222".parse().unwrap(), false), monitoring: None, cluster: None };
+        let files = RunFiles::write(Some(&pid_file), Some(&dir), "warden", &bound).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "the symlink's target is untouched");
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "precious too", "the hard link's file is untouched");
+        assert!(!std::fs::symlink_metadata(&pid_file).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), std::process::id().to_string());
+        assert!(std::fs::read_to_string(&ports).unwrap().starts_with(r#"{"nats":"#));
+        drop(files);
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "no temporary files left: {left:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

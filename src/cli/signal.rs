@@ -1,9 +1,28 @@
 //! `-sl`/`--signal <command>[=<pid or pid file>]`: nats-server's way of
 //! signalling a running server (the Helm chart's preStop runs
 //! `nats-server -sl=ldm=/var/run/nats/nats.pid`).
+//!
+//! A pid file is input, possibly written by someone else: nats-server hands
+//! its content to kill(2), so `-1` (here `4294967295`, which `kill` reads as
+//! -1) signals every process the caller may signal, and `0` its own process
+//! group. warden accepts only a pid above 1 and at most the system's
+//! `pid_max`, signals only a process named `warden` or `nats-server` (or
+//! like the caller), and calls kill(2) itself rather than whatever `kill`
+//! is first on `PATH`. A pid reused between the name check and the signal
+//! (microseconds) is the remaining race.
 
 use std::fmt;
 use std::process::Command;
+
+use rustix::process::{kill_process, Pid, Signal};
+
+/// What `/proc/sys/kernel/pid_max` may hold at most (Linux' `PID_MAX_LIMIT`
+/// on 64-bit systems), the bound when that file cannot be read.
+const PID_MAX_LIMIT: u32 = 4_194_304;
+/// Process names a signal may go to, besides the caller's own name.
+const SERVER_NAMES: &[&str] = &["warden", "nats-server"];
+/// Linux keeps this many bytes of a process name (`TASK_COMM_LEN` - 1).
+const COMM_LEN: usize = 15;
 
 /// Why a signal could not be sent.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,9 +33,14 @@ pub enum SignalError {
     BadArguments(String),
     /// Neither a pid nor a readable pid file.
     BadPid(String),
+    /// A pid outside 2..=pid_max (`-1`, `0` and `1` would reach every
+    /// process, a process group, or init).
+    OutOfRange(u32, u32),
+    /// The process is not a warden or nats-server (or is gone).
+    NotAServer(u32, String),
     /// No pid given and not exactly one server running.
     NoProcess(String),
-    /// `kill` failed.
+    /// kill(2) failed.
     Failed(String),
 }
 
@@ -28,21 +52,27 @@ impl fmt::Display for SignalError {
             }
             SignalError::BadArguments(a) => write!(f, "invalid signal parameters: {a}"),
             SignalError::BadPid(p) => write!(f, "invalid pid: {p}"),
+            SignalError::OutOfRange(pid, max) => {
+                write!(f, "invalid pid: {pid} (a server's pid is between 2 and pid_max, {max}); nothing signalled")
+            }
+            SignalError::NotAServer(pid, name) => {
+                write!(f, "process {pid} is {name}, not warden or nats-server; nothing signalled")
+            }
             SignalError::NoProcess(why) => f.write_str(why),
             SignalError::Failed(why) => f.write_str(why),
         }
     }
 }
 
-/// The signal each of nats-server's commands sends.
-pub fn signal_for(command: &str) -> Result<&'static str, SignalError> {
+/// The signal each of nats-server's commands sends, with its name.
+pub fn signal_for(command: &str) -> Result<(&'static str, Signal), SignalError> {
     Ok(match command {
-        "stop" => "KILL",
-        "quit" => "INT",
-        "reopen" => "USR1",
-        "reload" => "HUP",
-        "ldm" => "USR2",
-        "term" => "TERM",
+        "stop" => ("KILL", Signal::KILL),
+        "quit" => ("INT", Signal::INT),
+        "reopen" => ("USR1", Signal::USR1),
+        "reload" => ("HUP", Signal::HUP),
+        "ldm" => ("USR2", Signal::USR2),
+        "term" => ("TERM", Signal::TERM),
         other => return Err(SignalError::UnknownCommand(other.to_owned())),
     })
 }
@@ -54,6 +84,28 @@ fn resolve_pid(target: &str) -> Result<u32, SignalError> {
     }
     let text = std::fs::read_to_string(target).map_err(|_| SignalError::BadPid(target.to_owned()))?;
     text.trim().parse().map_err(|_| SignalError::BadPid(target.to_owned()))
+}
+
+/// The system's largest pid.
+fn pid_max() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .map_or(PID_MAX_LIMIT, |max: u32| max.min(PID_MAX_LIMIT))
+}
+
+/// `pid` as a process one may signal: above 1 (not "every process", a
+/// process group or init), at most `max`.
+fn checked_pid(pid: u32, max: u32) -> Result<Pid, SignalError> {
+    let raw = i32::try_from(pid).ok().filter(|p| *p > 1 && pid <= max);
+    raw.and_then(Pid::from_raw).ok_or(SignalError::OutOfRange(pid, max))
+}
+
+/// Whether a process named `comm` (as `/proc/<pid>/comm` holds it) is a
+/// server: `warden`, `nats-server`, or the caller's own name.
+fn is_server_name(comm: &str, program: &str) -> bool {
+    let own = program.get(..COMM_LEN).unwrap_or(program);
+    SERVER_NAMES.contains(&comm) || comm == own
 }
 
 /// The one other process named `program`, found with `pgrep`, as nats-server does.
@@ -87,21 +139,20 @@ pub fn send(spec: &str, program: &str) -> Result<(), SignalError> {
     if let Some(extra) = parts.next() {
         return Err(SignalError::BadArguments(extra.to_owned()));
     }
-    let signal = signal_for(command)?;
+    let (name, signal) = signal_for(command)?;
     let pid = match target {
         Some(target) => resolve_pid(target)?,
         None => find_pid(program)?,
     };
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .map_err(|e| SignalError::Failed(format!("cannot run kill: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(SignalError::Failed(format!("cannot send SIG{signal} to process {pid}")))
+    let checked = checked_pid(pid, pid_max())?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map_err(|_| SignalError::NoProcess(format!("no process {pid} is running; nothing signalled")))?;
+    let comm = comm.trim_end_matches('\n');
+    if pid == std::process::id() || !is_server_name(comm, program) {
+        return Err(SignalError::NotAServer(pid, format!("{comm:?}")));
     }
+    kill_process(checked, signal)
+        .map_err(|e| SignalError::Failed(format!("cannot send SIG{name} to process {pid}: {e}")))
 }
 
 #[cfg(test)]
@@ -110,9 +161,9 @@ mod tests {
 
     #[test]
     fn commands_map_to_nats_server_signals_and_pids_resolve() {
-        assert_eq!(signal_for("ldm"), Ok("USR2"));
-        assert_eq!(signal_for("reopen"), Ok("USR1"));
-        assert_eq!(signal_for("stop"), Ok("KILL"));
+        assert_eq!(signal_for("ldm"), Ok(("USR2", Signal::USR2)));
+        assert_eq!(signal_for("reopen"), Ok(("USR1", Signal::USR1)));
+        assert_eq!(signal_for("stop"), Ok(("KILL", Signal::KILL)));
         assert!(matches!(signal_for("nap"), Err(SignalError::UnknownCommand(_))));
         assert_eq!(resolve_pid("42"), Ok(42));
         let file = std::env::temp_dir().join(format!("warden-sl-{}.pid", std::process::id()));
@@ -121,5 +172,19 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         assert!(matches!(resolve_pid("/nonexistent/x.pid"), Err(SignalError::BadPid(_))));
         assert!(matches!(send("ldm=1=2", "warden"), Err(SignalError::BadArguments(_))));
+    }
+
+    #[test]
+    fn only_a_single_process_in_range_may_be_signalled() {
+        // 4294967295 is what `kill` reads as -1: every process.
+        for pid in [0, 1, 4_194_305, u32::MAX, 2_147_483_648] {
+            assert_eq!(checked_pid(pid, PID_MAX_LIMIT), Err(SignalError::OutOfRange(pid, PID_MAX_LIMIT)), "{pid}");
+        }
+        assert_eq!(checked_pid(32_769, 32_768), Err(SignalError::OutOfRange(32_769, 32_768)));
+        assert_eq!(checked_pid(2, 32_768).map(|p| p.as_raw_nonzero().get()), Ok(2));
+        assert!((2..=PID_MAX_LIMIT).contains(&pid_max()));
+        assert!(is_server_name("warden", "nats-server") && is_server_name("nats-server", "warden"));
+        assert!(is_server_name("my-broker-build", "my-broker-build-2"), "comm keeps 15 bytes");
+        assert!(!is_server_name("sleep", "warden") && !is_server_name("bash", "nats-server"));
     }
 }

@@ -231,6 +231,16 @@ impl HttpTarget {
         Ok(HttpTarget { tls, host: host.to_owned(), port, path: path.to_owned() })
     }
 
+    /// The url as `warden check` shows it: scheme, host and port only. A
+    /// path or query often carries a token (`/hooks/<secret>`,
+    /// `?token=...`), so it is masked as the header values are.
+    pub fn masked(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let path = if self.path == "/" { "/" } else { "/<redacted>" };
+        format!("{scheme}://{host}:{}{path}", self.port)
+    }
+
     /// Whether the host is a loopback address (or `localhost`).
     pub fn is_loopback(&self) -> bool {
         self.host.eq_ignore_ascii_case("localhost") || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -303,7 +313,9 @@ mod tests {
         assert_eq!((t.tls, t.host.as_str(), t.port, t.path.as_str()), (true, "auth.example", 8443, "/v1/check?x=1"));
         let t = HttpTarget::parse("http://127.0.0.1").unwrap();
         assert_eq!((t.tls, t.port, t.path.as_str(), t.is_loopback()), (false, 80, "/", true));
+        assert_eq!(t.masked(), "http://127.0.0.1:80/");
         let t = HttpTarget::parse("https://[::1]:9000/a").unwrap();
+        assert_eq!(t.masked(), "https://[::1]:9000/<redacted>");
         assert_eq!((t.host.as_str(), t.port, t.is_loopback()), ("::1", 9000, true));
         assert!(!HttpTarget::parse("http://10.0.0.1/").unwrap().is_loopback());
         for bad in [

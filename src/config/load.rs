@@ -290,7 +290,12 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         // inside `tls {}`.
         let on = section::boolean(&e.value, "allow_non_tls")?;
         match o.tls.as_mut() {
-            Some(tls) => tls.allow_non_tls |= on,
+            Some(tls) => {
+                tls.allow_non_tls |= on;
+                if tls.plain_text_skips_verify() {
+                    return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
+                }
+            }
             None => {
                 return Err(invalid(
                     &e.value,
@@ -605,6 +610,9 @@ fn tls_options(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigEr
     }
     // verify_and_map implies verify, as in nats-server.
     tls.verify |= tls.verify_and_map;
+    if let (Some(e), true) = (allow_non_tls, tls.plain_text_skips_verify()) {
+        return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
+    }
     if tls.verify && tls.ca_file.is_none() {
         let at = verify_and_map.or(verify).map_or(value, |e| &e.value);
         return Err(invalid(

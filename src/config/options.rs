@@ -481,8 +481,21 @@ pub struct TlsOptions {
     /// accept TLS in the NATS order.
     pub handshake_first_fallback: Option<Duration>,
     /// `allow_non_tls` (nats-server 2.10): plain-text clients may use the
-    /// TLS port too (off by default; warned about at every start).
+    /// TLS port too (off by default; warned about at every start). Never
+    /// with `verify`: see [`TlsOptions::plain_text_skips_verify`].
     pub allow_non_tls: bool,
+}
+
+impl TlsOptions {
+    /// Why `allow_non_tls` with `verify` (or `verify_and_map`) is refused.
+    pub const PLAIN_TEXT_SKIPS_VERIFY: &'static str = "allow_non_tls cannot be combined with verify or verify_and_map: a plain-text client presents no certificate, so it would log in with a password alone (or with nothing when no users are configured); remove allow_non_tls to require client certificates";
+
+    /// Whether plain-text clients would silently skip the client
+    /// certificate that `verify` requires (nats-server lets them): a
+    /// combination refused when the config is read and when TLS is loaded.
+    pub fn plain_text_skips_verify(&self) -> bool {
+        self.allow_non_tls && (self.verify || self.verify_and_map)
+    }
 }
 
 /// Monitoring listener address.

@@ -160,7 +160,11 @@ fn delegation_summary(d: &super::Delegation, out: &mut String) {
             "auth callout in account \"{account}\", answers signed by {issuer}, {}",
             if xkey.is_some() { "encrypted (xkey)" } else { "not encrypted" }
         ),
-        super::DelegateService::Http { url, .. } => format!("http authorizer at {url}"),
+        super::DelegateService::Http { url, .. } => match super::HttpTarget::parse(url) {
+            Ok(target) => format!("http authorizer at {}", target.masked()),
+            // Checked when the config was read; never printed whole.
+            Err(_) => "http authorizer at <redacted>".to_owned(),
+        },
     };
     let order = if d.local_first {
         "configured users first, only unknown clients asked"

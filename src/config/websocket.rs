@@ -2,8 +2,8 @@
 //! `validateWebsocketOptions`), strictly, with warden's
 //! `trusted_proxies`. Fail-closed like nats-server: no TLS unless
 //! `no_tls: true` ("websocket requires TLS configuration"); stricter:
-//! `allowed_origins` must be absolute http(s) origins, and trusted proxies
-//! valid addresses or CIDRs.
+//! `allowed_origins` must be absolute http(s) origins, trusted proxies
+//! valid addresses or CIDRs, and `jwt_cookie` needs an origin rule.
 
 use std::time::Duration;
 
@@ -116,6 +116,16 @@ pub(crate) fn websocket(
     }
     if let Some(e) = jwt_cookie {
         ws.jwt_cookie = Some(section::word(&e.value, "jwt_cookie")?.to_owned());
+        // A cookie is an ambient credential: the browser sends it with a
+        // WebSocket any page opens, so without an origin rule every site
+        // the user visits logs in as them (nats-server accepts this).
+        if !ws.same_origin && ws.allowed_origins.is_empty() {
+            return Err(ConfigError::at(
+                ErrorKind::Invalid,
+                &e.key_pos,
+                "websocket jwt_cookie needs same_origin: true or allowed_origins: the browser sends the cookie with a WebSocket any web page opens, so without an origin rule every site the user visits could log in as them (cross-site WebSocket hijacking)",
+            ));
+        }
     }
     if let Some(e) = no_auth_user {
         ws.no_auth_user = Some(section::word(&e.value, "no_auth_user")?.to_owned());

@@ -15,6 +15,11 @@
 //! One task owns the publishing and the inbox subscription (re-made when
 //! the accounts are reloaded); building, signing and checking run on the
 //! verification pool, never on the reactor.
+//!
+//! A question that gets no answer (no service subscribed, or one that is
+//! stuck) ends with the login's deadline, which cancels it; it is warned
+//! about then, at most once a second, naming the subject and account, so a
+//! service that is down shows in the log at the default level.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +32,9 @@ use tracing::{debug, info, warn};
 
 use crate::auth::operator::user_identity;
 use crate::auth::{Claims, ConnectionFacts, Delegate, Pending, RefusalReason, Verdict, Verifier};
-use crate::broker::{stopping, Account, Broker, Fanout, Inbox, InboxMsg, Message, Origin, SubKind, Subscription};
+use crate::broker::{
+    stopping, Account, Broker, Fanout, Inbox, InboxMsg, LogLimiter, Message, Origin, SubKind, Subscription,
+};
 use crate::jwt::{self, AuthorizationResponseClaims, UserClaims};
 use crate::nkeys::{CurveKeyPair, CurvePublic, KeyPair, KeyType};
 use crate::perms::system_space::{AUTH_CALLOUT_SUBJECT, CALLOUT_INBOX_PREFIX};
@@ -41,6 +48,8 @@ const XKEY_HEADER: &str = "Nats-Server-Xkey";
 const JWT_PREFIX: &[u8] = b"eyJ";
 /// Requests queued for the task before askers wait.
 const QUEUE: usize = 256;
+/// Unanswered questions warned about per second; the rest are counted.
+const UNANSWERED_PER_SECOND: u32 = 1;
 
 /// What the callout needs to build requests and judge answers.
 #[derive(Debug)]
@@ -84,6 +93,9 @@ pub struct AuthCallout {
     setup: Arc<CalloutSetup>,
     verifier: Arc<Verifier>,
     outgoing: mpsc::Sender<Outgoing>,
+    /// Bounds the warnings about questions no service answered: a login
+    /// flood while the service is down must not flood the log.
+    unanswered: LogLimiter,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -99,7 +111,29 @@ impl AuthCallout {
         let (outgoing, requests) = mpsc::channel(QUEUE);
         let prefix = format!("{}{}.", String::from_utf8_lossy(CALLOUT_INBOX_PREFIX), random_token());
         tokio::spawn(run(broker, setup.account.clone(), prefix, requests));
-        AuthCallout { setup: Arc::new(setup), verifier, outgoing }
+        let unanswered =
+            LogLimiter::new(UNANSWERED_PER_SECOND, "auth callout: unanswered logins not logged because of their rate");
+        AuthCallout { setup: Arc::new(setup), verifier, outgoing, unanswered }
+    }
+}
+
+/// A question on its way: warns, when dropped before an answer came (the
+/// login's deadline or the delegation's timeout cancelled the wait, or the
+/// client left), that no service answered.
+struct Unanswered<'a> {
+    callout: &'a AuthCallout,
+    answered: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if !self.answered && self.callout.unanswered.allow() {
+            warn!(
+                subject = %String::from_utf8_lossy(AUTH_CALLOUT_SUBJECT),
+                account = %self.callout.setup.account,
+                "auth callout: no service answered the login request; is the service running and subscribed? (logins it should decide are refused)"
+            );
+        }
     }
 }
 
@@ -115,10 +149,12 @@ impl Delegate for AuthCallout {
             let (answer, answered) = oneshot::channel();
             let user = request.user.clone();
             let outgoing = Outgoing { id: random_token(), header: request.header, payload: request.payload, answer };
+            let mut waiting = Unanswered { callout: self, answered: false };
             if self.outgoing.send(outgoing).await.is_err() {
                 return unavailable;
             }
             let Ok(reply) = answered.await else { return unavailable };
+            waiting.answered = true;
             let (setup, c, f) = (self.setup.clone(), claims.clone(), facts.clone());
             let judged = self.verifier.run(move || judge(&setup, &user, &c, &f, &reply, jwt::now())).await;
             judged.unwrap_or(unavailable)

@@ -21,8 +21,10 @@
 //! ```
 //! `permissions` has the config's shape (a string or list is an allow
 //! list; `allow_responses` true or `{max, expires}`); without it the
-//! account's default permissions apply. `expires` (Unix seconds) closes the
-//! connection then. Anything but a `200` with such a document refuses the
+//! account's default permissions apply. As in the config, an empty
+//! `permissions` or `publish`/`subscribe` object refuses the login: it
+//! would otherwise grant everything, past the account's defaults.
+//! `expires` (Unix seconds) closes the connection then. Anything but a `200` with such a document refuses the
 //! login. HTTPS is verified against `ca_file` (default: the system's
 //! bundle); plain HTTP is accepted only to a loopback address (checked when
 //! the config is read). Answers are bounded at [`MAX_ANSWER`] bytes.
@@ -312,35 +314,51 @@ enum ResponsesDoc {
 }
 
 impl RulesDoc {
-    fn rules(self) -> SubjectRules {
-        match self {
+    /// The rules; `Err` for `{}` (or `{"allow": null}`), which would leave
+    /// the direction unrestricted, as warden's config reader refuses it.
+    fn rules(self, direction: &str) -> Result<SubjectRules, String> {
+        Ok(match self {
             RulesDoc::One(s) => SubjectRules { allow: Some(vec![s]), deny: None },
             RulesDoc::List(v) => SubjectRules { allow: Some(v), deny: None },
+            RulesDoc::Both { allow: None, deny: None } => {
+                return Err(format!("an empty {direction} object restricts nothing"))
+            }
             RulesDoc::Both { allow, deny } => {
                 SubjectRules { allow: allow.map(OneOrMany::list), deny: deny.map(OneOrMany::list) }
             }
-        }
+        })
     }
 }
 
 impl PermissionsDoc {
-    fn permissions(self) -> Option<Permissions> {
+    /// The permissions, or why they are refused. An object that sets no
+    /// rule at all (`{}`, or only `null`s) is refused rather than read as
+    /// "no restrictions": that is what `user.get("permissions", {})` in an
+    /// authorizer produces, and it would bypass the account's
+    /// `default_permissions`. Leaving `permissions` out keeps the defaults.
+    fn permissions(self) -> Result<Permissions, String> {
+        if self.publish.is_none() && self.subscribe.is_none() && self.allow_responses.is_none() {
+            return Err(
+                "an empty permissions object restricts nothing (leave it out for the account's defaults)".into()
+            );
+        }
         let allow_responses = match self.allow_responses {
             None | Some(ResponsesDoc::On(false)) => None,
             Some(ResponsesDoc::On(true)) => Some(ResponsePermission::default()),
             Some(ResponsesDoc::Limits { max, expires }) => {
                 let default = ResponsePermission::default();
                 let expires = match expires {
-                    Some(secs) if secs.is_finite() && secs > 0.0 => Duration::try_from_secs_f64(secs).ok()?,
-                    Some(_) => return None,
+                    Some(secs) if secs.is_finite() && secs > 0.0 => Duration::try_from_secs_f64(secs)
+                        .map_err(|_| "allow_responses.expires is out of range".to_owned())?,
+                    Some(_) => return Err("allow_responses.expires is not a positive number of seconds".into()),
                     None => default.expires,
                 };
                 Some(ResponsePermission { max: max.or(default.max), expires })
             }
         };
-        Some(Permissions {
-            publish: self.publish.map(RulesDoc::rules),
-            subscribe: self.subscribe.map(RulesDoc::rules),
+        Ok(Permissions {
+            publish: self.publish.map(|r| r.rules("publish")).transpose()?,
+            subscribe: self.subscribe.map(|r| r.rules("subscribe")).transpose()?,
             allow_responses,
         })
     }
@@ -377,8 +395,8 @@ pub fn judge(
     };
     let permissions = match answer.permissions.map(PermissionsDoc::permissions) {
         None => default.clone(),
-        Some(None) => return invalid("allow_responses.expires is not a positive number of seconds"),
-        Some(Some(perms)) => match PermissionSet::compile(&perms) {
+        Some(Err(why)) => return invalid(&format!("its permissions: {why}")),
+        Some(Ok(perms)) => match PermissionSet::compile(&perms) {
             Ok(set) => Arc::new(set),
             Err(err) => return invalid(&format!("its permissions do not compile: {err}")),
         },

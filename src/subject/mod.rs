@@ -89,6 +89,16 @@ pub fn is_valid_queue(queue: &[u8]) -> bool {
     !queue.is_empty() && !queue.iter().any(|b| is_forbidden_byte(*b)) && std::str::from_utf8(queue).is_ok()
 }
 
+/// Whether `value`, which came from outside (a user's name or tag filled
+/// into a permission template), may stand as one literal token: not empty,
+/// and no `.` (it would add tokens), no `*` or `>` anywhere, no whitespace
+/// and no control character. Stricter than a subject's token, where `a*` is
+/// a literal: a user named `*` in `chat.{{name()}}.>` would otherwise be
+/// granted every user's `chat.*.>`, so nothing wildcard-like passes.
+pub fn is_safe_token_value(value: &str) -> bool {
+    !value.is_empty() && !value.chars().any(|c| matches!(c, '.' | '*' | '>') || c.is_whitespace() || c.is_control())
+}
+
 /// A valid publish subject: a pattern with no wildcard tokens.
 pub fn is_valid_literal(subject: &[u8]) -> bool {
     scan(subject) == Some(false)

@@ -16,7 +16,7 @@ use crate::monitor::{ApiFailure, Endpoint};
 
 /// `$SYS.REQ.SERVER.PING`: every server answers with its statistics.
 pub const SERVER_PING: &[u8] = b"$SYS.REQ.SERVER.PING";
-/// `$SYS.REQ.USER.INFO`: the requester's own user and account.
+/// `$SYS.REQ.USER.INFO`: the requester's own user, account and permissions.
 pub const USER_INFO: &[u8] = b"$SYS.REQ.USER.INFO";
 pub use crate::perms::system_space::SELF_SERVICE;
 

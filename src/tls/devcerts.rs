@@ -123,6 +123,10 @@ pub struct GenerateOptions {
     pub hosts: Vec<String>,
     /// One client certificate per name.
     pub clients: Vec<String>,
+    /// Replace files that exist (`--force`). Without it nothing is
+    /// written if any of them exists: a new CA silently replacing the old
+    /// one would make every certificate it signed stop verifying.
+    pub force: bool,
 }
 
 /// Paths of the files written.
@@ -132,10 +136,16 @@ pub struct DevCerts {
     pub files: Vec<PathBuf>,
 }
 
-/// Writes `data` to `path`; keys get mode 0600 from the start.
-fn write_file(path: &Path, data: &str, secret: bool) -> std::io::Result<()> {
+/// Writes `data` to `path`; keys get mode 0600 from the start. Without
+/// `replace`, a file that appeared since the check is an error, not
+/// overwritten.
+fn write_file(path: &Path, data: &str, secret: bool, replace: bool) -> std::io::Result<()> {
     let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true).mode(if secret { 0o600 } else { 0o644 });
+    options.write(true).mode(if secret { 0o600 } else { 0o644 });
+    match replace {
+        true => options.create(true).truncate(true),
+        false => options.create_new(true),
+    };
     let mut file = options.open(path)?;
     file.write_all(data.as_bytes())?;
     if secret {
@@ -147,16 +157,29 @@ fn write_file(path: &Path, data: &str, secret: bool) -> std::io::Result<()> {
 
 /// Generates a CA (`ca.pem`, `ca-key.pem`), a server certificate
 /// (`server.pem`, `server-key.pem`) and `client-NAME.pem` /
-/// `client-NAME-key.pem` per client, in `opts.out`.
+/// `client-NAME-key.pem` per client, in `opts.out`. Without `opts.force`,
+/// refuses before writing anything if one of those files exists.
 pub fn generate(opts: &GenerateOptions) -> Result<DevCerts, Box<dyn std::error::Error>> {
     fs::create_dir_all(&opts.out)?;
+    let names =
+        ["ca".to_owned(), "server".to_owned()].into_iter().chain(opts.clients.iter().map(|c| format!("client-{c}")));
+    let paths = names.flat_map(|n| [opts.out.join(format!("{n}.pem")), opts.out.join(format!("{n}-key.pem"))]);
+    let existing: Vec<String> =
+        paths.filter(|p| p.symlink_metadata().is_ok()).map(|p| p.display().to_string()).collect();
+    if !existing.is_empty() && !opts.force {
+        return Err(format!(
+            "{} already exist(s); a new CA would make every certificate the old one signed stop verifying. Use another --out, or --force to replace them",
+            existing.join(", ")
+        )
+        .into());
+    }
     let ca = Ca::new("warden development CA")?;
     let mut files = Vec::new();
     let mut save = |name: String, issued: &Issued| -> std::io::Result<()> {
         let cert = opts.out.join(format!("{name}.pem"));
         let key = opts.out.join(format!("{name}-key.pem"));
-        write_file(&cert, &issued.cert_pem, false)?;
-        write_file(&key, &issued.key_pem, true)?;
+        write_file(&cert, &issued.cert_pem, false, opts.force)?;
+        write_file(&key, &issued.key_pem, true, opts.force)?;
         files.push(cert);
         files.push(key);
         Ok(())

@@ -31,6 +31,10 @@ impl TlsState {
     /// Loads and checks the certificate material of `opts`; also returns
     /// the warnings to log (such as a certificate close to expiry).
     pub fn load(opts: &TlsOptions) -> Result<(TlsState, Vec<String>), TlsError> {
+        // Options built in code bypass the config reader's check: fail closed here too.
+        if opts.plain_text_skips_verify() {
+            return Err(TlsError::Config(TlsOptions::PLAIN_TEXT_SKIPS_VERIFY.into()));
+        }
         let setup = load_server_config(opts)?;
         let state = TlsState {
             config: setup.config,

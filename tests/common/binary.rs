@@ -41,7 +41,8 @@ pub async fn serve_file(conf: &std::path::Path) -> (Serving, std::net::SocketAdd
     (serving, addr)
 }
 
-async fn serve_file_logged(conf: &std::path::Path) -> (Serving, std::net::SocketAddr, Log) {
+/// [`serve_file`], also returning every log line the server writes.
+pub async fn serve_file_logged(conf: &std::path::Path) -> (Serving, std::net::SocketAddr, Log) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["serve", "--config"])
         .arg(conf)
@@ -69,6 +70,20 @@ async fn serve_file_logged(conf: &std::path::Path) -> (Serving, std::net::Socket
     });
     let addr = within(rx).await.expect("the server says where it listens");
     (Serving(child), addr, log)
+}
+
+/// The first log line (within [`within`]'s bound) that contains every one of `parts`.
+pub async fn log_line(log: &Log, parts: &[&str]) -> String {
+    within(async {
+        loop {
+            let found = log.lock().unwrap().iter().find(|line| parts.iter().all(|p| line.contains(p))).cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
 }
 
 /// The `127.0.0.1:PORT` in a log line (which may hold colour codes).

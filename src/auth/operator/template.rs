@@ -2,12 +2,17 @@
 //! nats-server's `processUserPermissionsTemplate` does: `{{name()}}`,
 //! `{{subject()}}`, `{{account-name()}}`, `{{account-subject()}}`,
 //! `{{tag(x)}}` and `{{account-tag(x)}}` (every value of the tags `x:...`,
-//! one subject per combination). An allow entry that comes out invalid is
-//! dropped (and an allow list emptied that way becomes `deny >`); a deny
-//! entry that comes out invalid refuses the login, so a template can never
-//! grant more than it says.
+//! one subject per combination). Every value filled in must be a safe
+//! literal token ([`is_safe_token_value`]): a user named `*` or `a.b`, or a
+//! tag `team:>`, would otherwise widen `chat.{{name()}}.>` to other users'
+//! subjects (nats-server fills such values in as they are). An entry with
+//! such a value is invalid, like one with a missing tag. An allow entry that
+//! comes out invalid is dropped (and an allow list emptied that way becomes
+//! `deny >`); a deny entry that comes out invalid refuses the login, so a
+//! template can never grant more than it says.
 
 use crate::jwt::Rules;
+use crate::subject::is_safe_token_value;
 
 /// The values a template may use.
 #[derive(Debug)]
@@ -65,7 +70,7 @@ fn expand(entry: &str, values: &Values<'_>) -> Option<Vec<String>> {
                     let want = format!("{}:", &op[prefix.len()..op.len() - 1]);
                     tags.iter().filter_map(|t| t.to_ascii_lowercase().strip_prefix(&want).map(str::to_owned)).collect()
                 };
-                match op.as_str() {
+                let filled = match op.as_str() {
                     "name()" => vec![values.name.to_owned()],
                     "subject()" => vec![values.subject.to_owned()],
                     "account-name()" => vec![values.account_name.to_owned()],
@@ -76,6 +81,11 @@ fn expand(entry: &str, values: &Values<'_>) -> Option<Vec<String>> {
                     o if o.starts_with("tag(") && o.ends_with(')') => tagged("tag(", values.tags),
                     // Unknown: a token no subject can have, so the entry is invalid.
                     _ => vec![" ".to_owned()],
+                };
+                // A value that is not one literal token: the entry is invalid.
+                match filled.iter().all(|v| is_safe_token_value(v)) {
+                    true => filled,
+                    false => vec![" ".to_owned()],
                 }
             }
         };
@@ -130,5 +140,27 @@ mod tests {
         assert_eq!(out.deny, [">"]);
         // A deny entry that cannot be made refuses the login.
         assert_eq!(apply(&rules(&[">"], &["t.{{tag(team)}}"]), &values(&[])), None);
+    }
+
+    #[test]
+    fn a_value_that_is_not_one_literal_token_is_never_filled_in() {
+        // A user named `*` must not get every user's `chat.*.>`; `>`, a dot
+        // (more tokens), whitespace or a control byte are refused alike.
+        for name in ["*", ">", "bob.x", "a*", "b>c", "a b", "tab\t", "nl\n", "del\u{7f}", "nbsp\u{a0}", ""] {
+            let vals = Values { name, ..values(&[]) };
+            let out = apply(&rules(&["chat.{{name()}}.>", "public"], &[]), &vals).unwrap();
+            assert_eq!(out.allow, ["public"], "{name:?}");
+            assert_eq!(apply(&rules(&[">"], &["chat.{{name()}}"]), &vals), None, "deny with {name:?}");
+        }
+        // Every function: tags (one bad value spoils the entry), account names.
+        let tags = vec!["team:eng".to_string(), "team:*".to_string()];
+        let out = apply(&rules(&["t.{{tag(team)}}"], &[]), &values(&tags)).unwrap();
+        assert!(out.allow.is_empty() && out.deny == [">"]);
+        let vals = Values { account_name: "A.>", account_tags: &tags, ..values(&[]) };
+        let out = apply(&rules(&["a.{{account-name()}}", "b.{{account-tag(team)}}", "ok"], &[]), &vals).unwrap();
+        assert_eq!(out.allow, ["ok"]);
+        // Ordinary names still fill in.
+        let vals = Values { name: "Zoë-1_x", ..values(&[]) };
+        assert_eq!(apply(&rules(&["chat.{{name()}}.>"], &[]), &vals).unwrap().allow, ["chat.Zoë-1_x.>"]);
     }
 }

@@ -155,10 +155,17 @@ fn account_defaults_and_scoped_templates_give_the_permissions() {
         Some(vec!["defaults.>".to_string()])
     );
     let scoped_user = json!({"type": "user", "version": 2, "issuer_account": w.account.public().as_str()});
-    let by_scope = Secret::new(sign(&scoped, json!({"sub": user.public().as_str(), "name": "carol"}), scoped_user));
+    let by_scope =
+        Secret::new(sign(&scoped, json!({"sub": user.public().as_str(), "name": "carol"}), scoped_user.clone()));
     let Verdict::Accept(identity) = login(&auth, &user, by_scope, "the-nonce") else { panic!() };
     let publish = identity.permissions.source().and_then(|p| p.publish.clone()).and_then(|r| r.allow);
     assert_eq!(publish, Some(vec!["scoped.carol.>".to_string()]));
+    // A user named `*` gets nothing from the template, not every user's `scoped.*.>`.
+    let star = Secret::new(sign(&scoped, json!({"sub": user.public().as_str(), "name": "*"}), scoped_user));
+    let Verdict::Accept(identity) = login(&auth, &user, star, "the-nonce") else { panic!() };
+    assert!(!identity.permissions.may_publish(b"scoped.carol.x") && !identity.permissions.may_publish(b"scoped.*.x"));
+    let publish = identity.permissions.source().and_then(|p| p.publish.clone());
+    assert_eq!(publish.map(|r| (r.allow, r.deny)), Some((None, Some(vec![">".to_string()]))));
     // A scoped user carrying permissions of its own is refused.
     let own = Secret::new(sign(
         &scoped,

@@ -211,4 +211,8 @@ accounts { L: { users: [ {user: l, password: p} ],
     let mut fourth = session_on(&broker, &gate, now);
     log_in(&mut fourth, &gate, "l", "p", now).unwrap();
     assert_eq!(broker.accounts.get("L").unwrap().connections(), 2);
+    // max_subscriptions bounds each connection, not the account's total
+    // (as documented): `first` holds its one, `fourth` may hold another.
+    feed(&mut fourth, "SUB c 1\r\nSUB d 2\r\nPING\r\n", now);
+    assert_eq!(sent(&fourth), "-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n");
 }

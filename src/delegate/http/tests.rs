@@ -63,6 +63,11 @@ fn anything_but_a_clear_yes_refuses() {
         json!({ "allow": true, "account": "APP", "admin": true }),
         json!({ "allow": "yes", "account": "APP" }),
         json!({ "allow": true, "account": "APP", "permissions": { "allow_responses": { "expires": -1 } } }),
+        // Empty shapes would grant everything, past the account's defaults.
+        json!({ "allow": true, "account": "APP", "permissions": {} }),
+        json!({ "allow": true, "account": "APP", "permissions": { "publish": null, "subscribe": null } }),
+        json!({ "allow": true, "account": "APP", "permissions": { "publish": {}, "subscribe": ["app.>"] } }),
+        json!({ "allow": true, "account": "APP", "permissions": { "sub": { "allow": null }, "pub": "app.>" } }),
     ] {
         assert!(unavailable(&judged(answer.clone())), "{answer}");
     }
