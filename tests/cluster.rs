@@ -467,3 +467,103 @@ async fn routes_over_verified_tls() {
         s.shutdown().await;
     }
 }
+
+fn with_route_password(routes: Vec<String>) -> ClusterOptions {
+    let authorization = RouteAuthorization { user: "ruser".into(), password: Secret::new("rpass"), timeout: None };
+    ClusterOptions { authorization: Some(authorization), allow_unauthenticated: false, ..cluster_opts(routes) }
+}
+
+async fn password_node(name: &str, routes: Vec<String>) -> Server {
+    start(Options { server_name: Some(name.into()), cluster: Some(with_route_password(routes)), ..test_options() })
+        .await
+}
+
+/// Publishes on each client's node until a subscriber on every other node
+/// has the message (interest travels asynchronously): a message published
+/// on any node reaches every other node.
+async fn each_node_reaches_every_other(clients: &[async_nats::Client]) {
+    for (i, publisher) in clients.iter().enumerate() {
+        let subject = format!("mesh.from.{i}");
+        let mut subs = Vec::new();
+        for (j, other) in clients.iter().enumerate().filter(|(j, _)| *j != i) {
+            subs.push((j, other.subscribe(subject.clone()).await.unwrap()));
+            other.flush().await.unwrap();
+        }
+        let mut missing: Vec<usize> = subs.iter().map(|(j, _)| *j).collect();
+        for _probe in 0..100 {
+            publisher.publish(subject.clone(), "x".into()).await.unwrap();
+            publisher.flush().await.unwrap();
+            for (j, sub) in &mut subs {
+                if tokio::time::timeout(Duration::from_millis(100), sub.next()).await.is_ok() {
+                    missing.retain(|m| m != j);
+                }
+            }
+            if missing.is_empty() {
+                break;
+            }
+        }
+        assert!(missing.is_empty(), "a message published on node {i} never reached nodes {missing:?}");
+    }
+}
+
+/// Regression: with a route password, nodes 2 and 3 listing only node 1 in
+/// `routes` (nats-server's documented seed pattern) never connected to each
+/// other (gossip was followed only with route TLS): a message published on
+/// node 2 never reached node 3, with no error anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_seeded_with_a_route_password_forms_a_full_mesh() {
+    let a = password_node("A", vec![]).await;
+    let b = password_node("B", vec![route_url(&a)]).await;
+    let c = password_node("C", vec![route_url(&a)]).await;
+    for (name, s) in [("A", &a), ("B", &b), ("C", &c)] {
+        let cluster = s.cluster().unwrap().clone();
+        eventually(&format!("{name} to have routes to the other two"), || cluster.route_count() == 2).await;
+    }
+    let (b_id, c_id) = (&b.broker().identity.id, &c.broker().identity.id);
+    assert!(b.cluster().unwrap().has_route(c_id) && c.cluster().unwrap().has_route(b_id));
+    each_node_reaches_every_other(&[client(&a).await, client(&b).await, client(&c).await]).await;
+    for s in [&a, &b, &c] {
+        assert!(s.cluster().unwrap().unreachable().is_empty());
+    }
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
+}
+
+/// The same seed pattern with nats-server 2.9.10 as the seed: it gossips
+/// each warden node to the other, and they connect with the route password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_wardens_seeded_by_nats_server_with_a_route_password_form_a_full_mesh() {
+    let Some(binary) = nats_server_2_9() else {
+        eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it from Debian)");
+        return;
+    };
+    let (client_port, route_port) = (free_port(), free_port());
+    let _seed = spawn_nats_server(
+        &binary,
+        "seed",
+        &format!(
+            "listen: 127.0.0.1:{client_port}\nserver_name: N\ncluster {{ name: c1, listen: 127.0.0.1:{route_port}, \
+             authorization {{ user: ruser, password: rpass }} }}\n"
+        ),
+    );
+    let seed = format!("nats-route://127.0.0.1:{route_port}");
+    let b = password_node("B", vec![seed.clone()]).await;
+    let c = password_node("C", vec![seed]).await;
+    for (name, s) in [("B", &b), ("C", &c)] {
+        let cluster = s.cluster().unwrap().clone();
+        eventually(&format!("{name} to have routes to the other two"), || cluster.route_count() == 2).await;
+    }
+    let on_n = within(async {
+        loop {
+            if let Ok(client) = async_nats::connect(format!("nats://127.0.0.1:{client_port}")).await {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    each_node_reaches_every_other(&[on_n, client(&b).await, client(&c).await]).await;
+    b.shutdown().await;
+    c.shutdown().await;
+}
