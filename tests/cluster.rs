@@ -567,3 +567,129 @@ async fn two_wardens_seeded_by_nats_server_with_a_route_password_form_a_full_mes
     b.shutdown().await;
     c.shutdown().await;
 }
+
+/// A node whose clients may hold `max_pending` bytes, routed to `routes`.
+async fn node_with_max_pending(name: &str, routes: Vec<String>, max_pending: usize) -> Server {
+    let cluster = Some(cluster_opts(routes));
+    start(Options { server_name: Some(name.into()), cluster, max_pending, ..test_options() }).await
+}
+
+/// A raw subscriber to `subject` on `server`, its receive window `window`
+/// bytes when given (a small one stops a subscriber that never reads from
+/// hiding megabytes in the kernel).
+async fn raw_subscriber(server: &Server, subject: &str, window: Option<u32>) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(window) = window {
+        socket.set_recv_buffer_size(window).unwrap();
+    }
+    let mut raw = Raw::new(within(socket.connect(server.local_addr())).await.unwrap());
+    assert!(raw.line().await.starts_with("INFO "));
+    raw.send(format!("CONNECT {{\"verbose\":false}}\r\nSUB {subject} 1\r\n")).await;
+    raw.ping_pong().await;
+    raw.stream
+}
+
+/// Publishes `count` 16-byte messages to `subject` on `server` as fast as
+/// the socket takes them, then waits for the PONG after the last.
+fn publish_flat_out(server: &Server, subject: &str, count: usize) -> tokio::task::JoinHandle<()> {
+    let addr = server.local_addr();
+    let frame = format!("PUB {subject} 16\r\n0123456789abcdef\r\n");
+    tokio::spawn(async move {
+        let mut publisher = Raw::connected(addr).await;
+        let batch = frame.repeat(8192);
+        for _ in 0..count / 8192 {
+            publisher.send(&batch).await;
+        }
+        publisher.send(frame.repeat(count % 8192)).await;
+        publisher.ping_pong().await;
+    })
+}
+
+/// Reads MSG frames until `want` arrived, the server closed the connection
+/// or nothing came for the test timeout; returns how many arrived and the
+/// longest time between two reads after the first.
+async fn receive_msgs(stream: &mut tokio::net::TcpStream, want: usize) -> (usize, Duration) {
+    use tokio::io::AsyncReadExt;
+    let (mut buf, mut chunk) = (Vec::new(), vec![0u8; 256 * 1024]);
+    let (mut got, mut longest, mut last) = (0, Duration::ZERO, None::<std::time::Instant>);
+    while got < want {
+        let n = match tokio::time::timeout(WAIT, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => break,
+        };
+        let now = std::time::Instant::now();
+        longest = longest.max(last.map_or(Duration::ZERO, |t| now - t));
+        last = Some(now);
+        buf.extend_from_slice(&chunk[..n]);
+        let mut used = 0;
+        while let Some(eol) = buf[used..].windows(2).position(|w| w == b"\r\n") {
+            let line = &buf[used..used + eol];
+            let Some(head) = line.strip_prefix(b"MSG ") else {
+                used += eol + 2; // PING, INFO: not counted
+                continue;
+            };
+            let size: usize = std::str::from_utf8(head).unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+            let end = used + eol + 2 + size + 2;
+            if buf.len() < end {
+                break;
+            }
+            got += 1;
+            used = end;
+        }
+        buf.drain(..used);
+    }
+    (got, longest)
+}
+
+/// Regression (benchmark scenario k): a publisher on node A sending 16-byte
+/// messages flat out got its subscriber on node B cut as a slow consumer
+/// (max_pending exceeded) and messages lost, because B's route reader
+/// never waited for the subscriber. It now waits as a local publisher
+/// does, TCP pushes back to A, and A's publisher waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_publisher_on_one_node_does_not_get_a_subscriber_on_another_cut() {
+    let a = node("A", vec![]).await;
+    let b = node_with_max_pending("B", vec![route_url(&a)], 512 * 1024).await;
+    let cluster = b.cluster().unwrap().clone();
+    eventually("B to have its route to A", || cluster.route_count() == 1).await;
+    let mut sub = raw_subscriber(&b, "k", None).await;
+    eventually("A to see B's interest", || route_interest(&a, "$G") > 0).await;
+    let count = 300_000;
+    let started = std::time::Instant::now();
+    let publisher = publish_flat_out(&a, "k", count);
+    let (got, _) = receive_msgs(&mut sub, count).await;
+    let took = started.elapsed();
+    within(publisher).await.unwrap();
+    eprintln!("{got} of {count} delivered across the route in {took:?}");
+    assert_eq!(got, count, "messages lost");
+    assert_eq!(b.broker().stats.slow_consumers.load(std::sync::atomic::Ordering::Relaxed), 0);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// A subscriber that stops reading behind a route is still cut as a slow
+/// consumer, and the route keeps feeding another subscriber on its node:
+/// it is held back at most `STALL` per read batch meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_subscriber_behind_a_route_is_cut_while_another_keeps_receiving() {
+    let a = node("A", vec![]).await;
+    let b = node_with_max_pending("B", vec![route_url(&a)], 256 * 1024).await;
+    let cluster = b.cluster().unwrap().clone();
+    eventually("B to have its route to A", || cluster.route_count() == 1).await;
+    let _stuck = raw_subscriber(&b, "k", Some(4096)).await;
+    let mut reading = raw_subscriber(&b, "k", None).await;
+    eventually("A to see both subscribers of B", || {
+        a.broker().accounts.global().router.subscriptions().iter().any(|s| s.owner.is_route())
+    })
+    .await;
+    let count = 200_000;
+    let publisher = publish_flat_out(&a, "k", count);
+    let (got, longest_gap) = receive_msgs(&mut reading, count).await;
+    within(publisher).await.unwrap();
+    eprintln!("{got} of {count} delivered; longest gap {longest_gap:?}");
+    assert_eq!(got, count, "the reading subscriber lost messages");
+    assert_eq!(b.broker().stats.slow_consumers.load(std::sync::atomic::Ordering::Relaxed), 1, "the stuck one is cut");
+    assert!(longest_gap < warden::broker::STALL * 10, "the route stalled {longest_gap:?}");
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -18,7 +18,7 @@ use super::solicit::RouteUrl;
 use super::{Cluster, Dial, InterestKey};
 use crate::broker::PendingSlot;
 use crate::broker::{
-    stopping, Account, Broker, Client, ClientKind, CloseReason, Fanout, Message, Origin, Subscription,
+    stall_behind, stopping, Account, Broker, Client, ClientKind, CloseReason, Fanout, Message, Origin, Subscription,
 };
 use crate::conn::write_loop;
 use crate::proto::route::{self, json_line, RouteConnect, RouteInfo, RouteOp};
@@ -241,15 +241,17 @@ impl RouteState {
                         }
                     };
                     buf.advance(used);
-                    self.flush();
+                    let backed_up = self.fanout.end_batch(&self.broker);
                     outcome?;
+                    // Not reading while a local subscriber this batch fed
+                    // is backed up lets TCP push back on the other server,
+                    // whose publisher then waits (nats-server does the
+                    // same); without it the subscriber was cut as a slow
+                    // consumer here while the publisher ran at full speed.
+                    stall_behind(backed_up).await;
                 }
             }
         }
-    }
-
-    fn flush(&mut self) {
-        self.fanout.end_batch(&self.broker);
     }
 
     fn refuse(&self, text: &str) -> Result<(), RouteEnd> {
