@@ -306,6 +306,12 @@ impl Cluster {
         }
     }
 
+    /// Forgets that `url` was unreachable: a route to its server is up
+    /// (this dial lost the tie-break to the server's own).
+    pub(crate) fn reached(&self, url: &RouteUrl) {
+        self.unreachable.lock().remove(&url.route_url());
+    }
+
     /// The servers this node knows of and cannot reach.
     pub fn unreachable(&self) -> Vec<Unreachable> {
         self.unreachable.lock().values().cloned().collect()

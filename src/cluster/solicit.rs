@@ -106,6 +106,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
                     RouteEnd::ToSelf => break,
                     RouteEnd::Duplicate(remote_id) => {
                         // The other direction won; wait until it is gone.
+                        cluster.reached(&url);
                         loop {
                             let changed = cluster.changed.notified();
                             tokio::pin!(changed);
