@@ -467,3 +467,229 @@ async fn routes_over_verified_tls() {
         s.shutdown().await;
     }
 }
+
+fn with_route_password(routes: Vec<String>) -> ClusterOptions {
+    let authorization = RouteAuthorization { user: "ruser".into(), password: Secret::new("rpass"), timeout: None };
+    ClusterOptions { authorization: Some(authorization), allow_unauthenticated: false, ..cluster_opts(routes) }
+}
+
+async fn password_node(name: &str, routes: Vec<String>) -> Server {
+    start(Options { server_name: Some(name.into()), cluster: Some(with_route_password(routes)), ..test_options() })
+        .await
+}
+
+/// Publishes on each client's node until a subscriber on every other node
+/// has the message (interest travels asynchronously): a message published
+/// on any node reaches every other node.
+async fn each_node_reaches_every_other(clients: &[async_nats::Client]) {
+    for (i, publisher) in clients.iter().enumerate() {
+        let subject = format!("mesh.from.{i}");
+        let mut subs = Vec::new();
+        for (j, other) in clients.iter().enumerate().filter(|(j, _)| *j != i) {
+            subs.push((j, other.subscribe(subject.clone()).await.unwrap()));
+            other.flush().await.unwrap();
+        }
+        let mut missing: Vec<usize> = subs.iter().map(|(j, _)| *j).collect();
+        for _probe in 0..100 {
+            publisher.publish(subject.clone(), "x".into()).await.unwrap();
+            publisher.flush().await.unwrap();
+            for (j, sub) in &mut subs {
+                if tokio::time::timeout(Duration::from_millis(100), sub.next()).await.is_ok() {
+                    missing.retain(|m| m != j);
+                }
+            }
+            if missing.is_empty() {
+                break;
+            }
+        }
+        assert!(missing.is_empty(), "a message published on node {i} never reached nodes {missing:?}");
+    }
+}
+
+/// Regression: with a route password, nodes 2 and 3 listing only node 1 in
+/// `routes` (nats-server's documented seed pattern) never connected to each
+/// other (gossip was followed only with route TLS): a message published on
+/// node 2 never reached node 3, with no error anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_seeded_with_a_route_password_forms_a_full_mesh() {
+    let a = password_node("A", vec![]).await;
+    let b = password_node("B", vec![route_url(&a)]).await;
+    let c = password_node("C", vec![route_url(&a)]).await;
+    for (name, s) in [("A", &a), ("B", &b), ("C", &c)] {
+        let cluster = s.cluster().unwrap().clone();
+        eventually(&format!("{name} to have routes to the other two"), || cluster.route_count() == 2).await;
+    }
+    let (b_id, c_id) = (&b.broker().identity.id, &c.broker().identity.id);
+    assert!(b.cluster().unwrap().has_route(c_id) && c.cluster().unwrap().has_route(b_id));
+    each_node_reaches_every_other(&[client(&a).await, client(&b).await, client(&c).await]).await;
+    for s in [&a, &b, &c] {
+        assert!(s.cluster().unwrap().unreachable().is_empty());
+    }
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
+}
+
+/// The same seed pattern with nats-server 2.9.10 as the seed: it gossips
+/// each warden node to the other, and they connect with the route password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_wardens_seeded_by_nats_server_with_a_route_password_form_a_full_mesh() {
+    let Some(binary) = nats_server_2_9() else {
+        eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it from Debian)");
+        return;
+    };
+    let (client_port, route_port) = (free_port(), free_port());
+    let _seed = spawn_nats_server(
+        &binary,
+        "seed",
+        &format!(
+            "listen: 127.0.0.1:{client_port}\nserver_name: N\ncluster {{ name: c1, listen: 127.0.0.1:{route_port}, \
+             authorization {{ user: ruser, password: rpass }} }}\n"
+        ),
+    );
+    let seed = format!("nats-route://127.0.0.1:{route_port}");
+    let b = password_node("B", vec![seed.clone()]).await;
+    let c = password_node("C", vec![seed]).await;
+    for (name, s) in [("B", &b), ("C", &c)] {
+        let cluster = s.cluster().unwrap().clone();
+        eventually(&format!("{name} to have routes to the other two"), || cluster.route_count() == 2).await;
+    }
+    let on_n = within(async {
+        loop {
+            if let Ok(client) = async_nats::connect(format!("nats://127.0.0.1:{client_port}")).await {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    each_node_reaches_every_other(&[on_n, client(&b).await, client(&c).await]).await;
+    b.shutdown().await;
+    c.shutdown().await;
+}
+
+/// A node whose clients may hold `max_pending` bytes, routed to `routes`.
+async fn node_with_max_pending(name: &str, routes: Vec<String>, max_pending: usize) -> Server {
+    let cluster = Some(cluster_opts(routes));
+    start(Options { server_name: Some(name.into()), cluster, max_pending, ..test_options() }).await
+}
+
+/// A raw subscriber to `subject` on `server`, its receive window `window`
+/// bytes when given (a small one stops a subscriber that never reads from
+/// hiding megabytes in the kernel).
+async fn raw_subscriber(server: &Server, subject: &str, window: Option<u32>) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(window) = window {
+        socket.set_recv_buffer_size(window).unwrap();
+    }
+    let mut raw = Raw::new(within(socket.connect(server.local_addr())).await.unwrap());
+    assert!(raw.line().await.starts_with("INFO "));
+    raw.send(format!("CONNECT {{\"verbose\":false}}\r\nSUB {subject} 1\r\n")).await;
+    raw.ping_pong().await;
+    raw.stream
+}
+
+/// Publishes `count` 16-byte messages to `subject` on `server` as fast as
+/// the socket takes them, then waits for the PONG after the last.
+fn publish_flat_out(server: &Server, subject: &str, count: usize) -> tokio::task::JoinHandle<()> {
+    let addr = server.local_addr();
+    let frame = format!("PUB {subject} 16\r\n0123456789abcdef\r\n");
+    tokio::spawn(async move {
+        let mut publisher = Raw::connected(addr).await;
+        let batch = frame.repeat(8192);
+        for _ in 0..count / 8192 {
+            publisher.send(&batch).await;
+        }
+        publisher.send(frame.repeat(count % 8192)).await;
+        publisher.ping_pong().await;
+    })
+}
+
+/// Reads MSG frames until `want` arrived, the server closed the connection
+/// or nothing came for the test timeout; returns how many arrived and the
+/// longest time between two reads after the first.
+async fn receive_msgs(stream: &mut tokio::net::TcpStream, want: usize) -> (usize, Duration) {
+    use tokio::io::AsyncReadExt;
+    let (mut buf, mut chunk) = (Vec::new(), vec![0u8; 256 * 1024]);
+    let (mut got, mut longest, mut last) = (0, Duration::ZERO, None::<std::time::Instant>);
+    while got < want {
+        let n = match tokio::time::timeout(WAIT, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => break,
+        };
+        let now = std::time::Instant::now();
+        longest = longest.max(last.map_or(Duration::ZERO, |t| now - t));
+        last = Some(now);
+        buf.extend_from_slice(&chunk[..n]);
+        let mut used = 0;
+        while let Some(eol) = buf[used..].windows(2).position(|w| w == b"\r\n") {
+            let line = &buf[used..used + eol];
+            let Some(head) = line.strip_prefix(b"MSG ") else {
+                used += eol + 2; // PING, INFO: not counted
+                continue;
+            };
+            let size: usize = std::str::from_utf8(head).unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+            let end = used + eol + 2 + size + 2;
+            if buf.len() < end {
+                break;
+            }
+            got += 1;
+            used = end;
+        }
+        buf.drain(..used);
+    }
+    (got, longest)
+}
+
+/// Regression (benchmark scenario k): a publisher on node A sending 16-byte
+/// messages flat out got its subscriber on node B cut as a slow consumer
+/// (max_pending exceeded) and messages lost, because B's route reader
+/// never waited for the subscriber. It now waits as a local publisher
+/// does, TCP pushes back to A, and A's publisher waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_publisher_on_one_node_does_not_get_a_subscriber_on_another_cut() {
+    let a = node("A", vec![]).await;
+    let b = node_with_max_pending("B", vec![route_url(&a)], 512 * 1024).await;
+    let cluster = b.cluster().unwrap().clone();
+    eventually("B to have its route to A", || cluster.route_count() == 1).await;
+    let mut sub = raw_subscriber(&b, "k", None).await;
+    eventually("A to see B's interest", || route_interest(&a, "$G") > 0).await;
+    let count = 300_000;
+    let started = std::time::Instant::now();
+    let publisher = publish_flat_out(&a, "k", count);
+    let (got, _) = receive_msgs(&mut sub, count).await;
+    let took = started.elapsed();
+    within(publisher).await.unwrap();
+    eprintln!("{got} of {count} delivered across the route in {took:?}");
+    assert_eq!(got, count, "messages lost");
+    assert_eq!(b.broker().stats.slow_consumers.load(std::sync::atomic::Ordering::Relaxed), 0);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// A subscriber that stops reading behind a route is still cut as a slow
+/// consumer, and the route keeps feeding another subscriber on its node:
+/// it is held back at most `STALL` per read batch meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_subscriber_behind_a_route_is_cut_while_another_keeps_receiving() {
+    let a = node("A", vec![]).await;
+    let b = node_with_max_pending("B", vec![route_url(&a)], 256 * 1024).await;
+    let cluster = b.cluster().unwrap().clone();
+    eventually("B to have its route to A", || cluster.route_count() == 1).await;
+    let _stuck = raw_subscriber(&b, "k", Some(4096)).await;
+    let mut reading = raw_subscriber(&b, "k", None).await;
+    eventually("A to see both subscribers of B", || {
+        a.broker().accounts.global().router.subscriptions().iter().any(|s| s.owner.is_route())
+    })
+    .await;
+    let count = 200_000;
+    let publisher = publish_flat_out(&a, "k", count);
+    let (got, longest_gap) = receive_msgs(&mut reading, count).await;
+    within(publisher).await.unwrap();
+    eprintln!("{got} of {count} delivered; longest gap {longest_gap:?}");
+    assert_eq!(got, count, "the reading subscriber lost messages");
+    assert_eq!(b.broker().stats.slow_consumers.load(std::sync::atomic::Ordering::Relaxed), 1, "the stuck one is cut");
+    assert!(longest_gap < warden::broker::STALL * 10, "the route stalled {longest_gap:?}");
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -12,7 +12,9 @@ use common::peers::eventually;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use warden::cluster::{ClusterError, MAX_PEER_CONNECT_URLS, MAX_PENDING_ROUTES, MAX_REMOTE_INTEREST, SETTLED_ROUTE};
+use warden::cluster::{
+    ClusterError, MAX_GOSSIPED_ROUTES, MAX_PEER_CONNECT_URLS, MAX_PENDING_ROUTES, MAX_REMOTE_INTEREST, SETTLED_ROUTE,
+};
 use warden::config::{ClusterOptions, Options, RouteAuthorization};
 use warden::secret::Secret;
 use warden::server::{Server, StartError};
@@ -185,32 +187,93 @@ async fn idle_route_connections_are_bounded_and_cut_at_the_auth_timeout() {
 }
 
 /// Regression: a route peer's INFO made the server dial any address with the
-/// cluster credentials, its connect_urls were unbounded, and so was its interest.
+/// cluster credentials before it authenticated, its connect_urls were
+/// unbounded, and so was its interest. Gossip from an authenticated peer is
+/// followed (with the credentials it holds), at most MAX_GOSSIPED_ROUTES
+/// URLs at once, and a gossiped server that cannot be reached is listed in
+/// `/routez`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_route_peer_cannot_steer_dials_or_grow_urls_and_interest_without_bound() {
-    let server = node("A", cluster(route_auth("route-secret"), vec![])).await;
+    let http = Some(warden::config::HttpOptions { host: "127.0.0.1".into(), port: 0, tls: false });
+    let server = start(Options {
+        server_name: Some("A".into()),
+        cluster: Some(cluster(route_auth("route-secret"), vec![])),
+        http,
+        ..test_options()
+    })
+    .await;
     let trap = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let trap_addr = trap.local_addr().unwrap();
+    let gossip = route_info("NELSEWHERE", &format!(",\"ip\":\"nats-route://{trap_addr}/\""));
+    // Before it authenticated, a peer's gossip is refused and not followed.
+    let mut stranger = Raw::new(within(TcpStream::connect(cluster_addr(&server))).await.unwrap());
+    assert!(stranger.line().await.starts_with("INFO "));
+    stranger.send(format!("{}{gossip}", route_info("NSTRANGER", ""))).await;
+    assert_eq!(stranger.expect_closed().await, "-ERR 'Authorization Violation'\r\n");
+    let dialled = tokio::time::timeout(Duration::from_millis(300), trap.accept()).await;
+    assert!(dialled.is_err(), "the server dialled the address an unauthenticated peer named");
+
     let mut peer = Raw::new(within(TcpStream::connect(cluster_addr(&server))).await.unwrap());
     assert!(peer.line().await.starts_with("INFO "));
     let urls: Vec<String> =
         (1..1000).map(|p| format!("\"10.0.0.1:{p}\"")).chain(["\"evil\\r\\nINFO {}:1\"".to_string()]).collect();
     let info = route_info("NPEER", &format!(",\"connect_urls\":[{}]", urls.join(",")));
-    let gossip = route_info("NELSEWHERE", &format!(",\"ip\":\"nats-route://{trap_addr}/\""));
     peer.send(format!("{}{info}{gossip}PING\r\n", route_connect("ruser", "route-secret"))).await;
     loop {
         if peer.next_non_ping().await == "PONG" {
             break;
         }
     }
-    // No route password without route TLS is ever sent to a gossiped address.
-    let dialled = tokio::time::timeout(Duration::from_millis(500), trap.accept()).await;
-    assert!(dialled.is_err(), "the server dialled the address a peer named");
+    // The authenticated peer's gossip is followed, with the credentials
+    // that peer proved it holds.
+    let (dialled, _) = within(trap.accept()).await.unwrap();
+    let mut dialled = Raw::new(dialled);
+    let connect = dialled.line().await;
+    assert!(connect.contains("\"user\":\"ruser\"") && connect.contains("\"pass\":\"route-secret\""), "{connect}");
     let (_, info) = Raw::connect(server.local_addr()).await;
     let info: serde_json::Value = serde_json::from_str(info.trim_start_matches("INFO ")).unwrap();
     let offered = info["connect_urls"].as_array().unwrap();
     assert_eq!(offered.len(), 1 + MAX_PEER_CONNECT_URLS, "{offered:?}");
     assert!(offered.iter().all(|u| !u.as_str().unwrap().contains('\n')));
+
+    // A gossiped server that cannot be reached is listed in /routez.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    peer.send(route_info("NGONE", &format!(",\"server_name\":\"gone\",\"ip\":\"nats-route://{closed}/\""))).await;
+    let maddr = server.monitor_addr().unwrap();
+    let gone = format!("nats-route://{closed}/");
+    let listed = within(async {
+        loop {
+            let routez = monitor_json(maddr, "/routez").await;
+            let known = routez["unreachable"].as_array().cloned().unwrap_or_default();
+            if let Some(entry) = known.into_iter().find(|u| u["url"] == gone.as_str() && u["gave_up"] == true) {
+                return entry;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!((listed["remote_id"].as_str(), listed["remote_name"].as_str()), (Some("NGONE"), Some("gone")));
+    assert!(listed["attempts"].as_u64().unwrap() > 3, "{listed}");
+
+    // Gossip naming more servers than the bound (one is being dialled
+    // already): the rest are not dialled.
+    let cluster = server.cluster().unwrap().clone();
+    let mut traps = Vec::new();
+    let mut lines = String::new();
+    for i in 0..MAX_GOSSIPED_ROUTES + 20 {
+        let trap = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = trap.local_addr().unwrap();
+        lines.push_str(&route_info(&format!("NMANY{i}"), &format!(",\"ip\":\"nats-route://{addr}/\"")));
+        traps.push(trap);
+    }
+    peer.send(format!("{lines}PING\r\n")).await;
+    loop {
+        if peer.next_non_ping().await == "PONG" {
+            break;
+        }
+    }
+    assert_eq!(cluster.gossiped_routes(), MAX_GOSSIPED_ROUTES);
+
     // Interest past the bound closes the route.
     let mut lines = String::with_capacity(MAX_REMOTE_INTEREST * 16);
     for i in 0..=MAX_REMOTE_INTEREST {

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::warn;
 
@@ -67,6 +67,13 @@ type RouteTarget = (Arc<Client>, Vec<Box<[u8]>>);
 /// Match caches a publisher keeps, one per account it publishes in (a
 /// client's own, the exporters of its service imports; a route's accounts).
 const MAX_CACHES: usize = 4;
+
+/// How long a publisher (a client, or a route's reader) is held back after
+/// a read batch for each subscriber it fed that is more than half of its
+/// `max_pending` behind; the wait ends early when that subscriber's writer
+/// drains some. A subscriber that stays behind still reaches `max_pending`
+/// (or its write deadline) and is cut.
+pub const STALL: Duration = Duration::from_millis(100);
 
 /// Most service imports one message may pass through (request into an
 /// exporter that itself imports, and so on). Configured cycles are
@@ -442,19 +449,50 @@ impl Fanout {
 
     /// Ends a batch for a publisher with no counters of its own (a route,
     /// the server's services): wakes the writers it reached and adds its
-    /// deliveries to the server's counters.
-    pub fn end_batch(&mut self, broker: &Broker) {
+    /// deliveries to the server's counters. Returns the clients it fed that
+    /// are backed up, for a route to [`stall_behind`] (the server's own
+    /// services never wait).
+    pub fn end_batch(&mut self, broker: &Broker) -> Vec<Arc<Client>> {
         let ((out_msgs, out_bytes), touched) = self.finish_batch();
-        for client in touched {
-            client.outbound.wake();
-        }
+        let backed_up = wake_writers(touched, None);
         broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
         broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+        backed_up
     }
 
     /// Ends a batch: the deliveries counted, and the clients to wake.
     pub fn finish_batch(&mut self) -> ((u64, u64), std::vec::Drain<'_, Arc<Client>>) {
         (std::mem::take(&mut self.delivered), self.touched.drain(..))
+    }
+}
+
+/// Wakes the writer of every client a batch queued to; returns those that
+/// are [backed up](super::Outbound::backed_up), the publisher itself
+/// (`publisher`, its own id) left out.
+pub fn wake_writers(touched: impl Iterator<Item = Arc<Client>>, publisher: Option<u64>) -> Vec<Arc<Client>> {
+    let mut backed_up = Vec::new();
+    for client in touched {
+        client.outbound.wake();
+        if Some(client.id) != publisher && client.outbound.backed_up() {
+            backed_up.push(client);
+        }
+    }
+    backed_up
+}
+
+/// Holds a publisher back behind the subscribers of `backed_up`, up to
+/// [`STALL`] for each that is still backed up: a fast publisher slows to
+/// its subscribers' pace (as in nats-server) instead of making them slow
+/// consumers. A route's reader waits here too, so the route's TCP window
+/// pushes back to the publisher on the other server.
+pub async fn stall_behind(backed_up: Vec<Arc<Client>>) {
+    for client in backed_up {
+        let drained = client.outbound.drained.notified();
+        tokio::pin!(drained);
+        drained.as_mut().enable();
+        if client.outbound.backed_up() {
+            let _ = tokio::time::timeout(STALL, drained).await;
+        }
     }
 }
 

@@ -53,7 +53,7 @@ pub use audit::{AuditKind, AuditLog, LogLimiter, SourceBudget};
 pub use client::{Client, ClientKind, ClientMeta, ClientStats};
 pub use close::CloseReason;
 pub use events::{EventHub, ServerEvent, EVENTS_PER_SECOND};
-pub use fanout::{Fanout, Message, Origin};
+pub use fanout::{stall_behind, wake_writers, Fanout, Message, Origin, STALL};
 pub use identity::new_server_key;
 pub use inbox::{Inbox, InboxMsg, RequestBudget, INBOX_CAPACITY, REQUESTS_PER_SECOND};
 pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};

@@ -161,6 +161,12 @@ impl Outbound {
         self.max_pending
     }
 
+    /// Whether more than half of `max_pending` is queued and the connection
+    /// is open: a publisher that fed it should wait for its writer.
+    pub fn backed_up(&self) -> bool {
+        self.pending() > self.max_pending / 2 && self.closed().is_none()
+    }
+
     /// Takes and clears the activity flag (for keep-alive).
     pub fn take_activity(&self) -> bool {
         self.activity.swap(false, Ordering::Relaxed)

@@ -10,6 +10,12 @@ pub const MAX_PENDING_ROUTES: usize = 64;
 pub const MAX_PENDING_ROUTES_PER_IP: usize = 8;
 /// Established routes (a full mesh of this many servers).
 pub const MAX_ROUTES: usize = 256;
+/// Route URLs learned by gossip that this server dials or is routed to at
+/// once (implicit routes); gossip past it is dropped and logged. Each is
+/// tried `connect_retries` times (at least 3) and then given up.
+pub const MAX_GOSSIPED_ROUTES: usize = MAX_ROUTES;
+/// Servers remembered as known but unreachable (shown in `/routez`).
+pub const MAX_UNREACHABLE: usize = MAX_ROUTES;
 /// Interest entries (subject and queue pairs) one route may register.
 pub const MAX_REMOTE_INTEREST: usize = 1 << 18;
 /// Bytes of subjects and queue names one route's interest may hold.

@@ -10,8 +10,11 @@
 //! route is delivered to local subscribers only (one hop, no loops); queue
 //! groups prefer local members and name the groups a route should serve.
 //! A new route's INFO is forwarded to the other routes (gossip), and servers
-//! connect to peers they learn of, so the mesh completes itself. Clients
-//! learn the cluster's client URLs through INFO `connect_urls`.
+//! connect to peers they learn of from an established (so authenticated)
+//! route, so the mesh completes itself from one seed. A server this node
+//! knows of and cannot reach is logged and listed in `/routez`: a partial
+//! mesh loses messages, so it is never silent. Clients learn the cluster's
+//! client URLs through INFO `connect_urls`.
 //!
 //! Lock order: `interest` before `routes`; neither is held across IO.
 
@@ -20,9 +23,10 @@ mod link;
 mod route;
 mod solicit;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -37,8 +41,8 @@ use crate::proto::route::{json_line, rs_minus, rs_plus, RouteInfo};
 use crate::secret::Secret;
 
 pub use limits::{
-    MAX_CONNECT_URLS, MAX_PEER_CONNECT_URLS, MAX_PENDING_ROUTES, MAX_PENDING_ROUTES_PER_IP, MAX_REMOTE_INTEREST,
-    MAX_REMOTE_INTEREST_BYTES, MAX_ROUTES, ROUTE_AUTH_TIMEOUT, SETTLED_ROUTE,
+    MAX_CONNECT_URLS, MAX_GOSSIPED_ROUTES, MAX_PEER_CONNECT_URLS, MAX_PENDING_ROUTES, MAX_PENDING_ROUTES_PER_IP,
+    MAX_REMOTE_INTEREST, MAX_REMOTE_INTEREST_BYTES, MAX_ROUTES, MAX_UNREACHABLE, ROUTE_AUTH_TIMEOUT, SETTLED_ROUTE,
 };
 pub use link::RouteLink;
 pub use solicit::RouteUrl;
@@ -82,6 +86,40 @@ impl std::error::Error for ClusterError {
     }
 }
 
+/// Why a route URL is dialled.
+#[derive(Debug, Clone)]
+pub(crate) enum Dial {
+    /// Listed in `routes`: retried for as long as the server runs.
+    Configured,
+    /// Named in the INFO of an established route, so by a peer that holds
+    /// the route credentials (or the TLS identity) it is dialled with: tried
+    /// `connect_retries` times (at least 3), then given up.
+    Gossiped {
+        /// The server the peer said is there.
+        server_id: String,
+        /// Its name.
+        server_name: String,
+    },
+}
+
+/// A server this node knows of (configured or gossiped) and cannot reach.
+#[derive(Debug, Clone)]
+pub struct Unreachable {
+    /// The route URL dialled (`nats-route://host:port/`, no credentials).
+    pub url: String,
+    /// The server's id, when a peer named it.
+    pub server_id: Option<String>,
+    /// The server's name, when a peer named it.
+    pub server_name: Option<String>,
+    /// Failed attempts in a row.
+    pub attempts: u32,
+    /// When the first of them failed.
+    pub since: SystemTime,
+    /// Whether this node stopped dialling it (a gossiped route after its
+    /// retries); it is listed until a route to that server is established.
+    pub gave_up: bool,
+}
+
 /// Key of interest: account, subject and queue group.
 pub(crate) type InterestKey = (Arc<str>, Box<[u8]>, Option<Box<[u8]>>);
 
@@ -101,8 +139,12 @@ pub struct Cluster {
     interest: Mutex<HashMap<InterestKey, u32>>,
     /// Established routes by remote server id.
     routes: Mutex<HashMap<String, Arc<RouteLink>>>,
-    /// Route URLs with a soliciting task running (dedupe for gossip).
-    soliciting: Mutex<HashSet<String>>,
+    /// Route URLs (`host:port`) with a soliciting task running (dedupe for
+    /// gossip), each saying whether it was learned by gossip.
+    soliciting: Mutex<HashMap<String, bool>>,
+    /// Servers known and not reachable, by route URL; at most
+    /// [`MAX_UNREACHABLE`].
+    unreachable: Mutex<HashMap<String, Unreachable>>,
     /// Signalled whenever a route comes or goes.
     pub(crate) changed: Notify,
     /// Bumped when the client URLs this server offers change; the server
@@ -184,7 +226,8 @@ impl Cluster {
             route_auth,
             interest: Mutex::new(HashMap::new()),
             routes: Mutex::new(HashMap::new()),
-            soliciting: Mutex::new(HashSet::new()),
+            soliciting: Mutex::new(HashMap::new()),
+            unreachable: Mutex::new(HashMap::new()),
             changed: Notify::new(),
             client_urls: watch::channel(0).0,
             tls,
@@ -196,17 +239,82 @@ impl Cluster {
         info!("Listening for route connections on {listen_addr}");
         tokio::spawn(route::accept_loop(cluster.clone(), listener));
         for url in urls {
-            cluster.solicit(url, None);
+            cluster.solicit(url, Dial::Configured);
         }
         Ok(cluster)
     }
 
-    /// Starts soliciting `url` unless a task already does; `retries` bounds
-    /// the attempts (`None`: forever, for configured routes).
-    pub(crate) fn solicit(self: &Arc<Self>, url: RouteUrl, retries: Option<u32>) {
-        if self.soliciting.lock().insert(url.key()) {
-            tokio::spawn(solicit::solicit_loop(self.clone(), url, retries));
+    /// Starts soliciting `url` unless a task already does. At most
+    /// [`MAX_GOSSIPED_ROUTES`] URLs learned by gossip are dialled (or routed
+    /// to) at once; gossip past that is dropped and logged.
+    pub(crate) fn solicit(self: &Arc<Self>, url: RouteUrl, dial: Dial) {
+        let gossiped = matches!(dial, Dial::Gossiped { .. });
+        {
+            let mut soliciting = self.soliciting.lock();
+            if soliciting.contains_key(&url.key()) {
+                return;
+            }
+            if gossiped && soliciting.values().filter(|g| **g).count() >= MAX_GOSSIPED_ROUTES {
+                drop(soliciting);
+                if self.broker.audit.allow() {
+                    warn!(url = %url.key(), "route: too many gossiped routes; not dialling this one");
+                }
+                return;
+            }
+            soliciting.insert(url.key(), gossiped);
         }
+        tokio::spawn(solicit::solicit_loop(self.clone(), url, dial));
+    }
+
+    /// Route URLs learned by gossip that are dialled or routed to now.
+    pub fn gossiped_routes(&self) -> usize {
+        self.soliciting.lock().values().filter(|g| **g).count()
+    }
+
+    /// Records a failed attempt to reach `url`: the first of a run and giving
+    /// up are logged as warnings, and the server is listed in `/routez`
+    /// until a route to it is established.
+    pub(crate) fn dial_failed(&self, url: &RouteUrl, dial: &Dial, gave_up: bool) {
+        let (server_id, server_name) = match dial {
+            Dial::Configured => (None, None),
+            Dial::Gossiped { server_id, server_name } => (Some(server_id.clone()), Some(server_name.clone())),
+        };
+        let route_url = url.route_url();
+        let attempts = {
+            let mut unreachable = self.unreachable.lock();
+            if !unreachable.contains_key(&route_url) && unreachable.len() >= MAX_UNREACHABLE {
+                None
+            } else {
+                let entry = unreachable.entry(route_url.clone()).or_insert_with(|| Unreachable {
+                    url: route_url.clone(),
+                    server_id: server_id.clone(),
+                    server_name: server_name.clone(),
+                    attempts: 0,
+                    since: SystemTime::now(),
+                    gave_up: false,
+                });
+                entry.attempts += 1;
+                entry.gave_up = gave_up;
+                Some(entry.attempts)
+            }
+        };
+        let server = server_name.or(server_id).unwrap_or_default();
+        if gave_up {
+            warn!(url = %route_url, %server, "route: giving up on a server the cluster knows of; the mesh is partial");
+        } else if attempts == Some(1) || (attempts.is_none() && self.broker.audit.allow()) {
+            warn!(url = %route_url, %server, "route: cannot reach a known server; retrying");
+        }
+    }
+
+    /// Forgets that `url` was unreachable: a route to its server is up
+    /// (this dial lost the tie-break to the server's own).
+    pub(crate) fn reached(&self, url: &RouteUrl) {
+        self.unreachable.lock().remove(&url.route_url());
+    }
+
+    /// The servers this node knows of and cannot reach.
+    pub fn unreachable(&self) -> Vec<Unreachable> {
+        self.unreachable.lock().values().cloned().collect()
     }
 
     /// Forgets that `url` is being solicited.
@@ -249,6 +357,9 @@ impl Cluster {
         routes.insert(link.remote_id.clone(), link.clone());
         drop(routes);
         drop(interest);
+        self.unreachable.lock().retain(|url, u| {
+            !(link.solicited && *url == link.route_url) && u.server_id.as_deref() != Some(link.remote_id.as_str())
+        });
         // Gossip: tell the others about the newcomer.
         let gossip = link.gossip_info_line();
         for other in others.iter().filter(|o| o.remote_id != link.remote_id) {
@@ -368,16 +479,6 @@ impl Cluster {
             pass_ok && user.as_deref() == Some(want_user.as_str())
         };
         self.guard.check(peer, key, check, |ok| *ok).await.unwrap_or(false)
-    }
-
-    /// Whether routes learned by gossip may be dialled: only where no
-    /// credential can leak to them, that is with route TLS (the peer must
-    /// prove its identity with a certificate of the cluster CA before the
-    /// CONNECT is sent) or in the explicitly unauthenticated mode (there
-    /// are no credentials). With a route password but no TLS, every route
-    /// must be listed in `routes`.
-    pub(crate) fn follows_gossip(&self) -> bool {
-        self.tls.is_some() || (self.route_auth.is_none() && self.opts.authorization.is_none())
     }
 
     /// Time an accepted route connection has to authenticate.

@@ -15,10 +15,10 @@ use tracing::{debug, info};
 use super::limits::{MAX_REMOTE_INTEREST, MAX_REMOTE_INTEREST_BYTES};
 use super::link::RouteLink;
 use super::solicit::RouteUrl;
-use super::{Cluster, InterestKey};
+use super::{Cluster, Dial, InterestKey};
 use crate::broker::PendingSlot;
 use crate::broker::{
-    stopping, Account, Broker, Client, ClientKind, CloseReason, Fanout, Message, Origin, Subscription,
+    stall_behind, stopping, Account, Broker, Client, ClientKind, CloseReason, Fanout, Message, Origin, Subscription,
 };
 use crate::conn::write_loop;
 use crate::proto::route::{self, json_line, RouteConnect, RouteInfo, RouteOp};
@@ -241,15 +241,17 @@ impl RouteState {
                         }
                     };
                     buf.advance(used);
-                    self.flush();
+                    let backed_up = self.fanout.end_batch(&self.broker);
                     outcome?;
+                    // Not reading while a local subscriber this batch fed
+                    // is backed up lets TCP push back on the other server,
+                    // whose publisher then waits (nats-server does the
+                    // same); without it the subscriber was cut as a slow
+                    // consumer here while the publisher ran at full speed.
+                    stall_behind(backed_up).await;
                 }
             }
         }
-    }
-
-    fn flush(&mut self) {
-        self.fanout.end_batch(&self.broker);
     }
 
     fn refuse(&self, text: &str) -> Result<(), RouteEnd> {
@@ -356,26 +358,29 @@ impl RouteState {
                 }
                 Ok(())
             }
-            Some(_) if !self.cluster.follows_gossip() => {
-                if self.broker.audit.allow() {
-                    self.cluster.warn(
-                        "ignoring a gossiped route: with a route password but no route TLS, only configured routes are dialled",
-                        &self.peer,
-                    );
-                }
-                Ok(())
-            }
             Some(_) => {
-                // Gossip about another server: connect to it if we are not yet.
-                if !info.ip.is_empty() && !self.cluster.has_route(&info.server_id) {
-                    if let Some(url) = RouteUrl::parse(&info.ip) {
-                        let retries = self.cluster.opts.connect_retries.max(3);
-                        self.cluster.solicit(url, Some(retries));
-                    }
-                }
+                self.gossip(info);
                 Ok(())
             }
         }
+    }
+
+    /// Gossip about another server: connect to it if we are not yet. Only
+    /// an established route gets here, so the peer authenticated (it
+    /// presented the route credentials or a certificate of the cluster CA)
+    /// or is one this server dialled with them: the URL it names is dialled
+    /// with the credentials that peer already holds (those of the URL this
+    /// server dialled it by, else the cluster's), never with others, so
+    /// following it discloses nothing.
+    fn gossip(&self, info: RouteInfo) {
+        if info.ip.is_empty() || self.cluster.has_route(&info.server_id) {
+            return;
+        }
+        let Some(mut url) = RouteUrl::parse(&info.ip) else { return };
+        url.user = self.solicited.as_ref().and_then(|s| s.user.clone());
+        url.pass = self.solicited.as_ref().and_then(|s| s.pass.clone());
+        let dial = Dial::Gossiped { server_id: info.server_id, server_name: info.server_name };
+        self.cluster.solicit(url, dial);
     }
 
     fn first_info(&mut self, info: RouteInfo) -> Result<(), RouteEnd> {
@@ -391,7 +396,7 @@ impl RouteState {
             }
         }
         let route_url = match &self.solicited {
-            Some(url) => format!("nats-route://{}/", url.key()),
+            Some(url) => url.route_url(),
             None => format!("nats-route://{}/", SocketAddr::new(self.peer.ip(), info.port)),
         };
         let remote_id = info.server_id.clone();

@@ -8,7 +8,7 @@ use tokio::time::timeout;
 use tracing::debug;
 
 use super::route::{run_route, Dialled, RouteEnd};
-use super::Cluster;
+use super::{Cluster, Dial};
 use crate::secret::Secret;
 
 /// Deadline for one TCP connect to a route.
@@ -55,12 +55,25 @@ impl RouteUrl {
     pub fn key(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
+
+    /// `nats-route://host:port/`, without credentials: how the route is
+    /// named to other servers and in `/routez`.
+    pub fn route_url(&self) -> String {
+        format!("nats-route://{}/", self.key())
+    }
 }
 
 /// Connects to `url` and runs the route; reconnects with backoff when it
-/// drops. Stops after `retries` failed attempts in a row (forever with
-/// `None`), when the URL turns out to be this server, or at shutdown.
-pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: Option<u32>) {
+/// drops. A configured route is dialled until shutdown; a gossiped one
+/// stops after `connect_retries` (at least 3) failed attempts in a row.
+/// Stops too when the URL turns out to be this server. Every failed
+/// attempt is recorded with [`Cluster::dial_failed`].
+pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dial) {
+    let retries = match dial {
+        Dial::Configured => None,
+        Dial::Gossiped { .. } => Some(cluster.opts.connect_retries.max(3)),
+    };
+    let gives_up = |failures: u32| matches!(retries, Some(max) if failures > max);
     let mut shutdown = cluster.broker.shutdown_signal();
     let mut failures = 0u32;
     let mut backoff = FIRST_BACKOFF;
@@ -77,6 +90,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: 
                     Some(tls) => {
                         let Ok(name) = rustls_pki_types::ServerName::try_from(url.host.clone()) else {
                             cluster.warn("route host is not a valid TLS server name", &peer);
+                            cluster.dial_failed(&url, &dial, true);
                             break;
                         };
                         match timeout(tls.timeout, tls.connector.connect(name, stream)).await {
@@ -92,6 +106,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: 
                     RouteEnd::ToSelf => break,
                     RouteEnd::Duplicate(remote_id) => {
                         // The other direction won; wait until it is gone.
+                        cluster.reached(&url);
                         loop {
                             let changed = cluster.changed.notified();
                             tokio::pin!(changed);
@@ -105,10 +120,13 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: 
                             }
                         }
                     }
-                    RouteEnd::Closed { registered: true } => {}
-                    RouteEnd::Closed { registered: false } => failures += 1,
+                    RouteEnd::Closed { registered: true } => failures = 0,
+                    RouteEnd::Closed { registered: false } => {
+                        failures += 1;
+                        cluster.dial_failed(&url, &dial, gives_up(failures));
+                    }
                 }
-                if matches!(retries, Some(max) if failures > max) {
+                if gives_up(failures) {
                     break;
                 }
                 backoff = FIRST_BACKOFF;
@@ -116,7 +134,8 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, retries: 
             _ => {
                 failures += 1;
                 debug!(url = %url.key(), failures, "route connect failed");
-                if matches!(retries, Some(max) if failures > max) {
+                cluster.dial_failed(&url, &dial, gives_up(failures));
+                if gives_up(failures) {
                     break;
                 }
             }

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
@@ -16,15 +16,13 @@ use tracing::{debug, info};
 use super::session::{Event, Session};
 use super::writer::{write_loop, CLOSE_FLUSH};
 use crate::auth::Gate;
-use crate::broker::{stopping, Broker, Client, CloseReason};
+use crate::broker::{stall_behind, stopping, wake_writers, Broker, Client, CloseReason};
 use crate::proto::ProtoError;
 
 /// Initial read buffer; small so idle connections stay cheap.
 const READ_START: usize = 512;
 /// Most bytes read ahead in one call when no op needs more.
 const READ_MAX_CHUNK: usize = 64 * 1024;
-/// How long a publisher is held back while a subscriber it feeds drains.
-const STALL: Duration = Duration::from_millis(100);
 
 /// Whether the connection still has to send its INFO.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,20 +176,6 @@ async fn handle_buffer(gate: &Gate, session: &mut Session, buf: &mut BytesMut) -
 /// consumers.
 async fn flush_and_stall(session: &mut Session) {
     let own_id = session.client().id;
-    let mut backed_up: Vec<Arc<Client>> = Vec::new();
-    for client in session.take_touched() {
-        client.outbound.wake();
-        if client.id != own_id && client.outbound.pending() > client.outbound.max_pending() / 2 {
-            backed_up.push(client);
-        }
-    }
-    for client in backed_up {
-        let drained = client.outbound.drained.notified();
-        tokio::pin!(drained);
-        drained.as_mut().enable();
-        let out = &client.outbound;
-        if out.pending() > out.max_pending() / 2 && out.closed().is_none() {
-            let _ = timeout(STALL, drained).await;
-        }
-    }
+    let backed_up = wake_writers(session.take_touched(), Some(own_id));
+    stall_behind(backed_up).await;
 }

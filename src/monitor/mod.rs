@@ -73,6 +73,25 @@ pub trait ClusterView: Send + Sync + fmt::Debug {
     fn route_count(&self) -> usize;
     /// The established routes.
     fn routes(&self) -> Vec<RouteView>;
+    /// Servers this node knows of and cannot reach.
+    fn unreachable(&self) -> Vec<UnreachableView>;
+}
+
+/// A server this node knows of (configured or gossiped) and cannot reach.
+#[derive(Debug, Clone)]
+pub struct UnreachableView {
+    /// Its route URL, without credentials.
+    pub url: String,
+    /// Its server id, when a peer named it.
+    pub server_id: Option<String>,
+    /// Its server name, when a peer named it.
+    pub server_name: Option<String>,
+    /// Failed attempts in a row.
+    pub attempts: u32,
+    /// When the first of them failed.
+    pub since: std::time::SystemTime,
+    /// Whether this node stopped dialling it.
+    pub gave_up: bool,
 }
 
 /// One established route, as monitoring shows it.

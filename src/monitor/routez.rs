@@ -1,6 +1,9 @@
 //! `/routez`: the established routes to other servers, with nats-server's
 //! field names; `subs=1` or `subs=detail` adds the interest each route
-//! registered here.
+//! registered here. `unreachable` (not in nats-server) lists the servers
+//! this node knows of (configured, or named by a peer) and cannot reach:
+//! while it is not empty the mesh is partial and messages between this
+//! node and those servers are lost.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -22,6 +25,20 @@ struct Routez<'a> {
     now: String,
     num_routes: usize,
     routes: Vec<RouteInfo>,
+    unreachable: Vec<Unreachable>,
+}
+
+/// A server known and not reachable.
+#[derive(Serialize)]
+struct Unreachable {
+    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_name: Option<String>,
+    attempts: u32,
+    since: String,
+    gave_up: bool,
 }
 
 /// nats-server's `RouteInfo` fields that warden has.
@@ -96,5 +113,19 @@ pub(super) fn routez(monitor: &Monitor, query: &Query) -> Result<Body, ApiError>
             }
         })
         .collect::<Vec<_>>();
-    json(&Routez { server_id: &monitor.broker.identity.id, now: rfc3339(now), num_routes: routes.len(), routes })
+    let mut known = monitor.cluster.as_ref().map(|c| c.unreachable()).unwrap_or_default();
+    known.sort_by(|a, b| a.url.cmp(&b.url));
+    let unreachable = known
+        .into_iter()
+        .map(|u| Unreachable {
+            url: u.url,
+            remote_id: u.server_id,
+            remote_name: u.server_name,
+            attempts: u.attempts,
+            since: rfc3339(u.since),
+            gave_up: u.gave_up,
+        })
+        .collect();
+    let server_id = &monitor.broker.identity.id;
+    json(&Routez { server_id, now: rfc3339(now), num_routes: routes.len(), routes, unreachable })
 }

@@ -121,4 +121,18 @@ impl crate::monitor::ClusterView for Cluster {
             })
             .collect()
     }
+
+    fn unreachable(&self) -> Vec<crate::monitor::UnreachableView> {
+        let known = Cluster::unreachable(self).into_iter();
+        known
+            .map(|u| crate::monitor::UnreachableView {
+                url: u.url,
+                server_id: u.server_id,
+                server_name: u.server_name,
+                attempts: u.attempts,
+                since: u.since,
+                gave_up: u.gave_up,
+            })
+            .collect()
+    }
 }
