@@ -541,3 +541,56 @@ async fn a_websocket_client_logs_in_with_the_user_jwt_of_its_cookie() {
     ws.frame(0x82, login).await;
     assert!(ws.until("Authorization Violation").await.contains("-ERR"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_sys_flood_cannot_make_the_operators_revocations_get_lost() {
+    let Some(fx) = fixtures("operator-revocation-flood") else { return };
+    let server = start(options_from(&fx.memory_config(0))).await;
+    let url = format!("nats://{}", server.local_addr());
+    let users: Vec<async_nats::Client> = {
+        let mut users = Vec::new();
+        for i in 0..20 {
+            users.push(connect_retrying(&url, &fx.creds(&format!("flood{i}"))).await);
+        }
+        users
+    };
+    // A tenant (B's user) pipelines STATZ requests from three connections.
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut floods = Vec::new();
+    for _ in 0..3 {
+        let tenant = connect_retrying(&url, &fx.creds("service")).await;
+        let flooding = flooding.clone();
+        floods.push(tokio::spawn(async move {
+            while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                for _ in 0..200 {
+                    let _ = tenant.publish_with_reply("$SYS.REQ.ACCOUNT.PING.STATZ", "_INBOX.flood", "".into()).await;
+                }
+                let _ = tenant.flush().await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sys = connect_retrying(&url, &fx.creds("sys")).await;
+    let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE", fx.account("A"));
+    let series = fx.json["revoke_series"].as_array().unwrap().clone();
+    let mut slowest = Duration::ZERO;
+    for (i, update) in series.iter().enumerate() {
+        let pushed = std::time::Instant::now();
+        let reply = within(sys.request(subject.clone(), update.as_str().unwrap().to_owned().into())).await;
+        let reply: Value = serde_json::from_slice(&reply.expect("every push answered").payload).unwrap();
+        assert_eq!(reply["data"]["code"], 200, "push {i}: {reply}");
+        assert_eq!(reply["data"]["message"], "jwt updated", "push {i}: {reply}");
+        let revoked = &users[i];
+        while revoked.connection_state() == State::Connected {
+            assert!(pushed.elapsed() < Duration::from_millis(500), "flood{i} still connected 0.5 s after its push");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        slowest = slowest.max(pushed.elapsed());
+    }
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    for flood in floods {
+        within(flood).await.unwrap();
+    }
+    eprintln!("20 of 20 revocations applied during the flood; slowest disconnect {slowest:?} after its push");
+    server.shutdown().await;
+}

@@ -193,7 +193,11 @@ impl Resolver {
         let key = claims.registered.sub.clone();
         let mut tokens = self.tokens.lock();
         if let Some(old) = tokens.get(&key) {
-            if old.registered.jti == claims.registered.jti || claims.registered.iat < old.registered.iat {
+            // The token itself, not its jti: the Go library's jti hashes
+            // only the standard claims, so two updates signed in the same
+            // second (another revocation, say) share one (nats-server
+            // compares the tokens too).
+            if old.token == claims.token || claims.registered.iat < old.registered.iat {
                 return Ok(Update::Unchanged(key));
             }
         }
