@@ -90,7 +90,8 @@ impl Pending {
             if !evict {
                 return None;
             }
-            let oldest = state.entries.iter().min_by_key(|(_, (_, since, _))| *since).map(|(id, _)| *id)?;
+            // Ties (one clock tick) go to the earlier slot.
+            let oldest = state.entries.iter().min_by_key(|(id, (_, since, _))| (*since, **id)).map(|(id, _)| *id)?;
             if let Some((_, _, notify)) = state.entries.get(&oldest) {
                 notify.notify_one();
             }
