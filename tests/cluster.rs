@@ -277,10 +277,10 @@ async fn a_peer_entering_lame_duck_is_no_longer_offered_to_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_cluster_with_nats_server() {
-    if std::process::Command::new("nats-server").arg("--version").output().is_err() {
+    let Some(nats_server) = common::peers::nats_server_2_9() else {
         eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it from Debian)");
         return;
-    }
+    };
     let a = node("A", vec![]).await;
     let (client_port, route_port) = (free_port(), free_port());
     let dir = temp_dir("mixed");
@@ -294,7 +294,7 @@ async fn mixed_cluster_with_nats_server() {
     )
     .unwrap();
     let nats = NatsServer(
-        std::process::Command::new("nats-server")
+        std::process::Command::new(&nats_server)
             .arg("-c")
             .arg(&conf)
             .stderr(std::process::Stdio::null())

@@ -41,9 +41,12 @@ pub fn spawn_nats_server(binary: &Path, name: &str, config: &str) -> NatsServer 
     NatsServer(Command::new(binary).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap())
 }
 
-/// Debian's nats-server 2.9.10, if installed (scripts/test.sh installs it).
+/// Debian's nats-server 2.9.10, if installed (scripts/test.sh installs it),
+/// by its explicit path: never through PATH, where a `nats-server` link to
+/// warden (as the README's drop-in section makes) would stand in for it.
 pub fn nats_server_2_9() -> Option<PathBuf> {
-    Command::new("nats-server").arg("--version").output().ok().map(|_| PathBuf::from("nats-server"))
+    let path = PathBuf::from("/usr/sbin/nats-server");
+    Command::new(&path).arg("--version").output().ok().map(|_| path)
 }
 
 /// nats-server 2.15.1 from PyPI, if scripts/python-deps.sh ran.
