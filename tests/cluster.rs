@@ -283,23 +283,13 @@ async fn mixed_cluster_with_nats_server() {
     };
     let a = node("A", vec![]).await;
     let (client_port, route_port) = (free_port(), free_port());
-    let dir = temp_dir("mixed");
-    let conf = dir.join("nats.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let nats = common::peers::spawn_nats_server(
+        &nats_server,
+        "mixed",
+        &format!(
             "listen: 127.0.0.1:{client_port}\nserver_name: N\ncluster {{ name: c1, listen: 127.0.0.1:{route_port}, routes: [\"{}\"] }}\n",
             route_url(&a)
         ),
-    )
-    .unwrap();
-    let nats = NatsServer(
-        std::process::Command::new(&nats_server)
-            .arg("-c")
-            .arg(&conf)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
     );
     let c = node("C", vec![route_url(&a)]).await;
     for (name, s) in [("A", &a), ("C", &c)] {

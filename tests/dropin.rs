@@ -32,7 +32,7 @@ async fn start(dir: &Path, args: &[&str], port: u16) -> NatsServer {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = NatsServer(child);
+    let server = NatsServer(child, None);
     within(async {
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -190,7 +190,7 @@ async fn chart_json_config_and_lame_duck_by_pid_file_and_by_sigusr2() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let server = NatsServer(child);
+        let server = NatsServer(child, None);
         let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
         let client = within(async {
             loop {

@@ -3,14 +3,35 @@
 //! waits for what they do asynchronously.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use super::{within, WAIT};
 
-/// A loopback port free at the time of asking.
+/// Ports handed out by [`free_port`]: below the kernel's ephemeral range
+/// (32768-60999 on Linux).
+const FREE_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback port for a server this test starts later, free at the time
+/// of asking. It is never one the kernel hands out for `port: 0`: a port
+/// from `bind(0)`, once released, was often handed straight to the next
+/// `bind(0)` of a warden started meanwhile by another test of the same
+/// binary, and the reference server meant for it failed with "address
+/// already in use" (the mixed-cluster tests failed so in CI). Each process
+/// starts at its own offset and never hands out a port twice.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(FREE_PORTS.end - FREE_PORTS.start);
+    let _ = NEXT.compare_exchange(u32::MAX, std::process::id().wrapping_mul(7919) % span, Ordering::Relaxed, Ordering::Relaxed);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = FREE_PORTS.start + u16::try_from(n).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FREE_PORTS:?}");
 }
 
 /// Polls `cond` until it holds (bounded by the test timeout).
@@ -24,21 +45,32 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     assert!(ok.is_ok(), "timed out waiting for {what}");
 }
 
-/// A child server process, killed when dropped.
-pub struct NatsServer(pub Child);
+/// A child server process, killed when dropped. When it is dropped by a
+/// failing test, its log (if it kept one) is printed, so a reference server
+/// that refused its config or could not bind says why in the test output.
+pub struct NatsServer(pub Child, pub Option<PathBuf>);
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if let (true, Some(log)) = (std::thread::panicking(), &self.1) {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            eprintln!("---- log of the reference server ({}) ----\n{text}---- end of log ----", log.display());
+        }
     }
 }
 
-/// Starts `binary -c <config>` (the config written to a fresh directory).
+/// Starts `binary -c <config>` (the config written to a fresh directory,
+/// its log beside it).
 pub fn spawn_nats_server(binary: &Path, name: &str, config: &str) -> NatsServer {
-    let conf = super::temp_dir(name).join("nats.conf");
+    let dir = super::temp_dir(name);
+    let conf = dir.join("nats.conf");
     std::fs::write(&conf, config).unwrap();
-    NatsServer(Command::new(binary).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap())
+    let log = dir.join("nats.log");
+    let stderr = std::fs::File::create(&log).unwrap();
+    let child = Command::new(binary).arg("-c").arg(&conf).stderr(stderr).spawn().unwrap();
+    NatsServer(child, Some(log))
 }
 
 /// Debian's nats-server 2.9.10, if installed (scripts/test.sh installs it),
