@@ -10,12 +10,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Time to the first server PING, which measures the round-trip time.
-const FIRST_PING: Duration = Duration::from_secs(2);
+/// Time to a client's first server PING, which measures the round-trip
+/// time (nats-server's `firstClientPingInterval`).
+pub(crate) const FIRST_CLIENT_PING: Duration = Duration::from_secs(2);
+/// Time to a route's first PING (nats-server's `firstPingInterval`).
+pub(crate) const FIRST_PEER_PING: Duration = Duration::from_secs(1);
 
 /// What a keep-alive tick asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Tick {
+pub(crate) enum Tick {
     /// Nothing to send.
     Quiet,
     /// Send a PING.
@@ -26,7 +29,7 @@ pub(super) enum Tick {
 
 /// PINGs out, when the next tick is due, and whether the client spoke.
 #[derive(Debug)]
-pub(super) struct KeepAlive {
+pub(crate) struct KeepAlive {
     interval: Duration,
     max_out: u32,
     next: Instant,
@@ -39,24 +42,25 @@ pub(super) struct KeepAlive {
 }
 
 impl KeepAlive {
-    /// Keep-alive for a connection that starts at `now`.
-    pub(super) fn new(now: Instant, interval: Duration, max_out: u32) -> Self {
-        KeepAlive { interval, max_out, next: now + FIRST_PING.min(interval), out: 0, sent_at: None, heard: false }
+    /// Keep-alive for a connection that starts at `now`, first pinging
+    /// after `first` (or `interval`, if shorter).
+    pub(crate) fn new(now: Instant, first: Duration, interval: Duration, max_out: u32) -> Self {
+        KeepAlive { interval, max_out, next: now + first.min(interval), out: 0, sent_at: None, heard: false }
     }
 
     /// When the next tick is due.
-    pub(super) fn next(&self) -> Instant {
+    pub(crate) fn next(&self) -> Instant {
         self.next
     }
 
     /// The client sent an op.
-    pub(super) fn heard(&mut self) {
+    pub(crate) fn heard(&mut self) {
         self.heard = true;
     }
 
     /// A PONG arrived at `now`: the round-trip time of the oldest
     /// unanswered PING, if one was out.
-    pub(super) fn pong(&mut self, now: Instant) -> Option<Duration> {
+    pub(crate) fn pong(&mut self, now: Instant) -> Option<Duration> {
         if self.out == 0 {
             return None;
         }
@@ -66,7 +70,7 @@ impl KeepAlive {
 
     /// The tick at `now`. `delivered`: the connection was sent something
     /// since the last tick; `rtt_known`: a round trip was measured.
-    pub(super) fn tick(&mut self, now: Instant, delivered: bool, rtt_known: bool) -> Tick {
+    pub(crate) fn tick(&mut self, now: Instant, delivered: bool, rtt_known: bool) -> Tick {
         self.next = now + self.interval;
         let active = std::mem::take(&mut self.heard) | delivered;
         if active && rtt_known {
@@ -88,10 +92,10 @@ mod tests {
     #[test]
     fn pings_until_stale_and_measures_the_round_trip() {
         let start = Instant::now();
-        let mut k = KeepAlive::new(start, Duration::from_secs(120), 2);
-        assert_eq!(k.next(), start + FIRST_PING);
+        let mut k = KeepAlive::new(start, FIRST_CLIENT_PING, Duration::from_secs(120), 2);
+        assert_eq!(k.next(), start + FIRST_CLIENT_PING);
         assert_eq!(k.tick(k.next(), false, false), Tick::Ping);
-        let sent = start + FIRST_PING;
+        let sent = start + FIRST_CLIENT_PING;
         assert_eq!(k.pong(sent + Duration::from_millis(3)), Some(Duration::from_millis(3)));
         assert_eq!(k.pong(sent + Duration::from_secs(1)), None, "a PONG nobody asked for measures nothing");
         assert_eq!(k.next(), sent + Duration::from_secs(120));
@@ -107,7 +111,7 @@ mod tests {
     #[test]
     fn a_short_interval_comes_before_the_first_ping() {
         let start = Instant::now();
-        let k = KeepAlive::new(start, Duration::from_millis(100), 2);
+        let k = KeepAlive::new(start, FIRST_CLIENT_PING, Duration::from_millis(100), 2);
         assert_eq!(k.next(), start + Duration::from_millis(100));
     }
 }

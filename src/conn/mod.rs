@@ -1,14 +1,19 @@
-//! One client connection: a sans-IO protocol session (states, keep-alive,
-//! auth deadline, what each op does) and the thin async tasks that move its
-//! bytes and timers: a reader that feeds the session, and a writer (also
-//! used by routes) that drains the connection's outbound queue.
+//! Connections: the one driver every peer connection runs on (it moves
+//! bytes and timers for a sans-IO [`Protocol`]), the writer that drains a
+//! connection's outbound queue, the keep-alive every protocol shares, and
+//! the first protocol, the client session (states, auth deadline, what
+//! each op does). Routes (`cluster`) are the second protocol on the same
+//! driver.
 
 mod accept;
+mod driver;
 mod keepalive;
 mod session;
 mod task;
 mod writer;
 
 pub use accept::accept_until_shutdown;
+pub(crate) use driver::{drive, Authority, Event, Protocol, Received, Signals};
+pub(crate) use keepalive::{KeepAlive, Tick, FIRST_PEER_PING};
 pub use task::{refuse_connection, run_connection, Greeting, Start};
 pub use writer::write_loop;

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::keepalive::{KeepAlive, Tick};
+use super::keepalive::{KeepAlive, Tick, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::account::RESERVED_REPLY_PREFIX;
 use crate::broker::{
@@ -28,15 +28,8 @@ use crate::perms::{system_space, PublishCache, SubDecision};
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
 use crate::subject;
 
-/// What the task must do after [`Session::receive`].
-#[derive(Debug)]
-pub(super) enum Event {
-    /// Close the connection.
-    Close(CloseReason),
-    /// A CONNECT needs its credentials checked (off the reactor) before
-    /// anything after it is handled; then call [`Session::authenticated`].
-    Authenticate(Box<Login>),
-}
+/// What the driver must do after [`Session::receive`].
+pub(super) type Event = super::driver::Event<Box<Login>>;
 
 /// What a credential check needs.
 #[derive(Debug)]
@@ -48,16 +41,7 @@ pub(super) struct Login {
 }
 
 /// The outcome of [`Session::receive`].
-#[derive(Debug)]
-pub(super) struct Received {
-    /// Bytes of the input used.
-    pub(super) used: usize,
-    /// How many bytes the unused rest must grow to before the next op can
-    /// complete.
-    pub(super) need: usize,
-    /// Set when the batch stopped early.
-    pub(super) event: Option<Event>,
-}
+pub(super) type Received = super::driver::Received<Box<Login>>;
 
 const OK: &[u8] = b"+OK\r\n";
 const PONG: &[u8] = b"PONG\r\n";
@@ -152,7 +136,7 @@ impl Session {
         let opts = &broker.opts;
         let limits = ParseLimits { max_payload: opts.max_payload, max_control_line: opts.max_control_line };
         let defaults = ConnectOptions::default();
-        let keepalive = KeepAlive::new(now, opts.ping_interval, opts.ping_max);
+        let keepalive = KeepAlive::new(now, FIRST_CLIENT_PING, opts.ping_interval, opts.ping_max);
         let mut session = Session {
             fanout: Fanout::new(client.id),
             auth_deadline: now + gate.timeout(),

@@ -1,28 +1,20 @@
-//! The reader task of a client connection: it only moves bytes and timers.
-//! It reads from the socket into a buffer, hands the buffer and `now` to the
-//! [`Session`], sleeps until the session's deadline, awaits the credential
-//! check the session asks for, and after each batch wakes the writers the
-//! batch queued to (stalling briefly behind a backed-up subscriber).
+//! A client connection on the driver: its greeting, its [`Session`] as a
+//! [`Protocol`], and the gate as the [`Authority`] that checks its
+//! credentials. The loop itself is [`super::driver`]'s.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::{timeout, Instant};
 use tracing::{debug, info};
 
-use super::session::{Event, Session};
-use super::writer::{write_loop, CLOSE_FLUSH};
-use crate::auth::Gate;
-use crate::broker::{stall_behind, stopping, wake_writers, Broker, Client, CloseReason};
+use super::driver::{drive, Authority, Protocol, Received, Signals};
+use super::session::{Login, Session};
+use super::writer::CLOSE_FLUSH;
+use crate::auth::{Gate, Verdict};
+use crate::broker::{wake_writers, Broker, Client, CloseReason};
 use crate::proto::ProtoError;
-
-/// Initial read buffer; small so idle connections stay cheap.
-const READ_START: usize = 512;
-/// Most bytes read ahead in one call when no op needs more.
-const READ_MAX_CHUNK: usize = 64 * 1024;
 
 /// Whether the connection still has to send its INFO.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,25 +42,71 @@ pub async fn run_connection<S>(broker: Arc<Broker>, gate: Arc<Gate>, stream: S, 
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (reader, writer) = tokio::io::split(stream);
     if let Greeting::Send(info) = start.greeting {
         client.send(&info);
     }
-    let writer = tokio::spawn(write_loop(client.clone(), writer, broker.opts.write_deadline));
     let mut session = Session::new(broker.clone(), gate.clone(), client.clone(), start.nonce, Instant::now());
     session.set_cookie_jwt(start.cookie_jwt);
-    let reason = read_loop(&broker, &gate, &mut session, reader).await;
-    client.outbound.close(reason);
+    let signals = Signals {
+        shutdown: broker.shutdown_signal(),
+        reconfigured: gate.reload_signal(),
+        write_deadline: broker.opts.write_deadline,
+    };
+    let reason = drive(&mut session, gate.as_ref(), stream, signals).await;
     if reason == CloseReason::SlowConsumerWriteDeadline {
         broker.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
     }
-    session.finish(reason);
     if reason.is_slow_consumer() {
         info!(cid = client.id, addr = %client.addr, %reason, "slow consumer closed");
     } else {
         debug!(cid = client.id, addr = %client.addr, %reason, "connection closed");
     }
-    let _ = timeout(CLOSE_FLUSH.max(broker.opts.write_deadline), writer).await;
+}
+
+/// The client protocol on the driver.
+impl Protocol for Session {
+    type Login = Box<Login>;
+    type Verdict = Verdict;
+
+    fn receive(&mut self, buf: &[u8], now: Instant) -> Received<Box<Login>> {
+        Session::receive(self, buf, now)
+    }
+
+    fn authenticated(&mut self, verdict: Verdict) -> Result<(), CloseReason> {
+        Session::authenticated(self, verdict)
+    }
+
+    fn deadline(&self) -> Instant {
+        Session::deadline(self)
+    }
+
+    fn on_timer(&mut self, now: Instant) -> Result<(), CloseReason> {
+        Session::on_timer(self, now)
+    }
+
+    fn reconfigure(&mut self) -> Result<(), CloseReason> {
+        self.reload()
+    }
+
+    fn end_batch(&mut self) -> Vec<Arc<Client>> {
+        let own_id = self.client().id;
+        wake_writers(self.take_touched(), Some(own_id))
+    }
+
+    fn finish(&mut self, reason: CloseReason) {
+        Session::finish(self, reason);
+    }
+
+    fn client(&self) -> &Arc<Client> {
+        Session::client(self)
+    }
+}
+
+/// Clients' credentials are checked by the gate.
+impl Authority<Session> for Gate {
+    fn check(&self, login: Box<Login>) -> impl std::future::Future<Output = Verdict> + Send {
+        self.admit(login.claims, login.facts)
+    }
 }
 
 /// Tells a client it cannot be served (after its INFO line) and closes.
@@ -83,99 +121,4 @@ where
         let _ = stream.shutdown().await;
     })
     .await;
-}
-
-async fn read_loop<S: AsyncRead>(
-    broker: &Broker,
-    gate: &Gate,
-    session: &mut Session,
-    mut reader: ReadHalf<S>,
-) -> CloseReason {
-    let client = session.client().clone();
-    let mut buf = BytesMut::new();
-    let mut shutdown = broker.shutdown_signal();
-    let mut reload = gate.reload_signal();
-    // Bytes the buffer must hold before the next op can complete.
-    let mut need: usize = 1;
-    // Read size: doubles while reads fill it, halves when they do not.
-    let mut chunk = READ_START;
-    loop {
-        buf.reserve(need.saturating_sub(buf.len()).max(chunk));
-        let spare = buf.capacity() - buf.len();
-        tokio::select! {
-            biased;
-            _ = client.outbound.closing.notified() => {
-                return client.outbound.closed().unwrap_or(CloseReason::ClientClosed);
-            }
-            _ = stopping(&mut shutdown) => return CloseReason::ServerShutdown,
-            _ = reload.changed() => {
-                if let Err(reason) = session.reload() {
-                    return reason;
-                }
-            }
-            _ = sleep_until(session.deadline()) => {
-                if let Err(reason) = session.on_timer(Instant::now()) {
-                    return reason;
-                }
-            }
-            read = reader.read_buf(&mut buf) => {
-                match read {
-                    Ok(0) => return CloseReason::ClientClosed,
-                    Err(_) => return CloseReason::ReadError,
-                    Ok(n) if n >= spare => chunk = (chunk * 2).min(READ_MAX_CHUNK),
-                    Ok(n) if n < chunk / 4 => chunk = (chunk / 2).max(READ_START),
-                    Ok(_) => {}
-                }
-                client.touch(SystemTime::now());
-                match handle_buffer(gate, session, &mut buf).await {
-                    Ok(still_needed) => need = still_needed,
-                    Err(reason) => return reason,
-                }
-                if buf.is_empty() && (chunk == READ_START || buf.capacity() > 2 * READ_MAX_CHUNK) {
-                    // A quiet connection holds no read buffer between reads
-                    // (idle connections are most of a big server's memory);
-                    // a busy one keeps its buffer.
-                    buf = BytesMut::new();
-                }
-            }
-        }
-    }
-}
-
-/// Handles everything complete in `buf`, pausing at a CONNECT whose
-/// credentials must be checked. Returns how many bytes the buffer must hold
-/// for the next op, or why the connection closes.
-async fn handle_buffer(gate: &Gate, session: &mut Session, buf: &mut BytesMut) -> Result<usize, CloseReason> {
-    loop {
-        let received = session.receive(buf, Instant::now());
-        buf.advance(received.used);
-        flush_and_stall(session).await;
-        match received.event {
-            None => return Ok(received.need),
-            Some(Event::Close(reason)) => return Err(reason),
-            Some(Event::Authenticate(login)) => {
-                let admit = gate.admit(login.claims, login.facts);
-                tokio::pin!(admit);
-                // The session's deadline covers both the auth timeout and keep-alive.
-                let verdict = loop {
-                    tokio::select! {
-                        verdict = &mut admit => break verdict,
-                        _ = sleep_until(session.deadline()) => session.on_timer(Instant::now())?,
-                    }
-                };
-                session.authenticated(verdict)?;
-                flush_and_stall(session).await;
-            }
-        }
-    }
-}
-
-/// Wakes the writer of every client this batch queued to, then holds this
-/// publisher back briefly for any of them that is more than half full, so a
-/// fast publisher slows to its subscribers' pace instead of making them slow
-/// consumers.
-async fn flush_and_stall(session: &mut Session) {
-    let own_id = session.client().id;
-    let backed_up = wake_writers(session.take_touched(), Some(own_id));
-    stall_behind(backed_up).await;
 }

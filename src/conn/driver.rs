@@ -1,0 +1,215 @@
+//! The one async loop of every peer connection (a client, a route, and the
+//! leaf and gateway connections to come): it only moves bytes and timers.
+//!
+//! What a connection *is* lives in a sans-IO [`Protocol`] value: bytes and
+//! `now` go in; out come the bytes it queued (to its own client's outbound
+//! queue and to subscribers'), the next deadline, and [`Event`]s such as
+//! "check these credentials". How bytes travel is the stream the driver is
+//! given (plain TCP, TLS, WebSocket), so a new kind of peer is a new
+//! protocol, never a new loop. The driver reads into a buffer that grows
+//! with the traffic and is dropped when the connection goes quiet, sleeps
+//! until the protocol's deadline, awaits the credential check the protocol
+//! asks for (the protocol's own deadline still running), and after each
+//! batch wakes the writers the batch queued to, stalling briefly behind a
+//! backed-up subscriber so TCP pushes back on a fast sender.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
+use tokio::sync::watch;
+use tokio::time::{sleep_until, timeout, Instant};
+
+use super::writer::{write_loop, CLOSE_FLUSH};
+use crate::broker::{stall_behind, stopping, Client, CloseReason};
+
+/// Initial read buffer; small so idle connections stay cheap.
+const READ_START: usize = 512;
+/// Most bytes read ahead in one call when no op needs more.
+const READ_MAX_CHUNK: usize = 64 * 1024;
+
+/// What the driver must do after [`Protocol::receive`].
+#[derive(Debug)]
+pub(crate) enum Event<L> {
+    /// Close the connection.
+    Close(CloseReason),
+    /// Credentials need checking (off the reactor) before anything after
+    /// them is handled; then call [`Protocol::authenticated`].
+    Authenticate(L),
+}
+
+/// The outcome of [`Protocol::receive`].
+#[derive(Debug)]
+pub(crate) struct Received<L> {
+    /// Bytes of the input used.
+    pub(crate) used: usize,
+    /// How many bytes the unused rest must grow to before the next op can
+    /// complete.
+    pub(crate) need: usize,
+    /// Set when the batch stopped early.
+    pub(crate) event: Option<Event<L>>,
+}
+
+/// A connection's protocol, sans IO: the driver's only view of it.
+pub(crate) trait Protocol {
+    /// What a credential check is asked with.
+    type Login;
+    /// What a credential check answers.
+    type Verdict;
+
+    /// Handles every complete op at the start of `buf`, read at `now`.
+    fn receive(&mut self, buf: &[u8], now: Instant) -> Received<Self::Login>;
+    /// The answer to the last [`Event::Authenticate`].
+    fn authenticated(&mut self, verdict: Self::Verdict) -> Result<(), CloseReason>;
+    /// When [`Protocol::on_timer`] must next be called.
+    fn deadline(&self) -> Instant;
+    /// The deadline came (auth timeout, keep-alive, expiry).
+    fn on_timer(&mut self, now: Instant) -> Result<(), CloseReason>;
+    /// The configuration (users, accounts) changed.
+    fn reconfigure(&mut self) -> Result<(), CloseReason>;
+    /// Ends a read batch: wakes the writers it queued to and returns those
+    /// that are backed up (never the connection itself).
+    fn end_batch(&mut self) -> Vec<Arc<Client>>;
+    /// The connection ended: gives back what it held in shared state.
+    fn finish(&mut self, reason: CloseReason);
+    /// The client whose outbound queue carries this connection's bytes.
+    fn client(&self) -> &Arc<Client>;
+}
+
+/// Who answers a protocol's credential checks (the gate for clients, the
+/// cluster's route credentials for routes): behind the failure throttle,
+/// on the verification pool.
+pub(crate) trait Authority<P: Protocol> {
+    /// Checks `login`.
+    fn check(&self, login: P::Login) -> impl Future<Output = P::Verdict> + Send;
+}
+
+/// What tells a connection to stop or to re-read its configuration.
+#[derive(Debug)]
+pub(crate) struct Signals {
+    /// The server is shutting down.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Bumped when the configuration the protocol depends on changed.
+    pub(crate) reconfigured: watch::Receiver<u64>,
+    /// How long a write may take (the writer's slow-consumer bound).
+    pub(crate) write_deadline: std::time::Duration,
+}
+
+/// Serves one connection over `stream` until it closes: spawns its writer,
+/// runs the read loop, closes the outbound queue, lets the protocol give
+/// back what it held, and waits (bounded) for the last bytes to be written.
+pub(crate) async fn drive<P, A, S>(protocol: &mut P, authority: &A, stream: S, signals: Signals) -> CloseReason
+where
+    P: Protocol + Send,
+    A: Authority<P> + Sync,
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, writer) = tokio::io::split(stream);
+    let client = protocol.client().clone();
+    let write_deadline = signals.write_deadline;
+    let writer = tokio::spawn(write_loop(client.clone(), writer, write_deadline));
+    let reason = read_loop(protocol, authority, reader, signals).await;
+    client.outbound.close(reason);
+    protocol.finish(reason);
+    let _ = timeout(CLOSE_FLUSH.max(write_deadline), writer).await;
+    reason
+}
+
+async fn read_loop<P, A, S>(protocol: &mut P, authority: &A, mut reader: ReadHalf<S>, signals: Signals) -> CloseReason
+where
+    P: Protocol,
+    A: Authority<P>,
+    S: AsyncRead,
+{
+    let Signals { mut shutdown, mut reconfigured, .. } = signals;
+    let client = protocol.client().clone();
+    let mut buf = BytesMut::new();
+    // Bytes the buffer must hold before the next op can complete.
+    let mut need: usize = 1;
+    // Read size: doubles while reads fill it, halves when they do not.
+    let mut chunk = READ_START;
+    loop {
+        buf.reserve(need.saturating_sub(buf.len()).max(chunk));
+        let spare = buf.capacity() - buf.len();
+        tokio::select! {
+            biased;
+            _ = client.outbound.closing.notified() => {
+                return client.outbound.closed().unwrap_or(CloseReason::ClientClosed);
+            }
+            _ = stopping(&mut shutdown) => return CloseReason::ServerShutdown,
+            _ = reconfigured.changed() => {
+                if let Err(reason) = protocol.reconfigure() {
+                    return reason;
+                }
+            }
+            _ = sleep_until(protocol.deadline()) => {
+                if let Err(reason) = protocol.on_timer(Instant::now()) {
+                    return reason;
+                }
+            }
+            read = reader.read_buf(&mut buf) => {
+                match read {
+                    Ok(0) => return CloseReason::ClientClosed,
+                    Err(_) => return CloseReason::ReadError,
+                    Ok(n) if n >= spare => chunk = (chunk * 2).min(READ_MAX_CHUNK),
+                    Ok(n) if n < chunk / 4 => chunk = (chunk / 2).max(READ_START),
+                    Ok(_) => {}
+                }
+                client.touch(SystemTime::now());
+                match handle_buffer(protocol, authority, &mut buf).await {
+                    Ok(still_needed) => need = still_needed,
+                    Err(reason) => return reason,
+                }
+                if buf.is_empty() && (chunk == READ_START || buf.capacity() > 2 * READ_MAX_CHUNK) {
+                    // A quiet connection holds no read buffer between reads
+                    // (idle connections are most of a big server's memory);
+                    // a busy one keeps its buffer.
+                    buf = BytesMut::new();
+                }
+            }
+        }
+    }
+}
+
+/// Handles everything complete in `buf`, pausing at credentials that must
+/// be checked. Returns how many bytes the buffer must hold for the next
+/// op, or why the connection closes.
+async fn handle_buffer<P, A>(protocol: &mut P, authority: &A, buf: &mut BytesMut) -> Result<usize, CloseReason>
+where
+    P: Protocol,
+    A: Authority<P>,
+{
+    loop {
+        let received = protocol.receive(buf, Instant::now());
+        buf.advance(received.used);
+        flush_and_stall(protocol).await;
+        match received.event {
+            None => return Ok(received.need),
+            Some(Event::Close(reason)) => return Err(reason),
+            Some(Event::Authenticate(login)) => {
+                let check = authority.check(login);
+                tokio::pin!(check);
+                // The protocol's deadline covers both the auth timeout and keep-alive.
+                let verdict = loop {
+                    tokio::select! {
+                        verdict = &mut check => break verdict,
+                        _ = sleep_until(protocol.deadline()) => protocol.on_timer(Instant::now())?,
+                    }
+                };
+                protocol.authenticated(verdict)?;
+                flush_and_stall(protocol).await;
+            }
+        }
+    }
+}
+
+/// Wakes the writer of every client this batch queued to, then holds this
+/// sender back briefly for any of them that is more than half full, so a
+/// fast publisher (or a route carrying one) slows to its subscribers' pace
+/// instead of making them slow consumers.
+async fn flush_and_stall<P: Protocol>(protocol: &mut P) {
+    let backed_up = protocol.end_batch();
+    stall_behind(backed_up).await;
+}
