@@ -21,6 +21,7 @@
 mod limits;
 mod link;
 mod route;
+mod session;
 mod solicit;
 
 use std::collections::HashMap;
@@ -37,7 +38,7 @@ use crate::auth::password::PasswordHash;
 use crate::auth::Guard;
 use crate::broker::{Broker, InterestObserver, Subscription};
 use crate::config::ClusterOptions;
-use crate::proto::route::{json_line, rs_minus, rs_plus, RouteInfo};
+use crate::proto::route::{json_line, rs_minus, rs_plus, RouteConnect, RouteInfo};
 use crate::secret::Secret;
 
 pub use limits::{
@@ -199,6 +200,26 @@ impl Cluster {
             .iter()
             .map(|u| RouteUrl::parse(u).ok_or_else(|| ClusterError::BadUrl(u.clone())))
             .collect::<Result<_, _>>()?;
+        let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(ClusterError::Bind)?;
+        let listen_addr = listener.local_addr().map_err(ClusterError::Bind)?;
+        let cluster = Cluster::new(broker, guard, opts, listen_addr)?;
+        info!("Listening for route connections on {listen_addr}");
+        tokio::spawn(route::accept_loop(cluster.clone(), listener));
+        for url in urls {
+            cluster.solicit(url, Dial::Configured);
+        }
+        Ok(cluster)
+    }
+
+    /// The cluster state of a server whose route listener is bound to
+    /// `listen_addr`, with nothing started: no task, no socket (the route
+    /// session's unit tests use it as it is).
+    pub(crate) fn new(
+        broker: Arc<Broker>,
+        guard: Guard,
+        opts: ClusterOptions,
+        listen_addr: SocketAddr,
+    ) -> Result<Arc<Cluster>, ClusterError> {
         let route_auth = match &opts.authorization {
             Some(a) => Some((
                 a.user.clone(),
@@ -216,9 +237,7 @@ impl Cluster {
                  the cluster port can read and inject every message; use only on a trusted loopback network"
             );
         }
-        let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(ClusterError::Bind)?;
-        let listen_addr = listener.local_addr().map_err(ClusterError::Bind)?;
-        let cluster = Arc::new(Cluster {
+        Ok(Arc::new(Cluster {
             broker,
             guard,
             opts,
@@ -235,13 +254,7 @@ impl Cluster {
                 limits::MAX_PENDING_ROUTES,
                 limits::MAX_PENDING_ROUTES_PER_IP,
             )),
-        });
-        info!("Listening for route connections on {listen_addr}");
-        tokio::spawn(route::accept_loop(cluster.clone(), listener));
-        for url in urls {
-            cluster.solicit(url, Dial::Configured);
-        }
-        Ok(cluster)
+        }))
     }
 
     /// Starts soliciting `url` unless a task already does. At most
@@ -466,6 +479,25 @@ impl Cluster {
             ip: String::new(),
             lnoc: true,
             ldm: false,
+        }
+    }
+
+    /// The CONNECT this server sends a route it dialled by `url`: the URL's
+    /// credentials, else the cluster's.
+    pub(crate) fn our_connect(&self, url: &RouteUrl) -> RouteConnect {
+        let auth = self.opts.authorization.as_ref();
+        RouteConnect {
+            echo: true,
+            verbose: false,
+            pedantic: false,
+            user: url.user.clone().or_else(|| auth.map(|a| a.user.clone())),
+            pass: url.pass.clone().or_else(|| auth.map(|a| a.password.clone())),
+            tls_required: self.tls.is_some(),
+            headers: true,
+            name: self.broker.identity.id.clone(),
+            cluster: self.opts.name.clone().unwrap_or_default(),
+            lnoc: true,
+            lang: None,
         }
     }
 

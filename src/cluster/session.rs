@@ -1,0 +1,588 @@
+//! The route protocol of one connection, sans IO: bytes and `now` in; out
+//! go the bytes it queued (to the peer, and to the local subscribers of the
+//! messages it forwards), the route credentials to check, and the next
+//! deadline. `route.rs` puts it on the connection driver; the unit tests in
+//! `session/tests.rs` drive it directly, with no socket and no clock.
+//!
+//! A connection this server dialled sends CONNECT and INFO at once and is
+//! established by the peer's INFO. One the peer dialled must first send a
+//! CONNECT whose credentials pass (the same throttle and verification pool
+//! as clients, through the driver's credential check), within the route
+//! auth timeout, before its INFO establishes it. Interest and messages
+//! before that are refused.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use super::limits::{MAX_REMOTE_INTEREST, MAX_REMOTE_INTEREST_BYTES};
+use super::link::RouteLink;
+use super::solicit::RouteUrl;
+use super::{Cluster, Dial, InterestKey};
+use crate::broker::Subscription;
+use crate::broker::{wake_writers, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot};
+use crate::conn::{Event, KeepAlive, Received, Tick, FIRST_PEER_PING};
+use crate::proto::route::{self, json_line, RouteConnect, RouteInfo, RouteOp};
+use crate::secret::Secret;
+use crate::subject;
+
+/// Time a peer has to complete the route handshake.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a route connection ended, for the dialler's retry decision.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RouteEnd {
+    /// The URL led back to this server.
+    ToSelf,
+    /// Another route to the same server won the tie-break.
+    Duplicate(String),
+    /// It closed; `registered` says whether it ever became a route.
+    Closed {
+        /// Whether the handshake completed.
+        registered: bool,
+    },
+}
+
+/// Why this server refused a peer; the `Display` is the `-ERR` text sent
+/// to it (nats-server's where it has one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The CONNECT or INFO JSON did not parse.
+    InvalidJson(&'static str),
+    /// A client (its CONNECT has `lang`) dialled the route port.
+    ClientOnRoutePort,
+    /// The peer belongs to another cluster.
+    ClusterMismatch {
+        /// The peer's cluster name.
+        theirs: String,
+        /// This server's.
+        ours: String,
+    },
+    /// Wrong or missing route credentials, or INFO before CONNECT.
+    AuthorizationViolation,
+    /// No valid CONNECT within the route auth timeout.
+    AuthenticationTimeout,
+    /// RS+ before the handshake completed.
+    InterestBeforeHandshake,
+    /// RMSG before the handshake completed.
+    MessageBeforeHandshake,
+    /// Interest past [`MAX_REMOTE_INTEREST`] or [`MAX_REMOTE_INTEREST_BYTES`].
+    TooMuchInterest,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::InvalidJson(what) => write!(f, "Protocol Violation: route {what} is not valid JSON"),
+            Refusal::ClientOnRoutePort => f.write_str("attempted to connect to route port"),
+            Refusal::ClusterMismatch { theirs, ours } => write!(
+                f,
+                "Rejecting connection, cluster name \"{}\" does not match \"{ours}\"",
+                theirs.escape_default()
+            ),
+            Refusal::AuthorizationViolation => f.write_str("Authorization Violation"),
+            Refusal::AuthenticationTimeout => f.write_str("Authentication Timeout"),
+            Refusal::InterestBeforeHandshake => f.write_str("interest before route handshake"),
+            Refusal::MessageBeforeHandshake => f.write_str("message before route handshake"),
+            Refusal::TooMuchInterest => f.write_str("too much route interest"),
+        }
+    }
+}
+
+impl Refusal {
+    /// How the connection is recorded as closed.
+    fn close_reason(&self) -> CloseReason {
+        match self {
+            Refusal::AuthorizationViolation => CloseReason::AuthenticationFailure,
+            Refusal::AuthenticationTimeout => CloseReason::AuthenticationTimeout,
+            _ => CloseReason::ProtocolViolation,
+        }
+    }
+}
+
+/// Route credentials to check (a peer's CONNECT).
+#[derive(Debug)]
+pub(crate) struct RouteLogin {
+    /// The peer's address (the throttle's key).
+    pub(crate) peer: SocketAddr,
+    /// The user it presented.
+    pub(crate) user: Option<String>,
+    /// The password it presented.
+    pub(crate) pass: Option<Secret>,
+}
+
+/// An accepted route connection before it authenticated.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    /// Its place among the pending connections, given back once it is
+    /// authenticated (or closed); held for its `Drop`.
+    pub(crate) _slot: PendingSlot,
+    /// It must be authenticated by then.
+    pub(crate) deadline: Instant,
+}
+
+/// Where the connection is in its life.
+#[derive(Debug)]
+enum State {
+    /// The peer dialled this server: only its CONNECT is accepted, by the
+    /// deadline of `Accepted`.
+    AwaitingConnect(Accepted),
+    /// CONNECT accepted (or this server dialled): the peer's INFO
+    /// establishes the route.
+    AwaitingInfo,
+    /// A route, registered with the cluster.
+    Established(Arc<RouteLink>),
+}
+
+/// Per-connection route state, owned by the connection's reader task.
+pub(crate) struct RouteSession {
+    cluster: Arc<Cluster>,
+    broker: Arc<Broker>,
+    client: Arc<Client>,
+    peer: SocketAddr,
+    /// The URL this server dialled, with the credentials it presented.
+    solicited: Option<RouteUrl>,
+    state: State,
+    /// The handshake must be complete by then.
+    handshake_deadline: Instant,
+    keepalive: KeepAlive,
+    /// The peer's interest hosted in this server's account indexes.
+    remote: HashMap<InterestKey, Arc<Subscription>>,
+    /// Interest in accounts this server does not host (yet): kept, within
+    /// the same bounds, so an account added by a reload gets its peers'
+    /// interest without their resending it.
+    unhosted: HashSet<InterestKey>,
+    /// Bytes of accounts, subjects and queue names in `remote` and `unhosted`.
+    remote_bytes: usize,
+    fanout: Fanout,
+    /// Messages and bytes received in the current batch, counted once per
+    /// batch rather than per message.
+    batch_in: (u64, u64),
+    /// The account of the last RMSG, so a run of messages in one account
+    /// looks it up once.
+    last_account: Option<Arc<Account>>,
+    /// How it ended, when that is more than "closed".
+    end: Option<RouteEnd>,
+    /// It was registered as a route at some point.
+    registered: bool,
+}
+
+impl RouteSession {
+    /// The session of a route connection opened at `now`, this server
+    /// having dialled `solicited` (or accepted the peer, `accepted`). It
+    /// queues this server's CONNECT (when it dialled) and INFO.
+    pub(crate) fn new(
+        cluster: Arc<Cluster>,
+        client: Arc<Client>,
+        solicited: Option<RouteUrl>,
+        accepted: Option<Accepted>,
+        now: Instant,
+    ) -> Self {
+        let broker = cluster.broker.clone();
+        if let Some(url) = &solicited {
+            client.send(&json_line("CONNECT", &cluster.our_connect(url)));
+        }
+        client.send(&json_line("INFO", &cluster.our_info()));
+        let state = match accepted {
+            Some(accepted) => State::AwaitingConnect(accepted),
+            None => State::AwaitingInfo,
+        };
+        let opts = &broker.opts;
+        let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
+        RouteSession {
+            fanout: Fanout::new(client.id),
+            peer: client.addr,
+            cluster,
+            broker,
+            client,
+            solicited,
+            state,
+            handshake_deadline: now + HANDSHAKE_TIMEOUT,
+            keepalive,
+            remote: HashMap::new(),
+            unhosted: HashSet::new(),
+            remote_bytes: 0,
+            batch_in: (0, 0),
+            last_account: None,
+            end: None,
+            registered: false,
+        }
+    }
+
+    /// How the connection ended (call after the driver returned).
+    pub(crate) fn end(&mut self) -> RouteEnd {
+        self.end.take().unwrap_or(RouteEnd::Closed { registered: self.registered })
+    }
+
+    /// The established route, if it is one.
+    fn link(&self) -> Option<&Arc<RouteLink>> {
+        match &self.state {
+            State::Established(link) => Some(link),
+            _ => None,
+        }
+    }
+
+    /// When [`RouteSession::on_timer`] must next be called.
+    pub(crate) fn deadline(&self) -> Instant {
+        let keepalive = self.keepalive.next();
+        match &self.state {
+            State::Established(_) => keepalive,
+            State::AwaitingInfo => keepalive.min(self.handshake_deadline),
+            State::AwaitingConnect(a) => keepalive.min(self.handshake_deadline).min(a.deadline),
+        }
+    }
+
+    /// The deadline came: an unauthenticated peer is refused, an unfinished
+    /// handshake closed, and the route kept alive (PING, or closed as stale
+    /// after `ping_max` unanswered).
+    pub(crate) fn on_timer(&mut self, now: Instant) -> Result<(), CloseReason> {
+        if let State::AwaitingConnect(accepted) = &self.state {
+            if now >= accepted.deadline {
+                return Err(self.refuse(Refusal::AuthenticationTimeout));
+            }
+        }
+        if self.link().is_none() && now >= self.handshake_deadline {
+            self.cluster.warn("handshake not completed in time", &self.peer);
+            return Err(CloseReason::AuthenticationTimeout);
+        }
+        if now >= self.keepalive.next() {
+            let delivered = self.client.outbound.take_activity();
+            let rtt_known = self.client.rtt_nanos.load(Ordering::Relaxed) != 0;
+            match self.keepalive.tick(now, delivered, rtt_known) {
+                Tick::Quiet => {}
+                Tick::Ping => {
+                    self.client.send(b"PING\r\n");
+                    // The PING itself is not traffic.
+                    self.client.outbound.take_activity();
+                }
+                Tick::Stale => {
+                    self.cluster.warn("stale route (no PONG)", &self.peer);
+                    return Err(CloseReason::StaleConnection);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles every complete op at the start of `buf`, read at `now`.
+    pub(crate) fn receive(&mut self, buf: &[u8], now: Instant) -> Received<RouteLogin> {
+        self.fanout.begin_batch(self.broker.next_batch_token());
+        let max_payload = self.broker.opts.max_payload;
+        let mut used = 0;
+        loop {
+            match route::parse(&buf[used..], max_payload) {
+                Ok(Some((op, n))) => {
+                    used += n;
+                    self.keepalive.heard();
+                    if let Err(event) = self.handle(op, now) {
+                        return Received { used, need: 0, event: Some(event) };
+                    }
+                }
+                // The route parser does not say how much more it needs: one
+                // more byte, and the driver's read size grows with traffic.
+                Ok(None) => return Received { used, need: buf.len() - used + 1, event: None },
+                Err(err) => {
+                    self.cluster.warn(&format!("protocol error: {err}"), &self.peer);
+                    return Received { used, need: 0, event: Some(Event::Close(CloseReason::ProtocolViolation)) };
+                }
+            }
+        }
+    }
+
+    /// The answer to the credential check of the peer's CONNECT.
+    pub(crate) fn authenticated(&mut self, ok: bool) -> Result<(), CloseReason> {
+        if !ok {
+            return Err(self.refuse(Refusal::AuthorizationViolation));
+        }
+        if matches!(self.state, State::AwaitingConnect(_)) {
+            // No longer one of the unauthenticated connections.
+            self.state = State::AwaitingInfo;
+        }
+        Ok(())
+    }
+
+    /// Ends a read batch: wakes the subscribers it fed, counts it, and
+    /// returns those that are backed up, for the driver to stall behind (so
+    /// TCP pushes back on the other server's publisher).
+    pub(crate) fn end_batch(&mut self) -> Vec<Arc<Client>> {
+        let (in_msgs, in_bytes) = std::mem::take(&mut self.batch_in);
+        if in_msgs > 0 {
+            self.client.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+            self.client.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+        }
+        let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
+        if out_msgs > 0 {
+            self.broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+            self.broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+        }
+        wake_writers(touched, Some(self.client.id))
+    }
+
+    /// The connection ended: its interest leaves the indexes and the route
+    /// the cluster.
+    pub(crate) fn finish(&mut self) {
+        for (_, sub) in self.remote.drain() {
+            self.broker.remove_subscription(&sub);
+        }
+        if let State::Established(link) = std::mem::replace(&mut self.state, State::AwaitingInfo) {
+            self.cluster.unregister(&link);
+            info!(peer = %self.peer, remote = %link.remote_id, "route closed");
+        }
+    }
+
+    /// The client whose outbound queue carries this route's bytes.
+    pub(crate) fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// Sends the refusal to the peer, logs it, and returns the close reason.
+    fn refuse(&mut self, refusal: Refusal) -> CloseReason {
+        let text = refusal.to_string();
+        self.client.send(format!("-ERR '{text}'\r\n").as_bytes());
+        self.cluster.warn(&text, &self.peer);
+        refusal.close_reason()
+    }
+
+    fn handle(&mut self, op: RouteOp<'_>, now: Instant) -> Result<(), Event<RouteLogin>> {
+        let refused = |session: &mut Self, refusal| Err(Event::Close(session.refuse(refusal)));
+        match op {
+            RouteOp::Ping => {
+                self.client.send(b"PONG\r\n");
+                Ok(())
+            }
+            RouteOp::Pong => {
+                if let Some(rtt) = self.keepalive.pong(now) {
+                    let nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
+                    self.client.rtt_nanos.store(nanos, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            RouteOp::Ok => Ok(()),
+            RouteOp::Err(text) => {
+                self.cluster.warn(&format!("peer said {}", String::from_utf8_lossy(text)), &self.peer);
+                Err(Event::Close(CloseReason::ClientClosed))
+            }
+            RouteOp::Connect(json) => self.connect(json),
+            RouteOp::Info(json) => self.info(json),
+            // Interest and messages of accounts this server does not host
+            // are dropped, so they never enter another account's index.
+            RouteOp::Sub { account, subject, queue } => {
+                if self.link().is_none() {
+                    return refused(self, Refusal::InterestBeforeHandshake);
+                }
+                self.remote_sub(account, subject, queue.map(|(q, _)| q)).map_err(|r| Event::Close(self.refuse(r)))
+            }
+            RouteOp::Unsub { account, subject, queue } => {
+                self.remote_unsub(account, subject, queue);
+                Ok(())
+            }
+            RouteOp::Msg(msg) => {
+                if self.link().is_none() {
+                    return refused(self, Refusal::MessageBeforeHandshake);
+                }
+                let reply_ok = msg.reply.is_none_or(subject::is_valid_literal);
+                if !subject::is_valid_literal(msg.subject) || !reply_ok {
+                    return Ok(());
+                }
+                let Some(account) = self.account(msg.account) else { return Ok(()) };
+                self.batch_in.0 += 1;
+                self.batch_in.1 += msg.message.len() as u64;
+                let message = Message {
+                    subject: msg.subject,
+                    reply: msg.reply,
+                    header_len: msg.header_len,
+                    message: msg.message,
+                };
+                let origin = Origin::Route { queues: msg.queues };
+                self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());
+                Ok(())
+            }
+        }
+    }
+
+    /// The peer's CONNECT: refused from a client or another cluster; with
+    /// route credentials configured, its credentials are checked (an event
+    /// for the driver) unless this server dialled it.
+    fn connect(&mut self, json: &[u8]) -> Result<(), Event<RouteLogin>> {
+        let Ok(connect) = serde_json::from_slice::<RouteConnect>(json) else {
+            return Err(Event::Close(self.refuse(Refusal::InvalidJson("CONNECT"))));
+        };
+        if connect.lang.is_some() {
+            return Err(Event::Close(self.refuse(Refusal::ClientOnRoutePort)));
+        }
+        if let Some(refusal) = self.cluster_mismatch(&connect.cluster) {
+            return Err(Event::Close(self.refuse(refusal)));
+        }
+        if !self.cluster.route_auth_required() {
+            return self.authenticated(true).map_err(Event::Close);
+        }
+        if !matches!(self.state, State::AwaitingConnect(_)) {
+            // Credentials are checked once, on the connection the peer
+            // dialled; another CONNECT cannot log in again.
+            return Err(Event::Close(self.refuse(Refusal::AuthorizationViolation)));
+        }
+        Err(Event::Authenticate(RouteLogin { peer: self.peer, user: connect.user, pass: connect.pass }))
+    }
+
+    /// A refusal when the peer names a cluster other than this server's.
+    fn cluster_mismatch(&self, theirs: &str) -> Option<Refusal> {
+        let ours = self.cluster.opts.name.as_deref()?;
+        (!theirs.is_empty() && theirs != ours)
+            .then(|| Refusal::ClusterMismatch { theirs: theirs.to_owned(), ours: ours.to_owned() })
+    }
+
+    fn info(&mut self, json: &[u8]) -> Result<(), Event<RouteLogin>> {
+        let Ok(info) = serde_json::from_slice::<RouteInfo>(json) else {
+            return Err(Event::Close(self.refuse(Refusal::InvalidJson("INFO"))));
+        };
+        if info.server_id == self.broker.identity.id {
+            self.end = Some(RouteEnd::ToSelf);
+            return Err(Event::Close(CloseReason::ProtocolViolation));
+        }
+        match &self.state {
+            State::AwaitingConnect(_) => Err(Event::Close(self.refuse(Refusal::AuthorizationViolation))),
+            State::AwaitingInfo => self.first_info(info),
+            State::Established(link) if link.remote_id == info.server_id => {
+                if link.update_info(info) {
+                    self.cluster.topology_changed();
+                }
+                Ok(())
+            }
+            State::Established(_) => {
+                self.gossip(info);
+                Ok(())
+            }
+        }
+    }
+
+    /// Gossip about another server: connect to it if we are not yet. Only
+    /// an established route gets here, so the peer authenticated (it
+    /// presented the route credentials or a certificate of the cluster CA)
+    /// or is one this server dialled with them: the URL it names is dialled
+    /// with the credentials that peer already holds (those of the URL this
+    /// server dialled it by, else the cluster's), never with others, so
+    /// following it discloses nothing.
+    fn gossip(&self, info: RouteInfo) {
+        if info.ip.is_empty() || self.cluster.has_route(&info.server_id) {
+            return;
+        }
+        let Some(mut url) = RouteUrl::parse(&info.ip) else { return };
+        url.user = self.solicited.as_ref().and_then(|s| s.user.clone());
+        url.pass = self.solicited.as_ref().and_then(|s| s.pass.clone());
+        let dial = Dial::Gossiped { server_id: info.server_id, server_name: info.server_name };
+        self.cluster.solicit(url, dial);
+    }
+
+    /// The peer's first INFO: the route is registered, unless one to the
+    /// same server already is (the tie-break in [`Cluster::register`]).
+    fn first_info(&mut self, info: RouteInfo) -> Result<(), Event<RouteLogin>> {
+        if let Some(refusal) = self.cluster_mismatch(&info.cluster) {
+            return Err(Event::Close(self.refuse(refusal)));
+        }
+        let route_url = match &self.solicited {
+            Some(url) => url.route_url(),
+            None => format!("nats-route://{}/", SocketAddr::new(self.peer.ip(), info.port)),
+        };
+        let remote_id = info.server_id.clone();
+        let link = Arc::new(RouteLink::new(self.client.clone(), info, self.solicited.is_some(), route_url));
+        if !self.cluster.register(link.clone(), &self.broker.identity.id) {
+            debug!(peer = %self.peer, remote = %remote_id, "duplicate route closed");
+            self.end = Some(RouteEnd::Duplicate(remote_id));
+            return Err(Event::Close(CloseReason::ProtocolViolation));
+        }
+        info!(peer = %self.peer, remote = %remote_id, name = %link.remote_name(), "route established");
+        self.state = State::Established(link);
+        self.registered = true;
+        Ok(())
+    }
+
+    /// The hosted account called `name`, if any.
+    fn account(&mut self, name: &[u8]) -> Option<Arc<Account>> {
+        if let Some(last) = &self.last_account {
+            if last.name.as_bytes() == name && !last.is_removed() {
+                return Some(last.clone());
+            }
+        }
+        let account = self.broker.accounts.get(std::str::from_utf8(name).ok()?)?;
+        self.last_account = Some(account.clone());
+        Some(account)
+    }
+
+    fn remote_sub(&mut self, account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Result<(), Refusal> {
+        let valid = std::str::from_utf8(account).is_ok_and(|a| subject::is_valid_literal(a.as_bytes()));
+        if !valid || !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
+            return Ok(());
+        }
+        let name: Arc<str> = String::from_utf8_lossy(account).into();
+        let key: InterestKey = (name, subject.into(), queue.map(Into::into));
+        if self.remote.contains_key(&key) || self.unhosted.contains(&key) {
+            return Ok(());
+        }
+        let bytes = interest_bytes(&key);
+        let held = self.remote.len() + self.unhosted.len();
+        if held >= MAX_REMOTE_INTEREST || self.remote_bytes + bytes > MAX_REMOTE_INTEREST_BYTES {
+            return Err(Refusal::TooMuchInterest);
+        }
+        self.remote_bytes += bytes;
+        match self.account(account) {
+            Some(account) => self.host(account, key),
+            None => {
+                self.unhosted.insert(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts interest into `account`'s index.
+    fn host(&mut self, account: Arc<Account>, key: InterestKey) {
+        let sub = Arc::new(Subscription::new(self.client.clone(), account, &key.1, key.2.as_deref(), b"", None));
+        self.broker.add_subscription(sub.clone());
+        self.remote.insert(key, sub);
+    }
+
+    /// After a reconfiguration: interest held for accounts that are now
+    /// hosted goes into their indexes, and interest in accounts that went
+    /// away is held again (in the new account of that name, if any).
+    pub(crate) fn rehost(&mut self) {
+        let stale: Vec<InterestKey> =
+            self.remote.iter().filter(|(_, sub)| sub.account.is_removed()).map(|(k, _)| k.clone()).collect();
+        for key in stale {
+            if let Some(sub) = self.remote.remove(&key) {
+                self.broker.remove_subscription(&sub);
+            }
+            self.unhosted.insert(key);
+        }
+        let ready: Vec<InterestKey> =
+            self.unhosted.iter().filter(|k| self.broker.accounts.get(&k.0).is_some()).cloned().collect();
+        for key in ready {
+            self.unhosted.remove(&key);
+            if let Some(account) = self.broker.accounts.get(&key.0) {
+                self.host(account, key);
+            }
+        }
+    }
+
+    fn remote_unsub(&mut self, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
+        let name: Arc<str> = String::from_utf8_lossy(account).into();
+        let key: InterestKey = (name, subject.into(), queue.map(Into::into));
+        if let Some(sub) = self.remote.remove(&key) {
+            self.remote_bytes = self.remote_bytes.saturating_sub(interest_bytes(&key));
+            self.broker.remove_subscription(&sub);
+        } else if self.unhosted.remove(&key) {
+            self.remote_bytes = self.remote_bytes.saturating_sub(interest_bytes(&key));
+        }
+    }
+}
+
+/// What one interest entry counts against [`MAX_REMOTE_INTEREST_BYTES`].
+fn interest_bytes((account, subject, queue): &InterestKey) -> usize {
+    account.len() + subject.len() + queue.as_ref().map_or(0, |q| q.len())
+}
+
+#[cfg(test)]
+mod tests;
