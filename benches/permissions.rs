@@ -1,13 +1,14 @@
 //! Cost of the permission checks on the hot path: a cached publish decision,
-//! the uncached trie walk behind it, the no-rules fast path, the delivery
-//! filter and a SUB check.
+//! the uncached trie walk behind it, the no-rules fast path, the whole
+//! publish guard a PUB passes, the delivery filter and a SUB check.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use warden::broker::Client;
 use warden::config::{Permissions, SubjectRules};
-use warden::perms::{PermissionSet, PublishCache};
+use warden::perms::{PermissionSet, PublishCache, PublishGuard, Standing};
 
 fn rules(allow: Vec<String>, deny: Vec<String>) -> Option<SubjectRules> {
     Some(SubjectRules { allow: Some(allow), deny: Some(deny) })
@@ -58,5 +59,25 @@ fn deliver_and_subscribe(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, publish, deliver_and_subscribe);
+/// The whole check a PUB passes ([`PublishGuard::check`]), for a client
+/// without reply grants: the cache-hit and no-rules paths must stay as fast
+/// as the cache's own.
+fn guard(c: &mut Criterion) {
+    let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!());
+    let client = Arc::new(Client::new(1, addr, 1 << 20));
+    let outsider = Standing { in_system: false, serves_callout: false };
+    let now = std::time::Instant::now();
+    let mut g = c.benchmark_group("guard");
+    let subject = b"svc42.eu.events".as_slice();
+    let unrestricted = Arc::new(PermissionSet::unrestricted());
+    let mut off = PublishGuard::new(unrestricted, client.clone(), outsider, true);
+    g.bench_function("no_rules", |b| b.iter(|| off.check(black_box(subject), None, now)));
+    let mut guard = PublishGuard::new(Arc::new(large_set()), client, outsider, true);
+    g.bench_function("cached_hit", |b| b.iter(|| guard.check(black_box(subject), None, now)));
+    let reply = Some(b"svc8.status".as_slice());
+    g.bench_function("cached_hit_with_reply", |b| b.iter(|| guard.check(black_box(subject), black_box(reply), now)));
+    g.finish();
+}
+
+criterion_group!(benches, publish, guard, deliver_and_subscribe);
 criterion_main!(benches);

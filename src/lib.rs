@@ -7,7 +7,8 @@
 //! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr
 //! L1 decisions auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
 //!                        the verification pool, the gate)
-//! L2 state     broker   (subscription index, client registry, delivery, counters, lifecycle)
+//! L2 state     broker   (subscription index, client registry, delivery, the server's own
+//!                        internal client, counters, lifecycle)
 //! L3 actors    conn     (one connection: a sans-IO session and thin async tasks)
 //!              cluster  (routes; plugs into interest changes through an observer)
 //!              monitor  (HTTP endpoints; reads the broker and a narrow view of the cluster)
@@ -21,7 +22,8 @@
 //! - [`proto`]: the client protocol (parser, INFO/CONNECT, MSG encoding, the
 //!   exact `-ERR` texts) and the route protocol ([`proto::route`]).
 //! - [`config`]: typed options and the strict config reader.
-//! - [`perms`]: compiled permissions; [`tls`]: certificates and TLS state;
+//! - [`perms`]: compiled permissions and the one publish guard;
+//!   [`tls`]: certificates and TLS state;
 //!   [`nkeys`]: Ed25519 keys in NATS's text form; [`jwt`]: NATS JWTs
 //!   (decode and verify).
 //! - [`auth`]: authenticators, and the [`auth::Gate`] every login passes;

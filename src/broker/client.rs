@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 
 use super::outbound::{Append, Outbound};
-use crate::perms::{PermissionSet, ResponseTracker};
+use crate::perms::{PermissionSet, ReplyGrants, ResponseTracker};
 use crate::proto::{msg_len_bound, write_msg};
 
 /// Message and byte counters of one connection (payload bytes, no framing).
@@ -211,13 +211,6 @@ impl Client {
         }
     }
 
-    /// Whether this client may publish to `subject` as a response at `now`
-    /// (and uses up one response if so).
-    pub fn may_reply(&self, subject: &[u8], now: Instant) -> bool {
-        self.tracks_replies.load(Ordering::Acquire)
-            && self.replies.lock().as_mut().is_some_and(|t| t.may_reply(subject, now))
-    }
-
     /// Marks this client as touched by read batch `token`; true the first
     /// time in that batch, so the publisher wakes each writer once.
     pub fn mark_batch(&self, token: u64) -> bool {
@@ -249,6 +242,16 @@ impl Client {
         let appended = self.outbound.append(bytes.len(), |buf| buf.extend_from_slice(bytes));
         self.outbound.wake();
         appended
+    }
+}
+
+/// The publish guard asks a client's grants only when its static rules
+/// refuse; a client without `allow_responses` answers from an atomic, with
+/// no lock.
+impl ReplyGrants for Client {
+    fn may_reply(&self, subject: &[u8], now: Instant) -> bool {
+        self.tracks_replies.load(Ordering::Acquire)
+            && self.replies.lock().as_mut().is_some_and(|t| t.may_reply(subject, now))
     }
 }
 

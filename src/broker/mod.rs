@@ -18,6 +18,10 @@
 //! - [`Fanout`]: per publisher, owned by its reader: delivers one message to
 //!   the plain subscribers, one member of each queue group (local first) and
 //!   each interested route once.
+//! - [`InternalClient`]: per server task that subscribes and publishes on
+//!   the server's behalf (the `$SYS` services, the auth callout), owned by
+//!   that task: its subscriptions in named accounts, re-made when an
+//!   account is replaced, deliver into bounded [`Inbox`]es.
 //!
 //! The cluster learns about interest changes through one narrow seam, an
 //! [`InterestObserver`] set once at start; the broker never calls into
@@ -31,6 +35,7 @@ mod events;
 mod fanout;
 mod identity;
 mod inbox;
+mod internal;
 mod outbound;
 mod pending;
 mod router;
@@ -56,6 +61,7 @@ pub use events::{EventHub, ServerEvent, EVENTS_PER_SECOND};
 pub use fanout::{stall_behind, wake_writers, Fanout, Message, Origin, STALL};
 pub use identity::new_server_key;
 pub use inbox::{Inbox, InboxMsg, RequestBudget, INBOX_CAPACITY, REQUESTS_PER_SECOND};
+pub use internal::{Interest, InternalClient};
 pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};
 pub use pending::{Pending, PendingSlot};
 pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, ShadowSpec, SubKind, Subscription};

@@ -20,11 +20,10 @@ use tracing::{debug, info, warn};
 
 use super::keepalive::{KeepAlive, Tick, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, Gate, Identity, TlsFacts, Verdict};
-use crate::broker::account::RESERVED_REPLY_PREFIX;
 use crate::broker::{
     Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Message, Origin, ServerEvent, Subscription,
 };
-use crate::perms::{system_space, PublishCache, SubDecision};
+use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDecision};
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
 use crate::subject;
 
@@ -70,8 +69,9 @@ struct Established {
     account: Arc<Account>,
     /// `max_subscriptions` of the server and the account, the lower (0: none).
     max_subscriptions: usize,
-    /// Publish decisions in front of the identity's permissions.
-    publish: PublishCache,
+    /// Every PUB's permission check: the identity's rules (cached), its
+    /// reply grants, its standing towards `$SYS`, reserved replies.
+    publish: PublishGuard<Client>,
     /// The identity came from checking a CONNECT's credentials (so a second
     /// CONNECT is refused rather than re-authenticated).
     logged_in: bool,
@@ -247,14 +247,20 @@ impl Session {
             meta.account = Some(account.name.clone());
             meta.permissions = Some(identity.permissions.clone());
         }
+        let in_system = account.is_system();
+        let standing = Standing { in_system, serves_callout: identity.serves_callout };
         let publish = match std::mem::replace(&mut self.state, State::AwaitingConnect) {
             State::Established(mut old) => {
-                old.publish.replace(identity.permissions.clone());
+                old.publish.replace(identity.permissions.clone(), standing);
                 old.publish
             }
-            _ => PublishCache::new(identity.permissions.clone()),
+            _ => PublishGuard::new(
+                identity.permissions.clone(),
+                self.client.clone(),
+                standing,
+                self.broker.opts.check_reply_subjects,
+            ),
         };
-        let in_system = account.is_system();
         self.state = State::Established(Box::new(Established {
             identity,
             account,
@@ -548,31 +554,8 @@ impl Session {
         let State::Established(established) = &mut self.state else {
             return Err(self.fail(ProtoError::AuthorizationViolation));
         };
-        let allowed =
-            established.publish.may_publish(publish.subject) || self.client.may_reply(publish.subject, now.into_std());
-        let serves_callout = established.identity.serves_callout;
-        if !allowed || !system_space::may_publish(publish.subject, established.in_system, serves_callout) {
-            let subject = String::from_utf8_lossy(publish.subject).into_owned();
-            return self.violation(ProtoError::PublishViolation(subject), "publish");
-        }
-        if let Some(reply) = publish.reply {
-            // Service-import replies are the server's to make (nats-server's
-            // `isReservedReply`).
-            let reserved = reply.starts_with(RESERVED_REPLY_PREFIX)
-                || (!established.in_system && system_space::is_system_subject(reply));
-            // The server answers a `$SYS` request as itself: only where the
-            // requester could publish, or to an inbox, so a request cannot
-            // make it write into a subject the requester may not.
-            let borrowed_voice = system_space::is_system_subject(publish.subject)
-                && !system_space::is_inbox(reply)
-                && !established.publish.may_publish(reply);
-            if reserved
-                || borrowed_voice
-                || (self.broker.opts.check_reply_subjects && !established.publish.may_reply_to(reply))
-            {
-                let reply = String::from_utf8_lossy(reply).into_owned();
-                return self.violation(ProtoError::ReplyViolation(reply), "publish");
-            }
+        if let Err(violation) = established.publish.check(publish.subject, publish.reply, now.into_std()) {
+            return self.violation(refusal(violation, &publish), "publish");
         }
         if self.flags.verbose {
             self.client.send(OK);
@@ -745,6 +728,17 @@ impl Session {
     /// The client this session serves.
     pub(super) fn client(&self) -> &Arc<Client> {
         &self.client
+    }
+}
+
+/// The `-ERR` a refused publish gets: nats-server's texts, naming the
+/// reply subject when the reply is what was refused.
+fn refusal(violation: PublishViolation, publish: &Publish<'_>) -> ProtoError {
+    match publish.reply {
+        Some(reply) if violation.blames_reply() => {
+            ProtoError::ReplyViolation(String::from_utf8_lossy(reply).into_owned())
+        }
+        _ => ProtoError::PublishViolation(String::from_utf8_lossy(publish.subject).into_owned()),
     }
 }
 

@@ -12,9 +12,10 @@
 //! server has. Its permissions compile with the same compiler as configured
 //! users'; its connect conditions and `exp` apply as in operator mode.
 //!
-//! One task owns the publishing and the inbox subscription (re-made when
-//! the accounts are reloaded); building, signing and checking run on the
-//! verification pool, never on the reactor.
+//! One task owns the publishing and the inbox subscription, through an
+//! [`InternalClient`] (which re-makes the subscription when the account is
+//! replaced); building, signing and checking run on the verification pool,
+//! never on the reactor.
 //!
 //! A question that gets no answer (no service subscribed, or one that is
 //! stuck) ends with the login's deadline, which cancels it; it is warned
@@ -23,7 +24,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -32,9 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::operator::user_identity;
 use crate::auth::{Claims, ConnectionFacts, Delegate, Pending, RefusalReason, Verdict, Verifier};
-use crate::broker::{
-    stopping, Account, Broker, Fanout, Inbox, InboxMsg, LogLimiter, Message, Origin, SubKind, Subscription,
-};
+use crate::broker::{stopping, Broker, Inbox, InboxMsg, Interest, InternalClient, LogLimiter, Message};
 use crate::jwt::{self, AuthorizationResponseClaims, UserClaims};
 use crate::nkeys::{CurveKeyPair, CurvePublic, KeyPair, KeyType};
 use crate::perms::system_space::{AUTH_CALLOUT_SUBJECT, CALLOUT_INBOX_PREFIX};
@@ -360,53 +358,34 @@ async fn run(broker: Arc<Broker>, account: Arc<str>, prefix: String, mut request
     let (inbox, mut answers) = Inbox::new(true, "auth callout answers");
     let mut shutdown = broker.shutdown_signal();
     let mut changed = broker.accounts.changed();
-    let mut fanout = Fanout::new(0);
+    let mut client = InternalClient::new(broker.clone());
     let mut pending: HashMap<String, oneshot::Sender<Vec<u8>>> = HashMap::new();
-    let mut subscribed: Option<(Arc<Account>, Arc<Subscription>)> = None;
-    let pattern = format!("{prefix}*");
-    let resubscribe = |subscribed: &mut Option<(Arc<Account>, Arc<Subscription>)>| {
-        let current = broker.accounts.get(&account);
-        if let (Some((old, _)), Some(now)) = (subscribed.as_ref(), current.as_ref()) {
-            if Arc::ptr_eq(old, now) {
-                return;
-            }
-        }
-        if let Some((_, sub)) = subscribed.take() {
-            broker.remove_subscription(&sub);
-        }
-        if let Some(now) = current {
-            let sub = Arc::new(Subscription::internal(&now, pattern.as_bytes(), SubKind::Inbox(inbox.clone())));
-            broker.add_subscription(sub.clone());
-            *subscribed = Some((now, sub));
-        }
+    let answers_to = Interest::new(format!("{prefix}*"), &inbox);
+    let resubscribe = |client: &mut InternalClient| {
+        client.subscribe(broker.accounts.get(&account).map(|a| (a, vec![answers_to.clone()])));
     };
-    resubscribe(&mut subscribed);
+    resubscribe(&mut client);
     loop {
         tokio::select! {
             _ = stopping(&mut shutdown) => break,
-            Ok(()) = changed.changed() => resubscribe(&mut subscribed),
+            Ok(()) = changed.changed() => resubscribe(&mut client),
             Some(request) = requests.recv() => {
                 if pending.len() >= QUEUE {
                     // Askers that gave up (timed out, hung up) leave entries.
                     pending.retain(|_, answer| !answer.is_closed());
                 }
-                let Some((account, _)) = &subscribed else { continue };
+                let Some(target) = client.account(&account).cloned() else { continue };
                 let reply = format!("{prefix}{}", request.id);
                 let header_len = request.header.as_ref().map(Vec::len);
                 let mut message = request.header.unwrap_or_default();
                 message.extend_from_slice(&request.payload);
                 pending.insert(request.id, request.answer);
-                fanout.begin_batch(broker.next_batch_token());
                 let msg = Message { subject: AUTH_CALLOUT_SUBJECT, reply: Some(reply.as_bytes()), header_len, message: &message };
-                let delivered = fanout.publish(&broker, account, &msg, Origin::Client { id: 0, echo: true }, Instant::now());
-                fanout.end_batch(&broker);
+                let delivered = client.publish(&target, &msg);
                 debug!(delivered, "auth callout request sent");
             }
             Some(answer) = answers.recv() => deliver(&mut pending, &answer),
         }
-    }
-    if let Some((_, sub)) = subscribed {
-        broker.remove_subscription(&sub);
     }
 }
 

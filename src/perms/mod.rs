@@ -11,18 +11,21 @@
 //!   It is written at *delivery* time (by whichever task delivers a request to
 //!   this connection) and read by the connection's own PUB check, so the
 //!   broker keeps it behind a short lock. Its decisions are never cached.
+//! - [`PublishGuard`]: per connection, owned by its reader: the one publish
+//!   decision (see below), holding the connection's [`PublishCache`] and
+//!   asking its [`ReplyGrants`] (the broker's client, which keeps the
+//!   tracker) only when the static rules refuse.
 //! - [`DenyFilter`]: returned by [`PermissionSet::may_subscribe`] for a
 //!   wildcard subscription that overlaps a deny rule (or the reserved `_SYS.>`
 //!   space); the router asks it before delivering each message to that
 //!   subscription.
 //!
 //! # The full publish check
-//! ```text
-//! allowed = cache.may_publish(S)
-//!        || tracker.is_some_and(|t| t.lock().may_reply(S, now))
-//! ```
-//! A reply grant is consumed only when the static rules refuse, as in
-//! nats-server.
+//! [`PublishGuard::check`]: the subject by the cached rules or else a reply
+//! grant (consumed only when the static rules refuse, as in nats-server),
+//! then the `$SYS.>` space, then the reply subject (reserved spaces, the
+//! server's own voice, `check_reply_subjects`). Its module doc lists the
+//! rules; [`PublishViolation`] says which one refused.
 //!
 //! # Rules (and where warden is deliberately stricter than nats-server 2.9.10)
 //! - No rules for a direction: everything allowed, except the reserved space.
@@ -48,6 +51,7 @@
 //! tokens, as everywhere in the matcher.
 
 mod cache;
+mod guard;
 mod publish;
 mod responses;
 mod set;
@@ -55,6 +59,7 @@ mod subscribe;
 pub mod system_space;
 
 pub use cache::{PublishCache, PUBLISH_CACHE_CAPACITY};
+pub use guard::{PublishGuard, PublishViolation, ReplyGrants, Standing};
 pub use responses::{ResponseTracker, RESPONSE_TRACKER_CAPACITY, RESPONSE_TRACKER_MAX_BYTES};
 pub use set::PermissionSet;
 pub use subscribe::{DenyFilter, SubDecision};
@@ -73,6 +78,12 @@ pub const RESERVED_QUEUE: &str = "_sys_";
 pub fn is_reserved(subject: &[u8]) -> bool {
     subject.len() > RESERVED_PREFIX.len() && subject.starts_with(RESERVED_PREFIX)
 }
+
+/// Every service-import reply starts with this; clients may not use it as
+/// a reply subject of their own (nats-server's `isReservedReply`). Kept
+/// here, with the other subject spaces the server reserves, because the
+/// publish check refuses it; the broker makes the replies.
+pub const RESERVED_REPLY_PREFIX: &[u8] = b"_R_.";
 
 /// `RESERVED_SPACE` without its `>`.
 const RESERVED_PREFIX: &[u8] = b"_SYS.";

@@ -71,16 +71,16 @@ impl Entry {
 }
 
 #[derive(Debug, Clone)]
-struct Rules {
+pub(super) struct Rules {
     pub_allow: Option<Vec<String>>,
     pub_deny: Option<Vec<String>>,
     sub_allow: Option<Vec<Entry>>,
     sub_deny: Option<Vec<Entry>>,
-    system: bool,
+    pub(super) system: bool,
 }
 
 impl Rules {
-    fn compile(&self) -> PermissionSet {
+    pub(super) fn compile(&self) -> PermissionSet {
         let texts = |v: &Option<Vec<Entry>>| v.as_ref().map(|v| v.iter().map(Entry::text).collect());
         let set = PermissionSet::compile(&Permissions {
             publish: Some(SubjectRules { allow: self.pub_allow.clone(), deny: self.pub_deny.clone() }),
@@ -99,9 +99,18 @@ impl Rules {
         !self.system && literal.starts_with("_SYS.")
     }
 
-    fn naive_publish(&self, subject: &str) -> bool {
+    pub(super) fn naive_publish(&self, subject: &str) -> bool {
         let any = |list: &Vec<String>| list.iter().any(|p| matches(p.as_bytes(), subject.as_bytes()));
         !self.reserved(subject) && self.pub_allow.as_ref().is_none_or(any) && !self.pub_deny.as_ref().is_some_and(any)
+    }
+
+    /// Whether a plain SUB to the literal `subject` is allowed (it need not
+    /// be in the universe: for a literal, "contained in P" is "matched by P").
+    pub(super) fn naive_receive(&self, subject: &str) -> bool {
+        let plain = |e: &&Entry| e.queue.is_none() && matches(e.subject.as_bytes(), subject.as_bytes());
+        !self.reserved(subject)
+            && self.sub_allow.as_ref().is_none_or(|allow| allow.iter().any(|e| plain(&e)))
+            && !self.sub_deny.iter().flatten().any(|e| plain(&e))
     }
 
     /// `None`: SUB refused. `Some(denied)`: allowed, and `denied(l)` says
@@ -174,7 +183,7 @@ fn entry() -> impl Strategy<Value = Entry> {
     (pattern(), prop::option::weighted(0.3, queue_pattern())).prop_map(|(subject, queue)| Entry { subject, queue })
 }
 
-fn rules() -> impl Strategy<Value = Rules> {
+pub(super) fn rules() -> impl Strategy<Value = Rules> {
     (
         prop::option::of(prop::collection::vec(pattern(), 0..4)),
         prop::option::of(prop::collection::vec(pattern(), 0..3)),
@@ -191,7 +200,7 @@ fn rules() -> impl Strategy<Value = Rules> {
         })
 }
 
-fn literal() -> impl Strategy<Value = String> {
+pub(super) fn literal() -> impl Strategy<Value = String> {
     prop::sample::select(universe().to_vec())
 }
 

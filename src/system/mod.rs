@@ -5,10 +5,11 @@
 //! audit stream of connection events and periodic statistics.
 //!
 //! # How it fits
-//! - One task owns everything here. Its subscriptions are ordinary entries
-//!   in the accounts' indexes whose deliveries go to an [`Inbox`] (a
-//!   bounded channel; when full, requests are dropped, never queued
-//!   without bound), so the system account is routed like any other: a
+//! - One task owns everything here, and subscribes and publishes through
+//!   an [`InternalClient`]. Its subscriptions are ordinary entries in the
+//!   accounts' indexes whose deliveries go to an [`Inbox`] (a bounded
+//!   channel; when full, requests are dropped, never queued without
+//!   bound), so the system account is routed like any other: a
 //!   `$SYS.REQ.SERVER.PING` published on one node reaches every node,
 //!   warden or nats-server, and each answers.
 //! - Four inboxes, served in this order: account JWT pushes (claims), the
@@ -20,8 +21,8 @@
 //!   answers away.
 //! - The data is the monitoring API's ([`MonitorApi`]), the same code the
 //!   HTTP endpoints answer with.
-//! - Answers and events are published through a [`Fanout`] of the task's
-//!   own, as any publisher's, in the account the request came from.
+//! - Answers and events are published by the same client, as any
+//!   publisher's, in the account the request came from.
 //! - Who may ask is decided before a request gets here: outside the system
 //!   account, publishing in `$SYS.>` is refused but for the self-service
 //!   subjects (`perms`), and inside it the users' own permissions apply.
@@ -36,9 +37,8 @@ mod claims;
 mod events;
 mod requests;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -46,8 +46,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::broker::{
-    stopping, Account, Broker, CloseReason, Fanout, Inbox, InboxMsg, Message, Origin, ServerEvent, SubKind,
-    Subscription,
+    stopping, Account, Broker, CloseReason, Inbox, InboxMsg, Interest, InternalClient, Message, ServerEvent,
 };
 use crate::monitor::{rfc3339, ApiFailure, Endpoint, MonitorApi};
 use requests::{AccountRequest, Body, Request, ServerFacts, ServerInfo, SELF_SERVICE};
@@ -101,10 +100,9 @@ impl SystemServices {
         let (local, local_rx) = Inbox::budgeted(false, "$SYS.REQ.USER.INFO requests");
         let events = broker.events.take_receiver();
         let service = Service {
-            fanout: Fanout::new(0),
+            client: InternalClient::new(broker.clone()),
             seq: 0,
             inboxes: Inboxes { pushes, system, tenants, local },
-            subscriptions: HashMap::new(),
             reloads,
             claims,
             broker,
@@ -134,14 +132,6 @@ impl OwnFacts {
     }
 }
 
-/// An account's subscriptions made here, and whether it was the system
-/// account when they were made.
-struct AccountSubs {
-    account: Arc<Account>,
-    system: bool,
-    subs: Vec<Arc<Subscription>>,
-}
-
 /// Where the service's subscriptions deliver (see the module doc).
 struct Inboxes {
     /// Account JWT pushes and lookups (system account only).
@@ -166,12 +156,11 @@ struct Queues {
 struct Service {
     broker: Arc<Broker>,
     api: MonitorApi,
-    fanout: Fanout,
+    /// The service's subscriptions in every account, and its publisher.
+    client: InternalClient,
     /// Messages sent so far (`ServerInfo.seq`).
     seq: u64,
     inboxes: Inboxes,
-    /// By account name.
-    subscriptions: HashMap<Arc<str>, AccountSubs>,
     /// Operator mode's resolver.
     claims: Option<ClaimsService>,
     reloads: mpsc::Sender<ReloadRequest>,
@@ -206,11 +195,7 @@ impl Service {
                 }
             }
         }
-        for (_, subs) in self.subscriptions.drain() {
-            for sub in subs.subs {
-                self.broker.remove_subscription(&sub);
-            }
-        }
+        // The client's subscriptions end with it, as the task ends.
     }
 
     /// Makes the subscriptions match the accounts (at start and after each
@@ -218,52 +203,38 @@ impl Service {
     /// self-service ones in every other.
     fn resubscribe(&mut self) {
         let system = self.broker.accounts.system();
-        let accounts = self.broker.accounts.all();
-        let is_system = |a: &Arc<Account>| system.as_ref().is_some_and(|s| Arc::ptr_eq(s, a));
-        let current: Vec<Arc<str>> = self.subscriptions.keys().cloned().collect();
-        for name in current {
-            let keep = accounts.iter().find(|a| a.name == name).is_some_and(|a| {
-                let subs = &self.subscriptions[&name];
-                Arc::ptr_eq(&subs.account, a) && subs.system == is_system(a)
-            });
-            if !keep {
-                if let Some(old) = self.subscriptions.remove(&name) {
-                    for sub in &old.subs {
-                        self.broker.remove_subscription(sub);
-                    }
-                }
+        let wanted: Vec<(Arc<Account>, Vec<Interest>)> = self
+            .broker
+            .accounts
+            .all()
+            .into_iter()
+            .map(|account| {
+                let is_system = system.as_ref().is_some_and(|s| Arc::ptr_eq(s, &account));
+                let interests = self.interests(is_system);
+                (account, interests)
+            })
+            .collect();
+        self.client.subscribe(wanted);
+    }
+
+    /// The subjects served in the system account (`system`) or in any other.
+    fn interests(&self, system: bool) -> Vec<Interest> {
+        let id = &self.broker.identity.id;
+        let inboxes = &self.inboxes;
+        let mut wanted = Vec::new();
+        if system {
+            wanted.extend(
+                requests::SYSTEM_SUBJECTS.iter().map(|s| Interest::new(s.replace("{id}", id), &inboxes.system)),
+            );
+            if let Some((_, directory)) = &self.claims {
+                wanted.extend(claims::subjects(*directory).into_iter().map(|s| Interest::new(s, &inboxes.pushes)));
             }
+        } else {
+            let shared = SELF_SERVICE.iter().filter(|s| **s != requests::USER_INFO);
+            wanted.extend(shared.map(|s| Interest::new(s, &inboxes.tenants)));
         }
-        for account in accounts {
-            if self.subscriptions.contains_key(&account.name) {
-                continue;
-            }
-            let system = is_system(&account);
-            let id = &self.broker.identity.id;
-            let inboxes = &self.inboxes;
-            let mut wanted: Vec<(String, &Arc<Inbox>)> = Vec::new();
-            if system {
-                wanted.extend(requests::SYSTEM_SUBJECTS.iter().map(|s| (s.replace("{id}", id), &inboxes.system)));
-                if let Some((_, directory)) = &self.claims {
-                    wanted.extend(claims::subjects(*directory).into_iter().map(|s| (s.to_owned(), &inboxes.pushes)));
-                }
-            } else {
-                let shared = SELF_SERVICE.iter().filter(|s| **s != requests::USER_INFO);
-                wanted.extend(shared.map(|s| (String::from_utf8_lossy(s).into_owned(), &inboxes.tenants)));
-            }
-            wanted.push((String::from_utf8_lossy(requests::USER_INFO).into_owned(), &inboxes.local));
-            let subs: Vec<Arc<Subscription>> = wanted
-                .into_iter()
-                .map(|(subject, inbox)| {
-                    let sub = Subscription::internal(&account, subject.as_bytes(), SubKind::Inbox(inbox.clone()));
-                    Arc::new(sub)
-                })
-                .collect();
-            for sub in &subs {
-                self.broker.add_subscription(sub.clone());
-            }
-            self.subscriptions.insert(account.name.clone(), AccountSubs { account, system, subs });
-        }
+        wanted.push(Interest::new(requests::USER_INFO, &inboxes.local));
+        wanted
     }
 
     fn facts(&self) -> OwnFacts {
@@ -476,14 +447,10 @@ impl Service {
         }
     }
 
-    /// Publishes in `account` as the server, and wakes the writers of
-    /// whoever it reached.
+    /// Publishes in `account` as the server.
     fn publish(&mut self, account: &Account, subject: &[u8], payload: &[u8]) {
-        self.fanout.begin_batch(self.broker.next_batch_token());
         let msg = Message { subject, reply: None, header_len: None, message: payload };
-        let origin = Origin::Client { id: 0, echo: true };
-        let delivered = self.fanout.publish(&self.broker, account, &msg, origin, Instant::now());
-        self.fanout.end_batch(&self.broker);
+        let delivered = self.client.publish(account, &msg);
         debug!(subject = %String::from_utf8_lossy(subject), delivered, "system message sent");
     }
 }

@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::replies::{ReplyMap, REPLY_PREFIX_LEN, RESERVED_REPLY_PREFIX};
+use super::replies::{ReplyMap, REPLY_PREFIX_LEN};
 use super::Account;
 use crate::config::{Import, ResponseType};
+use crate::perms::RESERVED_REPLY_PREFIX;
 use crate::subject::{intersection, Transform};
 
 /// A stream import of the account that holds it.

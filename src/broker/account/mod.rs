@@ -30,7 +30,7 @@ use crate::config::{AccountLimits, Export};
 
 pub use imports::{ServiceImport, StreamImport};
 pub use registry::{Accounts, Changes};
-pub use replies::{ReplyMap, RESERVED_REPLY_PREFIX};
+pub use replies::ReplyMap;
 
 /// What a reload may change about an account.
 #[derive(Debug, Default)]

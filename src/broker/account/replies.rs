@@ -22,9 +22,6 @@ use std::time::{Duration, Instant};
 pub const REPLY_ID_LEN: usize = 8;
 /// Characters of an import's reply prefix after `_R_.` (nats-server's 10).
 pub const REPLY_PREFIX_LEN: usize = 10;
-/// Every service-import reply starts with this; clients may not use it as
-/// a reply subject of their own (nats-server's `isReservedReply`).
-pub const RESERVED_REPLY_PREFIX: &[u8] = b"_R_.";
 
 /// Most bytes one import's map holds: its requesters' reply subjects plus
 /// [`ENTRY_OVERHEAD`] per entry. 4 MiB keeps about 35,000 requests with

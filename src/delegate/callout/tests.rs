@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::*;
 use crate::auth::{ClientSoftware, TlsFacts};
+use crate::broker::Account;
 use crate::secret::Secret;
 
 const NOW: i64 = 1_800_000_000;
