@@ -8,8 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
 use common::peers::free_port;
+use common::*;
 
 fn warden() -> Command {
     Command::new(env!("CARGO_BIN_EXE_warden"))

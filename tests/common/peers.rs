@@ -23,7 +23,12 @@ pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
     let span = u32::from(FREE_PORTS.end - FREE_PORTS.start);
-    let _ = NEXT.compare_exchange(u32::MAX, std::process::id().wrapping_mul(7919) % span, Ordering::Relaxed, Ordering::Relaxed);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
     for _ in 0..span {
         let n = NEXT.fetch_add(1, Ordering::Relaxed) % span;
         let port = FREE_PORTS.start + u16::try_from(n).unwrap();
