@@ -11,12 +11,18 @@ use super::accounts;
 use super::auth;
 use super::error::{ConfigError, ErrorKind};
 use super::operator;
-use super::options::{
-    ClusterOptions, HttpAuthorization, HttpOptions, Options, RouteAuthorization, TlsOptions, TlsVersion,
-};
+use super::options::{HttpOptions, Options, TlsOptions};
 use super::parser::{self, EnvLookup};
 use super::section::{self, Bare, Section};
-use super::value::{Entry, Kind, Map, Value};
+use super::value::{Entry, Map, Value};
+
+mod cluster;
+mod monitor;
+mod tls;
+
+use cluster::cluster_options;
+use monitor::{http_authorization, monitor_listener};
+use tls::tls_options;
 
 /// A loaded config: the options, and warnings to log at start-up (plain-text
 /// passwords, bare numbers read as seconds). Warnings never contain secrets.
@@ -84,21 +90,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "ocsp",
     "default_js_domain",
 ];
-const UNSUPPORTED_TLS: &[&str] = &[
-    "cipher_suites",
-    "curve_preferences",
-    "insecure",
-    "pinned_certs",
-    "verify_cert_and_check_known_urls",
-    "connection_rate_limit",
-    "cert_store",
-    "cert_match",
-    "cert_match_by",
-    "ocsp_peer",
-    "certs",
-];
-const UNSUPPORTED_CLUSTER: &[&str] =
-    &["advertise", "cluster_advertise", "permissions", "pool_size", "accounts", "compression", "pinned_certs"];
 
 /// Why a cluster without route authentication is refused, and the ways out.
 pub const UNAUTHENTICATED_ROUTES: &str = "cluster has no route authentication: anyone who reaches the cluster port could read and inject every message. Add `authorization { user, password }` or `tls { cert_file, key_file, ca_file }` (peers verified both ways) to the cluster block, or, on a trusted loopback-only network, `insecure_allow_unauthenticated_routes: true`";
@@ -449,44 +440,6 @@ fn operator_conflicts(o: &Options, t: &Top<'_>) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The one entry that configures the monitoring listener, and whether it
-/// is HTTPS. nats-server, too, refuses both HTTP and HTTPS.
-fn monitor_listener<'a>(t: &Top<'a>) -> Result<Option<(&'a Entry, bool)>, ConfigError> {
-    let all = [(t.http, false), (t.http_port, false), (t.https, true), (t.https_port, true)];
-    let mut set = all.iter().filter_map(|(e, tls)| e.map(|e| (e, *tls)));
-    let first = set.next();
-    if let (Some((first, _)), Some((other, _))) = (first, set.next()) {
-        let message = format!("`{}` already sets the monitoring address; remove one of them", first.key);
-        return Err(ConfigError::at(ErrorKind::Conflict, &other.key_pos, message));
-    }
-    Ok(first)
-}
-
-/// `http_authorization { token }` or `{ user, password }`.
-fn http_authorization(entry: &Entry, warnings: &mut Vec<String>) -> Result<HttpAuthorization, ConfigError> {
-    let map = section::map(&entry.value, "http_authorization")?;
-    let mut s = Section::new("http_authorization", map);
-    let token = s.get(&["token"])?;
-    let user = s.get(&["user", "username"])?;
-    let password = s.get(&["password", "pass"])?;
-    s.finish(&[])?;
-    match (token, user, password) {
-        (Some(t), None, None) => {
-            Ok(HttpAuthorization::Token(auth::checked_secret(&t.value, "token", "the monitoring token", warnings)?))
-        }
-        (None, Some(u), Some(p)) => {
-            let user = section::word(&u.value, "user")?.to_owned();
-            let whose = format!("the password of monitoring user \"{user}\"");
-            let password = auth::checked_secret(&p.value, "password", &whose, warnings)?;
-            Ok(HttpAuthorization::User { user, password })
-        }
-        (Some(t), _, _) => Err(conflict(t, "http_authorization takes a token or a user and password, not both")),
-        (None, Some(u), None) => Err(invalid(&u.value, "http_authorization user needs a password")),
-        (None, None, Some(p)) => Err(conflict(p, "http_authorization password needs a user")),
-        (None, None, None) => Err(invalid(&entry.value, "http_authorization needs a token or a user and password")),
-    }
-}
-
 /// Listeners may not share a port on overlapping addresses. `http` and
 /// `cluster` are the entries that configured those listeners.
 fn check_port_clash(
@@ -553,226 +506,6 @@ fn path_string<'v>(value: &'v Value, what: &str) -> Result<&'v str, ConfigError>
         return Err(invalid(value, format!("{what} must not be empty")));
     }
     Ok(s)
-}
-
-/// `tls { ... }` (client or cluster).
-fn tls_options(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigError> {
-    let map = section::map(value, name)?;
-    let mut s = Section::new(name, map);
-    let cert = s.get(&["cert_file"])?;
-    let key = s.get(&["key_file"])?;
-    let ca = s.get(&["ca_file"])?;
-    let verify = s.get(&["verify"])?;
-    let verify_and_map = s.get(&["verify_and_map"])?;
-    let timeout = s.get(&["timeout"])?;
-    let min_version = s.get(&["min_version"])?;
-    let handshake_first = s.get(&["handshake_first"])?;
-    let allow_non_tls = s.get(&["allow_non_tls"])?;
-    s.finish(UNSUPPORTED_TLS)?;
-
-    let required = |e: Option<&Entry>, key: &str| match e {
-        Some(e) => path_string(&e.value, key).map(PathBuf::from),
-        None => Err(invalid(value, format!("{name} needs `{key}`"))),
-    };
-    let mut tls = TlsOptions {
-        cert_file: required(cert, "cert_file")?,
-        key_file: required(key, "key_file")?,
-        ca_file: ca.map(|e| path_string(&e.value, "ca_file").map(PathBuf::from)).transpose()?,
-        verify: verify.map(|e| section::boolean(&e.value, "verify")).transpose()?.unwrap_or(false),
-        verify_and_map: verify_and_map
-            .map(|e| section::boolean(&e.value, "verify_and_map"))
-            .transpose()?
-            .unwrap_or(false),
-        timeout: Duration::from_secs(2),
-        min_version: TlsVersion::V1_2,
-        handshake_first: false,
-        handshake_first_fallback: None,
-        allow_non_tls: allow_non_tls.map(|e| section::boolean(&e.value, "allow_non_tls")).transpose()?.unwrap_or(false),
-    };
-    if let Some(e) = handshake_first {
-        (tls.handshake_first, tls.handshake_first_fallback) = handshake_first_value(&e.value)?;
-    }
-    if let Some(e) = timeout {
-        let (d, _) = section::duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
-        if d.is_zero() {
-            return Err(invalid(&e.value, "tls timeout must be more than zero"));
-        }
-        tls.timeout = d;
-    }
-    if let Some(e) = min_version {
-        tls.min_version = match &e.value.kind {
-            Kind::String(v) if v == "1.2" => TlsVersion::V1_2,
-            Kind::String(v) if v == "1.3" => TlsVersion::V1_3,
-            Kind::Float(f) if *f == 1.2 => TlsVersion::V1_2,
-            Kind::Float(f) if *f == 1.3 => TlsVersion::V1_3,
-            _ => return Err(invalid(&e.value, "min_version must be \"1.2\" or \"1.3\"")),
-        };
-    }
-    // verify_and_map implies verify, as in nats-server.
-    tls.verify |= tls.verify_and_map;
-    if let (Some(e), true) = (allow_non_tls, tls.plain_text_skips_verify()) {
-        return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
-    }
-    if tls.verify && tls.ca_file.is_none() {
-        let at = verify_and_map.or(verify).map_or(value, |e| &e.value);
-        return Err(invalid(
-            at,
-            format!("{name}: verifying client certificates needs `ca_file` (warden does not trust the system roots for clients)"),
-        ));
-    }
-    Ok(tls)
-}
-
-/// nats-server's fallback delay for `handshake_first: auto`.
-const HANDSHAKE_FIRST_AUTO: Duration = Duration::from_millis(50);
-
-/// `handshake_first`: a boolean, `"on"`/`"off"`, `"auto"` (fall back to
-/// the NATS order after 50 ms) or a duration to wait before falling back.
-fn handshake_first_value(value: &Value) -> Result<(bool, Option<Duration>), ConfigError> {
-    match &value.kind {
-        Kind::Bool(on) => Ok((*on, None)),
-        Kind::String(text) => match text.to_ascii_lowercase().as_str() {
-            "true" | "on" => Ok((true, None)),
-            "false" | "off" => Ok((false, None)),
-            "auto" | "auto_fallback" => Ok((true, Some(HANDSHAKE_FIRST_AUTO))),
-            _ => section::duration(value, "handshake_first", Bare::No).map(|(d, _)| (true, Some(d))),
-        },
-        _ => Err(ConfigError::at(
-            ErrorKind::Type,
-            &value.pos,
-            "handshake_first must be true, false, \"auto\" or a duration such as \"300ms\"",
-        )),
-    }
-}
-
-/// `cluster { ... }`.
-fn cluster_options(entry: &Entry, warnings: &mut Vec<String>) -> Result<ClusterOptions, ConfigError> {
-    let map = section::map(&entry.value, "cluster")?;
-    let mut s = Section::new("cluster", map);
-    let name = s.get(&["name"])?;
-    let listen = s.get(&["listen"])?;
-    let host = s.get(&["host", "net"])?;
-    let port = s.get(&["port"])?;
-    let routes = s.get(&["routes"])?;
-    let authorization = s.get(&["authorization"])?;
-    let tls = s.get(&["tls"])?;
-    let no_advertise = s.get(&["no_advertise"])?;
-    let connect_retries = s.get(&["connect_retries"])?;
-    let unauthenticated = s.get(&["insecure_allow_unauthenticated_routes"])?;
-    s.finish(UNSUPPORTED_CLUSTER)?;
-
-    let mut c = ClusterOptions {
-        name: name.map(|e| section::word(&e.value, "cluster name").map(str::to_owned)).transpose()?,
-        host: LOOPBACK.to_owned(),
-        port: 0,
-        routes: Vec::new(),
-        authorization: None,
-        tls: None,
-        no_advertise: false,
-        connect_retries: 0,
-        allow_unauthenticated: false,
-    };
-    match (listen, host.or(port)) {
-        (Some(_), Some(other)) => {
-            return Err(conflict(other, "`listen` already sets the cluster host and port; remove one of them"))
-        }
-        (Some(e), None) => (c.host, c.port) = section::host_port(&e.value, "cluster listen", LOOPBACK)?,
-        (None, _) => {
-            let Some(p) = port else {
-                return Err(ConfigError::at(ErrorKind::Invalid, &entry.key_pos, "cluster needs `listen` or `port`"));
-            };
-            c.port = section::port(&p.value, "cluster port")?;
-            if let Some(h) = host {
-                c.host = section::word(&h.value, "cluster host")?.to_owned();
-            }
-        }
-    }
-    if let Some(e) = routes {
-        for route in section::array(&e.value, "routes")? {
-            c.routes.push(route_url(route)?);
-        }
-    }
-    if let Some(e) = authorization {
-        c.authorization = Some(route_authorization(&e.value, warnings)?);
-    }
-    if let Some(e) = tls {
-        c.tls = Some(tls_options(&e.value, "cluster tls")?);
-    }
-    if let Some(e) = no_advertise {
-        c.no_advertise = section::boolean(&e.value, "no_advertise")?;
-    }
-    if let Some(e) = connect_retries {
-        let n = section::integer_in(&e.value, "connect_retries", 0, i64::from(u32::MAX))?;
-        c.connect_retries = u32::try_from(n).unwrap_or(u32::MAX);
-    }
-    if let Some(e) = unauthenticated {
-        c.allow_unauthenticated = section::boolean(&e.value, "insecure_allow_unauthenticated_routes")?;
-    }
-    Ok(c)
-}
-
-/// `cluster { authorization { user, password, timeout } }`.
-fn route_authorization(value: &Value, warnings: &mut Vec<String>) -> Result<RouteAuthorization, ConfigError> {
-    let map = section::map(value, "cluster authorization")?;
-    let mut s = Section::new("cluster authorization", map);
-    let user = s.get(&["user", "username"])?;
-    let password = s.get(&["password", "pass"])?;
-    let timeout = s.get(&["timeout"])?;
-    if let Some(e) = s.get(&["token"])? {
-        return Err(conflict(e, "Cluster authorization does not support tokens"));
-    }
-    if let Some(e) = s.get(&["users"])? {
-        return Err(conflict(e, "Cluster authorization does not allow multiple users"));
-    }
-    s.finish(&[])?;
-    let (Some(user), Some(password)) = (user, password) else {
-        return Err(invalid(value, "cluster authorization needs `user` and `password`"));
-    };
-    let user = section::word(&user.value, "cluster user")?.to_owned();
-    let password =
-        auth::checked_secret(&password.value, "password", &format!("the password of route user \"{user}\""), warnings)?;
-    let timeout = match timeout {
-        Some(e) => {
-            let (d, _) = section::duration(&e.value, "cluster authorization timeout", Bare::FractionalSeconds)?;
-            if d.is_zero() {
-                return Err(invalid(&e.value, "cluster authorization timeout must be more than zero"));
-            }
-            Some(d)
-        }
-        None => None,
-    };
-    Ok(RouteAuthorization { user, password, timeout })
-}
-
-/// A route URL: `nats-route://[user:password@]host:port` (or `nats://`).
-/// Messages do not repeat the URL: it may carry a password.
-fn route_url(value: &Value) -> Result<String, ConfigError> {
-    let text = section::word(value, "a route")?;
-    let bad = || invalid(value, "a route must be nats-route://[user:password@]host:port");
-    let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
-    if !(scheme.eq_ignore_ascii_case("nats-route") || scheme.eq_ignore_ascii_case("nats")) {
-        return Err(bad());
-    }
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    let host_port = match authority.rsplit_once('@') {
-        Some((userinfo, host_port)) if !userinfo.is_empty() => host_port,
-        Some(_) => return Err(bad()),
-        None => authority,
-    };
-    let (host, port) = match host_port.strip_prefix('[') {
-        Some(v6) => {
-            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
-            (host, after.strip_prefix(':').ok_or_else(bad)?)
-        }
-        None => host_port.rsplit_once(':').ok_or_else(bad)?,
-    };
-    if host.is_empty() || (host.contains(['/', '@', ':']) && !host_port.starts_with('[')) {
-        return Err(bad());
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(text.to_owned()),
-        _ => Err(bad()),
-    }
 }
 
 #[cfg(test)]
