@@ -35,6 +35,7 @@ mod load;
 mod operator;
 mod options;
 pub mod parser;
+mod schema;
 mod section;
 mod summary;
 pub mod value;

@@ -11,9 +11,10 @@ use super::accounts;
 use super::auth;
 use super::error::{ConfigError, ErrorKind};
 use super::operator;
-use super::options::{HttpOptions, Options, TlsOptions};
+use super::options::{Options, TlsOptions};
 use super::parser::{self, EnvLookup};
-use super::section::{self, Bare, Section};
+use super::schema::{Block, Found, Step::Check, Step::Key};
+use super::section::{self, Bare};
 use super::value::{Entry, Map, Value};
 
 mod cluster;
@@ -21,7 +22,7 @@ mod monitor;
 mod tls;
 
 use cluster::cluster_options;
-use monitor::{http_authorization, monitor_listener};
+use monitor::http_authorization;
 use tls::tls_options;
 
 /// A loaded config: the options, and warnings to log at start-up (plain-text
@@ -99,339 +100,276 @@ const LOOPBACK: &str = "127.0.0.1";
 /// nats-server's lower bound for `lame_duck_duration`.
 const MIN_LAME_DUCK: Duration = Duration::from_secs(30);
 
-/// The top-level entries, looked up before anything is interpreted so that
-/// an unknown key (often a typo) is reported before what it causes.
-struct Top<'a> {
-    listen: Option<&'a Entry>,
-    host: Option<&'a Entry>,
-    port: Option<&'a Entry>,
-    server_name: Option<&'a Entry>,
-    max_connections: Option<&'a Entry>,
-    max_connections_per_ip: Option<&'a Entry>,
-    max_subscriptions: Option<&'a Entry>,
-    max_payload: Option<&'a Entry>,
-    max_pending: Option<&'a Entry>,
-    max_control_line: Option<&'a Entry>,
-    ping_interval: Option<&'a Entry>,
-    ping_max: Option<&'a Entry>,
-    write_deadline: Option<&'a Entry>,
-    lame_duck: Option<&'a Entry>,
-    grace: Option<&'a Entry>,
-    debug: Option<&'a Entry>,
-    trace: Option<&'a Entry>,
-    logtime: Option<&'a Entry>,
-    log_file: Option<&'a Entry>,
-    pid_file: Option<&'a Entry>,
-    ports_file_dir: Option<&'a Entry>,
-    no_auth_user: Option<&'a Entry>,
-    allow_non_tls: Option<&'a Entry>,
-    tls: Option<&'a Entry>,
-    authorization: Option<&'a Entry>,
-    http: Option<&'a Entry>,
-    http_port: Option<&'a Entry>,
-    https: Option<&'a Entry>,
-    https_port: Option<&'a Entry>,
-    http_authorization: Option<&'a Entry>,
-    cluster: Option<&'a Entry>,
-    websocket: Option<&'a Entry>,
-    check_reply_subjects: Option<&'a Entry>,
-    accounts: Option<&'a Entry>,
-    system_account: Option<&'a Entry>,
-    no_system_account: Option<&'a Entry>,
-    operator: Option<&'a Entry>,
-    resolver: Option<&'a Entry>,
-    resolver_preload: Option<&'a Entry>,
-}
-
-impl<'a> Top<'a> {
-    fn lookup(map: &'a Map) -> Result<Self, ConfigError> {
-        let mut s = Section::new("the top level", map);
-        let top = Top {
-            listen: s.get(&["listen"])?,
-            host: s.get(&["host", "net"])?,
-            port: s.get(&["port"])?,
-            server_name: s.get(&["server_name"])?,
-            max_connections: s.get(&["max_connections", "max_conn"])?,
-            max_connections_per_ip: s.get(&["max_connections_per_ip"])?,
-            max_subscriptions: s.get(&["max_subscriptions", "max_subs"])?,
-            max_payload: s.get(&["max_payload"])?,
-            max_pending: s.get(&["max_pending"])?,
-            max_control_line: s.get(&["max_control_line"])?,
-            ping_interval: s.get(&["ping_interval"])?,
-            ping_max: s.get(&["ping_max"])?,
-            write_deadline: s.get(&["write_deadline"])?,
-            lame_duck: s.get(&["lame_duck_duration"])?,
-            grace: s.get(&["lame_duck_grace_period"])?,
-            debug: s.get(&["debug"])?,
-            trace: s.get(&["trace"])?,
-            logtime: s.get(&["logtime"])?,
-            log_file: s.get(&["log_file", "logfile"])?,
-            pid_file: s.get(&["pid_file", "pidfile"])?,
-            ports_file_dir: s.get(&["ports_file_dir"])?,
-            no_auth_user: s.get(&["no_auth_user"])?,
-            allow_non_tls: s.get(&["allow_non_tls"])?,
-            tls: s.get(&["tls"])?,
-            authorization: s.get(&["authorization"])?,
-            http: s.get(&["http"])?,
-            http_port: s.get(&["http_port", "monitor_port"])?,
-            https: s.get(&["https"])?,
-            https_port: s.get(&["https_port"])?,
-            http_authorization: s.get(&["http_authorization"])?,
-            cluster: s.get(&["cluster"])?,
-            websocket: s.get(&["websocket", "ws"])?,
-            check_reply_subjects: s.get(&["check_reply_subjects"])?,
-            accounts: s.get(&["accounts"])?,
-            system_account: s.get(&["system_account", "system"])?,
-            no_system_account: s.get(&["no_system_account"])?,
-            operator: s.get(&["operator", "operators", "roots", "root", "root_operators", "root_operator"])?,
-            resolver: s.get(&["resolver", "account_resolver", "accounts_resolver"])?,
-            resolver_preload: s.get(&["resolver_preload"])?,
-        };
-        s.finish(UNSUPPORTED_TOP)?;
-        Ok(top)
-    }
+/// What the top level is read into: the options, and what its later steps
+/// need of the earlier ones.
+struct Top {
+    o: Options,
+    warnings: Vec<String>,
+    /// Where each account's parts stand, for errors `check_accounts` finds.
+    positions: accounts::Positions,
+    /// The config's name, for errors that belong to no entry.
+    origin: String,
 }
 
 /// Reads the top-level map into `Options`.
 pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
-    let mut warnings = Vec::new();
-    let mut o = Options::default();
-    let t = Top::lookup(map)?;
+    let mut top = Top {
+        o: Options::default(),
+        warnings: Vec::new(),
+        positions: accounts::Positions::default(),
+        origin: origin.to_owned(),
+    };
+    TOP.read("the top level", map, &mut top)?;
+    Ok(Loaded { options: top.o, warnings: top.warnings })
+}
 
-    if let Some(e) = t.listen {
-        if let Some(other) = t.host.or(t.port) {
-            return Err(conflict(other, "`listen` already sets the client host and port; remove one of them"));
-        }
-        (o.host, o.port) = section::host_port(&e.value, "listen", &o.host)?;
-    }
-    if let Some(e) = t.host {
-        o.host = section::word(&e.value, "host")?.to_owned();
-    }
-    if let Some(e) = t.port {
-        o.port = section::port(&e.value, "port")?;
-    }
-    if let Some(e) = t.server_name {
-        o.server_name = Some(section::word(&e.value, "server_name")?.to_owned());
-    }
-    if let Some(e) = t.max_connections {
-        o.max_connections = section::count(&e.value, "max_connections", 1)?;
-    }
-    if let Some(e) = t.max_connections_per_ip {
-        o.max_connections_per_ip = section::count(&e.value, "max_connections_per_ip", 0)?;
-    }
-    if let Some(e) = t.max_subscriptions {
-        o.max_subscriptions = section::count(&e.value, "max_subscriptions", 0)?;
-    }
-    if let Some(e) = t.max_payload {
-        o.max_payload = section::count(&e.value, "max_payload", 1)?;
-    }
-    if let Some(e) = t.max_pending {
-        o.max_pending = section::count(&e.value, "max_pending", 1)?;
-    }
-    if let Some(e) = t.max_control_line {
-        o.max_control_line = section::count(&e.value, "max_control_line", 1)?;
-    }
-    if let Some(e) = t.ping_interval {
-        o.ping_interval = positive_duration(e, Bare::Seconds, &mut warnings)?;
-    }
-    if let Some(e) = t.ping_max {
-        let n = section::integer_in(&e.value, "ping_max", 1, i64::from(u32::MAX))?;
-        o.ping_max = u32::try_from(n).unwrap_or(u32::MAX);
-    }
-    if let Some(e) = t.write_deadline {
-        o.write_deadline = positive_duration(e, Bare::Seconds, &mut warnings)?;
-    }
-    if let Some(e) = t.lame_duck {
-        o.lame_duck_duration = positive_duration(e, Bare::No, &mut warnings)?;
-        if o.lame_duck_duration < MIN_LAME_DUCK {
-            return Err(invalid(&e.value, "lame_duck_duration must be at least 30 seconds"));
-        }
-    }
-    if let Some(e) = t.grace {
-        o.lame_duck_grace_period = section::duration(&e.value, "lame_duck_grace_period", Bare::No)?.0;
-    }
-    if o.lame_duck_grace_period >= o.lame_duck_duration {
-        if let Some(e) = t.grace.or(t.lame_duck) {
-            return Err(invalid(&e.value, "lame_duck_grace_period must be shorter than lame_duck_duration"));
-        }
-    }
-    if let Some(e) = t.debug {
-        o.debug = section::boolean(&e.value, "debug")?;
-    }
-    if let Some(e) = t.trace {
-        o.trace = section::boolean(&e.value, "trace")?;
-    }
-    if let Some(e) = t.logtime {
-        o.logtime = section::boolean(&e.value, "logtime")?;
-    }
-    if let Some(e) = t.log_file {
-        o.log_file = Some(PathBuf::from(path_string(&e.value, "log_file")?));
-    }
-    if let Some(e) = t.pid_file {
-        o.pid_file = Some(PathBuf::from(path_string(&e.value, "pid_file")?));
-    }
-    if let Some(e) = t.ports_file_dir {
-        o.ports_file_dir = Some(PathBuf::from(path_string(&e.value, "ports_file_dir")?));
-    }
-    if let Some(e) = t.tls {
-        o.tls = Some(tls_options(&e.value, "tls")?);
-    }
-    if let Some(e) = t.allow_non_tls {
-        // nats-server 2.10 reads it at the top level; warden also takes it
-        // inside `tls {}`.
-        let on = section::boolean(&e.value, "allow_non_tls")?;
-        match o.tls.as_mut() {
-            Some(tls) => {
-                tls.allow_non_tls |= on;
-                if tls.plain_text_skips_verify() {
-                    return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
-                }
+/// The top level: every option and section, in the order they are read
+/// (`tls` before `allow_non_tls` and `accounts`, which depend on it;
+/// `accounts` before `authorization`; the users before `no_auth_user`),
+/// with the checks across them. A new section is one line here.
+static TOP: Block<Top> = Block {
+    unsupported: UNSUPPORTED_TOP,
+    steps: &[
+        Key(&["listen"], |e, t, f| {
+            if let Some(other) = f.get("host").or(f.get("port")) {
+                return Err(conflict(other, "`listen` already sets the client host and port; remove one of them"));
             }
-            None => {
+            (t.o.host, t.o.port) = section::host_port(&e.value, "listen", &t.o.host)?;
+            Ok(())
+        }),
+        Key(&["host", "net"], |e, t, _| section::word(&e.value, "host").map(|h| t.o.host = h.to_owned())),
+        Key(&["port"], |e, t, _| section::port(&e.value, "port").map(|p| t.o.port = p)),
+        Key(&["server_name"], |e, t, _| {
+            section::word(&e.value, "server_name").map(|n| t.o.server_name = Some(n.to_owned()))
+        }),
+        Key(&["max_connections", "max_conn"], |e, t, _| {
+            section::count(&e.value, "max_connections", 1).map(|n| t.o.max_connections = n)
+        }),
+        Key(&["max_connections_per_ip"], |e, t, _| {
+            section::count(&e.value, "max_connections_per_ip", 0).map(|n| t.o.max_connections_per_ip = n)
+        }),
+        Key(&["max_subscriptions", "max_subs"], |e, t, _| {
+            section::count(&e.value, "max_subscriptions", 0).map(|n| t.o.max_subscriptions = n)
+        }),
+        Key(&["max_payload"], |e, t, _| section::count(&e.value, "max_payload", 1).map(|n| t.o.max_payload = n)),
+        Key(&["max_pending"], |e, t, _| section::count(&e.value, "max_pending", 1).map(|n| t.o.max_pending = n)),
+        Key(&["max_control_line"], |e, t, _| {
+            section::count(&e.value, "max_control_line", 1).map(|n| t.o.max_control_line = n)
+        }),
+        Key(&["ping_interval"], |e, t, _| {
+            positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.ping_interval = d)
+        }),
+        Key(&["ping_max"], |e, t, _| {
+            let n = section::integer_in(&e.value, "ping_max", 1, i64::from(u32::MAX))?;
+            t.o.ping_max = u32::try_from(n).unwrap_or(u32::MAX);
+            Ok(())
+        }),
+        Key(&["write_deadline"], |e, t, _| {
+            positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.write_deadline = d)
+        }),
+        Key(&["lame_duck_duration"], |e, t, _| {
+            t.o.lame_duck_duration = positive_duration(e, Bare::No, &mut t.warnings)?;
+            if t.o.lame_duck_duration < MIN_LAME_DUCK {
+                return Err(invalid(&e.value, "lame_duck_duration must be at least 30 seconds"));
+            }
+            Ok(())
+        }),
+        Key(&["lame_duck_grace_period"], |e, t, _| {
+            section::duration(&e.value, "lame_duck_grace_period", Bare::No).map(|(d, _)| t.o.lame_duck_grace_period = d)
+        }),
+        Check(|t, f| match f.get("lame_duck_grace_period").or(f.get("lame_duck_duration")) {
+            Some(e) if t.o.lame_duck_grace_period >= t.o.lame_duck_duration => {
+                Err(invalid(&e.value, "lame_duck_grace_period must be shorter than lame_duck_duration"))
+            }
+            _ => Ok(()),
+        }),
+        Key(&["debug"], |e, t, _| section::boolean(&e.value, "debug").map(|b| t.o.debug = b)),
+        Key(&["trace"], |e, t, _| section::boolean(&e.value, "trace").map(|b| t.o.trace = b)),
+        Key(&["logtime"], |e, t, _| section::boolean(&e.value, "logtime").map(|b| t.o.logtime = b)),
+        Key(&["log_file", "logfile"], |e, t, _| {
+            path_string(&e.value, "log_file").map(|p| t.o.log_file = Some(PathBuf::from(p)))
+        }),
+        Key(&["pid_file", "pidfile"], |e, t, _| {
+            path_string(&e.value, "pid_file").map(|p| t.o.pid_file = Some(PathBuf::from(p)))
+        }),
+        Key(&["ports_file_dir"], |e, t, _| {
+            path_string(&e.value, "ports_file_dir").map(|p| t.o.ports_file_dir = Some(PathBuf::from(p)))
+        }),
+        Key(&["tls"], |e, t, _| tls_options(&e.value, "tls").map(|tls| t.o.tls = Some(tls))),
+        Key(&["allow_non_tls"], |e, t, _| {
+            // nats-server 2.10 reads it at the top level; warden also takes
+            // it inside `tls {}`.
+            let on = section::boolean(&e.value, "allow_non_tls")?;
+            let Some(tls) = t.o.tls.as_mut() else {
                 return Err(invalid(
                     &e.value,
                     "allow_non_tls lets plain-text clients use the TLS port, but there is no tls block",
-                ))
+                ));
+            };
+            tls.allow_non_tls |= on;
+            if tls.plain_text_skips_verify() {
+                return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
             }
-        }
-    }
-    let maps_certificates = o.tls.as_ref().is_some_and(|t| t.verify_and_map);
-    let mut positions = accounts::Positions::default();
-    if let Some(e) = t.accounts {
-        (o.accounts, positions) = accounts::accounts(e, maps_certificates, &mut warnings)?;
-    }
-    if let Some(e) = t.authorization {
-        // Users of accounts require authentication too, so an
-        // `authorization` block may then hold only its settings.
-        let accounts_log_in = o.accounts.iter().any(|a| !a.users.is_empty() || !a.nkeys.is_empty());
-        o.authorization = Some(auth::authorization(e, maps_certificates, accounts_log_in, &mut warnings)?);
-    }
-    let monitor = monitor_listener(&t)?;
-    if let Some((e, tls)) = monitor {
-        let (host, port) = if e.key.eq_ignore_ascii_case("http") || e.key.eq_ignore_ascii_case("https") {
-            section::host_port(&e.value, &e.key.to_ascii_lowercase(), LOOPBACK)?
-        } else {
-            (LOOPBACK.to_owned(), section::port(&e.value, &e.key)?)
-        };
-        if tls && o.tls.is_none() {
-            return Err(invalid(
-                &e.value,
-                "https serves monitoring with the `tls {}` certificate, but there is no tls block",
-            ));
-        }
-        o.http = Some(HttpOptions { host, port, tls });
-    }
-    if let Some(e) = t.http_authorization {
-        if monitor.is_none() {
-            return Err(invalid(&e.value, "http_authorization needs a monitoring listener (http or https)"));
-        }
-        o.http_authorization = Some(http_authorization(e, &mut warnings)?);
-    }
-    if let Some(e) = t.cluster {
-        o.cluster = Some(cluster_options(e, &mut warnings)?);
-    }
-    if let Some(e) = t.websocket {
-        o.websocket = Some(super::websocket::websocket(e, |v| tls_options(v, "websocket tls"), &mut warnings)?);
-    }
-    if let Some(e) = t.check_reply_subjects {
-        o.check_reply_subjects = section::boolean(&e.value, "check_reply_subjects")?;
-    }
-    match (t.system_account, t.no_system_account) {
-        (Some(e), Some(n)) if section::boolean(&n.value, "no_system_account")? => {
-            return Err(conflict(e, "system_account is set, but no_system_account says there is none"));
-        }
-        (_, Some(n)) if section::boolean(&n.value, "no_system_account")? => o.system_account = None,
-        (Some(e), _) => o.system_account = Some(section::word(&e.value, "system_account")?.to_owned()),
-        _ => {}
-    }
-    if let Some(e) = t.operator {
-        operator_conflicts(&o, &t)?;
-        let (operator, system) = operator::operator_mode(e, t.resolver, t.resolver_preload, t.system_account)?;
-        o.operator = Some(operator);
-        o.system_account = system;
-    } else if let Some(e) = t.resolver.or(t.resolver_preload) {
-        return Err(conflict(e, "an account resolver needs operator mode: set `operator` to the operator JWT"));
-    }
-    // In operator mode the accounts come from JWTs and are checked when
-    // the server builds them.
-    if let (Err(err), None) = (check_accounts(&o), &o.operator) {
-        let pos = match err.location {
-            Location::Account(a) => positions.accounts.get(a),
-            Location::Users(a) => positions.users.get(&a),
-            Location::Export(a, i) => positions.exports.get(&(a, i)),
-            Location::Import(a, i) => positions.imports.get(&(a, i)),
-            Location::SystemAccount => t.system_account.map(|e| &e.value.pos),
-        };
-        return Err(match pos {
-            Some(pos) => ConfigError::at(ErrorKind::Invalid, pos, err.message),
-            None => ConfigError::in_file(ErrorKind::Invalid, origin, err.message),
-        });
-    }
-    if let Some(e) = t.authorization {
-        super::delegation::check(&o, e)?;
-    }
-    if let Some(e) = t.no_auth_user {
-        let name = section::word(&e.value, "no_auth_user")?;
-        let known = o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name))
-            || o.accounts.iter().any(|a| a.users.iter().any(|u| u.user == name));
-        if !known {
-            return Err(invalid(
-                &e.value,
-                format!("no_auth_user: {name:?} not present as user in authorization block or account configuration"),
-            ));
-        }
-        o.no_auth_user = Some(name.to_owned());
-    }
+            Ok(())
+        }),
+        Key(&["accounts"], |e, t, _| {
+            (t.o.accounts, t.positions) = accounts::accounts(e, maps_certificates(&t.o), &mut t.warnings)?;
+            Ok(())
+        }),
+        Key(&["authorization"], |e, t, _| {
+            // Users of accounts require authentication too, so an
+            // `authorization` block may then hold only its settings.
+            let accounts_log_in = t.o.accounts.iter().any(|a| !a.users.is_empty() || !a.nkeys.is_empty());
+            let auth = auth::authorization(e, maps_certificates(&t.o), accounts_log_in, &mut t.warnings)?;
+            t.o.authorization = Some(auth);
+            Ok(())
+        }),
+        Check(|_, f| monitor::one_listener(f).map(|_| ())),
+        Key(&["http"], |e, t, _| monitor::listener(e, &mut t.o, false)),
+        Key(&["http_port", "monitor_port"], |e, t, _| monitor::listener(e, &mut t.o, false)),
+        Key(&["https"], |e, t, _| monitor::listener(e, &mut t.o, true)),
+        Key(&["https_port"], |e, t, _| monitor::listener(e, &mut t.o, true)),
+        Key(&["http_authorization"], |e, t, _| {
+            if t.o.http.is_none() {
+                return Err(invalid(&e.value, "http_authorization needs a monitoring listener (http or https)"));
+            }
+            http_authorization(e, &mut t.warnings).map(|a| t.o.http_authorization = Some(a))
+        }),
+        Key(&["cluster"], |e, t, _| cluster_options(e, &mut t.warnings).map(|c| t.o.cluster = Some(c))),
+        Key(&["websocket", "ws"], |e, t, _| {
+            let ws = super::websocket::websocket(e, |v| tls_options(v, "websocket tls"), &mut t.warnings)?;
+            t.o.websocket = Some(ws);
+            Ok(())
+        }),
+        Key(&["check_reply_subjects"], |e, t, _| {
+            section::boolean(&e.value, "check_reply_subjects").map(|b| t.o.check_reply_subjects = b)
+        }),
+        Key(&["system_account", "system"], |e, t, f| {
+            if let Some(n) = f.get("no_system_account") {
+                if section::boolean(&n.value, "no_system_account")? {
+                    return Err(conflict(e, "system_account is set, but no_system_account says there is none"));
+                }
+            }
+            section::word(&e.value, "system_account").map(|name| t.o.system_account = Some(name.to_owned()))
+        }),
+        Key(&["no_system_account"], |e, t, _| {
+            if section::boolean(&e.value, "no_system_account")? {
+                t.o.system_account = None;
+            }
+            Ok(())
+        }),
+        Key(&["operator", "operators", "roots", "root", "root_operators", "root_operator"], |e, t, f| {
+            operator_conflicts(&t.o, f)?;
+            let (operator, system) =
+                operator::operator_mode(e, f.get("resolver"), f.get("resolver_preload"), f.get("system_account"))?;
+            t.o.operator = Some(operator);
+            t.o.system_account = system;
+            Ok(())
+        }),
+        // Read by `operator`.
+        Key(&["resolver", "account_resolver", "accounts_resolver"], needs_operator),
+        Key(&["resolver_preload"], needs_operator),
+        // In operator mode the accounts come from JWTs and are checked when
+        // the server builds them.
+        Check(|t, f| {
+            let (Err(err), None) = (check_accounts(&t.o), &t.o.operator) else { return Ok(()) };
+            let pos = match err.location {
+                Location::Account(a) => t.positions.accounts.get(a),
+                Location::Users(a) => t.positions.users.get(&a),
+                Location::Export(a, i) => t.positions.exports.get(&(a, i)),
+                Location::Import(a, i) => t.positions.imports.get(&(a, i)),
+                Location::SystemAccount => f.get("system_account").map(|e| &e.value.pos),
+            };
+            Err(match pos {
+                Some(pos) => ConfigError::at(ErrorKind::Invalid, pos, err.message),
+                None => ConfigError::in_file(ErrorKind::Invalid, &t.origin, err.message),
+            })
+        }),
+        Check(|t, f| f.get("authorization").map_or(Ok(()), |e| super::delegation::check(&t.o, e))),
+        Key(&["no_auth_user"], |e, t, _| {
+            let name = section::word(&e.value, "no_auth_user")?;
+            let known = t.o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name))
+                || t.o.accounts.iter().any(|a| a.users.iter().any(|u| u.user == name));
+            if !known {
+                return Err(invalid(
+                    &e.value,
+                    format!(
+                        "no_auth_user: {name:?} not present as user in authorization block or account configuration"
+                    ),
+                ));
+            }
+            t.o.no_auth_user = Some(name.to_owned());
+            Ok(())
+        }),
+        Check(|t, f| match (&t.o.websocket, f.get("websocket")) {
+            (Some(ws), Some(e)) => super::websocket::check(&t.o, ws, e),
+            _ => Ok(()),
+        }),
+        Check(|t, f| {
+            if t.o.max_payload <= t.o.max_pending {
+                return Ok(());
+            }
+            let message =
+                format!("max_payload ({}) cannot be higher than max_pending ({})", t.o.max_payload, t.o.max_pending);
+            Err(match f.get("max_payload").or(f.get("max_pending")) {
+                Some(e) => invalid(&e.value, message),
+                None => ConfigError::in_file(ErrorKind::Invalid, &t.origin, message),
+            })
+        }),
+        Check(|t, f| {
+            let Some(e) = f.get("tls").filter(|_| maps_certificates(&t.o)) else { return Ok(()) };
+            let account_users = t.o.accounts.iter().any(|a| !a.users.is_empty());
+            if t.o.authorization.as_ref().is_none_or(|a| a.users.is_empty()) && !account_users {
+                return Err(invalid(
+                    &e.value,
+                    "tls verify_and_map maps client certificates to users, but authorization has no users",
+                ));
+            }
+            Ok(())
+        }),
+        Check(|t, f| check_port_clash(&t.o, monitor::one_listener(f)?, f.get("cluster"), f.get("websocket"))),
+        Check(|t, f| match (&t.o.cluster, f.get("cluster")) {
+            (Some(c), Some(e)) if c.authorization.is_none() && c.tls.is_none() && !c.allow_unauthenticated => {
+                Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, UNAUTHENTICATED_ROUTES))
+            }
+            _ => Ok(()),
+        }),
+    ],
+};
 
-    if let (Some(ws), Some(e)) = (&o.websocket, t.websocket) {
-        super::websocket::check(&o, ws, e)?;
-    }
+/// Whether `tls { verify_and_map }` maps client certificates to users.
+fn maps_certificates(o: &Options) -> bool {
+    o.tls.as_ref().is_some_and(|t| t.verify_and_map)
+}
 
-    // Cross-option checks.
-    if o.max_payload > o.max_pending {
-        let message = format!("max_payload ({}) cannot be higher than max_pending ({})", o.max_payload, o.max_pending);
-        return Err(match t.max_payload.or(t.max_pending) {
-            Some(e) => invalid(&e.value, message),
-            None => ConfigError::in_file(ErrorKind::Invalid, origin, message),
-        });
+/// An account resolver is read by `operator`; without it, it has nothing
+/// to resolve for.
+fn needs_operator(e: &Entry, _: &mut Top, f: &Found<'_>) -> Result<(), ConfigError> {
+    match f.get("operator") {
+        Some(_) => Ok(()),
+        None => Err(conflict(e, "an account resolver needs operator mode: set `operator` to the operator JWT")),
     }
-    if let (Some(e), true) = (t.tls, maps_certificates) {
-        let account_users = o.accounts.iter().any(|a| !a.users.is_empty());
-        if o.authorization.as_ref().is_none_or(|a| a.users.is_empty()) && !account_users {
-            return Err(invalid(
-                &e.value,
-                "tls verify_and_map maps client certificates to users, but authorization has no users",
-            ));
-        }
-    }
-    check_port_clash(&o, monitor.map(|(e, _)| e), t.cluster, t.websocket)?;
-    if let (Some(c), Some(e)) = (&o.cluster, t.cluster) {
-        if c.authorization.is_none() && c.tls.is_none() && !c.allow_unauthenticated {
-            return Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, UNAUTHENTICATED_ROUTES));
-        }
-    }
-    Ok(Loaded { options: o, warnings })
 }
 
 /// In operator mode accounts and users come from JWTs only (nats-server:
 /// "operators do not allow Accounts/users to be configured directly").
-fn operator_conflicts(o: &Options, t: &Top<'_>) -> Result<(), ConfigError> {
-    if let Some(e) = t.accounts {
+fn operator_conflicts(o: &Options, f: &Found<'_>) -> Result<(), ConfigError> {
+    if let Some(e) = f.get("accounts") {
         return Err(conflict(e, "operators do not allow Accounts to be configured directly"));
     }
     let auth = o.authorization.as_ref();
     let users =
         auth.is_some_and(|a| !a.users.is_empty() || !a.nkeys.is_empty() || a.user.is_some() || a.token.is_some());
-    if let (Some(e), true) = (t.authorization, users) {
+    if let (Some(e), true) = (f.get("authorization"), users) {
         return Err(conflict(e, "operators do not allow users to be configured directly"));
     }
-    if let Some(e) = t.no_auth_user {
+    if let Some(e) = f.get("no_auth_user") {
         return Err(conflict(
             e,
             "no_auth_user names a configured user, and operators do not allow users to be configured directly",
         ));
     }
-    if let (Some(e), true) = (t.tls, o.tls.as_ref().is_some_and(|t| t.verify_and_map)) {
+    if let (Some(e), true) = (f.get("tls"), maps_certificates(o)) {
         return Err(conflict(
             e,
             "tls verify_and_map maps certificates to configured users, and operators do not allow those",

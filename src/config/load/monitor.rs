@@ -1,24 +1,45 @@
 //! The monitoring listener (`http`, `http_port`, `https`, `https_port`) and
 //! `http_authorization`.
 
-use super::{conflict, invalid, Top};
+use super::{conflict, invalid, LOOPBACK};
 use crate::config::auth;
 use crate::config::error::{ConfigError, ErrorKind};
-use crate::config::options::HttpAuthorization;
+use crate::config::options::{HttpAuthorization, HttpOptions, Options};
+use crate::config::schema::Found;
 use crate::config::section::{self, Section};
 use crate::config::value::Entry;
 
-/// The one entry that configures the monitoring listener, and whether it
-/// is HTTPS. nats-server, too, refuses both HTTP and HTTPS.
-pub(super) fn monitor_listener<'a>(t: &Top<'a>) -> Result<Option<(&'a Entry, bool)>, ConfigError> {
-    let all = [(t.http, false), (t.http_port, false), (t.https, true), (t.https_port, true)];
-    let mut set = all.iter().filter_map(|(e, tls)| e.map(|e| (e, *tls)));
+/// The options that each configure the monitoring listener; at most one
+/// may be set (nats-server, too, refuses both HTTP and HTTPS).
+const LISTENERS: [&str; 4] = ["http", "http_port", "https", "https_port"];
+
+/// The one entry that configures the monitoring listener, if any.
+pub(super) fn one_listener<'a>(f: &Found<'a>) -> Result<Option<&'a Entry>, ConfigError> {
+    let mut set = LISTENERS.iter().filter_map(|name| f.get(name));
     let first = set.next();
-    if let (Some((first, _)), Some((other, _))) = (first, set.next()) {
+    if let (Some(first), Some(other)) = (first, set.next()) {
         let message = format!("`{}` already sets the monitoring address; remove one of them", first.key);
         return Err(ConfigError::at(ErrorKind::Conflict, &other.key_pos, message));
     }
     Ok(first)
+}
+
+/// Reads the monitoring listener from `http`/`https` (an address) or
+/// `http_port`/`https_port` (a port on loopback); `tls` for HTTPS.
+pub(super) fn listener(e: &Entry, o: &mut Options, tls: bool) -> Result<(), ConfigError> {
+    let (host, port) = if e.key.eq_ignore_ascii_case("http") || e.key.eq_ignore_ascii_case("https") {
+        section::host_port(&e.value, &e.key.to_ascii_lowercase(), LOOPBACK)?
+    } else {
+        (LOOPBACK.to_owned(), section::port(&e.value, &e.key)?)
+    };
+    if tls && o.tls.is_none() {
+        return Err(invalid(
+            &e.value,
+            "https serves monitoring with the `tls {}` certificate, but there is no tls block",
+        ));
+    }
+    o.http = Some(HttpOptions { host, port, tls });
+    Ok(())
 }
 
 /// `http_authorization { token }` or `{ user, password }`.
