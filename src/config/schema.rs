@@ -13,8 +13,8 @@
 //! breaks ties between equally close "did you mean" suggestions.
 
 use super::error::ConfigError;
-use super::section::Section;
-use super::value::{Entry, Map};
+use super::section::{self, Section};
+use super::value::{Entry, Map, Value};
 
 /// Reads one present option into the block's builder `B`. The entries of
 /// the block's other options are at hand for checks that need them.
@@ -81,6 +81,17 @@ impl<B> Block<B> {
             }
         }
         Ok(found)
+    }
+
+    /// [`Block::read`] of a value that must be a map, named `name` in
+    /// messages.
+    pub(crate) fn read_value<'a>(
+        &self,
+        name: &'static str,
+        value: &'a Value,
+        b: &mut B,
+    ) -> Result<Found<'a>, ConfigError> {
+        self.read(name, section::map(value, name)?, b)
     }
 
     /// Each option's names, in table order.

@@ -21,9 +21,7 @@ mod cluster;
 mod monitor;
 mod tls;
 
-use cluster::cluster_options;
 use monitor::http_authorization;
-use tls::tls_options;
 
 /// A loaded config: the options, and warnings to log at start-up (plain-text
 /// passwords, bare numbers read as seconds). Warnings never contain secrets.
@@ -195,7 +193,7 @@ static TOP: Block<Top> = Block {
         Key(&["ports_file_dir"], |e, t, _| {
             path_string(&e.value, "ports_file_dir").map(|p| t.o.ports_file_dir = Some(PathBuf::from(p)))
         }),
-        Key(&["tls"], |e, t, _| tls_options(&e.value, "tls").map(|tls| t.o.tls = Some(tls))),
+        Key(&["tls"], |e, t, _| tls::read(&e.value, "tls").map(|tls| t.o.tls = Some(tls))),
         Key(&["allow_non_tls"], |e, t, _| {
             // nats-server 2.10 reads it at the top level; warden also takes
             // it inside `tls {}`.
@@ -235,9 +233,9 @@ static TOP: Block<Top> = Block {
             }
             http_authorization(e, &mut t.warnings).map(|a| t.o.http_authorization = Some(a))
         }),
-        Key(&["cluster"], |e, t, _| cluster_options(e, &mut t.warnings).map(|c| t.o.cluster = Some(c))),
+        Key(&["cluster"], |e, t, _| cluster::read(e, &mut t.warnings).map(|c| t.o.cluster = Some(c))),
         Key(&["websocket", "ws"], |e, t, _| {
-            let ws = super::websocket::websocket(e, |v| tls_options(v, "websocket tls"), &mut t.warnings)?;
+            let ws = super::websocket::websocket(e, |v| tls::read(v, "websocket tls"), &mut t.warnings)?;
             t.o.websocket = Some(ws);
             Ok(())
         }),

@@ -5,9 +5,10 @@ use super::{conflict, invalid, LOOPBACK};
 use crate::config::auth;
 use crate::config::error::{ConfigError, ErrorKind};
 use crate::config::options::{HttpAuthorization, HttpOptions, Options};
-use crate::config::schema::Found;
-use crate::config::section::{self, Section};
-use crate::config::value::Entry;
+use crate::config::schema::{Block, Found, Step::Check, Step::Key};
+use crate::config::section;
+use crate::config::value::{Entry, Pos};
+use crate::secret::Secret;
 
 /// The options that each configure the monitoring listener; at most one
 /// may be set (nats-server, too, refuses both HTTP and HTTPS).
@@ -42,27 +43,53 @@ pub(super) fn listener(e: &Entry, o: &mut Options, tls: bool) -> Result<(), Conf
     Ok(())
 }
 
+/// What `http_authorization {}` is read into.
+struct HttpAuth {
+    /// The block, where missing credentials are reported.
+    at: Pos,
+    token: Option<Secret>,
+    user: Option<String>,
+    password: Option<Secret>,
+    warnings: Vec<String>,
+}
+
 /// `http_authorization { token }` or `{ user, password }`.
 pub(super) fn http_authorization(entry: &Entry, warnings: &mut Vec<String>) -> Result<HttpAuthorization, ConfigError> {
-    let map = section::map(&entry.value, "http_authorization")?;
-    let mut s = Section::new("http_authorization", map);
-    let token = s.get(&["token"])?;
-    let user = s.get(&["user", "username"])?;
-    let password = s.get(&["password", "pass"])?;
-    s.finish(&[])?;
-    match (token, user, password) {
-        (Some(t), None, None) => {
-            Ok(HttpAuthorization::Token(auth::checked_secret(&t.value, "token", "the monitoring token", warnings)?))
-        }
-        (None, Some(u), Some(p)) => {
-            let user = section::word(&u.value, "user")?.to_owned();
-            let whose = format!("the password of monitoring user \"{user}\"");
-            let password = auth::checked_secret(&p.value, "password", &whose, warnings)?;
-            Ok(HttpAuthorization::User { user, password })
-        }
-        (Some(t), _, _) => Err(conflict(t, "http_authorization takes a token or a user and password, not both")),
-        (None, Some(u), None) => Err(invalid(&u.value, "http_authorization user needs a password")),
-        (None, None, Some(p)) => Err(conflict(p, "http_authorization password needs a user")),
-        (None, None, None) => Err(invalid(&entry.value, "http_authorization needs a token or a user and password")),
+    let mut b = HttpAuth { at: entry.value.pos.clone(), token: None, user: None, password: None, warnings: Vec::new() };
+    HTTP_AUTH.read_value("http_authorization", &entry.value, &mut b)?;
+    warnings.append(&mut b.warnings);
+    match (b.token, b.user, b.password) {
+        (Some(token), _, _) => Ok(HttpAuthorization::Token(token)),
+        (None, Some(user), Some(password)) => Ok(HttpAuthorization::User { user, password }),
+        _ => Err(no_credentials(&b.at)),
     }
+}
+
+static HTTP_AUTH: Block<HttpAuth> = Block {
+    unsupported: &[],
+    steps: &[
+        Check(|b, f| match (f.get("token"), f.get("user"), f.get("password")) {
+            (Some(_), None, None) | (None, Some(_), Some(_)) => Ok(()),
+            (Some(t), _, _) => Err(conflict(t, "http_authorization takes a token or a user and password, not both")),
+            (None, Some(u), None) => Err(invalid(&u.value, "http_authorization user needs a password")),
+            (None, None, Some(p)) => Err(conflict(p, "http_authorization password needs a user")),
+            (None, None, None) => Err(no_credentials(&b.at)),
+        }),
+        Key(&["token"], |e, b, _| {
+            let token = auth::checked_secret(&e.value, "token", "the monitoring token", &mut b.warnings)?;
+            b.token = Some(token);
+            Ok(())
+        }),
+        Key(&["user", "username"], |e, b, _| section::word(&e.value, "user").map(|u| b.user = Some(u.to_owned()))),
+        Key(&["password", "pass"], |e, b, _| {
+            let whose = format!("the password of monitoring user \"{}\"", b.user.as_deref().unwrap_or_default());
+            b.password = Some(auth::checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
+            Ok(())
+        }),
+    ],
+};
+
+/// Monitoring is protected by a token or by a user and password.
+fn no_credentials(at: &Pos) -> ConfigError {
+    ConfigError::at(ErrorKind::Invalid, at, "http_authorization needs a token or a user and password")
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use super::{invalid, path_string};
 use crate::config::error::{ConfigError, ErrorKind};
 use crate::config::options::{TlsOptions, TlsVersion};
-use crate::config::section::{self, Bare, Section};
-use crate::config::value::{Entry, Kind, Value};
+use crate::config::schema::{Block, Found, Step::Check, Step::Key};
+use crate::config::section::{self, Bare};
+use crate::config::value::{Kind, Pos, Value};
 
 /// nats-server's `tls` keys that warden does not implement.
 const UNSUPPORTED_TLS: &[&str] = &[
@@ -25,72 +26,100 @@ const UNSUPPORTED_TLS: &[&str] = &[
     "certs",
 ];
 
-/// `tls { ... }` (client or cluster).
-pub(super) fn tls_options(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigError> {
-    let map = section::map(value, name)?;
-    let mut s = Section::new(name, map);
-    let cert = s.get(&["cert_file"])?;
-    let key = s.get(&["key_file"])?;
-    let ca = s.get(&["ca_file"])?;
-    let verify = s.get(&["verify"])?;
-    let verify_and_map = s.get(&["verify_and_map"])?;
-    let timeout = s.get(&["timeout"])?;
-    let min_version = s.get(&["min_version"])?;
-    let handshake_first = s.get(&["handshake_first"])?;
-    let allow_non_tls = s.get(&["allow_non_tls"])?;
-    s.finish(UNSUPPORTED_TLS)?;
+/// What a `tls {}` block is read into, and how messages name it.
+struct Tls {
+    /// "tls", "cluster tls" or "websocket tls".
+    name: &'static str,
+    /// The block, where a missing key is reported.
+    at: Pos,
+    tls: TlsOptions,
+}
 
-    let required = |e: Option<&Entry>, key: &str| match e {
-        Some(e) => path_string(&e.value, key).map(PathBuf::from),
-        None => Err(invalid(value, format!("{name} needs `{key}`"))),
+/// `tls { ... }` (client, cluster or websocket), called `name` in messages.
+pub(super) fn read(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigError> {
+    let mut t = Tls {
+        name,
+        at: value.pos.clone(),
+        tls: TlsOptions {
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            ca_file: None,
+            verify: false,
+            verify_and_map: false,
+            timeout: Duration::from_secs(2),
+            min_version: TlsVersion::V1_2,
+            handshake_first: false,
+            handshake_first_fallback: None,
+            allow_non_tls: false,
+        },
     };
-    let mut tls = TlsOptions {
-        cert_file: required(cert, "cert_file")?,
-        key_file: required(key, "key_file")?,
-        ca_file: ca.map(|e| path_string(&e.value, "ca_file").map(PathBuf::from)).transpose()?,
-        verify: verify.map(|e| section::boolean(&e.value, "verify")).transpose()?.unwrap_or(false),
-        verify_and_map: verify_and_map
-            .map(|e| section::boolean(&e.value, "verify_and_map"))
-            .transpose()?
-            .unwrap_or(false),
-        timeout: Duration::from_secs(2),
-        min_version: TlsVersion::V1_2,
-        handshake_first: false,
-        handshake_first_fallback: None,
-        allow_non_tls: allow_non_tls.map(|e| section::boolean(&e.value, "allow_non_tls")).transpose()?.unwrap_or(false),
-    };
-    if let Some(e) = handshake_first {
-        (tls.handshake_first, tls.handshake_first_fallback) = handshake_first_value(&e.value)?;
+    TLS.read_value(name, value, &mut t)?;
+    Ok(t.tls)
+}
+
+static TLS: Block<Tls> = Block {
+    unsupported: UNSUPPORTED_TLS,
+    steps: &[
+        Key(&["cert_file"], |e, t, _| path_string(&e.value, "cert_file").map(|p| t.tls.cert_file = p.into())),
+        Check(|t, f| required(t, f, "cert_file")),
+        Key(&["key_file"], |e, t, _| path_string(&e.value, "key_file").map(|p| t.tls.key_file = p.into())),
+        Check(|t, f| required(t, f, "key_file")),
+        Key(&["ca_file"], |e, t, _| path_string(&e.value, "ca_file").map(|p| t.tls.ca_file = Some(p.into()))),
+        Key(&["verify"], |e, t, _| section::boolean(&e.value, "verify").map(|b| t.tls.verify = b)),
+        Key(&["verify_and_map"], |e, t, _| {
+            section::boolean(&e.value, "verify_and_map").map(|b| t.tls.verify_and_map = b)
+        }),
+        Key(&["allow_non_tls"], |e, t, _| section::boolean(&e.value, "allow_non_tls").map(|b| t.tls.allow_non_tls = b)),
+        Key(&["handshake_first"], |e, t, _| {
+            (t.tls.handshake_first, t.tls.handshake_first_fallback) = handshake_first_value(&e.value)?;
+            Ok(())
+        }),
+        Key(&["timeout"], |e, t, _| {
+            let (d, _) = section::duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
+            if d.is_zero() {
+                return Err(invalid(&e.value, "tls timeout must be more than zero"));
+            }
+            t.tls.timeout = d;
+            Ok(())
+        }),
+        Key(&["min_version"], |e, t, _| {
+            t.tls.min_version = match &e.value.kind {
+                Kind::String(v) if v == "1.2" => TlsVersion::V1_2,
+                Kind::String(v) if v == "1.3" => TlsVersion::V1_3,
+                Kind::Float(f) if *f == 1.2 => TlsVersion::V1_2,
+                Kind::Float(f) if *f == 1.3 => TlsVersion::V1_3,
+                _ => return Err(invalid(&e.value, "min_version must be \"1.2\" or \"1.3\"")),
+            };
+            Ok(())
+        }),
+        Check(|t, f| {
+            // verify_and_map implies verify, as in nats-server.
+            t.tls.verify |= t.tls.verify_and_map;
+            if let (Some(e), true) = (f.get("allow_non_tls"), t.tls.plain_text_skips_verify()) {
+                return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
+            }
+            if t.tls.verify && t.tls.ca_file.is_none() {
+                let at = f.get("verify_and_map").or(f.get("verify")).map_or(&t.at, |e| &e.value.pos);
+                return Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    at,
+                    format!(
+                        "{}: verifying client certificates needs `ca_file` (warden does not trust the system roots for clients)",
+                        t.name
+                    ),
+                ));
+            }
+            Ok(())
+        }),
+    ],
+};
+
+/// A key the block cannot do without.
+fn required(t: &Tls, f: &Found<'_>, key: &str) -> Result<(), ConfigError> {
+    match f.get(key) {
+        Some(_) => Ok(()),
+        None => Err(ConfigError::at(ErrorKind::Invalid, &t.at, format!("{} needs `{key}`", t.name))),
     }
-    if let Some(e) = timeout {
-        let (d, _) = section::duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
-        if d.is_zero() {
-            return Err(invalid(&e.value, "tls timeout must be more than zero"));
-        }
-        tls.timeout = d;
-    }
-    if let Some(e) = min_version {
-        tls.min_version = match &e.value.kind {
-            Kind::String(v) if v == "1.2" => TlsVersion::V1_2,
-            Kind::String(v) if v == "1.3" => TlsVersion::V1_3,
-            Kind::Float(f) if *f == 1.2 => TlsVersion::V1_2,
-            Kind::Float(f) if *f == 1.3 => TlsVersion::V1_3,
-            _ => return Err(invalid(&e.value, "min_version must be \"1.2\" or \"1.3\"")),
-        };
-    }
-    // verify_and_map implies verify, as in nats-server.
-    tls.verify |= tls.verify_and_map;
-    if let (Some(e), true) = (allow_non_tls, tls.plain_text_skips_verify()) {
-        return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
-    }
-    if tls.verify && tls.ca_file.is_none() {
-        let at = verify_and_map.or(verify).map_or(value, |e| &e.value);
-        return Err(invalid(
-            at,
-            format!("{name}: verifying client certificates needs `ca_file` (warden does not trust the system roots for clients)"),
-        ));
-    }
-    Ok(tls)
 }
 
 /// nats-server's fallback delay for `handshake_first: auto`.
