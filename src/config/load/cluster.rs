@@ -18,7 +18,7 @@ const UNSUPPORTED_CLUSTER: &[&str] =
     &["advertise", "cluster_advertise", "permissions", "pool_size", "accounts", "compression", "pinned_certs"];
 
 /// What `cluster {}` is read into.
-struct Cluster {
+pub(super) struct Cluster {
     /// The `cluster` key, where a missing listener is reported.
     at: Pos,
     c: ClusterOptions,
@@ -47,7 +47,7 @@ pub(super) fn read(entry: &Entry, warnings: &mut Vec<String>) -> Result<ClusterO
     Ok(b.c)
 }
 
-static CLUSTER: Block<Cluster> = Block {
+pub(super) static CLUSTER: Block<Cluster> = Block {
     unsupported: UNSUPPORTED_CLUSTER,
     steps: &[
         Key(&["name"], |e, b, _| section::word(&e.value, "cluster name").map(|n| b.c.name = Some(n.to_owned()))),
@@ -87,7 +87,7 @@ static CLUSTER: Block<Cluster> = Block {
 };
 
 /// What `cluster { authorization {} }` is read into.
-struct RouteAuth {
+pub(super) struct RouteAuth {
     /// The block, where missing credentials are reported.
     at: Pos,
     user: Option<String>,
@@ -107,7 +107,7 @@ fn route_authorization(value: &Value, warnings: &mut Vec<String>) -> Result<Rout
     }
 }
 
-static ROUTE_AUTH: Block<RouteAuth> = Block {
+pub(super) static ROUTE_AUTH: Block<RouteAuth> = Block {
     unsupported: &[],
     steps: &[
         Key(&["token"], |e, _, _| Err(conflict(e, "Cluster authorization does not support tokens"))),

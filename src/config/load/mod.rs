@@ -445,4 +445,6 @@ fn path_string<'v>(value: &'v Value, what: &str) -> Result<&'v str, ConfigError>
 }
 
 #[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 mod tests;

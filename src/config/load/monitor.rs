@@ -44,7 +44,7 @@ pub(super) fn listener(e: &Entry, o: &mut Options, tls: bool) -> Result<(), Conf
 }
 
 /// What `http_authorization {}` is read into.
-struct HttpAuth {
+pub(super) struct HttpAuth {
     /// The block, where missing credentials are reported.
     at: Pos,
     token: Option<Secret>,
@@ -65,7 +65,7 @@ pub(super) fn http_authorization(entry: &Entry, warnings: &mut Vec<String>) -> R
     }
 }
 
-static HTTP_AUTH: Block<HttpAuth> = Block {
+pub(super) static HTTP_AUTH: Block<HttpAuth> = Block {
     unsupported: &[],
     steps: &[
         Check(|b, f| match (f.get("token"), f.get("user"), f.get("password")) {

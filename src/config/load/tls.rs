@@ -27,7 +27,7 @@ const UNSUPPORTED_TLS: &[&str] = &[
 ];
 
 /// What a `tls {}` block is read into, and how messages name it.
-struct Tls {
+pub(super) struct Tls {
     /// "tls", "cluster tls" or "websocket tls".
     name: &'static str,
     /// The block, where a missing key is reported.
@@ -57,7 +57,7 @@ pub(super) fn read(value: &Value, name: &'static str) -> Result<TlsOptions, Conf
     Ok(t.tls)
 }
 
-static TLS: Block<Tls> = Block {
+pub(super) static TLS: Block<Tls> = Block {
     unsupported: UNSUPPORTED_TLS,
     steps: &[
         Key(&["cert_file"], |e, t, _| path_string(&e.value, "cert_file").map(|p| t.tls.cert_file = p.into())),
