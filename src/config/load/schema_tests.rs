@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::config::schema::Block;
+use crate::config::websocket;
 
 /// A block's names, how a config reaches it, and on which line of that
 /// config the `{}` (where a test writes a key) stands, at column 1.
@@ -26,6 +27,13 @@ fn cases() -> Vec<Case> {
         case("websocket tls", &tls::TLS, "websocket {\nno_tls: false\ntls {\n{}\n}\n}", 4),
         case("cluster", &cluster::CLUSTER, "cluster {\n{}\n}", 2),
         case("cluster authorization", &cluster::ROUTE_AUTH, "cluster {\nport: 6222\nauthorization {\n{}\n}\n}", 4),
+        case("websocket", &websocket::WEBSOCKET, "websocket {\n{}\n}", 2),
+        case(
+            "websocket authorization",
+            &websocket::WEBSOCKET_AUTH,
+            "websocket {\nno_tls: true\nauthorization {\n{}\n}\n}",
+            4,
+        ),
         case("http_authorization", &monitor::HTTP_AUTH, "http: 8222\nhttp_authorization {\n{}\n}", 3),
     ]
 }
