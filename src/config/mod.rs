@@ -6,10 +6,13 @@
 //!   keeping line and column; [`parser`] builds a positioned [`value`] tree
 //!   from them, resolving `$variables` and `include`s and refusing duplicate
 //!   keys; inputs are bounded (see the limits in [`parser`]);
-//! - `load` (with `section`, `auth`, `duration`) reads that tree into
-//!   [`Options`] with nats-server's option names, refusing unknown keys,
-//!   wrong types and contradictions, and collecting warnings such as
-//!   plain-text passwords;
+//! - `load` (with `schema`, `section`, `auth`, `duration`) reads that tree
+//!   into [`Options`] with nats-server's option names, refusing unknown
+//!   keys, wrong types and contradictions, and collecting warnings such as
+//!   plain-text passwords. A block is a `schema::Block`: a table that names
+//!   each option once with the function that reads it, and the checks
+//!   across options; the top level's table (`load/mod.rs`) lists the
+//!   sections, so a new section is a file and one line there;
 //! - [`summary()`] describes the result for `warden check`;
 //! - every failure is one [`ConfigError`] naming `file:line:col`.
 //!
@@ -35,6 +38,7 @@ mod load;
 mod operator;
 mod options;
 pub mod parser;
+mod schema;
 mod section;
 mod summary;
 pub mod value;

@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use super::error::{ConfigError, ErrorKind};
-use super::options::{AllowedOrigin, Authorization, WebsocketOptions};
-use super::section::{self, Bare, Section};
-use super::value::{Entry, Value};
+use super::options::{AllowedOrigin, Authorization, TlsOptions, WebsocketOptions};
+use super::schema::{Block, Step::Check, Step::Key};
+use super::section::{self, Bare};
+use super::value::{Entry, Pos, Value};
 
 /// nats-server's default handshake timeout (its TLS timeout).
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -22,125 +23,136 @@ fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
     ConfigError::at(ErrorKind::Invalid, &value.pos, message)
 }
 
+/// Reads a `tls {}` block the way the top level does.
+pub(crate) type ReadTls = fn(&Value) -> Result<TlsOptions, ConfigError>;
+
+/// What `websocket {}` is read into.
+pub(crate) struct Ws {
+    /// The `websocket` key, where block-wide mistakes are reported.
+    at: Pos,
+    tls: ReadTls,
+    no_tls: bool,
+    ws: WebsocketOptions,
+    warnings: Vec<String>,
+}
+
 /// Reads the block; `tls` reads a `tls {}` the way the top level does.
 pub(crate) fn websocket(
     entry: &Entry,
-    tls: impl Fn(&Value) -> Result<super::options::TlsOptions, ConfigError>,
+    tls: ReadTls,
     warnings: &mut Vec<String>,
 ) -> Result<WebsocketOptions, ConfigError> {
-    let map = section::map(&entry.value, "websocket")?;
-    let mut s = Section::new("websocket", map);
-    let listen = s.get(&["listen"])?;
-    let port = s.get(&["port"])?;
-    let host = s.get(&["host", "net"])?;
-    let no_tls = s.get(&["no_tls"])?;
-    let tls_entry = s.get(&["tls"])?;
-    let same_origin = s.get(&["same_origin"])?;
-    let origins =
-        s.get(&["allowed_origins", "allowed_origin", "allow_origins", "allow_origin", "origins", "origin"])?;
-    let handshake_timeout = s.get(&["handshake_timeout"])?;
-    let compression = s.get(&["compression", "compress"])?;
-    let authorization = s.get(&["authorization", "authentication"])?;
-    let jwt_cookie = s.get(&["jwt_cookie"])?;
-    let no_auth_user = s.get(&["no_auth_user"])?;
-    let proxies = s.get(&["trusted_proxies"])?;
-    let advertise = s.get(&["advertise"])?;
-    s.finish(UNSUPPORTED)?;
-    if let Some(e) = advertise {
-        section::string(&e.value, "advertise")?;
-        warnings.push(format!(
-            "{}: websocket advertise is read but not used: warden does not gossip WebSocket URLs to cluster peers",
-            e.key_pos
-        ));
-    }
-
-    let mut ws = WebsocketOptions {
-        host: "0.0.0.0".into(),
-        port: 0,
-        tls: None,
-        same_origin: false,
-        allowed_origins: Vec::new(),
-        compression: false,
-        handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-        authorization: None,
-        no_auth_user: None,
-        jwt_cookie: None,
-        trusted_proxies: Vec::new(),
+    let mut b = Ws {
+        at: entry.key_pos.clone(),
+        tls,
+        no_tls: false,
+        ws: WebsocketOptions {
+            host: "0.0.0.0".into(),
+            port: 0,
+            tls: None,
+            same_origin: false,
+            allowed_origins: Vec::new(),
+            compression: false,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            authorization: None,
+            no_auth_user: None,
+            jwt_cookie: None,
+            trusted_proxies: Vec::new(),
+        },
+        warnings: Vec::new(),
     };
-    if let Some(e) = listen {
-        (ws.host, ws.port) = section::host_port(&e.value, "listen", "0.0.0.0")?;
-    }
-    if let Some(e) = host {
-        ws.host = section::word(&e.value, "host")?.to_owned();
-    }
-    if let Some(e) = port {
-        ws.port = section::port(&e.value, "port")?;
-    }
-    let no_tls = no_tls.map(|e| section::boolean(&e.value, "no_tls")).transpose()?.unwrap_or(false);
-    ws.tls = tls_entry.map(|e| tls(&e.value)).transpose()?;
-    match (&ws.tls, no_tls) {
-        (None, false) => {
-            return Err(ConfigError::at(ErrorKind::Invalid, &entry.key_pos, "websocket requires TLS configuration"))
-        }
-        (Some(_), true) => {
-            let e = tls_entry.unwrap_or(entry);
-            return Err(ConfigError::at(ErrorKind::Conflict, &e.key_pos, "websocket has both tls and no_tls: true"));
-        }
-        (None, true) => warnings.push(format!(
-            "{}: websocket without TLS (no_tls): browsers' credentials and messages cross the network in the clear; use it only behind a TLS-terminating proxy or on loopback",
-            entry.key_pos
-        )),
-        _ => {}
-    }
-    if let Some(e) = same_origin {
-        ws.same_origin = section::boolean(&e.value, "same_origin")?;
-    }
-    if let Some(e) = origins {
-        for v in section::array(&e.value, "allowed_origins")? {
-            let text = section::string(v, "allowed_origins")?;
-            ws.allowed_origins.push(parse_origin(text).map_err(|why| invalid(v, why))?);
-        }
-    }
-    if let Some(e) = handshake_timeout {
-        let (d, _) = section::duration(&e.value, "handshake_timeout", Bare::FractionalSeconds)?;
-        if d.is_zero() {
-            return Err(invalid(&e.value, "handshake_timeout must be more than zero"));
-        }
-        ws.handshake_timeout = d;
-    }
-    if let Some(e) = compression {
-        ws.compression = section::boolean(&e.value, "compression")?;
-    }
-    if let Some(e) = authorization {
-        ws.authorization = Some(websocket_authorization(e, warnings)?);
-    }
-    if let Some(e) = jwt_cookie {
-        ws.jwt_cookie = Some(section::word(&e.value, "jwt_cookie")?.to_owned());
-        // A cookie is an ambient credential: the browser sends it with a
-        // WebSocket any page opens, so without an origin rule every site
-        // the user visits logs in as them (nats-server accepts this).
-        if !ws.same_origin && ws.allowed_origins.is_empty() {
-            return Err(ConfigError::at(
-                ErrorKind::Invalid,
-                &e.key_pos,
-                "websocket jwt_cookie needs same_origin: true or allowed_origins: the browser sends the cookie with a WebSocket any web page opens, so without an origin rule every site the user visits could log in as them (cross-site WebSocket hijacking)",
-            ));
-        }
-    }
-    if let Some(e) = no_auth_user {
-        ws.no_auth_user = Some(section::word(&e.value, "no_auth_user")?.to_owned());
-    }
-    if let Some(e) = proxies {
-        for v in section::array(&e.value, "trusted_proxies")? {
-            let text = section::string(v, "trusted_proxies")?;
-            if crate::cidr::Cidr::parse_or_address(text).is_none() {
-                return Err(invalid(v, format!("trusted_proxies: {text:?} is not an IP address or CIDR")));
-            }
-            ws.trusted_proxies.push(text.to_owned());
-        }
-    }
-    Ok(ws)
+    WEBSOCKET.read_value("websocket", &entry.value, &mut b)?;
+    warnings.append(&mut b.warnings);
+    Ok(b.ws)
 }
+
+pub(crate) static WEBSOCKET: Block<Ws> = Block {
+    unsupported: UNSUPPORTED,
+    steps: &[
+        Key(&["advertise"], |e, b, _| {
+            section::string(&e.value, "advertise")?;
+            b.warnings.push(format!(
+                "{}: websocket advertise is read but not used: warden does not gossip WebSocket URLs to cluster peers",
+                e.key_pos
+            ));
+            Ok(())
+        }),
+        Key(&["listen"], |e, b, _| {
+            (b.ws.host, b.ws.port) = section::host_port(&e.value, "listen", "0.0.0.0")?;
+            Ok(())
+        }),
+        Key(&["host", "net"], |e, b, _| section::word(&e.value, "host").map(|h| b.ws.host = h.to_owned())),
+        Key(&["port"], |e, b, _| section::port(&e.value, "port").map(|p| b.ws.port = p)),
+        Key(&["no_tls"], |e, b, _| section::boolean(&e.value, "no_tls").map(|n| b.no_tls = n)),
+        Key(&["tls"], |e, b, _| (b.tls)(&e.value).map(|t| b.ws.tls = Some(t))),
+        Check(|b, f| {
+            match (&b.ws.tls, b.no_tls, f.get("tls")) {
+                (None, false, _) => {
+                    return Err(ConfigError::at(ErrorKind::Invalid, &b.at, "websocket requires TLS configuration"))
+                }
+                (Some(_), true, e) => {
+                    let at = e.map_or(&b.at, |e| &e.key_pos);
+                    return Err(ConfigError::at(ErrorKind::Conflict, at, "websocket has both tls and no_tls: true"));
+                }
+                (None, true, _) => b.warnings.push(format!(
+                    "{}: websocket without TLS (no_tls): browsers' credentials and messages cross the network in the clear; use it only behind a TLS-terminating proxy or on loopback",
+                    b.at
+                )),
+                _ => {}
+            }
+            Ok(())
+        }),
+        Key(&["same_origin"], |e, b, _| section::boolean(&e.value, "same_origin").map(|s| b.ws.same_origin = s)),
+        Key(&["allowed_origins", "allowed_origin", "allow_origins", "allow_origin", "origins", "origin"], |e, b, _| {
+            for v in section::array(&e.value, "allowed_origins")? {
+                let text = section::string(v, "allowed_origins")?;
+                b.ws.allowed_origins.push(parse_origin(text).map_err(|why| invalid(v, why))?);
+            }
+            Ok(())
+        }),
+        Key(&["handshake_timeout"], |e, b, _| {
+            let (d, _) = section::duration(&e.value, "handshake_timeout", Bare::FractionalSeconds)?;
+            if d.is_zero() {
+                return Err(invalid(&e.value, "handshake_timeout must be more than zero"));
+            }
+            b.ws.handshake_timeout = d;
+            Ok(())
+        }),
+        Key(&["compression", "compress"], |e, b, _| {
+            section::boolean(&e.value, "compression").map(|c| b.ws.compression = c)
+        }),
+        Key(&["authorization", "authentication"], |e, b, _| {
+            websocket_authorization(e, &mut b.warnings).map(|a| b.ws.authorization = Some(a))
+        }),
+        Key(&["jwt_cookie"], |e, b, _| {
+            b.ws.jwt_cookie = Some(section::word(&e.value, "jwt_cookie")?.to_owned());
+            // A cookie is an ambient credential: the browser sends it with a
+            // WebSocket any page opens, so without an origin rule every site
+            // the user visits logs in as them (nats-server accepts this).
+            if !b.ws.same_origin && b.ws.allowed_origins.is_empty() {
+                return Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    &e.key_pos,
+                    "websocket jwt_cookie needs same_origin: true or allowed_origins: the browser sends the cookie with a WebSocket any web page opens, so without an origin rule every site the user visits could log in as them (cross-site WebSocket hijacking)",
+                ));
+            }
+            Ok(())
+        }),
+        Key(&["no_auth_user"], |e, b, _| {
+            section::word(&e.value, "no_auth_user").map(|n| b.ws.no_auth_user = Some(n.to_owned()))
+        }),
+        Key(&["trusted_proxies"], |e, b, _| {
+            for v in section::array(&e.value, "trusted_proxies")? {
+                let text = section::string(v, "trusted_proxies")?;
+                if crate::cidr::Cidr::parse_or_address(text).is_none() {
+                    return Err(invalid(v, format!("trusted_proxies: {text:?} is not an IP address or CIDR")));
+                }
+                b.ws.trusted_proxies.push(text.to_owned());
+            }
+            Ok(())
+        }),
+    ],
+};
 
 /// What the block needs of the rest of the config (nats-server's
 /// `validateWebsocketOptions`): its `no_auth_user` is a configured user, its
@@ -170,29 +182,18 @@ pub(crate) fn check(o: &super::Options, ws: &WebsocketOptions, entry: &Entry) ->
     Ok(())
 }
 
+/// What the listener's `authorization {}` is read into.
+pub(crate) struct WsAuth {
+    auth: Authorization,
+    warnings: Vec<String>,
+}
+
 /// `authorization { user, password | token, timeout }` of the listener.
 fn websocket_authorization(entry: &Entry, warnings: &mut Vec<String>) -> Result<Authorization, ConfigError> {
-    let map = section::map(&entry.value, "websocket authorization")?;
-    let mut s = Section::new("websocket authorization", map);
-    let user = s.get(&["user", "username"])?;
-    let password = s.get(&["password", "pass"])?;
-    let token = s.get(&["token"])?;
-    let timeout = s.get(&["timeout"])?;
-    s.finish(&["users", "nkeys"])?;
-    let mut auth = Authorization::default();
-    if let Some(e) = user {
-        auth.user = Some(section::word(&e.value, "user")?.to_owned());
-    }
-    if let Some(e) = password {
-        auth.password = Some(super::auth::checked_secret(&e.value, "password", "the websocket password", warnings)?);
-    }
-    if let Some(e) = token {
-        auth.token = Some(super::auth::checked_secret(&e.value, "token", "the websocket token", warnings)?);
-    }
-    if let Some(e) = timeout {
-        let (d, _) = section::duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
-        auth.timeout = Some(d).filter(|d| !d.is_zero());
-    }
+    let mut b = WsAuth { auth: Authorization::default(), warnings: Vec::new() };
+    WEBSOCKET_AUTH.read_value("websocket authorization", &entry.value, &mut b)?;
+    warnings.append(&mut b.warnings);
+    let auth = b.auth;
     match (&auth.user, &auth.password, &auth.token) {
         (Some(_), Some(_), None) | (None, None, Some(_)) => Ok(auth),
         (None, None, None) => Err(ConfigError::at(
@@ -207,6 +208,29 @@ fn websocket_authorization(entry: &Entry, warnings: &mut Vec<String>) -> Result<
         )),
     }
 }
+
+pub(crate) static WEBSOCKET_AUTH: Block<WsAuth> = Block {
+    unsupported: &["users", "nkeys"],
+    steps: &[
+        Key(&["user", "username"], |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned()))),
+        Key(&["password", "pass"], |e, b, _| {
+            let password =
+                super::auth::checked_secret(&e.value, "password", "the websocket password", &mut b.warnings)?;
+            b.auth.password = Some(password);
+            Ok(())
+        }),
+        Key(&["token"], |e, b, _| {
+            let token = super::auth::checked_secret(&e.value, "token", "the websocket token", &mut b.warnings)?;
+            b.auth.token = Some(token);
+            Ok(())
+        }),
+        Key(&["timeout"], |e, b, _| {
+            let (d, _) = section::duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
+            b.auth.timeout = Some(d).filter(|d| !d.is_zero());
+            Ok(())
+        }),
+    ],
+};
 
 /// An origin: `http(s)://host[:port]`, nothing after.
 pub fn parse_origin(text: &str) -> Result<AllowedOrigin, String> {

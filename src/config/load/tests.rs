@@ -3,7 +3,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::config::options::{Permissions, ResponsePermission, SubjectRules};
+use crate::config::options::{
+    HttpAuthorization, HttpOptions, Permissions, ResponsePermission, SubjectRules, TlsVersion,
+};
 use crate::config::summary;
 
 fn no_env(_: &str) -> Option<String> {

@@ -1,0 +1,172 @@
+//! `cluster { ... }`: the route listener, the routes to dial and how
+//! routes authenticate.
+
+use std::time::Duration;
+
+use super::tls;
+use super::{conflict, invalid, LOOPBACK};
+use crate::config::auth;
+use crate::config::error::{ConfigError, ErrorKind};
+use crate::config::options::{ClusterOptions, RouteAuthorization};
+use crate::config::schema::{Block, Step::Check, Step::Key};
+use crate::config::section::{self, Bare};
+use crate::config::value::{Entry, Pos, Value};
+use crate::secret::Secret;
+
+/// nats-server's `cluster` keys that warden does not implement.
+const UNSUPPORTED_CLUSTER: &[&str] =
+    &["advertise", "cluster_advertise", "permissions", "pool_size", "accounts", "compression", "pinned_certs"];
+
+/// What `cluster {}` is read into.
+pub(super) struct Cluster {
+    /// The `cluster` key, where a missing listener is reported.
+    at: Pos,
+    c: ClusterOptions,
+    warnings: Vec<String>,
+}
+
+/// `cluster { ... }`.
+pub(super) fn read(entry: &Entry, warnings: &mut Vec<String>) -> Result<ClusterOptions, ConfigError> {
+    let mut b = Cluster {
+        at: entry.key_pos.clone(),
+        c: ClusterOptions {
+            name: None,
+            host: LOOPBACK.to_owned(),
+            port: 0,
+            routes: Vec::new(),
+            authorization: None,
+            tls: None,
+            no_advertise: false,
+            connect_retries: 0,
+            allow_unauthenticated: false,
+        },
+        warnings: Vec::new(),
+    };
+    CLUSTER.read_value("cluster", &entry.value, &mut b)?;
+    warnings.append(&mut b.warnings);
+    Ok(b.c)
+}
+
+pub(super) static CLUSTER: Block<Cluster> = Block {
+    unsupported: UNSUPPORTED_CLUSTER,
+    steps: &[
+        Key(&["name"], |e, b, _| section::word(&e.value, "cluster name").map(|n| b.c.name = Some(n.to_owned()))),
+        Key(&["listen"], |e, b, f| {
+            if let Some(other) = f.get("host").or(f.get("port")) {
+                return Err(conflict(other, "`listen` already sets the cluster host and port; remove one of them"));
+            }
+            (b.c.host, b.c.port) = section::host_port(&e.value, "cluster listen", LOOPBACK)?;
+            Ok(())
+        }),
+        Check(|b, f| match f.get("listen").or(f.get("port")) {
+            Some(_) => Ok(()),
+            None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "cluster needs `listen` or `port`")),
+        }),
+        Key(&["port"], |e, b, _| section::port(&e.value, "cluster port").map(|p| b.c.port = p)),
+        Key(&["host", "net"], |e, b, _| section::word(&e.value, "cluster host").map(|h| b.c.host = h.to_owned())),
+        Key(&["routes"], |e, b, _| {
+            for route in section::array(&e.value, "routes")? {
+                b.c.routes.push(route_url(route)?);
+            }
+            Ok(())
+        }),
+        Key(&["authorization"], |e, b, _| {
+            route_authorization(&e.value, &mut b.warnings).map(|a| b.c.authorization = Some(a))
+        }),
+        Key(&["tls"], |e, b, _| tls::read(&e.value, "cluster tls").map(|t| b.c.tls = Some(t))),
+        Key(&["no_advertise"], |e, b, _| section::boolean(&e.value, "no_advertise").map(|n| b.c.no_advertise = n)),
+        Key(&["connect_retries"], |e, b, _| {
+            let n = section::integer_in(&e.value, "connect_retries", 0, i64::from(u32::MAX))?;
+            b.c.connect_retries = u32::try_from(n).unwrap_or(u32::MAX);
+            Ok(())
+        }),
+        Key(&["insecure_allow_unauthenticated_routes"], |e, b, _| {
+            section::boolean(&e.value, "insecure_allow_unauthenticated_routes").map(|a| b.c.allow_unauthenticated = a)
+        }),
+    ],
+};
+
+/// What `cluster { authorization {} }` is read into.
+pub(super) struct RouteAuth {
+    /// The block, where missing credentials are reported.
+    at: Pos,
+    user: Option<String>,
+    password: Option<Secret>,
+    timeout: Option<Duration>,
+    warnings: Vec<String>,
+}
+
+/// `cluster { authorization { user, password, timeout } }`.
+fn route_authorization(value: &Value, warnings: &mut Vec<String>) -> Result<RouteAuthorization, ConfigError> {
+    let mut b = RouteAuth { at: value.pos.clone(), user: None, password: None, timeout: None, warnings: Vec::new() };
+    ROUTE_AUTH.read_value("cluster authorization", value, &mut b)?;
+    warnings.append(&mut b.warnings);
+    match (b.user, b.password) {
+        (Some(user), Some(password)) => Ok(RouteAuthorization { user, password, timeout: b.timeout }),
+        _ => Err(missing_credentials(&b.at)),
+    }
+}
+
+pub(super) static ROUTE_AUTH: Block<RouteAuth> = Block {
+    unsupported: &[],
+    steps: &[
+        Key(&["token"], |e, _, _| Err(conflict(e, "Cluster authorization does not support tokens"))),
+        Key(&["users"], |e, _, _| Err(conflict(e, "Cluster authorization does not allow multiple users"))),
+        Check(|b, f| match (f.get("user"), f.get("password")) {
+            (Some(_), Some(_)) => Ok(()),
+            _ => Err(missing_credentials(&b.at)),
+        }),
+        Key(&["user", "username"], |e, b, _| {
+            section::word(&e.value, "cluster user").map(|u| b.user = Some(u.to_owned()))
+        }),
+        Key(&["password", "pass"], |e, b, _| {
+            let whose = format!("the password of route user \"{}\"", b.user.as_deref().unwrap_or_default());
+            b.password = Some(auth::checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
+            Ok(())
+        }),
+        Key(&["timeout"], |e, b, _| {
+            let (d, _) = section::duration(&e.value, "cluster authorization timeout", Bare::FractionalSeconds)?;
+            if d.is_zero() {
+                return Err(invalid(&e.value, "cluster authorization timeout must be more than zero"));
+            }
+            b.timeout = Some(d);
+            Ok(())
+        }),
+    ],
+};
+
+/// Routes authenticate with one user and password.
+fn missing_credentials(at: &Pos) -> ConfigError {
+    ConfigError::at(ErrorKind::Invalid, at, "cluster authorization needs `user` and `password`")
+}
+
+/// A route URL: `nats-route://[user:password@]host:port` (or `nats://`).
+/// Messages do not repeat the URL: it may carry a password.
+fn route_url(value: &Value) -> Result<String, ConfigError> {
+    let text = section::word(value, "a route")?;
+    let bad = || invalid(value, "a route must be nats-route://[user:password@]host:port");
+    let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
+    if !(scheme.eq_ignore_ascii_case("nats-route") || scheme.eq_ignore_ascii_case("nats")) {
+        return Err(bad());
+    }
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let host_port = match authority.rsplit_once('@') {
+        Some((userinfo, host_port)) if !userinfo.is_empty() => host_port,
+        Some(_) => return Err(bad()),
+        None => authority,
+    };
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
+            (host, after.strip_prefix(':').ok_or_else(bad)?)
+        }
+        None => host_port.rsplit_once(':').ok_or_else(bad)?,
+    };
+    if host.is_empty() || (host.contains(['/', '@', ':']) && !host_port.starts_with('[')) {
+        return Err(bad());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(text.to_owned()),
+        _ => Err(bad()),
+    }
+}

@@ -1,0 +1,450 @@
+//! From the value tree to one validated [`Options`], strictly: option names
+//! are case-insensitive with nats-server's aliases, every key must mean
+//! something, every value has the right type and range, and contradictory
+//! settings are refused. Nothing falls back to a default on a mistake.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::account_rules::{check_accounts, Location};
+use super::accounts;
+use super::auth;
+use super::error::{ConfigError, ErrorKind};
+use super::operator;
+use super::options::{Options, TlsOptions};
+use super::parser::{self, EnvLookup};
+use super::schema::{Block, Found, Step::Check, Step::Key};
+use super::section::{self, Bare};
+use super::value::{Entry, Map, Value};
+
+mod cluster;
+mod monitor;
+mod tls;
+
+use monitor::http_authorization;
+
+/// A loaded config: the options, and warnings to log at start-up (plain-text
+/// passwords, bare numbers read as seconds). Warnings never contain secrets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The validated options.
+    pub options: Options,
+    /// Things that are accepted but should be fixed, each `file:line:col: ...`.
+    pub warnings: Vec<String>,
+}
+
+/// Reads, parses and validates the config file at `path` and every file it
+/// includes; `$VARIABLES` not defined in the config come from the process
+/// environment.
+pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
+    load_file_with_env(path, &parser::process_env)
+}
+
+/// [`load_file`] with a given environment.
+pub fn load_file_with_env(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, ConfigError> {
+    let map = parser::parse_file_with_env(path, env)?;
+    build(&map, &path.display().to_string())
+}
+
+/// Parses and validates config text; `origin` names it in errors and its
+/// directory is where relative includes start.
+pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
+    load_str_with_env(text, origin, &parser::process_env)
+}
+
+/// [`load_str`] with a given environment.
+pub fn load_str_with_env(text: &str, origin: &str, env: EnvLookup<'_>) -> Result<Loaded, ConfigError> {
+    let map = parser::parse_bytes_with_env(text.as_bytes(), origin, env)?;
+    build(&map, origin)
+}
+
+/// nats-server's top-level options that warden does not implement.
+const UNSUPPORTED_TOP: &[&str] = &[
+    "client_advertise",
+    "http_base_path",
+    "max_sub_tokens",
+    "log_size_limit",
+    "log_max_num",
+    "syslog",
+    "remote_syslog",
+    "trace_verbose",
+    "max_traced_msg_len",
+    "no_header_support",
+    "disable_sublist_cache",
+    "no_sublist_cache",
+    "max_closed_clients",
+    "connect_error_reports",
+    "reconnect_error_reports",
+    "prof_port",
+    "mappings",
+    "jetstream",
+    "leafnodes",
+    "leaf",
+    "gateway",
+    "mqtt",
+    "resolver_tls",
+    "resolver_pinned_accounts",
+    "trusted",
+    "trusted_keys",
+    "ocsp",
+    "default_js_domain",
+];
+
+/// Why a cluster without route authentication is refused, and the ways out.
+pub const UNAUTHENTICATED_ROUTES: &str = "cluster has no route authentication: anyone who reaches the cluster port could read and inject every message. Add `authorization { user, password }` or `tls { cert_file, key_file, ca_file }` (peers verified both ways) to the cluster block, or, on a trusted loopback-only network, `insecure_allow_unauthenticated_routes: true`";
+
+/// The host a listener binds when the config names only a port.
+const LOOPBACK: &str = "127.0.0.1";
+/// nats-server's lower bound for `lame_duck_duration`.
+const MIN_LAME_DUCK: Duration = Duration::from_secs(30);
+
+/// What the top level is read into: the options, and what its later steps
+/// need of the earlier ones.
+struct Top {
+    o: Options,
+    warnings: Vec<String>,
+    /// Where each account's parts stand, for errors `check_accounts` finds.
+    positions: accounts::Positions,
+    /// The config's name, for errors that belong to no entry.
+    origin: String,
+}
+
+/// Reads the top-level map into `Options`.
+pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
+    let mut top = Top {
+        o: Options::default(),
+        warnings: Vec::new(),
+        positions: accounts::Positions::default(),
+        origin: origin.to_owned(),
+    };
+    TOP.read("the top level", map, &mut top)?;
+    Ok(Loaded { options: top.o, warnings: top.warnings })
+}
+
+/// The top level: every option and section, in the order they are read
+/// (`tls` before `allow_non_tls` and `accounts`, which depend on it;
+/// `accounts` before `authorization`; the users before `no_auth_user`),
+/// with the checks across them. A new section is one line here.
+static TOP: Block<Top> = Block {
+    unsupported: UNSUPPORTED_TOP,
+    steps: &[
+        Key(&["listen"], |e, t, f| {
+            if let Some(other) = f.get("host").or(f.get("port")) {
+                return Err(conflict(other, "`listen` already sets the client host and port; remove one of them"));
+            }
+            (t.o.host, t.o.port) = section::host_port(&e.value, "listen", &t.o.host)?;
+            Ok(())
+        }),
+        Key(&["host", "net"], |e, t, _| section::word(&e.value, "host").map(|h| t.o.host = h.to_owned())),
+        Key(&["port"], |e, t, _| section::port(&e.value, "port").map(|p| t.o.port = p)),
+        Key(&["server_name"], |e, t, _| {
+            section::word(&e.value, "server_name").map(|n| t.o.server_name = Some(n.to_owned()))
+        }),
+        Key(&["max_connections", "max_conn"], |e, t, _| {
+            section::count(&e.value, "max_connections", 1).map(|n| t.o.max_connections = n)
+        }),
+        Key(&["max_connections_per_ip"], |e, t, _| {
+            section::count(&e.value, "max_connections_per_ip", 0).map(|n| t.o.max_connections_per_ip = n)
+        }),
+        Key(&["max_subscriptions", "max_subs"], |e, t, _| {
+            section::count(&e.value, "max_subscriptions", 0).map(|n| t.o.max_subscriptions = n)
+        }),
+        Key(&["max_payload"], |e, t, _| section::count(&e.value, "max_payload", 1).map(|n| t.o.max_payload = n)),
+        Key(&["max_pending"], |e, t, _| section::count(&e.value, "max_pending", 1).map(|n| t.o.max_pending = n)),
+        Key(&["max_control_line"], |e, t, _| {
+            section::count(&e.value, "max_control_line", 1).map(|n| t.o.max_control_line = n)
+        }),
+        Key(&["ping_interval"], |e, t, _| {
+            positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.ping_interval = d)
+        }),
+        Key(&["ping_max"], |e, t, _| {
+            let n = section::integer_in(&e.value, "ping_max", 1, i64::from(u32::MAX))?;
+            t.o.ping_max = u32::try_from(n).unwrap_or(u32::MAX);
+            Ok(())
+        }),
+        Key(&["write_deadline"], |e, t, _| {
+            positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.write_deadline = d)
+        }),
+        Key(&["lame_duck_duration"], |e, t, _| {
+            t.o.lame_duck_duration = positive_duration(e, Bare::No, &mut t.warnings)?;
+            if t.o.lame_duck_duration < MIN_LAME_DUCK {
+                return Err(invalid(&e.value, "lame_duck_duration must be at least 30 seconds"));
+            }
+            Ok(())
+        }),
+        Key(&["lame_duck_grace_period"], |e, t, _| {
+            section::duration(&e.value, "lame_duck_grace_period", Bare::No).map(|(d, _)| t.o.lame_duck_grace_period = d)
+        }),
+        Check(|t, f| match f.get("lame_duck_grace_period").or(f.get("lame_duck_duration")) {
+            Some(e) if t.o.lame_duck_grace_period >= t.o.lame_duck_duration => {
+                Err(invalid(&e.value, "lame_duck_grace_period must be shorter than lame_duck_duration"))
+            }
+            _ => Ok(()),
+        }),
+        Key(&["debug"], |e, t, _| section::boolean(&e.value, "debug").map(|b| t.o.debug = b)),
+        Key(&["trace"], |e, t, _| section::boolean(&e.value, "trace").map(|b| t.o.trace = b)),
+        Key(&["logtime"], |e, t, _| section::boolean(&e.value, "logtime").map(|b| t.o.logtime = b)),
+        Key(&["log_file", "logfile"], |e, t, _| {
+            path_string(&e.value, "log_file").map(|p| t.o.log_file = Some(PathBuf::from(p)))
+        }),
+        Key(&["pid_file", "pidfile"], |e, t, _| {
+            path_string(&e.value, "pid_file").map(|p| t.o.pid_file = Some(PathBuf::from(p)))
+        }),
+        Key(&["ports_file_dir"], |e, t, _| {
+            path_string(&e.value, "ports_file_dir").map(|p| t.o.ports_file_dir = Some(PathBuf::from(p)))
+        }),
+        Key(&["tls"], |e, t, _| tls::read(&e.value, "tls").map(|tls| t.o.tls = Some(tls))),
+        Key(&["allow_non_tls"], |e, t, _| {
+            // nats-server 2.10 reads it at the top level; warden also takes
+            // it inside `tls {}`.
+            let on = section::boolean(&e.value, "allow_non_tls")?;
+            let Some(tls) = t.o.tls.as_mut() else {
+                return Err(invalid(
+                    &e.value,
+                    "allow_non_tls lets plain-text clients use the TLS port, but there is no tls block",
+                ));
+            };
+            tls.allow_non_tls |= on;
+            if tls.plain_text_skips_verify() {
+                return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
+            }
+            Ok(())
+        }),
+        Key(&["accounts"], |e, t, _| {
+            (t.o.accounts, t.positions) = accounts::accounts(e, maps_certificates(&t.o), &mut t.warnings)?;
+            Ok(())
+        }),
+        Key(&["authorization"], |e, t, _| {
+            // Users of accounts require authentication too, so an
+            // `authorization` block may then hold only its settings.
+            let accounts_log_in = t.o.accounts.iter().any(|a| !a.users.is_empty() || !a.nkeys.is_empty());
+            let auth = auth::authorization(e, maps_certificates(&t.o), accounts_log_in, &mut t.warnings)?;
+            t.o.authorization = Some(auth);
+            Ok(())
+        }),
+        Check(|_, f| monitor::one_listener(f).map(|_| ())),
+        Key(&["http"], |e, t, _| monitor::listener(e, &mut t.o, false)),
+        Key(&["http_port", "monitor_port"], |e, t, _| monitor::listener(e, &mut t.o, false)),
+        Key(&["https"], |e, t, _| monitor::listener(e, &mut t.o, true)),
+        Key(&["https_port"], |e, t, _| monitor::listener(e, &mut t.o, true)),
+        Key(&["http_authorization"], |e, t, _| {
+            if t.o.http.is_none() {
+                return Err(invalid(&e.value, "http_authorization needs a monitoring listener (http or https)"));
+            }
+            http_authorization(e, &mut t.warnings).map(|a| t.o.http_authorization = Some(a))
+        }),
+        Key(&["cluster"], |e, t, _| cluster::read(e, &mut t.warnings).map(|c| t.o.cluster = Some(c))),
+        Key(&["websocket", "ws"], |e, t, _| {
+            let ws = super::websocket::websocket(e, |v| tls::read(v, "websocket tls"), &mut t.warnings)?;
+            t.o.websocket = Some(ws);
+            Ok(())
+        }),
+        Key(&["check_reply_subjects"], |e, t, _| {
+            section::boolean(&e.value, "check_reply_subjects").map(|b| t.o.check_reply_subjects = b)
+        }),
+        Key(&["system_account", "system"], |e, t, f| {
+            if let Some(n) = f.get("no_system_account") {
+                if section::boolean(&n.value, "no_system_account")? {
+                    return Err(conflict(e, "system_account is set, but no_system_account says there is none"));
+                }
+            }
+            section::word(&e.value, "system_account").map(|name| t.o.system_account = Some(name.to_owned()))
+        }),
+        Key(&["no_system_account"], |e, t, _| {
+            if section::boolean(&e.value, "no_system_account")? {
+                t.o.system_account = None;
+            }
+            Ok(())
+        }),
+        Key(&["operator", "operators", "roots", "root", "root_operators", "root_operator"], |e, t, f| {
+            operator_conflicts(&t.o, f)?;
+            let (operator, system) =
+                operator::operator_mode(e, f.get("resolver"), f.get("resolver_preload"), f.get("system_account"))?;
+            t.o.operator = Some(operator);
+            t.o.system_account = system;
+            Ok(())
+        }),
+        // Read by `operator`.
+        Key(&["resolver", "account_resolver", "accounts_resolver"], needs_operator),
+        Key(&["resolver_preload"], needs_operator),
+        // In operator mode the accounts come from JWTs and are checked when
+        // the server builds them.
+        Check(|t, f| {
+            let (Err(err), None) = (check_accounts(&t.o), &t.o.operator) else { return Ok(()) };
+            let pos = match err.location {
+                Location::Account(a) => t.positions.accounts.get(a),
+                Location::Users(a) => t.positions.users.get(&a),
+                Location::Export(a, i) => t.positions.exports.get(&(a, i)),
+                Location::Import(a, i) => t.positions.imports.get(&(a, i)),
+                Location::SystemAccount => f.get("system_account").map(|e| &e.value.pos),
+            };
+            Err(match pos {
+                Some(pos) => ConfigError::at(ErrorKind::Invalid, pos, err.message),
+                None => ConfigError::in_file(ErrorKind::Invalid, &t.origin, err.message),
+            })
+        }),
+        Check(|t, f| f.get("authorization").map_or(Ok(()), |e| super::delegation::check(&t.o, e))),
+        Key(&["no_auth_user"], |e, t, _| {
+            let name = section::word(&e.value, "no_auth_user")?;
+            let known = t.o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name))
+                || t.o.accounts.iter().any(|a| a.users.iter().any(|u| u.user == name));
+            if !known {
+                return Err(invalid(
+                    &e.value,
+                    format!(
+                        "no_auth_user: {name:?} not present as user in authorization block or account configuration"
+                    ),
+                ));
+            }
+            t.o.no_auth_user = Some(name.to_owned());
+            Ok(())
+        }),
+        Check(|t, f| match (&t.o.websocket, f.get("websocket")) {
+            (Some(ws), Some(e)) => super::websocket::check(&t.o, ws, e),
+            _ => Ok(()),
+        }),
+        Check(|t, f| {
+            if t.o.max_payload <= t.o.max_pending {
+                return Ok(());
+            }
+            let message =
+                format!("max_payload ({}) cannot be higher than max_pending ({})", t.o.max_payload, t.o.max_pending);
+            Err(match f.get("max_payload").or(f.get("max_pending")) {
+                Some(e) => invalid(&e.value, message),
+                None => ConfigError::in_file(ErrorKind::Invalid, &t.origin, message),
+            })
+        }),
+        Check(|t, f| {
+            let Some(e) = f.get("tls").filter(|_| maps_certificates(&t.o)) else { return Ok(()) };
+            let account_users = t.o.accounts.iter().any(|a| !a.users.is_empty());
+            if t.o.authorization.as_ref().is_none_or(|a| a.users.is_empty()) && !account_users {
+                return Err(invalid(
+                    &e.value,
+                    "tls verify_and_map maps client certificates to users, but authorization has no users",
+                ));
+            }
+            Ok(())
+        }),
+        Check(|t, f| check_port_clash(&t.o, monitor::one_listener(f)?, f.get("cluster"), f.get("websocket"))),
+        Check(|t, f| match (&t.o.cluster, f.get("cluster")) {
+            (Some(c), Some(e)) if c.authorization.is_none() && c.tls.is_none() && !c.allow_unauthenticated => {
+                Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, UNAUTHENTICATED_ROUTES))
+            }
+            _ => Ok(()),
+        }),
+    ],
+};
+
+/// Whether `tls { verify_and_map }` maps client certificates to users.
+fn maps_certificates(o: &Options) -> bool {
+    o.tls.as_ref().is_some_and(|t| t.verify_and_map)
+}
+
+/// An account resolver is read by `operator`; without it, it has nothing
+/// to resolve for.
+fn needs_operator(e: &Entry, _: &mut Top, f: &Found<'_>) -> Result<(), ConfigError> {
+    match f.get("operator") {
+        Some(_) => Ok(()),
+        None => Err(conflict(e, "an account resolver needs operator mode: set `operator` to the operator JWT")),
+    }
+}
+
+/// In operator mode accounts and users come from JWTs only (nats-server:
+/// "operators do not allow Accounts/users to be configured directly").
+fn operator_conflicts(o: &Options, f: &Found<'_>) -> Result<(), ConfigError> {
+    if let Some(e) = f.get("accounts") {
+        return Err(conflict(e, "operators do not allow Accounts to be configured directly"));
+    }
+    let auth = o.authorization.as_ref();
+    let users =
+        auth.is_some_and(|a| !a.users.is_empty() || !a.nkeys.is_empty() || a.user.is_some() || a.token.is_some());
+    if let (Some(e), true) = (f.get("authorization"), users) {
+        return Err(conflict(e, "operators do not allow users to be configured directly"));
+    }
+    if let Some(e) = f.get("no_auth_user") {
+        return Err(conflict(
+            e,
+            "no_auth_user names a configured user, and operators do not allow users to be configured directly",
+        ));
+    }
+    if let (Some(e), true) = (f.get("tls"), maps_certificates(o)) {
+        return Err(conflict(
+            e,
+            "tls verify_and_map maps certificates to configured users, and operators do not allow those",
+        ));
+    }
+    Ok(())
+}
+
+/// Listeners may not share a port on overlapping addresses. `http` and
+/// `cluster` are the entries that configured those listeners.
+fn check_port_clash(
+    o: &Options,
+    http: Option<&Entry>,
+    cluster: Option<&Entry>,
+    websocket: Option<&Entry>,
+) -> Result<(), ConfigError> {
+    let overlap = |a: &str, b: &str| a == b || [a, b].iter().any(|h| matches!(*h, "0.0.0.0" | "::" | ""));
+    if let (Some(h), Some(e)) = (&o.http, http) {
+        if h.port != 0 && h.port == o.port && overlap(&h.host, &o.host) {
+            return Err(conflict(e, "the monitoring port is the client port"));
+        }
+    }
+    if let (Some(c), Some(e)) = (&o.cluster, cluster) {
+        let clash_client = c.port == o.port && overlap(&c.host, &o.host);
+        let clash_http = o.http.as_ref().is_some_and(|h| c.port == h.port && overlap(&c.host, &h.host));
+        if c.port != 0 && (clash_client || clash_http) {
+            return Err(conflict(e, "the cluster port is already used by another listener"));
+        }
+    }
+    if let (Some(w), Some(e)) = (&o.websocket, websocket) {
+        let mut others = vec![(o.host.as_str(), o.port)];
+        others.extend(o.http.as_ref().map(|h| (h.host.as_str(), h.port)));
+        others.extend(o.cluster.as_ref().map(|c| (c.host.as_str(), c.port)));
+        if w.port != 0 && others.iter().any(|(host, port)| *port == w.port && overlap(host, &w.host)) {
+            return Err(conflict(e, "the websocket port is already used by another listener"));
+        }
+    }
+    Ok(())
+}
+
+fn conflict(entry: &Entry, message: &str) -> ConfigError {
+    ConfigError::at(ErrorKind::Conflict, &entry.key_pos, message)
+}
+
+fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
+    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
+}
+
+/// A duration that must be more than zero; a bare number of seconds (where
+/// allowed) is accepted with a warning, as nats-server does.
+fn positive_duration(entry: &Entry, bare: Bare, warnings: &mut Vec<String>) -> Result<Duration, ConfigError> {
+    let name = entry.key.to_ascii_lowercase();
+    let (d, was_bare) = section::duration(&entry.value, &name, bare)?;
+    if d.is_zero() {
+        return Err(invalid(&entry.value, format!("{name} must be more than zero")));
+    }
+    if was_bare {
+        warnings.push(format!(
+            "{}: {name} is a bare number, read as {} seconds; write a duration string such as \"{}s\"",
+            entry.value.pos,
+            d.as_secs_f64(),
+            d.as_secs_f64()
+        ));
+    }
+    Ok(d)
+}
+
+/// A file path: a non-empty string.
+fn path_string<'v>(value: &'v Value, what: &str) -> Result<&'v str, ConfigError> {
+    let s = section::string(value, what)?;
+    if s.is_empty() {
+        return Err(invalid(value, format!("{what} must not be empty")));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+//! The monitoring listener (`http`, `http_port`, `https`, `https_port`) and
+//! `http_authorization`.
+
+use super::{conflict, invalid, LOOPBACK};
+use crate::config::auth;
+use crate::config::error::{ConfigError, ErrorKind};
+use crate::config::options::{HttpAuthorization, HttpOptions, Options};
+use crate::config::schema::{Block, Found, Step::Check, Step::Key};
+use crate::config::section;
+use crate::config::value::{Entry, Pos};
+use crate::secret::Secret;
+
+/// The options that each configure the monitoring listener; at most one
+/// may be set (nats-server, too, refuses both HTTP and HTTPS).
+const LISTENERS: [&str; 4] = ["http", "http_port", "https", "https_port"];
+
+/// The one entry that configures the monitoring listener, if any.
+pub(super) fn one_listener<'a>(f: &Found<'a>) -> Result<Option<&'a Entry>, ConfigError> {
+    let mut set = LISTENERS.iter().filter_map(|name| f.get(name));
+    let first = set.next();
+    if let (Some(first), Some(other)) = (first, set.next()) {
+        let message = format!("`{}` already sets the monitoring address; remove one of them", first.key);
+        return Err(ConfigError::at(ErrorKind::Conflict, &other.key_pos, message));
+    }
+    Ok(first)
+}
+
+/// Reads the monitoring listener from `http`/`https` (an address) or
+/// `http_port`/`https_port` (a port on loopback); `tls` for HTTPS.
+pub(super) fn listener(e: &Entry, o: &mut Options, tls: bool) -> Result<(), ConfigError> {
+    let (host, port) = if e.key.eq_ignore_ascii_case("http") || e.key.eq_ignore_ascii_case("https") {
+        section::host_port(&e.value, &e.key.to_ascii_lowercase(), LOOPBACK)?
+    } else {
+        (LOOPBACK.to_owned(), section::port(&e.value, &e.key)?)
+    };
+    if tls && o.tls.is_none() {
+        return Err(invalid(
+            &e.value,
+            "https serves monitoring with the `tls {}` certificate, but there is no tls block",
+        ));
+    }
+    o.http = Some(HttpOptions { host, port, tls });
+    Ok(())
+}
+
+/// What `http_authorization {}` is read into.
+pub(super) struct HttpAuth {
+    /// The block, where missing credentials are reported.
+    at: Pos,
+    token: Option<Secret>,
+    user: Option<String>,
+    password: Option<Secret>,
+    warnings: Vec<String>,
+}
+
+/// `http_authorization { token }` or `{ user, password }`.
+pub(super) fn http_authorization(entry: &Entry, warnings: &mut Vec<String>) -> Result<HttpAuthorization, ConfigError> {
+    let mut b = HttpAuth { at: entry.value.pos.clone(), token: None, user: None, password: None, warnings: Vec::new() };
+    HTTP_AUTH.read_value("http_authorization", &entry.value, &mut b)?;
+    warnings.append(&mut b.warnings);
+    match (b.token, b.user, b.password) {
+        (Some(token), _, _) => Ok(HttpAuthorization::Token(token)),
+        (None, Some(user), Some(password)) => Ok(HttpAuthorization::User { user, password }),
+        _ => Err(no_credentials(&b.at)),
+    }
+}
+
+pub(super) static HTTP_AUTH: Block<HttpAuth> = Block {
+    unsupported: &[],
+    steps: &[
+        Check(|b, f| match (f.get("token"), f.get("user"), f.get("password")) {
+            (Some(_), None, None) | (None, Some(_), Some(_)) => Ok(()),
+            (Some(t), _, _) => Err(conflict(t, "http_authorization takes a token or a user and password, not both")),
+            (None, Some(u), None) => Err(invalid(&u.value, "http_authorization user needs a password")),
+            (None, None, Some(p)) => Err(conflict(p, "http_authorization password needs a user")),
+            (None, None, None) => Err(no_credentials(&b.at)),
+        }),
+        Key(&["token"], |e, b, _| {
+            let token = auth::checked_secret(&e.value, "token", "the monitoring token", &mut b.warnings)?;
+            b.token = Some(token);
+            Ok(())
+        }),
+        Key(&["user", "username"], |e, b, _| section::word(&e.value, "user").map(|u| b.user = Some(u.to_owned()))),
+        Key(&["password", "pass"], |e, b, _| {
+            let whose = format!("the password of monitoring user \"{}\"", b.user.as_deref().unwrap_or_default());
+            b.password = Some(auth::checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
+            Ok(())
+        }),
+    ],
+};
+
+/// Monitoring is protected by a token or by a user and password.
+fn no_credentials(at: &Pos) -> ConfigError {
+    ConfigError::at(ErrorKind::Invalid, at, "http_authorization needs a token or a user and password")
+}

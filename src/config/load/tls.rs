@@ -1,0 +1,145 @@
+//! `tls { ... }`: the client listener's, the cluster's and the websocket's
+//! certificate settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{invalid, path_string};
+use crate::config::error::{ConfigError, ErrorKind};
+use crate::config::options::{TlsOptions, TlsVersion};
+use crate::config::schema::{Block, Found, Step::Check, Step::Key};
+use crate::config::section::{self, Bare};
+use crate::config::value::{Kind, Pos, Value};
+
+/// nats-server's `tls` keys that warden does not implement.
+const UNSUPPORTED_TLS: &[&str] = &[
+    "cipher_suites",
+    "curve_preferences",
+    "insecure",
+    "pinned_certs",
+    "verify_cert_and_check_known_urls",
+    "connection_rate_limit",
+    "cert_store",
+    "cert_match",
+    "cert_match_by",
+    "ocsp_peer",
+    "certs",
+];
+
+/// What a `tls {}` block is read into, and how messages name it.
+pub(super) struct Tls {
+    /// "tls", "cluster tls" or "websocket tls".
+    name: &'static str,
+    /// The block, where a missing key is reported.
+    at: Pos,
+    tls: TlsOptions,
+}
+
+/// `tls { ... }` (client, cluster or websocket), called `name` in messages.
+pub(super) fn read(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigError> {
+    let mut t = Tls {
+        name,
+        at: value.pos.clone(),
+        tls: TlsOptions {
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            ca_file: None,
+            verify: false,
+            verify_and_map: false,
+            timeout: Duration::from_secs(2),
+            min_version: TlsVersion::V1_2,
+            handshake_first: false,
+            handshake_first_fallback: None,
+            allow_non_tls: false,
+        },
+    };
+    TLS.read_value(name, value, &mut t)?;
+    Ok(t.tls)
+}
+
+pub(super) static TLS: Block<Tls> = Block {
+    unsupported: UNSUPPORTED_TLS,
+    steps: &[
+        Key(&["cert_file"], |e, t, _| path_string(&e.value, "cert_file").map(|p| t.tls.cert_file = p.into())),
+        Check(|t, f| required(t, f, "cert_file")),
+        Key(&["key_file"], |e, t, _| path_string(&e.value, "key_file").map(|p| t.tls.key_file = p.into())),
+        Check(|t, f| required(t, f, "key_file")),
+        Key(&["ca_file"], |e, t, _| path_string(&e.value, "ca_file").map(|p| t.tls.ca_file = Some(p.into()))),
+        Key(&["verify"], |e, t, _| section::boolean(&e.value, "verify").map(|b| t.tls.verify = b)),
+        Key(&["verify_and_map"], |e, t, _| {
+            section::boolean(&e.value, "verify_and_map").map(|b| t.tls.verify_and_map = b)
+        }),
+        Key(&["allow_non_tls"], |e, t, _| section::boolean(&e.value, "allow_non_tls").map(|b| t.tls.allow_non_tls = b)),
+        Key(&["handshake_first"], |e, t, _| {
+            (t.tls.handshake_first, t.tls.handshake_first_fallback) = handshake_first_value(&e.value)?;
+            Ok(())
+        }),
+        Key(&["timeout"], |e, t, _| {
+            let (d, _) = section::duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
+            if d.is_zero() {
+                return Err(invalid(&e.value, "tls timeout must be more than zero"));
+            }
+            t.tls.timeout = d;
+            Ok(())
+        }),
+        Key(&["min_version"], |e, t, _| {
+            t.tls.min_version = match &e.value.kind {
+                Kind::String(v) if v == "1.2" => TlsVersion::V1_2,
+                Kind::String(v) if v == "1.3" => TlsVersion::V1_3,
+                Kind::Float(f) if *f == 1.2 => TlsVersion::V1_2,
+                Kind::Float(f) if *f == 1.3 => TlsVersion::V1_3,
+                _ => return Err(invalid(&e.value, "min_version must be \"1.2\" or \"1.3\"")),
+            };
+            Ok(())
+        }),
+        Check(|t, f| {
+            // verify_and_map implies verify, as in nats-server.
+            t.tls.verify |= t.tls.verify_and_map;
+            if let (Some(e), true) = (f.get("allow_non_tls"), t.tls.plain_text_skips_verify()) {
+                return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
+            }
+            if t.tls.verify && t.tls.ca_file.is_none() {
+                let at = f.get("verify_and_map").or(f.get("verify")).map_or(&t.at, |e| &e.value.pos);
+                return Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    at,
+                    format!(
+                        "{}: verifying client certificates needs `ca_file` (warden does not trust the system roots for clients)",
+                        t.name
+                    ),
+                ));
+            }
+            Ok(())
+        }),
+    ],
+};
+
+/// A key the block cannot do without.
+fn required(t: &Tls, f: &Found<'_>, key: &str) -> Result<(), ConfigError> {
+    match f.get(key) {
+        Some(_) => Ok(()),
+        None => Err(ConfigError::at(ErrorKind::Invalid, &t.at, format!("{} needs `{key}`", t.name))),
+    }
+}
+
+/// nats-server's fallback delay for `handshake_first: auto`.
+const HANDSHAKE_FIRST_AUTO: Duration = Duration::from_millis(50);
+
+/// `handshake_first`: a boolean, `"on"`/`"off"`, `"auto"` (fall back to
+/// the NATS order after 50 ms) or a duration to wait before falling back.
+fn handshake_first_value(value: &Value) -> Result<(bool, Option<Duration>), ConfigError> {
+    match &value.kind {
+        Kind::Bool(on) => Ok((*on, None)),
+        Kind::String(text) => match text.to_ascii_lowercase().as_str() {
+            "true" | "on" => Ok((true, None)),
+            "false" | "off" => Ok((false, None)),
+            "auto" | "auto_fallback" => Ok((true, Some(HANDSHAKE_FIRST_AUTO))),
+            _ => section::duration(value, "handshake_first", Bare::No).map(|(d, _)| (true, Some(d))),
+        },
+        _ => Err(ConfigError::at(
+            ErrorKind::Type,
+            &value.pos,
+            "handshake_first must be true, false, \"auto\" or a duration such as \"300ms\"",
+        )),
+    }
+}
