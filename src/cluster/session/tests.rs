@@ -12,8 +12,7 @@ use crate::config::{ClusterOptions, Options, RouteAuthorization};
 /// given, and no listener.
 fn cluster(password: Option<&str>) -> Arc<Cluster> {
     let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
-    let mut opts = Options::default();
-    opts.ping_max = 2;
+    let opts = Options { ping_max: 2, ..Options::default() };
     let broker = Arc::new(Broker::new(opts, addr, crate::broker::ServerIdentity::new(None).unwrap()));
     broker.configure_accounts(&broker.opts).unwrap();
     let guard = Guard::new(Arc::new(Verifier::new(1)), FailureThrottle::new(Duration::ZERO));
