@@ -40,7 +40,9 @@ bash scripts/node-deps.sh || echo "test.sh: node-deps.sh failed; the auth callou
 started=$SECONDS
 cargo fmt --all -- --check
 cargo fmt --all --manifest-path fuzz/Cargo.toml -- --check
-cargo clippy --all-targets --locked -- -D warnings
+# clippy.toml's clock rule binds only the sans-IO modules, which deny it
+# themselves; tests, examples and benches read the clock freely.
+cargo clippy --all-targets --locked -- -D warnings -A clippy::disallowed_methods
 # `--all-targets` builds examples as test harnesses; the example tests run the real binaries.
 cargo build --examples --locked
 cargo test --all-targets --locked

@@ -2,15 +2,18 @@
 //!
 //! # Layers
 //! Arrows point down only; no module imports one above it, and none of the
-//! same layer imports another except `cluster`, which uses `conn`'s writer.
+//! same layer imports another except `cluster`, which runs its route
+//! session on `conn`'s driver.
 //! ```text
 //! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr
 //! L1 decisions auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
 //!                        the verification pool, the gate)
 //! L2 state     broker   (subscription index, client registry, delivery, the server's own
 //!                        internal client, counters, lifecycle)
-//! L3 actors    conn     (one connection: a sans-IO session and thin async tasks)
-//!              cluster  (routes; plugs into interest changes through an observer)
+//! L3 actors    conn     (the one connection driver every peer protocol runs on, the writer,
+//!                        the shared keep-alive, and the client session, its first protocol)
+//!              cluster  (routes: a sans-IO route session on conn's driver; plugs into
+//!                        interest changes through an observer)
 //!              monitor  (HTTP endpoints; reads the broker and a narrow view of the cluster)
 //!              system   ($SYS services and events, in the system account)
 //!              delegate (external authorizers: auth callout, the HTTP authorizer)
@@ -29,15 +32,18 @@
 //! - [`auth`]: authenticators, and the [`auth::Gate`] every login passes;
 //!   [`auth::operator`]: accounts and users from JWTs.
 //! - [`broker`]: the shared state every connection delivers through.
-//! - [`conn`]: one client connection.
-//! - [`cluster`]: routes to other servers (nats-server's route protocol).
+//! - [`conn`]: the connection driver (bytes and timers only) and the client
+//!   session; a new kind of peer is a new sans-IO protocol on that driver.
+//! - [`cluster`]: routes to other servers (nats-server's route protocol), a
+//!   sans-IO `RouteSession` on the same driver.
 //! - [`monitor`]: nats-server's `/varz`, `/connz`, `/subsz`, ... and
 //!   Prometheus `/metrics`, read from the counters the data path keeps.
 //! - [`server`]: starts and stops everything.
 //!
 //! # Data path
-//! A reader task parses a batch of ops from its socket (the session does
-//! this, synchronously). A PUB is matched (per-connection cache, else the
+//! The connection driver reads a batch of bytes and hands it to the
+//! connection's protocol (the client or route session), which parses and
+//! handles the ops synchronously. A PUB is matched (per-connection cache, else the
 //! trie under a read lock) and appended to each subscriber's outbound queue
 //! (reusable 64 KiB chunks) under that queue's short mutex; after the batch
 //! every touched subscriber's writer is woken once. Writers take up to 64
@@ -49,8 +55,13 @@
 //! held together; the client registry (`Mutex`) is taken only on connect,
 //! close and monitoring reads. Monitoring takes the registry, then (after
 //! releasing it) the trie's read lock, then a client's `meta`, never two at
-//! once. The cluster takes its interest map before its route map.
+//! once. The cluster takes its interest map before its route map; its
+//! `soliciting` and `unreachable` maps are leaves, each taken alone.
+//! Sessions (client and route) hold no lock across a batch: they are owned
+//! by their driver task.
 #![forbid(unsafe_code)]
+// Clock reads are denied only in the sans-IO modules (see clippy.toml).
+#![allow(clippy::disallowed_methods)]
 // Nothing from the network or a config may reach a panic: outside tests,
 // `unwrap`, `expect` and `panic!` must justify themselves with an `allow`.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]

@@ -10,6 +10,8 @@
 //! as clients, through the driver's credential check), within the route
 //! auth timeout, before its INFO establishes it. Interest and messages
 //! before that are refused.
+// Sans IO: `now` comes from the driver (clippy.toml).
+#![deny(clippy::disallowed_methods)]
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

@@ -9,6 +9,8 @@
 //! batch and, if one of them is backed up, briefly stalls this publisher.
 //! The unit tests below drive a session directly, with no socket and no
 //! clock.
+// Sans IO: `now` comes from the driver (clippy.toml).
+#![deny(clippy::disallowed_methods)]
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -236,6 +238,9 @@ impl Session {
             (0, own) => own.unwrap_or(0),
             (server, own) => own.map_or(server, |a| a.min(server)),
         };
+        // The expiry is wall-clock time (a JWT's `exp`); the session's
+        // deadlines are monotonic, so it is converted once, here.
+        #[allow(clippy::disallowed_methods)]
         let expires = identity.expires.map(|at| {
             let left = at.duration_since(SystemTime::now()).unwrap_or_default();
             Instant::now() + left
@@ -486,6 +491,8 @@ impl Session {
                 if self.broker.events.is_active() {
                     let user = opts.user.clone().or_else(|| opts.nkey.clone());
                     let client = self.client.clone();
+                    // An event carries wall-clock time for its reader.
+                    #[allow(clippy::disallowed_methods)]
                     self.broker.events.report(ServerEvent::AuthError { client, user, stop: SystemTime::now() });
                 }
                 if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Failure, &user) {
@@ -718,6 +725,8 @@ impl Session {
         }
         if self.reported {
             let client = self.client.clone();
+            // An event carries wall-clock time for its reader.
+            #[allow(clippy::disallowed_methods)]
             self.broker.events.report(ServerEvent::Disconnect { client, reason, stop: SystemTime::now() });
         }
         if let State::Established(established) = std::mem::replace(&mut self.state, State::AwaitingConnect) {

@@ -5,6 +5,8 @@
 //!   [`ConnectOptions`], [`ServerInfo`], [`write_msg`] and the `-ERR` texts
 //!   of [`ProtoError`].
 //! - The route protocol between servers of a cluster: [`route`].
+// Sans IO: `now` comes from the driver (clippy.toml).
+#![deny(clippy::disallowed_methods)]
 
 mod connect;
 mod encode;

@@ -1,6 +1,7 @@
 //! Accounts through the sans-IO session: isolation and stream imports
 //! checked against a naive model on random subscriptions and publishes,
 //! and a service import's request and response mapping, byte for byte.
+#![allow(clippy::disallowed_methods)] // Tests pick their own instants from the real clock.
 
 use std::collections::BTreeMap;
 

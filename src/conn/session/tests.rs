@@ -1,5 +1,6 @@
 //! The session driven directly: bytes and instants in, the bytes it queued
 //! out. No socket, no runtime, no sleep.
+#![allow(clippy::disallowed_methods)] // Tests pick their own instants from the real clock.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
