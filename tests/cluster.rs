@@ -361,9 +361,15 @@ async fn mixed_cluster_with_nats_server() {
         || a.broker().accounts.global().router.subscriptions().iter().filter(|s| &*s.subject == b"jobs").count();
     eventually("A to see both queue members", || members_on_a() == 2).await;
     assert!(
-        a.broker().accounts.global().router.subscriptions().iter().all(|s| !s.owner.is_route()
-            || !s.subject.starts_with(b"$SYS.")
-            || warden::perms::system_space::SELF_SERVICE.contains(&&*s.subject)),
+        a.broker()
+            .accounts
+            .global()
+            .router
+            .subscriptions()
+            .iter()
+            .all(|s| s.owner.kind != warden::broker::ClientKind::Route
+                || !s.subject.starts_with(b"$SYS.")
+                || warden::perms::system_space::SELF_SERVICE.contains(&&*s.subject)),
         "another account's route interest entered the global index"
     );
     let n = 40;
@@ -669,7 +675,13 @@ async fn a_stuck_subscriber_behind_a_route_is_cut_while_another_keeps_receiving(
     let _stuck = raw_subscriber(&b, "k", Some(4096)).await;
     let mut reading = raw_subscriber(&b, "k", None).await;
     eventually("A to see both subscribers of B", || {
-        a.broker().accounts.global().router.subscriptions().iter().any(|s| s.owner.is_route())
+        a.broker()
+            .accounts
+            .global()
+            .router
+            .subscriptions()
+            .iter()
+            .any(|s| s.owner.kind == warden::broker::ClientKind::Route)
     })
     .await;
     let count = 200_000;

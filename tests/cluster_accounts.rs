@@ -49,7 +49,10 @@ async fn login(url: String, user: &str, pass: &str) -> async_nats::Client {
 /// Whether `server` holds interest of a route in `account` on `subject`.
 fn has_remote(server: &Server, account: &str, subject: &str) -> bool {
     server.broker().accounts.get(account).is_some_and(|a| {
-        a.router.subscriptions().iter().any(|s| s.owner.is_route() && &*s.subject == subject.as_bytes())
+        a.router
+            .subscriptions()
+            .iter()
+            .any(|s| s.owner.kind == warden::broker::ClientKind::Route && &*s.subject == subject.as_bytes())
     })
 }
 

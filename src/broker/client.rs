@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+use super::origin::Via;
 use super::outbound::{Append, Outbound};
 use crate::perms::{PermissionSet, ReplyGrants, ResponseTracker};
 use crate::proto::{msg_len_bound, write_msg};
@@ -169,9 +170,10 @@ impl Client {
         self.cache_entries.store(n, Ordering::Relaxed);
     }
 
-    /// Whether this is a route to another server.
-    pub fn is_route(&self) -> bool {
-        self.kind == ClientKind::Route
+    /// Which side of this server it sits on: its subscriptions are
+    /// deliveries when local, interest to forward to when not.
+    pub fn via(&self) -> Via {
+        Via::of(self.kind)
     }
 
     /// Records that the client speaks protocol 1 (takes async INFO).

@@ -3,7 +3,7 @@
 //! once to each route with interest; through stream-import shadows to
 //! importing accounts' subscribers; and through service imports to the
 //! exporting account (and its responses back). Shared by client sessions
-//! and route sessions.
+//! and route sessions; where a message may go is `origin`'s rule.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 use super::account::{Account, ServiceImport, StreamImport};
+use super::origin::{Origin, Via};
 use super::router::{Claim, MatchCache, SubKind, Subscription};
 use super::{Append, Broker, Client, InboxMsg};
-use crate::proto::route::{rmsg_len_bound, write_rmsg, QueueNames};
+use crate::proto::route::{rmsg_len_bound, write_rmsg};
 
 /// A message to deliver, borrowing from the publisher's read buffer.
 #[derive(Debug, Clone, Copy)]
@@ -27,38 +28,6 @@ pub struct Message<'a> {
     pub header_len: Option<usize>,
     /// Headers and payload.
     pub message: &'a [u8],
-}
-
-/// Where a message came from, which decides where it may go.
-#[derive(Debug, Clone, Copy)]
-pub enum Origin<'a> {
-    /// A local client: local subscribers and routes.
-    Client {
-        /// The publisher's id.
-        id: u64,
-        /// Whether the publisher receives its own messages.
-        echo: bool,
-    },
-    /// A route: local subscribers only (one hop), and only the queue groups
-    /// the origin server picked this server for.
-    Route {
-        /// Queue groups named in the RMSG.
-        queues: QueueNames<'a>,
-    },
-    /// Sent on by a service import (a request into the exporter, or a
-    /// response back): never to shadows (as nats-server), and to routes
-    /// only if the message did not come from one.
-    Import {
-        /// The message that triggered it came from a route.
-        from_route: bool,
-    },
-}
-
-impl Origin<'_> {
-    /// Whether deliveries may go to routes.
-    fn reaches_routes(&self) -> bool {
-        matches!(self, Origin::Client { .. } | Origin::Import { from_route: false })
-    }
 }
 
 /// A route to forward to, and the queue groups it was picked for.
@@ -165,17 +134,17 @@ impl Fanout {
         now: Instant,
     ) -> usize {
         let result = self.cache(account).lookup(&account.router, msg.subject);
-        let to_routes = origin.reaches_routes();
         let mut delivered = 0;
         self.routes.clear();
         for sub in &result.plain {
-            if sub.owner.is_route() {
-                if to_routes {
-                    add_route(&mut self.routes, &sub.owner, None);
+            match sub.owner.via() {
+                Via::Local => delivered += usize::from(self.deliver_to(broker, sub, msg, origin, now)),
+                to => {
+                    if origin.may_forward_to(to) {
+                        add_route(&mut self.routes, &sub.owner, None);
+                    }
                 }
-                continue;
             }
-            delivered += usize::from(self.deliver_to(broker, sub, msg, origin, now));
         }
         for group in &result.groups {
             let Some(name) = group.first().and_then(|m| m.queue.as_deref()) else { continue };
@@ -189,14 +158,15 @@ impl Fanout {
             let mut taken = false;
             for i in 0..group.len() {
                 let Some(member) = group.get((start + i) % group.len()) else { continue };
-                if !member.owner.is_route() && self.deliver_to(broker, member, msg, origin, now) {
+                if member.owner.via() == Via::Local && self.deliver_to(broker, member, msg, origin, now) {
                     taken = true;
                     break;
                 }
             }
-            if !taken && to_routes {
+            if !taken {
+                let mut members = (0..group.len()).filter_map(|i| group.get((start + i) % group.len()));
                 if let Some(remote) =
-                    (0..group.len()).filter_map(|i| group.get((start + i) % group.len())).find(|m| m.owner.is_route())
+                    members.find(|m| m.owner.via() != Via::Local && origin.may_forward_to(m.owner.via()))
                 {
                     add_route(&mut self.routes, &remote.owner, Some(name));
                     taken = true;
@@ -380,8 +350,7 @@ impl Fanout {
         origin: Origin<'_>,
         now: Instant,
     ) -> bool {
-        // A request from a route was imported where it was published.
-        if !matches!(origin, Origin::Client { .. } | Origin::Import { from_route: false }) {
+        if !origin.may_import() {
             return false;
         }
         if import.is_revoked() || self.depth >= MAX_IMPORT_DEPTH {
@@ -394,7 +363,7 @@ impl Fanout {
         let reply = msg.reply.map(|r| import.open_request(r, now));
         let request = Message { subject: &subject, reply: reply.as_deref(), ..*msg };
         let delivered =
-            self.deliver_nested(broker, &import.exporter, &request, Origin::Import { from_route: false }, now);
+            self.deliver_nested(broker, &import.exporter, &request, Origin::Import { via: Via::Local }, now);
         if delivered == 0 {
             if let Some(reply) = &reply {
                 import.forget(reply);
@@ -420,8 +389,7 @@ impl Fanout {
         let Some(reply) = import.answer(msg.subject, payload_empty, now) else { return false };
         let Some(importer) = import.importer.upgrade() else { return false };
         let response = Message { subject: &reply, reply: None, ..*msg };
-        let from_route = matches!(origin, Origin::Route { .. } | Origin::Import { from_route: true });
-        let delivered = self.deliver_nested(broker, &importer, &response, Origin::Import { from_route }, now);
+        let delivered = self.deliver_nested(broker, &importer, &response, Origin::Import { via: origin.via() }, now);
         delivered > 0
     }
 

@@ -169,17 +169,23 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
 /// (every node also announces the self-service `$SYS` requests it answers).
 pub fn route_interest(server: &Server, account: &str) -> usize {
     server.broker().accounts.get(account).map_or(0, |a| {
-        a.router.subscriptions().iter().filter(|s| s.owner.is_route() && !s.subject.starts_with(b"$SYS.")).count()
+        a.router
+            .subscriptions()
+            .iter()
+            .filter(|s| s.owner.kind == warden::broker::ClientKind::Route && !s.subject.starts_with(b"$SYS."))
+            .count()
     })
 }
 
 /// Clients' own subscriptions in `account` (no route interest, nothing internal).
 pub fn client_subscriptions(server: &Server, account: &str) -> usize {
-    server
-        .broker()
-        .accounts
-        .get(account)
-        .map_or(0, |a| a.router.subscriptions().iter().filter(|s| s.is_clients_own() && !s.owner.is_route()).count())
+    server.broker().accounts.get(account).map_or(0, |a| {
+        a.router
+            .subscriptions()
+            .iter()
+            .filter(|s| s.is_clients_own() && s.owner.kind != warden::broker::ClientKind::Route)
+            .count()
+    })
 }
 
 /// Options from config text, on an ephemeral loopback port.

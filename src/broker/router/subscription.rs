@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::broker::account::{Account, ServiceImport, StreamImport};
-use crate::broker::{Client, Inbox};
+use crate::broker::{Client, Inbox, Via};
 use crate::perms::DenyFilter;
 
 /// What a delivery to a subscription does.
@@ -168,13 +168,14 @@ impl Subscription {
     }
 
     /// Whether the cluster hears of it: everything but a service import's
-    /// local subject (a request from a route is never imported) and route
-    /// interest itself.
+    /// local subject (a request from a route is never imported) and
+    /// interest that may not travel on to routes (a route's own), by the
+    /// same rule as messages.
     pub fn is_announced(&self) -> bool {
         match &self.kind {
             SubKind::Service(_) => false,
             SubKind::Inbox(inbox) => inbox.announce,
-            _ => !self.owner.is_route(),
+            _ => self.owner.via().may_forward_to(Via::Route),
         }
     }
 
