@@ -28,7 +28,7 @@ use super::solicit::RouteUrl;
 use super::{Cluster, Dial, InterestKey};
 use crate::broker::Subscription;
 use crate::broker::{wake_writers, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot};
-use crate::conn::{Event, KeepAlive, Received, Tick, FIRST_PEER_PING};
+use crate::conn::{Event, KeepAlive, Received, FIRST_PEER_PING};
 use crate::proto::route::{self, json_line, RouteConnect, RouteInfo, RouteOp};
 use crate::secret::Secret;
 use crate::subject;
@@ -252,21 +252,9 @@ impl RouteSession {
             self.cluster.warn("handshake not completed in time", &self.peer);
             return Err(CloseReason::AuthenticationTimeout);
         }
-        if now >= self.keepalive.next() {
-            let delivered = self.client.outbound.take_activity();
-            let rtt_known = self.client.rtt_nanos.load(Ordering::Relaxed) != 0;
-            match self.keepalive.tick(now, delivered, rtt_known) {
-                Tick::Quiet => {}
-                Tick::Ping => {
-                    self.client.send(b"PING\r\n");
-                    // The PING itself is not traffic.
-                    self.client.outbound.take_activity();
-                }
-                Tick::Stale => {
-                    self.cluster.warn("stale route (no PONG)", &self.peer);
-                    return Err(CloseReason::StaleConnection);
-                }
-            }
+        if self.keepalive.run(now, &self.client).is_err() {
+            self.cluster.warn("stale route (no PONG)", &self.peer);
+            return Err(CloseReason::StaleConnection);
         }
         Ok(())
     }

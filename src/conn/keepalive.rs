@@ -6,9 +6,21 @@
 //! and the RTT is known; more than `ping_max` PINGs without a PONG makes
 //! the connection stale.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::broker::Client;
+
+/// The server's keep-alive PING, the same on every kind of connection.
+const PING: &[u8] = b"PING\r\n";
+
+/// The connection answered too few PINGs: the session closes it, with
+/// its own words for it (a client hears `-ERR 'Stale Connection'`, a
+/// route is logged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stale;
 
 /// Time to a client's first server PING, which measures the round-trip
 /// time (nats-server's `firstClientPingInterval`).
@@ -18,7 +30,7 @@ pub(crate) const FIRST_PEER_PING: Duration = Duration::from_secs(1);
 
 /// What a keep-alive tick asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tick {
+enum Tick {
     /// Nothing to send.
     Quiet,
     /// Send a PING.
@@ -68,9 +80,31 @@ impl KeepAlive {
         self.sent_at.take().map(|sent| now.saturating_duration_since(sent))
     }
 
+    /// Keeps `client` alive at `now`, if a tick is due: queues the PING
+    /// itself. Every session's timer calls this, so the rule is one.
+    pub(crate) fn run(&mut self, now: Instant, client: &Client) -> Result<(), Stale> {
+        if now < self.next {
+            return Ok(());
+        }
+        let delivered = client.outbound.take_activity();
+        let rtt_known = client.rtt_nanos.load(Ordering::Relaxed) != 0;
+        match self.tick(now, delivered, rtt_known) {
+            Tick::Quiet => Ok(()),
+            Tick::Ping => {
+                client.send(PING);
+                // The PING itself is not traffic: without this a silent
+                // connection with a known RTT went stale only after twice
+                // `ping_max` intervals.
+                client.outbound.take_activity();
+                Ok(())
+            }
+            Tick::Stale => Err(Stale),
+        }
+    }
+
     /// The tick at `now`. `delivered`: the connection was sent something
     /// since the last tick; `rtt_known`: a round trip was measured.
-    pub(crate) fn tick(&mut self, now: Instant, delivered: bool, rtt_known: bool) -> Tick {
+    fn tick(&mut self, now: Instant, delivered: bool, rtt_known: bool) -> Tick {
         self.next = now + self.interval;
         let active = std::mem::take(&mut self.heard) | delivered;
         if active && rtt_known {

@@ -20,7 +20,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::keepalive::{KeepAlive, Tick, FIRST_CLIENT_PING};
+use super::keepalive::{KeepAlive, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::{
     Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Message, Origin, ServerEvent, Subscription,
@@ -46,7 +46,6 @@ pub(super) type Received = super::driver::Received<Box<Login>>;
 
 const OK: &[u8] = b"+OK\r\n";
 const PONG: &[u8] = b"PONG\r\n";
-const PING: &[u8] = b"PING\r\n";
 
 /// Where the connection is in its life.
 #[derive(Debug)]
@@ -300,23 +299,9 @@ impl Session {
             self.client.send(ProtoError::AuthenticationExpired.to_line().as_bytes());
             return Err(CloseReason::AuthenticationExpired);
         }
-        if now >= self.keepalive.next() {
-            let delivered = self.client.outbound.take_activity();
-            let rtt_known = self.client.rtt_nanos.load(Ordering::Relaxed) != 0;
-            match self.keepalive.tick(now, delivered, rtt_known) {
-                Tick::Quiet => {}
-                Tick::Ping => {
-                    self.client.send(PING);
-                    // The PING itself is not traffic: without this a silent
-                    // client with a known RTT went stale only after twice
-                    // `ping_max` intervals.
-                    self.client.outbound.take_activity();
-                }
-                Tick::Stale => {
-                    self.client.send(ProtoError::StaleConnection.to_line().as_bytes());
-                    return Err(CloseReason::StaleConnection);
-                }
-            }
+        if self.keepalive.run(now, &self.client).is_err() {
+            self.client.send(ProtoError::StaleConnection.to_line().as_bytes());
+            return Err(CloseReason::StaleConnection);
         }
         Ok(())
     }
