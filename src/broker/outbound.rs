@@ -249,6 +249,19 @@ impl Outbound {
 }
 
 #[cfg(test)]
+impl Outbound {
+    /// Everything queued since the last call, written out, as text: what
+    /// the session tests read back.
+    pub(crate) fn drain_text(&self) -> String {
+        let mut batch = VecDeque::new();
+        self.take(&mut batch);
+        let bytes: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
+        self.written(&mut batch);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -50,12 +50,7 @@ fn accepted(cluster: &Arc<Cluster>, now: Instant) -> RouteSession {
 
 /// Everything the session queued to the peer since the last call.
 fn sent(session: &RouteSession) -> String {
-    let mut batch = VecDeque::new();
-    let out = &session.client().outbound;
-    out.take(&mut batch);
-    let bytes: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
-    out.written(&mut batch);
-    String::from_utf8_lossy(&bytes).into_owned()
+    session.client().outbound.drain_text()
 }
 
 /// Feeds `input`, which must be handled entirely without an event.

@@ -2,7 +2,6 @@
 //! out. No socket, no runtime, no sleep.
 #![allow(clippy::disallowed_methods)] // Tests pick their own instants from the real clock.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -52,12 +51,7 @@ authorization {
 
 /// Everything the session queued to its own client since the last call.
 pub(super) fn sent(session: &Session) -> String {
-    let mut batch = VecDeque::new();
-    let out = &session.client().outbound;
-    out.take(&mut batch);
-    let bytes: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
-    out.written(&mut batch);
-    String::from_utf8_lossy(&bytes).into_owned()
+    session.client().outbound.drain_text()
 }
 
 /// Feeds `input`, which must be handled entirely without an event.
