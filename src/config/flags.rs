@@ -424,7 +424,7 @@ impl Flags {
                 opts.cluster = None;
             } else {
                 let listen = ListenUrl::parse(url)?;
-                let cluster = opts.cluster.get_or_insert_with(ClusterOptions::flagged);
+                let cluster = opts.cluster.get_or_insert_with(ClusterOptions::default);
                 cluster.host = listen.host;
                 cluster.port = listen.port;
                 cluster.authorization = listen.credentials;
@@ -464,23 +464,6 @@ impl Flags {
             cluster.allow_unauthenticated = on;
         }
         Ok(())
-    }
-}
-
-impl ClusterOptions {
-    /// A cluster made by command-line flags: no name, routes or credentials yet.
-    fn flagged() -> Self {
-        ClusterOptions {
-            name: None,
-            host: "127.0.0.1".into(),
-            port: 0,
-            routes: Vec::new(),
-            authorization: None,
-            tls: None,
-            no_advertise: false,
-            connect_retries: 0,
-            allow_unauthenticated: false,
-        }
     }
 }
 

@@ -552,6 +552,24 @@ pub struct ClusterOptions {
     pub allow_unauthenticated: bool,
 }
 
+impl Default for ClusterOptions {
+    /// A cluster block before its options are read (or cluster flags
+    /// applied): loopback, any port, no name, routes or credentials.
+    fn default() -> Self {
+        ClusterOptions {
+            name: None,
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            routes: Vec::new(),
+            authorization: None,
+            tls: None,
+            no_advertise: false,
+            connect_retries: 0,
+            allow_unauthenticated: false,
+        }
+    }
+}
+
 /// Route credentials.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteAuthorization {

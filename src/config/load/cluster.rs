@@ -27,21 +27,7 @@ pub(super) struct Cluster {
 
 /// `cluster { ... }`.
 pub(super) fn read(entry: &Entry, warnings: &mut Vec<String>) -> Result<ClusterOptions, ConfigError> {
-    let mut b = Cluster {
-        at: entry.key_pos.clone(),
-        c: ClusterOptions {
-            name: None,
-            host: LOOPBACK.to_owned(),
-            port: 0,
-            routes: Vec::new(),
-            authorization: None,
-            tls: None,
-            no_advertise: false,
-            connect_retries: 0,
-            allow_unauthenticated: false,
-        },
-        warnings: Vec::new(),
-    };
+    let mut b = Cluster { at: entry.key_pos.clone(), c: ClusterOptions::default(), warnings: Vec::new() };
     CLUSTER.read_value("cluster", &entry.value, &mut b)?;
     warnings.append(&mut b.warnings);
     Ok(b.c)
