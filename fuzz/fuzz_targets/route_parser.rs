@@ -1,14 +1,15 @@
-//! The route protocol parser on arbitrary bytes.
+//! The route and leaf node protocol parser on arbitrary bytes.
 //!
-//! Input: two control bytes, then the bytes a route peer sends. The first
-//! picks max_payload, the second seeds the chunk sizes. Checked: no panic;
+//! Input: two control bytes, then the bytes a route or leaf peer sends.
+//! The first picks max_payload and the dialect, the second seeds the chunk
+//! sizes. Checked: no panic;
 //! every op uses at least one byte and no more than the buffer; and the ops
 //! and the final error are the same whether the input arrives whole, in
 //! pseudo-random chunks or one byte at a time.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use warden::proto::route::{parse, RouteOp, RouteProtoError};
+use warden::proto::route::{parse_dialect, Dialect, RouteOp, RouteProtoError};
 
 /// An owned rendering of an op, so ops from different buffers compare.
 fn render(op: &RouteOp<'_>) -> String {
@@ -28,13 +29,17 @@ fn render(op: &RouteOp<'_>) -> String {
 
 /// Feeds `chunks` in order the way a route does: append, parse until more
 /// is needed, drop what was used. Stops at the first error.
-fn feed<'a>(chunks: impl Iterator<Item = &'a [u8]>, max_payload: usize) -> (Vec<String>, Option<RouteProtoError>) {
+fn feed<'a>(
+    chunks: impl Iterator<Item = &'a [u8]>,
+    max_payload: usize,
+    dialect: Dialect,
+) -> (Vec<String>, Option<RouteProtoError>) {
     let mut buf: Vec<u8> = Vec::new();
     let mut ops = Vec::new();
     for chunk in chunks {
         buf.extend_from_slice(chunk);
         loop {
-            match parse(&buf, max_payload) {
+            match parse_dialect(&buf, max_payload, dialect) {
                 Ok(Some((op, used))) => {
                     assert!(used > 0 && used <= buf.len(), "op used {used} of {} bytes", buf.len());
                     ops.push(render(&op));
@@ -72,11 +77,12 @@ fuzz_target!(|data: &[u8]| {
         1 => 16,
         _ => 0,
     };
-    let whole = feed(std::iter::once(input), max_payload);
-    let split = feed(chunks(input, *seed).into_iter(), max_payload);
+    let dialect = if pick & 0x80 == 0 { Dialect::Route } else { Dialect::Leaf };
+    let whole = feed(std::iter::once(input), max_payload, dialect);
+    let split = feed(chunks(input, *seed).into_iter(), max_payload, dialect);
     assert_eq!(whole, split, "chunked input parsed differently");
     if input.len() <= 512 {
-        let bytes = feed(input.chunks(1), max_payload);
+        let bytes = feed(input.chunks(1), max_payload, dialect);
         assert_eq!(whole, bytes, "byte-at-a-time input parsed differently");
     }
 });

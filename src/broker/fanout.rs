@@ -203,7 +203,7 @@ impl Fanout {
         for (route, queues) in &routes {
             let size = rmsg_len_bound(name, msg.subject, msg.reply, queues, msg.message);
             let appended = route.outbound.append(size, |buf| {
-                write_rmsg(buf, name, msg.subject, msg.reply, queues, msg.header_len, msg.message);
+                write_rmsg(buf, Some(name), msg.subject, msg.reply, queues, msg.header_len, msg.message);
             });
             if appended == Append::Queued {
                 sent += 1;

@@ -363,7 +363,7 @@ impl Cluster {
         }
         let mut lines = Vec::new();
         for ((account, subject, queue), count) in interest.iter() {
-            lines.extend_from_slice(&rs_plus(account.as_bytes(), subject, queue.as_deref(), *count));
+            lines.extend_from_slice(&rs_plus(Some(account.as_bytes()), subject, queue.as_deref(), *count));
         }
         link.client.send(&lines);
         let others: Vec<Arc<RouteLink>> = routes.values().cloned().collect();
@@ -539,7 +539,7 @@ impl InterestObserver for Cluster {
         let count = interest.entry(key).or_insert(0);
         *count += 1;
         if sub.queue.is_some() || *count == 1 {
-            let line = rs_plus(account.as_bytes(), &sub.subject, sub.queue.as_deref(), *count);
+            let line = rs_plus(Some(account.as_bytes()), &sub.subject, sub.queue.as_deref(), *count);
             self.broadcast(&line);
         }
     }
@@ -552,9 +552,9 @@ impl InterestObserver for Cluster {
         *count -= 1;
         let line = if *count == 0 {
             interest.remove(&key);
-            rs_minus(account.as_bytes(), &sub.subject, sub.queue.as_deref())
+            rs_minus(Some(account.as_bytes()), &sub.subject, sub.queue.as_deref())
         } else if sub.queue.is_some() {
-            rs_plus(account.as_bytes(), &sub.subject, sub.queue.as_deref(), *count)
+            rs_plus(Some(account.as_bytes()), &sub.subject, sub.queue.as_deref(), *count)
         } else {
             return;
         };

@@ -21,9 +21,11 @@ pub fn rmsg_len_bound<Q: AsRef<[u8]>>(
 /// groups, or `RMSG acc subject + reply q1 q2 size` / `RMSG acc subject | q1
 /// q2 size` naming the queue groups the receiving server should serve;
 /// `HMSG` with a header size before the total when the message has headers.
+/// Without an account (a leaf connection's is bound at CONNECT) the verb
+/// is `LMSG` (`HMSG` still for headers) and no account is written.
 pub fn write_rmsg<Q: AsRef<[u8]>>(
     out: &mut BytesMut,
-    account: &[u8],
+    account: Option<&[u8]>,
     subject: &[u8],
     reply: Option<&[u8]>,
     queues: &[Q],
@@ -31,10 +33,16 @@ pub fn write_rmsg<Q: AsRef<[u8]>>(
     message: &[u8],
 ) {
     let mut num = itoa::Buffer::new();
-    out.reserve(rmsg_len_bound(account, subject, reply, queues, message));
-    out.put_slice(if header_len.is_some() { b"HMSG " } else { b"RMSG " });
-    out.put_slice(account);
-    out.put_u8(b' ');
+    out.reserve(rmsg_len_bound(account.unwrap_or_default(), subject, reply, queues, message));
+    out.put_slice(match (header_len, account) {
+        (Some(_), _) => b"HMSG ",
+        (None, Some(_)) => b"RMSG ",
+        (None, None) => b"LMSG ",
+    });
+    if let Some(account) = account {
+        out.put_slice(account);
+        out.put_u8(b' ');
+    }
     out.put_slice(subject);
     out.put_u8(b' ');
     match (reply, queues.is_empty()) {
@@ -64,9 +72,11 @@ pub fn write_rmsg<Q: AsRef<[u8]>>(
     out.put_slice(b"\r\n");
 }
 
-/// `RS+ acc subject [queue weight]\r\n`.
-pub fn rs_plus(account: &[u8], subject: &[u8], queue: Option<&[u8]>, weight: u32) -> Vec<u8> {
-    let mut line = interest_line(b"RS+ ", account, subject, queue);
+/// `RS+ acc subject [queue weight]\r\n`, or `LS+ subject [queue weight]`
+/// without an account (a leaf connection).
+pub fn rs_plus(account: Option<&[u8]>, subject: &[u8], queue: Option<&[u8]>, weight: u32) -> Vec<u8> {
+    let verb: &[u8] = if account.is_some() { b"RS+ " } else { b"LS+ " };
+    let mut line = interest_line(verb, account, subject, queue);
     if queue.is_some() {
         line.push(b' ');
         line.extend_from_slice(itoa::Buffer::new().format(weight).as_bytes());
@@ -75,18 +85,22 @@ pub fn rs_plus(account: &[u8], subject: &[u8], queue: Option<&[u8]>, weight: u32
     line
 }
 
-/// `RS- acc subject [queue]\r\n`.
-pub fn rs_minus(account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
-    let mut line = interest_line(b"RS- ", account, subject, queue);
+/// `RS- acc subject [queue]\r\n`, or `LS- subject [queue]` without an account.
+pub fn rs_minus(account: Option<&[u8]>, subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+    let verb: &[u8] = if account.is_some() { b"RS- " } else { b"LS- " };
+    let mut line = interest_line(verb, account, subject, queue);
     line.extend_from_slice(b"\r\n");
     line
 }
 
-fn interest_line(verb: &[u8], account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+fn interest_line(verb: &[u8], account: Option<&[u8]>, subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+    let account = account.unwrap_or_default();
     let mut line = Vec::with_capacity(verb.len() + account.len() + subject.len() + 32);
     line.extend_from_slice(verb);
-    line.extend_from_slice(account);
-    line.push(b' ');
+    if !account.is_empty() {
+        line.extend_from_slice(account);
+        line.push(b' ');
+    }
     line.extend_from_slice(subject);
     if let Some(q) = queue {
         line.push(b' ');

@@ -10,6 +10,10 @@
 //!   the total: a message, with the queue groups the receiver should serve.
 //! - `LS+ origin acc ...` / `LS- origin acc ...`: interest with a leafnode
 //!   origin, read like `RS+`/`RS-`.
+//!
+//! A leaf node connection speaks the same ops without the account, which
+//! it binds once at CONNECT ([`Dialect::Leaf`]): `LS+ subject [queue
+//! weight]`, `LS- subject [queue]`, `LMSG subject ...`, `HMSG subject ...`.
 
 mod encode;
 mod parse;
@@ -17,7 +21,7 @@ mod parse;
 use serde::{Deserialize, Serialize};
 
 pub use encode::{rmsg_len_bound, rs_minus, rs_plus, write_rmsg};
-pub use parse::{parse, QueueNames, RouteMsg, RouteOp, RouteProtoError, MAX_ROUTE_LINE};
+pub use parse::{parse, parse_dialect, Dialect, QueueNames, RouteMsg, RouteOp, RouteProtoError, MAX_ROUTE_LINE};
 
 /// The account every route message belongs to while warden hosts one: `$G`.
 pub const GLOBAL_ACCOUNT: &[u8] = b"$G";

@@ -53,7 +53,7 @@ pub enum RouteOp<'a> {
 /// A message forwarded by a route.
 #[derive(Debug, PartialEq, Eq)]
 pub struct RouteMsg<'a> {
-    /// Account name.
+    /// Account name (empty on a leaf connection).
     pub account: &'a [u8],
     /// Subject, not yet validated.
     pub subject: &'a [u8],
@@ -176,9 +176,31 @@ fn size(s: &[u8]) -> Result<usize, RouteProtoError> {
         .ok_or(RouteProtoError::BadSize)
 }
 
+/// Which peer protocol a connection speaks: the two differ only in
+/// whether interest and messages name their account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// A route: `RS+ acc ...`, `RMSG acc ...`, and `LS+ origin acc ...`
+    /// for interest a leaf node of the peer holds.
+    Route,
+    /// A leaf node connection, bound to one account at CONNECT: `LS+
+    /// subject ...`, `LMSG subject ...`, `HMSG subject ...`. Ops parse
+    /// with an empty account.
+    Leaf,
+}
+
 /// Parses one op at the start of `buf`: `Ok(Some((op, used)))`, or
 /// `Ok(None)` when more bytes are needed.
 pub fn parse(buf: &[u8], max_payload: usize) -> Result<Option<(RouteOp<'_>, usize)>, RouteProtoError> {
+    parse_dialect(buf, max_payload, Dialect::Route)
+}
+
+/// [`parse`] for a connection speaking `dialect`.
+pub fn parse_dialect(
+    buf: &[u8],
+    max_payload: usize,
+    dialect: Dialect,
+) -> Result<Option<(RouteOp<'_>, usize)>, RouteProtoError> {
     let Some(nl) = memchr(b'\n', buf) else {
         if buf.len() > MAX_ROUTE_LINE {
             return Err(RouteProtoError::LineTooLong);
@@ -207,12 +229,22 @@ pub fn parse(buf: &[u8], max_payload: usize) -> Result<Option<(RouteOp<'_>, usiz
         RouteOp::Info(trim(rest))
     } else if is(b"CONNECT") {
         RouteOp::Connect(trim(rest))
+    } else if dialect == Dialect::Leaf {
+        if is(b"LS+") {
+            subscribe(rest, false)?
+        } else if is(b"LS-") {
+            unsubscribe(rest, false)?
+        } else if is(b"LMSG") || is(b"HMSG") {
+            return message(buf, after, rest, is(b"HMSG"), max_payload, false);
+        } else {
+            return Err(RouteProtoError::UnknownOperation);
+        }
     } else if is(b"RS+") || is(b"LS+") {
-        subscribe(if is(b"LS+") { skip_origin(rest, RouteProtoError::BadSubscribe)? } else { rest })?
+        subscribe(if is(b"LS+") { skip_origin(rest, RouteProtoError::BadSubscribe)? } else { rest }, true)?
     } else if is(b"RS-") || is(b"LS-") {
-        unsubscribe(if is(b"LS-") { skip_origin(rest, RouteProtoError::BadUnsubscribe)? } else { rest })?
+        unsubscribe(if is(b"LS-") { skip_origin(rest, RouteProtoError::BadUnsubscribe)? } else { rest }, true)?
     } else if is(b"RMSG") || is(b"HMSG") {
-        return message(buf, after, rest, is(b"HMSG"), max_payload);
+        return message(buf, after, rest, is(b"HMSG"), max_payload, true);
     } else {
         return Err(RouteProtoError::UnknownOperation);
     };
@@ -224,9 +256,18 @@ fn skip_origin(rest: &[u8], err: RouteProtoError) -> Result<&[u8], RouteProtoErr
     first(rest).map(|(_, rest)| rest).ok_or(err)
 }
 
-fn subscribe(rest: &[u8]) -> Result<RouteOp<'_>, RouteProtoError> {
+/// The account token, when the dialect has one.
+fn account(rest: &[u8], named: bool, bad: RouteProtoError) -> Result<(&[u8], &[u8]), RouteProtoError> {
+    if named {
+        first(rest).ok_or(bad)
+    } else {
+        Ok((&[], rest))
+    }
+}
+
+fn subscribe(rest: &[u8], named: bool) -> Result<RouteOp<'_>, RouteProtoError> {
     let bad = RouteProtoError::BadSubscribe;
-    let (account, rest) = first(rest).ok_or(bad)?;
+    let (account, rest) = account(rest, named, bad)?;
     let (subject, rest) = first(rest).ok_or(bad)?;
     let queue = match first(rest) {
         None => None,
@@ -242,9 +283,9 @@ fn subscribe(rest: &[u8]) -> Result<RouteOp<'_>, RouteProtoError> {
     Ok(RouteOp::Sub { account, subject, queue })
 }
 
-fn unsubscribe(rest: &[u8]) -> Result<RouteOp<'_>, RouteProtoError> {
+fn unsubscribe(rest: &[u8], named: bool) -> Result<RouteOp<'_>, RouteProtoError> {
     let bad = RouteProtoError::BadUnsubscribe;
-    let (account, rest) = first(rest).ok_or(bad)?;
+    let (account, rest) = account(rest, named, bad)?;
     let (subject, rest) = first(rest).ok_or(bad)?;
     let queue = match first(rest) {
         None => None,
@@ -254,7 +295,7 @@ fn unsubscribe(rest: &[u8]) -> Result<RouteOp<'_>, RouteProtoError> {
     Ok(RouteOp::Unsub { account, subject, queue })
 }
 
-/// `RMSG`/`HMSG`: account and subject first, the size (or header size and
+/// `RMSG`/`LMSG`/`HMSG`: account (on a route) and subject first, the size (or header size and
 /// total) last, and in between nothing, a reply, `+ reply queues...` or
 /// `| queues...`.
 fn message<'a>(
@@ -263,9 +304,10 @@ fn message<'a>(
     rest: &'a [u8],
     headers: bool,
     max_payload: usize,
+    named: bool,
 ) -> Result<Option<(RouteOp<'a>, usize)>, RouteProtoError> {
     let bad = RouteProtoError::BadMessage;
-    let (account, rest) = first(rest).ok_or(bad)?;
+    let (account, rest) = account(rest, named, bad)?;
     let (subject, rest) = first(rest).ok_or(bad)?;
     let (rest, total) = last(rest).ok_or(bad)?;
     let total = size(total)?;

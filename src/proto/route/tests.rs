@@ -67,8 +67,9 @@ fn malformed_messages_have_typed_errors() {
 fn rmsg(account: &str, reply: Option<&[u8]>, queues: &[&str], h: Option<usize>, msg: &[u8]) -> String {
     let mut out = BytesMut::new();
     let queues: Vec<&[u8]> = queues.iter().map(|q| q.as_bytes()).collect();
-    write_rmsg(&mut out, account.as_bytes(), b"foo", reply, &queues, h, msg);
-    assert!(out.len() <= rmsg_len_bound(account.as_bytes(), b"foo", reply, &queues, msg));
+    let account = Some(account.as_bytes()).filter(|a| !a.is_empty());
+    write_rmsg(&mut out, account, b"foo", reply, &queues, h, msg);
+    assert!(out.len() <= rmsg_len_bound(account.unwrap_or_default(), b"foo", reply, &queues, msg));
     String::from_utf8(out.to_vec()).unwrap()
 }
 
@@ -79,16 +80,50 @@ fn route_frames() {
     assert_eq!(rmsg("$G", Some(b"r"), &["q1", "q2"], None, b""), "RMSG $G foo + r q1 q2 0\r\n\r\n");
     assert_eq!(rmsg("$G", None, &["q"], None, b"x"), "RMSG $G foo | q 1\r\nx\r\n");
     assert_eq!(rmsg("$G", None, &[], Some(2), b"h\rx"), "HMSG $G foo 2 3\r\nh\rx\r\n");
-    assert_eq!(rs_plus(b"$G", b"foo", None, 1), b"RS+ $G foo\r\n");
-    assert_eq!(rs_plus(b"A", b"foo", Some(b"q"), 12), b"RS+ A foo q 12\r\n");
-    assert_eq!(rs_minus(b"$G", b"foo", Some(b"q")), b"RS- $G foo q\r\n");
+    assert_eq!(rs_plus(Some(b"$G"), b"foo", None, 1), b"RS+ $G foo\r\n");
+    assert_eq!(rs_plus(Some(b"A"), b"foo", Some(b"q"), 12), b"RS+ A foo q 12\r\n");
+    assert_eq!(rs_minus(Some(b"$G"), b"foo", Some(b"q")), b"RS- $G foo q\r\n");
+}
+
+#[test]
+fn leaf_frames_name_no_account() {
+    assert_eq!(rmsg("", None, &[], None, b"hi"), "LMSG foo 2\r\nhi\r\n");
+    assert_eq!(rmsg("", Some(b"r"), &["q"], None, b"x"), "LMSG foo + r q 1\r\nx\r\n");
+    assert_eq!(rmsg("", None, &[], Some(2), b"h\rx"), "HMSG foo 2 3\r\nh\rx\r\n");
+    assert_eq!(rs_plus(None, b"foo", Some(b"q"), 3), b"LS+ foo q 3\r\n");
+    assert_eq!(rs_minus(None, b"foo", None), b"LS- foo\r\n");
+}
+
+#[test]
+fn the_leaf_dialect_reads_ops_without_an_account_and_refuses_route_verbs() {
+    let one =
+        |s: &str| parse_dialect(s.as_bytes(), 1024, Dialect::Leaf).map(|r| r.map(|(op, n)| (format!("{op:?}"), n)));
+    let sub = RouteOp::Sub { account: b"", subject: b"foo.*", queue: Some((b"q", 2)) };
+    assert_eq!(one("LS+ foo.* q 2\r\n").unwrap(), Some((format!("{sub:?}"), 15)));
+    let unsub = RouteOp::Unsub { account: b"", subject: b"foo", queue: None };
+    assert_eq!(one("LS- foo\r\n").unwrap(), Some((format!("{unsub:?}"), 9)));
+    let msg = RouteMsg {
+        account: b"",
+        subject: b"foo",
+        reply: Some(b"_INBOX.1"),
+        queues: QueueNames::new(b"q1"),
+        header_len: None,
+        message: b"hi",
+    };
+    assert_eq!(one("LMSG foo + _INBOX.1 q1 2\r\nhi\r\n").unwrap(), Some((format!("{:?}", RouteOp::Msg(msg)), 30)));
+    assert_eq!(one("HMSG foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n").unwrap().map(|(_, n)| n), Some(32));
+    for route_verb in ["RS+ $G foo\r\n", "RS- $G foo\r\n", "RMSG $G foo 0\r\n\r\n"] {
+        assert_eq!(one(route_verb).unwrap_err(), RouteProtoError::UnknownOperation, "{route_verb}");
+    }
+    assert_eq!(one("LS+\r\n").unwrap_err(), RouteProtoError::BadSubscribe);
+    assert_eq!(one("LMSG foo 5000\r\n").unwrap_err(), RouteProtoError::PayloadTooLarge);
 }
 
 /// Every op a buffer holds, parsed all at once.
-fn all_ops(buf: &[u8]) -> Result<Vec<String>, RouteProtoError> {
+fn all_ops(buf: &[u8], dialect: Dialect) -> Result<Vec<String>, RouteProtoError> {
     let mut used = 0;
     let mut ops = Vec::new();
-    while let Some((op, n)) = parse(&buf[used..], 1024)? {
+    while let Some((op, n)) = parse_dialect(&buf[used..], 1024, dialect)? {
         ops.push(format!("{op:?}"));
         used += n;
     }
@@ -97,13 +132,13 @@ fn all_ops(buf: &[u8]) -> Result<Vec<String>, RouteProtoError> {
 
 /// The same ops when the bytes arrive split at `at`: an incomplete op must
 /// never be mistaken for another, or for an error.
-fn split_ops(buf: &[u8], at: usize) -> Result<Vec<String>, RouteProtoError> {
+fn split_ops(buf: &[u8], at: usize, dialect: Dialect) -> Result<Vec<String>, RouteProtoError> {
     let mut have: Vec<u8> = buf[..at].to_vec();
     let mut used = 0;
     let mut ops = Vec::new();
     let mut fed_rest = false;
     loop {
-        match parse(&have[used..], 1024)? {
+        match parse_dialect(&have[used..], 1024, dialect)? {
             Some((op, n)) => {
                 ops.push(format!("{op:?}"));
                 used += n;
@@ -121,12 +156,17 @@ const SESSION: &[u8] = b"INFO {\"server_id\":\"N1\"}\r\nCONNECT {}\r\nPING\r\nRS
 LS+ C $G bar\r\nRMSG $G foo.x + _INBOX.1 q1 q2 5\r\nhello\r\nHMSG A foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n\
 RMSG $G foo | q 0\r\n\r\nPONG\r\n+OK\r\n-ERR 'x'\r\n";
 
+const LEAF_SESSION: &[u8] = b"CONNECT {}\r\nPING\r\nLS+ foo.* q 2\r\nLS- foo.* q\r\nLS+ $LDS.x\r\n\
+LMSG foo.x + _INBOX.1 q1 q2 5\r\nhello\r\nHMSG foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\nLMSG foo | q 0\r\n\r\nPONG\r\n";
+
 #[test]
 fn every_split_point_gives_the_same_ops() {
-    let whole = all_ops(SESSION).unwrap();
-    assert_eq!(whole.len(), 12);
-    for at in 0..=SESSION.len() {
-        assert_eq!(split_ops(SESSION, at).unwrap(), whole, "split at {at}");
+    for (session, dialect, count) in [(SESSION, Dialect::Route, 12), (LEAF_SESSION, Dialect::Leaf, 9)] {
+        let whole = all_ops(session, dialect).unwrap();
+        assert_eq!(whole.len(), count);
+        for at in 0..=session.len() {
+            assert_eq!(split_ops(session, at, dialect).unwrap(), whole, "split at {at}");
+        }
     }
 }
 
@@ -134,11 +174,12 @@ proptest! {
     #[test]
     fn arbitrary_input_is_split_invariant(input in proptest::collection::vec(
         prop_oneof![Just(b'\r'), Just(b'\n'), Just(b' '), Just(b'+'), Just(b'|'), Just(b'1'), Just(b'2'),
-                    Just(b'R'), Just(b'M'), Just(b'S'), Just(b'G'), Just(b'H'), any::<u8>()], 0..120),
-        at in 0usize..120) {
+                    Just(b'R'), Just(b'L'), Just(b'M'), Just(b'S'), Just(b'G'), Just(b'H'), any::<u8>()], 0..120),
+        at in 0usize..120, leaf in any::<bool>()) {
         let at = at.min(input.len());
-        let whole = all_ops(&input);
-        let split = split_ops(&input, at);
+        let dialect = if leaf { Dialect::Leaf } else { Dialect::Route };
+        let whole = all_ops(&input, dialect);
+        let split = split_ops(&input, at, dialect);
         // A parse error may show up earlier or later, never a different op.
         if let (Ok(a), Ok(b)) = (&whole, &split) {
             prop_assert_eq!(a, b);
