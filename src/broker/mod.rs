@@ -135,16 +135,22 @@ pub async fn stopping(signal: &mut watch::Receiver<bool>) {
     let _ = signal.wait_for(|stopping| *stopping).await;
 }
 
-/// Told when client interest enters or leaves an account's index (the
-/// cluster's seam: it announces interest to its routes, under the
-/// subscription's account). Route-owned subscriptions and service-import
-/// subjects are not reported.
+/// Told when interest enters or leaves an account's index (the seam of the
+/// cluster and the leaf node hub: they announce interest to their peers,
+/// under the subscription's account). Each hears only the interest that
+/// may travel to its side ([`Subscription::is_announced_to`]): never a
+/// service import's local subject, and never a route's interest to routes.
 pub trait InterestObserver: Send + Sync + fmt::Debug {
-    /// A client subscription entered the index.
+    /// The side of this server the observer announces to.
+    fn side(&self) -> Via;
+    /// A subscription entered the index.
     fn interest_added(&self, sub: &Subscription);
-    /// A client subscription left the index.
+    /// A subscription left the index.
     fn interest_removed(&self, sub: &Subscription);
 }
+
+/// The interest observers, set once at start.
+type Observers = Box<[Weak<dyn InterestObserver>]>;
 
 /// Who this server is.
 #[derive(Debug, Clone)]
@@ -192,7 +198,7 @@ pub struct Broker {
     registry: Mutex<Registry>,
     /// Told about client interest changes; set once, when clustered. Weak:
     /// the observer (the cluster) holds the broker.
-    observer: OnceLock<Weak<dyn InterestObserver>>,
+    observers: OnceLock<Observers>,
     next_cid: AtomicU64,
     next_batch: AtomicU64,
     shutdown: watch::Sender<bool>,
@@ -213,7 +219,7 @@ impl Broker {
             audit: AuditLog::default(),
             events: EventHub::default(),
             registry: Mutex::new(Registry::default()),
-            observer: OnceLock::new(),
+            observers: OnceLock::new(),
             next_cid: AtomicU64::new(1),
             next_batch: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
@@ -221,47 +227,69 @@ impl Broker {
         }
     }
 
-    /// Sets the observer of client interest (once; later calls are
-    /// ignored) and tells it of the interest already in the indexes (the
-    /// accounts' internal subscriptions, made before the cluster started).
-    pub fn observe_interest(&self, observer: Weak<dyn InterestObserver>) {
-        if self.observer.set(observer.clone()).is_err() {
+    /// Sets the observers of interest (once; later calls are ignored) and
+    /// tells them of the interest already in the indexes (the accounts'
+    /// internal subscriptions, made before the cluster started).
+    pub fn observe_interest(&self, observers: Vec<Weak<dyn InterestObserver>>) {
+        if self.observers.set(observers.into_boxed_slice()).is_err() {
             return;
         }
-        if let Some(observer) = observer.upgrade() {
-            for sub in self.all_subscriptions().iter().filter(|s| s.is_announced()) {
-                observer.interest_added(sub);
+        let subs = self.all_subscriptions();
+        self.tell(|o| {
+            for sub in subs.iter().filter(|s| s.is_announced_to(o.side())) {
+                o.interest_added(sub);
+            }
+        });
+    }
+
+    /// Calls `f` with every observer still alive.
+    fn tell(&self, mut f: impl FnMut(&dyn InterestObserver)) {
+        for observer in self.observers.get().into_iter().flatten() {
+            if let Some(observer) = observer.upgrade() {
+                f(observer.as_ref());
             }
         }
     }
 
+    /// Tells the observers that `sub` entered the index.
+    fn announce_added(&self, sub: &Subscription) {
+        self.tell(|o| {
+            if sub.is_announced_to(o.side()) {
+                o.interest_added(sub);
+            }
+        });
+    }
+
+    /// Tells the observers that `sub` left the index.
+    fn announce_removed(&self, sub: &Subscription) {
+        self.tell(|o| {
+            if sub.is_announced_to(o.side()) {
+                o.interest_removed(sub);
+            }
+        });
+    }
+
     /// Adds a subscription, and its shadows, to their accounts' indexes
-    /// (and tells the interest observer of those the cluster hears of).
+    /// (and tells the interest observers).
     pub fn add_subscription(&self, sub: Arc<Subscription>) {
-        let observer = self.observer.get().and_then(Weak::upgrade);
         for s in std::iter::once(&sub).chain(sub.shadows()) {
             s.account.router.insert(s.clone());
-            if let (Some(observer), true) = (&observer, s.is_announced()) {
-                observer.interest_added(s);
-            }
+            self.announce_added(s);
         }
     }
 
     /// Removes a subscription and its shadows (once; repeated calls do nothing).
     pub fn remove_subscription(&self, sub: &Arc<Subscription>) {
-        let observer = self.observer.get().and_then(Weak::upgrade);
         for s in std::iter::once(sub).chain(sub.shadows()) {
-            if s.account.router.remove(s) && s.is_announced() {
-                if let Some(observer) = &observer {
-                    observer.interest_removed(s);
-                }
+            if s.account.router.remove(s) {
+                self.announce_removed(s);
             }
         }
     }
 
     /// Puts `new` (a renewed copy of `old`: same owner, account, subject
     /// and queue) in `old`'s place without a moment in which neither
-    /// receives, and without telling routes anything. Shadows whose
+    /// receives, and without telling peers anything. Shadows whose
     /// imports stayed the same are swapped the same way; the rest leave and
     /// enter.
     pub fn replace_subscription(&self, old: &Arc<Subscription>, new: Arc<Subscription>) {
@@ -269,7 +297,6 @@ impl Broker {
             // `old` was gone already (UNSUB raced the reload): nothing to renew.
             return;
         }
-        let observer = self.observer.get().and_then(Weak::upgrade);
         let same = |a: &Arc<Subscription>, b: &Arc<Subscription>| {
             Arc::ptr_eq(&a.account, &b.account) && a.subject == b.subject
         };
@@ -281,19 +308,15 @@ impl Broker {
                     shadow.account.router.replace(shadow, n.clone());
                 }
                 None => {
-                    if shadow.account.router.remove(shadow) && shadow.is_announced() {
-                        if let Some(observer) = &observer {
-                            observer.interest_removed(shadow);
-                        }
+                    if shadow.account.router.remove(shadow) {
+                        self.announce_removed(shadow);
                     }
                 }
             }
         }
         for shadow in fresh {
             shadow.account.router.insert(shadow.clone());
-            if let (Some(observer), true) = (&observer, shadow.is_announced()) {
-                observer.interest_added(shadow);
-            }
+            self.announce_added(shadow);
         }
     }
 

@@ -36,7 +36,7 @@ use tracing::{info, warn};
 
 use crate::auth::password::PasswordHash;
 use crate::auth::Guard;
-use crate::broker::{Broker, InterestObserver, Subscription};
+use crate::broker::{Broker, InterestObserver, Subscription, Via};
 use crate::config::ClusterOptions;
 use crate::proto::route::{json_line, rs_minus, rs_plus, RouteConnect, RouteInfo};
 use crate::secret::Secret;
@@ -532,6 +532,10 @@ impl Cluster {
 /// Local client interest is counted per account, subject (and queue);
 /// every route hears when the interest this server announces changes.
 impl InterestObserver for Cluster {
+    fn side(&self) -> Via {
+        Via::Route
+    }
+
     fn interest_added(&self, sub: &Subscription) {
         let mut interest = self.interest.lock();
         let account = sub.account.name.clone();

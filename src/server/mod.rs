@@ -232,10 +232,11 @@ impl Server {
             ),
             None => None,
         };
+        let mut observers: Vec<Weak<dyn InterestObserver>> = Vec::new();
         if let Some(cluster) = &cluster {
-            let observer: Weak<dyn InterestObserver> = Arc::downgrade(cluster) as Weak<dyn InterestObserver>;
-            broker.observe_interest(observer);
+            observers.push(Arc::downgrade(cluster) as Weak<dyn InterestObserver>);
         }
+        broker.observe_interest(observers);
         let node = Arc::new(Node { broker: broker.clone(), gate, tls: Arc::new(CurrentTls::new(tls)), cluster, xkey });
         let api = MonitorApi::new(Sources {
             broker: broker.clone(),

@@ -167,15 +167,15 @@ impl Subscription {
         &self.shadows
     }
 
-    /// Whether the cluster hears of it: everything but a service import's
-    /// local subject (a request from a route is never imported) and
-    /// interest that may not travel on to routes (a route's own), by the
-    /// same rule as messages.
-    pub fn is_announced(&self) -> bool {
+    /// Whether peers on side `to` hear of it: everything but a service
+    /// import's local subject (a request from a peer is never imported),
+    /// internal interest that stays local, and interest that may not travel
+    /// to `to` (a route's to routes), by the same rule as messages.
+    pub fn is_announced_to(&self, to: Via) -> bool {
         match &self.kind {
             SubKind::Service(_) => false,
             SubKind::Inbox(inbox) => inbox.announce,
-            _ => self.owner.via().may_forward_to(Via::Route),
+            _ => self.owner.via().may_forward_to(to),
         }
     }
 
