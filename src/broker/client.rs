@@ -61,6 +61,8 @@ pub enum ClientKind {
     Client,
     /// Another server of the cluster.
     Route,
+    /// A leaf node server connected to this one, bound to one account.
+    Leaf,
     /// The server itself: owner of an account's internal subscriptions.
     Internal,
 }

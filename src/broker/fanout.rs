@@ -14,7 +14,7 @@ use tracing::warn;
 use super::account::{Account, ServiceImport, StreamImport};
 use super::origin::{Origin, Via};
 use super::router::{Claim, MatchCache, SubKind, Subscription};
-use super::{Append, Broker, Client, InboxMsg};
+use super::{Append, Broker, Client, ClientKind, InboxMsg};
 use crate::proto::route::{rmsg_len_bound, write_rmsg};
 
 /// A message to deliver, borrowing from the publisher's read buffer.
@@ -139,8 +139,8 @@ impl Fanout {
         for sub in &result.plain {
             match sub.owner.via() {
                 Via::Local => delivered += usize::from(self.deliver_to(broker, sub, msg, origin, now)),
-                to => {
-                    if origin.may_forward_to(to) {
+                _ => {
+                    if origin.may_reach(&sub.owner) {
                         add_route(&mut self.routes, &sub.owner, None);
                     }
                 }
@@ -148,10 +148,8 @@ impl Fanout {
         }
         for group in &result.groups {
             let Some(name) = group.first().and_then(|m| m.queue.as_deref()) else { continue };
-            if let Origin::Route { queues } = origin {
-                if !queues.contains(name) {
-                    continue;
-                }
+            if !origin.serves_queue(name) {
+                continue;
             }
             // Local members first; a route member only when none took it.
             let start = self.next_random() as usize % group.len().max(1);
@@ -165,9 +163,7 @@ impl Fanout {
             }
             if !taken {
                 let mut members = (0..group.len()).filter_map(|i| group.get((start + i) % group.len()));
-                if let Some(remote) =
-                    members.find(|m| m.owner.via() != Via::Local && origin.may_forward_to(m.owner.via()))
-                {
+                if let Some(remote) = members.find(|m| m.owner.via() != Via::Local && origin.may_reach(&m.owner)) {
                     add_route(&mut self.routes, &remote.owner, Some(name));
                     taken = true;
                 }
@@ -201,9 +197,11 @@ impl Fanout {
         let mut sent = 0;
         let name = account.name.as_bytes();
         for (route, queues) in &routes {
+            // A leaf connection is bound to its account: LMSG names none.
+            let account = (route.kind != ClientKind::Leaf).then_some(name);
             let size = rmsg_len_bound(name, msg.subject, msg.reply, queues, msg.message);
             let appended = route.outbound.append(size, |buf| {
-                write_rmsg(buf, Some(name), msg.subject, msg.reply, queues, msg.header_len, msg.message);
+                write_rmsg(buf, account, msg.subject, msg.reply, queues, msg.header_len, msg.message);
             });
             if appended == Append::Queued {
                 sent += 1;
@@ -211,7 +209,7 @@ impl Fanout {
                 route.stats.out_bytes.fetch_add(msg.message.len() as u64, Ordering::Relaxed);
                 self.touch(route);
             } else if appended == Append::SlowConsumer {
-                warn!(rid = route.id, "route fell behind by more than max_pending; closing it");
+                warn!(rid = route.id, kind = ?route.kind, "peer server fell behind by more than max_pending; closing it");
                 broker.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
         }
