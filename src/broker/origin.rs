@@ -149,7 +149,7 @@ mod tests {
         let from = Origin::Leaf { id: 7, queues: QueueNames::default() };
         assert!(!from.may_reach(&leaf(7)));
         assert!(from.may_reach(&leaf(8)));
-        assert!(from.may_reach(&Client::with_kind(7, addr, 1024, ClientKind::Route)));
+        assert!(from.may_reach(&Client::with_kind(9, addr, 1024, ClientKind::Route)));
     }
 
     #[test]
