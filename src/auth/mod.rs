@@ -85,9 +85,43 @@ pub struct ConnectionFacts {
     pub client_id: u64,
     /// The TLS session, when on TLS.
     pub tls: Option<TlsFacts>,
-    /// It came through the WebSocket listener (connection type `WEBSOCKET`
-    /// for a user JWT's `allowed_connection_types`).
-    pub websocket: bool,
+    /// How it reached the server.
+    pub connection: ConnectionType,
+}
+
+/// How a connection reached the server, in the words of a user JWT's
+/// `allowed_connection_types` and of an auth callout request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ConnectionType {
+    /// A client on the client port.
+    #[default]
+    Standard,
+    /// A client through the WebSocket listener.
+    Websocket,
+    /// A leaf node server on the leaf node port.
+    Leafnode,
+}
+
+impl ConnectionType {
+    /// The name `allowed_connection_types` uses.
+    pub fn jwt_name(self) -> &'static str {
+        match self {
+            ConnectionType::Standard => "STANDARD",
+            ConnectionType::Websocket => "WEBSOCKET",
+            ConnectionType::Leafnode => "LEAFNODE",
+        }
+    }
+
+    /// The `client_info` `kind` and `type` of an auth callout request
+    /// (nats-server's `kindString` and `clientTypeString`).
+    pub fn callout_kind_and_type(self) -> (&'static str, &'static str) {
+        match self {
+            ConnectionType::Standard => ("Client", "nats"),
+            ConnectionType::Websocket => ("Client", "websocket"),
+            ConnectionType::Leafnode => ("Leafnode", ""),
+        }
+    }
 }
 
 /// A connection's TLS session, as an external authorizer is told it.
@@ -106,7 +140,7 @@ pub struct TlsFacts {
 impl ConnectionFacts {
     /// The facts of a plain connection from `addr` that was sent no nonce.
     pub fn new(addr: SocketAddr) -> ConnectionFacts {
-        ConnectionFacts { addr, peer: None, nonce: None, client_id: 0, tls: None, websocket: false }
+        ConnectionFacts { addr, peer: None, nonce: None, client_id: 0, tls: None, connection: ConnectionType::Standard }
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::keepalive::{KeepAlive, FIRST_CLIENT_PING};
-use crate::auth::{Claims, ClientSoftware, ConnectionFacts, Gate, Identity, TlsFacts, Verdict};
+use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::{
     Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Message, Origin, ServerEvent, Subscription,
 };
@@ -196,7 +196,7 @@ impl Session {
             nonce: self.nonce.clone(),
             client_id: self.client.id,
             tls,
-            websocket: meta.websocket,
+            connection: if meta.websocket { ConnectionType::Websocket } else { ConnectionType::Standard },
         }
     }
 

@@ -196,9 +196,9 @@ fn request_claims(setup: &CalloutSetup, user: &str, claims: &Claims, facts: &Con
     if let Some(xkey) = &setup.server_xkey {
         server["xkey"] = xkey.public().as_str().into();
     }
+    let (kind, kind_type) = facts.connection.callout_kind_and_type();
     let mut client = json!({
-        "host": facts.addr.ip().to_string(), "id": facts.client_id, "kind": "Client",
-        "type": if facts.websocket { "websocket" } else { "nats" },
+        "host": facts.addr.ip().to_string(), "id": facts.client_id, "kind": kind, "type": kind_type,
     });
     if let Some(user) = claims.user.as_ref().or(claims.nkey.as_ref()) {
         client["user"] = user.as_str().into();
@@ -330,7 +330,7 @@ fn judge(
             effective.subscribe.deny.extend(crate::perms::system_space::callout_private());
         }
     }
-    let from = Some((facts.addr.ip(), crate::auth::operator::connection_type(facts)));
+    let from = Some((facts.addr.ip(), facts.connection.jwt_name()));
     match user_identity(&granted, &effective, account.into(), defaults, None, from, now) {
         Ok(mut identity) => {
             identity.user = [granted.registered.name.as_str(), claims.user.as_deref().unwrap_or_default(), user]

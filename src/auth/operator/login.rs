@@ -27,15 +27,6 @@ use crate::jwt::{self, Jwt, UserClaims};
 use crate::nkeys::{self, PublicKey};
 use crate::perms::PermissionSet;
 
-/// A connection's type, as `allowed_connection_types` names it.
-pub(crate) fn connection_type(facts: &ConnectionFacts) -> &'static str {
-    if facts.websocket {
-        "WEBSOCKET"
-    } else {
-        "STANDARD"
-    }
-}
-
 /// The operator-mode authenticator over one [`Directory`] (replaced whole
 /// when the accounts change).
 #[derive(Debug)]
@@ -204,7 +195,7 @@ impl Authenticator for JwtAuth {
                 return Verdict::Refuse(RefusalReason::BadJwt);
             }
         };
-        let identity = match self.admit(&user, Some((facts.addr.ip(), connection_type(facts))), now) {
+        let identity = match self.admit(&user, Some((facts.addr.ip(), facts.connection.jwt_name())), now) {
             Ok(identity) => identity,
             Err(reason) => return Verdict::Refuse(reason),
         };

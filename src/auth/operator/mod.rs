@@ -41,8 +41,8 @@ use crate::config::{decode_operators, trusted_keys, Options, ResolverOptions};
 use crate::jwt::{self, AccountClaims, Jwt, JwtError};
 
 pub use accounts::Directory;
+pub(crate) use login::user_identity;
 pub use login::JwtAuth;
-pub(crate) use login::{connection_type, user_identity};
 
 /// Largest account JWT file the directory resolver reads.
 const MAX_FILE: u64 = jwt::MAX_TOKEN_LEN as u64;
