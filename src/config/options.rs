@@ -72,6 +72,8 @@ pub struct Options {
     pub cluster: Option<ClusterOptions>,
     /// `websocket { ... }`: the listener for browsers.
     pub websocket: Option<WebsocketOptions>,
+    /// `leafnodes { ... }`: the leaf node listener (hub side).
+    pub leafnodes: Option<LeafnodeOptions>,
     /// `check_reply_subjects` (warden only, default on): a PUB's reply
     /// subject must be one the publisher may subscribe to, so a requester
     /// cannot borrow a service's publish rights through it.
@@ -309,6 +311,7 @@ impl Default for Options {
             http_authorization: None,
             cluster: None,
             websocket: None,
+            leafnodes: None,
             check_reply_subjects: true,
             accounts: Vec::new(),
             system_account: Some(DEFAULT_SYSTEM_ACCOUNT.into()),
@@ -565,6 +568,45 @@ impl Default for ClusterOptions {
             tls: None,
             no_advertise: false,
             connect_retries: 0,
+            allow_unauthenticated: false,
+        }
+    }
+}
+
+/// `leafnodes { ... }`: the port leaf node servers connect to (this
+/// server as their hub). Leaf nodes log in like clients, through the gate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeafnodeOptions {
+    /// Listen host.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+    /// `advertise`: the `host:port` leafs are told to reconnect to.
+    pub advertise: Option<String>,
+    /// `no_advertise`: tell leafs no URL of this server.
+    pub no_advertise: bool,
+    /// `tls { ... }` for leaf connections.
+    pub tls: Option<TlsOptions>,
+    /// `auth_timeout`: time a leaf has to log in (default: the client
+    /// `authorization { timeout }`).
+    pub auth_timeout: Option<Duration>,
+    /// `insecure_allow_unauthenticated_leafnodes` (warden only): run the
+    /// leaf listener on a server whose clients need no credentials. Without
+    /// it such a config refuses to start: anyone reaching the port could
+    /// read and inject every message of the global account.
+    pub allow_unauthenticated: bool,
+}
+
+impl Default for LeafnodeOptions {
+    /// A leafnodes block before its options are read.
+    fn default() -> Self {
+        LeafnodeOptions {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            advertise: None,
+            no_advertise: false,
+            tls: None,
+            auth_timeout: None,
             allow_unauthenticated: false,
         }
     }

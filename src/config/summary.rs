@@ -68,6 +68,15 @@ pub fn summary(o: &Options) -> String {
         }
         None => out.push_str("websocket: off\n"),
     }
+    match &o.leafnodes {
+        Some(l) => {
+            let tls = if l.tls.is_some() { "TLS" } else { "no TLS" };
+            let login =
+                if l.allow_unauthenticated { "INSECURE: no login required" } else { "leafs log in like clients" };
+            let _ = writeln!(out, "leafnodes: {}:{} ({tls}), {login}", l.host, l.port);
+        }
+        None => out.push_str("leafnodes: off\n"),
+    }
     auth_summary(o, &mut out);
     let subs = match o.max_subscriptions {
         0 => "unlimited".to_owned(),

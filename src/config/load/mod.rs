@@ -18,6 +18,7 @@ use super::section::{self, Bare};
 use super::value::{Entry, Map, Value};
 
 mod cluster;
+mod leafnodes;
 mod monitor;
 mod tls;
 
@@ -78,8 +79,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "prof_port",
     "mappings",
     "jetstream",
-    "leafnodes",
-    "leaf",
     "gateway",
     "mqtt",
     "resolver_tls",
@@ -239,6 +238,7 @@ static TOP: Block<Top> = Block {
             t.o.websocket = Some(ws);
             Ok(())
         }),
+        Key(&["leafnodes", "leaf"], |e, t, _| leafnodes::read(e).map(|l| t.o.leafnodes = Some(l))),
         Key(&["check_reply_subjects"], |e, t, _| {
             section::boolean(&e.value, "check_reply_subjects").map(|b| t.o.check_reply_subjects = b)
         }),
@@ -325,7 +325,16 @@ static TOP: Block<Top> = Block {
             }
             Ok(())
         }),
-        Check(|t, f| check_port_clash(&t.o, monitor::one_listener(f)?, f.get("cluster"), f.get("websocket"))),
+        Check(|t, f| {
+            let http = monitor::one_listener(f)?;
+            check_port_clash(&t.o, http, f.get("cluster"), f.get("websocket"), f.get("leafnodes"))
+        }),
+        Check(|t, f| match (&t.o.leafnodes, f.get("leafnodes")) {
+            (Some(l), Some(e)) if !l.allow_unauthenticated && !leafnodes::clients_authenticate(&t.o) => {
+                Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, leafnodes::UNAUTHENTICATED_LEAFNODES))
+            }
+            _ => Ok(()),
+        }),
         Check(|t, f| match (&t.o.cluster, f.get("cluster")) {
             (Some(c), Some(e)) if c.authorization.is_none() && c.tls.is_none() && !c.allow_unauthenticated => {
                 Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, UNAUTHENTICATED_ROUTES))
@@ -383,6 +392,7 @@ fn check_port_clash(
     http: Option<&Entry>,
     cluster: Option<&Entry>,
     websocket: Option<&Entry>,
+    leafnodes: Option<&Entry>,
 ) -> Result<(), ConfigError> {
     let overlap = |a: &str, b: &str| a == b || [a, b].iter().any(|h| matches!(*h, "0.0.0.0" | "::" | ""));
     if let (Some(h), Some(e)) = (&o.http, http) {
@@ -403,6 +413,15 @@ fn check_port_clash(
         others.extend(o.cluster.as_ref().map(|c| (c.host.as_str(), c.port)));
         if w.port != 0 && others.iter().any(|(host, port)| *port == w.port && overlap(host, &w.host)) {
             return Err(conflict(e, "the websocket port is already used by another listener"));
+        }
+    }
+    if let (Some(l), Some(e)) = (&o.leafnodes, leafnodes) {
+        let mut others = vec![(o.host.as_str(), o.port)];
+        others.extend(o.http.as_ref().map(|h| (h.host.as_str(), h.port)));
+        others.extend(o.cluster.as_ref().map(|c| (c.host.as_str(), c.port)));
+        others.extend(o.websocket.as_ref().map(|w| (w.host.as_str(), w.port)));
+        if l.port != 0 && others.iter().any(|(host, port)| *port == l.port && overlap(host, &l.host)) {
+            return Err(conflict(e, "the leafnode port is already used by another listener"));
         }
     }
     Ok(())

@@ -35,6 +35,7 @@ fn cases() -> Vec<Case> {
             4,
         ),
         case("http_authorization", &monitor::HTTP_AUTH, "http: 8222\nhttp_authorization {\n{}\n}", 3),
+        case("leafnodes", &leafnodes::LEAFNODES, "leafnodes {\n{}\n}", 2),
     ]
 }
 

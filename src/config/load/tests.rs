@@ -495,3 +495,28 @@ proptest! {
         let _ = load(&text);
     }
 }
+
+#[test]
+fn leafnodes_are_read_and_refused_without_client_authentication() {
+    let users = "authorization { users = [ { user: a, password: \"$2a$11$0123456789012345678901.abcdefghijklmnopqrstuvwxyzABCDE\" } ] }\n";
+    let loaded = load_str(
+        &format!("{users}leafnodes {{ listen: 127.0.0.1:7422, advertise: \"leaf.example:7422\", compression: off }}"),
+        "l.conf",
+    )
+    .unwrap();
+    let leaf = loaded.options.leafnodes.unwrap();
+    assert_eq!((leaf.host.as_str(), leaf.port), ("127.0.0.1", 7422));
+    assert_eq!(leaf.advertise.as_deref(), Some("leaf.example:7422"));
+    let open = load_str("leafnodes {\n  port: 7422\n}", "l.conf").unwrap_err().to_string();
+    assert!(open.starts_with("l.conf:1:1:") && open.contains("insecure_allow_unauthenticated_leafnodes"), "{open}");
+    load_str("leafnodes { port: 7422, insecure_allow_unauthenticated_leafnodes: true }", "l.conf").unwrap();
+    let s2 = load_str(&format!("{users}leafnodes {{ port: 7422, compression: s2_auto }}"), "l.conf")
+        .unwrap_err()
+        .to_string();
+    assert!(s2.contains("does not compress"), "{s2}");
+    let clash = load_str(&format!("{users}port: 7422\nleafnodes {{ port: 7422 }}"), "l.conf").unwrap_err().to_string();
+    assert!(clash.contains("leafnode port is already used"), "{clash}");
+    let remotes =
+        load_str(&format!("{users}leafnodes {{ port: 7422, remotes: [] }}"), "l.conf").unwrap_err().to_string();
+    assert!(remotes.contains("remotes"), "{remotes}");
+}
