@@ -2,8 +2,9 @@
 //! bytes and timers for a sans-IO [`Protocol`]), the writer that drains a
 //! connection's outbound queue, the keep-alive every protocol shares, and
 //! the first protocol, the client session (states, auth deadline, what
-//! each op does). Routes (`cluster`) are the second protocol on the same
-//! driver.
+//! each op does). Routes (`cluster`) and leaf nodes (`leaf`) are further
+//! protocols on the same driver; leaf nodes log in with the client's
+//! [`Login`], checked by the gate.
 
 mod accept;
 mod driver;
@@ -15,5 +16,7 @@ mod writer;
 pub use accept::accept_until_shutdown;
 pub(crate) use driver::{drive, Authority, Event, Protocol, Received, Signals};
 pub(crate) use keepalive::{KeepAlive, FIRST_PEER_PING};
+pub(crate) use session::{connection_facts, Login};
+pub(crate) use task::note_tls_session;
 pub use task::{refuse_connection, run_connection, Greeting, Start};
 pub use writer::write_loop;

@@ -32,13 +32,13 @@ use crate::subject;
 /// What the driver must do after [`Session::receive`].
 pub(super) type Event = super::driver::Event<Box<Login>>;
 
-/// What a credential check needs.
+/// What a credential check needs (a client's or a leaf node's).
 #[derive(Debug)]
-pub(super) struct Login {
+pub(crate) struct Login {
     /// What the CONNECT presented.
-    pub(super) claims: Claims,
+    pub(crate) claims: Claims,
     /// What the server knows of the connection.
-    pub(super) facts: ConnectionFacts,
+    pub(crate) facts: ConnectionFacts,
 }
 
 /// The outcome of [`Session::receive`].
@@ -181,23 +181,9 @@ impl Session {
 
     /// The connection's facts for an authenticator.
     fn facts(&self) -> ConnectionFacts {
-        let meta = self.client.meta.lock();
-        let tls = match (&meta.tls_version, &meta.tls_cipher_suite) {
-            (Some(version), Some(cipher)) => Some(TlsFacts {
-                version: version.clone(),
-                cipher: cipher.clone(),
-                chain: meta.peer_chain.clone().unwrap_or_else(|| Arc::from(Vec::new())),
-            }),
-            _ => None,
-        };
-        ConnectionFacts {
-            addr: self.client.addr,
-            peer: meta.peer.clone(),
-            nonce: self.nonce.clone(),
-            client_id: self.client.id,
-            tls,
-            connection: if meta.websocket { ConnectionType::Websocket } else { ConnectionType::Standard },
-        }
+        let websocket = self.client.meta.lock().websocket;
+        let connection = if websocket { ConnectionType::Websocket } else { ConnectionType::Standard };
+        connection_facts(&self.client, self.nonce.clone(), connection)
     }
 
     fn is_established(&self) -> bool {
@@ -727,6 +713,21 @@ impl Session {
 
 /// The `-ERR` a refused publish gets: nats-server's texts, naming the
 /// reply subject when the reply is what was refused.
+/// What the server knows of `client`'s connection, for an authenticator:
+/// its address, certificate and TLS session, and the nonce its INFO sent.
+pub(crate) fn connection_facts(client: &Client, nonce: Option<String>, connection: ConnectionType) -> ConnectionFacts {
+    let meta = client.meta.lock();
+    let tls = match (&meta.tls_version, &meta.tls_cipher_suite) {
+        (Some(version), Some(cipher)) => Some(TlsFacts {
+            version: version.clone(),
+            cipher: cipher.clone(),
+            chain: meta.peer_chain.clone().unwrap_or_else(|| Arc::from(Vec::new())),
+        }),
+        _ => None,
+    };
+    ConnectionFacts { addr: client.addr, peer: meta.peer.clone(), nonce, client_id: client.id, tls, connection }
+}
+
 fn refusal(violation: PublishViolation, publish: &Publish<'_>) -> ProtoError {
     match publish.reply {
         Some(reply) if violation.blames_reply() => {

@@ -15,6 +15,7 @@ use super::writer::CLOSE_FLUSH;
 use crate::auth::{Gate, Verdict};
 use crate::broker::{wake_writers, Broker, Client, CloseReason};
 use crate::proto::ProtoError;
+use crate::tls::PeerIdentity;
 
 /// Whether the connection still has to send its INFO.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,10 +103,25 @@ impl Protocol for Session {
     }
 }
 
-/// Clients' credentials are checked by the gate.
-impl Authority<Session> for Gate {
+/// Clients' credentials, and leaf nodes' (which log in like clients), are
+/// checked by the gate.
+impl<P: Protocol<Login = Box<Login>, Verdict = Verdict>> Authority<P> for Gate {
     fn check(&self, login: Box<Login>) -> impl std::future::Future<Output = Verdict> + Send {
         self.admit(login.claims, login.facts)
+    }
+}
+
+/// Records the TLS facts of a connection (protocol, cipher, the peer's
+/// verified chain and the names in it) where monitoring and
+/// authenticators read them.
+pub(crate) fn note_tls_session(client: &Client, session: &rustls::ServerConnection) {
+    let mut meta = client.meta.lock();
+    meta.tls_version = session.protocol_version().and_then(|v| v.as_str()).map(str::to_string);
+    meta.tls_cipher_suite = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
+    let chain = session.peer_certificates().unwrap_or_default();
+    meta.peer = chain.first().and_then(|c| PeerIdentity::from_der(c));
+    if !chain.is_empty() {
+        meta.peer_chain = Some(chain.iter().map(|c| c.to_vec()).collect());
     }
 }
 

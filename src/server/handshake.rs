@@ -13,9 +13,9 @@ use tracing::warn;
 
 use super::Node;
 use crate::broker::Client;
-use crate::conn::{run_connection, Greeting, Start};
+use crate::conn::{note_tls_session, run_connection, Greeting, Start};
 use crate::proto::ProtoError;
-use crate::tls::{PeerIdentity, TlsState};
+use crate::tls::TlsState;
 
 /// First byte of a TLS record carrying a handshake message.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
@@ -112,17 +112,7 @@ async fn start_tls_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    {
-        let (_, session) = stream.get_ref();
-        let mut meta = client.meta.lock();
-        meta.tls_version = session.protocol_version().and_then(|v| v.as_str()).map(str::to_string);
-        meta.tls_cipher_suite = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
-        let chain = session.peer_certificates().unwrap_or_default();
-        meta.peer = chain.first().and_then(|c| PeerIdentity::from_der(c));
-        if !chain.is_empty() {
-            meta.peer_chain = Some(chain.iter().map(|c| c.to_vec()).collect());
-        }
-    }
+    note_tls_session(&client, stream.get_ref().1);
     run_connection(node.broker.clone(), node.gate.clone(), stream, client, start).await;
 }
 
