@@ -75,6 +75,7 @@ pub mod config;
 pub mod conn;
 pub mod delegate;
 pub mod jwt;
+pub mod leaf;
 pub mod monitor;
 pub mod nkeys;
 pub mod perms;

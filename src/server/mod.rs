@@ -23,6 +23,7 @@ use crate::auth::{self, AuthSetupError, FailureThrottle, Gate, Guard, Verifier};
 use crate::broker::{AuditKind, Broker, Client, InterestObserver, Refusal, ServerIdentity};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
+use crate::leaf::{Hub, LeafError};
 use crate::monitor::{self, MonitorApi, MonitorError, MonitorHandle, Sources};
 use crate::proto::ProtoError;
 use crate::system::{ReloadRequests, SystemServices};
@@ -41,6 +42,8 @@ pub enum StartError {
     Auth(AuthSetupError),
     /// The cluster could not start.
     Cluster(ClusterError),
+    /// The leaf node listener could not start.
+    Leaf(LeafError),
     /// Monitoring could not start.
     Monitor(MonitorError),
     /// The server's key pair could not be made.
@@ -68,6 +71,7 @@ impl fmt::Display for StartError {
             StartError::Tls(err) => write!(f, "TLS: {err}"),
             StartError::Auth(err) => write!(f, "authorization: {err}"),
             StartError::Cluster(err) => write!(f, "cluster: {err}"),
+            StartError::Leaf(err) => write!(f, "{err}"),
             StartError::Monitor(err) => write!(f, "monitoring: {err}"),
             StartError::Identity(err) => write!(f, "server identity: {err}"),
             StartError::Operator(err) => write!(f, "operator mode: {err}"),
@@ -85,6 +89,7 @@ impl std::error::Error for StartError {
             StartError::Tls(err) => Some(err),
             StartError::Auth(err) => Some(err),
             StartError::Cluster(err) => Some(err),
+            StartError::Leaf(err) => Some(err),
             StartError::Monitor(err) => Some(err),
             StartError::Identity(err) => Some(err),
             StartError::Operator(err) => Some(err),
@@ -147,6 +152,8 @@ pub struct Server {
     operator_task: Option<JoinHandle<()>>,
     /// The WebSocket listener, when configured.
     websocket: Option<Websocket>,
+    /// The leaf node hub, when configured.
+    leaf: Option<Arc<Hub>>,
     /// The authenticator an embedder installed with
     /// [`Server::start_with_authenticator`]. A reload keeps it: the
     /// config's `authorization` never described who may log in here, and
@@ -232,9 +239,23 @@ impl Server {
             ),
             None => None,
         };
+        let leaf = match broker.opts.leafnodes.clone() {
+            Some(leaf_opts) => match Hub::start(broker.clone(), gate.clone(), leaf_opts).await {
+                Ok(hub) => Some(hub),
+                Err(err) => {
+                    // The cluster's tasks end with the shutdown signal.
+                    broker.begin_shutdown();
+                    return Err(StartError::Leaf(err));
+                }
+            },
+            None => None,
+        };
         let mut observers: Vec<Weak<dyn InterestObserver>> = Vec::new();
         if let Some(cluster) = &cluster {
             observers.push(Arc::downgrade(cluster) as Weak<dyn InterestObserver>);
+        }
+        if let Some(hub) = &leaf {
+            observers.push(Arc::downgrade(hub) as Weak<dyn InterestObserver>);
         }
         broker.observe_interest(observers);
         let node = Arc::new(Node { broker: broker.clone(), gate, tls: Arc::new(CurrentTls::new(tls)), cluster, xkey });
@@ -291,8 +312,14 @@ impl Server {
             operator,
             operator_task,
             websocket,
+            leaf,
             embedded,
         })
+    }
+
+    /// The bound leaf node address, when the listener is configured.
+    pub fn leafnode_addr(&self) -> Option<SocketAddr> {
+        self.leaf.as_ref().map(|hub| hub.listen_addr())
     }
 
     /// The bound WebSocket address, when the listener is configured.
@@ -489,6 +516,16 @@ pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
             }
         }
         crate::cluster::route_tls(cluster).map_err(StartError::Cluster)?;
+    }
+    if let Some(leaf) = &opts.leafnodes {
+        if let Some(tls) = &leaf.tls {
+            TlsState::load(tls).map_err(StartError::Tls)?;
+        }
+        if leaf.allow_unauthenticated {
+            warnings.push(
+                "leaf nodes need no credentials (insecure_allow_unauthenticated_leafnodes): anyone who reaches the leafnode port can read and inject every message of the global account".into(),
+            );
+        }
     }
     if let Some(ws) = &opts.websocket {
         if let Some(tls) = &ws.tls {

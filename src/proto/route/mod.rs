@@ -16,11 +16,13 @@
 //! weight]`, `LS- subject [queue]`, `LMSG subject ...`, `HMSG subject ...`.
 
 mod encode;
+mod leaf;
 mod parse;
 
 use serde::{Deserialize, Serialize};
 
 pub use encode::{rmsg_len_bound, rs_minus, rs_plus, write_rmsg};
+pub use leaf::{LeafConnect, LeafInfo};
 pub use parse::{parse, parse_dialect, Dialect, QueueNames, RouteMsg, RouteOp, RouteProtoError, MAX_ROUTE_LINE};
 
 /// The account every route message belongs to while warden hosts one: `$G`.

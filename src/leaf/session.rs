@@ -1,0 +1,585 @@
+//! The hub side of one leaf node connection, sans IO: bytes and `now` in;
+//! out go the bytes it queued (to the leaf, and to the local subscribers of
+//! the messages it forwards), the login to check, and the next deadline.
+//! `listener.rs` puts it on the connection driver; `session/tests.rs`
+//! drives it directly, with no socket and no clock.
+//!
+//! Before its CONNECT has been checked a leaf may send only INFO, CONNECT,
+//! PING and PONG, each line within `max_control_line`: interest and
+//! messages are refused before a byte of their payload is held.
+// Sans IO: `now` comes from the driver (clippy.toml).
+#![deny(clippy::disallowed_methods)]
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use memchr::memchr;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTES};
+use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
+use crate::broker::{
+    wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, Subscription,
+};
+use crate::conn::{connection_facts, Event, KeepAlive, Login, Protocol, Received, FIRST_PEER_PING};
+use crate::perms::{system_space, PublishGuard, Standing, SubDecision};
+use crate::proto::route::{self, json_line, Dialect, LeafConnect, LeafInfo, RouteMsg, RouteOp};
+use crate::proto::ProtoError;
+use crate::subject;
+
+/// A leaf's interest: subject and queue.
+type InterestKey = (Box<[u8]>, Option<Box<[u8]>>);
+
+/// Why this server refused a leaf; the `Display` is the `-ERR` text
+/// (nats-server's where it has one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The CONNECT JSON did not parse.
+    InvalidConnect,
+    /// A client (its CONNECT has `lang`) dialled the leaf port.
+    ClientOnLeafPort,
+    /// A gateway dialled the leaf port.
+    GatewayOnLeafPort,
+    /// The leaf asked to be the hub, which warden does not do.
+    HubRoleSwap,
+    /// The leaf's cluster is this server's.
+    SameClusterName,
+    /// Interest or a message before the login, or a second CONNECT.
+    AuthorizationViolation,
+    /// No valid CONNECT within the auth timeout.
+    AuthenticationTimeout,
+    /// A control line longer than `max_control_line` before the login.
+    ControlLineTooLong,
+    /// Interest past [`MAX_LEAF_INTEREST`] or [`MAX_LEAF_INTEREST_BYTES`].
+    TooMuchInterest,
+    /// The leaf reported this server's own loop subject.
+    Loop {
+        /// The account the loop is in.
+        account: String,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::InvalidConnect => f.write_str("Protocol Violation: leafnode CONNECT is not valid JSON"),
+            Refusal::ClientOnLeafPort => f.write_str("attempted to connect to leaf node port"),
+            Refusal::GatewayOnLeafPort => f.write_str("attempted to connect to leaf node port from a gateway"),
+            Refusal::HubRoleSwap => f.write_str("this hub does not accept leafnode remotes with hub: true"),
+            Refusal::SameClusterName => f.write_str("remote leafnode has same cluster name"),
+            Refusal::AuthorizationViolation => f.write_str("Authorization Violation"),
+            Refusal::AuthenticationTimeout => f.write_str("Authentication Timeout"),
+            Refusal::ControlLineTooLong => f.write_str("Maximum Control Line Exceeded"),
+            Refusal::TooMuchInterest => f.write_str("too much leafnode interest"),
+            Refusal::Loop { account } => write!(
+                f,
+                "Loop detected for leafnode account={:?}. Delaying attempt to reconnect for {}s",
+                account,
+                LOOP_DELAY.as_secs()
+            ),
+        }
+    }
+}
+
+impl Refusal {
+    /// How the connection is recorded as closed.
+    fn close_reason(&self) -> CloseReason {
+        match self {
+            Refusal::AuthorizationViolation => CloseReason::AuthenticationFailure,
+            Refusal::AuthenticationTimeout => CloseReason::AuthenticationTimeout,
+            _ => CloseReason::ProtocolViolation,
+        }
+    }
+}
+
+/// A logged-in leaf.
+struct Established {
+    identity: Identity,
+    account: Arc<Account>,
+    publish: PublishGuard<Client>,
+    link: Arc<LeafLink>,
+}
+
+/// Where the connection is in its life.
+enum State {
+    /// Only CONNECT is accepted, by the deadline; the slot bounds such
+    /// connections and is given back with the state.
+    AwaitingConnect(PendingSlot),
+    /// The CONNECT is being checked.
+    Authenticating(PendingSlot, Box<LeafConnect>),
+    /// Logged in and registered with the hub.
+    Established(Box<Established>),
+    /// Closed.
+    Done,
+}
+
+/// Per-connection leaf state, owned by the connection's reader task.
+pub(crate) struct LeafSession {
+    hub: Arc<Hub>,
+    broker: Arc<Broker>,
+    client: Arc<Client>,
+    nonce: String,
+    state: State,
+    auth_deadline: Instant,
+    keepalive: KeepAlive,
+    /// The leaf's interest, by subject and queue.
+    interest: HashMap<InterestKey, Arc<Subscription>>,
+    /// Bytes of subjects and queue names in `interest`.
+    interest_bytes: usize,
+    fanout: Fanout,
+    /// Messages and bytes received in the current batch.
+    batch_in: (u64, u64),
+}
+
+impl LeafSession {
+    /// The session of a leaf connection accepted at `now` (holding `slot`
+    /// among the pending ones); it queues the hub's INFO.
+    pub(crate) fn new(hub: Arc<Hub>, client: Arc<Client>, slot: PendingSlot, now: Instant) -> Self {
+        let broker = hub.broker.clone();
+        let nonce = crate::nkeys::new_nonce();
+        let info = LeafInfo {
+            server_id: broker.identity.id.clone(),
+            server_name: broker.identity.name.clone(),
+            version: crate::proto::NATS_VERSION.into(),
+            proto: 1,
+            host: hub.listen_addr.ip().to_string(),
+            port: hub.listen_addr.port(),
+            headers: true,
+            auth_required: true,
+            tls_required: hub.tls.is_some(),
+            max_payload: broker.opts.max_payload,
+            client_id: client.id,
+            nonce: nonce.clone(),
+            info_on_connect: true,
+            leafnode_urls: hub.leafnode_urls(),
+            cluster: broker.opts.cluster.as_ref().and_then(|c| c.name.clone()).unwrap_or_default(),
+            ..LeafInfo::default()
+        };
+        client.send(&json_line("INFO", &info));
+        let opts = &broker.opts;
+        let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
+        LeafSession {
+            auth_deadline: now + hub.auth_timeout(),
+            fanout: Fanout::new(client.id),
+            hub,
+            broker,
+            client,
+            nonce,
+            state: State::AwaitingConnect(slot),
+            keepalive,
+            interest: HashMap::new(),
+            interest_bytes: 0,
+            batch_in: (0, 0),
+        }
+    }
+
+    fn established(&self) -> Option<&Established> {
+        match &self.state {
+            State::Established(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Sends the refusal to the leaf, logs it, and returns the close reason.
+    fn refuse(&mut self, refusal: Refusal) -> CloseReason {
+        let text = refusal.to_string();
+        self.client.send(format!("-ERR '{text}'\r\n").as_bytes());
+        if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Other, "") {
+            warn!(cid = self.client.id, addr = %self.client.addr, error = %text, "leafnode refused");
+        }
+        refusal.close_reason()
+    }
+
+    /// Before the login: the next line must fit `max_control_line` and be
+    /// one of the ops a leaf may send then.
+    fn check_unauthenticated(&self, rest: &[u8]) -> Result<(), Refusal> {
+        let limit = self.broker.opts.max_control_line;
+        let line = match memchr(b'\n', rest) {
+            Some(nl) if nl <= limit => &rest[..nl],
+            Some(_) => return Err(Refusal::ControlLineTooLong),
+            None if rest.len() > limit => return Err(Refusal::ControlLineTooLong),
+            None => return Ok(()),
+        };
+        let verb = line.split(|b| *b == b' ' || *b == b'\r').next().unwrap_or_default();
+        let allowed = [&b"CONNECT"[..], b"INFO", b"PING", b"PONG", b"-ERR", b"+OK"];
+        if allowed.iter().any(|v| verb.eq_ignore_ascii_case(v)) {
+            Ok(())
+        } else {
+            Err(Refusal::AuthorizationViolation)
+        }
+    }
+
+    fn handle(&mut self, op: RouteOp<'_>, now: Instant) -> Result<(), Event<Box<Login>>> {
+        match op {
+            RouteOp::Ping => {
+                self.client.send(b"PONG\r\n");
+                Ok(())
+            }
+            RouteOp::Pong => {
+                if let Some(rtt) = self.keepalive.pong(now) {
+                    let nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
+                    self.client.rtt_nanos.store(nanos, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            // A leaf's INFO only updates what a hub never uses (its URLs).
+            RouteOp::Ok | RouteOp::Info(_) => Ok(()),
+            RouteOp::Err(text) => {
+                info!(cid = self.client.id, addr = %self.client.addr, error = %String::from_utf8_lossy(text), "leafnode said");
+                Err(Event::Close(CloseReason::ClientClosed))
+            }
+            RouteOp::Connect(json) => self.connect(json),
+            RouteOp::Sub { subject, queue, .. } => self.leaf_sub(subject, queue.map(|(q, _)| q)),
+            RouteOp::Unsub { subject, queue, .. } => {
+                self.leaf_unsub(subject, queue);
+                Ok(())
+            }
+            RouteOp::Msg(msg) => self.leaf_msg(&msg, now),
+        }
+    }
+
+    /// The leaf's CONNECT: refused from a client, a gateway, a leaf that
+    /// wants to be the hub or shares this cluster's name; otherwise its
+    /// credentials go to the gate.
+    fn connect(&mut self, json: &[u8]) -> Result<(), Event<Box<Login>>> {
+        let refused = |s: &mut Self, r| Err(Event::Close(s.refuse(r)));
+        let State::AwaitingConnect(_) = &self.state else {
+            return refused(self, Refusal::AuthorizationViolation);
+        };
+        let Ok(connect) = serde_json::from_slice::<LeafConnect>(json) else {
+            return refused(self, Refusal::InvalidConnect);
+        };
+        if connect.lang.is_some() {
+            return refused(self, Refusal::ClientOnLeafPort);
+        }
+        if connect.gateway.is_some() {
+            return refused(self, Refusal::GatewayOnLeafPort);
+        }
+        if connect.hub {
+            return refused(self, Refusal::HubRoleSwap);
+        }
+        let ours = self.broker.opts.cluster.as_ref().and_then(|c| c.name.as_deref());
+        if ours.is_some_and(|ours| !connect.cluster.is_empty() && connect.cluster == ours) {
+            return refused(self, Refusal::SameClusterName);
+        }
+        let claims = Claims {
+            user: connect.user.clone(),
+            password: connect.pass.clone(),
+            token: connect.auth_token.clone(),
+            nkey: connect.nkey.clone(),
+            signature: connect.sig.clone(),
+            jwt: connect.jwt.clone(),
+            client: ClientSoftware {
+                name: Some(connect.name.clone()).filter(|n| !n.is_empty()),
+                version: Some(connect.version.clone()).filter(|v| !v.is_empty()),
+                protocol: connect.protocol,
+                ..ClientSoftware::default()
+            },
+        };
+        let facts = connection_facts(&self.client, Some(self.nonce.clone()), ConnectionType::Leafnode);
+        let State::AwaitingConnect(slot) = std::mem::replace(&mut self.state, State::Done) else {
+            return refused(self, Refusal::AuthorizationViolation);
+        };
+        self.state = State::Authenticating(slot, Box::new(connect));
+        Err(Event::Authenticate(Box::new(Login { claims, facts })))
+    }
+
+    /// A logged-in leaf joins its account: it is told its account, then
+    /// the account's interest.
+    fn establish(&mut self, identity: Identity, connect: Box<LeafConnect>) -> Result<(), CloseReason> {
+        let Some(account) = self.broker.accounts.get(&identity.account) else {
+            return Err(self.refuse(Refusal::AuthorizationViolation));
+        };
+        if !account.try_connect() {
+            self.client.send(ProtoError::MaxAccountConnections.to_line().as_bytes());
+            return Err(CloseReason::MaxAccountConnectionsExceeded);
+        }
+        self.client.set_headers(connect.headers);
+        self.client.set_reply_tracking(&identity.permissions);
+        {
+            let mut meta = self.client.meta.lock();
+            meta.user = identity.user.clone();
+            meta.account = Some(account.name.clone());
+            meta.permissions = Some(identity.permissions.clone());
+            meta.name = Some(connect.name.clone()).filter(|n| !n.is_empty());
+            meta.version = Some(connect.version.clone()).filter(|v| !v.is_empty());
+        }
+        let info = LeafInfo {
+            server_id: self.broker.identity.id.clone(),
+            server_name: self.broker.identity.name.clone(),
+            version: crate::proto::NATS_VERSION.into(),
+            proto: 1,
+            headers: true,
+            auth_required: true,
+            max_payload: self.broker.opts.max_payload,
+            client_id: self.client.id,
+            info_on_connect: true,
+            connect_info: true,
+            remote_account: Some(account.name.to_string()),
+            leafnode_urls: self.hub.leafnode_urls(),
+            ..LeafInfo::default()
+        };
+        self.client.send(&json_line("INFO", &info));
+        let standing = Standing { in_system: account.is_system(), serves_callout: identity.serves_callout };
+        let publish = PublishGuard::new(
+            identity.permissions.clone(),
+            self.client.clone(),
+            standing,
+            self.broker.opts.check_reply_subjects,
+        );
+        let link = Arc::new(LeafLink {
+            client: self.client.clone(),
+            account: account.name.clone(),
+            remote_id: connect.server_id.clone(),
+            remote_name: connect.name.clone(),
+        });
+        info!(cid = self.client.id, addr = %self.client.addr, account = %account.name, remote = %link.remote_id, "leafnode connected");
+        self.hub.register(link.clone());
+        self.state = State::Established(Box::new(Established { identity, account, publish, link }));
+        Ok(())
+    }
+
+    /// `LS+`: interest of the leaf, checked like a client's SUB.
+    fn leaf_sub(&mut self, subject: &[u8], queue: Option<&[u8]>) -> Result<(), Event<Box<Login>>> {
+        let Some(established) = self.established() else {
+            return Err(Event::Close(self.refuse(Refusal::AuthorizationViolation)));
+        };
+        if !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
+            self.client.send(ProtoError::InvalidSubject.to_line().as_bytes());
+            return Ok(());
+        }
+        if *subject == *self.hub.loop_subject {
+            let account = established.account.name.to_string();
+            return Err(Event::Close(self.refuse(Refusal::Loop { account })));
+        }
+        let key = (Box::<[u8]>::from(subject), queue.map(Box::<[u8]>::from));
+        if self.interest.contains_key(&key) {
+            return Ok(());
+        }
+        let in_system = established.account.is_system();
+        if !in_system && !system_space::outsider_may_subscribe(subject) {
+            // A nats-server leaf announces the system services its own
+            // account imports; outside the system account nobody here can
+            // publish there, so that interest is dropped, not an error.
+            debug!(cid = self.client.id, subject = %String::from_utf8_lossy(subject), "leafnode interest in the system space ignored");
+            return Ok(());
+        }
+        let filter = match established.identity.permissions.may_subscribe(subject, queue) {
+            SubDecision::Allowed { filter } => filter,
+            SubDecision::Denied => {
+                let err = ProtoError::SubscribeViolation {
+                    subject: String::from_utf8_lossy(subject).into_owned(),
+                    queue: queue.map(|q| String::from_utf8_lossy(q).into_owned()),
+                };
+                self.violation(&err, "subscribe");
+                return Ok(());
+            }
+        };
+        let bytes = subject.len() + queue.map_or(0, <[u8]>::len);
+        if self.interest.len() >= MAX_LEAF_INTEREST || self.interest_bytes + bytes > MAX_LEAF_INTEREST_BYTES {
+            return Err(Event::Close(self.refuse(Refusal::TooMuchInterest)));
+        }
+        let account = established.account.clone();
+        let base = Subscription::new(self.client.clone(), account.clone(), subject, queue, b"", filter);
+        let sub = Subscription::with_shadows(base, account.shadows_for(subject));
+        self.broker.add_subscription(sub.clone());
+        self.interest_bytes += bytes;
+        self.interest.insert(key, sub);
+        Ok(())
+    }
+
+    /// `LS-`.
+    fn leaf_unsub(&mut self, subject: &[u8], queue: Option<&[u8]>) {
+        let key = (Box::<[u8]>::from(subject), queue.map(Box::<[u8]>::from));
+        if let Some(sub) = self.interest.remove(&key) {
+            self.interest_bytes = self.interest_bytes.saturating_sub(subject.len() + queue.map_or(0, <[u8]>::len));
+            self.broker.remove_subscription(&sub);
+        }
+    }
+
+    /// `LMSG`/`HMSG`: a message the leaf publishes into its account,
+    /// checked like a client's PUB.
+    fn leaf_msg(&mut self, msg: &RouteMsg<'_>, now: Instant) -> Result<(), Event<Box<Login>>> {
+        let State::Established(established) = &mut self.state else {
+            return Err(Event::Close(self.refuse(Refusal::AuthorizationViolation)));
+        };
+        self.batch_in.0 += 1;
+        self.batch_in.1 += msg.message.len() as u64;
+        let reply_ok = msg.reply.is_none_or(subject::is_valid_literal);
+        if !subject::is_valid_literal(msg.subject) || !reply_ok {
+            self.client.send(ProtoError::InvalidPublishSubject.to_line().as_bytes());
+            return Ok(());
+        }
+        if let Err(violation) = established.publish.check(msg.subject, msg.reply, now.into_std()) {
+            let err = match msg.reply {
+                Some(reply) if violation.blames_reply() => {
+                    ProtoError::ReplyViolation(String::from_utf8_lossy(reply).into_owned())
+                }
+                _ => ProtoError::PublishViolation(String::from_utf8_lossy(msg.subject).into_owned()),
+            };
+            self.violation(&err, "publish");
+            return Ok(());
+        }
+        let account = established.account.clone();
+        let message =
+            Message { subject: msg.subject, reply: msg.reply, header_len: msg.header_len, message: msg.message };
+        let origin = Origin::Leaf { id: self.client.id, queues: msg.queues };
+        self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());
+        Ok(())
+    }
+
+    /// Logs and counts a refused publish or subscribe, and tells the leaf
+    /// (the connection stays, as for a client).
+    fn violation(&self, err: &ProtoError, direction: &'static str) {
+        let user = self.established().and_then(|e| e.identity.user.clone()).unwrap_or_default();
+        self.broker.security.count_violation(&user, direction);
+        if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Other, &user) {
+            warn!(cid = self.client.id, addr = %self.client.addr, user = %user, direction, error = %err, "leafnode permission violation");
+        }
+        self.client.send(err.to_line().as_bytes());
+    }
+}
+
+impl Protocol for LeafSession {
+    type Login = Box<Login>;
+    type Verdict = Verdict;
+
+    fn receive(&mut self, buf: &[u8], now: Instant) -> Received<Box<Login>> {
+        self.fanout.begin_batch(self.broker.next_batch_token());
+        let max_payload = self.broker.opts.max_payload;
+        let mut used = 0;
+        loop {
+            let rest = &buf[used..];
+            if self.established().is_none() {
+                if let Err(refusal) = self.check_unauthenticated(rest) {
+                    return Received { used, need: 0, event: Some(Event::Close(self.refuse(refusal))) };
+                }
+            }
+            match route::parse_dialect(rest, max_payload, Dialect::Leaf) {
+                Ok(Some((op, n))) => {
+                    used += n;
+                    self.keepalive.heard();
+                    if let Err(event) = self.handle(op, now) {
+                        return Received { used, need: 0, event: Some(event) };
+                    }
+                }
+                Ok(None) => return Received { used, need: buf.len() - used + 1, event: None },
+                Err(err) => {
+                    let text = err.to_string();
+                    self.client.send(format!("-ERR '{text}'\r\n").as_bytes());
+                    debug!(cid = self.client.id, addr = %self.client.addr, error = %text, "leafnode protocol error");
+                    return Received { used, need: 0, event: Some(Event::Close(CloseReason::ProtocolViolation)) };
+                }
+            }
+        }
+    }
+
+    fn authenticated(&mut self, verdict: Verdict) -> Result<(), CloseReason> {
+        let State::Authenticating(_slot, connect) = std::mem::replace(&mut self.state, State::Done) else {
+            return Err(self.refuse(Refusal::AuthorizationViolation));
+        };
+        let user = connect.user.clone().or_else(|| connect.nkey.clone()).unwrap_or_default();
+        match verdict {
+            Verdict::Accept(identity) => {
+                self.broker.security.auth_successes.fetch_add(1, Ordering::Relaxed);
+                self.establish(identity, connect)
+            }
+            Verdict::Refuse(reason) | Verdict::Explained(reason, _) => {
+                self.broker.security.count_auth_failure(reason);
+                if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Failure, &user) {
+                    warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "leafnode authentication failed");
+                }
+                Err(self.refuse(Refusal::AuthorizationViolation))
+            }
+        }
+    }
+
+    fn deadline(&self) -> Instant {
+        let keepalive = self.keepalive.next();
+        match &self.state {
+            State::Established(_) | State::Done => keepalive,
+            _ => keepalive.min(self.auth_deadline),
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant) -> Result<(), CloseReason> {
+        if matches!(self.state, State::AwaitingConnect(_) | State::Authenticating(..)) && now >= self.auth_deadline {
+            self.broker.security.auth_timeouts.fetch_add(1, Ordering::Relaxed);
+            return Err(self.refuse(Refusal::AuthenticationTimeout));
+        }
+        if self.keepalive.run(now, &self.client).is_err() {
+            self.client.send(ProtoError::StaleConnection.to_line().as_bytes());
+            return Err(CloseReason::StaleConnection);
+        }
+        Ok(())
+    }
+
+    /// The users changed: the leaf keeps its login only if the gate still
+    /// knows it in the same account; its interest is checked again.
+    fn reconfigure(&mut self) -> Result<(), CloseReason> {
+        let State::Established(established) = &mut self.state else { return Ok(()) };
+        let refreshed = self.hub.gate.refresh(&established.identity);
+        let Some(identity) = refreshed.filter(|i| *i.account == *established.account.name) else {
+            self.client.send(ProtoError::AuthorizationViolation.to_line().as_bytes());
+            info!(cid = self.client.id, addr = %self.client.addr, "closing leafnode: user removed, credentials or account changed by a reload");
+            return Err(CloseReason::UserRemoved);
+        };
+        let standing = Standing { in_system: established.account.is_system(), serves_callout: identity.serves_callout };
+        established.publish.replace(identity.permissions.clone(), standing);
+        let permissions = identity.permissions.clone();
+        established.identity = identity;
+        let account = established.account.clone();
+        let keys: Vec<_> = self.interest.keys().cloned().collect();
+        for key in keys {
+            let Some(old) = self.interest.get(&key).cloned() else { continue };
+            match permissions.may_subscribe(&old.subject, old.queue.as_deref()) {
+                SubDecision::Allowed { filter } => {
+                    let renewed = old.renewed(filter, account.shadows_for(&old.subject));
+                    self.broker.replace_subscription(&old, renewed.clone());
+                    self.interest.insert(key, renewed);
+                }
+                SubDecision::Denied => {
+                    self.broker.remove_subscription(&old);
+                    self.interest.remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_batch(&mut self) -> Vec<Arc<Client>> {
+        let (in_msgs, in_bytes) = std::mem::take(&mut self.batch_in);
+        if in_msgs > 0 {
+            self.client.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+            self.client.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+            self.broker.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+            self.broker.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+        }
+        let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
+        if out_msgs > 0 {
+            self.broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+            self.broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+        }
+        wake_writers(touched, Some(self.client.id))
+    }
+
+    fn finish(&mut self, reason: CloseReason) {
+        for (_, sub) in self.interest.drain() {
+            self.broker.remove_subscription(&sub);
+        }
+        if let State::Established(established) = std::mem::replace(&mut self.state, State::Done) {
+            self.hub.unregister(&established.link);
+            established.account.disconnect();
+            info!(cid = self.client.id, addr = %self.client.addr, remote = %established.link.remote_id, %reason, "leafnode closed");
+        }
+    }
+
+    fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,270 @@
+//! The leaf session driven directly: bytes and instants in, the bytes it
+//! queued out. No socket, no runtime, no sleep.
+#![allow(clippy::disallowed_methods)] // Tests pick their own instants from the real clock.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::*;
+use crate::auth::{FailureThrottle, Gate, Guard, NoAuth, Verifier};
+use crate::broker::ServerIdentity;
+use crate::config::{LeafnodeOptions, Options, Permissions, SubjectRules};
+use crate::perms::PermissionSet;
+
+/// A hub of a fresh broker (no listener, no login needed).
+fn hub() -> Arc<Hub> {
+    let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
+    let opts = Options { ping_max: 2, max_control_line: 256, ..Options::default() };
+    let broker = Arc::new(Broker::new(opts, addr, ServerIdentity::new(None).unwrap()));
+    broker.configure_accounts(&broker.opts).unwrap();
+    let guard = Guard::new(Arc::new(Verifier::new(1)), FailureThrottle::new(Duration::ZERO));
+    let gate = Arc::new(Gate::new(
+        Arc::new(NoAuth::new(Arc::new(PermissionSet::unrestricted()))),
+        guard,
+        Duration::from_secs(2),
+    ));
+    let leaf_opts = LeafnodeOptions { allow_unauthenticated: true, ..LeafnodeOptions::default() };
+    let hub = Arc::new(Hub::new(broker.clone(), gate, leaf_opts, "127.0.0.1:7422".parse().unwrap()).unwrap());
+    broker.observe_interest(vec![Arc::downgrade(&hub) as std::sync::Weak<dyn crate::broker::InterestObserver>]);
+    hub
+}
+
+/// A leaf connection accepted at `now`.
+fn accepted(hub: &Arc<Hub>, now: Instant) -> LeafSession {
+    let client = Arc::new(Client::with_kind(
+        hub.broker.next_client_id(),
+        "127.0.0.1:50000".parse().unwrap(),
+        1 << 20,
+        crate::broker::ClientKind::Leaf,
+    ));
+    let slot = hub.pending.admit(client.addr.ip(), true).unwrap();
+    LeafSession::new(hub.clone(), client, slot, now)
+}
+
+/// Everything the session queued to the leaf since the last call.
+fn sent(session: &LeafSession) -> String {
+    session.client().outbound.drain_text()
+}
+
+/// Feeds `input`, which must be handled entirely without an event.
+fn feed(session: &mut LeafSession, input: &str, now: Instant) {
+    let received = session.receive(input.as_bytes(), now);
+    assert!(received.event.is_none(), "unexpected event for {input:?}: {:?}", received.event);
+    assert_eq!(received.used, input.len(), "all of {input:?} is used");
+}
+
+/// Feeds `input` and expects the session to close.
+fn closes(session: &mut LeafSession, input: &str, now: Instant) -> CloseReason {
+    match session.receive(input.as_bytes(), now).event {
+        Some(Event::Close(reason)) => reason,
+        other => panic!("expected a close for {input:?}, got {other:?}"),
+    }
+}
+
+/// A leaf that logged in as `identity`.
+fn logged_in(hub: &Arc<Hub>, identity: Identity, now: Instant) -> LeafSession {
+    let mut s = accepted(hub, now);
+    match s
+        .receive(b"CONNECT {\"user\":\"leaf\",\"pass\":\"pw\",\"server_id\":\"NLEAF\",\"headers\":true}\r\n", now)
+        .event
+    {
+        Some(Event::Authenticate(login)) => {
+            assert_eq!(login.claims.user.as_deref(), Some("leaf"));
+            assert_eq!(login.facts.connection, ConnectionType::Leafnode);
+            assert!(login.facts.nonce.is_some(), "a leaf is always sent a nonce");
+        }
+        other => panic!("expected a login, got {other:?}"),
+    }
+    s.authenticated(Verdict::Accept(identity)).unwrap();
+    s
+}
+
+fn anyone() -> Identity {
+    Identity::global(Some("leaf".into()), Arc::new(PermissionSet::unrestricted()), 0)
+}
+
+fn restricted() -> Identity {
+    let rules =
+        |allow: &[&str]| Some(SubjectRules { allow: Some(allow.iter().map(|s| s.to_string()).collect()), deny: None });
+    let perms = Permissions { publish: rules(&["up.>"]), subscribe: rules(&["down.>"]), allow_responses: None };
+    Identity::global(Some("leaf".into()), Arc::new(PermissionSet::compile(&perms).unwrap()), 0)
+}
+
+#[test]
+fn the_greeting_has_what_a_nats_server_leaf_requires() {
+    let hub = hub();
+    let s = accepted(&hub, Instant::now());
+    let greeting = sent(&s);
+    let json: serde_json::Value = serde_json::from_str(greeting.trim_start_matches("INFO ").trim_end()).unwrap();
+    assert!(json["client_id"].as_u64().unwrap() > 0);
+    assert!(json["leafnode_urls"].is_array(), "without the array a nats-server leaf says wrong port");
+    assert!(!json["nonce"].as_str().unwrap().is_empty());
+    assert_eq!(json["auth_required"], true);
+    assert!(json.get("compression").is_none(), "no compression is offered");
+}
+
+#[test]
+fn after_login_the_leaf_is_told_its_account_then_the_interest_and_the_loop_subject() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut s = logged_in(&hub, anyone(), now);
+    let out = sent(&s);
+    let mut lines = out.lines().skip(1);
+    let info = lines.next().unwrap();
+    assert!(info.contains("\"connect_info\":true") && info.contains("\"remote_account\":\"$G\""), "{info}");
+    assert_eq!(lines.next().unwrap(), format!("LS+ {}", String::from_utf8_lossy(&hub.loop_subject)));
+    assert_eq!(hub.pending.count(), 0, "a logged-in leaf no longer holds a pending slot");
+    s.finish(CloseReason::ClientClosed);
+    assert!(hub.leafs().is_empty());
+}
+
+#[test]
+fn nothing_but_connect_ping_pong_and_info_before_the_login() {
+    let hub = hub();
+    let now = Instant::now();
+    for early in ["LS+ foo\r\n", "LMSG foo 2\r\n", "LS- foo\r\n", "SUB foo 1\r\n"] {
+        let mut s = accepted(&hub, now);
+        sent(&s);
+        assert_eq!(closes(&mut s, early, now), CloseReason::AuthenticationFailure, "{early}");
+        assert_eq!(sent(&s), "-ERR 'Authorization Violation'\r\n");
+    }
+    let mut s = accepted(&hub, now);
+    feed(&mut s, "INFO {}\r\nPING\r\n", now);
+    assert!(sent(&s).ends_with("PONG\r\n"));
+}
+
+#[test]
+fn an_overlong_line_before_the_login_is_refused_before_it_completes() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut s = accepted(&hub, now);
+    sent(&s);
+    let long = format!("CONNECT {{\"name\":\"{}", "x".repeat(300));
+    assert_eq!(closes(&mut s, &long, now), CloseReason::ProtocolViolation);
+    assert_eq!(sent(&s), "-ERR 'Maximum Control Line Exceeded'\r\n");
+}
+
+#[test]
+fn clients_gateways_hub_swaps_and_second_connects_are_refused() {
+    let hub = hub();
+    let now = Instant::now();
+    let cases = [
+        ("CONNECT {\"lang\":\"go\"}\r\n", "-ERR 'attempted to connect to leaf node port'\r\n"),
+        ("CONNECT {\"gateway\":\"B\"}\r\n", "-ERR 'attempted to connect to leaf node port from a gateway'\r\n"),
+        ("CONNECT {\"hub\":true}\r\n", "-ERR 'this hub does not accept leafnode remotes with hub: true'\r\n"),
+        ("CONNECT {\"user\":\r\n", "-ERR 'Protocol Violation: leafnode CONNECT is not valid JSON'\r\n"),
+    ];
+    for (connect, err) in cases {
+        let mut s = accepted(&hub, now);
+        sent(&s);
+        closes(&mut s, connect, now);
+        assert_eq!(sent(&s), err);
+    }
+    let mut s = logged_in(&hub, anyone(), now);
+    sent(&s);
+    assert_eq!(closes(&mut s, "CONNECT {}\r\n", now), CloseReason::AuthenticationFailure);
+}
+
+#[test]
+fn a_refused_login_and_a_silent_leaf_are_closed() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut s = accepted(&hub, now);
+    sent(&s);
+    assert!(matches!(s.receive(b"CONNECT {}\r\n", now).event, Some(Event::Authenticate(_))));
+    let refused = s.authenticated(Verdict::Refuse(crate::auth::RefusalReason::BadCredentials));
+    assert_eq!(refused, Err(CloseReason::AuthenticationFailure));
+    assert_eq!(sent(&s), "-ERR 'Authorization Violation'\r\n");
+    let mut s = accepted(&hub, now);
+    sent(&s);
+    let auth_deadline = now + Duration::from_secs(2);
+    assert!(s.deadline() <= auth_deadline);
+    assert_eq!(s.on_timer(auth_deadline - Duration::from_millis(1)), Ok(()));
+    sent(&s);
+    assert_eq!(s.on_timer(auth_deadline), Err(CloseReason::AuthenticationTimeout));
+    assert_eq!(sent(&s), "-ERR 'Authentication Timeout'\r\n");
+}
+
+#[test]
+fn a_forbidden_lmsg_is_refused_and_not_delivered_and_an_allowed_one_is() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut s = logged_in(&hub, restricted(), now);
+    let mut other = logged_in(&hub, anyone(), now);
+    feed(&mut other, "LS+ >\r\n", now);
+    sent(&s);
+    sent(&other);
+    feed(&mut s, "LMSG secret.x 2\r\nhi\r\nLMSG up.x 2\r\nok\r\n", now);
+    s.end_batch();
+    assert_eq!(sent(&s), "-ERR 'Permissions Violation for Publish to \"secret.x\"'\r\n");
+    assert_eq!(sent(&other), "LMSG up.x 2\r\nok\r\n", "only the allowed message crossed");
+}
+
+#[test]
+fn forbidden_interest_is_refused_and_allowed_interest_reaches_other_leafs_but_not_back() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut s = logged_in(&hub, restricted(), now);
+    let other = logged_in(&hub, anyone(), now);
+    sent(&s);
+    sent(&other);
+    feed(&mut s, "LS+ secret.>\r\nLS+ down.x q 1\r\n", now);
+    assert_eq!(sent(&s), "-ERR 'Permissions Violation for Subscription to \"secret.>\"'\r\n");
+    assert_eq!(sent(&other), "LS+ down.x q 1\r\n");
+    feed(&mut s, "LS- down.x q\r\n", now);
+    assert_eq!(sent(&other), "LS- down.x q\r\n");
+    assert_eq!(sent(&s), "", "a leaf never hears of its own interest");
+}
+
+#[test]
+fn interest_in_the_system_space_from_outside_it_is_dropped_quietly() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut s = logged_in(&hub, anyone(), now);
+    sent(&s);
+    feed(&mut s, "LS+ $SYS.REQ.USER.INFO\r\n", now);
+    assert_eq!(sent(&s), "");
+    assert!(s.interest.is_empty());
+}
+
+#[test]
+fn this_servers_own_loop_subject_coming_back_closes_the_loop() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut s = logged_in(&hub, anyone(), now);
+    sent(&s);
+    let line = format!("LS+ {}\r\n", String::from_utf8_lossy(&hub.loop_subject));
+    assert_eq!(closes(&mut s, &line, now), CloseReason::ProtocolViolation);
+    assert_eq!(sent(&s), "-ERR 'Loop detected for leafnode account=\"$G\". Delaying attempt to reconnect for 30s'\r\n");
+}
+
+#[test]
+fn interest_is_bounded_per_leaf() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut s = logged_in(&hub, anyone(), now);
+    sent(&s);
+    let mut input = String::new();
+    for i in 0..=MAX_LEAF_INTEREST {
+        input.push_str(&format!("LS+ s.{i}\r\n"));
+    }
+    assert_eq!(closes(&mut s, &input, now), CloseReason::ProtocolViolation);
+    assert!(sent(&s).ends_with("-ERR 'too much leafnode interest'\r\n"));
+    s.finish(CloseReason::ProtocolViolation);
+    assert_eq!(hub.broker.accounts.global().router.subscriptions().len(), 0, "its interest left with it");
+}
+
+#[test]
+fn a_stale_leaf_is_closed_at_exactly_the_ping_limit() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut s = logged_in(&hub, anyone(), now);
+    sent(&s);
+    let mut at = s.deadline();
+    for _ in 0..2 {
+        s.on_timer(at).unwrap();
+        assert_eq!(sent(&s), "PING\r\n");
+        at = s.deadline();
+    }
+    assert_eq!(s.on_timer(at), Err(CloseReason::StaleConnection));
+}
