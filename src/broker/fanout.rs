@@ -30,6 +30,14 @@ pub struct Message<'a> {
     pub message: &'a [u8],
 }
 
+/// Whether a peer's subscription takes `subject`: a leaf's wildcard
+/// interest that overlaps its user's deny rules carries the same filter a
+/// client's SUB would (a route's carries none).
+#[inline]
+fn peer_admits(sub: &Subscription, subject: &[u8]) -> bool {
+    sub.filter.as_ref().is_none_or(|f| !f.denies(subject))
+}
+
 /// A route to forward to, and the queue groups it was picked for.
 type RouteTarget = (Arc<Client>, Vec<Box<[u8]>>);
 
@@ -140,7 +148,7 @@ impl Fanout {
             match sub.owner.via() {
                 Via::Local => delivered += usize::from(self.deliver_to(broker, sub, msg, origin, now)),
                 _ => {
-                    if origin.may_reach(&sub.owner) {
+                    if origin.may_reach(&sub.owner) && peer_admits(sub, msg.subject) {
                         add_route(&mut self.routes, &sub.owner, None);
                     }
                 }
@@ -163,7 +171,9 @@ impl Fanout {
             }
             if !taken {
                 let mut members = (0..group.len()).filter_map(|i| group.get((start + i) % group.len()));
-                if let Some(remote) = members.find(|m| m.owner.via() != Via::Local && origin.may_reach(&m.owner)) {
+                if let Some(remote) = members
+                    .find(|m| m.owner.via() != Via::Local && origin.may_reach(&m.owner) && peer_admits(m, msg.subject))
+                {
                     add_route(&mut self.routes, &remote.owner, Some(name));
                     taken = true;
                 }

@@ -268,3 +268,19 @@ fn a_stale_leaf_is_closed_at_exactly_the_ping_limit() {
     }
     assert_eq!(s.on_timer(at), Err(CloseReason::StaleConnection));
 }
+
+#[test]
+fn a_wildcard_overlapping_a_deny_rule_never_carries_the_denied_subjects() {
+    let hub = hub();
+    let now = Instant::now();
+    let deny = SubjectRules { allow: None, deny: Some(vec!["down.secret".into()]) };
+    let perms = Permissions { publish: None, subscribe: Some(deny), allow_responses: None };
+    let identity = Identity::global(Some("leaf".into()), Arc::new(PermissionSet::compile(&perms).unwrap()), 0);
+    let mut s = logged_in(&hub, identity, now);
+    let mut publisher = logged_in(&hub, anyone(), now);
+    feed(&mut s, "LS+ down.*\r\n", now);
+    sent(&s);
+    feed(&mut publisher, "LMSG down.secret 1\r\nx\r\nLMSG down.open 1\r\ny\r\n", now);
+    publisher.end_batch();
+    assert_eq!(sent(&s), "LMSG down.open 1\r\ny\r\n");
+}
