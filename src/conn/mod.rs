@@ -10,10 +10,12 @@ mod driver;
 mod keepalive;
 mod session;
 mod task;
+mod websocket;
 mod writer;
 
 pub use accept::accept_until_shutdown;
 pub(crate) use driver::{drive, Authority, Event, Protocol, Received, Signals};
 pub(crate) use keepalive::{KeepAlive, Tick, FIRST_PEER_PING};
 pub use task::{refuse_connection, run_connection, Greeting, Start};
+pub use websocket::WsStream;
 pub use writer::write_loop;

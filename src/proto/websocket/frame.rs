@@ -19,12 +19,12 @@ use super::deflate;
 const MAX_CONTROL: usize = 125;
 
 /// Opcodes.
-const CONTINUATION: u8 = 0;
-const TEXT: u8 = 1;
-const BINARY: u8 = 2;
-const CLOSE: u8 = 8;
-const PING: u8 = 9;
-const PONG: u8 = 10;
+pub(crate) const CONTINUATION: u8 = 0;
+pub(crate) const TEXT: u8 = 1;
+pub(crate) const BINARY: u8 = 2;
+pub(crate) const CLOSE: u8 = 8;
+pub(crate) const PING: u8 = 9;
+pub(crate) const PONG: u8 = 10;
 
 /// Close statuses.
 pub const NORMAL: u16 = 1000;
@@ -353,4 +353,4 @@ pub fn close(out: &mut Vec<u8>, code: u16, reason: &str) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
