@@ -2,8 +2,8 @@
 //! HTTPS-only networks speak the NATS client protocol inside WebSocket
 //! frames. After the TLS handshake (unless `no_tls`) and the upgrade, the
 //! connection is an ordinary client connection: the same session, gate,
-//! permissions, accounts, limits and slow-consumer handling, carried by a
-//! pump that turns frames into the byte stream and back.
+//! permissions, accounts, limits and slow-consumer handling, on the same
+//! driver, over [`WsStream`], which frames the byte stream both ways.
 //!
 //! Every stage is bounded: pending handshakes ([`MAX_PENDING`], and
 //! [`MAX_PENDING_PER_IP`] from one address but a trusted proxy), the
@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
@@ -33,8 +32,8 @@ use crate::auth::Gate;
 use crate::broker::{Pending, PendingSlot};
 use crate::cidr::Cidr;
 use crate::config::WebsocketOptions;
-use crate::conn::{run_connection, Greeting, Start};
-use crate::proto::websocket::frame::{self, Control, Decoder, NORMAL};
+use crate::conn::{run_connection, Greeting, Start, WsStream};
+use crate::proto::websocket::frame::{self, NORMAL};
 use crate::proto::websocket::handshake::{self, Refused};
 use crate::proto::ProtoError;
 use crate::secret::Secret;
@@ -46,10 +45,7 @@ pub const MAX_PENDING: usize = 256;
 pub const MAX_PENDING_PER_IP: usize = 16;
 /// Largest request head read (a browser's is under 2 KiB).
 pub const MAX_HEAD: usize = 8 * 1024;
-/// Bytes the pump moves per step, and the duplex buffer between it and
-/// the session.
-const PUMP_CHUNK: usize = 64 * 1024;
-/// Bound on the pump's last writes after the session ended.
+/// Bound on the last writes to a connection refused after its upgrade.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
 /// The listener's settings, ready to use.
@@ -130,7 +126,7 @@ struct TlsMeta {
     chain: Option<Vec<Vec<u8>>>,
 }
 
-/// The WebSocket handshake, then the session over the pump.
+/// The WebSocket handshake, then the session over [`WsStream`].
 async fn upgrade<S>(
     node: Arc<Node>,
     ws: Arc<WsListener>,
@@ -193,17 +189,12 @@ async fn upgrade<S>(
         _ => None,
     };
     let limit = node.broker.opts.max_payload + node.broker.opts.max_control_line + 1024;
-    let (session_end, pump_end) = tokio::io::duplex(PUMP_CHUNK);
-    let pump =
-        tokio::spawn(pump(stream, pump_end, Decoder::new(limit, deflate), deflate, node.broker.opts.write_deadline));
+    let stream = WsStream::new(stream, limit, deflate);
     let nonce = ws.gate.wants_nonce().then(crate::nkeys::new_nonce);
     let info = node.websocket_greeting(&client, nonce.clone(), ws.gate.auth_required());
     let start = Start { greeting: Greeting::Send(info), nonce, cookie_jwt };
-    run_connection(node.broker.clone(), ws.gate.clone(), session_end, client.clone(), start).await;
+    run_connection(node.broker.clone(), ws.gate.clone(), stream, client.clone(), start).await;
     node.broker.unregister(&client);
-    if timeout(CLOSE_FLUSH, pump).await.is_err() {
-        debug!(%addr, "websocket pump did not finish after its session");
-    }
 }
 
 /// Reads the request head, bounded by [`MAX_HEAD`]; nothing may follow it
@@ -272,102 +263,6 @@ pub(crate) fn client_address(proxies: &[Cidr], peer: SocketAddr, forwarded: Opti
         }
     }
     SocketAddr::new(client, peer.port())
-}
-
-/// Moves bytes between the socket (frames) and the session (the NATS byte
-/// stream) until either side ends: client frames decoded into `inner`,
-/// pings answered, a close answered and the session told (EOF); the
-/// session's bytes framed as binary frames, and a close frame when it ends.
-async fn pump<S>(socket: S, inner: tokio::io::DuplexStream, mut decoder: Decoder, compress: bool, deadline: Duration)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut socket_rd, mut socket_wr) = tokio::io::split(socket);
-    let (mut session_rd, mut session_wr) = tokio::io::split(inner);
-    let (controls_tx, mut controls_rx) = mpsc::channel::<(Vec<u8>, bool)>(8);
-    let reader = async move {
-        let mut buf: Vec<u8> = Vec::with_capacity(4096);
-        let (mut data, mut controls) = (Vec::new(), Vec::new());
-        let mut chunk = vec![0u8; 16 * 1024];
-        loop {
-            let n = match socket_rd.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            buf.extend_from_slice(&chunk[..n]);
-            match decoder.decode(&buf, &mut data, &mut controls) {
-                Ok(used) => {
-                    buf.drain(..used);
-                }
-                Err(err) => {
-                    let mut out = Vec::new();
-                    frame::close(&mut out, err.code, err.reason);
-                    let _ = controls_tx.send((out, true)).await;
-                    return;
-                }
-            }
-            if !data.is_empty() {
-                if session_wr.write_all(&data).await.is_err() {
-                    return;
-                }
-                data.clear();
-            }
-            for control in controls.drain(..) {
-                let mut out = Vec::new();
-                let last = match control {
-                    Control::Ping(payload) => {
-                        frame::pong(&mut out, &payload);
-                        false
-                    }
-                    Control::Close(code) => {
-                        // Echo the client's status (RFC 6455 §5.5.1).
-                        frame::close(&mut out, code.unwrap_or(NORMAL), "");
-                        true
-                    }
-                };
-                if controls_tx.send((out, last)).await.is_err() || last {
-                    return;
-                }
-            }
-        }
-    };
-    let writer = async move {
-        let mut chunk = vec![0u8; PUMP_CHUNK];
-        loop {
-            let (out, last) = tokio::select! {
-                read = session_rd.read(&mut chunk) => match read {
-                    Ok(n) if n > 0 => {
-                        let mut out = Vec::with_capacity(n + 10);
-                        frame::binary(&mut out, &chunk[..n], compress);
-                        (out, false)
-                    }
-                    _ => {
-                        let mut out = Vec::new();
-                        frame::close(&mut out, NORMAL, "");
-                        (out, true)
-                    }
-                },
-                Some(control) = controls_rx.recv() => control,
-            };
-            let written = timeout(deadline, async {
-                socket_wr.write_all(&out).await?;
-                socket_wr.flush().await
-            })
-            .await;
-            if !matches!(written, Ok(Ok(()))) || last {
-                let _ = timeout(CLOSE_FLUSH, socket_wr.shutdown()).await;
-                return;
-            }
-        }
-    };
-    tokio::pin!(reader, writer);
-    let mut reading = true;
-    loop {
-        tokio::select! {
-            () = &mut reader, if reading => reading = false,
-            () = &mut writer => return,
-        }
-    }
 }
 
 #[cfg(test)]
