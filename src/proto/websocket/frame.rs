@@ -283,9 +283,22 @@ struct Header {
 }
 
 /// Unmasks `payload`, which starts `seen` bytes into its frame's payload.
+/// Eight bytes at a time: a byte at a time cost more than the rest of a
+/// small message's decoding.
 fn unmask(payload: &mut [u8], mask: [u8; 4], seen: usize) {
-    for (i, b) in payload.iter_mut().enumerate() {
-        *b ^= mask[(seen + i) % 4];
+    let mut key = [0; 8];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = mask[(seen + i) % 4];
+    }
+    let wide = u64::from_ne_bytes(key);
+    let mut chunks = payload.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    for (b, k) in chunks.into_remainder().iter_mut().zip(key) {
+        *b ^= k;
     }
 }
 
