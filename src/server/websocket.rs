@@ -95,28 +95,41 @@ pub(crate) async fn accept_loop(node: Arc<Node>, ws: Arc<WsListener>, listener: 
 /// one give way (see `broker::pending`): the handshake ends there.
 async fn serve(node: Arc<Node>, ws: Arc<WsListener>, stream: TcpStream, peer: SocketAddr, slot: PendingSlot) {
     let _ = stream.set_nodelay(true);
-    match &ws.tls {
-        Some(tls) => {
-            let acceptor = TlsAcceptor::from(tls.config.clone());
-            let accepted = tokio::select! {
-                () = slot.evicted() => return debug!(%peer, "websocket handshake gave way to a newer connection"),
-                accepted = timeout(ws.opts.handshake_timeout, acceptor.accept(stream)) => accepted,
-            };
-            let Ok(Ok(stream)) = accepted else {
-                node.broker.stats.tls_handshake_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                debug!(%peer, "websocket TLS handshake failed");
-                return;
-            };
-            let (_, session) = stream.get_ref();
-            let tls_facts = TlsMeta {
-                version: session.protocol_version().and_then(|v| v.as_str()).map(str::to_owned),
-                cipher: session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_owned),
-                chain: session.peer_certificates().map(|c| c.iter().map(|c| c.to_vec()).collect()),
-            };
-            upgrade(node, ws, stream, peer, Some(tls_facts), slot).await;
-        }
+    match ws.tls.clone() {
+        // Boxed: a connection's task is as large as its largest state, and
+        // the TLS handshake's and TLS stream's would otherwise be carried
+        // by every plain connection too (about 7 KiB each, measured).
+        Some(tls) => Box::pin(serve_tls(node, ws, tls, stream, peer, slot)).await,
         None => upgrade(node, ws, stream, peer, None, slot).await,
     }
+}
+
+/// The TLS handshake (bounded, giving way like the upgrade), then the upgrade.
+async fn serve_tls(
+    node: Arc<Node>,
+    ws: Arc<WsListener>,
+    tls: Arc<TlsState>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: PendingSlot,
+) {
+    let acceptor = TlsAcceptor::from(tls.config.clone());
+    let accepted = tokio::select! {
+        () = slot.evicted() => return debug!(%peer, "websocket handshake gave way to a newer connection"),
+        accepted = timeout(ws.opts.handshake_timeout, acceptor.accept(stream)) => accepted,
+    };
+    let Ok(Ok(stream)) = accepted else {
+        node.broker.stats.tls_handshake_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        debug!(%peer, "websocket TLS handshake failed");
+        return;
+    };
+    let (_, session) = stream.get_ref();
+    let tls_facts = TlsMeta {
+        version: session.protocol_version().and_then(|v| v.as_str()).map(str::to_owned),
+        cipher: session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_owned),
+        chain: session.peer_certificates().map(|c| c.iter().map(|c| c.to_vec()).collect()),
+    };
+    upgrade(node, ws, stream, peer, Some(tls_facts), slot).await;
 }
 
 /// What the TLS layer established, for the client's record.
@@ -124,6 +137,13 @@ struct TlsMeta {
     version: Option<String>,
     cipher: Option<String>,
     chain: Option<Vec<Vec<u8>>>,
+}
+
+/// What the upgrade agreed: all the session keeps of the request.
+struct Agreed {
+    deflate: bool,
+    addr: SocketAddr,
+    cookie_jwt: Option<Secret>,
 }
 
 /// The WebSocket handshake, then the session over [`WsStream`].
@@ -137,31 +157,7 @@ async fn upgrade<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let head = tokio::select! {
-        () = slot.evicted() => return debug!(%peer, "websocket handshake gave way to a newer connection"),
-        head = timeout(ws.opts.handshake_timeout, read_head(&mut stream)) => head,
-    };
-    let head = match head {
-        Ok(Ok(head)) => head,
-        Ok(Err(refused)) => return refuse(&mut stream, peer, refused).await,
-        Err(_) => return debug!(%peer, "websocket handshake timed out"),
-    };
-    let request = match handshake::parse(&head) {
-        Ok(request) => request,
-        Err(refused) => return refuse(&mut stream, peer, refused).await,
-    };
-    if !origin_allowed(&ws.opts, ws.tls.is_some(), &request.host, request.origin.as_deref()) {
-        let refused = Refused { status: 403, reason: "origin not allowed" };
-        return refuse(&mut stream, peer, refused).await;
-    }
-    let deflate = ws.opts.compression && request.offers_deflate;
-    let written =
-        timeout(ws.opts.handshake_timeout, stream.write_all(&handshake::accepted(&request.key, deflate))).await;
-    if !matches!(written, Ok(Ok(()))) {
-        return;
-    }
-    drop(slot);
-    let addr = client_address(&ws.proxies, peer, request.forwarded_for.as_deref());
+    let Some(Agreed { deflate, addr, cookie_jwt }) = agree(&ws, &mut stream, peer, slot).await else { return };
     let cid = node.broker.next_client_id();
     let client = match node.broker.register(cid, addr) {
         Ok(client) => client,
@@ -184,10 +180,6 @@ async fn upgrade<S>(
             meta.peer_chain = tls.chain.filter(|c| !c.is_empty()).map(Arc::from);
         }
     }
-    let cookie_jwt = match (&ws.opts.jwt_cookie, &request.cookie) {
-        (Some(name), Some(header)) => handshake::cookie(header, name).map(|v| Secret::new(v.to_owned())),
-        _ => None,
-    };
     let limit = node.broker.opts.max_payload + node.broker.opts.max_control_line + 1024;
     let stream = WsStream::new(stream, limit, deflate);
     let nonce = ws.gate.wants_nonce().then(crate::nkeys::new_nonce);
@@ -195,6 +187,51 @@ async fn upgrade<S>(
     let start = Start { greeting: Greeting::Send(info), nonce, cookie_jwt };
     run_connection(node.broker.clone(), ws.gate.clone(), stream, client.clone(), start).await;
     node.broker.unregister(&client);
+}
+
+/// The HTTP upgrade, holding the pending slot (given back once answered).
+/// A function of its own so that the request head and what was parsed of
+/// it are gone before the session starts, not kept for its lifetime.
+async fn agree<S>(ws: &WsListener, stream: &mut S, peer: SocketAddr, slot: PendingSlot) -> Option<Agreed>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let head = tokio::select! {
+        () = slot.evicted() => {
+            debug!(%peer, "websocket handshake gave way to a newer connection");
+            return None;
+        }
+        head = timeout(ws.opts.handshake_timeout, read_head(stream)) => head,
+    };
+    let head = match head {
+        Ok(Ok(head)) => head,
+        Ok(Err(refused)) => return refuse(stream, peer, refused).await,
+        Err(_) => {
+            debug!(%peer, "websocket handshake timed out");
+            return None;
+        }
+    };
+    let request = match handshake::parse(&head) {
+        Ok(request) => request,
+        Err(refused) => return refuse(stream, peer, refused).await,
+    };
+    if !origin_allowed(&ws.opts, ws.tls.is_some(), &request.host, request.origin.as_deref()) {
+        let refused = Refused { status: 403, reason: "origin not allowed" };
+        return refuse(stream, peer, refused).await;
+    }
+    let deflate = ws.opts.compression && request.offers_deflate;
+    let written =
+        timeout(ws.opts.handshake_timeout, stream.write_all(&handshake::accepted(&request.key, deflate))).await;
+    if !matches!(written, Ok(Ok(()))) {
+        return None;
+    }
+    drop(slot);
+    let addr = client_address(&ws.proxies, peer, request.forwarded_for.as_deref());
+    let cookie_jwt = match (&ws.opts.jwt_cookie, &request.cookie) {
+        (Some(name), Some(header)) => handshake::cookie(header, name).map(|v| Secret::new(v.to_owned())),
+        _ => None,
+    };
+    Some(Agreed { deflate, addr, cookie_jwt })
 }
 
 /// Reads the request head, bounded by [`MAX_HEAD`]; nothing may follow it
@@ -220,13 +257,16 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, Refu
     }
 }
 
-async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, peer: SocketAddr, refused: Refused) {
+/// Answers a refused upgrade with its HTTP status and closes; the
+/// connection goes no further.
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, peer: SocketAddr, refused: Refused) -> Option<Agreed> {
     debug!(%peer, status = refused.status, reason = refused.reason, "websocket handshake refused");
     let _ = timeout(CLOSE_FLUSH, async {
         let _ = stream.write_all(&refused.response()).await;
         let _ = stream.shutdown().await;
     })
     .await;
+    None
 }
 
 /// nats-server's origin rules (`checkOrigin`), but for a missing `Origin`
