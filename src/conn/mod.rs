@@ -3,7 +3,9 @@
 //! connection's outbound queue, the keep-alive every protocol shares, and
 //! the first protocol, the client session (states, auth deadline, what
 //! each op does). Routes (`cluster`) are the second protocol on the same
-//! driver.
+//! driver. Transports are streams the driver is given: TCP, TLS, and
+//! WebSocket framing over either ([`WsStream`]), which any protocol can
+//! run on.
 
 mod accept;
 mod driver;
