@@ -24,26 +24,11 @@ if (($(ulimit -n) < conns + 100)); then
   exit 1
 fi
 
-bin=${WARDEN_BIN:-}
-if [[ -z $bin ]]; then
-  cargo build --release --locked --bin warden
-  bin=target/release/warden
-fi
-dir=$(mktemp -d)
-pid=
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/measure-lib.sh
+source scripts/measure-lib.sh
 
 for transport in tcp websocket; do
-port=$(free_port)
-wsport=$(free_port)
-cat >"$dir/warden.conf" <<CONF
-listen: 127.0.0.1:$port
-max_connections: $((conns + 10))
-websocket { listen: "127.0.0.1:$wsport", no_tls: true }
-CONF
-"$bin" serve --config "$dir/warden.conf" --log-level warn 2>"$dir/log" &
-pid=$!
+start_warden "max_connections: $((conns + 10))"
 echo "== $transport"
 PYTHONPATH=scripts python3 - "$transport" "$port" "$wsport" "$pid" "$conns" "$subs" <<'PY'
 import socket, sys, time
@@ -139,5 +124,5 @@ print(f"per subscription:    {per_sub:.0f} bytes")
 for c in socks + [first]:
     c.sock.close()
 PY
-kill "$pid" && wait "$pid" 2>/dev/null || true
+stop_warden
 done

@@ -17,26 +17,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 messages=${1:-1000000}
 size=${2:-128}
 rounds=${3:-3}
-bin=${WARDEN_BIN:-}
-if [[ -z $bin ]]; then
-  cargo build --release --locked --bin warden
-  bin=target/release/warden
-fi
-dir=$(mktemp -d)
-pid=
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/measure-lib.sh
+source scripts/measure-lib.sh
 
 for transport in websocket tcp; do
   for _ in $(seq "$rounds"); do
-    port=$(free_port)
-    wsport=$(free_port)
-    cat >"$dir/warden.conf" <<CONF
-listen: 127.0.0.1:$port
-websocket { listen: "127.0.0.1:$wsport", no_tls: true }
-CONF
-    "$bin" serve --config "$dir/warden.conf" --log-level warn 2>"$dir/log" &
-    pid=$!
+    start_warden
     PYTHONPATH=scripts python3 - "$transport" "$port" "$wsport" "$messages" "$size" "$pid" <<'PY'
 import multiprocessing, os, socket, sys, time
 import wsclient
@@ -133,7 +119,7 @@ print(
     flush=True,
 )
 PY
-    kill "$pid" && wait "$pid" 2>/dev/null || true
+    stop_warden
   done
 done | tee "$dir/out"
 python3 - "$dir/out" <<'PY'
