@@ -142,7 +142,8 @@ impl<S: AsyncWrite + Unpin> WsStream<S> {
 
     /// The writer's bytes: one binary frame per call, up to [`MAX_FRAME`].
     fn write_frames(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        if self.closing {
+        if self.closing && self.frame_left == 0 {
+            // A frame begun before the close is finished; no new one starts.
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
         let total = bufs.iter().map(|b| b.len()).sum::<usize>();

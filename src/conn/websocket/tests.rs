@@ -185,6 +185,20 @@ async fn a_pong_waits_for_the_frame_being_written() {
 }
 
 #[tokio::test]
+async fn a_close_read_mid_frame_follows_that_frame_and_ends_writing() {
+    let close = client(CLOSE, true, false, &1001u16.to_be_bytes());
+    let mut ws = WsStream::new(Script::new(&close, &[], 4), 1024, false);
+    let payload = [b'x'; 100];
+    let n = ws.write(&payload).await.unwrap();
+    assert_eq!(read_all(&mut ws, 64).await, b"");
+    ws.write_all(&payload[n..]).await.unwrap();
+    assert!(ws.write_all(b"more").await.is_err(), "nothing after the close");
+    ws.shutdown().await.unwrap();
+    let frames = server_frames(&ws.inner.written);
+    assert_eq!(frames, vec![(0x82, payload.to_vec()), (0x88, 1001u16.to_be_bytes().to_vec())]);
+}
+
+#[tokio::test]
 async fn an_idle_stream_holds_no_buffers() {
     let text = b"PUB subject 11\r\nhello world\r\n".repeat(20);
     let mut input = client(BINARY, true, true, &deflate::deflate(&text));
