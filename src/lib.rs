@@ -62,8 +62,6 @@
 //! Sessions (client and route) hold no lock across a batch: they are owned
 //! by their driver task.
 #![forbid(unsafe_code)]
-// Clock reads are denied only in the sans-IO modules (see clippy.toml).
-#![allow(clippy::disallowed_methods)]
 // Nothing from the network or a config may reach a panic: outside tests,
 // `unwrap`, `expect` and `panic!` must justify themselves with an `allow`.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
