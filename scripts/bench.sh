@@ -55,6 +55,7 @@ wb() { # label server-command-with-{PORT}
 wb "nats-server 2.9.10" "nats-server -a 127.0.0.1 -p {PORT}"
 wb "warden" "$WARDEN serve --log-level error --listen 127.0.0.1:{PORT}"
 
+kept=$(sed -n '/^## WebSocket transport/,$p' docs/benchmarks.md 2>/dev/null || true)
 {
   echo "# Benchmarks"
   echo
@@ -72,5 +73,10 @@ wb "warden" "$WARDEN serve --log-level error --listen 127.0.0.1:{PORT}"
   echo
   echo "Focused measurements (monitoring, permissions and TLS cost, cluster) are in"
   echo "[benchmark-notes.md](benchmark-notes.md)."
+  # Sections measured by hand (the WebSocket transport's) are kept.
+  if [[ -n $kept ]]; then
+    echo
+    printf '%s\n' "$kept"
+  fi
 } >docs/benchmarks.md
 echo "bench.sh: wrote docs/benchmarks.md (raw data in $OUT)"

@@ -3,12 +3,16 @@
 # release binary, opens CONNECTIONS idle raw-protocol connections (CONNECT +
 # PING/PONG each), reads the server's resident memory (VmRSS) before and
 # after, then adds SUBS_PER_CONN subscriptions on distinct subjects to each
-# connection and reads it again.
+# connection and reads it again. Then the same over WebSocket (the upgrade,
+# then CONNECT + PING/PONG in frames), on a fresh server.
 #
 #   scripts/resources.sh [CONNECTIONS] [SUBS_PER_CONN]    (default 10000 10)
+#   WARDEN_BIN=path/to/warden scripts/resources.sh ...    (another build, such
+#                                                          as a base commit's)
 #
-# Everything runs on 127.0.0.1. Needs python3 (the raw client) and a file
-# descriptor limit above CONNECTIONS (raised here up to the hard limit).
+# Everything runs on 127.0.0.1. Needs python3 (the raw client,
+# scripts/wsclient.py) and a file descriptor limit above CONNECTIONS (raised
+# here up to the hard limit).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,21 +24,18 @@ if (($(ulimit -n) < conns + 100)); then
   exit 1
 fi
 
-cargo build --release --locked --bin warden
-dir=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$dir/warden.conf" <<CONF
-listen: 127.0.0.1:$port
-max_connections: $((conns + 10))
-CONF
-target/release/warden serve --config "$dir/warden.conf" --log-level warn 2>"$dir/log" &
-pid=$!
+# shellcheck source=scripts/measure-lib.sh
+source scripts/measure-lib.sh
 
-python3 - "$port" "$pid" "$conns" "$subs" <<'PY'
+for transport in tcp websocket; do
+start_warden "max_connections: $((conns + 10))"
+echo "== $transport"
+PYTHONPATH=scripts python3 - "$transport" "$port" "$wsport" "$pid" "$conns" "$subs" <<'PY'
 import socket, sys, time
+import wsclient
 
-port, pid, conns, subs = (int(a) for a in sys.argv[1:])
+transport = sys.argv[1]
+port, wsport, pid, conns, subs = (int(a) for a in sys.argv[2:])
 
 def rss():
     with open(f"/proc/{pid}/status") as f:
@@ -61,14 +62,40 @@ def until(sock, token):
         buf += chunk
     return buf
 
+class Tcp:
+    """A raw-protocol connection."""
+
+    def __init__(self):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def until(self, token):
+        until(self.sock, token)
+
+
+class Ws:
+    """The same over WebSocket."""
+
+    def __init__(self):
+        self.sock, self.frames = wsclient.upgrade("127.0.0.1", wsport)
+
+    def send(self, data):
+        self.sock.sendall(wsclient.frame(data))
+
+    def until(self, token):
+        self.frames.until(token)
+
+
 def connect():
     for _ in range(100):
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=10)
-            until(s, b"\r\n")  # INFO
-            s.sendall(b'CONNECT {"verbose":false,"pedantic":false,"protocol":1}\r\nPING\r\n')
-            until(s, b"PONG\r\n")
-            return s
+            c = Tcp() if transport == "tcp" else Ws()
+            c.until(b"\r\n")  # INFO
+            c.send(b'CONNECT {"verbose":false,"pedantic":false,"protocol":1}\r\nPING\r\n')
+            c.until(b"PONG\r\n")
+            return c
         except ConnectionRefusedError:
             time.sleep(0.05)
     raise SystemExit("server did not come up")
@@ -81,10 +108,10 @@ took = time.time() - t0
 with_conns = settle()
 per_conn = (with_conns - base) / conns
 
-for i, s in enumerate(socks):
-    s.sendall(b"".join(b"SUB res.c%d.s%d %d\r\n" % (i, k, k) for k in range(subs)) + b"PING\r\n")
-for s in socks:
-    until(s, b"PONG\r\n")
+for i, c in enumerate(socks):
+    c.send(b"".join(b"SUB res.c%d.s%d %d\r\n" % (i, k, k) for k in range(subs)) + b"PING\r\n")
+for c in socks:
+    c.until(b"PONG\r\n")
 with_subs = settle()
 per_sub = (with_subs - with_conns) / (conns * subs)
 
@@ -94,6 +121,8 @@ print(f"            {mib(with_conns):.1f} MiB with {conns} idle connections (ope
 print(f"            {mib(with_subs):.1f} MiB with {conns * subs} subscriptions ({subs} per connection, distinct subjects)")
 print(f"per idle connection: {per_conn:.0f} bytes")
 print(f"per subscription:    {per_sub:.0f} bytes")
-for s in socks + [first]:
-    s.close()
+for c in socks + [first]:
+    c.sock.close()
 PY
+stop_warden
+done

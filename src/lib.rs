@@ -11,7 +11,8 @@
 //! L2 state     broker   (subscription index, client registry, delivery, the server's own
 //!                        internal client, counters, lifecycle)
 //! L3 actors    conn     (the one connection driver every peer protocol runs on, the writer,
-//!                        the shared keep-alive, and the client session, its first protocol)
+//!                        the shared keep-alive, the WebSocket transport, and the client
+//!                        session, its first protocol)
 //!              cluster  (routes: a sans-IO route session on conn's driver; plugs into
 //!                        interest changes through an observer)
 //!              monitor  (HTTP endpoints; reads the broker and a narrow view of the cluster)
@@ -32,8 +33,9 @@
 //! - [`auth`]: authenticators, and the [`auth::Gate`] every login passes;
 //!   [`auth::operator`]: accounts and users from JWTs.
 //! - [`broker`]: the shared state every connection delivers through.
-//! - [`conn`]: the connection driver (bytes and timers only) and the client
-//!   session; a new kind of peer is a new sans-IO protocol on that driver.
+//! - [`conn`]: the connection driver (bytes and timers only), the
+//!   WebSocket transport ([`conn::WsStream`]) and the client session; a new
+//!   kind of peer is a new sans-IO protocol on that driver.
 //! - [`cluster`]: routes to other servers (nats-server's route protocol), a
 //!   sans-IO `RouteSession` on the same driver.
 //! - [`monitor`]: nats-server's `/varz`, `/connz`, `/subsz`, ... and
@@ -60,8 +62,6 @@
 //! Sessions (client and route) hold no lock across a batch: they are owned
 //! by their driver task.
 #![forbid(unsafe_code)]
-// Clock reads are denied only in the sans-IO modules (see clippy.toml).
-#![allow(clippy::disallowed_methods)]
 // Nothing from the network or a config may reach a panic: outside tests,
 // `unwrap`, `expect` and `panic!` must justify themselves with an `allow`.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]

@@ -4,13 +4,16 @@
 //! the first protocol, the client session (states, auth deadline, what
 //! each op does). Routes (`cluster`) and leaf nodes (`leaf`) are further
 //! protocols on the same driver; leaf nodes log in with the client's
-//! [`Login`], checked by the gate.
+//! [`Login`], checked by the gate. Transports are streams the driver is
+//! given: TCP, TLS, and WebSocket framing over either ([`WsStream`]),
+//! which any protocol can run on.
 
 mod accept;
 mod driver;
 mod keepalive;
 mod session;
 mod task;
+mod websocket;
 mod writer;
 
 pub use accept::accept_until_shutdown;
@@ -19,4 +22,5 @@ pub(crate) use keepalive::{KeepAlive, FIRST_PEER_PING};
 pub(crate) use session::{connection_facts, Login};
 pub(crate) use task::note_tls_session;
 pub use task::{refuse_connection, run_connection, Greeting, Start};
+pub use websocket::WsStream;
 pub use writer::write_loop;

@@ -3,7 +3,7 @@
 use super::*;
 
 /// A client frame: masked with `mask`, the given bits.
-fn client(opcode: u8, fin: bool, rsv1: bool, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn client(opcode: u8, fin: bool, rsv1: bool, payload: &[u8]) -> Vec<u8> {
     let mask = [0x37, 0xfa, 0x21, 0x3d];
     let mut out = vec![(if fin { 0x80 } else { 0 }) | (if rsv1 { 0x40 } else { 0 }) | opcode];
     match payload.len() {
@@ -129,4 +129,69 @@ fn server_frames_are_final_unmasked_binary() {
     let mut out = Vec::new();
     pong(&mut out, b"hi");
     assert_eq!(out, [0x8a, 2, b'h', b'i']);
+}
+
+/// Feeds `input` to [`Decoder::decode_in_place`] in the pieces `cuts`
+/// gives, as a transport would, keeping what each call did not use.
+fn stream(decoder: &mut Decoder, input: &[u8], cuts: &[usize]) -> Result<(Vec<u8>, Vec<Control>), WsError> {
+    let (mut data, mut controls, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    let mut at = 0;
+    for &cut in cuts.iter().chain([&input.len()]) {
+        rest.extend_from_slice(&input[at..cut.max(at)]);
+        at = cut.max(at);
+        while !rest.is_empty() {
+            let mut inflated = Vec::new();
+            let done = decoder.decode_in_place(&mut rest, &mut inflated, &mut controls)?;
+            data.extend_from_slice(&rest[..done.data]);
+            data.extend(inflated);
+            rest.drain(..done.used);
+            if matches!(controls.last(), Some(Control::Close(_))) {
+                return Ok((data, controls));
+            }
+        }
+    }
+    Ok((data, controls))
+}
+
+#[test]
+fn in_place_decoding_is_the_same_at_every_cut() {
+    let text = b"PUB subject 11\r\nhello world\r\n".repeat(20);
+    let packed = deflate::deflate(&text);
+    let mut input = client(BINARY, false, false, b"PUB a 2\r\n");
+    input.extend(client(PING, true, false, b"hi"));
+    input.extend(client(PONG, true, false, b""));
+    input.extend(client(CONTINUATION, true, false, b"ok\r\n"));
+    input.extend(client(BINARY, true, true, &packed));
+    input.extend(client(TEXT, true, false, &vec![b'x'; 300]));
+    input.extend(client(CLOSE, true, false, &1001u16.to_be_bytes()));
+    input.extend(client(BINARY, true, false, b"after the close"));
+    let mut want = b"PUB a 2\r\nok\r\n".to_vec();
+    want.extend_from_slice(&text);
+    want.extend(vec![b'x'; 300]);
+    let want_controls = vec![Control::Ping(b"hi".to_vec()), Control::Close(Some(1001))];
+    let (whole, controls) = stream(&mut Decoder::new(4096, true), &input, &[]).unwrap();
+    assert_eq!((&whole, &controls), (&want, &want_controls));
+    for cut in 0..input.len() {
+        let got = stream(&mut Decoder::new(4096, true), &input, &[cut]).unwrap();
+        assert_eq!((&got.0, &got.1), (&want, &want_controls), "cut at {cut}");
+    }
+    // Byte by byte.
+    let every: Vec<usize> = (0..input.len()).collect();
+    assert_eq!(stream(&mut Decoder::new(4096, true), &input, &every).unwrap(), (want, want_controls));
+}
+
+#[test]
+fn in_place_decoding_refuses_what_whole_frames_refuse() {
+    let mut twice = client(BINARY, false, false, b"a");
+    twice.extend(client(BINARY, true, false, b"b"));
+    let every: Vec<usize> = (0..twice.len()).collect();
+    assert_eq!(stream(&mut Decoder::new(1024, false), &twice, &every).unwrap_err().code, PROTOCOL_ERROR);
+    let big = client(BINARY, true, false, &[0; 1025]);
+    assert_eq!(stream(&mut Decoder::new(1024, false), &big, &[3]).unwrap_err().code, TOO_BIG);
+    let text = vec![b'y'; 2000];
+    let packed = deflate::deflate(&text);
+    let (a, b) = packed.split_at(packed.len() / 2);
+    let mut input = client(BINARY, false, true, a);
+    input.extend(client(CONTINUATION, true, false, b));
+    assert_eq!(stream(&mut Decoder::new(1999, true), &input, &[5]).unwrap_err().code, TOO_BIG);
 }
