@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::auth::{self, UsersList};
-use super::error::{ConfigError, ErrorKind};
+use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::options::{
     AccountConfig, AccountLimits, Export, ExportKind, Import, ImportKind, LocalSubject, ResponseType,
     DEFAULT_RESPONSE_THRESHOLD, GLOBAL_ACCOUNT,
@@ -349,12 +349,4 @@ fn pattern(value: &Value, what: &str) -> Result<String, ConfigError> {
         return Err(invalid(value, format!("subject {s:?} is not a valid subject")));
     }
     Ok(s.to_owned())
-}
-
-fn conflict(entry: &Entry, message: &str) -> ConfigError {
-    ConfigError::at(ErrorKind::Conflict, &entry.key_pos, message)
-}
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
 }

@@ -10,7 +10,7 @@
 use crate::secret::Secret;
 use crate::subject::is_valid_pattern;
 
-use super::error::{ConfigError, ErrorKind};
+use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::options::{Authorization, NkeyUser, Permissions, ResponsePermission, SubjectRules, User};
 use super::section::{self, Bare, Section};
 use super::value::{Entry, Kind, Pos, Value};
@@ -167,14 +167,6 @@ pub(crate) fn authorization(
         ));
     }
     Ok(auth)
-}
-
-fn conflict(entry: &Entry, message: &str) -> ConfigError {
-    ConfigError::at(ErrorKind::Conflict, &entry.key_pos, message)
-}
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
 }
 
 /// A users entry: a user name or an nkey.

@@ -11,10 +11,10 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::error::{ConfigError, ErrorKind};
+use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{DelegateService, Delegation, Options};
 use super::section::{self, Bare, Section};
-use super::value::{Entry, Value};
+use super::value::Entry;
 use super::GLOBAL_ACCOUNT;
 use crate::nkeys::{CurvePublic, KeyType, PublicKey};
 
@@ -83,10 +83,6 @@ impl<'a> Shared<'a> {
             timeout,
         })
     }
-}
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
 }
 
 /// `auth_callout { issuer, account, auth_users, xkey, allowed_accounts }`.

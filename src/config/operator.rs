@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::error::{ConfigError, ErrorKind};
+use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{OperatorOptions, ResolverOptions};
 use super::section::{self, Bare, Section};
 use super::value::{Entry, Kind, Value};
@@ -22,10 +22,6 @@ pub const DEFAULT_RESOLVER_LIMIT: usize = 1000;
 /// nats-server's directory resolver keys that warden does not implement:
 /// it does not sync stores with other servers (see SECURITY.md).
 const UNSUPPORTED_RESOLVER: &[&str] = &["timeout", "ttl", "hard_delete"];
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
-}
 
 /// The operator JWT of one `operator` entry: the file it names, or the
 /// JWT itself (nats-server accepts both).

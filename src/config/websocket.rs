@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::error::{ConfigError, ErrorKind};
+use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{AllowedOrigin, Authorization, TlsOptions, WebsocketOptions};
 use super::schema::{Block, Step::Check, Step::Key};
 use super::section::{self, Bare};
@@ -18,10 +18,6 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// nats-server's `websocket` keys that warden does not implement.
 const UNSUPPORTED: &[&str] = &["user_cookie", "pass_cookie", "token_cookie", "headers", "ping_interval"];
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
-}
 
 /// Reads a `tls {}` block the way the top level does.
 pub(crate) type ReadTls = fn(&Value) -> Result<TlsOptions, ConfigError>;

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::tls;
-use super::{conflict, invalid, LOOPBACK};
+use super::LOOPBACK;
 use crate::config::auth;
-use crate::config::error::{ConfigError, ErrorKind};
+use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{ClusterOptions, RouteAuthorization};
 use crate::config::schema::{Block, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::account_rules::{check_accounts, Location};
 use super::accounts;
 use super::auth;
-use super::error::{ConfigError, ErrorKind};
+use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::operator;
 use super::options::{Options, TlsOptions};
 use super::parser::{self, EnvLookup};
@@ -406,14 +406,6 @@ fn check_port_clash(
         }
     }
     Ok(())
-}
-
-fn conflict(entry: &Entry, message: &str) -> ConfigError {
-    ConfigError::at(ErrorKind::Conflict, &entry.key_pos, message)
-}
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
 }
 
 /// A duration that must be more than zero; a bare number of seconds (where

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{invalid, path_string};
-use crate::config::error::{ConfigError, ErrorKind};
+use super::path_string;
+use crate::config::error::{invalid, ConfigError, ErrorKind};
 use crate::config::options::{TlsOptions, TlsVersion};
 use crate::config::schema::{Block, Found, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
