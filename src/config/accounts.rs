@@ -293,10 +293,7 @@ pub(crate) static EXPORT: Block<ExportB> = Block {
                     "Expected response threshold to be a parseable time duration",
                 ));
             }
-            let (d, _) = section::duration(&e.value, "response threshold", Bare::No)?;
-            if d.is_zero() {
-                return Err(invalid(&e.value, "response threshold must be more than zero"));
-            }
+            let (d, _) = section::nonzero_duration(&e.value, "response threshold", Bare::No)?;
             b.threshold = d;
             Ok(())
         }),

@@ -132,10 +132,7 @@ pub(crate) static AUTHORIZATION: Block<Auth> = Block {
             Ok(())
         }),
         Key(&["timeout"], |e, b, _| {
-            let (d, _) = section::duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
-            if d.is_zero() {
-                return Err(invalid(&e.value, "authorization timeout must be more than zero"));
-            }
+            let (d, _) = section::nonzero_duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
             b.auth.timeout = Some(d);
             Ok(())
         }),
@@ -522,10 +519,7 @@ pub(crate) static ALLOW_RESPONSES: Block<ResponsePermission> = Block {
                     "error parsing expires, not a duration string",
                 ));
             }
-            let (d, _) = section::duration(&e.value, "allow_responses expires", Bare::No)?;
-            if d.is_zero() {
-                return Err(invalid(&e.value, "allow_responses expires must be more than zero"));
-            }
+            let (d, _) = section::nonzero_duration(&e.value, "allow_responses expires", Bare::No)?;
             rp.expires = d;
             Ok(())
         }),

@@ -77,10 +77,7 @@ pub(crate) fn http_authorizer(entry: &Entry) -> Result<Delegation, ConfigError> 
 /// is read first, as before these were a table.
 static SHARED: &[Step<Delegate>] = &[
     Key(&["timeout"], |e, b, _| {
-        let (d, _) = section::duration(&e.value, "timeout", Bare::FractionalSeconds)?;
-        if d.is_zero() {
-            return Err(invalid(&e.value, "timeout must be more than zero"));
-        }
+        let (d, _) = section::nonzero_duration(&e.value, "timeout", Bare::FractionalSeconds)?;
         b.d.timeout = Some(d);
         Ok(())
     }),
@@ -102,14 +99,7 @@ fn names(e: &Entry, what: &str) -> Result<Vec<String>, ConfigError> {
 pub(crate) static CALLOUT: Block<Delegate> = Block {
     unsupported: UNSUPPORTED,
     steps: &[
-        Check(|b, f| match f.get("issuer") {
-            Some(_) => Ok(()),
-            None => Err(ConfigError::at(
-                ErrorKind::Invalid,
-                &b.at,
-                "Authorization callouts require an issuer to be specified",
-            )),
-        }),
+        Check(|b, f| f.require("issuer", &b.at, "Authorization callouts require an issuer to be specified")),
         Key(&["issuer"], |e, b, _| {
             let key = section::word(&e.value, "issuer")?;
             if PublicKey::parse_as(key, KeyType::Account).is_err() {
@@ -133,14 +123,7 @@ pub(crate) static CALLOUT: Block<Delegate> = Block {
             }
             Ok(())
         }),
-        Check(|b, f| match f.get("auth_users") {
-            Some(_) => Ok(()),
-            None => Err(ConfigError::at(
-                ErrorKind::Invalid,
-                &b.at,
-                "Authorization callouts require authorized users to be specified",
-            )),
-        }),
+        Check(|b, f| f.require("auth_users", &b.at, "Authorization callouts require authorized users to be specified")),
         Key(&["account", "acc"], |e, b, _| {
             let name = section::word(&e.value, "account")?;
             if let DelegateService::Callout { account, .. } = &mut b.d.service {
@@ -158,10 +141,7 @@ pub(crate) static CALLOUT: Block<Delegate> = Block {
 pub(crate) static HTTP_AUTHORIZER: Block<Delegate> = Block {
     unsupported: &[],
     steps: &[
-        Check(|b, f| match f.get("url") {
-            Some(_) => Ok(()),
-            None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "http_authorizer needs a url")),
-        }),
+        Check(|b, f| f.require("url", &b.at, "http_authorizer needs a url")),
         Key(&["url"], |e, b, _| {
             let text = section::string(&e.value, "url")?;
             let target = HttpTarget::parse(text).map_err(|why| invalid(&e.value, why))?;

@@ -216,10 +216,7 @@ pub(crate) static RESOLVER: Block<Resolver> = Block {
             };
             Ok(())
         }),
-        Check(|b, f| match f.get("dir") {
-            Some(_) => Ok(()),
-            None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "a directory resolver needs `dir`")),
-        }),
+        Check(|b, f| f.require("dir", &b.at, "a directory resolver needs `dir`")),
         Key(&["dir"], |e, b, _| section::word(&e.value, "dir").map(|d| b.dir = PathBuf::from(d))),
         Key(&["allow_delete"], |e, b, _| section::boolean(&e.value, "allow_delete").map(|a| b.allow_delete = a)),
         Key(&["interval"], |e, b, _| section::duration(&e.value, "interval", Bare::No).map(|(d, _)| b.interval = d)),

@@ -14,9 +14,9 @@
 //! The table's order is also the order of [`Section`]'s known names, which
 //! breaks ties between equally close "did you mean" suggestions.
 
-use super::error::ConfigError;
+use super::error::{ConfigError, ErrorKind};
 use super::section::{self, Section};
-use super::value::{Entry, Map, Value};
+use super::value::{Entry, Map, Pos, Value};
 
 /// Reads one present option into the block's builder `B`. The entries of
 /// the block's other options are at hand for checks that need them.
@@ -61,6 +61,15 @@ impl<'a> Found<'a> {
         // would silently never fire; every test that runs the check catches it.
         debug_assert!(slot.is_some(), "`{name}` is not an option of this block");
         slot.and_then(|(_, e)| *e)
+    }
+
+    /// Fails at `at` with `message` unless the option whose first name is
+    /// `name` is present: for the options a block cannot do without.
+    pub(crate) fn require(&self, name: &str, at: &Pos, message: &str) -> Result<(), ConfigError> {
+        match self.get(name) {
+            Some(_) => Ok(()),
+            None => Err(ConfigError::at(ErrorKind::Invalid, at, message)),
+        }
     }
 }
 

@@ -266,6 +266,16 @@ pub(crate) fn duration(value: &Value, what: &str, bare: Bare) -> Result<(Duratio
     }
 }
 
+/// A [`duration`] that must be more than zero: a timeout or an expiry of
+/// zero would refuse or expire everything at once.
+pub(crate) fn nonzero_duration(value: &Value, what: &str, bare: Bare) -> Result<(Duration, bool), ConfigError> {
+    let (d, was_bare) = duration(value, what, bare)?;
+    if d.is_zero() {
+        return Err(invalid(value, format!("{what} must be more than zero")));
+    }
+    Ok((d, was_bare))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,10 +107,7 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
             Ok(())
         }),
         Key(&["handshake_timeout"], |e, b, _| {
-            let (d, _) = section::duration(&e.value, "handshake_timeout", Bare::FractionalSeconds)?;
-            if d.is_zero() {
-                return Err(invalid(&e.value, "handshake_timeout must be more than zero"));
-            }
+            let (d, _) = section::nonzero_duration(&e.value, "handshake_timeout", Bare::FractionalSeconds)?;
             b.ws.handshake_timeout = d;
             Ok(())
         }),

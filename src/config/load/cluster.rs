@@ -125,10 +125,7 @@ pub(super) static ROUTE_AUTH: Block<RouteAuth> = Block {
             Ok(())
         }),
         Key(&["timeout"], |e, b, _| {
-            let (d, _) = section::duration(&e.value, "cluster authorization timeout", Bare::FractionalSeconds)?;
-            if d.is_zero() {
-                return Err(invalid(&e.value, "cluster authorization timeout must be more than zero"));
-            }
+            let (d, _) = section::nonzero_duration(&e.value, "cluster authorization timeout", Bare::FractionalSeconds)?;
             b.timeout = Some(d);
             Ok(())
         }),

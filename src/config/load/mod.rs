@@ -412,10 +412,7 @@ fn check_port_clash(
 /// allowed) is accepted with a warning, as nats-server does.
 fn positive_duration(entry: &Entry, bare: Bare, warnings: &mut Vec<String>) -> Result<Duration, ConfigError> {
     let name = entry.key.to_ascii_lowercase();
-    let (d, was_bare) = section::duration(&entry.value, &name, bare)?;
-    if d.is_zero() {
-        return Err(invalid(&entry.value, format!("{name} must be more than zero")));
-    }
+    let (d, was_bare) = section::nonzero_duration(&entry.value, &name, bare)?;
     if was_bare {
         warnings.push(format!(
             "{}: {name} is a bare number, read as {} seconds; write a duration string such as \"{}s\"",
