@@ -73,8 +73,9 @@ pub(crate) fn http_authorizer(entry: &Entry) -> Result<Delegation, ConfigError> 
     read(&HTTP_AUTHORIZER, "http_authorizer", entry, service)
 }
 
-/// The settings both services share: warden's safety settings. `timeout`
-/// is read first, as before these were a table.
+/// The settings both services share: warden's safety settings, spliced
+/// into each block after its own options. `timeout` is read first, so a
+/// config with several mistakes still reports the one it always did.
 static SHARED: &[Step<Delegate>] = &[
     Key(&["timeout"], |e, b, _| {
         let (d, _) = section::nonzero_duration(&e.value, "timeout", Bare::FractionalSeconds)?;
@@ -95,7 +96,8 @@ fn names(e: &Entry, what: &str) -> Result<Vec<String>, ConfigError> {
 
 /// `auth_callout {}`: who signs the answers and where the service runs.
 /// The `issuer` and `auth_users` a callout cannot work without are
-/// required where the hand-written reader required them.
+/// required before the options after them are read, so their absence is
+/// reported before a mistake further down.
 pub(crate) static CALLOUT: Block<Delegate> = Block {
     unsupported: UNSUPPORTED,
     steps: &[
