@@ -12,12 +12,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::auth::{self, UsersList};
-use super::error::{ConfigError, ErrorKind};
+use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::options::{
     AccountConfig, AccountLimits, Export, ExportKind, Import, ImportKind, LocalSubject, ResponseType,
     DEFAULT_RESPONSE_THRESHOLD, GLOBAL_ACCOUNT,
 };
-use super::section::{self, Bare, Section};
+use super::schema::{Block, Step::Check, Step::Key};
+use super::section::{self, Bare};
 use super::value::{Entry, Kind, Pos, Value};
 use crate::nkeys::{KeyType, PublicKey};
 use crate::subject::is_valid_pattern;
@@ -106,6 +107,17 @@ fn account_name<'a>(value: &Value, name: &'a str) -> Result<&'a str, ConfigError
     Ok(name)
 }
 
+/// What one account block is read into.
+pub(crate) struct Account {
+    /// The account's place in the list, which keys its positions.
+    index: usize,
+    /// Whether the account's users may go without passwords.
+    maps_certificates: bool,
+    account: AccountConfig,
+    positions: Positions,
+    warnings: Vec<String>,
+}
+
 fn account_block(
     index: usize,
     name: &str,
@@ -114,233 +126,287 @@ fn account_block(
     warnings: &mut Vec<String>,
     positions: &mut Positions,
 ) -> Result<AccountConfig, ConfigError> {
-    let map = section::map(value, "an account")?;
-    let mut s = Section::new("an account", map);
-    let nkey = s.get(&["nkey"])?;
-    let users = s.get(&["users"])?;
-    let defaults = s.get(&["default_permissions"])?;
-    let exports = s.get(&["exports"])?;
-    let imports = s.get(&["imports"])?;
-    let limits = s.get(&["limits"])?;
-    s.finish(UNSUPPORTED_ACCOUNT)?;
-    let mut account = AccountConfig { name: name.to_owned(), ..AccountConfig::default() };
-    if let Some(e) = nkey {
-        let text = section::word(&e.value, "account nkey")?;
-        if PublicKey::parse_as(text, KeyType::Account).is_err() {
-            return Err(invalid(&e.value, format!("Not a valid public nkey for an account: {text:?}")));
-        }
-        account.nkey = Some(text.to_owned());
-    }
-    if let Some(e) = users {
-        let UsersList { users, nkeys } = auth::users_list(&e.value, maps_certificates, warnings)?;
-        (account.users, account.nkeys) = (users, nkeys);
-        positions.users.insert(index, e.key_pos.clone());
-    }
-    if let Some(e) = defaults {
-        account.default_permissions = Some(auth::permissions(&e.value, "default_permissions")?);
-    }
-    if let Some(e) = exports {
-        for (i, item) in section::array(&e.value, "exports")?.iter().enumerate() {
-            account.exports.push(export(item)?);
-            positions.exports.insert((index, i), item.pos.clone());
-        }
-    }
-    if let Some(e) = imports {
-        for (i, item) in section::array(&e.value, "imports")?.iter().enumerate() {
-            let import = import(item, warnings)?;
-            if let ImportKind::Service { to } = &import.kind {
-                if let Some(dup) =
-                    account.imports.iter().find(|i| matches!(&i.kind, ImportKind::Service { to: t } if t == to))
-                {
-                    return Err(ConfigError::at(
-                        ErrorKind::Conflict,
-                        &item.pos,
-                        format!(
-                            "Duplicate service import subject {to:?}, previously used in import for account {:?}, subject {:?}",
-                            dup.account, dup.subject
-                        ),
-                    ));
-                }
-            }
-            account.imports.push(import);
-            positions.imports.insert((index, i), item.pos.clone());
-        }
-    }
-    if let Some(e) = limits {
-        account.limits = account_limits(&e.value)?;
-    }
-    Ok(account)
+    let mut b = Account {
+        index,
+        maps_certificates,
+        account: AccountConfig { name: name.to_owned(), ..AccountConfig::default() },
+        positions: std::mem::take(positions),
+        warnings: Vec::new(),
+    };
+    ACCOUNT.read_value("an account", value, &mut b)?;
+    *positions = b.positions;
+    warnings.append(&mut b.warnings);
+    Ok(b.account)
 }
 
-fn account_limits(value: &Value) -> Result<AccountLimits, ConfigError> {
-    let map = section::map(value, "account limits")?;
-    let mut s = Section::new("account limits", map);
-    let conns = s.get(&["max_connections", "max_conn"])?;
-    let subs = s.get(&["max_subscriptions", "max_subs"])?;
-    let payload = s.get(&["max_payload", "max_pay"])?;
-    let responses = s.get(&["max_pending_responses"])?;
-    s.finish(UNSUPPORTED_LIMITS)?;
-    // nats-server reads -1 (and, for these, 0) as "no limit".
-    let limit = |e: Option<&Entry>, what: &str| -> Result<Option<usize>, ConfigError> {
-        match e {
-            None => Ok(None),
-            Some(e) => match section::integer(&e.value, what)? {
-                n if n <= 0 => Ok(None),
-                n => usize::try_from(n).map(Some).map_err(|_| invalid(&e.value, format!("{what} is out of range"))),
-            },
-        }
-    };
-    let mut limits = AccountLimits {
-        max_connections: limit(conns, "max_connections")?,
-        max_subscriptions: limit(subs, "max_subscriptions")?,
-        max_payload: limit(payload, "max_payload")?,
-        ..AccountLimits::default()
-    };
-    if let Some(e) = responses {
-        limits.max_pending_responses = section::count(&e.value, "max_pending_responses", 1)?;
+/// One account of the `accounts` map.
+pub(crate) static ACCOUNT: Block<Account> = Block {
+    unsupported: UNSUPPORTED_ACCOUNT,
+    steps: &[
+        Key(&["nkey"], |e, b, _| {
+            let text = section::word(&e.value, "account nkey")?;
+            if PublicKey::parse_as(text, KeyType::Account).is_err() {
+                return Err(invalid(&e.value, format!("Not a valid public nkey for an account: {text:?}")));
+            }
+            b.account.nkey = Some(text.to_owned());
+            Ok(())
+        }),
+        Key(&["users"], |e, b, _| {
+            let UsersList { users, nkeys } = auth::users_list(&e.value, b.maps_certificates, &mut b.warnings)?;
+            (b.account.users, b.account.nkeys) = (users, nkeys);
+            b.positions.users.insert(b.index, e.key_pos.clone());
+            Ok(())
+        }),
+        Key(&["default_permissions"], |e, b, _| {
+            auth::permissions(&e.value, "default_permissions").map(|p| b.account.default_permissions = Some(p))
+        }),
+        Key(&["exports"], |e, b, _| {
+            for (i, item) in section::array(&e.value, "exports")?.iter().enumerate() {
+                b.account.exports.push(export(item)?);
+                b.positions.exports.insert((b.index, i), item.pos.clone());
+            }
+            Ok(())
+        }),
+        Key(&["imports"], |e, b, _| {
+            for (i, item) in section::array(&e.value, "imports")?.iter().enumerate() {
+                let import = import(item, &mut b.warnings)?;
+                if let ImportKind::Service { to } = &import.kind {
+                    if let Some(dup) =
+                        b.account.imports.iter().find(|i| matches!(&i.kind, ImportKind::Service { to: t } if t == to))
+                    {
+                        return Err(ConfigError::at(
+                            ErrorKind::Conflict,
+                            &item.pos,
+                            format!(
+                                "Duplicate service import subject {to:?}, previously used in import for account {:?}, subject {:?}",
+                                dup.account, dup.subject
+                            ),
+                        ));
+                    }
+                }
+                b.account.imports.push(import);
+                b.positions.imports.insert((b.index, i), item.pos.clone());
+            }
+            Ok(())
+        }),
+        Key(&["limits"], |e, b, _| LIMITS.read_value("account limits", &e.value, &mut b.account.limits).map(|_| ())),
+    ],
+};
+
+/// An account's limit: nats-server reads -1 (and, for these, 0) as "no
+/// limit".
+fn limit(e: &Entry, what: &str) -> Result<Option<usize>, ConfigError> {
+    match section::integer(&e.value, what)? {
+        n if n <= 0 => Ok(None),
+        n => usize::try_from(n).map(Some).map_err(|_| invalid(&e.value, format!("{what} is out of range"))),
     }
-    Ok(limits)
+}
+
+/// An account's `limits {}`.
+pub(crate) static LIMITS: Block<AccountLimits> = Block {
+    unsupported: UNSUPPORTED_LIMITS,
+    steps: &[
+        Key(&["max_connections", "max_conn"], |e, l, _| limit(e, "max_connections").map(|n| l.max_connections = n)),
+        Key(&["max_subscriptions", "max_subs"], |e, l, _| {
+            limit(e, "max_subscriptions").map(|n| l.max_subscriptions = n)
+        }),
+        Key(&["max_payload", "max_pay"], |e, l, _| limit(e, "max_payload").map(|n| l.max_payload = n)),
+        Key(&["max_pending_responses"], |e, l, _| {
+            section::count(&e.value, "max_pending_responses", 1).map(|n| l.max_pending_responses = n)
+        }),
+    ],
+};
+
+/// What one export is read into.
+pub(crate) struct ExportB {
+    /// The export, where a missing subject is reported.
+    at: Pos,
+    subject: String,
+    is_service: bool,
+    accounts: Option<Vec<String>>,
+    response: ResponseType,
+    threshold: Duration,
 }
 
 /// `{stream: S, accounts: [..]}` or `{service: S, accounts, response, threshold}`.
 fn export(value: &Value) -> Result<Export, ConfigError> {
-    let map = section::map(value, "an export")?;
-    let mut s = Section::new("an export", map);
-    let stream = s.get(&["stream"])?;
-    let service = s.get(&["service"])?;
-    let accounts = s.get(&["accounts"])?;
-    let response = s.get(&["response", "response_type"])?;
-    let threshold = s.get(&["threshold", "response_threshold", "response_max_time", "response_time"])?;
-    s.finish(UNSUPPORTED_EXPORT)?;
-    let (subject_entry, is_service) = match (stream, service) {
-        (Some(st), Some(sv)) => {
-            let (first, second) = if st.key_pos.line <= sv.key_pos.line { (st, sv) } else { (sv, st) };
-            return Err(conflict(second, &format!("Detected {} but already saw a {}", second.key, first.key)));
-        }
-        (Some(e), None) => (e, false),
-        (None, Some(e)) => (e, true),
-        (None, None) => return Err(invalid(value, "an export needs `stream` or `service`")),
+    let mut b = ExportB {
+        at: value.pos.clone(),
+        subject: String::new(),
+        is_service: false,
+        accounts: None,
+        response: ResponseType::Singleton,
+        threshold: DEFAULT_RESPONSE_THRESHOLD,
     };
-    let subject = pattern(&subject_entry.value, if is_service { "service" } else { "stream" })?;
-    if !is_service {
-        if let Some(e) = response.or(threshold) {
-            return Err(conflict(e, "Detected response directive on non-service"));
-        }
-    }
-    let accounts = match accounts {
-        None => None,
-        Some(e) => {
+    EXPORT.read_value("an export", value, &mut b)?;
+    let kind = match b.is_service {
+        true => ExportKind::Service { response: b.response, threshold: b.threshold },
+        false => ExportKind::Stream,
+    };
+    Ok(Export { subject: b.subject, kind, accounts: b.accounts, pos: value.pos.to_string() })
+}
+
+/// One element of an account's `exports`: a stream or a service, and the
+/// response settings only a service has.
+pub(crate) static EXPORT: Block<ExportB> = Block {
+    unsupported: UNSUPPORTED_EXPORT,
+    steps: &[
+        Check(|b, f| match (f.get("stream"), f.get("service")) {
+            (Some(st), Some(sv)) => {
+                let (first, second) = if st.key_pos.line <= sv.key_pos.line { (st, sv) } else { (sv, st) };
+                Err(conflict(second, &format!("Detected {} but already saw a {}", second.key, first.key)))
+            }
+            (None, None) => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "an export needs `stream` or `service`")),
+            _ => Ok(()),
+        }),
+        Key(&["stream"], |e, b, _| pattern(&e.value, "stream").map(|s| b.subject = s)),
+        Key(&["service"], |e, b, _| {
+            b.is_service = true;
+            pattern(&e.value, "service").map(|s| b.subject = s)
+        }),
+        Check(|b, f| match (b.is_service, f.get("response").or(f.get("threshold"))) {
+            (false, Some(e)) => Err(conflict(e, "Detected response directive on non-service")),
+            _ => Ok(()),
+        }),
+        Key(&["accounts"], |e, b, _| {
             let mut names = Vec::new();
             for item in section::array(&e.value, "export accounts")? {
                 names.push(section::word(item, "an account name")?.to_owned());
             }
-            Some(names)
-        }
-    };
-    let kind = if is_service {
-        let response = match response {
-            None => ResponseType::Singleton,
-            Some(e) => match section::string(&e.value, "response")?.to_ascii_lowercase().as_str() {
+            b.accounts = Some(names);
+            Ok(())
+        }),
+        Key(&["response", "response_type"], |e, b, _| {
+            b.response = match section::string(&e.value, "response")?.to_ascii_lowercase().as_str() {
                 "single" | "singleton" => ResponseType::Singleton,
                 "stream" => ResponseType::Stream,
                 "chunk" | "chunked" => ResponseType::Chunked,
                 other => return Err(invalid(&e.value, format!("Unknown response type: {other:?}"))),
-            },
-        };
-        let threshold = match threshold {
-            None => DEFAULT_RESPONSE_THRESHOLD,
-            Some(e) => {
-                if !matches!(e.value.kind, Kind::String(_)) {
-                    return Err(ConfigError::at(
-                        ErrorKind::Type,
-                        &e.value.pos,
-                        "Expected response threshold to be a parseable time duration",
-                    ));
-                }
-                let (d, _) = section::duration(&e.value, "response threshold", Bare::No)?;
-                positive(d, &e.value, "response threshold")?
+            };
+            Ok(())
+        }),
+        Key(&["threshold", "response_threshold", "response_max_time", "response_time"], |e, b, _| {
+            if !matches!(e.value.kind, Kind::String(_)) {
+                return Err(ConfigError::at(
+                    ErrorKind::Type,
+                    &e.value.pos,
+                    "Expected response threshold to be a parseable time duration",
+                ));
             }
-        };
-        ExportKind::Service { response, threshold }
-    } else {
-        ExportKind::Stream
-    };
-    Ok(Export { subject, kind, accounts, pos: value.pos.to_string() })
-}
+            let (d, _) = section::nonzero_duration(&e.value, "response threshold", Bare::No)?;
+            b.threshold = d;
+            Ok(())
+        }),
+    ],
+};
 
-fn positive(d: Duration, value: &Value, what: &str) -> Result<Duration, ConfigError> {
-    if d.is_zero() {
-        return Err(invalid(value, format!("{what} must be more than zero")));
-    }
-    Ok(d)
+/// What one import is read into.
+pub(crate) struct ImportB {
+    /// The import, where a missing source is reported.
+    at: Pos,
+    account: String,
+    subject: String,
+    is_service: bool,
+    /// `to`, the local subject.
+    to: Option<String>,
+    /// Where a stream's messages land, from `prefix` or `to`.
+    local: LocalSubject,
+    warnings: Vec<String>,
 }
 
 /// `{stream: {account, subject}, prefix | to}` or `{service: {account, subject}, to, share}`.
 fn import(value: &Value, warnings: &mut Vec<String>) -> Result<Import, ConfigError> {
-    let map = section::map(value, "an import")?;
-    let mut s = Section::new("an import", map);
-    let stream = s.get(&["stream"])?;
-    let service = s.get(&["service"])?;
-    let prefix = s.get(&["prefix"])?;
-    let to = s.get(&["to"])?;
-    let share = s.get(&["share"])?;
-    s.finish(&[])?;
-    let (source, is_service) = match (stream, service) {
-        (Some(_), Some(e)) => return Err(conflict(e, "Detected service but already saw a stream")),
-        (Some(e), None) => (e, false),
-        (None, Some(e)) => (e, true),
-        (None, None) => return Err(invalid(value, "an import needs `stream` or `service`")),
+    let mut b = ImportB {
+        at: value.pos.clone(),
+        account: String::new(),
+        subject: String::new(),
+        is_service: false,
+        to: None,
+        local: LocalSubject::Same,
+        warnings: Vec::new(),
     };
-    let (account, subject) = import_source(&source.value)?;
-    let to = to.map(|e| pattern(&e.value, "to").map(|s| (s, e))).transpose()?;
-    let kind = if is_service {
-        if let Some(e) = prefix {
-            return Err(conflict(e, "a service import takes `to`, not `prefix`"));
-        }
-        if let Some(e) = share {
+    IMPORT.read_value("an import", value, &mut b)?;
+    warnings.append(&mut b.warnings);
+    let kind = match b.is_service {
+        true => ImportKind::Service { to: b.to.unwrap_or_else(|| b.subject.clone()) },
+        false => ImportKind::Stream { local: b.to.map_or(b.local, LocalSubject::To) },
+    };
+    Ok(Import { account: b.account, subject: b.subject, kind, pos: value.pos.to_string() })
+}
+
+/// One element of an account's `imports`. `to` is read before `prefix`,
+/// which it excludes on a stream; what belongs to the other kind of
+/// import is refused before either is read.
+pub(crate) static IMPORT: Block<ImportB> = Block {
+    unsupported: &[],
+    steps: &[
+        Check(|b, f| match (f.get("stream"), f.get("service")) {
+            (Some(_), Some(e)) => Err(conflict(e, "Detected service but already saw a stream")),
+            (None, None) => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "an import needs `stream` or `service`")),
+            _ => Ok(()),
+        }),
+        Key(&["stream"], |e, b, _| import_source(&e.value, b)),
+        Key(&["service"], |e, b, _| {
+            b.is_service = true;
+            import_source(&e.value, b)
+        }),
+        Key(&["to"], |e, b, _| pattern(&e.value, "to").map(|s| b.to = Some(s))),
+        Check(|b, f| match (b.is_service, f.get("prefix"), f.get("share")) {
+            (true, Some(e), _) => Err(conflict(e, "a service import takes `to`, not `prefix`")),
+            (false, _, Some(e)) => Err(conflict(e, "`share` applies to service imports only")),
+            _ => Ok(()),
+        }),
+        Key(&["prefix"], |e, b, f| {
+            if let Some(to) = f.get("to") {
+                return Err(conflict(to, "Stream import can not have a 'prefix' and a 'to' property"));
+            }
+            let p = section::word(&e.value, "prefix")?;
+            let p = p.strip_suffix('.').unwrap_or(p);
+            if !crate::subject::is_valid_literal(p.as_bytes()) {
+                return Err(invalid(&e.value, "a stream import prefix must be a subject without wildcards"));
+            }
+            b.local = LocalSubject::Prefix(p.to_owned());
+            Ok(())
+        }),
+        Key(&["share"], |e, b, _| {
             section::boolean(&e.value, "share")?;
-            warnings.push(format!(
+            b.warnings.push(format!(
                 "{}: share has no effect: warden adds no Nats-Request-Info header to imported requests",
                 e.key_pos
             ));
-        }
-        ImportKind::Service { to: to.map_or_else(|| subject.clone(), |(s, _)| s) }
-    } else {
-        if let Some(e) = share {
-            return Err(conflict(e, "`share` applies to service imports only"));
-        }
-        let local = match (prefix, to) {
-            (Some(_), Some((_, e))) => {
-                return Err(conflict(e, "Stream import can not have a 'prefix' and a 'to' property"))
-            }
-            (Some(e), None) => {
-                let p = section::word(&e.value, "prefix")?;
-                let p = p.strip_suffix('.').unwrap_or(p);
-                if !crate::subject::is_valid_literal(p.as_bytes()) {
-                    return Err(invalid(&e.value, "a stream import prefix must be a subject without wildcards"));
-                }
-                LocalSubject::Prefix(p.to_owned())
-            }
-            (None, Some((s, _))) => LocalSubject::To(s),
-            (None, None) => LocalSubject::Same,
-        };
-        ImportKind::Stream { local }
-    };
-    Ok(Import { account, subject, kind, pos: value.pos.to_string() })
+            Ok(())
+        }),
+    ],
+};
+
+/// `{account: NAME, subject: S}`, the source of an import.
+fn import_source(value: &Value, import: &mut ImportB) -> Result<(), ConfigError> {
+    let mut b = Source { at: value.pos.clone(), account: String::new(), subject: String::new() };
+    IMPORT_SOURCE.read_value("an import source", value, &mut b)?;
+    (import.account, import.subject) = (b.account, b.subject);
+    Ok(())
 }
 
-/// `{account: NAME, subject: S}`.
-fn import_source(value: &Value) -> Result<(String, String), ConfigError> {
-    let map = section::map(value, "an import source")?;
-    let mut s = Section::new("an import source", map);
-    let account = s.get(&["account"])?;
-    let subject = s.get(&["subject"])?;
-    s.finish(&[])?;
-    let (Some(account), Some(subject)) = (account, subject) else {
-        return Err(invalid(value, "Expect an account name and a subject"));
-    };
-    Ok((section::word(&account.value, "account")?.to_owned(), pattern(&subject.value, "subject")?))
+/// What an import's source is read into.
+pub(crate) struct Source {
+    /// The source, where a missing part is reported.
+    at: Pos,
+    account: String,
+    subject: String,
 }
+
+/// The `stream` or `service` of an import: both parts are required.
+pub(crate) static IMPORT_SOURCE: Block<Source> = Block {
+    unsupported: &[],
+    steps: &[
+        Check(|b, f| match (f.get("account"), f.get("subject")) {
+            (Some(_), Some(_)) => Ok(()),
+            _ => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "Expect an account name and a subject")),
+        }),
+        Key(&["account"], |e, b, _| section::word(&e.value, "account").map(|a| b.account = a.to_owned())),
+        Key(&["subject"], |e, b, _| pattern(&e.value, "subject").map(|s| b.subject = s)),
+    ],
+};
 
 /// A valid subject pattern.
 fn pattern(value: &Value, what: &str) -> Result<String, ConfigError> {
@@ -349,12 +415,4 @@ fn pattern(value: &Value, what: &str) -> Result<String, ConfigError> {
         return Err(invalid(value, format!("subject {s:?} is not a valid subject")));
     }
     Ok(s.to_owned())
-}
-
-fn conflict(entry: &Entry, message: &str) -> ConfigError {
-    ConfigError::at(ErrorKind::Conflict, &entry.key_pos, message)
-}
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
 }

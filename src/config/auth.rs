@@ -10,9 +10,10 @@
 use crate::secret::Secret;
 use crate::subject::is_valid_pattern;
 
-use super::error::{ConfigError, ErrorKind};
+use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::options::{Authorization, NkeyUser, Permissions, ResponsePermission, SubjectRules, User};
-use super::section::{self, Bare, Section};
+use super::schema::{Block, Found, Step::Check, Step::Key};
+use super::section::{self, Bare};
 use super::value::{Entry, Kind, Pos, Value};
 use crate::nkeys::{KeyType, PublicKey};
 
@@ -21,6 +22,8 @@ const UNSUPPORTED_AUTH: &[&str] = &["nkeys", "accounts", "no_auth_user"];
 /// nats-server's users-entry keys that warden does not implement.
 const UNSUPPORTED_USER: &[&str] =
     &["authorization", "allowed_connection_types", "connection_types", "clients", "account"];
+/// nats-server's permissions keys that warden does not implement.
+const UNSUPPORTED_PERMISSIONS: &[&str] = &["import", "export"];
 
 /// Whether a stored password is a hash warden can verify rather than plain
 /// text: an argon2 PHC string or a bcrypt hash (`$2a$`, `$2b$`, `$2x$`, `$2y$`
@@ -75,107 +78,120 @@ pub(crate) fn checked_secret(
     Ok(secret)
 }
 
-/// `authorization { ... }` of the client listener. `maps_certificates`:
-/// whether `tls { verify_and_map }` is on, the only case in which a users
-/// entry may have no password.
+/// What `authorization {}` is read into.
+pub(crate) struct Auth {
+    /// The `authorization` key, where a block that requires nothing is
+    /// reported.
+    at: Pos,
+    /// Whether `tls { verify_and_map }` is on, the only case in which a
+    /// users entry may have no password.
+    maps_certificates: bool,
+    /// Whether users of accounts log in, so the block may hold only its
+    /// settings.
+    accounts_log_in: bool,
+    auth: Authorization,
+    warnings: Vec<String>,
+}
+
+/// `authorization { ... }` of the client listener.
 pub(crate) fn authorization(
     entry: &Entry,
     maps_certificates: bool,
     accounts_log_in: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Authorization, ConfigError> {
-    let map = section::map(&entry.value, "authorization")?;
-    let mut s = Section::new("authorization", map);
-    let mut auth = Authorization::default();
-
-    let token = s.get(&["token"])?;
-    let user = s.get(&["user", "username"])?;
-    let password = s.get(&["password", "pass"])?;
-    let timeout = s.get(&["timeout"])?;
-    let failure_delay = s.get(&["failure_delay_max"])?;
-    let users = s.get(&["users"])?;
-    let defaults = s.get(&["default_permissions", "default_permission", "permissions"])?;
-    let callout = s.get(&["auth_callout", "auth_hook"])?;
-    let http = s.get(&["http_authorizer"])?;
-    s.finish(UNSUPPORTED_AUTH)?;
-
-    if let Some(e) = token {
-        auth.token = Some(checked_secret(&e.value, "token", "the authorization token", warnings)?);
-    }
-    if let Some(e) = user {
-        auth.user = Some(section::word(&e.value, "user")?.to_owned());
-    }
-    if let Some(e) = password {
-        let whose = match &auth.user {
-            Some(name) => format!("the password of user \"{name}\""),
-            None => "the authorization password".to_owned(),
-        };
-        auth.password = Some(checked_secret(&e.value, "password", &whose, warnings)?);
-    }
-    if let Some(e) = timeout {
-        let (d, _) = section::duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
-        if d.is_zero() {
-            return Err(invalid(&e.value, "authorization timeout must be more than zero"));
-        }
-        auth.timeout = Some(d);
-    }
-    if let Some(e) = failure_delay {
-        let (d, _) = section::duration(&e.value, "failure_delay_max", Bare::FractionalSeconds)?;
-        auth.failure_delay_max = Some(d);
-    }
-    if let Some(e) = defaults {
-        auth.default_permissions = Some(permissions(&e.value, "default_permissions")?);
-    }
-    if let Some(e) = users {
-        let UsersList { users, nkeys } = users_list(&e.value, maps_certificates, warnings)?;
-        (auth.users, auth.nkeys) = (users, nkeys);
-    }
-
-    auth.delegation = match (callout, http) {
-        (Some(_), Some(h)) => return Err(conflict(h, "auth_callout and http_authorizer cannot both be set")),
-        (Some(e), None) => Some(super::delegation::auth_callout(e)?),
-        (None, Some(e)) => Some(super::delegation::http_authorizer(e)?),
-        (None, None) => None,
+    let mut b = Auth {
+        at: entry.key_pos.clone(),
+        maps_certificates,
+        accounts_log_in,
+        auth: Authorization::default(),
+        warnings: Vec::new(),
     };
-
-    // Combinations nats-server refuses, with its messages.
-    let single = user.or(password);
-    if let (Some(t), Some(_)) = (token, single) {
-        return Err(conflict(t, "Cannot have a user/pass and token"));
-    }
-    if let (Some(u), Some(_)) = (users, single) {
-        return Err(conflict(u, "Can not have a single user/pass and a users array"));
-    }
-    if let (Some(u), Some(_)) = (users, token) {
-        return Err(conflict(u, "Can not have a token and a users array"));
-    }
-    match (user, password) {
-        (Some(u), None) => {
-            return Err(invalid(&u.value, "authorization user needs a password"));
-        }
-        (None, Some(p)) => {
-            return Err(ConfigError::at(ErrorKind::Invalid, &p.key_pos, "authorization password needs a user"));
-        }
-        _ => {}
-    }
-    let nobody = token.is_none() && user.is_none() && auth.users.is_empty() && auth.nkeys.is_empty();
-    if nobody && !accounts_log_in && auth.delegation.is_none() {
-        return Err(ConfigError::at(
-            ErrorKind::Invalid,
-            &entry.key_pos,
-            "authorization sets no token, user or users, so it would not require authentication; add credentials or remove the block",
-        ));
-    }
-    Ok(auth)
+    AUTHORIZATION.read_value("authorization", &entry.value, &mut b)?;
+    warnings.append(&mut b.warnings);
+    Ok(b.auth)
 }
 
-fn conflict(entry: &Entry, message: &str) -> ConfigError {
-    ConfigError::at(ErrorKind::Conflict, &entry.key_pos, message)
-}
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
-}
+/// `authorization {}`: the credentials are read before the checks that
+/// combine them, so a bad value is reported before a combination.
+pub(crate) static AUTHORIZATION: Block<Auth> = Block {
+    unsupported: UNSUPPORTED_AUTH,
+    steps: &[
+        Key(&["token"], |e, b, _| {
+            let token = checked_secret(&e.value, "token", "the authorization token", &mut b.warnings)?;
+            b.auth.token = Some(token);
+            Ok(())
+        }),
+        Key(&["user", "username"], |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned()))),
+        Key(&["password", "pass"], |e, b, _| {
+            let whose = match &b.auth.user {
+                Some(name) => format!("the password of user \"{name}\""),
+                None => "the authorization password".to_owned(),
+            };
+            b.auth.password = Some(checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
+            Ok(())
+        }),
+        Key(&["timeout"], |e, b, _| {
+            let (d, _) = section::nonzero_duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
+            b.auth.timeout = Some(d);
+            Ok(())
+        }),
+        Key(&["failure_delay_max"], |e, b, _| {
+            let (d, _) = section::duration(&e.value, "failure_delay_max", Bare::FractionalSeconds)?;
+            b.auth.failure_delay_max = Some(d);
+            Ok(())
+        }),
+        Key(&["default_permissions", "default_permission", "permissions"], |e, b, _| {
+            permissions(&e.value, "default_permissions").map(|p| b.auth.default_permissions = Some(p))
+        }),
+        Key(&["users"], |e, b, _| {
+            let UsersList { users, nkeys } = users_list(&e.value, b.maps_certificates, &mut b.warnings)?;
+            (b.auth.users, b.auth.nkeys) = (users, nkeys);
+            Ok(())
+        }),
+        Check(|_, f| match (f.get("auth_callout"), f.get("http_authorizer")) {
+            (Some(_), Some(h)) => Err(conflict(h, "auth_callout and http_authorizer cannot both be set")),
+            _ => Ok(()),
+        }),
+        Key(&["auth_callout", "auth_hook"], |e, b, _| {
+            super::delegation::auth_callout(e).map(|d| b.auth.delegation = Some(d))
+        }),
+        Key(&["http_authorizer"], |e, b, _| super::delegation::http_authorizer(e).map(|d| b.auth.delegation = Some(d))),
+        // Combinations nats-server refuses, with its messages.
+        Check(|_, f| {
+            let (token, user, password, users) = (f.get("token"), f.get("user"), f.get("password"), f.get("users"));
+            let single = user.or(password);
+            if let (Some(t), Some(_)) = (token, single) {
+                return Err(conflict(t, "Cannot have a user/pass and token"));
+            }
+            if let (Some(u), Some(_)) = (users, single) {
+                return Err(conflict(u, "Can not have a single user/pass and a users array"));
+            }
+            if let (Some(u), Some(_)) = (users, token) {
+                return Err(conflict(u, "Can not have a token and a users array"));
+            }
+            match (user, password) {
+                (Some(u), None) => Err(invalid(&u.value, "authorization user needs a password")),
+                (None, Some(p)) => {
+                    Err(ConfigError::at(ErrorKind::Invalid, &p.key_pos, "authorization password needs a user"))
+                }
+                _ => Ok(()),
+            }
+        }),
+        Check(|b, _| {
+            let a = &b.auth;
+            let nobody = a.token.is_none() && a.user.is_none() && a.users.is_empty() && a.nkeys.is_empty();
+            if nobody && !b.accounts_log_in && a.delegation.is_none() {
+                return Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    &b.at,
+                    "authorization sets no token, user or users, so it would not require authentication; add credentials or remove the block",
+                ));
+            }
+            Ok(())
+        }),
+    ],
+};
 
 /// A users entry: a user name or an nkey.
 enum UserEntry {
@@ -221,61 +237,106 @@ pub(crate) fn users_list(
     Ok(UsersList { users, nkeys })
 }
 
-/// One users entry. Without a password it is refused unless client
-/// certificates are mapped to users (nats-server would let anyone who sends
-/// that user name in).
+/// What one users entry is read into.
+pub(crate) struct UserB {
+    /// The entry, where a missing name or password is reported.
+    at: Pos,
+    /// Whether the entry may go without a password.
+    maps_certificates: bool,
+    user: Option<String>,
+    password: Option<Secret>,
+    nkey: Option<String>,
+    permissions: Option<Permissions>,
+    warnings: Vec<String>,
+}
+
+/// One users entry.
 fn user_entry(value: &Value, maps_certificates: bool, warnings: &mut Vec<String>) -> Result<UserEntry, ConfigError> {
-    let map = section::map(value, "a users entry")?;
-    let mut s = Section::new("a users entry", map);
-    let name = s.get(&["user", "username"])?;
-    let password = s.get(&["password", "pass"])?;
-    let nkey = s.get(&["nkey"])?;
-    let perms = s.get(&["permissions", "permission"])?;
-    s.finish(UNSUPPORTED_USER)?;
-    if let Some(nkey) = nkey {
-        if let Some(e) = name.or(password) {
-            return Err(conflict(e, "Nkey users do not take usernames or passwords"));
-        }
-        let text = section::word(&nkey.value, "nkey")?;
-        if PublicKey::parse_as(text, KeyType::User).is_err() {
-            return Err(invalid(&nkey.value, "Not a valid public nkey for a user"));
-        }
-        let permissions = match perms {
-            Some(e) => Some(permissions(&e.value, &format!("permissions of nkey user \"{text}\""))?),
-            None => None,
-        };
-        return Ok(UserEntry::Nkey(NkeyUser { nkey: text.to_owned(), permissions }));
+    let mut b = UserB {
+        at: value.pos.clone(),
+        maps_certificates,
+        user: None,
+        password: None,
+        nkey: None,
+        permissions: None,
+        warnings: Vec::new(),
+    };
+    USER.read_value("a users entry", value, &mut b)?;
+    warnings.append(&mut b.warnings);
+    match (b.nkey, b.user) {
+        (Some(nkey), _) => Ok(UserEntry::Nkey(NkeyUser { nkey, permissions: b.permissions })),
+        (None, Some(user)) => Ok(UserEntry::Named(User { user, password: b.password, permissions: b.permissions })),
+        (None, None) => Err(no_name(&b.at)),
     }
-    let Some(name) = name else {
-        return Err(invalid(value, "a users entry needs `user` or `nkey`"));
-    };
-    let user = section::word(&name.value, "user")?.to_owned();
-    let password = match password {
-        Some(e) => Some(checked_secret(
-            &e.value,
-            "password",
-            &format!("the password of user \"{user}\""),
-            warnings,
-        )?),
-        None if maps_certificates => None,
-        None => {
-            return Err(invalid(
-                value,
-                format!("user {user:?} has no password; a user without one is allowed only when tls {{ verify_and_map: true }} maps client certificates to users"),
-            ))
+}
+
+/// One element of `users`. An nkey entry takes no name or password.
+/// Without a password a named entry is refused unless client certificates
+/// are mapped to users (nats-server would let anyone who sends that user
+/// name in).
+pub(crate) static USER: Block<UserB> = Block {
+    unsupported: UNSUPPORTED_USER,
+    steps: &[
+        Check(|b, f| match (f.get("user"), f.get("nkey")) {
+            (None, None) => Err(no_name(&b.at)),
+            _ => Ok(()),
+        }),
+        Key(&["user", "username"], |e, b, f| {
+            nkey_takes_no(e, f)?;
+            section::word(&e.value, "user").map(|u| b.user = Some(u.to_owned()))
+        }),
+        Key(&["password", "pass"], |e, b, f| {
+            nkey_takes_no(e, f)?;
+            let whose = format!("the password of user \"{}\"", b.user.as_deref().unwrap_or_default());
+            b.password = Some(checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
+            Ok(())
+        }),
+        Check(|b, f| {
+            match (f.get("nkey"), f.get("password"), b.maps_certificates) {
+            (None, None, false) => Err(ConfigError::at(
+                ErrorKind::Invalid,
+                &b.at,
+                format!(
+                    "user {:?} has no password; a user without one is allowed only when tls {{ verify_and_map: true }} maps client certificates to users",
+                    b.user.as_deref().unwrap_or_default()
+                ),
+            )),
+            _ => Ok(()),
         }
-    };
-    let permissions = match perms {
-        Some(e) => Some(permissions(&e.value, &format!("permissions of user \"{user}\""))?),
-        None => None,
-    };
-    Ok(UserEntry::Named(User { user, password, permissions }))
+        }),
+        Key(&["nkey"], |e, b, _| {
+            let text = section::word(&e.value, "nkey")?;
+            if PublicKey::parse_as(text, KeyType::User).is_err() {
+                return Err(invalid(&e.value, "Not a valid public nkey for a user"));
+            }
+            b.nkey = Some(text.to_owned());
+            Ok(())
+        }),
+        Key(&["permissions", "permission"], |e, b, _| {
+            let what = match (&b.nkey, &b.user) {
+                (Some(nkey), _) => format!("permissions of nkey user \"{nkey}\""),
+                (None, user) => format!("permissions of user \"{}\"", user.as_deref().unwrap_or_default()),
+            };
+            permissions(&e.value, &what).map(|p| b.permissions = Some(p))
+        }),
+    ],
+};
+
+/// A users entry names its user or its nkey.
+fn no_name(at: &Pos) -> ConfigError {
+    ConfigError::at(ErrorKind::Invalid, at, "a users entry needs `user` or `nkey`")
+}
+
+/// An nkey entry logs in by signature, so a name or password beside it
+/// (`e`) is a mistake.
+fn nkey_takes_no(e: &Entry, f: &Found<'_>) -> Result<(), ConfigError> {
+    match f.get("nkey") {
+        Some(_) => Err(conflict(e, "Nkey users do not take usernames or passwords")),
+        None => Ok(()),
+    }
 }
 
 /// A permission set `{ publish, subscribe, allow_responses }`.
-///
-/// As in nats-server, `allow_responses` without `publish` makes the publish
-/// allow list an explicit empty list: the user may publish only replies.
 pub(crate) fn permissions(value: &Value, what: &str) -> Result<Permissions, ConfigError> {
     let map = section::map(value, what)?;
     if map.entries.is_empty() {
@@ -286,21 +347,32 @@ pub(crate) fn permissions(value: &Value, what: &str) -> Result<Permissions, Conf
             ),
         ));
     }
-    let mut s = Section::new("permissions", map);
-    let publish = s.get(&["publish", "pub"])?;
-    let subscribe = s.get(&["subscribe", "sub"])?;
-    let responses = s.get(&["allow_responses", "publish_allow_responses"])?;
-    s.finish(&["import", "export"])?;
-    let mut perms = Permissions {
-        publish: publish.map(|e| subject_rules(&e.value, Direction::Publish)).transpose()?,
-        subscribe: subscribe.map(|e| subject_rules(&e.value, Direction::Subscribe)).transpose()?,
-        allow_responses: responses.map(|e| response_permission(&e.value)).transpose()?.flatten(),
-    };
-    if perms.allow_responses.is_some() && perms.publish.is_none() {
-        perms.publish = Some(SubjectRules { allow: Some(Vec::new()), deny: None });
-    }
+    let mut perms = Permissions::default();
+    PERMISSIONS.read("permissions", map, &mut perms)?;
     Ok(perms)
 }
+
+/// A permission set. As in nats-server, `allow_responses` without `publish`
+/// makes the publish allow list an explicit empty list: the user may
+/// publish only replies.
+pub(crate) static PERMISSIONS: Block<Permissions> = Block {
+    unsupported: UNSUPPORTED_PERMISSIONS,
+    steps: &[
+        Key(&["publish", "pub"], |e, p, _| subject_rules(&e.value, Direction::Publish).map(|r| p.publish = Some(r))),
+        Key(&["subscribe", "sub"], |e, p, _| {
+            subject_rules(&e.value, Direction::Subscribe).map(|r| p.subscribe = Some(r))
+        }),
+        Key(&["allow_responses", "publish_allow_responses"], |e, p, _| {
+            response_permission(&e.value).map(|r| p.allow_responses = r)
+        }),
+        Check(|p, _| {
+            if p.allow_responses.is_some() && p.publish.is_none() {
+                p.publish = Some(SubjectRules { allow: Some(Vec::new()), deny: None });
+            }
+            Ok(())
+        }),
+    ],
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -422,31 +494,37 @@ fn response_permission(value: &Value) -> Result<Option<ResponsePermission>, Conf
             ))
         }
     };
-    let mut s = Section::new("allow_responses", map);
-    let max = s.get(&["max", "max_msgs", "max_messages", "max_responses"])?;
-    let expires = s.get(&["expires", "expiration", "ttl"])?;
-    s.finish(&[])?;
     let mut rp = ResponsePermission::default();
-    if let Some(e) = max {
-        let n = section::integer(&e.value, "allow_responses max")?;
-        rp.max = match n {
-            n if n < 0 => None,
-            0 => Some(1),
-            n => Some(usize::try_from(n).map_err(|_| invalid(&e.value, "max is out of range"))?),
-        };
-    }
-    if let Some(e) = expires {
-        if !matches!(e.value.kind, Kind::String(_)) {
-            return Err(ConfigError::at(ErrorKind::Type, &e.value.pos, "error parsing expires, not a duration string"));
-        }
-        let (d, _) = section::duration(&e.value, "allow_responses expires", Bare::No)?;
-        if d.is_zero() {
-            return Err(invalid(&e.value, "allow_responses expires must be more than zero"));
-        }
-        rp.expires = d;
-    }
+    ALLOW_RESPONSES.read("allow_responses", map, &mut rp)?;
     Ok(Some(rp))
 }
+
+/// `allow_responses { max, expires }`: how many replies, for how long.
+pub(crate) static ALLOW_RESPONSES: Block<ResponsePermission> = Block {
+    unsupported: &[],
+    steps: &[
+        Key(&["max", "max_msgs", "max_messages", "max_responses"], |e, rp, _| {
+            rp.max = match section::integer(&e.value, "allow_responses max")? {
+                n if n < 0 => None,
+                0 => Some(1),
+                n => Some(usize::try_from(n).map_err(|_| invalid(&e.value, "max is out of range"))?),
+            };
+            Ok(())
+        }),
+        Key(&["expires", "expiration", "ttl"], |e, rp, _| {
+            if !matches!(e.value.kind, Kind::String(_)) {
+                return Err(ConfigError::at(
+                    ErrorKind::Type,
+                    &e.value.pos,
+                    "error parsing expires, not a duration string",
+                ));
+            }
+            let (d, _) = section::nonzero_duration(&e.value, "allow_responses expires", Bare::No)?;
+            rp.expires = d;
+            Ok(())
+        }),
+    ],
+};
 
 #[cfg(test)]
 mod tests;

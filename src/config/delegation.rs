@@ -11,10 +11,11 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::error::{ConfigError, ErrorKind};
+use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{DelegateService, Delegation, Options};
-use super::section::{self, Bare, Section};
-use super::value::{Entry, Value};
+use super::schema::{Block, Step, Step::Check, Step::Key, Step::Shared};
+use super::section::{self, Bare};
+use super::value::{Entry, Pos};
 use super::GLOBAL_ACCOUNT;
 use crate::nkeys::{CurvePublic, KeyType, PublicKey};
 
@@ -25,161 +26,174 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 /// nats-server's `auth_callout` keys that warden does not implement.
 const UNSUPPORTED: &[&str] = &[];
 
-/// The keys both services share: warden's safety settings.
-struct Shared<'a> {
-    auth_users: Option<&'a Entry>,
-    allowed_accounts: Option<&'a Entry>,
-    local_first: Option<&'a Entry>,
-    reveal_reason: Option<&'a Entry>,
-    max_in_flight: Option<&'a Entry>,
-    timeout: Option<&'a Entry>,
+/// What `auth_callout {}` or `http_authorizer {}` is read into.
+pub(crate) struct Delegate {
+    /// The block's key, where a missing option is reported.
+    at: Pos,
+    /// Whether the HTTP authorizer's url is https, which `ca_file` needs.
+    tls: bool,
+    /// Its `service` is the variant of the block being read, so each of
+    /// that block's options finds its field there.
+    d: Delegation,
 }
 
-impl<'a> Shared<'a> {
-    fn take(s: &mut Section<'a>) -> Result<Shared<'a>, ConfigError> {
-        Ok(Shared {
-            auth_users: s.get(&["auth_users", "users"])?,
-            allowed_accounts: s.get(&["allowed_accounts"])?,
-            local_first: s.get(&["local_first"])?,
-            reveal_reason: s.get(&["reveal_reason"])?,
-            max_in_flight: s.get(&["max_in_flight"])?,
-            timeout: s.get(&["timeout"])?,
-        })
-    }
-
-    fn build(self, service: DelegateService) -> Result<Delegation, ConfigError> {
-        let names = |e: Option<&Entry>, what: &str| -> Result<Vec<String>, ConfigError> {
-            let Some(e) = e else { return Ok(Vec::new()) };
-            section::array(&e.value, what)?.iter().map(|v| section::word(v, what).map(str::to_owned)).collect()
-        };
-        let timeout = match self.timeout {
-            Some(e) => {
-                let (d, _) = section::duration(&e.value, "timeout", Bare::FractionalSeconds)?;
-                if d.is_zero() {
-                    return Err(invalid(&e.value, "timeout must be more than zero"));
-                }
-                Some(d)
-            }
-            None => None,
-        };
-        Ok(Delegation {
+/// Reads `entry` with `block`, starting from `service` with its defaults.
+fn read(
+    block: &Block<Delegate>,
+    name: &'static str,
+    entry: &Entry,
+    service: DelegateService,
+) -> Result<Delegation, ConfigError> {
+    let mut b = Delegate {
+        at: entry.key_pos.clone(),
+        tls: false,
+        d: Delegation {
             service,
-            auth_users: names(self.auth_users, "auth_users")?,
-            allowed_accounts: names(self.allowed_accounts, "allowed_accounts")?,
-            local_first: self
-                .local_first
-                .map(|e| section::boolean(&e.value, "local_first"))
-                .transpose()?
-                .unwrap_or(true),
-            reveal_reason: self
-                .reveal_reason
-                .map(|e| section::boolean(&e.value, "reveal_reason"))
-                .transpose()?
-                .unwrap_or(false),
-            max_in_flight: match self.max_in_flight {
-                Some(e) => section::count(&e.value, "max_in_flight", 1)?,
-                None => DEFAULT_MAX_IN_FLIGHT,
-            },
-            timeout,
-        })
-    }
-}
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
+            auth_users: Vec::new(),
+            allowed_accounts: Vec::new(),
+            local_first: true,
+            reveal_reason: false,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            timeout: None,
+        },
+    };
+    block.read_value(name, &entry.value, &mut b)?;
+    Ok(b.d)
 }
 
 /// `auth_callout { issuer, account, auth_users, xkey, allowed_accounts }`.
 pub(crate) fn auth_callout(entry: &Entry) -> Result<Delegation, ConfigError> {
-    let map = section::map(&entry.value, "auth_callout")?;
-    let mut s = Section::new("auth_callout", map);
-    let issuer = s.get(&["issuer"])?;
-    let account = s.get(&["account", "acc"])?;
-    let xkey = s.get(&["xkey", "key"])?;
-    let shared = Shared::take(&mut s)?;
-    s.finish(UNSUPPORTED)?;
-    let Some(issuer) = issuer else {
-        return Err(ConfigError::at(
-            ErrorKind::Invalid,
-            &entry.key_pos,
-            "Authorization callouts require an issuer to be specified",
-        ));
-    };
-    let issuer_key = section::word(&issuer.value, "issuer")?;
-    if PublicKey::parse_as(issuer_key, KeyType::Account).is_err() {
-        return Err(invalid(
-            &issuer.value,
-            format!("Expected callout user to be a valid public account nkey, got {issuer_key:?}"),
-        ));
-    }
-    let xkey = match xkey {
-        Some(e) => {
-            let key = section::word(&e.value, "xkey")?;
-            if CurvePublic::parse(key).is_err() {
-                return Err(invalid(&e.value, format!("Expected callout xkey to be a valid public xkey, got {key:?}")));
-            }
-            Some(key.to_owned())
-        }
-        None => None,
-    };
-    if shared.auth_users.is_none() {
-        return Err(ConfigError::at(
-            ErrorKind::Invalid,
-            &entry.key_pos,
-            "Authorization callouts require authorized users to be specified",
-        ));
-    }
-    let account = match account {
-        Some(e) => section::word(&e.value, "account")?.to_owned(),
-        None => GLOBAL_ACCOUNT.to_owned(),
-    };
-    shared.build(DelegateService::Callout { issuer: issuer_key.to_owned(), account, xkey })
+    let service = DelegateService::Callout { issuer: String::new(), account: GLOBAL_ACCOUNT.to_owned(), xkey: None };
+    read(&CALLOUT, "auth_callout", entry, service)
 }
 
 /// `http_authorizer { url, ca_file, timeout, headers, ... }`.
 pub(crate) fn http_authorizer(entry: &Entry) -> Result<Delegation, ConfigError> {
-    let map = section::map(&entry.value, "http_authorizer")?;
-    let mut s = Section::new("http_authorizer", map);
-    let url = s.get(&["url"])?;
-    let ca_file = s.get(&["ca_file"])?;
-    let headers = s.get(&["headers"])?;
-    let shared = Shared::take(&mut s)?;
-    s.finish(&[])?;
-    let Some(url) = url else {
-        return Err(ConfigError::at(ErrorKind::Invalid, &entry.key_pos, "http_authorizer needs a url"));
-    };
-    let text = section::string(&url.value, "url")?;
-    let target = HttpTarget::parse(text).map_err(|why| invalid(&url.value, why))?;
-    if !target.tls && !target.is_loopback() {
-        return Err(invalid(
-            &url.value,
-            "http_authorizer url must be https:// (plain http:// only to a loopback address): credentials travel in it",
-        ));
-    }
-    if let (Some(e), false) = (ca_file, target.tls) {
-        return Err(invalid(&e.value, "ca_file is for an https:// url"));
-    }
-    let ca_file = ca_file.map(|e| section::string(&e.value, "ca_file").map(PathBuf::from)).transpose()?;
-    let mut header_list = Vec::new();
-    if let Some(e) = headers {
-        for h in &section::map(&e.value, "headers")?.entries {
-            let valid_name = !h.key.is_empty() && h.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            if !valid_name {
-                return Err(ConfigError::at(
-                    ErrorKind::Invalid,
-                    &h.key_pos,
-                    "header names are letters, digits and '-'",
+    let service = DelegateService::Http { url: String::new(), ca_file: None, headers: Vec::new() };
+    read(&HTTP_AUTHORIZER, "http_authorizer", entry, service)
+}
+
+/// The settings both services share: warden's safety settings, spliced
+/// into each block after its own options. `timeout` is read first, so a
+/// config with several mistakes still reports the one it always did.
+static SHARED: &[Step<Delegate>] = &[
+    Key(&["timeout"], |e, b, _| {
+        let (d, _) = section::nonzero_duration(&e.value, "timeout", Bare::FractionalSeconds)?;
+        b.d.timeout = Some(d);
+        Ok(())
+    }),
+    Key(&["auth_users", "users"], |e, b, _| names(e, "auth_users").map(|n| b.d.auth_users = n)),
+    Key(&["allowed_accounts"], |e, b, _| names(e, "allowed_accounts").map(|n| b.d.allowed_accounts = n)),
+    Key(&["local_first"], |e, b, _| section::boolean(&e.value, "local_first").map(|l| b.d.local_first = l)),
+    Key(&["reveal_reason"], |e, b, _| section::boolean(&e.value, "reveal_reason").map(|r| b.d.reveal_reason = r)),
+    Key(&["max_in_flight"], |e, b, _| section::count(&e.value, "max_in_flight", 1).map(|n| b.d.max_in_flight = n)),
+];
+
+/// A list of user or account names.
+fn names(e: &Entry, what: &str) -> Result<Vec<String>, ConfigError> {
+    section::array(&e.value, what)?.iter().map(|v| section::word(v, what).map(str::to_owned)).collect()
+}
+
+/// `auth_callout {}`: who signs the answers and where the service runs.
+/// The `issuer` and `auth_users` a callout cannot work without are
+/// required before the options after them are read, so their absence is
+/// reported before a mistake further down.
+pub(crate) static CALLOUT: Block<Delegate> = Block {
+    unsupported: UNSUPPORTED,
+    steps: &[
+        Check(|b, f| f.require("issuer", &b.at, "Authorization callouts require an issuer to be specified")),
+        Key(&["issuer"], |e, b, _| {
+            let key = section::word(&e.value, "issuer")?;
+            if PublicKey::parse_as(key, KeyType::Account).is_err() {
+                return Err(invalid(
+                    &e.value,
+                    format!("Expected callout user to be a valid public account nkey, got {key:?}"),
                 ));
             }
-            let value = super::auth::secret(&h.value, "a header value")?;
-            if value.expose().bytes().any(|b| b.is_ascii_control()) {
-                return Err(invalid(&h.value, "header values may not hold control characters"));
+            if let DelegateService::Callout { issuer, .. } = &mut b.d.service {
+                key.clone_into(issuer);
             }
-            header_list.push((h.key.clone(), value));
-        }
-    }
-    shared.build(DelegateService::Http { url: text.to_owned(), ca_file, headers: header_list })
-}
+            Ok(())
+        }),
+        Key(&["xkey", "key"], |e, b, _| {
+            let key = section::word(&e.value, "xkey")?;
+            if CurvePublic::parse(key).is_err() {
+                return Err(invalid(&e.value, format!("Expected callout xkey to be a valid public xkey, got {key:?}")));
+            }
+            if let DelegateService::Callout { xkey, .. } = &mut b.d.service {
+                *xkey = Some(key.to_owned());
+            }
+            Ok(())
+        }),
+        Check(|b, f| f.require("auth_users", &b.at, "Authorization callouts require authorized users to be specified")),
+        Key(&["account", "acc"], |e, b, _| {
+            let name = section::word(&e.value, "account")?;
+            if let DelegateService::Callout { account, .. } = &mut b.d.service {
+                name.clone_into(account);
+            }
+            Ok(())
+        }),
+        Shared(SHARED),
+    ],
+};
+
+/// `http_authorizer {}`: where the service is and how to reach it.
+/// Credentials travel in the request, so the url must be https unless it
+/// is on loopback.
+pub(crate) static HTTP_AUTHORIZER: Block<Delegate> = Block {
+    unsupported: &[],
+    steps: &[
+        Check(|b, f| f.require("url", &b.at, "http_authorizer needs a url")),
+        Key(&["url"], |e, b, _| {
+            let text = section::string(&e.value, "url")?;
+            let target = HttpTarget::parse(text).map_err(|why| invalid(&e.value, why))?;
+            if !target.tls && !target.is_loopback() {
+                return Err(invalid(
+                    &e.value,
+                    "http_authorizer url must be https:// (plain http:// only to a loopback address): credentials travel in it",
+                ));
+            }
+            b.tls = target.tls;
+            if let DelegateService::Http { url, .. } = &mut b.d.service {
+                text.clone_into(url);
+            }
+            Ok(())
+        }),
+        Key(&["ca_file"], |e, b, _| {
+            if !b.tls {
+                return Err(invalid(&e.value, "ca_file is for an https:// url"));
+            }
+            let path = PathBuf::from(section::string(&e.value, "ca_file")?);
+            if let DelegateService::Http { ca_file, .. } = &mut b.d.service {
+                *ca_file = Some(path);
+            }
+            Ok(())
+        }),
+        Key(&["headers"], |e, b, _| {
+            let mut list = Vec::new();
+            for h in &section::map(&e.value, "headers")?.entries {
+                let valid_name = !h.key.is_empty() && h.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                if !valid_name {
+                    return Err(ConfigError::at(
+                        ErrorKind::Invalid,
+                        &h.key_pos,
+                        "header names are letters, digits and '-'",
+                    ));
+                }
+                let value = super::auth::secret(&h.value, "a header value")?;
+                if value.expose().bytes().any(|b| b.is_ascii_control()) {
+                    return Err(invalid(&h.value, "header values may not hold control characters"));
+                }
+                list.push((h.key.clone(), value));
+            }
+            if let DelegateService::Http { headers, .. } = &mut b.d.service {
+                *headers = list;
+            }
+            Ok(())
+        }),
+        Shared(SHARED),
+    ],
+};
 
 /// Where an HTTP authorizer is: scheme, host, port and path of its url.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::value::Pos;
+use super::value::{Entry, Pos, Value};
 
 /// What kind of mistake, broadly; the message says exactly what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +103,17 @@ impl ConfigError {
     pub fn column(&self) -> Option<u32> {
         self.position.map(|(_, c)| c)
     }
+}
+
+/// Options that contradict each other, reported at the key of `entry`
+/// (the one that made the contradiction).
+pub(crate) fn conflict(entry: &Entry, message: &str) -> ConfigError {
+    ConfigError::at(ErrorKind::Conflict, &entry.key_pos, message)
+}
+
+/// A value of the right type that is not acceptable, reported at the value.
+pub(crate) fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
+    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
 }
 
 impl fmt::Display for ConfigError {

@@ -9,10 +9,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::error::{ConfigError, ErrorKind};
+use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{OperatorOptions, ResolverOptions};
-use super::section::{self, Bare, Section};
-use super::value::{Entry, Kind, Value};
+use super::schema::{Block, Step::Check, Step::Key};
+use super::section::{self, Bare};
+use super::value::{Entry, Kind, Pos, Value};
 use crate::jwt::{self, AccountClaims, OperatorClaims};
 
 /// Most accounts a directory resolver holds unless `limit` says otherwise
@@ -22,10 +23,6 @@ pub const DEFAULT_RESOLVER_LIMIT: usize = 1000;
 /// nats-server's directory resolver keys that warden does not implement:
 /// it does not sync stores with other servers (see SECURITY.md).
 const UNSUPPORTED_RESOLVER: &[&str] = &["timeout", "ttl", "hard_delete"];
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
-}
 
 /// The operator JWT of one `operator` entry: the file it names, or the
 /// JWT itself (nats-server accepts both).
@@ -179,37 +176,50 @@ fn resolver_options(entry: &Entry) -> Result<ResolverOptions, ConfigError> {
             Err(invalid(&entry.value, format!("unknown resolver {s:?}: MEMORY or a resolver {{ }} block")))
         }
         Kind::Map(map) => {
-            let mut s = Section::new("resolver", map);
-            let kind = s.get(&["type"])?;
-            let dir = s.get(&["dir"])?;
-            let allow_delete = s.get(&["allow_delete"])?;
-            let interval = s.get(&["interval"])?;
-            let limit = s.get(&["limit"])?;
-            s.finish(UNSUPPORTED_RESOLVER)?;
-            let full = match kind.map(|e| (e, section::word(&e.value, "type"))) {
-                None => true,
-                Some((_, Ok(t))) if t.eq_ignore_ascii_case("full") => true,
-                Some((_, Ok(t))) if t.eq_ignore_ascii_case("cache") => false,
-                Some((e, Ok(t))) => {
-                    return Err(invalid(&e.value, format!("unknown resolver type {t:?}: full or cache")))
-                }
-                Some((_, Err(err))) => return Err(err),
+            let mut b = Resolver {
+                at: entry.value.pos.clone(),
+                dir: PathBuf::new(),
+                full: true,
+                allow_delete: false,
+                interval: Duration::from_secs(120),
+                limit: DEFAULT_RESOLVER_LIMIT,
             };
-            let Some(dir) = dir else {
-                return Err(invalid(&entry.value, "a directory resolver needs `dir`"));
-            };
-            let dir = PathBuf::from(section::word(&dir.value, "dir")?);
-            let allow_delete = allow_delete.map(|e| section::boolean(&e.value, "allow_delete")).transpose()?;
-            let interval = match interval {
-                Some(e) => section::duration(&e.value, "interval", Bare::No)?.0,
-                None => Duration::from_secs(120),
-            };
-            let limit = match limit {
-                Some(e) => section::count(&e.value, "limit", 1)?,
-                None => DEFAULT_RESOLVER_LIMIT,
-            };
-            Ok(ResolverOptions::Directory { dir, full, allow_delete: allow_delete.unwrap_or(false), interval, limit })
+            RESOLVER.read("resolver", map, &mut b)?;
+            let Resolver { dir, full, allow_delete, interval, limit, .. } = b;
+            Ok(ResolverOptions::Directory { dir, full, allow_delete, interval, limit })
         }
         _ => Err(invalid(&entry.value, "resolver must be MEMORY or a resolver { } block")),
     }
 }
+
+/// What `resolver {}` is read into.
+pub(crate) struct Resolver {
+    /// The block, where a missing `dir` is reported.
+    at: Pos,
+    dir: PathBuf,
+    full: bool,
+    allow_delete: bool,
+    interval: Duration,
+    limit: usize,
+}
+
+/// The directory resolver: where the account JWTs are and how many.
+pub(crate) static RESOLVER: Block<Resolver> = Block {
+    unsupported: UNSUPPORTED_RESOLVER,
+    steps: &[
+        Key(&["type"], |e, b, _| {
+            let t = section::word(&e.value, "type")?;
+            b.full = match t {
+                t if t.eq_ignore_ascii_case("full") => true,
+                t if t.eq_ignore_ascii_case("cache") => false,
+                t => return Err(invalid(&e.value, format!("unknown resolver type {t:?}: full or cache"))),
+            };
+            Ok(())
+        }),
+        Check(|b, f| f.require("dir", &b.at, "a directory resolver needs `dir`")),
+        Key(&["dir"], |e, b, _| section::word(&e.value, "dir").map(|d| b.dir = PathBuf::from(d))),
+        Key(&["allow_delete"], |e, b, _| section::boolean(&e.value, "allow_delete").map(|a| b.allow_delete = a)),
+        Key(&["interval"], |e, b, _| section::duration(&e.value, "interval", Bare::No).map(|(d, _)| b.interval = d)),
+        Key(&["limit"], |e, b, _| section::count(&e.value, "limit", 1).map(|n| b.limit = n)),
+    ],
+};

@@ -8,13 +8,15 @@
 //! typo is reported before what it causes. Checks across options are
 //! [`Step::Check`]s placed in the table after the options they need; an
 //! option that depends on another (`allow_non_tls` on `tls`) stands after it.
+//! Options that several blocks take alike are one shared table, spliced
+//! into each with [`Step::Shared`].
 //!
 //! The table's order is also the order of [`Section`]'s known names, which
 //! breaks ties between equally close "did you mean" suggestions.
 
-use super::error::ConfigError;
+use super::error::{ConfigError, ErrorKind};
 use super::section::{self, Section};
-use super::value::{Entry, Map, Value};
+use super::value::{Entry, Map, Pos, Value};
 
 /// Reads one present option into the block's builder `B`. The entries of
 /// the block's other options are at hand for checks that need them.
@@ -24,12 +26,16 @@ pub(crate) type Read<B> = fn(&Entry, &mut B, &Found<'_>) -> Result<(), ConfigErr
 pub(crate) type Check<B> = fn(&mut B, &Found<'_>) -> Result<(), ConfigError>;
 
 /// One line of a block's table.
-pub(crate) enum Step<B> {
+pub(crate) enum Step<B: 'static> {
     /// An option: its names (the first is how checks name it, the rest are
     /// nats-server's aliases) and how its value is read when it is present.
     Key(&'static [&'static str], Read<B>),
     /// A check across the options above it.
     Check(Check<B>),
+    /// Options and checks that several blocks share (`auth_callout` and
+    /// `http_authorizer` take the same safety settings), read at this place
+    /// as if they were written here.
+    Shared(&'static [Step<B>]),
 }
 
 /// A config block: its options and checks in reading order, and the
@@ -56,9 +62,18 @@ impl<'a> Found<'a> {
         debug_assert!(slot.is_some(), "`{name}` is not an option of this block");
         slot.and_then(|(_, e)| *e)
     }
+
+    /// Fails at `at` with `message` unless the option whose first name is
+    /// `name` is present: for the options a block cannot do without.
+    pub(crate) fn require(&self, name: &str, at: &Pos, message: &str) -> Result<(), ConfigError> {
+        match self.get(name) {
+            Some(_) => Ok(()),
+            None => Err(ConfigError::at(ErrorKind::Invalid, at, message)),
+        }
+    }
 }
 
-impl<B> Block<B> {
+impl<B: 'static> Block<B> {
     /// Reads `map` into `b`; `name` says which block it is in messages
     /// ("the top level", "cluster tls").
     pub(crate) fn read<'a>(&self, name: &'static str, map: &'a Map, b: &mut B) -> Result<Found<'a>, ConfigError> {
@@ -70,7 +85,7 @@ impl<B> Block<B> {
         s.finish(self.unsupported)?;
         let found = Found { entries };
         let mut present = found.entries.iter().map(|(_, e)| *e);
-        for step in self.steps {
+        for step in self.flat() {
             match step {
                 Step::Key(_, read) => {
                     if let Some(e) = present.next().flatten() {
@@ -78,6 +93,8 @@ impl<B> Block<B> {
                     }
                 }
                 Step::Check(check) => check(b, &found)?,
+                // `flat` has spliced it in.
+                Step::Shared(_) => {}
             }
         }
         Ok(found)
@@ -95,11 +112,26 @@ impl<B> Block<B> {
     }
 
     /// Each option's names, in table order.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &'static [&'static str]> + '_ {
-        self.steps.iter().filter_map(|step| match step {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &'static [&'static str]> {
+        self.flat().into_iter().filter_map(|step| match step {
             Step::Key(names, _) => Some(*names),
-            Step::Check(_) => None,
+            Step::Check(_) | Step::Shared(_) => None,
         })
+    }
+
+    /// The table with every shared part spliced in where it stands.
+    fn flat(&self) -> Vec<&'static Step<B>> {
+        fn splice<B: 'static>(steps: &'static [Step<B>], out: &mut Vec<&'static Step<B>>) {
+            for step in steps {
+                match step {
+                    Step::Shared(inner) => splice(inner, out),
+                    _ => out.push(step),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        splice(self.steps, &mut out);
+        out
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::duration::parse_duration;
-use super::error::{ConfigError, ErrorKind};
+use super::error::{invalid, ConfigError, ErrorKind};
 use super::value::{Entry, Kind, Map, Value};
 
 /// One block being read. Every entry must be taken by [`Section::get`] or be
@@ -116,10 +116,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 fn type_error(value: &Value, what: &str, expected: &str) -> ConfigError {
     ConfigError::at(ErrorKind::Type, &value.pos, format!("{what} must be {expected}, found {}", value.describe()))
-}
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
 }
 
 /// A string.
@@ -268,6 +264,16 @@ pub(crate) fn duration(value: &Value, what: &str, bare: Bare) -> Result<(Duratio
         )),
         _ => Err(type_error(value, what, expected)),
     }
+}
+
+/// A [`duration`] that must be more than zero: a timeout or an expiry of
+/// zero would refuse or expire everything at once.
+pub(crate) fn nonzero_duration(value: &Value, what: &str, bare: Bare) -> Result<(Duration, bool), ConfigError> {
+    let (d, was_bare) = duration(value, what, bare)?;
+    if d.is_zero() {
+        return Err(invalid(value, format!("{what} must be more than zero")));
+    }
+    Ok((d, was_bare))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::error::{ConfigError, ErrorKind};
+use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{AllowedOrigin, Authorization, TlsOptions, WebsocketOptions};
 use super::schema::{Block, Step::Check, Step::Key};
 use super::section::{self, Bare};
@@ -18,10 +18,6 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// nats-server's `websocket` keys that warden does not implement.
 const UNSUPPORTED: &[&str] = &["user_cookie", "pass_cookie", "token_cookie", "headers", "ping_interval"];
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
-}
 
 /// Reads a `tls {}` block the way the top level does.
 pub(crate) type ReadTls = fn(&Value) -> Result<TlsOptions, ConfigError>;
@@ -111,10 +107,7 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
             Ok(())
         }),
         Key(&["handshake_timeout"], |e, b, _| {
-            let (d, _) = section::duration(&e.value, "handshake_timeout", Bare::FractionalSeconds)?;
-            if d.is_zero() {
-                return Err(invalid(&e.value, "handshake_timeout must be more than zero"));
-            }
+            let (d, _) = section::nonzero_duration(&e.value, "handshake_timeout", Bare::FractionalSeconds)?;
             b.ws.handshake_timeout = d;
             Ok(())
         }),

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::tls;
-use super::{conflict, invalid, LOOPBACK};
+use super::LOOPBACK;
 use crate::config::auth;
-use crate::config::error::{ConfigError, ErrorKind};
+use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{ClusterOptions, RouteAuthorization};
 use crate::config::schema::{Block, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
@@ -111,10 +111,7 @@ pub(super) static ROUTE_AUTH: Block<RouteAuth> = Block {
             Ok(())
         }),
         Key(&["timeout"], |e, b, _| {
-            let (d, _) = section::duration(&e.value, "cluster authorization timeout", Bare::FractionalSeconds)?;
-            if d.is_zero() {
-                return Err(invalid(&e.value, "cluster authorization timeout must be more than zero"));
-            }
+            let (d, _) = section::nonzero_duration(&e.value, "cluster authorization timeout", Bare::FractionalSeconds)?;
             b.timeout = Some(d);
             Ok(())
         }),

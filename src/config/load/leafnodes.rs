@@ -1,8 +1,8 @@
 //! `leafnodes { ... }`: the port leaf node servers connect to, with this
 //! server as their hub.
 
-use super::{invalid, tls, LOOPBACK};
-use crate::config::error::{ConfigError, ErrorKind};
+use super::{tls, LOOPBACK};
+use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{LeafnodeOptions, Options};
 use crate::config::schema::{Block, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
@@ -55,10 +55,7 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
     steps: &[
         Key(&["listen"], |e, b, f| {
             if let Some(other) = f.get("host").or(f.get("port")) {
-                return Err(super::conflict(
-                    other,
-                    "`listen` already sets the leafnode host and port; remove one of them",
-                ));
+                return Err(conflict(other, "`listen` already sets the leafnode host and port; remove one of them"));
             }
             (b.l.host, b.l.port) = section::host_port(&e.value, "leafnodes listen", LOOPBACK)?;
             Ok(())

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::account_rules::{check_accounts, Location};
 use super::accounts;
 use super::auth;
-use super::error::{ConfigError, ErrorKind};
+use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::operator;
 use super::options::{Options, TlsOptions};
 use super::parser::{self, EnvLookup};
@@ -427,22 +427,11 @@ fn check_port_clash(
     Ok(())
 }
 
-fn conflict(entry: &Entry, message: &str) -> ConfigError {
-    ConfigError::at(ErrorKind::Conflict, &entry.key_pos, message)
-}
-
-fn invalid(value: &Value, message: impl Into<String>) -> ConfigError {
-    ConfigError::at(ErrorKind::Invalid, &value.pos, message)
-}
-
 /// A duration that must be more than zero; a bare number of seconds (where
 /// allowed) is accepted with a warning, as nats-server does.
 fn positive_duration(entry: &Entry, bare: Bare, warnings: &mut Vec<String>) -> Result<Duration, ConfigError> {
     let name = entry.key.to_ascii_lowercase();
-    let (d, was_bare) = section::duration(&entry.value, &name, bare)?;
-    if d.is_zero() {
-        return Err(invalid(&entry.value, format!("{name} must be more than zero")));
-    }
+    let (d, was_bare) = section::nonzero_duration(&entry.value, &name, bare)?;
     if was_bare {
         warnings.push(format!(
             "{}: {name} is a bare number, read as {} seconds; write a duration string such as \"{}s\"",

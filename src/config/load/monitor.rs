@@ -1,9 +1,9 @@
 //! The monitoring listener (`http`, `http_port`, `https`, `https_port`) and
 //! `http_authorization`.
 
-use super::{conflict, invalid, LOOPBACK};
+use super::LOOPBACK;
 use crate::config::auth;
-use crate::config::error::{ConfigError, ErrorKind};
+use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{HttpAuthorization, HttpOptions, Options};
 use crate::config::schema::{Block, Found, Step::Check, Step::Key};
 use crate::config::section;

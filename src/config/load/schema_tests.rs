@@ -4,7 +4,10 @@
 
 use super::*;
 use crate::config::schema::Block;
-use crate::config::websocket;
+use crate::config::{delegation, websocket};
+
+/// An operator JWT that verifies, so that a resolver block is read.
+const OPERATOR: &str = include_str!("../../jwt/vectors/operator.jwt");
 
 /// A block's names, how a config reaches it, and on which line of that
 /// config the `{}` (where a test writes a key) stands, at column 1.
@@ -12,12 +15,12 @@ struct Case {
     name: &'static str,
     keys: Vec<&'static [&'static str]>,
     unsupported: &'static [&'static str],
-    template: &'static str,
+    template: String,
     line: u32,
 }
 
-fn case<B>(name: &'static str, block: &Block<B>, template: &'static str, line: u32) -> Case {
-    Case { name, keys: block.keys().collect(), unsupported: block.unsupported, template, line }
+fn case<B>(name: &'static str, block: &Block<B>, template: &str, line: u32) -> Case {
+    Case { name, keys: block.keys().collect(), unsupported: block.unsupported, template: template.to_owned(), line }
 }
 
 fn cases() -> Vec<Case> {
@@ -36,6 +39,29 @@ fn cases() -> Vec<Case> {
         ),
         case("http_authorization", &monitor::HTTP_AUTH, "http: 8222\nhttp_authorization {\n{}\n}", 3),
         case("leafnodes", &leafnodes::LEAFNODES, "leafnodes {\n{}\n}", 2),
+        case("authorization", &auth::AUTHORIZATION, "authorization {\n{}\n}", 2),
+        // A list of maps or a map of named blocks: the table is one element.
+        case("a users entry", &auth::USER, "authorization {\nusers: [\n{\n{}\n}\n]\n}", 4),
+        case("permissions", &auth::PERMISSIONS, "authorization {\npermissions {\n{}\n}\n}", 3),
+        case(
+            "allow_responses",
+            &auth::ALLOW_RESPONSES,
+            "accounts {\nA {\ndefault_permissions {\nallow_responses {\n{}\n}\n}\n}\n}",
+            5,
+        ),
+        case("an account", &accounts::ACCOUNT, "accounts {\nA {\n{}\n}\n}", 3),
+        case("account limits", &accounts::LIMITS, "accounts {\nA {\nlimits {\n{}\n}\n}\n}", 4),
+        case("an export", &accounts::EXPORT, "accounts {\nA {\nexports: [\n{\n{}\n}\n]\n}\n}", 5),
+        case("an import", &accounts::IMPORT, "accounts {\nA {\nimports: [\n{\n{}\n}\n]\n}\n}", 5),
+        case(
+            "an import source",
+            &accounts::IMPORT_SOURCE,
+            "accounts {\nA {\nimports: [\n{\nservice {\n{}\n}\n}\n]\n}\n}",
+            6,
+        ),
+        case("auth_callout", &delegation::CALLOUT, "authorization {\nauth_callout {\n{}\n}\n}", 3),
+        case("http_authorizer", &delegation::HTTP_AUTHORIZER, "authorization {\nhttp_authorizer {\n{}\n}\n}", 3),
+        case("resolver", &operator::RESOLVER, &format!("operator: \"{}\"\nresolver {{\n{{}}\n}}", OPERATOR.trim()), 3),
     ]
 }
 

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{invalid, path_string};
-use crate::config::error::{ConfigError, ErrorKind};
+use super::path_string;
+use crate::config::error::{invalid, ConfigError, ErrorKind};
 use crate::config::options::{TlsOptions, TlsVersion};
 use crate::config::schema::{Block, Found, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
@@ -75,10 +75,7 @@ pub(super) static TLS: Block<Tls> = Block {
             Ok(())
         }),
         Key(&["timeout"], |e, t, _| {
-            let (d, _) = section::duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
-            if d.is_zero() {
-                return Err(invalid(&e.value, "tls timeout must be more than zero"));
-            }
+            let (d, _) = section::nonzero_duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
             t.tls.timeout = d;
             Ok(())
         }),
@@ -116,10 +113,7 @@ pub(super) static TLS: Block<Tls> = Block {
 
 /// A key the block cannot do without.
 fn required(t: &Tls, f: &Found<'_>, key: &str) -> Result<(), ConfigError> {
-    match f.get(key) {
-        Some(_) => Ok(()),
-        None => Err(ConfigError::at(ErrorKind::Invalid, &t.at, format!("{} needs `{key}`", t.name))),
-    }
+    f.require(key, &t.at, &format!("{} needs `{key}`", t.name))
 }
 
 /// nats-server's fallback delay for `handshake_first: auto`.
