@@ -77,10 +77,7 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
         Key(&["no_advertise"], |e, b, _| section::boolean(&e.value, "no_advertise").map(|n| b.l.no_advertise = n)),
         Key(&["tls"], |e, b, _| tls::read(&e.value, "leafnodes tls").map(|t| b.l.tls = Some(t))),
         Key(&["auth_timeout"], |e, b, _| {
-            let (d, _) = section::duration(&e.value, "leafnodes auth_timeout", Bare::FractionalSeconds)?;
-            if d.is_zero() {
-                return Err(invalid(&e.value, "leafnodes auth_timeout must be more than zero"));
-            }
+            let (d, _) = section::nonzero_duration(&e.value, "leafnodes auth_timeout", Bare::FractionalSeconds)?;
             b.l.auth_timeout = Some(d);
             Ok(())
         }),
