@@ -2,8 +2,8 @@
 //!
 //! # Layers
 //! Arrows point down only; no module imports one above it, and none of the
-//! same layer imports another except `cluster`, which runs its route
-//! session on `conn`'s driver.
+//! same layer imports another except `cluster` and `leaf`, which run their
+//! sessions on `conn`'s driver (a leaf logs in with `conn`'s `Login`).
 //! ```text
 //! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr
 //! L1 decisions auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
@@ -15,6 +15,8 @@
 //!                        session, its first protocol)
 //!              cluster  (routes: a sans-IO route session on conn's driver; plugs into
 //!                        interest changes through an observer)
+//!              leaf     (leaf nodes, hub side: a sans-IO leaf session on conn's driver,
+//!                        logged in by the gate; observes interest like the cluster)
 //!              monitor  (HTTP endpoints; reads the broker and a narrow view of the cluster)
 //!              system   ($SYS services and events, in the system account)
 //!              delegate (external authorizers: auth callout, the HTTP authorizer)
@@ -38,6 +40,9 @@
 //!   kind of peer is a new sans-IO protocol on that driver.
 //! - [`cluster`]: routes to other servers (nats-server's route protocol), a
 //!   sans-IO `RouteSession` on the same driver.
+//! - [`leaf`]: the leaf node hub: nats-server and warden leafs connect,
+//!   log in like clients and trade interest and messages in one account,
+//!   every `LMSG` and `LS+` checked against the leaf user's permissions.
 //! - [`monitor`]: nats-server's `/varz`, `/connz`, `/subsz`, ... and
 //!   Prometheus `/metrics`, read from the counters the data path keeps.
 //! - [`server`]: starts and stops everything.
@@ -58,8 +63,10 @@
 //! close and monitoring reads. Monitoring takes the registry, then (after
 //! releasing it) the trie's read lock, then a client's `meta`, never two at
 //! once. The cluster takes its interest map before its route map; its
-//! `soliciting` and `unreachable` maps are leaves, each taken alone.
-//! Sessions (client and route) hold no lock across a batch: they are owned
+//! `soliciting` and `unreachable` maps are leaves, each taken alone. The
+//! leaf hub's account map is taken alone (it appends to a leaf's outbound
+//! queue under it, whose mutex is a leaf of every order).
+//! Sessions (client, route and leaf) hold no lock across a batch: they are owned
 //! by their driver task.
 #![forbid(unsafe_code)]
 // Nothing from the network or a config may reach a panic: outside tests,

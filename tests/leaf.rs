@@ -1,0 +1,261 @@
+//! Leaf nodes with code we did not write: nats-server 2.9.10 (Debian) and
+//! 2.15.1 (PyPI) leafs on a warden hub, with async-nats clients on both
+//! sides; and a raw leaf connection that sends what a leaf may not.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::peers::{free_port, nats_server_2_15, nats_server_2_9, spawn_nats_server};
+use common::{options_from, start, within, Raw};
+use futures::StreamExt;
+use warden::server::Server;
+
+/// The hub: `leaf` logs in with a password, `edge` may publish only to
+/// `up.>` and subscribe only to `down.>`, `app` is the hub's own client,
+/// and the nkey user is a leaf that signs the nonce with its seed.
+fn hub_config(nkey: &str) -> String {
+    format!(
+        r#"authorization {{ users = [
+  {{ user: leaf, password: "leaf-pw" }}
+  {{ user: app, password: "app-pw" }}
+  {{ user: edge, password: "edge-pw", permissions: {{ publish: ["up.>"], subscribe: ["down.>"] }} }}
+  {{ nkey: "{nkey}" }}
+] }}
+leafnodes {{ listen: "127.0.0.1:0" }}
+"#
+    )
+}
+
+/// A user seed and public key from `warden nkey generate`; the reference
+/// server does the signing, so this proves its signature verifies here.
+fn user_key() -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["nkey", "generate", "--type", "user"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned())
+}
+
+/// The reference server, or a skip (a failure under `CI=true`, where every
+/// dependency must be installed by the project's scripts).
+fn reference(found: Option<PathBuf>, what: &str) -> Option<PathBuf> {
+    if found.is_none() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{what} is missing under CI=true");
+        eprintln!("SKIPPED: {what} is not installed (scripts/test.sh installs it)");
+    }
+    found
+}
+
+async fn hub(nkey: &str) -> Server {
+    start(options_from(&hub_config(nkey))).await
+}
+
+async fn connect(url: &str, user: Option<(&str, &str)>) -> async_nats::Client {
+    within(async {
+        loop {
+            let opts = match user {
+                Some((u, p)) => async_nats::ConnectOptions::with_user_and_password(u.into(), p.into()),
+                None => async_nats::ConnectOptions::new(),
+            };
+            if let Ok(client) = opts.connect(url).await {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
+/// Publishes on `from` until `sub` receives one (interest crosses the leaf
+/// connection asynchronously), then drains what is already in flight.
+async fn until_flowing(from: &async_nats::Client, subject: &str, sub: &mut async_nats::Subscriber) {
+    within(async {
+        loop {
+            from.publish(subject.to_owned(), "probe".into()).await.unwrap();
+            from.flush().await.unwrap();
+            if tokio::time::timeout(Duration::from_millis(100), sub.next()).await.is_ok() {
+                break;
+            }
+        }
+        while tokio::time::timeout(Duration::from_millis(200), sub.next()).await.is_ok() {}
+    })
+    .await;
+}
+
+/// How a reference leaf logs in.
+enum Login<'a> {
+    /// User and password in the remote URL.
+    Password,
+    /// An nkey seed in the remote (nats-server 2.11+).
+    Nkey(&'a str),
+}
+
+/// A reference leaf of `binary` on `hub`, logged in by `login`: pub/sub
+/// both ways, headers, request/reply and a queue group across the link.
+async fn leaf_carries_traffic(binary: &std::path::Path, name: &str, hub: &Server, login: Login<'_>) {
+    let leaf_addr = hub.leafnode_addr().unwrap();
+    let port = free_port();
+    let remote = match login {
+        Login::Password => format!("url: \"nats-leaf://leaf:leaf-pw@{leaf_addr}\""),
+        Login::Nkey(seed) => format!("url: \"nats-leaf://{leaf_addr}\", nkey: \"{seed}\""),
+    };
+    let _leaf = spawn_nats_server(
+        binary,
+        name,
+        &format!("listen: 127.0.0.1:{port}\nleafnodes {{ remotes = [ {{ {remote} }} ] }}\n"),
+    );
+    let on_hub = connect(&common::url(hub), Some(("app", "app-pw"))).await;
+    let on_leaf = connect(&format!("nats://127.0.0.1:{port}"), None).await;
+
+    // Hub to leaf, with headers.
+    let mut down = on_leaf.subscribe("down.*").await.unwrap();
+    on_leaf.flush().await.unwrap();
+    until_flowing(&on_hub, "down.probe", &mut down).await;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("X-Leaf", "1");
+    on_hub.publish_with_headers("down.x", headers, "hello leaf".into()).await.unwrap();
+    let msg = within(down.next()).await.unwrap();
+    assert_eq!((msg.subject.as_str(), &msg.payload[..]), ("down.x", &b"hello leaf"[..]));
+    assert_eq!(msg.headers.unwrap().get("X-Leaf").map(|v| v.as_str()), Some("1"));
+
+    // Leaf to hub.
+    let mut up = on_hub.subscribe("up.>").await.unwrap();
+    on_hub.flush().await.unwrap();
+    until_flowing(&on_leaf, "up.probe", &mut up).await;
+    on_leaf.publish("up.y", "hello hub".into()).await.unwrap();
+    let msg = within(up.next()).await.unwrap();
+    assert_eq!(&msg.payload[..], b"hello hub");
+
+    // Request on the hub, service on the leaf.
+    let mut service = on_leaf.subscribe("svc.echo").await.unwrap();
+    on_leaf.flush().await.unwrap();
+    let responder = on_leaf.clone();
+    tokio::spawn(async move {
+        while let Some(req) = service.next().await {
+            if let Some(reply) = req.reply {
+                let _ = responder.publish(reply, req.payload).await;
+            }
+        }
+    });
+    let answer = within(async {
+        loop {
+            if let Ok(Ok(answer)) =
+                tokio::time::timeout(Duration::from_millis(500), on_hub.request("svc.echo", "ping".into())).await
+            {
+                return answer;
+            }
+        }
+    })
+    .await;
+    assert_eq!(&answer.payload[..], b"ping");
+
+    // A queue group with a member on each side: every message reaches
+    // exactly one member, those published on the hub its local one first.
+    let mut q_leaf = on_leaf.queue_subscribe("work", "q".into()).await.unwrap();
+    on_leaf.flush().await.unwrap();
+    until_flowing(&on_hub, "work", &mut q_leaf).await;
+    let mut q_hub = on_hub.queue_subscribe("work", "q".into()).await.unwrap();
+    on_hub.flush().await.unwrap();
+    for i in 0..20 {
+        on_hub.publish("work", i.to_string().into()).await.unwrap();
+    }
+    on_hub.flush().await.unwrap();
+    let mut seen = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), q_hub.next()).await {
+        seen.push(String::from_utf8_lossy(&m.payload).into_owned());
+    }
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(200), q_leaf.next()).await {
+        seen.push(String::from_utf8_lossy(&m.payload).into_owned());
+    }
+    seen.sort_by_key(|s| s.parse::<u32>().unwrap_or(u32::MAX));
+    assert_eq!(seen, (0..20).map(|i| i.to_string()).collect::<Vec<_>>(), "each exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_server_2_9_leafs_log_in_with_a_password() {
+    let Some(binary) = reference(nats_server_2_9(), "nats-server 2.9.10") else { return };
+    let (_, public) = user_key();
+    let hub = hub(&public).await;
+    leaf_carries_traffic(&binary, "leaf-2-9", &hub, Login::Password).await;
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_server_2_15_leafs_log_in_with_a_password_and_with_an_nkey() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    let (seed, public) = user_key();
+    let hub = hub(&public).await;
+    leaf_carries_traffic(&binary, "leaf-2-15-pw", &hub, Login::Password).await;
+    leaf_carries_traffic(&binary, "leaf-2-15-nkey", &hub, Login::Nkey(&seed)).await;
+    hub.shutdown().await;
+}
+
+/// Logs in on the leaf port as a bare leaf (as nats-server's own
+/// `test/leafnode_test.go` does) and reads up to the hub's answering INFO.
+async fn raw_leaf(addr: SocketAddr, user: &str, pass: &str) -> Raw {
+    let (mut raw, info) = Raw::connect(addr).await;
+    assert!(info.contains("\"leafnode_urls\":[") && info.contains("\"nonce\":"), "{info}");
+    raw.send(format!("CONNECT {{\"user\":\"{user}\",\"pass\":\"{pass}\",\"server_id\":\"NRAW\"}}\r\n")).await;
+    let answer = raw.line().await;
+    assert!(answer.contains("\"connect_info\":true"), "{answer}");
+    raw
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_lmsg_and_ls_plus_are_refused_and_nothing_crosses() {
+    let (_, public) = user_key();
+    let hub = hub(&public).await;
+    let addr = hub.leafnode_addr().unwrap();
+    let on_hub = connect(&common::url(&hub), Some(("app", "app-pw"))).await;
+    let mut all = on_hub.subscribe(">").await.unwrap();
+    on_hub.flush().await.unwrap();
+    let mut edge = raw_leaf(addr, "edge", "edge-pw").await;
+    edge.send("LMSG secret.x 6\r\nsecret\r\nLS+ secret.>\r\nLMSG up.ok 2\r\nok\r\nPING\r\n").await;
+    let mut lines = Vec::new();
+    loop {
+        let line = edge.line().await;
+        if line == "PONG" {
+            break;
+        }
+        lines.push(line);
+    }
+    let errors: Vec<&String> = lines.iter().filter(|l| l.starts_with("-ERR")).collect();
+    assert_eq!(
+        errors,
+        [
+            "-ERR 'Permissions Violation for Publish to \"secret.x\"'",
+            "-ERR 'Permissions Violation for Subscription to \"secret.>\"'"
+        ]
+    );
+    let first = within(all.next()).await.unwrap();
+    assert_eq!(first.subject.as_str(), "up.ok", "the forbidden message was not delivered");
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_and_a_client_on_the_leaf_port_are_refused() {
+    let (_, public) = user_key();
+    let hub = hub(&public).await;
+    let addr = hub.leafnode_addr().unwrap();
+    let (mut raw, _) = Raw::connect(addr).await;
+    raw.send("CONNECT {\"user\":\"leaf\",\"pass\":\"wrong\"}\r\n").await;
+    assert_eq!(raw.line().await, "-ERR 'Authorization Violation'");
+    raw.expect_closed().await;
+    let (mut raw, _) = Raw::connect(addr).await;
+    raw.send("CONNECT {\"lang\":\"rust\",\"user\":\"app\",\"pass\":\"app-pw\"}\r\n").await;
+    assert_eq!(raw.line().await, "-ERR 'attempted to connect to leaf node port'");
+    raw.expect_closed().await;
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaf_port_without_client_authentication_refuses_to_load() {
+    let err = warden::config::load_str("leafnodes { port: 7422 }", "open.conf").unwrap_err().to_string();
+    assert!(err.contains("insecure_allow_unauthenticated_leafnodes"), "{err}");
+}
