@@ -25,6 +25,7 @@ fn hub_config(nkey: &str) -> String {
   {{ nkey: "{nkey}" }}
 ] }}
 leafnodes {{ listen: "127.0.0.1:0" }}
+http: "127.0.0.1:0"
 "#
     )
 }
@@ -112,6 +113,22 @@ async fn leaf_carries_traffic(binary: &std::path::Path, name: &str, hub: &Server
     );
     let on_hub = connect(&common::url(hub), Some(("app", "app-pw"))).await;
     let on_leaf = connect(&format!("nats://127.0.0.1:{port}"), None).await;
+
+    // Monitoring lists the leaf as nats-server's /leafz does.
+    let monitor = hub.monitor_addr().unwrap();
+    let leafz = within(async {
+        loop {
+            let leafz = common::monitor_json(monitor, "/leafz?subs=1").await;
+            if leafz["leafnodes"] == 1 {
+                return leafz;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(leafz["leafs"][0]["account"], "$G", "{leafz}");
+    assert_eq!(leafz["leafs"][0]["is_spoke"], false);
+    assert_eq!(common::monitor_json(monitor, "/varz").await["leafnodes"], 1);
 
     // Hub to leaf, with headers.
     let mut down = on_leaf.subscribe("down.*").await.unwrap();

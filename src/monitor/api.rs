@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::http::{self, Body};
 use super::query::{ApiError, Query};
-use super::{accountz, connz, routez, statsz, subsz, varz, Monitor, Sources};
+use super::{accountz, connz, leafz, routez, statsz, subsz, varz, Monitor, Sources};
 
 /// One monitoring endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub enum Endpoint {
     Routez,
     /// `/accountz`, `ACCOUNTZ`.
     Accountz,
+    /// `/leafz`, `LEAFZ`.
+    Leafz,
     /// `/healthz`, `HEALTHZ`.
     Healthz,
     /// `STATSZ` (NATS only).
@@ -40,6 +42,7 @@ impl Endpoint {
             "/subsz" | "/subscriptionsz" => Endpoint::Subsz,
             "/routez" => Endpoint::Routez,
             "/accountz" => Endpoint::Accountz,
+            "/leafz" => Endpoint::Leafz,
             "/healthz" => Endpoint::Healthz,
             _ => return None,
         })
@@ -53,6 +56,7 @@ impl Endpoint {
             b"SUBSZ" => Endpoint::Subsz,
             b"ROUTEZ" => Endpoint::Routez,
             b"ACCOUNTZ" => Endpoint::Accountz,
+            b"LEAFZ" => Endpoint::Leafz,
             b"HEALTHZ" => Endpoint::Healthz,
             b"STATSZ" => Endpoint::Statsz,
             _ => return None,
@@ -66,6 +70,7 @@ impl Endpoint {
             Endpoint::Subsz => subsz::subsz(monitor, query),
             Endpoint::Routez => routez::routez(monitor, query),
             Endpoint::Accountz => accountz::accountz(monitor, query),
+            Endpoint::Leafz => leafz::leafz(monitor, query),
             Endpoint::Healthz => http::healthz(monitor),
             Endpoint::Statsz => statsz::statsz(monitor),
         }
@@ -96,6 +101,7 @@ impl Endpoint {
                 ("test", "test"),
             ],
             Endpoint::Routez => &[("subscriptions_detail", "subs"), ("subscriptions", "subs")],
+            Endpoint::Leafz => &[("subscriptions", "subs"), ("account", "acc")],
             Endpoint::Accountz => &[("account", "acc")],
             Endpoint::Varz | Endpoint::Healthz | Endpoint::Statsz => &[],
         }

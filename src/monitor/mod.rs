@@ -22,6 +22,7 @@ mod auth;
 mod connz;
 mod format;
 mod http;
+mod leafz;
 mod metrics;
 mod process;
 mod query;
@@ -55,8 +56,8 @@ use crate::tls::CurrentTls;
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The paths served, in the order `/varz`'s `http_req_stats` lists them.
-const PATHS: [&str; 9] =
-    ["/", "/varz", "/connz", "/subsz", "/routez", "/healthz", "/metrics", "/subscriptionsz", "/accountz"];
+const PATHS: [&str; 10] =
+    ["/", "/varz", "/connz", "/subsz", "/routez", "/healthz", "/metrics", "/subscriptionsz", "/accountz", "/leafz"];
 
 /// What monitoring learns about the cluster, through this narrow view
 /// (the server wires the cluster in), so monitoring never imports it.
@@ -75,6 +76,25 @@ pub trait ClusterView: Send + Sync + fmt::Debug {
     fn routes(&self) -> Vec<RouteView>;
     /// Servers this node knows of and cannot reach.
     fn unreachable(&self) -> Vec<UnreachableView>;
+}
+
+/// What monitoring learns about leaf nodes (the server wires the hub in).
+pub trait LeafView: Send + Sync + fmt::Debug {
+    /// The leafs connected now.
+    fn leafs(&self) -> Vec<LeafConnView>;
+}
+
+/// One leaf connection.
+#[derive(Debug, Clone)]
+pub struct LeafConnView {
+    /// The connection (counters, address, subscriptions).
+    pub client: Arc<Client>,
+    /// The account it is bound to.
+    pub account: String,
+    /// The leaf server's id.
+    pub remote_id: String,
+    /// The leaf server's name.
+    pub remote_name: String,
 }
 
 /// A server this node knows of (configured or gossiped) and cannot reach.
@@ -118,6 +138,8 @@ pub struct Sources {
     pub tls: Arc<CurrentTls>,
     /// The cluster, when configured.
     pub cluster: Option<Arc<dyn ClusterView>>,
+    /// The leaf node hub, when configured.
+    pub leafs: Option<Arc<dyn LeafView>>,
 }
 
 /// Why monitoring could not start.
@@ -164,6 +186,7 @@ struct Monitor {
     gate: Arc<Gate>,
     tls: Arc<CurrentTls>,
     cluster: Option<Arc<dyn ClusterView>>,
+    leafs: Option<Arc<dyn LeafView>>,
     /// The HTTP listener's facts, once it is bound.
     http: OnceLock<HttpSide>,
     /// CPU use between requests.
@@ -192,6 +215,7 @@ impl Monitor {
             gate: sources.gate,
             tls: sources.tls,
             cluster: sources.cluster,
+            leafs: sources.leafs,
             http: OnceLock::new(),
             cpu: process::CpuMeter::new(),
             requests: Default::default(),
@@ -282,6 +306,7 @@ mod tests {
             gate: Arc::new(Gate::new(authenticator, guard, Duration::from_secs(2))),
             tls: Arc::new(CurrentTls::default()),
             cluster: None,
+            leafs: None,
         })
     }
 

@@ -209,7 +209,7 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         total_connections: load(&stats.total_connections),
         routes: cluster.map_or(0, |c| c.route_count()),
         remotes: 0,
-        leafnodes: 0,
+        leafnodes: monitor.leafs.as_ref().map_or(0, |l| l.leafs().len()),
         in_msgs: load(&stats.in_msgs),
         out_msgs: load(&stats.out_msgs),
         in_bytes: load(&stats.in_bytes),

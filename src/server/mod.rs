@@ -264,6 +264,7 @@ impl Server {
             gate: node.gate.clone(),
             tls: node.tls.clone(),
             cluster: node.cluster.clone().map(|c| c as Arc<dyn monitor::ClusterView>),
+            leafs: leaf.clone().map(|h| h as Arc<dyn monitor::LeafView>),
         });
         let monitor = match monitor::start(&api, guard(AUTH_FAILURE_MAX_DELAY)).await {
             Ok(monitor) => monitor,

@@ -87,6 +87,22 @@ impl Node {
     }
 }
 
+/// Monitoring sees the leaf hub through its narrow view.
+impl crate::monitor::LeafView for crate::leaf::Hub {
+    fn leafs(&self) -> Vec<crate::monitor::LeafConnView> {
+        let links = crate::leaf::Hub::leafs(self);
+        links
+            .into_iter()
+            .map(|l| crate::monitor::LeafConnView {
+                client: l.client.clone(),
+                account: l.account.to_string(),
+                remote_id: l.remote_id.clone(),
+                remote_name: l.remote_name.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Monitoring sees the cluster through its narrow view.
 impl crate::monitor::ClusterView for Cluster {
     fn name(&self) -> Option<String> {
