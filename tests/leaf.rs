@@ -129,11 +129,16 @@ async fn leaf_carries_traffic(binary: &std::path::Path, name: &str, hub: &Server
     assert_eq!(leafz["leafs"][0]["account"], "$G", "{leafz}");
     assert_eq!(leafz["leafs"][0]["is_spoke"], false);
     assert_eq!(common::monitor_json(monitor, "/varz").await["leafnodes"], 1);
+    carries_traffic(&on_hub, &on_leaf).await;
+}
 
+/// Pub/sub both ways, headers, request/reply and a queue group between a
+/// client of the hub and a client of the leaf.
+async fn carries_traffic(on_hub: &async_nats::Client, on_leaf: &async_nats::Client) {
     // Hub to leaf, with headers.
     let mut down = on_leaf.subscribe("down.*").await.unwrap();
     on_leaf.flush().await.unwrap();
-    until_flowing(&on_hub, "down.probe", &mut down).await;
+    until_flowing(on_hub, "down.probe", &mut down).await;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("X-Leaf", "1");
     on_hub.publish_with_headers("down.x", headers, "hello leaf".into()).await.unwrap();
@@ -144,7 +149,7 @@ async fn leaf_carries_traffic(binary: &std::path::Path, name: &str, hub: &Server
     // Leaf to hub.
     let mut up = on_hub.subscribe("up.>").await.unwrap();
     on_hub.flush().await.unwrap();
-    until_flowing(&on_leaf, "up.probe", &mut up).await;
+    until_flowing(on_leaf, "up.probe", &mut up).await;
     on_leaf.publish("up.y", "hello hub".into()).await.unwrap();
     let msg = within(up.next()).await.unwrap();
     assert_eq!(&msg.payload[..], b"hello hub");
@@ -176,7 +181,7 @@ async fn leaf_carries_traffic(binary: &std::path::Path, name: &str, hub: &Server
     // exactly one member, those published on the hub its local one first.
     let mut q_leaf = on_leaf.queue_subscribe("work", "q".into()).await.unwrap();
     on_leaf.flush().await.unwrap();
-    until_flowing(&on_hub, "work", &mut q_leaf).await;
+    until_flowing(on_hub, "work", &mut q_leaf).await;
     let mut q_hub = on_hub.queue_subscribe("work", "q".into()).await.unwrap();
     on_hub.flush().await.unwrap();
     for i in 0..20 {
@@ -275,4 +280,72 @@ async fn a_wrong_password_and_a_client_on_the_leaf_port_are_refused() {
 async fn a_leaf_port_without_client_authentication_refuses_to_load() {
     let err = warden::config::load_str("leafnodes { port: 7422 }", "open.conf").unwrap_err().to_string();
     assert!(err.contains("insecure_allow_unauthenticated_leafnodes"), "{err}");
+}
+
+/// A warden leaf of a reference hub, logged in by `login`.
+async fn warden_leaf_on(binary: &std::path::Path, name: &str, login: Login<'_>, public: &str) {
+    let (client_port, leaf_port) = (free_port(), free_port());
+    let _hub = spawn_nats_server(
+        binary,
+        name,
+        &format!(
+            "listen: 127.0.0.1:{client_port}\nauthorization {{ users = [ {{ user: leaf, password: leaf-pw }}, {{ user: app, password: app-pw }}, {{ nkey: {public} }} ] }}\nleafnodes {{ listen: 127.0.0.1:{leaf_port} }}\n"
+        ),
+    );
+    let remote = match login {
+        Login::Password => format!("url: \"nats-leaf://leaf:leaf-pw@127.0.0.1:{leaf_port}\""),
+        Login::Nkey(seed) => format!("url: \"nats-leaf://127.0.0.1:{leaf_port}\", nkey: \"{seed}\""),
+    };
+    let leaf = start(options_from(&format!("leafnodes {{ remotes = [ {{ {remote} }} ] }}\n"))).await;
+    let on_hub = connect(&format!("nats://127.0.0.1:{client_port}"), Some(("app", "app-pw"))).await;
+    let on_leaf = connect(&common::url(&leaf), None).await;
+    carries_traffic(&on_hub, &on_leaf).await;
+    leaf.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warden_leaf_joins_a_nats_server_2_9_hub_with_a_password() {
+    let Some(binary) = reference(nats_server_2_9(), "nats-server 2.9.10") else { return };
+    let (_, public) = user_key();
+    warden_leaf_on(&binary, "hub-2-9", Login::Password, &public).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warden_leaf_joins_a_nats_server_2_15_hub_with_a_password_and_with_an_nkey() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    let (seed, public) = user_key();
+    warden_leaf_on(&binary, "hub-2-15-pw", Login::Password, &public).await;
+    warden_leaf_on(&binary, "hub-2-15-nkey", Login::Nkey(&seed), &public).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_warden_servers_that_are_each_others_leaf_find_the_loop_within_a_second() {
+    let (_, public) = user_key();
+    let users = hub_config(&public).split("leafnodes").next().unwrap().to_owned();
+    let (port_a, port_b) = (free_port(), free_port());
+    let config = |own: u16, other: u16| {
+        format!(
+            "{users}http: \"127.0.0.1:0\"\nleafnodes {{ listen: \"127.0.0.1:{own}\", remotes = [ {{ url: \"nats-leaf://leaf:leaf-pw@127.0.0.1:{other}\" }} ] }}\n"
+        )
+    };
+    let a = start(options_from(&config(port_a, port_b))).await;
+    // Both servers up: the loop closes as soon as A's next dial reaches B.
+    let b = start(options_from(&config(port_b, port_a))).await;
+    let started = std::time::Instant::now();
+    let (ma, mb) = (a.monitor_addr().unwrap(), b.monitor_addr().unwrap());
+    let loops = |v: &serde_json::Value| v["warden"]["security"]["leafnode_loops"].as_u64().unwrap_or(0);
+    within(async {
+        loop {
+            let seen =
+                loops(&common::monitor_json(ma, "/varz").await) + loops(&common::monitor_json(mb, "/varz").await);
+            if seen > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(1), "found in {:?}", started.elapsed());
+    b.shutdown().await;
+    a.shutdown().await;
 }

@@ -33,6 +33,9 @@ pub struct SecurityStats {
     pub auth_throttled: AtomicU64,
     /// Clients that sent no CONNECT in time.
     pub auth_timeouts: AtomicU64,
+    /// Leaf connections closed because the other side reported this
+    /// server's own loop subject (a loop in the leaf topology).
+    pub leafnode_loops: AtomicU64,
     /// Refused publishes and subscribes, by (user, "publish"|"subscribe").
     violations: Mutex<HashMap<(String, &'static str), u64>>,
 }

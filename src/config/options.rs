@@ -595,6 +595,30 @@ pub struct LeafnodeOptions {
     /// it such a config refuses to start: anyone reaching the port could
     /// read and inject every message of the global account.
     pub allow_unauthenticated: bool,
+    /// Whether the block has a listener (`listen` or `port`); a server
+    /// with only `remotes` is a leaf and accepts no leafs.
+    pub accept: bool,
+    /// `remotes`: the hubs this server connects to as a leaf.
+    pub remotes: Vec<LeafRemote>,
+}
+
+/// One of `leafnodes { remotes = [...] }`: a hub this server is a leaf of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeafRemote {
+    /// `url` / `urls`: `nats-leaf://[user:password@]host:port` (or
+    /// `nats://`), tried in turn.
+    pub urls: Vec<String>,
+    /// `account`: the local account the connection is bound to (`$G`).
+    pub account: Option<String>,
+    /// `credentials`: a `.creds` file (user JWT and the seed that signs the
+    /// hub's nonce).
+    pub credentials: Option<PathBuf>,
+    /// `nkey`: a user seed that signs the hub's nonce.
+    pub nkey: Option<Secret>,
+    /// `deny_imports`: subjects never taken from the hub.
+    pub deny_imports: Vec<String>,
+    /// `deny_exports`: subjects never sent to the hub.
+    pub deny_exports: Vec<String>,
 }
 
 impl Default for LeafnodeOptions {
@@ -608,6 +632,8 @@ impl Default for LeafnodeOptions {
             tls: None,
             auth_timeout: None,
             allow_unauthenticated: false,
+            accept: false,
+            remotes: Vec::new(),
         }
     }
 }

@@ -73,7 +73,12 @@ pub fn summary(o: &Options) -> String {
             let tls = if l.tls.is_some() { "TLS" } else { "no TLS" };
             let login =
                 if l.allow_unauthenticated { "INSECURE: no login required" } else { "leafs log in like clients" };
-            let _ = writeln!(out, "leafnodes: {}:{} ({tls}), {login}", l.host, l.port);
+            let remotes = l.remotes.len();
+            if l.accept {
+                let _ = writeln!(out, "leafnodes: {}:{} ({tls}), {login}, {remotes} remote(s)", l.host, l.port);
+            } else {
+                let _ = writeln!(out, "leafnodes: no listener, {remotes} remote(s)");
+            }
         }
         None => out.push_str("leafnodes: off\n"),
     }

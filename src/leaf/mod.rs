@@ -13,6 +13,7 @@
 //! one connection, run on `conn`'s driver by [`listener`].
 
 mod listener;
+mod remote;
 mod session;
 
 use std::collections::HashMap;
@@ -52,6 +53,10 @@ pub enum LeafError {
     Bind(std::io::Error),
     /// The leaf TLS settings could not be loaded.
     Tls(crate::tls::TlsError),
+    /// A remote's `credentials` file could not be read or has no seed.
+    Credentials(std::path::PathBuf, String),
+    /// A remote names an account this server does not have.
+    UnknownAccount(String),
 }
 
 impl std::fmt::Display for LeafError {
@@ -59,6 +64,8 @@ impl std::fmt::Display for LeafError {
         match self {
             LeafError::Bind(err) => write!(f, "cannot listen for leaf nodes: {err}"),
             LeafError::Tls(err) => write!(f, "leafnodes tls: {err}"),
+            LeafError::Credentials(path, why) => write!(f, "leafnode remote credentials {}: {why}", path.display()),
+            LeafError::UnknownAccount(name) => write!(f, "leafnode remote: no account {name:?}"),
         }
     }
 }
@@ -68,6 +75,7 @@ impl std::error::Error for LeafError {
         match self {
             LeafError::Bind(err) => Some(err),
             LeafError::Tls(err) => Some(err),
+            LeafError::Credentials(..) | LeafError::UnknownAccount(_) => None,
         }
     }
 }
@@ -101,6 +109,8 @@ pub struct LeafLink {
     pub remote_id: String,
     /// The leaf server's name.
     pub remote_name: String,
+    /// This server dialled it (it is the hub, this server the leaf).
+    pub spoke: bool,
 }
 
 /// Interest and leafs of one account.
@@ -117,7 +127,7 @@ pub struct Hub {
     pub(crate) opts: LeafnodeOptions,
     tls: Option<listener::LeafTls>,
     pending: Arc<Pending>,
-    listen_addr: SocketAddr,
+    listen_addr: Option<SocketAddr>,
     /// This server's loop-detection subject (`$LDS.<random>`): every leaf
     /// is told of it, and a leaf that reports it back closes a loop.
     loop_subject: Box<[u8]>,
@@ -133,23 +143,34 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    /// Binds the leaf listener and starts accepting leaf nodes.
+    /// Binds the leaf listener (when the block has one), starts accepting
+    /// leaf nodes and connecting to the remotes.
     pub async fn start(broker: Arc<Broker>, gate: Arc<Gate>, opts: LeafnodeOptions) -> Result<Arc<Hub>, LeafError> {
-        let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(LeafError::Bind)?;
-        let listen_addr = listener.local_addr().map_err(LeafError::Bind)?;
+        let spokes = opts.remotes.iter().map(|r| remote::Spoke::new(&broker, r)).collect::<Result<Vec<_>, _>>()?;
+        let listener = match opts.accept {
+            true => Some(TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(LeafError::Bind)?),
+            false => None,
+        };
+        let listen_addr = listener.as_ref().map(TcpListener::local_addr).transpose().map_err(LeafError::Bind)?;
         let hub = Arc::new(Hub::new(broker, gate, opts, listen_addr)?);
-        info!("Listening for leafnode connections on {listen_addr}");
-        tokio::spawn(listener::accept_loop(hub.clone(), listener));
+        if let (Some(listener), Some(addr)) = (listener, listen_addr) {
+            info!("Listening for leafnode connections on {addr}");
+            tokio::spawn(listener::accept_loop(hub.clone(), listener));
+        }
+        for spoke in spokes {
+            tokio::spawn(remote::solicit(hub.clone(), Arc::new(spoke)));
+        }
         Ok(hub)
     }
 
-    /// The hub of a server whose leaf listener is bound to `listen_addr`,
-    /// with nothing started (the session tests use it as it is).
+    /// The hub of a server whose leaf listener is bound to `listen_addr`
+    /// (if it has one), with nothing started (the session tests use it as
+    /// it is).
     pub(crate) fn new(
         broker: Arc<Broker>,
         gate: Arc<Gate>,
         opts: LeafnodeOptions,
-        listen_addr: SocketAddr,
+        listen_addr: Option<SocketAddr>,
     ) -> Result<Hub, LeafError> {
         let tls = listener::leaf_tls(&opts)?;
         let loop_subject = format!("$LDS.{}", crate::nkeys::new_nonce()).into_bytes().into_boxed_slice();
@@ -165,8 +186,8 @@ impl Hub {
         })
     }
 
-    /// Where the leaf listener is bound.
-    pub fn listen_addr(&self) -> SocketAddr {
+    /// Where the leaf listener is bound, if there is one.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
         self.listen_addr
     }
 
@@ -180,7 +201,8 @@ impl Hub {
         if self.opts.no_advertise {
             return Vec::new();
         }
-        vec![self.opts.advertise.clone().unwrap_or_else(|| self.listen_addr.to_string())]
+        let bound = self.listen_addr.map(|a| a.to_string());
+        self.opts.advertise.clone().or(bound).into_iter().collect()
     }
 
     /// Time a leaf has to log in.

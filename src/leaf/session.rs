@@ -7,6 +7,13 @@
 //! Before its CONNECT has been checked a leaf may send only INFO, CONNECT,
 //! PING and PONG, each line within `max_control_line`: interest and
 //! messages are refused before a byte of their payload is held.
+//!
+//! The same session runs the other end when this server is the leaf
+//! ([`LeafSession::solicited`]): it waits for the hub's INFO, answers with
+//! its CONNECT (signing the nonce with its seed, if it has one) and is then
+//! established; the hub's interest and messages pass the remote's
+//! `deny_exports` and `deny_imports` the way a leaf's pass its user's
+//! permissions on a hub, dropped without an `-ERR`.
 // Sans IO: `now` comes from the driver (clippy.toml).
 #![deny(clippy::disallowed_methods)]
 
@@ -18,6 +25,7 @@ use memchr::memchr;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::remote::SpokeLogin;
 use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTES};
 use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
 use crate::broker::{
@@ -102,8 +110,18 @@ struct Established {
     link: Arc<LeafLink>,
 }
 
+/// What the other server said about itself (its CONNECT, or a hub's INFO).
+struct Peer {
+    server_id: String,
+    name: String,
+    version: String,
+    headers: bool,
+}
+
 /// Where the connection is in its life.
 enum State {
+    /// This server dialled a hub: the hub's INFO comes first.
+    AwaitingInfo,
     /// Only CONNECT is accepted, by the deadline; the slot bounds such
     /// connections and is given back with the state.
     AwaitingConnect(PendingSlot),
@@ -131,6 +149,12 @@ pub(crate) struct LeafSession {
     fanout: Fanout,
     /// Messages and bytes received in the current batch.
     batch_in: (u64, u64),
+    /// When this server is the leaf: what it logs in with.
+    spoke: Option<SpokeLogin>,
+    /// This server is the leaf and the identity it gives the hub here.
+    spoke_identity: Option<Identity>,
+    /// The hub closed the connection because it saw a loop.
+    looped: bool,
 }
 
 impl LeafSession {
@@ -144,8 +168,8 @@ impl LeafSession {
             server_name: broker.identity.name.clone(),
             version: crate::proto::NATS_VERSION.into(),
             proto: 1,
-            host: hub.listen_addr.ip().to_string(),
-            port: hub.listen_addr.port(),
+            host: hub.listen_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+            port: hub.listen_addr.map_or(0, |a| a.port()),
             headers: true,
             auth_required: true,
             tls_required: hub.tls.is_some(),
@@ -172,7 +196,46 @@ impl LeafSession {
             interest: HashMap::new(),
             interest_bytes: 0,
             batch_in: (0, 0),
+            spoke: None,
+            spoke_identity: None,
+            looped: false,
         }
+    }
+
+    /// The session of a connection this server dialled to a hub, at `now`,
+    /// giving the hub `identity` on this side and logging in with `login`.
+    pub(crate) fn solicited(
+        hub: Arc<Hub>,
+        client: Arc<Client>,
+        identity: Identity,
+        login: SpokeLogin,
+        now: Instant,
+    ) -> Self {
+        let broker = hub.broker.clone();
+        let opts = &broker.opts;
+        let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
+        LeafSession {
+            auth_deadline: now + hub.auth_timeout(),
+            fanout: Fanout::new(client.id),
+            hub,
+            broker,
+            client,
+            nonce: String::new(),
+            state: State::AwaitingInfo,
+            keepalive,
+            interest: HashMap::new(),
+            interest_bytes: 0,
+            batch_in: (0, 0),
+            spoke: Some(login),
+            spoke_identity: Some(identity),
+            looped: false,
+        }
+    }
+
+    /// Whether the hub closed this connection for a loop (the dialler then
+    /// waits longer).
+    pub(crate) fn loop_detected(&self) -> bool {
+        self.looped
     }
 
     fn established(&self) -> Option<&Established> {
@@ -224,10 +287,14 @@ impl LeafSession {
                 }
                 Ok(())
             }
-            // A leaf's INFO only updates what a hub never uses (its URLs).
+            RouteOp::Info(json) if matches!(self.state, State::AwaitingInfo) => self.hub_info(json),
+            // A later INFO only updates what this server does not use (URLs,
+            // the hub's view of the leaf's permissions).
             RouteOp::Ok | RouteOp::Info(_) => Ok(()),
             RouteOp::Err(text) => {
-                info!(cid = self.client.id, addr = %self.client.addr, error = %String::from_utf8_lossy(text), "leafnode said");
+                let text = String::from_utf8_lossy(text);
+                self.looped |= self.spoke.is_some() && text.contains("Loop detected");
+                info!(cid = self.client.id, addr = %self.client.addr, error = %text, "leafnode peer said");
                 Err(Event::Close(CloseReason::ClientClosed))
             }
             RouteOp::Connect(json) => self.connect(json),
@@ -245,7 +312,7 @@ impl LeafSession {
     /// credentials go to the gate.
     fn connect(&mut self, json: &[u8]) -> Result<(), Event<Box<Login>>> {
         let refused = |s: &mut Self, r| Err(Event::Close(s.refuse(r)));
-        let State::AwaitingConnect(_) = &self.state else {
+        let (State::AwaitingConnect(_), None) = (&self.state, &self.spoke) else {
             return refused(self, Refusal::AuthorizationViolation);
         };
         let Ok(connect) = serde_json::from_slice::<LeafConnect>(json) else {
@@ -286,9 +353,49 @@ impl LeafSession {
         Err(Event::Authenticate(Box::new(Login { claims, facts })))
     }
 
-    /// A logged-in leaf joins its account: it is told its account, then
-    /// the account's interest.
-    fn establish(&mut self, identity: Identity, connect: Box<LeafConnect>) -> Result<(), CloseReason> {
+    /// The hub's first INFO, on a connection this server dialled: answered
+    /// with this server's CONNECT, after which the link is established.
+    fn hub_info(&mut self, json: &[u8]) -> Result<(), Event<Box<Login>>> {
+        let (Ok(info), Some(login), Some(identity)) =
+            (serde_json::from_slice::<LeafInfo>(json), self.spoke.as_ref(), self.spoke_identity.clone())
+        else {
+            return Err(Event::Close(CloseReason::ProtocolViolation));
+        };
+        if info.client_id == 0 {
+            warn!(addr = %self.client.addr, "not a leafnode port (its INFO has no client_id)");
+            return Err(Event::Close(CloseReason::ProtocolViolation));
+        }
+        let mut connect = serde_json::json!({
+            "version": crate::proto::NATS_VERSION,
+            "server_id": self.broker.identity.id,
+            "name": self.broker.identity.name,
+            "headers": true,
+            "protocol": 1,
+        });
+        if let Some(user) = &login.user {
+            connect["user"] = user.as_str().into();
+        }
+        if let Some(pass) = &login.pass {
+            connect["pass"] = pass.expose().into();
+        }
+        if let Some(jwt) = &login.jwt {
+            connect["jwt"] = jwt.expose().into();
+        }
+        if let Some(nkey) = login.nkey() {
+            connect["nkey"] = nkey.into();
+        }
+        if let Some(sig) = login.sign(&info.nonce) {
+            connect["sig"] = sig.into();
+        }
+        self.client.send(format!("CONNECT {connect}\r\n").as_bytes());
+        let peer =
+            Peer { server_id: info.server_id, name: info.server_name, version: info.version, headers: info.headers };
+        self.establish(identity, peer).map_err(Event::Close)
+    }
+
+    /// The connection joins its account and the hub's registry: a logged-in
+    /// leaf, or the hub this server dialled, is told the account's interest.
+    fn establish(&mut self, identity: Identity, peer: Peer) -> Result<(), CloseReason> {
         let Some(account) = self.broker.accounts.get(&identity.account) else {
             return Err(self.refuse(Refusal::AuthorizationViolation));
         };
@@ -296,32 +403,34 @@ impl LeafSession {
             self.client.send(ProtoError::MaxAccountConnections.to_line().as_bytes());
             return Err(CloseReason::MaxAccountConnectionsExceeded);
         }
-        self.client.set_headers(connect.headers);
+        self.client.set_headers(peer.headers);
         self.client.set_reply_tracking(&identity.permissions);
         {
             let mut meta = self.client.meta.lock();
             meta.user = identity.user.clone();
             meta.account = Some(account.name.clone());
             meta.permissions = Some(identity.permissions.clone());
-            meta.name = Some(connect.name.clone()).filter(|n| !n.is_empty());
-            meta.version = Some(connect.version.clone()).filter(|v| !v.is_empty());
+            meta.name = Some(peer.name.clone()).filter(|n| !n.is_empty());
+            meta.version = Some(peer.version.clone()).filter(|v| !v.is_empty());
         }
-        let info = LeafInfo {
-            server_id: self.broker.identity.id.clone(),
-            server_name: self.broker.identity.name.clone(),
-            version: crate::proto::NATS_VERSION.into(),
-            proto: 1,
-            headers: true,
-            auth_required: true,
-            max_payload: self.broker.opts.max_payload,
-            client_id: self.client.id,
-            info_on_connect: true,
-            connect_info: true,
-            remote_account: Some(account.name.to_string()),
-            leafnode_urls: self.hub.leafnode_urls(),
-            ..LeafInfo::default()
-        };
-        self.client.send(&json_line("INFO", &info));
+        if self.spoke.is_none() {
+            let info = LeafInfo {
+                server_id: self.broker.identity.id.clone(),
+                server_name: self.broker.identity.name.clone(),
+                version: crate::proto::NATS_VERSION.into(),
+                proto: 1,
+                headers: true,
+                auth_required: true,
+                max_payload: self.broker.opts.max_payload,
+                client_id: self.client.id,
+                info_on_connect: true,
+                connect_info: true,
+                remote_account: Some(account.name.to_string()),
+                leafnode_urls: self.hub.leafnode_urls(),
+                ..LeafInfo::default()
+            };
+            self.client.send(&json_line("INFO", &info));
+        }
         let standing = Standing { in_system: account.is_system(), serves_callout: identity.serves_callout };
         let publish = PublishGuard::new(
             identity.permissions.clone(),
@@ -332,8 +441,9 @@ impl LeafSession {
         let link = Arc::new(LeafLink {
             client: self.client.clone(),
             account: account.name.clone(),
-            remote_id: connect.server_id.clone(),
-            remote_name: connect.name.clone(),
+            remote_id: peer.server_id,
+            remote_name: peer.name,
+            spoke: self.spoke.is_some(),
         });
         info!(cid = self.client.id, addr = %self.client.addr, account = %account.name, remote = %link.remote_id, "leafnode connected");
         self.hub.register(link.clone());
@@ -351,6 +461,7 @@ impl LeafSession {
             return Ok(());
         }
         if *subject == *self.hub.loop_subject {
+            self.broker.security.leafnode_loops.fetch_add(1, Ordering::Relaxed);
             let account = established.account.name.to_string();
             return Err(Event::Close(self.refuse(Refusal::Loop { account })));
         }
@@ -431,14 +542,17 @@ impl LeafSession {
     }
 
     /// Logs and counts a refused publish or subscribe, and tells the leaf
-    /// (the connection stays, as for a client).
+    /// (the connection stays, as for a client). A hub is not told: what it
+    /// sends past `deny_imports`/`deny_exports` is dropped.
     fn violation(&self, err: &ProtoError, direction: &'static str) {
         let user = self.established().and_then(|e| e.identity.user.clone()).unwrap_or_default();
         self.broker.security.count_violation(&user, direction);
         if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Other, &user) {
             warn!(cid = self.client.id, addr = %self.client.addr, user = %user, direction, error = %err, "leafnode permission violation");
         }
-        self.client.send(err.to_line().as_bytes());
+        if self.spoke.is_none() {
+            self.client.send(err.to_line().as_bytes());
+        }
     }
 }
 
@@ -484,7 +598,13 @@ impl Protocol for LeafSession {
         match verdict {
             Verdict::Accept(identity) => {
                 self.broker.security.auth_successes.fetch_add(1, Ordering::Relaxed);
-                self.establish(identity, connect)
+                let peer = Peer {
+                    server_id: connect.server_id,
+                    name: connect.name,
+                    version: connect.version,
+                    headers: connect.headers,
+                };
+                self.establish(identity, peer)
             }
             Verdict::Refuse(reason) | Verdict::Explained(reason, _) => {
                 self.broker.security.count_auth_failure(reason);
@@ -505,6 +625,10 @@ impl Protocol for LeafSession {
     }
 
     fn on_timer(&mut self, now: Instant) -> Result<(), CloseReason> {
+        if matches!(self.state, State::AwaitingInfo) && now >= self.auth_deadline {
+            warn!(addr = %self.client.addr, "no INFO from the leafnode hub in time");
+            return Err(CloseReason::AuthenticationTimeout);
+        }
         if matches!(self.state, State::AwaitingConnect(_) | State::Authenticating(..)) && now >= self.auth_deadline {
             self.broker.security.auth_timeouts.fetch_add(1, Ordering::Relaxed);
             return Err(self.refuse(Refusal::AuthenticationTimeout));
@@ -517,8 +641,12 @@ impl Protocol for LeafSession {
     }
 
     /// The users changed: the leaf keeps its login only if the gate still
-    /// knows it in the same account; its interest is checked again.
+    /// knows it in the same account; its interest is checked again. (A hub
+    /// this server dialled keeps its identity until the next connection.)
     fn reconfigure(&mut self) -> Result<(), CloseReason> {
+        if self.spoke.is_some() {
+            return Ok(());
+        }
         let State::Established(established) = &mut self.state else { return Ok(()) };
         let refreshed = self.hub.gate.refresh(&established.identity);
         let Some(identity) = refreshed.filter(|i| *i.account == *established.account.name) else {

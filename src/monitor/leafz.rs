@@ -65,7 +65,7 @@ pub(super) fn leafz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> 
             LeafInfo {
                 id: c.id,
                 name: if link.remote_name.is_empty() { link.remote_id.clone() } else { link.remote_name.clone() },
-                is_spoke: false,
+                is_spoke: link.spoke,
                 account: link.account.clone(),
                 ip: c.addr.ip().to_string(),
                 port: c.addr.port(),

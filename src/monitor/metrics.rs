@@ -152,6 +152,12 @@ pub(super) fn render(monitor: &Monitor) -> String {
         "Monitoring requests refused for missing or wrong credentials.",
         sec.http_auth_failures,
     );
+    m.single(
+        "warden_leafnode_loops_total",
+        "counter",
+        "Leaf connections closed because this server's loop subject came back.",
+        sec.leafnode_loops,
+    );
     m.family("warden_http_requests_total", "counter", "Monitoring requests, by path.");
     for (path, n) in PATHS.iter().zip(&monitor.requests) {
         m.sample("warden_http_requests_total", &[("path", path)], load(n));

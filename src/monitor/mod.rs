@@ -95,6 +95,8 @@ pub struct LeafConnView {
     pub remote_id: String,
     /// The leaf server's name.
     pub remote_name: String,
+    /// This server dialled it: it is a hub and this server its leaf.
+    pub spoke: bool,
 }
 
 /// A server this node knows of (configured or gossiped) and cannot reach.

@@ -98,6 +98,8 @@ pub(super) struct Security {
     pub(super) refused_max_connections: u64,
     /// Monitoring requests refused for missing or wrong credentials.
     pub(super) http_auth_failures: u64,
+    /// Leaf connections closed for a loop.
+    pub(super) leafnode_loops: u64,
 }
 
 /// Failed logins by reason.
@@ -149,6 +151,7 @@ pub(super) fn security(monitor: &Monitor) -> Security {
         tls_handshake_failures: load(&st.tls_handshake_failures),
         refused_max_connections: load(&st.refused_max_connections),
         http_auth_failures: monitor.auth_failures.load(Ordering::Relaxed),
+        leafnode_loops: load(&s.leafnode_loops),
     }
 }
 

@@ -320,7 +320,7 @@ impl Server {
 
     /// The bound leaf node address, when the listener is configured.
     pub fn leafnode_addr(&self) -> Option<SocketAddr> {
-        self.leaf.as_ref().map(|hub| hub.listen_addr())
+        self.leaf.as_ref().and_then(|hub| hub.listen_addr())
     }
 
     /// The bound WebSocket address, when the listener is configured.

@@ -98,6 +98,7 @@ impl crate::monitor::LeafView for crate::leaf::Hub {
                 account: l.account.to_string(),
                 remote_id: l.remote_id.clone(),
                 remote_name: l.remote_name.clone(),
+                spoke: l.spoke,
             })
             .collect()
     }

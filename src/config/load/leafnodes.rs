@@ -3,7 +3,7 @@
 
 use super::{tls, LOOPBACK};
 use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
-use crate::config::options::{LeafnodeOptions, Options};
+use crate::config::options::{LeafRemote, LeafnodeOptions, Options};
 use crate::config::schema::{Block, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Entry, Kind, Pos};
@@ -11,7 +11,6 @@ use crate::config::value::{Entry, Kind, Pos};
 /// nats-server's `leafnodes` keys that warden does not implement yet.
 const UNSUPPORTED_LEAFNODES: &[&str] = &[
     "authorization",
-    "remotes",
     "isolate_leafnode_interest",
     "min_version",
     "reconnect",
@@ -60,11 +59,15 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             (b.l.host, b.l.port) = section::host_port(&e.value, "leafnodes listen", LOOPBACK)?;
             Ok(())
         }),
-        Check(|b, f| match f.get("listen").or(f.get("port")) {
+        Check(|b, f| match f.get("listen").or(f.get("port")).or(f.get("remotes")) {
             Some(_) => Ok(()),
-            None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "leafnodes needs `listen` or `port`")),
+            None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "leafnodes needs `listen`, `port` or `remotes`")),
         }),
         Key(&["port"], |e, b, _| section::port(&e.value, "leafnodes port").map(|p| b.l.port = p)),
+        Check(|b, f| {
+            b.l.accept = f.get("listen").or(f.get("port")).is_some();
+            Ok(())
+        }),
         Key(&["host", "net"], |e, b, _| section::word(&e.value, "leafnodes host").map(|h| b.l.host = h.to_owned())),
         Key(&["advertise"], |e, b, _| {
             let (host, port) = section::host_port(&e.value, "leafnodes advertise", "")?;
@@ -88,9 +91,116 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             Kind::String(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled") => Ok(()),
             _ => Err(invalid(&e.value, NO_COMPRESSION)),
         }),
+        Key(&["remotes", "remote"], |e, b, _| {
+            for remote in section::array(&e.value, "leafnodes remotes")? {
+                b.l.remotes.push(read_remote(remote)?);
+            }
+            Ok(())
+        }),
         Key(&["insecure_allow_unauthenticated_leafnodes"], |e, b, _| {
             section::boolean(&e.value, "insecure_allow_unauthenticated_leafnodes")
                 .map(|a| b.l.allow_unauthenticated = a)
         }),
     ],
 };
+
+/// nats-server's remote keys that warden does not implement yet.
+const UNSUPPORTED_REMOTE: &[&str] = &[
+    "tls",
+    "hub",
+    "ws_compression",
+    "ws_no_masking",
+    "first_info_timeout",
+    "dial_timeout",
+    "proxy",
+    "disabled",
+    "ignore_discovered_servers",
+    "local",
+];
+
+/// One remote (`leafnodes { remotes = [ {...} ] }`).
+fn read_remote(value: &crate::config::value::Value) -> Result<LeafRemote, ConfigError> {
+    let mut remote = LeafRemote {
+        urls: Vec::new(),
+        account: None,
+        credentials: None,
+        nkey: None,
+        deny_imports: Vec::new(),
+        deny_exports: Vec::new(),
+    };
+    let found = REMOTE.read_value("a leafnode remote", value, &mut remote)?;
+    if remote.urls.is_empty() {
+        return Err(ConfigError::at(ErrorKind::Invalid, &value.pos, "a leafnode remote needs `url` or `urls`"));
+    }
+    if let (Some(_), Some(e)) = (&remote.credentials, found.get("nkey")) {
+        return Err(conflict(e, "a leafnode remote logs in with `credentials` or `nkey`, not both"));
+    }
+    Ok(remote)
+}
+
+static REMOTE: Block<LeafRemote> = Block {
+    unsupported: UNSUPPORTED_REMOTE,
+    steps: &[
+        Key(&["url"], |e, r, _| leaf_url(&e.value).map(|u| r.urls.push(u))),
+        Key(&["urls"], |e, r, _| {
+            for url in section::array(&e.value, "urls")? {
+                r.urls.push(leaf_url(url)?);
+            }
+            Ok(())
+        }),
+        Key(&["account", "local"], |e, r, _| {
+            section::word(&e.value, "remote account").map(|a| r.account = Some(a.to_owned()))
+        }),
+        Key(&["credentials", "creds"], |e, r, _| {
+            section::word(&e.value, "credentials").map(|p| r.credentials = Some(p.into()))
+        }),
+        Key(&["nkey", "seed"], |e, r, _| {
+            let seed = section::word(&e.value, "nkey")?;
+            crate::nkeys::KeyPair::from_seed(seed)
+                .ok()
+                .filter(|k| k.public().kind() == crate::nkeys::KeyType::User)
+                .ok_or_else(|| invalid(&e.value, "a leafnode remote `nkey` must be a user seed (SU...)"))?;
+            r.nkey = Some(crate::secret::Secret::new(seed));
+            Ok(())
+        }),
+        Key(&["deny_imports", "deny_import"], |e, r, _| subjects(&e.value, "deny_imports").map(|s| r.deny_imports = s)),
+        Key(&["deny_exports", "deny_export"], |e, r, _| subjects(&e.value, "deny_exports").map(|s| r.deny_exports = s)),
+        Key(&["compression"], |e, _, _| match &e.value.kind {
+            Kind::Bool(false) => Ok(()),
+            Kind::String(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled") => Ok(()),
+            _ => Err(invalid(&e.value, NO_COMPRESSION)),
+        }),
+    ],
+};
+
+/// A hub URL: `nats-leaf://`, `nats://` or `leafnode://`, with an optional
+/// `user:password@`. Messages do not repeat the URL: it may carry a password.
+fn leaf_url(value: &crate::config::value::Value) -> Result<String, ConfigError> {
+    let text = section::word(value, "a leafnode remote url")?;
+    let bad = || invalid(value, "a leafnode remote url must be nats-leaf://[user:password@]host:port");
+    let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
+    if !["nats-leaf", "nats", "leafnode"].iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
+        return Err(bad());
+    }
+    let host_port = rest.trim_end_matches('/').rsplit_once('@').map_or(rest.trim_end_matches('/'), |(_, h)| h);
+    match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(text.to_owned()),
+        _ => Err(bad()),
+    }
+}
+
+/// A list of subjects (or one), each a valid pattern.
+fn subjects(value: &crate::config::value::Value, what: &str) -> Result<Vec<String>, ConfigError> {
+    let one = |v: &crate::config::value::Value| {
+        let s = section::word(v, what)?;
+        if crate::subject::is_valid_pattern(s.as_bytes()) {
+            Ok(s.to_owned())
+        } else {
+            Err(invalid(v, format!("{what}: {s:?} is not a valid subject")))
+        }
+    };
+    match &value.kind {
+        Kind::Array(items) => items.iter().map(one).collect(),
+        _ => Ok(vec![one(value)?]),
+    }
+}

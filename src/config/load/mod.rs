@@ -330,7 +330,7 @@ static TOP: Block<Top> = Block {
             check_port_clash(&t.o, http, f.get("cluster"), f.get("websocket"), f.get("leafnodes"))
         }),
         Check(|t, f| match (&t.o.leafnodes, f.get("leafnodes")) {
-            (Some(l), Some(e)) if !l.allow_unauthenticated && !leafnodes::clients_authenticate(&t.o) => {
+            (Some(l), Some(e)) if l.accept && !l.allow_unauthenticated && !leafnodes::clients_authenticate(&t.o) => {
                 Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, leafnodes::UNAUTHENTICATED_LEAFNODES))
             }
             _ => Ok(()),

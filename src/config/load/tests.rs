@@ -516,7 +516,16 @@ fn leafnodes_are_read_and_refused_without_client_authentication() {
     assert!(s2.contains("does not compress"), "{s2}");
     let clash = load_str(&format!("{users}port: 7422\nleafnodes {{ port: 7422 }}"), "l.conf").unwrap_err().to_string();
     assert!(clash.contains("leafnode port is already used"), "{clash}");
-    let remotes =
-        load_str(&format!("{users}leafnodes {{ port: 7422, remotes: [] }}"), "l.conf").unwrap_err().to_string();
-    assert!(remotes.contains("remotes"), "{remotes}");
+    let no_url = load_str("leafnodes { remotes: [ { account: A } ] }", "l.conf").unwrap_err().to_string();
+    assert!(no_url.contains("needs `url` or `urls`"), "{no_url}");
+    let bad_url = load_str("leafnodes { remotes: [ { url: \"http://x:1\" } ] }", "l.conf").unwrap_err().to_string();
+    let first = bad_url.lines().next().unwrap();
+    assert!(first.contains("nats-leaf://") && !first.contains("http://x"), "{bad_url}");
+    let spoke =
+        load_str("leafnodes { remotes: [ { url: \"nats-leaf://u:p@hub:7422\", deny_imports: [\"a.>\"] } ] }", "l.conf");
+    let spoke = spoke.unwrap().options.leafnodes.unwrap();
+    assert!(!spoke.accept, "only remotes: no listener, so no client authentication is needed");
+    assert_eq!(spoke.remotes[0].deny_imports, ["a.>"]);
+    let block = load_str(&format!("{users}leafnodes {{ port: 7422, authorization {{ user: x }} }}"), "l.conf");
+    assert!(block.unwrap_err().to_string().contains("authorization"));
 }

@@ -24,7 +24,7 @@ fn hub() -> Arc<Hub> {
         Duration::from_secs(2),
     ));
     let leaf_opts = LeafnodeOptions { allow_unauthenticated: true, ..LeafnodeOptions::default() };
-    let hub = Arc::new(Hub::new(broker.clone(), gate, leaf_opts, "127.0.0.1:7422".parse().unwrap()).unwrap());
+    let hub = Arc::new(Hub::new(broker.clone(), gate, leaf_opts, Some("127.0.0.1:7422".parse().unwrap())).unwrap());
     broker.observe_interest(vec![Arc::downgrade(&hub) as std::sync::Weak<dyn crate::broker::InterestObserver>]);
     hub
 }
@@ -283,4 +283,54 @@ fn a_wildcard_overlapping_a_deny_rule_never_carries_the_denied_subjects() {
     feed(&mut publisher, "LMSG down.secret 1\r\nx\r\nLMSG down.open 1\r\ny\r\n", now);
     publisher.end_batch();
     assert_eq!(sent(&s), "LMSG down.open 1\r\ny\r\n");
+}
+
+/// A connection this server dialled to a hub, logging in with a seed and
+/// refusing `secret.>` both ways.
+fn solicited(hub: &Arc<Hub>, now: Instant) -> (LeafSession, crate::nkeys::PublicKey) {
+    let client = Arc::new(Client::with_kind(
+        hub.broker.next_client_id(),
+        "127.0.0.1:7422".parse().unwrap(),
+        1 << 20,
+        crate::broker::ClientKind::Leaf,
+    ));
+    let deny = || Some(SubjectRules { allow: None, deny: Some(vec!["secret.>".into()]) });
+    let perms = Permissions { publish: deny(), subscribe: deny(), allow_responses: None };
+    let identity = Identity::global(None, Arc::new(PermissionSet::compile(&perms).unwrap()), 0);
+    let key = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
+    let public = key.public().clone();
+    let login = SpokeLogin { user: Some("leaf".into()), pass: None, jwt: None, key: Some(key) };
+    (LeafSession::solicited(hub.clone(), client, identity, login, now), public)
+}
+
+#[test]
+fn a_leaf_answers_the_hubs_info_with_a_signed_connect_and_drops_what_it_denies_quietly() {
+    let hub = hub();
+    let now = Instant::now();
+    let (mut s, public) = solicited(&hub, now);
+    assert_eq!(sent(&s), "", "a leaf waits for the hub's INFO");
+    feed(&mut s, "INFO {\"server_id\":\"NHUB\",\"client_id\":7,\"nonce\":\"n0nce\",\"leafnode_urls\":[]}\r\n", now);
+    let out = sent(&s);
+    let connect: serde_json::Value =
+        serde_json::from_str(out.lines().next().unwrap().trim_start_matches("CONNECT ")).unwrap();
+    assert_eq!(connect["user"], "leaf");
+    assert_eq!(connect["nkey"], public.as_str());
+    let sig = crate::nkeys::decode_signature(connect["sig"].as_str().unwrap()).unwrap();
+    assert!(public.verify(b"n0nce", &sig), "the nonce is signed with the seed");
+    assert!(out.contains("LS+ $LDS."), "then the account's interest and the loop subject");
+    feed(&mut s, "LS+ secret.x\r\nLMSG secret.y 1\r\nz\r\nLS+ open.x\r\n", now);
+    assert_eq!(sent(&s), "", "no -ERR to a hub");
+    assert_eq!(s.interest.len(), 1, "only the interest it may draw");
+    assert!(!s.loop_detected());
+    assert_eq!(closes(&mut s, "-ERR 'Loop detected for leafnode account=\"$G\"'\r\n", now), CloseReason::ClientClosed);
+    assert!(s.loop_detected(), "the dialler then waits 30 s");
+}
+
+#[test]
+fn an_info_without_a_client_id_is_not_a_leafnode_port() {
+    let hub = hub();
+    let now = Instant::now();
+    let (mut s, _) = solicited(&hub, now);
+    assert_eq!(closes(&mut s, "INFO {\"server_id\":\"NCLIENTPORT\"}\r\n", now), CloseReason::ProtocolViolation);
+    assert_eq!(sent(&s), "", "no CONNECT to a client port");
 }

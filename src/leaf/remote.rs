@@ -1,0 +1,221 @@
+//! This server as a leaf of another hub (`leafnodes { remotes }`): dialling
+//! each remote's URLs in turn with a pause between attempts (growing from
+//! 100 ms to 1 s while dials fail; 1 s after a connection ends; 30 s after
+//! the hub said it saw a loop, as nats-server), and the login a
+//! [`LeafSession`] presents once the hub's INFO arrived.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use tokio::net::TcpStream;
+use tokio::time::{sleep, timeout, Instant};
+use tracing::{info, warn};
+
+use super::session::LeafSession;
+use super::{Hub, LeafError, LOOP_DELAY};
+use crate::auth::Identity;
+use crate::broker::{stopping, Broker, Client, ClientKind};
+use crate::config::{LeafRemote, Permissions, SubjectRules};
+use crate::conn::{drive, Signals};
+use crate::nkeys::KeyPair;
+use crate::perms::PermissionSet;
+use crate::secret::Secret;
+
+/// Pause before dialling again after a connection ended (nats-server's
+/// default `reconnect_interval`), and the longest pause after failed dials.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// First pause after a failed dial; it doubles up to [`RECONNECT_DELAY`],
+/// so a hub that starts a moment after its leaf is reached at once.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// Time a TCP connection to a hub may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a leaf presents: the URL's user and password, or a user JWT and
+/// the seed that signs the hub's nonce, or an nkey seed alone.
+pub(crate) struct SpokeLogin {
+    pub(crate) user: Option<String>,
+    pub(crate) pass: Option<Secret>,
+    pub(crate) jwt: Option<Secret>,
+    pub(crate) key: Option<KeyPair>,
+}
+
+impl SpokeLogin {
+    /// The `sig` of `nonce`, when there is a key to sign it with.
+    pub(crate) fn sign(&self, nonce: &str) -> Option<String> {
+        self.key.as_ref().map(|k| URL_SAFE_NO_PAD.encode(k.sign(nonce.as_bytes())))
+    }
+
+    /// The public key sent as `nkey` (with a seed but no JWT).
+    pub(crate) fn nkey(&self) -> Option<String> {
+        match (&self.jwt, &self.key) {
+            (None, Some(key)) => Some(key.public().as_str().to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// A remote, ready to dial.
+pub(crate) struct Spoke {
+    /// `host:port` of each URL, with the user and password it carries.
+    urls: Vec<(String, Option<String>, Option<Secret>)>,
+    /// The JWT and seed of `credentials`, or the `nkey` seed.
+    jwt: Option<Secret>,
+    seed: Option<Secret>,
+    /// Who the hub is on this side: the local account, allowed everything
+    /// but `deny_imports` (as publishes into it) and `deny_exports` (as
+    /// interest that would draw messages out).
+    pub(crate) identity: Identity,
+}
+
+impl Spoke {
+    /// Reads a remote's credentials and checks its account exists.
+    pub(crate) fn new(broker: &Broker, remote: &LeafRemote) -> Result<Spoke, LeafError> {
+        let account = remote.account.clone().unwrap_or_else(|| crate::config::GLOBAL_ACCOUNT.to_owned());
+        if broker.accounts.get(&account).is_none() {
+            return Err(LeafError::UnknownAccount(account));
+        }
+        let (jwt, seed) = match (&remote.credentials, &remote.nkey) {
+            (Some(path), _) => {
+                let (jwt, seed) = read_creds(path)?;
+                (Some(jwt), Some(seed))
+            }
+            (None, Some(seed)) => (None, Some(seed.clone())),
+            (None, None) => (None, None),
+        };
+        let deny =
+            |list: &[String]| (!list.is_empty()).then(|| SubjectRules { allow: None, deny: Some(list.to_vec()) });
+        let perms = Permissions {
+            publish: deny(&remote.deny_imports),
+            subscribe: deny(&remote.deny_exports),
+            allow_responses: None,
+        };
+        let set = PermissionSet::compile(&perms).map_err(|e| LeafError::UnknownAccount(e.to_string()))?;
+        let identity = Identity::new(None, account.into(), Arc::new(set), 0);
+        let urls = remote.urls.iter().filter_map(|u| split_url(u)).collect();
+        Ok(Spoke { urls, jwt, seed, identity })
+    }
+
+    fn login(&self, user: Option<String>, pass: Option<Secret>) -> SpokeLogin {
+        let key = self.seed.as_ref().and_then(|s| KeyPair::from_seed(s.expose()).ok());
+        SpokeLogin { user, pass, jwt: self.jwt.clone(), key }
+    }
+}
+
+/// A `.creds` file: the user JWT and the user seed.
+fn read_creds(path: &std::path::Path) -> Result<(Secret, Secret), LeafError> {
+    let err = |why: &str| LeafError::Credentials(path.to_path_buf(), why.to_owned());
+    let meta = std::fs::metadata(path).map_err(|e| err(&e.to_string()))?;
+    if meta.len() > 64 * 1024 {
+        return Err(err("larger than 64 KiB"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| err(&e.to_string()))?;
+    let jwt = crate::jwt::undecorate(&text);
+    if jwt.is_empty() || jwt.starts_with("-----") {
+        return Err(err("no user JWT"));
+    }
+    let seed = text.lines().map(str::trim).find(|l| l.starts_with("SU")).ok_or_else(|| err("no user seed"))?;
+    KeyPair::from_seed(seed).map_err(|_| err("the seed is not valid"))?;
+    Ok((Secret::new(jwt), Secret::new(seed)))
+}
+
+/// `scheme://[user:pass@]host:port` into `host:port`, user and password.
+fn split_url(url: &str) -> Option<(String, Option<String>, Option<Secret>)> {
+    let rest = url.split_once("://")?.1.trim_end_matches('/');
+    Some(match rest.rsplit_once('@') {
+        Some((userinfo, host_port)) => {
+            let (user, pass) = match userinfo.split_once(':') {
+                Some((u, p)) => (u.to_owned(), Some(Secret::new(p))),
+                None => (userinfo.to_owned(), None),
+            };
+            (host_port.to_owned(), Some(user), pass)
+        }
+        None => (rest.to_owned(), None, None),
+    })
+}
+
+/// Dials `spoke`'s URLs in turn until shutdown.
+pub(crate) async fn solicit(hub: Arc<Hub>, spoke: Arc<Spoke>) {
+    let mut shutdown = hub.broker.shutdown_signal();
+    let mut next = 0usize;
+    let mut backoff = FIRST_RETRY;
+    loop {
+        let Some((addr, user, pass)) = spoke.urls.get(next % spoke.urls.len().max(1)).cloned() else { return };
+        next = next.wrapping_add(1);
+        let delay = match timeout(DIAL_TIMEOUT, TcpStream::connect(&addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                backoff = FIRST_RETRY;
+                let looped = run_spoke(&hub, &spoke, stream, user, pass).await;
+                if looped {
+                    warn!(hub = %addr, "the hub detected a loop; waiting {}s before reconnecting", LOOP_DELAY.as_secs());
+                    LOOP_DELAY
+                } else {
+                    RECONNECT_DELAY
+                }
+            }
+            _ => {
+                if hub.broker.audit.allow() {
+                    info!(hub = %addr, "cannot connect to leafnode hub; retrying");
+                }
+                let delay = backoff;
+                backoff = (backoff * 2).min(RECONNECT_DELAY);
+                delay
+            }
+        };
+        tokio::select! {
+            _ = sleep(delay) => {}
+            _ = stopping(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Runs one connection to a hub; returns whether the hub saw a loop.
+async fn run_spoke(
+    hub: &Arc<Hub>,
+    spoke: &Spoke,
+    stream: TcpStream,
+    user: Option<String>,
+    pass: Option<Secret>,
+) -> bool {
+    let Ok(peer) = stream.peer_addr() else { return false };
+    let broker = hub.broker.clone();
+    let client = Arc::new(Client::with_kind(broker.next_client_id(), peer, broker.opts.max_pending, ClientKind::Leaf));
+    let login = spoke.login(user, pass);
+    let mut session = LeafSession::solicited(hub.clone(), client, spoke.identity.clone(), login, Instant::now());
+    let signals = Signals {
+        shutdown: broker.shutdown_signal(),
+        reconfigured: hub.gate.reload_signal(),
+        write_deadline: broker.opts.write_deadline,
+    };
+    drive(&mut session, hub.gate.as_ref(), stream, signals).await;
+    session.loop_detected()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_give_their_address_and_credentials() {
+        let (addr, user, pass) = split_url("nats-leaf://leaf:pw@127.0.0.1:7422").unwrap();
+        assert_eq!(
+            (addr.as_str(), user.as_deref(), pass.as_ref().map(Secret::expose)),
+            ("127.0.0.1:7422", Some("leaf"), Some("pw"))
+        );
+        let (addr, user, pass) = split_url("nats://hub.example:7422/").unwrap();
+        assert_eq!((addr.as_str(), user, pass.is_none()), ("hub.example:7422", None, true));
+    }
+
+    #[test]
+    fn a_seed_signs_the_nonce_and_names_its_key() {
+        let key = KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
+        let public = key.public().clone();
+        let login = SpokeLogin { user: None, pass: None, jwt: None, key: Some(key) };
+        let sig = login.sign("nonce").unwrap();
+        let raw = crate::nkeys::decode_signature(&sig).unwrap();
+        assert!(public.verify(b"nonce", &raw));
+        assert_eq!(login.nkey().as_deref(), Some(public.as_str()));
+    }
+}
