@@ -70,9 +70,19 @@ impl KeepAlive {
         self.heard = true;
     }
 
+    /// A PONG from `client` arrived at `now`: the round-trip time of the
+    /// oldest unanswered PING, if one was out, becomes the client's RTT
+    /// (as monitoring shows it). Every session's PONG comes here.
+    pub(crate) fn pong_from(&mut self, now: Instant, client: &Client) {
+        if let Some(rtt) = self.pong(now) {
+            let nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
+            client.rtt_nanos.store(nanos, Ordering::Relaxed);
+        }
+    }
+
     /// A PONG arrived at `now`: the round-trip time of the oldest
     /// unanswered PING, if one was out.
-    pub(crate) fn pong(&mut self, now: Instant) -> Option<Duration> {
+    fn pong(&mut self, now: Instant) -> Option<Duration> {
         if self.out == 0 {
             return None;
         }

@@ -361,10 +361,7 @@ impl Session {
                 Ok(())
             }
             Op::Pong => {
-                if let Some(rtt) = self.keepalive.pong(now) {
-                    let nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
-                    self.client.rtt_nanos.store(nanos, Ordering::Relaxed);
-                }
+                self.keepalive.pong_from(now, &self.client);
                 Ok(())
             }
             Op::Ok | Op::Info => Ok(()),

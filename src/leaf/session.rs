@@ -182,24 +182,7 @@ impl LeafSession {
             ..LeafInfo::default()
         };
         client.send(&json_line("INFO", &info));
-        let opts = &broker.opts;
-        let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
-        LeafSession {
-            auth_deadline: now + hub.auth_timeout(),
-            fanout: Fanout::new(client.id),
-            hub,
-            broker,
-            client,
-            nonce,
-            state: State::AwaitingConnect(slot),
-            keepalive,
-            interest: HashMap::new(),
-            interest_bytes: 0,
-            batch_in: (0, 0),
-            spoke: None,
-            spoke_identity: None,
-            looped: false,
-        }
+        LeafSession::with_state(hub, client, State::AwaitingConnect(slot), nonce, None, now)
     }
 
     /// The session of a connection this server dialled to a hub, at `now`,
@@ -211,23 +194,35 @@ impl LeafSession {
         login: SpokeLogin,
         now: Instant,
     ) -> Self {
+        LeafSession::with_state(hub, client, State::AwaitingInfo, String::new(), Some((login, identity)), now)
+    }
+
+    fn with_state(
+        hub: Arc<Hub>,
+        client: Arc<Client>,
+        state: State,
+        nonce: String,
+        spoke: Option<(SpokeLogin, Identity)>,
+        now: Instant,
+    ) -> Self {
         let broker = hub.broker.clone();
         let opts = &broker.opts;
         let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
+        let (spoke, spoke_identity) = spoke.unzip();
         LeafSession {
             auth_deadline: now + hub.auth_timeout(),
             fanout: Fanout::new(client.id),
             hub,
             broker,
             client,
-            nonce: String::new(),
-            state: State::AwaitingInfo,
+            nonce,
+            state,
             keepalive,
             interest: HashMap::new(),
             interest_bytes: 0,
             batch_in: (0, 0),
-            spoke: Some(login),
-            spoke_identity: Some(identity),
+            spoke,
+            spoke_identity,
             looped: false,
         }
     }
@@ -281,10 +276,7 @@ impl LeafSession {
                 Ok(())
             }
             RouteOp::Pong => {
-                if let Some(rtt) = self.keepalive.pong(now) {
-                    let nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
-                    self.client.rtt_nanos.store(nanos, Ordering::Relaxed);
-                }
+                self.keepalive.pong_from(now, &self.client);
                 Ok(())
             }
             RouteOp::Info(json) if matches!(self.state, State::AwaitingInfo) => self.hub_info(json),

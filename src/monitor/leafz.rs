@@ -2,9 +2,7 @@
 //! names; `subs=1` adds the interest each leaf registered here, `acc=NAME`
 //! keeps one account's leafs.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -13,7 +11,6 @@ use super::format::{go_duration, rfc3339};
 use super::http::{json, Body};
 use super::query::{ApiError, Query};
 use super::Monitor;
-use crate::broker::Subscription;
 
 #[derive(Serialize)]
 struct Leafz<'a> {
@@ -48,20 +45,13 @@ pub(super) fn leafz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> 
     let mut links = monitor.leafs.as_ref().map(|l| l.leafs()).unwrap_or_default();
     links.retain(|l| account.is_none_or(|a| a == l.account));
     links.sort_by_key(|l| l.client.id);
-    let mut interest: HashMap<u64, Vec<Arc<Subscription>>> = HashMap::new();
-    if list && !links.is_empty() {
-        for sub in monitor.broker.all_subscriptions() {
-            if links.iter().any(|l| l.client.id == sub.owner.id) {
-                interest.entry(sub.owner.id).or_default().push(sub);
-            }
-        }
-    }
+    let ids: Vec<u64> = links.iter().map(|l| l.client.id).collect();
+    let mut interest = if list { super::routez::interest_of(monitor, &ids) } else { Default::default() };
     let leafs = links
         .iter()
         .map(|link| {
             let c = &link.client;
-            let mut subs = interest.remove(&c.id).unwrap_or_default();
-            subs.sort_by(|a, b| a.subject.cmp(&b.subject));
+            let subs = interest.remove(&c.id).unwrap_or_default();
             LeafInfo {
                 id: c.id,
                 name: if link.remote_name.is_empty() { link.remote_id.clone() } else { link.remote_name.clone() },

@@ -68,27 +68,38 @@ struct RouteInfo {
     subscriptions_list_detail: Option<Vec<SubDetail>>,
 }
 
+/// The subscriptions of the peer connections `ids` (routes, leafs), by
+/// connection, each list sorted by subject.
+pub(super) fn interest_of(monitor: &Monitor, ids: &[u64]) -> HashMap<u64, Vec<Arc<Subscription>>> {
+    let mut interest: HashMap<u64, Vec<Arc<Subscription>>> = HashMap::new();
+    if ids.is_empty() {
+        return interest;
+    }
+    for sub in monitor.broker.all_subscriptions() {
+        if ids.contains(&sub.owner.id) {
+            interest.entry(sub.owner.id).or_default().push(sub);
+        }
+    }
+    for subs in interest.values_mut() {
+        subs.sort_by(|a, b| a.subject.cmp(&b.subject));
+    }
+    interest
+}
+
 pub(super) fn routez(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> {
     let detail = query.get("subs") == Some("detail");
     let list = detail || query.flag("subs", ApiError::bad_request("invalid value for 'subs'"))?;
     let now = SystemTime::now();
     let mut links = monitor.cluster.as_ref().map(|c| c.routes()).unwrap_or_default();
     links.sort_by_key(|l| l.client.id);
-    let mut interest: HashMap<u64, Vec<Arc<Subscription>>> = HashMap::new();
-    if list && !links.is_empty() {
-        for sub in monitor.broker.all_subscriptions() {
-            if links.iter().any(|l| l.client.id == sub.owner.id) {
-                interest.entry(sub.owner.id).or_default().push(sub);
-            }
-        }
-    }
+    let ids: Vec<u64> = links.iter().map(|l| l.client.id).collect();
+    let mut interest = if list { interest_of(monitor, &ids) } else { HashMap::new() };
     let since = |t: SystemTime| now.duration_since(t).unwrap_or_default();
     let routes = links
         .iter()
         .map(|link| {
             let c = &link.client;
-            let mut subs = interest.remove(&c.id).unwrap_or_default();
-            subs.sort_by(|a, b| a.subject.cmp(&b.subject));
+            let subs = interest.remove(&c.id).unwrap_or_default();
             let text = |s: &Arc<Subscription>| String::from_utf8_lossy(&s.subject).into_owned();
             RouteInfo {
                 rid: c.id,
