@@ -349,3 +349,105 @@ async fn two_warden_servers_that_are_each_others_leaf_find_the_loop_within_a_sec
     b.shutdown().await;
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_cluster_with_nats_server_carries_leaf_interest_both_ways() {
+    let Some(nats_2_15) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    let Some(nats_2_9) = reference(nats_server_2_9(), "nats-server 2.9.10") else { return };
+    let (_, public) = user_key();
+    let users = hub_config(&public).split("leafnodes").next().unwrap().to_owned();
+    // W: a warden node and hub. N: a nats-server 2.15.1 node and hub, routed to W.
+    let w = start(options_from(&format!(
+        "{users}cluster {{ name: c1, listen: \"127.0.0.1:0\", insecure_allow_unauthenticated_routes: true }}\nleafnodes {{ listen: \"127.0.0.1:0\" }}\n"
+    )))
+    .await;
+    let w_route = w.cluster().unwrap().listen_addr;
+    let (n_client, n_route, n_leaf) = (free_port(), free_port(), free_port());
+    let _n = spawn_nats_server(
+        &nats_2_15,
+        "mixed-n",
+        &format!(
+            "listen: 127.0.0.1:{n_client}\n{users}cluster {{ name: c1, listen: 127.0.0.1:{n_route}, routes: [\"nats-route://{w_route}\"] }}\nleafnodes {{ listen: 127.0.0.1:{n_leaf} }}\n"
+        ),
+    );
+    // A 2.9.10 leaf on N, another on W.
+    let (l1_port, l2_port) = (free_port(), free_port());
+    let _l1 = spawn_nats_server(
+        &nats_2_9,
+        "mixed-l1",
+        &format!("listen: 127.0.0.1:{l1_port}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://leaf:leaf-pw@127.0.0.1:{n_leaf}\" }} ] }}\n"),
+    );
+    let w_leaf = w.leafnode_addr().unwrap();
+    let _l2 = spawn_nats_server(
+        &nats_2_9,
+        "mixed-l2",
+        &format!("listen: 127.0.0.1:{l2_port}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://leaf:leaf-pw@{w_leaf}\" }} ] }}\n"),
+    );
+    let on_w = connect(&common::url(&w), Some(("app", "app-pw"))).await;
+    let on_n = connect(&format!("nats://127.0.0.1:{n_client}"), Some(("app", "app-pw"))).await;
+    let on_l1 = connect(&format!("nats://127.0.0.1:{l1_port}"), None).await;
+    let on_l2 = connect(&format!("nats://127.0.0.1:{l2_port}"), None).await;
+
+    // The leaf of nats-server hears warden's client: its interest crossed N and the route.
+    let mut at_l1 = on_l1.subscribe("mix.one").await.unwrap();
+    on_l1.flush().await.unwrap();
+    until_flowing(&on_w, "mix.one", &mut at_l1).await;
+    on_w.publish("mix.one", "w->l1".into()).await.unwrap();
+    assert_eq!(&within(at_l1.next()).await.unwrap().payload[..], b"w->l1");
+
+    // warden's leaf hears nats-server's client: warden announced it on the route.
+    let mut at_l2 = on_l2.subscribe("mix.two").await.unwrap();
+    on_l2.flush().await.unwrap();
+    until_flowing(&on_n, "mix.two", &mut at_l2).await;
+    on_n.publish("mix.two", "n->l2".into()).await.unwrap();
+    assert_eq!(&within(at_l2.next()).await.unwrap().payload[..], b"n->l2");
+
+    // Leaf to leaf across the mixed cluster, exactly once.
+    let mut at_l1_again = on_l1.subscribe("mix.three").await.unwrap();
+    on_l1.flush().await.unwrap();
+    until_flowing(&on_l2, "mix.three", &mut at_l1_again).await;
+    on_l2.publish("mix.three", "l2->l1".into()).await.unwrap();
+    assert_eq!(&within(at_l1_again.next()).await.unwrap().payload[..], b"l2->l1");
+    assert!(tokio::time::timeout(Duration::from_millis(300), at_l1_again.next()).await.is_err(), "no duplicate");
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leafnodes_authorization_block_binds_its_users_to_their_accounts() {
+    let Some(binary) = reference(nats_server_2_9(), "nats-server 2.9.10") else { return };
+    // Clients log in with their own users; leafs only with the block's,
+    // and `edge` lands in account EDGE, not in the clients' `$G`.
+    let hub = start(options_from(
+        r#"accounts {
+  EDGE { users = [ { user: edge-app, password: "edge-app-pw" } ] }
+}
+authorization { users = [ { user: app, password: "app-pw" } ] }
+leafnodes {
+  listen: "127.0.0.1:0"
+  authorization { users = [ { user: edge, password: "edge-leaf-pw", account: EDGE } ] }
+}
+"#,
+    ))
+    .await;
+    let leaf_addr = hub.leafnode_addr().unwrap();
+    // A client's credentials do not open the leaf port.
+    let (mut raw, _) = Raw::connect(leaf_addr).await;
+    raw.send("CONNECT {\"user\":\"app\",\"pass\":\"app-pw\"}\r\n").await;
+    assert_eq!(raw.line().await, "-ERR 'Authorization Violation'");
+    let port = free_port();
+    let _leaf = spawn_nats_server(
+        &binary,
+        "leaf-auth-block",
+        &format!("listen: 127.0.0.1:{port}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://edge:edge-leaf-pw@{leaf_addr}\" }} ] }}\n"),
+    );
+    let on_edge = connect(&common::url(&hub), Some(("edge-app", "edge-app-pw"))).await;
+    let on_global = connect(&common::url(&hub), Some(("app", "app-pw"))).await;
+    let on_leaf = connect(&format!("nats://127.0.0.1:{port}"), None).await;
+    let mut at_leaf = on_leaf.subscribe("news").await.unwrap();
+    on_leaf.flush().await.unwrap();
+    until_flowing(&on_edge, "news", &mut at_leaf).await;
+    on_global.publish("news", "from $G".into()).await.unwrap();
+    on_edge.publish("news", "from EDGE".into()).await.unwrap();
+    assert_eq!(&within(at_leaf.next()).await.unwrap().payload[..], b"from EDGE", "only EDGE's traffic");
+    hub.shutdown().await;
+}

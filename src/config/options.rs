@@ -598,8 +598,21 @@ pub struct LeafnodeOptions {
     /// Whether the block has a listener (`listen` or `port`); a server
     /// with only `remotes` is a leaf and accepts no leafs.
     pub accept: bool,
+    /// `authorization { user, password, account | users = [...] }`: the
+    /// leafs' own users, instead of the clients'.
+    pub authorization: Option<LeafAuthorization>,
     /// `remotes`: the hubs this server connects to as a leaf.
     pub remotes: Vec<LeafRemote>,
+}
+
+/// `leafnodes { authorization {...} }`: who may connect as a leaf, each
+/// bound to an account (`$G` without one).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeafAuthorization {
+    /// The users, with the account each is bound to.
+    pub users: Vec<(User, Option<String>)>,
+    /// `timeout`: time a leaf has to log in.
+    pub timeout: Option<Duration>,
 }
 
 /// One of `leafnodes { remotes = [...] }`: a hub this server is a leaf of.
@@ -633,6 +646,7 @@ impl Default for LeafnodeOptions {
             auth_timeout: None,
             allow_unauthenticated: false,
             accept: false,
+            authorization: None,
             remotes: Vec::new(),
         }
     }

@@ -29,7 +29,8 @@ use super::remote::SpokeLogin;
 use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTES};
 use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
 use crate::broker::{
-    wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, Subscription,
+    wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, ServerEvent,
+    Subscription,
 };
 use crate::conn::{connection_facts, Event, KeepAlive, Login, Protocol, Received, FIRST_PEER_PING};
 use crate::perms::{system_space, PublishGuard, Standing, SubDecision};
@@ -440,6 +441,9 @@ impl LeafSession {
         info!(cid = self.client.id, addr = %self.client.addr, account = %account.name, remote = %link.remote_id, "leafnode connected");
         self.hub.register(link.clone());
         self.state = State::Established(Box::new(Established { identity, account, publish, link }));
+        if self.broker.events.is_active() {
+            self.broker.events.report(ServerEvent::Connect { client: self.client.clone() });
+        }
         Ok(())
     }
 
@@ -692,6 +696,13 @@ impl Protocol for LeafSession {
         if let State::Established(established) = std::mem::replace(&mut self.state, State::Done) {
             self.hub.unregister(&established.link);
             established.account.disconnect();
+            if self.broker.events.is_active() {
+                let client = self.client.clone();
+                // An event carries wall-clock time for its reader.
+                #[allow(clippy::disallowed_methods)]
+                let stop = std::time::SystemTime::now();
+                self.broker.events.report(ServerEvent::Disconnect { client, reason, stop });
+            }
             info!(cid = self.client.id, addr = %self.client.addr, remote = %established.link.remote_id, %reason, "leafnode closed");
         }
     }

@@ -11,7 +11,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::requests::ServerInfo;
-use crate::broker::{Client, CloseReason, ServerEvent};
+use crate::broker::{Client, ClientKind, CloseReason, ServerEvent};
 use crate::monitor::rfc3339;
 
 const CONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_connect";
@@ -75,11 +75,11 @@ pub fn render(event: &ServerEvent, server: &ServerInfo<'_>, server_id: &str) -> 
     let (subject, kind, client, stop, reason, counters) = match event {
         ServerEvent::Connect { client } => {
             let account = account_of(client)?;
-            (format!("$SYS.ACCOUNT.{account}.CONNECT"), CONNECT_TYPE, client, None, None, false)
+            (format!("$SYS.ACCOUNT.{account}.{}CONNECT", leaf_part(client)), CONNECT_TYPE, client, None, None, false)
         }
         ServerEvent::Disconnect { client, reason, stop } => {
             let account = account_of(client)?;
-            let subject = format!("$SYS.ACCOUNT.{account}.DISCONNECT");
+            let subject = format!("$SYS.ACCOUNT.{account}.{}DISCONNECT", leaf_part(client));
             (subject, DISCONNECT_TYPE, client, Some(*stop), Some(reason.to_string()), true)
         }
         ServerEvent::AuthError { client, stop, .. } => {
@@ -108,6 +108,16 @@ pub fn render(event: &ServerEvent, server: &ServerInfo<'_>, server_id: &str) -> 
     Some((subject, serde_json::to_vec(&body).unwrap_or_default()))
 }
 
+/// A leaf node's events go to `LEAFNODE.CONNECT`/`LEAFNODE.DISCONNECT`
+/// (nats-server's subjects), a client's to `CONNECT`/`DISCONNECT`.
+fn leaf_part(client: &Client) -> &'static str {
+    if client.kind == ClientKind::Leaf {
+        "LEAFNODE."
+    } else {
+        ""
+    }
+}
+
 /// The account of a logged-in client, unless it is the global account.
 fn account_of(client: &Client) -> Option<String> {
     let account = client.meta.lock().account.clone()?;
@@ -127,8 +137,8 @@ fn client_info(client: &Client, stop: Option<SystemTime>) -> ClientInfo {
         ver: meta.version.clone(),
         rtt: client.rtt_nanos.load(Ordering::Relaxed),
         stop: stop.map(rfc3339),
-        kind: "Client",
-        client_type: "nats",
+        kind: if client.kind == ClientKind::Leaf { "Leafnode" } else { "Client" },
+        client_type: if client.kind == ClientKind::Leaf { "" } else { "nats" },
     }
 }
 
@@ -185,6 +195,19 @@ mod tests {
         assert_eq!(json["reason"], "Client Closed");
         assert_eq!(json["sent"]["msgs"], 3);
         assert!(json["client"]["stop"].is_string());
+    }
+
+    #[test]
+    fn a_leaf_nodes_events_go_to_the_leafnode_subjects() {
+        let addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let leaf = Arc::new(Client::with_kind(9, addr, 1024, crate::broker::ClientKind::Leaf));
+        leaf.meta.lock().account = Some("A".into());
+        let (subject, json) = render_json(&ServerEvent::Connect { client: leaf.clone() }).unwrap();
+        assert_eq!(subject, "$SYS.ACCOUNT.A.LEAFNODE.CONNECT");
+        assert_eq!(json["client"]["kind"], "Leafnode");
+        let event =
+            ServerEvent::Disconnect { client: leaf, reason: CloseReason::ClientClosed, stop: SystemTime::now() };
+        assert_eq!(render_json(&event).unwrap().0, "$SYS.ACCOUNT.A.LEAFNODE.DISCONNECT");
     }
 
     #[test]

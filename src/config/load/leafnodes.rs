@@ -3,14 +3,13 @@
 
 use super::{tls, LOOPBACK};
 use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
-use crate::config::options::{LeafRemote, LeafnodeOptions, Options};
+use crate::config::options::{LeafAuthorization, LeafRemote, LeafnodeOptions, Options, User};
 use crate::config::schema::{Block, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Entry, Kind, Pos};
 
 /// nats-server's `leafnodes` keys that warden does not implement yet.
 const UNSUPPORTED_LEAFNODES: &[&str] = &[
-    "authorization",
     "isolate_leafnode_interest",
     "min_version",
     "reconnect",
@@ -40,12 +39,14 @@ pub(super) struct Leafnodes {
     /// The `leafnodes` key, where a missing listener is reported.
     at: Pos,
     l: LeafnodeOptions,
+    warnings: Vec<String>,
 }
 
 /// `leafnodes { ... }`.
-pub(super) fn read(entry: &Entry) -> Result<LeafnodeOptions, ConfigError> {
-    let mut b = Leafnodes { at: entry.key_pos.clone(), l: LeafnodeOptions::default() };
+pub(super) fn read(entry: &Entry, warnings: &mut Vec<String>) -> Result<LeafnodeOptions, ConfigError> {
+    let mut b = Leafnodes { at: entry.key_pos.clone(), l: LeafnodeOptions::default(), warnings: Vec::new() };
     LEAFNODES.read_value("leafnodes", &entry.value, &mut b)?;
+    warnings.append(&mut b.warnings);
     Ok(b.l)
 }
 
@@ -97,6 +98,18 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             }
             Ok(())
         }),
+        Key(&["authorization"], |e, b, _| {
+            let mut auth = LeafAuth {
+                at: e.key_pos.clone(),
+                a: LeafAuthorization::default(),
+                single: LeafUser::default(),
+                warnings: Vec::new(),
+            };
+            LEAF_AUTH.read_value("leafnodes authorization", &e.value, &mut auth)?;
+            b.warnings.append(&mut auth.warnings);
+            b.l.authorization = Some(auth.a);
+            Ok(())
+        }),
         Key(&["insecure_allow_unauthenticated_leafnodes"], |e, b, _| {
             section::boolean(&e.value, "insecure_allow_unauthenticated_leafnodes")
                 .map(|a| b.l.allow_unauthenticated = a)
@@ -115,7 +128,6 @@ const UNSUPPORTED_REMOTE: &[&str] = &[
     "proxy",
     "disabled",
     "ignore_discovered_servers",
-    "local",
 ];
 
 /// One remote (`leafnodes { remotes = [ {...} ] }`).
@@ -138,7 +150,7 @@ fn read_remote(value: &crate::config::value::Value) -> Result<LeafRemote, Config
     Ok(remote)
 }
 
-static REMOTE: Block<LeafRemote> = Block {
+pub(super) static REMOTE: Block<LeafRemote> = Block {
     unsupported: UNSUPPORTED_REMOTE,
     steps: &[
         Key(&["url"], |e, r, _| leaf_url(&e.value).map(|u| r.urls.push(u))),
@@ -204,3 +216,107 @@ fn subjects(value: &crate::config::value::Value, what: &str) -> Result<Vec<Strin
         _ => Ok(vec![one(value)?]),
     }
 }
+
+/// What `leafnodes { authorization {} }` is read into.
+pub(super) struct LeafAuth {
+    /// The block, where missing users are reported.
+    at: Pos,
+    a: LeafAuthorization,
+    /// The block's own `user`/`password`/`account`, if written.
+    single: LeafUser,
+    warnings: Vec<String>,
+}
+
+/// One leaf user: name, password, account.
+#[derive(Default)]
+pub(super) struct LeafUser {
+    user: Option<String>,
+    password: Option<crate::secret::Secret>,
+    account: Option<String>,
+    /// Plain-text password warnings (`warden check` lists stored
+    /// passwords through `timing_warnings` too).
+    warnings: Vec<String>,
+}
+
+impl LeafUser {
+    fn is_written(&self) -> bool {
+        self.user.is_some() || self.password.is_some() || self.account.is_some()
+    }
+
+    fn done(self, at: &Pos) -> Result<(User, Option<String>), ConfigError> {
+        match (self.user, self.password) {
+            (Some(user), Some(password)) => {
+                Ok((User { user, password: Some(password), permissions: None }, self.account))
+            }
+            _ => Err(ConfigError::at(ErrorKind::Invalid, at, "a leafnode user needs `user` and `password`")),
+        }
+    }
+}
+
+fn read_user(e: &Entry, u: &mut LeafUser) -> Result<(), ConfigError> {
+    section::word(&e.value, "leafnode user").map(|n| u.user = Some(n.to_owned()))
+}
+
+fn read_password(e: &Entry, u: &mut LeafUser) -> Result<(), ConfigError> {
+    let whose = format!("the password of leafnode user \"{}\"", u.user.as_deref().unwrap_or_default());
+    u.password = Some(crate::config::auth::checked_secret(&e.value, "password", &whose, &mut u.warnings)?);
+    Ok(())
+}
+
+fn read_account(e: &Entry, u: &mut LeafUser) -> Result<(), ConfigError> {
+    section::word(&e.value, "leafnode account").map(|a| u.account = Some(a.to_owned()))
+}
+
+/// One entry of `leafnodes { authorization { users = [...] } }`.
+pub(super) static LEAF_USER: Block<LeafUser> = Block {
+    unsupported: &["permissions", "nkey"],
+    steps: &[
+        Key(&["user", "username"], |e, u, _| read_user(e, u)),
+        Key(&["password", "pass"], |e, u, _| read_password(e, u)),
+        Key(&["account"], |e, u, _| read_account(e, u)),
+    ],
+};
+
+pub(super) static LEAF_AUTH: Block<LeafAuth> = Block {
+    unsupported: &["nkey", "token", "permissions"],
+    steps: &[
+        Key(&["user", "username"], |e, b, _| read_user(e, &mut b.single)),
+        Key(&["password", "pass"], |e, b, _| read_password(e, &mut b.single)),
+        Key(&["account"], |e, b, _| read_account(e, &mut b.single)),
+        Check(|b, _| {
+            let mut single = std::mem::take(&mut b.single);
+            b.warnings.append(&mut single.warnings);
+            if single.is_written() {
+                let at = b.at.clone();
+                b.a.users.push(single.done(&at)?);
+            }
+            Ok(())
+        }),
+        Key(&["users"], |e, b, _| {
+            for item in section::array(&e.value, "leafnodes authorization users")? {
+                let mut one = LeafUser::default();
+                LEAF_USER.read_value("a leafnode user", item, &mut one)?;
+                b.warnings.append(&mut one.warnings);
+                let user = one.done(&item.pos)?;
+                if b.a.users.iter().any(|(u, _)| u.user == user.0.user) {
+                    let message = format!("Duplicate user {:?} detected", user.0.user);
+                    return Err(ConfigError::at(ErrorKind::Conflict, &item.pos, message));
+                }
+                b.a.users.push(user);
+            }
+            Ok(())
+        }),
+        Key(&["timeout"], |e, b, _| {
+            let what = "leafnodes authorization timeout";
+            section::nonzero_duration(&e.value, what, Bare::FractionalSeconds).map(|(d, _)| b.a.timeout = Some(d))
+        }),
+        Check(|b, _| match b.a.users.is_empty() {
+            true => Err(ConfigError::at(
+                ErrorKind::Invalid,
+                &b.at,
+                "leafnodes authorization needs `user` and `password`, or `users`",
+            )),
+            false => Ok(()),
+        }),
+    ],
+};

@@ -238,7 +238,7 @@ static TOP: Block<Top> = Block {
             t.o.websocket = Some(ws);
             Ok(())
         }),
-        Key(&["leafnodes", "leaf"], |e, t, _| leafnodes::read(e).map(|l| t.o.leafnodes = Some(l))),
+        Key(&["leafnodes", "leaf"], |e, t, _| leafnodes::read(e, &mut t.warnings).map(|l| t.o.leafnodes = Some(l))),
         Key(&["check_reply_subjects"], |e, t, _| {
             section::boolean(&e.value, "check_reply_subjects").map(|b| t.o.check_reply_subjects = b)
         }),
@@ -329,8 +329,31 @@ static TOP: Block<Top> = Block {
             let http = monitor::one_listener(f)?;
             check_port_clash(&t.o, http, f.get("cluster"), f.get("websocket"), f.get("leafnodes"))
         }),
+        Check(|t, f| {
+            let (Some(own), Some(e)) =
+                (t.o.leafnodes.as_ref().and_then(|l| l.authorization.as_ref()), f.get("leafnodes"))
+            else {
+                return Ok(());
+            };
+            if t.o.operator.is_some() {
+                return Err(conflict(
+                    e,
+                    "leafnodes authorization names users, but in operator mode users come from JWTs",
+                ));
+            }
+            let known = |name: &str| name == super::GLOBAL_ACCOUNT || t.o.accounts.iter().any(|a| a.name == name);
+            match own.users.iter().find_map(|(_, a)| a.as_deref().filter(|a| !known(a))) {
+                Some(missing) => Err(invalid(&e.value, format!("leafnodes authorization: no account {missing:?}"))),
+                None => Ok(()),
+            }
+        }),
         Check(|t, f| match (&t.o.leafnodes, f.get("leafnodes")) {
-            (Some(l), Some(e)) if l.accept && !l.allow_unauthenticated && !leafnodes::clients_authenticate(&t.o) => {
+            (Some(l), Some(e))
+                if l.accept
+                    && l.authorization.is_none()
+                    && !l.allow_unauthenticated
+                    && !leafnodes::clients_authenticate(&t.o) =>
+            {
                 Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, leafnodes::UNAUTHENTICATED_LEAFNODES))
             }
             _ => Ok(()),

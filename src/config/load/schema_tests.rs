@@ -39,6 +39,14 @@ fn cases() -> Vec<Case> {
         ),
         case("http_authorization", &monitor::HTTP_AUTH, "http: 8222\nhttp_authorization {\n{}\n}", 3),
         case("leafnodes", &leafnodes::LEAFNODES, "leafnodes {\n{}\n}", 2),
+        case("leafnodes authorization", &leafnodes::LEAF_AUTH, "leafnodes {\nport: 7422\nauthorization {\n{}\n}\n}", 4),
+        case(
+            "a leafnode user",
+            &leafnodes::LEAF_USER,
+            "leafnodes {\nport: 7422\nauthorization {\nusers: [\n{\n{}\n}\n]\n}\n}",
+            6,
+        ),
+        case("a leafnode remote", &leafnodes::REMOTE, "leafnodes {\nremotes: [\n{\n{}\n}\n]\n}", 4),
         case("authorization", &auth::AUTHORIZATION, "authorization {\n{}\n}", 2),
         // A list of maps or a map of named blocks: the table is one element.
         case("a users entry", &auth::USER, "authorization {\nusers: [\n{\n{}\n}\n]\n}", 4),

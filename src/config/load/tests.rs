@@ -529,3 +529,25 @@ fn leafnodes_are_read_and_refused_without_client_authentication() {
     let block = load_str(&format!("{users}leafnodes {{ port: 7422, authorization {{ user: x }} }}"), "l.conf");
     assert!(block.unwrap_err().to_string().contains("authorization"));
 }
+
+#[test]
+fn the_leafnodes_authorization_block_names_users_in_existing_accounts() {
+    let ok = load_str(
+        "accounts { EDGE {} }\nleafnodes { port: 7422, authorization { user: a, password: \"p\", account: EDGE, timeout: 3 } }",
+        "l.conf",
+    )
+    .unwrap();
+    let leaf = ok.options.leafnodes.unwrap();
+    let own = leaf.authorization.unwrap();
+    assert_eq!((own.users[0].0.user.as_str(), own.users[0].1.as_deref()), ("a", Some("EDGE")));
+    assert!(ok.warnings.iter().any(|w| w.contains("leafnode user \"a\"")), "{:?}", ok.warnings);
+    let missing = load_str("leafnodes { port: 7422, authorization { user: a, password: p, account: NOPE } }", "l.conf");
+    assert!(missing.unwrap_err().to_string().contains("no account \"NOPE\""));
+    let half = load_str("leafnodes { port: 7422, authorization { user: a } }", "l.conf");
+    assert!(half.unwrap_err().to_string().contains("needs `user` and `password`"));
+    let twice = load_str(
+        "leafnodes { port: 7422, authorization { users: [ {user: a, password: p}, {user: a, password: q} ] } }",
+        "l.conf",
+    );
+    assert!(twice.unwrap_err().to_string().contains("Duplicate user"));
+}
