@@ -451,3 +451,34 @@ leafnodes {
     assert_eq!(&within(at_leaf.next()).await.unwrap().payload[..], b"from EDGE", "only EDGE's traffic");
     hub.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_before_the_login_is_closed_and_leaves_nothing_behind() {
+    let (_, public) = user_key();
+    let hub = hub(&public).await;
+    let addr = hub.leafnode_addr().unwrap();
+    let leaf_hub = hub.leaf_hub().unwrap().clone();
+    let long_ls = format!("LS+ {}\r\n", "x".repeat(8000));
+    let cases: [(&str, &[u8], &str); 6] = [
+        ("garbage", b"\x00\xff\x16\x03\x01GARBAGE\r\n", "-ERR 'Authorization Violation'"),
+        ("double INFO", b"INFO {}\r\nINFO {}\r\n", "-ERR 'Protocol Violation: a second INFO before CONNECT'"),
+        ("LMSG before CONNECT", b"LMSG foo 5\r\nhello\r\n", "-ERR 'Authorization Violation'"),
+        ("oversized LS+", long_ls.as_bytes(), "-ERR 'Maximum Control Line Exceeded'"),
+        ("CONNECT with lang", b"CONNECT {\"lang\":\"go\"}\r\n", "-ERR 'attempted to connect to leaf node port'"),
+        ("LS+ before CONNECT", b"LS+ >\r\n", "-ERR 'Authorization Violation'"),
+    ];
+    for (what, input, err) in cases {
+        let (mut raw, _) = Raw::connect(addr).await;
+        raw.send(input).await;
+        assert_eq!(raw.line().await, err, "{what}");
+        raw.expect_closed().await;
+    }
+    common::peers::eventually("every pending slot to be given back", || leaf_hub.pending_leafs() == 0).await;
+    assert!(leaf_hub.leafs().is_empty());
+    let leaf_subs =
+        hub.broker().all_subscriptions().iter().filter(|s| s.owner.kind == warden::broker::ClientKind::Leaf).count();
+    assert_eq!(leaf_subs, 0, "no interest held");
+    // And a real leaf still logs in afterwards.
+    raw_leaf(addr, "leaf", "leaf-pw").await;
+    hub.shutdown().await;
+}

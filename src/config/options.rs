@@ -601,6 +601,10 @@ pub struct LeafnodeOptions {
     /// `authorization { user, password, account | users = [...] }`: the
     /// leafs' own users, instead of the clients'.
     pub authorization: Option<LeafAuthorization>,
+    /// `isolate_leafnode_interest`: a leaf is not told of other leafs'
+    /// interest (their messages then never pass through this hub between
+    /// leafs), which keeps interest storms among many leafs down.
+    pub isolate_leafnode_interest: bool,
     /// `remotes`: the hubs this server connects to as a leaf.
     pub remotes: Vec<LeafRemote>,
 }
@@ -647,6 +651,7 @@ impl Default for LeafnodeOptions {
             allow_unauthenticated: false,
             accept: false,
             authorization: None,
+            isolate_leafnode_interest: false,
             remotes: Vec::new(),
         }
     }

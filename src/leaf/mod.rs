@@ -94,7 +94,7 @@ struct Count {
 impl Count {
     /// The count a leaf is told: everyone's but its own.
     fn seen_by(&self, leaf: u64) -> u32 {
-        self.total - self.by_leaf.get(&leaf).copied().unwrap_or(0)
+        self.total.saturating_sub(self.by_leaf.get(&leaf).copied().unwrap_or(0))
     }
 }
 
@@ -191,6 +191,11 @@ impl Hub {
         self.listen_addr
     }
 
+    /// Leaf connections accepted and not yet logged in.
+    pub fn pending_leafs(&self) -> usize {
+        self.pending.count()
+    }
+
     /// The leafs connected now.
     pub fn leafs(&self) -> Vec<Arc<LeafLink>> {
         self.accounts.lock().values().flat_map(|a| a.leafs.iter().cloned()).collect()
@@ -213,6 +218,17 @@ impl Hub {
             .unwrap_or(LEAF_AUTH_TIMEOUT)
     }
 
+    /// The count `link` is told of: everyone's but its own, and with
+    /// `isolate_leafnode_interest` no leaf's at all for a leaf this server
+    /// accepted.
+    fn seen(&self, count: &Count, link: &LeafLink) -> u32 {
+        if self.opts.isolate_leafnode_interest && !link.spoke {
+            count.total.saturating_sub(count.by_leaf.values().sum())
+        } else {
+            count.seen_by(link.client.id)
+        }
+    }
+
     /// Adds an established leaf and tells it of the account's interest (all
     /// of it but its own, which is none yet) and of the loop subject, under
     /// the lock, so no change is lost or reordered.
@@ -221,7 +237,7 @@ impl Hub {
         let account = accounts.entry(link.account.clone()).or_default();
         let mut lines = rs_plus(None, &self.loop_subject, None, 0);
         for ((subject, queue), count) in &account.interest {
-            let seen = count.seen_by(link.client.id);
+            let seen = self.seen(count, &link);
             if seen > 0 {
                 lines.extend_from_slice(&rs_plus(None, subject, queue.as_deref(), seen));
             }
@@ -263,8 +279,12 @@ impl Hub {
             }
         }
         let (subject, queue) = (&key.0, key.1.as_deref());
-        for leaf in account.leafs.iter().filter(|l| Some(l.client.id) != owner) {
-            let seen = count.seen_by(leaf.client.id);
+        // With isolate_leafnode_interest a leaf's interest reaches no other
+        // leaf this server accepted (only the hubs it dialled, and routes).
+        let isolated = self.opts.isolate_leafnode_interest && owner.is_some();
+        let told = account.leafs.iter().filter(|l| Some(l.client.id) != owner && (l.spoke || !isolated));
+        for leaf in told {
+            let seen = self.seen(count, leaf);
             let line = match (seen, queue, added) {
                 (0, _, _) => rs_minus(None, subject, queue),
                 (_, Some(_), _) => rs_plus(None, subject, queue, seen),

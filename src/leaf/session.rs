@@ -61,6 +61,8 @@ pub(crate) enum Refusal {
     AuthenticationTimeout,
     /// A control line longer than `max_control_line` before the login.
     ControlLineTooLong,
+    /// A second INFO before the CONNECT.
+    SecondInfo,
     /// Interest past [`MAX_LEAF_INTEREST`] or [`MAX_LEAF_INTEREST_BYTES`].
     TooMuchInterest,
     /// The leaf reported this server's own loop subject.
@@ -81,6 +83,7 @@ impl std::fmt::Display for Refusal {
             Refusal::AuthorizationViolation => f.write_str("Authorization Violation"),
             Refusal::AuthenticationTimeout => f.write_str("Authentication Timeout"),
             Refusal::ControlLineTooLong => f.write_str("Maximum Control Line Exceeded"),
+            Refusal::SecondInfo => f.write_str("Protocol Violation: a second INFO before CONNECT"),
             Refusal::TooMuchInterest => f.write_str("too much leafnode interest"),
             Refusal::Loop { account } => write!(
                 f,
@@ -150,6 +153,8 @@ pub(crate) struct LeafSession {
     fanout: Fanout,
     /// Messages and bytes received in the current batch.
     batch_in: (u64, u64),
+    /// An INFO came before the CONNECT (a leaf sends at most one).
+    early_info: bool,
     /// When this server is the leaf: what it logs in with.
     spoke: Option<SpokeLogin>,
     /// This server is the leaf and the identity it gives the hub here.
@@ -222,6 +227,7 @@ impl LeafSession {
             interest: HashMap::new(),
             interest_bytes: 0,
             batch_in: (0, 0),
+            early_info: false,
             spoke,
             spoke_identity,
             looped: false,
@@ -281,6 +287,14 @@ impl LeafSession {
                 Ok(())
             }
             RouteOp::Info(json) if matches!(self.state, State::AwaitingInfo) => self.hub_info(json),
+            // Before its CONNECT a leaf sends at most one INFO (nats-server's
+            // compression negotiation, which a second INFO crashed in 2026).
+            RouteOp::Info(_) if matches!(self.state, State::AwaitingConnect(_)) => {
+                if std::mem::replace(&mut self.early_info, true) {
+                    return Err(Event::Close(self.refuse(Refusal::SecondInfo)));
+                }
+                Ok(())
+            }
             // A later INFO only updates what this server does not use (URLs,
             // the hub's view of the leaf's permissions).
             RouteOp::Ok | RouteOp::Info(_) => Ok(()),

@@ -318,6 +318,11 @@ impl Server {
         })
     }
 
+    /// The leaf node hub, when `leafnodes` is configured.
+    pub fn leaf_hub(&self) -> Option<&Arc<Hub>> {
+        self.leaf.as_ref()
+    }
+
     /// The bound leaf node address, when the listener is configured.
     pub fn leafnode_addr(&self) -> Option<SocketAddr> {
         self.leaf.as_ref().and_then(|hub| hub.listen_addr())

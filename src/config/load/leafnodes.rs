@@ -9,15 +9,8 @@ use crate::config::section::{self, Bare};
 use crate::config::value::{Entry, Kind, Pos};
 
 /// nats-server's `leafnodes` keys that warden does not implement yet.
-const UNSUPPORTED_LEAFNODES: &[&str] = &[
-    "isolate_leafnode_interest",
-    "min_version",
-    "reconnect",
-    "reconnect_interval",
-    "tls_map",
-    "proxy_required",
-    "write_deadline",
-];
+const UNSUPPORTED_LEAFNODES: &[&str] =
+    &["min_version", "reconnect", "reconnect_interval", "tls_map", "proxy_required", "write_deadline"];
 
 /// Why an unauthenticated leaf listener is refused, and the ways out.
 pub const UNAUTHENTICATED_LEAFNODES: &str = "leafnodes: leaf nodes log in like clients, and clients need no credentials here: anyone who reaches the leafnode port could read and inject every message. Configure users (authorization, accounts or operator mode) or, on a trusted loopback-only network, `insecure_allow_unauthenticated_leafnodes: true`";
@@ -109,6 +102,9 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             b.warnings.append(&mut auth.warnings);
             b.l.authorization = Some(auth.a);
             Ok(())
+        }),
+        Key(&["isolate_leafnode_interest", "isolate"], |e, b, _| {
+            section::boolean(&e.value, "isolate_leafnode_interest").map(|i| b.l.isolate_leafnode_interest = i)
         }),
         Key(&["insecure_allow_unauthenticated_leafnodes"], |e, b, _| {
             section::boolean(&e.value, "insecure_allow_unauthenticated_leafnodes")

@@ -13,6 +13,10 @@ use crate::perms::PermissionSet;
 
 /// A hub of a fresh broker (no listener, no login needed).
 fn hub() -> Arc<Hub> {
+    hub_with(LeafnodeOptions { allow_unauthenticated: true, ..LeafnodeOptions::default() })
+}
+
+fn hub_with(leaf_opts: LeafnodeOptions) -> Arc<Hub> {
     let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
     let opts = Options { ping_max: 2, max_control_line: 256, ..Options::default() };
     let broker = Arc::new(Broker::new(opts, addr, ServerIdentity::new(None).unwrap()));
@@ -23,7 +27,6 @@ fn hub() -> Arc<Hub> {
         guard,
         Duration::from_secs(2),
     ));
-    let leaf_opts = LeafnodeOptions { allow_unauthenticated: true, ..LeafnodeOptions::default() };
     let hub = Arc::new(Hub::new(broker.clone(), gate, leaf_opts, Some("127.0.0.1:7422".parse().unwrap())).unwrap());
     broker.observe_interest(vec![Arc::downgrade(&hub) as std::sync::Weak<dyn crate::broker::InterestObserver>]);
     hub
@@ -333,4 +336,21 @@ fn an_info_without_a_client_id_is_not_a_leafnode_port() {
     let (mut s, _) = solicited(&hub, now);
     assert_eq!(closes(&mut s, "INFO {\"server_id\":\"NCLIENTPORT\"}\r\n", now), CloseReason::ProtocolViolation);
     assert_eq!(sent(&s), "", "no CONNECT to a client port");
+}
+
+#[test]
+fn isolated_leafs_do_not_hear_of_each_others_interest_but_do_of_local_interest() {
+    let hub = hub_with(LeafnodeOptions { isolate_leafnode_interest: true, ..LeafnodeOptions::default() });
+    let now = Instant::now();
+    let mut a = logged_in(&hub, anyone(), now);
+    let b = logged_in(&hub, anyone(), now);
+    sent(&a);
+    sent(&b);
+    feed(&mut a, "LS+ storm.>\r\n", now);
+    assert_eq!(sent(&b), "", "one leaf's interest stays away from the others");
+    let local = Arc::new(Client::new(hub.broker.next_client_id(), "127.0.0.1:1".parse().unwrap(), 1 << 20));
+    let account = hub.broker.accounts.global();
+    hub.broker.add_subscription(Arc::new(Subscription::new(local, account.clone(), b"storm.x", None, b"1", None)));
+    assert_eq!(sent(&b), "LS+ storm.x\r\n", "local interest still reaches every leaf");
+    assert_eq!(sent(&a), "LS+ storm.x\r\n");
 }
