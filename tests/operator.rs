@@ -601,3 +601,76 @@ async fn a_tenants_sys_flood_cannot_make_the_operators_revocations_get_lost() {
     eprintln!("20 of 20 revocations applied during the flood; slowest disconnect {slowest:?} after its push");
     server.shutdown().await;
 }
+
+/// A subscriber on `to` that gets what `from` publishes on `subject`, once
+/// interest crossed the leaf connection.
+async fn crosses(from: &async_nats::Client, to: &async_nats::Client, subject: &str) {
+    let mut sub = to.subscribe(subject.to_owned()).await.unwrap();
+    to.flush().await.unwrap();
+    within(async {
+        loop {
+            from.publish(subject.to_owned(), "over the leaf".into()).await.unwrap();
+            from.flush().await.unwrap();
+            if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+                assert_eq!(&msg.payload[..], b"over the leaf");
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaf_logs_in_with_a_creds_file_both_ways_with_nats_server_2_15() {
+    let Some(binary) = common::peers::nats_server_2_15() else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "nats-server 2.15.1 is missing under CI=true");
+        eprintln!("SKIPPED: nats-server 2.15.1 is not installed (scripts/python-deps.sh)");
+        return;
+    };
+    let Some(fx) = fixtures("operator-leaf") else { return };
+    let alice = fx.creds("alice");
+
+    // A warden leaf of an operator-mode nats-server hub, with alice's creds.
+    let (hub_port, hub_leaf) = (free_port(), free_port());
+    let _hub = spawn_nats_server(
+        &binary,
+        "operator-leaf-hub",
+        &format!("{}leafnodes {{ listen: 127.0.0.1:{hub_leaf} }}\n", fx.memory_config(hub_port)),
+    );
+    let leaf = start(options_from(&format!(
+        "leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{hub_leaf}\", credentials: {:?} }} ] }}\n",
+        alice.display().to_string()
+    )))
+    .await;
+    let on_hub = connect_retrying(&format!("nats://127.0.0.1:{hub_port}"), &fx.creds("bob")).await;
+    let on_leaf = within(async_nats::connect(common::url(&leaf))).await.unwrap();
+    crosses(&on_hub, &on_leaf, "a.down").await;
+    crosses(&on_leaf, &on_hub, "a.up").await;
+    leaf.shutdown().await;
+
+    // A nats-server leaf of an operator-mode warden hub, with the same creds.
+    let hub = start(options_from(&format!("{}leafnodes {{ listen: \"127.0.0.1:0\" }}\n", fx.memory_config(0)))).await;
+    let warden_leaf = hub.leafnode_addr().unwrap();
+    let leaf_port = free_port();
+    let _leaf = spawn_nats_server(
+        &binary,
+        "operator-leaf-spoke",
+        &format!(
+            "listen: 127.0.0.1:{leaf_port}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://{warden_leaf}\", credentials: {:?} }} ] }}\n",
+            alice.display().to_string()
+        ),
+    );
+    let on_hub = connect_retrying(&common::url(&hub), &fx.creds("bob")).await;
+    let on_leaf = within(async {
+        loop {
+            if let Ok(client) = async_nats::connect(format!("nats://127.0.0.1:{leaf_port}")).await {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    crosses(&on_hub, &on_leaf, "a.down").await;
+    crosses(&on_leaf, &on_hub, "a.up").await;
+    hub.shutdown().await;
+}

@@ -111,6 +111,16 @@ pub struct LeafLink {
     pub remote_name: String,
     /// This server dialled it (it is the hub, this server the leaf).
     pub spoke: bool,
+    /// The interest it may be told of (a hub's `import` for this server's
+    /// leaf user); everything when `None`.
+    pub announce: Option<Arc<crate::perms::PermissionSet>>,
+}
+
+impl LeafLink {
+    /// Whether it may be told of interest in `subject` (and `queue`).
+    fn announces(&self, subject: &[u8], queue: Option<&[u8]>) -> bool {
+        self.announce.as_ref().is_none_or(|p| p.may_subscribe(subject, queue).is_allowed())
+    }
 }
 
 /// Interest and leafs of one account.
@@ -237,6 +247,9 @@ impl Hub {
         let account = accounts.entry(link.account.clone()).or_default();
         let mut lines = rs_plus(None, &self.loop_subject, None, 0);
         for ((subject, queue), count) in &account.interest {
+            if !link.announces(subject, queue.as_deref()) {
+                continue;
+            }
             let seen = self.seen(count, &link);
             if seen > 0 {
                 lines.extend_from_slice(&rs_plus(None, subject, queue.as_deref(), seen));
@@ -282,7 +295,10 @@ impl Hub {
         // With isolate_leafnode_interest a leaf's interest reaches no other
         // leaf this server accepted (only the hubs it dialled, and routes).
         let isolated = self.opts.isolate_leafnode_interest && owner.is_some();
-        let told = account.leafs.iter().filter(|l| Some(l.client.id) != owner && (l.spoke || !isolated));
+        let told = account
+            .leafs
+            .iter()
+            .filter(|l| Some(l.client.id) != owner && (l.spoke || !isolated) && l.announces(subject, queue));
         for leaf in told {
             let seen = self.seen(count, leaf);
             let line = match (seen, queue, added) {

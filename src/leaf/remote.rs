@@ -4,6 +4,7 @@
 //! the hub said it saw a loop, as nats-server), and the login a
 //! [`LeafSession`] presents once the hub's INFO arrived.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use crate::config::{LeafRemote, Permissions, SubjectRules};
 use crate::conn::{drive, Signals};
 use crate::nkeys::KeyPair;
 use crate::perms::PermissionSet;
+use crate::proto::route::SubjectPermission;
 use crate::secret::Secret;
 
 /// Pause before dialling again after a connection ended (nats-server's
@@ -56,6 +58,58 @@ impl SpokeLogin {
     }
 }
 
+/// Most entries a hub's `import`/`export` lists may have; a longer one is
+/// a hub this server does not follow (the connection closes).
+const MAX_HUB_RULES: usize = 1024;
+
+/// What a hub may do on this side: publish into the local account (all
+/// but `deny_imports`), and draw messages out by its interest (all but
+/// `deny_exports`, and within the leaf user's publish permissions the hub
+/// sends as `export`). The hub's `import` (the leaf user's subscribe
+/// permissions) bounds the interest this server tells it of, so a local
+/// client's subscription never makes the hub close the link.
+#[derive(Debug)]
+pub(crate) struct SpokeRules {
+    pub(crate) account: Arc<str>,
+    pub(crate) deny_imports: Vec<String>,
+    pub(crate) deny_exports: Vec<String>,
+}
+
+impl SpokeRules {
+    /// The hub's identity on this side, given the `export` it sent.
+    pub(crate) fn identity(&self, export: Option<&SubjectPermission>) -> Option<Identity> {
+        let export = export.filter(|e| e.allow.len() + e.deny.len() <= MAX_HUB_RULES);
+        let mut deny_out = self.deny_exports.clone();
+        deny_out.extend(export.map(|e| e.deny.clone()).unwrap_or_default());
+        let allow_out = export.map(|e| e.allow.clone()).filter(|a| !a.is_empty());
+        let perms = Permissions {
+            publish: rules(None, &self.deny_imports),
+            subscribe: rules(allow_out, &deny_out),
+            allow_responses: None,
+        };
+        let set = PermissionSet::compile(&perms).ok()?;
+        Some(Identity::new(None, self.account.clone(), Arc::new(set), 0))
+    }
+
+    /// What interest the hub may be told of, given the `import` it sent;
+    /// `None` when the lists cannot be followed.
+    pub(crate) fn announce_filter(import: Option<&SubjectPermission>) -> Option<Option<Arc<PermissionSet>>> {
+        let Some(import) = import else { return Some(None) };
+        if import.allow.len() + import.deny.len() > MAX_HUB_RULES {
+            return None;
+        }
+        let allow = Some(import.allow.clone()).filter(|a| !a.is_empty());
+        let perms = Permissions { publish: None, subscribe: rules(allow, &import.deny), allow_responses: None };
+        PermissionSet::compile(&perms).ok().map(|set| Some(Arc::new(set)))
+    }
+}
+
+/// Allow and deny lists as config rules (`None` when both are empty).
+fn rules(allow: Option<Vec<String>>, deny: &[String]) -> Option<SubjectRules> {
+    let deny = Some(deny.to_vec()).filter(|d| !d.is_empty());
+    (allow.is_some() || deny.is_some()).then_some(SubjectRules { allow, deny })
+}
+
 /// A remote, ready to dial.
 pub(crate) struct Spoke {
     /// `host:port` of each URL, with the user and password it carries.
@@ -63,10 +117,7 @@ pub(crate) struct Spoke {
     /// The JWT and seed of `credentials`, or the `nkey` seed.
     jwt: Option<Secret>,
     seed: Option<Secret>,
-    /// Who the hub is on this side: the local account, allowed everything
-    /// but `deny_imports` (as publishes into it) and `deny_exports` (as
-    /// interest that would draw messages out).
-    pub(crate) identity: Identity,
+    rules: Arc<SpokeRules>,
 }
 
 impl Spoke {
@@ -84,17 +135,16 @@ impl Spoke {
             (None, Some(seed)) => (None, Some(seed.clone())),
             (None, None) => (None, None),
         };
-        let deny =
-            |list: &[String]| (!list.is_empty()).then(|| SubjectRules { allow: None, deny: Some(list.to_vec()) });
-        let perms = Permissions {
-            publish: deny(&remote.deny_imports),
-            subscribe: deny(&remote.deny_exports),
-            allow_responses: None,
-        };
-        let set = PermissionSet::compile(&perms).map_err(|e| LeafError::UnknownAccount(e.to_string()))?;
-        let identity = Identity::new(None, account.into(), Arc::new(set), 0);
+        let rules = Arc::new(SpokeRules {
+            account: account.into(),
+            deny_imports: remote.deny_imports.clone(),
+            deny_exports: remote.deny_exports.clone(),
+        });
+        if rules.identity(None).is_none() {
+            return Err(LeafError::Credentials(PathBuf::from("deny_imports/deny_exports"), "not valid".into()));
+        }
         let urls = remote.urls.iter().filter_map(|u| split_url(u)).collect();
-        Ok(Spoke { urls, jwt, seed, identity })
+        Ok(Spoke { urls, jwt, seed, rules })
     }
 
     fn login(&self, user: Option<String>, pass: Option<Secret>) -> SpokeLogin {
@@ -183,7 +233,7 @@ async fn run_spoke(
     let broker = hub.broker.clone();
     let client = Arc::new(Client::with_kind(broker.next_client_id(), peer, broker.opts.max_pending, ClientKind::Leaf));
     let login = spoke.login(user, pass);
-    let mut session = LeafSession::solicited(hub.clone(), client, spoke.identity.clone(), login, Instant::now());
+    let mut session = LeafSession::solicited(hub.clone(), client, spoke.rules.clone(), login, Instant::now());
     let signals = Signals {
         shutdown: broker.shutdown_signal(),
         reconfigured: hub.gate.reload_signal(),

@@ -25,7 +25,7 @@ use memchr::memchr;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::remote::SpokeLogin;
+use super::remote::{SpokeLogin, SpokeRules};
 use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTES};
 use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
 use crate::broker::{
@@ -126,6 +126,9 @@ struct Peer {
 enum State {
     /// This server dialled a hub: the hub's INFO comes first.
     AwaitingInfo,
+    /// CONNECT sent; the hub's answering INFO brings the leaf user's
+    /// permissions, which decide what interest it is told of.
+    AwaitingConnectInfo(Box<Peer>),
     /// Only CONNECT is accepted, by the deadline; the slot bounds such
     /// connections and is given back with the state.
     AwaitingConnect(PendingSlot),
@@ -157,8 +160,10 @@ pub(crate) struct LeafSession {
     early_info: bool,
     /// When this server is the leaf: what it logs in with.
     spoke: Option<SpokeLogin>,
-    /// This server is the leaf and the identity it gives the hub here.
-    spoke_identity: Option<Identity>,
+    /// This server is the leaf: what the hub may do on this side.
+    spoke_rules: Option<Arc<SpokeRules>>,
+    /// The interest the hub may be told of (its `import`), for the link.
+    announce: Option<Arc<crate::perms::PermissionSet>>,
     /// The hub closed the connection because it saw a loop.
     looped: bool,
 }
@@ -196,11 +201,11 @@ impl LeafSession {
     pub(crate) fn solicited(
         hub: Arc<Hub>,
         client: Arc<Client>,
-        identity: Identity,
+        rules: Arc<SpokeRules>,
         login: SpokeLogin,
         now: Instant,
     ) -> Self {
-        LeafSession::with_state(hub, client, State::AwaitingInfo, String::new(), Some((login, identity)), now)
+        LeafSession::with_state(hub, client, State::AwaitingInfo, String::new(), Some((login, rules)), now)
     }
 
     fn with_state(
@@ -208,13 +213,13 @@ impl LeafSession {
         client: Arc<Client>,
         state: State,
         nonce: String,
-        spoke: Option<(SpokeLogin, Identity)>,
+        spoke: Option<(SpokeLogin, Arc<SpokeRules>)>,
         now: Instant,
     ) -> Self {
         let broker = hub.broker.clone();
         let opts = &broker.opts;
         let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
-        let (spoke, spoke_identity) = spoke.unzip();
+        let (spoke, spoke_rules) = spoke.unzip();
         LeafSession {
             auth_deadline: now + hub.auth_timeout(),
             fanout: Fanout::new(client.id),
@@ -229,7 +234,8 @@ impl LeafSession {
             batch_in: (0, 0),
             early_info: false,
             spoke,
-            spoke_identity,
+            spoke_rules,
+            announce: None,
             looped: false,
         }
     }
@@ -287,6 +293,7 @@ impl LeafSession {
                 Ok(())
             }
             RouteOp::Info(json) if matches!(self.state, State::AwaitingInfo) => self.hub_info(json),
+            RouteOp::Info(json) if matches!(self.state, State::AwaitingConnectInfo(_)) => self.hub_connect_info(json),
             // Before its CONNECT a leaf sends at most one INFO (nats-server's
             // compression negotiation, which a second INFO crashed in 2026).
             RouteOp::Info(_) if matches!(self.state, State::AwaitingConnect(_)) => {
@@ -363,9 +370,7 @@ impl LeafSession {
     /// The hub's first INFO, on a connection this server dialled: answered
     /// with this server's CONNECT, after which the link is established.
     fn hub_info(&mut self, json: &[u8]) -> Result<(), Event<Box<Login>>> {
-        let (Ok(info), Some(login), Some(identity)) =
-            (serde_json::from_slice::<LeafInfo>(json), self.spoke.as_ref(), self.spoke_identity.clone())
-        else {
+        let (Ok(info), Some(login)) = (serde_json::from_slice::<LeafInfo>(json), self.spoke.as_ref()) else {
             return Err(Event::Close(CloseReason::ProtocolViolation));
         };
         if info.client_id == 0 {
@@ -397,6 +402,42 @@ impl LeafSession {
         self.client.send(format!("CONNECT {connect}\r\n").as_bytes());
         let peer =
             Peer { server_id: info.server_id, name: info.server_name, version: info.version, headers: info.headers };
+        if info.info_on_connect {
+            // nats-server answers the CONNECT with its leaf user's
+            // permissions: interest waits for them.
+            self.state = State::AwaitingConnectInfo(Box::new(peer));
+            return Ok(());
+        }
+        self.establish_spoke(peer, None, None)
+    }
+
+    /// The hub's answer to this server's CONNECT.
+    fn hub_connect_info(&mut self, json: &[u8]) -> Result<(), Event<Box<Login>>> {
+        let Ok(info) = serde_json::from_slice::<LeafInfo>(json) else {
+            return Err(Event::Close(CloseReason::ProtocolViolation));
+        };
+        let State::AwaitingConnectInfo(peer) = std::mem::replace(&mut self.state, State::Done) else {
+            return Err(Event::Close(CloseReason::ProtocolViolation));
+        };
+        self.establish_spoke(*peer, info.import.as_ref(), info.export.as_ref())
+    }
+
+    /// The link to a hub this server dialled is established, within the
+    /// hub's `import`/`export` for its leaf user and this remote's denies.
+    fn establish_spoke(
+        &mut self,
+        peer: Peer,
+        import: Option<&crate::proto::route::SubjectPermission>,
+        export: Option<&crate::proto::route::SubjectPermission>,
+    ) -> Result<(), Event<Box<Login>>> {
+        let rules = self.spoke_rules.clone();
+        let identity = rules.as_ref().and_then(|r| r.identity(export));
+        let announce = SpokeRules::announce_filter(import);
+        let (Some(identity), Some(announce)) = (identity, announce) else {
+            warn!(addr = %self.client.addr, "the leafnode hub's permissions cannot be followed");
+            return Err(Event::Close(CloseReason::ProtocolViolation));
+        };
+        self.announce = announce;
         self.establish(identity, peer).map_err(Event::Close)
     }
 
@@ -451,6 +492,7 @@ impl LeafSession {
             remote_id: peer.server_id,
             remote_name: peer.name,
             spoke: self.spoke.is_some(),
+            announce: self.announce.take(),
         });
         info!(cid = self.client.id, addr = %self.client.addr, account = %account.name, remote = %link.remote_id, "leafnode connected");
         self.hub.register(link.clone());
@@ -635,7 +677,7 @@ impl Protocol for LeafSession {
     }
 
     fn on_timer(&mut self, now: Instant) -> Result<(), CloseReason> {
-        if matches!(self.state, State::AwaitingInfo) && now >= self.auth_deadline {
+        if matches!(self.state, State::AwaitingInfo | State::AwaitingConnectInfo(_)) && now >= self.auth_deadline {
             warn!(addr = %self.client.addr, "no INFO from the leafnode hub in time");
             return Err(CloseReason::AuthenticationTimeout);
         }

@@ -297,13 +297,15 @@ fn solicited(hub: &Arc<Hub>, now: Instant) -> (LeafSession, crate::nkeys::Public
         1 << 20,
         crate::broker::ClientKind::Leaf,
     ));
-    let deny = || Some(SubjectRules { allow: None, deny: Some(vec!["secret.>".into()]) });
-    let perms = Permissions { publish: deny(), subscribe: deny(), allow_responses: None };
-    let identity = Identity::global(None, Arc::new(PermissionSet::compile(&perms).unwrap()), 0);
+    let rules = Arc::new(SpokeRules {
+        account: "$G".into(),
+        deny_imports: vec!["secret.>".into()],
+        deny_exports: vec!["secret.>".into()],
+    });
     let key = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
     let public = key.public().clone();
     let login = SpokeLogin { user: Some("leaf".into()), pass: None, jwt: None, key: Some(key) };
-    (LeafSession::solicited(hub.clone(), client, identity, login, now), public)
+    (LeafSession::solicited(hub.clone(), client, rules, login, now), public)
 }
 
 #[test]
@@ -353,4 +355,34 @@ fn isolated_leafs_do_not_hear_of_each_others_interest_but_do_of_local_interest()
     hub.broker.add_subscription(Arc::new(Subscription::new(local, account.clone(), b"storm.x", None, b"1", None)));
     assert_eq!(sent(&b), "LS+ storm.x\r\n", "local interest still reaches every leaf");
     assert_eq!(sent(&a), "LS+ storm.x\r\n");
+}
+
+#[test]
+fn a_hubs_import_bounds_the_interest_it_is_told_of_and_its_export_what_it_may_draw() {
+    let hub = hub();
+    let now = Instant::now();
+    let (mut s, _) = solicited(&hub, now);
+    let local = Arc::new(Client::new(hub.broker.next_client_id(), "127.0.0.1:1".parse().unwrap(), 1 << 20));
+    let account = hub.broker.accounts.global();
+    for subject in [&b"a.x"[..], b"c.x"] {
+        hub.broker.add_subscription(Arc::new(Subscription::new(
+            local.clone(),
+            account.clone(),
+            subject,
+            None,
+            b"1",
+            None,
+        )));
+    }
+    feed(&mut s, "INFO {\"server_id\":\"NHUB\",\"client_id\":7,\"nonce\":\"n\",\"info_on_connect\":true,\"leafnode_urls\":[]}\r\n", now);
+    let connect = sent(&s);
+    assert!(
+        connect.starts_with("CONNECT ") && !connect.contains("LS+"),
+        "interest waits for the hub's answer: {connect}"
+    );
+    feed(&mut s, "INFO {\"connect_info\":true,\"client_id\":7,\"import\":{\"allow\":[\"a.>\"]},\"export\":{\"allow\":[\"up.>\"]}}\r\n", now);
+    let told = sent(&s);
+    assert!(told.contains("LS+ a.x\r\n") && !told.contains("c.x"), "only what the leaf user may receive: {told}");
+    feed(&mut s, "LS+ down.>\r\nLS+ up.>\r\n", now);
+    assert_eq!(s.interest.len(), 1, "the hub draws out only what its leaf user may publish");
 }

@@ -46,11 +46,30 @@ pub struct LeafInfo {
     /// After login: the account the leaf is bound to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_account: Option<String>,
+    /// After login: what the leaf user may receive (its subscribe
+    /// permissions); a leaf sends interest only within them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import: Option<SubjectPermission>,
+    /// After login: what the leaf user may send (its publish permissions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<SubjectPermission>,
     /// Where leafs may reconnect (empty with `no_advertise`, never absent).
     pub leafnode_urls: Vec<String>,
     /// Cluster name of the hub.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub cluster: String,
+}
+
+/// Allow and deny lists in a hub's INFO (nats-server's `SubjectPermission`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct SubjectPermission {
+    /// Subjects allowed; empty means no allow list.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Subjects denied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
 }
 
 /// A leaf's CONNECT.
