@@ -462,7 +462,18 @@ impl LeafSession {
             meta.version = Some(peer.version.clone()).filter(|v| !v.is_empty());
         }
         if self.spoke.is_none() {
+            // As nats-server: the leaf user's permissions, so a leaf sends
+            // only interest and messages the hub will take.
+            let rules = |r: &Option<crate::config::SubjectRules>| {
+                r.as_ref().map(|r| crate::proto::route::SubjectPermission {
+                    allow: r.allow.clone().unwrap_or_default(),
+                    deny: r.deny.clone().unwrap_or_default(),
+                })
+            };
+            let source = identity.permissions.source();
             let info = LeafInfo {
+                import: source.and_then(|p| rules(&p.subscribe)),
+                export: source.and_then(|p| rules(&p.publish)),
                 server_id: self.broker.identity.id.clone(),
                 server_name: self.broker.identity.name.clone(),
                 version: crate::proto::NATS_VERSION.into(),

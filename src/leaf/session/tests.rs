@@ -193,6 +193,10 @@ fn a_forbidden_lmsg_is_refused_and_not_delivered_and_an_allowed_one_is() {
     let hub = hub();
     let now = Instant::now();
     let mut s = logged_in(&hub, restricted(), now);
+    let answer = sent(&s);
+    let answer = answer.lines().nth(1).unwrap();
+    assert!(answer.contains("\"import\":{\"allow\":[\"down.>\"]}"), "{answer}");
+    assert!(answer.contains("\"export\":{\"allow\":[\"up.>\"]}"), "{answer}");
     let mut other = logged_in(&hub, anyone(), now);
     feed(&mut other, "LS+ >\r\n", now);
     sent(&s);
