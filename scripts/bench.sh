@@ -55,6 +55,41 @@ wb() { # label server-command-with-{PORT}
 wb "nats-server 2.9.10" "nats-server -a 127.0.0.1 -p {PORT}"
 wb "warden" "$WARDEN serve --log-level error --listen 127.0.0.1:{PORT}"
 
+# Leaf hop: a publisher on a leaf server, its subscriber on the hub, one
+# leaf connection between them; server CPU (both servers, /proc ticks) per
+# message, the same warden bench client on both pairs.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+LEAF_MSGS=$((1000000 * SCALE))
+leafhop() { # label hub-command leaf-command (each with {CONF})
+  local label=$1 dir="$OUT/leaf-$2"
+  mkdir -p "$dir"
+  printf 'listen: 127.0.0.1:14997\nleafnodes { listen: 127.0.0.1:14996%s }\n' "$4" >"$dir/hub.conf"
+  printf 'listen: 127.0.0.1:14998\nleafnodes { remotes = [ { url: "nats-leaf://127.0.0.1:14996" } ] }\n' >"$dir/leaf.conf"
+  ${3//\{CONF\}/$dir/hub.conf} >"$dir/hub.log" 2>&1 &
+  local hub=$!
+  sleep 0.5
+  ${3//\{CONF\}/$dir/leaf.conf} >"$dir/leaf.log" 2>&1 &
+  local leaf=$!
+  for port in 14997 14998; do
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  done
+  sleep 1
+  local before=$(( $(cpu_ticks $hub) + $(cpu_ticks $leaf) ))
+  local result
+  result=$("$WARDEN" bench pubsub -s nats://127.0.0.1:14998 --sub-server nats://127.0.0.1:14997 -n "$LEAF_MSGS" --subs 1 2>&1 |
+    awk -F'|' '/^\| PubSub/ { gsub(/ /, ""); print $5 " | " $8 }')
+  local after=$(( $(cpu_ticks $hub) + $(cpu_ticks $leaf) ))
+  kill $hub $leaf; wait $hub $leaf 2>/dev/null || true
+  local ns=$(( (after - before) * 10000000 / LEAF_MSGS ))
+  printf '| %s | %s ns | %s |\n' "$label" "$ns" "${result:-failed | -}" >>"$OUT/leafhop.md"
+}
+{
+  echo "| servers (hub and leaf) | server CPU per message, both servers | delivered | delivered msgs/s |"
+  echo "|---|---:|---:|---:|"
+} >"$OUT/leafhop.md"
+leafhop "nats-server 2.9.10" nats "nats-server -c {CONF}" ""
+leafhop "warden" warden "$WARDEN serve --log-level error --config {CONF}" ", insecure_allow_unauthenticated_leafnodes: true"
+
 kept=$(sed -n '/^## WebSocket transport/,$p' docs/benchmarks.md 2>/dev/null || true)
 {
   echo "# Benchmarks"
@@ -70,6 +105,10 @@ kept=$(sed -n '/^## WebSocket transport/,$p' docs/benchmarks.md 2>/dev/null || t
   echo "## warden bench against both servers"
   echo
   cat "$OUT/warden-bench.md"
+  echo
+  echo "## Leaf hop ($LEAF_MSGS messages of 16 B, one leaf connection)"
+  echo
+  cat "$OUT/leafhop.md"
   echo
   echo "Focused measurements (monitoring, permissions and TLS cost, cluster) are in"
   echo "[benchmark-notes.md](benchmark-notes.md)."
