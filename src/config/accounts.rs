@@ -28,7 +28,7 @@ const UNSUPPORTED_ACCOUNT: &[&str] = &["mappings", "maps", "jetstream", "msg_tra
 /// nats-server's export keys that warden does not implement.
 const UNSUPPORTED_EXPORT: &[&str] = &["latency", "account_token_position"];
 /// nats-server's limits keys that warden does not implement.
-const UNSUPPORTED_LIMITS: &[&str] = &["max_leafnodes", "max_leafs"];
+const UNSUPPORTED_LIMITS: &[&str] = &[];
 
 /// Where each import and export was written, for errors found once all
 /// accounts are read (keyed by account index, then item index).
@@ -211,6 +211,7 @@ pub(crate) static LIMITS: Block<AccountLimits> = Block {
             limit(e, "max_subscriptions").map(|n| l.max_subscriptions = n)
         }),
         Key(&["max_payload", "max_pay"], |e, l, _| limit(e, "max_payload").map(|n| l.max_payload = n)),
+        Key(&["max_leafnodes", "max_leafs"], |e, l, _| limit(e, "max_leafnodes").map(|n| l.max_leafnodes = n)),
         Key(&["max_pending_responses"], |e, l, _| {
             section::count(&e.value, "max_pending_responses", 1).map(|n| l.max_pending_responses = n)
         }),

@@ -165,6 +165,9 @@ pub struct AccountLimits {
     pub max_subscriptions: Option<usize>,
     /// `max_payload`: largest message a connection of the account may publish.
     pub max_payload: Option<usize>,
+    /// `max_leafnodes`: leaf node connections bound to the account on this
+    /// server (counted apart from `max_connections`, as nats-server).
+    pub max_leafnodes: Option<usize>,
     /// `max_pending_responses` (warden only): service-import requests of
     /// this account waiting for their response, per import; the oldest is
     /// forgotten when a new one would exceed it.
@@ -177,6 +180,7 @@ impl Default for AccountLimits {
             max_connections: None,
             max_subscriptions: None,
             max_payload: None,
+            max_leafnodes: None,
             max_pending_responses: DEFAULT_MAX_PENDING_RESPONSES,
         }
     }

@@ -447,7 +447,11 @@ impl LeafSession {
         let Some(account) = self.broker.accounts.get(&identity.account) else {
             return Err(self.refuse(Refusal::AuthorizationViolation));
         };
-        if !account.try_connect() {
+        if !account.try_connect_leaf() {
+            if self.spoke.is_some() {
+                warn!(account = %account.name, "max_leafnodes reached: not joining the hub");
+                return Err(CloseReason::MaxAccountConnectionsExceeded);
+            }
             self.client.send(ProtoError::MaxAccountConnections.to_line().as_bytes());
             return Err(CloseReason::MaxAccountConnectionsExceeded);
         }
@@ -762,7 +766,7 @@ impl Protocol for LeafSession {
         }
         if let State::Established(established) = std::mem::replace(&mut self.state, State::Done) {
             self.hub.unregister(&established.link);
-            established.account.disconnect();
+            established.account.disconnect_leaf();
             if self.broker.events.is_active() {
                 let client = self.client.clone();
                 // An event carries wall-clock time for its reader.

@@ -154,6 +154,7 @@ impl Directory {
                     max_connections: limit(limits.conn),
                     max_subscriptions: limit(limits.subs),
                     max_payload: limit(limits.payload),
+                    max_leafnodes: limit(limits.leaf),
                     ..AccountLimits::default()
                 },
                 ..AccountConfig::default()

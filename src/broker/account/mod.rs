@@ -64,6 +64,8 @@ pub struct Account {
     state: RwLock<Arc<AccountState>>,
     /// Live connections logged in to the account on this server.
     connections: AtomicUsize,
+    /// Live leaf node connections bound to the account on this server.
+    leafnodes: AtomicUsize,
     /// Set when a reload removed the account: its connections close.
     removed: AtomicBool,
     /// Its `$SYS` requests' budget on this server (see `broker::inbox`).
@@ -80,6 +82,7 @@ impl Account {
             internal: Arc::new(Client::with_kind(0, nowhere, 0, ClientKind::Internal)),
             state: RwLock::new(Arc::new(AccountState { is_system, ..AccountState::default() })),
             connections: AtomicUsize::new(0),
+            leafnodes: AtomicUsize::new(0),
             removed: AtomicBool::new(false),
             requests: RequestBudget::default(),
         }
@@ -108,6 +111,19 @@ impl Account {
     pub fn try_connect(&self) -> bool {
         let max = self.state.read().limits.max_connections.unwrap_or(usize::MAX);
         self.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+    }
+
+    /// Counts a leaf node connection in, unless the account's
+    /// `max_leafnodes` is reached (then false, and nothing is counted).
+    pub fn try_connect_leaf(&self) -> bool {
+        let max = self.state.read().limits.max_leafnodes.unwrap_or(usize::MAX);
+        self.leafnodes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+    }
+
+    /// Counts a leaf node connection out (once per successful
+    /// [`Account::try_connect_leaf`]).
+    pub fn disconnect_leaf(&self) {
+        let _ = self.leafnodes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
     /// Counts a connection out (once per successful [`Account::try_connect`]).

@@ -390,3 +390,34 @@ fn a_hubs_import_bounds_the_interest_it_is_told_of_and_its_export_what_it_may_dr
     feed(&mut s, "LS+ down.>\r\nLS+ up.>\r\n", now);
     assert_eq!(s.interest.len(), 1, "the hub draws out only what its leaf user may publish");
 }
+
+#[test]
+fn max_leafnodes_bounds_the_leafs_of_an_account_apart_from_its_clients() {
+    let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
+    let limits =
+        crate::config::AccountLimits { max_leafnodes: Some(1), max_connections: Some(1), ..Default::default() };
+    let account = crate::config::AccountConfig { name: "A".into(), limits, ..Default::default() };
+    let opts = Options { accounts: vec![account], ..Options::default() };
+    let broker = Arc::new(Broker::new(opts, addr, ServerIdentity::new(None).unwrap()));
+    broker.configure_accounts(&broker.opts).unwrap();
+    let guard = Guard::new(Arc::new(Verifier::new(1)), FailureThrottle::new(Duration::ZERO));
+    let gate = Arc::new(Gate::new(
+        Arc::new(NoAuth::new(Arc::new(PermissionSet::unrestricted()))),
+        guard,
+        Duration::from_secs(2),
+    ));
+    let hub = Arc::new(Hub::new(broker.clone(), gate, LeafnodeOptions::default(), None).unwrap());
+    let in_a = || Identity::new(Some("leaf".into()), "A".into(), Arc::new(PermissionSet::unrestricted()), 0);
+    let now = Instant::now();
+    let client_of_a = broker.accounts.get("A").unwrap();
+    assert!(client_of_a.try_connect(), "a client holds the account's one client connection");
+    let mut first = logged_in(&hub, in_a(), now);
+    let mut second = accepted(&hub, now);
+    sent(&second);
+    assert!(matches!(second.receive(b"CONNECT {}\r\n", now).event, Some(Event::Authenticate(_))));
+    assert_eq!(second.authenticated(Verdict::Accept(in_a())), Err(CloseReason::MaxAccountConnectionsExceeded));
+    assert!(sent(&second).contains("maximum account active connections exceeded"), "told why");
+    first.finish(CloseReason::ClientClosed);
+    let mut third = logged_in(&hub, in_a(), now);
+    third.finish(CloseReason::ClientClosed);
+}
