@@ -621,19 +621,26 @@ async fn crosses(from: &async_nats::Client, to: &async_nats::Client, subject: &s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leaf_logs_in_with_a_creds_file_both_ways_with_nats_server_2_15() {
-    let Some(binary) = common::peers::nats_server_2_15() else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "nats-server 2.15.1 is missing under CI=true");
-        eprintln!("SKIPPED: nats-server 2.15.1 is not installed (scripts/python-deps.sh)");
-        return;
-    };
-    let Some(fx) = fixtures("operator-leaf") else { return };
-    let alice = fx.creds("alice");
+async fn a_leaf_logs_in_with_a_creds_file_both_ways_with_nats_server_2_9_and_2_15() {
+    let binaries = [("2.9.10", nats_server_2_9()), ("2.15.1", common::peers::nats_server_2_15())];
+    for (version, binary) in binaries {
+        let Some(binary) = binary else {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "nats-server {version} is missing under CI=true");
+            eprintln!("SKIPPED the nats-server {version} half: not installed (scripts/test.sh installs it)");
+            continue;
+        };
+        let Some(fx) = fixtures(&format!("operator-leaf-{version}")) else { return };
+        creds_both_ways(&binary, &fx).await;
+    }
+}
 
-    // A warden leaf of an operator-mode nats-server hub, with alice's creds.
+/// A warden leaf of an operator-mode `binary` hub with alice's `.creds`,
+/// then a `binary` leaf of an operator-mode warden hub with the same.
+async fn creds_both_ways(binary: &Path, fx: &Fixtures) {
+    let alice = fx.creds("alice");
     let (hub_port, hub_leaf) = (free_port(), free_port());
     let _hub = spawn_nats_server(
-        &binary,
+        binary,
         "operator-leaf-hub",
         &format!("{}leafnodes {{ listen: 127.0.0.1:{hub_leaf} }}\n", fx.memory_config(hub_port)),
     );
@@ -648,12 +655,11 @@ async fn a_leaf_logs_in_with_a_creds_file_both_ways_with_nats_server_2_15() {
     crosses(&on_leaf, &on_hub, "a.up").await;
     leaf.shutdown().await;
 
-    // A nats-server leaf of an operator-mode warden hub, with the same creds.
     let hub = start(options_from(&format!("{}leafnodes {{ listen: \"127.0.0.1:0\" }}\n", fx.memory_config(0)))).await;
     let warden_leaf = hub.leafnode_addr().unwrap();
     let leaf_port = free_port();
     let _leaf = spawn_nats_server(
-        &binary,
+        binary,
         "operator-leaf-spoke",
         &format!(
             "listen: 127.0.0.1:{leaf_port}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://{warden_leaf}\", credentials: {:?} }} ] }}\n",
