@@ -180,7 +180,7 @@ impl Fanout {
             }
             delivered += usize::from(taken);
         }
-        delivered += self.forward_to_routes(broker, account, msg);
+        delivered += self.forward_to_routes(broker, account, msg, now);
         delivered
     }
 
@@ -202,7 +202,7 @@ impl Fanout {
         delivered
     }
 
-    fn forward_to_routes(&mut self, broker: &Broker, account: &Account, msg: &Message<'_>) -> usize {
+    fn forward_to_routes(&mut self, broker: &Broker, account: &Account, msg: &Message<'_>, now: Instant) -> usize {
         let routes = std::mem::take(&mut self.routes);
         let mut sent = 0;
         let name = account.name.as_bytes();
@@ -215,6 +215,11 @@ impl Fanout {
             });
             if appended == Append::Queued {
                 sent += 1;
+                // A leaf user with `allow_responses` may answer what it was
+                // sent, as a client may (a route's peer checks its own).
+                if let (ClientKind::Leaf, Some(reply)) = (route.kind, msg.reply) {
+                    route.record_reply(reply, now);
+                }
                 route.stats.out_msgs.fetch_add(1, Ordering::Relaxed);
                 route.stats.out_bytes.fetch_add(msg.message.len() as u64, Ordering::Relaxed);
                 self.touch(route);

@@ -421,3 +421,31 @@ fn max_leafnodes_bounds_the_leafs_of_an_account_apart_from_its_clients() {
     let mut third = logged_in(&hub, in_a(), now);
     third.finish(CloseReason::ClientClosed);
 }
+
+#[test]
+fn a_leaf_user_with_allow_responses_may_answer_the_requests_it_was_sent() {
+    let hub = hub();
+    let now = Instant::now();
+    let perms = Permissions {
+        publish: Some(SubjectRules { allow: Some(vec!["up.>".into()]), deny: None }),
+        subscribe: None,
+        allow_responses: Some(crate::config::ResponsePermission { max: Some(1), ..Default::default() }),
+    };
+    let identity = Identity::global(Some("svc".into()), Arc::new(PermissionSet::compile(&perms).unwrap()), 0);
+    let mut service = logged_in(&hub, identity, now);
+    let mut asker = logged_in(&hub, anyone(), now);
+    feed(&mut service, "LS+ svc.ping\r\n", now);
+    feed(&mut asker, "LS+ _INBOX.a.>\r\n", now);
+    sent(&service);
+    sent(&asker);
+    feed(&mut service, "LMSG _INBOX.a.1 2\r\nno\r\n", now);
+    service.end_batch();
+    assert!(sent(&service).contains("Permissions Violation"), "no reply without a request");
+    feed(&mut asker, "LMSG svc.ping + _INBOX.a.2 4\r\nping\r\n", now);
+    asker.end_batch();
+    assert_eq!(sent(&service), "LMSG svc.ping _INBOX.a.2 4\r\nping\r\n");
+    feed(&mut service, "LMSG _INBOX.a.2 4\r\npong\r\n", now);
+    service.end_batch();
+    assert_eq!(sent(&service), "", "the reply is allowed");
+    assert_eq!(sent(&asker), "LMSG _INBOX.a.2 4\r\npong\r\n");
+}
