@@ -605,6 +605,9 @@ pub struct LeafnodeOptions {
     /// `authorization { user, password, account | users = [...] }`: the
     /// leafs' own users, instead of the clients'.
     pub authorization: Option<LeafAuthorization>,
+    /// `min_version`: leafs reporting an older version (or none) are
+    /// refused, as nats-server 2.8+ does.
+    pub min_version: Option<(u64, u64, u64)>,
     /// `isolate_leafnode_interest`: a leaf is not told of other leafs'
     /// interest (their messages then never pass through this hub between
     /// leafs), which keeps interest storms among many leafs down.
@@ -655,6 +658,7 @@ impl Default for LeafnodeOptions {
             allow_unauthenticated: false,
             accept: false,
             authorization: None,
+            min_version: None,
             isolate_leafnode_interest: false,
             remotes: Vec::new(),
         }
@@ -712,4 +716,13 @@ pub struct AllowedOrigin {
     pub host: String,
     /// Port (80 or 443 when not written).
     pub port: u16,
+}
+
+/// A version as `MAJOR.MINOR.PATCH` (a `-suffix` or `+build` ignored), as
+/// leaf `min_version` compares them.
+pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    let core = text.trim().trim_start_matches('v').split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    let version = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(version)
 }

@@ -63,6 +63,8 @@ pub(crate) enum Refusal {
     ControlLineTooLong,
     /// A second INFO before the CONNECT.
     SecondInfo,
+    /// The leaf's version is below `min_version`.
+    TooOld(String),
     /// Interest past [`MAX_LEAF_INTEREST`] or [`MAX_LEAF_INTEREST_BYTES`].
     TooMuchInterest,
     /// The leaf reported this server's own loop subject.
@@ -84,6 +86,7 @@ impl std::fmt::Display for Refusal {
             Refusal::AuthenticationTimeout => f.write_str("Authentication Timeout"),
             Refusal::ControlLineTooLong => f.write_str("Maximum Control Line Exceeded"),
             Refusal::SecondInfo => f.write_str("Protocol Violation: a second INFO before CONNECT"),
+            Refusal::TooOld(min) => write!(f, "connection rejected since minimum version required is {min:?}"),
             Refusal::TooMuchInterest => f.write_str("too much leafnode interest"),
             Refusal::Loop { account } => write!(
                 f,
@@ -340,6 +343,11 @@ impl LeafSession {
         }
         if connect.hub {
             return refused(self, Refusal::HubRoleSwap);
+        }
+        if let Some(min) = self.hub.opts.min_version {
+            if crate::config::parse_version(&connect.version).is_none_or(|v| v < min) {
+                return refused(self, Refusal::TooOld(format!("{}.{}.{}", min.0, min.1, min.2)));
+            }
         }
         let ours = self.broker.opts.cluster.as_ref().and_then(|c| c.name.as_deref());
         if ours.is_some_and(|ours| !connect.cluster.is_empty() && connect.cluster == ours) {

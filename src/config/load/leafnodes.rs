@@ -10,7 +10,7 @@ use crate::config::value::{Entry, Kind, Pos};
 
 /// nats-server's `leafnodes` keys that warden does not implement yet.
 const UNSUPPORTED_LEAFNODES: &[&str] =
-    &["min_version", "reconnect", "reconnect_interval", "tls_map", "proxy_required", "write_deadline"];
+    &["reconnect", "reconnect_interval", "tls_map", "proxy_required", "write_deadline"];
 
 /// Why an unauthenticated leaf listener is refused, and the ways out.
 pub const UNAUTHENTICATED_LEAFNODES: &str = "leafnodes: leaf nodes log in like clients, and clients need no credentials here: anyone who reaches the leafnode port could read and inject every message. Configure users (authorization, accounts or operator mode) or, on a trusted loopback-only network, `insecure_allow_unauthenticated_leafnodes: true`";
@@ -102,6 +102,17 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             b.warnings.append(&mut auth.warnings);
             b.l.authorization = Some(auth.a);
             Ok(())
+        }),
+        Key(&["min_version"], |e, b, _| {
+            let text = section::word(&e.value, "min_version")?;
+            match crate::config::parse_version(text) {
+                Some(v) if v >= (2, 8, 0) => {
+                    b.l.min_version = Some(v);
+                    Ok(())
+                }
+                Some(_) => Err(invalid(&e.value, "leafnodes min_version cannot be lower than 2.8.0")),
+                None => Err(invalid(&e.value, "leafnodes min_version must be MAJOR.MINOR.PATCH")),
+            }
         }),
         Key(&["isolate_leafnode_interest", "isolate"], |e, b, _| {
             section::boolean(&e.value, "isolate_leafnode_interest").map(|i| b.l.isolate_leafnode_interest = i)

@@ -449,3 +449,19 @@ fn a_leaf_user_with_allow_responses_may_answer_the_requests_it_was_sent() {
     assert_eq!(sent(&service), "", "the reply is allowed");
     assert_eq!(sent(&asker), "LMSG _INBOX.a.2 4\r\npong\r\n");
 }
+
+#[test]
+fn min_version_refuses_older_and_unversioned_leafs() {
+    let hub = hub_with(LeafnodeOptions { min_version: Some((2, 10, 0)), ..LeafnodeOptions::default() });
+    let now = Instant::now();
+    for connect in ["CONNECT {\"version\":\"2.9.10\"}\r\n", "CONNECT {}\r\n"] {
+        let mut s = accepted(&hub, now);
+        sent(&s);
+        closes(&mut s, connect, now);
+        assert_eq!(sent(&s), "-ERR 'connection rejected since minimum version required is \"2.10.0\"'\r\n");
+    }
+    let mut s = accepted(&hub, now);
+    assert!(matches!(s.receive(b"CONNECT {\"version\":\"2.15.1\"}\r\n", now).event, Some(Event::Authenticate(_))));
+    assert_eq!(crate::config::parse_version("v2.10.3-beta"), Some((2, 10, 3)));
+    assert_eq!(crate::config::parse_version("2.10"), None);
+}
