@@ -17,8 +17,12 @@ fn hub() -> Arc<Hub> {
 }
 
 fn hub_with(leaf_opts: LeafnodeOptions) -> Arc<Hub> {
+    hub_on(Options { ping_max: 2, max_control_line: 256, ..Options::default() }, leaf_opts)
+}
+
+/// A hub of a fresh broker with `opts`, observing its interest.
+fn hub_on(opts: Options, leaf_opts: LeafnodeOptions) -> Arc<Hub> {
     let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
-    let opts = Options { ping_max: 2, max_control_line: 256, ..Options::default() };
     let broker = Arc::new(Broker::new(opts, addr, ServerIdentity::new(None).unwrap()));
     broker.configure_accounts(&broker.opts).unwrap();
     let guard = Guard::new(Arc::new(Verifier::new(1)), FailureThrottle::new(Duration::ZERO));
@@ -393,20 +397,11 @@ fn a_hubs_import_bounds_the_interest_it_is_told_of_and_its_export_what_it_may_dr
 
 #[test]
 fn max_leafnodes_bounds_the_leafs_of_an_account_apart_from_its_clients() {
-    let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
     let limits =
         crate::config::AccountLimits { max_leafnodes: Some(1), max_connections: Some(1), ..Default::default() };
     let account = crate::config::AccountConfig { name: "A".into(), limits, ..Default::default() };
-    let opts = Options { accounts: vec![account], ..Options::default() };
-    let broker = Arc::new(Broker::new(opts, addr, ServerIdentity::new(None).unwrap()));
-    broker.configure_accounts(&broker.opts).unwrap();
-    let guard = Guard::new(Arc::new(Verifier::new(1)), FailureThrottle::new(Duration::ZERO));
-    let gate = Arc::new(Gate::new(
-        Arc::new(NoAuth::new(Arc::new(PermissionSet::unrestricted()))),
-        guard,
-        Duration::from_secs(2),
-    ));
-    let hub = Arc::new(Hub::new(broker.clone(), gate, LeafnodeOptions::default(), None).unwrap());
+    let hub = hub_on(Options { accounts: vec![account], ..Options::default() }, LeafnodeOptions::default());
+    let broker = hub.broker.clone();
     let in_a = || Identity::new(Some("leaf".into()), "A".into(), Arc::new(PermissionSet::unrestricted()), 0);
     let now = Instant::now();
     let client_of_a = broker.accounts.get("A").unwrap();
