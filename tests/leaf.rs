@@ -482,3 +482,27 @@ async fn hostile_input_before_the_login_is_closed_and_leaves_nothing_behind() {
     raw_leaf(addr, "leaf", "leaf-pw").await;
     hub.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_handshakes_does_not_lock_out_a_real_leaf_from_the_same_address() {
+    let (_, public) = user_key();
+    let hub = hub(&public).await;
+    let addr = hub.leafnode_addr().unwrap();
+    let leaf_hub = hub.leaf_hub().unwrap().clone();
+    // Fill every pending slot this address has, and then some.
+    let mut idle = Vec::new();
+    for _ in 0..warden::leaf::MAX_PENDING_LEAFS_PER_IP + 4 {
+        idle.push(Raw::connect(addr).await.0);
+    }
+    common::peers::eventually("the slots to fill", || {
+        leaf_hub.pending_leafs() == warden::leaf::MAX_PENDING_LEAFS_PER_IP
+    })
+    .await;
+    // The longest-waiting idle one gives way to the leaf that logs in.
+    let mut leaf = raw_leaf(addr, "leaf", "leaf-pw").await;
+    leaf.send("PING\r\n").await;
+    while leaf.line().await != "PONG" {}
+    assert_eq!(leaf_hub.leafs().len(), 1);
+    drop((leaf, idle));
+    hub.shutdown().await;
+}

@@ -33,6 +33,22 @@ struct State {
 }
 
 impl State {
+    /// Tells the longest-waiting connection (from `ip`, if given) to go and
+    /// frees its slot; ties (one clock tick) go to the earlier slot.
+    fn evict_oldest(&mut self, ip: Option<IpAddr>) -> Option<()> {
+        let oldest = self
+            .entries
+            .iter()
+            .filter(|(_, (from, _, _))| ip.is_none_or(|ip| *from == ip))
+            .min_by_key(|(id, (_, since, _))| (*since, **id))
+            .map(|(id, _)| *id)?;
+        if let Some((_, _, notify)) = self.entries.get(&oldest) {
+            notify.notify_one();
+        }
+        self.release(oldest);
+        Some(())
+    }
+
     fn release(&mut self, id: u64) {
         let Some((ip, _, _)) = self.entries.remove(&id) else { return };
         if let Some(n) = self.by_ip.get_mut(&ip) {
@@ -75,7 +91,9 @@ impl Pending {
 
     /// Like [`Pending::admit`], but when every slot is taken the connection
     /// that has waited longest gives way (its [`PendingSlot::evicted`]
-    /// completes). The per-address bound still refuses.
+    /// completes); when the address's own slots are taken, its own
+    /// longest-waiting one does, so a flood of idle handshakes from behind
+    /// a NAT cannot lock out the good client behind the same address.
     pub fn admit_evicting(self: &Arc<Self>, ip: IpAddr, per_ip: bool) -> Option<PendingSlot> {
         self.take(ip, per_ip, true)
     }
@@ -84,18 +102,16 @@ impl Pending {
         let now = Instant::now();
         let mut state = self.state.lock();
         if per_ip && state.by_ip.get(&ip).copied().unwrap_or(0) >= self.max_per_ip {
-            return None;
+            if !evict {
+                return None;
+            }
+            state.evict_oldest(Some(ip))?;
         }
         if state.entries.len() >= self.max_total {
             if !evict {
                 return None;
             }
-            // Ties (one clock tick) go to the earlier slot.
-            let oldest = state.entries.iter().min_by_key(|(id, (_, since, _))| (*since, **id)).map(|(id, _)| *id)?;
-            if let Some((_, _, notify)) = state.entries.get(&oldest) {
-                notify.notify_one();
-            }
-            state.release(oldest);
+            state.evict_oldest(None)?;
         }
         let id = state.next_id;
         state.next_id += 1;
@@ -152,8 +168,14 @@ mod tests {
         assert_eq!(pending.count(), 3);
         drop(first);
         assert_eq!(pending.count(), 3, "an evicted slot is not given back twice");
+        tokio::time::advance(std::time::Duration::from_millis(1)).await;
         let second = pending.admit_evicting(ip(9), true).expect("two from one address");
-        assert!(pending.admit_evicting(ip(9), true).is_none(), "the per-address bound still refuses");
-        drop((holders, newcomer, second));
+        let third = pending.admit_evicting(ip(9), true).expect("a third from that address gets in");
+        tokio::time::timeout(std::time::Duration::from_millis(1), newcomer.evicted())
+            .await
+            .expect("in place of that address's own longest-waiting one");
+        assert_eq!(pending.count(), 3, "and the per-address bound holds");
+        assert!(pending.admit(ip(9), true).is_none(), "without eviction the per-address bound refuses");
+        drop((holders, newcomer, second, third));
     }
 }

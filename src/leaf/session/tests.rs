@@ -259,10 +259,13 @@ fn interest_is_bounded_per_leaf() {
     for i in 0..=MAX_LEAF_INTEREST {
         input.push_str(&format!("LS+ s.{i}\r\n"));
     }
+    let mut neighbour = logged_in(&hub, anyone(), now);
     assert_eq!(closes(&mut s, &input, now), CloseReason::ProtocolViolation);
     assert!(sent(&s).ends_with("-ERR 'too much leafnode interest'\r\n"));
+    feed(&mut neighbour, "LS+ mine.>\r\n", now);
+    assert_eq!(neighbour.interest.len(), 1, "the bound is per leaf: the neighbour's interest is taken");
     s.finish(CloseReason::ProtocolViolation);
-    assert_eq!(hub.broker.accounts.global().router.subscriptions().len(), 0, "its interest left with it");
+    assert_eq!(hub.broker.accounts.global().router.subscriptions().len(), 1, "its interest left with it");
 }
 
 #[test]
