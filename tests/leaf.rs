@@ -506,3 +506,112 @@ async fn a_flood_of_idle_handshakes_does_not_lock_out_a_real_leaf_from_the_same_
     drop((leaf, idle));
     hub.shutdown().await;
 }
+
+/// A CA, a certificate for 127.0.0.1 (hub) and one for the leaf, written to
+/// a fresh directory as `ca.pem`, `hub.pem`/`hub-key.pem` and
+/// `leaf.pem`/`leaf-key.pem`.
+fn leaf_certs(name: &str) -> PathBuf {
+    let dir = common::temp_dir(name);
+    let ca = warden::tls::Ca::new("leaf test CA").unwrap();
+    let hub = ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let leaf = ca.issue_server(&["leaf.local".into()]).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.issued().cert_pem).unwrap();
+    for (file, issued) in [("hub", hub), ("leaf", leaf)] {
+        std::fs::write(dir.join(format!("{file}.pem")), issued.cert_pem).unwrap();
+        std::fs::write(dir.join(format!("{file}-key.pem")), issued.key_pem).unwrap();
+    }
+    dir
+}
+
+/// A `tls {}` block presenting `who`'s certificate from `dir`, trusting its
+/// CA; `extra` adds keys (`verify`, `handshake_first`).
+fn tls_block(dir: &std::path::Path, who: &str, extra: &str) -> String {
+    let path = |f: &str| dir.join(f).display().to_string();
+    format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\" {extra} }}",
+        path(&format!("{who}.pem")),
+        path(&format!("{who}-key.pem")),
+        path("ca.pem")
+    )
+}
+
+/// A reference leaf of `binary` on a warden hub over mutual TLS: INFO in
+/// clear text and then TLS (nats-server's default), or TLS first.
+async fn reference_leaf_over_tls(binary: &std::path::Path, name: &str, handshake_first: bool) {
+    let certs = leaf_certs(name);
+    let first = if handshake_first { ", handshake_first: true" } else { "" };
+    let hub_tls = tls_block(&certs, "hub", &format!(", verify: true{first}"));
+    let config = hub_config(&user_key().1).replace(
+        "leafnodes { listen: \"127.0.0.1:0\" }",
+        &format!("leafnodes {{ listen: \"127.0.0.1:0\"\n{hub_tls} }}"),
+    );
+    let hub = start(options_from(&config)).await;
+    let leaf_addr = hub.leafnode_addr().unwrap();
+    let port = free_port();
+    let leaf_tls = tls_block(&certs, "leaf", first);
+    let _leaf = spawn_nats_server(
+        binary,
+        name,
+        &format!(
+            "listen: 127.0.0.1:{port}\nleafnodes {{ remotes = [ {{ url: \"tls://leaf:leaf-pw@{leaf_addr}\"\n{leaf_tls} }} ] }}\n"
+        ),
+    );
+    let on_hub = connect(&common::url(&hub), Some(("app", "app-pw"))).await;
+    let on_leaf = connect(&format!("nats://127.0.0.1:{port}"), None).await;
+    carries_traffic(&on_hub, &on_leaf).await;
+    let leafz = common::monitor_json(hub.monitor_addr().unwrap(), "/leafz").await;
+    assert_eq!(leafz["leafnodes"], 1, "{leafz}");
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_server_2_9_leafs_connect_over_mutual_tls() {
+    let Some(binary) = reference(nats_server_2_9(), "nats-server 2.9.10") else { return };
+    reference_leaf_over_tls(&binary, "tls-leaf-2-9", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_server_2_15_leafs_connect_over_mutual_tls_in_either_order() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    reference_leaf_over_tls(&binary, "tls-leaf-2-15", false).await;
+    reference_leaf_over_tls(&binary, "tls-first-leaf-2-15", true).await;
+}
+
+/// A warden leaf of a reference hub over mutual TLS, in either order.
+async fn warden_leaf_over_tls(binary: &std::path::Path, name: &str, handshake_first: bool) {
+    let certs = leaf_certs(name);
+    let first = if handshake_first { ", handshake_first: true" } else { "" };
+    let (client_port, leaf_port) = (free_port(), free_port());
+    let _hub = spawn_nats_server(
+        binary,
+        name,
+        &format!(
+            "listen: 127.0.0.1:{client_port}\nauthorization {{ users = [ {{ user: leaf, password: leaf-pw }}, {{ user: app, password: app-pw }} ] }}\nleafnodes {{ listen: 127.0.0.1:{leaf_port}\n{} }}\n",
+            tls_block(&certs, "hub", &format!(", verify: true{first}"))
+        ),
+    );
+    let leaf = start(options_from(&format!(
+        "leafnodes {{ remotes = [ {{ url: \"tls://leaf:leaf-pw@127.0.0.1:{leaf_port}\"\n{} }} ] }}\nhttp: \"127.0.0.1:0\"\n",
+        tls_block(&certs, "leaf", first)
+    )))
+    .await;
+    let on_hub = connect(&format!("nats://127.0.0.1:{client_port}"), Some(("app", "app-pw"))).await;
+    let on_leaf = connect(&common::url(&leaf), None).await;
+    carries_traffic(&on_hub, &on_leaf).await;
+    let leafz = common::monitor_json(leaf.monitor_addr().unwrap(), "/leafz").await;
+    assert_eq!(leafz["leafs"][0]["is_spoke"], true, "{leafz}");
+    leaf.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warden_leaf_joins_a_nats_server_2_9_hub_over_mutual_tls() {
+    let Some(binary) = reference(nats_server_2_9(), "nats-server 2.9.10") else { return };
+    warden_leaf_over_tls(&binary, "tls-hub-2-9", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warden_leaf_joins_a_nats_server_2_15_hub_over_mutual_tls_in_either_order() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    warden_leaf_over_tls(&binary, "tls-hub-2-15", false).await;
+    warden_leaf_over_tls(&binary, "tls-first-hub-2-15", true).await;
+}

@@ -494,6 +494,13 @@ pub struct TlsOptions {
 }
 
 impl TlsOptions {
+    /// The certificate and key this side presents, if any: always on a
+    /// listener; on a connection this server dials (a leafnode remote)
+    /// only when configured, for mutual TLS.
+    pub fn client_certificate(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        (!self.cert_file.as_os_str().is_empty()).then_some((self.cert_file.as_path(), self.key_file.as_path()))
+    }
+
     /// Why `allow_non_tls` with `verify` (or `verify_and_map`) is refused.
     pub const PLAIN_TEXT_SKIPS_VERIFY: &'static str = "allow_non_tls cannot be combined with verify or verify_and_map: a plain-text client presents no certificate, so it would log in with a password alone (or with nothing when no users are configured); remove allow_non_tls to require client certificates";
 
@@ -643,6 +650,13 @@ pub struct LeafRemote {
     pub deny_imports: Vec<String>,
     /// `deny_exports`: subjects never sent to the hub.
     pub deny_exports: Vec<String>,
+    /// `tls {}` (or a `tls://` URL, which alone means TLS verified against
+    /// the system's roots): `ca_file` to trust instead, `cert_file` and
+    /// `key_file` for mutual TLS, `handshake_first` for a hub that wants
+    /// TLS before its INFO.
+    pub tls: Option<TlsOptions>,
+    /// `first_info_timeout`: how long the hub's INFO may take (1 s).
+    pub first_info_timeout: Duration,
 }
 
 impl Default for LeafnodeOptions {

@@ -1,35 +1,31 @@
 //! Leaf connections on the connection driver: the accept loop (bounded
-//! before anything is spent on a connection), leaf TLS, and the start of a
+//! before anything is spent on a connection), leaf TLS (INFO first, as
+//! nats-server, or `handshake_first`), and the start of a
 //! [`LeafSession`] with the gate checking the leaf's login.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
 use tracing::warn;
 
 use super::session::LeafSession;
 use super::{Hub, LeafError};
-use crate::broker::{Client, ClientKind, PendingSlot};
+use crate::broker::{Client, ClientKind};
 use crate::config::LeafnodeOptions;
-use crate::conn::{drive, note_tls_session, Signals};
+use crate::conn::{drive, note_tls_session, secure, NotSecured, Secured, Signals};
+use crate::tls::TlsState;
 
-/// The leaf listener's TLS: an acceptor and its handshake timeout.
-pub(crate) struct LeafTls {
-    acceptor: tokio_rustls::TlsAcceptor,
-    timeout: Duration,
-}
-
-/// Loads the leaf TLS settings, if any.
-pub(crate) fn leaf_tls(opts: &LeafnodeOptions) -> Result<Option<LeafTls>, LeafError> {
+/// Loads the leaf TLS settings, if any: a [`TlsState`] as the client
+/// port's, in the NATS order (INFO, then TLS) unless `handshake_first`.
+pub(crate) fn leaf_tls(opts: &LeafnodeOptions) -> Result<Option<TlsState>, LeafError> {
     let Some(tls) = &opts.tls else { return Ok(None) };
-    let setup = crate::tls::load_server_config(tls).map_err(LeafError::Tls)?;
-    for warning in &setup.warnings {
+    let (state, warnings) = TlsState::load(tls).map_err(LeafError::Tls)?;
+    for warning in &warnings {
         warn!("leafnodes tls: {warning}");
     }
-    Ok(Some(LeafTls { acceptor: tokio_rustls::TlsAcceptor::from(setup.config), timeout: tls.timeout }))
+    Ok(Some(state))
 }
 
 /// Accepts leaf connections until shutdown.
@@ -54,15 +50,22 @@ pub(crate) async fn accept_loop(hub: Arc<Hub>, listener: TcpListener) {
                 hub.broker.opts.max_pending,
                 ClientKind::Leaf,
             ));
-            match &hub.tls {
-                None => run_leaf(hub.clone(), stream, client, slot).await,
-                Some(tls) => match timeout(tls.timeout, tls.acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        note_tls_session(&client, stream.get_ref().1);
-                        run_leaf(hub.clone(), stream, client, slot).await;
+            let (session, info) = LeafSession::new(hub.clone(), client.clone(), slot, Instant::now());
+            let Some(tls) = &hub.tls else {
+                client.send(&info);
+                return run_leaf(&hub, stream, session).await;
+            };
+            match secure(stream, tls, &info, false).await {
+                Ok(Secured::Tls { stream, info_sent }) => {
+                    if !info_sent {
+                        client.send(&info);
                     }
-                    _ => warn!(addr = %peer, "leafnode TLS handshake failed"),
-                },
+                    note_tls_session(&client, stream.get_ref().1);
+                    run_leaf(&hub, *stream, session).await;
+                }
+                // Plain text is never allowed on the leaf port.
+                Ok(Secured::Plain(_)) | Err(NotSecured::Gone) => {}
+                Err(NotSecured::Failed(reason)) => warn!(addr = %peer, reason, "leafnode TLS handshake failed"),
             }
         });
     })
@@ -70,16 +73,14 @@ pub(crate) async fn accept_loop(hub: Arc<Hub>, listener: TcpListener) {
 }
 
 /// Runs one leaf connection on the connection driver until it closes.
-async fn run_leaf<S>(hub: Arc<Hub>, stream: S, client: Arc<Client>, slot: PendingSlot)
+async fn run_leaf<S>(hub: &Hub, stream: S, mut session: LeafSession)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let broker = hub.broker.clone();
-    let mut session = LeafSession::new(hub.clone(), client, slot, Instant::now());
     let signals = Signals {
-        shutdown: broker.shutdown_signal(),
+        shutdown: hub.broker.shutdown_signal(),
         reconfigured: hub.gate.reload_signal(),
-        write_deadline: broker.opts.write_deadline,
+        write_deadline: hub.broker.opts.write_deadline,
     };
     drive(&mut session, hub.gate.as_ref(), stream, signals).await;
 }

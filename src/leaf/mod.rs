@@ -12,6 +12,7 @@
 //! the cluster does. [`session::LeafSession`] is the sans-IO protocol of
 //! one connection, run on `conn`'s driver by [`listener`].
 
+mod dial;
 mod listener;
 mod remote;
 mod session;
@@ -53,6 +54,8 @@ pub enum LeafError {
     Bind(std::io::Error),
     /// The leaf TLS settings could not be loaded.
     Tls(crate::tls::TlsError),
+    /// A remote's `tls {}` cannot be loaded.
+    RemoteTls(crate::tls::TlsError),
     /// A remote's `credentials` file could not be read or has no seed.
     Credentials(std::path::PathBuf, String),
     /// A remote names an account this server does not have.
@@ -64,6 +67,7 @@ impl std::fmt::Display for LeafError {
         match self {
             LeafError::Bind(err) => write!(f, "cannot listen for leaf nodes: {err}"),
             LeafError::Tls(err) => write!(f, "leafnodes tls: {err}"),
+            LeafError::RemoteTls(err) => write!(f, "leafnode remote tls: {err}"),
             LeafError::Credentials(path, why) => write!(f, "leafnode remote credentials {}: {why}", path.display()),
             LeafError::UnknownAccount(name) => write!(f, "leafnode remote: no account {name:?}"),
         }
@@ -74,7 +78,7 @@ impl std::error::Error for LeafError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             LeafError::Bind(err) => Some(err),
-            LeafError::Tls(err) => Some(err),
+            LeafError::Tls(err) | LeafError::RemoteTls(err) => Some(err),
             LeafError::Credentials(..) | LeafError::UnknownAccount(_) => None,
         }
     }
@@ -135,7 +139,7 @@ pub struct Hub {
     pub(crate) broker: Arc<Broker>,
     pub(crate) gate: Arc<Gate>,
     pub(crate) opts: LeafnodeOptions,
-    tls: Option<listener::LeafTls>,
+    tls: Option<crate::tls::TlsState>,
     pending: Arc<Pending>,
     listen_addr: Option<SocketAddr>,
     /// This server's loop-detection subject (`$LDS.<random>`): every leaf

@@ -4,22 +4,25 @@
 //! the hub said it saw a loop, as nats-server), and the login a
 //! [`LeafSession`] presents once the hub's INFO arrived.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout, Instant};
 use tracing::{info, warn};
 
+use super::dial::{self, DialTls, HubStream};
 use super::session::LeafSession;
 use super::{Hub, LeafError, LOOP_DELAY};
 use crate::auth::Identity;
-use crate::broker::{stopping, Broker, Client, ClientKind};
+use crate::broker::{stopping, Broker, Client, ClientKind, CloseReason};
 use crate::config::{LeafRemote, Permissions, SubjectRules};
-use crate::conn::{drive, Signals};
+use crate::conn::{drive, Protocol, Signals};
 use crate::nkeys::KeyPair;
 use crate::perms::PermissionSet;
 use crate::proto::route::SubjectPermission;
@@ -118,6 +121,10 @@ pub(crate) struct Spoke {
     jwt: Option<Secret>,
     seed: Option<Secret>,
     rules: Arc<SpokeRules>,
+    /// `tls {}` or a `tls://` URL.
+    tls: Option<DialTls>,
+    /// `first_info_timeout`.
+    first_info: Duration,
 }
 
 impl Spoke {
@@ -144,7 +151,8 @@ impl Spoke {
             return Err(LeafError::Credentials(PathBuf::from("deny_imports/deny_exports"), "not valid".into()));
         }
         let urls = remote.urls.iter().filter_map(|u| split_url(u)).collect();
-        Ok(Spoke { urls, jwt, seed, rules })
+        let tls = remote.tls.as_ref().map(DialTls::load).transpose().map_err(LeafError::RemoteTls)?;
+        Ok(Spoke { urls, jwt, seed, rules, tls, first_info: remote.first_info_timeout })
     }
 
     fn login(&self, user: Option<String>, pass: Option<Secret>) -> SpokeLogin {
@@ -197,7 +205,23 @@ pub(crate) async fn solicit(hub: Arc<Hub>, spoke: Arc<Spoke>) {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 backoff = FIRST_RETRY;
-                let looped = run_spoke(&hub, &spoke, stream, user, pass).await;
+                let host = addr.rsplit_once(':').map_or(addr.as_str(), |(host, _)| host);
+                let peer = stream.peer_addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+                let secured = dial::secure(stream, host, spoke.tls.as_ref(), spoke.first_info).await;
+                let looped = match secured {
+                    Ok((HubStream::Plain(stream), info)) => {
+                        run_spoke(&hub, &spoke, stream, peer, info, user, pass).await
+                    }
+                    Ok((HubStream::Tls(stream), info)) => {
+                        run_spoke(&hub, &spoke, *stream, peer, info, user, pass).await
+                    }
+                    Err(err) => {
+                        if hub.broker.audit.allow() {
+                            warn!(hub = %addr, "leafnode connection to the hub failed: {err}");
+                        }
+                        false
+                    }
+                };
                 if looped {
                     warn!(hub = %addr, "the hub detected a loop; waiting {}s before reconnecting", LOOP_DELAY.as_secs());
                     LOOP_DELAY
@@ -221,19 +245,34 @@ pub(crate) async fn solicit(hub: Arc<Hub>, spoke: Arc<Spoke>) {
     }
 }
 
-/// Runs one connection to a hub; returns whether the hub saw a loop.
-async fn run_spoke(
+/// Runs one connection to a hub at `peer`, whose INFO line `info` may
+/// have been read already; returns whether the hub saw a loop.
+async fn run_spoke<S>(
     hub: &Arc<Hub>,
     spoke: &Spoke,
-    stream: TcpStream,
+    stream: S,
+    peer: SocketAddr,
+    info: Option<Vec<u8>>,
     user: Option<String>,
     pass: Option<Secret>,
-) -> bool {
-    let Ok(peer) = stream.peer_addr() else { return false };
+) -> bool
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let broker = hub.broker.clone();
     let client = Arc::new(Client::with_kind(broker.next_client_id(), peer, broker.opts.max_pending, ClientKind::Leaf));
     let login = spoke.login(user, pass);
-    let mut session = LeafSession::solicited(hub.clone(), client, spoke.rules.clone(), login, Instant::now());
+    let now = Instant::now();
+    let mut session = LeafSession::solicited(hub.clone(), client, spoke.rules.clone(), login, now);
+    // The INFO read before TLS is the session's first input, as if it had
+    // come through the driver.
+    if let Some(info) = info {
+        let received = session.receive(&info, now);
+        if received.used != info.len() || received.event.is_some() {
+            session.finish(CloseReason::ProtocolViolation);
+            return session.loop_detected();
+        }
+    }
     let signals = Signals {
         shutdown: broker.shutdown_signal(),
         reconfigured: hub.gate.reload_signal(),

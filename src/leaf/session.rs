@@ -173,8 +173,10 @@ pub(crate) struct LeafSession {
 
 impl LeafSession {
     /// The session of a leaf connection accepted at `now` (holding `slot`
-    /// among the pending ones); it queues the hub's INFO.
-    pub(crate) fn new(hub: Arc<Hub>, client: Arc<Client>, slot: PendingSlot, now: Instant) -> Self {
+    /// among the pending ones), and the hub's INFO line, which the caller
+    /// sends first: in clear text before a TLS handshake in the NATS order,
+    /// or queued on the connection otherwise.
+    pub(crate) fn new(hub: Arc<Hub>, client: Arc<Client>, slot: PendingSlot, now: Instant) -> (Self, Vec<u8>) {
         let broker = hub.broker.clone();
         let nonce = crate::nkeys::new_nonce();
         let info = LeafInfo {
@@ -195,8 +197,8 @@ impl LeafSession {
             cluster: broker.opts.cluster.as_ref().and_then(|c| c.name.clone()).unwrap_or_default(),
             ..LeafInfo::default()
         };
-        client.send(&json_line("INFO", &info));
-        LeafSession::with_state(hub, client, State::AwaitingConnect(slot), nonce, None, now)
+        let info = json_line("INFO", &info);
+        (LeafSession::with_state(hub, client, State::AwaitingConnect(slot), nonce, None, now), info)
     }
 
     /// The session of a connection this server dialled to a hub, at `now`,

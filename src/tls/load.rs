@@ -204,18 +204,48 @@ pub fn load_verifying_client_config(ca_file: &std::path::Path) -> Result<Arc<rus
 /// `ca_file` and presents `cert_file`/`key_file` as its own certificate.
 pub fn load_client_config(opts: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let ca = opts.ca_file.as_ref().ok_or_else(|| TlsError::Config("route TLS needs ca_file to verify peers".into()))?;
-    let roots = read_roots(ca)?;
-    let chain = read_certs(&opts.cert_file)?;
-    let key = read_key(&opts.key_file)?;
+    client_config(opts, read_roots(ca)?)
+}
+
+/// A client configuration for a leafnode remote: trusts `ca_file`, or the
+/// system's roots without one (as nats-server does, so a hosted hub needs
+/// no CA configured), and presents a certificate only when one is set.
+pub fn load_dialler_config(opts: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let roots = match &opts.ca_file {
+        Some(ca) => read_roots(ca)?,
+        None => system_roots()?,
+    };
+    client_config(opts, roots)
+}
+
+/// The operating system's trusted roots; none usable is an error.
+fn system_roots() -> Result<RootCertStore, TlsError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found.errors.first().map_or("none found".to_owned(), ToString::to_string);
+        return Err(TlsError::Config(format!("no usable system root certificates ({why}); set ca_file")));
+    }
+    Ok(roots)
+}
+
+/// A client configuration trusting `roots`, at `min_version` or later,
+/// presenting the certificate of `opts` when it has one.
+fn client_config(opts: &TlsOptions, roots: RootCertStore) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let versions: &[&rustls::SupportedProtocolVersion] = match opts.min_version {
         TlsVersion::V1_3 => &[&rustls::version::TLS13],
         TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
     };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(default_provider()))
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(default_provider()))
         .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+        .with_root_certificates(roots);
+    let config = match opts.client_certificate() {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(read_certs(cert)?, read_key(key)?)
+            .map_err(|e| TlsError::Config(e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
     Ok(Arc::new(config))
 }

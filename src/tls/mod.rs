@@ -13,6 +13,8 @@ mod state;
 
 pub use devcerts::{generate, Ca, DevCerts, GenerateOptions, Issued, CLIENT_EMAIL_DOMAIN};
 pub use go_names::{go_cipher_name, go_version_name};
-pub use load::{load_client_config, load_server_config, load_verifying_client_config, TlsError, TlsSetup};
+pub use load::{
+    load_client_config, load_dialler_config, load_server_config, load_verifying_client_config, TlsError, TlsSetup,
+};
 pub use peer::PeerIdentity;
 pub use state::{CurrentTls, TlsState};

@@ -15,6 +15,9 @@ const UNSUPPORTED_LEAFNODES: &[&str] =
 /// Why an unauthenticated leaf listener is refused, and the ways out.
 pub const UNAUTHENTICATED_LEAFNODES: &str = "leafnodes: leaf nodes log in like clients, and clients need no credentials here: anyone who reaches the leafnode port could read and inject every message. Configure users (authorization, accounts or operator mode) or, on a trusted loopback-only network, `insecure_allow_unauthenticated_leafnodes: true`";
 
+/// How long a hub's INFO may take to arrive (nats-server's default).
+const FIRST_INFO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why a compression mode other than `off` is refused.
 const NO_COMPRESSION: &str = "leafnodes compression: warden does not compress leaf connections; only `off` is accepted (nats-server leafs then connect without compression)";
 
@@ -72,7 +75,14 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             Ok(())
         }),
         Key(&["no_advertise"], |e, b, _| section::boolean(&e.value, "no_advertise").map(|n| b.l.no_advertise = n)),
-        Key(&["tls"], |e, b, _| tls::read(&e.value, "leafnodes tls").map(|t| b.l.tls = Some(t))),
+        Key(&["tls"], |e, b, _| {
+            let t = tls::read(&e.value, "leafnodes tls")?;
+            if t.allow_non_tls {
+                return Err(invalid(&e.value, "leafnodes tls: allow_non_tls is not supported on the leafnode port"));
+            }
+            b.l.tls = Some(t);
+            Ok(())
+        }),
         Key(&["auth_timeout"], |e, b, _| {
             let (d, _) = section::nonzero_duration(&e.value, "leafnodes auth_timeout", Bare::FractionalSeconds)?;
             b.l.auth_timeout = Some(d);
@@ -125,17 +135,8 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
 };
 
 /// nats-server's remote keys that warden does not implement yet.
-const UNSUPPORTED_REMOTE: &[&str] = &[
-    "tls",
-    "hub",
-    "ws_compression",
-    "ws_no_masking",
-    "first_info_timeout",
-    "dial_timeout",
-    "proxy",
-    "disabled",
-    "ignore_discovered_servers",
-];
+const UNSUPPORTED_REMOTE: &[&str] =
+    &["hub", "ws_compression", "ws_no_masking", "dial_timeout", "proxy", "disabled", "ignore_discovered_servers"];
 
 /// One remote (`leafnodes { remotes = [ {...} ] }`).
 fn read_remote(value: &crate::config::value::Value) -> Result<LeafRemote, ConfigError> {
@@ -146,10 +147,17 @@ fn read_remote(value: &crate::config::value::Value) -> Result<LeafRemote, Config
         nkey: None,
         deny_imports: Vec::new(),
         deny_exports: Vec::new(),
+        tls: None,
+        first_info_timeout: FIRST_INFO_TIMEOUT,
     };
     let found = REMOTE.read_value("a leafnode remote", value, &mut remote)?;
     if remote.urls.is_empty() {
         return Err(ConfigError::at(ErrorKind::Invalid, &value.pos, "a leafnode remote needs `url` or `urls`"));
+    }
+    // A `tls://` URL alone asks for TLS, verified against the system's roots.
+    if remote.tls.is_none() && remote.urls.iter().any(|u| u.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("tls://")))
+    {
+        remote.tls = Some(tls::defaults());
     }
     if let (Some(_), Some(e)) = (&remote.credentials, found.get("nkey")) {
         return Err(conflict(e, "a leafnode remote logs in with `credentials` or `nkey`, not both"));
@@ -184,6 +192,11 @@ pub(super) static REMOTE: Block<LeafRemote> = Block {
         }),
         Key(&["deny_imports", "deny_import"], |e, r, _| subjects(&e.value, "deny_imports").map(|s| r.deny_imports = s)),
         Key(&["deny_exports", "deny_export"], |e, r, _| subjects(&e.value, "deny_exports").map(|s| r.deny_exports = s)),
+        Key(&["tls"], |e, r, _| tls::read_dialler(&e.value, "leafnode remote tls").map(|t| r.tls = Some(t))),
+        Key(&["first_info_timeout"], |e, r, _| {
+            section::nonzero_duration(&e.value, "first_info_timeout", Bare::FractionalSeconds)
+                .map(|(d, _)| r.first_info_timeout = d)
+        }),
         Key(&["compression"], |e, _, _| match &e.value.kind {
             Kind::Bool(false) => Ok(()),
             Kind::String(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled") => Ok(()),
@@ -192,13 +205,13 @@ pub(super) static REMOTE: Block<LeafRemote> = Block {
     ],
 };
 
-/// A hub URL: `nats-leaf://`, `nats://` or `leafnode://`, with an optional
+/// A hub URL: `nats-leaf://`, `nats://`, `leafnode://` or `tls://`, with an optional
 /// `user:password@`. Messages do not repeat the URL: it may carry a password.
 fn leaf_url(value: &crate::config::value::Value) -> Result<String, ConfigError> {
     let text = section::word(value, "a leafnode remote url")?;
-    let bad = || invalid(value, "a leafnode remote url must be nats-leaf://[user:password@]host:port");
+    let bad = || invalid(value, "a leafnode remote url must be nats-leaf://[user:password@]host:port (or tls://)");
     let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
-    if !["nats-leaf", "nats", "leafnode"].iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
+    if !["nats-leaf", "nats", "leafnode", "tls"].iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
         return Err(bad());
     }
     let host_port = rest.trim_end_matches('/').rsplit_once('@').map_or(rest.trim_end_matches('/'), |(_, h)| h);

@@ -531,6 +531,33 @@ fn leafnodes_are_read_and_refused_without_client_authentication() {
 }
 
 #[test]
+fn a_leafnode_remote_tls_block_is_a_diallers() {
+    let remote = |body: &str| load_str(&format!("leafnodes {{ remotes: [ {{ {body} }} ] }}"), "r.conf");
+    let alone = remote("url: \"tls://u:p@hub:7422\"").unwrap().options.leafnodes.unwrap();
+    let tls = alone.remotes[0].tls.as_ref().expect("a tls:// url alone asks for TLS");
+    assert!(tls.ca_file.is_none() && tls.client_certificate().is_none(), "the system's roots, no certificate");
+    let ca_only = remote(
+        "url: \"nats-leaf://hub:7422\", tls { ca_file: \"ca.pem\", handshake_first: true }, first_info_timeout: \"3s\"",
+    );
+    let ca_only = ca_only.unwrap().options.leafnodes.unwrap();
+    let r = &ca_only.remotes[0];
+    assert_eq!(r.first_info_timeout, std::time::Duration::from_secs(3));
+    assert!(r.tls.as_ref().is_some_and(|t| t.handshake_first && t.client_certificate().is_none()));
+    let half = remote("url: \"tls://hub:7422\", tls { cert_file: \"c.pem\" }").unwrap_err().to_string();
+    assert!(half.starts_with("r.conf:1:") && half.contains("both `cert_file` and `key_file`"), "{half}");
+    let verify = remote("url: \"tls://hub:7422\", tls { verify: true }").unwrap_err().to_string();
+    assert!(verify.contains("`verify` has no meaning"), "{verify}");
+    let auto = remote("url: \"tls://hub:7422\", tls { handshake_first: auto }").unwrap_err().to_string();
+    assert!(auto.contains("true or false"), "{auto}");
+    let users = "authorization { user: a, password: b }\n";
+    let plain = load_str(
+        &format!("{users}leafnodes {{ port: 7422, tls {{ cert_file: c, key_file: k, allow_non_tls: true }} }}"),
+        "r.conf",
+    );
+    assert!(plain.unwrap_err().to_string().contains("allow_non_tls is not supported"));
+}
+
+#[test]
 fn the_leafnodes_authorization_block_names_users_in_existing_accounts() {
     let ok = load_str(
         "accounts { EDGE {} }\nleafnodes { port: 7422, authorization { user: a, password: \"p\", account: EDGE, timeout: 3 } }",

@@ -30,6 +30,9 @@ const UNSUPPORTED_TLS: &[&str] = &[
 pub(super) struct Tls {
     /// "tls", "cluster tls" or "websocket tls".
     name: &'static str,
+    /// The block of a connection this server dials (a leafnode remote):
+    /// the certificate is optional (mTLS), server-side keys mean nothing.
+    dialler: bool,
     /// The block, where a missing key is reported.
     at: Pos,
     tls: TlsOptions,
@@ -37,24 +40,39 @@ pub(super) struct Tls {
 
 /// `tls { ... }` (client, cluster or websocket), called `name` in messages.
 pub(super) fn read(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigError> {
-    let mut t = Tls {
-        name,
-        at: value.pos.clone(),
-        tls: TlsOptions {
-            cert_file: PathBuf::new(),
-            key_file: PathBuf::new(),
-            ca_file: None,
-            verify: false,
-            verify_and_map: false,
-            timeout: Duration::from_secs(2),
-            min_version: TlsVersion::V1_2,
-            handshake_first: false,
-            handshake_first_fallback: None,
-            allow_non_tls: false,
-        },
-    };
+    read_block(value, name, false)
+}
+
+/// The `tls { ... }` of a connection this server dials (a leafnode
+/// remote): `cert_file` and `key_file` together or not at all (an empty
+/// path then, see [`TlsOptions::client_certificate`]), `ca_file` or the
+/// system's roots, `handshake_first` as a boolean.
+pub(super) fn read_dialler(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigError> {
+    read_block(value, name, true)
+}
+
+fn read_block(value: &Value, name: &'static str, dialler: bool) -> Result<TlsOptions, ConfigError> {
+    let mut t = Tls { name, dialler, at: value.pos.clone(), tls: defaults() };
     TLS.read_value(name, value, &mut t)?;
     Ok(t.tls)
+}
+
+/// A block's settings before its keys are read; also what a `tls://`
+/// leafnode remote without a block uses (the system's roots, no
+/// certificate of its own).
+pub(super) fn defaults() -> TlsOptions {
+    TlsOptions {
+        cert_file: PathBuf::new(),
+        key_file: PathBuf::new(),
+        ca_file: None,
+        verify: false,
+        verify_and_map: false,
+        timeout: Duration::from_secs(2),
+        min_version: TlsVersion::V1_2,
+        handshake_first: false,
+        handshake_first_fallback: None,
+        allow_non_tls: false,
+    }
 }
 
 pub(super) static TLS: Block<Tls> = Block {
@@ -90,6 +108,30 @@ pub(super) static TLS: Block<Tls> = Block {
             Ok(())
         }),
         Check(|t, f| {
+            if !t.dialler {
+                return Ok(());
+            }
+            for key in ["verify", "verify_and_map", "allow_non_tls"] {
+                if let Some(e) = f.get(key) {
+                    return Err(invalid(
+                        &e.value,
+                        format!("{}: `{key}` has no meaning for a connection this server dials", t.name),
+                    ));
+                }
+            }
+            if let (Some(e), Some(_)) = (f.get("handshake_first"), t.tls.handshake_first_fallback) {
+                return Err(invalid(&e.value, format!("{}: handshake_first is true or false here", t.name)));
+            }
+            match (f.get("cert_file"), f.get("key_file")) {
+                (Some(_), None) | (None, Some(_)) => Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    &t.at,
+                    format!("{}: a client certificate needs both `cert_file` and `key_file`", t.name),
+                )),
+                _ => Ok(()),
+            }
+        }),
+        Check(|t, f| {
             // verify_and_map implies verify, as in nats-server.
             t.tls.verify |= t.tls.verify_and_map;
             if let (Some(e), true) = (f.get("allow_non_tls"), t.tls.plain_text_skips_verify()) {
@@ -111,8 +153,11 @@ pub(super) static TLS: Block<Tls> = Block {
     ],
 };
 
-/// A key the block cannot do without.
+/// A key the block cannot do without (a listener's certificate).
 fn required(t: &Tls, f: &Found<'_>, key: &str) -> Result<(), ConfigError> {
+    if t.dialler {
+        return Ok(());
+    }
     f.require(key, &t.at, &format!("{} needs `{key}`", t.name))
 }
 

@@ -45,7 +45,9 @@ fn accepted(hub: &Arc<Hub>, now: Instant) -> LeafSession {
         crate::broker::ClientKind::Leaf,
     ));
     let slot = hub.pending.admit(client.addr.ip(), true).unwrap();
-    LeafSession::new(hub.clone(), client, slot, now)
+    let (session, info) = LeafSession::new(hub.clone(), client.clone(), slot, now);
+    client.send(&info);
+    session
 }
 
 /// Everything the session queued to the leaf since the last call.
