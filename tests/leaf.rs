@@ -615,3 +615,87 @@ async fn a_warden_leaf_joins_a_nats_server_2_15_hub_over_mutual_tls_in_either_or
     warden_leaf_over_tls(&binary, "tls-hub-2-15", false).await;
     warden_leaf_over_tls(&binary, "tls-first-hub-2-15", true).await;
 }
+
+/// Messages `sub` receives until none has come for `quiet`.
+async fn drain_count(sub: &mut async_nats::Subscriber, quiet: Duration) -> usize {
+    let mut n = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(quiet, sub.next()).await {
+        n += 1;
+    }
+    n
+}
+
+/// A leaf node *cluster* (two nats-server 2.15.1 servers named EDGE, routed
+/// to each other) whose servers connect to different nodes of a mixed hub
+/// cluster, one warden and one nats-server: nats-server sends warden the
+/// cluster's traffic as `LMSG EDGE ...` and its interest as `LS+ EDGE ...`
+/// over the route, and each message still arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaf_cluster_across_a_mixed_hub_cluster_hears_each_message_once() {
+    let Some(nats_2_15) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    let (_, public) = user_key();
+    let users = hub_config(&public).split("leafnodes").next().unwrap().to_owned();
+    let w = start(options_from(&format!(
+        "{users}cluster {{ name: hub, listen: \"127.0.0.1:0\", insecure_allow_unauthenticated_routes: true }}\nleafnodes {{ listen: \"127.0.0.1:0\" }}\n"
+    )))
+    .await;
+    let w_route = w.cluster().unwrap().listen_addr;
+    let (n_client, n_route, n_leaf) = (free_port(), free_port(), free_port());
+    let _n = spawn_nats_server(
+        &nats_2_15,
+        "edge-hub-n",
+        &format!(
+            "listen: 127.0.0.1:{n_client}\n{users}cluster {{ name: hub, listen: 127.0.0.1:{n_route}, routes: [\"nats-route://{w_route}\"] }}\nleafnodes {{ listen: 127.0.0.1:{n_leaf} }}\n"
+        ),
+    );
+    let cluster = w.cluster().unwrap().clone();
+    common::peers::eventually("the hub route", || cluster.route_count() == 1).await;
+    let w_leaf = w.leafnode_addr().unwrap();
+    let (l1_port, l1_route, l2_port, l2_route) = (free_port(), free_port(), free_port(), free_port());
+    let edge = |port: u16, route: u16, other: u16, hub: String| {
+        format!(
+            "listen: 127.0.0.1:{port}\nserver_name: edge-{port}\ncluster {{ name: EDGE, listen: 127.0.0.1:{route}, routes: [\"nats-route://127.0.0.1:{other}\"] }}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://leaf:leaf-pw@{hub}\" }} ] }}\n"
+        )
+    };
+    let _l1 =
+        spawn_nats_server(&nats_2_15, "edge-l1", &edge(l1_port, l1_route, l2_route, format!("127.0.0.1:{n_leaf}")));
+    let _l2 = spawn_nats_server(&nats_2_15, "edge-l2", &edge(l2_port, l2_route, l1_route, w_leaf.to_string()));
+    let on_w = connect(&common::url(&w), Some(("app", "app-pw"))).await;
+    let on_l1 = connect(&format!("nats://127.0.0.1:{l1_port}"), None).await;
+    let on_l2 = connect(&format!("nats://127.0.0.1:{l2_port}"), None).await;
+    let hub = w.leaf_hub().unwrap().clone();
+    common::peers::eventually("EDGE's leaf on warden", || hub.leafs().len() == 1).await;
+
+    // Up from the leaf cluster's nats-server-hosted half to warden's client:
+    // nats-server routes it to warden as `LMSG EDGE $G ...`.
+    let mut at_w = on_w.subscribe("up.x").await.unwrap();
+    on_w.flush().await.unwrap();
+    until_flowing(&on_l1, "up.x", &mut at_w).await;
+    for i in 0..20 {
+        on_l1.publish("up.x", i.to_string().into()).await.unwrap();
+    }
+    on_l1.flush().await.unwrap();
+    assert_eq!(drain_count(&mut at_w, Duration::from_millis(500)).await, 20);
+    assert_eq!(cluster.route_count(), 1, "the route carried the LMSG and is still up");
+
+    // Within the leaf cluster, across both hubs: once each, in both
+    // directions; with a subscriber on warden too, so what EDGE publishes
+    // through warden also crosses the route, as `LMSG EDGE ...`, which
+    // nats-server then keeps from EDGE's other server.
+    for (from, to, subject) in [(&on_l1, &on_l2, "edge.a"), (&on_l2, &on_l1, "edge.b")] {
+        let mut sub = to.subscribe(subject.to_owned()).await.unwrap();
+        to.flush().await.unwrap();
+        until_flowing(from, subject, &mut sub).await;
+        let mut on_hub = on_w.subscribe(subject.to_owned()).await.unwrap();
+        on_w.flush().await.unwrap();
+        until_flowing(from, subject, &mut on_hub).await;
+        drain_count(&mut sub, Duration::from_millis(100)).await;
+        for i in 0..20 {
+            from.publish(subject.to_owned(), i.to_string().into()).await.unwrap();
+        }
+        from.flush().await.unwrap();
+        assert_eq!(drain_count(&mut sub, Duration::from_millis(500)).await, 20, "{subject}: each message once");
+        assert_eq!(drain_count(&mut on_hub, Duration::from_millis(100)).await, 20, "{subject}: and once on the hub");
+    }
+    w.shutdown().await;
+}

@@ -107,6 +107,23 @@ pub struct Client {
     /// Reply subjects this client may answer (`allow_responses`), recorded
     /// by publishers when they deliver a request to it.
     replies: Mutex<Option<ResponseTracker>>,
+    /// A leaf connection's role and the other server's cluster, fixed at
+    /// its login.
+    leaf: std::sync::OnceLock<LeafRole>,
+    /// A route peer that announced `lnoc`: a leaf node cluster's messages
+    /// go to it as `LMSG` naming that cluster.
+    lnoc: AtomicBool,
+}
+
+/// Where a leaf connection sits, fixed at its login: what loop prevention
+/// needs to know of it.
+#[derive(Debug, Clone)]
+pub struct LeafRole {
+    /// This server dialled it: the other end is this server's hub.
+    pub to_hub: bool,
+    /// The other server's cluster name, if it has one: a leaf node cluster
+    /// gets nothing back that came from that cluster.
+    pub cluster: Option<Box<str>>,
 }
 
 impl Client {
@@ -134,7 +151,29 @@ impl Client {
             cache_entries: AtomicUsize::new(0),
             tracks_replies: AtomicBool::new(false),
             replies: Mutex::new(None),
+            leaf: std::sync::OnceLock::new(),
+            lnoc: AtomicBool::new(false),
         }
+    }
+
+    /// Fixes a leaf connection's role at its login (once).
+    pub fn set_leaf_role(&self, role: LeafRole) {
+        let _ = self.leaf.set(role);
+    }
+
+    /// The cluster of the server at the other end of a leaf connection.
+    pub fn leaf_cluster(&self) -> Option<&str> {
+        self.leaf.get().and_then(|r| r.cluster.as_deref())
+    }
+
+    /// Records that a route peer understands `LMSG` with an origin cluster.
+    pub fn set_lnoc(&self, on: bool) {
+        self.lnoc.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether a route peer understands `LMSG` with an origin cluster.
+    pub fn lnoc(&self) -> bool {
+        self.lnoc.load(Ordering::Relaxed)
     }
 
     /// Records that the client sent something at `at` (once per read batch).
@@ -175,7 +214,10 @@ impl Client {
     /// Which side of this server it sits on: its subscriptions are
     /// deliveries when local, interest to forward to when not.
     pub fn via(&self) -> Via {
-        Via::of(self.kind)
+        match self.kind {
+            ClientKind::Leaf if self.leaf.get().is_some_and(|r| r.to_hub) => Via::Hub,
+            kind => Via::of(kind),
+        }
     }
 
     /// Records that the client speaks protocol 1 (takes async INFO).

@@ -15,7 +15,7 @@ use super::account::{Account, ServiceImport, StreamImport};
 use super::origin::{Origin, Via};
 use super::router::{Claim, MatchCache, SubKind, Subscription};
 use super::{Append, Broker, Client, ClientKind, InboxMsg};
-use crate::proto::route::{rmsg_len_bound, write_rmsg};
+use crate::proto::route::{rmsg_len_bound, write_rmsg, FrameTo};
 
 /// A message to deliver, borrowing from the publisher's read buffer.
 #[derive(Debug, Clone, Copy)]
@@ -180,7 +180,7 @@ impl Fanout {
             }
             delivered += usize::from(taken);
         }
-        delivered += self.forward_to_routes(broker, account, msg, now);
+        delivered += self.forward_to_routes(broker, account, msg, origin.leaf_cluster(), now);
         delivered
     }
 
@@ -202,16 +202,30 @@ impl Fanout {
         delivered
     }
 
-    fn forward_to_routes(&mut self, broker: &Broker, account: &Account, msg: &Message<'_>, now: Instant) -> usize {
+    /// Sends `msg` to the routes and leafs collected for it; `cluster`: the
+    /// leaf node cluster it came from, named to route peers that take it.
+    fn forward_to_routes(
+        &mut self,
+        broker: &Broker,
+        account: &Account,
+        msg: &Message<'_>,
+        cluster: Option<&[u8]>,
+        now: Instant,
+    ) -> usize {
         let routes = std::mem::take(&mut self.routes);
         let mut sent = 0;
         let name = account.name.as_bytes();
         for (route, queues) in &routes {
             // A leaf connection is bound to its account: LMSG names none.
-            let account = (route.kind != ClientKind::Leaf).then_some(name);
-            let size = rmsg_len_bound(name, msg.subject, msg.reply, queues, msg.message);
+            let to = match (route.kind, cluster) {
+                (ClientKind::Leaf, _) => FrameTo::Leaf,
+                (_, Some(origin)) if route.lnoc() => FrameTo::RouteFromLeafCluster { origin, account: name },
+                _ => FrameTo::Route(name),
+            };
+            let size =
+                rmsg_len_bound(name, msg.subject, msg.reply, queues, msg.message) + cluster.map_or(0, <[u8]>::len);
             let appended = route.outbound.append(size, |buf| {
-                write_rmsg(buf, account, msg.subject, msg.reply, queues, msg.header_len, msg.message);
+                write_rmsg(buf, to, msg.subject, msg.reply, queues, msg.header_len, msg.message);
             });
             if appended == Append::Queued {
                 sent += 1;

@@ -56,7 +56,7 @@ use crate::config::Options;
 
 pub use account::{Account, Accounts};
 pub use audit::{AuditKind, AuditLog, LogLimiter, SourceBudget};
-pub use client::{Client, ClientKind, ClientMeta, ClientStats};
+pub use client::{Client, ClientKind, ClientMeta, ClientStats, LeafRole};
 pub use close::CloseReason;
 pub use events::{EventHub, ServerEvent, EVENTS_PER_SECOND};
 pub use fanout::{stall_behind, wake_writers, Fanout, Message, STALL};

@@ -7,6 +7,12 @@
 //! route interest is never announced to other routes. A leaf node's
 //! messages and interest go everywhere but back to that leaf (as
 //! nats-server: the hub relays between its leafs and into its cluster).
+//! What this server's own hub sends stays off the routes, and what came
+//! over a route stays off the hub connection, since every server of a leaf
+//! cluster has its own connection to the hub (nats-server's rule, which
+//! keeps a leaf cluster from hearing everything twice). And nothing goes
+//! back to the leaf node cluster it came from, over whichever connection
+//! (the origin a route's `LMSG` names, or the cluster a leaf logged in as).
 //! Gateways will be one more [`Via`] with its rows in
 //! [`Via::may_forward_to`]; nothing else in the broker needs to learn
 //! about them.
@@ -22,8 +28,10 @@ pub enum Via {
     Local,
     /// Another server of the cluster.
     Route,
-    /// A leaf node server.
+    /// A leaf node server connected to this one (this server is its hub).
     Leaf,
+    /// This server's hub, over a connection this server dialled as its leaf.
+    Hub,
 }
 
 impl Via {
@@ -42,9 +50,11 @@ impl Via {
     pub fn may_forward_to(self, to: Via) -> bool {
         match (self, to) {
             (_, Via::Local) => true,
-            (Via::Route, Via::Route) => false,
+            (Via::Route | Via::Hub, Via::Route) => false,
             (Via::Local | Via::Leaf, Via::Route) => true,
             (_, Via::Leaf) => true,
+            (Via::Route | Via::Hub, Via::Hub) => false,
+            (Via::Local | Via::Leaf, Via::Hub) => true,
         }
     }
 }
@@ -64,6 +74,8 @@ pub enum Origin<'a> {
     Route {
         /// Queue groups named in the RMSG.
         queues: QueueNames<'a>,
+        /// The leaf node cluster an `LMSG` came from (empty for none).
+        cluster: &'a [u8],
     },
     /// A leaf node connection.
     Leaf {
@@ -71,6 +83,10 @@ pub enum Origin<'a> {
         id: u64,
         /// Queue groups named in the LMSG; none means every group.
         queues: QueueNames<'a>,
+        /// The connection goes to this server's hub.
+        hub: bool,
+        /// The other server's cluster (empty for none).
+        cluster: &'a [u8],
     },
     /// Sent on by a service import (a request into the exporter, or a
     /// response back): never to shadows (as nats-server), and onwards as
@@ -87,17 +103,32 @@ impl Origin<'_> {
         match self {
             Origin::Client { .. } => Via::Local,
             Origin::Route { .. } => Via::Route,
-            Origin::Leaf { .. } => Via::Leaf,
+            Origin::Leaf { hub: false, .. } => Via::Leaf,
+            Origin::Leaf { hub: true, .. } => Via::Hub,
             Origin::Import { via } => *via,
         }
     }
 
     /// Whether a delivery may go to a subscription of `owner`'s: by the
-    /// rule for its side, and never back to the leaf it came from.
+    /// rule for its side, never back to the leaf it came from, nor to
+    /// another leaf connection of the leaf node cluster it came from.
     pub fn may_reach(&self, owner: &Client) -> bool {
         match self {
             Origin::Leaf { id, .. } if *id == owner.id => false,
+            Origin::Leaf { cluster, .. } | Origin::Route { cluster, .. }
+                if !cluster.is_empty() && owner.leaf_cluster().is_some_and(|c| c.as_bytes() == *cluster) =>
+            {
+                false
+            }
             _ => self.may_forward_to(owner.via()),
+        }
+    }
+
+    /// The leaf node cluster the message came from, if it names one.
+    pub fn leaf_cluster(&self) -> Option<&[u8]> {
+        match self {
+            Origin::Leaf { cluster, .. } | Origin::Route { cluster, .. } if !cluster.is_empty() => Some(cluster),
+            _ => None,
         }
     }
 
@@ -105,7 +136,7 @@ impl Origin<'_> {
     /// server picked this one for; a leaf may name some (else all are).
     pub fn serves_queue(&self, name: &[u8]) -> bool {
         match self {
-            Origin::Route { queues } => queues.contains(name),
+            Origin::Route { queues, .. } => queues.contains(name),
             Origin::Leaf { queues, .. } => queues.is_empty() || queues.contains(name),
             _ => true,
         }
@@ -127,7 +158,15 @@ impl Origin<'_> {
 mod tests {
     use super::*;
 
-    const ALL: [Via; 3] = [Via::Local, Via::Route, Via::Leaf];
+    const ALL: [Via; 4] = [Via::Local, Via::Route, Via::Leaf, Via::Hub];
+
+    fn from_leaf(id: u64, queues: QueueNames<'_>) -> Origin<'_> {
+        Origin::Leaf { id, queues, hub: false, cluster: b"" }
+    }
+
+    fn route() -> Origin<'static> {
+        Origin::Route { queues: QueueNames::default(), cluster: b"" }
+    }
 
     #[test]
     fn a_route_never_feeds_a_route_and_everything_reaches_local_subscribers() {
@@ -143,10 +182,41 @@ mod tests {
     }
 
     #[test]
+    fn the_hubs_traffic_stays_off_the_routes_and_the_routes_off_the_hub() {
+        assert!(!Via::Hub.may_forward_to(Via::Route), "every server of a leaf cluster hears the hub itself");
+        assert!(!Via::Route.may_forward_to(Via::Hub), "the hub hears each server of the cluster itself");
+        assert!(!Via::Hub.may_forward_to(Via::Hub), "one hub's traffic is not another hub's");
+        assert!(Via::Local.may_forward_to(Via::Hub) && Via::Leaf.may_forward_to(Via::Hub));
+        assert!(Via::Hub.may_forward_to(Via::Leaf) && Via::Hub.may_forward_to(Via::Local));
+    }
+
+    #[test]
+    fn nothing_goes_back_to_the_leaf_cluster_it_came_from() {
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let leaf_of = |id, cluster: Option<&str>| {
+            let c = Client::with_kind(id, addr, 1024, ClientKind::Leaf);
+            c.set_leaf_role(super::super::LeafRole { to_hub: false, cluster: cluster.map(Into::into) });
+            c
+        };
+        let routed = Origin::Route { queues: QueueNames::default(), cluster: b"EDGE" };
+        assert!(!routed.may_reach(&leaf_of(1, Some("EDGE"))), "a route's LMSG from EDGE skips EDGE's leafs");
+        assert!(routed.may_reach(&leaf_of(2, Some("OTHER"))) && routed.may_reach(&leaf_of(3, None)));
+        let from = Origin::Leaf { id: 4, queues: QueueNames::default(), hub: false, cluster: b"EDGE" };
+        assert!(!from.may_reach(&leaf_of(5, Some("EDGE"))), "nor does one of EDGE's leafs reach another");
+        assert!(from.may_reach(&Client::with_kind(6, addr, 1024, ClientKind::Route)), "the route peer decides");
+        assert_eq!(from.leaf_cluster(), Some(&b"EDGE"[..]));
+        assert_eq!(route().leaf_cluster(), None);
+        let hub = Client::with_kind(7, addr, 1024, ClientKind::Leaf);
+        hub.set_leaf_role(super::super::LeafRole { to_hub: true, cluster: None });
+        assert_eq!(hub.via(), Via::Hub);
+        assert!(!routed.may_reach(&hub), "a route's message never goes to the hub");
+    }
+
+    #[test]
     fn nothing_goes_back_to_the_leaf_it_came_from() {
         let addr = "127.0.0.1:1".parse().unwrap();
         let leaf = |id| Client::with_kind(id, addr, 1024, ClientKind::Leaf);
-        let from = Origin::Leaf { id: 7, queues: QueueNames::default() };
+        let from = from_leaf(7, QueueNames::default());
         assert!(!from.may_reach(&leaf(7)));
         assert!(from.may_reach(&leaf(8)));
         assert!(from.may_reach(&Client::with_kind(9, addr, 1024, ClientKind::Route)));
@@ -154,11 +224,11 @@ mod tests {
 
     #[test]
     fn a_leaf_serves_all_queue_groups_unless_it_names_some() {
-        let all = Origin::Leaf { id: 1, queues: QueueNames::default() };
+        let all = from_leaf(1, QueueNames::default());
         assert!(all.serves_queue(b"q"));
-        let some = Origin::Leaf { id: 1, queues: QueueNames::new(b"a b") };
+        let some = from_leaf(1, QueueNames::new(b"a b"));
         assert!(some.serves_queue(b"b") && !some.serves_queue(b"q"));
-        assert!(!Origin::Route { queues: QueueNames::default() }.serves_queue(b"q"));
+        assert!(!route().serves_queue(b"q"));
         assert!(Origin::Client { id: 1, echo: true }.serves_queue(b"q"));
     }
 
@@ -172,7 +242,7 @@ mod tests {
             assert_eq!(origin.may_import(), via == Via::Local);
         }
         assert!(Origin::Client { id: 1, echo: false }.may_import());
-        assert!(!Origin::Route { queues: QueueNames::default() }.may_import());
+        assert!(!route().may_import());
     }
 
     #[test]

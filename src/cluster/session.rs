@@ -358,11 +358,12 @@ impl RouteSession {
             RouteOp::Info(json) => self.info(json),
             // Interest and messages of accounts this server does not host
             // are dropped, so they never enter another account's index.
-            RouteOp::Sub { account, subject, queue } => {
+            RouteOp::Sub { origin, account, subject, queue } => {
                 if self.link().is_none() {
                     return refused(self, Refusal::InterestBeforeHandshake);
                 }
-                self.remote_sub(account, subject, queue.map(|(q, _)| q)).map_err(|r| Event::Close(self.refuse(r)))
+                self.remote_sub(origin, account, subject, queue.map(|(q, _)| q))
+                    .map_err(|r| Event::Close(self.refuse(r)))
             }
             RouteOp::Unsub { account, subject, queue } => {
                 self.remote_unsub(account, subject, queue);
@@ -385,7 +386,7 @@ impl RouteSession {
                     header_len: msg.header_len,
                     message: msg.message,
                 };
-                let origin = Origin::Route { queues: msg.queues };
+                let origin = Origin::Route { queues: msg.queues, cluster: msg.origin.unwrap_or_default() };
                 self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());
                 Ok(())
             }
@@ -476,6 +477,7 @@ impl RouteSession {
             None => format!("nats-route://{}/", SocketAddr::new(self.peer.ip(), info.port)),
         };
         let remote_id = info.server_id.clone();
+        self.client.set_lnoc(info.lnoc);
         let link = Arc::new(RouteLink::new(self.client.clone(), info, self.solicited.is_some(), route_url));
         if !self.cluster.register(link.clone(), &self.broker.identity.id) {
             debug!(peer = %self.peer, remote = %remote_id, "duplicate route closed");
@@ -500,7 +502,13 @@ impl RouteSession {
         Some(account)
     }
 
-    fn remote_sub(&mut self, account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Result<(), Refusal> {
+    fn remote_sub(
+        &mut self,
+        origin: Option<&[u8]>,
+        account: &[u8],
+        subject: &[u8],
+        queue: Option<&[u8]>,
+    ) -> Result<(), Refusal> {
         let valid = std::str::from_utf8(account).is_ok_and(|a| subject::is_valid_literal(a.as_bytes()));
         if !valid || !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
             return Ok(());
@@ -517,7 +525,7 @@ impl RouteSession {
         }
         self.remote_bytes += bytes;
         match self.account(account) {
-            Some(account) => self.host(account, key),
+            Some(account) => self.host(account, key, origin),
             None => {
                 self.unhosted.insert(key);
             }
@@ -525,9 +533,11 @@ impl RouteSession {
         Ok(())
     }
 
-    /// Puts interest into `account`'s index.
-    fn host(&mut self, account: Arc<Account>, key: InterestKey) {
-        let sub = Arc::new(Subscription::new(self.client.clone(), account, &key.1, key.2.as_deref(), b"", None));
+    /// Puts interest into `account`'s index (of the leaf node cluster
+    /// `origin`, if a route's `LS+` named one).
+    fn host(&mut self, account: Arc<Account>, key: InterestKey, origin: Option<&[u8]>) {
+        let sub = Subscription::new(self.client.clone(), account, &key.1, key.2.as_deref(), b"", None);
+        let sub = Arc::new(sub.from_leaf_cluster(origin));
         self.broker.add_subscription(sub.clone());
         self.remote.insert(key, sub);
     }
@@ -549,7 +559,7 @@ impl RouteSession {
         for key in ready {
             self.unhosted.remove(&key);
             if let Some(account) = self.broker.accounts.get(&key.0) {
-                self.host(account, key);
+                self.host(account, key, None);
             }
         }
     }

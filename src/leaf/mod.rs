@@ -87,18 +87,74 @@ impl std::error::Error for LeafError {
 /// Subject and queue of a piece of interest in one account.
 type Key = (Box<[u8]>, Option<Box<[u8]>>);
 
-/// How many subscriptions stand behind one piece of interest, and how many
-/// of them each leaf holds itself (a leaf is never told of its own).
+/// How many subscriptions stand behind one piece of interest, and of them:
+/// how many each leaf connection holds itself (a leaf is never told of its
+/// own), how many came over a route or from a hub (a hub is not told of
+/// those, see [`Via::may_forward_to`]), and how many a route named as a
+/// leaf node cluster's (that cluster's leafs are not told of them).
 #[derive(Debug, Default)]
 struct Count {
     total: u32,
     by_leaf: HashMap<u64, u32>,
+    not_for_hubs: u32,
+    by_origin: HashMap<String, u32>,
+}
+
+/// Where one subscription stands, for the counts.
+struct Holder<'a> {
+    /// The leaf connection that holds it.
+    leaf: Option<u64>,
+    /// A hub may not be told of it.
+    not_for_hubs: bool,
+    /// The leaf node cluster a route named for it.
+    origin: Option<&'a str>,
+}
+
+impl Holder<'_> {
+    fn of(sub: &Subscription) -> Holder<'_> {
+        let via = sub.owner.via();
+        Holder {
+            leaf: matches!(via, Via::Leaf | Via::Hub).then_some(sub.owner.id),
+            not_for_hubs: !sub.is_announced_to(Via::Hub),
+            origin: (via == Via::Route).then(|| sub.leaf_cluster()).flatten(),
+        }
+    }
+}
+
+/// Counts one more or one fewer for `key`, forgetting it at zero.
+fn bump<K, Q>(map: &mut HashMap<K, u32>, key: &Q, added: bool)
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
+{
+    if added {
+        match map.get_mut(key) {
+            Some(n) => *n += 1,
+            None => {
+                map.insert(key.to_owned(), 1);
+            }
+        }
+    } else if let Some(n) = map.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(key);
+        }
+    }
 }
 
 impl Count {
-    /// The count a leaf is told: everyone's but its own.
-    fn seen_by(&self, leaf: u64) -> u32 {
-        self.total.saturating_sub(self.by_leaf.get(&leaf).copied().unwrap_or(0))
+    fn apply(&mut self, holder: &Holder<'_>, added: bool) {
+        let step = |n: &mut u32| *n = if added { *n + 1 } else { n.saturating_sub(1) };
+        step(&mut self.total);
+        if let Some(id) = holder.leaf {
+            bump(&mut self.by_leaf, &id, added);
+        }
+        if holder.not_for_hubs {
+            step(&mut self.not_for_hubs);
+        }
+        if let Some(origin) = holder.origin {
+            bump(&mut self.by_origin, origin, added);
+        }
     }
 }
 
@@ -236,11 +292,26 @@ impl Hub {
     /// `isolate_leafnode_interest` no leaf's at all for a leaf this server
     /// accepted.
     fn seen(&self, count: &Count, link: &LeafLink) -> u32 {
-        if self.opts.isolate_leafnode_interest && !link.spoke {
-            count.total.saturating_sub(count.by_leaf.values().sum())
-        } else {
-            count.seen_by(link.client.id)
+        if link.spoke {
+            return count.total.saturating_sub(count.not_for_hubs);
         }
+        let leafs = if self.opts.isolate_leafnode_interest {
+            count.by_leaf.values().sum()
+        } else {
+            count.by_leaf.get(&link.client.id).copied().unwrap_or(0)
+        };
+        let same_cluster = link.client.leaf_cluster().and_then(|c| count.by_origin.get(c)).copied().unwrap_or(0);
+        count.total.saturating_sub(leafs).saturating_sub(same_cluster)
+    }
+
+    /// Whether a change of `holder`'s interest changes what `link` sees.
+    fn concerns(&self, holder: &Holder<'_>, link: &LeafLink) -> bool {
+        if link.spoke {
+            return !holder.not_for_hubs;
+        }
+        let isolated = self.opts.isolate_leafnode_interest && holder.leaf.is_some();
+        let same_cluster = holder.origin.is_some() && holder.origin == link.client.leaf_cluster();
+        holder.leaf != Some(link.client.id) && !isolated && !same_cluster
     }
 
     /// Adds an established leaf and tells it of the account's interest (all
@@ -274,35 +345,14 @@ impl Hub {
     /// Applies a change of `delta` (+1 or -1) to the interest behind `sub`
     /// and tells each other leaf of the account what it now sees.
     fn interest_changed(&self, sub: &Subscription, added: bool) {
-        let owner = (sub.owner.via() == Via::Leaf).then_some(sub.owner.id);
+        let holder = Holder::of(sub);
         let key: Key = (sub.subject.clone(), sub.queue.clone());
         let mut accounts = self.accounts.lock();
         let account = accounts.entry(sub.account.name.clone()).or_default();
         let count = account.interest.entry(key.clone()).or_default();
-        if added {
-            count.total += 1;
-            if let Some(id) = owner {
-                *count.by_leaf.entry(id).or_insert(0) += 1;
-            }
-        } else {
-            count.total = count.total.saturating_sub(1);
-            if let Some(id) = owner {
-                if let Some(n) = count.by_leaf.get_mut(&id) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        count.by_leaf.remove(&id);
-                    }
-                }
-            }
-        }
+        count.apply(&holder, added);
         let (subject, queue) = (&key.0, key.1.as_deref());
-        // With isolate_leafnode_interest a leaf's interest reaches no other
-        // leaf this server accepted (only the hubs it dialled, and routes).
-        let isolated = self.opts.isolate_leafnode_interest && owner.is_some();
-        let told = account
-            .leafs
-            .iter()
-            .filter(|l| Some(l.client.id) != owner && (l.spoke || !isolated) && l.announces(subject, queue));
+        let told = account.leafs.iter().filter(|l| self.concerns(&holder, l) && l.announces(subject, queue));
         for leaf in told {
             let seen = self.seen(count, leaf);
             let line = match (seen, queue, added) {

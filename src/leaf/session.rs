@@ -29,8 +29,8 @@ use super::remote::{SpokeLogin, SpokeRules};
 use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTES};
 use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
 use crate::broker::{
-    wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, ServerEvent,
-    Subscription,
+    wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, LeafRole, Message, Origin, PendingSlot,
+    ServerEvent, Subscription,
 };
 use crate::conn::{connection_facts, Event, KeepAlive, Login, Protocol, Received, FIRST_PEER_PING};
 use crate::perms::{system_space, PublishGuard, Standing, SubDecision};
@@ -123,6 +123,9 @@ struct Peer {
     name: String,
     version: String,
     headers: bool,
+    /// Its cluster name (empty for none): what comes from that cluster
+    /// does not go back to it.
+    cluster: String,
 }
 
 /// Where the connection is in its life.
@@ -410,8 +413,13 @@ impl LeafSession {
             connect["sig"] = sig.into();
         }
         self.client.send(format!("CONNECT {connect}\r\n").as_bytes());
-        let peer =
-            Peer { server_id: info.server_id, name: info.server_name, version: info.version, headers: info.headers };
+        let peer = Peer {
+            server_id: info.server_id,
+            name: info.server_name,
+            version: info.version,
+            headers: info.headers,
+            cluster: info.cluster,
+        };
         if info.info_on_connect {
             // nats-server answers the CONNECT with its leaf user's
             // permissions: interest waits for them.
@@ -511,6 +519,8 @@ impl LeafSession {
             standing,
             self.broker.opts.check_reply_subjects,
         );
+        let cluster = Some(peer.cluster.into_boxed_str()).filter(|c| !c.is_empty());
+        self.client.set_leaf_role(LeafRole { to_hub: self.spoke.is_some(), cluster });
         let link = Arc::new(LeafLink {
             client: self.client.clone(),
             account: account.name.clone(),
@@ -613,7 +623,8 @@ impl LeafSession {
         let account = established.account.clone();
         let message =
             Message { subject: msg.subject, reply: msg.reply, header_len: msg.header_len, message: msg.message };
-        let origin = Origin::Leaf { id: self.client.id, queues: msg.queues };
+        let cluster = self.client.leaf_cluster().unwrap_or_default().as_bytes();
+        let origin = Origin::Leaf { id: self.client.id, queues: msg.queues, hub: self.spoke.is_some(), cluster };
         self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());
         Ok(())
     }
@@ -680,6 +691,7 @@ impl Protocol for LeafSession {
                     name: connect.name,
                     version: connect.version,
                     headers: connect.headers,
+                    cluster: connect.cluster,
                 };
                 self.establish(identity, peer)
             }

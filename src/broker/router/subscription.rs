@@ -61,6 +61,9 @@ pub struct Subscription {
     /// Its shadows in exporting accounts (stream imports), which enter and
     /// leave the indexes with it.
     shadows: Box<[Arc<Subscription>]>,
+    /// The leaf node cluster a route's `LS+` named: that cluster's leafs
+    /// are not told of it.
+    origin: Option<Box<str>>,
 }
 
 /// A shadow to create with a subscription: the import and the subject in
@@ -101,7 +104,21 @@ impl Subscription {
             removed: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             shadows: Box::new([]),
+            origin: None,
         }
+    }
+
+    /// The same subscription, announced by a route as interest of the leaf
+    /// node cluster `origin`.
+    pub fn from_leaf_cluster(self, origin: Option<&[u8]>) -> Self {
+        let origin = origin.and_then(|o| std::str::from_utf8(o).ok()).map(Into::into);
+        Subscription { origin, ..self }
+    }
+
+    /// The leaf node cluster the interest comes from: the one a route
+    /// named, or the cluster of the leaf node that subscribed.
+    pub fn leaf_cluster(&self) -> Option<&str> {
+        self.origin.as_deref().or_else(|| self.owner.leaf_cluster())
     }
 
     /// A client's subscription with its stream-import shadows.
@@ -126,6 +143,7 @@ impl Subscription {
                         removed: AtomicBool::new(false),
                         retired: AtomicBool::new(false),
                         shadows: Box::new([]),
+                        origin: None,
                     })
                 })
                 .collect();
@@ -158,6 +176,7 @@ impl Subscription {
             removed: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             shadows: Box::new([]),
+            origin: self.origin.clone(),
         };
         Subscription::with_shadows(base, shadows)
     }

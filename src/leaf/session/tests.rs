@@ -465,3 +465,45 @@ fn min_version_refuses_older_and_unversioned_leafs() {
     assert_eq!(crate::config::parse_version("v2.10.3-beta"), Some((2, 10, 3)));
     assert_eq!(crate::config::parse_version("2.10"), None);
 }
+
+/// The hub's interest rules across its three kinds of neighbour: a route's
+/// interest reaches leafs but not this server's own hub, nor a leaf of the
+/// leaf node cluster the route named; a leaf's interest reaches the hub.
+#[test]
+fn route_interest_skips_the_hub_and_the_leaf_cluster_it_came_from() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut edge = accepted(&hub, now);
+    let connect = "CONNECT {\"user\":\"e\",\"pass\":\"pw\",\"server_id\":\"NEDGE\",\"cluster\":\"EDGE\"}\r\n";
+    assert!(matches!(edge.receive(connect.as_bytes(), now).event, Some(Event::Authenticate(_))));
+    edge.authenticated(Verdict::Accept(anyone())).unwrap();
+    let mut plain = logged_in(&hub, anyone(), now);
+    let (mut up, _) = solicited(&hub, now);
+    feed(&mut up, "INFO {\"server_id\":\"NHUB\",\"client_id\":7,\"nonce\":\"n\",\"leafnode_urls\":[]}\r\n", now);
+    for s in [&edge, &plain, &up] {
+        sent(s);
+    }
+    let account = hub.broker.accounts.global();
+    let route = Arc::new(Client::with_kind(
+        hub.broker.next_client_id(),
+        "127.0.0.1:6222".parse().unwrap(),
+        1 << 20,
+        crate::broker::ClientKind::Route,
+    ));
+    let far = Subscription::new(route, account.clone(), b"far.x", None, b"", None).from_leaf_cluster(Some(b"EDGE"));
+    hub.broker.add_subscription(Arc::new(far));
+    assert_eq!(sent(&plain), "LS+ far.x\r\n");
+    assert_eq!(sent(&edge), "", "EDGE's own interest does not come back to EDGE");
+    assert_eq!(sent(&up), "", "what came over a route is not the hub's business");
+    feed(&mut plain, "LS+ leaf.x\r\n", now);
+    assert_eq!(sent(&up), "LS+ leaf.x\r\n", "a leaf's interest goes up to the hub");
+    assert_eq!(sent(&edge), "LS+ leaf.x\r\n");
+    feed(&mut up, "LS+ hub.x\r\n", now);
+    assert_eq!(
+        (sent(&plain), sent(&edge)),
+        ("LS+ hub.x\r\n".into(), "LS+ hub.x\r\n".into()),
+        "the hub's reaches leafs"
+    );
+    feed(&mut edge, "LS- nothing\r\nLS+ edge.x\r\n", now);
+    assert_eq!(sent(&up), "LS+ edge.x\r\n");
+}

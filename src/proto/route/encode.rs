@@ -17,15 +17,32 @@ pub fn rmsg_len_bound<Q: AsRef<[u8]>>(
     account.len() + subject.len() + reply.map_or(0, <[u8]>::len) + queues + message.len() + FRAME_OVERHEAD
 }
 
-/// Appends a route message: `RMSG acc subject [reply] size` without queue
-/// groups, or `RMSG acc subject + reply q1 q2 size` / `RMSG acc subject | q1
-/// q2 size` naming the queue groups the receiving server should serve;
-/// `HMSG` with a header size before the total when the message has headers.
-/// Without an account (a leaf connection's is bound at CONNECT) the verb
-/// is `LMSG` (`HMSG` still for headers) and no account is written.
+/// Who a message frame is for, which decides its verb and first words.
+#[derive(Debug, Clone, Copy)]
+pub enum FrameTo<'a> {
+    /// A route: `RMSG account ...` (`HMSG account ...` with headers).
+    Route(&'a [u8]),
+    /// A route peer that announced `lnoc`, for a message from the leaf node
+    /// cluster `origin`: `LMSG origin account ... hdr size`, the header
+    /// size always there (`0` for none), as nats-server sends it.
+    RouteFromLeafCluster {
+        /// The leaf node cluster.
+        origin: &'a [u8],
+        /// The account.
+        account: &'a [u8],
+    },
+    /// A leaf connection, bound to its account: `LMSG ...` (`HMSG ...`).
+    Leaf,
+}
+
+/// Appends a message frame for `to`: `RMSG acc subject [reply] size`
+/// without queue groups, or `RMSG acc subject + reply q1 q2 size` / `RMSG
+/// acc subject | q1 q2 size` naming the queue groups the receiving server
+/// should serve; `HMSG` with a header size before the total when the
+/// message has headers. See [`FrameTo`] for the other two forms.
 pub fn write_rmsg<Q: AsRef<[u8]>>(
     out: &mut BytesMut,
-    account: Option<&[u8]>,
+    to: FrameTo<'_>,
     subject: &[u8],
     reply: Option<&[u8]>,
     queues: &[Q],
@@ -33,14 +50,21 @@ pub fn write_rmsg<Q: AsRef<[u8]>>(
     message: &[u8],
 ) {
     let mut num = itoa::Buffer::new();
-    out.reserve(rmsg_len_bound(account.unwrap_or_default(), subject, reply, queues, message));
-    out.put_slice(match (header_len, account) {
-        (Some(_), _) => b"HMSG ",
-        (None, Some(_)) => b"RMSG ",
-        (None, None) => b"LMSG ",
+    let (origin, account) = match to {
+        FrameTo::Route(account) => (None, Some(account)),
+        FrameTo::RouteFromLeafCluster { origin, account } => (Some(origin), Some(account)),
+        FrameTo::Leaf => (None, None),
+    };
+    let bound = rmsg_len_bound(account.unwrap_or_default(), subject, reply, queues, message);
+    out.reserve(bound + origin.map_or(0, <[u8]>::len));
+    out.put_slice(match (origin, header_len, account) {
+        (Some(_), _, _) => b"LMSG ",
+        (None, Some(_), _) => b"HMSG ",
+        (None, None, Some(_)) => b"RMSG ",
+        (None, None, None) => b"LMSG ",
     });
-    if let Some(account) = account {
-        out.put_slice(account);
+    for word in [origin, account].into_iter().flatten() {
+        out.put_slice(word);
         out.put_u8(b' ');
     }
     out.put_slice(subject);
@@ -62,9 +86,13 @@ pub fn write_rmsg<Q: AsRef<[u8]>>(
         out.put_slice(q.as_ref());
         out.put_u8(b' ');
     }
-    if let Some(h) = header_len {
-        out.put_slice(num.format(h).as_bytes());
-        out.put_u8(b' ');
+    match (header_len, origin) {
+        (Some(h), _) => {
+            out.put_slice(num.format(h).as_bytes());
+            out.put_u8(b' ');
+        }
+        (None, Some(_)) => out.put_slice(b"0 "),
+        (None, None) => {}
     }
     out.put_slice(num.format(message.len()).as_bytes());
     out.put_slice(b"\r\n");

@@ -21,7 +21,7 @@ mod parse;
 
 use serde::{Deserialize, Serialize};
 
-pub use encode::{rmsg_len_bound, rs_minus, rs_plus, write_rmsg};
+pub use encode::{rmsg_len_bound, rs_minus, rs_plus, write_rmsg, FrameTo};
 pub use leaf::{LeafConnect, LeafInfo, SubjectPermission};
 pub use parse::{parse, parse_dialect, Dialect, QueueNames, RouteMsg, RouteOp, RouteProtoError, MAX_ROUTE_LINE};
 

@@ -30,6 +30,8 @@ pub enum RouteOp<'a> {
     Err(&'a [u8]),
     /// `RS+ account subject [queue weight]` (also `LS+ origin account ...`).
     Sub {
+        /// The leaf node cluster the interest comes from (`LS+`).
+        origin: Option<&'a [u8]>,
         /// Account name.
         account: &'a [u8],
         /// Subject or pattern, not yet validated.
@@ -37,7 +39,8 @@ pub enum RouteOp<'a> {
         /// Queue group and its weight.
         queue: Option<(&'a [u8], u32)>,
     },
-    /// `RS- account subject [queue]` (also `LS- origin account ...`).
+    /// `RS- account subject [queue]` (also `LS- account ...`: warden does
+    /// not announce `lnocu`, so its peers send `LS-` without the origin).
     Unsub {
         /// Account name.
         account: &'a [u8],
@@ -53,6 +56,8 @@ pub enum RouteOp<'a> {
 /// A message forwarded by a route.
 #[derive(Debug, PartialEq, Eq)]
 pub struct RouteMsg<'a> {
+    /// The leaf node cluster the message comes from (a route's `LMSG`).
+    pub origin: Option<&'a [u8]>,
     /// Account name (empty on a leaf connection).
     pub account: &'a [u8],
     /// Subject, not yet validated.
@@ -180,8 +185,10 @@ fn size(s: &[u8]) -> Result<usize, RouteProtoError> {
 /// whether interest and messages name their account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
-    /// A route: `RS+ acc ...`, `RMSG acc ...`, and `LS+ origin acc ...`
-    /// for interest a leaf node of the peer holds.
+    /// A route: `RS+ acc ...`, `RMSG acc ...`, and for what a leaf node
+    /// cluster of the peer's sent, `LS+ origin acc ...`, `LS- acc ...` and
+    /// `LMSG origin acc subject ... hdr size` (the header size always
+    /// there, `0` for none).
     Route,
     /// A leaf node connection, bound to one account at CONNECT: `LS+
     /// subject ...`, `LMSG subject ...`, `HMSG subject ...`. Ops parse
@@ -231,29 +238,43 @@ pub fn parse_dialect(
         RouteOp::Connect(trim(rest))
     } else if dialect == Dialect::Leaf {
         if is(b"LS+") {
-            subscribe(rest, false)?
+            subscribe(None, rest, false)?
         } else if is(b"LS-") {
             unsubscribe(rest, false)?
         } else if is(b"LMSG") || is(b"HMSG") {
-            return message(buf, after, rest, is(b"HMSG"), max_payload, false);
+            let headers = if is(b"HMSG") { Headers::Sized } else { Headers::None };
+            return message(buf, after, None, rest, headers, max_payload, false);
         } else {
             return Err(RouteProtoError::UnknownOperation);
         }
-    } else if is(b"RS+") || is(b"LS+") {
-        subscribe(if is(b"LS+") { skip_origin(rest, RouteProtoError::BadSubscribe)? } else { rest }, true)?
+    } else if is(b"RS+") {
+        subscribe(None, rest, true)?
+    } else if is(b"LS+") {
+        let (origin, rest) = first(rest).ok_or(RouteProtoError::BadSubscribe)?;
+        subscribe(Some(origin), rest, true)?
     } else if is(b"RS-") || is(b"LS-") {
-        unsubscribe(if is(b"LS-") { skip_origin(rest, RouteProtoError::BadUnsubscribe)? } else { rest }, true)?
+        unsubscribe(rest, true)?
     } else if is(b"RMSG") || is(b"HMSG") {
-        return message(buf, after, rest, is(b"HMSG"), max_payload, true);
+        let headers = if is(b"HMSG") { Headers::Sized } else { Headers::None };
+        return message(buf, after, None, rest, headers, max_payload, true);
+    } else if is(b"LMSG") {
+        let (origin, rest) = first(rest).ok_or(RouteProtoError::BadMessage)?;
+        return message(buf, after, Some(origin), rest, Headers::SizedOrZero, max_payload, true);
     } else {
         return Err(RouteProtoError::UnknownOperation);
     };
     Ok(Some((op, after)))
 }
 
-/// LS+/LS- carry a leafnode origin cluster before the account.
-fn skip_origin(rest: &[u8], err: RouteProtoError) -> Result<&[u8], RouteProtoError> {
-    first(rest).map(|(_, rest)| rest).ok_or(err)
+/// Whether a message's control line has a header size before its total.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Headers {
+    /// `RMSG`, a leaf's `LMSG`: no header size.
+    None,
+    /// `HMSG`: a header size.
+    Sized,
+    /// A route's `LMSG`: always a header size, `0` for no headers.
+    SizedOrZero,
 }
 
 /// The account token, when the dialect has one.
@@ -265,7 +286,7 @@ fn account(rest: &[u8], named: bool, bad: RouteProtoError) -> Result<(&[u8], &[u
     }
 }
 
-fn subscribe(rest: &[u8], named: bool) -> Result<RouteOp<'_>, RouteProtoError> {
+fn subscribe<'a>(origin: Option<&'a [u8]>, rest: &'a [u8], named: bool) -> Result<RouteOp<'a>, RouteProtoError> {
     let bad = RouteProtoError::BadSubscribe;
     let (account, rest) = account(rest, named, bad)?;
     let (subject, rest) = first(rest).ok_or(bad)?;
@@ -280,7 +301,7 @@ fn subscribe(rest: &[u8], named: bool) -> Result<RouteOp<'_>, RouteProtoError> {
             Some((queue, weight))
         }
     };
-    Ok(RouteOp::Sub { account, subject, queue })
+    Ok(RouteOp::Sub { origin, account, subject, queue })
 }
 
 fn unsubscribe(rest: &[u8], named: bool) -> Result<RouteOp<'_>, RouteProtoError> {
@@ -301,8 +322,9 @@ fn unsubscribe(rest: &[u8], named: bool) -> Result<RouteOp<'_>, RouteProtoError>
 fn message<'a>(
     buf: &'a [u8],
     after: usize,
+    origin: Option<&'a [u8]>,
     rest: &'a [u8],
-    headers: bool,
+    headers: Headers,
     max_payload: usize,
     named: bool,
 ) -> Result<Option<(RouteOp<'a>, usize)>, RouteProtoError> {
@@ -311,15 +333,15 @@ fn message<'a>(
     let (subject, rest) = first(rest).ok_or(bad)?;
     let (rest, total) = last(rest).ok_or(bad)?;
     let total = size(total)?;
-    let (middle, header_len) = if headers {
+    let (middle, header_len) = if headers == Headers::None {
+        (rest, None)
+    } else {
         let (middle, h) = last(rest).ok_or(bad)?;
         let h = size(h)?;
         if h > total {
             return Err(RouteProtoError::HeaderTooLarge);
         }
-        (middle, Some(h))
-    } else {
-        (rest, None)
+        (middle, (h > 0 || headers == Headers::Sized).then_some(h))
     };
     if total > max_payload {
         return Err(RouteProtoError::PayloadTooLarge);
@@ -342,5 +364,5 @@ fn message<'a>(
         return Err(RouteProtoError::MissingPayloadEnd);
     }
     let message = &buf[after..after + total];
-    Ok(Some((RouteOp::Msg(RouteMsg { account, subject, reply, queues, header_len, message }), need)))
+    Ok(Some((RouteOp::Msg(RouteMsg { origin, account, subject, reply, queues, header_len, message }), need)))
 }

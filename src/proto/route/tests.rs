@@ -13,14 +13,26 @@ fn err(input: &str) -> RouteProtoError {
 
 #[test]
 fn interest_with_accounts() {
-    assert_eq!(one("RS+ $G foo.bar\r\n"), RouteOp::Sub { account: b"$G", subject: b"foo.bar", queue: None });
-    assert_eq!(one("RS+ $G foo q 3\r\n"), RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", 3)) });
-    assert_eq!(one("rs+ A  foo\tq 3\r\n"), RouteOp::Sub { account: b"A", subject: b"foo", queue: Some((b"q", 3)) });
-    assert_eq!(one("LS+ C1 $G foo\r\n"), RouteOp::Sub { account: b"$G", subject: b"foo", queue: None });
+    assert_eq!(
+        one("RS+ $G foo.bar\r\n"),
+        RouteOp::Sub { origin: None, account: b"$G", subject: b"foo.bar", queue: None }
+    );
+    assert_eq!(
+        one("RS+ $G foo q 3\r\n"),
+        RouteOp::Sub { origin: None, account: b"$G", subject: b"foo", queue: Some((b"q", 3)) }
+    );
+    assert_eq!(
+        one("rs+ A  foo\tq 3\r\n"),
+        RouteOp::Sub { origin: None, account: b"A", subject: b"foo", queue: Some((b"q", 3)) }
+    );
+    assert_eq!(
+        one("LS+ C1 $G foo\r\n"),
+        RouteOp::Sub { origin: Some(b"C1"), account: b"$G", subject: b"foo", queue: None }
+    );
     assert_eq!(one("RS- $G foo q\r\n"), RouteOp::Unsub { account: b"$G", subject: b"foo", queue: Some(b"q") });
     assert_eq!(
         one("RS+ $SYS $SYS.REQ.SERVER.PING\r\n"),
-        RouteOp::Sub { account: b"$SYS", subject: b"$SYS.REQ.SERVER.PING", queue: None }
+        RouteOp::Sub { origin: None, account: b"$SYS", subject: b"$SYS.REQ.SERVER.PING", queue: None }
     );
     assert_eq!(err("RS+ $SYS foo q\r\n"), RouteProtoError::BadSubscribe, "a queue needs a weight");
     assert_eq!(err("RS+ $G foo q x\r\n"), RouteProtoError::BadSubscribe, "the weight is a number");
@@ -50,6 +62,44 @@ fn messages_in_every_form() {
 }
 
 #[test]
+fn a_leaf_clusters_message_goes_to_an_lnoc_peer_as_nats_server_sends_it() {
+    let frame = |reply, queues: &[&[u8]], h, msg: &[u8]| {
+        let mut out = BytesMut::new();
+        let to = FrameTo::RouteFromLeafCluster { origin: b"EDGE", account: b"$G" };
+        write_rmsg(&mut out, to, b"foo", reply, queues, h, msg);
+        String::from_utf8(out.to_vec()).unwrap()
+    };
+    assert_eq!(frame(None, &[], None, b"hi"), "LMSG EDGE $G foo 0 2\r\nhi\r\n");
+    assert_eq!(frame(Some(b"r"), &[b"q"], Some(2), b"h\rx"), "LMSG EDGE $G foo + r q 2 3\r\nh\rx\r\n");
+    // And it reads back as what nats-server would have sent.
+    let RouteOp::Msg(m) = one("LMSG EDGE $G foo 0 2\r\nhi\r\n") else { panic!() };
+    assert_eq!((m.origin, m.header_len, m.message), (Some(&b"EDGE"[..]), None, &b"hi"[..]));
+}
+
+/// What nats-server sends a peer that announced `lnoc` for a leaf node
+/// cluster's traffic (`msgHeaderForRouteOrLeaf`, `addRouteSubOrUnsubProtoToBuf`):
+/// the origin first, a header size always, and `LS-` without the origin
+/// to a peer (warden) that did not announce `lnocu`.
+#[test]
+fn a_leaf_clusters_traffic_over_a_route_names_its_origin() {
+    let RouteOp::Msg(m) = one("LMSG EDGE $G foo 0 2\r\nhi\r\n") else { panic!() };
+    assert_eq!((m.origin, m.account, m.subject, m.header_len), (Some(&b"EDGE"[..]), &b"$G"[..], &b"foo"[..], None));
+    let RouteOp::Msg(m) = one("LMSG EDGE A foo + _INBOX.x q1 q2 12 14\r\nNATS/1.0\r\n\r\nhi\r\n") else { panic!() };
+    assert_eq!((m.reply, m.header_len, m.queues.contains(b"q2")), (Some(&b"_INBOX.x"[..]), Some(12), true));
+    let RouteOp::Msg(m) = one("LMSG EDGE A foo | q 0 0\r\n\r\n") else { panic!() };
+    assert_eq!((m.reply, m.queues.contains(b"q"), m.message), (None, true, &b""[..]));
+    let RouteOp::Msg(m) = one("LMSG EDGE A foo _INBOX.y 0 1\r\nx\r\n") else { panic!() };
+    assert_eq!(m.reply, Some(&b"_INBOX.y"[..]));
+    assert_eq!(err("LMSG EDGE A foo 2\r\nhi\r\n"), RouteProtoError::BadMessage, "the header size is not optional");
+    assert_eq!(err("LMSG EDGE A foo 3 2\r\nhi\r\n"), RouteProtoError::HeaderTooLarge);
+    assert_eq!(one("LS- $G foo q\r\n"), RouteOp::Unsub { account: b"$G", subject: b"foo", queue: Some(b"q") });
+    assert_eq!(
+        one("LS+ EDGE $G foo q 2\r\n"),
+        RouteOp::Sub { origin: Some(b"EDGE"), account: b"$G", subject: b"foo", queue: Some((b"q", 2)) }
+    );
+}
+
+#[test]
 fn malformed_messages_have_typed_errors() {
     assert_eq!(err("RMSG $G foo 5000\r\n"), RouteProtoError::PayloadTooLarge);
     assert_eq!(err("RMSG $G foo x\r\n"), RouteProtoError::BadSize);
@@ -68,7 +118,8 @@ fn rmsg(account: &str, reply: Option<&[u8]>, queues: &[&str], h: Option<usize>, 
     let mut out = BytesMut::new();
     let queues: Vec<&[u8]> = queues.iter().map(|q| q.as_bytes()).collect();
     let account = Some(account.as_bytes()).filter(|a| !a.is_empty());
-    write_rmsg(&mut out, account, b"foo", reply, &queues, h, msg);
+    let to = account.map_or(FrameTo::Leaf, FrameTo::Route);
+    write_rmsg(&mut out, to, b"foo", reply, &queues, h, msg);
     assert!(out.len() <= rmsg_len_bound(account.unwrap_or_default(), b"foo", reply, &queues, msg));
     String::from_utf8(out.to_vec()).unwrap()
 }
@@ -98,11 +149,12 @@ fn leaf_frames_name_no_account() {
 fn the_leaf_dialect_reads_ops_without_an_account_and_refuses_route_verbs() {
     let one =
         |s: &str| parse_dialect(s.as_bytes(), 1024, Dialect::Leaf).map(|r| r.map(|(op, n)| (format!("{op:?}"), n)));
-    let sub = RouteOp::Sub { account: b"", subject: b"foo.*", queue: Some((b"q", 2)) };
+    let sub = RouteOp::Sub { origin: None, account: b"", subject: b"foo.*", queue: Some((b"q", 2)) };
     assert_eq!(one("LS+ foo.* q 2\r\n").unwrap(), Some((format!("{sub:?}"), 15)));
     let unsub = RouteOp::Unsub { account: b"", subject: b"foo", queue: None };
     assert_eq!(one("LS- foo\r\n").unwrap(), Some((format!("{unsub:?}"), 9)));
     let msg = RouteMsg {
+        origin: None,
         account: b"",
         subject: b"foo",
         reply: Some(b"_INBOX.1"),
@@ -153,7 +205,7 @@ fn split_ops(buf: &[u8], at: usize, dialect: Dialect) -> Result<Vec<String>, Rou
 }
 
 const SESSION: &[u8] = b"INFO {\"server_id\":\"N1\"}\r\nCONNECT {}\r\nPING\r\nRS+ $G foo.* q 2\r\nRS- $G foo.* q\r\n\
-LS+ C $G bar\r\nRMSG $G foo.x + _INBOX.1 q1 q2 5\r\nhello\r\nHMSG A foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n\
+LS+ C $G bar\r\nLS- $G bar\r\nLMSG C $G bar + r q 0 1\r\nx\r\nRMSG $G foo.x + _INBOX.1 q1 q2 5\r\nhello\r\nHMSG A foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n\
 RMSG $G foo | q 0\r\n\r\nPONG\r\n+OK\r\n-ERR 'x'\r\n";
 
 const LEAF_SESSION: &[u8] = b"CONNECT {}\r\nPING\r\nLS+ foo.* q 2\r\nLS- foo.* q\r\nLS+ $LDS.x\r\n\
@@ -161,7 +213,7 @@ LMSG foo.x + _INBOX.1 q1 q2 5\r\nhello\r\nHMSG foo 12 14\r\nNATS/1.0\r\n\r\nhi\r
 
 #[test]
 fn every_split_point_gives_the_same_ops() {
-    for (session, dialect, count) in [(SESSION, Dialect::Route, 12), (LEAF_SESSION, Dialect::Leaf, 9)] {
+    for (session, dialect, count) in [(SESSION, Dialect::Route, 14), (LEAF_SESSION, Dialect::Leaf, 9)] {
         let whole = all_ops(session, dialect).unwrap();
         assert_eq!(whole.len(), count);
         for at in 0..=session.len() {
