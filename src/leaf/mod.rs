@@ -1,7 +1,9 @@
 //! Leaf nodes, hub side: the port nats-server (and warden) leaf nodes
 //! connect to. A leaf logs in like a client (the gate: config users, nkeys,
 //! user JWTs whose `allowed_connection_types` include `LEAFNODE`, the auth
-//! callout), is bound to that user's account, and then trades interest
+//! callout), or as one of the leafnodes block's own users (passwords,
+//! nkeys, certificates under its `verify_and_map`; see [`login`]), is
+//! bound to that user's account, and then trades interest
 //! (`LS+`/`LS-`) and messages (`LMSG`/`HMSG`) with this server in that one
 //! account. Every message and every interest a leaf sends is checked
 //! against the leaf user's publish and subscribe permissions (nats-server
