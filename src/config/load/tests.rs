@@ -621,3 +621,14 @@ fn leaf_verify_and_map_lets_users_go_without_a_password_and_needs_users() {
         .to_string();
     assert!(err.contains("operators do not allow those"), "{err}");
 }
+
+#[test]
+fn the_summary_says_who_logs_in_on_the_leaf_port() {
+    let key = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
+    let own = format!(
+        "leafnodes {{ port: 7422, authorization {{ users = [ {{ user: a, password: p }}, {{ nkey: \"{}\" }} ] }} }}",
+        key.public().as_str()
+    );
+    let summary = crate::config::summary(&load_str(&own, "l.conf").unwrap().options);
+    assert!(summary.contains("1 leaf user(s) and 1 leaf nkey(s)"), "{summary}");
+}
