@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use base64::Engine as _;
 use common::peers::{free_port, nats_server_2_15, nats_server_2_9, spawn_nats_server};
 use common::{options_from, start, within, Raw};
 use futures::StreamExt;
@@ -507,22 +508,6 @@ async fn a_flood_of_idle_handshakes_does_not_lock_out_a_real_leaf_from_the_same_
     hub.shutdown().await;
 }
 
-/// A CA, a certificate for 127.0.0.1 (hub) and one for the leaf, written to
-/// a fresh directory as `ca.pem`, `hub.pem`/`hub-key.pem` and
-/// `leaf.pem`/`leaf-key.pem`.
-fn leaf_certs(name: &str) -> PathBuf {
-    let dir = common::temp_dir(name);
-    let ca = warden::tls::Ca::new("leaf test CA").unwrap();
-    let hub = ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let leaf = ca.issue_server(&["leaf.local".into()]).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.issued().cert_pem).unwrap();
-    for (file, issued) in [("hub", hub), ("leaf", leaf)] {
-        std::fs::write(dir.join(format!("{file}.pem")), issued.cert_pem).unwrap();
-        std::fs::write(dir.join(format!("{file}-key.pem")), issued.key_pem).unwrap();
-    }
-    dir
-}
-
 /// A `tls {}` block presenting `who`'s certificate from `dir`, trusting its
 /// CA; `extra` adds keys (`verify`, `handshake_first`).
 fn tls_block(dir: &std::path::Path, who: &str, extra: &str) -> String {
@@ -538,7 +523,7 @@ fn tls_block(dir: &std::path::Path, who: &str, extra: &str) -> String {
 /// A reference leaf of `binary` on a warden hub over mutual TLS: INFO in
 /// clear text and then TLS (nats-server's default), or TLS first.
 async fn reference_leaf_over_tls(binary: &std::path::Path, name: &str, handshake_first: bool) {
-    let certs = leaf_certs(name);
+    let certs = leaf_pki(name, &["leaf"]);
     let first = if handshake_first { ", handshake_first: true" } else { "" };
     let hub_tls = tls_block(&certs, "hub", &format!(", verify: true{first}"));
     let config = hub_config(&user_key().1).replace(
@@ -579,7 +564,7 @@ async fn nats_server_2_15_leafs_connect_over_mutual_tls_in_either_order() {
 
 /// A warden leaf of a reference hub over mutual TLS, in either order.
 async fn warden_leaf_over_tls(binary: &std::path::Path, name: &str, handshake_first: bool) {
-    let certs = leaf_certs(name);
+    let certs = leaf_pki(name, &["leaf"]);
     let first = if handshake_first { ", handshake_first: true" } else { "" };
     let (client_port, leaf_port) = (free_port(), free_port());
     let _hub = spawn_nats_server(
@@ -698,4 +683,191 @@ async fn a_leaf_cluster_across_a_mixed_hub_cluster_hears_each_message_once() {
         assert_eq!(drain_count(&mut on_hub, Duration::from_millis(100)).await, 20, "{subject}: and once on the hub");
     }
     w.shutdown().await;
+}
+
+/// A hub whose leaf port takes only the leafnodes block's users: `stay`
+/// (password, `$G`), and in account EDGE each of `edge` (password) and the
+/// nkey `removable`, unless `removed`; `edge-app` is a client of EDGE.
+fn hub_with_leaf_users(nkey: &str, removed: bool) -> String {
+    let edge_users = match removed {
+        true => String::new(),
+        false => format!(
+            "{{ user: edge, password: \"edge-leaf-pw\", account: EDGE }}\n    {{ nkey: \"{nkey}\", account: EDGE }}"
+        ),
+    };
+    format!(
+        r#"accounts {{ EDGE {{ users = [ {{ user: edge-app, password: "edge-app-pw" }} ] }} }}
+authorization {{ users = [ {{ user: app, password: "app-pw" }} ] }}
+leafnodes {{
+  listen: "127.0.0.1:0"
+  authorization {{ users = [
+    {{ user: stay, password: "stay-pw" }}
+    {edge_users}
+  ] }}
+}}
+"#
+    )
+}
+
+/// A reference leaf of `binary` on the hub's leaf port at `leaf_addr`,
+/// and a client of it.
+async fn reference_leaf(
+    binary: &std::path::Path,
+    name: &str,
+    remote: &str,
+) -> (common::peers::NatsServer, async_nats::Client) {
+    let port = free_port();
+    let leaf = spawn_nats_server(
+        binary,
+        name,
+        &format!("listen: 127.0.0.1:{port}\nleafnodes {{ remotes = [ {{ {remote} }} ] }}\n"),
+    );
+    let client = connect(&format!("nats://127.0.0.1:{port}"), None).await;
+    (leaf, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_server_2_15_leafs_log_in_with_the_nkey_of_the_leafnodes_authorization_block() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    let (seed, public) = user_key();
+    // nats-server's own form: one nkey, bound to an account.
+    let hub = start(options_from(&format!(
+        r#"accounts {{ EDGE {{ users = [ {{ user: edge-app, password: "edge-app-pw" }} ] }} }}
+authorization {{ users = [ {{ user: app, password: "app-pw" }} ] }}
+leafnodes {{ listen: "127.0.0.1:0", authorization {{ nkey: "{public}", account: EDGE }} }}
+"#
+    )))
+    .await;
+    let leaf_addr = hub.leafnode_addr().unwrap();
+    let (_leaf, on_leaf) =
+        reference_leaf(&binary, "leaf-nkey-block", &format!("url: \"nats-leaf://{leaf_addr}\", nkey: \"{seed}\""))
+            .await;
+    let on_edge = connect(&common::url(&hub), Some(("edge-app", "edge-app-pw"))).await;
+    carries_traffic(&on_edge, &on_leaf).await;
+    let links = hub.leaf_hub().unwrap().leafs();
+    assert_eq!(links.len(), 1);
+    assert_eq!(&*links[0].account, "EDGE");
+    assert_eq!(links[0].client.meta.lock().user.as_deref(), Some(public.as_str()));
+    hub.shutdown().await;
+}
+
+/// The leafs a hub holds from reference servers (the raw ones say NRAW).
+fn reference_leafs(hub: &Server) -> usize {
+    hub.leaf_hub().unwrap().leafs().iter().filter(|l| l.remote_id != "NRAW").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_removes_leaf_users_closes_their_leafs_and_refuses_them_afterwards() {
+    let Some(old) = reference(nats_server_2_9(), "nats-server 2.9.10") else { return };
+    // nats-server 2.9.10 has no remote `nkey`: the nkey leaf is 2.15.1's.
+    let newer = reference(nats_server_2_15(), "nats-server 2.15.1");
+    let (seed, public) = user_key();
+    let hub = start(options_from(&hub_with_leaf_users(&public, false))).await;
+    let leaf_addr = hub.leafnode_addr().unwrap();
+    let mut leafs = vec![
+        reference_leaf(&old, "leaf-reload-pw", &format!("url: \"nats-leaf://edge:edge-leaf-pw@{leaf_addr}\"")).await,
+    ];
+    if let Some(newer) = &newer {
+        let remote = format!("url: \"nats-leaf://{leaf_addr}\", nkey: \"{seed}\"");
+        leafs.push(reference_leaf(newer, "leaf-reload-nkey", &remote).await);
+    }
+    let on_edge = connect(&common::url(&hub), Some(("edge-app", "edge-app-pw"))).await;
+    for (_, on_leaf) in &leafs {
+        let mut at_leaf = on_leaf.subscribe("news").await.unwrap();
+        on_leaf.flush().await.unwrap();
+        until_flowing(&on_edge, "news", &mut at_leaf).await;
+    }
+    assert_eq!(reference_leafs(&hub), leafs.len());
+    let mut stay = raw_leaf(leaf_addr, "stay", "stay-pw").await;
+
+    hub.reload(&options_from(&hub_with_leaf_users(&public, true))).unwrap();
+    // Their connections are closed; each reference leaf reconnects at once
+    // and is refused, so none is held again.
+    common::peers::eventually("the removed users' leafs closed", || reference_leafs(&hub) == 0).await;
+    // The leaf whose user stayed is still served (past the interest the
+    // hub told it of).
+    stay.send("PING\r\n").await;
+    loop {
+        let line = stay.line().await;
+        if line == "PONG" {
+            break;
+        }
+        assert!(line.starts_with("LS+ ") || line.starts_with("LS- "), "{line}");
+    }
+    let (mut raw, _) = Raw::connect(leaf_addr).await;
+    raw.send("CONNECT {\"user\":\"edge\",\"pass\":\"edge-leaf-pw\",\"server_id\":\"NRAW\"}\r\n").await;
+    assert_eq!(raw.expect_closed().await, "-ERR 'Authorization Violation'\r\n");
+    let (mut raw, info) = Raw::connect(leaf_addr).await;
+    let info: serde_json::Value = serde_json::from_str(info.trim_start_matches("INFO ")).unwrap();
+    let key = warden::nkeys::KeyPair::from_seed(&seed).unwrap();
+    let sig =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(info["nonce"].as_str().unwrap().as_bytes()));
+    raw.send(format!("CONNECT {{\"nkey\":\"{public}\",\"sig\":\"{sig}\",\"server_id\":\"NRAW\"}}\r\n")).await;
+    assert_eq!(raw.expect_closed().await, "-ERR 'Authorization Violation'\r\n");
+    assert_eq!(reference_leafs(&hub), 0, "no reference leaf got back in");
+    hub.shutdown().await;
+}
+
+/// A CA, the hub's certificate for 127.0.0.1 and a leaf certificate for
+/// each of `leafs` (`CN=name`, email SAN `name@localhost`), made for this
+/// test in its own directory.
+fn leaf_pki(name: &str, leafs: &[&str]) -> PathBuf {
+    let dir = common::temp_dir(name);
+    let ca = warden::tls::Ca::new("leaf test CA").unwrap();
+    let save = |file: &str, issued: &warden::tls::Issued| {
+        std::fs::write(dir.join(format!("{file}.pem")), &issued.cert_pem).unwrap();
+        std::fs::write(dir.join(format!("{file}-key.pem")), &issued.key_pem).unwrap();
+    };
+    save("ca", &ca.issued());
+    save("hub", &ca.issue_server(&["127.0.0.1".into(), "localhost".into()]).unwrap());
+    for leaf in leafs {
+        save(leaf, &ca.issue_client(leaf).unwrap());
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_server_2_15_leafs_are_mapped_to_leaf_users_by_their_certificate() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    let pki = leaf_pki("leaf-map", &["edge", "mallory"]);
+    let file = |name: &str| pki.join(name).display().to_string();
+    let hub = start(options_from(&format!(
+        r#"accounts {{ EDGE {{ users = [ {{ user: edge-app, password: "edge-app-pw" }} ] }} }}
+authorization {{ users = [ {{ user: app, password: "app-pw" }} ] }}
+leafnodes {{
+  listen: "127.0.0.1:0"
+  tls {{ cert_file: "{}", key_file: "{}", ca_file: "{}", verify_and_map: true }}
+  authorization {{ users = [ {{ user: "edge@localhost", account: EDGE }} ] }}
+}}
+"#,
+        file("hub.pem"),
+        file("hub-key.pem"),
+        file("ca.pem")
+    )))
+    .await;
+    let leaf_addr = hub.leafnode_addr().unwrap();
+    // INFO in clear text, then TLS: nats-server's default order.
+    let remote = |cert: &str| {
+        format!(
+            "url: \"nats-leaf://{leaf_addr}\", tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\" }}",
+            file(&format!("{cert}.pem")),
+            file(&format!("{cert}-key.pem")),
+            file("ca.pem")
+        )
+    };
+    let (_edge, on_leaf) = reference_leaf(&binary, "leaf-map-edge", &remote("edge")).await;
+    let on_edge = connect(&common::url(&hub), Some(("edge-app", "edge-app-pw"))).await;
+    carries_traffic(&on_edge, &on_leaf).await;
+    let links = hub.leaf_hub().unwrap().leafs();
+    assert_eq!(links.len(), 1);
+    assert_eq!(&*links[0].account, "EDGE");
+    assert_eq!(links[0].client.meta.lock().user.as_deref(), Some("edge@localhost"));
+    // A certificate from the same CA that names no leaf user is refused as
+    // unmapped, and its leaf never joins.
+    let (_mallory, _) = reference_leaf(&binary, "leaf-map-mallory", &remote("mallory")).await;
+    let security = &hub.broker().security;
+    let unmapped = || security.auth_unmapped_certificate.load(std::sync::atomic::Ordering::Relaxed);
+    common::peers::eventually("mallory's leaf refused as unmapped", || unmapped() > 0).await;
+    assert_eq!(hub.leaf_hub().unwrap().leafs().len(), 1, "only edge's leaf");
+    hub.shutdown().await;
 }

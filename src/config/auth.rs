@@ -304,14 +304,7 @@ pub(crate) static USER: Block<UserB> = Block {
             _ => Ok(()),
         }
         }),
-        Key(&["nkey"], |e, b, _| {
-            let text = section::word(&e.value, "nkey")?;
-            if PublicKey::parse_as(text, KeyType::User).is_err() {
-                return Err(invalid(&e.value, "Not a valid public nkey for a user"));
-            }
-            b.nkey = Some(text.to_owned());
-            Ok(())
-        }),
+        Key(&["nkey"], |e, b, _| public_user_key(&e.value).map(|k| b.nkey = Some(k))),
         Key(&["permissions", "permission"], |e, b, _| {
             let what = match (&b.nkey, &b.user) {
                 (Some(nkey), _) => format!("permissions of nkey user \"{nkey}\""),
@@ -327,9 +320,19 @@ fn no_name(at: &Pos) -> ConfigError {
     ConfigError::at(ErrorKind::Invalid, at, "a users entry needs `user` or `nkey`")
 }
 
+/// A user's public nkey (`U...`), checked here so a typo is refused where
+/// it stands rather than when the server builds its users.
+pub(crate) fn public_user_key(value: &Value) -> Result<String, ConfigError> {
+    let text = section::word(value, "nkey")?;
+    if PublicKey::parse_as(text, KeyType::User).is_err() {
+        return Err(invalid(value, "Not a valid public nkey for a user"));
+    }
+    Ok(text.to_owned())
+}
+
 /// An nkey entry logs in by signature, so a name or password beside it
 /// (`e`) is a mistake.
-fn nkey_takes_no(e: &Entry, f: &Found<'_>) -> Result<(), ConfigError> {
+pub(crate) fn nkey_takes_no(e: &Entry, f: &Found<'_>) -> Result<(), ConfigError> {
     match f.get("nkey") {
         Some(_) => Err(conflict(e, "Nkey users do not take usernames or passwords")),
         None => Ok(()),

@@ -189,6 +189,8 @@ pub(crate) fn mask_secrets(line: &str) -> String {
             let word: String = chars[i..end].iter().collect();
             if SECRET_KEYS.iter().any(|k| word.eq_ignore_ascii_case(k)) {
                 mask_value_after(&mut chars, end);
+            } else if looks_like_seed(&word) {
+                chars[i..end].fill('*');
             }
             i = end;
             continue;
@@ -202,6 +204,15 @@ pub(crate) fn mask_secrets(line: &str) -> String {
         i += 1;
     }
     chars.into_iter().collect()
+}
+
+/// An nkey seed (`S` and a key type, 58 base32 characters): under a
+/// remote's `nkey`, or pasted where a public key belongs, it is masked
+/// whatever key it stands under.
+fn looks_like_seed(word: &str) -> bool {
+    word.len() == 58
+        && word.starts_with('S')
+        && word.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
 }
 
 fn is_word_char(c: char) -> bool {
@@ -303,6 +314,15 @@ mod tests {
             ("routes = [nats-route://ruser:T0pS3cr3t@host:6222]", "routes = [nats-route://ruser:*********@host:6222]"),
             ("passwords_file = x", "passwords_file = x"),
             ("user: pass", "user: pass"),
+            // Seeds under any key; public keys stay readable.
+            (
+                "nkey: \"SUAN5JP7QY76HLOYOGCE3Z7CTWIWMFNXN3NXXHR52IMZBUKGRDGJXOI24E\"",
+                "nkey: \"**********************************************************\"",
+            ),
+            (
+                "nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4",
+                "nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4",
+            ),
         ];
         for (line, want) in cases {
             assert_eq!(mask_secrets(line), want, "{line}");

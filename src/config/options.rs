@@ -627,8 +627,14 @@ pub struct LeafnodeOptions {
 /// bound to an account (`$G` without one).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LeafAuthorization {
-    /// The users, with the account each is bound to.
+    /// The users, with the account each is bound to. Without a password
+    /// only under `leafnodes { tls { verify_and_map } }`, where the leaf's
+    /// certificate names the user.
     pub users: Vec<(User, Option<String>)>,
+    /// Leafs that sign the nonce with a user seed, with their account: the
+    /// block's own `nkey` (nats-server 2.11+) or `nkey` entries of `users`
+    /// (warden only; nats-server allows one nkey leaf per hub).
+    pub nkeys: Vec<(NkeyUser, Option<String>)>,
     /// `timeout`: time a leaf has to log in.
     pub timeout: Option<Duration>,
 }

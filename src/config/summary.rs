@@ -71,8 +71,12 @@ pub fn summary(o: &Options) -> String {
     match &o.leafnodes {
         Some(l) => {
             let tls = if l.tls.is_some() { "TLS" } else { "no TLS" };
-            let login =
-                if l.allow_unauthenticated { "INSECURE: no login required" } else { "leafs log in like clients" };
+            let mapped = if l.tls.as_ref().is_some_and(|t| t.verify_and_map) { ", certificates mapped" } else { "" };
+            let login = match (&l.authorization, l.allow_unauthenticated) {
+                (_, true) => "INSECURE: no login required".to_owned(),
+                (Some(a), _) => format!("{} leaf user(s) and {} leaf nkey(s){mapped}", a.users.len(), a.nkeys.len()),
+                (None, _) => format!("leafs log in like clients{mapped}"),
+            };
             let remotes = l.remotes.len();
             if l.accept {
                 let _ = writeln!(out, "leafnodes: {}:{} ({tls}), {login}, {remotes} remote(s)", l.host, l.port);

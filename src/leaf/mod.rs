@@ -1,7 +1,9 @@
 //! Leaf nodes, hub side: the port nats-server (and warden) leaf nodes
 //! connect to. A leaf logs in like a client (the gate: config users, nkeys,
 //! user JWTs whose `allowed_connection_types` include `LEAFNODE`, the auth
-//! callout), is bound to that user's account, and then trades interest
+//! callout), or as one of the leafnodes block's own users (passwords,
+//! nkeys, certificates under its `verify_and_map`; see [`login`]), is
+//! bound to that user's account, and then trades interest
 //! (`LS+`/`LS-`) and messages (`LMSG`/`HMSG`) with this server in that one
 //! account. Every message and every interest a leaf sends is checked
 //! against the leaf user's publish and subscribe permissions (nats-server
@@ -14,8 +16,11 @@
 
 mod dial;
 mod listener;
+mod login;
 mod remote;
 mod session;
+
+pub(crate) use login::own_view as own_login_view;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,6 +65,12 @@ pub enum LeafError {
     Credentials(std::path::PathBuf, String),
     /// A remote names an account this server does not have.
     UnknownAccount(String),
+    /// The leafnodes block's users cannot be built (a password or
+    /// permission that does not parse).
+    Auth(crate::auth::AuthSetupError),
+    /// A reload would move leafs between the clients' gate and one of
+    /// their own.
+    LoginChanged,
 }
 
 impl std::fmt::Display for LeafError {
@@ -70,6 +81,10 @@ impl std::fmt::Display for LeafError {
             LeafError::RemoteTls(err) => write!(f, "leafnode remote tls: {err}"),
             LeafError::Credentials(path, why) => write!(f, "leafnode remote credentials {}: {why}", path.display()),
             LeafError::UnknownAccount(name) => write!(f, "leafnode remote: no account {name:?}"),
+            LeafError::Auth(err) => write!(f, "leafnodes authorization: {err}"),
+            LeafError::LoginChanged => f.write_str(
+                "leafnodes: a reload cannot add or remove the leafnodes authorization block, nor make leafnodes tls verify_and_map differ from (or match) the clients'; restart the server",
+            ),
         }
     }
 }
@@ -79,7 +94,8 @@ impl std::error::Error for LeafError {
         match self {
             LeafError::Bind(err) => Some(err),
             LeafError::Tls(err) | LeafError::RemoteTls(err) => Some(err),
-            LeafError::Credentials(..) | LeafError::UnknownAccount(_) => None,
+            LeafError::Auth(err) => Some(err),
+            LeafError::Credentials(..) | LeafError::UnknownAccount(_) | LeafError::LoginChanged => None,
         }
     }
 }
@@ -193,7 +209,11 @@ struct AccountLeafs {
 /// The hub: the leaf listener's settings and every leaf connected to it.
 pub struct Hub {
     pub(crate) broker: Arc<Broker>,
+    /// What leafs log in through: the clients' gate, or the hub's own
+    /// (see `login`).
     pub(crate) gate: Arc<Gate>,
+    /// `gate` is the hub's own, rebuilt by [`Hub::reload_login`].
+    own_login: bool,
     pub(crate) opts: LeafnodeOptions,
     tls: Option<crate::tls::TlsState>,
     pending: Arc<Pending>,
@@ -214,15 +234,17 @@ impl std::fmt::Debug for Hub {
 
 impl Hub {
     /// Binds the leaf listener (when the block has one), starts accepting
-    /// leaf nodes and connecting to the remotes.
-    pub async fn start(broker: Arc<Broker>, gate: Arc<Gate>, opts: LeafnodeOptions) -> Result<Arc<Hub>, LeafError> {
+    /// leaf nodes and connecting to the remotes. Leafs log in through
+    /// `clients` (the clients' gate) unless the block gives them a login of
+    /// their own.
+    pub async fn start(broker: Arc<Broker>, clients: Arc<Gate>, opts: LeafnodeOptions) -> Result<Arc<Hub>, LeafError> {
         let spokes = opts.remotes.iter().map(|r| remote::Spoke::new(&broker, r)).collect::<Result<Vec<_>, _>>()?;
         let listener = match opts.accept {
             true => Some(TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(LeafError::Bind)?),
             false => None,
         };
         let listen_addr = listener.as_ref().map(TcpListener::local_addr).transpose().map_err(LeafError::Bind)?;
-        let hub = Arc::new(Hub::new(broker, gate, opts, listen_addr)?);
+        let hub = Arc::new(Hub::new(broker, &clients, opts, listen_addr)?);
         if let (Some(listener), Some(addr)) = (listener, listen_addr) {
             info!("Listening for leafnode connections on {addr}");
             tokio::spawn(listener::accept_loop(hub.clone(), listener));
@@ -235,18 +257,20 @@ impl Hub {
 
     /// The hub of a server whose leaf listener is bound to `listen_addr`
     /// (if it has one), with nothing started (the session tests use it as
-    /// it is).
+    /// it is); its gate is `clients` or its own, as the broker's options say.
     pub(crate) fn new(
         broker: Arc<Broker>,
-        gate: Arc<Gate>,
+        clients: &Arc<Gate>,
         opts: LeafnodeOptions,
         listen_addr: Option<SocketAddr>,
     ) -> Result<Hub, LeafError> {
         let tls = listener::leaf_tls(&opts)?;
+        let (gate, own_login) = login::gate(&broker.opts, clients)?;
         let loop_subject = format!("$LDS.{}", crate::nkeys::new_nonce()).into_bytes().into_boxed_slice();
         Ok(Hub {
             broker,
             gate,
+            own_login,
             opts,
             tls,
             pending: Arc::new(Pending::new(MAX_PENDING_LEAFS, MAX_PENDING_LEAFS_PER_IP)),
@@ -254,6 +278,13 @@ impl Hub {
             loop_subject,
             accounts: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The login a reload to `opts` gives leafs, checked before anything of
+    /// the reload is applied; [`ReloadedLogin::apply`] puts it in force.
+    pub fn reload_login(self: &Arc<Self>, opts: &crate::config::Options) -> Result<ReloadedLogin, LeafError> {
+        let authenticator = login::reloaded(opts, self.own_login)?;
+        Ok(ReloadedLogin { hub: self.clone(), authenticator })
     }
 
     /// Where the leaf listener is bound, if there is one.
@@ -365,6 +396,29 @@ impl Hub {
         }
         if count.total == 0 {
             account.interest.remove(&key);
+        }
+    }
+}
+
+/// The leaf login of a reload, built and checked, not yet in force.
+#[derive(Debug)]
+#[must_use = "a reloaded login does nothing until applied"]
+pub struct ReloadedLogin {
+    hub: Arc<Hub>,
+    /// The hub's own gate's new authenticator; `None` when leafs log in
+    /// through the clients' gate, which the reload replaces itself.
+    authenticator: Option<Arc<dyn crate::auth::Authenticator>>,
+}
+
+impl ReloadedLogin {
+    /// Puts the new leaf users in force: every leaf re-checks its login
+    /// (and its permissions) against them, and one whose user is gone or
+    /// whose credentials or account changed is closed, as clients are.
+    /// Applied after the accounts, so a re-checked leaf finds its
+    /// account's new state.
+    pub fn apply(self) {
+        if let Some(authenticator) = self.authenticator {
+            self.hub.gate.replace(authenticator);
         }
     }
 }

@@ -240,14 +240,16 @@ impl Server {
             None => None,
         };
         let leaf = match broker.opts.leafnodes.clone() {
-            Some(leaf_opts) => match start_leafnodes(&broker, &gate, leaf_opts).await {
-                Ok(hub) => Some(hub),
-                Err(err) => {
-                    // The cluster's tasks end with the shutdown signal.
-                    broker.begin_shutdown();
-                    return Err(err);
+            Some(leaf_opts) => {
+                match Hub::start(broker.clone(), gate.clone(), leaf_opts).await.map_err(StartError::Leaf) {
+                    Ok(hub) => Some(hub),
+                    Err(err) => {
+                        // The cluster's tasks end with the shutdown signal.
+                        broker.begin_shutdown();
+                        return Err(err);
+                    }
                 }
-            },
+            }
             None => None,
         };
         let mut observers: Vec<Weak<dyn InterestObserver>> = Vec::new();
@@ -400,6 +402,8 @@ impl Server {
         };
         warnings.extend(crate::config::public_export_warnings(&effective.options));
         crate::config::check_accounts(&effective.options).map_err(StartError::Accounts)?;
+        let leaf_login = self.leaf.as_ref().map(|hub| hub.reload_login(&effective.options)).transpose();
+        let leaf_login = leaf_login.map_err(StartError::Leaf)?;
         self.node.tls.set(tls);
         // Accounts first: connections that re-check their login after the
         // gate changes find their account's new state.
@@ -410,6 +414,9 @@ impl Server {
             }
         }
         operator::apply(&self.node, effective)?;
+        if let Some(login) = leaf_login {
+            login.apply();
+        }
         info!("configuration reloaded");
         Ok(warnings)
     }
@@ -527,6 +534,9 @@ pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
         if let Some(tls) = &leaf.tls {
             TlsState::load(tls).map_err(StartError::Tls)?;
         }
+        if let Some(view) = crate::leaf::own_login_view(opts) {
+            auth::from_options(&view).map_err(StartError::Auth)?;
+        }
         if leaf.allow_unauthenticated {
             warnings.push(
                 "leaf nodes need no credentials (insecure_allow_unauthenticated_leafnodes): anyone who reaches the leafnode port can read and inject every message of the global account".into(),
@@ -557,51 +567,6 @@ fn prepare_tls(opts: &Options) -> Result<(Option<TlsState>, Vec<String>), StartE
 /// `no_auth_user` logs its clients in with: the server's, with the block's
 /// single user or token (nats-server: "websocket authorization overrides
 /// the client auth for WebSocket clients") and its `no_auth_user`.
-/// The options the leaf hub's own gate is built from, when `leafnodes {
-/// authorization }` names the leaf users: only those users, each in its
-/// account (`$G` without one), and no certificate mapping or default user.
-fn leaf_auth_view(opts: &Options, own: &crate::config::LeafAuthorization) -> Options {
-    let mut view = opts.clone();
-    let in_account = |name: &str| -> Vec<crate::config::User> {
-        let users = own.users.iter();
-        users
-            .filter(|(_, a)| a.as_deref().unwrap_or(crate::config::GLOBAL_ACCOUNT) == name)
-            .map(|(u, _)| u.clone())
-            .collect()
-    };
-    view.authorization = Some(crate::config::Authorization {
-        users: in_account(crate::config::GLOBAL_ACCOUNT),
-        timeout: own.timeout,
-        ..Default::default()
-    });
-    for account in &mut view.accounts {
-        account.users = in_account(&account.name);
-        account.nkeys.clear();
-    }
-    view.no_auth_user = None;
-    view.tls = None;
-    view
-}
-
-/// Starts the leaf hub with the gate its leafs log in through: the
-/// clients' (leafs log in like clients) or, with `leafnodes {
-/// authorization }`, one of its own on the same throttle and pool.
-async fn start_leafnodes(
-    broker: &Arc<Broker>,
-    gate: &Arc<Gate>,
-    opts: crate::config::LeafnodeOptions,
-) -> Result<Arc<Hub>, StartError> {
-    let gate = match &opts.authorization {
-        Some(own) => {
-            let authenticator = auth::from_options(&leaf_auth_view(&broker.opts, own)).map_err(StartError::Auth)?;
-            let timeout = own.timeout.unwrap_or(gate.timeout());
-            Arc::new(Gate::new(authenticator, gate.guard().clone(), timeout))
-        }
-        None => gate.clone(),
-    };
-    Hub::start(broker.clone(), gate, opts).await.map_err(StartError::Leaf)
-}
-
 fn websocket_auth_view(opts: &Options, ws: &crate::config::WebsocketOptions) -> Options {
     let mut view = opts.clone();
     if let Some(own) = &ws.authorization {

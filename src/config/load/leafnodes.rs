@@ -2,9 +2,10 @@
 //! server as their hub.
 
 use super::{tls, LOOPBACK};
+use crate::config::auth::{nkey_takes_no, public_user_key};
 use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
-use crate::config::options::{LeafAuthorization, LeafRemote, LeafnodeOptions, Options, User};
-use crate::config::schema::{Block, Step::Check, Step::Key};
+use crate::config::options::{LeafAuthorization, LeafRemote, LeafnodeOptions, NkeyUser, Options, User};
+use crate::config::schema::{Block, Found, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Entry, Kind, Pos};
 
@@ -102,10 +103,11 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             Ok(())
         }),
         Key(&["authorization"], |e, b, _| {
+            let maps_certificates = b.l.tls.as_ref().is_some_and(|t| t.verify_and_map);
             let mut auth = LeafAuth {
                 at: e.key_pos.clone(),
                 a: LeafAuthorization::default(),
-                single: LeafUser::default(),
+                single: LeafUser::with_mapping(maps_certificates),
                 warnings: Vec::new(),
             };
             LEAF_AUTH.read_value("leafnodes authorization", &e.value, &mut auth)?;
@@ -242,87 +244,121 @@ pub(super) struct LeafAuth {
     /// The block, where missing users are reported.
     at: Pos,
     a: LeafAuthorization,
-    /// The block's own `user`/`password`/`account`, if written.
+    /// The block's own `user`/`password`/`nkey`/`account`, if written.
     single: LeafUser,
     warnings: Vec<String>,
 }
 
-/// One leaf user: name, password, account.
+/// One leaf user: a name and password, or an nkey; and an account.
 #[derive(Default)]
 pub(super) struct LeafUser {
     user: Option<String>,
     password: Option<crate::secret::Secret>,
+    nkey: Option<String>,
     account: Option<String>,
+    /// `leafnodes { tls { verify_and_map } }`: the certificate names the
+    /// user, so a name without a password is a complete login.
+    maps_certificates: bool,
     /// Plain-text password warnings (`warden check` lists stored
     /// passwords through `timing_warnings` too).
     warnings: Vec<String>,
 }
 
+/// A leaf user as read: how it logs in, and its account.
+enum LeafLogin {
+    Named(User, Option<String>),
+    Nkey(NkeyUser, Option<String>),
+}
+
 impl LeafUser {
-    fn is_written(&self) -> bool {
-        self.user.is_some() || self.password.is_some() || self.account.is_some()
+    fn with_mapping(maps_certificates: bool) -> Self {
+        LeafUser { maps_certificates, ..LeafUser::default() }
     }
 
-    fn done(self, at: &Pos) -> Result<(User, Option<String>), ConfigError> {
-        match (self.user, self.password) {
-            (Some(user), Some(password)) => {
-                Ok((User { user, password: Some(password), permissions: None }, self.account))
+    fn is_written(&self) -> bool {
+        self.user.is_some() || self.password.is_some() || self.nkey.is_some() || self.account.is_some()
+    }
+
+    /// The user, or why it cannot log in (a name and password, a name
+    /// whose certificate maps to it, or an nkey).
+    fn done(self, at: &Pos) -> Result<LeafLogin, ConfigError> {
+        match (self.nkey, self.user, self.password) {
+            (Some(nkey), _, _) => Ok(LeafLogin::Nkey(NkeyUser { nkey, permissions: None }, self.account)),
+            (None, Some(user), password) if password.is_some() || self.maps_certificates => {
+                Ok(LeafLogin::Named(User { user, password, permissions: None }, self.account))
             }
-            _ => Err(ConfigError::at(ErrorKind::Invalid, at, "a leafnode user needs `user` and `password`")),
+            _ => Err(ConfigError::at(
+                ErrorKind::Invalid,
+                at,
+                "a leafnode user needs `user` and `password`, or `nkey` (a name alone only with tls { verify_and_map: true })",
+            )),
         }
     }
 }
 
-fn read_user(e: &Entry, u: &mut LeafUser) -> Result<(), ConfigError> {
+fn read_user(e: &Entry, u: &mut LeafUser, f: &Found<'_>) -> Result<(), ConfigError> {
+    nkey_takes_no(e, f)?;
     section::word(&e.value, "leafnode user").map(|n| u.user = Some(n.to_owned()))
 }
 
-fn read_password(e: &Entry, u: &mut LeafUser) -> Result<(), ConfigError> {
+fn read_password(e: &Entry, u: &mut LeafUser, f: &Found<'_>) -> Result<(), ConfigError> {
+    nkey_takes_no(e, f)?;
     let whose = format!("the password of leafnode user \"{}\"", u.user.as_deref().unwrap_or_default());
     u.password = Some(crate::config::auth::checked_secret(&e.value, "password", &whose, &mut u.warnings)?);
     Ok(())
+}
+
+fn read_nkey(e: &Entry, u: &mut LeafUser) -> Result<(), ConfigError> {
+    public_user_key(&e.value).map(|k| u.nkey = Some(k))
 }
 
 fn read_account(e: &Entry, u: &mut LeafUser) -> Result<(), ConfigError> {
     section::word(&e.value, "leafnode account").map(|a| u.account = Some(a.to_owned()))
 }
 
-/// One entry of `leafnodes { authorization { users = [...] } }`.
+/// One entry of `leafnodes { authorization { users = [...] } }`. nats-server
+/// takes only names and passwords here; an `nkey` entry is warden's, so
+/// several nkey leafs can each be bound to their own account.
 pub(super) static LEAF_USER: Block<LeafUser> = Block {
-    unsupported: &["permissions", "nkey"],
+    unsupported: &["permissions", "proxy_required"],
     steps: &[
-        Key(&["user", "username"], |e, u, _| read_user(e, u)),
-        Key(&["password", "pass"], |e, u, _| read_password(e, u)),
+        Key(&["user", "username"], read_user),
+        Key(&["password", "pass"], read_password),
+        Key(&["nkey"], |e, u, _| read_nkey(e, u)),
         Key(&["account"], |e, u, _| read_account(e, u)),
     ],
 };
 
+/// `leafnodes { authorization {...} }`: the block's own user or nkey, or a
+/// users list (never both, as in nats-server), each bound to an account.
 pub(super) static LEAF_AUTH: Block<LeafAuth> = Block {
-    unsupported: &["nkey", "token", "permissions"],
+    unsupported: &["token", "permissions", "proxy_required"],
     steps: &[
-        Key(&["user", "username"], |e, b, _| read_user(e, &mut b.single)),
-        Key(&["password", "pass"], |e, b, _| read_password(e, &mut b.single)),
+        Key(&["user", "username"], |e, b, f| read_user(e, &mut b.single, f)),
+        Key(&["password", "pass"], |e, b, f| read_password(e, &mut b.single, f)),
+        Key(&["nkey"], |e, b, _| read_nkey(e, &mut b.single)),
         Key(&["account"], |e, b, _| read_account(e, &mut b.single)),
-        Check(|b, _| {
-            let mut single = std::mem::take(&mut b.single);
+        Check(|b, f| {
+            let fresh = LeafUser::with_mapping(b.single.maps_certificates);
+            let mut single = std::mem::replace(&mut b.single, fresh);
             b.warnings.append(&mut single.warnings);
-            if single.is_written() {
-                let at = b.at.clone();
-                b.a.users.push(single.done(&at)?);
+            if !single.is_written() {
+                return Ok(());
             }
-            Ok(())
+            if let Some(users) = f.get("users") {
+                let what = if single.nkey.is_some() { "nkey" } else { "user/pass" };
+                let message = format!("can not have a single {what} and a users array");
+                return Err(ConfigError::at(ErrorKind::Conflict, &users.key_pos, message));
+            }
+            let at = b.at.clone();
+            b.a.push(single.done(&at)?, &at)
         }),
         Key(&["users"], |e, b, _| {
             for item in section::array(&e.value, "leafnodes authorization users")? {
-                let mut one = LeafUser::default();
+                let mut one = LeafUser::with_mapping(b.single.maps_certificates);
                 LEAF_USER.read_value("a leafnode user", item, &mut one)?;
                 b.warnings.append(&mut one.warnings);
-                let user = one.done(&item.pos)?;
-                if b.a.users.iter().any(|(u, _)| u.user == user.0.user) {
-                    let message = format!("Duplicate user {:?} detected", user.0.user);
-                    return Err(ConfigError::at(ErrorKind::Conflict, &item.pos, message));
-                }
-                b.a.users.push(user);
+                b.a.push(one.done(&item.pos)?, &item.pos)?;
             }
             Ok(())
         }),
@@ -330,13 +366,36 @@ pub(super) static LEAF_AUTH: Block<LeafAuth> = Block {
             let what = "leafnodes authorization timeout";
             section::nonzero_duration(&e.value, what, Bare::FractionalSeconds).map(|(d, _)| b.a.timeout = Some(d))
         }),
-        Check(|b, _| match b.a.users.is_empty() {
+        Check(|b, _| match b.a.users.is_empty() && b.a.nkeys.is_empty() {
             true => Err(ConfigError::at(
                 ErrorKind::Invalid,
                 &b.at,
-                "leafnodes authorization needs `user` and `password`, or `users`",
+                "leafnodes authorization needs `user` and `password`, `nkey`, or `users`",
             )),
             false => Ok(()),
         }),
     ],
 };
+
+impl LeafAuthorization {
+    /// Adds a user read at `at`; a second user of the same name or nkey is
+    /// refused (nats-server: "duplicate user").
+    fn push(&mut self, login: LeafLogin, at: &Pos) -> Result<(), ConfigError> {
+        let duplicate = |what: String| ConfigError::at(ErrorKind::Conflict, at, format!("Duplicate {what} detected"));
+        match login {
+            LeafLogin::Named(user, account) => {
+                if self.users.iter().any(|(u, _)| u.user == user.user) {
+                    return Err(duplicate(format!("user {:?}", user.user)));
+                }
+                self.users.push((user, account));
+            }
+            LeafLogin::Nkey(user, account) => {
+                if self.nkeys.iter().any(|(u, _)| u.nkey == user.nkey) {
+                    return Err(duplicate(format!("nkey {:?}", user.nkey)));
+                }
+                self.nkeys.push((user, account));
+            }
+        }
+        Ok(())
+    }
+}

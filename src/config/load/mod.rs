@@ -209,6 +209,9 @@ static TOP: Block<Top> = Block {
             }
             Ok(())
         }),
+        // Before the users: `leafnodes { tls { verify_and_map } }` lets
+        // them go without a password.
+        Key(&["leafnodes", "leaf"], |e, t, _| leafnodes::read(e, &mut t.warnings).map(|l| t.o.leafnodes = Some(l))),
         Key(&["accounts"], |e, t, _| {
             (t.o.accounts, t.positions) = accounts::accounts(e, maps_certificates(&t.o), &mut t.warnings)?;
             Ok(())
@@ -238,7 +241,6 @@ static TOP: Block<Top> = Block {
             t.o.websocket = Some(ws);
             Ok(())
         }),
-        Key(&["leafnodes", "leaf"], |e, t, _| leafnodes::read(e, &mut t.warnings).map(|l| t.o.leafnodes = Some(l))),
         Key(&["check_reply_subjects"], |e, t, _| {
             section::boolean(&e.value, "check_reply_subjects").map(|b| t.o.check_reply_subjects = b)
         }),
@@ -315,13 +317,15 @@ static TOP: Block<Top> = Block {
             })
         }),
         Check(|t, f| {
-            let Some(e) = f.get("tls").filter(|_| maps_certificates(&t.o)) else { return Ok(()) };
+            let clients = f.get("tls").filter(|_| t.o.tls.as_ref().is_some_and(|t| t.verify_and_map));
+            let (e, whose) = match (clients, f.get("leafnodes").filter(|_| leafs_map_certificates(&t.o))) {
+                (Some(e), _) => (e, "tls verify_and_map maps client certificates"),
+                (None, Some(e)) => (e, "leafnodes tls verify_and_map maps leaf certificates"),
+                (None, None) => return Ok(()),
+            };
             let account_users = t.o.accounts.iter().any(|a| !a.users.is_empty());
             if t.o.authorization.as_ref().is_none_or(|a| a.users.is_empty()) && !account_users {
-                return Err(invalid(
-                    &e.value,
-                    "tls verify_and_map maps client certificates to users, but authorization has no users",
-                ));
+                return Err(invalid(&e.value, format!("{whose} to users, but authorization has no users")));
             }
             Ok(())
         }),
@@ -342,7 +346,8 @@ static TOP: Block<Top> = Block {
                 ));
             }
             let known = |name: &str| name == super::GLOBAL_ACCOUNT || t.o.accounts.iter().any(|a| a.name == name);
-            match own.users.iter().find_map(|(_, a)| a.as_deref().filter(|a| !known(a))) {
+            let accounts = own.users.iter().map(|(_, a)| a).chain(own.nkeys.iter().map(|(_, a)| a));
+            match accounts.filter_map(Option::as_deref).find(|a| !known(a)) {
                 Some(missing) => Err(invalid(&e.value, format!("leafnodes authorization: no account {missing:?}"))),
                 None => Ok(()),
             }
@@ -367,9 +372,20 @@ static TOP: Block<Top> = Block {
     ],
 };
 
-/// Whether `tls { verify_and_map }` maps client certificates to users.
+/// Whether `tls { verify_and_map }` maps client certificates to the users
+/// of `authorization` and `accounts`: the clients' own, or the leaf
+/// listener's when its `authorization` names no users of its own (leafs
+/// then log in as those users, as in nats-server).
 fn maps_certificates(o: &Options) -> bool {
-    o.tls.as_ref().is_some_and(|t| t.verify_and_map)
+    o.tls.as_ref().is_some_and(|t| t.verify_and_map) || leafs_map_certificates(o)
+}
+
+/// Whether leaf certificates map to the users of `authorization` and
+/// `accounts` (not to a leafnodes `authorization` block's).
+fn leafs_map_certificates(o: &Options) -> bool {
+    o.leafnodes
+        .as_ref()
+        .is_some_and(|l| l.accept && l.authorization.is_none() && l.tls.as_ref().is_some_and(|t| t.verify_and_map))
 }
 
 /// An account resolver is read by `operator`; without it, it has nothing
@@ -399,7 +415,13 @@ fn operator_conflicts(o: &Options, f: &Found<'_>) -> Result<(), ConfigError> {
             "no_auth_user names a configured user, and operators do not allow users to be configured directly",
         ));
     }
-    if let (Some(e), true) = (f.get("tls"), maps_certificates(o)) {
+    if let (Some(e), true) = (f.get("leafnodes"), leafs_map_certificates(o)) {
+        return Err(conflict(
+            e,
+            "leafnodes tls verify_and_map maps certificates to configured users, and operators do not allow those",
+        ));
+    }
+    if let (Some(e), true) = (f.get("tls"), o.tls.as_ref().is_some_and(|t| t.verify_and_map)) {
         return Err(conflict(
             e,
             "tls verify_and_map maps certificates to configured users, and operators do not allow those",

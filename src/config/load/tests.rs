@@ -578,3 +578,84 @@ fn the_leafnodes_authorization_block_names_users_in_existing_accounts() {
     );
     assert!(twice.unwrap_err().to_string().contains("Duplicate user"));
 }
+
+#[test]
+fn leaf_nkey_users_are_read_and_malformed_ones_refused_where_they_stand() {
+    let key = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
+    let public = key.public().as_str().to_owned();
+    let single = format!(
+        "accounts {{ EDGE {{}} }}\nleafnodes {{ port: 7422, authorization {{ nkey: \"{public}\", account: EDGE }} }}"
+    );
+    let own = load_str(&single, "l.conf").unwrap().options.leafnodes.unwrap().authorization.unwrap();
+    assert_eq!((own.nkeys[0].0.nkey.as_str(), own.nkeys[0].1.as_deref()), (public.as_str(), Some("EDGE")));
+    assert!(own.users.is_empty());
+    let listed = format!("leafnodes {{ port: 7422, authorization {{ users = [ {{ nkey: \"{public}\" }} ] }} }}");
+    assert_eq!(load_str(&listed, "l.conf").unwrap().options.leafnodes.unwrap().authorization.unwrap().nkeys.len(), 1);
+    let refused = |text: &str| load_str(text, "l.conf").unwrap_err().to_string();
+    // A seed, an account key and garbage are not a user's public key.
+    let seed = key.seed();
+    for bad in [seed.expose(), "ADRUZ6OEYSTS3OUO4G4I3SBUKJEDRAZL6TGAZAWFVPXWS5NYDQ3ZJY3T", "Uxyz"] {
+        let text = format!("leafnodes {{\n  port: 7422\n  authorization {{ nkey: \"{bad}\" }}\n}}");
+        let err = refused(&text);
+        assert!(err.starts_with("l.conf:3:") && err.contains("Not a valid public nkey"), "{err}");
+        assert!(!err.contains(seed.expose()), "a seed is never repeated: {err}");
+    }
+    let both =
+        refused(&format!("leafnodes {{ port: 7422, authorization {{ nkey: \"{public}\", user: a, password: p }} }}"));
+    assert!(both.contains("Nkey users do not take usernames or passwords"), "{both}");
+    let entry = refused(&format!(
+        "leafnodes {{ port: 7422, authorization {{ users = [ {{ nkey: \"{public}\", password: p }} ] }} }}"
+    ));
+    assert!(entry.contains("Nkey users do not take usernames or passwords"), "{entry}");
+    let mixed = refused(&format!(
+        "leafnodes {{ port: 7422, authorization {{ nkey: \"{public}\", users = [ {{ user: a, password: p }} ] }} }}"
+    ));
+    assert!(mixed.contains("can not have a single nkey and a users array"), "{mixed}");
+    let mixed_user = refused(
+        "leafnodes { port: 7422, authorization { user: b, password: q, users = [ { user: a, password: p } ] } }",
+    );
+    assert!(mixed_user.contains("can not have a single user/pass and a users array"), "{mixed_user}");
+    let twice = refused(&format!(
+        "leafnodes {{ port: 7422, authorization {{ users = [ {{ nkey: \"{public}\" }}, {{ nkey: \"{public}\" }} ] }} }}"
+    ));
+    assert!(twice.contains("Duplicate nkey"), "{twice}");
+    let nowhere =
+        refused(&format!("leafnodes {{ port: 7422, authorization {{ nkey: \"{public}\", account: NOPE }} }}"));
+    assert!(nowhere.starts_with("l.conf:1:") && nowhere.contains("no account \"NOPE\""), "{nowhere}");
+}
+
+#[test]
+fn leaf_verify_and_map_lets_users_go_without_a_password_and_needs_users() {
+    let tls = "tls { cert_file: s.pem, key_file: s.key, ca_file: ca.pem, verify_and_map: true }";
+    let mapped = format!("leafnodes {{ port: 7422, {tls}, authorization {{ users = [ {{ user: \"CN=edge\" }} ] }} }}");
+    let own = load_str(&mapped, "l.conf").unwrap().options.leafnodes.unwrap().authorization.unwrap();
+    assert!(own.users[0].0.password.is_none());
+    let unmapped = "leafnodes { port: 7422, authorization { users = [ { user: \"CN=edge\" } ] } }";
+    assert!(load_str(unmapped, "l.conf").unwrap_err().to_string().contains("needs `user` and `password`"));
+    // Without leaf users the clients' users are mapped, so they may go
+    // without a password; with none at all there is nobody to map to.
+    let global = format!("authorization {{ users = [ {{ user: \"CN=edge\" }} ] }}\nleafnodes {{ port: 7422, {tls} }}");
+    load_str(&global, "l.conf").unwrap();
+    let nobody = format!(
+        "accounts {{ A {{ users = [ {{ nkey: \"{}\" }} ] }} }}\nleafnodes {{ port: 7422, {tls} }}",
+        crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap().public().as_str()
+    );
+    let err = load_str(&nobody, "l.conf").unwrap_err().to_string();
+    assert!(err.contains("leafnodes tls verify_and_map maps leaf certificates to users"), "{err}");
+    let operator = include_str!("../../jwt/vectors/operator.jwt").trim();
+    let err = load_str(&format!("operator: \"{operator}\"\nleafnodes {{ port: 7422, {tls} }}"), "l.conf")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("operators do not allow those"), "{err}");
+}
+
+#[test]
+fn the_summary_says_who_logs_in_on_the_leaf_port() {
+    let key = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
+    let own = format!(
+        "leafnodes {{ port: 7422, authorization {{ users = [ {{ user: a, password: p }}, {{ nkey: \"{}\" }} ] }} }}",
+        key.public().as_str()
+    );
+    let summary = crate::config::summary(&load_str(&own, "l.conf").unwrap().options);
+    assert!(summary.contains("1 leaf user(s) and 1 leaf nkey(s)"), "{summary}");
+}

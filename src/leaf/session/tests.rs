@@ -31,7 +31,7 @@ fn hub_on(opts: Options, leaf_opts: LeafnodeOptions) -> Arc<Hub> {
         guard,
         Duration::from_secs(2),
     ));
-    let hub = Arc::new(Hub::new(broker.clone(), gate, leaf_opts, Some("127.0.0.1:7422".parse().unwrap())).unwrap());
+    let hub = Arc::new(Hub::new(broker.clone(), &gate, leaf_opts, Some("127.0.0.1:7422".parse().unwrap())).unwrap());
     broker.observe_interest(vec![Arc::downgrade(&hub) as std::sync::Weak<dyn crate::broker::InterestObserver>]);
     hub
 }
@@ -506,4 +506,67 @@ fn route_interest_skips_the_hub_and_the_leaf_cluster_it_came_from() {
     );
     feed(&mut edge, "LS- nothing\r\nLS+ edge.x\r\n", now);
     assert_eq!(sent(&up), "LS+ edge.x\r\n");
+}
+
+/// The nonce of the hub's INFO, which the leaf signs.
+fn nonce_of(greeting: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(greeting.trim_start_matches("INFO ").trim_end()).unwrap();
+    json["nonce"].as_str().unwrap().to_owned()
+}
+
+/// The hub's own gate checks an nkey leaf's signature (on the verification
+/// pool, as a client's), binds it to the block's account, and after a
+/// reload that removes the key the leaf is closed and a new one refused.
+#[tokio::test]
+async fn an_nkey_leaf_logs_in_through_the_hubs_own_gate_and_a_reload_that_removes_it_closes_it() {
+    use base64::Engine as _;
+    let key = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
+    let config = |nkey: &str| {
+        let text = format!(
+            "authorization {{ users = [ {{ user: app, password: app-pw }} ] }}\naccounts {{ EDGE {{}} }}
+            leafnodes {{ port: 7422, authorization {{ users = [ {{ nkey: \"{nkey}\", account: EDGE }} ] }} }}"
+        );
+        crate::config::load_str(&text, "hub.conf").unwrap().options
+    };
+    let opts = config(key.public().as_str());
+    let leaf_opts = opts.leafnodes.clone().unwrap();
+    let hub = hub_on(opts, leaf_opts);
+    let now = Instant::now();
+    let login_with = |hub: &Arc<Hub>, sign: &crate::nkeys::KeyPair| {
+        let mut s = accepted(hub, now);
+        let nonce = nonce_of(&sent(&s));
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sign.sign(nonce.as_bytes()));
+        let connect = format!(
+            "CONNECT {{\"nkey\":\"{}\",\"sig\":\"{sig}\",\"server_id\":\"NLEAF\",\"headers\":true}}\r\n",
+            key.public().as_str()
+        );
+        match s.receive(connect.as_bytes(), now).event {
+            Some(Event::Authenticate(login)) => (s, login),
+            other => panic!("expected a login, got {other:?}"),
+        }
+    };
+    // Signed with another seed: refused.
+    let impostor = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
+    let (mut s, login) = login_with(&hub, &impostor);
+    let verdict = hub.gate.admit(login.claims, login.facts).await;
+    assert_eq!(s.authenticated(verdict), Err(CloseReason::AuthenticationFailure));
+    assert!(sent(&s).contains("-ERR 'Authorization Violation'"));
+
+    let (mut s, login) = login_with(&hub, &key);
+    s.authenticated(hub.gate.admit(login.claims, login.facts).await).unwrap();
+    assert!(sent(&s).contains("\"remote_account\":\"EDGE\""));
+    assert_eq!(hub.leafs().len(), 1);
+
+    // A reload that keeps the key keeps the leaf; one that removes it
+    // closes it, and the key no longer logs in.
+    hub.reload_login(&config(key.public().as_str())).unwrap().apply();
+    assert_eq!(s.reconfigure(), Ok(()));
+    let other = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
+    hub.reload_login(&config(other.public().as_str())).unwrap().apply();
+    assert_eq!(s.reconfigure(), Err(CloseReason::UserRemoved));
+    s.finish(CloseReason::UserRemoved);
+    assert!(hub.leafs().is_empty());
+    let (mut again, login) = login_with(&hub, &key);
+    let verdict = hub.gate.admit(login.claims, login.facts).await;
+    assert_eq!(again.authenticated(verdict), Err(CloseReason::AuthenticationFailure));
 }
