@@ -871,3 +871,80 @@ leafnodes {{
     assert_eq!(hub.leaf_hub().unwrap().leafs().len(), 1, "only edge's leaf");
     hub.shutdown().await;
 }
+
+/// Every answer to a `$SYS` ping sent by `client` within a second.
+async fn ping_answers(client: &async_nats::Client) -> Vec<String> {
+    let inbox = client.new_inbox();
+    let mut answers = client.subscribe(inbox.clone()).await.unwrap();
+    client.publish_with_reply("$SYS.REQ.SERVER.PING", inbox, "".into()).await.unwrap();
+    client.flush().await.unwrap();
+    let mut ids = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1000), answers.next()).await {
+        let json: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        ids.push(json["server"]["id"].as_str().unwrap_or_default().to_owned());
+    }
+    ids.sort();
+    ids
+}
+
+/// The system account's own remote: `$SYS` spans hub and leaf as with
+/// nats-server, so a server ping from either side is answered by both.
+async fn system_accounts_joined(binary: &std::path::Path, name: &str) {
+    let hub = start(options_from(
+        "accounts { SYS { users = [ { user: sys, password: sys-pw } ] } }\nsystem_account: SYS\nauthorization { users = [ { user: app, password: app-pw } ] }\nleafnodes { listen: \"127.0.0.1:0\" }\n",
+    ))
+    .await;
+    let leaf_addr = hub.leafnode_addr().unwrap();
+    let port = free_port();
+    let _leaf = spawn_nats_server(
+        binary,
+        name,
+        &format!(
+            "listen: 127.0.0.1:{port}\naccounts {{ SYS {{ users = [ {{ user: lsys, password: lsys-pw }} ] }} }}\nsystem_account: SYS\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://sys:sys-pw@{leaf_addr}\", account: SYS }} ] }}\n"
+        ),
+    );
+    let on_hub = connect(&common::url(&hub), Some(("sys", "sys-pw"))).await;
+    let on_leaf = connect(&format!("nats://127.0.0.1:{port}"), Some(("lsys", "lsys-pw"))).await;
+    let hub_id = on_hub.server_info().server_id;
+    let leaf_id = on_leaf.server_info().server_id;
+    let mut both = vec![hub_id.clone(), leaf_id.clone()];
+    both.sort();
+    within(async { while ping_answers(&on_hub).await != both {} }).await;
+    assert_eq!(ping_answers(&on_leaf).await, both, "and from the leaf's side");
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_account_remote_joins_sys_with_nats_server_2_9_and_2_15_leafs() {
+    for (found, what, name) in [
+        (nats_server_2_9(), "nats-server 2.9.10", "sys-leaf-2-9"),
+        (nats_server_2_15(), "nats-server 2.15.1", "sys-leaf-2-15"),
+    ] {
+        let Some(binary) = reference(found, what) else { return };
+        system_accounts_joined(&binary, name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warden_leafs_system_account_remote_joins_sys_of_a_nats_server_2_15_hub() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    let (client_port, leaf_port) = (free_port(), free_port());
+    let _hub = spawn_nats_server(
+        &binary,
+        "sys-hub-2-15",
+        &format!(
+            "listen: 127.0.0.1:{client_port}\naccounts {{ SYS {{ users = [ {{ user: sys, password: sys-pw }} ] }} }}\nsystem_account: SYS\nleafnodes {{ listen: 127.0.0.1:{leaf_port} }}\n"
+        ),
+    );
+    let leaf = start(options_from(&format!(
+        "accounts {{ SYS {{ users = [ {{ user: lsys, password: lsys-pw }} ] }} }}\nsystem_account: SYS\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://sys:sys-pw@127.0.0.1:{leaf_port}\", account: SYS }} ] }}\n"
+    )))
+    .await;
+    let on_hub = connect(&format!("nats://127.0.0.1:{client_port}"), Some(("sys", "sys-pw"))).await;
+    let on_leaf = connect(&common::url(&leaf), Some(("lsys", "lsys-pw"))).await;
+    let mut both = vec![on_hub.server_info().server_id, on_leaf.server_info().server_id];
+    both.sort();
+    within(async { while ping_answers(&on_hub).await != both {} }).await;
+    assert_eq!(ping_answers(&on_leaf).await, both, "and from the leaf's side");
+    leaf.shutdown().await;
+}
