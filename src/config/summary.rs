@@ -83,6 +83,9 @@ pub fn summary(o: &Options) -> String {
             } else {
                 let _ = writeln!(out, "leafnodes: no listener, {remotes} remote(s)");
             }
+            for r in &l.remotes {
+                let _ = writeln!(out, "  remote {}", remote_summary(r));
+            }
         }
         None => out.push_str("leafnodes: off\n"),
     }
@@ -284,4 +287,31 @@ fn rules_summary(rules: Option<&SubjectRules>) -> String {
         (None, Some(d)) => format!("anything but [{}]", list(d)),
         (None, None) => "anything".to_owned(),
     }
+}
+
+/// One leafnode remote: where it dials (credentials left out), as which
+/// local account, how it logs in and whether over TLS.
+fn remote_summary(r: &crate::config::LeafRemote) -> String {
+    let urls: Vec<String> = r
+        .urls
+        .iter()
+        .map(|u| match (u.split_once("://"), u.rsplit_once('@')) {
+            (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
+            _ => u.clone(),
+        })
+        .collect();
+    let in_url = r.urls.iter().any(|u| u.split_once("://").is_some_and(|(_, rest)| rest.contains('@')));
+    let login = match (&r.credentials, &r.nkey, in_url) {
+        (Some(path), _, _) => format!("credentials {}", path.display()),
+        (None, Some(_), _) => "an nkey seed".to_owned(),
+        (None, None, true) => "the URL's user and password".to_owned(),
+        (None, None, false) => "no credentials".to_owned(),
+    };
+    let tls = match &r.tls {
+        Some(t) if t.client_certificate().is_some() => "mutual TLS",
+        Some(_) => "TLS",
+        None => "no TLS (a hub that requires it is not joined)",
+    };
+    let account = r.account.as_deref().unwrap_or(crate::config::GLOBAL_ACCOUNT);
+    format!("{}: account {account}, logs in with {login}, {tls}", urls.join(", "))
 }

@@ -531,6 +531,21 @@ fn leafnodes_are_read_and_refused_without_client_authentication() {
 }
 
 #[test]
+fn warden_check_lists_each_remote_without_its_credentials() {
+    let seed = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap().seed().expose().to_owned();
+    let text = format!(
+        "leafnodes {{ remotes = [ {{ url: \"tls://u:secretpw@hub.example:7422\", account: \"$G\" }}\n {{ url: \"nats-leaf://hub2:7422\", nkey: \"{seed}\", tls: {{ ca_file: \"ca.pem\", cert_file: \"c.pem\", key_file: \"k.pem\" }} }} ] }}"
+    );
+    let s = summary(&load_str(&text, "r.conf").unwrap().options);
+    assert!(
+        s.contains("remote tls://hub.example:7422: account $G, logs in with the URL's user and password, TLS"),
+        "{s}"
+    );
+    assert!(s.contains("remote nats-leaf://hub2:7422: account $G, logs in with an nkey seed, mutual TLS"), "{s}");
+    assert!(!s.contains("secretpw") && !s.contains(&seed), "no secret in the summary: {s}");
+}
+
+#[test]
 fn a_leafnode_remote_tls_block_is_a_diallers() {
     let remote = |body: &str| load_str(&format!("leafnodes {{ remotes: [ {{ {body} }} ] }}"), "r.conf");
     let alone = remote("url: \"tls://u:p@hub:7422\"").unwrap().options.leafnodes.unwrap();
