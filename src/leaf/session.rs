@@ -397,6 +397,10 @@ impl LeafSession {
             "headers": true,
             "protocol": 1,
         });
+        // The hub keeps what this cluster sends from coming back to it.
+        if let Some(cluster) = self.broker.opts.cluster.as_ref().and_then(|c| c.name.as_deref()) {
+            connect["cluster"] = cluster.into();
+        }
         if let Some(user) = &login.user {
             connect["user"] = user.as_str().into();
         }

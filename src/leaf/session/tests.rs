@@ -570,3 +570,16 @@ async fn an_nkey_leaf_logs_in_through_the_hubs_own_gate_and_a_reload_that_remove
     let verdict = hub.gate.admit(login.claims, login.facts).await;
     assert_eq!(again.authenticated(verdict), Err(CloseReason::AuthenticationFailure));
 }
+
+#[test]
+fn a_leaf_in_a_cluster_names_it_in_its_connect() {
+    let cluster = crate::config::ClusterOptions { name: Some("EDGE".into()), ..Default::default() };
+    let hub = hub_on(Options { cluster: Some(cluster), ..Options::default() }, LeafnodeOptions::default());
+    let now = Instant::now();
+    let (mut s, _) = solicited(&hub, now);
+    feed(&mut s, "INFO {\"server_id\":\"NHUB\",\"client_id\":7,\"nonce\":\"n\",\"leafnode_urls\":[]}\r\n", now);
+    let out = sent(&s);
+    let connect: serde_json::Value =
+        serde_json::from_str(out.lines().next().unwrap().trim_start_matches("CONNECT ")).unwrap();
+    assert_eq!(connect["cluster"], "EDGE", "the hub keeps EDGE's traffic from coming back to it");
+}
