@@ -16,6 +16,12 @@ mod listener;
 mod remote;
 mod session;
 
+/// The leaf session driven without a socket, for the `leaf_session` fuzz
+/// target (the `fuzzing` feature; not an API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use session::harness as fuzzing;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;

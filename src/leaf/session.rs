@@ -791,5 +791,7 @@ impl Protocol for LeafSession {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod harness;
 #[cfg(test)]
 mod tests;
