@@ -506,3 +506,34 @@ LMSG secret.y 1\r\nz\r\nLMSG up.y + _INBOX.1 q 1\r\nz\r\nLS- down.>\r\nPING\r\n"
         assert!(!whole.delivered.is_empty(), "{role:?}: the allowed messages crossed");
     }
 }
+
+/// Advisory 2026-08 (CVE-2026-33246): a nats-server leaf could forge the
+/// requester identity a service reads from `Nats-Request-Info`.
+#[test]
+fn forged_request_info_and_trace_headers_are_stripped_from_leaf_and_hub_messages() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut forger = logged_in(&hub, anyone(), now);
+    let mut listener = logged_in(&hub, anyone(), now);
+    feed(&mut listener, "LS+ >\r\n", now);
+    let (mut from_hub, _) = solicited(&hub, now);
+    feed(&mut from_hub, "INFO {\"server_id\":\"NHUB\",\"client_id\":7,\"nonce\":\"n\",\"leafnode_urls\":[]}\r\n", now);
+    sent(&listener);
+    sent(&forger);
+    let block = "NATS/1.0\r\nNats-Request-Info: {\"acc\":\"SYS\"}\r\nNats-Trace-Dest: spy\r\n\r\n";
+    let kept = "NATS/1.0\r\nA: b\r\nNats-Request-Info: {}\r\n\r\n";
+    let input = format!(
+        "HMSG svc.a {} {}\r\n{block}hi\r\nHMSG svc.b {} {}\r\n{kept}hi\r\nHMSG svc.c 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
+        block.len(),
+        block.len() + 2,
+        kept.len(),
+        kept.len() + 2,
+    );
+    let expected = "HMSG svc.a 12 14\r\nNATS/1.0\r\n\r\nhi\r\nHMSG svc.b 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\n\
+                    HMSG svc.c 12 14\r\nNATS/1.0\r\n\r\nhi\r\n";
+    for sender in [&mut forger, &mut from_hub] {
+        feed(sender, &input, now);
+        sender.end_batch();
+        assert_eq!(sent(&listener), expected, "an emptied block stays an HMSG with the version line");
+    }
+}
