@@ -261,6 +261,42 @@ async fn a_forbidden_lmsg_and_ls_plus_are_refused_and_nothing_crosses() {
     hub.shutdown().await;
 }
 
+/// Advisory 2026-08 (CVE-2026-33246): a leaf must not hand the hub's
+/// services a forged requester identity, nor trace headers a nats-server
+/// further on would act on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leafs_forged_request_info_and_trace_headers_never_reach_the_hubs_clients() {
+    let (_, public) = user_key();
+    let hub = hub(&public).await;
+    let addr = hub.leafnode_addr().unwrap();
+    let on_hub = connect(&common::url(&hub), Some(("app", "app-pw"))).await;
+    let mut service = on_hub.subscribe("svc.>").await.unwrap();
+    on_hub.flush().await.unwrap();
+    let mut leaf = raw_leaf(addr, "leaf", "leaf-pw").await;
+    let block = "NATS/1.0\r\nNats-Request-Info: {\"acc\":\"$SYS\",\"user\":\"admin\"}\r\nX-Kept: yes\r\n\
+                 nats-trace-dest: spy\r\n\r\n";
+    let only = "NATS/1.0\r\nNats-Request-Info: {}\r\n\r\n";
+    leaf.send(format!(
+        "HMSG svc.echo {} {}\r\n{block}hi\r\nHMSG svc.bare {} {}\r\n{only}ho\r\nPING\r\n",
+        block.len(),
+        block.len() + 2,
+        only.len(),
+        only.len() + 2
+    ))
+    .await;
+    while leaf.line().await != "PONG" {}
+    let first = within(service.next()).await.unwrap();
+    let headers = first.headers.unwrap();
+    assert_eq!(headers.get("X-Kept").map(|v| v.as_str()), Some("yes"), "other headers stay");
+    assert!(headers.get("Nats-Request-Info").is_none() && headers.get("Nats-Trace-Dest").is_none(), "{headers:?}");
+    assert_eq!(&first.payload[..], b"hi");
+    let second = within(service.next()).await.unwrap();
+    assert_eq!(second.subject.as_str(), "svc.bare");
+    assert!(second.headers.is_none_or(|h| h.iter().next().is_none()), "an emptied block reads as no headers");
+    assert_eq!(&second.payload[..], b"ho");
+    hub.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_and_a_client_on_the_leaf_port_are_refused() {
     let (_, public) = user_key();

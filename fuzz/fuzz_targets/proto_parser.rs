@@ -8,6 +8,8 @@
 //! the input arrives whole, in pseudo-random chunks or one byte at a time.
 #![no_main]
 
+mod split;
+
 use libfuzzer_sys::fuzz_target;
 use warden::proto::{Op, ParseLimits, Parser, ProtoError, Step};
 
@@ -49,23 +51,6 @@ fn feed<'a>(chunks: impl Iterator<Item = &'a [u8]>, limits: &ParseLimits) -> (Ve
     (ops, None)
 }
 
-/// Chunk lengths from 1 to 32 bytes, from a xorshift seeded by `seed`.
-fn chunks(data: &[u8], seed: u8) -> Vec<&[u8]> {
-    let mut state = u64::from(seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::new();
-    let mut rest = data;
-    while !rest.is_empty() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let n = (state % 32) as usize + 1;
-        let (head, tail) = rest.split_at(n.min(rest.len()));
-        out.push(head);
-        rest = tail;
-    }
-    out
-}
-
 fuzz_target!(|data: &[u8]| {
     let [pick, seed, input @ ..] = data else { return };
     let limits = match pick % 4 {
@@ -75,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
         _ => ParseLimits { max_payload: 16, max_control_line: 1 },
     };
     let whole = feed(std::iter::once(input), &limits);
-    let split = feed(chunks(input, *seed).into_iter(), &limits);
+    let split = feed(split::chunks(input, *seed).into_iter(), &limits);
     assert_eq!(whole, split, "chunked input parsed differently");
     if input.len() <= 512 {
         let bytes = feed(input.chunks(1), &limits);

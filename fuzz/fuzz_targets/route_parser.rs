@@ -8,6 +8,8 @@
 //! pseudo-random chunks or one byte at a time.
 #![no_main]
 
+mod split;
+
 use libfuzzer_sys::fuzz_target;
 use warden::proto::route::{parse_dialect, Dialect, RouteOp, RouteProtoError};
 
@@ -53,23 +55,6 @@ fn feed<'a>(
     (ops, None)
 }
 
-/// Chunk lengths from 1 to 32 bytes, from a xorshift seeded by `seed`.
-fn chunks(data: &[u8], seed: u8) -> Vec<&[u8]> {
-    let mut state = u64::from(seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::new();
-    let mut rest = data;
-    while !rest.is_empty() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let n = (state % 32) as usize + 1;
-        let (head, tail) = rest.split_at(n.min(rest.len()));
-        out.push(head);
-        rest = tail;
-    }
-    out
-}
-
 fuzz_target!(|data: &[u8]| {
     let [pick, seed, input @ ..] = data else { return };
     let max_payload = match pick % 3 {
@@ -79,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let dialect = if pick & 0x80 == 0 { Dialect::Route } else { Dialect::Leaf };
     let whole = feed(std::iter::once(input), max_payload, dialect);
-    let split = feed(chunks(input, *seed).into_iter(), max_payload, dialect);
+    let split = feed(split::chunks(input, *seed).into_iter(), max_payload, dialect);
     assert_eq!(whole, split, "chunked input parsed differently");
     if input.len() <= 512 {
         let bytes = feed(input.chunks(1), max_payload, dialect);

@@ -248,16 +248,27 @@ impl Outbound {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 impl Outbound {
-    /// Everything queued since the last call, written out, as text: what
-    /// the session tests read back.
-    pub(crate) fn drain_text(&self) -> String {
+    /// Everything queued since the last call, written out: what the
+    /// socket-free session tests and harnesses read back.
+    pub(crate) fn drain(&self) -> Vec<u8> {
         let mut batch = VecDeque::new();
-        self.take(&mut batch);
-        let bytes: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
-        self.written(&mut batch);
-        String::from_utf8_lossy(&bytes).into_owned()
+        let mut bytes = Vec::new();
+        loop {
+            self.take(&mut batch);
+            if batch.is_empty() {
+                return bytes;
+            }
+            bytes.extend(batch.iter().flat_map(|c| c.iter().copied()));
+            self.written(&mut batch);
+        }
+    }
+
+    /// [`Outbound::drain`] as text.
+    #[cfg(test)]
+    pub(crate) fn drain_text(&self) -> String {
+        String::from_utf8_lossy(&self.drain()).into_owned()
     }
 }
 

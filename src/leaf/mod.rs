@@ -21,6 +21,11 @@ mod remote;
 mod session;
 
 pub(crate) use login::own_view as own_login_view;
+/// The leaf session driven without a socket, for the `leaf_session` fuzz
+/// target (the `fuzzing` feature; not an API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use session::harness as fuzzing;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

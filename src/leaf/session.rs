@@ -6,7 +6,10 @@
 //!
 //! Before its CONNECT has been checked a leaf may send only INFO, CONNECT,
 //! PING and PONG, each line within `max_control_line`: interest and
-//! messages are refused before a byte of their payload is held.
+//! messages are refused before a byte of their payload is held. Once in,
+//! a message loses the headers only a server may assert
+//! (`Nats-Request-Info`, `Nats-Trace-*`: `proto::headers`), from a leaf
+//! and from a hub alike.
 //!
 //! The same session runs the other end when this server is the leaf
 //! ([`LeafSession::solicited`]): it waits for the hub's INFO, answers with
@@ -35,7 +38,7 @@ use crate::broker::{
 use crate::conn::{connection_facts, Event, KeepAlive, Login, Protocol, Received, FIRST_PEER_PING};
 use crate::perms::{system_space, PublishGuard, Standing, SubDecision};
 use crate::proto::route::{self, json_line, Dialect, LeafConnect, LeafInfo, RouteMsg, RouteOp};
-use crate::proto::ProtoError;
+use crate::proto::{headers, ProtoError};
 use crate::subject;
 
 /// A leaf's interest: subject and queue.
@@ -602,7 +605,8 @@ impl LeafSession {
     }
 
     /// `LMSG`/`HMSG`: a message the leaf publishes into its account,
-    /// checked like a client's PUB.
+    /// checked like a client's PUB, without the headers only a server may
+    /// assert ([`headers`]).
     fn leaf_msg(&mut self, msg: &RouteMsg<'_>, now: Instant) -> Result<(), Event<Box<Login>>> {
         let State::Established(established) = &mut self.state else {
             return Err(Event::Close(self.refuse(Refusal::AuthorizationViolation)));
@@ -625,8 +629,11 @@ impl LeafSession {
             return Ok(());
         }
         let account = established.account.clone();
-        let message =
-            Message { subject: msg.subject, reply: msg.reply, header_len: msg.header_len, message: msg.message };
+        // Headers a server asserts (Nats-Request-Info, Nats-Trace-*) are
+        // not the peer's to set, hub or leaf: copied only when present.
+        let mut rewritten = Vec::new();
+        let (header_len, bytes) = headers::without_asserted(msg.header_len, msg.message, &mut rewritten);
+        let message = Message { subject: msg.subject, reply: msg.reply, header_len, message: bytes };
         let cluster = self.client.leaf_cluster().unwrap_or_default().as_bytes();
         let origin = Origin::Leaf { id: self.client.id, queues: msg.queues, hub: self.spoke.is_some(), cluster };
         self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());
@@ -809,5 +816,7 @@ impl Protocol for LeafSession {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod harness;
 #[cfg(test)]
 mod tests;

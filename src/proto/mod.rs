@@ -5,12 +5,15 @@
 //!   [`ConnectOptions`], [`ServerInfo`], [`write_msg`] and the `-ERR` texts
 //!   of [`ProtoError`].
 //! - The route protocol between servers of a cluster: [`route`].
+//! - The headers only a server may assert, stripped from what a leaf
+//!   sends: [`headers`].
 // Sans IO: `now` comes from the driver (clippy.toml).
 #![deny(clippy::disallowed_methods)]
 
 mod connect;
 mod encode;
 mod error;
+pub mod headers;
 mod info;
 mod parser;
 pub mod route;

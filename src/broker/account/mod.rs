@@ -136,6 +136,12 @@ impl Account {
         self.connections.load(Ordering::Acquire)
     }
 
+    /// Leaf node connections bound to the account on this server (what
+    /// `max_leafnodes` bounds).
+    pub fn leafnodes(&self) -> usize {
+        self.leafnodes.load(Ordering::Acquire)
+    }
+
     /// Whether a reload removed the account.
     pub fn is_removed(&self) -> bool {
         self.removed.load(Ordering::Acquire)

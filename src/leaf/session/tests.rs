@@ -2,12 +2,9 @@
 //! queued out. No socket, no runtime, no sleep.
 #![allow(clippy::disallowed_methods)] // Tests pick their own instants from the real clock.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::*;
-use crate::auth::{FailureThrottle, Gate, Guard, NoAuth, Verifier};
-use crate::broker::ServerIdentity;
 use crate::config::{LeafnodeOptions, Options, Permissions, SubjectRules};
 use crate::perms::PermissionSet;
 
@@ -22,32 +19,12 @@ fn hub_with(leaf_opts: LeafnodeOptions) -> Arc<Hub> {
 
 /// A hub of a fresh broker with `opts`, observing its interest.
 fn hub_on(opts: Options, leaf_opts: LeafnodeOptions) -> Arc<Hub> {
-    let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
-    let broker = Arc::new(Broker::new(opts, addr, ServerIdentity::new(None).unwrap()));
-    broker.configure_accounts(&broker.opts).unwrap();
-    let guard = Guard::new(Arc::new(Verifier::new(1)), FailureThrottle::new(Duration::ZERO));
-    let gate = Arc::new(Gate::new(
-        Arc::new(NoAuth::new(Arc::new(PermissionSet::unrestricted()))),
-        guard,
-        Duration::from_secs(2),
-    ));
-    let hub = Arc::new(Hub::new(broker.clone(), &gate, leaf_opts, Some("127.0.0.1:7422".parse().unwrap())).unwrap());
-    broker.observe_interest(vec![Arc::downgrade(&hub) as std::sync::Weak<dyn crate::broker::InterestObserver>]);
-    hub
+    harness::hub_on(opts, leaf_opts).unwrap()
 }
 
 /// A leaf connection accepted at `now`.
 fn accepted(hub: &Arc<Hub>, now: Instant) -> LeafSession {
-    let client = Arc::new(Client::with_kind(
-        hub.broker.next_client_id(),
-        "127.0.0.1:50000".parse().unwrap(),
-        1 << 20,
-        crate::broker::ClientKind::Leaf,
-    ));
-    let slot = hub.pending.admit(client.addr.ip(), true).unwrap();
-    let (session, info) = LeafSession::new(hub.clone(), client.clone(), slot, now);
-    client.send(&info);
-    session
+    harness::accept(hub, hub.broker.next_client_id(), now).unwrap()
 }
 
 /// Everything the session queued to the leaf since the last call.
@@ -582,4 +559,99 @@ fn a_leaf_in_a_cluster_names_it_in_its_connect() {
     let connect: serde_json::Value =
         serde_json::from_str(out.lines().next().unwrap().trim_start_matches("CONNECT ")).unwrap();
     assert_eq!(connect["cluster"], "EDGE", "the hub keeps EDGE's traffic from coming back to it");
+}
+
+/// Pre-auth input nats-server's 2026 leaf advisories came from: each is
+/// refused with its `-ERR`, closes, and leaves the hub as it was (no
+/// pending slot, interest, registration or leaf count left behind).
+#[test]
+fn hostile_input_before_the_login_closes_cleanly_and_leaves_the_hub_at_rest() {
+    use harness::{Harness, Role};
+    let harness = Harness::new(std::time::Instant::now()).unwrap();
+    let long_ls = format!("LS+ {}\r\n", "x".repeat(300));
+    let violation = "-ERR 'Authorization Violation'\r\n";
+    let cases: [(&str, &[u8], &str, CloseReason); 5] = [
+        ("garbage", b"\x00\xff\x16\x03\x01GARBAGE\r\n", violation, CloseReason::AuthenticationFailure),
+        (
+            "double INFO",
+            b"INFO {}\r\nINFO {}\r\n",
+            "-ERR 'Protocol Violation: a second INFO before CONNECT'\r\n",
+            CloseReason::ProtocolViolation,
+        ),
+        ("LMSG before CONNECT", b"LMSG foo 5\r\nhello\r\n", violation, CloseReason::AuthenticationFailure),
+        (
+            "oversized LS+",
+            long_ls.as_bytes(),
+            "-ERR 'Maximum Control Line Exceeded'\r\n",
+            CloseReason::ProtocolViolation,
+        ),
+        (
+            "CONNECT with lang",
+            b"CONNECT {\"lang\":\"go\"}\r\n",
+            "-ERR 'attempted to connect to leaf node port'\r\n",
+            CloseReason::ProtocolViolation,
+        ),
+    ];
+    for (what, input, err, reason) in cases {
+        let outcome = harness.run(Role::Hub, [input]).unwrap();
+        assert_eq!(String::from_utf8_lossy(&outcome.to_peer), err, "{what}");
+        assert_eq!(outcome.closed, Some(reason), "{what}");
+        assert!(outcome.delivered.is_empty(), "{what}: nothing delivered");
+        harness.at_rest().unwrap_or_else(|left| panic!("{what}: {left}"));
+    }
+}
+
+/// What the `leaf_session` fuzz target checks, on inputs that reach every
+/// part of a session: the bytes out and the close are the same whether
+/// the input comes whole or a byte at a time, and the hub is at rest after.
+#[test]
+fn a_session_is_the_same_whole_and_byte_by_byte_and_leaves_the_hub_at_rest() {
+    use harness::{Harness, Role, HUB_INFO, LOGIN_EDGE, LOGIN_LEAF};
+    let harness = Harness::new(std::time::Instant::now()).unwrap();
+    let traffic = b"LS+ down.>\r\nLS+ secret.x\r\nLS+ down.q q 2\r\nHMSG up.x 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\n\
+LMSG secret.y 1\r\nz\r\nLMSG up.y + _INBOX.1 q 1\r\nz\r\nLS- down.>\r\nPING\r\n";
+    let inputs = [
+        (Role::Hub, [LOGIN_EDGE, &traffic[..]].concat()),
+        (Role::Hub, [LOGIN_LEAF, &traffic[..], b"CONNECT {}\r\n"].concat()),
+        (Role::Spoke, [HUB_INFO, &traffic[..]].concat()),
+    ];
+    for (role, input) in inputs {
+        let whole = harness.run(role, [&input[..]]).unwrap();
+        harness.at_rest().unwrap();
+        let bytes = harness.run(role, input.chunks(1)).unwrap();
+        harness.at_rest().unwrap();
+        assert_eq!(whole, bytes, "{role:?}");
+        assert!(!whole.delivered.is_empty(), "{role:?}: the allowed messages crossed");
+    }
+}
+
+/// Advisory 2026-08 (CVE-2026-33246): a nats-server leaf could forge the
+/// requester identity a service reads from `Nats-Request-Info`.
+#[test]
+fn forged_request_info_and_trace_headers_are_stripped_from_leaf_and_hub_messages() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut forger = logged_in(&hub, anyone(), now);
+    let mut listener = logged_in(&hub, anyone(), now);
+    feed(&mut listener, "LS+ >\r\n", now);
+    let (mut from_hub, _) = solicited(&hub, now);
+    feed(&mut from_hub, "INFO {\"server_id\":\"NHUB\",\"client_id\":7,\"nonce\":\"n\",\"leafnode_urls\":[]}\r\n", now);
+    sent(&listener);
+    sent(&forger);
+    let block = "NATS/1.0\r\nNats-Request-Info: {\"acc\":\"SYS\"}\r\nNats-Trace-Dest: spy\r\n\r\n";
+    let kept = "NATS/1.0\r\nA: b\r\nNats-Request-Info: {}\r\n\r\n";
+    let input = format!(
+        "HMSG svc.a {} {}\r\n{block}hi\r\nHMSG svc.b {} {}\r\n{kept}hi\r\nHMSG svc.c 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
+        block.len(),
+        block.len() + 2,
+        kept.len(),
+        kept.len() + 2,
+    );
+    let expected = "HMSG svc.a 12 14\r\nNATS/1.0\r\n\r\nhi\r\nHMSG svc.b 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\n\
+                    HMSG svc.c 12 14\r\nNATS/1.0\r\n\r\nhi\r\n";
+    for sender in [&mut forger, &mut from_hub] {
+        feed(sender, &input, now);
+        sender.end_batch();
+        assert_eq!(sent(&listener), expected, "an emptied block stays an HMSG with the version line");
+    }
 }
