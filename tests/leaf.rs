@@ -984,3 +984,48 @@ async fn a_warden_leafs_system_account_remote_joins_sys_of_a_nats_server_2_15_hu
     assert_eq!(ping_answers(&on_leaf).await, both, "and from the leaf's side");
     leaf.shutdown().await;
 }
+
+/// `hub: true` in a remote swaps the roles, as nats-server does: the server
+/// that dials is the hub, the one it dials its leaf (`is_spoke` in /leafz).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_true_swaps_the_roles_with_nats_server_2_15_both_ways() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    // A nats-server that dials warden's leaf port and plays the hub.
+    let (_, public) = user_key();
+    let hub = start(options_from(&hub_config(&public))).await;
+    let leaf_addr = hub.leafnode_addr().unwrap();
+    let port = free_port();
+    let _dialler = spawn_nats_server(
+        &binary,
+        "swap-dialler",
+        &format!("listen: 127.0.0.1:{port}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://leaf:leaf-pw@{leaf_addr}\", hub: true }} ] }}\n"),
+    );
+    let on_warden = connect(&common::url(&hub), Some(("app", "app-pw"))).await;
+    let on_dialler = connect(&format!("nats://127.0.0.1:{port}"), None).await;
+    carries_traffic(&on_warden, &on_dialler).await;
+    let leafz = common::monitor_json(hub.monitor_addr().unwrap(), "/leafz").await;
+    assert_eq!(leafz["leafs"][0]["is_spoke"], true, "warden is the leaf here: {leafz}");
+    hub.shutdown().await;
+
+    // warden dials a nats-server's leaf port and plays the hub.
+    let (client_port, leaf_port, http_port) = (free_port(), free_port(), free_port());
+    let _dialled = spawn_nats_server(
+        &binary,
+        "swap-dialled",
+        &format!(
+            "listen: 127.0.0.1:{client_port}\nhttp: 127.0.0.1:{http_port}\nauthorization {{ users = [ {{ user: leaf, password: leaf-pw }}, {{ user: app, password: app-pw }} ] }}\nleafnodes {{ listen: 127.0.0.1:{leaf_port} }}\n"
+        ),
+    );
+    let warden = start(options_from(&format!(
+        "leafnodes {{ remotes = [ {{ url: \"nats-leaf://leaf:leaf-pw@127.0.0.1:{leaf_port}\", hub: true }} ] }}\nhttp: \"127.0.0.1:0\"\n"
+    )))
+    .await;
+    let on_dialled = connect(&format!("nats://127.0.0.1:{client_port}"), Some(("app", "app-pw"))).await;
+    let on_warden = connect(&common::url(&warden), None).await;
+    carries_traffic(&on_warden, &on_dialled).await;
+    let theirs = common::monitor_json(format!("127.0.0.1:{http_port}").parse().unwrap(), "/leafz").await;
+    assert_eq!(theirs["leafs"][0]["is_spoke"], true, "nats-server is the leaf here: {theirs}");
+    let ours = common::monitor_json(warden.monitor_addr().unwrap(), "/leafz").await;
+    assert_eq!(ours["leafs"][0]["is_spoke"], false, "{ours}");
+    warden.shutdown().await;
+}

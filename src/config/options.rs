@@ -663,6 +663,9 @@ pub struct LeafRemote {
     pub tls: Option<TlsOptions>,
     /// `first_info_timeout`: how long the hub's INFO may take (1 s).
     pub first_info_timeout: Duration,
+    /// `hub`: this server takes the hub's role on the connection it dials
+    /// (the server it dials becomes its leaf), as nats-server's option.
+    pub hub: bool,
 }
 
 impl Default for LeafnodeOptions {

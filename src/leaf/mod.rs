@@ -190,7 +190,8 @@ pub struct LeafLink {
     pub remote_id: String,
     /// The leaf server's name.
     pub remote_name: String,
-    /// This server dialled it (it is the hub, this server the leaf).
+    /// The other end is this server's hub (usually: this server dialled it;
+    /// see `hub: true` for the swapped roles).
     pub spoke: bool,
     /// The interest it may be told of (a hub's `import` for this server's
     /// leaf user); everything when `None`.

@@ -40,6 +40,9 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// What a leaf presents: the URL's user and password, or a user JWT and
 /// the seed that signs the hub's nonce, or an nkey seed alone.
 pub(crate) struct SpokeLogin {
+    /// The remote says `hub: true`: this server takes the hub's role on the
+    /// connection it dials (its CONNECT says `is_hub`).
+    pub(crate) as_hub: bool,
     pub(crate) user: Option<String>,
     pub(crate) pass: Option<Secret>,
     pub(crate) jwt: Option<Secret>,
@@ -125,6 +128,8 @@ pub(crate) struct Spoke {
     tls: Option<DialTls>,
     /// `first_info_timeout`.
     first_info: Duration,
+    /// `hub`: this server plays the hub on the connection.
+    as_hub: bool,
 }
 
 impl Spoke {
@@ -152,12 +157,12 @@ impl Spoke {
         }
         let urls = remote.urls.iter().filter_map(|u| split_url(u)).collect();
         let tls = remote.tls.as_ref().map(DialTls::load).transpose().map_err(LeafError::RemoteTls)?;
-        Ok(Spoke { urls, jwt, seed, rules, tls, first_info: remote.first_info_timeout })
+        Ok(Spoke { urls, jwt, seed, rules, tls, first_info: remote.first_info_timeout, as_hub: remote.hub })
     }
 
     fn login(&self, user: Option<String>, pass: Option<Secret>) -> SpokeLogin {
         let key = self.seed.as_ref().and_then(|s| KeyPair::from_seed(s.expose()).ok());
-        SpokeLogin { user, pass, jwt: self.jwt.clone(), key }
+        SpokeLogin { as_hub: self.as_hub, user, pass, jwt: self.jwt.clone(), key }
     }
 }
 
@@ -301,7 +306,7 @@ mod tests {
     fn a_seed_signs_the_nonce_and_names_its_key() {
         let key = KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
         let public = key.public().clone();
-        let login = SpokeLogin { user: None, pass: None, jwt: None, key: Some(key) };
+        let login = SpokeLogin { as_hub: false, user: None, pass: None, jwt: None, key: Some(key) };
         let sig = login.sign("nonce").unwrap();
         let raw = crate::nkeys::decode_signature(&sig).unwrap();
         assert!(public.verify(b"nonce", &raw));

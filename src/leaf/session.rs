@@ -55,7 +55,6 @@ pub(crate) enum Refusal {
     /// A gateway dialled the leaf port.
     GatewayOnLeafPort,
     /// The leaf asked to be the hub, which warden does not do.
-    HubRoleSwap,
     /// The leaf's cluster is this server's.
     SameClusterName,
     /// Interest or a message before the login, or a second CONNECT.
@@ -83,7 +82,6 @@ impl std::fmt::Display for Refusal {
             Refusal::InvalidConnect => f.write_str("Protocol Violation: leafnode CONNECT is not valid JSON"),
             Refusal::ClientOnLeafPort => f.write_str("attempted to connect to leaf node port"),
             Refusal::GatewayOnLeafPort => f.write_str("attempted to connect to leaf node port from a gateway"),
-            Refusal::HubRoleSwap => f.write_str("this hub does not accept leafnode remotes with hub: true"),
             Refusal::SameClusterName => f.write_str("remote leafnode has same cluster name"),
             Refusal::AuthorizationViolation => f.write_str("Authorization Violation"),
             Refusal::AuthenticationTimeout => f.write_str("Authentication Timeout"),
@@ -167,8 +165,11 @@ pub(crate) struct LeafSession {
     batch_in: (u64, u64),
     /// An INFO came before the CONNECT (a leaf sends at most one).
     early_info: bool,
-    /// When this server is the leaf: what it logs in with.
+    /// When this server dialled the hub: what it logs in with.
     spoke: Option<SpokeLogin>,
+    /// The other end plays this server's hub (this server dialled it, or
+    /// a leaf that dialled in asked for the hub's role with `is_hub`).
+    to_hub: bool,
     /// This server is the leaf: what the hub may do on this side.
     spoke_rules: Option<Arc<SpokeRules>>,
     /// The interest the hub may be told of (its `import`), for the link.
@@ -231,6 +232,7 @@ impl LeafSession {
         let opts = &broker.opts;
         let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
         let (spoke, spoke_rules) = spoke.unzip();
+        let to_hub = spoke.as_ref().is_some_and(|login: &SpokeLogin| !login.as_hub);
         LeafSession {
             auth_deadline: now + hub.auth_timeout(),
             fanout: Fanout::new(client.id),
@@ -245,6 +247,7 @@ impl LeafSession {
             batch_in: (0, 0),
             early_info: false,
             spoke,
+            to_hub,
             spoke_rules,
             announce: None,
             looped: false,
@@ -349,9 +352,9 @@ impl LeafSession {
         if connect.gateway.is_some() {
             return refused(self, Refusal::GatewayOnLeafPort);
         }
-        if connect.hub {
-            return refused(self, Refusal::HubRoleSwap);
-        }
+        // A leaf that asks for the hub's role (its remote says `hub: true`)
+        // is this server's hub on this connection, as in nats-server.
+        self.to_hub = connect.hub;
         if let Some(min) = self.hub.opts.min_version {
             if crate::config::parse_version(&connect.version).is_none_or(|v| v < min) {
                 return refused(self, Refusal::TooOld(format!("{}.{}.{}", min.0, min.1, min.2)));
@@ -403,6 +406,9 @@ impl LeafSession {
         // The hub keeps what this cluster sends from coming back to it.
         if let Some(cluster) = self.broker.opts.cluster.as_ref().and_then(|c| c.name.as_deref()) {
             connect["cluster"] = cluster.into();
+        }
+        if login.as_hub {
+            connect["is_hub"] = true.into();
         }
         if let Some(user) = &login.user {
             connect["user"] = user.as_str().into();
@@ -527,13 +533,13 @@ impl LeafSession {
             self.broker.opts.check_reply_subjects,
         );
         let cluster = Some(peer.cluster.into_boxed_str()).filter(|c| !c.is_empty());
-        self.client.set_leaf_role(LeafRole { to_hub: self.spoke.is_some(), cluster });
+        self.client.set_leaf_role(LeafRole { to_hub: self.to_hub, cluster });
         let link = Arc::new(LeafLink {
             client: self.client.clone(),
             account: account.name.clone(),
             remote_id: peer.server_id,
             remote_name: peer.name,
-            spoke: self.spoke.is_some(),
+            spoke: self.to_hub,
             announce: self.announce.take(),
         });
         info!(cid = self.client.id, addr = %self.client.addr, account = %account.name, remote = %link.remote_id, "leafnode connected");
@@ -635,7 +641,7 @@ impl LeafSession {
         let (header_len, bytes) = headers::without_asserted(msg.header_len, msg.message, &mut rewritten);
         let message = Message { subject: msg.subject, reply: msg.reply, header_len, message: bytes };
         let cluster = self.client.leaf_cluster().unwrap_or_default().as_bytes();
-        let origin = Origin::Leaf { id: self.client.id, queues: msg.queues, hub: self.spoke.is_some(), cluster };
+        let origin = Origin::Leaf { id: self.client.id, queues: msg.queues, hub: self.to_hub, cluster };
         self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());
         Ok(())
     }

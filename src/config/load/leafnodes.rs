@@ -151,6 +151,7 @@ fn read_remote(value: &crate::config::value::Value) -> Result<LeafRemote, Config
         deny_exports: Vec::new(),
         tls: None,
         first_info_timeout: FIRST_INFO_TIMEOUT,
+        hub: false,
     };
     let found = REMOTE.read_value("a leafnode remote", value, &mut remote)?;
     if remote.urls.is_empty() {
@@ -195,6 +196,7 @@ pub(super) static REMOTE: Block<LeafRemote> = Block {
         Key(&["deny_imports", "deny_import"], |e, r, _| subjects(&e.value, "deny_imports").map(|s| r.deny_imports = s)),
         Key(&["deny_exports", "deny_export"], |e, r, _| subjects(&e.value, "deny_exports").map(|s| r.deny_exports = s)),
         Key(&["tls"], |e, r, _| tls::read_dialler(&e.value, "leafnode remote tls").map(|t| r.tls = Some(t))),
+        Key(&["hub"], |e, r, _| section::boolean(&e.value, "hub").map(|h| r.hub = h)),
         Key(&["first_info_timeout"], |e, r, _| {
             section::nonzero_duration(&e.value, "first_info_timeout", Bare::FractionalSeconds)
                 .map(|(d, _)| r.first_info_timeout = d)

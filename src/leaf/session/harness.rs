@@ -185,7 +185,7 @@ impl Harness {
                     deny_imports: vec!["secret.>".into()],
                     deny_exports: vec!["secret.>".into()],
                 });
-                let login = SpokeLogin { user: Some("leaf".into()), pass: None, jwt: None, key: None };
+                let login = SpokeLogin { as_hub: false, user: Some("leaf".into()), pass: None, jwt: None, key: None };
                 LeafSession::solicited(self.hub.clone(), client, rules, login, self.now)
             }
         };

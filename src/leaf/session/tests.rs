@@ -131,13 +131,12 @@ fn an_overlong_line_before_the_login_is_refused_before_it_completes() {
 }
 
 #[test]
-fn clients_gateways_hub_swaps_and_second_connects_are_refused() {
+fn clients_gateways_and_second_connects_are_refused() {
     let hub = hub();
     let now = Instant::now();
     let cases = [
         ("CONNECT {\"lang\":\"go\"}\r\n", "-ERR 'attempted to connect to leaf node port'\r\n"),
         ("CONNECT {\"gateway\":\"B\"}\r\n", "-ERR 'attempted to connect to leaf node port from a gateway'\r\n"),
-        ("CONNECT {\"hub\":true}\r\n", "-ERR 'this hub does not accept leafnode remotes with hub: true'\r\n"),
         ("CONNECT {\"user\":\r\n", "-ERR 'Protocol Violation: leafnode CONNECT is not valid JSON'\r\n"),
     ];
     for (connect, err) in cases {
@@ -294,7 +293,7 @@ fn solicited(hub: &Arc<Hub>, now: Instant) -> (LeafSession, crate::nkeys::Public
     });
     let key = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
     let public = key.public().clone();
-    let login = SpokeLogin { user: Some("leaf".into()), pass: None, jwt: None, key: Some(key) };
+    let login = SpokeLogin { as_hub: false, user: Some("leaf".into()), pass: None, jwt: None, key: Some(key) };
     (LeafSession::solicited(hub.clone(), client, rules, login, now), public)
 }
 
@@ -654,4 +653,29 @@ fn forged_request_info_and_trace_headers_are_stripped_from_leaf_and_hub_messages
         sender.end_batch();
         assert_eq!(sent(&listener), expected, "an emptied block stays an HMSG with the version line");
     }
+}
+
+/// A remote with `hub: true` swaps the roles: the server that dialled is
+/// the hub, so on this side its connection is this server's hub (route
+/// interest stays away from it) and its CONNECT is what says so.
+#[test]
+fn a_leaf_that_asks_for_the_hubs_role_becomes_this_servers_hub() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut swapped = accepted(&hub, now);
+    let connect = "CONNECT {\"user\":\"h\",\"pass\":\"pw\",\"server_id\":\"NHUB\",\"is_hub\":true}\r\n";
+    assert!(matches!(swapped.receive(connect.as_bytes(), now).event, Some(Event::Authenticate(_))));
+    swapped.authenticated(Verdict::Accept(anyone())).unwrap();
+    assert_eq!(swapped.client.via(), crate::broker::Via::Hub);
+    assert!(hub.leafs()[0].spoke, "/leafz says is_spoke, as nats-server does");
+    let key = crate::nkeys::KeyPair::generate(crate::nkeys::KeyType::User).unwrap();
+    let rules = Arc::new(SpokeRules { account: "$G".into(), deny_imports: vec![], deny_exports: vec![] });
+    let login = SpokeLogin { as_hub: true, user: Some("leaf".into()), pass: None, jwt: None, key: Some(key) };
+    let client =
+        Arc::new(Client::with_kind(7, "127.0.0.1:7422".parse().unwrap(), 1 << 20, crate::broker::ClientKind::Leaf));
+    let mut dialled = LeafSession::solicited(hub.clone(), client, rules, login, now);
+    feed(&mut dialled, "INFO {\"server_id\":\"NLEAF\",\"client_id\":7,\"nonce\":\"n\",\"leafnode_urls\":[]}\r\n", now);
+    let out = sent(&dialled);
+    assert!(out.starts_with("CONNECT ") && out.contains("\"is_hub\":true"), "{out}");
+    assert_eq!(dialled.client.via(), crate::broker::Via::Leaf, "what this server dialled is its leaf");
 }

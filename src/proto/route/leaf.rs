@@ -98,7 +98,8 @@ pub struct LeafConnect {
     pub cluster: String,
     /// HMSG understood.
     pub headers: bool,
-    /// The leaf asks to be the hub (a role swap).
+    /// The leaf asks to play the hub (its remote says `hub: true`).
+    #[serde(rename = "is_hub")]
     pub hub: bool,
     /// Protocol level.
     pub protocol: i64,
