@@ -138,7 +138,7 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
 
 /// nats-server's remote keys that warden does not implement yet.
 const UNSUPPORTED_REMOTE: &[&str] =
-    &["hub", "ws_compression", "ws_no_masking", "dial_timeout", "proxy", "disabled", "ignore_discovered_servers"];
+    &["ws_compression", "ws_no_masking", "dial_timeout", "proxy", "disabled", "ignore_discovered_servers"];
 
 /// One remote (`leafnodes { remotes = [ {...} ] }`).
 fn read_remote(value: &crate::config::value::Value) -> Result<LeafRemote, ConfigError> {
