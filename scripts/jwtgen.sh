@@ -13,7 +13,7 @@ done
 if ((${#missing[@]})); then
   echo "jwtgen.sh: installing ${missing[*]}" >&2
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 export GO111MODULE=off GOFLAGS= GOTOOLCHAIN=local
 export GOPATH="/usr/share/gocode:${WORK}/.gopath"

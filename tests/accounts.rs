@@ -378,15 +378,6 @@ async fn monitoring_shows_accounts_connections_and_imports() {
 }
 
 /// The project's Python with nats-py, if scripts/python-deps.sh ran.
-fn python() -> Option<PathBuf> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
-    if python.exists() {
-        Some(python)
-    } else {
-        eprintln!("SKIPPED: no target/pyenv (scripts/python-deps.sh installs nats-py from PyPI)");
-        None
-    }
-}
 
 /// nats-py as a tenant would use it: A serves, B imports; C sees nothing.
 const PY_TENANTS: &str = r#"
@@ -435,7 +426,7 @@ asyncio.run(main(sys.argv[1]))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_py_tenants_import_and_stay_apart() {
-    let Some(python) = python() else { return };
+    let Some(python) = common::deps::python() else { return };
     let server = start(options_from(TENANTS)).await;
     let url = url(&server);
     let out = tokio::task::spawn_blocking(move || Command::new(python).arg("-c").arg(PY_TENANTS).arg(url).output())

@@ -82,8 +82,9 @@ async fn page_server(listener: TcpListener, results: mpsc::UnboundedSender<Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_talks_to_warden_over_websocket_with_the_npm_client() {
     let chromium = Path::new("/usr/bin/chromium");
-    if !chromium.exists() || !bundle().exists() {
-        eprintln!("skipped: /usr/bin/chromium or the npm bundle is missing (scripts/test.sh installs both)");
+    let found = (chromium.exists() && bundle().exists()).then_some(());
+    let how = "scripts/test.sh installs Chromium from Debian and scripts/node-deps.sh bundles the npm client";
+    if common::deps::require(found, "/usr/bin/chromium or the npm bundle", how).is_none() {
         return;
     }
     let pages = TcpListener::bind("127.0.0.1:0").await.unwrap();

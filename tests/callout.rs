@@ -29,10 +29,8 @@ fn repo() -> &'static Path {
 fn service_available() -> bool {
     let installed = repo().join("target/node/node_modules/@nats-io/jwt").exists();
     let node = Command::new("node").arg("--version").output().is_ok();
-    if !(installed && node) {
-        eprintln!("skipped: node or the npm packages are missing (run scripts/node-deps.sh)");
-    }
-    installed && node
+    let found = (installed && node).then_some(());
+    common::deps::require(found, "node or the npm packages", "scripts/node-deps.sh installs them").is_some()
 }
 
 /// Fresh issuer and curve keys, made by the npm nkeys library.

@@ -277,10 +277,7 @@ async fn a_peer_entering_lame_duck_is_no_longer_offered_to_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_cluster_with_nats_server() {
-    let Some(nats_server) = common::peers::nats_server_2_9() else {
-        eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it from Debian)");
-        return;
-    };
+    let Some(nats_server) = common::deps::nats_server_2_9() else { return };
     let a = node("A", vec![]).await;
     let (client_port, route_port) = (free_port(), free_port());
     let nats = common::peers::spawn_nats_server(
@@ -530,10 +527,7 @@ async fn a_cluster_seeded_with_a_route_password_forms_a_full_mesh() {
 /// each warden node to the other, and they connect with the route password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_wardens_seeded_by_nats_server_with_a_route_password_form_a_full_mesh() {
-    let Some(binary) = nats_server_2_9() else {
-        eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it from Debian)");
-        return;
-    };
+    let Some(binary) = common::deps::nats_server_2_9() else { return };
     let (client_port, route_port) = (free_port(), free_port());
     let _seed = spawn_nats_server(
         &binary,

@@ -43,15 +43,6 @@ async fn start(dir: &Path, args: &[&str], port: u16) -> NatsServer {
 }
 
 /// The project's Python with nats-py and nkeys, if scripts/python-deps.sh ran.
-fn python() -> Option<PathBuf> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
-    if python.exists() {
-        Some(python)
-    } else {
-        eprintln!("SKIPPED: no target/pyenv (scripts/python-deps.sh installs nats-py from PyPI)");
-        None
-    }
-}
 
 fn run_python(python: &Path, script: &str, args: &[&str]) -> Output {
     let out = Command::new(python).arg("-c").arg(script).args(args).output().unwrap();
@@ -88,7 +79,7 @@ asyncio.run(main())
 /// probed on `/varz` like its start_natsd.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_nats_py_harness_flags_start_it_and_nats_py_connects() {
-    let Some(python) = python() else { return };
+    let Some(python) = common::deps::python() else { return };
     let dir = temp_dir("dropin-py");
     let (port, http) = (free_port(), free_port());
     let (p, m) = (port.to_string(), http.to_string());
@@ -114,7 +105,7 @@ async fn the_nats_py_harness_flags_start_it_and_nats_py_connects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_and_tls_flags_as_the_harness_gives_them() {
-    let Some(python) = python() else { return };
+    let Some(python) = common::deps::python() else { return };
     let dir = temp_dir("dropin-tls");
     let ca = warden::tls::Ca::new("drop-in CA").unwrap();
     let server_cert = ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap();

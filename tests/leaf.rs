@@ -44,14 +44,9 @@ fn user_key() -> (String, String) {
     (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned())
 }
 
-/// The reference server, or a skip (a failure under `CI=true`, where every
-/// dependency must be installed by the project's scripts).
+/// The reference server, or a skip (a failure under `CI=true`).
 fn reference(found: Option<PathBuf>, what: &str) -> Option<PathBuf> {
-    if found.is_none() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{what} is missing under CI=true");
-        eprintln!("SKIPPED: {what} is not installed (scripts/test.sh installs it)");
-    }
-    found
+    common::deps::require(found, what, "scripts/test.sh installs both reference servers")
 }
 
 async fn hub(nkey: &str) -> Server {

@@ -12,15 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::StreamExt;
 
-fn python() -> Option<PathBuf> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
-    if python.exists() {
-        Some(python)
-    } else {
-        eprintln!("SKIPPED: no target/pyenv (scripts/python-deps.sh installs nats-py and nkeys from PyPI)");
-        None
-    }
-}
 
 /// A user seed and its public key, made by the reference `nkeys` package.
 fn reference_user_key(python: &Path) -> (String, String) {
@@ -55,7 +46,7 @@ fn config(restricted: &str, free: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_nats_logs_in_with_a_reference_seed_and_its_permissions_hold() {
-    let Some(python) = python() else { return };
+    let Some(python) = common::deps::python() else { return };
     let (seed, public) = reference_user_key(&python);
     let (_, other) = warden_user_key();
     let server = start(options_from(&config(&public, &other))).await;
@@ -94,7 +85,7 @@ async fn async_nats_logs_in_with_a_reference_seed_and_its_permissions_hold() {
 /// unknown key (made by the reference package, not configured) does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_py_logs_in_with_a_warden_seed_and_an_unknown_key_is_refused() {
-    let Some(python) = python() else { return };
+    let Some(python) = common::deps::python() else { return };
     let (seed, public) = warden_user_key();
     let (unknown_seed, _) = reference_user_key(&python);
     let (_, other) = reference_user_key(&python);

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use async_nats::connection::State;
-use common::peers::{eventually, free_port, nats_server_2_9, spawn_nats_server};
+use common::peers::{eventually, free_port, spawn_nats_server};
 use common::{options_from, start, temp_dir, within, WAIT};
 use futures::StreamExt;
 use serde_json::Value;
@@ -75,10 +75,8 @@ impl Fixtures {
 fn fixtures(name: &str) -> Option<Fixtures> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/jwtgen.sh");
     let built = Command::new("bash").arg(script).output().ok().filter(|o| o.status.success());
-    let Some(built) = built else {
-        eprintln!("SKIPPED: scripts/jwtgen.sh could not build the Go fixture generator");
-        return None;
-    };
+    let what = "the Go fixture generator";
+    let built = common::deps::require(built, what, "scripts/jwtgen.sh builds it from Debian's Go NATS packages")?;
     let binary = String::from_utf8(built.stdout).unwrap().trim().to_owned();
     let dir = temp_dir(name);
     let status = Command::new(binary).arg(&dir).status().unwrap();
@@ -233,12 +231,10 @@ async fn scenario(url: &str, fx: &Fixtures, live_defaults: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_resolver_on_nats_server_and_on_warden() {
     let Some(fx) = fixtures("operator-memory") else { return };
-    if let Some(nats_server) = nats_server_2_9() {
+    if let Some(nats_server) = common::deps::nats_server_2_9() {
         let port = free_port();
         let _server = spawn_nats_server(&nats_server, "operator-memory-ns", &fx.memory_config(port));
         scenario(&format!("nats://127.0.0.1:{port}"), &fx, false).await;
-    } else {
-        eprintln!("SKIPPED the nats-server 2.9.10 half: not installed");
     }
     let Some(fx) = fixtures("operator-memory-warden") else { return };
     let server = start(options_from(&fx.memory_config(0))).await;
@@ -310,11 +306,7 @@ async fn directory_resolver_stores_verified_updates_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_py_connects_with_creds() {
     let Some(fx) = fixtures("operator-py") else { return };
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
-    if !python.exists() {
-        eprintln!("SKIPPED: no target/pyenv (scripts/python-deps.sh installs nats-py)");
-        return;
-    }
+    let Some(python) = common::deps::python() else { return };
     let server = start(options_from(&fx.memory_config(0))).await;
     let url = format!("nats://{}", server.local_addr());
     const PY: &str = r#"
@@ -381,10 +373,7 @@ async fn a_mixed_cluster_with_nats_server_shares_jwt_accounts_and_updates_pushed
 /// account update is pushed to warden or to nats-server.
 async fn mixed_cluster(push_to_warden: bool) {
     let Some(fx) = fixtures(&format!("operator-cluster-{push_to_warden}")) else { return };
-    let Some(nats_server) = nats_server_2_9() else {
-        eprintln!("SKIPPED: nats-server 2.9.10 not installed");
-        return;
-    };
+    let Some(nats_server) = common::deps::nats_server_2_9() else { return };
     let (client_port, route_port) = (free_port(), free_port());
     let ns_config = format!(
         "{}server_name: NS\ncluster {{ name: c1, listen: 127.0.0.1:{route_port} }}\n",
@@ -622,13 +611,8 @@ async fn crosses(from: &async_nats::Client, to: &async_nats::Client, subject: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leaf_logs_in_with_a_creds_file_both_ways_with_nats_server_2_9_and_2_15() {
-    let binaries = [("2.9.10", nats_server_2_9()), ("2.15.1", common::peers::nats_server_2_15())];
-    for (version, binary) in binaries {
-        let Some(binary) = binary else {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "nats-server {version} is missing under CI=true");
-            eprintln!("SKIPPED the nats-server {version} half: not installed (scripts/test.sh installs it)");
-            continue;
-        };
+    for binary in [common::deps::nats_server_2_9(), common::deps::nats_server_2_15()] {
+        let Some(binary) = binary else { continue };
         let Some(fx) = fixtures(&format!("operator-leaf-{version}")) else { return };
         creds_both_ways(&binary, &fx).await;
     }

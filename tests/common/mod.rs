@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod deps;
 pub mod peers;
 pub mod ws;
 
