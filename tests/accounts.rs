@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -376,8 +375,6 @@ async fn monitoring_shows_accounts_connections_and_imports() {
     assert_eq!(varz["system_account"], "$SYS");
     server.shutdown().await;
 }
-
-/// The project's Python with nats-py, if scripts/python-deps.sh ran.
 
 /// nats-py as a tenant would use it: A serves, B imports; C sees nothing.
 const PY_TENANTS: &str = r#"

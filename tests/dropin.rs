@@ -42,8 +42,6 @@ async fn start(dir: &Path, args: &[&str], port: u16) -> NatsServer {
     server
 }
 
-/// The project's Python with nats-py and nkeys, if scripts/python-deps.sh ran.
-
 fn run_python(python: &Path, script: &str, args: &[&str]) -> Output {
     let out = Command::new(python).arg("-c").arg(script).args(args).output().unwrap();
     assert!(out.status.success(), "python failed:\n{}", String::from_utf8_lossy(&out.stderr));

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use futures::StreamExt;
-
 
 /// A user seed and its public key, made by the reference `nkeys` package.
 fn reference_user_key(python: &Path) -> (String, String) {

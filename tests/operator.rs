@@ -611,7 +611,8 @@ async fn crosses(from: &async_nats::Client, to: &async_nats::Client, subject: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leaf_logs_in_with_a_creds_file_both_ways_with_nats_server_2_9_and_2_15() {
-    for binary in [common::deps::nats_server_2_9(), common::deps::nats_server_2_15()] {
+    for (version, binary) in [("2.9.10", common::deps::nats_server_2_9()), ("2.15.1", common::deps::nats_server_2_15())]
+    {
         let Some(binary) = binary else { continue };
         let Some(fx) = fixtures(&format!("operator-leaf-{version}")) else { return };
         creds_both_ways(&binary, &fx).await;

@@ -15,10 +15,7 @@ pub fn require<T>(found: Option<T>, what: &str, installed_by: &str) -> Option<T>
         return found;
     }
     let test = std::thread::current().name().unwrap_or("a test").to_owned();
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{test}: {what} is missing under CI=true ({installed_by})"
-    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: {what} is missing under CI=true ({installed_by})");
     eprintln!("SKIPPED {test}: {what} is missing ({installed_by})");
     // scripts/test.sh names a file to collect the skips of the whole run.
     if let Some(log) = std::env::var_os("WARDEN_SKIP_LOG") {
@@ -46,5 +43,9 @@ pub fn nats_server_2_15() -> Option<PathBuf> {
 /// The Python of `target/pyenv` (nats-py, nkeys), or a skip.
 pub fn python() -> Option<PathBuf> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
-    require(python.exists().then_some(python), "target/pyenv", "scripts/python-deps.sh installs nats-py and nkeys from PyPI")
+    require(
+        python.exists().then_some(python),
+        "target/pyenv",
+        "scripts/python-deps.sh installs nats-py and nkeys from PyPI",
+    )
 }
