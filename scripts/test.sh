@@ -13,10 +13,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ci() { [[ ${CI:-} == true ]]; }
-# A phase header with the time the previous one took.
+# A phase header; the phase before it is closed with the time it took.
+phase_name=""
 phase_started=$SECONDS
 phase() {
-  echo "test.sh: ==== $1 (previous phase took $((SECONDS - phase_started)) s)"
+  [[ -n $phase_name ]] && echo "test.sh: ==== $phase_name took $((SECONDS - phase_started)) s"
+  echo "test.sh: ==== $1"
+  phase_name=$1
   phase_started=$SECONDS
 }
 # A dependency that could not be had: fatal under CI=true.
@@ -86,7 +89,7 @@ else
   missing "cargo-fuzz could not be installed (cargo install cargo-fuzz --locked failed)"
   echo "fuzzing: cargo-fuzz is missing (cargo install cargo-fuzz --locked)" >>"$SKIP_LOG"
 fi
-phase "done"
+[[ -n $phase_name ]] && echo "test.sh: ==== $phase_name took $((SECONDS - phase_started)) s"
 if [[ -s $SKIP_LOG ]]; then
   echo "test.sh: passed in $((SECONDS - started)) s, but these were SKIPPED for a missing dependency:"
   sort -u "$SKIP_LOG" | sed 's/^/  /'
