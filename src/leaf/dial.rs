@@ -74,7 +74,7 @@ pub(crate) enum HubStream {
     /// TLS over TCP.
     Tls(Box<TlsStream<TcpStream>>),
     /// WebSocket frames over TCP (`ws://`).
-    Ws(WsStream<TcpStream>),
+    Ws(Box<WsStream<TcpStream>>),
     /// WebSocket frames over TLS (`wss://`, or `ws://` with `tls {}`).
     Wss(Box<WsStream<TlsStream<TcpStream>>>),
 }
@@ -147,7 +147,7 @@ pub(crate) async fn secure_websocket(
             let stream = tls.connect(host, stream).await?;
             HubStream::Wss(Box::new(upgrade(stream, host_port, no_masking, within).await?))
         }
-        None => HubStream::Ws(upgrade(stream, host_port, no_masking, within).await?),
+        None => HubStream::Ws(Box::new(upgrade(stream, host_port, no_masking, within).await?)),
     })
 }
 
@@ -336,7 +336,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_or_foreign_answer_is_not_an_upgrade() {
-        let cases: [(fn(&str) -> Vec<u8>, &str); 3] = [
+        type Answer = fn(&str) -> Vec<u8>;
+        let cases: [(Answer, &str); 3] = [
             (|_| b"HTTP/1.1 400 Bad Request\r\nContent-Length: 11\r\n\r\nkey missing".to_vec(), "HTTP status 400"),
             (|_| handshake::accepted("AAAAAAAAAAAAAAAAAAAAAA==", false), "Sec-WebSocket-Accept"),
             (|_| vec![b'x'; 9000], "longer than 8 KiB"),

@@ -232,7 +232,7 @@ pub(crate) async fn solicit(hub: Arc<Hub>, spoke: Arc<Spoke>) {
                     Ok((HubStream::Tls(stream), info)) => {
                         run_spoke(&hub, &spoke, *stream, peer, info, user, pass).await
                     }
-                    Ok((HubStream::Ws(stream), info)) => run_spoke(&hub, &spoke, stream, peer, info, user, pass).await,
+                    Ok((HubStream::Ws(stream), info)) => run_spoke(&hub, &spoke, *stream, peer, info, user, pass).await,
                     Ok((HubStream::Wss(stream), info)) => {
                         run_spoke(&hub, &spoke, *stream, peer, info, user, pass).await
                     }
