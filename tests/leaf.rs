@@ -632,6 +632,61 @@ async fn a_warden_leaf_joins_a_nats_server_2_15_hub_over_mutual_tls_in_either_or
     warden_leaf_over_tls(&binary, "tls-first-hub-2-15", true).await;
 }
 
+/// A warden leaf of a reference hub through the hub's WebSocket port:
+/// `ws://`, or `wss://` with certificates made for the test; asking the
+/// hub for unmasked frames if `no_masking`.
+async fn warden_leaf_over_websocket(binary: &std::path::Path, name: &str, secure: bool, no_masking: bool) {
+    let (client_port, leaf_port, ws_port) = (free_port(), free_port(), free_port());
+    let certs = secure.then(|| leaf_pki(name, &[]));
+    let path = |f: &str| certs.as_ref().map(|d| d.join(f).display().to_string()).unwrap_or_default();
+    let (hub_ws, leaf_tls, scheme) = match secure {
+        true => (
+            format!("tls {{ cert_file: \"{}\", key_file: \"{}\" }}", path("hub.pem"), path("hub-key.pem")),
+            format!("\ntls {{ ca_file: \"{}\" }}", path("ca.pem")),
+            "wss",
+        ),
+        false => ("no_tls: true".to_owned(), String::new(), "ws"),
+    };
+    // The hub takes leafs on its WebSocket port only with a leafnodes block.
+    let _hub = spawn_nats_server(
+        binary,
+        name,
+        &format!(
+            "listen: 127.0.0.1:{client_port}\nauthorization {{ users = [ {{ user: leaf, password: leaf-pw }}, {{ user: app, password: app-pw }} ] }}\nleafnodes {{ listen: 127.0.0.1:{leaf_port} }}\nwebsocket {{ listen: \"127.0.0.1:{ws_port}\"\n{hub_ws} }}\n"
+        ),
+    );
+    let leaf = start(options_from(&format!(
+        "leafnodes {{ remotes = [ {{ url: \"{scheme}://leaf:leaf-pw@127.0.0.1:{ws_port}\", ws_no_masking: {no_masking}{leaf_tls} }} ] }}\nhttp: \"127.0.0.1:0\"\n"
+    )))
+    .await;
+    let on_hub = connect(&format!("nats://127.0.0.1:{client_port}"), Some(("app", "app-pw"))).await;
+    let on_leaf = connect(&common::url(&leaf), None).await;
+    carries_traffic(&on_hub, &on_leaf).await;
+    let leafz = common::monitor_json(leaf.monitor_addr().unwrap(), "/leafz").await;
+    assert_eq!(leafz["leafs"][0]["is_spoke"], true, "{leafz}");
+    leaf.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warden_leaf_joins_a_nats_server_2_9_hub_over_websocket_masked_or_not() {
+    let Some(binary) = reference(nats_server_2_9(), "nats-server 2.9.10") else { return };
+    warden_leaf_over_websocket(&binary, "ws-hub-2-9", false, false).await;
+    warden_leaf_over_websocket(&binary, "ws-hub-2-9-unmasked", false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warden_leaf_joins_a_nats_server_2_15_hub_over_websocket_masked_or_not() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    warden_leaf_over_websocket(&binary, "ws-hub-2-15", false, false).await;
+    warden_leaf_over_websocket(&binary, "ws-hub-2-15-unmasked", false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warden_leaf_joins_a_nats_server_2_15_hub_over_secure_websocket() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    warden_leaf_over_websocket(&binary, "wss-hub-2-15", true, false).await;
+}
+
 /// Messages `sub` receives until none has come for `quiet`.
 async fn drain_count(sub: &mut async_nats::Subscriber, quiet: Duration) -> usize {
     let mut n = 0;

@@ -643,7 +643,8 @@ pub struct LeafAuthorization {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeafRemote {
     /// `url` / `urls`: `nats-leaf://[user:password@]host:port` (or
-    /// `nats://`), tried in turn.
+    /// `nats://`, `tls://`; or all of them `ws://`/`wss://`, the hub's
+    /// WebSocket port), tried in turn.
     pub urls: Vec<String>,
     /// `account`: the local account the connection is bound to (`$G`).
     pub account: Option<String>,
@@ -661,11 +662,28 @@ pub struct LeafRemote {
     /// `key_file` for mutual TLS, `handshake_first` for a hub that wants
     /// TLS before its INFO.
     pub tls: Option<TlsOptions>,
-    /// `first_info_timeout`: how long the hub's INFO may take (1 s).
+    /// `first_info_timeout`: how long the hub's INFO may take (1 s); over
+    /// WebSocket, also how long the hub's answer to the upgrade may take.
     pub first_info_timeout: Duration,
     /// `hub`: this server takes the hub's role on the connection it dials
     /// (the server it dials becomes its leaf), as nats-server's option.
     pub hub: bool,
+    /// `ws_no_masking`: over WebSocket (`ws://`/`wss://` URLs), ask the hub
+    /// to take unmasked frames; masked anyway unless it agrees.
+    pub ws_no_masking: bool,
+}
+
+impl LeafRemote {
+    /// Whether this remote dials a hub's WebSocket port: its URLs are
+    /// `ws://`/`wss://` (the config never mixes them with others).
+    pub fn over_websocket(&self) -> bool {
+        self.urls.iter().any(|u| is_websocket_url(u))
+    }
+}
+
+/// Whether `url` names a WebSocket port (`ws://` or `wss://`).
+pub fn is_websocket_url(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(s, _)| s.eq_ignore_ascii_case("ws") || s.eq_ignore_ascii_case("wss"))
 }
 
 impl Default for LeafnodeOptions {

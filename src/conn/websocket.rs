@@ -9,9 +9,18 @@
 //! writer's buffer in the same vectored write (a compressed frame is built
 //! whole). Pings are answered, a close is echoed and ends the stream, a
 //! framing error is answered with its close status and ends it too; the
-//! stream's shutdown sends the server's own close. Between messages the
-//! stream holds no buffer: what it keeps is a fixed struct (the decoder's
-//! partial header, a frame header being written, two wakers).
+//! stream's shutdown sends its own close. Between messages the stream
+//! holds no buffer: what it keeps is a fixed struct (the decoder's partial
+//! header, a frame header being written, two wakers).
+//!
+//! The same stream serves both roles. As the server ([`WsStream::new`]) it
+//! reads masked frames and writes unmasked ones. As a client
+//! ([`WsStream::client`], a leaf on a hub's WebSocket port) it reads
+//! unmasked frames (a masked one is a protocol error) and masks every frame
+//! it writes with a fresh random key, as RFC 6455 §5.3 asks, unless the
+//! server agreed to go without (nats-server's `Nats-No-Masking`). A masked
+//! frame cannot be written from the writer's buffer, whose bytes it must
+//! change, so it is built whole, like a compressed one, and freed once out.
 //!
 //! The reader and the writer share the socket (the driver splits this
 //! stream, not the socket), so the reader's pongs and closes are queued
@@ -27,7 +36,7 @@ use std::task::{ready, Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::proto::websocket::frame::{self, Control, Decoder, MAX_SERVER_HEADER, NORMAL};
+use crate::proto::websocket::frame::{self, Control, Decoder, MAX_HEADER, NORMAL};
 
 /// Largest data frame sent: what warden has always sent, and far below
 /// what clients refuse (aiohttp, under nats-py, refuses 4 MiB messages).
@@ -45,6 +54,9 @@ pub struct WsStream<S> {
     decoder: Decoder,
     /// Whether data frames are compressed (`permessage-deflate` agreed).
     compress: bool,
+    /// Whether every frame written is masked (the client role, unless the
+    /// server agreed to unmasked frames).
+    mask_writes: bool,
     /// Decoded data the reader's buffer had no room for (an inflated
     /// message); handed out before anything else is read.
     spill: Vec<u8>,
@@ -55,7 +67,7 @@ pub struct WsStream<S> {
     /// error, or the socket's end).
     read_done: bool,
     /// The header of the data frame being written, and how much of it is out.
-    head: [u8; MAX_SERVER_HEADER],
+    head: [u8; MAX_HEADER],
     head_len: usize,
     head_at: usize,
     /// Payload bytes the frame being written still needs from the writer.
@@ -73,18 +85,31 @@ pub struct WsStream<S> {
 }
 
 impl<S> WsStream<S> {
-    /// The stream over `inner`, after the upgrade: client frames up to
-    /// `limit` bytes (each message too, once inflated), data compressed
-    /// both ways if `compress`.
+    /// The server's stream over `inner`, after the upgrade: client frames
+    /// up to `limit` bytes (each message too, once inflated), data
+    /// compressed both ways if `compress`.
     pub fn new(inner: S, limit: usize, compress: bool) -> WsStream<S> {
+        WsStream::with(inner, Decoder::new(limit, compress), compress, false, Vec::new())
+    }
+
+    /// A client's stream over `inner`, after the upgrade: `read_ahead` is
+    /// what came after the server's answer in the same read (its first
+    /// frames); writes are masked unless `masked` is false (the server
+    /// agreed). Uncompressed: warden does not offer `permessage-deflate`.
+    pub fn client(inner: S, read_ahead: Vec<u8>, masked: bool) -> WsStream<S> {
+        WsStream::with(inner, Decoder::of_server(usize::MAX), false, masked, read_ahead)
+    }
+
+    fn with(inner: S, decoder: Decoder, compress: bool, mask_writes: bool, raw: Vec<u8>) -> WsStream<S> {
         WsStream {
             inner,
-            decoder: Decoder::new(limit, compress),
+            decoder,
             compress,
+            mask_writes,
             spill: Vec::new(),
-            raw: Vec::new(),
+            raw,
             read_done: false,
-            head: [0; MAX_SERVER_HEADER],
+            head: [0; MAX_HEADER],
             head_len: 0,
             head_at: 0,
             frame_left: 0,
@@ -99,9 +124,17 @@ impl<S> WsStream<S> {
     /// Queues a close frame (no data frame follows it).
     fn queue_close(&mut self, code: u16, reason: &str) {
         if !self.closing {
-            frame::close(&mut self.queued, code, reason);
+            let mask = self.mask();
+            frame::close(&mut self.queued, code, reason, mask);
             self.closing = true;
         }
+    }
+
+    /// The key for the next frame written: fresh and unpredictable (from
+    /// the thread's CSPRNG) in the client role, so that no one who chooses
+    /// the payload can choose the bytes on the wire (RFC 6455 §10.3).
+    fn mask(&self) -> Option<[u8; 4]> {
+        self.mask_writes.then(rand::random)
     }
 
     /// Bytes of our own waiting to be written.
@@ -153,17 +186,25 @@ impl<S: AsyncWrite + Unpin> WsStream<S> {
         if self.frame_left == 0 {
             // A new frame: everything before it goes first.
             ready!(self.poll_queued(cx))?;
-            let len = total.min(MAX_FRAME);
-            if self.compress {
-                let mut data = Vec::with_capacity(len);
-                for buf in bufs {
-                    data.extend_from_slice(&buf[..buf.len().min(len - data.len())]);
+            if self.compress || self.mask_writes {
+                let mut parts = [IoSlice::new(&[]); MAX_SLICES];
+                let (count, len) = gather(bufs, MAX_FRAME, &mut parts);
+                let parts = parts[..count].iter().map(|p| &**p);
+                let mask = self.mask();
+                match mask {
+                    Some(key) if !self.compress => frame::masked_binary(&mut self.queued, parts, key),
+                    _ => {
+                        // Deflate wants the message in one piece.
+                        let mut data = Vec::with_capacity(len);
+                        parts.for_each(|p| data.extend_from_slice(p));
+                        frame::binary(&mut self.queued, &data, true, mask);
+                    }
                 }
-                frame::binary(&mut self.queued, &data, true);
                 // Taken whole; the socket gets it now or at the next write or flush.
                 let _ = self.poll_queued(cx)?;
                 return Poll::Ready(Ok(len));
             }
+            let len = total.min(MAX_FRAME);
             (self.head, self.head_len) = frame::binary_header(len);
             self.head_at = 0;
             self.frame_left = len;
@@ -171,16 +212,7 @@ impl<S: AsyncWrite + Unpin> WsStream<S> {
         loop {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES + 1];
             slices[0] = IoSlice::new(&self.head[self.head_at..self.head_len]);
-            let (mut count, mut room) = (1, self.frame_left);
-            for buf in bufs.iter().filter(|b| !b.is_empty()).take(MAX_SLICES) {
-                if room == 0 {
-                    break;
-                }
-                let take = buf.len().min(room);
-                slices[count] = IoSlice::new(&buf[..take]);
-                count += 1;
-                room -= take;
-            }
+            let count = 1 + gather(bufs, self.frame_left, &mut slices[1..]).0;
             let header = self.head_len - self.head_at;
             let start = usize::from(header == 0);
             let n = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, &slices[start..count]))?;
@@ -253,7 +285,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         buf.set_filled(from + done.data);
         for control in controls {
             match control {
-                Control::Ping(payload) if !self.closing => frame::pong(&mut self.queued, &payload),
+                Control::Ping(payload) if !self.closing => {
+                    let mask = self.mask();
+                    frame::pong(&mut self.queued, &payload, mask);
+                }
                 Control::Ping(_) => {}
                 Control::Close(code) => {
                     // Echo the client's status (RFC 6455 §5.5.1); nothing after it is read.
@@ -279,6 +314,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             self.spill = Vec::new();
         }
     }
+}
+
+/// Fills `out` with the first `room` bytes of `bufs` (as far as `out`
+/// reaches); returns how many slices and bytes it took.
+fn gather<'a>(bufs: &'a [IoSlice<'_>], room: usize, out: &mut [IoSlice<'a>]) -> (usize, usize) {
+    let (mut count, mut taken) = (0, 0);
+    for (slot, buf) in out.iter_mut().zip(bufs.iter().filter(|b| !b.is_empty())) {
+        if taken == room {
+            break;
+        }
+        let take = buf.len().min(room - taken);
+        *slot = IoSlice::new(&buf[..take]);
+        count += 1;
+        taken += take;
+    }
+    (count, taken)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
@@ -351,7 +402,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
         flushed
     }
 
-    /// Sends the server's close (unless one was sent, or a data frame was
+    /// Sends our close (unless one was sent, or a data frame was
     /// cut short: then the socket just closes), then shuts the socket.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();

@@ -1,5 +1,5 @@
 //! This server as a leaf of another hub (`leafnodes { remotes }`): dialling
-//! each remote's URLs in turn with a pause between attempts (growing from
+//! each remote's URLs (its leafnode port, or its WebSocket port) in turn with a pause between attempts (growing from
 //! 100 ms to 1 s while dials fail; 1 s after a connection ends; 30 s after
 //! the hub said it saw a loop, as nats-server), and the login a
 //! [`LeafSession`] presents once the hub's INFO arrived.
@@ -130,6 +130,16 @@ pub(crate) struct Spoke {
     first_info: Duration,
     /// `hub`: this server plays the hub on the connection.
     as_hub: bool,
+    /// `ws://`/`wss://` URLs: the hub's WebSocket port, and whether to ask
+    /// it for unmasked frames (`ws_no_masking`).
+    websocket: Option<WebSocket>,
+}
+
+/// How a remote over WebSocket frames its writes.
+#[derive(Debug, Clone, Copy)]
+struct WebSocket {
+    /// `ws_no_masking`: ask the hub to take unmasked frames.
+    no_masking: bool,
 }
 
 impl Spoke {
@@ -157,7 +167,9 @@ impl Spoke {
         }
         let urls = remote.urls.iter().filter_map(|u| split_url(u)).collect();
         let tls = remote.tls.as_ref().map(DialTls::load).transpose().map_err(LeafError::RemoteTls)?;
-        Ok(Spoke { urls, jwt, seed, rules, tls, first_info: remote.first_info_timeout, as_hub: remote.hub })
+        let websocket = remote.over_websocket().then_some(WebSocket { no_masking: remote.ws_no_masking });
+        let first_info = remote.first_info_timeout;
+        Ok(Spoke { urls, jwt, seed, rules, tls, first_info, as_hub: remote.hub, websocket })
     }
 
     fn login(&self, user: Option<String>, pass: Option<Secret>) -> SpokeLogin {
@@ -212,12 +224,22 @@ pub(crate) async fn solicit(hub: Arc<Hub>, spoke: Arc<Spoke>) {
                 backoff = FIRST_RETRY;
                 let host = addr.rsplit_once(':').map_or(addr.as_str(), |(host, _)| host);
                 let peer = stream.peer_addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
-                let secured = dial::secure(stream, host, spoke.tls.as_ref(), spoke.first_info).await;
+                let (tls, within) = (spoke.tls.as_ref(), spoke.first_info);
+                let secured = match spoke.websocket {
+                    Some(ws) => {
+                        dial::secure_websocket(stream, host, &addr, tls, ws.no_masking, within).await.map(|s| (s, None))
+                    }
+                    None => dial::secure(stream, host, tls, within).await,
+                };
                 let looped = match secured {
                     Ok((HubStream::Plain(stream), info)) => {
                         run_spoke(&hub, &spoke, stream, peer, info, user, pass).await
                     }
                     Ok((HubStream::Tls(stream), info)) => {
+                        run_spoke(&hub, &spoke, *stream, peer, info, user, pass).await
+                    }
+                    Ok((HubStream::Ws(stream), info)) => run_spoke(&hub, &spoke, *stream, peer, info, user, pass).await,
+                    Ok((HubStream::Wss(stream), info)) => {
                         run_spoke(&hub, &spoke, *stream, peer, info, user, pass).await
                     }
                     Err(err) => {

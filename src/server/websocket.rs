@@ -164,8 +164,8 @@ async fn upgrade<S>(
         Err(refusal) => {
             info!(%addr, ?refusal, "websocket connection refused");
             let mut out = Vec::new();
-            frame::binary(&mut out, ProtoError::MaxConnections.to_line().as_bytes(), false);
-            frame::close(&mut out, NORMAL, "");
+            frame::binary(&mut out, ProtoError::MaxConnections.to_line().as_bytes(), false, None);
+            frame::close(&mut out, NORMAL, "", None);
             let _ = timeout(CLOSE_FLUSH, stream.write_all(&out)).await;
             return;
         }

@@ -4,7 +4,9 @@
 use super::{tls, LOOPBACK};
 use crate::config::auth::{nkey_takes_no, public_user_key};
 use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
-use crate::config::options::{LeafAuthorization, LeafRemote, LeafnodeOptions, NkeyUser, Options, User};
+use crate::config::options::{
+    is_websocket_url, LeafAuthorization, LeafRemote, LeafnodeOptions, NkeyUser, Options, User,
+};
 use crate::config::schema::{Block, Found, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Entry, Kind, Pos};
@@ -137,8 +139,10 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
 };
 
 /// nats-server's remote keys that warden does not implement yet.
-const UNSUPPORTED_REMOTE: &[&str] =
-    &["ws_compression", "ws_no_masking", "dial_timeout", "proxy", "disabled", "ignore_discovered_servers"];
+const UNSUPPORTED_REMOTE: &[&str] = &["dial_timeout", "proxy", "disabled", "ignore_discovered_servers"];
+
+/// Why `ws_compression: true` is refused.
+const NO_WS_COMPRESSION: &str = "leafnode remote ws_compression: warden does not compress WebSocket leaf connections (no permessage-deflate); leave it out or set it to false";
 
 /// One remote (`leafnodes { remotes = [ {...} ] }`).
 fn read_remote(value: &crate::config::value::Value) -> Result<LeafRemote, ConfigError> {
@@ -152,14 +156,21 @@ fn read_remote(value: &crate::config::value::Value) -> Result<LeafRemote, Config
         tls: None,
         first_info_timeout: FIRST_INFO_TIMEOUT,
         hub: false,
+        ws_no_masking: false,
     };
     let found = REMOTE.read_value("a leafnode remote", value, &mut remote)?;
     if remote.urls.is_empty() {
         return Err(ConfigError::at(ErrorKind::Invalid, &value.pos, "a leafnode remote needs `url` or `urls`"));
     }
-    // A `tls://` URL alone asks for TLS, verified against the system's roots.
-    if remote.tls.is_none() && remote.urls.iter().any(|u| u.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("tls://")))
-    {
+    // As nats-server: a remote dials a hub's WebSocket port or its leafnode
+    // port, never both in turn.
+    let websocket = remote.urls.iter().filter(|u| is_websocket_url(u)).count();
+    if websocket != 0 && websocket != remote.urls.len() {
+        let why = "a leafnode remote cannot mix websocket (ws://, wss://) and non-websocket urls";
+        return Err(ConfigError::at(ErrorKind::Invalid, &value.pos, why));
+    }
+    // A `tls://` or `wss://` URL alone asks for TLS, verified against the system's roots.
+    if remote.tls.is_none() && remote.urls.iter().any(|u| has_scheme(u, "tls") || has_scheme(u, "wss")) {
         remote.tls = Some(tls::defaults());
     }
     if let (Some(_), Some(e)) = (&remote.credentials, found.get("nkey")) {
@@ -201,6 +212,11 @@ pub(super) static REMOTE: Block<LeafRemote> = Block {
             section::nonzero_duration(&e.value, "first_info_timeout", Bare::FractionalSeconds)
                 .map(|(d, _)| r.first_info_timeout = d)
         }),
+        Key(&["ws_no_masking"], |e, r, _| section::boolean(&e.value, "ws_no_masking").map(|m| r.ws_no_masking = m)),
+        Key(&["ws_compression"], |e, _, _| match &e.value.kind {
+            Kind::Bool(false) => Ok(()),
+            _ => Err(invalid(&e.value, NO_WS_COMPRESSION)),
+        }),
         Key(&["compression"], |e, _, _| match &e.value.kind {
             Kind::Bool(false) => Ok(()),
             Kind::String(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled") => Ok(()),
@@ -209,13 +225,21 @@ pub(super) static REMOTE: Block<LeafRemote> = Block {
     ],
 };
 
-/// A hub URL: `nats-leaf://`, `nats://`, `leafnode://` or `tls://`, with an optional
-/// `user:password@`. Messages do not repeat the URL: it may carry a password.
+/// Whether `url` has `scheme`.
+fn has_scheme(url: &str, scheme: &str) -> bool {
+    url.split_once("://").is_some_and(|(s, _)| s.eq_ignore_ascii_case(scheme))
+}
+
+/// A hub URL: `nats-leaf://`, `nats://`, `leafnode://`, `tls://`, or a
+/// WebSocket port's `ws://`/`wss://`, with an optional `user:password@`
+/// and no path. Messages do not repeat the URL: it may carry a password.
 fn leaf_url(value: &crate::config::value::Value) -> Result<String, ConfigError> {
     let text = section::word(value, "a leafnode remote url")?;
-    let bad = || invalid(value, "a leafnode remote url must be nats-leaf://[user:password@]host:port (or tls://)");
+    let bad = || {
+        invalid(value, "a leafnode remote url must be nats-leaf://[user:password@]host:port (or tls://, ws://, wss://)")
+    };
     let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
-    if !["nats-leaf", "nats", "leafnode", "tls"].iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
+    if !["nats-leaf", "nats", "leafnode", "tls", "ws", "wss"].iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
         return Err(bad());
     }
     let host_port = rest.trim_end_matches('/').rsplit_once('@').map_or(rest.trim_end_matches('/'), |(_, h)| h);

@@ -573,6 +573,23 @@ fn a_leafnode_remote_tls_block_is_a_diallers() {
 }
 
 #[test]
+fn websocket_remotes_are_read_and_what_warden_cannot_do_is_refused() {
+    let remote = |body: &str| load_str(&format!("leafnodes {{ remotes: [ {{ {body} }} ] }}"), "w.conf");
+    let ws = remote("urls: [\"ws://u:p@hub:8080\", \"WS://hub2:8080\"], ws_no_masking: true, ws_compression: false");
+    let r = ws.unwrap().options.leafnodes.unwrap().remotes.remove(0);
+    assert!(r.over_websocket() && r.ws_no_masking && r.tls.is_none());
+    let wss = remote("url: \"wss://hub:443\"").unwrap().options.leafnodes.unwrap().remotes.remove(0);
+    assert!(wss.over_websocket() && wss.tls.is_some(), "a wss:// url alone asks for TLS");
+    assert!(!remote("url: \"nats-leaf://hub:7422\"").unwrap().options.leafnodes.unwrap().remotes[0].over_websocket());
+    let mixed = remote("urls: [\"ws://hub:8080\", \"nats-leaf://hub:7422\"]").unwrap_err().to_string();
+    assert!(mixed.contains("cannot mix websocket"), "{mixed}");
+    let compress = remote("url: \"ws://hub:8080\", ws_compression: true").unwrap_err().to_string();
+    assert!(compress.starts_with("w.conf:1:") && compress.contains("does not compress WebSocket"), "{compress}");
+    let path = remote("url: \"ws://u:secret@hub:8080/some/path\"").unwrap_err().to_string();
+    assert!(path.contains("ws://") && !path.contains("secret"), "{path}");
+}
+
+#[test]
 fn the_leafnodes_authorization_block_names_users_in_existing_accounts() {
     let ok = load_str(
         "accounts { EDGE {} }\nleafnodes { port: 7422, authorization { user: a, password: \"p\", account: EDGE, timeout: 3 } }",

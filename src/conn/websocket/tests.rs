@@ -219,3 +219,98 @@ async fn an_idle_stream_holds_no_buffers() {
         "buffers kept between messages"
     );
 }
+
+/// A client's frames in `bytes`: first byte, masking key and unmasked
+/// payload of each.
+fn client_frames(mut bytes: &[u8]) -> Vec<(u8, [u8; 4], Vec<u8>)> {
+    let mut frames = Vec::new();
+    while let [b0, b1, rest @ ..] = bytes {
+        assert_eq!(b1 & 0x80, 0x80, "client frames are masked");
+        let (len, rest) = match b1 & 0x7f {
+            126 => (usize::from(u16::from_be_bytes([rest[0], rest[1]])), &rest[2..]),
+            127 => (usize::try_from(u64::from_be_bytes(rest[..8].try_into().unwrap())).unwrap(), &rest[8..]),
+            n => (usize::from(n), rest),
+        };
+        let key = [rest[0], rest[1], rest[2], rest[3]];
+        let mut payload = rest[4..4 + len].to_vec();
+        frame::apply_mask(&mut payload, key, 0);
+        frames.push((*b0, key, payload));
+        bytes = &rest[4 + len..];
+    }
+    frames
+}
+
+/// A hub's side of a conversation: data cut across frames, a ping, a
+/// 70 kB frame, then a close.
+fn hub_conversation() -> (Vec<u8>, Vec<u8>) {
+    let big: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    let mut input = Vec::new();
+    frame::binary(&mut input, b"INFO {}\r\n", false, None);
+    frame::pong(&mut input, b"", None);
+    input.extend([0x89, 2, b'h', b'i']); // a ping
+    frame::binary(&mut input, &big, false, None);
+    frame::close(&mut input, NORMAL, "", None);
+    frame::binary(&mut input, b"never read", false, None);
+    let mut want = b"INFO {}\r\n".to_vec();
+    want.extend_from_slice(&big);
+    (input, want)
+}
+
+#[tokio::test]
+async fn the_client_reads_the_same_at_every_cut_with_what_the_upgrade_read_ahead() {
+    let (input, want) = hub_conversation();
+    let cuts = (0..input.len()).filter(|c| *c < 64 || *c % 211 == 0 || input.len() - c < 64);
+    for (ahead, cut) in cuts.flat_map(|c| [(0, c), (c.min(20), c)]) {
+        for chunk in [5, 65536] {
+            let (read_ahead, rest) = input.split_at(ahead);
+            let script = Script::new(rest, &[cut.saturating_sub(ahead)], 7);
+            let mut ws = WsStream::client(script, read_ahead.to_vec(), true);
+            assert_eq!(read_all(&mut ws, chunk).await, want, "read ahead {ahead}, cut {cut}, chunk {chunk}");
+            let answers: Vec<(u8, Vec<u8>)> =
+                client_frames(&ws.inner.written).into_iter().map(|(b0, _, p)| (b0, p)).collect();
+            assert_eq!(answers, vec![(0x8a, b"hi".to_vec()), (0x88, NORMAL.to_be_bytes().to_vec())]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_clients_writes_are_masked_with_a_fresh_key_per_frame() {
+    for per_write in [1, 9, usize::MAX] {
+        let mut ws = WsStream::client(Script::new(&[], &[], per_write), Vec::new(), true);
+        let big: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+        ws.write_all(b"CONNECT {}\r\n").await.unwrap();
+        ws.write_all(&big).await.unwrap();
+        ws.shutdown().await.unwrap();
+        // What the hub's side reads back: the data and the close.
+        let (mut data, mut controls) = (Vec::new(), Vec::new());
+        let used = Decoder::new(usize::MAX, false).decode(&ws.inner.written, &mut data, &mut controls).unwrap();
+        assert_eq!(used, ws.inner.written.len());
+        assert_eq!((&data[..12], &data[12..] == big.as_slice()), (&b"CONNECT {}\r\n"[..], true));
+        assert_eq!(controls, vec![Control::Close(Some(NORMAL))]);
+        let frames = client_frames(&ws.inner.written);
+        assert!(frames.iter().all(|(_, _, p)| p.len() <= MAX_FRAME));
+        let mut keys: Vec<[u8; 4]> = frames.iter().map(|(_, k, _)| *k).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert!(keys.len() >= frames.len() - 1, "a fresh key per frame: {keys:?}");
+        assert_eq!(ws.queued.capacity(), 0, "nothing kept once written");
+    }
+    // Unmasked when the hub agreed: frames straight from the writer's buffer.
+    let mut ws = WsStream::client(Script::new(&[], &[], usize::MAX), Vec::new(), false);
+    ws.write_all(b"PING\r\n").await.unwrap();
+    assert_eq!(server_frames(&ws.inner.written), vec![(0x82, b"PING\r\n".to_vec())]);
+}
+
+#[tokio::test]
+async fn a_masked_frame_from_the_hub_ends_the_client_stream_with_1002() {
+    let mut input = Vec::new();
+    frame::binary(&mut input, b"INFO {}\r\n", false, None);
+    input.extend(client(BINARY, true, false, b"+OK\r\n"));
+    // Read apart: what a read with a framing error carried is dropped with it.
+    let mut ws = WsStream::client(Script::new(&input, &[11], usize::MAX), Vec::new(), true);
+    assert_eq!(read_all(&mut ws, 4096).await, b"INFO {}\r\n");
+    ws.shutdown().await.unwrap();
+    let frames = client_frames(&ws.inner.written);
+    assert_eq!(frames.len(), 1, "one close");
+    assert_eq!((frames[0].0, &frames[0].2[..2]), (0x88, &PROTOCOL_ERROR.to_be_bytes()[..]));
+}

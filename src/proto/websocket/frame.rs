@@ -1,6 +1,11 @@
 //! WebSocket frames (RFC 6455 §5), sans IO: the decoder turns a client's
 //! frames into the NATS byte stream they carry, and the encoder frames the
-//! server's bytes. The rules are nats-server's (`wsRead`): client frames
+//! server's bytes. The same two serve the client role (a leaf dialling a
+//! hub's WebSocket port): [`Decoder::of_server`] reads the server's
+//! frames, which must be unmasked (RFC 6455 §5.1: a client closes on a
+//! masked one), and the encoder masks what it writes with the key it is
+//! given (the caller draws a fresh random one per frame, so the codec stays
+//! deterministic). The rules are nats-server's (`wsRead`): client frames
 //! are masked; RSV2 and RSV3 are clear; RSV1 (compressed) only on the first
 //! frame of a data message and only if compression was agreed; control
 //! frames are final, uncompressed and at most 125 bytes; a data frame that
@@ -65,7 +70,7 @@ struct Held {
 }
 
 /// Longest frame header: 2 bytes, an 8-byte length, a 4-byte mask.
-const MAX_HEADER: usize = 14;
+pub const MAX_HEADER: usize = 14;
 
 /// The frame whose payload is being received.
 #[derive(Debug)]
@@ -90,16 +95,19 @@ pub struct InPlace {
     pub data: usize,
 }
 
-/// The decoder of one connection's client frames. It keeps a frame cut by
-/// a read (up to 14 header bytes, a control payload of up to 125, a
-/// compressed message up to the limit), so a transport can decode each
-/// read where it landed.
+/// The decoder of one connection's frames (a client's, or in the client
+/// role the server's). It keeps a frame cut by a read (up to 14 header
+/// bytes, a control payload of up to 125, a compressed message up to the
+/// limit), so a transport can decode each read where it landed.
 #[derive(Debug)]
 pub struct Decoder {
     /// Largest frame payload, and largest message (inflated or not).
     limit: usize,
     /// Whether `permessage-deflate` was agreed.
     deflate: bool,
+    /// Whether frames must be masked (a client's, read by the server) or
+    /// must not be (the server's, read by a client).
+    masked: bool,
     /// A data message is unfinished (its next frames are continuations).
     in_message: bool,
     /// The unfinished message is compressed: its data so far.
@@ -113,9 +121,28 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder accepting frames and messages up to `limit` bytes.
+    /// A decoder of a client's (masked) frames, accepting frames and
+    /// messages up to `limit` bytes.
     pub fn new(limit: usize, deflate: bool) -> Decoder {
-        Decoder { limit, deflate, in_message: false, held: None, head: [0; MAX_HEADER], head_len: 0, current: None }
+        Decoder {
+            limit,
+            deflate,
+            masked: true,
+            in_message: false,
+            held: None,
+            head: [0; MAX_HEADER],
+            head_len: 0,
+            current: None,
+        }
+    }
+
+    /// A decoder of a server's (unmasked, uncompressed) frames, for the
+    /// client role, accepting data frames up to `limit` bytes. Data frames
+    /// are passed on as they arrive, never held, so the limit bounds no
+    /// memory: a nats-server hub frames all it has pending as one frame,
+    /// which can be as large as its `max_pending`.
+    pub fn of_server(limit: usize) -> Decoder {
+        Decoder { masked: false, ..Decoder::new(limit, false) }
     }
 
     /// Decodes every complete frame at the start of `input`, appending the
@@ -180,7 +207,9 @@ impl Decoder {
             };
             let n = current.left.min(input.len() - read);
             let payload = &mut input[read..read + n];
-            unmask(payload, current.header.mask, current.seen);
+            if let Some(key) = current.header.mask {
+                apply_mask(payload, key, current.seen);
+            }
             if current.header.opcode >= CLOSE {
                 current.control.extend_from_slice(payload);
             } else if let Some(held) = self.held.as_mut() {
@@ -228,8 +257,10 @@ impl Decoder {
         if b0 & 0x30 != 0 {
             return Err(protocol("RSV2 and RSV3 must be clear"));
         }
-        if b1 & 0x80 == 0 {
-            return Err(protocol("mask bit missing"));
+        match (self.masked, b1 & 0x80 != 0) {
+            (true, false) => return Err(protocol("mask bit missing")),
+            (false, true) => return Err(protocol("masked frame from the server")),
+            _ => {}
         }
         let control = opcode >= CLOSE;
         match opcode {
@@ -266,9 +297,14 @@ impl Decoder {
             .ok()
             .filter(|l| *l <= self.limit)
             .ok_or(WsError { code: TOO_BIG, reason: "frame over the limit" })?;
-        let Some(mask) = input.get(at..at + 4) else { return Ok(None) };
-        let header = Header { fin, rsv1, opcode, mask: [mask[0], mask[1], mask[2], mask[3]], len: at + 4 };
-        Ok(Some((header, len)))
+        let (mask, len_with_mask) = match self.masked {
+            true => match input.get(at..at + 4) {
+                Some(m) => (Some([m[0], m[1], m[2], m[3]]), at + 4),
+                None => return Ok(None),
+            },
+            false => (None, at),
+        };
+        Ok(Some((Header { fin, rsv1, opcode, mask, len: len_with_mask }, len)))
     }
 }
 
@@ -277,15 +313,16 @@ struct Header {
     fin: bool,
     rsv1: bool,
     opcode: u8,
-    mask: [u8; 4],
+    /// The masking key (client frames only).
+    mask: Option<[u8; 4]>,
     /// Bytes of the header itself.
     len: usize,
 }
 
-/// Unmasks `payload`, which starts `seen` bytes into its frame's payload.
-/// Eight bytes at a time: a byte at a time cost more than the rest of a
-/// small message's decoding.
-fn unmask(payload: &mut [u8], mask: [u8; 4], seen: usize) {
+/// Masks or unmasks (the same XOR) `payload`, which starts `seen` bytes
+/// into its frame's payload. Eight bytes at a time: a byte at a time cost
+/// more than the rest of a small message's decoding.
+pub fn apply_mask(payload: &mut [u8], mask: [u8; 4], seen: usize) {
     let mut key = [0; 8];
     for (i, k) in key.iter_mut().enumerate() {
         *k = mask[(seen + i) % 4];
@@ -302,15 +339,13 @@ fn unmask(payload: &mut [u8], mask: [u8; 4], seen: usize) {
     }
 }
 
-/// Longest server frame header (no mask).
-pub const MAX_SERVER_HEADER: usize = 10;
-
-/// A server frame's header (final, unmasked) for `opcode` and a payload of
-/// `len` bytes, and how many bytes of the array it fills.
-fn header(opcode: u8, compressed: bool, len: usize) -> ([u8; MAX_SERVER_HEADER], usize) {
-    let mut head = [0; MAX_SERVER_HEADER];
+/// A frame's header (final) for `opcode` and a payload of `len` bytes,
+/// masked with `mask` if given (a client's frame), and how many bytes of
+/// the array it fills.
+fn header(opcode: u8, compressed: bool, len: usize, mask: Option<[u8; 4]>) -> ([u8; MAX_HEADER], usize) {
+    let mut head = [0; MAX_HEADER];
     head[0] = 0x80 | if compressed { 0x40 } else { 0 } | opcode;
-    let used = match len {
+    let mut used = match len {
         n if n < 126 => {
             head[1] = n as u8;
             2
@@ -326,43 +361,74 @@ fn header(opcode: u8, compressed: bool, len: usize) -> ([u8; MAX_SERVER_HEADER],
             10
         }
     };
+    if let Some(key) = mask {
+        head[1] |= 0x80;
+        head[used..used + 4].copy_from_slice(&key);
+        used += 4;
+    }
     (head, used)
 }
 
 /// The header of an uncompressed binary frame of `len` bytes, for a
-/// transport that writes the payload from its caller's buffer.
-pub fn binary_header(len: usize) -> ([u8; MAX_SERVER_HEADER], usize) {
-    header(BINARY, false, len)
+/// transport that writes the payload from its caller's buffer (so
+/// unmasked: masking would have to change the caller's bytes).
+pub fn binary_header(len: usize) -> ([u8; MAX_HEADER], usize) {
+    header(BINARY, false, len, None)
 }
 
-/// Appends a server frame (final, unmasked) with `opcode` and `payload`.
-fn frame(out: &mut Vec<u8>, opcode: u8, compressed: bool, payload: &[u8]) {
-    let (head, len) = header(opcode, compressed, payload.len());
+/// Appends a final frame with `opcode` and `payload`, masked with `mask`
+/// if given.
+fn frame(out: &mut Vec<u8>, opcode: u8, compressed: bool, payload: &[u8], mask: Option<[u8; 4]>) {
+    frame_of(out, opcode, compressed, [payload], mask);
+}
+
+/// Appends a final frame whose payload is `parts` joined, masked with
+/// `mask` if given: each byte is copied once.
+fn frame_of<'a, I>(out: &mut Vec<u8>, opcode: u8, compressed: bool, parts: I, mask: Option<[u8; 4]>)
+where
+    I: IntoIterator<Item = &'a [u8]> + Clone,
+{
+    let (head, len) = header(opcode, compressed, parts.clone().into_iter().map(<[u8]>::len).sum(), mask);
     out.extend_from_slice(&head[..len]);
-    out.extend_from_slice(payload);
-}
-
-/// Appends `data` as one binary frame (the only data frames the server
-/// sends), compressed when `compress` and worth it (64 bytes or more, as
-/// nats-server).
-pub fn binary(out: &mut Vec<u8>, data: &[u8], compress: bool) {
-    if compress && data.len() >= 64 {
-        frame(out, BINARY, true, &deflate::deflate(data));
-    } else {
-        frame(out, BINARY, false, data);
+    let start = out.len();
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    if let Some(key) = mask {
+        apply_mask(&mut out[start..], key, 0);
     }
 }
 
-/// Appends a pong answering a ping's `payload`.
-pub fn pong(out: &mut Vec<u8>, payload: &[u8]) {
-    frame(out, PONG, false, payload);
+/// Appends `data` as one binary frame (the only data frames sent),
+/// compressed when `compress` and worth it (64 bytes or more, as
+/// nats-server), masked with `mask` if given.
+pub fn binary(out: &mut Vec<u8>, data: &[u8], compress: bool, mask: Option<[u8; 4]>) {
+    if compress && data.len() >= 64 {
+        frame(out, BINARY, true, &deflate::deflate(data), mask);
+    } else {
+        frame(out, BINARY, false, data, mask);
+    }
 }
 
-/// Appends a close frame with `code` and `reason`.
-pub fn close(out: &mut Vec<u8>, code: u16, reason: &str) {
+/// Appends `parts` joined as one uncompressed binary frame masked with
+/// `mask`: a client's data frame, built from its caller's slices.
+pub fn masked_binary<'a, I>(out: &mut Vec<u8>, parts: I, mask: [u8; 4])
+where
+    I: IntoIterator<Item = &'a [u8]> + Clone,
+{
+    frame_of(out, BINARY, false, parts, Some(mask));
+}
+
+/// Appends a pong answering a ping's `payload`, masked with `mask` if given.
+pub fn pong(out: &mut Vec<u8>, payload: &[u8], mask: Option<[u8; 4]>) {
+    frame(out, PONG, false, payload, mask);
+}
+
+/// Appends a close frame with `code` and `reason`, masked with `mask` if given.
+pub fn close(out: &mut Vec<u8>, code: u16, reason: &str, mask: Option<[u8; 4]>) {
     let mut payload = code.to_be_bytes().to_vec();
     payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(MAX_CONTROL - 2)]);
-    frame(out, CLOSE, false, &payload);
+    frame(out, CLOSE, false, &payload, mask);
 }
 
 #[cfg(test)]

@@ -111,23 +111,23 @@ fn compressed_messages_inflate_across_fragments_within_the_limit() {
 #[test]
 fn server_frames_are_final_unmasked_binary() {
     let mut out = Vec::new();
-    binary(&mut out, b"INFO {}\r\n", false);
+    binary(&mut out, b"INFO {}\r\n", false, None);
     assert_eq!(out[..2], [0x82, 9]);
     assert_eq!(&out[2..], b"INFO {}\r\n");
     let mut out = Vec::new();
-    binary(&mut out, &[b'a'; 70_000], false);
+    binary(&mut out, &[b'a'; 70_000], false, None);
     assert_eq!(out[..2], [0x82, 127]);
     let mut out = Vec::new();
-    binary(&mut out, &[b'a'; 300], true);
+    binary(&mut out, &[b'a'; 300], true, None);
     assert_eq!(out[0], 0xc2, "compressed");
     let mut inflated = Vec::new();
     deflate::inflate(&out[2..], 1000, &mut inflated).unwrap();
     assert_eq!(inflated, vec![b'a'; 300]);
     let mut out = Vec::new();
-    close(&mut out, PROTOCOL_ERROR, "bad");
+    close(&mut out, PROTOCOL_ERROR, "bad", None);
     assert_eq!(out, [0x88, 5, 0x03, 0xea, b'b', b'a', b'd']);
     let mut out = Vec::new();
-    pong(&mut out, b"hi");
+    pong(&mut out, b"hi", None);
     assert_eq!(out, [0x8a, 2, b'h', b'i']);
 }
 
@@ -194,4 +194,77 @@ fn in_place_decoding_refuses_what_whole_frames_refuse() {
     let mut input = client(BINARY, false, true, a);
     input.extend(client(CONTINUATION, true, false, b));
     assert_eq!(stream(&mut Decoder::new(1999, true), &input, &[5]).unwrap_err().code, TOO_BIG);
+}
+
+/// A server frame (unmasked), final or not.
+fn server(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let (mut head, len) = header(opcode, false, payload.len(), None);
+    if !fin {
+        head[0] &= 0x7f;
+    }
+    let mut out = head[..len].to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+#[test]
+fn the_client_role_reads_unmasked_server_frames_at_every_cut() {
+    let big: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    let mut input = server(BINARY, false, b"INFO {}");
+    input.extend(server(PING, true, b"hi"));
+    input.extend(server(CONTINUATION, true, b"\r\n"));
+    input.extend(server(BINARY, true, &big));
+    input.extend(server(TEXT, true, &[b'x'; 300]));
+    input.extend(server(CLOSE, true, &NORMAL.to_be_bytes()));
+    input.extend(server(BINARY, true, b"after the close"));
+    let mut want = b"INFO {}\r\n".to_vec();
+    want.extend_from_slice(&big);
+    want.extend([b'x'; 300]);
+    let want_controls = vec![Control::Ping(b"hi".to_vec()), Control::Close(Some(NORMAL))];
+    let whole = stream(&mut Decoder::of_server(usize::MAX), &input, &[]).unwrap();
+    assert_eq!(whole, (want.clone(), want_controls.clone()));
+    for cut in (0..input.len()).filter(|c| *c < 200 || *c % 97 == 0 || input.len() - c < 400) {
+        let got = stream(&mut Decoder::of_server(usize::MAX), &input, &[cut]).unwrap();
+        assert_eq!((&got.0, &got.1), (&want, &want_controls), "cut at {cut}");
+    }
+    let every: Vec<usize> = (0..input.len()).collect();
+    assert_eq!(stream(&mut Decoder::of_server(usize::MAX), &input, &every).unwrap(), (want, want_controls));
+}
+
+#[test]
+fn the_client_role_refuses_a_masked_or_compressed_server_frame() {
+    for frame in [client(BINARY, true, false, b"PING\r\n"), client(PING, true, false, b"")] {
+        let refused = stream(&mut Decoder::of_server(usize::MAX), &frame, &[1]).unwrap_err();
+        assert_eq!((refused.code, refused.reason), (PROTOCOL_ERROR, "masked frame from the server"));
+    }
+    let mut compressed = server(BINARY, true, &deflate::deflate(b"PING\r\n"));
+    compressed[0] |= 0x40;
+    assert_eq!(stream(&mut Decoder::of_server(1024), &compressed, &[]).unwrap_err().code, PROTOCOL_ERROR);
+    // The server role still wants its mask.
+    assert_eq!(
+        decode_all(&mut Decoder::new(1024, false), &server(BINARY, true, b"x")).unwrap_err().code,
+        PROTOCOL_ERROR
+    );
+}
+
+#[test]
+fn a_clients_frames_are_masked_with_the_key_given_and_read_back_by_the_server_role() {
+    let key = [0xa1, 0x02, 0xb3, 0x04];
+    let data = b"LMSG foo 5\r\nhello\r\n";
+    let mut out = Vec::new();
+    binary(&mut out, data, false, Some(key));
+    assert_eq!(out[..6], [0x82, 0x80 | data.len() as u8, 0xa1, 0x02, 0xb3, 0x04]);
+    assert_ne!(&out[6..], data, "the payload is masked");
+    let mut joined = Vec::new();
+    masked_binary(&mut joined, [&b"LMSG foo 5\r\n"[..], b"hello\r\n"], key);
+    assert_eq!(joined, out, "slices joined frame the same bytes");
+    masked_binary(&mut out, [&[b'z'; 70_000][..]], [9, 8, 7, 6]);
+    pong(&mut out, b"hi", Some([1, 2, 3, 4]));
+    close(&mut out, NORMAL, "bye", Some([5, 6, 7, 8]));
+    let (got, controls, used) = decode_all(&mut Decoder::new(100_000, false), &out).unwrap();
+    let mut want = data.to_vec();
+    want.extend([b'z'; 70_000]);
+    assert_eq!((got, used), (want, out.len()));
+    // The pong is read and dropped; the close is reported.
+    assert_eq!(controls, vec![Control::Close(Some(NORMAL))]);
 }
