@@ -606,11 +606,15 @@ async fn warden_leaf_over_tls(binary: &std::path::Path, name: &str, handshake_fi
             tls_block(&certs, "hub", &format!(", verify: true{first}"))
         ),
     );
-    let leaf = start(options_from(&format!(
-        "leafnodes {{ remotes = [ {{ url: \"tls://leaf:leaf-pw@127.0.0.1:{leaf_port}\"\n{} }} ] }}\nhttp: \"127.0.0.1:0\"\n",
-        tls_block(&certs, "leaf", first)
-    )))
-    .await;
+    let remote = format!("url: \"tls://leaf:leaf-pw@127.0.0.1:{leaf_port}\"\n{}", tls_block(&certs, "leaf", first));
+    warden_leaf_carries_traffic(&remote, client_port).await;
+}
+
+/// A warden leaf with `remote` of a reference hub whose clients listen on
+/// `client_port`: traffic both ways, and /leafz lists the hub connection.
+async fn warden_leaf_carries_traffic(remote: &str, client_port: u16) {
+    let leaf =
+        start(options_from(&format!("leafnodes {{ remotes = [ {{ {remote} }} ] }}\nhttp: \"127.0.0.1:0\"\n"))).await;
     let on_hub = connect(&format!("nats://127.0.0.1:{client_port}"), Some(("app", "app-pw"))).await;
     let on_leaf = connect(&common::url(&leaf), None).await;
     carries_traffic(&on_hub, &on_leaf).await;
@@ -655,16 +659,8 @@ async fn warden_leaf_over_websocket(binary: &std::path::Path, name: &str, secure
             "listen: 127.0.0.1:{client_port}\nauthorization {{ users = [ {{ user: leaf, password: leaf-pw }}, {{ user: app, password: app-pw }} ] }}\nleafnodes {{ listen: 127.0.0.1:{leaf_port} }}\nwebsocket {{ listen: \"127.0.0.1:{ws_port}\"\n{hub_ws} }}\n"
         ),
     );
-    let leaf = start(options_from(&format!(
-        "leafnodes {{ remotes = [ {{ url: \"{scheme}://leaf:leaf-pw@127.0.0.1:{ws_port}\", ws_no_masking: {no_masking}{leaf_tls} }} ] }}\nhttp: \"127.0.0.1:0\"\n"
-    )))
-    .await;
-    let on_hub = connect(&format!("nats://127.0.0.1:{client_port}"), Some(("app", "app-pw"))).await;
-    let on_leaf = connect(&common::url(&leaf), None).await;
-    carries_traffic(&on_hub, &on_leaf).await;
-    let leafz = common::monitor_json(leaf.monitor_addr().unwrap(), "/leafz").await;
-    assert_eq!(leafz["leafs"][0]["is_spoke"], true, "{leafz}");
-    leaf.shutdown().await;
+    let remote = format!("url: \"{scheme}://leaf:leaf-pw@127.0.0.1:{ws_port}\", ws_no_masking: {no_masking}{leaf_tls}");
+    warden_leaf_carries_traffic(&remote, client_port).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
