@@ -160,6 +160,7 @@ async fn an_https_authorizer_decides_unknown_clients_and_what_it_grants_is_enfor
     assert_eq!(doc["server"]["id"], server.broker().identity.id.as_str());
     assert_eq!(doc["client"]["host"], "127.0.0.1");
     assert_eq!(doc["client"]["lang"], "raw");
+    assert_eq!((&doc["client"]["kind"], &doc["client"]["type"]), (&json!("Client"), &json!("nats")));
 
     // The reason, because reveal_reason; and every bad answer refuses.
     assert_eq!(refused(addr, "denied", "x").await, "-ERR 'Authorization Violation: not today'");
@@ -254,4 +255,55 @@ async fn the_authorizer_is_told_the_clients_certificate_names() {
     assert_eq!(tls["version"], "1.3");
     assert!(tls["subject"].as_str().unwrap().contains("CN=sensor-1"), "{tls}");
     assert!(tls["emails"].is_array() && tls["dns"].is_array(), "{tls}");
+}
+
+/// A stock nats-server 2.15.1 leaf logs in through the authorizer like a
+/// client (the leaf port has no `authorization` block of its own): the
+/// authorizer is told it is a leaf node, the leaf is bound to the account
+/// it names, and what it grants holds on what the leaf sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_leaf_logs_in_through_the_authorizer_and_its_grant_holds() {
+    let Some(binary) = common::deps::nats_server_2_15() else { return };
+    let (ca, ca_path) = ca_files("authz-leaf");
+    let asked: Asked = Arc::default();
+    let at = authorizer(&ca.issue_server(&["127.0.0.1".into()]).unwrap(), asked.clone()).await;
+    let hub = start(options_from(&format!(
+        "{}leafnodes {{ listen: \"127.0.0.1:0\" }}\n",
+        config(at.port(), &ca_path)
+            .replace("accounts { APP {} }", "accounts { APP { users: [ {user: app, password: apw} ] } }")
+    )))
+    .await;
+    let leaf_addr = hub.leafnode_addr().unwrap();
+    let port = common::peers::free_port();
+    let _leaf = common::peers::spawn_nats_server(
+        &binary,
+        "authz-leaf",
+        &format!("listen: 127.0.0.1:{port}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://alice:secret@{leaf_addr}\" }} ] }}\n"),
+    );
+    let leafs = hub.leaf_hub().unwrap().clone();
+    common::peers::eventually("alice's leaf", || leafs.leafs().len() == 1).await;
+    assert_eq!(&*leafs.leafs()[0].account, "APP", "bound to the account the authorizer named");
+    let (doc, _) = asked.lock().iter().find(|(d, _)| d["user"] == "alice").cloned().expect("asked about alice");
+    assert_eq!((&doc["client"]["kind"], &doc["client"]["type"]), (&json!("Leafnode"), &json!("")));
+
+    // An APP client of the hub hears what alice may publish, not the rest.
+    let on_hub = common::peers::login_retrying(&common::url(&hub), "app", "apw").await;
+    let mut news = on_hub.subscribe("app.>").await.unwrap();
+    on_hub.flush().await.unwrap();
+    let on_leaf = async_nats::connect(format!("nats://127.0.0.1:{port}")).await.unwrap();
+    common::within(async {
+        loop {
+            on_leaf.publish("app.secret", "no".into()).await.unwrap();
+            on_leaf.publish("app.news", "yes".into()).await.unwrap();
+            on_leaf.flush().await.unwrap();
+            if let Ok(Some(m)) =
+                tokio::time::timeout(Duration::from_millis(100), futures::StreamExt::next(&mut news)).await
+            {
+                assert_eq!(m.subject.as_str(), "app.news", "app.secret is denied to alice's leaf");
+                break;
+            }
+        }
+    })
+    .await;
+    hub.shutdown().await;
 }

@@ -6,10 +6,13 @@
 //! sent it):
 //! ```json
 //! {"server": {"id": "N...", "name": "..."},
-//!  "client": {"id": 7, "host": "192.0.2.1", "port": 50000, "name": "...", "lang": "...", "version": "...",
+//!  "client": {"id": 7, "host": "192.0.2.1", "port": 50000, "kind": "Client", "type": "nats",
+//!             "name": "...", "lang": "...", "version": "...",
 //!             "tls": {"version": "1.3", "cipher": "...", "subject": "CN=alice", "dns": [], "emails": [], "uris": []}},
 //!  "user": "alice", "password": "...", "token": "...", "nkey": "U..."}
 //! ```
+//! `kind` and `type` are an auth callout's: `Client` with `nats` or
+//! `websocket`, or `Leafnode` (and an empty type) for a leaf node server.
 //! An `nkey` is sent only after warden checked the client's signature of
 //! its nonce, so the authorizer learns a proven key; a wrong signature is
 //! refused without asking. The answer:
@@ -115,8 +118,16 @@ impl HttpAuthorizer {
 
     /// The request document for one login.
     fn document(&self, claims: &Claims, facts: &ConnectionFacts) -> Value {
-        let mut client =
-            json!({ "id": facts.client_id, "host": facts.addr.ip().to_string(), "port": facts.addr.port() });
+        // `kind` and `type` as in an auth callout request: "Leafnode" tells
+        // the authorizer a leaf node server is logging in, not a client.
+        let (kind, client_type) = facts.connection.callout_kind_and_type();
+        let mut client = json!({
+            "id": facts.client_id,
+            "host": facts.addr.ip().to_string(),
+            "port": facts.addr.port(),
+            "kind": kind,
+            "type": client_type,
+        });
         for (key, value) in
             [("name", &claims.client.name), ("lang", &claims.client.lang), ("version", &claims.client.version)]
         {
