@@ -1,7 +1,7 @@
 //! The part of a connection that other connections touch.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -85,8 +85,11 @@ pub struct Client {
     pub outbound: Outbound,
     /// Counters.
     pub stats: ClientStats,
-    /// CONNECT `headers`: deliver HMSG rather than MSG.
-    headers: AtomicBool,
+    /// What a delivery reads, in one load: [`HEADERS`] (CONNECT `headers`:
+    /// deliver HMSG rather than MSG) and [`TRACED`] (the protocol trace is
+    /// on: what the connection is sent is traced here, what it sends by its
+    /// session). One word, so tracing off costs a delivery nothing more.
+    delivery_flags: AtomicU8,
     /// Last read batch that queued to this client (see `mark_batch`).
     batch: AtomicU64,
     /// Round-trip time measured with the server's PING, in nanoseconds (0 = not yet).
@@ -115,6 +118,11 @@ pub struct Client {
     lnoc: AtomicBool,
 }
 
+/// [`Client::delivery_flags`]: the client takes HMSG.
+const HEADERS: u8 = 1;
+/// [`Client::delivery_flags`]: the protocol trace is on.
+const TRACED: u8 = 2;
+
 /// Where a leaf connection sits, fixed at its login: what loop prevention
 /// needs to know of it.
 #[derive(Debug, Clone)]
@@ -142,7 +150,7 @@ impl Client {
             start: SystemTime::now(),
             outbound: Outbound::new(max_pending),
             stats: ClientStats::default(),
-            headers: AtomicBool::new(false),
+            delivery_flags: AtomicU8::new(0),
             batch: AtomicU64::new(0),
             rtt_nanos: AtomicU64::new(0),
             meta: Mutex::new(ClientMeta::default()),
@@ -154,6 +162,57 @@ impl Client {
             leaf: std::sync::OnceLock::new(),
             lnoc: AtomicBool::new(false),
         }
+    }
+
+    fn set_flag(&self, flag: u8, on: bool) {
+        if on {
+            self.delivery_flags.fetch_or(flag, Ordering::Relaxed);
+        } else {
+            self.delivery_flags.fetch_and(!flag, Ordering::Relaxed);
+        }
+    }
+
+    /// Turns the protocol trace of this connection on or off.
+    pub fn set_traced(&self, on: bool) {
+        self.set_flag(TRACED, on);
+    }
+
+    /// Whether the protocol trace is on for this connection.
+    #[inline]
+    pub fn traced(&self) -> bool {
+        self.delivery_flags.load(Ordering::Relaxed) & TRACED != 0
+    }
+
+    /// Traces a delivery to this client; out of line, so the delivery path
+    /// stays as small as without the trace.
+    #[cold]
+    #[inline(never)]
+    fn trace_delivery(&self, subject: &[u8], sid: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, size: usize) {
+        self.trace("->>", &crate::proto::trace::delivery(subject, sid, reply, header_len, size));
+    }
+
+    /// Traces protocol lines queued to this connection.
+    #[cold]
+    #[inline(never)]
+    fn trace_sent(&self, bytes: &[u8]) {
+        for line in crate::proto::trace::outbound(bytes) {
+            self.trace("->>", &line);
+        }
+    }
+
+    /// Traces one op the connection sent, from its bytes.
+    #[cold]
+    #[inline(never)]
+    pub fn trace_received(&self, bytes: &[u8], max_payload_shown: usize) {
+        for text in crate::proto::trace::received(bytes, max_payload_shown) {
+            self.trace("<<-", &text);
+        }
+    }
+
+    /// Writes one trace line for this connection, in nats-server's shape:
+    /// `ADDR - cid:N - <<- [OP ...]` (`->>` for what it is sent).
+    pub fn trace(&self, direction: &str, text: &str) {
+        tracing::trace!(target: "warden::trace", "{} - cid:{} - {direction} {text}", self.addr, self.id);
     }
 
     /// Fixes a leaf connection's role at its login (once).
@@ -232,12 +291,12 @@ impl Client {
 
     /// Records whether the client understands headers.
     pub fn set_headers(&self, on: bool) {
-        self.headers.store(on, Ordering::Relaxed);
+        self.set_flag(HEADERS, on);
     }
 
     /// Whether the client understands headers.
     pub fn headers(&self) -> bool {
-        self.headers.load(Ordering::Relaxed)
+        self.delivery_flags.load(Ordering::Relaxed) & HEADERS != 0
     }
 
     /// Starts (or stops) tracking reply subjects, per the permissions'
@@ -272,10 +331,14 @@ impl Client {
         header_len: Option<usize>,
         message: &[u8],
     ) -> Append {
-        let headers = self.headers();
+        let flags = self.delivery_flags.load(Ordering::Relaxed);
+        let headers = flags & HEADERS != 0;
         let size = msg_len_bound(subject, sid, reply, message);
         let appended =
             self.outbound.append(size, |buf| write_msg(buf, subject, sid, reply, header_len, message, headers));
+        if flags & TRACED != 0 {
+            self.trace_delivery(subject, sid, reply, header_len, message.len());
+        }
         if appended == Append::Queued {
             self.stats.out_msgs.fetch_add(1, Ordering::Relaxed);
             self.stats.out_bytes.fetch_add(message.len() as u64, Ordering::Relaxed);
@@ -285,6 +348,9 @@ impl Client {
 
     /// Queues raw protocol bytes (PONG, +OK, -ERR, INFO) and wakes the writer.
     pub fn send(&self, bytes: &[u8]) -> Append {
+        if self.traced() {
+            self.trace_sent(bytes);
+        }
         let appended = self.outbound.append(bytes.len(), |buf| buf.extend_from_slice(bytes));
         self.outbound.wake();
         appended

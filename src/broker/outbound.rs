@@ -120,7 +120,10 @@ impl Outbound {
 
     /// Appends the bytes `encode` writes, at most `size` of them (a larger
     /// frame is still queued, at the cost of growing a chunk). The caller
-    /// wakes the writer (once per read batch) with `wake`.
+    /// wakes the writer (once per read batch) with `wake`. Always inlined:
+    /// it is the delivery path's core, and the compiler's heuristics moved it
+    /// out of line at the first new branch in [`super::Client::deliver`].
+    #[inline(always)]
     pub fn append(&self, size: usize, encode: impl FnOnce(&mut BytesMut)) -> Append {
         let mut state = self.state.lock();
         if state.closed.is_some() {

@@ -70,7 +70,11 @@ impl<'a> MakeWriter<'a> for Writer {
 /// Sets up logging at `level` (`RUST_LOG` overrides it), to `file` or
 /// standard error.
 pub fn init(level: &str, logtime: bool, file: Option<Arc<LogFile>>) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // At `trace`, only warden's own events (the protocol trace among them):
+    // the libraries' trace output is noise, and an HTTP client's could show
+    // the authorizer's Authorization header.
+    let directive = if level.eq_ignore_ascii_case("trace") { "info,warden=trace".to_owned() } else { level.to_owned() };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directive));
     let ansi = file.is_none() && io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let writer = match file {
         Some(file) => BoxMakeWriter::new(Writer(file)),

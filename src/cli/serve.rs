@@ -135,7 +135,10 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let opts = loaded.options;
+    let mut opts = loaded.options;
+    let level = log_level(flags, &opts);
+    // `--log-level trace` asks for the protocol trace too, as `-V` does.
+    opts.trace |= level.eq_ignore_ascii_case("trace");
     let log_file = match &opts.log_file {
         Some(path) => match LogFile::open(path) {
             Ok(file) => Some(file),
@@ -146,7 +149,7 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
         },
         None => None,
     };
-    logging::init(&log_level(flags, &opts), opts.logtime, log_file.clone());
+    logging::init(&level, opts.logtime, log_file.clone());
     for warning in &loaded.warnings {
         warn!("{warning}");
     }

@@ -186,6 +186,7 @@ impl RouteSession {
         now: Instant,
     ) -> Self {
         let broker = cluster.broker.clone();
+        client.set_traced(broker.opts.trace);
         if let Some(url) = &solicited {
             client.send(&json_line("CONNECT", &cluster.our_connect(url)));
         }
@@ -267,6 +268,9 @@ impl RouteSession {
         loop {
             match route::parse(&buf[used..], max_payload) {
                 Ok(Some((op, n))) => {
+                    if self.client.traced() {
+                        self.client.trace_received(&buf[used..used + n], self.broker.opts.max_traced_msg_len);
+                    }
                     used += n;
                     self.keepalive.heard();
                     if let Err(event) = self.handle(op, now) {

@@ -47,6 +47,8 @@ pub struct Flags {
     logtime: Option<bool>,
     debug: Option<bool>,
     trace: Option<bool>,
+    trace_verbose: Option<bool>,
+    max_traced_msg_len: Option<i64>,
     user: Option<String>,
     pass: Option<Secret>,
     token: Option<Secret>,
@@ -120,7 +122,6 @@ enum Kind {
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("client_advertise", "client URL advertised to other servers"),
     ("log_size_limit", "log file rotation"),
-    ("max_traced_msg_len", "trace formatting"),
     ("s", "syslog"),
     ("syslog", "syslog"),
     ("r", "remote syslog"),
@@ -129,8 +130,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("cluster_advertise", "cluster URL advertised to other servers"),
     ("js", "JetStream"),
     ("jetstream", "JetStream"),
-    ("VV", "verbose trace of the system account"),
-    ("DVV", "verbose trace of the system account"),
 ];
 
 fn kind(name: &str) -> Option<Kind> {
@@ -146,6 +145,8 @@ fn kind(name: &str) -> Option<Kind> {
         | "V"
         | "trace"
         | "DV"
+        | "VV"
+        | "DVV"
         | "T"
         | "logtime"
         | "tls"
@@ -155,7 +156,7 @@ fn kind(name: &str) -> Option<Kind> {
         "c" | "config" | "sl" | "signal" | "p" | "port" | "a" | "addr" | "net" | "n" | "name" | "server_name" | "P"
         | "pid" | "ports_file_dir" | "m" | "http_port" | "ms" | "https_port" | "l" | "log" | "user" | "pass"
         | "auth" | "tlscert" | "tlskey" | "tlscacert" | "routes" | "cluster" | "cluster_listen" | "cluster_name"
-        | "connect_retries" | "listen" | "http" | "log-level" | "sd" | "store_dir" => Kind::Text,
+        | "connect_retries" | "listen" | "http" | "log-level" | "sd" | "store_dir" | "max_traced_msg_len" => Kind::Text,
         _ => return None,
     })
 }
@@ -235,6 +236,16 @@ impl Flags {
                 self.debug = Some(on);
                 self.trace = Some(on);
             }
+            // Verbose trace: the system account's connections too.
+            "VV" => {
+                self.trace = Some(on);
+                self.trace_verbose = Some(on);
+            }
+            "DVV" => {
+                self.debug = Some(on);
+                self.trace = Some(on);
+                self.trace_verbose = Some(on);
+            }
             "T" | "logtime" => self.logtime = Some(on),
             "tls" => self.tls = Some(on),
             "tlsverify" => self.tls_verify = Some(on),
@@ -265,6 +276,7 @@ impl Flags {
             "cluster" | "cluster_listen" => self.cluster = Some(value),
             "cluster_name" => self.cluster_name = Some(value),
             "connect_retries" => self.connect_retries = Some(parse_int(name, &value)?),
+            "max_traced_msg_len" => self.max_traced_msg_len = Some(parse_int(name, &value)?),
             "listen" => self.listen = Some(value),
             // Only JetStream uses it, and `-js` is refused; client test
             // harnesses pass it to every server they start.
@@ -311,6 +323,15 @@ impl Flags {
         }
         if let Some(on) = self.trace {
             opts.trace = on;
+        }
+        if let Some(on) = self.trace_verbose {
+            opts.trace_verbose = on;
+        }
+        if let Some(len) = self.max_traced_msg_len {
+            opts.max_traced_msg_len = usize::try_from(len).map_err(|_| FlagError::BadValue {
+                flag: "max_traced_msg_len".into(),
+                why: "must not be negative".into(),
+            })?;
         }
         self.apply_auth(opts)?;
         self.apply_tls(opts)?;
@@ -537,6 +558,9 @@ Logging Options:
     -D, --debug                      Enable debugging output
     -V, --trace                      Trace the raw protocol
     -DV                              Debug and trace
+    -VV                              Verbose trace (traces system account as well)
+    -DVV                             Debug and verbose trace (traces system account as well)
+        --max_traced_msg_len <len>   Maximum printable length for traced messages (0: unlimited)
         --log-level <level>          error, warn, info, debug or trace (warden)
 
 Authorization Options:
@@ -567,7 +591,7 @@ Common Options:
         --help_tls                   TLS help
 
 Not supported (an error): -js/--jetstream, -s/--syslog, -r/--remote_syslog, --log_size_limit,
---max_traced_msg_len, --profile, --client_advertise, --cluster_advertise, -VV, -DVV.
+--profile, --client_advertise, --cluster_advertise.
 Accepted and unused: -sd/--store_dir (JetStream storage; JetStream itself is refused).
 ";
 

@@ -43,8 +43,12 @@ pub struct Options {
     pub lame_duck_grace_period: Duration,
     /// `debug`.
     pub debug: bool,
-    /// `trace`.
+    /// `trace`: nats-server's protocol trace, each op in and out.
     pub trace: bool,
+    /// `trace_verbose`: the system account's connections are traced too.
+    pub trace_verbose: bool,
+    /// `max_traced_msg_len`: payload bytes a trace line shows (0: all).
+    pub max_traced_msg_len: usize,
     /// `logtime`.
     pub logtime: bool,
     /// `log_file` / `logfile`.
@@ -304,6 +308,8 @@ impl Default for Options {
             lame_duck_grace_period: Duration::from_secs(10),
             debug: false,
             trace: false,
+            trace_verbose: false,
+            max_traced_msg_len: 0,
             logtime: true,
             log_file: None,
             pid_file: None,

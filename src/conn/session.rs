@@ -123,6 +123,8 @@ pub(super) struct Session {
     /// repeats its subject (the common case) skips the byte scan, which was
     /// ~190 of the ~1,100 instructions a published message costs.
     valid_subject: Vec<u8>,
+    /// The protocol trace is on (a copy of the client's flag, read per op).
+    traced: bool,
 }
 
 impl Session {
@@ -135,6 +137,8 @@ impl Session {
         now: Instant,
     ) -> Self {
         let opts = &broker.opts;
+        client.set_traced(opts.trace);
+        let traced = opts.trace;
         let limits = ParseLimits { max_payload: opts.max_payload, max_control_line: opts.max_control_line };
         let defaults = ConnectOptions::default();
         let keepalive = KeepAlive::new(now, FIRST_CLIENT_PING, opts.ping_interval, opts.ping_max);
@@ -161,6 +165,7 @@ impl Session {
             nonce,
             cookie_jwt: None,
             valid_subject: Vec::new(),
+            traced,
         };
         let authenticator = session.gate.authenticator();
         if !authenticator.auth_required() {
@@ -238,6 +243,11 @@ impl Session {
             meta.permissions = Some(identity.permissions.clone());
         }
         let in_system = account.is_system();
+        if in_system && !self.broker.opts.trace_verbose {
+            // As nats-server: the system account's traffic only with `-VV`.
+            self.client.set_traced(false);
+            self.traced = false;
+        }
         let standing = Standing { in_system, serves_callout: identity.serves_callout };
         let publish = match std::mem::replace(&mut self.state, State::AwaitingConnect) {
             State::Established(mut old) => {
@@ -306,6 +316,9 @@ impl Session {
             let step = self.parser.parse(&buf[used..], &self.limits);
             match step {
                 Ok(Step::Op(op, n)) => {
+                    if self.traced {
+                        self.client.trace_received(&buf[used..used + n], self.broker.opts.max_traced_msg_len);
+                    }
                     used += n;
                     self.keepalive.heard();
                     if let Err(event) = self.handle(op, now) {

@@ -230,6 +230,7 @@ impl LeafSession {
     ) -> Self {
         let broker = hub.broker.clone();
         let opts = &broker.opts;
+        client.set_traced(opts.trace);
         let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
         let (spoke, spoke_rules) = spoke.unzip();
         let to_hub = spoke.as_ref().is_some_and(|login: &SpokeLogin| !login.as_hub);
@@ -678,6 +679,9 @@ impl Protocol for LeafSession {
             }
             match route::parse_dialect(rest, max_payload, Dialect::Leaf) {
                 Ok(Some((op, n))) => {
+                    if self.client.traced() {
+                        self.client.trace_received(&rest[..n], self.broker.opts.max_traced_msg_len);
+                    }
                     used += n;
                     self.keepalive.heard();
                     if let Err(event) = self.handle(op, now) {

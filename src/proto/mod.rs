@@ -17,6 +17,7 @@ pub mod headers;
 mod info;
 mod parser;
 pub mod route;
+pub mod trace;
 pub mod websocket;
 
 pub use connect::ConnectOptions;

@@ -68,8 +68,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "log_max_num",
     "syslog",
     "remote_syslog",
-    "trace_verbose",
-    "max_traced_msg_len",
     "no_header_support",
     "disable_sublist_cache",
     "no_sublist_cache",
@@ -182,6 +180,12 @@ static TOP: Block<Top> = Block {
         }),
         Key(&["debug"], |e, t, _| section::boolean(&e.value, "debug").map(|b| t.o.debug = b)),
         Key(&["trace"], |e, t, _| section::boolean(&e.value, "trace").map(|b| t.o.trace = b)),
+        Key(&["trace_verbose"], |e, t, _| {
+            section::boolean(&e.value, "trace_verbose").map(|b| (t.o.trace, t.o.trace_verbose) = (t.o.trace || b, b))
+        }),
+        Key(&["max_traced_msg_len"], |e, t, _| {
+            section::count(&e.value, "max_traced_msg_len", 0).map(|n| t.o.max_traced_msg_len = n)
+        }),
         Key(&["logtime"], |e, t, _| section::boolean(&e.value, "logtime").map(|b| t.o.logtime = b)),
         Key(&["log_file", "logfile"], |e, t, _| {
             path_string(&e.value, "log_file").map(|p| t.o.log_file = Some(PathBuf::from(p)))
