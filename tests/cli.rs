@@ -215,3 +215,34 @@ async fn serve_reloads_users_on_sighup_and_stops_on_sigterm() {
     .await;
     assert!(exit.success(), "clean exit on SIGTERM (after lame duck): {exit:?}");
 }
+
+/// A refusal to start reaches standard error as well as the `-l` log file
+/// (a harness may delete the file, an operator may not know of it), and a
+/// start logs the version, the pid and the config file in use.
+#[test]
+fn a_refusal_to_start_goes_to_stderr_and_the_log_and_a_start_says_what_runs() {
+    let dir = temp_dir("cli-refusal");
+    let bad = dir.join("bad.conf");
+    std::fs::write(&bad, "listen: 127.0.0.1:0\nbogus_key: 1\n").unwrap();
+    let log = dir.join("warden.log");
+    let out = warden().arg("--config").arg(&bad).arg("-l").arg(&log).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refusing to start") && stderr.contains("bad.conf:2:1"), "{stderr}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("refusing to start") && logged.contains("bogus_key"), "{logged}");
+
+    // A port already taken: refused by the server, not the config reader.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let conf = dir.join("taken.conf");
+    std::fs::write(&conf, format!("listen: {}\n", taken.local_addr().unwrap())).unwrap();
+    let log = dir.join("taken.log");
+    let out = warden().arg("--config").arg(&conf).arg("-l").arg(&log).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Address already in use"));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(logged.contains(&format!("Starting warden version=\"{version}\"")) && logged.contains(" pid="), "{logged}");
+    assert!(logged.contains(&format!("Using configuration file: {}", conf.display())), "{logged}");
+    assert!(logged.contains("Address already in use"), "{logged}");
+}

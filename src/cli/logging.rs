@@ -67,6 +67,11 @@ impl<'a> MakeWriter<'a> for Writer {
     }
 }
 
+/// Whether [`init`] ran (a refusal before it sets up logging itself).
+pub fn is_initialized() -> bool {
+    tracing::dispatcher::has_been_set()
+}
+
 /// Sets up logging at `level` (`RUST_LOG` overrides it), to `file` or
 /// standard error.
 pub fn init(level: &str, logtime: bool, file: Option<Arc<LogFile>>) {

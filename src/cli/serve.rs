@@ -117,6 +117,19 @@ fn test_config(flags: &Flags, program: &str) -> ExitCode {
     }
 }
 
+/// Says why the server does not start: in the log, and on standard error
+/// too when the log is a file (which a test harness may already have
+/// deleted, or an operator not yet found).
+fn refuse_to_start(program: &str, log_file: Option<Arc<LogFile>>, why: &str) {
+    if log_file.is_some() {
+        eprintln!("{program}: refusing to start: {why}");
+    }
+    if !logging::is_initialized() {
+        logging::init("info", true, log_file);
+    }
+    error!("refusing to start: {why}");
+}
+
 fn log_level(flags: &Flags, opts: &Options) -> String {
     match &flags.log_level {
         Some(level) => level.clone(),
@@ -130,8 +143,11 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
     let loaded = match options(flags) {
         Ok(loaded) => loaded,
         Err(err) => {
-            logging::init("info", true, None);
-            error!("refusing to start: {err}");
+            // The config could not be read, so neither could its log_file;
+            // `-l` still names one, and a harness that reads it (or deletes
+            // it and reads standard error) learns why either way.
+            let log_file = flags.log_file.as_deref().and_then(|path| LogFile::open(path).ok());
+            refuse_to_start(program, log_file, &err.to_string());
             return ExitCode::FAILURE;
         }
     };
@@ -150,6 +166,15 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
         None => None,
     };
     logging::init(&level, opts.logtime, log_file.clone());
+    info!(
+        version = warden::proto::WARDEN_VERSION,
+        nats_version = warden::proto::NATS_VERSION,
+        pid = std::process::id(),
+        "Starting {program}"
+    );
+    if let Some(path) = &flags.config {
+        info!("Using configuration file: {}", path.display());
+    }
     for warning in &loaded.warnings {
         warn!("{warning}");
     }
@@ -174,7 +199,7 @@ async fn run(flags: &Flags, opts: Options, log_file: Option<Arc<LogFile>>, progr
     let mut server = match Server::start(opts).await {
         Ok(server) => server,
         Err(err) => {
-            error!("refusing to start: {err}");
+            refuse_to_start(program, log_file, &err.to_string());
             return ExitCode::FAILURE;
         }
     };

@@ -43,7 +43,8 @@ pub struct Flags {
     https_port: Option<i64>,
     listen: Option<String>,
     http: Option<String>,
-    log_file: Option<PathBuf>,
+    /// `-l`: the log file (read before the config, so a refusal can go there).
+    pub log_file: Option<PathBuf>,
     logtime: Option<bool>,
     debug: Option<bool>,
     trace: Option<bool>,
