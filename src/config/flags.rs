@@ -101,7 +101,11 @@ impl fmt::Display for FlagError {
         match self {
             FlagError::Unknown(flag) => write!(f, "flag provided but not defined: -{flag}"),
             FlagError::Unsupported { flag, what } => {
-                write!(f, "flag -{flag} ({what}) is not supported by warden")
+                write!(f, "flag -{flag} ({what}) is not supported by warden")?;
+                match super::section::instead_of(flag) {
+                    Some(instead) => write!(f, "; {instead}"),
+                    None => Ok(()),
+                }
             }
             FlagError::MissingValue(flag) => write!(f, "flag needs an argument: -{flag}"),
             FlagError::BadValue { flag, why } => write!(f, "invalid value for flag -{flag}: {why}"),

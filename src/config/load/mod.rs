@@ -66,6 +66,8 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "max_sub_tokens",
     "log_size_limit",
     "log_max_num",
+    "logfile_size_limit",
+    "logfile_max_num",
     "syslog",
     "remote_syslog",
     "no_header_support",

@@ -157,7 +157,10 @@ fn unsupported_options_get_the_clearer_message() {
             let e = load(&case, &format!("{name}: 1")).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::UnknownKey, "{}: {e}", case.name);
             let said = format!("`{name}` is a nats-server option that warden does not support (in {})", case.name);
-            assert_eq!(e.message(), said);
+            match crate::config::section::instead_of(name) {
+                Some(instead) => assert_eq!(e.message(), format!("{said}; {instead}")),
+                None => assert_eq!(e.message(), said),
+            }
         }
     }
 }
