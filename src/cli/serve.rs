@@ -19,7 +19,7 @@ use warden::server::Server;
 use warden::system::{ReloadRequest, ReloadRequests};
 
 use super::files::{Bound, RunFiles};
-use super::logging::{self, LogFile};
+use super::logging::{self, LogFile, Rotation};
 use super::signal;
 
 /// What the config file and the flags make, with the file's warnings.
@@ -146,7 +146,7 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
             // The config could not be read, so neither could its log_file;
             // `-l` still names one, and a harness that reads it (or deletes
             // it and reads standard error) learns why either way.
-            let log_file = flags.log_file.as_deref().and_then(|path| LogFile::open(path).ok());
+            let log_file = flags.log_file.as_deref().and_then(|path| LogFile::open(path, Rotation::default()).ok());
             refuse_to_start(program, log_file, &err.to_string());
             return ExitCode::FAILURE;
         }
@@ -156,13 +156,15 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
     // `--log-level trace` asks for the protocol trace too, as `-V` does.
     opts.trace |= level.eq_ignore_ascii_case("trace");
     let log_file = match &opts.log_file {
-        Some(path) => match LogFile::open(path) {
-            Ok(file) => Some(file),
-            Err(err) => {
-                eprintln!("{program}: cannot open log file {}: {err}", path.display());
-                return ExitCode::FAILURE;
+        Some(path) => {
+            match LogFile::open(path, Rotation { size_limit: opts.log_size_limit, max_num: opts.log_max_num }) {
+                Ok(file) => Some(file),
+                Err(err) => {
+                    eprintln!("{program}: cannot open log file {}: {err}", path.display());
+                    return ExitCode::FAILURE;
+                }
             }
-        },
+        }
         None => None,
     };
     logging::init(&level, opts.logtime, log_file.clone());

@@ -50,6 +50,7 @@ pub struct Flags {
     trace: Option<bool>,
     trace_verbose: Option<bool>,
     max_traced_msg_len: Option<i64>,
+    log_size_limit: Option<i64>,
     user: Option<String>,
     pass: Option<Secret>,
     token: Option<Secret>,
@@ -126,7 +127,6 @@ enum Kind {
 /// nats-server 2.9.10 flags that warden does not implement, and what they are for.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("client_advertise", "client URL advertised to other servers"),
-    ("log_size_limit", "log file rotation"),
     ("s", "syslog"),
     ("syslog", "syslog"),
     ("r", "remote syslog"),
@@ -161,7 +161,8 @@ fn kind(name: &str) -> Option<Kind> {
         "c" | "config" | "sl" | "signal" | "p" | "port" | "a" | "addr" | "net" | "n" | "name" | "server_name" | "P"
         | "pid" | "ports_file_dir" | "m" | "http_port" | "ms" | "https_port" | "l" | "log" | "user" | "pass"
         | "auth" | "tlscert" | "tlskey" | "tlscacert" | "routes" | "cluster" | "cluster_listen" | "cluster_name"
-        | "connect_retries" | "listen" | "http" | "log-level" | "sd" | "store_dir" | "max_traced_msg_len" => Kind::Text,
+        | "connect_retries" | "listen" | "http" | "log-level" | "sd" | "store_dir" | "max_traced_msg_len"
+        | "log_size_limit" => Kind::Text,
         _ => return None,
     })
 }
@@ -282,6 +283,7 @@ impl Flags {
             "cluster_name" => self.cluster_name = Some(value),
             "connect_retries" => self.connect_retries = Some(parse_int(name, &value)?),
             "max_traced_msg_len" => self.max_traced_msg_len = Some(parse_int(name, &value)?),
+            "log_size_limit" => self.log_size_limit = Some(parse_int(name, &value)?),
             "listen" => self.listen = Some(value),
             // Only JetStream uses it, and `-js` is refused; client test
             // harnesses pass it to every server they start.
@@ -331,6 +333,12 @@ impl Flags {
         }
         if let Some(on) = self.trace_verbose {
             opts.trace_verbose = on;
+        }
+        if let Some(limit) = self.log_size_limit {
+            opts.log_size_limit = u64::try_from(limit).map_err(|_| FlagError::BadValue {
+                flag: "log_size_limit".into(),
+                why: "must not be negative".into(),
+            })?;
         }
         if let Some(len) = self.max_traced_msg_len {
             opts.max_traced_msg_len = usize::try_from(len).map_err(|_| FlagError::BadValue {
@@ -566,6 +574,7 @@ Logging Options:
     -VV                              Verbose trace (traces system account as well)
     -DVV                             Debug and verbose trace (traces system account as well)
         --max_traced_msg_len <len>   Maximum printable length for traced messages (0: unlimited)
+        --log_size_limit <limit>     Logfile size limit in bytes, then it rotates (0: no limit)
         --log-level <level>          error, warn, info, debug or trace (warden)
 
 Authorization Options:
@@ -595,7 +604,7 @@ Common Options:
     -v, --version                    Show version
         --help_tls                   TLS help
 
-Not supported (an error): -js/--jetstream, -s/--syslog, -r/--remote_syslog, --log_size_limit,
+Not supported (an error): -js/--jetstream, -s/--syslog, -r/--remote_syslog,
 --profile, --client_advertise, --cluster_advertise.
 Accepted and unused: -sd/--store_dir (JetStream storage; JetStream itself is refused).
 ";

@@ -53,6 +53,12 @@ pub struct Options {
     pub logtime: bool,
     /// `log_file` / `logfile`.
     pub log_file: Option<PathBuf>,
+    /// `logfile_size_limit` / `log_size_limit`: the log file rotates past
+    /// this many bytes (0: never).
+    pub log_size_limit: u64,
+    /// `logfile_max_num` / `log_max_num`: rotated files kept, the current
+    /// one included (0: all).
+    pub log_max_num: usize,
     /// `pid_file` / `pidfile`: the process id is written there at start and
     /// the file removed at exit (what `-sl ...=FILE` reads).
     pub pid_file: Option<PathBuf>,
@@ -310,6 +316,8 @@ impl Default for Options {
             trace: false,
             trace_verbose: false,
             max_traced_msg_len: 0,
+            log_size_limit: 0,
+            log_max_num: 0,
             logtime: true,
             log_file: None,
             pid_file: None,

@@ -290,9 +290,6 @@ pub(crate) fn instead_of(option: &str) -> Option<&'static str> {
         "syslog" | "s" | "remote_syslog" | "r" => {
             "log to standard error (journald keeps it under systemd) or to log_file for a log shipper"
         }
-        "log_size_limit" | "logfile_size_limit" | "log_max_num" | "logfile_max_num" => {
-            "rotate log_file with logrotate: SIGUSR1 (its postrotate) makes warden reopen the file"
-        }
         _ => return None,
     })
 }

@@ -64,10 +64,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "client_advertise",
     "http_base_path",
     "max_sub_tokens",
-    "log_size_limit",
-    "log_max_num",
-    "logfile_size_limit",
-    "logfile_max_num",
     "syslog",
     "remote_syslog",
     "no_header_support",
@@ -187,6 +183,12 @@ static TOP: Block<Top> = Block {
         }),
         Key(&["max_traced_msg_len"], |e, t, _| {
             section::count(&e.value, "max_traced_msg_len", 0).map(|n| t.o.max_traced_msg_len = n)
+        }),
+        Key(&["logfile_size_limit", "log_size_limit"], |e, t, _| {
+            section::count(&e.value, "logfile_size_limit", 0).map(|n| t.o.log_size_limit = n as u64)
+        }),
+        Key(&["logfile_max_num", "log_max_num"], |e, t, _| {
+            section::count(&e.value, "logfile_max_num", 0).map(|n| t.o.log_max_num = n)
         }),
         Key(&["logtime"], |e, t, _| section::boolean(&e.value, "logtime").map(|b| t.o.logtime = b)),
         Key(&["log_file", "logfile"], |e, t, _| {
