@@ -425,3 +425,27 @@ async fn one_address_cannot_hold_every_handshake_slot() {
     ws.until("INFO ").await;
     drop(held);
 }
+
+/// `/varz` has nats-server's `websocket` section: the listener's settings,
+/// and `{}` without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn varz_describes_the_websocket_listener_as_nats_server_does() {
+    let config =
+        config(", same_origin: true, allowed_origins: [\"https://app.example:443\"], handshake_timeout: \"3s\"");
+    let server = start(options_from(&format!("{config}http: \"127.0.0.1:0\"\n"))).await;
+    let varz = common::monitor_json(server.monitor_addr().unwrap(), "/varz").await;
+    let ws = &varz["websocket"];
+    assert_eq!(
+        (&ws["host"], &ws["no_tls"], &ws["same_origin"]),
+        (&serde_json::json!("127.0.0.1"), &serde_json::json!(true), &serde_json::json!(true)),
+        "{ws}"
+    );
+    assert_eq!(ws["allowed_origins"], serde_json::json!(["https://app.example:443"]));
+    assert_eq!(ws["handshake_timeout"], serde_json::json!(3_000_000_000u64));
+    assert!(ws.get("compression").is_none(), "left out when off, as nats-server: {ws}");
+    server.shutdown().await;
+    let plain = start(options_from("http: \"127.0.0.1:0\"\n")).await;
+    let varz = common::monitor_json(plain.monitor_addr().unwrap(), "/varz").await;
+    assert_eq!(varz["websocket"], serde_json::json!({}));
+    plain.shutdown().await;
+}

@@ -46,6 +46,8 @@ struct Varz<'a> {
     write_deadline: u128,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<ClusterInfo>,
+    /// Empty (`{}`) without a websocket listener, as nats-server's.
+    websocket: WebsocketVarz,
     start: String,
     now: String,
     uptime: String,
@@ -70,6 +72,60 @@ struct Varz<'a> {
     http_req_stats: BTreeMap<&'static str, u64>,
     config_load_time: String,
     warden: Warden,
+}
+
+/// The `websocket {}` settings, as nats-server's `WebsocketOptsVarz` names
+/// them (each field left out when unset, as there).
+#[derive(Serialize, Default)]
+struct WebsocketVarz {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    host: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_auth_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwt_cookie: Option<String>,
+    /// Nanoseconds, as Go's `time.Duration`.
+    #[serde(skip_serializing_if = "is_zero_nanos")]
+    handshake_timeout: u128,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    no_tls: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    same_origin: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    allowed_origins: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    compression: bool,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
+}
+
+fn is_zero_nanos(n: &u128) -> bool {
+    *n == 0
+}
+
+impl WebsocketVarz {
+    fn of(ws: Option<&crate::config::WebsocketOptions>) -> WebsocketVarz {
+        let Some(ws) = ws else { return WebsocketVarz::default() };
+        WebsocketVarz {
+            host: ws.host.clone(),
+            port: ws.port,
+            no_auth_user: ws.no_auth_user.clone(),
+            jwt_cookie: ws.jwt_cookie.clone(),
+            handshake_timeout: ws.handshake_timeout.as_nanos(),
+            no_tls: ws.tls.is_none(),
+            same_origin: ws.same_origin,
+            allowed_origins: ws
+                .allowed_origins
+                .iter()
+                .map(|o| format!("{}://{}:{}", o.scheme, o.host, o.port))
+                .collect(),
+            compression: ws.compression,
+        }
+    }
 }
 
 /// The `cluster {}` settings (route URLs without their credentials).
@@ -202,6 +258,7 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
             // Host and port only: a route URL may carry a password.
             urls: c.seed_routes(),
         }),
+        websocket: WebsocketVarz::of(opts.websocket.as_ref()),
         start: rfc3339(broker.identity.started),
         now: rfc3339(now),
         uptime: uptime(now.duration_since(broker.identity.started).unwrap_or_default()),
