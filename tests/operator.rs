@@ -665,3 +665,19 @@ async fn creds_both_ways(binary: &Path, fx: &Fixtures) {
     crosses(&on_leaf, &on_hub, "a.up").await;
     hub.shutdown().await;
 }
+
+/// `warden check` in operator mode names the preloaded accounts by the
+/// names their JWTs (made by the official Go jwt library) give them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warden_check_names_preloaded_accounts() {
+    let Some(fx) = fixtures("operator-check") else { return };
+    let conf = fx.dir.join("check.conf");
+    std::fs::write(&conf, fx.memory_config(4222)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warden")).args(["check", "--config"]).arg(&conf).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["SYS", "A", "B"] {
+        let line = format!("account \"{name}\" {} (preloaded)", fx.account(name));
+        assert!(said.contains(&line), "{line} in:\n{said}");
+    }
+}

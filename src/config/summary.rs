@@ -148,6 +148,20 @@ fn auth_summary(o: &Options, out: &mut String) {
             operator.operators.len(),
             o.accounts.len()
         );
+        // Preloaded accounts by the name their JWT gives them, not only by key.
+        for (key, token) in &operator.preload {
+            let name = crate::jwt::decode::<crate::jwt::AccountClaims>(token, crate::jwt::now())
+                .map(|jwt| jwt.registered.name)
+                .unwrap_or_default();
+            match name.is_empty() {
+                true => {
+                    let _ = writeln!(out, "  account {key} (preloaded, unnamed)");
+                }
+                false => {
+                    let _ = writeln!(out, "  account \"{name}\" {key} (preloaded)");
+                }
+            }
+        }
         accounts_summary(o, out);
         return;
     }
