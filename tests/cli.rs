@@ -246,3 +246,23 @@ fn a_refusal_to_start_goes_to_stderr_and_the_log_and_a_start_says_what_runs() {
     assert!(logged.contains(&format!("Using configuration file: {}", conf.display())), "{logged}");
     assert!(logged.contains("Address already in use"), "{logged}");
 }
+
+/// `--log-format json` (or `log_format: json`) writes one JSON object a
+/// line, for log shippers; a bad value is refused.
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let dir = temp_dir("cli-json-log");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let conf = dir.join("json.conf");
+    std::fs::write(&conf, format!("listen: {}\n", taken.local_addr().unwrap())).unwrap();
+    let out = warden().arg("--config").arg(&conf).args(["--log-format", "json"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let records: Vec<serde_json::Value> =
+        stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert_eq!(records[0]["fields"]["message"], "Starting warden", "{stderr}");
+    let refusal = records.iter().find(|r| r["level"] == "ERROR").expect("the refusal");
+    assert!(refusal["fields"]["message"].as_str().unwrap().contains("refusing to start"), "{refusal}");
+    let out = warden().arg("--config").arg(&conf).args(["--log-format", "xml"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be text or json"));
+}

@@ -150,8 +150,8 @@ pub fn is_initialized() -> bool {
 }
 
 /// Sets up logging at `level` (`RUST_LOG` overrides it), to `file` or
-/// standard error.
-pub fn init(level: &str, logtime: bool, file: Option<Arc<LogFile>>) {
+/// standard error, as text lines or (`json`) one JSON object a line.
+pub fn init(level: &str, logtime: bool, json: bool, file: Option<Arc<LogFile>>) {
     // At `trace`, only warden's own events (the protocol trace among them):
     // the libraries' trace output is noise, and an HTTP client's could show
     // the authorizer's Authorization header.
@@ -162,11 +162,12 @@ pub fn init(level: &str, logtime: bool, file: Option<Arc<LogFile>>) {
         Some(file) => BoxMakeWriter::new(Writer(file)),
         None => BoxMakeWriter::new(io::stderr),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer);
-    if logtime {
-        builder.init();
-    } else {
-        builder.without_time().init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match (json, logtime) {
+        (true, true) => builder.json().init(),
+        (true, false) => builder.json().without_time().init(),
+        (false, true) => builder.with_ansi(ansi).init(),
+        (false, false) => builder.with_ansi(ansi).without_time().init(),
     }
 }
 

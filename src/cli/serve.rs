@@ -125,7 +125,7 @@ fn refuse_to_start(program: &str, log_file: Option<Arc<LogFile>>, why: &str) {
         eprintln!("{program}: refusing to start: {why}");
     }
     if !logging::is_initialized() {
-        logging::init("info", true, log_file);
+        logging::init("info", true, false, log_file);
     }
     error!("refusing to start: {why}");
 }
@@ -167,7 +167,7 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
         }
         None => None,
     };
-    logging::init(&level, opts.logtime, log_file.clone());
+    logging::init(&level, opts.logtime, opts.log_json, log_file.clone());
     info!(
         version = warden::proto::WARDEN_VERSION,
         nats_version = warden::proto::NATS_VERSION,

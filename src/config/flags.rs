@@ -51,6 +51,7 @@ pub struct Flags {
     trace_verbose: Option<bool>,
     max_traced_msg_len: Option<i64>,
     log_size_limit: Option<i64>,
+    log_format: Option<String>,
     user: Option<String>,
     pass: Option<Secret>,
     token: Option<Secret>,
@@ -161,8 +162,8 @@ fn kind(name: &str) -> Option<Kind> {
         "c" | "config" | "sl" | "signal" | "p" | "port" | "a" | "addr" | "net" | "n" | "name" | "server_name" | "P"
         | "pid" | "ports_file_dir" | "m" | "http_port" | "ms" | "https_port" | "l" | "log" | "user" | "pass"
         | "auth" | "tlscert" | "tlskey" | "tlscacert" | "routes" | "cluster" | "cluster_listen" | "cluster_name"
-        | "connect_retries" | "listen" | "http" | "log-level" | "sd" | "store_dir" | "max_traced_msg_len"
-        | "log_size_limit" => Kind::Text,
+        | "connect_retries" | "listen" | "http" | "log-level" | "log-format" | "sd" | "store_dir"
+        | "max_traced_msg_len" | "log_size_limit" => Kind::Text,
         _ => return None,
     })
 }
@@ -284,6 +285,7 @@ impl Flags {
             "connect_retries" => self.connect_retries = Some(parse_int(name, &value)?),
             "max_traced_msg_len" => self.max_traced_msg_len = Some(parse_int(name, &value)?),
             "log_size_limit" => self.log_size_limit = Some(parse_int(name, &value)?),
+            "log-format" => self.log_format = Some(value),
             "listen" => self.listen = Some(value),
             // Only JetStream uses it, and `-js` is refused; client test
             // harnesses pass it to every server they start.
@@ -333,6 +335,15 @@ impl Flags {
         }
         if let Some(on) = self.trace_verbose {
             opts.trace_verbose = on;
+        }
+        if let Some(format) = &self.log_format {
+            opts.log_json = match format.to_ascii_lowercase().as_str() {
+                "json" => true,
+                "text" => false,
+                _ => {
+                    return Err(FlagError::BadValue { flag: "log-format".into(), why: "must be text or json".into() });
+                }
+            };
         }
         if let Some(limit) = self.log_size_limit {
             opts.log_size_limit = u64::try_from(limit).map_err(|_| FlagError::BadValue {
@@ -576,6 +587,7 @@ Logging Options:
         --max_traced_msg_len <len>   Maximum printable length for traced messages (0: unlimited)
         --log_size_limit <limit>     Logfile size limit in bytes, then it rotates (0: no limit)
         --log-level <level>          error, warn, info, debug or trace (warden)
+        --log-format <format>        text or json: one JSON object a line, for log shippers (warden)
 
 Authorization Options:
         --user <user>                User required for connections

@@ -59,6 +59,9 @@ pub struct Options {
     /// `logfile_max_num` / `log_max_num`: rotated files kept, the current
     /// one included (0: all).
     pub log_max_num: usize,
+    /// `log_format: json` (warden): one JSON object a line, for log
+    /// shippers; `text` (the default) is nats-server's lines.
+    pub log_json: bool,
     /// `pid_file` / `pidfile`: the process id is written there at start and
     /// the file removed at exit (what `-sl ...=FILE` reads).
     pub pid_file: Option<PathBuf>,
@@ -318,6 +321,7 @@ impl Default for Options {
             max_traced_msg_len: 0,
             log_size_limit: 0,
             log_max_num: 0,
+            log_json: false,
             logtime: true,
             log_file: None,
             pid_file: None,

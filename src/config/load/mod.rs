@@ -190,6 +190,17 @@ static TOP: Block<Top> = Block {
         Key(&["logfile_max_num", "log_max_num"], |e, t, _| {
             section::count(&e.value, "logfile_max_num", 0).map(|n| t.o.log_max_num = n)
         }),
+        Key(&["log_format"], |e, t, _| match section::word(&e.value, "log_format")?.to_ascii_lowercase().as_str() {
+            "json" => {
+                t.o.log_json = true;
+                Ok(())
+            }
+            "text" => {
+                t.o.log_json = false;
+                Ok(())
+            }
+            _ => Err(crate::config::error::invalid(&e.value, "log_format must be text or json")),
+        }),
         Key(&["logtime"], |e, t, _| section::boolean(&e.value, "logtime").map(|b| t.o.logtime = b)),
         Key(&["log_file", "logfile"], |e, t, _| {
             path_string(&e.value, "log_file").map(|p| t.o.log_file = Some(PathBuf::from(p)))
