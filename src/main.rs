@@ -365,6 +365,10 @@ fn reload(pid: u32) -> ExitCode {
 
 fn certs(opts: tls::GenerateOptions) -> ExitCode {
     match tls::generate(&opts) {
+        Ok(made) if made.files.is_empty() => {
+            println!("{} already holds every certificate and key asked for; nothing written", opts.out.display());
+            ExitCode::SUCCESS
+        }
         Ok(made) => {
             for file in &made.files {
                 println!("wrote {}", file.display());

@@ -94,7 +94,8 @@ fn certs_generate_writes_keys_with_mode_0600() {
 }
 
 /// A second run must not replace the CA (every certificate it signed would
-/// stop verifying), nor any key, unless told to with `--force`.
+/// stop verifying), nor any key, unless told to with `--force`; one that
+/// asks for nothing new succeeds without writing.
 #[test]
 fn certs_generate_never_replaces_a_ca_without_force() {
     let dir = temp_dir("cli-certs-again");
@@ -102,6 +103,12 @@ fn certs_generate_never_replaces_a_ca_without_force() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ca_before = std::fs::read(dir.join("ca.pem")).unwrap();
     let again = |extra: &[&str]| warden().args(["certs", "generate", "--out"]).arg(&dir).args(extra).output().unwrap();
+    // The same command again (the README's tours each start with it) finds
+    // everything there: done, nothing written.
+    let out = again(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("nothing written"), "{stdout}");
+    assert_eq!(std::fs::read(dir.join("ca.pem")).unwrap(), ca_before, "the CA is kept");
     let out = again(&["--client", "bob"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("ca.pem") && stderr.contains("--force"), "{stderr}");

@@ -132,7 +132,8 @@ pub struct GenerateOptions {
 /// Paths of the files written.
 #[derive(Debug, Clone)]
 pub struct DevCerts {
-    /// Every file written, certificates and keys.
+    /// Every file written, certificates and keys; empty when every one
+    /// asked for was already there.
     pub files: Vec<PathBuf>,
 }
 
@@ -158,14 +159,20 @@ fn write_file(path: &Path, data: &str, secret: bool, replace: bool) -> std::io::
 /// Generates a CA (`ca.pem`, `ca-key.pem`), a server certificate
 /// (`server.pem`, `server-key.pem`) and `client-NAME.pem` /
 /// `client-NAME-key.pem` per client, in `opts.out`. Without `opts.force`,
-/// refuses before writing anything if one of those files exists.
+/// writes nothing if one of those files exists: when all of them do, the
+/// same command run twice (as the README's tours do) is done already; when
+/// only some do, it is refused, since their CA cannot be reused.
 pub fn generate(opts: &GenerateOptions) -> Result<DevCerts, Box<dyn std::error::Error>> {
     fs::create_dir_all(&opts.out)?;
     let names =
         ["ca".to_owned(), "server".to_owned()].into_iter().chain(opts.clients.iter().map(|c| format!("client-{c}")));
-    let paths = names.flat_map(|n| [opts.out.join(format!("{n}.pem")), opts.out.join(format!("{n}-key.pem"))]);
+    let paths: Vec<PathBuf> =
+        names.flat_map(|n| [opts.out.join(format!("{n}.pem")), opts.out.join(format!("{n}-key.pem"))]).collect();
     let existing: Vec<String> =
-        paths.filter(|p| p.symlink_metadata().is_ok()).map(|p| p.display().to_string()).collect();
+        paths.iter().filter(|p| p.symlink_metadata().is_ok()).map(|p| p.display().to_string()).collect();
+    if existing.len() == paths.len() && !opts.force {
+        return Ok(DevCerts { files: Vec::new() });
+    }
     if !existing.is_empty() && !opts.force {
         return Err(format!(
             "{} already exist(s); a new CA would make every certificate the old one signed stop verifying. Use another --out, or --force to replace them",
