@@ -11,8 +11,8 @@
 //! with a refusal reason.
 //!
 //! ```text
-//! warden nkey generate --type account --out issuer.seed   # put the public key in callout.conf's issuer
-//! warden -c examples/callout.conf
+//! export CALLOUT_ISSUER=$(warden nkey generate --type account --out issuer.seed)
+//! warden -c examples/callout.conf          # its `issuer` is $CALLOUT_ISSUER
 //! cargo run --example callout_service -- --issuer-seed issuer.seed
 //! nats-py / nats CLI: connect as alice/alice-pw: lands in APP, may use app.>
 //! ```
@@ -129,10 +129,17 @@ fn answer(issuer: &KeyPair, request: &jwt::Jwt<AuthRequest>) -> (String, String)
 #[tokio::main]
 async fn main() -> Result<(), async_nats::Error> {
     let flags = flags();
-    let seed = std::fs::read_to_string(&flags.issuer_seed)?;
-    let issuer = KeyPair::from_seed(seed.trim())?;
-    let client =
-        async_nats::ConnectOptions::with_user_and_password(flags.user, flags.password).connect(&flags.server).await?;
+    // Each failure names its file or server: a bare "No such file or
+    // directory" tells a newcomer nothing about which file to make.
+    let path = flags.issuer_seed.display();
+    let seed = std::fs::read_to_string(&flags.issuer_seed).map_err(|e| {
+        format!("--issuer-seed {path}: {e} (make one with `warden nkey generate --type account --out {path}` and put its public key in the config's `issuer`)")
+    })?;
+    let issuer = KeyPair::from_seed(seed.trim()).map_err(|e| format!("--issuer-seed {path}: {e}"))?;
+    let client = async_nats::ConnectOptions::with_user_and_password(flags.user, flags.password)
+        .connect(&flags.server)
+        .await
+        .map_err(|e| format!("--server {}: {e}", flags.server))?;
     let mut requests = client.subscribe("$SYS.REQ.USER.AUTH").await?;
     client.flush().await?;
     println!("ready: answering for issuer {}", issuer.public());

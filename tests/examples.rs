@@ -30,10 +30,15 @@ fn dev_certs() -> PathBuf {
     dir
 }
 
-/// Loads an example config with `certs/` pointing at `certs`, on port 0.
+/// Loads an example config with `certs/` pointing at `certs` and the
+/// environment's `$CALLOUT_ISSUER` given a fresh key, on port 0.
 fn example_options(name: &str, certs: &Path) -> Options {
     let path = repo().join("examples").join(name);
-    let text = std::fs::read_to_string(&path).unwrap().replace("\"certs/", &format!("\"{}/", certs.display()));
+    let issuer = warden::nkeys::KeyPair::generate(warden::nkeys::KeyType::Account).unwrap();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"certs/", &format!("\"{}/", certs.display()))
+        .replace("$CALLOUT_ISSUER", issuer.public().as_str());
     let mut opts = warden::config::load_str(&text, &path.to_string_lossy()).unwrap_or_else(|e| panic!("{e}")).options;
     opts.port = 0;
     if let Some(cluster) = opts.cluster.as_mut() {
