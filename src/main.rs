@@ -1,7 +1,8 @@
 //! The `warden` command line. Started with no arguments, with flags, or as
 //! `nats-server`, it is the broker and takes nats-server's flags
 //! (`cli::serve`); otherwise the first argument names a tool (`check`,
-//! `passwd`, `certs`, `bench`, `reload`). The work is done by the library.
+//! `passwd`, `certs`, `bench`, `reload`, `nkey`, `completions`, `man`). The
+//! work is done by the library.
 
 mod cli;
 
@@ -57,6 +58,13 @@ enum Command {
         #[command(subcommand)]
         command: NkeyCommand,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `warden man | man -l -`).
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -79,7 +87,7 @@ enum NkeyCommand {
 }
 
 /// First arguments that name a tool rather than a broker flag.
-const TOOLS: &[&str] = &["check", "passwd", "reload", "bench", "certs", "nkey"];
+const TOOLS: &[&str] = &["check", "passwd", "reload", "bench", "certs", "nkey", "completions", "man"];
 
 #[derive(Subcommand)]
 enum CertsCommand {
@@ -169,7 +177,23 @@ fn tool_main(command: Command) -> ExitCode {
         }
         Command::Nkey { command: NkeyCommand::Generate { kind, out } } => nkey_generate(&kind, out.as_deref()),
         Command::Nkey { command: NkeyCommand::Public { seed_file } } => nkey_public(seed_file.as_deref()),
+        Command::Completions { shell } => {
+            cli::manual::completions(shell, whole_command(), &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => match cli::manual::man(whole_command(), &mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("cannot write the man page: {err}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// The tools and the server's flags together, for completions and the man page.
+fn whole_command() -> clap::Command {
+    cli::manual::command(<Cli as clap::CommandFactory>::command())
 }
 
 fn nkey_generate(kind: &str, out: Option<&Path>) -> ExitCode {

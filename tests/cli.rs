@@ -273,3 +273,36 @@ fn json_logs_are_one_object_a_line() {
     let out = warden().arg("--config").arg(&conf).args(["--log-format", "xml"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be text or json"));
 }
+
+/// `warden completions bash` is a script bash loads, which completes the
+/// tools and the server's flags; `zsh` and `fish` scripts are generated;
+/// `warden man` is a roff page naming every tool and flag.
+#[test]
+fn completions_load_in_bash_and_the_man_page_names_every_flag() {
+    let script = warden().args(["completions", "bash"]).output().unwrap();
+    assert!(script.status.success(), "{}", String::from_utf8_lossy(&script.stderr));
+    let file = temp_dir("cli-completions").join("warden.bash");
+    std::fs::write(&file, &script.stdout).unwrap();
+    // Load it in a real bash, then ask it to complete `warden nk` and `warden --cluster_n`.
+    let probe = format!(
+        "source {}; for line in 'warden nk' 'warden --cluster_n' 'warden serve --tlsc'; do \
+         COMP_WORDS=($line); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMP_LINE=$line; COMP_POINT=${{#line}}; \
+         COMPREPLY=(); _warden warden \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; echo \"${{COMPREPLY[*]}}\"; done",
+        file.display()
+    );
+    let out = Command::new("bash").args(["-c", &probe]).output().unwrap();
+    let replies = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{replies}{}", String::from_utf8_lossy(&out.stderr));
+    let replies: Vec<&str> = replies.lines().collect();
+    assert_eq!(replies, ["nkey", "--cluster_name", "--tlscert --tlscacert"], "bash completions");
+    for shell in ["zsh", "fish"] {
+        let out = warden().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("cluster_name"), "{shell}");
+    }
+    let page = warden().arg("man").output().unwrap();
+    let page = String::from_utf8_lossy(&page.stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH warden"), "{page}");
+    for name in ["\\-\\-cluster_name", "\\-\\-insecure_allow_unauthenticated_routes", "nkey", "completions"] {
+        assert!(page.contains(name), "the man page lacks {name}");
+    }
+}

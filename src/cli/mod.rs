@@ -3,5 +3,6 @@
 
 pub mod files;
 pub mod logging;
+pub mod manual;
 pub mod serve;
 pub mod signal;

@@ -48,6 +48,8 @@ warden tools (not as nats-server):
     warden bench <mode>              Benchmark any NATS server
     warden reload --pid <pid>        Ask a running server to reload its config
     warden nkey generate|public      Make an nkey pair, or the public key of a seed
+    warden completions <shell>       Shell completions (bash, zsh, fish, elvish, powershell)
+    warden man                       The man page (roff: warden man | man -l -)
 ";
 
 /// `warden [flags]`, `warden serve [flags]`, or `nats-server [flags]`.

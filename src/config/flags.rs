@@ -138,34 +138,84 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("jetstream", "JetStream"),
 ];
 
+/// One flag of the server's command line.
+#[derive(Debug)]
+pub struct Flag {
+    /// Its names: the first is the one help shows first; Go's rules take
+    /// each with one dash or two.
+    pub names: &'static [&'static str],
+    /// What its value is, for help; `None` for a boolean flag.
+    pub value: Option<&'static str>,
+    /// One line of help.
+    pub help: &'static str,
+}
+
+/// Every flag warden takes as the server, in `-h`'s order: the parser's
+/// table, and the source of `warden completions` and `warden man`.
+pub const FLAGS: &[Flag] = &[
+    flag(&["addr", "a", "net"], Some("host"), "Bind to host address (default: 127.0.0.1)"),
+    flag(&["port", "p"], Some("port"), "Use port for clients (default: 4222; -1: any free port)"),
+    flag(&["server_name", "n", "name"], Some("server_name"), "Server name (default: the server id)"),
+    flag(&["pid", "P"], Some("file"), "File to store PID"),
+    flag(&["http_port", "m"], Some("port"), "Use port for http monitoring"),
+    flag(&["https_port", "ms"], Some("port"), "Use port for https monitoring"),
+    flag(&["config", "c"], Some("file"), "Configuration file"),
+    flag(&["t"], None, "Test configuration and exit"),
+    flag(
+        &["signal", "sl"],
+        Some("signal[=pid]"),
+        "Send signal to the server process (ldm, stop, quit, term, reopen, reload)",
+    ),
+    flag(
+        &["ports_file_dir"],
+        Some("dir"),
+        "Creates a ports file in the specified directory (<executable_name>_<pid>.ports)",
+    ),
+    flag(&["listen"], Some("host:port"), "Client listen address (warden)"),
+    flag(&["http"], Some("host:port"), "Monitoring listen address (warden)"),
+    flag(&["log", "l"], Some("file"), "File to redirect log output"),
+    flag(&["logtime", "T"], None, "Timestamp log entries (default: true)"),
+    flag(&["debug", "D"], None, "Enable debugging output"),
+    flag(&["trace", "V"], None, "Trace the raw protocol"),
+    flag(&["DV"], None, "Debug and trace"),
+    flag(&["VV"], None, "Verbose trace (traces system account as well)"),
+    flag(&["DVV"], None, "Debug and verbose trace (traces system account as well)"),
+    flag(&["max_traced_msg_len"], Some("len"), "Maximum printable length for traced messages (0: unlimited)"),
+    flag(&["log_size_limit"], Some("limit"), "Logfile size limit in bytes, then it rotates (0: no limit)"),
+    flag(&["log-level"], Some("level"), "error, warn, info, debug or trace (warden)"),
+    flag(&["log-format"], Some("format"), "text or json: one JSON object a line, for log shippers (warden)"),
+    flag(&["user"], Some("user"), "User required for connections"),
+    flag(&["pass"], Some("password"), "Password required for connections"),
+    flag(&["auth"], Some("token"), "Authorization token required for connections"),
+    flag(&["tls"], None, "Enable TLS, do not verify clients (default: false)"),
+    flag(&["tlscert"], Some("file"), "Server certificate file"),
+    flag(&["tlskey"], Some("file"), "Private key for server certificate"),
+    flag(&["tlsverify"], None, "Enable TLS, verify client certificates"),
+    flag(&["tlscacert"], Some("file"), "Client certificate CA for verification"),
+    flag(&["routes"], Some("rurl-1, rurl-2"), "Routes to solicit and connect"),
+    flag(&["cluster"], Some("cluster-url"), "Cluster URL for solicited routes (nats://[user:pass@]host:port)"),
+    flag(&["cluster_listen"], Some("url"), "The same as --cluster"),
+    flag(&["cluster_name"], Some("string"), "Cluster name"),
+    flag(&["no_advertise"], None, "Do not advertise known cluster information to clients"),
+    flag(&["connect_retries"], Some("number"), "For implicit routes, number of connect retries"),
+    flag(
+        &["insecure_allow_unauthenticated_routes"],
+        None,
+        "Routes without credentials or TLS, on a trusted loopback network (warden)",
+    ),
+    flag(&["help", "h"], None, "Show this message"),
+    flag(&["version", "v"], None, "Show version"),
+    flag(&["help_tls"], None, "TLS help"),
+    flag(&["store_dir", "sd"], Some("dir"), "Accepted and unused (JetStream storage; JetStream itself is refused)"),
+];
+
+const fn flag(names: &'static [&'static str], value: Option<&'static str>, help: &'static str) -> Flag {
+    Flag { names, value, help }
+}
+
 fn kind(name: &str) -> Option<Kind> {
-    Some(match name {
-        "h"
-        | "help"
-        | "help_tls"
-        | "t"
-        | "v"
-        | "version"
-        | "D"
-        | "debug"
-        | "V"
-        | "trace"
-        | "DV"
-        | "VV"
-        | "DVV"
-        | "T"
-        | "logtime"
-        | "tls"
-        | "tlsverify"
-        | "no_advertise"
-        | "insecure_allow_unauthenticated_routes" => Kind::Bool,
-        "c" | "config" | "sl" | "signal" | "p" | "port" | "a" | "addr" | "net" | "n" | "name" | "server_name" | "P"
-        | "pid" | "ports_file_dir" | "m" | "http_port" | "ms" | "https_port" | "l" | "log" | "user" | "pass"
-        | "auth" | "tlscert" | "tlskey" | "tlscacert" | "routes" | "cluster" | "cluster_listen" | "cluster_name"
-        | "connect_retries" | "listen" | "http" | "log-level" | "log-format" | "sd" | "store_dir"
-        | "max_traced_msg_len" | "log_size_limit" => Kind::Text,
-        _ => return None,
-    })
+    let flag = FLAGS.iter().find(|f| f.names.contains(&name))?;
+    Some(if flag.value.is_some() { Kind::Text } else { Kind::Bool })
 }
 
 /// Go's `strconv.ParseBool`.

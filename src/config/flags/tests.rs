@@ -106,3 +106,27 @@ fn warden_flags_keep_working() {
     let o = applied("--cluster nats://127.0.0.1:6222 --insecure_allow_unauthenticated_routes", "").unwrap();
     assert!(o.cluster.unwrap().allow_unauthenticated);
 }
+
+/// `-h` names every flag the parser takes, and takes every flag it names:
+/// the table is the parser's, the help text is written for nats-server's
+/// layout, so this keeps them from drifting apart.
+#[test]
+fn help_lists_every_flag_and_every_listed_flag_parses() {
+    let listed: Vec<&str> = USAGE
+        .split(|c: char| c.is_whitespace() || [',', '/', '(', '.'].contains(&c))
+        .filter_map(|word| {
+            let name = word.strip_prefix("--").or_else(|| word.strip_prefix('-'))?;
+            name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()).then_some(name)
+        })
+        .collect();
+    for flag in FLAGS {
+        for name in flag.names {
+            assert!(listed.contains(name), "-h does not list -{name}");
+        }
+    }
+    for name in listed {
+        let known = FLAGS.iter().any(|f| f.names.contains(&name));
+        let refused = parse(&args(&format!("-{name}"))).is_err_and(|e| matches!(e, FlagError::Unsupported { .. }));
+        assert!(known || refused, "-h lists -{name}, which is not a flag");
+    }
+}
