@@ -4,14 +4,18 @@
 //! `logfile_max_num` files; colour codes only on a terminal; timestamps
 //! unless `logtime: false` / `-T=false`.
 
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
+use tracing::field::Field;
+use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::format::{debug_fn, Writer as FieldWriter};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 use tracing_subscriber::EnvFilter;
 
 /// A log file that can be reopened under the same path, and rotates
@@ -166,14 +170,78 @@ pub fn init(level: &str, logtime: bool, json: bool, file: Option<Arc<LogFile>>) 
     match (json, logtime) {
         (true, true) => builder.json().init(),
         (true, false) => builder.json().without_time().init(),
-        (false, true) => builder.with_ansi(ansi).init(),
-        (false, false) => builder.with_ansi(ansi).without_time().init(),
+        (false, true) => builder.fmt_fields(text_fields()).with_ansi(ansi).init(),
+        (false, false) => builder.fmt_fields(text_fields()).with_ansi(ansi).without_time().init(),
+    }
+}
+
+/// The fields of a text line, as `key=value` pairs that a logfmt parser
+/// reads back (see [`write_field`]).
+fn text_fields() -> impl for<'w> FormatFields<'w> {
+    debug_fn(write_field).delimited(" ")
+}
+
+/// Writes one field of an event. The message stays as written; any other
+/// value that is empty or holds a space, a quote, `=` or a control
+/// character is quoted with `"` and `\` escaped (`user="" name="Go
+/// client"`), so no field runs into the next; a value logged with `?` is
+/// quoted already.
+fn write_field(w: &mut FieldWriter<'_>, field: &Field, value: &dyn fmt::Debug) -> fmt::Result {
+    if field.name() == "message" {
+        return write!(w, "{value:?}");
+    }
+    let text = format!("{value:?}");
+    let quoted = text.len() >= 2 && text.starts_with('"') && text.ends_with('"');
+    let plain =
+        !text.is_empty() && !text.contains(|c: char| c.is_whitespace() || c.is_control() || c == '"' || c == '=');
+    if quoted || plain {
+        write!(w, "{}={text}", field.name())
+    } else {
+        write!(w, "{}={text:?}", field.name())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An event rendered by the text format's field formatter.
+    fn line(event: impl FnOnce()) -> String {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(text_fields())
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || SinkWriter(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, event);
+        let text = String::from_utf8(out.lock().clone()).unwrap();
+        text
+    }
+
+    struct SinkWriter(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for SinkWriter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn text_fields_are_key_value_pairs_a_parser_reads_back() {
+        let name = "Go client";
+        let line = line(
+            || tracing::info!(user = %"", name = %name, cid = 7, quote = %"a\"b", kind = ?"leaf", addr = %"127.0.0.1:4222", "client connected"),
+        );
+        assert!(line.ends_with(
+            "client connected user=\"\" name=\"Go client\" cid=7 quote=\"a\\\"b\" kind=\"leaf\" addr=127.0.0.1:4222\n"
+        ), "{line}");
+    }
 
     #[test]
     fn a_full_log_moves_aside_and_only_max_num_files_are_kept() {
