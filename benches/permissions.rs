@@ -11,7 +11,7 @@ use warden::config::{Permissions, SubjectRules};
 use warden::perms::{PermissionSet, PublishCache, PublishGuard, Standing};
 
 fn rules(allow: Vec<String>, deny: Vec<String>) -> Option<SubjectRules> {
-    Some(SubjectRules { allow: Some(allow), deny: Some(deny) })
+    Some(SubjectRules { allow: Some(allow), deny: Some(deny), literal: None })
 }
 
 /// A service account with 100 allow patterns and 10 deny patterns.

@@ -36,7 +36,7 @@ impl Authenticator for ReversedName {
             return Verdict::Refuse(RefusalReason::BadCredentials);
         }
         let own = format!("user.{user}.>");
-        let rules = SubjectRules { allow: Some(vec![own]), deny: None };
+        let rules = SubjectRules { allow: Some(vec![own]), deny: None, literal: None };
         let perms = Permissions { publish: Some(rules.clone()), subscribe: Some(rules), allow_responses: None };
         match PermissionSet::compile(&perms) {
             Ok(set) => Verdict::Accept(Identity::global(Some(user.clone()), Arc::new(set), 0)),

@@ -377,3 +377,47 @@ async fn failure_delay_max_zero_turns_the_throttle_off() {
     assert!(started.elapsed() < Duration::from_secs(2), "no failure was delayed");
     server.shutdown().await;
 }
+
+/// warden's literal-only rule, end to end: `sensor.*.temp` as `literal`
+/// lets a stock client subscribe to one sensor at a time and receive it,
+/// while the wildcard that would wiretap every sensor gets nats-server's
+/// usual `-ERR`; deny still wins, and the connection stays usable.
+#[tokio::test]
+async fn literal_subscribe_rules_refuse_the_wildcard_and_admit_each_sensor() {
+    let server = start(options_from(
+        r#"
+authorization {
+  users = [
+    {user: dash, password: dash-pw, permissions: {
+      publish: "sensor.>"
+      subscribe: { allow: "_INBOX.>", literal: "sensor.*.temp", deny: "sensor.0.temp" }
+    }}
+  ]
+}
+"#,
+    ))
+    .await;
+    let addr = server.local_addr();
+    let client = async_nats::ConnectOptions::with_user_and_password("dash".into(), "dash-pw".into())
+        .connect(url(&server))
+        .await
+        .unwrap();
+    let mut one = client.subscribe("sensor.12.temp").await.unwrap();
+    client.flush().await.unwrap();
+    client.publish("sensor.12.temp", "21.5".into()).await.unwrap();
+    assert_eq!(&within(one.next()).await.unwrap().payload[..], b"21.5");
+
+    let mut raw = Raw::login(addr, "dash", "dash-pw").await;
+    for (denied, sid) in [("sensor.*.temp", 1), ("sensor.>", 2), ("sensor.12.*", 3), ("sensor.0.temp", 4)] {
+        raw.send(format!("SUB {denied} {sid}\r\n")).await;
+        raw.expect(&format!("-ERR 'Permissions Violation for Subscription to \"{denied}\"'")).await;
+    }
+    raw.send("SUB sensor.*.temp workers 5\r\n").await;
+    raw.expect("-ERR 'Permissions Violation for Subscription to \"sensor.*.temp\" using queue \"workers\"'").await;
+    raw.send("SUB sensor.7.temp workers 6\r\nPUB sensor.7.temp 2\r\nok\r\n").await;
+    raw.expect("MSG sensor.7.temp 6 2").await;
+    raw.expect("ok").await;
+    raw.ping_pong().await;
+    drop(client);
+    server.shutdown().await;
+}

@@ -370,7 +370,7 @@ pub(crate) static PERMISSIONS: Block<Permissions> = Block {
         }),
         Check(|p, _| {
             if p.allow_responses.is_some() && p.publish.is_none() {
-                p.publish = Some(SubjectRules { allow: Some(Vec::new()), deny: None });
+                p.publish = Some(SubjectRules { allow: Some(Vec::new()), deny: None, literal: None });
             }
             Ok(())
         }),
@@ -395,7 +395,9 @@ impl Direction {
 /// A string or a list (an allow list), or `{ allow, deny }`.
 fn subject_rules(value: &Value, dir: Direction) -> Result<SubjectRules, ConfigError> {
     match &value.kind {
-        Kind::String(_) | Kind::Array(_) => Ok(SubjectRules { allow: Some(subject_list(value, dir)?), deny: None }),
+        Kind::String(_) | Kind::Array(_) => {
+            Ok(SubjectRules { allow: Some(subject_list(value, dir)?), deny: None, literal: None })
+        }
         Kind::Map(map) => {
             if map.entries.is_empty() {
                 return Err(invalid(
@@ -409,16 +411,29 @@ fn subject_rules(value: &Value, dir: Direction) -> Result<SubjectRules, ConfigEr
             }
             let mut rules = SubjectRules::default();
             for entry in &map.entries {
+                let literal = entry.key.eq_ignore_ascii_case("literal");
                 let slot = if entry.key.eq_ignore_ascii_case("allow") {
                     &mut rules.allow
                 } else if entry.key.eq_ignore_ascii_case("deny") {
                     &mut rules.deny
+                } else if literal && dir == Direction::Subscribe {
+                    &mut rules.literal
+                } else if literal {
+                    return Err(ConfigError::at(
+                        ErrorKind::Invalid,
+                        &entry.key_pos,
+                        "`literal` applies to subscribe rules only: every publish subject is literal already",
+                    ));
                 } else {
+                    let permitted = match dir {
+                        Direction::Publish => "'allow' or 'deny'",
+                        Direction::Subscribe => "'allow', 'deny' or 'literal' (warden)",
+                    };
                     return Err(ConfigError::at(
                         ErrorKind::UnknownKey,
                         &entry.key_pos,
                         format!(
-                            "Unknown field name {:?} parsing subject permissions, only 'allow' or 'deny' are permitted",
+                            "Unknown field name {:?} parsing subject permissions, only {permitted} are permitted",
                             entry.key
                         ),
                     ));

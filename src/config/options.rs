@@ -456,6 +456,12 @@ pub struct SubjectRules {
     pub allow: Option<Vec<String>>,
     /// `deny`.
     pub deny: Option<Vec<String>>,
+    /// `literal` (warden, subscribe only): patterns a SUB may match only
+    /// with a literal subject, so `sensor.*.temp` admits `SUB
+    /// sensor.12.temp` but not `SUB sensor.*.temp`, which would wiretap every
+    /// sensor. Present, it makes the rules an allow list even without
+    /// `allow`.
+    pub literal: Option<Vec<String>>,
 }
 
 /// `allow_responses`: may publish to reply subjects of received requests.

@@ -295,11 +295,18 @@ fn rules_summary(rules: Option<&SubjectRules>) -> String {
         [] => "nothing".to_owned(),
         l => l.join(", "),
     };
-    match (&r.allow, &r.deny) {
+    let rules = match (&r.allow, &r.deny) {
         (Some(a), Some(d)) => format!("allow [{}] deny [{}]", list(a), list(d)),
         (Some(a), None) => format!("allow [{}]", list(a)),
+        (None, Some(d)) if r.literal.is_some() => format!("deny [{}]", list(d)),
         (None, Some(d)) => format!("anything but [{}]", list(d)),
+        (None, None) if r.literal.is_some() => String::new(),
         (None, None) => "anything".to_owned(),
+    };
+    match &r.literal {
+        Some(l) if rules.is_empty() => format!("literal subjects in [{}]", list(l)),
+        Some(l) => format!("{rules} literal subjects in [{}]", list(l)),
+        None => rules,
     }
 }
 

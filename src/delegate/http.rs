@@ -292,6 +292,9 @@ enum RulesDoc {
         allow: Option<OneOrMany>,
         #[serde(default)]
         deny: Option<OneOrMany>,
+        /// warden's literal-only subscribe rules (the config's `literal`).
+        #[serde(default)]
+        literal: Option<OneOrMany>,
     },
 }
 
@@ -329,14 +332,19 @@ impl RulesDoc {
     /// the direction unrestricted, as warden's config reader refuses it.
     fn rules(self, direction: &str) -> Result<SubjectRules, String> {
         Ok(match self {
-            RulesDoc::One(s) => SubjectRules { allow: Some(vec![s]), deny: None },
-            RulesDoc::List(v) => SubjectRules { allow: Some(v), deny: None },
-            RulesDoc::Both { allow: None, deny: None } => {
+            RulesDoc::One(s) => SubjectRules { allow: Some(vec![s]), deny: None, literal: None },
+            RulesDoc::List(v) => SubjectRules { allow: Some(v), deny: None, literal: None },
+            RulesDoc::Both { allow: None, deny: None, literal: None } => {
                 return Err(format!("an empty {direction} object restricts nothing"))
             }
-            RulesDoc::Both { allow, deny } => {
-                SubjectRules { allow: allow.map(OneOrMany::list), deny: deny.map(OneOrMany::list) }
+            RulesDoc::Both { literal: Some(_), .. } if direction == "publish" => {
+                return Err("`literal` applies to subscribe rules only".into())
             }
+            RulesDoc::Both { allow, deny, literal } => SubjectRules {
+                allow: allow.map(OneOrMany::list),
+                deny: deny.map(OneOrMany::list),
+                literal: literal.map(OneOrMany::list),
+            },
         })
     }
 }

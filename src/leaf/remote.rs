@@ -113,7 +113,7 @@ impl SpokeRules {
 /// Allow and deny lists as config rules (`None` when both are empty).
 fn rules(allow: Option<Vec<String>>, deny: &[String]) -> Option<SubjectRules> {
     let deny = Some(deny.to_vec()).filter(|d| !d.is_empty());
-    (allow.is_some() || deny.is_some()).then_some(SubjectRules { allow, deny })
+    (allow.is_some() || deny.is_some()).then_some(SubjectRules { allow, deny, literal: None })
 }
 
 /// A remote, ready to dial.

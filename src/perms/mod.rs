@@ -42,6 +42,12 @@
 //! - `_SYS.>` belongs to the server: no publish there, no SUB contained in it,
 //!   and a SUB overlapping it (e.g. `>`) is filtered, unless the set was built
 //!   as system. Queue group `_sys_` is always refused.
+//! - A `literal` subscribe entry (warden's own) admits a SUB only when its
+//!   subject has no wildcard and the entry contains it: `sensor.*.temp`
+//!   admits `SUB sensor.12.temp`, never `SUB sensor.*.temp` or `sensor.>`,
+//!   which would wiretap every sensor. Queue SUBs follow the allow-list rule
+//!   within the literal entries. Deny still wins; `literal` without `allow`
+//!   is an allow list of its own.
 //! - `allow_responses` without a publish allow list leaves publishing
 //!   limited to replies (as nats-server). Reply grants never open `_SYS.>`
 //!   to a non-system user.
@@ -99,6 +105,8 @@ pub enum RuleList {
     SubscribeAllow,
     /// `subscribe.deny`.
     SubscribeDeny,
+    /// `subscribe.literal`.
+    SubscribeLiteral,
 }
 
 impl fmt::Display for RuleList {
@@ -108,6 +116,7 @@ impl fmt::Display for RuleList {
             RuleList::PublishDeny => "publish deny",
             RuleList::SubscribeAllow => "subscribe allow",
             RuleList::SubscribeDeny => "subscribe deny",
+            RuleList::SubscribeLiteral => "subscribe literal",
         })
     }
 }
@@ -126,6 +135,8 @@ pub enum PermsError {
         /// The entry as written.
         entry: String,
     },
+    /// `literal` rules on publish, where every subject is literal already.
+    LiteralOnPublish,
 }
 
 impl fmt::Display for PermsError {
@@ -134,6 +145,7 @@ impl fmt::Display for PermsError {
             PermsError::InvalidEntry { list, entry } => {
                 write!(f, "invalid {list} entry {entry:?}")
             }
+            PermsError::LiteralOnPublish => f.write_str("`literal` applies to subscribe rules only"),
         }
     }
 }

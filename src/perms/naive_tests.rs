@@ -75,6 +75,7 @@ pub(super) struct Rules {
     pub_allow: Option<Vec<String>>,
     pub_deny: Option<Vec<String>>,
     sub_allow: Option<Vec<Entry>>,
+    sub_literal: Option<Vec<Entry>>,
     sub_deny: Option<Vec<Entry>>,
     pub(super) system: bool,
 }
@@ -83,8 +84,12 @@ impl Rules {
     pub(super) fn compile(&self) -> PermissionSet {
         let texts = |v: &Option<Vec<Entry>>| v.as_ref().map(|v| v.iter().map(Entry::text).collect());
         let set = PermissionSet::compile(&Permissions {
-            publish: Some(SubjectRules { allow: self.pub_allow.clone(), deny: self.pub_deny.clone() }),
-            subscribe: Some(SubjectRules { allow: texts(&self.sub_allow), deny: texts(&self.sub_deny) }),
+            publish: Some(SubjectRules { allow: self.pub_allow.clone(), deny: self.pub_deny.clone(), literal: None }),
+            subscribe: Some(SubjectRules {
+                allow: texts(&self.sub_allow),
+                deny: texts(&self.sub_deny),
+                literal: texts(&self.sub_literal),
+            }),
             allow_responses: None,
         })
         .expect("generated rules are valid");
@@ -108,9 +113,9 @@ impl Rules {
     /// be in the universe: for a literal, "contained in P" is "matched by P").
     pub(super) fn naive_receive(&self, subject: &str) -> bool {
         let plain = |e: &&Entry| e.queue.is_none() && matches(e.subject.as_bytes(), subject.as_bytes());
-        !self.reserved(subject)
-            && self.sub_allow.as_ref().is_none_or(|allow| allow.iter().any(|e| plain(&e)))
-            && !self.sub_deny.iter().flatten().any(|e| plain(&e))
+        let restricted = self.sub_allow.is_some() || self.sub_literal.is_some();
+        let admitted = self.sub_allow.iter().chain(&self.sub_literal).flatten().any(|e| plain(&e));
+        !self.reserved(subject) && (!restricted || admitted) && !self.sub_deny.iter().flatten().any(|e| plain(&e))
     }
 
     /// `None`: SUB refused. `Some(denied)`: allowed, and `denied(l)` says
@@ -122,21 +127,26 @@ impl Rules {
         if scope(subject).all(|l| self.reserved(l)) {
             return None;
         }
-        if let Some(allow) = &self.sub_allow {
-            let containing: Vec<&Entry> = allow.iter().filter(|e| contained(subject, &e.subject)).collect();
-            let plain_ok = containing.iter().any(|e| e.queue.is_none());
-            let ok = match queue {
-                None => plain_ok,
-                Some(_) => {
-                    let queue_entries: Vec<&&Entry> = containing.iter().filter(|e| e.queue.is_some()).collect();
-                    if queue_entries.is_empty() {
-                        plain_ok
-                    } else {
-                        queue_entries.iter().any(|e| e.applies_to(queue))
+        if self.sub_allow.is_some() || self.sub_literal.is_some() {
+            // A literal subject has no wildcard token.
+            let is_literal = !subject.split('.').any(|t| t == "*" || t == ">");
+            let admits = |entries: &Option<Vec<Entry>>| {
+                let containing: Vec<&Entry> =
+                    entries.iter().flatten().filter(|e| contained(subject, &e.subject)).collect();
+                let plain_ok = containing.iter().any(|e| e.queue.is_none());
+                match queue {
+                    None => plain_ok,
+                    Some(_) => {
+                        let queue_entries: Vec<&&Entry> = containing.iter().filter(|e| e.queue.is_some()).collect();
+                        if queue_entries.is_empty() {
+                            plain_ok
+                        } else {
+                            queue_entries.iter().any(|e| e.applies_to(queue))
+                        }
                     }
                 }
             };
-            if !ok {
+            if !(admits(&self.sub_allow) || (is_literal && admits(&self.sub_literal))) {
                 return None;
             }
         }
@@ -188,13 +198,15 @@ pub(super) fn rules() -> impl Strategy<Value = Rules> {
         prop::option::of(prop::collection::vec(pattern(), 0..4)),
         prop::option::of(prop::collection::vec(pattern(), 0..3)),
         prop::option::of(prop::collection::vec(entry(), 0..4)),
+        prop::option::weighted(0.3, prop::collection::vec(entry(), 0..3)),
         prop::option::of(prop::collection::vec(entry(), 0..3)),
         prop::bool::weighted(0.2),
     )
-        .prop_map(|(pub_allow, pub_deny, sub_allow, sub_deny, system)| Rules {
+        .prop_map(|(pub_allow, pub_deny, sub_allow, sub_literal, sub_deny, system)| Rules {
             pub_allow,
             pub_deny,
             sub_allow,
+            sub_literal,
             sub_deny,
             system,
         })

@@ -49,8 +49,13 @@ impl PermissionSet {
             (None, deny) if responses.is_some() => PublishRules::compile(Some(empty), deny)?,
             (allow, deny) => PublishRules::compile(allow, deny)?,
         };
+        if perms.publish.as_ref().is_some_and(|r| r.literal.is_some()) {
+            return Err(PermsError::LiteralOnPublish);
+        }
         let subscribe = match &perms.subscribe {
-            Some(rules) => SubscribeRules::compile(rules.allow.as_deref(), rules.deny.as_deref())?,
+            Some(rules) => {
+                SubscribeRules::compile(rules.allow.as_deref(), rules.literal.as_deref(), rules.deny.as_deref())?
+            }
             None => SubscribeRules::default(),
         };
         Ok(PermissionSet { publish, subscribe, responses, system: false, source: Some(perms.clone()) })
@@ -76,8 +81,8 @@ impl PermissionSet {
             responses: None,
             system: false,
             source: Some(Permissions {
-                publish: Some(SubjectRules { allow: Some(Vec::new()), deny: None }),
-                subscribe: Some(SubjectRules { allow: Some(Vec::new()), deny: None }),
+                publish: Some(SubjectRules { allow: Some(Vec::new()), deny: None, literal: None }),
+                subscribe: Some(SubjectRules { allow: Some(Vec::new()), deny: None, literal: None }),
                 allow_responses: None,
             }),
         }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::subject::{is_subset, is_valid_pattern, matches, overlaps, Trie};
+use crate::subject::{is_subset, is_valid_literal, is_valid_pattern, matches, overlaps, Trie};
 
 use super::{is_reserved, PermsError, RuleList, RESERVED_QUEUE, RESERVED_SPACE};
 
@@ -51,8 +51,12 @@ impl Entry {
 #[derive(Debug, Default)]
 pub(super) struct SubscribeRules {
     /// `None`: no allow list. `Some` (even empty): the SUB must be contained
-    /// in one entry that admits its queue form.
+    /// in one entry that admits its queue form, or be a literal subject
+    /// that a `literal` entry admits.
     allow: Option<Vec<Entry>>,
+    /// `literal` entries: they admit literal subjects only (checked like
+    /// `allow` entries, for a SUB without wildcards).
+    literal: Vec<Entry>,
     /// Every deny entry, plain and queue-qualified.
     deny: Vec<Entry>,
     /// Plain deny patterns, shared by every filter this set hands out.
@@ -61,15 +65,26 @@ pub(super) struct SubscribeRules {
 
 impl SubscribeRules {
     /// Compiles allow and deny lists as written in the config.
-    pub(super) fn compile(allow: Option<&[String]>, deny: Option<&[String]>) -> Result<Self, PermsError> {
-        let allow = allow.map(|list| parse_all(list, RuleList::SubscribeAllow)).transpose()?;
+    pub(super) fn compile(
+        allow: Option<&[String]>,
+        literal: Option<&[String]>,
+        deny: Option<&[String]>,
+    ) -> Result<Self, PermsError> {
+        let mut allow = allow.map(|list| parse_all(list, RuleList::SubscribeAllow)).transpose()?;
+        // A literal list restricts too, even an empty one (as an empty allow
+        // list does): with it and no `allow`, only what it admits may be
+        // subscribed to.
+        if allow.is_none() && literal.is_some() {
+            allow = Some(Vec::new());
+        }
+        let literal = parse_all(literal.unwrap_or_default(), RuleList::SubscribeLiteral)?;
         let deny = parse_all(deny.unwrap_or_default(), RuleList::SubscribeDeny)?;
         let mut plain = Trie::new();
         for entry in deny.iter().filter(|e| e.queue.is_none()) {
             plain.insert(&entry.subject, ());
         }
         let plain_deny = (!plain.is_empty()).then(|| Arc::new(plain));
-        Ok(SubscribeRules { allow, deny, plain_deny })
+        Ok(SubscribeRules { allow, literal, deny, plain_deny })
     }
 
     /// Rules that refuse every SUB (an empty allow list).
@@ -130,24 +145,30 @@ impl SubscribeRules {
         }
     }
 
-    /// The allow stage of §4.3: a plain SUB needs a plain entry containing
-    /// it; a queue SUB needs a matching queue entry when any queue entry
-    /// contains the subject, else a plain entry.
+    /// The allow stage of §4.3, by the `allow` entries or, for a literal
+    /// subject, the `literal` ones.
     fn allowed(&self, subject: &[u8], queue: Option<&[u8]>) -> bool {
         let Some(allow) = &self.allow else {
             return true;
         };
-        let containing = || allow.iter().filter(|e| is_subset(subject, &e.subject));
-        let plain_ok = || containing().any(|e| e.queue.is_none());
-        match queue {
-            None => plain_ok(),
-            Some(q) => {
-                let mut queue_entries = containing().filter(|e| e.queue.is_some()).peekable();
-                if queue_entries.peek().is_none() {
-                    plain_ok()
-                } else {
-                    queue_entries.any(|e| e.applies_to(Some(q)))
-                }
+        admitted_by(allow, subject, queue) || (is_valid_literal(subject) && admitted_by(&self.literal, subject, queue))
+    }
+}
+
+/// Whether one of `entries` admits the SUB: a plain SUB needs a plain entry
+/// containing it; a queue SUB needs a matching queue entry when any queue
+/// entry contains the subject, else a plain entry.
+fn admitted_by(entries: &[Entry], subject: &[u8], queue: Option<&[u8]>) -> bool {
+    let containing = || entries.iter().filter(|e| is_subset(subject, &e.subject));
+    let plain_ok = || containing().any(|e| e.queue.is_none());
+    match queue {
+        None => plain_ok(),
+        Some(q) => {
+            let mut queue_entries = containing().filter(|e| e.queue.is_some()).peekable();
+            if queue_entries.peek().is_none() {
+                plain_ok()
+            } else {
+                queue_entries.any(|e| e.applies_to(Some(q)))
             }
         }
     }

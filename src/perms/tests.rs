@@ -12,7 +12,7 @@ fn list(items: &[&str]) -> Vec<String> {
 }
 
 fn rules(allow: Option<&[&str]>, deny: Option<&[&str]>) -> Option<SubjectRules> {
-    Some(SubjectRules { allow: allow.map(list), deny: deny.map(list) })
+    Some(SubjectRules { allow: allow.map(list), deny: deny.map(list), literal: None })
 }
 
 fn pub_sub(publish: Option<SubjectRules>, subscribe: Option<SubjectRules>) -> PermissionSet {
@@ -492,4 +492,39 @@ fn reserved_prefix_test_equals_matching_the_reserved_pattern() {
             "{subject}"
         );
     }
+}
+
+/// The example: `sensor.*.temp` as a literal rule admits one
+/// sensor at a time, never the wildcard that would wiretap them all; deny
+/// still wins, queue SUBs follow the same rule, and `allow` beside it keeps
+/// its own meaning.
+#[test]
+fn literal_rules_admit_literal_subjects_only() {
+    let literal = |allow: Option<&[&str]>, literal: &[&str], deny: Option<&[&str]>| {
+        pub_sub(None, Some(SubjectRules { allow: allow.map(list), literal: Some(list(literal)), deny: deny.map(list) }))
+    };
+    let set = literal(None, &["sensor.*.temp", "cmd.*.* workers"], Some(&["sensor.0.temp"]));
+    for (line, allowed) in [
+        ("sensor.12.temp", true),
+        ("sensor.12.temp q", true),
+        ("sensor.*.temp", false),
+        ("sensor.>", false),
+        ("sensor.12.*", false),
+        ("sensor.0.temp", false),
+        ("other", false),
+        ("cmd.a.b workers", true),
+        ("cmd.a.b", false),
+        ("cmd.*.b workers", false),
+    ] {
+        assert_eq!(sub(&set, line).is_allowed(), allowed, "SUB {line}");
+    }
+    let with_allow = literal(Some(&["_INBOX.>"]), &["sensor.*.temp"], None);
+    assert!(sub(&with_allow, "_INBOX.>").is_allowed());
+    assert!(sub(&with_allow, "sensor.1.temp").is_allowed());
+    assert!(!sub(&with_allow, "sensor.*.temp").is_allowed());
+    let on_publish = Permissions {
+        publish: Some(SubjectRules { allow: None, literal: Some(list(&["a.*"])), deny: None }),
+        ..Permissions::default()
+    };
+    assert_eq!(PermissionSet::compile(&on_publish).unwrap_err(), PermsError::LiteralOnPublish);
 }

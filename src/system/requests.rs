@@ -220,6 +220,11 @@ pub fn permissions_json(rules: &Permissions) -> Value {
         if let Some(deny) = &r.deny {
             side.insert("deny".into(), deny.clone().into());
         }
+        // warden's own; absent unless the user has literal rules, so the
+        // answer stays nats-server's shape for everyone else.
+        if let Some(literal) = &r.literal {
+            side.insert("literal".into(), literal.clone().into());
+        }
         Value::Object(side)
     };
     let mut out = Map::new();
@@ -343,8 +348,8 @@ mod tests {
     #[test]
     fn permissions_read_as_nats_server_writes_them() {
         let rules = Permissions {
-            publish: Some(SubjectRules { allow: Some(vec!["a.>".into()]), deny: None }),
-            subscribe: Some(SubjectRules { allow: None, deny: Some(vec!["b".into()]) }),
+            publish: Some(SubjectRules { allow: Some(vec!["a.>".into()]), deny: None, literal: None }),
+            subscribe: Some(SubjectRules { allow: None, deny: Some(vec!["b".into()]), literal: None }),
             allow_responses: Some(crate::config::ResponsePermission {
                 max: Some(2),
                 expires: std::time::Duration::from_secs(1),

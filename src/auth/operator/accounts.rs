@@ -292,6 +292,7 @@ pub(super) fn permissions(p: &JwtPermissions) -> Option<Permissions> {
         (!r.is_empty()).then(|| SubjectRules {
             allow: (!r.allow.is_empty()).then(|| r.allow.clone()),
             deny: (!r.deny.is_empty()).then(|| r.deny.clone()),
+            literal: None,
         })
     };
     Some(Permissions {

@@ -26,7 +26,7 @@ fn list(items: &[&str]) -> Option<Vec<String>> {
 }
 
 fn allow(items: &[&str]) -> Option<SubjectRules> {
-    Some(SubjectRules { allow: list(items), deny: None })
+    Some(SubjectRules { allow: list(items), deny: None, literal: None })
 }
 
 const SEED: &str = r#"authorization {
@@ -98,7 +98,8 @@ fn perms(p: &str) -> Result<Option<Permissions>, ConfigError> {
 fn permission_forms() {
     let rp = |max, secs| Some(ResponsePermission { max, expires: Duration::from_secs(secs) });
     let p = |publish, subscribe, allow_responses| Some(Permissions { publish, subscribe, allow_responses });
-    let rules = |a: Option<Vec<String>>, d: Option<Vec<String>>| Some(SubjectRules { allow: a, deny: d });
+    let rules =
+        |a: Option<Vec<String>>, d: Option<Vec<String>>| Some(SubjectRules { allow: a, deny: d, literal: None });
     let cases: Vec<(&str, Option<Permissions>)> = vec![
         ("{publish: foo}", p(allow(&["foo"]), None, None)),
         ("{pub: \"foo.*\"}", p(allow(&["foo.*"]), None, None)),
@@ -144,6 +145,10 @@ fn permission_errors_with_positions() {
             61,
             "Unknown field name \"reject\" parsing subject permissions, only 'allow' or 'deny' are permitted",
         ),
+        ("{subscribe: {reject: x}}", UnknownKey, 63, "only 'allow', 'deny' or 'literal' (warden) are permitted"),
+        ("{publish: {literal: \"a.*\"}}", Invalid, 61, "`literal` applies to subscribe rules only"),
+        ("{subscribe: {literal: \"a..b\"}}", Invalid, 72, "is not a valid subject"),
+        ("{subscribe: {literal: a, LITERAL: b}}", Conflict, 75, "set twice"),
         ("{publish: {allow: a, ALLOW: b}}", Conflict, 71, "set twice"),
         ("{publish: {}}", Invalid, 60, "empty publish map"),
         ("{}", Invalid, 50, "empty permissions map"),
@@ -173,6 +178,7 @@ authorization {
   users = [
     { user: app, password: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA" }
     { user: mon, password: "$2y$10$abcdefghijabcdefghijab", permissions: $monitor }
+    { user: dash, password: "$2y$10$abcdefghijabcdefghijab", permissions: { subscribe: { literal: "sensor.*.temp", deny: "sensor.0.temp" } } }
   ]
 }
 "#;
@@ -182,7 +188,13 @@ authorization {
     assert_eq!(auth.default_permissions.as_ref().unwrap().subscribe, allow(&["app.>", "_INBOX.>"]));
     assert_eq!(auth.users[0].permissions, None);
     let s = summary(&loaded.options);
-    assert!(s.contains("authentication: 2 user(s)"), "{s}");
+    assert!(s.contains("authentication: 3 user(s)"), "{s}");
+    assert!(
+        s.contains(
+            "user \"dash\": publish anything; subscribe deny [sensor.0.temp] literal subjects in [sensor.*.temp]"
+        ),
+        "{s}"
+    );
     assert!(s.contains("user \"app\": default permissions"), "{s}");
     assert!(s.contains("user \"mon\": publish anything but [>]; subscribe allow [$SYS.>]"), "{s}");
     assert!(!s.contains("argon2") && !s.contains("$2y$"), "{s}");

@@ -37,7 +37,7 @@ fn authorization_settings_alone_are_enough_when_accounts_have_users() {
 }
 
 fn allow(items: &[&str]) -> Option<SubjectRules> {
-    Some(SubjectRules { allow: list(items), deny: None })
+    Some(SubjectRules { allow: list(items), deny: None, literal: None })
 }
 
 #[test]
@@ -266,8 +266,8 @@ fn json_config() {
     assert_eq!(
         user.permissions,
         Some(Permissions {
-            publish: Some(SubjectRules { allow: list(&["svc.>"]), deny: list(&["svc.admin.>"]) }),
-            subscribe: Some(SubjectRules { allow: None, deny: list(&["secret.>"]) }),
+            publish: Some(SubjectRules { allow: list(&["svc.>"]), deny: list(&["svc.admin.>"]), literal: None }),
+            subscribe: Some(SubjectRules { allow: None, deny: list(&["secret.>"]), literal: None }),
             allow_responses: Some(ResponsePermission { max: Some(5), expires: Duration::from_secs(60) }),
         })
     );

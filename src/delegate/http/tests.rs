@@ -43,6 +43,13 @@ fn permissions_take_the_configs_shapes() {
     assert!(id.permissions.may_publish(b"app.x") && !id.permissions.may_publish(b"other"));
     assert!(matches!(id.permissions.may_subscribe(b"app.secret", None), SubDecision::Denied));
     assert!(matches!(id.permissions.may_subscribe(b"app.x", None), SubDecision::Allowed { .. }));
+    // warden's literal-only subscribe rules, as in the config.
+    let id = identity(json!({
+        "allow": true, "account": "APP",
+        "permissions": { "sub": { "allow": "_INBOX.>", "literal": "sensor.*.temp" } },
+    }));
+    assert!(id.permissions.may_subscribe(b"sensor.1.temp", None).is_allowed());
+    assert!(!id.permissions.may_subscribe(b"sensor.*.temp", None).is_allowed());
     // Without permissions: the account's defaults; without a user: the CONNECT user.
     let id = identity(json!({ "allow": true, "account": "APP", "expires": 2000 }));
     assert!(id.permissions.may_publish(b"anything"));
@@ -68,6 +75,7 @@ fn anything_but_a_clear_yes_refuses() {
         json!({ "allow": true, "account": "APP", "permissions": { "publish": null, "subscribe": null } }),
         json!({ "allow": true, "account": "APP", "permissions": { "publish": {}, "subscribe": ["app.>"] } }),
         json!({ "allow": true, "account": "APP", "permissions": { "sub": { "allow": null }, "pub": "app.>" } }),
+        json!({ "allow": true, "account": "APP", "permissions": { "pub": { "literal": "app.*" } } }),
     ] {
         assert!(unavailable(&judged(answer.clone())), "{answer}");
     }

@@ -152,7 +152,7 @@ impl Harness {
         let local_sub =
             Arc::new(Subscription::new(local.clone(), broker.accounts.global().clone(), b">", None, b"1", None));
         broker.add_subscription(local_sub.clone());
-        let rules = |allow: &str| Some(SubjectRules { allow: Some(vec![allow.into()]), deny: None });
+        let rules = |allow: &str| Some(SubjectRules { allow: Some(vec![allow.into()]), deny: None, literal: None });
         let perms = Permissions {
             publish: rules("up.>"),
             subscribe: rules("down.>"),

@@ -70,8 +70,9 @@ fn anyone() -> Identity {
 }
 
 fn restricted() -> Identity {
-    let rules =
-        |allow: &[&str]| Some(SubjectRules { allow: Some(allow.iter().map(|s| s.to_string()).collect()), deny: None });
+    let rules = |allow: &[&str]| {
+        Some(SubjectRules { allow: Some(allow.iter().map(|s| s.to_string()).collect()), deny: None, literal: None })
+    };
     let perms = Permissions { publish: rules(&["up.>"]), subscribe: rules(&["down.>"]), allow_responses: None };
     Identity::global(Some("leaf".into()), Arc::new(PermissionSet::compile(&perms).unwrap()), 0)
 }
@@ -265,7 +266,7 @@ fn a_stale_leaf_is_closed_at_exactly_the_ping_limit() {
 fn a_wildcard_overlapping_a_deny_rule_never_carries_the_denied_subjects() {
     let hub = hub();
     let now = Instant::now();
-    let deny = SubjectRules { allow: None, deny: Some(vec!["down.secret".into()]) };
+    let deny = SubjectRules { allow: None, deny: Some(vec!["down.secret".into()]), literal: None };
     let perms = Permissions { publish: None, subscribe: Some(deny), allow_responses: None };
     let identity = Identity::global(Some("leaf".into()), Arc::new(PermissionSet::compile(&perms).unwrap()), 0);
     let mut s = logged_in(&hub, identity, now);
@@ -403,7 +404,7 @@ fn a_leaf_user_with_allow_responses_may_answer_the_requests_it_was_sent() {
     let hub = hub();
     let now = Instant::now();
     let perms = Permissions {
-        publish: Some(SubjectRules { allow: Some(vec!["up.>".into()]), deny: None }),
+        publish: Some(SubjectRules { allow: Some(vec!["up.>".into()]), deny: None, literal: None }),
         subscribe: None,
         allow_responses: Some(crate::config::ResponsePermission { max: Some(1), ..Default::default() }),
     };

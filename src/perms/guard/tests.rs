@@ -41,7 +41,7 @@ const CALLOUT: Standing = Standing { in_system: false, serves_callout: true };
 /// Publish rules `allow`, subscribe rules `sub_allow` (`None`: no rules).
 fn set(allow: Option<&[&str]>, sub_allow: Option<&[&str]>) -> Arc<PermissionSet> {
     let list = |l: Option<&[&str]>| {
-        l.map(|l| SubjectRules { allow: Some(l.iter().map(|s| s.to_string()).collect()), deny: None })
+        l.map(|l| SubjectRules { allow: Some(l.iter().map(|s| s.to_string()).collect()), deny: None, literal: None })
     };
     let permissions = Permissions { publish: list(allow), subscribe: list(sub_allow), allow_responses: None };
     Arc::new(PermissionSet::compile(&permissions).expect("valid rules"))
