@@ -63,6 +63,7 @@ mod responses;
 mod set;
 mod subscribe;
 pub mod system_space;
+pub mod template;
 
 pub use cache::{PublishCache, PUBLISH_CACHE_CAPACITY};
 pub use guard::{PublishGuard, PublishViolation, ReplyGrants, Standing};
