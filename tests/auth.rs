@@ -421,3 +421,62 @@ authorization {
     drop(client);
     server.shutdown().await;
 }
+
+/// Identity templates in config mode: one `default_permissions` block gives
+/// every user a space of its own (`chat.{{name()}}.>`) and its team's
+/// (`team.{{tag(team)}}.>`), filled in per user; a stock client publishing
+/// into another user's space gets the usual `-ERR`. A deny template that
+/// cannot be filled in for a user stops the server at load, naming him.
+#[tokio::test]
+async fn config_templates_give_each_user_their_own_subjects() {
+    let config = r#"
+authorization {
+  default_permissions = {
+    publish = ["chat.{{name()}}.>", "team.{{tag(team)}}.>"]
+    subscribe = { allow: ["chat.*.>", "_INBOX.>"], literal: ["team.{{tag(team)}}.*"], deny: "chat.{{name()}}.muted" }
+  }
+  users = [
+    {user: alice, password: alice-pw, tags: ["team:eng"]}
+    {user: bob, password: bob-pw, tags: ["team:ops"]}
+  ]
+}
+"#;
+    let server = start(options_from(config)).await;
+    let addr = server.local_addr();
+    let connect = |user: &str, pass: &str| {
+        async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into()).connect(url(&server))
+    };
+    let (alice, bob) = (connect("alice", "alice-pw").await.unwrap(), connect("bob", "bob-pw").await.unwrap());
+    let mut bobs_view = bob.subscribe("chat.alice.>").await.unwrap();
+    let mut eng = alice.subscribe("team.eng.standup").await.unwrap();
+    bob.flush().await.unwrap();
+    alice.flush().await.unwrap();
+    alice.publish("chat.alice.hello", "hi".into()).await.unwrap();
+    alice.publish("team.eng.standup", "at ten".into()).await.unwrap();
+    assert_eq!(&within(bobs_view.next()).await.unwrap().payload[..], b"hi");
+    assert_eq!(&within(eng.next()).await.unwrap().payload[..], b"at ten");
+
+    let mut raw = Raw::login(addr, "alice", "alice-pw").await;
+    for denied in ["chat.bob.hello", "team.ops.standup"] {
+        raw.send(format!("PUB {denied} 1\r\nx\r\n")).await;
+        raw.expect(&format!("-ERR 'Permissions Violation for Publish to \"{denied}\"'")).await;
+    }
+    for (denied, sid) in [("team.ops.standup", 1), ("team.eng.*", 2), ("chat.alice.muted", 3)] {
+        raw.send(format!("SUB {denied} {sid}\r\n")).await;
+        raw.expect(&format!("-ERR 'Permissions Violation for Subscription to \"{denied}\"'")).await;
+    }
+    raw.ping_pong().await;
+    drop((alice, bob));
+    server.shutdown().await;
+
+    // carol has no team: her deny template cannot be filled in.
+    let refused = config.replace(
+        "{user: bob, password: bob-pw, tags: [\"team:ops\"]}",
+        "{user: bob, password: bob-pw, tags: [\"team:ops\"]}\n    {user: \"carol.x\", password: carol-pw}",
+    );
+    let refused = refused.replace("deny: \"chat.{{name()}}.muted\"", "deny: \"team.{{tag(team)}}.secret\"");
+    let Err(err) = warden::server::Server::start(options_from(&refused)).await else {
+        panic!("carol is refused at load")
+    };
+    assert!(err.to_string().contains("user \"carol.x\"") && err.to_string().contains("deny template"), "{err}");
+}

@@ -11,6 +11,7 @@ use super::password::{PasswordError, PasswordHash};
 use super::{credential_fingerprint, Authenticator};
 use crate::config::{DelegateService, NkeyUser, Options, Permissions, User, GLOBAL_ACCOUNT};
 use crate::nkeys::{KeyType, NkeyError, PublicKey};
+use crate::perms::template::{self, Values};
 use crate::perms::{PermissionSet, PermsError};
 use crate::secret::Secret;
 
@@ -39,6 +40,13 @@ pub enum AuthSetupError {
         /// Why.
         source: NkeyError,
     },
+    /// A deny entry's template cannot be filled in for this user (a
+    /// missing tag or value, or one that is not a single literal token), so
+    /// the user could never be held to it.
+    Template {
+        /// Whose.
+        owner: String,
+    },
 }
 
 impl fmt::Display for AuthSetupError {
@@ -47,6 +55,10 @@ impl fmt::Display for AuthSetupError {
             AuthSetupError::Permissions { owner, source } => write!(f, "permissions of {owner}: {source}"),
             AuthSetupError::Password { owner, source } => write!(f, "password of {owner}: {source}"),
             AuthSetupError::Nkey { owner, source } => write!(f, "{owner}: {source}"),
+            AuthSetupError::Template { owner } => write!(
+                f,
+                "permissions of {owner}: a deny template cannot be filled in (a missing tag or value, or one that is not one literal token)"
+            ),
         }
     }
 }
@@ -58,6 +70,7 @@ impl AuthSetupError {
             AuthSetupError::Permissions { source, .. } => {
                 AuthSetupError::Permissions { owner: owner.to_owned(), source }
             }
+            AuthSetupError::Template { .. } => AuthSetupError::Template { owner: owner.to_owned() },
             other => other,
         }
     }
@@ -69,6 +82,7 @@ impl std::error::Error for AuthSetupError {
             AuthSetupError::Permissions { source, .. } => Some(source),
             AuthSetupError::Password { source, .. } => Some(source),
             AuthSetupError::Nkey { source, .. } => Some(source),
+            AuthSetupError::Template { .. } => None,
         }
     }
 }
@@ -77,6 +91,55 @@ fn compile(owner: &str, perms: &Permissions) -> Result<Arc<PermissionSet>, AuthS
     PermissionSet::compile(perms)
         .map(Arc::new)
         .map_err(|source| AuthSetupError::Permissions { owner: owner.to_string(), source })
+}
+
+/// `perms` compiled for one user, its templates filled in with `values`.
+fn compile_for(owner: &str, perms: &Permissions, values: &Values<'_>) -> Result<Arc<PermissionSet>, AuthSetupError> {
+    if !template::has_templates(perms) {
+        return compile(owner, perms);
+    }
+    let filled = template::fill(perms, values).ok_or_else(|| AuthSetupError::Template { owner: owner.to_owned() })?;
+    compile(owner, &filled)
+}
+
+/// A config user's values for templates: its name (an nkey user's is its
+/// key), its key, its account's name and its `tags`. Config accounts have
+/// neither key nor tags, so `{{account-subject()}}` and
+/// `{{account-tag(x)}}` have no value in config mode.
+pub fn config_values<'a>(name: &'a str, subject: &'a str, account: &'a str, tags: &'a [String]) -> Values<'a> {
+    Values { name, subject, account_name: account, account_subject: "", tags, account_tags: &[] }
+}
+
+/// The permissions of a user in an account when nothing more specific
+/// gives any: the account's `default_permissions`, compiled once and
+/// shared, or, when they hold templates, filled in for each user (at load
+/// for config users, at login for users an external authorizer admits).
+#[derive(Debug, Clone)]
+pub enum AccountDefaults {
+    /// No templates: one set for every user.
+    Compiled(Arc<PermissionSet>),
+    /// Templates: the block as written, and whose it is, for messages.
+    Templated(Arc<Permissions>, String),
+}
+
+impl AccountDefaults {
+    fn new(owner: &str, perms: Option<&Permissions>) -> Result<AccountDefaults, AuthSetupError> {
+        Ok(match perms {
+            Some(perms) if template::has_templates(perms) => {
+                AccountDefaults::Templated(Arc::new(perms.clone()), owner.to_owned())
+            }
+            Some(perms) => AccountDefaults::Compiled(compile(owner, perms)?),
+            None => AccountDefaults::Compiled(Arc::new(PermissionSet::unrestricted())),
+        })
+    }
+
+    /// The set for the user `values` describe.
+    pub fn for_user(&self, values: &Values<'_>) -> Result<Arc<PermissionSet>, AuthSetupError> {
+        match self {
+            AccountDefaults::Compiled(set) => Ok(set.clone()),
+            AccountDefaults::Templated(perms, owner) => compile_for(owner, perms, values),
+        }
+    }
 }
 
 fn parse(owner: &str, secret: &Secret) -> Result<(PasswordHash, u64), AuthSetupError> {
@@ -191,19 +254,16 @@ fn default_rules<'a>(opts: &'a Options, account: &str) -> Option<&'a Permissions
     opts.accounts.iter().find(|a| a.name == account).and_then(|a| a.default_permissions.as_ref())
 }
 
-/// Each account's default permissions compiled once, shared by its users.
-fn plain_defaults(
-    opts: &Options,
-    global_default: Arc<PermissionSet>,
-) -> Result<HashMap<String, Arc<PermissionSet>>, AuthSetupError> {
+/// Each account's default permissions, shared by its users.
+fn plain_defaults(opts: &Options) -> Result<HashMap<String, AccountDefaults>, AuthSetupError> {
     let mut defaults = HashMap::new();
-    defaults.insert(GLOBAL_ACCOUNT.to_owned(), global_default);
+    defaults.insert(
+        GLOBAL_ACCOUNT.to_owned(),
+        AccountDefaults::new("default_permissions", default_rules(opts, GLOBAL_ACCOUNT))?,
+    );
     for account in &opts.accounts {
-        let set = match &account.default_permissions {
-            Some(perms) => compile(&format!("default_permissions of account \"{}\"", account.name), perms)?,
-            None => Arc::new(PermissionSet::unrestricted()),
-        };
-        defaults.insert(account.name.clone(), set);
+        let owner = format!("default_permissions of account \"{}\"", account.name);
+        defaults.insert(account.name.clone(), AccountDefaults::new(&owner, account.default_permissions.as_ref())?);
     }
     Ok(defaults)
 }
@@ -211,15 +271,11 @@ fn plain_defaults(
 /// The permissions of a user an external authorizer admits into each
 /// account without permissions of its own: the account's defaults (in the
 /// callout account, with the requests denied).
-pub fn account_defaults(opts: &Options) -> Result<HashMap<String, Arc<PermissionSet>>, AuthSetupError> {
-    let global = match default_rules(opts, GLOBAL_ACCOUNT) {
-        Some(perms) => compile("default_permissions", perms)?,
-        None => Arc::new(PermissionSet::unrestricted()),
-    };
-    let mut defaults = plain_defaults(opts, global)?;
+pub fn account_defaults(opts: &Options) -> Result<HashMap<String, AccountDefaults>, AuthSetupError> {
+    let mut defaults = plain_defaults(opts)?;
     if let Some(guard) = callout_guard(opts) {
         let owner = format!("default_permissions of account \"{}\"", guard.account);
-        let guarded = compile(&owner, &guard.applied(default_rules(opts, guard.account)))?;
+        let guarded = AccountDefaults::new(&owner, Some(&guard.applied(default_rules(opts, guard.account))))?;
         defaults.insert(guard.account.to_owned(), guarded);
     }
     Ok(defaults)
@@ -231,18 +287,23 @@ pub fn account_defaults(opts: &Options) -> Result<HashMap<String, Arc<Permission
 /// Identities without their own permissions get their block's
 /// `default_permissions`, else everything but the reserved `_SYS.>` space.
 pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupError> {
-    let global_default = match opts.authorization.as_ref().and_then(|a| a.default_permissions.as_ref()) {
-        Some(perms) => compile("default_permissions", perms)?,
-        None => Arc::new(PermissionSet::unrestricted()),
+    let defaults = plain_defaults(opts)?;
+    // The global account's defaults for a login that names nobody.
+    let global_default = |name: &str| {
+        let values = config_values(name, "", GLOBAL_ACCOUNT, &[]);
+        match defaults.get(GLOBAL_ACCOUNT) {
+            Some(d) => d.for_user(&values),
+            None => Ok(Arc::new(PermissionSet::unrestricted())),
+        }
     };
     if let Some(auth) = &opts.authorization {
         if let Some(token) = &auth.token {
             let (hash, credential) = parse("the token", token)?;
-            return Ok(Arc::new(TokenAuth::new(hash, credential, global_default)));
+            return Ok(Arc::new(TokenAuth::new(hash, credential, global_default("")?)));
         }
         if let (Some(user), Some(password)) = (&auth.user, &auth.password) {
             let (hash, credential) = parse(&format!("user \"{user}\""), password)?;
-            return Ok(Arc::new(SingleUser::new(user.clone(), hash, credential, global_default)));
+            return Ok(Arc::new(SingleUser::new(user.clone(), hash, credential, global_default(user)?)));
         }
     }
     let (users, nkeys) = (all_users(opts), all_nkeys(opts));
@@ -251,25 +312,26 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
             // Everyone goes to the external authorizer: nobody is admitted here.
             return Ok(Arc::new(UsersAuth::new(HashMap::new(), false, None)));
         }
-        return Ok(Arc::new(NoAuth::new(global_default)));
+        return Ok(Arc::new(NoAuth::new(global_default("")?)));
     }
-    let defaults = plain_defaults(opts, global_default)?;
     let guard = callout_guard(opts);
-    let permissions_of = |owner: &str, account: &str, own: Option<&Permissions>| {
-        if let Some(guard) = guard.filter(|g| g.covers(account, owner)) {
+    let permissions_of = |who: &str, account: &str, own: Option<&Permissions>, values: &Values<'_>| {
+        if let Some(guard) = guard.filter(|g| g.covers(account, who)) {
             let base = own.or_else(|| default_rules(opts, account));
-            return compile(owner, &guard.applied(base));
+            return compile_for(who, &guard.applied(base), values);
         }
-        match own {
-            Some(perms) => compile(owner, perms),
-            None => Ok(defaults.get(account).cloned().unwrap_or_else(|| Arc::new(PermissionSet::unrestricted()))),
+        match (own, defaults.get(account)) {
+            (Some(perms), _) => compile_for(who, perms, values),
+            (None, Some(defaults)) => defaults.for_user(values),
+            (None, None) => Ok(Arc::new(PermissionSet::unrestricted())),
         }
     };
     let mut nkey_entries = HashMap::with_capacity(nkeys.len());
     for (account, user, _) in nkeys {
         let owner = format!("nkey user {}", user.nkey);
-        let permissions =
-            permissions_of(&user.nkey, account, user.permissions.as_ref()).map_err(|err| err.owned_by(&owner))?;
+        let values = config_values(&user.nkey, &user.nkey, account, &user.tags);
+        let permissions = permissions_of(&user.nkey, account, user.permissions.as_ref(), &values)
+            .map_err(|err| err.owned_by(&owner))?;
         let key = PublicKey::parse_as(&user.nkey, KeyType::User)
             .map_err(|source| AuthSetupError::Nkey { owner: owner.clone(), source })?;
         nkey_entries.insert(user.nkey.clone(), NkeyEntry { account: account.into(), key, permissions });
@@ -278,8 +340,9 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
     let mut hashes = Vec::new();
     for (account, user, _) in users {
         let owner = format!("user \"{}\"", user.user);
-        let permissions =
-            permissions_of(&user.user, account, user.permissions.as_ref()).map_err(|err| err.owned_by(&owner))?;
+        let values = config_values(&user.user, "", account, &user.tags);
+        let permissions = permissions_of(&user.user, account, user.permissions.as_ref(), &values)
+            .map_err(|err| err.owned_by(&owner))?;
         let (password, credential) = match &user.password {
             Some(secret) => {
                 let (hash, credential) = parse(&owner, secret)?;

@@ -30,7 +30,7 @@ use crate::secret::Secret;
 use crate::tls::PeerIdentity;
 
 pub use backends::{Chain, NkeyEntry, NoAuth, SingleUser, TokenAuth, UsersAuth};
-pub use build::{account_defaults, from_options, timing_warnings, AuthSetupError};
+pub use build::{account_defaults, config_values, from_options, timing_warnings, AccountDefaults, AuthSetupError};
 pub use delegation::{client_reason, Delegate, Delegation, DelegationRules, Pending, Route};
 pub use gate::{Gate, Guard};
 pub use throttle::{FailureThrottle, FREE_FAILURES};

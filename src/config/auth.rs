@@ -247,6 +247,7 @@ pub(crate) struct UserB {
     password: Option<Secret>,
     nkey: Option<String>,
     permissions: Option<Permissions>,
+    tags: Vec<String>,
     warnings: Vec<String>,
 }
 
@@ -259,13 +260,16 @@ fn user_entry(value: &Value, maps_certificates: bool, warnings: &mut Vec<String>
         password: None,
         nkey: None,
         permissions: None,
+        tags: Vec::new(),
         warnings: Vec::new(),
     };
     USER.read_value("a users entry", value, &mut b)?;
     warnings.append(&mut b.warnings);
     match (b.nkey, b.user) {
-        (Some(nkey), _) => Ok(UserEntry::Nkey(NkeyUser { nkey, permissions: b.permissions })),
-        (None, Some(user)) => Ok(UserEntry::Named(User { user, password: b.password, permissions: b.permissions })),
+        (Some(nkey), _) => Ok(UserEntry::Nkey(NkeyUser { nkey, permissions: b.permissions, tags: b.tags })),
+        (None, Some(user)) => {
+            Ok(UserEntry::Named(User { user, password: b.password, permissions: b.permissions, tags: b.tags }))
+        }
         (None, None) => Err(no_name(&b.at)),
     }
 }
@@ -312,8 +316,26 @@ pub(crate) static USER: Block<UserB> = Block {
             };
             permissions(&e.value, &what).map(|p| b.permissions = Some(p))
         }),
+        Key(&["tags"], |e, b, _| tags(&e.value).map(|t| b.tags = t)),
     ],
 };
+
+/// A user's `tags` (warden): strings such as `team:eng`, for
+/// `{{tag(team)}}` in permission templates. Lower-cased, as nats-server
+/// does a JWT's tags.
+fn tags(value: &Value) -> Result<Vec<String>, ConfigError> {
+    let items = match &value.kind {
+        Kind::Array(items) => items.iter().collect(),
+        _ => vec![value],
+    };
+    items
+        .into_iter()
+        .map(|item| match &item.kind {
+            Kind::String(tag) if !tag.trim().is_empty() => Ok(tag.trim().to_lowercase()),
+            _ => Err(invalid(item, "a tag must be a non-empty string such as \"team:eng\"")),
+        })
+        .collect()
+}
 
 /// A users entry names its user or its nkey.
 fn no_name(at: &Pos) -> ConfigError {
@@ -479,11 +501,22 @@ fn subject(value: &Value, dir: Direction) -> Result<String, ConfigError> {
             format!("a {} subject must be a string, found {}", dir.name(), value.describe()),
         ));
     };
-    let bad = || ConfigError::at(ErrorKind::Invalid, &value.pos, format!("subject {text:?} is not a valid subject"));
+    let bad = || {
+        match text.contains("{{") {
+        true => ConfigError::at(
+            ErrorKind::Invalid,
+            &value.pos,
+            format!(
+                "subject {text:?}: a template must be a whole token, one of {{{{name()}}}}, {{{{subject()}}}}, {{{{account-name()}}}}, {{{{account-subject()}}}}, {{{{tag(key)}}}} or {{{{account-tag(key)}}}}"
+            ),
+        ),
+        false => ConfigError::at(ErrorKind::Invalid, &value.pos, format!("subject {text:?} is not a valid subject")),
+    }
+    };
     let fields: Vec<&str> = text.split_ascii_whitespace().collect();
     match (dir, fields.as_slice()) {
-        (_, [subject]) if is_valid_pattern(subject.as_bytes()) => Ok((*subject).to_owned()),
-        (Direction::Subscribe, [subject, queue]) if is_valid_pattern(subject.as_bytes()) => {
+        (_, [subject]) if is_permission_subject(subject) => Ok((*subject).to_owned()),
+        (Direction::Subscribe, [subject, queue]) if is_permission_subject(subject) => {
             if queue.chars().any(char::is_whitespace) {
                 return Err(bad());
             }
@@ -496,6 +529,29 @@ fn subject(value: &Value, dir: Direction) -> Result<String, ConfigError> {
         )),
         _ => Err(bad()),
     }
+}
+
+/// A permission subject: a valid pattern, whose tokens may also be whole
+/// template functions (`chat.{{name()}}.>`), filled in per user later.
+fn is_permission_subject(subject: &str) -> bool {
+    if !subject.contains("{{") && !subject.contains("}}") {
+        return is_valid_pattern(subject.as_bytes());
+    }
+    let mut shape = Vec::with_capacity(subject.len());
+    for (i, token) in subject.split('.').enumerate() {
+        if i > 0 {
+            shape.push(b'.');
+        }
+        if token.contains("{{") || token.contains("}}") {
+            if !crate::perms::template::is_template_token(token) {
+                return false;
+            }
+            shape.push(b'x');
+        } else {
+            shape.extend_from_slice(token.as_bytes());
+        }
+    }
+    is_valid_pattern(&shape)
 }
 
 /// `allow_responses`: `true`, `false` (none), or `{ max, expires }`.

@@ -426,6 +426,9 @@ pub struct User {
     pub password: Option<Secret>,
     /// `permissions` / `permission`.
     pub permissions: Option<Permissions>,
+    /// `tags` (warden): `key:value` strings for `{{tag(key)}}` in
+    /// permission templates, as a user JWT's tags are.
+    pub tags: Vec<String>,
 }
 
 /// One `users` entry that logs in with an nkey: no password, the client
@@ -436,6 +439,8 @@ pub struct NkeyUser {
     pub nkey: String,
     /// `permissions` / `permission`.
     pub permissions: Option<Permissions>,
+    /// `tags` (warden), as for [`User::tags`].
+    pub tags: Vec<String>,
 }
 
 /// A permission set as written in the config (compiled later).

@@ -31,12 +31,11 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::auth::operator::user_identity;
-use crate::auth::{Claims, ConnectionFacts, Delegate, Pending, RefusalReason, Verdict, Verifier};
+use crate::auth::{AccountDefaults, Claims, ConnectionFacts, Delegate, Pending, RefusalReason, Verdict, Verifier};
 use crate::broker::{stopping, Broker, Inbox, InboxMsg, Interest, InternalClient, LogLimiter, Message};
 use crate::jwt::{self, AuthorizationResponseClaims, UserClaims};
 use crate::nkeys::{CurveKeyPair, CurvePublic, KeyPair, KeyType};
 use crate::perms::system_space::{AUTH_CALLOUT_SUBJECT, CALLOUT_INBOX_PREFIX};
-use crate::perms::PermissionSet;
 
 /// The request JWT's audience (nats-server's `AuthRequestSubject`).
 const REQUEST_AUDIENCE: &str = "nats-authorization-request";
@@ -74,7 +73,7 @@ pub struct CalloutSetup {
     pub timeout_secs: i64,
     /// What a user without permissions of its own gets, per account (and
     /// which accounts exist).
-    pub defaults: HashMap<String, Arc<PermissionSet>>,
+    pub defaults: HashMap<String, AccountDefaults>,
 }
 
 /// One request for the task to publish, and where its answer goes.
@@ -330,8 +329,16 @@ fn judge(
             effective.subscribe.deny.extend(crate::perms::system_space::callout_private());
         }
     }
+    let name = [granted.registered.name.as_str(), claims.user.as_deref().unwrap_or_default(), user]
+        .into_iter()
+        .find(|name| !name.is_empty())
+        .unwrap_or_default();
+    let defaults = match defaults.for_user(&crate::auth::config_values(name, user, account, &granted.nats.tags)) {
+        Ok(set) => set,
+        Err(err) => return invalid(&format!("the account's default permissions for this user: {err}")),
+    };
     let from = Some((facts.addr.ip(), facts.connection.jwt_name()));
-    match user_identity(&granted, &effective, account.into(), defaults, None, from, now) {
+    match user_identity(&granted, &effective, account.into(), &defaults, None, from, now) {
         Ok(mut identity) => {
             identity.user = [granted.registered.name.as_str(), claims.user.as_deref().unwrap_or_default(), user]
                 .into_iter()

@@ -50,7 +50,9 @@ use tokio_rustls::TlsConnector;
 use tracing::info;
 
 use super::DelegateSetupError;
-use crate::auth::{Claims, ConnectionFacts, Delegate, Identity, Pending, RefusalReason, Verdict, Verifier};
+use crate::auth::{
+    AccountDefaults, Claims, ConnectionFacts, Delegate, Identity, Pending, RefusalReason, Verdict, Verifier,
+};
 use crate::broker::Broker;
 use crate::config::{HttpTarget, Permissions, ResponsePermission, SubjectRules};
 use crate::nkeys::{self, KeyType, PublicKey};
@@ -70,7 +72,7 @@ pub struct HttpAuthorizer {
     headers: Vec<(HeaderName, HeaderValue)>,
     server_id: String,
     server_name: String,
-    defaults: Arc<HashMap<String, Arc<PermissionSet>>>,
+    defaults: Arc<HashMap<String, AccountDefaults>>,
     /// Checking an answer (a permission compile) runs on the pool.
     verifier: Arc<Verifier>,
 }
@@ -83,7 +85,7 @@ impl HttpAuthorizer {
         headers: &[(String, Secret)],
         broker: &Broker,
         verifier: &Arc<Verifier>,
-        defaults: HashMap<String, Arc<PermissionSet>>,
+        defaults: HashMap<String, AccountDefaults>,
     ) -> Result<HttpAuthorizer, DelegateSetupError> {
         let target = HttpTarget::parse(url).map_err(DelegateSetupError::Tls)?;
         let tls = if target.tls {
@@ -386,7 +388,7 @@ impl PermissionsDoc {
 /// The authorizer's answer for this login, checked (public for the
 /// `authorizer_answer` fuzz target).
 pub fn judge(
-    defaults: &HashMap<String, Arc<PermissionSet>>,
+    defaults: &HashMap<String, AccountDefaults>,
     claims: &Claims,
     facts: &ConnectionFacts,
     answer: &[u8],
@@ -412,8 +414,16 @@ pub fn judge(
     let Some(default) = defaults.get(&account) else {
         return invalid(&format!("it places the user in {account:?}, which is not an account here"));
     };
+    let user = answer.user.or_else(|| claims.user.clone()).or_else(|| claims.nkey.clone());
     let permissions = match answer.permissions.map(PermissionsDoc::permissions) {
-        None => default.clone(),
+        None => {
+            let name = user.as_deref().unwrap_or_default();
+            let values = crate::auth::config_values(name, claims.nkey.as_deref().unwrap_or_default(), &account, &[]);
+            match default.for_user(&values) {
+                Ok(set) => set,
+                Err(err) => return invalid(&format!("the account's default permissions for this user: {err}")),
+            }
+        }
         Some(Err(why)) => return invalid(&format!("its permissions: {why}")),
         Some(Ok(perms)) => match PermissionSet::compile(&perms) {
             Ok(set) => Arc::new(set),
@@ -427,7 +437,6 @@ pub fn judge(
         Some(Some(at)) if at <= now => return invalid("it expires in the past"),
         other => other.flatten(),
     };
-    let user = answer.user.or_else(|| claims.user.clone()).or_else(|| claims.nkey.clone());
     let credential = crate::auth::credential_fingerprint("http-authorizer");
     let mut identity = Identity::new(user, account.into(), permissions, credential);
     identity.expires = expires;

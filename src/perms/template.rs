@@ -11,18 +11,20 @@
 //! invalid allow entry and refuse the user for an invalid deny entry, so a
 //! template can never grant more than it says.
 
+use crate::config::{Permissions, SubjectRules};
 use crate::subject::is_safe_token_value;
 
-/// The values a template may use.
+/// The values a template may use; an empty one has no value, so an entry
+/// using it is invalid.
 #[derive(Debug)]
 pub struct Values<'a> {
-    /// The user JWT's `name`.
+    /// The user JWT's `name`; a config user's name, or an nkey user's key.
     pub name: &'a str,
-    /// The user's key.
+    /// The user's key (empty for a config user with a password).
     pub subject: &'a str,
-    /// The account JWT's `name`.
+    /// The account JWT's `name`; a config account's name.
     pub account_name: &'a str,
-    /// The account's key.
+    /// The account's key (empty in config mode, where accounts have none).
     pub account_subject: &'a str,
     /// The user's tags.
     pub tags: &'a [String],
@@ -34,19 +36,78 @@ pub struct Values<'a> {
 const MAX_EXPANSION: usize = 1024;
 
 /// Fills in every entry of `list`. An entry that comes out invalid is
-/// dropped, or with `strict` (deny lists) makes the whole list `None`.
+/// dropped, or with `strict` (deny lists) makes the whole list `None`. A
+/// subscribe entry's queue group (`"chat.{{name()}} workers"`) is kept as
+/// written after each subject.
 pub fn fill_list(list: &[String], values: &Values<'_>, strict: bool) -> Option<Vec<String>> {
     let mut out = Vec::new();
     for entry in list {
-        for subject in expand(entry, values)? {
+        let (subject, queue) = match entry.split_once(' ') {
+            Some((subject, queue)) => (subject, Some(queue)),
+            None => (entry.as_str(), None),
+        };
+        for subject in expand(subject, values)? {
             if crate::subject::is_valid_pattern(subject.as_bytes()) {
-                out.push(subject);
+                out.push(match queue {
+                    Some(queue) => format!("{subject} {queue}"),
+                    None => subject,
+                });
             } else if strict {
                 return None;
             }
         }
     }
     Some(out)
+}
+
+/// `perms` filled in for one user: allow and literal entries that come out
+/// invalid are dropped (an allow list emptied that way still denies
+/// everything, as any empty allow list does); `None` when a deny entry
+/// cannot be made valid, which must refuse the user.
+pub fn fill(perms: &Permissions, values: &Values<'_>) -> Option<Permissions> {
+    let list = |l: &Option<Vec<String>>, strict: bool| match l {
+        Some(l) => fill_list(l, values, strict).map(Some),
+        None => Some(None),
+    };
+    let rules = |r: &Option<SubjectRules>| match r {
+        Some(r) => Some(Some(SubjectRules {
+            allow: list(&r.allow, false)?,
+            literal: list(&r.literal, false)?,
+            deny: list(&r.deny, true)?,
+        })),
+        None => Some(None),
+    };
+    Some(Permissions {
+        publish: rules(&perms.publish)?,
+        subscribe: rules(&perms.subscribe)?,
+        allow_responses: perms.allow_responses,
+    })
+}
+
+/// Whether any entry of `perms` holds a template.
+pub fn has_templates(perms: &Permissions) -> bool {
+    let lists = [&perms.publish, &perms.subscribe]
+        .into_iter()
+        .flatten()
+        .flat_map(|r| [&r.allow, &r.literal, &r.deny].into_iter().flatten());
+    lists.flatten().any(|entry| entry.contains("{{"))
+}
+
+/// Whether `token` is one template function as a whole subject token
+/// (`{{name()}}`, `{{tag(team)}}`, ...), for the config reader.
+pub fn is_template_token(token: &str) -> bool {
+    let Some(op) = token.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) else {
+        return false;
+    };
+    let op = op.trim().to_ascii_lowercase();
+    let argument = |prefix: &str| {
+        op.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(')')).is_some_and(|arg| {
+            !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+    };
+    matches!(op.as_str(), "name()" | "subject()" | "account-name()" | "account-subject()")
+        || argument("tag(")
+        || argument("account-tag(")
 }
 
 /// Every subject one entry stands for (an entry without templates: itself).
@@ -97,4 +158,75 @@ fn expand(entry: &str, values: &Values<'_>) -> Option<Vec<String>> {
         subjects = next;
     }
     Some(subjects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> Option<Vec<String>> {
+        Some(items.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn carol(tags: &[String]) -> Values<'_> {
+        Values { name: "carol", subject: "", account_name: "APP", account_subject: "", tags, account_tags: &[] }
+    }
+
+    #[test]
+    fn config_rules_fill_in_with_queues_literals_and_the_deny_rule() {
+        let tags = vec!["team:eng".to_string()];
+        let perms = Permissions {
+            publish: Some(SubjectRules {
+                allow: list(&["chat.{{name()}}.>", "k.{{subject()}}"]),
+                ..Default::default()
+            }),
+            subscribe: Some(SubjectRules {
+                allow: list(&["team.{{tag(team)}}.>", "jobs.{{account-name()}} workers"]),
+                literal: list(&["sensor.{{name()}}.*"]),
+                deny: list(&["team.{{tag(team)}}.secret"]),
+            }),
+            allow_responses: None,
+        };
+        assert!(has_templates(&perms));
+        let out = fill(&perms, &carol(&tags)).unwrap();
+        // A config user with a password has no key: that entry is dropped.
+        assert_eq!(out.publish.unwrap().allow, list(&["chat.carol.>"]));
+        let sub = out.subscribe.unwrap();
+        assert_eq!(sub.allow, list(&["team.eng.>", "jobs.APP workers"]));
+        assert_eq!(sub.literal, list(&["sensor.carol.*"]));
+        assert_eq!(sub.deny, list(&["team.eng.secret"]));
+        // Without the tag the deny cannot be filled in: the user is refused.
+        assert_eq!(fill(&perms, &carol(&[])), None);
+        // A name that is not one literal token never widens an allow entry.
+        let dotted = Values { name: "a.b", ..carol(&tags) };
+        let out = fill(&perms, &dotted).unwrap();
+        assert_eq!(out.publish.unwrap().allow, Some(Vec::new()), "an emptied allow list still denies all");
+        assert!(!has_templates(&Permissions::default()));
+    }
+
+    #[test]
+    fn template_tokens_are_known_functions_only() {
+        for ok in [
+            "{{name()}}",
+            "{{ Name() }}",
+            "{{subject()}}",
+            "{{account-name()}}",
+            "{{tag(team)}}",
+            "{{account-tag(a_b-1)}}",
+        ] {
+            assert!(is_template_token(ok), "{ok}");
+        }
+        for bad in [
+            "{{nmae()}}",
+            "{{tag()}}",
+            "{{tag(a.b)}}",
+            "{{tag(*)}}",
+            "{{name()}}x",
+            "x{{name()}}",
+            "{{name()",
+            "name()}}",
+        ] {
+            assert!(!is_template_token(bad), "{bad}");
+        }
+    }
 }

@@ -221,7 +221,7 @@ authorization { users = [ {user: "alice@example.com"}, {user: "CN=carol,OU=eng",
     assert_eq!(tls.timeout, Duration::from_millis(500));
     assert_eq!(
         o.authorization.unwrap().users[0],
-        User { user: "alice@example.com".into(), password: None, permissions: None }
+        User { user: "alice@example.com".into(), password: None, permissions: None, tags: Vec::new() }
     );
     let o = ok("tls { cert_file: c, key_file: k, min_version: 1.3 }").options;
     assert_eq!(o.tls.unwrap().min_version, TlsVersion::V1_3);
@@ -243,4 +243,31 @@ fn hashes() {
     for p in ["foo", "$2a$", "$2c$10$x", "$2a$1$x", "$2a$ab$x", "argon2id$", "$argon2$x", ""] {
         assert!(!is_password_hash(p), "{p}");
     }
+}
+
+#[test]
+fn permission_templates_are_read_and_checked() {
+    let loaded = ok(r#"
+authorization {
+  default_permissions = { publish = "chat.{{name()}}.>", subscribe = { allow: "team.{{tag(team)}}.>", literal: "dm.{{name()}}.*" } }
+  users = [ { user: carol, password: "$2y$10$abcdefghijabcdefghijab", tags: ["Team:Eng", "site:par"] } ]
+}
+"#);
+    let auth = loaded.options.authorization.as_ref().unwrap();
+    assert_eq!(auth.users[0].tags, ["team:eng", "site:par"]);
+    assert_eq!(auth.default_permissions.as_ref().unwrap().publish, allow(&["chat.{{name()}}.>"]));
+    for (perms, message) in [
+        ("{publish: \"chat.{{nmae()}}.>\"}", "a template must be a whole token"),
+        ("{publish: \"chat.x{{name()}}\"}", "a template must be a whole token"),
+        ("{subscribe: \"chat.{{name()}}.>.x\"}", "a template must be a whole token"),
+    ] {
+        let text = format!(
+            "authorization {{\n  users = [\n    {{user: u, password: \"$2a$10$x\", permissions: {perms}}}\n  ]\n}}\n"
+        );
+        let err = crate::config::load_str(&text, "t.conf").unwrap_err().to_string();
+        assert!(err.contains(message), "{perms}: {err}");
+    }
+    let err = crate::config::load_str("authorization { users = [ {user: u, password: x, tags: [1]} ] }", "t.conf")
+        .unwrap_err();
+    assert!(err.to_string().contains("a tag must be a non-empty string"), "{err}");
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use super::*;
 use crate::auth::{ClientSoftware, TlsFacts};
 use crate::broker::Account;
+use crate::perms::PermissionSet;
 use crate::secret::Secret;
 
 const NOW: i64 = 1_800_000_000;
@@ -21,8 +22,8 @@ fn fixture(xkey: bool) -> Fixture {
     let issuer = KeyPair::generate(KeyType::Account).unwrap();
     let service = CurveKeyPair::generate();
     let defaults = HashMap::from([
-        ("APP".to_owned(), Arc::new(PermissionSet::unrestricted())),
-        ("AUTH".to_owned(), Arc::new(PermissionSet::unrestricted())),
+        ("APP".to_owned(), AccountDefaults::Compiled(Arc::new(PermissionSet::unrestricted()))),
+        ("AUTH".to_owned(), AccountDefaults::Compiled(Arc::new(PermissionSet::unrestricted()))),
     ]);
     let setup = CalloutSetup {
         issuer: issuer.public().as_str().to_owned(),

@@ -4,8 +4,8 @@ use super::*;
 use crate::nkeys::KeyPair;
 use crate::perms::SubDecision;
 
-fn defaults() -> HashMap<String, Arc<PermissionSet>> {
-    HashMap::from([("APP".to_owned(), Arc::new(PermissionSet::unrestricted()))])
+fn defaults() -> HashMap<String, AccountDefaults> {
+    HashMap::from([("APP".to_owned(), AccountDefaults::Compiled(Arc::new(PermissionSet::unrestricted())))])
 }
 
 fn facts() -> ConnectionFacts {
@@ -97,4 +97,32 @@ fn nkeys_are_sent_only_with_a_good_signature_of_the_nonce() {
     facts.nonce = None;
     assert!(!nkey_proven(&claims, &facts));
     assert!(nkey_proven(&Claims::default(), &facts), "no nkey, nothing to prove");
+}
+
+/// An account's templated defaults are filled in per login, with the
+/// authorizer's user name; one that cannot be filled refuses the login.
+#[test]
+fn templated_account_defaults_are_filled_in_for_each_login() {
+    let perms = Permissions {
+        publish: Some(SubjectRules { allow: Some(vec!["chat.{{name()}}.>".into()]), ..Default::default() }),
+        subscribe: Some(SubjectRules { deny: Some(vec!["chat.{{name()}}.muted".into()]), ..Default::default() }),
+        allow_responses: None,
+    };
+    let defaults = HashMap::from([("APP".to_owned(), AccountDefaults::Templated(Arc::new(perms), "APP".into()))]);
+    let judged = |answer: Value| {
+        judge(
+            &defaults,
+            &claims("alice"),
+            &facts(),
+            answer.to_string().as_bytes(),
+            UNIX_EPOCH + Duration::from_secs(1000),
+        )
+    };
+    let Verdict::Accept(id) = judged(json!({ "allow": true, "account": "APP", "user": "dave" })) else {
+        panic!("dave is admitted")
+    };
+    assert!(id.permissions.may_publish(b"chat.dave.x") && !id.permissions.may_publish(b"chat.alice.x"));
+    assert!(!id.permissions.may_subscribe(b"chat.dave.muted", None).is_allowed());
+    let refused = judged(json!({ "allow": true, "account": "APP", "user": "a.b" }));
+    assert!(matches!(refused, Verdict::Refuse(RefusalReason::ServiceUnavailable)));
 }
