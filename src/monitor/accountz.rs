@@ -194,7 +194,7 @@ fn info(account: &Account) -> AccountInfo {
         expired: false,
         complete: true,
         jetstream_enabled: false,
-        leafnode_connections: 0,
+        leafnode_connections: account.leafnodes(),
         client_connections: account.connections(),
         subscriptions: account.router.len(),
         exports,
