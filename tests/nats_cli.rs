@@ -166,10 +166,20 @@ async fn ask_warden(
 
 /// The next message on `sub` that `server_id` sent.
 async fn next_from(sub: &mut async_nats::Subscriber, server_id: &str) -> async_nats::Message {
+    next_where(sub, server_id, |_| true).await
+}
+
+/// The next message on `sub` that `server_id` sent and `wanted` accepts.
+async fn next_where(
+    sub: &mut async_nats::Subscriber,
+    server_id: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> async_nats::Message {
     within(async {
         loop {
             let message = sub.next().await.expect("subscription open");
-            if sender(&message.payload) == server_id {
+            let json: Value = serde_json::from_slice(&message.payload).unwrap();
+            if sender(&message.payload) == server_id && wanted(&json) {
                 return message;
             }
         }
@@ -212,6 +222,7 @@ async fn every_answer_decodes(binary: &Path, name: &str, decode_peer: bool) {
     let mut disconnects = sys.subscribe("$SYS.ACCOUNT.*.DISCONNECT").await.unwrap();
     let mut auth_errors = sys.subscribe("$SYS.SERVER.*.CLIENT.AUTH.ERR").await.unwrap();
     let mut statsz = sys.subscribe("$SYS.SERVER.*.STATSZ").await.unwrap();
+    let mut conns = sys.subscribe("$SYS.ACCOUNT.*.SERVER.CONNS").await.unwrap();
     sys.flush().await.unwrap();
     let a = login(&url(&w), "a", "pa").await;
     let _orders = a.subscribe("orders.*").await.unwrap();
@@ -283,10 +294,16 @@ async fn every_answer_decodes(binary: &Path, name: &str, decode_peer: bool) {
 
     // Events: a connect and a disconnect in A, a failed login, and the
     // periodic statistics.
+    // A has `a` on warden; `b` makes two, then one again.
+    let count = |n: u64| move |json: &Value| json["acc"] == "A" && json["conns"] == n;
     let b = login(&url(&w), "b", "pb").await;
     batch.add("connect", "warden $SYS.ACCOUNT.A.CONNECT", &next_from(&mut connects, &wid).await.payload);
+    let event = next_where(&mut conns, &wid, count(2)).await;
+    batch.add("accconns", "warden $SYS.ACCOUNT.A.SERVER.CONNS (2)", &event.payload);
     drop(b);
     batch.add("disconnect", "warden $SYS.ACCOUNT.A.DISCONNECT", &next_from(&mut disconnects, &wid).await.payload);
+    let event = next_where(&mut conns, &wid, count(1)).await;
+    batch.add("accconns", "warden $SYS.ACCOUNT.A.SERVER.CONNS (1)", &event.payload);
     let mut raw = Raw::connect(w.local_addr()).await.0;
     raw.send("CONNECT {\"user\":\"a\",\"pass\":\"wrong\"}\r\n").await;
     raw.expect("-ERR 'Authorization Violation'").await;
@@ -306,6 +323,8 @@ async fn every_answer_decodes(binary: &Path, name: &str, decode_peer: bool) {
             format!("{peer} $SYS.ACCOUNT.A.CONNECT"),
             &next_from(&mut connects, &peer_id).await.payload,
         );
+        let event = next_where(&mut conns, &peer_id, count(2)).await;
+        batch.add("accconns", format!("{peer} $SYS.ACCOUNT.A.SERVER.CONNS"), &event.payload);
         drop(b);
         let event = next_from(&mut disconnects, &peer_id).await;
         batch.add("disconnect", format!("{peer} $SYS.ACCOUNT.A.DISCONNECT"), &event.payload);
