@@ -42,22 +42,33 @@ fn decoder() -> Option<PathBuf> {
     Some(PathBuf::from(String::from_utf8(built.stdout).unwrap().trim()))
 }
 
-/// Messages to decode: (kind, label, payload), see tests/sysdecode.
+/// Messages to decode: (kind, label, answer), see tests/sysdecode.
 #[derive(Default)]
-struct Batch(Vec<(String, String, Vec<u8>)>);
+struct Batch(Vec<(String, String, Answer)>);
 
 impl Batch {
+    /// A plain JSON message.
     fn add(&mut self, kind: &str, label: impl Into<String>, payload: &[u8]) {
-        self.0.push((kind.to_owned(), label.into(), payload.to_vec()));
+        self.add_answer(kind, label, Answer { payload: payload.to_vec(), snappy: false });
+    }
+
+    fn add_answer(&mut self, kind: &str, label: impl Into<String>, answer: Answer) {
+        self.0.push((kind.to_owned(), label.into(), answer));
     }
 
     /// Runs the decoder over the batch: each label with `None` (decoded)
     /// or why not, and the file that keeps the decoder's input.
     fn decode(&self, decoder: &Path) -> (Vec<(String, Option<String>)>, PathBuf) {
         let mut input = Vec::new();
-        for (kind, label, payload) in &self.0 {
-            // A JSON text has raw newlines only between tokens.
-            let payload = String::from_utf8_lossy(payload).replace(['\n', '\r'], " ");
+        for (kind, label, answer) in &self.0 {
+            let payload = if answer.snappy {
+                // Compressed: hex in a JSON string, for the decoder to inflate.
+                let hex: String = answer.payload.iter().map(|b| format!("{b:02x}")).collect();
+                format!(r#""{hex}","snappy":true"#)
+            } else {
+                // A JSON text has raw newlines only between tokens.
+                String::from_utf8_lossy(&answer.payload).replace(['\n', '\r'], " ")
+            };
             let line =
                 format!(r#"{{"kind":{},"label":{},"payload":{payload}}}"#, Value::from(&**kind), Value::from(&**label));
             writeln!(input, "{line}").unwrap();
@@ -95,23 +106,50 @@ async fn login(url: &str, user: &str, pass: &str) -> async_nats::Client {
     login_retrying(url, user, pass).await
 }
 
+/// One answer: its payload, and whether it is snappy-compressed (only
+/// nats-server compresses; warden answers in plain JSON, which the CLI reads
+/// as well).
+struct Answer {
+    payload: Vec<u8>,
+    snappy: bool,
+}
+
+impl Answer {
+    /// The id of the server that sent it; compressed ones are nats-server's.
+    fn sender(&self) -> Option<String> {
+        (!self.snappy).then(|| sender(&self.payload))
+    }
+}
+
 /// Publishes `body` on `subject` with a fresh inbox and collects the raw
-/// answers, until `expect` came or `quiet` passed without one.
+/// answers, until `expect` came or `quiet` passed without one. Like the
+/// CLI (jsm.go's `serverdata.DoReqAsync`), it offers snappy for all but
+/// `SERVER.PING` and the account requests; the answers must still be
+/// plain JSON, or snappy with `Content-Encoding` saying so (nats-server's).
 async fn answers(
     client: &async_nats::Client,
     subject: &str,
     body: &str,
     expect: usize,
     quiet: Duration,
-) -> Vec<Vec<u8>> {
+) -> Vec<Answer> {
     let inbox = client.new_inbox();
     let mut sub = client.subscribe(inbox.clone()).await.unwrap();
-    client.publish_with_reply(subject.to_owned(), inbox, body.to_owned().into()).await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    if subject != "$SYS.REQ.SERVER.PING" && !subject.starts_with("$SYS.REQ.ACCOUNT") {
+        headers.insert("Accept-Encoding", "snappy");
+    }
+    client.publish_with_reply_and_headers(subject.to_owned(), inbox, headers, body.to_owned().into()).await.unwrap();
     client.flush().await.unwrap();
     let mut got = Vec::new();
     while got.len() < expect {
         match tokio::time::timeout(quiet, sub.next()).await {
-            Ok(Some(m)) => got.push(m.payload.to_vec()),
+            Ok(Some(m)) => {
+                let encoding = m.headers.as_ref().and_then(|h| h.get("Content-Encoding")).map(|v| v.to_string());
+                let snappy = encoding.as_deref() == Some("snappy");
+                assert!(encoding.is_none() || snappy, "{subject}: {encoding:?}");
+                got.push(Answer { payload: m.payload.to_vec(), snappy });
+            }
             _ => break,
         }
     }
@@ -138,12 +176,12 @@ async fn ask_both(
     let got = answers(client, subject, body, 2, WAIT).await;
     assert_eq!(got.len(), 2, "both servers answer {subject} {body}");
     let mut from_warden = 0;
-    for payload in got {
-        if sender(&payload) == warden_id {
+    for answer in got {
+        if answer.sender().as_deref() == Some(warden_id) {
             from_warden += 1;
-            batch.add(kind, format!("warden {subject} {body}"), &payload);
+            batch.add_answer(kind, format!("warden {subject} {body}"), answer);
         } else if let Some(peer) = peer {
-            batch.add(kind, format!("{peer} {subject} {body}"), &payload);
+            batch.add_answer(kind, format!("{peer} {subject} {body}"), answer);
         }
     }
     assert_eq!(from_warden, 1, "warden answers {subject} once");
@@ -160,8 +198,8 @@ async fn ask_warden(
 ) {
     let mut got = answers(client, subject, body, 1, WAIT).await;
     assert_eq!(got.len(), 1, "an answer to {subject} {body}");
-    assert_eq!(sender(&got[0]), warden_id, "warden answers {subject}");
-    batch.add(kind, format!("warden (as {who}) {subject} {body}"), &got.remove(0));
+    assert_eq!(got[0].sender().as_deref(), Some(warden_id), "warden answers {subject}");
+    batch.add_answer(kind, format!("warden (as {who}) {subject} {body}"), got.remove(0));
 }
 
 /// The next message on `sub` that `server_id` sent.
@@ -258,6 +296,9 @@ async fn every_answer_decodes(binary: &Path, name: &str, decode_peer: bool) {
     ask_both(&mut batch, &sys, "accountz", "$SYS.REQ.SERVER.PING.ACCOUNTZ", r#"{"account":"A"}"#, &wid, peer).await;
     ask_both(&mut batch, &sys, "healthz", "$SYS.REQ.SERVER.PING.HEALTHZ", "", &wid, peer).await;
     ask_both(&mut batch, &sys, "leafz", "$SYS.REQ.SERVER.PING.LEAFZ", "", &wid, peer).await;
+    // `nats server info w1` / `nats server request ... --name w1`.
+    let exact = r#"{"server_name":"w1","exact_match":true}"#;
+    ask_warden(&mut batch, (&sys, "sys"), "varz", "$SYS.REQ.SERVER.PING.VARZ", exact, &wid).await;
     let by_id = |what: &str| format!("$SYS.REQ.SERVER.{wid}.{what}");
     for (kind, what, body) in [
         ("statsz", "STATSZ", ""),
@@ -316,7 +357,7 @@ async fn every_answer_decodes(binary: &Path, name: &str, decode_peer: bool) {
     if let Some(peer) = peer {
         // The same events from nats-server, which check the decoder.
         let got = answers(&peer_sys, "$SYS.REQ.SERVER.PING", "", 2, WAIT).await;
-        let peer_id = got.iter().map(|p| sender(p)).find(|id| *id != wid).expect("nats-server answers");
+        let peer_id = got.iter().filter_map(Answer::sender).find(|id| *id != wid).expect("nats-server answers");
         let b = login(&peer_url, "b", "pb").await;
         batch.add(
             "connect",
@@ -354,8 +395,8 @@ async fn the_decoder_refuses_unknown_mistyped_and_missing_fields() {
     let Some(decoder) = decoder() else { return };
     let server = start(options_from(ACCOUNTS)).await;
     let sys = login(&url(&server), "sys", "ps").await;
-    let stats = answers(&sys, "$SYS.REQ.SERVER.PING", "", 1, WAIT).await.remove(0);
-    let idz = answers(&sys, "$SYS.REQ.SERVER.PING.IDZ", "", 1, WAIT).await.remove(0);
+    let stats = answers(&sys, "$SYS.REQ.SERVER.PING", "", 1, WAIT).await.remove(0).payload;
+    let idz = answers(&sys, "$SYS.REQ.SERVER.PING.IDZ", "", 1, WAIT).await.remove(0).payload;
     let changed = |payload: &[u8], change: &dyn Fn(&mut Value)| {
         let mut json: Value = serde_json::from_slice(payload).unwrap();
         change(&mut json);

@@ -6,7 +6,9 @@
 //
 //	sysdecode < answers.jsonl
 //
-// Each input line is {"kind": K, "label": L, "payload": <the message>}.
+// Each input line is {"kind": K, "label": L, "payload": <the message>}, or
+// for a snappy-compressed answer (nats-server compresses when asked, as the
+// CLI asks) {..., "payload": "<hex>", "snappy": true}.
 // Each output line is "ok<TAB>L" or "fail<TAB>L<TAB>why"; the exit status is
 // 1 if any line failed.
 //
@@ -23,12 +25,15 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -408,6 +413,20 @@ type item struct {
 	Kind    string          `json:"kind"`
 	Label   string          `json:"label"`
 	Payload json.RawMessage `json:"payload"`
+	Snappy  bool            `json:"snappy"`
+}
+
+// inflate reads a compressed payload as the CLI does (s2 reads snappy).
+func inflate(payload json.RawMessage) ([]byte, error) {
+	var text string
+	if err := json.Unmarshal(payload, &text); err != nil {
+		return nil, err
+	}
+	raw, err := hex.DecodeString(text)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(s2.NewReader(bytes.NewReader(raw)))
 }
 
 func decode(it item) error {
@@ -415,7 +434,14 @@ func decode(it item) error {
 	if !ok {
 		return fmt.Errorf("unknown kind %q", it.Kind)
 	}
-	payload, err := strip(it.Kind, it.Payload)
+	payload := []byte(it.Payload)
+	if it.Snappy {
+		var err error
+		if payload, err = inflate(it.Payload); err != nil {
+			return fmt.Errorf("snappy: %v", err)
+		}
+	}
+	payload, err := strip(it.Kind, payload)
 	if err != nil {
 		return err
 	}
