@@ -56,6 +56,9 @@ bash scripts/python-deps.sh || missing "scripts/python-deps.sh failed (nats-py, 
 # Go and the official nats-io/jwt + nkeys packages from Debian, for the
 # operator-mode fixtures (tests/jwtgen).
 bash scripts/jwtgen.sh >/dev/null || missing "scripts/jwtgen.sh failed (Go's NATS packages)"
+# Debian's nats-server source package, to decode warden's $SYS answers into
+# nats-server's own types as the nats CLI does (tests/sysdecode).
+bash scripts/sysdecode.sh >/dev/null || missing "scripts/sysdecode.sh failed (Debian's nats-server Go package)"
 
 # The official NATS JavaScript packages from npm (Node.js from Debian if the
 # machine has none), for the auth callout service the tests run (tests/callout).

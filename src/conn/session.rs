@@ -704,14 +704,16 @@ impl Session {
         for (_, sub) in self.subs.drain() {
             self.broker.remove_subscription(&sub);
         }
+        // Counted out before the event is reported: the account's
+        // connection count published with it must not include this one.
+        if let State::Established(established) = std::mem::replace(&mut self.state, State::AwaitingConnect) {
+            established.account.disconnect();
+        }
         if self.reported {
             let client = self.client.clone();
             // An event carries wall-clock time for its reader.
             #[allow(clippy::disallowed_methods)]
             self.broker.events.report(ServerEvent::Disconnect { client, reason, stop: SystemTime::now() });
-        }
-        if let State::Established(established) = std::mem::replace(&mut self.state, State::AwaitingConnect) {
-            established.account.disconnect();
         }
     }
 

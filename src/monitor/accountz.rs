@@ -30,6 +30,9 @@ struct Accountz<'a> {
 #[derive(Serialize)]
 struct AccountInfo {
     account_name: String,
+    /// nats-server always writes it (a Go `time.Time` is never omitted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    update_time: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     is_system: bool,
     expired: bool,
@@ -186,11 +189,12 @@ fn info(account: &Account) -> AccountInfo {
         .collect();
     AccountInfo {
         account_name: account.name.to_string(),
+        update_time: state.updated.map(rfc3339),
         is_system: state.is_system,
         expired: false,
         complete: true,
         jetstream_enabled: false,
-        leafnode_connections: 0,
+        leafnode_connections: account.leafnodes(),
         client_connections: account.connections(),
         subscriptions: account.router.len(),
         exports,

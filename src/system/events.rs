@@ -1,7 +1,10 @@
 //! The audit stream: connection events in nats-server's advisory JSON
 //! (`io.nats.server.advisory.v1.client_connect` / `client_disconnect`),
-//! on nats-server's subjects, published in the system account. Rate limited
-//! where they are reported (`broker::EventHub`).
+//! and with each the account's connection count
+//! (`io.nats.server.advisory.v1.account_connections`, what `nats server
+//! watch accounts` shows and nats-server peers count cluster-wide
+//! connections with), on nats-server's subjects, published in the system
+//! account. Rate limited where they are reported (`broker::EventHub`).
 
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -9,6 +12,7 @@ use std::time::SystemTime;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::Serialize;
+use serde_json::Value;
 
 use super::requests::ServerInfo;
 use crate::broker::{Client, ClientKind, CloseReason, ServerEvent};
@@ -16,6 +20,7 @@ use crate::monitor::rfc3339;
 
 const CONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_connect";
 const DISCONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_disconnect";
+const ACCOUNT_CONNS_TYPE: &str = "io.nats.server.advisory.v1.account_connections";
 
 /// nats-server's `ClientInfo`, the fields warden knows.
 #[derive(Serialize)]
@@ -108,6 +113,42 @@ pub fn render(event: &ServerEvent, server: &ServerInfo<'_>, server_id: &str) -> 
     Some((subject, serde_json::to_vec(&body).unwrap_or_default()))
 }
 
+/// nats-server's `AccountNumConns` for one account: `stat` is its entry of
+/// `account_statz` (`acc`, `conns`, `leafnodes`, `total_conns`, `sent`,
+/// `received`, `slow_consumers`). Published on both subjects nats-server
+/// 2.9.10 uses (`$SYS.ACCOUNT.<acc>.SERVER.CONNS`, and the older
+/// `$SYS.SERVER.ACCOUNT.<acc>.CONNS` its peers still listen on).
+pub fn account_conns(account: &str, stat: Value, server: &ServerInfo<'_>) -> ([String; 2], Vec<u8>) {
+    #[derive(Serialize)]
+    struct AccountNumConns<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        id: String,
+        timestamp: String,
+        server: &'a ServerInfo<'a>,
+        #[serde(flatten)]
+        stat: Value,
+    }
+    let body = AccountNumConns {
+        kind: ACCOUNT_CONNS_TYPE,
+        id: event_id(),
+        timestamp: rfc3339(SystemTime::now()),
+        server,
+        stat,
+    };
+    let subjects = [format!("$SYS.ACCOUNT.{account}.SERVER.CONNS"), format!("$SYS.SERVER.ACCOUNT.{account}.CONNS")];
+    (subjects, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// The account whose connection count `event` changed, unless it is the
+/// global account (whose connects nats-server does not report either).
+pub fn counted_account(event: &ServerEvent) -> Option<String> {
+    match event {
+        ServerEvent::Connect { client } | ServerEvent::Disconnect { client, .. } => account_of(client),
+        ServerEvent::AuthError { .. } => None,
+    }
+}
+
 /// A leaf node's events go to `LEAFNODE.CONNECT`/`LEAFNODE.DISCONNECT`
 /// (nats-server's subjects), a client's to `CONNECT`/`DISCONNECT`.
 fn leaf_part(client: &Client) -> &'static str {
@@ -151,8 +192,6 @@ fn event_id() -> String {
 mod tests {
     use std::net::SocketAddr;
     use std::sync::Arc;
-
-    use serde_json::Value;
 
     use super::*;
     use crate::system::requests::ServerFacts;
@@ -208,6 +247,23 @@ mod tests {
         let event =
             ServerEvent::Disconnect { client: leaf, reason: CloseReason::ClientClosed, stop: SystemTime::now() };
         assert_eq!(render_json(&event).unwrap().0, "$SYS.ACCOUNT.A.LEAFNODE.DISCONNECT");
+    }
+
+    #[test]
+    fn account_connection_counts_have_nats_servers_shape_and_subjects() {
+        let facts = ServerFacts { name: "n1", host: "127.0.0.1", id: "NID", cluster: None };
+        let server = ServerInfo::new(&facts, 1, rfc3339(SystemTime::now()));
+        let stat = serde_json::json!({"acc": "A", "conns": 1, "leafnodes": 0, "total_conns": 1});
+        let (subjects, body) = account_conns("A", stat, &server);
+        assert_eq!(subjects, ["$SYS.ACCOUNT.A.SERVER.CONNS", "$SYS.SERVER.ACCOUNT.A.CONNS"]);
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["type"], ACCOUNT_CONNS_TYPE);
+        assert_eq!(
+            (&json["acc"], &json["total_conns"], &json["server"]["id"]),
+            (&"A".into(), &1.into(), &"NID".into())
+        );
+        assert_eq!(counted_account(&ServerEvent::Connect { client: client("A", "alice") }).as_deref(), Some("A"));
+        assert_eq!(counted_account(&ServerEvent::Connect { client: client("$G", "bob") }), None);
     }
 
     #[test]

@@ -445,6 +445,26 @@ impl Service {
         if let Some((subject, body)) = events::render(event, &server, &own.id) {
             self.publish(&system, subject.as_bytes(), &body);
         }
+        if let Some(account) = events::counted_account(event) {
+            self.send_account_conns(&system, &account);
+        }
+    }
+
+    /// The connection count of `account` on this server, as nats-server
+    /// sends it whenever an account gains or loses a connection.
+    fn send_account_conns(&mut self, system: &Account, account: &str) {
+        let Ok(mut statz) = self.api.account_statz(&[account.to_owned()], true) else { return };
+        let stat = statz["account_statz"][0].take();
+        if !stat.is_object() {
+            return;
+        }
+        let own = self.facts();
+        let facts = own.view();
+        let server = self.server_info(&facts);
+        let (subjects, body) = events::account_conns(account, stat, &server);
+        for subject in subjects {
+            self.publish(system, subject.as_bytes(), &body);
+        }
     }
 
     /// Publishes in `account` as the server.

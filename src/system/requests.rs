@@ -135,16 +135,19 @@ impl Body {
     }
 
     /// Whether this server is one the filter options select (nats-server's
-    /// `filterRequest`: substring matches on name, host and cluster; every
-    /// tag must be present, and warden has none; no JetStream domain).
+    /// `filterRequest`: substring matches on name, host and cluster, or
+    /// equality with `exact_match`, which the `nats` CLI sets when it asks
+    /// one server by name; every tag must be present, and warden has none;
+    /// no JetStream domain).
     pub fn selects(&self, server: &ServerFacts<'_>) -> bool {
-        let name = self.text("server_name");
-        let host = self.text("host");
+        let exact = self.options.get("exact_match").and_then(Value::as_bool).unwrap_or(false);
+        let matches =
+            |have: &str, wanted: &str| wanted.is_empty() || if exact { have == wanted } else { have.contains(wanted) };
         let cluster = self.text("cluster");
         let has_tags = self.options.get("tags").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
-        server.name.contains(name)
-            && server.host.contains(host)
-            && (cluster.is_empty() || server.cluster.is_some_and(|c| c.contains(cluster)))
+        matches(server.name, self.text("server_name"))
+            && matches(server.host, self.text("host"))
+            && (cluster.is_empty() || server.cluster.is_some_and(|c| matches(c, cluster)))
             && !has_tags
             && self.text("domain").is_empty()
     }
@@ -340,6 +343,12 @@ mod tests {
         assert!(!Body::parse(br#"{"cluster":"west"}"#).unwrap().selects(&facts));
         assert!(!Body::parse(br#"{"tags":["x"]}"#).unwrap().selects(&facts));
         assert!(!Body::parse(br#"{"domain":"hub"}"#).unwrap().selects(&facts));
+        // `nats server request --name n1` asks for exactly n1, never n10.
+        let exact = |body: &str| Body::parse(body.as_bytes()).unwrap().selects(&facts);
+        assert!(exact(r#"{"server_name":"n1","exact_match":true}"#));
+        assert!(!exact(r#"{"server_name":"n","exact_match":true}"#));
+        assert!(!exact(r#"{"cluster":"ea","exact_match":true}"#));
+        assert!(exact(r#"{"cluster":"east","host":"127.0.0.1","exact_match":true}"#));
         assert!(Body::parse(b"[1]").is_err());
         assert!(Body::parse(b"{").is_err());
         assert_eq!(Body::parse(br#"{"cid":7}"#).unwrap().cid(), Some(7));

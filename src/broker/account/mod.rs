@@ -20,6 +20,7 @@ mod replies;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use parking_lot::RwLock;
 
@@ -46,6 +47,10 @@ pub struct AccountState {
     pub exports: Vec<Export>,
     /// Whether this is the system account.
     pub is_system: bool,
+    /// When this state was made (the account's config applied, at start or
+    /// by a reload): nats-server's `update_time` in `/accountz` and the
+    /// `$SYS` account `INFO`, which the `nats` CLI shows.
+    pub updated: Option<SystemTime>,
     /// The internal subscriptions of `services`: each import's local
     /// subject (in this account) and its responses (in the exporter).
     internal_subs: Vec<registry::ImportSubs>,

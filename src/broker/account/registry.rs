@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use parking_lot::{Mutex, RwLock};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -198,6 +199,7 @@ fn build_state(
         limits: config.map_or_else(AccountLimits::default, |c| c.limits),
         exports: config.map(|c| c.exports.clone()).unwrap_or_default(),
         is_system,
+        updated: Some(SystemTime::now()),
         ..AccountState::default()
     };
     let Some(config) = config else { return Ok(state) };
