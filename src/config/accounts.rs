@@ -17,7 +17,7 @@ use super::options::{
     AccountConfig, AccountLimits, Export, ExportKind, Import, ImportKind, LocalSubject, ResponseType,
     DEFAULT_RESPONSE_THRESHOLD, GLOBAL_ACCOUNT,
 };
-use super::schema::{Block, Step::Check, Step::Key};
+use super::schema::{Block, Opt, Step::Check, Step::Key};
 use super::section::{self, Bare};
 use super::value::{Entry, Kind, Pos, Value};
 use crate::nkeys::{KeyType, PublicKey};
@@ -143,7 +143,7 @@ fn account_block(
 pub(crate) static ACCOUNT: Block<Account> = Block {
     unsupported: UNSUPPORTED_ACCOUNT,
     steps: &[
-        Key(&["nkey"], |e, b, _| {
+        Key(&Opt::new(&["nkey"]), |e, b, _| {
             let text = section::word(&e.value, "account nkey")?;
             if PublicKey::parse_as(text, KeyType::Account).is_err() {
                 return Err(invalid(&e.value, format!("Not a valid public nkey for an account: {text:?}")));
@@ -151,23 +151,23 @@ pub(crate) static ACCOUNT: Block<Account> = Block {
             b.account.nkey = Some(text.to_owned());
             Ok(())
         }),
-        Key(&["users"], |e, b, _| {
+        Key(&Opt::new(&["users"]), |e, b, _| {
             let UsersList { users, nkeys } = auth::users_list(&e.value, b.maps_certificates, &mut b.warnings)?;
             (b.account.users, b.account.nkeys) = (users, nkeys);
             b.positions.users.insert(b.index, e.key_pos.clone());
             Ok(())
         }),
-        Key(&["default_permissions"], |e, b, _| {
+        Key(&Opt::new(&["default_permissions"]), |e, b, _| {
             auth::permissions(&e.value, "default_permissions").map(|p| b.account.default_permissions = Some(p))
         }),
-        Key(&["exports"], |e, b, _| {
+        Key(&Opt::new(&["exports"]), |e, b, _| {
             for (i, item) in section::array(&e.value, "exports")?.iter().enumerate() {
                 b.account.exports.push(export(item)?);
                 b.positions.exports.insert((b.index, i), item.pos.clone());
             }
             Ok(())
         }),
-        Key(&["imports"], |e, b, _| {
+        Key(&Opt::new(&["imports"]), |e, b, _| {
             for (i, item) in section::array(&e.value, "imports")?.iter().enumerate() {
                 let import = import(item, &mut b.warnings)?;
                 if let ImportKind::Service { to } = &import.kind {
@@ -189,7 +189,9 @@ pub(crate) static ACCOUNT: Block<Account> = Block {
             }
             Ok(())
         }),
-        Key(&["limits"], |e, b, _| LIMITS.read_value("account limits", &e.value, &mut b.account.limits).map(|_| ())),
+        Key(&Opt::new(&["limits"]), |e, b, _| {
+            LIMITS.read_value("account limits", &e.value, &mut b.account.limits).map(|_| ())
+        }),
     ],
 };
 
@@ -206,13 +208,17 @@ fn limit(e: &Entry, what: &str) -> Result<Option<usize>, ConfigError> {
 pub(crate) static LIMITS: Block<AccountLimits> = Block {
     unsupported: UNSUPPORTED_LIMITS,
     steps: &[
-        Key(&["max_connections", "max_conn"], |e, l, _| limit(e, "max_connections").map(|n| l.max_connections = n)),
-        Key(&["max_subscriptions", "max_subs"], |e, l, _| {
+        Key(&Opt::new(&["max_connections", "max_conn"]), |e, l, _| {
+            limit(e, "max_connections").map(|n| l.max_connections = n)
+        }),
+        Key(&Opt::new(&["max_subscriptions", "max_subs"]), |e, l, _| {
             limit(e, "max_subscriptions").map(|n| l.max_subscriptions = n)
         }),
-        Key(&["max_payload", "max_pay"], |e, l, _| limit(e, "max_payload").map(|n| l.max_payload = n)),
-        Key(&["max_leafnodes", "max_leafs"], |e, l, _| limit(e, "max_leafnodes").map(|n| l.max_leafnodes = n)),
-        Key(&["max_pending_responses"], |e, l, _| {
+        Key(&Opt::new(&["max_payload", "max_pay"]), |e, l, _| limit(e, "max_payload").map(|n| l.max_payload = n)),
+        Key(&Opt::new(&["max_leafnodes", "max_leafs"]), |e, l, _| {
+            limit(e, "max_leafnodes").map(|n| l.max_leafnodes = n)
+        }),
+        Key(&Opt::new(&["max_pending_responses"]), |e, l, _| {
             section::count(&e.value, "max_pending_responses", 1).map(|n| l.max_pending_responses = n)
         }),
     ],
@@ -260,8 +266,8 @@ pub(crate) static EXPORT: Block<ExportB> = Block {
             (None, None) => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "an export needs `stream` or `service`")),
             _ => Ok(()),
         }),
-        Key(&["stream"], |e, b, _| pattern(&e.value, "stream").map(|s| b.subject = s)),
-        Key(&["service"], |e, b, _| {
+        Key(&Opt::new(&["stream"]), |e, b, _| pattern(&e.value, "stream").map(|s| b.subject = s)),
+        Key(&Opt::new(&["service"]), |e, b, _| {
             b.is_service = true;
             pattern(&e.value, "service").map(|s| b.subject = s)
         }),
@@ -269,7 +275,7 @@ pub(crate) static EXPORT: Block<ExportB> = Block {
             (false, Some(e)) => Err(conflict(e, "Detected response directive on non-service")),
             _ => Ok(()),
         }),
-        Key(&["accounts"], |e, b, _| {
+        Key(&Opt::new(&["accounts"]), |e, b, _| {
             let mut names = Vec::new();
             for item in section::array(&e.value, "export accounts")? {
                 names.push(section::word(item, "an account name")?.to_owned());
@@ -277,7 +283,7 @@ pub(crate) static EXPORT: Block<ExportB> = Block {
             b.accounts = Some(names);
             Ok(())
         }),
-        Key(&["response", "response_type"], |e, b, _| {
+        Key(&Opt::new(&["response", "response_type"]), |e, b, _| {
             b.response = match section::string(&e.value, "response")?.to_ascii_lowercase().as_str() {
                 "single" | "singleton" => ResponseType::Singleton,
                 "stream" => ResponseType::Stream,
@@ -286,7 +292,7 @@ pub(crate) static EXPORT: Block<ExportB> = Block {
             };
             Ok(())
         }),
-        Key(&["threshold", "response_threshold", "response_max_time", "response_time"], |e, b, _| {
+        Key(&Opt::new(&["threshold", "response_threshold", "response_max_time", "response_time"]), |e, b, _| {
             if !matches!(e.value.kind, Kind::String(_)) {
                 return Err(ConfigError::at(
                     ErrorKind::Type,
@@ -346,18 +352,18 @@ pub(crate) static IMPORT: Block<ImportB> = Block {
             (None, None) => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "an import needs `stream` or `service`")),
             _ => Ok(()),
         }),
-        Key(&["stream"], |e, b, _| import_source(&e.value, b)),
-        Key(&["service"], |e, b, _| {
+        Key(&Opt::new(&["stream"]), |e, b, _| import_source(&e.value, b)),
+        Key(&Opt::new(&["service"]), |e, b, _| {
             b.is_service = true;
             import_source(&e.value, b)
         }),
-        Key(&["to"], |e, b, _| pattern(&e.value, "to").map(|s| b.to = Some(s))),
+        Key(&Opt::new(&["to"]), |e, b, _| pattern(&e.value, "to").map(|s| b.to = Some(s))),
         Check(|b, f| match (b.is_service, f.get("prefix"), f.get("share")) {
             (true, Some(e), _) => Err(conflict(e, "a service import takes `to`, not `prefix`")),
             (false, _, Some(e)) => Err(conflict(e, "`share` applies to service imports only")),
             _ => Ok(()),
         }),
-        Key(&["prefix"], |e, b, f| {
+        Key(&Opt::new(&["prefix"]), |e, b, f| {
             if let Some(to) = f.get("to") {
                 return Err(conflict(to, "Stream import can not have a 'prefix' and a 'to' property"));
             }
@@ -369,7 +375,7 @@ pub(crate) static IMPORT: Block<ImportB> = Block {
             b.local = LocalSubject::Prefix(p.to_owned());
             Ok(())
         }),
-        Key(&["share"], |e, b, _| {
+        Key(&Opt::new(&["share"]), |e, b, _| {
             section::boolean(&e.value, "share")?;
             b.warnings.push(format!(
                 "{}: share has no effect: warden adds no Nats-Request-Info header to imported requests",
@@ -404,8 +410,8 @@ pub(crate) static IMPORT_SOURCE: Block<Source> = Block {
             (Some(_), Some(_)) => Ok(()),
             _ => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "Expect an account name and a subject")),
         }),
-        Key(&["account"], |e, b, _| section::word(&e.value, "account").map(|a| b.account = a.to_owned())),
-        Key(&["subject"], |e, b, _| pattern(&e.value, "subject").map(|s| b.subject = s)),
+        Key(&Opt::new(&["account"]), |e, b, _| section::word(&e.value, "account").map(|a| b.account = a.to_owned())),
+        Key(&Opt::new(&["subject"]), |e, b, _| pattern(&e.value, "subject").map(|s| b.subject = s)),
     ],
 };
 

@@ -12,7 +12,7 @@ use crate::subject::is_valid_pattern;
 
 use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::options::{Authorization, NkeyUser, Permissions, ResponsePermission, SubjectRules, User};
-use super::schema::{Block, Found, Step::Check, Step::Key};
+use super::schema::{Block, Found, Opt, Step::Check, Step::Key};
 use super::section::{self, Bare};
 use super::value::{Entry, Kind, Pos, Value};
 use crate::nkeys::{KeyType, PublicKey};
@@ -117,13 +117,15 @@ pub(crate) fn authorization(
 pub(crate) static AUTHORIZATION: Block<Auth> = Block {
     unsupported: UNSUPPORTED_AUTH,
     steps: &[
-        Key(&["token"], |e, b, _| {
+        Key(&Opt::new(&["token"]), |e, b, _| {
             let token = checked_secret(&e.value, "token", "the authorization token", &mut b.warnings)?;
             b.auth.token = Some(token);
             Ok(())
         }),
-        Key(&["user", "username"], |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned()))),
-        Key(&["password", "pass"], |e, b, _| {
+        Key(&Opt::new(&["user", "username"]), |e, b, _| {
+            section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned()))
+        }),
+        Key(&Opt::new(&["password", "pass"]), |e, b, _| {
             let whose = match &b.auth.user {
                 Some(name) => format!("the password of user \"{name}\""),
                 None => "the authorization password".to_owned(),
@@ -131,20 +133,20 @@ pub(crate) static AUTHORIZATION: Block<Auth> = Block {
             b.auth.password = Some(checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
             Ok(())
         }),
-        Key(&["timeout"], |e, b, _| {
+        Key(&Opt::new(&["timeout"]), |e, b, _| {
             let (d, _) = section::nonzero_duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
             b.auth.timeout = Some(d);
             Ok(())
         }),
-        Key(&["failure_delay_max"], |e, b, _| {
+        Key(&Opt::new(&["failure_delay_max"]), |e, b, _| {
             let (d, _) = section::duration(&e.value, "failure_delay_max", Bare::FractionalSeconds)?;
             b.auth.failure_delay_max = Some(d);
             Ok(())
         }),
-        Key(&["default_permissions", "default_permission", "permissions"], |e, b, _| {
+        Key(&Opt::new(&["default_permissions", "default_permission", "permissions"]), |e, b, _| {
             permissions(&e.value, "default_permissions").map(|p| b.auth.default_permissions = Some(p))
         }),
-        Key(&["users"], |e, b, _| {
+        Key(&Opt::new(&["users"]), |e, b, _| {
             let UsersList { users, nkeys } = users_list(&e.value, b.maps_certificates, &mut b.warnings)?;
             (b.auth.users, b.auth.nkeys) = (users, nkeys);
             Ok(())
@@ -153,10 +155,12 @@ pub(crate) static AUTHORIZATION: Block<Auth> = Block {
             (Some(_), Some(h)) => Err(conflict(h, "auth_callout and http_authorizer cannot both be set")),
             _ => Ok(()),
         }),
-        Key(&["auth_callout", "auth_hook"], |e, b, _| {
+        Key(&Opt::new(&["auth_callout", "auth_hook"]), |e, b, _| {
             super::delegation::auth_callout(e).map(|d| b.auth.delegation = Some(d))
         }),
-        Key(&["http_authorizer"], |e, b, _| super::delegation::http_authorizer(e).map(|d| b.auth.delegation = Some(d))),
+        Key(&Opt::new(&["http_authorizer"]), |e, b, _| {
+            super::delegation::http_authorizer(e).map(|d| b.auth.delegation = Some(d))
+        }),
         // Combinations nats-server refuses, with its messages.
         Check(|_, f| {
             let (token, user, password, users) = (f.get("token"), f.get("user"), f.get("password"), f.get("users"));
@@ -281,11 +285,11 @@ pub(crate) static USER: Block<UserB> = Block {
             (None, None) => Err(no_name(&b.at)),
             _ => Ok(()),
         }),
-        Key(&["user", "username"], |e, b, f| {
+        Key(&Opt::new(&["user", "username"]), |e, b, f| {
             nkey_takes_no(e, f)?;
             section::word(&e.value, "user").map(|u| b.user = Some(u.to_owned()))
         }),
-        Key(&["password", "pass"], |e, b, f| {
+        Key(&Opt::new(&["password", "pass"]), |e, b, f| {
             nkey_takes_no(e, f)?;
             let whose = format!("the password of user \"{}\"", b.user.as_deref().unwrap_or_default());
             b.password = Some(checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
@@ -304,8 +308,8 @@ pub(crate) static USER: Block<UserB> = Block {
             _ => Ok(()),
         }
         }),
-        Key(&["nkey"], |e, b, _| public_user_key(&e.value).map(|k| b.nkey = Some(k))),
-        Key(&["permissions", "permission"], |e, b, _| {
+        Key(&Opt::new(&["nkey"]), |e, b, _| public_user_key(&e.value).map(|k| b.nkey = Some(k))),
+        Key(&Opt::new(&["permissions", "permission"]), |e, b, _| {
             let what = match (&b.nkey, &b.user) {
                 (Some(nkey), _) => format!("permissions of nkey user \"{nkey}\""),
                 (None, user) => format!("permissions of user \"{}\"", user.as_deref().unwrap_or_default()),
@@ -361,11 +365,13 @@ pub(crate) fn permissions(value: &Value, what: &str) -> Result<Permissions, Conf
 pub(crate) static PERMISSIONS: Block<Permissions> = Block {
     unsupported: UNSUPPORTED_PERMISSIONS,
     steps: &[
-        Key(&["publish", "pub"], |e, p, _| subject_rules(&e.value, Direction::Publish).map(|r| p.publish = Some(r))),
-        Key(&["subscribe", "sub"], |e, p, _| {
+        Key(&Opt::new(&["publish", "pub"]), |e, p, _| {
+            subject_rules(&e.value, Direction::Publish).map(|r| p.publish = Some(r))
+        }),
+        Key(&Opt::new(&["subscribe", "sub"]), |e, p, _| {
             subject_rules(&e.value, Direction::Subscribe).map(|r| p.subscribe = Some(r))
         }),
-        Key(&["allow_responses", "publish_allow_responses"], |e, p, _| {
+        Key(&Opt::new(&["allow_responses", "publish_allow_responses"]), |e, p, _| {
             response_permission(&e.value).map(|r| p.allow_responses = r)
         }),
         Check(|p, _| {
@@ -506,7 +512,7 @@ fn response_permission(value: &Value) -> Result<Option<ResponsePermission>, Conf
 pub(crate) static ALLOW_RESPONSES: Block<ResponsePermission> = Block {
     unsupported: &[],
     steps: &[
-        Key(&["max", "max_msgs", "max_messages", "max_responses"], |e, rp, _| {
+        Key(&Opt::new(&["max", "max_msgs", "max_messages", "max_responses"]), |e, rp, _| {
             rp.max = match section::integer(&e.value, "allow_responses max")? {
                 n if n < 0 => None,
                 0 => Some(1),
@@ -514,7 +520,7 @@ pub(crate) static ALLOW_RESPONSES: Block<ResponsePermission> = Block {
             };
             Ok(())
         }),
-        Key(&["expires", "expiration", "ttl"], |e, rp, _| {
+        Key(&Opt::new(&["expires", "expiration", "ttl"]), |e, rp, _| {
             if !matches!(e.value.kind, Kind::String(_)) {
                 return Err(ConfigError::at(
                     ErrorKind::Type,

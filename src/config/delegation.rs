@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{DelegateService, Delegation, Options};
-use super::schema::{Block, Step, Step::Check, Step::Key, Step::Shared};
+use super::schema::{Block, Opt, Step, Step::Check, Step::Key, Step::Shared};
 use super::section::{self, Bare};
 use super::value::{Entry, Pos};
 use super::GLOBAL_ACCOUNT;
@@ -77,16 +77,20 @@ pub(crate) fn http_authorizer(entry: &Entry) -> Result<Delegation, ConfigError> 
 /// into each block after its own options. `timeout` is read first, so a
 /// config with several mistakes still reports the one it always did.
 static SHARED: &[Step<Delegate>] = &[
-    Key(&["timeout"], |e, b, _| {
+    Key(&Opt::new(&["timeout"]), |e, b, _| {
         let (d, _) = section::nonzero_duration(&e.value, "timeout", Bare::FractionalSeconds)?;
         b.d.timeout = Some(d);
         Ok(())
     }),
-    Key(&["auth_users", "users"], |e, b, _| names(e, "auth_users").map(|n| b.d.auth_users = n)),
-    Key(&["allowed_accounts"], |e, b, _| names(e, "allowed_accounts").map(|n| b.d.allowed_accounts = n)),
-    Key(&["local_first"], |e, b, _| section::boolean(&e.value, "local_first").map(|l| b.d.local_first = l)),
-    Key(&["reveal_reason"], |e, b, _| section::boolean(&e.value, "reveal_reason").map(|r| b.d.reveal_reason = r)),
-    Key(&["max_in_flight"], |e, b, _| section::count(&e.value, "max_in_flight", 1).map(|n| b.d.max_in_flight = n)),
+    Key(&Opt::new(&["auth_users", "users"]), |e, b, _| names(e, "auth_users").map(|n| b.d.auth_users = n)),
+    Key(&Opt::new(&["allowed_accounts"]), |e, b, _| names(e, "allowed_accounts").map(|n| b.d.allowed_accounts = n)),
+    Key(&Opt::new(&["local_first"]), |e, b, _| section::boolean(&e.value, "local_first").map(|l| b.d.local_first = l)),
+    Key(&Opt::new(&["reveal_reason"]), |e, b, _| {
+        section::boolean(&e.value, "reveal_reason").map(|r| b.d.reveal_reason = r)
+    }),
+    Key(&Opt::new(&["max_in_flight"]), |e, b, _| {
+        section::count(&e.value, "max_in_flight", 1).map(|n| b.d.max_in_flight = n)
+    }),
 ];
 
 /// A list of user or account names.
@@ -102,7 +106,7 @@ pub(crate) static CALLOUT: Block<Delegate> = Block {
     unsupported: UNSUPPORTED,
     steps: &[
         Check(|b, f| f.require("issuer", &b.at, "Authorization callouts require an issuer to be specified")),
-        Key(&["issuer"], |e, b, _| {
+        Key(&Opt::new(&["issuer"]), |e, b, _| {
             let key = section::word(&e.value, "issuer")?;
             if PublicKey::parse_as(key, KeyType::Account).is_err() {
                 return Err(invalid(
@@ -115,7 +119,7 @@ pub(crate) static CALLOUT: Block<Delegate> = Block {
             }
             Ok(())
         }),
-        Key(&["xkey", "key"], |e, b, _| {
+        Key(&Opt::new(&["xkey", "key"]), |e, b, _| {
             let key = section::word(&e.value, "xkey")?;
             if CurvePublic::parse(key).is_err() {
                 return Err(invalid(&e.value, format!("Expected callout xkey to be a valid public xkey, got {key:?}")));
@@ -126,7 +130,7 @@ pub(crate) static CALLOUT: Block<Delegate> = Block {
             Ok(())
         }),
         Check(|b, f| f.require("auth_users", &b.at, "Authorization callouts require authorized users to be specified")),
-        Key(&["account", "acc"], |e, b, _| {
+        Key(&Opt::new(&["account", "acc"]), |e, b, _| {
             let name = section::word(&e.value, "account")?;
             if let DelegateService::Callout { account, .. } = &mut b.d.service {
                 name.clone_into(account);
@@ -144,7 +148,7 @@ pub(crate) static HTTP_AUTHORIZER: Block<Delegate> = Block {
     unsupported: &[],
     steps: &[
         Check(|b, f| f.require("url", &b.at, "http_authorizer needs a url")),
-        Key(&["url"], |e, b, _| {
+        Key(&Opt::new(&["url"]), |e, b, _| {
             let text = section::string(&e.value, "url")?;
             let target = HttpTarget::parse(text).map_err(|why| invalid(&e.value, why))?;
             if !target.tls && !target.is_loopback() {
@@ -159,7 +163,7 @@ pub(crate) static HTTP_AUTHORIZER: Block<Delegate> = Block {
             }
             Ok(())
         }),
-        Key(&["ca_file"], |e, b, _| {
+        Key(&Opt::new(&["ca_file"]), |e, b, _| {
             if !b.tls {
                 return Err(invalid(&e.value, "ca_file is for an https:// url"));
             }
@@ -169,7 +173,7 @@ pub(crate) static HTTP_AUTHORIZER: Block<Delegate> = Block {
             }
             Ok(())
         }),
-        Key(&["headers"], |e, b, _| {
+        Key(&Opt::new(&["headers"]), |e, b, _| {
             let mut list = Vec::new();
             for h in &section::map(&e.value, "headers")?.entries {
                 let valid_name = !h.key.is_empty() && h.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');

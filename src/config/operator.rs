@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{OperatorOptions, ResolverOptions};
-use super::schema::{Block, Step::Check, Step::Key};
+use super::schema::{Block, Opt, Step::Check, Step::Key};
 use super::section::{self, Bare};
 use super::value::{Entry, Kind, Pos, Value};
 use crate::jwt::{self, AccountClaims, OperatorClaims};
@@ -207,7 +207,7 @@ pub(crate) struct Resolver {
 pub(crate) static RESOLVER: Block<Resolver> = Block {
     unsupported: UNSUPPORTED_RESOLVER,
     steps: &[
-        Key(&["type"], |e, b, _| {
+        Key(&Opt::new(&["type"]), |e, b, _| {
             let t = section::word(&e.value, "type")?;
             b.full = match t {
                 t if t.eq_ignore_ascii_case("full") => true,
@@ -217,9 +217,13 @@ pub(crate) static RESOLVER: Block<Resolver> = Block {
             Ok(())
         }),
         Check(|b, f| f.require("dir", &b.at, "a directory resolver needs `dir`")),
-        Key(&["dir"], |e, b, _| section::word(&e.value, "dir").map(|d| b.dir = PathBuf::from(d))),
-        Key(&["allow_delete"], |e, b, _| section::boolean(&e.value, "allow_delete").map(|a| b.allow_delete = a)),
-        Key(&["interval"], |e, b, _| section::duration(&e.value, "interval", Bare::No).map(|(d, _)| b.interval = d)),
-        Key(&["limit"], |e, b, _| section::count(&e.value, "limit", 1).map(|n| b.limit = n)),
+        Key(&Opt::new(&["dir"]), |e, b, _| section::word(&e.value, "dir").map(|d| b.dir = PathBuf::from(d))),
+        Key(&Opt::new(&["allow_delete"]), |e, b, _| {
+            section::boolean(&e.value, "allow_delete").map(|a| b.allow_delete = a)
+        }),
+        Key(&Opt::new(&["interval"]), |e, b, _| {
+            section::duration(&e.value, "interval", Bare::No).map(|(d, _)| b.interval = d)
+        }),
+        Key(&Opt::new(&["limit"]), |e, b, _| section::count(&e.value, "limit", 1).map(|n| b.limit = n)),
     ],
 };

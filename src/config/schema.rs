@@ -1,5 +1,6 @@
 //! A block's schema: each option of a config block written once, as its
-//! names and the function that reads its value, in one table per block.
+//! [`Opt`] (names) and the function that reads its value, in one table per
+//! block.
 //!
 //! [`Block::read`] is the only reader: it looks every option up through
 //! [`Section`] (case-insensitive names, nats-server's aliases, two entries
@@ -25,11 +26,26 @@ pub(crate) type Read<B> = fn(&Entry, &mut B, &Found<'_>) -> Result<(), ConfigErr
 /// A check across options, run whether or not they are present.
 pub(crate) type Check<B> = fn(&mut B, &Found<'_>) -> Result<(), ConfigError>;
 
+/// One option of a block, as its table names it: a struct rather than the
+/// bare names, so that what the config reference says of the option can
+/// stand beside them, written once.
+pub(crate) struct Opt {
+    /// Its names: the first is how checks name it, the rest are
+    /// nats-server's aliases.
+    pub(crate) names: &'static [&'static str],
+}
+
+impl Opt {
+    /// The option called `names[0]`, or any of the others.
+    pub(crate) const fn new(names: &'static [&'static str]) -> Opt {
+        Opt { names }
+    }
+}
+
 /// One line of a block's table.
 pub(crate) enum Step<B: 'static> {
-    /// An option: its names (the first is how checks name it, the rest are
-    /// nats-server's aliases) and how its value is read when it is present.
-    Key(&'static [&'static str], Read<B>),
+    /// An option and how its value is read when it is present.
+    Key(&'static Opt, Read<B>),
     /// A check across the options above it.
     Check(Check<B>),
     /// Options and checks that several blocks share (`auth_callout` and
@@ -114,7 +130,7 @@ impl<B: 'static> Block<B> {
     /// Each option's names, in table order.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &'static [&'static str]> {
         self.flat().into_iter().filter_map(|step| match step {
-            Step::Key(names, _) => Some(*names),
+            Step::Key(opt, _) => Some(opt.names),
             Step::Check(_) | Step::Shared(_) => None,
         })
     }

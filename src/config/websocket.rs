@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{AllowedOrigin, Authorization, TlsOptions, WebsocketOptions};
-use super::schema::{Block, Step::Check, Step::Key};
+use super::schema::{Block, Opt, Step::Check, Step::Key};
 use super::section::{self, Bare};
 use super::value::{Entry, Pos, Value};
 
@@ -65,7 +65,7 @@ pub(crate) fn websocket(
 pub(crate) static WEBSOCKET: Block<Ws> = Block {
     unsupported: UNSUPPORTED,
     steps: &[
-        Key(&["advertise"], |e, b, _| {
+        Key(&Opt::new(&["advertise"]), |e, b, _| {
             section::string(&e.value, "advertise")?;
             b.warnings.push(format!(
                 "{}: websocket advertise is read but not used: warden does not gossip WebSocket URLs to cluster peers",
@@ -73,14 +73,14 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
             ));
             Ok(())
         }),
-        Key(&["listen"], |e, b, _| {
+        Key(&Opt::new(&["listen"]), |e, b, _| {
             (b.ws.host, b.ws.port) = section::host_port(&e.value, "listen", "0.0.0.0")?;
             Ok(())
         }),
-        Key(&["host", "net"], |e, b, _| section::word(&e.value, "host").map(|h| b.ws.host = h.to_owned())),
-        Key(&["port"], |e, b, _| section::port(&e.value, "port").map(|p| b.ws.port = p)),
-        Key(&["no_tls"], |e, b, _| section::boolean(&e.value, "no_tls").map(|n| b.no_tls = n)),
-        Key(&["tls"], |e, b, _| (b.tls)(&e.value).map(|t| b.ws.tls = Some(t))),
+        Key(&Opt::new(&["host", "net"]), |e, b, _| section::word(&e.value, "host").map(|h| b.ws.host = h.to_owned())),
+        Key(&Opt::new(&["port"]), |e, b, _| section::port(&e.value, "port").map(|p| b.ws.port = p)),
+        Key(&Opt::new(&["no_tls"]), |e, b, _| section::boolean(&e.value, "no_tls").map(|n| b.no_tls = n)),
+        Key(&Opt::new(&["tls"]), |e, b, _| (b.tls)(&e.value).map(|t| b.ws.tls = Some(t))),
         Check(|b, f| {
             match (&b.ws.tls, b.no_tls, f.get("tls")) {
                 (None, false, _) => {
@@ -98,26 +98,31 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
             }
             Ok(())
         }),
-        Key(&["same_origin"], |e, b, _| section::boolean(&e.value, "same_origin").map(|s| b.ws.same_origin = s)),
-        Key(&["allowed_origins", "allowed_origin", "allow_origins", "allow_origin", "origins", "origin"], |e, b, _| {
-            for v in section::array(&e.value, "allowed_origins")? {
-                let text = section::string(v, "allowed_origins")?;
-                b.ws.allowed_origins.push(parse_origin(text).map_err(|why| invalid(v, why))?);
-            }
-            Ok(())
+        Key(&Opt::new(&["same_origin"]), |e, b, _| {
+            section::boolean(&e.value, "same_origin").map(|s| b.ws.same_origin = s)
         }),
-        Key(&["handshake_timeout"], |e, b, _| {
+        Key(
+            &Opt::new(&["allowed_origins", "allowed_origin", "allow_origins", "allow_origin", "origins", "origin"]),
+            |e, b, _| {
+                for v in section::array(&e.value, "allowed_origins")? {
+                    let text = section::string(v, "allowed_origins")?;
+                    b.ws.allowed_origins.push(parse_origin(text).map_err(|why| invalid(v, why))?);
+                }
+                Ok(())
+            },
+        ),
+        Key(&Opt::new(&["handshake_timeout"]), |e, b, _| {
             let (d, _) = section::nonzero_duration(&e.value, "handshake_timeout", Bare::FractionalSeconds)?;
             b.ws.handshake_timeout = d;
             Ok(())
         }),
-        Key(&["compression", "compress"], |e, b, _| {
+        Key(&Opt::new(&["compression", "compress"]), |e, b, _| {
             section::boolean(&e.value, "compression").map(|c| b.ws.compression = c)
         }),
-        Key(&["authorization", "authentication"], |e, b, _| {
+        Key(&Opt::new(&["authorization", "authentication"]), |e, b, _| {
             websocket_authorization(e, &mut b.warnings).map(|a| b.ws.authorization = Some(a))
         }),
-        Key(&["jwt_cookie"], |e, b, _| {
+        Key(&Opt::new(&["jwt_cookie"]), |e, b, _| {
             b.ws.jwt_cookie = Some(section::word(&e.value, "jwt_cookie")?.to_owned());
             // A cookie is an ambient credential: the browser sends it with a
             // WebSocket any page opens, so without an origin rule every site
@@ -131,10 +136,10 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
             }
             Ok(())
         }),
-        Key(&["no_auth_user"], |e, b, _| {
+        Key(&Opt::new(&["no_auth_user"]), |e, b, _| {
             section::word(&e.value, "no_auth_user").map(|n| b.ws.no_auth_user = Some(n.to_owned()))
         }),
-        Key(&["trusted_proxies"], |e, b, _| {
+        Key(&Opt::new(&["trusted_proxies"]), |e, b, _| {
             for v in section::array(&e.value, "trusted_proxies")? {
                 let text = section::string(v, "trusted_proxies")?;
                 if crate::cidr::Cidr::parse_or_address(text).is_none() {
@@ -205,19 +210,21 @@ fn websocket_authorization(entry: &Entry, warnings: &mut Vec<String>) -> Result<
 pub(crate) static WEBSOCKET_AUTH: Block<WsAuth> = Block {
     unsupported: &["users", "nkeys"],
     steps: &[
-        Key(&["user", "username"], |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned()))),
-        Key(&["password", "pass"], |e, b, _| {
+        Key(&Opt::new(&["user", "username"]), |e, b, _| {
+            section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned()))
+        }),
+        Key(&Opt::new(&["password", "pass"]), |e, b, _| {
             let password =
                 super::auth::checked_secret(&e.value, "password", "the websocket password", &mut b.warnings)?;
             b.auth.password = Some(password);
             Ok(())
         }),
-        Key(&["token"], |e, b, _| {
+        Key(&Opt::new(&["token"]), |e, b, _| {
             let token = super::auth::checked_secret(&e.value, "token", "the websocket token", &mut b.warnings)?;
             b.auth.token = Some(token);
             Ok(())
         }),
-        Key(&["timeout"], |e, b, _| {
+        Key(&Opt::new(&["timeout"]), |e, b, _| {
             let (d, _) = section::duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
             b.auth.timeout = Some(d).filter(|d| !d.is_zero());
             Ok(())

@@ -8,7 +8,7 @@ use super::LOOPBACK;
 use crate::config::auth;
 use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{ClusterOptions, RouteAuthorization};
-use crate::config::schema::{Block, Step::Check, Step::Key};
+use crate::config::schema::{Block, Opt, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Entry, Pos, Value};
 use crate::secret::Secret;
@@ -36,8 +36,10 @@ pub(super) fn read(entry: &Entry, warnings: &mut Vec<String>) -> Result<ClusterO
 pub(super) static CLUSTER: Block<Cluster> = Block {
     unsupported: UNSUPPORTED_CLUSTER,
     steps: &[
-        Key(&["name"], |e, b, _| section::word(&e.value, "cluster name").map(|n| b.c.name = Some(n.to_owned()))),
-        Key(&["listen"], |e, b, f| {
+        Key(&Opt::new(&["name"]), |e, b, _| {
+            section::word(&e.value, "cluster name").map(|n| b.c.name = Some(n.to_owned()))
+        }),
+        Key(&Opt::new(&["listen"]), |e, b, f| {
             if let Some(other) = f.get("host").or(f.get("port")) {
                 return Err(conflict(other, "`listen` already sets the cluster host and port; remove one of them"));
             }
@@ -48,25 +50,29 @@ pub(super) static CLUSTER: Block<Cluster> = Block {
             Some(_) => Ok(()),
             None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "cluster needs `listen` or `port`")),
         }),
-        Key(&["port"], |e, b, _| section::port(&e.value, "cluster port").map(|p| b.c.port = p)),
-        Key(&["host", "net"], |e, b, _| section::word(&e.value, "cluster host").map(|h| b.c.host = h.to_owned())),
-        Key(&["routes"], |e, b, _| {
+        Key(&Opt::new(&["port"]), |e, b, _| section::port(&e.value, "cluster port").map(|p| b.c.port = p)),
+        Key(&Opt::new(&["host", "net"]), |e, b, _| {
+            section::word(&e.value, "cluster host").map(|h| b.c.host = h.to_owned())
+        }),
+        Key(&Opt::new(&["routes"]), |e, b, _| {
             for route in section::array(&e.value, "routes")? {
                 b.c.routes.push(route_url(route)?);
             }
             Ok(())
         }),
-        Key(&["authorization"], |e, b, _| {
+        Key(&Opt::new(&["authorization"]), |e, b, _| {
             route_authorization(&e.value, &mut b.warnings).map(|a| b.c.authorization = Some(a))
         }),
-        Key(&["tls"], |e, b, _| tls::read(&e.value, "cluster tls").map(|t| b.c.tls = Some(t))),
-        Key(&["no_advertise"], |e, b, _| section::boolean(&e.value, "no_advertise").map(|n| b.c.no_advertise = n)),
-        Key(&["connect_retries"], |e, b, _| {
+        Key(&Opt::new(&["tls"]), |e, b, _| tls::read(&e.value, "cluster tls").map(|t| b.c.tls = Some(t))),
+        Key(&Opt::new(&["no_advertise"]), |e, b, _| {
+            section::boolean(&e.value, "no_advertise").map(|n| b.c.no_advertise = n)
+        }),
+        Key(&Opt::new(&["connect_retries"]), |e, b, _| {
             let n = section::integer_in(&e.value, "connect_retries", 0, i64::from(u32::MAX))?;
             b.c.connect_retries = u32::try_from(n).unwrap_or(u32::MAX);
             Ok(())
         }),
-        Key(&["insecure_allow_unauthenticated_routes"], |e, b, _| {
+        Key(&Opt::new(&["insecure_allow_unauthenticated_routes"]), |e, b, _| {
             section::boolean(&e.value, "insecure_allow_unauthenticated_routes").map(|a| b.c.allow_unauthenticated = a)
         }),
     ],
@@ -96,21 +102,21 @@ fn route_authorization(value: &Value, warnings: &mut Vec<String>) -> Result<Rout
 pub(super) static ROUTE_AUTH: Block<RouteAuth> = Block {
     unsupported: &[],
     steps: &[
-        Key(&["token"], |e, _, _| Err(conflict(e, "Cluster authorization does not support tokens"))),
-        Key(&["users"], |e, _, _| Err(conflict(e, "Cluster authorization does not allow multiple users"))),
+        Key(&Opt::new(&["token"]), |e, _, _| Err(conflict(e, "Cluster authorization does not support tokens"))),
+        Key(&Opt::new(&["users"]), |e, _, _| Err(conflict(e, "Cluster authorization does not allow multiple users"))),
         Check(|b, f| match (f.get("user"), f.get("password")) {
             (Some(_), Some(_)) => Ok(()),
             _ => Err(missing_credentials(&b.at)),
         }),
-        Key(&["user", "username"], |e, b, _| {
+        Key(&Opt::new(&["user", "username"]), |e, b, _| {
             section::word(&e.value, "cluster user").map(|u| b.user = Some(u.to_owned()))
         }),
-        Key(&["password", "pass"], |e, b, _| {
+        Key(&Opt::new(&["password", "pass"]), |e, b, _| {
             let whose = format!("the password of route user \"{}\"", b.user.as_deref().unwrap_or_default());
             b.password = Some(auth::checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
             Ok(())
         }),
-        Key(&["timeout"], |e, b, _| {
+        Key(&Opt::new(&["timeout"]), |e, b, _| {
             let (d, _) = section::nonzero_duration(&e.value, "cluster authorization timeout", Bare::FractionalSeconds)?;
             b.timeout = Some(d);
             Ok(())

@@ -7,7 +7,7 @@ use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{
     is_websocket_url, LeafAuthorization, LeafRemote, LeafnodeOptions, NkeyUser, Options, User,
 };
-use crate::config::schema::{Block, Found, Step::Check, Step::Key};
+use crate::config::schema::{Block, Found, Opt, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Entry, Kind, Pos};
 
@@ -52,7 +52,7 @@ pub(super) fn read(entry: &Entry, warnings: &mut Vec<String>) -> Result<Leafnode
 pub(super) static LEAFNODES: Block<Leafnodes> = Block {
     unsupported: UNSUPPORTED_LEAFNODES,
     steps: &[
-        Key(&["listen"], |e, b, f| {
+        Key(&Opt::new(&["listen"]), |e, b, f| {
             if let Some(other) = f.get("host").or(f.get("port")) {
                 return Err(conflict(other, "`listen` already sets the leafnode host and port; remove one of them"));
             }
@@ -63,13 +63,15 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             Some(_) => Ok(()),
             None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "leafnodes needs `listen`, `port` or `remotes`")),
         }),
-        Key(&["port"], |e, b, _| section::port(&e.value, "leafnodes port").map(|p| b.l.port = p)),
+        Key(&Opt::new(&["port"]), |e, b, _| section::port(&e.value, "leafnodes port").map(|p| b.l.port = p)),
         Check(|b, f| {
             b.l.accept = f.get("listen").or(f.get("port")).is_some();
             Ok(())
         }),
-        Key(&["host", "net"], |e, b, _| section::word(&e.value, "leafnodes host").map(|h| b.l.host = h.to_owned())),
-        Key(&["advertise"], |e, b, _| {
+        Key(&Opt::new(&["host", "net"]), |e, b, _| {
+            section::word(&e.value, "leafnodes host").map(|h| b.l.host = h.to_owned())
+        }),
+        Key(&Opt::new(&["advertise"]), |e, b, _| {
             let (host, port) = section::host_port(&e.value, "leafnodes advertise", "")?;
             if host.is_empty() || port == 0 {
                 return Err(invalid(&e.value, "leafnodes advertise must be host:port"));
@@ -77,8 +79,10 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             b.l.advertise = Some(format!("{host}:{port}"));
             Ok(())
         }),
-        Key(&["no_advertise"], |e, b, _| section::boolean(&e.value, "no_advertise").map(|n| b.l.no_advertise = n)),
-        Key(&["tls"], |e, b, _| {
+        Key(&Opt::new(&["no_advertise"]), |e, b, _| {
+            section::boolean(&e.value, "no_advertise").map(|n| b.l.no_advertise = n)
+        }),
+        Key(&Opt::new(&["tls"]), |e, b, _| {
             let t = tls::read(&e.value, "leafnodes tls")?;
             if t.allow_non_tls {
                 return Err(invalid(&e.value, "leafnodes tls: allow_non_tls is not supported on the leafnode port"));
@@ -86,25 +90,25 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             b.l.tls = Some(t);
             Ok(())
         }),
-        Key(&["auth_timeout"], |e, b, _| {
+        Key(&Opt::new(&["auth_timeout"]), |e, b, _| {
             let (d, _) = section::nonzero_duration(&e.value, "leafnodes auth_timeout", Bare::FractionalSeconds)?;
             b.l.auth_timeout = Some(d);
             Ok(())
         }),
         // warden does not compress (S2 is where nats-server's pre-auth
         // panics were); a 2.10+ leaf negotiates down to none by itself.
-        Key(&["compression"], |e, _, _| match &e.value.kind {
+        Key(&Opt::new(&["compression"]), |e, _, _| match &e.value.kind {
             Kind::Bool(false) => Ok(()),
             Kind::String(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled") => Ok(()),
             _ => Err(invalid(&e.value, NO_COMPRESSION)),
         }),
-        Key(&["remotes", "remote"], |e, b, _| {
+        Key(&Opt::new(&["remotes", "remote"]), |e, b, _| {
             for remote in section::array(&e.value, "leafnodes remotes")? {
                 b.l.remotes.push(read_remote(remote)?);
             }
             Ok(())
         }),
-        Key(&["authorization"], |e, b, _| {
+        Key(&Opt::new(&["authorization"]), |e, b, _| {
             let maps_certificates = b.l.tls.as_ref().is_some_and(|t| t.verify_and_map);
             let mut auth = LeafAuth {
                 at: e.key_pos.clone(),
@@ -117,7 +121,7 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
             b.l.authorization = Some(auth.a);
             Ok(())
         }),
-        Key(&["min_version"], |e, b, _| {
+        Key(&Opt::new(&["min_version"]), |e, b, _| {
             let text = section::word(&e.value, "min_version")?;
             match crate::config::parse_version(text) {
                 Some(v) if v >= (2, 8, 0) => {
@@ -128,10 +132,10 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
                 None => Err(invalid(&e.value, "leafnodes min_version must be MAJOR.MINOR.PATCH")),
             }
         }),
-        Key(&["isolate_leafnode_interest", "isolate"], |e, b, _| {
+        Key(&Opt::new(&["isolate_leafnode_interest", "isolate"]), |e, b, _| {
             section::boolean(&e.value, "isolate_leafnode_interest").map(|i| b.l.isolate_leafnode_interest = i)
         }),
-        Key(&["insecure_allow_unauthenticated_leafnodes"], |e, b, _| {
+        Key(&Opt::new(&["insecure_allow_unauthenticated_leafnodes"]), |e, b, _| {
             section::boolean(&e.value, "insecure_allow_unauthenticated_leafnodes")
                 .map(|a| b.l.allow_unauthenticated = a)
         }),
@@ -182,20 +186,20 @@ fn read_remote(value: &crate::config::value::Value) -> Result<LeafRemote, Config
 pub(super) static REMOTE: Block<LeafRemote> = Block {
     unsupported: UNSUPPORTED_REMOTE,
     steps: &[
-        Key(&["url"], |e, r, _| leaf_url(&e.value).map(|u| r.urls.push(u))),
-        Key(&["urls"], |e, r, _| {
+        Key(&Opt::new(&["url"]), |e, r, _| leaf_url(&e.value).map(|u| r.urls.push(u))),
+        Key(&Opt::new(&["urls"]), |e, r, _| {
             for url in section::array(&e.value, "urls")? {
                 r.urls.push(leaf_url(url)?);
             }
             Ok(())
         }),
-        Key(&["account", "local"], |e, r, _| {
+        Key(&Opt::new(&["account", "local"]), |e, r, _| {
             section::word(&e.value, "remote account").map(|a| r.account = Some(a.to_owned()))
         }),
-        Key(&["credentials", "creds"], |e, r, _| {
+        Key(&Opt::new(&["credentials", "creds"]), |e, r, _| {
             section::word(&e.value, "credentials").map(|p| r.credentials = Some(p.into()))
         }),
-        Key(&["nkey", "seed"], |e, r, _| {
+        Key(&Opt::new(&["nkey", "seed"]), |e, r, _| {
             let seed = section::word(&e.value, "nkey")?;
             crate::nkeys::KeyPair::from_seed(seed)
                 .ok()
@@ -204,20 +208,26 @@ pub(super) static REMOTE: Block<LeafRemote> = Block {
             r.nkey = Some(crate::secret::Secret::new(seed));
             Ok(())
         }),
-        Key(&["deny_imports", "deny_import"], |e, r, _| subjects(&e.value, "deny_imports").map(|s| r.deny_imports = s)),
-        Key(&["deny_exports", "deny_export"], |e, r, _| subjects(&e.value, "deny_exports").map(|s| r.deny_exports = s)),
-        Key(&["tls"], |e, r, _| tls::read_dialler(&e.value, "leafnode remote tls").map(|t| r.tls = Some(t))),
-        Key(&["hub"], |e, r, _| section::boolean(&e.value, "hub").map(|h| r.hub = h)),
-        Key(&["first_info_timeout"], |e, r, _| {
+        Key(&Opt::new(&["deny_imports", "deny_import"]), |e, r, _| {
+            subjects(&e.value, "deny_imports").map(|s| r.deny_imports = s)
+        }),
+        Key(&Opt::new(&["deny_exports", "deny_export"]), |e, r, _| {
+            subjects(&e.value, "deny_exports").map(|s| r.deny_exports = s)
+        }),
+        Key(&Opt::new(&["tls"]), |e, r, _| tls::read_dialler(&e.value, "leafnode remote tls").map(|t| r.tls = Some(t))),
+        Key(&Opt::new(&["hub"]), |e, r, _| section::boolean(&e.value, "hub").map(|h| r.hub = h)),
+        Key(&Opt::new(&["first_info_timeout"]), |e, r, _| {
             section::nonzero_duration(&e.value, "first_info_timeout", Bare::FractionalSeconds)
                 .map(|(d, _)| r.first_info_timeout = d)
         }),
-        Key(&["ws_no_masking"], |e, r, _| section::boolean(&e.value, "ws_no_masking").map(|m| r.ws_no_masking = m)),
-        Key(&["ws_compression"], |e, _, _| match &e.value.kind {
+        Key(&Opt::new(&["ws_no_masking"]), |e, r, _| {
+            section::boolean(&e.value, "ws_no_masking").map(|m| r.ws_no_masking = m)
+        }),
+        Key(&Opt::new(&["ws_compression"]), |e, _, _| match &e.value.kind {
             Kind::Bool(false) => Ok(()),
             _ => Err(invalid(&e.value, NO_WS_COMPRESSION)),
         }),
-        Key(&["compression"], |e, _, _| match &e.value.kind {
+        Key(&Opt::new(&["compression"]), |e, _, _| match &e.value.kind {
             Kind::Bool(false) => Ok(()),
             Kind::String(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled") => Ok(()),
             _ => Err(invalid(&e.value, NO_COMPRESSION)),
@@ -348,10 +358,10 @@ fn read_account(e: &Entry, u: &mut LeafUser) -> Result<(), ConfigError> {
 pub(super) static LEAF_USER: Block<LeafUser> = Block {
     unsupported: &["permissions", "proxy_required"],
     steps: &[
-        Key(&["user", "username"], read_user),
-        Key(&["password", "pass"], read_password),
-        Key(&["nkey"], |e, u, _| read_nkey(e, u)),
-        Key(&["account"], |e, u, _| read_account(e, u)),
+        Key(&Opt::new(&["user", "username"]), read_user),
+        Key(&Opt::new(&["password", "pass"]), read_password),
+        Key(&Opt::new(&["nkey"]), |e, u, _| read_nkey(e, u)),
+        Key(&Opt::new(&["account"]), |e, u, _| read_account(e, u)),
     ],
 };
 
@@ -360,10 +370,10 @@ pub(super) static LEAF_USER: Block<LeafUser> = Block {
 pub(super) static LEAF_AUTH: Block<LeafAuth> = Block {
     unsupported: &["token", "permissions", "proxy_required"],
     steps: &[
-        Key(&["user", "username"], |e, b, f| read_user(e, &mut b.single, f)),
-        Key(&["password", "pass"], |e, b, f| read_password(e, &mut b.single, f)),
-        Key(&["nkey"], |e, b, _| read_nkey(e, &mut b.single)),
-        Key(&["account"], |e, b, _| read_account(e, &mut b.single)),
+        Key(&Opt::new(&["user", "username"]), |e, b, f| read_user(e, &mut b.single, f)),
+        Key(&Opt::new(&["password", "pass"]), |e, b, f| read_password(e, &mut b.single, f)),
+        Key(&Opt::new(&["nkey"]), |e, b, _| read_nkey(e, &mut b.single)),
+        Key(&Opt::new(&["account"]), |e, b, _| read_account(e, &mut b.single)),
         Check(|b, f| {
             let fresh = LeafUser::with_mapping(b.single.maps_certificates);
             let mut single = std::mem::replace(&mut b.single, fresh);
@@ -379,7 +389,7 @@ pub(super) static LEAF_AUTH: Block<LeafAuth> = Block {
             let at = b.at.clone();
             b.a.push(single.done(&at)?, &at)
         }),
-        Key(&["users"], |e, b, _| {
+        Key(&Opt::new(&["users"]), |e, b, _| {
             for item in section::array(&e.value, "leafnodes authorization users")? {
                 let mut one = LeafUser::with_mapping(b.single.maps_certificates);
                 LEAF_USER.read_value("a leafnode user", item, &mut one)?;
@@ -388,7 +398,7 @@ pub(super) static LEAF_AUTH: Block<LeafAuth> = Block {
             }
             Ok(())
         }),
-        Key(&["timeout"], |e, b, _| {
+        Key(&Opt::new(&["timeout"]), |e, b, _| {
             let what = "leafnodes authorization timeout";
             section::nonzero_duration(&e.value, what, Bare::FractionalSeconds).map(|(d, _)| b.a.timeout = Some(d))
         }),

@@ -13,7 +13,7 @@ use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::operator;
 use super::options::{Options, TlsOptions};
 use super::parser::{self, EnvLookup};
-use super::schema::{Block, Found, Step::Check, Step::Key};
+use super::schema::{Block, Found, Opt, Step::Check, Step::Key};
 use super::section::{self, Bare};
 use super::value::{Entry, Map, Value};
 
@@ -123,51 +123,55 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
 static TOP: Block<Top> = Block {
     unsupported: UNSUPPORTED_TOP,
     steps: &[
-        Key(&["listen"], |e, t, f| {
+        Key(&Opt::new(&["listen"]), |e, t, f| {
             if let Some(other) = f.get("host").or(f.get("port")) {
                 return Err(conflict(other, "`listen` already sets the client host and port; remove one of them"));
             }
             (t.o.host, t.o.port) = section::host_port(&e.value, "listen", &t.o.host)?;
             Ok(())
         }),
-        Key(&["host", "net"], |e, t, _| section::word(&e.value, "host").map(|h| t.o.host = h.to_owned())),
-        Key(&["port"], |e, t, _| section::port(&e.value, "port").map(|p| t.o.port = p)),
-        Key(&["server_name"], |e, t, _| {
+        Key(&Opt::new(&["host", "net"]), |e, t, _| section::word(&e.value, "host").map(|h| t.o.host = h.to_owned())),
+        Key(&Opt::new(&["port"]), |e, t, _| section::port(&e.value, "port").map(|p| t.o.port = p)),
+        Key(&Opt::new(&["server_name"]), |e, t, _| {
             section::word(&e.value, "server_name").map(|n| t.o.server_name = Some(n.to_owned()))
         }),
-        Key(&["max_connections", "max_conn"], |e, t, _| {
+        Key(&Opt::new(&["max_connections", "max_conn"]), |e, t, _| {
             section::count(&e.value, "max_connections", 1).map(|n| t.o.max_connections = n)
         }),
-        Key(&["max_connections_per_ip"], |e, t, _| {
+        Key(&Opt::new(&["max_connections_per_ip"]), |e, t, _| {
             section::count(&e.value, "max_connections_per_ip", 0).map(|n| t.o.max_connections_per_ip = n)
         }),
-        Key(&["max_subscriptions", "max_subs"], |e, t, _| {
+        Key(&Opt::new(&["max_subscriptions", "max_subs"]), |e, t, _| {
             section::count(&e.value, "max_subscriptions", 0).map(|n| t.o.max_subscriptions = n)
         }),
-        Key(&["max_payload"], |e, t, _| section::count(&e.value, "max_payload", 1).map(|n| t.o.max_payload = n)),
-        Key(&["max_pending"], |e, t, _| section::count(&e.value, "max_pending", 1).map(|n| t.o.max_pending = n)),
-        Key(&["max_control_line"], |e, t, _| {
+        Key(&Opt::new(&["max_payload"]), |e, t, _| {
+            section::count(&e.value, "max_payload", 1).map(|n| t.o.max_payload = n)
+        }),
+        Key(&Opt::new(&["max_pending"]), |e, t, _| {
+            section::count(&e.value, "max_pending", 1).map(|n| t.o.max_pending = n)
+        }),
+        Key(&Opt::new(&["max_control_line"]), |e, t, _| {
             section::count(&e.value, "max_control_line", 1).map(|n| t.o.max_control_line = n)
         }),
-        Key(&["ping_interval"], |e, t, _| {
+        Key(&Opt::new(&["ping_interval"]), |e, t, _| {
             positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.ping_interval = d)
         }),
-        Key(&["ping_max"], |e, t, _| {
+        Key(&Opt::new(&["ping_max"]), |e, t, _| {
             let n = section::integer_in(&e.value, "ping_max", 1, i64::from(u32::MAX))?;
             t.o.ping_max = u32::try_from(n).unwrap_or(u32::MAX);
             Ok(())
         }),
-        Key(&["write_deadline"], |e, t, _| {
+        Key(&Opt::new(&["write_deadline"]), |e, t, _| {
             positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.write_deadline = d)
         }),
-        Key(&["lame_duck_duration"], |e, t, _| {
+        Key(&Opt::new(&["lame_duck_duration"]), |e, t, _| {
             t.o.lame_duck_duration = positive_duration(e, Bare::No, &mut t.warnings)?;
             if t.o.lame_duck_duration < MIN_LAME_DUCK {
                 return Err(invalid(&e.value, "lame_duck_duration must be at least 30 seconds"));
             }
             Ok(())
         }),
-        Key(&["lame_duck_grace_period"], |e, t, _| {
+        Key(&Opt::new(&["lame_duck_grace_period"]), |e, t, _| {
             section::duration(&e.value, "lame_duck_grace_period", Bare::No).map(|(d, _)| t.o.lame_duck_grace_period = d)
         }),
         Check(|t, f| match f.get("lame_duck_grace_period").or(f.get("lame_duck_duration")) {
@@ -176,43 +180,45 @@ static TOP: Block<Top> = Block {
             }
             _ => Ok(()),
         }),
-        Key(&["debug"], |e, t, _| section::boolean(&e.value, "debug").map(|b| t.o.debug = b)),
-        Key(&["trace"], |e, t, _| section::boolean(&e.value, "trace").map(|b| t.o.trace = b)),
-        Key(&["trace_verbose"], |e, t, _| {
+        Key(&Opt::new(&["debug"]), |e, t, _| section::boolean(&e.value, "debug").map(|b| t.o.debug = b)),
+        Key(&Opt::new(&["trace"]), |e, t, _| section::boolean(&e.value, "trace").map(|b| t.o.trace = b)),
+        Key(&Opt::new(&["trace_verbose"]), |e, t, _| {
             section::boolean(&e.value, "trace_verbose").map(|b| (t.o.trace, t.o.trace_verbose) = (t.o.trace || b, b))
         }),
-        Key(&["max_traced_msg_len"], |e, t, _| {
+        Key(&Opt::new(&["max_traced_msg_len"]), |e, t, _| {
             section::count(&e.value, "max_traced_msg_len", 0).map(|n| t.o.max_traced_msg_len = n)
         }),
-        Key(&["logfile_size_limit", "log_size_limit"], |e, t, _| {
+        Key(&Opt::new(&["logfile_size_limit", "log_size_limit"]), |e, t, _| {
             section::count(&e.value, "logfile_size_limit", 0).map(|n| t.o.log_size_limit = n as u64)
         }),
-        Key(&["logfile_max_num", "log_max_num"], |e, t, _| {
+        Key(&Opt::new(&["logfile_max_num", "log_max_num"]), |e, t, _| {
             section::count(&e.value, "logfile_max_num", 0).map(|n| t.o.log_max_num = n)
         }),
-        Key(&["log_format"], |e, t, _| match section::word(&e.value, "log_format")?.to_ascii_lowercase().as_str() {
-            "json" => {
-                t.o.log_json = true;
-                Ok(())
+        Key(&Opt::new(&["log_format"]), |e, t, _| {
+            match section::word(&e.value, "log_format")?.to_ascii_lowercase().as_str() {
+                "json" => {
+                    t.o.log_json = true;
+                    Ok(())
+                }
+                "text" => {
+                    t.o.log_json = false;
+                    Ok(())
+                }
+                _ => Err(crate::config::error::invalid(&e.value, "log_format must be text or json")),
             }
-            "text" => {
-                t.o.log_json = false;
-                Ok(())
-            }
-            _ => Err(crate::config::error::invalid(&e.value, "log_format must be text or json")),
         }),
-        Key(&["logtime"], |e, t, _| section::boolean(&e.value, "logtime").map(|b| t.o.logtime = b)),
-        Key(&["log_file", "logfile"], |e, t, _| {
+        Key(&Opt::new(&["logtime"]), |e, t, _| section::boolean(&e.value, "logtime").map(|b| t.o.logtime = b)),
+        Key(&Opt::new(&["log_file", "logfile"]), |e, t, _| {
             path_string(&e.value, "log_file").map(|p| t.o.log_file = Some(PathBuf::from(p)))
         }),
-        Key(&["pid_file", "pidfile"], |e, t, _| {
+        Key(&Opt::new(&["pid_file", "pidfile"]), |e, t, _| {
             path_string(&e.value, "pid_file").map(|p| t.o.pid_file = Some(PathBuf::from(p)))
         }),
-        Key(&["ports_file_dir"], |e, t, _| {
+        Key(&Opt::new(&["ports_file_dir"]), |e, t, _| {
             path_string(&e.value, "ports_file_dir").map(|p| t.o.ports_file_dir = Some(PathBuf::from(p)))
         }),
-        Key(&["tls"], |e, t, _| tls::read(&e.value, "tls").map(|tls| t.o.tls = Some(tls))),
-        Key(&["allow_non_tls"], |e, t, _| {
+        Key(&Opt::new(&["tls"]), |e, t, _| tls::read(&e.value, "tls").map(|tls| t.o.tls = Some(tls))),
+        Key(&Opt::new(&["allow_non_tls"]), |e, t, _| {
             // nats-server 2.10 reads it at the top level; warden also takes
             // it inside `tls {}`.
             let on = section::boolean(&e.value, "allow_non_tls")?;
@@ -230,12 +236,14 @@ static TOP: Block<Top> = Block {
         }),
         // Before the users: `leafnodes { tls { verify_and_map } }` lets
         // them go without a password.
-        Key(&["leafnodes", "leaf"], |e, t, _| leafnodes::read(e, &mut t.warnings).map(|l| t.o.leafnodes = Some(l))),
-        Key(&["accounts"], |e, t, _| {
+        Key(&Opt::new(&["leafnodes", "leaf"]), |e, t, _| {
+            leafnodes::read(e, &mut t.warnings).map(|l| t.o.leafnodes = Some(l))
+        }),
+        Key(&Opt::new(&["accounts"]), |e, t, _| {
             (t.o.accounts, t.positions) = accounts::accounts(e, maps_certificates(&t.o), &mut t.warnings)?;
             Ok(())
         }),
-        Key(&["authorization"], |e, t, _| {
+        Key(&Opt::new(&["authorization"]), |e, t, _| {
             // Users of accounts require authentication too, so an
             // `authorization` block may then hold only its settings.
             let accounts_log_in = t.o.accounts.iter().any(|a| !a.users.is_empty() || !a.nkeys.is_empty());
@@ -244,26 +252,26 @@ static TOP: Block<Top> = Block {
             Ok(())
         }),
         Check(|_, f| monitor::one_listener(f).map(|_| ())),
-        Key(&["http"], |e, t, _| monitor::listener(e, &mut t.o, false)),
-        Key(&["http_port", "monitor_port"], |e, t, _| monitor::listener(e, &mut t.o, false)),
-        Key(&["https"], |e, t, _| monitor::listener(e, &mut t.o, true)),
-        Key(&["https_port"], |e, t, _| monitor::listener(e, &mut t.o, true)),
-        Key(&["http_authorization"], |e, t, _| {
+        Key(&Opt::new(&["http"]), |e, t, _| monitor::listener(e, &mut t.o, false)),
+        Key(&Opt::new(&["http_port", "monitor_port"]), |e, t, _| monitor::listener(e, &mut t.o, false)),
+        Key(&Opt::new(&["https"]), |e, t, _| monitor::listener(e, &mut t.o, true)),
+        Key(&Opt::new(&["https_port"]), |e, t, _| monitor::listener(e, &mut t.o, true)),
+        Key(&Opt::new(&["http_authorization"]), |e, t, _| {
             if t.o.http.is_none() {
                 return Err(invalid(&e.value, "http_authorization needs a monitoring listener (http or https)"));
             }
             http_authorization(e, &mut t.warnings).map(|a| t.o.http_authorization = Some(a))
         }),
-        Key(&["cluster"], |e, t, _| cluster::read(e, &mut t.warnings).map(|c| t.o.cluster = Some(c))),
-        Key(&["websocket", "ws"], |e, t, _| {
+        Key(&Opt::new(&["cluster"]), |e, t, _| cluster::read(e, &mut t.warnings).map(|c| t.o.cluster = Some(c))),
+        Key(&Opt::new(&["websocket", "ws"]), |e, t, _| {
             let ws = super::websocket::websocket(e, |v| tls::read(v, "websocket tls"), &mut t.warnings)?;
             t.o.websocket = Some(ws);
             Ok(())
         }),
-        Key(&["check_reply_subjects"], |e, t, _| {
+        Key(&Opt::new(&["check_reply_subjects"]), |e, t, _| {
             section::boolean(&e.value, "check_reply_subjects").map(|b| t.o.check_reply_subjects = b)
         }),
-        Key(&["system_account", "system"], |e, t, f| {
+        Key(&Opt::new(&["system_account", "system"]), |e, t, f| {
             if let Some(n) = f.get("no_system_account") {
                 if section::boolean(&n.value, "no_system_account")? {
                     return Err(conflict(e, "system_account is set, but no_system_account says there is none"));
@@ -271,13 +279,13 @@ static TOP: Block<Top> = Block {
             }
             section::word(&e.value, "system_account").map(|name| t.o.system_account = Some(name.to_owned()))
         }),
-        Key(&["no_system_account"], |e, t, _| {
+        Key(&Opt::new(&["no_system_account"]), |e, t, _| {
             if section::boolean(&e.value, "no_system_account")? {
                 t.o.system_account = None;
             }
             Ok(())
         }),
-        Key(&["operator", "operators", "roots", "root", "root_operators", "root_operator"], |e, t, f| {
+        Key(&Opt::new(&["operator", "operators", "roots", "root", "root_operators", "root_operator"]), |e, t, f| {
             operator_conflicts(&t.o, f)?;
             let (operator, system) =
                 operator::operator_mode(e, f.get("resolver"), f.get("resolver_preload"), f.get("system_account"))?;
@@ -286,8 +294,8 @@ static TOP: Block<Top> = Block {
             Ok(())
         }),
         // Read by `operator`.
-        Key(&["resolver", "account_resolver", "accounts_resolver"], needs_operator),
-        Key(&["resolver_preload"], needs_operator),
+        Key(&Opt::new(&["resolver", "account_resolver", "accounts_resolver"]), needs_operator),
+        Key(&Opt::new(&["resolver_preload"]), needs_operator),
         // In operator mode the accounts come from JWTs and are checked when
         // the server builds them.
         Check(|t, f| {
@@ -305,7 +313,7 @@ static TOP: Block<Top> = Block {
             })
         }),
         Check(|t, f| f.get("authorization").map_or(Ok(()), |e| super::delegation::check(&t.o, e))),
-        Key(&["no_auth_user"], |e, t, _| {
+        Key(&Opt::new(&["no_auth_user"]), |e, t, _| {
             let name = section::word(&e.value, "no_auth_user")?;
             let known = t.o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name))
                 || t.o.accounts.iter().any(|a| a.users.iter().any(|u| u.user == name));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::path_string;
 use crate::config::error::{invalid, ConfigError, ErrorKind};
 use crate::config::options::{TlsOptions, TlsVersion};
-use crate::config::schema::{Block, Found, Step::Check, Step::Key};
+use crate::config::schema::{Block, Found, Opt, Step::Check, Step::Key};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Kind, Pos, Value};
 
@@ -78,26 +78,32 @@ pub(super) fn defaults() -> TlsOptions {
 pub(super) static TLS: Block<Tls> = Block {
     unsupported: UNSUPPORTED_TLS,
     steps: &[
-        Key(&["cert_file"], |e, t, _| path_string(&e.value, "cert_file").map(|p| t.tls.cert_file = p.into())),
+        Key(&Opt::new(&["cert_file"]), |e, t, _| {
+            path_string(&e.value, "cert_file").map(|p| t.tls.cert_file = p.into())
+        }),
         Check(|t, f| required(t, f, "cert_file")),
-        Key(&["key_file"], |e, t, _| path_string(&e.value, "key_file").map(|p| t.tls.key_file = p.into())),
+        Key(&Opt::new(&["key_file"]), |e, t, _| path_string(&e.value, "key_file").map(|p| t.tls.key_file = p.into())),
         Check(|t, f| required(t, f, "key_file")),
-        Key(&["ca_file"], |e, t, _| path_string(&e.value, "ca_file").map(|p| t.tls.ca_file = Some(p.into()))),
-        Key(&["verify"], |e, t, _| section::boolean(&e.value, "verify").map(|b| t.tls.verify = b)),
-        Key(&["verify_and_map"], |e, t, _| {
+        Key(&Opt::new(&["ca_file"]), |e, t, _| {
+            path_string(&e.value, "ca_file").map(|p| t.tls.ca_file = Some(p.into()))
+        }),
+        Key(&Opt::new(&["verify"]), |e, t, _| section::boolean(&e.value, "verify").map(|b| t.tls.verify = b)),
+        Key(&Opt::new(&["verify_and_map"]), |e, t, _| {
             section::boolean(&e.value, "verify_and_map").map(|b| t.tls.verify_and_map = b)
         }),
-        Key(&["allow_non_tls"], |e, t, _| section::boolean(&e.value, "allow_non_tls").map(|b| t.tls.allow_non_tls = b)),
-        Key(&["handshake_first"], |e, t, _| {
+        Key(&Opt::new(&["allow_non_tls"]), |e, t, _| {
+            section::boolean(&e.value, "allow_non_tls").map(|b| t.tls.allow_non_tls = b)
+        }),
+        Key(&Opt::new(&["handshake_first"]), |e, t, _| {
             (t.tls.handshake_first, t.tls.handshake_first_fallback) = handshake_first_value(&e.value)?;
             Ok(())
         }),
-        Key(&["timeout"], |e, t, _| {
+        Key(&Opt::new(&["timeout"]), |e, t, _| {
             let (d, _) = section::nonzero_duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
             t.tls.timeout = d;
             Ok(())
         }),
-        Key(&["min_version"], |e, t, _| {
+        Key(&Opt::new(&["min_version"]), |e, t, _| {
             t.tls.min_version = match &e.value.kind {
                 Kind::String(v) if v == "1.2" => TlsVersion::V1_2,
                 Kind::String(v) if v == "1.3" => TlsVersion::V1_3,
