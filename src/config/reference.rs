@@ -225,6 +225,9 @@ fn anchor(heading: &str) -> String {
         .collect()
 }
 
+/// Bytes in a MiB, for the bounds.
+const MIB: usize = 1024 * 1024;
+
 /// What holds for every option: the dialect, units, variables, includes,
 /// and how to read the columns. Each statement is what `parser`, `lexer`,
 /// `section` and `duration` do.
@@ -258,11 +261,11 @@ nats-server config is read as is where warden implements what it asks for.
 - **Sizes**: a number, or a number with a suffix: `k`, `m`, `g`, `t`, `p`, `e` are powers of
   1000; `kb`, `ki`, `kib` (and so on) powers of 1024, so `1MB` is 1048576. Any case. Every
   integer option takes a suffix.
-- **Durations**: a quoted string of numbers with units `ns`, `us`, `ms`, `s`, `m`, `h`
-  (`\"500ms\"`, `\"2m\"`, `\"1h30m\"`, `\"1.5s\"`). Unquoted, `2m` is a size (2000000), so it
-  is refused with a hint. Where the type is *duration or seconds*, a bare number is seconds
+- **Durations**: a string of numbers with units `ns`, `us`, `ms`, `s`, `m`, `h` (`\"500ms\"`,
+  `\"2m\"`, `\"1h30m\"`, `\"1.5s\"`). Quote them: unquoted, `2m` is a size (2000000), and is
+  refused with a hint. Where the type is *duration or seconds*, a bare number is seconds
   (nats-server's older form; `ping_interval` and `write_deadline` warn about it).
-- **Secrets** (passwords, tokens): quoted strings. An argon2 hash (`warden passwd` makes one)
+- **Secrets** (passwords, tokens): strings, best quoted. An argon2 hash (`warden passwd` makes one)
   or a bcrypt hash (`$2a$...`) is verified as such; plain text works and is warned about.
 - **Variables**: `NAME = value` in a block defines a variable for the lines after it, in
   that block and the blocks inside it; `$NAME` or `${{NAME}}` uses it. A name no enclosing
@@ -271,7 +274,7 @@ nats-server config is read as is where warden implements what it asks for.
   unquoted bcrypt hash is a string, not a variable.
 - **Includes**: `include \"file.conf\"` (or `include file.conf`) puts that file's entries
   where the line stands; a relative path starts from the including file's directory.
-- **Bounds**: {file} bytes a file and {total} in all, {includes} nested includes, {depth}
+- **Bounds**: {file} MiB a file and {total} MiB in all, {includes} nested includes, {depth}
   levels of blocks and lists.
 - **Command-line flags** (`-p`, `--tls`, ...) override the file.
 
@@ -293,8 +296,8 @@ nats-server config is read as is where warden implements what it asks for.
   marks an option nats-server does not have.
 
 ",
-        file = MAX_FILE_BYTES,
-        total = MAX_TOTAL_BYTES,
+        file = MAX_FILE_BYTES / MIB,
+        total = MAX_TOTAL_BYTES / MIB,
         includes = MAX_INCLUDE_DEPTH,
         depth = MAX_DEPTH,
     )
