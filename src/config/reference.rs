@@ -49,18 +49,9 @@ impl Place {
 
     /// The path of its option `opt`.
     pub(crate) fn option_path(&self, opt: &Opt) -> String {
-        let first = opt.names.first().copied().unwrap_or_default();
         match self.name() {
-            place if place.is_empty() => first.to_owned(),
-            place => format!("{place}.{first}"),
-        }
-    }
-
-    /// The heading of its section.
-    fn heading(&self) -> String {
-        match self.name() {
-            name if name.is_empty() => "Top level".to_owned(),
-            name => format!("`{name}`"),
+            place if place.is_empty() => opt.name().to_owned(),
+            place => format!("{place}.{}", opt.name()),
         }
     }
 }
@@ -82,6 +73,14 @@ pub(crate) fn path_name(path: &[(&'static str, Shape)]) -> String {
     name
 }
 
+/// The heading of the section of the place at `path`.
+fn heading(path: &[(&'static str, Shape)]) -> String {
+    match path_name(path) {
+        name if name.is_empty() => "Top level".to_owned(),
+        name => format!("`{name}`"),
+    }
+}
+
 /// The block an option holds, and how it is written, if it holds one.
 fn inner(ty: Ty) -> Option<(Shape, &'static dyn Table)> {
     match ty {
@@ -101,7 +100,7 @@ pub(crate) fn places() -> Vec<Place> {
         for opt in table.options() {
             let Some((shape, inner)) = inner(opt.ty) else { continue };
             let mut path = path.clone();
-            path.push((opt.names.first().copied().unwrap_or_default(), shape));
+            path.push((opt.name(), shape));
             walk(Place { path, table: inner, reload: reload.within(opt.reload) }, out);
         }
     }
@@ -122,7 +121,7 @@ pub fn reference_markdown() -> String {
         places.len()
     );
     for place in &places {
-        let _ = writeln!(out, "## {}\n", place.heading());
+        let _ = writeln!(out, "## {}\n", heading(&place.path));
         out.push_str("| Option | Type | Default | Reload | Meaning | warden differs |\n");
         out.push_str("|---|---|---|---|---|---|\n");
         for opt in place.table.options() {
@@ -183,10 +182,9 @@ fn type_text(place: &Place, opt: &Opt) -> String {
     let link = |shape_text: &str| {
         let mut path = place.path.clone();
         if let Some((shape, _)) = inner(opt.ty) {
-            path.push((opt.names.first().copied().unwrap_or_default(), shape));
+            path.push((opt.name(), shape));
         }
-        let inner = Place { path, table: place.table, reload: place.reload };
-        format!("[{shape_text}](#{})", anchor(&inner.heading()))
+        format!("[{shape_text}](#{})", anchor(&heading(&path)))
     };
     let text = match opt.ty {
         Ty::Bool => "boolean",

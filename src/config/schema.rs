@@ -72,6 +72,12 @@ impl Opt {
         Opt { differs, ..self }
     }
 
+    /// Its first name: how checks and the reference call it (the schema
+    /// tests make sure no option is without one).
+    pub(crate) fn name(&self) -> &'static str {
+        self.names.first().copied().unwrap_or_default()
+    }
+
     /// Whether `key` names this option (case-insensitively, as nats-server
     /// matches keys).
     pub(crate) fn matches(&self, key: &str) -> bool {
@@ -245,8 +251,8 @@ impl<B: 'static> Block<B> {
     pub(crate) fn read<'a>(&self, name: &'static str, map: &'a Map, b: &mut B) -> Result<Found<'a>, ConfigError> {
         let mut s = Section::new(name, map);
         let mut entries = Vec::new();
-        for names in self.keys() {
-            entries.push((first_name(names), s.get(names)?));
+        for opt in self.options() {
+            entries.push((opt.name(), s.get(opt.names)?));
         }
         s.finish(self.unsupported)?;
         let found = Found { entries };
@@ -277,7 +283,8 @@ impl<B: 'static> Block<B> {
         self.read(name, section::map(value, name)?, b)
     }
 
-    /// Each option's names, in table order.
+    /// Each option's names, in table order (for the schema tests).
+    #[cfg(test)]
     pub(crate) fn keys(&self) -> impl Iterator<Item = &'static [&'static str]> {
         self.options().into_iter().map(|opt| opt.names)
     }
@@ -296,10 +303,4 @@ impl<B: 'static> Block<B> {
         splice(self.steps, &mut out);
         out
     }
-}
-
-/// How checks name an option; the schema tests make sure no table has an
-/// empty list of names.
-fn first_name(names: &'static [&'static str]) -> &'static str {
-    names.first().copied().unwrap_or_default()
 }
