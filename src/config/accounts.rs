@@ -17,7 +17,7 @@ use super::options::{
     AccountConfig, AccountLimits, Export, ExportKind, Import, ImportKind, LocalSubject, ResponseType,
     DEFAULT_RESPONSE_THRESHOLD, GLOBAL_ACCOUNT,
 };
-use super::schema::{Block, Step::Check, Step::Key};
+use super::schema::{Block, Opt, Reload, Step::Check, Step::Key, Ty};
 use super::section::{self, Bare};
 use super::value::{Entry, Kind, Pos, Value};
 use crate::nkeys::{KeyType, PublicKey};
@@ -143,7 +143,7 @@ fn account_block(
 pub(crate) static ACCOUNT: Block<Account> = Block {
     unsupported: UNSUPPORTED_ACCOUNT,
     steps: &[
-        Key(&["nkey"], |e, b, _| {
+        Key(&Opt::new(&["nkey"], Ty::String, Reload::Yes).means("The account's public key (`A...`)"), |e, b, _| {
             let text = section::word(&e.value, "account nkey")?;
             if PublicKey::parse_as(text, KeyType::Account).is_err() {
                 return Err(invalid(&e.value, format!("Not a valid public nkey for an account: {text:?}")));
@@ -151,30 +151,49 @@ pub(crate) static ACCOUNT: Block<Account> = Block {
             b.account.nkey = Some(text.to_owned());
             Ok(())
         }),
-        Key(&["users"], |e, b, _| {
-            let UsersList { users, nkeys } = auth::users_list(&e.value, b.maps_certificates, &mut b.warnings)?;
-            (b.account.users, b.account.nkeys) = (users, nkeys);
-            b.positions.users.insert(b.index, e.key_pos.clone());
-            Ok(())
-        }),
-        Key(&["default_permissions"], |e, b, _| {
-            auth::permissions(&e.value, "default_permissions").map(|p| b.account.default_permissions = Some(p))
-        }),
-        Key(&["exports"], |e, b, _| {
-            for (i, item) in section::array(&e.value, "exports")?.iter().enumerate() {
-                b.account.exports.push(export(item)?);
-                b.positions.exports.insert((b.index, i), item.pos.clone());
-            }
-            Ok(())
-        }),
-        Key(&["imports"], |e, b, _| {
-            for (i, item) in section::array(&e.value, "imports")?.iter().enumerate() {
-                let import = import(item, &mut b.warnings)?;
-                if let ImportKind::Service { to } = &import.kind {
-                    if let Some(dup) =
-                        b.account.imports.iter().find(|i| matches!(&i.kind, ImportKind::Service { to: t } if t == to))
-                    {
-                        return Err(ConfigError::at(
+        Key(
+            &Opt::new(&["users"], Ty::List(&auth::USER), Reload::Yes)
+                .means("The account's users, written as `authorization { users }`"),
+            |e, b, _| {
+                let UsersList { users, nkeys } = auth::users_list(&e.value, b.maps_certificates, &mut b.warnings)?;
+                (b.account.users, b.account.nkeys) = (users, nkeys);
+                b.positions.users.insert(b.index, e.key_pos.clone());
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["default_permissions"], Ty::Block(&auth::PERMISSIONS), Reload::Yes)
+                .means("The permissions of the account's users without their own")
+                .default("everything allowed"),
+            |e, b, _| {
+                auth::permissions(&e.value, "default_permissions").map(|p| b.account.default_permissions = Some(p))
+            },
+        ),
+        Key(
+            &Opt::new(&["exports"], Ty::List(&EXPORT), Reload::Yes)
+                .means("Streams and services other accounts may import"),
+            |e, b, _| {
+                for (i, item) in section::array(&e.value, "exports")?.iter().enumerate() {
+                    b.account.exports.push(export(item)?);
+                    b.positions.exports.insert((b.index, i), item.pos.clone());
+                }
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["imports"], Ty::List(&IMPORT), Reload::Yes)
+                .means("Streams and services this account takes from others"),
+            |e, b, _| {
+                for (i, item) in section::array(&e.value, "imports")?.iter().enumerate() {
+                    let import = import(item, &mut b.warnings)?;
+                    if let ImportKind::Service { to } = &import.kind {
+                        if let Some(dup) = b
+                            .account
+                            .imports
+                            .iter()
+                            .find(|i| matches!(&i.kind, ImportKind::Service { to: t } if t == to))
+                        {
+                            return Err(ConfigError::at(
                             ErrorKind::Conflict,
                             &item.pos,
                             format!(
@@ -182,14 +201,17 @@ pub(crate) static ACCOUNT: Block<Account> = Block {
                                 dup.account, dup.subject
                             ),
                         ));
+                        }
                     }
+                    b.account.imports.push(import);
+                    b.positions.imports.insert((b.index, i), item.pos.clone());
                 }
-                b.account.imports.push(import);
-                b.positions.imports.insert((b.index, i), item.pos.clone());
-            }
-            Ok(())
+                Ok(())
+            },
+        ),
+        Key(&Opt::new(&["limits"], Ty::Block(&LIMITS), Reload::Yes).means("The account's limits"), |e, b, _| {
+            LIMITS.read_value("account limits", &e.value, &mut b.account.limits).map(|_| ())
         }),
-        Key(&["limits"], |e, b, _| LIMITS.read_value("account limits", &e.value, &mut b.account.limits).map(|_| ())),
     ],
 };
 
@@ -206,15 +228,40 @@ fn limit(e: &Entry, what: &str) -> Result<Option<usize>, ConfigError> {
 pub(crate) static LIMITS: Block<AccountLimits> = Block {
     unsupported: UNSUPPORTED_LIMITS,
     steps: &[
-        Key(&["max_connections", "max_conn"], |e, l, _| limit(e, "max_connections").map(|n| l.max_connections = n)),
-        Key(&["max_subscriptions", "max_subs"], |e, l, _| {
-            limit(e, "max_subscriptions").map(|n| l.max_subscriptions = n)
-        }),
-        Key(&["max_payload", "max_pay"], |e, l, _| limit(e, "max_payload").map(|n| l.max_payload = n)),
-        Key(&["max_leafnodes", "max_leafs"], |e, l, _| limit(e, "max_leafnodes").map(|n| l.max_leafnodes = n)),
-        Key(&["max_pending_responses"], |e, l, _| {
-            section::count(&e.value, "max_pending_responses", 1).map(|n| l.max_pending_responses = n)
-        }),
+        Key(
+            &Opt::new(&["max_connections", "max_conn"], Ty::Integer, Reload::Yes)
+                .means("Live connections of the account on this server; 0 or -1 = no limit")
+                .default("no limit"),
+            |e, l, _| limit(e, "max_connections").map(|n| l.max_connections = n),
+        ),
+        Key(
+            &Opt::new(&["max_subscriptions", "max_subs"], Ty::Integer, Reload::Yes)
+                .means("Subscriptions per connection of the account; 0 or -1 = no limit")
+                .default("no limit"),
+            |e, l, _| limit(e, "max_subscriptions").map(|n| l.max_subscriptions = n),
+        ),
+        Key(
+            &Opt::new(&["max_payload", "max_pay"], Ty::Size, Reload::Yes)
+                .means("Largest message a connection of the account may publish; 0 or -1 = no limit")
+                .default("no limit"),
+            |e, l, _| limit(e, "max_payload").map(|n| l.max_payload = n),
+        ),
+        Key(
+            &Opt::new(&["max_leafnodes", "max_leafs"], Ty::Integer, Reload::Yes)
+                .means("Leaf connections bound to the account on this server; 0 or -1 = no limit")
+                .default("no limit"),
+            |e, l, _| limit(e, "max_leafnodes").map(|n| l.max_leafnodes = n),
+        ),
+        Key(
+            &Opt::new(&["max_pending_responses"], Ty::Integer, Reload::Yes)
+                .means(
+                    "Requests through one service import waiting for their response; past it the \
+                    oldest is forgotten",
+                )
+                .default("65536")
+                .differs("warden only"),
+            |e, l, _| section::count(&e.value, "max_pending_responses", 1).map(|n| l.max_pending_responses = n),
+        ),
     ],
 };
 
@@ -260,44 +307,71 @@ pub(crate) static EXPORT: Block<ExportB> = Block {
             (None, None) => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "an export needs `stream` or `service`")),
             _ => Ok(()),
         }),
-        Key(&["stream"], |e, b, _| pattern(&e.value, "stream").map(|s| b.subject = s)),
-        Key(&["service"], |e, b, _| {
-            b.is_service = true;
-            pattern(&e.value, "service").map(|s| b.subject = s)
-        }),
+        Key(
+            &Opt::new(&["stream"], Ty::String, Reload::Yes)
+                .means("The subject (wildcards allowed) of a stream export; or `service`"),
+            |e, b, _| pattern(&e.value, "stream").map(|s| b.subject = s),
+        ),
+        Key(
+            &Opt::new(&["service"], Ty::String, Reload::Yes)
+                .means("The subject (wildcards allowed) of a service export; or `stream`"),
+            |e, b, _| {
+                b.is_service = true;
+                pattern(&e.value, "service").map(|s| b.subject = s)
+            },
+        ),
         Check(|b, f| match (b.is_service, f.get("response").or(f.get("threshold"))) {
             (false, Some(e)) => Err(conflict(e, "Detected response directive on non-service")),
             _ => Ok(()),
         }),
-        Key(&["accounts"], |e, b, _| {
-            let mut names = Vec::new();
-            for item in section::array(&e.value, "export accounts")? {
-                names.push(section::word(item, "an account name")?.to_owned());
-            }
-            b.accounts = Some(names);
-            Ok(())
-        }),
-        Key(&["response", "response_type"], |e, b, _| {
-            b.response = match section::string(&e.value, "response")?.to_ascii_lowercase().as_str() {
-                "single" | "singleton" => ResponseType::Singleton,
-                "stream" => ResponseType::Stream,
-                "chunk" | "chunked" => ResponseType::Chunked,
-                other => return Err(invalid(&e.value, format!("Unknown response type: {other:?}"))),
-            };
-            Ok(())
-        }),
-        Key(&["threshold", "response_threshold", "response_max_time", "response_time"], |e, b, _| {
-            if !matches!(e.value.kind, Kind::String(_)) {
-                return Err(ConfigError::at(
-                    ErrorKind::Type,
-                    &e.value.pos,
-                    "Expected response threshold to be a parseable time duration",
-                ));
-            }
-            let (d, _) = section::nonzero_duration(&e.value, "response threshold", Bare::No)?;
-            b.threshold = d;
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["accounts"], Ty::Strings, Reload::Yes)
+                .means("The accounts that may import it")
+                .default("every account (a public export; warned)"),
+            |e, b, _| {
+                let mut names = Vec::new();
+                for item in section::array(&e.value, "export accounts")? {
+                    names.push(section::word(item, "an account name")?.to_owned());
+                }
+                b.accounts = Some(names);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["response", "response_type"], Ty::Text("`singleton`, `stream` or `chunked`"), Reload::Yes)
+                .means("How a service answers: one response, or many until `threshold`")
+                .default("singleton"),
+            |e, b, _| {
+                b.response = match section::string(&e.value, "response")?.to_ascii_lowercase().as_str() {
+                    "single" | "singleton" => ResponseType::Singleton,
+                    "stream" => ResponseType::Stream,
+                    "chunk" | "chunked" => ResponseType::Chunked,
+                    other => return Err(invalid(&e.value, format!("Unknown response type: {other:?}"))),
+                };
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(
+                &["threshold", "response_threshold", "response_max_time", "response_time"],
+                Ty::Duration,
+                Reload::Yes,
+            )
+            .means("How long a service request may wait for (more) responses")
+            .default("2m"),
+            |e, b, _| {
+                if !matches!(e.value.kind, Kind::String(_)) {
+                    return Err(ConfigError::at(
+                        ErrorKind::Type,
+                        &e.value.pos,
+                        "Expected response threshold to be a parseable time duration",
+                    ));
+                }
+                let (d, _) = section::nonzero_duration(&e.value, "response threshold", Bare::No)?;
+                b.threshold = d;
+                Ok(())
+            },
+        ),
     ],
 };
 
@@ -346,37 +420,62 @@ pub(crate) static IMPORT: Block<ImportB> = Block {
             (None, None) => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "an import needs `stream` or `service`")),
             _ => Ok(()),
         }),
-        Key(&["stream"], |e, b, _| import_source(&e.value, b)),
-        Key(&["service"], |e, b, _| {
-            b.is_service = true;
-            import_source(&e.value, b)
-        }),
-        Key(&["to"], |e, b, _| pattern(&e.value, "to").map(|s| b.to = Some(s))),
+        Key(
+            &Opt::new(&["stream"], Ty::Block(&IMPORT_SOURCE), Reload::Yes)
+                .means("The exporting account and subject of a stream; or `service`"),
+            |e, b, _| import_source(&e.value, b),
+        ),
+        Key(
+            &Opt::new(&["service"], Ty::Block(&IMPORT_SOURCE), Reload::Yes)
+                .means("The exporting account and subject of a service; or `stream`"),
+            |e, b, _| {
+                b.is_service = true;
+                import_source(&e.value, b)
+            },
+        ),
+        Key(
+            &Opt::new(&["to"], Ty::String, Reload::Yes)
+                .means(
+                    "The local subject: where this account sends a service's requests, or where a \
+                    stream's messages land",
+                )
+                .default("the exported subject"),
+            |e, b, _| pattern(&e.value, "to").map(|s| b.to = Some(s)),
+        ),
         Check(|b, f| match (b.is_service, f.get("prefix"), f.get("share")) {
             (true, Some(e), _) => Err(conflict(e, "a service import takes `to`, not `prefix`")),
             (false, _, Some(e)) => Err(conflict(e, "`share` applies to service imports only")),
             _ => Ok(()),
         }),
-        Key(&["prefix"], |e, b, f| {
-            if let Some(to) = f.get("to") {
-                return Err(conflict(to, "Stream import can not have a 'prefix' and a 'to' property"));
-            }
-            let p = section::word(&e.value, "prefix")?;
-            let p = p.strip_suffix('.').unwrap_or(p);
-            if !crate::subject::is_valid_literal(p.as_bytes()) {
-                return Err(invalid(&e.value, "a stream import prefix must be a subject without wildcards"));
-            }
-            b.local = LocalSubject::Prefix(p.to_owned());
-            Ok(())
-        }),
-        Key(&["share"], |e, b, _| {
-            section::boolean(&e.value, "share")?;
-            b.warnings.push(format!(
-                "{}: share has no effect: warden adds no Nats-Request-Info header to imported requests",
-                e.key_pos
-            ));
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["prefix"], Ty::String, Reload::Yes)
+                .means("A stream's messages land under `prefix.`; not with `to`"),
+            |e, b, f| {
+                if let Some(to) = f.get("to") {
+                    return Err(conflict(to, "Stream import can not have a 'prefix' and a 'to' property"));
+                }
+                let p = section::word(&e.value, "prefix")?;
+                let p = p.strip_suffix('.').unwrap_or(p);
+                if !crate::subject::is_valid_literal(p.as_bytes()) {
+                    return Err(invalid(&e.value, "a stream import prefix must be a subject without wildcards"));
+                }
+                b.local = LocalSubject::Prefix(p.to_owned());
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["share"], Ty::Bool, Reload::NoEffect)
+                .means("Share the requester's information with the service")
+                .differs("No effect: warden adds no `Nats-Request-Info` header (a warning says so)"),
+            |e, b, _| {
+                section::boolean(&e.value, "share")?;
+                b.warnings.push(format!(
+                    "{}: share has no effect: warden adds no Nats-Request-Info header to imported requests",
+                    e.key_pos
+                ));
+                Ok(())
+            },
+        ),
     ],
 };
 
@@ -404,8 +503,12 @@ pub(crate) static IMPORT_SOURCE: Block<Source> = Block {
             (Some(_), Some(_)) => Ok(()),
             _ => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "Expect an account name and a subject")),
         }),
-        Key(&["account"], |e, b, _| section::word(&e.value, "account").map(|a| b.account = a.to_owned())),
-        Key(&["subject"], |e, b, _| pattern(&e.value, "subject").map(|s| b.subject = s)),
+        Key(&Opt::new(&["account"], Ty::String, Reload::Yes).means("The exporting account; required"), |e, b, _| {
+            section::word(&e.value, "account").map(|a| b.account = a.to_owned())
+        }),
+        Key(&Opt::new(&["subject"], Ty::String, Reload::Yes).means("The exported subject; required"), |e, b, _| {
+            pattern(&e.value, "subject").map(|s| b.subject = s)
+        }),
     ],
 };
 

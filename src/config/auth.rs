@@ -12,7 +12,7 @@ use crate::subject::is_valid_pattern;
 
 use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::options::{Authorization, NkeyUser, Permissions, ResponsePermission, SubjectRules, User};
-use super::schema::{Block, Found, Step::Check, Step::Key};
+use super::schema::{Block, Found, Keys, Opt, Reload, Step::Check, Step::Key, Ty};
 use super::section::{self, Bare};
 use super::value::{Entry, Kind, Pos, Value};
 use crate::nkeys::{KeyType, PublicKey};
@@ -117,13 +117,21 @@ pub(crate) fn authorization(
 pub(crate) static AUTHORIZATION: Block<Auth> = Block {
     unsupported: UNSUPPORTED_AUTH,
     steps: &[
-        Key(&["token"], |e, b, _| {
-            let token = checked_secret(&e.value, "token", "the authorization token", &mut b.warnings)?;
-            b.auth.token = Some(token);
-            Ok(())
-        }),
-        Key(&["user", "username"], |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned()))),
-        Key(&["password", "pass"], |e, b, _| {
+        Key(
+            &Opt::new(&["token"], Ty::Secret, Reload::Yes)
+                .means("The one token every client logs in with; not with a user or `users`"),
+            |e, b, _| {
+                let token = checked_secret(&e.value, "token", "the authorization token", &mut b.warnings)?;
+                b.auth.token = Some(token);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["user", "username"], Ty::String, Reload::Yes)
+                .means("The one user every client logs in as, with `password`; not with `users`"),
+            |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned())),
+        ),
+        Key(&Opt::new(&["password", "pass"], Ty::Secret, Reload::Yes).means("Its password"), |e, b, _| {
             let whose = match &b.auth.user {
                 Some(name) => format!("the password of user \"{name}\""),
                 None => "the authorization password".to_owned(),
@@ -131,32 +139,65 @@ pub(crate) static AUTHORIZATION: Block<Auth> = Block {
             b.auth.password = Some(checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
             Ok(())
         }),
-        Key(&["timeout"], |e, b, _| {
-            let (d, _) = section::nonzero_duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
-            b.auth.timeout = Some(d);
-            Ok(())
-        }),
-        Key(&["failure_delay_max"], |e, b, _| {
-            let (d, _) = section::duration(&e.value, "failure_delay_max", Bare::FractionalSeconds)?;
-            b.auth.failure_delay_max = Some(d);
-            Ok(())
-        }),
-        Key(&["default_permissions", "default_permission", "permissions"], |e, b, _| {
-            permissions(&e.value, "default_permissions").map(|p| b.auth.default_permissions = Some(p))
-        }),
-        Key(&["users"], |e, b, _| {
-            let UsersList { users, nkeys } = users_list(&e.value, b.maps_certificates, &mut b.warnings)?;
-            (b.auth.users, b.auth.nkeys) = (users, nkeys);
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["timeout"], Ty::Seconds, Reload::Restart)
+                .means("Time a client has from connecting (after TLS) to logging in")
+                .default("2s; 3s with `tls`"),
+            |e, b, _| {
+                let (d, _) = section::nonzero_duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
+                b.auth.timeout = Some(d);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["failure_delay_max"], Ty::Seconds, Reload::Restart)
+                .means("Longest delay repeated login failures from one address earn; `0s` turns the throttle off")
+                .default("5s")
+                .differs("warden only"),
+            |e, b, _| {
+                let (d, _) = section::duration(&e.value, "failure_delay_max", Bare::FractionalSeconds)?;
+                b.auth.failure_delay_max = Some(d);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(
+                &["default_permissions", "default_permission", "permissions"],
+                Ty::Block(&PERMISSIONS),
+                Reload::Yes,
+            )
+            .means("The permissions of users without their own")
+            .default("everything allowed"),
+            |e, b, _| permissions(&e.value, "default_permissions").map(|p| b.auth.default_permissions = Some(p)),
+        ),
+        Key(
+            &Opt::new(&["users"], Ty::List(&USER), Reload::Yes)
+                .means("The users: each a name and password, or an nkey, with permissions"),
+            |e, b, _| {
+                let UsersList { users, nkeys } = users_list(&e.value, b.maps_certificates, &mut b.warnings)?;
+                (b.auth.users, b.auth.nkeys) = (users, nkeys);
+                Ok(())
+            },
+        ),
         Check(|_, f| match (f.get("auth_callout"), f.get("http_authorizer")) {
             (Some(_), Some(h)) => Err(conflict(h, "auth_callout and http_authorizer cannot both be set")),
             _ => Ok(()),
         }),
-        Key(&["auth_callout", "auth_hook"], |e, b, _| {
-            super::delegation::auth_callout(e).map(|d| b.auth.delegation = Some(d))
-        }),
-        Key(&["http_authorizer"], |e, b, _| super::delegation::http_authorizer(e).map(|d| b.auth.delegation = Some(d))),
+        Key(
+            &Opt::new(&["auth_callout", "auth_hook"], Ty::Block(&super::delegation::CALLOUT), Reload::Refused)
+                .means(
+                    "An auth callout service (nats-server 2.10) admits the clients the configured \
+                    users do not",
+                )
+                .differs("By default configured users log in locally first (`local_first`)"),
+            |e, b, _| super::delegation::auth_callout(e).map(|d| b.auth.delegation = Some(d)),
+        ),
+        Key(
+            &Opt::new(&["http_authorizer"], Ty::Block(&super::delegation::HTTP_AUTHORIZER), Reload::Refused)
+                .means("An HTTP service (a JSON POST) admits the clients the configured users do not")
+                .differs("warden only"),
+            |e, b, _| super::delegation::http_authorizer(e).map(|d| b.auth.delegation = Some(d)),
+        ),
         // Combinations nats-server refuses, with its messages.
         Check(|_, f| {
             let (token, user, password, users) = (f.get("token"), f.get("user"), f.get("password"), f.get("users"));
@@ -285,16 +326,28 @@ pub(crate) static USER: Block<UserB> = Block {
             (None, None) => Err(no_name(&b.at)),
             _ => Ok(()),
         }),
-        Key(&["user", "username"], |e, b, f| {
-            nkey_takes_no(e, f)?;
-            section::word(&e.value, "user").map(|u| b.user = Some(u.to_owned()))
-        }),
-        Key(&["password", "pass"], |e, b, f| {
-            nkey_takes_no(e, f)?;
-            let whose = format!("the password of user \"{}\"", b.user.as_deref().unwrap_or_default());
-            b.password = Some(checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["user", "username"], Ty::String, Reload::Yes).means(
+                "The user's name (under `verify_and_map`, the certificate's email, DNS name, URI \
+                    or DN); or `nkey`",
+            ),
+            |e, b, f| {
+                nkey_takes_no(e, f)?;
+                section::word(&e.value, "user").map(|u| b.user = Some(u.to_owned()))
+            },
+        ),
+        Key(
+            &Opt::new(&["password", "pass"], Ty::Secret, Reload::Yes).means("Its password").differs(
+                "Required unless `tls { verify_and_map }` maps certificates to users \
+                    (nats-server lets a user without one in)",
+            ),
+            |e, b, f| {
+                nkey_takes_no(e, f)?;
+                let whose = format!("the password of user \"{}\"", b.user.as_deref().unwrap_or_default());
+                b.password = Some(checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
+                Ok(())
+            },
+        ),
         Check(|b, f| {
             match (f.get("nkey"), f.get("password"), b.maps_certificates) {
             (None, None, false) => Err(ConfigError::at(
@@ -308,15 +361,30 @@ pub(crate) static USER: Block<UserB> = Block {
             _ => Ok(()),
         }
         }),
-        Key(&["nkey"], |e, b, _| public_user_key(&e.value).map(|k| b.nkey = Some(k))),
-        Key(&["permissions", "permission"], |e, b, _| {
-            let what = match (&b.nkey, &b.user) {
-                (Some(nkey), _) => format!("permissions of nkey user \"{nkey}\""),
-                (None, user) => format!("permissions of user \"{}\"", user.as_deref().unwrap_or_default()),
-            };
-            permissions(&e.value, &what).map(|p| b.permissions = Some(p))
-        }),
-        Key(&["tags"], |e, b, _| tags(&e.value).map(|t| b.tags = t)),
+        Key(
+            &Opt::new(&["nkey"], Ty::String, Reload::Yes)
+                .means("A user public nkey (`U...`): the client signs the server's nonce, no name or password"),
+            |e, b, _| public_user_key(&e.value).map(|k| b.nkey = Some(k)),
+        ),
+        Key(
+            &Opt::new(&["permissions", "permission"], Ty::Block(&PERMISSIONS), Reload::Yes)
+                .means("The user's permissions")
+                .default("`default_permissions`"),
+            |e, b, _| {
+                let what = match (&b.nkey, &b.user) {
+                    (Some(nkey), _) => format!("permissions of nkey user \"{nkey}\""),
+                    (None, user) => format!("permissions of user \"{}\"", user.as_deref().unwrap_or_default()),
+                };
+                permissions(&e.value, &what).map(|p| b.permissions = Some(p))
+            },
+        ),
+        Key(
+            &Opt::new(&["tags"], Ty::Strings, Reload::Yes)
+                .means("`key:value` strings for `{{tag(key)}}` in permission templates, lower-cased")
+                .default("none")
+                .differs("warden's own: nats-server has tags only on JWT users"),
+            |e, b, _| tags(&e.value).map(|t| b.tags = t),
+        ),
     ],
 };
 
@@ -383,13 +451,33 @@ pub(crate) fn permissions(value: &Value, what: &str) -> Result<Permissions, Conf
 pub(crate) static PERMISSIONS: Block<Permissions> = Block {
     unsupported: UNSUPPORTED_PERMISSIONS,
     steps: &[
-        Key(&["publish", "pub"], |e, p, _| subject_rules(&e.value, Direction::Publish).map(|r| p.publish = Some(r))),
-        Key(&["subscribe", "sub"], |e, p, _| {
-            subject_rules(&e.value, Direction::Subscribe).map(|r| p.subscribe = Some(r))
-        }),
-        Key(&["allow_responses", "publish_allow_responses"], |e, p, _| {
-            response_permission(&e.value).map(|r| p.allow_responses = r)
-        }),
+        Key(
+            &Opt::new(&["publish", "pub"], Ty::Or("subject or list of subjects", &SUBJECT_RULES), Reload::Yes)
+                .means("Subjects the user may publish to; a subject or list is an allow list")
+                .default("all subjects")
+                .differs("An empty map is refused (it would restrict nothing)"),
+            |e, p, _| subject_rules(&e.value, Direction::Publish).map(|r| p.publish = Some(r)),
+        ),
+        Key(
+            &Opt::new(&["subscribe", "sub"], Ty::Or("subject or list of subjects", &SUBSCRIBE_RULES), Reload::Yes)
+                .means(
+                    "Subjects the user may subscribe to (`\"subject queue\"`: only in that queue \
+                    group); a subject or list is an allow list",
+                )
+                .default("all subjects")
+                .differs("An empty map is refused (it would restrict nothing)"),
+            |e, p, _| subject_rules(&e.value, Direction::Subscribe).map(|r| p.subscribe = Some(r)),
+        ),
+        Key(
+            &Opt::new(
+                &["allow_responses", "publish_allow_responses"],
+                Ty::Or("boolean", &ALLOW_RESPONSES),
+                Reload::Yes,
+            )
+            .means("May publish to the reply subjects of requests it received; without `publish`, only there")
+            .default("false"),
+            |e, p, _| response_permission(&e.value).map(|r| p.allow_responses = r),
+        ),
         Check(|p, _| {
             if p.allow_responses.is_some() && p.publish.is_none() {
                 p.publish = Some(SubjectRules { allow: Some(Vec::new()), deny: None, literal: None });
@@ -414,6 +502,22 @@ impl Direction {
     }
 }
 
+/// `allow` of `{ allow, deny }`.
+static ALLOW: Opt = Opt::new(&["allow"], Ty::Subjects, Reload::Yes).means("The subjects allowed; any other is denied");
+/// `deny` of `{ allow, deny }`.
+static DENY: Opt =
+    Opt::new(&["deny"], Ty::Subjects, Reload::Yes).means("The subjects denied, even where `allow` covers them");
+/// `{ allow, deny }` of `publish` and `subscribe`: read by
+/// [`subject_rules`], not as a [`Block`], so that an unknown key gets
+/// nats-server's message.
+pub(crate) static SUBJECT_RULES: Keys = Keys(&[&ALLOW, &DENY]);
+/// `literal` of `subscribe { allow, literal, deny }` (warden's own).
+static LITERAL: Opt = Opt::new(&["literal"], Ty::Subjects, Reload::Yes)
+    .means("Subjects a SUB may match only with a literal subject: `sensor.*.temp` admits `sensor.12.temp`, not `sensor.*.temp`")
+    .differs("warden's own; nats-server cannot refuse a wildcard SUB that an allow pattern covers");
+/// `{ allow, literal, deny }` of `subscribe`.
+pub(crate) static SUBSCRIBE_RULES: Keys = Keys(&[&ALLOW, &LITERAL, &DENY]);
+
 /// A string or a list (an allow list), or `{ allow, deny }`.
 fn subject_rules(value: &Value, dir: Direction) -> Result<SubjectRules, ConfigError> {
     match &value.kind {
@@ -433,16 +537,16 @@ fn subject_rules(value: &Value, dir: Direction) -> Result<SubjectRules, ConfigEr
             }
             let mut rules = SubjectRules::default();
             for entry in &map.entries {
-                let literal = entry.key.eq_ignore_ascii_case("literal");
-                let slot = if entry.key.eq_ignore_ascii_case("allow") {
+                let literal = LITERAL.matches(&entry.key);
+                let slot = if ALLOW.matches(&entry.key) {
                     &mut rules.allow
-                } else if entry.key.eq_ignore_ascii_case("deny") {
+                } else if DENY.matches(&entry.key) {
                     &mut rules.deny
                 } else if literal && dir == Direction::Subscribe {
                     &mut rules.literal
                 } else if literal {
                     return Err(ConfigError::at(
-                        ErrorKind::Invalid,
+                        ErrorKind::UnknownKey,
                         &entry.key_pos,
                         "`literal` applies to subscribe rules only: every publish subject is literal already",
                     ));
@@ -577,26 +681,36 @@ fn response_permission(value: &Value) -> Result<Option<ResponsePermission>, Conf
 pub(crate) static ALLOW_RESPONSES: Block<ResponsePermission> = Block {
     unsupported: &[],
     steps: &[
-        Key(&["max", "max_msgs", "max_messages", "max_responses"], |e, rp, _| {
-            rp.max = match section::integer(&e.value, "allow_responses max")? {
-                n if n < 0 => None,
-                0 => Some(1),
-                n => Some(usize::try_from(n).map_err(|_| invalid(&e.value, "max is out of range"))?),
-            };
-            Ok(())
-        }),
-        Key(&["expires", "expiration", "ttl"], |e, rp, _| {
-            if !matches!(e.value.kind, Kind::String(_)) {
-                return Err(ConfigError::at(
-                    ErrorKind::Type,
-                    &e.value.pos,
-                    "error parsing expires, not a duration string",
-                ));
-            }
-            let (d, _) = section::nonzero_duration(&e.value, "allow_responses expires", Bare::No)?;
-            rp.expires = d;
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["max", "max_msgs", "max_messages", "max_responses"], Ty::Integer, Reload::Yes)
+                .means("Replies allowed per request; negative = unlimited, 0 = 1")
+                .default("1"),
+            |e, rp, _| {
+                rp.max = match section::integer(&e.value, "allow_responses max")? {
+                    n if n < 0 => None,
+                    0 => Some(1),
+                    n => Some(usize::try_from(n).map_err(|_| invalid(&e.value, "max is out of range"))?),
+                };
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["expires", "expiration", "ttl"], Ty::Duration, Reload::Yes)
+                .means("How long after the request the replies are allowed")
+                .default("2m"),
+            |e, rp, _| {
+                if !matches!(e.value.kind, Kind::String(_)) {
+                    return Err(ConfigError::at(
+                        ErrorKind::Type,
+                        &e.value.pos,
+                        "error parsing expires, not a duration string",
+                    ));
+                }
+                let (d, _) = section::nonzero_duration(&e.value, "allow_responses expires", Bare::No)?;
+                rp.expires = d;
+                Ok(())
+            },
+        ),
     ],
 };
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{DelegateService, Delegation, Options};
-use super::schema::{Block, Step, Step::Check, Step::Key, Step::Shared};
+use super::schema::{Block, Opt, Reload, Step, Step::Check, Step::Key, Step::Shared, Ty};
 use super::section::{self, Bare};
 use super::value::{Entry, Pos};
 use super::GLOBAL_ACCOUNT;
@@ -77,16 +77,55 @@ pub(crate) fn http_authorizer(entry: &Entry) -> Result<Delegation, ConfigError> 
 /// into each block after its own options. `timeout` is read first, so a
 /// config with several mistakes still reports the one it always did.
 static SHARED: &[Step<Delegate>] = &[
-    Key(&["timeout"], |e, b, _| {
-        let (d, _) = section::nonzero_duration(&e.value, "timeout", Bare::FractionalSeconds)?;
-        b.d.timeout = Some(d);
-        Ok(())
-    }),
-    Key(&["auth_users", "users"], |e, b, _| names(e, "auth_users").map(|n| b.d.auth_users = n)),
-    Key(&["allowed_accounts"], |e, b, _| names(e, "allowed_accounts").map(|n| b.d.allowed_accounts = n)),
-    Key(&["local_first"], |e, b, _| section::boolean(&e.value, "local_first").map(|l| b.d.local_first = l)),
-    Key(&["reveal_reason"], |e, b, _| section::boolean(&e.value, "reveal_reason").map(|r| b.d.reveal_reason = r)),
-    Key(&["max_in_flight"], |e, b, _| section::count(&e.value, "max_in_flight", 1).map(|n| b.d.max_in_flight = n)),
+    Key(
+        &Opt::new(&["timeout"], Ty::Seconds, Reload::Refused)
+            .means("How long the service's answer may take")
+            .default("the client auth timeout"),
+        |e, b, _| {
+            let (d, _) = section::nonzero_duration(&e.value, "timeout", Bare::FractionalSeconds)?;
+            b.d.timeout = Some(d);
+            Ok(())
+        },
+    ),
+    Key(
+        &Opt::new(&["auth_users", "users"], Ty::Strings, Reload::Refused)
+            .means("Users who always log in as configured, never through the service (the service's own)")
+            .differs(
+                "Under `auth_callout` each must be a user of the callout account (nats-server \
+                    only logs a mismatch)",
+            ),
+        |e, b, _| names(e, "auth_users").map(|n| b.d.auth_users = n),
+    ),
+    Key(
+        &Opt::new(&["allowed_accounts"], Ty::Strings, Reload::Refused)
+            .means("With `local_first: false`, the accounts whose users the service decides; empty = all")
+            .differs("Each must be a configured account"),
+        |e, b, _| names(e, "allowed_accounts").map(|n| b.d.allowed_accounts = n),
+    ),
+    Key(
+        &Opt::new(&["local_first"], Ty::Bool, Reload::Refused)
+            .means("Configured users log in as configured; only clients they do not cover go to the service")
+            .default("true")
+            .differs(
+                "warden only: false is nats-server's order (everyone but `auth_users` goes to \
+                    the service)",
+            ),
+        |e, b, _| section::boolean(&e.value, "local_first").map(|l| b.d.local_first = l),
+    ),
+    Key(
+        &Opt::new(&["reveal_reason"], Ty::Bool, Reload::Refused)
+            .means("Send the service's refusal reason to the client")
+            .default("false")
+            .differs("warden only"),
+        |e, b, _| section::boolean(&e.value, "reveal_reason").map(|r| b.d.reveal_reason = r),
+    ),
+    Key(
+        &Opt::new(&["max_in_flight"], Ty::Integer, Reload::Refused)
+            .means("Questions outstanding at once; more wait, within their auth timeout")
+            .default("64")
+            .differs("warden only"),
+        |e, b, _| section::count(&e.value, "max_in_flight", 1).map(|n| b.d.max_in_flight = n),
+    ),
 ];
 
 /// A list of user or account names.
@@ -102,37 +141,53 @@ pub(crate) static CALLOUT: Block<Delegate> = Block {
     unsupported: UNSUPPORTED,
     steps: &[
         Check(|b, f| f.require("issuer", &b.at, "Authorization callouts require an issuer to be specified")),
-        Key(&["issuer"], |e, b, _| {
-            let key = section::word(&e.value, "issuer")?;
-            if PublicKey::parse_as(key, KeyType::Account).is_err() {
-                return Err(invalid(
-                    &e.value,
-                    format!("Expected callout user to be a valid public account nkey, got {key:?}"),
-                ));
-            }
-            if let DelegateService::Callout { issuer, .. } = &mut b.d.service {
-                key.clone_into(issuer);
-            }
-            Ok(())
-        }),
-        Key(&["xkey", "key"], |e, b, _| {
-            let key = section::word(&e.value, "xkey")?;
-            if CurvePublic::parse(key).is_err() {
-                return Err(invalid(&e.value, format!("Expected callout xkey to be a valid public xkey, got {key:?}")));
-            }
-            if let DelegateService::Callout { xkey, .. } = &mut b.d.service {
-                *xkey = Some(key.to_owned());
-            }
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["issuer"], Ty::String, Reload::Refused)
+                .means("The account public key (`A...`) that signs the service's answers; required"),
+            |e, b, _| {
+                let key = section::word(&e.value, "issuer")?;
+                if PublicKey::parse_as(key, KeyType::Account).is_err() {
+                    return Err(invalid(
+                        &e.value,
+                        format!("Expected callout user to be a valid public account nkey, got {key:?}"),
+                    ));
+                }
+                if let DelegateService::Callout { issuer, .. } = &mut b.d.service {
+                    key.clone_into(issuer);
+                }
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["xkey", "key"], Ty::String, Reload::Refused)
+                .means("The service's curve public key (`X...`): requests and answers are encrypted"),
+            |e, b, _| {
+                let key = section::word(&e.value, "xkey")?;
+                if CurvePublic::parse(key).is_err() {
+                    return Err(invalid(
+                        &e.value,
+                        format!("Expected callout xkey to be a valid public xkey, got {key:?}"),
+                    ));
+                }
+                if let DelegateService::Callout { xkey, .. } = &mut b.d.service {
+                    *xkey = Some(key.to_owned());
+                }
+                Ok(())
+            },
+        ),
         Check(|b, f| f.require("auth_users", &b.at, "Authorization callouts require authorized users to be specified")),
-        Key(&["account", "acc"], |e, b, _| {
-            let name = section::word(&e.value, "account")?;
-            if let DelegateService::Callout { account, .. } = &mut b.d.service {
-                name.clone_into(account);
-            }
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["account", "acc"], Ty::String, Reload::Refused)
+                .means("The account the service's users are in")
+                .default("$G"),
+            |e, b, _| {
+                let name = section::word(&e.value, "account")?;
+                if let DelegateService::Callout { account, .. } = &mut b.d.service {
+                    name.clone_into(account);
+                }
+                Ok(())
+            },
+        ),
         Shared(SHARED),
     ],
 };
@@ -144,53 +199,66 @@ pub(crate) static HTTP_AUTHORIZER: Block<Delegate> = Block {
     unsupported: &[],
     steps: &[
         Check(|b, f| f.require("url", &b.at, "http_authorizer needs a url")),
-        Key(&["url"], |e, b, _| {
-            let text = section::string(&e.value, "url")?;
-            let target = HttpTarget::parse(text).map_err(|why| invalid(&e.value, why))?;
-            if !target.tls && !target.is_loopback() {
-                return Err(invalid(
+        Key(
+            &Opt::new(&["url"], Ty::Url, Reload::Refused)
+                .means("Where requests are POSTed: `https://...`, or `http://` to a loopback address; required"),
+            |e, b, _| {
+                let text = section::string(&e.value, "url")?;
+                let target = HttpTarget::parse(text).map_err(|why| invalid(&e.value, why))?;
+                if !target.tls && !target.is_loopback() {
+                    return Err(invalid(
                     &e.value,
                     "http_authorizer url must be https:// (plain http:// only to a loopback address): credentials travel in it",
                 ));
-            }
-            b.tls = target.tls;
-            if let DelegateService::Http { url, .. } = &mut b.d.service {
-                text.clone_into(url);
-            }
-            Ok(())
-        }),
-        Key(&["ca_file"], |e, b, _| {
-            if !b.tls {
-                return Err(invalid(&e.value, "ca_file is for an https:// url"));
-            }
-            let path = PathBuf::from(section::string(&e.value, "ca_file")?);
-            if let DelegateService::Http { ca_file, .. } = &mut b.d.service {
-                *ca_file = Some(path);
-            }
-            Ok(())
-        }),
-        Key(&["headers"], |e, b, _| {
-            let mut list = Vec::new();
-            for h in &section::map(&e.value, "headers")?.entries {
-                let valid_name = !h.key.is_empty() && h.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-                if !valid_name {
-                    return Err(ConfigError::at(
-                        ErrorKind::Invalid,
-                        &h.key_pos,
-                        "header names are letters, digits and '-'",
-                    ));
                 }
-                let value = super::auth::secret(&h.value, "a header value")?;
-                if value.expose().bytes().any(|b| b.is_ascii_control()) {
-                    return Err(invalid(&h.value, "header values may not hold control characters"));
+                b.tls = target.tls;
+                if let DelegateService::Http { url, .. } = &mut b.d.service {
+                    text.clone_into(url);
                 }
-                list.push((h.key.clone(), value));
-            }
-            if let DelegateService::Http { headers, .. } = &mut b.d.service {
-                *headers = list;
-            }
-            Ok(())
-        }),
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["ca_file"], Ty::Path, Reload::Refused)
+                .means("The roots the service's certificate is checked against (an `https://` url)")
+                .default("the system's roots"),
+            |e, b, _| {
+                if !b.tls {
+                    return Err(invalid(&e.value, "ca_file is for an https:// url"));
+                }
+                let path = PathBuf::from(section::string(&e.value, "ca_file")?);
+                if let DelegateService::Http { ca_file, .. } = &mut b.d.service {
+                    *ca_file = Some(path);
+                }
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["headers"], Ty::Map("header name: value"), Reload::Refused)
+                .means("Headers sent with every request (values treated as secrets)"),
+            |e, b, _| {
+                let mut list = Vec::new();
+                for h in &section::map(&e.value, "headers")?.entries {
+                    let valid_name = !h.key.is_empty() && h.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                    if !valid_name {
+                        return Err(ConfigError::at(
+                            ErrorKind::Invalid,
+                            &h.key_pos,
+                            "header names are letters, digits and '-'",
+                        ));
+                    }
+                    let value = super::auth::secret(&h.value, "a header value")?;
+                    if value.expose().bytes().any(|b| b.is_ascii_control()) {
+                        return Err(invalid(&h.value, "header values may not hold control characters"));
+                    }
+                    list.push((h.key.clone(), value));
+                }
+                if let DelegateService::Http { headers, .. } = &mut b.d.service {
+                    *headers = list;
+                }
+                Ok(())
+            },
+        ),
         Shared(SHARED),
     ],
 };

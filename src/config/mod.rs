@@ -14,6 +14,8 @@
 //!   across options; the top level's table (`load/mod.rs`) lists the
 //!   sections, so a new section is a file and one line there;
 //! - [`summary()`] describes the result for `warden check`;
+//! - [`reference_markdown`] renders the same tables as the config
+//!   reference, `docs/config.md`;
 //! - every failure is one [`ConfigError`] naming `file:line:col`.
 //!
 //! Entry points: [`load_file`] and [`load_str`] (and `*_with_env` variants
@@ -38,6 +40,7 @@ mod load;
 mod operator;
 mod options;
 pub mod parser;
+mod reference;
 mod schema;
 mod section;
 mod summary;
@@ -51,5 +54,6 @@ pub use error::{ConfigError, ErrorKind};
 pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loaded, UNAUTHENTICATED_ROUTES};
 pub use operator::{decode_operators, trusted_keys, DEFAULT_RESOLVER_LIMIT};
 pub use options::*;
+pub use reference::reference_markdown;
 pub use summary::summary;
 pub use websocket::parse_origin;

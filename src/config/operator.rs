@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{OperatorOptions, ResolverOptions};
-use super::schema::{Block, Step::Check, Step::Key};
+use super::schema::{Block, Opt, Reload, Step::Check, Step::Key, Ty};
 use super::section::{self, Bare};
 use super::value::{Entry, Kind, Pos, Value};
 use crate::jwt::{self, AccountClaims, OperatorClaims};
@@ -207,19 +207,45 @@ pub(crate) struct Resolver {
 pub(crate) static RESOLVER: Block<Resolver> = Block {
     unsupported: UNSUPPORTED_RESOLVER,
     steps: &[
-        Key(&["type"], |e, b, _| {
-            let t = section::word(&e.value, "type")?;
-            b.full = match t {
-                t if t.eq_ignore_ascii_case("full") => true,
-                t if t.eq_ignore_ascii_case("cache") => false,
-                t => return Err(invalid(&e.value, format!("unknown resolver type {t:?}: full or cache"))),
-            };
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["type"], Ty::Text("`full` or `cache`"), Reload::Yes)
+                .means(
+                    "`full` holds every account of the operator; `cache` the ones it was told of, up \
+                    to `limit`",
+                )
+                .default("full"),
+            |e, b, _| {
+                let t = section::word(&e.value, "type")?;
+                b.full = match t {
+                    t if t.eq_ignore_ascii_case("full") => true,
+                    t if t.eq_ignore_ascii_case("cache") => false,
+                    t => return Err(invalid(&e.value, format!("unknown resolver type {t:?}: full or cache"))),
+                };
+                Ok(())
+            },
+        ),
         Check(|b, f| f.require("dir", &b.at, "a directory resolver needs `dir`")),
-        Key(&["dir"], |e, b, _| section::word(&e.value, "dir").map(|d| b.dir = PathBuf::from(d))),
-        Key(&["allow_delete"], |e, b, _| section::boolean(&e.value, "allow_delete").map(|a| b.allow_delete = a)),
-        Key(&["interval"], |e, b, _| section::duration(&e.value, "interval", Bare::No).map(|(d, _)| b.interval = d)),
-        Key(&["limit"], |e, b, _| section::count(&e.value, "limit", 1).map(|n| b.limit = n)),
+        Key(
+            &Opt::new(&["dir"], Ty::Path, Reload::Yes)
+                .means("The directory of `<account public key>.jwt` files; required"),
+            |e, b, _| section::word(&e.value, "dir").map(|d| b.dir = PathBuf::from(d)),
+        ),
+        Key(
+            &Opt::new(&["allow_delete"], Ty::Bool, Reload::NoEffect)
+                .means("Accept requests to delete account JWTs")
+                .default("false")
+                .differs("Accepted; deletion requests are not implemented"),
+            |e, b, _| section::boolean(&e.value, "allow_delete").map(|a| b.allow_delete = a),
+        ),
+        Key(
+            &Opt::new(&["interval"], Ty::Duration, Reload::NoEffect)
+                .means("How often stores are synced with other servers")
+                .default("2m")
+                .differs("Accepted; warden does not sync stores between servers"),
+            |e, b, _| section::duration(&e.value, "interval", Bare::No).map(|(d, _)| b.interval = d),
+        ),
+        Key(&Opt::new(&["limit"], Ty::Integer, Reload::Yes).means("Most accounts held").default("1000"), |e, b, _| {
+            section::count(&e.value, "limit", 1).map(|n| b.limit = n)
+        }),
     ],
 };

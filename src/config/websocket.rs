@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::error::{invalid, ConfigError, ErrorKind};
 use super::options::{AllowedOrigin, Authorization, TlsOptions, WebsocketOptions};
-use super::schema::{Block, Step::Check, Step::Key};
+use super::schema::{Block, Opt, Reload, Step::Check, Step::Key, Ty};
 use super::section::{self, Bare};
 use super::value::{Entry, Pos, Value};
 
@@ -65,22 +65,47 @@ pub(crate) fn websocket(
 pub(crate) static WEBSOCKET: Block<Ws> = Block {
     unsupported: UNSUPPORTED,
     steps: &[
-        Key(&["advertise"], |e, b, _| {
-            section::string(&e.value, "advertise")?;
-            b.warnings.push(format!(
+        Key(
+            &Opt::new(&["advertise"], Ty::String, Reload::NoEffect)
+                .means("The URL to gossip to cluster peers for WebSocket clients")
+                .differs("Read but not used (warden does not gossip WebSocket URLs); a warning says so"),
+            |e, b, _| {
+                section::string(&e.value, "advertise")?;
+                b.warnings.push(format!(
                 "{}: websocket advertise is read but not used: warden does not gossip WebSocket URLs to cluster peers",
                 e.key_pos
             ));
-            Ok(())
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["listen"], Ty::HostPort, Reload::Restart)
+                .means("Where browsers connect, instead of `host` and `port`"),
+            |e, b, _| {
+                (b.ws.host, b.ws.port) = section::host_port(&e.value, "listen", "0.0.0.0")?;
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["host", "net"], Ty::String, Reload::Restart)
+                .means("The address the WebSocket listener binds")
+                .default("0.0.0.0"),
+            |e, b, _| section::word(&e.value, "host").map(|h| b.ws.host = h.to_owned()),
+        ),
+        Key(&Opt::new(&["port"], Ty::Port, Reload::Restart).means("The WebSocket port"), |e, b, _| {
+            section::port(&e.value, "port").map(|p| b.ws.port = p)
         }),
-        Key(&["listen"], |e, b, _| {
-            (b.ws.host, b.ws.port) = section::host_port(&e.value, "listen", "0.0.0.0")?;
-            Ok(())
-        }),
-        Key(&["host", "net"], |e, b, _| section::word(&e.value, "host").map(|h| b.ws.host = h.to_owned())),
-        Key(&["port"], |e, b, _| section::port(&e.value, "port").map(|p| b.ws.port = p)),
-        Key(&["no_tls"], |e, b, _| section::boolean(&e.value, "no_tls").map(|n| b.no_tls = n)),
-        Key(&["tls"], |e, b, _| (b.tls)(&e.value).map(|t| b.ws.tls = Some(t))),
+        Key(
+            &Opt::new(&["no_tls"], Ty::Bool, Reload::Restart)
+                .means("Run without TLS (behind a TLS-terminating proxy or on loopback; warned)")
+                .default("false"),
+            |e, b, _| section::boolean(&e.value, "no_tls").map(|n| b.no_tls = n),
+        ),
+        Key(
+            &Opt::new(&["tls"], Ty::Block(&super::load::TLS), Reload::Restart)
+                .means("TLS for the WebSocket listener; required unless `no_tls`"),
+            |e, b, _| (b.tls)(&e.value).map(|t| b.ws.tls = Some(t)),
+        ),
         Check(|b, f| {
             match (&b.ws.tls, b.no_tls, f.get("tls")) {
                 (None, false, _) => {
@@ -98,52 +123,102 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
             }
             Ok(())
         }),
-        Key(&["same_origin"], |e, b, _| section::boolean(&e.value, "same_origin").map(|s| b.ws.same_origin = s)),
-        Key(&["allowed_origins", "allowed_origin", "allow_origins", "allow_origin", "origins", "origin"], |e, b, _| {
-            for v in section::array(&e.value, "allowed_origins")? {
-                let text = section::string(v, "allowed_origins")?;
-                b.ws.allowed_origins.push(parse_origin(text).map_err(|why| invalid(v, why))?);
-            }
-            Ok(())
-        }),
-        Key(&["handshake_timeout"], |e, b, _| {
-            let (d, _) = section::nonzero_duration(&e.value, "handshake_timeout", Bare::FractionalSeconds)?;
-            b.ws.handshake_timeout = d;
-            Ok(())
-        }),
-        Key(&["compression", "compress"], |e, b, _| {
-            section::boolean(&e.value, "compression").map(|c| b.ws.compression = c)
-        }),
-        Key(&["authorization", "authentication"], |e, b, _| {
-            websocket_authorization(e, &mut b.warnings).map(|a| b.ws.authorization = Some(a))
-        }),
-        Key(&["jwt_cookie"], |e, b, _| {
-            b.ws.jwt_cookie = Some(section::word(&e.value, "jwt_cookie")?.to_owned());
-            // A cookie is an ambient credential: the browser sends it with a
-            // WebSocket any page opens, so without an origin rule every site
-            // the user visits logs in as them (nats-server accepts this).
-            if !b.ws.same_origin && b.ws.allowed_origins.is_empty() {
-                return Err(ConfigError::at(
+        Key(
+            &Opt::new(&["same_origin"], Ty::Bool, Reload::Restart)
+                .means("A browser's `Origin` must be this listener's own")
+                .default("false"),
+            |e, b, _| section::boolean(&e.value, "same_origin").map(|s| b.ws.same_origin = s),
+        ),
+        Key(
+            &Opt::new(
+                &["allowed_origins", "allowed_origin", "allow_origins", "allow_origin", "origins", "origin"],
+                Ty::Strings,
+                Reload::Restart,
+            )
+            .means("The origins browsers may connect from")
+            .differs("Each must be an absolute `http(s)://host[:port]`"),
+            |e, b, _| {
+                for v in section::array(&e.value, "allowed_origins")? {
+                    let text = section::string(v, "allowed_origins")?;
+                    b.ws.allowed_origins.push(parse_origin(text).map_err(|why| invalid(v, why))?);
+                }
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["handshake_timeout"], Ty::Seconds, Reload::Restart)
+                .means("Time the TLS and WebSocket handshakes may take")
+                .default("2s"),
+            |e, b, _| {
+                let (d, _) = section::nonzero_duration(&e.value, "handshake_timeout", Bare::FractionalSeconds)?;
+                b.ws.handshake_timeout = d;
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["compression", "compress"], Ty::Bool, Reload::Restart)
+                .means("Agree to `permessage-deflate` when a browser offers it")
+                .default("false"),
+            |e, b, _| section::boolean(&e.value, "compression").map(|c| b.ws.compression = c),
+        ),
+        Key(
+            &Opt::new(&["authorization", "authentication"], Ty::Block(&WEBSOCKET_AUTH), Reload::Yes)
+                .means(
+                    "A user and password, or a token, for WebSocket clients instead of the client \
+                    listener's single user or token",
+                )
+                .differs(
+                    "A reload applies it only to a listener that started with its own \
+                    `authorization` or `no_auth_user`",
+                ),
+            |e, b, _| websocket_authorization(e, &mut b.warnings).map(|a| b.ws.authorization = Some(a)),
+        ),
+        Key(
+            &Opt::new(&["jwt_cookie"], Ty::String, Reload::Restart)
+                .means("The cookie holding the user JWT when CONNECT carries none (operator mode)")
+                .differs(
+                    "Needs `same_origin` or `allowed_origins`: without an origin rule any web page \
+                    could log in as the user",
+                ),
+            |e, b, _| {
+                b.ws.jwt_cookie = Some(section::word(&e.value, "jwt_cookie")?.to_owned());
+                // A cookie is an ambient credential: the browser sends it with a
+                // WebSocket any page opens, so without an origin rule every site
+                // the user visits logs in as them (nats-server accepts this).
+                if !b.ws.same_origin && b.ws.allowed_origins.is_empty() {
+                    return Err(ConfigError::at(
                     ErrorKind::Invalid,
                     &e.key_pos,
                     "websocket jwt_cookie needs same_origin: true or allowed_origins: the browser sends the cookie with a WebSocket any web page opens, so without an origin rule every site the user visits could log in as them (cross-site WebSocket hijacking)",
                 ));
-            }
-            Ok(())
-        }),
-        Key(&["no_auth_user"], |e, b, _| {
-            section::word(&e.value, "no_auth_user").map(|n| b.ws.no_auth_user = Some(n.to_owned()))
-        }),
-        Key(&["trusted_proxies"], |e, b, _| {
-            for v in section::array(&e.value, "trusted_proxies")? {
-                let text = section::string(v, "trusted_proxies")?;
-                if crate::cidr::Cidr::parse_or_address(text).is_none() {
-                    return Err(invalid(v, format!("trusted_proxies: {text:?} is not an IP address or CIDR")));
                 }
-                b.ws.trusted_proxies.push(text.to_owned());
-            }
-            Ok(())
-        }),
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["no_auth_user"], Ty::String, Reload::Yes)
+                .means("The configured user WebSocket clients without credentials log in as")
+                .differs(
+                    "A reload applies it only to a listener that started with its own \
+                    `authorization` or `no_auth_user`",
+                ),
+            |e, b, _| section::word(&e.value, "no_auth_user").map(|n| b.ws.no_auth_user = Some(n.to_owned())),
+        ),
+        Key(
+            &Opt::new(&["trusted_proxies"], Ty::Strings, Reload::Restart)
+                .means("Addresses or CIDRs whose `X-Forwarded-For` is believed")
+                .differs("warden only"),
+            |e, b, _| {
+                for v in section::array(&e.value, "trusted_proxies")? {
+                    let text = section::string(v, "trusted_proxies")?;
+                    if crate::cidr::Cidr::parse_or_address(text).is_none() {
+                        return Err(invalid(v, format!("trusted_proxies: {text:?} is not an IP address or CIDR")));
+                    }
+                    b.ws.trusted_proxies.push(text.to_owned());
+                }
+                Ok(())
+            },
+        ),
     ],
 };
 
@@ -205,23 +280,36 @@ fn websocket_authorization(entry: &Entry, warnings: &mut Vec<String>) -> Result<
 pub(crate) static WEBSOCKET_AUTH: Block<WsAuth> = Block {
     unsupported: &["users", "nkeys"],
     steps: &[
-        Key(&["user", "username"], |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned()))),
-        Key(&["password", "pass"], |e, b, _| {
+        Key(
+            &Opt::new(&["user", "username"], Ty::String, Reload::Yes)
+                .means("The user WebSocket clients log in as, with `password`"),
+            |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned())),
+        ),
+        Key(&Opt::new(&["password", "pass"], Ty::Secret, Reload::Yes).means("Its password"), |e, b, _| {
             let password =
                 super::auth::checked_secret(&e.value, "password", "the websocket password", &mut b.warnings)?;
             b.auth.password = Some(password);
             Ok(())
         }),
-        Key(&["token"], |e, b, _| {
-            let token = super::auth::checked_secret(&e.value, "token", "the websocket token", &mut b.warnings)?;
-            b.auth.token = Some(token);
-            Ok(())
-        }),
-        Key(&["timeout"], |e, b, _| {
-            let (d, _) = section::duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
-            b.auth.timeout = Some(d).filter(|d| !d.is_zero());
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["token"], Ty::Secret, Reload::Yes)
+                .means("The token WebSocket clients log in with, instead of a user"),
+            |e, b, _| {
+                let token = super::auth::checked_secret(&e.value, "token", "the websocket token", &mut b.warnings)?;
+                b.auth.token = Some(token);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["timeout"], Ty::Seconds, Reload::Restart)
+                .means("Time a WebSocket client has to log in; 0 = the client listener's")
+                .default("the client auth timeout"),
+            |e, b, _| {
+                let (d, _) = section::duration(&e.value, "authorization timeout", Bare::FractionalSeconds)?;
+                b.auth.timeout = Some(d).filter(|d| !d.is_zero());
+                Ok(())
+            },
+        ),
     ],
 };
 

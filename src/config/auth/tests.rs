@@ -146,7 +146,7 @@ fn permission_errors_with_positions() {
             "Unknown field name \"reject\" parsing subject permissions, only 'allow' or 'deny' are permitted",
         ),
         ("{subscribe: {reject: x}}", UnknownKey, 63, "only 'allow', 'deny' or 'literal' (warden) are permitted"),
-        ("{publish: {literal: \"a.*\"}}", Invalid, 61, "`literal` applies to subscribe rules only"),
+        ("{publish: {literal: \"a.*\"}}", UnknownKey, 61, "`literal` applies to subscribe rules only"),
         ("{subscribe: {literal: \"a..b\"}}", Invalid, 72, "is not a valid subject"),
         ("{subscribe: {literal: a, LITERAL: b}}", Conflict, 75, "set twice"),
         ("{publish: {allow: a, ALLOW: b}}", Conflict, 71, "set twice"),

@@ -8,7 +8,7 @@ use super::LOOPBACK;
 use crate::config::auth;
 use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{ClusterOptions, RouteAuthorization};
-use crate::config::schema::{Block, Step::Check, Step::Key};
+use crate::config::schema::{Block, Opt, Reload, Step::Check, Step::Key, Ty};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Entry, Pos, Value};
 use crate::secret::Secret;
@@ -36,39 +36,83 @@ pub(super) fn read(entry: &Entry, warnings: &mut Vec<String>) -> Result<ClusterO
 pub(super) static CLUSTER: Block<Cluster> = Block {
     unsupported: UNSUPPORTED_CLUSTER,
     steps: &[
-        Key(&["name"], |e, b, _| section::word(&e.value, "cluster name").map(|n| b.c.name = Some(n.to_owned()))),
-        Key(&["listen"], |e, b, f| {
-            if let Some(other) = f.get("host").or(f.get("port")) {
-                return Err(conflict(other, "`listen` already sets the cluster host and port; remove one of them"));
-            }
-            (b.c.host, b.c.port) = section::host_port(&e.value, "cluster listen", LOOPBACK)?;
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["name"], Ty::String, Reload::Restart).means("The cluster's name, sent to route peers"),
+            |e, b, _| section::word(&e.value, "cluster name").map(|n| b.c.name = Some(n.to_owned())),
+        ),
+        Key(
+            &Opt::new(&["listen"], Ty::HostPort, Reload::Restart)
+                .means("Where routes connect, instead of `host` and `port`; a cluster needs one of them")
+                .differs("A missing host is 127.0.0.1 (nats-server: 0.0.0.0)"),
+            |e, b, f| {
+                if let Some(other) = f.get("host").or(f.get("port")) {
+                    return Err(conflict(other, "`listen` already sets the cluster host and port; remove one of them"));
+                }
+                (b.c.host, b.c.port) = section::host_port(&e.value, "cluster listen", LOOPBACK)?;
+                Ok(())
+            },
+        ),
         Check(|b, f| match f.get("listen").or(f.get("port")) {
             Some(_) => Ok(()),
             None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "cluster needs `listen` or `port`")),
         }),
-        Key(&["port"], |e, b, _| section::port(&e.value, "cluster port").map(|p| b.c.port = p)),
-        Key(&["host", "net"], |e, b, _| section::word(&e.value, "cluster host").map(|h| b.c.host = h.to_owned())),
-        Key(&["routes"], |e, b, _| {
-            for route in section::array(&e.value, "routes")? {
-                b.c.routes.push(route_url(route)?);
-            }
-            Ok(())
+        Key(&Opt::new(&["port"], Ty::Port, Reload::Restart).means("The route port"), |e, b, _| {
+            section::port(&e.value, "cluster port").map(|p| b.c.port = p)
         }),
-        Key(&["authorization"], |e, b, _| {
-            route_authorization(&e.value, &mut b.warnings).map(|a| b.c.authorization = Some(a))
+        Key(
+            &Opt::new(&["host", "net"], Ty::String, Reload::Restart)
+                .means("The address the route listener binds")
+                .default("127.0.0.1")
+                .differs("nats-server's default is 0.0.0.0"),
+            |e, b, _| section::word(&e.value, "cluster host").map(|h| b.c.host = h.to_owned()),
+        ),
+        Key(
+            &Opt::new(&["routes"], Ty::Strings, Reload::Restart)
+                .means("Routes to dial: `nats-route://[user:password@]host:port`"),
+            |e, b, _| {
+                for route in section::array(&e.value, "routes")? {
+                    b.c.routes.push(route_url(route)?);
+                }
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["authorization"], Ty::Block(&ROUTE_AUTH), Reload::Restart)
+                .means("The user and password routes log in with, both ways"),
+            |e, b, _| route_authorization(&e.value, &mut b.warnings).map(|a| b.c.authorization = Some(a)),
+        ),
+        Key(&Opt::new(&["tls"], Ty::Block(&tls::TLS), Reload::Restart).means("TLS for routes"), |e, b, _| {
+            tls::read(&e.value, "cluster tls").map(|t| b.c.tls = Some(t))
         }),
-        Key(&["tls"], |e, b, _| tls::read(&e.value, "cluster tls").map(|t| b.c.tls = Some(t))),
-        Key(&["no_advertise"], |e, b, _| section::boolean(&e.value, "no_advertise").map(|n| b.c.no_advertise = n)),
-        Key(&["connect_retries"], |e, b, _| {
-            let n = section::integer_in(&e.value, "connect_retries", 0, i64::from(u32::MAX))?;
-            b.c.connect_retries = u32::try_from(n).unwrap_or(u32::MAX);
-            Ok(())
-        }),
-        Key(&["insecure_allow_unauthenticated_routes"], |e, b, _| {
-            section::boolean(&e.value, "insecure_allow_unauthenticated_routes").map(|a| b.c.allow_unauthenticated = a)
-        }),
+        Key(
+            &Opt::new(&["no_advertise"], Ty::Bool, Reload::Restart)
+                .means("Do not tell clients the client URLs of the cluster's servers")
+                .default("false"),
+            |e, b, _| section::boolean(&e.value, "no_advertise").map(|n| b.c.no_advertise = n),
+        ),
+        Key(
+            &Opt::new(&["connect_retries"], Ty::Integer, Reload::Restart)
+                .means(
+                    "Attempts to dial a route learned from a peer before giving up (at least 3); \
+                    configured routes are retried forever",
+                )
+                .default("0"),
+            |e, b, _| {
+                let n = section::integer_in(&e.value, "connect_retries", 0, i64::from(u32::MAX))?;
+                b.c.connect_retries = u32::try_from(n).unwrap_or(u32::MAX);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["insecure_allow_unauthenticated_routes"], Ty::Bool, Reload::Restart)
+                .means("Run the route listener without route authentication or TLS (loopback test setups)")
+                .default("false")
+                .differs("warden only: without it such a cluster is refused"),
+            |e, b, _| {
+                section::boolean(&e.value, "insecure_allow_unauthenticated_routes")
+                    .map(|a| b.c.allow_unauthenticated = a)
+            },
+        ),
     ],
 };
 
@@ -96,21 +140,33 @@ fn route_authorization(value: &Value, warnings: &mut Vec<String>) -> Result<Rout
 pub(super) static ROUTE_AUTH: Block<RouteAuth> = Block {
     unsupported: &[],
     steps: &[
-        Key(&["token"], |e, _, _| Err(conflict(e, "Cluster authorization does not support tokens"))),
-        Key(&["users"], |e, _, _| Err(conflict(e, "Cluster authorization does not allow multiple users"))),
+        Key(
+            &Opt::new(&["token"], Ty::Secret, Reload::Restart)
+                .means("Refused with nats-server's message: routes do not take tokens"),
+            |e, _, _| Err(conflict(e, "Cluster authorization does not support tokens")),
+        ),
+        Key(
+            &Opt::new(&["users"], Ty::Text("list"), Reload::Restart)
+                .means("Refused with nats-server's message: routes take one user"),
+            |e, _, _| Err(conflict(e, "Cluster authorization does not allow multiple users")),
+        ),
         Check(|b, f| match (f.get("user"), f.get("password")) {
             (Some(_), Some(_)) => Ok(()),
             _ => Err(missing_credentials(&b.at)),
         }),
-        Key(&["user", "username"], |e, b, _| {
-            section::word(&e.value, "cluster user").map(|u| b.user = Some(u.to_owned()))
-        }),
-        Key(&["password", "pass"], |e, b, _| {
-            let whose = format!("the password of route user \"{}\"", b.user.as_deref().unwrap_or_default());
-            b.password = Some(auth::checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
-            Ok(())
-        }),
-        Key(&["timeout"], |e, b, _| {
+        Key(
+            &Opt::new(&["user", "username"], Ty::String, Reload::Restart).means("The user routes log in as; required"),
+            |e, b, _| section::word(&e.value, "cluster user").map(|u| b.user = Some(u.to_owned())),
+        ),
+        Key(
+            &Opt::new(&["password", "pass"], Ty::Secret, Reload::Restart).means("Its password; required"),
+            |e, b, _| {
+                let whose = format!("the password of route user \"{}\"", b.user.as_deref().unwrap_or_default());
+                b.password = Some(auth::checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
+                Ok(())
+            },
+        ),
+        Key(&Opt::new(&["timeout"], Ty::Seconds, Reload::Restart).means("Time a route has to log in"), |e, b, _| {
             let (d, _) = section::nonzero_duration(&e.value, "cluster authorization timeout", Bare::FractionalSeconds)?;
             b.timeout = Some(d);
             Ok(())

@@ -7,7 +7,7 @@ use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{
     is_websocket_url, LeafAuthorization, LeafRemote, LeafnodeOptions, NkeyUser, Options, User,
 };
-use crate::config::schema::{Block, Found, Step::Check, Step::Key};
+use crate::config::schema::{Block, Found, Opt, Reload, Step::Check, Step::Key, Ty};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Entry, Kind, Pos};
 
@@ -52,89 +52,169 @@ pub(super) fn read(entry: &Entry, warnings: &mut Vec<String>) -> Result<Leafnode
 pub(super) static LEAFNODES: Block<Leafnodes> = Block {
     unsupported: UNSUPPORTED_LEAFNODES,
     steps: &[
-        Key(&["listen"], |e, b, f| {
-            if let Some(other) = f.get("host").or(f.get("port")) {
-                return Err(conflict(other, "`listen` already sets the leafnode host and port; remove one of them"));
-            }
-            (b.l.host, b.l.port) = section::host_port(&e.value, "leafnodes listen", LOOPBACK)?;
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["listen"], Ty::HostPort, Reload::Restart)
+                .means("Where leaf nodes connect, instead of `host` and `port`")
+                .differs("A missing host is 127.0.0.1 (nats-server: 0.0.0.0)"),
+            |e, b, f| {
+                if let Some(other) = f.get("host").or(f.get("port")) {
+                    return Err(conflict(
+                        other,
+                        "`listen` already sets the leafnode host and port; remove one of them",
+                    ));
+                }
+                (b.l.host, b.l.port) = section::host_port(&e.value, "leafnodes listen", LOOPBACK)?;
+                Ok(())
+            },
+        ),
         Check(|b, f| match f.get("listen").or(f.get("port")).or(f.get("remotes")) {
             Some(_) => Ok(()),
             None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "leafnodes needs `listen`, `port` or `remotes`")),
         }),
-        Key(&["port"], |e, b, _| section::port(&e.value, "leafnodes port").map(|p| b.l.port = p)),
+        Key(
+            &Opt::new(&["port"], Ty::Port, Reload::Restart)
+                .means("The leafnode port; a block with neither a port nor `remotes` is refused"),
+            |e, b, _| section::port(&e.value, "leafnodes port").map(|p| b.l.port = p),
+        ),
         Check(|b, f| {
             b.l.accept = f.get("listen").or(f.get("port")).is_some();
             Ok(())
         }),
-        Key(&["host", "net"], |e, b, _| section::word(&e.value, "leafnodes host").map(|h| b.l.host = h.to_owned())),
-        Key(&["advertise"], |e, b, _| {
-            let (host, port) = section::host_port(&e.value, "leafnodes advertise", "")?;
-            if host.is_empty() || port == 0 {
-                return Err(invalid(&e.value, "leafnodes advertise must be host:port"));
-            }
-            b.l.advertise = Some(format!("{host}:{port}"));
-            Ok(())
-        }),
-        Key(&["no_advertise"], |e, b, _| section::boolean(&e.value, "no_advertise").map(|n| b.l.no_advertise = n)),
-        Key(&["tls"], |e, b, _| {
-            let t = tls::read(&e.value, "leafnodes tls")?;
-            if t.allow_non_tls {
-                return Err(invalid(&e.value, "leafnodes tls: allow_non_tls is not supported on the leafnode port"));
-            }
-            b.l.tls = Some(t);
-            Ok(())
-        }),
-        Key(&["auth_timeout"], |e, b, _| {
-            let (d, _) = section::nonzero_duration(&e.value, "leafnodes auth_timeout", Bare::FractionalSeconds)?;
-            b.l.auth_timeout = Some(d);
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["host", "net"], Ty::String, Reload::Restart)
+                .means("The address the leafnode listener binds")
+                .default("127.0.0.1")
+                .differs("nats-server's default is 0.0.0.0"),
+            |e, b, _| section::word(&e.value, "leafnodes host").map(|h| b.l.host = h.to_owned()),
+        ),
+        Key(
+            &Opt::new(&["advertise"], Ty::HostPort, Reload::Restart)
+                .means("The `host:port` leafs are told to reconnect to")
+                .default("the bound address"),
+            |e, b, _| {
+                let (host, port) = section::host_port(&e.value, "leafnodes advertise", "")?;
+                if host.is_empty() || port == 0 {
+                    return Err(invalid(&e.value, "leafnodes advertise must be host:port"));
+                }
+                b.l.advertise = Some(format!("{host}:{port}"));
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["no_advertise"], Ty::Bool, Reload::Restart)
+                .means("Tell leafs no URL of this server")
+                .default("false"),
+            |e, b, _| section::boolean(&e.value, "no_advertise").map(|n| b.l.no_advertise = n),
+        ),
+        Key(
+            &Opt::new(&["tls"], Ty::Block(&tls::TLS), Reload::Restart)
+                .means("TLS for leaf connections")
+                .differs("`allow_non_tls` is refused here"),
+            |e, b, _| {
+                let t = tls::read(&e.value, "leafnodes tls")?;
+                if t.allow_non_tls {
+                    return Err(invalid(
+                        &e.value,
+                        "leafnodes tls: allow_non_tls is not supported on the leafnode port",
+                    ));
+                }
+                b.l.tls = Some(t);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["auth_timeout"], Ty::Seconds, Reload::Restart)
+                .means("Time a leaf has to log in")
+                .default("the client `authorization { timeout }`, else 2s"),
+            |e, b, _| {
+                let (d, _) = section::nonzero_duration(&e.value, "leafnodes auth_timeout", Bare::FractionalSeconds)?;
+                b.l.auth_timeout = Some(d);
+                Ok(())
+            },
+        ),
         // warden does not compress (S2 is where nats-server's pre-auth
         // panics were); a 2.10+ leaf negotiates down to none by itself.
-        Key(&["compression"], |e, _, _| match &e.value.kind {
-            Kind::Bool(false) => Ok(()),
-            Kind::String(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled") => Ok(()),
-            _ => Err(invalid(&e.value, NO_COMPRESSION)),
-        }),
-        Key(&["remotes", "remote"], |e, b, _| {
-            for remote in section::array(&e.value, "leafnodes remotes")? {
-                b.l.remotes.push(read_remote(remote)?);
-            }
-            Ok(())
-        }),
-        Key(&["authorization"], |e, b, _| {
-            let maps_certificates = b.l.tls.as_ref().is_some_and(|t| t.verify_and_map);
-            let mut auth = LeafAuth {
-                at: e.key_pos.clone(),
-                a: LeafAuthorization::default(),
-                single: LeafUser::with_mapping(maps_certificates),
-                warnings: Vec::new(),
-            };
-            LEAF_AUTH.read_value("leafnodes authorization", &e.value, &mut auth)?;
-            b.warnings.append(&mut auth.warnings);
-            b.l.authorization = Some(auth.a);
-            Ok(())
-        }),
-        Key(&["min_version"], |e, b, _| {
-            let text = section::word(&e.value, "min_version")?;
-            match crate::config::parse_version(text) {
-                Some(v) if v >= (2, 8, 0) => {
-                    b.l.min_version = Some(v);
-                    Ok(())
+        Key(
+            &Opt::new(&["compression"], Ty::Text("`off` or false"), Reload::NoEffect)
+                .means("Leaf connection compression")
+                .default("off")
+                .differs(
+                    "warden does not compress: only `off` is accepted (nats-server 2.10+ leafs then \
+                    connect uncompressed)",
+                ),
+            |e, _, _| match &e.value.kind {
+                Kind::Bool(false) => Ok(()),
+                Kind::String(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled") => Ok(()),
+                _ => Err(invalid(&e.value, NO_COMPRESSION)),
+            },
+        ),
+        Key(
+            &Opt::new(&["remotes", "remote"], Ty::List(&REMOTE), Reload::Restart)
+                .means("The hubs this server connects to as a leaf"),
+            |e, b, _| {
+                for remote in section::array(&e.value, "leafnodes remotes")? {
+                    b.l.remotes.push(read_remote(remote)?);
                 }
-                Some(_) => Err(invalid(&e.value, "leafnodes min_version cannot be lower than 2.8.0")),
-                None => Err(invalid(&e.value, "leafnodes min_version must be MAJOR.MINOR.PATCH")),
-            }
-        }),
-        Key(&["isolate_leafnode_interest", "isolate"], |e, b, _| {
-            section::boolean(&e.value, "isolate_leafnode_interest").map(|i| b.l.isolate_leafnode_interest = i)
-        }),
-        Key(&["insecure_allow_unauthenticated_leafnodes"], |e, b, _| {
-            section::boolean(&e.value, "insecure_allow_unauthenticated_leafnodes")
-                .map(|a| b.l.allow_unauthenticated = a)
-        }),
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["authorization"], Ty::Block(&LEAF_AUTH), Reload::Yes)
+                .means("The leafs' own users, instead of the clients'")
+                .differs(
+                    "A reload rebuilds these users (nats-server refuses to); adding or removing the \
+                    whole block is refused",
+                ),
+            |e, b, _| {
+                let maps_certificates = b.l.tls.as_ref().is_some_and(|t| t.verify_and_map);
+                let mut auth = LeafAuth {
+                    at: e.key_pos.clone(),
+                    a: LeafAuthorization::default(),
+                    single: LeafUser::with_mapping(maps_certificates),
+                    warnings: Vec::new(),
+                };
+                LEAF_AUTH.read_value("leafnodes authorization", &e.value, &mut auth)?;
+                b.warnings.append(&mut auth.warnings);
+                b.l.authorization = Some(auth.a);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["min_version"], Ty::Text("`MAJOR.MINOR.PATCH`"), Reload::Restart)
+                .means("Leafs reporting an older version (or none) are refused; at least 2.8.0"),
+            |e, b, _| {
+                let text = section::word(&e.value, "min_version")?;
+                match crate::config::parse_version(text) {
+                    Some(v) if v >= (2, 8, 0) => {
+                        b.l.min_version = Some(v);
+                        Ok(())
+                    }
+                    Some(_) => Err(invalid(&e.value, "leafnodes min_version cannot be lower than 2.8.0")),
+                    None => Err(invalid(&e.value, "leafnodes min_version must be MAJOR.MINOR.PATCH")),
+                }
+            },
+        ),
+        Key(
+            &Opt::new(&["isolate_leafnode_interest", "isolate"], Ty::Bool, Reload::Restart)
+                .means("A leaf is not told of other leafs' interest")
+                .default("false"),
+            |e, b, _| {
+                section::boolean(&e.value, "isolate_leafnode_interest").map(|i| b.l.isolate_leafnode_interest = i)
+            },
+        ),
+        Key(
+            &Opt::new(&["insecure_allow_unauthenticated_leafnodes"], Ty::Bool, Reload::Restart)
+                .means(
+                    "Run the leaf listener on a server whose clients need no credentials (trusted \
+                    loopback networks)",
+                )
+                .default("false")
+                .differs("warden only: without it such a config is refused"),
+            |e, b, _| {
+                section::boolean(&e.value, "insecure_allow_unauthenticated_leafnodes")
+                    .map(|a| b.l.allow_unauthenticated = a)
+            },
+        ),
     ],
 };
 
@@ -182,46 +262,108 @@ fn read_remote(value: &crate::config::value::Value) -> Result<LeafRemote, Config
 pub(super) static REMOTE: Block<LeafRemote> = Block {
     unsupported: UNSUPPORTED_REMOTE,
     steps: &[
-        Key(&["url"], |e, r, _| leaf_url(&e.value).map(|u| r.urls.push(u))),
-        Key(&["urls"], |e, r, _| {
-            for url in section::array(&e.value, "urls")? {
-                r.urls.push(leaf_url(url)?);
-            }
-            Ok(())
-        }),
-        Key(&["account", "local"], |e, r, _| {
-            section::word(&e.value, "remote account").map(|a| r.account = Some(a.to_owned()))
-        }),
-        Key(&["credentials", "creds"], |e, r, _| {
-            section::word(&e.value, "credentials").map(|p| r.credentials = Some(p.into()))
-        }),
-        Key(&["nkey", "seed"], |e, r, _| {
-            let seed = section::word(&e.value, "nkey")?;
-            crate::nkeys::KeyPair::from_seed(seed)
-                .ok()
-                .filter(|k| k.public().kind() == crate::nkeys::KeyType::User)
-                .ok_or_else(|| invalid(&e.value, "a leafnode remote `nkey` must be a user seed (SU...)"))?;
-            r.nkey = Some(crate::secret::Secret::new(seed));
-            Ok(())
-        }),
-        Key(&["deny_imports", "deny_import"], |e, r, _| subjects(&e.value, "deny_imports").map(|s| r.deny_imports = s)),
-        Key(&["deny_exports", "deny_export"], |e, r, _| subjects(&e.value, "deny_exports").map(|s| r.deny_exports = s)),
-        Key(&["tls"], |e, r, _| tls::read_dialler(&e.value, "leafnode remote tls").map(|t| r.tls = Some(t))),
-        Key(&["hub"], |e, r, _| section::boolean(&e.value, "hub").map(|h| r.hub = h)),
-        Key(&["first_info_timeout"], |e, r, _| {
-            section::nonzero_duration(&e.value, "first_info_timeout", Bare::FractionalSeconds)
-                .map(|(d, _)| r.first_info_timeout = d)
-        }),
-        Key(&["ws_no_masking"], |e, r, _| section::boolean(&e.value, "ws_no_masking").map(|m| r.ws_no_masking = m)),
-        Key(&["ws_compression"], |e, _, _| match &e.value.kind {
-            Kind::Bool(false) => Ok(()),
-            _ => Err(invalid(&e.value, NO_WS_COMPRESSION)),
-        }),
-        Key(&["compression"], |e, _, _| match &e.value.kind {
-            Kind::Bool(false) => Ok(()),
-            Kind::String(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled") => Ok(()),
-            _ => Err(invalid(&e.value, NO_COMPRESSION)),
-        }),
+        Key(
+            &Opt::new(&["url"], Ty::Url, Reload::Restart).means(
+                "The hub: `nats-leaf://[user:password@]host:port` (or `nats://`, `leafnode://`, \
+                    `tls://`, `ws://`, `wss://`); `url` or `urls` is required",
+            ),
+            |e, r, _| leaf_url(&e.value).map(|u| r.urls.push(u)),
+        ),
+        Key(
+            &Opt::new(&["urls"], Ty::Strings, Reload::Restart)
+                .means("URLs of the hub, tried in turn; all WebSocket (`ws://`, `wss://`) or none"),
+            |e, r, _| {
+                for url in section::array(&e.value, "urls")? {
+                    r.urls.push(leaf_url(url)?);
+                }
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["account", "local"], Ty::String, Reload::Restart)
+                .means("The local account the connection is bound to")
+                .default("$G"),
+            |e, r, _| section::word(&e.value, "remote account").map(|a| r.account = Some(a.to_owned())),
+        ),
+        Key(
+            &Opt::new(&["credentials", "creds"], Ty::Path, Reload::Restart)
+                .means("A `.creds` file: the user JWT, and the seed that signs the hub's nonce"),
+            |e, r, _| section::word(&e.value, "credentials").map(|p| r.credentials = Some(p.into())),
+        ),
+        Key(
+            &Opt::new(&["nkey", "seed"], Ty::Secret, Reload::Restart)
+                .means("A user seed (`SU...`) that signs the hub's nonce; not with `credentials`"),
+            |e, r, _| {
+                let seed = section::word(&e.value, "nkey")?;
+                crate::nkeys::KeyPair::from_seed(seed)
+                    .ok()
+                    .filter(|k| k.public().kind() == crate::nkeys::KeyType::User)
+                    .ok_or_else(|| invalid(&e.value, "a leafnode remote `nkey` must be a user seed (SU...)"))?;
+                r.nkey = Some(crate::secret::Secret::new(seed));
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["deny_imports", "deny_import"], Ty::Subjects, Reload::Restart)
+                .means("Subjects never taken from the hub"),
+            |e, r, _| subjects(&e.value, "deny_imports").map(|s| r.deny_imports = s),
+        ),
+        Key(
+            &Opt::new(&["deny_exports", "deny_export"], Ty::Subjects, Reload::Restart)
+                .means("Subjects never sent to the hub"),
+            |e, r, _| subjects(&e.value, "deny_exports").map(|s| r.deny_exports = s),
+        ),
+        Key(
+            &Opt::new(&["tls"], Ty::Block(&tls::TLS), Reload::Restart)
+                .means(
+                    "TLS to the hub: `ca_file` instead of the system roots, `cert_file` and \
+                    `key_file` for mutual TLS; a `tls://` or `wss://` URL alone means TLS",
+                )
+                .differs("`verify`, `verify_and_map` and `allow_non_tls` are refused here"),
+            |e, r, _| tls::read_dialler(&e.value, "leafnode remote tls").map(|t| r.tls = Some(t)),
+        ),
+        Key(
+            &Opt::new(&["hub"], Ty::Bool, Reload::Restart)
+                .means("This server takes the hub's role on the connection it dials")
+                .default("false"),
+            |e, r, _| section::boolean(&e.value, "hub").map(|h| r.hub = h),
+        ),
+        Key(
+            &Opt::new(&["first_info_timeout"], Ty::Seconds, Reload::Restart)
+                .means("How long the hub's INFO (over WebSocket, its upgrade answer) may take")
+                .default("1s"),
+            |e, r, _| {
+                section::nonzero_duration(&e.value, "first_info_timeout", Bare::FractionalSeconds)
+                    .map(|(d, _)| r.first_info_timeout = d)
+            },
+        ),
+        Key(
+            &Opt::new(&["ws_no_masking"], Ty::Bool, Reload::Restart)
+                .means("Over WebSocket, ask the hub to take unmasked frames")
+                .default("false"),
+            |e, r, _| section::boolean(&e.value, "ws_no_masking").map(|m| r.ws_no_masking = m),
+        ),
+        Key(
+            &Opt::new(&["ws_compression"], Ty::Bool, Reload::NoEffect)
+                .means("WebSocket compression to the hub")
+                .default("false")
+                .differs("warden does not compress: only false is accepted"),
+            |e, _, _| match &e.value.kind {
+                Kind::Bool(false) => Ok(()),
+                _ => Err(invalid(&e.value, NO_WS_COMPRESSION)),
+            },
+        ),
+        Key(
+            &Opt::new(&["compression"], Ty::Text("`off` or false"), Reload::NoEffect)
+                .means("Compression to the hub")
+                .default("off")
+                .differs("warden does not compress: only `off` is accepted"),
+            |e, _, _| match &e.value.kind {
+                Kind::Bool(false) => Ok(()),
+                Kind::String(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled") => Ok(()),
+                _ => Err(invalid(&e.value, NO_COMPRESSION)),
+            },
+        ),
     ],
 };
 
@@ -348,10 +490,22 @@ fn read_account(e: &Entry, u: &mut LeafUser) -> Result<(), ConfigError> {
 pub(super) static LEAF_USER: Block<LeafUser> = Block {
     unsupported: &["permissions", "proxy_required"],
     steps: &[
-        Key(&["user", "username"], read_user),
-        Key(&["password", "pass"], read_password),
-        Key(&["nkey"], |e, u, _| read_nkey(e, u)),
-        Key(&["account"], |e, u, _| read_account(e, u)),
+        Key(&Opt::new(&["user", "username"], Ty::String, Reload::Yes).means("The leaf user's name"), read_user),
+        Key(
+            &Opt::new(&["password", "pass"], Ty::Secret, Reload::Yes)
+                .means("Its password; optional only under `leafnodes { tls { verify_and_map } }`"),
+            read_password,
+        ),
+        Key(
+            &Opt::new(&["nkey"], Ty::String, Reload::Yes)
+                .means("A user public nkey (`U...`) the leaf signs with, instead of a name")
+                .differs("warden only: nats-server takes names here"),
+            |e, u, _| read_nkey(e, u),
+        ),
+        Key(
+            &Opt::new(&["account"], Ty::String, Reload::Yes).means("The account the leaf is bound to").default("$G"),
+            |e, u, _| read_account(e, u),
+        ),
     ],
 };
 
@@ -360,10 +514,28 @@ pub(super) static LEAF_USER: Block<LeafUser> = Block {
 pub(super) static LEAF_AUTH: Block<LeafAuth> = Block {
     unsupported: &["token", "permissions", "proxy_required"],
     steps: &[
-        Key(&["user", "username"], |e, b, f| read_user(e, &mut b.single, f)),
-        Key(&["password", "pass"], |e, b, f| read_password(e, &mut b.single, f)),
-        Key(&["nkey"], |e, b, _| read_nkey(e, &mut b.single)),
-        Key(&["account"], |e, b, _| read_account(e, &mut b.single)),
+        Key(
+            &Opt::new(&["user", "username"], Ty::String, Reload::Yes)
+                .means("The one leaf user's name; not with `users`"),
+            |e, b, f| read_user(e, &mut b.single, f),
+        ),
+        Key(
+            &Opt::new(&["password", "pass"], Ty::Secret, Reload::Yes)
+                .means("Its password; optional only under `leafnodes { tls { verify_and_map } }`"),
+            |e, b, f| read_password(e, &mut b.single, f),
+        ),
+        Key(
+            &Opt::new(&["nkey"], Ty::String, Reload::Yes)
+                .means("The one leaf's user public nkey (`U...`), instead of a name")
+                .differs("As nats-server 2.11"),
+            |e, b, _| read_nkey(e, &mut b.single),
+        ),
+        Key(
+            &Opt::new(&["account"], Ty::String, Reload::Yes)
+                .means("The account the one leaf is bound to")
+                .default("$G"),
+            |e, b, _| read_account(e, &mut b.single),
+        ),
         Check(|b, f| {
             let fresh = LeafUser::with_mapping(b.single.maps_certificates);
             let mut single = std::mem::replace(&mut b.single, fresh);
@@ -379,19 +551,27 @@ pub(super) static LEAF_AUTH: Block<LeafAuth> = Block {
             let at = b.at.clone();
             b.a.push(single.done(&at)?, &at)
         }),
-        Key(&["users"], |e, b, _| {
-            for item in section::array(&e.value, "leafnodes authorization users")? {
-                let mut one = LeafUser::with_mapping(b.single.maps_certificates);
-                LEAF_USER.read_value("a leafnode user", item, &mut one)?;
-                b.warnings.append(&mut one.warnings);
-                b.a.push(one.done(&item.pos)?, &item.pos)?;
-            }
-            Ok(())
-        }),
-        Key(&["timeout"], |e, b, _| {
-            let what = "leafnodes authorization timeout";
-            section::nonzero_duration(&e.value, what, Bare::FractionalSeconds).map(|(d, _)| b.a.timeout = Some(d))
-        }),
+        Key(
+            &Opt::new(&["users"], Ty::List(&LEAF_USER), Reload::Yes).means("Leaf users, each bound to its account"),
+            |e, b, _| {
+                for item in section::array(&e.value, "leafnodes authorization users")? {
+                    let mut one = LeafUser::with_mapping(b.single.maps_certificates);
+                    LEAF_USER.read_value("a leafnode user", item, &mut one)?;
+                    b.warnings.append(&mut one.warnings);
+                    b.a.push(one.done(&item.pos)?, &item.pos)?;
+                }
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["timeout"], Ty::Seconds, Reload::Restart)
+                .means("Time a leaf has to log in")
+                .default("the client auth timeout"),
+            |e, b, _| {
+                let what = "leafnodes authorization timeout";
+                section::nonzero_duration(&e.value, what, Bare::FractionalSeconds).map(|(d, _)| b.a.timeout = Some(d))
+            },
+        ),
         Check(|b, _| match b.a.users.is_empty() && b.a.nkeys.is_empty() {
             true => Err(ConfigError::at(
                 ErrorKind::Invalid,

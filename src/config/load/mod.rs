@@ -13,7 +13,7 @@ use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::operator;
 use super::options::{Options, TlsOptions};
 use super::parser::{self, EnvLookup};
-use super::schema::{Block, Found, Step::Check, Step::Key};
+use super::schema::{Block, Found, Opt, Reload, Step::Check, Step::Key, Table, Ty};
 use super::section::{self, Bare};
 use super::value::{Entry, Map, Value};
 
@@ -23,6 +23,9 @@ mod monitor;
 mod tls;
 
 use monitor::http_authorization;
+/// The `tls {}` table, for the reference's `websocket { tls {} }`, which
+/// `websocket.rs` reads through the function it is handed.
+pub(super) use tls::TLS;
 
 /// A loaded config: the options, and warnings to log at start-up (plain-text
 /// passwords, bare numbers read as seconds). Warnings never contain secrets.
@@ -116,6 +119,11 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
     Ok(Loaded { options: top.o, warnings: top.warnings })
 }
 
+/// The top level's table, where the reference starts.
+pub(super) fn table() -> &'static dyn Table {
+    &TOP
+}
+
 /// The top level: every option and section, in the order they are read
 /// (`tls` before `allow_non_tls` and `accounts`, which depend on it;
 /// `accounts` before `authorization`; the users before `no_auth_user`),
@@ -123,171 +131,388 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
 static TOP: Block<Top> = Block {
     unsupported: UNSUPPORTED_TOP,
     steps: &[
-        Key(&["listen"], |e, t, f| {
-            if let Some(other) = f.get("host").or(f.get("port")) {
-                return Err(conflict(other, "`listen` already sets the client host and port; remove one of them"));
-            }
-            (t.o.host, t.o.port) = section::host_port(&e.value, "listen", &t.o.host)?;
-            Ok(())
+        Key(
+            &Opt::new(&["listen"], Ty::HostPort, Reload::Restart)
+                .means("Where clients connect, instead of `host` and `port`")
+                .default("127.0.0.1:4222")
+                .differs("nats-server listens on 0.0.0.0 unless told; warden on loopback"),
+            |e, t, f| {
+                if let Some(other) = f.get("host").or(f.get("port")) {
+                    return Err(conflict(other, "`listen` already sets the client host and port; remove one of them"));
+                }
+                (t.o.host, t.o.port) = section::host_port(&e.value, "listen", &t.o.host)?;
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["host", "net"], Ty::String, Reload::Restart)
+                .means("The address the client listener binds")
+                .default("127.0.0.1")
+                .differs("nats-server's default is 0.0.0.0"),
+            |e, t, _| section::word(&e.value, "host").map(|h| t.o.host = h.to_owned()),
+        ),
+        Key(&Opt::new(&["port"], Ty::Port, Reload::Restart).means("The client port").default("4222"), |e, t, _| {
+            section::port(&e.value, "port").map(|p| t.o.port = p)
         }),
-        Key(&["host", "net"], |e, t, _| section::word(&e.value, "host").map(|h| t.o.host = h.to_owned())),
-        Key(&["port"], |e, t, _| section::port(&e.value, "port").map(|p| t.o.port = p)),
-        Key(&["server_name"], |e, t, _| {
-            section::word(&e.value, "server_name").map(|n| t.o.server_name = Some(n.to_owned()))
-        }),
-        Key(&["max_connections", "max_conn"], |e, t, _| {
-            section::count(&e.value, "max_connections", 1).map(|n| t.o.max_connections = n)
-        }),
-        Key(&["max_connections_per_ip"], |e, t, _| {
-            section::count(&e.value, "max_connections_per_ip", 0).map(|n| t.o.max_connections_per_ip = n)
-        }),
-        Key(&["max_subscriptions", "max_subs"], |e, t, _| {
-            section::count(&e.value, "max_subscriptions", 0).map(|n| t.o.max_subscriptions = n)
-        }),
-        Key(&["max_payload"], |e, t, _| section::count(&e.value, "max_payload", 1).map(|n| t.o.max_payload = n)),
-        Key(&["max_pending"], |e, t, _| section::count(&e.value, "max_pending", 1).map(|n| t.o.max_pending = n)),
-        Key(&["max_control_line"], |e, t, _| {
-            section::count(&e.value, "max_control_line", 1).map(|n| t.o.max_control_line = n)
-        }),
-        Key(&["ping_interval"], |e, t, _| {
-            positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.ping_interval = d)
-        }),
-        Key(&["ping_max"], |e, t, _| {
-            let n = section::integer_in(&e.value, "ping_max", 1, i64::from(u32::MAX))?;
-            t.o.ping_max = u32::try_from(n).unwrap_or(u32::MAX);
-            Ok(())
-        }),
-        Key(&["write_deadline"], |e, t, _| {
-            positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.write_deadline = d)
-        }),
-        Key(&["lame_duck_duration"], |e, t, _| {
-            t.o.lame_duck_duration = positive_duration(e, Bare::No, &mut t.warnings)?;
-            if t.o.lame_duck_duration < MIN_LAME_DUCK {
-                return Err(invalid(&e.value, "lame_duck_duration must be at least 30 seconds"));
-            }
-            Ok(())
-        }),
-        Key(&["lame_duck_grace_period"], |e, t, _| {
-            section::duration(&e.value, "lame_duck_grace_period", Bare::No).map(|(d, _)| t.o.lame_duck_grace_period = d)
-        }),
+        Key(
+            &Opt::new(&["server_name"], Ty::String, Reload::Restart)
+                .means("The server's name in INFO, monitoring and to cluster peers")
+                .default("the server id"),
+            |e, t, _| section::word(&e.value, "server_name").map(|n| t.o.server_name = Some(n.to_owned())),
+        ),
+        Key(
+            &Opt::new(&["max_connections", "max_conn"], Ty::Integer, Reload::Restart)
+                .means(
+                    "Most client connections at once; past it a client gets `-ERR 'maximum \
+                    connections exceeded'`",
+                )
+                .default("65536"),
+            |e, t, _| section::count(&e.value, "max_connections", 1).map(|n| t.o.max_connections = n),
+        ),
+        Key(
+            &Opt::new(&["max_connections_per_ip"], Ty::Integer, Reload::Restart)
+                .means("Most live connections one peer address may hold; 0 = no limit")
+                .default("0")
+                .differs("warden only"),
+            |e, t, _| section::count(&e.value, "max_connections_per_ip", 0).map(|n| t.o.max_connections_per_ip = n),
+        ),
+        Key(
+            &Opt::new(&["max_subscriptions", "max_subs"], Ty::Integer, Reload::Restart)
+                .means("Most subscriptions per connection; 0 = no limit")
+                .default("16384")
+                .differs("nats-server's default is no limit"),
+            |e, t, _| section::count(&e.value, "max_subscriptions", 0).map(|n| t.o.max_subscriptions = n),
+        ),
+        Key(
+            &Opt::new(&["max_payload"], Ty::Size, Reload::Restart)
+                .means("Largest message payload a client may publish; at most `max_pending`")
+                .default("1MB"),
+            |e, t, _| section::count(&e.value, "max_payload", 1).map(|n| t.o.max_payload = n),
+        ),
+        Key(
+            &Opt::new(&["max_pending"], Ty::Size, Reload::Restart)
+                .means("Bytes queued to one client before it is a slow consumer and is closed")
+                .default("64MB"),
+            |e, t, _| section::count(&e.value, "max_pending", 1).map(|n| t.o.max_pending = n),
+        ),
+        Key(
+            &Opt::new(&["max_control_line"], Ty::Size, Reload::Restart)
+                .means("Longest protocol line (`PUB`, `SUB`, ...) a client may send")
+                .default("4KB"),
+            |e, t, _| section::count(&e.value, "max_control_line", 1).map(|n| t.o.max_control_line = n),
+        ),
+        Key(
+            &Opt::new(&["ping_interval"], Ty::Seconds, Reload::Restart)
+                .means("How often the server PINGs a client")
+                .default("2m"),
+            |e, t, _| positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.ping_interval = d),
+        ),
+        Key(
+            &Opt::new(&["ping_max"], Ty::Integer, Reload::Restart)
+                .means("Unanswered PINGs before the connection is closed as stale")
+                .default("2"),
+            |e, t, _| {
+                let n = section::integer_in(&e.value, "ping_max", 1, i64::from(u32::MAX))?;
+                t.o.ping_max = u32::try_from(n).unwrap_or(u32::MAX);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["write_deadline"], Ty::Seconds, Reload::Restart)
+                .means("A write to a client that takes longer makes it a slow consumer")
+                .default("10s"),
+            |e, t, _| positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.write_deadline = d),
+        ),
+        Key(
+            &Opt::new(&["lame_duck_duration"], Ty::Duration, Reload::Restart)
+                .means(
+                    "Lame-duck mode (SIGTERM) closes the remaining clients spread over this time; at \
+                    least 30s",
+                )
+                .default("2m"),
+            |e, t, _| {
+                t.o.lame_duck_duration = positive_duration(e, Bare::No, &mut t.warnings)?;
+                if t.o.lame_duck_duration < MIN_LAME_DUCK {
+                    return Err(invalid(&e.value, "lame_duck_duration must be at least 30 seconds"));
+                }
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["lame_duck_grace_period"], Ty::Duration, Reload::Restart)
+                .means(
+                    "How long lame-duck mode waits before it starts closing clients; less than \
+                    `lame_duck_duration`",
+                )
+                .default("10s"),
+            |e, t, _| {
+                section::duration(&e.value, "lame_duck_grace_period", Bare::No)
+                    .map(|(d, _)| t.o.lame_duck_grace_period = d)
+            },
+        ),
         Check(|t, f| match f.get("lame_duck_grace_period").or(f.get("lame_duck_duration")) {
             Some(e) if t.o.lame_duck_grace_period >= t.o.lame_duck_duration => {
                 Err(invalid(&e.value, "lame_duck_grace_period must be shorter than lame_duck_duration"))
             }
             _ => Ok(()),
         }),
-        Key(&["debug"], |e, t, _| section::boolean(&e.value, "debug").map(|b| t.o.debug = b)),
-        Key(&["trace"], |e, t, _| section::boolean(&e.value, "trace").map(|b| t.o.trace = b)),
-        Key(&["trace_verbose"], |e, t, _| {
-            section::boolean(&e.value, "trace_verbose").map(|b| (t.o.trace, t.o.trace_verbose) = (t.o.trace || b, b))
-        }),
-        Key(&["max_traced_msg_len"], |e, t, _| {
-            section::count(&e.value, "max_traced_msg_len", 0).map(|n| t.o.max_traced_msg_len = n)
-        }),
-        Key(&["logfile_size_limit", "log_size_limit"], |e, t, _| {
-            section::count(&e.value, "logfile_size_limit", 0).map(|n| t.o.log_size_limit = n as u64)
-        }),
-        Key(&["logfile_max_num", "log_max_num"], |e, t, _| {
-            section::count(&e.value, "logfile_max_num", 0).map(|n| t.o.log_max_num = n)
-        }),
-        Key(&["log_format"], |e, t, _| match section::word(&e.value, "log_format")?.to_ascii_lowercase().as_str() {
-            "json" => {
-                t.o.log_json = true;
+        Key(
+            &Opt::new(&["debug"], Ty::Bool, Reload::Restart).means("Log debug messages").default("false"),
+            |e, t, _| section::boolean(&e.value, "debug").map(|b| t.o.debug = b),
+        ),
+        Key(
+            &Opt::new(&["trace"], Ty::Bool, Reload::Restart)
+                .means("Log the protocol trace: every op in and out, secrets redacted")
+                .default("false"),
+            |e, t, _| section::boolean(&e.value, "trace").map(|b| t.o.trace = b),
+        ),
+        Key(
+            &Opt::new(&["trace_verbose"], Ty::Bool, Reload::Restart)
+                .means("Trace the system account's connections too; implies `trace`")
+                .default("false"),
+            |e, t, _| {
+                section::boolean(&e.value, "trace_verbose")
+                    .map(|b| (t.o.trace, t.o.trace_verbose) = (t.o.trace || b, b))
+            },
+        ),
+        Key(
+            &Opt::new(&["max_traced_msg_len"], Ty::Integer, Reload::Restart)
+                .means("Payload bytes a trace line shows; 0 = all")
+                .default("0"),
+            |e, t, _| section::count(&e.value, "max_traced_msg_len", 0).map(|n| t.o.max_traced_msg_len = n),
+        ),
+        Key(
+            &Opt::new(&["logfile_size_limit", "log_size_limit"], Ty::Size, Reload::Restart)
+                .means("The log file rotates past this many bytes; 0 = never")
+                .default("0"),
+            |e, t, _| section::count(&e.value, "logfile_size_limit", 0).map(|n| t.o.log_size_limit = n as u64),
+        ),
+        Key(
+            &Opt::new(&["logfile_max_num", "log_max_num"], Ty::Integer, Reload::Restart)
+                .means("Log files kept on rotation, the current one included; 0 = all")
+                .default("0"),
+            |e, t, _| section::count(&e.value, "logfile_max_num", 0).map(|n| t.o.log_max_num = n),
+        ),
+        Key(
+            &Opt::new(&["log_format"], Ty::Text("`text` or `json`"), Reload::Restart)
+                .means("`json` writes one JSON object a line, for log shippers")
+                .default("text")
+                .differs("warden only"),
+            |e, t, _| match section::word(&e.value, "log_format")?.to_ascii_lowercase().as_str() {
+                "json" => {
+                    t.o.log_json = true;
+                    Ok(())
+                }
+                "text" => {
+                    t.o.log_json = false;
+                    Ok(())
+                }
+                _ => Err(crate::config::error::invalid(&e.value, "log_format must be text or json")),
+            },
+        ),
+        Key(
+            &Opt::new(&["logtime"], Ty::Bool, Reload::Restart).means("Timestamps on log lines").default("true"),
+            |e, t, _| section::boolean(&e.value, "logtime").map(|b| t.o.logtime = b),
+        ),
+        Key(
+            &Opt::new(&["log_file", "logfile"], Ty::Path, Reload::Restart)
+                .means("Log to this file (SIGUSR1 reopens it)")
+                .default("standard error"),
+            |e, t, _| path_string(&e.value, "log_file").map(|p| t.o.log_file = Some(PathBuf::from(p))),
+        ),
+        Key(
+            &Opt::new(&["pid_file", "pidfile"], Ty::Path, Reload::Restart)
+                .means("Holds the process id while the server runs (what `--signal CMD=FILE` reads)"),
+            |e, t, _| path_string(&e.value, "pid_file").map(|p| t.o.pid_file = Some(PathBuf::from(p))),
+        ),
+        Key(
+            &Opt::new(&["ports_file_dir"], Ty::Path, Reload::Restart)
+                .means("Directory where `<executable>_<pid>.ports` lists the bound URLs while the server runs"),
+            |e, t, _| path_string(&e.value, "ports_file_dir").map(|p| t.o.ports_file_dir = Some(PathBuf::from(p))),
+        ),
+        Key(
+            &Opt::new(&["tls"], Ty::Block(&tls::TLS), Reload::Yes)
+                .means("TLS for client connections (and for the `https` monitoring listener)"),
+            |e, t, _| tls::read(&e.value, "tls").map(|tls| t.o.tls = Some(tls)),
+        ),
+        Key(
+            &Opt::new(&["allow_non_tls"], Ty::Bool, Reload::Yes)
+                .means("Plain-text clients may use the TLS port too (logged at every start)")
+                .default("false")
+                .differs("Also taken inside `tls {}`; refused with `verify` or `verify_and_map`"),
+            |e, t, _| {
+                // nats-server 2.10 reads it at the top level; warden also takes
+                // it inside `tls {}`.
+                let on = section::boolean(&e.value, "allow_non_tls")?;
+                let Some(tls) = t.o.tls.as_mut() else {
+                    return Err(invalid(
+                        &e.value,
+                        "allow_non_tls lets plain-text clients use the TLS port, but there is no tls block",
+                    ));
+                };
+                tls.allow_non_tls |= on;
+                if tls.plain_text_skips_verify() {
+                    return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
+                }
                 Ok(())
-            }
-            "text" => {
-                t.o.log_json = false;
-                Ok(())
-            }
-            _ => Err(crate::config::error::invalid(&e.value, "log_format must be text or json")),
-        }),
-        Key(&["logtime"], |e, t, _| section::boolean(&e.value, "logtime").map(|b| t.o.logtime = b)),
-        Key(&["log_file", "logfile"], |e, t, _| {
-            path_string(&e.value, "log_file").map(|p| t.o.log_file = Some(PathBuf::from(p)))
-        }),
-        Key(&["pid_file", "pidfile"], |e, t, _| {
-            path_string(&e.value, "pid_file").map(|p| t.o.pid_file = Some(PathBuf::from(p)))
-        }),
-        Key(&["ports_file_dir"], |e, t, _| {
-            path_string(&e.value, "ports_file_dir").map(|p| t.o.ports_file_dir = Some(PathBuf::from(p)))
-        }),
-        Key(&["tls"], |e, t, _| tls::read(&e.value, "tls").map(|tls| t.o.tls = Some(tls))),
-        Key(&["allow_non_tls"], |e, t, _| {
-            // nats-server 2.10 reads it at the top level; warden also takes
-            // it inside `tls {}`.
-            let on = section::boolean(&e.value, "allow_non_tls")?;
-            let Some(tls) = t.o.tls.as_mut() else {
-                return Err(invalid(
-                    &e.value,
-                    "allow_non_tls lets plain-text clients use the TLS port, but there is no tls block",
-                ));
-            };
-            tls.allow_non_tls |= on;
-            if tls.plain_text_skips_verify() {
-                return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
-            }
-            Ok(())
-        }),
+            },
+        ),
         // Before the users: `leafnodes { tls { verify_and_map } }` lets
         // them go without a password.
-        Key(&["leafnodes", "leaf"], |e, t, _| leafnodes::read(e, &mut t.warnings).map(|l| t.o.leafnodes = Some(l))),
-        Key(&["accounts"], |e, t, _| {
-            (t.o.accounts, t.positions) = accounts::accounts(e, maps_certificates(&t.o), &mut t.warnings)?;
-            Ok(())
-        }),
-        Key(&["authorization"], |e, t, _| {
-            // Users of accounts require authentication too, so an
-            // `authorization` block may then hold only its settings.
-            let accounts_log_in = t.o.accounts.iter().any(|a| !a.users.is_empty() || !a.nkeys.is_empty());
-            let auth = auth::authorization(e, maps_certificates(&t.o), accounts_log_in, &mut t.warnings)?;
-            t.o.authorization = Some(auth);
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["leafnodes", "leaf"], Ty::Block(&leafnodes::LEAFNODES), Reload::PerOption)
+                .means("The leaf node listener (this server as hub), and the hubs this server is a leaf of"),
+            |e, t, _| leafnodes::read(e, &mut t.warnings).map(|l| t.o.leafnodes = Some(l)),
+        ),
+        Key(
+            &Opt::new(&["accounts"], Ty::Named(&accounts::ACCOUNT), Reload::Yes)
+                .means(
+                    "The accounts (tenants) besides the global account `$G`; or a list of names of \
+                    accounts without users",
+                )
+                .differs("An account name must read as a subject: no spaces or wildcards"),
+            |e, t, _| {
+                (t.o.accounts, t.positions) = accounts::accounts(e, maps_certificates(&t.o), &mut t.warnings)?;
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["authorization"], Ty::Block(&auth::AUTHORIZATION), Reload::PerOption)
+                .means("Who may connect as a client, and with which permissions")
+                .differs("A block that requires no credentials is refused"),
+            |e, t, _| {
+                // Users of accounts require authentication too, so an
+                // `authorization` block may then hold only its settings.
+                let accounts_log_in = t.o.accounts.iter().any(|a| !a.users.is_empty() || !a.nkeys.is_empty());
+                let auth = auth::authorization(e, maps_certificates(&t.o), accounts_log_in, &mut t.warnings)?;
+                t.o.authorization = Some(auth);
+                Ok(())
+            },
+        ),
         Check(|_, f| monitor::one_listener(f).map(|_| ())),
-        Key(&["http"], |e, t, _| monitor::listener(e, &mut t.o, false)),
-        Key(&["http_port", "monitor_port"], |e, t, _| monitor::listener(e, &mut t.o, false)),
-        Key(&["https"], |e, t, _| monitor::listener(e, &mut t.o, true)),
-        Key(&["https_port"], |e, t, _| monitor::listener(e, &mut t.o, true)),
-        Key(&["http_authorization"], |e, t, _| {
-            if t.o.http.is_none() {
-                return Err(invalid(&e.value, "http_authorization needs a monitoring listener (http or https)"));
-            }
-            http_authorization(e, &mut t.warnings).map(|a| t.o.http_authorization = Some(a))
-        }),
-        Key(&["cluster"], |e, t, _| cluster::read(e, &mut t.warnings).map(|c| t.o.cluster = Some(c))),
-        Key(&["websocket", "ws"], |e, t, _| {
-            let ws = super::websocket::websocket(e, |v| tls::read(v, "websocket tls"), &mut t.warnings)?;
-            t.o.websocket = Some(ws);
-            Ok(())
-        }),
-        Key(&["check_reply_subjects"], |e, t, _| {
-            section::boolean(&e.value, "check_reply_subjects").map(|b| t.o.check_reply_subjects = b)
-        }),
-        Key(&["system_account", "system"], |e, t, f| {
-            if let Some(n) = f.get("no_system_account") {
-                if section::boolean(&n.value, "no_system_account")? {
-                    return Err(conflict(e, "system_account is set, but no_system_account says there is none"));
+        Key(
+            &Opt::new(&["http"], Ty::HostPort, Reload::Restart)
+                .means("The monitoring listener (HTTP)")
+                .differs("A port alone binds 127.0.0.1 (nats-server: the client `host`)"),
+            |e, t, _| monitor::listener(e, &mut t.o, false),
+        ),
+        Key(
+            &Opt::new(&["http_port", "monitor_port"], Ty::Port, Reload::Restart)
+                .means("The monitoring port, on 127.0.0.1")
+                .differs("nats-server binds it on the client `host`"),
+            |e, t, _| monitor::listener(e, &mut t.o, false),
+        ),
+        Key(
+            &Opt::new(&["https"], Ty::HostPort, Reload::Restart)
+                .means("The monitoring listener over HTTPS, with the `tls {}` certificate")
+                .differs("A port alone binds 127.0.0.1"),
+            |e, t, _| monitor::listener(e, &mut t.o, true),
+        ),
+        Key(
+            &Opt::new(&["https_port"], Ty::Port, Reload::Restart)
+                .means("The HTTPS monitoring port, on 127.0.0.1")
+                .differs("nats-server binds it on the client `host`"),
+            |e, t, _| monitor::listener(e, &mut t.o, true),
+        ),
+        Key(
+            &Opt::new(&["http_authorization"], Ty::Block(&monitor::HTTP_AUTH), Reload::Restart)
+                .means("Credentials the monitoring endpoints require")
+                .differs("warden only: nats-server's monitoring has none"),
+            |e, t, _| {
+                if t.o.http.is_none() {
+                    return Err(invalid(&e.value, "http_authorization needs a monitoring listener (http or https)"));
                 }
-            }
-            section::word(&e.value, "system_account").map(|name| t.o.system_account = Some(name.to_owned()))
-        }),
-        Key(&["no_system_account"], |e, t, _| {
-            if section::boolean(&e.value, "no_system_account")? {
-                t.o.system_account = None;
-            }
-            Ok(())
-        }),
-        Key(&["operator", "operators", "roots", "root", "root_operators", "root_operator"], |e, t, f| {
-            operator_conflicts(&t.o, f)?;
-            let (operator, system) =
-                operator::operator_mode(e, f.get("resolver"), f.get("resolver_preload"), f.get("system_account"))?;
-            t.o.operator = Some(operator);
-            t.o.system_account = system;
-            Ok(())
-        }),
+                http_authorization(e, &mut t.warnings).map(|a| t.o.http_authorization = Some(a))
+            },
+        ),
+        Key(
+            &Opt::new(&["cluster"], Ty::Block(&cluster::CLUSTER), Reload::Restart)
+                .means("Routes to the other servers of a cluster")
+                .differs(
+                    "Refused without route authentication or route TLS, unless \
+                    `insecure_allow_unauthenticated_routes`",
+                ),
+            |e, t, _| cluster::read(e, &mut t.warnings).map(|c| t.o.cluster = Some(c)),
+        ),
+        Key(
+            &Opt::new(&["websocket", "ws"], Ty::Block(&super::websocket::WEBSOCKET), Reload::PerOption)
+                .means("The WebSocket listener, for browsers"),
+            |e, t, _| {
+                let ws = super::websocket::websocket(e, |v| tls::read(v, "websocket tls"), &mut t.warnings)?;
+                t.o.websocket = Some(ws);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["check_reply_subjects"], Ty::Bool, Reload::Restart)
+                .means("A PUB's reply subject must be one its publisher may subscribe to")
+                .default("true")
+                .differs("warden only"),
+            |e, t, _| section::boolean(&e.value, "check_reply_subjects").map(|b| t.o.check_reply_subjects = b),
+        ),
+        Key(
+            &Opt::new(&["system_account", "system"], Ty::String, Reload::Restart)
+                .means(
+                    "The account of the `$SYS` services, created if `accounts` lacks it; in operator \
+                    mode an account public key",
+                )
+                .default("$SYS"),
+            |e, t, f| {
+                if let Some(n) = f.get("no_system_account") {
+                    if section::boolean(&n.value, "no_system_account")? {
+                        return Err(conflict(e, "system_account is set, but no_system_account says there is none"));
+                    }
+                }
+                section::word(&e.value, "system_account").map(|name| t.o.system_account = Some(name.to_owned()))
+            },
+        ),
+        Key(
+            &Opt::new(&["no_system_account"], Ty::Bool, Reload::Restart)
+                .means("Run without a system account")
+                .default("false"),
+            |e, t, _| {
+                if section::boolean(&e.value, "no_system_account")? {
+                    t.o.system_account = None;
+                }
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(
+                &["operator", "operators", "roots", "root", "root_operators", "root_operator"],
+                Ty::Text("JWT or path, or a list"),
+                Reload::Yes,
+            )
+            .means(
+                "Operator mode: the operator JWTs (the token or a file holding it) whose \
+                    accounts and users log in",
+            )
+            .differs("A reload cannot turn operator mode on or off"),
+            |e, t, f| {
+                operator_conflicts(&t.o, f)?;
+                let (operator, system) =
+                    operator::operator_mode(e, f.get("resolver"), f.get("resolver_preload"), f.get("system_account"))?;
+                t.o.operator = Some(operator);
+                t.o.system_account = system;
+                Ok(())
+            },
+        ),
         // Read by `operator`.
-        Key(&["resolver", "account_resolver", "accounts_resolver"], needs_operator),
-        Key(&["resolver_preload"], needs_operator),
+        Key(
+            &Opt::new(
+                &["resolver", "account_resolver", "accounts_resolver"],
+                Ty::Or("`MEMORY`", &operator::RESOLVER),
+                Reload::Yes,
+            )
+            .means("Where operator mode finds account JWTs: `MEMORY` (`resolver_preload`) or a directory")
+            .differs("The URL resolver is refused"),
+            needs_operator,
+        ),
+        Key(
+            &Opt::new(&["resolver_preload"], Ty::Map("account public key: account JWT"), Reload::Yes)
+                .means("The account JWTs of the `MEMORY` resolver, verified at load"),
+            needs_operator,
+        ),
         // In operator mode the accounts come from JWTs and are checked when
         // the server builds them.
         Check(|t, f| {
@@ -305,21 +530,25 @@ static TOP: Block<Top> = Block {
             })
         }),
         Check(|t, f| f.get("authorization").map_or(Ok(()), |e| super::delegation::check(&t.o, e))),
-        Key(&["no_auth_user"], |e, t, _| {
-            let name = section::word(&e.value, "no_auth_user")?;
-            let known = t.o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name))
-                || t.o.accounts.iter().any(|a| a.users.iter().any(|u| u.user == name));
-            if !known {
-                return Err(invalid(
-                    &e.value,
-                    format!(
+        Key(
+            &Opt::new(&["no_auth_user"], Ty::String, Reload::Yes)
+                .means("The configured user that clients presenting no credentials log in as"),
+            |e, t, _| {
+                let name = section::word(&e.value, "no_auth_user")?;
+                let known = t.o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name))
+                    || t.o.accounts.iter().any(|a| a.users.iter().any(|u| u.user == name));
+                if !known {
+                    return Err(invalid(
+                        &e.value,
+                        format!(
                         "no_auth_user: {name:?} not present as user in authorization block or account configuration"
                     ),
-                ));
-            }
-            t.o.no_auth_user = Some(name.to_owned());
-            Ok(())
-        }),
+                    ));
+                }
+                t.o.no_auth_user = Some(name.to_owned());
+                Ok(())
+            },
+        ),
         Check(|t, f| match (&t.o.websocket, f.get("websocket")) {
             (Some(ws), Some(e)) => super::websocket::check(&t.o, ws, e),
             _ => Ok(()),

@@ -5,7 +5,7 @@ use super::LOOPBACK;
 use crate::config::auth;
 use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{HttpAuthorization, HttpOptions, Options};
-use crate::config::schema::{Block, Found, Step::Check, Step::Key};
+use crate::config::schema::{Block, Found, Opt, Reload, Step::Check, Step::Key, Ty};
 use crate::config::section;
 use crate::config::value::{Entry, Pos};
 use crate::secret::Secret;
@@ -75,13 +75,21 @@ pub(super) static HTTP_AUTH: Block<HttpAuth> = Block {
             (None, None, Some(p)) => Err(conflict(p, "http_authorization password needs a user")),
             (None, None, None) => Err(no_credentials(&b.at)),
         }),
-        Key(&["token"], |e, b, _| {
-            let token = auth::checked_secret(&e.value, "token", "the monitoring token", &mut b.warnings)?;
-            b.token = Some(token);
-            Ok(())
-        }),
-        Key(&["user", "username"], |e, b, _| section::word(&e.value, "user").map(|u| b.user = Some(u.to_owned()))),
-        Key(&["password", "pass"], |e, b, _| {
+        Key(
+            &Opt::new(&["token"], Ty::Secret, Reload::Restart)
+                .means("A bearer token the monitoring endpoints require; or `user` and `password`"),
+            |e, b, _| {
+                let token = auth::checked_secret(&e.value, "token", "the monitoring token", &mut b.warnings)?;
+                b.token = Some(token);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["user", "username"], Ty::String, Reload::Restart)
+                .means("The user of HTTP basic authentication"),
+            |e, b, _| section::word(&e.value, "user").map(|u| b.user = Some(u.to_owned())),
+        ),
+        Key(&Opt::new(&["password", "pass"], Ty::Secret, Reload::Restart).means("Its password"), |e, b, _| {
             let whose = format!("the password of monitoring user \"{}\"", b.user.as_deref().unwrap_or_default());
             b.password = Some(auth::checked_secret(&e.value, "password", &whose, &mut b.warnings)?);
             Ok(())

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::path_string;
 use crate::config::error::{invalid, ConfigError, ErrorKind};
 use crate::config::options::{TlsOptions, TlsVersion};
-use crate::config::schema::{Block, Found, Step::Check, Step::Key};
+use crate::config::schema::{Block, Found, Opt, Reload, Step::Check, Step::Key, Ty};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Kind, Pos, Value};
 
@@ -27,7 +27,7 @@ const UNSUPPORTED_TLS: &[&str] = &[
 ];
 
 /// What a `tls {}` block is read into, and how messages name it.
-pub(super) struct Tls {
+pub(crate) struct Tls {
     /// "tls", "cluster tls" or "websocket tls".
     name: &'static str,
     /// The block of a connection this server dials (a leafnode remote):
@@ -75,38 +75,84 @@ pub(super) fn defaults() -> TlsOptions {
     }
 }
 
-pub(super) static TLS: Block<Tls> = Block {
+pub(crate) static TLS: Block<Tls> = Block {
     unsupported: UNSUPPORTED_TLS,
     steps: &[
-        Key(&["cert_file"], |e, t, _| path_string(&e.value, "cert_file").map(|p| t.tls.cert_file = p.into())),
+        Key(
+            &Opt::new(&["cert_file"], Ty::Path, Reload::Yes)
+                .means("The certificate chain (PEM) this side presents; a listener needs it"),
+            |e, t, _| path_string(&e.value, "cert_file").map(|p| t.tls.cert_file = p.into()),
+        ),
         Check(|t, f| required(t, f, "cert_file")),
-        Key(&["key_file"], |e, t, _| path_string(&e.value, "key_file").map(|p| t.tls.key_file = p.into())),
+        Key(
+            &Opt::new(&["key_file"], Ty::Path, Reload::Yes)
+                .means("The certificate's private key (PEM); a listener needs it"),
+            |e, t, _| path_string(&e.value, "key_file").map(|p| t.tls.key_file = p.into()),
+        ),
         Check(|t, f| required(t, f, "key_file")),
-        Key(&["ca_file"], |e, t, _| path_string(&e.value, "ca_file").map(|p| t.tls.ca_file = Some(p.into()))),
-        Key(&["verify"], |e, t, _| section::boolean(&e.value, "verify").map(|b| t.tls.verify = b)),
-        Key(&["verify_and_map"], |e, t, _| {
-            section::boolean(&e.value, "verify_and_map").map(|b| t.tls.verify_and_map = b)
-        }),
-        Key(&["allow_non_tls"], |e, t, _| section::boolean(&e.value, "allow_non_tls").map(|b| t.tls.allow_non_tls = b)),
-        Key(&["handshake_first"], |e, t, _| {
-            (t.tls.handshake_first, t.tls.handshake_first_fallback) = handshake_first_value(&e.value)?;
-            Ok(())
-        }),
-        Key(&["timeout"], |e, t, _| {
-            let (d, _) = section::nonzero_duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
-            t.tls.timeout = d;
-            Ok(())
-        }),
-        Key(&["min_version"], |e, t, _| {
-            t.tls.min_version = match &e.value.kind {
-                Kind::String(v) if v == "1.2" => TlsVersion::V1_2,
-                Kind::String(v) if v == "1.3" => TlsVersion::V1_3,
-                Kind::Float(f) if *f == 1.2 => TlsVersion::V1_2,
-                Kind::Float(f) if *f == 1.3 => TlsVersion::V1_3,
-                _ => return Err(invalid(&e.value, "min_version must be \"1.2\" or \"1.3\"")),
-            };
-            Ok(())
-        }),
+        Key(
+            &Opt::new(&["ca_file"], Ty::Path, Reload::Yes)
+                .means("The CA bundle (PEM) peer certificates are verified against")
+                .differs("`verify` needs it: warden does not trust the system roots for clients"),
+            |e, t, _| path_string(&e.value, "ca_file").map(|p| t.tls.ca_file = Some(p.into())),
+        ),
+        Key(
+            &Opt::new(&["verify"], Ty::Bool, Reload::Yes)
+                .means("Require a client certificate, verified against `ca_file`")
+                .default("false"),
+            |e, t, _| section::boolean(&e.value, "verify").map(|b| t.tls.verify = b),
+        ),
+        Key(
+            &Opt::new(&["verify_and_map"], Ty::Bool, Reload::Yes)
+                .means("Require a client certificate and log it in as the user it names (implies `verify`)")
+                .default("false"),
+            |e, t, _| section::boolean(&e.value, "verify_and_map").map(|b| t.tls.verify_and_map = b),
+        ),
+        Key(
+            &Opt::new(&["allow_non_tls"], Ty::Bool, Reload::Yes)
+                .means("Plain-text clients may use the TLS port too")
+                .default("false")
+                .differs(
+                    "nats-server 2.10 reads it at the top level only; refused with `verify` or \
+                    `verify_and_map`",
+                ),
+            |e, t, _| section::boolean(&e.value, "allow_non_tls").map(|b| t.tls.allow_non_tls = b),
+        ),
+        Key(
+            &Opt::new(&["handshake_first"], Ty::Text("boolean, `auto` or a duration"), Reload::Yes)
+                .means(
+                    "TLS before INFO; `auto` or a duration falls back to INFO first for a client \
+                    that has not started TLS by then",
+                )
+                .default("false"),
+            |e, t, _| {
+                (t.tls.handshake_first, t.tls.handshake_first_fallback) = handshake_first_value(&e.value)?;
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["timeout"], Ty::Seconds, Reload::Yes).means("Time the TLS handshake may take").default("2s"),
+            |e, t, _| {
+                let (d, _) = section::nonzero_duration(&e.value, "tls timeout", Bare::FractionalSeconds)?;
+                t.tls.timeout = d;
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["min_version"], Ty::Text("`1.2` or `1.3`"), Reload::Yes)
+                .means("Lowest TLS version accepted")
+                .default("1.2"),
+            |e, t, _| {
+                t.tls.min_version = match &e.value.kind {
+                    Kind::String(v) if v == "1.2" => TlsVersion::V1_2,
+                    Kind::String(v) if v == "1.3" => TlsVersion::V1_3,
+                    Kind::Float(f) if *f == 1.2 => TlsVersion::V1_2,
+                    Kind::Float(f) if *f == 1.3 => TlsVersion::V1_3,
+                    _ => return Err(invalid(&e.value, "min_version must be \"1.2\" or \"1.3\"")),
+                };
+                Ok(())
+            },
+        ),
         Check(|t, f| {
             if !t.dialler {
                 return Ok(());
