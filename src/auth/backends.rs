@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::password::{dummy_verify, PasswordHash};
 use super::verified::VerifiedCache;
 use super::{credential_fingerprint, Authenticator, Claims, ConnectionFacts, Identity, RefusalReason, Verdict};
+use crate::config::RateLimit;
 use crate::nkeys::{self, KeyPair, KeyType, PublicKey};
 use crate::perms::PermissionSet;
 
@@ -145,6 +146,8 @@ pub struct UserEntry {
     pub permissions: Arc<PermissionSet>,
     /// Fingerprint of the stored credential, to notice changes on reload.
     pub credential: u64,
+    /// The user's `rate_limit`.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// One configured nkey user.
@@ -156,6 +159,22 @@ pub struct NkeyEntry {
     pub key: PublicKey,
     /// The compiled permissions.
     pub permissions: Arc<PermissionSet>,
+    /// The user's `rate_limit`.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl NkeyEntry {
+    /// The identity of a login as `nkey`.
+    fn identity(&self, nkey: &str) -> Identity {
+        let mut identity = Identity::new(
+            Some(nkey.to_owned()),
+            self.account.clone(),
+            self.permissions.clone(),
+            credential_fingerprint(nkey),
+        );
+        identity.limits.rate = self.rate_limit;
+        identity
+    }
 }
 
 /// The users list, by password, by nkey (a signature of the connection's
@@ -211,12 +230,9 @@ impl UsersAuth {
         let zeros = [0u8; nkeys::SIGNATURE_LEN];
         let verified = key.verify(nonce.as_bytes(), signature.as_deref().unwrap_or(&zeros));
         match entry {
-            Some(entry) if verified && facts.nonce.is_some() && signature.is_some() => Verdict::Accept(Identity::new(
-                Some(nkey.to_owned()),
-                entry.account.clone(),
-                entry.permissions.clone(),
-                credential_fingerprint(nkey),
-            )),
+            Some(entry) if verified && facts.nonce.is_some() && signature.is_some() => {
+                Verdict::Accept(entry.identity(nkey))
+            }
             _ => Verdict::Refuse(RefusalReason::BadCredentials),
         }
     }
@@ -230,7 +246,10 @@ impl UsersAuth {
 
     fn identity(&self, name: &str) -> Option<Identity> {
         let entry = self.users.get(name)?;
-        Some(Identity::new(Some(name.to_owned()), entry.account.clone(), entry.permissions.clone(), entry.credential))
+        let mut identity =
+            Identity::new(Some(name.to_owned()), entry.account.clone(), entry.permissions.clone(), entry.credential);
+        identity.limits.rate = entry.rate_limit;
+        Some(identity)
     }
 
     fn check_password(&self, name: &str, entry: Option<&UserEntry>, candidate: Option<&str>) -> bool {
@@ -285,10 +304,7 @@ impl Authenticator for UsersAuth {
     fn refresh(&self, identity: &Identity) -> Option<Identity> {
         let name = identity.user.as_ref()?;
         if let Some(entry) = self.nkeys.get(name) {
-            let credential = credential_fingerprint(name);
-            return (identity.credential == credential).then(|| {
-                Identity::new(Some(name.clone()), entry.account.clone(), entry.permissions.clone(), credential)
-            });
+            return (identity.credential == credential_fingerprint(name)).then(|| entry.identity(name));
         }
         self.identity(name).filter(|fresh| fresh.credential == identity.credential)
     }

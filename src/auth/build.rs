@@ -334,7 +334,8 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
             .map_err(|err| err.owned_by(&owner))?;
         let key = PublicKey::parse_as(&user.nkey, KeyType::User)
             .map_err(|source| AuthSetupError::Nkey { owner: owner.clone(), source })?;
-        nkey_entries.insert(user.nkey.clone(), NkeyEntry { account: account.into(), key, permissions });
+        let entry = NkeyEntry { account: account.into(), key, permissions, rate_limit: user.rate_limit };
+        nkey_entries.insert(user.nkey.clone(), entry);
     }
     let mut entries = HashMap::with_capacity(users.len());
     let mut hashes = Vec::new();
@@ -351,7 +352,9 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
             }
             None => (None, 0),
         };
-        entries.insert(user.user.clone(), UserEntry { account: account.into(), password, permissions, credential });
+        let entry =
+            UserEntry { account: account.into(), password, permissions, credential, rate_limit: user.rate_limit };
+        entries.insert(user.user.clone(), entry);
     }
     // Unknown users are verified against a hash of the most common scheme
     // and cost, so for a config whose users share one (plain text

@@ -187,6 +187,8 @@ pub struct UserLimits {
     pub max_subscriptions: Option<usize>,
     /// Largest message payload.
     pub max_payload: Option<usize>,
+    /// How fast the connection may publish (a config user's `rate_limit`).
+    pub rate: Option<crate::config::RateLimit>,
 }
 
 impl Identity {

@@ -22,6 +22,9 @@ pub struct ClientStats {
     pub out_msgs: AtomicU64,
     /// Bytes delivered to the client.
     pub out_bytes: AtomicU64,
+    /// Nanoseconds the client was not read because it was over its
+    /// publish rate (`rate_limit`).
+    pub held_nanos: AtomicU64,
 }
 
 /// Descriptive facts about a connection, for monitoring and logs.

@@ -39,6 +39,7 @@ mod internal;
 mod origin;
 mod outbound;
 mod pending;
+pub mod rate;
 mod router;
 mod security;
 

@@ -262,6 +262,13 @@ pub(crate) static LIMITS: Block<AccountLimits> = Block {
                 .differs("warden only"),
             |e, l, _| section::count(&e.value, "max_pending_responses", 1).map(|n| l.max_pending_responses = n),
         ),
+        Key(
+            &Opt::new(&["rate_limit"], Ty::Block(&super::rate::RATE_LIMIT), Reload::Yes)
+                .means("How fast the account's connections on this server may publish, together")
+                .default("no limit")
+                .differs("warden only"),
+            |e, l, _| super::rate::read(&e.value, "account rate_limit").map(|r| l.rate_limit = Some(r)),
+        ),
     ],
 };
 

@@ -11,7 +11,7 @@ use crate::secret::Secret;
 use crate::subject::is_valid_pattern;
 
 use super::error::{conflict, invalid, ConfigError, ErrorKind};
-use super::options::{Authorization, NkeyUser, Permissions, ResponsePermission, SubjectRules, User};
+use super::options::{Authorization, NkeyUser, Permissions, RateLimit, ResponsePermission, SubjectRules, User};
 use super::schema::{Block, Found, Keys, Opt, Reload, Step::Check, Step::Key, Ty};
 use super::section::{self, Bare};
 use super::value::{Entry, Kind, Pos, Value};
@@ -289,6 +289,7 @@ pub(crate) struct UserB {
     nkey: Option<String>,
     permissions: Option<Permissions>,
     tags: Vec<String>,
+    rate_limit: Option<RateLimit>,
     warnings: Vec<String>,
 }
 
@@ -302,15 +303,22 @@ fn user_entry(value: &Value, maps_certificates: bool, warnings: &mut Vec<String>
         nkey: None,
         permissions: None,
         tags: Vec::new(),
+        rate_limit: None,
         warnings: Vec::new(),
     };
     USER.read_value("a users entry", value, &mut b)?;
     warnings.append(&mut b.warnings);
     match (b.nkey, b.user) {
-        (Some(nkey), _) => Ok(UserEntry::Nkey(NkeyUser { nkey, permissions: b.permissions, tags: b.tags })),
-        (None, Some(user)) => {
-            Ok(UserEntry::Named(User { user, password: b.password, permissions: b.permissions, tags: b.tags }))
+        (Some(nkey), _) => {
+            Ok(UserEntry::Nkey(NkeyUser { nkey, permissions: b.permissions, tags: b.tags, rate_limit: b.rate_limit }))
         }
+        (None, Some(user)) => Ok(UserEntry::Named(User {
+            user,
+            password: b.password,
+            permissions: b.permissions,
+            tags: b.tags,
+            rate_limit: b.rate_limit,
+        })),
         (None, None) => Err(no_name(&b.at)),
     }
 }
@@ -384,6 +392,13 @@ pub(crate) static USER: Block<UserB> = Block {
                 .default("none")
                 .differs("warden's own: nats-server has tags only on JWT users"),
             |e, b, _| tags(&e.value).map(|t| b.tags = t),
+        ),
+        Key(
+            &Opt::new(&["rate_limit"], Ty::Block(&super::rate::RATE_LIMIT), Reload::Yes)
+                .means("How fast each of the user's connections may publish")
+                .default("no limit")
+                .differs("warden only"),
+            |e, b, _| super::rate::read(&e.value, "user rate_limit").map(|r| b.rate_limit = Some(r)),
         ),
     ],
 };

@@ -40,6 +40,7 @@ mod load;
 mod operator;
 mod options;
 pub mod parser;
+mod rate;
 mod reference;
 mod schema;
 mod section;

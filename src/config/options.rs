@@ -185,6 +185,9 @@ pub struct AccountLimits {
     /// this account waiting for their response, per import; the oldest is
     /// forgotten when a new one would exceed it.
     pub max_pending_responses: usize,
+    /// `rate_limit` (warden): how fast the account's connections on this
+    /// server may publish, together.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for AccountLimits {
@@ -195,6 +198,7 @@ impl Default for AccountLimits {
             max_payload: None,
             max_leafnodes: None,
             max_pending_responses: DEFAULT_MAX_PENDING_RESPONSES,
+            rate_limit: None,
         }
     }
 }
@@ -429,6 +433,9 @@ pub struct User {
     /// `tags` (warden): `key:value` strings for `{{tag(key)}}` in
     /// permission templates, as a user JWT's tags are.
     pub tags: Vec<String>,
+    /// `rate_limit` (warden): how fast each of the user's connections may
+    /// publish.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// One `users` entry that logs in with an nkey: no password, the client
@@ -441,6 +448,26 @@ pub struct NkeyUser {
     pub permissions: Option<Permissions>,
     /// `tags` (warden), as for [`User::tags`].
     pub tags: Vec<String>,
+    /// `rate_limit` (warden), as for [`User::rate_limit`].
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// `rate_limit { msgs_per_sec, bytes_per_sec, burst_msgs, burst_bytes }`
+/// (warden): how fast a publisher may send. One over it is not read until
+/// it is back within it, so TCP holds it back; nothing is dropped and no
+/// error is sent. A rate of 0 does not limit that dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimit {
+    /// Messages a second.
+    pub msgs_per_sec: u64,
+    /// Bytes of messages (headers and payload) a second.
+    pub bytes_per_sec: u64,
+    /// Messages that may go at once after a quiet spell (read as
+    /// `msgs_per_sec` when not given).
+    pub burst_msgs: u64,
+    /// Bytes that may go at once after a quiet spell (read as
+    /// `bytes_per_sec` when not given).
+    pub burst_bytes: u64,
 }
 
 /// A permission set as written in the config (compiled later).

@@ -38,6 +38,9 @@ pub(crate) enum Event<L> {
     /// Credentials need checking (off the reactor) before anything after
     /// them is handled; then call [`Protocol::authenticated`].
     Authenticate(L),
+    /// The peer is over its publish rate: read nothing until then, when
+    /// the rest of the buffer is handled again (TCP holds the peer back).
+    Hold(Instant),
 }
 
 /// The outcome of [`Protocol::receive`].
@@ -130,6 +133,8 @@ where
     let mut need: usize = 1;
     // Read size: doubles while reads fill it, halves when they do not.
     let mut chunk = READ_START;
+    // Over its rate: nothing is read until then.
+    let mut held: Option<Instant> = None;
     loop {
         buf.reserve(need.saturating_sub(buf.len()).max(chunk));
         let spare = buf.capacity() - buf.len();
@@ -149,7 +154,13 @@ where
                     return reason;
                 }
             }
-            read = reader.read_buf(&mut buf) => {
+            _ = sleep_until(held.unwrap_or_else(Instant::now)), if held.is_some() => {
+                match handle_buffer(protocol, authority, &mut buf).await {
+                    Ok(next) => (need, held) = next,
+                    Err(reason) => return reason,
+                }
+            }
+            read = reader.read_buf(&mut buf), if held.is_none() => {
                 match read {
                     Ok(0) => return CloseReason::ClientClosed,
                     Err(_) => return CloseReason::ReadError,
@@ -159,7 +170,7 @@ where
                 }
                 client.touch(SystemTime::now());
                 match handle_buffer(protocol, authority, &mut buf).await {
-                    Ok(still_needed) => need = still_needed,
+                    Ok(next) => (need, held) = next,
                     Err(reason) => return reason,
                 }
                 if buf.is_empty() && (chunk == READ_START || buf.capacity() > 2 * READ_MAX_CHUNK) {
@@ -175,8 +186,13 @@ where
 
 /// Handles everything complete in `buf`, pausing at credentials that must
 /// be checked. Returns how many bytes the buffer must hold for the next
-/// op, or why the connection closes.
-async fn handle_buffer<P, A>(protocol: &mut P, authority: &A, buf: &mut BytesMut) -> Result<usize, CloseReason>
+/// op and, for a peer over its rate, until when nothing is read; or why
+/// the connection closes.
+async fn handle_buffer<P, A>(
+    protocol: &mut P,
+    authority: &A,
+    buf: &mut BytesMut,
+) -> Result<(usize, Option<Instant>), CloseReason>
 where
     P: Protocol,
     A: Authority<P>,
@@ -186,7 +202,8 @@ where
         buf.advance(received.used);
         flush_and_stall(protocol).await;
         match received.event {
-            None => return Ok(received.need),
+            None => return Ok((received.need, None)),
+            Some(Event::Hold(until)) => return Ok((1, Some(until))),
             Some(Event::Close(reason)) => return Err(reason),
             Some(Event::Authenticate(login)) => {
                 let check = authority.check(login);

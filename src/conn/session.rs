@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 
 use super::keepalive::{KeepAlive, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate, Identity, TlsFacts, Verdict};
+use crate::broker::rate::Throttle;
 use crate::broker::{
     Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Message, Origin, ServerEvent, Subscription,
 };
@@ -125,6 +126,9 @@ pub(super) struct Session {
     valid_subject: Vec<u8>,
     /// The protocol trace is on (a copy of the client's flag, read per op).
     traced: bool,
+    /// The user's and the account's publish rate (`None`: no limit, the
+    /// common case, one check per PUB).
+    throttle: Option<Throttle>,
 }
 
 impl Session {
@@ -166,6 +170,7 @@ impl Session {
             cookie_jwt: None,
             valid_subject: Vec::new(),
             traced,
+            throttle: None,
         };
         let authenticator = session.gate.authenticator();
         if !authenticator.auth_required() {
@@ -261,6 +266,7 @@ impl Session {
                 self.broker.opts.check_reply_subjects,
             ),
         };
+        self.throttle = Throttle::new(identity.limits.rate.as_ref(), account.state().rate.clone());
         self.state = State::Established(Box::new(Established {
             identity,
             account,
@@ -316,6 +322,14 @@ impl Session {
             let step = self.parser.parse(&buf[used..], &self.limits);
             match step {
                 Ok(Step::Op(op, n)) => {
+                    if let (Op::Pub(publish), Some(throttle)) = (&op, self.throttle.as_mut()) {
+                        if let Err(until) = throttle.admit(publish.message.len(), now) {
+                            let held = u64::try_from(throttle.take_held().as_nanos()).unwrap_or(u64::MAX);
+                            self.client.stats.held_nanos.fetch_add(held, Ordering::Relaxed);
+                            // Left unread until then: handled again after the hold.
+                            return Received { used, need: 0, event: Some(Event::Hold(until)) };
+                        }
+                    }
                     if self.traced {
                         self.client.trace_received(&buf[used..used + n], self.broker.opts.max_traced_msg_len);
                     }

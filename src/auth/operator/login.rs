@@ -151,6 +151,8 @@ pub(crate) fn user_identity(
     identity.limits = UserLimits {
         max_subscriptions: usize::try_from(effective.subs).ok(),
         max_payload: usize::try_from(effective.payload).ok(),
+        // JWT users have no rate limit claim (yet).
+        rate: None,
     };
     Ok(identity)
 }

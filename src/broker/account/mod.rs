@@ -47,6 +47,9 @@ pub struct AccountState {
     pub exports: Vec<Export>,
     /// Whether this is the system account.
     pub is_system: bool,
+    /// `limits { rate_limit }`: the account's publish rate on this server,
+    /// shared by its connections (a reload makes a fresh, full one).
+    pub rate: Option<Arc<crate::broker::rate::SharedRate>>,
     /// When this state was made (the account's config applied, at start or
     /// by a reload): nats-server's `update_time` in `/accountz` and the
     /// `$SYS` account `INFO`, which the `nats` CLI shows.

@@ -200,6 +200,7 @@ fn build_state(
         exports: config.map(|c| c.exports.clone()).unwrap_or_default(),
         is_system,
         updated: Some(SystemTime::now()),
+        rate: config.and_then(|c| c.limits.rate_limit).map(|l| Arc::new(crate::broker::rate::SharedRate::new(l))),
         ..AccountState::default()
     };
     let Some(config) = config else { return Ok(state) };

@@ -221,7 +221,13 @@ authorization { users = [ {user: "alice@example.com"}, {user: "CN=carol,OU=eng",
     assert_eq!(tls.timeout, Duration::from_millis(500));
     assert_eq!(
         o.authorization.unwrap().users[0],
-        User { user: "alice@example.com".into(), password: None, permissions: None, tags: Vec::new() }
+        User {
+            user: "alice@example.com".into(),
+            password: None,
+            permissions: None,
+            tags: Vec::new(),
+            rate_limit: None
+        }
     );
     let o = ok("tls { cert_file: c, key_file: k, min_version: 1.3 }").options;
     assert_eq!(o.tls.unwrap().min_version, TlsVersion::V1_3);

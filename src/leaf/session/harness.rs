@@ -208,7 +208,8 @@ impl Harness {
                 buf.drain(..received.used.min(buf.len()));
                 session.end_batch();
                 match received.event {
-                    None => break,
+                    // A leaf has no publish rate: nothing holds it.
+                    None | Some(Event::Hold(_)) => break,
                     Some(Event::Close(reason)) => {
                         closed = Some(reason);
                         break 'read;

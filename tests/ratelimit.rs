@@ -1,0 +1,171 @@
+//! Publish rate limits end to end with async-nats: a user held to its rate
+//! by backpressure, losing nothing and seeing no error, while another user
+//! on the same server keeps answering at once; an account's limit shared
+//! by its connections; and the config's refusals.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use futures::StreamExt;
+use tokio::time::Instant;
+
+static PAYLOAD: bytes::Bytes = bytes::Bytes::from_static(&[b'x'; 8192]);
+
+const CONFIG: &str = r#"
+accounts {
+  APP: { users: [
+    {user: flood, password: flood-pw, rate_limit: { msgs_per_sec: 1000, burst_msgs: 50 }}
+    {user: calm, password: calm-pw}
+  ] }
+  TEAM: {
+    users: [ {user: t1, password: t1-pw}, {user: t2, password: t2-pw} ]
+    limits: { rate_limit: { msgs_per_sec: 1000, burst_msgs: 50 } }
+  }
+}
+"#;
+
+/// Logs in as `user`, counting in `trouble` every server error and
+/// disconnection the client sees.
+async fn login(server: &warden::server::Server, user: &str, trouble: &Arc<AtomicU64>) -> async_nats::Client {
+    let pass = format!("{user}-pw");
+    let who = user.to_owned();
+    let trouble = trouble.clone();
+    async_nats::ConnectOptions::with_user_and_password(user.into(), pass)
+        .event_callback(move |event| {
+            let (who, trouble) = (who.clone(), trouble.clone());
+            async move {
+                if matches!(event, async_nats::Event::ServerError(_) | async_nats::Event::Disconnected) {
+                    trouble.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("{who}: {event} at {:?}", std::time::SystemTime::now());
+                }
+            }
+        })
+        // A small client-side queue: what backpressure leaves queued in the
+        // client drains at the limited rate once the flood stops.
+        .client_capacity(64)
+        .connect(url(server))
+        .await
+        .unwrap()
+}
+
+/// Publishes 8 KiB messages on `subject` as fast as the client can until
+/// `stop`, then says how many it published. (Large messages keep what TCP
+/// buffers while the publisher is held to a few hundred, which drain in
+/// well under a second at the limited rate.)
+fn flood(client: async_nats::Client, subject: &'static str, stop: Instant) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut sent = 0u64;
+        while Instant::now() < stop {
+            client.publish(subject, PAYLOAD.clone()).await.unwrap();
+            sent += 1;
+        }
+        client.flush().await.unwrap();
+        sent
+    })
+}
+
+/// Counts what `sub` receives, by time since `start`, until `total` arrived
+/// (or the bound ran out).
+async fn count(mut sub: async_nats::Subscriber, start: Instant, window: (Duration, Duration)) -> (u64, u64) {
+    let (mut in_window, mut all) = (0u64, 0u64);
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+        all += 1;
+        let at = start.elapsed();
+        if at >= window.0 && at < window.1 {
+            in_window += 1;
+        }
+    }
+    (in_window, all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_is_held_to_its_rate_losing_nothing_while_its_neighbour_is_not() {
+    let server = start(options_from(CONFIG)).await;
+    let trouble = Arc::new(AtomicU64::new(0));
+    let (flooder, calm) = (login(&server, "flood", &trouble).await, login(&server, "calm", &trouble).await);
+    let sub = calm.subscribe("flood.>").await.unwrap();
+    calm.flush().await.unwrap();
+    let start = Instant::now();
+    let counter = tokio::spawn(count(sub, start, (Duration::from_secs(1), Duration::from_secs(11))));
+    let sent = flood(flooder.clone(), "flood.x", start + Duration::from_secs(11));
+
+    // Meanwhile the neighbour's requests are answered at once.
+    let mut service = calm.subscribe("svc").await.unwrap();
+    let responder = calm.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = service.next().await {
+            if let Some(reply) = msg.reply {
+                responder.publish(reply, "ok".into()).await.unwrap();
+            }
+        }
+    });
+    calm.flush().await.unwrap();
+    let asker = login(&server, "calm", &trouble).await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let asked = Instant::now();
+        asker.request("svc", "?".into()).await.unwrap();
+        slowest = slowest.max(asked.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(slowest < Duration::from_millis(250), "the neighbour waited {slowest:?}");
+
+    let sent = within_secs(40, sent).await.unwrap();
+    let (per_10s, received) = within_secs(40, counter).await.unwrap();
+    assert_eq!(received, sent, "every message published arrived");
+    assert!((9_500..=10_500).contains(&per_10s), "{per_10s} messages in 10 s at 1,000 a second");
+    let held = server.broker().clients().iter().map(|c| c.stats.held_nanos.load(Ordering::Relaxed)).max().unwrap();
+    assert!(held > 1_000_000_000, "the flooder was held back {held} ns");
+    assert_eq!(trouble.load(Ordering::Relaxed), 0, "no client saw an error or a disconnection");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_limit_holds_across_its_connections() {
+    let server = start(options_from(CONFIG)).await;
+    let trouble = Arc::new(AtomicU64::new(0));
+    let (t1, t2) = (login(&server, "t1", &trouble).await, login(&server, "t2", &trouble).await);
+    let watcher = login(&server, "t1", &trouble).await;
+    let sub = watcher.subscribe("team.>").await.unwrap();
+    watcher.flush().await.unwrap();
+    let start = Instant::now();
+    let counter = tokio::spawn(count(sub, start, (Duration::from_secs(1), Duration::from_secs(6))));
+    let stop = start + Duration::from_secs(6);
+    let (a, b) = (flood(t1, "team.a", stop), flood(t2, "team.b", stop));
+    let (a, b) = (within_secs(40, a).await.unwrap(), within_secs(40, b).await.unwrap());
+    let (per_5s, received) = within_secs(40, counter).await.unwrap();
+    assert_eq!(received, a + b, "every message published arrived");
+    assert!((4_750..=5_250).contains(&per_5s), "{per_5s} messages in 5 s at 1,000 a second for the account");
+    assert!(a > 1_000 && b > 1_000, "both connections got their turn: {a} and {b}");
+    assert_eq!(trouble.load(Ordering::Relaxed), 0, "no client saw an error or a disconnection");
+    server.shutdown().await;
+}
+
+async fn within_secs<F: std::future::Future>(secs: u64, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(secs), f).await.expect("within the bound")
+}
+
+#[test]
+fn rate_limit_blocks_are_checked() {
+    for (block, says) in [
+        ("{}", "rate_limit sets no rate"),
+        ("{ burst_msgs: 10, bytes_per_sec: 1MB }", "burst_msgs needs its rate (msgs_per_sec)"),
+        ("{ msgs_per_sec: -1 }", "msgs_per_sec"),
+        ("{ msg_per_sec: 5 }", "did you mean `msgs_per_sec`?"),
+    ] {
+        let config = format!("authorization {{ users = [ {{user: u, password: p, rate_limit: {block}}} ] }}");
+        let err = warden::config::load_str(&config, "r.conf").expect_err("refused").to_string();
+        assert!(err.contains(says) && err.starts_with("r.conf:1:"), "{block}: {err}");
+    }
+    let ok = warden::config::load_str(
+        "authorization { users = [ {user: u, password: p, rate_limit: { bytes_per_sec: 1MB }} ] }",
+        "r.conf",
+    )
+    .unwrap();
+    let limit = ok.options.authorization.unwrap().users[0].rate_limit.unwrap();
+    assert_eq!((limit.bytes_per_sec, limit.burst_bytes, limit.msgs_per_sec), (1 << 20, 1 << 20, 0));
+}
