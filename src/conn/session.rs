@@ -322,12 +322,12 @@ impl Session {
             let step = self.parser.parse(&buf[used..], &self.limits);
             match step {
                 Ok(Step::Op(op, n)) => {
-                    if let (Op::Pub(publish), Some(throttle)) = (&op, self.throttle.as_mut()) {
-                        if let Err(until) = throttle.admit(publish.message.len(), now) {
-                            let held = u64::try_from(throttle.take_held().as_nanos()).unwrap_or(u64::MAX);
-                            self.client.stats.held_nanos.fetch_add(held, Ordering::Relaxed);
-                            // Left unread until then: handled again after the hold.
-                            return Received { used, need: 0, event: Some(Event::Hold(until)) };
+                    if let Some(throttle) = self.throttle.as_mut() {
+                        if let Op::Pub(publish) = &op {
+                            if let Err(until) = throttle.admit(publish.message.len(), now) {
+                                // Left unread until then: handled again after the hold.
+                                return Received { used, need: 0, event: Some(self.hold(until)) };
+                            }
                         }
                     }
                     if self.traced {
@@ -343,6 +343,16 @@ impl Session {
                 Err(err) => return Received { used, need: 0, event: Some(Event::Close(self.fail(err))) },
             }
         }
+    }
+
+    /// Counts the hold the throttle just imposed (until `until`).
+    #[cold]
+    fn hold(&mut self, until: Instant) -> Event {
+        if let Some(throttle) = self.throttle.as_mut() {
+            let held = u64::try_from(throttle.take_held().as_nanos()).unwrap_or(u64::MAX);
+            self.client.stats.held_nanos.fetch_add(held, Ordering::Relaxed);
+        }
+        Event::Hold(until)
     }
 
     /// Sends the error line and returns the close reason.
