@@ -120,6 +120,8 @@ async fn a_user_is_held_to_its_rate_losing_nothing_while_its_neighbour_is_not() 
     assert!((9_500..=10_500).contains(&per_10s), "{per_10s} messages in 10 s at 1,000 a second");
     let held = server.broker().clients().iter().map(|c| c.stats.held_nanos.load(Ordering::Relaxed)).max().unwrap();
     assert!(held > 1_000_000_000, "the flooder was held back {held} ns");
+    let total = server.broker().stats.rate_held_nanos.load(Ordering::Relaxed);
+    assert!(total >= held, "the server-wide counter has it: {total}");
     assert_eq!(trouble.load(Ordering::Relaxed), 0, "no client saw an error or a disconnection");
     server.shutdown().await;
 }
@@ -141,6 +143,9 @@ async fn an_account_limit_holds_across_its_connections() {
     assert_eq!(received, a + b, "every message published arrived");
     assert!((4_750..=5_250).contains(&per_5s), "{per_5s} messages in 5 s at 1,000 a second for the account");
     assert!(a > 1_000 && b > 1_000, "both connections got their turn: {a} and {b}");
+    let team = server.broker().accounts.get("TEAM").unwrap();
+    let held = team.state().rate.as_ref().unwrap().held();
+    assert!(held > Duration::from_secs(1), "the account's counter: {held:?}");
     assert_eq!(trouble.load(Ordering::Relaxed), 0, "no client saw an error or a disconnection");
     server.shutdown().await;
 }
@@ -168,4 +173,13 @@ fn rate_limit_blocks_are_checked() {
     .unwrap();
     let limit = ok.options.authorization.unwrap().users[0].rate_limit.unwrap();
     assert_eq!((limit.bytes_per_sec, limit.burst_bytes, limit.msgs_per_sec), (1 << 20, 1 << 20, 0));
+}
+
+/// `warden check` prints each user's and each account's limits.
+#[test]
+fn warden_check_prints_the_limits() {
+    let loaded = warden::config::load_str(CONFIG, "r.conf").unwrap();
+    let summary = warden::config::summary(&loaded.options);
+    assert!(summary.contains("user \"flood\": no permissions: may publish and subscribe to anything in its account; rate_limit 1000 msgs/s (burst 50)"), "{summary}");
+    assert!(summary.contains("  limits: rate_limit 1000 msgs/s (burst 50)"), "{summary}");
 }

@@ -91,6 +91,9 @@ pub struct ServerStats {
     pub refused_max_connections_per_ip: AtomicU64,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: AtomicU64,
+    /// Nanoseconds clients were not read because they were over a publish
+    /// rate (`rate_limit`), in all.
+    pub rate_held_nanos: AtomicU64,
 }
 
 /// [`RouterStats`] of several accounts, added up.

@@ -224,11 +224,26 @@ fn users_summary(out: &mut String, indent: &str, users: &[User], nkeys: &[NkeyUs
         (None, None) => "no permissions: may publish and subscribe to anything in its account".to_owned(),
     };
     for u in users {
-        let _ = writeln!(out, "{indent}user \"{}\": {}", u.user, perms(u.permissions.as_ref()));
+        let rate = rate_summary(u.rate_limit.as_ref());
+        let _ = writeln!(out, "{indent}user \"{}\": {}{rate}", u.user, perms(u.permissions.as_ref()));
     }
     for u in nkeys {
-        let _ = writeln!(out, "{indent}nkey user {}: {}", u.nkey, perms(u.permissions.as_ref()));
+        let rate = rate_summary(u.rate_limit.as_ref());
+        let _ = writeln!(out, "{indent}nkey user {}: {}{rate}", u.nkey, perms(u.permissions.as_ref()));
     }
+}
+
+/// `; rate_limit ...` for a limited user or account, else nothing.
+fn rate_summary(limit: Option<&crate::config::RateLimit>) -> String {
+    let Some(l) = limit else { return String::new() };
+    let mut parts = Vec::new();
+    if l.msgs_per_sec > 0 {
+        parts.push(format!("{} msgs/s (burst {})", l.msgs_per_sec, l.burst_msgs));
+    }
+    if l.bytes_per_sec > 0 {
+        parts.push(format!("{} bytes/s (burst {})", l.bytes_per_sec, l.burst_bytes));
+    }
+    format!("; rate_limit {}", parts.join(", "))
 }
 
 /// Each account with its users, exports (public ones called so), imports
@@ -265,6 +280,9 @@ fn accounts_summary(o: &Options, out: &mut String) {
                 limit(l.max_subscriptions),
                 limit(l.max_payload)
             );
+        }
+        if l.rate_limit.is_some() {
+            let _ = writeln!(out, "  limits{}", rate_summary(l.rate_limit.as_ref()).replacen(';', ":", 1));
         }
     }
     match &o.system_account {

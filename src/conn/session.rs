@@ -351,6 +351,7 @@ impl Session {
         if let Some(throttle) = self.throttle.as_mut() {
             let held = u64::try_from(throttle.take_held().as_nanos()).unwrap_or(u64::MAX);
             self.client.stats.held_nanos.fetch_add(held, Ordering::Relaxed);
+            self.broker.stats.rate_held_nanos.fetch_add(held, Ordering::Relaxed);
         }
         Event::Hold(until)
     }

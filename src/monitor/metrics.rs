@@ -4,7 +4,7 @@
 
 use std::fmt::{Display, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use super::varz::security;
 use super::{process, Monitor, PATHS};
@@ -112,6 +112,28 @@ pub(super) fn render(monitor: &Monitor) -> String {
         "Lookups answered by a connection's match cache.",
         index.cache_hits,
     );
+
+    let seconds = |nanos: u64| Duration::from_nanos(nanos).as_secs_f64();
+    m.single(
+        "warden_rate_held_seconds_total",
+        "counter",
+        "Time clients were not read because they were over a publish rate_limit, summed over clients.",
+        seconds(load(&stats.rate_held_nanos)),
+    );
+    m.family(
+        "warden_account_rate_held_seconds_total",
+        "counter",
+        "Time an account's rate_limit held its connections on this server back, by account.",
+    );
+    for account in broker.accounts.all() {
+        if let Some(rate) = &account.state().rate {
+            m.sample(
+                "warden_account_rate_held_seconds_total",
+                &[("account", &account.name)],
+                rate.held().as_secs_f64(),
+            );
+        }
+    }
 
     let sec = security(monitor);
     m.single("warden_auth_successes_total", "counter", "Successful client logins.", sec.auth_successes);
