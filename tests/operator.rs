@@ -681,3 +681,39 @@ async fn warden_check_names_preloaded_accounts() {
         assert!(said.contains(&line), "{line} in:\n{said}");
     }
 }
+
+/// warden's rate limit tags on a user JWT written by the official Go
+/// library: the user is held to 500 messages a second, losing nothing; a
+/// tag that cannot be read refuses the login (fails closed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_jwts_rate_tags_hold_it_to_its_rate() {
+    let Some(fx) = fixtures("operator-rate") else { return };
+    let server = start(options_from(&fx.memory_config(0))).await;
+    let url = format!("nats://{}", server.local_addr());
+    assert!(connect(&url, &fx.creds("mistagged")).await.is_err(), "an unreadable warden tag refuses the login");
+    let limited = connect(&url, &fx.creds("limited")).await.expect("limited connects");
+    let watcher = connect(&url, &fx.creds("alice")).await.expect("alice connects");
+    let mut sub = watcher.subscribe("a.rate").await.unwrap();
+    watcher.flush().await.unwrap();
+    let start = tokio::time::Instant::now();
+    let publisher = tokio::spawn(async move {
+        let mut sent = 0u64;
+        while start.elapsed() < Duration::from_secs(3) {
+            limited.publish("a.rate", bytes::Bytes::from_static(&[b'x'; 8192])).await.unwrap();
+            sent += 1;
+        }
+        limited.flush().await.unwrap();
+        sent
+    });
+    let (mut in_window, mut all) = (0u64, 0u64);
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+        all += 1;
+        if (Duration::from_secs(1)..Duration::from_secs(3)).contains(&start.elapsed()) {
+            in_window += 1;
+        }
+    }
+    let sent = within(publisher).await.unwrap();
+    assert_eq!(all, sent, "every message arrived");
+    assert!((900..=1_100).contains(&in_window), "{in_window} in 2 s at 500 a second");
+    server.shutdown().await;
+}

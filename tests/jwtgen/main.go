@@ -173,6 +173,11 @@ func main() {
 		uc.AllowedConnectionTypes.Add(jwt.ConnectionTypeWebsocket)
 	})
 	user("service", "B", bkp, "", nil)
+	// warden's rate limit tags (other servers ignore them).
+	user("limited", "A", akp, "", func(uc *jwt.UserClaims) {
+		uc.Tags.Add("warden-msgs-per-sec:500", "warden-burst-msgs:20")
+	})
+	user("mistagged", "A", akp, "", func(uc *jwt.UserClaims) { uc.Tags.Add("warden-msgs-per-sec:lots") })
 	const series = 20
 	for i := 0; i < series; i++ {
 		user(fmt.Sprintf("flood%d", i), "A", akp, "", nil)

@@ -151,8 +151,7 @@ pub(crate) fn user_identity(
     identity.limits = UserLimits {
         max_subscriptions: usize::try_from(effective.subs).ok(),
         max_payload: usize::try_from(effective.payload).ok(),
-        // JWT users have no rate limit claim (yet).
-        rate: None,
+        rate: super::rate_tags::rate_limit(&effective.tags).map_err(|why| refuse(&why))?,
     };
     Ok(identity)
 }

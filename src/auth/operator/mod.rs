@@ -28,6 +28,7 @@
 mod accounts;
 mod conditions;
 mod login;
+mod rate_tags;
 mod template;
 
 use std::collections::BTreeMap;
