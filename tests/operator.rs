@@ -694,7 +694,11 @@ async fn a_user_jwts_rate_tags_hold_it_to_its_rate() {
     let limited = connect(&url, &fx.creds("limited")).await.expect("limited connects");
     let watcher = connect(&url, &fx.creds("alice")).await.expect("alice connects");
     let mut sub = watcher.subscribe("a.rate").await.unwrap();
-    watcher.flush().await.unwrap();
+    // A round trip on the same connection: the server has the SUB after it.
+    let inbox = watcher.new_inbox();
+    let mut probe = watcher.subscribe(inbox.clone()).await.unwrap();
+    watcher.publish(inbox, "probe".into()).await.unwrap();
+    within(probe.next()).await.expect("the probe comes back");
     let start = tokio::time::Instant::now();
     let publisher = tokio::spawn(async move {
         let mut sent = 0u64;

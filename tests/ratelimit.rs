@@ -26,7 +26,22 @@ accounts {
     limits: { rate_limit: { msgs_per_sec: 1000, burst_msgs: 50 } }
   }
 }
+http: "127.0.0.1:0"
 "#;
+
+/// The body of `GET path` on the monitoring port, as JSON.
+async fn monitor(server: &warden::server::Server, path: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.monitor_addr().expect("monitoring is on");
+    let mut stream = within_secs(10, tokio::net::TcpStream::connect(addr)).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    within_secs(10, stream.read_to_end(&mut answer)).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let body = answer.split_once("\r\n\r\n").expect("a body").1;
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
 
 /// Logs in as `user`, counting in `trouble` every server error and
 /// disconnection the client sees.
@@ -38,7 +53,12 @@ async fn login(server: &warden::server::Server, user: &str, trouble: &Arc<Atomic
         .event_callback(move |event| {
             let (who, trouble) = (who.clone(), trouble.clone());
             async move {
-                if matches!(event, async_nats::Event::ServerError(_) | async_nats::Event::Disconnected) {
+                if matches!(
+                    event,
+                    async_nats::Event::ServerError(_)
+                        | async_nats::Event::Disconnected
+                        | async_nats::Event::SlowConsumer(_)
+                ) {
                     trouble.fetch_add(1, Ordering::Relaxed);
                     eprintln!("{who}: {event} at {:?}", std::time::SystemTime::now());
                 }
@@ -50,6 +70,19 @@ async fn login(server: &warden::server::Server, user: &str, trouble: &Arc<Atomic
         .connect(url(server))
         .await
         .unwrap()
+}
+
+/// Subscribes `client` to `subject`, and returns once the server has the
+/// subscription: async-nats' flush only empties the client's buffer, so a
+/// round trip through a probe subject, after it on the same connection,
+/// is what proves it.
+async fn subscribed(client: &async_nats::Client, subject: &'static str) -> async_nats::Subscriber {
+    let sub = client.subscribe(subject).await.unwrap();
+    let inbox = client.new_inbox();
+    let mut probe = client.subscribe(inbox.clone()).await.unwrap();
+    client.publish(inbox, "probe".into()).await.unwrap();
+    within_secs(10, probe.next()).await.expect("the probe comes back");
+    sub
 }
 
 /// Publishes 8 KiB messages on `subject` as fast as the client can until
@@ -87,14 +120,13 @@ async fn a_user_is_held_to_its_rate_losing_nothing_while_its_neighbour_is_not() 
     let server = start(options_from(CONFIG)).await;
     let trouble = Arc::new(AtomicU64::new(0));
     let (flooder, calm) = (login(&server, "flood", &trouble).await, login(&server, "calm", &trouble).await);
-    let sub = calm.subscribe("flood.>").await.unwrap();
-    calm.flush().await.unwrap();
+    let sub = subscribed(&calm, "flood.>").await;
     let start = Instant::now();
     let counter = tokio::spawn(count(sub, start, (Duration::from_secs(1), Duration::from_secs(11))));
     let sent = flood(flooder.clone(), "flood.x", start + Duration::from_secs(11));
 
     // Meanwhile the neighbour's requests are answered at once.
-    let mut service = calm.subscribe("svc").await.unwrap();
+    let mut service = subscribed(&calm, "svc").await;
     let responder = calm.clone();
     tokio::spawn(async move {
         while let Some(msg) = service.next().await {
@@ -122,6 +154,11 @@ async fn a_user_is_held_to_its_rate_losing_nothing_while_its_neighbour_is_not() 
     assert!(held > 1_000_000_000, "the flooder was held back {held} ns");
     let total = server.broker().stats.rate_held_nanos.load(Ordering::Relaxed);
     assert!(total >= held, "the server-wide counter has it: {total}");
+    let connz = monitor(&server, "/connz?auth=1").await;
+    let flood = connz["connections"].as_array().unwrap().iter().find(|c| c["authorized_user"] == "flood").unwrap();
+    assert!(flood["rate_held"].as_str().is_some_and(|h| h.ends_with('s')), "{flood}");
+    let calm = connz["connections"].as_array().unwrap().iter().find(|c| c["authorized_user"] == "calm").unwrap();
+    assert!(calm.get("rate_held").is_none(), "only a held connection shows it: {calm}");
     assert_eq!(trouble.load(Ordering::Relaxed), 0, "no client saw an error or a disconnection");
     server.shutdown().await;
 }
@@ -132,20 +169,33 @@ async fn an_account_limit_holds_across_its_connections() {
     let trouble = Arc::new(AtomicU64::new(0));
     let (t1, t2) = (login(&server, "t1", &trouble).await, login(&server, "t2", &trouble).await);
     let watcher = login(&server, "t1", &trouble).await;
-    let sub = watcher.subscribe("team.>").await.unwrap();
-    watcher.flush().await.unwrap();
+    let sub = subscribed(&watcher, "team.>").await;
     let start = Instant::now();
     let counter = tokio::spawn(count(sub, start, (Duration::from_secs(1), Duration::from_secs(6))));
     let stop = start + Duration::from_secs(6);
-    let (a, b) = (flood(t1, "team.a", stop), flood(t2, "team.b", stop));
+    // The publishers stay open until everything is counted: a client that
+    // closes with unread input resets its socket, and the kernel then
+    // discards what the held server has not read yet.
+    let (a, b) = (flood(t1.clone(), "team.a", stop), flood(t2.clone(), "team.b", stop));
     let (a, b) = (within_secs(40, a).await.unwrap(), within_secs(40, b).await.unwrap());
     let (per_5s, received) = within_secs(40, counter).await.unwrap();
-    assert_eq!(received, a + b, "every message published arrived");
+    let seen: Vec<(u64, u64, u64)> = server
+        .broker()
+        .clients()
+        .iter()
+        .map(|c| (c.id, c.stats.in_msgs.load(Ordering::Relaxed), c.stats.out_msgs.load(Ordering::Relaxed)))
+        .collect();
+    assert_eq!(received, a + b, "every message published arrived: sent {a} + {b}; server (cid, in, out): {seen:?}");
     assert!((4_750..=5_250).contains(&per_5s), "{per_5s} messages in 5 s at 1,000 a second for the account");
     assert!(a > 1_000 && b > 1_000, "both connections got their turn: {a} and {b}");
+    drop((t1, t2));
     let team = server.broker().accounts.get("TEAM").unwrap();
     let held = team.state().rate.as_ref().unwrap().held();
     assert!(held > Duration::from_secs(1), "the account's counter: {held:?}");
+    let accountz = monitor(&server, "/accountz?acc=TEAM").await;
+    let rate = &accountz["account_detail"]["rate_limit"];
+    assert_eq!((rate["msgs_per_sec"].as_u64(), rate["burst_msgs"].as_u64()), (Some(1000), Some(50)), "{accountz}");
+    assert!(rate["held"].as_str().is_some_and(|h| h.ends_with('s')), "{accountz}");
     assert_eq!(trouble.load(Ordering::Relaxed), 0, "no client saw an error or a disconnection");
     server.shutdown().await;
 }

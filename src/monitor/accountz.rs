@@ -49,6 +49,20 @@ struct AccountInfo {
     /// Service-import requests waiting for a response, per import (warden).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pending_responses: Vec<PendingResponses>,
+    /// `limits { rate_limit }` and how long it has held the account's
+    /// connections back (warden; only for an account with one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<RateInfo>,
+}
+
+#[derive(Serialize)]
+struct RateInfo {
+    msgs_per_sec: u64,
+    bytes_per_sec: u64,
+    burst_msgs: u64,
+    burst_bytes: u64,
+    /// Go duration string, as `/connz`'s times.
+    held: String,
 }
 
 #[derive(Serialize)]
@@ -207,5 +221,15 @@ fn info(account: &Account) -> AccountInfo {
             max_fanout: load(&stats.max_fanout),
         },
         pending_responses,
+        rate_limit: state.rate.as_ref().map(|rate| {
+            let l = rate.limit();
+            RateInfo {
+                msgs_per_sec: l.msgs_per_sec,
+                bytes_per_sec: l.bytes_per_sec,
+                burst_msgs: l.burst_msgs,
+                burst_bytes: l.burst_bytes,
+                held: super::format::go_duration(rate.held()),
+            }
+        }),
     }
 }

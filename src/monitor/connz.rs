@@ -218,6 +218,10 @@ struct ConnInfo {
     subscriptions_list: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list_detail: Option<Vec<SubDetail>>,
+    /// How long the connection was not read because it was over its
+    /// publish `rate_limit` (warden; only when it was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_held: Option<String>,
 }
 
 pub(super) fn connz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> {
@@ -288,6 +292,10 @@ fn conn_info(row: &Row, now: SystemTime, opts: &ConnzOptions, subs: Vec<Arc<Subs
         port: client.addr.port(),
         start: rfc3339(row.start),
         last_activity: rfc3339(row.last),
+        rate_held: match client.stats.held_nanos.load(Ordering::Relaxed) {
+            0 => None,
+            held => Some(go_duration(Duration::from_nanos(held))),
+        },
         rtt: go_duration(Duration::from_nanos(client.rtt_nanos.load(Ordering::Relaxed))),
         uptime: uptime(since(row.start)),
         idle: uptime(since(row.last)),

@@ -84,10 +84,20 @@ var extras = map[string][]extra{
 			"nats-server 2.10+'s RouteInfo.RemoteName, which the nats CLI's newer types have"},
 		{[]string{"data", "unreachable"}, "array", "warden: the servers of the mesh it cannot reach"},
 	},
-	"accountz": {{[]string{"data", "account_detail", "pending_responses"}, "array",
-		"warden's count of service-import requests awaiting a response"}},
-	"accinfo": {{[]string{"data", "pending_responses"}, "array",
-		"warden's count of service-import requests awaiting a response"}},
+	"accountz": {
+		{[]string{"data", "account_detail", "pending_responses"}, "array",
+			"warden's count of service-import requests awaiting a response"},
+		{[]string{"data", "account_detail", "rate_limit"}, "object",
+			"warden: the account's publish rate_limit and the time it held connections back"},
+	},
+	"accinfo": {
+		{[]string{"data", "pending_responses"}, "array",
+			"warden's count of service-import requests awaiting a response"},
+		{[]string{"data", "rate_limit"}, "object",
+			"warden: the account's publish rate_limit and the time it held connections back"},
+	},
+	"connz": {{[]string{"data", "connections", "*", "rate_held"}, "string",
+		"warden: how long a connection over its publish rate_limit was not read"}},
 }
 
 // strip removes the extras of kind from payload, failing if one has
