@@ -9,6 +9,7 @@
 //! which any protocol can run on.
 
 mod accept;
+pub mod accept_rate;
 mod driver;
 mod keepalive;
 mod session;
