@@ -90,6 +90,13 @@ pub struct ServerStats {
     pub refused_max_connections_per_ip: AtomicU64,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: AtomicU64,
+    /// Client connections closed at accept by the client listener's
+    /// `accept_rate` (or `tls { connection_rate_limit }`).
+    pub refused_accept_rate_client: AtomicU64,
+    /// Likewise on the WebSocket listener.
+    pub refused_accept_rate_websocket: AtomicU64,
+    /// Likewise on the leafnode listener.
+    pub refused_accept_rate_leafnode: AtomicU64,
 }
 
 /// [`RouterStats`] of several accounts, added up.
