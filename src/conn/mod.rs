@@ -6,7 +6,9 @@
 //! protocols on the same driver; leaf nodes log in with the client's
 //! [`Login`], checked by the gate. Transports are streams the driver is
 //! given: TCP, TLS, and WebSocket framing over either ([`WsStream`]),
-//! which any protocol can run on.
+//! which any protocol can run on. Every listener accepts through
+//! [`accept_until_shutdown`], which closes what the listener's
+//! [`accept_rate`] refuses before anything is spent on it.
 
 mod accept;
 pub mod accept_rate;
