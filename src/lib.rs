@@ -11,8 +11,8 @@
 //! L2 state     broker   (subscription index, client registry, delivery, the server's own
 //!                        internal client, counters, lifecycle)
 //! L3 actors    conn     (the one connection driver every peer protocol runs on, the writer,
-//!                        the shared keep-alive, the WebSocket transport, and the client
-//!                        session, its first protocol)
+//!                        the shared keep-alive, the WebSocket transport, the accept loop
+//!                        with its accept rate, and the client session, its first protocol)
 //!              cluster  (routes: a sans-IO route session on conn's driver; plugs into
 //!                        interest changes through an observer)
 //!              leaf     (leaf nodes, hub side: a sans-IO leaf session on conn's driver,

@@ -94,6 +94,13 @@ pub struct ServerStats {
     /// Nanoseconds clients were not read because they were over a publish
     /// rate (`rate_limit`), in all.
     pub rate_held_nanos: AtomicU64,
+    /// Client connections closed at accept by the client listener's
+    /// `accept_rate` (or `tls { connection_rate_limit }`).
+    pub refused_accept_rate_client: AtomicU64,
+    /// Likewise on the WebSocket listener.
+    pub refused_accept_rate_websocket: AtomicU64,
+    /// Likewise on the leafnode listener.
+    pub refused_accept_rate_leafnode: AtomicU64,
 }
 
 /// [`RouterStats`] of several accounts, added up.

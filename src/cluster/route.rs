@@ -20,7 +20,7 @@ use crate::conn::{drive, Authority, Protocol, Received, Signals};
 /// Accepts route connections until shutdown.
 pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
     let broker = cluster.broker.clone();
-    crate::conn::accept_until_shutdown(&broker, listener, "route", |stream, peer| {
+    crate::conn::accept_until_shutdown(&broker, listener, "route", None, |stream, peer| {
         // Bounded before anything is spent on it: a flood of idle
         // connections to the cluster port is closed at once.
         let Some(slot) = cluster.pending.admit(peer.ip(), true) else {

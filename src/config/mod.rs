@@ -28,6 +28,7 @@
 //! `listen: 127.0.0.1:4222` as `"127.0.1"`. A security broker must read the
 //! config exactly or refuse it, with a position.
 
+mod accept_rate;
 mod account_rules;
 mod accounts;
 mod auth;

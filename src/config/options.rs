@@ -21,6 +21,9 @@ pub struct Options {
     /// `max_connections_per_ip` (warden only): live connections one peer
     /// address may hold; 0 = no limit (the default, as nats-server has none).
     pub max_connections_per_ip: usize,
+    /// `accept_rate { ... }` (warden only) of the client listener, or
+    /// nats-server's `tls { connection_rate_limit }` read into it.
+    pub accept_rate: AcceptRate,
     /// `max_subscriptions` / `max_subs` per connection; 0 = unlimited.
     /// warden's default is [`DEFAULT_MAX_SUBSCRIPTIONS`], not unlimited
     /// (nats-server's 0): one connection should not hold hundreds of MiB.
@@ -310,6 +313,7 @@ impl Default for Options {
             server_name: None,
             max_connections: 65_536,
             max_connections_per_ip: 0,
+            accept_rate: AcceptRate::default(),
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_payload: 1024 * 1024,
             max_pending: 64 * 1024 * 1024,
@@ -343,6 +347,32 @@ impl Default for Options {
             system_account: Some(DEFAULT_SYSTEM_ACCOUNT.into()),
             operator: None,
         }
+    }
+}
+
+/// A listener's `accept_rate { ... }` (warden only): new connections a
+/// second it keeps, in all and from one peer address, each with a burst.
+/// A connection over either is closed as soon as it is accepted, before
+/// TLS and INFO. 0 = no limit (the default: nats-server has none but
+/// `tls { connection_rate_limit }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AcceptRate {
+    /// `conns_per_sec`: connections a second the listener keeps in all.
+    pub conns_per_sec: u32,
+    /// `burst_conns`: connections it keeps at once after a quiet spell
+    /// (default: `conns_per_sec`).
+    pub burst_conns: u32,
+    /// `conns_per_sec_per_ip`: connections a second from one address.
+    pub conns_per_sec_per_ip: u32,
+    /// `burst_conns_per_ip`: at once from one address (default:
+    /// `conns_per_sec_per_ip`).
+    pub burst_conns_per_ip: u32,
+}
+
+impl AcceptRate {
+    /// Whether it limits anything.
+    pub fn is_on(&self) -> bool {
+        self.conns_per_sec > 0 || self.conns_per_sec_per_ip > 0
     }
 }
 
@@ -677,6 +707,8 @@ pub struct LeafnodeOptions {
     pub isolate_leafnode_interest: bool,
     /// `remotes`: the hubs this server connects to as a leaf.
     pub remotes: Vec<LeafRemote>,
+    /// `accept_rate { ... }` (warden only) of the leaf listener.
+    pub accept_rate: AcceptRate,
 }
 
 /// `leafnodes { authorization {...} }`: who may connect as a leaf, each
@@ -758,6 +790,7 @@ impl Default for LeafnodeOptions {
             min_version: None,
             isolate_leafnode_interest: false,
             remotes: Vec::new(),
+            accept_rate: AcceptRate::default(),
         }
     }
 }
@@ -802,6 +835,9 @@ pub struct WebsocketOptions {
     /// `trusted_proxies` (warden only): the addresses whose
     /// `X-Forwarded-For` is believed; from anyone else it is ignored.
     pub trusted_proxies: Vec<String>,
+    /// `accept_rate { ... }` (warden only); a trusted proxy's connections
+    /// count only against the listener-wide rate.
+    pub accept_rate: AcceptRate,
 }
 
 /// One `allowed_origins` entry: scheme, host and port (defaulted).

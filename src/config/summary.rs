@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::duration::format_duration;
 use super::options::{
-    ExportKind, NkeyUser, Options, Permissions, ResolverOptions, SubjectRules, TlsOptions, TlsVersion, User,
+    AcceptRate, ExportKind, NkeyUser, Options, Permissions, ResolverOptions, SubjectRules, TlsOptions, TlsVersion, User,
 };
 
 /// A few lines describing what `options` will run.
@@ -102,6 +102,14 @@ pub fn summary(o: &Options) -> String {
     if o.max_connections_per_ip > 0 {
         let _ = writeln!(out, "limits: max_connections_per_ip {}", o.max_connections_per_ip);
     }
+    let mut rates = vec![format!("client {}", accept_rate_summary(&o.accept_rate))];
+    if let Some(ws) = &o.websocket {
+        rates.push(format!("websocket {}", accept_rate_summary(&ws.accept_rate)));
+    }
+    if let Some(l) = o.leafnodes.as_ref().filter(|l| l.accept) {
+        rates.push(format!("leafnode {}", accept_rate_summary(&l.accept_rate)));
+    }
+    let _ = writeln!(out, "accept rate: {}", rates.join("; "));
     let _ = writeln!(
         out,
         "keep-alive: ping_interval {}, ping_max {}, write_deadline {}",
@@ -110,6 +118,21 @@ pub fn summary(o: &Options) -> String {
         format_duration(o.write_deadline)
     );
     out
+}
+
+/// A listener's accept rate: `off`, or each budget with its burst.
+fn accept_rate_summary(r: &AcceptRate) -> String {
+    let mut parts = Vec::new();
+    if r.conns_per_sec > 0 {
+        parts.push(format!("{}/s (burst {})", r.conns_per_sec, r.burst_conns));
+    }
+    if r.conns_per_sec_per_ip > 0 {
+        parts.push(format!("{}/s per address (burst {})", r.conns_per_sec_per_ip, r.burst_conns_per_ip));
+    }
+    match parts.is_empty() {
+        true => "off".to_owned(),
+        false => parts.join(", "),
+    }
 }
 
 fn tls_summary(tls: Option<&TlsOptions>) -> String {

@@ -54,6 +54,7 @@ pub(crate) fn websocket(
             no_auth_user: None,
             jwt_cookie: None,
             trusted_proxies: Vec::new(),
+            accept_rate: Default::default(),
         },
         warnings: Vec::new(),
     };
@@ -218,6 +219,16 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
                 }
                 Ok(())
             },
+        ),
+        Key(
+            &Opt::new(&["accept_rate"], Ty::Block(&super::accept_rate::ACCEPT_RATE), Reload::Restart)
+                .means(
+                    "New connections a second the WebSocket listener keeps, in all and per peer address \
+                    (a trusted proxy's count only in all); the excess is closed at accept, before TLS",
+                )
+                .default("no limit")
+                .differs("warden only"),
+            |e, b, _| super::accept_rate::read(&e.value, "websocket accept_rate").map(|r| b.ws.accept_rate = r),
         ),
     ],
 };

@@ -6,9 +6,12 @@
 //! protocols on the same driver; leaf nodes log in with the client's
 //! [`Login`], checked by the gate. Transports are streams the driver is
 //! given: TCP, TLS, and WebSocket framing over either ([`WsStream`]),
-//! which any protocol can run on.
+//! which any protocol can run on. Every listener accepts through
+//! [`accept_until_shutdown`], which closes what the listener's
+//! [`accept_rate`] refuses before anything is spent on it.
 
 mod accept;
+pub mod accept_rate;
 mod driver;
 mod keepalive;
 mod session;
@@ -17,7 +20,7 @@ mod task;
 mod websocket;
 mod writer;
 
-pub use accept::accept_until_shutdown;
+pub use accept::{accept_until_shutdown, AcceptLimit};
 pub(crate) use driver::{drive, Authority, Event, Protocol, Received, Signals};
 pub(crate) use keepalive::{KeepAlive, FIRST_PEER_PING};
 pub(crate) use session::{connection_facts, Login};

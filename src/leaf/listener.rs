@@ -14,7 +14,8 @@ use super::session::LeafSession;
 use super::{Hub, LeafError};
 use crate::broker::{Client, ClientKind};
 use crate::config::LeafnodeOptions;
-use crate::conn::{drive, note_tls_session, secure, NotSecured, Secured, Signals};
+use crate::conn::accept_rate::AcceptLimiter;
+use crate::conn::{drive, note_tls_session, secure, AcceptLimit, NotSecured, Secured, Signals};
 use crate::tls::TlsState;
 
 /// Loads the leaf TLS settings, if any: a [`TlsState`] as the client
@@ -31,7 +32,9 @@ pub(crate) fn leaf_tls(opts: &LeafnodeOptions) -> Result<Option<TlsState>, LeafE
 /// Accepts leaf connections until shutdown.
 pub(crate) async fn accept_loop(hub: Arc<Hub>, listener: TcpListener) {
     let broker = hub.broker.clone();
-    crate::conn::accept_until_shutdown(&broker, listener, "leafnode", |stream, peer| {
+    let limit = AcceptLimiter::new(&hub.opts.accept_rate)
+        .map(|limiter| AcceptLimit { limiter, refused: &broker.stats.refused_accept_rate_leafnode });
+    crate::conn::accept_until_shutdown(&broker, listener, "leafnode", limit, |stream, peer| {
         // Bounded before anything is spent on it; the longest-waiting idle
         // handshake from elsewhere gives way, so a flood cannot lock
         // legitimate leafs out.

@@ -168,6 +168,15 @@ pub(super) fn render(monitor: &Monitor) -> String {
     );
     m.family("warden_connections_refused_total", "counter", "Connections refused by a limit, by limit.");
     m.sample("warden_connections_refused_total", &[("reason", "max_connections")], sec.refused_max_connections);
+    m.family(
+        "warden_accept_rate_refused_total",
+        "counter",
+        "Connections closed at accept by the listener's accept_rate, by listener.",
+    );
+    let accept = &sec.refused_accept_rate;
+    for (listener, n) in [("client", accept.client), ("websocket", accept.websocket), ("leafnode", accept.leafnode)] {
+        m.sample("warden_accept_rate_refused_total", &[("listener", listener)], n);
+    }
     m.single(
         "warden_http_auth_failures_total",
         "counter",

@@ -152,10 +152,20 @@ pub(super) struct Security {
     pub(super) permission_violations: Vec<Violation>,
     pub(super) tls_handshake_failures: u64,
     pub(super) refused_max_connections: u64,
+    /// Connections closed at accept by each listener's `accept_rate`.
+    pub(super) refused_accept_rate: AcceptRefusals,
     /// Monitoring requests refused for missing or wrong credentials.
     pub(super) http_auth_failures: u64,
     /// Leaf connections closed for a loop.
     pub(super) leafnode_loops: u64,
+}
+
+/// Connections closed at accept by a listener's accept rate, by listener.
+#[derive(Serialize)]
+pub(super) struct AcceptRefusals {
+    pub(super) client: u64,
+    pub(super) websocket: u64,
+    pub(super) leafnode: u64,
 }
 
 /// Failed logins by reason.
@@ -206,6 +216,11 @@ pub(super) fn security(monitor: &Monitor) -> Security {
             .collect(),
         tls_handshake_failures: load(&st.tls_handshake_failures),
         refused_max_connections: load(&st.refused_max_connections),
+        refused_accept_rate: AcceptRefusals {
+            client: load(&st.refused_accept_rate_client),
+            websocket: load(&st.refused_accept_rate_websocket),
+            leafnode: load(&st.refused_accept_rate_leafnode),
+        },
         http_auth_failures: monitor.auth_failures.load(Ordering::Relaxed),
         leafnode_loops: load(&s.leafnode_loops),
     }

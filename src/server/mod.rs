@@ -23,6 +23,8 @@ use crate::auth::{self, AuthSetupError, FailureThrottle, Gate, Guard, Verifier};
 use crate::broker::{AuditKind, Broker, Client, InterestObserver, Refusal, ServerIdentity};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::Options;
+use crate::conn::accept_rate::AcceptLimiter;
+use crate::conn::AcceptLimit;
 use crate::leaf::{Hub, LeafError};
 use crate::monitor::{self, MonitorApi, MonitorError, MonitorHandle, Sources};
 use crate::proto::ProtoError;
@@ -634,7 +636,9 @@ async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
 
 async fn accept_loop(node: Arc<Node>, listener: TcpListener, done: mpsc::Sender<()>) {
     let broker = node.broker.clone();
-    crate::conn::accept_until_shutdown(&broker, listener, "client", |stream, addr| {
+    let limit = AcceptLimiter::new(&broker.opts.accept_rate)
+        .map(|limiter| AcceptLimit { limiter, refused: &broker.stats.refused_accept_rate_client });
+    crate::conn::accept_until_shutdown(&broker, listener, "client", limit, |stream, addr| {
         spawn_connection(&node, stream, addr, done.clone())
     })
     .await;

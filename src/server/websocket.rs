@@ -32,7 +32,8 @@ use crate::auth::Gate;
 use crate::broker::{Pending, PendingSlot};
 use crate::cidr::Cidr;
 use crate::config::WebsocketOptions;
-use crate::conn::{run_connection, Greeting, Start, WsStream};
+use crate::conn::accept_rate::AcceptLimiter;
+use crate::conn::{run_connection, AcceptLimit, Greeting, Start, WsStream};
 use crate::proto::websocket::frame::{self, NORMAL};
 use crate::proto::websocket::handshake::{self, Refused};
 use crate::proto::ProtoError;
@@ -77,7 +78,14 @@ impl WsListener {
 /// Accepts WebSocket connections until shutdown.
 pub(crate) async fn accept_loop(node: Arc<Node>, ws: Arc<WsListener>, listener: TcpListener) {
     let broker = node.broker.clone();
-    crate::conn::accept_until_shutdown(&broker, listener, "websocket", |stream, peer| {
+    // A trusted proxy speaks for many clients: only the listener-wide
+    // budget applies to it (the client behind it is known only after the
+    // HTTP head).
+    let limit = AcceptLimiter::new(&ws.opts.accept_rate).map(|limiter| AcceptLimit {
+        limiter: limiter.exempting(ws.proxies.clone()),
+        refused: &broker.stats.refused_accept_rate_websocket,
+    });
+    crate::conn::accept_until_shutdown(&broker, listener, "websocket", limit, |stream, peer| {
         let proxy = ws.proxies.iter().any(|p| p.contains(peer.ip()));
         let Some(slot) = ws.pending.admit_evicting(peer.ip(), !proxy) else {
             debug!(%peer, "websocket connection dropped: too many handshakes in progress");

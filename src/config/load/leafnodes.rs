@@ -215,6 +215,21 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
                     .map(|a| b.l.allow_unauthenticated = a)
             },
         ),
+        Key(
+            &Opt::new(&["accept_rate"], Ty::Block(&crate::config::accept_rate::ACCEPT_RATE), Reload::Restart)
+                .means(
+                    "New connections a second the leafnode listener keeps, in all and per peer address; \
+                    the excess is closed at accept, before INFO and TLS",
+                )
+                .default("no limit")
+                .differs("warden only"),
+            |e, b, _| {
+                if !b.l.accept {
+                    return Err(invalid(&e.value, "leafnodes accept_rate limits the leafnode listener, but this block has none (no `listen` or `port`)"));
+                }
+                crate::config::accept_rate::read(&e.value, "leafnodes accept_rate").map(|r| b.l.accept_rate = r)
+            },
+        ),
     ],
 };
 

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::accept_rate;
 use super::account_rules::{check_accounts, Location};
 use super::accounts;
 use super::auth;
@@ -105,6 +106,8 @@ struct Top {
     positions: accounts::Positions,
     /// The config's name, for errors that belong to no entry.
     origin: String,
+    /// `tls { connection_rate_limit }`, for `accept_rate`.
+    tls_connection_rate_limit: u32,
 }
 
 /// Reads the top-level map into `Options`.
@@ -114,6 +117,7 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         warnings: Vec::new(),
         positions: accounts::Positions::default(),
         origin: origin.to_owned(),
+        tls_connection_rate_limit: 0,
     };
     TOP.read("the top level", map, &mut top)?;
     Ok(Loaded { options: top.o, warnings: top.warnings })
@@ -175,6 +179,16 @@ static TOP: Block<Top> = Block {
                 .default("0")
                 .differs("warden only"),
             |e, t, _| section::count(&e.value, "max_connections_per_ip", 0).map(|n| t.o.max_connections_per_ip = n),
+        ),
+        Key(
+            &Opt::new(&["accept_rate"], Ty::Block(&accept_rate::ACCEPT_RATE), Reload::Restart)
+                .means(
+                    "New connections a second the client listener keeps, in all and per peer address; \
+                    the excess is closed at accept, before TLS and INFO",
+                )
+                .default("no limit")
+                .differs("warden only; nats-server has `tls { connection_rate_limit }`, which warden maps onto it"),
+            |e, t, _| accept_rate::read(&e.value, "accept_rate").map(|r| t.o.accept_rate = r),
         ),
         Key(
             &Opt::new(&["max_subscriptions", "max_subs"], Ty::Integer, Reload::Restart)
@@ -333,7 +347,12 @@ static TOP: Block<Top> = Block {
         Key(
             &Opt::new(&["tls"], Ty::Block(&tls::TLS), Reload::Yes)
                 .means("TLS for client connections (and for the `https` monitoring listener)"),
-            |e, t, _| tls::read(&e.value, "tls").map(|tls| t.o.tls = Some(tls)),
+            |e, t, _| {
+                let (tls, rate_limit) = tls::read_client(&e.value)?;
+                t.o.tls = Some(tls);
+                t.tls_connection_rate_limit = rate_limit;
+                Ok(())
+            },
         ),
         Key(
             &Opt::new(&["allow_non_tls"], Ty::Bool, Reload::Yes)
@@ -357,6 +376,10 @@ static TOP: Block<Top> = Block {
                 Ok(())
             },
         ),
+        Check(|t, f| match f.get("tls") {
+            Some(e) => accept_rate::with_tls_limit(&mut t.o.accept_rate, t.tls_connection_rate_limit, e),
+            None => Ok(()),
+        }),
         // Before the users: `leafnodes { tls { verify_and_map } }` lets
         // them go without a password.
         Key(

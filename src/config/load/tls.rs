@@ -18,7 +18,6 @@ const UNSUPPORTED_TLS: &[&str] = &[
     "insecure",
     "pinned_certs",
     "verify_cert_and_check_known_urls",
-    "connection_rate_limit",
     "cert_store",
     "cert_match",
     "cert_match_by",
@@ -36,25 +35,36 @@ pub(crate) struct Tls {
     /// The block, where a missing key is reported.
     at: Pos,
     tls: TlsOptions,
+    /// `connection_rate_limit` (the client listener's only).
+    connection_rate_limit: u32,
 }
 
 /// `tls { ... }` (client, cluster or websocket), called `name` in messages.
 pub(super) fn read(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigError> {
-    read_block(value, name, false)
+    read_block(value, name, false).map(|(tls, _)| tls)
 }
+
+/// The client listener's `tls { ... }`, with its `connection_rate_limit`
+/// (0 when absent), which no other `tls {}` takes.
+pub(super) fn read_client(value: &Value) -> Result<(TlsOptions, u32), ConfigError> {
+    read_block(value, CLIENT, false)
+}
+
+/// How the client listener's block is named, and told from the others.
+const CLIENT: &str = "tls";
 
 /// The `tls { ... }` of a connection this server dials (a leafnode
 /// remote): `cert_file` and `key_file` together or not at all (an empty
 /// path then, see [`TlsOptions::client_certificate`]), `ca_file` or the
 /// system's roots, `handshake_first` as a boolean.
 pub(super) fn read_dialler(value: &Value, name: &'static str) -> Result<TlsOptions, ConfigError> {
-    read_block(value, name, true)
+    read_block(value, name, true).map(|(tls, _)| tls)
 }
 
-fn read_block(value: &Value, name: &'static str, dialler: bool) -> Result<TlsOptions, ConfigError> {
-    let mut t = Tls { name, dialler, at: value.pos.clone(), tls: defaults() };
+fn read_block(value: &Value, name: &'static str, dialler: bool) -> Result<(TlsOptions, u32), ConfigError> {
+    let mut t = Tls { name, dialler, at: value.pos.clone(), tls: defaults(), connection_rate_limit: 0 };
     TLS.read_value(name, value, &mut t)?;
-    Ok(t.tls)
+    Ok((t.tls, t.connection_rate_limit))
 }
 
 /// A block's settings before its keys are read; also what a `tls://`
@@ -150,6 +160,31 @@ pub(crate) static TLS: Block<Tls> = Block {
                     Kind::Float(f) if *f == 1.3 => TlsVersion::V1_3,
                     _ => return Err(invalid(&e.value, "min_version must be \"1.2\" or \"1.3\"")),
                 };
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["connection_rate_limit"], Ty::Integer, Reload::Restart)
+                .means("TLS handshakes a second the client listener starts; 0 = no limit")
+                .default("0")
+                .differs(
+                    "Client `tls {}` only (nats-server ignores it elsewhere; warden refuses it). Applied \
+                    as `accept_rate { conns_per_sec: N, burst_conns: N }`: the excess is closed at accept, \
+                    before INFO, without nats-server's `-ERR 'Connection throttling is active'`; with \
+                    `allow_non_tls` plain-text connections count too",
+                ),
+            |e, t, _| {
+                if t.name != CLIENT {
+                    return Err(invalid(
+                        &e.value,
+                        format!(
+                            "{}: connection_rate_limit limits the client listener only (as in nats-server); \
+                            use this listener's accept_rate {{}} instead",
+                            t.name
+                        ),
+                    ));
+                }
+                t.connection_rate_limit = crate::config::accept_rate::connection_rate_limit(&e.value)?;
                 Ok(())
             },
         ),
