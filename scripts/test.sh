@@ -75,6 +75,9 @@ cargo fmt --all --manifest-path fuzz/Cargo.toml -- --check
 # clippy.toml's clock rule binds only the sans-IO modules, which deny it
 # themselves; tests, examples and benches read the clock freely.
 cargo clippy --all-targets --locked -- -D warnings -A clippy::disallowed_methods
+# The fuzz targets are their own workspace, which clippy above does not
+# build: an API change that breaks one is found here, not after the tests.
+cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 phase "build"
 # `--all-targets` builds examples as test harnesses; the example tests run the real binaries.
 cargo build --examples --locked

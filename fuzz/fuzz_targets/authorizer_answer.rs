@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use warden::auth::{Claims, ConnectionFacts, Verdict};
+use warden::auth::{AccountDefaults, Claims, ConnectionFacts, Verdict};
 use warden::delegate::http::judge;
 use warden::nkeys::CurveKeyPair;
 use warden::perms::PermissionSet;
@@ -21,7 +21,8 @@ fn keys() -> &'static (CurveKeyPair, CurveKeyPair) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let defaults = HashMap::from([("APP".to_owned(), Arc::new(PermissionSet::unrestricted()))]);
+    let defaults =
+        HashMap::from([("APP".to_owned(), AccountDefaults::Compiled(Arc::new(PermissionSet::unrestricted())))]);
     let facts = ConnectionFacts::new("127.0.0.1:4000".parse().unwrap());
     let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     if let Verdict::Accept(identity) = judge(&defaults, &Claims::default(), &facts, data, now) {
