@@ -20,12 +20,15 @@ accounts {
   APP: { users: [
     {user: flood, password: flood-pw, rate_limit: { msgs_per_sec: 1000, burst_msgs: 50 }}
     {user: calm, password: calm-pw}
+    {user: cut, password: cut-pw, rate_limit: { msgs_per_sec: 100, burst_msgs: 10, rate_exceeded: close, close_after: "2s" }}
   ] }
+  SYS: { users: [ {user: ops, password: ops-pw} ] }
   TEAM: {
     users: [ {user: t1, password: t1-pw}, {user: t2, password: t2-pw} ]
     limits: { rate_limit: { msgs_per_sec: 1000, burst_msgs: 50 } }
   }
 }
+system_account: SYS
 http: "127.0.0.1:0"
 "#;
 
@@ -120,6 +123,8 @@ async fn a_user_is_held_to_its_rate_losing_nothing_while_its_neighbour_is_not() 
     let server = start(options_from(CONFIG)).await;
     let trouble = Arc::new(AtomicU64::new(0));
     let (flooder, calm) = (login(&server, "flood", &trouble).await, login(&server, "calm", &trouble).await);
+    let ops = login(&server, "ops", &trouble).await;
+    let advisories = subscribed(&ops, "$SYS.ACCOUNT.APP.RATE.HELD").await;
     let sub = subscribed(&calm, "flood.>").await;
     let start = Instant::now();
     let counter = tokio::spawn(count(sub, start, (Duration::from_secs(1), Duration::from_secs(11))));
@@ -154,6 +159,13 @@ async fn a_user_is_held_to_its_rate_losing_nothing_while_its_neighbour_is_not() 
     assert!(held > 1_000_000_000, "the flooder was held back {held} ns");
     let total = server.broker().stats.rate_held_nanos.load(Ordering::Relaxed);
     assert!(total >= held, "the server-wide counter has it: {total}");
+    // The system account heard that flood was held back (once a stretch
+    // over its rate, after 5 s of it).
+    let advisory = within_secs(10, advisories.take(1).next()).await.expect("an advisory");
+    let advisory: serde_json::Value = serde_json::from_slice(&advisory.payload).unwrap();
+    assert_eq!(advisory["type"], "io.warden.advisory.v1.rate_held", "{advisory}");
+    assert_eq!(advisory["client"]["user"], "flood", "{advisory}");
+    assert!(advisory["over"].as_u64().is_some_and(|ns| ns >= 5_000_000_000), "{advisory}");
     let connz = monitor(&server, "/connz?auth=1").await;
     let flood = connz["connections"].as_array().unwrap().iter().find(|c| c["authorized_user"] == "flood").unwrap();
     assert!(flood["rate_held"].as_str().is_some_and(|h| h.ends_with('s')), "{flood}");
@@ -204,6 +216,43 @@ async fn within_secs<F: std::future::Future>(secs: u64, f: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(secs), f).await.expect("within the bound")
 }
 
+/// `rate_exceeded: close`: a connection over its rate for `close_after`
+/// without a break is closed (no `-ERR`: none of nats-server's fits),
+/// while a neighbour goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_exceeded_close_cuts_a_publisher_that_stays_over_its_rate() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(options_from(CONFIG)).await;
+    let trouble = Arc::new(AtomicU64::new(0));
+    let calm = login(&server, "calm", &trouble).await;
+    let stream = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer.write_all(b"CONNECT {\"user\":\"cut\",\"pass\":\"cut-pw\",\"verbose\":false}\r\n").await.unwrap();
+    let start = Instant::now();
+    let flood = tokio::spawn(async move {
+        let batch = b"PUB cut.x 2\r\nhi\r\n".repeat(100);
+        while writer.write_all(&batch).await.is_ok() {}
+    });
+    let mut seen = Vec::new();
+    let closed = within_secs(15, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break start.elapsed(),
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed >= Duration::from_secs(2) && closed < Duration::from_secs(6), "closed after {closed:?}");
+    assert!(!String::from_utf8_lossy(&seen).contains("-ERR"), "{}", String::from_utf8_lossy(&seen));
+    let _ = within_secs(10, flood).await;
+    calm.publish("calm.x", "still here".into()).await.unwrap();
+    calm.flush().await.unwrap();
+    assert_eq!(trouble.load(Ordering::Relaxed), 0);
+    server.shutdown().await;
+}
+
 #[test]
 fn rate_limit_blocks_are_checked() {
     for (block, says) in [
@@ -211,6 +260,9 @@ fn rate_limit_blocks_are_checked() {
         ("{ burst_msgs: 10, bytes_per_sec: 1MB }", "burst_msgs needs its rate (msgs_per_sec)"),
         ("{ msgs_per_sec: -1 }", "msgs_per_sec"),
         ("{ msg_per_sec: 5 }", "did you mean `msgs_per_sec`?"),
+        ("{ msgs_per_sec: 5, close_after: \"2s\" }", "close_after needs rate_exceeded: close"),
+        ("{ msgs_per_sec: 5, rate_exceeded: cut }", "rate_exceeded must be \"wait\" or \"close\""),
+        ("{ msgs_per_sec: 5, rate_exceeded: close, close_after: \"0s\" }", "close_after must be more than zero"),
     ] {
         let config = format!("authorization {{ users = [ {{user: u, password: p, rate_limit: {block}}} ] }}");
         let err = warden::config::load_str(&config, "r.conf").expect_err("refused").to_string();
@@ -232,4 +284,5 @@ fn warden_check_prints_the_limits() {
     let summary = warden::config::summary(&loaded.options);
     assert!(summary.contains("user \"flood\": no permissions: may publish and subscribe to anything in its account; rate_limit 1000 msgs/s (burst 50)"), "{summary}");
     assert!(summary.contains("  limits: rate_limit 1000 msgs/s (burst 50)"), "{summary}");
+    assert!(summary.contains("rate_limit 100 msgs/s (burst 10), closed after 2s over it"), "{summary}");
 }

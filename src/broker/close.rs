@@ -47,6 +47,9 @@ pub enum CloseReason {
     Kicked,
     /// Its login expired (a user JWT's `exp`, its account's, its window's end).
     AuthenticationExpired,
+    /// Over its publish `rate_limit` for longer than `close_after`, with
+    /// `rate_exceeded: close` (warden).
+    RateExceeded,
 }
 
 impl CloseReason {
@@ -91,6 +94,7 @@ impl fmt::Display for CloseReason {
             CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
             CloseReason::Kicked => "Kicked",
             CloseReason::AuthenticationExpired => "Authentication Expired",
+            CloseReason::RateExceeded => "Publish Rate Exceeded",
         })
     }
 }

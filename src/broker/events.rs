@@ -39,6 +39,14 @@ pub enum ServerEvent {
         /// When.
         stop: SystemTime,
     },
+    /// A connection has been over its publish `rate_limit` without a break
+    /// for a while (warden's advisory; once a stretch).
+    RateHeld {
+        /// The connection.
+        client: Arc<Client>,
+        /// How long it has been over its rate.
+        over: std::time::Duration,
+    },
     /// A login was refused.
     AuthError {
         /// The connection.
@@ -82,7 +90,9 @@ impl EventHub {
         if let Some(tx) = self.tx.get() {
             let (client, kind, user) = match &event {
                 ServerEvent::Connect { client } => (client, AuditKind::Success, None),
-                ServerEvent::Disconnect { client, .. } => (client, AuditKind::Other, None),
+                ServerEvent::Disconnect { client, .. } | ServerEvent::RateHeld { client, .. } => {
+                    (client, AuditKind::Other, None)
+                }
                 ServerEvent::AuthError { client, user, .. } => (client, AuditKind::Failure, user.as_deref()),
             };
             let user = user.map_or_else(|| client.meta.lock().user.clone().unwrap_or_default(), str::to_owned);

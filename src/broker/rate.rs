@@ -154,6 +154,13 @@ pub struct Throttle {
     ready_at: Option<Instant>,
     /// How long the connection has been held back since [`Throttle::take_held`].
     held: Duration,
+    /// Since when every reservation had to wait: the connection has been
+    /// over its rate without a break since then.
+    over_since: Option<Instant>,
+    /// This stretch over the rate was reported (once a stretch).
+    reported: bool,
+    /// `rate_exceeded: close`: the shortest `close_after` of its limits.
+    close_after: Option<Duration>,
 }
 
 impl Throttle {
@@ -163,6 +170,10 @@ impl Throttle {
         if user.is_none() && account.is_none() {
             return None;
         }
+        let close_after = [user.and_then(|l| l.close_after), account.as_ref().and_then(|a| a.limit.close_after)]
+            .into_iter()
+            .flatten()
+            .min();
         Some(Throttle {
             user: user.map(Buckets::new),
             account,
@@ -170,6 +181,9 @@ impl Throttle {
             bytes: 0.0,
             ready_at: None,
             held: Duration::ZERO,
+            over_since: None,
+            reported: false,
+            close_after,
         })
     }
 
@@ -213,8 +227,13 @@ impl Throttle {
                 // An unlimited dimension's allowance is infinite.
                 self.msgs += grant.0;
                 self.bytes += grant.1;
+                if wait == Duration::ZERO {
+                    // Within its rate again: a stretch over it has ended.
+                    (self.over_since, self.reported) = (None, false);
+                }
                 if wait > Duration::ZERO {
                     self.held += wait;
+                    self.over_since.get_or_insert(now);
                     let ready = now + wait;
                     self.ready_at = Some(ready);
                     return Err(ready);
@@ -230,6 +249,25 @@ impl Throttle {
     pub fn take_held(&mut self) -> Duration {
         std::mem::take(&mut self.held)
     }
+
+    /// How long the connection has been over its rate without a break.
+    pub fn over_for(&self, now: Instant) -> Duration {
+        self.over_since.map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
+    }
+
+    /// Whether a `rate_exceeded: close` limit says the connection must
+    /// close, over its rate for `close_after` without a break.
+    pub fn must_close(&self, now: Instant) -> bool {
+        self.close_after.is_some_and(|after| self.over_for(now) >= after)
+    }
+
+    /// Whether this stretch over the rate has lasted `after` and was not
+    /// reported yet (then it counts as reported): once a stretch.
+    pub fn report_once(&mut self, now: Instant, after: Duration) -> bool {
+        let due = !self.reported && self.over_since.is_some() && self.over_for(now) >= after;
+        self.reported |= due;
+        due
+    }
 }
 
 #[cfg(test)]
@@ -237,7 +275,7 @@ mod tests {
     use super::*;
 
     fn limit(msgs: u64, bytes: u64, burst_msgs: u64, burst_bytes: u64) -> RateLimit {
-        RateLimit { msgs_per_sec: msgs, bytes_per_sec: bytes, burst_msgs, burst_bytes }
+        RateLimit { msgs_per_sec: msgs, bytes_per_sec: bytes, burst_msgs, burst_bytes, close_after: None }
     }
 
     /// Sends as fast as the throttle lets it for `secs`, stepping the clock
@@ -307,6 +345,33 @@ mod tests {
         assert!((10_000..=10_040).contains(&total), "{sent:?}");
         assert!(sent[0].abs_diff(sent[1]) < 500, "neither starves the other: {sent:?}");
         assert!(shared.held() > Duration::ZERO);
+    }
+
+    #[test]
+    fn a_stretch_over_the_rate_is_reported_once_and_closes_after_close_after() {
+        let now = Instant::now();
+        let mut l = limit(100, 0, 1, 0);
+        l.close_after = Some(Duration::from_secs(5));
+        let mut t = Throttle::new(Some(&l), None).unwrap();
+        let (mut at, mut reports) = (now, 0);
+        while !t.must_close(at) {
+            match t.admit(10, at) {
+                Ok(()) => {}
+                Err(until) => at = until,
+            }
+            if t.report_once(at, Duration::from_secs(2)) {
+                reports += 1;
+                assert!(t.over_for(at) >= Duration::from_secs(2));
+            }
+            assert!(at - now < Duration::from_secs(6), "closes after about 5 s over");
+        }
+        assert_eq!(reports, 1, "one report a stretch");
+        // A pause brings it back within its rate: the stretch ends.
+        let later = at + Duration::from_secs(1);
+        assert!(t.admit(10, later).is_ok(), "the reserved message");
+        assert!(t.admit(10, later).is_ok(), "one from a bucket refilled by the pause");
+        assert_eq!(t.over_for(later), Duration::ZERO);
+        assert!(!t.must_close(later));
     }
 
     #[test]

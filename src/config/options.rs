@@ -498,6 +498,10 @@ pub struct RateLimit {
     /// Bytes that may go at once after a quiet spell (read as
     /// `bytes_per_sec` when not given).
     pub burst_bytes: u64,
+    /// `rate_exceeded: close`: a connection over its rate for this long
+    /// without a break is closed instead of waiting (`close_after`);
+    /// `None` (`rate_exceeded: wait`, the default) holds it back only.
+    pub close_after: Option<Duration>,
 }
 
 /// A permission set as written in the config (compiled later).

@@ -1,11 +1,17 @@
 //! `rate_limit { msgs_per_sec, bytes_per_sec, burst_msgs, burst_bytes }`
 //! (warden's own), on a user entry and in an account's `limits {}`.
 
+use std::time::Duration;
+
 use super::error::{invalid, ConfigError};
 use super::options::RateLimit;
 use super::schema::{Block, Opt, Reload, Step::Check, Step::Key, Ty};
-use super::section;
-use super::value::{Entry, Value};
+use super::section::{self, Bare};
+use super::value::{Entry, Kind, Value};
+
+/// How long a connection may stay over its rate with `rate_exceeded:
+/// close` before it is closed, unless `close_after` says otherwise.
+pub const DEFAULT_CLOSE_AFTER: Duration = Duration::from_secs(10);
 
 /// Reads a `rate_limit` block.
 pub(crate) fn read(value: &Value, what: &'static str) -> Result<RateLimit, ConfigError> {
@@ -53,6 +59,42 @@ pub(crate) static RATE_LIMIT: Block<RateLimit> = Block {
                 .default("`bytes_per_sec`")
                 .differs("warden only"),
             |e, r, _| rate(e, "burst_bytes").map(|n| r.burst_bytes = n),
+        ),
+        Key(
+            &Opt::new(&["rate_exceeded"], Ty::Text("`wait` or `close`"), Reload::Yes)
+                .means(
+                    "What a connection over its rate gets: held back (`wait`), or closed after `close_after` over it",
+                )
+                .default("`wait`")
+                .differs("warden only"),
+            |e, r, _| match &e.value.kind {
+                Kind::String(s) if s.eq_ignore_ascii_case("wait") => Ok(()),
+                Kind::String(s) if s.eq_ignore_ascii_case("close") => {
+                    r.close_after = Some(DEFAULT_CLOSE_AFTER);
+                    Ok(())
+                }
+                _ => Err(invalid(&e.value, "rate_exceeded must be \"wait\" or \"close\"")),
+            },
+        ),
+        Key(
+            &Opt::new(&["close_after"], Ty::Duration, Reload::Yes)
+                .means("With `rate_exceeded: close`, how long without a break over the rate closes the connection")
+                .default("\"10s\"")
+                .differs("warden only"),
+            |e, r, f| {
+                let closes = f
+                    .get("rate_exceeded")
+                    .is_some_and(|x| matches!(&x.value.kind, Kind::String(s) if s.eq_ignore_ascii_case("close")));
+                if !closes {
+                    return Err(invalid(&e.value, "close_after needs rate_exceeded: close"));
+                }
+                let (after, _) = section::duration(&e.value, "close_after", Bare::No)?;
+                if after.is_zero() {
+                    return Err(invalid(&e.value, "close_after must be more than zero"));
+                }
+                r.close_after = Some(after);
+                Ok(())
+            },
         ),
         Check(|r, f| {
             let at = |name: &str| f.get(name).map(|e| &e.value);

@@ -266,6 +266,9 @@ fn rate_summary(limit: Option<&crate::config::RateLimit>) -> String {
     if l.bytes_per_sec > 0 {
         parts.push(format!("{} bytes/s (burst {})", l.bytes_per_sec, l.burst_bytes));
     }
+    if let Some(after) = l.close_after {
+        parts.push(format!("closed after {} over it", format_duration(after)));
+    }
     format!("; rate_limit {}", parts.join(", "))
 }
 

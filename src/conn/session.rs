@@ -30,6 +30,9 @@ use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDe
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
 use crate::subject;
 
+/// How long a connection may stay over its publish rate without a break
+/// before the system account hears of it (once a stretch).
+pub(crate) const RATE_ADVISORY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 /// What the driver must do after [`Session::receive`].
 pub(super) type Event = super::driver::Event<Box<Login>>;
 
@@ -326,7 +329,7 @@ impl Session {
                         if let Op::Pub(publish) = &op {
                             if let Err(until) = throttle.admit(publish.message.len(), now) {
                                 // Left unread until then: handled again after the hold.
-                                return Received { used, need: 0, event: Some(self.hold(until)) };
+                                return Received { used, need: 0, event: Some(self.hold(until, now)) };
                             }
                         }
                     }
@@ -345,13 +348,24 @@ impl Session {
         }
     }
 
-    /// Counts the hold the throttle just imposed (until `until`).
+    /// The hold the throttle just imposed (until `until`): counted; a
+    /// stretch over the rate that has lasted [`RATE_ADVISORY_AFTER`] is
+    /// reported to the system account once; past a `rate_exceeded: close`
+    /// limit's `close_after`, the connection closes instead.
     #[cold]
-    fn hold(&mut self, until: Instant) -> Event {
-        if let Some(throttle) = self.throttle.as_mut() {
-            let held = u64::try_from(throttle.take_held().as_nanos()).unwrap_or(u64::MAX);
-            self.client.stats.held_nanos.fetch_add(held, Ordering::Relaxed);
-            self.broker.stats.rate_held_nanos.fetch_add(held, Ordering::Relaxed);
+    fn hold(&mut self, until: Instant, now: Instant) -> Event {
+        let Some(throttle) = self.throttle.as_mut() else { return Event::Hold(until) };
+        let held = u64::try_from(throttle.take_held().as_nanos()).unwrap_or(u64::MAX);
+        self.client.stats.held_nanos.fetch_add(held, Ordering::Relaxed);
+        self.broker.stats.rate_held_nanos.fetch_add(held, Ordering::Relaxed);
+        let over = throttle.over_for(now);
+        if throttle.must_close(now) {
+            let user = self.client.meta.lock().user.clone().unwrap_or_default();
+            info!(cid = self.client.id, addr = %self.client.addr, user = %user, over = ?over, "closing a connection over its publish rate_limit (rate_exceeded: close)");
+            return Event::Close(CloseReason::RateExceeded);
+        }
+        if throttle.report_once(now, RATE_ADVISORY_AFTER) {
+            self.broker.events.report(ServerEvent::RateHeld { client: self.client.clone(), over });
         }
         Event::Hold(until)
     }

@@ -4,7 +4,10 @@
 //! (`io.nats.server.advisory.v1.account_connections`, what `nats server
 //! watch accounts` shows and nats-server peers count cluster-wide
 //! connections with), on nats-server's subjects, published in the system
-//! account. Rate limited where they are reported (`broker::EventHub`).
+//! account; and warden's own `io.warden.advisory.v1.rate_held` on
+//! `$SYS.ACCOUNT.<acc>.RATE.HELD` when a connection has been over its
+//! publish `rate_limit` without a break for a while. Rate limited where
+//! they are reported (`broker::EventHub`).
 
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -21,6 +24,8 @@ use crate::monitor::rfc3339;
 const CONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_connect";
 const DISCONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_disconnect";
 const ACCOUNT_CONNS_TYPE: &str = "io.nats.server.advisory.v1.account_connections";
+/// warden's own advisory: a connection over its publish `rate_limit`.
+const RATE_HELD_TYPE: &str = "io.warden.advisory.v1.rate_held";
 
 /// nats-server's `ClientInfo`, the fields warden knows.
 #[derive(Serialize)]
@@ -70,6 +75,10 @@ struct Event<'a> {
     received: Option<DataStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// How long the connection has been over its rate, in nanoseconds
+    /// (the rate advisory only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    over: Option<u64>,
 }
 
 /// The subject to publish `event` on, in the system account, and its
@@ -86,6 +95,11 @@ pub fn render(event: &ServerEvent, server: &ServerInfo<'_>, server_id: &str) -> 
             let account = account_of(client)?;
             let subject = format!("$SYS.ACCOUNT.{account}.{}DISCONNECT", leaf_part(client));
             (subject, DISCONNECT_TYPE, client, Some(*stop), Some(reason.to_string()), true)
+        }
+        ServerEvent::RateHeld { client, .. } => {
+            // The global account too: this advisory is warden's own.
+            let account = client.meta.lock().account.clone()?;
+            (format!("$SYS.ACCOUNT.{account}.RATE.HELD"), RATE_HELD_TYPE, client, None, None, true)
         }
         ServerEvent::AuthError { client, stop, .. } => {
             let subject = format!("$SYS.SERVER.{server_id}.CLIENT.AUTH.ERR");
@@ -109,6 +123,10 @@ pub fn render(event: &ServerEvent, server: &ServerInfo<'_>, server_id: &str) -> 
         sent: counters.then(|| DataStats { msgs: load(&stats.in_msgs), bytes: load(&stats.in_bytes) }),
         received: counters.then(|| DataStats { msgs: load(&stats.out_msgs), bytes: load(&stats.out_bytes) }),
         reason,
+        over: match event {
+            ServerEvent::RateHeld { over, .. } => Some(u64::try_from(over.as_nanos()).unwrap_or(u64::MAX)),
+            _ => None,
+        },
     };
     Some((subject, serde_json::to_vec(&body).unwrap_or_default()))
 }
@@ -145,7 +163,7 @@ pub fn account_conns(account: &str, stat: Value, server: &ServerInfo<'_>) -> ([S
 pub fn counted_account(event: &ServerEvent) -> Option<String> {
     match event {
         ServerEvent::Connect { client } | ServerEvent::Disconnect { client, .. } => account_of(client),
-        ServerEvent::AuthError { .. } => None,
+        ServerEvent::AuthError { .. } | ServerEvent::RateHeld { .. } => None,
     }
 }
 

@@ -63,7 +63,8 @@ mod tests {
     fn tags_give_the_configs_limit() {
         assert_eq!(rate_limit(&tags(&["team:eng"])), Ok(None));
         let limit = rate_limit(&tags(&["team:eng", "warden-msgs-per-sec:500", "warden-burst-msgs:20"])).unwrap();
-        assert_eq!(limit, Some(RateLimit { msgs_per_sec: 500, bytes_per_sec: 0, burst_msgs: 20, burst_bytes: 0 }));
+        let want = RateLimit { msgs_per_sec: 500, burst_msgs: 20, ..RateLimit::default() };
+        assert_eq!(limit, Some(want));
         let limit = rate_limit(&tags(&["warden-bytes-per-sec:1048576"])).unwrap().unwrap();
         assert_eq!((limit.bytes_per_sec, limit.burst_bytes), (1 << 20, 1 << 20));
     }
