@@ -28,6 +28,11 @@ use crate::config::RateLimit;
 /// The share of a second a throttle takes from its buckets at once.
 const CHUNK: f64 = 0.01;
 
+/// A connection held back again within this of its last hold is still over
+/// its rate: a flood is held every few milliseconds, a client that keeps to
+/// its rate seldom or never.
+const STRETCH_GAP: Duration = Duration::from_millis(500);
+
 /// One token bucket: `per_sec` tokens a second, holding at most `burst`.
 #[derive(Debug, Clone)]
 struct Bucket {
@@ -154,9 +159,12 @@ pub struct Throttle {
     ready_at: Option<Instant>,
     /// How long the connection has been held back since [`Throttle::take_held`].
     held: Duration,
-    /// Since when every reservation had to wait: the connection has been
-    /// over its rate without a break since then.
+    /// Since when the connection has been held back again and again, each
+    /// hold within [`STRETCH_GAP`] of the one before: over its rate
+    /// without a break.
     over_since: Option<Instant>,
+    /// When it was last held back.
+    last_held: Option<Instant>,
     /// This stretch over the rate was reported (once a stretch).
     reported: bool,
     /// `rate_exceeded: close`: the shortest `close_after` of its limits.
@@ -182,6 +190,7 @@ impl Throttle {
             ready_at: None,
             held: Duration::ZERO,
             over_since: None,
+            last_held: None,
             reported: false,
             close_after,
         })
@@ -227,13 +236,13 @@ impl Throttle {
                 // An unlimited dimension's allowance is infinite.
                 self.msgs += grant.0;
                 self.bytes += grant.1;
-                if wait == Duration::ZERO {
-                    // Within its rate again: a stretch over it has ended.
-                    (self.over_since, self.reported) = (None, false);
-                }
                 if wait > Duration::ZERO {
                     self.held += wait;
-                    self.over_since.get_or_insert(now);
+                    if self.over_for(now).is_zero() {
+                        // A new stretch over the rate begins.
+                        (self.over_since, self.reported) = (Some(now), false);
+                    }
+                    self.last_held = Some(now);
                     let ready = now + wait;
                     self.ready_at = Some(ready);
                     return Err(ready);
@@ -250,9 +259,15 @@ impl Throttle {
         std::mem::take(&mut self.held)
     }
 
-    /// How long the connection has been over its rate without a break.
+    /// How long the connection has been over its rate without a break
+    /// (zero once it has gone [`STRETCH_GAP`] without being held).
     pub fn over_for(&self, now: Instant) -> Duration {
-        self.over_since.map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
+        match (self.over_since, self.last_held) {
+            (Some(since), Some(last)) if now.saturating_duration_since(last) <= STRETCH_GAP => {
+                now.saturating_duration_since(since)
+            }
+            _ => Duration::ZERO,
+        }
     }
 
     /// Whether a `rate_exceeded: close` limit says the connection must
