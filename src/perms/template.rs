@@ -230,3 +230,115 @@ mod tests {
         }
     }
 }
+
+/// `fill_list` against a naive evaluator written from the module's rules,
+/// and the rule that matters most checked on the compiled set: a template
+/// never lets a user publish where its own values do not lead.
+#[cfg(test)]
+mod naive_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::perms::PermissionSet;
+
+    #[derive(Debug, Clone)]
+    enum Token {
+        Literal(&'static str),
+        Name,
+        Tag,
+    }
+
+    fn token() -> impl Strategy<Value = Token> {
+        prop_oneof![
+            3 => prop::sample::select(vec!["a", "b", "*", ">"]).prop_map(Token::Literal),
+            1 => Just(Token::Name),
+            1 => Just(Token::Tag),
+        ]
+    }
+
+    fn text(tokens: &[Token]) -> String {
+        let words: Vec<&str> = tokens
+            .iter()
+            .map(|t| match t {
+                Token::Literal(s) => s,
+                Token::Name => "{{name()}}",
+                Token::Tag => "{{tag(t)}}",
+            })
+            .collect();
+        words.join(".")
+    }
+
+    /// A value is filled in only when it is one plain token.
+    fn safe(v: &str) -> bool {
+        !v.is_empty() && !v.chars().any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control())
+    }
+
+    /// The subjects an entry stands for; `None` when it is invalid.
+    fn naive(tokens: &[Token], name: &str, tags: &[String]) -> Option<Vec<String>> {
+        let tag_values: Vec<String> = tags.iter().filter_map(|t| t.strip_prefix("t:").map(str::to_owned)).collect();
+        let mut subjects = vec![Vec::<String>::new()];
+        for token in tokens {
+            let choices = match token {
+                Token::Literal(s) => vec![s.to_string()],
+                Token::Name if safe(name) => vec![name.to_owned()],
+                Token::Tag if !tag_values.is_empty() && tag_values.iter().all(|v| safe(v)) => tag_values.clone(),
+                _ => return None,
+            };
+            subjects = subjects
+                .iter()
+                .flat_map(|prefix| {
+                    choices.iter().map(move |c| {
+                        let mut next = prefix.clone();
+                        next.push(c.clone());
+                        next
+                    })
+                })
+                .collect();
+        }
+        let out: Vec<String> = subjects.into_iter().map(|s| s.join(".")).collect();
+        out.iter().all(|s| crate::subject::is_valid_pattern(s.as_bytes())).then_some(out)
+    }
+
+    fn entries() -> impl Strategy<Value = Vec<Vec<Token>>> {
+        prop::collection::vec(prop::collection::vec(token(), 1..4), 1..4)
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["x", "y", "", "a.b", "*", ">", "sp ace", "tab\t", "zoë"]).prop_map(String::from)
+    }
+
+    fn tags() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(
+            prop::sample::select(vec!["t:1", "t:2", "t:*", "t:a.b", "u:3"]).prop_map(String::from),
+            0..3,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn fill_list_agrees_with_the_naive_evaluator(list in entries(), name in name(), tags in tags()) {
+            let values = Values { name: &name, subject: "", account_name: "A", account_subject: "", tags: &tags, account_tags: &[] };
+            let texts: Vec<String> = list.iter().map(|e| text(e)).collect();
+            let each: Vec<Option<Vec<String>>> = list.iter().map(|e| naive(e, &name, &tags)).collect();
+            // Allow lists drop what is invalid; deny lists fail on it.
+            let lenient: Vec<String> = each.iter().flatten().flatten().cloned().collect();
+            prop_assert_eq!(fill_list(&texts, &values, false), Some(lenient.clone()));
+            let strict = each.iter().all(Option::is_some).then_some(lenient);
+            prop_assert_eq!(fill_list(&texts, &values, true), strict);
+        }
+
+        #[test]
+        fn a_template_never_grants_another_users_subjects(name in name(), other in "[a-z]{1,3}", tail in "[a-z]{1,3}") {
+            let perms = Permissions {
+                publish: Some(SubjectRules { allow: Some(vec!["chat.{{name()}}.>".into()]), ..SubjectRules::default() }),
+                ..Permissions::default()
+            };
+            let values = Values { name: &name, subject: "", account_name: "A", account_subject: "", tags: &[], account_tags: &[] };
+            let set = PermissionSet::compile(&fill(&perms, &values).unwrap()).unwrap();
+            let subject = format!("chat.{other}.{tail}");
+            prop_assert_eq!(set.may_publish(subject.as_bytes()), safe(&name) && other == name, "{} as {:?}", subject, name);
+        }
+    }
+}
