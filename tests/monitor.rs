@@ -429,6 +429,17 @@ async fn refused_connections_are_counted() {
         .body
         .contains("warden_connections_refused_total{reason=\"max_connections\"} 1"));
     server.shutdown().await;
+
+    // The per-address cap is counted apart.
+    let server = start(Options { max_connections_per_ip: 1, ..monitored() }).await;
+    let addr = maddr(&server);
+    let _first = Raw::connected(server.local_addr()).await;
+    let (mut second, _) = Raw::connect(server.local_addr()).await;
+    assert!(second.expect_closed().await.contains("maximum connections exceeded"));
+    poll(addr, "/varz", |v| v["warden"]["security"]["refused_max_connections_per_ip"] == 1).await;
+    let metrics = get(addr, "/metrics").await.body;
+    assert!(metrics.contains("warden_connections_refused_total{reason=\"max_connections_per_ip\"} 1"), "{metrics}");
+    server.shutdown().await;
 }
 
 #[tokio::test]

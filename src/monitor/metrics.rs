@@ -168,6 +168,11 @@ pub(super) fn render(monitor: &Monitor) -> String {
     );
     m.family("warden_connections_refused_total", "counter", "Connections refused by a limit, by limit.");
     m.sample("warden_connections_refused_total", &[("reason", "max_connections")], sec.refused_max_connections);
+    m.sample(
+        "warden_connections_refused_total",
+        &[("reason", "max_connections_per_ip")],
+        sec.refused_max_connections_per_ip,
+    );
     m.family(
         "warden_accept_rate_refused_total",
         "counter",

@@ -152,6 +152,8 @@ pub(super) struct Security {
     pub(super) permission_violations: Vec<Violation>,
     pub(super) tls_handshake_failures: u64,
     pub(super) refused_max_connections: u64,
+    /// Connections refused by `max_connections_per_ip`.
+    pub(super) refused_max_connections_per_ip: u64,
     /// Connections closed at accept by each listener's `accept_rate`.
     pub(super) refused_accept_rate: AcceptRefusals,
     /// Monitoring requests refused for missing or wrong credentials.
@@ -216,6 +218,7 @@ pub(super) fn security(monitor: &Monitor) -> Security {
             .collect(),
         tls_handshake_failures: load(&st.tls_handshake_failures),
         refused_max_connections: load(&st.refused_max_connections),
+        refused_max_connections_per_ip: load(&st.refused_max_connections_per_ip),
         refused_accept_rate: AcceptRefusals {
             client: load(&st.refused_accept_rate_client),
             websocket: load(&st.refused_accept_rate_websocket),
