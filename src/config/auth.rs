@@ -662,7 +662,7 @@ fn is_permission_subject(subject: &str) -> bool {
             shape.push(b'.');
         }
         if token.contains("{{") || token.contains("}}") {
-            if !crate::perms::template::is_template_token(token) {
+            if !crate::subject::is_template_token(token) {
                 return false;
             }
             shape.push(b'x');

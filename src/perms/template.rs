@@ -93,23 +93,6 @@ pub fn has_templates(perms: &Permissions) -> bool {
     lists.flatten().any(|entry| entry.contains("{{"))
 }
 
-/// Whether `token` is one template function as a whole subject token
-/// (`{{name()}}`, `{{tag(team)}}`, ...), for the config reader.
-pub fn is_template_token(token: &str) -> bool {
-    let Some(op) = token.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) else {
-        return false;
-    };
-    let op = op.trim().to_ascii_lowercase();
-    let argument = |prefix: &str| {
-        op.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(')')).is_some_and(|arg| {
-            !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        })
-    };
-    matches!(op.as_str(), "name()" | "subject()" | "account-name()" | "account-subject()")
-        || argument("tag(")
-        || argument("account-tag(")
-}
-
 /// Every subject one entry stands for (an entry without templates: itself).
 fn expand(entry: &str, values: &Values<'_>) -> Option<Vec<String>> {
     let mut subjects = vec![String::new()];
@@ -202,32 +185,6 @@ mod tests {
         let out = fill(&perms, &dotted).unwrap();
         assert_eq!(out.publish.unwrap().allow, Some(Vec::new()), "an emptied allow list still denies all");
         assert!(!has_templates(&Permissions::default()));
-    }
-
-    #[test]
-    fn template_tokens_are_known_functions_only() {
-        for ok in [
-            "{{name()}}",
-            "{{ Name() }}",
-            "{{subject()}}",
-            "{{account-name()}}",
-            "{{tag(team)}}",
-            "{{account-tag(a_b-1)}}",
-        ] {
-            assert!(is_template_token(ok), "{ok}");
-        }
-        for bad in [
-            "{{nmae()}}",
-            "{{tag()}}",
-            "{{tag(a.b)}}",
-            "{{tag(*)}}",
-            "{{name()}}x",
-            "x{{name()}}",
-            "{{name()",
-            "name()}}",
-        ] {
-            assert!(!is_template_token(bad), "{bad}");
-        }
     }
 }
 

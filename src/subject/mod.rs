@@ -99,6 +99,24 @@ pub fn is_safe_token_value(value: &str) -> bool {
     !value.is_empty() && !value.chars().any(|c| matches!(c, '.' | '*' | '>') || c.is_whitespace() || c.is_control())
 }
 
+/// Whether `token` is one template function as a whole subject token
+/// (`{{name()}}`, `{{tag(team)}}`, ...): the syntax the config reader
+/// accepts in permission subjects, filled in per user by `perms::template`.
+pub fn is_template_token(token: &str) -> bool {
+    let Some(op) = token.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) else {
+        return false;
+    };
+    let op = op.trim().to_ascii_lowercase();
+    let argument = |prefix: &str| {
+        op.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(')')).is_some_and(|arg| {
+            !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+    };
+    matches!(op.as_str(), "name()" | "subject()" | "account-name()" | "account-subject()")
+        || argument("tag(")
+        || argument("account-tag(")
+}
+
 /// A valid publish subject: a pattern with no wildcard tokens.
 pub fn is_valid_literal(subject: &[u8]) -> bool {
     scan(subject) == Some(false)

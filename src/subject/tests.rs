@@ -122,3 +122,17 @@ mod scan_against_naive {
         }
     }
 }
+
+#[test]
+fn template_tokens_are_known_functions_only() {
+    for ok in
+        ["{{name()}}", "{{ Name() }}", "{{subject()}}", "{{account-name()}}", "{{tag(team)}}", "{{account-tag(a_b-1)}}"]
+    {
+        assert!(is_template_token(ok), "{ok}");
+    }
+    for bad in
+        ["{{nmae()}}", "{{tag()}}", "{{tag(a.b)}}", "{{tag(*)}}", "{{name()}}x", "x{{name()}}", "{{name()", "name()}}"]
+    {
+        assert!(!is_template_token(bad), "{bad}");
+    }
+}
