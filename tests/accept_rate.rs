@@ -12,13 +12,11 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::ws::KEY;
 use common::*;
 use futures::StreamExt;
-use rustls_pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -213,15 +211,8 @@ async fn nats_servers_connection_rate_limit_closes_excess_tls_connections_before
     // TLS first: the excess handshakes never start.
     let server = start(options_from(&tls(", handshake_first: true"))).await;
     let addr = server.local_addr();
-    use tokio_rustls::rustls::{self, pki_types::ServerName, ClientConfig, RootCertStore};
-    let mut roots = RootCertStore::empty();
-    roots.add(rustls_pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
-    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    use tokio_rustls::rustls::pki_types::ServerName;
+    let connector = tls_connector(&ca_pem);
     let started = Instant::now();
     let handshakes: Vec<_> = (0..60)
         .map(|_| {

@@ -5,7 +5,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::ConnectOptions;
@@ -15,7 +14,6 @@ use futures::StreamExt;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -534,15 +532,8 @@ async fn monitoring_off_unless_configured() {
 
 /// GET over HTTPS, trusting `ca_pem`.
 async fn https_get(addr: SocketAddr, ca_pem: &str, path: &str) -> Answer {
-    use tokio_rustls::rustls::{self, pki_types::ServerName, ClientConfig, RootCertStore};
-    let mut roots = RootCertStore::empty();
-    roots.add(rustls_pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
-    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    use tokio_rustls::rustls::pki_types::ServerName;
+    let connector = tls_connector(ca_pem);
     let tcp = within(TcpStream::connect(addr)).await.unwrap();
     let tls = within(connector.connect(ServerName::try_from("localhost").unwrap(), tcp)).await.unwrap();
     request_on(tls, "GET", path, None).await
