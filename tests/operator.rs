@@ -721,3 +721,47 @@ async fn a_user_jwts_rate_tags_hold_it_to_its_rate() {
     assert!((900..=1_100).contains(&in_window), "{in_window} in 2 s at 500 a second");
     server.shutdown().await;
 }
+
+/// `warden-rate-exceeded:close` with `warden-close-after:2s` on a user JWT:
+/// a publisher that stays over its rate is closed after about 2 s, as the
+/// config's `rate_exceeded: close`; another user goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_jwts_rate_exceeded_close_tag_cuts_a_flooder() {
+    let Some(fx) = fixtures("operator-rate-close") else { return };
+    let server = start(options_from(&fx.memory_config(0))).await;
+    let url = format!("nats://{}", server.local_addr());
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    let closed_tx = std::sync::Mutex::new(Some(closed_tx));
+    let cutoff = async_nats::ConnectOptions::with_credentials_file(fx.creds("cutoff"))
+        .await
+        .unwrap()
+        .max_reconnects(Some(1))
+        .event_callback(move |event| {
+            let tx = closed_tx.lock().unwrap().take_if(|_| matches!(event, async_nats::Event::Disconnected));
+            async move {
+                if let Some(tx) = tx {
+                    let _ = tx.send(());
+                }
+            }
+        })
+        .connect(&url)
+        .await
+        .expect("cutoff connects");
+    let start = tokio::time::Instant::now();
+    let flood = tokio::spawn(async move {
+        while start.elapsed() < Duration::from_secs(10) {
+            if cutoff.publish("a.cut", bytes::Bytes::from_static(b"x")).await.is_err() {
+                break;
+            }
+        }
+    });
+    within(closed_rx).await.expect("the flooder is closed");
+    let after = start.elapsed();
+    assert!((Duration::from_secs(2)..Duration::from_secs(6)).contains(&after), "closed after {after:?}");
+    flood.abort();
+    let alice = connect(&url, &fx.creds("alice")).await.expect("alice connects");
+    let mut sub = alice.subscribe("a.still").await.unwrap();
+    alice.publish("a.still", "here".into()).await.unwrap();
+    within(sub.next()).await.expect("the neighbour goes on");
+    server.shutdown().await;
+}

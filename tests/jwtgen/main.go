@@ -177,6 +177,9 @@ func main() {
 	user("limited", "A", akp, "", func(uc *jwt.UserClaims) {
 		uc.Tags.Add("warden-msgs-per-sec:500", "warden-burst-msgs:20")
 	})
+	user("cutoff", "A", akp, "", func(uc *jwt.UserClaims) {
+		uc.Tags.Add("warden-msgs-per-sec:100", "warden-burst-msgs:10", "warden-rate-exceeded:close", "warden-close-after:2s")
+	})
 	user("mistagged", "A", akp, "", func(uc *jwt.UserClaims) { uc.Tags.Add("warden-msgs-per-sec:lots") })
 	const series = 20
 	for i := 0; i < series; i++ {
