@@ -23,6 +23,7 @@ accounts {
     {user: cut, password: cut-pw, rate_limit: { msgs_per_sec: 100, burst_msgs: 10, rate_exceeded: close, close_after: "2s" }}
   ] }
   SYS: { users: [ {user: ops, password: ops-pw} ] }
+  FREE: { users: [ {user: free, password: free-pw} ] }
   TEAM: {
     users: [ {user: t1, password: t1-pw}, {user: t2, password: t2-pw} ]
     limits: { rate_limit: { msgs_per_sec: 1000, burst_msgs: 50 } }
@@ -176,13 +177,20 @@ async fn a_user_is_held_to_its_rate_losing_nothing_while_its_neighbour_is_not() 
     server.shutdown().await;
 }
 
+/// An account's limit holds its connections together to its rate, the
+/// system account hears when the account has been over it for 5 s, and
+/// another account's user on the same server is not held at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_limit_holds_across_its_connections() {
     let server = start(options_from(CONFIG)).await;
     let trouble = Arc::new(AtomicU64::new(0));
+    let ops = login(&server, "ops", &trouble).await;
+    let advisories = subscribed(&ops, "$SYS.ACCOUNT.TEAM.RATE.HELD").await;
     let (t1, t2) = (login(&server, "t1", &trouble).await, login(&server, "t2", &trouble).await);
     let watcher = login(&server, "t1", &trouble).await;
     let sub = subscribed(&watcher, "team.>").await;
+    let free = login(&server, "free", &trouble).await;
+    let free_sub = subscribed(&free, "free.x").await;
     let start = Instant::now();
     let counter = tokio::spawn(count(sub, start, (Duration::from_secs(1), Duration::from_secs(6))));
     let stop = start + Duration::from_secs(6);
@@ -190,6 +198,14 @@ async fn an_account_limit_holds_across_its_connections() {
     // closes with unread input resets its socket, and the kernel then
     // discards what the held server has not read yet.
     let (a, b) = (flood(t1.clone(), "team.a", stop), flood(t2.clone(), "team.b", stop));
+    // Meanwhile the other account publishes 20,000 messages, twenty
+    // seconds' worth at TEAM's rate: none of it is held.
+    let free_count = tokio::spawn(count(free_sub, start, (Duration::ZERO, Duration::from_secs(60))));
+    for _ in 0..20_000 {
+        free.publish("free.x", bytes::Bytes::from_static(b"free")).await.unwrap();
+    }
+    free.flush().await.unwrap();
+    let free_done = start.elapsed();
     let (a, b) = (within_secs(40, a).await.unwrap(), within_secs(40, b).await.unwrap());
     let (per_5s, received) = within_secs(40, counter).await.unwrap();
     let seen: Vec<(u64, u64, u64)> = server
@@ -201,6 +217,31 @@ async fn an_account_limit_holds_across_its_connections() {
     assert_eq!(received, a + b, "every message published arrived: sent {a} + {b}; server (cid, in, out): {seen:?}");
     assert!((4_750..=5_250).contains(&per_5s), "{per_5s} messages in 5 s at 1,000 a second for the account");
     assert!(a > 1_000 && b > 1_000, "both connections got their turn: {a} and {b}");
+    assert_eq!(within_secs(40, free_count).await.unwrap().1, 20_000, "the other account's messages all arrived");
+    assert!(free_done < Duration::from_secs(5), "the other account published 20,000 in {free_done:?}");
+    let free_held: u64 = server
+        .broker()
+        .clients()
+        .iter()
+        .filter(|c| c.meta.lock().account.as_deref() == Some("FREE"))
+        .map(|c| c.stats.held_nanos.load(Ordering::Relaxed))
+        .sum();
+    assert_eq!(free_held, 0, "no FREE connection was held");
+    // The account advisory: once, for the stretch, with the account's limit.
+    let mut advisories = advisories;
+    let account_advisory = within_secs(10, async {
+        while let Some(msg) = advisories.next().await {
+            let json: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+            if json["type"] == "io.warden.advisory.v1.account_rate_held" {
+                return json;
+            }
+        }
+        panic!("the advisories ended")
+    })
+    .await;
+    assert_eq!(account_advisory["acc"], "TEAM", "{account_advisory}");
+    assert_eq!(account_advisory["rate_limit"]["msgs_per_sec"], 1000, "{account_advisory}");
+    assert!(account_advisory["over"].as_u64().is_some_and(|ns| ns >= 5_000_000_000), "{account_advisory}");
     drop((t1, t2));
     let team = server.broker().accounts.get("TEAM").unwrap();
     let held = team.state().rate.as_ref().unwrap().held();

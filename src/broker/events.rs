@@ -47,6 +47,17 @@ pub enum ServerEvent {
         /// How long it has been over its rate.
         over: std::time::Duration,
     },
+    /// An account has been over its `limits { rate_limit }` on this
+    /// server without a break for a while (warden's advisory; once a
+    /// stretch), seen by one of its connections.
+    AccountRateHeld {
+        /// The connection that was held when the stretch had lasted long enough.
+        client: Arc<Client>,
+        /// The account's shared rate.
+        rate: Arc<super::rate::SharedRate>,
+        /// How long the account has been over its rate.
+        over: std::time::Duration,
+    },
     /// A login was refused.
     AuthError {
         /// The connection.
@@ -90,9 +101,9 @@ impl EventHub {
         if let Some(tx) = self.tx.get() {
             let (client, kind, user) = match &event {
                 ServerEvent::Connect { client } => (client, AuditKind::Success, None),
-                ServerEvent::Disconnect { client, .. } | ServerEvent::RateHeld { client, .. } => {
-                    (client, AuditKind::Other, None)
-                }
+                ServerEvent::Disconnect { client, .. }
+                | ServerEvent::RateHeld { client, .. }
+                | ServerEvent::AccountRateHeld { client, .. } => (client, AuditKind::Other, None),
                 ServerEvent::AuthError { client, user, .. } => (client, AuditKind::Failure, user.as_deref()),
             };
             let user = user.map_or_else(|| client.meta.lock().user.clone().unwrap_or_default(), str::to_owned);

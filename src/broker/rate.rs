@@ -33,6 +33,51 @@ const CHUNK: f64 = 0.01;
 /// its rate seldom or never.
 const STRETCH_GAP: Duration = Duration::from_millis(500);
 
+/// A connection or account over its rate this long without a break is
+/// reported to the system account (once a stretch).
+pub const ADVISORY_AFTER: Duration = Duration::from_secs(5);
+
+/// A run of holds, each within [`STRETCH_GAP`] of the one before: a
+/// connection or account over its rate without a break.
+#[derive(Debug, Default)]
+struct Stretch {
+    /// When the run began.
+    since: Option<Instant>,
+    /// The last hold.
+    last: Option<Instant>,
+    /// This run was reported (once a run).
+    reported: bool,
+}
+
+impl Stretch {
+    /// A hold at `now`: the run goes on, or a new one begins.
+    fn held(&mut self, now: Instant) {
+        if self.over_for(now).is_zero() {
+            (self.since, self.reported) = (Some(now), false);
+        }
+        self.last = Some(now);
+    }
+
+    /// How long the run has lasted (zero once [`STRETCH_GAP`] has passed
+    /// without a hold).
+    fn over_for(&self, now: Instant) -> Duration {
+        match (self.since, self.last) {
+            (Some(since), Some(last)) if now.saturating_duration_since(last) <= STRETCH_GAP => {
+                now.saturating_duration_since(since)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Whether the run has lasted [`ADVISORY_AFTER`] and was not reported
+    /// yet (then it counts as reported).
+    fn report_once(&mut self, now: Instant) -> bool {
+        let due = !self.reported && self.over_for(now) >= ADVISORY_AFTER;
+        self.reported |= due;
+        due
+    }
+}
+
 /// One token bucket: `per_sec` tokens a second, holding at most `burst`.
 #[derive(Debug, Clone)]
 struct Bucket {
@@ -114,11 +159,18 @@ impl Buckets {
     }
 }
 
+/// An account's buckets and its run over the rate, behind one lock.
+#[derive(Debug)]
+struct AccountBuckets {
+    buckets: Buckets,
+    over: Stretch,
+}
+
 /// An account's rate on this server, shared by its connections.
 #[derive(Debug)]
 pub struct SharedRate {
     limit: RateLimit,
-    buckets: Mutex<Buckets>,
+    buckets: Mutex<AccountBuckets>,
     /// Nanoseconds its connections spent held back by it, in all.
     held: AtomicU64,
 }
@@ -126,18 +178,38 @@ pub struct SharedRate {
 impl SharedRate {
     /// The account's buckets, full.
     pub fn new(limit: RateLimit) -> SharedRate {
-        SharedRate { limit, buckets: Mutex::new(Buckets::new(&limit)), held: AtomicU64::new(0) }
-    }
-
-    /// The limit it enforces.
-    pub fn limit(&self) -> &RateLimit {
-        &self.limit
+        let buckets = AccountBuckets { buckets: Buckets::new(&limit), over: Stretch::default() };
+        SharedRate { limit, buckets: Mutex::new(buckets), held: AtomicU64::new(0) }
     }
 
     /// How long its connections have been held back by it, in all.
     pub fn held(&self) -> Duration {
         Duration::from_nanos(self.held.load(Ordering::Relaxed))
     }
+
+    /// The limit as `/accountz` and the account's advisory show it.
+    pub fn view(&self) -> RateView {
+        let l = &self.limit;
+        RateView {
+            msgs_per_sec: l.msgs_per_sec,
+            bytes_per_sec: l.bytes_per_sec,
+            burst_msgs: l.burst_msgs,
+            burst_bytes: l.burst_bytes,
+        }
+    }
+}
+
+/// An account's limit as monitoring and advisories show it (JSON).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RateView {
+    /// Messages a second.
+    pub msgs_per_sec: u64,
+    /// Bytes a second.
+    pub bytes_per_sec: u64,
+    /// Messages at once after a quiet spell.
+    pub burst_msgs: u64,
+    /// Bytes at once after a quiet spell.
+    pub burst_bytes: u64,
 }
 
 /// One connection's rate state: its user's buckets, its account's shared
@@ -159,14 +231,11 @@ pub struct Throttle {
     ready_at: Option<Instant>,
     /// How long the connection has been held back since [`Throttle::take_held`].
     held: Duration,
-    /// Since when the connection has been held back again and again, each
-    /// hold within [`STRETCH_GAP`] of the one before: over its rate
-    /// without a break.
-    over_since: Option<Instant>,
-    /// When it was last held back.
-    last_held: Option<Instant>,
-    /// This stretch over the rate was reported (once a stretch).
-    reported: bool,
+    /// The connection's run over its rate.
+    over: Stretch,
+    /// The account's run over its rate has lasted [`ADVISORY_AFTER`] this
+    /// long, and this connection was the one to see it (once a run).
+    account_report: Option<Duration>,
     /// `rate_exceeded: close`: the shortest `close_after` of its limits.
     close_after: Option<Duration>,
 }
@@ -189,9 +258,8 @@ impl Throttle {
             bytes: 0.0,
             ready_at: None,
             held: Duration::ZERO,
-            over_since: None,
-            last_held: None,
-            reported: false,
+            over: Stretch::default(),
+            account_report: None,
             close_after,
         })
     }
@@ -223,9 +291,15 @@ impl Throttle {
                 let mut wait = Duration::ZERO;
                 if let Some(account) = &self.account {
                     let mut shared = account.buckets.lock();
-                    let offer = shared.offer(now, need);
+                    let offer = shared.buckets.offer(now, need);
                     grant = (grant.0.min(offer.0), grant.1.min(offer.1));
-                    wait = shared.take(grant);
+                    wait = shared.buckets.take(grant);
+                    if wait > Duration::ZERO {
+                        shared.over.held(now);
+                        if shared.over.report_once(now) {
+                            self.account_report = Some(shared.over.over_for(now));
+                        }
+                    }
                     drop(shared);
                     let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
                     account.held.fetch_add(nanos, Ordering::Relaxed);
@@ -238,11 +312,7 @@ impl Throttle {
                 self.bytes += grant.1;
                 if wait > Duration::ZERO {
                     self.held += wait;
-                    if self.over_for(now).is_zero() {
-                        // A new stretch over the rate begins.
-                        (self.over_since, self.reported) = (Some(now), false);
-                    }
-                    self.last_held = Some(now);
+                    self.over.held(now);
                     let ready = now + wait;
                     self.ready_at = Some(ready);
                     return Err(ready);
@@ -262,12 +332,7 @@ impl Throttle {
     /// How long the connection has been over its rate without a break
     /// (zero once it has gone [`STRETCH_GAP`] without being held).
     pub fn over_for(&self, now: Instant) -> Duration {
-        match (self.over_since, self.last_held) {
-            (Some(since), Some(last)) if now.saturating_duration_since(last) <= STRETCH_GAP => {
-                now.saturating_duration_since(since)
-            }
-            _ => Duration::ZERO,
-        }
+        self.over.over_for(now)
     }
 
     /// Whether a `rate_exceeded: close` limit says the connection must
@@ -276,12 +341,23 @@ impl Throttle {
         self.close_after.is_some_and(|after| self.over_for(now) >= after)
     }
 
-    /// Whether this stretch over the rate has lasted `after` and was not
-    /// reported yet (then it counts as reported): once a stretch.
-    pub fn report_once(&mut self, now: Instant, after: Duration) -> bool {
-        let due = !self.reported && self.over_since.is_some() && self.over_for(now) >= after;
-        self.reported |= due;
-        due
+    /// Whether this connection's run over its rate has lasted
+    /// [`ADVISORY_AFTER`] and was not reported yet (then it counts as
+    /// reported): once a run.
+    pub fn report_once(&mut self, now: Instant) -> bool {
+        self.over.report_once(now)
+    }
+
+    /// How long its account has been over the account's rate, when that
+    /// has just lasted [`ADVISORY_AFTER`]: once a run of the account's,
+    /// to the one connection that saw it.
+    pub fn take_account_report(&mut self) -> Option<Duration> {
+        self.account_report.take()
+    }
+
+    /// The account's shared rate, if it has one.
+    pub fn account(&self) -> Option<&Arc<SharedRate>> {
+        self.account.as_ref()
     }
 }
 
@@ -340,6 +416,7 @@ mod tests {
         // sleeps until its wait is over; the one due first runs next.
         let throttles = [&mut a, &mut b];
         let (end, mut due, mut sent) = (now + Duration::from_secs(10), [now; 2], [0u64; 2]);
+        let mut reports = Vec::new();
         loop {
             let i = if due[0] <= due[1] { 0 } else { 1 };
             let t = due[i];
@@ -351,11 +428,16 @@ mod tests {
                     Ok(()) => sent[i] += 1,
                     Err(until) => {
                         due[i] = until;
+                        reports.extend(throttles[i].take_account_report().map(|over| (t, over)));
                         break;
                     }
                 }
             }
         }
+        // One run over the account's rate, reported once for the account,
+        // by whichever connection was held when it had lasted 5 s.
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].1 >= ADVISORY_AFTER && reports[0].0 - now < ADVISORY_AFTER + Duration::from_millis(50));
         let total = sent[0] + sent[1];
         assert!((10_000..=10_040).contains(&total), "{sent:?}");
         assert!(sent[0].abs_diff(sent[1]) < 500, "neither starves the other: {sent:?}");
@@ -366,7 +448,7 @@ mod tests {
     fn a_stretch_over_the_rate_is_reported_once_and_closes_after_close_after() {
         let now = Instant::now();
         let mut l = limit(100, 0, 1, 0);
-        l.close_after = Some(Duration::from_secs(5));
+        l.close_after = Some(Duration::from_secs(8));
         let mut t = Throttle::new(Some(&l), None).unwrap();
         let (mut at, mut reports) = (now, 0);
         while !t.must_close(at) {
@@ -374,11 +456,11 @@ mod tests {
                 Ok(()) => {}
                 Err(until) => at = until,
             }
-            if t.report_once(at, Duration::from_secs(2)) {
+            if t.report_once(at) {
                 reports += 1;
-                assert!(t.over_for(at) >= Duration::from_secs(2));
+                assert!(t.over_for(at) >= ADVISORY_AFTER);
             }
-            assert!(at - now < Duration::from_secs(6), "closes after about 5 s over");
+            assert!(at - now < Duration::from_secs(9), "closes after about 8 s over");
         }
         assert_eq!(reports, 1, "one report a stretch");
         // A pause brings it back within its rate: the stretch ends.

@@ -30,9 +30,6 @@ use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDe
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
 use crate::subject;
 
-/// How long a connection may stay over its publish rate without a break
-/// before the system account hears of it (once a stretch).
-pub(crate) const RATE_ADVISORY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 /// What the driver must do after [`Session::receive`].
 pub(super) type Event = super::driver::Event<Box<Login>>;
 
@@ -349,8 +346,9 @@ impl Session {
     }
 
     /// The hold the throttle just imposed (until `until`): counted; a
-    /// stretch over the rate that has lasted [`RATE_ADVISORY_AFTER`] is
-    /// reported to the system account once; past a `rate_exceeded: close`
+    /// stretch over the rate that has lasted [`crate::broker::rate::ADVISORY_AFTER`] is
+    /// reported to the system account once, the connection's and its
+    /// account's; past a `rate_exceeded: close`
     /// limit's `close_after`, the connection closes instead.
     #[cold]
     fn hold(&mut self, until: Instant, now: Instant) -> Event {
@@ -364,8 +362,12 @@ impl Session {
             info!(cid = self.client.id, addr = %self.client.addr, user = %user, over = ?over, "closing a connection over its publish rate_limit (rate_exceeded: close)");
             return Event::Close(CloseReason::RateExceeded);
         }
-        if throttle.report_once(now, RATE_ADVISORY_AFTER) {
+        if throttle.report_once(now) {
             self.broker.events.report(ServerEvent::RateHeld { client: self.client.clone(), over });
+        }
+        if let (Some(over), Some(rate)) = (throttle.take_account_report(), throttle.account()) {
+            let event = ServerEvent::AccountRateHeld { client: self.client.clone(), rate: rate.clone(), over };
+            self.broker.events.report(event);
         }
         Event::Hold(until)
     }

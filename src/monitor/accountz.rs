@@ -57,10 +57,8 @@ struct AccountInfo {
 
 #[derive(Serialize)]
 struct RateInfo {
-    msgs_per_sec: u64,
-    bytes_per_sec: u64,
-    burst_msgs: u64,
-    burst_bytes: u64,
+    #[serde(flatten)]
+    limit: crate::broker::rate::RateView,
     /// Go duration string, as `/connz`'s times.
     held: String,
 }
@@ -221,15 +219,9 @@ fn info(account: &Account) -> AccountInfo {
             max_fanout: load(&stats.max_fanout),
         },
         pending_responses,
-        rate_limit: state.rate.as_ref().map(|rate| {
-            let l = rate.limit();
-            RateInfo {
-                msgs_per_sec: l.msgs_per_sec,
-                bytes_per_sec: l.bytes_per_sec,
-                burst_msgs: l.burst_msgs,
-                burst_bytes: l.burst_bytes,
-                held: super::format::go_duration(rate.held()),
-            }
-        }),
+        rate_limit: state
+            .rate
+            .as_ref()
+            .map(|rate| RateInfo { limit: rate.view(), held: super::format::go_duration(rate.held()) }),
     }
 }

@@ -6,11 +6,13 @@
 //! connections with), on nats-server's subjects, published in the system
 //! account; and warden's own `io.warden.advisory.v1.rate_held` on
 //! `$SYS.ACCOUNT.<acc>.RATE.HELD` when a connection has been over its
-//! publish `rate_limit` without a break for a while. Rate limited where
+//! publish `rate_limit` without a break for a while, and
+//! `io.warden.advisory.v1.account_rate_held` on the same subject when the
+//! whole account has been over its `limits { rate_limit }` on this server. Rate limited where
 //! they are reported (`broker::EventHub`).
 
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -18,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::requests::ServerInfo;
+use crate::broker::rate::{RateView, SharedRate};
 use crate::broker::{Client, ClientKind, CloseReason, ServerEvent};
 use crate::monitor::rfc3339;
 
@@ -26,6 +29,8 @@ const DISCONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_disconnect";
 const ACCOUNT_CONNS_TYPE: &str = "io.nats.server.advisory.v1.account_connections";
 /// warden's own advisory: a connection over its publish `rate_limit`.
 const RATE_HELD_TYPE: &str = "io.warden.advisory.v1.rate_held";
+/// warden's own advisory: an account over its `limits { rate_limit }`.
+const ACCOUNT_RATE_HELD_TYPE: &str = "io.warden.advisory.v1.account_rate_held";
 
 /// nats-server's `ClientInfo`, the fields warden knows.
 #[derive(Serialize)]
@@ -86,6 +91,9 @@ struct Event<'a> {
 /// nats-server does not report either.
 pub fn render(event: &ServerEvent, server: &ServerInfo<'_>, server_id: &str) -> Option<(String, Vec<u8>)> {
     let now = SystemTime::now();
+    if let ServerEvent::AccountRateHeld { client, rate, over } = event {
+        return Some(account_rate_held(client, rate, *over, server, now));
+    }
     let (subject, kind, client, stop, reason, counters) = match event {
         ServerEvent::Connect { client } => {
             let account = account_of(client)?;
@@ -101,6 +109,7 @@ pub fn render(event: &ServerEvent, server: &ServerInfo<'_>, server_id: &str) -> 
             let account = client.meta.lock().account.clone()?;
             (format!("$SYS.ACCOUNT.{account}.RATE.HELD"), RATE_HELD_TYPE, client, None, None, true)
         }
+        ServerEvent::AccountRateHeld { .. } => return None,
         ServerEvent::AuthError { client, stop, .. } => {
             let subject = format!("$SYS.SERVER.{server_id}.CLIENT.AUTH.ERR");
             let reason = CloseReason::AuthenticationFailure.to_string();
@@ -129,6 +138,46 @@ pub fn render(event: &ServerEvent, server: &ServerInfo<'_>, server_id: &str) -> 
         },
     };
     Some((subject, serde_json::to_vec(&body).unwrap_or_default()))
+}
+
+/// The account advisory: which account, how long it has been over its
+/// rate on this server, how long its connections were held in all, and
+/// its limit. The connection that saw it is not named: the account's
+/// rate is every connection's doing.
+fn account_rate_held(
+    client: &Client,
+    rate: &SharedRate,
+    over: Duration,
+    server: &ServerInfo<'_>,
+    now: SystemTime,
+) -> (String, Vec<u8>) {
+    #[derive(Serialize)]
+    struct AccountRateHeld<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        id: String,
+        timestamp: String,
+        server: &'a ServerInfo<'a>,
+        acc: String,
+        /// Nanoseconds over the rate without a break.
+        over: u64,
+        /// Nanoseconds the account's connections were held back, in all.
+        held: u64,
+        rate_limit: RateView,
+    }
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let account = client.meta.lock().account.as_deref().unwrap_or(crate::config::GLOBAL_ACCOUNT).to_owned();
+    let body = AccountRateHeld {
+        kind: ACCOUNT_RATE_HELD_TYPE,
+        id: event_id(),
+        timestamp: rfc3339(now),
+        server,
+        over: nanos(over),
+        held: nanos(rate.held()),
+        rate_limit: rate.view(),
+        acc: account.clone(),
+    };
+    (format!("$SYS.ACCOUNT.{account}.RATE.HELD"), serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// nats-server's `AccountNumConns` for one account: `stat` is its entry of
@@ -163,7 +212,7 @@ pub fn account_conns(account: &str, stat: Value, server: &ServerInfo<'_>) -> ([S
 pub fn counted_account(event: &ServerEvent) -> Option<String> {
     match event {
         ServerEvent::Connect { client } | ServerEvent::Disconnect { client, .. } => account_of(client),
-        ServerEvent::AuthError { .. } | ServerEvent::RateHeld { .. } => None,
+        ServerEvent::AuthError { .. } | ServerEvent::RateHeld { .. } | ServerEvent::AccountRateHeld { .. } => None,
     }
 }
 
@@ -282,6 +331,20 @@ mod tests {
         );
         assert_eq!(counted_account(&ServerEvent::Connect { client: client("A", "alice") }).as_deref(), Some("A"));
         assert_eq!(counted_account(&ServerEvent::Connect { client: client("$G", "bob") }), None);
+    }
+
+    #[test]
+    fn an_account_over_its_rate_is_reported_with_its_limit() {
+        let limit = crate::config::RateLimit { msgs_per_sec: 100, burst_msgs: 10, ..Default::default() };
+        let rate = Arc::new(SharedRate::new(limit));
+        let over = Duration::from_secs(5);
+        let (subject, json) =
+            render_json(&ServerEvent::AccountRateHeld { client: client("A", "alice"), rate, over }).unwrap();
+        assert_eq!(subject, "$SYS.ACCOUNT.A.RATE.HELD");
+        assert_eq!(json["type"], ACCOUNT_RATE_HELD_TYPE);
+        assert_eq!((&json["acc"], &json["over"]), (&"A".into(), &5_000_000_000u64.into()));
+        assert_eq!((&json["rate_limit"]["msgs_per_sec"], &json["rate_limit"]["burst_msgs"]), (&100.into(), &10.into()));
+        assert!(json.get("client").is_none(), "the account's doing, not one connection's");
     }
 
     #[test]
