@@ -90,6 +90,43 @@ leafhop() { # label hub-command leaf-command (each with {CONF})
 leafhop "nats-server 2.9.10" nats "nats-server -c {CONF}" ""
 leafhop "warden" warden "$WARDEN serve --log-level error --config {CONF}" ", insecure_allow_unauthenticated_leafnodes: true"
 
+# Rate limits (warden only): the same pubsub run by an unlimited user,
+# on a server with no limit configured, on one where another user has a
+# rate_limit but is idle, and while that user floods (held to 1,000 msgs/s
+# by backpressure). Rounds alternate the three.
+RATE_MSGS=$((1000000 * SCALE))
+ratelimits() {
+  local dir="$OUT/rate" port=14995
+  mkdir -p "$dir"
+  printf 'listen: 127.0.0.1:%s\nauthorization { users: [ {user: calm, password: calm-pw}, {user: flood, password: flood-pw} ] }\n' \
+    $port >"$dir/none.conf"
+  printf 'listen: 127.0.0.1:%s\nauthorization { users: [ {user: calm, password: calm-pw}, {user: flood, password: flood-pw, rate_limit: { msgs_per_sec: 1000 }} ] }\n' \
+    $port >"$dir/limited.conf"
+  local s=nats://127.0.0.1:$port
+  calm_run() { # config, flood or not -> delivered msgs/s
+    "$WARDEN" serve --log-level error --config "$dir/$1.conf" >>"$dir/server.log" 2>&1 &
+    local pid=$! flooder=
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+    if [[ $2 == flood ]]; then
+      "$WARDEN" bench pub -s $s --user flood --pass flood-pw --subject flood.x -n 1000000000 --timeout 600 >/dev/null 2>&1 &
+      flooder=$!
+      sleep 2 # past its burst: held back from here on
+    fi
+    "$WARDEN" bench pubsub -s $s --user calm --pass calm-pw -n "$RATE_MSGS" --subs 1 2>&1 |
+      awk -F'|' '/^\| PubSub/ { gsub(/ /, ""); print $8 }'
+    [[ -n $flooder ]] && { kill "$flooder"; wait "$flooder" 2>/dev/null || true; }
+    kill $pid; wait $pid 2>/dev/null || true
+  }
+  {
+    echo "| round | no limit configured | another user limited, idle | another user limited, flooding |"
+    echo "|---|---:|---:|---:|"
+    for r in $(seq "$ROUNDS"); do
+      echo "| $r | $(calm_run none idle) | $(calm_run limited idle) | $(calm_run limited flood) |"
+    done
+  } >"$OUT/rate.md"
+}
+ratelimits
+
 kept=$(sed -n '/^## WebSocket transport/,$p' docs/benchmarks.md 2>/dev/null || true)
 {
   echo "# Benchmarks"
@@ -109,6 +146,13 @@ kept=$(sed -n '/^## WebSocket transport/,$p' docs/benchmarks.md 2>/dev/null || t
   echo "## Leaf hop ($LEAF_MSGS messages of 16 B, one leaf connection)"
   echo
   cat "$OUT/leafhop.md"
+  echo
+  echo "## Rate limits: an unlimited user's pubsub ($RATE_MSGS messages of 16 B, delivered msgs/s)"
+  echo
+  echo "The neighbour's throughput with no limit configured, with a limit on another"
+  echo "user that never triggers, and while that user floods at its 1,000 msgs/s."
+  echo
+  cat "$OUT/rate.md"
   echo
   echo "Focused measurements (monitoring, permissions and TLS cost, cluster) are in"
   echo "[benchmark-notes.md](benchmark-notes.md)."
