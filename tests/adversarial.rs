@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use warden::config::{Authorization, Options, TlsOptions, TlsVersion};
+use warden::config::{Authorization, Options, TlsOptions};
 use warden::secret::Secret;
 use warden::server::Server;
 
@@ -144,14 +144,8 @@ fn tls_options(name: &str, timeout: Duration) -> TlsOptions {
     TlsOptions {
         cert_file: dir.join("server.pem"),
         key_file: dir.join("server-key.pem"),
-        ca_file: None,
-        verify: false,
-        verify_and_map: false,
         timeout,
-        min_version: TlsVersion::V1_2,
-        handshake_first: false,
-        allow_non_tls: false,
-        handshake_first_fallback: None,
+        ..TlsOptions::default()
     }
 }
 

@@ -431,12 +431,7 @@ async fn routes_over_verified_tls() {
         key_file: dir.join("node-key.pem"),
         ca_file: Some(dir.join("ca.pem")),
         verify: true,
-        verify_and_map: false,
-        timeout: Duration::from_secs(2),
-        min_version: warden::config::TlsVersion::V1_2,
-        handshake_first: false,
-        allow_non_tls: false,
-        handshake_first_fallback: None,
+        ..Default::default()
     };
     let with_tls = |routes| ClusterOptions { tls: Some(tls.clone()), ..cluster_opts(routes) };
     let a = start(Options { cluster: Some(with_tls(vec![])), ..test_options() }).await;

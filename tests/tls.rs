@@ -10,7 +10,7 @@ use async_nats::ConnectOptions;
 use common::*;
 use futures::StreamExt;
 use time::OffsetDateTime;
-use warden::config::{Options, TlsOptions, TlsVersion};
+use warden::config::{Options, TlsOptions};
 use warden::server::{Server, StartError};
 use warden::tls::{Ca, Issued, TlsError};
 
@@ -47,12 +47,8 @@ impl Pki {
             key_file: self.path("server-key.pem"),
             ca_file: Some(self.path("ca.pem")),
             verify,
-            verify_and_map: false,
             timeout: Duration::from_millis(500),
-            min_version: TlsVersion::V1_2,
-            handshake_first: false,
-            allow_non_tls: false,
-            handshake_first_fallback: None,
+            ..TlsOptions::default()
         }
     }
 }

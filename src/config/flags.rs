@@ -11,9 +11,8 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use super::options::{ClusterOptions, HttpOptions, Options, RouteAuthorization, TlsOptions, TlsVersion};
+use super::options::{ClusterOptions, HttpOptions, Options, RouteAuthorization, TlsOptions};
 use super::Authorization;
 use crate::secret::Secret;
 
@@ -473,18 +472,8 @@ impl Flags {
                 "--tlsverify needs --tlscacert (warden does not trust the system roots for clients)".into(),
             ));
         }
-        opts.tls = Some(TlsOptions {
-            cert_file,
-            key_file,
-            ca_file: self.tls_ca.clone(),
-            verify,
-            verify_and_map: false,
-            timeout: Duration::from_secs(2),
-            min_version: TlsVersion::V1_2,
-            handshake_first: false,
-            allow_non_tls: false,
-            handshake_first_fallback: None,
-        });
+        opts.tls =
+            Some(TlsOptions { cert_file, key_file, ca_file: self.tls_ca.clone(), verify, ..TlsOptions::default() });
         Ok(())
     }
 

@@ -54,6 +54,8 @@ pub use auth::is_password_hash;
 pub use delegation::{HttpTarget, DEFAULT_MAX_IN_FLIGHT};
 pub(crate) use duration::parse_duration;
 pub use error::{ConfigError, ErrorKind};
+#[cfg(test)]
+pub(crate) use load::offered_tls_names;
 pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loaded, UNAUTHENTICATED_ROUTES};
 pub use operator::{decode_operators, trusted_keys, DEFAULT_RESOLVER_LIMIT};
 pub use options::*;

@@ -554,6 +554,15 @@ pub enum TlsVersion {
     V1_3,
 }
 
+/// A certificate chain and its private key (`tls { certs: [...] }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertPair {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+}
+
 /// `tls { ... }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsOptions {
@@ -581,6 +590,41 @@ pub struct TlsOptions {
     /// TLS port too (off by default; warned about at every start). Never
     /// with `verify`: see [`TlsOptions::plain_text_skips_verify`].
     pub allow_non_tls: bool,
+    /// `certs` after the first (which is `cert_file`/`key_file` here): a
+    /// listener presents the first whose names cover the name the client
+    /// asked for (SNI), the first of all when none does, as Go does.
+    pub sni_certs: Vec<CertPair>,
+    /// `cipher_suites`: the TLS 1.2 suites offered, by their Go names
+    /// (`None`: all warden has). TLS 1.3's are always all offered, as in Go.
+    pub cipher_suites: Option<Vec<String>>,
+    /// `curve_preferences`: the key exchange groups offered, by their Go
+    /// names, in order of preference (`None`: warden's default order).
+    pub curve_preferences: Option<Vec<String>>,
+    /// `pinned_certs`: the SHA-256 digests of the SubjectPublicKeyInfo a
+    /// peer's certificate must have (`None`: any the CA vouches for).
+    pub pinned_certs: Option<Vec<[u8; 32]>>,
+}
+
+impl Default for TlsOptions {
+    /// A block's settings before its keys are read (no certificate).
+    fn default() -> Self {
+        TlsOptions {
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            ca_file: None,
+            verify: false,
+            verify_and_map: false,
+            timeout: Duration::from_secs(2),
+            min_version: TlsVersion::V1_2,
+            handshake_first: false,
+            handshake_first_fallback: None,
+            allow_non_tls: false,
+            sni_certs: Vec::new(),
+            cipher_suites: None,
+            curve_preferences: None,
+            pinned_certs: None,
+        }
+    }
 }
 
 impl TlsOptions {

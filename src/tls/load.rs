@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::ring::default_provider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::CertifiedKey;
@@ -13,7 +14,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::config::{TlsOptions, TlsVersion};
+use super::policy::{self, PinnedClients, PinnedServers, SniCertificates};
+use crate::config::{CertPair, TlsOptions, TlsVersion};
 
 /// A certificate this close to expiry is loaded with a warning.
 const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -118,33 +120,15 @@ fn read_roots(path: &Path) -> Result<RootCertStore, TlsError> {
 /// chained to `ca_file` when one is given, client certificates required
 /// when `verify` or `verify_and_map` is set.
 pub fn load_server_config(opts: &TlsOptions) -> Result<TlsSetup, TlsError> {
-    let provider = Arc::new(default_provider());
-    let chain = read_certs(&opts.cert_file)?;
-    let key = read_key(&opts.key_file)?;
-    // Parses the key and checks it belongs to the leaf certificate.
-    CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider).map_err(|e| match e {
-        rustls::Error::InconsistentKeys(_) => {
-            TlsError::KeyMismatch { cert: opts.cert_file.clone(), key: opts.key_file.clone() }
-        }
-        other => TlsError::Config(format!("{}: {other}", opts.key_file.display())),
-    })?;
+    let provider = Arc::new(policy::provider(opts));
     let now = SystemTime::now();
+    let roots = opts.ca_file.as_ref().map(|ca| read_roots(ca).map(|roots| (ca, Arc::new(roots)))).transpose()?;
     let mut warnings = Vec::new();
-    for cert in &chain {
-        warnings.extend(check_validity(&opts.cert_file, cert, now)?);
+    let first = CertPair { cert_file: opts.cert_file.clone(), key_file: opts.key_file.clone() };
+    let mut keys = Vec::with_capacity(1 + opts.sni_certs.len());
+    for pair in std::iter::once(&first).chain(&opts.sni_certs) {
+        keys.push(Arc::new(certified_key(pair, roots.as_ref(), now, &provider, &mut warnings)?));
     }
-    let roots = match &opts.ca_file {
-        Some(ca) => {
-            let roots = read_roots(ca)?;
-            verify_chain(&chain, &roots, now, &provider).map_err(|reason| TlsError::Chain {
-                cert: opts.cert_file.clone(),
-                ca: ca.clone(),
-                reason,
-            })?;
-            Some(Arc::new(roots))
-        }
-        None => None,
-    };
     let versions: &[&rustls::SupportedProtocolVersion] = match opts.min_version {
         TlsVersion::V1_3 => &[&rustls::version::TLS13],
         TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -153,16 +137,76 @@ pub fn load_server_config(opts: &TlsOptions) -> Result<TlsSetup, TlsError> {
         .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = if opts.verify || opts.verify_and_map {
-        let roots = roots.ok_or_else(|| TlsError::Config("verify needs ca_file".into()))?;
+        let (_, roots) = roots.ok_or_else(|| TlsError::Config("verify needs ca_file".into()))?;
         let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider)
             .build()
             .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
-        builder.with_client_cert_verifier(verifier)
+        match &opts.pinned_certs {
+            Some(pins) => {
+                builder.with_client_cert_verifier(Arc::new(PinnedClients { inner: verifier, pins: pins.clone() }))
+            }
+            None => builder.with_client_cert_verifier(verifier),
+        }
     } else {
+        if opts.pinned_certs.is_some() {
+            return Err(TlsError::Config("pinned_certs on a listener needs verify".into()));
+        }
         builder.with_no_client_auth()
     };
-    let config = builder.with_single_cert(chain, key).map_err(|e| TlsError::Config(e.to_string()))?;
+    let config = builder.with_cert_resolver(Arc::new(SniCertificates::new(keys)));
     Ok(TlsSetup { config: Arc::new(config), warnings })
+}
+
+/// One certificate and its key, checked: the key parses and belongs to the
+/// leaf, every certificate is valid now (a warning when one ends soon), and
+/// the chain leads to `ca_file` when there is one.
+fn certified_key(
+    pair: &CertPair,
+    roots: Option<&(&PathBuf, Arc<RootCertStore>)>,
+    now: SystemTime,
+    provider: &rustls::crypto::CryptoProvider,
+    warnings: &mut Vec<String>,
+) -> Result<CertifiedKey, TlsError> {
+    let chain = read_certs(&pair.cert_file)?;
+    let key = read_key(&pair.key_file)?;
+    let certified = CertifiedKey::from_der(chain.clone(), key, provider).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => {
+            TlsError::KeyMismatch { cert: pair.cert_file.clone(), key: pair.key_file.clone() }
+        }
+        other => match chain.first().and_then(small_rsa_key) {
+            Some(bits) => TlsError::Config(format!(
+                "{}: an RSA key of {bits} bits; warden signs only with RSA keys of at least {MIN_RSA_BITS} bits \
+                 (nats-server still accepts 1024)",
+                pair.key_file.display()
+            )),
+            None => TlsError::Config(format!("{}: {other}", pair.key_file.display())),
+        },
+    })?;
+    for cert in &chain {
+        warnings.extend(check_validity(&pair.cert_file, cert, now)?);
+    }
+    if let Some((ca, roots)) = roots {
+        verify_chain(&chain, roots, now, provider).map_err(|reason| TlsError::Chain {
+            cert: pair.cert_file.clone(),
+            ca: (*ca).clone(),
+            reason,
+        })?;
+    }
+    Ok(certified)
+}
+
+/// The smallest RSA modulus ring signs with: 1024-bit keys (which
+/// nats-server's test configs still carry) are refused with this reason
+/// instead of ring's "failed to parse private key".
+const MIN_RSA_BITS: usize = 2048;
+
+/// The modulus size of `cert`'s RSA key when it is below [`MIN_RSA_BITS`].
+fn small_rsa_key(cert: &CertificateDer<'_>) -> Option<usize> {
+    let (_, cert) = X509Certificate::from_der(cert).ok()?;
+    match cert.public_key().parsed().ok()? {
+        x509_parser::public_key::PublicKey::RSA(rsa) => Some(rsa.key_size()).filter(|&bits| bits < MIN_RSA_BITS),
+        _ => None,
+    }
 }
 
 /// Verifies the leaf of `chain` against `roots` for server authentication.
@@ -230,17 +274,29 @@ fn system_roots() -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
-/// A client configuration trusting `roots`, at `min_version` or later,
-/// presenting the certificate of `opts` when it has one.
+/// A client configuration trusting `roots` (and, with `pinned_certs`, only
+/// servers whose key is pinned), at `min_version` or later, with the
+/// block's suites and curves, presenting the certificate of `opts` when it
+/// has one.
 fn client_config(opts: &TlsOptions, roots: RootCertStore) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let versions: &[&rustls::SupportedProtocolVersion] = match opts.min_version {
         TlsVersion::V1_3 => &[&rustls::version::TLS13],
         TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
     };
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(default_provider()))
+    let provider = Arc::new(policy::provider(opts));
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_root_certificates(roots);
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match &opts.pinned_certs {
+        Some(pins) => {
+            let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| TlsError::Config(format!("server verifier: {e}")))?;
+            let verifier = Arc::new(PinnedServers { inner, pins: pins.clone() });
+            builder.dangerous().with_custom_certificate_verifier(verifier)
+        }
+        None => builder.with_root_certificates(roots),
+    };
     let config = match opts.client_certificate() {
         Some((cert, key)) => builder
             .with_client_auth_cert(read_certs(cert)?, read_key(key)?)

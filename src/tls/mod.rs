@@ -3,12 +3,15 @@
 //! certificates for `warden certs`.
 //!
 //! Only TLS 1.2 and 1.3 with rustls' default (modern, AEAD-only) cipher
-//! suites are offered; PEM is read with rustls-pki-types' `PemObject` API.
+//! suites are offered, narrowed by `cipher_suites` and `curve_preferences`;
+//! `certs` picks a certificate by SNI and `pinned_certs` pins peers' keys
+//! (`policy`). PEM is read with rustls-pki-types' `PemObject` API.
 
 mod devcerts;
 mod go_names;
 mod load;
 mod peer;
+mod policy;
 mod state;
 
 pub use devcerts::{generate, Ca, DevCerts, GenerateOptions, Issued, CLIENT_EMAIL_DOMAIN};
@@ -17,4 +20,5 @@ pub use load::{
     load_client_config, load_dialler_config, load_server_config, load_verifying_client_config, TlsError, TlsSetup,
 };
 pub use peer::PeerIdentity;
+pub use policy::spki_sha256;
 pub use state::{CurrentTls, TlsState};

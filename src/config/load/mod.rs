@@ -22,6 +22,9 @@ mod cluster;
 mod leafnodes;
 mod monitor;
 mod tls;
+mod tls_names;
+#[cfg(test)]
+pub(crate) use tls_names::offered as offered_tls_names;
 
 use monitor::http_authorization;
 /// The `tls {}` table, for the reference's `websocket { tls {} }`, which

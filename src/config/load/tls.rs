@@ -5,25 +5,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::path_string;
+use super::tls_names;
 use crate::config::error::{invalid, ConfigError, ErrorKind};
-use crate::config::options::{TlsOptions, TlsVersion};
+use crate::config::options::{CertPair, TlsOptions, TlsVersion};
 use crate::config::schema::{Block, Found, Opt, Reload, Step::Check, Step::Key, Ty};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Kind, Pos, Value};
 
 /// nats-server's `tls` keys that warden does not implement.
-const UNSUPPORTED_TLS: &[&str] = &[
-    "cipher_suites",
-    "curve_preferences",
-    "insecure",
-    "pinned_certs",
-    "verify_cert_and_check_known_urls",
-    "cert_store",
-    "cert_match",
-    "cert_match_by",
-    "ocsp_peer",
-    "certs",
-];
+const UNSUPPORTED_TLS: &[&str] =
+    &["insecure", "verify_cert_and_check_known_urls", "cert_store", "cert_match", "cert_match_by", "ocsp_peer"];
 
 /// What a `tls {}` block is read into, and how messages name it.
 pub(crate) struct Tls {
@@ -71,18 +62,7 @@ fn read_block(value: &Value, name: &'static str, dialler: bool) -> Result<(TlsOp
 /// leafnode remote without a block uses (the system's roots, no
 /// certificate of its own).
 pub(super) fn defaults() -> TlsOptions {
-    TlsOptions {
-        cert_file: PathBuf::new(),
-        key_file: PathBuf::new(),
-        ca_file: None,
-        verify: false,
-        verify_and_map: false,
-        timeout: Duration::from_secs(2),
-        min_version: TlsVersion::V1_2,
-        handshake_first: false,
-        handshake_first_fallback: None,
-        allow_non_tls: false,
-    }
+    TlsOptions::default()
 }
 
 pub(crate) static TLS: Block<Tls> = Block {
@@ -164,6 +144,81 @@ pub(crate) static TLS: Block<Tls> = Block {
             },
         ),
         Key(
+            &Opt::new(&["certs", "certificates"], Ty::List(&CERT_PAIR), Reload::Yes)
+                .means(
+                    "Several certificates, instead of `cert_file`/`key_file`: a listener presents the first \
+                    whose names cover the name the client asks for (SNI), else the first",
+                )
+                .differs("A connection this server dials presents the first"),
+            |e, t, f| {
+                if let Some(cert) = f.get("cert_file") {
+                    return Err(invalid(
+                        &cert.value,
+                        format!("{}: cannot combine 'cert_file' option with 'certs' option", t.name),
+                    ));
+                }
+                let mut pairs = Vec::new();
+                for item in section::array(&e.value, "certs")? {
+                    let mut pair = CertPair { cert_file: PathBuf::new(), key_file: PathBuf::new() };
+                    CERT_PAIR.read_value("a certs entry", item, &mut pair)?;
+                    pairs.push(pair);
+                }
+                let mut pairs = pairs.into_iter();
+                let first =
+                    pairs.next().ok_or_else(|| invalid(&e.value, "certs must list at least one certificate"))?;
+                (t.tls.cert_file, t.tls.key_file) = (first.cert_file, first.key_file);
+                t.tls.sni_certs = pairs.collect();
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["allow_insecure_cipher_suites"], Ty::Bool, Reload::Yes)
+                .means("Let `cipher_suites` name Go's insecure suites")
+                .default("false")
+                .differs("warden implements none of them: a list naming one is refused even with this set"),
+            |e, _, _| section::boolean(&e.value, "allow_insecure_cipher_suites").map(|_| ()),
+        ),
+        Key(
+            &Opt::new(&["cipher_suites"], Ty::Strings, Reload::Yes)
+                .means("The TLS 1.2 cipher suites offered, by their Go names; TLS 1.3's are always offered")
+                .default("all of warden's: ECDHE with AES-GCM or ChaCha20-Poly1305")
+                .differs("CBC-mode and RSA key exchange suites are refused by name (see SECURITY.md)"),
+            |e, t, f| {
+                let allow = match f.get("allow_insecure_cipher_suites") {
+                    Some(a) => section::boolean(&a.value, "allow_insecure_cipher_suites")?,
+                    None => false,
+                };
+                t.tls.cipher_suites = Some(tls_names::cipher_suites(&e.value, allow)?);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["curve_preferences"], Ty::Strings, Reload::Yes)
+                .means("The key exchange groups offered, by their Go names, in order of preference")
+                .default("X25519, CurveP256, CurveP384")
+                .differs("CurveP521 and the post-quantum hybrids are refused by name"),
+            |e, t, _| {
+                t.tls.curve_preferences = Some(tls_names::curve_preferences(&e.value)?);
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["pinned_certs"], Ty::Strings, Reload::Yes)
+                .means(
+                    "Hex SHA-256 digests of the SubjectPublicKeyInfo a peer's certificate must have \
+                    (`openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | sha256sum`)",
+                )
+                .default("none")
+                .differs(
+                    "On a listener it needs `verify` (without it no client presents a certificate and \
+                    nats-server refuses every one); checked during the handshake",
+                ),
+            |e, t, _| {
+                t.tls.pinned_certs = tls_names::pinned_certs(&e.value)?;
+                Ok(())
+            },
+        ),
+        Key(
             &Opt::new(&["connection_rate_limit"], Ty::Integer, Reload::Restart)
                 .means("TLS handshakes a second the client listener starts; 0 = no limit")
                 .default("0")
@@ -218,6 +273,16 @@ pub(crate) static TLS: Block<Tls> = Block {
             if let (Some(e), true) = (f.get("allow_non_tls"), t.tls.plain_text_skips_verify()) {
                 return Err(invalid(&e.value, TlsOptions::PLAIN_TEXT_SKIPS_VERIFY));
             }
+            if let (Some(e), false, false) = (f.get("pinned_certs"), t.tls.verify, t.dialler) {
+                return Err(invalid(
+                    &e.value,
+                    format!(
+                        "{}: pinned_certs checks client certificates, which only `verify: true` asks for; \
+                        without it every client would be refused",
+                        t.name
+                    ),
+                ));
+            }
             if t.tls.verify && t.tls.ca_file.is_none() {
                 let at = f.get("verify_and_map").or(f.get("verify")).map_or(&t.at, |e| &e.value.pos);
                 return Err(ConfigError::at(
@@ -234,9 +299,10 @@ pub(crate) static TLS: Block<Tls> = Block {
     ],
 };
 
-/// A key the block cannot do without (a listener's certificate).
+/// A key the block cannot do without (a listener's certificate, unless
+/// `certs` lists them).
 fn required(t: &Tls, f: &Found<'_>, key: &str) -> Result<(), ConfigError> {
-    if t.dialler {
+    if t.dialler || f.get("certs").is_some() {
         return Ok(());
     }
     f.require(key, &t.at, &format!("{} needs `{key}`", t.name))
@@ -263,3 +329,27 @@ fn handshake_first_value(value: &Value) -> Result<(bool, Option<Duration>), Conf
         )),
     }
 }
+
+/// One entry of `certs`.
+static CERT_PAIR: Block<CertPair> = Block {
+    unsupported: &[],
+    steps: &[
+        Key(&Opt::new(&["cert_file"], Ty::Path, Reload::Yes).means("The certificate chain (PEM)"), |e, p, _| {
+            path_string(&e.value, "cert_file").map(|f| p.cert_file = f.into())
+        }),
+        Key(&Opt::new(&["key_file"], Ty::Path, Reload::Yes).means("Its private key (PEM)"), |e, p, _| {
+            path_string(&e.value, "key_file").map(|f| p.key_file = f.into())
+        }),
+        Check(|p, f| {
+            if p.cert_file.as_os_str().is_empty() || p.key_file.as_os_str().is_empty() {
+                let at = f.get("cert_file").or(f.get("key_file")).map(|e| &e.value);
+                let message = "both 'cert_file' and 'key_file' are required in a certs entry";
+                return Err(match at {
+                    Some(v) => invalid(v, message),
+                    None => ConfigError::new(ErrorKind::Invalid, message),
+                });
+            }
+            Ok(())
+        }),
+    ],
+};
