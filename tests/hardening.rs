@@ -52,6 +52,7 @@ fn cluster(authorization: Option<RouteAuthorization>, routes: Vec<String>) -> Cl
         tls: None,
         no_advertise: false,
         connect_retries: 0,
+        connect_backoff: false,
         allow_unauthenticated: false,
     }
 }

@@ -53,7 +53,10 @@ pub use account_rules::{authorizing_export, check_accounts, public_export_warnin
 pub use auth::is_password_hash;
 pub use delegation::{HttpTarget, DEFAULT_MAX_IN_FLIGHT};
 pub use error::{ConfigError, ErrorKind};
-pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loaded, UNAUTHENTICATED_ROUTES};
+pub use load::{
+    load_file, load_file_with_env, load_str, load_str_with_env, open_loopback_listener, Loaded, OPEN_LOOPBACK_LEAFNODES,
+    OPEN_LOOPBACK_ROUTES, UNAUTHENTICATED_ROUTES,
+};
 pub use operator::{decode_operators, trusted_keys, DEFAULT_RESOLVER_LIMIT};
 pub use options::*;
 pub use reference::reference_markdown;
