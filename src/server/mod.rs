@@ -542,13 +542,6 @@ pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
         if let Some(view) = crate::leaf::own_login_view(opts) {
             auth::from_options(&view).map_err(StartError::Auth)?;
         }
-        if leaf.accept
-            && leaf.authorization.is_none()
-            && !leaf.allow_unauthenticated
-            && crate::config::open_loopback_listener(opts, &leaf.host)
-        {
-            warnings.push(crate::config::OPEN_LOOPBACK_LEAFNODES.into());
-        }
         if leaf.allow_unauthenticated {
             warnings.push(
                 "leaf nodes need no credentials (insecure_allow_unauthenticated_leafnodes): anyone who reaches the leafnode port can read and inject every message of the global account".into(),

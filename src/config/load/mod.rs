@@ -698,10 +698,13 @@ static TOP: Block<Top> = Block {
                 if l.accept
                     && l.authorization.is_none()
                     && !l.allow_unauthenticated
-                    && !leafnodes::clients_authenticate(&t.o)
-                    && !open_loopback_listener(&t.o, &l.host) =>
+                    && !leafnodes::clients_authenticate(&t.o) =>
             {
-                Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, leafnodes::UNAUTHENTICATED_LEAFNODES))
+                if !open_loopback_listener(&t.o, &l.host) {
+                    return Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, leafnodes::UNAUTHENTICATED_LEAFNODES));
+                }
+                t.warnings.push(format!("{}: {OPEN_LOOPBACK_LEAFNODES}", e.key_pos));
+                Ok(())
             }
             _ => Ok(()),
         }),
