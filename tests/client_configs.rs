@@ -142,7 +142,9 @@ async fn nats_js_launcher_config_starts_reports_its_ports_and_serves_every_liste
         let leaf = common::peers::spawn_nats_server(
             &nats,
             "natsjs-leaf",
-            &format!("listen: 127.0.0.1:{port}\nleafnodes {{ remotes [ {{ url: \"nats://127.0.0.1:{leaf_port}\" }} ] }}\n"),
+            &format!(
+                "listen: 127.0.0.1:{port}\nleafnodes {{ remotes [ {{ url: \"nats://127.0.0.1:{leaf_port}\" }} ] }}\n"
+            ),
         );
         let on_leaf = common::peers::login_retrying(&format!("nats://127.0.0.1:{port}"), "", "").await;
         delivered(&on_leaf, &tcp, "js.leaf.to.hub").await;
@@ -218,7 +220,8 @@ async fn server_tags_and_metadata_show_in_varz_and_sys_and_filter_pings() {
     assert_eq!(varz["metadata"], serde_json::json!({"region": "eu"}), "{varz}");
 
     let sys = common::peers::login_retrying(&format!("nats://{addr}"), "sys", "sys-pass").await;
-    let answer = within(sys.request("$SYS.REQ.SERVER.PING.VARZ", r#"{"tags":[" AZ:1","rack:b"]}"#.into())).await.unwrap();
+    let answer =
+        within(sys.request("$SYS.REQ.SERVER.PING.VARZ", r#"{"tags":[" AZ:1","rack:b"]}"#.into())).await.unwrap();
     let answer: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap();
     assert_eq!(answer["server"]["tags"], serde_json::json!(["az:1", "rack:b"]), "{answer}");
     assert_eq!(answer["server"]["metadata"], serde_json::json!({"region": "eu"}), "{answer}");

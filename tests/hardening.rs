@@ -86,7 +86,8 @@ fn route_info(server_id: &str, extra: &str) -> String {
 #[tokio::test]
 async fn a_cluster_without_route_authentication_refuses_to_start() {
     // Clients must log in, so routes must too, even on loopback.
-    let clients_log_in = warden::config::load_str("authorization { token: \"a-long-client-token\" }", "c.conf").unwrap();
+    let clients_log_in =
+        warden::config::load_str("authorization { token: \"a-long-client-token\" }", "c.conf").unwrap();
     let opts = Options { cluster: Some(cluster(None, vec![])), ..test_options() };
     let opts = Options { authorization: clients_log_in.options.authorization, ..opts };
     let err = Server::start(opts).await.unwrap_err();

@@ -209,7 +209,10 @@ const TABLE: &[(&str, Expect)] = &[
     ("test/configs/tls_curve_pref.conf", NotYet(TLS_KEYS, "`curve_preferences`")),
     ("test/configs/tls_mixed.conf", Accepted),
     ("test/configs/tlsverify.conf", Accepted),
-    ("test/configs/tlsverify_noca.conf", Security("verify without ca_file", "verifying client certificates needs `ca_file`")),
+    (
+        "test/configs/tlsverify_noca.conf",
+        Security("verify without ca_file", "verifying client certificates needs `ca_file`"),
+    ),
 ];
 
 fn fixtures() -> PathBuf {
@@ -259,7 +262,8 @@ fn every_nats_server_config_meets_its_expectation() {
         let wanted = match expect {
             Accepted => None,
             Security(heading, part) => {
-                let documented = security.lines().any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == *heading);
+                let documented =
+                    security.lines().any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == *heading);
                 if !documented {
                     failures.push(format!("{file}: SECURITY.md has no section {heading:?}"));
                 }
@@ -284,8 +288,10 @@ fn every_nats_server_config_meets_its_expectation() {
 /// output lists them, so the list is seen shrinking.
 #[test]
 fn what_is_not_yet_accepted_names_its_part_of_issue_32() {
-    let mut open: Vec<(&str, &str)> =
-        TABLE.iter().filter_map(|(file, e)| if let NotYet(part, _) = e { Some((*part, *file)) } else { None }).collect();
+    let mut open: Vec<(&str, &str)> = TABLE
+        .iter()
+        .filter_map(|(file, e)| if let NotYet(part, _) = e { Some((*part, *file)) } else { None })
+        .collect();
     open.sort();
     for (part, file) in &open {
         assert!(part.starts_with("issue 32: "), "{file}: {part:?} names no part of issue 32");
@@ -304,7 +310,9 @@ fn nats_server_2_15_agrees_with_the_table() {
         let (ok, text) = run_in_package(&nats, &["-t", "-c"], file);
         match (expect, ok) {
             (NotByNats(_, part), false) if text.contains(part) => {}
-            (NotByNats(_, part), _) => failures.push(format!("{file}: nats-server should refuse it with {part:?}:\n{text}")),
+            (NotByNats(_, part), _) => {
+                failures.push(format!("{file}: nats-server should refuse it with {part:?}:\n{text}"))
+            }
             (_, true) => {}
             (_, false) => failures.push(format!("{file}: nats-server 2.15.1 refuses it:\n{text}")),
         }

@@ -143,7 +143,12 @@ mod tests {
         let (pid_file, ports) = (dir.join("w.pid"), dir.join(format!("warden_{}.ports", std::process::id())));
         std::os::unix::fs::symlink(&victim, &pid_file).unwrap();
         std::fs::hard_link(&other, &ports).unwrap();
-        let bound = Bound { client: ("127.0.0.1:4222".parse().unwrap(), false), monitoring: None, cluster: None, websocket: None };
+        let bound = Bound {
+            client: ("127.0.0.1:4222".parse().unwrap(), false),
+            monitoring: None,
+            cluster: None,
+            websocket: None,
+        };
         let files = RunFiles::write(Some(&pid_file), Some(&dir), "warden", &bound).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "the symlink's target is untouched");
         assert_eq!(std::fs::read_to_string(&other).unwrap(), "precious too", "the hard link's file is untouched");

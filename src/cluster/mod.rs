@@ -236,7 +236,7 @@ impl Cluster {
                 warn!("{}", crate::config::OPEN_LOOPBACK_ROUTES);
             } else {
                 warn!(
-                "cluster routes are NOT authenticated (insecure_allow_unauthenticated_routes): anyone who reaches \
+                    "cluster routes are NOT authenticated (insecure_allow_unauthenticated_routes): anyone who reaches \
                  the cluster port can read and inject every message; use only on a trusted loopback network"
                 );
             }

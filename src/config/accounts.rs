@@ -300,7 +300,13 @@ fn export(value: &Value) -> Result<Export, ConfigError> {
         true => ExportKind::Service { response: b.response, threshold: b.threshold },
         false => ExportKind::Stream,
     };
-    Ok(Export { subject: b.subject, kind, accounts: b.accounts, allow_trace: b.allow_trace, pos: value.pos.to_string() })
+    Ok(Export {
+        subject: b.subject,
+        kind,
+        accounts: b.accounts,
+        allow_trace: b.allow_trace,
+        pos: value.pos.to_string(),
+    })
 }
 
 /// One element of an account's `exports`: a stream or a service, and the

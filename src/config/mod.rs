@@ -54,8 +54,8 @@ pub use auth::is_password_hash;
 pub use delegation::{HttpTarget, DEFAULT_MAX_IN_FLIGHT};
 pub use error::{ConfigError, ErrorKind};
 pub use load::{
-    load_file, load_file_with_env, load_str, load_str_with_env, open_loopback_listener, Loaded, OPEN_LOOPBACK_LEAFNODES,
-    OPEN_LOOPBACK_ROUTES, UNAUTHENTICATED_ROUTES,
+    load_file, load_file_with_env, load_str, load_str_with_env, open_loopback_listener, Loaded,
+    OPEN_LOOPBACK_LEAFNODES, OPEN_LOOPBACK_ROUTES, UNAUTHENTICATED_ROUTES,
 };
 pub use operator::{decode_operators, trusted_keys, DEFAULT_RESOLVER_LIMIT};
 pub use options::*;

@@ -359,7 +359,14 @@ mod tests {
     #[test]
     fn bodies_and_filters() {
         let (tags, metadata) = (vec!["az:1".to_owned(), "rack:b".to_owned()], BTreeMap::new());
-        let facts = ServerFacts { name: "n1", host: "127.0.0.1", id: ID, cluster: Some("east"), tags: &tags, metadata: &metadata };
+        let facts = ServerFacts {
+            name: "n1",
+            host: "127.0.0.1",
+            id: ID,
+            cluster: Some("east"),
+            tags: &tags,
+            metadata: &metadata,
+        };
         assert!(Body::parse(b"").unwrap().selects(&facts));
         assert!(Body::parse(br#"{"server_name":"n"}"#).unwrap().selects(&facts));
         assert!(!Body::parse(br#"{"server_name":"n2"}"#).unwrap().selects(&facts));

@@ -14,7 +14,8 @@ use crate::config::value::{Entry, Kind, Pos, Value};
 use crate::secret::Secret;
 
 /// nats-server's `cluster` keys that warden does not implement.
-const UNSUPPORTED_CLUSTER: &[&str] = &["advertise", "cluster_advertise", "permissions", "pool_size", "accounts", "pinned_certs"];
+const UNSUPPORTED_CLUSTER: &[&str] =
+    &["advertise", "cluster_advertise", "permissions", "pool_size", "accounts", "pinned_certs"];
 
 /// What `cluster {}` is read into.
 pub(super) struct Cluster {

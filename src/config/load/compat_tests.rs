@@ -90,8 +90,9 @@ fn cluster_compression_off_and_accept_only() {
     }
     let err = load(&format!("cluster {{ port: 6222, {open}, compression: zstd }}")).unwrap_err();
     assert!(err.message().contains("unsupported compression mode \"zstd\""), "{err}");
-    let err = load(&format!("cluster {{ port: 6222, {open}, compression: {{ mode: accept, rtt_thresholds: [\"10ms\"] }} }}"))
-        .unwrap_err();
+    let err =
+        load(&format!("cluster {{ port: 6222, {open}, compression: {{ mode: accept, rtt_thresholds: [\"10ms\"] }} }}"))
+            .unwrap_err();
     assert!(err.message().contains("only apply to s2_auto"), "{err}");
 }
 

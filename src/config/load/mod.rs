@@ -99,7 +99,11 @@ pub const UNAUTHENTICATED_ROUTES: &str = "cluster has no route authentication: a
 /// is why it must be loopback; the server warns at every start.
 pub fn open_loopback_listener(o: &Options, host: &str) -> bool {
     let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
     loopback && !leafnodes::clients_authenticate(o)
 }
 
