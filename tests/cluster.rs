@@ -23,6 +23,7 @@ fn cluster_opts(routes: Vec<String>) -> ClusterOptions {
         tls: None,
         no_advertise: false,
         connect_retries: 0,
+        connect_backoff: false,
         // Loopback-only test cluster.
         allow_unauthenticated: true,
     }

@@ -52,6 +52,7 @@ fn cluster(authorization: Option<RouteAuthorization>, routes: Vec<String>) -> Cl
         tls: None,
         no_advertise: false,
         connect_retries: 0,
+        connect_backoff: false,
         allow_unauthenticated: false,
     }
 }
@@ -84,10 +85,15 @@ fn route_info(server_id: &str, extra: &str) -> String {
 
 #[tokio::test]
 async fn a_cluster_without_route_authentication_refuses_to_start() {
-    let err = Server::start(Options { cluster: Some(cluster(None, vec![])), ..test_options() }).await.unwrap_err();
+    // Clients must log in, so routes must too, even on loopback.
+    let clients_log_in =
+        warden::config::load_str("authorization { token: \"a-long-client-token\" }", "c.conf").unwrap();
+    let opts = Options { cluster: Some(cluster(None, vec![])), ..test_options() };
+    let opts = Options { authorization: clients_log_in.options.authorization, ..opts };
+    let err = Server::start(opts).await.unwrap_err();
     assert!(matches!(err, StartError::Cluster(ClusterError::Unauthenticated)), "{err}");
     assert!(err.to_string().contains("insecure_allow_unauthenticated_routes"), "says how to fix it: {err}");
-    let err = warden::config::load_str("cluster { port: 6222 }", "c.conf").unwrap_err();
+    let err = warden::config::load_str("cluster { listen: 0.0.0.0:6222 }", "c.conf").unwrap_err();
     assert_eq!((err.line(), err.column()), (Some(1), Some(1)), "{err}");
     let opted_out = cluster(None, vec![]);
     let server = node("loopback", ClusterOptions { allow_unauthenticated: true, ..opted_out }).await;

@@ -309,9 +309,12 @@ async fn a_wrong_password_and_a_client_on_the_leaf_port_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leaf_port_without_client_authentication_refuses_to_load() {
-    let err = warden::config::load_str("leafnodes { port: 7422 }", "open.conf").unwrap_err().to_string();
+async fn a_leaf_port_without_client_authentication_refuses_to_load_beyond_loopback() {
+    let err = warden::config::load_str("leafnodes { listen: 0.0.0.0:7422 }", "open.conf").unwrap_err().to_string();
     assert!(err.contains("insecure_allow_unauthenticated_leafnodes"), "{err}");
+    // On loopback (the default host) it loads, with a warning.
+    let loaded = warden::config::load_str("leafnodes { port: 7422 }", "open.conf").unwrap();
+    assert!(loaded.warnings.iter().any(|w| w.contains("leaf nodes need no credentials")), "{:?}", loaded.warnings);
 }
 
 /// A warden leaf of a reference hub, logged in by `login`.

@@ -612,6 +612,7 @@ async fn routez_and_varz_show_the_cluster_without_route_credentials() {
         tls: None,
         no_advertise: false,
         connect_retries: 0,
+        connect_backoff: false,
         // Loopback-only test cluster.
         allow_unauthenticated: true,
     };

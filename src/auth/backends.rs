@@ -148,6 +148,15 @@ pub struct UserEntry {
     pub credential: u64,
     /// The user's `rate_limit`.
     pub rate_limit: Option<RateLimit>,
+    /// `allowed_connection_types`, upper case; empty = every kind.
+    pub connection_types: Vec<String>,
+}
+
+/// Whether a user whose `allowed_connection_types` is `allowed` may log
+/// in on `facts`' kind of connection (nats-server's `connectionTypeAllowed`:
+/// an empty list allows every kind).
+fn connection_allowed(allowed: &[String], facts: &ConnectionFacts) -> bool {
+    allowed.is_empty() || allowed.iter().any(|t| t == facts.connection.jwt_name())
 }
 
 /// One configured nkey user.
@@ -161,6 +170,8 @@ pub struct NkeyEntry {
     pub permissions: Arc<PermissionSet>,
     /// The user's `rate_limit`.
     pub rate_limit: Option<RateLimit>,
+    /// `allowed_connection_types`, upper case; empty = every kind.
+    pub connection_types: Vec<String>,
 }
 
 impl NkeyEntry {
@@ -231,6 +242,9 @@ impl UsersAuth {
         let verified = key.verify(nonce.as_bytes(), signature.as_deref().unwrap_or(&zeros));
         match entry {
             Some(entry) if verified && facts.nonce.is_some() && signature.is_some() => {
+                if !connection_allowed(&entry.connection_types, facts) {
+                    return Verdict::Refuse(RefusalReason::NotAllowedHere);
+                }
                 Verdict::Accept(entry.identity(nkey))
             }
             _ => Verdict::Refuse(RefusalReason::BadCredentials),
@@ -278,6 +292,9 @@ impl Authenticator for UsersAuth {
         let anonymous =
             claims.user.is_none() && claims.password.is_none() && claims.token.is_none() && claims.nkey.is_none();
         if let (Some(name), true, false) = (&self.no_auth_user, anonymous, self.map_certificates) {
+            if self.users.get(name).is_some_and(|e| !connection_allowed(&e.connection_types, facts)) {
+                return Verdict::Refuse(RefusalReason::NotAllowedHere);
+            }
             return self.identity(name).map_or(Verdict::Refuse(RefusalReason::MissingCredentials), Verdict::Accept);
         }
         let name = if self.map_certificates {
@@ -297,6 +314,10 @@ impl Authenticator for UsersAuth {
         let entry = self.users.get(&name);
         if !self.check_password(&name, entry, candidate) {
             return Verdict::Refuse(RefusalReason::BadCredentials);
+        }
+        // After the password, so a guesser learns nothing of the user from it.
+        if entry.is_some_and(|e| !connection_allowed(&e.connection_types, facts)) {
+            return Verdict::Refuse(RefusalReason::NotAllowedHere);
         }
         self.identity(&name).map_or(Verdict::Refuse(RefusalReason::BadCredentials), Verdict::Accept)
     }

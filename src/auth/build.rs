@@ -334,7 +334,13 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
             .map_err(|err| err.owned_by(&owner))?;
         let key = PublicKey::parse_as(&user.nkey, KeyType::User)
             .map_err(|source| AuthSetupError::Nkey { owner: owner.clone(), source })?;
-        let entry = NkeyEntry { account: account.into(), key, permissions, rate_limit: user.rate_limit };
+        let entry = NkeyEntry {
+            account: account.into(),
+            key,
+            permissions,
+            rate_limit: user.rate_limit,
+            connection_types: user.allowed_connection_types.clone(),
+        };
         nkey_entries.insert(user.nkey.clone(), entry);
     }
     let mut entries = HashMap::with_capacity(users.len());
@@ -352,8 +358,14 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
             }
             None => (None, 0),
         };
-        let entry =
-            UserEntry { account: account.into(), password, permissions, credential, rate_limit: user.rate_limit };
+        let entry = UserEntry {
+            account: account.into(),
+            password,
+            permissions,
+            credential,
+            rate_limit: user.rate_limit,
+            connection_types: user.allowed_connection_types.clone(),
+        };
         entries.insert(user.user.clone(), entry);
     }
     // Unknown users are verified against a hash of the most common scheme

@@ -23,6 +23,8 @@ struct Ports {
     monitoring: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     cluster: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    websocket: Vec<String>,
 }
 
 /// What was bound, for the ports file.
@@ -34,6 +36,9 @@ pub struct Bound {
     pub monitoring: Option<(SocketAddr, bool)>,
     /// Route listener and whether it is TLS.
     pub cluster: Option<(SocketAddr, bool)>,
+    /// WebSocket listener and whether it is TLS (`wss`); nats.js's test
+    /// harness reads its port here.
+    pub websocket: Option<(SocketAddr, bool)>,
 }
 
 /// `scheme://ip:port`, with 127.0.0.1 for an unspecified address (what a
@@ -68,6 +73,7 @@ impl RunFiles {
                     .into_iter()
                     .collect(),
                 cluster: bound.cluster.map(|(a, tls)| url(if tls { "tls" } else { "nats" }, a)).into_iter().collect(),
+                websocket: bound.websocket.map(|(a, tls)| url(if tls { "wss" } else { "ws" }, a)).into_iter().collect(),
             };
             let path = dir.join(format!("{program}_{pid}.ports"));
             let json = serde_json::to_vec(&ports).map_err(io::Error::other)?;
@@ -113,13 +119,14 @@ mod tests {
             client: ("0.0.0.0:4222".parse().unwrap(), false),
             monitoring: Some(("127.0.0.1:8222".parse().unwrap(), false)),
             cluster: None,
+            websocket: Some(("0.0.0.0:8080".parse().unwrap(), false)),
         };
         let files = RunFiles::write(Some(&pid_file), Some(&dir), "nats-server", &bound).unwrap();
         assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), std::process::id().to_string());
         let ports = dir.join(format!("nats-server_{}.ports", std::process::id()));
         assert_eq!(
             std::fs::read_to_string(&ports).unwrap(),
-            r#"{"nats":["nats://127.0.0.1:4222"],"monitoring":["http://127.0.0.1:8222"]}"#
+            r#"{"nats":["nats://127.0.0.1:4222"],"monitoring":["http://127.0.0.1:8222"],"websocket":["ws://127.0.0.1:8080"]}"#
         );
         drop(files);
         assert!(!pid_file.exists() && !ports.exists());
@@ -136,7 +143,12 @@ mod tests {
         let (pid_file, ports) = (dir.join("w.pid"), dir.join(format!("warden_{}.ports", std::process::id())));
         std::os::unix::fs::symlink(&victim, &pid_file).unwrap();
         std::fs::hard_link(&other, &ports).unwrap();
-        let bound = Bound { client: ("127.0.0.1:4222".parse().unwrap(), false), monitoring: None, cluster: None };
+        let bound = Bound {
+            client: ("127.0.0.1:4222".parse().unwrap(), false),
+            monitoring: None,
+            cluster: None,
+            websocket: None,
+        };
         let files = RunFiles::write(Some(&pid_file), Some(&dir), "warden", &bound).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "the symlink's target is untouched");
         assert_eq!(std::fs::read_to_string(&other).unwrap(), "precious too", "the hard link's file is untouched");

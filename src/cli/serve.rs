@@ -200,6 +200,7 @@ async fn run(flags: &Flags, opts: Options, log_file: Option<Arc<LogFile>>, progr
     let client_tls = opts.tls.as_ref().is_some_and(|t| !t.allow_non_tls);
     let https = opts.http.as_ref().is_some_and(|h| h.tls);
     let route_tls = opts.cluster.as_ref().is_some_and(|c| c.tls.is_some());
+    let ws_tls = opts.websocket.as_ref().is_some_and(|w| w.tls.is_some());
     let mut server = match Server::start(opts).await {
         Ok(server) => server,
         Err(err) => {
@@ -211,6 +212,7 @@ async fn run(flags: &Flags, opts: Options, log_file: Option<Arc<LogFile>>, progr
         client: (server.local_addr(), client_tls),
         monitoring: server.monitor_addr().map(|a| (a, https)),
         cluster: server.cluster().map(|c| (c.listen_addr, route_tls)),
+        websocket: server.websocket_addr().map(|a| (a, ws_tls)),
     };
     let _files = match RunFiles::write(pid_file.as_deref(), ports_dir.as_deref(), program, &bound) {
         Ok(files) => files,

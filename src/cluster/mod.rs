@@ -230,12 +230,16 @@ impl Cluster {
         let tls = route_tls(&opts)?;
         if route_auth.is_none() && tls.is_none() {
             if !opts.allow_unauthenticated {
-                return Err(ClusterError::Unauthenticated);
-            }
-            warn!(
-                "cluster routes are NOT authenticated (insecure_allow_unauthenticated_routes): anyone who reaches \
+                if !crate::config::open_loopback_listener(&broker.opts, &opts.host) {
+                    return Err(ClusterError::Unauthenticated);
+                }
+                warn!("{}", crate::config::OPEN_LOOPBACK_ROUTES);
+            } else {
+                warn!(
+                    "cluster routes are NOT authenticated (insecure_allow_unauthenticated_routes): anyone who reaches \
                  the cluster port can read and inject every message; use only on a trusted loopback network"
-            );
+                );
+            }
         }
         Ok(Arc::new(Cluster {
             broker,

@@ -17,6 +17,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest retry delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest retry delay with `connect_backoff` (nats-server's
+/// `DEFAULT_ROUTE_CONNECT_MAX`).
+const MAX_BACKOFF_CONFIGURED: Duration = Duration::from_secs(30);
 
 /// A parsed `nats-route://[user:pass@]host:port[/]`.
 #[derive(Debug, Clone)]
@@ -77,6 +80,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
     let mut shutdown = cluster.broker.shutdown_signal();
     let mut failures = 0u32;
     let mut backoff = FIRST_BACKOFF;
+    let max_backoff = if cluster.opts.connect_backoff { MAX_BACKOFF_CONFIGURED } else { MAX_BACKOFF };
     loop {
         if *shutdown.borrow() {
             break;
@@ -144,7 +148,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
             _ = tokio::time::sleep(backoff) => {}
             _ = crate::broker::stopping(&mut shutdown) => break,
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff = (backoff * 2).min(max_backoff);
     }
     cluster.solicit_done(&url);
 }

@@ -281,6 +281,7 @@ pub(crate) struct ExportB {
     accounts: Option<Vec<String>>,
     response: ResponseType,
     threshold: Duration,
+    allow_trace: bool,
 }
 
 /// `{stream: S, accounts: [..]}` or `{service: S, accounts, response, threshold}`.
@@ -292,13 +293,20 @@ fn export(value: &Value) -> Result<Export, ConfigError> {
         accounts: None,
         response: ResponseType::Singleton,
         threshold: DEFAULT_RESPONSE_THRESHOLD,
+        allow_trace: false,
     };
     EXPORT.read_value("an export", value, &mut b)?;
     let kind = match b.is_service {
         true => ExportKind::Service { response: b.response, threshold: b.threshold },
         false => ExportKind::Stream,
     };
-    Ok(Export { subject: b.subject, kind, accounts: b.accounts, pos: value.pos.to_string() })
+    Ok(Export {
+        subject: b.subject,
+        kind,
+        accounts: b.accounts,
+        allow_trace: b.allow_trace,
+        pos: value.pos.to_string(),
+    })
 }
 
 /// One element of an account's `exports`: a stream or a service, and the
@@ -331,6 +339,18 @@ pub(crate) static EXPORT: Block<ExportB> = Block {
             (false, Some(e)) => Err(conflict(e, "Detected response directive on non-service")),
             _ => Ok(()),
         }),
+        Key(
+            &Opt::new(&["allow_trace"], Ty::Bool, Reload::Yes)
+                .means("Message traces (`Nats-Trace-Dest`) may follow requests into this service")
+                .default("false")
+                .differs("Accepted and kept; warden does not trace messages yet"),
+            |e, b, _| {
+                if !b.is_service {
+                    return Err(conflict(e, "Detected allow_trace directive on non-service"));
+                }
+                section::boolean(&e.value, "allow_trace").map(|a| b.allow_trace = a)
+            },
+        ),
         Key(
             &Opt::new(&["accounts"], Ty::Strings, Reload::Yes)
                 .means("The accounts that may import it")
@@ -393,6 +413,7 @@ pub(crate) struct ImportB {
     to: Option<String>,
     /// Where a stream's messages land, from `prefix` or `to`.
     local: LocalSubject,
+    allow_trace: bool,
     warnings: Vec<String>,
 }
 
@@ -405,6 +426,7 @@ fn import(value: &Value, warnings: &mut Vec<String>) -> Result<Import, ConfigErr
         is_service: false,
         to: None,
         local: LocalSubject::Same,
+        allow_trace: false,
         warnings: Vec::new(),
     };
     IMPORT.read_value("an import", value, &mut b)?;
@@ -413,7 +435,7 @@ fn import(value: &Value, warnings: &mut Vec<String>) -> Result<Import, ConfigErr
         true => ImportKind::Service { to: b.to.unwrap_or_else(|| b.subject.clone()) },
         false => ImportKind::Stream { local: b.to.map_or(b.local, LocalSubject::To) },
     };
-    Ok(Import { account: b.account, subject: b.subject, kind, pos: value.pos.to_string() })
+    Ok(Import { account: b.account, subject: b.subject, kind, allow_trace: b.allow_trace, pos: value.pos.to_string() })
 }
 
 /// One element of an account's `imports`. `to` is read before `prefix`,
@@ -468,6 +490,18 @@ pub(crate) static IMPORT: Block<ImportB> = Block {
                 }
                 b.local = LocalSubject::Prefix(p.to_owned());
                 Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["allow_trace"], Ty::Bool, Reload::Yes)
+                .means("Message traces (`Nats-Trace-Dest`) may follow a stream import into this account")
+                .default("false")
+                .differs("Accepted and kept; warden does not trace messages yet"),
+            |e, b, _| {
+                if b.is_service {
+                    return Err(conflict(e, "Detected allow_trace directive on a non-stream"));
+                }
+                section::boolean(&e.value, "allow_trace").map(|a| b.allow_trace = a)
             },
         ),
         Key(

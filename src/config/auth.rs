@@ -20,8 +20,7 @@ use crate::nkeys::{KeyType, PublicKey};
 /// nats-server's `authorization` keys that warden does not implement.
 const UNSUPPORTED_AUTH: &[&str] = &["nkeys", "accounts", "no_auth_user"];
 /// nats-server's users-entry keys that warden does not implement.
-const UNSUPPORTED_USER: &[&str] =
-    &["authorization", "allowed_connection_types", "connection_types", "clients", "account"];
+const UNSUPPORTED_USER: &[&str] = &["authorization", "account", "proxy_required"];
 /// nats-server's permissions keys that warden does not implement.
 const UNSUPPORTED_PERMISSIONS: &[&str] = &["import", "export"];
 
@@ -290,6 +289,7 @@ pub(crate) struct UserB {
     permissions: Option<Permissions>,
     tags: Vec<String>,
     rate_limit: Option<RateLimit>,
+    allowed_connection_types: Vec<String>,
     warnings: Vec<String>,
 }
 
@@ -304,20 +304,26 @@ fn user_entry(value: &Value, maps_certificates: bool, warnings: &mut Vec<String>
         permissions: None,
         tags: Vec::new(),
         rate_limit: None,
+        allowed_connection_types: Vec::new(),
         warnings: Vec::new(),
     };
     USER.read_value("a users entry", value, &mut b)?;
     warnings.append(&mut b.warnings);
     match (b.nkey, b.user) {
-        (Some(nkey), _) => {
-            Ok(UserEntry::Nkey(NkeyUser { nkey, permissions: b.permissions, tags: b.tags, rate_limit: b.rate_limit }))
-        }
+        (Some(nkey), _) => Ok(UserEntry::Nkey(NkeyUser {
+            nkey,
+            permissions: b.permissions,
+            tags: b.tags,
+            rate_limit: b.rate_limit,
+            allowed_connection_types: b.allowed_connection_types,
+        })),
         (None, Some(user)) => Ok(UserEntry::Named(User {
             user,
             password: b.password,
             permissions: b.permissions,
             tags: b.tags,
             rate_limit: b.rate_limit,
+            allowed_connection_types: b.allowed_connection_types,
         })),
         (None, None) => Err(no_name(&b.at)),
     }
@@ -400,8 +406,43 @@ pub(crate) static USER: Block<UserB> = Block {
                 .differs("warden only"),
             |e, b, _| super::rate::read(&e.value, "user rate_limit").map(|r| b.rate_limit = Some(r)),
         ),
+        Key(
+            &Opt::new(&["allowed_connection_types", "connection_types", "clients"], Ty::Strings, Reload::Yes)
+                .means(
+                    "The kinds of connection the user may log in on: `STANDARD`, `WEBSOCKET`, `LEAFNODE`, \
+                    `LEAFNODE_WS`, `MQTT`, `MQTT_WS`, `IN_PROCESS` (any case); on any other the login \
+                    fails with `Authorization Violation`",
+                )
+                .default("every kind")
+                .differs("warden has no MQTT, in-process or WebSocket leaf connections: those kinds admit nobody"),
+            |e, b, _| connection_types(&e.value).map(|t| b.allowed_connection_types = t),
+        ),
     ],
 };
+
+/// `allowed_connection_types`: a list of nats-server's connection type
+/// names (or one), upper-cased. An unknown name is refused with
+/// nats-server's message (it refuses the config too).
+fn connection_types(value: &Value) -> Result<Vec<String>, ConfigError> {
+    let items = match &value.kind {
+        Kind::Array(items) => items.iter().collect(),
+        _ => vec![value],
+    };
+    let mut types = Vec::new();
+    let mut unknown = Vec::new();
+    for item in items {
+        let name = section::string(item, "a connection type")?.to_ascii_uppercase();
+        if !super::options::CONNECTION_TYPES.contains(&name.as_str()) {
+            unknown.push(format!("{name:?}"));
+        } else if !types.contains(&name) {
+            types.push(name);
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(invalid(value, format!("invalid connection types [{}]", unknown.join(" "))));
+    }
+    Ok(types)
+}
 
 /// A user's `tags` (warden): strings such as `team:eng`, for
 /// `{{tag(team)}}` in permission templates. Lower-cased, as nats-server

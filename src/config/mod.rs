@@ -56,7 +56,10 @@ pub(crate) use duration::parse_duration;
 pub use error::{ConfigError, ErrorKind};
 #[cfg(test)]
 pub(crate) use load::offered_tls_names;
-pub use load::{load_file, load_file_with_env, load_str, load_str_with_env, Loaded, UNAUTHENTICATED_ROUTES};
+pub use load::{
+    load_file, load_file_with_env, load_str, load_str_with_env, open_loopback_listener, Loaded,
+    OPEN_LOOPBACK_LEAFNODES, OPEN_LOOPBACK_ROUTES, UNAUTHENTICATED_ROUTES,
+};
 pub use operator::{decode_operators, trusted_keys, DEFAULT_RESOLVER_LIMIT};
 pub use options::*;
 pub use rate::DEFAULT_CLOSE_AFTER;

@@ -16,7 +16,15 @@ pub struct Options {
     pub port: u16,
     /// `server_name`; the server id when absent.
     pub server_name: Option<String>,
-    /// `max_connections` / `max_conn`.
+    /// `server_tags`: labels in `/varz` and every `$SYS` message's server
+    /// info, which `$SYS.REQ.SERVER.PING.*` requests filter on (`tags`).
+    /// Kept as written (trimmed, duplicates dropped), as nats-server 2.15.
+    pub server_tags: Vec<String>,
+    /// `server_metadata`: free-form `key: value` strings shown in `/varz`
+    /// and every `$SYS` message's server info (`metadata`), by key.
+    pub server_metadata: std::collections::BTreeMap<String, String>,
+    /// `max_connections` / `max_conn`; 0 refuses every client (nats-server
+    /// reads 0 and below so).
     pub max_connections: usize,
     /// `max_connections_per_ip` (warden only): live connections one peer
     /// address may hold; 0 = no limit (the default, as nats-server has none).
@@ -239,6 +247,9 @@ pub struct Export {
     /// `accounts`: who may import it; `None` = every account (public, as
     /// nats-server; warden names each public export at start).
     pub accounts: Option<Vec<String>>,
+    /// `allow_trace`: message traces may cross this export (nats-server
+    /// 2.11). Kept for message tracing, which warden does not do yet.
+    pub allow_trace: bool,
     /// Where it was written, for messages (`file:line:col`).
     pub pos: String,
 }
@@ -266,6 +277,10 @@ pub struct Import {
     pub subject: String,
     /// What is imported, and under which local subject.
     pub kind: ImportKind,
+    /// `allow_trace` on a stream import: message traces may follow the
+    /// stream into this account (nats-server 2.11). Kept for message
+    /// tracing, which warden does not do yet.
+    pub allow_trace: bool,
     /// Where it was written, for messages (`file:line:col`).
     pub pos: String,
 }
@@ -311,6 +326,8 @@ impl Default for Options {
             host: "127.0.0.1".into(),
             port: DEFAULT_PORT,
             server_name: None,
+            server_tags: Vec::new(),
+            server_metadata: std::collections::BTreeMap::new(),
             max_connections: 65_536,
             max_connections_per_ip: 0,
             accept_rate: AcceptRate::default(),
@@ -466,6 +483,10 @@ pub struct User {
     /// `rate_limit` (warden): how fast each of the user's connections may
     /// publish.
     pub rate_limit: Option<RateLimit>,
+    /// `allowed_connection_types` / `connection_types` / `clients`: the
+    /// kinds of connection the user may log in on, by nats-server's names
+    /// (upper case); empty = every kind.
+    pub allowed_connection_types: Vec<String>,
 }
 
 /// One `users` entry that logs in with an nkey: no password, the client
@@ -480,7 +501,16 @@ pub struct NkeyUser {
     pub tags: Vec<String>,
     /// `rate_limit` (warden), as for [`User::rate_limit`].
     pub rate_limit: Option<RateLimit>,
+    /// As [`User::allowed_connection_types`].
+    pub allowed_connection_types: Vec<String>,
 }
+
+/// The connection types nats-server's `allowed_connection_types` names.
+/// warden serves `STANDARD`, `WEBSOCKET` and `LEAFNODE`; a user allowed
+/// only on the others (MQTT, in-process, leaf nodes over WebSocket) logs
+/// in nowhere, as on a nats-server without those listeners.
+pub const CONNECTION_TYPES: &[&str] =
+    &["STANDARD", "WEBSOCKET", "LEAFNODE", "LEAFNODE_WS", "MQTT", "MQTT_WS", "IN_PROCESS"];
 
 /// `rate_limit { msgs_per_sec, bytes_per_sec, burst_msgs, burst_bytes }`
 /// (warden): how fast a publisher may send. One over it is not read until
@@ -693,6 +723,9 @@ pub struct ClusterOptions {
     pub no_advertise: bool,
     /// `connect_retries`.
     pub connect_retries: u32,
+    /// `connect_backoff`: the delay between attempts to dial a route
+    /// doubles up to 30 s (nats-server's ceiling) instead of warden's 5 s.
+    pub connect_backoff: bool,
     /// `insecure_allow_unauthenticated_routes` (warden only): run the route
     /// listener without route authentication or TLS. Without it such a
     /// cluster refuses to start, since anyone reaching the port could read
@@ -713,6 +746,7 @@ impl Default for ClusterOptions {
             tls: None,
             no_advertise: false,
             connect_retries: 0,
+            connect_backoff: false,
             allow_unauthenticated: false,
         }
     }

@@ -27,7 +27,8 @@ struct Varz<'a> {
     tls_required: bool,
     tls_verify: bool,
     connect_urls: Vec<String>,
-    max_connections: usize,
+    /// -1 when `max_connections` is 0 (every client refused), as nats-server.
+    max_connections: i64,
     max_subscriptions: usize,
     /// Nanoseconds, as Go's `time.Duration`.
     ping_interval: u128,
@@ -71,6 +72,12 @@ struct Varz<'a> {
     accounts: usize,
     http_req_stats: BTreeMap<&'static str, u64>,
     config_load_time: String,
+    /// `server_tags`, as written.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tags: &'a [String],
+    /// `server_metadata`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: &'a BTreeMap<String, String>,
     warden: Warden,
 }
 
@@ -256,7 +263,10 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         tls_required: tls.as_ref().is_some_and(|t| !t.allow_non_tls),
         tls_verify: tls.as_ref().is_some_and(|t| t.verify),
         connect_urls: cluster.map(|c| c.connect_urls()).unwrap_or_default(),
-        max_connections: opts.max_connections,
+        max_connections: match opts.max_connections {
+            0 => -1,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        },
         max_subscriptions: opts.max_subscriptions,
         ping_interval: opts.ping_interval.as_nanos(),
         ping_max: opts.ping_max,
@@ -298,6 +308,8 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         accounts: broker.accounts.len(),
         http_req_stats: requests,
         config_load_time: rfc3339(broker.identity.started),
+        tags: &opts.server_tags,
+        metadata: &opts.server_metadata,
         warden: Warden { security: security(monitor) },
     })
 }

@@ -517,10 +517,13 @@ pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     monitor::check(opts).map_err(StartError::Monitor)?;
     if let Some(cluster) = &opts.cluster {
         let unauthenticated = cluster.authorization.is_none() && cluster.tls.is_none();
-        if unauthenticated && !cluster.allow_unauthenticated {
+        let open = unauthenticated && crate::config::open_loopback_listener(opts, &cluster.host);
+        if unauthenticated && !cluster.allow_unauthenticated && !open {
             return Err(StartError::Cluster(ClusterError::Unauthenticated));
         }
-        if unauthenticated {
+        if open && !cluster.allow_unauthenticated {
+            warnings.push(crate::config::OPEN_LOOPBACK_ROUTES.into());
+        } else if unauthenticated {
             warnings.push(
                 "cluster routes are not authenticated (insecure_allow_unauthenticated_routes): anyone who reaches the cluster port can read and inject every message".into(),
             );

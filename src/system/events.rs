@@ -277,7 +277,9 @@ mod tests {
     }
 
     fn render_json(event: &ServerEvent) -> Option<(String, Value)> {
-        let facts = ServerFacts { name: "n1", host: "127.0.0.1", id: "NID", cluster: None };
+        let metadata = std::collections::BTreeMap::new();
+        let facts =
+            ServerFacts { name: "n1", host: "127.0.0.1", id: "NID", cluster: None, tags: &[], metadata: &metadata };
         let server = ServerInfo::new(&facts, 1, rfc3339(SystemTime::now()));
         render(event, &server, "NID").map(|(s, b)| (s, serde_json::from_slice(&b).unwrap()))
     }
@@ -318,7 +320,9 @@ mod tests {
 
     #[test]
     fn account_connection_counts_have_nats_servers_shape_and_subjects() {
-        let facts = ServerFacts { name: "n1", host: "127.0.0.1", id: "NID", cluster: None };
+        let metadata = std::collections::BTreeMap::new();
+        let facts =
+            ServerFacts { name: "n1", host: "127.0.0.1", id: "NID", cluster: None, tags: &[], metadata: &metadata };
         let server = ServerInfo::new(&facts, 1, rfc3339(SystemTime::now()));
         let stat = serde_json::json!({"acc": "A", "conns": 1, "leafnodes": 0, "total_conns": 1});
         let (subjects, body) = account_conns("A", stat, &server);

@@ -124,11 +124,20 @@ struct OwnFacts {
     host: String,
     id: String,
     cluster: Option<String>,
+    tags: Vec<String>,
+    metadata: std::collections::BTreeMap<String, String>,
 }
 
 impl OwnFacts {
     fn view(&self) -> ServerFacts<'_> {
-        ServerFacts { name: &self.name, host: &self.host, id: &self.id, cluster: self.cluster.as_deref() }
+        ServerFacts {
+            name: &self.name,
+            host: &self.host,
+            id: &self.id,
+            cluster: self.cluster.as_deref(),
+            tags: &self.tags,
+            metadata: &self.metadata,
+        }
     }
 }
 
@@ -244,6 +253,8 @@ impl Service {
             host: broker.opts.host.clone(),
             id: broker.identity.id.clone(),
             cluster: self.api.cluster_name(),
+            tags: broker.opts.server_tags.clone(),
+            metadata: broker.opts.server_metadata.clone(),
         }
     }
 
@@ -273,7 +284,8 @@ impl Service {
                 return;
             }
         };
-        if !body.selects(&facts) {
+        // nats-server 2.15.1 answers IDZ whatever the filter says.
+        if request != Request::Idz && !body.selects(&facts) {
             return;
         }
         let data = match request {

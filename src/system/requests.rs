@@ -8,6 +8,8 @@
 //! every account make about itself, and those answer with that account's
 //! data only.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -124,10 +126,17 @@ impl Body {
         if payload.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body::default());
         }
-        match serde_json::from_slice::<Value>(payload) {
-            Ok(Value::Object(options)) => Ok(Body { options }),
-            _ => Err(ApiFailure::bad_request("request body is not a JSON object")),
+        let options = match serde_json::from_slice::<Value>(payload) {
+            Ok(Value::Object(options)) => options,
+            _ => return Err(ApiFailure::bad_request("request body is not a JSON object")),
+        };
+        // nats-server answers a `tags` it cannot read as strings with a 400.
+        match options.get("tags") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(tags)) if tags.iter().all(Value::is_string) => {}
+            Some(_) => return Err(ApiFailure::bad_request("request tags must be a list of strings")),
         }
+        Ok(Body { options })
     }
 
     fn text(&self, key: &str) -> &str {
@@ -137,18 +146,22 @@ impl Body {
     /// Whether this server is one the filter options select (nats-server's
     /// `filterRequest`: substring matches on name, host and cluster, or
     /// equality with `exact_match`, which the `nats` CLI sets when it asks
-    /// one server by name; every tag must be present, and warden has none;
-    /// no JetStream domain).
+    /// one server by name; every requested tag must be one of this
+    /// server's `server_tags`, trimmed and without regard to case, as
+    /// nats-server 2.15 compares them; no JetStream domain).
     pub fn selects(&self, server: &ServerFacts<'_>) -> bool {
         let exact = self.options.get("exact_match").and_then(Value::as_bool).unwrap_or(false);
         let matches =
             |have: &str, wanted: &str| wanted.is_empty() || if exact { have == wanted } else { have.contains(wanted) };
         let cluster = self.text("cluster");
-        let has_tags = self.options.get("tags").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
+        // `parse` let only strings through; the server's own are lower case.
+        let wanted = self.options.get("tags").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let holds = |tag: &str| server.tags.iter().any(|own| own.eq_ignore_ascii_case(tag.trim()));
+        let has_tags = wanted.iter().all(|t| t.as_str().is_some_and(holds));
         matches(server.name, self.text("server_name"))
             && matches(server.host, self.text("host"))
             && (cluster.is_empty() || server.cluster.is_some_and(|c| matches(c, cluster)))
-            && !has_tags
+            && has_tags
             && self.text("domain").is_empty()
     }
 
@@ -180,6 +193,10 @@ pub struct ServerFacts<'a> {
     pub id: &'a str,
     /// The cluster's name.
     pub cluster: Option<&'a str>,
+    /// `server_tags`.
+    pub tags: &'a [String],
+    /// `server_metadata`.
+    pub metadata: &'a BTreeMap<String, String>,
 }
 
 /// nats-server's `ServerInfo`, at the head of every answer and event.
@@ -191,6 +208,10 @@ pub struct ServerInfo<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<&'a str>,
     ver: &'static str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: &'a BTreeMap<String, String>,
     seq: u64,
     jetstream: bool,
     time: String,
@@ -205,6 +226,8 @@ impl<'a> ServerInfo<'a> {
             id: facts.id,
             cluster: facts.cluster,
             ver: crate::proto::NATS_VERSION,
+            tags: facts.tags,
+            metadata: facts.metadata,
             seq,
             jetstream: false,
             time,
@@ -335,13 +358,27 @@ mod tests {
 
     #[test]
     fn bodies_and_filters() {
-        let facts = ServerFacts { name: "n1", host: "127.0.0.1", id: ID, cluster: Some("east") };
+        let (tags, metadata) = (vec!["az:1".to_owned(), "rack:b".to_owned()], BTreeMap::new());
+        let facts = ServerFacts {
+            name: "n1",
+            host: "127.0.0.1",
+            id: ID,
+            cluster: Some("east"),
+            tags: &tags,
+            metadata: &metadata,
+        };
         assert!(Body::parse(b"").unwrap().selects(&facts));
         assert!(Body::parse(br#"{"server_name":"n"}"#).unwrap().selects(&facts));
         assert!(!Body::parse(br#"{"server_name":"n2"}"#).unwrap().selects(&facts));
         assert!(Body::parse(br#"{"cluster":"ea"}"#).unwrap().selects(&facts));
         assert!(!Body::parse(br#"{"cluster":"west"}"#).unwrap().selects(&facts));
         assert!(!Body::parse(br#"{"tags":["x"]}"#).unwrap().selects(&facts));
+        // Every tag must be held, compared trimmed and case-blind (nats-server 2.15.1).
+        assert!(Body::parse(br#"{"tags":["AZ:1 ","rack:b"]}"#).unwrap().selects(&facts));
+        assert!(!Body::parse(br#"{"tags":["az:1","x"]}"#).unwrap().selects(&facts));
+        assert!(Body::parse(br#"{"tags":[]}"#).unwrap().selects(&facts));
+        assert!(Body::parse(br#"{"tags":[1]}"#).is_err());
+        assert!(Body::parse(br#"{"tags":"az:1"}"#).is_err());
         assert!(!Body::parse(br#"{"domain":"hub"}"#).unwrap().selects(&facts));
         // `nats server request --name n1` asks for exactly n1, never n10.
         let exact = |body: &str| Body::parse(body.as_bytes()).unwrap().selects(&facts);
@@ -376,7 +413,9 @@ mod tests {
 
     #[test]
     fn envelopes_have_nats_servers_shape() {
-        let facts = ServerFacts { name: "n1", host: "h", id: ID, cluster: None };
+        let metadata = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
+        let tags = vec!["az:1".to_owned()];
+        let facts = ServerFacts { name: "n1", host: "h", id: ID, cluster: None, tags: &tags, metadata: &metadata };
         let info = ServerInfo::new(&facts, 3, "2026-12-02T00:00:00Z".into());
         let ok: Value = serde_json::from_slice(&envelope(&info, Ok(serde_json::json!({"a": 1})))).unwrap();
         assert_eq!(ok["server"]["id"], ID);

@@ -386,7 +386,13 @@ fn translate_export(export: &JwtExport, accounts: Option<Vec<String>>, key: &str
             },
         },
     };
-    Export { subject: export.subject.clone(), kind, accounts, pos: format!("the JWT of account {key}") }
+    Export {
+        subject: export.subject.clone(),
+        kind,
+        accounts,
+        allow_trace: false,
+        pos: format!("the JWT of account {key}"),
+    }
 }
 
 fn translate_import(import: &JwtImport) -> Import {
@@ -404,6 +410,7 @@ fn translate_import(import: &JwtImport) -> Import {
                 account: import.account.clone(),
                 subject: import.subject.clone(),
                 kind: ImportKind::Stream { local },
+                allow_trace: false,
                 pos,
             }
         }
@@ -415,7 +422,13 @@ fn translate_import(import: &JwtImport) -> Import {
             } else {
                 (import.subject.clone(), import.subject.clone())
             };
-            Import { account: import.account.clone(), subject, kind: ImportKind::Service { to }, pos }
+            Import {
+                account: import.account.clone(),
+                subject,
+                kind: ImportKind::Service { to },
+                allow_trace: false,
+                pos,
+            }
         }
     }
 }

@@ -197,6 +197,7 @@ mod tests {
             account: "A".into(),
             subject: subject.into(),
             kind: ImportKind::Stream { local },
+            allow_trace: false,
             pos: String::new(),
         };
         StreamImport::new(&config, Arc::new(Account::new("A".into(), false))).unwrap()

@@ -31,6 +31,7 @@ fn cluster(password: Option<&str>) -> Arc<Cluster> {
         tls: None,
         no_advertise: false,
         connect_retries: 0,
+        connect_backoff: false,
     };
     Cluster::new(broker, guard, cluster_opts, "127.0.0.1:6222".parse().unwrap()).unwrap()
 }

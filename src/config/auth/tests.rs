@@ -226,7 +226,8 @@ authorization { users = [ {user: "alice@example.com"}, {user: "CN=carol,OU=eng",
             password: None,
             permissions: None,
             tags: Vec::new(),
-            rate_limit: None
+            rate_limit: None,
+            allowed_connection_types: Vec::new(),
         }
     );
     let o = ok("tls { cert_file: c, key_file: k, min_version: 1.3 }").options;

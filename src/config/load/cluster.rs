@@ -10,12 +10,12 @@ use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{ClusterOptions, RouteAuthorization};
 use crate::config::schema::{Block, Opt, Reload, Step::Check, Step::Key, Ty};
 use crate::config::section::{self, Bare};
-use crate::config::value::{Entry, Pos, Value};
+use crate::config::value::{Entry, Kind, Pos, Value};
 use crate::secret::Secret;
 
 /// nats-server's `cluster` keys that warden does not implement.
 const UNSUPPORTED_CLUSTER: &[&str] =
-    &["advertise", "cluster_advertise", "permissions", "pool_size", "accounts", "compression", "pinned_certs"];
+    &["advertise", "cluster_advertise", "permissions", "pool_size", "accounts", "pinned_certs"];
 
 /// What `cluster {}` is read into.
 pub(super) struct Cluster {
@@ -104,6 +104,33 @@ pub(super) static CLUSTER: Block<Cluster> = Block {
             },
         ),
         Key(
+            &Opt::new(&["connect_backoff"], Ty::Bool, Reload::Restart)
+                .means("The delay between attempts to dial a route doubles up to 30 s")
+                .default("false")
+                .differs(
+                    "Without it warden still doubles the delay, from 200 ms up to 5 s (nats-server: a \
+                    fixed 1 s)",
+                ),
+            |e, b, _| section::boolean(&e.value, "connect_backoff").map(|on| b.c.connect_backoff = on),
+        ),
+        Key(
+            &Opt::new(&["compression"], Ty::Text("`off` or `accept`, or `{ mode }`"), Reload::Restart)
+                .means("S2 compression of route traffic; warden does not compress, so only `off` and `accept`")
+                .default("accept")
+                .differs("warden never compresses: any mode that would (`on`, `s2_*`) is refused by name"),
+            |e, _, _| compression(&e.value),
+        ),
+        Key(
+            &Opt::new(&["write_timeout"], Ty::Text("`default` or `close`"), Reload::Restart)
+                .means("What a route write that misses `write_deadline` does: `close` closes the route")
+                .default("default")
+                .differs(
+                    "nats-server's default for routes is `retry`; warden closes the route (it reconnects), \
+                    and refuses `retry`",
+                ),
+            |e, _, _| super::write_timeout(&e.value, "cluster write_timeout", "routes"),
+        ),
+        Key(
             &Opt::new(&["insecure_allow_unauthenticated_routes"], Ty::Bool, Reload::Restart)
                 .means("Run the route listener without route authentication or TLS (loopback test setups)")
                 .default("false")
@@ -173,6 +200,56 @@ pub(super) static ROUTE_AUTH: Block<RouteAuth> = Block {
         }),
     ],
 };
+
+/// `compression`: `off` or `accept` (nats-server's names, any case, also
+/// `disabled`, `false` and `{ mode: ... }`); a mode that would compress is
+/// refused by name, since warden's routes never do.
+fn compression(value: &Value) -> Result<(), ConfigError> {
+    let mode = match &value.kind {
+        Kind::Bool(false) => return Ok(()),
+        Kind::Bool(true) => "true".to_owned(),
+        Kind::String(mode) => mode.to_ascii_lowercase(),
+        Kind::Map(map) => {
+            let mut mode = None;
+            for entry in &map.entries {
+                match entry.key.to_ascii_lowercase().as_str() {
+                    "mode" => mode = Some(&entry.value),
+                    "rtt_thresholds" | "thresholds" | "rtts" | "rtt" => {
+                        return Err(conflict(
+                            entry,
+                            "cluster compression rtt_thresholds only apply to s2_auto, which warden does not do",
+                        ))
+                    }
+                    _ => {
+                        return Err(ConfigError::at(
+                            ErrorKind::UnknownKey,
+                            &entry.key_pos,
+                            format!("unknown key `{}` in cluster compression; known keys: mode", entry.key),
+                        ))
+                    }
+                }
+            }
+            let Some(mode) = mode else {
+                return Err(invalid(value, "cluster compression needs `mode`"));
+            };
+            return compression(mode);
+        }
+        _ => return Err(invalid(value, "cluster compression must be off, accept, or { mode: ... }")),
+    };
+    match mode.as_str() {
+        "off" | "disabled" | "false" | "accept" => Ok(()),
+        "on" | "enabled" | "true" | "auto" | "s2_auto" | "s2_uncompressed" | "s2_fast" | "s2_better" | "s2_best" => {
+            Err(invalid(
+                value,
+                format!(
+                    "cluster compression {mode:?} is refused: warden does not compress routes; use `off` or \
+                    `accept` (a peer that asks for compression gets uncompressed traffic)"
+                ),
+            ))
+        }
+        _ => Err(invalid(value, format!("cluster compression: unsupported compression mode {mode:?}"))),
+    }
+}
 
 /// Routes authenticate with one user and password.
 fn missing_credentials(at: &Pos) -> ConfigError {

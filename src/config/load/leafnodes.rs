@@ -466,9 +466,9 @@ impl LeafUser {
     /// whose certificate maps to it, or an nkey).
     fn done(self, at: &Pos) -> Result<LeafLogin, ConfigError> {
         match (self.nkey, self.user, self.password) {
-            (Some(nkey), _, _) => Ok(LeafLogin::Nkey(NkeyUser { nkey, permissions: None, tags: Vec::new(), rate_limit: None }, self.account)),
+            (Some(nkey), _, _) => Ok(LeafLogin::Nkey(NkeyUser { nkey, permissions: None, tags: Vec::new(), rate_limit: None, allowed_connection_types: Vec::new() }, self.account)),
             (None, Some(user), password) if password.is_some() || self.maps_certificates => {
-                Ok(LeafLogin::Named(User { user, password, permissions: None, tags: Vec::new(), rate_limit: None }, self.account))
+                Ok(LeafLogin::Named(User { user, password, permissions: None, tags: Vec::new(), rate_limit: None, allowed_connection_types: Vec::new() }, self.account))
             }
             _ => Err(ConfigError::at(
                 ErrorKind::Invalid,

@@ -77,8 +77,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "disable_sublist_cache",
     "no_sublist_cache",
     "max_closed_clients",
-    "connect_error_reports",
-    "reconnect_error_reports",
     "prof_port",
     "mappings",
     "jetstream",
@@ -94,6 +92,29 @@ const UNSUPPORTED_TOP: &[&str] = &[
 
 /// Why a cluster without route authentication is refused, and the ways out.
 pub const UNAUTHENTICATED_ROUTES: &str = "cluster has no route authentication: anyone who reaches the cluster port could read and inject every message. Add `authorization { user, password }` or `tls { cert_file, key_file, ca_file }` (peers verified both ways) to the cluster block, or, on a trusted loopback-only network, `insecure_allow_unauthenticated_routes: true`";
+
+/// Whether a route or leaf node listener on `host` may go without
+/// authentication of its own because nothing here authenticates: no client
+/// needs credentials (no users, token, nkeys, callout or operator mode) and
+/// the listener binds a loopback address, so only this machine reaches it.
+/// Such a listener still reaches more than the client port does (a route
+/// carries every account, the system account's requests included), which
+/// is why it must be loopback; the server warns at every start.
+pub fn open_loopback_listener(o: &Options, host: &str) -> bool {
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback && !leafnodes::clients_authenticate(o)
+}
+
+/// The warning for routes admitted by [`open_loopback_listener`].
+pub const OPEN_LOOPBACK_ROUTES: &str = "cluster routes are not authenticated: allowed because no client needs credentials and the route listener is on loopback; anyone on this machine can join the cluster and read or inject every message of every account. Add cluster authorization before the cluster leaves this machine";
+
+/// The warning for leaf nodes admitted by [`open_loopback_listener`].
+pub const OPEN_LOOPBACK_LEAFNODES: &str = "leaf nodes need no credentials: allowed because no client needs credentials and the leafnode listener is on loopback; anyone on this machine can connect as a leaf node to the global account";
 
 /// The host a listener binds when the config names only a port.
 const LOOPBACK: &str = "127.0.0.1";
@@ -168,13 +189,35 @@ static TOP: Block<Top> = Block {
             |e, t, _| section::word(&e.value, "server_name").map(|n| t.o.server_name = Some(n.to_owned())),
         ),
         Key(
+            &Opt::new(&["server_tags"], Ty::Strings, Reload::Restart)
+                .means(
+                    "Labels (`az:1`, unquoted or quoted; trimmed, lower-cased) shown in `/varz` and in \
+                    every `$SYS` message's server info; `$SYS.REQ.SERVER.PING.*` requests with `tags` reach \
+                    only servers holding all of them",
+                )
+                .default("none"),
+            |e, t, _| server_tags(&e.value).map(|tags| t.o.server_tags = tags),
+        ),
+        Key(
+            &Opt::new(&["server_metadata"], Ty::Map("name: string"), Reload::Restart)
+                .means("Free-form strings shown in `/varz` and in every `$SYS` message's server info (`metadata`)")
+                .default("none"),
+            |e, t, _| server_metadata(&e.value).map(|m| t.o.server_metadata = m),
+        ),
+        Key(
             &Opt::new(&["max_connections", "max_conn"], Ty::Integer, Reload::Restart)
                 .means(
                     "Most client connections at once; past it a client gets `-ERR 'maximum \
-                    connections exceeded'`",
+                    connections exceeded'`; 0 (or less) refuses every client, as nats-server",
                 )
                 .default("65536"),
-            |e, t, _| section::count(&e.value, "max_connections", 1).map(|n| t.o.max_connections = n),
+            |e, t, _| {
+                // nats-server reads 0 and below as "refuse every client"
+                // (its `-1` in `/varz`).
+                let n = section::integer(&e.value, "max_connections")?;
+                t.o.max_connections = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
+                Ok(())
+            },
         ),
         Key(
             &Opt::new(&["max_connections_per_ip"], Ty::Integer, Reload::Restart)
@@ -239,6 +282,37 @@ static TOP: Block<Top> = Block {
                 .means("A write to a client that takes longer makes it a slow consumer")
                 .default("10s"),
             |e, t, _| positive_duration(e, Bare::Seconds, &mut t.warnings).map(|d| t.o.write_deadline = d),
+        ),
+        Key(
+            &Opt::new(&["feature_flags"], Ty::Map("flag: true or false"), Reload::Restart)
+                .means("Opt in or out of nats-server behaviour changes by name; every 2.15 flag is about JetStream")
+                .default("none")
+                .differs("warden has no feature flags: each one is accepted with a warning that it changes nothing"),
+            |e, t, _| feature_flags(e, &mut t.warnings),
+        ),
+        Key(
+            &Opt::new(&["connect_error_reports"], Ty::Integer, Reload::NoEffect)
+                .means("How often (in attempts) nats-server logs a route or leaf that keeps failing to connect")
+                .default("3600")
+                .differs("Accepted; warden logs every failed route dial at debug level and a give-up once"),
+            |e, _, _| section::integer_in(&e.value, "connect_error_reports", 0, i64::MAX).map(|_| ()),
+        ),
+        Key(
+            &Opt::new(&["reconnect_error_reports"], Ty::Integer, Reload::NoEffect)
+                .means("How often (in attempts) nats-server logs a lost route or leaf that fails to reconnect")
+                .default("1")
+                .differs("Accepted; as `connect_error_reports`"),
+            |e, _, _| section::integer_in(&e.value, "reconnect_error_reports", 0, i64::MAX).map(|_| ()),
+        ),
+        Key(
+            &Opt::new(&["write_timeout"], Ty::Text("`default` or `close`"), Reload::Restart)
+                .means(
+                    "What a client write that misses `write_deadline` does: `close` (and `default`, which \
+                    is `close` for clients) closes the connection as a slow consumer",
+                )
+                .default("default")
+                .differs("`retry` (keep a slow client that made progress) is refused: warden always closes it"),
+            |e, _, _| write_timeout(&e.value, "write_timeout", "clients"),
         ),
         Key(
             &Opt::new(&["lame_duck_duration"], Ty::Duration, Reload::Restart)
@@ -493,7 +567,7 @@ static TOP: Block<Top> = Block {
             },
         ),
         Key(
-            &Opt::new(&["no_system_account"], Ty::Bool, Reload::Restart)
+            &Opt::new(&["no_system_account", "no_system", "no_sys_acc"], Ty::Bool, Reload::Restart)
                 .means("Run without a system account")
                 .default("false"),
             |e, t, _| {
@@ -633,12 +707,21 @@ static TOP: Block<Top> = Block {
                     && !l.allow_unauthenticated
                     && !leafnodes::clients_authenticate(&t.o) =>
             {
-                Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, leafnodes::UNAUTHENTICATED_LEAFNODES))
+                if !open_loopback_listener(&t.o, &l.host) {
+                    return Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, leafnodes::UNAUTHENTICATED_LEAFNODES));
+                }
+                t.warnings.push(format!("{}: {OPEN_LOOPBACK_LEAFNODES}", e.key_pos));
+                Ok(())
             }
             _ => Ok(()),
         }),
         Check(|t, f| match (&t.o.cluster, f.get("cluster")) {
-            (Some(c), Some(e)) if c.authorization.is_none() && c.tls.is_none() && !c.allow_unauthenticated => {
+            (Some(c), Some(e))
+                if c.authorization.is_none()
+                    && c.tls.is_none()
+                    && !c.allow_unauthenticated
+                    && !open_loopback_listener(&t.o, &c.host) =>
+            {
                 Err(ConfigError::at(ErrorKind::Invalid, &e.key_pos, UNAUTHENTICATED_ROUTES))
             }
             _ => Ok(()),
@@ -762,6 +845,69 @@ fn positive_duration(entry: &Entry, bare: Bare, warnings: &mut Vec<String>) -> R
     Ok(d)
 }
 
+/// `server_tags`: a string or a list of strings (`[ id:abc ]` unquoted
+/// reads as the string `id:abc`), trimmed and lower-cased, empty ones and
+/// repeats dropped: what nats-server 2.15.1 shows in `/varz`.
+fn server_tags(value: &Value) -> Result<Vec<String>, ConfigError> {
+    let items = match &value.kind {
+        super::value::Kind::Array(items) => items.iter().collect(),
+        _ => vec![value],
+    };
+    let mut tags: Vec<String> = Vec::new();
+    for item in items {
+        let tag = section::string(item, "a server tag")?.trim().to_lowercase();
+        if !tag.is_empty() && !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
+}
+
+/// `feature_flags { name: bool }`: nats-server 2.14's switches for new
+/// behaviour, all about JetStream in 2.15; each is accepted with a warning
+/// that warden has no such switch (nats-server itself only warns about an
+/// unknown one).
+fn feature_flags(entry: &Entry, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    for flag in &section::map(&entry.value, "feature_flags")?.entries {
+        section::boolean(&flag.value, "a feature flag")?;
+        warnings.push(format!(
+            "{}: feature flag {:?} changes nothing: warden has no feature flags (nats-server's are about JetStream)",
+            flag.key_pos, flag.key
+        ));
+    }
+    Ok(())
+}
+
+/// `server_metadata { name: value }`: every value a string, as
+/// nats-server requires.
+fn server_metadata(value: &Value) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    let map = section::map(value, "server_metadata")?;
+    let mut out = std::collections::BTreeMap::new();
+    for entry in &map.entries {
+        let text = section::string(&entry.value, "a server_metadata value")?;
+        out.insert(entry.key.clone(), text.to_owned());
+    }
+    Ok(out)
+}
+
+/// `write_timeout` (nats-server 2.14): `default`, `close` or `retry`, as
+/// nats-server spells them (lower case). warden closes every connection
+/// whose write misses its deadline, so `retry` is refused by name; for
+/// `whose` connections `default` means what warden does.
+pub(super) fn write_timeout(value: &Value, what: &str, whose: &str) -> Result<(), ConfigError> {
+    match section::string(value, what)? {
+        "default" | "close" => Ok(()),
+        "retry" => Err(invalid(
+            value,
+            format!(
+                "{what}: retry is not supported: warden closes {whose} whose write misses write_deadline \
+                (use `close` or leave it out)"
+            ),
+        )),
+        _ => Err(invalid(value, format!("{what} must be 'default', 'close' or 'retry'"))),
+    }
+}
+
 /// A file path: a non-empty string.
 fn path_string<'v>(value: &'v Value, what: &str) -> Result<&'v str, ConfigError> {
     let s = section::string(value, what)?;
@@ -771,6 +917,8 @@ fn path_string<'v>(value: &'v Value, what: &str) -> Result<&'v str, ConfigError>
     Ok(s)
 }
 
+#[cfg(test)]
+mod compat_tests;
 #[cfg(test)]
 mod schema_tests;
 #[cfg(test)]

@@ -300,7 +300,6 @@ fn config_errors_with_positions() {
         ("listen: \"a b:1\"", Invalid, 1, 9, "spaces"),
         ("max_payload: 100MB", Invalid, 1, 14, "max_payload (104857600) cannot be higher than max_pending (67108864)"),
         ("max_payload: 0", Invalid, 1, 14, "between 1 and"),
-        ("max_connections: -1", Invalid, 1, 18, "between 1 and"),
         ("ping_max: 0", Invalid, 1, 11, "between 1 and"),
         ("ping_interval: 2m", Type, 1, 16, "write durations in quotes: \"2m\""),
         ("ping_interval: \"2x\"", Invalid, 1, 16, "unknown unit"),
@@ -403,7 +402,14 @@ fn config_errors_with_positions() {
         ("cluster { port: 6222, routes: [nats-route://u:p@h:0] }", Invalid, 1, 32, "nats-route://"),
         ("cluster { port: 6222, advertise: x }", UnknownKey, 1, 23, "does not support"),
         ("cluster { port: 6222, connect_retries: -1 }", Invalid, 1, 40, "between 0 and"),
-        ("\ncluster { port: 6222 }", Invalid, 2, 1, "no route authentication"),
+        ("\ncluster { listen: 0.0.0.0:6222 }", Invalid, 2, 1, "no route authentication"),
+        (
+            "authorization { token: \"s3cr3t-token-value\" }\ncluster { port: 6222 }",
+            Invalid,
+            2,
+            1,
+            "no route authentication",
+        ),
         ("cluster { port: 6222, insecure_allow_unauthenticated_routes: 1 }", Type, 1, 62, "true or false"),
     ];
     for (text, kind, line, column, message) in cases {
@@ -507,7 +513,7 @@ fn leafnodes_are_read_and_refused_without_client_authentication() {
     let leaf = loaded.options.leafnodes.unwrap();
     assert_eq!((leaf.host.as_str(), leaf.port), ("127.0.0.1", 7422));
     assert_eq!(leaf.advertise.as_deref(), Some("leaf.example:7422"));
-    let open = load_str("leafnodes {\n  port: 7422\n}", "l.conf").unwrap_err().to_string();
+    let open = load_str("leafnodes {\n  listen: 0.0.0.0:7422\n}", "l.conf").unwrap_err().to_string();
     assert!(open.starts_with("l.conf:1:1:") && open.contains("insecure_allow_unauthenticated_leafnodes"), "{open}");
     load_str("leafnodes { port: 7422, insecure_allow_unauthenticated_leafnodes: true }", "l.conf").unwrap();
     let s2 = load_str(&format!("{users}leafnodes {{ port: 7422, compression: s2_auto }}"), "l.conf")

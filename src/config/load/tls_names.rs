@@ -90,12 +90,19 @@ fn names<'v>(
         let Some(&(_, support)) = table.iter().find(|(known, _)| *known == name) else {
             return Err(invalid(item, format!("{unknown} {name}")));
         };
-        if let Missing(why) = support {
-            return Err(invalid(item, format!("{what}: {name} is not offered by warden: {why}")));
-        }
         found.push((item, name, support));
     }
     Ok(found)
+}
+
+/// Refuses the first name of `found` that warden does not implement, with
+/// its reason. Checked after unknown and insecure names, so a config
+/// nats-server refuses is refused for nats-server's reason first.
+fn refuse_missing(found: &[(&Value, &str, Support)], what: &str) -> Result<(), ConfigError> {
+    match found.iter().find_map(|(item, name, s)| if let Missing(why) = s { Some((item, name, why)) } else { None }) {
+        Some((item, name, why)) => Err(invalid(item, format!("{what}: {name} is not offered by warden: {why}"))),
+        None => Ok(()),
+    }
 }
 
 /// `cipher_suites`: the names, every one offered by warden. Insecure
@@ -104,16 +111,18 @@ fn names<'v>(
 pub(crate) fn cipher_suites(value: &Value, allow_insecure: bool) -> Result<Vec<String>, ConfigError> {
     let found = names(value, "cipher_suites", SUITES, "unrecognized cipher")?;
     let insecure: Vec<&str> = found.iter().filter(|(_, _, s)| *s == Insecure).map(|(_, n, _)| *n).collect();
-    if !insecure.is_empty() {
-        let listed = insecure.join(", ");
+    let listed = insecure.join(", ");
+    if !insecure.is_empty() && !allow_insecure {
         return Err(invalid(
             value,
-            match allow_insecure {
-                false => format!(
-                    "insecure cipher suites configured without 'allow_insecure_cipher_suites' option set: {listed}"
-                ),
-                true => format!("insecure cipher suites are not implemented by warden, even when allowed: {listed}"),
-            },
+            format!("insecure cipher suites configured without 'allow_insecure_cipher_suites' option set: {listed}"),
+        ));
+    }
+    refuse_missing(&found, "cipher_suites")?;
+    if !insecure.is_empty() {
+        return Err(invalid(
+            value,
+            format!("insecure cipher suites are not implemented by warden, even when allowed: {listed}"),
         ));
     }
     Ok(found.into_iter().map(|(_, name, _)| name.to_owned()).collect())
@@ -122,6 +131,7 @@ pub(crate) fn cipher_suites(value: &Value, allow_insecure: bool) -> Result<Vec<S
 /// `curve_preferences`: the names, in order, every one offered by warden.
 pub(crate) fn curve_preferences(value: &Value) -> Result<Vec<String>, ConfigError> {
     let found = names(value, "curve_preferences", CURVES, "unrecognized curve preference")?;
+    refuse_missing(&found, "curve_preferences")?;
     Ok(found.into_iter().map(|(_, name, _)| name.to_owned()).collect())
 }
 
