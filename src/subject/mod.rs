@@ -11,7 +11,9 @@ mod transform;
 mod trie;
 
 pub use cache::SubjectCache;
-pub use transform::{intersection, Transform, TransformError, MAX_TRANSFORM_WILDCARDS};
+pub use transform::{
+    intersection, Problem, Transform, TransformError, MAX_PARTITION_ARGUMENTS, MAX_TRANSFORM_WILDCARDS,
+};
 pub use trie::Trie;
 
 /// Token separator.
