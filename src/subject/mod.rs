@@ -7,10 +7,14 @@
 //! so the router, the permission compiler and the fuzz targets share it.
 
 mod cache;
+mod mapping;
 mod transform;
 mod trie;
 
 pub use cache::SubjectCache;
+pub use mapping::{
+    overlapping, MapDestination, Mapped, MappingError, MappingRule, Mappings, MAX_DESTINATIONS, MAX_MAPPINGS,
+};
 pub use transform::{
     intersection, Problem, Transform, TransformError, MAX_PARTITION_ARGUMENTS, MAX_TRANSFORM_WILDCARDS,
 };

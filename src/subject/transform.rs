@@ -235,6 +235,16 @@ impl Transform {
         self.dest.iter().all(|p| matches!(p, Part::Literal(_)))
     }
 
+    /// Whether every literal subject the source matches becomes a valid
+    /// literal subject: true unless a function cuts tokens (`split`,
+    /// `slice...`, `left`, ...), which can make an empty token or a `*`.
+    pub fn keeps_subjects_valid(&self) -> bool {
+        self.dest.iter().all(|p| match p {
+            Part::Function(f) => f.keeps_tokens(),
+            _ => true,
+        })
+    }
+
     /// The transform that undoes this one (an import's; see the module doc).
     pub fn reverse(&self) -> Transform {
         // Destination wildcard positions, in order, become the new source's

@@ -243,6 +243,12 @@ impl Function {
         }
     }
 
+    /// Whether the function writes one valid token whatever it is given
+    /// (a number, or a copy of a token of a valid subject).
+    pub(super) fn keeps_tokens(&self) -> bool {
+        matches!(self, Function::Wildcard(_) | Function::Partition { .. } | Function::Random { .. })
+    }
+
     /// Appends the function's value to `out`. `token(n)` is what source
     /// wildcard `n` matched, `subject` the whole subject, `random(n)` a
     /// number below `n`.
