@@ -323,15 +323,16 @@ fn show_mappings(opts: &config::Options, subjects: &[String], account: Option<&s
             eprintln!("{subject:?} is not a subject one can publish on");
             return ExitCode::FAILURE;
         }
-        let Some((source, choices)) = mappings.as_ref().and_then(|m| m.describe(subject.as_bytes())) else {
+        let Some(described) = mappings.as_ref().and_then(|m| m.describe(subject.as_bytes())) else {
             println!("{subject} (account {name}): not mapped");
             continue;
         };
-        println!("{subject} (account {name}) by mapping {source:?}:");
+        println!("{subject} (account {name}) by mapping {:?}:", described.source);
         let mut total = 0u32;
-        for (dest, weight, result) in choices {
+        for choice in described.choices {
+            let (dest, weight) = (choice.dest, choice.weight);
             total += u32::from(weight);
-            let to = match result {
+            let to = match choice.subject {
                 Some(to) if warden::subject::is_valid_literal(&to) => String::from_utf8_lossy(&to).into_owned(),
                 Some(to) => format!("{} (not a valid subject: refused)", String::from_utf8_lossy(&to)),
                 None => format!("{subject} (unchanged)"),

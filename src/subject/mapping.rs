@@ -177,6 +177,26 @@ struct Choice {
     transform: Option<Transform>,
 }
 
+/// What one rule can make of a subject ([`Mappings::describe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// The rule's source, as written.
+    pub source: String,
+    /// Its destinations that apply here, the unchanged rest last.
+    pub choices: Vec<DescribedChoice>,
+}
+
+/// One destination of a [`Described`] rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedChoice {
+    /// As written (the source, for the unchanged rest).
+    pub dest: String,
+    /// Its weight in percent.
+    pub weight: u8,
+    /// The subject it gives; `None` for the unchanged rest.
+    pub subject: Option<Vec<u8>>,
+}
+
 /// What a rule does to one published subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mapped {
@@ -273,20 +293,18 @@ impl Mappings {
     }
 
     /// What the rule for `subject` can make of it, for `warden check
-    /// --map`: each destination as written, its weight, and its result
-    /// (`None` for an unchanged subject; `random(n)` gives n - 1). `None`
-    /// when no rule applies.
-    pub fn describe(&self, subject: &[u8]) -> Option<(String, Vec<(String, u8, Option<Vec<u8>>)>)> {
+    /// --map` (`random(n)` gives n - 1); `None` when no rule applies.
+    pub fn describe(&self, subject: &[u8]) -> Option<Described> {
         let rule = self.rules.get(self.find(subject)? as usize)?;
-        let mut out = Vec::new();
+        let mut choices = Vec::new();
         for c in &rule.choices {
             let result = c.transform.as_ref().and_then(|t| {
                 let mut to = Vec::new();
                 t.apply_with(subject, &mut to, &mut |n| n.saturating_sub(1)).then_some(to)
             });
-            out.push((c.dest.to_string(), c.weight, result));
+            choices.push(DescribedChoice { dest: c.dest.to_string(), weight: c.weight, subject: result });
         }
-        Some((String::from_utf8_lossy(&rule.source).into_owned(), out))
+        Some(Described { source: String::from_utf8_lossy(&rule.source).into_owned(), choices })
     }
 
     /// Number of rules.

@@ -13,7 +13,8 @@ mod trie;
 
 pub use cache::SubjectCache;
 pub use mapping::{
-    overlapping, MapDestination, Mapped, MappingError, MappingRule, Mappings, MAX_DESTINATIONS, MAX_MAPPINGS,
+    overlapping, Described, DescribedChoice, MapDestination, Mapped, MappingError, MappingRule, Mappings,
+    MAX_DESTINATIONS, MAX_MAPPINGS,
 };
 pub use transform::{
     intersection, Problem, Transform, TransformError, MAX_PARTITION_ARGUMENTS, MAX_TRANSFORM_WILDCARDS,

@@ -111,14 +111,19 @@ fn describe_lists_the_choices() {
     let m = Mappings::compile(&[rule("foo.*", &[("v1.$1", 80, None), ("v2.{{random(3)}}", 10, None)])], None)
         .unwrap()
         .unwrap();
-    let (source, choices) = m.describe(b"foo.x").unwrap();
-    assert_eq!(source, "foo.*");
+    let described = m.describe(b"foo.x").unwrap();
+    assert_eq!(described.source, "foo.*");
+    let choice = |dest: &str, weight, subject: Option<&[u8]>| DescribedChoice {
+        dest: dest.into(),
+        weight,
+        subject: subject.map(<[u8]>::to_vec),
+    };
     assert_eq!(
-        choices,
+        described.choices,
         vec![
-            ("v1.$1".into(), 80, Some(b"v1.x".to_vec())),
-            ("v2.{{random(3)}}".into(), 10, Some(b"v2.2".to_vec())),
-            ("foo.*".into(), 10, None),
+            choice("v1.$1", 80, Some(b"v1.x")),
+            choice("v2.{{random(3)}}", 10, Some(b"v2.2")),
+            choice("foo.*", 10, None),
         ]
     );
     assert!(m.describe(b"bar").is_none());
