@@ -12,6 +12,11 @@
 //! that could predict it could only pick among destinations the operator
 //! gave it anyway).
 //!
+//! Measured (`benches/hot_path.rs`, `mapping/`, 20 rules, a publisher
+//! repeating its subject): a subject under no rule costs 2.7 ns (the
+//! cache's memo), under a literal rule 27 ns, under a wildcard rule with
+//! `partition` 50 ns, against 4.2 ns for the cached match that follows.
+//!
 //! Messages from routes are never mapped (their origin server did), as in
 //! nats-server; a leaf's are, by the server they enter (`leaf::session`).
 
