@@ -1,6 +1,7 @@
 //! The per-message hot path: parsing a batch of PUBs, matching subjects in
 //! the trie (with and without the per-connection cache, many subscriptions),
-//! and encoding MSG frames.
+//! encoding MSG frames, and a publish's subject mapping step (with mappings
+//! configured; without, the step is one `Option` test).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,5 +82,30 @@ fn encoding(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parse_batch, matching, encoding);
+/// The per-publish mapping step of a connection whose account has 20
+/// rules (10 literal, 10 wildcard): a subject under a literal rule, under
+/// a wildcard rule with a function, and under none.
+fn mapping(c: &mut Criterion) {
+    use warden::broker::{Accounts, Mapper};
+    use warden::subject::{MapDestination, MappingRule};
+    let one = |source: String, dest: String| MappingRule {
+        source,
+        destinations: vec![MapDestination { subject: dest, weight: 100, cluster: None }],
+    };
+    let mut rules: Vec<MappingRule> = (0..10).map(|i| one(format!("lit.{i}"), format!("to.{i}"))).collect();
+    rules.extend((0..10).map(|i| one(format!("w{i}.*.*"), "p.{{partition(8,1,2)}}.$1.$2".to_owned())));
+    let opts = warden::config::Options { mappings: rules, ..warden::config::Options::default() };
+    let accounts = Accounts::new();
+    accounts.apply(&opts).unwrap();
+    let mut mapper = Mapper::for_account(accounts.global(), 1).unwrap();
+    let mut group = c.benchmark_group("mapping");
+    for (name, subject) in
+        [("literal rule", &b"lit.7"[..]), ("wildcard rule, partition", b"w9.dev42.temp"), ("no rule", b"bench.test")]
+    {
+        group.bench_function(name, |b| b.iter(|| black_box(mapper.map(black_box(subject)))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse_batch, matching, encoding, mapping);
 criterion_main!(benches);

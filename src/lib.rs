@@ -24,7 +24,7 @@
 //!              main.rs  (command line only)
 //! ```
 //! - [`subject`]: subject and pattern rules, the subject trie, the bounded
-//!   per-connection subject cache.
+//!   per-connection subject cache, transforms and subject mappings.
 //! - [`proto`]: the client protocol (parser, INFO/CONNECT, MSG encoding, the
 //!   exact `-ERR` texts) and the route protocol ([`proto::route`]).
 //! - [`config`]: typed options and the strict config reader.
@@ -50,8 +50,10 @@
 //! # Data path
 //! The connection driver reads a batch of bytes and hands it to the
 //! connection's protocol (the client or route session), which parses and
-//! handles the ops synchronously. A PUB is matched (per-connection cache, else the
-//! trie under a read lock) and appended to each subscriber's outbound queue
+//! handles the ops synchronously. A PUB's subject is first rewritten by its
+//! account's subject mappings, if it has any (`subject::Mappings`, applied by
+//! the connection's `broker::Mapper`), then checked by `perms::PublishGuard`
+//! and matched (per-connection cache, else the trie under a read lock) and appended to each subscriber's outbound queue
 //! (reusable 64 KiB chunks) under that queue's short mutex; after the batch
 //! every touched subscriber's writer is woken once. Writers take up to 64
 //! chunks and write them with one vectored call, then hand the chunks back

@@ -36,6 +36,14 @@ enum Command {
         /// The config file.
         #[arg(long, short = 'c')]
         config: PathBuf,
+        /// Instead of the summary, show what publishing on SUBJECT maps to
+        /// (each destination with its weight), like `nats server mapping`.
+        #[arg(long, value_name = "SUBJECT")]
+        map: Vec<String>,
+        /// The account whose mappings `--map` uses (default: the global
+        /// account `$G`, the top-level `mappings`).
+        #[arg(long, value_name = "NAME", requires = "map")]
+        account: Option<String>,
     },
     /// Hash a password for the config (argon2id PHC string). Reads it
     /// without echo from a terminal, or one line from standard input.
@@ -168,7 +176,7 @@ fn main() -> ExitCode {
 
 fn tool_main(command: Command) -> ExitCode {
     match command {
-        Command::Check { config } => check(&config),
+        Command::Check { config, map, account } => check(&config, &map, account.as_deref()),
         Command::Passwd => passwd(),
         Command::Reload { pid } => reload(pid),
         Command::Bench(args) => bench(args),
@@ -262,7 +270,7 @@ fn nkey_public(seed_file: Option<&Path>) -> ExitCode {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
+fn check(path: &Path, map: &[String], account: Option<&str>) -> ExitCode {
     let loaded = match config::load_file(path) {
         Ok(loaded) => loaded,
         Err(err) => {
@@ -282,8 +290,59 @@ fn check(path: &Path) -> ExitCode {
         eprintln!("warning: {warning}");
     }
     let described = warden::server::effective_options(&loaded.options).unwrap_or(loaded.options);
+    if !map.is_empty() {
+        return show_mappings(&described, map, account);
+    }
     print!("{}", config::summary(&described));
     println!("{}: configuration is valid", path.display());
+    ExitCode::SUCCESS
+}
+
+/// `warden check --map`: what each subject maps to in `account`, on this
+/// server's cluster. A `{{random(n)}}` token is shown as `n - 1`.
+fn show_mappings(opts: &config::Options, subjects: &[String], account: Option<&str>) -> ExitCode {
+    let name = account.unwrap_or(config::GLOBAL_ACCOUNT);
+    let rules = match opts.accounts.iter().find(|a| a.name == name) {
+        Some(a) => &a.mappings,
+        None if name == config::GLOBAL_ACCOUNT => &opts.mappings,
+        None => {
+            eprintln!("no account {name:?} in the config");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cluster = opts.cluster.as_ref().and_then(|c| c.name.as_deref());
+    let mappings = match warden::subject::Mappings::compile(rules, cluster) {
+        Ok(m) => m,
+        Err((_, err)) => {
+            eprintln!("account {name:?}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for subject in subjects {
+        if !warden::subject::is_valid_literal(subject.as_bytes()) {
+            eprintln!("{subject:?} is not a subject one can publish on");
+            return ExitCode::FAILURE;
+        }
+        let Some(described) = mappings.as_ref().and_then(|m| m.describe(subject.as_bytes())) else {
+            println!("{subject} (account {name}): not mapped");
+            continue;
+        };
+        println!("{subject} (account {name}) by mapping {:?}:", described.source);
+        let mut total = 0u32;
+        for choice in described.choices {
+            let (dest, weight) = (choice.dest, choice.weight);
+            total += u32::from(weight);
+            let to = match choice.subject {
+                Some(to) if warden::subject::is_valid_literal(&to) => String::from_utf8_lossy(&to).into_owned(),
+                Some(to) => format!("{} (not a valid subject: refused)", String::from_utf8_lossy(&to)),
+                None => format!("{subject} (unchanged)"),
+            };
+            println!("  {weight:>3}%  {to}  <- {dest}");
+        }
+        if total < 100 {
+            println!("  {:>3}%  dropped", 100 - total);
+        }
+    }
     ExitCode::SUCCESS
 }
 

@@ -62,6 +62,43 @@ fn check_masks_the_http_authorizers_url_and_headers() {
     }
 }
 
+/// `warden check --map` shows what a subject maps to, every weighted
+/// choice and the dropped rest, like `nats server mapping`.
+#[test]
+fn check_map_shows_each_destination_with_its_weight() {
+    let conf = temp_dir("cli-check-map").join("map.conf");
+    std::fs::write(
+        &conf,
+        r#"
+mappings {
+  "orders.*": [ {destination: "orders.v1.$1", weight: 80%}, {destination: "orders.v2.$1", weight: 15%} ]
+  "p.*.*": "p.{{partition(4,1,2)}}.$1.$2"
+}
+accounts { A { mappings { "a": "b" } } }
+"#,
+    )
+    .unwrap();
+    let out = warden()
+        .args(["check", "--config"])
+        .arg(&conf)
+        .args(["--map", "orders.42", "--map", "p.a.b", "--map", "other"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("orders.42 (account $G) by mapping \"orders.*\":"), "{stdout}");
+    assert!(stdout.contains(" 80%  orders.v1.42  <- orders.v1.$1"), "{stdout}");
+    assert!(stdout.contains(" 15%  orders.v2.42  <- orders.v2.$1"), "{stdout}");
+    assert!(stdout.contains("  5%  orders.42 (unchanged)"), "{stdout}");
+    // FNV-1a of "ab" modulo 4, as nats-server computes it.
+    assert!(stdout.contains("100%  p.2.a.b"), "{stdout}");
+    assert!(stdout.contains("other (account $G): not mapped"), "{stdout}");
+    let out = warden().args(["check", "--config"]).arg(&conf).args(["--map", "a", "--account", "A"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("100%  b  <- b"), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = warden().args(["check", "--config"]).arg(&conf).args(["--map", "a", "--account", "Z"]).output().unwrap();
+    assert!(!out.status.success());
+}
+
 #[test]
 fn passwd_reads_stdin_and_prints_an_argon2id_hash() {
     let mut child = warden().arg("passwd").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();

@@ -2,7 +2,8 @@
 //! plain subscriber, one member of each matching queue group, and at most
 //! once to each route with interest; through stream-import shadows to
 //! importing accounts' subscribers; and through service imports to the
-//! exporting account (and its responses back). Shared by client sessions
+//! exporting account (and its responses back), with the exporter's subject
+//! mappings applied to the request. Shared by client sessions
 //! and route sessions; where a message may go is `origin`'s rule.
 
 use std::sync::atomic::Ordering;
@@ -387,6 +388,13 @@ impl Fanout {
         if !import.to_exporter.apply(msg.subject, &mut subject) {
             return false;
         }
+        // The exporter's mappings apply to what enters it, as in
+        // nats-server's service imports (one atomic test when it has none).
+        let subject = match super::mapping::map_into(&import.exporter, &subject, self.next_random()) {
+            None => subject,
+            Some(Some(mapped)) => mapped,
+            Some(None) => return false,
+        };
         let reply = msg.reply.map(|r| import.open_request(r, now));
         let request = Message { subject: &subject, reply: reply.as_deref(), ..*msg };
         let delivered =

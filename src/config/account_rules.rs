@@ -317,7 +317,7 @@ accounts {
 
     #[test]
     fn unsupported_keys_are_named_not_ignored() {
-        let err = error_of("accounts { A: { mappings: { a: b } } }");
+        let err = error_of("accounts { A: { jetstream: enabled } }");
         assert!(err.message().contains("does not support"), "{err}");
         let err = error_of("accounts { A: { exports: [{service: x, latency: y}] } }");
         assert!(err.message().contains("does not support"), "{err}");

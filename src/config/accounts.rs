@@ -2,7 +2,7 @@
 //! nkey } }`, read as nats-server 2.9.10 reads it (`parseAccounts`,
 //! `parseAccountExports`/`Imports`, `parseExportStreamOrService`,
 //! `parseImportStreamOrService`, `parseAccountLimits`), strictly: every key
-//! must mean something, and what warden does not implement (`mappings`,
+//! must mean something, and what warden does not implement (
 //! `jetstream`, service `latency`, `account_token_position`) is refused
 //! rather than ignored. The rules that relate accounts to each other
 //! (imports authorized by exports, no cycles, unique users) are in
@@ -24,7 +24,7 @@ use crate::nkeys::{KeyType, PublicKey};
 use crate::subject::is_valid_pattern;
 
 /// nats-server's per-account keys that warden does not implement.
-const UNSUPPORTED_ACCOUNT: &[&str] = &["mappings", "maps", "jetstream", "msg_trace"];
+const UNSUPPORTED_ACCOUNT: &[&str] = &["jetstream", "msg_trace"];
 /// nats-server's export keys that warden does not implement.
 const UNSUPPORTED_EXPORT: &[&str] = &["latency", "account_token_position"];
 /// nats-server's limits keys that warden does not implement.
@@ -212,6 +212,12 @@ pub(crate) static ACCOUNT: Block<Account> = Block {
         Key(&Opt::new(&["limits"], Ty::Block(&LIMITS), Reload::Yes).means("The account's limits"), |e, b, _| {
             LIMITS.read_value("account limits", &e.value, &mut b.account.limits).map(|_| ())
         }),
+        Key(
+            &Opt::new(&["mappings", "maps"], Ty::Named(&super::mappings::DESTINATION), Reload::Yes)
+                .means(super::mappings::MEANS)
+                .differs(super::mappings::DIFFERS),
+            |e, b, _| super::mappings::read(e, &mut b.warnings).map(|m| b.account.mappings = m),
+        ),
     ],
 };
 

@@ -38,6 +38,7 @@ mod error;
 pub mod flags;
 mod lexer;
 mod load;
+mod mappings;
 mod operator;
 mod options;
 pub mod parser;

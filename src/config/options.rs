@@ -105,6 +105,8 @@ pub struct Options {
     /// `accounts { NAME: { ... } }`: the tenants besides the global account
     /// `$G` (where users of `authorization` live).
     pub accounts: Vec<AccountConfig>,
+    /// `mappings` at the top level: the global account's subject mappings.
+    pub mappings: Vec<crate::subject::MappingRule>,
     /// `system_account` (default `$SYS`, created if absent); `None` with
     /// `no_system_account: true`. In operator mode, an account's public key.
     pub system_account: Option<String>,
@@ -178,6 +180,8 @@ pub struct AccountConfig {
     pub imports: Vec<Import>,
     /// `limits`.
     pub limits: AccountLimits,
+    /// `mappings`: the account's subject mappings.
+    pub mappings: Vec<crate::subject::MappingRule>,
 }
 
 /// An account's `limits { ... }`; `None` = no limit of the account's own.
@@ -361,6 +365,7 @@ impl Default for Options {
             leafnodes: None,
             check_reply_subjects: true,
             accounts: Vec::new(),
+            mappings: Vec::new(),
             system_account: Some(DEFAULT_SYSTEM_ACCOUNT.into()),
             operator: None,
         }

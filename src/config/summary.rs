@@ -272,6 +272,22 @@ fn rate_summary(limit: Option<&crate::config::RateLimit>) -> String {
     format!("; rate_limit {}", parts.join(", "))
 }
 
+/// Each subject mapping, with its destinations and weights
+/// (`warden check --map SUBJECT` shows what one subject becomes).
+fn mappings_summary(out: &mut String, indent: &str, rules: &[crate::subject::MappingRule]) {
+    for r in rules {
+        let dests: Vec<String> = r
+            .destinations
+            .iter()
+            .map(|d| match &d.cluster {
+                Some(c) => format!("\"{}\" {}% in cluster \"{c}\"", d.subject, d.weight),
+                None => format!("\"{}\" {}%", d.subject, d.weight),
+            })
+            .collect();
+        let _ = writeln!(out, "{indent}maps \"{}\" to {}", r.source, dests.join(", "));
+    }
+}
+
 /// Each account with its users, exports (public ones called so), imports
 /// and limits; then the system account.
 fn accounts_summary(o: &Options, out: &mut String) {
@@ -310,6 +326,11 @@ fn accounts_summary(o: &Options, out: &mut String) {
         if l.rate_limit.is_some() {
             let _ = writeln!(out, "  limits{}", rate_summary(l.rate_limit.as_ref()).replacen(';', ":", 1));
         }
+        mappings_summary(out, "  ", &a.mappings);
+    }
+    if !o.mappings.is_empty() {
+        let _ = writeln!(out, "global account \"{}\":", super::GLOBAL_ACCOUNT);
+        mappings_summary(out, "  ", &o.mappings);
     }
     match &o.system_account {
         Some(name) => {

@@ -24,11 +24,11 @@ use super::keepalive::{KeepAlive, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::rate::Throttle;
 use crate::broker::{
-    Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Message, Origin, ServerEvent, Subscription,
+    Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin, ServerEvent, Subscription,
 };
 use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDecision};
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
-use crate::subject;
+use crate::subject::{self, Mapped};
 
 /// What the driver must do after [`Session::receive`].
 pub(super) type Event = super::driver::Event<Box<Login>>;
@@ -81,6 +81,9 @@ struct Established {
     in_system: bool,
     /// The login ends then (the identity's expiry).
     expires: Option<Instant>,
+    /// The account's subject mappings (`None`, the common case: a publish
+    /// pays one test), taken again after every reload.
+    mapper: Option<Mapper>,
 }
 
 /// CONNECT options that shape every op after it.
@@ -267,6 +270,7 @@ impl Session {
             ),
         };
         self.throttle = Throttle::new(identity.limits.rate.as_ref(), account.state().rate.clone());
+        let mapper = Mapper::for_account(&account, self.client.id);
         self.state = State::Established(Box::new(Established {
             identity,
             account,
@@ -275,6 +279,7 @@ impl Session {
             logged_in,
             in_system,
             expires,
+            mapper,
         }));
         Ok(())
     }
@@ -583,24 +588,43 @@ impl Session {
         let State::Established(established) = &mut self.state else {
             return Err(self.fail(ProtoError::AuthorizationViolation));
         };
-        if let Err(violation) = established.publish.check(publish.subject, publish.reply, now.into_std()) {
-            return self.violation(refusal(violation, &publish), "publish");
+        // Mapped first, then checked and routed under the new subject, as
+        // in nats-server (SECURITY.md: what is checked is what is delivered).
+        let mapped = established.mapper.as_mut().map_or(Mapped::Unchanged, |m| m.map(publish.subject));
+        let subject = match (mapped, &established.mapper) {
+            (Mapped::Rewritten, Some(mapper)) => mapper.subject(),
+            (Mapped::Unchanged | Mapped::Rewritten, _) => publish.subject,
+            (Mapped::Dropped, _) => return self.dropped(publish.reply),
+            (Mapped::Invalid, _) => return self.refuse(ProtoError::InvalidPublishSubject),
+        };
+        if let Err(violation) = established.publish.check(subject, publish.reply, now.into_std()) {
+            let err = refusal(violation, subject, publish.reply);
+            return self.violation(err, "publish");
         }
         if self.flags.verbose {
             self.client.send(OK);
         }
-        let msg = Message {
-            subject: publish.subject,
-            reply: publish.reply,
-            header_len: publish.header_len,
-            message: publish.message,
-        };
+        let msg = Message { subject, reply: publish.reply, header_len: publish.header_len, message: publish.message };
         let origin = Origin::Client { id: self.client.id, echo: self.flags.echo };
         let delivered = self.fanout.publish(&self.broker, &established.account, &msg, origin, now.into_std());
         if delivered == 0 && self.flags.no_responders {
             if let Some(reply) = publish.reply {
                 self.no_responders_reply(reply);
             }
+        }
+        Ok(())
+    }
+
+    /// A mapping dropped the message (the weight no destination was
+    /// given): nobody gets it, and the publisher hears what it would of a
+    /// subject without subscribers.
+    #[cold]
+    fn dropped(&mut self, reply: Option<&[u8]>) -> Result<(), CloseReason> {
+        if self.flags.verbose {
+            self.client.send(OK);
+        }
+        if let (Some(reply), true) = (reply, self.flags.no_responders) {
+            self.no_responders_reply(reply);
         }
         Ok(())
     }
@@ -764,8 +788,6 @@ impl Session {
     }
 }
 
-/// The `-ERR` a refused publish gets: nats-server's texts, naming the
-/// reply subject when the reply is what was refused.
 /// What the server knows of `client`'s connection, for an authenticator:
 /// its address, certificate and TLS session, and the nonce its INFO sent.
 pub(crate) fn connection_facts(client: &Client, nonce: Option<String>, connection: ConnectionType) -> ConnectionFacts {
@@ -781,12 +803,15 @@ pub(crate) fn connection_facts(client: &Client, nonce: Option<String>, connectio
     ConnectionFacts { addr: client.addr, peer: meta.peer.clone(), nonce, client_id: client.id, tls, connection }
 }
 
-fn refusal(violation: PublishViolation, publish: &Publish<'_>) -> ProtoError {
-    match publish.reply {
+/// The `-ERR` a refused publish gets: nats-server's texts, naming the
+/// reply subject when the reply is what was refused, else the subject as
+/// checked (the mapped one).
+fn refusal(violation: PublishViolation, subject: &[u8], reply: Option<&[u8]>) -> ProtoError {
+    match reply {
         Some(reply) if violation.blames_reply() => {
             ProtoError::ReplyViolation(String::from_utf8_lossy(reply).into_owned())
         }
-        _ => ProtoError::PublishViolation(String::from_utf8_lossy(publish.subject).into_owned()),
+        _ => ProtoError::PublishViolation(String::from_utf8_lossy(subject).into_owned()),
     }
 }
 
@@ -795,3 +820,6 @@ mod tests;
 
 #[cfg(test)]
 mod account_tests;
+
+#[cfg(test)]
+mod mapping_tests;

@@ -32,14 +32,14 @@ use super::remote::{SpokeLogin, SpokeRules};
 use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTES};
 use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
 use crate::broker::{
-    wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, LeafRole, Message, Origin, PendingSlot,
-    ServerEvent, Subscription,
+    wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, LeafRole, Mapper, Message, Origin,
+    PendingSlot, ServerEvent, Subscription,
 };
 use crate::conn::{connection_facts, Event, KeepAlive, Login, Protocol, Received, FIRST_PEER_PING};
 use crate::perms::{system_space, PublishGuard, Standing, SubDecision};
 use crate::proto::route::{self, json_line, Dialect, LeafConnect, LeafInfo, RouteMsg, RouteOp};
 use crate::proto::{headers, ProtoError};
-use crate::subject;
+use crate::subject::{self, Mapped};
 
 /// A leaf's interest: subject and queue.
 type InterestKey = (Box<[u8]>, Option<Box<[u8]>>);
@@ -116,6 +116,9 @@ struct Established {
     account: Arc<Account>,
     publish: PublishGuard<Client>,
     link: Arc<LeafLink>,
+    /// The account's subject mappings, applied to what the leaf sends
+    /// (as nats-server maps a leaf's messages); taken again on a reload.
+    mapper: Option<Mapper>,
 }
 
 /// What the other server said about itself (its CONNECT, or a hub's INFO).
@@ -545,7 +548,8 @@ impl LeafSession {
         });
         info!(cid = self.client.id, addr = %self.client.addr, account = %account.name, remote = %link.remote_id, "leafnode connected");
         self.hub.register(link.clone());
-        self.state = State::Established(Box::new(Established { identity, account, publish, link }));
+        let mapper = Mapper::for_account(&account, self.client.id);
+        self.state = State::Established(Box::new(Established { identity, account, publish, link, mapper }));
         if self.broker.events.is_active() {
             self.broker.events.report(ServerEvent::Connect { client: self.client.clone() });
         }
@@ -635,12 +639,31 @@ impl LeafSession {
             self.violation(&err, "publish");
             return Ok(());
         }
+        // Mapped after the check, which (as in nats-server) is of the
+        // subject the leaf sent, what its permissions speak of; the
+        // rewritten subject must still stay out of the closed part of
+        // `$SYS` (warden only: a mapping never opens it).
+        let subject = match established.mapper.as_mut().map_or(Mapped::Unchanged, |m| m.map(msg.subject)) {
+            Mapped::Unchanged => msg.subject,
+            Mapped::Rewritten => established.mapper.as_ref().map_or(msg.subject, |m| m.subject()),
+            Mapped::Dropped => return Ok(()),
+            Mapped::Invalid => {
+                self.client.send(ProtoError::InvalidPublishSubject.to_line().as_bytes());
+                return Ok(());
+            }
+        };
+        let (in_system, callout) = (established.account.is_system(), established.identity.serves_callout);
+        if subject != msg.subject && !system_space::may_publish(subject, in_system, callout) {
+            let err = ProtoError::PublishViolation(String::from_utf8_lossy(subject).into_owned());
+            self.violation(&err, "publish");
+            return Ok(());
+        }
         let account = established.account.clone();
         // Headers a server asserts (Nats-Request-Info, Nats-Trace-*) are
         // not the peer's to set, hub or leaf: copied only when present.
         let mut rewritten = Vec::new();
         let (header_len, bytes) = headers::without_asserted(msg.header_len, msg.message, &mut rewritten);
-        let message = Message { subject: msg.subject, reply: msg.reply, header_len, message: bytes };
+        let message = Message { subject, reply: msg.reply, header_len, message: bytes };
         let cluster = self.client.leaf_cluster().unwrap_or_default().as_bytes();
         let origin = Origin::Leaf { id: self.client.id, queues: msg.queues, hub: self.to_hub, cluster };
         self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());
@@ -754,6 +777,9 @@ impl Protocol for LeafSession {
     /// knows it in the same account; its interest is checked again. (A hub
     /// this server dialled keeps its identity until the next connection.)
     fn reconfigure(&mut self) -> Result<(), CloseReason> {
+        if let State::Established(established) = &mut self.state {
+            established.mapper = Mapper::for_account(&established.account, self.client.id);
+        }
         if self.spoke.is_some() {
             return Ok(());
         }

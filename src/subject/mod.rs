@@ -7,11 +7,18 @@
 //! so the router, the permission compiler and the fuzz targets share it.
 
 mod cache;
+mod mapping;
 mod transform;
 mod trie;
 
 pub use cache::SubjectCache;
-pub use transform::{intersection, Transform, TransformError, MAX_TRANSFORM_WILDCARDS};
+pub use mapping::{
+    overlapping, Described, DescribedChoice, MapDestination, Mapped, MappingError, MappingRule, Mappings,
+    MAX_DESTINATIONS, MAX_MAPPINGS,
+};
+pub use transform::{
+    intersection, Problem, Transform, TransformError, MAX_PARTITION_ARGUMENTS, MAX_TRANSFORM_WILDCARDS,
+};
 pub use trie::Trie;
 
 /// Token separator.

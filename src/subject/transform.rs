@@ -1,14 +1,25 @@
 //! Subject transforms: how an import renames the subjects it carries
-//! between two accounts (`prefix`, or `to` with positional wildcards), and
-//! the intersection of two patterns, which says what part of a
-//! subscription an import can feed.
+//! between two accounts (`prefix`, or `to` with positional wildcards), how
+//! a subject mapping rewrites a published subject (the same, plus the
+//! functions of [`function`]), and the intersection of two patterns, which
+//! says what part of a subscription an import can feed.
 //!
-//! A transform maps every subject matching its source pattern to exactly
-//! one subject, and back: each source wildcard is used exactly once in the
-//! destination, so the reverse is a transform too (stream-import
-//! subscriptions are mapped into the exporter's space with it).
+//! An import's transform ([`Transform::new`]) maps every subject matching
+//! its source pattern to exactly one subject, and back: each source
+//! wildcard is used exactly once in the destination and no function but
+//! `wildcard` is allowed, so the reverse is a transform too (stream-import
+//! subscriptions are mapped into the exporter's space with it). A
+//! mapping's ([`Transform::mapping`]) need not be reversible: it may drop
+//! or repeat wildcards and compute tokens (`partition`, `split`, ...), as
+//! nats-server's `NewSubjectTransform` allows; it only ever rewrites
+//! literal subjects.
+
+mod function;
 
 use std::fmt;
+
+use function::Function;
+pub use function::{Problem, MAX_PARTITION_ARGUMENTS};
 
 use super::{is_valid_pattern, tokens, FWC, PWC, SEP};
 
@@ -32,6 +43,11 @@ pub enum TransformError {
     TooManyWildcards,
     /// A prefix must be a literal subject.
     BadPrefix,
+    /// A mapping's destination may not hold `*` (nats-server: "invalid
+    /// subject"); its wildcards are named with `$N` or `{{wildcard(N)}}`.
+    WildcardInDestination,
+    /// A function token that cannot be read: the token, and why.
+    Function(String, Problem),
 }
 
 impl fmt::Display for TransformError {
@@ -47,6 +63,10 @@ impl fmt::Display for TransformError {
                 write!(f, "at most {MAX_TRANSFORM_WILDCARDS} wildcards are supported in a mapping")
             }
             TransformError::BadPrefix => f.write_str("a prefix must be a subject without wildcards"),
+            TransformError::WildcardInDestination => f.write_str(
+                "a mapping destination cannot contain `*`: name the source's wildcards with $N or {{wildcard(N)}}",
+            ),
+            TransformError::Function(token, problem) => write!(f, "invalid mapping destination: {problem} in {token}"),
         }
     }
 }
@@ -62,6 +82,8 @@ enum Part {
     Wildcard(usize),
     /// The tokens the source's trailing `>` matched.
     Rest,
+    /// A mapping function of the source's tokens (never in an import's).
+    Function(Function),
 }
 
 /// A mapping from the subjects a source pattern matches to destination
@@ -75,38 +97,39 @@ pub struct Transform {
 }
 
 impl Transform {
-    /// The transform from `source` to `dest`, where `dest` names source
-    /// wildcards as `$N`, `{{wildcard(N)}}` (1-based, as nats-server) or
-    /// `*` (the next source wildcard in order), and ends with `>` when the
-    /// source does.
+    /// An import's transform from `source` to `dest`, where `dest` names
+    /// source wildcards as `$N`, `{{wildcard(N)}}` (1-based, as
+    /// nats-server) or `*` (the next source wildcard in order), and ends
+    /// with `>` when the source does. Reversible: see the module doc.
     pub fn new(source: &str, dest: &str) -> Result<Transform, TransformError> {
         for s in [source, dest] {
             if !is_valid_pattern(s.as_bytes()) {
                 return Err(TransformError::InvalidSubject(s.to_owned()));
             }
         }
-        let wildcards = tokens(source.as_bytes()).filter(|t| *t == PWC).count();
-        if wildcards > MAX_TRANSFORM_WILDCARDS {
-            return Err(TransformError::TooManyWildcards);
-        }
+        let wildcards = source_wildcards(source)?;
         let source_rest = source == ">" || source.ends_with(".>");
         let mut dest_parts = Vec::new();
         let mut next_star = 0;
         let mut used = [0u8; MAX_TRANSFORM_WILDCARDS];
-        let dest_tokens: Vec<&[u8]> = tokens(dest.as_bytes()).collect();
+        let dest_tokens: Vec<&str> = dest.split('.').collect();
         for (i, token) in dest_tokens.iter().enumerate() {
-            let part = if *token == FWC {
+            let part = if token.as_bytes() == FWC {
                 if !source_rest || i + 1 != dest_tokens.len() {
                     return Err(TransformError::FullWildcard);
                 }
                 Part::Rest
-            } else if *token == PWC {
+            } else if token.as_bytes() == PWC {
                 next_star += 1;
                 Part::Wildcard(next_star - 1)
-            } else if let Some(n) = positional(token) {
-                Part::Wildcard(n.checked_sub(1).ok_or(TransformError::NoSuchWildcard(0))?)
             } else {
-                Part::Literal((*token).into())
+                match function::parse(token) {
+                    Ok(None) => Part::Literal(token.as_bytes().into()),
+                    Ok(Some(Function::Wildcard(n))) => Part::Wildcard(n),
+                    Ok(Some(_)) => return Err(TransformError::Function((*token).to_owned(), Problem::NotForImport)),
+                    Err(Problem::OutOfRange) => return Err(TransformError::NoSuchWildcard(0)),
+                    Err(problem) => return Err(TransformError::Function((*token).to_owned(), problem)),
+                }
             };
             if let Part::Wildcard(n) = part {
                 let slot = used.get_mut(n).filter(|_| n < wildcards).ok_or(TransformError::NoSuchWildcard(n + 1))?;
@@ -123,6 +146,52 @@ impl Transform {
         Ok(Transform { identity: source == dest, source: source.as_bytes().into(), dest: dest_parts })
     }
 
+    /// A subject mapping's transform from `source` to `dest`, as
+    /// nats-server's `NewSubjectTransform` reads it: `dest` names source
+    /// wildcards with `$N` or `{{wildcard(N)}}`, any number of times, may
+    /// compute tokens with the functions (`{{partition(3,1)}}`, ...), holds
+    /// no `*`, and ends with `>` exactly when the source does. Only
+    /// [`Transform::apply_with`] on literal subjects is meaningful for it.
+    pub fn mapping(source: &str, dest: &str) -> Result<Transform, TransformError> {
+        if !is_valid_pattern(source.as_bytes()) {
+            return Err(TransformError::InvalidSubject(source.to_owned()));
+        }
+        let wildcards = source_wildcards(source)?;
+        let source_rest = source == ">" || source.ends_with(".>");
+        let dest_tokens: Vec<&str> = dest.split('.').collect();
+        let mut parts = Vec::with_capacity(dest_tokens.len());
+        for (i, token) in dest_tokens.iter().enumerate() {
+            let function = function::parse(token).map_err(|p| TransformError::Function((*token).to_owned(), p))?;
+            let part = match function {
+                Some(f) => {
+                    if f.wildcards().iter().any(|&n| n >= wildcards) {
+                        return Err(TransformError::Function((*token).to_owned(), Problem::OutOfRange));
+                    }
+                    match f {
+                        Function::Wildcard(n) => Part::Wildcard(n),
+                        f => Part::Function(f),
+                    }
+                }
+                None if token.as_bytes() == FWC => {
+                    if !source_rest || i + 1 != dest_tokens.len() {
+                        return Err(TransformError::FullWildcard);
+                    }
+                    Part::Rest
+                }
+                None if token.as_bytes() == PWC => return Err(TransformError::WildcardInDestination),
+                None if !is_valid_pattern(token.as_bytes()) => {
+                    return Err(TransformError::InvalidSubject(dest.to_owned()))
+                }
+                None => Part::Literal(token.as_bytes().into()),
+            };
+            parts.push(part);
+        }
+        if source_rest && !matches!(parts.last(), Some(Part::Rest)) {
+            return Err(TransformError::FullWildcard);
+        }
+        Ok(Transform { identity: source == dest, source: source.as_bytes().into(), dest: parts })
+    }
+
     /// `prefix.` followed by the source subject (a stream import's `prefix`).
     pub fn with_prefix(source: &str, prefix: &str) -> Result<Transform, TransformError> {
         let prefix = prefix.strip_suffix('.').unwrap_or(prefix);
@@ -137,7 +206,9 @@ impl Transform {
         &self.source
     }
 
-    /// The destination as a pattern (each wildcard part as `*` or `>`).
+    /// The destination as a pattern (each wildcard part as `*` or `>`): an
+    /// import's (a mapping's function may write several tokens, shown as
+    /// one `*`).
     pub fn dest_pattern(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for (i, part) in self.dest.iter().enumerate() {
@@ -146,7 +217,7 @@ impl Transform {
             }
             match part {
                 Part::Literal(t) => out.extend_from_slice(t),
-                Part::Wildcard(_) => out.extend_from_slice(PWC),
+                Part::Wildcard(_) | Part::Function(_) => out.extend_from_slice(PWC),
                 Part::Rest => out.extend_from_slice(FWC),
             }
         }
@@ -158,7 +229,23 @@ impl Transform {
         self.identity
     }
 
-    /// The transform that undoes this one.
+    /// Whether the destination is the same for every subject the source
+    /// matches (no wildcard, function or `>` in it).
+    pub fn is_constant(&self) -> bool {
+        self.dest.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
+    /// Whether every literal subject the source matches becomes a valid
+    /// literal subject: true unless a function cuts tokens (`split`,
+    /// `slice...`, `left`, ...), which can make an empty token or a `*`.
+    pub fn keeps_subjects_valid(&self) -> bool {
+        self.dest.iter().all(|p| match p {
+            Part::Function(f) => f.keeps_tokens(),
+            _ => true,
+        })
+    }
+
+    /// The transform that undoes this one (an import's; see the module doc).
     pub fn reverse(&self) -> Transform {
         // Destination wildcard positions, in order, become the new source's
         // wildcards; the old source's `*` number k maps to the position of
@@ -194,6 +281,12 @@ impl Transform {
     /// token). Returns false, leaving `out` unspecified, when `subject`
     /// does not match the source pattern token for token.
     pub fn apply(&self, subject: &[u8], out: &mut Vec<u8>) -> bool {
+        self.apply_with(subject, out, &mut |_| 0)
+    }
+
+    /// [`Transform::apply`], with `random(n)` giving the number below `n`
+    /// that a `{{random(n)}}` token writes.
+    pub fn apply_with(&self, subject: &[u8], out: &mut Vec<u8>, random: &mut impl FnMut(u32) -> u32) -> bool {
         out.clear();
         if self.identity {
             out.extend_from_slice(subject);
@@ -226,36 +319,32 @@ impl Transform {
         if rest.is_none() && subject_tokens.next().is_some() {
             return false;
         }
+        let token = |n: usize| {
+            let (a, b) = captured.get(n).copied().unwrap_or((0, 0));
+            subject.get(a..b).unwrap_or_default()
+        };
         for (i, part) in self.dest.iter().enumerate() {
             if i > 0 {
                 out.push(SEP);
             }
             match part {
                 Part::Literal(t) => out.extend_from_slice(t),
-                Part::Wildcard(n) => {
-                    let (a, b) = captured.get(*n).copied().unwrap_or((0, 0));
-                    out.extend_from_slice(subject.get(a..b).unwrap_or_default());
-                }
+                Part::Wildcard(n) => out.extend_from_slice(token(*n)),
                 Part::Rest => out.extend_from_slice(subject.get(rest.unwrap_or(0)..).unwrap_or_default()),
+                Part::Function(f) => f.write(out, subject, token, random),
             }
         }
         true
     }
 }
 
-/// `$N` or `{{wildcard(N)}}` (spaces allowed inside the braces): `N`.
-fn positional(token: &[u8]) -> Option<usize> {
-    let text = std::str::from_utf8(token).ok()?;
-    let digits = if let Some(n) = text.strip_prefix('$') {
-        n
-    } else {
-        let inner = text.strip_prefix("{{")?.strip_suffix("}}")?.trim();
-        inner.strip_prefix("wildcard(")?.strip_suffix(')')?.trim()
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// The number of `*` in a source, at most [`MAX_TRANSFORM_WILDCARDS`].
+fn source_wildcards(source: &str) -> Result<usize, TransformError> {
+    let wildcards = tokens(source.as_bytes()).filter(|t| *t == PWC).count();
+    if wildcards > MAX_TRANSFORM_WILDCARDS {
+        return Err(TransformError::TooManyWildcards);
     }
-    digits.parse().ok()
+    Ok(wildcards)
 }
 
 /// The pattern matching exactly the subjects both `a` and `b` match, or

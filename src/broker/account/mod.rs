@@ -7,7 +7,9 @@
 //!   by every connection logged in to it (resolved once, at CONNECT) and by
 //!   the subscriptions in its index. Its name and index never change; what
 //!   a reload can change (limits, imports, exports) is one [`AccountState`]
-//!   swapped whole.
+//!   swapped whole. Its subject mappings are part of that state; each
+//!   connection takes them into its own `Mapper` when it logs in and after
+//!   every reload.
 //! - [`Accounts`]: the registry by name, always holding the global account
 //!   `$G` and, unless disabled, the system account.
 //! - [`StreamImport`], [`ServiceImport`]: compiled imports (see `imports`),
@@ -54,6 +56,9 @@ pub struct AccountState {
     /// by a reload): nats-server's `update_time` in `/accountz` and the
     /// `$SYS` account `INFO`, which the `nats` CLI shows.
     pub updated: Option<SystemTime>,
+    /// `mappings`, compiled for this server's cluster; `None` when there
+    /// are none (what a publish tests first).
+    pub mappings: Option<Arc<crate::subject::Mappings>>,
     /// The internal subscriptions of `services`: each import's local
     /// subject (in this account) and its responses (in the exporter).
     internal_subs: Vec<registry::ImportSubs>,
@@ -76,6 +81,9 @@ pub struct Account {
     leafnodes: AtomicUsize,
     /// Set when a reload removed the account: its connections close.
     removed: AtomicBool,
+    /// The current state has mappings: lets the service-import path skip
+    /// the state's lock when it has none.
+    has_mappings: AtomicBool,
     /// Its `$SYS` requests' budget on this server (see `broker::inbox`).
     pub requests: RequestBudget,
 }
@@ -92,6 +100,7 @@ impl Account {
             connections: AtomicUsize::new(0),
             leafnodes: AtomicUsize::new(0),
             removed: AtomicBool::new(false),
+            has_mappings: AtomicBool::new(false),
             requests: RequestBudget::default(),
         }
     }
@@ -148,6 +157,11 @@ impl Account {
     /// `max_leafnodes` bounds).
     pub fn leafnodes(&self) -> usize {
         self.leafnodes.load(Ordering::Acquire)
+    }
+
+    /// Whether the account's current state has subject mappings.
+    pub fn has_mappings(&self) -> bool {
+        self.has_mappings.load(Ordering::Acquire)
     }
 
     /// Whether a reload removed the account.

@@ -16,6 +16,7 @@ use crate::config::{
     authorizing_export, check_accounts, AccountConfig, AccountLimits, AccountsError, ExportKind, ImportKind, Location,
     Options, DEFAULT_RESPONSE_THRESHOLD, GLOBAL_ACCOUNT,
 };
+use crate::subject::Mappings;
 
 /// A service import's two internal subscriptions.
 #[derive(Debug)]
@@ -166,9 +167,11 @@ impl Accounts {
                     changes.added.extend([subs.request.clone(), subs.response.clone()]);
                 }
             }
+            account.has_mappings.store(new.mappings.is_some(), std::sync::atomic::Ordering::Release);
             *account.state.write() = Arc::new(new);
         }
         for account in &changes.dropped {
+            account.has_mappings.store(false, std::sync::atomic::Ordering::Release);
             let old = std::mem::take(&mut *account.state.write());
             for import in &old.streams {
                 import.revoke();
@@ -203,8 +206,21 @@ fn build_state(
         rate: config.and_then(|c| c.limits.rate_limit).map(|l| Arc::new(crate::broker::rate::SharedRate::new(l))),
         ..AccountState::default()
     };
+    let index = config.and_then(|c| opts.accounts.iter().position(|a| a.name == c.name));
+    let rules = match config {
+        Some(c) => &c.mappings,
+        None if account.name.as_ref() == GLOBAL_ACCOUNT => &opts.mappings,
+        None => &Vec::new(),
+    };
+    let cluster = opts.cluster.as_ref().and_then(|c| c.name.as_deref());
+    state.mappings = Mappings::compile(rules, cluster)
+        .map_err(|(_, err)| AccountsError {
+            location: index.map_or(Location::SystemAccount, Location::Account),
+            message: format!("mappings: {err}"),
+        })?
+        .map(Arc::new);
     let Some(config) = config else { return Ok(state) };
-    let index = opts.accounts.iter().position(|a| a.name == config.name).unwrap_or(0);
+    let index = index.unwrap_or(0);
     for (i, import) in config.imports.iter().enumerate() {
         let at = Location::Import(index, i);
         let fail = |message: String| AccountsError { location: at, message };

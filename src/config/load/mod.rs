@@ -78,7 +78,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "no_sublist_cache",
     "max_closed_clients",
     "prof_port",
-    "mappings",
     "jetstream",
     "gateway",
     "mqtt",
@@ -475,6 +474,12 @@ static TOP: Block<Top> = Block {
                 (t.o.accounts, t.positions) = accounts::accounts(e, maps_certificates(&t.o), &mut t.warnings)?;
                 Ok(())
             },
+        ),
+        Key(
+            &Opt::new(&["mappings", "maps"], Ty::Named(&super::mappings::DESTINATION), Reload::Yes)
+                .means(super::mappings::MEANS)
+                .differs(super::mappings::DIFFERS),
+            |e, t, _| super::mappings::read(e, &mut t.warnings).map(|m| t.o.mappings = m),
         ),
         Key(
             &Opt::new(&["authorization"], Ty::Block(&auth::AUTHORIZATION), Reload::PerOption)
