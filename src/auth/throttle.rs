@@ -18,7 +18,10 @@
 //! An attempt gets a *slot*: a time before which nothing about it is
 //! revealed, success or failure. So:
 //! - parallel guesses queue behind each other instead of each waiting the
-//!   same delay;
+//!   same delay (attempts in flight count as failures), except for a
+//!   credential that logged in from the address within [`MEMORY`] and has
+//!   not failed since: 200 of its clients logging in at once are not taken
+//!   for a guesser, while its failures, as they happen, still count;
 //! - closing a connection early does not skip the wait (its slot is used
 //!   up, and a check that started is recorded when it ends);
 //! - a correct password is not answered faster than a wrong one;
@@ -197,7 +200,14 @@ impl FailureThrottle {
         if pair.expired(now) && pair.in_flight == 0 {
             *pair = Schedule::new(now);
         }
-        let pair_delay = self.delay(pair.failures + pair.in_flight, FREE_FAILURES);
+        // Attempts still being checked count as failures, so a guesser's
+        // parallel connections queue, unless the credential logged in from
+        // here lately and has not failed since: then a burst of its logins
+        // (connection churn, clients coming back after a restart) is not
+        // taken for guessing. Its failures still count as they happen.
+        let good = addresses.get(&ip).is_some_and(|a| a.is_good(credential, now));
+        let pending = if good && pair.failures == 0 { 0 } else { pair.in_flight };
+        let pair_delay = self.delay(pair.failures + pending, FREE_FAILURES);
         let address = addresses.get_mut(&ip).filter(|a| !a.is_good(credential, now) && !a.spread.expired(now));
         let address_delay =
             address.as_ref().map_or(Duration::ZERO, |a| self.delay(a.spread.failures, FREE_CREDENTIALS));
@@ -346,6 +356,32 @@ mod tests {
             slots,
             vec![Slot::At(now), Slot::At(now + ms(250)), Slot::At(now + ms(750)), refused, refused, refused]
         );
+    }
+
+    /// Connection churn (bench scenario l: 200 clients of one user logging
+    /// in at once, over and over) is not a guesser once that user logged
+    /// in from there; a failure brings the queueing back.
+    #[test]
+    fn a_burst_of_logins_of_a_user_known_here_is_not_held_back() {
+        let t = FailureThrottle::new(Duration::from_secs(5)).with_patience(Duration::from_secs(1));
+        let (a, now) = (ip("10.0.0.1"), Instant::now());
+        assert_eq!(t.slot(a, 7, now), Slot::At(now));
+        t.record(a, 7, true, now);
+        let slots: Vec<Slot> = (0..200).map(|_| t.slot(a, 7, now)).collect();
+        assert!(slots.iter().all(|s| *s == Slot::At(now)), "{slots:?}");
+        for _ in 0..200 {
+            t.record(a, 7, true, now);
+        }
+        // Another address has no such history: its parallel attempts queue.
+        let b = ip("10.0.0.2");
+        let queued: Vec<Slot> = (0..8).map(|_| t.slot(b, 7, now)).collect();
+        assert!(queued.iter().any(|s| matches!(s, Slot::Refuse(_))), "{queued:?}");
+        // A failure here: in-flight attempts count again.
+        for _ in 0..4 {
+            t.record(a, 7, false, now);
+        }
+        let after: Vec<Slot> = (0..8).map(|_| t.slot(a, 7, now)).collect();
+        assert!(after.iter().any(|s| matches!(s, Slot::Refuse(_))), "{after:?}");
     }
 
     #[test]
