@@ -38,7 +38,7 @@ use crate::auth::password::PasswordHash;
 use crate::auth::Guard;
 use crate::broker::{Broker, InterestObserver, Subscription, Via};
 use crate::config::ClusterOptions;
-use crate::proto::route::{json_line, rs_minus, rs_plus, RouteConnect, RouteInfo};
+use crate::proto::route::{json_line, rs_minus, rs_plus, InterestTo, RouteConnect, RouteInfo};
 use crate::secret::Secret;
 
 pub use limits::{
@@ -367,7 +367,7 @@ impl Cluster {
         }
         let mut lines = Vec::new();
         for ((account, subject, queue), count) in interest.iter() {
-            lines.extend_from_slice(&rs_plus(Some(account.as_bytes()), subject, queue.as_deref(), *count));
+            lines.extend_from_slice(&rs_plus(InterestTo::Route(account.as_bytes()), subject, queue.as_deref(), *count));
         }
         link.client.send(&lines);
         let others: Vec<Arc<RouteLink>> = routes.values().cloned().collect();
@@ -483,6 +483,9 @@ impl Cluster {
             ip: String::new(),
             lnoc: true,
             ldm: false,
+            route_pool_size: 0,
+            route_pool_idx: 0,
+            route_account: String::new(),
         }
     }
 
@@ -547,7 +550,7 @@ impl InterestObserver for Cluster {
         let count = interest.entry(key).or_insert(0);
         *count += 1;
         if sub.queue.is_some() || *count == 1 {
-            let line = rs_plus(Some(account.as_bytes()), &sub.subject, sub.queue.as_deref(), *count);
+            let line = rs_plus(InterestTo::Route(account.as_bytes()), &sub.subject, sub.queue.as_deref(), *count);
             self.broadcast(&line);
         }
     }
@@ -560,9 +563,9 @@ impl InterestObserver for Cluster {
         *count -= 1;
         let line = if *count == 0 {
             interest.remove(&key);
-            rs_minus(Some(account.as_bytes()), &sub.subject, sub.queue.as_deref())
+            rs_minus(InterestTo::Route(account.as_bytes()), &sub.subject, sub.queue.as_deref())
         } else if sub.queue.is_some() {
-            rs_plus(Some(account.as_bytes()), &sub.subject, sub.queue.as_deref(), *count)
+            rs_plus(InterestTo::Route(account.as_bytes()), &sub.subject, sub.queue.as_deref(), *count)
         } else {
             return;
         };
