@@ -16,16 +16,10 @@ use warden::server::Server;
 fn cluster_opts(routes: Vec<String>) -> ClusterOptions {
     ClusterOptions {
         name: Some("c1".into()),
-        host: "127.0.0.1".into(),
-        port: 0,
         routes,
-        authorization: None,
-        tls: None,
-        no_advertise: false,
-        connect_retries: 0,
-        connect_backoff: false,
         // Loopback-only test cluster.
         allow_unauthenticated: true,
+        ..ClusterOptions::default()
     }
 }
 

@@ -43,18 +43,7 @@ fn route_auth(password: &str) -> Option<RouteAuthorization> {
 }
 
 fn cluster(authorization: Option<RouteAuthorization>, routes: Vec<String>) -> ClusterOptions {
-    ClusterOptions {
-        name: Some("h".into()),
-        host: "127.0.0.1".into(),
-        port: 0,
-        routes,
-        authorization,
-        tls: None,
-        no_advertise: false,
-        connect_retries: 0,
-        connect_backoff: false,
-        allow_unauthenticated: false,
-    }
+    ClusterOptions { name: Some("h".into()), routes, authorization, ..ClusterOptions::default() }
 }
 
 async fn node(name: &str, cluster: ClusterOptions) -> Server {

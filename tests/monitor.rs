@@ -605,28 +605,25 @@ async fn the_example_config_serves_monitoring_behind_its_token() {
 async fn routez_and_varz_show_the_cluster_without_route_credentials() {
     let cluster = |routes: Vec<String>| ClusterOptions {
         name: Some("mon".into()),
-        host: "127.0.0.1".into(),
-        port: 0,
         routes,
-        authorization: None,
-        tls: None,
-        no_advertise: false,
-        connect_retries: 0,
-        connect_backoff: false,
         // Loopback-only test cluster.
         allow_unauthenticated: true,
+        ..ClusterOptions::default()
     };
     let a = start(Options { server_name: Some("A".into()), cluster: Some(cluster(vec![])), ..monitored() }).await;
     let seed = format!("nats-route://ruser:rpass-Secret@{}", a.cluster().unwrap().listen_addr);
     let b = start(Options { server_name: Some("B".into()), cluster: Some(cluster(vec![seed])), ..monitored() }).await;
     let (ma, mb) = (maddr(&a), maddr(&b));
-    let routez = poll(ma, "/routez", |v| v["num_routes"] == 1).await;
-    let route = &routez["routes"][0];
-    assert_eq!(route["remote_name"], "B");
-    assert_eq!(route["did_solicit"], false);
-    assert_eq!(route["ip"], "127.0.0.1");
-    let from_b = poll(mb, "/routez", |v| v["num_routes"] == 1).await;
-    assert_eq!(from_b["routes"][0]["did_solicit"], true);
+    // A pool of 3 connections and the system account's own, as
+    // nats-server 2.10+ lists them.
+    let routez = poll(ma, "/routez", |v| v["num_routes"] == 4).await;
+    let routes = routez["routes"].as_array().unwrap();
+    assert!(routes.iter().all(|r| r["remote_name"] == "B" && r["did_solicit"] == false && r["ip"] == "127.0.0.1"));
+    let pinned: Vec<&Value> = routes.iter().filter(|r| r.get("account").is_some()).collect();
+    assert_eq!(pinned.len(), 1);
+    assert_eq!(pinned[0]["account"], "$SYS");
+    let from_b = poll(mb, "/routez", |v| v["num_routes"] == 4).await;
+    assert!(from_b["routes"].as_array().unwrap().iter().all(|r| r["did_solicit"] == true));
 
     // Interest registered on B shows as A's route subscription.
     let client = named(&b, "on-b").await;
@@ -634,22 +631,25 @@ async fn routez_and_varz_show_the_cluster_without_route_credentials() {
     client.flush().await.unwrap();
     // B's `$SYS` services are interest too; B's client's is the rest.
     let clients_interest = |v: &Value| -> Vec<String> {
-        let list = v["routes"][0]["subscriptions_list"].as_array().cloned().unwrap_or_default();
-        list.iter().filter_map(|s| s.as_str()).filter(|s| !s.starts_with("$SYS.")).map(str::to_owned).collect()
+        let routes = v["routes"].as_array().cloned().unwrap_or_default();
+        let lists = routes.iter().filter_map(|r| r["subscriptions_list"].as_array().cloned()).flatten();
+        lists.filter_map(|s| s.as_str().map(str::to_owned)).filter(|s| !s.starts_with("$SYS.")).collect()
     };
     let routez = poll(ma, "/routez?subs=1", |v| !clients_interest(v).is_empty()).await;
     assert_eq!(clients_interest(&routez), ["across.>"]);
     assert_eq!(get_json(ma, "/connz").await["num_connections"], 0, "routes are not client connections");
 
     let varz = get_json(mb, "/varz").await;
-    assert_eq!(varz["routes"], 1);
+    assert_eq!((&varz["routes"], &varz["remotes"]), (&serde_json::json!(4), &serde_json::json!(1)));
     assert_eq!(varz["cluster"]["name"], "mon");
     assert_eq!(varz["cluster"]["urls"], serde_json::json!([a.cluster().unwrap().listen_addr.to_string()]));
     let mut seen = varz.to_string();
     seen.push_str(&get(mb, "/routez?subs=detail").await.body);
     seen.push_str(&get(mb, "/metrics").await.body);
     assert!(!seen.contains("rpass-Secret") && !seen.contains("ruser"), "route credentials leaked");
-    assert!(get(mb, "/metrics").await.body.lines().any(|l| l == "warden_routes 1"));
+    let metrics = get(mb, "/metrics").await.body;
+    assert!(metrics.lines().any(|l| l == "warden_routes 1"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "warden_route_connections 4"), "{metrics}");
     b.shutdown().await;
     a.shutdown().await;
 }

@@ -56,6 +56,27 @@ impl Batch {
         self.0.push((kind.to_owned(), label.into(), answer));
     }
 
+    /// Removes `account` from the routes of the plain ROUTEZ answers,
+    /// after checking it names one of `pinned` and that some route had it.
+    fn drop_route_accounts(&mut self, pinned: &[&str]) {
+        let mut seen = 0;
+        for (kind, label, answer) in &mut self.0 {
+            if kind != "routez" || answer.snappy {
+                continue;
+            }
+            let mut json: Value = serde_json::from_slice(&answer.payload).unwrap();
+            let routes = json["data"]["routes"].as_array_mut().into_iter().flatten();
+            for route in routes.filter_map(Value::as_object_mut) {
+                if let Some(account) = route.remove("account") {
+                    assert!(pinned.iter().any(|p| account == *p), "{label}: a route for {account}");
+                    seen += 1;
+                }
+            }
+            answer.payload = serde_json::to_vec(&json).unwrap();
+        }
+        assert!(seen > 0, "the pinned system account's route is listed");
+    }
+
     /// Runs the decoder over the batch: each label with `None` (decoded)
     /// or why not, and the file that keeps the decoder's input.
     fn decode(&self, decoder: &Path) -> (Vec<(String, Option<String>)>, PathBuf) {
@@ -372,6 +393,13 @@ async fn every_answer_decodes(binary: &Path, name: &str, decode_peer: bool) {
         batch.add("statsz", format!("{peer} $SYS.SERVER.<id>.STATSZ"), &next_from(&mut statsz, &peer_id).await.payload);
     }
 
+    if !decode_peer {
+        // Routes pooled with 2.15.1 list the system account's own
+        // connection with `account`, a 2.10+ field (2.15.1's answers carry
+        // it too, and `route_pool.rs` holds the list against 2.15.1's):
+        // checked here, then left out for 2.9.10's types.
+        batch.drop_route_accounts(&["SYS"]);
+    }
     batch.assert_decodes(&decoder);
     w.shutdown().await;
 }

@@ -1,7 +1,7 @@
 //! The route and leaf node protocol parser on arbitrary bytes.
 //!
 //! Input: two control bytes, then the bytes a route or leaf peer sends.
-//! The first picks max_payload and the dialect, the second seeds the chunk
+//! The first picks max_payload and the dialect (route, pinned route, leaf), the second seeds the chunk
 //! sizes. Checked: no panic;
 //! every op uses at least one byte and no more than the buffer; and the ops
 //! and the final error are the same whether the input arrives whole, in
@@ -62,7 +62,11 @@ fuzz_target!(|data: &[u8]| {
         1 => 16,
         _ => 0,
     };
-    let dialect = if pick & 0x80 == 0 { Dialect::Route } else { Dialect::Leaf };
+    let dialect = match pick >> 6 {
+        0 | 1 => Dialect::Route,
+        2 => Dialect::PinnedRoute,
+        _ => Dialect::Leaf,
+    };
     let whole = feed(std::iter::once(input), max_payload, dialect);
     let split = feed(split::chunks(input, *seed).into_iter(), max_payload, dialect);
     assert_eq!(whole, split, "chunked input parsed differently");

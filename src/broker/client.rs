@@ -119,6 +119,9 @@ pub struct Client {
     /// A route peer that announced `lnoc`: a leaf node cluster's messages
     /// go to it as `LMSG` naming that cluster.
     lnoc: AtomicBool,
+    /// A pinned account's route connection: message frames leave the
+    /// account out.
+    pinned_route: AtomicBool,
 }
 
 /// [`Client::delivery_flags`]: the client takes HMSG.
@@ -164,6 +167,7 @@ impl Client {
             replies: Mutex::new(None),
             leaf: std::sync::OnceLock::new(),
             lnoc: AtomicBool::new(false),
+            pinned_route: AtomicBool::new(false),
         }
     }
 
@@ -236,6 +240,17 @@ impl Client {
     /// Whether a route peer understands `LMSG` with an origin cluster.
     pub fn lnoc(&self) -> bool {
         self.lnoc.load(Ordering::Relaxed)
+    }
+
+    /// Marks a route connection as a pinned account's (set once, before
+    /// it carries interest).
+    pub fn set_pinned_route(&self) {
+        self.pinned_route.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether this is a pinned account's route connection.
+    pub fn pinned_route(&self) -> bool {
+        self.pinned_route.load(Ordering::Relaxed)
     }
 
     /// Records that the client sent something at `at` (once per read batch).

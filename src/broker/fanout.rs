@@ -218,9 +218,11 @@ impl Fanout {
         let name = account.name.as_bytes();
         for (route, queues) in &routes {
             // A leaf connection is bound to its account: LMSG names none.
-            let to = match (route.kind, cluster) {
+            let origin = cluster.filter(|_| route.lnoc());
+            let to = match (route.kind, origin) {
                 (ClientKind::Leaf, _) => FrameTo::Leaf,
-                (_, Some(origin)) if route.lnoc() => FrameTo::RouteFromLeafCluster { origin, account: name },
+                _ if route.pinned_route() => FrameTo::PinnedRoute { origin },
+                (_, Some(origin)) => FrameTo::RouteFromLeafCluster { origin, account: name },
                 _ => FrameTo::Route(name),
             };
             let size =

@@ -11,6 +11,20 @@ use super::limits::peer_connect_urls;
 use crate::broker::Client;
 use crate::proto::route::{json_line, RouteInfo};
 
+/// Which of the connections to a peer a route is (nats-server 2.10+
+/// pools routes: several connections per peer, each account's traffic on
+/// one of them, and pinned accounts on their own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// The only connection to a peer that does not pool (older servers,
+    /// `pool_size: -1` on either side): every account's traffic.
+    Single,
+    /// Connection `n` of the pool: the accounts whose name hashes to `n`.
+    Pool(usize),
+    /// A pinned account's own connection: its ops leave the account out.
+    Account(Arc<str>),
+}
+
 /// An established route to another server.
 #[derive(Debug)]
 pub struct RouteLink {
@@ -18,6 +32,8 @@ pub struct RouteLink {
     pub client: Arc<Client>,
     /// The peer's server id.
     pub remote_id: String,
+    /// Which of the connections to the peer this is.
+    pub slot: Slot,
     /// Whether this server opened the connection.
     pub solicited: bool,
     /// The peer's route URL (`nats-route://host:port/`), for gossip.
@@ -30,11 +46,15 @@ pub struct RouteLink {
 
 impl RouteLink {
     /// A route to the server that sent `info`.
-    pub fn new(client: Arc<Client>, mut info: RouteInfo, solicited: bool, route_url: String) -> Self {
+    pub fn new(client: Arc<Client>, mut info: RouteInfo, slot: Slot, solicited: bool, route_url: String) -> Self {
         info.connect_urls = peer_connect_urls(std::mem::take(&mut info.connect_urls));
+        // What the peer said about this one connection is not gossiped.
+        info.route_pool_idx = 0;
+        info.route_account = String::new();
         RouteLink {
             client,
             remote_id: info.server_id.clone(),
+            slot,
             solicited,
             route_url,
             established: Instant::now(),

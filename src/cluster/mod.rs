@@ -38,14 +38,14 @@ use crate::auth::password::PasswordHash;
 use crate::auth::Guard;
 use crate::broker::{Broker, InterestObserver, Subscription, Via};
 use crate::config::ClusterOptions;
-use crate::proto::route::{json_line, rs_minus, rs_plus, RouteConnect, RouteInfo};
+use crate::proto::route::{json_line, rs_minus, rs_plus, InterestTo, RouteConnect, RouteInfo};
 use crate::secret::Secret;
 
 pub use limits::{
     MAX_CONNECT_URLS, MAX_GOSSIPED_ROUTES, MAX_PEER_CONNECT_URLS, MAX_PENDING_ROUTES, MAX_PENDING_ROUTES_PER_IP,
     MAX_REMOTE_INTEREST, MAX_REMOTE_INTEREST_BYTES, MAX_ROUTES, MAX_UNREACHABLE, ROUTE_AUTH_TIMEOUT, SETTLED_ROUTE,
 };
-pub use link::RouteLink;
+pub use link::{RouteLink, Slot};
 pub use solicit::RouteUrl;
 
 /// Why the cluster could not start.
@@ -101,6 +101,34 @@ pub(crate) enum Dial {
         /// Its name.
         server_name: String,
     },
+    /// One more connection to a pooling peer this server reached by the
+    /// URL: dialled while that peer has a route, until the slot is taken.
+    Pooled {
+        /// The peer.
+        server_id: String,
+        /// Which connection.
+        target: Target,
+    },
+}
+
+impl Dial {
+    /// Which connection to the peer a dial opens.
+    pub(crate) fn target(&self) -> Target {
+        match self {
+            Dial::Pooled { target, .. } => target.clone(),
+            Dial::Configured | Dial::Gossiped { .. } => Target::Pool(None),
+        }
+    }
+}
+
+/// Which connection to a peer this server dials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A pool connection (or the only one, to a peer that does not pool):
+    /// the given place in the pool, else the first free one.
+    Pool(Option<usize>),
+    /// A pinned account's connection.
+    Account(Arc<str>),
 }
 
 /// A server this node knows of (configured or gossiped) and cannot reach.
@@ -124,6 +152,88 @@ pub struct Unreachable {
 /// Key of interest: account, subject and queue group.
 pub(crate) type InterestKey = (Arc<str>, Box<[u8]>, Option<Box<[u8]>>);
 
+/// The connections to one peer server.
+#[derive(Debug, Default)]
+struct Peer {
+    /// Pool connections by place; one, at 0, to a peer that does not pool
+    /// ([`Slot::Single`]).
+    pool: Vec<Option<Arc<RouteLink>>>,
+    /// Pinned accounts' connections.
+    pinned: HashMap<Arc<str>, Arc<RouteLink>>,
+}
+
+impl Peer {
+    fn links(&self) -> impl Iterator<Item = &Arc<RouteLink>> {
+        self.pool.iter().flatten().chain(self.pinned.values())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.links().next().is_none()
+    }
+
+    /// The connection registered in `slot`'s place.
+    fn at(&self, slot: &Slot) -> Option<&Arc<RouteLink>> {
+        match slot {
+            Slot::Single => self.pool.first()?.as_ref(),
+            Slot::Pool(n) => self.pool.get(*n)?.as_ref(),
+            Slot::Account(account) => self.pinned.get(account),
+        }
+    }
+
+    /// Puts `link` in its place (which the caller found free).
+    fn put(&mut self, link: Arc<RouteLink>) {
+        let n = match &link.slot {
+            Slot::Single => 0,
+            Slot::Pool(n) => *n,
+            Slot::Account(account) => {
+                self.pinned.insert(account.clone(), link);
+                return;
+            }
+        };
+        if self.pool.len() <= n {
+            self.pool.resize(n + 1, None);
+        }
+        self.pool[n] = Some(link);
+    }
+
+    /// Removes `link` if it is the one in its place; returns whether it was.
+    fn take(&mut self, link: &Arc<RouteLink>) -> bool {
+        match &link.slot {
+            Slot::Account(account) => match self.pinned.get(account) {
+                Some(current) if Arc::ptr_eq(current, link) => self.pinned.remove(account).is_some(),
+                _ => false,
+            },
+            Slot::Single | Slot::Pool(_) => {
+                let n = if let Slot::Pool(n) = link.slot { n } else { 0 };
+                match self.pool.get_mut(n) {
+                    Some(place) if place.as_ref().is_some_and(|c| Arc::ptr_eq(c, link)) => place.take().is_some(),
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// Whether the peer does not pool: one connection carries everything.
+    fn single(&self) -> bool {
+        matches!(self.pool.first(), Some(Some(link)) if link.slot == Slot::Single)
+    }
+}
+
+/// nats-server's account-to-pool placement: FNV-1a (32 bits) of the
+/// account name modulo the pool size, the same on every server of the
+/// same pool size.
+pub(crate) fn pool_index(pool_size: usize, account: &str) -> usize {
+    if pool_size <= 1 {
+        return 0;
+    }
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in account.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    (hash % pool_size as u32) as usize
+}
+
 /// The cluster state of one server.
 #[derive(Debug)]
 pub struct Cluster {
@@ -139,7 +249,11 @@ pub struct Cluster {
     /// Local client interest, reference-counted per account, subject (and queue).
     interest: Mutex<HashMap<InterestKey, u32>>,
     /// Established routes by remote server id.
-    routes: Mutex<HashMap<String, Arc<RouteLink>>>,
+    routes: Mutex<HashMap<String, Peer>>,
+    /// Accounts with a connection of their own to each pooling peer: the
+    /// configured ones and the system account (nats-server's rule), none
+    /// when this server does not pool.
+    pinned: Vec<Arc<str>>,
     /// Route URLs (`host:port`) with a soliciting task running (dedupe for
     /// gossip), each saying whether it was learned by gossip.
     soliciting: Mutex<HashMap<String, bool>>,
@@ -241,7 +355,17 @@ impl Cluster {
                 );
             }
         }
+        let mut pinned: Vec<Arc<str>> = Vec::new();
+        if opts.pool_size > 0 {
+            let system = broker.opts.system_account.iter();
+            for name in opts.pinned_accounts.iter().chain(system) {
+                if !pinned.iter().any(|p| **p == **name) {
+                    pinned.push(name.as_str().into());
+                }
+            }
+        }
         Ok(Arc::new(Cluster {
+            pinned,
             broker,
             guard,
             opts,
@@ -266,9 +390,10 @@ impl Cluster {
     /// to) at once; gossip past that is dropped and logged.
     pub(crate) fn solicit(self: &Arc<Self>, url: RouteUrl, dial: Dial) {
         let gossiped = matches!(dial, Dial::Gossiped { .. });
+        let key = solicit_key(&url, &dial);
         {
             let mut soliciting = self.soliciting.lock();
-            if soliciting.contains_key(&url.key()) {
+            if soliciting.contains_key(&key) {
                 return;
             }
             if gossiped && soliciting.values().filter(|g| **g).count() >= MAX_GOSSIPED_ROUTES {
@@ -278,7 +403,7 @@ impl Cluster {
                 }
                 return;
             }
-            soliciting.insert(url.key(), gossiped);
+            soliciting.insert(key, gossiped);
         }
         tokio::spawn(solicit::solicit_loop(self.clone(), url, dial));
     }
@@ -295,6 +420,7 @@ impl Cluster {
         let (server_id, server_name) = match dial {
             Dial::Configured => (None, None),
             Dial::Gossiped { server_id, server_name } => (Some(server_id.clone()), Some(server_name.clone())),
+            Dial::Pooled { server_id, .. } => (Some(server_id.clone()), None),
         };
         let route_url = url.route_url();
         let attempts = {
@@ -334,44 +460,129 @@ impl Cluster {
         self.unreachable.lock().values().cloned().collect()
     }
 
-    /// Forgets that `url` is being solicited.
-    pub(crate) fn solicit_done(&self, url: &RouteUrl) {
-        self.soliciting.lock().remove(&url.key());
+    /// Forgets that `url` is being solicited by `dial`.
+    pub(crate) fn solicit_done(&self, url: &RouteUrl, dial: &Dial) {
+        self.soliciting.lock().remove(&solicit_key(url, dial));
     }
 
-    fn broadcast(&self, line: &[u8]) {
-        for link in self.routes.lock().values() {
-            link.client.send(line);
+    /// Route connections this server keeps to each pooling peer; 0 when
+    /// it does not pool.
+    pub(crate) fn pool_size(&self) -> usize {
+        self.opts.pool_size as usize
+    }
+
+    /// Whether `account` has connections of its own.
+    pub(crate) fn is_pinned(&self, account: &str) -> bool {
+        self.pinned.iter().any(|p| **p == *account)
+    }
+
+    /// Whether a connection in `slot` carries `account`'s interest.
+    fn carries(&self, slot: &Slot, account: &str) -> bool {
+        match slot {
+            Slot::Single => true,
+            Slot::Pool(n) => !self.is_pinned(account) && pool_index(self.pool_size(), account) == *n,
+            Slot::Account(pinned) => **pinned == *account,
         }
     }
 
-    /// Registers an established route, unless one to the same server exists.
-    /// A settled route (older than [`SETTLED_ROUTE`]) is always kept and the
-    /// newcomer refused, so a peer that claims another server's id cannot
-    /// disturb the real route. Two fresh routes between the same pair (the
-    /// servers dialled each other at once) keep the one solicited by the
-    /// smaller server id, on both sides. At most [`MAX_ROUTES`] routes. On
-    /// success, sends the peer all local interest (under the interest lock,
-    /// so no change is lost or reordered). Returns whether it was kept.
+    /// The connection to `peer` that carries `account`'s interest, if it
+    /// is up (a missing one gets all of it when it comes).
+    fn link_for<'p>(&self, peer: &'p Peer, account: &str) -> Option<&'p Arc<RouteLink>> {
+        if peer.single() {
+            return peer.at(&Slot::Single);
+        }
+        if self.is_pinned(account) {
+            return peer.pinned.get(account);
+        }
+        peer.pool.get(pool_index(self.pool_size(), account))?.as_ref()
+    }
+
+    /// Sends each peer an interest line for `account` on the connection
+    /// that carries it, written by `line` for that connection's form.
+    fn announce(&self, account: &str, line: impl Fn(InterestTo<'_>) -> Vec<u8>) {
+        let (mut named, mut bare) = (None, None);
+        for peer in self.routes.lock().values() {
+            let Some(link) = self.link_for(peer, account) else { continue };
+            let bytes = match link.slot {
+                Slot::Account(_) => bare.get_or_insert_with(|| line(InterestTo::PinnedRoute)),
+                _ => named.get_or_insert_with(|| line(InterestTo::Route(account.as_bytes()))),
+            };
+            link.client.send(bytes);
+        }
+    }
+
+    /// The first free place in the pool of connections to `remote_id`
+    /// (of `size` places), for a connection this server dialled.
+    pub(crate) fn free_pool_place(&self, remote_id: &str, size: usize) -> Option<usize> {
+        let routes = self.routes.lock();
+        let Some(peer) = routes.get(remote_id) else { return Some(0) };
+        (0..size).find(|n| peer.pool.get(*n).is_none_or(Option::is_none))
+    }
+
+    /// After this server's first pool connection to `remote_id` (dialled by
+    /// `url`) is up: dials the pool's other places (of `size`) and the
+    /// pinned accounts' connections that are not up yet.
+    pub(crate) fn complete_pool(self: &Arc<Self>, url: &RouteUrl, remote_id: &str, size: usize) {
+        let mut targets = Vec::new();
+        {
+            let routes = self.routes.lock();
+            let Some(peer) = routes.get(remote_id) else { return };
+            for n in (0..size).filter(|n| peer.pool.get(*n).is_none_or(Option::is_none)) {
+                targets.push(Target::Pool(Some(n)));
+            }
+            for account in self.pinned.iter().filter(|a| !peer.pinned.contains_key(*a)) {
+                targets.push(Target::Account(account.clone()));
+            }
+        }
+        for target in targets {
+            self.solicit(url.clone(), Dial::Pooled { server_id: remote_id.to_owned(), target });
+        }
+    }
+
+    /// Registers an established route, unless one to the same server in
+    /// the same place (the same pool place or pinned account, or the only
+    /// connection) exists. A settled route (older than [`SETTLED_ROUTE`])
+    /// is always kept and the newcomer refused, so a peer that claims
+    /// another server's id cannot disturb the real route. Two fresh routes
+    /// in one place (the servers dialled each other at once) keep the one
+    /// solicited by the smaller server id, on both sides. At most
+    /// [`MAX_ROUTES`] peers. On success, sends the peer the local interest
+    /// this connection carries (under the interest lock, so no change is
+    /// lost or reordered). Returns whether it was kept.
     pub(crate) fn register(&self, link: Arc<RouteLink>, our_id: &str) -> bool {
         let interest = self.interest.lock();
         let mut routes = self.routes.lock();
-        if let Some(existing) = routes.get(&link.remote_id) {
+        let new_peer = routes.get(&link.remote_id).is_none_or(Peer::is_empty);
+        if new_peer && !routes.contains_key(&link.remote_id) && routes.len() >= MAX_ROUTES {
+            return false;
+        }
+        let peer = routes.entry(link.remote_id.clone()).or_default();
+        if let Some(existing) = peer.at(&link.slot) {
             let new_wins = link.solicited == (our_id < link.remote_id.as_str());
             if existing.age() >= SETTLED_ROUTE || !new_wins {
                 return false;
             }
             existing.client.outbound.close(crate::broker::CloseReason::ProtocolViolation);
-        } else if routes.len() >= MAX_ROUTES {
-            return false;
+        }
+        if let Slot::Account(_) = link.slot {
+            link.client.set_pinned_route();
         }
         let mut lines = Vec::new();
         for ((account, subject, queue), count) in interest.iter() {
-            lines.extend_from_slice(&rs_plus(Some(account.as_bytes()), subject, queue.as_deref(), *count));
+            if self.carries(&link.slot, account) {
+                let to = match link.slot {
+                    Slot::Account(_) => InterestTo::PinnedRoute,
+                    _ => InterestTo::Route(account.as_bytes()),
+                };
+                lines.extend_from_slice(&rs_plus(to, subject, queue.as_deref(), *count));
+            }
         }
         link.client.send(&lines);
-        let others: Vec<Arc<RouteLink>> = routes.values().cloned().collect();
-        routes.insert(link.remote_id.clone(), link.clone());
+        peer.put(link.clone());
+        let others: Vec<Arc<RouteLink>> = match new_peer {
+            true => routes.values().filter_map(|p| p.links().next().cloned()).collect(),
+            false => Vec::new(),
+        };
         drop(routes);
         drop(interest);
         self.unreachable.lock().retain(|url, u| {
@@ -391,10 +602,11 @@ impl Cluster {
     pub(crate) fn unregister(&self, link: &Arc<RouteLink>) {
         let removed = {
             let mut routes = self.routes.lock();
-            match routes.get(&link.remote_id) {
-                Some(current) if Arc::ptr_eq(current, link) => routes.remove(&link.remote_id).is_some(),
-                _ => false,
+            let removed = routes.get_mut(&link.remote_id).is_some_and(|peer| peer.take(link));
+            if routes.get(&link.remote_id).is_some_and(Peer::is_empty) {
+                routes.remove(&link.remote_id);
             }
+            removed
         };
         if removed {
             self.changed.notify_waiters();
@@ -404,7 +616,7 @@ impl Cluster {
 
     /// Whether a route to server `id` is established.
     pub fn has_route(&self, id: &str) -> bool {
-        self.routes.lock().contains_key(id)
+        self.routes.lock().get(id).is_some_and(|peer| !peer.is_empty())
     }
 
     /// Accepted route connections that have not authenticated yet.
@@ -412,14 +624,14 @@ impl Cluster {
         self.pending.count()
     }
 
-    /// Number of established routes.
+    /// Number of servers this one has routes to.
     pub fn route_count(&self) -> usize {
-        self.routes.lock().len()
+        self.routes.lock().values().filter(|peer| !peer.is_empty()).count()
     }
 
-    /// The established routes.
+    /// The established route connections (several per pooling peer).
     pub fn routes(&self) -> Vec<Arc<RouteLink>> {
-        self.routes.lock().values().cloned().collect()
+        self.routes.lock().values().flat_map(Peer::links).cloned().collect()
     }
 
     /// Client URLs of this server and every peer, for INFO `connect_urls`
@@ -429,7 +641,7 @@ impl Cluster {
             return Vec::new();
         }
         let mut urls = vec![self.broker.addr.to_string()];
-        for link in self.routes.lock().values() {
+        for link in self.routes.lock().values().filter_map(|peer| peer.links().next()) {
             for url in link.connect_urls() {
                 if urls.len() < MAX_CONNECT_URLS && !urls.contains(&url) {
                     urls.push(url);
@@ -483,6 +695,9 @@ impl Cluster {
             ip: String::new(),
             lnoc: true,
             ldm: false,
+            route_pool_size: i64::from(self.opts.pool_size),
+            route_pool_idx: 0,
+            route_account: String::new(),
         }
     }
 
@@ -547,8 +762,8 @@ impl InterestObserver for Cluster {
         let count = interest.entry(key).or_insert(0);
         *count += 1;
         if sub.queue.is_some() || *count == 1 {
-            let line = rs_plus(Some(account.as_bytes()), &sub.subject, sub.queue.as_deref(), *count);
-            self.broadcast(&line);
+            let count = *count;
+            self.announce(&account, |to| rs_plus(to, &sub.subject, sub.queue.as_deref(), count));
         }
     }
 
@@ -558,14 +773,40 @@ impl InterestObserver for Cluster {
         let key: InterestKey = (account.clone(), sub.subject.clone(), sub.queue.clone());
         let Some(count) = interest.get_mut(&key) else { return };
         *count -= 1;
-        let line = if *count == 0 {
+        let (subject, queue) = (&sub.subject, sub.queue.as_deref());
+        if *count == 0 {
             interest.remove(&key);
-            rs_minus(Some(account.as_bytes()), &sub.subject, sub.queue.as_deref())
-        } else if sub.queue.is_some() {
-            rs_plus(Some(account.as_bytes()), &sub.subject, sub.queue.as_deref(), *count)
-        } else {
-            return;
-        };
-        self.broadcast(&line);
+            self.announce(&account, |to| rs_minus(to, subject, queue));
+        } else if queue.is_some() {
+            let count = *count;
+            self.announce(&account, |to| rs_plus(to, subject, queue, count));
+        }
+    }
+}
+
+/// What `soliciting` knows a dial by: the URL, and which connection.
+fn solicit_key(url: &RouteUrl, dial: &Dial) -> String {
+    match dial.target() {
+        Target::Pool(None) => url.key(),
+        Target::Pool(Some(n)) => format!("{}#{n}", url.key()),
+        Target::Account(account) => format!("{}@{account}", url.key()),
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::pool_index;
+
+    /// FNV-1a's published test vectors, then the modulo: the placement
+    /// nats-server computes (`computeRoutePoolIdx`).
+    #[test]
+    fn accounts_are_placed_by_fnv1a_as_nats_server_places_them() {
+        // FNV-1a 32: "" = 0x811c9dc5, "a" = 0xe40c292c, "foobar" = 0xbf9cf968.
+        assert_eq!(pool_index(1 << 31, ""), 0x811c_9dc5 % (1 << 31));
+        assert_eq!(pool_index(1 << 31, "a"), 0xe40c_292c % (1 << 31));
+        assert_eq!(pool_index(1 << 31, "foobar"), 0xbf9c_f968 % (1 << 31));
+        assert_eq!(pool_index(3, "foobar"), 0xbf9c_f968 % 3);
+        assert_eq!(pool_index(1, "foobar"), 0);
+        assert_eq!(pool_index(0, "foobar"), 0);
     }
 }

@@ -13,7 +13,7 @@ use tokio::time::{timeout, Instant};
 pub(crate) use super::session::RouteEnd;
 use super::session::{Accepted, RouteLogin, RouteSession};
 use super::solicit::RouteUrl;
-use super::Cluster;
+use super::{Cluster, Target};
 use crate::broker::{Client, ClientKind, CloseReason};
 use crate::conn::{drive, Authority, Protocol, Received, Signals};
 
@@ -52,8 +52,8 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
 /// How a route connection came about.
 #[derive(Debug)]
 pub(crate) enum Dialled {
-    /// This server dialled the URL.
-    Yes(RouteUrl),
+    /// This server dialled the URL, for this connection to the peer.
+    Yes(RouteUrl, Target),
     /// The peer dialled this server.
     No(Accepted),
 }
@@ -64,7 +64,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (solicited, accepted) = match dialled {
-        Dialled::Yes(url) => (Some(url), None),
+        Dialled::Yes(url, target) => (Some((url, target)), None),
         Dialled::No(accepted) => (None, Some(accepted)),
     };
     let broker = cluster.broker.clone();

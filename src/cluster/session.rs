@@ -23,13 +23,13 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::limits::{MAX_REMOTE_INTEREST, MAX_REMOTE_INTEREST_BYTES};
-use super::link::RouteLink;
+use super::link::{RouteLink, Slot};
 use super::solicit::RouteUrl;
-use super::{Cluster, Dial, InterestKey};
+use super::{Cluster, Dial, InterestKey, Target};
 use crate::broker::Subscription;
 use crate::broker::{wake_writers, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot};
 use crate::conn::{Event, KeepAlive, Received, FIRST_PEER_PING};
-use crate::proto::route::{self, json_line, RouteConnect, RouteInfo, RouteOp};
+use crate::proto::route::{self, json_line, Dialect, RouteConnect, RouteInfo, RouteOp};
 use crate::secret::Secret;
 use crate::subject;
 
@@ -43,6 +43,9 @@ pub(crate) enum RouteEnd {
     ToSelf,
     /// Another route to the same server won the tie-break.
     Duplicate(String),
+    /// The peer has no place for this connection: its pool is full, or
+    /// the two servers cannot pin an account's connection.
+    NoPlace,
     /// It closed; `registered` says whether it ever became a route.
     Closed {
         /// Whether the handshake completed.
@@ -75,6 +78,21 @@ pub(crate) enum Refusal {
     MessageBeforeHandshake,
     /// Interest past [`MAX_REMOTE_INTEREST`] or [`MAX_REMOTE_INTEREST_BYTES`].
     TooMuchInterest,
+    /// A pinned account's connection where one of the two servers does not pool.
+    NoDedicatedRoute(Arc<str>),
+    /// A pinned account's connection for an account this server does not pin.
+    NoRouteForAccount(Arc<str>),
+    /// A pool place outside the pool.
+    BadPoolIndex {
+        /// The place the peer named.
+        index: i64,
+        /// The peer's pool size.
+        size: i64,
+    },
+    /// A pool place in the INFO of the server this one dialled.
+    PoolIndexSet(i64),
+    /// A pool size past [`crate::config::ClusterOptions::MAX_POOL_SIZE`].
+    PoolTooLarge(i64),
 }
 
 impl std::fmt::Display for Refusal {
@@ -92,6 +110,25 @@ impl std::fmt::Display for Refusal {
             Refusal::InterestBeforeHandshake => f.write_str("interest before route handshake"),
             Refusal::MessageBeforeHandshake => f.write_str("message before route handshake"),
             Refusal::TooMuchInterest => f.write_str("too much route interest"),
+            Refusal::NoDedicatedRoute(account) => write!(
+                f,
+                "Not possible to have a dedicated route for account \"{}\" between those servers",
+                account.escape_default()
+            ),
+            Refusal::NoRouteForAccount(account) => {
+                write!(f, "No route for account \"{}\"", account.escape_default())
+            }
+            Refusal::BadPoolIndex { index, size } => {
+                write!(f, "Invalid route pool index: {index} - pool size is {size}")
+            }
+            Refusal::PoolIndexSet(index) => {
+                write!(f, "Route pool index should not be set but is set to {index}")
+            }
+            Refusal::PoolTooLarge(size) => write!(
+                f,
+                "route pool size {size} is larger than warden's {}",
+                crate::config::ClusterOptions::MAX_POOL_SIZE
+            ),
         }
     }
 }
@@ -149,6 +186,13 @@ pub(crate) struct RouteSession {
     peer: SocketAddr,
     /// The URL this server dialled, with the credentials it presented.
     solicited: Option<RouteUrl>,
+    /// Which connection to the peer this server dialled.
+    target: Target,
+    /// This server's INFO is held back until the peer's (a pool connection
+    /// this server dialled: its INFO names its place in the pool).
+    info_held: bool,
+    /// The pinned account this connection carries, whose ops leave it out.
+    pinned: Option<Arc<str>>,
     state: State,
     /// The handshake must be complete by then.
     handshake_deadline: Instant,
@@ -181,16 +225,29 @@ impl RouteSession {
     pub(crate) fn new(
         cluster: Arc<Cluster>,
         client: Arc<Client>,
-        solicited: Option<RouteUrl>,
+        solicited: Option<(RouteUrl, Target)>,
         accepted: Option<Accepted>,
         now: Instant,
     ) -> Self {
         let broker = cluster.broker.clone();
         client.set_traced(broker.opts.trace);
+        let (solicited, target) = match solicited {
+            Some((url, target)) => (Some(url), target),
+            None => (None, Target::Pool(None)),
+        };
         if let Some(url) = &solicited {
             client.send(&json_line("CONNECT", &cluster.our_connect(url)));
         }
-        client.send(&json_line("INFO", &cluster.our_info()));
+        let pinned = match (&solicited, &target) {
+            (Some(_), Target::Account(account)) => Some(account.clone()),
+            _ => None,
+        };
+        let info_held = solicited.is_some() && pinned.is_none() && cluster.pool_size() > 0;
+        if !info_held {
+            let mut info = cluster.our_info();
+            info.route_account = pinned.as_deref().unwrap_or_default().to_owned();
+            client.send(&json_line("INFO", &info));
+        }
         let state = match accepted {
             Some(accepted) => State::AwaitingConnect(accepted),
             None => State::AwaitingInfo,
@@ -204,6 +261,9 @@ impl RouteSession {
             broker,
             client,
             solicited,
+            target,
+            info_held,
+            pinned,
             state,
             handshake_deadline: now + HANDSHAKE_TIMEOUT,
             keepalive,
@@ -266,7 +326,8 @@ impl RouteSession {
         let max_payload = self.broker.opts.max_payload;
         let mut used = 0;
         loop {
-            match route::parse(&buf[used..], max_payload) {
+            let dialect = if self.pinned.is_some() { Dialect::PinnedRoute } else { Dialect::Route };
+            match route::parse_dialect(&buf[used..], max_payload, dialect) {
                 Ok(Some((op, n))) => {
                     if self.client.traced() {
                         self.client.trace_received(&buf[used..used + n], self.broker.opts.max_traced_msg_len);
@@ -344,6 +405,9 @@ impl RouteSession {
 
     fn handle(&mut self, op: RouteOp<'_>, now: Instant) -> Result<(), Event<RouteLogin>> {
         let refused = |session: &mut Self, refusal| Err(Event::Close(session.refuse(refusal)));
+        // A pinned account's connection: its ops name no account.
+        let pinned = self.pinned.clone();
+
         match op {
             RouteOp::Ping => {
                 self.client.send(b"PONG\r\n");
@@ -366,10 +430,12 @@ impl RouteSession {
                 if self.link().is_none() {
                     return refused(self, Refusal::InterestBeforeHandshake);
                 }
+                let account = pinned.as_deref().map_or(account, str::as_bytes);
                 self.remote_sub(origin, account, subject, queue.map(|(q, _)| q))
                     .map_err(|r| Event::Close(self.refuse(r)))
             }
             RouteOp::Unsub { account, subject, queue } => {
+                let account = pinned.as_deref().map_or(account, str::as_bytes);
                 self.remote_unsub(account, subject, queue);
                 Ok(())
             }
@@ -381,7 +447,9 @@ impl RouteSession {
                 if !subject::is_valid_literal(msg.subject) || !reply_ok {
                     return Ok(());
                 }
-                let Some(account) = self.account(msg.account) else { return Ok(()) };
+                let Some(account) = self.account(pinned.as_deref().map_or(msg.account, str::as_bytes)) else {
+                    return Ok(());
+                };
                 self.batch_in.0 += 1;
                 self.batch_in.1 += msg.message.len() as u64;
                 let message = Message {
@@ -476,22 +544,89 @@ impl RouteSession {
         if let Some(refusal) = self.cluster_mismatch(&info.cluster) {
             return Err(Event::Close(self.refuse(refusal)));
         }
+        let slot = match self.slot(&info) {
+            Ok(Some(slot)) => slot,
+            Ok(None) => {
+                debug!(peer = %self.peer, remote = %info.server_id, "route pool full; connection closed");
+                self.end = Some(RouteEnd::NoPlace);
+                return Err(Event::Close(CloseReason::ProtocolViolation));
+            }
+            Err(refusal) => {
+                if matches!(refusal, Refusal::NoDedicatedRoute(_)) {
+                    self.end = Some(RouteEnd::NoPlace);
+                }
+                return Err(Event::Close(self.refuse(refusal)));
+            }
+        };
+        if std::mem::take(&mut self.info_held) {
+            let mut ours = self.cluster.our_info();
+            ours.route_pool_idx = if let Slot::Pool(n) = slot { n as i64 } else { 0 };
+            self.client.send(&json_line("INFO", &ours));
+        }
         let route_url = match &self.solicited {
             Some(url) => url.route_url(),
             None => format!("nats-route://{}/", SocketAddr::new(self.peer.ip(), info.port)),
         };
         let remote_id = info.server_id.clone();
+        let pool_size = self.cluster.pool_size().max(usize::try_from(info.route_pool_size).unwrap_or(0));
         self.client.set_lnoc(info.lnoc);
-        let link = Arc::new(RouteLink::new(self.client.clone(), info, self.solicited.is_some(), route_url));
+        let link = Arc::new(RouteLink::new(self.client.clone(), info, slot, self.solicited.is_some(), route_url));
         if !self.cluster.register(link.clone(), &self.broker.identity.id) {
-            debug!(peer = %self.peer, remote = %remote_id, "duplicate route closed");
+            debug!(peer = %self.peer, remote = %remote_id, slot = ?link.slot, "duplicate route closed");
             self.end = Some(RouteEnd::Duplicate(remote_id));
             return Err(Event::Close(CloseReason::ProtocolViolation));
         }
-        info!(peer = %self.peer, remote = %remote_id, name = %link.remote_name(), "route established");
+        info!(peer = %self.peer, remote = %remote_id, name = %link.remote_name(), slot = ?link.slot, "route established");
+        if let (Some(url), Slot::Pool(_)) = (&self.solicited, &link.slot) {
+            self.cluster.complete_pool(url, &remote_id, pool_size);
+        }
         self.state = State::Established(link);
         self.registered = true;
         Ok(())
+    }
+
+    /// Which of the connections to the peer this one is, by the peer's
+    /// first INFO (nats-server 2.10+'s rules): the only one when either
+    /// server does not pool; else, on a connection this server dialled,
+    /// the pinned account it asked for or a free place in the pool
+    /// (`None`: the pool is full), and on one the peer dialled, the
+    /// account or place the peer's INFO names.
+    fn slot(&mut self, info: &RouteInfo) -> Result<Option<Slot>, Refusal> {
+        let max = i64::from(crate::config::ClusterOptions::MAX_POOL_SIZE);
+        if !(0..=max).contains(&info.route_pool_size) {
+            return Err(Refusal::PoolTooLarge(info.route_pool_size));
+        }
+        let theirs = info.route_pool_size as usize;
+        let pooling = self.cluster.pool_size() > 0 && theirs > 0;
+        let size = self.cluster.pool_size().max(theirs);
+        if self.solicited.is_some() {
+            return match self.target.clone() {
+                Target::Account(account) if !pooling => Err(Refusal::NoDedicatedRoute(account)),
+                Target::Account(account) => Ok(Some(Slot::Account(account))),
+                _ if info.route_pool_idx != 0 => Err(Refusal::PoolIndexSet(info.route_pool_idx)),
+                _ if !pooling => Ok(Some(Slot::Single)),
+                Target::Pool(Some(n)) => Ok((n < size).then_some(Slot::Pool(n))),
+                Target::Pool(None) => Ok(self.cluster.free_pool_place(&info.server_id, size).map(Slot::Pool)),
+            };
+        }
+        if !info.route_account.is_empty() {
+            let account: Arc<str> = info.route_account.as_str().into();
+            if !pooling {
+                return Err(Refusal::NoDedicatedRoute(account));
+            }
+            if !self.cluster.is_pinned(&account) {
+                return Err(Refusal::NoRouteForAccount(account));
+            }
+            self.pinned = Some(account.clone());
+            return Ok(Some(Slot::Account(account)));
+        }
+        if !pooling {
+            return Ok(Some(Slot::Single));
+        }
+        match usize::try_from(info.route_pool_idx) {
+            Ok(n) if n < size => Ok(Some(Slot::Pool(n))),
+            _ => Err(Refusal::BadPoolIndex { index: info.route_pool_idx, size: info.route_pool_size }),
+        }
     }
 
     /// The hosted account called `name`, if any.

@@ -74,15 +74,26 @@ impl RouteUrl {
 pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dial) {
     let retries = match dial {
         Dial::Configured => None,
-        Dial::Gossiped { .. } => Some(cluster.opts.connect_retries.max(3)),
+        Dial::Gossiped { .. } | Dial::Pooled { .. } => Some(cluster.opts.connect_retries.max(3)),
+    };
+    // One more connection to a peer: only while the peer is there.
+    let pooled = match &dial {
+        Dial::Pooled { server_id, .. } => Some(server_id.clone()),
+        _ => None,
     };
     let gives_up = |failures: u32| matches!(retries, Some(max) if failures > max);
+    let failed = |failures: u32| {
+        if pooled.is_none() {
+            cluster.dial_failed(&url, &dial, gives_up(failures));
+        }
+    };
     let mut shutdown = cluster.broker.shutdown_signal();
     let mut failures = 0u32;
     let mut backoff = FIRST_BACKOFF;
     let max_backoff = if cluster.opts.connect_backoff { MAX_BACKOFF_CONFIGURED } else { MAX_BACKOFF };
+    let dialled = || Dialled::Yes(url.clone(), dial.target());
     loop {
-        if *shutdown.borrow() {
+        if *shutdown.borrow() || pooled.as_ref().is_some_and(|id| !cluster.has_route(id)) {
             break;
         }
         match timeout(CONNECT_TIMEOUT, TcpStream::connect((url.host.as_str(), url.port))).await {
@@ -90,15 +101,17 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
                 let _ = stream.set_nodelay(true);
                 let peer = stream.peer_addr().unwrap_or(cluster.listen_addr);
                 let end = match cluster.tls.clone() {
-                    None => run_route(cluster.clone(), stream, peer, Dialled::Yes(url.clone())).await,
+                    None => run_route(cluster.clone(), stream, peer, dialled()).await,
                     Some(tls) => {
                         let Ok(name) = rustls_pki_types::ServerName::try_from(url.host.clone()) else {
                             cluster.warn("route host is not a valid TLS server name", &peer);
-                            cluster.dial_failed(&url, &dial, true);
+                            if pooled.is_none() {
+                                cluster.dial_failed(&url, &dial, true);
+                            }
                             break;
                         };
                         match timeout(tls.timeout, tls.connector.connect(name, stream)).await {
-                            Ok(Ok(stream)) => run_route(cluster.clone(), stream, peer, Dialled::Yes(url.clone())).await,
+                            Ok(Ok(stream)) => run_route(cluster.clone(), stream, peer, dialled()).await,
                             _ => {
                                 cluster.warn("route TLS handshake failed", &peer);
                                 RouteEnd::Closed { registered: false }
@@ -107,7 +120,9 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
                     }
                 };
                 match end {
-                    RouteEnd::ToSelf => break,
+                    RouteEnd::ToSelf | RouteEnd::NoPlace => break,
+                    // The other direction holds this place of the pool.
+                    RouteEnd::Duplicate(_) if pooled.is_some() => break,
                     RouteEnd::Duplicate(remote_id) => {
                         // The other direction won; wait until it is gone.
                         cluster.reached(&url);
@@ -127,7 +142,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
                     RouteEnd::Closed { registered: true } => failures = 0,
                     RouteEnd::Closed { registered: false } => {
                         failures += 1;
-                        cluster.dial_failed(&url, &dial, gives_up(failures));
+                        failed(failures);
                     }
                 }
                 if gives_up(failures) {
@@ -138,7 +153,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
             _ => {
                 failures += 1;
                 debug!(url = %url.key(), failures, "route connect failed");
-                cluster.dial_failed(&url, &dial, gives_up(failures));
+                failed(failures);
                 if gives_up(failures) {
                     break;
                 }
@@ -150,7 +165,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
         }
         backoff = (backoff * 2).min(max_backoff);
     }
-    cluster.solicit_done(&url);
+    cluster.solicit_done(&url, &dial);
 }
 
 #[cfg(test)]

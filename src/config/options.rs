@@ -736,6 +736,20 @@ pub struct ClusterOptions {
     /// cluster refuses to start, since anyone reaching the port could read
     /// and inject every message; meant for loopback-only test setups.
     pub allow_unauthenticated: bool,
+    /// `pool_size`: route connections to each peer that pools too, the
+    /// accounts spread over them by name (nats-server 2.10+); 0 (`-1` in
+    /// the config) speaks to every peer over one connection.
+    pub pool_size: u32,
+    /// `accounts`: accounts with a connection of their own to each pooling
+    /// peer, as listed (the system account is added by the server).
+    pub pinned_accounts: Vec<String>,
+}
+
+impl ClusterOptions {
+    /// The route pool size nats-server 2.10+ uses when none is configured.
+    pub const DEFAULT_POOL_SIZE: u32 = 3;
+    /// The largest `pool_size` warden takes, from its config or a peer.
+    pub const MAX_POOL_SIZE: u32 = 32;
 }
 
 impl Default for ClusterOptions {
@@ -753,6 +767,8 @@ impl Default for ClusterOptions {
             connect_retries: 0,
             connect_backoff: false,
             allow_unauthenticated: false,
+            pool_size: ClusterOptions::DEFAULT_POOL_SIZE,
+            pinned_accounts: Vec::new(),
         }
     }
 }

@@ -35,9 +35,20 @@ pub fn summary(o: &Options) -> String {
                 .authorization
                 .as_ref()
                 .map_or("no route authorization".to_owned(), |a| format!("route user \"{}\"", a.user));
+            let pool = match c.pool_size {
+                0 => "one connection per peer".to_owned(),
+                n => {
+                    let pinned = o
+                        .system_account
+                        .iter()
+                        .chain(c.pinned_accounts.iter().filter(|a| o.system_account.as_deref() != Some(a.as_str())));
+                    let pinned: Vec<String> = pinned.map(|a| format!("\"{a}\"")).collect();
+                    format!("pool of {n} per peer, pinned accounts [{}]", pinned.join(", "))
+                }
+            };
             let _ = writeln!(
                 out,
-                "cluster: {name}routes on {}:{} ({}), {} seed route(s), {auth}",
+                "cluster: {name}routes on {}:{} ({}), {} seed route(s), {auth}, {pool}",
                 c.host,
                 c.port,
                 tls_summary(c.tls.as_ref()),

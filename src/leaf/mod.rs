@@ -39,7 +39,7 @@ use tracing::info;
 use crate::auth::Gate;
 use crate::broker::{Broker, Client, InterestObserver, Pending, Subscription, Via};
 use crate::config::LeafnodeOptions;
-use crate::proto::route::{rs_minus, rs_plus};
+use crate::proto::route::{rs_minus, rs_plus, InterestTo};
 
 /// Leaf connections accepted and not yet logged in, in all.
 pub const MAX_PENDING_LEAFS: usize = 64;
@@ -357,14 +357,14 @@ impl Hub {
     fn register(&self, link: Arc<LeafLink>) {
         let mut accounts = self.accounts.lock();
         let account = accounts.entry(link.account.clone()).or_default();
-        let mut lines = rs_plus(None, &self.loop_subject, None, 0);
+        let mut lines = rs_plus(InterestTo::Leaf, &self.loop_subject, None, 0);
         for ((subject, queue), count) in &account.interest {
             if !link.announces(subject, queue.as_deref()) {
                 continue;
             }
             let seen = self.seen(count, &link);
             if seen > 0 {
-                lines.extend_from_slice(&rs_plus(None, subject, queue.as_deref(), seen));
+                lines.extend_from_slice(&rs_plus(InterestTo::Leaf, subject, queue.as_deref(), seen));
             }
         }
         link.client.send(&lines);
@@ -393,9 +393,9 @@ impl Hub {
         for leaf in told {
             let seen = self.seen(count, leaf);
             let line = match (seen, queue, added) {
-                (0, _, _) => rs_minus(None, subject, queue),
-                (_, Some(_), _) => rs_plus(None, subject, queue, seen),
-                (1, None, true) => rs_plus(None, subject, None, 1),
+                (0, _, _) => rs_minus(InterestTo::Leaf, subject, queue),
+                (_, Some(_), _) => rs_plus(InterestTo::Leaf, subject, queue, seen),
+                (1, None, true) => rs_plus(InterestTo::Leaf, subject, None, 1),
                 _ => continue,
             };
             leaf.client.send(&line);

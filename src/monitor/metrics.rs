@@ -89,7 +89,9 @@ pub(super) fn render(monitor: &Monitor) -> String {
     m.single("warden_subscriptions", "gauge", "Subscriptions in the indexes now.", index.subscriptions);
     m.single("warden_accounts", "gauge", "Accounts now.", broker.accounts.len());
     let routes = monitor.cluster.as_ref().map_or(0, |c| c.route_count());
-    m.single("warden_routes", "gauge", "Routes to other servers established now.", routes);
+    m.single("warden_routes", "gauge", "Servers this one has routes to now.", routes);
+    let connections = monitor.cluster.as_ref().map_or(0, |c| c.routes().len());
+    m.single("warden_route_connections", "gauge", "Route connections now (several per pooling peer).", connections);
     m.single("warden_in_messages_total", "counter", "Messages received from clients.", load(&stats.in_msgs));
     m.single("warden_out_messages_total", "counter", "Messages delivered to clients.", load(&stats.out_msgs));
     m.single("warden_in_bytes_total", "counter", "Payload bytes received from clients.", load(&stats.in_bytes));

@@ -127,6 +127,8 @@ pub struct RouteView {
     pub remote_name: String,
     /// Whether this server opened the connection.
     pub solicited: bool,
+    /// The pinned account a connection of its own carries.
+    pub account: Option<String>,
 }
 
 /// Everything monitoring reads, handed over by the server.

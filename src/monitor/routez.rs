@@ -66,6 +66,9 @@ struct RouteInfo {
     subscriptions_list: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list_detail: Option<Vec<SubDetail>>,
+    /// The pinned account a connection of its own carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
 }
 
 /// The subscriptions of the peer connections `ids` (routes, leafs), by
@@ -121,6 +124,7 @@ pub(super) fn routez(monitor: &Monitor, query: &Query) -> Result<Body, ApiError>
                 subscriptions: c.subscription_count(),
                 subscriptions_list: (list && !detail).then(|| subs.iter().map(text).collect()),
                 subscriptions_list_detail: detail.then(|| subs.iter().map(|s| SubDetail::of(s)).collect()),
+                account: link.account.clone(),
             }
         })
         .collect::<Vec<_>>();

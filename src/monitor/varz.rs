@@ -295,8 +295,10 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         cpu: monitor.cpu.percent(),
         connections: broker.client_count(),
         total_connections: load(&stats.total_connections),
-        routes: cluster.map_or(0, |c| c.route_count()),
-        remotes: 0,
+        // As nats-server counts them: route connections, and the servers
+        // they go to.
+        routes: cluster.map_or(0, |c| c.routes().len()),
+        remotes: cluster.map_or(0, |c| c.route_count()),
         leafnodes: monitor.leafs.as_ref().map_or(0, |l| l.leafs().len()),
         in_msgs: load(&stats.in_msgs),
         out_msgs: load(&stats.out_msgs),

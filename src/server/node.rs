@@ -135,6 +135,10 @@ impl crate::monitor::ClusterView for Cluster {
                 remote_id: link.remote_id.clone(),
                 remote_name: link.remote_name(),
                 solicited: link.solicited,
+                account: match &link.slot {
+                    crate::cluster::Slot::Account(account) => Some(account.to_string()),
+                    _ => None,
+                },
             })
             .collect()
     }

@@ -25,13 +25,8 @@ fn cluster(password: Option<&str>) -> Arc<Cluster> {
             timeout: None,
         }),
         allow_unauthenticated: password.is_none(),
-        host: "127.0.0.1".into(),
         port: 6222,
-        routes: Vec::new(),
-        tls: None,
-        no_advertise: false,
-        connect_retries: 0,
-        connect_backoff: false,
+        ..ClusterOptions::default()
     };
     Cluster::new(broker, guard, cluster_opts, "127.0.0.1:6222".parse().unwrap()).unwrap()
 }
@@ -269,4 +264,70 @@ fn messages_reach_local_subscribers_and_are_counted_per_batch() {
     subscriber.outbound.take(&mut batch);
     let bytes: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
     assert_eq!(String::from_utf8_lossy(&bytes), "MSG orders.1 1 2\r\nhi\r\nMSG orders.2 1 3\r\nyou\r\n");
+}
+
+/// A peer's first INFO with nats-server 2.10+'s pool fields.
+fn pooled_info(id: &str, fields: &str) -> String {
+    format!("INFO {{\"server_id\":\"{id}\",\"cluster\":\"c1\",\"port\":6223,\"route_pool_size\":3{fields}}}\r\n")
+}
+
+/// An accepted connection past CONNECT, its INFO sent and drained.
+fn connected(cluster: &Arc<Cluster>, now: Instant) -> RouteSession {
+    let mut s = accepted(cluster, now);
+    feed(&mut s, "CONNECT {}\r\n", now);
+    sent(&s);
+    s
+}
+
+#[test]
+fn a_pooling_peer_places_each_connection_and_a_pinned_account_gets_its_own() {
+    let cluster = cluster(None);
+    let now = Instant::now();
+    let mut s = accepted(&cluster, now);
+    assert!(sent(&s).contains("\"route_pool_size\":3"), "this server says it pools");
+    feed(&mut s, "CONNECT {}\r\n", now);
+    feed(&mut s, &pooled_info("NPEER", ",\"route_pool_idx\":2"), now);
+    let mut sys = connected(&cluster, now);
+    feed(&mut sys, &pooled_info("NPEER", ",\"route_account\":\"$SYS\""), now);
+    let mut slots: Vec<String> = cluster.routes().iter().map(|l| format!("{:?}", l.slot)).collect();
+    slots.sort();
+    assert_eq!(slots, ["Account(\"$SYS\")", "Pool(2)"]);
+    assert_eq!(cluster.route_count(), 1, "one peer");
+
+    // The pinned connection's ops name no account: they are $SYS's.
+    feed(&mut sys, "RS+ $SYS.REQ.SERVER.PING\r\n", now);
+    let system = cluster.broker.accounts.get("$SYS").unwrap();
+    assert!(system.router.subscriptions().iter().any(|sub| &*sub.subject == b"$SYS.REQ.SERVER.PING"));
+    sys.finish();
+    assert_eq!(cluster.routes().len(), 1, "the pool connection stays");
+    s.finish();
+    assert!(!cluster.has_route("NPEER"));
+}
+
+#[test]
+fn pool_places_and_pinned_accounts_outside_the_rules_are_refused_with_nats_servers_words() {
+    let cluster = cluster(None);
+    let now = Instant::now();
+    for (fields, says) in [
+        (",\"route_pool_idx\":3", "-ERR 'Invalid route pool index: 3 - pool size is 3'\r\n"),
+        (",\"route_pool_idx\":-1", "-ERR 'Invalid route pool index: -1 - pool size is 3'\r\n"),
+        (",\"route_account\":\"OTHER\"", "-ERR 'No route for account \"OTHER\"'\r\n"),
+    ] {
+        let mut s = connected(&cluster, now);
+        assert_eq!(closes(&mut s, &pooled_info("NPEER", fields), now), CloseReason::ProtocolViolation);
+        assert_eq!(sent(&s), says);
+    }
+    let mut s = connected(&cluster, now);
+    let huge = "INFO {\"server_id\":\"NPEER\",\"cluster\":\"c1\",\"route_pool_size\":100000}\r\n";
+    closes(&mut s, huge, now);
+    assert!(sent(&s).contains("route pool size 100000 is larger than warden's 32"));
+    // A peer that does not pool cannot have a pinned account's connection.
+    let mut s = connected(&cluster, now);
+    let old = "INFO {\"server_id\":\"NPEER\",\"cluster\":\"c1\",\"route_account\":\"$SYS\"}\r\n";
+    closes(&mut s, old, now);
+    assert_eq!(
+        sent(&s),
+        "-ERR 'Not possible to have a dedicated route for account \"$SYS\" between those servers'\r\n"
+    );
+    assert!(!cluster.has_route("NPEER"));
 }

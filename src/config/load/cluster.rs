@@ -14,8 +14,7 @@ use crate::config::value::{Entry, Kind, Pos, Value};
 use crate::secret::Secret;
 
 /// nats-server's `cluster` keys that warden does not implement.
-const UNSUPPORTED_CLUSTER: &[&str] =
-    &["advertise", "cluster_advertise", "permissions", "pool_size", "accounts", "pinned_certs"];
+const UNSUPPORTED_CLUSTER: &[&str] = &["advertise", "cluster_advertise", "permissions", "pinned_certs"];
 
 /// What `cluster {}` is read into.
 pub(super) struct Cluster {
@@ -129,6 +128,47 @@ pub(super) static CLUSTER: Block<Cluster> = Block {
                     and refuses `retry`",
                 ),
             |e, _, _| super::write_timeout(&e.value, "cluster write_timeout", "routes"),
+        ),
+        Key(
+            &Opt::new(&["pool_size"], Ty::Integer, Reload::Restart)
+                .means(
+                    "Route connections to each peer that pools too, accounts spread over them by name; \
+                    -1 for one connection per peer (as servers before 2.10)",
+                )
+                .default("3")
+                .differs("At most 32 (nats-server: no limit)"),
+            |e, b, _| {
+                let max = i64::from(ClusterOptions::MAX_POOL_SIZE);
+                b.c.pool_size = match section::integer_in(&e.value, "pool_size", -1, max)? {
+                    -1 => 0,
+                    0 => ClusterOptions::DEFAULT_POOL_SIZE,
+                    n => u32::try_from(n).unwrap_or(ClusterOptions::DEFAULT_POOL_SIZE),
+                };
+                Ok(())
+            },
+        ),
+        Key(
+            &Opt::new(&["accounts"], Ty::Strings, Reload::Restart).means(
+                "Accounts with a route connection of their own to each pooling peer (the system account \
+                always has one while pooling is on)",
+            ),
+            |e, b, f| {
+                for item in section::array(&e.value, "cluster accounts")? {
+                    let name = section::word(item, "cluster accounts")?;
+                    if b.c.pinned_accounts.iter().any(|a| a == name) {
+                        return Err(invalid(
+                            item,
+                            format!("found duplicate account name {name:?} in pinned accounts list"),
+                        ));
+                    }
+                    b.c.pinned_accounts.push(name.to_owned());
+                }
+                if b.c.pool_size == 0 && !b.c.pinned_accounts.is_empty() {
+                    let at = f.get("pool_size").unwrap_or(e);
+                    return Err(conflict(at, "pool_size cannot be negative if pinned accounts are specified"));
+                }
+                Ok(())
+            },
         ),
         Key(
             &Opt::new(&["insecure_allow_unauthenticated_routes"], Ty::Bool, Reload::Restart)

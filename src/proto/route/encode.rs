@@ -31,6 +31,13 @@ pub enum FrameTo<'a> {
         /// The account.
         account: &'a [u8],
     },
+    /// A pinned account's route connection: `RMSG subject ...` (`HMSG
+    /// subject ...`, and `LMSG origin subject ...` for `origin`'s message).
+    PinnedRoute {
+        /// The leaf node cluster the message came from, for a peer that
+        /// announced `lnoc`.
+        origin: Option<&'a [u8]>,
+    },
     /// A leaf connection, bound to its account: `LMSG ...` (`HMSG ...`).
     Leaf,
 }
@@ -50,18 +57,20 @@ pub fn write_rmsg<Q: AsRef<[u8]>>(
     message: &[u8],
 ) {
     let mut num = itoa::Buffer::new();
-    let (origin, account) = match to {
-        FrameTo::Route(account) => (None, Some(account)),
-        FrameTo::RouteFromLeafCluster { origin, account } => (Some(origin), Some(account)),
-        FrameTo::Leaf => (None, None),
+    // (origin, account, whether a message without headers is an RMSG)
+    let (origin, account, route) = match to {
+        FrameTo::Route(account) => (None, Some(account), true),
+        FrameTo::RouteFromLeafCluster { origin, account } => (Some(origin), Some(account), true),
+        FrameTo::PinnedRoute { origin } => (origin, None, true),
+        FrameTo::Leaf => (None, None, false),
     };
     let bound = rmsg_len_bound(account.unwrap_or_default(), subject, reply, queues, message);
     out.reserve(bound + origin.map_or(0, <[u8]>::len));
-    out.put_slice(match (origin, header_len, account) {
+    out.put_slice(match (origin, header_len, route) {
         (Some(_), _, _) => b"LMSG ",
         (None, Some(_), _) => b"HMSG ",
-        (None, None, Some(_)) => b"RMSG ",
-        (None, None, None) => b"LMSG ",
+        (None, None, true) => b"RMSG ",
+        (None, None, false) => b"LMSG ",
     });
     for word in [origin, account].into_iter().flatten() {
         out.put_slice(word);
@@ -100,11 +109,33 @@ pub fn write_rmsg<Q: AsRef<[u8]>>(
     out.put_slice(b"\r\n");
 }
 
-/// `RS+ acc subject [queue weight]\r\n`, or `LS+ subject [queue weight]`
-/// without an account (a leaf connection).
-pub fn rs_plus(account: Option<&[u8]>, subject: &[u8], queue: Option<&[u8]>, weight: u32) -> Vec<u8> {
-    let verb: &[u8] = if account.is_some() { b"RS+ " } else { b"LS+ " };
-    let mut line = interest_line(verb, account, subject, queue);
+/// Who an interest line is for, which decides its verb and whether it
+/// names the account.
+#[derive(Debug, Clone, Copy)]
+pub enum InterestTo<'a> {
+    /// A route: `RS+ acc subject ...`.
+    Route(&'a [u8]),
+    /// A pinned account's route connection: `RS+ subject ...`.
+    PinnedRoute,
+    /// A leaf connection, bound to its account: `LS+ subject ...`.
+    Leaf,
+}
+
+impl<'a> InterestTo<'a> {
+    /// The verb (`RS` or `LS`, the sign added by the caller) and account.
+    fn parts(self) -> (&'static [u8], &'a [u8]) {
+        match self {
+            InterestTo::Route(account) => (b"RS", account),
+            InterestTo::PinnedRoute => (b"RS", b""),
+            InterestTo::Leaf => (b"LS", b""),
+        }
+    }
+}
+
+/// `RS+ acc subject [queue weight]\r\n` (see [`InterestTo`] for the other
+/// forms).
+pub fn rs_plus(to: InterestTo<'_>, subject: &[u8], queue: Option<&[u8]>, weight: u32) -> Vec<u8> {
+    let mut line = interest_line(to, b'+', subject, queue);
     if queue.is_some() {
         line.push(b' ');
         line.extend_from_slice(itoa::Buffer::new().format(weight).as_bytes());
@@ -113,18 +144,19 @@ pub fn rs_plus(account: Option<&[u8]>, subject: &[u8], queue: Option<&[u8]>, wei
     line
 }
 
-/// `RS- acc subject [queue]\r\n`, or `LS- subject [queue]` without an account.
-pub fn rs_minus(account: Option<&[u8]>, subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
-    let verb: &[u8] = if account.is_some() { b"RS- " } else { b"LS- " };
-    let mut line = interest_line(verb, account, subject, queue);
+/// `RS- acc subject [queue]\r\n` (see [`InterestTo`] for the other forms).
+pub fn rs_minus(to: InterestTo<'_>, subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+    let mut line = interest_line(to, b'-', subject, queue);
     line.extend_from_slice(b"\r\n");
     line
 }
 
-fn interest_line(verb: &[u8], account: Option<&[u8]>, subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
-    let account = account.unwrap_or_default();
+fn interest_line(to: InterestTo<'_>, sign: u8, subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+    let (verb, account) = to.parts();
     let mut line = Vec::with_capacity(verb.len() + account.len() + subject.len() + 32);
     line.extend_from_slice(verb);
+    line.push(sign);
+    line.push(b' ');
     if !account.is_empty() {
         line.extend_from_slice(account);
         line.push(b' ');

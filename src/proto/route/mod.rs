@@ -11,6 +11,10 @@
 //! - `LS+ origin acc ...` / `LS- origin acc ...`: interest with a leafnode
 //!   origin, read like `RS+`/`RS-`.
 //!
+//! A pinned account's route connection (2.10+ `cluster { accounts }`)
+//! speaks the route ops without the account, which its first INFO names
+//! ([`Dialect::PinnedRoute`]): `RS+ subject ...`, `RMSG subject ...`.
+//!
 //! A leaf node connection speaks the same ops without the account, which
 //! it binds once at CONNECT ([`Dialect::Leaf`]): `LS+ subject [queue
 //! weight]`, `LS- subject [queue]`, `LMSG subject ...`, `HMSG subject ...`.
@@ -21,7 +25,7 @@ mod parse;
 
 use serde::{Deserialize, Serialize};
 
-pub use encode::{rmsg_len_bound, rs_minus, rs_plus, write_rmsg, FrameTo};
+pub use encode::{rmsg_len_bound, rs_minus, rs_plus, write_rmsg, FrameTo, InterestTo};
 pub use leaf::{LeafConnect, LeafInfo, SubjectPermission};
 pub use parse::{parse, parse_dialect, Dialect, QueueNames, RouteMsg, RouteOp, RouteProtoError, MAX_ROUTE_LINE};
 
@@ -69,6 +73,22 @@ pub struct RouteInfo {
     /// The sender is in lame-duck mode.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ldm: bool,
+    /// Route connections the sender keeps to each pooling peer (2.10+);
+    /// absent (0) from a server that does not pool.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub route_pool_size: i64,
+    /// In a pooled connection's first INFO from the server that dialled
+    /// it: its place in the pool.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub route_pool_idx: i64,
+    /// In a pinned account's connection's first INFO from the server that
+    /// dialled it: the account, which its ops then leave out.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub route_account: String,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A route CONNECT, with nats-server's field names.

@@ -190,6 +190,10 @@ pub enum Dialect {
     /// `LMSG origin acc subject ... hdr size` (the header size always
     /// there, `0` for none).
     Route,
+    /// A pinned account's route connection: the route ops without the
+    /// account (`RS+ subject ...`, `LS+ origin subject ...`, `RMSG subject
+    /// ...`). Ops parse with an empty account.
+    PinnedRoute,
     /// A leaf node connection, bound to one account at CONNECT: `LS+
     /// subject ...`, `LMSG subject ...`, `HMSG subject ...`. Ops parse
     /// with an empty account.
@@ -224,6 +228,7 @@ pub fn parse_dialect(
     let verb_end = line.iter().position(|b| is_space(*b)).unwrap_or(line.len());
     let (verb, rest) = line.split_at(verb_end);
     let is = |name: &[u8]| verb.eq_ignore_ascii_case(name);
+    let named = dialect == Dialect::Route;
     let op = if is(b"PING") {
         RouteOp::Ping
     } else if is(b"PONG") {
@@ -248,18 +253,18 @@ pub fn parse_dialect(
             return Err(RouteProtoError::UnknownOperation);
         }
     } else if is(b"RS+") {
-        subscribe(None, rest, true)?
+        subscribe(None, rest, named)?
     } else if is(b"LS+") {
         let (origin, rest) = first(rest).ok_or(RouteProtoError::BadSubscribe)?;
-        subscribe(Some(origin), rest, true)?
+        subscribe(Some(origin), rest, named)?
     } else if is(b"RS-") || is(b"LS-") {
-        unsubscribe(rest, true)?
+        unsubscribe(rest, named)?
     } else if is(b"RMSG") || is(b"HMSG") {
         let headers = if is(b"HMSG") { Headers::Sized } else { Headers::None };
-        return message(buf, after, None, rest, headers, max_payload, true);
+        return message(buf, after, None, rest, headers, max_payload, named);
     } else if is(b"LMSG") {
         let (origin, rest) = first(rest).ok_or(RouteProtoError::BadMessage)?;
-        return message(buf, after, Some(origin), rest, Headers::SizedOrZero, max_payload, true);
+        return message(buf, after, Some(origin), rest, Headers::SizedOrZero, max_payload, named);
     } else {
         return Err(RouteProtoError::UnknownOperation);
     };

@@ -131,9 +131,9 @@ fn route_frames() {
     assert_eq!(rmsg("$G", Some(b"r"), &["q1", "q2"], None, b""), "RMSG $G foo + r q1 q2 0\r\n\r\n");
     assert_eq!(rmsg("$G", None, &["q"], None, b"x"), "RMSG $G foo | q 1\r\nx\r\n");
     assert_eq!(rmsg("$G", None, &[], Some(2), b"h\rx"), "HMSG $G foo 2 3\r\nh\rx\r\n");
-    assert_eq!(rs_plus(Some(b"$G"), b"foo", None, 1), b"RS+ $G foo\r\n");
-    assert_eq!(rs_plus(Some(b"A"), b"foo", Some(b"q"), 12), b"RS+ A foo q 12\r\n");
-    assert_eq!(rs_minus(Some(b"$G"), b"foo", Some(b"q")), b"RS- $G foo q\r\n");
+    assert_eq!(rs_plus(InterestTo::Route(b"$G"), b"foo", None, 1), b"RS+ $G foo\r\n");
+    assert_eq!(rs_plus(InterestTo::Route(b"A"), b"foo", Some(b"q"), 12), b"RS+ A foo q 12\r\n");
+    assert_eq!(rs_minus(InterestTo::Route(b"$G"), b"foo", Some(b"q")), b"RS- $G foo q\r\n");
 }
 
 #[test]
@@ -141,8 +141,34 @@ fn leaf_frames_name_no_account() {
     assert_eq!(rmsg("", None, &[], None, b"hi"), "LMSG foo 2\r\nhi\r\n");
     assert_eq!(rmsg("", Some(b"r"), &["q"], None, b"x"), "LMSG foo + r q 1\r\nx\r\n");
     assert_eq!(rmsg("", None, &[], Some(2), b"h\rx"), "HMSG foo 2 3\r\nh\rx\r\n");
-    assert_eq!(rs_plus(None, b"foo", Some(b"q"), 3), b"LS+ foo q 3\r\n");
-    assert_eq!(rs_minus(None, b"foo", None), b"LS- foo\r\n");
+    assert_eq!(rs_plus(InterestTo::Leaf, b"foo", Some(b"q"), 3), b"LS+ foo q 3\r\n");
+    assert_eq!(rs_minus(InterestTo::Leaf, b"foo", None), b"LS- foo\r\n");
+}
+
+/// A pinned account's connection: nats-server 2.10+ leaves the account
+/// out of every op, in both directions.
+#[test]
+fn pinned_route_ops_name_no_account() {
+    let frame = |origin: Option<&'static [u8]>, reply, h, msg: &[u8]| {
+        let mut out = BytesMut::new();
+        write_rmsg(&mut out, FrameTo::PinnedRoute { origin }, b"foo", reply, &[] as &[&[u8]], h, msg);
+        String::from_utf8(out.to_vec()).unwrap()
+    };
+    assert_eq!(frame(None, None, None, b"hi"), "RMSG foo 2\r\nhi\r\n");
+    assert_eq!(frame(None, Some(b"r"), Some(2), b"h\rx"), "HMSG foo r 2 3\r\nh\rx\r\n");
+    assert_eq!(frame(Some(b"EDGE"), None, None, b"hi"), "LMSG EDGE foo 0 2\r\nhi\r\n");
+    assert_eq!(rs_plus(InterestTo::PinnedRoute, b"foo", Some(b"q"), 2), b"RS+ foo q 2\r\n");
+    assert_eq!(rs_minus(InterestTo::PinnedRoute, b"foo", None), b"RS- foo\r\n");
+
+    let one = |input: &'static str| parse_dialect(input.as_bytes(), 1024, Dialect::PinnedRoute).unwrap().unwrap().0;
+    let RouteOp::Sub { account, subject, queue, .. } = one("RS+ foo.* q 3\r\n") else { panic!() };
+    assert_eq!((account, subject, queue), (&b""[..], &b"foo.*"[..], Some((&b"q"[..], 3))));
+    let RouteOp::Unsub { account, subject, .. } = one("RS- foo\r\n") else { panic!() };
+    assert_eq!((account, subject), (&b""[..], &b"foo"[..]));
+    let RouteOp::Msg(m) = one("HMSG foo r 2 3\r\nh\rx\r\n") else { panic!() };
+    assert_eq!((m.account, m.subject, m.reply, m.header_len), (&b""[..], &b"foo"[..], Some(&b"r"[..]), Some(2)));
+    let RouteOp::Msg(m) = one("LMSG EDGE foo 0 2\r\nhi\r\n") else { panic!() };
+    assert_eq!((m.origin, m.subject, m.message), (Some(&b"EDGE"[..]), &b"foo"[..], &b"hi"[..]));
 }
 
 #[test]
