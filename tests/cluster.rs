@@ -26,6 +26,7 @@ fn cluster_opts(routes: Vec<String>) -> ClusterOptions {
         connect_backoff: false,
         // Loopback-only test cluster.
         allow_unauthenticated: true,
+        permissions: None,
     }
 }
 

@@ -54,6 +54,7 @@ fn cluster(authorization: Option<RouteAuthorization>, routes: Vec<String>) -> Cl
         connect_retries: 0,
         connect_backoff: false,
         allow_unauthenticated: false,
+        permissions: None,
     }
 }
 

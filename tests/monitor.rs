@@ -615,6 +615,7 @@ async fn routez_and_varz_show_the_cluster_without_route_credentials() {
         connect_backoff: false,
         // Loopback-only test cluster.
         allow_unauthenticated: true,
+        permissions: None,
     };
     let a = start(Options { server_name: Some("A".into()), cluster: Some(cluster(vec![])), ..monitored() }).await;
     let seed = format!("nats-route://ruser:rpass-Secret@{}", a.cluster().unwrap().listen_addr);

@@ -20,6 +20,7 @@
 
 mod limits;
 mod link;
+mod permissions;
 mod route;
 mod session;
 mod solicit;
@@ -60,6 +61,8 @@ pub enum ClusterError {
     Password(String),
     /// The route TLS material cannot be used.
     Tls(crate::tls::TlsError),
+    /// `cluster { permissions }` cannot be compiled.
+    Permissions(crate::perms::PermsError),
     /// Neither route authentication nor route TLS is configured, and the
     /// operator did not opt out explicitly.
     Unauthenticated,
@@ -72,6 +75,7 @@ impl std::fmt::Display for ClusterError {
             ClusterError::BadUrl(u) => write!(f, "route URL {u:?} is not nats-route://[user:pass@]host:port"),
             ClusterError::Password(e) => write!(f, "route password: {e}"),
             ClusterError::Tls(e) => write!(f, "route TLS: {e}"),
+            ClusterError::Permissions(e) => write!(f, "cluster permissions: {e}"),
             ClusterError::Unauthenticated => f.write_str(crate::config::UNAUTHENTICATED_ROUTES),
         }
     }
@@ -82,6 +86,7 @@ impl std::error::Error for ClusterError {
         match self {
             ClusterError::Bind(e) => Some(e),
             ClusterError::Tls(e) => Some(e),
+            ClusterError::Permissions(e) => Some(e),
             ClusterError::BadUrl(_) | ClusterError::Password(_) | ClusterError::Unauthenticated => None,
         }
     }
@@ -136,6 +141,8 @@ pub struct Cluster {
     pub listen_addr: SocketAddr,
     /// Credentials a peer must present in its route CONNECT.
     route_auth: Option<(String, PasswordHash)>,
+    /// `permissions { import, export }`: `None` lets everything cross.
+    rules: Option<permissions::RouteRules>,
     /// Local client interest, reference-counted per account, subject (and queue).
     interest: Mutex<HashMap<InterestKey, u32>>,
     /// Established routes by remote server id.
@@ -228,6 +235,7 @@ impl Cluster {
             None => None,
         };
         let tls = route_tls(&opts)?;
+        let rules = permissions::RouteRules::compile(opts.permissions.as_ref()).map_err(ClusterError::Permissions)?;
         if route_auth.is_none() && tls.is_none() {
             if !opts.allow_unauthenticated {
                 if !crate::config::open_loopback_listener(&broker.opts, &opts.host) {
@@ -247,6 +255,7 @@ impl Cluster {
             opts,
             listen_addr,
             route_auth,
+            rules,
             interest: Mutex::new(HashMap::new()),
             routes: Mutex::new(HashMap::new()),
             soliciting: Mutex::new(HashMap::new()),
@@ -339,6 +348,21 @@ impl Cluster {
         self.soliciting.lock().remove(&url.key());
     }
 
+    /// Whether routes are told of local interest in `subject`, so send
+    /// messages on it here (`import`).
+    fn imports(&self, subject: &[u8]) -> bool {
+        self.rules.as_ref().is_none_or(|r| r.imports(subject))
+    }
+
+    /// Whether a route's interest in `subject` is accepted (`export`), and
+    /// the filter its deliveries go through.
+    pub(crate) fn exports(&self, subject: &[u8]) -> Option<Option<crate::perms::DenyFilter>> {
+        match &self.rules {
+            Some(r) => r.exports(subject),
+            None => Some(None),
+        }
+    }
+
     fn broadcast(&self, line: &[u8]) {
         for link in self.routes.lock().values() {
             link.client.send(line);
@@ -366,7 +390,7 @@ impl Cluster {
             return false;
         }
         let mut lines = Vec::new();
-        for ((account, subject, queue), count) in interest.iter() {
+        for ((account, subject, queue), count) in interest.iter().filter(|((_, s, _), _)| self.imports(s)) {
             lines.extend_from_slice(&rs_plus(Some(account.as_bytes()), subject, queue.as_deref(), *count));
         }
         link.client.send(&lines);
@@ -546,7 +570,7 @@ impl InterestObserver for Cluster {
         let key: InterestKey = (account.clone(), sub.subject.clone(), sub.queue.clone());
         let count = interest.entry(key).or_insert(0);
         *count += 1;
-        if sub.queue.is_some() || *count == 1 {
+        if (sub.queue.is_some() || *count == 1) && self.imports(&sub.subject) {
             let line = rs_plus(Some(account.as_bytes()), &sub.subject, sub.queue.as_deref(), *count);
             self.broadcast(&line);
         }
@@ -566,6 +590,8 @@ impl InterestObserver for Cluster {
         } else {
             return;
         };
-        self.broadcast(&line);
+        if self.imports(&sub.subject) {
+            self.broadcast(&line);
+        }
     }
 }

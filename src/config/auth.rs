@@ -547,6 +547,11 @@ pub(crate) static PERMISSIONS: Block<Permissions> = Block {
 enum Direction {
     Publish,
     Subscribe,
+    /// A route's `import` or `export` (`cluster { permissions }`): plain
+    /// subjects, no queue groups (nats-server's
+    /// `checkClusterPermissionSubjects`), no templates (a route has no
+    /// user to fill them from), no `literal`.
+    Route(&'static str),
 }
 
 impl Direction {
@@ -554,8 +559,15 @@ impl Direction {
         match self {
             Direction::Publish => "publish",
             Direction::Subscribe => "subscribe",
+            Direction::Route(name) => name,
         }
     }
+}
+
+/// A route's `import` or `export` rules (`what`): a subject or a list (an
+/// allow list), or `{ allow, deny }`, as nats-server reads them.
+pub(crate) fn route_rules(value: &Value, what: &'static str) -> Result<SubjectRules, ConfigError> {
+    subject_rules(value, Direction::Route(what))
 }
 
 /// `allow` of `{ allow, deny }`.
@@ -608,7 +620,7 @@ fn subject_rules(value: &Value, dir: Direction) -> Result<SubjectRules, ConfigEr
                     ));
                 } else {
                     let permitted = match dir {
-                        Direction::Publish => "'allow' or 'deny'",
+                        Direction::Publish | Direction::Route(_) => "'allow' or 'deny'",
                         Direction::Subscribe => "'allow', 'deny' or 'literal' (warden)",
                     };
                     return Err(ConfigError::at(
@@ -675,6 +687,12 @@ fn subject(value: &Value, dir: Direction) -> Result<String, ConfigError> {
     };
     let fields: Vec<&str> = text.split_ascii_whitespace().collect();
     match (dir, fields.as_slice()) {
+        (Direction::Route(_), [subject]) if is_valid_pattern(subject.as_bytes()) => Ok((*subject).to_owned()),
+        (Direction::Route(what), _) => Err(ConfigError::at(
+            ErrorKind::Invalid,
+            &value.pos,
+            format!("cluster {what}: subject {text:?} is not a valid subject"),
+        )),
         (_, [subject]) if is_permission_subject(subject) => Ok((*subject).to_owned()),
         (Direction::Subscribe, [subject, queue]) if is_permission_subject(subject) => {
             if queue.chars().any(char::is_whitespace) {

@@ -736,6 +736,22 @@ pub struct ClusterOptions {
     /// cluster refuses to start, since anyone reaching the port could read
     /// and inject every message; meant for loopback-only test setups.
     pub allow_unauthenticated: bool,
+    /// `permissions { import, export }`: which subjects cross the routes.
+    pub permissions: Option<RoutePermissions>,
+}
+
+/// `cluster { permissions { import, export } }`, nats-server's meaning
+/// (`setClusterPermissions` in its `opts.go`): both are seen from this
+/// server. `import`: subjects it takes messages on from a route, so it tells
+/// routes only of local interest on them. `export`: subjects it sends to a
+/// route, so it accepts a route's interest only on them. nats-server also
+/// reads `publish`/`subscribe` as `import`/`export`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RoutePermissions {
+    /// `import` (or `publish`, `pub`): no rules = every subject.
+    pub import: Option<SubjectRules>,
+    /// `export` (or `subscribe`, `sub`): no rules = every subject.
+    pub export: Option<SubjectRules>,
 }
 
 impl Default for ClusterOptions {
@@ -753,6 +769,7 @@ impl Default for ClusterOptions {
             connect_retries: 0,
             connect_backoff: false,
             allow_unauthenticated: false,
+            permissions: None,
         }
     }
 }
