@@ -41,8 +41,6 @@ use Expect::*;
 /// listener (nats-server's tests set the port).
 const ROUTE_CERT_USERS: &str =
     "issue 32: route users mapped from certificates (cluster verify_and_map), a cluster without a listener";
-/// v1 (2018-2019) JWTs, as older `nsc` wrote them.
-const V1_JWTS: &str = "issue 32: v1 JWTs";
 
 /// Every config file of the fixture, with what `warden check` does with it.
 const TABLE: &[(&str, Expect)] = &[
@@ -177,10 +175,10 @@ const TABLE: &[(&str, Expect)] = &[
     ("test/configs/multi_accounts.conf", Accepted),
     ("test/configs/multi_user.conf", Accepted),
     ("test/configs/new_cluster.conf", Accepted),
-    ("test/configs/operator.conf", NotYet(V1_JWTS, "expected a operator JWT")),
-    ("test/configs/operator_inline.conf", NotYet(V1_JWTS, "expected a operator JWT")),
+    ("test/configs/operator.conf", Accepted),
+    ("test/configs/operator_inline.conf", Accepted),
     ("test/configs/override.conf", Accepted),
-    ("test/configs/resolver_preload.conf", NotYet(V1_JWTS, "expected a operator JWT")),
+    ("test/configs/resolver_preload.conf", Accepted),
     ("test/configs/seed.conf", Accepted),
     ("test/configs/srv_a.conf", Accepted),
     ("test/configs/srv_a_leaf.conf", Accepted),
