@@ -147,7 +147,6 @@ struct Kind {
     version: u64,
 }
 
-
 /// Decodes and verifies a token of claim type `T` at `now` (Unix seconds).
 pub fn decode<T: ClaimType>(token: &str, now: i64) -> Result<Jwt<T>, JwtError> {
     let token = token.trim();
@@ -173,9 +172,7 @@ pub fn decode<T: ClaimType>(token: &str, now: i64) -> Result<Jwt<T>, JwtError> {
         .map_err(|e| JwtError::Claims(e.to_string()))?;
     // A v1 token signs its claims part alone; v2 signs `header.claims`.
     let (nats, signed) = match v1::claim_type(&claims) {
-        Some(kind) if kind != T::TYPE => {
-            return Err(JwtError::WrongType { expected: T::TYPE, found: kind.to_owned() })
-        }
+        Some(kind) if kind != T::TYPE => return Err(JwtError::WrongType { expected: T::TYPE, found: kind.to_owned() }),
         Some(kind) => (v1::migrate(kind, &claims)?, body),
         None => {
             let nats = claims.get("nats").cloned().unwrap_or_default();

@@ -52,7 +52,9 @@ pub(super) fn migrate(kind: &str, claims: &Map<String, Value>) -> Result<Value, 
         }
     };
     match kind {
-        "operator" => copy(&mut nats, &["signing_keys", "account_server_url", "operator_service_urls", "system_account"]),
+        "operator" => {
+            copy(&mut nats, &["signing_keys", "account_server_url", "operator_service_urls", "system_account"])
+        }
         "account" => {
             copy(&mut nats, &["imports", "exports", "signing_keys", "revocations"]);
             let mut limits = Map::new();
