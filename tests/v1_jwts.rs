@@ -80,18 +80,26 @@ fn v1_setup() -> V1 {
     V1 { config_body, alice: user(&a, "alice"), zed: user(&z, "zed") }
 }
 
-async fn connect(url: &str, creds: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
-    let opts = async_nats::ConnectOptions::with_credentials(creds).unwrap();
-    within(
-        opts.connection_timeout(Duration::from_secs(3)).retry_on_initial_connect().max_reconnects(Some(3)).connect(url),
-    )
+/// Logs in with `creds`, retrying while the server may still be starting.
+async fn connect_retrying(url: &str, creds: &str) -> async_nats::Client {
+    within(async {
+        loop {
+            let opts = async_nats::ConnectOptions::with_credentials(creds).unwrap();
+            if let Ok(client) =
+                opts.connection_timeout(Duration::from_secs(3)).max_reconnects(Some(1)).connect(url).await
+            {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
     .await
 }
 
 /// Alice logs in, and her v1 permissions hold; Zed's login, in an account
 /// whose v1 JWT left its limits out, succeeds or not: the answer.
 async fn scenario(url: &str, v1: &V1) -> bool {
-    let alice = connect(url, &v1.alice).await.expect("a v1 user logs in");
+    let alice = connect_retrying(url, &v1.alice).await;
     let mut sub = alice.subscribe("v1.x").await.unwrap();
     // A round trip: the SUB is in place before the publish.
     alice.flush().await.unwrap();

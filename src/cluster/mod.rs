@@ -16,6 +16,10 @@
 //! mesh loses messages, so it is never silent. Clients learn the cluster's
 //! client URLs through INFO `connect_urls`.
 //!
+//! With `cluster { permissions }`, routes hear only of imported interest,
+//! their interest is accepted only where exported, and their messages only
+//! on imported subjects (`permissions.rs`).
+//!
 //! Lock order: `interest` before `routes`; neither is held across IO.
 
 mod limits;
