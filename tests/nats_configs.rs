@@ -121,8 +121,8 @@ const TABLE: &[(&str, Expect)] = &[
     (
         "server/configs/test.conf",
         NotYet(
-            "issue 32: remaining top-level keys (http_base_path, syslog, remote_syslog, prof_port)",
-            "`http_base_path` is a nats-server option that warden does not support",
+            "issue 32: remaining top-level keys (syslog, remote_syslog, prof_port)",
+            "`syslog` is a nats-server option that warden does not support",
         ),
     ),
     ("server/configs/tls.conf", Accepted),

@@ -89,6 +89,9 @@ pub struct Options {
     /// Monitoring listener: `http`, `http_port`, `monitor_port`, or
     /// (served over TLS with the `tls {}` certificate) `https`, `https_port`.
     pub http: Option<HttpOptions>,
+    /// `http_base_path`: a path prefix for every monitoring endpoint,
+    /// normalised to `/a/b` (no trailing slash); `None` serves them at `/`.
+    pub http_base_path: Option<String>,
     /// `http_authorization { ... }`: credentials the monitoring endpoints
     /// require (warden-specific; nats-server's monitoring has none).
     pub http_authorization: Option<HttpAuthorization>,
@@ -359,6 +362,7 @@ impl Default for Options {
             authorization: None,
             tls: None,
             http: None,
+            http_base_path: None,
             http_authorization: None,
             cluster: None,
             websocket: None,

@@ -713,3 +713,15 @@ fn a_password_entry_used_as_a_variable_beside_users_is_the_variable() {
     let err = load(unused).unwrap_err();
     assert!(err.to_string().contains("Can not have a single user/pass and a users array"), "{err}");
 }
+
+#[test]
+fn http_base_path_is_normalised_and_checked() {
+    for (text, want) in [("/nats", Some("/nats")), ("nats/", Some("/nats")), ("/a//b/", Some("/a/b")), ("/", None)] {
+        let loaded = ok(&format!("http: 8222\nhttp_base_path: \"{text}\"\n"));
+        assert_eq!(loaded.options.http_base_path.as_deref(), want, "{text}");
+    }
+    for bad in ["/../x", "/a*b", "/a?b", "/%2e"] {
+        let err = load(&format!("http: 8222\nhttp_base_path: \"{bad}\"\n")).unwrap_err();
+        assert!(err.to_string().contains("http_base_path must be a URL path"), "{bad}: {err}");
+    }
+}
