@@ -31,7 +31,7 @@
 //! - [`perms`]: compiled permissions and the one publish guard;
 //!   [`tls`]: certificates and TLS state;
 //!   [`nkeys`]: Ed25519 keys in NATS's text form; [`jwt`]: NATS JWTs
-//!   (decode and verify).
+//!   (decode and verify; v1 tokens converted to v2 as the Go library does).
 //! - [`auth`]: authenticators, and the [`auth::Gate`] every login passes;
 //!   [`auth::operator`]: accounts and users from JWTs.
 //! - [`broker`]: the shared state every connection delivers through.
@@ -39,7 +39,8 @@
 //!   WebSocket transport ([`conn::WsStream`]) and the client session; a new
 //!   kind of peer is a new sans-IO protocol on that driver.
 //! - [`cluster`]: routes to other servers (nats-server's route protocol), a
-//!   sans-IO `RouteSession` on the same driver.
+//!   sans-IO `RouteSession` on the same driver; `cluster { permissions }`
+//!   decides which interest and messages cross (compiled [`perms`]).
 //! - [`leaf`]: the leaf node hub: nats-server and warden leafs connect,
 //!   log in like clients and trade interest and messages in one account,
 //!   every `LMSG` and `LS+` checked against the leaf user's permissions.

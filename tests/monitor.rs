@@ -653,3 +653,21 @@ async fn routez_and_varz_show_the_cluster_without_route_credentials() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// `http_base_path: /nats`: the endpoints move under it, as in nats-server;
+/// nothing outside it is served.
+#[tokio::test]
+async fn http_base_path_moves_every_endpoint() {
+    let server = start(Options { http_base_path: Some("/nats".into()), ..monitored() }).await;
+    let addr = maddr(&server);
+    let varz = get(addr, "/nats/varz").await;
+    assert_eq!(varz.status, StatusCode::OK);
+    assert!(varz.json()["server_id"].is_string());
+    assert_eq!(get(addr, "/nats/healthz").await.status, StatusCode::OK);
+    assert_eq!(get(addr, "/nats").await.status, StatusCode::OK);
+    // What nats-server 2.15.1 answers 404 to, under the same base path.
+    for outside in ["/varz", "/healthz", "/natsvarz", "/", "/nats/"] {
+        assert_eq!(get(addr, outside).await.status, StatusCode::NOT_FOUND, "{outside}");
+    }
+    server.shutdown().await;
+}

@@ -160,25 +160,11 @@ fn nats_server(binary: &Path, seed: Option<&str>, http: u16, extra: &str) -> (Na
 /// The connections nats-server's `/routez` lists to `remote_id`: how many,
 /// and the accounts of the pinned ones.
 async fn nats_routes(http: u16, remote_id: &str) -> (usize, BTreeSet<String>) {
-    let routez = go_monitor_json(SocketAddr::from(([127, 0, 0, 1], http)), "/routez").await;
+    let routez = monitor_json(SocketAddr::from(([127, 0, 0, 1], http)), "/routez").await;
     let routes = routez["routes"].as_array().cloned().unwrap_or_default();
     let to: Vec<_> = routes.iter().filter(|r| r["remote_id"] == remote_id).collect();
     let accounts = to.iter().filter_map(|r| r["account"].as_str()).map(str::to_owned).collect();
     (to.len(), accounts)
-}
-
-/// GET `path` from nats-server's monitoring port, as JSON: HTTP/1.0, so
-/// Go answers without chunked encoding.
-async fn go_monitor_json(addr: SocketAddr, path: &str) -> serde_json::Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
-    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    within(stream.write_all(request.as_bytes())).await.unwrap();
-    let mut response = Vec::new();
-    within(stream.read_to_end(&mut response)).await.unwrap();
-    let text = String::from_utf8(response).unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
 /// Waits until nats-server lists `count` connections to `remote_id`

@@ -16,10 +16,15 @@
 //! mesh loses messages, so it is never silent. Clients learn the cluster's
 //! client URLs through INFO `connect_urls`.
 //!
+//! With `cluster { permissions }`, routes hear only of imported interest,
+//! their interest is accepted only where exported, and their messages only
+//! on imported subjects (`permissions.rs`).
+//!
 //! Lock order: `interest` before `routes`; neither is held across IO.
 
 mod limits;
 mod link;
+mod permissions;
 mod route;
 mod session;
 mod solicit;
@@ -60,6 +65,8 @@ pub enum ClusterError {
     Password(String),
     /// The route TLS material cannot be used.
     Tls(crate::tls::TlsError),
+    /// `cluster { permissions }` cannot be compiled.
+    Permissions(crate::perms::PermsError),
     /// Neither route authentication nor route TLS is configured, and the
     /// operator did not opt out explicitly.
     Unauthenticated,
@@ -72,6 +79,7 @@ impl std::fmt::Display for ClusterError {
             ClusterError::BadUrl(u) => write!(f, "route URL {u:?} is not nats-route://[user:pass@]host:port"),
             ClusterError::Password(e) => write!(f, "route password: {e}"),
             ClusterError::Tls(e) => write!(f, "route TLS: {e}"),
+            ClusterError::Permissions(e) => write!(f, "cluster permissions: {e}"),
             ClusterError::Unauthenticated => f.write_str(crate::config::UNAUTHENTICATED_ROUTES),
         }
     }
@@ -82,6 +90,7 @@ impl std::error::Error for ClusterError {
         match self {
             ClusterError::Bind(e) => Some(e),
             ClusterError::Tls(e) => Some(e),
+            ClusterError::Permissions(e) => Some(e),
             ClusterError::BadUrl(_) | ClusterError::Password(_) | ClusterError::Unauthenticated => None,
         }
     }
@@ -246,6 +255,8 @@ pub struct Cluster {
     pub listen_addr: SocketAddr,
     /// Credentials a peer must present in its route CONNECT.
     route_auth: Option<(String, PasswordHash)>,
+    /// `permissions { import, export }`: `None` lets everything cross.
+    rules: Option<permissions::RouteRules>,
     /// Local client interest, reference-counted per account, subject (and queue).
     interest: Mutex<HashMap<InterestKey, u32>>,
     /// Established routes by remote server id.
@@ -342,6 +353,7 @@ impl Cluster {
             None => None,
         };
         let tls = route_tls(&opts)?;
+        let rules = permissions::RouteRules::compile(opts.permissions.as_ref()).map_err(ClusterError::Permissions)?;
         if route_auth.is_none() && tls.is_none() {
             if !opts.allow_unauthenticated {
                 if !crate::config::open_loopback_listener(&broker.opts, &opts.host) {
@@ -371,6 +383,7 @@ impl Cluster {
             opts,
             listen_addr,
             route_auth,
+            rules,
             interest: Mutex::new(HashMap::new()),
             routes: Mutex::new(HashMap::new()),
             soliciting: Mutex::new(HashMap::new()),
@@ -463,6 +476,21 @@ impl Cluster {
     /// Forgets that `url` is being solicited by `dial`.
     pub(crate) fn solicit_done(&self, url: &RouteUrl, dial: &Dial) {
         self.soliciting.lock().remove(&solicit_key(url, dial));
+    }
+
+    /// Whether routes are told of local interest in `subject`, so send
+    /// messages on it here (`import`).
+    fn imports(&self, subject: &[u8]) -> bool {
+        self.rules.as_ref().is_none_or(|r| r.imports(subject))
+    }
+
+    /// Whether a route's interest in `subject` is accepted (`export`), and
+    /// the filter its deliveries go through.
+    pub(crate) fn exports(&self, subject: &[u8]) -> Option<Option<crate::perms::DenyFilter>> {
+        match &self.rules {
+            Some(r) => r.exports(subject),
+            None => Some(None),
+        }
     }
 
     /// Route connections this server keeps to each pooling peer; 0 when
@@ -568,7 +596,7 @@ impl Cluster {
             link.client.set_pinned_route();
         }
         let mut lines = Vec::new();
-        for ((account, subject, queue), count) in interest.iter() {
+        for ((account, subject, queue), count) in interest.iter().filter(|((_, s, _), _)| self.imports(s)) {
             if self.carries(&link.slot, account) {
                 let to = match link.slot {
                     Slot::Account(_) => InterestTo::PinnedRoute,
@@ -761,7 +789,7 @@ impl InterestObserver for Cluster {
         let key: InterestKey = (account.clone(), sub.subject.clone(), sub.queue.clone());
         let count = interest.entry(key).or_insert(0);
         *count += 1;
-        if sub.queue.is_some() || *count == 1 {
+        if (sub.queue.is_some() || *count == 1) && self.imports(&sub.subject) {
             let count = *count;
             self.announce(&account, |to| rs_plus(to, &sub.subject, sub.queue.as_deref(), count));
         }
@@ -776,8 +804,10 @@ impl InterestObserver for Cluster {
         let (subject, queue) = (&sub.subject, sub.queue.as_deref());
         if *count == 0 {
             interest.remove(&key);
-            self.announce(&account, |to| rs_minus(to, subject, queue));
-        } else if queue.is_some() {
+            if self.imports(subject) {
+                self.announce(&account, |to| rs_minus(to, subject, queue));
+            }
+        } else if queue.is_some() && self.imports(subject) {
             let count = *count;
             self.announce(&account, |to| rs_plus(to, subject, queue, count));
         }

@@ -447,6 +447,11 @@ impl RouteSession {
                 if !subject::is_valid_literal(msg.subject) || !reply_ok {
                     return Ok(());
                 }
+                // Routes were told only of imported interest; a message
+                // on any other subject is dropped.
+                if !self.cluster.imports(msg.subject) {
+                    return Ok(());
+                }
                 let Some(account) = self.account(pinned.as_deref().map_or(msg.account, str::as_bytes)) else {
                     return Ok(());
                 };
@@ -652,6 +657,12 @@ impl RouteSession {
         if !valid || !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
             return Ok(());
         }
+        // Interest on a subject this server does not export is ignored, as
+        // nats-server does: nothing is sent there.
+        if self.cluster.exports(subject).is_none() {
+            debug!(peer = %self.peer, "route interest on a subject not exported, ignored");
+            return Ok(());
+        }
         let name: Arc<str> = String::from_utf8_lossy(account).into();
         let key: InterestKey = (name, subject.into(), queue.map(Into::into));
         if self.remote.contains_key(&key) || self.unhosted.contains(&key) {
@@ -675,7 +686,10 @@ impl RouteSession {
     /// Puts interest into `account`'s index (of the leaf node cluster
     /// `origin`, if a route's `LS+` named one).
     fn host(&mut self, account: Arc<Account>, key: InterestKey, origin: Option<&[u8]>) {
-        let sub = Subscription::new(self.client.clone(), account, &key.1, key.2.as_deref(), b"", None);
+        // Interest is exported (checked when it arrived); the filter
+        // withholds the export denies its wildcard overlaps.
+        let filter = self.cluster.exports(&key.1).flatten();
+        let sub = Subscription::new(self.client.clone(), account, &key.1, key.2.as_deref(), b"", filter);
         let sub = Arc::new(sub.from_leaf_cluster(origin));
         self.broker.add_subscription(sub.clone());
         self.remote.insert(key, sub);

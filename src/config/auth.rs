@@ -130,7 +130,15 @@ pub(crate) static AUTHORIZATION: Block<Auth> = Block {
                 .means("The one user every client logs in as, with `password`; not with `users`"),
             |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned())),
         ),
-        Key(&Opt::new(&["password", "pass"], Ty::Secret, Reload::Yes).means("Its password"), |e, b, _| {
+        Key(&Opt::new(&["password", "pass"], Ty::Secret, Reload::Yes).means("Its password"), |e, b, f| {
+            if variable_only_password(e, f) {
+                b.warnings.push(format!(
+                    "{}: `{}` in authorization is used as a variable ($-reference), not as a password: \
+                    the users array has its own (nats-server ignores a lone password beside users)",
+                    e.key_pos, e.key
+                ));
+                return Ok(());
+            }
             let whose = match &b.auth.user {
                 Some(name) => format!("the password of user \"{name}\""),
                 None => "the authorization password".to_owned(),
@@ -199,7 +207,8 @@ pub(crate) static AUTHORIZATION: Block<Auth> = Block {
         ),
         // Combinations nats-server refuses, with its messages.
         Check(|_, f| {
-            let (token, user, password, users) = (f.get("token"), f.get("user"), f.get("password"), f.get("users"));
+            let (token, user, users) = (f.get("token"), f.get("user"), f.get("users"));
+            let password = f.get("password").filter(|p| !variable_only_password(p, f));
             let single = user.or(password);
             if let (Some(t), Some(_)) = (token, single) {
                 return Err(conflict(t, "Cannot have a user/pass and token"));
@@ -232,6 +241,16 @@ pub(crate) static AUTHORIZATION: Block<Auth> = Block {
         }),
     ],
 };
+
+/// Whether the `password` entry `e` is only a variable: referred to as
+/// `$PASS` (nats-server's `test/configs/authorization.conf` defines `PASS`
+/// inside `authorization` for its users), beside a `users` array and no
+/// `user`. nats-server reads it as the password too and ignores it, since a
+/// password without a user logs nobody in; warden reads it as the variable
+/// it is used as, and says so.
+fn variable_only_password(e: &Entry, f: &Found<'_>) -> bool {
+    e.used_as_variable && f.get("users").is_some() && f.get("user").is_none()
+}
 
 /// A users entry: a user name or an nkey.
 enum UserEntry {
@@ -547,6 +566,11 @@ pub(crate) static PERMISSIONS: Block<Permissions> = Block {
 enum Direction {
     Publish,
     Subscribe,
+    /// A route's `import` or `export` (`cluster { permissions }`): plain
+    /// subjects, no queue groups (nats-server's
+    /// `checkClusterPermissionSubjects`), no templates (a route has no
+    /// user to fill them from), no `literal`.
+    Route(&'static str),
 }
 
 impl Direction {
@@ -554,8 +578,15 @@ impl Direction {
         match self {
             Direction::Publish => "publish",
             Direction::Subscribe => "subscribe",
+            Direction::Route(name) => name,
         }
     }
+}
+
+/// A route's `import` or `export` rules (`what`): a subject or a list (an
+/// allow list), or `{ allow, deny }`, as nats-server reads them.
+pub(crate) fn route_rules(value: &Value, what: &'static str) -> Result<SubjectRules, ConfigError> {
+    subject_rules(value, Direction::Route(what))
 }
 
 /// `allow` of `{ allow, deny }`.
@@ -608,7 +639,7 @@ fn subject_rules(value: &Value, dir: Direction) -> Result<SubjectRules, ConfigEr
                     ));
                 } else {
                     let permitted = match dir {
-                        Direction::Publish => "'allow' or 'deny'",
+                        Direction::Publish | Direction::Route(_) => "'allow' or 'deny'",
                         Direction::Subscribe => "'allow', 'deny' or 'literal' (warden)",
                     };
                     return Err(ConfigError::at(
@@ -675,6 +706,12 @@ fn subject(value: &Value, dir: Direction) -> Result<String, ConfigError> {
     };
     let fields: Vec<&str> = text.split_ascii_whitespace().collect();
     match (dir, fields.as_slice()) {
+        (Direction::Route(_), [subject]) if is_valid_pattern(subject.as_bytes()) => Ok((*subject).to_owned()),
+        (Direction::Route(what), _) => Err(ConfigError::at(
+            ErrorKind::Invalid,
+            &value.pos,
+            format!("cluster {what}: subject {text:?} is not a valid subject"),
+        )),
         (_, [subject]) if is_permission_subject(subject) => Ok((*subject).to_owned()),
         (Direction::Subscribe, [subject, queue]) if is_permission_subject(subject) => {
             if queue.chars().any(char::is_whitespace) {

@@ -89,6 +89,9 @@ pub struct Options {
     /// Monitoring listener: `http`, `http_port`, `monitor_port`, or
     /// (served over TLS with the `tls {}` certificate) `https`, `https_port`.
     pub http: Option<HttpOptions>,
+    /// `http_base_path`: a path prefix for every monitoring endpoint,
+    /// normalised to `/a/b` (no trailing slash); `None` serves them at `/`.
+    pub http_base_path: Option<String>,
     /// `http_authorization { ... }`: credentials the monitoring endpoints
     /// require (warden-specific; nats-server's monitoring has none).
     pub http_authorization: Option<HttpAuthorization>,
@@ -359,6 +362,7 @@ impl Default for Options {
             authorization: None,
             tls: None,
             http: None,
+            http_base_path: None,
             http_authorization: None,
             cluster: None,
             websocket: None,
@@ -743,6 +747,8 @@ pub struct ClusterOptions {
     /// `accounts`: accounts with a connection of their own to each pooling
     /// peer, as listed (the system account is added by the server).
     pub pinned_accounts: Vec<String>,
+    /// `permissions { import, export }`: which subjects cross the routes.
+    pub permissions: Option<RoutePermissions>,
 }
 
 impl ClusterOptions {
@@ -750,6 +756,20 @@ impl ClusterOptions {
     pub const DEFAULT_POOL_SIZE: u32 = 3;
     /// The largest `pool_size` warden takes, from its config or a peer.
     pub const MAX_POOL_SIZE: u32 = 32;
+}
+
+/// `cluster { permissions { import, export } }`, nats-server's meaning
+/// (`setClusterPermissions` in its `opts.go`): both are seen from this
+/// server. `import`: subjects it takes messages on from a route, so it tells
+/// routes only of local interest on them. `export`: subjects it sends to a
+/// route, so it accepts a route's interest only on them. nats-server also
+/// reads `publish`/`subscribe` as `import`/`export`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RoutePermissions {
+    /// `import` (or `publish`, `pub`): no rules = every subject.
+    pub import: Option<SubjectRules>,
+    /// `export` (or `subscribe`, `sub`): no rules = every subject.
+    pub export: Option<SubjectRules>,
 }
 
 impl Default for ClusterOptions {
@@ -769,6 +789,7 @@ impl Default for ClusterOptions {
             allow_unauthenticated: false,
             pool_size: ClusterOptions::DEFAULT_POOL_SIZE,
             pinned_accounts: Vec::new(),
+            permissions: None,
         }
     }
 }

@@ -54,6 +54,14 @@ pub fn summary(o: &Options) -> String {
                 tls_summary(c.tls.as_ref()),
                 c.routes.len()
             );
+            if let Some(p) = &c.permissions {
+                let _ = writeln!(
+                    out,
+                    "  route permissions: import {}; export {}",
+                    rules_summary(p.import.as_ref()),
+                    rules_summary(p.export.as_ref())
+                );
+            }
         }
         None => out.push_str("cluster: off\n"),
     }

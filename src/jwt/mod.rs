@@ -9,12 +9,14 @@
 //! is `ring`'s, through [`crate::nkeys`].
 //!
 //! [`decode`] checks everything a token says about itself: the header, the
-//! claim type and version (v2 only: v1 tokens are refused, see SECURITY.md),
+//! claim type and version (v2, or a v1 operator, account or user token,
+//! converted as the Go library does: see `v1.rs`),
 //! the key types of issuer and subject, the signature, and `exp`/`nbf`
 //! against `now`. Whether the issuer is *trusted* is the caller's question
 //! (the operator's keys for an account, the account's keys for a user).
 
 pub mod claims;
+mod v1;
 
 use std::fmt;
 
@@ -145,14 +147,6 @@ struct Kind {
     version: u64,
 }
 
-#[derive(Deserialize)]
-struct Payload {
-    #[serde(flatten)]
-    registered: Registered,
-    #[serde(default)]
-    nats: serde_json::Value,
-}
-
 /// Decodes and verifies a token of claim type `T` at `now` (Unix seconds).
 pub fn decode<T: ClaimType>(token: &str, now: i64) -> Result<Jwt<T>, JwtError> {
     let token = token.trim();
@@ -172,29 +166,40 @@ pub fn decode<T: ClaimType>(token: &str, now: i64) -> Result<Jwt<T>, JwtError> {
     if alg != "ed25519-nkey" && alg != "ed25519" {
         return Err(JwtError::Header(format!("algorithm {:?}", header.alg)));
     }
-    let payload: Payload = serde_json::from_slice(&b64(body)?).map_err(|e| JwtError::Claims(e.to_string()))?;
-    let kind = Kind::deserialize(&payload.nats).map_err(|e| JwtError::Claims(e.to_string()))?;
-    if kind.kind != T::TYPE {
-        return Err(JwtError::WrongType { expected: T::TYPE, found: kind.kind });
-    }
-    if kind.version != 2 {
-        return Err(JwtError::Version(kind.version));
-    }
-    let issuer = PublicKey::parse(&payload.registered.iss).map_err(|_| JwtError::Key("iss is not a public nkey"))?;
+    let claims: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&b64(body)?).map_err(|e| JwtError::Claims(e.to_string()))?;
+    let registered = Registered::deserialize(&serde_json::Value::Object(claims.clone()))
+        .map_err(|e| JwtError::Claims(e.to_string()))?;
+    // A v1 token signs its claims part alone; v2 signs `header.claims`.
+    let (nats, signed) = match v1::claim_type(&claims) {
+        Some(kind) if kind != T::TYPE => return Err(JwtError::WrongType { expected: T::TYPE, found: kind.to_owned() }),
+        Some(kind) => (v1::migrate(kind, &claims)?, body),
+        None => {
+            let nats = claims.get("nats").cloned().unwrap_or_default();
+            let kind = Kind::deserialize(&nats).map_err(|e| JwtError::Claims(e.to_string()))?;
+            if kind.kind != T::TYPE {
+                return Err(JwtError::WrongType { expected: T::TYPE, found: kind.kind });
+            }
+            if kind.version != 2 {
+                return Err(JwtError::Version(kind.version));
+            }
+            (nats, &token[..header_and_body_len(token)])
+        }
+    };
+    let issuer = PublicKey::parse(&registered.iss).map_err(|_| JwtError::Key("iss is not a public nkey"))?;
     if !T::ISSUERS.contains(&issuer.kind()) {
         return Err(JwtError::Key("iss is not a key of a type that may issue this JWT"));
     }
-    if PublicKey::parse_as(&payload.registered.sub, T::SUBJECT).is_err() {
+    if PublicKey::parse_as(&registered.sub, T::SUBJECT).is_err() {
         return Err(JwtError::Key("sub is not a public nkey of the JWT's subject type"));
     }
     let signature = b64(signature)?;
-    let signed = &token[..header_and_body_len(token)];
     if !issuer.verify(signed.as_bytes(), &signature) {
         return Err(JwtError::Signature);
     }
-    check_times(&payload.registered, now)?;
-    let nats = T::deserialize(payload.nats).map_err(|e| JwtError::Claims(e.to_string()))?;
-    Ok(Jwt { registered: payload.registered, issuer, nats, token: token.to_owned() })
+    check_times(&registered, now)?;
+    let nats = T::deserialize(nats).map_err(|e| JwtError::Claims(e.to_string()))?;
+    Ok(Jwt { registered, issuer, nats, token: token.to_owned() })
 }
 
 /// `exp` and `nbf` against `now`.

@@ -117,3 +117,53 @@ fn decorated_files_give_their_jwt() {
     assert_eq!(undecorate(&creds), USER_ALICE.trim());
     assert_eq!(undecorate(&format!("  {OPERATOR}")), OPERATOR.trim());
 }
+
+/// nats-server's `test/configs/nkeys/op.jwt` and an account of
+/// `resolver_preload.conf`: v1 tokens of 2018.
+const V1_OPERATOR: &str = include_str!("../../tests/fixtures/nats-server-configs/test/configs/nkeys/op.jwt");
+const V1_ACCOUNT: &str = "eyJ0eXAiOiJqd3QiLCJhbGciOiJlZDI1NTE5In0.eyJqdGkiOiJDSzU1UERKSUlTWU5QWkhLSUpMVURVVTdJT1dINlM3UkE0RUc2TTVGVUQzUEdGQ1RWWlJRIiwiaWF0IjoxNTQzOTU4NjU4LCJpc3MiOiJPQ0FUMzNNVFZVMlZVT0lNR05HVU5YSjY2QUgyUkxTREFGM01VQkNZQVk1UU1JTDY1TlFNNlhRRyIsInN1YiI6IkFEMlZCNkMyNURRUEVVVVE3S0pCVUZYMko0Wk5WQlBPSFNDQklTQzdWRlpYVldYWkE3VkFTUVpHIiwidHlwZSI6ImFjY291bnQiLCJuYXRzIjp7ImxpbWl0cyI6e319fQ.7m1fysYUsBw15Lj88YmYoHxOI4HlOzu6qgP8Zg-1q9mQXUURijuDGVZrtb7gFYRlo-nG9xZyd2ZTRpMA-b0xCQ";
+
+#[test]
+fn v1_tokens_of_nats_servers_tests_are_converted() {
+    let op = decode::<OperatorClaims>(undecorate(V1_OPERATOR), NOW).unwrap();
+    assert_eq!(op.registered.name, "Synadia Communications Inc.");
+    assert_eq!(op.nats.signing_keys.len(), 3);
+    let a = decode::<AccountClaims>(V1_ACCOUNT, NOW).unwrap();
+    assert_eq!(a.registered.sub, "AD2VB6C25DQPEUUQ7KJBUFX2J4ZNVBPOHSCBISC7VFZXVWXZA7VASQZG");
+    assert_eq!(a.issuer.as_str(), op.registered.sub);
+    // `limits: {}`: Go's zero values, as nats-server gets them.
+    assert_eq!((a.nats.limits.conn, a.nats.limits.subs), (0, 0));
+    // It verified with the claims part alone signed, as v1 signs.
+    // A v1 account is not an operator.
+    assert!(matches!(decode::<OperatorClaims>(V1_ACCOUNT, NOW), Err(JwtError::WrongType { .. })));
+}
+
+#[test]
+fn v1_users_move_their_fields_and_keep_nothing_unknown() {
+    use super::testing::sign_v1;
+    let account = KeyPair::generate(KeyType::Account).unwrap();
+    let signer = KeyPair::generate(KeyType::Account).unwrap();
+    let user = KeyPair::generate(KeyType::User).unwrap();
+    let sub = user.public().as_str().to_owned();
+    let token = sign_v1(
+        &signer,
+        json!({"sub": sub, "type": "user", "tags": ["t1"], "issuer_account": account.public().as_str(),
+               "nats": {"pub": {"allow": ["a.>"]}, "sub": {"deny": ["b"]}, "max": 10, "payload": 512}}),
+    );
+    let u = decode::<UserClaims>(&token, NOW).unwrap();
+    assert_eq!(u.nats.publish.allow, ["a.>"]);
+    assert_eq!(u.nats.subscribe.deny, ["b"]);
+    assert_eq!((u.nats.subs, u.nats.data, u.nats.payload), (-1, -1, 512), "left out: unlimited, as Go's v1 defaults");
+    assert_eq!(u.nats.issuer_account, account.public().as_str());
+    assert_eq!(u.nats.tags, ["t1"]);
+    assert_eq!(u.nats.version, 1);
+    // v2-style signing of v1 claims fails: v1 signs the claims part only.
+    let v2_signed = super::testing::sign(&signer, json!({"sub": sub, "type": "user"}), json!({}));
+    assert_eq!(decode::<UserClaims>(&v2_signed, NOW).map(|_| ()), Err(JwtError::Signature));
+    // A field Go's v1 user does not have would be dropped by it: refused.
+    let unknown = sign_v1(&account, json!({"sub": sub, "type": "user", "nats": {"allowed_connection_types": ["X"]}}));
+    assert!(matches!(decode::<UserClaims>(&unknown, NOW), Err(JwtError::Claims(_))));
+    // v1 activations are not converted.
+    let activation = sign_v1(&account, json!({"sub": account.public().as_str(), "type": "activation"}));
+    assert_eq!(decode::<ActivationClaims>(&activation, NOW).map(|_| ()), Err(JwtError::Version(1)));
+}

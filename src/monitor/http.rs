@@ -161,7 +161,9 @@ async fn handle(monitor: &Monitor, req: Request<Incoming>, peer: SocketAddr) -> 
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    let path = req.uri().path();
+    let Some(path) = strip_base_path(req.uri().path(), monitor.broker.opts.http_base_path.as_deref()) else {
+        return error(ApiError { status: StatusCode::NOT_FOUND, message: "not found" });
+    };
     monitor.count_request(path);
     if path == "/healthz" {
         return respond(healthz(monitor));
@@ -184,6 +186,21 @@ async fn handle(monitor: &Monitor, req: Request<Incoming>, peer: SocketAddr) -> 
         },
     };
     respond(result)
+}
+
+/// The endpoint path of a request under `http_base_path` (`base`): the
+/// base alone is the index `/`, `base/varz` is `/varz`; any other path is
+/// outside the monitoring tree (`None`: 404), as with nats-server's mux.
+fn strip_base_path<'a>(path: &'a str, base: Option<&str>) -> Option<&'a str> {
+    let Some(base) = base else { return Some(path) };
+    let rest = path.strip_prefix(base)?;
+    // As nats-server 2.15.1: `/nats` is the index, `/nats/` is not found.
+    match rest {
+        "" => Some("/"),
+        "/" => None,
+        rest if rest.starts_with('/') => Some(rest),
+        _ => None,
+    }
 }
 
 /// `{"status":"ok"}` while clients are accepted, else 503.
@@ -235,4 +252,20 @@ fn build(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Respo
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_base_path;
+
+    #[test]
+    fn the_base_path_is_stripped_and_nothing_outside_it_is_served() {
+        assert_eq!(strip_base_path("/varz", None), Some("/varz"));
+        assert_eq!(strip_base_path("/nats/varz", Some("/nats")), Some("/varz"));
+        assert_eq!(strip_base_path("/nats", Some("/nats")), Some("/"));
+        assert_eq!(strip_base_path("/nats/", Some("/nats")), None);
+        assert_eq!(strip_base_path("/varz", Some("/nats")), None);
+        assert_eq!(strip_base_path("/natsvarz", Some("/nats")), None);
+        assert_eq!(strip_base_path("/nats/healthz", Some("/nats")), Some("/healthz"));
+    }
 }

@@ -138,11 +138,12 @@ impl Raw {
     }
 }
 
-/// GET `path` from the monitoring listener at `addr`, as JSON.
+/// GET `path` from the monitoring listener at `addr` (warden's or
+/// nats-server's), as JSON. HTTP/1.0, so neither answers in chunks.
 pub async fn monitor_json(addr: SocketAddr, path: &str) -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
     within(stream.write_all(request.as_bytes())).await.unwrap();
     let mut response = Vec::new();
     within(stream.read_to_end(&mut response)).await.unwrap();

@@ -12,6 +12,11 @@ use crate::config::{ClusterOptions, Options, RouteAuthorization};
 /// A cluster of a fresh broker, with route credentials when `password` is
 /// given, and no listener.
 fn cluster(password: Option<&str>) -> Arc<Cluster> {
+    cluster_with(password, None)
+}
+
+/// The same, with route permissions.
+fn cluster_with(password: Option<&str>, permissions: Option<crate::config::RoutePermissions>) -> Arc<Cluster> {
     let addr: SocketAddr = "127.0.0.1:4222".parse().unwrap();
     let opts = Options { ping_max: 2, ..Options::default() };
     let broker = Arc::new(Broker::new(opts, addr, crate::broker::ServerIdentity::new(None).unwrap()));
@@ -26,6 +31,7 @@ fn cluster(password: Option<&str>) -> Arc<Cluster> {
         }),
         allow_unauthenticated: password.is_none(),
         port: 6222,
+        permissions,
         ..ClusterOptions::default()
     };
     Cluster::new(broker, guard, cluster_opts, "127.0.0.1:6222".parse().unwrap()).unwrap()
@@ -330,4 +336,83 @@ fn pool_places_and_pinned_accounts_outside_the_rules_are_refused_with_nats_serve
         "-ERR 'Not possible to have a dedicated route for account \"$SYS\" between those servers'\r\n"
     );
     assert!(!cluster.has_route("NPEER"));
+}
+
+/// `import: "orders.>"`, `export: { allow: "out.>", deny: "out.secret" }`.
+fn with_permissions() -> Arc<Cluster> {
+    let rules = |allow: &str, deny: Option<&str>| {
+        Some(crate::config::SubjectRules {
+            allow: Some(vec![allow.to_owned()]),
+            deny: deny.map(|d| vec![d.to_owned()]),
+            literal: None,
+        })
+    };
+    let perms =
+        crate::config::RoutePermissions { import: rules("orders.>", None), export: rules("out.>", Some("out.secret")) };
+    cluster_with(None, Some(perms))
+}
+
+#[test]
+fn a_message_not_imported_is_dropped() {
+    let cluster = with_permissions();
+    let now = Instant::now();
+    let broker = cluster.broker.clone();
+    let subscriber = broker.register(broker.next_client_id(), "127.0.0.1:50001".parse().unwrap()).unwrap();
+    let account = broker.accounts.global().clone();
+    broker.add_subscription(Arc::new(Subscription::new(subscriber.clone(), account, b">", None, b"1", None)));
+    let mut s = accepted(&cluster, now);
+    feed(&mut s, "CONNECT {}\r\n", now);
+    feed(&mut s, &info("NPEER"), now);
+    feed(&mut s, "RMSG $G other 1\r\nx\r\nRMSG $G orders.1 2\r\nhi\r\n", now);
+    let _ = s.end_batch();
+    let mut batch = VecDeque::new();
+    subscriber.outbound.take(&mut batch);
+    let bytes: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
+    assert_eq!(String::from_utf8_lossy(&bytes), "MSG orders.1 1 2\r\nhi\r\n");
+}
+
+#[test]
+fn interest_not_exported_is_ignored_and_an_overlap_filtered() {
+    let cluster = with_permissions();
+    let now = Instant::now();
+    let mut s = accepted(&cluster, now);
+    feed(&mut s, "CONNECT {}\r\n", now);
+    feed(&mut s, &info("NPEER"), now);
+    feed(&mut s, "RS+ $G nope\r\nRS+ $G out.secret\r\nRS+ $G >\r\nRS+ $G out.*\r\n", now);
+    let subs = cluster.broker.accounts.global().router.subscriptions();
+    let held: Vec<&[u8]> = subs.iter().map(|s| &*s.subject).collect();
+    assert_eq!(held, vec![&b"out.*"[..]]);
+    let filter = subs[0].filter.as_ref().expect("out.* overlaps the deny");
+    assert!(filter.denies(b"out.secret") && !filter.denies(b"out.public"));
+    // The peer's UNSUB of interest that was ignored changes nothing.
+    feed(&mut s, "RS- $G nope\r\n", now);
+    assert_eq!(cluster.broker.accounts.global().router.subscriptions().len(), 1);
+}
+
+#[test]
+fn only_imported_local_interest_is_announced() {
+    use crate::broker::InterestObserver;
+    let cluster = with_permissions();
+    let now = Instant::now();
+    let broker = cluster.broker.clone();
+    let subscriber = broker.register(broker.next_client_id(), "127.0.0.1:50001".parse().unwrap()).unwrap();
+    let account = broker.accounts.global().clone();
+    let sub =
+        |subject: &[u8]| Arc::new(Subscription::new(subscriber.clone(), account.clone(), subject, None, b"1", None));
+    // Before the route: sent with the initial interest.
+    cluster.interest_added(&sub(b"orders.1"));
+    cluster.interest_added(&sub(b"other"));
+    let mut s = accepted(&cluster, now);
+    feed(&mut s, "CONNECT {}\r\n", now);
+    feed(&mut s, &info("NPEER"), now);
+    let first = sent(&s);
+    assert!(first.contains("RS+ $G orders.1"), "{first}");
+    assert!(!first.contains("RS+ $G other"), "{first}");
+    // After: as it comes and goes.
+    let (imported, not) = (sub(b"orders.>"), sub(b">"));
+    cluster.interest_added(&imported);
+    cluster.interest_added(&not);
+    cluster.interest_removed(&not);
+    cluster.interest_removed(&imported);
+    assert_eq!(sent(&s), "RS+ $G orders.>\r\nRS- $G orders.>\r\n");
 }

@@ -7,14 +7,14 @@ use super::tls;
 use super::LOOPBACK;
 use crate::config::auth;
 use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
-use crate::config::options::{ClusterOptions, RouteAuthorization};
+use crate::config::options::{ClusterOptions, RouteAuthorization, RoutePermissions};
 use crate::config::schema::{Block, Opt, Reload, Step::Check, Step::Key, Ty};
 use crate::config::section::{self, Bare};
 use crate::config::value::{Entry, Kind, Pos, Value};
 use crate::secret::Secret;
 
 /// nats-server's `cluster` keys that warden does not implement.
-const UNSUPPORTED_CLUSTER: &[&str] = &["advertise", "cluster_advertise", "permissions", "pinned_certs"];
+const UNSUPPORTED_CLUSTER: &[&str] = &["advertise", "cluster_advertise", "pinned_certs"];
 
 /// What `cluster {}` is read into.
 pub(super) struct Cluster {
@@ -79,6 +79,20 @@ pub(super) static CLUSTER: Block<Cluster> = Block {
             &Opt::new(&["authorization"], Ty::Block(&ROUTE_AUTH), Reload::Restart)
                 .means("The user and password routes log in with, both ways"),
             |e, b, _| route_authorization(&e.value, &mut b.warnings).map(|a| b.c.authorization = Some(a)),
+        ),
+        Key(
+            &Opt::new(&["permissions"], Ty::Block(&ROUTE_PERMISSIONS), Reload::Restart)
+                .means(
+                    "Which subjects cross the routes: `import` (messages taken from routes) and `export` \
+                    (messages sent to routes)",
+                )
+                .default("all subjects both ways")
+                .differs(
+                    "Also enforced on messages: a route's message on a subject not imported is dropped \
+                    (nats-server only withholds the interest). A route SUB is exported only when its subject \
+                    lies within an allow pattern (nats-server matches `>` against `*`); an empty map is refused",
+                ),
+            |e, b, _| route_permissions(&e.value).map(|p| b.c.permissions = Some(p)),
         ),
         Key(&Opt::new(&["tls"], Ty::Block(&tls::TLS), Reload::Restart).means("TLS for routes"), |e, b, _| {
             tls::read(&e.value, "cluster tls").map(|t| b.c.tls = Some(t))
@@ -290,6 +304,58 @@ fn compression(value: &Value) -> Result<(), ConfigError> {
         _ => Err(invalid(value, format!("cluster compression: unsupported compression mode {mode:?}"))),
     }
 }
+
+/// `cluster { permissions { import, export } }`; an empty map is refused,
+/// as a user's empty permissions are: it would restrict nothing.
+fn route_permissions(value: &Value) -> Result<RoutePermissions, ConfigError> {
+    let map = section::map(value, "cluster permissions")?;
+    if map.entries.is_empty() {
+        return Err(invalid(
+            value,
+            "cluster permissions: an empty permissions map restricts nothing; write import/export rules or remove it",
+        ));
+    }
+    let mut p = RoutePermissions::default();
+    ROUTE_PERMISSIONS.read("cluster permissions", map, &mut p)?;
+    Ok(p)
+}
+
+pub(super) static ROUTE_PERMISSIONS: Block<RoutePermissions> = Block {
+    unsupported: &[],
+    steps: &[
+        Key(
+            &Opt::new(
+                &["import", "publish", "pub"],
+                Ty::Or("subject or list of subjects", &auth::SUBJECT_RULES),
+                Reload::Restart,
+            )
+            .means(
+                "Subjects this server takes messages on from routes: it tells routes only of local \
+                    interest on them; a subject or list is an allow list",
+            )
+            .default("all subjects"),
+            |e, p, _| auth::route_rules(&e.value, "import").map(|r| p.import = Some(r)),
+        ),
+        Key(
+            &Opt::new(
+                &["export", "subscribe", "sub"],
+                Ty::Or("subject or list of subjects", &auth::SUBJECT_RULES),
+                Reload::Restart,
+            )
+            .means(
+                "Subjects this server sends to routes: it accepts a route's interest only on them; \
+                    a subject or list is an allow list",
+            )
+            .default("all subjects"),
+            |e, p, _| auth::route_rules(&e.value, "export").map(|r| p.export = Some(r)),
+        ),
+        Key(
+            &Opt::new(&["allow_responses", "publish_allow_responses"], Ty::Text("boolean"), Reload::Restart)
+                .means("Refused with nats-server's message: routes have no reply permissions"),
+            |e, _, _| Err(conflict(e, "Cluster permissions do not support dynamic responses")),
+        ),
+    ],
+};
 
 /// Routes authenticate with one user and password.
 fn missing_credentials(at: &Pos) -> ConfigError {

@@ -69,7 +69,6 @@ pub fn load_str_with_env(text: &str, origin: &str, env: EnvLookup<'_>) -> Result
 /// nats-server's top-level options that warden does not implement.
 const UNSUPPORTED_TOP: &[&str] = &[
     "client_advertise",
-    "http_base_path",
     "max_sub_tokens",
     "syslog",
     "remote_syslog",
@@ -500,6 +499,12 @@ static TOP: Block<Top> = Block {
                 .means("The monitoring listener (HTTP)")
                 .differs("A port alone binds 127.0.0.1 (nats-server: the client `host`)"),
             |e, t, _| monitor::listener(e, &mut t.o, false),
+        ),
+        Key(
+            &Opt::new(&["http_base_path"], Ty::String, Reload::Restart)
+                .means("A path prefix for every monitoring endpoint: `/nats` serves `/nats/varz`")
+                .default("none (endpoints at `/`)"),
+            |e, t, _| monitor::base_path(&e.value).map(|p| t.o.http_base_path = p),
         ),
         Key(
             &Opt::new(&["http_port", "monitor_port"], Ty::Port, Reload::Restart)

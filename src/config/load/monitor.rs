@@ -7,7 +7,7 @@ use crate::config::error::{conflict, invalid, ConfigError, ErrorKind};
 use crate::config::options::{HttpAuthorization, HttpOptions, Options};
 use crate::config::schema::{Block, Found, Opt, Reload, Step::Check, Step::Key, Ty};
 use crate::config::section;
-use crate::config::value::{Entry, Pos};
+use crate::config::value::{Entry, Pos, Value};
 use crate::secret::Secret;
 
 /// The options that each configure the monitoring listener; at most one
@@ -100,4 +100,29 @@ pub(super) static HTTP_AUTH: Block<HttpAuth> = Block {
 /// Monitoring is protected by a token or by a user and password.
 fn no_credentials(at: &Pos) -> ConfigError {
     ConfigError::at(ErrorKind::Invalid, at, "http_authorization needs a token or a user and password")
+}
+
+/// Longest `http_base_path` accepted.
+const MAX_BASE_PATH: usize = 256;
+
+/// `http_base_path`, normalised as nats-server does (a leading `/`, no
+/// trailing one; `/` alone is no prefix). Only URL path characters that
+/// need no escaping, and no `.` or `..` segment, so the prefix matches the
+/// request path byte for byte.
+pub(super) fn base_path(value: &Value) -> Result<Option<String>, ConfigError> {
+    let text = section::word(value, "http_base_path")?;
+    let bad = || invalid(value, "http_base_path must be a URL path like /nats (letters, digits, - _ ~ and /)");
+    if text.len() > MAX_BASE_PATH {
+        return Err(bad());
+    }
+    let mut path = String::new();
+    for segment in text.split('/').filter(|s| !s.is_empty()) {
+        let plain = segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_~.".contains(&b));
+        if !plain || segment == "." || segment == ".." {
+            return Err(bad());
+        }
+        path.push('/');
+        path.push_str(segment);
+    }
+    Ok((!path.is_empty()).then_some(path))
 }

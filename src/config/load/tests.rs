@@ -697,3 +697,31 @@ fn the_summary_says_who_logs_in_on_the_leaf_port() {
     let summary = crate::config::summary(&load_str(&own, "l.conf").unwrap().options);
     assert!(summary.contains("1 leaf user(s) and 1 leaf nkey(s)"), "{summary}");
 }
+
+/// nats-server's `test/configs/authorization.conf`: `PASS` defined inside
+/// `authorization` for its users' `$PASS` is the variable, not a lone
+/// password; unused, it is still the password (and needs a user).
+#[test]
+fn a_password_entry_used_as_a_variable_beside_users_is_the_variable() {
+    let text = "authorization {\n  PASS: \"$2a$04$P/.bd.7unw9Ew7yWJqXsl.f4oNRLQGvadEL2YnqQXbbb.IVQajRdK\"\n  users = [ {user: alice, password: $PASS} ]\n}\n";
+    let loaded = ok(text);
+    let auth = loaded.options.authorization.as_ref().unwrap();
+    assert!(auth.password.is_none());
+    assert_eq!(auth.users.len(), 1);
+    assert!(loaded.warnings.iter().any(|w| w.contains("used as a variable")), "{:?}", loaded.warnings);
+    let unused = "authorization {\n  PASS: p\n  users = [ {user: alice, password: q} ]\n}\n";
+    let err = load(unused).unwrap_err();
+    assert!(err.to_string().contains("Can not have a single user/pass and a users array"), "{err}");
+}
+
+#[test]
+fn http_base_path_is_normalised_and_checked() {
+    for (text, want) in [("/nats", Some("/nats")), ("nats/", Some("/nats")), ("/a//b/", Some("/a/b")), ("/", None)] {
+        let loaded = ok(&format!("http: 8222\nhttp_base_path: \"{text}\"\n"));
+        assert_eq!(loaded.options.http_base_path.as_deref(), want, "{text}");
+    }
+    for bad in ["/../x", "/a*b", "/a?b", "/%2e"] {
+        let err = load(&format!("http: 8222\nhttp_base_path: \"{bad}\"\n")).unwrap_err();
+        assert!(err.to_string().contains("http_base_path must be a URL path"), "{bad}: {err}");
+    }
+}
