@@ -14,6 +14,7 @@ mod connect;
 mod encode;
 mod error;
 pub mod headers;
+pub mod msg_trace;
 mod info;
 mod parser;
 pub mod route;
