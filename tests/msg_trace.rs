@@ -106,7 +106,11 @@ async fn drain(raw: &mut Raw) -> Vec<String> {
             "MSG" => {
                 let size: usize = parts.last().unwrap().parse().unwrap();
                 let payload = raw.payload(size).await;
-                out.push(format!("MSG {} | {}", parts[1..parts.len() - 1].join(" "), String::from_utf8_lossy(&payload)));
+                out.push(format!(
+                    "MSG {} | {}",
+                    parts[1..parts.len() - 1].join(" "),
+                    String::from_utf8_lossy(&payload)
+                ));
             }
             "HMSG" => {
                 let size: usize = parts.last().unwrap().parse().unwrap();
@@ -128,7 +132,7 @@ async fn drain(raw: &mut Raw) -> Vec<String> {
 
 /// `_R_.<prefix>.<id>` replies are random on both servers.
 fn normalise_reply(text: &str) -> String {
-    text.split_inclusive(|c: char| c == ' ' || c == '\n')
+    text.split_inclusive([' ', '\n'])
         .map(|w| if w.starts_with("_R_.") { "_R_".to_owned() + &w[w.trim_end().len()..] } else { w.to_owned() })
         .collect()
 }
@@ -234,12 +238,24 @@ async fn traces_agree_with_nats_server_2_15() {
     let heads: Vec<&str> = ours.events.iter().map(|(h, _)| h.as_str()).collect();
     assert_eq!(
         heads,
-        ["MSG trace.1 1", "MSG trace.2 1", "MSG trace.3 1", "MSG trace.4 1", "MSG trace.5 1", "MSG trace.6 1",
-         "MSG acc.trace 2", "MSG trace.7 1", "MSG trace.8 1"],
+        [
+            "MSG trace.1 1",
+            "MSG trace.2 1",
+            "MSG trace.3 1",
+            "MSG trace.4 1",
+            "MSG trace.5 1",
+            "MSG trace.6 1",
+            "MSG acc.trace 2",
+            "MSG trace.7 1",
+            "MSG trace.8 1"
+        ],
         "{:#?}",
         ours.events
     );
-    assert!(ours.subscriber.iter().all(|m| !m.contains("secret.x") && !m.contains("trace.2") && !m.contains("trace.8")));
+    assert!(ours
+        .subscriber
+        .iter()
+        .all(|m| !m.contains("secret.x") && !m.contains("trace.2") && !m.contains("trace.8")));
     assert_eq!(ours.c.len(), 1, "trace-only stops at an import without allow_trace: {:?}", ours.c);
     assert!(ours.c[0].contains("Nats-Trace-Dest: trace disabled"), "{:?}", ours.c);
     let refused = &ours.events[7].1["events"][0];

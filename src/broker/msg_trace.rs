@@ -97,13 +97,7 @@ impl Trace {
             subj: text(subject),
             error: String::new(),
         };
-        Trace {
-            dest,
-            account,
-            only,
-            request: RequestInfo { header: request.headers, msgsize },
-            steps: vec![ingress],
-        }
+        Trace { dest, account, only, request: RequestInfo { header: request.headers, msgsize }, steps: vec![ingress] }
     }
 
     fn push(&mut self, step: Step) {

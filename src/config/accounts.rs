@@ -256,12 +256,10 @@ fn msg_trace(value: &Value, key: &str, warnings: &mut Vec<String>) -> Result<Opt
                             Kind::String(text) => text.trim_end_matches('%').parse::<i64>().map_err(|_| {
                                 invalid(&e.value, format!("Invalid trace destination sampling value {text:?}"))
                             })?,
-                            _ => {
-                                return Err(invalid(
-                                    &e.value,
-                                    "Trace destination sampling field \"sampling\" should be an integer or a percentage",
-                                ))
-                            }
+                            _ => return Err(invalid(
+                                &e.value,
+                                "Trace destination sampling field \"sampling\" should be an integer or a percentage",
+                            )),
                         };
                         sampling = u8::try_from(n).ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
                             invalid(
@@ -291,7 +289,8 @@ fn msg_trace(value: &Value, key: &str, warnings: &mut Vec<String>) -> Result<Opt
         Some(dest) => Ok(Some(MsgTrace { dest, sampling: if sampling == 0 { 100 } else { sampling } })),
         None => {
             if sampling > 0 {
-                warnings.push(format!("{}: Trace destination sampling ignored since no destination was set", value.pos));
+                warnings
+                    .push(format!("{}: Trace destination sampling ignored since no destination was set", value.pos));
             }
             Ok(None)
         }

@@ -24,11 +24,11 @@ use super::keepalive::{KeepAlive, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::rate::Throttle;
 use crate::broker::{
-    trace_server, Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin, ServerEvent,
-    Subscription, Trace,
+    trace_server, Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin,
+    ServerEvent, Subscription, Trace,
 };
-use crate::proto::msg_trace;
 use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDecision};
+use crate::proto::msg_trace;
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
 use crate::subject::{self, Mapped};
 

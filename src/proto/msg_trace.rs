@@ -147,7 +147,8 @@ pub fn scan(block: &[u8]) -> Option<Request> {
         headers.entry(String::from_utf8_lossy(key).into_owned()).or_default().push(value);
     }
     let first = |name: &str| headers.get(name).and_then(|v| v.first()).cloned();
-    let only = dest_found && first(ONLY).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "on"));
+    let only =
+        dest_found && first(ONLY).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "on"));
     Some(Request {
         dest: if dest_found { first(DEST) } else { None },
         only,
@@ -185,9 +186,8 @@ pub fn set_header(message: &[u8], header_len: usize, name: &str, value: &str, ou
         if n > 0 {
             out.extend_from_slice(b"\r\n");
         }
-        let is_it = n > 0
-            && !replaced
-            && line.strip_prefix(name.as_bytes()).is_some_and(|rest| rest.first() == Some(&b':'));
+        let is_it =
+            n > 0 && !replaced && line.strip_prefix(name.as_bytes()).is_some_and(|rest| rest.first() == Some(&b':'));
         if is_it {
             replaced = true;
             out.extend_from_slice(name.as_bytes());

@@ -122,7 +122,8 @@ fn allow_trace_is_kept_on_service_exports_and_stream_imports() {
 
 #[test]
 fn msg_trace_is_read_as_a_subject_or_dest_and_sampling() {
-    let msg_trace = |text: &str| ok(&format!("accounts {{ A: {{ msg_trace: {text} }} }}")).options.accounts[0].msg_trace.clone();
+    let msg_trace =
+        |text: &str| ok(&format!("accounts {{ A: {{ msg_trace: {text} }} }}")).options.accounts[0].msg_trace.clone();
     let t = msg_trace("\"t.a\"").unwrap();
     assert_eq!((t.dest.as_str(), t.sampling), ("t.a", 100));
     let t = msg_trace("{ dest: t.b, sampling: 25 }").unwrap();
