@@ -275,48 +275,145 @@ async fn traces_agree_with_nats_server_2_15() {
     }
 }
 
-/// A cluster of two wardens: a traced message delivered on the other node
-/// is noted as sent on untraced (warden does not trace across routes and
-/// says so in its route INFO), and a trace-only one is not sent there.
+/// A cluster of two wardens: a traced message sent over the route carries
+/// `Nats-Trace-Hop`, and each server publishes its own event (the first
+/// lists the route as an egress with the hop, the second the route as its
+/// ingress and its subscriber as egress); trace-only is honoured on the
+/// second server.
 #[tokio::test]
-async fn a_route_is_an_egress_that_does_not_trace() {
+async fn each_server_of_a_cluster_sends_its_own_event_linked_by_the_hop() {
     let cluster_port = free_port();
-    let config = |port: u16, routes: &str| {
+    let config = |name: &str, port: u16, routes: &str| {
+        let base = CONFIG.replace("server_name: tr", &format!("server_name: {name}"));
         format!(
-            "{CONFIG}\ncluster {{ name: c, listen: \"127.0.0.1:{port}\", routes: [{routes}], insecure_allow_unauthenticated_routes: true }}\n"
+            "{base}\ncluster {{ name: c, listen: \"127.0.0.1:{port}\", routes: [{routes}], insecure_allow_unauthenticated_routes: true }}\n"
         )
     };
-    let one = start(options_from(&config(cluster_port, ""))).await;
-    let two = start(options_from(&config(free_port(), &format!("\"nats://127.0.0.1:{cluster_port}\"")))).await;
+    let one = start(options_from(&config("one", cluster_port, ""))).await;
+    let two = start(options_from(&config("two", free_port(), &format!("\"nats://127.0.0.1:{cluster_port}\"")))).await;
     let addr = |s: &warden::server::Server| -> SocketAddr { url(s).trim_start_matches("nats://").parse().unwrap() };
     let mut remote = login(addr(&two), "a", "remote").await;
     remote.send("SUB foo 1\r\n").await;
     pong(&mut remote).await;
-    common::peers::eventually("interest crosses the route", || common::route_interest(&one, "A") > 0).await;
     let mut tracer = login(addr(&one), "a", "tracer").await;
     tracer.send("SUB trace.> 1\r\n").await;
     pong(&mut tracer).await;
+    common::peers::eventually("interest crosses the route", || {
+        common::route_interest(&one, "A") > 0 && common::route_interest(&two, "A") > 0
+    })
+    .await;
     let mut publisher = login(addr(&one), "a", "pubber").await;
     publisher.send(hpub(&("foo", None, vec![("Nats-Trace-Dest", "trace.1")]))).await;
     publisher.send(hpub(&("foo", None, vec![("Nats-Trace-Dest", "trace.2"), ("Nats-Trace-Only", "true")]))).await;
     assert!(drain(&mut publisher).await.is_empty());
-    let events = drain(&mut tracer).await;
-    assert_eq!(events.len(), 2, "{events:#?}");
-    let event = |i: usize| -> Value { serde_json::from_str(events[i].split_once(" | ").unwrap().1).unwrap() };
-    assert_eq!(event(0)["events"][1]["kind"], 1);
-    assert_eq!(
-        event(0)["events"][1]["error"],
-        "Message delivered but remote does not support message tracing so no trace event generated from there"
-    );
-    assert_eq!(event(1)["events"][1]["error"], "Not delivered because remote does not support message tracing");
-    let got = common::within(async {
-        let mut got = Vec::new();
-        while got.is_empty() {
-            got = drain(&mut remote).await;
+    let mut events: Vec<Value> = Vec::new();
+    common::within(async {
+        while events.len() < 4 {
+            for line in drain(&mut tracer).await {
+                events.push(serde_json::from_str(line.split_once(" | ").unwrap().1).unwrap());
+            }
         }
-        got
     })
     .await;
-    assert_eq!(got.len(), 1, "only the delivered one: {got:?}");
-    assert!(got[0].starts_with("HMSG foo 1 |") && got[0].contains("Nats-Trace-Dest: trace.1"), "{got:?}");
+    for dest in ["trace.1", "trace.2"] {
+        let of = |server: &str| -> &Value {
+            events
+                .iter()
+                .find(|e| e["server"]["name"] == server && e["request"]["header"]["Nats-Trace-Dest"][0] == dest)
+                .unwrap_or_else(|| panic!("no event of {server} for {dest}: {events:#?}"))
+        };
+        let (first, second) = (of("one"), of("two"));
+        assert_eq!(first["hops"], 1, "{first:#}");
+        let egress = &first["events"][1];
+        assert_eq!(
+            (&egress["type"], &egress["kind"], &egress["name"], &egress["hop"]),
+            (&"eg".into(), &1.into(), &"two".into(), &"1".into()),
+            "{first:#}"
+        );
+        assert!(egress.get("error").is_none(), "{first:#}");
+        let ingress = &second["events"][0];
+        assert_eq!(
+            (&ingress["kind"], &ingress["name"], &ingress["subj"]),
+            (&1.into(), &"one".into(), &"foo".into()),
+            "{second:#}"
+        );
+        assert_eq!(second["request"]["header"]["Nats-Trace-Hop"][0], "1", "{second:#}");
+        let egress = &second["events"][1];
+        assert_eq!(
+            (&egress["kind"], &egress["name"], &egress["sub"]),
+            (&0.into(), &"remote".into(), &"foo".into()),
+            "{second:#}"
+        );
+    }
+    let got = drain(&mut remote).await;
+    assert_eq!(got.len(), 1, "only the message that was not trace-only: {got:?}");
+    assert!(got[0].contains("Nats-Trace-Dest: trace.1") && got[0].contains("Nats-Trace-Hop: 1"), "{got:?}");
+}
+
+/// A mixed cluster, warden and nats-server 2.15.1: warden's route INFO
+/// says it traces, so nats-server sends traced messages on with their hop
+/// and warden's traced messages reach nats-server with theirs; each server
+/// publishes its own event, linked by the hop.
+#[tokio::test]
+async fn a_mixed_cluster_with_nats_server_2_15_links_the_events_both_ways() {
+    let Some(binary) = common::deps::nats_server_2_15() else { return };
+    let (ref_client, ref_cluster) = (free_port(), free_port());
+    let base = |name: &str| CONFIG.replace("server_name: tr", &format!("server_name: {name}"));
+    let ref_config = format!(
+        "listen: \"127.0.0.1:{ref_client}\"\n{}\ncluster {{ name: c, listen: \"127.0.0.1:{ref_cluster}\" }}\n",
+        base("ref")
+    );
+    let _reference = spawn_nats_server(&binary, "msg-trace-mixed", &ref_config);
+    let ref_addr = SocketAddr::from(([127, 0, 0, 1], ref_client));
+    wait_listening(ref_addr).await;
+    let ours = start(options_from(&format!(
+        "{}\ncluster {{ name: c, listen: \"127.0.0.1:{}\", routes: [\"nats://127.0.0.1:{ref_cluster}\"], insecure_allow_unauthenticated_routes: true }}\n",
+        base("ours"),
+        free_port()
+    )))
+    .await;
+    let our_addr: SocketAddr = url(&ours).trim_start_matches("nats://").parse().unwrap();
+    let mut ours_sub = login(our_addr, "a", "ours-sub").await;
+    ours_sub.send("SUB foo 1\r\nSUB trace.> 2\r\n").await;
+    pong(&mut ours_sub).await;
+    let mut ref_sub = login(ref_addr, "a", "ref-sub").await;
+    ref_sub.send("SUB foo 1\r\n").await;
+    pong(&mut ref_sub).await;
+    // Both subscriptions known on both sides: a probe each way comes back.
+    common::peers::eventually("nats-server's interest reaches warden", || common::route_interest(&ours, "A") >= 1)
+        .await;
+    for (from, dest) in [(our_addr, "trace.ours"), (ref_addr, "trace.ref")] {
+        let mut publisher = login(from, "a", "pubber").await;
+        publisher.send(hpub(&("foo", None, vec![("Nats-Trace-Dest", dest)]))).await;
+        assert!(drain(&mut publisher).await.is_empty());
+    }
+    let mut events: Vec<Value> = Vec::new();
+    common::within(async {
+        while events.len() < 4 {
+            for line in drain(&mut ours_sub).await {
+                if let Some((head, json)) = line.split_once(" | ") {
+                    if head.starts_with("MSG trace.") {
+                        events.push(serde_json::from_str(json).unwrap());
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    for (origin, other, dest) in [("ours", "ref", "trace.ours"), ("ref", "ours", "trace.ref")] {
+        let of = |server: &str| -> &Value {
+            events
+                .iter()
+                .find(|e| e["server"]["name"] == server && e["request"]["header"]["Nats-Trace-Dest"][0] == dest)
+                .unwrap_or_else(|| panic!("no event of {server} for {dest}: {events:#?}"))
+        };
+        let (first, second) = (of(origin), of(other));
+        assert_eq!(first["hops"], 1, "{first:#}");
+        let route = first["events"].as_array().unwrap().iter().find(|e| e["kind"] == 1).unwrap();
+        assert_eq!((&route["name"], &route["hop"]), (&other.into(), &"1".into()), "{first:#}");
+        assert!(route.get("error").is_none(), "{first:#}");
+        let ingress = &second["events"][0];
+        assert_eq!((&ingress["kind"], &ingress["name"]), (&1.into(), &origin.into()), "{second:#}");
+        assert_eq!(second["request"]["header"]["Nats-Trace-Hop"][0], "1", "{second:#}");
+    }
 }

@@ -119,6 +119,10 @@ pub struct Client {
     /// A route peer that announced `lnoc`: a leaf node cluster's messages
     /// go to it as `LMSG` naming that cluster.
     lnoc: AtomicBool,
+    /// A route peer that traces messages itself (its INFO's `proto` is
+    /// nats-server's `MsgTraceProto`, 3, or more): a traced message goes
+    /// to it with `Nats-Trace-Hop`, trace-only ones included.
+    traces: AtomicBool,
 }
 
 /// [`Client::delivery_flags`]: the client takes HMSG.
@@ -164,6 +168,7 @@ impl Client {
             replies: Mutex::new(None),
             leaf: std::sync::OnceLock::new(),
             lnoc: AtomicBool::new(false),
+            traces: AtomicBool::new(false),
         }
     }
 
@@ -231,6 +236,16 @@ impl Client {
     /// Records that a route peer understands `LMSG` with an origin cluster.
     pub fn set_lnoc(&self, on: bool) {
         self.lnoc.store(on, Ordering::Relaxed);
+    }
+
+    /// Records that a route peer traces messages itself.
+    pub fn set_traces(&self, on: bool) {
+        self.traces.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether a route peer traces messages itself.
+    pub fn traces(&self) -> bool {
+        self.traces.load(Ordering::Relaxed)
     }
 
     /// Whether a route peer understands `LMSG` with an origin cluster.

@@ -228,12 +228,22 @@ impl Fanout {
             // message stops here, as nats-server stops it before a peer
             // that would deliver it; a delivered one is sent on, noted as
             // untraced from there.
+            let mut hopped = Vec::new();
+            let (mut header_len, mut body) = (msg.header_len, msg.message);
             if let Some(trace) = self.trace.as_mut() {
-                if trace.only {
+                if route.kind == ClientKind::Route && route.traces() {
+                    let hop = trace.next_hop();
+                    if let Some(len) = msg.header_len {
+                        header_len = Some(msg_trace::set_header(msg.message, len, msg_trace::HOP, &hop, &mut hopped));
+                        body = &hopped;
+                    }
+                    trace.egress_hop(route, route.meta.lock().name.clone().unwrap_or_default(), hop);
+                } else if trace.only {
                     trace.egress(route, None, &account.name, trace_error::ONLY_NO_SUPPORT);
                     continue;
+                } else {
+                    trace.egress(route, None, &account.name, trace_error::NO_SUPPORT);
                 }
-                trace.egress(route, None, &account.name, trace_error::NO_SUPPORT);
             }
             // A leaf connection is bound to its account: LMSG names none.
             let to = match (route.kind, cluster) {
@@ -241,10 +251,9 @@ impl Fanout {
                 (_, Some(origin)) if route.lnoc() => FrameTo::RouteFromLeafCluster { origin, account: name },
                 _ => FrameTo::Route(name),
             };
-            let size =
-                rmsg_len_bound(name, msg.subject, msg.reply, queues, msg.message) + cluster.map_or(0, <[u8]>::len);
+            let size = rmsg_len_bound(name, msg.subject, msg.reply, queues, body) + cluster.map_or(0, <[u8]>::len);
             let appended = route.outbound.append(size, |buf| {
-                write_rmsg(buf, to, msg.subject, msg.reply, queues, msg.header_len, msg.message);
+                write_rmsg(buf, to, msg.subject, msg.reply, queues, header_len, body);
             });
             if appended == Append::Queued {
                 sent += 1;
@@ -523,6 +532,15 @@ impl Fanout {
         let response = Message { subject: &reply, reply: None, ..*msg };
         let delivered = self.deliver_nested(broker, &importer, &response, Origin::Import { via: origin.via() }, now);
         delivered > 0
+    }
+
+    /// Publishes a trace's event to its destination, as the server, in
+    /// the account the traced message was published in.
+    pub fn send_trace(&mut self, broker: &Broker, trace: Trace, now: Instant) {
+        let (dest, account) = (trace.dest.clone(), trace.account.clone());
+        let json = trace.render(super::trace_server(broker));
+        let msg = Message { subject: &dest, reply: None, header_len: None, message: &json };
+        self.publish(broker, &account, &msg, Origin::Client { id: 0, echo: true }, now);
     }
 
     /// Remembers that `client` has new bytes to write in this batch.

@@ -40,6 +40,10 @@ pub struct Trace {
     pub only: bool,
     request: RequestInfo,
     steps: Vec<Step>,
+    /// The hop id the message arrived with (from a peer server).
+    hop: Option<String>,
+    /// Peers it was sent on to, traced.
+    hops: u32,
 }
 
 /// The `server` of this server's events (`seq` and `time` are filled in
@@ -97,7 +101,49 @@ impl Trace {
             subj: text(subject),
             error: String::new(),
         };
-        Trace { dest, account, only, request: RequestInfo { header: request.headers, msgsize }, steps: vec![ingress] }
+        Trace {
+            dest,
+            account,
+            only,
+            request: RequestInfo { header: request.headers, msgsize },
+            steps: vec![ingress],
+            hop: None,
+            hops: 0,
+        }
+    }
+
+    /// The message came from peer server `name` with hop id `hop`.
+    pub fn arrived_via(mut self, hop: Option<String>, name: String) -> Trace {
+        self.hop = hop;
+        if let Some(Step::Ingress { name: n, .. }) = self.steps.first_mut() {
+            *n = name;
+        }
+        self
+    }
+
+    /// The hop id for the next peer the message is sent to, traced:
+    /// `<arrived hop>.<n>`, or `<n>` on the first server.
+    pub fn next_hop(&mut self) -> String {
+        self.hops += 1;
+        match &self.hop {
+            Some(hop) => format!("{hop}.{}", self.hops),
+            None => self.hops.to_string(),
+        }
+    }
+
+    /// The message went to peer server `to` (`name`), traced, as `hop`.
+    pub fn egress_hop(&mut self, to: &Client, name: String, hop: String) {
+        self.push(Step::Egress {
+            ts: now(),
+            kind: kind_of(to),
+            cid: to.id,
+            name,
+            hop,
+            acc: String::new(),
+            sub: String::new(),
+            queue: String::new(),
+            error: String::new(),
+        });
     }
 
     fn push(&mut self, step: Step) {
@@ -160,7 +206,7 @@ impl Trace {
     pub fn render(self, mut server: Server) -> Vec<u8> {
         server.seq = SEQ.fetch_add(1, Ordering::Relaxed) + 1;
         server.time = now();
-        let event = Event { server, request: self.request, hops: 0, events: self.steps };
+        let event = Event { server, request: self.request, hops: self.hops, events: self.steps };
         serde_json::to_vec(&event).unwrap_or_default()
     }
 }

@@ -425,7 +425,7 @@ pub(crate) static EXPORT: Block<ExportB> = Block {
             &Opt::new(&["allow_trace"], Ty::Bool, Reload::Yes)
                 .means("Message traces (`Nats-Trace-Dest`) may follow requests into this service")
                 .default("false")
-                .differs("Traces stop at the server the message entered (they do not cross routes or leafs)"),
+                .differs("Traces do not cross leaf connections yet"),
             |e, b, _| {
                 if !b.is_service {
                     return Err(conflict(e, "Detected allow_trace directive on non-service"));
@@ -578,7 +578,7 @@ pub(crate) static IMPORT: Block<ImportB> = Block {
             &Opt::new(&["allow_trace"], Ty::Bool, Reload::Yes)
                 .means("Message traces (`Nats-Trace-Dest`) may follow a stream import into this account")
                 .default("false")
-                .differs("Traces stop at the server the message entered (they do not cross routes or leafs)"),
+                .differs("Traces do not cross leaf connections yet"),
             |e, b, _| {
                 if b.is_service {
                     return Err(conflict(e, "Detected allow_trace directive on a non-stream"));

@@ -24,8 +24,8 @@ use super::keepalive::{KeepAlive, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::rate::Throttle;
 use crate::broker::{
-    trace_server, Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin,
-    ServerEvent, Subscription, Trace,
+    Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin, ServerEvent,
+    Subscription, Trace,
 };
 use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDecision};
 use crate::proto::msg_trace;
@@ -762,11 +762,9 @@ impl Session {
     /// Publishes a trace's event to its destination, as the server, in
     /// the publisher's account.
     fn send_trace(&mut self, trace: Option<Box<Trace>>, now: Instant) {
-        let Some(trace) = trace else { return };
-        let (dest, account) = (trace.dest.clone(), trace.account.clone());
-        let json = trace.render(trace_server(&self.broker));
-        let msg = Message { subject: &dest, reply: None, header_len: None, message: &json };
-        self.fanout.publish(&self.broker, &account, &msg, Origin::Client { id: 0, echo: true }, now.into_std());
+        if let Some(trace) = trace {
+            self.fanout.send_trace(&self.broker, *trace, now.into_std());
+        }
     }
 
     /// A mapping dropped the message (the weight no destination was

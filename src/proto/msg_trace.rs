@@ -39,6 +39,10 @@ pub const ORIGIN_ACCOUNT: &str = "Nats-Trace-Origin-Account";
 /// The W3C trace context header (any case).
 pub const TRACEPARENT: &str = "traceparent";
 
+/// The route `proto` of a server that traces what it receives
+/// (nats-server's `MsgTraceProto`).
+pub const PROTO: i64 = 3;
+
 /// Kinds of connection in events, nats-server's numbering.
 pub mod kind {
     /// A client.
