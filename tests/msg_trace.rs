@@ -417,3 +417,40 @@ async fn a_mixed_cluster_with_nats_server_2_15_links_the_events_both_ways() {
         assert_eq!(second["request"]["header"]["Nats-Trace-Hop"][0], "1", "{second:#}");
     }
 }
+
+/// An account's `msg_trace { sampling }`: a share of the messages with a
+/// sampled `traceparent` is traced, the rest delivered with
+/// `Nats-Trace-Dest: trace disabled` (so no server further on traces
+/// them), on warden as on nats-server 2.15.1 (whose draw traces
+/// `sampling + 1` in 100).
+#[tokio::test]
+async fn account_sampling_traces_a_share_and_disables_the_rest() {
+    const N: usize = 400;
+    let config =
+        "accounts { A: { users: [ {user: a, password: p} ], msg_trace: { dest: \"acc.trace\", sampling: \"40%\" } } }";
+    let server = start(options_from(config)).await;
+    let mut addrs = vec![url(&server).trim_start_matches("nats://").parse::<SocketAddr>().unwrap()];
+    let reference = reference(config);
+    if let Some((_, addr)) = &reference {
+        wait_listening(*addr).await;
+        addrs.push(*addr);
+    }
+    for addr in addrs {
+        let mut sub = login(addr, "a", "sub").await;
+        sub.send("SUB foo 1\r\nSUB acc.trace 2\r\n").await;
+        pong(&mut sub).await;
+        let mut publisher = login(addr, "a", "pub").await;
+        let parent = ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        for _ in 0..N {
+            publisher.send(hpub(&("foo", None, vec![parent]))).await;
+        }
+        assert!(drain(&mut publisher).await.is_empty());
+        let got = drain(&mut sub).await;
+        let events = got.iter().filter(|m| m.starts_with("MSG acc.trace 2 |")).count();
+        let delivered: Vec<&String> = got.iter().filter(|m| m.starts_with("HMSG foo 1 |")).collect();
+        assert_eq!(delivered.len(), N, "{addr}: every message is delivered");
+        let disabled = delivered.iter().filter(|m| m.contains("Nats-Trace-Dest: trace disabled")).count();
+        assert_eq!(events + disabled, N, "{addr}: traced or disabled, each");
+        assert!((100..=230).contains(&events), "{addr}: {events} of {N} traced at 40%");
+    }
+}

@@ -677,7 +677,7 @@ impl Session {
             None => {
                 let Some(config) = established.account.state().msg_trace.clone() else { return Begin::Untraced };
                 // nats-server's draw: 0..100 at most `sampling`.
-                if config.sampling < 100 && rand::random::<u8>() % 100 > config.sampling {
+                if config.sampling < 100 && rand::Rng::gen_range(&mut rand::thread_rng(), 0..100u8) > config.sampling {
                     return Begin::Disable(block.len());
                 }
                 config.dest
