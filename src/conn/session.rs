@@ -975,3 +975,6 @@ mod account_tests;
 
 #[cfg(test)]
 mod mapping_tests;
+
+#[cfg(test)]
+mod trace_tests;

@@ -7,6 +7,8 @@
 //! - The route protocol between servers of a cluster: [`route`].
 //! - The headers only a server may assert, stripped from what a leaf
 //!   sends: [`headers`].
+//! - Message tracing: which headers ask for a trace, and the event JSON:
+//!   [`msg_trace`].
 // Sans IO: `now` comes from the driver (clippy.toml).
 #![deny(clippy::disallowed_methods)]
 
