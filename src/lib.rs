@@ -26,7 +26,8 @@
 //! - [`subject`]: subject and pattern rules, the subject trie, the bounded
 //!   per-connection subject cache, transforms and subject mappings.
 //! - [`proto`]: the client protocol (parser, INFO/CONNECT, MSG encoding, the
-//!   exact `-ERR` texts) and the route protocol ([`proto::route`]).
+//!   exact `-ERR` texts), the route protocol ([`proto::route`]) and
+//!   message tracing's headers and event JSON ([`proto::msg_trace`]).
 //! - [`config`]: typed options and the strict config reader.
 //! - [`perms`]: compiled permissions and the one publish guard;
 //!   [`tls`]: certificates and TLS state;
@@ -55,6 +56,8 @@
 //! account's subject mappings, if it has any (`subject::Mappings`, applied by
 //! the connection's `broker::Mapper`), then checked by `perms::PublishGuard`
 //! and matched (per-connection cache, else the trie under a read lock) and appended to each subscriber's outbound queue
+//! (an HPUB whose headers ask for a trace carries a `broker::Trace` through
+//! the fan-out, which records each step and is published as an event after)
 //! (reusable 64 KiB chunks) under that queue's short mutex; after the batch
 //! every touched subscriber's writer is woken once. Writers take up to 64
 //! chunks and write them with one vectored call, then hand the chunks back

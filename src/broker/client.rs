@@ -122,6 +122,10 @@ pub struct Client {
     /// A pinned account's route connection: message frames leave the
     /// account out.
     pinned_route: AtomicBool,
+    /// A route peer that traces messages itself (its INFO's `proto` is
+    /// nats-server's `MsgTraceProto`, 3, or more): a traced message goes
+    /// to it with `Nats-Trace-Hop`, trace-only ones included.
+    traces: AtomicBool,
 }
 
 /// [`Client::delivery_flags`]: the client takes HMSG.
@@ -168,6 +172,7 @@ impl Client {
             leaf: std::sync::OnceLock::new(),
             lnoc: AtomicBool::new(false),
             pinned_route: AtomicBool::new(false),
+            traces: AtomicBool::new(false),
         }
     }
 
@@ -235,6 +240,16 @@ impl Client {
     /// Records that a route peer understands `LMSG` with an origin cluster.
     pub fn set_lnoc(&self, on: bool) {
         self.lnoc.store(on, Ordering::Relaxed);
+    }
+
+    /// Records that a route peer traces messages itself.
+    pub fn set_traces(&self, on: bool) {
+        self.traces.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether a route peer traces messages itself.
+    pub fn traces(&self) -> bool {
+        self.traces.load(Ordering::Relaxed)
     }
 
     /// Whether a route peer understands `LMSG` with an origin cluster.

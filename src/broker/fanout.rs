@@ -15,7 +15,8 @@ use tracing::warn;
 use super::account::{Account, ServiceImport, StreamImport};
 use super::origin::{Origin, Via};
 use super::router::{Claim, MatchCache, SubKind, Subscription};
-use super::{Append, Broker, Client, ClientKind, InboxMsg};
+use super::{Append, Broker, Client, ClientKind, InboxMsg, Trace};
+use crate::proto::msg_trace::{self, error as trace_error};
 use crate::proto::route::{rmsg_len_bound, write_rmsg, FrameTo};
 
 /// A message to deliver, borrowing from the publisher's read buffer.
@@ -75,6 +76,10 @@ pub struct Fanout {
     max_fanout: u64,
     /// Service imports the current message is passing through.
     depth: u8,
+    /// The current message's trace, when it is traced (set by the
+    /// publisher around [`Fanout::publish`]; `None` on the hot path, which
+    /// then pays one test per delivery).
+    pub trace: Option<Box<Trace>>,
 }
 
 impl Fanout {
@@ -89,6 +94,7 @@ impl Fanout {
             delivered: (0, 0),
             max_fanout: 0,
             depth: 0,
+            trace: None,
         }
     }
 
@@ -217,6 +223,28 @@ impl Fanout {
         let mut sent = 0;
         let name = account.name.as_bytes();
         for (route, queues) in &routes {
+            // warden's routes and leafs neither trace what they receive nor
+            // advertise that they do (route `proto` 1): a trace-only
+            // message stops here, as nats-server stops it before a peer
+            // that would deliver it; a delivered one is sent on, noted as
+            // untraced from there.
+            let mut hopped = Vec::new();
+            let (mut header_len, mut body) = (msg.header_len, msg.message);
+            if let Some(trace) = self.trace.as_mut() {
+                if route.kind == ClientKind::Route && route.traces() {
+                    let hop = trace.next_hop();
+                    if let Some(len) = msg.header_len {
+                        header_len = Some(msg_trace::set_header(msg.message, len, msg_trace::HOP, &hop, &mut hopped));
+                        body = &hopped;
+                    }
+                    trace.egress_hop(route, route.meta.lock().name.clone().unwrap_or_default(), hop);
+                } else if trace.only {
+                    trace.egress(route, None, &account.name, trace_error::ONLY_NO_SUPPORT);
+                    continue;
+                } else {
+                    trace.egress(route, None, &account.name, trace_error::NO_SUPPORT);
+                }
+            }
             // A leaf connection is bound to its account: LMSG names none.
             let origin = cluster.filter(|_| route.lnoc());
             let to = match (route.kind, origin) {
@@ -225,10 +253,9 @@ impl Fanout {
                 (_, Some(origin)) => FrameTo::RouteFromLeafCluster { origin, account: name },
                 _ => FrameTo::Route(name),
             };
-            let size =
-                rmsg_len_bound(name, msg.subject, msg.reply, queues, msg.message) + cluster.map_or(0, <[u8]>::len);
+            let size = rmsg_len_bound(name, msg.subject, msg.reply, queues, body) + cluster.map_or(0, <[u8]>::len);
             let appended = route.outbound.append(size, |buf| {
-                write_rmsg(buf, to, msg.subject, msg.reply, queues, msg.header_len, msg.message);
+                write_rmsg(buf, to, msg.subject, msg.reply, queues, header_len, body);
             });
             if appended == Append::Queued {
                 sent += 1;
@@ -317,6 +344,9 @@ impl Fanout {
         origin: Origin<'_>,
         now: Instant,
     ) -> bool {
+        if self.trace.is_some() {
+            return self.deliver_traced(broker, sub, subject, msg, origin, now);
+        }
         if let Origin::Client { id, echo: false } = origin {
             if sub.owner.id == id {
                 return false;
@@ -352,6 +382,42 @@ impl Fanout {
         }
     }
 
+    /// [`Fanout::deliver_direct`] of a traced message: each subscriber is
+    /// an egress step, with why it did not get the message; trace-only
+    /// counts as delivered without delivering.
+    #[cold]
+    #[inline(never)]
+    fn deliver_traced(
+        &mut self,
+        broker: &Broker,
+        sub: &Arc<Subscription>,
+        subject: &[u8],
+        msg: &Message<'_>,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> bool {
+        let Some(mut trace) = self.trace.take() else { return false };
+        let entry = Some((&*sub.subject, sub.queue.as_deref()));
+        let no_echo = matches!(origin, Origin::Client { id, echo: false } if sub.owner.id == id);
+        let delivered = if no_echo {
+            trace.egress(&sub.owner, entry, &sub.account.name, trace_error::NO_ECHO);
+            false
+        } else if sub.filter.as_ref().is_some_and(|f| f.denies(subject)) {
+            trace.egress(&sub.owner, entry, &sub.account.name, trace_error::SUB_DENY);
+            false
+        } else if trace.only {
+            trace.egress(&sub.owner, entry, &sub.account.name, "");
+            true
+        } else {
+            let delivered = self.deliver_direct(broker, sub, subject, msg, origin, now);
+            let error = if delivered { "" } else { trace_error::CLIENT_CLOSED };
+            trace.egress(&sub.owner, entry, &sub.account.name, error);
+            delivered
+        };
+        self.trace = Some(trace);
+        delivered
+    }
+
     /// A message of the exporter reached a shadow: delivered to the
     /// importing client under its local name.
     fn deliver_shadow(
@@ -366,6 +432,20 @@ impl Fanout {
         let mut local = Vec::with_capacity(msg.subject.len() + 16);
         if !import.to_local.apply(msg.subject, &mut local) {
             return false;
+        }
+        if let Some(trace) = self.trace.as_mut() {
+            trace.stream_export(&parent.account.name, &local);
+            // Without the import's `allow_trace` the trace ends here: a
+            // trace-only message counts as delivered, another goes on untraced.
+            if !import.config.allow_trace {
+                if trace.only {
+                    return true;
+                }
+                let held = self.trace.take();
+                let delivered = self.deliver_direct(broker, parent, &local, msg, origin, now);
+                self.trace = held;
+                return delivered;
+            }
         }
         self.deliver_direct(broker, parent, &local, msg, origin, now)
     }
@@ -397,10 +477,36 @@ impl Fanout {
             Some(Some(mapped)) => mapped,
             Some(None) => return false,
         };
+        let mut rewritten = Vec::new();
+        let mut held = None;
+        let (mut header_len, mut body) = (msg.header_len, msg.message);
+        if let Some(trace) = self.trace.as_mut() {
+            trace.service_import(&import.exporter.name, msg.subject, &subject);
+            // The trace follows the request only with the export's
+            // `allow_trace`; its destination then becomes a reply into the
+            // importer (so whoever traces it in the exporter reaches it);
+            // without, the header says tracing is off from here.
+            let dest = if import.allow_trace {
+                import.open_request(&trace.dest, now)
+            } else if trace.only {
+                return false;
+            } else {
+                held = self.trace.take();
+                msg_trace::DEST_DISABLED.as_bytes().to_vec()
+            };
+            if let Some(len) = msg.header_len {
+                let dest = String::from_utf8_lossy(&dest);
+                header_len = Some(msg_trace::set_header(msg.message, len, msg_trace::DEST, &dest, &mut rewritten));
+                body = &rewritten;
+            }
+        }
         let reply = msg.reply.map(|r| import.open_request(r, now));
-        let request = Message { subject: &subject, reply: reply.as_deref(), ..*msg };
+        let request = Message { subject: &subject, reply: reply.as_deref(), header_len, message: body };
         let delivered =
             self.deliver_nested(broker, &import.exporter, &request, Origin::Import { via: Via::Local }, now);
+        if held.is_some() {
+            self.trace = held;
+        }
         if delivered == 0 {
             if let Some(reply) = &reply {
                 import.forget(reply);
@@ -428,6 +534,15 @@ impl Fanout {
         let response = Message { subject: &reply, reply: None, ..*msg };
         let delivered = self.deliver_nested(broker, &importer, &response, Origin::Import { via: origin.via() }, now);
         delivered > 0
+    }
+
+    /// Publishes a trace's event to its destination, as the server, in
+    /// the account the traced message was published in.
+    pub fn send_trace(&mut self, broker: &Broker, trace: Trace, now: Instant) {
+        let (dest, account) = (trace.dest.clone(), trace.account.clone());
+        let json = trace.render(super::trace_server(broker));
+        let msg = Message { subject: &dest, reply: None, header_len: None, message: &json };
+        self.publish(broker, &account, &msg, Origin::Client { id: 0, echo: true }, now);
     }
 
     /// Remembers that `client` has new bytes to write in this batch.

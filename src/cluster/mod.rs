@@ -711,7 +711,9 @@ impl Cluster {
             server_id: broker.identity.id.clone(),
             server_name: broker.identity.name.clone(),
             version: crate::proto::NATS_VERSION.into(),
-            proto: 1,
+            // A peer that traces messages (nats-server's `MsgTraceProto`):
+            // nats-server peers then send traced messages on with their hop.
+            proto: crate::proto::msg_trace::PROTO,
             host: self.listen_addr.ip().to_string(),
             port: self.listen_addr.port(),
             headers: true,

@@ -27,8 +27,9 @@ use super::link::{RouteLink, Slot};
 use super::solicit::RouteUrl;
 use super::{Cluster, Dial, InterestKey, Target};
 use crate::broker::Subscription;
-use crate::broker::{wake_writers, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot};
+use crate::broker::{wake_writers, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, Trace};
 use crate::conn::{Event, KeepAlive, Received, FIRST_PEER_PING};
+use crate::proto::msg_trace;
 use crate::proto::route::{self, json_line, Dialect, RouteConnect, RouteInfo, RouteOp};
 use crate::secret::Secret;
 use crate::subject;
@@ -464,10 +465,42 @@ impl RouteSession {
                     message: msg.message,
                 };
                 let origin = Origin::Route { queues: msg.queues, cluster: msg.origin.unwrap_or_default() };
+                let block = msg.header_len.and_then(|len| msg.message.get(..len));
+                if let Some(block) = block.filter(|b| msg_trace::may_trace(b)) {
+                    self.fanout.trace = self.begin_trace(block, &account, msg.subject, msg.message.len());
+                }
                 self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());
+                if let Some(trace) = self.fanout.trace.take() {
+                    self.fanout.send_trace(&self.broker, *trace, now.into_std());
+                }
                 Ok(())
             }
         }
+    }
+
+    /// A trace of a message the peer sent on traced (its `Nats-Trace-Hop`
+    /// kept for this server's event). The peer checked the destination
+    /// against its publisher's rules; this server only checks that it is
+    /// a subject. A sampled `traceparent` is traced to the account's
+    /// destination without sampling again (the first server sampled).
+    #[cold]
+    #[inline(never)]
+    fn begin_trace(&self, block: &[u8], account: &Arc<Account>, subject: &[u8], size: usize) -> Option<Box<Trace>> {
+        let request = msg_trace::scan(block)?;
+        if request.origin_account {
+            return None;
+        }
+        let dest = match &request.dest {
+            Some(dest) => dest.clone(),
+            None => account.state().msg_trace.clone()?.dest,
+        };
+        if !subject::is_valid_literal(dest.as_bytes()) {
+            return None;
+        }
+        let (only, hop) = (request.only, request.hop.clone());
+        let name = self.link().map(|l| l.remote_name()).unwrap_or_default();
+        let trace = Trace::start(request, dest.into_bytes().into(), only, &self.client, account.clone(), subject, size);
+        Some(Box::new(trace.arrived_via(hop, name)))
     }
 
     /// The peer's CONNECT: refused from a client or another cluster; with
@@ -575,6 +608,9 @@ impl RouteSession {
         let remote_id = info.server_id.clone();
         let pool_size = self.cluster.pool_size().max(usize::try_from(info.route_pool_size).unwrap_or(0));
         self.client.set_lnoc(info.lnoc);
+        self.client.set_traces(info.proto >= crate::proto::msg_trace::PROTO);
+        // The peer's name, for trace events' egress (nats-server's `getConnName`).
+        self.client.meta.lock().name = Some(info.server_name.clone()).filter(|n| !n.is_empty());
         let link = Arc::new(RouteLink::new(self.client.clone(), info, slot, self.solicited.is_some(), route_url));
         if !self.cluster.register(link.clone(), &self.broker.identity.id) {
             debug!(peer = %self.peer, remote = %remote_id, slot = ?link.slot, "duplicate route closed");

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::auth::{self, UsersList};
 use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::options::{
-    AccountConfig, AccountLimits, Export, ExportKind, Import, ImportKind, LocalSubject, ResponseType,
+    AccountConfig, AccountLimits, Export, ExportKind, Import, ImportKind, LocalSubject, MsgTrace, ResponseType,
     DEFAULT_RESPONSE_THRESHOLD, GLOBAL_ACCOUNT,
 };
 use super::schema::{Block, Opt, Reload, Step::Check, Step::Key, Ty};
@@ -24,7 +24,7 @@ use crate::nkeys::{KeyType, PublicKey};
 use crate::subject::is_valid_pattern;
 
 /// nats-server's per-account keys that warden does not implement.
-const UNSUPPORTED_ACCOUNT: &[&str] = &["jetstream", "msg_trace"];
+const UNSUPPORTED_ACCOUNT: &[&str] = &["jetstream"];
 /// nats-server's export keys that warden does not implement.
 const UNSUPPORTED_EXPORT: &[&str] = &["latency", "account_token_position"];
 /// nats-server's limits keys that warden does not implement.
@@ -218,8 +218,84 @@ pub(crate) static ACCOUNT: Block<Account> = Block {
                 .differs(super::mappings::DIFFERS),
             |e, b, _| super::mappings::read(e, &mut b.warnings).map(|m| b.account.mappings = m),
         ),
+        Key(
+            &Opt::new(&["msg_trace", "trace_dest"], Ty::Text("a subject, or `{ dest, sampling }`"), Reload::Yes)
+                .means(
+                    "Where traces of messages with a sampled W3C `traceparent` header go (`dest`), \
+                    and what share of them is traced (`sampling`, 1 to 100 or `\"25%\"`)",
+                )
+                .default("no account trace destination"),
+            |e, b, _| msg_trace(&e.value, &e.key, &mut b.warnings).map(|t| b.account.msg_trace = t),
+        ),
     ],
 };
+
+/// An account's `msg_trace`: a destination subject, or `{ dest, sampling }`
+/// (nats-server's `parseAccountMsgTrace`); sampling defaults to 100, and
+/// without a destination is ignored with a warning.
+fn msg_trace(value: &Value, key: &str, warnings: &mut Vec<String>) -> Result<Option<MsgTrace>, ConfigError> {
+    let dest_of = |v: &Value, k: &str| -> Result<String, ConfigError> {
+        let Kind::String(dest) = &v.kind else {
+            return Err(invalid(v, format!("Field {k:?} should be a string")));
+        };
+        if !crate::subject::is_valid_literal(dest.as_bytes()) {
+            return Err(invalid(v, format!("Trace destination {dest:?} is not valid")));
+        }
+        Ok(dest.clone())
+    };
+    let (mut dest, mut sampling) = (None, 0u8);
+    match &value.kind {
+        Kind::String(_) => dest = Some(dest_of(value, key)?),
+        Kind::Map(map) => {
+            for e in &map.entries {
+                match e.key.to_ascii_lowercase().as_str() {
+                    "dest" => dest = Some(dest_of(&e.value, &e.key)?),
+                    "sampling" => {
+                        let n = match &e.value.kind {
+                            Kind::Integer(n) => *n,
+                            Kind::String(text) => text.trim_end_matches('%').parse::<i64>().map_err(|_| {
+                                invalid(&e.value, format!("Invalid trace destination sampling value {text:?}"))
+                            })?,
+                            _ => return Err(invalid(
+                                &e.value,
+                                "Trace destination sampling field \"sampling\" should be an integer or a percentage",
+                            )),
+                        };
+                        sampling = u8::try_from(n).ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
+                            invalid(
+                                &e.value,
+                                format!("Trace destination sampling value {n} is invalid, needs to be [1..100]"),
+                            )
+                        })?;
+                    }
+                    _ if e.used_as_variable => {}
+                    _ => {
+                        return Err(invalid(
+                            &e.value,
+                            format!("Unknown field {:?} parsing account message trace map/struct {key:?}", e.key),
+                        ))
+                    }
+                }
+            }
+        }
+        _ => {
+            return Err(invalid(
+                value,
+                format!("Expected account message trace {key:?} to be a string or a map/struct"),
+            ))
+        }
+    }
+    match dest {
+        Some(dest) => Ok(Some(MsgTrace { dest, sampling: if sampling == 0 { 100 } else { sampling } })),
+        None => {
+            if sampling > 0 {
+                warnings
+                    .push(format!("{}: Trace destination sampling ignored since no destination was set", value.pos));
+            }
+            Ok(None)
+        }
+    }
+}
 
 /// An account's limit: nats-server reads -1 (and, for these, 0) as "no
 /// limit".
@@ -349,7 +425,7 @@ pub(crate) static EXPORT: Block<ExportB> = Block {
             &Opt::new(&["allow_trace"], Ty::Bool, Reload::Yes)
                 .means("Message traces (`Nats-Trace-Dest`) may follow requests into this service")
                 .default("false")
-                .differs("Accepted and kept; warden does not trace messages yet"),
+                .differs("Traces do not cross leaf connections yet"),
             |e, b, _| {
                 if !b.is_service {
                     return Err(conflict(e, "Detected allow_trace directive on non-service"));
@@ -502,7 +578,7 @@ pub(crate) static IMPORT: Block<ImportB> = Block {
             &Opt::new(&["allow_trace"], Ty::Bool, Reload::Yes)
                 .means("Message traces (`Nats-Trace-Dest`) may follow a stream import into this account")
                 .default("false")
-                .differs("Accepted and kept; warden does not trace messages yet"),
+                .differs("Traces do not cross leaf connections yet"),
             |e, b, _| {
                 if b.is_service {
                     return Err(conflict(e, "Detected allow_trace directive on a non-stream"));

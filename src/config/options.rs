@@ -185,6 +185,17 @@ pub struct AccountConfig {
     pub limits: AccountLimits,
     /// `mappings`: the account's subject mappings.
     pub mappings: Vec<crate::subject::MappingRule>,
+    /// `msg_trace`: where sampled `traceparent` messages are traced.
+    pub msg_trace: Option<MsgTrace>,
+}
+
+/// An account's `msg_trace { dest, sampling }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MsgTrace {
+    /// The subject trace events go to (a valid literal subject).
+    pub dest: String,
+    /// Percent of sampled `traceparent` messages traced, 1 to 100.
+    pub sampling: u8,
 }
 
 /// An account's `limits { ... }`; `None` = no limit of the account's own.

@@ -24,9 +24,11 @@ use super::keepalive::{KeepAlive, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::rate::Throttle;
 use crate::broker::{
-    Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin, ServerEvent, Subscription,
+    Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin, ServerEvent,
+    Subscription, Trace,
 };
 use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDecision};
+use crate::proto::msg_trace;
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
 use crate::subject::{self, Mapped};
 
@@ -84,6 +86,20 @@ struct Established {
     /// The account's subject mappings (`None`, the common case: a publish
     /// pays one test), taken again after every reload.
     mapper: Option<Mapper>,
+}
+
+/// What [`Session::begin_trace`] decided.
+enum Begin {
+    /// No trace: the message goes on as it is.
+    Untraced,
+    /// Traced.
+    Trace(Box<Trace>),
+    /// Dropped (trace-only that cannot be traced, or a destination the
+    /// publisher may not publish to).
+    Skip,
+    /// Sent on with `Nats-Trace-Dest: trace disabled` in the first `.0`
+    /// bytes' header block, so no server further on traces it.
+    Disable(usize),
 }
 
 /// CONNECT options that shape every op after it.
@@ -585,6 +601,33 @@ impl Session {
             self.valid_subject.clear();
             self.valid_subject.extend_from_slice(publish.subject);
         }
+        // Only a header block can ask for a trace: one test per PUB, one
+        // scan per HPUB.
+        let mut disabled = Vec::new();
+        let mut publish = publish;
+        let mut trace = None;
+        if let Some(block) = publish.header_len.and_then(|len| publish.message.get(..len)) {
+            if msg_trace::may_trace(block) {
+                match self.begin_trace(&publish, block) {
+                    Begin::Untraced => {}
+                    Begin::Trace(t) => trace = Some(t),
+                    Begin::Skip => return Ok(()),
+                    Begin::Disable(len) => {
+                        let header_len = msg_trace::set_header(
+                            publish.message,
+                            len,
+                            msg_trace::DEST,
+                            msg_trace::DEST_DISABLED,
+                            &mut disabled,
+                        );
+                        publish = Publish { header_len: Some(header_len), message: &disabled, ..publish };
+                    }
+                }
+            }
+        }
+        if trace.is_some() {
+            return self.publish_traced(publish, trace, now);
+        }
         let State::Established(established) = &mut self.state else {
             return Err(self.fail(ProtoError::AuthorizationViolation));
         };
@@ -613,6 +656,115 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// What a header block that mentions tracing means for its message, as
+    /// nats-server's `initMsgTrace` decides for a client: traced (its
+    /// destination one the publisher may publish to), untraced, dropped,
+    /// or sent on with tracing switched off in its header.
+    #[cold]
+    #[inline(never)]
+    fn begin_trace(&mut self, publish: &Publish<'_>, block: &[u8]) -> Begin {
+        // `Nats-Trace-Only` without a destination is an ordinary header.
+        let Some(request) = msg_trace::scan(block) else { return Begin::Untraced };
+        let only = request.only;
+        let State::Established(established) = &mut self.state else { return Begin::Untraced };
+        if request.origin_account {
+            return if only { Begin::Skip } else { Begin::Disable(block.len()) };
+        }
+        let dest = match &request.dest {
+            Some(dest) => dest.clone(),
+            None => {
+                let Some(config) = established.account.state().msg_trace.clone() else { return Begin::Untraced };
+                // nats-server's draw: 0..100 at most `sampling`.
+                if config.sampling < 100 && rand::Rng::gen_range(&mut rand::thread_rng(), 0..100u8) > config.sampling {
+                    return Begin::Disable(block.len());
+                }
+                config.dest
+            }
+        };
+        if !subject::is_valid_literal(dest.as_bytes()) {
+            return if only { Begin::Skip } else { Begin::Untraced };
+        }
+        // The server publishes the events as the publisher: only where it
+        // may publish itself (advisories 2026-20 and others were this check
+        // missing on one path or another).
+        if !established.publish.may_publish_to(dest.as_bytes()) {
+            let _ = self.violation(ProtoError::PublishViolation(dest), "publish");
+            return Begin::Skip;
+        }
+        let account = established.account.clone();
+        Begin::Trace(Box::new(Trace::start(
+            request,
+            dest.into_bytes().into(),
+            only,
+            &self.client,
+            account,
+            publish.subject,
+            publish.message.len(),
+        )))
+    }
+
+    /// [`Session::publish`] of a traced message, the steps recorded on
+    /// the way and the event published when it is done.
+    #[cold]
+    #[inline(never)]
+    fn publish_traced(
+        &mut self,
+        publish: Publish<'_>,
+        mut trace: Option<Box<Trace>>,
+        now: Instant,
+    ) -> Result<(), CloseReason> {
+        let State::Established(established) = &mut self.state else {
+            return Err(self.fail(ProtoError::AuthorizationViolation));
+        };
+        let mapped = established.mapper.as_mut().map_or(Mapped::Unchanged, |m| m.map(publish.subject));
+        let subject = match (mapped, &established.mapper) {
+            (Mapped::Rewritten, Some(mapper)) => mapper.subject(),
+            (Mapped::Unchanged | Mapped::Rewritten, _) => publish.subject,
+            (Mapped::Dropped, _) => {
+                self.send_trace(trace, now);
+                return self.dropped(publish.reply);
+            }
+            (Mapped::Invalid, _) => return self.refuse(ProtoError::InvalidPublishSubject),
+        };
+        if subject != publish.subject {
+            if let Some(t) = trace.as_mut() {
+                t.mapped(subject);
+            }
+        }
+        if let Err(violation) = established.publish.check(subject, publish.reply, now.into_std()) {
+            let err = refusal(violation, subject, publish.reply);
+            if let Some(t) = trace.as_mut() {
+                t.refused(err.to_string());
+            }
+            let result = self.violation(err, "publish");
+            self.send_trace(trace, now);
+            return result;
+        }
+        if self.flags.verbose {
+            self.client.send(OK);
+        }
+        let msg = Message { subject, reply: publish.reply, header_len: publish.header_len, message: publish.message };
+        let origin = Origin::Client { id: self.client.id, echo: self.flags.echo };
+        self.fanout.trace = trace;
+        let delivered = self.fanout.publish(&self.broker, &established.account, &msg, origin, now.into_std());
+        let trace = self.fanout.trace.take();
+        if delivered == 0 && self.flags.no_responders {
+            if let Some(reply) = publish.reply {
+                self.no_responders_reply(reply);
+            }
+        }
+        self.send_trace(trace, now);
+        Ok(())
+    }
+
+    /// Publishes a trace's event to its destination, as the server, in
+    /// the publisher's account.
+    fn send_trace(&mut self, trace: Option<Box<Trace>>, now: Instant) {
+        if let Some(trace) = trace {
+            self.fanout.send_trace(&self.broker, *trace, now.into_std());
+        }
     }
 
     /// A mapping dropped the message (the weight no destination was
@@ -823,3 +975,6 @@ mod account_tests;
 
 #[cfg(test)]
 mod mapping_tests;
+
+#[cfg(test)]
+mod trace_tests;

@@ -127,6 +127,15 @@ impl<G: ReplyGrants> PublishGuard<G> {
         }
     }
 
+    /// Whether the connection's own rules let it publish `subject`, reply
+    /// grants aside (a grant is for answering, not for naming a
+    /// destination the server then publishes to): what a message trace's
+    /// destination must pass (nats-server's `allowedToPublishOnMsgTraceDest`).
+    pub fn may_publish_to(&mut self, subject: &[u8]) -> bool {
+        let Standing { in_system, serves_callout } = self.standing;
+        self.cache.may_publish(subject) && system_space::may_publish(subject, in_system, serves_callout)
+    }
+
     /// Rules 3 to 5, for a publish whose subject passed.
     fn check_reply(&mut self, subject: &[u8], reply: &[u8]) -> Result<(), PublishViolation> {
         if reply.starts_with(RESERVED_REPLY_PREFIX)

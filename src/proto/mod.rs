@@ -7,6 +7,8 @@
 //! - The route protocol between servers of a cluster: [`route`].
 //! - The headers only a server may assert, stripped from what a leaf
 //!   sends: [`headers`].
+//! - Message tracing: which headers ask for a trace, and the event JSON:
+//!   [`msg_trace`].
 // Sans IO: `now` comes from the driver (clippy.toml).
 #![deny(clippy::disallowed_methods)]
 
@@ -15,6 +17,7 @@ mod encode;
 mod error;
 pub mod headers;
 mod info;
+pub mod msg_trace;
 mod parser;
 pub mod route;
 pub mod trace;

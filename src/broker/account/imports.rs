@@ -98,6 +98,9 @@ pub struct ServiceImport {
     pub response: ResponseType,
     /// How long a request waits for (more) responses.
     pub threshold: Duration,
+    /// The export's `allow_trace`: a traced request goes on traced into
+    /// the exporter (else untraced, or, trace-only, no further).
+    pub allow_trace: bool,
     replies: Mutex<ReplyMap>,
     /// Most open requests (`max_pending_responses`).
     capacity: usize,
@@ -113,7 +116,7 @@ impl ServiceImport {
         config: &Import,
         importer: &Arc<Account>,
         exporter: Arc<Account>,
-        export: (ResponseType, Duration),
+        export: (ResponseType, Duration, bool),
         capacity: usize,
         prefix_seed: u64,
     ) -> Result<ServiceImport, crate::subject::TransformError> {
@@ -126,6 +129,7 @@ impl ServiceImport {
             to_exporter: config.transform()?,
             response: export.0,
             threshold: export.1,
+            allow_trace: export.2,
             replies: Mutex::new(ReplyMap::new(prefix.into(), capacity)),
             capacity,
             revoked: AtomicBool::new(false),

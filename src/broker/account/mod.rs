@@ -59,6 +59,9 @@ pub struct AccountState {
     /// `mappings`, compiled for this server's cluster; `None` when there
     /// are none (what a publish tests first).
     pub mappings: Option<Arc<crate::subject::Mappings>>,
+    /// `msg_trace`: where messages with a sampled `traceparent` are traced
+    /// (read only when a message carries one).
+    pub msg_trace: Option<crate::config::MsgTrace>,
     /// The internal subscriptions of `services`: each import's local
     /// subject (in this account) and its responses (in the exporter).
     internal_subs: Vec<registry::ImportSubs>,

@@ -203,6 +203,7 @@ fn build_state(
         exports: config.map(|c| c.exports.clone()).unwrap_or_default(),
         is_system,
         updated: Some(SystemTime::now()),
+        msg_trace: config.and_then(|c| c.msg_trace.clone()),
         rate: config.and_then(|c| c.limits.rate_limit).map(|l| Arc::new(crate::broker::rate::SharedRate::new(l))),
         ..AccountState::default()
     };
@@ -248,7 +249,7 @@ fn build_state(
                     let si = &s.import;
                     si.config == *import
                         && Arc::ptr_eq(&si.exporter, &exporter)
-                        && (si.response, si.threshold) == (response, threshold)
+                        && (si.response, si.threshold, si.allow_trace) == (response, threshold, export.allow_trace)
                         && si.capacity() == capacity
                 });
                 let subs = match reused {
@@ -265,7 +266,7 @@ fn build_state(
                                 import,
                                 account,
                                 exporter.clone(),
-                                (response, threshold),
+                                (response, threshold, export.allow_trace),
                                 capacity,
                                 u64::from_le_bytes(seed),
                             )

@@ -121,6 +121,25 @@ fn allow_trace_is_kept_on_service_exports_and_stream_imports() {
 }
 
 #[test]
+fn msg_trace_is_read_as_a_subject_or_dest_and_sampling() {
+    let msg_trace =
+        |text: &str| ok(&format!("accounts {{ A: {{ msg_trace: {text} }} }}")).options.accounts[0].msg_trace.clone();
+    let t = msg_trace("\"t.a\"").unwrap();
+    assert_eq!((t.dest.as_str(), t.sampling), ("t.a", 100));
+    let t = msg_trace("{ dest: t.b, sampling: 25 }").unwrap();
+    assert_eq!((t.dest.as_str(), t.sampling), ("t.b", 25));
+    assert_eq!(msg_trace("{ dest: t.c, sampling: \"40%\" }").unwrap().sampling, 40);
+    let o = ok("accounts { A: { trace_dest: t.d } }").options;
+    assert_eq!(o.accounts[0].msg_trace.as_ref().unwrap().dest, "t.d");
+    let l = ok("accounts { A: { msg_trace: { sampling: 5 } } }");
+    assert!(l.options.accounts[0].msg_trace.is_none());
+    refused("accounts { A: { msg_trace: \"t.*\" } }", Invalid, 1, 28, "Trace destination \"t.*\" is not valid");
+    refused("accounts { A: { msg_trace: { dest: t, sampling: 0 } } }", Invalid, 1, 49, "needs to be [1..100]");
+    refused("accounts { A: { msg_trace: { dest: t, sampling: 101 } } }", Invalid, 1, 49, "needs to be [1..100]");
+    refused("accounts { A: { msg_trace: { dest: t, x: 1 } } }", Invalid, 1, 42, "Unknown field \"x\"");
+}
+
+#[test]
 fn allowed_connection_types_read_upper_cased_and_unknown_ones_refused() {
     let o = ok(r#"authorization { users: [
   {user: a, password: p, allowed_connection_types: [websocket, "Standard", WEBSOCKET]}
