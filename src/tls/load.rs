@@ -305,3 +305,20 @@ fn client_config(opts: &TlsOptions, roots: RootCertStore) -> Result<Arc<rustls::
     };
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 1024-bit RSA certificate (only the certificate is kept: keys are
+    /// never committed) is recognised, so its key's refusal says why.
+    #[test]
+    fn a_small_rsa_key_is_named_by_its_size() {
+        let pem = include_str!("testdata/rsa-1024-cert.pem");
+        let cert = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        assert_eq!(small_rsa_key(&cert), Some(1024));
+        let ca = crate::tls::Ca::new("ecdsa").unwrap();
+        let ecdsa = CertificateDer::from_pem_slice(ca.issued().cert_pem.as_bytes()).unwrap();
+        assert_eq!(small_rsa_key(&ecdsa), None);
+    }
+}
