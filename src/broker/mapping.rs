@@ -87,6 +87,28 @@ impl Mapper {
     }
 }
 
+/// Why a publish goes nowhere after its mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unroutable {
+    /// A weighted rule gave the roll no destination: nobody gets it.
+    Dropped,
+    /// The rewrite is not a valid subject.
+    Invalid,
+}
+
+/// The subject a publish on `subject` is checked and routed under once
+/// `mapper` (if the connection has one) has seen it.
+#[inline]
+pub fn mapped<'a>(mapper: &'a mut Option<Mapper>, subject: &'a [u8]) -> Result<&'a [u8], Unroutable> {
+    let Some(m) = mapper else { return Ok(subject) };
+    match m.map(subject) {
+        Mapped::Unchanged => Ok(subject),
+        Mapped::Rewritten => Ok(m.subject()),
+        Mapped::Dropped => Err(Unroutable::Dropped),
+        Mapped::Invalid => Err(Unroutable::Invalid),
+    }
+}
+
 fn xorshift(mut x: u64) -> u64 {
     x ^= x << 13;
     x ^= x >> 7;

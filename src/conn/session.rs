@@ -24,13 +24,13 @@ use super::keepalive::{KeepAlive, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::rate::Throttle;
 use crate::broker::{
-    Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin, ServerEvent,
-    Subscription, Trace,
+    mapped, Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin, ServerEvent,
+    Subscription, Trace, Unroutable,
 };
 use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDecision};
 use crate::proto::msg_trace;
 use crate::proto::{ConnectOptions, Op, ParseLimits, Parser, ProtoError, Publish, Step, NO_RESPONDERS_HEADER};
-use crate::subject::{self, Mapped};
+use crate::subject;
 
 /// What the driver must do after [`Session::receive`].
 pub(super) type Event = super::driver::Event<Box<Login>>;
@@ -633,12 +633,10 @@ impl Session {
         };
         // Mapped first, then checked and routed under the new subject, as
         // in nats-server (SECURITY.md: what is checked is what is delivered).
-        let mapped = established.mapper.as_mut().map_or(Mapped::Unchanged, |m| m.map(publish.subject));
-        let subject = match (mapped, &established.mapper) {
-            (Mapped::Rewritten, Some(mapper)) => mapper.subject(),
-            (Mapped::Unchanged | Mapped::Rewritten, _) => publish.subject,
-            (Mapped::Dropped, _) => return self.dropped(publish.reply),
-            (Mapped::Invalid, _) => return self.refuse(ProtoError::InvalidPublishSubject),
+        let subject = match mapped(&mut established.mapper, publish.subject) {
+            Ok(subject) => subject,
+            Err(Unroutable::Dropped) => return self.dropped(publish.reply),
+            Err(Unroutable::Invalid) => return self.refuse(ProtoError::InvalidPublishSubject),
         };
         if let Err(violation) = established.publish.check(subject, publish.reply, now.into_std()) {
             let err = refusal(violation, subject, publish.reply);
@@ -718,15 +716,13 @@ impl Session {
         let State::Established(established) = &mut self.state else {
             return Err(self.fail(ProtoError::AuthorizationViolation));
         };
-        let mapped = established.mapper.as_mut().map_or(Mapped::Unchanged, |m| m.map(publish.subject));
-        let subject = match (mapped, &established.mapper) {
-            (Mapped::Rewritten, Some(mapper)) => mapper.subject(),
-            (Mapped::Unchanged | Mapped::Rewritten, _) => publish.subject,
-            (Mapped::Dropped, _) => {
+        let subject = match mapped(&mut established.mapper, publish.subject) {
+            Ok(subject) => subject,
+            Err(Unroutable::Dropped) => {
                 self.send_trace(trace, now);
                 return self.dropped(publish.reply);
             }
-            (Mapped::Invalid, _) => return self.refuse(ProtoError::InvalidPublishSubject),
+            Err(Unroutable::Invalid) => return self.refuse(ProtoError::InvalidPublishSubject),
         };
         if subject != publish.subject {
             if let Some(t) = trace.as_mut() {
