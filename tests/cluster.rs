@@ -193,7 +193,7 @@ async fn client_fails_over_when_its_node_dies() {
 async fn route_port_refuses_bad_credentials_and_clients() {
     let mut opts = cluster_opts(vec![]);
     opts.authorization =
-        Some(RouteAuthorization { user: "ruser".into(), password: Secret::new("rpass"), timeout: None });
+        Some(RouteAuthorization { user: "ruser".into(), password: Some(Secret::new("rpass")), timeout: None });
     let a = start(Options { cluster: Some(opts), ..test_options() }).await;
     let route_addr = a.cluster().unwrap().listen_addr;
     let stream = within(tokio::net::TcpStream::connect(route_addr)).await.unwrap();
@@ -452,7 +452,8 @@ async fn routes_over_verified_tls() {
 }
 
 fn with_route_password(routes: Vec<String>) -> ClusterOptions {
-    let authorization = RouteAuthorization { user: "ruser".into(), password: Secret::new("rpass"), timeout: None };
+    let authorization =
+        RouteAuthorization { user: "ruser".into(), password: Some(Secret::new("rpass")), timeout: None };
     ClusterOptions { authorization: Some(authorization), allow_unauthenticated: false, ..cluster_opts(routes) }
 }
 

@@ -39,7 +39,7 @@ fn threads() -> usize {
 }
 
 fn route_auth(password: &str) -> Option<RouteAuthorization> {
-    Some(RouteAuthorization { user: "ruser".into(), password: Secret::new(password), timeout: None })
+    Some(RouteAuthorization { user: "ruser".into(), password: Some(Secret::new(password)), timeout: None })
 }
 
 fn cluster(authorization: Option<RouteAuthorization>, routes: Vec<String>) -> ClusterOptions {

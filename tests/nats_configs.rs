@@ -37,11 +37,6 @@ enum Expect {
 
 use Expect::*;
 
-/// Route users named by their TLS certificate, in a cluster block without a
-/// listener (nats-server's tests set the port).
-const ROUTE_CERT_USERS: &str =
-    "issue 32: route users mapped from certificates (cluster verify_and_map), a cluster without a listener";
-
 /// Every config file of the fixture, with what `warden check` does with it.
 const TABLE: &[(&str, Expect)] = &[
     ("server/configs/accounts.conf", Accepted),
@@ -196,8 +191,10 @@ const TABLE: &[(&str, Expect)] = &[
     // Route permissions load; what is left: a cluster block without a
     // listener (nats-server's tests add the port), and a route user named by
     // its certificate (`verify_and_map` with a `user` and no password).
-    ("test/configs/tls_cert_cn_routes.conf", NotYet(ROUTE_CERT_USERS, "cluster needs `listen` or `port`")),
-    ("test/configs/tls_cert_cn_routes_invalid_auth.conf", NotYet(ROUTE_CERT_USERS, "cluster needs `listen` or `port`")),
+    // Route users named by their certificates; without a cluster port the
+    // server runs no routes (nats-server's tests set it in code).
+    ("test/configs/tls_cert_cn_routes.conf", Accepted),
+    ("test/configs/tls_cert_cn_routes_invalid_auth.conf", Accepted),
     ("test/configs/tls_cert_id.conf", Accepted),
     ("test/configs/tls_cert_san_auth.conf", Accepted),
     ("test/configs/tls_cert_san_emails.conf", Accepted),

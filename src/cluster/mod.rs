@@ -22,6 +22,7 @@
 //!
 //! Lock order: `interest` before `routes`; neither is held across IO.
 
+mod credentials;
 mod limits;
 mod link;
 mod permissions;
@@ -30,7 +31,7 @@ mod session;
 mod solicit;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -40,11 +41,12 @@ use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use crate::auth::password::PasswordHash;
-use crate::auth::Guard;
+use crate::auth::{Guard, RefusalReason};
 use crate::broker::{Broker, InterestObserver, Subscription, Via};
 use crate::config::ClusterOptions;
 use crate::proto::route::{json_line, rs_minus, rs_plus, InterestTo, RouteConnect, RouteInfo};
-use crate::secret::Secret;
+use credentials::RouteCredentials;
+use session::RouteLogin;
 
 pub use limits::{
     MAX_CONNECT_URLS, MAX_GOSSIPED_ROUTES, MAX_PEER_CONNECT_URLS, MAX_PENDING_ROUTES, MAX_PENDING_ROUTES_PER_IP,
@@ -254,7 +256,7 @@ pub struct Cluster {
     /// Bound route listen address.
     pub listen_addr: SocketAddr,
     /// Credentials a peer must present in its route CONNECT.
-    route_auth: Option<(String, PasswordHash)>,
+    route_auth: Option<RouteCredentials>,
     /// `permissions { import, export }`: `None` lets everything cross.
     rules: Option<permissions::RouteRules>,
     /// Local client interest, reference-counted per account, subject (and queue).
@@ -346,10 +348,16 @@ impl Cluster {
         listen_addr: SocketAddr,
     ) -> Result<Arc<Cluster>, ClusterError> {
         let route_auth = match &opts.authorization {
-            Some(a) => Some((
-                a.user.clone(),
-                PasswordHash::parse(a.password.expose()).map_err(|e| ClusterError::Password(e.to_string()))?,
-            )),
+            Some(a) => Some(RouteCredentials {
+                user: a.user.clone(),
+                password: match &a.password {
+                    Some(p) => {
+                        Some(PasswordHash::parse(p.expose()).map_err(|e| ClusterError::Password(e.to_string()))?)
+                    }
+                    None => None,
+                },
+                certificate: opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
+            }),
             None => None,
         };
         let tls = route_tls(&opts)?;
@@ -426,10 +434,12 @@ impl Cluster {
         self.soliciting.lock().values().filter(|g| **g).count()
     }
 
-    /// Records a failed attempt to reach `url`: the first of a run and giving
-    /// up are logged as warnings, and the server is listed in `/routez`
-    /// until a route to it is established.
-    pub(crate) fn dial_failed(&self, url: &RouteUrl, dial: &Dial, gave_up: bool) {
+    /// Records the `failures`th failed attempt in a row to reach `url`: the
+    /// first of a run and giving up are logged as warnings, and the server
+    /// is listed in `/routez` until a route to it is established. The count
+    /// is the dialler's, so it survives a route that came up only until the
+    /// peer refused its login.
+    pub(crate) fn dial_failed(&self, url: &RouteUrl, dial: &Dial, failures: u32, gave_up: bool) {
         let (server_id, server_name) = match dial {
             Dial::Configured => (None, None),
             Dial::Gossiped { server_id, server_name } => (Some(server_id.clone()), Some(server_name.clone())),
@@ -449,7 +459,7 @@ impl Cluster {
                     since: SystemTime::now(),
                     gave_up: false,
                 });
-                entry.attempts += 1;
+                entry.attempts = failures;
                 entry.gave_up = gave_up;
                 Some(entry.attempts)
             }
@@ -740,7 +750,7 @@ impl Cluster {
             verbose: false,
             pedantic: false,
             user: url.user.clone().or_else(|| auth.map(|a| a.user.clone())),
-            pass: url.pass.clone().or_else(|| auth.map(|a| a.password.clone())),
+            pass: url.pass.clone().or_else(|| auth.and_then(|a| a.password.clone())),
             tls_required: self.tls.is_some(),
             headers: true,
             name: self.broker.identity.id.clone(),
@@ -752,19 +762,24 @@ impl Cluster {
 
     /// Whether a route CONNECT's credentials are right, checked like a
     /// client's: behind the failure throttle, on the verification pool.
-    pub(crate) async fn route_credentials_ok(&self, peer: IpAddr, user: Option<String>, pass: Option<Secret>) -> bool {
-        let Some((want_user, hash)) = self.route_auth.clone() else { return true };
+    pub(crate) async fn route_credentials_ok(&self, login: RouteLogin) -> bool {
+        let Some(want) = self.route_auth.clone() else { return true };
+        let RouteLogin { peer, user, pass, certificate } = login;
         let key = self.guard.throttle().user_key(user.as_deref().unwrap_or_default());
-        let check = move || {
-            let pass_ok = hash.verify(pass.as_ref().map_or("", Secret::expose));
-            pass_ok && user.as_deref() == Some(want_user.as_str())
-        };
-        self.guard.check(peer, key, check, |ok| *ok).await.unwrap_or(false)
+        self.guard.check(peer.ip(), key, move || want.admit(user, pass, certificate), |ok| *ok).await.unwrap_or(false)
     }
 
     /// Time an accepted route connection has to authenticate.
     pub(crate) fn auth_timeout(&self) -> std::time::Duration {
         self.opts.authorization.as_ref().and_then(|a| a.timeout).unwrap_or(ROUTE_AUTH_TIMEOUT)
+    }
+
+    /// How a refused route login is counted.
+    pub(crate) fn refusal_reason(&self) -> RefusalReason {
+        match &self.route_auth {
+            Some(c) if c.certificate => RefusalReason::CertificateNotMapped,
+            _ => RefusalReason::BadCredentials,
+        }
     }
 
     /// Whether route credentials are required.

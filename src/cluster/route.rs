@@ -16,6 +16,7 @@ use super::solicit::RouteUrl;
 use super::{Cluster, Target};
 use crate::broker::{Client, ClientKind, CloseReason};
 use crate::conn::{drive, Authority, Protocol, Received, Signals};
+use crate::tls::PeerIdentity;
 
 /// Accepts route connections until shutdown.
 pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
@@ -32,13 +33,16 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         let cluster = cluster.clone();
         tokio::spawn(async move {
-            let accepted = Accepted { _slot: slot, deadline: Instant::now() + cluster.auth_timeout() };
+            let mut accepted =
+                Accepted { _slot: slot, deadline: Instant::now() + cluster.auth_timeout(), certificate: None };
             match cluster.tls.clone() {
                 None => {
                     run_route(cluster, stream, peer, Dialled::No(accepted)).await;
                 }
                 Some(tls) => match timeout(tls.timeout, tls.acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => {
+                        let chain = stream.get_ref().1.peer_certificates();
+                        accepted.certificate = chain.and_then(|c| c.first()).and_then(|c| PeerIdentity::from_der(c));
                         run_route(cluster, stream, peer, Dialled::No(accepted)).await;
                     }
                     _ => cluster.warn("route TLS handshake failed", &peer),
@@ -122,6 +126,6 @@ impl Protocol for RouteSession {
 /// failure throttle and on the verification pool.
 impl Authority<RouteSession> for Cluster {
     fn check(&self, login: RouteLogin) -> impl std::future::Future<Output = bool> + Send {
-        self.route_credentials_ok(login.peer.ip(), login.user, login.pass)
+        self.route_credentials_ok(login)
     }
 }

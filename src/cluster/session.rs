@@ -33,6 +33,7 @@ use crate::proto::msg_trace;
 use crate::proto::route::{self, json_line, Dialect, RouteConnect, RouteInfo, RouteOp};
 use crate::secret::Secret;
 use crate::subject;
+use crate::tls::PeerIdentity;
 
 /// Time a peer has to complete the route handshake.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,6 +54,9 @@ pub(crate) enum RouteEnd {
         registered: bool,
     },
 }
+
+/// What nats-server and warden say when they refuse a route's login.
+const AUTH_REFUSED: &[u8] = b"Authorization Violation";
 
 /// Why this server refused a peer; the `Display` is the `-ERR` text sent
 /// to it (nats-server's where it has one).
@@ -154,6 +158,9 @@ pub(crate) struct RouteLogin {
     pub(crate) user: Option<String>,
     /// The password it presented.
     pub(crate) pass: Option<Secret>,
+    /// The names in its TLS certificate, for `tls { verify_and_map }`
+    /// (boxed: the driver's events stay small).
+    pub(crate) certificate: Option<Box<PeerIdentity>>,
 }
 
 /// An accepted route connection before it authenticated.
@@ -164,6 +171,8 @@ pub(crate) struct Accepted {
     pub(crate) _slot: PendingSlot,
     /// It must be authenticated by then.
     pub(crate) deadline: Instant,
+    /// The names in the certificate it presented over TLS.
+    pub(crate) certificate: Option<PeerIdentity>,
 }
 
 /// Where the connection is in its life.
@@ -353,6 +362,9 @@ impl RouteSession {
     /// The answer to the credential check of the peer's CONNECT.
     pub(crate) fn authenticated(&mut self, ok: bool) -> Result<(), CloseReason> {
         if !ok {
+            // Counted with the clients' refusals, so `/varz` shows a peer
+            // that keeps being turned away (the mesh is partial).
+            self.cluster.broker.security.count_auth_failure(self.cluster.refusal_reason());
             return Err(self.refuse(Refusal::AuthorizationViolation));
         }
         if matches!(self.state, State::AwaitingConnect(_)) {
@@ -421,6 +433,12 @@ impl RouteSession {
             RouteOp::Ok => Ok(()),
             RouteOp::Err(text) => {
                 self.cluster.warn(&format!("peer said {}", String::from_utf8_lossy(text)), &self.peer);
+                // The peer refused our credentials (after its INFO made the
+                // route look up): a failed dial, so a peer that keeps
+                // refusing is listed as unreachable, not as a flapping route.
+                if text.windows(AUTH_REFUSED.len()).any(|w| w.eq_ignore_ascii_case(AUTH_REFUSED)) {
+                    self.end = Some(RouteEnd::Closed { registered: false });
+                }
                 Err(Event::Close(CloseReason::ClientClosed))
             }
             RouteOp::Connect(json) => self.connect(json),
@@ -519,12 +537,13 @@ impl RouteSession {
         if !self.cluster.route_auth_required() {
             return self.authenticated(true).map_err(Event::Close);
         }
-        if !matches!(self.state, State::AwaitingConnect(_)) {
+        let State::AwaitingConnect(accepted) = &self.state else {
             // Credentials are checked once, on the connection the peer
             // dialled; another CONNECT cannot log in again.
             return Err(Event::Close(self.refuse(Refusal::AuthorizationViolation)));
-        }
-        Err(Event::Authenticate(RouteLogin { peer: self.peer, user: connect.user, pass: connect.pass }))
+        };
+        let certificate = accepted.certificate.clone().map(Box::new);
+        Err(Event::Authenticate(RouteLogin { peer: self.peer, user: connect.user, pass: connect.pass, certificate }))
     }
 
     /// A refusal when the peer names a cluster other than this server's.

@@ -84,7 +84,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
     let gives_up = |failures: u32| matches!(retries, Some(max) if failures > max);
     let failed = |failures: u32| {
         if pooled.is_none() {
-            cluster.dial_failed(&url, &dial, gives_up(failures));
+            cluster.dial_failed(&url, &dial, failures, gives_up(failures));
         }
     };
     let mut shutdown = cluster.broker.shutdown_signal();
@@ -106,7 +106,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
                         let Ok(name) = rustls_pki_types::ServerName::try_from(url.host.clone()) else {
                             cluster.warn("route host is not a valid TLS server name", &peer);
                             if pooled.is_none() {
-                                cluster.dial_failed(&url, &dial, true);
+                                cluster.dial_failed(&url, &dial, failures + 1, true);
                             }
                             break;
                         };

@@ -128,7 +128,7 @@ pub(crate) static AUTHORIZATION: Block<Auth> = Block {
         Key(
             &Opt::new(&["user", "username"], Ty::String, Reload::Yes)
                 .means("The one user every client logs in as, with `password`; not with `users`"),
-            |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned())),
+            |e, b, _| section::user_name(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned())),
         ),
         Key(&Opt::new(&["password", "pass"], Ty::Secret, Reload::Yes).means("Its password"), |e, b, f| {
             if variable_only_password(e, f) {
@@ -366,7 +366,7 @@ pub(crate) static USER: Block<UserB> = Block {
             ),
             |e, b, f| {
                 nkey_takes_no(e, f)?;
-                section::word(&e.value, "user").map(|u| b.user = Some(u.to_owned()))
+                section::user_name(&e.value, "user").map(|u| b.user = Some(u.to_owned()))
             },
         ),
         Key(

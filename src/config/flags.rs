@@ -511,6 +511,7 @@ impl Flags {
                 let cluster = opts.cluster.get_or_insert_with(ClusterOptions::default);
                 cluster.host = listen.host;
                 cluster.port = listen.port;
+                cluster.no_listener = false;
                 cluster.authorization = listen.credentials;
             }
         }
@@ -588,7 +589,7 @@ impl ListenUrl {
             None => None,
             Some(info) => {
                 let (user, pass) = info.split_once(':').ok_or_else(|| bad("expected cluster password to be set"))?;
-                Some(RouteAuthorization { user: user.to_owned(), password: Secret::new(pass), timeout: None })
+                Some(RouteAuthorization { user: user.to_owned(), password: Some(Secret::new(pass)), timeout: None })
             }
         };
         Ok(ListenUrl { host: if host.is_empty() { "0.0.0.0".into() } else { host }, port, credentials })

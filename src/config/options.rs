@@ -733,6 +733,11 @@ pub struct ClusterOptions {
     pub host: String,
     /// Route listen port.
     pub port: u16,
+    /// A `cluster {}` without `listen` or `port` (as nats-server's tests
+    /// write them, setting the port in code): nats-server then runs no
+    /// routing at all, and warden likewise, with a warning; `--cluster`
+    /// gives it a listener.
+    pub no_listener: bool,
     /// `routes`: seed URLs, `nats-route://[user:pass@]host:port`.
     pub routes: Vec<String>,
     /// `authorization { user, password, timeout }`.
@@ -791,6 +796,7 @@ impl Default for ClusterOptions {
             name: None,
             host: "127.0.0.1".to_owned(),
             port: 0,
+            no_listener: false,
             routes: Vec::new(),
             authorization: None,
             tls: None,
@@ -935,8 +941,9 @@ impl Default for LeafnodeOptions {
 pub struct RouteAuthorization {
     /// `user`.
     pub user: String,
-    /// `password`.
-    pub password: Secret,
+    /// `password`: `None` only under `tls { verify_and_map }`, where the
+    /// route's certificate must name `user` instead.
+    pub password: Option<Secret>,
     /// `timeout`.
     pub timeout: Option<Duration>,
 }

@@ -144,6 +144,23 @@ pub(crate) fn word<'v>(value: &'v Value, what: &str) -> Result<&'v str, ConfigEr
     Ok(s)
 }
 
+/// A user name: non-empty, no control characters, no space at either end;
+/// spaces inside are allowed, since a certificate's subject DN (`OU=NATS.io
+/// Operators`) names a user under `verify_and_map`.
+pub(crate) fn user_name<'v>(value: &'v Value, what: &str) -> Result<&'v str, ConfigError> {
+    let s = string(value, what)?;
+    if s.is_empty() {
+        return Err(invalid(value, format!("{what} must not be empty")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(invalid(value, format!("{what} must not contain control characters")));
+    }
+    if s.trim() != s {
+        return Err(invalid(value, format!("{what} must not begin or end with a space")));
+    }
+    Ok(s)
+}
+
 /// A map.
 pub(crate) fn map<'v>(value: &'v Value, what: &str) -> Result<&'v Map, ConfigError> {
     match &value.kind {

@@ -29,12 +29,13 @@ pub fn summary(o: &Options) -> String {
         None => out.push_str("monitoring: off\n"),
     }
     match &o.cluster {
+        Some(c) if c.no_listener => out.push_str("cluster: off (the cluster block has no listen or port)\n"),
         Some(c) => {
             let name = c.name.as_deref().map_or(String::new(), |n| format!("\"{n}\" "));
-            let auth = c
-                .authorization
-                .as_ref()
-                .map_or("no route authorization".to_owned(), |a| format!("route user \"{}\"", a.user));
+            let auth = c.authorization.as_ref().map_or("no route authorization".to_owned(), |a| match &a.password {
+                Some(_) => format!("route user \"{}\"", a.user),
+                None => format!("route user \"{}\" named by its certificate", a.user),
+            });
             let pool = match c.pool_size {
                 0 => "one connection per peer".to_owned(),
                 n => {

@@ -203,7 +203,7 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
                     "A reload applies it only to a listener that started with its own \
                     `authorization` or `no_auth_user`",
                 ),
-            |e, b, _| section::word(&e.value, "no_auth_user").map(|n| b.ws.no_auth_user = Some(n.to_owned())),
+            |e, b, _| section::user_name(&e.value, "no_auth_user").map(|n| b.ws.no_auth_user = Some(n.to_owned())),
         ),
         Key(
             &Opt::new(&["trusted_proxies"], Ty::Strings, Reload::Restart)
@@ -294,7 +294,7 @@ pub(crate) static WEBSOCKET_AUTH: Block<WsAuth> = Block {
         Key(
             &Opt::new(&["user", "username"], Ty::String, Reload::Yes)
                 .means("The user WebSocket clients log in as, with `password`"),
-            |e, b, _| section::word(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned())),
+            |e, b, _| section::user_name(&e.value, "user").map(|u| b.auth.user = Some(u.to_owned())),
         ),
         Key(&Opt::new(&["password", "pass"], Ty::Secret, Reload::Yes).means("Its password"), |e, b, _| {
             let password =

@@ -214,7 +214,9 @@ impl Server {
         let failure_delay =
             opts.authorization.as_ref().and_then(|a| a.failure_delay_max).unwrap_or(AUTH_FAILURE_MAX_DELAY);
         let timeout = auth_timeout(&opts);
-        let cluster_opts = opts.cluster.clone();
+        // A cluster block without a listener runs no routes (its warning
+        // was given with the config's).
+        let cluster_opts = opts.cluster.clone().filter(|c| !c.no_listener);
         let identity = ServerIdentity::new(opts.server_name.clone()).map_err(StartError::Identity)?;
         let broker = Arc::new(Broker::new(opts, local_addr, identity));
         broker.configure_accounts(&broker.opts).map_err(StartError::Accounts)?;
@@ -222,7 +224,7 @@ impl Server {
         // port cannot take more CPU than the pool has.
         let verifier = Arc::new(Verifier::new(auth::default_parallelism()));
         let guard = |delay| Guard::new(verifier.clone(), FailureThrottle::new(delay));
-        let cluster_name = cluster_opts.as_ref().and_then(|c| c.name.clone());
+        let cluster_name = broker.opts.cluster.as_ref().and_then(|c| c.name.clone());
         let started = crate::delegate::from_options(&broker.opts, &broker, &verifier, timeout, cluster_name)
             .map_err(StartError::Delegate)?;
         let (delegation, xkey) = match started {
@@ -515,7 +517,7 @@ pub fn check(opts: &Options) -> Result<Vec<String>, StartError> {
     warnings.extend(auth::timing_warnings(opts));
     warnings.extend(crate::config::public_export_warnings(opts));
     monitor::check(opts).map_err(StartError::Monitor)?;
-    if let Some(cluster) = &opts.cluster {
+    if let Some(cluster) = opts.cluster.as_ref().filter(|c| !c.no_listener) {
         let unauthenticated = cluster.authorization.is_none() && cluster.tls.is_none();
         let open = unauthenticated && crate::config::open_loopback_listener(opts, &cluster.host);
         if unauthenticated && !cluster.allow_unauthenticated && !open {

@@ -26,7 +26,7 @@ fn cluster_with(password: Option<&str>, permissions: Option<crate::config::Route
         name: Some("c1".into()),
         authorization: password.map(|p| RouteAuthorization {
             user: "ruser".into(),
-            password: Secret::new(p),
+            password: Some(Secret::new(p)),
             timeout: None,
         }),
         allow_unauthenticated: password.is_none(),
@@ -46,7 +46,7 @@ fn accepted(cluster: &Arc<Cluster>, now: Instant) -> RouteSession {
         crate::broker::ClientKind::Route,
     ));
     let slot = cluster.pending.admit(client.addr.ip(), true).unwrap();
-    let accepted = Accepted { _slot: slot, deadline: now + cluster.auth_timeout() };
+    let accepted = Accepted { _slot: slot, deadline: now + cluster.auth_timeout(), certificate: None };
     RouteSession::new(cluster.clone(), client, None, Some(accepted), now)
 }
 
@@ -415,4 +415,24 @@ fn only_imported_local_interest_is_announced() {
     cluster.interest_removed(&not);
     cluster.interest_removed(&imported);
     assert_eq!(sent(&s), "RS+ $G orders.>\r\nRS- $G orders.>\r\n");
+}
+
+#[test]
+fn a_peer_refusing_our_login_after_its_info_is_a_failed_dial() {
+    let cluster = cluster(Some("secret"));
+    let now = Instant::now();
+    let client = Arc::new(Client::with_kind(
+        cluster.broker.next_client_id(),
+        "127.0.0.1:6223".parse().unwrap(),
+        1 << 20,
+        crate::broker::ClientKind::Route,
+    ));
+    let url = RouteUrl::parse("nats-route://127.0.0.1:6223").unwrap();
+    let mut s = RouteSession::new(cluster.clone(), client, Some((url, Target::Pool(None))), None, now);
+    // The accepting side's INFO comes first and makes the route look up ...
+    feed(&mut s, &info("NPEER"), now);
+    // ... then it checks our CONNECT and refuses it.
+    closes(&mut s, "-ERR 'Authorization Violation'\r\n", now);
+    s.finish();
+    assert_eq!(s.end(), RouteEnd::Closed { registered: false }, "counted as a failed dial");
 }

@@ -41,7 +41,7 @@ pub(super) static CLUSTER: Block<Cluster> = Block {
         ),
         Key(
             &Opt::new(&["listen"], Ty::HostPort, Reload::Restart)
-                .means("Where routes connect, instead of `host` and `port`; a cluster needs one of them")
+                .means("Where routes connect, instead of `host` and `port`; without either the server runs no routes")
                 .differs("A missing host is 127.0.0.1 (nats-server: 0.0.0.0)"),
             |e, b, f| {
                 if let Some(other) = f.get("host").or(f.get("port")) {
@@ -51,9 +51,20 @@ pub(super) static CLUSTER: Block<Cluster> = Block {
                 Ok(())
             },
         ),
-        Check(|b, f| match f.get("listen").or(f.get("port")) {
-            Some(_) => Ok(()),
-            None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "cluster needs `listen` or `port`")),
+        Check(|b, f| {
+            if f.get("listen").or(f.get("port")).is_some() {
+                return Ok(());
+            }
+            if let Some(routes) = f.get("routes") {
+                return Err(invalid(&routes.value, "routes need a route listener: set cluster `listen` or `port`"));
+            }
+            b.c.no_listener = true;
+            b.warnings.push(format!(
+                "{}: cluster has no `listen` or `port`, so this server runs no routes (as nats-server); \
+                set one, or `--cluster`, to cluster",
+                b.at
+            ));
+            Ok(())
         }),
         Key(&Opt::new(&["port"], Ty::Port, Reload::Restart).means("The route port"), |e, b, _| {
             section::port(&e.value, "cluster port").map(|p| b.c.port = p)
@@ -94,8 +105,22 @@ pub(super) static CLUSTER: Block<Cluster> = Block {
                 ),
             |e, b, _| route_permissions(&e.value).map(|p| b.c.permissions = Some(p)),
         ),
-        Key(&Opt::new(&["tls"], Ty::Block(&tls::TLS), Reload::Restart).means("TLS for routes"), |e, b, _| {
-            tls::read(&e.value, "cluster tls").map(|t| b.c.tls = Some(t))
+        Key(
+            &Opt::new(&["tls"], Ty::Block(&tls::TLS), Reload::Restart)
+                .means("TLS for routes; `verify_and_map` takes the route user from the peer's certificate"),
+            |e, b, _| tls::read(&e.value, "cluster tls").map(|t| b.c.tls = Some(t)),
+        ),
+        Check(|b, f| {
+            let mapped = b.c.tls.as_ref().is_some_and(|t| t.verify_and_map);
+            match (&b.c.authorization, f.get("authorization")) {
+                (Some(a), Some(e)) if a.password.is_none() && !mapped => Err(missing_credentials(&e.value.pos)),
+                (None, _) if mapped => Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    &b.at,
+                    "cluster tls verify_and_map needs `authorization { user }`: the name route certificates must carry",
+                )),
+                _ => Ok(()),
+            }
         }),
         Key(
             &Opt::new(&["no_advertise"], Ty::Bool, Reload::Restart)
@@ -212,9 +237,11 @@ fn route_authorization(value: &Value, warnings: &mut Vec<String>) -> Result<Rout
     let mut b = RouteAuth { at: value.pos.clone(), user: None, password: None, timeout: None, warnings: Vec::new() };
     ROUTE_AUTH.read_value("cluster authorization", value, &mut b)?;
     warnings.append(&mut b.warnings);
-    match (b.user, b.password) {
-        (Some(user), Some(password)) => Ok(RouteAuthorization { user, password, timeout: b.timeout }),
-        _ => Err(missing_credentials(&b.at)),
+    // A user without a password is checked against `tls { verify_and_map }`
+    // once the whole cluster block is read.
+    match b.user {
+        Some(user) => Ok(RouteAuthorization { user, password: b.password, timeout: b.timeout }),
+        None => Err(missing_credentials(&b.at)),
     }
 }
 
@@ -231,16 +258,20 @@ pub(super) static ROUTE_AUTH: Block<RouteAuth> = Block {
                 .means("Refused with nats-server's message: routes take one user"),
             |e, _, _| Err(conflict(e, "Cluster authorization does not allow multiple users")),
         ),
-        Check(|b, f| match (f.get("user"), f.get("password")) {
-            (Some(_), Some(_)) => Ok(()),
-            _ => Err(missing_credentials(&b.at)),
+        Check(|b, f| match f.get("user") {
+            Some(_) => Ok(()),
+            None => Err(missing_credentials(&b.at)),
         }),
         Key(
-            &Opt::new(&["user", "username"], Ty::String, Reload::Restart).means("The user routes log in as; required"),
-            |e, b, _| section::word(&e.value, "cluster user").map(|u| b.user = Some(u.to_owned())),
+            &Opt::new(&["user", "username"], Ty::String, Reload::Restart).means(
+                "The user routes log in as; required. Under `tls { verify_and_map }` the route's certificate \
+                must name it (email, DNS name, URI or subject DN, as for clients)",
+            ),
+            |e, b, _| section::user_name(&e.value, "cluster user").map(|u| b.user = Some(u.to_owned())),
         ),
         Key(
-            &Opt::new(&["password", "pass"], Ty::Secret, Reload::Restart).means("Its password; required"),
+            &Opt::new(&["password", "pass"], Ty::Secret, Reload::Restart)
+                .means("Its password; required unless `tls { verify_and_map }` maps route certificates"),
             |e, b, _| {
                 let whose = format!("the password of route user \"{}\"", b.user.as_deref().unwrap_or_default());
                 b.password = Some(auth::checked_secret(&e.value, "password", &whose, &mut b.warnings)?);

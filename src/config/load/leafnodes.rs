@@ -481,7 +481,7 @@ impl LeafUser {
 
 fn read_user(e: &Entry, u: &mut LeafUser, f: &Found<'_>) -> Result<(), ConfigError> {
     nkey_takes_no(e, f)?;
-    section::word(&e.value, "leafnode user").map(|n| u.user = Some(n.to_owned()))
+    section::user_name(&e.value, "leafnode user").map(|n| u.user = Some(n.to_owned()))
 }
 
 fn read_password(e: &Entry, u: &mut LeafUser, f: &Found<'_>) -> Result<(), ConfigError> {

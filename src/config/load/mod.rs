@@ -644,7 +644,7 @@ static TOP: Block<Top> = Block {
             &Opt::new(&["no_auth_user"], Ty::String, Reload::Yes)
                 .means("The configured user that clients presenting no credentials log in as"),
             |e, t, _| {
-                let name = section::word(&e.value, "no_auth_user")?;
+                let name = section::user_name(&e.value, "no_auth_user")?;
                 let known = t.o.authorization.as_ref().is_some_and(|a| a.users.iter().any(|u| u.user == name))
                     || t.o.accounts.iter().any(|a| a.users.iter().any(|u| u.user == name));
                 if !known {

@@ -380,7 +380,14 @@ fn config_errors_with_positions() {
             5,
             "authorization has no users",
         ),
-        ("cluster { name: c }", Invalid, 1, 1, "cluster needs `listen` or `port`"),
+        ("cluster { name: c, routes: [\"nats-route://h:1\"] }", Invalid, 1, 28, "routes need a route listener"),
+        (
+            "cluster { port: 6222, tls { cert_file: c, key_file: k, ca_file: a, verify_and_map: true } }",
+            Invalid,
+            1,
+            1,
+            "verify_and_map needs `authorization { user }`",
+        ),
         ("cluster { port: 4222 }", Conflict, 1, 1, "cluster port is already used"),
         (
             "cluster { port: 6222, authorization { token: t } }",
@@ -724,4 +731,28 @@ fn http_base_path_is_normalised_and_checked() {
         let err = load(&format!("http: 8222\nhttp_base_path: \"{bad}\"\n")).unwrap_err();
         assert!(err.to_string().contains("http_base_path must be a URL path"), "{bad}: {err}");
     }
+}
+
+#[test]
+fn a_cluster_without_a_listener_runs_no_routes_and_says_so() {
+    let loaded = load_str("cluster { name: c }", "test.conf").unwrap();
+    assert!(loaded.options.cluster.as_ref().unwrap().no_listener);
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].starts_with("test.conf:1:1: cluster has no `listen` or `port`"),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(summary(&loaded.options).contains("cluster: off (the cluster block has no listen or port)"));
+}
+
+#[test]
+fn route_users_named_by_certificate_need_no_password() {
+    let config = "cluster { port: 6222, authorization { user: \"CN=localhost,OU=NATS.io Operators\" }, \
+                  tls { cert_file: c, key_file: k, ca_file: a, verify_and_map: true } }";
+    let loaded = load_str(config, "test.conf").unwrap();
+    let c = loaded.options.cluster.as_ref().unwrap();
+    let a = c.authorization.as_ref().unwrap();
+    assert_eq!((a.user.as_str(), a.password.is_none()), ("CN=localhost,OU=NATS.io Operators", true));
+    assert!(summary(&loaded.options).contains("named by its certificate"));
 }
