@@ -47,6 +47,7 @@ mod reference;
 mod schema;
 mod section;
 mod summary;
+mod syslog;
 pub mod value;
 mod websocket;
 
@@ -66,4 +67,5 @@ pub use options::*;
 pub use rate::DEFAULT_CLOSE_AFTER;
 pub use reference::reference_markdown;
 pub use summary::summary;
+pub use syslog::{SyslogTarget, LOCAL_SYSLOG_SOCKET};
 pub use websocket::parse_origin;
