@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use tracing::{error, info, warn};
 use warden::config::flags::{self, Flags, TLS_USAGE, USAGE};
-use warden::config::{self, Loaded, Options};
+use warden::config::{self, Loaded, Options, RestartOnly};
 use warden::proto::{NATS_VERSION, WARDEN_VERSION};
 use warden::server::Server;
 use warden::system::{ReloadRequest, ReloadRequests};
@@ -26,7 +26,7 @@ use super::syslog::Syslog;
 fn options(flags: &Flags) -> Result<Loaded, String> {
     let mut loaded = match &flags.config {
         Some(path) => config::load_file(path).map_err(|e| e.to_string())?,
-        None => Loaded { options: Options::default(), warnings: Vec::new() },
+        None => Loaded { options: Options::default(), warnings: Vec::new(), restart_only: Default::default() },
     };
     flags.apply(&mut loaded.options).map_err(|e| e.to_string())?;
     Ok(loaded)
@@ -205,7 +205,7 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(run(flags, opts, &sink, program));
+    let code = runtime.block_on(run(flags, opts, &loaded.restart_only, &sink, program));
     if let Sink::Syslog(syslog) = &sink {
         // The last lines (why it stopped) should reach the daemon.
         syslog.flush(SYSLOG_FLUSH);
@@ -216,7 +216,7 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
 /// How long the exit waits for queued syslog lines.
 const SYSLOG_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn run(flags: &Flags, opts: Options, sink: &Sink, program: &str) -> ExitCode {
+async fn run(flags: &Flags, opts: Options, restart_only: &RestartOnly, sink: &Sink, program: &str) -> ExitCode {
     let (pid_file, ports_dir) = (opts.pid_file.clone(), opts.ports_file_dir.clone());
     let client_tls = opts.tls.as_ref().is_some_and(|t| !t.allow_non_tls);
     let https = opts.http.as_ref().is_some_and(|h| h.tls);
@@ -244,7 +244,7 @@ async fn run(flags: &Flags, opts: Options, sink: &Sink, program: &str) -> ExitCo
         }
     };
     let reloads = server.take_reload_requests();
-    match run_until_stopped(&server, flags, sink.file(), reloads).await {
+    match run_until_stopped(&server, flags, restart_only, sink.file(), reloads).await {
         Stop::Interrupt => {
             info!("shutting down");
             server.shutdown().await;
@@ -285,6 +285,7 @@ async fn lame_duck(server: Server) {
 async fn run_until_stopped(
     server: &Server,
     flags: &Flags,
+    restart_only: &RestartOnly,
     log_file: Option<&LogFile>,
     mut reloads: Option<ReloadRequests>,
 ) -> Stop {
@@ -307,10 +308,10 @@ async fn run_until_stopped(
             _ = usr2.recv() => return Stop::LameDuck,
             _ = usr1.recv() => reopen(log_file),
             _ = hup.recv() => {
-                let _ = reload(server, flags);
+                let _ = reload(server, flags, restart_only);
             }
             Some(done) = next_reload(&mut reloads) => {
-                let _ = done.send(reload(server, flags));
+                let _ = done.send(reload(server, flags, restart_only));
             }
         }
     }
@@ -334,8 +335,10 @@ async fn next_reload(reloads: &mut Option<ReloadRequests>) -> Option<ReloadReque
     }
 }
 
-/// Reloads the config file; whether the new config was applied.
-fn reload(server: &Server, flags: &Flags) -> Result<(), ()> {
+/// Reloads the config file; whether the new config was applied. A file
+/// that changes an option only a restart applies (`restart_only` is the
+/// running file's) is refused whole, as nats-server refuses it.
+fn reload(server: &Server, flags: &Flags, restart_only: &RestartOnly) -> Result<(), ()> {
     if flags.config.is_none() {
         warn!("reload ignored: the server was started without a config file");
         return Err(());
@@ -347,6 +350,10 @@ fn reload(server: &Server, flags: &Flags) -> Result<(), ()> {
             return Err(());
         }
     };
+    if let Some(why) = restart_only.refuse_change_to(&loaded.restart_only) {
+        error!("reload refused, keeping the running config: {why}");
+        return Err(());
+    }
     for warning in &loaded.warnings {
         warn!("{warning}");
     }

@@ -14,6 +14,7 @@ use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::operator;
 use super::options::{Options, TlsOptions};
 use super::parser::{self, EnvLookup};
+use super::restart::RestartOnly;
 use super::schema::{Block, Found, Opt, Reload, Step::Check, Step::Key, Table, Ty};
 use super::section::{self, Bare};
 use super::syslog::SyslogTarget;
@@ -41,6 +42,9 @@ pub struct Loaded {
     pub options: Options,
     /// Things that are accepted but should be fixed, each `file:line:col: ...`.
     pub warnings: Vec<String>,
+    /// The options set that a reload cannot apply, as written: a reload
+    /// compares them with the running config's.
+    pub restart_only: RestartOnly,
 }
 
 /// Reads, parses and validates the config file at `path` and every file it
@@ -144,7 +148,7 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         tls_connection_rate_limit: 0,
     };
     TOP.read("the top level", map, &mut top)?;
-    Ok(Loaded { options: top.o, warnings: top.warnings })
+    Ok(Loaded { options: top.o, warnings: top.warnings, restart_only: RestartOnly::of(map) })
 }
 
 /// The top level's table, where the reference starts.
