@@ -1,8 +1,8 @@
 //! The syslog sink end to end: warden's lines on a UDP receiver on
 //! 127.0.0.1, framed as nats-server 2.15.1 frames its own (checked against
 //! it, started the same way), TCP framing from the `remote_syslog` config
-//! key, and a daemon that cannot be reached refusing the start as in
-//! nats-server.
+//! key, a Unix datagram socket, and a daemon that cannot be reached
+//! refusing the start as in nats-server.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use common::binary::{exit_status, signal, Serving};
-use common::peers::{free_port, nats_server_2_15};
+use common::peers::free_port;
 use common::{temp_dir, within};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::{TcpListener, UdpSocket};
@@ -119,9 +119,7 @@ async fn remote_syslog_lines_are_framed_as_nats_server_2_15_frames_them() {
     assert_header(&stopping, warden.0.id());
     assert!(exit_status(&mut warden).await.success());
 
-    let Some(nats) = common::deps::require(nats_server_2_15(), "nats-server 2.15.1", "scripts/python-deps.sh") else {
-        return;
-    };
+    let Some(nats) = common::deps::nats_server_2_15() else { return };
     let reference = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let port = free_port();
     let nats = common::peers::NatsServer(start(&nats, port, reference.local_addr().unwrap().port()), None);
@@ -182,4 +180,32 @@ async fn a_syslog_daemon_that_cannot_be_reached_stops_the_start() {
     let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains(&format!("cannot connect to syslog at tcp://127.0.0.1:{closed}")), "{stderr}");
+}
+
+#[tokio::test]
+async fn remote_syslog_to_a_unix_datagram_socket() {
+    let dir = temp_dir("syslog-unix");
+    let socket = dir.join("log.sock");
+    let daemon = tokio::net::UnixDatagram::bind(&socket).unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "-a", "127.0.0.1", "-p", &port.to_string(), "-r"])
+        .arg(format!("unix://{}", socket.display()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let warden = Serving(child);
+    let listening = format!("Listening for client connections on 127.0.0.1:{port}");
+    within(async {
+        let mut buf = vec![0; 65_536];
+        loop {
+            let n = daemon.recv(&mut buf).await.unwrap();
+            let message = parse(&buf[..n]);
+            assert_eq!((message.tag.as_str(), message.pid), ("warden", warden.0.id()), "{message:?}");
+            if message.body.contains(&listening) {
+                return;
+            }
+        }
+    })
+    .await;
 }
