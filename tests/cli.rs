@@ -343,3 +343,39 @@ fn completions_load_in_bash_and_the_man_page_names_every_flag() {
         assert!(page.contains(name), "the man page lacks {name}");
     }
 }
+
+/// A reload that changes an option only a restart applies is refused whole,
+/// naming the option and where it is, and the running config stays (the
+/// user added beside it is not applied either), as nats-server refuses
+/// such a reload; the same file without that change then reloads.
+#[tokio::test]
+async fn a_reload_that_changes_a_restart_only_option_is_refused_and_the_running_config_kept() {
+    let conf = temp_dir("cli-reload-restart").join("warden.conf");
+    let config = |max_payload: &str, extra: &str| {
+        format!(
+            "listen: 127.0.0.1:0\nmax_payload: {max_payload}\nauthorization {{ users = [\n  {{user: a, password: pa}}\n  {extra}\n] }}\n"
+        )
+    };
+    std::fs::write(&conf, config("1MB", "")).unwrap();
+    let (serving, addr, log) = binary::serve_file_logged(&conf).await;
+    let url = format!("nats://{addr}");
+    let login = |user: &'static str, pass: &'static str| {
+        let url = url.clone();
+        async move { async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into()).connect(url).await }
+    };
+    let a = within(login("a", "pa")).await.unwrap();
+
+    std::fs::write(&conf, config("2MB", "{user: b, password: pb}")).unwrap();
+    binary::signal(&serving.0, "-HUP");
+    let line = binary::log_line(&log, &["reload refused, keeping the running config"]).await;
+    let at = format!("{}:2:1: `max_payload` changed, but it takes effect only at a restart", conf.display());
+    assert!(line.contains(&at), "{line}");
+    assert!(within(login("b", "pb")).await.is_err(), "nothing of the refused file applied");
+    assert_eq!(a.server_info().max_payload, 1024 * 1024);
+
+    std::fs::write(&conf, config("1MB", "{user: b, password: pb}")).unwrap();
+    binary::signal(&serving.0, "-HUP");
+    binary::log_line(&log, &["configuration reloaded"]).await;
+    within(login("b", "pb")).await.expect("the same change without max_payload reloads");
+    within(a.flush()).await.expect("existing connection kept");
+}

@@ -4,8 +4,8 @@
 //! run them from, against an expectation table: one line per file, with the
 //! reason. Issue 32's "done when": every file nats-server 2.15.1 accepts
 //! that needs no JetStream, MQTT or gateway passes, or is refused for a
-//! reason SECURITY.md documents. The `NotYet` lines are the work still
-//! open, by the part of issue 32 that does it; the list should only shrink.
+//! reason SECURITY.md documents. Every file now meets that: a file that
+//! warden refuses for a reason not in the table fails the test.
 //!
 //! When nats-server 2.15.1 is installed (under `CI=true` it must be) the
 //! test also checks the table's claims about it: a file marked as refused
@@ -30,12 +30,18 @@ enum Expect {
     /// nats-server 2.15.1 refuses it too (its message contains `.1`);
     /// warden's message contains `.0`.
     NotByNats(&'static str, &'static str),
-    /// Not yet: the part of issue 32 (or the other work) named by `.0`
-    /// will accept it; until then refused with a message containing `.1`.
-    NotYet(&'static str, &'static str),
+    /// nats-server 2.15.1 passes it at `-t` but refuses to start with it
+    /// (its log says `.1`); warden refuses it at check time with a message
+    /// containing `.0`.
+    NotStartedByNats(&'static str, &'static str),
 }
 
 use Expect::*;
+
+/// warden's refusal of an HTTP and an HTTPS monitoring listener together,
+/// and nats-server's at start.
+const HTTP_AND_HTTPS: &str = "can't specify both HTTP and HTTPS monitoring ports";
+const NATS_HTTP_AND_HTTPS: &str = "can't specify both HTTP";
 
 /// Every config file of the fixture, with what `warden check` does with it.
 const TABLE: &[(&str, Expect)] = &[
@@ -60,14 +66,10 @@ const TABLE: &[(&str, Expect)] = &[
     ),
     ("server/configs/include_conf_check_c.conf", Accepted),
     ("server/configs/js-op.conf", OutOfScope("`jetstream` is a nats-server option that warden does not support")),
-    (
-        "server/configs/listen-1.conf",
-        NotYet("issue 32: http and https monitoring listeners together", "`http` already sets the monitoring address"),
-    ),
-    (
-        "server/configs/listen.conf",
-        NotYet("issue 32: http and https monitoring listeners together", "`http` already sets the monitoring address"),
-    ),
+    // nats-server 2.15.1: `-t` passes both, a start fails with "Can't start
+    // monitoring: can't specify both HTTP (8422) and HTTPs (9443) ports".
+    ("server/configs/listen-1.conf", NotStartedByNats(HTTP_AND_HTTPS, NATS_HTTP_AND_HTTPS)),
+    ("server/configs/listen.conf", NotStartedByNats(HTTP_AND_HTTPS, NATS_HTTP_AND_HTTPS)),
     ("server/configs/listen_port.conf", Accepted),
     ("server/configs/listen_port_with_colon.conf", Accepted),
     ("server/configs/malformed_cluster_address.conf", NotByNats("cluster listen must be host:port", "Parse error")),
@@ -113,13 +115,7 @@ const TABLE: &[(&str, Expect)] = &[
     ("server/configs/srv_a_bcrypt.conf", Accepted),
     ("server/configs/srv_b.conf", Accepted),
     ("server/configs/srv_b_bcrypt.conf", Accepted),
-    (
-        "server/configs/test.conf",
-        NotYet(
-            "issue 32: remaining top-level keys (syslog, remote_syslog, prof_port)",
-            "`syslog` is a nats-server option that warden does not support",
-        ),
-    ),
+    ("server/configs/test.conf", Security("Profiling port", "prof_port is refused")),
     ("server/configs/tls.conf", Accepted),
     ("server/configs/tls/tls-ed25519.conf", Accepted),
     ("server/configs/tls/tls-none.conf", Accepted),
@@ -331,7 +327,7 @@ fn every_nats_server_config_meets_its_expectation() {
                 }
                 Some(*part)
             }
-            OutOfScope(part) | NotByNats(part, _) | NotYet(_, part) => Some(*part),
+            OutOfScope(part) | NotByNats(part, _) | NotStartedByNats(part, _) => Some(*part),
         };
         match (wanted, ok) {
             (None, true) => {}
@@ -344,21 +340,6 @@ fn every_nats_server_config_meets_its_expectation() {
         }
     }
     assert!(failures.is_empty(), "{} of {} files:\n{}", failures.len(), TABLE.len(), failures.join("\n"));
-}
-
-/// The open items name the part of issue 32 that closes them; the test
-/// output lists them, so the list is seen shrinking.
-#[test]
-fn what_is_not_yet_accepted_names_its_part_of_issue_32() {
-    let mut open: Vec<(&str, &str)> = TABLE
-        .iter()
-        .filter_map(|(file, e)| if let NotYet(part, _) = e { Some((*part, *file)) } else { None })
-        .collect();
-    open.sort();
-    for (part, file) in &open {
-        assert!(part.starts_with("issue 32: "), "{file}: {part:?} names no part of issue 32");
-        eprintln!("not yet ({part}): {file}");
-    }
 }
 
 /// The table's claims about nats-server 2.15.1, checked against it: the
@@ -375,9 +356,43 @@ fn nats_server_2_15_agrees_with_the_table() {
             (NotByNats(_, part), _) => {
                 failures.push(format!("{file}: nats-server should refuse it with {part:?}:\n{text}"))
             }
+            (NotStartedByNats(_, part), true) => {
+                let (exited, text) = start_in_package(&nats, file);
+                if !exited || !text.contains(part) {
+                    failures.push(format!("{file}: nats-server should refuse to start with {part:?}:\n{text}"));
+                }
+            }
             (_, true) => {}
             (_, false) => failures.push(format!("{file}: nats-server 2.15.1 refuses it:\n{text}")),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Starts `program -c <file>` from the file's package directory: whether
+/// it exited with an error within the test timeout (it is killed
+/// otherwise), and what it wrote.
+fn start_in_package(program: &Path, file: &str) -> (bool, String) {
+    let (package, rest) = file.split_once('/').unwrap();
+    let log = std::env::temp_dir().join(format!("warden-nats-start-{}.log", std::process::id()));
+    let mut child = Command::new(program)
+        .args(["-c", rest])
+        .current_dir(fixtures().join(package))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + common::WAIT;
+    let exited = loop {
+        match child.try_wait().unwrap() {
+            Some(status) => break !status.success(),
+            None if std::time::Instant::now() > deadline => break false,
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    (exited, text)
 }

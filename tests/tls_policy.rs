@@ -279,3 +279,65 @@ fn names_warden_does_not_implement_are_refused_by_name() {
         assert!(err.contains(':'), "a position: {err}");
     }
 }
+
+/// A reload that takes a key out of `pinned_certs` closes the live mTLS
+/// connection that logged in with it, as nats-server's reload does; the
+/// client whose key is still pinned keeps its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_unpins_a_key_closes_its_connections() {
+    let dir = temp_dir("tls-pin-reload");
+    let ca = warden::tls::Ca::new("pin reload CA").unwrap();
+    let save = |name: &str, issued: warden::tls::Issued| {
+        std::fs::write(dir.join(format!("{name}.pem")), &issued.cert_pem).unwrap();
+        std::fs::write(dir.join(format!("{name}-key.pem")), &issued.key_pem).unwrap();
+    };
+    save("ca", ca.issued());
+    save("server", ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap());
+    save("good", ca.issue_client("good").unwrap());
+    save("other", ca.issue_client("other").unwrap());
+    let pin = |name: &str| -> String {
+        let cert = CertificateDer::from_pem_file(dir.join(format!("{name}.pem"))).unwrap();
+        warden::tls::spki_sha256(&cert).unwrap().iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let config = |pins: &[&str]| {
+        let pins: Vec<String> = pins.iter().map(|p| format!("\"{}\"", pin(p))).collect();
+        format!(
+            "listen: 127.0.0.1:0\ntls {{ cert_file: \"{d}/server.pem\", key_file: \"{d}/server-key.pem\", ca_file: \"{d}/ca.pem\", verify: true, pinned_certs: [{}] }}\n",
+            pins.join(", "),
+            d = dir.display()
+        )
+    };
+    let server = start(options_from(&config(&["good", "other"]))).await;
+    let port = server.local_addr().port();
+    let connect = |name: &'static str| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let options = async_nats::ConnectOptions::new()
+            .add_root_certificates(dir.join("ca.pem"))
+            .add_client_certificate(dir.join(format!("{name}.pem")), dir.join(format!("{name}-key.pem")))
+            .require_tls(true)
+            .event_callback(move |event| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(event);
+                }
+            })
+            .connect(format!("tls://localhost:{port}"));
+        async move { (within(options).await.expect("connects over mutual TLS"), rx) }
+    };
+    let (good, mut good_events) = connect("good").await;
+    let (other, mut other_events) = connect("other").await;
+    within(other.flush()).await.unwrap();
+    assert_eq!(server.broker().client_count(), 2);
+
+    server.reload(&options_from(&config(&["good"]))).unwrap();
+    within(async { while !matches!(other_events.recv().await, Some(async_nats::Event::Disconnected)) {} }).await;
+    // The connection that stayed pinned is untouched and still served.
+    let mut sub = good.subscribe("pinned.still").await.unwrap();
+    good.publish("pinned.still", "here".into()).await.unwrap();
+    assert_eq!(within(futures::StreamExt::next(&mut sub)).await.unwrap().payload, "here");
+    while let Ok(event) = good_events.try_recv() {
+        assert!(!matches!(event, async_nats::Event::Disconnected), "the pinned client stayed connected");
+    }
+    peers::eventually("only the pinned client left", || server.broker().client_count() == 1).await;
+    server.shutdown().await;
+}

@@ -1,8 +1,9 @@
 //! Logging as nats-server does it: to standard error, or with `-l` /
 //! `log_file` to a file that SIGUSR1 reopens (for an outside log rotator)
 //! or that rotates itself past `logfile_size_limit`, keeping
-//! `logfile_max_num` files; colour codes only on a terminal; timestamps
-//! unless `logtime: false` / `-T=false`.
+//! `logfile_max_num` files, or to a syslog daemon (`syslog`,
+//! `remote_syslog`: see [`super::syslog`]); colour codes only on a
+//! terminal; timestamps unless `logtime: false` / `-T=false`.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -17,6 +18,8 @@ use tracing_subscriber::fmt::format::{debug_fn, Writer as FieldWriter};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 use tracing_subscriber::EnvFilter;
+
+use super::syslog::{MakeLine, Syslog};
 
 /// A log file that can be reopened under the same path, and rotates
 /// itself when a size limit is set.
@@ -153,20 +156,46 @@ pub fn is_initialized() -> bool {
     tracing::dispatcher::has_been_set()
 }
 
-/// Sets up logging at `level` (`RUST_LOG` overrides it), to `file` or
-/// standard error, as text lines or (`json`) one JSON object a line.
-pub fn init(level: &str, logtime: bool, json: bool, file: Option<Arc<LogFile>>) {
+/// Where the log goes: one place, as nats-server chooses it.
+#[derive(Clone)]
+pub enum Sink {
+    /// Standard error (the default).
+    Stderr,
+    /// `log_file` / `-l`.
+    File(Arc<LogFile>),
+    /// `syslog` / `remote_syslog`: the line without time and level, which
+    /// the syslog header carries.
+    Syslog(Arc<Syslog>),
+}
+
+impl Sink {
+    /// The log file, if the log goes to one (what SIGUSR1 reopens).
+    pub fn file(&self) -> Option<&LogFile> {
+        match self {
+            Sink::File(file) => Some(file),
+            _ => None,
+        }
+    }
+}
+
+/// Sets up logging at `level` (`RUST_LOG` overrides it), to `sink`, as
+/// text lines or (`json`) one JSON object a line.
+pub fn init(level: &str, logtime: bool, json: bool, sink: Sink) {
     // At `trace`, only warden's own events (the protocol trace among them):
     // the libraries' trace output is noise, and an HTTP client's could show
     // the authorizer's Authorization header.
     let directive = if level.eq_ignore_ascii_case("trace") { "info,warden=trace".to_owned() } else { level.to_owned() };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directive));
-    let ansi = file.is_none() && io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let writer = match file {
-        Some(file) => BoxMakeWriter::new(Writer(file)),
-        None => BoxMakeWriter::new(io::stderr),
+    let ansi = matches!(sink, Sink::Stderr) && io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let syslog = matches!(sink, Sink::Syslog(_));
+    let logtime = logtime && !syslog;
+    let writer = match sink {
+        Sink::File(file) => BoxMakeWriter::new(Writer(file)),
+        Sink::Syslog(syslog) => BoxMakeWriter::new(MakeLine(syslog)),
+        Sink::Stderr => BoxMakeWriter::new(io::stderr),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_level(!syslog).with_target(!syslog);
     match (json, logtime) {
         (true, true) => builder.json().init(),
         (true, false) => builder.json().without_time().init(),

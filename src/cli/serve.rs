@@ -9,24 +9,24 @@
 //! cuts it short.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use tracing::{error, info, warn};
 use warden::config::flags::{self, Flags, TLS_USAGE, USAGE};
-use warden::config::{self, Loaded, Options};
+use warden::config::{self, Loaded, Options, RestartOnly};
 use warden::proto::{NATS_VERSION, WARDEN_VERSION};
 use warden::server::Server;
 use warden::system::{ReloadRequest, ReloadRequests};
 
 use super::files::{Bound, RunFiles};
-use super::logging::{self, LogFile, Rotation};
+use super::logging::{self, LogFile, Rotation, Sink};
 use super::signal;
+use super::syslog::Syslog;
 
 /// What the config file and the flags make, with the file's warnings.
 fn options(flags: &Flags) -> Result<Loaded, String> {
     let mut loaded = match &flags.config {
         Some(path) => config::load_file(path).map_err(|e| e.to_string())?,
-        None => Loaded { options: Options::default(), warnings: Vec::new() },
+        None => Loaded { options: Options::default(), warnings: Vec::new(), restart_only: Default::default() },
     };
     flags.apply(&mut loaded.options).map_err(|e| e.to_string())?;
     Ok(loaded)
@@ -122,14 +122,32 @@ fn test_config(flags: &Flags, program: &str) -> ExitCode {
 /// Says why the server does not start: in the log, and on standard error
 /// too when the log is a file (which a test harness may already have
 /// deleted, or an operator not yet found).
-fn refuse_to_start(program: &str, log_file: Option<Arc<LogFile>>, why: &str) {
-    if log_file.is_some() {
+fn refuse_to_start(program: &str, sink: &Sink, why: &str) {
+    if !matches!(sink, Sink::Stderr) {
         eprintln!("{program}: refusing to start: {why}");
     }
     if !logging::is_initialized() {
-        logging::init("info", true, false, log_file);
+        logging::init("info", true, false, sink.clone());
     }
     error!("refusing to start: {why}");
+}
+
+/// Opens where the log goes: `log_file`, else a syslog daemon, else
+/// standard error. A file that cannot be opened or a daemon that cannot be
+/// reached stops the start, as in nats-server.
+fn open_sink(opts: &Options, program: &str) -> Result<Sink, String> {
+    if let Some(path) = &opts.log_file {
+        let rotation = Rotation { size_limit: opts.log_size_limit, max_num: opts.log_max_num };
+        return LogFile::open(path, rotation)
+            .map(Sink::File)
+            .map_err(|err| format!("cannot open log file {}: {err}", path.display()));
+    }
+    match opts.syslog_target() {
+        Some(target) => Syslog::connect(&target, program)
+            .map(Sink::Syslog)
+            .map_err(|err| format!("cannot connect to syslog at {target}: {err}")),
+        None => Ok(Sink::Stderr),
+    }
 }
 
 fn log_level(flags: &Flags, opts: &Options) -> String {
@@ -149,7 +167,7 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
             // `-l` still names one, and a harness that reads it (or deletes
             // it and reads standard error) learns why either way.
             let log_file = flags.log_file.as_deref().and_then(|path| LogFile::open(path, Rotation::default()).ok());
-            refuse_to_start(program, log_file, &err.to_string());
+            refuse_to_start(program, &log_file.map_or(Sink::Stderr, Sink::File), &err.to_string());
             return ExitCode::FAILURE;
         }
     };
@@ -157,19 +175,14 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
     let level = log_level(flags, &opts);
     // `--log-level trace` asks for the protocol trace too, as `-V` does.
     opts.trace |= level.eq_ignore_ascii_case("trace");
-    let log_file = match &opts.log_file {
-        Some(path) => {
-            match LogFile::open(path, Rotation { size_limit: opts.log_size_limit, max_num: opts.log_max_num }) {
-                Ok(file) => Some(file),
-                Err(err) => {
-                    eprintln!("{program}: cannot open log file {}: {err}", path.display());
-                    return ExitCode::FAILURE;
-                }
-            }
+    let sink = match open_sink(&opts, program) {
+        Ok(sink) => sink,
+        Err(err) => {
+            eprintln!("{program}: {err}");
+            return ExitCode::FAILURE;
         }
-        None => None,
     };
-    logging::init(&level, opts.logtime, opts.log_json, log_file.clone());
+    logging::init(&level, opts.logtime, opts.log_json, sink.clone());
     info!(
         version = warden::proto::WARDEN_VERSION,
         nats_version = warden::proto::NATS_VERSION,
@@ -192,10 +205,18 @@ fn serve(flags: &Flags, program: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(flags, opts, log_file, program))
+    let code = runtime.block_on(run(flags, opts, &loaded.restart_only, &sink, program));
+    if let Sink::Syslog(syslog) = &sink {
+        // The last lines (why it stopped) should reach the daemon.
+        syslog.flush(SYSLOG_FLUSH);
+    }
+    code
 }
 
-async fn run(flags: &Flags, opts: Options, log_file: Option<Arc<LogFile>>, program: &str) -> ExitCode {
+/// How long the exit waits for queued syslog lines.
+const SYSLOG_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn run(flags: &Flags, opts: Options, restart_only: &RestartOnly, sink: &Sink, program: &str) -> ExitCode {
     let (pid_file, ports_dir) = (opts.pid_file.clone(), opts.ports_file_dir.clone());
     let client_tls = opts.tls.as_ref().is_some_and(|t| !t.allow_non_tls);
     let https = opts.http.as_ref().is_some_and(|h| h.tls);
@@ -204,7 +225,7 @@ async fn run(flags: &Flags, opts: Options, log_file: Option<Arc<LogFile>>, progr
     let mut server = match Server::start(opts).await {
         Ok(server) => server,
         Err(err) => {
-            refuse_to_start(program, log_file, &err.to_string());
+            refuse_to_start(program, sink, &err.to_string());
             return ExitCode::FAILURE;
         }
     };
@@ -223,7 +244,7 @@ async fn run(flags: &Flags, opts: Options, log_file: Option<Arc<LogFile>>, progr
         }
     };
     let reloads = server.take_reload_requests();
-    match run_until_stopped(&server, flags, log_file.as_deref(), reloads).await {
+    match run_until_stopped(&server, flags, restart_only, sink.file(), reloads).await {
         Stop::Interrupt => {
             info!("shutting down");
             server.shutdown().await;
@@ -264,6 +285,7 @@ async fn lame_duck(server: Server) {
 async fn run_until_stopped(
     server: &Server,
     flags: &Flags,
+    restart_only: &RestartOnly,
     log_file: Option<&LogFile>,
     mut reloads: Option<ReloadRequests>,
 ) -> Stop {
@@ -286,10 +308,10 @@ async fn run_until_stopped(
             _ = usr2.recv() => return Stop::LameDuck,
             _ = usr1.recv() => reopen(log_file),
             _ = hup.recv() => {
-                let _ = reload(server, flags);
+                let _ = reload(server, flags, restart_only);
             }
             Some(done) = next_reload(&mut reloads) => {
-                let _ = done.send(reload(server, flags));
+                let _ = done.send(reload(server, flags, restart_only));
             }
         }
     }
@@ -313,8 +335,10 @@ async fn next_reload(reloads: &mut Option<ReloadRequests>) -> Option<ReloadReque
     }
 }
 
-/// Reloads the config file; whether the new config was applied.
-fn reload(server: &Server, flags: &Flags) -> Result<(), ()> {
+/// Reloads the config file; whether the new config was applied. A file
+/// that changes an option only a restart applies (`restart_only` is the
+/// running file's) is refused whole, as nats-server refuses it.
+fn reload(server: &Server, flags: &Flags, restart_only: &RestartOnly) -> Result<(), ()> {
     if flags.config.is_none() {
         warn!("reload ignored: the server was started without a config file");
         return Err(());
@@ -326,6 +350,10 @@ fn reload(server: &Server, flags: &Flags) -> Result<(), ()> {
             return Err(());
         }
     };
+    if let Some(why) = restart_only.refuse_change_to(&loaded.restart_only) {
+        error!("reload refused, keeping the running config: {why}");
+        return Err(());
+    }
     for warning in &loaded.warnings {
         warn!("{warning}");
     }

@@ -6,13 +6,14 @@
 //! next argument (`-p -1` is the port -1); a boolean flag takes no next
 //! argument but may be `-name=false`; `--` ends the flags. Flags override
 //! the config file (nats-server reads the file, then the flags again). A
-//! flag for something warden does not do (`-js`, `--syslog`, ...) is an
+//! flag for something warden does not do (`-js`, `--profile`, ...) is an
 //! error naming the flag, never silently ignored.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use super::options::{ClusterOptions, HttpOptions, Options, RouteAuthorization, TlsOptions};
+use super::syslog::SyslogTarget;
 use super::Authorization;
 use crate::secret::Secret;
 
@@ -51,6 +52,8 @@ pub struct Flags {
     max_traced_msg_len: Option<i64>,
     log_size_limit: Option<i64>,
     log_format: Option<String>,
+    syslog: Option<bool>,
+    remote_syslog: Option<String>,
     user: Option<String>,
     pass: Option<Secret>,
     token: Option<Secret>,
@@ -101,13 +104,7 @@ impl fmt::Display for FlagError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FlagError::Unknown(flag) => write!(f, "flag provided but not defined: -{flag}"),
-            FlagError::Unsupported { flag, what } => {
-                write!(f, "flag -{flag} ({what}) is not supported by warden")?;
-                match super::section::instead_of(flag) {
-                    Some(instead) => write!(f, "; {instead}"),
-                    None => Ok(()),
-                }
-            }
+            FlagError::Unsupported { flag, what } => write!(f, "flag -{flag} ({what}) is not supported by warden"),
             FlagError::MissingValue(flag) => write!(f, "flag needs an argument: -{flag}"),
             FlagError::BadValue { flag, why } => write!(f, "invalid value for flag -{flag}: {why}"),
             FlagError::Positional(arg) => write!(f, "unrecognized command: {arg:?}"),
@@ -127,11 +124,7 @@ enum Kind {
 /// nats-server 2.9.10 flags that warden does not implement, and what they are for.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("client_advertise", "client URL advertised to other servers"),
-    ("s", "syslog"),
-    ("syslog", "syslog"),
-    ("r", "remote syslog"),
-    ("remote_syslog", "remote syslog"),
-    ("profile", "profiling port"),
+    ("profile", "Go's pprof profiler, served without authentication; see SECURITY.md, \"Profiling port\""),
     ("cluster_advertise", "cluster URL advertised to other servers"),
     ("js", "JetStream"),
     ("jetstream", "JetStream"),
@@ -181,6 +174,8 @@ pub const FLAGS: &[Flag] = &[
     flag(&["DVV"], None, "Debug and verbose trace (traces system account as well)"),
     flag(&["max_traced_msg_len"], Some("len"), "Maximum printable length for traced messages (0: unlimited)"),
     flag(&["log_size_limit"], Some("limit"), "Logfile size limit in bytes, then it rotates (0: no limit)"),
+    flag(&["syslog", "s"], None, "Enable syslog as log method"),
+    flag(&["remote_syslog", "r"], Some("url"), "Syslog server addr (udp://127.0.0.1:514)"),
     flag(&["log-level"], Some("level"), "error, warn, info, debug or trace (warden)"),
     flag(&["log-format"], Some("format"), "text or json: one JSON object a line, for log shippers (warden)"),
     flag(&["user"], Some("user"), "User required for connections"),
@@ -303,6 +298,7 @@ impl Flags {
                 self.trace_verbose = Some(on);
             }
             "T" | "logtime" => self.logtime = Some(on),
+            "s" | "syslog" => self.syslog = Some(on),
             "tls" => self.tls = Some(on),
             "tlsverify" => self.tls_verify = Some(on),
             "no_advertise" => self.no_advertise = Some(on),
@@ -335,6 +331,7 @@ impl Flags {
             "max_traced_msg_len" => self.max_traced_msg_len = Some(parse_int(name, &value)?),
             "log_size_limit" => self.log_size_limit = Some(parse_int(name, &value)?),
             "log-format" => self.log_format = Some(value),
+            "r" | "remote_syslog" => self.remote_syslog = Some(value),
             "listen" => self.listen = Some(value),
             // Only JetStream uses it, and `-js` is refused; client test
             // harnesses pass it to every server they start.
@@ -393,6 +390,14 @@ impl Flags {
                     return Err(FlagError::BadValue { flag: "log-format".into(), why: "must be text or json".into() });
                 }
             };
+        }
+        if let Some(on) = self.syslog {
+            opts.syslog = on;
+        }
+        if let Some(url) = &self.remote_syslog {
+            let target = SyslogTarget::parse_remote(url)
+                .map_err(|why| FlagError::BadValue { flag: "remote_syslog".into(), why })?;
+            opts.remote_syslog = Some(target);
         }
         if let Some(limit) = self.log_size_limit {
             opts.log_size_limit = u64::try_from(limit).map_err(|_| FlagError::BadValue {
@@ -481,7 +486,7 @@ impl Flags {
     /// monitoring host follows the client host, as nats-server's.
     fn apply_monitoring(&self, opts: &mut Options) -> Result<(), FlagError> {
         if self.http_port.is_some() && self.https_port.is_some() {
-            return Err(FlagError::Conflict("-m and -ms both set the monitoring port; give one".into()));
+            return Err(FlagError::Conflict(format!("-m and -ms: {}", super::load::HTTP_AND_HTTPS)));
         }
         let host = opts.http.as_ref().map_or_else(|| opts.host.clone(), |h| h.host.clone());
         if let Some(port) = self.http_port {
@@ -626,6 +631,8 @@ Logging Options:
     -DVV                             Debug and verbose trace (traces system account as well)
         --max_traced_msg_len <len>   Maximum printable length for traced messages (0: unlimited)
         --log_size_limit <limit>     Logfile size limit in bytes, then it rotates (0: no limit)
+    -s, --syslog                     Enable syslog as log method
+    -r, --remote_syslog <url>        Syslog server addr (udp://127.0.0.1:514)
         --log-level <level>          error, warn, info, debug or trace (warden)
         --log-format <format>        text or json: one JSON object a line, for log shippers (warden)
 
@@ -656,8 +663,8 @@ Common Options:
     -v, --version                    Show version
         --help_tls                   TLS help
 
-Not supported (an error): -js/--jetstream, -s/--syslog, -r/--remote_syslog,
---profile, --client_advertise, --cluster_advertise.
+Not supported (an error): -js/--jetstream, --profile, --client_advertise,
+--cluster_advertise.
 Accepted and unused: -sd/--store_dir (JetStream storage; JetStream itself is refused).
 ";
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::syslog::SyslogTarget;
 use crate::secret::Secret;
 
 /// Everything the server needs to start. `Options::default()` is the safe
@@ -73,6 +74,12 @@ pub struct Options {
     /// `log_format: json` (warden): one JSON object a line, for log
     /// shippers; `text` (the default) is nats-server's lines.
     pub log_json: bool,
+    /// `syslog` / `-s`: log to the local syslog daemon (unless `log_file`
+    /// or `remote_syslog` is set, as nats-server chooses).
+    pub syslog: bool,
+    /// `remote_syslog` / `-r`: log to a syslog daemon over UDP, TCP or a
+    /// Unix socket (unless `log_file` is set).
+    pub remote_syslog: Option<SyslogTarget>,
     /// `pid_file` / `pidfile`: the process id is written there at start and
     /// the file removed at exit (what `-sl ...=FILE` reads).
     pub pid_file: Option<PathBuf>,
@@ -338,6 +345,19 @@ pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 16_384;
 /// Default client port, as nats-server.
 pub const DEFAULT_PORT: u16 = 4222;
 
+impl Options {
+    /// The syslog daemon the log goes to, if any. One sink, chosen as
+    /// nats-server chooses it: `log_file`, else `remote_syslog`, else
+    /// `syslog`, else standard error.
+    pub fn syslog_target(&self) -> Option<SyslogTarget> {
+        match (&self.log_file, &self.remote_syslog) {
+            (Some(_), _) => None,
+            (None, Some(remote)) => Some(remote.clone()),
+            (None, None) => self.syslog.then_some(SyslogTarget::Local),
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -365,6 +385,8 @@ impl Default for Options {
             log_size_limit: 0,
             log_max_num: 0,
             log_json: false,
+            syslog: false,
+            remote_syslog: None,
             logtime: true,
             log_file: None,
             pid_file: None,

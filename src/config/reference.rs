@@ -285,9 +285,10 @@ nats-server config is read as is where warden implements what it asks for.
   a free port; *host:port* is also `[ipv6]:port`, `:port` or a port alone.
 - **Default**: the value when the option is absent; — when absent means \"not set\".
 - **Reload** (SIGHUP, `warden --signal reload`, or a granted `$SYS.REQ.SERVER.<id>.RELOAD`):
-  *yes*: a reload applies it; *restart*: a reload keeps the value the server started with
-  (nats-server applies some of these, such as logging and limits, on reload); *refused*: a
-  reload that changes it is refused and the running config kept; *per option*: see the
+  *yes*: a reload applies it; *restart*: only a restart applies it, and a reload whose file
+  writes it differently is refused, naming it, with the running config kept (nats-server
+  applies some of these, such as logging and limits, on reload); *refused*: a reload that
+  changes it is refused and the running config kept; *per option*: see the
   block's options; *n/a*: it changes nothing. A reload that fails any check is refused and
   the running config kept.
 - **warden differs**: where warden's meaning or default is not nats-server's; *warden only*

@@ -136,7 +136,8 @@ pub(crate) enum Ty {
 pub(crate) enum Reload {
     /// A reload applies the new value.
     Yes,
-    /// A reload keeps the value the server started with; a restart applies it.
+    /// Only a restart applies it: a reload whose file writes it
+    /// differently is refused (see `config::restart`).
     Restart,
     /// A reload that changes it is refused, and the running config kept.
     Refused,

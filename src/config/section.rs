@@ -61,13 +61,7 @@ impl<'a> Section<'a> {
                 continue;
             }
             let message = if unsupported.iter().any(|u| entry.key.eq_ignore_ascii_case(u)) {
-                let mut text =
-                    format!("`{}` is a nats-server option that warden does not support (in {})", entry.key, self.name);
-                if let Some(instead) = instead_of(&entry.key) {
-                    text.push_str("; ");
-                    text.push_str(instead);
-                }
-                text
+                format!("`{}` is a nats-server option that warden does not support (in {})", entry.key, self.name)
             } else {
                 match nearest(&entry.key, &self.known) {
                     Some(near) => format!("unknown key `{}` in {}; did you mean `{near}`?", entry.key, self.name),
@@ -297,18 +291,6 @@ pub(crate) fn nonzero_duration(value: &Value, what: &str, bare: Bare) -> Result<
         return Err(invalid(value, format!("{what} must be more than zero")));
     }
     Ok((d, was_bare))
-}
-
-/// What to use instead of a nats-server option warden refuses, where there
-/// is something (a config key or a flag, by its name without dashes).
-pub(crate) fn instead_of(option: &str) -> Option<&'static str> {
-    let option = option.to_ascii_lowercase();
-    Some(match option.as_str() {
-        "syslog" | "s" | "remote_syslog" | "r" => {
-            "log to standard error (journald keeps it under systemd) or to log_file for a log shipper"
-        }
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod handshake;
 mod lame_duck;
 mod node;
 mod operator;
+mod pinned;
 mod websocket;
 
 use std::fmt;
@@ -408,7 +409,12 @@ impl Server {
         crate::config::check_accounts(&effective.options).map_err(StartError::Accounts)?;
         let leaf_login = self.leaf.as_ref().map(|hub| hub.reload_login(&effective.options)).transpose();
         let leaf_login = leaf_login.map_err(StartError::Leaf)?;
+        let pins = |tls: Option<&TlsState>| tls.and_then(|t| t.pinned.clone());
+        let (old_pins, new_pins) = (pins(self.node.tls.get().as_deref()), pins(tls.as_ref()));
         self.node.tls.set(tls);
+        if old_pins != new_pins {
+            pinned::close_unpinned_clients(&self.node.broker, new_pins.as_deref());
+        }
         // Accounts first: connections that re-check their login after the
         // gate changes find their account's new state.
         if let (Some(ws), Some(ws_opts)) = (&self.websocket, &effective.options.websocket) {

@@ -25,6 +25,10 @@ pub struct TlsState {
     pub verify: bool,
     /// Plain-text clients may use the port too (`allow_non_tls`).
     pub allow_non_tls: bool,
+    /// `pinned_certs`, sorted: the keys (SPKI SHA-256) a client
+    /// certificate must carry. A reload that changes them closes the
+    /// connections whose key is no longer among them.
+    pub pinned: Option<Vec<[u8; 32]>>,
 }
 
 impl TlsState {
@@ -43,6 +47,11 @@ impl TlsState {
             fallback: opts.handshake_first.then_some(opts.handshake_first_fallback).flatten(),
             verify: opts.verify || opts.verify_and_map,
             allow_non_tls: opts.allow_non_tls && !opts.handshake_first,
+            pinned: opts.pinned_certs.clone().map(|mut pins| {
+                pins.sort_unstable();
+                pins.dedup();
+                pins
+            }),
         };
         Ok((state, setup.warnings))
     }

@@ -83,7 +83,8 @@ fn unknown_unsupported_and_malformed_flags_are_errors_naming_the_flag() {
     assert_eq!(parse(&args("--bogus")).unwrap_err(), FlagError::Unknown("bogus".into()));
     let err = parse(&args("-js")).unwrap_err();
     assert_eq!(err.to_string(), "flag -js (JetStream) is not supported by warden");
-    assert!(matches!(parse(&args("--syslog")).unwrap_err(), FlagError::Unsupported { .. }));
+    assert!(matches!(parse(&args("--profile 6060")).unwrap_err(), FlagError::Unsupported { .. }));
+    assert!(matches!(applied("-r foo.com:514", ""), Err(FlagError::BadValue { .. })), "a URL is needed");
     assert_eq!(parse(&args("-p")).unwrap_err(), FlagError::MissingValue("p".into()));
     assert!(matches!(parse(&args("-p abc")).unwrap_err(), FlagError::BadValue { .. }));
     assert!(matches!(parse(&args("-D=maybe")).unwrap_err(), FlagError::BadValue { .. }));
@@ -129,4 +130,15 @@ fn help_lists_every_flag_and_every_listed_flag_parses() {
         let refused = parse(&args(&format!("-{name}"))).is_err_and(|e| matches!(e, FlagError::Unsupported { .. }));
         assert!(known || refused, "-h lists -{name}, which is not a flag");
     }
+}
+
+#[test]
+fn syslog_flags_set_the_sink_over_the_config() {
+    let o = applied("-s -r udp://127.0.0.1:514", "").unwrap();
+    assert!(o.syslog);
+    assert_eq!(o.syslog_target(), Some(crate::config::SyslogTarget::Udp("127.0.0.1:514".into())));
+    let o = applied("--remote_syslog=tcp://b:2", "remote_syslog: \"udp://a:1\"").unwrap();
+    assert_eq!(o.remote_syslog, Some(crate::config::SyslogTarget::Tcp("b:2".into())), "the flag wins");
+    let o = applied("--syslog", "log_file: /tmp/w.log").unwrap();
+    assert_eq!(o.syslog_target(), None, "log_file wins, as nats-server chooses");
 }

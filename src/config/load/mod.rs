@@ -14,8 +14,10 @@ use super::error::{conflict, invalid, ConfigError, ErrorKind};
 use super::operator;
 use super::options::{Options, TlsOptions};
 use super::parser::{self, EnvLookup};
+use super::restart::RestartOnly;
 use super::schema::{Block, Found, Opt, Reload, Step::Check, Step::Key, Table, Ty};
 use super::section::{self, Bare};
+use super::syslog::SyslogTarget;
 use super::value::{Entry, Map, Value};
 
 mod cluster;
@@ -23,6 +25,7 @@ mod leafnodes;
 mod monitor;
 mod tls;
 mod tls_names;
+pub(crate) use monitor::HTTP_AND_HTTPS;
 #[cfg(test)]
 pub(crate) use tls_names::offered as offered_tls_names;
 
@@ -39,6 +42,9 @@ pub struct Loaded {
     pub options: Options,
     /// Things that are accepted but should be fixed, each `file:line:col: ...`.
     pub warnings: Vec<String>,
+    /// The options set that a reload cannot apply, as written: a reload
+    /// compares them with the running config's.
+    pub restart_only: RestartOnly,
 }
 
 /// Reads, parses and validates the config file at `path` and every file it
@@ -70,13 +76,10 @@ pub fn load_str_with_env(text: &str, origin: &str, env: EnvLookup<'_>) -> Result
 const UNSUPPORTED_TOP: &[&str] = &[
     "client_advertise",
     "max_sub_tokens",
-    "syslog",
-    "remote_syslog",
     "no_header_support",
     "disable_sublist_cache",
     "no_sublist_cache",
     "max_closed_clients",
-    "prof_port",
     "jetstream",
     "gateway",
     "mqtt",
@@ -87,6 +90,9 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "ocsp",
     "default_js_domain",
 ];
+
+/// Why `prof_port` (and `--profile`) is refused.
+pub(crate) const PROF_PORT_REFUSED: &str = "prof_port is refused: nats-server serves Go's pprof profiler there to anyone, without authentication (memory, goroutines, command line), and warden has no Go profiler; remove it or set it to 0 (see SECURITY.md, \"Profiling port\")";
 
 /// Why a cluster without route authentication is refused, and the ways out.
 pub const UNAUTHENTICATED_ROUTES: &str = "cluster has no route authentication: anyone who reaches the cluster port could read and inject every message. Add `authorization { user, password }` or `tls { cert_file, key_file, ca_file }` (peers verified both ways) to the cluster block, or, on a trusted loopback-only network, `insecure_allow_unauthenticated_routes: true`";
@@ -142,7 +148,7 @@ pub(crate) fn build(map: &Map, origin: &str) -> Result<Loaded, ConfigError> {
         tls_connection_rate_limit: 0,
     };
     TOP.read("the top level", map, &mut top)?;
-    Ok(Loaded { options: top.o, warnings: top.warnings })
+    Ok(Loaded { options: top.o, warnings: top.warnings, restart_only: RestartOnly::of(map) })
 }
 
 /// The top level's table, where the reference starts.
@@ -409,6 +415,47 @@ static TOP: Block<Top> = Block {
                 .default("standard error"),
             |e, t, _| path_string(&e.value, "log_file").map(|p| t.o.log_file = Some(PathBuf::from(p))),
         ),
+        Key(
+            &Opt::new(&["prof_port"], Ty::Port, Reload::Restart)
+                .means("nats-server serves Go's pprof profiler on this port, without authentication")
+                .default("0 (off)")
+                .differs("Refused unless 0: warden has no Go profiler, and an unauthenticated endpoint exposing process internals is not one it would serve (SECURITY.md, \"Profiling port\")"),
+            |e, _, _| match section::integer(&e.value, "prof_port")? {
+                0 => Ok(()),
+                _ => Err(invalid(&e.value, PROF_PORT_REFUSED)),
+            },
+        ),
+        Key(
+            &Opt::new(&["syslog"], Ty::Bool, Reload::Restart)
+                .means("Log to the local syslog daemon (/dev/log, facility daemon), unless `log_file` or `remote_syslog` is set")
+                .default("false")
+                .differs("Never blocks the server: lines past a bounded queue are dropped, counted and reported"),
+            |e, t, _| section::boolean(&e.value, "syslog").map(|b| t.o.syslog = b),
+        ),
+        Key(
+            &Opt::new(&["remote_syslog"], Ty::Text("`udp://host:port`, `tcp://host:port` or `unix:///path`"), Reload::Restart)
+                .means("Log to this syslog daemon (RFC 3164 lines, as nats-server sends), unless `log_file` is set")
+                .differs("Never blocks the server: lines past a bounded queue are dropped, counted and reported"),
+            |e, t, _| {
+                let url = section::string(&e.value, "remote_syslog")?;
+                let target = SyslogTarget::parse_remote(url).map_err(|why| invalid(&e.value, why))?;
+                t.o.remote_syslog = Some(target);
+                Ok(())
+            },
+        ),
+        // nats-server logs to one place and says nothing about the others.
+        Check(|t, f| {
+            let log_file = t.o.log_file.is_some();
+            let ignored = [
+                ("syslog", t.o.syslog && (log_file || t.o.remote_syslog.is_some())),
+                ("remote_syslog", t.o.remote_syslog.is_some() && log_file),
+            ];
+            for (key, e) in ignored.into_iter().filter(|(_, ignored)| *ignored).filter_map(|(k, _)| Some((k, f.get(k)?))) {
+                let by = if log_file { "log_file" } else { "remote_syslog" };
+                t.warnings.push(format!("{}: {key} is ignored: the log goes to {by}", e.key_pos));
+            }
+            Ok(())
+        }),
         Key(
             &Opt::new(&["pid_file", "pidfile"], Ty::Path, Reload::Restart)
                 .means("Holds the process id while the server runs (what `--signal CMD=FILE` reads)"),

@@ -11,15 +11,28 @@ use crate::config::value::{Entry, Pos, Value};
 use crate::secret::Secret;
 
 /// The options that each configure the monitoring listener; at most one
-/// may be set (nats-server, too, refuses both HTTP and HTTPS).
+/// may be set.
 const LISTENERS: [&str; 4] = ["http", "http_port", "https", "https_port"];
+
+/// Why an HTTP and an HTTPS monitoring listener together are refused.
+/// nats-server 2.15.1 passes such a config at `-t` but will not start with
+/// it ("Can't start monitoring: can't specify both HTTP (8422) and HTTPs
+/// (9443) ports", tried on its own `server/configs/listen.conf`); warden
+/// says so at check time instead of at start.
+pub(crate) const HTTP_AND_HTTPS: &str =
+    "can't specify both HTTP and HTTPS monitoring ports (nats-server refuses to start with both, too): keep one";
 
 /// The one entry that configures the monitoring listener, if any.
 pub(super) fn one_listener<'a>(f: &Found<'a>) -> Result<Option<&'a Entry>, ConfigError> {
     let mut set = LISTENERS.iter().filter_map(|name| f.get(name));
     let first = set.next();
     if let (Some(first), Some(other)) = (first, set.next()) {
-        let message = format!("`{}` already sets the monitoring address; remove one of them", first.key);
+        let https = |e: &Entry| e.key.to_ascii_lowercase().starts_with("https");
+        let message = if https(first) != https(other) {
+            format!("`{}` and `{}`: {HTTP_AND_HTTPS}", first.key, other.key)
+        } else {
+            format!("`{}` already sets the monitoring address; remove one of them", first.key)
+        };
         return Err(ConfigError::at(ErrorKind::Conflict, &other.key_pos, message));
     }
     Ok(first)

@@ -314,7 +314,12 @@ fn config_errors_with_positions() {
         ("log_file: \"\"", Invalid, 1, 11, "must not be empty"),
         ("http: 8222\nhttp_port: 8223", Conflict, 2, 1, "`http` already sets"),
         ("http_port: 4222", Conflict, 1, 1, "monitoring port is the client port"),
-        ("http: 8222\nhttps: 8223", Conflict, 2, 1, "`http` already sets"),
+        ("http: 8222\nhttps: 8223", Conflict, 2, 1, "`http` and `https`: can't specify both HTTP and HTTPS"),
+        ("http_port: 8222\nhttps_port: 8223", Conflict, 2, 1, "`http_port` and `https_port`: can't specify both"),
+        ("syslog: 1", Type, 1, 9, "syslog must be true or false"),
+        ("remote_syslog: \"foo.com:33\"", Invalid, 1, 16, "is not a URL"),
+        ("remote_syslog: \"http://foo.com:33\"", Invalid, 1, 16, "udp, tcp or unix"),
+        ("prof_port: 6543", Invalid, 1, 12, "prof_port is refused: nats-server serves Go's pprof"),
         ("https_port: 8222", Invalid, 1, 13, "there is no tls block"),
         ("http_authorization { token: t }", Invalid, 1, 20, "needs a monitoring listener"),
         ("http: 8222\nhttp_authorization { token: t, user: u, password: p }", Conflict, 2, 22, "not both"),
@@ -755,4 +760,16 @@ fn route_users_named_by_certificate_need_no_password() {
     let a = c.authorization.as_ref().unwrap();
     assert_eq!((a.user.as_str(), a.password.is_none()), ("CN=localhost,OU=NATS.io Operators", true));
     assert!(summary(&loaded.options).contains("named by its certificate"));
+}
+
+#[test]
+fn syslog_keys_choose_the_sink_as_nats_server_does() {
+    let loaded = ok("syslog: true\nremote_syslog: \"udp://foo.com:33\"\nprof_port: 0");
+    assert_eq!(loaded.options.syslog_target(), Some(crate::config::SyslogTarget::Udp("foo.com:33".into())));
+    assert_eq!(loaded.warnings, ["test.conf:1:1: syslog is ignored: the log goes to remote_syslog"]);
+    let loaded = ok("syslog: true");
+    assert_eq!(loaded.options.syslog_target(), Some(crate::config::SyslogTarget::Local));
+    let loaded = ok("log_file: /tmp/w.log\nremote_syslog: \"tcp://h:1\"");
+    assert_eq!(loaded.options.syslog_target(), None);
+    assert_eq!(loaded.warnings, ["test.conf:2:1: remote_syslog is ignored: the log goes to log_file"]);
 }

@@ -1,0 +1,167 @@
+//! The options a reload cannot apply (those the schema marks
+//! [`Reload::Restart`], and everything inside a block so marked), as the
+//! config file wrote them. A reload compares the new file's with the
+//! running one's and refuses when one differs, naming it, as nats-server
+//! refuses ("config reload not supported for ..."), instead of keeping the
+//! old value without a word.
+//!
+//! The comparison is of what is written (values without positions), not
+//! of what it means: `port: 4222` written where the default 4222 stood
+//! before counts as a change. That errs on the side of saying so.
+
+use std::fmt::Write;
+
+use super::schema::{Reload, Table, Ty};
+use super::value::{Kind, Map, Pos, Value};
+
+/// One restart-only option as written.
+#[derive(Debug, Clone)]
+struct Setting {
+    /// Its path by the options' first names: `cluster`, `leafnodes.remotes`.
+    path: String,
+    /// Its value without positions; never shown (it may hold a secret).
+    value: String,
+    /// Where its key was written.
+    at: Pos,
+}
+
+/// Equal when written alike, wherever written.
+impl PartialEq for Setting {
+    fn eq(&self, other: &Setting) -> bool {
+        (&self.path, &self.value) == (&other.path, &other.value)
+    }
+}
+
+/// Every restart-only option a config file sets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RestartOnly(Vec<Setting>);
+
+impl RestartOnly {
+    /// Collects them from a parsed config's top level.
+    pub(crate) fn of(map: &Map) -> RestartOnly {
+        let mut out = Vec::new();
+        collect(super::load::table(), map, "", Reload::PerOption, &mut out);
+        RestartOnly(out)
+    }
+
+    /// Why a reload from `self` (running) to `new` cannot be applied: the
+    /// first restart-only option that was added, removed or changed, with
+    /// where it is (in the new file; in the old one when removed).
+    pub fn refuse_change_to(&self, new: &RestartOnly) -> Option<String> {
+        for setting in &new.0 {
+            match self.0.iter().find(|s| s.path == setting.path) {
+                Some(old) if old.value == setting.value => {}
+                Some(_) => return Some(refusal(&setting.at, &setting.path, "changed")),
+                None => return Some(refusal(&setting.at, &setting.path, "added")),
+            }
+        }
+        let removed = self.0.iter().find(|old| !new.0.iter().any(|s| s.path == old.path));
+        removed.map(|old| refusal(&old.at, &old.path, "removed"))
+    }
+}
+
+fn refusal(at: &Pos, path: &str, how: &str) -> String {
+    format!("{at}: `{path}` {how}, but it takes effect only at a restart: restart the server to apply it")
+}
+
+/// Walks `map` with its `table`: records the options whose reload
+/// behaviour (`within`, inherited from the enclosing blocks) is restart,
+/// and descends into blocks whose options each say.
+fn collect(table: &dyn Table, map: &Map, prefix: &str, within: Reload, out: &mut Vec<Setting>) {
+    let options = table.options();
+    for entry in &map.entries {
+        let Some(opt) = options.iter().find(|o| o.matches(&entry.key)) else { continue };
+        let path = if prefix.is_empty() { opt.name().to_owned() } else { format!("{prefix}.{}", opt.name()) };
+        let reload = within.within(opt.reload);
+        if reload == Reload::Restart {
+            out.push(Setting { path, value: canonical(&entry.value), at: entry.key_pos.clone() });
+            continue;
+        }
+        match (opt.ty, &entry.value.kind) {
+            (Ty::Block(inner) | Ty::Or(_, inner), Kind::Map(block)) => collect(inner, block, &path, reload, out),
+            (Ty::Named(inner), Kind::Map(named)) => {
+                for each in &named.entries {
+                    if let Kind::Map(block) = &each.value.kind {
+                        collect(inner, block, &format!("{path}.{}", each.key), reload, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A value's text without positions, for comparison only.
+fn canonical(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    let _ = match &value.kind {
+        Kind::String(s) => write!(out, "{s:?}"),
+        Kind::Integer(n) => write!(out, "{n}"),
+        Kind::Size(n) => write!(out, "{n}s"),
+        Kind::Float(f) => write!(out, "{f}"),
+        Kind::Bool(b) => write!(out, "{b}"),
+        Kind::Array(items) => {
+            out.push('[');
+            for item in items {
+                write_canonical(item, out);
+                out.push(',');
+            }
+            out.push(']');
+            Ok(())
+        }
+        Kind::Map(map) => {
+            out.push('{');
+            for entry in &map.entries {
+                let _ = write!(out, "{:?}:", entry.key.to_ascii_lowercase());
+                write_canonical(&entry.value, out);
+                out.push(',');
+            }
+            out.push('}');
+            Ok(())
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parser;
+
+    fn of(text: &str) -> RestartOnly {
+        let map = parser::parse_bytes_with_env(text.as_bytes(), "w.conf", &|_| None).unwrap();
+        RestartOnly::of(&map)
+    }
+
+    #[test]
+    fn a_reload_that_changes_a_restart_only_option_is_refused_by_name_and_place() {
+        let running = of("port: 4222\ndebug: false\nauthorization { user: a, password: b }\nmax_payload: 1MB");
+        let same =
+            of("# moved about\nmax_payload: 1MB\ndebug: false\nport: 4222\nauthorization { user: a, password: c }");
+        assert_eq!(running.refuse_change_to(&same), None, "only positions and reloadable options differ");
+        let port = of("port: 4222\ndebug: false\nauthorization { user: a, password: b }\nmax_payload: 2MB");
+        assert_eq!(
+            running.refuse_change_to(&port).as_deref(),
+            Some("w.conf:4:1: `max_payload` changed, but it takes effect only at a restart: restart the server to apply it")
+        );
+        let added =
+            of("port: 4222\ndebug: false\nauthorization { user: a, password: b }\nmax_payload: 1MB\ntrace: true");
+        assert!(running.refuse_change_to(&added).unwrap().starts_with("w.conf:5:1: `trace` added"));
+        let removed = of("port: 4222\nauthorization { user: a, password: b }\nmax_payload: 1MB");
+        assert!(running.refuse_change_to(&removed).unwrap().starts_with("w.conf:2:1: `debug` removed"));
+    }
+
+    #[test]
+    fn options_inside_blocks_and_named_blocks_are_found_with_their_path() {
+        let running = of("leafnodes { port: 7422 }\naccounts { A { users = [ {user: u, password: p} ] } }");
+        let changed = of("leafnodes { port: 7423 }\naccounts { A { users = [ {user: u, password: p} ] } }");
+        let why = running.refuse_change_to(&changed).unwrap();
+        assert!(why.starts_with("w.conf:1:13: `leafnodes.port` changed"), "{why}");
+        let users = of("leafnodes { port: 7422 }\naccounts { A { users = [ {user: u, password: q} ] } }");
+        assert_eq!(running.refuse_change_to(&users), None, "accounts reload");
+    }
+}
