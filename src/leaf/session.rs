@@ -233,7 +233,7 @@ impl LeafSession {
     ) -> Self {
         let broker = hub.broker.clone();
         let opts = &broker.opts;
-        client.set_traced(opts.trace);
+        client.set_traced(broker.trace.on());
         let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
         let (spoke, spoke_rules) = spoke.unzip();
         let to_hub = spoke.as_ref().is_some_and(|login: &SpokeLogin| !login.as_hub);

@@ -427,8 +427,23 @@ impl Server {
         if let Some(login) = leaf_login {
             login.apply();
         }
+        self.reload_trace(opts.trace, opts.trace_verbose);
         info!("configuration reloaded");
         Ok(warnings)
+    }
+
+    /// Turns the protocol trace on or off for new and live connections of
+    /// every kind, as nats-server's reload does.
+    fn reload_trace(&self, on: bool, verbose: bool) {
+        if !self.node.broker.set_trace(on, verbose) {
+            return;
+        }
+        let routes = self.node.cluster.iter().flat_map(|c| c.routes()).map(|l| l.client.clone());
+        let leafs = self.leaf.iter().flat_map(|h| h.leafs()).map(|l| l.client.clone());
+        for client in routes.chain(leafs) {
+            client.set_traced(on);
+        }
+        info!("Reloaded: trace = {on}, trace_verbose = {verbose}");
     }
 
     /// Stops accepting, closes every connection after flushing what is

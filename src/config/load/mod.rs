@@ -352,17 +352,20 @@ static TOP: Block<Top> = Block {
             _ => Ok(()),
         }),
         Key(
-            &Opt::new(&["debug"], Ty::Bool, Reload::Restart).means("Log debug messages").default("false"),
+            &Opt::new(&["debug"], Ty::Bool, Reload::Yes).means("Log debug messages").default("false"),
             |e, t, _| section::boolean(&e.value, "debug").map(|b| t.o.debug = b),
         ),
         Key(
-            &Opt::new(&["trace"], Ty::Bool, Reload::Restart)
-                .means("Log the protocol trace: every op in and out, secrets redacted")
+            &Opt::new(&["trace"], Ty::Bool, Reload::Yes)
+                .means(
+                    "Log the protocol trace: every op in and out, secrets redacted; a reload turns it on or off \
+                    for the live connections too",
+                )
                 .default("false"),
             |e, t, _| section::boolean(&e.value, "trace").map(|b| t.o.trace = b),
         ),
         Key(
-            &Opt::new(&["trace_verbose"], Ty::Bool, Reload::Restart)
+            &Opt::new(&["trace_verbose"], Ty::Bool, Reload::Yes)
                 .means("Trace the system account's connections too; implies `trace`")
                 .default("false"),
             |e, t, _| {
