@@ -206,9 +206,16 @@ impl Session {
 
     /// The connection's facts for an authenticator.
     fn facts(&self) -> ConnectionFacts {
-        let websocket = self.client.meta.lock().websocket;
-        let connection = if websocket { ConnectionType::Websocket } else { ConnectionType::Standard };
-        connection_facts(&self.client, self.nonce.clone(), connection)
+        connection_facts(&self.client, self.nonce.clone(), self.connection_type())
+    }
+
+    /// What `allowed_connection_types` calls this connection.
+    fn connection_type(&self) -> ConnectionType {
+        if self.client.meta.lock().websocket {
+            ConnectionType::Websocket
+        } else {
+            ConnectionType::Standard
+        }
     }
 
     fn is_established(&self) -> bool {
@@ -874,10 +881,11 @@ impl Session {
         self.generation = self.gate.generation();
         let State::Established(established) = &self.state else { return Ok(()) };
         let logged_in = established.logged_in;
-        let refreshed = self.gate.refresh(&established.identity);
+        let connection = self.connection_type();
+        let refreshed = self.gate.refresh(&established.identity).filter(|identity| identity.allows(connection));
         let Some(Ok(())) = refreshed.map(|identity| self.establish(identity, logged_in)) else {
             self.client.send(ProtoError::AuthorizationViolation.to_line().as_bytes());
-            info!(cid = self.client.id, addr = %self.client.addr, "closing: user removed, credentials or account changed by a reload");
+            info!(cid = self.client.id, addr = %self.client.addr, "closing: user removed, credentials, account or allowed connection types changed by a reload");
             return Err(CloseReason::UserRemoved);
         };
         let State::Established(established) = &self.state else { return Ok(()) };

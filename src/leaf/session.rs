@@ -785,7 +785,8 @@ impl Protocol for LeafSession {
         }
         let State::Established(established) = &mut self.state else { return Ok(()) };
         let refreshed = self.hub.gate.refresh(&established.identity);
-        let Some(identity) = refreshed.filter(|i| *i.account == *established.account.name) else {
+        let still = |i: &Identity| *i.account == *established.account.name && i.allows(ConnectionType::Leafnode);
+        let Some(identity) = refreshed.filter(still) else {
             self.client.send(ProtoError::AuthorizationViolation.to_line().as_bytes());
             info!(cid = self.client.id, addr = %self.client.addr, "closing leafnode: user removed, credentials or account changed by a reload");
             return Err(CloseReason::UserRemoved);
