@@ -212,6 +212,8 @@ pub struct Broker {
     pub events: EventHub,
     /// The protocol trace, on or off (a reload changes it).
     pub trace: TraceLevel,
+    /// The TLS listeners' certificate files, watched for rotation.
+    pub tls_rotation: Arc<crate::tls::Rotation>,
     /// Live clients by id and per address; locked only on connect, close
     /// and monitoring reads.
     registry: Mutex<Registry>,
@@ -230,6 +232,7 @@ impl Broker {
     pub fn new(opts: Options, addr: SocketAddr, identity: ServerIdentity) -> Self {
         Broker {
             trace: TraceLevel::new(opts.trace, opts.trace_verbose),
+            tls_rotation: Arc::default(),
             opts,
             identity,
             addr,

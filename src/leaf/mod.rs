@@ -221,7 +221,7 @@ pub struct Hub {
     /// `gate` is the hub's own, rebuilt by [`Hub::reload_login`].
     own_login: bool,
     pub(crate) opts: LeafnodeOptions,
-    tls: Option<crate::tls::TlsState>,
+    tls: Option<Arc<crate::tls::CurrentTls>>,
     pending: Arc<Pending>,
     listen_addr: Option<SocketAddr>,
     /// This server's loop-detection subject (`$LDS.<random>`): every leaf
@@ -270,7 +270,7 @@ impl Hub {
         opts: LeafnodeOptions,
         listen_addr: Option<SocketAddr>,
     ) -> Result<Hub, LeafError> {
-        let tls = listener::leaf_tls(&opts)?;
+        let tls = listener::leaf_tls(&opts)?.map(|t| Arc::new(crate::tls::CurrentTls::new(Some(t))));
         let (gate, own_login) = login::gate(&broker.opts, clients)?;
         let loop_subject = format!("$LDS.{}", crate::nkeys::new_nonce()).into_bytes().into_boxed_slice();
         Ok(Hub {
@@ -301,6 +301,12 @@ impl Hub {
     /// Leaf connections accepted and not yet logged in.
     pub fn pending_leafs(&self) -> usize {
         self.pending.count()
+    }
+
+    /// The leaf listener's TLS, when it has TLS (what certificate rotation
+    /// swaps).
+    pub(crate) fn tls(&self) -> Option<&Arc<crate::tls::CurrentTls>> {
+        self.tls.as_ref()
     }
 
     /// The leafs connected now.

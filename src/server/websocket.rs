@@ -38,7 +38,7 @@ use crate::proto::websocket::frame::{self, NORMAL};
 use crate::proto::websocket::handshake::{self, Refused};
 use crate::proto::ProtoError;
 use crate::secret::Secret;
-use crate::tls::{PeerIdentity, TlsState};
+use crate::tls::{CurrentTls, PeerIdentity, TlsState};
 
 /// Handshakes in progress at once; connections past it are closed at once.
 pub const MAX_PENDING: usize = 256;
@@ -53,7 +53,8 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct WsListener {
     opts: WebsocketOptions,
-    tls: Option<Arc<TlsState>>,
+    /// `Some` when the listener has TLS; its certificates rotate.
+    tls: Option<Arc<CurrentTls>>,
     proxies: Vec<Cidr>,
     /// The gate its clients log in through (the client listener's, unless
     /// the block has its own `authorization` or `no_auth_user`).
@@ -66,7 +67,12 @@ impl WsListener {
     pub(crate) fn new(opts: WebsocketOptions, tls: Option<TlsState>, gate: Arc<Gate>) -> WsListener {
         let proxies = opts.trusted_proxies.iter().filter_map(|p| Cidr::parse_or_address(p)).collect();
         let pending = Arc::new(Pending::new(MAX_PENDING, MAX_PENDING_PER_IP));
-        WsListener { opts, tls: tls.map(Arc::new), proxies, gate, pending }
+        WsListener { opts, tls: tls.map(|t| Arc::new(CurrentTls::new(Some(t)))), proxies, gate, pending }
+    }
+
+    /// Its TLS, when it has TLS (what certificate rotation swaps).
+    pub(crate) fn tls(&self) -> Option<&Arc<CurrentTls>> {
+        self.tls.as_ref()
     }
 
     /// The gate its clients log in through.
@@ -103,7 +109,7 @@ pub(crate) async fn accept_loop(node: Arc<Node>, ws: Arc<WsListener>, listener: 
 /// one give way (see `broker::pending`): the handshake ends there.
 async fn serve(node: Arc<Node>, ws: Arc<WsListener>, stream: TcpStream, peer: SocketAddr, slot: PendingSlot) {
     let _ = stream.set_nodelay(true);
-    match ws.tls.clone() {
+    match ws.tls.as_ref().and_then(|t| t.get()) {
         // Boxed: a connection's task is as large as its largest state, and
         // the TLS handshake's and TLS stream's would otherwise be carried
         // by every plain connection too (about 7 KiB each, measured).
