@@ -110,3 +110,41 @@ async fn a_rotated_certificate_is_in_force_for_new_connections_and_old_ones_carr
     assert!(line.contains("listener=\"client\"") && line.contains(&serial), "{line}");
     server.shutdown().await;
 }
+
+/// Route TLS rotates too: the acceptor and the connector are rebuilt, and
+/// a node that joins afterwards routes with the new certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_tls_rotates_and_new_routes_use_it() {
+    let dir = temp_dir("tls-rotation-routes");
+    let ca = Ca::new("route rotation CA").unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.issued().cert_pem).unwrap();
+    let first = issue(&ca);
+    std::fs::write(dir.join("node.pem"), &first.cert_pem).unwrap();
+    std::fs::write(dir.join("node-key.pem"), &first.key_pem).unwrap();
+    let node = |routes: &str| {
+        let config = format!(
+            "tls_watch_interval: \"50ms\"\ncluster {{ name: c1, listen: \"127.0.0.1:0\", routes: [{routes}]\n\
+             tls {{ cert_file: \"{0}/node.pem\", key_file: \"{0}/node-key.pem\", ca_file: \"{0}/ca.pem\" }} }}\n",
+            dir.display()
+        );
+        start(options_from(&config))
+    };
+    let a = node("").await;
+    let second = issue(&ca);
+    replace(&dir, "node.pem", &second.cert_pem);
+    replace(&dir, "node-key.pem", &second.key_pem);
+    let rotation = a.broker().tls_rotation.clone();
+    eventually("the route TLS rotation", || rotation.rotated() >= 1).await;
+    let certificates = rotation.certificates();
+    assert_eq!(certificates.len(), 1, "{certificates:?}");
+    assert_eq!(certificates[0].0, "cluster");
+
+    let b = node(&format!("\"nats-route://{}\"", a.cluster().unwrap().listen_addr)).await;
+    let on_b = within(async_nats::connect(url(&b))).await.unwrap();
+    let mut sub = on_b.subscribe("after.rotation").await.unwrap();
+    on_b.flush().await.unwrap();
+    let on_a = within(async_nats::connect(url(&a))).await.unwrap();
+    common::peers::probe_until_received(&on_a, "after.rotation", &mut sub).await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
