@@ -42,6 +42,7 @@ mod origin;
 mod outbound;
 mod pending;
 pub mod rate;
+mod request_info;
 mod router;
 mod security;
 
@@ -71,6 +72,7 @@ pub use msg_trace::{trace_server, Trace};
 pub use origin::{Origin, Via};
 pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};
 pub use pending::{Pending, PendingSlot};
+pub use request_info::{ClientInfo, REQUEST_INFO};
 pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, ShadowSpec, SubKind, Subscription};
 pub use security::SecurityStats;
 
