@@ -64,7 +64,10 @@ async fn a_warden_hubs_mapping_source_reaches_it_from_a_nats_server_leaf_and_fol
     assert_eq!(arrives_as(&on_leaf, "map.in.a", &mut out).await, "map.out.a");
 
     // A reload adds a source: the leaf is told of it.
-    let reloaded = format!("mappings {{ \"map.in.*\": \"map.out.$1\", \"map.new\": \"map.out.new\" }}\n{}", &config[MAPPINGS.len()..]);
+    let reloaded = format!(
+        "mappings {{ \"map.in.*\": \"map.out.$1\", \"map.new\": \"map.out.new\" }}\n{}",
+        &config[MAPPINGS.len()..]
+    );
     hub.reload(&options_from(&reloaded)).expect("reload");
     assert_eq!(arrives_as(&on_leaf, "map.new", &mut out).await, "map.out.new");
     hub.shutdown().await;
@@ -79,7 +82,8 @@ async fn a_warden_leafs_mapping_source_reaches_it_from_a_nats_server_hub() {
         "map-hub-2-15",
         &format!("listen: 127.0.0.1:{client_port}\nleafnodes {{ listen: 127.0.0.1:{leaf_port} }}\n"),
     );
-    let leaf_config = format!("{MAPPINGS}leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{leaf_port}\" }} ] }}\n");
+    let leaf_config =
+        format!("{MAPPINGS}leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{leaf_port}\" }} ] }}\n");
     let leaf = start(options_from(&leaf_config)).await;
     let on_leaf = connect(&common::url(&leaf)).await;
     let on_hub = connect(&format!("nats://127.0.0.1:{client_port}")).await;

@@ -484,7 +484,8 @@ async fn leaf_linked(warden_is_hub: bool) {
     let Some(binary) = common::deps::nats_server_2_15() else { return };
     let base = |name: &str| CONFIG.replace("server_name: tr", &format!("server_name: {name}"));
     // The leaf user of the hub, in A.
-    let hub_accounts = |name: &str| base(name).replace("{user: a, password: p,", "{user: leaf, password: p}, {user: a, password: p,");
+    let hub_accounts =
+        |name: &str| base(name).replace("{user: a, password: p,", "{user: leaf, password: p}, {user: a, password: p,");
     let (ref_client, leaf_port) = (free_port(), free_port());
     let ours_config;
     let ref_config;

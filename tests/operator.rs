@@ -789,7 +789,10 @@ async fn account_jwt_mappings_apply_and_are_replaced_by_updates() {
     let sys = connect(&url, &fx.creds("sys")).await.expect("the system user connects");
     let mapper = connect(&url, &fx.creds("mapper")).await.expect("M's user connects");
     let mut seen = mapper.subscribe("m.>").await.unwrap();
-    assert_eq!(until_delivered(&mut seen, || async { mapper.publish("m.in.x", "".into()).await.unwrap() }).await, "m.out.x");
+    assert_eq!(
+        until_delivered(&mut seen, || async { mapper.publish("m.in.x", "".into()).await.unwrap() }).await,
+        "m.out.x"
+    );
     mapper.publish("m.scoped", "".into()).await.unwrap();
     assert_eq!(next_subject(&mut seen).await, "m.anywhere", "not in cluster east: the unscoped entry");
     let (mut left, mut right) = (0, 0);

@@ -81,7 +81,10 @@ async fn check(url: &str, server: &str) -> (Value, Value) {
     assert!(shared["id"].as_u64().unwrap() > 0, "{server}: {shared}");
     let plain = seen(url, "plain", None).await;
     assert_eq!(plain["acc"], "A", "{server}: {plain}");
-    assert!(plain.get("user").is_none() && plain.get("id").is_none(), "{server}: without share, only the account: {plain}");
+    assert!(
+        plain.get("user").is_none() && plain.get("id").is_none(),
+        "{server}: without share, only the account: {plain}"
+    );
     // A forged header is replaced, with or without share.
     let forged = r#"{"acc":"SYS","user":"admin","server":"elsewhere"}"#;
     let replaced = seen(url, "shared", Some(forged)).await;

@@ -240,8 +240,16 @@ mod tests {
         let (len, out) = without_asserted(Some(18), message, Asserted::All, &mut rewritten);
         assert_eq!((len, out.as_ptr()), (Some(18), message.as_ptr()));
         assert_eq!(rewritten.capacity(), 0, "nothing allocated");
-        assert_eq!(without_asserted(None, b"Nats-Request-Info: x", Asserted::All, &mut rewritten).0, None, "no block, no scan");
-        assert_eq!(without_asserted(Some(99), message, Asserted::All, &mut rewritten).1, message, "a length past the end");
+        assert_eq!(
+            without_asserted(None, b"Nats-Request-Info: x", Asserted::All, &mut rewritten).0,
+            None,
+            "no block, no scan"
+        );
+        assert_eq!(
+            without_asserted(Some(99), message, Asserted::All, &mut rewritten).1,
+            message,
+            "a length past the end"
+        );
     }
 
     #[test]
