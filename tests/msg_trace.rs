@@ -394,10 +394,17 @@ async fn a_mixed_cluster_with_nats_server_2_15_links_the_events_both_ways() {
         publisher.send(hpub(&("foo", None, vec![("Nats-Trace-Dest", dest)]))).await;
         assert!(drain(&mut publisher).await.is_empty());
     }
+    let events = linked_events(&mut ours_sub).await;
+    assert_linked(&events, 1);
+}
+
+/// The four events of a message traced from each of two linked servers
+/// ("ours" to `trace.ours`, "ref" to `trace.ref`), as `sub` reads them.
+async fn linked_events(sub: &mut Raw) -> Vec<Value> {
     let mut events: Vec<Value> = Vec::new();
     common::within(async {
         while events.len() < 4 {
-            for line in drain(&mut ours_sub).await {
+            for line in drain(sub).await {
                 if let Some((head, json)) = line.split_once(" | ") {
                     if head.starts_with("MSG trace.") {
                         events.push(serde_json::from_str(json).unwrap());
@@ -407,6 +414,13 @@ async fn a_mixed_cluster_with_nats_server_2_15_links_the_events_both_ways() {
         }
     })
     .await;
+    events
+}
+
+/// Each server's event of the other's message: the origin's lists the
+/// link (connection `kind`) with hop 1 and no error, the next server's
+/// starts with its ingress from the origin over that link, hop 1.
+fn assert_linked(events: &[Value], kind: u8) {
     for (origin, other, dest) in [("ours", "ref", "trace.ours"), ("ref", "ours", "trace.ref")] {
         let of = |server: &str| -> &Value {
             events
@@ -416,12 +430,13 @@ async fn a_mixed_cluster_with_nats_server_2_15_links_the_events_both_ways() {
         };
         let (first, second) = (of(origin), of(other));
         assert_eq!(first["hops"], 1, "{first:#}");
-        let route = first["events"].as_array().unwrap().iter().find(|e| e["kind"] == 1).unwrap();
-        assert_eq!((&route["name"], &route["hop"]), (&other.into(), &"1".into()), "{first:#}");
-        assert!(route.get("error").is_none(), "{first:#}");
+        let link = first["events"].as_array().unwrap().iter().find(|e| e["kind"] == kind).unwrap();
+        assert_eq!((&link["name"], &link["hop"]), (&other.into(), &"1".into()), "{first:#}");
+        assert!(link.get("error").is_none(), "{first:#}");
         let ingress = &second["events"][0];
-        assert_eq!((&ingress["kind"], &ingress["name"]), (&1.into(), &origin.into()), "{second:#}");
+        assert_eq!((&ingress["kind"], &ingress["name"]), (&kind.into(), &origin.into()), "{second:#}");
         assert_eq!(second["request"]["header"]["Nats-Trace-Hop"][0], "1", "{second:#}");
+        assert_eq!(second["events"][1]["kind"], 0, "delivered to the client there: {second:#}");
     }
 }
 
@@ -544,48 +559,33 @@ async fn leaf_linked(warden_is_hub: bool) {
         assert!(drain(&mut publisher).await.is_empty());
     }
     for sub in [&mut ours_sub, &mut ref_sub] {
-        let mut events: Vec<Value> = Vec::new();
-        common::within(async {
-            while events.len() < 4 {
-                for line in drain(sub).await {
-                    if let Some((head, json)) = line.split_once(" | ") {
-                        if head.starts_with("MSG trace.") {
-                            events.push(serde_json::from_str(json).unwrap());
-                        }
-                    }
-                }
-            }
-        })
-        .await;
-        for (origin, other, dest) in [("ours", "ref", "trace.ours"), ("ref", "ours", "trace.ref")] {
-            let of = |server: &str| -> &Value {
-                events
-                    .iter()
-                    .find(|e| e["server"]["name"] == server && e["request"]["header"]["Nats-Trace-Dest"][0] == dest)
-                    .unwrap_or_else(|| panic!("no event of {server} for {dest}: {events:#?}"))
-            };
-            let (first, second) = (of(origin), of(other));
-            assert_eq!(first["hops"], 1, "{first:#}");
-            let leaf = first["events"].as_array().unwrap().iter().find(|e| e["kind"] == 4).unwrap();
-            assert_eq!((&leaf["name"], &leaf["hop"]), (&other.into(), &"1".into()), "{first:#}");
-            assert!(leaf.get("error").is_none(), "{first:#}");
-            let ingress = &second["events"][0];
-            assert_eq!((&ingress["kind"], &ingress["name"]), (&4.into(), &origin.into()), "{second:#}");
-            assert_eq!(second["request"]["header"]["Nats-Trace-Hop"][0], "1", "{second:#}");
-            assert_eq!(second["events"][1]["kind"], 0, "delivered to the client there: {second:#}");
-        }
+        let events = linked_events(sub).await;
+        assert_linked(&events, 4);
     }
     ours.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_warden_hub_and_a_nats_server_2_15_leaf_link_the_events_both_ways() {
-    // Boxed: the scenario's future is too large for a test thread's stack
-    // in a debug build.
-    Box::pin(leaf_linked(true)).await;
+/// Runs `scenario` on a runtime of its own, on a thread with an 8 MiB
+/// stack: the leaf scenario's future, polled whole, outgrows a test
+/// thread's 2 MiB in a debug build.
+fn on_a_large_stack(scenario: impl std::future::Future<Output = ()> + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(scenario);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }
 
-#[tokio::test]
-async fn a_warden_leaf_and_a_nats_server_2_15_hub_link_the_events_both_ways() {
-    Box::pin(leaf_linked(false)).await;
+#[test]
+fn a_warden_hub_and_a_nats_server_2_15_leaf_link_the_events_both_ways() {
+    on_a_large_stack(leaf_linked(true));
+}
+
+#[test]
+fn a_warden_leaf_and_a_nats_server_2_15_hub_link_the_events_both_ways() {
+    on_a_large_stack(leaf_linked(false));
 }
