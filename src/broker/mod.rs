@@ -43,6 +43,7 @@ mod outbound;
 mod pending;
 mod protocol_trace;
 pub mod rate;
+mod request_info;
 mod router;
 mod security;
 
@@ -73,6 +74,7 @@ pub use origin::{Origin, Via};
 pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};
 pub use pending::{Pending, PendingSlot};
 pub use protocol_trace::TraceLevel;
+pub use request_info::{ClientInfo, REQUEST_INFO};
 pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, ShadowSpec, SubKind, Subscription};
 pub use security::SecurityStats;
 

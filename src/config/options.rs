@@ -330,6 +330,9 @@ pub enum ImportKind {
     Service {
         /// The local subject requests are published to.
         to: String,
+        /// `share`: requests carry the requester's details in
+        /// `Nats-Request-Info` (`broker::ClientInfo::request`).
+        share: bool,
     },
 }
 

@@ -163,7 +163,7 @@ impl Session {
         let defaults = ConnectOptions::default();
         let keepalive = KeepAlive::new(now, FIRST_CLIENT_PING, opts.ping_interval, opts.ping_max);
         let mut session = Session {
-            fanout: Fanout::new(client.id),
+            fanout: Fanout::of(&client),
             auth_deadline: now + gate.timeout(),
             generation: gate.generation(),
             broker,
