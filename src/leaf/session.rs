@@ -34,14 +34,14 @@ use super::remote::{SpokeLogin, SpokeRules};
 use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTES};
 use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
 use crate::broker::{
-    wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, LeafRole, Mapper, Message, Origin,
-    PendingSlot, ServerEvent, Subscription, Trace,
+    mapped, wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, LeafRole, Mapper, Message, Origin,
+    PendingSlot, ServerEvent, Subscription, Trace, Unroutable,
 };
 use crate::conn::{connection_facts, Event, KeepAlive, Login, Protocol, Received, FIRST_PEER_PING};
 use crate::perms::{system_space, PublishGuard, Standing, SubDecision};
 use crate::proto::route::{self, json_line, Dialect, LeafConnect, LeafInfo, RouteMsg, RouteOp};
 use crate::proto::{headers, msg_trace, ProtoError};
-use crate::subject::{self, Mapped};
+use crate::subject;
 
 /// A leaf's interest: subject and queue.
 type InterestKey = (Box<[u8]>, Option<Box<[u8]>>);
@@ -701,11 +701,10 @@ impl LeafSession {
         // subject the leaf sent, what its permissions speak of; the
         // rewritten subject must still stay out of the closed part of
         // `$SYS` (warden only: a mapping never opens it).
-        let subject = match established.mapper.as_mut().map_or(Mapped::Unchanged, |m| m.map(msg.subject)) {
-            Mapped::Unchanged => msg.subject,
-            Mapped::Rewritten => established.mapper.as_ref().map_or(msg.subject, |m| m.subject()),
-            Mapped::Dropped => return Ok(()),
-            Mapped::Invalid => {
+        let subject = match mapped(&mut established.mapper, msg.subject) {
+            Ok(subject) => subject,
+            Err(Unroutable::Dropped) => return Ok(()),
+            Err(Unroutable::Invalid) => {
                 self.client.send(ProtoError::InvalidPublishSubject.to_line().as_bytes());
                 return Ok(());
             }
