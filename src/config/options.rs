@@ -33,6 +33,13 @@ pub struct Options {
     /// `accept_rate { ... }` (warden only) of the client listener, or
     /// nats-server's `tls { connection_rate_limit }` read into it.
     pub accept_rate: AcceptRate,
+    /// `proxy_protocol`: the client listener reads a PROXY protocol header
+    /// (v1 or v2) from connections from `trusted_proxies`, and takes the
+    /// client's address from it.
+    pub proxy_protocol: bool,
+    /// `trusted_proxies` (warden only) at the top level: the addresses or
+    /// CIDRs `proxy_protocol` believes, and which must send a header.
+    pub trusted_proxies: Vec<String>,
     /// `max_subscriptions` / `max_subs` per connection; 0 = unlimited.
     /// warden's default is [`DEFAULT_MAX_SUBSCRIPTIONS`], not unlimited
     /// (nats-server's 0): one connection should not hold hundreds of MiB.
@@ -369,6 +376,8 @@ impl Default for Options {
             max_connections: 65_536,
             max_connections_per_ip: 0,
             accept_rate: AcceptRate::default(),
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_payload: 1024 * 1024,
             max_pending: 64 * 1024 * 1024,

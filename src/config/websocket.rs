@@ -209,16 +209,7 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
             &Opt::new(&["trusted_proxies"], Ty::Strings, Reload::Restart)
                 .means("Addresses or CIDRs whose `X-Forwarded-For` is believed")
                 .differs("warden only"),
-            |e, b, _| {
-                for v in section::array(&e.value, "trusted_proxies")? {
-                    let text = section::string(v, "trusted_proxies")?;
-                    if crate::cidr::Cidr::parse_or_address(text).is_none() {
-                        return Err(invalid(v, format!("trusted_proxies: {text:?} is not an IP address or CIDR")));
-                    }
-                    b.ws.trusted_proxies.push(text.to_owned());
-                }
-                Ok(())
-            },
+            |e, b, _| trusted_proxies(&e.value).map(|p| b.ws.trusted_proxies.extend(p)),
         ),
         Key(
             &Opt::new(&["accept_rate"], Ty::Block(&super::accept_rate::ACCEPT_RATE), Reload::Restart)
@@ -345,6 +336,19 @@ pub fn parse_origin(text: &str) -> Result<AllowedOrigin, String> {
         _ => (authority, default),
     };
     Ok(AllowedOrigin { scheme, host: host.trim_matches(['[', ']']).to_ascii_lowercase(), port })
+}
+
+/// A `trusted_proxies` list: addresses or CIDRs, each checked.
+pub(super) fn trusted_proxies(value: &Value) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for v in section::array(value, "trusted_proxies")? {
+        let text = section::string(v, "trusted_proxies")?;
+        if crate::cidr::Cidr::parse_or_address(text).is_none() {
+            return Err(invalid(v, format!("trusted_proxies: {text:?} is not an IP address or CIDR")));
+        }
+        out.push(text.to_owned());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

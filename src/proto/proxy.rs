@@ -25,6 +25,8 @@ const V2_FIXED: usize = 16;
 /// The v2 address block read for IPv6 (source, destination, two ports);
 /// IPv4's is 12. The rest of the block is skipped.
 const V2_KEPT: usize = 36;
+/// The shortest header: `PROXY UNKNOWN\r\n`.
+const SHORTEST: usize = 15;
 /// The most bytes one header can take: v2's fixed part and the largest
 /// length its 16-bit field can say.
 pub const MAX_HEADER: usize = V2_FIXED + u16::MAX as usize;
@@ -118,6 +120,23 @@ impl Decoder {
     /// A decoder expecting the first byte of a connection.
     pub fn new() -> Decoder {
         Decoder { part: Part::Start, kept: [0; V1_MAX], len: 0 }
+    }
+
+    /// How many bytes the decoder can take without reading past the
+    /// header: a reader that asks the socket for at most this many never
+    /// takes the client's first bytes, so the connection goes on as if the
+    /// header had never been there (no bytes to hand back, TLS included).
+    /// 0 once finished.
+    pub fn wants(&self) -> usize {
+        match self.part {
+            // The shortest header is v1's `PROXY UNKNOWN\r\n` (15 bytes).
+            Part::Start => SHORTEST.saturating_sub(self.len).max(1),
+            // The line can end within two bytes only after a CR.
+            Part::Line if self.len > 0 && self.kept[self.len - 1] == b'\r' => 1,
+            Part::Line => 2,
+            Part::Block { left } => left.max(1),
+            Part::Finished => 0,
+        }
     }
 
     /// Reads `input`, the next bytes of the connection. After `Done` or an

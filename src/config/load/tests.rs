@@ -773,3 +773,21 @@ fn syslog_keys_choose_the_sink_as_nats_server_does() {
     assert_eq!(loaded.options.syslog_target(), None);
     assert_eq!(loaded.warnings, ["test.conf:2:1: remote_syslog is ignored: the log goes to log_file"]);
 }
+
+#[test]
+fn proxy_protocol_needs_trusted_proxies_and_the_reverse() {
+    let o = ok("proxy_protocol: true\ntrusted_proxies: [\"10.0.0.0/8\", \"192.0.2.1\"]").options;
+    assert!(o.proxy_protocol);
+    assert_eq!(o.trusted_proxies, vec!["10.0.0.0/8".to_owned(), "192.0.2.1".to_owned()]);
+    for (text, says) in [
+        ("proxy_protocol: true", "proxy_protocol needs `trusted_proxies"),
+        ("trusted_proxies: [\"10.0.0.0/8\"]", "used only with `proxy_protocol: true`"),
+        ("proxy_protocol: false\ntrusted_proxies: [\"10.0.0.0/8\"]", "used only with"),
+        ("proxy_protocol: true\ntrusted_proxies: [\"10.0.0.0/33\"]", "is not an IP address or CIDR"),
+    ] {
+        let err = load(text).expect_err(text).to_string();
+        assert!(err.contains(says), "{text}: {err}");
+    }
+    // nats-server 2.12's nonce-signed proxies stay refused by name.
+    assert!(load("proxies { trusted: [\"UABC\"] }").is_err());
+}

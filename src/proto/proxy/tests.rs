@@ -197,6 +197,30 @@ proptest! {
         }
     }
 
+    /// Reading at most `wants` bytes at a time, the header ends exactly at
+    /// the end of a read: nothing of the client's is ever taken.
+    #[test]
+    fn wants_never_reads_past_the_header(bytes in header_like()) {
+        let mut decoder = Decoder::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let end = (at + decoder.wants()).min(bytes.len());
+            prop_assert!(end > at);
+            match decoder.feed(&bytes[at..end]) {
+                Ok(Progress::More) => at = end,
+                Ok(Progress::Done { used, header }) => {
+                    prop_assert_eq!(used, end - at);
+                    prop_assert_eq!(whole(&bytes), Ok(Some((header, end))));
+                    break;
+                }
+                Err(_) => {
+                    prop_assert!(whole(&bytes).is_err());
+                    break;
+                }
+            }
+        }
+    }
+
     /// Never more than the bound taken, whatever the input.
     #[test]
     fn never_past_the_bound(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
