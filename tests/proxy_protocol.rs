@@ -226,3 +226,31 @@ async fn a_trusted_proxy_without_a_valid_header_is_closed_before_info() {
     eventually("no client registered", || server.broker().client_count() == 0).await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_accept_rate_per_address_is_the_client_s_not_the_proxy_s() {
+    let server = warden("accept_rate { conns_per_sec_per_ip: 1, burst_conns_per_ip: 2 }").await;
+    let addr = server.local_addr();
+    let through = |client: &'static str| async move {
+        let mut raw = Raw::new(connect_from(PROXY, addr).await);
+        raw.send(v1(client)).await;
+        raw
+    };
+    // The proxy itself is never held to one address's budget: six
+    // connections, two from each of three clients, all get in.
+    let mut kept = Vec::new();
+    for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        for _ in 0..2 {
+            let mut raw = through(client).await;
+            assert_eq!(client_ip(&raw.line().await), client);
+            kept.push(raw);
+        }
+    }
+    // A third from one client within the second is over its own budget:
+    // closed without a word, as at accept.
+    let mut over = through("198.51.100.1").await;
+    assert_eq!(over.expect_closed().await, "");
+    let varz = monitor_json(server.monitor_addr().unwrap(), "/varz").await;
+    assert_eq!(varz["warden"]["security"]["refused_accept_rate"]["client"], 1);
+    server.shutdown().await;
+}

@@ -20,7 +20,7 @@ mod task;
 mod websocket;
 mod writer;
 
-pub use accept::{accept_until_shutdown, AcceptLimit};
+pub use accept::{accept_until_shutdown, log_refused, AcceptLimit};
 pub(crate) use driver::{drive, Authority, Event, Protocol, Received, Signals};
 pub(crate) use keepalive::{KeepAlive, FIRST_PEER_PING};
 pub(crate) use session::{connection_facts, Login};

@@ -648,7 +648,7 @@ async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
 
 async fn accept_loop(node: Arc<Node>, listener: TcpListener, done: mpsc::Sender<()>) {
     let broker = node.broker.clone();
-    let proxies = proxied::Proxies::new(&broker.opts);
+    let proxies = proxied::Proxies::new(&broker.opts).map(Arc::new);
     // A trusted proxy speaks for many clients: only the listener-wide
     // budget applies to it.
     let exempt = proxies.as_ref().map(|p| p.trusted().to_vec()).unwrap_or_default();

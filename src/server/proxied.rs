@@ -13,6 +13,12 @@
 //! the session answers `-ERR 'Unknown Protocol Operation'` and closes
 //! (or, under TLS, the handshake fails).
 //!
+//! The accept rate: at accept a trusted proxy has only the listener-wide
+//! budget (it speaks for many clients); the per-address budget
+//! (`conns_per_sec_per_ip`) is charged to the client the header names,
+//! in a table of its own, and a client over it is closed without a word,
+//! as at accept.
+//!
 //! Bounds: the header is read within [`HEADER_TIMEOUT`], never past its
 //! end (see [`Decoder::wants`]), into a fixed buffer; at most
 //! [`MAX_PENDING`] headers are awaited at once, the longest-waiting giving
@@ -22,15 +28,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::timeout;
+use tokio::time::{timeout, Instant};
 use tracing::{debug, warn};
 
 use super::Node;
 use crate::broker::{AuditKind, Pending, PendingSlot};
 use crate::cidr::Cidr;
+use crate::config::AcceptRate;
+use crate::conn::accept_rate::AcceptLimiter;
 use crate::proto::proxy::{Decoder, Header, Progress, ProxyError};
 
 /// How long a trusted proxy has to send the header (nats-server's bound).
@@ -45,14 +55,23 @@ const CHUNK: usize = 512;
 pub(super) struct Proxies {
     trusted: Vec<Cidr>,
     pending: Arc<Pending>,
+    /// The per-address accept budgets of the clients behind the proxies,
+    /// when `accept_rate` has one.
+    per_client: Option<Mutex<AcceptLimiter>>,
 }
 
 impl Proxies {
     /// The listener's proxies, when `proxy_protocol` is on.
     pub(super) fn new(opts: &crate::config::Options) -> Option<Proxies> {
         let trusted: Vec<Cidr> = opts.trusted_proxies.iter().filter_map(|p| Cidr::parse_or_address(p)).collect();
-        (opts.proxy_protocol && !trusted.is_empty())
-            .then(|| Proxies { trusted, pending: Arc::new(Pending::new(MAX_PENDING, MAX_PENDING)) })
+        // The listener-wide budget was charged at accept: only the
+        // per-address one here.
+        let per_client = AcceptLimiter::new(&AcceptRate { conns_per_sec: 0, burst_conns: 0, ..opts.accept_rate });
+        (opts.proxy_protocol && !trusted.is_empty()).then(|| Proxies {
+            trusted,
+            pending: Arc::new(Pending::new(MAX_PENDING, MAX_PENDING)),
+            per_client: per_client.map(Mutex::new),
+        })
     }
 
     /// The trusted ranges (exempt from the accept rate's per-address budget:
@@ -68,16 +87,36 @@ impl Proxies {
 
     /// Reads the header of `stream`, from trusted `peer`, on a task of its
     /// own; then the connection goes on under the client's address.
-    pub(super) fn spawn(&self, node: &Arc<Node>, stream: TcpStream, peer: SocketAddr, done: mpsc::Sender<()>) {
+    pub(super) fn spawn(
+        self: &Arc<Self>,
+        node: &Arc<Node>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        done: mpsc::Sender<()>,
+    ) {
         // Every connection here comes from a proxy: no per-address bound,
         // only the total (the oldest gives way).
         let Some(slot) = self.pending.admit_evicting(peer.ip(), false) else { return };
-        let node = node.clone();
+        let (node, proxies) = (node.clone(), self.clone());
         tokio::spawn(async move {
             let mut stream = stream;
             let Some(addr) = read_header(&node, &mut stream, peer, slot).await else { return };
+            if proxies.over_rate(&node, addr) {
+                return;
+            }
             super::spawn_connection(&node, stream, addr, done);
         });
+    }
+
+    /// Whether the client at `addr` is over its per-address accept rate
+    /// (counted and logged as a refusal at accept).
+    fn over_rate(&self, node: &Node, addr: SocketAddr) -> bool {
+        let Some(limiter) = &self.per_client else { return false };
+        let admitted = limiter.lock().admit(addr.ip(), Instant::now());
+        let Err(refused) = admitted else { return false };
+        node.broker.stats.refused_accept_rate_client.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::conn::log_refused("client", addr, refused);
+        true
     }
 }
 
