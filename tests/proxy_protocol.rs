@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::peers::{eventually, free_port};
+use common::ws::RawWs;
 use common::{monitor_json, options_from, start, temp_dir, within, Raw};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
@@ -252,5 +253,72 @@ async fn the_accept_rate_per_address_is_the_client_s_not_the_proxy_s() {
     assert_eq!(over.expect_closed().await, "");
     let varz = monitor_json(server.monitor_addr().unwrap(), "/varz").await;
     assert_eq!(varz["warden"]["security"]["refused_accept_rate"]["client"], 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn websocket_clients_behind_a_proxy_are_seen_by_their_own_address() {
+    let mut opts = options_from(
+        "websocket { listen: \"127.0.0.1:0\", no_tls: true, proxy_protocol: true, trusted_proxies: [\"127.0.0.2\"] }",
+    );
+    opts.http = Some(HttpOptions { host: "127.0.0.1".into(), port: 0, tls: false });
+    let server = start(opts).await;
+    let addr = server.websocket_addr().unwrap();
+    let upgrade = |extra: &str| {
+        format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n",
+            common::ws::KEY
+        )
+    };
+    // Through the proxy: the header names the client; an X-Forwarded-For
+    // the client itself wrote is not believed (the client is no proxy).
+    let mut stream = connect_from(PROXY, addr).await;
+    stream.write_all(v1("198.51.100.20").as_bytes()).await.unwrap();
+    let (mut ws, head) = RawWs::from_stream(stream, &upgrade("X-Forwarded-For: 6.6.6.6\r\n")).await;
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert_eq!(client_ip(&ws.until("INFO ").await), "198.51.100.20");
+    // From the proxy without a header: closed before the upgrade.
+    let mut bare = connect_from(PROXY, addr).await;
+    bare.write_all(upgrade("").as_bytes()).await.unwrap();
+    assert_eq!(Raw::new(bare).expect_closed().await, "");
+    assert_eq!(connz_ips(&server).await, vec!["198.51.100.20"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reference_leaf_through_haproxy_is_seen_by_its_own_address() {
+    let (Some(binary), Some(nats)) = (haproxy_binary(), common::deps::nats_server_2_15()) else { return };
+    let mut opts = options_from(
+        "leafnodes { listen: \"127.0.0.1:0\", proxy_protocol: true, trusted_proxies: [\"127.0.0.2/32\"] }",
+    );
+    opts.http = Some(HttpOptions { host: "127.0.0.1".into(), port: 0, tls: false });
+    let server = start(opts).await;
+    let leaf_port = server.leafnode_addr().unwrap();
+    let lb = haproxy(&binary, leaf_port, "send-proxy-v2").await;
+    let _leaf = common::peers::spawn_nats_server(
+        &nats,
+        "leaf-behind-haproxy",
+        &format!(
+            "listen: 127.0.0.1:{}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://{}\" }} ] }}\n",
+            free_port(),
+            lb.addr
+        ),
+    );
+    let monitor = server.monitor_addr().unwrap();
+    let leafz = within(async {
+        loop {
+            let leafz = monitor_json(monitor, "/leafz").await;
+            if leafz["leafnodes"] == 1 {
+                return leafz;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(leafz["leafs"][0]["ip"], "127.0.0.1", "the leaf, not HAProxy's 127.0.0.2: {leafz}");
+    // A leaf connection from the proxy without a header is closed unanswered.
+    let mut bare = Raw::new(connect_from(PROXY, leaf_port).await);
+    assert_eq!(bare.expect_closed().await, "");
     server.shutdown().await;
 }

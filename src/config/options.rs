@@ -881,6 +881,12 @@ pub struct LeafnodeOptions {
     pub remotes: Vec<LeafRemote>,
     /// `accept_rate { ... }` (warden only) of the leaf listener.
     pub accept_rate: AcceptRate,
+    /// `proxy_protocol`: leaf connections from `trusted_proxies` start with
+    /// a PROXY protocol header naming the leaf's address.
+    pub proxy_protocol: bool,
+    /// `trusted_proxies` (warden only): the load balancers whose PROXY
+    /// header is believed, as addresses or CIDRs.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `leafnodes { authorization {...} }`: who may connect as a leaf, each
@@ -963,6 +969,8 @@ impl Default for LeafnodeOptions {
             isolate_leafnode_interest: false,
             remotes: Vec::new(),
             accept_rate: AcceptRate::default(),
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -1006,8 +1014,12 @@ pub struct WebsocketOptions {
     /// carries none (operator mode).
     pub jwt_cookie: Option<String>,
     /// `trusted_proxies` (warden only): the addresses whose
-    /// `X-Forwarded-For` is believed; from anyone else it is ignored.
+    /// `X-Forwarded-For` is believed; from anyone else it is ignored. With
+    /// `proxy_protocol`, also those whose PROXY header is believed.
     pub trusted_proxies: Vec<String>,
+    /// `proxy_protocol`: connections from `trusted_proxies` start with a
+    /// PROXY protocol header naming the client (as at the top level).
+    pub proxy_protocol: bool,
     /// `accept_rate { ... }` (warden only); a trusted proxy's connections
     /// count only against the listener-wide rate.
     pub accept_rate: AcceptRate,

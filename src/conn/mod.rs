@@ -11,6 +11,7 @@
 //! [`accept_rate`] refuses before anything is spent on it.
 
 mod accept;
+pub mod proxied;
 pub mod accept_rate;
 mod driver;
 mod keepalive;

@@ -648,16 +648,16 @@ async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
 
 async fn accept_loop(node: Arc<Node>, listener: TcpListener, done: mpsc::Sender<()>) {
     let broker = node.broker.clone();
-    let proxies = proxied::Proxies::new(&broker.opts).map(Arc::new);
+    let proxies = proxied::ClientProxies::new(&broker.opts).map(Arc::new);
     // A trusted proxy speaks for many clients: only the listener-wide
     // budget applies to it.
-    let exempt = proxies.as_ref().map(|p| p.trusted().to_vec()).unwrap_or_default();
+    let exempt = proxies.as_ref().map(|p| p.proxies().trusted().to_vec()).unwrap_or_default();
     let limit = AcceptLimiter::new(&broker.opts.accept_rate).map(|limiter| AcceptLimit {
         limiter: limiter.exempting(exempt),
         refused: &broker.stats.refused_accept_rate_client,
     });
     crate::conn::accept_until_shutdown(&broker, listener, "client", limit, |stream, addr| match &proxies {
-        Some(proxies) if proxies.trusts(addr) => proxies.spawn(&node, stream, addr, done.clone()),
+        Some(proxies) if proxies.proxies().trusts(addr) => proxies.spawn(&node, stream, addr, done.clone()),
         _ => spawn_connection(&node, stream, addr, done.clone()),
     })
     .await;

@@ -788,6 +788,20 @@ fn proxy_protocol_needs_trusted_proxies_and_the_reverse() {
         let err = load(text).expect_err(text).to_string();
         assert!(err.contains(says), "{text}: {err}");
     }
+    let o = ok("websocket { port: 8080, no_tls: true, proxy_protocol: true, trusted_proxies: [\"10.0.0.0/8\"] }\n\
+        leafnodes { port: 7422, proxy_protocol: true, trusted_proxies: [\"10.0.0.1\"] }")
+    .options;
+    assert!(o.websocket.unwrap().proxy_protocol);
+    assert!(o.leafnodes.unwrap().proxy_protocol);
+    for (text, says) in [
+        ("websocket { port: 8080, no_tls: true, proxy_protocol: true }", "proxy_protocol needs `trusted_proxies"),
+        ("leafnodes { port: 7422, proxy_protocol: true }", "needs a listener"),
+        ("leafnodes { remotes: [], proxy_protocol: true, trusted_proxies: [\"10.0.0.1\"] }", "needs a listener"),
+        ("leafnodes { port: 7422, trusted_proxies: [\"10.0.0.1\"] }", "used only with `proxy_protocol: true`"),
+    ] {
+        let err = load(text).expect_err(text).to_string();
+        assert!(err.contains(says), "{text}: {err}");
+    }
     // nats-server 2.12's nonce-signed proxies stay refused by name.
     assert!(load("proxies { trusted: [\"UABC\"] }").is_err());
 }
