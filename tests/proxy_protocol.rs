@@ -140,8 +140,8 @@ fn v1(client: &str) -> String {
 /// A v2 PROXY header for 192.0.2.9:40000, with two TLVs.
 fn v2() -> Vec<u8> {
     let mut out = b"\r\n\r\n\0\r\nQUIT\n\x21\x11".to_vec();
-    let block = [&[192, 0, 2, 9, 127, 0, 0, 1, 0x9c, 0x40, 0x10, 0x8e][..], &[0x01, 0, 2, b'h', b'2'], &[0x04, 0, 0]]
-        .concat();
+    let block =
+        [&[192, 0, 2, 9, 127, 0, 0, 1, 0x9c, 0x40, 0x10, 0x8e][..], &[0x01, 0, 2, b'h', b'2'], &[0x04, 0, 0]].concat();
     out.extend_from_slice(&u16::try_from(block.len()).unwrap().to_be_bytes());
     out.extend_from_slice(&block);
     out

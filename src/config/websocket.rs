@@ -222,12 +222,14 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
                 .differs("nats-server has it only for the client listener; warden needs `trusted_proxies`"),
             |e, b, _| section::boolean(&e.value, "proxy_protocol").map(|p| b.ws.proxy_protocol = p),
         ),
-        Check(|b, f| match f.get("proxy_protocol") {
+        Check(|b, f| {
+            match f.get("proxy_protocol") {
             Some(e) if b.ws.proxy_protocol && b.ws.trusted_proxies.is_empty() => Err(invalid(
                 &e.value,
                 "proxy_protocol needs `trusted_proxies: [CIDR, ...]`, the load balancers allowed to name a client's address",
             )),
             _ => Ok(()),
+        }
         }),
         Key(
             &Opt::new(&["accept_rate"], Ty::Block(&super::accept_rate::ACCEPT_RATE), Reload::Restart)

@@ -11,10 +11,10 @@
 //! [`accept_rate`] refuses before anything is spent on it.
 
 mod accept;
-pub mod proxied;
 pub mod accept_rate;
 mod driver;
 mod keepalive;
+pub mod proxied;
 mod session;
 mod starttls;
 mod task;

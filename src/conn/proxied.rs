@@ -101,7 +101,12 @@ impl Proxies {
 
 /// The client's address from the header (the proxy's own for a health
 /// check's `LOCAL`), or `None` when the connection is to be closed.
-async fn read_header(broker: &Broker, stream: &mut TcpStream, peer: SocketAddr, slot: &PendingSlot) -> Option<SocketAddr> {
+async fn read_header(
+    broker: &Broker,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    slot: &PendingSlot,
+) -> Option<SocketAddr> {
     let read = tokio::select! {
         () = slot.evicted() => {
             debug!(%peer, "PROXY header wait gave way to a newer connection");

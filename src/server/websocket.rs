@@ -27,13 +27,13 @@ use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
-use crate::conn::proxied::Proxies;
 use super::Node;
 use crate::auth::Gate;
 use crate::broker::{Pending, PendingSlot};
 use crate::cidr::Cidr;
 use crate::config::WebsocketOptions;
 use crate::conn::accept_rate::AcceptLimiter;
+use crate::conn::proxied::Proxies;
 use crate::conn::{run_connection, AcceptLimit, Greeting, Start, WsStream};
 use crate::proto::websocket::frame::{self, NORMAL};
 use crate::proto::websocket::handshake::{self, Refused};
@@ -70,9 +70,7 @@ impl WsListener {
     pub(crate) fn new(opts: WebsocketOptions, tls: Option<TlsState>, gate: Arc<Gate>) -> WsListener {
         let proxies: Vec<Cidr> = opts.trusted_proxies.iter().filter_map(|p| Cidr::parse_or_address(p)).collect();
         let pending = Arc::new(Pending::new(MAX_PENDING, MAX_PENDING_PER_IP));
-        let proxy_protocol = opts
-            .proxy_protocol
-            .then(|| Proxies::new(proxies.clone(), &opts.accept_rate, "websocket"));
+        let proxy_protocol = opts.proxy_protocol.then(|| Proxies::new(proxies.clone(), &opts.accept_rate, "websocket"));
         WsListener { opts, tls: tls.map(Arc::new), proxies, proxy_protocol, gate, pending }
     }
 

@@ -170,8 +170,9 @@ fn header_like() -> impl Strategy<Value = Vec<u8>> {
         line.extend(tail);
         line
     });
-    let v2s = (0u8..3, prop::sample::select(vec![0x00u8, 0x11, 0x21, 0x12, 0x31]), prop::collection::vec(any::<u8>(), 0..80))
-        .prop_map(|(command, family, block)| v2(command, family, &block));
+    let v2s =
+        (0u8..3, prop::sample::select(vec![0x00u8, 0x11, 0x21, 0x12, 0x31]), prop::collection::vec(any::<u8>(), 0..80))
+            .prop_map(|(command, family, block)| v2(command, family, &block));
     (prop_oneof![v1, v2s], prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)).prop_map(
         |(mut bytes, flips)| {
             for (at, byte) in flips {
