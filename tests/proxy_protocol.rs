@@ -322,3 +322,19 @@ async fn a_reference_leaf_through_haproxy_is_seen_by_its_own_address() {
     assert_eq!(bare.expect_closed().await, "");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn failed_logins_are_held_against_the_client_not_the_proxy() {
+    let server = warden("authorization { users = [ {user: u, password: p} ] }").await;
+    for _ in 0..2 {
+        let mut raw = Raw::new(connect_from(PROXY, server.local_addr()).await);
+        raw.send(v1("198.51.100.9")).await;
+        raw.line().await;
+        raw.send("CONNECT {\"user\":\"u\",\"pass\":\"wrong\"}\r\n").await;
+        assert_eq!(raw.expect_closed().await, "-ERR 'Authorization Violation'\r\n");
+    }
+    let throttle = server.gate().throttle();
+    assert_eq!(throttle.failures("198.51.100.9".parse().unwrap()), 2);
+    assert_eq!(throttle.failures(PROXY.into()), 0, "the proxy's own address is not held");
+    server.shutdown().await;
+}
