@@ -338,3 +338,34 @@ async fn failed_logins_are_held_against_the_client_not_the_proxy() {
     assert_eq!(throttle.failures(PROXY.into()), 0, "the proxy's own address is not held");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn tls_clients_behind_haproxy_handshake_after_the_header() {
+    let Some(binary) = haproxy_binary() else { return };
+    let dir = temp_dir("proxy-tls");
+    let ca = warden::tls::Ca::new("test CA").unwrap();
+    let server_cert = ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+    for (name, pem) in [("ca.pem", &ca.issued().cert_pem), ("server.pem", &server_cert.cert_pem)] {
+        std::fs::write(dir.join(name), pem).unwrap();
+    }
+    std::fs::write(dir.join("server-key.pem"), &server_cert.key_pem).unwrap();
+    let server = warden(&format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\" }}",
+        dir.join("server.pem").display(),
+        dir.join("server-key.pem").display()
+    ))
+    .await;
+    let lb = haproxy(&binary, server.local_addr(), "send-proxy-v2").await;
+    let client = within(
+        async_nats::ConnectOptions::new()
+            .add_root_certificates(dir.join("ca.pem"))
+            .require_tls(true)
+            .connect(format!("tls://localhost:{}", lb.addr.port())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(client.server_info().client_ip, "127.0.0.1");
+    within(client.flush()).await.unwrap();
+    assert_eq!(connz_ips(&server).await, vec!["127.0.0.1"]);
+    server.shutdown().await;
+}
