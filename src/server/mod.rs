@@ -649,6 +649,9 @@ async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
 async fn accept_loop(node: Arc<Node>, listener: TcpListener, done: mpsc::Sender<()>) {
     let broker = node.broker.clone();
     let proxies = proxied::ClientProxies::new(&broker.opts).map(Arc::new);
+    if proxies.is_some() {
+        info!(trusted = ?broker.opts.trusted_proxies, "PROXY protocol required from trusted proxies on the client listener");
+    }
     // A trusted proxy speaks for many clients: only the listener-wide
     // budget applies to it.
     let exempt = proxies.as_ref().map(|p| p.proxies().trusted().to_vec()).unwrap_or_default();

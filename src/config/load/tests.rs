@@ -779,6 +779,7 @@ fn proxy_protocol_needs_trusted_proxies_and_the_reverse() {
     let o = ok("proxy_protocol: true\ntrusted_proxies: [\"10.0.0.0/8\", \"192.0.2.1\"]").options;
     assert!(o.proxy_protocol);
     assert_eq!(o.trusted_proxies, vec!["10.0.0.0/8".to_owned(), "192.0.2.1".to_owned()]);
+    assert!(summary::summary(&o).contains("PROXY protocol (header required): client from 2 trusted range(s)\n"));
     for (text, says) in [
         ("proxy_protocol: true", "proxy_protocol needs `trusted_proxies"),
         ("trusted_proxies: [\"10.0.0.0/8\"]", "used only with `proxy_protocol: true`"),
