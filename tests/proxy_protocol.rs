@@ -369,3 +369,14 @@ async fn tls_clients_behind_haproxy_handshake_after_the_header() {
     assert_eq!(connz_ips(&server).await, vec!["127.0.0.1"]);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_header() {
+    let server = warden("").await;
+    let mut waiting = Raw::new(connect_from(PROXY, server.local_addr()).await);
+    waiting.send("PROXY TCP4 1.2").await;
+    let started = std::time::Instant::now();
+    within(server.shutdown()).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
+    assert_eq!(waiting.expect_closed().await, "");
+}

@@ -107,7 +107,10 @@ async fn read_header(
     peer: SocketAddr,
     slot: &PendingSlot,
 ) -> Option<SocketAddr> {
+    let mut shutdown = broker.shutdown_signal();
     let read = tokio::select! {
+        // Shutdown waits for no header (nor lets one register a client).
+        () = crate::broker::stopping(&mut shutdown) => return None,
         () = slot.evicted() => {
             debug!(%peer, "PROXY header wait gave way to a newer connection");
             return None;
