@@ -10,8 +10,9 @@
 //! rule: a receiver must not guess whether a header is there), so the INFO
 //! carries the client's address and TLS starts after the header. From
 //! anyone else the connection goes on as an ordinary one, and a header it
-//! sends is no protocol operation: the session answers `-ERR` and closes
-//! (or, under TLS, the handshake fails).
+//! sends is refused by what reads it there: the NATS session and the leaf
+//! session answer `-ERR` and close, the WebSocket upgrade answers 400, a
+//! TLS handshake fails. Nothing of it is believed.
 //!
 //! The accept rate: at accept a trusted proxy has only the listener-wide
 //! budget (it speaks for many clients); the per-address budget
