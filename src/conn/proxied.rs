@@ -11,7 +11,7 @@
 //! carries the client's address and TLS starts after the header. From
 //! anyone else the connection goes on as an ordinary one, and a header it
 //! sends is refused by what reads it there: the NATS session and the leaf
-//! session answer `-ERR` and close, the WebSocket upgrade answers 400, a
+//! session answer `-ERR` and close, the WebSocket upgrade an HTTP error, a
 //! TLS handshake fails. Nothing of it is believed.
 //!
 //! The accept rate: at accept a trusted proxy has only the listener-wide
