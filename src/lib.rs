@@ -70,8 +70,10 @@
 //! releasing it) the trie's read lock, then a client's `meta`, never two at
 //! once. The cluster takes its interest map before its route map; its
 //! `soliciting` and `unreachable` maps are leaves, each taken alone. The
-//! leaf hub's account map is taken alone (it appends to a leaf's outbound
-//! queue under it, whose mutex is a leaf of every order).
+//! leaf hub's account map is taken before the account registry's map and
+//! an account's state (read under it for the account's mapping sources;
+//! neither is ever held while the hub is called) and it appends to a
+//! leaf's outbound queue under it, whose mutex is a leaf of every order.
 //! Sessions (client, route and leaf) hold no lock across a batch: they are owned
 //! by their driver task.
 #![forbid(unsafe_code)]

@@ -290,3 +290,32 @@ async fn max_connections_zero_refuses_every_client_as_nats_server() {
     assert_eq!(varz["max_connections"], -1, "{varz}");
     log_line(&log, &["maximum connections exceeded"]).await;
 }
+
+/// A reload that takes a connection type away from a user closes that
+/// user's connections of that type, and only those (as nats-server's
+/// reload re-checks every client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_disallows_a_connection_type_closes_those_connections() {
+    let ws_port = free_port();
+    let config = |types: &str| {
+        format!(
+            "websocket {{ listen: 127.0.0.1:{ws_port}, no_tls: true }}\nauthorization {{ users [\n\
+             {{user: svc, password: s-pass, allowed_connection_types: [{types}]}}\n] }}\n"
+        )
+    };
+    let server = start(options_from(&config("STANDARD, WEBSOCKET"))).await;
+    let (mut tcp, _) = Raw::connect(server.local_addr()).await;
+    tcp.send("CONNECT {\"verbose\":false,\"user\":\"svc\",\"pass\":\"s-pass\"}\r\nPING\r\n").await;
+    tcp.expect("PONG").await;
+    let ws = async_nats::ConnectOptions::with_user_and_password("svc".into(), "s-pass".into())
+        .connect(format!("ws://127.0.0.1:{ws_port}"));
+    let ws = within(ws).await.unwrap();
+    let mut sub = ws.subscribe("still.here").await.unwrap();
+    ws.flush().await.unwrap();
+
+    server.reload(&options_from(&config("WEBSOCKET"))).unwrap();
+    assert_eq!(tcp.expect_closed().await, "-ERR 'Authorization Violation'\r\n");
+    ws.publish("still.here", "yes".into()).await.unwrap();
+    assert_eq!(within(sub.next()).await.unwrap().payload, "yes", "the WebSocket connection stays");
+    server.shutdown().await;
+}

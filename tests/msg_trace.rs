@@ -394,10 +394,17 @@ async fn a_mixed_cluster_with_nats_server_2_15_links_the_events_both_ways() {
         publisher.send(hpub(&("foo", None, vec![("Nats-Trace-Dest", dest)]))).await;
         assert!(drain(&mut publisher).await.is_empty());
     }
+    let events = linked_events(&mut ours_sub).await;
+    assert_linked(&events, 1);
+}
+
+/// The four events of a message traced from each of two linked servers
+/// ("ours" to `trace.ours`, "ref" to `trace.ref`), as `sub` reads them.
+async fn linked_events(sub: &mut Raw) -> Vec<Value> {
     let mut events: Vec<Value> = Vec::new();
     common::within(async {
         while events.len() < 4 {
-            for line in drain(&mut ours_sub).await {
+            for line in drain(sub).await {
                 if let Some((head, json)) = line.split_once(" | ") {
                     if head.starts_with("MSG trace.") {
                         events.push(serde_json::from_str(json).unwrap());
@@ -407,6 +414,13 @@ async fn a_mixed_cluster_with_nats_server_2_15_links_the_events_both_ways() {
         }
     })
     .await;
+    events
+}
+
+/// Each server's event of the other's message: the origin's lists the
+/// link (connection `kind`) with hop 1 and no error, the next server's
+/// starts with its ingress from the origin over that link, hop 1.
+fn assert_linked(events: &[Value], kind: u8) {
     for (origin, other, dest) in [("ours", "ref", "trace.ours"), ("ref", "ours", "trace.ref")] {
         let of = |server: &str| -> &Value {
             events
@@ -416,12 +430,13 @@ async fn a_mixed_cluster_with_nats_server_2_15_links_the_events_both_ways() {
         };
         let (first, second) = (of(origin), of(other));
         assert_eq!(first["hops"], 1, "{first:#}");
-        let route = first["events"].as_array().unwrap().iter().find(|e| e["kind"] == 1).unwrap();
-        assert_eq!((&route["name"], &route["hop"]), (&other.into(), &"1".into()), "{first:#}");
-        assert!(route.get("error").is_none(), "{first:#}");
+        let link = first["events"].as_array().unwrap().iter().find(|e| e["kind"] == kind).unwrap();
+        assert_eq!((&link["name"], &link["hop"]), (&other.into(), &"1".into()), "{first:#}");
+        assert!(link.get("error").is_none(), "{first:#}");
         let ingress = &second["events"][0];
-        assert_eq!((&ingress["kind"], &ingress["name"]), (&1.into(), &origin.into()), "{second:#}");
+        assert_eq!((&ingress["kind"], &ingress["name"]), (&kind.into(), &origin.into()), "{second:#}");
         assert_eq!(second["request"]["header"]["Nats-Trace-Hop"][0], "1", "{second:#}");
+        assert_eq!(second["events"][1]["kind"], 0, "delivered to the client there: {second:#}");
     }
 }
 
@@ -474,4 +489,103 @@ async fn account_sampling_traces_a_share_and_disables_the_rest() {
         let (events, _, _) = count(&got);
         assert!((100..=230).contains(&events), "{addr}: {events} of {N} traced at 40%");
     }
+}
+
+/// Leaf connections between warden and nats-server 2.15.1, warden the hub
+/// and then the leaf: both sides say they trace (`proto` 3), so a traced
+/// message crosses with its hop and the other side publishes its own event
+/// (kind 4, leaf), within its account; each side's client reads both.
+async fn leaf_linked(warden_is_hub: bool) {
+    let Some(binary) = common::deps::nats_server_2_15() else { return };
+    let base = |name: &str| CONFIG.replace("server_name: tr", &format!("server_name: {name}"));
+    // The leaf user of the hub, in A.
+    let hub_accounts =
+        |name: &str| base(name).replace("{user: a, password: p,", "{user: leaf, password: p}, {user: a, password: p,");
+    let (ref_client, leaf_port) = (free_port(), free_port());
+    let ours_config;
+    let ref_config;
+    if warden_is_hub {
+        ours_config = format!("{}\nleafnodes {{ listen: \"127.0.0.1:{leaf_port}\" }}\n", hub_accounts("ours"));
+        ref_config = format!(
+            "listen: \"127.0.0.1:{ref_client}\"\n{}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://leaf:p@127.0.0.1:{leaf_port}\", account: A }} ] }}\n",
+            base("ref")
+        );
+    } else {
+        ref_config = format!(
+            "listen: \"127.0.0.1:{ref_client}\"\n{}\nleafnodes {{ listen: \"127.0.0.1:{leaf_port}\" }}\n",
+            hub_accounts("ref")
+        );
+        ours_config = format!(
+            "{}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://leaf:p@127.0.0.1:{leaf_port}\", account: A }} ] }}\n",
+            base("ours")
+        );
+    }
+    let (ours, _reference) = if warden_is_hub {
+        let ours = start(options_from(&ours_config)).await;
+        (ours, spawn_nats_server(&binary, "msg-trace-leaf-ref", &ref_config))
+    } else {
+        let reference = spawn_nats_server(&binary, "msg-trace-hub-ref", &ref_config);
+        wait_listening(SocketAddr::from(([127, 0, 0, 1], leaf_port))).await;
+        (start(options_from(&ours_config)).await, reference)
+    };
+    let ref_addr = SocketAddr::from(([127, 0, 0, 1], ref_client));
+    wait_listening(ref_addr).await;
+    let our_addr: SocketAddr = url(&ours).trim_start_matches("nats://").parse().unwrap();
+    let mut ours_sub = login(our_addr, "a", "ours-sub").await;
+    ours_sub.send("SUB foo 1\r\nSUB trace.> 2\r\n").await;
+    pong(&mut ours_sub).await;
+    let mut ref_sub = login(ref_addr, "a", "ref-sub").await;
+    ref_sub.send("SUB foo 1\r\nSUB trace.> 2\r\n").await;
+    pong(&mut ref_sub).await;
+    // Interest crosses the leaf connection asynchronously: untraced probes
+    // each way until each side's subscriber hears the other side.
+    for (from, to) in [(our_addr, &mut ref_sub), (ref_addr, &mut ours_sub)] {
+        let mut probe = login(from, "a", "probe").await;
+        common::within(async {
+            loop {
+                probe.send("PUB foo 5\r\nprobe\r\n").await;
+                if drain(to).await.iter().any(|l| l.contains("| probe")) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let _ = drain(&mut ours_sub).await;
+    let _ = drain(&mut ref_sub).await;
+    for (from, dest) in [(our_addr, "trace.ours"), (ref_addr, "trace.ref")] {
+        let mut publisher = login(from, "a", "pubber").await;
+        publisher.send(hpub(&("foo", None, vec![("Nats-Trace-Dest", dest)]))).await;
+        assert!(drain(&mut publisher).await.is_empty());
+    }
+    for sub in [&mut ours_sub, &mut ref_sub] {
+        let events = linked_events(sub).await;
+        assert_linked(&events, 4);
+    }
+    ours.shutdown().await;
+}
+
+/// Runs `scenario` on a runtime of its own, on a thread with an 8 MiB
+/// stack: the leaf scenario's future, polled whole, outgrows a test
+/// thread's 2 MiB in a debug build.
+fn on_a_large_stack(scenario: impl std::future::Future<Output = ()> + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(scenario);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn a_warden_hub_and_a_nats_server_2_15_leaf_link_the_events_both_ways() {
+    on_a_large_stack(leaf_linked(true));
+}
+
+#[test]
+fn a_warden_leaf_and_a_nats_server_2_15_hub_link_the_events_both_ways() {
+    on_a_large_stack(leaf_linked(false));
 }

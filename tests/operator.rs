@@ -152,14 +152,16 @@ async fn scenario(url: &str, fx: &Fixtures, live_defaults: bool) {
     carol.publish("scoped.carol.x", "x".into()).await.unwrap();
     assert_eq!(next_subject(&mut own).await, "scoped.carol.x");
 
-    // A service import through an activation token, and a stream import
-    // renamed by its local subject.
+    // A service import through an activation token (with `share`: the
+    // service is told who asked), and a stream import renamed by its
+    // local subject.
     let mut requests = service.subscribe("svc.>").await.unwrap();
     service.flush().await.unwrap();
     let responder = service.clone();
     let answering = tokio::spawn(async move {
         if let Some(msg) = requests.next().await {
-            responder.publish(msg.reply.unwrap(), "pong".into()).await.unwrap();
+            let info = msg.headers.as_ref().and_then(|h| h.get("Nats-Request-Info")).map(|v| v.to_string());
+            responder.publish(msg.reply.unwrap(), info.unwrap_or_default().into()).await.unwrap();
             responder.flush().await.unwrap();
         }
     });
@@ -179,7 +181,9 @@ async fn scenario(url: &str, fx: &Fixtures, live_defaults: bool) {
         }
     })
     .await;
-    assert_eq!(&answer.payload[..], b"pong");
+    let info: Value = serde_json::from_slice(&answer.payload).expect("the request carried Nats-Request-Info");
+    assert_eq!(info["acc"], fx.account("A"), "{info}");
+    assert!(info["id"].as_u64().is_some_and(|id| id > 0) && info["kind"] == "Client", "shared: {info}");
     answering.await.unwrap();
     let mut feed = alice.subscribe("b.feed.>").await.unwrap();
     let first = until_delivered(&mut feed, || async {
@@ -763,5 +767,83 @@ async fn a_user_jwts_rate_exceeded_close_tag_cuts_a_flooder() {
     let mut sub = alice.subscribe("a.still").await.unwrap();
     alice.publish("a.still", "here".into()).await.unwrap();
     within(sub.next()).await.expect("the neighbour goes on");
+    server.shutdown().await;
+}
+
+/// Pushes an account JWT through `$SYS.REQ.CLAIMS.UPDATE`; the reply.
+async fn push(sys: &async_nats::Client, token: String) -> Value {
+    let reply = within(sys.request("$SYS.REQ.CLAIMS.UPDATE", token.into())).await.unwrap();
+    serde_json::from_slice(&reply.payload).unwrap()
+}
+
+/// An account JWT's `mappings` claim (written by the official Go library)
+/// applies as a config account's `mappings {}` does: a transform function,
+/// weights, a cluster-scoped entry. A pushed update replaces them; an
+/// invalid one is refused with the answer nats-server 2.15.1 gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_jwt_mappings_apply_and_are_replaced_by_updates() {
+    let Some(fx) = fixtures("operator-mappings") else { return };
+    let store = fx.store("operator-mappings-store");
+    let server = start(options_from(&fx.directory_config(0, &store))).await;
+    let url = format!("nats://{}", server.local_addr());
+    let sys = connect(&url, &fx.creds("sys")).await.expect("the system user connects");
+    let mapper = connect(&url, &fx.creds("mapper")).await.expect("M's user connects");
+    let mut seen = mapper.subscribe("m.>").await.unwrap();
+    assert_eq!(
+        until_delivered(&mut seen, || async { mapper.publish("m.in.x", "".into()).await.unwrap() }).await,
+        "m.out.x"
+    );
+    mapper.publish("m.scoped", "".into()).await.unwrap();
+    assert_eq!(next_subject(&mut seen).await, "m.anywhere", "not in cluster east: the unscoped entry");
+    let (mut left, mut right) = (0, 0);
+    for _ in 0..200 {
+        mapper.publish("m.split", "".into()).await.unwrap();
+        match next_subject(&mut seen).await.as_str() {
+            "m.left" => left += 1,
+            "m.right" => right += 1,
+            other => panic!("m.split became {other}"),
+        }
+    }
+    // Binomial(200, 0.5): 5 standard deviations is about 35.
+    assert!((65..=135).contains(&left) && left + right == 200, "{left} left, {right} right");
+
+    // Invalid mappings are refused whole, as nats-server 2.15.1 refuses
+    // them (the same answer), and change nothing.
+    let bad = push(&sys, fx.text("bad_m")).await;
+    assert_eq!(bad["error"]["code"], 500, "{bad}");
+    let said = bad["error"]["description"].as_str().unwrap().to_owned();
+    assert!(said.starts_with("jwt validation failed - validation errors: [Mapping \"m.in.*\" exceeds 100%"), "{said}");
+    if let Some(binary) = common::deps::nats_server_2_15() {
+        let port = free_port();
+        let ns_store = fx.store("operator-mappings-ns-store");
+        let _ns = spawn_nats_server(&binary, "operator-mappings-ns", &fx.directory_config(port, &ns_store));
+        let ns_url = format!("nats://127.0.0.1:{port}");
+        let ns_sys = connect_retrying(&ns_url, &fx.creds("sys")).await;
+        let ns_bad = push(&ns_sys, fx.text("bad_m")).await;
+        assert_eq!(ns_bad["error"]["description"].as_str().unwrap(), said, "warden {bad}, nats-server {ns_bad}");
+    }
+    // The Go library lets an unknown function through; no server can
+    // apply it (nats-server loads the account without the mapping).
+    let bad_fn = push(&sys, fx.text("bad_fn_m")).await;
+    assert_eq!(bad_fn["error"]["code"], 500, "{bad_fn}");
+    assert!(bad_fn["error"]["description"].as_str().unwrap().contains("unknown function"), "{bad_fn}");
+    mapper.publish("m.in.y", "".into()).await.unwrap();
+    assert_eq!(next_subject(&mut seen).await, "m.out.y", "the refused pushes changed nothing");
+
+    // The update replaces the mappings: m.in.* moves, m.split is gone.
+    let updated = push(&sys, fx.text("updated_m")).await;
+    assert_eq!(updated["data"]["message"], "jwt updated", "{updated}");
+    within(async {
+        loop {
+            mapper.publish("m.in.z", "".into()).await.unwrap();
+            match next_subject(&mut seen).await.as_str() {
+                "m.moved.z" => break,
+                before => assert_eq!(before, "m.out.z"),
+            }
+        }
+    })
+    .await;
+    mapper.publish("m.split", "".into()).await.unwrap();
+    assert_eq!(next_subject(&mut seen).await, "m.split", "a mapping the update left out is gone");
     server.shutdown().await;
 }

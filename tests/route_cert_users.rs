@@ -7,11 +7,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::peers::*;
 use common::*;
-use futures::StreamExt;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
@@ -83,20 +81,6 @@ fn route_url(server: &Server) -> String {
 
 async fn client(url: &str) -> async_nats::Client {
     within(async_nats::connect(url)).await.unwrap()
-}
-
-/// Publishes on `subject` until `sub` receives it (interest crosses
-/// asynchronously, and a nats-server's cannot be inspected from here).
-async fn probe_until_received(publisher: &async_nats::Client, subject: &str, sub: &mut async_nats::Subscriber) {
-    for i in 0..100 {
-        publisher.publish(subject.to_owned(), i.to_string().into()).await.unwrap();
-        publisher.flush().await.unwrap();
-        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
-            assert_eq!(m.subject.as_str(), subject);
-            return;
-        }
-    }
-    panic!("{subject} never crossed the route");
 }
 
 /// Waits until `server` has refused `n` route logins.

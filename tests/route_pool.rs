@@ -65,21 +65,6 @@ async fn login(url: &str, user: &str, pass: &str) -> async_nats::Client {
     login_retrying(url, user, pass).await
 }
 
-/// Publishes on `subject` from `publisher` until `sub` receives it
-/// (interest reaches a nats-server asynchronously and cannot be inspected
-/// from here).
-async fn probe_until_received(publisher: &async_nats::Client, subject: &str, sub: &mut async_nats::Subscriber) {
-    for i in 0..100 {
-        publisher.publish(subject.to_owned(), i.to_string().into()).await.unwrap();
-        publisher.flush().await.unwrap();
-        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
-            assert_eq!(m.subject.as_str(), subject);
-            return;
-        }
-    }
-    panic!("{subject} never arrived");
-}
-
 /// Every tenant's messages cross both ways between the servers at
 /// `one` and `two` (client URLs), and `$SYS.REQ.SERVER.PING` from the
 /// system account on `one` is answered by both servers.

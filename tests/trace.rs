@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::binary::{log_line, serve_logged};
+use common::binary::{log_line, serve_file_logged, serve_logged, signal};
 use common::Raw;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,5 +45,41 @@ async fn every_op_in_and_out_is_traced_and_no_secret_is() {
     assert!(!lines.iter().any(|l| l.contains("sys.quiet")), "the system account is not traced");
     for secret in ["s3cret-pw", "sys-secret"] {
         assert!(!lines.iter().any(|l| l.contains(secret)), "{secret} leaked into the log");
+    }
+}
+
+/// A reload turns the trace on and off for connections already open (and
+/// the log level with it), as nats-server's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_turns_the_trace_on_and_off_for_live_connections() {
+    let dir = common::temp_dir("trace-reload");
+    let conf = dir.join("warden.conf");
+    let write = |trace: bool| std::fs::write(&conf, format!("listen: 127.0.0.1:0\ntrace: {trace}\n")).unwrap();
+    write(false);
+    let (server, addr, log) = serve_file_logged(&conf).await;
+    let (mut raw, _) = Raw::connect(addr).await;
+    raw.send("CONNECT {\"verbose\":false}\r\nPUB before.reload 0\r\n\r\nPING\r\n").await;
+    raw.expect("PONG").await;
+
+    write(true);
+    signal(&server.0, "-HUP");
+    log_line(&log, &["Reloaded: trace = true"]).await;
+    raw.send("PUB while.on 0\r\n\r\nPING\r\n").await;
+    raw.expect("PONG").await;
+    log_line(&log, &["<<- [PUB while.on 0]"]).await;
+    log_line(&log, &["->> [PONG]"]).await;
+
+    write(false);
+    signal(&server.0, "-HUP");
+    log_line(&log, &["Reloaded: trace = false"]).await;
+    raw.send("PUB while.off 0\r\n\r\nPING\r\n").await;
+    raw.expect("PONG").await;
+    // One more reload, logged after anything the PUB above could have.
+    signal(&server.0, "-HUP");
+    let reloads = || log.lock().unwrap().iter().filter(|l| l.contains("configuration reloaded")).count();
+    common::peers::eventually("the third reload", || reloads() == 3).await;
+    let lines = log.lock().unwrap().clone();
+    for quiet in ["before.reload", "while.off"] {
+        assert!(!lines.iter().any(|l| l.contains(quiet)), "{quiet} was traced");
     }
 }

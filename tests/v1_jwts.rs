@@ -133,3 +133,52 @@ async fn a_v1_user_logs_in_on_nats_server_2_15_and_on_warden_alike() {
     }
     server.shutdown().await;
 }
+
+/// nats.py's own JWT tests log in with `.creds` files whose JWTs are v1
+/// (2019 `nsc`): the stock Python client, with the same kind of file,
+/// reading the JWT and signing the nonce itself, and, as those tests also
+/// do, with `user_jwt_cb` and `signature_cb`; Zed's account aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_py_logs_in_with_v1_creds_as_its_own_jwt_tests_do() {
+    let Some(python) = common::deps::python() else { return };
+    let v1 = v1_setup();
+    let dir = common::temp_dir("v1-jwts-py");
+    let creds = dir.join("alice.creds");
+    std::fs::write(&creds, &v1.alice).unwrap();
+    let server = start(options_from(&v1.config_body)).await;
+    let url = format!("nats://{}", server.local_addr());
+    const PY: &str = r#"
+import asyncio, base64, sys, nats, nkeys
+async def main():
+    url, creds = sys.argv[1], sys.argv[2]
+    nc = await nats.connect(url, user_credentials=creds, allow_reconnect=False)
+    sub = await nc.subscribe("v1.py")
+    await nc.flush()
+    await nc.publish("v1.py", b"from creds")
+    print((await sub.next_msg(timeout=5)).data.decode())
+    await nc.close()
+    text = open(creds).read().split("\n")
+    jwt = text[1].encode()
+    seed = text[[i for i, l in enumerate(text) if "SEED" in l][0] + 1].encode()
+    def user_jwt_cb():
+        return jwt
+    def signature_cb(nonce):
+        # As nats.py's tests sign: standard base64, padded.
+        return base64.b64encode(nkeys.from_seed(seed).sign(nonce.encode()))
+    nc = await nats.connect(url, user_jwt_cb=user_jwt_cb, signature_cb=signature_cb, allow_reconnect=False)
+    sub = await nc.subscribe("v1.cb")
+    await nc.flush()
+    await nc.publish("v1.cb", b"from callbacks")
+    print((await sub.next_msg(timeout=5)).data.decode())
+    await nc.close()
+asyncio.run(main())
+"#;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python).arg("-c").arg(PY).arg(url).arg(creds).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim(), "from creds\nfrom callbacks", "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    server.shutdown().await;
+}

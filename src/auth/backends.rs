@@ -156,7 +156,7 @@ pub struct UserEntry {
 /// in on `facts`' kind of connection (nats-server's `connectionTypeAllowed`:
 /// an empty list allows every kind).
 fn connection_allowed(allowed: &[String], facts: &ConnectionFacts) -> bool {
-    allowed.is_empty() || allowed.iter().any(|t| t == facts.connection.jwt_name())
+    super::connection_type_allowed(allowed, facts.connection)
 }
 
 /// One configured nkey user.
@@ -184,6 +184,7 @@ impl NkeyEntry {
             credential_fingerprint(nkey),
         );
         identity.limits.rate = self.rate_limit;
+        identity.connection_types = self.connection_types.as_slice().into();
         identity
     }
 }
@@ -263,6 +264,7 @@ impl UsersAuth {
         let mut identity =
             Identity::new(Some(name.to_owned()), entry.account.clone(), entry.permissions.clone(), entry.credential);
         identity.limits.rate = entry.rate_limit;
+        identity.connection_types = entry.connection_types.as_slice().into();
         Some(identity)
     }
 

@@ -177,6 +177,23 @@ pub struct Identity {
     /// callout account), so it may subscribe to `$SYS.REQ.USER.AUTH` and
     /// answer into `$SYS._INBOX.>`.
     pub serves_callout: bool,
+    /// A configured user's `allowed_connection_types` (upper case; empty:
+    /// every kind), checked at login and again by a reload, which closes
+    /// the connections of a kind no longer allowed (as nats-server).
+    pub connection_types: Arc<[String]>,
+}
+
+impl Identity {
+    /// Whether a connection of kind `connection` may hold this identity.
+    pub fn allows(&self, connection: ConnectionType) -> bool {
+        connection_type_allowed(&self.connection_types, connection)
+    }
+}
+
+/// Whether `allowed_connection_types` (upper case) lets `connection` in
+/// (nats-server's `connectionTypeAllowed`: an empty list allows every kind).
+pub(crate) fn connection_type_allowed(allowed: &[String], connection: ConnectionType) -> bool {
+    allowed.is_empty() || allowed.iter().any(|t| t == connection.jwt_name())
 }
 
 /// Limits of one user's connections; `None` = none of its own.
@@ -204,6 +221,7 @@ impl Identity {
             jwt: None,
             delegated: false,
             serves_callout: false,
+            connection_types: Arc::from([]),
         }
     }
 

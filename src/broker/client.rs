@@ -242,12 +242,12 @@ impl Client {
         self.lnoc.store(on, Ordering::Relaxed);
     }
 
-    /// Records that a route peer traces messages itself.
+    /// Records that a route or leaf peer traces messages itself.
     pub fn set_traces(&self, on: bool) {
         self.traces.store(on, Ordering::Relaxed);
     }
 
-    /// Whether a route peer traces messages itself.
+    /// Whether a route or leaf peer traces messages itself.
     pub fn traces(&self) -> bool {
         self.traces.load(Ordering::Relaxed)
     }

@@ -15,7 +15,8 @@ use tracing::warn;
 use super::account::{Account, ServiceImport, StreamImport};
 use super::origin::{Origin, Via};
 use super::router::{Claim, MatchCache, SubKind, Subscription};
-use super::{Append, Broker, Client, ClientKind, InboxMsg, Trace};
+use super::{Append, Broker, Client, ClientInfo, ClientKind, InboxMsg, Trace};
+use crate::proto::headers;
 use crate::proto::msg_trace::{self, error as trace_error};
 use crate::proto::route::{rmsg_len_bound, write_rmsg, FrameTo};
 
@@ -80,6 +81,10 @@ pub struct Fanout {
     /// publisher around [`Fanout::publish`]; `None` on the hot path, which
     /// then pays one test per delivery).
     pub trace: Option<Box<Trace>>,
+    /// The connection whose messages this fans out (a client or a leaf),
+    /// named in the `Nats-Request-Info` of its requests into service
+    /// imports; `None` for the server's own and a route's messages.
+    requester: Option<Arc<Client>>,
 }
 
 impl Fanout {
@@ -95,7 +100,14 @@ impl Fanout {
             max_fanout: 0,
             depth: 0,
             trace: None,
+            requester: None,
         }
+    }
+
+    /// The fan-out of `client`'s messages, which its requests into service
+    /// imports name as their requester.
+    pub fn of(client: &Arc<Client>) -> Self {
+        Fanout { requester: Some(client.clone()), ..Fanout::new(client.id) }
     }
 
     /// Starts a read batch.
@@ -223,15 +235,16 @@ impl Fanout {
         let mut sent = 0;
         let name = account.name.as_bytes();
         for (route, queues) in &routes {
-            // warden's routes and leafs neither trace what they receive nor
-            // advertise that they do (route `proto` 1): a trace-only
-            // message stops here, as nats-server stops it before a peer
-            // that would deliver it; a delivered one is sent on, noted as
-            // untraced from there.
+            // A peer (route or leaf) that traces what it receives (its
+            // `proto`, [`Client::traces`]) gets the message with a hop id
+            // and reports its own steps; before one that does not, a
+            // trace-only message stops here, as nats-server stops it
+            // before a peer that would deliver it, and a delivered one is
+            // sent on, noted as untraced from there.
             let mut hopped = Vec::new();
             let (mut header_len, mut body) = (msg.header_len, msg.message);
             if let Some(trace) = self.trace.as_mut() {
-                if route.kind == ClientKind::Route && route.traces() {
+                if route.traces() {
                     let hop = trace.next_hop();
                     if let Some(len) = msg.header_len {
                         header_len = Some(msg_trace::set_header(msg.message, len, msg_trace::HOP, &hop, &mut hopped));
@@ -499,6 +512,14 @@ impl Fanout {
                 header_len = Some(msg_trace::set_header(msg.message, len, msg_trace::DEST, &dest, &mut rewritten));
                 body = &rewritten;
             }
+        }
+        // Who asked, as only this server may say it (nats-server's
+        // `processServiceImport`): account and RTT, everything with `share`.
+        let mut with_info = Vec::new();
+        if let (Some(requester), 0) = (&self.requester, self.depth) {
+            let info = ClientInfo::request(requester, broker, import.shares());
+            header_len = Some(headers::with_request_info(header_len, body, &info, &mut with_info));
+            body = &with_info;
         }
         let reply = msg.reply.map(|r| import.open_request(r, now));
         let request = Message { subject: &subject, reply: reply.as_deref(), header_len, message: body };

@@ -41,7 +41,9 @@ mod msg_trace;
 mod origin;
 mod outbound;
 mod pending;
+mod protocol_trace;
 pub mod rate;
+mod request_info;
 mod router;
 mod security;
 
@@ -71,6 +73,8 @@ pub use msg_trace::{trace_server, Trace};
 pub use origin::{Origin, Via};
 pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};
 pub use pending::{Pending, PendingSlot};
+pub use protocol_trace::TraceLevel;
+pub use request_info::{ClientInfo, REQUEST_INFO};
 pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, ShadowSpec, SubKind, Subscription};
 pub use security::SecurityStats;
 
@@ -211,6 +215,10 @@ pub struct Broker {
     pub audit: AuditLog,
     /// Connection events for the system account's audit stream.
     pub events: EventHub,
+    /// The protocol trace, on or off (a reload changes it).
+    pub trace: TraceLevel,
+    /// The TLS listeners' certificate files, watched for rotation.
+    pub tls_rotation: Arc<crate::tls::Rotation>,
     /// Live clients by id and per address; locked only on connect, close
     /// and monitoring reads.
     registry: Mutex<Registry>,
@@ -228,6 +236,8 @@ impl Broker {
     /// The state of a server bound at `addr`, with identity `identity`.
     pub fn new(opts: Options, addr: SocketAddr, identity: ServerIdentity) -> Self {
         Broker {
+            trace: TraceLevel::new(opts.trace, opts.trace_verbose),
+            tls_rotation: Arc::default(),
             opts,
             identity,
             addr,
@@ -425,6 +435,22 @@ impl Broker {
     /// The live client with connection id `cid`.
     pub fn client(&self, cid: u64) -> Option<Arc<Client>> {
         self.registry.lock().clients.get(&cid).cloned()
+    }
+
+    /// Turns the protocol trace on or off, for the live clients too (a
+    /// reload); whether it changed. Routes and leaf connections are the
+    /// cluster's and the hub's to update.
+    pub fn set_trace(&self, on: bool, verbose: bool) -> bool {
+        if !self.trace.set(on, verbose) {
+            return false;
+        }
+        let system = self.accounts.system();
+        for client in self.clients() {
+            let account = client.meta.lock().account.clone();
+            let in_system = system.as_ref().is_some_and(|s| account.as_deref() == Some(&*s.name));
+            client.set_traced(self.trace.traces(in_system));
+        }
+        true
     }
 
     /// A snapshot of the live clients.

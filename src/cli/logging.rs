@@ -9,7 +9,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, MutexGuard};
 use tracing::field::Field;
@@ -178,14 +178,34 @@ impl Sink {
     }
 }
 
+/// Changes the level of the installed subscriber (a reload of `debug` or
+/// `trace`); `None` when `RUST_LOG` chose it, which a reload leaves alone.
+type SetFilter = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+static SET_FILTER: OnceLock<Option<SetFilter>> = OnceLock::new();
+
+/// The filter for `level`. At `trace`, only warden's own events (the
+/// protocol trace among them): the libraries' trace output is noise, and an
+/// HTTP client's could show the authorizer's Authorization header.
+fn level_filter(level: &str) -> EnvFilter {
+    EnvFilter::new(if level.eq_ignore_ascii_case("trace") { "info,warden=trace" } else { level })
+}
+
+/// Sets the log level of the running server (`debug`/`trace` changed by a
+/// reload, as nats-server applies them). Does nothing when `RUST_LOG` set
+/// the filter, which then stays in charge.
+pub fn set_level(level: &str) -> Result<(), String> {
+    match SET_FILTER.get() {
+        Some(Some(set)) => set(level_filter(level)),
+        Some(None) | None => Ok(()),
+    }
+}
+
 /// Sets up logging at `level` (`RUST_LOG` overrides it), to `sink`, as
 /// text lines or (`json`) one JSON object a line.
 pub fn init(level: &str, logtime: bool, json: bool, sink: Sink) {
-    // At `trace`, only warden's own events (the protocol trace among them):
-    // the libraries' trace output is noise, and an HTTP client's could show
-    // the authorizer's Authorization header.
-    let directive = if level.eq_ignore_ascii_case("trace") { "info,warden=trace".to_owned() } else { level.to_owned() };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directive));
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let reloadable = from_env.is_none();
+    let filter = from_env.unwrap_or_else(|| level_filter(level));
     let ansi = matches!(sink, Sink::Stderr) && io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let syslog = matches!(sink, Sink::Syslog(_));
     let logtime = logtime && !syslog;
@@ -196,11 +216,21 @@ pub fn init(level: &str, logtime: bool, json: bool, sink: Sink) {
     };
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_level(!syslog).with_target(!syslog);
+    // Each format is its own subscriber type, and so is its reload handle.
+    macro_rules! install {
+        ($builder:expr) => {{
+            let builder = $builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            let set: SetFilter = Box::new(move |filter| handle.reload(filter).map_err(|e| e.to_string()));
+            let _ = SET_FILTER.set(reloadable.then_some(set));
+            builder.init()
+        }};
+    }
     match (json, logtime) {
-        (true, true) => builder.json().init(),
-        (true, false) => builder.json().without_time().init(),
-        (false, true) => builder.fmt_fields(text_fields()).with_ansi(ansi).init(),
-        (false, false) => builder.fmt_fields(text_fields()).with_ansi(ansi).without_time().init(),
+        (true, true) => install!(builder.json()),
+        (true, false) => install!(builder.json().without_time()),
+        (false, true) => install!(builder.fmt_fields(text_fields()).with_ansi(ansi)),
+        (false, false) => install!(builder.fmt_fields(text_fields()).with_ansi(ansi).without_time()),
     }
 }
 

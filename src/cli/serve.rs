@@ -357,9 +357,15 @@ fn reload(server: &Server, flags: &Flags, restart_only: &RestartOnly) -> Result<
     for warning in &loaded.warnings {
         warn!("{warning}");
     }
-    match server.reload(&loaded.options) {
+    let mut options = loaded.options;
+    let level = log_level(flags, &options);
+    options.trace |= level.eq_ignore_ascii_case("trace");
+    match server.reload(&options) {
         Ok(warnings) => {
             warnings.iter().for_each(|w| warn!("{w}"));
+            if let Err(err) = logging::set_level(&level) {
+                error!("reload: the log level stays as it was: {err}");
+            }
             Ok(())
         }
         Err(err) => {

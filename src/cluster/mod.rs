@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
@@ -279,7 +279,8 @@ pub struct Cluster {
     /// sends its clients a new INFO then.
     client_urls: watch::Sender<u64>,
     /// TLS for routes (both directions), when `cluster { tls }` is set.
-    pub(crate) tls: Option<RouteTls>,
+    /// `Some` with route TLS; its certificates rotate (see [`Cluster::tls`]).
+    tls: Option<RwLock<RouteTls>>,
     /// Accepted route connections that have not authenticated yet.
     pending: Arc<crate::broker::Pending>,
 }
@@ -294,6 +295,8 @@ pub(crate) struct RouteTls {
     pub(crate) connector: tokio_rustls::TlsConnector,
     /// Handshake deadline.
     pub(crate) timeout: std::time::Duration,
+    /// What it presents, for logs and monitoring.
+    certificates: Vec<crate::tls::CertInfo>,
 }
 
 impl std::fmt::Debug for RouteTls {
@@ -316,10 +319,34 @@ pub(crate) fn route_tls(opts: &ClusterOptions) -> Result<Option<RouteTls>, Clust
         acceptor: tokio_rustls::TlsAcceptor::from(server.config),
         connector: tokio_rustls::TlsConnector::from(client),
         timeout: tls.timeout,
+        certificates: server.certificates,
     }))
 }
 
 impl Cluster {
+    /// Route TLS as it is now (certificates rotate), when routes use TLS.
+    pub(crate) fn tls(&self) -> Option<RouteTls> {
+        self.tls.as_ref().map(|t| t.read().clone())
+    }
+
+    /// Registers the route TLS files for rotation: both the acceptor and
+    /// the connector (which presents the same certificate) are rebuilt.
+    fn watch_certificates(self: &Arc<Self>) {
+        let (Some(current), Some(opts)) = (self.tls(), self.opts.tls.as_ref()) else { return };
+        let cluster = Arc::downgrade(self);
+        let watched = self.opts.clone();
+        let reload: crate::tls::Reload = Arc::new(move || {
+            let cluster = cluster.upgrade().ok_or("the cluster is gone")?;
+            let fresh = route_tls(&watched).map_err(|e| e.to_string())?.ok_or("route TLS is off")?;
+            let certificates = fresh.certificates.clone();
+            if let Some(tls) = &cluster.tls {
+                *tls.write() = fresh;
+            }
+            Ok(certificates)
+        });
+        self.broker.tls_rotation.watch("cluster", opts.files(), current.certificates, reload);
+    }
+
     /// Binds the route listener and starts accepting and soliciting routes.
     pub async fn start(broker: Arc<Broker>, guard: Guard, opts: ClusterOptions) -> Result<Arc<Cluster>, ClusterError> {
         let urls: Vec<RouteUrl> = opts
@@ -330,6 +357,7 @@ impl Cluster {
         let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await.map_err(ClusterError::Bind)?;
         let listen_addr = listener.local_addr().map_err(ClusterError::Bind)?;
         let cluster = Cluster::new(broker, guard, opts, listen_addr)?;
+        cluster.watch_certificates();
         info!("Listening for route connections on {listen_addr}");
         tokio::spawn(route::accept_loop(cluster.clone(), listener));
         for url in urls {
@@ -398,7 +426,7 @@ impl Cluster {
             unreachable: Mutex::new(HashMap::new()),
             changed: Notify::new(),
             client_urls: watch::channel(0).0,
-            tls,
+            tls: tls.map(RwLock::new),
             pending: Arc::new(crate::broker::Pending::new(
                 limits::MAX_PENDING_ROUTES,
                 limits::MAX_PENDING_ROUTES_PER_IP,

@@ -35,7 +35,7 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
         tokio::spawn(async move {
             let mut accepted =
                 Accepted { _slot: slot, deadline: Instant::now() + cluster.auth_timeout(), certificate: None };
-            match cluster.tls.clone() {
+            match cluster.tls() {
                 None => {
                     run_route(cluster, stream, peer, Dialled::No(accepted)).await;
                 }

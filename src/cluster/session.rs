@@ -240,7 +240,7 @@ impl RouteSession {
         now: Instant,
     ) -> Self {
         let broker = cluster.broker.clone();
-        client.set_traced(broker.opts.trace);
+        client.set_traced(broker.trace.on());
         let (solicited, target) = match solicited {
             Some((url, target)) => (Some(url), target),
             None => (None, Target::Pool(None)),

@@ -100,7 +100,7 @@ pub(crate) async fn solicit_loop(cluster: Arc<Cluster>, url: RouteUrl, dial: Dia
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 let peer = stream.peer_addr().unwrap_or(cluster.listen_addr);
-                let end = match cluster.tls.clone() {
+                let end = match cluster.tls() {
                     None => run_route(cluster.clone(), stream, peer, dialled()).await,
                     Some(tls) => {
                         let Ok(name) = rustls_pki_types::ServerName::try_from(url.host.clone()) else {

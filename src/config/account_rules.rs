@@ -214,7 +214,7 @@ impl Import {
     /// The subject (pattern) in the importing account.
     pub fn local_subject(&self) -> String {
         match &self.kind {
-            ImportKind::Service { to } => to.clone(),
+            ImportKind::Service { to, .. } => to.clone(),
             ImportKind::Stream { local: LocalSubject::Same } => self.subject.clone(),
             ImportKind::Stream { local: LocalSubject::Prefix(p) } => format!("{p}.{}", self.subject),
             ImportKind::Stream { local: LocalSubject::To(to) } => to.clone(),
@@ -226,7 +226,7 @@ impl Import {
     /// requests are published to, to the exporter's.
     pub fn transform(&self) -> Result<Transform, crate::subject::TransformError> {
         match &self.kind {
-            ImportKind::Service { to } => Transform::new(to, &self.subject),
+            ImportKind::Service { to, .. } => Transform::new(to, &self.subject),
             ImportKind::Stream { local: LocalSubject::Same } => Transform::new(&self.subject, &self.subject),
             ImportKind::Stream { local: LocalSubject::Prefix(p) } => Transform::with_prefix(&self.subject, p),
             ImportKind::Stream { local: LocalSubject::To(to) } => Transform::new(&self.subject, to),

@@ -186,12 +186,12 @@ pub(crate) static ACCOUNT: Block<Account> = Block {
             |e, b, _| {
                 for (i, item) in section::array(&e.value, "imports")?.iter().enumerate() {
                     let import = import(item, &mut b.warnings)?;
-                    if let ImportKind::Service { to } = &import.kind {
+                    if let ImportKind::Service { to, .. } = &import.kind {
                         if let Some(dup) = b
                             .account
                             .imports
                             .iter()
-                            .find(|i| matches!(&i.kind, ImportKind::Service { to: t } if t == to))
+                            .find(|i| matches!(&i.kind, ImportKind::Service { to: t, .. } if t == to))
                         {
                             return Err(ConfigError::at(
                             ErrorKind::Conflict,
@@ -424,8 +424,7 @@ pub(crate) static EXPORT: Block<ExportB> = Block {
         Key(
             &Opt::new(&["allow_trace"], Ty::Bool, Reload::Yes)
                 .means("Message traces (`Nats-Trace-Dest`) may follow requests into this service")
-                .default("false")
-                .differs("Traces do not cross leaf connections yet"),
+                .default("false"),
             |e, b, _| {
                 if !b.is_service {
                     return Err(conflict(e, "Detected allow_trace directive on non-service"));
@@ -496,6 +495,7 @@ pub(crate) struct ImportB {
     /// Where a stream's messages land, from `prefix` or `to`.
     local: LocalSubject,
     allow_trace: bool,
+    share: bool,
     warnings: Vec<String>,
 }
 
@@ -509,12 +509,13 @@ fn import(value: &Value, warnings: &mut Vec<String>) -> Result<Import, ConfigErr
         to: None,
         local: LocalSubject::Same,
         allow_trace: false,
+        share: false,
         warnings: Vec::new(),
     };
     IMPORT.read_value("an import", value, &mut b)?;
     warnings.append(&mut b.warnings);
     let kind = match b.is_service {
-        true => ImportKind::Service { to: b.to.unwrap_or_else(|| b.subject.clone()) },
+        true => ImportKind::Service { to: b.to.unwrap_or_else(|| b.subject.clone()), share: b.share },
         false => ImportKind::Stream { local: b.to.map_or(b.local, LocalSubject::To) },
     };
     Ok(Import { account: b.account, subject: b.subject, kind, allow_trace: b.allow_trace, pos: value.pos.to_string() })
@@ -577,8 +578,7 @@ pub(crate) static IMPORT: Block<ImportB> = Block {
         Key(
             &Opt::new(&["allow_trace"], Ty::Bool, Reload::Yes)
                 .means("Message traces (`Nats-Trace-Dest`) may follow a stream import into this account")
-                .default("false")
-                .differs("Traces do not cross leaf connections yet"),
+                .default("false"),
             |e, b, _| {
                 if b.is_service {
                     return Err(conflict(e, "Detected allow_trace directive on a non-stream"));
@@ -587,17 +587,15 @@ pub(crate) static IMPORT: Block<ImportB> = Block {
             },
         ),
         Key(
-            &Opt::new(&["share"], Ty::Bool, Reload::NoEffect)
-                .means("Share the requester's information with the service")
-                .differs("No effect: warden adds no `Nats-Request-Info` header (a warning says so)"),
-            |e, b, _| {
-                section::boolean(&e.value, "share")?;
-                b.warnings.push(format!(
-                    "{}: share has no effect: warden adds no Nats-Request-Info header to imported requests",
-                    e.key_pos
-                ));
-                Ok(())
-            },
+            &Opt::new(&["share"], Ty::Bool, Reload::Yes)
+                .means(
+                    "Requests carry who made them into the service: `Nats-Request-Info` with the requester's \
+                    connection id, address, user, name, library and start, and this server's name and \
+                    cluster (without: only its account and RTT, as every imported request)",
+                )
+                .default("false")
+                .differs("`jwt`, `issuer_key`, `name_tag` and `tags` are not included"),
+            |e, b, _| section::boolean(&e.value, "share").map(|s| b.share = s),
         ),
     ],
 };

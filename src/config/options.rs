@@ -60,6 +60,13 @@ pub struct Options {
     pub lame_duck_duration: Duration,
     /// `lame_duck_grace_period`.
     pub lame_duck_grace_period: Duration,
+    /// `tls_watch_interval` (warden only): how often the TLS listeners'
+    /// certificate, key and CA files are looked at, to rotate them without
+    /// a restart; zero turns it off.
+    pub tls_watch_interval: Duration,
+    /// `tls_expiry_warning` (warden only): a certificate that expires
+    /// within it is warned about at start and daily.
+    pub tls_expiry_warning: Duration,
     /// `debug`.
     pub debug: bool,
     /// `trace`: nats-server's protocol trace, each op in and out.
@@ -330,6 +337,9 @@ pub enum ImportKind {
     Service {
         /// The local subject requests are published to.
         to: String,
+        /// `share`: requests carry the requester's details in
+        /// `Nats-Request-Info` (`broker::ClientInfo::request`).
+        share: bool,
     },
 }
 
@@ -387,6 +397,8 @@ impl Default for Options {
             write_deadline: Duration::from_secs(10),
             lame_duck_duration: Duration::from_secs(120),
             lame_duck_grace_period: Duration::from_secs(10),
+            tls_watch_interval: Duration::from_secs(5),
+            tls_expiry_warning: Duration::from_secs(30 * 24 * 3600),
             debug: false,
             trace: false,
             trace_verbose: false,
@@ -709,6 +721,16 @@ impl Default for TlsOptions {
 }
 
 impl TlsOptions {
+    /// The files this TLS is made from: certificate and key, each of
+    /// `certs`, and the CA (what certificate rotation watches).
+    pub fn files(&self) -> Vec<std::path::PathBuf> {
+        let pairs = std::iter::once((&self.cert_file, &self.key_file))
+            .chain(self.sni_certs.iter().map(|p| (&p.cert_file, &p.key_file)));
+        let mut files: Vec<std::path::PathBuf> = pairs.flat_map(|(c, k)| [c.clone(), k.clone()]).collect();
+        files.extend(self.ca_file.clone());
+        files
+    }
+
     /// The certificate and key this side presents, if any: always on a
     /// listener; on a connection this server dials (a leafnode remote)
     /// only when configured, for mutual TLS.

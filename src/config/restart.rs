@@ -139,20 +139,23 @@ mod tests {
 
     #[test]
     fn a_reload_that_changes_a_restart_only_option_is_refused_by_name_and_place() {
-        let running = of("port: 4222\ndebug: false\nauthorization { user: a, password: b }\nmax_payload: 1MB");
+        let running = of("port: 4222\nlogtime: true\nauthorization { user: a, password: b }\nmax_payload: 1MB");
         let same =
-            of("# moved about\nmax_payload: 1MB\ndebug: false\nport: 4222\nauthorization { user: a, password: c }");
+            of("# moved about\nmax_payload: 1MB\nlogtime: true\nport: 4222\nauthorization { user: a, password: c }");
         assert_eq!(running.refuse_change_to(&same), None, "only positions and reloadable options differ");
-        let port = of("port: 4222\ndebug: false\nauthorization { user: a, password: b }\nmax_payload: 2MB");
+        let port = of("port: 4222\nlogtime: true\nauthorization { user: a, password: b }\nmax_payload: 2MB");
         assert_eq!(
             running.refuse_change_to(&port).as_deref(),
             Some("w.conf:4:1: `max_payload` changed, but it takes effect only at a restart: restart the server to apply it")
         );
         let added =
-            of("port: 4222\ndebug: false\nauthorization { user: a, password: b }\nmax_payload: 1MB\ntrace: true");
-        assert!(running.refuse_change_to(&added).unwrap().starts_with("w.conf:5:1: `trace` added"));
+            of("port: 4222\nlogtime: true\nauthorization { user: a, password: b }\nmax_payload: 1MB\nmax_control_line: 8KB");
+        assert!(running.refuse_change_to(&added).unwrap().starts_with("w.conf:5:1: `max_control_line` added"));
         let removed = of("port: 4222\nauthorization { user: a, password: b }\nmax_payload: 1MB");
-        assert!(running.refuse_change_to(&removed).unwrap().starts_with("w.conf:2:1: `debug` removed"));
+        assert!(running.refuse_change_to(&removed).unwrap().starts_with("w.conf:2:1: `logtime` removed"));
+        let traced =
+            of("port: 4222\nlogtime: true\nauthorization { user: a, password: b }\nmax_payload: 1MB\ntrace: true");
+        assert_eq!(running.refuse_change_to(&traced), None, "trace reloads");
     }
 
     #[test]

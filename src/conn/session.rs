@@ -143,8 +143,6 @@ pub(super) struct Session {
     /// repeats its subject (the common case) skips the byte scan, which was
     /// ~190 of the ~1,100 instructions a published message costs.
     valid_subject: Vec<u8>,
-    /// The protocol trace is on (a copy of the client's flag, read per op).
-    traced: bool,
     /// The user's and the account's publish rate (`None`: no limit, the
     /// common case, one check per PUB).
     throttle: Option<Throttle>,
@@ -160,13 +158,12 @@ impl Session {
         now: Instant,
     ) -> Self {
         let opts = &broker.opts;
-        client.set_traced(opts.trace);
-        let traced = opts.trace;
+        client.set_traced(broker.trace.on());
         let limits = ParseLimits { max_payload: opts.max_payload, max_control_line: opts.max_control_line };
         let defaults = ConnectOptions::default();
         let keepalive = KeepAlive::new(now, FIRST_CLIENT_PING, opts.ping_interval, opts.ping_max);
         let mut session = Session {
-            fanout: Fanout::new(client.id),
+            fanout: Fanout::of(&client),
             auth_deadline: now + gate.timeout(),
             generation: gate.generation(),
             broker,
@@ -188,7 +185,6 @@ impl Session {
             nonce,
             cookie_jwt: None,
             valid_subject: Vec::new(),
-            traced,
             throttle: None,
         };
         let authenticator = session.gate.authenticator();
@@ -210,9 +206,16 @@ impl Session {
 
     /// The connection's facts for an authenticator.
     fn facts(&self) -> ConnectionFacts {
-        let websocket = self.client.meta.lock().websocket;
-        let connection = if websocket { ConnectionType::Websocket } else { ConnectionType::Standard };
-        connection_facts(&self.client, self.nonce.clone(), connection)
+        connection_facts(&self.client, self.nonce.clone(), self.connection_type())
+    }
+
+    /// What `allowed_connection_types` calls this connection.
+    fn connection_type(&self) -> ConnectionType {
+        if self.client.meta.lock().websocket {
+            ConnectionType::Websocket
+        } else {
+            ConnectionType::Standard
+        }
     }
 
     fn is_established(&self) -> bool {
@@ -267,11 +270,8 @@ impl Session {
             meta.permissions = Some(identity.permissions.clone());
         }
         let in_system = account.is_system();
-        if in_system && !self.broker.opts.trace_verbose {
-            // As nats-server: the system account's traffic only with `-VV`.
-            self.client.set_traced(false);
-            self.traced = false;
-        }
+        // As nats-server: the system account's traffic only with `-VV`.
+        self.client.set_traced(self.broker.trace.traces(in_system));
         let standing = Standing { in_system, serves_callout: identity.serves_callout };
         let publish = match std::mem::replace(&mut self.state, State::AwaitingConnect) {
             State::Established(mut old) => {
@@ -351,7 +351,9 @@ impl Session {
                             }
                         }
                     }
-                    if self.traced {
+                    // The client's flag, not a copy: a reload turns the
+                    // trace on or off for live connections.
+                    if self.client.traced() {
                         self.client.trace_received(&buf[used..used + n], self.broker.opts.max_traced_msg_len);
                     }
                     used += n;
@@ -879,10 +881,11 @@ impl Session {
         self.generation = self.gate.generation();
         let State::Established(established) = &self.state else { return Ok(()) };
         let logged_in = established.logged_in;
-        let refreshed = self.gate.refresh(&established.identity);
+        let connection = self.connection_type();
+        let refreshed = self.gate.refresh(&established.identity).filter(|identity| identity.allows(connection));
         let Some(Ok(())) = refreshed.map(|identity| self.establish(identity, logged_in)) else {
             self.client.send(ProtoError::AuthorizationViolation.to_line().as_bytes());
-            info!(cid = self.client.id, addr = %self.client.addr, "closing: user removed, credentials or account changed by a reload");
+            info!(cid = self.client.id, addr = %self.client.addr, "closing: user removed, credentials, account or allowed connection types changed by a reload");
             return Err(CloseReason::UserRemoved);
         };
         let State::Established(established) = &self.state else { return Ok(()) };

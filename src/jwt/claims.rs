@@ -7,7 +7,8 @@
 //! warden does not know: those are restrictions on a login, and ignoring
 //! one would let in someone its issuer meant to keep out. Account and
 //! operator claims refuse the features warden does not implement when they
-//! are used (`mappings`, latency tracking, ...), and ignore the rest.
+//! are used (latency tracking, a callout `authorization`, ...), and ignore
+//! the rest.
 
 use std::collections::BTreeMap;
 
@@ -60,8 +61,9 @@ pub struct AccountClaims {
     pub revocations: BTreeMap<String, i64>,
     /// Permissions of users whose JWT has none.
     pub default_permissions: JwtPermissions,
-    /// Subject mappings (not implemented: refused when present).
-    pub mappings: serde_json::Map<String, serde_json::Value>,
+    /// Subject mappings: a source subject (or pattern) to its weighted
+    /// destinations, applied like an account's `mappings {}` in a config.
+    pub mappings: BTreeMap<String, Vec<WeightedMapping>>,
     /// Auth callout settings of 2.10+ (not implemented: refused when present).
     pub authorization: serde_json::Value,
     /// Tags.
@@ -72,6 +74,29 @@ impl ClaimType for AccountClaims {
     const TYPE: &'static str = "account";
     const ISSUERS: &'static [KeyType] = &[KeyType::Operator];
     const SUBJECT: KeyType = KeyType::Account;
+}
+
+/// One destination of a `mappings` claim entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default)]
+pub struct WeightedMapping {
+    /// The destination subject, with `$N` and `{{function(...)}}` tokens.
+    pub subject: String,
+    /// Percent of the source's messages sent here; 0 (or absent) means 100,
+    /// as the Go library's `GetWeight` reads it.
+    pub weight: u8,
+    /// Applies only on servers of this cluster; empty: anywhere.
+    pub cluster: String,
+}
+
+impl WeightedMapping {
+    /// The weight as nats-server applies it (absent is 100).
+    pub fn weight(&self) -> u8 {
+        match self.weight {
+            0 => 100,
+            w => w,
+        }
+    }
 }
 
 /// An account's limits (the JetStream ones are accepted and ignored:
@@ -202,7 +227,8 @@ pub struct JwtImport {
     /// Stream or service.
     #[serde(rename = "type")]
     pub kind: ExportType,
-    /// Share latency information (ignored).
+    /// A service import's requests carry the requester's details
+    /// (`Nats-Request-Info`), as a config import's `share`.
     pub share: bool,
 }
 

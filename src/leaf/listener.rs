@@ -71,11 +71,11 @@ pub(crate) async fn accept_loop(hub: Arc<Hub>, listener: TcpListener) {
                 ClientKind::Leaf,
             ));
             let (session, info) = LeafSession::new(hub.clone(), client.clone(), slot, Instant::now());
-            let Some(tls) = &hub.tls else {
+            let Some(tls) = hub.tls.as_ref().and_then(|t| t.get()) else {
                 client.send(&info);
                 return run_leaf(&hub, stream, session).await;
             };
-            match secure(stream, tls, &info, false).await {
+            match secure(stream, &tls, &info, false).await {
                 Ok(Secured::Tls { stream, info_sent }) => {
                     if !info_sent {
                         client.send(&info);

@@ -17,6 +17,7 @@
 mod dial;
 mod listener;
 mod login;
+mod mapped;
 mod remote;
 mod session;
 
@@ -210,6 +211,16 @@ impl LeafLink {
 struct AccountLeafs {
     interest: HashMap<Key, Count>,
     leafs: Vec<Arc<LeafLink>>,
+    /// The account's mapping sources its leafs have been told of (see
+    /// [`mapped`]): each counts as one more subscription to them.
+    sources: Vec<Box<[u8]>>,
+}
+
+impl AccountLeafs {
+    /// 1 when `subject` (without a queue) is one of the mapping sources.
+    fn source(&self, subject: &[u8], queue: Option<&[u8]>) -> u32 {
+        u32::from(queue.is_none() && self.sources.binary_search_by(|s| (**s).cmp(subject)).is_ok())
+    }
 }
 
 /// The hub: the leaf listener's settings and every leaf connected to it.
@@ -221,7 +232,7 @@ pub struct Hub {
     /// `gate` is the hub's own, rebuilt by [`Hub::reload_login`].
     own_login: bool,
     pub(crate) opts: LeafnodeOptions,
-    tls: Option<crate::tls::TlsState>,
+    tls: Option<Arc<crate::tls::CurrentTls>>,
     pending: Arc<Pending>,
     /// With `proxy_protocol`: the load balancers whose PROXY header names
     /// the leaf's address.
@@ -261,6 +272,7 @@ impl Hub {
         for spoke in spokes {
             tokio::spawn(remote::solicit(hub.clone(), Arc::new(spoke)));
         }
+        tokio::spawn(mapped::follow(Arc::downgrade(&hub), hub.broker.accounts.changed()));
         Ok(hub)
     }
 
@@ -273,7 +285,7 @@ impl Hub {
         opts: LeafnodeOptions,
         listen_addr: Option<SocketAddr>,
     ) -> Result<Hub, LeafError> {
-        let tls = listener::leaf_tls(&opts)?;
+        let tls = listener::leaf_tls(&opts)?.map(|t| Arc::new(crate::tls::CurrentTls::new(Some(t))));
         let (gate, own_login) = login::gate(&broker.opts, clients)?;
         let loop_subject = format!("$LDS.{}", crate::nkeys::new_nonce()).into_bytes().into_boxed_slice();
         let proxies = opts.proxy_protocol.then(|| {
@@ -309,6 +321,12 @@ impl Hub {
     /// Leaf connections accepted and not yet logged in.
     pub fn pending_leafs(&self) -> usize {
         self.pending.count()
+    }
+
+    /// The leaf listener's TLS, when it has TLS (what certificate rotation
+    /// swaps).
+    pub(crate) fn tls(&self) -> Option<&Arc<crate::tls::CurrentTls>> {
+        self.tls.as_ref()
     }
 
     /// The leafs connected now.
@@ -365,14 +383,23 @@ impl Hub {
     fn register(&self, link: Arc<LeafLink>) {
         let mut accounts = self.accounts.lock();
         let account = accounts.entry(link.account.clone()).or_default();
+        if account.leafs.is_empty() {
+            account.sources = self.mapping_sources(&link.account);
+        }
         let mut lines = rs_plus(InterestTo::Leaf, &self.loop_subject, None, 0);
         for ((subject, queue), count) in &account.interest {
             if !link.announces(subject, queue.as_deref()) {
                 continue;
             }
-            let seen = self.seen(count, &link);
+            let seen = self.seen(count, &link) + account.source(subject, queue.as_deref());
             if seen > 0 {
                 lines.extend_from_slice(&rs_plus(InterestTo::Leaf, subject, queue.as_deref(), seen));
+            }
+        }
+        for source in &account.sources {
+            let held = account.interest.get(&(source.clone(), None)).is_some_and(|c| self.seen(c, &link) > 0);
+            if !held && link.announces(source, None) {
+                lines.extend_from_slice(&rs_plus(InterestTo::Leaf, source, None, 1));
             }
         }
         link.client.send(&lines);
@@ -394,12 +421,13 @@ impl Hub {
         let key: Key = (sub.subject.clone(), sub.queue.clone());
         let mut accounts = self.accounts.lock();
         let account = accounts.entry(sub.account.name.clone()).or_default();
+        let (subject, queue) = (&key.0, key.1.as_deref());
+        let source = account.source(subject, queue);
         let count = account.interest.entry(key.clone()).or_default();
         count.apply(&holder, added);
-        let (subject, queue) = (&key.0, key.1.as_deref());
         let told = account.leafs.iter().filter(|l| self.concerns(&holder, l) && l.announces(subject, queue));
         for leaf in told {
-            let seen = self.seen(count, leaf);
+            let seen = self.seen(count, leaf) + source;
             let line = match (seen, queue, added) {
                 (0, _, _) => rs_minus(InterestTo::Leaf, subject, queue),
                 (_, Some(_), _) => rs_plus(InterestTo::Leaf, subject, queue, seen),

@@ -8,8 +8,10 @@
 //! PING and PONG, each line within `max_control_line`: interest and
 //! messages are refused before a byte of their payload is held. Once in,
 //! a message loses the headers only a server may assert
-//! (`Nats-Request-Info`, `Nats-Trace-*`: `proto::headers`), from a leaf
-//! and from a hub alike.
+//! (`Nats-Request-Info`, `Nats-Server-Xkey`: `proto::headers`), from a
+//! leaf and from a hub alike; its `Nats-Trace-*` headers stay only when
+//! this server honours the trace they ask for (a destination the peer may
+//! publish to), which it then reports its own steps of.
 //!
 //! The same session runs the other end when this server is the leaf
 //! ([`LeafSession::solicited`]): it waits for the hub's INFO, answers with
@@ -33,12 +35,12 @@ use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTE
 use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
 use crate::broker::{
     wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, LeafRole, Mapper, Message, Origin,
-    PendingSlot, ServerEvent, Subscription,
+    PendingSlot, ServerEvent, Subscription, Trace,
 };
 use crate::conn::{connection_facts, Event, KeepAlive, Login, Protocol, Received, FIRST_PEER_PING};
 use crate::perms::{system_space, PublishGuard, Standing, SubDecision};
 use crate::proto::route::{self, json_line, Dialect, LeafConnect, LeafInfo, RouteMsg, RouteOp};
-use crate::proto::{headers, ProtoError};
+use crate::proto::{headers, msg_trace, ProtoError};
 use crate::subject::{self, Mapped};
 
 /// A leaf's interest: subject and queue.
@@ -121,6 +123,57 @@ struct Established {
     mapper: Option<Mapper>,
 }
 
+/// What the trace headers of a message from the peer ask of this server.
+enum LeafTrace {
+    /// Nothing this server honours: the trace headers go.
+    Untraced,
+    /// Traced here, its trace headers kept for the next hop.
+    Traced(Box<Trace>),
+    /// A trace-only message whose trace cannot be honoured: dropped.
+    Skip,
+    /// A destination the peer may not publish to: dropped, a violation.
+    Denied(String),
+}
+
+/// The trace a message from the peer asks for, as nats-server 2.15.1's
+/// `initMsgTrace` decides for a leaf connection: its own hop id kept, a
+/// sampled `traceparent` traced to the account's destination without
+/// sampling again, and the destination one the peer may publish to (its
+/// leaf user's publish permissions on a hub; on a leaf, what the hub may
+/// send it), because this server publishes the events as the peer
+/// (advisory 2026-20 was a leaf's trace destination taken unchecked).
+#[cold]
+#[inline(never)]
+fn begin_trace(
+    publish: &mut PublishGuard<Client>,
+    account: &Arc<Account>,
+    (client, name): (&Arc<Client>, String),
+    block: &[u8],
+    subject: &[u8],
+    size: usize,
+) -> LeafTrace {
+    let Some(request) = msg_trace::scan(block) else { return LeafTrace::Untraced };
+    let only = request.only;
+    let unusable = if only { LeafTrace::Skip } else { LeafTrace::Untraced };
+    if request.origin_account {
+        return unusable;
+    }
+    let dest = match (&request.dest, account.state().msg_trace.clone()) {
+        (Some(dest), _) => dest.clone(),
+        (None, Some(config)) => config.dest,
+        (None, None) => return LeafTrace::Untraced,
+    };
+    if !subject::is_valid_literal(dest.as_bytes()) {
+        return unusable;
+    }
+    if !publish.may_publish_to(dest.as_bytes()) {
+        return LeafTrace::Denied(dest);
+    }
+    let hop = request.hop.clone();
+    let trace = Trace::start(request, dest.into_bytes().into(), only, client, account.clone(), subject, size);
+    LeafTrace::Traced(Box::new(trace.arrived_via(hop, name)))
+}
+
 /// What the other server said about itself (its CONNECT, or a hub's INFO).
 struct Peer {
     server_id: String,
@@ -130,6 +183,9 @@ struct Peer {
     /// Its cluster name (empty for none): what comes from that cluster
     /// does not go back to it.
     cluster: String,
+    /// Its protocol level: from `msg_trace::PROTO` on it traces what it
+    /// is sent traced (nats-server's `msgTraceSupport`).
+    proto: i64,
 }
 
 /// Where the connection is in its life.
@@ -193,7 +249,7 @@ impl LeafSession {
             server_id: broker.identity.id.clone(),
             server_name: broker.identity.name.clone(),
             version: crate::proto::NATS_VERSION.into(),
-            proto: 1,
+            proto: msg_trace::PROTO,
             host: hub.listen_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
             port: hub.listen_addr.map_or(0, |a| a.port()),
             headers: true,
@@ -233,13 +289,13 @@ impl LeafSession {
     ) -> Self {
         let broker = hub.broker.clone();
         let opts = &broker.opts;
-        client.set_traced(opts.trace);
+        client.set_traced(broker.trace.on());
         let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
         let (spoke, spoke_rules) = spoke.unzip();
         let to_hub = spoke.as_ref().is_some_and(|login: &SpokeLogin| !login.as_hub);
         LeafSession {
             auth_deadline: now + hub.auth_timeout(),
-            fanout: Fanout::new(client.id),
+            fanout: Fanout::of(&client),
             hub,
             broker,
             client,
@@ -405,7 +461,7 @@ impl LeafSession {
             "server_id": self.broker.identity.id,
             "name": self.broker.identity.name,
             "headers": true,
-            "protocol": 1,
+            "protocol": msg_trace::PROTO,
         });
         // The hub keeps what this cluster sends from coming back to it.
         if let Some(cluster) = self.broker.opts.cluster.as_ref().and_then(|c| c.name.as_deref()) {
@@ -436,6 +492,7 @@ impl LeafSession {
             version: info.version,
             headers: info.headers,
             cluster: info.cluster,
+            proto: info.proto,
         };
         if info.info_on_connect {
             // nats-server answers the CONNECT with its leaf user's
@@ -491,6 +548,7 @@ impl LeafSession {
             return Err(CloseReason::MaxAccountConnectionsExceeded);
         }
         self.client.set_headers(peer.headers);
+        self.client.set_traces(peer.proto >= msg_trace::PROTO);
         self.client.set_reply_tracking(&identity.permissions);
         {
             let mut meta = self.client.meta.lock();
@@ -516,7 +574,7 @@ impl LeafSession {
                 server_id: self.broker.identity.id.clone(),
                 server_name: self.broker.identity.name.clone(),
                 version: crate::proto::NATS_VERSION.into(),
-                proto: 1,
+                proto: msg_trace::PROTO,
                 headers: true,
                 auth_required: true,
                 max_payload: self.broker.opts.max_payload,
@@ -658,15 +716,47 @@ impl LeafSession {
             self.violation(&err, "publish");
             return Ok(());
         }
-        let account = established.account.clone();
-        // Headers a server asserts (Nats-Request-Info, Nats-Trace-*) are
-        // not the peer's to set, hub or leaf: copied only when present.
+        // Headers a server asserts are not the peer's to set, hub or leaf:
+        // copied only when present. Trace headers stay on a trace this
+        // server honours (checked here), and go otherwise.
         let mut rewritten = Vec::new();
-        let (header_len, bytes) = headers::without_asserted(msg.header_len, msg.message, &mut rewritten);
+        let (header_len, bytes) =
+            headers::without_asserted(msg.header_len, msg.message, headers::Asserted::Identity, &mut rewritten);
+        let block = header_len.and_then(|len| bytes.get(..len));
+        let asked = match block.filter(|b| msg_trace::may_trace(b)) {
+            None => LeafTrace::Untraced,
+            Some(block) => {
+                let name = self.client.meta.lock().name.clone().unwrap_or_default();
+                let peer = (&self.client, name);
+                begin_trace(&mut established.publish, &established.account, peer, block, msg.subject, bytes.len())
+            }
+        };
+        let mut trace = match asked {
+            LeafTrace::Untraced => None,
+            LeafTrace::Traced(trace) => Some(trace),
+            LeafTrace::Skip => return Ok(()),
+            LeafTrace::Denied(dest) => {
+                self.violation(&ProtoError::PublishViolation(dest), "publish");
+                return Ok(());
+            }
+        };
+        if let (Some(trace), true) = (trace.as_mut(), subject != msg.subject) {
+            trace.mapped(subject);
+        }
+        let account = established.account.clone();
+        let mut untraced = Vec::new();
+        let (header_len, bytes) = match trace {
+            Some(_) => (header_len, bytes),
+            None => headers::without_asserted(header_len, bytes, headers::Asserted::All, &mut untraced),
+        };
         let message = Message { subject, reply: msg.reply, header_len, message: bytes };
         let cluster = self.client.leaf_cluster().unwrap_or_default().as_bytes();
         let origin = Origin::Leaf { id: self.client.id, queues: msg.queues, hub: self.to_hub, cluster };
+        self.fanout.trace = trace;
         self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());
+        if let Some(trace) = self.fanout.trace.take() {
+            self.fanout.send_trace(&self.broker, *trace, now.into_std());
+        }
         Ok(())
     }
 
@@ -736,6 +826,7 @@ impl Protocol for LeafSession {
                     version: connect.version,
                     headers: connect.headers,
                     cluster: connect.cluster,
+                    proto: connect.protocol,
                 };
                 self.establish(identity, peer)
             }
@@ -785,7 +876,8 @@ impl Protocol for LeafSession {
         }
         let State::Established(established) = &mut self.state else { return Ok(()) };
         let refreshed = self.hub.gate.refresh(&established.identity);
-        let Some(identity) = refreshed.filter(|i| *i.account == *established.account.name) else {
+        let still = |i: &Identity| *i.account == *established.account.name && i.allows(ConnectionType::Leafnode);
+        let Some(identity) = refreshed.filter(still) else {
             self.client.send(ProtoError::AuthorizationViolation.to_line().as_bytes());
             info!(cid = self.client.id, addr = %self.client.addr, "closing leafnode: user removed, credentials or account changed by a reload");
             return Err(CloseReason::UserRemoved);

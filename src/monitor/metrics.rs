@@ -6,7 +6,7 @@ use std::fmt::{Display, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::varz::security;
+use super::varz::{security, tls_certificates};
 use super::{process, Monitor, PATHS};
 use crate::broker::Broker;
 
@@ -167,6 +167,26 @@ pub(super) fn render(monitor: &Monitor) -> String {
         "counter",
         "Client TLS handshakes that failed or timed out.",
         sec.tls_handshake_failures,
+    );
+    let tls = tls_certificates(monitor);
+    m.family(
+        "warden_tls_certificate_not_after_seconds",
+        "gauge",
+        "When each certificate a TLS listener presents expires, in seconds since the Unix epoch.",
+    );
+    for c in &tls.certificates {
+        m.sample(
+            "warden_tls_certificate_not_after_seconds",
+            &[("listener", c.listener), ("subject", &c.subject), ("serial", &c.serial)],
+            c.not_after_unix,
+        );
+    }
+    m.single("warden_tls_rotations_total", "counter", "Certificates rotated from changed files.", tls.rotations);
+    m.single(
+        "warden_tls_rotation_failures_total",
+        "counter",
+        "Changed certificate files that could not be used; the old certificate stayed.",
+        tls.rotation_failures,
     );
     m.family("warden_connections_refused_total", "counter", "Connections refused by a limit, by limit.");
     m.sample("warden_connections_refused_total", &[("reason", "max_connections")], sec.refused_max_connections);

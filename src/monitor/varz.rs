@@ -149,6 +149,50 @@ struct ClusterInfo {
 #[derive(Serialize)]
 struct Warden {
     security: Security,
+    tls: TlsCertificates,
+}
+
+/// What each TLS listener presents, and its rotations, so an alert can
+/// fire before a certificate expires or when one could not be rotated.
+#[derive(Serialize)]
+pub(super) struct TlsCertificates {
+    pub(super) certificates: Vec<TlsCertificate>,
+    /// Certificates rotated from changed files since start.
+    pub(super) rotations: u64,
+    /// Changed files that could not be used (the old certificate stayed).
+    pub(super) rotation_failures: u64,
+}
+
+/// One certificate a listener presents.
+#[derive(Serialize)]
+pub(super) struct TlsCertificate {
+    pub(super) listener: &'static str,
+    pub(super) subject: String,
+    pub(super) serial: String,
+    /// RFC 3339.
+    pub(super) not_after: String,
+    /// Unix seconds, for `/metrics`.
+    #[serde(skip)]
+    pub(super) not_after_unix: i64,
+}
+
+/// The TLS listeners' certificates, shared with `/metrics`.
+pub(super) fn tls_certificates(monitor: &Monitor) -> TlsCertificates {
+    let rotation = &monitor.broker.tls_rotation;
+    let certificates = rotation
+        .certificates()
+        .into_iter()
+        .map(|(listener, c)| TlsCertificate {
+            listener,
+            not_after: super::format::rfc3339(
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(c.not_after).unwrap_or(0)),
+            ),
+            not_after_unix: c.not_after,
+            subject: c.subject,
+            serial: c.serial,
+        })
+        .collect();
+    TlsCertificates { certificates, rotations: rotation.rotated(), rotation_failures: rotation.failures() }
 }
 
 /// Login, permission and limit counters since start.
@@ -315,6 +359,6 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         config_load_time: rfc3339(broker.identity.started),
         tags: &opts.server_tags,
         metadata: &opts.server_metadata,
-        warden: Warden { security: security(monitor) },
+        warden: Warden { security: security(monitor), tls: tls_certificates(monitor) },
     })
 }

@@ -13,9 +13,12 @@
 //!
 //! A leaf is as untrusted as a client, and nats-server let one forge the
 //! first (advisory 2026-08, CVE-2026-33246). So a message from a leaf
-//! connection loses these before it is delivered or forwarded (warden
-//! itself neither traces nor adds `Nats-Request-Info`; tracing across a
-//! warden hop is lost).
+//! connection loses `Nats-Request-Info` and `Nats-Server-Xkey` before it is
+//! delivered or forwarded ([`Asserted::Identity`]). Its `Nats-Trace-*`
+//! headers stay, as nats-server 2.15.1 keeps them: the leaf session checks
+//! the trace destination against the leaf's permissions first, exactly as
+//! a client's, and then traces it itself (`leaf::session`); only a trace
+//! that cannot be honoured loses them all ([`Asserted::All`]).
 //!
 //! What is removed: the block is read as lines ending in `\n` (the `\r`
 //! before it optional: some readers accept a bare LF), and every line that
@@ -37,7 +40,30 @@
 //! once for `nats-` (any case) and copied only when a name follows.
 
 /// The names, lowercase; one ending in `-` is a prefix.
-const ASSERTED: [&[u8]; 3] = [b"nats-request-info", b"nats-trace-", b"nats-server-xkey"];
+static ASSERTED: [&[u8]; 3] = [b"nats-request-info", b"nats-server-xkey", b"nats-trace-"];
+
+/// Those that say who someone is.
+static IDENTITY: [&[u8]; 2] = [b"nats-request-info", b"nats-server-xkey"];
+
+/// Which of the names a message loses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asserted {
+    /// All of them.
+    All,
+    /// Those that say who someone is (`Nats-Request-Info`,
+    /// `Nats-Server-Xkey`), keeping the trace headers, which the receiver
+    /// checked and honours.
+    Identity,
+}
+
+impl Asserted {
+    fn names(self) -> &'static [&'static [u8]] {
+        match self {
+            Asserted::All => &ASSERTED,
+            Asserted::Identity => &IDENTITY,
+        }
+    }
+}
 
 /// What every name starts with: the scan looks for this first.
 const STEM: &[u8] = b"nats-";
@@ -47,11 +73,17 @@ const VERSION_LINE: &[u8] = b"NATS/1.0\r\n";
 
 /// Whether `bytes` mentions a server-asserted header name, in any case.
 pub fn mentions_asserted(bytes: &[u8]) -> bool {
+    mentions(bytes, Asserted::All)
+}
+
+/// Whether `bytes` mentions one of `which`'s names, in any case.
+fn mentions(bytes: &[u8], which: Asserted) -> bool {
+    let names = which.names();
     let mut at = 0;
     while let Some(found) = bytes.get(at..).and_then(|rest| memchr::memchr2(b'n', b'N', rest)) {
         let rest = &bytes[at + found..];
         let starts = |name: &[u8]| rest.get(..name.len()).is_some_and(|head| head.eq_ignore_ascii_case(name));
-        if starts(STEM) && ASSERTED.iter().any(|name| starts(name)) {
+        if starts(STEM) && names.iter().any(|name| starts(name)) {
             return true;
         }
         at += found + 1;
@@ -60,24 +92,24 @@ pub fn mentions_asserted(bytes: &[u8]) -> bool {
 }
 
 /// Appends the header block `block` to `out` without the lines that
-/// mention a server-asserted name (see the module doc for the rules).
-pub fn strip_asserted(block: &[u8], out: &mut Vec<u8>) {
+/// mention one of `which`'s names (see the module doc for the rules).
+pub fn strip_asserted(block: &[u8], which: Asserted, out: &mut Vec<u8>) {
     let mut lines = block.split_inclusive(|b| *b == b'\n');
     let mut dropping = false;
     if let Some(version) = lines.next() {
-        dropping = mentions_asserted(version);
+        dropping = mentions(version, which);
         out.extend_from_slice(if dropping { VERSION_LINE } else { version });
     }
     for line in lines {
         let continues = matches!(line.first(), Some(b' ' | b'\t'));
-        dropping = mentions_asserted(line) || (dropping && continues);
+        dropping = mentions(line, which) || (dropping && continues);
         if !dropping {
             out.extend_from_slice(line);
         }
     }
 }
 
-/// A message's header length and bytes without the server-asserted
+/// A message's header length and bytes without `which`'s server-asserted
 /// headers: `message` itself when its header block (the first
 /// `header_len` bytes) has none, which is the common case and costs no
 /// copy; otherwise the block stripped and the payload, written to
@@ -85,20 +117,54 @@ pub fn strip_asserted(block: &[u8], out: &mut Vec<u8>) {
 pub fn without_asserted<'a>(
     header_len: Option<usize>,
     message: &'a [u8],
+    which: Asserted,
     rewritten: &'a mut Vec<u8>,
 ) -> (Option<usize>, &'a [u8]) {
     let Some((block, payload)) = header_len.and_then(|len| message.split_at_checked(len)) else {
         return (header_len, message);
     };
-    if !mentions_asserted(block) {
+    if !mentions(block, which) {
         return (header_len, message);
     }
     rewritten.clear();
     rewritten.reserve(message.len());
-    strip_asserted(block, rewritten);
+    strip_asserted(block, which, rewritten);
     let len = rewritten.len();
     rewritten.extend_from_slice(payload);
     (Some(len), rewritten)
+}
+
+/// `message` (with a header block of `header_len` bytes, or none) with
+/// `Nats-Request-Info: <value>` as the only request info it carries: what
+/// the sender put under that name (or `Nats-Server-Xkey`) is removed, by
+/// [`strip_asserted`]'s rules, and the server's line is added at the end of
+/// the block (a block is made when there is none). Written to `out`.
+pub fn with_request_info(header_len: Option<usize>, message: &[u8], value: &[u8], out: &mut Vec<u8>) -> usize {
+    out.clear();
+    out.reserve(message.len() + value.len() + 40);
+    let payload = match header_len.and_then(|len| message.split_at_checked(len)) {
+        Some((block, payload)) => {
+            strip_asserted(block, Asserted::Identity, out);
+            // The new line goes before the blank line that ends the block
+            // (a block without one is taken as ending where it does).
+            if out.ends_with(b"\r\n\r\n") {
+                out.truncate(out.len() - 2);
+            } else if !out.ends_with(b"\r\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+            payload
+        }
+        None => {
+            out.extend_from_slice(VERSION_LINE);
+            message
+        }
+    };
+    out.extend_from_slice(b"Nats-Request-Info: ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n\r\n");
+    let len = out.len();
+    out.extend_from_slice(payload);
+    len
 }
 
 #[cfg(test)]
@@ -109,7 +175,7 @@ mod tests {
 
     fn strip(block: &str) -> String {
         let mut out = Vec::new();
-        strip_asserted(block.as_bytes(), &mut out);
+        strip_asserted(block.as_bytes(), Asserted::All, &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -119,6 +185,25 @@ mod tests {
             "NATS/1.0\r\nA: 1\r\nNats-Request-Info: {\"acc\":\"SYS\"}\r\nB: 2\r\nnats-trace-dest: spy\r\n  folded\r\n\
                      NATS-SERVER-XKEY: X\r\nNats-Msg-Id: 7\r\n\r\n";
         assert_eq!(strip(block), "NATS/1.0\r\nA: 1\r\nB: 2\r\nNats-Msg-Id: 7\r\n\r\n");
+    }
+
+    #[test]
+    fn the_servers_request_info_replaces_any_the_sender_wrote() {
+        let mut out = Vec::new();
+        let len = with_request_info(None, b"hi", b"{}", &mut out);
+        assert_eq!((len, &out[..]), (35, &b"NATS/1.0\r\nNats-Request-Info: {}\r\n\r\nhi"[..]));
+        let forged = b"NATS/1.0\r\nA: 1\r\nnats-request-info: {\"acc\":\"SYS\"}\r\n\r\nhi";
+        let len = with_request_info(Some(forged.len() - 2), forged, b"{\"acc\":\"A\"}", &mut out);
+        assert_eq!(&out[..len], b"NATS/1.0\r\nA: 1\r\nNats-Request-Info: {\"acc\":\"A\"}\r\n\r\n");
+        assert_eq!(&out[len..], b"hi");
+    }
+
+    #[test]
+    fn identity_headers_go_and_trace_headers_stay() {
+        let block = "NATS/1.0\r\nNats-Trace-Dest: t\r\nNats-Request-Info: {}\r\nnats-server-xkey: X\r\nNats-Trace-Hop: 1\r\n\r\n";
+        let mut out = Vec::new();
+        strip_asserted(block.as_bytes(), Asserted::Identity, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "NATS/1.0\r\nNats-Trace-Dest: t\r\nNats-Trace-Hop: 1\r\n\r\n");
     }
 
     #[test]
@@ -152,18 +237,26 @@ mod tests {
     fn a_message_without_them_is_passed_through_uncopied() {
         let message = b"NATS/1.0\r\nA: b\r\n\r\npayload";
         let mut rewritten = Vec::new();
-        let (len, out) = without_asserted(Some(18), message, &mut rewritten);
+        let (len, out) = without_asserted(Some(18), message, Asserted::All, &mut rewritten);
         assert_eq!((len, out.as_ptr()), (Some(18), message.as_ptr()));
         assert_eq!(rewritten.capacity(), 0, "nothing allocated");
-        assert_eq!(without_asserted(None, b"Nats-Request-Info: x", &mut rewritten).0, None, "no block, no scan");
-        assert_eq!(without_asserted(Some(99), message, &mut rewritten).1, message, "a length past the end");
+        assert_eq!(
+            without_asserted(None, b"Nats-Request-Info: x", Asserted::All, &mut rewritten).0,
+            None,
+            "no block, no scan"
+        );
+        assert_eq!(
+            without_asserted(Some(99), message, Asserted::All, &mut rewritten).1,
+            message,
+            "a length past the end"
+        );
     }
 
     #[test]
     fn a_message_with_them_keeps_its_payload_and_gets_the_new_header_length() {
         let message = b"NATS/1.0\r\nNats-Request-Info: x\r\n\r\nNats-Request-Info in the payload";
         let mut rewritten = Vec::new();
-        let (len, out) = without_asserted(Some(34), message, &mut rewritten);
+        let (len, out) = without_asserted(Some(34), message, Asserted::Identity, &mut rewritten);
         assert_eq!(len, Some(12));
         assert_eq!(out, b"NATS/1.0\r\n\r\nNats-Request-Info in the payload", "the payload is not touched");
     }
@@ -185,7 +278,7 @@ mod tests {
         ) {
             let block = lines.join(if bare_lf { "\n" } else { "\r\n" });
             let mut out = Vec::new();
-            strip_asserted(block.as_bytes(), &mut out);
+            strip_asserted(block.as_bytes(), Asserted::All, &mut out);
             prop_assert!(!mentions_asserted(&out), "{:?} -> {:?}", block, String::from_utf8_lossy(&out));
             prop_assert!(out.len() <= block.len());
             if !mentions_asserted(block.as_bytes()) {

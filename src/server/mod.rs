@@ -24,14 +24,14 @@ use tracing::{info, warn};
 use crate::auth::{self, AuthSetupError, FailureThrottle, Gate, Guard, Verifier};
 use crate::broker::{AuditKind, Broker, Client, InterestObserver, Refusal, ServerIdentity};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
-use crate::config::Options;
+use crate::config::{Options, TlsOptions};
 use crate::conn::accept_rate::AcceptLimiter;
 use crate::conn::AcceptLimit;
 use crate::leaf::{Hub, LeafError};
 use crate::monitor::{self, MonitorApi, MonitorError, MonitorHandle, Sources};
 use crate::proto::ProtoError;
 use crate::system::{ReloadRequests, SystemServices};
-use crate::tls::{CurrentTls, TlsError, TlsState};
+use crate::tls::{CurrentTls, Rotation, TlsError, TlsState};
 use operator::OperatorMode;
 
 use node::Node;
@@ -301,6 +301,7 @@ impl Server {
             },
             None => None,
         };
+        watch_certificates(&node, websocket.as_ref(), leaf.as_ref());
         let system = SystemServices::start(broker.clone(), api, reloads, claims);
         let info_updates = node.cluster.as_ref().map(|cluster| spawn_info_updates(&node, cluster));
         spawn_digests(&broker);
@@ -413,6 +414,10 @@ impl Server {
         let pins = |tls: Option<&TlsState>| tls.and_then(|t| t.pinned.clone());
         let (old_pins, new_pins) = (pins(self.node.tls.get().as_deref()), pins(tls.as_ref()));
         self.node.tls.set(tls);
+        match &opts.tls {
+            Some(tls_opts) => watch_listener(&self.node.broker.tls_rotation, "client", &self.node.tls, tls_opts),
+            None => self.node.broker.tls_rotation.forget("client"),
+        }
         if old_pins != new_pins {
             pinned::close_unpinned_clients(&self.node.broker, new_pins.as_deref());
         }
@@ -428,8 +433,23 @@ impl Server {
         if let Some(login) = leaf_login {
             login.apply();
         }
+        self.reload_trace(opts.trace, opts.trace_verbose);
         info!("configuration reloaded");
         Ok(warnings)
+    }
+
+    /// Turns the protocol trace on or off for new and live connections of
+    /// every kind, as nats-server's reload does.
+    fn reload_trace(&self, on: bool, verbose: bool) {
+        if !self.node.broker.set_trace(on, verbose) {
+            return;
+        }
+        let routes = self.node.cluster.iter().flat_map(|c| c.routes()).map(|l| l.client.clone());
+        let leafs = self.leaf.iter().flat_map(|h| h.leafs()).map(|l| l.client.clone());
+        for client in routes.chain(leafs) {
+            client.set_traced(on);
+        }
+        info!("Reloaded: trace = {on}, trace_verbose = {verbose}");
     }
 
     /// Stops accepting, closes every connection after flushing what is
@@ -575,6 +595,40 @@ fn prepare_tls(opts: &Options) -> Result<(Option<TlsState>, Vec<String>), StartE
         warnings.push("tls allow_non_tls: clients may connect without TLS on the TLS port".into());
     }
     Ok((Some(state), warnings))
+}
+
+/// Registers every TLS listener's files for rotation (the client
+/// listener's serves HTTPS monitoring too) and starts watching them.
+fn watch_certificates(node: &Node, websocket: Option<&Websocket>, leaf: Option<&Arc<Hub>>) {
+    let broker = &node.broker;
+    let rotation = &broker.tls_rotation;
+    if let Some(opts) = &broker.opts.tls {
+        watch_listener(rotation, "client", &node.tls, opts);
+    }
+    let ws_opts = broker.opts.websocket.as_ref().and_then(|w| w.tls.as_ref());
+    if let (Some(tls), Some(opts)) = (websocket.and_then(|w| w.listener.tls()), ws_opts) {
+        watch_listener(rotation, "websocket", tls, opts);
+    }
+    let leaf_opts = broker.opts.leafnodes.as_ref().and_then(|l| l.tls.as_ref());
+    if let (Some(tls), Some(opts)) = (leaf.and_then(|h| h.tls()), leaf_opts) {
+        watch_listener(rotation, "leafnodes", tls, opts);
+    }
+    let (interval, window) = (broker.opts.tls_watch_interval, broker.opts.tls_expiry_warning);
+    tokio::spawn(rotation.clone().run(interval, window, broker.shutdown_signal()));
+}
+
+/// Watches the files of `listener`'s TLS (`opts`), swapping `current`
+/// when they change.
+fn watch_listener(rotation: &Rotation, listener: &'static str, current: &Arc<CurrentTls>, opts: &TlsOptions) {
+    let certificates = current.get().map(|s| s.certificates.clone()).unwrap_or_default();
+    let (current, reloaded) = (current.clone(), opts.clone());
+    let reload: crate::tls::Reload = Arc::new(move || {
+        let (state, _) = TlsState::load(&reloaded).map_err(|e| e.to_string())?;
+        let certificates = state.certificates.clone();
+        current.set(Some(state));
+        Ok(certificates)
+    });
+    rotation.watch(listener, opts.files(), certificates, reload);
 }
 
 /// The options a WebSocket listener with its own `authorization` or

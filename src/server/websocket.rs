@@ -39,7 +39,7 @@ use crate::proto::websocket::frame::{self, NORMAL};
 use crate::proto::websocket::handshake::{self, Refused};
 use crate::proto::ProtoError;
 use crate::secret::Secret;
-use crate::tls::{PeerIdentity, TlsState};
+use crate::tls::{CurrentTls, PeerIdentity, TlsState};
 
 /// Handshakes in progress at once; connections past it are closed at once.
 pub const MAX_PENDING: usize = 256;
@@ -54,7 +54,8 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct WsListener {
     opts: WebsocketOptions,
-    tls: Option<Arc<TlsState>>,
+    /// `Some` when the listener has TLS; its certificates rotate.
+    tls: Option<Arc<CurrentTls>>,
     proxies: Vec<Cidr>,
     /// With `proxy_protocol`: the same proxies, whose PROXY header names
     /// the client (read before TLS).
@@ -71,7 +72,13 @@ impl WsListener {
         let proxies: Vec<Cidr> = opts.trusted_proxies.iter().filter_map(|p| Cidr::parse_or_address(p)).collect();
         let pending = Arc::new(Pending::new(MAX_PENDING, MAX_PENDING_PER_IP));
         let proxy_protocol = opts.proxy_protocol.then(|| Proxies::new(proxies.clone(), &opts.accept_rate, "websocket"));
-        WsListener { opts, tls: tls.map(Arc::new), proxies, proxy_protocol, gate, pending }
+        let tls = tls.map(|t| Arc::new(CurrentTls::new(Some(t))));
+        WsListener { opts, tls, proxies, proxy_protocol, gate, pending }
+    }
+
+    /// Its TLS, when it has TLS (what certificate rotation swaps).
+    pub(crate) fn tls(&self) -> Option<&Arc<CurrentTls>> {
+        self.tls.as_ref()
     }
 
     /// The gate its clients log in through.
@@ -119,7 +126,7 @@ async fn serve(node: Arc<Node>, ws: Arc<WsListener>, mut stream: TcpStream, peer
         }
         None => peer,
     };
-    match ws.tls.clone() {
+    match ws.tls.as_ref().and_then(|t| t.get()) {
         // Boxed: a connection's task is as large as its largest state, and
         // the TLS handshake's and TLS stream's would otherwise be carried
         // by every plain connection too (about 7 KiB each, measured).

@@ -307,6 +307,16 @@ impl Mappings {
         Some(Described { source: String::from_utf8_lossy(&rule.source).into_owned(), choices })
     }
 
+    /// The sources of the rules, each once: what a leaf connection must
+    /// be told interest in, so what is published there on a source
+    /// reaches this server to be mapped (nats-server's leaf `smap`).
+    pub fn sources(&self) -> Vec<Box<[u8]>> {
+        let mut sources: Vec<Box<[u8]>> = self.rules.iter().map(|r| r.source.clone()).collect();
+        sources.sort();
+        sources.dedup();
+        sources
+    }
+
     /// Number of rules.
     pub fn len(&self) -> usize {
         self.rules.len()

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::requests::ServerInfo;
 use crate::broker::rate::{RateView, SharedRate};
-use crate::broker::{Client, ClientKind, CloseReason, ServerEvent};
+use crate::broker::{Client, ClientInfo, ClientKind, CloseReason, ServerEvent};
 use crate::monitor::rfc3339;
 
 const CONNECT_TYPE: &str = "io.nats.server.advisory.v1.client_connect";
@@ -31,34 +31,6 @@ const ACCOUNT_CONNS_TYPE: &str = "io.nats.server.advisory.v1.account_connections
 const RATE_HELD_TYPE: &str = "io.warden.advisory.v1.rate_held";
 /// warden's own advisory: an account over its `limits { rate_limit }`.
 const ACCOUNT_RATE_HELD_TYPE: &str = "io.warden.advisory.v1.account_rate_held";
-
-/// nats-server's `ClientInfo`, the fields warden knows.
-#[derive(Serialize)]
-struct ClientInfo {
-    start: String,
-    host: String,
-    id: u64,
-    acc: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lang: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ver: Option<String>,
-    /// Nanoseconds (Go's `time.Duration`); 0 is left out, as nats-server.
-    #[serde(skip_serializing_if = "is_zero")]
-    rtt: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stop: Option<String>,
-    kind: &'static str,
-    client_type: &'static str,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
 
 #[derive(Serialize)]
 struct DataStats {
@@ -116,7 +88,7 @@ pub fn render(event: &ServerEvent, server: &ServerInfo<'_>, server_id: &str) -> 
             (subject, DISCONNECT_TYPE, client, Some(*stop), Some(reason), true)
         }
     };
-    let mut info = client_info(client, stop);
+    let mut info = ClientInfo::of(client, stop);
     if let ServerEvent::AuthError { user, .. } = event {
         info.user = user.clone();
     }
@@ -230,24 +202,6 @@ fn leaf_part(client: &Client) -> &'static str {
 fn account_of(client: &Client) -> Option<String> {
     let account = client.meta.lock().account.clone()?;
     (*account != *crate::config::GLOBAL_ACCOUNT).then(|| account.to_string())
-}
-
-fn client_info(client: &Client, stop: Option<SystemTime>) -> ClientInfo {
-    let meta = client.meta.lock();
-    ClientInfo {
-        start: rfc3339(client.start),
-        host: client.addr.ip().to_string(),
-        id: client.id,
-        acc: meta.account.as_deref().unwrap_or(crate::config::GLOBAL_ACCOUNT).to_owned(),
-        user: meta.user.clone(),
-        name: meta.name.clone(),
-        lang: meta.lang.clone(),
-        ver: meta.version.clone(),
-        rtt: client.rtt_nanos.load(Ordering::Relaxed),
-        stop: stop.map(rfc3339),
-        kind: if client.kind == ClientKind::Leaf { "Leafnode" } else { "Client" },
-        client_type: if client.kind == ClientKind::Leaf { "" } else { "nats" },
-    }
 }
 
 /// A fresh event id: 22 random alphanumerics, like nats-server's NUID.

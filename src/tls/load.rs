@@ -61,6 +61,46 @@ pub struct TlsSetup {
     pub config: Arc<ServerConfig>,
     /// Warnings for the operator (such as a certificate that expires soon).
     pub warnings: Vec<String>,
+    /// What the listener presents: `cert_file`'s certificate, then each of
+    /// `certs`'.
+    pub certificates: Vec<CertInfo>,
+}
+
+/// A certificate a listener presents, for logs, `/varz` and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    /// The subject DN (RFC 4514 order).
+    pub subject: String,
+    /// The serial number, hex.
+    pub serial: String,
+    /// The end of its validity, Unix seconds.
+    pub not_after: i64,
+}
+
+impl CertInfo {
+    /// Reads the leaf of a chain; `None` if it does not parse (it was
+    /// checked already).
+    fn of(der: &CertificateDer<'_>) -> Option<CertInfo> {
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        Some(CertInfo {
+            subject: cert.subject().to_string(),
+            serial: cert.raw_serial_as_string().replace(':', ""),
+            not_after: cert.validity().not_after.timestamp(),
+        })
+    }
+
+    /// Seconds from `now` until it expires (negative once expired).
+    pub fn seconds_left(&self, now: SystemTime) -> i64 {
+        self.not_after - now.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    /// The warning to log when it expires within `window` of `now`.
+    pub fn expiry_warning(&self, now: SystemTime, window: Duration) -> Option<String> {
+        let left = self.seconds_left(now);
+        (left < i64::try_from(window.as_secs()).unwrap_or(i64::MAX)).then(|| {
+            format!("certificate {} (serial {}) expires in {} days", self.subject, self.serial, left.max(0) / 86400)
+        })
+    }
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -129,6 +169,7 @@ pub fn load_server_config(opts: &TlsOptions) -> Result<TlsSetup, TlsError> {
     for pair in std::iter::once(&first).chain(&opts.sni_certs) {
         keys.push(Arc::new(certified_key(pair, roots.as_ref(), now, &provider, &mut warnings)?));
     }
+    let certificates = keys.iter().filter_map(|k| k.cert.first().and_then(CertInfo::of)).collect();
     let versions: &[&rustls::SupportedProtocolVersion] = match opts.min_version {
         TlsVersion::V1_3 => &[&rustls::version::TLS13],
         TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -154,7 +195,7 @@ pub fn load_server_config(opts: &TlsOptions) -> Result<TlsSetup, TlsError> {
         builder.with_no_client_auth()
     };
     let config = builder.with_cert_resolver(Arc::new(SniCertificates::new(keys)));
-    Ok(TlsSetup { config: Arc::new(config), warnings })
+    Ok(TlsSetup { config: Arc::new(config), warnings, certificates })
 }
 
 /// One certificate and its key, checked: the key parses and belongs to the

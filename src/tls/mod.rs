@@ -12,13 +12,16 @@ mod go_names;
 mod load;
 mod peer;
 mod policy;
+mod rotation;
 mod state;
 
 pub use devcerts::{generate, Ca, DevCerts, GenerateOptions, Issued, CLIENT_EMAIL_DOMAIN};
 pub use go_names::{go_cipher_name, go_version_name};
 pub use load::{
-    load_client_config, load_dialler_config, load_server_config, load_verifying_client_config, TlsError, TlsSetup,
+    load_client_config, load_dialler_config, load_server_config, load_verifying_client_config, CertInfo, TlsError,
+    TlsSetup,
 };
 pub use peer::PeerIdentity;
 pub use policy::spki_sha256;
+pub use rotation::{Reload, Rotation};
 pub use state::{CurrentTls, TlsState};

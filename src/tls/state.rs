@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use super::{load_server_config, TlsError};
+use super::{load_server_config, CertInfo, TlsError};
 use crate::config::TlsOptions;
 
 /// What a new client connection's TLS handshake uses.
@@ -29,6 +29,8 @@ pub struct TlsState {
     /// certificate must carry. A reload that changes them closes the
     /// connections whose key is no longer among them.
     pub pinned: Option<Vec<[u8; 32]>>,
+    /// What it presents (logged when it rotates, shown in `/varz`).
+    pub certificates: Vec<CertInfo>,
 }
 
 impl TlsState {
@@ -52,6 +54,7 @@ impl TlsState {
                 pins.dedup();
                 pins
             }),
+            certificates: setup.certificates,
         };
         Ok((state, setup.warnings))
     }

@@ -141,6 +141,12 @@ impl Raw {
 /// GET `path` from the monitoring listener at `addr` (warden's or
 /// nats-server's), as JSON. HTTP/1.0, so neither answers in chunks.
 pub async fn monitor_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let body = http_get(addr, path).await;
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+/// The body of a monitoring endpoint (HTTP/1.0, read to the close).
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
     let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
@@ -148,8 +154,7 @@ pub async fn monitor_json(addr: SocketAddr, path: &str) -> serde_json::Value {
     let mut response = Vec::new();
     within(stream.read_to_end(&mut response)).await.unwrap();
     let text = String::from_utf8(response).unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
 }
 
 /// A fresh, empty directory for one test's files.

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use super::{within, WAIT};
 
 /// Ports handed out by [`free_port`]: below the kernel's ephemeral range
@@ -105,4 +107,19 @@ pub async fn login_retrying(url: &str, user: &str, pass: &str) -> async_nats::Cl
         }
     })
     .await
+}
+
+/// Publishes on `subject` from `publisher` until `sub` receives it
+/// (interest reaches a nats-server asynchronously and cannot be inspected
+/// from here).
+pub async fn probe_until_received(publisher: &async_nats::Client, subject: &str, sub: &mut async_nats::Subscriber) {
+    for i in 0..100 {
+        publisher.publish(subject.to_owned(), i.to_string().into()).await.unwrap();
+        publisher.flush().await.unwrap();
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+            assert_eq!(m.subject.as_str(), subject);
+            return;
+        }
+    }
+    panic!("{subject} never arrived");
 }

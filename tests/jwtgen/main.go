@@ -33,6 +33,12 @@ type fixtures struct {
 	// RevokeSeries[i]: A (original defaults) revoking users flood0..flood<i>,
 	// one push per revocation.
 	RevokeSeries []string `json:"revoke_series"`
+	// M with subject mappings; UpdatedM changes them; BadM's weights add
+	// up to 120 (the library's validation refuses it); BadFnM names an
+	// unknown transform function (validation passes, no server can apply it).
+	UpdatedM string `json:"updated_m"`
+	BadM     string `json:"bad_m"`
+	BadFnM   string `json:"bad_fn_m"`
 	ShortLivedSecs int64             `json:"short_lived_secs"`
 }
 
@@ -68,6 +74,8 @@ func main() {
 	ask, askpub := pair(nkeys.CreateAccount)
 	ascoped, ascopedpub := pair(nkeys.CreateAccount)
 	bkp, bpub := pair(nkeys.CreateAccount)
+	mkp, mpub := pair(nkeys.CreateAccount)
+	f.Accounts["M"] = mpub
 	f.OperatorKey, f.SystemAccount = opub, syspub
 	f.Accounts["SYS"], f.Accounts["A"], f.Accounts["B"] = syspub, apub, bpub
 
@@ -115,7 +123,7 @@ func main() {
 		ac.SigningKeys.AddScopedSigner(scope)
 		ac.DefaultPermissions.Pub.Allow.Add(defaults...)
 		ac.DefaultPermissions.Sub.Allow.Add(defaults...)
-		ac.Imports.Add(&jwt.Import{Name: "svc", Subject: "svc.>", Account: bpub, Token: token, Type: jwt.Service})
+		ac.Imports.Add(&jwt.Import{Name: "svc", Subject: "svc.>", Account: bpub, Token: token, Type: jwt.Service, Share: true})
 		ac.Imports.Add(&jwt.Import{Name: "feed", Subject: "feed.>", Account: bpub, LocalSubject: "b.feed.>", Type: jwt.Stream})
 		for _, key := range revoke {
 			ac.Revoke(key)
@@ -189,9 +197,38 @@ func main() {
 	stranger, _ := pair(nkeys.CreateAccount)
 	user("stranger", "A", stranger, apub, nil)
 
+	// M maps m.in.* through a transform function, splits m.split by
+	// weight, and scopes m.scoped to cluster "east" (elsewhere: m.anywhere).
+	mapped := func(edit func(*jwt.AccountClaims)) string {
+		mc := jwt.NewAccountClaims(mpub)
+		mc.Name = "M"
+		edit(mc)
+		t, err := mc.Encode(okp)
+		must(err)
+		return t
+	}
+	f.AccountJWTs[mpub] = mapped(func(mc *jwt.AccountClaims) {
+		mc.AddMapping("m.in.*", jwt.WeightedMapping{Subject: "m.out.{{wildcard(1)}}"})
+		mc.AddMapping("m.split", jwt.WeightedMapping{Subject: "m.left", Weight: 50},
+			jwt.WeightedMapping{Subject: "m.right", Weight: 50})
+		mc.AddMapping("m.scoped", jwt.WeightedMapping{Subject: "m.east", Weight: 100, Cluster: "east"},
+			jwt.WeightedMapping{Subject: "m.anywhere"})
+	})
+	f.BadM = mapped(func(mc *jwt.AccountClaims) {
+		mc.AddMapping("m.in.*", jwt.WeightedMapping{Subject: "m.x", Weight: 60},
+			jwt.WeightedMapping{Subject: "m.y", Weight: 60})
+	})
+	f.BadFnM = mapped(func(mc *jwt.AccountClaims) {
+		mc.AddMapping("m.in.*", jwt.WeightedMapping{Subject: "m.out.{{nosuchfunction(1)}}"})
+	})
+	user("mapper", "M", mkp, "", nil)
+
 	// The update: "revoked" revoked, and the defaults no longer allow a.>.
 	time.Sleep(1100 * time.Millisecond) // a later iat than the first A
 	f.UpdatedA = account([]string{f.UserKeys["revoked"]}, []string{"_INBOX.>", "svc.>"})
+	f.UpdatedM = mapped(func(mc *jwt.AccountClaims) {
+		mc.AddMapping("m.in.*", jwt.WeightedMapping{Subject: "m.moved.$1"})
+	})
 	// Same iat as UpdatedA is fine: the resolver refuses only older ones.
 	var revoked []string
 	for i := 0; i < series; i++ {

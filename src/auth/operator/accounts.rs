@@ -15,8 +15,10 @@
 //! - limits: negative means none, so `conn`/`subs`/`payload` of -1 are no
 //!   limit and 0 is zero (as nats-server enforces).
 //!
+//! - `mappings` become the account's subject mappings ([`super::mappings`]).
+//!
 //! What cannot be honoured refuses the thing it is in, never silently: an
-//! account with `mappings`, a callout `authorization`, more imports or
+//! account with invalid `mappings`, a callout `authorization`, more imports or
 //! exports than its own limits, or wildcard exports its limits forbid is
 //! left out (its users cannot log in); an export with latency tracking or
 //! an account token position is left out; an import whose exporter is not
@@ -134,6 +136,13 @@ impl Directory {
         }
         for (key, claims) in &held {
             let Some(account) = jwt_account(key, claims) else { continue };
+            let mappings = match super::mappings::rules(&claims.nats) {
+                Ok(rules) => rules,
+                Err(errors) => {
+                    warn!(account = %key, errors = ?errors, "account JWT left out: invalid mappings");
+                    continue;
+                }
+            };
             directory.expiring(account.expires);
             let mut exports = Vec::new();
             for (i, export) in claims.nats.exports.iter().enumerate() {
@@ -157,6 +166,7 @@ impl Directory {
                     max_leafnodes: limit(limits.leaf),
                     ..AccountLimits::default()
                 },
+                mappings,
                 ..AccountConfig::default()
             });
             directory.accounts.insert(key.to_string(), Arc::new(account));
@@ -230,9 +240,7 @@ impl Directory {
 fn account_usable(key: &str, claims: &AccountClaims) -> bool {
     let limits = &claims.limits;
     let count_over = |limit: i64, n: usize| limit >= 0 && usize::try_from(limit).is_ok_and(|l| n > l);
-    let why = if !claims.mappings.is_empty() {
-        Some("subject mappings are not supported")
-    } else if !claims.authorization.is_null() && claims.authorization != serde_json::json!({}) {
+    let why = if !claims.authorization.is_null() && claims.authorization != serde_json::json!({}) {
         Some("auth callout in account JWTs is not supported")
     } else if count_over(limits.imports, claims.imports.len()) {
         Some("more imports than its limits allow")
@@ -425,7 +433,7 @@ fn translate_import(import: &JwtImport) -> Import {
             Import {
                 account: import.account.clone(),
                 subject,
-                kind: ImportKind::Service { to },
+                kind: ImportKind::Service { to, share: import.share },
                 allow_trace: false,
                 pos,
             }

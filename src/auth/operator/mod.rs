@@ -28,6 +28,7 @@
 mod accounts;
 mod conditions;
 mod login;
+mod mappings;
 mod rate_tags;
 mod template;
 
@@ -166,8 +167,8 @@ impl Resolver {
         self.tokens.lock().get(key).map(|claims| claims.token.clone())
     }
 
-    /// Verifies an account JWT: signature, expiry, a trusted issuer, and
-    /// (when the subject named one) the right account.
+    /// Verifies an account JWT: signature, expiry, valid `mappings`, a
+    /// trusted issuer, and (when the subject named one) the right account.
     fn verify(&self, token: &str, expected: Option<&str>) -> Result<Jwt<AccountClaims>, UpdateRefused> {
         let refused = |account: &str, what: &str, err: &dyn fmt::Display| UpdateRefused {
             account: account.to_owned(),
@@ -176,6 +177,10 @@ impl Resolver {
         let claims = jwt::decode::<AccountClaims>(token, jwt::now())
             .map_err(|e| refused(expected.unwrap_or("n/a"), "jwt update resulted in error", &e))?;
         let account = claims.registered.sub.clone();
+        if let Err(errors) = mappings::rules(&claims.nats) {
+            let errors = format!("validation errors: [{}]", errors.join(" "));
+            return Err(refused(&account, "jwt validation failed", &errors));
+        }
         if expected.is_some_and(|key| key != account) {
             return Err(refused(&account, "jwt update resulted in error", &"subject does not match jwt content"));
         }

@@ -110,6 +110,11 @@ pub struct ServiceImport {
 }
 
 impl ServiceImport {
+    /// The import's `share`: its requests carry the requester's details.
+    pub fn shares(&self) -> bool {
+        matches!(self.config.kind, crate::config::ImportKind::Service { share: true, .. })
+    }
+
     /// Compiles `config` for `importer`; `prefix_seed` makes its reply
     /// prefix (random, so servers of a cluster never share one).
     pub fn new(

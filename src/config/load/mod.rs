@@ -385,17 +385,42 @@ static TOP: Block<Top> = Block {
             _ => Ok(()),
         }),
         Key(
-            &Opt::new(&["debug"], Ty::Bool, Reload::Restart).means("Log debug messages").default("false"),
+            &Opt::new(&["tls_watch_interval"], Ty::Duration, Reload::Restart)
+                .means(
+                    "How often every TLS listener's certificate, key and CA files are looked at; changed files \
+                    are loaded and put in force without a restart (a file that cannot be used keeps the old \
+                    certificate); 0 turns it off",
+                )
+                .default("5s")
+                .differs("warden only: nats-server re-reads certificates only on a reload"),
+            |e, t, _| {
+                section::duration(&e.value, "tls_watch_interval", Bare::No).map(|(d, _)| t.o.tls_watch_interval = d)
+            },
+        ),
+        Key(
+            &Opt::new(&["tls_expiry_warning"], Ty::Duration, Reload::Restart)
+                .means("A listener's certificate that expires within this is warned about at start and daily")
+                .default("720h")
+                .differs("warden only"),
+            |e, t, _| {
+                section::duration(&e.value, "tls_expiry_warning", Bare::No).map(|(d, _)| t.o.tls_expiry_warning = d)
+            },
+        ),
+        Key(
+            &Opt::new(&["debug"], Ty::Bool, Reload::Yes).means("Log debug messages").default("false"),
             |e, t, _| section::boolean(&e.value, "debug").map(|b| t.o.debug = b),
         ),
         Key(
-            &Opt::new(&["trace"], Ty::Bool, Reload::Restart)
-                .means("Log the protocol trace: every op in and out, secrets redacted")
+            &Opt::new(&["trace"], Ty::Bool, Reload::Yes)
+                .means(
+                    "Log the protocol trace: every op in and out, secrets redacted; a reload turns it on or off \
+                    for the live connections too",
+                )
                 .default("false"),
             |e, t, _| section::boolean(&e.value, "trace").map(|b| t.o.trace = b),
         ),
         Key(
-            &Opt::new(&["trace_verbose"], Ty::Bool, Reload::Restart)
+            &Opt::new(&["trace_verbose"], Ty::Bool, Reload::Yes)
                 .means("Trace the system account's connections too; implies `trace`")
                 .default("false"),
             |e, t, _| {

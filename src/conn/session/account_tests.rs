@@ -146,7 +146,8 @@ fn a_service_import_maps_the_request_and_its_response() {
     feed(&mut s[2], "SUB _INBOX.b0.* 9\r\nPUB rq.time _INBOX.b0.1 2\r\nhi\r\n", now);
     let request = sent(&s[0]);
     let fields: Vec<&str> = request.lines().next().unwrap().split(' ').collect();
-    assert_eq!(&fields[..3], ["MSG", "svc.time", "1"], "{request}");
+    assert_eq!(&fields[..3], ["HMSG", "svc.time", "1"], "{request}");
+    assert!(request.contains("\r\nNats-Request-Info: {\"acc\":\"B\"}\r\n"), "who asked: {request}");
     let reply = fields[3];
     assert!(reply.starts_with("_R_.") && reply.len() == 4 + 10 + 1 + 8, "{reply}");
     assert!(request.ends_with("\r\nhi\r\n"));

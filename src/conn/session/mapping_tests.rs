@@ -120,7 +120,10 @@ accounts {
     feed(&mut responder, "SUB svc.> 1\r\n", now);
     let mut requester = logged_in(&broker, &gate, "b", now);
     feed(&mut requester, "PUB ask.x 0\r\n\r\n", now);
-    assert_eq!(sent(&responder), "MSG svc.v2.x 1 0\r\n\r\n");
+    // With the requester's account in Nats-Request-Info, as every request
+    // through an import.
+    let info = "NATS/1.0\r\nNats-Request-Info: {\"acc\":\"B\"}\r\n\r\n";
+    assert_eq!(sent(&responder), format!("HMSG svc.v2.x 1 {0} {0}\r\n{info}\r\n", info.len()));
 }
 
 #[test]

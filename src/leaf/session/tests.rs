@@ -627,18 +627,22 @@ LMSG secret.y 1\r\nz\r\nLMSG up.y + _INBOX.1 q 1\r\nz\r\nLS- down.>\r\nPING\r\n"
 
 /// Advisory 2026-08 (CVE-2026-33246): a nats-server leaf could forge the
 /// requester identity a service reads from `Nats-Request-Info`.
+/// CVE-2026-33246: `Nats-Request-Info` never crosses from a peer, hub or
+/// leaf, nor does a trace header this server does not honour; a trace it
+/// honours (a destination the peer may publish to) keeps its headers and
+/// is reported on.
 #[test]
-fn forged_request_info_and_trace_headers_are_stripped_from_leaf_and_hub_messages() {
+fn forged_request_info_is_stripped_and_only_honoured_traces_keep_their_headers() {
     let hub = hub();
     let now = Instant::now();
     let mut forger = logged_in(&hub, anyone(), now);
     let mut listener = logged_in(&hub, anyone(), now);
-    feed(&mut listener, "LS+ >\r\n", now);
+    feed(&mut listener, "LS+ svc.>\r\nLS+ spy\r\n", now);
     let (mut from_hub, _) = solicited(&hub, now);
     feed(&mut from_hub, "INFO {\"server_id\":\"NHUB\",\"client_id\":7,\"nonce\":\"n\",\"leafnode_urls\":[]}\r\n", now);
     sent(&listener);
     sent(&forger);
-    let block = "NATS/1.0\r\nNats-Request-Info: {\"acc\":\"SYS\"}\r\nNats-Trace-Dest: spy\r\n\r\n";
+    let block = "NATS/1.0\r\nNats-Request-Info: {\"acc\":\"SYS\"}\r\nNats-Trace-Only: true\r\n\r\n";
     let kept = "NATS/1.0\r\nA: b\r\nNats-Request-Info: {}\r\n\r\n";
     let input = format!(
         "HMSG svc.a {} {}\r\n{block}hi\r\nHMSG svc.b {} {}\r\n{kept}hi\r\nHMSG svc.c 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
@@ -654,6 +658,36 @@ fn forged_request_info_and_trace_headers_are_stripped_from_leaf_and_hub_messages
         sender.end_batch();
         assert_eq!(sent(&listener), expected, "an emptied block stays an HMSG with the version line");
     }
+
+    // A trace to `spy`, which the leaf may publish to: traced here, the
+    // message delivered with its trace headers (Request-Info still gone),
+    // and this server's event published to `spy`.
+    let traced = "NATS/1.0\r\nNats-Trace-Dest: spy\r\nNats-Request-Info: {}\r\n\r\n";
+    feed(&mut forger, &format!("HMSG svc.t {} {}\r\n{traced}hi\r\n", traced.len(), traced.len() + 2), now);
+    forger.end_batch();
+    let out = sent(&listener);
+    assert!(out.starts_with("HMSG svc.t 34 36\r\nNATS/1.0\r\nNats-Trace-Dest: spy\r\n\r\nhi\r\n"), "{out}");
+    let event = out.split("LMSG spy ").nth(1).expect("an event to spy");
+    assert!(event.contains("\"kind\":4") && event.contains("\"subj\":\"svc.t\""), "{event}");
+    assert!(!event.contains("Nats-Request-Info"), "the event shows the message as it went on: {event}");
+}
+
+/// A leaf may not name a trace destination it may not publish to: the
+/// message is refused as a publish to it would be, and nothing is sent.
+#[test]
+fn a_leafs_trace_to_a_destination_it_may_not_publish_to_is_refused() {
+    let hub = hub();
+    let now = Instant::now();
+    let mut leaf = logged_in(&hub, restricted(), now);
+    let mut listener = logged_in(&hub, anyone(), now);
+    feed(&mut listener, "LS+ >\r\n", now);
+    sent(&listener);
+    sent(&leaf);
+    let block = "NATS/1.0\r\nNats-Trace-Dest: spy\r\n\r\n";
+    feed(&mut leaf, &format!("HMSG up.x {} {}\r\n{block}hi\r\n", block.len(), block.len() + 2), now);
+    leaf.end_batch();
+    assert_eq!(sent(&leaf), "-ERR 'Permissions Violation for Publish to \"spy\"'\r\n");
+    assert_eq!(sent(&listener), "", "neither the message nor an event");
 }
 
 /// A remote with `hub: true` swaps the roles: the server that dialled is
