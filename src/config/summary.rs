@@ -130,6 +130,14 @@ pub fn summary(o: &Options) -> String {
         rates.push(format!("leafnode {}", accept_rate_summary(&l.accept_rate)));
     }
     let _ = writeln!(out, "accept rate: {}", rates.join("; "));
+    let ws = o.websocket.as_ref().filter(|w| w.proxy_protocol).map(|w| ("websocket", w.trusted_proxies.len()));
+    let leaf = o.leafnodes.as_ref().filter(|l| l.proxy_protocol).map(|l| ("leafnode", l.trusted_proxies.len()));
+    let client = o.proxy_protocol.then_some(("client", o.trusted_proxies.len()));
+    let proxied: Vec<String> =
+        [client, ws, leaf].into_iter().flatten().map(|(l, n)| format!("{l} from {n} trusted range(s)")).collect();
+    if !proxied.is_empty() {
+        let _ = writeln!(out, "PROXY protocol (header required): {}", proxied.join("; "));
+    }
     let _ = writeln!(
         out,
         "keep-alive: ping_interval {}, ping_max {}, write_deadline {}",

@@ -54,6 +54,7 @@ pub(crate) fn websocket(
             no_auth_user: None,
             jwt_cookie: None,
             trusted_proxies: Vec::new(),
+            proxy_protocol: false,
             accept_rate: Default::default(),
         },
         warnings: Vec::new(),
@@ -209,17 +210,27 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
             &Opt::new(&["trusted_proxies"], Ty::Strings, Reload::Restart)
                 .means("Addresses or CIDRs whose `X-Forwarded-For` is believed")
                 .differs("warden only"),
-            |e, b, _| {
-                for v in section::array(&e.value, "trusted_proxies")? {
-                    let text = section::string(v, "trusted_proxies")?;
-                    if crate::cidr::Cidr::parse_or_address(text).is_none() {
-                        return Err(invalid(v, format!("trusted_proxies: {text:?} is not an IP address or CIDR")));
-                    }
-                    b.ws.trusted_proxies.push(text.to_owned());
-                }
-                Ok(())
-            },
+            |e, b, _| trusted_proxies(&e.value).map(|p| b.ws.trusted_proxies.extend(p)),
         ),
+        Key(
+            &Opt::new(&["proxy_protocol"], Ty::Bool, Reload::Restart)
+                .means(
+                    "Connections from `trusted_proxies` start with a PROXY protocol header (v1 or v2) \
+                    naming the client, read before TLS; a connection from them without one is closed",
+                )
+                .default("false")
+                .differs("nats-server has it only for the client listener; warden needs `trusted_proxies`"),
+            |e, b, _| section::boolean(&e.value, "proxy_protocol").map(|p| b.ws.proxy_protocol = p),
+        ),
+        Check(|b, f| {
+            match f.get("proxy_protocol") {
+            Some(e) if b.ws.proxy_protocol && b.ws.trusted_proxies.is_empty() => Err(invalid(
+                &e.value,
+                "proxy_protocol needs `trusted_proxies: [CIDR, ...]`, the load balancers allowed to name a client's address",
+            )),
+            _ => Ok(()),
+        }
+        }),
         Key(
             &Opt::new(&["accept_rate"], Ty::Block(&super::accept_rate::ACCEPT_RATE), Reload::Restart)
                 .means(
@@ -345,6 +356,19 @@ pub fn parse_origin(text: &str) -> Result<AllowedOrigin, String> {
         _ => (authority, default),
     };
     Ok(AllowedOrigin { scheme, host: host.trim_matches(['[', ']']).to_ascii_lowercase(), port })
+}
+
+/// A `trusted_proxies` list: addresses or CIDRs, each checked.
+pub(super) fn trusted_proxies(value: &Value) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for v in section::array(value, "trusted_proxies")? {
+        let text = section::string(v, "trusted_proxies")?;
+        if crate::cidr::Cidr::parse_or_address(text).is_none() {
+            return Err(invalid(v, format!("trusted_proxies: {text:?} is not an IP address or CIDR")));
+        }
+        out.push(text.to_owned());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub async fn accept_until_shutdown(
 
 /// At most one line a second, with the count since the last and the
 /// address that made this one due.
-fn log_refused(what: &'static str, peer: SocketAddr, refused: Refused) {
+pub fn log_refused(what: &'static str, peer: SocketAddr, refused: Refused) {
     let Some(report) = refused.report else { return };
     warn!(
         listener = what,

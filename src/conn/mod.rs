@@ -14,13 +14,14 @@ mod accept;
 pub mod accept_rate;
 mod driver;
 mod keepalive;
+pub mod proxied;
 mod session;
 mod starttls;
 mod task;
 mod websocket;
 mod writer;
 
-pub use accept::{accept_until_shutdown, AcceptLimit};
+pub use accept::{accept_until_shutdown, log_refused, AcceptLimit};
 pub(crate) use driver::{drive, Authority, Event, Protocol, Received, Signals};
 pub(crate) use keepalive::{KeepAlive, FIRST_PEER_PING};
 pub(crate) use session::{connection_facts, Login};

@@ -32,13 +32,19 @@ pub(crate) fn leaf_tls(opts: &LeafnodeOptions) -> Result<Option<TlsState>, LeafE
 /// Accepts leaf connections until shutdown.
 pub(crate) async fn accept_loop(hub: Arc<Hub>, listener: TcpListener) {
     let broker = hub.broker.clone();
-    let limit = AcceptLimiter::new(&hub.opts.accept_rate)
-        .map(|limiter| AcceptLimit { limiter, refused: &broker.stats.refused_accept_rate_leafnode });
-    crate::conn::accept_until_shutdown(&broker, listener, "leafnode", limit, |stream, peer| {
+    // A trusted proxy speaks for many leafs: only the listener-wide budget
+    // and pending bound apply to it.
+    let exempt = hub.proxies.as_ref().map(|p| p.trusted().to_vec()).unwrap_or_default();
+    let limit = AcceptLimiter::new(&hub.opts.accept_rate).map(|limiter| AcceptLimit {
+        limiter: limiter.exempting(exempt),
+        refused: &broker.stats.refused_accept_rate_leafnode,
+    });
+    crate::conn::accept_until_shutdown(&broker, listener, "leafnode", limit, |mut stream, peer| {
+        let proxy = hub.proxies.as_ref().filter(|p| p.trusts(peer)).is_some();
         // Bounded before anything is spent on it; the longest-waiting idle
         // handshake from elsewhere gives way, so a flood cannot lock
         // legitimate leafs out.
-        let Some(slot) = hub.pending.admit_evicting(peer.ip(), true) else {
+        let Some(slot) = hub.pending.admit_evicting(peer.ip(), !proxy) else {
             if hub.broker.audit.allow() {
                 warn!(addr = %peer, "too many unauthenticated leafnode connections; closing");
             }
@@ -47,6 +53,17 @@ pub(crate) async fn accept_loop(hub: Arc<Hub>, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         let hub = hub.clone();
         tokio::spawn(async move {
+            // From a trusted proxy: the leaf is who its header names.
+            let peer = match hub.proxies.as_ref().filter(|_| proxy) {
+                Some(proxies) => {
+                    let refused = &hub.broker.stats.refused_accept_rate_leafnode;
+                    let Some(leaf) = proxies.client(&hub.broker, &mut stream, peer, &slot, refused).await else {
+                        return;
+                    };
+                    leaf
+                }
+                None => peer,
+            };
             let client = Arc::new(Client::with_kind(
                 hub.broker.next_client_id(),
                 peer,

@@ -234,6 +234,9 @@ pub struct Hub {
     pub(crate) opts: LeafnodeOptions,
     tls: Option<Arc<crate::tls::CurrentTls>>,
     pending: Arc<Pending>,
+    /// With `proxy_protocol`: the load balancers whose PROXY header names
+    /// the leaf's address.
+    proxies: Option<crate::conn::proxied::Proxies>,
     listen_addr: Option<SocketAddr>,
     /// This server's loop-detection subject (`$LDS.<random>`): every leaf
     /// is told of it, and a leaf that reports it back closes a loop.
@@ -285,6 +288,10 @@ impl Hub {
         let tls = listener::leaf_tls(&opts)?.map(|t| Arc::new(crate::tls::CurrentTls::new(Some(t))));
         let (gate, own_login) = login::gate(&broker.opts, clients)?;
         let loop_subject = format!("$LDS.{}", crate::nkeys::new_nonce()).into_bytes().into_boxed_slice();
+        let proxies = opts.proxy_protocol.then(|| {
+            let trusted = opts.trusted_proxies.iter().filter_map(|p| crate::cidr::Cidr::parse_or_address(p));
+            crate::conn::proxied::Proxies::new(trusted.collect(), &opts.accept_rate, "leafnode")
+        });
         Ok(Hub {
             broker,
             gate,
@@ -292,6 +299,7 @@ impl Hub {
             opts,
             tls,
             pending: Arc::new(Pending::new(MAX_PENDING_LEAFS, MAX_PENDING_LEAFS_PER_IP)),
+            proxies,
             listen_addr,
             loop_subject,
             accounts: Mutex::new(HashMap::new()),

@@ -195,6 +195,7 @@ pub(super) fn render(monitor: &Monitor) -> String {
         &[("reason", "max_connections_per_ip")],
         sec.refused_max_connections_per_ip,
     );
+    m.sample("warden_connections_refused_total", &[("reason", "proxy_header")], sec.refused_proxy_headers);
     m.family(
         "warden_accept_rate_refused_total",
         "counter",

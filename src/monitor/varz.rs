@@ -205,6 +205,8 @@ pub(super) struct Security {
     pub(super) refused_max_connections: u64,
     /// Connections refused by `max_connections_per_ip`.
     pub(super) refused_max_connections_per_ip: u64,
+    /// Connections from trusted proxies closed without a valid PROXY header.
+    pub(super) refused_proxy_headers: u64,
     /// Connections closed at accept by each listener's `accept_rate`.
     pub(super) refused_accept_rate: AcceptRefusals,
     /// Monitoring requests refused for missing or wrong credentials.
@@ -270,6 +272,7 @@ pub(super) fn security(monitor: &Monitor) -> Security {
         tls_handshake_failures: load(&st.tls_handshake_failures),
         refused_max_connections: load(&st.refused_max_connections),
         refused_max_connections_per_ip: load(&st.refused_max_connections_per_ip),
+        refused_proxy_headers: load(&st.refused_proxy_headers),
         refused_accept_rate: AcceptRefusals {
             client: load(&st.refused_accept_rate_client),
             websocket: load(&st.refused_accept_rate_websocket),

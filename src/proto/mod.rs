@@ -19,6 +19,7 @@ pub mod headers;
 mod info;
 pub mod msg_trace;
 mod parser;
+pub mod proxy;
 pub mod route;
 pub mod trace;
 pub mod websocket;

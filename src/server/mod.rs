@@ -7,6 +7,7 @@ mod lame_duck;
 mod node;
 mod operator;
 mod pinned;
+mod proxied;
 mod websocket;
 
 use std::fmt;
@@ -701,10 +702,20 @@ async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
 
 async fn accept_loop(node: Arc<Node>, listener: TcpListener, done: mpsc::Sender<()>) {
     let broker = node.broker.clone();
-    let limit = AcceptLimiter::new(&broker.opts.accept_rate)
-        .map(|limiter| AcceptLimit { limiter, refused: &broker.stats.refused_accept_rate_client });
-    crate::conn::accept_until_shutdown(&broker, listener, "client", limit, |stream, addr| {
-        spawn_connection(&node, stream, addr, done.clone())
+    let proxies = proxied::ClientProxies::new(&broker.opts).map(Arc::new);
+    if proxies.is_some() {
+        info!(trusted = ?broker.opts.trusted_proxies, "PROXY protocol required from trusted proxies on the client listener");
+    }
+    // A trusted proxy speaks for many clients: only the listener-wide
+    // budget applies to it.
+    let exempt = proxies.as_ref().map(|p| p.proxies().trusted().to_vec()).unwrap_or_default();
+    let limit = AcceptLimiter::new(&broker.opts.accept_rate).map(|limiter| AcceptLimit {
+        limiter: limiter.exempting(exempt),
+        refused: &broker.stats.refused_accept_rate_client,
+    });
+    crate::conn::accept_until_shutdown(&broker, listener, "client", limit, |stream, addr| match &proxies {
+        Some(proxies) if proxies.proxies().trusts(addr) => proxies.spawn(&node, stream, addr, done.clone()),
+        _ => spawn_connection(&node, stream, addr, done.clone()),
     })
     .await;
 }

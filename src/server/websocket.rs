@@ -33,6 +33,7 @@ use crate::broker::{Pending, PendingSlot};
 use crate::cidr::Cidr;
 use crate::config::WebsocketOptions;
 use crate::conn::accept_rate::AcceptLimiter;
+use crate::conn::proxied::Proxies;
 use crate::conn::{run_connection, AcceptLimit, Greeting, Start, WsStream};
 use crate::proto::websocket::frame::{self, NORMAL};
 use crate::proto::websocket::handshake::{self, Refused};
@@ -56,6 +57,9 @@ pub(crate) struct WsListener {
     /// `Some` when the listener has TLS; its certificates rotate.
     tls: Option<Arc<CurrentTls>>,
     proxies: Vec<Cidr>,
+    /// With `proxy_protocol`: the same proxies, whose PROXY header names
+    /// the client (read before TLS).
+    proxy_protocol: Option<Proxies>,
     /// The gate its clients log in through (the client listener's, unless
     /// the block has its own `authorization` or `no_auth_user`).
     gate: Arc<Gate>,
@@ -65,9 +69,11 @@ pub(crate) struct WsListener {
 impl WsListener {
     /// The listener for `opts`, with its TLS loaded.
     pub(crate) fn new(opts: WebsocketOptions, tls: Option<TlsState>, gate: Arc<Gate>) -> WsListener {
-        let proxies = opts.trusted_proxies.iter().filter_map(|p| Cidr::parse_or_address(p)).collect();
+        let proxies: Vec<Cidr> = opts.trusted_proxies.iter().filter_map(|p| Cidr::parse_or_address(p)).collect();
         let pending = Arc::new(Pending::new(MAX_PENDING, MAX_PENDING_PER_IP));
-        WsListener { opts, tls: tls.map(|t| Arc::new(CurrentTls::new(Some(t)))), proxies, gate, pending }
+        let proxy_protocol = opts.proxy_protocol.then(|| Proxies::new(proxies.clone(), &opts.accept_rate, "websocket"));
+        let tls = tls.map(|t| Arc::new(CurrentTls::new(Some(t))));
+        WsListener { opts, tls, proxies, proxy_protocol, gate, pending }
     }
 
     /// Its TLS, when it has TLS (what certificate rotation swaps).
@@ -107,8 +113,19 @@ pub(crate) async fn accept_loop(node: Arc<Node>, ws: Arc<WsListener>, listener: 
 /// pending slot), then the session.
 /// A newer connection that finds every slot taken makes the longest-waiting
 /// one give way (see `broker::pending`): the handshake ends there.
-async fn serve(node: Arc<Node>, ws: Arc<WsListener>, stream: TcpStream, peer: SocketAddr, slot: PendingSlot) {
+async fn serve(node: Arc<Node>, ws: Arc<WsListener>, mut stream: TcpStream, peer: SocketAddr, slot: PendingSlot) {
     let _ = stream.set_nodelay(true);
+    // From a trusted proxy with `proxy_protocol`: the client is who the
+    // header names, for everything after (X-Forwarded-For included: the
+    // client is no trusted proxy, so its header is ignored).
+    let peer = match ws.proxy_protocol.as_ref().filter(|p| p.trusts(peer)) {
+        Some(proxies) => {
+            let refused = &node.broker.stats.refused_accept_rate_websocket;
+            let Some(client) = proxies.client(&node.broker, &mut stream, peer, &slot, refused).await else { return };
+            client
+        }
+        None => peer,
+    };
     match ws.tls.as_ref().and_then(|t| t.get()) {
         // Boxed: a connection's task is as large as its largest state, and
         // the TLS handshake's and TLS stream's would otherwise be carried

@@ -230,6 +230,34 @@ pub(super) static LEAFNODES: Block<Leafnodes> = Block {
                 crate::config::accept_rate::read(&e.value, "leafnodes accept_rate").map(|r| b.l.accept_rate = r)
             },
         ),
+        Key(
+            &Opt::new(&["proxy_protocol"], Ty::Bool, Reload::Restart)
+                .means(
+                    "Leaf connections from `trusted_proxies` start with a PROXY protocol header (v1 or v2) \
+                    naming the leaf's address, read before INFO and TLS; one from them without it is closed",
+                )
+                .default("false")
+                .differs("nats-server has it only for the client listener; warden needs `trusted_proxies`"),
+            |e, b, _| section::boolean(&e.value, "leafnodes proxy_protocol").map(|p| b.l.proxy_protocol = p),
+        ),
+        Key(
+            &Opt::new(&["trusted_proxies"], Ty::Strings, Reload::Restart)
+                .means("Addresses or CIDRs of the load balancers whose PROXY protocol header is believed")
+                .default("none")
+                .differs("warden only"),
+            |e, b, _| super::super::websocket::trusted_proxies(&e.value).map(|p| b.l.trusted_proxies = p),
+        ),
+        Check(|b, f| match (f.get("proxy_protocol"), f.get("trusted_proxies")) {
+            (Some(e), _) if b.l.proxy_protocol && (b.l.trusted_proxies.is_empty() || !b.l.accept) => Err(invalid(
+                &e.value,
+                "leafnodes proxy_protocol needs a listener (`listen` or `port`) and `trusted_proxies: [CIDR, ...]`, \
+                the load balancers allowed to name a leaf's address",
+            )),
+            (_, Some(e)) if !b.l.proxy_protocol => {
+                Err(invalid(&e.value, "leafnodes trusted_proxies is used only with `proxy_protocol: true`"))
+            }
+            _ => Ok(()),
+        }),
     ],
 };
 

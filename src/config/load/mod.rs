@@ -241,6 +241,39 @@ static TOP: Block<Top> = Block {
             |e, t, _| accept_rate::read(&e.value, "accept_rate").map(|r| t.o.accept_rate = r),
         ),
         Key(
+            &Opt::new(&["proxy_protocol"], Ty::Bool, Reload::Restart)
+                .means(
+                    "Connections from `trusted_proxies` start with a PROXY protocol header (v1 or v2, \
+                    as HAProxy's `send-proxy`/`send-proxy-v2`) naming the client, whose address every \
+                    per-address limit, the failure throttle, JWT `src`, `/connz` and the events then see; \
+                    from them a connection without one is closed, and a header from anyone else is refused",
+                )
+                .default("false")
+                .differs(
+                    "nats-server 2.14 believes a header from any address and does not require one; \
+                    warden needs `trusted_proxies` and requires the header from them",
+                ),
+            |e, t, _| section::boolean(&e.value, "proxy_protocol").map(|b| t.o.proxy_protocol = b),
+        ),
+        Key(
+            &Opt::new(&["trusted_proxies"], Ty::Strings, Reload::Restart)
+                .means("Addresses or CIDRs of the load balancers whose PROXY protocol header is believed")
+                .default("none")
+                .differs("warden only"),
+            |e, t, _| super::websocket::trusted_proxies(&e.value).map(|p| t.o.trusted_proxies = p),
+        ),
+        Check(|t, f| match (f.get("proxy_protocol"), f.get("trusted_proxies")) {
+            (Some(e), _) if t.o.proxy_protocol && t.o.trusted_proxies.is_empty() => Err(invalid(
+                &e.value,
+                "proxy_protocol needs `trusted_proxies: [CIDR, ...]`, the load balancers allowed to name \
+                a client's address (from anyone else a header would let a client choose its own)",
+            )),
+            (_, Some(e)) if !t.o.proxy_protocol => {
+                Err(invalid(&e.value, "trusted_proxies at the top level is used only with `proxy_protocol: true`"))
+            }
+            _ => Ok(()),
+        }),
+        Key(
             &Opt::new(&["max_subscriptions", "max_subs"], Ty::Integer, Reload::Restart)
                 .means("Most subscriptions per connection; 0 = no limit")
                 .default("16384")

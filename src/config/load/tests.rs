@@ -773,3 +773,36 @@ fn syslog_keys_choose_the_sink_as_nats_server_does() {
     assert_eq!(loaded.options.syslog_target(), None);
     assert_eq!(loaded.warnings, ["test.conf:2:1: remote_syslog is ignored: the log goes to log_file"]);
 }
+
+#[test]
+fn proxy_protocol_needs_trusted_proxies_and_the_reverse() {
+    let o = ok("proxy_protocol: true\ntrusted_proxies: [\"10.0.0.0/8\", \"192.0.2.1\"]").options;
+    assert!(o.proxy_protocol);
+    assert_eq!(o.trusted_proxies, vec!["10.0.0.0/8".to_owned(), "192.0.2.1".to_owned()]);
+    assert!(summary::summary(&o).contains("PROXY protocol (header required): client from 2 trusted range(s)\n"));
+    for (text, says) in [
+        ("proxy_protocol: true", "proxy_protocol needs `trusted_proxies"),
+        ("trusted_proxies: [\"10.0.0.0/8\"]", "used only with `proxy_protocol: true`"),
+        ("proxy_protocol: false\ntrusted_proxies: [\"10.0.0.0/8\"]", "used only with"),
+        ("proxy_protocol: true\ntrusted_proxies: [\"10.0.0.0/33\"]", "is not an IP address or CIDR"),
+    ] {
+        let err = load(text).expect_err(text).to_string();
+        assert!(err.contains(says), "{text}: {err}");
+    }
+    let o = ok("websocket { port: 8080, no_tls: true, proxy_protocol: true, trusted_proxies: [\"10.0.0.0/8\"] }\n\
+        leafnodes { port: 7422, proxy_protocol: true, trusted_proxies: [\"10.0.0.1\"] }")
+    .options;
+    assert!(o.websocket.unwrap().proxy_protocol);
+    assert!(o.leafnodes.unwrap().proxy_protocol);
+    for (text, says) in [
+        ("websocket { port: 8080, no_tls: true, proxy_protocol: true }", "proxy_protocol needs `trusted_proxies"),
+        ("leafnodes { port: 7422, proxy_protocol: true }", "needs a listener"),
+        ("leafnodes { remotes: [], proxy_protocol: true, trusted_proxies: [\"10.0.0.1\"] }", "needs a listener"),
+        ("leafnodes { port: 7422, trusted_proxies: [\"10.0.0.1\"] }", "used only with `proxy_protocol: true`"),
+    ] {
+        let err = load(text).expect_err(text).to_string();
+        assert!(err.contains(says), "{text}: {err}");
+    }
+    // nats-server 2.12's nonce-signed proxies stay refused by name.
+    assert!(load("proxies { trusted: [\"UABC\"] }").is_err());
+}

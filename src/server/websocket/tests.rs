@@ -16,6 +16,7 @@ fn opts() -> WebsocketOptions {
         no_auth_user: None,
         jwt_cookie: None,
         trusted_proxies: Vec::new(),
+        proxy_protocol: false,
         accept_rate: Default::default(),
     }
 }
