@@ -231,18 +231,7 @@ mod tests {
             trace.egress(&sub, Some((b"bar", Some(b"q"))), "B", "");
         }
         assert_eq!(trace.steps.len(), MAX_STEPS);
-        let server = Server {
-            name: "s".into(),
-            host: "h".into(),
-            id: "I".into(),
-            cluster: None,
-            ver: "2.9.10",
-            tags: vec![],
-            jetstream: false,
-            seq: 0,
-            time: String::new(),
-        };
-        let json: serde_json::Value = serde_json::from_slice(&trace.render(server)).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&trace.render(Server::example(0, ""))).unwrap();
         let events = json["events"].as_array().unwrap();
         assert_eq!(events[0]["type"], "in");
         assert_eq!(events[0]["name"], "pub");

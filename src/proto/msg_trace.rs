@@ -238,6 +238,24 @@ pub struct Server {
     pub time: String,
 }
 
+#[cfg(test)]
+impl Server {
+    /// A server named `s` on host `h` with id `I`, for the trace tests.
+    pub(crate) fn example(seq: u64, time: &str) -> Server {
+        Server {
+            name: "s".into(),
+            host: "h".into(),
+            id: "I".into(),
+            cluster: None,
+            ver: "2.9.10",
+            tags: vec![],
+            jetstream: false,
+            seq,
+            time: time.into(),
+        }
+    }
+}
+
 /// The traced message, as received.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestInfo {
@@ -407,17 +425,7 @@ mod tests {
     #[test]
     fn an_event_is_nats_servers_json() {
         let e = Event {
-            server: Server {
-                name: "s".into(),
-                host: "h".into(),
-                id: "I".into(),
-                cluster: None,
-                ver: "2.9.10",
-                tags: vec![],
-                jetstream: false,
-                seq: 1,
-                time: "t".into(),
-            },
+            server: Server::example(1, "t"),
             request: RequestInfo { header: BTreeMap::from([("A".into(), vec!["1".into()])]), msgsize: 3 },
             hops: 0,
             events: vec![
