@@ -28,7 +28,6 @@
 //! routes otherwise.
 
 pub mod account;
-mod audit;
 mod client;
 mod close;
 mod events;
@@ -36,6 +35,7 @@ mod fanout;
 mod identity;
 mod inbox;
 mod internal;
+mod log_budget;
 mod mapping;
 mod msg_trace;
 mod origin;
@@ -60,7 +60,6 @@ use tokio::sync::watch;
 use crate::config::Options;
 
 pub use account::{Account, Accounts};
-pub use audit::{AuditKind, AuditLog, LogLimiter, SourceBudget};
 pub use client::{Client, ClientKind, ClientMeta, ClientStats, LeafRole};
 pub use close::CloseReason;
 pub use events::{EventHub, ServerEvent, EVENTS_PER_SECOND};
@@ -68,6 +67,7 @@ pub use fanout::{stall_behind, wake_writers, Fanout, Message, STALL};
 pub use identity::new_server_key;
 pub use inbox::{Inbox, InboxMsg, RequestBudget, INBOX_CAPACITY, REQUESTS_PER_SECOND};
 pub use internal::{Interest, InternalClient};
+pub use log_budget::{BudgetKind, LogBudget, LogLimiter, SourceBudget};
 pub use mapping::{mapped, Mapper, Unroutable};
 pub use msg_trace::{trace_server, Trace};
 pub use origin::{Origin, Via};
@@ -212,7 +212,7 @@ pub struct Broker {
     /// Login and permission counters.
     pub security: SecurityStats,
     /// Rate limit for security log events.
-    pub audit: AuditLog,
+    pub log_budget: LogBudget,
     /// Connection events for the system account's audit stream.
     pub events: EventHub,
     /// The protocol trace, on or off (a reload changes it).
@@ -244,7 +244,7 @@ impl Broker {
             accounts: Accounts::new(),
             stats: ServerStats::default(),
             security: SecurityStats::default(),
-            audit: AuditLog::default(),
+            log_budget: LogBudget::default(),
             events: EventHub::default(),
             registry: Mutex::new(Registry::default()),
             observers: OnceLock::new(),

@@ -24,7 +24,7 @@ use super::keepalive::{KeepAlive, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::rate::Throttle;
 use crate::broker::{
-    mapped, Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin, ServerEvent,
+    mapped, Account, Append, Broker, BudgetKind, Client, CloseReason, Fanout, Mapper, Message, Origin, ServerEvent,
     Subscription, Trace, Unroutable,
 };
 use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDecision};
@@ -508,12 +508,12 @@ impl Session {
             Verdict::Accept(identity) => {
                 self.broker.security.auth_successes.fetch_add(1, Ordering::Relaxed);
                 let name = identity.user.as_deref().unwrap_or("");
-                if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Success, name) {
+                if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Success, name) {
                     info!(cid = self.client.id, addr = %self.client.addr, user = identity.user.as_deref().unwrap_or(""), "authenticated");
                 }
                 self.generation = self.gate.generation();
                 if let Err(err) = self.establish(identity, true) {
-                    if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Failure, &user) {
+                    if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Failure, &user) {
                         warn!(cid = self.client.id, addr = %self.client.addr, user = %user, error = %err, "login refused by its account");
                     }
                     return Err(match err {
@@ -540,7 +540,7 @@ impl Session {
                     #[allow(clippy::disallowed_methods)]
                     self.broker.events.report(ServerEvent::AuthError { client, user, stop: SystemTime::now() });
                 }
-                if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Failure, &user) {
+                if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Failure, &user) {
                     warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "authentication failed");
                 }
                 Err(self.fail(match told {
@@ -580,7 +580,7 @@ impl Session {
     fn violation(&mut self, err: ProtoError, direction: &'static str) -> Result<(), CloseReason> {
         let user = self.user();
         self.broker.security.count_violation(&user, direction);
-        if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Other, &user) {
+        if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Other, &user) {
             warn!(cid = self.client.id, addr = %self.client.addr, user = %user, direction, error = %err, "permission violation");
         }
         self.refuse(err)

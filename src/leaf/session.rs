@@ -34,7 +34,7 @@ use super::remote::{SpokeLogin, SpokeRules};
 use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTES};
 use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
 use crate::broker::{
-    mapped, wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, LeafRole, Mapper, Message, Origin,
+    mapped, wake_writers, Account, Broker, BudgetKind, Client, CloseReason, Fanout, LeafRole, Mapper, Message, Origin,
     PendingSlot, ServerEvent, Subscription, Trace, Unroutable,
 };
 use crate::conn::{connection_facts, Event, KeepAlive, Login, Protocol, Received, FIRST_PEER_PING};
@@ -331,7 +331,7 @@ impl LeafSession {
     fn refuse(&mut self, refusal: Refusal) -> CloseReason {
         let text = refusal.to_string();
         self.client.send(format!("-ERR '{text}'\r\n").as_bytes());
-        if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Other, "") {
+        if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Other, "") {
             warn!(cid = self.client.id, addr = %self.client.addr, error = %text, "leafnode refused");
         }
         refusal.close_reason()
@@ -765,7 +765,7 @@ impl LeafSession {
     fn violation(&self, err: &ProtoError, direction: &'static str) {
         let user = self.established().and_then(|e| e.identity.user.clone()).unwrap_or_default();
         self.broker.security.count_violation(&user, direction);
-        if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Other, &user) {
+        if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Other, &user) {
             warn!(cid = self.client.id, addr = %self.client.addr, user = %user, direction, error = %err, "leafnode permission violation");
         }
         if self.spoke.is_none() {
@@ -831,7 +831,7 @@ impl Protocol for LeafSession {
             }
             Verdict::Refuse(reason) | Verdict::Explained(reason, _) => {
                 self.broker.security.count_auth_failure(reason);
-                if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Failure, &user) {
+                if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Failure, &user) {
                     warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "leafnode authentication failed");
                 }
                 Err(self.refuse(Refusal::AuthorizationViolation))

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::auth::{self, AuthSetupError, FailureThrottle, Gate, Guard, Verifier};
-use crate::broker::{AuditKind, Broker, Client, InterestObserver, Refusal, ServerIdentity};
+use crate::broker::{Broker, BudgetKind, Client, InterestObserver, Refusal, ServerIdentity};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::{Options, TlsOptions};
 use crate::conn::accept_rate::AcceptLimiter;
@@ -516,7 +516,7 @@ fn spawn_digests(broker: &Arc<Broker>) {
             if broker.is_shutting_down() {
                 return;
             }
-            broker.audit.flush();
+            broker.log_budget.flush();
             broker.events.flush();
         }
     });
@@ -746,13 +746,13 @@ fn refuse(node: Arc<Node>, stream: TcpStream, cid: u64, addr: SocketAddr, refusa
     match refusal {
         Refusal::MaxConnections => {
             broker.stats.refused_max_connections.fetch_add(1, Relaxed);
-            if broker.audit.allow_from(addr.ip(), AuditKind::Other, "") {
+            if broker.log_budget.allow_from(addr.ip(), BudgetKind::Other, "") {
                 warn!(%addr, max = broker.opts.max_connections, "maximum connections exceeded");
             }
         }
         Refusal::MaxConnectionsPerIp => {
             broker.stats.refused_max_connections_per_ip.fetch_add(1, Relaxed);
-            if broker.audit.allow_from(addr.ip(), AuditKind::Other, "") {
+            if broker.log_budget.allow_from(addr.ip(), BudgetKind::Other, "") {
                 warn!(%addr, max = broker.opts.max_connections_per_ip, "maximum connections per address exceeded");
             }
         }

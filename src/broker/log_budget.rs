@@ -1,4 +1,4 @@
-//! Rate limiting for security log events, so an attacker cannot flood the
+//! Budgets for security log lines: rate limiting, so an attacker cannot flood the
 //! log, and budgets per source, so one source cannot erase another's trail.
 
 use std::collections::HashMap;
@@ -68,28 +68,28 @@ impl LogLimiter {
 /// [`SourceBudget`]), one shared limiter for what no client address is
 /// behind (routes).
 #[derive(Debug)]
-pub struct AuditLog {
+pub struct LogBudget {
     by_source: SourceBudget,
     unattributed: LogLimiter,
 }
 
-impl Default for AuditLog {
+impl Default for LogBudget {
     fn default() -> Self {
-        AuditLog {
+        LogBudget {
             by_source: SourceBudget::new(SECURITY_PER_WINDOW, "security events not logged: over their source's budget"),
             unattributed: LogLimiter::default(),
         }
     }
 }
 
-impl AuditLog {
+impl LogBudget {
     /// Whether an event with no client behind it may be logged.
     pub fn allow(&self) -> bool {
         self.unattributed.allow()
     }
 
     /// Whether an event of `kind` about `user` from `source` may be logged.
-    pub fn allow_from(&self, source: IpAddr, kind: AuditKind, user: &str) -> bool {
+    pub fn allow_from(&self, source: IpAddr, kind: BudgetKind, user: &str) -> bool {
         self.by_source.allow(source, kind, user)
     }
 
@@ -103,7 +103,7 @@ impl AuditLog {
 /// has its own budget per source, so a flood of one kind (cheap successful
 /// logins) never hides another (failed guesses) from the same source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditKind {
+pub enum BudgetKind {
     /// A successful login.
     Success,
     /// A refused login.
@@ -165,7 +165,7 @@ impl SourceBudget {
     }
 
     /// Whether an event of `kind` about `user` from `source` may go out.
-    pub fn allow(&self, source: IpAddr, kind: AuditKind, user: &str) -> bool {
+    pub fn allow(&self, source: IpAddr, kind: BudgetKind, user: &str) -> bool {
         let now = Instant::now();
         let mut sources = self.sources.lock();
         let mut key = Some(source);
@@ -224,11 +224,11 @@ mod tests {
     fn one_source_cannot_spend_anothers_budget_nor_successes_hide_failures() {
         let budget = SourceBudget::new(20, "test events not logged");
         let (flooder, victim): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let passed = (0..6000).filter(|_| budget.allow(flooder, AuditKind::Success, "tenant")).count();
+        let passed = (0..6000).filter(|_| budget.allow(flooder, BudgetKind::Success, "tenant")).count();
         assert_eq!(passed, 20);
-        assert!(budget.allow(flooder, AuditKind::Failure, "tenant"), "its own failures keep their budget");
+        assert!(budget.allow(flooder, BudgetKind::Failure, "tenant"), "its own failures keep their budget");
         for _ in 0..4 {
-            assert!(budget.allow(victim, AuditKind::Failure, "victim"), "another source's failures all pass");
+            assert!(budget.allow(victim, BudgetKind::Failure, "victim"), "another source's failures all pass");
         }
         let sources = budget.sources.lock();
         let window = &sources[&Some(flooder)];
@@ -239,7 +239,7 @@ mod tests {
     fn many_sources_are_bounded() {
         let budget = SourceBudget::new(1, "test events not logged");
         for i in 0..(SOURCES as u32 + 100) {
-            budget.allow(IpAddr::from(i.to_be_bytes()), AuditKind::Failure, "u");
+            budget.allow(IpAddr::from(i.to_be_bytes()), BudgetKind::Failure, "u");
         }
         assert!(budget.sources.lock().len() <= SOURCES + 1);
     }
