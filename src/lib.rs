@@ -5,7 +5,7 @@
 //! same layer imports another except `cluster` and `leaf`, which run their
 //! sessions on `conn`'s driver (a leaf logs in with `conn`'s `Login`).
 //! ```text
-//! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr
+//! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr  logfile
 //! L1 decisions auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
 //!                        the verification pool, the gate)
 //! L2 state     broker   (subscription index, client registry, delivery, the server's own
@@ -91,6 +91,7 @@ pub mod conn;
 pub mod delegate;
 pub mod jwt;
 pub mod leaf;
+pub mod logfile;
 pub mod monitor;
 pub mod nkeys;
 pub mod perms;
