@@ -115,7 +115,7 @@ impl EventHub {
 
     /// Writes the digests of dropped events (every second).
     pub fn flush(&self) {
-        self.limiter.flush();
+        self.limiter.flush().iter().for_each(super::log_budget::Digest::log);
     }
 }
 

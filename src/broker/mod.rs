@@ -67,7 +67,7 @@ pub use fanout::{stall_behind, wake_writers, Fanout, Message, STALL};
 pub use identity::new_server_key;
 pub use inbox::{Inbox, InboxMsg, RequestBudget, INBOX_CAPACITY, REQUESTS_PER_SECOND};
 pub use internal::{Interest, InternalClient};
-pub use log_budget::{BudgetKind, LogBudget, LogLimiter, SourceBudget};
+pub use log_budget::{BudgetKind, Digest, LogBudget, LogLimiter, SourceBudget};
 pub use mapping::{mapped, Mapper, Unroutable};
 pub use msg_trace::{trace_server, Trace};
 pub use origin::{Origin, Via};
