@@ -6,7 +6,8 @@
 //! sessions on `conn`'s driver (a leaf logs in with `conn`'s `Login`).
 //! ```text
 //! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr  logfile
-//! L1 decisions auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
+//! L1 decisions audit    (the audit trail: records, the bounded queue, its writer thread)
+//!              auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
 //!                        the verification pool, the gate)
 //! L2 state     broker   (subscription index, client registry, delivery, the server's own
 //!                        internal client, counters, lifecycle)
@@ -81,6 +82,7 @@
 // `unwrap`, `expect` and `panic!` must justify themselves with an `allow`.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod broker;

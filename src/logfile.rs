@@ -28,6 +28,9 @@ pub struct Rotation {
     pub size_limit: u64,
     /// Files kept, the current one included (0: all).
     pub max_num: usize,
+    /// Files are created readable by the owner only (mode 0600): the
+    /// audit trail names users and addresses.
+    pub private: bool,
 }
 
 /// The open file and how much has been written to it.
@@ -37,21 +40,26 @@ struct Current {
     size: u64,
 }
 
-fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+fn open_append(path: &Path, private: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    if private {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    }
+    options.open(path)
 }
 
 impl LogFile {
     /// Opens (or creates) `path` for appending, rotating by `rotation`.
     pub fn open(path: &Path, rotation: Rotation) -> io::Result<Arc<LogFile>> {
-        let file = open_append(path)?;
+        let file = open_append(path, rotation.private)?;
         let size = file.metadata().map_or(0, |m| m.len());
         Ok(Arc::new(LogFile { path: path.to_owned(), rotation, file: Mutex::new(Current { file, size }) }))
     }
 
     /// Opens the path again (after a log rotator moved the old file away).
     pub fn reopen(&self) -> io::Result<()> {
-        let file = open_append(&self.path)?;
+        let file = open_append(&self.path, self.rotation.private)?;
         let size = file.metadata().map_or(0, |m| m.len());
         *self.file.lock() = Current { file, size };
         Ok(())
@@ -64,7 +72,7 @@ impl LogFile {
         let mut aside = self.path.as_os_str().to_owned();
         aside.push(format!(".{nanos:020}"));
         std::fs::rename(&self.path, &aside)?;
-        *current = Current { file: open_append(&self.path)?, size: 0 };
+        *current = Current { file: open_append(&self.path, self.rotation.private)?, size: 0 };
         if self.rotation.max_num > 0 {
             let mut old = self.rotated()?;
             old.sort();
@@ -150,7 +158,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("warden.log");
-        let log = LogFile::open(&path, Rotation { size_limit: 100, max_num: 3 }).unwrap();
+        let log = LogFile::open(&path, Rotation { size_limit: 100, max_num: 3, private: false }).unwrap();
         // 51 bytes a record: the file rotates after every second one.
         for i in 0..21 {
             let mut record = log.lock();
