@@ -23,5 +23,5 @@ pub use load::{
 };
 pub use peer::PeerIdentity;
 pub use policy::spki_sha256;
-pub use rotation::{Reload, Rotation};
+pub use rotation::{Observer, Reload, Rotated, Rotation};
 pub use state::{CurrentTls, TlsState};
