@@ -28,6 +28,7 @@
 //! routes otherwise.
 
 pub mod account;
+mod audited;
 mod client;
 mod close;
 mod events;
@@ -60,6 +61,7 @@ use tokio::sync::watch;
 use crate::config::Options;
 
 pub use account::{Account, Accounts};
+pub use audited::{audit_conn, Presented};
 pub use client::{Client, ClientKind, ClientMeta, ClientStats, LeafRole};
 pub use close::CloseReason;
 pub use events::{EventHub, ServerEvent, EVENTS_PER_SECOND};
@@ -215,6 +217,10 @@ pub struct Broker {
     pub log_budget: LogBudget,
     /// Connection events for the system account's audit stream.
     pub events: EventHub,
+    /// The audit trail (`audit {}`); off unless the server starts it.
+    pub audit: crate::audit::AuditTrail,
+    /// Permission denials recorded a second per source address.
+    audit_denials: SourceBudget,
     /// The protocol trace, on or off (a reload changes it).
     pub trace: TraceLevel,
     /// The TLS listeners' certificate files, watched for rotation.
@@ -237,6 +243,7 @@ impl Broker {
     pub fn new(opts: Options, addr: SocketAddr, identity: ServerIdentity) -> Self {
         Broker {
             trace: TraceLevel::new(opts.trace, opts.trace_verbose),
+            audit_denials: audited::denial_budget(opts.audit.as_ref()),
             tls_rotation: Arc::default(),
             opts,
             identity,
@@ -246,6 +253,7 @@ impl Broker {
             security: SecurityStats::default(),
             log_budget: LogBudget::default(),
             events: EventHub::default(),
+            audit: crate::audit::AuditTrail::default(),
             registry: Mutex::new(Registry::default()),
             observers: OnceLock::new(),
             next_cid: AtomicU64::new(1),
