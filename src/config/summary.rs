@@ -28,6 +28,11 @@ pub fn summary(o: &Options) -> String {
         }
         None => out.push_str("monitoring: off\n"),
     }
+    if let Some(audit) = &o.audit {
+        let file = audit.file.as_ref().map_or("no file".to_owned(), |f| f.display().to_string());
+        let published = if audit.publish { ", published on $SYS.AUDIT.>" } else { "" };
+        let _ = writeln!(out, "audit trail: {file}{published}");
+    }
     match &o.cluster {
         Some(c) if c.no_listener => out.push_str("cluster: off (the cluster block has no listen or port)\n"),
         Some(c) => {
