@@ -28,6 +28,12 @@ async fn record(path: &Path, what: &str, matches: impl Fn(&Value) -> bool) -> Va
     records(path).into_iter().find(|r| matches(r)).unwrap()
 }
 
+/// Sends PING and reads past the `-ERR`s before its PONG.
+async fn until_pong(raw: &mut Raw) {
+    raw.send("PING\r\n").await;
+    while raw.line().await != "PONG" {}
+}
+
 async fn login(url: &str, user: &str, pass: &str) -> async_nats::Client {
     within(async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into()).connect(url)).await.unwrap()
 }
@@ -199,6 +205,96 @@ async fn a_scripted_scenario_leaves_every_record_in_the_audit_file() {
 async fn an_audit_file_that_cannot_be_opened_stops_the_start() {
     let dir = temp_dir("audit-unopenable");
     let options = options_from(&format!("audit {{ file: \"{}/missing/dir/audit.log\" }}", dir.display()));
-    let err = warden::server::Server::start(options).await.err().expect("the start is refused");
+    let Err(err) = warden::server::Server::start(options).await else { panic!("the start is refused") };
     assert!(err.to_string().contains("audit: cannot open"), "{err}");
+}
+
+/// A login by certificate names the certificate: method `certificate`,
+/// its subject and the user it mapped to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_by_certificate_is_recorded_with_its_subject() {
+    let dir = temp_dir("audit-mtls");
+    let ca = Ca::new("audit CA").unwrap();
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text).unwrap();
+        dir.join(name)
+    };
+    let server_cert = ca.issue_server(&["localhost".into()]).unwrap();
+    let alice = ca.issue_client("alice").unwrap();
+    let config = format!(
+        r#"tls {{ cert_file: "{}", key_file: "{}", ca_file: "{}", verify_and_map: true }}
+        authorization {{ users = [ {{user: "CN=alice"}} ] }}
+        audit {{ file: "{}" }}"#,
+        write("server.pem", &server_cert.cert_pem).display(),
+        write("server-key.pem", &server_cert.key_pem).display(),
+        write("ca.pem", &ca.issued().cert_pem).display(),
+        dir.join("audit.log").display()
+    );
+    let server = start(options_from(&config)).await;
+    let opts = async_nats::ConnectOptions::new()
+        .add_root_certificates(dir.join("ca.pem"))
+        .require_tls(true)
+        .add_client_certificate(write("alice.pem", &alice.cert_pem), write("alice-key.pem", &alice.key_pem));
+    let client = within(opts.connect(format!("tls://localhost:{}", server.local_addr().port()))).await.unwrap();
+    client.flush().await.unwrap();
+    let login = record(&dir.join("audit.log"), "the login", |r| r["type"] == "login").await;
+    assert_eq!(login["method"], "certificate");
+    assert_eq!(
+        (login["conn"]["user"].as_str(), login["conn"]["tls_subject"].as_str()),
+        (Some("CN=alice"), Some("CN=alice"))
+    );
+    server.shutdown().await;
+}
+
+/// One address's flood of denied publishes costs the trail a few records
+/// a second from that address, and never the records of another address
+/// (two clients behind a trusted proxy, so each has its own address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_denials_from_one_address_leaves_another_addresss_denials_recorded() {
+    let dir = temp_dir("audit-neighbours");
+    let audit = dir.join("audit.log");
+    let config = format!(
+        r#"proxy_protocol: true
+        trusted_proxies: ["127.0.0.1"]
+        authorization {{ users = [ {{user: u, password: p, permissions: {{ publish: "ok.>" }}}} ] }}
+        audit {{ file: "{}", denials_per_second: 5 }}"#,
+        audit.display()
+    );
+    let server = start(options_from(&config)).await;
+    let addr = server.local_addr();
+    let behind = |client: &'static str| async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let header = format!("PROXY TCP4 {client} 127.0.0.1 40000 4222\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut stream, header.as_bytes()).await.unwrap();
+        let mut raw = Raw::new(stream);
+        assert!(raw.line().await.starts_with("INFO "));
+        raw.send("CONNECT {\"user\":\"u\",\"pass\":\"p\",\"verbose\":false}\r\n").await;
+        raw.ping_pong().await;
+        raw
+    };
+    let mut flooder = behind("10.0.0.1").await;
+    let mut neighbour = behind("10.0.0.2").await;
+    flooder.send("PUB secret 1\r\nx\r\n".repeat(2000)).await;
+    until_pong(&mut flooder).await;
+    neighbour.send("PUB secret.neighbour 1\r\nx\r\nPUB secret.neighbour 1\r\nx\r\n").await;
+    until_pong(&mut neighbour).await;
+    let denied = |addr: &str| {
+        records(&audit)
+            .iter()
+            .filter(|r| r["type"] == "permission_denied" && r["conn"]["addr"].as_str().unwrap().starts_with(addr))
+            .count() as u64
+    };
+    let suppressed = || {
+        records(&audit)
+            .iter()
+            .filter(|r| r["type"] == "permission_denials_suppressed" && r["addr"] == "10.0.0.1")
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    // Within a second (one budget window, or two on a slow machine):
+    // 5 recorded a window, every other one counted.
+    eventually("every flooding denial recorded or counted", || denied("10.0.0.1:") + suppressed() == 2000).await;
+    assert!(matches!(denied("10.0.0.1:"), 5 | 10), "{}", denied("10.0.0.1:"));
+    assert_eq!(denied("10.0.0.2:"), 2, "the neighbour's denials are all recorded");
+    server.shutdown().await;
 }

@@ -36,7 +36,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// What the writer is sent.
 enum Msg {
-    Record(SystemTime, Event),
+    /// Boxed: an event is a few hundred bytes, and the queue holds many.
+    Record(SystemTime, Box<Event>),
     /// Write what is queued, then say so and stop.
     Close(mpsc::Sender<()>),
 }
@@ -94,7 +95,7 @@ impl AuditTrail {
         let Some(tx) = self.tx.get() else { return };
         #[allow(clippy::disallowed_methods)] // a record carries wall-clock time
         let now = SystemTime::now();
-        match tx.try_send(Msg::Record(now, event)) {
+        match tx.try_send(Msg::Record(now, Box::new(event))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.lost.fetch_add(1, Ordering::Relaxed);

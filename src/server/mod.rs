@@ -175,7 +175,7 @@ pub struct Server {
     embedded: Option<Arc<dyn auth::Authenticator>>,
     /// The configuration in force (the start's, then each applied
     /// reload's): what the audit trail's reload records compare against.
-    applied: parking_lot::Mutex<Options>,
+    applied: parking_lot::Mutex<Box<Options>>,
 }
 
 /// The running WebSocket listener.
@@ -325,7 +325,7 @@ impl Server {
         info!(server_id = %broker.identity.id, "Listening for client connections on {local_addr}");
         let accept = tokio::spawn(accept_loop(node.clone(), listener, done_tx));
         info!("Server is ready");
-        let applied = parking_lot::Mutex::new(broker.opts.clone());
+        let applied = parking_lot::Mutex::new(Box::new(broker.opts.clone()));
         Ok(Server {
             applied,
             node,
@@ -409,7 +409,7 @@ impl Server {
         let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
         audit::record_reload(&self.node.broker, cause, &applied, opts, outcome);
         if result.is_ok() {
-            *applied = opts.clone();
+            **applied = opts.clone();
         }
         result
     }
