@@ -183,7 +183,7 @@ async fn a_ca_certificate_presented_as_a_leaf_is_refused() {
     let pki = Pki::new("spiffe-ca-leaf");
     pki.issue("ca-leaf", &Leaf { uris: &[ORDERS], is_ca: true, ..Leaf::default() });
     let server = strict_server(&pki).await;
-    let err = connect(&server, with_cert(&pki, "ca-leaf")).await.err().expect("a CA leaf logged in");
+    let err = connect(&server, with_cert(&pki, "ca-leaf")).await.expect_err("a CA leaf logged in");
     assert_eq!(err.kind(), ConnectErrorKind::Io, "refused in the handshake: {err}");
     assert!(server.broker().clients().is_empty());
     server.shutdown().await;

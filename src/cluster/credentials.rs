@@ -118,7 +118,8 @@ mod tests {
             certificate: true,
             spiffe: Some(TrustDomain::parse("example.org").unwrap()),
         };
-        let svid = |uris: &[&str]| PeerIdentity { uris: uris.iter().map(|u| (*u).into()).collect(), ..certificate(&[]) };
+        let svid =
+            |uris: &[&str]| PeerIdentity { uris: uris.iter().map(|u| (*u).into()).collect(), ..certificate(&[]) };
         assert!(creds.admit(None, None, Some(Box::new(svid(&[user])))));
         assert!(!creds.admit(None, None, Some(Box::new(svid(&[user, user])))), "two URI SANs");
         assert!(!creds.admit(None, None, Some(Box::new(svid(&["spiffe://example.org/other"])))), "another user");

@@ -120,7 +120,10 @@ mod tests {
     fn each_rule_refuses_by_name() {
         assert_eq!(map(&svid(&[])), Err(SvidRefusal::NoUri));
         assert_eq!(map(&svid(&[GOOD, "spiffe://example.org/other"])), Err(SvidRefusal::SeveralUris(2)));
-        assert_eq!(map(&svid(&["https://example.org/orders"])), Err(SvidRefusal::NotSpiffeId(SpiffeIdError::WrongScheme)));
+        assert_eq!(
+            map(&svid(&["https://example.org/orders"])),
+            Err(SvidRefusal::NotSpiffeId(SpiffeIdError::WrongScheme))
+        );
         assert_eq!(
             map(&svid(&["spiffe://example.org/ns/../orders"])),
             Err(SvidRefusal::NotSpiffeId(SpiffeIdError::DotSegment))

@@ -106,14 +106,15 @@ pub(crate) static TLS: Block<Tls> = Block {
         Key(
             &Opt::new(&["spiffe_trust_domain"], Ty::Text("a trust domain name, e.g. `example.org`"), Reload::Yes)
                 .means(
-                    "Strict SPIFFE mapping under `verify_and_map`: a client certificate logs in only with \
-                    exactly one URI SAN, a SPIFFE ID of this trust domain, on a leaf that is not a CA, as the \
-                    user named by that SPIFFE ID; no other name is tried",
+                    "Strict mapping under `verify_and_map`: a peer's certificate logs in only if it has exactly \
+                    one URI SAN, a SPIFFE ID of this trust domain, and is not a CA, and only as the user named by \
+                    that SPIFFE ID; no other name is tried",
                 )
                 .default("none (map by email, DNS name, URI, then subject DN)")
                 .differs(
-                    "warden's own; needs `verify_and_map`. Not in `websocket { tls {} }`, whose clients are \
-                    mapped by the client listener's block (see SECURITY.md)",
+                    "warden only; needs `verify_and_map`. Refused in `websocket { tls {} }` (WebSocket clients \
+                    are mapped by the top-level block) and on a connection this server dials; under `cluster` \
+                    the route user must be a SPIFFE ID of the domain. See SECURITY.md",
                 ),
             |e, t, _| {
                 let name = section::string(&e.value, "spiffe_trust_domain")?;
@@ -346,10 +347,7 @@ fn spiffe_needs_mapping(t: &Tls, f: &Found<'_>) -> Result<(), ConfigError> {
     if !t.tls.verify_and_map {
         return Err(invalid(
             &e.value,
-            format!(
-                "{}: spiffe_trust_domain makes verify_and_map strict, and needs `verify_and_map: true`",
-                t.name
-            ),
+            format!("{}: spiffe_trust_domain makes verify_and_map strict, and needs `verify_and_map: true`", t.name),
         ));
     }
     Ok(())
