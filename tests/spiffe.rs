@@ -174,6 +174,25 @@ async fn a_certificate_breaking_any_rule_is_refused() {
     server.shutdown().await;
 }
 
+/// Live clients re-check their user at a reload, not their certificate, so
+/// strict mapping cannot be switched by a reload (options from code here;
+/// the config file path refuses the restart-only key).
+#[tokio::test]
+async fn a_reload_cannot_switch_strict_mapping() {
+    let pki = Pki::new("spiffe-reload");
+    pki.issue("orders", &Leaf { uris: &[ORDERS], emails: &["ops@example.org"], ..Leaf::default() });
+    let server = strict_server(&pki).await;
+    let orders = connect(&server, with_cert(&pki, "orders")).await.unwrap();
+    let mut lenient = server.broker().opts.clone();
+    lenient.tls.as_mut().unwrap().spiffe_trust_domain = None;
+    let err = server.reload(&lenient).unwrap_err().to_string();
+    assert!(err.contains("spiffe_trust_domain cannot be changed by a reload"), "{err}");
+    // Nothing changed: the client stays, and a reload of the same options works.
+    server.reload(&server.broker().opts.clone()).unwrap();
+    within(orders.flush()).await.unwrap();
+    server.shutdown().await;
+}
+
 /// A leaf with `cA: true` never reaches the mapping: rustls (webpki)
 /// refuses a CA certificate as an end entity during the handshake. The
 /// strict rule is the second lock on that door (and the only one for the

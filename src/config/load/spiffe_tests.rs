@@ -88,3 +88,14 @@ fn a_strict_route_user_must_be_a_spiffe_id_of_the_domain() {
     let err = refused(&route("spiffe://example.com/route"));
     assert!(err.contains("is not of spiffe_trust_domain \"example.org\""), "{err}");
 }
+
+#[test]
+fn a_reload_cannot_turn_strict_mapping_on_off_or_elsewhere() {
+    let running = load_str(&client("verify_and_map: true"), "s.conf").unwrap().restart_only;
+    let strict = load_str(&client("verify_and_map: true, spiffe_trust_domain: example.org"), "s.conf").unwrap();
+    let why = running.refuse_change_to(&strict.restart_only).unwrap();
+    assert!(why.starts_with("s.conf:3:23: `tls.spiffe_trust_domain` added"), "{why}");
+    let other = load_str(&client("verify_and_map: true, spiffe_trust_domain: example.com"), "s.conf").unwrap();
+    assert!(strict.restart_only.refuse_change_to(&other.restart_only).unwrap().contains("changed"));
+    assert!(strict.restart_only.refuse_change_to(&running).unwrap().contains("removed"));
+}

@@ -104,7 +104,7 @@ pub(crate) static TLS: Block<Tls> = Block {
             |e, t, _| section::boolean(&e.value, "verify_and_map").map(|b| t.tls.verify_and_map = b),
         ),
         Key(
-            &Opt::new(&["spiffe_trust_domain"], Ty::Text("a trust domain name, e.g. `example.org`"), Reload::Yes)
+            &Opt::new(&["spiffe_trust_domain"], Ty::Text("a trust domain name, e.g. `example.org`"), Reload::Restart)
                 .means(
                     "Strict mapping under `verify_and_map`: a peer's certificate logs in only if it has exactly \
                     one URI SAN, a SPIFFE ID of this trust domain, and is not a CA, and only as the user named by \
@@ -114,7 +114,8 @@ pub(crate) static TLS: Block<Tls> = Block {
                 .differs(
                     "warden only; needs `verify_and_map`. Refused in `websocket { tls {} }` (WebSocket clients \
                     are mapped by the top-level block) and on a connection this server dials; under `cluster` \
-                    the route user must be a SPIFFE ID of the domain. See SECURITY.md",
+                    the route user must be a SPIFFE ID of the domain. Restart-only: a reload re-checks a \
+                    client's user, not how its certificate mapped. See SECURITY.md",
                 ),
             |e, t, _| {
                 let name = section::string(&e.value, "spiffe_trust_domain")?;
