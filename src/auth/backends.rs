@@ -246,7 +246,7 @@ impl UsersAuth {
         match spiffe_user(peer, domain, |name| self.users.contains_key(name)) {
             Ok(id) => Some(id.as_str().to_owned()),
             Err(why) => {
-                log_refusal(&format!("client {}", facts.addr), peer, &why);
+                log_refusal(&format!("{} {}", facts.connection.jwt_name(), facts.addr), peer, &why);
                 None
             }
         }

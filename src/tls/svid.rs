@@ -85,11 +85,13 @@ pub fn spiffe_user(
 
 /// Logs a refused strict mapping: the rule, the subject DN and the URI SANs
 /// (public names the CA signed, never more of the certificate). `who` says
-/// what tried to log in ("client 10.0.0.7:53122", "route", ...).
+/// what tried to log in ("STANDARD 10.0.0.7:53122", "route", ...).
 pub fn log_refusal(who: &str, peer: &PeerIdentity, why: &SvidRefusal) {
-    // A certificate bounds its SANs, but a log line is kept short anyway.
-    let uris = peer.uris.iter().take(4).map(String::as_str).collect::<Vec<_>>().join(", ");
-    tracing::info!(subject = %peer.subject_dn(), uris = %uris, rule = %why, "{who} certificate refused by the strict SPIFFE mapping");
+    // Debug-quoted: a SAN is IA5 text and may hold control characters that
+    // would forge a log line. A certificate bounds its SANs, but the line is
+    // kept short anyway.
+    let uris: Vec<&str> = peer.uris.iter().take(4).map(String::as_str).collect();
+    tracing::info!(subject = ?peer.subject_dn(), ?uris, rule = %why, "{who} certificate refused by the strict SPIFFE mapping");
 }
 
 #[cfg(test)]
