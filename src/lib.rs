@@ -5,8 +5,9 @@
 //! same layer imports another except `cluster` and `leaf`, which run their
 //! sessions on `conn`'s driver (a leaf logs in with `conn`'s `Login`).
 //! ```text
-//! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr  spiffe
-//! L1 decisions auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
+//! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr  logfile  spiffe
+//! L1 decisions audit    (the audit trail: records, the bounded queue, its writer thread)
+//!              auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
 //!                        the verification pool, the gate)
 //! L2 state     broker   (subscription index, client registry, delivery, the server's own
 //!                        internal client, counters, lifecycle)
@@ -82,6 +83,7 @@
 // `unwrap`, `expect` and `panic!` must justify themselves with an `allow`.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod broker;
@@ -92,6 +94,7 @@ pub mod conn;
 pub mod delegate;
 pub mod jwt;
 pub mod leaf;
+pub mod logfile;
 pub mod monitor;
 pub mod nkeys;
 pub mod perms;

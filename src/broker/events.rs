@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 
-use super::audit::{AuditKind, SourceBudget};
+use super::log_budget::{BudgetKind, SourceBudget};
 use super::{Client, CloseReason};
 
 /// Events passed on per second per source address and kind; the rest are
@@ -100,11 +100,11 @@ impl EventHub {
     pub fn report(&self, event: ServerEvent) {
         if let Some(tx) = self.tx.get() {
             let (client, kind, user) = match &event {
-                ServerEvent::Connect { client } => (client, AuditKind::Success, None),
+                ServerEvent::Connect { client } => (client, BudgetKind::Success, None),
                 ServerEvent::Disconnect { client, .. }
                 | ServerEvent::RateHeld { client, .. }
-                | ServerEvent::AccountRateHeld { client, .. } => (client, AuditKind::Other, None),
-                ServerEvent::AuthError { client, user, .. } => (client, AuditKind::Failure, user.as_deref()),
+                | ServerEvent::AccountRateHeld { client, .. } => (client, BudgetKind::Other, None),
+                ServerEvent::AuthError { client, user, .. } => (client, BudgetKind::Failure, user.as_deref()),
             };
             let user = user.map_or_else(|| client.meta.lock().user.clone().unwrap_or_default(), str::to_owned);
             if self.limiter.allow(client.addr.ip(), kind, &user) {
@@ -115,7 +115,7 @@ impl EventHub {
 
     /// Writes the digests of dropped events (every second).
     pub fn flush(&self) {
-        self.limiter.flush();
+        self.limiter.flush().iter().for_each(super::log_budget::Digest::log);
     }
 }
 

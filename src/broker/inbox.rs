@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::account::Account;
-use super::audit::LogLimiter;
+use super::log_budget::LogLimiter;
 
 /// Messages an inbox holds before it drops new ones.
 pub const INBOX_CAPACITY: usize = 1024;

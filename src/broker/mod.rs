@@ -28,7 +28,7 @@
 //! routes otherwise.
 
 pub mod account;
-mod audit;
+mod audited;
 mod client;
 mod close;
 mod events;
@@ -36,6 +36,7 @@ mod fanout;
 mod identity;
 mod inbox;
 mod internal;
+mod log_budget;
 mod mapping;
 mod msg_trace;
 mod origin;
@@ -60,7 +61,7 @@ use tokio::sync::watch;
 use crate::config::Options;
 
 pub use account::{Account, Accounts};
-pub use audit::{AuditKind, AuditLog, LogLimiter, SourceBudget};
+pub use audited::{audit_conn, Presented};
 pub use client::{Client, ClientKind, ClientMeta, ClientStats, LeafRole};
 pub use close::CloseReason;
 pub use events::{EventHub, ServerEvent, EVENTS_PER_SECOND};
@@ -68,6 +69,7 @@ pub use fanout::{stall_behind, wake_writers, Fanout, Message, STALL};
 pub use identity::new_server_key;
 pub use inbox::{Inbox, InboxMsg, RequestBudget, INBOX_CAPACITY, REQUESTS_PER_SECOND};
 pub use internal::{Interest, InternalClient};
+pub use log_budget::{BudgetKind, Digest, LogBudget, LogLimiter, SourceBudget};
 pub use mapping::{mapped, Mapper, Unroutable};
 pub use msg_trace::{trace_server, Trace};
 pub use origin::{Origin, Via};
@@ -212,9 +214,13 @@ pub struct Broker {
     /// Login and permission counters.
     pub security: SecurityStats,
     /// Rate limit for security log events.
-    pub audit: AuditLog,
+    pub log_budget: LogBudget,
     /// Connection events for the system account's audit stream.
     pub events: EventHub,
+    /// The audit trail (`audit {}`); off unless the server starts it.
+    pub audit: crate::audit::AuditTrail,
+    /// Permission denials recorded a second per source address.
+    audit_denials: SourceBudget,
     /// The protocol trace, on or off (a reload changes it).
     pub trace: TraceLevel,
     /// The TLS listeners' certificate files, watched for rotation.
@@ -237,6 +243,7 @@ impl Broker {
     pub fn new(opts: Options, addr: SocketAddr, identity: ServerIdentity) -> Self {
         Broker {
             trace: TraceLevel::new(opts.trace, opts.trace_verbose),
+            audit_denials: audited::denial_budget(opts.audit.as_ref()),
             tls_rotation: Arc::default(),
             opts,
             identity,
@@ -244,8 +251,9 @@ impl Broker {
             accounts: Accounts::new(),
             stats: ServerStats::default(),
             security: SecurityStats::default(),
-            audit: AuditLog::default(),
+            log_budget: LogBudget::default(),
             events: EventHub::default(),
+            audit: crate::audit::AuditTrail::default(),
             registry: Mutex::new(Registry::default()),
             observers: OnceLock::new(),
             next_cid: AtomicU64::new(1),

@@ -6,12 +6,9 @@
 //! terminal; timestamps unless `logtime: false` / `-T=false`.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, IsTerminal};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::{Mutex, MutexGuard};
 use tracing::field::Field;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{debug_fn, Writer as FieldWriter};
@@ -20,134 +17,18 @@ use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 use tracing_subscriber::EnvFilter;
 
 use super::syslog::{MakeLine, Syslog};
-
-/// A log file that can be reopened under the same path, and rotates
-/// itself when a size limit is set.
-#[derive(Debug)]
-pub struct LogFile {
-    path: PathBuf,
-    rotation: Rotation,
-    file: Mutex<Current>,
-}
-
-/// When a log file rotates itself (nats-server's `logfile_size_limit` and
-/// `logfile_max_num`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Rotation {
-    /// Bytes after which the file is moved aside and a new one started
-    /// (0: never).
-    pub size_limit: u64,
-    /// Files kept, the current one included (0: all).
-    pub max_num: usize,
-}
-
-/// The open file and how much has been written to it.
-#[derive(Debug)]
-struct Current {
-    file: File,
-    size: u64,
-}
-
-fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
-}
-
-impl LogFile {
-    /// Opens (or creates) `path` for appending, rotating by `rotation`.
-    pub fn open(path: &Path, rotation: Rotation) -> io::Result<Arc<LogFile>> {
-        let file = open_append(path)?;
-        let size = file.metadata().map_or(0, |m| m.len());
-        Ok(Arc::new(LogFile { path: path.to_owned(), rotation, file: Mutex::new(Current { file, size }) }))
-    }
-
-    /// Opens the path again (after a log rotator moved the old file away).
-    pub fn reopen(&self) -> io::Result<()> {
-        let file = open_append(&self.path)?;
-        let size = file.metadata().map_or(0, |m| m.len());
-        *self.file.lock() = Current { file, size };
-        Ok(())
-    }
-
-    /// Moves the full file aside as `PATH.<unix-nanos>` (names that sort
-    /// by age), starts a new one, and removes the oldest past `max_num`.
-    fn rotate(&self, current: &mut Current) -> io::Result<()> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let mut aside = self.path.as_os_str().to_owned();
-        aside.push(format!(".{nanos:020}"));
-        std::fs::rename(&self.path, &aside)?;
-        *current = Current { file: open_append(&self.path)?, size: 0 };
-        if self.rotation.max_num > 0 {
-            let mut old = self.rotated()?;
-            old.sort();
-            let excess = (old.len() + 1).saturating_sub(self.rotation.max_num);
-            for path in old.into_iter().take(excess) {
-                let _ = std::fs::remove_file(path);
-            }
-        }
-        Ok(())
-    }
-
-    /// The files this log rotated away: `PATH.` and digits.
-    fn rotated(&self) -> io::Result<Vec<PathBuf>> {
-        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else { return Ok(Vec::new()) };
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-        let prefix = format!("{}.", name.to_string_lossy());
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let file = entry.file_name().to_string_lossy().into_owned();
-            let stamped =
-                file.strip_prefix(&prefix).is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
-            if stamped {
-                found.push(entry.path());
-            }
-        }
-        Ok(found)
-    }
-
-    /// The path it writes to.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
+use warden::logfile::LogGuard;
+pub use warden::logfile::{LogFile, Rotation};
 
 /// Hands tracing the current log file.
 #[derive(Clone)]
 struct Writer(Arc<LogFile>);
 
-/// One log record's hold on the file; the file rotates after the record
-/// that takes it past the size limit.
-struct Guard<'a>(&'a LogFile, MutexGuard<'a, Current>);
-
-impl Write for Guard<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.1.file.write(buf)?;
-        self.1.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.1.file.flush()
-    }
-}
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        let limit = self.0.rotation.size_limit;
-        if limit > 0 && self.1.size >= limit {
-            if let Err(err) = self.0.rotate(&mut self.1) {
-                // Not through tracing: this is the log writer itself.
-                eprintln!("warden: cannot rotate the log file {}: {err}", self.0.path.display());
-            }
-        }
-    }
-}
-
 impl<'a> MakeWriter<'a> for Writer {
-    type Writer = Guard<'a>;
+    type Writer = LogGuard<'a>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        Guard(&self.0, self.0.file.lock())
+        self.0.lock()
     }
 }
 
@@ -262,6 +143,10 @@ fn write_field(w: &mut FieldWriter<'_>, field: &Field, value: &dyn fmt::Debug) -
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
+    use parking_lot::Mutex;
+
     use super::*;
 
     /// An event rendered by the text format's field formatter.
@@ -300,28 +185,5 @@ mod tests {
         assert!(line.ends_with(
             "client connected user=\"\" name=\"Go client\" cid=7 quote=\"a\\\"b\" kind=\"leaf\" addr=127.0.0.1:4222\n"
         ), "{line}");
-    }
-
-    #[test]
-    fn a_full_log_moves_aside_and_only_max_num_files_are_kept() {
-        let dir = std::env::temp_dir().join(format!("warden-logrotate-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("warden.log");
-        let log = LogFile::open(&path, Rotation { size_limit: 100, max_num: 3 }).unwrap();
-        let writer = Writer(log.clone());
-        // 51 bytes a record: the file rotates after every second one.
-        for i in 0..21 {
-            let mut record = writer.make_writer();
-            writeln!(record, "record {i:02} {}", "x".repeat(40)).unwrap();
-        }
-        let mut rotated = log.rotated().unwrap();
-        rotated.sort();
-        assert_eq!(rotated.len(), 2, "three files in all, the current one included: {rotated:?}");
-        let current = std::fs::read_to_string(&path).unwrap();
-        assert!(current.len() < 100 && current.contains("record 20"), "{current}");
-        let newest = std::fs::read_to_string(rotated.last().unwrap()).unwrap();
-        assert!(newest.contains("record 18") && newest.contains("record 19"), "{newest}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

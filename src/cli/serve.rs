@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 use warden::config::flags::{self, Flags, TLS_USAGE, USAGE};
 use warden::config::{self, Loaded, Options, RestartOnly};
 use warden::proto::{NATS_VERSION, WARDEN_VERSION};
+use warden::server::ReloadCause;
 use warden::server::Server;
 use warden::system::{ReloadRequest, ReloadRequests};
 
@@ -137,7 +138,7 @@ fn refuse_to_start(program: &str, sink: &Sink, why: &str) {
 /// reached stops the start, as in nats-server.
 fn open_sink(opts: &Options, program: &str) -> Result<Sink, String> {
     if let Some(path) = &opts.log_file {
-        let rotation = Rotation { size_limit: opts.log_size_limit, max_num: opts.log_max_num };
+        let rotation = Rotation { size_limit: opts.log_size_limit, max_num: opts.log_max_num, private: false };
         return LogFile::open(path, rotation)
             .map(Sink::File)
             .map_err(|err| format!("cannot open log file {}: {err}", path.display()));
@@ -308,10 +309,14 @@ async fn run_until_stopped(
             _ = usr2.recv() => return Stop::LameDuck,
             _ = usr1.recv() => reopen(log_file),
             _ = hup.recv() => {
-                let _ = reload(server, flags, restart_only);
+                let _ = reload(server, flags, restart_only, ReloadCause::Signal);
             }
-            Some(done) = next_reload(&mut reloads) => {
-                let _ = done.send(reload(server, flags, restart_only));
+            Some(request) = next_reload(&mut reloads) => {
+                let cause = match request.requester {
+                    Some(requester) => ReloadCause::SystemRequest { requester },
+                    None => ReloadCause::Signal,
+                };
+                let _ = request.done.send(reload(server, flags, restart_only, cause));
             }
         }
     }
@@ -335,24 +340,26 @@ async fn next_reload(reloads: &mut Option<ReloadRequests>) -> Option<ReloadReque
     }
 }
 
-/// Reloads the config file; whether the new config was applied. A file
-/// that changes an option only a restart applies (`restart_only` is the
-/// running file's) is refused whole, as nats-server refuses it.
-fn reload(server: &Server, flags: &Flags, restart_only: &RestartOnly) -> Result<(), ()> {
+/// Reloads the config file for `cause`; whether the new config was
+/// applied, or why not. A file that changes an option only a restart
+/// applies (`restart_only` is the running file's) is refused whole, as
+/// nats-server refuses it. Every outcome is on the audit trail.
+fn reload(server: &Server, flags: &Flags, restart_only: &RestartOnly, cause: ReloadCause) -> Result<(), String> {
     if flags.config.is_none() {
         warn!("reload ignored: the server was started without a config file");
-        return Err(());
+        return Err("the server was started without a config file".to_owned());
     }
+    let refused = |why: String| {
+        error!("reload refused, keeping the running config: {why}");
+        server.reload_refused(cause.clone(), why.clone());
+        Err(why)
+    };
     let loaded = match options(flags) {
         Ok(loaded) => loaded,
-        Err(err) => {
-            error!("reload refused, keeping the running config: {err}");
-            return Err(());
-        }
+        Err(err) => return refused(err.to_string()),
     };
     if let Some(why) = restart_only.refuse_change_to(&loaded.restart_only) {
-        error!("reload refused, keeping the running config: {why}");
-        return Err(());
+        return refused(why.to_string());
     }
     for warning in &loaded.warnings {
         warn!("{warning}");
@@ -360,7 +367,7 @@ fn reload(server: &Server, flags: &Flags, restart_only: &RestartOnly) -> Result<
     let mut options = loaded.options;
     let level = log_level(flags, &options);
     options.trace |= level.eq_ignore_ascii_case("trace");
-    match server.reload(&options) {
+    match server.reload_by(&options, cause.clone()) {
         Ok(warnings) => {
             warnings.iter().for_each(|w| warn!("{w}"));
             if let Err(err) = logging::set_level(&level) {
@@ -370,7 +377,7 @@ fn reload(server: &Server, flags: &Flags, restart_only: &RestartOnly) -> Result<
         }
         Err(err) => {
             error!("reload refused, keeping the running config: {err}");
-            Err(())
+            Err(err.to_string())
         }
     }
 }

@@ -448,7 +448,7 @@ impl Cluster {
             }
             if gossiped && soliciting.values().filter(|g| **g).count() >= MAX_GOSSIPED_ROUTES {
                 drop(soliciting);
-                if self.broker.audit.allow() {
+                if self.broker.log_budget.allow() {
                     warn!(url = %url.key(), "route: too many gossiped routes; not dialling this one");
                 }
                 return;
@@ -496,7 +496,7 @@ impl Cluster {
         let server = server_name.or(server_id).unwrap_or_default();
         if gave_up {
             warn!(url = %route_url, %server, "route: giving up on a server the cluster knows of; the mesh is partial");
-        } else if attempts == Some(1) || (attempts.is_none() && self.broker.audit.allow()) {
+        } else if attempts == Some(1) || (attempts.is_none() && self.broker.log_budget.allow()) {
             warn!(url = %route_url, %server, "route: cannot reach a known server; retrying");
         }
     }

@@ -25,7 +25,7 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
         // Bounded before anything is spent on it: a flood of idle
         // connections to the cluster port is closed at once.
         let Some(slot) = cluster.pending.admit(peer.ip(), true) else {
-            if cluster.broker.audit.allow() {
+            if cluster.broker.log_budget.allow() {
                 cluster.warn("too many unauthenticated route connections; closing", &peer);
             }
             return;

@@ -31,7 +31,9 @@
 mod accept_rate;
 mod account_rules;
 mod accounts;
+mod audit;
 mod auth;
+mod changes;
 mod delegation;
 mod duration;
 mod error;
@@ -54,6 +56,7 @@ mod websocket;
 
 pub use account_rules::{authorizing_export, check_accounts, public_export_warnings, AccountsError, Location};
 pub use auth::is_password_hash;
+pub use changes::{AccountRef, Changed, ConfigChanges, UserRef};
 pub use delegation::{HttpTarget, DEFAULT_MAX_IN_FLIGHT};
 pub(crate) use duration::parse_duration;
 pub use error::{ConfigError, ErrorKind};

@@ -94,6 +94,9 @@ pub struct Options {
     /// `remote_syslog` / `-r`: log to a syslog daemon over UDP, TCP or a
     /// Unix socket (unless `log_file` is set).
     pub remote_syslog: Option<SyslogTarget>,
+    /// `audit {}` (warden only): the audit trail of logins, denials and
+    /// admin actions; `None`: no trail.
+    pub audit: Option<AuditOptions>,
     /// `pid_file` / `pidfile`: the process id is written there at start and
     /// the file removed at exit (what `-sl ...=FILE` reads).
     pub pid_file: Option<PathBuf>,
@@ -408,6 +411,7 @@ impl Default for Options {
             log_json: false,
             syslog: false,
             remote_syslog: None,
+            audit: None,
             logtime: true,
             log_file: None,
             pid_file: None,
@@ -453,6 +457,36 @@ impl AcceptRate {
     /// Whether it limits anything.
     pub fn is_on(&self) -> bool {
         self.conns_per_sec > 0 || self.conns_per_sec_per_ip > 0
+    }
+}
+
+/// `audit { file, max_file_size, max_files, publish, denials_per_second }`
+/// (warden only): where the audit trail goes. See `src/audit/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditOptions {
+    /// `file`: JSON lines are appended to it (created with mode 0600).
+    pub file: Option<PathBuf>,
+    /// `max_file_size`: the file rotates past this many bytes (0: never).
+    pub max_file_size: u64,
+    /// `max_files`: files kept, the current one included (0: all).
+    pub max_files: usize,
+    /// `publish`: every record also goes to `$SYS.AUDIT.<server id>.<type>`
+    /// in the system account.
+    pub publish: bool,
+    /// `denials_per_second`: permission denials recorded a second per
+    /// source address; the rest are counted in a summary record.
+    pub denials_per_second: u32,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            file: None,
+            max_file_size: 100 * 1024 * 1024,
+            max_files: 10,
+            publish: false,
+            denials_per_second: 10,
+        }
     }
 }
 

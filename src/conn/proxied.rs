@@ -35,7 +35,7 @@ use tokio::time::{timeout, Instant};
 use tracing::{debug, warn};
 
 use super::accept_rate::AcceptLimiter;
-use crate::broker::{AuditKind, Broker, PendingSlot};
+use crate::broker::{Broker, BudgetKind, PendingSlot};
 use crate::cidr::Cidr;
 use crate::config::AcceptRate;
 use crate::proto::proxy::{Decoder, Header, Progress, ProxyError};
@@ -126,7 +126,7 @@ async fn read_header(
         Err(_) => "no PROXY header in time".to_owned(),
     };
     broker.stats.refused_proxy_headers.fetch_add(1, Relaxed);
-    if broker.audit.allow_from(peer.ip(), AuditKind::Other, "") {
+    if broker.log_budget.allow_from(peer.ip(), BudgetKind::Other, "") {
         warn!(%peer, reason = why, "connection from a trusted proxy closed: no valid PROXY header");
     }
     None

@@ -24,8 +24,8 @@ use super::keepalive::{KeepAlive, FIRST_CLIENT_PING};
 use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate, Identity, TlsFacts, Verdict};
 use crate::broker::rate::Throttle;
 use crate::broker::{
-    mapped, Account, Append, AuditKind, Broker, Client, CloseReason, Fanout, Mapper, Message, Origin, ServerEvent,
-    Subscription, Trace, Unroutable,
+    mapped, Account, Append, Broker, BudgetKind, Client, CloseReason, Fanout, Mapper, Message, Origin, Presented,
+    ServerEvent, Subscription, Trace, Unroutable,
 };
 use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDecision};
 use crate::proto::msg_trace;
@@ -385,12 +385,17 @@ impl Session {
             info!(cid = self.client.id, addr = %self.client.addr, user = %user, over = ?over, "closing a connection over its publish rate_limit (rate_exceeded: close)");
             return Event::Close(CloseReason::RateExceeded);
         }
-        if throttle.report_once(now) {
+        let held = throttle.report_once(now).then_some(over);
+        if held.is_some() {
             self.broker.events.report(ServerEvent::RateHeld { client: self.client.clone(), over });
         }
-        if let (Some(over), Some(rate)) = (throttle.take_account_report(), throttle.account()) {
+        let account_over = throttle.take_account_report();
+        if let (Some(over), Some(rate)) = (account_over, throttle.account()) {
             let event = ServerEvent::AccountRateHeld { client: self.client.clone(), rate: rate.clone(), over };
             self.broker.events.report(event);
+        }
+        if held.is_some() || account_over.is_some() {
+            self.broker.audit_rate_held(&self.client, held, account_over);
         }
         Event::Hold(until)
     }
@@ -508,14 +513,18 @@ impl Session {
             Verdict::Accept(identity) => {
                 self.broker.security.auth_successes.fetch_add(1, Ordering::Relaxed);
                 let name = identity.user.as_deref().unwrap_or("");
-                if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Success, name) {
+                if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Success, name) {
                     info!(cid = self.client.id, addr = %self.client.addr, user = identity.user.as_deref().unwrap_or(""), "authenticated");
                 }
                 self.generation = self.gate.generation();
+                let presented = self.presented(&opts);
+                let audited = self.broker.audit.is_on().then(|| identity.clone());
                 if let Err(err) = self.establish(identity, true) {
-                    if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Failure, &user) {
+                    if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Failure, &user) {
                         warn!(cid = self.client.id, addr = %self.client.addr, user = %user, error = %err, "login refused by its account");
                     }
+                    let claimed = opts.user.clone().or_else(|| opts.nkey.clone());
+                    self.broker.audit_login_refused(&self.client, claimed, presented, err.to_string());
                     return Err(match err {
                         ProtoError::MaxAccountConnections => {
                             self.client.send(err.to_line().as_bytes());
@@ -523,6 +532,9 @@ impl Session {
                         }
                         other => self.fail(other),
                     });
+                }
+                if let Some(identity) = audited {
+                    self.broker.audit_login(&self.client, &identity, presented);
                 }
                 self.apply_connect(*opts);
                 Ok(())
@@ -540,9 +552,11 @@ impl Session {
                     #[allow(clippy::disallowed_methods)]
                     self.broker.events.report(ServerEvent::AuthError { client, user, stop: SystemTime::now() });
                 }
-                if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Failure, &user) {
+                if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Failure, &user) {
                     warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "authentication failed");
                 }
+                let claimed = opts.user.clone().or_else(|| opts.nkey.clone());
+                self.broker.audit_login_refused(&self.client, claimed, self.presented(&opts), reason.to_string());
                 Err(self.fail(match told {
                     Some(text) => ProtoError::AuthorizationViolationBecause(text),
                     None => ProtoError::AuthorizationViolation,
@@ -569,6 +583,17 @@ impl Session {
         self.ack();
     }
 
+    /// What the CONNECT presented, for the audit trail.
+    fn presented(&self, opts: &ConnectOptions) -> Presented {
+        Presented {
+            jwt: opts.jwt.is_some() || self.cookie_jwt.is_some(),
+            nkey: opts.nkey.is_some(),
+            token: opts.auth_token.is_some(),
+            password: opts.pass.is_some(),
+            certificate: self.client.meta.lock().peer.is_some(),
+        }
+    }
+
     fn user(&self) -> String {
         match &self.state {
             State::Established(e) => e.identity.user.clone().unwrap_or_default(),
@@ -580,9 +605,10 @@ impl Session {
     fn violation(&mut self, err: ProtoError, direction: &'static str) -> Result<(), CloseReason> {
         let user = self.user();
         self.broker.security.count_violation(&user, direction);
-        if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Other, &user) {
+        if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Other, &user) {
             warn!(cid = self.client.id, addr = %self.client.addr, user = %user, direction, error = %err, "permission violation");
         }
+        self.broker.audit_denial(&self.client, &user, &err, direction);
         self.refuse(err)
     }
 

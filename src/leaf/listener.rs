@@ -45,7 +45,7 @@ pub(crate) async fn accept_loop(hub: Arc<Hub>, listener: TcpListener) {
         // handshake from elsewhere gives way, so a flood cannot lock
         // legitimate leafs out.
         let Some(slot) = hub.pending.admit_evicting(peer.ip(), !proxy) else {
-            if hub.broker.audit.allow() {
+            if hub.broker.log_budget.allow() {
                 warn!(addr = %peer, "too many unauthenticated leafnode connections; closing");
             }
             return;

@@ -243,7 +243,7 @@ pub(crate) async fn solicit(hub: Arc<Hub>, spoke: Arc<Spoke>) {
                         run_spoke(&hub, &spoke, *stream, peer, info, user, pass).await
                     }
                     Err(err) => {
-                        if hub.broker.audit.allow() {
+                        if hub.broker.log_budget.allow() {
                             warn!(hub = %addr, "leafnode connection to the hub failed: {err}");
                         }
                         false
@@ -257,7 +257,7 @@ pub(crate) async fn solicit(hub: Arc<Hub>, spoke: Arc<Spoke>) {
                 }
             }
             _ => {
-                if hub.broker.audit.allow() {
+                if hub.broker.log_budget.allow() {
                     info!(hub = %addr, "cannot connect to leafnode hub; retrying");
                 }
                 let delay = backoff;

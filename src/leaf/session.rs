@@ -34,8 +34,8 @@ use super::remote::{SpokeLogin, SpokeRules};
 use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTES};
 use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
 use crate::broker::{
-    mapped, wake_writers, Account, AuditKind, Broker, Client, CloseReason, Fanout, LeafRole, Mapper, Message, Origin,
-    PendingSlot, ServerEvent, Subscription, Trace, Unroutable,
+    mapped, wake_writers, Account, Broker, BudgetKind, Client, CloseReason, Fanout, LeafRole, Mapper, Message, Origin,
+    PendingSlot, Presented, ServerEvent, Subscription, Trace, Unroutable,
 };
 use crate::conn::{connection_facts, Event, KeepAlive, Login, Protocol, Received, FIRST_PEER_PING};
 use crate::perms::{system_space, PublishGuard, Standing, SubDecision};
@@ -331,7 +331,7 @@ impl LeafSession {
     fn refuse(&mut self, refusal: Refusal) -> CloseReason {
         let text = refusal.to_string();
         self.client.send(format!("-ERR '{text}'\r\n").as_bytes());
-        if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Other, "") {
+        if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Other, "") {
             warn!(cid = self.client.id, addr = %self.client.addr, error = %text, "leafnode refused");
         }
         refusal.close_reason()
@@ -765,9 +765,10 @@ impl LeafSession {
     fn violation(&self, err: &ProtoError, direction: &'static str) {
         let user = self.established().and_then(|e| e.identity.user.clone()).unwrap_or_default();
         self.broker.security.count_violation(&user, direction);
-        if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Other, &user) {
+        if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Other, &user) {
             warn!(cid = self.client.id, addr = %self.client.addr, user = %user, direction, error = %err, "leafnode permission violation");
         }
+        self.broker.audit_denial(&self.client, &user, err, direction);
         if self.spoke.is_none() {
             self.client.send(err.to_line().as_bytes());
         }
@@ -816,9 +817,17 @@ impl Protocol for LeafSession {
             return Err(self.refuse(Refusal::AuthorizationViolation));
         };
         let user = connect.user.clone().or_else(|| connect.nkey.clone()).unwrap_or_default();
+        let presented = Presented {
+            jwt: connect.jwt.is_some(),
+            nkey: connect.nkey.is_some(),
+            token: connect.auth_token.is_some(),
+            password: connect.pass.is_some(),
+            certificate: self.client.meta.lock().peer.is_some(),
+        };
         match verdict {
             Verdict::Accept(identity) => {
                 self.broker.security.auth_successes.fetch_add(1, Ordering::Relaxed);
+                let audited = self.broker.audit.is_on().then(|| identity.clone());
                 let peer = Peer {
                     server_id: connect.server_id,
                     name: connect.name,
@@ -827,13 +836,22 @@ impl Protocol for LeafSession {
                     cluster: connect.cluster,
                     proto: connect.protocol,
                 };
-                self.establish(identity, peer)
+                let established = self.establish(identity, peer);
+                match (&established, audited) {
+                    (Ok(()), Some(identity)) => self.broker.audit_login(&self.client, &identity, presented),
+                    (Err(why), Some(_)) => {
+                        self.broker.audit_login_refused(&self.client, Some(user), presented, why.to_string())
+                    }
+                    _ => {}
+                }
+                established
             }
             Verdict::Refuse(reason) | Verdict::Explained(reason, _) => {
                 self.broker.security.count_auth_failure(reason);
-                if self.broker.audit.allow_from(self.client.addr.ip(), AuditKind::Failure, &user) {
+                if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Failure, &user) {
                     warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "leafnode authentication failed");
                 }
+                self.broker.audit_login_refused(&self.client, Some(user), presented, reason.to_string());
                 Err(self.refuse(Refusal::AuthorizationViolation))
             }
         }

@@ -137,24 +137,25 @@ impl Endpoint {
 
 /// Why a `$SYS` request got no data: nats-server's `ApiError` code and a
 /// fixed description.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiFailure {
     /// An HTTP status code.
     pub code: u16,
-    /// Fixed text (never request input).
-    pub description: &'static str,
+    /// Fixed text, or the server's own words (a refused reload's reason);
+    /// never request input.
+    pub description: std::borrow::Cow<'static, str>,
 }
 
 impl ApiFailure {
     /// 400 with `description`.
     pub const fn bad_request(description: &'static str) -> Self {
-        ApiFailure { code: 400, description }
+        ApiFailure { code: 400, description: std::borrow::Cow::Borrowed(description) }
     }
 }
 
 impl From<ApiError> for ApiFailure {
     fn from(err: ApiError) -> Self {
-        ApiFailure { code: err.status.as_u16(), description: err.message }
+        ApiFailure { code: err.status.as_u16(), description: err.message.into() }
     }
 }
 

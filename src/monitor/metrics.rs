@@ -6,7 +6,7 @@ use std::fmt::{Display, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::varz::{security, tls_certificates};
+use super::varz::{audit_counts, security, tls_certificates};
 use super::{process, Monitor, PATHS};
 use crate::broker::Broker;
 
@@ -188,6 +188,21 @@ pub(super) fn render(monitor: &Monitor) -> String {
         "Changed certificate files that could not be used; the old certificate stayed.",
         tls.rotation_failures,
     );
+    if let Some(audit) = audit_counts(monitor) {
+        m.single("warden_audit_records_total", "counter", "Audit records written.", audit.written);
+        m.single(
+            "warden_audit_dropped_total",
+            "counter",
+            "Audit records lost because the trail fell behind.",
+            audit.dropped,
+        );
+        m.single(
+            "warden_audit_write_errors_total",
+            "counter",
+            "Audit records the audit file could not take.",
+            audit.write_errors,
+        );
+    }
     m.family("warden_connections_refused_total", "counter", "Connections refused by a limit, by limit.");
     m.sample("warden_connections_refused_total", &[("reason", "max_connections")], sec.refused_max_connections);
     m.sample(

@@ -150,6 +150,32 @@ struct ClusterInfo {
 struct Warden {
     security: Security,
     tls: TlsCertificates,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit: Option<AuditCounts>,
+}
+
+/// The audit trail's counters, when it runs: a loss is never silent.
+#[derive(Serialize)]
+pub(super) struct AuditCounts {
+    /// Records written.
+    pub(super) written: u64,
+    /// Records lost because the trail fell behind (each loss is also
+    /// written as a `records_dropped` record).
+    pub(super) dropped: u64,
+    /// Records the audit file could not take.
+    pub(super) write_errors: u64,
+}
+
+/// The audit trail's counters, shared with `/metrics`.
+pub(super) fn audit_counts(monitor: &Monitor) -> Option<AuditCounts> {
+    let trail = &monitor.broker.audit;
+    let counts = trail.counts();
+    let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+    trail.is_on().then(|| AuditCounts {
+        written: load(&counts.written),
+        dropped: load(&counts.dropped),
+        write_errors: load(&counts.write_errors),
+    })
 }
 
 /// What each TLS listener presents, and its rotations, so an alert can
@@ -359,6 +385,6 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
         config_load_time: rfc3339(broker.identity.started),
         tags: &opts.server_tags,
         metadata: &opts.server_metadata,
-        warden: Warden { security: security(monitor), tls: tls_certificates(monitor) },
+        warden: Warden { security: security(monitor), tls: tls_certificates(monitor), audit: audit_counts(monitor) },
     })
 }

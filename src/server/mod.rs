@@ -2,6 +2,7 @@
 //! monitoring together; owns the client listener and its accept loop, the
 //! connection limits, shutdown and lame duck.
 
+mod audit;
 mod handshake;
 mod lame_duck;
 mod node;
@@ -21,8 +22,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+pub use crate::audit::ReloadCause;
 use crate::auth::{self, AuthSetupError, FailureThrottle, Gate, Guard, Verifier};
-use crate::broker::{AuditKind, Broker, Client, InterestObserver, Refusal, ServerIdentity};
+use crate::broker::{Broker, BudgetKind, Client, InterestObserver, Refusal, ServerIdentity};
 use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::{Options, TlsOptions};
 use crate::conn::accept_rate::AcceptLimiter;
@@ -60,6 +62,13 @@ pub enum StartError {
     Reload(&'static str),
     /// The accounts' imports and exports do not fit together.
     Accounts(crate::config::AccountsError),
+    /// The audit trail's file could not be opened.
+    Audit {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        source: io::Error,
+    },
     /// The listener could not be bound.
     Bind {
         /// The address asked for.
@@ -82,6 +91,7 @@ impl fmt::Display for StartError {
             StartError::Delegate(err) => err.fmt(f),
             StartError::Reload(why) => f.write_str(why),
             StartError::Accounts(err) => write!(f, "accounts: {err}"),
+            StartError::Audit { path, source } => write!(f, "audit: cannot open {path}: {source}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -100,7 +110,7 @@ impl std::error::Error for StartError {
             StartError::Delegate(err) => Some(err),
             StartError::Reload(_) => None,
             StartError::Accounts(err) => Some(err),
-            StartError::Bind { source, .. } => Some(source),
+            StartError::Audit { source, .. } | StartError::Bind { source, .. } => Some(source),
         }
     }
 }
@@ -163,6 +173,9 @@ pub struct Server {
     /// config's `authorization` never described who may log in here, and
     /// without one a reload would install "no auth".
     embedded: Option<Arc<dyn auth::Authenticator>>,
+    /// The configuration in force (the start's, then each applied
+    /// reload's): what the audit trail's reload records compare against.
+    applied: parking_lot::Mutex<Options>,
 }
 
 /// The running WebSocket listener.
@@ -222,6 +235,8 @@ impl Server {
         let identity = ServerIdentity::new(opts.server_name.clone()).map_err(StartError::Identity)?;
         let broker = Arc::new(Broker::new(opts, local_addr, identity));
         broker.configure_accounts(&broker.opts).map_err(StartError::Accounts)?;
+        // Before any listener: every login is on the trail.
+        audit::start(&broker)?;
         // One pool for every listener's credential checks, so a flood on one
         // port cannot take more CPU than the pool has.
         let verifier = Arc::new(Verifier::new(auth::default_parallelism()));
@@ -310,7 +325,9 @@ impl Server {
         info!(server_id = %broker.identity.id, "Listening for client connections on {local_addr}");
         let accept = tokio::spawn(accept_loop(node.clone(), listener, done_tx));
         info!("Server is ready");
+        let applied = parking_lot::Mutex::new(broker.opts.clone());
         Ok(Server {
+            applied,
             node,
             local_addr,
             accept: Some(accept),
@@ -381,6 +398,30 @@ impl Server {
     /// user is gone, whose password changed or whose account changed or
     /// went away are closed; a removed import stops delivering at once.
     pub fn reload(&self, opts: &Options) -> Result<Vec<String>, StartError> {
+        self.reload_by(opts, ReloadCause::Embedder)
+    }
+
+    /// [`Server::reload`], asked for by `cause`: the audit trail records
+    /// who asked, and what changed or why it was refused.
+    pub fn reload_by(&self, opts: &Options, cause: ReloadCause) -> Result<Vec<String>, StartError> {
+        let result = self.apply_reload(opts);
+        let mut applied = self.applied.lock();
+        let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+        audit::record_reload(&self.node.broker, cause, &applied, opts, outcome);
+        if result.is_ok() {
+            *applied = opts.clone();
+        }
+        result
+    }
+
+    /// Records a reload that was refused before it reached the server (a
+    /// config file that does not load, a restart-only change).
+    pub fn reload_refused(&self, cause: ReloadCause, error: String) {
+        let applied = self.applied.lock();
+        audit::record_reload(&self.node.broker, cause, &applied, &applied, Err(error));
+    }
+
+    fn apply_reload(&self, opts: &Options) -> Result<Vec<String>, StartError> {
         let (tls, mut warnings) = prepare_tls(opts)?;
         let delegation = |o: &Options| o.authorization.as_ref().and_then(|a| a.delegation.clone());
         if delegation(opts) != delegation(&self.node.broker.opts) {
@@ -466,6 +507,7 @@ impl Server {
     /// queued for it, and waits (bounded) for them to finish.
     pub async fn shutdown(mut self) {
         let broker = self.node.broker.clone();
+        broker.audit.record(crate::audit::Event::Shutdown);
         broker.begin_shutdown();
         if let Some(accept) = self.accept.take() {
             let _ = accept.await;
@@ -490,6 +532,9 @@ impl Server {
         if let Some(monitor) = self.monitor.take() {
             monitor.stop().await;
         }
+        // What the closing connections recorded is written before the end.
+        let trail = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || trail.audit.close()).await;
         info!("Server Exiting..");
     }
 
@@ -503,6 +548,8 @@ impl Server {
     /// The config reader keeps nats-server's 30 s minimum for
     /// `lame_duck_duration`; through the library any duration is accepted.
     pub async fn lame_duck(mut self) {
+        let duration_ms = u64::try_from(self.node.broker.opts.lame_duck_duration.as_millis()).unwrap_or(u64::MAX);
+        self.node.broker.audit.record(crate::audit::Event::LameDuck { duration_ms });
         self.node.broker.begin_lame_duck();
         if let Some(accept) = self.accept.take() {
             accept.abort();
@@ -526,8 +573,9 @@ fn spawn_digests(broker: &Arc<Broker>) {
             if broker.is_shutting_down() {
                 return;
             }
-            broker.audit.flush();
+            broker.log_budget.flush();
             broker.events.flush();
+            broker.flush_audit_denials();
         }
     });
 }
@@ -756,13 +804,13 @@ fn refuse(node: Arc<Node>, stream: TcpStream, cid: u64, addr: SocketAddr, refusa
     match refusal {
         Refusal::MaxConnections => {
             broker.stats.refused_max_connections.fetch_add(1, Relaxed);
-            if broker.audit.allow_from(addr.ip(), AuditKind::Other, "") {
+            if broker.log_budget.allow_from(addr.ip(), BudgetKind::Other, "") {
                 warn!(%addr, max = broker.opts.max_connections, "maximum connections exceeded");
             }
         }
         Refusal::MaxConnectionsPerIp => {
             broker.stats.refused_max_connections_per_ip.fetch_add(1, Relaxed);
-            if broker.audit.allow_from(addr.ip(), AuditKind::Other, "") {
+            if broker.log_budget.allow_from(addr.ip(), BudgetKind::Other, "") {
                 warn!(%addr, max = broker.opts.max_connections_per_ip, "maximum connections per address exceeded");
             }
         }

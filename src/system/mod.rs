@@ -45,8 +45,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::audit::Event;
 use crate::broker::{
-    stopping, Account, Broker, CloseReason, Inbox, InboxMsg, Interest, InternalClient, Message, ServerEvent,
+    audit_conn, stopping, Account, Broker, CloseReason, Inbox, InboxMsg, Interest, InternalClient, Message, ServerEvent,
 };
 use crate::monitor::{rfc3339, ApiFailure, Endpoint, MonitorApi};
 use requests::{AccountRequest, Body, Request, ServerFacts, ServerInfo, SELF_SERVICE};
@@ -69,9 +70,16 @@ const CLAIMS_TIMEOUT: Duration = Duration::from_secs(10);
 /// a directory (which also serves the general update and lookups).
 pub type ClaimsService = (mpsc::Sender<ClaimsRequest>, bool);
 
-/// One reload asked for over NATS: the receiver reloads and says how it went
-/// (the error is logged there; the requester gets a fixed text).
-pub type ReloadRequest = oneshot::Sender<Result<(), ()>>;
+/// One reload asked for over NATS: who asked, and where the receiver says
+/// how it went (why it was refused, which the requester is sent, as
+/// nats-server sends it).
+#[derive(Debug)]
+pub struct ReloadRequest {
+    /// The requester, when it is a client of this server (for the audit trail).
+    pub requester: Option<crate::audit::Conn>,
+    /// Where to answer.
+    pub done: oneshot::Sender<Result<(), String>>,
+}
 
 /// Where `RELOAD` requests arrive, for whoever can reload the server.
 pub type ReloadRequests = mpsc::Receiver<ReloadRequest>;
@@ -409,7 +417,7 @@ impl Service {
         if granted {
             Ok(())
         } else {
-            Err(ApiFailure { code: 403, description: "this request needs an explicit publish permission" })
+            Err(ApiFailure { code: 403, description: "this request needs an explicit publish permission".into() })
         }
     }
 
@@ -417,24 +425,34 @@ impl Service {
     fn kick(&self, msg: &InboxMsg, body: &Body) -> Result<Value, ApiFailure> {
         let Some(cid) = body.cid() else { return Err(ApiFailure::bad_request("cid is required")) };
         let Some(target) = self.broker.client(cid) else {
-            return Err(ApiFailure { code: 404, description: "no connection with that cid" });
+            return Err(ApiFailure { code: 404, description: "no connection with that cid".into() });
         };
         info!(cid, by = msg.client, "connection kicked by a system request");
+        if self.broker.audit.is_on() {
+            let by = self.requester(msg);
+            self.broker.audit.record(Event::Kick { by, target: audit_conn(&target) });
+        }
         target.outbound.close(CloseReason::Kicked);
         Ok(Value::Null)
     }
 
     /// `RELOAD`: asks whoever runs the server to reload, and waits (bounded).
     async fn reload(&self, msg: &InboxMsg) -> Result<Value, ApiFailure> {
-        let unavailable = ApiFailure { code: 503, description: "reload is not available on this server" };
+        let unavailable = ApiFailure { code: 503, description: "reload is not available on this server".into() };
         let (done, result) = oneshot::channel();
-        self.reloads.try_send(done).map_err(|_| unavailable)?;
+        let request = ReloadRequest { requester: self.requester(msg), done };
+        self.reloads.try_send(request).map_err(|_| unavailable.clone())?;
         info!(by = msg.client, "configuration reload asked for by a system request");
         match tokio::time::timeout(RELOAD_TIMEOUT, result).await {
             Ok(Ok(Ok(()))) => Ok(Value::Null),
-            Ok(Ok(Err(()))) => Err(ApiFailure { code: 500, description: "reload refused; see the server log" }),
+            Ok(Ok(Err(why))) => Err(ApiFailure { code: 500, description: format!("reload refused: {why}").into() }),
             _ => Err(unavailable),
         }
+    }
+
+    /// The client of this server that sent `msg`, as the audit trail names it.
+    fn requester(&self, msg: &InboxMsg) -> Option<crate::audit::Conn> {
+        msg.client.and_then(|id| self.broker.client(id)).map(|c| audit_conn(&c))
     }
 
     fn send_stats(&mut self, account: &Arc<Account>, subject: &[u8]) {

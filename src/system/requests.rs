@@ -270,7 +270,7 @@ pub fn permissions_json(rules: &Permissions) -> Value {
 #[derive(Serialize)]
 struct Failure {
     code: u16,
-    description: &'static str,
+    description: std::borrow::Cow<'static, str>,
 }
 
 /// `{"server": ..., "data": ...}`, or `"error"` instead of `"data"`

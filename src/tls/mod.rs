@@ -25,6 +25,6 @@ pub use load::{
 };
 pub use peer::{CaClaim, PeerIdentity};
 pub use policy::spki_sha256;
-pub use rotation::{Reload, Rotation};
+pub use rotation::{Observer, Reload, Rotated, Rotation};
 pub use state::{CurrentTls, TlsState};
 pub use svid::{log_refusal, spiffe_user, SvidRefusal};

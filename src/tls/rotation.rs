@@ -64,12 +64,26 @@ struct Entry {
     certificates: Vec<CertInfo>,
 }
 
+/// What one look did to a listener's certificates, for an [`Observer`].
+#[derive(Debug, Clone, Copy)]
+pub enum Rotated<'a> {
+    /// The changed files are in force: these are the new certificates.
+    Replaced(&'a [CertInfo]),
+    /// The changed files could not be used, for this reason; the old
+    /// certificates stay in force.
+    Failed(&'a str),
+}
+
+/// Told of every rotation and failed rotation, by listener (the audit trail).
+pub type Observer = Box<dyn Fn(&'static str, Rotated<'_>) + Send + Sync>;
+
 /// The watched listeners of one server. See the module doc.
 #[derive(Default)]
 pub struct Rotation {
     entries: Mutex<Vec<Entry>>,
     rotated: AtomicU64,
     failures: AtomicU64,
+    observer: std::sync::OnceLock<Observer>,
 }
 
 impl std::fmt::Debug for Rotation {
@@ -88,6 +102,11 @@ impl Rotation {
         let mut entries = self.entries.lock();
         entries.retain(|e| e.listener != listener);
         entries.push(entry);
+    }
+
+    /// Sets the one observer of rotations (later calls are ignored).
+    pub fn observe(&self, observer: Observer) {
+        let _ = self.observer.set(observer);
     }
 
     /// Stops watching `listener` (its TLS was turned off by a reload).
@@ -145,11 +164,17 @@ impl Rotation {
                             "TLS certificate rotated"
                         );
                     }
+                    if let Some(observer) = self.observer.get() {
+                        observer(listener, Rotated::Replaced(&certificates));
+                    }
                     entry.certificates = certificates;
                 }
                 Err(why) => {
                     self.failures.fetch_add(1, Ordering::Relaxed);
                     error!(listener, error = %why, "TLS files changed but cannot be used; keeping the current certificate");
+                    if let Some(observer) = self.observer.get() {
+                        observer(listener, Rotated::Failed(&why));
+                    }
                 }
             }
         }

@@ -515,6 +515,17 @@ static TOP: Block<Top> = Block {
             Ok(())
         }),
         Key(
+            &Opt::new(&["audit"], Ty::Block(&crate::config::audit::AUDIT), Reload::Restart)
+                .means(
+                    "The audit trail: logins, refused logins, permission denials, admin actions, reloads, \
+                    certificate rotations, rate-limit holds, lame duck and shutdown, as JSON lines \
+                    (see SECURITY.md, \"Audit trail\")",
+                )
+                .default("off")
+                .differs("warden only"),
+            |e, t, _| crate::config::audit::read(&e.value).map(|a| t.o.audit = Some(a)),
+        ),
+        Key(
             &Opt::new(&["pid_file", "pidfile"], Ty::Path, Reload::Restart)
                 .means("Holds the process id while the server runs (what `--signal CMD=FILE` reads)"),
             |e, t, _| path_string(&e.value, "pid_file").map(|p| t.o.pid_file = Some(PathBuf::from(p))),
@@ -1024,7 +1035,7 @@ pub(super) fn write_timeout(value: &Value, what: &str, whose: &str) -> Result<()
 }
 
 /// A file path: a non-empty string.
-fn path_string<'v>(value: &'v Value, what: &str) -> Result<&'v str, ConfigError> {
+pub(crate) fn path_string<'v>(value: &'v Value, what: &str) -> Result<&'v str, ConfigError> {
     let s = section::string(value, what)?;
     if s.is_empty() {
         return Err(invalid(value, format!("{what} must not be empty")));

@@ -1,4 +1,4 @@
-//! Rate limiting for security log events, so an attacker cannot flood the
+//! Budgets for security log lines: rate limiting, so an attacker cannot flood the
 //! log, and budgets per source, so one source cannot erase another's trail.
 
 use std::collections::HashMap;
@@ -68,34 +68,34 @@ impl LogLimiter {
 /// [`SourceBudget`]), one shared limiter for what no client address is
 /// behind (routes).
 #[derive(Debug)]
-pub struct AuditLog {
+pub struct LogBudget {
     by_source: SourceBudget,
     unattributed: LogLimiter,
 }
 
-impl Default for AuditLog {
+impl Default for LogBudget {
     fn default() -> Self {
-        AuditLog {
+        LogBudget {
             by_source: SourceBudget::new(SECURITY_PER_WINDOW, "security events not logged: over their source's budget"),
             unattributed: LogLimiter::default(),
         }
     }
 }
 
-impl AuditLog {
+impl LogBudget {
     /// Whether an event with no client behind it may be logged.
     pub fn allow(&self) -> bool {
         self.unattributed.allow()
     }
 
     /// Whether an event of `kind` about `user` from `source` may be logged.
-    pub fn allow_from(&self, source: IpAddr, kind: AuditKind, user: &str) -> bool {
+    pub fn allow_from(&self, source: IpAddr, kind: BudgetKind, user: &str) -> bool {
         self.by_source.allow(source, kind, user)
     }
 
     /// Writes the digests of what was dropped (every second).
     pub fn flush(&self) {
-        self.by_source.flush();
+        self.by_source.flush().iter().for_each(Digest::log);
     }
 }
 
@@ -103,7 +103,7 @@ impl AuditLog {
 /// has its own budget per source, so a flood of one kind (cheap successful
 /// logins) never hides another (failed guesses) from the same source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditKind {
+pub enum BudgetKind {
     /// A successful login.
     Success,
     /// A refused login.
@@ -147,37 +147,71 @@ impl SourceWindow {
 }
 
 /// A budget of log lines (or events) per source address and kind, at most
-/// `per_window` a second each. What is dropped is written as a digest
-/// naming the source, the count and the users, when the source's window
-/// ends ([`SourceBudget::flush`] runs every second).
+/// `per_window` a second each. What is dropped is summed up in a
+/// [`Digest`] naming the source, the count and the users when the source's
+/// window ends; [`SourceBudget::flush`] (every second) hands the digests
+/// to the caller, which logs them or writes them to the audit trail.
 #[derive(Debug)]
 pub struct SourceBudget {
     per_window: u32,
     what: &'static str,
-    sources: Mutex<HashMap<Option<IpAddr>, SourceWindow>>,
+    sources: Mutex<Sources>,
+}
+
+/// The windows by source, and the digests of the windows that ended since
+/// the last flush.
+#[derive(Debug, Default)]
+struct Sources {
+    windows: HashMap<Option<IpAddr>, SourceWindow>,
+    ended: Vec<Digest>,
+}
+
+/// What one source's budget dropped in one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    /// What was dropped (the budget's name for it).
+    pub what: &'static str,
+    /// The source; `None` for the sources past [`SOURCES`], which share one budget.
+    pub source: Option<IpAddr>,
+    /// How many were dropped.
+    pub dropped: u64,
+    /// The first users they named (at most [`DIGEST_USERS`]).
+    pub users: Vec<String>,
+    /// More users than those were named.
+    pub more_users: bool,
+}
+
+impl Digest {
+    /// Writes the digest to the log.
+    pub fn log(&self) {
+        let source = self.source.map_or_else(|| "other addresses".to_owned(), |ip| ip.to_string());
+        let more = if self.more_users { ",..." } else { "" };
+        warn!(source = %source, dropped = self.dropped, users = %format!("{}{more}", self.users.join(",")), "{}", self.what);
+    }
 }
 
 impl SourceBudget {
     /// At most `per_window` events a second per source and kind; `what`
     /// names the dropped ones in digests.
     pub fn new(per_window: u32, what: &'static str) -> Self {
-        SourceBudget { per_window, what, sources: Mutex::new(HashMap::new()) }
+        SourceBudget { per_window, what, sources: Mutex::new(Sources::default()) }
     }
 
     /// Whether an event of `kind` about `user` from `source` may go out.
-    pub fn allow(&self, source: IpAddr, kind: AuditKind, user: &str) -> bool {
+    pub fn allow(&self, source: IpAddr, kind: BudgetKind, user: &str) -> bool {
         let now = Instant::now();
         let mut sources = self.sources.lock();
+        let Sources { windows, ended } = &mut *sources;
         let mut key = Some(source);
-        if sources.len() >= SOURCES && !sources.contains_key(&key) {
-            self.write_digests(&mut sources, now);
-            if sources.len() >= SOURCES {
+        if windows.len() >= SOURCES && !windows.contains_key(&key) {
+            self.end_windows(windows, ended, now);
+            if windows.len() >= SOURCES {
                 key = None;
             }
         }
-        let window = sources.entry(key).or_insert_with(|| SourceWindow::new(now));
+        let window = windows.entry(key).or_insert_with(|| SourceWindow::new(now));
         if now.duration_since(window.start) >= WINDOW {
-            digest(self.what, key, window);
+            self.end(key, window, ended);
             *window = SourceWindow::new(now);
         }
         let passed = &mut window.passed[kind as usize];
@@ -190,30 +224,49 @@ impl SourceBudget {
         false
     }
 
-    /// Writes the digests of windows that have ended and forgets them.
-    pub fn flush(&self) {
+    /// The digests of the windows that ended (and forgets those windows).
+    pub fn flush(&self) -> Vec<Digest> {
         let now = Instant::now();
-        self.write_digests(&mut self.sources.lock(), now);
+        let mut sources = self.sources.lock();
+        let Sources { windows, ended } = &mut *sources;
+        self.end_windows(windows, ended, now);
+        std::mem::take(ended)
     }
 
-    fn write_digests(&self, sources: &mut HashMap<Option<IpAddr>, SourceWindow>, now: Instant) {
-        sources.retain(|key, window| {
-            let ended = now.duration_since(window.start) >= WINDOW;
-            if ended {
-                digest(self.what, *key, window);
+    fn end_windows(&self, windows: &mut HashMap<Option<IpAddr>, SourceWindow>, ended: &mut Vec<Digest>, now: Instant) {
+        windows.retain(|key, window| {
+            let over = now.duration_since(window.start) >= WINDOW;
+            if over {
+                self.end(*key, window, ended);
             }
-            !ended
+            !over
         });
     }
-}
 
-fn digest(what: &str, source: Option<IpAddr>, window: &SourceWindow) {
-    if window.dropped == 0 {
-        return;
+    /// Keeps the digest of a window that ended, if it dropped anything. At
+    /// most [`SOURCES`] digests wait for a flush; past that, their counts
+    /// go to the shared (`None`) digest, so nothing dropped goes uncounted.
+    fn end(&self, source: Option<IpAddr>, window: &SourceWindow, ended: &mut Vec<Digest>) {
+        if window.dropped == 0 {
+            return;
+        }
+        let digest = Digest {
+            what: self.what,
+            source,
+            dropped: window.dropped,
+            users: window.users.clone(),
+            more_users: window.more_users,
+        };
+        if ended.len() < SOURCES {
+            ended.push(digest);
+        } else if let Some(shared) = ended.iter_mut().find(|d| d.source.is_none()) {
+            shared.dropped += digest.dropped;
+            shared.more_users = true;
+        } else if let Some(last) = ended.last_mut() {
+            // Full and no shared digest yet: the last one becomes it.
+            *last = Digest { source: None, dropped: last.dropped + digest.dropped, more_users: true, ..digest };
+        }
     }
-    let source = source.map_or_else(|| "other addresses".to_owned(), |ip| ip.to_string());
-    let more = if window.more_users { ",..." } else { "" };
-    warn!(source = %source, dropped = window.dropped, users = %format!("{}{more}", window.users.join(",")), "{what}");
 }
 
 #[cfg(test)]
@@ -224,14 +277,14 @@ mod tests {
     fn one_source_cannot_spend_anothers_budget_nor_successes_hide_failures() {
         let budget = SourceBudget::new(20, "test events not logged");
         let (flooder, victim): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let passed = (0..6000).filter(|_| budget.allow(flooder, AuditKind::Success, "tenant")).count();
+        let passed = (0..6000).filter(|_| budget.allow(flooder, BudgetKind::Success, "tenant")).count();
         assert_eq!(passed, 20);
-        assert!(budget.allow(flooder, AuditKind::Failure, "tenant"), "its own failures keep their budget");
+        assert!(budget.allow(flooder, BudgetKind::Failure, "tenant"), "its own failures keep their budget");
         for _ in 0..4 {
-            assert!(budget.allow(victim, AuditKind::Failure, "victim"), "another source's failures all pass");
+            assert!(budget.allow(victim, BudgetKind::Failure, "victim"), "another source's failures all pass");
         }
         let sources = budget.sources.lock();
-        let window = &sources[&Some(flooder)];
+        let window = &sources.windows[&Some(flooder)];
         assert_eq!((window.dropped, window.users.clone()), (5980, vec!["tenant".to_owned()]), "the digest's content");
     }
 
@@ -239,8 +292,25 @@ mod tests {
     fn many_sources_are_bounded() {
         let budget = SourceBudget::new(1, "test events not logged");
         for i in 0..(SOURCES as u32 + 100) {
-            budget.allow(IpAddr::from(i.to_be_bytes()), AuditKind::Failure, "u");
+            budget.allow(IpAddr::from(i.to_be_bytes()), BudgetKind::Failure, "u");
         }
-        assert!(budget.sources.lock().len() <= SOURCES + 1);
+        assert!(budget.sources.lock().windows.len() <= SOURCES + 1);
+    }
+
+    #[test]
+    fn digests_waiting_for_a_flush_are_bounded_and_keep_every_count() {
+        let budget = SourceBudget::new(1, "test events not logged");
+        let mut ended = Vec::new();
+        let mut window = SourceWindow::new(Instant::now());
+        window.dropped = 2;
+        for i in 0..(SOURCES as u32 + 10) {
+            budget.end(Some(IpAddr::from(i.to_be_bytes())), &window, &mut ended);
+        }
+        assert_eq!(ended.len(), SOURCES);
+        assert_eq!(ended.iter().map(|d| d.dropped).sum::<u64>(), 2 * (SOURCES as u64 + 10));
+        assert_eq!(ended.iter().filter(|d| d.source.is_none()).count(), 1);
+        window.dropped = 0;
+        budget.end(None, &window, &mut ended);
+        assert_eq!(ended.len(), SOURCES, "a window that dropped nothing leaves no digest");
     }
 }
