@@ -5,7 +5,7 @@
 //! same layer imports another except `cluster` and `leaf`, which run their
 //! sessions on `conn`'s driver (a leaf logs in with `conn`'s `Login`).
 //! ```text
-//! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr  logfile
+//! L0 leaves    subject  proto (client, route and WebSocket protocols, sans IO)  config  perms  secret  tls  nkeys  jwt  cidr  logfile  spiffe
 //! L1 decisions audit    (the audit trail: records, the bounded queue, its writer thread)
 //!              auth     (who may connect: passwords, nkeys, JWTs of operator mode, the throttle,
 //!                        the verification pool, the gate)
@@ -31,7 +31,8 @@
 //!   message tracing's headers and event JSON ([`proto::msg_trace`]).
 //! - [`config`]: typed options and the strict config reader.
 //! - [`perms`]: compiled permissions and the one publish guard;
-//!   [`tls`]: certificates and TLS state;
+//!   [`tls`]: certificates and TLS state; [`spiffe`]: SPIFFE IDs, for
+//!   `verify_and_map`'s strict mode;
 //!   [`nkeys`]: Ed25519 keys in NATS's text form; [`jwt`]: NATS JWTs
 //!   (decode and verify; v1 tokens converted to v2 as the Go library does).
 //! - [`auth`]: authenticators, and the [`auth::Gate`] every login passes;
@@ -100,6 +101,7 @@ pub mod perms;
 pub mod proto;
 pub mod secret;
 pub mod server;
+pub mod spiffe;
 pub mod subject;
 pub mod system;
 pub mod tls;

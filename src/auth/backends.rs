@@ -10,6 +10,8 @@ use super::{credential_fingerprint, Authenticator, Claims, ConnectionFacts, Iden
 use crate::config::RateLimit;
 use crate::nkeys::{self, KeyPair, KeyType, PublicKey};
 use crate::perms::PermissionSet;
+use crate::spiffe::TrustDomain;
+use crate::tls::{log_refusal, spiffe_user, PeerIdentity};
 
 /// Verifies `candidate` against `hash`, using and feeding the cache.
 fn verify_cached(cache: &VerifiedCache, name: &str, hash: &PasswordHash, candidate: &str) -> bool {
@@ -200,6 +202,9 @@ pub struct UsersAuth {
     /// key's failure costs (a random key nobody holds the seed of).
     decoy_key: Option<PublicKey>,
     map_certificates: bool,
+    /// `tls { spiffe_trust_domain }`: with `map_certificates`, map only by
+    /// the certificate's one SPIFFE ID of this domain (`tls::spiffe_user`).
+    spiffe: Option<TrustDomain>,
     /// `no_auth_user`: who a connection presenting no credentials is.
     no_auth_user: Option<String>,
     /// Verified for unknown users, shaped like the configured hashes, so an
@@ -217,9 +222,33 @@ impl UsersAuth {
             nkeys: HashMap::new(),
             decoy_key: None,
             map_certificates,
+            spiffe: None,
             no_auth_user: None,
             dummy,
             cache: VerifiedCache::default(),
+        }
+    }
+
+    /// Maps certificates strictly, by their SPIFFE ID of `domain` (with
+    /// `map_certificates` only; `None` keeps nats-server's mapping).
+    pub fn with_spiffe_trust_domain(mut self, domain: Option<TrustDomain>) -> Self {
+        self.spiffe = domain;
+        self
+    }
+
+    /// The configured user `peer`'s certificate maps to: by its SPIFFE ID
+    /// in strict mode (a refusal logged with the rule it broke), else by
+    /// the first of its names that is a user, as nats-server maps.
+    fn mapped_user(&self, peer: &PeerIdentity, facts: &ConnectionFacts) -> Option<String> {
+        let Some(domain) = &self.spiffe else {
+            return peer.map_to(self.users.keys().map(String::as_str)).map(str::to_string);
+        };
+        match spiffe_user(peer, domain, |name| self.users.contains_key(name)) {
+            Ok(id) => Some(id.as_str().to_owned()),
+            Err(why) => {
+                log_refusal(&format!("{} {}", facts.connection.jwt_name(), facts.addr), peer, &why);
+                None
+            }
         }
     }
 
@@ -303,8 +332,8 @@ impl Authenticator for UsersAuth {
             let Some(peer) = &facts.peer else {
                 return Verdict::Refuse(RefusalReason::CertificateNotMapped);
             };
-            match peer.map_to(self.users.keys().map(String::as_str)) {
-                Some(name) => name.to_string(),
+            match self.mapped_user(peer, facts) {
+                Some(name) => name,
                 None => return Verdict::Refuse(RefusalReason::CertificateNotMapped),
             }
         } else {

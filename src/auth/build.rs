@@ -380,6 +380,8 @@ pub fn from_options(opts: &Options) -> Result<Arc<dyn Authenticator>, AuthSetupE
         None => None,
     };
     let map_certificates = opts.tls.as_ref().is_some_and(|t| t.verify_and_map);
-    let users = UsersAuth::new(entries, map_certificates, dummy).with_nkeys(nkey_entries);
+    let spiffe = opts.tls.as_ref().and_then(|t| t.spiffe_trust_domain.clone());
+    let users =
+        UsersAuth::new(entries, map_certificates, dummy).with_spiffe_trust_domain(spiffe).with_nkeys(nkey_entries);
     Ok(Arc::new(users.with_no_auth_user(opts.no_auth_user.clone())))
 }

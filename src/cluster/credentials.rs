@@ -4,7 +4,8 @@
 
 use crate::auth::password::PasswordHash;
 use crate::secret::Secret;
-use crate::tls::PeerIdentity;
+use crate::spiffe::TrustDomain;
+use crate::tls::{log_refusal, spiffe_user, PeerIdentity};
 
 /// The route login this server expects.
 #[derive(Debug, Clone)]
@@ -17,6 +18,10 @@ pub(crate) struct RouteCredentials {
     /// (email, DNS name, URI or subject DN, as for clients), and the user in
     /// its CONNECT is not looked at (nats-server does not either).
     pub(crate) certificate: bool,
+    /// `tls { spiffe_trust_domain }` (with `certificate`): the certificate
+    /// must name `user` strictly, as its one SPIFFE ID of this domain
+    /// (`tls::spiffe_user`), not by any of its names.
+    pub(crate) spiffe: Option<TrustDomain>,
 }
 
 impl RouteCredentials {
@@ -28,10 +33,17 @@ impl RouteCredentials {
         pass: Option<Secret>,
         certificate: Option<Box<PeerIdentity>>,
     ) -> bool {
-        let named = if self.certificate {
-            certificate.is_some_and(|id| id.map_to(std::iter::once(self.user.as_str())).is_some())
-        } else {
-            user.as_deref() == Some(self.user.as_str())
+        let named = match (&certificate, self.certificate, &self.spiffe) {
+            (Some(peer), true, Some(domain)) => match spiffe_user(peer, domain, |name| name == self.user) {
+                Ok(_) => true,
+                Err(why) => {
+                    log_refusal("route", peer, &why);
+                    false
+                }
+            },
+            (Some(peer), true, None) => peer.map_to(std::iter::once(self.user.as_str())).is_some(),
+            (None, true, _) => false,
+            (_, false, _) => user.as_deref() == Some(self.user.as_str()),
         };
         // The password is checked even when the name is wrong, so a wrong
         // user costs what a wrong password does.
@@ -53,6 +65,7 @@ mod tests {
             user: "CN=localhost,OU=NATS.io Operators".into(),
             password: password.map(|p| PasswordHash::parse(p).unwrap()),
             certificate: true,
+            spiffe: None,
         }
     }
 
@@ -87,11 +100,31 @@ mod tests {
             user: "route".into(),
             password: Some(PasswordHash::parse("s3cret-route-pass").unwrap()),
             certificate: false,
+            spiffe: None,
         };
         let pass = || Some(Secret::new("s3cret-route-pass"));
         assert!(creds.admit(Some("route".into()), pass(), None));
         assert!(!creds.admit(Some("other".into()), pass(), None));
         assert!(!creds.admit(Some("route".into()), None, None));
         assert!(!creds.admit(None, pass(), Some(Box::new(certificate(&[("CN", "route")])))));
+    }
+
+    #[test]
+    fn a_strict_route_logs_in_by_its_spiffe_id_alone() {
+        let user = "spiffe://example.org/nats/route";
+        let creds = RouteCredentials {
+            user: user.into(),
+            password: None,
+            certificate: true,
+            spiffe: Some(TrustDomain::parse("example.org").unwrap()),
+        };
+        let svid =
+            |uris: &[&str]| PeerIdentity { uris: uris.iter().map(|u| (*u).into()).collect(), ..certificate(&[]) };
+        assert!(creds.admit(None, None, Some(Box::new(svid(&[user])))));
+        assert!(!creds.admit(None, None, Some(Box::new(svid(&[user, user])))), "two URI SANs");
+        assert!(!creds.admit(None, None, Some(Box::new(svid(&["spiffe://example.org/other"])))), "another user");
+        let dn_named = PeerIdentity { emails: vec![user.into()], ..certificate(&[("CN", user)]) };
+        assert!(!creds.admit(None, None, Some(Box::new(dn_named))), "no fallback to other names");
+        assert!(!creds.admit(Some(user.into()), None, None), "no certificate, no login");
     }
 }

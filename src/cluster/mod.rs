@@ -385,6 +385,7 @@ impl Cluster {
                     None => None,
                 },
                 certificate: opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
+                spiffe: opts.tls.as_ref().and_then(|t| t.spiffe_trust_domain.clone()),
             }),
             None => None,
         };

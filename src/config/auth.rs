@@ -362,7 +362,7 @@ pub(crate) static USER: Block<UserB> = Block {
         Key(
             &Opt::new(&["user", "username"], Ty::String, Reload::Yes).means(
                 "The user's name (under `verify_and_map`, the certificate's email, DNS name, URI \
-                    or DN); or `nkey`",
+                    or DN; with `spiffe_trust_domain`, its SPIFFE ID); or `nkey`",
             ),
             |e, b, f| {
                 nkey_takes_no(e, f)?;

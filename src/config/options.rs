@@ -703,6 +703,10 @@ pub struct TlsOptions {
     pub verify: bool,
     /// `verify_and_map`: require one and map it to a user.
     pub verify_and_map: bool,
+    /// `spiffe_trust_domain` (warden's, with `verify_and_map` only): map
+    /// strictly, by the certificate's one SPIFFE ID of this trust domain
+    /// (see `tls::spiffe_user`), instead of by any of its names.
+    pub spiffe_trust_domain: Option<crate::spiffe::TrustDomain>,
     /// `timeout`: handshake deadline.
     pub timeout: Duration,
     /// `min_version`.
@@ -741,6 +745,7 @@ impl Default for TlsOptions {
             ca_file: None,
             verify: false,
             verify_and_map: false,
+            spiffe_trust_domain: None,
             timeout: Duration::from_secs(2),
             min_version: TlsVersion::V1_2,
             handshake_first: false,

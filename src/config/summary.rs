@@ -177,7 +177,9 @@ fn tls_summary(tls: Option<&TlsOptions>) -> String {
         TlsVersion::V1_3 => "1.3",
     };
     let mut s = format!("TLS {version}+");
-    if t.verify_and_map {
+    if let (true, Some(domain)) = (t.verify_and_map, &t.spiffe_trust_domain) {
+        s.push_str(&format!(", client certificates verified and mapped to users by SPIFFE ID of {domain}"));
+    } else if t.verify_and_map {
         s.push_str(", client certificates verified and mapped to users");
     } else if t.verify {
         s.push_str(", client certificates verified");

@@ -10,6 +10,7 @@
 //!   (nats-server's `LeafNode.TLSMap`), so a leaf presenting a certificate
 //!   is mapped to a configured user even where clients are not, and a leaf
 //!   logging in with a password is not refused because clients are mapped.
+//!   So is its `spiffe_trust_domain` (strict mapping by SPIFFE ID).
 //!
 //! In either case the hub has a gate of its own, built from a view of the
 //! options, on the clients' throttle and verification pool: signature and
@@ -28,13 +29,17 @@ use crate::config::{Authorization, LeafAuthorization, NkeyUser, Options, User, G
 /// `None` when leafs log in exactly as clients do.
 pub(crate) fn own_view(opts: &Options) -> Option<Options> {
     let leaf = opts.leafnodes.as_ref()?;
-    let maps = |tls: Option<&crate::config::TlsOptions>| tls.is_some_and(|t| t.verify_and_map);
+    // How certificates map: not at all, by any name, or strictly by a
+    // SPIFFE ID of a trust domain; leafs need their own gate if it differs.
+    let maps = |tls: Option<&crate::config::TlsOptions>| {
+        tls.filter(|t| t.verify_and_map).map(|t| t.spiffe_trust_domain.clone())
+    };
     if leaf.authorization.is_none() && maps(leaf.tls.as_ref()) == maps(opts.tls.as_ref()) {
         return None;
     }
     let mut view = opts.clone();
-    // The leaf listener's TLS: its verify_and_map decides whether a leaf's
-    // certificate names the user.
+    // The leaf listener's TLS: its verify_and_map (and spiffe_trust_domain)
+    // decides whether (and how) a leaf's certificate names the user.
     view.tls = leaf.tls.clone();
     if let Some(own) = &leaf.authorization {
         only_leaf_users(&mut view, own);

@@ -89,7 +89,7 @@ impl std::fmt::Display for LeafError {
             LeafError::UnknownAccount(name) => write!(f, "leafnode remote: no account {name:?}"),
             LeafError::Auth(err) => write!(f, "leafnodes authorization: {err}"),
             LeafError::LoginChanged => f.write_str(
-                "leafnodes: a reload cannot add or remove the leafnodes authorization block, nor make leafnodes tls verify_and_map differ from (or match) the clients'; restart the server",
+                "leafnodes: a reload cannot add or remove the leafnodes authorization block, nor make leafnodes tls verify_and_map (or spiffe_trust_domain) differ from (or match) the clients'; restart the server",
             ),
         }
     }

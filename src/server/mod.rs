@@ -429,6 +429,16 @@ impl Server {
                 "auth_callout and http_authorizer cannot be changed by a reload (as in nats-server); restart the server",
             ));
         }
+        // Live clients re-check their user at a reload, not how their
+        // certificate was mapped: turning strict mapping on would keep the
+        // ones it would refuse (the config file path refuses it as a
+        // restart-only key; this is the same rule for options from code).
+        let spiffe = |o: &Options| o.tls.as_ref().and_then(|t| t.spiffe_trust_domain.clone());
+        if spiffe(opts) != spiffe(&self.node.broker.opts) {
+            return Err(StartError::Reload(
+                "tls spiffe_trust_domain cannot be changed by a reload; restart the server",
+            ));
+        }
         let effective = match (&self.operator, &opts.operator) {
             (Some(mode), Some(_)) => {
                 mode.reconfigure(opts)?;

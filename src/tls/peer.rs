@@ -15,6 +15,29 @@ pub struct PeerIdentity {
     pub uris: Vec<String>,
     /// Subject DN as (attribute, value) pairs, e.g. ("CN", "alice").
     pub subject: Vec<(String, String)>,
+    /// Whether it claims to be a certificate authority: basicConstraints
+    /// `cA: true`, or a keyUsage with keyCertSign or cRLSign. An extension
+    /// that cannot be read counts as a claim (fail closed). Only the strict
+    /// SPIFFE mapping looks at it: an X.509-SVID leaf must not be a CA.
+    pub ca: Option<CaClaim>,
+}
+
+/// How a certificate claims to be a certificate authority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaClaim {
+    /// basicConstraints `cA: true` (or unreadable).
+    BasicConstraints,
+    /// keyUsage keyCertSign or cRLSign (or unreadable).
+    KeyUsage,
+}
+
+impl std::fmt::Display for CaClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CaClaim::BasicConstraints => "basicConstraints cA is true",
+            CaClaim::KeyUsage => "keyUsage allows keyCertSign or cRLSign",
+        })
+    }
 }
 
 impl PeerIdentity {
@@ -33,6 +56,7 @@ impl PeerIdentity {
                 }
             }
         }
+        id.ca = ca_claim(&cert);
         let registry = x509_parser::objects::oid_registry();
         for attr in cert.subject().iter_attributes() {
             let key = x509_parser::objects::oid2abbrev(attr.attr_type(), registry)
@@ -80,6 +104,17 @@ impl PeerIdentity {
     }
 }
 
+/// Whether `cert` claims to be a CA, and how (see [`PeerIdentity::ca`]).
+fn ca_claim(cert: &X509Certificate<'_>) -> Option<CaClaim> {
+    if cert.basic_constraints().map_or(true, |b| b.is_some_and(|b| b.value.ca)) {
+        return Some(CaClaim::BasicConstraints);
+    }
+    if cert.key_usage().map_or(true, |k| k.is_some_and(|k| k.value.key_cert_sign() || k.value.crl_sign())) {
+        return Some(CaClaim::KeyUsage);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +125,7 @@ mod tests {
             dns_names: vec!["svc.example.com".into()],
             uris: vec!["spiffe://example.org/svc".into()],
             subject: vec![("C".into(), "US".into()), ("O".into(), "Acme".into()), ("CN".into(), "carol".into())],
+            ca: None,
         }
     }
 

@@ -122,6 +122,31 @@ pub(super) static CLUSTER: Block<Cluster> = Block {
                 _ => Ok(()),
             }
         }),
+        Check(|b, f| {
+            // Under the strict SPIFFE mapping the route user is a SPIFFE ID
+            // of the domain, or no route could ever log in.
+            let domain = b.c.tls.as_ref().and_then(|t| t.spiffe_trust_domain.as_ref());
+            let (Some(domain), Some(a), Some(e)) = (domain, &b.c.authorization, f.get("authorization")) else {
+                return Ok(());
+            };
+            match crate::spiffe::SpiffeId::parse(&a.user) {
+                Ok(id) if id.is_in(domain) => Ok(()),
+                Ok(_) => Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    &e.value.pos,
+                    format!("cluster authorization user {:?} is not of spiffe_trust_domain \"{domain}\"", a.user),
+                )),
+                Err(why) => Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    &e.value.pos,
+                    format!(
+                        "cluster authorization user {:?} must be the SPIFFE ID route certificates carry \
+                        (cluster tls has spiffe_trust_domain): {why}",
+                        a.user
+                    ),
+                )),
+            }
+        }),
         Key(
             &Opt::new(&["no_advertise"], Ty::Bool, Reload::Restart)
                 .means("Do not tell clients the client URLs of the cluster's servers")

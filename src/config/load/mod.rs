@@ -664,7 +664,7 @@ static TOP: Block<Top> = Block {
             &Opt::new(&["websocket", "ws"], Ty::Block(&super::websocket::WEBSOCKET), Reload::PerOption)
                 .means("The WebSocket listener, for browsers"),
             |e, t, _| {
-                let ws = super::websocket::websocket(e, |v| tls::read(v, "websocket tls"), &mut t.warnings)?;
+                let ws = super::websocket::websocket(e, tls::read_websocket, &mut t.warnings)?;
                 t.o.websocket = Some(ws);
                 Ok(())
             },
@@ -1047,5 +1047,7 @@ pub(crate) fn path_string<'v>(value: &'v Value, what: &str) -> Result<&'v str, C
 mod compat_tests;
 #[cfg(test)]
 mod schema_tests;
+#[cfg(test)]
+mod spiffe_tests;
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,11 @@ pub(super) fn read_client(value: &Value) -> Result<(TlsOptions, u32), ConfigErro
     read_block(value, CLIENT, false)
 }
 
+/// The WebSocket listener's `tls { ... }`.
+pub(super) fn read_websocket(value: &Value) -> Result<TlsOptions, ConfigError> {
+    read(value, WEBSOCKET)
+}
+
 /// How the client listener's block is named, and told from the others.
 const CLIENT: &str = "tls";
 
@@ -97,6 +102,29 @@ pub(crate) static TLS: Block<Tls> = Block {
                 .means("Require a client certificate and log it in as the user it names (implies `verify`)")
                 .default("false"),
             |e, t, _| section::boolean(&e.value, "verify_and_map").map(|b| t.tls.verify_and_map = b),
+        ),
+        Key(
+            &Opt::new(&["spiffe_trust_domain"], Ty::Text("a trust domain name, e.g. `example.org`"), Reload::Restart)
+                .means(
+                    "Strict mapping under `verify_and_map`: a peer's certificate logs in only if it has exactly \
+                    one URI SAN, a SPIFFE ID of this trust domain, and is not a CA, and only as the user named by \
+                    that SPIFFE ID; no other name is tried",
+                )
+                .default("none (map by email, DNS name, URI, then subject DN)")
+                .differs(
+                    "warden only; needs `verify_and_map`. Refused in `websocket { tls {} }` (WebSocket clients \
+                    are mapped by the top-level block) and on a connection this server dials; under `cluster` \
+                    the route user must be a SPIFFE ID of the domain. Restart-only: a reload re-checks a \
+                    client's user, not how its certificate mapped. See SECURITY.md",
+                ),
+            |e, t, _| {
+                let name = section::string(&e.value, "spiffe_trust_domain")?;
+                let domain = crate::spiffe::TrustDomain::parse(name).map_err(|why| {
+                    invalid(&e.value, format!("{}: spiffe_trust_domain {name:?} is not a trust domain: {why}", t.name))
+                })?;
+                t.tls.spiffe_trust_domain = Some(domain);
+                Ok(())
+            },
         ),
         Key(
             &Opt::new(&["allow_non_tls"], Ty::Bool, Reload::Yes)
@@ -247,7 +275,7 @@ pub(crate) static TLS: Block<Tls> = Block {
             if !t.dialler {
                 return Ok(());
             }
-            for key in ["verify", "verify_and_map", "allow_non_tls"] {
+            for key in ["verify", "verify_and_map", "spiffe_trust_domain", "allow_non_tls"] {
                 if let Some(e) = f.get(key) {
                     return Err(invalid(
                         &e.value,
@@ -267,6 +295,7 @@ pub(crate) static TLS: Block<Tls> = Block {
                 _ => Ok(()),
             }
         }),
+        Check(|t, f| spiffe_needs_mapping(t, f)),
         Check(|t, f| {
             // verify_and_map implies verify, as in nats-server.
             t.tls.verify |= t.tls.verify_and_map;
@@ -298,6 +327,32 @@ pub(crate) static TLS: Block<Tls> = Block {
         }),
     ],
 };
+
+/// How the WebSocket listener's block is named (see [`spiffe_needs_mapping`]).
+const WEBSOCKET: &str = "websocket tls";
+
+/// `spiffe_trust_domain` only narrows `verify_and_map`: alone it would
+/// look like a restriction while every client with any certificate (or a
+/// password) still logs in, so it is refused. Refused in the WebSocket
+/// block too: WebSocket clients are mapped by the client listener's
+/// `tls {}` (one gate), so a setting there would not do what it says.
+fn spiffe_needs_mapping(t: &Tls, f: &Found<'_>) -> Result<(), ConfigError> {
+    let Some(e) = f.get("spiffe_trust_domain") else { return Ok(()) };
+    if t.name == WEBSOCKET {
+        return Err(invalid(
+            &e.value,
+            "websocket tls: spiffe_trust_domain is set in the top-level tls {}, whose verify_and_map also maps \
+            WebSocket clients",
+        ));
+    }
+    if !t.tls.verify_and_map {
+        return Err(invalid(
+            &e.value,
+            format!("{}: spiffe_trust_domain makes verify_and_map strict, and needs `verify_and_map: true`", t.name),
+        ));
+    }
+    Ok(())
+}
 
 /// A key the block cannot do without (a listener's certificate, unless
 /// `certs` lists them).
