@@ -206,8 +206,11 @@ where
             Some(Event::Hold(until)) => return Ok((1, Some(until))),
             Some(Event::Close(reason)) => return Err(reason),
             Some(Event::Authenticate(login)) => {
-                let check = authority.check(login);
-                tokio::pin!(check);
+                // Boxed: a check (the gate's, with JWT resolution and the
+                // auth callout) is a future of over 3 KiB, and held inline it
+                // would make every idle connection's task that much larger,
+                // though a connection checks credentials once.
+                let mut check = Box::pin(authority.check(login));
                 // The protocol's deadline covers both the auth timeout and keep-alive.
                 let verdict = loop {
                     tokio::select! {
