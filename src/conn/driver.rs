@@ -155,15 +155,20 @@ where
                     return reason;
                 }
             }
-            _ = sleep_until(protocol.deadline()) => {
-                if let Err(reason) = protocol.on_timer(Instant::now()) {
-                    return reason;
+            // One timer for the protocol's deadline and the end of a hold:
+            // a timer is a tenth of an idle connection's task.
+            _ = sleep_until(held.map_or(protocol.deadline(), |until| until.min(protocol.deadline()))) => {
+                let now = Instant::now();
+                if protocol.deadline() <= now {
+                    if let Err(reason) = protocol.on_timer(now) {
+                        return reason;
+                    }
                 }
-            }
-            _ = sleep_until(held.unwrap_or_else(Instant::now)), if held.is_some() => {
-                match handle_buffer(protocol, authority, &mut buf).await {
-                    Ok(next) => (need, held) = next,
-                    Err(reason) => return reason,
+                if held.is_some_and(|until| until <= now) {
+                    match handle_buffer(protocol, authority, &mut buf).await {
+                        Ok(next) => (need, held) = next,
+                        Err(reason) => return reason,
+                    }
                 }
             }
             read = read_some(&mut reader, &mut buf), if held.is_none() => {
