@@ -205,10 +205,12 @@ async fn upgrade<S>(
         let mut meta = client.meta.lock();
         meta.websocket = true;
         if let Some(tls) = tls {
-            meta.tls_version = tls.version;
-            meta.tls_cipher_suite = tls.cipher;
-            meta.peer = tls.chain.as_ref().and_then(|c| c.first()).and_then(|c| PeerIdentity::from_der(c));
-            meta.peer_chain = tls.chain.filter(|c| !c.is_empty()).map(Arc::from);
+            meta.tls = Some(Box::new(crate::broker::TlsMeta {
+                version: tls.version,
+                cipher_suite: tls.cipher,
+                peer: tls.chain.as_ref().and_then(|c| c.first()).and_then(|c| PeerIdentity::from_der(c)),
+                chain: tls.chain.filter(|c| !c.is_empty()).map(Arc::from),
+            }));
         }
     }
     let limit = node.broker.opts.max_payload + node.broker.opts.max_control_line + 1024;
