@@ -214,7 +214,9 @@ async fn upgrade<S>(
         }
     }
     let limit = node.broker.opts.max_payload + node.broker.opts.max_control_line + 1024;
-    let stream = WsStream::new(stream, limit, deflate);
+    // Boxed: the connection's task would otherwise carry the stream's
+    // state twice (in `run_connection`'s and the driver's arguments).
+    let stream = Box::new(WsStream::new(stream, limit, deflate));
     let nonce = ws.gate.wants_nonce().then(crate::nkeys::new_nonce);
     let info = node.websocket_greeting(&client, nonce.clone(), ws.gate.auth_required());
     let start = Start { greeting: Greeting::Send(info), nonce, cookie_jwt };
