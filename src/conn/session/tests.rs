@@ -230,11 +230,15 @@ async fn an_idle_connection_stays_small() {
     let client = session.client().clone();
     let (stream, _peer) = tokio::io::duplex(64);
     let start = crate::conn::Start { greeting: crate::conn::Greeting::Sent, nonce: None, cookie_jwt: None };
-    let task = crate::conn::run_connection(broker.clone(), gate.clone(), stream, client.clone(), start);
+    let task = crate::conn::run_connection(broker.clone(), gate.clone(), stream, client.clone(), start.clone());
+    // As the WebSocket listener passes it: boxed, or the task holds it twice.
+    let ws = Box::new(crate::conn::WsStream::new(tokio::io::duplex(64).0, 1024, false));
+    let ws_task = crate::conn::run_connection(broker.clone(), gate.clone(), ws, client.clone(), start);
     let (_, writer) = tokio::io::split(tokio::io::duplex(64).0);
     let writer = crate::conn::write_loop(client.clone(), writer, Duration::from_secs(1));
     let sizes = [
         ("the connection's task", size_of_val(&task), 1800),
+        ("a WebSocket connection's task", size_of_val(&ws_task), 1800),
         ("its writer's task", size_of_val(&writer), 450),
         ("its client", size_of::<Client>(), 600),
         ("its session", size_of::<Session>(), 700),
