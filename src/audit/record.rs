@@ -142,6 +142,21 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         changes: Option<ConfigChanges>,
     },
+    /// An account JWT was pushed (operator mode): applied, skipped as
+    /// unchanged, or refused.
+    AccountJwtUpdate {
+        /// The account's public key (`n/a` when the push named none).
+        account: String,
+        /// Whether the account now holds the pushed JWT.
+        applied: bool,
+        /// The answer the pusher got (`jwt updated`, `jwt update skipped`,
+        /// or why it was refused).
+        result: String,
+        /// The pusher, when it is a client of this server (a push a peer
+        /// server forwarded names none).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<Conn>,
+    },
     /// A listener's certificate was replaced from its files.
     CertificateRotated {
         /// The listener: `client`, `websocket`, `leafnodes`, `cluster`.
@@ -202,6 +217,7 @@ impl Event {
             Event::PermissionDenialsSuppressed { .. } => "PERMISSION_DENIALS_SUPPRESSED",
             Event::Kick { .. } => "KICK",
             Event::Reload { .. } => "RELOAD",
+            Event::AccountJwtUpdate { .. } => "ACCOUNT_JWT_UPDATE",
             Event::CertificateRotated { .. } => "CERTIFICATE_ROTATED",
             Event::CertificateRotationFailed { .. } => "CERTIFICATE_ROTATION_FAILED",
             Event::RateHeld { .. } => "RATE_HELD",
