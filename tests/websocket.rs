@@ -102,9 +102,10 @@ async fn async_nats_over_websocket_is_the_same_session_as_tcp() {
     responder.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wss_with_a_client_certificate_and_reconnect_after_a_restart() {
-    let dir = temp_dir("ws-tls");
+/// A CA, a server certificate and alice's client certificate (`CN=alice`)
+/// in a temp directory: `ca.pem`, `server.pem`, `client.pem` and their keys.
+fn wss_files(name: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
     let ca = warden::tls::Ca::new("ws test CA").unwrap();
     let save = |file: &str, issued: warden::tls::Issued| {
         std::fs::write(dir.join(format!("{file}.pem")), issued.cert_pem).unwrap();
@@ -113,11 +114,23 @@ async fn wss_with_a_client_certificate_and_reconnect_after_a_restart() {
     save("ca", ca.issued());
     save("server", ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap());
     save("client", ca.issue_client("alice").unwrap());
-    let port = common::peers::free_port();
-    let text = format!(
-        "authorization {{ users: [ {{user: alice, password: secret}} ] }}\n\
-         websocket {{ listen: \"127.0.0.1:{port}\", tls {{ cert_file: \"{0}/server.pem\", key_file: \"{0}/server-key.pem\", ca_file: \"{0}/ca.pem\", verify: true }} }}\n",
+    dir
+}
+
+/// A `websocket {}` block on `port` with TLS from [`wss_files`] and `verify`.
+fn wss_block(dir: &std::path::Path, port: u16, verify: &str) -> String {
+    format!(
+        "websocket {{ listen: \"127.0.0.1:{port}\", tls {{ cert_file: \"{0}/server.pem\", key_file: \"{0}/server-key.pem\", ca_file: \"{0}/ca.pem\", {verify} }} }}\n",
         dir.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_with_a_client_certificate_and_reconnect_after_a_restart() {
+    let (dir, port) = (wss_files("ws-tls"), common::peers::free_port());
+    let text = format!(
+        "authorization {{ users: [ {{user: alice, password: secret}} ] }}\n{}",
+        wss_block(&dir, port, "verify: true")
     );
     let server = start(options_from(&text)).await;
     let url = format!("wss://localhost:{port}");
@@ -456,20 +469,10 @@ async fn varz_describes_the_websocket_listener_as_nats_server_does() {
 /// client listener does not let it in by name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_blocks_verify_and_map_maps_websocket_clients() {
-    let dir = temp_dir("ws-map");
-    let ca = warden::tls::Ca::new("ws map CA").unwrap();
-    let save = |file: &str, issued: warden::tls::Issued| {
-        std::fs::write(dir.join(format!("{file}.pem")), issued.cert_pem).unwrap();
-        std::fs::write(dir.join(format!("{file}-key.pem")), issued.key_pem).unwrap();
-    };
-    save("ca", ca.issued());
-    save("server", ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap());
-    save("client", ca.issue_client("alice").unwrap());
-    let port = common::peers::free_port();
+    let (dir, port) = (wss_files("ws-map"), common::peers::free_port());
     let text = format!(
-        "authorization {{ users: [ {{user: \"CN=alice\"}} ] }}\n\
-         websocket {{ listen: \"127.0.0.1:{port}\", tls {{ cert_file: \"{0}/server.pem\", key_file: \"{0}/server-key.pem\", ca_file: \"{0}/ca.pem\", verify_and_map: true }} }}\n",
-        dir.display()
+        "authorization {{ users: [ {{user: \"CN=alice\"}} ] }}\n{}",
+        wss_block(&dir, port, "verify_and_map: true")
     );
     let server = start(options_from(&text)).await;
     let client = async_nats::ConnectOptions::new()
