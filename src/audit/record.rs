@@ -11,7 +11,7 @@ use crate::config::ConfigChanges;
 pub struct Conn {
     /// The connection id (`cid`, as in `/connz`).
     pub cid: u64,
-    /// `client`, `websocket` or `leaf`.
+    /// `client`, `websocket`, `leaf` or `route`.
     pub kind: &'static str,
     /// The client's address (behind a trusted proxy, the one the PROXY
     /// header gave).
