@@ -225,7 +225,7 @@ static TOP: Block<Top> = Block {
         ),
         Key(
             &Opt::new(&["max_connections_per_ip"], Ty::Integer, Reload::Restart)
-                .means("Most live connections one peer address may hold; 0 = no limit")
+                .means("Most live connections one peer address (an IPv6 /64 counts as one) may hold; 0 = no limit")
                 .default("0")
                 .differs("warden only"),
             |e, t, _| section::count(&e.value, "max_connections_per_ip", 0).map(|n| t.o.max_connections_per_ip = n),
