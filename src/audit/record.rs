@@ -63,8 +63,10 @@ pub enum ReloadCause {
     Signal,
     /// A `$SYS.REQ.SERVER.<id>.RELOAD` request, by this connection.
     SystemRequest {
-        /// The requester.
-        requester: Conn,
+        /// The requester (always a client of this server: RELOAD needs a
+        /// local client's explicit permission).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        requester: Option<Conn>,
     },
     /// A program embedding the server called `Server::reload`.
     Embedder,
