@@ -2,48 +2,57 @@
 //! list of values whose pattern ends in `>` at that level (the shape of
 //! nats-server's `sublist.go`).
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use super::{tokens, FWC, PWC};
 
 /// Values of type `T` stored under wildcard patterns and found by literal subjects.
 ///
 /// The trie stores whatever the caller validated; it never re-checks patterns.
+///
+/// `S` hashes the tokens of each level. The default is SipHash with a
+/// per-map random key, for tries whose patterns clients choose (the
+/// subscription index, shared by every connection of an account: colliding
+/// tokens there would slow everyone's lookups). A trie of patterns from the
+/// configuration may take a faster hasher (the permission tries use
+/// foldhash).
 #[derive(Debug)]
-pub struct Trie<T> {
-    root: Node<T>,
+pub struct Trie<T, S = RandomState> {
+    root: Node<T, S>,
     len: usize,
 }
 
 #[derive(Debug)]
-struct Node<T> {
-    literals: HashMap<Box<[u8]>, Node<T>>,
-    star: Option<Box<Node<T>>>,
+struct Node<T, S> {
+    literals: HashMap<Box<[u8]>, Node<T, S>, S>,
+    star: Option<Box<Node<T, S>>>,
     /// Values whose pattern ends with `>` right below this node.
     full: Vec<T>,
     /// Values whose pattern ends exactly at this node.
     here: Vec<T>,
 }
 
-impl<T> Default for Node<T> {
+impl<T, S: Default> Default for Node<T, S> {
     fn default() -> Self {
-        Node { literals: HashMap::new(), star: None, full: Vec::new(), here: Vec::new() }
+        Node { literals: HashMap::default(), star: None, full: Vec::new(), here: Vec::new() }
     }
 }
 
-impl<T> Node<T> {
+impl<T, S> Node<T, S> {
     fn is_empty(&self) -> bool {
         self.literals.is_empty() && self.star.is_none() && self.full.is_empty() && self.here.is_empty()
     }
 }
 
-impl<T> Default for Trie<T> {
+impl<T, S: Default> Default for Trie<T, S> {
     fn default() -> Self {
         Trie { root: Node::default(), len: 0 }
     }
 }
 
-impl<T> Trie<T> {
+impl<T, S: BuildHasher + Default> Trie<T, S> {
     /// An empty trie.
     pub fn new() -> Self {
         Self::default()
@@ -96,11 +105,11 @@ impl<T> Trie<T> {
         match_at(&self.root, toks.as_slice(), &mut f);
     }
 
-    /// Whether any pattern matches the literal `subject`.
+    /// Whether any pattern matches the literal `subject` (stops at the
+    /// first: a deny check needs no more).
     pub fn has_match(&self, subject: &[u8]) -> bool {
-        let mut found = false;
-        self.for_each_match(subject, |_| found = true);
-        found
+        let toks: smallvec_like::Tokens<'_> = smallvec_like::Tokens::new(subject);
+        has_match_at(&self.root, toks.as_slice())
     }
 
     /// Calls `f` for every stored value.
@@ -109,7 +118,7 @@ impl<T> Trie<T> {
     }
 }
 
-fn remove_at<T>(node: &mut Node<T>, toks: &[&[u8]], pred: impl FnMut(&T) -> bool) -> Option<T> {
+fn remove_at<T, S: BuildHasher>(node: &mut Node<T, S>, toks: &[&[u8]], pred: impl FnMut(&T) -> bool) -> Option<T> {
     let Some((tok, rest)) = toks.split_first() else {
         let idx = node.here.iter().position(pred)?;
         return Some(node.here.swap_remove(idx));
@@ -135,7 +144,7 @@ fn remove_at<T>(node: &mut Node<T>, toks: &[&[u8]], pred: impl FnMut(&T) -> bool
     }
 }
 
-fn match_at<'a, T>(node: &'a Node<T>, toks: &[&[u8]], f: &mut impl FnMut(&'a T)) {
+fn match_at<'a, T, S: BuildHasher>(node: &'a Node<T, S>, toks: &[&[u8]], f: &mut impl FnMut(&'a T)) {
     let Some((tok, rest)) = toks.split_first() else {
         node.here.iter().for_each(&mut *f);
         return;
@@ -149,7 +158,16 @@ fn match_at<'a, T>(node: &'a Node<T>, toks: &[&[u8]], f: &mut impl FnMut(&'a T))
     }
 }
 
-fn visit_all<'a, T>(node: &'a Node<T>, f: &mut impl FnMut(&'a T)) {
+fn has_match_at<T, S: BuildHasher>(node: &Node<T, S>, toks: &[&[u8]]) -> bool {
+    let Some((tok, rest)) = toks.split_first() else {
+        return !node.here.is_empty();
+    };
+    !node.full.is_empty()
+        || node.literals.get(*tok).is_some_and(|child| has_match_at(child, rest))
+        || node.star.as_deref().is_some_and(|child| has_match_at(child, rest))
+}
+
+fn visit_all<'a, T, S>(node: &'a Node<T, S>, f: &mut impl FnMut(&'a T)) {
     node.here.iter().for_each(&mut *f);
     node.full.iter().for_each(&mut *f);
     node.literals.values().for_each(|c| visit_all(c, f));
@@ -256,7 +274,7 @@ mod tests {
             pats in prop::collection::vec(pattern(), 0..20),
             subjects in prop::collection::vec(literal(), 1..20),
         ) {
-            let mut t = Trie::new();
+            let mut t: Trie<usize> = Trie::new();
             for (i, p) in pats.iter().enumerate() {
                 t.insert(p.as_bytes(), i);
             }
@@ -267,6 +285,7 @@ mod tests {
                 let want: Vec<usize> = pats.iter().enumerate()
                     .filter(|(_, p)| matches(p.as_bytes(), s.as_bytes()))
                     .map(|(i, _)| i).collect();
+                prop_assert_eq!(t.has_match(s.as_bytes()), !want.is_empty());
                 prop_assert_eq!(got, want);
             }
         }
