@@ -26,7 +26,7 @@ pub struct Trie<T, S = RandomState> {
 
 #[derive(Debug)]
 struct Node<T, S> {
-    literals: HashMap<Box<[u8]>, Node<T, S>, S>,
+    literals: Literals<T, S>,
     star: Option<Box<Node<T, S>>>,
     /// Values whose pattern ends with `>` right below this node.
     full: Vec<T>,
@@ -36,7 +36,7 @@ struct Node<T, S> {
 
 impl<T, S: Default> Default for Node<T, S> {
     fn default() -> Self {
-        Node { literals: HashMap::default(), star: None, full: Vec::new(), here: Vec::new() }
+        Node { literals: Literals::Few(Vec::new()), star: None, full: Vec::new(), here: Vec::new() }
     }
 }
 
@@ -74,17 +74,14 @@ impl<T, S: BuildHasher + Default> Trie<T, S> {
         let mut toks = tokens(pattern).peekable();
         while let Some(tok) = toks.next() {
             if tok == FWC && toks.peek().is_none() {
-                node.full.push(value);
+                push_lean(&mut node.full, value);
                 self.len += 1;
                 return;
             }
-            node = if tok == PWC {
-                node.star.get_or_insert_with(Box::default)
-            } else {
-                node.literals.entry(tok.into()).or_default()
-            };
+            node =
+                if tok == PWC { node.star.get_or_insert_with(Box::default) } else { node.literals.get_or_insert(tok) };
         }
-        node.here.push(value);
+        push_lean(&mut node.here, value);
         self.len += 1;
     }
 
@@ -170,10 +167,104 @@ fn has_match_at<T, S: BuildHasher>(node: &Node<T, S>, toks: &[&[u8]]) -> bool {
 fn visit_all<'a, T, S>(node: &'a Node<T, S>, f: &mut impl FnMut(&'a T)) {
     node.here.iter().for_each(&mut *f);
     node.full.iter().for_each(&mut *f);
-    node.literals.values().for_each(|c| visit_all(c, f));
+    match &node.literals {
+        Literals::Few(few) => few.iter().for_each(|(_, c)| visit_all(c, f)),
+        Literals::Many(many) => many.values().for_each(|c| visit_all(c, f)),
+    }
     if let Some(child) = node.star.as_deref() {
         visit_all(child, f);
     }
+}
+
+/// Most children a node keeps in a vector before it switches to a map.
+const FEW: usize = 8;
+
+/// A node's children by literal token.
+///
+/// Most nodes of a large index have one child (`s.<id>.x`: every `<id>`
+/// node has just `x`), and a hash map's smallest table holds four nodes
+/// inline, about 500 bytes, which made up half of what a subscription cost
+/// at 100,000 of them. Up to [`FEW`] children sit in a vector that grows
+/// one at a time and is scanned in order (at most eight token compares,
+/// cheaper than hashing the token); past that, a map.
+#[derive(Debug)]
+enum Literals<T, S> {
+    Few(Vec<(Box<[u8]>, Node<T, S>)>),
+    Many(Box<HashMap<Box<[u8]>, Node<T, S>, S>>),
+}
+
+impl<T, S: BuildHasher> Literals<T, S> {
+    fn get(&self, tok: &[u8]) -> Option<&Node<T, S>> {
+        match self {
+            Literals::Few(few) => few.iter().find(|(k, _)| **k == *tok).map(|(_, n)| n),
+            Literals::Many(many) => many.get(tok),
+        }
+    }
+
+    fn get_mut(&mut self, tok: &[u8]) -> Option<&mut Node<T, S>> {
+        match self {
+            Literals::Few(few) => few.iter_mut().find(|(k, _)| **k == *tok).map(|(_, n)| n),
+            Literals::Many(many) => many.get_mut(tok),
+        }
+    }
+
+    fn remove(&mut self, tok: &[u8]) {
+        match self {
+            Literals::Few(few) => {
+                if let Some(i) = few.iter().position(|(k, _)| **k == *tok) {
+                    few.swap_remove(i);
+                }
+            }
+            Literals::Many(many) => {
+                many.remove(tok);
+            }
+        }
+    }
+}
+
+impl<T, S: BuildHasher + Default> Literals<T, S> {
+    /// The child under `tok`, made empty if there was none.
+    fn get_or_insert(&mut self, tok: &[u8]) -> &mut Node<T, S> {
+        if let Literals::Few(few) = self {
+            if few.len() >= FEW && !few.iter().any(|(k, _)| **k == *tok) {
+                let many = std::mem::take(few).into_iter().collect();
+                *self = Literals::Many(Box::new(many));
+            }
+        }
+        match self {
+            Literals::Few(few) => {
+                let index = match few.iter().position(|(k, _)| **k == *tok) {
+                    Some(i) => i,
+                    None => {
+                        few.reserve_exact(1);
+                        few.push((tok.into(), Node::default()));
+                        few.len() - 1
+                    }
+                };
+                &mut few[index].1
+            }
+            Literals::Many(many) => many.entry(tok.into()).or_default(),
+        }
+    }
+}
+
+impl<T, S> Literals<T, S> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Literals::Few(few) => few.is_empty(),
+            Literals::Many(many) => many.is_empty(),
+        }
+    }
+}
+
+/// Pushes onto a vector whose first allocation holds one value (a pattern
+/// usually has one subscriber; the default first allocation holds four),
+/// growing by doubling after that.
+fn push_lean<T>(values: &mut Vec<T>, value: T) {
+    if values.capacity() == 0 {
+        values.reserve_exact(1);
+    }
+    values.push(value);
 }
 
 /// Token splitting without a heap allocation for ordinary subjects.
@@ -249,8 +340,41 @@ mod tests {
         assert!(t.root.is_empty(), "empty nodes are pruned");
     }
 
+    #[test]
+    fn a_node_with_many_children_switches_to_a_map_and_back_to_empty() {
+        let mut t: Trie<usize> = Trie::new();
+        for i in 0..3 * FEW {
+            t.insert(format!("a.{i}.x").as_bytes(), i);
+            t.insert(format!("a.{i}").as_bytes(), 100 + i);
+        }
+        t.insert(b"a.*.x", 1000);
+        assert!(matches!(t.root.literals.get(b"a").map(|a| &a.literals), Some(Literals::Many(_))));
+        for i in 0..3 * FEW {
+            let mut got = Vec::new();
+            t.for_each_match(format!("a.{i}.x").as_bytes(), |v| got.push(*v));
+            got.sort_unstable();
+            assert_eq!(got, vec![i, 1000]);
+            assert!(t.has_match(format!("a.{i}").as_bytes()));
+        }
+        assert!(!t.has_match(b"a.none"));
+        let mut all = 0;
+        t.for_each(|_| all += 1);
+        assert_eq!(all, 6 * FEW + 1);
+        for i in 0..3 * FEW {
+            assert_eq!(t.remove(format!("a.{i}.x").as_bytes(), |v| *v == i), Some(i));
+            assert_eq!(t.remove(format!("a.{i}").as_bytes(), |v| *v == 100 + i), Some(100 + i));
+        }
+        assert_eq!(t.remove(b"a.*.x", |_| true), Some(1000));
+        assert!(t.is_empty() && t.root.is_empty(), "empty nodes are pruned");
+    }
+
     fn token() -> impl Strategy<Value = String> {
-        prop_oneof![Just("a".to_string()), Just("b".to_string()), Just("c".to_string())]
+        // Mostly three tokens (so patterns overlap), sometimes one of
+        // twelve (so a node passes `FEW` children and becomes a map).
+        prop_oneof![
+            3 => prop_oneof![Just("a".to_string()), Just("b".to_string()), Just("c".to_string())],
+            1 => (0..12u8).prop_map(|i| format!("n{i}")),
+        ]
     }
 
     fn pattern() -> impl Strategy<Value = String> {
