@@ -132,10 +132,10 @@ fn remove_at<T, S: BuildHasher>(node: &mut Node<T, S>, toks: &[&[u8]], pred: imp
         }
         removed
     } else {
-        let child = node.literals.get_mut(*tok)?;
+        let child = node.literals.get_mut(tok)?;
         let removed = remove_at(child, rest, pred);
         if child.is_empty() {
-            node.literals.remove(*tok);
+            node.literals.remove(tok);
         }
         removed
     }
@@ -147,7 +147,7 @@ fn match_at<'a, T, S: BuildHasher>(node: &'a Node<T, S>, toks: &[&[u8]], f: &mut
         return;
     };
     node.full.iter().for_each(&mut *f);
-    if let Some(child) = node.literals.get(*tok) {
+    if let Some(child) = node.literals.get(tok) {
         match_at(child, rest, f);
     }
     if let Some(child) = node.star.as_deref() {
@@ -160,7 +160,7 @@ fn has_match_at<T, S: BuildHasher>(node: &Node<T, S>, toks: &[&[u8]]) -> bool {
         return !node.here.is_empty();
     };
     !node.full.is_empty()
-        || node.literals.get(*tok).is_some_and(|child| has_match_at(child, rest))
+        || node.literals.get(tok).is_some_and(|child| has_match_at(child, rest))
         || node.star.as_deref().is_some_and(|child| has_match_at(child, rest))
 }
 
@@ -189,9 +189,15 @@ const FEW: usize = 8;
 /// cheaper than hashing the token); past that, a map.
 #[derive(Debug)]
 enum Literals<T, S> {
-    Few(Vec<(Box<[u8]>, Node<T, S>)>),
-    Many(Box<HashMap<Box<[u8]>, Node<T, S>, S>>),
+    Few(Vec<Child<T, S>>),
+    Many(Box<Children<T, S>>),
 }
+
+/// A literal token and the node under it.
+type Child<T, S> = (Box<[u8]>, Node<T, S>);
+
+/// Nodes by literal token.
+type Children<T, S> = HashMap<Box<[u8]>, Node<T, S>, S>;
 
 impl<T, S: BuildHasher> Literals<T, S> {
     fn get(&self, tok: &[u8]) -> Option<&Node<T, S>> {
