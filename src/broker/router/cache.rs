@@ -36,6 +36,19 @@ impl MatchCache {
     }
 
     /// The subscriptions matching `subject`, from the cache when still valid.
+    pub fn lookup(&mut self, router: &Router, subject: &[u8]) -> Arc<MatchResult> {
+        let current = router.generation();
+        if current != self.generation || router.id() != self.router {
+            self.entries.clear();
+            self.generation = current;
+            self.router = router.id();
+        } else if let Some(hit) = self.entries.get(subject) {
+            return hit;
+        }
+        self.miss(router, subject)
+    }
+
+    /// A lookup the cache could not answer under the subject itself.
     ///
     /// A reply subject of a service import (`_R_.<prefix>.<id>`) is new
     /// with every request, so cached under itself it would always miss
@@ -43,15 +56,15 @@ impl MatchCache {
     /// the index names one id ([`names_reply_id`]; none does unless a
     /// client subscribes to one literally), every id under a prefix matches
     /// the same subscriptions, so the answer is cached under the prefix.
-    pub fn lookup(&mut self, router: &Router, subject: &[u8]) -> Arc<MatchResult> {
-        let current = router.generation();
+    /// Looked for only here, so a hit on any other subject costs nothing
+    /// more.
+    #[inline(never)]
+    fn miss(&mut self, router: &Router, subject: &[u8]) -> Arc<MatchResult> {
         let key = reply_class(subject).filter(|_| router.reply_ids_alike()).unwrap_or(subject);
-        if current != self.generation || router.id() != self.router {
-            self.entries.clear();
-            self.generation = current;
-            self.router = router.id();
-        } else if let Some(hit) = self.entries.get(key) {
-            return hit;
+        if key.len() < subject.len() {
+            if let Some(hit) = self.entries.get(key) {
+                return hit;
+            }
         }
         let (result, generation) = router.lookup(subject);
         // `reply_ids_alike` was read outside the index's lock, but it only
@@ -95,7 +108,6 @@ impl MatchCache {
 /// The key `_R_.<prefix>.` shared by the reply subjects `_R_.<prefix>.<id>`
 /// (exactly three tokens); `None` for any other subject. The key ends in a
 /// dot, so it is never a literal subject's own key.
-#[inline]
 fn reply_class(subject: &[u8]) -> Option<&[u8]> {
     let rest = subject.strip_prefix(RESERVED_REPLY_PREFIX)?;
     let dot = rest.iter().position(|&b| b == b'.')?;
