@@ -6,6 +6,9 @@
 //! for its reply subject, the responder publishes the answer, and the
 //! requester's queued MSG is drained.
 
+#[path = "support/fixed.rs"]
+mod fixed;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,28 +68,32 @@ fn drain(client: &Client, into: &mut Vec<u8>) {
 }
 
 fn round_trip(c: &mut Criterion) {
-    let mut group = c.benchmark_group("request/reply");
-    for (name, imported) in [("same account", false), ("service import", true)] {
+    let group_name = "request/reply";
+    let mut group = c.benchmark_group(group_name);
+    // "from a client": the fan-out of a client connection, which names the
+    // requester in the `Nats-Request-Info` header it adds to an imported
+    // request, as every client's request through an import carries.
+    for (name, imported, from_client) in
+        [("same account", false, false), ("service import", true, false), ("service import, from a client", true, true)]
+    {
         let s = setup(imported);
-        let mut fanout = Fanout::new(1);
+        let mut fanout = if from_client { Fanout::of(&s.requester) } else { Fanout::new(1) };
         let mut bytes = Vec::with_capacity(256);
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let now = Instant::now();
-                let request =
-                    Message { subject: s.request_subject, reply: Some(b"_INBOX.r"), header_len: None, message: b"?" };
-                let origin = Origin::Client { id: 1, echo: true };
-                fanout.publish(&s.broker, &s.req_account, &request, origin, now);
-                drain(&s.responder, &mut bytes);
-                // "MSG svc.time 1 <reply> 1\r\n?\r\n"
-                let line_end = bytes.iter().position(|&b| b == b'\r').unwrap_or(bytes.len());
-                let reply = bytes[..line_end].split(|&b| b == b' ').nth(3).unwrap_or_default().to_vec();
-                let response = Message { subject: &reply, reply: None, header_len: None, message: b"12:00" };
-                fanout.publish(&s.broker, &s.resp_account, &response, Origin::Client { id: 2, echo: true }, now);
-                drain(&s.requester, &mut bytes);
-                assert!(bytes.starts_with(b"MSG _INBOX.r 1 5"));
-                let _ = fanout.finish_batch();
-            })
+        fixed::run(&mut group, group_name, name, || {
+            let now = Instant::now();
+            let request =
+                Message { subject: s.request_subject, reply: Some(b"_INBOX.r"), header_len: None, message: b"?" };
+            let origin = Origin::Client { id: 1, echo: true };
+            fanout.publish(&s.broker, &s.req_account, &request, origin, now);
+            drain(&s.responder, &mut bytes);
+            // "MSG svc.time 1 <reply> 1\r\n?\r\n" (or HMSG, with the header)
+            let line_end = bytes.iter().position(|&b| b == b'\r').unwrap_or(bytes.len());
+            let reply = bytes[..line_end].split(|&b| b == b' ').nth(3).unwrap_or_default().to_vec();
+            let response = Message { subject: &reply, reply: None, header_len: None, message: b"12:00" };
+            fanout.publish(&s.broker, &s.resp_account, &response, Origin::Client { id: 2, echo: true }, now);
+            drain(&s.requester, &mut bytes);
+            assert!(bytes.starts_with(b"MSG _INBOX.r 1 5"));
+            let _ = fanout.finish_batch();
         });
     }
     group.finish();

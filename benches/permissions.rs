@@ -2,6 +2,9 @@
 //! the uncached trie walk behind it, the no-rules fast path, the whole
 //! publish guard a PUB passes, the delivery filter and a SUB check.
 
+#[path = "support/fixed.rs"]
+mod fixed;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -33,18 +36,25 @@ fn large_set() -> PermissionSet {
 }
 
 fn publish(c: &mut Criterion) {
-    let mut g = c.benchmark_group("publish");
+    let name = "publish";
+    let mut g = c.benchmark_group(name);
     let subject = b"svc42.eu.events".as_slice();
 
     let mut off = PublishCache::new(Arc::new(PermissionSet::unrestricted()));
-    g.bench_function("no_rules", |b| b.iter(|| off.may_publish(black_box(subject))));
+    fixed::run(&mut g, name, "no_rules", || {
+        black_box(off.may_publish(black_box(subject)));
+    });
 
     let set = Arc::new(large_set());
     let mut cache = PublishCache::new(set.clone());
-    g.bench_function("cached_hit", |b| b.iter(|| cache.may_publish(black_box(subject))));
-    g.bench_function("uncached_trie_walk", |b| b.iter(|| set.may_publish(black_box(subject))));
-    g.bench_function("uncached_deny_match", |b| {
-        b.iter(|| set.may_publish(black_box(b"svc3.req.admin.reset".as_slice())))
+    fixed::run(&mut g, name, "cached_hit", || {
+        black_box(cache.may_publish(black_box(subject)));
+    });
+    fixed::run(&mut g, name, "uncached_trie_walk", || {
+        black_box(set.may_publish(black_box(subject)));
+    });
+    fixed::run(&mut g, name, "uncached_deny_match", || {
+        black_box(set.may_publish(black_box(b"svc3.req.admin.reset".as_slice())));
     });
     g.finish();
 }
@@ -53,10 +63,15 @@ fn deliver_and_subscribe(c: &mut Criterion) {
     let set = large_set();
     let decision = set.may_subscribe(b"svc3.req.>", None);
     let filter = decision.filter().expect("overlaps a deny").clone();
-    c.bench_function("delivery_filter", |b| b.iter(|| filter.denies(black_box(b"svc3.req.get.item".as_slice()))));
-    c.bench_function("subscribe_check", |b| {
-        b.iter(|| set.may_subscribe(black_box(b"svc97.*.events".as_slice()), None))
+    let name = "filter";
+    let mut g = c.benchmark_group(name);
+    fixed::run(&mut g, name, "delivery_filter", || {
+        black_box(filter.denies(black_box(b"svc3.req.get.item".as_slice())));
     });
+    fixed::run(&mut g, name, "subscribe_check", || {
+        let _ = black_box(set.may_subscribe(black_box(b"svc97.*.events".as_slice()), None));
+    });
+    g.finish();
 }
 
 /// The whole check a PUB passes ([`PublishGuard::check`]), for a client
@@ -67,15 +82,22 @@ fn guard(c: &mut Criterion) {
     let client = Arc::new(Client::new(1, addr, 1 << 20));
     let outsider = Standing { in_system: false, serves_callout: false };
     let now = std::time::Instant::now();
-    let mut g = c.benchmark_group("guard");
+    let name = "guard";
+    let mut g = c.benchmark_group(name);
     let subject = b"svc42.eu.events".as_slice();
     let unrestricted = Arc::new(PermissionSet::unrestricted());
     let mut off = PublishGuard::new(unrestricted, client.clone(), outsider, true);
-    g.bench_function("no_rules", |b| b.iter(|| off.check(black_box(subject), None, now)));
+    fixed::run(&mut g, name, "no_rules", || {
+        let _ = black_box(off.check(black_box(subject), None, now));
+    });
     let mut guard = PublishGuard::new(Arc::new(large_set()), client, outsider, true);
-    g.bench_function("cached_hit", |b| b.iter(|| guard.check(black_box(subject), None, now)));
+    fixed::run(&mut g, name, "cached_hit", || {
+        let _ = black_box(guard.check(black_box(subject), None, now));
+    });
     let reply = Some(b"svc8.status".as_slice());
-    g.bench_function("cached_hit_with_reply", |b| b.iter(|| guard.check(black_box(subject), black_box(reply), now)));
+    fixed::run(&mut g, name, "cached_hit_with_reply", || {
+        let _ = black_box(guard.check(black_box(subject), black_box(reply), now));
+    });
     g.finish();
 }
 

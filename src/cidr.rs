@@ -1,9 +1,26 @@
 //! Address ranges (`addr/bits`), for a user JWT's `src` and the WebSocket
 //! listener's `trusted_proxies`. An IPv4 range also matches the same
 //! address mapped into IPv6 (`::ffff:a.b.c.d`), as a dual-stack socket
-//! reports it.
+//! reports it. And [`source`]: the address every per-address budget counts.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// The source a per-address budget (the failure throttle, the accept rate,
+/// `max_connections_per_ip`, the pending-handshake bound, the log and
+/// audit budgets) charges for `ip`: an IPv4 address as it is (also when a
+/// dual-stack socket reports it mapped into IPv6), and an IPv6 address by
+/// its /64, the block one subscriber (one host, one LAN) is routinely
+/// given. Counting IPv6 by the whole address would let one attacker take
+/// 2^64 fresh budgets.
+pub fn source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
 
 /// A parsed range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,5 +85,16 @@ mod tests {
         for bad in ["10.0.0.0/33", "x/8", "::/129", "1.2.3.4/"] {
             assert!(Cidr::parse_or_address(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_ipv6_source_is_its_slash_64_and_ipv4_is_itself_mapped_or_not() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(source(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), ip("2001:db8:1:2::"));
+        assert_eq!(source(ip("2001:db8:1:2::1")), source(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(source(ip("2001:db8:1:2::1")), source(ip("2001:db8:1:3::1")));
+        assert_eq!(source(ip("::ffff:10.0.0.1")), ip("10.0.0.1"));
+        assert_eq!(source(ip("10.0.0.1")), ip("10.0.0.1"));
+        assert_eq!(source(ip("::1")), ip("::"));
     }
 }

@@ -194,13 +194,24 @@ async fn route_port_refuses_bad_credentials_and_clients() {
     let mut opts = cluster_opts(vec![]);
     opts.authorization =
         Some(RouteAuthorization { user: "ruser".into(), password: Some(Secret::new("rpass")), timeout: None });
-    let a = start(Options { cluster: Some(opts), ..test_options() }).await;
+    let audit = temp_dir("route-audit").join("audit.log");
+    let trail = warden::config::AuditOptions { file: Some(audit.clone()), ..Default::default() };
+    let a = start(Options { cluster: Some(opts), audit: Some(trail), ..test_options() }).await;
     let route_addr = a.cluster().unwrap().listen_addr;
     let stream = within(tokio::net::TcpStream::connect(route_addr)).await.unwrap();
     let mut raw = Raw::new(stream);
     assert!(raw.line().await.starts_with("INFO {"));
     raw.send("CONNECT {\"user\":\"ruser\",\"pass\":\"wrong\",\"name\":\"NX\",\"cluster\":\"c1\"}\r\n").await;
     assert_eq!(raw.expect_closed().await, "-ERR 'Authorization Violation'\r\n");
+    // On the audit trail, as a route, with the user it claimed.
+    let refused = || std::fs::read_to_string(&audit).unwrap_or_default().contains(r#""type":"login_refused","conn":{"#);
+    eventually("the refused route on the audit trail", refused).await;
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let line = text.lines().find(|l| l.contains("login_refused")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!((record["conn"]["kind"].as_str(), record["conn"]["user"].as_str()), (Some("route"), Some("ruser")));
+    assert_eq!((record["method"].as_str(), record["reason"].as_str()), (Some("password"), Some("bad credentials")));
+    assert!(!text.contains("wrong"), "no password on the trail");
     let stream = within(tokio::net::TcpStream::connect(route_addr)).await.unwrap();
     let mut raw = Raw::new(stream);
     raw.line().await;

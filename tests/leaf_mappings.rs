@@ -112,3 +112,60 @@ async fn nats_server_2_15_announces_its_mapping_sources_to_its_leafs() {
     let mut out = on_hub.subscribe("map.out.>").await.unwrap();
     assert_eq!(arrives_as(&on_leaf, "map.in.c", &mut out).await, "map.out.c");
 }
+
+/// A service the hub's account imports is reachable from the other side of
+/// its leaf connections: the hub tells its leafs of interest in each
+/// service-import subject (nats-server's `initLeafNodeSmapAndSendSubs`
+/// does), so a request from a nats-server 2.15.1 leaf's client on `svc.x`
+/// crosses to the hub, goes through the import to the exporting account,
+/// and its answer comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_the_hubs_account_imports_answers_a_request_from_a_nats_server_leaf() {
+    let Some(binary) = reference() else { return };
+    let hub = start(options_from(
+        r#"accounts {
+  A { users = [ { user: a, password: "a-pw" } ], exports = [ { service: "svc.>" } ] }
+  B { users = [ { user: b, password: "b-pw" } ], imports = [ { service: { account: A, subject: "svc.>" } } ] }
+}
+leafnodes {
+  listen: "127.0.0.1:0"
+  authorization { users = [ { user: edge, password: "edge-pw", account: B } ] }
+}
+"#,
+    ))
+    .await;
+    let responder = within(
+        async_nats::ConnectOptions::with_user_and_password("a".into(), "a-pw".into()).connect(common::url(&hub)),
+    )
+    .await
+    .unwrap();
+    let mut requests = responder.subscribe("svc.>").await.unwrap();
+    responder.flush().await.unwrap();
+    let answering = tokio::spawn(async move {
+        while let Some(msg) = requests.next().await {
+            if let Some(reply) = msg.reply {
+                responder.publish(reply, format!("answer to {}", msg.subject).into()).await.unwrap();
+            }
+        }
+    });
+    let port = free_port();
+    let leaf_config = format!(
+        "listen: 127.0.0.1:{port}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://edge:edge-pw@{}\" }} ] }}\n",
+        hub.leafnode_addr().unwrap()
+    );
+    let _leaf = spawn_nats_server(&binary, "svc-leaf-2-15", &leaf_config);
+    let on_leaf = connect(&format!("nats://127.0.0.1:{port}")).await;
+    let answer = within(async {
+        loop {
+            // Until the hub's interest has crossed the leaf connection.
+            let asked = tokio::time::timeout(Duration::from_millis(200), on_leaf.request("svc.orders", "?".into()));
+            if let Ok(Ok(answer)) = asked.await {
+                return answer;
+            }
+        }
+    })
+    .await;
+    assert_eq!(&answer.payload[..], b"answer to svc.orders");
+    answering.abort();
+    hub.shutdown().await;
+}

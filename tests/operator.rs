@@ -266,7 +266,10 @@ async fn a_user_jwt_expiring_while_connected_is_disconnected() {
 async fn directory_resolver_stores_verified_updates_only() {
     let Some(fx) = fixtures("operator-dir") else { return };
     let store = fx.store("operator-dir-store");
-    let server = start(options_from(&fx.directory_config(0, &store))).await;
+    // With the audit trail on: every push is recorded.
+    let audit = temp_dir("operator-dir-audit").join("audit.log");
+    let config = format!("{}\naudit {{ file: \"{}\" }}", fx.directory_config(0, &store), audit.display());
+    let server = start(options_from(&config)).await;
     let url = format!("nats://{}", server.local_addr());
     let sys = connect(&url, &fx.creds("sys")).await.expect("the system user connects");
     let a = fx.account("A");
@@ -287,6 +290,18 @@ async fn directory_resolver_stores_verified_updates_only() {
     assert_eq!(reply["data"]["message"], "jwt updated", "{reply}");
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), fx.text("updated_a"));
     eventually("the revoked user is disconnected", || revoked.connection_state() != State::Connected).await;
+    let pushes = || -> Vec<Value> {
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        let records = text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
+        records.filter(|r| r["type"] == "account_jwt_update").collect()
+    };
+    eventually("both pushes on the audit trail", || pushes().len() == 2).await;
+    let pushes = pushes();
+    assert_eq!((pushes[0]["applied"].as_bool(), pushes[1]["applied"].as_bool()), (Some(false), Some(true)));
+    assert_eq!((pushes[1]["account"].as_str(), pushes[1]["result"].as_str()), (Some(a.as_str()), Some("jwt updated")));
+    assert_eq!(pushes[1]["by"]["account"], fx.account("SYS"), "{}", pushes[1]);
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(!text.contains(&fx.text("updated_a")), "no JWT on the audit trail");
     let lookup = format!("$SYS.REQ.ACCOUNT.{a}.CLAIMS.LOOKUP");
     let jwt = within(sys.request(lookup, "".into())).await.unwrap();
     assert_eq!(std::str::from_utf8(&jwt.payload).unwrap(), fx.text("updated_a"));

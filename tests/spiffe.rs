@@ -289,3 +289,42 @@ async fn a_leaf_logs_in_by_its_spiffe_id_under_the_leaf_listeners_mapping() {
         s.shutdown().await;
     }
 }
+
+/// WebSocket clients are mapped by the WebSocket block's own `tls {}`, as
+/// nats-server's `Websocket.TLSMap`: strict SPIFFE mapping there, while
+/// the client listener (plain, without mapping) does not let the
+/// password-less SPIFFE users in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_block_maps_its_own_clients_strictly() {
+    let pki = Pki::new("spiffe-websocket");
+    pki.issue("orders", &Leaf { uris: &[ORDERS], ..Leaf::default() });
+    pki.issue("two-uris", &Leaf { uris: &[ORDERS, AUDITOR], ..Leaf::default() });
+    let port = common::peers::free_port();
+    let config = format!(
+        "websocket {{ listen: \"127.0.0.1:{port}\", {} }}\n\
+         authorization {{ users = [\n\
+           {{ user: \"{ORDERS}\", permissions: {{ publish: \"orders.>\", subscribe: \"orders.>\" }} }}\n\
+           {{ user: web, password: \"web-pass-1234\" }}\n\
+         ] }}",
+        pki.strict_tls("server")
+    );
+    let server = start(options_from(&config)).await;
+    let wss = format!("wss://localhost:{port}");
+    let orders = within(with_cert(&pki, "orders").connect(&wss)).await.expect("orders over wss by its SVID");
+    let mut mine = orders.subscribe("orders.ws").await.unwrap();
+    orders.flush().await.unwrap();
+    orders.publish("orders.ws", "svid".into()).await.unwrap();
+    assert_eq!(&within(mine.next()).await.unwrap().payload[..], b"svid");
+    let ws_user = server.broker().clients().iter().find(|c| c.meta.lock().websocket).unwrap().meta.lock().user.clone();
+    assert_eq!(ws_user.as_deref(), Some(ORDERS));
+    let err = within(with_cert(&pki, "two-uris").max_reconnects(Some(0)).connect(&wss)).await.err().unwrap();
+    assert_eq!(err.kind(), ConnectErrorKind::AuthorizationViolation, "{err}");
+    // The client listener maps no certificate: the SPIFFE user, which has
+    // no password, cannot log in there by name.
+    let (mut raw, _info) = Raw::connect(server.local_addr()).await;
+    raw.send(format!("CONNECT {{\"user\":\"{ORDERS}\",\"verbose\":false}}\r\nPING\r\n")).await;
+    assert_eq!(raw.line().await, "-ERR 'Authorization Violation'");
+    let web = ConnectOptions::with_user_and_password("web".into(), "web-pass-1234".into());
+    within(web.connect(format!("nats://{}", server.local_addr()))).await.expect("a password user on the client port");
+    server.shutdown().await;
+}

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::ws::{RawWs, KEY};
-use common::{options_from, start, temp_dir, within};
+use common::{options_from, start, temp_dir, within, Raw};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -102,9 +102,10 @@ async fn async_nats_over_websocket_is_the_same_session_as_tcp() {
     responder.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wss_with_a_client_certificate_and_reconnect_after_a_restart() {
-    let dir = temp_dir("ws-tls");
+/// A CA, a server certificate and alice's client certificate (`CN=alice`)
+/// in a temp directory: `ca.pem`, `server.pem`, `client.pem` and their keys.
+fn wss_files(name: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
     let ca = warden::tls::Ca::new("ws test CA").unwrap();
     let save = |file: &str, issued: warden::tls::Issued| {
         std::fs::write(dir.join(format!("{file}.pem")), issued.cert_pem).unwrap();
@@ -113,11 +114,23 @@ async fn wss_with_a_client_certificate_and_reconnect_after_a_restart() {
     save("ca", ca.issued());
     save("server", ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap());
     save("client", ca.issue_client("alice").unwrap());
-    let port = common::peers::free_port();
-    let text = format!(
-        "authorization {{ users: [ {{user: alice, password: secret}} ] }}\n\
-         websocket {{ listen: \"127.0.0.1:{port}\", tls {{ cert_file: \"{0}/server.pem\", key_file: \"{0}/server-key.pem\", ca_file: \"{0}/ca.pem\", verify: true }} }}\n",
+    dir
+}
+
+/// A `websocket {}` block on `port` with TLS from [`wss_files`] and `verify`.
+fn wss_block(dir: &std::path::Path, port: u16, verify: &str) -> String {
+    format!(
+        "websocket {{ listen: \"127.0.0.1:{port}\", tls {{ cert_file: \"{0}/server.pem\", key_file: \"{0}/server-key.pem\", ca_file: \"{0}/ca.pem\", {verify} }} }}\n",
         dir.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_with_a_client_certificate_and_reconnect_after_a_restart() {
+    let (dir, port) = (wss_files("ws-tls"), common::peers::free_port());
+    let text = format!(
+        "authorization {{ users: [ {{user: alice, password: secret}} ] }}\n{}",
+        wss_block(&dir, port, "verify: true")
     );
     let server = start(options_from(&text)).await;
     let url = format!("wss://localhost:{port}");
@@ -448,4 +461,31 @@ async fn varz_describes_the_websocket_listener_as_nats_server_does() {
     let varz = common::monitor_json(plain.monitor_addr().unwrap(), "/varz").await;
     assert_eq!(varz["websocket"], serde_json::json!({}));
     plain.shutdown().await;
+}
+
+/// `websocket { tls { verify_and_map } }` maps WebSocket clients by their
+/// certificates even when the client listener has no TLS, as nats-server
+/// does (its `Websocket.TLSMap`); the mapped user has no password, so the
+/// client listener does not let it in by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_blocks_verify_and_map_maps_websocket_clients() {
+    let (dir, port) = (wss_files("ws-map"), common::peers::free_port());
+    let text = format!(
+        "authorization {{ users: [ {{user: \"CN=alice\"}} ] }}\n{}",
+        wss_block(&dir, port, "verify_and_map: true")
+    );
+    let server = start(options_from(&text)).await;
+    let client = async_nats::ConnectOptions::new()
+        .add_root_certificates(dir.join("ca.pem"))
+        .add_client_certificate(dir.join("client.pem"), dir.join("client-key.pem"))
+        .connect(format!("wss://localhost:{port}"))
+        .await
+        .expect("alice over wss by her certificate alone");
+    client.flush().await.unwrap();
+    let user = server.broker().clients().iter().find(|c| c.meta.lock().websocket).unwrap().meta.lock().user.clone();
+    assert_eq!(user.as_deref(), Some("CN=alice"));
+    let (mut raw, _info) = Raw::connect(server.local_addr()).await;
+    raw.send("CONNECT {\"user\":\"CN=alice\",\"verbose\":false}\r\nPING\r\n").await;
+    assert_eq!(raw.line().await, "-ERR 'Authorization Violation'");
+    server.shutdown().await;
 }

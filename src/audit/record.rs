@@ -11,7 +11,7 @@ use crate::config::ConfigChanges;
 pub struct Conn {
     /// The connection id (`cid`, as in `/connz`).
     pub cid: u64,
-    /// `client`, `websocket` or `leaf`.
+    /// `client`, `websocket`, `leaf` or `route`.
     pub kind: &'static str,
     /// The client's address (behind a trusted proxy, the one the PROXY
     /// header gave).
@@ -63,8 +63,10 @@ pub enum ReloadCause {
     Signal,
     /// A `$SYS.REQ.SERVER.<id>.RELOAD` request, by this connection.
     SystemRequest {
-        /// The requester.
-        requester: Conn,
+        /// The requester (always a client of this server: RELOAD needs a
+        /// local client's explicit permission).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        requester: Option<Conn>,
     },
     /// A program embedding the server called `Server::reload`.
     Embedder,
@@ -142,6 +144,21 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         changes: Option<ConfigChanges>,
     },
+    /// An account JWT was pushed (operator mode): applied, skipped as
+    /// unchanged, or refused.
+    AccountJwtUpdate {
+        /// The account's public key (`n/a` when the push named none).
+        account: String,
+        /// Whether the account now holds the pushed JWT.
+        applied: bool,
+        /// The answer the pusher got (`jwt updated`, `jwt update skipped`,
+        /// or why it was refused).
+        result: String,
+        /// The pusher, when it is a client of this server (a push a peer
+        /// server forwarded names none).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<Conn>,
+    },
     /// A listener's certificate was replaced from its files.
     CertificateRotated {
         /// The listener: `client`, `websocket`, `leafnodes`, `cluster`.
@@ -202,6 +219,7 @@ impl Event {
             Event::PermissionDenialsSuppressed { .. } => "PERMISSION_DENIALS_SUPPRESSED",
             Event::Kick { .. } => "KICK",
             Event::Reload { .. } => "RELOAD",
+            Event::AccountJwtUpdate { .. } => "ACCOUNT_JWT_UPDATE",
             Event::CertificateRotated { .. } => "CERTIFICATE_ROTATED",
             Event::CertificateRotationFailed { .. } => "CERTIFICATE_ROTATION_FAILED",
             Event::RateHeld { .. } => "RATE_HELD",

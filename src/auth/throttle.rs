@@ -193,6 +193,7 @@ impl FailureThrottle {
         if self.max_delay.is_zero() {
             return Slot::At(now);
         }
+        let ip = crate::cidr::source(ip);
         let mut tables = self.tables.lock();
         let Tables { addresses, pairs } = &mut *tables;
         make_room(pairs, PAIRS, &(ip, credential), |p| p.expired(now) && p.in_flight == 0);
@@ -238,6 +239,7 @@ impl FailureThrottle {
         if self.max_delay.is_zero() {
             return;
         }
+        let ip = crate::cidr::source(ip);
         let mut tables = self.tables.lock();
         let Tables { addresses, pairs } = &mut *tables;
         if let Some(pair) = pairs.get_mut(&(ip, credential)) {
@@ -276,6 +278,7 @@ impl FailureThrottle {
     /// Failures recorded for `ip`, all credentials together (for tests and
     /// monitoring).
     pub fn failures(&self, ip: IpAddr) -> u32 {
+        let ip = crate::cidr::source(ip);
         let tables = self.tables.lock();
         tables.pairs.iter().filter(|((a, _), _)| *a == ip).map(|(_, p)| p.failures).sum()
     }
@@ -464,5 +467,17 @@ mod tests {
         assert_ne!(t.credential_key(&user("a")), t.credential_key(&user("b")));
         assert_ne!(t.credential_key(&token("x")), t.credential_key(&token("y")), "each token guess is its own");
         assert_ne!(t.credential_key(&user("x")), t.credential_key(&token("x")));
+    }
+
+    #[test]
+    fn an_ipv6_attacker_cannot_take_a_fresh_budget_per_address_of_its_slash_64() {
+        let t = patient(2);
+        let now = Instant::now();
+        let alice = t.user_key("alice");
+        for i in 0..10u16 {
+            t.record(IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i]), alice, false, now);
+        }
+        assert_eq!(t.failures(ip("2001:db8:0:1::ffff")), 10, "one /64, one count");
+        assert_eq!(t.failures(ip("2001:db8:0:2::1")), 0, "the next /64 is another source");
     }
 }

@@ -59,6 +59,7 @@ pub fn audit_conn(client: &Client) -> Conn {
     let meta = client.meta.lock();
     let kind = match client.kind {
         ClientKind::Leaf => "leaf",
+        ClientKind::Route => "route",
         _ if meta.websocket => "websocket",
         _ => "client",
     };

@@ -77,6 +77,10 @@ pub struct Fanout {
     max_fanout: u64,
     /// Service imports the current message is passing through.
     depth: u8,
+    /// The buffer a request's subject is renamed into for the exporter,
+    /// kept between requests so a request through an import allocates
+    /// nothing for it (a nested import finds it taken and makes its own).
+    import_subject: Vec<u8>,
     /// The current message's trace, when it is traced (set by the
     /// publisher around [`Fanout::publish`]; `None` on the hot path, which
     /// then pays one test per delivery).
@@ -99,6 +103,7 @@ impl Fanout {
             delivered: (0, 0),
             max_fanout: 0,
             depth: 0,
+            import_subject: Vec::new(),
             trace: None,
             requester: None,
         }
@@ -479,28 +484,49 @@ impl Fanout {
         if import.is_revoked() || self.depth >= MAX_IMPORT_DEPTH {
             return false;
         }
-        let mut subject = Vec::with_capacity(msg.subject.len() + 16);
-        if !import.to_exporter.apply(msg.subject, &mut subject) {
-            return false;
+        let mut subject = std::mem::take(&mut self.import_subject);
+        subject.clear();
+        let sent = import.to_exporter.apply(msg.subject, &mut subject)
+            && self.send_renamed_request(broker, import, msg, &subject, now);
+        // A subject may be as long as a control line: a long one is not kept.
+        if subject.capacity() <= 1024 {
+            self.import_subject = subject;
         }
+        sent
+    }
+
+    /// [`Fanout::send_request`] once the subject is renamed into the
+    /// exporter's space.
+    fn send_renamed_request(
+        &mut self,
+        broker: &Broker,
+        import: &ServiceImport,
+        msg: &Message<'_>,
+        subject: &[u8],
+        now: Instant,
+    ) -> bool {
         // The exporter's mappings apply to what enters it, as in
         // nats-server's service imports (one atomic test when it has none).
-        let subject = match super::mapping::map_into(&import.exporter, &subject, self.next_random()) {
+        let mapped;
+        let subject = match super::mapping::map_into(&import.exporter, subject, self.next_random()) {
             None => subject,
-            Some(Some(mapped)) => mapped,
+            Some(Some(to)) => {
+                mapped = to;
+                &mapped[..]
+            }
             Some(None) => return false,
         };
         let mut rewritten = Vec::new();
         let mut held = None;
         let (mut header_len, mut body) = (msg.header_len, msg.message);
         if let Some(trace) = self.trace.as_mut() {
-            trace.service_import(&import.exporter.name, msg.subject, &subject);
+            trace.service_import(&import.exporter.name, msg.subject, subject);
             // The trace follows the request only with the export's
             // `allow_trace`; its destination then becomes a reply into the
             // importer (so whoever traces it in the exporter reaches it);
             // without, the header says tracing is off from here.
             let dest = if import.allow_trace {
-                import.open_request(&trace.dest, now)
+                import.open_request(&trace.dest, now).to_vec()
             } else if trace.only {
                 return false;
             } else {
@@ -522,7 +548,7 @@ impl Fanout {
             body = &with_info;
         }
         let reply = msg.reply.map(|r| import.open_request(r, now));
-        let request = Message { subject: &subject, reply: reply.as_deref(), header_len, message: body };
+        let request = Message { subject, reply: reply.as_ref().map(|r| &r[..]), header_len, message: body };
         let delivered =
             self.deliver_nested(broker, &import.exporter, &request, Origin::Import { via: Via::Local }, now);
         if held.is_some() {

@@ -202,7 +202,7 @@ impl SourceBudget {
         let now = Instant::now();
         let mut sources = self.sources.lock();
         let Sources { windows, ended } = &mut *sources;
-        let mut key = Some(source);
+        let mut key = Some(crate::cidr::source(source));
         if windows.len() >= SOURCES && !windows.contains_key(&key) {
             self.end_windows(windows, ended, now);
             if windows.len() >= SOURCES {

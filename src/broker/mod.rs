@@ -414,13 +414,14 @@ impl Broker {
             return Err(Refusal::MaxConnections);
         }
         let per_ip = self.opts.max_connections_per_ip;
-        let from_ip = registry.per_ip.get(&addr.ip()).copied().unwrap_or(0);
+        let source = crate::cidr::source(addr.ip());
+        let from_ip = registry.per_ip.get(&source).copied().unwrap_or(0);
         if per_ip > 0 && from_ip >= per_ip {
             return Err(Refusal::MaxConnectionsPerIp);
         }
         let client = Arc::new(Client::new(cid, addr, self.opts.max_pending));
         registry.clients.insert(cid, client.clone());
-        *registry.per_ip.entry(addr.ip()).or_insert(0) += 1;
+        *registry.per_ip.entry(source).or_insert(0) += 1;
         self.stats.total_connections.fetch_add(1, Ordering::Relaxed);
         Ok(client)
     }
@@ -431,7 +432,7 @@ impl Broker {
         if registry.clients.remove(&client.id).is_none() {
             return;
         }
-        let ip = client.addr.ip();
+        let ip = crate::cidr::source(client.addr.ip());
         if let Some(count) = registry.per_ip.get_mut(&ip) {
             *count = count.saturating_sub(1);
             if *count == 0 {

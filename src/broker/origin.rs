@@ -147,10 +147,14 @@ impl Origin<'_> {
         self.via().may_forward_to(to)
     }
 
-    /// Whether a service import may send the message into its exporter: a
-    /// message from another server was imported where it was published.
+    /// Whether a service import may send the message into its exporter:
+    /// not a message from a route, which the other server of the cluster
+    /// imported where it was published. A leaf connection (either way)
+    /// joins another server's account to this one, whose imports are this
+    /// server's to apply, as nats-server applies them to what its leafs
+    /// send (it tells them of interest in each import subject for that).
     pub fn may_import(&self) -> bool {
-        self.via() == Via::Local
+        self.via() != Via::Route
     }
 }
 
@@ -239,7 +243,7 @@ mod tests {
             for to in ALL {
                 assert_eq!(origin.may_forward_to(to), via.may_forward_to(to));
             }
-            assert_eq!(origin.may_import(), via == Via::Local);
+            assert_eq!(origin.may_import(), via != Via::Route);
         }
         assert!(Origin::Client { id: 1, echo: false }.may_import());
         assert!(!route().may_import());

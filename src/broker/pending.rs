@@ -99,6 +99,7 @@ impl Pending {
     }
 
     fn take(self: &Arc<Self>, ip: IpAddr, per_ip: bool, evict: bool) -> Option<PendingSlot> {
+        let ip = crate::cidr::source(ip);
         let now = Instant::now();
         let mut state = self.state.lock();
         if per_ip && state.by_ip.get(&ip).copied().unwrap_or(0) >= self.max_per_ip {

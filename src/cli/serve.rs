@@ -312,10 +312,7 @@ async fn run_until_stopped(
                 let _ = reload(server, flags, restart_only, ReloadCause::Signal);
             }
             Some(request) = next_reload(&mut reloads) => {
-                let cause = match request.requester {
-                    Some(requester) => ReloadCause::SystemRequest { requester },
-                    None => ReloadCause::Signal,
-                };
+                let cause = ReloadCause::SystemRequest { requester: request.requester };
                 let _ = request.done.send(reload(server, flags, restart_only, cause));
             }
         }

@@ -803,11 +803,17 @@ impl Cluster {
         self.opts.authorization.as_ref().and_then(|a| a.timeout).unwrap_or(ROUTE_AUTH_TIMEOUT)
     }
 
+    /// Whether routes log in by certificate (`tls { verify_and_map }`).
+    pub(crate) fn route_certificates(&self) -> bool {
+        self.route_auth.as_ref().is_some_and(|c| c.certificate)
+    }
+
     /// How a refused route login is counted.
     pub(crate) fn refusal_reason(&self) -> RefusalReason {
-        match &self.route_auth {
-            Some(c) if c.certificate => RefusalReason::CertificateNotMapped,
-            _ => RefusalReason::BadCredentials,
+        if self.route_certificates() {
+            RefusalReason::CertificateNotMapped
+        } else {
+            RefusalReason::BadCredentials
         }
     }
 

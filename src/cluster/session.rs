@@ -26,8 +26,11 @@ use super::limits::{MAX_REMOTE_INTEREST, MAX_REMOTE_INTEREST_BYTES};
 use super::link::{RouteLink, Slot};
 use super::solicit::RouteUrl;
 use super::{Cluster, Dial, InterestKey, Target};
+use crate::audit::{Event as AuditEvent, Method};
 use crate::broker::Subscription;
-use crate::broker::{wake_writers, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, Trace};
+use crate::broker::{
+    audit_conn, wake_writers, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, Trace,
+};
 use crate::conn::{Event, KeepAlive, Received, FIRST_PEER_PING};
 use crate::proto::msg_trace;
 use crate::proto::route::{self, json_line, Dialect, RouteConnect, RouteInfo, RouteOp};
@@ -226,6 +229,8 @@ pub(crate) struct RouteSession {
     end: Option<RouteEnd>,
     /// It was registered as a route at some point.
     registered: bool,
+    /// The route user its CONNECT claimed, for the audit trail.
+    claimed: Option<String>,
 }
 
 impl RouteSession {
@@ -265,6 +270,7 @@ impl RouteSession {
         let opts = &broker.opts;
         let keepalive = KeepAlive::new(now, FIRST_PEER_PING, opts.ping_interval, opts.ping_max);
         RouteSession {
+            claimed: None,
             fanout: Fanout::new(client.id),
             peer: client.addr,
             cluster,
@@ -364,7 +370,14 @@ impl RouteSession {
         if !ok {
             // Counted with the clients' refusals, so `/varz` shows a peer
             // that keeps being turned away (the mesh is partial).
-            self.cluster.broker.security.count_auth_failure(self.cluster.refusal_reason());
+            let reason = self.cluster.refusal_reason();
+            self.cluster.broker.security.count_auth_failure(reason);
+            if self.broker.audit.is_on() {
+                let method = if self.cluster.route_certificates() { Method::Certificate } else { Method::Password };
+                let mut conn = audit_conn(&self.client);
+                conn.user = self.claimed.take();
+                self.broker.audit.record(AuditEvent::LoginRefused { conn, method, reason: reason.to_string() });
+            }
             return Err(self.refuse(Refusal::AuthorizationViolation));
         }
         if matches!(self.state, State::AwaitingConnect(_)) {
@@ -543,6 +556,7 @@ impl RouteSession {
             return Err(Event::Close(self.refuse(Refusal::AuthorizationViolation)));
         };
         let certificate = accepted.certificate.clone().map(Box::new);
+        self.claimed.clone_from(&connect.user);
         Err(Event::Authenticate(RouteLogin { peer: self.peer, user: connect.user, pass: connect.pass, certificate }))
     }
 

@@ -82,8 +82,8 @@ pub(crate) static ACCEPT_RATE: Block<AcceptRate> = Block {
         Key(
             &Opt::new(&["conns_per_sec_per_ip"], Ty::Integer, Reload::Restart)
                 .means(
-                    "New connections a second from one peer address, checked first: a storming address \
-                    cannot spend the listener's budget",
+                    "New connections a second from one peer address (an IPv6 /64 counts as one), checked \
+                    first: a storming address cannot spend the listener's budget",
                 )
                 .default("no limit")
                 .differs("warden only"),

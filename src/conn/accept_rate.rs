@@ -196,6 +196,7 @@ impl AcceptLimiter {
     /// refused one costs neither its address nor the listener anything.
     pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refused> {
         let exempt = self.exempt.iter().any(|c| c.contains(ip));
+        let ip = crate::cidr::source(ip);
         let mut address = None;
         if let (Some(table), false) = (&self.addresses, exempt) {
             let (i, own) = table.find(ip, now);

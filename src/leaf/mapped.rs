@@ -1,9 +1,11 @@
-//! Interest in an account's mapping sources, on its leaf connections.
+//! Interest in an account's mapping sources and service imports, on its
+//! leaf connections.
 //!
 //! A leaf sends this server only what this server has told it interest
 //! in, so when an account maps `foo` to `bar`, a publish on `foo` on the
 //! other side of a leaf connection would never come here to be mapped,
-//! however many subscribe to `bar`. nats-server 2.15.1 tells every leaf
+//! however many subscribe to `bar`; nor would a request on a subject the
+//! account imports as a service reach the exporter. nats-server 2.15.1 tells every leaf
 //! connection of the account (both ways, a hub within its leaf user's
 //! permissions) of interest in each mapping source, as it does for
 //! service imports (`initLeafNodeSmapAndSendSubs`), and adds or removes a
@@ -22,9 +24,17 @@ use super::Hub;
 use crate::proto::route::{rs_minus, rs_plus, InterestTo};
 
 impl Hub {
-    /// The mapping sources of account `name` as they stand now.
+    /// The subjects account `name` draws messages in on as they stand now,
+    /// sorted: its mapping sources and the subjects of its service imports
+    /// (nats-server sends both, `acc.mappings` and `acc.imports.services`).
     pub(super) fn mapping_sources(&self, name: &str) -> Vec<Box<[u8]>> {
-        self.broker.accounts.get(name).and_then(|a| a.state().mappings.clone()).map(|m| m.sources()).unwrap_or_default()
+        let Some(account) = self.broker.accounts.get(name) else { return Vec::new() };
+        let state = account.state();
+        let mut sources = state.mappings.as_ref().map(|m| m.sources()).unwrap_or_default();
+        sources.extend(state.services.iter().map(|s| Box::<[u8]>::from(s.local_subject())));
+        sources.sort();
+        sources.dedup();
+        sources
     }
 
     /// Brings every account's mapping sources up to date, telling its

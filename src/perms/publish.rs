@@ -1,17 +1,17 @@
 //! Publish rules compiled to tries: a check is at most two trie walks.
 
-use crate::subject::{is_valid_pattern, Trie};
+use crate::subject::is_valid_pattern;
 
-use super::{PermsError, RuleList};
+use super::{PermsError, RuleList, RuleTrie};
 
 /// Compiled `publish` rules.
 #[derive(Debug, Default)]
 pub(super) struct PublishRules {
     /// `None`: no allow list, everything passes this stage. `Some` (even
     /// empty): the subject must match one of its patterns.
-    allow: Option<Trie<()>>,
+    allow: Option<RuleTrie>,
     /// `None` when there is no deny entry, so the common case skips a walk.
-    deny: Option<Trie<()>>,
+    deny: Option<RuleTrie>,
 }
 
 impl PublishRules {
@@ -27,7 +27,7 @@ impl PublishRules {
 
     /// Rules that refuse everything (an empty allow list).
     pub(super) fn deny_all() -> Self {
-        PublishRules { allow: Some(Trie::new()), deny: None }
+        PublishRules { allow: Some(RuleTrie::default()), deny: None }
     }
 
     /// Whether there is neither an allow nor a deny list.
@@ -49,8 +49,8 @@ impl PublishRules {
     }
 }
 
-fn build_trie(list: &[String], which: RuleList) -> Result<Trie<()>, PermsError> {
-    let mut trie = Trie::new();
+fn build_trie(list: &[String], which: RuleList) -> Result<RuleTrie, PermsError> {
+    let mut trie = RuleTrie::default();
     for entry in list {
         if !is_valid_pattern(entry.as_bytes()) {
             return Err(PermsError::InvalidEntry { list: which, entry: entry.clone() });

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use crate::subject::{is_subset, is_valid_literal, is_valid_pattern, matches, overlaps, Trie};
+use super::RuleTrie;
+use crate::subject::{is_subset, is_valid_literal, is_valid_pattern, matches, overlaps};
 
 use super::{is_reserved, PermsError, RuleList, RESERVED_QUEUE, RESERVED_SPACE};
 
@@ -60,7 +61,7 @@ pub(super) struct SubscribeRules {
     /// Every deny entry, plain and queue-qualified.
     deny: Vec<Entry>,
     /// Plain deny patterns, shared by every filter this set hands out.
-    plain_deny: Option<Arc<Trie<()>>>,
+    plain_deny: Option<Arc<RuleTrie>>,
 }
 
 impl SubscribeRules {
@@ -79,7 +80,7 @@ impl SubscribeRules {
         }
         let literal = parse_all(literal.unwrap_or_default(), RuleList::SubscribeLiteral)?;
         let deny = parse_all(deny.unwrap_or_default(), RuleList::SubscribeDeny)?;
-        let mut plain = Trie::new();
+        let mut plain = RuleTrie::default();
         for entry in deny.iter().filter(|e| e.queue.is_none()) {
             plain.insert(&entry.subject, ());
         }
@@ -130,7 +131,7 @@ impl SubscribeRules {
             return SubDecision::Allowed { filter: None };
         }
         let queue_deny = (!queue_overlap.is_empty()).then(|| {
-            let mut trie = Trie::new();
+            let mut trie = RuleTrie::default();
             for pattern in queue_overlap {
                 trie.insert(pattern, ());
             }
@@ -214,9 +215,9 @@ pub struct DenyFilter {
     /// The subscription overlaps `_SYS.>` and the user is not system.
     reserved: bool,
     /// The set's plain deny patterns, when one of them overlaps the SUB.
-    plain: Option<Arc<Trie<()>>>,
+    plain: Option<Arc<RuleTrie>>,
     /// Queue-qualified deny patterns for this SUB's queue that overlap it.
-    queue: Option<Arc<Trie<()>>>,
+    queue: Option<Arc<RuleTrie>>,
 }
 
 impl DenyFilter {

@@ -695,6 +695,9 @@ fn watch_listener(rotation: &Rotation, listener: &'static str, current: &Arc<Cur
 /// the client auth for WebSocket clients") and its `no_auth_user`.
 fn websocket_auth_view(opts: &Options, ws: &crate::config::WebsocketOptions) -> Options {
     let mut view = opts.clone();
+    // WebSocket clients' certificates map by the WebSocket block's own
+    // `verify_and_map`, as nats-server's `Websocket.TLSMap`.
+    view.tls = ws.tls.clone();
     if let Some(own) = &ws.authorization {
         let mut auth = view.authorization.take().unwrap_or_default();
         auth.user = own.user.clone();
@@ -708,6 +711,15 @@ fn websocket_auth_view(opts: &Options, ws: &crate::config::WebsocketOptions) -> 
     view
 }
 
+/// Whether the WebSocket listener logs clients in differently from the
+/// client listener: its own credentials or `no_auth_user`, or certificates
+/// mapped by other rules (its own `verify_and_map` and SPIFFE mode).
+fn websocket_has_own_gate(opts: &Options, ws: &crate::config::WebsocketOptions) -> bool {
+    let mapping = |tls: Option<&TlsOptions>| tls.map(|t| (t.verify_and_map, t.spiffe_trust_domain.clone()));
+    let mapping = |tls| mapping(tls).unwrap_or((false, None));
+    ws.authorization.is_some() || ws.no_auth_user.is_some() || mapping(opts.tls.as_ref()) != mapping(ws.tls.as_ref())
+}
+
 /// Loads the WebSocket listener's TLS, builds its gate (the client
 /// listener's unless the block has its own credentials; either way the same
 /// throttle and pool), binds it and starts accepting.
@@ -716,7 +728,7 @@ async fn start_websocket(node: &Arc<Node>, ws: crate::config::WebsocketOptions) 
         Some(tls_opts) => Some(TlsState::load(tls_opts).map_err(StartError::Tls)?.0),
         None => None,
     };
-    let own_gate = ws.authorization.is_some() || ws.no_auth_user.is_some();
+    let own_gate = websocket_has_own_gate(&node.broker.opts, &ws);
     let gate = if own_gate {
         let view = websocket_auth_view(&node.broker.opts, &ws);
         let authenticator = auth::from_options(&view).map_err(StartError::Auth)?;

@@ -333,6 +333,7 @@ impl Service {
         let Some((asks, _)) = &self.claims else { return };
         let (done, answer) = oneshot::channel();
         let account = ask.account().unwrap_or("n/a").to_owned();
+        let update = matches!(ask, ClaimsAsk::Update { .. });
         let busy = |account| ClaimsAnswer::Refused { account, description: "the resolver is busy; push again".into() };
         // Never dropped silently: a push that cannot be applied is answered.
         let answer = match asks.try_send(ClaimsRequest { ask, done }) {
@@ -348,6 +349,14 @@ impl Service {
                 }
             },
         };
+        if update && self.broker.audit.is_on() {
+            let (account, applied, result) = match &answer {
+                ClaimsAnswer::Updated { account, message } => (account.clone(), true, (*message).to_owned()),
+                ClaimsAnswer::Refused { account, description } => (account.clone(), false, description.clone()),
+                ClaimsAnswer::Jwt(_) => ("n/a".to_owned(), false, String::new()),
+            };
+            self.broker.audit.record(Event::AccountJwtUpdate { account, applied, result, by: self.requester(msg) });
+        }
         let Some(reply) = msg.reply.as_deref() else { return };
         let body = match &answer {
             ClaimsAnswer::Jwt(Some(token)) => token.clone().into_bytes(),

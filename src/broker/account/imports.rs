@@ -24,10 +24,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::replies::{ReplyMap, REPLY_PREFIX_LEN};
+use super::replies::{ReplyMap, REPLY_SUBJECT_LEN};
 use super::Account;
 use crate::config::{Import, ResponseType};
-use crate::perms::RESERVED_REPLY_PREFIX;
 use crate::subject::{intersection, Transform};
 
 /// A stream import of the account that holds it.
@@ -125,9 +124,6 @@ impl ServiceImport {
         capacity: usize,
         prefix_seed: u64,
     ) -> Result<ServiceImport, crate::subject::TransformError> {
-        let mut prefix = RESERVED_REPLY_PREFIX.to_vec();
-        super::replies::base62(prefix_seed, REPLY_PREFIX_LEN, &mut prefix);
-        prefix.push(b'.');
         Ok(ServiceImport {
             importer: Arc::downgrade(importer),
             exporter,
@@ -135,7 +131,7 @@ impl ServiceImport {
             response: export.0,
             threshold: export.1,
             allow_trace: export.2,
-            replies: Mutex::new(ReplyMap::new(prefix.into(), capacity)),
+            replies: Mutex::new(ReplyMap::new(prefix_seed, capacity)),
             capacity,
             revoked: AtomicBool::new(false),
             config: config.clone(),
@@ -155,8 +151,8 @@ impl ServiceImport {
     }
 
     /// Records a request with the requester's `reply`; the reply to send
-    /// to the exporter instead.
-    pub fn open_request(&self, reply: &[u8], now: Instant) -> Vec<u8> {
+    /// to the exporter instead (fixed-size: no allocation per request).
+    pub fn open_request(&self, reply: &[u8], now: Instant) -> [u8; REPLY_SUBJECT_LEN] {
         self.replies.lock().insert(reply, now, self.threshold)
     }
 

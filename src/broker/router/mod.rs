@@ -9,7 +9,7 @@
 mod cache;
 mod subscription;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -63,6 +63,11 @@ pub struct Router {
     trie: RwLock<Trie<Arc<Subscription>>>,
     /// Bumped after every insert or remove, inside the write lock.
     generation: AtomicU64,
+    /// Subscriptions that could tell two service-import reply subjects
+    /// apart ([`cache::names_reply_id`]); while there are none, match
+    /// caches answer all of a prefix's replies with one entry. Changed
+    /// only inside the write lock, with the generation.
+    reply_namers: AtomicUsize,
     /// Insert, remove and match counts.
     pub stats: RouterStats,
 }
@@ -73,6 +78,7 @@ impl Default for Router {
             id: NEXT_ROUTER_ID.fetch_add(1, Ordering::Relaxed),
             trie: RwLock::default(),
             generation: AtomicU64::new(0),
+            reply_namers: AtomicUsize::new(0),
             stats: RouterStats::default(),
         }
     }
@@ -94,10 +100,28 @@ impl Router {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Whether every reply subject `_R_.<prefix>.<id>` of one prefix
+    /// matches the same subscriptions (see [`MatchCache::lookup`]).
+    pub fn reply_ids_alike(&self) -> bool {
+        self.reply_namers.load(Ordering::Acquire) == 0
+    }
+
+    /// Counts `subject` in or out of `reply_namers` (inside the write lock).
+    fn count_reply_namer(&self, subject: &[u8], added: bool) {
+        if cache::names_reply_id(subject) {
+            if added {
+                self.reply_namers.fetch_add(1, Ordering::AcqRel);
+            } else {
+                self.reply_namers.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
     /// Adds a subscription (its subject was validated by the caller).
     pub fn insert(&self, sub: Arc<Subscription>) {
         let mut trie = self.trie.write();
         trie.insert(&sub.subject, sub.clone());
+        self.count_reply_namer(&sub.subject, true);
         if sub.is_clients_own() {
             sub.owner.count_subscription(true);
         }
@@ -114,7 +138,11 @@ impl Router {
             return false;
         }
         let removed = trie.remove(&old.subject, |s| Arc::ptr_eq(s, old)).is_some();
+        if removed {
+            self.count_reply_namer(&old.subject, false);
+        }
         trie.insert(&new.subject, new.clone());
+        self.count_reply_namer(&new.subject, true);
         if old.is_clients_own() {
             old.owner.count_subscription(false);
         }
@@ -142,6 +170,7 @@ impl Router {
         }
         let removed = trie.remove(&sub.subject, |s| Arc::ptr_eq(s, sub)).is_some();
         if removed {
+            self.count_reply_namer(&sub.subject, false);
             self.generation.fetch_add(1, Ordering::AcqRel);
             self.stats.removes.fetch_add(1, Ordering::Relaxed);
         }

@@ -48,6 +48,28 @@ fn cache_never_serves_a_result_older_than_a_sub_or_unsub() {
 }
 
 #[test]
+fn reply_subjects_of_one_prefix_share_a_cache_entry_until_a_subscription_names_one() {
+    let router = Router::new();
+    let mut cache = MatchCache::new();
+    let c = client(1);
+    router.insert(sub(&c, "_R_.abcdefghij.>", None, "responses"));
+    for id in ["00000001", "00000002", "00000003"] {
+        let subject = format!("_R_.abcdefghij.{id}");
+        assert_eq!(cache.lookup(&router, subject.as_bytes()).plain.len(), 1);
+    }
+    assert_eq!(cache.counts(), (2, 1), "one trie walk for three replies");
+    assert_eq!(cache.len(), 1);
+    let named = sub(&c, "_R_.abcdefghij.00000002", None, "one id");
+    router.insert(named.clone());
+    assert!(!router.reply_ids_alike());
+    assert_eq!(cache.lookup(&router, b"_R_.abcdefghij.00000001").plain.len(), 1);
+    assert_eq!(cache.lookup(&router, b"_R_.abcdefghij.00000002").plain.len(), 2);
+    assert!(router.remove(&named));
+    assert!(router.reply_ids_alike());
+    assert_eq!(cache.lookup(&router, b"_R_.abcdefghij.00000002").plain.len(), 1);
+}
+
+#[test]
 fn auto_unsubscribe_claims() {
     let c = client(1);
     let s = sub(&c, "a", None, "1");
@@ -65,8 +87,12 @@ enum Action {
     Publish(usize),
 }
 
-const PATTERNS: &[&str] = &["a", "a.b", "a.*", "a.>", "*.b", ">", "a.b.c", "*.*.c", "b.>"];
-const SUBJECTS: &[&str] = &["a", "a.b", "a.c", "a.b.c", "b.b", "b.x.c", "c"];
+/// With service-import reply subjects (`_R_.<prefix>.<id>`), which the
+/// cache answers per prefix while no pattern names an id.
+const PATTERNS: &[&str] =
+    &["a", "a.b", "a.*", "a.>", "*.b", ">", "a.b.c", "*.*.c", "b.>", "_R_.p.>", "_R_.p.x", "_R_.*.y", "*.*.x", "_R_.*"];
+const SUBJECTS: &[&str] =
+    &["a", "a.b", "a.c", "a.b.c", "b.b", "b.x.c", "c", "_R_.p.x", "_R_.p.y", "_R_.q.x", "_R_.p.z"];
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![

@@ -225,7 +225,7 @@ static TOP: Block<Top> = Block {
         ),
         Key(
             &Opt::new(&["max_connections_per_ip"], Ty::Integer, Reload::Restart)
-                .means("Most live connections one peer address may hold; 0 = no limit")
+                .means("Most live connections one peer address (an IPv6 /64 counts as one) may hold; 0 = no limit")
                 .default("0")
                 .differs("warden only"),
             |e, t, _| section::count(&e.value, "max_connections_per_ip", 0).map(|n| t.o.max_connections_per_ip = n),
@@ -571,12 +571,22 @@ static TOP: Block<Top> = Block {
             Some(e) => accept_rate::with_tls_limit(&mut t.o.accept_rate, t.tls_connection_rate_limit, e),
             None => Ok(()),
         }),
-        // Before the users: `leafnodes { tls { verify_and_map } }` lets
-        // them go without a password.
+        // Before the users: `leafnodes { tls { verify_and_map } }` and
+        // `websocket { tls { verify_and_map } }` let them go without a
+        // password.
         Key(
             &Opt::new(&["leafnodes", "leaf"], Ty::Block(&leafnodes::LEAFNODES), Reload::PerOption)
                 .means("The leaf node listener (this server as hub), and the hubs this server is a leaf of"),
             |e, t, _| leafnodes::read(e, &mut t.warnings).map(|l| t.o.leafnodes = Some(l)),
+        ),
+        Key(
+            &Opt::new(&["websocket", "ws"], Ty::Block(&super::websocket::WEBSOCKET), Reload::PerOption)
+                .means("The WebSocket listener, for browsers"),
+            |e, t, _| {
+                let ws = super::websocket::websocket(e, tls::read_websocket, &mut t.warnings)?;
+                t.o.websocket = Some(ws);
+                Ok(())
+            },
         ),
         Key(
             &Opt::new(&["accounts"], Ty::Named(&accounts::ACCOUNT), Reload::Yes)
@@ -659,15 +669,6 @@ static TOP: Block<Top> = Block {
                     `insecure_allow_unauthenticated_routes`",
                 ),
             |e, t, _| cluster::read(e, &mut t.warnings).map(|c| t.o.cluster = Some(c)),
-        ),
-        Key(
-            &Opt::new(&["websocket", "ws"], Ty::Block(&super::websocket::WEBSOCKET), Reload::PerOption)
-                .means("The WebSocket listener, for browsers"),
-            |e, t, _| {
-                let ws = super::websocket::websocket(e, tls::read_websocket, &mut t.warnings)?;
-                t.o.websocket = Some(ws);
-                Ok(())
-            },
         ),
         Key(
             &Opt::new(&["check_reply_subjects"], Ty::Bool, Reload::Restart)
@@ -792,10 +793,13 @@ static TOP: Block<Top> = Block {
         }),
         Check(|t, f| {
             let clients = f.get("tls").filter(|_| t.o.tls.as_ref().is_some_and(|t| t.verify_and_map));
-            let (e, whose) = match (clients, f.get("leafnodes").filter(|_| leafs_map_certificates(&t.o))) {
-                (Some(e), _) => (e, "tls verify_and_map maps client certificates"),
-                (None, Some(e)) => (e, "leafnodes tls verify_and_map maps leaf certificates"),
-                (None, None) => return Ok(()),
+            let leafs = f.get("leafnodes").filter(|_| leafs_map_certificates(&t.o));
+            let websocket = f.get("websocket").filter(|_| websocket_maps_certificates(&t.o));
+            let (e, whose) = match (clients, leafs, websocket) {
+                (Some(e), _, _) => (e, "tls verify_and_map maps client certificates"),
+                (None, Some(e), _) => (e, "leafnodes tls verify_and_map maps leaf certificates"),
+                (None, None, Some(e)) => (e, "websocket tls verify_and_map maps WebSocket client certificates"),
+                (None, None, None) => return Ok(()),
             };
             let account_users = t.o.accounts.iter().any(|a| !a.users.is_empty());
             if t.o.authorization.as_ref().is_none_or(|a| a.users.is_empty()) && !account_users {
@@ -860,7 +864,14 @@ static TOP: Block<Top> = Block {
 /// listener's when its `authorization` names no users of its own (leafs
 /// then log in as those users, as in nats-server).
 fn maps_certificates(o: &Options) -> bool {
-    o.tls.as_ref().is_some_and(|t| t.verify_and_map) || leafs_map_certificates(o)
+    o.tls.as_ref().is_some_and(|t| t.verify_and_map) || leafs_map_certificates(o) || websocket_maps_certificates(o)
+}
+
+/// Whether `websocket { tls { verify_and_map } }` maps WebSocket clients'
+/// certificates to the users (nats-server's `Websocket.TLSMap`: the
+/// WebSocket block's own setting, not the client listener's).
+fn websocket_maps_certificates(o: &Options) -> bool {
+    o.websocket.as_ref().and_then(|w| w.tls.as_ref()).is_some_and(|t| t.verify_and_map)
 }
 
 /// Whether leaf certificates map to the users of `authorization` and

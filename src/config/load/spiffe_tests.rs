@@ -65,11 +65,11 @@ fn a_malformed_trust_domain_is_refused_with_the_rule_it_breaks() {
 }
 
 #[test]
-fn the_websocket_and_a_dialled_remote_refuse_it() {
+fn the_websocket_block_takes_it_and_a_dialled_remote_refuses_it() {
     let ws = "websocket { port: 8443, tls { cert_file: c, key_file: k, ca_file: a, verify_and_map: true, \
-              spiffe_trust_domain: example.org } }";
-    let err = refused(ws);
-    assert!(err.starts_with("s.conf:1:") && err.contains("set in the top-level tls {}"), "{err}");
+              spiffe_trust_domain: example.org } }\nauthorization { users: [ { user: \"spiffe://example.org/web\" } ] }";
+    let websocket = load_str(ws, "s.conf").unwrap().options.websocket.unwrap();
+    assert_eq!(websocket.tls.unwrap().spiffe_trust_domain.unwrap().as_str(), "example.org");
     let remote = "leafnodes { remotes: [ { url: \"tls://hub:7422\", tls { spiffe_trust_domain: example.org } } ] }";
     let err = refused(remote);
     assert!(err.starts_with("s.conf:1:") && err.contains("no meaning for a connection this server dials"), "{err}");

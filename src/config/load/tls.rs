@@ -112,8 +112,7 @@ pub(crate) static TLS: Block<Tls> = Block {
                 )
                 .default("none (map by email, DNS name, URI, then subject DN)")
                 .differs(
-                    "warden only; needs `verify_and_map`. Refused in `websocket { tls {} }` (WebSocket clients \
-                    are mapped by the top-level block) and on a connection this server dials; under `cluster` \
+                    "warden only; needs `verify_and_map`. Refused on a connection this server dials; under `cluster` \
                     the route user must be a SPIFFE ID of the domain. Restart-only: a reload re-checks a \
                     client's user, not how its certificate mapped. See SECURITY.md",
                 ),
@@ -333,18 +332,9 @@ const WEBSOCKET: &str = "websocket tls";
 
 /// `spiffe_trust_domain` only narrows `verify_and_map`: alone it would
 /// look like a restriction while every client with any certificate (or a
-/// password) still logs in, so it is refused. Refused in the WebSocket
-/// block too: WebSocket clients are mapped by the client listener's
-/// `tls {}` (one gate), so a setting there would not do what it says.
+/// password) still logs in, so it is refused.
 fn spiffe_needs_mapping(t: &Tls, f: &Found<'_>) -> Result<(), ConfigError> {
     let Some(e) = f.get("spiffe_trust_domain") else { return Ok(()) };
-    if t.name == WEBSOCKET {
-        return Err(invalid(
-            &e.value,
-            "websocket tls: spiffe_trust_domain is set in the top-level tls {}, whose verify_and_map also maps \
-            WebSocket clients",
-        ));
-    }
     if !t.tls.verify_and_map {
         return Err(invalid(
             &e.value,
