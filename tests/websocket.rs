@@ -154,8 +154,8 @@ async fn wss_with_a_client_certificate_and_reconnect_after_a_restart() {
     client.publish("tls.x", "secure".into()).await.unwrap();
     assert_eq!(&within(sub.next()).await.unwrap().payload[..], b"secure");
     let meta = server.broker().clients().iter().find(|c| c.meta.lock().websocket).unwrap().meta.lock().clone();
-    assert_eq!(meta.tls_version.as_deref(), Some("TLSv1_3"));
-    assert!(meta.peer.is_some(), "the client certificate was verified");
+    assert_eq!(meta.tls.as_ref().and_then(|tls| tls.version.as_deref()), Some("TLSv1_3"));
+    assert!(meta.peer().is_some(), "the client certificate was verified");
     // Without a certificate the TLS handshake fails.
     let bare = async_nats::ConnectOptions::new()
         .add_root_certificates(dir.join("ca.pem"))

@@ -70,8 +70,8 @@ pub fn audit_conn(client: &Client) -> Conn {
         user: meta.user.clone(),
         account: meta.account.as_deref().map(str::to_owned),
         name: meta.name.clone(),
-        tls_subject: meta.peer.as_ref().map(|p| p.subject_dn()).filter(|s| !s.is_empty()),
-        tls_uris: meta.peer.as_ref().map(|p| p.uris.clone()).unwrap_or_default(),
+        tls_subject: meta.peer().map(|p| p.subject_dn()).filter(|s| !s.is_empty()),
+        tls_uris: meta.peer().map(|p| p.uris.clone()).unwrap_or_default(),
     }
 }
 

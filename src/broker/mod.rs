@@ -62,7 +62,7 @@ use crate::config::Options;
 
 pub use account::{Account, Accounts};
 pub use audited::{audit_conn, Presented};
-pub use client::{Client, ClientKind, ClientMeta, ClientStats, LeafRole};
+pub use client::{Client, ClientKind, ClientMeta, ClientStats, LeafRole, TlsMeta};
 pub use close::CloseReason;
 pub use events::{EventHub, ServerEvent, EVENTS_PER_SECOND};
 pub use fanout::{stall_behind, wake_writers, Fanout, Message, STALL};

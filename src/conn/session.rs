@@ -590,7 +590,7 @@ impl Session {
             nkey: opts.nkey.is_some(),
             token: opts.auth_token.is_some(),
             password: opts.pass.is_some(),
-            certificate: self.client.meta.lock().peer.is_some(),
+            certificate: self.client.meta.lock().peer().is_some(),
         }
     }
 
@@ -969,15 +969,15 @@ impl Session {
 /// its address, certificate and TLS session, and the nonce its INFO sent.
 pub(crate) fn connection_facts(client: &Client, nonce: Option<String>, connection: ConnectionType) -> ConnectionFacts {
     let meta = client.meta.lock();
-    let tls = match (&meta.tls_version, &meta.tls_cipher_suite) {
+    let tls = meta.tls.as_ref().and_then(|tls| match (&tls.version, &tls.cipher_suite) {
         (Some(version), Some(cipher)) => Some(TlsFacts {
             version: version.clone(),
             cipher: cipher.clone(),
-            chain: meta.peer_chain.clone().unwrap_or_else(|| Arc::from(Vec::new())),
+            chain: tls.chain.clone().unwrap_or_else(|| Arc::from(Vec::new())),
         }),
         _ => None,
-    };
-    ConnectionFacts { addr: client.addr, peer: meta.peer.clone(), nonce, client_id: client.id, tls, connection }
+    });
+    ConnectionFacts { addr: client.addr, peer: meta.peer().cloned(), nonce, client_id: client.id, tls, connection }
 }
 
 /// The `-ERR` a refused publish gets: nats-server's texts, naming the

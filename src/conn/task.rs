@@ -13,7 +13,7 @@ use super::driver::{drive, Authority, Protocol, Received, Signals};
 use super::session::{Login, Session};
 use super::writer::CLOSE_FLUSH;
 use crate::auth::{Gate, Verdict};
-use crate::broker::{wake_writers, Broker, Client, CloseReason};
+use crate::broker::{wake_writers, Broker, Client, CloseReason, TlsMeta};
 use crate::proto::ProtoError;
 use crate::tls::PeerIdentity;
 
@@ -115,14 +115,14 @@ impl<P: Protocol<Login = Box<Login>, Verdict = Verdict>> Authority<P> for Gate {
 /// verified chain and the names in it) where monitoring and
 /// authenticators read them.
 pub(crate) fn note_tls_session(client: &Client, session: &rustls::ServerConnection) {
-    let mut meta = client.meta.lock();
-    meta.tls_version = session.protocol_version().and_then(|v| v.as_str()).map(str::to_string);
-    meta.tls_cipher_suite = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
     let chain = session.peer_certificates().unwrap_or_default();
-    meta.peer = chain.first().and_then(|c| PeerIdentity::from_der(c));
-    if !chain.is_empty() {
-        meta.peer_chain = Some(chain.iter().map(|c| c.to_vec()).collect());
-    }
+    let tls = TlsMeta {
+        version: session.protocol_version().and_then(|v| v.as_str()).map(str::to_string),
+        cipher_suite: session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string),
+        peer: chain.first().and_then(|c| PeerIdentity::from_der(c)),
+        chain: (!chain.is_empty()).then(|| chain.iter().map(|c| c.to_vec()).collect()),
+    };
+    client.meta.lock().tls = Some(Box::new(tls));
 }
 
 /// Tells a client it cannot be served (after its INFO line) and closes.

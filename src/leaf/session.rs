@@ -822,7 +822,7 @@ impl Protocol for LeafSession {
             nkey: connect.nkey.is_some(),
             token: connect.auth_token.is_some(),
             password: connect.pass.is_some(),
-            certificate: self.client.meta.lock().peer.is_some(),
+            certificate: self.client.meta.lock().peer().is_some(),
         };
         match verdict {
             Verdict::Accept(identity) => {

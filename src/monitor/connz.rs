@@ -308,8 +308,8 @@ fn conn_info(row: &Row, now: SystemTime, opts: &ConnzOptions, subs: Vec<Arc<Subs
         name: meta.name.filter(|n| !n.is_empty()),
         lang: meta.lang,
         version: meta.version,
-        tls_version: meta.tls_version.map(|v| go_version_name(&v)),
-        tls_cipher_suite: meta.tls_cipher_suite.map(|c| go_cipher_name(&c)),
+        tls_version: meta.tls.as_ref().and_then(|tls| tls.version.as_deref()).map(go_version_name),
+        tls_cipher_suite: meta.tls.as_ref().and_then(|tls| tls.cipher_suite.as_deref()).map(go_cipher_name),
         // As nats-server: with `auth`, and only for accounts other than `$G`.
         account: meta.account.filter(|a| opts.auth && **a != *crate::config::GLOBAL_ACCOUNT).map(|a| a.to_string()),
         authorized_user: if opts.auth { meta.user } else { None },

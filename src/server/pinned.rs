@@ -25,7 +25,8 @@ pub(super) fn close_unpinned_clients(broker: &Broker, pins: Option<&[[u8; 32]]>)
             if meta.websocket {
                 continue;
             }
-            meta.peer_chain.as_ref().and_then(|chain| chain.first()).and_then(|der| spki_sha256(der))
+            let chain = meta.tls.as_ref().and_then(|tls| tls.chain.as_ref());
+            chain.and_then(|chain| chain.first()).and_then(|der| spki_sha256(der))
         };
         let pinned = key.is_some_and(|key| pins.binary_search(&key).is_ok());
         if !pinned && client.outbound.close(CloseReason::TlsHandshakeFailure) {

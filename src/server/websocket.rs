@@ -205,14 +205,18 @@ async fn upgrade<S>(
         let mut meta = client.meta.lock();
         meta.websocket = true;
         if let Some(tls) = tls {
-            meta.tls_version = tls.version;
-            meta.tls_cipher_suite = tls.cipher;
-            meta.peer = tls.chain.as_ref().and_then(|c| c.first()).and_then(|c| PeerIdentity::from_der(c));
-            meta.peer_chain = tls.chain.filter(|c| !c.is_empty()).map(Arc::from);
+            meta.tls = Some(Box::new(crate::broker::TlsMeta {
+                version: tls.version,
+                cipher_suite: tls.cipher,
+                peer: tls.chain.as_ref().and_then(|c| c.first()).and_then(|c| PeerIdentity::from_der(c)),
+                chain: tls.chain.filter(|c| !c.is_empty()).map(Arc::from),
+            }));
         }
     }
     let limit = node.broker.opts.max_payload + node.broker.opts.max_control_line + 1024;
-    let stream = WsStream::new(stream, limit, deflate);
+    // Boxed: the connection's task would otherwise carry the stream's
+    // state twice (in `run_connection`'s and the driver's arguments).
+    let stream = Box::new(WsStream::new(stream, limit, deflate));
     let nonce = ws.gate.wants_nonce().then(crate::nkeys::new_nonce);
     let info = node.websocket_greeting(&client, nonce.clone(), ws.gate.auth_required());
     let start = Start { greeting: Greeting::Send(info), nonce, cookie_jwt };

@@ -215,3 +215,36 @@ fn a_bad_connect_closes_with_nats_errors() {
         assert_eq!(sent(&s), line);
     }
 }
+
+/// An idle connection's memory is mostly its task (the session and the
+/// driver's loop), its writer's task and its [`Client`]: the bounds pin
+/// what an idle TCP connection costs (4.8 KB of RSS in a release build,
+/// docs/benchmarks.md) against a large rarely used state (a credential
+/// check's future, 3 KiB; TLS facts; the response tracker) slipping back
+/// in inline. Measured in the build the tests run in, with some room.
+#[tokio::test]
+async fn an_idle_connection_stays_small() {
+    use std::mem::{size_of, size_of_val};
+    let (broker, gate) = broker_with("");
+    let session = session_on(&broker, &gate, Instant::now());
+    let client = session.client().clone();
+    let (stream, _peer) = tokio::io::duplex(64);
+    let start = crate::conn::Start { greeting: crate::conn::Greeting::Sent, nonce: None, cookie_jwt: None };
+    let task = crate::conn::run_connection(broker.clone(), gate.clone(), stream, client.clone(), start.clone());
+    // As the WebSocket listener passes it: boxed, or the task holds it twice.
+    let ws = Box::new(crate::conn::WsStream::new(tokio::io::duplex(64).0, 1024, false));
+    let ws_task = crate::conn::run_connection(broker.clone(), gate.clone(), ws, client.clone(), start);
+    let (_, writer) = tokio::io::split(tokio::io::duplex(64).0);
+    let writer = crate::conn::write_loop(client.clone(), writer, Duration::from_secs(1));
+    let sizes = [
+        ("the connection's task", size_of_val(&task), 1800),
+        ("a WebSocket connection's task", size_of_val(&ws_task), 1800),
+        ("its writer's task", size_of_val(&writer), 450),
+        ("its client", size_of::<Client>(), 600),
+        ("its session", size_of::<Session>(), 700),
+    ];
+    for (what, size, bound) in sizes {
+        eprintln!("{what}: {size} bytes");
+        assert!(size <= bound, "{what} takes {size} bytes, over {bound}");
+    }
+}
