@@ -16,10 +16,9 @@ use futures::StreamExt;
 use serde_json::Value;
 use warden::tls::Ca;
 
-/// Every record of the audit file so far; each line must parse.
+/// Every record of the audit file so far; each complete line must parse.
 fn records(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+    json_lines(path)
 }
 
 /// Waits (bounded) for a record that `matches`, and returns it.

@@ -291,9 +291,7 @@ async fn directory_resolver_stores_verified_updates_only() {
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), fx.text("updated_a"));
     eventually("the revoked user is disconnected", || revoked.connection_state() != State::Connected).await;
     let pushes = || -> Vec<Value> {
-        let text = std::fs::read_to_string(&audit).unwrap_or_default();
-        let records = text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
-        records.filter(|r| r["type"] == "account_jwt_update").collect()
+        common::json_lines(&audit).into_iter().filter(|r| r["type"] == "account_jwt_update").collect()
     };
     eventually("both pushes on the audit trail", || pushes().len() == 2).await;
     let pushes = pushes();

@@ -157,6 +157,16 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
 }
 
+/// The complete JSON lines of a file another process or thread appends
+/// to (an audit file): a last line still being written (no newline yet)
+/// is left for the next read. Each complete line must parse.
+#[allow(dead_code)] // not every test binary reads one
+pub fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+}
+
 /// A fresh, empty directory for one test's files.
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
