@@ -428,7 +428,13 @@ async fn one_address_cannot_hold_every_handshake_slot() {
     let (mut ws, _) = RawWs::from_stream(stream, &format!("GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n")).await;
     ws.until("INFO ").await;
     let mut byte = [0u8; 1];
-    assert_eq!(within(held[0].read(&mut byte)).await.unwrap(), 0, "the oldest stalled one is closed");
+    // Closed: a clean end, or a reset when the server had not read all the
+    // stalled request line before it let go.
+    let closed = match within(held[0].read(&mut byte)).await {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "the oldest stalled one is closed");
     assert!(started.elapsed() < Duration::from_secs(4), "closed at once, not at the handshake timeout");
     // Another loopback address is not affected.
     let other = tokio::net::TcpSocket::new_v4().unwrap();
