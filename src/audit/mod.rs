@@ -18,7 +18,7 @@ pub mod record;
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -95,12 +95,10 @@ impl AuditTrail {
         let Some(tx) = self.tx.get() else { return };
         #[allow(clippy::disallowed_methods)] // a record carries wall-clock time
         let now = SystemTime::now();
-        match tx.try_send(Msg::Record(now, Box::new(event))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.lost.fetch_add(1, Ordering::Relaxed);
-                self.counts.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        // Full, or closed by shutdown: lost, and counted.
+        if tx.try_send(Msg::Record(now, Box::new(event))).is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -517,14 +517,14 @@ impl Session {
                     info!(cid = self.client.id, addr = %self.client.addr, user = identity.user.as_deref().unwrap_or(""), "authenticated");
                 }
                 self.generation = self.gate.generation();
-                let presented = self.presented(&opts);
-                let audited = self.broker.audit.is_on().then(|| identity.clone());
+                let audited = self.broker.audit.is_on().then(|| (identity.clone(), self.presented(&opts)));
                 if let Err(err) = self.establish(identity, true) {
                     if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Failure, &user) {
                         warn!(cid = self.client.id, addr = %self.client.addr, user = %user, error = %err, "login refused by its account");
                     }
-                    let claimed = opts.user.clone().or_else(|| opts.nkey.clone());
-                    self.broker.audit_login_refused(&self.client, claimed, presented, err.to_string());
+                    if let Some((_, presented)) = audited {
+                        self.broker.audit_login_refused(&self.client, claimed(&opts), presented, err.to_string());
+                    }
                     return Err(match err {
                         ProtoError::MaxAccountConnections => {
                             self.client.send(err.to_line().as_bytes());
@@ -533,7 +533,7 @@ impl Session {
                         other => self.fail(other),
                     });
                 }
-                if let Some(identity) = audited {
+                if let Some((identity, presented)) = audited {
                     self.broker.audit_login(&self.client, &identity, presented);
                 }
                 self.apply_connect(*opts);
@@ -546,7 +546,7 @@ impl Session {
                 };
                 self.broker.security.count_auth_failure(reason);
                 if self.broker.events.is_active() {
-                    let user = opts.user.clone().or_else(|| opts.nkey.clone());
+                    let user = claimed(&opts);
                     let client = self.client.clone();
                     // An event carries wall-clock time for its reader.
                     #[allow(clippy::disallowed_methods)]
@@ -555,8 +555,14 @@ impl Session {
                 if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Failure, &user) {
                     warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "authentication failed");
                 }
-                let claimed = opts.user.clone().or_else(|| opts.nkey.clone());
-                self.broker.audit_login_refused(&self.client, claimed, self.presented(&opts), reason.to_string());
+                if self.broker.audit.is_on() {
+                    self.broker.audit_login_refused(
+                        &self.client,
+                        claimed(&opts),
+                        self.presented(&opts),
+                        reason.to_string(),
+                    );
+                }
                 Err(self.fail(match told {
                     Some(text) => ProtoError::AuthorizationViolationBecause(text),
                     None => ProtoError::AuthorizationViolation,
@@ -992,6 +998,11 @@ fn refusal(violation: PublishViolation, subject: &[u8], reply: Option<&[u8]>) ->
     }
 }
 
+/// Who a CONNECT claimed to be (its user or nkey), never a secret: for the
+/// events and the audit trail.
+fn claimed(opts: &ConnectOptions) -> Option<String> {
+    opts.user.clone().or_else(|| opts.nkey.clone())
+}
 #[cfg(test)]
 mod tests;
 

@@ -27,7 +27,7 @@ impl Hub {
     /// The subjects account `name` draws messages in on as they stand now,
     /// sorted: its mapping sources and the subjects of its service imports
     /// (nats-server sends both, `acc.mappings` and `acc.imports.services`).
-    pub(super) fn mapping_sources(&self, name: &str) -> Vec<Box<[u8]>> {
+    pub(super) fn drawn_subjects(&self, name: &str) -> Vec<Box<[u8]>> {
         let Some(account) = self.broker.accounts.get(name) else { return Vec::new() };
         let state = account.state();
         let mut sources = state.mappings.as_ref().map(|m| m.sources()).unwrap_or_default();
@@ -37,17 +37,18 @@ impl Hub {
         sources
     }
 
-    /// Brings every account's mapping sources up to date, telling its
+    /// Brings every account's drawn subjects (mapping sources, service
+    /// imports) up to date, telling its
     /// leafs of sources added (unless they already see interest there) and
     /// of sources removed (unless interest remains).
-    pub(super) fn sync_mapping_sources(&self) {
+    pub(super) fn sync_drawn_subjects(&self) {
         let mut accounts = self.accounts.lock();
         for (name, account) in accounts.iter_mut() {
             if account.leafs.is_empty() {
                 account.sources.clear();
                 continue;
             }
-            let now = self.mapping_sources(name);
+            let now = self.drawn_subjects(name);
             if now == account.sources {
                 continue;
             }
@@ -76,6 +77,6 @@ impl Hub {
 pub(super) async fn follow(hub: Weak<Hub>, mut changed: watch::Receiver<u64>) {
     while changed.changed().await.is_ok() {
         let Some(hub) = hub.upgrade() else { return };
-        hub.sync_mapping_sources();
+        hub.sync_drawn_subjects();
     }
 }

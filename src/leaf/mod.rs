@@ -211,13 +211,14 @@ impl LeafLink {
 struct AccountLeafs {
     interest: HashMap<Key, Count>,
     leafs: Vec<Arc<LeafLink>>,
-    /// The account's mapping sources its leafs have been told of (see
-    /// [`mapped`]): each counts as one more subscription to them.
+    /// The account's mapping sources and service-import subjects its leafs
+    /// have been told of (see [`mapped`]): each counts as one more
+    /// subscription to them.
     sources: Vec<Box<[u8]>>,
 }
 
 impl AccountLeafs {
-    /// 1 when `subject` (without a queue) is one of the mapping sources.
+    /// 1 when `subject` (without a queue) is one of `sources`.
     fn source(&self, subject: &[u8], queue: Option<&[u8]>) -> u32 {
         u32::from(queue.is_none() && self.sources.binary_search_by(|s| (**s).cmp(subject)).is_ok())
     }
@@ -384,7 +385,7 @@ impl Hub {
         let mut accounts = self.accounts.lock();
         let account = accounts.entry(link.account.clone()).or_default();
         if account.leafs.is_empty() {
-            account.sources = self.mapping_sources(&link.account);
+            account.sources = self.drawn_subjects(&link.account);
         }
         let mut lines = rs_plus(InterestTo::Leaf, &self.loop_subject, None, 0);
         for ((subject, queue), count) in &account.interest {

@@ -817,17 +817,17 @@ impl Protocol for LeafSession {
             return Err(self.refuse(Refusal::AuthorizationViolation));
         };
         let user = connect.user.clone().or_else(|| connect.nkey.clone()).unwrap_or_default();
-        let presented = Presented {
+        let presented = self.broker.audit.is_on().then(|| Presented {
             jwt: connect.jwt.is_some(),
             nkey: connect.nkey.is_some(),
             token: connect.auth_token.is_some(),
             password: connect.pass.is_some(),
             certificate: self.client.meta.lock().peer().is_some(),
-        };
+        });
         match verdict {
             Verdict::Accept(identity) => {
                 self.broker.security.auth_successes.fetch_add(1, Ordering::Relaxed);
-                let audited = self.broker.audit.is_on().then(|| identity.clone());
+                let audited = presented.map(|p| (identity.clone(), p));
                 let peer = Peer {
                     server_id: connect.server_id,
                     name: connect.name,
@@ -838,9 +838,9 @@ impl Protocol for LeafSession {
                 };
                 let established = self.establish(identity, peer);
                 match (&established, audited) {
-                    (Ok(()), Some(identity)) => self.broker.audit_login(&self.client, &identity, presented),
-                    (Err(why), Some(_)) => {
-                        self.broker.audit_login_refused(&self.client, Some(user), presented, why.to_string())
+                    (Ok(()), Some((identity, p))) => self.broker.audit_login(&self.client, &identity, p),
+                    (Err(why), Some((_, p))) => {
+                        self.broker.audit_login_refused(&self.client, Some(user), p, why.to_string())
                     }
                     _ => {}
                 }
@@ -851,7 +851,9 @@ impl Protocol for LeafSession {
                 if self.broker.log_budget.allow_from(self.client.addr.ip(), BudgetKind::Failure, &user) {
                     warn!(cid = self.client.id, addr = %self.client.addr, user = %user, %reason, "leafnode authentication failed");
                 }
-                self.broker.audit_login_refused(&self.client, Some(user), presented, reason.to_string());
+                if let Some(p) = presented {
+                    self.broker.audit_login_refused(&self.client, Some(user), p, reason.to_string());
+                }
                 Err(self.refuse(Refusal::AuthorizationViolation))
             }
         }

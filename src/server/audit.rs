@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::StartError;
 use crate::audit::{Event, ReloadCause, Sink};
 use crate::broker::{Broker, InternalClient, Message};
-use crate::config::{ConfigChanges, Options};
+use crate::config::ConfigChanges;
 use crate::logfile::{LogFile, Rotation};
 use crate::tls::Rotated;
 
@@ -74,20 +74,11 @@ fn record_rotation(broker: &Broker, listener: &'static str, rotated: Rotated<'_>
     }
 }
 
-/// Records a reload that `cause` asked for: applied (with what changed
-/// from `before` to `after`) or refused (with why).
-pub(super) fn record_reload(
-    broker: &Broker,
-    cause: ReloadCause,
-    before: &Options,
-    after: &Options,
-    outcome: Result<(), String>,
-) {
-    if !broker.audit.is_on() {
-        return;
-    }
+/// Records a reload that `cause` asked for: applied, with what it
+/// changed, or refused, with why.
+pub(super) fn record_reload(broker: &Broker, cause: ReloadCause, outcome: Result<ConfigChanges, String>) {
     let (applied, error, changes) = match outcome {
-        Ok(()) => (true, None, Some(ConfigChanges::between(before, after))),
+        Ok(changes) => (true, None, Some(changes)),
         Err(why) => (false, Some(why), None),
     };
     broker.audit.record(Event::Reload { cause, applied, error, changes });

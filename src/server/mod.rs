@@ -406,8 +406,13 @@ impl Server {
     pub fn reload_by(&self, opts: &Options, cause: ReloadCause) -> Result<Vec<String>, StartError> {
         let result = self.apply_reload(opts);
         let mut applied = self.applied.lock();
-        let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
-        audit::record_reload(&self.node.broker, cause, &applied, opts, outcome);
+        if self.node.broker.audit.is_on() {
+            let outcome = match &result {
+                Ok(_) => Ok(crate::config::ConfigChanges::between(&applied, opts)),
+                Err(err) => Err(err.to_string()),
+            };
+            audit::record_reload(&self.node.broker, cause, outcome);
+        }
         if result.is_ok() {
             **applied = opts.clone();
         }
@@ -417,8 +422,7 @@ impl Server {
     /// Records a reload that was refused before it reached the server (a
     /// config file that does not load, a restart-only change).
     pub fn reload_refused(&self, cause: ReloadCause, error: String) {
-        let applied = self.applied.lock();
-        audit::record_reload(&self.node.broker, cause, &applied, &applied, Err(error));
+        audit::record_reload(&self.node.broker, cause, Err(error));
     }
 
     fn apply_reload(&self, opts: &Options) -> Result<Vec<String>, StartError> {
