@@ -10,6 +10,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use tracing::warn;
 
 use super::account::{Account, ServiceImport, StreamImport};
@@ -31,6 +33,10 @@ pub struct Message<'a> {
     pub header_len: Option<usize>,
     /// Headers and payload.
     pub message: &'a [u8],
+    /// The refcounted buffer the message was read into, when it has one:
+    /// a large payload in it is queued to subscribers by reference, not
+    /// copied. Bytes from elsewhere (a rewritten header block) are copied.
+    pub buffer: Option<&'a Bytes>,
 }
 
 /// Whether a peer's subscription takes `subject`: a leaf's wildcard
@@ -379,7 +385,7 @@ impl Fanout {
             Claim::Deliver => {}
         }
         let owner = &sub.owner;
-        match owner.deliver(subject, &sub.sid, msg.reply, msg.header_len, msg.message) {
+        match owner.deliver(subject, &sub.sid, msg.reply, msg.header_len, msg.message, msg.buffer) {
             Append::Queued => {
                 if let Some(reply) = msg.reply {
                     owner.record_reply(reply, now);
@@ -548,7 +554,8 @@ impl Fanout {
             body = &with_info;
         }
         let reply = msg.reply.map(|r| import.open_request(r, now));
-        let request = Message { subject, reply: reply.as_ref().map(|r| &r[..]), header_len, message: body };
+        let request =
+            Message { subject, reply: reply.as_ref().map(|r| &r[..]), header_len, message: body, buffer: msg.buffer };
         let delivered =
             self.deliver_nested(broker, &import.exporter, &request, Origin::Import { via: Via::Local }, now);
         if held.is_some() {
@@ -588,7 +595,7 @@ impl Fanout {
     pub fn send_trace(&mut self, broker: &Broker, trace: Trace, now: Instant) {
         let (dest, account) = (trace.dest.clone(), trace.account.clone());
         let json = trace.render(super::trace_server(broker));
-        let msg = Message { subject: &dest, reply: None, header_len: None, message: &json };
+        let msg = Message { subject: &dest, reply: None, header_len: None, message: &json, buffer: None };
         self.publish(broker, &account, &msg, Origin::Client { id: 0, echo: true }, now);
     }
 

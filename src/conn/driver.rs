@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::task::{ready, Poll};
 use std::time::SystemTime;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf, ReadHalf};
 use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout, Instant};
 
 use super::writer::{write_loop, CLOSE_FLUSH};
-use crate::broker::{stall_behind, stopping, Client, CloseReason};
+use crate::broker::{stall_behind, stopping, Client, CloseReason, SPLICE_MIN};
 
 /// Read size after a quiet spell (read into the stack, see `read_some`).
 const READ_START: usize = 512;
@@ -66,6 +66,12 @@ pub(crate) trait Protocol {
 
     /// Handles every complete op at the start of `buf`, read at `now`.
     fn receive(&mut self, buf: &[u8], now: Instant) -> Received<Self::Login>;
+    /// [`Protocol::receive`] of a batch in a refcounted buffer: a protocol
+    /// may queue large payloads from it to subscribers by reference
+    /// rather than copy them. By default it copies as `receive` does.
+    fn receive_shared(&mut self, buf: &Bytes, now: Instant) -> Received<Self::Login> {
+        self.receive(buf, now)
+    }
     /// The answer to the last [`Event::Authenticate`].
     fn authenticated(&mut self, verdict: Self::Verdict) -> Result<(), CloseReason>;
     /// When [`Protocol::on_timer`] must next be called.
@@ -233,8 +239,13 @@ where
     A: Authority<P>,
 {
     loop {
-        let received = protocol.receive(buf, Instant::now());
-        buf.advance(received.used);
+        let received = if buf.len() >= SPLICE_MIN {
+            receive_shared(protocol, buf)
+        } else {
+            let received = protocol.receive(buf, Instant::now());
+            buf.advance(received.used);
+            received
+        };
         flush_and_stall(protocol).await;
         match received.event {
             None => return Ok((received.need, None)),
@@ -258,6 +269,31 @@ where
             }
         }
     }
+}
+
+/// Hands a batch that may carry a large payload to the protocol in a
+/// refcounted buffer (without a copy: `freeze` keeps the allocation), so
+/// subscribers' queues can reference payloads in it. What the protocol did
+/// not use stays in `buf`: in the same buffer when no queue kept a
+/// reference, else copied to a new one, the old one living on until the
+/// queues have written what they reference.
+fn receive_shared<P: Protocol>(protocol: &mut P, buf: &mut BytesMut) -> Received<P::Login> {
+    let frozen = std::mem::take(buf).freeze();
+    let received = protocol.receive_shared(&frozen, Instant::now());
+    *buf = match frozen.try_into_mut() {
+        Ok(mut unshared) => {
+            unshared.advance(received.used);
+            unshared
+        }
+        Err(frozen) => {
+            let rest = frozen.get(received.used..).unwrap_or_default();
+            // Room for the rest of the op that is in it and a full read after.
+            let mut fresh = BytesMut::with_capacity(rest.len().max(received.need) + READ_MAX_CHUNK);
+            fresh.extend_from_slice(rest);
+            fresh
+        }
+    };
+    received
 }
 
 /// Wakes the writer of every client this batch queued to, then holds this

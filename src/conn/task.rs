@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout, Instant};
 use tracing::{debug, info};
@@ -71,6 +72,10 @@ impl Protocol for Session {
 
     fn receive(&mut self, buf: &[u8], now: Instant) -> Received<Box<Login>> {
         Session::receive(self, buf, now)
+    }
+
+    fn receive_shared(&mut self, buf: &Bytes, now: Instant) -> Received<Box<Login>> {
+        Session::receive_shared(self, buf, now)
     }
 
     fn authenticated(&mut self, verdict: Verdict) -> Result<(), CloseReason> {
