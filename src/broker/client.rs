@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use parking_lot::Mutex;
 
 use super::origin::Via;
-use super::outbound::{slice_within, Append, Outbound, SPLICE_MIN};
+use super::outbound::{slice_within, Append, Outbound, ReadBuffer, SPLICE_MIN};
 use crate::perms::{PermissionSet, ReplyGrants, ResponseTracker};
 use crate::proto::{msg_body, msg_len_bound, write_msg, write_msg_line};
 
@@ -382,7 +382,7 @@ impl Client {
         reply: Option<&[u8]>,
         header_len: Option<usize>,
         message: &[u8],
-        buffer: Option<&Bytes>,
+        buffer: Option<&ReadBuffer>,
     ) -> Append {
         let flags = self.delivery_flags.load(Ordering::Relaxed);
         let headers = flags & HEADERS != 0;
@@ -413,7 +413,7 @@ impl Client {
     #[allow(clippy::too_many_arguments)]
     fn queue_spliced(
         &self,
-        buffer: &Bytes,
+        buffer: &ReadBuffer,
         subject: &[u8],
         sid: &[u8],
         reply: Option<&[u8]>,
@@ -422,11 +422,11 @@ impl Client {
         headers: bool,
     ) -> Append {
         let (line_header_len, body) = msg_body(header_len, message, headers);
-        match slice_within(buffer, body).filter(|body| body.len() >= SPLICE_MIN) {
+        match slice_within(&buffer.bytes, body).filter(|body| body.len() >= SPLICE_MIN) {
             Some(payload) => {
                 let size = msg_len_bound(subject, sid, reply, &[]);
                 let line = |buf: &mut BytesMut| write_msg_line(buf, subject, sid, reply, line_header_len, body.len());
-                self.outbound.append_spliced(size, line, payload, b"\r\n")
+                self.outbound.append_spliced(size, line, buffer, payload, b"\r\n")
             }
             None => {
                 let size = msg_len_bound(subject, sid, reply, message);

@@ -10,14 +10,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use tracing::warn;
 
 use super::account::{Account, ServiceImport, StreamImport};
 use super::origin::{Origin, Via};
 use super::router::{Claim, MatchCache, SubKind, Subscription};
-use super::{Append, Broker, Client, ClientInfo, ClientKind, InboxMsg, Trace};
+use super::{Append, Broker, Client, ClientInfo, ClientKind, InboxMsg, ReadBuffer, Trace};
 use crate::proto::headers;
 use crate::proto::msg_trace::{self, error as trace_error};
 use crate::proto::route::{rmsg_len_bound, write_rmsg, FrameTo};
@@ -36,7 +34,7 @@ pub struct Message<'a> {
     /// The refcounted buffer the message was read into, when it has one:
     /// a large payload in it is queued to subscribers by reference, not
     /// copied. Bytes from elsewhere (a rewritten header block) are copied.
-    pub buffer: Option<&'a Bytes>,
+    pub buffer: Option<&'a ReadBuffer>,
 }
 
 /// Whether a peer's subscription takes `subject`: a leaf's wildcard

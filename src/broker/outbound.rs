@@ -21,9 +21,10 @@
 //! not copied at all ([`Outbound::append_spliced`]): the frame's line goes
 //! into the tail, the payload is queued as a slice of the publisher's
 //! buffer, and the writer sends `[line, payload, CRLF + next line, ...]`
-//! in one vectored call. A queue that is already long (its socket is not
-//! keeping up) copies instead, so a lagging subscriber pins at most
-//! [`MAX_SPLICE_QUEUE`] segments of other connections' read buffers.
+//! in one vectored call. A referenced payload keeps the whole read buffer
+//! alive, so each queue keeps count of the read buffers it holds: past
+//! twice its pending bytes (plus [`PIN_SLACK`]) it copies instead, and what
+//! a subscriber costs stays proportional to what `max_pending` counts.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -39,34 +40,62 @@ pub(super) const CHUNK: usize = 64 * 1024;
 /// First buffer of a connection with nothing queued: small, so an idle
 /// connection's INFO or PONG costs little.
 const FIRST_CHUNK: usize = 1024;
-/// Most segments the writer hands to one vectored write.
-pub const MAX_WRITE_SEGMENTS: usize = 64;
+/// Most segments the writer hands to one vectored write: a spliced frame
+/// is two (its payload, and the CRLF before the next line), so 128 large
+/// messages at a time.
+pub const MAX_WRITE_SEGMENTS: usize = 256;
 /// Most bytes the writer takes at once: what it holds is no longer counted
 /// as pending, so this bounds what a slow consumer holds beyond
 /// `max_pending` (64 full buffers, as when segments were whole buffers).
-const MAX_TAKE: usize = MAX_WRITE_SEGMENTS * CHUNK;
+const MAX_TAKE: usize = 64 * CHUNK;
 /// Smallest payload queued by reference rather than copied: below it the
 /// copy costs less than the extra segment and refcount (16-byte messages
 /// keep the plain copy path); above it the copy is what a large message
 /// costs the server most of.
 pub const SPLICE_MIN: usize = 2048;
-/// A queue with this many segments waiting copies large payloads instead
-/// of referencing them: its subscriber is not keeping up, and each
-/// referenced payload keeps a publisher's whole read buffer (up to 64 KiB)
-/// alive until written.
-pub const MAX_SPLICE_QUEUE: usize = 32;
+/// Read-buffer memory a queue may hold beyond twice its pending bytes: a
+/// few of a busy publisher's 128 KiB buffers, however little of each it
+/// references.
+pub const PIN_SLACK: usize = 1024 * 1024;
+
+/// A publisher's read buffer, which payloads may be queued from by
+/// reference.
+#[derive(Debug, Clone)]
+pub struct ReadBuffer {
+    /// What was read.
+    pub bytes: Bytes,
+    /// The memory it holds (its capacity): what a queue that references
+    /// any of it keeps alive.
+    pub held: usize,
+}
+
+/// A queued segment and the read-buffer memory it is charged with.
+#[derive(Debug)]
+struct Segment {
+    bytes: Bytes,
+    /// A referenced payload's buffer's `held`, when the segment is the
+    /// first of the queue's run of payloads from that buffer; else 0.
+    pins: u32,
+}
 
 /// The queue, under the mutex.
 #[derive(Debug, Default)]
 struct State {
     /// Sealed bytes, oldest first: slices of this queue's buffers and, for
     /// large payloads, of publishers' read buffers.
-    segments: VecDeque<Bytes>,
+    segments: VecDeque<Segment>,
     /// The buffer publishers encode into; its bytes follow `segments`.
     tail: BytesMut,
-    /// Sum of the segments' and the tail's lengths.
-    queued: usize,
     closed: Option<CloseReason>,
+    /// Read-buffer memory the queued segments keep alive (the sum of their
+    /// `pins`; u32, with `last_pin` in what would be padding: a queue
+    /// that would pin more copies).
+    pinned: u32,
+    /// Which read buffer the last referenced payload came from (see
+    /// [`buffer_id`]): a payload from the same one pins nothing more. Off
+    /// by at most one buffer (the one whose charged segment the writer
+    /// took while later payloads from it wait), which [`PIN_SLACK`] covers.
+    last_pin: u16,
 }
 
 impl State {
@@ -74,9 +103,25 @@ impl State {
     /// keeps the rest of its buffer to write into.
     fn seal(&mut self) {
         if !self.tail.is_empty() {
-            let sealed = self.tail.split().freeze();
-            self.segments.push_back(sealed);
+            let bytes = self.tail.split().freeze();
+            self.segments.push_back(Segment { bytes, pins: 0 });
         }
+    }
+
+    /// What queuing a payload from `from` would add to `pinned`, or `None`
+    /// when it must be copied: past twice `pending` (with the payload)
+    /// plus [`PIN_SLACK`].
+    fn pin(&self, from: &ReadBuffer, payload: usize, pending: usize) -> Option<u32> {
+        if self.last_pin == buffer_id(from) {
+            return Some(0);
+        }
+        let pinned = self.pinned as usize + from.held;
+        let allowed = pending.saturating_add(payload).saturating_mul(2).saturating_add(PIN_SLACK);
+        if pinned > allowed {
+            return None;
+        }
+        u32::try_from(pinned).ok()?;
+        u32::try_from(from.held).ok()
     }
 
     /// The tail, with room for `size` more bytes without growing it.
@@ -102,7 +147,8 @@ impl State {
     fn drop_queue(&mut self) {
         self.segments = VecDeque::new();
         self.tail = BytesMut::new();
-        self.queued = 0;
+        self.pinned = 0;
+        self.last_pin = 0;
     }
 }
 
@@ -110,7 +156,8 @@ impl State {
 #[derive(Debug)]
 pub struct Outbound {
     state: Mutex<State>,
-    /// Mirror of the queued length, readable without the lock.
+    /// Sum of the segments' and the tail's lengths: changed only under
+    /// the lock, read without it.
     pending: AtomicUsize,
     /// Limit on `pending`.
     max_pending: usize,
@@ -135,6 +182,14 @@ pub enum Append {
     Closed,
     /// This append pushed it past max_pending: it is now closed as a slow consumer.
     SlowConsumer,
+}
+
+/// Which read buffer a payload came from: bits 12 to 27 of the address of
+/// its bytes (buffers that large start on a page), never 0 (`last_pin`'s
+/// none). Two buffers alike in them are at worst charged once too rarely,
+/// which [`PIN_SLACK`] covers.
+fn buffer_id(buffer: &ReadBuffer) -> u16 {
+    ((buffer.bytes.as_ptr() as usize >> 12) as u16).max(1)
 }
 
 /// `part` as a slice of `buffer`, when it lies within it (a message's
@@ -180,13 +235,15 @@ impl Outbound {
     }
 
     /// Appends a frame of three parts: the bytes `head` writes (at most
-    /// `size`), `payload`, then `trailer`. The payload is queued by
-    /// reference, not copied, unless [`MAX_SPLICE_QUEUE`] segments are
-    /// already waiting. Counted against `max_pending` as if copied.
+    /// `size`), `payload` (a slice of `from`), then `trailer`. The payload
+    /// is queued by reference, not copied, unless the queue would hold too
+    /// much read-buffer memory for its pending bytes (see [`PIN_SLACK`]).
+    /// Counted against `max_pending` as if copied.
     pub fn append_spliced(
         &self,
         size: usize,
         head: impl FnOnce(&mut BytesMut),
+        from: &ReadBuffer,
         payload: Bytes,
         trailer: &[u8],
     ) -> Append {
@@ -194,7 +251,7 @@ impl Outbound {
         if state.closed.is_some() {
             return Append::Closed;
         }
-        if state.segments.len() >= MAX_SPLICE_QUEUE {
+        let Some(pins) = state.pin(from, payload.len(), self.pending.load(Ordering::Relaxed)) else {
             let tail = state.room(size + payload.len() + trailer.len());
             let before = tail.len();
             head(tail);
@@ -202,7 +259,7 @@ impl Outbound {
             tail.extend_from_slice(trailer);
             let added = tail.len() - before;
             return self.count(state, added);
-        }
+        };
         // Room for the trailer too: after the seal it goes into the rest
         // of the same buffer.
         let tail = state.room(size + trailer.len());
@@ -210,7 +267,9 @@ impl Outbound {
         head(tail);
         let added = tail.len() - before + payload.len() + trailer.len();
         state.seal();
-        state.segments.push_back(payload);
+        state.segments.push_back(Segment { bytes: payload, pins });
+        state.pinned += pins;
+        state.last_pin = buffer_id(from);
         state.tail.extend_from_slice(trailer);
         self.count(state, added)
     }
@@ -219,8 +278,7 @@ impl Outbound {
     /// and the connection closed as a slow consumer.
     #[inline(always)]
     fn count(&self, mut state: MutexGuard<'_, State>, added: usize) -> Append {
-        state.queued += added;
-        let queued = state.queued;
+        let queued = self.pending.load(Ordering::Relaxed) + added;
         if queued > self.max_pending {
             state.drop_queue();
             state.closed = Some(CloseReason::SlowConsumerPending);
@@ -299,11 +357,14 @@ impl Outbound {
         let mut taken = 0;
         while taken < MAX_TAKE {
             let Some(segment) = state.segments.pop_front() else { break };
-            taken += segment.len();
-            batch.push_back(segment);
+            taken += segment.bytes.len();
+            state.pinned -= segment.pins;
+            batch.push_back(segment.bytes);
         }
-        state.queued -= taken;
-        self.pending.store(state.queued, Ordering::Release);
+        if state.pinned == 0 {
+            state.last_pin = 0;
+        }
+        self.pending.fetch_sub(taken, Ordering::Release);
         state.closed
     }
 
@@ -447,23 +508,30 @@ mod tests {
         assert_eq!(out.state.lock().tail.capacity(), FIRST_CHUNK);
     }
 
-    fn splice(out: &Outbound, head: &[u8], payload: &Bytes) -> Append {
-        out.append_spliced(head.len(), |b| b.extend_from_slice(head), payload.clone(), b"\r\n")
+    fn read_buffer(bytes: Vec<u8>) -> ReadBuffer {
+        let held = bytes.len();
+        ReadBuffer { bytes: Bytes::from(bytes), held }
+    }
+
+    fn splice(out: &Outbound, head: &[u8], from: &ReadBuffer, payload: &Bytes) -> Append {
+        out.append_spliced(head.len(), |b| b.extend_from_slice(head), from, payload.clone(), b"\r\n")
     }
 
     #[test]
     fn a_spliced_payload_is_referenced_not_copied_and_counted_in_full() {
         let out = Outbound::new(1 << 20);
-        let payload = Bytes::from(vec![b'p'; 8192]);
+        let from = read_buffer(vec![b'p'; 8192]);
+        let payload = from.bytes.clone();
         put(&out, b"PONG\r\n");
-        assert_eq!(splice(&out, b"MSG a 1 8192\r\n", &payload), Append::Queued);
-        assert_eq!(splice(&out, b"MSG a 1 8192\r\n", &payload), Append::Queued);
+        assert_eq!(splice(&out, b"MSG a 1 8192\r\n", &from, &payload), Append::Queued);
+        assert_eq!(splice(&out, b"MSG a 1 8192\r\n", &from, &payload), Append::Queued);
         put(&out, b"PING\r\n");
         let frame = 14 + 8192 + 2;
         assert_eq!(out.pending(), 6 + 2 * frame + 6);
+        assert_eq!(out.state.lock().pinned, 8192, "one buffer, charged once");
         let mut batch = VecDeque::new();
         out.take(&mut batch);
-        assert_eq!(out.pending(), 0);
+        assert_eq!((out.pending(), out.state.lock().pinned), (0, 0));
         let lens: Vec<usize> = batch.iter().map(Bytes::len).collect();
         assert_eq!(lens, [6 + 14, 8192, 2 + 14, 8192, 2 + 6], "line, payload, CRLF + line, payload, CRLF + PING");
         assert!(batch.iter().filter(|s| s.len() == 8192).all(|s| s.as_ptr() == payload.as_ptr()));
@@ -479,23 +547,30 @@ mod tests {
     }
 
     #[test]
-    fn a_long_queue_copies_payloads_and_its_slow_consumer_lets_go_of_them() {
-        let payload = Bytes::from(vec![b'p'; 4096]);
-        let out = Outbound::new(MAX_SPLICE_QUEUE * 5000);
-        for _ in 0..MAX_SPLICE_QUEUE {
-            assert_eq!(splice(&out, b"M\r\n", &payload), Append::Queued);
+    fn small_parts_of_many_buffers_are_copied_past_the_slack() {
+        // Each payload is 4 KiB of its own 256 KiB buffer: referencing them
+        // all would hold 64 times the pending bytes.
+        let out = Outbound::new(64 * 1024 * 1024);
+        let buffers: Vec<ReadBuffer> = (0..40).map(|_| read_buffer(vec![b'p'; 256 * 1024])).collect();
+        for from in &buffers {
+            assert_eq!(splice(&out, b"M\r\n", from, &from.bytes.slice(..4096)), Append::Queued);
         }
-        let references =
-            |out: &Outbound| out.state.lock().segments.iter().filter(|s| s.as_ptr() == payload.as_ptr()).count();
-        let before = references(&out);
-        assert!(out.state.lock().segments.len() >= MAX_SPLICE_QUEUE);
-        assert!(before < MAX_SPLICE_QUEUE, "the queue filled up with references");
-        splice(&out, b"M\r\n", &payload);
-        assert_eq!(references(&out), before, "copied");
-        assert!(!payload.is_unique());
-        while splice(&out, b"M\r\n", &payload) == Append::Queued {}
+        let state = out.state.lock();
+        let referenced =
+            state.segments.iter().filter(|s| buffers.iter().any(|b| b.bytes.as_ptr() == s.bytes.as_ptr())).count();
+        assert!((1..40).contains(&referenced), "{referenced} referenced");
+        assert!(state.pinned as usize <= 2 * out.pending() + PIN_SLACK);
+        assert_eq!(state.pinned as usize, referenced * 256 * 1024);
+    }
+
+    #[test]
+    fn a_slow_consumer_lets_go_of_what_it_referenced() {
+        let from = read_buffer(vec![b'p'; 4096]);
+        let out = Outbound::new(100_000);
+        while splice(&out, b"M\r\n", &from, &from.bytes) == Append::Queued {}
         assert_eq!(out.closed(), Some(CloseReason::SlowConsumerPending));
-        assert!(payload.is_unique(), "a dropped queue holds no reference");
+        assert_eq!(out.state.lock().pinned, 0);
+        assert!(from.bytes.is_unique(), "a dropped queue holds no reference");
     }
 
     #[test]
@@ -538,7 +613,7 @@ mod tests {
             #[test]
             fn bytes_out_are_bytes_in(steps in prop::collection::vec(step(), 1..60)) {
                 let out = Outbound::new(usize::MAX / 2);
-                let buffer = Bytes::from((0..40_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+                let buffer = read_buffer((0..40_000u32).map(|i| (i % 251) as u8).collect());
                 let (mut want, mut got) = (Vec::new(), Vec::new());
                 let mut batch = VecDeque::new();
                 for (n, step) in steps.into_iter().enumerate() {
@@ -551,8 +626,8 @@ mod tests {
                         }
                         Step::Splice(head, len) => {
                             let head = vec![mark; head];
-                            let payload = buffer.slice(n..n + len);
-                            prop_assert_eq!(splice(&out, &head, &payload), Append::Queued);
+                            let payload = buffer.bytes.slice(n..n + len);
+                            prop_assert_eq!(splice(&out, &head, &buffer, &payload), Append::Queued);
                             want.extend_from_slice(&head);
                             want.extend_from_slice(&payload);
                             want.extend_from_slice(b"\r\n");
@@ -564,6 +639,8 @@ mod tests {
                         }
                     }
                     prop_assert_eq!(out.pending(), want.len() - got.len());
+                    let pinned = out.state.lock().pinned;
+                    prop_assert!(pinned == 0 || pinned as usize == buffer.held, "{} pinned", pinned);
                 }
                 got.extend(out.drain());
                 prop_assert_eq!(out.pending(), 0);

@@ -19,13 +19,14 @@ use std::sync::Arc;
 use std::task::{ready, Poll};
 use std::time::SystemTime;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf, ReadHalf};
 use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout, Instant};
 
+use super::lent::Spares;
 use super::writer::{write_loop, CLOSE_FLUSH};
-use crate::broker::{stall_behind, stopping, Client, CloseReason, SPLICE_MIN};
+use crate::broker::{stall_behind, stopping, Client, CloseReason, ReadBuffer, SPLICE_MIN};
 
 /// Read size after a quiet spell (read into the stack, see `read_some`).
 const READ_START: usize = 512;
@@ -69,8 +70,8 @@ pub(crate) trait Protocol {
     /// [`Protocol::receive`] of a batch in a refcounted buffer: a protocol
     /// may queue large payloads from it to subscribers by reference
     /// rather than copy them. By default it copies as `receive` does.
-    fn receive_shared(&mut self, buf: &Bytes, now: Instant) -> Received<Self::Login> {
-        self.receive(buf, now)
+    fn receive_shared(&mut self, buf: &ReadBuffer, now: Instant) -> Received<Self::Login> {
+        self.receive(&buf.bytes, now)
     }
     /// The answer to the last [`Event::Authenticate`].
     fn authenticated(&mut self, verdict: Self::Verdict) -> Result<(), CloseReason>;
@@ -137,6 +138,8 @@ where
     let Signals { mut shutdown, mut reconfigured, .. } = signals;
     let client = protocol.client().clone();
     let mut buf = BytesMut::new();
+    // Read buffers that came back from subscribers' queues (see `receive_shared`).
+    let mut spares = None;
     // Bytes the buffer must hold before the next op can complete.
     let mut need: usize = 1;
     // Read size: doubles while reads fill it, halves when they do not.
@@ -171,7 +174,7 @@ where
                     }
                 }
                 if held.is_some_and(|until| until <= now) {
-                    match handle_buffer(protocol, authority, &mut buf).await {
+                    match handle_buffer(protocol, authority, &mut buf, &mut spares).await {
                         Ok(next) => (need, held) = next,
                         Err(reason) => return reason,
                     }
@@ -186,7 +189,7 @@ where
                     Ok(_) => {}
                 }
                 client.touch(SystemTime::now());
-                match handle_buffer(protocol, authority, &mut buf).await {
+                match handle_buffer(protocol, authority, &mut buf, &mut spares).await {
                     Ok(next) => (need, held) = next,
                     Err(reason) => return reason,
                 }
@@ -195,6 +198,7 @@ where
                     // (idle connections are most of a big server's memory);
                     // a busy one keeps its buffer.
                     buf = BytesMut::new();
+                    spares = None;
                 }
             }
         }
@@ -233,6 +237,7 @@ async fn handle_buffer<P, A>(
     protocol: &mut P,
     authority: &A,
     buf: &mut BytesMut,
+    spares: &mut Option<Arc<Spares>>,
 ) -> Result<(usize, Option<Instant>), CloseReason>
 where
     P: Protocol,
@@ -240,7 +245,7 @@ where
 {
     loop {
         let received = if buf.len() >= SPLICE_MIN {
-            receive_shared(protocol, buf)
+            receive_shared(protocol, buf, spares.get_or_insert_with(Default::default))
         } else {
             let received = protocol.receive(buf, Instant::now());
             buf.advance(received.used);
@@ -271,28 +276,18 @@ where
     }
 }
 
-/// Hands a batch that may carry a large payload to the protocol in a
-/// refcounted buffer (without a copy: `freeze` keeps the allocation), so
-/// subscribers' queues can reference payloads in it. What the protocol did
-/// not use stays in `buf`: in the same buffer when no queue kept a
-/// reference, else copied to a new one, the old one living on until the
-/// queues have written what they reference.
-fn receive_shared<P: Protocol>(protocol: &mut P, buf: &mut BytesMut) -> Received<P::Login> {
-    let frozen = std::mem::take(buf).freeze();
-    let received = protocol.receive_shared(&frozen, Instant::now());
-    *buf = match frozen.try_into_mut() {
-        Ok(mut unshared) => {
-            unshared.advance(received.used);
-            unshared
-        }
-        Err(frozen) => {
-            let rest = frozen.get(received.used..).unwrap_or_default();
-            // Room for the rest of the op that is in it and a full read after.
-            let mut fresh = BytesMut::with_capacity(rest.len().max(received.need) + READ_MAX_CHUNK);
-            fresh.extend_from_slice(rest);
-            fresh
-        }
-    };
+/// Hands a batch that may carry a large payload to the protocol as a
+/// refcounted buffer lent out from `spares` (see [`super::lent`]), so
+/// subscribers' queues can reference payloads in it; what the protocol did
+/// not use is copied to the front of the next buffer (as reading into the
+/// same one again would move it there too).
+fn receive_shared<P: Protocol>(protocol: &mut P, buf: &mut BytesMut, spares: &Arc<Spares>) -> Received<P::Login> {
+    let lent = spares.lend(std::mem::take(buf));
+    let received = protocol.receive_shared(&lent, Instant::now());
+    let rest = lent.bytes.get(received.used..).unwrap_or_default();
+    // Room for the rest of the op that is in it and a full read after.
+    *buf = spares.take(rest.len().max(received.need) + READ_MAX_CHUNK);
+    buf.extend_from_slice(rest);
     received
 }
 

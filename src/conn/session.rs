@@ -17,7 +17,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -26,7 +25,7 @@ use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate,
 use crate::broker::rate::Throttle;
 use crate::broker::{
     mapped, Account, Append, Broker, BudgetKind, Client, CloseReason, Fanout, Mapper, Message, Origin, Presented,
-    ServerEvent, Subscription, Trace, Unroutable,
+    ReadBuffer, ServerEvent, Subscription, Trace, Unroutable,
 };
 use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDecision};
 use crate::proto::msg_trace;
@@ -337,11 +336,11 @@ impl Session {
 
     /// [`Session::receive`] of a batch in a refcounted buffer: large
     /// payloads in it are queued to subscribers by reference, not copied.
-    pub(super) fn receive_shared(&mut self, buf: &Bytes, now: Instant) -> Received {
-        self.receive_from(buf, Some(buf), now)
+    pub(super) fn receive_shared(&mut self, buf: &ReadBuffer, now: Instant) -> Received {
+        self.receive_from(&buf.bytes, Some(buf), now)
     }
 
-    fn receive_from(&mut self, buf: &[u8], shared: Option<&Bytes>, now: Instant) -> Received {
+    fn receive_from(&mut self, buf: &[u8], shared: Option<&ReadBuffer>, now: Instant) -> Received {
         if self.gate.generation() != self.generation {
             // A reload completed: nothing more is handled under the old rules.
             if let Err(reason) = self.reload() {
@@ -442,7 +441,7 @@ impl Session {
         }
     }
 
-    fn handle(&mut self, op: Op<'_>, shared: Option<&Bytes>, now: Instant) -> Result<(), Event> {
+    fn handle(&mut self, op: Op<'_>, shared: Option<&ReadBuffer>, now: Instant) -> Result<(), Event> {
         if !self.is_established() && !matches!(op, Op::Connect(_)) {
             return Err(Event::Close(self.fail(ProtoError::AuthorizationViolation)));
         }
@@ -630,7 +629,7 @@ impl Session {
     }
 
     /// Publishes a PUB or HPUB; `shared`: the buffer it was read into, if refcounted.
-    fn publish(&mut self, publish: Publish<'_>, shared: Option<&Bytes>, now: Instant) -> Result<(), CloseReason> {
+    fn publish(&mut self, publish: Publish<'_>, shared: Option<&ReadBuffer>, now: Instant) -> Result<(), CloseReason> {
         self.batch_in.0 += 1;
         self.batch_in.1 += publish.message.len() as u64;
         if publish.header_len.is_some() && !self.flags.headers {
@@ -763,7 +762,7 @@ impl Session {
         &mut self,
         publish: Publish<'_>,
         mut trace: Option<Box<Trace>>,
-        shared: Option<&Bytes>,
+        shared: Option<&ReadBuffer>,
         now: Instant,
     ) -> Result<(), CloseReason> {
         let State::Established(established) = &mut self.state else {

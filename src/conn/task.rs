@@ -5,7 +5,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout, Instant};
 use tracing::{debug, info};
@@ -14,7 +13,7 @@ use super::driver::{drive, Authority, Protocol, Received, Signals};
 use super::session::{Login, Session};
 use super::writer::CLOSE_FLUSH;
 use crate::auth::{Gate, Verdict};
-use crate::broker::{wake_writers, Broker, Client, CloseReason, TlsMeta};
+use crate::broker::{wake_writers, Broker, Client, CloseReason, ReadBuffer, TlsMeta};
 use crate::proto::ProtoError;
 use crate::tls::PeerIdentity;
 
@@ -74,7 +73,7 @@ impl Protocol for Session {
         Session::receive(self, buf, now)
     }
 
-    fn receive_shared(&mut self, buf: &Bytes, now: Instant) -> Received<Box<Login>> {
+    fn receive_shared(&mut self, buf: &ReadBuffer, now: Instant) -> Received<Box<Login>> {
         Session::receive_shared(self, buf, now)
     }
 

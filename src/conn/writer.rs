@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::time::timeout;
 
@@ -19,29 +19,26 @@ const RELEASE_AFTER_IDLE: Duration = Duration::from_millis(500);
 pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 
 /// Writes every segment of `batch`, up to [`MAX_WRITE_SEGMENTS`] per
-/// syscall, then flushes.
-async fn write_segments<W: AsyncWrite + Unpin>(writer: &mut W, batch: &VecDeque<Bytes>) -> std::io::Result<()> {
-    // Position: segment index and bytes of it already written.
-    let (mut first, mut offset) = (0, 0);
+/// syscall, then flushes. Segments are let go of as soon as they are
+/// written: a payload referenced in a publisher's read buffer lets the
+/// publisher read into it again without waiting for the rest of the batch.
+async fn write_segments<W: AsyncWrite + Unpin>(writer: &mut W, batch: &mut VecDeque<Bytes>) -> std::io::Result<()> {
     loop {
-        while batch.get(first).is_some_and(|segment| segment.len() <= offset) {
-            first += 1;
-            offset = 0;
+        while batch.front().is_some_and(Bytes::is_empty) {
+            batch.pop_front();
         }
-        if first >= batch.len() {
+        if batch.is_empty() {
             break;
         }
         // The slices are built inside each poll, so the writer task's future
-        // does not carry an array of them (1 KiB per connection) while idle.
+        // does not carry an array of them (4 KiB per connection) while idle.
+        let segments = &*batch;
         let mut n = std::future::poll_fn(|cx| {
             let mut slices = [IoSlice::new(&[]); MAX_WRITE_SEGMENTS];
             let mut count = 0;
-            for (i, segment) in batch.iter().skip(first).take(MAX_WRITE_SEGMENTS).enumerate() {
-                let bytes = segment.get(if i == 0 { offset } else { 0 }..).unwrap_or_default();
-                if let (false, Some(slot)) = (bytes.is_empty(), slices.get_mut(count)) {
-                    *slot = IoSlice::new(bytes);
-                    count += 1;
-                }
+            for (slot, segment) in slices.iter_mut().zip(segments.iter().filter(|s| !s.is_empty())) {
+                *slot = IoSlice::new(segment);
+                count += 1;
             }
             Pin::new(&mut *writer).poll_write_vectored(cx, slices.get(..count).unwrap_or_default())
         })
@@ -50,15 +47,13 @@ async fn write_segments<W: AsyncWrite + Unpin>(writer: &mut W, batch: &VecDeque<
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         // Step past what was written.
-        while let Some(segment) = batch.get(first) {
-            let left = segment.len() - offset;
-            if n < left {
-                offset += n;
+        while let Some(segment) = batch.front_mut() {
+            if n < segment.len() {
+                segment.advance(n);
                 break;
             }
-            n -= left;
-            first += 1;
-            offset = 0;
+            n -= segment.len();
+            batch.pop_front();
         }
     }
     // A TLS stream reports plaintext as written once its session took it,
@@ -75,7 +70,7 @@ pub async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHal
         let closing = out.take(&mut batch);
         if !batch.is_empty() {
             let written = tokio::select! {
-                written = timeout(deadline, write_segments(&mut writer, &batch)) => written,
+                written = timeout(deadline, write_segments(&mut writer, &mut batch)) => written,
                 _ = out.abort.notified() => break,
             };
             match written {
@@ -161,7 +156,9 @@ mod tests {
         let want: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
         for per_call in [1, 999, 4096, usize::MAX] {
             let mut writer = Holding { per_call: vec![per_call], calls: 0, held: Vec::new(), sent: Vec::new() };
-            write_segments(&mut writer, &batch).await.unwrap();
+            let mut taken = batch.clone();
+            write_segments(&mut writer, &mut taken).await.unwrap();
+            assert!(taken.is_empty(), "written segments are let go of");
             assert!(writer.held.is_empty(), "bytes left in the stream's buffer (per_call {per_call})");
             assert_eq!(writer.sent, want, "per_call {per_call}");
         }
@@ -176,7 +173,7 @@ mod tests {
             .collect();
         let want: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
         let mut writer = Holding { per_call: vec![usize::MAX], calls: 0, held: Vec::new(), sent: Vec::new() };
-        write_segments(&mut writer, &batch).await.unwrap();
+        write_segments(&mut writer, &mut batch.clone()).await.unwrap();
         assert_eq!(writer.sent, want);
         assert_eq!(writer.calls, 300usize.div_ceil(MAX_WRITE_SEGMENTS));
     }
@@ -202,7 +199,7 @@ mod tests {
                 let want: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
                 let mut writer = Holding { per_call, calls: 0, held: Vec::new(), sent: Vec::new() };
                 let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-                runtime.block_on(write_segments(&mut writer, &batch)).unwrap();
+                runtime.block_on(write_segments(&mut writer, &mut batch.clone())).unwrap();
                 prop_assert!(writer.sent == want);
             }
         }
