@@ -690,13 +690,7 @@ impl Session {
         if self.flags.verbose {
             self.client.send(OK);
         }
-        let msg = Message {
-            subject,
-            reply: publish.reply,
-            header_len: publish.header_len,
-            message: publish.message,
-            buffer: shared,
-        };
+        let msg = delivered(subject, &publish, shared);
         let origin = Origin::Client { id: self.client.id, echo: self.flags.echo };
         let delivered = self.fanout.publish(&self.broker, &established.account, &msg, origin, now.into_std());
         if delivered == 0 && self.flags.no_responders {
@@ -793,13 +787,7 @@ impl Session {
         if self.flags.verbose {
             self.client.send(OK);
         }
-        let msg = Message {
-            subject,
-            reply: publish.reply,
-            header_len: publish.header_len,
-            message: publish.message,
-            buffer: shared,
-        };
+        let msg = delivered(subject, &publish, shared);
         let origin = Origin::Client { id: self.client.id, echo: self.flags.echo };
         self.fanout.trace = trace;
         let delivered = self.fanout.publish(&self.broker, &established.account, &msg, origin, now.into_std());
@@ -1027,6 +1015,13 @@ fn refusal(violation: PublishViolation, subject: &[u8], reply: Option<&[u8]>) ->
 fn claimed(opts: &ConnectOptions) -> Option<String> {
     opts.user.clone().or_else(|| opts.nkey.clone())
 }
+
+/// What a publish delivers under `subject` (its subject, mapped); `buffer`:
+/// the refcounted read buffer it was parsed from, if any.
+fn delivered<'a>(subject: &'a [u8], publish: &Publish<'a>, buffer: Option<&'a ReadBuffer>) -> Message<'a> {
+    Message { subject, reply: publish.reply, header_len: publish.header_len, message: publish.message, buffer }
+}
+
 #[cfg(test)]
 mod tests;
 
