@@ -174,7 +174,7 @@ where
                     }
                 }
                 if held.is_some_and(|until| until <= now) {
-                    match handle_buffer(protocol, authority, &mut buf, &mut spares).await {
+                    match handle_buffer(protocol, authority, &mut buf, &mut spares, chunk).await {
                         Ok(next) => (need, held) = next,
                         Err(reason) => return reason,
                     }
@@ -189,7 +189,7 @@ where
                     Ok(_) => {}
                 }
                 client.touch(SystemTime::now());
-                match handle_buffer(protocol, authority, &mut buf, &mut spares).await {
+                match handle_buffer(protocol, authority, &mut buf, &mut spares, chunk).await {
                     Ok(next) => (need, held) = next,
                     Err(reason) => return reason,
                 }
@@ -232,12 +232,15 @@ fn read_some<'a, S: AsyncRead>(
 /// Handles everything complete in `buf`, pausing at credentials that must
 /// be checked. Returns how many bytes the buffer must hold for the next
 /// op and, for a peer over its rate, until when nothing is read; or why
-/// the connection closes.
+/// the connection closes. A batch of [`SPLICE_MIN`] bytes or more is lent
+/// out (see `receive_shared`); `chunk` is the read size, which the buffer
+/// that replaces it has room for.
 async fn handle_buffer<P, A>(
     protocol: &mut P,
     authority: &A,
     buf: &mut BytesMut,
     spares: &mut Option<Arc<Spares>>,
+    chunk: usize,
 ) -> Result<(usize, Option<Instant>), CloseReason>
 where
     P: Protocol,
@@ -245,7 +248,7 @@ where
 {
     loop {
         let received = if buf.len() >= SPLICE_MIN {
-            receive_shared(protocol, buf, spares.get_or_insert_with(Default::default))
+            receive_shared(protocol, buf, spares.get_or_insert_with(Default::default), chunk)
         } else {
             let received = protocol.receive(buf, Instant::now());
             buf.advance(received.used);
@@ -280,13 +283,18 @@ where
 /// refcounted buffer lent out from `spares` (see [`super::lent`]), so
 /// subscribers' queues can reference payloads in it; what the protocol did
 /// not use is copied to the front of the next buffer (as reading into the
-/// same one again would move it there too).
-fn receive_shared<P: Protocol>(protocol: &mut P, buf: &mut BytesMut, spares: &Arc<Spares>) -> Received<P::Login> {
+/// same one again would move it there too), which has room for it and a
+/// read of `chunk` bytes (the read loop's current read size).
+fn receive_shared<P: Protocol>(
+    protocol: &mut P,
+    buf: &mut BytesMut,
+    spares: &Arc<Spares>,
+    chunk: usize,
+) -> Received<P::Login> {
     let lent = spares.lend(std::mem::take(buf));
     let received = protocol.receive_shared(&lent, Instant::now());
     let rest = lent.bytes.get(received.used..).unwrap_or_default();
-    // Room for the rest of the op that is in it and a full read after.
-    *buf = spares.take(rest.len().max(received.need) + READ_MAX_CHUNK);
+    *buf = spares.take(rest.len().max(received.need) + chunk);
     buf.extend_from_slice(rest);
     received
 }
