@@ -19,10 +19,14 @@ const RELEASE_AFTER_IDLE: Duration = Duration::from_millis(500);
 pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 
 /// Writes every segment of `batch`, up to [`MAX_WRITE_SEGMENTS`] per
-/// syscall, then flushes. Segments are let go of as soon as they are
-/// written: a payload referenced in a publisher's read buffer lets the
+/// syscall, then flushes. Segments are handed to `written` as soon as they
+/// are written: a payload referenced in a publisher's read buffer lets the
 /// publisher read into it again without waiting for the rest of the batch.
-async fn write_segments<W: AsyncWrite + Unpin>(writer: &mut W, batch: &mut VecDeque<Bytes>) -> std::io::Result<()> {
+async fn write_segments<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &mut VecDeque<Bytes>,
+    mut written: impl FnMut(Bytes),
+) -> std::io::Result<()> {
     loop {
         while batch.front().is_some_and(Bytes::is_empty) {
             batch.pop_front();
@@ -53,7 +57,7 @@ async fn write_segments<W: AsyncWrite + Unpin>(writer: &mut W, batch: &mut VecDe
                 break;
             }
             n -= segment.len();
-            batch.pop_front();
+            written(batch.pop_front().unwrap_or_default());
         }
     }
     // A TLS stream reports plaintext as written once its session took it,
@@ -70,7 +74,7 @@ pub async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHal
         let closing = out.take(&mut batch);
         if !batch.is_empty() {
             let written = tokio::select! {
-                written = timeout(deadline, write_segments(&mut writer, &mut batch)) => written,
+                written = timeout(deadline, write_segments(&mut writer, &mut batch, |segment| out.give_back(segment))) => written,
                 _ = out.abort.notified() => break,
             };
             match written {
@@ -157,7 +161,7 @@ mod tests {
         for per_call in [1, 999, 4096, usize::MAX] {
             let mut writer = Holding { per_call: vec![per_call], calls: 0, held: Vec::new(), sent: Vec::new() };
             let mut taken = batch.clone();
-            write_segments(&mut writer, &mut taken).await.unwrap();
+            write_segments(&mut writer, &mut taken, drop).await.unwrap();
             assert!(taken.is_empty(), "written segments are let go of");
             assert!(writer.held.is_empty(), "bytes left in the stream's buffer (per_call {per_call})");
             assert_eq!(writer.sent, want, "per_call {per_call}");
@@ -173,7 +177,7 @@ mod tests {
             .collect();
         let want: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
         let mut writer = Holding { per_call: vec![usize::MAX], calls: 0, held: Vec::new(), sent: Vec::new() };
-        write_segments(&mut writer, &mut batch.clone()).await.unwrap();
+        write_segments(&mut writer, &mut batch.clone(), drop).await.unwrap();
         assert_eq!(writer.sent, want);
         assert_eq!(writer.calls, 300usize.div_ceil(MAX_WRITE_SEGMENTS));
     }
@@ -199,7 +203,7 @@ mod tests {
                 let want: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
                 let mut writer = Holding { per_call, calls: 0, held: Vec::new(), sent: Vec::new() };
                 let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-                runtime.block_on(write_segments(&mut writer, &mut batch.clone())).unwrap();
+                runtime.block_on(write_segments(&mut writer, &mut batch.clone(), drop)).unwrap();
                 prop_assert!(writer.sent == want);
             }
         }
