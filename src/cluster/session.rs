@@ -471,6 +471,8 @@ impl RouteSession {
                 self.remote_unsub(account, subject, queue);
                 Ok(())
             }
+            // Only the gateway dialect has it.
+            RouteOp::Account { .. } => Ok(()),
             RouteOp::Msg(msg) => {
                 if self.link().is_none() {
                     return refused(self, Refusal::MessageBeforeHandshake);

@@ -392,6 +392,8 @@ impl LeafSession {
                 Ok(())
             }
             RouteOp::Msg(msg) => self.leaf_msg(&msg, now),
+            // Only the gateway dialect has it.
+            RouteOp::Account { .. } => Ok(()),
         }
     }
 

@@ -20,6 +20,7 @@
 //! weight]`, `LS- subject [queue]`, `LMSG subject ...`, `HMSG subject ...`.
 
 mod encode;
+pub mod gateway;
 mod leaf;
 mod parse;
 
