@@ -45,7 +45,7 @@ use crate::auth::{Guard, RefusalReason};
 use crate::broker::{Broker, InterestObserver, Subscription, Via};
 use crate::config::ClusterOptions;
 use crate::proto::route::{json_line, rs_minus, rs_plus, InterestTo, RouteConnect, RouteInfo};
-use credentials::RouteCredentials;
+pub(crate) use credentials::RouteCredentials;
 use session::RouteLogin;
 
 pub use limits::{
@@ -296,7 +296,7 @@ pub(crate) struct RouteTls {
     /// Handshake deadline.
     pub(crate) timeout: std::time::Duration,
     /// What it presents, for logs and monitoring.
-    certificates: Vec<crate::tls::CertInfo>,
+    pub(crate) certificates: Vec<crate::tls::CertInfo>,
 }
 
 impl std::fmt::Debug for RouteTls {
@@ -308,13 +308,22 @@ impl std::fmt::Debug for RouteTls {
 /// Loads route TLS: the server side requires and verifies the peer's
 /// certificate, the client side verifies the peer against `ca_file`.
 pub(crate) fn route_tls(opts: &ClusterOptions) -> Result<Option<RouteTls>, ClusterError> {
-    let Some(tls) = &opts.tls else { return Ok(None) };
+    peer_tls(opts.tls.as_ref(), "route").map_err(ClusterError::Tls)
+}
+
+/// TLS between servers (`what`: routes, gateways), verified both ways
+/// against `ca_file`.
+pub(crate) fn peer_tls(
+    tls: Option<&crate::config::TlsOptions>,
+    what: &str,
+) -> Result<Option<RouteTls>, crate::tls::TlsError> {
+    let Some(tls) = tls else { return Ok(None) };
     if tls.ca_file.is_none() {
-        return Err(ClusterError::Tls(crate::tls::TlsError::Config("route TLS needs ca_file to verify peers".into())));
+        return Err(crate::tls::TlsError::Config(format!("{what} TLS needs ca_file to verify peers")));
     }
     let server_opts = crate::config::TlsOptions { verify: true, ..tls.clone() };
-    let server = crate::tls::load_server_config(&server_opts).map_err(ClusterError::Tls)?;
-    let client = crate::tls::load_client_config(tls).map_err(ClusterError::Tls)?;
+    let server = crate::tls::load_server_config(&server_opts)?;
+    let client = crate::tls::load_client_config(tls)?;
     Ok(Some(RouteTls {
         acceptor: tokio_rustls::TlsAcceptor::from(server.config),
         connector: tokio_rustls::TlsConnector::from(client),
@@ -562,6 +571,14 @@ impl Cluster {
             return peer.pinned.get(account);
         }
         peer.pool.get(pool_index(self.pool_size(), account))?.as_ref()
+    }
+
+    /// The connection carrying `account` to the peer whose server id
+    /// `is` picks (a reply routed back across a gateway to that server).
+    pub(crate) fn route_to(&self, is: impl Fn(&str) -> bool, account: &str) -> Option<Arc<crate::broker::Client>> {
+        let routes = self.routes.lock();
+        let peer = routes.iter().find(|(id, _)| is(id)).map(|(_, p)| p)?;
+        self.link_for(peer, account).map(|l| l.client.clone())
     }
 
     /// Sends each peer an interest line for `account` on the connection
