@@ -1,0 +1,335 @@
+//! Gateways with code we did not write: warden clusters joined to each
+//! other and to nats-server 2.9.10 (Debian) and 2.15.1 (PyPI) clusters,
+//! async-nats clients on both sides; and raw connections to the gateway
+//! port that may not join.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::peers::{eventually, free_port, nats_server_2_15, nats_server_2_9, spawn_nats_server};
+use common::{options_from, start, within, Raw};
+use futures::StreamExt;
+use warden::server::Server;
+
+const GW_USER: &str = "gw";
+const GW_PASS: &str = "gw-s3cret-pass";
+
+/// The reference server, or a skip (a failure under `CI=true`).
+fn reference(found: Option<PathBuf>, what: &str) -> Option<PathBuf> {
+    common::deps::require(found, what, "scripts/test.sh installs both reference servers")
+}
+
+/// A `gateway {}` block for cluster `name` listening on `port` and dialling
+/// `others` (name, gateway port).
+fn gateway_block(name: &str, port: u16, others: &[(&str, u16)]) -> String {
+    let remotes: Vec<String> = others
+        .iter()
+        .map(|(n, p)| format!("{{ name: {n}, urls: [\"nats://{GW_USER}:{GW_PASS}@127.0.0.1:{p}\"] }}"))
+        .collect();
+    format!(
+        "gateway {{ name: {name}, listen: \"127.0.0.1:{port}\", authorization {{ user: {GW_USER}, password: \
+         \"{GW_PASS}\" }}, gateways = [ {} ] }}\n",
+        remotes.join(", ")
+    )
+}
+
+async fn connect(url: &str) -> async_nats::Client {
+    within(async {
+        loop {
+            if let Ok(client) = async_nats::connect(url).await {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
+/// Waits until `sub` (on the other side) receives what `publisher` sends
+/// on `subject`: interest crosses the gateway asynchronously.
+async fn until_received(publisher: &async_nats::Client, subject: &str, sub: &mut async_nats::Subscriber) {
+    common::peers::probe_until_received(publisher, subject, sub).await;
+}
+
+/// Answers every request on `subject` with `prefix` + the request.
+async fn responder(client: &async_nats::Client, subject: &str, prefix: &'static str) {
+    let mut sub = client.subscribe(subject.to_owned()).await.unwrap();
+    client.flush().await.unwrap();
+    let client = client.clone();
+    tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            let Some(reply) = m.reply else { continue };
+            let mut answer = prefix.as_bytes().to_vec();
+            answer.extend_from_slice(&m.payload);
+            client.publish(reply, answer.into()).await.unwrap();
+        }
+    });
+}
+
+/// Sends requests until one is answered (the responder's interest is still
+/// on its way at first), then checks `n` more are.
+async fn requests_answered(requester: &async_nats::Client, subject: &str, prefix: &str, n: usize) {
+    within(async {
+        loop {
+            let asked = tokio::time::timeout(Duration::from_millis(500), requester.request(subject.to_owned(), "0".into()));
+            if let Ok(Ok(_)) = asked.await {
+                break;
+            }
+        }
+    })
+    .await;
+    for i in 0..n {
+        let answer = within(requester.request(subject.to_owned(), i.to_string().into())).await.unwrap();
+        assert_eq!(answer.payload, Bytes::from(format!("{prefix}{i}")), "request {i} on {subject}");
+    }
+}
+
+/// Counts what `sub` receives until `n` arrived or `quiet` passed with nothing.
+async fn drain(sub: &mut async_nats::Subscriber, quiet: Duration) -> usize {
+    let mut n = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(quiet, sub.next()).await {
+        n += 1;
+    }
+    n
+}
+
+/// Two sides (clients of two clusters) exchange plain messages, headers,
+/// requests both ways and queue-group messages: each message once.
+async fn exchange(a: &async_nats::Client, b: &async_nats::Client) {
+    // Plain messages with headers, both ways.
+    let mut on_b = b.subscribe("east.>").await.unwrap();
+    b.flush().await.unwrap();
+    until_received(a, "east.probe", &mut on_b).await;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("X-Trace", "abc");
+    a.publish_with_headers("east.h", headers, "with headers".into()).await.unwrap();
+    a.flush().await.unwrap();
+    let got = within(async {
+        loop {
+            let m = on_b.next().await.unwrap();
+            if m.subject.as_str() == "east.h" {
+                return m;
+            }
+        }
+    })
+    .await;
+    assert_eq!(got.headers.as_ref().and_then(|h| h.get("X-Trace")).map(|v| v.as_str()), Some("abc"));
+    assert_eq!(got.payload, Bytes::from("with headers"));
+    let mut on_a = a.subscribe("west.>").await.unwrap();
+    a.flush().await.unwrap();
+    until_received(b, "west.probe", &mut on_a).await;
+
+    // Requests both ways: the answer comes back to the requester's server.
+    responder(b, "svc.east", "east:").await;
+    responder(a, "svc.west", "west:").await;
+    requests_answered(a, "svc.east", "east:", 5).await;
+    requests_answered(b, "svc.west", "west:", 5).await;
+
+    // A queue group only on b's side: every message from a served once.
+    let mut q1 = b.queue_subscribe("work", "g".into()).await.unwrap();
+    let mut q2 = b.queue_subscribe("work", "g".into()).await.unwrap();
+    b.flush().await.unwrap();
+    let mut plain = b.subscribe("work").await.unwrap();
+    b.flush().await.unwrap();
+    until_received(a, "work", &mut plain).await;
+    // The probes may have gone to either member: drain them first.
+    drain(&mut q1, Duration::from_millis(300)).await;
+    drain(&mut q2, Duration::from_millis(300)).await;
+    drain(&mut plain, Duration::from_millis(300)).await;
+    for i in 0..100 {
+        a.publish("work", i.to_string().into()).await.unwrap();
+    }
+    a.flush().await.unwrap();
+    let quiet = Duration::from_millis(500);
+    let (n1, n2) = (drain(&mut q1, quiet).await, drain(&mut q2, quiet).await);
+    assert_eq!(n1 + n2, 100, "each message to one member of the group ({n1} + {n2})");
+    assert_eq!(drain(&mut plain, quiet).await, 100, "and to the plain subscriber once");
+
+    // A member on a's side too: a's messages stay on its side.
+    let mut local = a.queue_subscribe("work", "g".into()).await.unwrap();
+    a.flush().await.unwrap();
+    for i in 0..50 {
+        a.publish("work", i.to_string().into()).await.unwrap();
+    }
+    a.flush().await.unwrap();
+    assert_eq!(drain(&mut local, quiet).await, 50, "the local member takes them all");
+    assert_eq!(drain(&mut q1, quiet).await + drain(&mut q2, quiet).await, 0, "none crosses the gateway");
+}
+
+fn warden_cluster(name: &str, port: u16, others: &[(&str, u16)], extra: &str) -> warden::config::Options {
+    options_from(&format!("{}{extra}", gateway_block(name, port, others)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_warden_clusters_exchange_messages_requests_headers_and_queue_groups() {
+    let (pa, pb) = (free_port(), free_port());
+    let a = start(warden_cluster("A", pa, &[("B", pb)], "")).await;
+    let b = start(warden_cluster("B", pb, &[("A", pa)], "")).await;
+    let (ca, cb) = (connect(&common::url(&a)).await, connect(&common::url(&b)).await);
+    exchange(&ca, &cb).await;
+    let links = a.gateways().unwrap().links();
+    assert_eq!(links.len(), 2, "one outbound and one inbound link: {links:?}");
+    assert!(links.iter().all(|l| l.name == "B" && l.configured));
+}
+
+/// Two servers per cluster, routed; the subscriber and responder on the
+/// server of the other cluster that the requester's server did not dial
+/// (or did): the answer comes back to the server that asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_of_two_servers_each_route_answers_back_to_the_server_that_asked() {
+    let (ga1, ga2, gb1, gb2) = (free_port(), free_port(), free_port(), free_port());
+    let (ra1, rb1) = (free_port(), free_port());
+    let cluster = |name: &str, port: u16, seed: Option<u16>| {
+        let routes = seed.map(|p| format!("routes: [\"nats-route://127.0.0.1:{p}\"], ")).unwrap_or_default();
+        format!(
+            "cluster {{ name: {name}, listen: \"127.0.0.1:{port}\", {routes}insecure_allow_unauthenticated_routes: \
+             true }}\n"
+        )
+    };
+    let a1 = start(warden_cluster("A", ga1, &[("B", gb1)], &cluster("A", ra1, None))).await;
+    let a2 = start(warden_cluster("A", ga2, &[("B", gb2)], &cluster("A", free_port(), Some(ra1)))).await;
+    let b1 = start(warden_cluster("B", gb1, &[("A", ga2)], &cluster("B", rb1, None))).await;
+    let b2 = start(warden_cluster("B", gb2, &[("A", ga1)], &cluster("B", free_port(), Some(rb1)))).await;
+    for s in [&a1, &a2, &b1, &b2] {
+        eventually("every server routed and with its gateways up", || {
+            s.cluster().is_some_and(|c| c.route_count() >= 1)
+                && s.gateways().is_some_and(|g| g.links().iter().filter(|l| l.outbound).count() == 1)
+        })
+        .await;
+    }
+    let requester = connect(&common::url(&a1)).await;
+    for far in [&b1, &b2] {
+        let responder_side = connect(&common::url(far)).await;
+        exchange(&requester, &responder_side).await;
+    }
+    // Both of a2 and b2's answers and messages to a1, over a2's route when
+    // b's link reached a2.
+    let other = connect(&common::url(&a2)).await;
+    let far = connect(&common::url(&b2)).await;
+    responder(&far, "svc.far", "far:").await;
+    requests_answered(&other, "svc.far", "far:", 3).await;
+}
+
+/// The system account's services answer `$SYS.REQ.SERVER.PING` from every
+/// server of the supercluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_ping_is_answered_by_every_server_of_the_supercluster() {
+    let (pa, pb) = (free_port(), free_port());
+    let accounts = r#"
+accounts { SYS { users = [ { user: sys, password: "sys-s3cret-pass" } ] }, APP { users = [ { user: app, password: "app-s3cret-pass" } ] } }
+system_account: SYS
+"#;
+    let a = start(warden_cluster("A", pa, &[("B", pb)], accounts)).await;
+    let b = start(warden_cluster("B", pb, &[("A", pa)], accounts)).await;
+    let sys = common::peers::login_retrying(&common::url(&a), "sys", "sys-s3cret-pass").await;
+    let ids = within(async {
+        loop {
+            let inbox = sys.new_inbox();
+            let mut answers = sys.subscribe(inbox.clone()).await.unwrap();
+            sys.publish_with_reply("$SYS.REQ.SERVER.PING", inbox, "".into()).await.unwrap();
+            sys.flush().await.unwrap();
+            let mut ids = HashSet::new();
+            while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), answers.next()).await {
+                let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+                ids.insert(v["server"]["id"].as_str().unwrap().to_owned());
+            }
+            if ids.len() == 2 {
+                return ids;
+            }
+        }
+    })
+    .await;
+    assert!(ids.contains(&a.broker().identity.id) && ids.contains(&b.broker().identity.id));
+    // Tenants stay apart across the gateway too.
+    let app_a = common::peers::login_retrying(&common::url(&a), "app", "app-s3cret-pass").await;
+    let app_b = common::peers::login_retrying(&common::url(&b), "app", "app-s3cret-pass").await;
+    let mut sub = app_b.subscribe("app.x").await.unwrap();
+    app_b.flush().await.unwrap();
+    until_received(&app_a, "app.x", &mut sub).await;
+    let mut sys_sub = sys.subscribe("app.x").await.unwrap();
+    sys.flush().await.unwrap();
+    app_a.publish("app.x", "tenant".into()).await.unwrap();
+    app_a.flush().await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_millis(300), sys_sub.next()).await.is_err(), "no other account sees it");
+}
+
+/// A warden cluster and a nats-server cluster joined by gateways, each
+/// dialling the other.
+async fn mixed(binary: &std::path::Path, name: &str) {
+    let (pw, pn) = (free_port(), free_port());
+    let nats_port = free_port();
+    let warden = start(warden_cluster("W", pw, &[("N", pn)], "")).await;
+    let _nats = spawn_nats_server(
+        binary,
+        name,
+        &format!("listen: 127.0.0.1:{nats_port}\nserver_name: {name}\n{}", gateway_block("N", pn, &[("W", pw)])),
+    );
+    let on_warden = connect(&common::url(&warden)).await;
+    let on_nats = connect(&format!("nats://127.0.0.1:{nats_port}")).await;
+    exchange(&on_warden, &on_nats).await;
+    exchange(&on_nats, &on_warden).await;
+    let links = warden.gateways().unwrap().links();
+    assert!(links.iter().any(|l| l.outbound) && links.iter().any(|l| !l.outbound), "{links:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warden_cluster_and_a_nats_server_2_15_cluster_join_both_ways() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    mixed(&binary, "gw-2-15").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warden_cluster_and_a_nats_server_2_9_cluster_join_both_ways() {
+    let Some(binary) = reference(nats_server_2_9(), "nats-server 2.9.10") else { return };
+    mixed(&binary, "gw-2-9").await;
+}
+
+/// What a gateway CONNECT gets from a warden gateway port.
+async fn gateway_login(server: &Server, connect: serde_json::Value) -> String {
+    let (mut raw, info) = Raw::connect(server.gateway_addr().unwrap()).await;
+    assert!(info.contains("\"gateway\":\"A\"") && info.contains("\"auth_required\":true"), "{info}");
+    raw.send(format!("CONNECT {connect}\r\nINFO {{\"gateway\":\"B\",\"server_id\":\"NRAW\"}}\r\nPING\r\n")).await;
+    raw.expect_closed().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_without_the_credentials_or_of_an_unknown_cluster_is_refused() {
+    let a = start(warden_cluster("A", free_port(), &[("B", free_port())], "")).await;
+    let no_creds = gateway_login(&a, serde_json::json!({ "gateway": "B", "name": "NRAW" })).await;
+    assert!(no_creds.contains("Authorization Violation"), "{no_creds}");
+    let wrong = gateway_login(&a, serde_json::json!({ "gateway": "B", "name": "NRAW", "user": GW_USER, "pass": "guess" })).await;
+    assert!(wrong.contains("Authorization Violation"), "{wrong}");
+    let unknown =
+        gateway_login(&a, serde_json::json!({ "gateway": "C", "name": "NRAW", "user": GW_USER, "pass": GW_PASS })).await;
+    assert!(unknown.contains("Connection to gateway \"A\" rejected"), "{unknown}");
+    let client = gateway_login(&a, serde_json::json!({ "verbose": false, "lang": "rust" })).await;
+    assert!(client.contains("attempted to connect to gateway port"), "{client}");
+    assert!(a.gateways().unwrap().links().is_empty());
+    assert!(a.broker().security.auth_failures() >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_with_the_wrong_password_never_joins() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    let (pw, pn) = (free_port(), free_port());
+    let warden = start(warden_cluster("W", pw, &[("N", pn)], "")).await;
+    let block = gateway_block("N", pn, &[("W", pw)]).replace(&format!("{GW_USER}:{GW_PASS}@"), "gw:wrong@");
+    let nats = spawn_nats_server(&binary, "gw-wrong", &format!("listen: 127.0.0.1:{}\n{block}", free_port()));
+    eventually("the refusals counted", || warden.broker().security.auth_failures() >= 1).await;
+    let links = warden.gateways().unwrap().links();
+    assert!(links.iter().all(|l| l.outbound), "only warden's own link, none from N: {links:?}");
+    drop(nats);
+}
+
+#[test]
+fn a_gateway_without_authentication_refuses_to_start() {
+    let refused = warden::config::load_str("gateway { name: A, port: 7222 }", "gw.conf").unwrap_err();
+    assert!(refused.to_string().contains("gateway has no authentication"), "{refused}");
+    let allowed = "gateway { name: A, port: 7222, insecure_allow_unauthenticated_gateways: true }";
+    let loaded = warden::config::load_str(allowed, "gw.conf").unwrap();
+    assert!(loaded.options.gateway.unwrap().reject_unknown_cluster, "unknown clusters refused by default");
+}
