@@ -167,13 +167,28 @@ fn warden_cluster(name: &str, port: u16, others: &[(&str, u16)], extra: &str) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_warden_clusters_exchange_messages_requests_headers_and_queue_groups() {
     let (pa, pb) = (free_port(), free_port());
-    let a = start(warden_cluster("A", pa, &[("B", pb)], "")).await;
+    let a = start(warden_cluster("A", pa, &[("B", pb)], "http: \"127.0.0.1:0\"\n")).await;
     let b = start(warden_cluster("B", pb, &[("A", pa)], "")).await;
     let (ca, cb) = (connect(&common::url(&a)).await, connect(&common::url(&b)).await);
     exchange(&ca, &cb).await;
     let links = a.gateways().unwrap().links();
     assert_eq!(links.len(), 2, "one outbound and one inbound link: {links:?}");
     assert!(links.iter().all(|l| l.name == "B" && l.configured));
+
+    // Monitoring: /gatewayz as nats-server shapes it, /varz's gateway block
+    // without the URLs' credentials.
+    let monitor = a.monitor_addr().unwrap();
+    let gatewayz = common::monitor_json(monitor, "/gatewayz").await;
+    assert_eq!(gatewayz["name"], "A");
+    assert_eq!(gatewayz["outbound_gateways"]["B"]["configured"], true);
+    assert_eq!(gatewayz["outbound_gateways"]["B"]["connection"]["name"], b.broker().identity.id.as_str());
+    assert!(gatewayz["outbound_gateways"]["B"]["connection"]["out_msgs"].as_u64().unwrap() >= 100);
+    assert_eq!(gatewayz["inbound_gateways"]["B"].as_array().unwrap().len(), 1);
+    let varz = common::monitor_json(monitor, "/varz").await;
+    assert_eq!(varz["gateway"]["name"], "A");
+    assert_eq!(varz["gateway"]["reject_unknown"], true);
+    assert_eq!(varz["gateway"]["gateways"][0]["urls"][0], format!("127.0.0.1:{pb}").as_str());
+    assert!(!varz.to_string().contains(GW_PASS), "no gateway password in /varz");
 }
 
 /// Two servers per cluster, routed; the subscriber and responder on the
@@ -244,6 +259,17 @@ system_account: SYS
     })
     .await;
     assert!(ids.contains(&a.broker().identity.id) && ids.contains(&b.broker().identity.id));
+    // GATEWAYZ over NATS, from both servers.
+    let inbox = sys.new_inbox();
+    let mut answers = sys.subscribe(inbox.clone()).await.unwrap();
+    sys.publish_with_reply("$SYS.REQ.SERVER.PING.GATEWAYZ", inbox, "".into()).await.unwrap();
+    let mut names = HashSet::new();
+    for _ in 0..2 {
+        let m = within(answers.next()).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        names.insert(v["data"]["name"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(names, HashSet::from(["A".to_owned(), "B".to_owned()]));
     // Tenants stay apart across the gateway too.
     let app_a = common::peers::login_retrying(&common::url(&a), "app", "app-s3cret-pass").await;
     let app_b = common::peers::login_retrying(&common::url(&b), "app", "app-s3cret-pass").await;

@@ -347,7 +347,7 @@ impl Gateways {
     }
 
     /// Time an accepted gateway has to log in.
-    pub(crate) fn auth_timeout(&self) -> Duration {
+    pub fn auth_timeout(&self) -> Duration {
         self.opts
             .auth_timeout
             .or(self.opts.authorization.as_ref().and_then(|a| a.timeout))

@@ -689,7 +689,12 @@ impl LeafSession {
             self.client.send(ProtoError::InvalidPublishSubject.to_line().as_bytes());
             return Ok(());
         }
-        if let Err(violation) = established.publish.check(msg.subject, msg.reply, now.into_std()) {
+        // A routed reply is answered under the reply inside.
+        let checked = match self.broker.routed_replies.get() {
+            Some(_) => crate::broker::routed_reply::inner(msg.subject),
+            None => msg.subject,
+        };
+        if let Err(violation) = established.publish.check(checked, msg.reply, now.into_std()) {
             let err = match msg.reply {
                 Some(reply) if violation.blames_reply() => {
                     ProtoError::ReplyViolation(String::from_utf8_lossy(reply).into_owned())

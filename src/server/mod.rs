@@ -312,6 +312,7 @@ impl Server {
             tls: node.tls.clone(),
             cluster: node.cluster.clone().map(|c| c as Arc<dyn monitor::ClusterView>),
             leafs: leaf.clone().map(|h| h as Arc<dyn monitor::LeafView>),
+            gateways: gateways.clone().map(|g| g as Arc<dyn monitor::GatewayView>),
         });
         let monitor = match monitor::start(&api, guard(AUTH_FAILURE_MAX_DELAY)).await {
             Ok(monitor) => monitor,
