@@ -75,7 +75,8 @@ async fn responder(client: &async_nats::Client, subject: &str, prefix: &'static 
 async fn requests_answered(requester: &async_nats::Client, subject: &str, prefix: &str, n: usize) {
     within(async {
         loop {
-            let asked = tokio::time::timeout(Duration::from_millis(500), requester.request(subject.to_owned(), "0".into()));
+            let asked =
+                tokio::time::timeout(Duration::from_millis(500), requester.request(subject.to_owned(), "0".into()));
             if let Ok(Ok(_)) = asked.await {
                 break;
             }
@@ -280,7 +281,10 @@ system_account: SYS
     sys.flush().await.unwrap();
     app_a.publish("app.x", "tenant".into()).await.unwrap();
     app_a.flush().await.unwrap();
-    assert!(tokio::time::timeout(Duration::from_millis(300), sys_sub.next()).await.is_err(), "no other account sees it");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), sys_sub.next()).await.is_err(),
+        "no other account sees it"
+    );
 }
 
 /// A warden cluster and a nats-server cluster joined by gateways, each
@@ -327,10 +331,13 @@ async fn a_gateway_without_the_credentials_or_of_an_unknown_cluster_is_refused()
     let a = start(warden_cluster("A", free_port(), &[("B", free_port())], "")).await;
     let no_creds = gateway_login(&a, serde_json::json!({ "gateway": "B", "name": "NRAW" })).await;
     assert!(no_creds.contains("Authorization Violation"), "{no_creds}");
-    let wrong = gateway_login(&a, serde_json::json!({ "gateway": "B", "name": "NRAW", "user": GW_USER, "pass": "guess" })).await;
+    let wrong =
+        gateway_login(&a, serde_json::json!({ "gateway": "B", "name": "NRAW", "user": GW_USER, "pass": "guess" }))
+            .await;
     assert!(wrong.contains("Authorization Violation"), "{wrong}");
     let unknown =
-        gateway_login(&a, serde_json::json!({ "gateway": "C", "name": "NRAW", "user": GW_USER, "pass": GW_PASS })).await;
+        gateway_login(&a, serde_json::json!({ "gateway": "C", "name": "NRAW", "user": GW_USER, "pass": GW_PASS }))
+            .await;
     assert!(unknown.contains("Connection to gateway \"A\" rejected"), "{unknown}");
     let client = gateway_login(&a, serde_json::json!({ "verbose": false, "lang": "rust" })).await;
     assert!(client.contains("attempted to connect to gateway port"), "{client}");

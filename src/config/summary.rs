@@ -122,7 +122,8 @@ pub fn summary(o: &Options) -> String {
                 (Some(a), _) => format!("gateway user {:?}", a.user),
                 (None, _) => "certificates verified".to_owned(),
             };
-            let unknown = if g.reject_unknown_cluster { "unknown clusters refused" } else { "unknown clusters admitted" };
+            let unknown =
+                if g.reject_unknown_cluster { "unknown clusters refused" } else { "unknown clusters admitted" };
             let _ = writeln!(out, "gateway {:?}: {}:{} ({tls}), {login}, {unknown}", g.name, g.host, g.port);
             for r in &g.gateways {
                 let _ = writeln!(out, "  gateway {:?}: {} url(s)", r.name, r.urls.len());

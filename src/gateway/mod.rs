@@ -18,6 +18,14 @@
 
 mod connect;
 mod session;
+#[cfg(test)]
+mod tests;
+
+/// The gateway session driven without a socket, for the `gateway_session`
+/// fuzz target (the `fuzzing` feature; not an API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use session::harness as fuzzing;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -219,7 +227,9 @@ impl Gateways {
             Some(a) => Some(RouteCredentials {
                 user: a.user.clone(),
                 password: match &a.password {
-                    Some(p) => Some(PasswordHash::parse(p.expose()).map_err(|e| GatewayError::Password(e.to_string()))?),
+                    Some(p) => {
+                        Some(PasswordHash::parse(p.expose()).map_err(|e| GatewayError::Password(e.to_string()))?)
+                    }
                     None => None,
                 },
                 certificate: opts.tls.as_ref().is_some_and(|t| t.verify_and_map),

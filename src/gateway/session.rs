@@ -213,7 +213,7 @@ impl GatewaySession {
                 let mut conn = audit_conn(&self.client);
                 conn.user = self.claimed.take();
                 let method = if self.gateways.certificates() { Method::Certificate } else { Method::Password };
-            let event = AuditEvent::LoginRefused { conn, method, reason: reason.to_string() };
+                let event = AuditEvent::LoginRefused { conn, method, reason: reason.to_string() };
                 self.broker.audit.record(event);
             }
             return Err(self.refuse("Authorization Violation", CloseReason::AuthenticationFailure));
@@ -305,8 +305,12 @@ impl GatewaySession {
                 let Some(account) = self.account(msg.account) else { return Ok(()) };
                 self.batch_in.0 += 1;
                 self.batch_in.1 += msg.message.len() as u64;
-                let message =
-                    Message { subject: msg.subject, reply: msg.reply, header_len: msg.header_len, message: msg.message };
+                let message = Message {
+                    subject: msg.subject,
+                    reply: msg.reply,
+                    header_len: msg.header_len,
+                    message: msg.message,
+                };
                 let origin = Origin::Gateway { queues: msg.queues };
                 self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());
                 Ok(())
@@ -324,7 +328,11 @@ impl GatewaySession {
         };
         let certificate = accepted.certificate.clone().map(Box::new);
         let Ok(connect) = serde_json::from_slice::<GatewayConnect>(json) else {
-            return close(self, "Protocol Violation: gateway CONNECT is not valid JSON", CloseReason::ProtocolViolation);
+            return close(
+                self,
+                "Protocol Violation: gateway CONNECT is not valid JSON",
+                CloseReason::ProtocolViolation,
+            );
         };
         if connect.gateway.is_empty() {
             return close(self, "attempted to connect to gateway port", CloseReason::ProtocolViolation);
@@ -344,7 +352,8 @@ impl GatewaySession {
 
     fn info(&mut self, json: &[u8]) -> Result<(), Event<GatewayLogin>> {
         let Ok(info) = serde_json::from_slice::<GatewayInfo>(json) else {
-            let reason = self.refuse("Protocol Violation: gateway INFO is not valid JSON", CloseReason::ProtocolViolation);
+            let reason =
+                self.refuse("Protocol Violation: gateway INFO is not valid JSON", CloseReason::ProtocolViolation);
             return Err(Event::Close(reason));
         };
         match &self.state {
@@ -471,3 +480,6 @@ impl GatewaySession {
         }
     }
 }
+
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod harness;

@@ -93,7 +93,9 @@ pub(super) static GATEWAY: Block<Gateway> = Block {
         Key(
             &Opt::new(&["tls"], Ty::Block(&tls::TLS), Reload::Restart)
                 .means("TLS for gateways; `verify_and_map` takes the gateway user from the other side's certificate")
-                .differs("Both sides' certificates are always verified against `ca_file` (nats-server: only with `verify`)"),
+                .differs(
+                    "Both sides' certificates are always verified against `ca_file` (nats-server: only with `verify`)",
+                ),
             |e, b, _| tls::read(&e.value, "gateway tls").map(|t| b.g.tls = Some(t)),
         ),
         Key(
@@ -119,7 +121,9 @@ pub(super) static GATEWAY: Block<Gateway> = Block {
         ),
         Key(
             &Opt::new(&["connect_retries"], Ty::Integer, Reload::Restart)
-                .means("Attempts to dial a gateway learned from gossip before giving up; listed ones are retried forever")
+                .means(
+                    "Attempts to dial a gateway learned from gossip before giving up; listed ones are retried forever",
+                )
                 .default("0"),
             |e, b, _| {
                 let n = section::integer_in(&e.value, "connect_retries", 0, i64::from(u32::MAX))?;
