@@ -114,7 +114,7 @@ pub(super) static GATEWAY: Block<Gateway> = Block {
         ),
         Key(
             &Opt::new(&["reject_unknown_cluster", "reject_unknown"], Ty::Bool, Reload::Restart)
-                .means("Refuse gateways of clusters not listed in `gateways` (and do not dial those gossip names)")
+                .means("Refuse gateways of clusters not listed in `gateways`")
                 .default("true")
                 .differs("nats-server's default is false: any cluster that reaches the port joins"),
             |e, b, _| section::boolean(&e.value, "reject_unknown_cluster").map(|r| b.g.reject_unknown_cluster = r),
