@@ -27,20 +27,37 @@ pub(super) struct Gateway {
     warnings: Vec<String>,
 }
 
-/// `gateway { ... }`.
-pub(super) fn read(entry: &Entry, warnings: &mut Vec<String>) -> Result<GatewayOptions, ConfigError> {
+/// `gateway { ... }`; `None` for a block with neither a name nor a port,
+/// which runs no gateways (as in nats-server, whose tests write such
+/// blocks and set the rest in code).
+pub(super) fn read(entry: &Entry, warnings: &mut Vec<String>) -> Result<Option<GatewayOptions>, ConfigError> {
     let mut b = Gateway { at: entry.key_pos.clone(), g: GatewayOptions::default(), warnings: Vec::new() };
     GATEWAY.read_value("gateway", &entry.value, &mut b)?;
     warnings.append(&mut b.warnings);
-    Ok(b.g)
+    Ok((!b.g.name.is_empty()).then_some(b.g))
+}
+
+/// Whether the block sets neither a name nor a listener.
+fn disabled(f: &crate::config::schema::Found<'_>) -> bool {
+    f.get("name").is_none() && f.get("listen").or(f.get("port")).is_none()
 }
 
 pub(super) static GATEWAY: Block<Gateway> = Block {
     unsupported: UNSUPPORTED_GATEWAY,
     steps: &[
-        Check(|b, f| match f.get("name") {
-            Some(_) => Ok(()),
-            None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "gateway needs a `name`: this cluster's name")),
+        Check(|b, f| {
+            if f.get("name").is_some() {
+                return Ok(());
+            }
+            if disabled(f) {
+                b.warnings.push(format!(
+                    "{}: gateway has no `name` and no `listen` or `port`, so this server runs no gateways (as \
+                     nats-server)",
+                    b.at
+                ));
+                return Ok(());
+            }
+            Err(ConfigError::at(ErrorKind::Invalid, &b.at, "gateway needs a `name`: this cluster's name"))
         }),
         Key(
             &Opt::new(&["name"], Ty::String, Reload::Restart)
@@ -78,6 +95,7 @@ pub(super) static GATEWAY: Block<Gateway> = Block {
         ),
         Check(|b, f| match f.get("listen").or(f.get("port")) {
             Some(_) => Ok(()),
+            None if disabled(f) => Ok(()),
             None => Err(ConfigError::at(ErrorKind::Invalid, &b.at, "gateway needs `listen` or `port`")),
         }),
         Key(
@@ -157,7 +175,10 @@ pub(super) static GATEWAY: Block<Gateway> = Block {
                     .map(|a| b.g.allow_unauthenticated = a)
             },
         ),
-        Check(|b, _| {
+        Check(|b, f| {
+            if disabled(f) {
+                return Ok(());
+            }
             // Gateway TLS always verifies the other side's certificate
             // against `ca_file`, both ways (as route TLS does).
             if b.g.authorization.is_none() && b.g.tls.is_none() && !b.g.allow_unauthenticated {

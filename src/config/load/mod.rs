@@ -677,7 +677,7 @@ static TOP: Block<Top> = Block {
                     "Refused without authentication (a user and password, or verified TLS) unless \
                     `insecure_allow_unauthenticated_gateways`; `reject_unknown_cluster` is on by default",
                 ),
-            |e, t, _| gateway::read(e, &mut t.warnings).map(|g| t.o.gateway = Some(g)),
+            |e, t, _| gateway::read(e, &mut t.warnings).map(|g| t.o.gateway = g),
         ),
         Key(
             &Opt::new(&["check_reply_subjects"], Ty::Bool, Reload::Restart)
