@@ -366,3 +366,62 @@ fn a_gateway_without_authentication_refuses_to_start() {
     let loaded = warden::config::load_str(allowed, "gw.conf").unwrap();
     assert!(loaded.options.gateway.unwrap().reject_unknown_cluster, "unknown clusters refused by default");
 }
+
+/// Gateway TLS: both sides verified against the CA; under
+/// `verify_and_map` the certificate names the gateway user, and a
+/// certificate of the same CA that names someone else does not join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_over_tls_log_in_by_certificate_and_a_rogue_certificate_is_refused() {
+    let pki = common::pki::Pki::new("gw-tls");
+    let user = "CN=localhost,OU=NATS.io Operators";
+    let block = |name: &str, port: u16, other: (&str, u16), cert: &str| {
+        format!(
+            "gateway {{ name: {name}, listen: \"127.0.0.1:{port}\", {}, authorization {{ user: \"{user}\" }}, \
+             gateways = [ {{ name: {}, urls: [\"nats://127.0.0.1:{}\"] }} ] }}\n",
+            pki.tls_block(cert, ", verify_and_map: true"),
+            other.0,
+            other.1
+        )
+    };
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let a = start(options_from(&block("A", pa, ("B", pb), "node"))).await;
+    let b = start(options_from(&block("B", pb, ("A", pa), "node"))).await;
+    let (ca, cb) = (connect(&common::url(&a)).await, connect(&common::url(&b)).await);
+    exchange(&ca, &cb).await;
+    assert_eq!(a.gateways().unwrap().links().len(), 2);
+
+    // Another server of "B" whose certificate (same CA) names someone
+    // else: A's gateway refuses its login.
+    let rogue = start(options_from(&block("B", pc, ("A", pa), "rogue"))).await;
+    eventually("the rogue certificate refused", || a.broker().security.auth_failures() >= 1).await;
+    let inbound = a.gateways().unwrap().links().iter().filter(|l| !l.outbound).count();
+    assert_eq!(inbound, 1, "only the real B's inbound link");
+    drop(rogue);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_2_15_cluster_joins_over_tls_both_ways() {
+    let Some(binary) = reference(nats_server_2_15(), "nats-server 2.15.1") else { return };
+    let pki = common::pki::Pki::new("gw-tls-nats");
+    let (pw, pn, nats_port) = (free_port(), free_port(), free_port());
+    let block = |name: &str, port: u16, other: (&str, u16)| {
+        format!(
+            "gateway {{ name: {name}, listen: \"127.0.0.1:{port}\", {}, authorization {{ user: {GW_USER}, password: \
+             \"{GW_PASS}\" }}, gateways = [ {{ name: {}, urls: [\"nats://{GW_USER}:{GW_PASS}@127.0.0.1:{}\"] }} ] }}\n",
+            pki.tls_block("node", ", verify: true"),
+            other.0,
+            other.1
+        )
+    };
+    let warden = start(options_from(&block("W", pw, ("N", pn)))).await;
+    let _nats = spawn_nats_server(
+        &binary,
+        "gw-tls-2-15",
+        &format!("listen: 127.0.0.1:{nats_port}\n{}", block("N", pn, ("W", pw))),
+    );
+    let on_warden = connect(&common::url(&warden)).await;
+    let on_nats = connect(&format!("nats://127.0.0.1:{nats_port}")).await;
+    exchange(&on_warden, &on_nats).await;
+    let links = warden.gateways().unwrap().links();
+    assert!(links.iter().any(|l| l.outbound) && links.iter().any(|l| !l.outbound), "{links:?}");
+}

@@ -176,14 +176,8 @@ const TABLE: &[(&str, Expect)] = &[
     ("test/configs/srv_c.conf", Accepted),
     ("test/configs/tls.conf", Accepted),
     ("test/configs/tls_cert_cn.conf", Accepted),
-    (
-        "test/configs/tls_cert_cn_gateways.conf",
-        Accepted,
-    ),
-    (
-        "test/configs/tls_cert_cn_gateways_invalid_auth.conf",
-        Accepted,
-    ),
+    ("test/configs/tls_cert_cn_gateways.conf", Accepted),
+    ("test/configs/tls_cert_cn_gateways_invalid_auth.conf", Accepted),
     // Route permissions load; what is left: a cluster block without a
     // listener (nats-server's tests add the port), and a route user named by
     // its certificate (`verify_and_map` with a `user` and no password).
