@@ -425,3 +425,27 @@ async fn a_nats_server_2_15_cluster_joins_over_tls_both_ways() {
     let links = warden.gateways().unwrap().links();
     assert!(links.iter().any(|l| l.outbound) && links.iter().any(|l| !l.outbound), "{links:?}");
 }
+
+/// Gossip and implicit gateways: A lists B and C; B and C list only A but
+/// admit unknown clusters. Told of each other by A, B and C dial each
+/// other, and a message from C reaches B directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_that_admit_unknown_ones_learn_each_other_by_gossip() {
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let open = |block: String| block.replace(" ] }\n", " ], reject_unknown_cluster: false }\n");
+    let a = start(options_from(&gateway_block("A", pa, &[("B", pb), ("C", pc)]))).await;
+    let b = start(options_from(&open(gateway_block("B", pb, &[("A", pa)])))).await;
+    let c = start(options_from(&open(gateway_block("C", pc, &[("A", pa)])))).await;
+    for (server, other) in [(&b, "C"), (&c, "B")] {
+        eventually("a link to the cluster learned by gossip", || {
+            server.gateways().unwrap().links().iter().any(|l| l.outbound && l.name == other && !l.configured)
+        })
+        .await;
+    }
+    let (cb, cc) = (connect(&common::url(&b)).await, connect(&common::url(&c)).await);
+    let mut sub = cb.subscribe("direct").await.unwrap();
+    cb.flush().await.unwrap();
+    until_received(&cc, "direct", &mut sub).await;
+    let a_links = a.gateways().unwrap().links();
+    assert_eq!(a_links.len(), 4, "A: out and in to each of B and C: {a_links:?}");
+}

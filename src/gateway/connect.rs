@@ -62,13 +62,22 @@ pub(super) async fn accept_loop(gateways: Arc<Gateways>, listener: TcpListener) 
 }
 
 /// Dials `remote` until shutdown: its URLs in turn, with backoff after a
-/// failed attempt, again after the link drops.
+/// failed attempt, again after the link drops. An implicit gateway is
+/// given up (and forgotten) after `connect_retries` failures in a row (at
+/// least 3).
 pub(super) async fn solicit_loop(gateways: Arc<Gateways>, remote: Arc<Remote>) {
     let mut shutdown = gateways.broker.shutdown_signal();
     let mut backoff = FIRST_BACKOFF;
     let mut next = 0usize;
+    let mut failures = 0u32;
+    let retries = gateways.opts.connect_retries.max(3);
     loop {
         if *shutdown.borrow() {
+            break;
+        }
+        if remote.implicit && failures > retries {
+            debug!(gateway = %remote.name, "implicit gateway given up");
+            gateways.forget(&remote);
             break;
         }
         let url = {
@@ -101,9 +110,15 @@ pub(super) async fn solicit_loop(gateways: Arc<Gateways>, remote: Arc<Remote>) {
                 };
                 if established {
                     backoff = FIRST_BACKOFF;
+                    failures = 0;
+                } else {
+                    failures += 1;
                 }
             }
-            _ => debug!(gateway = %remote.name, url = %url.key(), "gateway connect failed"),
+            _ => {
+                failures += 1;
+                debug!(gateway = %remote.name, url = %url.key(), "gateway connect failed");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}

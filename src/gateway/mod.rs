@@ -58,6 +58,8 @@ pub const MAX_GATEWAY_INTEREST: usize = 1 << 20;
 pub const MAX_GATEWAY_INTEREST_BYTES: usize = 64 << 20;
 /// URLs kept for one remote cluster (configured and learned).
 pub const MAX_URLS_PER_GATEWAY: usize = 32;
+/// Clusters dialled without being listed (`reject_unknown_cluster: false`).
+pub const MAX_IMPLICIT_GATEWAYS: usize = 64;
 /// Time a gateway has to log in (nats-server's default).
 pub const GATEWAY_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Gateways ping at least this often (nats-server's `gwMaxPingInterval`).
@@ -165,6 +167,8 @@ struct Remote {
     urls: Mutex<Vec<GatewayUrl>>,
     /// Its own `tls {}`, when it has one (else the gateway block's).
     tls: Option<RouteTls>,
+    /// Learned, not listed: given up after `connect_retries` failures.
+    implicit: bool,
 }
 
 /// The gateway state of one server.
@@ -183,7 +187,8 @@ pub struct Gateways {
     announced: Mutex<Announced>,
     /// Established links, outbound and inbound.
     links: Mutex<Vec<Arc<GatewayLink>>>,
-    remotes: Vec<Arc<Remote>>,
+    /// The clusters this server dials: listed, then learned.
+    remotes: Mutex<Vec<Arc<Remote>>>,
     pending: Arc<Pending>,
 }
 
@@ -208,7 +213,7 @@ impl Gateways {
         info!("Gateway name is {}", gateways.opts.name);
         info!("Listening for gateways connections on {listen_addr}");
         tokio::spawn(connect::accept_loop(gateways.clone(), listener));
-        for remote in &gateways.remotes {
+        for remote in gateways.remotes.lock().iter() {
             tokio::spawn(connect::solicit_loop(gateways.clone(), remote.clone()));
         }
         Ok(gateways)
@@ -248,7 +253,8 @@ impl Gateways {
             let urls = remote.urls.iter().map(|u| GatewayUrl::parse(u).ok_or(GatewayError::BadUrl));
             let urls = urls.collect::<Result<Vec<_>, _>>()?;
             let tls = peer_tls(remote.tls.as_ref(), "gateway remote").map_err(GatewayError::Tls)?;
-            remotes.push(Arc::new(Remote { name: remote.name.clone(), urls: Mutex::new(urls), tls }));
+            let name = remote.name.clone();
+            remotes.push(Arc::new(Remote { name, urls: Mutex::new(urls), tls, implicit: false }));
         }
         Ok(Arc::new(Gateways {
             broker,
@@ -260,7 +266,7 @@ impl Gateways {
             tls: tls.map(RwLock::new),
             announced: Mutex::new(Announced::default()),
             links: Mutex::new(Vec::new()),
-            remotes,
+            remotes: Mutex::new(remotes),
             pending: Arc::new(Pending::new(MAX_PENDING_GATEWAYS, MAX_PENDING_GATEWAYS_PER_IP)),
         }))
     }
@@ -367,7 +373,7 @@ impl Gateways {
     /// Adds URLs learned for the cluster `name` (from its INFO or gossip),
     /// up to [`MAX_URLS_PER_GATEWAY`]; only for a cluster this server dials.
     pub(crate) fn learn_urls(&self, name: &str, urls: &[String]) {
-        let Some(remote) = self.remotes.iter().find(|r| r.name == name) else { return };
+        let Some(remote) = self.remotes.lock().iter().find(|r| r.name == name).cloned() else { return };
         let mut known = remote.urls.lock();
         for url in urls {
             let Some(mut parsed) = GatewayUrl::parse(&format!("nats://{url}")) else { continue };
@@ -383,6 +389,63 @@ impl Gateways {
         }
     }
 
+    /// A cluster named by a server of another (its inbound connection's
+    /// INFO, or gossip on an outbound one), at `urls` (`host:port`): its
+    /// URLs are learned when this server dials it already; otherwise, if it
+    /// is admitted (listed, or any with `reject_unknown_cluster: false`),
+    /// it is dialled as an implicit gateway, at most
+    /// [`MAX_IMPLICIT_GATEWAYS`] of them.
+    pub(crate) fn discovered(self: &Arc<Self>, name: &str, urls: &[String]) {
+        if name.is_empty() || name == self.opts.name || !self.admits(name) {
+            return;
+        }
+        let mut remotes = self.remotes.lock();
+        if remotes.iter().any(|r| r.name == name) {
+            drop(remotes);
+            self.learn_urls(name, urls);
+            return;
+        }
+        if remotes.iter().filter(|r| r.implicit).count() >= MAX_IMPLICIT_GATEWAYS {
+            warn!(gateway = %name, "too many implicit gateways; not dialling another");
+            return;
+        }
+        // Outside a runtime (the session harness) nothing is dialled.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let auth = self.opts.authorization.as_ref();
+        let parsed = urls.iter().take(MAX_URLS_PER_GATEWAY).filter_map(|u| GatewayUrl::parse(&format!("nats://{u}")));
+        let with_credentials = parsed.map(|mut u| {
+            u.user = auth.map(|a| a.user.clone());
+            u.pass = auth.and_then(|a| a.password.clone());
+            u
+        });
+        let known: Vec<GatewayUrl> = with_credentials.collect();
+        if known.is_empty() {
+            return;
+        }
+        info!(gateway = %name, "dialling implicit gateway");
+        let remote = Arc::new(Remote { name: name.to_owned(), urls: Mutex::new(known), tls: None, implicit: true });
+        remotes.push(remote.clone());
+        runtime.spawn(connect::solicit_loop(self.clone(), remote));
+    }
+
+    /// Forgets an implicit gateway its dialling gave up on.
+    fn forget(&self, remote: &Arc<Remote>) {
+        self.remotes.lock().retain(|r| !Arc::ptr_eq(r, remote));
+    }
+
+    /// The gossip (`gateway_cmd` 1) that names cluster `name` and its URLs,
+    /// so a server told of it can dial it too.
+    fn gossip(&self, name: &str) -> Vec<u8> {
+        let urls = self.remotes().into_iter().find(|(n, _)| n == name).map(|(_, u)| u).unwrap_or_default();
+        let info = GatewayInfo {
+            gateway: name.to_owned(),
+            gateway_urls: urls,
+            gateway_cmd: crate::proto::route::gateway::CMD_GOSSIP,
+            ..GatewayInfo::default()
+        };
+        json_line("INFO", &info)
+    }
+
     /// Registers an established link; an inbound one is sent this
     /// cluster's interest, account by account. False when an outbound
     /// link to that cluster already exists.
@@ -391,8 +454,21 @@ impl Gateways {
         if link.outbound && links.iter().any(|l| l.outbound && l.name == link.name) {
             return false;
         }
+        // Every server that dialled this one hears of every other cluster
+        // this one reaches: those known when it registers, and those that
+        // come later.
+        let gossip: Vec<(Arc<Client>, String)> = if link.outbound {
+            let inbound = links.iter().filter(|l| !l.outbound && l.name != link.name);
+            inbound.map(|l| (l.client.clone(), link.name.clone())).collect()
+        } else {
+            let reached = links.iter().filter(|l| l.outbound && l.name != link.name);
+            reached.map(|l| (link.client.clone(), l.name.clone())).collect()
+        };
         links.push(link.clone());
         drop(links);
+        for (client, name) in gossip {
+            client.send(&self.gossip(&name));
+        }
         if !link.outbound {
             let mut announced = self.announced.lock();
             let accounts: HashSet<Arc<str>> = announced.counts.keys().map(|k| k.0.clone()).collect();
@@ -419,7 +495,8 @@ impl Gateways {
 
     /// The clusters this server dials, with the URLs it knows for each.
     pub fn remotes(&self) -> Vec<(String, Vec<String>)> {
-        self.remotes.iter().map(|r| (r.name.clone(), r.urls.lock().iter().map(GatewayUrl::key).collect())).collect()
+        let remotes = self.remotes.lock();
+        remotes.iter().map(|r| (r.name.clone(), r.urls.lock().iter().map(GatewayUrl::key).collect())).collect()
     }
 
     /// Gateway connections accepted and not yet logged in.

@@ -366,7 +366,7 @@ impl GatewaySession {
             }
             State::Established(link) => {
                 if link.outbound && (info.gateway_cmd == CMD_GOSSIP || info.gateway == link.name) {
-                    self.gateways.learn_urls(&info.gateway, &info.gateway_urls);
+                    self.gateways.discovered(&info.gateway, &info.gateway_urls);
                 }
                 // Commands 2 and 3 frame an account's interest, which this
                 // server takes as interest-only from the start anyway.
@@ -413,9 +413,9 @@ impl GatewaySession {
             (None, Some(claimed)) if info.gateway == claimed => claimed,
             (None, _) => return close(self, "gateway INFO names another cluster than its CONNECT"),
         };
-        if outbound {
-            self.gateways.learn_urls(&name, &info.gateway_urls);
-        }
+        let mut urls = info.gateway_urls.clone();
+        urls.extend(Some(info.gateway_url.clone()).filter(|u| !u.is_empty()));
+        self.gateways.discovered(&name, &urls);
         let link = Arc::new(GatewayLink {
             client: self.client.clone(),
             cluster_hash: hash(&name),
