@@ -421,7 +421,7 @@ compare_ratios() {
   for ref in n29 n215; do
     awk -F'|' -v ref="$ref" '
       /^Scenarios: / { n = split(substr($0, 12), d, "; "); for (i = 1; i <= n; i++) if (split(d[i], kv, " = ") == 2) desc[kv[1]] = kv[2] }
-      /^\| [a-l] \| [a-z]/ { gsub(/ /, "", $2); gsub(/ /, "", $3); gsub(/ /, "", $8); print $2 "\t" desc[$2] "\t" $3 "\t" ref "\t" $8 }
+      /^\| [a-l] \| [A-Za-z]/ { gsub(/ /, "", $2); gsub(/ /, "", $3); gsub(/ /, "", $8); print $2 "\t" desc[$2] "\t" $3 "\t" ref "\t" $8 }
     ' "$OUT/compare-$ref/summary.md"
   done | awk -F'\t' '
     { k = $1 "\t" $2 "\t" $3; if (!(k in seen)) { seen[k] = 1; order[++n] = k } r[k, $4] = $5 }
