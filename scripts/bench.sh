@@ -31,6 +31,8 @@
 # the report only to its output directory.
 #
 #   bash scripts/bench.sh [-r ROUNDS] [-x SCALE] [-q PCT] [-s SECTIONS] [-c SCENARIOS] [-o DIR]
+#   bash scripts/bench.sh -R -o DIR    (the report again from DIR's raw data, e.g. after
+#                                       editing docs/benchmarks-why.md; no servers run)
 #     -r  rounds (default 3)
 #     -x  scale message counts (default 1; -x 0.05 -r 1 is a smoke run of a few minutes)
 #     -q  quiet gate: before each run wait (<= 180 s) until the machine's busy CPU
@@ -55,8 +57,9 @@ QUIET=20
 SECTIONS=$ALL_SECTIONS
 SCENARIOS=$ALL_SCENARIOS
 OUT=
+REPORT_ONLY=0
 usage() { awk 'NR > 1 && /^# Functions called by name/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
-while getopts "r:x:q:s:c:o:h" opt; do
+while getopts "r:x:q:s:c:o:Rh" opt; do
   case $opt in
     r) ROUNDS=$OPTARG ;;
     x) SCALE=$OPTARG ;;
@@ -64,6 +67,7 @@ while getopts "r:x:q:s:c:o:h" opt; do
     s) SECTIONS=$OPTARG ;;
     c) SCENARIOS=$OPTARG ;;
     o) OUT=$OPTARG ;;
+    R) REPORT_ONLY=1 ;;
     *) usage >&2; exit 2 ;;
   esac
 done
@@ -176,6 +180,8 @@ cleanup() {
   stop_servers
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 # Waits (<= 180 s) until the machine's busy CPU over 1 s is below QUIET % of a core.
@@ -541,9 +547,9 @@ report() {
   for s in svcimport ws leaf gateway; do wants $s && extra_summary $s 1 >>"$ratios"; done
   echo "# Benchmarks"
   echo
-  echo "Made by \`bash scripts/bench.sh$(printf ' %s' "${ARGS[@]}")\` on $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with uncommitted changes)')."
-  echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r); load average at the start: $LOAD_START, at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
-  echo "Servers: nats-server $(server_version "$N29") ($N29), nats-server $(server_version "$N215") (target/pyenv/bin/nats-server), warden $("$WARDEN" --version 2>/dev/null | awk '{ print $2 }') (${WARDEN_BIN:+WARDEN_BIN=}$WARDEN)."
+  echo "Made by \`bash scripts/bench.sh$(printf ' %s' "${ARGS[@]}")\` on $RUN_DATE, commit $RUN_COMMIT."
+  echo "Machine: $RUN_MACHINE; load average at the start: $LOAD_START, at the end: $LOAD_END."
+  echo "Servers: $RUN_SERVERS."
   echo "Rounds: $ROUNDS, scale: $SCALE, quiet gate: $QUIET % of a core$( ((QUIET >= 200)) && echo ' (off: figures from a busy machine)'). Raw data: \`$OUT\`."
   echo "Compare figures only within one run: the machine is shared and absolute numbers move by 15% or more."
   echo
@@ -657,27 +663,45 @@ drain_time_wait() {
   echo "bench.sh: $waiting sockets left in TIME_WAIT"
 }
 
-# ------------------------------------------------------------------ main
-ARGS=("$@")
-reference_servers
-warden_binary
-bash "$SHARED/bench/build.sh"
-NATSBENCH=${NATSBENCH:-${BENCH_WORK:-$HOME/.cache/warden-bench}/bin/natsbench}
-OUT=${OUT:-$(mktemp -d /tmp/warden-bench.XXXXXX)}
-mkdir -p "$OUT"
-: >"$OUT/extra.tsv"
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-started=$SECONDS
+# What the report says about the run, saved with its raw data for -R.
+RUN_VARS=(ARGS ROUNDS SCALE QUIET SECTIONS SCENARIOS RUN_DATE RUN_COMMIT RUN_MACHINE RUN_SERVERS LOAD_START LOAD_END)
+run_facts() {
+  RUN_DATE=$(date -u +%Y-%m-%dT%H:%MZ)
+  RUN_COMMIT=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with uncommitted changes)')
+  RUN_MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
+  RUN_SERVERS="nats-server $(server_version "$N29") ($N29), nats-server $(server_version "$N215") (target/pyenv/bin/nats-server), warden $("$WARDEN" --version 2>/dev/null | awk '{ print $2 }') (${WARDEN_BIN:+WARDEN_BIN=}$WARDEN)"
+  LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+}
 
-wants compare && compare_section
-for s in svcimport ws leaf gateway; do
-  if wants $s; then natsbench_section $s; fi
-done
-wants wbench && wbench_section
-wants rate && rate_section
+# ------------------------------------------------------------------ main
+started=$SECONDS
+if ((REPORT_ONLY)); then
+  [[ -n $OUT && -f $OUT/run.env ]] || die "-R needs -o DIR, the output directory of an earlier run"
+  # shellcheck source=/dev/null
+  source "$OUT/run.env"
+else
+  ARGS=("$@")
+  reference_servers
+  warden_binary
+  bash "$SHARED/bench/build.sh"
+  NATSBENCH=${NATSBENCH:-${BENCH_WORK:-$HOME/.cache/warden-bench}/bin/natsbench}
+  OUT=${OUT:-$(mktemp -d /tmp/warden-bench.XXXXXX)}
+  mkdir -p "$OUT"
+  : >"$OUT/extra.tsv"
+  run_facts
+
+  wants compare && compare_section
+  for s in svcimport ws leaf gateway; do
+    if wants $s; then natsbench_section $s; fi
+  done
+  wants wbench && wbench_section
+  wants rate && rate_section
+  LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+  declare -p "${RUN_VARS[@]}" >"$OUT/run.env"
+fi
 
 report >"$OUT/benchmarks.md"
-echo "bench.sh: sections $SECTIONS took $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s; report in $OUT/benchmarks.md"
+echo "bench.sh: report in $OUT/benchmarks.md"
 if [[ $SECTIONS == "$ALL_SECTIONS" && $SCENARIOS == "$ALL_SCENARIOS" && $SCALE == 1 ]]; then
   kept=$(sed -n "/^$KEEP_MARKER\$/,\$p" "$DOC" 2>/dev/null || true)
   [[ -n $kept ]] || kept=$(printf '%s\n\n%s' "$KEEP_MARKER" "$(sed -n '/^## WebSocket transport/,$p' "$DOC" 2>/dev/null || true)")
@@ -686,5 +710,6 @@ if [[ $SECTIONS == "$ALL_SECTIONS" && $SCENARIOS == "$ALL_SCENARIOS" && $SCALE =
 else
   echo "bench.sh: not a full run of every section: $DOC left as it is"
 fi
-wants compare && drain_time_wait
+((REPORT_ONLY)) || ! wants compare || drain_time_wait
+echo "bench.sh: sections $SECTIONS took $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s"
 exit 0
