@@ -236,7 +236,11 @@ async fn clusters_of_two_servers_each_route_answers_back_to_the_server_that_aske
 async fn a_server_ping_is_answered_by_every_server_of_the_supercluster() {
     let (pa, pb) = (free_port(), free_port());
     let accounts = r#"
-accounts { SYS { users = [ { user: sys, password: "sys-s3cret-pass" } ] }, APP { users = [ { user: app, password: "app-s3cret-pass" } ] } }
+accounts {
+  SYS { users = [ { user: sys, password: "sys-s3cret-pass" } ] }
+  APP { users = [ { user: app, password: "app-s3cret-pass" } ], imports = [ { service: { account: SVC, subject: "svc.>" } } ] }
+  SVC { users = [ { user: svc, password: "svc-s3cret-pass" } ], exports = [ { service: "svc.>" } ] }
+}
 system_account: SYS
 "#;
     let a = start(warden_cluster("A", pa, &[("B", pb)], accounts)).await;

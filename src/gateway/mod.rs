@@ -56,6 +56,12 @@ pub const MAX_PENDING_GATEWAYS_PER_IP: usize = 8;
 pub const MAX_GATEWAY_INTEREST: usize = 1 << 20;
 /// Bytes of accounts, subjects and queue names one gateway may announce.
 pub const MAX_GATEWAY_INTEREST_BYTES: usize = 64 << 20;
+/// Interest entries one gateway may announce in one account: past it the
+/// account's further interest is dropped (logged and counted), so one
+/// tenant's subscriptions cannot close the link every tenant shares.
+pub const MAX_ACCOUNT_INTEREST: usize = 1 << 18;
+/// Bytes of subjects and queue names one gateway may announce in one account.
+pub const MAX_ACCOUNT_INTEREST_BYTES: usize = 16 << 20;
 /// URLs kept for one remote cluster (configured and learned).
 pub const MAX_URLS_PER_GATEWAY: usize = 32;
 /// Clusters dialled without being listed (`reject_unknown_cluster: false`).
@@ -189,6 +195,11 @@ pub struct Gateways {
     links: Mutex<Vec<Arc<GatewayLink>>>,
     /// The clusters this server dials: listed, then learned.
     remotes: Mutex<Vec<Arc<Remote>>>,
+    /// Interest entries dropped at an account's bound, on every link.
+    interest_dropped: std::sync::atomic::AtomicU64,
+    /// Entries and bytes of interest one link may hold in one account
+    /// ([`MAX_ACCOUNT_INTEREST`], [`MAX_ACCOUNT_INTEREST_BYTES`]).
+    pub(crate) account_bound: (usize, usize),
     pending: Arc<Pending>,
 }
 
@@ -267,6 +278,8 @@ impl Gateways {
             announced: Mutex::new(Announced::default()),
             links: Mutex::new(Vec::new()),
             remotes: Mutex::new(remotes),
+            interest_dropped: std::sync::atomic::AtomicU64::new(0),
+            account_bound: (MAX_ACCOUNT_INTEREST, MAX_ACCOUNT_INTEREST_BYTES),
             pending: Arc::new(Pending::new(MAX_PENDING_GATEWAYS, MAX_PENDING_GATEWAYS_PER_IP)),
         }))
     }
@@ -497,6 +510,20 @@ impl Gateways {
     pub fn remotes(&self) -> Vec<(String, Vec<String>)> {
         let remotes = self.remotes.lock();
         remotes.iter().map(|r| (r.name.clone(), r.urls.lock().iter().map(GatewayUrl::key).collect())).collect()
+    }
+
+    /// Interest entries dropped at an account's bound ([`MAX_ACCOUNT_INTEREST`]).
+    pub fn interest_dropped(&self) -> u64 {
+        self.interest_dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts interest dropped at an account's bound, and says so in the
+    /// log (within the log budget).
+    pub(crate) fn dropped_interest(&self, account: &str, gateway: &str) {
+        self.interest_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.broker.log_budget.allow() {
+            warn!(%account, %gateway, "gateway interest past the account's bound dropped");
+        }
     }
 
     /// Gateway connections accepted and not yet logged in.

@@ -83,6 +83,8 @@ pub(crate) struct GatewaySession {
     /// The other cluster's interest (outbound), hosted in the accounts.
     remote: HashMap<InterestKey, Arc<Subscription>>,
     remote_bytes: usize,
+    /// Entries and bytes of `remote` per account, against its bound.
+    per_account: HashMap<Arc<str>, (usize, usize)>,
     fanout: Fanout,
     batch_in: (u64, u64),
     last_account: Option<Arc<Account>>,
@@ -128,6 +130,7 @@ impl GatewaySession {
             keepalive,
             remote: HashMap::new(),
             remote_bytes: 0,
+            per_account: HashMap::new(),
             batch_in: (0, 0),
             last_account: None,
             claimed: None,
@@ -463,6 +466,14 @@ impl GatewaySession {
         if self.remote.len() >= MAX_GATEWAY_INTEREST || self.remote_bytes + bytes > MAX_GATEWAY_INTEREST_BYTES {
             return Err(Event::Close(self.refuse("too much gateway interest", CloseReason::ProtocolViolation)));
         }
+        let held = self.per_account.entry(hosted.name.clone()).or_default();
+        let (max_entries, max_bytes) = self.gateways.account_bound;
+        if held.0 >= max_entries || held.1 + bytes > max_bytes {
+            let name = self.link().map(|l| l.name.clone()).unwrap_or_default();
+            self.gateways.dropped_interest(&hosted.name, &name);
+            return Ok(());
+        }
+        *held = (held.0 + 1, held.1 + bytes);
         self.remote_bytes += bytes;
         let sub = Arc::new(Subscription::new(self.client.clone(), hosted, &key.1, key.2.as_deref(), b"", None));
         self.broker.add_subscription(sub.clone());
@@ -476,6 +487,9 @@ impl GatewaySession {
         if let Some(sub) = self.remote.remove(&key) {
             let bytes = account.len() + subject.len() + queue.map_or(0, <[u8]>::len);
             self.remote_bytes = self.remote_bytes.saturating_sub(bytes);
+            if let Some(held) = self.per_account.get_mut(&key.0) {
+                *held = (held.0.saturating_sub(1), held.1.saturating_sub(bytes));
+            }
             self.broker.remove_subscription(&sub);
         }
     }

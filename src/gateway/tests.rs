@@ -159,3 +159,24 @@ fn a_new_accounts_interest_is_framed_before_its_first_line() {
     h.close(session, None);
     h.at_rest().unwrap();
 }
+
+#[test]
+fn one_accounts_interest_past_its_bound_is_dropped_and_counted_and_the_link_stays() {
+    let h = Harness::with_account_bound(std::time::Instant::now(), Some((3, 1 << 20))).unwrap();
+    let mut session = h.open(Role::Outbound).unwrap();
+    let mut input = String::new();
+    for i in 0..5 {
+        input.push_str(&format!("RS+ $G flood.{i}\r\n"));
+    }
+    input.push_str("RS+ $SYS calm.x\r\nRS- $G flood.0\r\nRS+ $G flood.9\r\n");
+    assert_eq!(h.feed(&mut session, [REMOTE_INFO, input.as_bytes()]), None, "the link stays");
+    let held = |account: &crate::broker::Account| {
+        account.router.subscriptions().iter().filter(|s| s.owner.kind == crate::broker::ClientKind::Gateway).count()
+    };
+    let accounts = &h.broker().accounts;
+    assert_eq!(held(accounts.global()), 3, "$G at its bound (one freed, one more taken)");
+    assert_eq!(held(&accounts.get("$SYS").unwrap()), 1, "the neighbour account's interest is held");
+    assert_eq!(h.gateways.interest_dropped(), 2, "flood.3 and flood.4 dropped, counted");
+    h.close(session, None);
+    h.at_rest().unwrap();
+}

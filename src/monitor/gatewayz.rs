@@ -23,6 +23,8 @@ struct Gatewayz<'a> {
     port: u16,
     outbound_gateways: BTreeMap<String, RemoteGatewayz>,
     inbound_gateways: BTreeMap<String, Vec<RemoteGatewayz>>,
+    /// warden only: interest entries dropped at an account's bound.
+    interest_dropped: u64,
 }
 
 /// nats-server's `RemoteGatewayz`.
@@ -79,11 +81,13 @@ pub(super) fn gatewayz(monitor: &Monitor, query: &Query) -> Result<Body, ApiErro
         port: 0,
         outbound_gateways: BTreeMap::new(),
         inbound_gateways: BTreeMap::new(),
+        interest_dropped: 0,
     };
     if let Some(gateways) = &monitor.gateways {
         out.name = gateways.name();
         out.host = gateways.listen_addr().ip().to_string();
         out.port = gateways.listen_addr().port();
+        out.interest_dropped = gateways.interest_dropped();
         let mut links = gateways.links();
         links.retain(|l| only.is_none_or(|n| n == l.name));
         links.sort_by_key(|l| l.client.id);

@@ -113,6 +113,8 @@ pub trait GatewayView: Send + Sync + fmt::Debug {
     fn connect_retries(&self) -> u32;
     /// Time a gateway has to log in.
     fn auth_timeout(&self) -> Duration;
+    /// Interest entries dropped at an account's bound.
+    fn interest_dropped(&self) -> u64;
 }
 
 /// One gateway connection.

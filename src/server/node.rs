@@ -142,6 +142,10 @@ impl crate::monitor::GatewayView for crate::gateway::Gateways {
     fn auth_timeout(&self) -> std::time::Duration {
         crate::gateway::Gateways::auth_timeout(self)
     }
+
+    fn interest_dropped(&self) -> u64 {
+        crate::gateway::Gateways::interest_dropped(self)
+    }
 }
 
 /// Monitoring sees the cluster through its narrow view.

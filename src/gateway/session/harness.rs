@@ -98,6 +98,15 @@ impl Harness {
     /// A harness whose sessions run at `now`, with a small control line
     /// (256) and payload (4096) so the fuzzer reaches both limits.
     pub fn new(now: std::time::Instant) -> Result<Harness, HarnessError> {
+        Harness::with_account_bound(now, None)
+    }
+
+    /// [`Harness::new`] whose links hold at most `bound` (entries, bytes)
+    /// of interest per account, when given.
+    pub(crate) fn with_account_bound(
+        now: std::time::Instant,
+        bound: Option<(usize, usize)>,
+    ) -> Result<Harness, HarnessError> {
         let opts = Options { ping_max: 2, max_control_line: 256, max_payload: 4096, ..Options::default() };
         let addr = SocketAddr::new(PEER.ip(), 4222);
         let broker = Arc::new(Broker::new(opts, addr, ServerIdentity::new(None).map_err(HarnessError::Identity)?));
@@ -119,7 +128,11 @@ impl Harness {
             ..GatewayOptions::default()
         };
         let listen = SocketAddr::new(PEER.ip(), 7222);
-        let gateways = Gateways::new(broker.clone(), guard, None, gw_opts, listen).map_err(HarnessError::Gateways)?;
+        let mut gateways =
+            Gateways::new(broker.clone(), guard, None, gw_opts, listen).map_err(HarnessError::Gateways)?;
+        if let (Some(bound), Some(fresh)) = (bound, Arc::get_mut(&mut gateways)) {
+            fresh.account_bound = bound;
+        }
         let paths = Arc::downgrade(&gateways) as std::sync::Weak<dyn ReplyPaths>;
         let _ = broker.routed_replies.set(RoutedReplies::new("A", &broker.identity.id, paths));
         broker.observe_interest(vec![Arc::downgrade(&gateways) as std::sync::Weak<dyn InterestObserver>]);
