@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::peers::{eventually, free_port, nats_server_2_15, nats_server_2_9, spawn_nats_server};
+use common::peers::{connect_retrying, eventually, free_port, nats_server_2_15, nats_server_2_9, spawn_nats_server};
 use common::{options_from, start, within, Raw};
 use futures::StreamExt;
 use warden::server::Server;
@@ -35,18 +35,6 @@ fn gateway_block(name: &str, port: u16, others: &[(&str, u16)]) -> String {
          \"{GW_PASS}\" }}, gateways = [ {} ] }}\n",
         remotes.join(", ")
     )
-}
-
-async fn connect(url: &str) -> async_nats::Client {
-    within(async {
-        loop {
-            if let Ok(client) = async_nats::connect(url).await {
-                return client;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
 }
 
 /// Waits until `sub` (on the other side) receives what `publisher` sends
@@ -170,7 +158,7 @@ async fn two_warden_clusters_exchange_messages_requests_headers_and_queue_groups
     let (pa, pb) = (free_port(), free_port());
     let a = start(warden_cluster("A", pa, &[("B", pb)], "http: \"127.0.0.1:0\"\n")).await;
     let b = start(warden_cluster("B", pb, &[("A", pa)], "")).await;
-    let (ca, cb) = (connect(&common::url(&a)).await, connect(&common::url(&b)).await);
+    let (ca, cb) = (connect_retrying(&common::url(&a)).await, connect_retrying(&common::url(&b)).await);
     exchange(&ca, &cb).await;
     let links = a.gateways().unwrap().links();
     assert_eq!(links.len(), 2, "one outbound and one inbound link: {links:?}");
@@ -217,15 +205,15 @@ async fn clusters_of_two_servers_each_route_answers_back_to_the_server_that_aske
         })
         .await;
     }
-    let requester = connect(&common::url(&a1)).await;
+    let requester = connect_retrying(&common::url(&a1)).await;
     for far in [&b1, &b2] {
-        let responder_side = connect(&common::url(far)).await;
+        let responder_side = connect_retrying(&common::url(far)).await;
         exchange(&requester, &responder_side).await;
     }
     // Both of a2 and b2's answers and messages to a1, over a2's route when
     // b's link reached a2.
-    let other = connect(&common::url(&a2)).await;
-    let far = connect(&common::url(&b2)).await;
+    let other = connect_retrying(&common::url(&a2)).await;
+    let far = connect_retrying(&common::url(&b2)).await;
     responder(&far, "svc.far", "far:").await;
     requests_answered(&other, "svc.far", "far:", 3).await;
 }
@@ -302,8 +290,8 @@ async fn mixed(binary: &std::path::Path, name: &str) {
         name,
         &format!("listen: 127.0.0.1:{nats_port}\nserver_name: {name}\n{}", gateway_block("N", pn, &[("W", pw)])),
     );
-    let on_warden = connect(&common::url(&warden)).await;
-    let on_nats = connect(&format!("nats://127.0.0.1:{nats_port}")).await;
+    let on_warden = connect_retrying(&common::url(&warden)).await;
+    let on_nats = connect_retrying(&format!("nats://127.0.0.1:{nats_port}")).await;
     exchange(&on_warden, &on_nats).await;
     exchange(&on_nats, &on_warden).await;
     let links = warden.gateways().unwrap().links();
@@ -390,7 +378,7 @@ async fn gateways_over_tls_log_in_by_certificate_and_a_rogue_certificate_is_refu
     let (pa, pb, pc) = (free_port(), free_port(), free_port());
     let a = start(options_from(&block("A", pa, ("B", pb), "node"))).await;
     let b = start(options_from(&block("B", pb, ("A", pa), "node"))).await;
-    let (ca, cb) = (connect(&common::url(&a)).await, connect(&common::url(&b)).await);
+    let (ca, cb) = (connect_retrying(&common::url(&a)).await, connect_retrying(&common::url(&b)).await);
     exchange(&ca, &cb).await;
     assert_eq!(a.gateways().unwrap().links().len(), 2);
 
@@ -423,8 +411,8 @@ async fn a_nats_server_2_15_cluster_joins_over_tls_both_ways() {
         "gw-tls-2-15",
         &format!("listen: 127.0.0.1:{nats_port}\n{}", block("N", pn, ("W", pw))),
     );
-    let on_warden = connect(&common::url(&warden)).await;
-    let on_nats = connect(&format!("nats://127.0.0.1:{nats_port}")).await;
+    let on_warden = connect_retrying(&common::url(&warden)).await;
+    let on_nats = connect_retrying(&format!("nats://127.0.0.1:{nats_port}")).await;
     exchange(&on_warden, &on_nats).await;
     let links = warden.gateways().unwrap().links();
     assert!(links.iter().any(|l| l.outbound) && links.iter().any(|l| !l.outbound), "{links:?}");
@@ -446,7 +434,7 @@ async fn clusters_that_admit_unknown_ones_learn_each_other_by_gossip() {
         })
         .await;
     }
-    let (cb, cc) = (connect(&common::url(&b)).await, connect(&common::url(&c)).await);
+    let (cb, cc) = (connect_retrying(&common::url(&b)).await, connect_retrying(&common::url(&c)).await);
     let mut sub = cb.subscribe("direct").await.unwrap();
     cb.flush().await.unwrap();
     until_received(&cc, "direct", &mut sub).await;

@@ -698,6 +698,36 @@ impl Fanout {
         backed_up
     }
 
+    /// Ends a read batch of a peer connection (a route, leaf or gateway):
+    /// counts what it received, `(messages, bytes)`, on `peer` (and on the
+    /// server too when `server_counts_in`), adds its deliveries to the
+    /// server's counters and wakes the writers it reached. Returns those
+    /// that are backed up, the peer itself left out, for its reader to
+    /// stall behind (so TCP pushes back on the other server).
+    pub fn end_peer_batch(
+        &mut self,
+        broker: &Broker,
+        peer: &Client,
+        received: (u64, u64),
+        server_counts_in: bool,
+    ) -> Vec<Arc<Client>> {
+        let (in_msgs, in_bytes) = received;
+        if in_msgs > 0 {
+            peer.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+            peer.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+            if server_counts_in {
+                broker.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+                broker.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+            }
+        }
+        let ((out_msgs, out_bytes), touched) = self.finish_batch();
+        if out_msgs > 0 {
+            broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+            broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+        }
+        wake_writers(touched, Some(peer.id))
+    }
+
     /// Ends a batch: the deliveries counted, and the clients to wake.
     pub fn finish_batch(&mut self) -> ((u64, u64), std::vec::Drain<'_, Arc<Client>>) {
         (std::mem::take(&mut self.delivered), self.touched.drain(..))

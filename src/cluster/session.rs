@@ -15,7 +15,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,9 +27,7 @@ use super::solicit::RouteUrl;
 use super::{Cluster, Dial, InterestKey, Target};
 use crate::audit::{Event as AuditEvent, Method};
 use crate::broker::Subscription;
-use crate::broker::{
-    audit_conn, wake_writers, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, Trace,
-};
+use crate::broker::{audit_conn, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, Trace};
 use crate::conn::{Event, KeepAlive, Received, FIRST_PEER_PING};
 use crate::proto::msg_trace;
 use crate::proto::route::{self, json_line, Dialect, RouteConnect, RouteInfo, RouteOp};
@@ -391,17 +388,8 @@ impl RouteSession {
     /// returns those that are backed up, for the driver to stall behind (so
     /// TCP pushes back on the other server's publisher).
     pub(crate) fn end_batch(&mut self) -> Vec<Arc<Client>> {
-        let (in_msgs, in_bytes) = std::mem::take(&mut self.batch_in);
-        if in_msgs > 0 {
-            self.client.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
-            self.client.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
-        }
-        let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
-        if out_msgs > 0 {
-            self.broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
-            self.broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
-        }
-        wake_writers(touched, Some(self.client.id))
+        let received = std::mem::take(&mut self.batch_in);
+        self.fanout.end_peer_batch(&self.broker, &self.client, received, false)
     }
 
     /// The connection ended: its interest leaves the indexes and the route

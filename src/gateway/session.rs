@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use tracing::{info, warn};
 use super::{GatewayLink, GatewayUrl, Gateways, InterestKey, MAX_GATEWAY_INTEREST, MAX_GATEWAY_INTEREST_BYTES};
 use crate::audit::{Event as AuditEvent, Method};
 use crate::broker::routed_reply::hash;
-use crate::broker::{audit_conn, wake_writers, Account, Broker, Client, CloseReason, Fanout, Message, Origin};
+use crate::broker::{audit_conn, Account, Broker, Client, CloseReason, Fanout, Message, Origin};
 use crate::broker::{PendingSlot, Subscription};
 use crate::conn::{Event, KeepAlive, Received, FIRST_PEER_PING};
 use crate::proto::route::gateway::{GatewayConnect, GatewayInfo, CMD_GOSSIP};
@@ -230,17 +229,8 @@ impl GatewaySession {
 
     /// Ends a read batch: wakes the subscribers it fed, counts it.
     pub(crate) fn end_batch(&mut self) -> Vec<Arc<Client>> {
-        let (in_msgs, in_bytes) = std::mem::take(&mut self.batch_in);
-        if in_msgs > 0 {
-            self.client.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
-            self.client.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
-        }
-        let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
-        if out_msgs > 0 {
-            self.broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
-            self.broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
-        }
-        wake_writers(touched, Some(self.client.id))
+        let received = std::mem::take(&mut self.batch_in);
+        self.fanout.end_peer_batch(&self.broker, &self.client, received, false)
     }
 
     /// The connection ended: its interest leaves the indexes, the link the
