@@ -41,6 +41,7 @@ mod mapping;
 mod msg_trace;
 mod origin;
 mod outbound;
+pub mod peer_interest;
 mod pending;
 mod protocol_trace;
 pub mod rate;

@@ -160,8 +160,7 @@ pub struct Unreachable {
     pub gave_up: bool,
 }
 
-/// Key of interest: account, subject and queue group.
-pub(crate) type InterestKey = (Arc<str>, Box<[u8]>, Option<Box<[u8]>>);
+pub(crate) use crate::broker::peer_interest::InterestKey;
 
 /// The connections to one peer server.
 #[derive(Debug, Default)]

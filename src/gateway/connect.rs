@@ -174,6 +174,7 @@ impl Protocol for GatewaySession {
     }
 
     fn reconfigure(&mut self) -> Result<(), CloseReason> {
+        self.rehost();
         Ok(())
     }
 

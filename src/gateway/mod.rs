@@ -106,8 +106,7 @@ impl std::error::Error for GatewayError {
     }
 }
 
-/// Account, subject and queue of a piece of interest.
-type InterestKey = (Arc<str>, Box<[u8]>, Option<Box<[u8]>>);
+use crate::broker::peer_interest::InterestKey;
 
 /// A connection to another cluster, as this server sees it.
 #[derive(Debug)]

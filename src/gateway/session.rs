@@ -13,7 +13,6 @@
 // Sans IO: `now` comes from the driver (clippy.toml).
 #![deny(clippy::disallowed_methods)]
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +22,7 @@ use tracing::{info, warn};
 
 use super::{GatewayLink, GatewayUrl, Gateways, InterestKey, MAX_GATEWAY_INTEREST, MAX_GATEWAY_INTEREST_BYTES};
 use crate::audit::{Event as AuditEvent, Method};
+use crate::broker::peer_interest::{interest_bytes, PeerInterest};
 use crate::broker::routed_reply::hash;
 use crate::broker::{audit_conn, Account, Broker, Client, CloseReason, Fanout, Message, Origin};
 use crate::broker::{PendingSlot, Subscription};
@@ -79,11 +79,9 @@ pub(crate) struct GatewaySession {
     state: State,
     handshake_deadline: Instant,
     keepalive: KeepAlive,
-    /// The other cluster's interest (outbound), hosted in the accounts.
-    remote: HashMap<InterestKey, Arc<Subscription>>,
-    remote_bytes: usize,
-    /// Entries and bytes of `remote` per account, against its bound.
-    per_account: HashMap<Arc<str>, (usize, usize)>,
+    /// The other cluster's interest (outbound), hosted in the accounts (or
+    /// held for accounts this server does not host yet).
+    remote: PeerInterest,
     fanout: Fanout,
     batch_in: (u64, u64),
     last_account: Option<Arc<Account>>,
@@ -127,9 +125,7 @@ impl GatewaySession {
             state,
             handshake_deadline: now + HANDSHAKE_TIMEOUT,
             keepalive,
-            remote: HashMap::new(),
-            remote_bytes: 0,
-            per_account: HashMap::new(),
+            remote: PeerInterest::default(),
             batch_in: (0, 0),
             last_account: None,
             claimed: None,
@@ -236,9 +232,7 @@ impl GatewaySession {
     /// The connection ended: its interest leaves the indexes, the link the
     /// registry.
     pub(crate) fn finish(&mut self) {
-        for (_, sub) in self.remote.drain() {
-            self.broker.remove_subscription(&sub);
-        }
+        self.remote.clear(&self.broker);
         if let State::Established(link) = std::mem::replace(&mut self.state, State::AwaitingInfo(None)) {
             self.gateways.unregister(&link);
             info!(peer = %self.peer, gateway = %link.name, outbound = link.outbound, "gateway closed");
@@ -441,48 +435,53 @@ impl GatewaySession {
     }
 
     /// The other cluster's interest: hosted in the account's index, owned
-    /// by this connection (so messages come here), within the bounds.
+    /// by this connection (so messages come here), within the bounds: an
+    /// account's own first (past them its further interest is dropped and
+    /// counted), then the connection's (past them it closes).
     fn remote_sub(&mut self, account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Result<(), Event<GatewayLogin>> {
         let valid = std::str::from_utf8(account).is_ok_and(|a| subject::is_valid_literal(a.as_bytes()));
         if !valid || !subject::is_valid_pattern(subject) || queue.is_some_and(|q| !subject::is_valid_queue(q)) {
             return Ok(());
         }
-        let Some(hosted) = self.account(account) else { return Ok(()) };
-        let key: InterestKey = (hosted.name.clone(), subject.into(), queue.map(Into::into));
-        if self.remote.contains_key(&key) {
+        let name: Arc<str> = String::from_utf8_lossy(account).into();
+        let key: InterestKey = (name, subject.into(), queue.map(Into::into));
+        if self.remote.contains(&key) {
             return Ok(());
         }
-        let bytes = account.len() + subject.len() + queue.map_or(0, <[u8]>::len);
-        if self.remote.len() >= MAX_GATEWAY_INTEREST || self.remote_bytes + bytes > MAX_GATEWAY_INTEREST_BYTES {
+        let bytes = interest_bytes(&key);
+        if self.remote.len() >= MAX_GATEWAY_INTEREST || self.remote.bytes() + bytes > MAX_GATEWAY_INTEREST_BYTES {
             return Err(Event::Close(self.refuse("too much gateway interest", CloseReason::ProtocolViolation)));
         }
-        let held = self.per_account.entry(hosted.name.clone()).or_default();
+        let (entries, held) = self.remote.in_account(&key.0);
         let (max_entries, max_bytes) = self.gateways.account_bound;
-        if held.0 >= max_entries || held.1 + bytes > max_bytes {
-            let name = self.link().map(|l| l.name.clone()).unwrap_or_default();
-            self.gateways.dropped_interest(&hosted.name, &name);
+        if entries >= max_entries || held + bytes > max_bytes {
+            let gateway = self.link().map(|l| l.name.clone()).unwrap_or_default();
+            self.gateways.dropped_interest(&key.0, &gateway);
             return Ok(());
         }
-        *held = (held.0 + 1, held.1 + bytes);
-        self.remote_bytes += bytes;
-        let sub = Arc::new(Subscription::new(self.client.clone(), hosted, &key.1, key.2.as_deref(), b"", None));
-        self.broker.add_subscription(sub.clone());
-        self.remote.insert(key, sub);
+        let hosted = self.account(account);
+        let client = &self.client;
+        self.remote.insert(&self.broker, key, hosted, |account, key| hosted_sub(client, account, key));
         Ok(())
+    }
+
+    /// After a reconfiguration: interest held for accounts now hosted goes
+    /// into their indexes, interest in accounts that went away is held.
+    pub(crate) fn rehost(&mut self) {
+        let client = &self.client;
+        self.remote.rehost(&self.broker, |account, key| hosted_sub(client, account, key));
     }
 
     fn remote_unsub(&mut self, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
         let name: Arc<str> = String::from_utf8_lossy(account).into();
-        let key: InterestKey = (name, subject.into(), queue.map(Into::into));
-        if let Some(sub) = self.remote.remove(&key) {
-            let bytes = account.len() + subject.len() + queue.map_or(0, <[u8]>::len);
-            self.remote_bytes = self.remote_bytes.saturating_sub(bytes);
-            if let Some(held) = self.per_account.get_mut(&key.0) {
-                *held = (held.0.saturating_sub(1), held.1.saturating_sub(bytes));
-            }
-            self.broker.remove_subscription(&sub);
-        }
+        self.remote.remove(&self.broker, &(name, subject.into(), queue.map(Into::into)));
     }
+}
+
+/// The subscription that puts another cluster's interest into `account`'s
+/// index, owned by the gateway connection it came over.
+fn hosted_sub(client: &Arc<Client>, account: Arc<Account>, key: &InterestKey) -> Subscription {
+    Subscription::new(client.clone(), account, &key.1, key.2.as_deref(), b"", None)
 }
 
 #[cfg(any(test, feature = "fuzzing"))]

@@ -180,3 +180,23 @@ fn one_accounts_interest_past_its_bound_is_dropped_and_counted_and_the_link_stay
     h.close(session, None);
     h.at_rest().unwrap();
 }
+
+#[test]
+fn interest_in_an_account_a_reload_adds_is_held_until_then() {
+    let h = harness();
+    let mut session = h.open(Role::Outbound).unwrap();
+    assert_eq!(
+        h.feed(&mut session, [REMOTE_INFO, b"RS+ LATER orders.>\r\nRS+ LATER gone.x\r\nRS- LATER gone.x\r\n"]),
+        None
+    );
+    assert!(h.broker().accounts.get("LATER").is_none());
+    let opts =
+        crate::config::load_str("accounts { LATER { users = [ { user: u, password: p } ] } }", "t.conf").unwrap();
+    h.broker().configure_accounts(&opts.options).unwrap();
+    session.rehost();
+    let later = h.broker().accounts.get("LATER").unwrap();
+    let held: Vec<_> = later.router.subscriptions().iter().map(|s| s.subject.clone()).collect();
+    assert_eq!(held, [Box::from(&b"orders.>"[..])], "held, then hosted; the one taken back is gone");
+    h.close(session, None);
+    assert!(later.router.subscriptions().is_empty());
+}
