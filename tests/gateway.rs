@@ -205,6 +205,15 @@ async fn clusters_of_two_servers_each_route_answers_back_to_the_server_that_aske
         })
         .await;
     }
+    // Each server of a cluster names the others' gateway URLs (learned
+    // over its routes), so B, which lists one URL of A per server, learns
+    // A's other one.
+    for b in [&b1, &b2] {
+        eventually("A's two gateway URLs known to B", || {
+            b.gateways().unwrap().remotes().iter().any(|(name, urls)| name == "A" && urls.len() == 2)
+        })
+        .await;
+    }
     let requester = connect_retrying(&common::url(&a1)).await;
     for far in [&b1, &b2] {
         let responder_side = connect_retrying(&common::url(far)).await;
@@ -440,4 +449,29 @@ async fn clusters_that_admit_unknown_ones_learn_each_other_by_gossip() {
     until_received(&cc, "direct", &mut sub).await;
     let a_links = a.gateways().unwrap().links();
     assert_eq!(a_links.len(), 4, "A: out and in to each of B and C: {a_links:?}");
+}
+
+/// Gossip over routes: A2 lists no gateway but admits unknown clusters;
+/// told by A1 over their route of A1's gateway to B, A2 dials B itself,
+/// and what A2's clients publish reaches B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_hears_of_its_clusters_gateways_over_the_routes() {
+    let (ga1, ga2, gb, ra1) = (free_port(), free_port(), free_port(), free_port());
+    let cluster = |port: u16, seed: Option<u16>| {
+        let routes = seed.map(|p| format!("routes: [\"nats-route://127.0.0.1:{p}\"], ")).unwrap_or_default();
+        format!("cluster {{ name: A, listen: \"127.0.0.1:{port}\", {routes}insecure_allow_unauthenticated_routes: true }}\n")
+    };
+    let a1 = start(warden_cluster("A", ga1, &[("B", gb)], &cluster(ra1, None))).await;
+    let b = start(warden_cluster("B", gb, &[("A", ga1)], "")).await;
+    eventually("A1's gateway to B", || a1.gateways().unwrap().links().iter().any(|l| l.outbound)).await;
+    let open = gateway_block("A", ga2, &[]).replace(" ] }\n", " ], reject_unknown_cluster: false }\n");
+    let a2 = start(options_from(&format!("{open}{}", cluster(free_port(), Some(ra1))))).await;
+    eventually("A2 dials B, told of it over the route", || {
+        a2.gateways().unwrap().links().iter().any(|l| l.outbound && l.name == "B")
+    })
+    .await;
+    let (on_a2, on_b) = (connect_retrying(&common::url(&a2)).await, connect_retrying(&common::url(&b)).await);
+    let mut sub = on_b.subscribe("from.a2").await.unwrap();
+    on_b.flush().await.unwrap();
+    until_received(&on_a2, "from.a2", &mut sub).await;
 }

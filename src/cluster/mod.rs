@@ -282,6 +282,25 @@ pub struct Cluster {
     tls: Option<RwLock<RouteTls>>,
     /// Accepted route connections that have not authenticated yet.
     pending: Arc<crate::broker::Pending>,
+    /// This server's gateway URL, once its gateways started.
+    gateway_url: std::sync::OnceLock<String>,
+    /// Bumped when the cluster's gateway URLs may have changed.
+    gateway_urls: watch::Sender<u64>,
+    /// This server's gateways, once started: they hear the gateway gossip
+    /// of routes and greet new routes with their own. Weak: the gateways
+    /// hold the cluster.
+    gateways: std::sync::OnceLock<std::sync::Weak<dyn ClusterGateways>>,
+}
+
+/// What the cluster asks of this server's gateways (the seam that keeps
+/// the cluster from knowing the gateway module).
+pub(crate) trait ClusterGateways: Send + Sync + std::fmt::Debug {
+    /// Another server of the cluster has a gateway to cluster `gateway`,
+    /// reachable at `urls`.
+    fn gossiped(&self, gateway: &str, urls: &[String]);
+    /// What a newly registered route is told: a gossip line for every
+    /// gateway this server has.
+    fn greeting(&self) -> Vec<u8>;
 }
 
 /// Route TLS: every route is TLS from its first byte, verified both ways
@@ -440,6 +459,9 @@ impl Cluster {
                 limits::MAX_PENDING_ROUTES,
                 limits::MAX_PENDING_ROUTES_PER_IP,
             )),
+            gateway_url: std::sync::OnceLock::new(),
+            gateway_urls: watch::channel(0).0,
+            gateways: std::sync::OnceLock::new(),
         }))
     }
 
@@ -676,8 +698,12 @@ impl Cluster {
         for other in others.iter().filter(|o| o.remote_id != link.remote_id) {
             other.client.send(&gossip);
         }
+        if let Some(gateways) = self.gateways.get().and_then(std::sync::Weak::upgrade) {
+            link.client.send(&gateways.greeting());
+        }
         self.changed.notify_waiters();
         self.topology_changed();
+        self.gateway_urls_changed();
         true
     }
 
@@ -694,6 +720,7 @@ impl Cluster {
         if removed {
             self.changed.notify_waiters();
             self.topology_changed();
+            self.gateway_urls_changed();
         }
     }
 
@@ -783,7 +810,77 @@ impl Cluster {
             route_pool_size: i64::from(self.opts.pool_size),
             route_pool_idx: 0,
             route_account: String::new(),
+            gateway_url: self.gateway_url.get().cloned().unwrap_or_default(),
+            gateway: String::new(),
+            gateway_urls: Vec::new(),
+            gateway_cmd: 0,
         }
+    }
+
+    /// The route INFO that tells the other servers of this cluster of a
+    /// gateway this one has (nats-server's form: server id `GW<id>`, so a
+    /// server that does not know the command sees no route to make).
+    pub(crate) fn gateway_gossip_line(&self, gateway: &str, urls: Vec<String>) -> Vec<u8> {
+        let info = RouteInfo {
+            server_id: format!("GW{}", self.broker.identity.id),
+            gateway: gateway.to_owned(),
+            gateway_urls: urls,
+            gateway_cmd: crate::proto::route::gateway::CMD_GOSSIP,
+            ..RouteInfo::default()
+        };
+        json_line("INFO", &info)
+    }
+
+    /// Sends `line` to every route.
+    pub(crate) fn tell_routes(&self, line: &[u8]) {
+        for link in self.routes() {
+            link.client.send(line);
+        }
+    }
+
+    /// Joins this server's gateways to the cluster (once, at their start).
+    pub(crate) fn join_gateways(&self, gateways: std::sync::Weak<dyn ClusterGateways>) {
+        let _ = self.gateways.set(gateways);
+    }
+
+    /// A route told of a gateway it has: passed to the gateways, if any.
+    pub(crate) fn gateway_gossip(&self, gateway: &str, urls: &[String]) {
+        if let Some(gateways) = self.gateways.get().and_then(std::sync::Weak::upgrade) {
+            gateways.gossiped(gateway, urls);
+        }
+    }
+
+    /// Sets this server's gateway URL, which its route INFO names from now
+    /// on (gateways start after the cluster), and tells the routes already
+    /// up.
+    pub(crate) fn set_gateway_url(&self, url: String) {
+        if self.gateway_url.set(url).is_ok() {
+            let line = json_line("INFO", &self.our_info());
+            for link in self.routes() {
+                link.client.send(&line);
+            }
+        }
+    }
+
+    /// The routes, or a peer's gateway URL, changed: the gateways tell the
+    /// other clusters this cluster's URLs again.
+    pub(crate) fn gateway_urls_changed(&self) {
+        self.gateway_urls.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that changes when the gateway URLs of the cluster may have.
+    pub(crate) fn gateway_urls_signal(&self) -> watch::Receiver<u64> {
+        self.gateway_urls.subscribe()
+    }
+
+    /// The gateway URLs the servers this one routes to named.
+    pub(crate) fn peer_gateway_urls(&self) -> Vec<String> {
+        let routes = self.routes.lock();
+        let mut urls: Vec<String> =
+            routes.values().flat_map(|p| p.links()).map(|l| l.gateway_url()).filter(|u| !u.is_empty()).collect();
+        urls.sort();
+        urls.dedup();
+        urls
     }
 
     /// The CONNECT this server sends a route it dialled by `url`: the URL's

@@ -560,9 +560,17 @@ impl RouteSession {
             State::AwaitingConnect(_) => Err(Event::Close(self.refuse(Refusal::AuthorizationViolation))),
             State::AwaitingInfo => self.first_info(info),
             State::Established(link) if link.remote_id == info.server_id => {
+                let gateway_url = link.gateway_url();
                 if link.update_info(info) {
                     self.cluster.topology_changed();
                 }
+                if link.gateway_url() != gateway_url {
+                    self.cluster.gateway_urls_changed();
+                }
+                Ok(())
+            }
+            State::Established(_) if info.gateway_cmd == crate::proto::route::gateway::CMD_GOSSIP => {
+                self.cluster.gateway_gossip(&info.gateway, &info.gateway_urls);
                 Ok(())
             }
             State::Established(_) => {

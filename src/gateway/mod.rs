@@ -40,7 +40,7 @@ use crate::auth::password::PasswordHash;
 use crate::auth::{Guard, RefusalReason};
 use crate::broker::routed_reply::{hash, HASH_LEN};
 use crate::broker::{Broker, Client, InterestObserver, Pending, ReplyPaths, RoutedReplies, Subscription, Via};
-use crate::cluster::{peer_tls, Cluster, RouteCredentials, RouteTls};
+use crate::cluster::{peer_tls, Cluster, ClusterGateways, RouteCredentials, RouteTls};
 use crate::config::GatewayOptions;
 use crate::proto::route::gateway::{GatewayInfo, CMD_ALL_SUBS_COMPLETE, CMD_ALL_SUBS_START};
 use crate::proto::route::{json_line, rs_minus, rs_plus, InterestTo};
@@ -179,6 +179,8 @@ struct Remote {
 /// The gateway state of one server.
 #[derive(Debug)]
 pub struct Gateways {
+    /// Itself, for the tasks it starts.
+    this: std::sync::Weak<Gateways>,
     broker: Arc<Broker>,
     guard: Guard,
     /// The `gateway {}` options.
@@ -215,6 +217,11 @@ impl Gateways {
         let listen_addr = listener.local_addr().map_err(GatewayError::Bind)?;
         let gateways = Gateways::new(broker, guard, cluster, opts, listen_addr)?;
         gateways.watch_certificates();
+        if let Some(cluster) = &gateways.cluster {
+            cluster.join_gateways(Arc::downgrade(&gateways) as std::sync::Weak<dyn ClusterGateways>);
+            cluster.set_gateway_url(gateways.our_url());
+            tokio::spawn(tell_urls(Arc::downgrade(&gateways), cluster.gateway_urls_signal()));
+        }
         let paths = Arc::downgrade(&gateways) as std::sync::Weak<dyn ReplyPaths>;
         let replies = RoutedReplies::new(&gateways.opts.name, &gateways.broker.identity.id, paths);
         if gateways.broker.routed_replies.set(replies).is_err() {
@@ -266,7 +273,8 @@ impl Gateways {
             let name = remote.name.clone();
             remotes.push(Arc::new(Remote { name, urls: Mutex::new(urls), tls, implicit: false }));
         }
-        Ok(Arc::new(Gateways {
+        Ok(Arc::new_cyclic(|this| Gateways {
+            this: this.clone(),
             broker,
             guard,
             opts,
@@ -285,7 +293,13 @@ impl Gateways {
 
     /// This server's gateway INFO.
     pub(crate) fn our_info(&self) -> GatewayInfo {
-        let url = self.opts.advertise.clone().unwrap_or_else(|| self.listen_addr.to_string());
+        let url = self.our_url();
+        // This server's URL and those of the servers it routes to, so the
+        // other cluster can dial any of them.
+        let mut urls = vec![url.clone()];
+        if let Some(cluster) = &self.cluster {
+            urls.extend(cluster.peer_gateway_urls().into_iter().filter(|u| *u != url).take(MAX_URLS_PER_GATEWAY));
+        }
         GatewayInfo {
             server_id: self.broker.identity.id.clone(),
             server_name: self.broker.identity.name.clone(),
@@ -298,13 +312,18 @@ impl Gateways {
             tls_required: self.tls.is_some(),
             max_payload: self.broker.opts.max_payload,
             gateway: self.opts.name.clone(),
-            gateway_urls: vec![url.clone()],
+            gateway_urls: urls,
             gateway_url: url,
             gateway_nrp: true,
             gateway_iom: true,
             gateway_cmd: 0,
             gateway_cmd_payload: None,
         }
+    }
+
+    /// The `host:port` other clusters reach this server's gateway at.
+    fn our_url(&self) -> String {
+        self.opts.advertise.clone().unwrap_or_else(|| self.listen_addr.to_string())
     }
 
     /// The user and password this server presents when it dials `url`:
@@ -407,7 +426,7 @@ impl Gateways {
     /// is admitted (listed, or any with `reject_unknown_cluster: false`),
     /// it is dialled as an implicit gateway, at most
     /// [`MAX_IMPLICIT_GATEWAYS`] of them.
-    pub(crate) fn discovered(self: &Arc<Self>, name: &str, urls: &[String]) {
+    pub(crate) fn discovered(&self, name: &str, urls: &[String]) {
         if name.is_empty() || name == self.opts.name || !self.admits(name) {
             return;
         }
@@ -422,7 +441,7 @@ impl Gateways {
             return;
         }
         // Outside a runtime (the session harness) nothing is dialled.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (Ok(runtime), Some(this)) = (tokio::runtime::Handle::try_current(), self.this.upgrade()) else { return };
         let auth = self.opts.authorization.as_ref();
         let parsed = urls.iter().take(MAX_URLS_PER_GATEWAY).filter_map(|u| GatewayUrl::parse(&format!("nats://{u}")));
         let with_credentials = parsed.map(|mut u| {
@@ -437,7 +456,7 @@ impl Gateways {
         info!(gateway = %name, "dialling implicit gateway");
         let remote = Arc::new(Remote { name: name.to_owned(), urls: Mutex::new(known), tls: None, implicit: true });
         remotes.push(remote.clone());
-        runtime.spawn(connect::solicit_loop(self.clone(), remote));
+        runtime.spawn(connect::solicit_loop(this, remote));
     }
 
     /// Forgets an implicit gateway its dialling gave up on.
@@ -445,10 +464,15 @@ impl Gateways {
         self.remotes.lock().retain(|r| !Arc::ptr_eq(r, remote));
     }
 
+    /// The `host:port` of each URL known for cluster `name`.
+    fn urls_of(&self, name: &str) -> Vec<String> {
+        self.remotes().into_iter().find(|(n, _)| n == name).map(|(_, u)| u).unwrap_or_default()
+    }
+
     /// The gossip (`gateway_cmd` 1) that names cluster `name` and its URLs,
     /// so a server told of it can dial it too.
     fn gossip(&self, name: &str) -> Vec<u8> {
-        let urls = self.remotes().into_iter().find(|(n, _)| n == name).map(|(_, u)| u).unwrap_or_default();
+        let urls = self.urls_of(name);
         let info = GatewayInfo {
             gateway: name.to_owned(),
             gateway_urls: urls,
@@ -480,6 +504,11 @@ impl Gateways {
         drop(links);
         for (client, name) in gossip {
             client.send(&self.gossip(&name));
+        }
+        // The other servers of this cluster hear of a cluster this one
+        // reaches, to dial it too (nats-server's gossip over routes).
+        if let (true, Some(cluster)) = (link.outbound, &self.cluster) {
+            cluster.tell_routes(&cluster.gateway_gossip_line(&link.name, self.urls_of(&link.name)));
         }
         if !link.outbound {
             let mut announced = self.announced.lock();
@@ -573,6 +602,44 @@ impl Gateways {
                 inbound.switched.insert(account.clone());
             }
         }
+    }
+}
+
+/// Sends every server that dialled this one a fresh INFO whenever the
+/// cluster's gateway URLs may have changed (a route came or went, a peer
+/// named its URL), so the other clusters can dial any server of this one
+/// (nats-server's async gateway INFO). Ends with the gateways.
+async fn tell_urls(gateways: std::sync::Weak<Gateways>, mut changed: tokio::sync::watch::Receiver<u64>) {
+    let mut told = Vec::new();
+    while changed.changed().await.is_ok() {
+        let Some(gateways) = gateways.upgrade() else { return };
+        let info = gateways.our_info();
+        if info.gateway_urls == told {
+            continue;
+        }
+        told.clone_from(&info.gateway_urls);
+        let line = json_line("INFO", &info);
+        for link in gateways.links().iter().filter(|l| !l.outbound) {
+            link.client.send(&line);
+        }
+    }
+}
+
+/// The cluster's seam: gossip from the other servers of this cluster, and
+/// this server's own for a new route.
+impl ClusterGateways for Gateways {
+    fn gossiped(&self, gateway: &str, urls: &[String]) {
+        self.discovered(gateway, urls);
+    }
+
+    fn greeting(&self) -> Vec<u8> {
+        let Some(cluster) = &self.cluster else { return Vec::new() };
+        let links = self.links();
+        let mut out = Vec::new();
+        for link in links.iter().filter(|l| l.outbound) {
+            out.extend_from_slice(&cluster.gateway_gossip_line(&link.name, self.urls_of(&link.name)));
+        }
+        out
     }
 }
 
