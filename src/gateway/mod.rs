@@ -199,8 +199,9 @@ pub struct Gateways {
     /// Interest entries dropped at an account's bound, on every link.
     interest_dropped: std::sync::atomic::AtomicU64,
     /// Entries and bytes of interest one link may hold in one account
-    /// ([`MAX_ACCOUNT_INTEREST`], [`MAX_ACCOUNT_INTEREST_BYTES`]).
-    pub(crate) account_bound: (usize, usize),
+    /// ([`MAX_ACCOUNT_INTEREST`], [`MAX_ACCOUNT_INTEREST_BYTES`]; the
+    /// session tests lower them).
+    account_bound: Mutex<(usize, usize)>,
     pending: Arc<Pending>,
 }
 
@@ -286,7 +287,7 @@ impl Gateways {
             links: Mutex::new(Vec::new()),
             remotes: Mutex::new(remotes),
             interest_dropped: std::sync::atomic::AtomicU64::new(0),
-            account_bound: (MAX_ACCOUNT_INTEREST, MAX_ACCOUNT_INTEREST_BYTES),
+            account_bound: Mutex::new((MAX_ACCOUNT_INTEREST, MAX_ACCOUNT_INTEREST_BYTES)),
             pending: Arc::new(Pending::new(MAX_PENDING_GATEWAYS, MAX_PENDING_GATEWAYS_PER_IP)),
         }))
     }
@@ -538,6 +539,17 @@ impl Gateways {
     pub fn remotes(&self) -> Vec<(String, Vec<String>)> {
         let remotes = self.remotes.lock();
         remotes.iter().map(|r| (r.name.clone(), r.urls.lock().iter().map(GatewayUrl::key).collect())).collect()
+    }
+
+    /// Entries and bytes of interest one link may hold in one account.
+    pub(crate) fn account_bound(&self) -> (usize, usize) {
+        *self.account_bound.lock()
+    }
+
+    /// Lowers (or raises) [`Gateways::account_bound`].
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn set_account_bound(&self, bound: (usize, usize)) {
+        *self.account_bound.lock() = bound;
     }
 
     /// Interest entries dropped at an account's bound ([`MAX_ACCOUNT_INTEREST`]).

@@ -453,7 +453,7 @@ impl GatewaySession {
             return Err(Event::Close(self.refuse("too much gateway interest", CloseReason::ProtocolViolation)));
         }
         let (entries, held) = self.remote.in_account(&key.0);
-        let (max_entries, max_bytes) = self.gateways.account_bound;
+        let (max_entries, max_bytes) = self.gateways.account_bound();
         if entries >= max_entries || held + bytes > max_bytes {
             let gateway = self.link().map(|l| l.name.clone()).unwrap_or_default();
             self.gateways.dropped_interest(&key.0, &gateway);

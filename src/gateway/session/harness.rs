@@ -128,10 +128,9 @@ impl Harness {
             ..GatewayOptions::default()
         };
         let listen = SocketAddr::new(PEER.ip(), 7222);
-        let mut gateways =
-            Gateways::new(broker.clone(), guard, None, gw_opts, listen).map_err(HarnessError::Gateways)?;
-        if let (Some(bound), Some(fresh)) = (bound, Arc::get_mut(&mut gateways)) {
-            fresh.account_bound = bound;
+        let gateways = Gateways::new(broker.clone(), guard, None, gw_opts, listen).map_err(HarnessError::Gateways)?;
+        if let Some(bound) = bound {
+            gateways.set_account_bound(bound);
         }
         let paths = Arc::downgrade(&gateways) as std::sync::Weak<dyn ReplyPaths>;
         let _ = broker.routed_replies.set(RoutedReplies::new("A", &broker.identity.id, paths));
