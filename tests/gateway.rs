@@ -475,3 +475,30 @@ async fn a_server_hears_of_its_clusters_gateways_over_the_routes() {
     on_b.flush().await.unwrap();
     until_received(&on_a2, "from.a2", &mut sub).await;
 }
+
+/// The defences of the gateway port do not keep the real cluster out: 70
+/// idle connections (past the 64 pending handshakes, 8 per address) and a
+/// run of wrong passwords from the same address, then cluster B (from that
+/// address too) still joins and messages cross.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_and_wrong_passwords_do_not_keep_the_real_cluster_out() {
+    let (pa, pb) = (free_port(), free_port());
+    let a = start(warden_cluster("A", pa, &[("B", pb)], "")).await;
+    let addr = a.gateway_addr().unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..70 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    for _ in 0..10 {
+        let wrong = serde_json::json!({ "gateway": "B", "name": "NRAW", "user": GW_USER, "pass": "guess" });
+        let refused = gateway_login(&a, wrong).await;
+        assert!(refused.contains("Authorization Violation"), "{refused}");
+    }
+    let b = start(warden_cluster("B", pb, &[("A", pa)], "")).await;
+    eventually("B's inbound link at A", || a.gateways().unwrap().links().iter().any(|l| !l.outbound)).await;
+    let (ca, cb) = (connect_retrying(&common::url(&a)).await, connect_retrying(&common::url(&b)).await);
+    let mut sub = ca.subscribe("back").await.unwrap();
+    ca.flush().await.unwrap();
+    until_received(&cb, "back", &mut sub).await;
+    drop(idle);
+}

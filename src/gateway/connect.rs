@@ -32,7 +32,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub(super) async fn accept_loop(gateways: Arc<Gateways>, listener: TcpListener) {
     let broker = gateways.broker.clone();
     crate::conn::accept_until_shutdown(&broker, listener, "gateway", None, |stream, peer| {
-        let Some(slot) = gateways.pending.admit(peer.ip(), true) else {
+        // Bounded before anything is spent on it; the longest-waiting idle
+        // handshake (from the same address first) gives way, so a flood of
+        // idle sockets cannot lock the other clusters' servers out.
+        let Some(slot) = gateways.pending.admit_evicting(peer.ip(), true) else {
             if gateways.broker.log_budget.allow() {
                 tracing::warn!(%peer, "too many unauthenticated gateway connections; closing");
             }
