@@ -233,11 +233,7 @@ fn remote(value: &Value) -> Result<RemoteGateway, ConfigError> {
 /// A gateway URL: `nats://[user:password@]host:port`. Messages do not
 /// repeat the URL: it may carry a password.
 fn gateway_url(value: &Value) -> Result<String, ConfigError> {
-    let text = section::word(value, "a gateway url")?;
-    match crate::gateway::GatewayUrl::parse(text) {
-        Some(_) => Ok(text.to_owned()),
-        None => Err(invalid(value, "a gateway url must be nats://[user:password@]host:port")),
-    }
+    super::cluster::server_url(value, "a gateway url", "a gateway url must be nats://[user:password@]host:port")
 }
 
 /// What `gateway { authorization {} }` is read into.
