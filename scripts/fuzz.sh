@@ -21,7 +21,7 @@ secs=${1:-600}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(proto_parser route_parser connect_json config subject jwt authorizer_answer websocket leaf_session msg_trace proxy_header spiffe_id)
+  targets=(proto_parser route_parser connect_json config subject jwt authorizer_answer websocket leaf_session gateway_session msg_trace proxy_header spiffe_id)
 fi
 
 if ! command -v cargo-fuzz >/dev/null; then

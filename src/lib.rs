@@ -92,6 +92,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod delegate;
+pub mod gateway;
 pub mod jwt;
 pub mod leaf;
 pub mod logfile;

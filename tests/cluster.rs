@@ -690,3 +690,39 @@ async fn a_stuck_subscriber_behind_a_route_is_cut_while_another_keeps_receiving(
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A sustained flood of idle sockets on the route port (past the 64
+/// pending handshakes, 8 per address, each replaced as the auth timeout
+/// closes it) does not keep a real peer from the same address out: the
+/// longest-waiting idle one gives way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_on_the_route_port_do_not_keep_a_real_peer_out() {
+    let a = password_node("A", vec![]).await;
+    let addr = a.cluster().unwrap().listen_addr;
+    let flood = tokio::spawn(async move {
+        let mut idle = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            // Each idle socket is replaced as soon as the server closes it.
+            idle.retain(|s: &tokio::net::TcpStream| match s.try_read(&mut buf) {
+                Ok(0) => false,
+                Ok(_) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+            });
+            while idle.len() < 70 {
+                match tokio::net::TcpStream::connect(addr).await {
+                    Ok(s) => idle.push(s),
+                    Err(_) => break,
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = format!("nats-route://ruser:rpass@{addr}");
+    let b = password_node("B", vec![url]).await;
+    let cluster = a.cluster().unwrap().clone();
+    eventually("B routed to A", || cluster.route_count() == 1).await;
+    flood.abort();
+    b.shutdown().await;
+}

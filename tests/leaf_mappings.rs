@@ -10,23 +10,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::peers::{free_port, nats_server_2_15, spawn_nats_server};
+use common::peers::{connect_retrying, free_port, nats_server_2_15, spawn_nats_server};
 use common::{options_from, start, within};
 use futures::StreamExt;
 
 const MAPPINGS: &str = "mappings { \"map.in.*\": \"map.out.$1\" }\n";
-
-async fn connect(url: &str) -> async_nats::Client {
-    within(async {
-        loop {
-            if let Ok(client) = async_nats::connect(url).await {
-                return client;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-}
 
 /// Publishes `subject` on `from` until `sub` gets a message (interest
 /// crosses the leaf connection asynchronously); the subject it arrived on.
@@ -58,8 +46,8 @@ async fn a_warden_hubs_mapping_source_reaches_it_from_a_nats_server_leaf_and_fol
         hub.leafnode_addr().unwrap()
     );
     let _leaf = spawn_nats_server(&binary, "map-leaf-2-15", &leaf_config);
-    let on_hub = connect(&common::url(&hub)).await;
-    let on_leaf = connect(&format!("nats://127.0.0.1:{port}")).await;
+    let on_hub = connect_retrying(&common::url(&hub)).await;
+    let on_leaf = connect_retrying(&format!("nats://127.0.0.1:{port}")).await;
     let mut out = on_hub.subscribe("map.out.>").await.unwrap();
     assert_eq!(arrives_as(&on_leaf, "map.in.a", &mut out).await, "map.out.a");
 
@@ -85,8 +73,8 @@ async fn a_warden_leafs_mapping_source_reaches_it_from_a_nats_server_hub() {
     let leaf_config =
         format!("{MAPPINGS}leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{leaf_port}\" }} ] }}\n");
     let leaf = start(options_from(&leaf_config)).await;
-    let on_leaf = connect(&common::url(&leaf)).await;
-    let on_hub = connect(&format!("nats://127.0.0.1:{client_port}")).await;
+    let on_leaf = connect_retrying(&common::url(&leaf)).await;
+    let on_hub = connect_retrying(&format!("nats://127.0.0.1:{client_port}")).await;
     let mut out = on_leaf.subscribe("map.out.>").await.unwrap();
     assert_eq!(arrives_as(&on_hub, "map.in.b", &mut out).await, "map.out.b");
     leaf.shutdown().await;
@@ -107,8 +95,8 @@ async fn nats_server_2_15_announces_its_mapping_sources_to_its_leafs() {
         "map-ref-leaf",
         &format!("listen: 127.0.0.1:{other_port}\nleafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{leaf_port}\" }} ] }}\n"),
     );
-    let on_hub = connect(&format!("nats://127.0.0.1:{client_port}")).await;
-    let on_leaf = connect(&format!("nats://127.0.0.1:{other_port}")).await;
+    let on_hub = connect_retrying(&format!("nats://127.0.0.1:{client_port}")).await;
+    let on_leaf = connect_retrying(&format!("nats://127.0.0.1:{other_port}")).await;
     let mut out = on_hub.subscribe("map.out.>").await.unwrap();
     assert_eq!(arrives_as(&on_leaf, "map.in.c", &mut out).await, "map.out.c");
 }
@@ -154,7 +142,7 @@ leafnodes {
         hub.leafnode_addr().unwrap()
     );
     let _leaf = spawn_nats_server(&binary, "svc-leaf-2-15", &leaf_config);
-    let on_leaf = connect(&format!("nats://127.0.0.1:{port}")).await;
+    let on_leaf = connect_retrying(&format!("nats://127.0.0.1:{port}")).await;
     let answer = within(async {
         loop {
             // Until the hub's interest has crossed the leaf connection.

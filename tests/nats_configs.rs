@@ -3,7 +3,7 @@
 //! each run through `warden check` from the directory nats-server's tests
 //! run them from, against an expectation table: one line per file, with the
 //! reason. Issue 32's "done when": every file nats-server 2.15.1 accepts
-//! that needs no JetStream, MQTT or gateway passes, or is refused for a
+//! that needs no JetStream or MQTT passes, or is refused for a
 //! reason SECURITY.md documents. Every file now meets that: a file that
 //! warden refuses for a reason not in the table fails the test.
 //!
@@ -24,7 +24,7 @@ enum Expect {
     /// Refused with a message containing `.1`, for the security reason
     /// documented in SECURITY.md under the heading `.0`.
     Security(&'static str, &'static str),
-    /// Needs JetStream, MQTT or gateways, which warden does not implement
+    /// Needs JetStream or MQTT, which warden does not implement
     /// (issue 32 leaves them out); refused with a message containing `.0`.
     OutOfScope(&'static str),
     /// nats-server 2.15.1 refuses it too (its message contains `.1`);
@@ -48,8 +48,8 @@ const TABLE: &[(&str, Expect)] = &[
     ("server/configs/accounts.conf", Accepted),
     ("server/configs/authorization.conf", Accepted),
     ("server/configs/cluster.conf", Accepted),
-    ("server/configs/gwa.conf", OutOfScope("`gateway` is a nats-server option that warden does not support")),
-    ("server/configs/gwb.conf", OutOfScope("`gateway` is a nats-server option that warden does not support")),
+    ("server/configs/gwa.conf", Security("Gateways (superclusters)", "gateway has no authentication")),
+    ("server/configs/gwb.conf", Security("Gateways (superclusters)", "gateway has no authentication")),
     ("server/configs/gws.conf", NotByNats("unknown key `gateways`", "unknown field \"gateways\"")),
     (
         "server/configs/include_bad_conf_check_a.conf",
@@ -176,14 +176,8 @@ const TABLE: &[(&str, Expect)] = &[
     ("test/configs/srv_c.conf", Accepted),
     ("test/configs/tls.conf", Accepted),
     ("test/configs/tls_cert_cn.conf", Accepted),
-    (
-        "test/configs/tls_cert_cn_gateways.conf",
-        OutOfScope("`gateway` is a nats-server option that warden does not support"),
-    ),
-    (
-        "test/configs/tls_cert_cn_gateways_invalid_auth.conf",
-        OutOfScope("`gateway` is a nats-server option that warden does not support"),
-    ),
+    ("test/configs/tls_cert_cn_gateways.conf", Accepted),
+    ("test/configs/tls_cert_cn_gateways_invalid_auth.conf", Accepted),
     // Route permissions load; what is left: a cluster block without a
     // listener (nats-server's tests add the port), and a route user named by
     // its certificate (`verify_and_map` with a `user` and no password).

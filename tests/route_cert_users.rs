@@ -6,62 +6,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::peers::*;
+use common::pki::Pki;
 use common::*;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
 use warden::server::Server;
 
 /// The route user: the subject of the cluster's node certificates.
 const ROUTE_USER: &str = "CN=localhost,OU=NATS.io Operators";
 
-/// A CA, node certificates whose subject is [`ROUTE_USER`] and a rogue one
-/// (same CA, subject `CN=localhost` alone), as nats-server's `tlsauth` set.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let dir = temp_dir(name);
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(DnType::CommonName, "route CA");
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-        for (file, unit) in [("node", Some("NATS.io Operators")), ("rogue", None)] {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-            params.distinguished_name = DistinguishedName::new();
-            params.distinguished_name.push(DnType::CommonName, "localhost");
-            if let Some(unit) = unit {
-                params.distinguished_name.push(DnType::OrganizationalUnitName, unit);
-            }
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-            let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
-            std::fs::write(dir.join(format!("{file}.pem")), cert.pem()).unwrap();
-            std::fs::write(dir.join(format!("{file}-key.pem")), key.serialize_pem()).unwrap();
-        }
-        Pki { dir }
-    }
-
-    /// The cluster block's `tls` and `authorization`, presenting `cert`.
-    fn cluster_auth(&self, cert: &str) -> String {
-        let path = |f: &str| self.dir.join(f).display().to_string();
-        format!(
-            "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify_and_map: true, timeout: 2 }}\n\
-             authorization {{ user: \"{ROUTE_USER}\" }}",
-            path(&format!("{cert}.pem")),
-            path(&format!("{cert}-key.pem")),
-            path("ca.pem"),
-        )
-    }
+/// The cluster block's `tls` and `authorization`, presenting `cert`.
+fn cluster_auth(pki: &Pki, cert: &str) -> String {
+    format!("{}\nauthorization {{ user: \"{ROUTE_USER}\" }}", pki.tls_block(cert, ", verify_and_map: true"))
 }
 
 /// A warden node presenting `cert`, dialling `routes`.
@@ -70,7 +27,7 @@ async fn node(pki: &Pki, name: &str, cert: &str, routes: &[String]) -> Server {
     let config = format!(
         "server_name: {name}\ncluster {{ name: c1, listen: \"127.0.0.1:0\", routes: [{}]\n{} }}\n",
         routes.join(", "),
-        pki.cluster_auth(cert)
+        cluster_auth(pki, cert)
     );
     start(options_from(&config)).await
 }
@@ -124,7 +81,7 @@ async fn nats_server_routes_log_in_by_certificate_both_ways() {
             "server_name: {name}\nlisten: \"127.0.0.1:{client_port}\"\n\
              cluster {{ name: c1, listen: \"127.0.0.1:{route_port}\", routes: [\"{}\"]\n{} }}\n",
             route_url(&a),
-            pki.cluster_auth(cert)
+            cluster_auth(&pki, cert)
         )
     };
     let (client_port, route_port) = (free_port(), free_port());

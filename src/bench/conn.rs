@@ -48,6 +48,9 @@ pub enum Event {
     Msg {
         /// Reply subject.
         reply: Option<Vec<u8>>,
+        /// It came on subscription id [`PROBE_SID`]: a probe, not a
+        /// measured message.
+        probe: bool,
     },
     /// PONG.
     Pong,
@@ -56,6 +59,9 @@ pub enum Event {
 }
 
 type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The subscription id of the probes that say interest has arrived.
+pub const PROBE_SID: &str = "2";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -171,11 +177,12 @@ impl Conn {
                 let headers = line.starts_with(b"H");
                 let reply_index = if headers { 5 } else { 4 };
                 let reply = (args.len() == reply_index + 1).then(|| args[3].to_vec());
+                let probe = args.get(2).is_some_and(|sid| *sid == PROBE_SID.as_bytes());
                 if self.buf.len() < nl + 1 + size + 2 {
                     return Ok(None);
                 }
                 self.buf.advance(nl + 1 + size + 2);
-                return Ok(Some(Event::Msg { reply }));
+                return Ok(Some(Event::Msg { reply, probe }));
             }
             let event = if line.starts_with(b"PONG") {
                 Some(Event::Pong)

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use conn::PROBE_SID;
 pub use conn::{Conn, Event, Target};
 pub use report::{Latencies, Report};
 
@@ -61,6 +62,11 @@ pub async fn run(opts: &BenchOptions) -> Result<Report, BenchError> {
     tokio::time::timeout(opts.deadline, run_inner(opts)).await.map_err(|_| "benchmark exceeded its deadline")?
 }
 
+/// Subjects of the probes that wait for interest to cross to another server.
+const PROBE_PREFIX: &str = "_WARDEN_BENCH_PROBE";
+/// How often a probe is sent until one arrives.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
 async fn run_inner(opts: &BenchOptions) -> Result<Report, BenchError> {
     if opts.mode == Mode::ReqRep {
         return request_reply(opts).await;
@@ -73,15 +79,29 @@ async fn run_inner(opts: &BenchOptions) -> Result<Report, BenchError> {
         _ => opts.msgs * subscribers as u64,
     };
     let mut sub_tasks = Vec::new();
+    let probed = Arc::new(AtomicU64::new(0));
+    let all_probed = Arc::new(tokio::sync::Notify::new());
     for i in 0..subscribers {
         let mut conn = Conn::connect(&opts.subscribe_to, &format!("bench-sub-{i}")).await?;
         let queue = if opts.mode == Mode::Queue { " bench" } else { "" };
-        conn.write(format!("SUB {}{queue} 1\r\n", opts.subject).as_bytes()).await?;
+        // The probe subscription goes after the measured one, on the same
+        // connection: once a probe arrives, so has the interest before it.
+        conn.write(format!("SUB {}{queue} 1\r\nSUB {PROBE_PREFIX}.{i} {PROBE_SID}\r\n", opts.subject).as_bytes())
+            .await?;
         conn.flush().await?;
         let (delivered, all_delivered) = (delivered.clone(), all_delivered.clone());
+        let (probed, all_probed) = (probed.clone(), all_probed.clone());
         sub_tasks.push(tokio::spawn(async move {
+            let mut seen_probe = false;
             loop {
                 match conn.next_event().await? {
+                    Event::Msg { probe: true, .. } => {
+                        if !std::mem::replace(&mut seen_probe, true)
+                            && probed.fetch_add(1, Ordering::Relaxed) + 1 == subscribers as u64
+                        {
+                            all_probed.notify_one();
+                        }
+                    }
                     Event::Msg { .. } => {
                         if delivered.fetch_add(1, Ordering::Relaxed) + 1 == expected {
                             all_delivered.notify_one();
@@ -94,8 +114,24 @@ async fn run_inner(opts: &BenchOptions) -> Result<Report, BenchError> {
         }));
     }
     if subscribers > 0 && opts.publish_to.url != opts.subscribe_to.url {
-        // Let the interest reach the publishers' server.
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // The subscribers are on another server: wait until their interest
+        // reached the publishers' (a route, leaf or gateway hop away).
+        let mut prober = Conn::connect(&opts.publish_to, "bench-probe").await?;
+        let waited = all_probed.notified();
+        tokio::pin!(waited);
+        waited.as_mut().enable();
+        loop {
+            if probed.load(Ordering::Relaxed) >= subscribers as u64 {
+                break;
+            }
+            for i in 0..subscribers {
+                prober.write(format!("PUB {PROBE_PREFIX}.{i} 0\r\n\r\n").as_bytes()).await?;
+            }
+            prober.flush().await?;
+            if tokio::time::timeout(PROBE_EVERY, waited.as_mut()).await.is_ok() {
+                break;
+            }
+        }
     }
     let progress = opts.progress.then(|| spawn_progress(delivered.clone()));
     let started = Instant::now();
@@ -170,7 +206,7 @@ async fn request_reply(opts: &BenchOptions) -> Result<Report, BenchError> {
         let payload = vec![b'r'; size];
         loop {
             match responder.next_event().await? {
-                Event::Msg { reply: Some(reply) } => {
+                Event::Msg { reply: Some(reply), .. } => {
                     let mut out = b"PUB ".to_vec();
                     out.extend_from_slice(&reply);
                     out.extend_from_slice(format!(" {size}\r\n").as_bytes());
@@ -184,10 +220,29 @@ async fn request_reply(opts: &BenchOptions) -> Result<Report, BenchError> {
         }
     });
     let mut requester = Conn::connect(&opts.publish_to, "bench-requester").await?;
-    requester.write(b"SUB _INBOX.bench.* 1\r\n").await?;
+    requester.write(format!("SUB _INBOX.bench.* 1\r\nSUB {PROBE_PREFIX}.reply {PROBE_SID}\r\n").as_bytes()).await?;
     requester.flush().await?;
     if opts.publish_to.url != opts.subscribe_to.url {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // The responder is on another server: ask until it answers (its
+        // interest, and the requester's, crossed the hop).
+        let probe = format!("PUB {} {PROBE_PREFIX}.reply 0\r\n\r\n", opts.subject);
+        'probing: loop {
+            requester.write(probe.as_bytes()).await?;
+            let answered = tokio::time::timeout(PROBE_EVERY, async {
+                loop {
+                    match requester.next_event().await? {
+                        Event::Msg { probe: true, .. } => return Ok::<bool, BenchError>(true),
+                        Event::Err(e) => return Err(e.into()),
+                        _ => {}
+                    }
+                }
+            });
+            if let Ok(answered) = answered.await {
+                if answered? {
+                    break 'probing;
+                }
+            }
+        }
     }
     let payload = vec![b'q'; size];
     let warmup = (opts.msgs / 20).min(1000);
@@ -201,6 +256,8 @@ async fn request_reply(opts: &BenchOptions) -> Result<Report, BenchError> {
         requester.write(&out).await?;
         loop {
             match requester.next_event().await? {
+                // A late answer to a probe is not this request's.
+                Event::Msg { probe: true, .. } => {}
                 Event::Msg { .. } => break,
                 Event::Err(e) => return Err(e.into()),
                 Event::Pong => {}

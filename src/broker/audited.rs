@@ -60,6 +60,7 @@ pub fn audit_conn(client: &Client) -> Conn {
     let kind = match client.kind {
         ClientKind::Leaf => "leaf",
         ClientKind::Route => "route",
+        ClientKind::Gateway => "gateway",
         _ if meta.websocket => "websocket",
         _ => "client",
     };

@@ -82,6 +82,8 @@ pub enum ClientKind {
     Route,
     /// A leaf node server connected to this one, bound to one account.
     Leaf,
+    /// A server of another cluster, over a gateway.
+    Gateway,
     /// The server itself: owner of an account's internal subscriptions.
     Internal,
 }

@@ -169,6 +169,11 @@ impl Fanout {
         origin: Origin<'_>,
         now: Instant,
     ) -> usize {
+        if let Some(replies) = broker.routed_replies.get() {
+            if let Some(routed) = super::routed_reply::parse(msg.subject) {
+                return self.deliver_routed(broker, replies, account, msg, routed, origin, now);
+            }
+        }
         let result = self.cache(account).lookup(&account.router, msg.subject);
         let mut delivered = 0;
         self.routes.clear();
@@ -198,10 +203,18 @@ impl Fanout {
                 }
             }
             if !taken {
-                let mut members = (0..group.len()).filter_map(|i| group.get((start + i) % group.len()));
-                if let Some(remote) = members
-                    .find(|m| m.owner.via() != Via::Local && origin.may_reach(&m.owner) && peer_admits(m, msg.subject))
-                {
+                // This cluster's members (over a route or a leaf) before
+                // another cluster's (over a gateway).
+                let members = || (0..group.len()).filter_map(|i| group.get((start + i) % group.len()));
+                let reachable = |m: &&Arc<Subscription>, gateway: bool| {
+                    let via = m.owner.via();
+                    via != Via::Local
+                        && (via == Via::Gateway) == gateway
+                        && origin.may_reach(&m.owner)
+                        && peer_admits(m, msg.subject)
+                };
+                let remote = members().find(|m| reachable(m, false)).or_else(|| members().find(|m| reachable(m, true)));
+                if let Some(remote) = remote {
                     add_route(&mut self.routes, &remote.owner, Some(name));
                     taken = true;
                 }
@@ -210,6 +223,52 @@ impl Fanout {
         }
         delivered += self.forward_to_routes(broker, account, msg, origin.leaf_cluster(), now);
         delivered
+    }
+
+    /// A message on a routed reply (`_GR_.<cluster>.<server>.<reply>`): to
+    /// another cluster's, straight to the gateway there, whatever its
+    /// interest; to this cluster's, over the route to the server that asked
+    /// (when it came over a gateway to another server) or delivered here
+    /// under the reply inside. What a route or gateway sends for another
+    /// cluster is dropped: it left this cluster where it was published.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_routed(
+        &mut self,
+        broker: &Broker,
+        replies: &super::RoutedReplies,
+        account: &Account,
+        msg: &Message<'_>,
+        routed: super::routed_reply::Routed<'_>,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> usize {
+        let via = origin.via();
+        let onward = if routed.cluster != replies.cluster() {
+            match via {
+                Via::Route | Via::Gateway => return 0,
+                _ => replies.paths().and_then(|p| p.gateway_to(routed.cluster)),
+            }
+        } else if routed.server != replies.server() && via == Via::Gateway {
+            replies.paths().and_then(|p| p.route_to(routed.server, &account.name))
+        } else {
+            None
+        };
+        if let Some(peer) = onward {
+            self.routes.clear();
+            add_route(&mut self.routes, &peer, None);
+            return self.forward_to_routes(broker, account, msg, None, now);
+        }
+        if routed.cluster != replies.cluster() {
+            return 0;
+        }
+        let inner = Message { subject: routed.subject, ..*msg };
+        // A reply inside a reply is not followed further.
+        if super::routed_reply::parse(inner.subject).is_some() {
+            return 0;
+        }
+        self.deliver_in(broker, account, &inner, origin, now)
     }
 
     /// Delivers a message an import made, inside the delivery of the one
@@ -275,9 +334,15 @@ impl Fanout {
                 (_, Some(origin)) => FrameTo::RouteFromLeafCluster { origin, account: name },
                 _ => FrameTo::Route(name),
             };
-            let size = rmsg_len_bound(name, msg.subject, msg.reply, queues, body) + cluster.map_or(0, <[u8]>::len);
+            // A reply leaving for another cluster leads back here.
+            let mut mapped = Vec::new();
+            let reply = match (route.kind, msg.reply, broker.routed_replies.get()) {
+                (ClientKind::Gateway, Some(reply), Some(replies)) => Some(replies.map(reply, &mut mapped)),
+                _ => msg.reply,
+            };
+            let size = rmsg_len_bound(name, msg.subject, reply, queues, body) + cluster.map_or(0, <[u8]>::len);
             let appended = route.outbound.append(size, |buf| {
-                write_rmsg(buf, to, msg.subject, msg.reply, queues, header_len, body);
+                write_rmsg(buf, to, msg.subject, reply, queues, header_len, body);
             });
             if appended == Append::Queued {
                 sent += 1;
@@ -386,6 +451,12 @@ impl Fanout {
         match owner.deliver(subject, &sub.sid, msg.reply, msg.header_len, msg.message, msg.buffer) {
             Append::Queued => {
                 if let Some(reply) = msg.reply {
+                    // A routed reply is answered under the reply inside
+                    // (see `routed_reply`).
+                    let reply = match broker.routed_replies.get() {
+                        Some(_) => super::routed_reply::inner(reply),
+                        None => reply,
+                    };
                     owner.record_reply(reply, now);
                 }
                 self.touch(owner);
@@ -630,6 +701,36 @@ impl Fanout {
         broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
         broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
         backed_up
+    }
+
+    /// Ends a read batch of a peer connection (a route, leaf or gateway):
+    /// counts what it received, `(messages, bytes)`, on `peer` (and on the
+    /// server too when `server_counts_in`), adds its deliveries to the
+    /// server's counters and wakes the writers it reached. Returns those
+    /// that are backed up, the peer itself left out, for its reader to
+    /// stall behind (so TCP pushes back on the other server).
+    pub fn end_peer_batch(
+        &mut self,
+        broker: &Broker,
+        peer: &Client,
+        received: (u64, u64),
+        server_counts_in: bool,
+    ) -> Vec<Arc<Client>> {
+        let (in_msgs, in_bytes) = received;
+        if in_msgs > 0 {
+            peer.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+            peer.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+            if server_counts_in {
+                broker.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+                broker.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+            }
+        }
+        let ((out_msgs, out_bytes), touched) = self.finish_batch();
+        if out_msgs > 0 {
+            broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+            broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
+        }
+        wake_writers(touched, Some(peer.id))
     }
 
     /// Ends a batch: the deliveries counted, and the clients to wake.

@@ -41,10 +41,12 @@ mod mapping;
 mod msg_trace;
 mod origin;
 mod outbound;
+pub mod peer_interest;
 mod pending;
 mod protocol_trace;
 pub mod rate;
 mod request_info;
+pub mod routed_reply;
 mod router;
 mod security;
 
@@ -77,6 +79,7 @@ pub use outbound::{slice_within, Append, Outbound, ReadBuffer, MAX_WRITE_SEGMENT
 pub use pending::{Pending, PendingSlot};
 pub use protocol_trace::TraceLevel;
 pub use request_info::{ClientInfo, REQUEST_INFO};
+pub use routed_reply::{ReplyPaths, RoutedReplies};
 pub use router::{Claim, MatchCache, MatchResult, Router, RouterStats, ShadowSpec, SubKind, Subscription};
 pub use security::SecurityStats;
 
@@ -236,6 +239,9 @@ pub struct Broker {
     shutdown: watch::Sender<bool>,
     /// Set when lame-duck mode begins.
     lame_duck: AtomicBool,
+    /// Where replies routed across gateways go; set once, when the server
+    /// runs gateways (unset, the hot path pays one load).
+    pub routed_replies: OnceLock<RoutedReplies>,
 }
 
 impl Broker {
@@ -260,6 +266,7 @@ impl Broker {
             next_batch: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
             lame_duck: AtomicBool::new(false),
+            routed_replies: OnceLock::new(),
         }
     }
 

@@ -71,6 +71,7 @@ fn kind_of(client: &Client) -> u8 {
     match client.kind {
         ClientKind::Route => kind::ROUTER,
         ClientKind::Leaf => kind::LEAF,
+        ClientKind::Gateway => kind::GATEWAY,
         ClientKind::Client | ClientKind::Internal => kind::CLIENT,
     }
 }

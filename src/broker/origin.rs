@@ -13,9 +13,13 @@
 //! keeps a leaf cluster from hearing everything twice). And nothing goes
 //! back to the leaf node cluster it came from, over whichever connection
 //! (the origin a route's `LMSG` names, or the cluster a leaf logged in as).
-//! Gateways will be one more [`Via`] with its rows in
-//! [`Via::may_forward_to`]; nothing else in the broker needs to learn
-//! about them.
+//! Clusters joined by gateways form a full mesh too, each server with its
+//! own connection to every other cluster: a message crosses at most one
+//! gateway, and what came over a gateway reaches the whole cluster (its
+//! routes, leafs and hub) but no gateway. Interest travels differently
+//! from messages there: the interest of the whole cluster (a route's
+//! included) is announced to gateways, and a gateway's interest is
+//! announced to nobody ([`Via::may_announce_to`]).
 
 use super::{Client, ClientKind};
 use crate::proto::route::QueueNames;
@@ -32,6 +36,8 @@ pub enum Via {
     Leaf,
     /// This server's hub, over a connection this server dialled as its leaf.
     Hub,
+    /// A server of another cluster, over a gateway.
+    Gateway,
 }
 
 impl Via {
@@ -40,6 +46,7 @@ impl Via {
         match kind {
             ClientKind::Route => Via::Route,
             ClientKind::Leaf => Via::Leaf,
+            ClientKind::Gateway => Via::Gateway,
             ClientKind::Client | ClientKind::Internal => Via::Local,
         }
     }
@@ -51,10 +58,26 @@ impl Via {
         match (self, to) {
             (_, Via::Local) => true,
             (Via::Route | Via::Hub, Via::Route) => false,
-            (Via::Local | Via::Leaf, Via::Route) => true,
+            (Via::Local | Via::Leaf | Via::Gateway, Via::Route) => true,
             (_, Via::Leaf) => true,
             (Via::Route | Via::Hub, Via::Hub) => false,
-            (Via::Local | Via::Leaf, Via::Hub) => true,
+            (Via::Local | Via::Leaf | Via::Gateway, Via::Hub) => true,
+            // The server the message entered the cluster at sent it to
+            // every gateway itself.
+            (Via::Route | Via::Gateway, Via::Gateway) => false,
+            (Via::Local | Via::Leaf | Via::Hub, Via::Gateway) => true,
+        }
+    }
+
+    /// Whether interest held on side `self` is announced to peers on side
+    /// `to`: as messages travel, except that a route's interest is the
+    /// cluster's, which every gateway hears from each server, and a
+    /// gateway's interest stays with the connection that brought it.
+    pub fn may_announce_to(self, to: Via) -> bool {
+        match (self, to) {
+            (Via::Gateway, _) => false,
+            (Via::Route, Via::Gateway) => true,
+            _ => self.may_forward_to(to),
         }
     }
 }
@@ -88,6 +111,12 @@ pub enum Origin<'a> {
         /// The other server's cluster (empty for none).
         cluster: &'a [u8],
     },
+    /// A gateway: it names the queue groups the other cluster picked this
+    /// one for.
+    Gateway {
+        /// Queue groups named in the RMSG.
+        queues: QueueNames<'a>,
+    },
     /// Sent on by a service import (a request into the exporter, or a
     /// response back): never to shadows (as nats-server), and onwards as
     /// the message that triggered it.
@@ -103,6 +132,7 @@ impl Origin<'_> {
         match self {
             Origin::Client { .. } => Via::Local,
             Origin::Route { .. } => Via::Route,
+            Origin::Gateway { .. } => Via::Gateway,
             Origin::Leaf { hub: false, .. } => Via::Leaf,
             Origin::Leaf { hub: true, .. } => Via::Hub,
             Origin::Import { via } => *via,
@@ -136,7 +166,7 @@ impl Origin<'_> {
     /// server picked this one for; a leaf may name some (else all are).
     pub fn serves_queue(&self, name: &[u8]) -> bool {
         match self {
-            Origin::Route { queues, .. } => queues.contains(name),
+            Origin::Route { queues, .. } | Origin::Gateway { queues } => queues.contains(name),
             Origin::Leaf { queues, .. } => queues.is_empty() || queues.contains(name),
             _ => true,
         }
@@ -153,8 +183,9 @@ impl Origin<'_> {
     /// joins another server's account to this one, whose imports are this
     /// server's to apply, as nats-server applies them to what its leafs
     /// send (it tells them of interest in each import subject for that).
+    /// A gateway's message was imported in its own cluster likewise.
     pub fn may_import(&self) -> bool {
-        self.via() != Via::Route
+        !matches!(self.via(), Via::Route | Via::Gateway)
     }
 }
 
@@ -162,7 +193,7 @@ impl Origin<'_> {
 mod tests {
     use super::*;
 
-    const ALL: [Via; 4] = [Via::Local, Via::Route, Via::Leaf, Via::Hub];
+    const ALL: [Via; 5] = [Via::Local, Via::Route, Via::Leaf, Via::Hub, Via::Gateway];
 
     fn from_leaf(id: u64, queues: QueueNames<'_>) -> Origin<'_> {
         Origin::Leaf { id, queues, hub: false, cluster: b"" }
@@ -183,6 +214,28 @@ mod tests {
         for from in ALL {
             assert!(from.may_forward_to(Via::Leaf), "{from:?} reaches leafs");
         }
+    }
+
+    #[test]
+    fn a_message_crosses_one_gateway_and_reaches_the_whole_cluster() {
+        for to in [Via::Local, Via::Route, Via::Leaf, Via::Hub] {
+            assert!(Via::Gateway.may_forward_to(to), "a gateway's message reaches {to:?}");
+        }
+        assert!(!Via::Gateway.may_forward_to(Via::Gateway) && !Via::Route.may_forward_to(Via::Gateway));
+        for from in [Via::Local, Via::Leaf, Via::Hub] {
+            assert!(from.may_forward_to(Via::Gateway));
+        }
+    }
+
+    #[test]
+    fn the_clusters_interest_goes_to_gateways_and_a_gateways_to_nobody() {
+        for from in [Via::Local, Via::Route, Via::Leaf, Via::Hub] {
+            assert!(from.may_announce_to(Via::Gateway), "{from:?}'s interest is the cluster's");
+        }
+        for to in ALL {
+            assert!(!Via::Gateway.may_announce_to(to));
+        }
+        assert!(!Via::Route.may_announce_to(Via::Route), "otherwise as messages");
     }
 
     #[test]
@@ -243,7 +296,7 @@ mod tests {
             for to in ALL {
                 assert_eq!(origin.may_forward_to(to), via.may_forward_to(to));
             }
-            assert_eq!(origin.may_import(), via != Via::Route);
+            assert_eq!(origin.may_import(), !matches!(via, Via::Route | Via::Gateway));
         }
         assert!(Origin::Client { id: 1, echo: false }.may_import());
         assert!(!route().may_import());

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::io::{self, IsTerminal};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing::field::Field;
 use tracing_subscriber::field::MakeExt;
@@ -71,14 +71,18 @@ fn level_filter(level: &str) -> EnvFilter {
     EnvFilter::new(if level.eq_ignore_ascii_case("trace") { "info,warden=trace" } else { level })
 }
 
+/// The level the filter was last set to (by [`init`] or [`set_level`]).
+static LEVEL: Mutex<String> = Mutex::new(String::new());
+
 /// Sets the log level of the running server (`debug`/`trace` changed by a
-/// reload, as nats-server applies them). Does nothing when `RUST_LOG` set
-/// the filter, which then stays in charge.
-pub fn set_level(level: &str) -> Result<(), String> {
-    match SET_FILTER.get() {
-        Some(Some(set)) => set(level_filter(level)),
-        Some(None) | None => Ok(()),
+/// reload, as nats-server applies them) and returns the one it replaces.
+/// Does nothing when `RUST_LOG` set the filter, which then stays in charge.
+pub fn set_level(level: &str) -> Result<String, String> {
+    let mut current = LEVEL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(Some(set)) = SET_FILTER.get() {
+        set(level_filter(level))?;
     }
+    Ok(std::mem::replace(&mut current, level.to_owned()))
 }
 
 /// Sets up logging at `level` (`RUST_LOG` overrides it), to `sink`, as
@@ -86,6 +90,7 @@ pub fn set_level(level: &str) -> Result<(), String> {
 pub fn init(level: &str, logtime: bool, json: bool, sink: Sink) {
     let from_env = EnvFilter::try_from_default_env().ok();
     let reloadable = from_env.is_none();
+    *LEVEL.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = level.to_owned();
     let filter = from_env.unwrap_or_else(|| level_filter(level));
     let ansi = matches!(sink, Sink::Stderr) && io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let syslog = matches!(sink, Sink::Syslog(_));

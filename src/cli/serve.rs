@@ -364,15 +364,20 @@ fn reload(server: &Server, flags: &Flags, restart_only: &RestartOnly, cause: Rel
     let mut options = loaded.options;
     let level = log_level(flags, &options);
     options.trace |= level.eq_ignore_ascii_case("trace");
+    // The filter changes first: a connection traced from the moment the
+    // reload says so must find its trace lines let through.
+    let previous = logging::set_level(&level)
+        .map_err(|err| error!("reload: the log level stays as it was: {err}"))
+        .ok();
     match server.reload_by(&options, cause.clone()) {
         Ok(warnings) => {
             warnings.iter().for_each(|w| warn!("{w}"));
-            if let Err(err) = logging::set_level(&level) {
-                error!("reload: the log level stays as it was: {err}");
-            }
             Ok(())
         }
         Err(err) => {
+            if let Some(Err(restore)) = previous.as_deref().map(logging::set_level) {
+                error!("reload: the log level could not go back to what it was: {restore}");
+            }
             error!("reload refused, keeping the running config: {err}");
             Err(err.to_string())
         }

@@ -82,6 +82,11 @@ impl RouteLink {
         self.info.lock().server_name.clone()
     }
 
+    /// The gateway URL the peer named, if it runs gateways.
+    pub fn gateway_url(&self) -> String {
+        self.info.lock().gateway_url.clone()
+    }
+
     /// Replaces the peer's INFO (an update such as new connect_urls, or
     /// lame-duck mode); returns whether the client URLs it offers changed.
     pub fn update_info(&self, mut info: RouteInfo) -> bool {

@@ -45,7 +45,7 @@ use crate::auth::{Guard, RefusalReason};
 use crate::broker::{Broker, InterestObserver, Subscription, Via};
 use crate::config::ClusterOptions;
 use crate::proto::route::{json_line, rs_minus, rs_plus, InterestTo, RouteConnect, RouteInfo};
-use credentials::RouteCredentials;
+pub(crate) use credentials::RouteCredentials;
 use session::RouteLogin;
 
 pub use limits::{
@@ -160,8 +160,7 @@ pub struct Unreachable {
     pub gave_up: bool,
 }
 
-/// Key of interest: account, subject and queue group.
-pub(crate) type InterestKey = (Arc<str>, Box<[u8]>, Option<Box<[u8]>>);
+pub(crate) use crate::broker::peer_interest::InterestKey;
 
 /// The connections to one peer server.
 #[derive(Debug, Default)]
@@ -283,6 +282,25 @@ pub struct Cluster {
     tls: Option<RwLock<RouteTls>>,
     /// Accepted route connections that have not authenticated yet.
     pending: Arc<crate::broker::Pending>,
+    /// This server's gateway URL, once its gateways started.
+    gateway_url: std::sync::OnceLock<String>,
+    /// Bumped when the cluster's gateway URLs may have changed.
+    gateway_urls: watch::Sender<u64>,
+    /// This server's gateways, once started: they hear the gateway gossip
+    /// of routes and greet new routes with their own. Weak: the gateways
+    /// hold the cluster.
+    gateways: std::sync::OnceLock<std::sync::Weak<dyn ClusterGateways>>,
+}
+
+/// What the cluster asks of this server's gateways (the seam that keeps
+/// the cluster from knowing the gateway module).
+pub(crate) trait ClusterGateways: Send + Sync + std::fmt::Debug {
+    /// Another server of the cluster has a gateway to cluster `gateway`,
+    /// reachable at `urls`.
+    fn gossiped(&self, gateway: &str, urls: &[String]);
+    /// What a newly registered route is told: a gossip line for every
+    /// gateway this server has.
+    fn greeting(&self) -> Vec<u8>;
 }
 
 /// Route TLS: every route is TLS from its first byte, verified both ways
@@ -296,7 +314,7 @@ pub(crate) struct RouteTls {
     /// Handshake deadline.
     pub(crate) timeout: std::time::Duration,
     /// What it presents, for logs and monitoring.
-    certificates: Vec<crate::tls::CertInfo>,
+    pub(crate) certificates: Vec<crate::tls::CertInfo>,
 }
 
 impl std::fmt::Debug for RouteTls {
@@ -308,13 +326,22 @@ impl std::fmt::Debug for RouteTls {
 /// Loads route TLS: the server side requires and verifies the peer's
 /// certificate, the client side verifies the peer against `ca_file`.
 pub(crate) fn route_tls(opts: &ClusterOptions) -> Result<Option<RouteTls>, ClusterError> {
-    let Some(tls) = &opts.tls else { return Ok(None) };
+    peer_tls(opts.tls.as_ref(), "route").map_err(ClusterError::Tls)
+}
+
+/// TLS between servers (`what`: routes, gateways), verified both ways
+/// against `ca_file`.
+pub(crate) fn peer_tls(
+    tls: Option<&crate::config::TlsOptions>,
+    what: &str,
+) -> Result<Option<RouteTls>, crate::tls::TlsError> {
+    let Some(tls) = tls else { return Ok(None) };
     if tls.ca_file.is_none() {
-        return Err(ClusterError::Tls(crate::tls::TlsError::Config("route TLS needs ca_file to verify peers".into())));
+        return Err(crate::tls::TlsError::Config(format!("{what} TLS needs ca_file to verify peers")));
     }
     let server_opts = crate::config::TlsOptions { verify: true, ..tls.clone() };
-    let server = crate::tls::load_server_config(&server_opts).map_err(ClusterError::Tls)?;
-    let client = crate::tls::load_client_config(tls).map_err(ClusterError::Tls)?;
+    let server = crate::tls::load_server_config(&server_opts)?;
+    let client = crate::tls::load_client_config(tls)?;
     Ok(Some(RouteTls {
         acceptor: tokio_rustls::TlsAcceptor::from(server.config),
         connector: tokio_rustls::TlsConnector::from(client),
@@ -432,6 +459,9 @@ impl Cluster {
                 limits::MAX_PENDING_ROUTES,
                 limits::MAX_PENDING_ROUTES_PER_IP,
             )),
+            gateway_url: std::sync::OnceLock::new(),
+            gateway_urls: watch::channel(0).0,
+            gateways: std::sync::OnceLock::new(),
         }))
     }
 
@@ -564,6 +594,14 @@ impl Cluster {
         peer.pool.get(pool_index(self.pool_size(), account))?.as_ref()
     }
 
+    /// The connection carrying `account` to the peer whose server id
+    /// `is` picks (a reply routed back across a gateway to that server).
+    pub(crate) fn route_to(&self, is: impl Fn(&str) -> bool, account: &str) -> Option<Arc<crate::broker::Client>> {
+        let routes = self.routes.lock();
+        let peer = routes.iter().find(|(id, _)| is(id)).map(|(_, p)| p)?;
+        self.link_for(peer, account).map(|l| l.client.clone())
+    }
+
     /// Sends each peer an interest line for `account` on the connection
     /// that carries it, written by `line` for that connection's form.
     fn announce(&self, account: &str, line: impl Fn(InterestTo<'_>) -> Vec<u8>) {
@@ -660,8 +698,12 @@ impl Cluster {
         for other in others.iter().filter(|o| o.remote_id != link.remote_id) {
             other.client.send(&gossip);
         }
+        if let Some(gateways) = self.gateways.get().and_then(std::sync::Weak::upgrade) {
+            link.client.send(&gateways.greeting());
+        }
         self.changed.notify_waiters();
         self.topology_changed();
+        self.gateway_urls_changed();
         true
     }
 
@@ -678,6 +720,7 @@ impl Cluster {
         if removed {
             self.changed.notify_waiters();
             self.topology_changed();
+            self.gateway_urls_changed();
         }
     }
 
@@ -767,7 +810,77 @@ impl Cluster {
             route_pool_size: i64::from(self.opts.pool_size),
             route_pool_idx: 0,
             route_account: String::new(),
+            gateway_url: self.gateway_url.get().cloned().unwrap_or_default(),
+            gateway: String::new(),
+            gateway_urls: Vec::new(),
+            gateway_cmd: 0,
         }
+    }
+
+    /// The route INFO that tells the other servers of this cluster of a
+    /// gateway this one has (nats-server's form: server id `GW<id>`, so a
+    /// server that does not know the command sees no route to make).
+    pub(crate) fn gateway_gossip_line(&self, gateway: &str, urls: Vec<String>) -> Vec<u8> {
+        let info = RouteInfo {
+            server_id: format!("GW{}", self.broker.identity.id),
+            gateway: gateway.to_owned(),
+            gateway_urls: urls,
+            gateway_cmd: crate::proto::route::gateway::CMD_GOSSIP,
+            ..RouteInfo::default()
+        };
+        json_line("INFO", &info)
+    }
+
+    /// Sends `line` to every route.
+    pub(crate) fn tell_routes(&self, line: &[u8]) {
+        for link in self.routes() {
+            link.client.send(line);
+        }
+    }
+
+    /// Joins this server's gateways to the cluster (once, at their start).
+    pub(crate) fn join_gateways(&self, gateways: std::sync::Weak<dyn ClusterGateways>) {
+        let _ = self.gateways.set(gateways);
+    }
+
+    /// A route told of a gateway it has: passed to the gateways, if any.
+    pub(crate) fn gateway_gossip(&self, gateway: &str, urls: &[String]) {
+        if let Some(gateways) = self.gateways.get().and_then(std::sync::Weak::upgrade) {
+            gateways.gossiped(gateway, urls);
+        }
+    }
+
+    /// Sets this server's gateway URL, which its route INFO names from now
+    /// on (gateways start after the cluster), and tells the routes already
+    /// up.
+    pub(crate) fn set_gateway_url(&self, url: String) {
+        if self.gateway_url.set(url).is_ok() {
+            let line = json_line("INFO", &self.our_info());
+            for link in self.routes() {
+                link.client.send(&line);
+            }
+        }
+    }
+
+    /// The routes, or a peer's gateway URL, changed: the gateways tell the
+    /// other clusters this cluster's URLs again.
+    pub(crate) fn gateway_urls_changed(&self) {
+        self.gateway_urls.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that changes when the gateway URLs of the cluster may have.
+    pub(crate) fn gateway_urls_signal(&self) -> watch::Receiver<u64> {
+        self.gateway_urls.subscribe()
+    }
+
+    /// The gateway URLs the servers this one routes to named.
+    pub(crate) fn peer_gateway_urls(&self) -> Vec<String> {
+        let routes = self.routes.lock();
+        let mut urls: Vec<String> =
+            routes.values().flat_map(|p| p.links()).map(|l| l.gateway_url()).filter(|u| !u.is_empty()).collect();
+        urls.sort();
+        urls.dedup();
+        urls
     }
 
     /// The CONNECT this server sends a route it dialled by `url`: the URL's

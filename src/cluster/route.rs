@@ -22,9 +22,10 @@ use crate::tls::PeerIdentity;
 pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
     let broker = cluster.broker.clone();
     crate::conn::accept_until_shutdown(&broker, listener, "route", None, |stream, peer| {
-        // Bounded before anything is spent on it: a flood of idle
-        // connections to the cluster port is closed at once.
-        let Some(slot) = cluster.pending.admit(peer.ip(), true) else {
+        // Bounded before anything is spent on it; the longest-waiting idle
+        // handshake (from the same address first) gives way, so a flood of
+        // idle sockets cannot lock the cluster's own servers out.
+        let Some(slot) = cluster.pending.admit_evicting(peer.ip(), true) else {
             if cluster.broker.log_budget.allow() {
                 cluster.warn("too many unauthenticated route connections; closing", &peer);
             }

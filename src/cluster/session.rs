@@ -13,9 +13,7 @@
 // Sans IO: `now` comes from the driver (clippy.toml).
 #![deny(clippy::disallowed_methods)]
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,10 +25,9 @@ use super::link::{RouteLink, Slot};
 use super::solicit::RouteUrl;
 use super::{Cluster, Dial, InterestKey, Target};
 use crate::audit::{Event as AuditEvent, Method};
+use crate::broker::peer_interest::{interest_bytes, PeerInterest};
 use crate::broker::Subscription;
-use crate::broker::{
-    audit_conn, wake_writers, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, Trace,
-};
+use crate::broker::{audit_conn, Account, Broker, Client, CloseReason, Fanout, Message, Origin, PendingSlot, Trace};
 use crate::conn::{Event, KeepAlive, Received, FIRST_PEER_PING};
 use crate::proto::msg_trace;
 use crate::proto::route::{self, json_line, Dialect, RouteConnect, RouteInfo, RouteOp};
@@ -210,14 +207,9 @@ pub(crate) struct RouteSession {
     /// The handshake must be complete by then.
     handshake_deadline: Instant,
     keepalive: KeepAlive,
-    /// The peer's interest hosted in this server's account indexes.
-    remote: HashMap<InterestKey, Arc<Subscription>>,
-    /// Interest in accounts this server does not host (yet): kept, within
-    /// the same bounds, so an account added by a reload gets its peers'
-    /// interest without their resending it.
-    unhosted: HashSet<InterestKey>,
-    /// Bytes of accounts, subjects and queue names in `remote` and `unhosted`.
-    remote_bytes: usize,
+    /// The peer's interest, hosted in this server's account indexes (or
+    /// held for accounts it does not host yet).
+    remote: PeerInterest,
     fanout: Fanout,
     /// Messages and bytes received in the current batch, counted once per
     /// batch rather than per message.
@@ -283,9 +275,7 @@ impl RouteSession {
             state,
             handshake_deadline: now + HANDSHAKE_TIMEOUT,
             keepalive,
-            remote: HashMap::new(),
-            unhosted: HashSet::new(),
-            remote_bytes: 0,
+            remote: PeerInterest::default(),
             batch_in: (0, 0),
             last_account: None,
             end: None,
@@ -391,25 +381,14 @@ impl RouteSession {
     /// returns those that are backed up, for the driver to stall behind (so
     /// TCP pushes back on the other server's publisher).
     pub(crate) fn end_batch(&mut self) -> Vec<Arc<Client>> {
-        let (in_msgs, in_bytes) = std::mem::take(&mut self.batch_in);
-        if in_msgs > 0 {
-            self.client.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
-            self.client.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
-        }
-        let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
-        if out_msgs > 0 {
-            self.broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
-            self.broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
-        }
-        wake_writers(touched, Some(self.client.id))
+        let received = std::mem::take(&mut self.batch_in);
+        self.fanout.end_peer_batch(&self.broker, &self.client, received, false)
     }
 
     /// The connection ended: its interest leaves the indexes and the route
     /// the cluster.
     pub(crate) fn finish(&mut self) {
-        for (_, sub) in self.remote.drain() {
-            self.broker.remove_subscription(&sub);
-        }
+        self.remote.clear(&self.broker);
         if let State::Established(link) = std::mem::replace(&mut self.state, State::AwaitingInfo) {
             self.cluster.unregister(&link);
             info!(peer = %self.peer, remote = %link.remote_id, "route closed");
@@ -471,6 +450,8 @@ impl RouteSession {
                 self.remote_unsub(account, subject, queue);
                 Ok(())
             }
+            // Only the gateway dialect has it.
+            RouteOp::Account { .. } => Ok(()),
             RouteOp::Msg(msg) => {
                 if self.link().is_none() {
                     return refused(self, Refusal::MessageBeforeHandshake);
@@ -580,9 +561,17 @@ impl RouteSession {
             State::AwaitingConnect(_) => Err(Event::Close(self.refuse(Refusal::AuthorizationViolation))),
             State::AwaitingInfo => self.first_info(info),
             State::Established(link) if link.remote_id == info.server_id => {
+                let gateway_url = link.gateway_url();
                 if link.update_info(info) {
                     self.cluster.topology_changed();
                 }
+                if link.gateway_url() != gateway_url {
+                    self.cluster.gateway_urls_changed();
+                }
+                Ok(())
+            }
+            State::Established(_) if info.gateway_cmd == crate::proto::route::gateway::CMD_GOSSIP => {
+                self.cluster.gateway_gossip(&info.gateway, &info.gateway_urls);
                 Ok(())
             }
             State::Established(_) => {
@@ -735,73 +724,46 @@ impl RouteSession {
         }
         let name: Arc<str> = String::from_utf8_lossy(account).into();
         let key: InterestKey = (name, subject.into(), queue.map(Into::into));
-        if self.remote.contains_key(&key) || self.unhosted.contains(&key) {
+        if self.remote.contains(&key) {
             return Ok(());
         }
         let bytes = interest_bytes(&key);
-        let held = self.remote.len() + self.unhosted.len();
-        if held >= MAX_REMOTE_INTEREST || self.remote_bytes + bytes > MAX_REMOTE_INTEREST_BYTES {
+        if self.remote.len() >= MAX_REMOTE_INTEREST || self.remote.bytes() + bytes > MAX_REMOTE_INTEREST_BYTES {
             return Err(Refusal::TooMuchInterest);
         }
-        self.remote_bytes += bytes;
-        match self.account(account) {
-            Some(account) => self.host(account, key, origin),
-            None => {
-                self.unhosted.insert(key);
-            }
-        }
+        let hosted = self.account(account);
+        let (client, cluster) = (&self.client, &self.cluster);
+        self.remote.insert(&self.broker, key, hosted, |account, key| hosted_sub(client, cluster, account, key, origin));
         Ok(())
-    }
-
-    /// Puts interest into `account`'s index (of the leaf node cluster
-    /// `origin`, if a route's `LS+` named one).
-    fn host(&mut self, account: Arc<Account>, key: InterestKey, origin: Option<&[u8]>) {
-        // Interest is exported (checked when it arrived); the filter
-        // withholds the export denies its wildcard overlaps.
-        let filter = self.cluster.exports(&key.1).flatten();
-        let sub = Subscription::new(self.client.clone(), account, &key.1, key.2.as_deref(), b"", filter);
-        let sub = Arc::new(sub.from_leaf_cluster(origin));
-        self.broker.add_subscription(sub.clone());
-        self.remote.insert(key, sub);
     }
 
     /// After a reconfiguration: interest held for accounts that are now
     /// hosted goes into their indexes, and interest in accounts that went
     /// away is held again (in the new account of that name, if any).
     pub(crate) fn rehost(&mut self) {
-        let stale: Vec<InterestKey> =
-            self.remote.iter().filter(|(_, sub)| sub.account.is_removed()).map(|(k, _)| k.clone()).collect();
-        for key in stale {
-            if let Some(sub) = self.remote.remove(&key) {
-                self.broker.remove_subscription(&sub);
-            }
-            self.unhosted.insert(key);
-        }
-        let ready: Vec<InterestKey> =
-            self.unhosted.iter().filter(|k| self.broker.accounts.get(&k.0).is_some()).cloned().collect();
-        for key in ready {
-            self.unhosted.remove(&key);
-            if let Some(account) = self.broker.accounts.get(&key.0) {
-                self.host(account, key, None);
-            }
-        }
+        let (client, cluster) = (&self.client, &self.cluster);
+        self.remote.rehost(&self.broker, |account, key| hosted_sub(client, cluster, account, key, None));
     }
 
     fn remote_unsub(&mut self, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
         let name: Arc<str> = String::from_utf8_lossy(account).into();
-        let key: InterestKey = (name, subject.into(), queue.map(Into::into));
-        if let Some(sub) = self.remote.remove(&key) {
-            self.remote_bytes = self.remote_bytes.saturating_sub(interest_bytes(&key));
-            self.broker.remove_subscription(&sub);
-        } else if self.unhosted.remove(&key) {
-            self.remote_bytes = self.remote_bytes.saturating_sub(interest_bytes(&key));
-        }
+        self.remote.remove(&self.broker, &(name, subject.into(), queue.map(Into::into)));
     }
 }
 
-/// What one interest entry counts against [`MAX_REMOTE_INTEREST_BYTES`].
-fn interest_bytes((account, subject, queue): &InterestKey) -> usize {
-    account.len() + subject.len() + queue.as_ref().map_or(0, |q| q.len())
+/// The subscription that puts a route's interest into `account`'s index
+/// (of the leaf node cluster `origin`, if a route's `LS+` named one).
+fn hosted_sub(
+    client: &Arc<Client>,
+    cluster: &Cluster,
+    account: Arc<Account>,
+    key: &InterestKey,
+    origin: Option<&[u8]>,
+) -> Subscription {
+    // Interest is exported (checked when it arrived); the filter withholds
+    // the export denies its wildcard overlaps.
+    let filter = cluster.exports(&key.1).flatten();
+    Subscription::new(client.clone(), account, &key.1, key.2.as_deref(), b"", filter).from_leaf_cluster(origin)
 }
 
 #[cfg(test)]

@@ -125,6 +125,8 @@ pub struct Options {
     pub websocket: Option<WebsocketOptions>,
     /// `leafnodes { ... }`: the leaf node listener (hub side).
     pub leafnodes: Option<LeafnodeOptions>,
+    /// `gateway { ... }`: this cluster in a supercluster.
+    pub gateway: Option<GatewayOptions>,
     /// `check_reply_subjects` (warden only, default on): a PUB's reply
     /// subject must be one the publisher may subscribe to, so a requester
     /// cannot borrow a service's publish rights through it.
@@ -425,6 +427,7 @@ impl Default for Options {
             cluster: None,
             websocket: None,
             leafnodes: None,
+            gateway: None,
             check_reply_subjects: true,
             accounts: Vec::new(),
             mappings: Vec::new(),
@@ -1046,6 +1049,63 @@ pub struct RouteAuthorization {
     pub password: Option<Secret>,
     /// `timeout`.
     pub timeout: Option<Duration>,
+}
+
+/// `gateway { ... }`, nats-server's meaning, with authentication required
+/// and `reject_unknown_cluster` on by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayOptions {
+    /// `name`: this cluster's name among the supercluster's.
+    pub name: String,
+    /// Listen host.
+    pub host: String,
+    /// Listen port (0 picks a free one).
+    pub port: u16,
+    /// `advertise`: `host:port` other clusters dial.
+    pub advertise: Option<String>,
+    /// `authorization { user, password, timeout }`, one for all gateways.
+    pub authorization: Option<RouteAuthorization>,
+    /// `tls { ... }`, both ways.
+    pub tls: Option<TlsOptions>,
+    /// `gateways`: the other clusters to dial.
+    pub gateways: Vec<RemoteGateway>,
+    /// `reject_unknown_cluster` (default on, unlike nats-server).
+    pub reject_unknown_cluster: bool,
+    /// `connect_retries` for gateways learned from gossip.
+    pub connect_retries: u32,
+    /// `authentication_timeout`.
+    pub auth_timeout: Option<Duration>,
+    /// `insecure_allow_unauthenticated_gateways` (warden only).
+    pub allow_unauthenticated: bool,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            name: String::new(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            advertise: None,
+            authorization: None,
+            tls: None,
+            gateways: Vec::new(),
+            reject_unknown_cluster: true,
+            connect_retries: 0,
+            auth_timeout: None,
+            allow_unauthenticated: false,
+        }
+    }
+}
+
+/// One of `gateway { gateways = [...] }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteGateway {
+    /// The other cluster's name.
+    pub name: String,
+    /// `url` / `urls`: `nats://[user:password@]host:port`.
+    pub urls: Vec<String>,
+    /// `tls { ... }` for dialling it (else the gateway block's).
+    pub tls: Option<TlsOptions>,
 }
 
 /// `websocket { ... }` (nats-server 2.9.10's keys, and warden's

@@ -114,6 +114,23 @@ pub fn summary(o: &Options) -> String {
         }
         None => out.push_str("leafnodes: off\n"),
     }
+    match &o.gateway {
+        Some(g) => {
+            let tls = if g.tls.is_some() { "TLS" } else { "no TLS" };
+            let login = match (&g.authorization, g.allow_unauthenticated) {
+                (_, true) => "INSECURE: no login required".to_owned(),
+                (Some(a), _) => format!("gateway user {:?}", a.user),
+                (None, _) => "certificates verified".to_owned(),
+            };
+            let unknown =
+                if g.reject_unknown_cluster { "unknown clusters refused" } else { "unknown clusters admitted" };
+            let _ = writeln!(out, "gateway {:?}: {}:{} ({tls}), {login}, {unknown}", g.name, g.host, g.port);
+            for r in &g.gateways {
+                let _ = writeln!(out, "  gateway {:?}: {} url(s)", r.name, r.urls.len());
+            }
+        }
+        None => out.push_str("gateway: off\n"),
+    }
     auth_summary(o, &mut out);
     let subs = match o.max_subscriptions {
         0 => "unlimited".to_owned(),

@@ -683,7 +683,13 @@ impl Session {
             Err(Unroutable::Dropped) => return self.dropped(publish.reply),
             Err(Unroutable::Invalid) => return self.refuse(ProtoError::InvalidPublishSubject),
         };
-        if let Err(violation) = established.publish.check(subject, publish.reply, now.into_std()) {
+        // A routed reply is answered under the reply inside (see
+        // `broker::routed_reply`).
+        let checked = match self.broker.routed_replies.get() {
+            Some(_) => crate::broker::routed_reply::inner(subject),
+            None => subject,
+        };
+        if let Err(violation) = established.publish.check(checked, publish.reply, now.into_std()) {
             let err = refusal(violation, subject, publish.reply);
             return self.violation(err, "publish");
         }

@@ -26,12 +26,19 @@ use crate::proto::route::{rs_minus, rs_plus, InterestTo};
 impl Hub {
     /// The subjects account `name` draws messages in on as they stand now,
     /// sorted: its mapping sources and the subjects of its service imports
-    /// (nats-server sends both, `acc.mappings` and `acc.imports.services`).
+    /// (nats-server sends both, `acc.mappings` and `acc.imports.services`),
+    /// and the routed replies when this server has gateways.
     pub(super) fn drawn_subjects(&self, name: &str) -> Vec<Box<[u8]>> {
         let Some(account) = self.broker.accounts.get(name) else { return Vec::new() };
         let state = account.state();
         let mut sources = state.mappings.as_ref().map(|m| m.sources()).unwrap_or_default();
         sources.extend(state.services.iter().map(|s| Box::<[u8]>::from(s.local_subject())));
+        // With gateways, a leaf's answer on a routed reply must reach this
+        // server to go back to the cluster that asked (nats-server, too,
+        // tells its leafs of `_GR_.>`).
+        if self.broker.routed_replies.get().is_some() {
+            sources.push(Box::from(&b"_GR_.>"[..]));
+        }
         sources.sort();
         sources.dedup();
         sources

@@ -34,8 +34,8 @@ use super::remote::{SpokeLogin, SpokeRules};
 use super::{Hub, LeafLink, LOOP_DELAY, MAX_LEAF_INTEREST, MAX_LEAF_INTEREST_BYTES};
 use crate::auth::{Claims, ClientSoftware, ConnectionType, Identity, Verdict};
 use crate::broker::{
-    mapped, wake_writers, Account, Broker, BudgetKind, Client, CloseReason, Fanout, LeafRole, Mapper, Message, Origin,
-    PendingSlot, Presented, ServerEvent, Subscription, Trace, Unroutable,
+    mapped, Account, Broker, BudgetKind, Client, CloseReason, Fanout, LeafRole, Mapper, Message, Origin, PendingSlot,
+    Presented, ServerEvent, Subscription, Trace, Unroutable,
 };
 use crate::conn::{connection_facts, Event, KeepAlive, Login, Protocol, Received, FIRST_PEER_PING};
 use crate::perms::{system_space, PublishGuard, Standing, SubDecision};
@@ -392,6 +392,8 @@ impl LeafSession {
                 Ok(())
             }
             RouteOp::Msg(msg) => self.leaf_msg(&msg, now),
+            // Only the gateway dialect has it.
+            RouteOp::Account { .. } => Ok(()),
         }
     }
 
@@ -687,7 +689,12 @@ impl LeafSession {
             self.client.send(ProtoError::InvalidPublishSubject.to_line().as_bytes());
             return Ok(());
         }
-        if let Err(violation) = established.publish.check(msg.subject, msg.reply, now.into_std()) {
+        // A routed reply is answered under the reply inside.
+        let checked = match self.broker.routed_replies.get() {
+            Some(_) => crate::broker::routed_reply::inner(msg.subject),
+            None => msg.subject,
+        };
+        if let Err(violation) = established.publish.check(checked, msg.reply, now.into_std()) {
             let err = match msg.reply {
                 Some(reply) if violation.blames_reply() => {
                     ProtoError::ReplyViolation(String::from_utf8_lossy(reply).into_owned())
@@ -925,19 +932,8 @@ impl Protocol for LeafSession {
     }
 
     fn end_batch(&mut self) -> Vec<Arc<Client>> {
-        let (in_msgs, in_bytes) = std::mem::take(&mut self.batch_in);
-        if in_msgs > 0 {
-            self.client.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
-            self.client.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
-            self.broker.stats.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
-            self.broker.stats.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
-        }
-        let ((out_msgs, out_bytes), touched) = self.fanout.finish_batch();
-        if out_msgs > 0 {
-            self.broker.stats.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
-            self.broker.stats.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
-        }
-        wake_writers(touched, Some(self.client.id))
+        let received = std::mem::take(&mut self.batch_in);
+        self.fanout.end_peer_batch(&self.broker, &self.client, received, true)
     }
 
     fn finish(&mut self, reason: CloseReason) {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::http::{self, Body};
 use super::query::{ApiError, Query};
-use super::{accountz, connz, leafz, routez, statsz, subsz, varz, Monitor, Sources};
+use super::{accountz, connz, gatewayz, leafz, routez, statsz, subsz, varz, Monitor, Sources};
 
 /// One monitoring endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub enum Endpoint {
     Accountz,
     /// `/leafz`, `LEAFZ`.
     Leafz,
+    /// `/gatewayz`, `GATEWAYZ`.
+    Gatewayz,
     /// `/healthz`, `HEALTHZ`.
     Healthz,
     /// `STATSZ` (NATS only).
@@ -43,6 +45,7 @@ impl Endpoint {
             "/routez" => Endpoint::Routez,
             "/accountz" => Endpoint::Accountz,
             "/leafz" => Endpoint::Leafz,
+            "/gatewayz" => Endpoint::Gatewayz,
             "/healthz" => Endpoint::Healthz,
             _ => return None,
         })
@@ -57,6 +60,7 @@ impl Endpoint {
             b"ROUTEZ" => Endpoint::Routez,
             b"ACCOUNTZ" => Endpoint::Accountz,
             b"LEAFZ" => Endpoint::Leafz,
+            b"GATEWAYZ" => Endpoint::Gatewayz,
             b"HEALTHZ" => Endpoint::Healthz,
             b"STATSZ" => Endpoint::Statsz,
             _ => return None,
@@ -71,6 +75,7 @@ impl Endpoint {
             Endpoint::Routez => routez::routez(monitor, query),
             Endpoint::Accountz => accountz::accountz(monitor, query),
             Endpoint::Leafz => leafz::leafz(monitor, query),
+            Endpoint::Gatewayz => gatewayz::gatewayz(monitor, query),
             Endpoint::Healthz => http::healthz(monitor),
             Endpoint::Statsz => statsz::statsz(monitor),
         }
@@ -103,6 +108,7 @@ impl Endpoint {
             Endpoint::Routez => &[("subscriptions_detail", "subs"), ("subscriptions", "subs")],
             Endpoint::Leafz => &[("subscriptions", "subs"), ("account", "acc")],
             Endpoint::Accountz => &[("account", "acc")],
+            Endpoint::Gatewayz => &[("name", "gw_name")],
             Endpoint::Varz | Endpoint::Healthz | Endpoint::Statsz => &[],
         }
     }

@@ -217,7 +217,7 @@ pub(super) fn healthz(monitor: &Monitor) -> Result<Body, ApiError> {
 /// What is served here.
 fn index() -> Result<Body, ApiError> {
     json(&serde_json::json!({
-        "endpoints": ["/varz", "/connz", "/subsz", "/routez", "/leafz", "/accountz", "/healthz", "/metrics"],
+        "endpoints": ["/varz", "/connz", "/subsz", "/routez", "/leafz", "/gatewayz", "/accountz", "/healthz", "/metrics"],
     }))
 }
 

@@ -21,6 +21,7 @@ mod api;
 mod auth;
 mod connz;
 mod format;
+mod gatewayz;
 mod http;
 mod leafz;
 mod metrics;
@@ -56,8 +57,19 @@ use crate::tls::CurrentTls;
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The paths served, in the order `/varz`'s `http_req_stats` lists them.
-const PATHS: [&str; 10] =
-    ["/", "/varz", "/connz", "/subsz", "/routez", "/healthz", "/metrics", "/subscriptionsz", "/accountz", "/leafz"];
+const PATHS: [&str; 11] = [
+    "/",
+    "/varz",
+    "/connz",
+    "/subsz",
+    "/routez",
+    "/healthz",
+    "/metrics",
+    "/subscriptionsz",
+    "/accountz",
+    "/leafz",
+    "/gatewayz",
+];
 
 /// What monitoring learns about the cluster, through this narrow view
 /// (the server wires the cluster in), so monitoring never imports it.
@@ -82,6 +94,42 @@ pub trait ClusterView: Send + Sync + fmt::Debug {
 pub trait LeafView: Send + Sync + fmt::Debug {
     /// The leafs connected now.
     fn leafs(&self) -> Vec<LeafConnView>;
+}
+
+/// What monitoring learns about gateways (the server wires them in).
+pub trait GatewayView: Send + Sync + fmt::Debug {
+    /// This cluster's gateway name.
+    fn name(&self) -> String;
+    /// The bound gateway listener.
+    fn listen_addr(&self) -> SocketAddr;
+    /// The established gateway connections.
+    fn links(&self) -> Vec<GatewayConnView>;
+    /// The clusters this server dials, with the `host:port` of each URL it
+    /// knows (never their credentials).
+    fn remotes(&self) -> Vec<(String, Vec<String>)>;
+    /// `reject_unknown_cluster`.
+    fn rejects_unknown(&self) -> bool;
+    /// `connect_retries`.
+    fn connect_retries(&self) -> u32;
+    /// Time a gateway has to log in.
+    fn auth_timeout(&self) -> Duration;
+    /// Interest entries dropped at an account's bound.
+    fn interest_dropped(&self) -> u64;
+}
+
+/// One gateway connection.
+#[derive(Debug, Clone)]
+pub struct GatewayConnView {
+    /// The connection (counters, address, subscriptions).
+    pub client: Arc<Client>,
+    /// The other cluster's name.
+    pub name: String,
+    /// The other server's id.
+    pub remote_id: String,
+    /// This server dialled it.
+    pub outbound: bool,
+    /// The other cluster is one this server lists.
+    pub configured: bool,
 }
 
 /// One leaf connection.
@@ -144,6 +192,8 @@ pub struct Sources {
     pub cluster: Option<Arc<dyn ClusterView>>,
     /// The leaf node hub, when configured.
     pub leafs: Option<Arc<dyn LeafView>>,
+    /// The gateways, when configured.
+    pub gateways: Option<Arc<dyn GatewayView>>,
 }
 
 /// Why monitoring could not start.
@@ -191,6 +241,7 @@ struct Monitor {
     tls: Arc<CurrentTls>,
     cluster: Option<Arc<dyn ClusterView>>,
     leafs: Option<Arc<dyn LeafView>>,
+    gateways: Option<Arc<dyn GatewayView>>,
     /// The HTTP listener's facts, once it is bound.
     http: OnceLock<HttpSide>,
     /// CPU use between requests.
@@ -220,6 +271,7 @@ impl Monitor {
             tls: sources.tls,
             cluster: sources.cluster,
             leafs: sources.leafs,
+            gateways: sources.gateways,
             http: OnceLock::new(),
             cpu: process::CpuMeter::new(),
             requests: Default::default(),
@@ -311,6 +363,7 @@ mod tests {
             tls: Arc::new(CurrentTls::default()),
             cluster: None,
             leafs: None,
+            gateways: None,
         })
     }
 

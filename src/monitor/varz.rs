@@ -47,6 +47,8 @@ struct Varz<'a> {
     write_deadline: u128,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<ClusterInfo>,
+    /// Empty (`{}`) without gateways, as nats-server's.
+    gateway: GatewayInfo,
     /// Empty (`{}`) without a websocket listener, as nats-server's.
     websocket: WebsocketVarz,
     start: String,
@@ -143,6 +145,47 @@ struct ClusterInfo {
     addr: String,
     cluster_port: u16,
     urls: Vec<String>,
+}
+
+/// The `gateway {}` settings (URLs without their credentials), nats-server's
+/// `GatewayOptsVarz`.
+#[derive(Serialize, Default)]
+struct GatewayInfo {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    host: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_timeout: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connect_retries: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    gateways: Vec<RemoteGatewayInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reject_unknown: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct RemoteGatewayInfo {
+    name: String,
+    urls: Vec<String>,
+}
+
+impl GatewayInfo {
+    fn of(view: Option<&std::sync::Arc<dyn super::GatewayView>>) -> GatewayInfo {
+        let Some(g) = view else { return GatewayInfo::default() };
+        GatewayInfo {
+            name: g.name(),
+            host: g.listen_addr().ip().to_string(),
+            port: g.listen_addr().port(),
+            auth_timeout: Some(g.auth_timeout().as_secs_f64()),
+            connect_retries: Some(g.connect_retries()),
+            gateways: g.remotes().into_iter().map(|(name, urls)| RemoteGatewayInfo { name, urls }).collect(),
+            reject_unknown: Some(g.rejects_unknown()),
+        }
+    }
 }
 
 /// The warden-specific part of `/varz`.
@@ -359,6 +402,7 @@ pub(super) fn varz(monitor: &Monitor) -> Result<Body, ApiError> {
             // Host and port only: a route URL may carry a password.
             urls: c.seed_routes(),
         }),
+        gateway: GatewayInfo::of(monitor.gateways.as_ref()),
         websocket: WebsocketVarz::of(opts.websocket.as_ref()),
         start: rfc3339(broker.identity.started),
         now: rfc3339(now),

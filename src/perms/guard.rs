@@ -10,7 +10,7 @@
 //!    account; outside it only the self-service requests and, for the auth
 //!    callout service, its answers; nobody publishes a callout request.
 //! 3. **Reserved reply**: a reply in `_R_.` (the server's service-import
-//!    replies) or, outside the system account, in `$SYS.>`.
+//!    replies), in `_GR_.` (replies routed across gateways) or, outside the system account, in `$SYS.>`.
 //! 4. **Borrowed voice**: the server answers a `$SYS` request as itself, so
 //!    such a request may name as reply only an inbox or a subject the
 //!    requester could publish to; it cannot make the server write where the
@@ -27,7 +27,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{system_space, PermissionSet, PublishCache, RESERVED_REPLY_PREFIX};
+use super::{system_space, PermissionSet, PublishCache, RESERVED_REPLY_PREFIX, ROUTED_REPLY_PREFIX};
 
 /// Where a connection's reply grants (`allow_responses`) live. They are
 /// written at delivery time by whichever task delivers a request to the
@@ -139,6 +139,7 @@ impl<G: ReplyGrants> PublishGuard<G> {
     /// Rules 3 to 5, for a publish whose subject passed.
     fn check_reply(&mut self, subject: &[u8], reply: &[u8]) -> Result<(), PublishViolation> {
         if reply.starts_with(RESERVED_REPLY_PREFIX)
+            || reply.starts_with(ROUTED_REPLY_PREFIX)
             || (!self.standing.in_system && system_space::is_system_subject(reply))
         {
             return Err(PublishViolation::ReservedReply);

@@ -92,6 +92,10 @@ pub fn is_reserved(subject: &[u8]) -> bool {
 /// publish check refuses it; the broker makes the replies.
 pub const RESERVED_REPLY_PREFIX: &[u8] = b"_R_.";
 
+/// Replies routed across gateways start with this; no client may name one
+/// as its reply either (nats-server's `isReservedReply` again).
+pub const ROUTED_REPLY_PREFIX: &[u8] = b"_GR_.";
+
 /// A trie of permission patterns. They come from the configuration (or an
 /// account's signed JWT), never from a client, so no client can choose
 /// colliding keys: the tries hash with foldhash, whose `RandomState` is

@@ -49,6 +49,8 @@ pub mod kind {
     pub const CLIENT: u8 = 0;
     /// A route.
     pub const ROUTER: u8 = 1;
+    /// A gateway connection.
+    pub const GATEWAY: u8 = 2;
     /// A leaf node connection.
     pub const LEAF: u8 = 4;
 }

@@ -29,6 +29,7 @@ use crate::cluster::{Cluster, ClusterError, RouteUrl};
 use crate::config::{Options, TlsOptions};
 use crate::conn::accept_rate::AcceptLimiter;
 use crate::conn::AcceptLimit;
+use crate::gateway::{GatewayError, Gateways};
 use crate::leaf::{Hub, LeafError};
 use crate::monitor::{self, MonitorApi, MonitorError, MonitorHandle, Sources};
 use crate::proto::ProtoError;
@@ -50,6 +51,8 @@ pub enum StartError {
     Cluster(ClusterError),
     /// The leaf node listener could not start.
     Leaf(LeafError),
+    /// The gateways could not start.
+    Gateway(GatewayError),
     /// Monitoring could not start.
     Monitor(MonitorError),
     /// The server's key pair could not be made.
@@ -85,6 +88,7 @@ impl fmt::Display for StartError {
             StartError::Auth(err) => write!(f, "authorization: {err}"),
             StartError::Cluster(err) => write!(f, "cluster: {err}"),
             StartError::Leaf(err) => write!(f, "{err}"),
+            StartError::Gateway(err) => write!(f, "{err}"),
             StartError::Monitor(err) => write!(f, "monitoring: {err}"),
             StartError::Identity(err) => write!(f, "server identity: {err}"),
             StartError::Operator(err) => write!(f, "operator mode: {err}"),
@@ -104,6 +108,7 @@ impl std::error::Error for StartError {
             StartError::Auth(err) => Some(err),
             StartError::Cluster(err) => Some(err),
             StartError::Leaf(err) => Some(err),
+            StartError::Gateway(err) => Some(err),
             StartError::Monitor(err) => Some(err),
             StartError::Identity(err) => Some(err),
             StartError::Operator(err) => Some(err),
@@ -168,6 +173,8 @@ pub struct Server {
     websocket: Option<Websocket>,
     /// The leaf node hub, when configured.
     leaf: Option<Arc<Hub>>,
+    /// The gateways, when configured.
+    gateways: Option<Arc<Gateways>>,
     /// The authenticator an embedder installed with
     /// [`Server::start_with_authenticator`]. A reload keeps it: the
     /// config's `authorization` never described who may log in here, and
@@ -273,7 +280,24 @@ impl Server {
             }
             None => None,
         };
+        let gateways = match broker.opts.gateway.clone() {
+            Some(gw_opts) => {
+                let started =
+                    Gateways::start(broker.clone(), guard(AUTH_FAILURE_MAX_DELAY), cluster.clone(), gw_opts).await;
+                match started {
+                    Ok(gateways) => Some(gateways),
+                    Err(err) => {
+                        broker.begin_shutdown();
+                        return Err(StartError::Gateway(err));
+                    }
+                }
+            }
+            None => None,
+        };
         let mut observers: Vec<Weak<dyn InterestObserver>> = Vec::new();
+        if let Some(gateways) = &gateways {
+            observers.push(Arc::downgrade(gateways) as Weak<dyn InterestObserver>);
+        }
         if let Some(cluster) = &cluster {
             observers.push(Arc::downgrade(cluster) as Weak<dyn InterestObserver>);
         }
@@ -288,6 +312,7 @@ impl Server {
             tls: node.tls.clone(),
             cluster: node.cluster.clone().map(|c| c as Arc<dyn monitor::ClusterView>),
             leafs: leaf.clone().map(|h| h as Arc<dyn monitor::LeafView>),
+            gateways: gateways.clone().map(|g| g as Arc<dyn monitor::GatewayView>),
         });
         let monitor = match monitor::start(&api, guard(AUTH_FAILURE_MAX_DELAY)).await {
             Ok(monitor) => monitor,
@@ -340,6 +365,7 @@ impl Server {
             operator_task,
             websocket,
             leaf,
+            gateways,
             embedded,
         })
     }
@@ -347,6 +373,16 @@ impl Server {
     /// The leaf node hub, when `leafnodes` is configured.
     pub fn leaf_hub(&self) -> Option<&Arc<Hub>> {
         self.leaf.as_ref()
+    }
+
+    /// The bound gateway address, when gateways are configured.
+    pub fn gateway_addr(&self) -> Option<SocketAddr> {
+        self.gateways.as_ref().map(|g| g.listen_addr)
+    }
+
+    /// The gateways, when configured.
+    pub fn gateways(&self) -> Option<&Arc<Gateways>> {
+        self.gateways.as_ref()
     }
 
     /// The bound leaf node address, when the listener is configured.

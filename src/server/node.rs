@@ -104,6 +104,50 @@ impl crate::monitor::LeafView for crate::leaf::Hub {
     }
 }
 
+/// Monitoring sees the gateways through their narrow view.
+impl crate::monitor::GatewayView for crate::gateway::Gateways {
+    fn name(&self) -> String {
+        self.opts.name.clone()
+    }
+
+    fn listen_addr(&self) -> std::net::SocketAddr {
+        self.listen_addr
+    }
+
+    fn links(&self) -> Vec<crate::monitor::GatewayConnView> {
+        crate::gateway::Gateways::links(self)
+            .into_iter()
+            .map(|l| crate::monitor::GatewayConnView {
+                client: l.client.clone(),
+                name: l.name.clone(),
+                remote_id: l.remote_id.clone(),
+                outbound: l.outbound,
+                configured: l.configured,
+            })
+            .collect()
+    }
+
+    fn remotes(&self) -> Vec<(String, Vec<String>)> {
+        crate::gateway::Gateways::remotes(self)
+    }
+
+    fn rejects_unknown(&self) -> bool {
+        self.opts.reject_unknown_cluster
+    }
+
+    fn connect_retries(&self) -> u32 {
+        self.opts.connect_retries
+    }
+
+    fn auth_timeout(&self) -> std::time::Duration {
+        crate::gateway::Gateways::auth_timeout(self)
+    }
+
+    fn interest_dropped(&self) -> u64 {
+        crate::gateway::Gateways::interest_dropped(self)
+    }
+}
+
 /// Monitoring sees the cluster through its narrow view.
 impl crate::monitor::ClusterView for Cluster {
     fn name(&self) -> Option<String> {

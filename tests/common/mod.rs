@@ -5,6 +5,7 @@
 pub mod binary;
 pub mod deps;
 pub mod peers;
+pub mod pki;
 pub mod ws;
 
 use std::net::SocketAddr;

@@ -95,6 +95,19 @@ pub fn nats_server_2_15() -> Option<PathBuf> {
     String::from_utf8_lossy(&version.stdout).contains("2.15.1").then_some(path)
 }
 
+/// Connects (no credentials) to a server that may still be starting.
+pub async fn connect_retrying(url: &str) -> async_nats::Client {
+    within(async {
+        loop {
+            if let Ok(client) = async_nats::connect(url).await {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
 /// Logs in to a server that may still be starting.
 pub async fn login_retrying(url: &str, user: &str, pass: &str) -> async_nats::Client {
     within(async {

@@ -194,7 +194,7 @@ impl Subscription {
         match &self.kind {
             SubKind::Service(_) => false,
             SubKind::Inbox(inbox) => inbox.announce,
-            _ => self.owner.via().may_forward_to(to),
+            _ => self.owner.via().may_announce_to(to),
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 use super::*;
 use crate::auth::{FailureThrottle, Guard, Verifier};

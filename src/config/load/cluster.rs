@@ -421,8 +421,14 @@ fn missing_credentials(at: &Pos) -> ConfigError {
 /// A route URL: `nats-route://[user:password@]host:port` (or `nats://`).
 /// Messages do not repeat the URL: it may carry a password.
 fn route_url(value: &Value) -> Result<String, ConfigError> {
-    let text = section::word(value, "a route")?;
-    let bad = || invalid(value, "a route must be nats-route://[user:password@]host:port");
+    server_url(value, "a route", "a route must be nats-route://[user:password@]host:port")
+}
+
+/// The URL of another server (`what`): `nats-route://` or `nats://`, then
+/// `[user:password@]host:port`; refused with `refusal` otherwise.
+pub(super) fn server_url(value: &Value, what: &str, refusal: &str) -> Result<String, ConfigError> {
+    let text = section::word(value, what)?;
+    let bad = || invalid(value, refusal);
     let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
     if !(scheme.eq_ignore_ascii_case("nats-route") || scheme.eq_ignore_ascii_case("nats")) {
         return Err(bad());

@@ -21,6 +21,7 @@ use super::syslog::SyslogTarget;
 use super::value::{Entry, Map, Value};
 
 mod cluster;
+mod gateway;
 mod leafnodes;
 mod monitor;
 mod tls;
@@ -81,7 +82,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "no_sublist_cache",
     "max_closed_clients",
     "jetstream",
-    "gateway",
     "mqtt",
     "resolver_tls",
     "resolver_pinned_accounts",
@@ -669,6 +669,15 @@ static TOP: Block<Top> = Block {
                     `insecure_allow_unauthenticated_routes`",
                 ),
             |e, t, _| cluster::read(e, &mut t.warnings).map(|c| t.o.cluster = Some(c)),
+        ),
+        Key(
+            &Opt::new(&["gateway"], Ty::Block(&gateway::GATEWAY), Reload::Restart)
+                .means("This cluster's gateways to the other clusters of a supercluster")
+                .differs(
+                    "Refused without authentication (a user and password, or verified TLS) unless \
+                    `insecure_allow_unauthenticated_gateways`; `reject_unknown_cluster` is on by default",
+                ),
+            |e, t, _| gateway::read(e, &mut t.warnings).map(|g| t.o.gateway = g),
         ),
         Key(
             &Opt::new(&["check_reply_subjects"], Ty::Bool, Reload::Restart)

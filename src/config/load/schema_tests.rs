@@ -32,6 +32,18 @@ fn cases() -> Vec<Case> {
         case("cluster authorization", &cluster::ROUTE_AUTH, "cluster {\nport: 6222\nauthorization {\n{}\n}\n}", 4),
         case("websocket", &websocket::WEBSOCKET, "websocket {\n{}\n}", 2),
         case(
+            "gateway",
+            &gateway::GATEWAY,
+            "gateway {\nname: A\nport: -1\ninsecure_allow_unauthenticated_gateways: true\n{}\n}",
+            5,
+        ),
+        case(
+            "gateway authorization",
+            &gateway::GATEWAY_AUTH,
+            "gateway {\nname: A\nport: -1\nauthorization {\n{}\n}\n}",
+            5,
+        ),
+        case(
             "websocket authorization",
             &websocket::WEBSOCKET_AUTH,
             "websocket {\nno_tls: true\nauthorization {\n{}\n}\n}",

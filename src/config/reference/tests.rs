@@ -26,6 +26,7 @@ fn outside(place: &str) -> Vec<String> {
 fn inside(place: &str) -> &'static [&'static str] {
     match place {
         "cluster" | "leafnodes" => &["port: -1"],
+        "gateway" => &["name: A", "port: -1", "insecure_allow_unauthenticated_gateways: true"],
         "websocket" => &["no_tls: true"],
         "authorization.users[]" | "accounts.<name>.users[]" => &["user: u", "password: p"],
         _ => &[],

@@ -20,6 +20,7 @@
 //! weight]`, `LS- subject [queue]`, `LMSG subject ...`, `HMSG subject ...`.
 
 mod encode;
+pub mod gateway;
 mod leaf;
 mod parse;
 
@@ -85,6 +86,26 @@ pub struct RouteInfo {
     /// dialled it: the account, which its ops then leave out.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub route_account: String,
+    /// The sender's gateway URL (`host:port`), when it runs gateways: how
+    /// the servers of a cluster learn each other's, to name them all to
+    /// other clusters (nats-server's `gateway_url`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub gateway_url: String,
+    /// In a gateway gossip over a route (`gateway_cmd` 1, sent with the
+    /// server id `GW<id>` so older servers ignore it): a cluster the sender
+    /// has a gateway to.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub gateway: String,
+    /// That cluster's gateway URLs (`host:port`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gateway_urls: Vec<String>,
+    /// 1 for a gateway gossip.
+    #[serde(skip_serializing_if = "is_zero_u8")]
+    pub gateway_cmd: u8,
+}
+
+fn is_zero_u8(n: &u8) -> bool {
+    *n == 0
 }
 
 fn is_zero(n: &i64) -> bool {

@@ -51,6 +51,15 @@ pub enum RouteOp<'a> {
     },
     /// `RMSG` / `HMSG` with its payload.
     Msg(RouteMsg<'a>),
+    /// A gateway's `A+ account` / `A- account`: the other cluster has (or
+    /// no longer has) interest in the account as a whole (its optimistic
+    /// mode, which warden never asks for).
+    Account {
+        /// Account name.
+        account: &'a [u8],
+        /// `A+`.
+        interest: bool,
+    },
 }
 
 /// A message forwarded by a route.
@@ -198,6 +207,9 @@ pub enum Dialect {
     /// subject ...`, `LMSG subject ...`, `HMSG subject ...`. Ops parse
     /// with an empty account.
     Leaf,
+    /// A gateway: the route ops with an account (no `LS+`/`LMSG`), and
+    /// `A+ account` / `A- account`.
+    Gateway,
 }
 
 /// Parses one op at the start of `buf`: `Ok(Some((op, used)))`, or
@@ -228,7 +240,7 @@ pub fn parse_dialect(
     let verb_end = line.iter().position(|b| is_space(*b)).unwrap_or(line.len());
     let (verb, rest) = line.split_at(verb_end);
     let is = |name: &[u8]| verb.eq_ignore_ascii_case(name);
-    let named = dialect == Dialect::Route;
+    let named = matches!(dialect, Dialect::Route | Dialect::Gateway);
     let op = if is(b"PING") {
         RouteOp::Ping
     } else if is(b"PONG") {
@@ -252,6 +264,14 @@ pub fn parse_dialect(
         } else {
             return Err(RouteProtoError::UnknownOperation);
         }
+    } else if dialect == Dialect::Gateway && (is(b"A+") || is(b"A-")) {
+        let (account, rest) = first(rest).ok_or(RouteProtoError::BadSubscribe)?;
+        if first(rest).is_some() {
+            return Err(RouteProtoError::BadSubscribe);
+        }
+        RouteOp::Account { account, interest: is(b"A+") }
+    } else if dialect == Dialect::Gateway && (is(b"LS+") || is(b"LS-") || is(b"LMSG")) {
+        return Err(RouteProtoError::UnknownOperation);
     } else if is(b"RS+") {
         subscribe(None, rest, named)?
     } else if is(b"LS+") {
