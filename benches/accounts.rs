@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use warden::broker::{Account, Broker, Client, Fanout, Message, Origin, ServerIdentity, Subscription};
 
@@ -56,7 +56,7 @@ fn setup(imported: bool) -> Setup {
 
 /// Takes what is queued to `client`.
 fn drain(client: &Client, into: &mut Vec<u8>) {
-    let mut batch: VecDeque<BytesMut> = VecDeque::new();
+    let mut batch: VecDeque<Bytes> = VecDeque::new();
     into.clear();
     while client.outbound.pending() > 0 {
         client.outbound.take(&mut batch);
@@ -81,15 +81,20 @@ fn round_trip(c: &mut Criterion) {
         let mut bytes = Vec::with_capacity(256);
         fixed::run(&mut group, group_name, name, || {
             let now = Instant::now();
-            let request =
-                Message { subject: s.request_subject, reply: Some(b"_INBOX.r"), header_len: None, message: b"?" };
+            let request = Message {
+                subject: s.request_subject,
+                reply: Some(b"_INBOX.r"),
+                header_len: None,
+                message: b"?",
+                buffer: None,
+            };
             let origin = Origin::Client { id: 1, echo: true };
             fanout.publish(&s.broker, &s.req_account, &request, origin, now);
             drain(&s.responder, &mut bytes);
             // "MSG svc.time 1 <reply> 1\r\n?\r\n" (or HMSG, with the header)
             let line_end = bytes.iter().position(|&b| b == b'\r').unwrap_or(bytes.len());
             let reply = bytes[..line_end].split(|&b| b == b' ').nth(3).unwrap_or_default().to_vec();
-            let response = Message { subject: &reply, reply: None, header_len: None, message: b"12:00" };
+            let response = Message { subject: &reply, reply: None, header_len: None, message: b"12:00", buffer: None };
             fanout.publish(&s.broker, &s.resp_account, &response, Origin::Client { id: 2, echo: true }, now);
             drain(&s.requester, &mut bytes);
             assert!(bytes.starts_with(b"MSG _INBOX.r 1 5"));

@@ -164,3 +164,48 @@ async fn many_messages_in_order_to_a_fast_subscriber() {
     within(pump).await.unwrap();
     server.shutdown().await;
 }
+
+/// Payloads large enough to be queued to subscribers by reference into the
+/// publisher's read buffer (2 KiB and more) reach several subscriber
+/// connections intact and in order, with and without headers, mixed with
+/// small ones, across read batches.
+#[tokio::test]
+async fn large_payloads_reach_every_subscriber_intact() {
+    let server = start(test_options()).await;
+    let publisher = within(async_nats::connect(url(&server))).await.unwrap();
+    let mut subs = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let client = within(async_nats::connect(url(&server))).await.unwrap();
+        subs.push(client.subscribe("big.>").await.unwrap());
+        client.flush().await.unwrap();
+        clients.push(client);
+    }
+    let sizes = [16, 2047, 2048, 8192, 70_000, 300_000, 5, 8192];
+    let payload = |i: usize, size: usize| -> Bytes { (0..size).map(|k| (k * 7 + i) as u8).collect::<Vec<u8>>().into() };
+    for round in 0..20 {
+        for (i, &size) in sizes.iter().enumerate() {
+            let subject = format!("big.{round}.{i}");
+            if i % 2 == 0 {
+                publisher.publish(subject, payload(i + round, size)).await.unwrap();
+            } else {
+                let mut headers = HeaderMap::new();
+                headers.insert("Round", round.to_string().as_str());
+                publisher.publish_with_headers(subject, headers, payload(i + round, size)).await.unwrap();
+            }
+        }
+    }
+    publisher.flush().await.unwrap();
+    for sub in &mut subs {
+        for round in 0..20 {
+            for (i, &size) in sizes.iter().enumerate() {
+                let m = next(sub).await;
+                assert_eq!(m.subject.as_str(), format!("big.{round}.{i}"));
+                assert!(m.payload == payload(i + round, size), "payload of big.{round}.{i} ({size} bytes) differs");
+                let round_header = m.headers.as_ref().and_then(|h| h.get("Round")).map(|v| v.as_str().to_owned());
+                assert_eq!(round_header, (i % 2 == 1).then(|| round.to_string()));
+            }
+        }
+    }
+    server.shutdown().await;
+}

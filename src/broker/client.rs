@@ -4,12 +4,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::BytesMut;
 use parking_lot::Mutex;
 
 use super::origin::Via;
-use super::outbound::{Append, Outbound};
+use super::outbound::{slice_within, Append, Outbound, ReadBuffer, SPLICE_MIN};
 use crate::perms::{PermissionSet, ReplyGrants, ResponseTracker};
-use crate::proto::{msg_len_bound, write_msg};
+use crate::proto::{msg_body, msg_len_bound, write_msg, write_msg_line};
 
 /// Message and byte counters of one connection (payload bytes, no framing).
 #[derive(Debug, Default)]
@@ -373,7 +374,9 @@ impl Client {
         self.batch.swap(token, Ordering::Relaxed) != token
     }
 
-    /// Queues one MSG/HMSG frame.
+    /// Queues one MSG/HMSG frame. `buffer`: the refcounted read buffer
+    /// `message` was parsed from, if it has one; a large payload in it is
+    /// queued by reference rather than copied (see [`Outbound::append_spliced`]).
     pub fn deliver(
         &self,
         subject: &[u8],
@@ -381,12 +384,19 @@ impl Client {
         reply: Option<&[u8]>,
         header_len: Option<usize>,
         message: &[u8],
+        buffer: Option<&ReadBuffer>,
     ) -> Append {
         let flags = self.delivery_flags.load(Ordering::Relaxed);
         let headers = flags & HEADERS != 0;
-        let size = msg_len_bound(subject, sid, reply, message);
-        let appended =
-            self.outbound.append(size, |buf| write_msg(buf, subject, sid, reply, header_len, message, headers));
+        let appended = match buffer {
+            Some(buffer) if message.len() >= SPLICE_MIN => {
+                self.queue_spliced(buffer, subject, sid, reply, header_len, message, headers)
+            }
+            _ => {
+                let size = msg_len_bound(subject, sid, reply, message);
+                self.outbound.append(size, |buf| write_msg(buf, subject, sid, reply, header_len, message, headers))
+            }
+        };
         if flags & TRACED != 0 {
             self.trace_delivery(subject, sid, reply, header_len, message.len());
         }
@@ -395,6 +405,36 @@ impl Client {
             self.stats.out_bytes.fetch_add(message.len() as u64, Ordering::Relaxed);
         }
         appended
+    }
+
+    /// [`Client::deliver`] of a large message: its line is written, its body
+    /// referenced in `buffer` (copied when the body is not in it, or, with
+    /// the headers left out, no longer large). Out of line, so the small
+    /// messages' path stays as it was.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn queue_spliced(
+        &self,
+        buffer: &ReadBuffer,
+        subject: &[u8],
+        sid: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &[u8],
+        headers: bool,
+    ) -> Append {
+        let (line_header_len, body) = msg_body(header_len, message, headers);
+        match slice_within(&buffer.bytes, body).filter(|body| body.len() >= SPLICE_MIN) {
+            Some(payload) => {
+                let size = msg_len_bound(subject, sid, reply, &[]);
+                let line = |buf: &mut BytesMut| write_msg_line(buf, subject, sid, reply, line_header_len, body.len());
+                self.outbound.append_spliced(size, line, buffer, payload, b"\r\n")
+            }
+            None => {
+                let size = msg_len_bound(subject, sid, reply, message);
+                self.outbound.append(size, |buf| write_msg(buf, subject, sid, reply, header_len, message, headers))
+            }
+        }
     }
 
     /// Queues raw protocol bytes (PONG, +OK, -ERR, INFO) and wakes the writer.

@@ -15,7 +15,7 @@ use tracing::warn;
 use super::account::{Account, ServiceImport, StreamImport};
 use super::origin::{Origin, Via};
 use super::router::{Claim, MatchCache, SubKind, Subscription};
-use super::{Append, Broker, Client, ClientInfo, ClientKind, InboxMsg, Trace};
+use super::{Append, Broker, Client, ClientInfo, ClientKind, InboxMsg, ReadBuffer, Trace};
 use crate::proto::headers;
 use crate::proto::msg_trace::{self, error as trace_error};
 use crate::proto::route::{rmsg_len_bound, write_rmsg, FrameTo};
@@ -31,6 +31,10 @@ pub struct Message<'a> {
     pub header_len: Option<usize>,
     /// Headers and payload.
     pub message: &'a [u8],
+    /// The refcounted buffer the message was read into, when it has one:
+    /// a large payload in it is queued to subscribers by reference, not
+    /// copied. Bytes from elsewhere (a rewritten header block) are copied.
+    pub buffer: Option<&'a ReadBuffer>,
 }
 
 /// Whether a peer's subscription takes `subject`: a leaf's wildcard
@@ -444,7 +448,7 @@ impl Fanout {
             Claim::Deliver => {}
         }
         let owner = &sub.owner;
-        match owner.deliver(subject, &sub.sid, msg.reply, msg.header_len, msg.message) {
+        match owner.deliver(subject, &sub.sid, msg.reply, msg.header_len, msg.message, msg.buffer) {
             Append::Queued => {
                 if let Some(reply) = msg.reply {
                     // A routed reply is answered under the reply inside
@@ -619,7 +623,8 @@ impl Fanout {
             body = &with_info;
         }
         let reply = msg.reply.map(|r| import.open_request(r, now));
-        let request = Message { subject, reply: reply.as_ref().map(|r| &r[..]), header_len, message: body };
+        let request =
+            Message { subject, reply: reply.as_ref().map(|r| &r[..]), header_len, message: body, buffer: msg.buffer };
         let delivered =
             self.deliver_nested(broker, &import.exporter, &request, Origin::Import { via: Via::Local }, now);
         if held.is_some() {
@@ -659,7 +664,7 @@ impl Fanout {
     pub fn send_trace(&mut self, broker: &Broker, trace: Trace, now: Instant) {
         let (dest, account) = (trace.dest.clone(), trace.account.clone());
         let json = trace.render(super::trace_server(broker));
-        let msg = Message { subject: &dest, reply: None, header_len: None, message: &json };
+        let msg = Message { subject: &dest, reply: None, header_len: None, message: &json, buffer: None };
         self.publish(broker, &account, &msg, Origin::Client { id: 0, echo: true }, now);
     }
 

@@ -75,7 +75,7 @@ pub use log_budget::{BudgetKind, Digest, LogBudget, LogLimiter, SourceBudget};
 pub use mapping::{mapped, Mapper, Unroutable};
 pub use msg_trace::{trace_server, Trace};
 pub use origin::{Origin, Via};
-pub use outbound::{Append, Outbound, MAX_WRITE_CHUNKS};
+pub use outbound::{slice_within, Append, Outbound, ReadBuffer, MAX_WRITE_SEGMENTS, SPLICE_MIN};
 pub use pending::{Pending, PendingSlot};
 pub use protocol_trace::TraceLevel;
 pub use request_info::{ClientInfo, REQUEST_INFO};

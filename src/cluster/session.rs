@@ -475,6 +475,7 @@ impl RouteSession {
                     reply: msg.reply,
                     header_len: msg.header_len,
                     message: msg.message,
+                    buffer: None,
                 };
                 let origin = Origin::Route { queues: msg.queues, cluster: msg.origin.unwrap_or_default() };
                 let block = msg.header_len.and_then(|len| msg.message.get(..len));

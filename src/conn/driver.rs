@@ -24,8 +24,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf, ReadHalf};
 use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout, Instant};
 
+use super::lent::Spares;
 use super::writer::{write_loop, CLOSE_FLUSH};
-use crate::broker::{stall_behind, stopping, Client, CloseReason};
+use crate::broker::{stall_behind, stopping, Client, CloseReason, ReadBuffer, SPLICE_MIN};
 
 /// Read size after a quiet spell (read into the stack, see `read_some`).
 const READ_START: usize = 512;
@@ -66,6 +67,12 @@ pub(crate) trait Protocol {
 
     /// Handles every complete op at the start of `buf`, read at `now`.
     fn receive(&mut self, buf: &[u8], now: Instant) -> Received<Self::Login>;
+    /// [`Protocol::receive`] of a batch in a refcounted buffer: a protocol
+    /// may queue large payloads from it to subscribers by reference
+    /// rather than copy them. By default it copies as `receive` does.
+    fn receive_shared(&mut self, buf: &ReadBuffer, now: Instant) -> Received<Self::Login> {
+        self.receive(&buf.bytes, now)
+    }
     /// The answer to the last [`Event::Authenticate`].
     fn authenticated(&mut self, verdict: Self::Verdict) -> Result<(), CloseReason>;
     /// When [`Protocol::on_timer`] must next be called.
@@ -131,6 +138,8 @@ where
     let Signals { mut shutdown, mut reconfigured, .. } = signals;
     let client = protocol.client().clone();
     let mut buf = BytesMut::new();
+    // Read buffers that came back from subscribers' queues (see `receive_shared`).
+    let mut spares = None;
     // Bytes the buffer must hold before the next op can complete.
     let mut need: usize = 1;
     // Read size: doubles while reads fill it, halves when they do not.
@@ -165,7 +174,7 @@ where
                     }
                 }
                 if held.is_some_and(|until| until <= now) {
-                    match handle_buffer(protocol, authority, &mut buf).await {
+                    match handle_buffer(protocol, authority, &mut buf, &mut spares, chunk).await {
                         Ok(next) => (need, held) = next,
                         Err(reason) => return reason,
                     }
@@ -180,7 +189,7 @@ where
                     Ok(_) => {}
                 }
                 client.touch(SystemTime::now());
-                match handle_buffer(protocol, authority, &mut buf).await {
+                match handle_buffer(protocol, authority, &mut buf, &mut spares, chunk).await {
                     Ok(next) => (need, held) = next,
                     Err(reason) => return reason,
                 }
@@ -189,6 +198,7 @@ where
                     // (idle connections are most of a big server's memory);
                     // a busy one keeps its buffer.
                     buf = BytesMut::new();
+                    spares = None;
                 }
             }
         }
@@ -222,19 +232,28 @@ fn read_some<'a, S: AsyncRead>(
 /// Handles everything complete in `buf`, pausing at credentials that must
 /// be checked. Returns how many bytes the buffer must hold for the next
 /// op and, for a peer over its rate, until when nothing is read; or why
-/// the connection closes.
+/// the connection closes. A batch of [`SPLICE_MIN`] bytes or more is lent
+/// out (see `receive_shared`); `chunk` is the read size, which the buffer
+/// that replaces it has room for.
 async fn handle_buffer<P, A>(
     protocol: &mut P,
     authority: &A,
     buf: &mut BytesMut,
+    spares: &mut Option<Arc<Spares>>,
+    chunk: usize,
 ) -> Result<(usize, Option<Instant>), CloseReason>
 where
     P: Protocol,
     A: Authority<P>,
 {
     loop {
-        let received = protocol.receive(buf, Instant::now());
-        buf.advance(received.used);
+        let received = if buf.len() >= SPLICE_MIN {
+            receive_shared(protocol, buf, spares.get_or_insert_with(Default::default), chunk)
+        } else {
+            let received = protocol.receive(buf, Instant::now());
+            buf.advance(received.used);
+            received
+        };
         flush_and_stall(protocol).await;
         match received.event {
             None => return Ok((received.need, None)),
@@ -258,6 +277,26 @@ where
             }
         }
     }
+}
+
+/// Hands a batch that may carry a large payload to the protocol as a
+/// refcounted buffer lent out from `spares` (see [`super::lent`]), so
+/// subscribers' queues can reference payloads in it; what the protocol did
+/// not use is copied to the front of the next buffer (as reading into the
+/// same one again would move it there too), which has room for it and a
+/// read of `chunk` bytes (the read loop's current read size).
+fn receive_shared<P: Protocol>(
+    protocol: &mut P,
+    buf: &mut BytesMut,
+    spares: &Arc<Spares>,
+    chunk: usize,
+) -> Received<P::Login> {
+    let lent = spares.lend(std::mem::take(buf));
+    let received = protocol.receive_shared(&lent, Instant::now());
+    let rest = lent.bytes.get(received.used..).unwrap_or_default();
+    *buf = spares.take(rest.len().max(received.need) + chunk);
+    buf.extend_from_slice(rest);
+    received
 }
 
 /// Wakes the writer of every client this batch queued to, then holds this

@@ -14,6 +14,7 @@ mod accept;
 pub mod accept_rate;
 mod driver;
 mod keepalive;
+mod lent;
 pub mod proxied;
 mod session;
 mod starttls;

@@ -25,7 +25,7 @@ use crate::auth::{Claims, ClientSoftware, ConnectionFacts, ConnectionType, Gate,
 use crate::broker::rate::Throttle;
 use crate::broker::{
     mapped, Account, Append, Broker, BudgetKind, Client, CloseReason, Fanout, Mapper, Message, Origin, Presented,
-    ServerEvent, Subscription, Trace, Unroutable,
+    ReadBuffer, ServerEvent, Subscription, Trace, Unroutable,
 };
 use crate::perms::{system_space, PublishGuard, PublishViolation, Standing, SubDecision};
 use crate::proto::msg_trace;
@@ -331,6 +331,16 @@ impl Session {
 
     /// Handles every complete op at the start of `buf`, read at `now`.
     pub(super) fn receive(&mut self, buf: &[u8], now: Instant) -> Received {
+        self.receive_from(buf, None, now)
+    }
+
+    /// [`Session::receive`] of a batch in a refcounted buffer: large
+    /// payloads in it are queued to subscribers by reference, not copied.
+    pub(super) fn receive_shared(&mut self, buf: &ReadBuffer, now: Instant) -> Received {
+        self.receive_from(&buf.bytes, Some(buf), now)
+    }
+
+    fn receive_from(&mut self, buf: &[u8], shared: Option<&ReadBuffer>, now: Instant) -> Received {
         if self.gate.generation() != self.generation {
             // A reload completed: nothing more is handled under the old rules.
             if let Err(reason) = self.reload() {
@@ -358,7 +368,7 @@ impl Session {
                     }
                     used += n;
                     self.keepalive.heard();
-                    if let Err(event) = self.handle(op, now) {
+                    if let Err(event) = self.handle(op, shared, now) {
                         return Received { used, need: 0, event: Some(event) };
                     }
                 }
@@ -431,7 +441,7 @@ impl Session {
         }
     }
 
-    fn handle(&mut self, op: Op<'_>, now: Instant) -> Result<(), Event> {
+    fn handle(&mut self, op: Op<'_>, shared: Option<&ReadBuffer>, now: Instant) -> Result<(), Event> {
         if !self.is_established() && !matches!(op, Op::Connect(_)) {
             return Err(Event::Close(self.fail(ProtoError::AuthorizationViolation)));
         }
@@ -448,7 +458,7 @@ impl Session {
             }
             Op::Ok | Op::Info => Ok(()),
             Op::Err => Err(Event::Close(CloseReason::ClientClosed)),
-            Op::Pub(publish) => self.publish(publish, now).map_err(closed),
+            Op::Pub(publish) => self.publish(publish, shared, now).map_err(closed),
             Op::Sub { subject, queue, sid } => self.subscribe(subject, queue, sid).map_err(closed),
             Op::Unsub { sid, max } => {
                 self.unsubscribe(sid, max);
@@ -618,7 +628,8 @@ impl Session {
         self.refuse(err)
     }
 
-    fn publish(&mut self, publish: Publish<'_>, now: Instant) -> Result<(), CloseReason> {
+    /// Publishes a PUB or HPUB; `shared`: the buffer it was read into, if refcounted.
+    fn publish(&mut self, publish: Publish<'_>, shared: Option<&ReadBuffer>, now: Instant) -> Result<(), CloseReason> {
         self.batch_in.0 += 1;
         self.batch_in.1 += publish.message.len() as u64;
         if publish.header_len.is_some() && !self.flags.headers {
@@ -660,7 +671,7 @@ impl Session {
             }
         }
         if trace.is_some() {
-            return self.publish_traced(publish, trace, now);
+            return self.publish_traced(publish, trace, shared, now);
         }
         let State::Established(established) = &mut self.state else {
             return Err(self.fail(ProtoError::AuthorizationViolation));
@@ -685,7 +696,7 @@ impl Session {
         if self.flags.verbose {
             self.client.send(OK);
         }
-        let msg = Message { subject, reply: publish.reply, header_len: publish.header_len, message: publish.message };
+        let msg = delivered(subject, &publish, shared);
         let origin = Origin::Client { id: self.client.id, echo: self.flags.echo };
         let delivered = self.fanout.publish(&self.broker, &established.account, &msg, origin, now.into_std());
         if delivered == 0 && self.flags.no_responders {
@@ -751,6 +762,7 @@ impl Session {
         &mut self,
         publish: Publish<'_>,
         mut trace: Option<Box<Trace>>,
+        shared: Option<&ReadBuffer>,
         now: Instant,
     ) -> Result<(), CloseReason> {
         let State::Established(established) = &mut self.state else {
@@ -781,7 +793,7 @@ impl Session {
         if self.flags.verbose {
             self.client.send(OK);
         }
-        let msg = Message { subject, reply: publish.reply, header_len: publish.header_len, message: publish.message };
+        let msg = delivered(subject, &publish, shared);
         let origin = Origin::Client { id: self.client.id, echo: self.flags.echo };
         self.fanout.trace = trace;
         let delivered = self.fanout.publish(&self.broker, &established.account, &msg, origin, now.into_std());
@@ -822,7 +834,7 @@ impl Session {
         let own =
             self.subs.values().find(|s| s.queue.is_none() && !s.is_removed() && subject::matches(&s.subject, reply));
         if let Some(sub) = own {
-            if self.client.deliver(reply, &sub.sid, None, Some(NO_RESPONDERS_HEADER.len()), NO_RESPONDERS_HEADER)
+            if self.client.deliver(reply, &sub.sid, None, Some(NO_RESPONDERS_HEADER.len()), NO_RESPONDERS_HEADER, None)
                 == Append::Queued
             {
                 self.fanout.touch(&self.client);
@@ -1009,6 +1021,13 @@ fn refusal(violation: PublishViolation, subject: &[u8], reply: Option<&[u8]>) ->
 fn claimed(opts: &ConnectOptions) -> Option<String> {
     opts.user.clone().or_else(|| opts.nkey.clone())
 }
+
+/// What a publish delivers under `subject` (its subject, mapped); `buffer`:
+/// the refcounted read buffer it was parsed from, if any.
+fn delivered<'a>(subject: &'a [u8], publish: &Publish<'a>, buffer: Option<&'a ReadBuffer>) -> Message<'a> {
+    Message { subject, reply: publish.reply, header_len: publish.header_len, message: publish.message, buffer }
+}
+
 #[cfg(test)]
 mod tests;
 

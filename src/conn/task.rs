@@ -13,7 +13,7 @@ use super::driver::{drive, Authority, Protocol, Received, Signals};
 use super::session::{Login, Session};
 use super::writer::CLOSE_FLUSH;
 use crate::auth::{Gate, Verdict};
-use crate::broker::{wake_writers, Broker, Client, CloseReason, TlsMeta};
+use crate::broker::{wake_writers, Broker, Client, CloseReason, ReadBuffer, TlsMeta};
 use crate::proto::ProtoError;
 use crate::tls::PeerIdentity;
 
@@ -71,6 +71,10 @@ impl Protocol for Session {
 
     fn receive(&mut self, buf: &[u8], now: Instant) -> Received<Box<Login>> {
         Session::receive(self, buf, now)
+    }
+
+    fn receive_shared(&mut self, buf: &ReadBuffer, now: Instant) -> Received<Box<Login>> {
+        Session::receive_shared(self, buf, now)
     }
 
     fn authenticated(&mut self, verdict: Verdict) -> Result<(), CloseReason> {

@@ -7,41 +7,42 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::time::timeout;
 
-use crate::broker::{Client, CloseReason, MAX_WRITE_CHUNKS};
+use crate::broker::{Client, CloseReason, MAX_WRITE_SEGMENTS};
 
 /// A writer idle this long gives its buffers back.
 const RELEASE_AFTER_IDLE: Duration = Duration::from_millis(500);
 /// Bound on flushing a closing connection's last bytes (such as its -ERR).
 pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 
-/// Writes every chunk of `batch`, as many per syscall as the writer takes,
-/// then flushes.
-async fn write_chunks<W: AsyncWrite + Unpin>(writer: &mut W, batch: &VecDeque<BytesMut>) -> std::io::Result<()> {
-    // Position: chunk index and bytes of it already written.
-    let (mut first, mut offset) = (0, 0);
+/// Writes every segment of `batch`, up to [`MAX_WRITE_SEGMENTS`] per
+/// syscall, then flushes. Segments are handed to `written` as soon as they
+/// are written: a payload referenced in a publisher's read buffer lets the
+/// publisher read into it again without waiting for the rest of the batch.
+async fn write_segments<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &mut VecDeque<Bytes>,
+    mut written: impl FnMut(Bytes),
+) -> std::io::Result<()> {
     loop {
-        while batch.get(first).is_some_and(|chunk| chunk.len() <= offset) {
-            first += 1;
-            offset = 0;
+        while batch.front().is_some_and(Bytes::is_empty) {
+            batch.pop_front();
         }
-        if first >= batch.len() {
+        if batch.is_empty() {
             break;
         }
         // The slices are built inside each poll, so the writer task's future
-        // does not carry an array of them (1 KiB per connection) while idle.
+        // does not carry an array of them (4 KiB per connection) while idle.
+        let segments = &*batch;
         let mut n = std::future::poll_fn(|cx| {
-            let mut slices = [IoSlice::new(&[]); MAX_WRITE_CHUNKS];
+            let mut slices = [IoSlice::new(&[]); MAX_WRITE_SEGMENTS];
             let mut count = 0;
-            for (i, chunk) in batch.iter().skip(first).take(MAX_WRITE_CHUNKS).enumerate() {
-                let bytes = chunk.get(if i == 0 { offset } else { 0 }..).unwrap_or_default();
-                if let (false, Some(slot)) = (bytes.is_empty(), slices.get_mut(count)) {
-                    *slot = IoSlice::new(bytes);
-                    count += 1;
-                }
+            for (slot, segment) in slices.iter_mut().zip(segments.iter().filter(|s| !s.is_empty())) {
+                *slot = IoSlice::new(segment);
+                count += 1;
             }
             Pin::new(&mut *writer).poll_write_vectored(cx, slices.get(..count).unwrap_or_default())
         })
@@ -50,15 +51,13 @@ async fn write_chunks<W: AsyncWrite + Unpin>(writer: &mut W, batch: &VecDeque<By
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         // Step past what was written.
-        while let Some(chunk) = batch.get(first) {
-            let left = chunk.len() - offset;
-            if n < left {
-                offset += n;
+        while let Some(segment) = batch.front_mut() {
+            if n < segment.len() {
+                segment.advance(n);
                 break;
             }
-            n -= left;
-            first += 1;
-            offset = 0;
+            n -= segment.len();
+            written(batch.pop_front().unwrap_or_default());
         }
     }
     // A TLS stream reports plaintext as written once its session took it,
@@ -75,7 +74,7 @@ pub async fn write_loop<S: AsyncWrite>(client: Arc<Client>, mut writer: WriteHal
         let closing = out.take(&mut batch);
         if !batch.is_empty() {
             let written = tokio::select! {
-                written = timeout(deadline, write_chunks(&mut writer, &batch)) => written,
+                written = timeout(deadline, write_segments(&mut writer, &mut batch, |segment| out.give_back(segment))) => written,
                 _ = out.abort.notified() => break,
             };
             match written {
@@ -114,17 +113,32 @@ mod tests {
     use super::*;
 
     /// A writer like a TLS stream: it takes at most `per_call` bytes per
-    /// call and holds them until flushed.
+    /// call (the limits in turn, round and round) and holds them until flushed.
     struct Holding {
-        per_call: usize,
+        per_call: Vec<usize>,
+        calls: usize,
         held: Vec<u8>,
         sent: Vec<u8>,
     }
 
     impl AsyncWrite for Holding {
-        fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-            let n = buf.len().min(self.per_call);
-            self.held.extend_from_slice(&buf[..n]);
+        fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            let mut left = self.per_call[self.calls % self.per_call.len()];
+            self.calls += 1;
+            let mut n = 0;
+            for buf in bufs {
+                let take = buf.len().min(left);
+                self.held.extend_from_slice(&buf[..take]);
+                (n, left) = (n + take, left - take);
+            }
             Poll::Ready(Ok(n))
         }
 
@@ -140,15 +154,58 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn write_chunks_sends_every_byte_in_order_and_flushes() {
-        let batch: VecDeque<BytesMut> =
-            [&b"first"[..], b"", &[7; 3000], b"x", &[9; 70_000]].into_iter().map(BytesMut::from).collect();
+    async fn write_segments_sends_every_byte_in_order_and_flushes() {
+        let batch: VecDeque<Bytes> =
+            [&b"first"[..], b"", &[7; 3000], b"x", &[9; 70_000]].into_iter().map(Bytes::copy_from_slice).collect();
         let want: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
         for per_call in [1, 999, 4096, usize::MAX] {
-            let mut writer = Holding { per_call, held: Vec::new(), sent: Vec::new() };
-            write_chunks(&mut writer, &batch).await.unwrap();
+            let mut writer = Holding { per_call: vec![per_call], calls: 0, held: Vec::new(), sent: Vec::new() };
+            let mut taken = batch.clone();
+            write_segments(&mut writer, &mut taken, drop).await.unwrap();
+            assert!(taken.is_empty(), "written segments are let go of");
             assert!(writer.held.is_empty(), "bytes left in the stream's buffer (per_call {per_call})");
             assert_eq!(writer.sent, want, "per_call {per_call}");
+        }
+    }
+
+    #[tokio::test]
+    async fn more_segments_than_one_call_takes_go_out_in_several() {
+        // A spliced frame is three segments; 100 of them need several calls.
+        let payload = Bytes::from(vec![b'p'; 5000]);
+        let batch: VecDeque<Bytes> = (0..100)
+            .flat_map(|i| [Bytes::from(format!("MSG a {i} 5000\r\n")), payload.clone(), Bytes::from_static(b"\r\n")])
+            .collect();
+        let want: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
+        let mut writer = Holding { per_call: vec![usize::MAX], calls: 0, held: Vec::new(), sent: Vec::new() };
+        write_segments(&mut writer, &mut batch.clone(), drop).await.unwrap();
+        assert_eq!(writer.sent, want);
+        assert_eq!(writer.calls, 300usize.div_ceil(MAX_WRITE_SEGMENTS));
+    }
+
+    mod model {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// For any segments and any sequence of partial writes, what
+            /// reaches the socket is the segments' concatenation.
+            #[test]
+            fn any_split_of_writes_sends_the_concatenation(
+                sizes in prop::collection::vec(0..10_000usize, 0..200),
+                per_call in prop::collection::vec(1..20_000usize, 1..20),
+            ) {
+                let batch: VecDeque<Bytes> = sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| Bytes::from(vec![i as u8; n]))
+                    .collect();
+                let want: Vec<u8> = batch.iter().flat_map(|c| c.iter().copied()).collect();
+                let mut writer = Holding { per_call, calls: 0, held: Vec::new(), sent: Vec::new() };
+                let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                runtime.block_on(write_segments(&mut writer, &mut batch.clone(), drop)).unwrap();
+                prop_assert!(writer.sent == want);
+            }
         }
     }
 }

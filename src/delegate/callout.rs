@@ -387,7 +387,7 @@ async fn run(broker: Arc<Broker>, account: Arc<str>, prefix: String, mut request
                 let mut message = request.header.unwrap_or_default();
                 message.extend_from_slice(&request.payload);
                 pending.insert(request.id, request.answer);
-                let msg = Message { subject: AUTH_CALLOUT_SUBJECT, reply: Some(reply.as_bytes()), header_len, message: &message };
+                let msg = Message { subject: AUTH_CALLOUT_SUBJECT, reply: Some(reply.as_bytes()), header_len, message: &message, buffer: None };
                 let delivered = client.publish(&target, &msg);
                 debug!(delivered, "auth callout request sent");
             }

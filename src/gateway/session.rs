@@ -297,6 +297,7 @@ impl GatewaySession {
                     reply: msg.reply,
                     header_len: msg.header_len,
                     message: msg.message,
+                    buffer: None,
                 };
                 let origin = Origin::Gateway { queues: msg.queues };
                 self.fanout.publish(&self.broker, &account, &message, origin, now.into_std());

@@ -755,7 +755,7 @@ impl LeafSession {
             Some(_) => (header_len, bytes),
             None => headers::without_asserted(header_len, bytes, headers::Asserted::All, &mut untraced),
         };
-        let message = Message { subject, reply: msg.reply, header_len, message: bytes };
+        let message = Message { subject, reply: msg.reply, header_len, message: bytes, buffer: None };
         let cluster = self.client.leaf_cluster().unwrap_or_default().as_bytes();
         let origin = Origin::Leaf { id: self.client.id, queues: msg.queues, hub: self.to_hub, cluster };
         self.fanout.trace = trace;

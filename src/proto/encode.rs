@@ -25,14 +25,39 @@ pub fn write_msg(
     message: &[u8],
     receiver_has_headers: bool,
 ) {
-    let mut num = itoa::Buffer::new();
-    let (verb, header_len, body): (&[u8], _, _) = match header_len {
-        Some(h) if receiver_has_headers => (b"HMSG ", Some(h), message),
-        Some(h) => (b"MSG ", None, message.get(h..).unwrap_or_default()),
-        None => (b"MSG ", None, message),
-    };
+    let (header_len, body) = msg_body(header_len, message, receiver_has_headers);
     out.reserve(msg_len_bound(subject, sid, reply, body));
-    out.put_slice(verb);
+    write_msg_line(out, subject, sid, reply, header_len, body.len());
+    out.put_slice(body);
+    out.put_slice(b"\r\n");
+}
+
+/// What of `message` a receiver is sent after the frame's line, and the
+/// header length its line names (`None`: a `MSG` line): the headers go
+/// only to a receiver that understands them.
+#[inline]
+pub fn msg_body(header_len: Option<usize>, message: &[u8], receiver_has_headers: bool) -> (Option<usize>, &[u8]) {
+    match header_len {
+        Some(h) if receiver_has_headers => (Some(h), message),
+        Some(h) => (None, message.get(h..).unwrap_or_default()),
+        None => (None, message),
+    }
+}
+
+/// Appends the line of a frame whose body (from [`msg_body`]) is
+/// `body_len` bytes: `MSG subject sid [reply] n\r\n`, or `HMSG ... h n\r\n`.
+/// The body and its CRLF follow, copied or as a segment of their own.
+#[inline]
+pub fn write_msg_line(
+    out: &mut BytesMut,
+    subject: &[u8],
+    sid: &[u8],
+    reply: Option<&[u8]>,
+    header_len: Option<usize>,
+    body_len: usize,
+) {
+    let mut num = itoa::Buffer::new();
+    out.put_slice(if header_len.is_some() { b"HMSG " } else { b"MSG " });
     out.put_slice(subject);
     out.put_u8(b' ');
     out.put_slice(sid);
@@ -45,9 +70,7 @@ pub fn write_msg(
         out.put_slice(num.format(h).as_bytes());
         out.put_u8(b' ');
     }
-    out.put_slice(num.format(body.len()).as_bytes());
-    out.put_slice(b"\r\n");
-    out.put_slice(body);
+    out.put_slice(num.format(body_len).as_bytes());
     out.put_slice(b"\r\n");
 }
 

@@ -25,7 +25,7 @@ pub mod trace;
 pub mod websocket;
 
 pub use connect::ConnectOptions;
-pub use encode::{msg_len_bound, write_msg, NO_RESPONDERS_HEADER};
+pub use encode::{msg_body, msg_len_bound, write_msg, write_msg_line, NO_RESPONDERS_HEADER};
 pub use error::ProtoError;
 pub use info::{ServerInfo, NATS_VERSION, WARDEN_VERSION};
 pub use parser::{Op, ParseLimits, Parser, Publish, Step};

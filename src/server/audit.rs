@@ -47,7 +47,7 @@ fn publisher(broker: Weak<Broker>) -> crate::audit::Publish {
     Box::new(move |subject, body| {
         let Some(broker) = broker.upgrade() else { return };
         let Some(system) = broker.accounts.system() else { return };
-        let msg = Message { subject: subject.as_bytes(), reply: None, header_len: None, message: body };
+        let msg = Message { subject: subject.as_bytes(), reply: None, header_len: None, message: body, buffer: None };
         InternalClient::new(broker.clone()).publish(&system, &msg);
     })
 }

@@ -508,7 +508,7 @@ impl Service {
 
     /// Publishes in `account` as the server.
     fn publish(&mut self, account: &Account, subject: &[u8], payload: &[u8]) {
-        let msg = Message { subject, reply: None, header_len: None, message: payload };
+        let msg = Message { subject, reply: None, header_len: None, message: payload, buffer: None };
         let delivered = self.client.publish(account, &msg);
         debug!(subject = %String::from_utf8_lossy(subject), delivered, "system message sent");
     }

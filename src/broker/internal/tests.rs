@@ -28,7 +28,7 @@ fn held(account: &Account) -> Vec<String> {
 }
 
 fn publish(client: &mut InternalClient, account: &Account, subject: &[u8]) -> usize {
-    client.publish(account, &Message { subject, reply: Some(b"r.1"), header_len: None, message: b"hi" })
+    client.publish(account, &Message { subject, reply: Some(b"r.1"), header_len: None, message: b"hi", buffer: None })
 }
 
 fn received(rx: &mut mpsc::Receiver<InboxMsg>) -> Vec<(String, String)> {
