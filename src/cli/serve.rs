@@ -366,9 +366,8 @@ fn reload(server: &Server, flags: &Flags, restart_only: &RestartOnly, cause: Rel
     options.trace |= level.eq_ignore_ascii_case("trace");
     // The filter changes first: a connection traced from the moment the
     // reload says so must find its trace lines let through.
-    let previous = logging::set_level(&level)
-        .map_err(|err| error!("reload: the log level stays as it was: {err}"))
-        .ok();
+    let previous =
+        logging::set_level(&level).map_err(|err| error!("reload: the log level stays as it was: {err}")).ok();
     match server.reload_by(&options, cause.clone()) {
         Ok(warnings) => {
             warnings.iter().for_each(|w| warn!("{w}"));
