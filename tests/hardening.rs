@@ -181,6 +181,42 @@ async fn idle_route_connections_are_bounded_and_cut_at_the_auth_timeout() {
     server.shutdown().await;
 }
 
+/// An idle route handshake that gives way to a newer one is closed then,
+/// not left open until its authentication timeout: however fast a flood
+/// connects, it holds at most the pending bound's sockets open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_route_socket_that_gives_way_is_closed_at_once() {
+    let mut auth = route_auth("route-secret");
+    auth.as_mut().unwrap().timeout = Some(Duration::from_secs(120));
+    let server = node("A", cluster(auth, vec![])).await;
+    let cluster = server.cluster().unwrap().clone();
+    let route_port = cluster_addr(&server);
+    let extra = 20;
+    let mut held = Vec::new();
+    for i in 0..MAX_PENDING_ROUTES + extra {
+        held.push(connect_from(source(i), route_port).await);
+    }
+    let mut closed = vec![false; held.len()];
+    eventually("the sockets that gave way to be closed", || {
+        for (stream, closed) in held.iter().zip(closed.iter_mut()) {
+            let mut buf = [0u8; 4096];
+            // What the server sent (its INFO), then the end of the stream.
+            while let Ok(n) = stream.try_read(&mut buf) {
+                if n == 0 {
+                    *closed = true;
+                    break;
+                }
+            }
+        }
+        closed.iter().filter(|c| **c).count() >= extra
+    })
+    .await;
+    assert_eq!(closed.iter().filter(|c| **c).count(), extra, "only the longest-waiting gave way");
+    assert!(closed[..extra].iter().all(|c| *c), "the first to connect were the ones closed");
+    assert_eq!(cluster.pending_routes(), MAX_PENDING_ROUTES);
+    server.shutdown().await;
+}
+
 /// Regression: a route peer's INFO made the server dial any address with the
 /// cluster credentials before it authenticated, its connect_urls were
 /// unbounded, and so was its interest. Gossip from an authenticated peer is

@@ -10,11 +10,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use super::{Client, CloseReason};
 
 /// The pending connections of one listener.
 #[derive(Debug)]
@@ -27,36 +29,49 @@ pub struct Pending {
 #[derive(Debug, Default)]
 struct State {
     next_id: u64,
-    /// By slot id: its address, since when, and how to tell it to go.
-    entries: HashMap<u64, (IpAddr, Instant, Arc<Notify>)>,
+    entries: HashMap<u64, Entry>,
     by_ip: HashMap<IpAddr, usize>,
+}
+
+/// One pending connection.
+#[derive(Debug)]
+struct Entry {
+    ip: IpAddr,
+    since: Instant,
+    /// Tells a task that waits on [`PendingSlot::evicted`] to go.
+    evicted: Arc<Notify>,
+    /// The connection, once it is on the connection driver
+    /// ([`PendingSlot::bind`]): closed when the slot is taken away, so an
+    /// evicted handshake ends then, not at its authentication timeout.
+    client: Option<Weak<Client>>,
 }
 
 impl State {
     /// Tells the longest-waiting connection (from `ip`, if given) to go and
     /// frees its slot; ties (one clock tick) go to the earlier slot.
-    fn evict_oldest(&mut self, ip: Option<IpAddr>) -> Option<()> {
+    /// Returns its bound connection, if any, for the caller to close once
+    /// the lock is released.
+    fn evict_oldest(&mut self, ip: Option<IpAddr>) -> Option<Option<Arc<Client>>> {
         let oldest = self
             .entries
             .iter()
-            .filter(|(_, (from, _, _))| ip.is_none_or(|ip| *from == ip))
-            .min_by_key(|(id, (_, since, _))| (*since, **id))
+            .filter(|(_, entry)| ip.is_none_or(|ip| entry.ip == ip))
+            .min_by_key(|(id, entry)| (entry.since, **id))
             .map(|(id, _)| *id)?;
-        if let Some((_, _, notify)) = self.entries.get(&oldest) {
-            notify.notify_one();
-        }
-        self.release(oldest);
-        Some(())
+        let entry = self.release(oldest)?;
+        entry.evicted.notify_one();
+        Some(entry.client.and_then(|client| client.upgrade()))
     }
 
-    fn release(&mut self, id: u64) {
-        let Some((ip, _, _)) = self.entries.remove(&id) else { return };
-        if let Some(n) = self.by_ip.get_mut(&ip) {
+    fn release(&mut self, id: u64) -> Option<Entry> {
+        let entry = self.entries.remove(&id)?;
+        if let Some(n) = self.by_ip.get_mut(&entry.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.by_ip.remove(&ip);
+                self.by_ip.remove(&entry.ip);
             }
         }
+        Some(entry)
     }
 }
 
@@ -74,6 +89,37 @@ impl PendingSlot {
     pub async fn evicted(&self) {
         self.evicted.notified().await;
     }
+
+    /// `work` (a handshake before the connection is on the driver), unless
+    /// the slot is taken away first: then `None`, and the work is dropped.
+    pub async fn unless_evicted<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            done = work => Some(done),
+            () = self.evicted() => None,
+        }
+    }
+
+    /// Hands the slot's connection over for closing when the slot is taken
+    /// away (see [`Entry::client`]); one whose slot is gone already is
+    /// closed now.
+    pub fn bind(&self, client: &Arc<Client>) {
+        let bound = match self.pending.state.lock().entries.get_mut(&self.id) {
+            Some(entry) => {
+                entry.client = Some(Arc::downgrade(client));
+                true
+            }
+            None => false,
+        };
+        if !bound {
+            close_evicted(client);
+        }
+    }
+}
+
+/// Closes a connection whose pending slot was taken away: to the peer it is
+/// a handshake that took too long.
+fn close_evicted(client: &Client) {
+    client.outbound.close(CloseReason::AuthenticationTimeout);
 }
 
 impl Pending {
@@ -99,6 +145,22 @@ impl Pending {
     }
 
     fn take(self: &Arc<Self>, ip: IpAddr, per_ip: bool, evict: bool) -> Option<PendingSlot> {
+        // At most two: one from the address, one from anywhere.
+        let mut gone = Vec::new();
+        let slot = self.take_locked(ip, per_ip, evict, &mut gone);
+        for client in gone.iter().flatten() {
+            close_evicted(client);
+        }
+        slot
+    }
+
+    fn take_locked(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        per_ip: bool,
+        evict: bool,
+        gone: &mut Vec<Option<Arc<Client>>>,
+    ) -> Option<PendingSlot> {
         let ip = crate::cidr::source(ip);
         let now = Instant::now();
         let mut state = self.state.lock();
@@ -106,18 +168,18 @@ impl Pending {
             if !evict {
                 return None;
             }
-            state.evict_oldest(Some(ip))?;
+            gone.push(state.evict_oldest(Some(ip))?);
         }
         if state.entries.len() >= self.max_total {
             if !evict {
                 return None;
             }
-            state.evict_oldest(None)?;
+            gone.push(state.evict_oldest(None)?);
         }
         let id = state.next_id;
         state.next_id += 1;
         let evicted = Arc::new(Notify::new());
-        state.entries.insert(id, (ip, now, evicted.clone()));
+        state.entries.insert(id, Entry { ip, since: now, evicted: evicted.clone(), client: None });
         *state.by_ip.entry(ip).or_insert(0) += 1;
         Some(PendingSlot { pending: self.clone(), id, evicted })
     }
@@ -178,5 +240,26 @@ mod tests {
         assert_eq!(pending.count(), 3, "and the per-address bound holds");
         assert!(pending.admit(ip(9), true).is_none(), "without eviction the per-address bound refuses");
         drop((holders, newcomer, second, third));
+    }
+
+    #[test]
+    fn an_evicted_connection_on_the_driver_is_closed_at_once() {
+        let pending = Arc::new(Pending::new(1, 1));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let client = |id| Arc::new(Client::new(id, "10.0.0.1:4000".parse().unwrap(), 1024));
+        let (old, old_client) = (pending.admit_evicting(ip, true).unwrap(), client(1));
+        old.bind(&old_client);
+        assert_eq!(old_client.outbound.closed(), None, "bound, still pending");
+        let (new, new_client) = (pending.admit_evicting(ip, true).unwrap(), client(2));
+        assert_eq!(old_client.outbound.closed(), Some(CloseReason::AuthenticationTimeout), "closed when evicted");
+        let newest = pending.admit_evicting(ip, true).unwrap();
+        new.bind(&new_client);
+        assert_eq!(
+            new_client.outbound.closed(),
+            Some(CloseReason::AuthenticationTimeout),
+            "evicted before it was bound"
+        );
+        drop((old, new, newest));
+        assert_eq!(pending.count(), 0);
     }
 }

@@ -317,6 +317,37 @@ pub(crate) struct RouteTls {
     pub(crate) certificates: Vec<crate::tls::CertInfo>,
 }
 
+/// How an inbound handshake on a server port ended without a connection.
+pub(crate) enum HandshakeEnd {
+    /// It failed or took too long.
+    Failed,
+    /// A newer connection took its pending slot.
+    GaveWay,
+}
+
+impl RouteTls {
+    /// The TLS handshake of an inbound server connection (a route, a
+    /// gateway) within the handshake deadline, unless a newer connection
+    /// takes its pending slot first; with the names in the certificate the
+    /// peer presented.
+    pub(crate) async fn accept(
+        &self,
+        stream: tokio::net::TcpStream,
+        slot: &crate::broker::PendingSlot,
+    ) -> Result<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, Option<crate::tls::PeerIdentity>), HandshakeEnd>
+    {
+        match slot.unless_evicted(tokio::time::timeout(self.timeout, self.acceptor.accept(stream))).await {
+            Some(Ok(Ok(stream))) => {
+                let chain = stream.get_ref().1.peer_certificates();
+                let identity = chain.and_then(|c| c.first()).and_then(|c| crate::tls::PeerIdentity::from_der(c));
+                Ok((stream, identity))
+            }
+            Some(_) => Err(HandshakeEnd::Failed),
+            None => Err(HandshakeEnd::GaveWay),
+        }
+    }
+}
+
 impl std::fmt::Debug for RouteTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RouteTls").field("timeout", &self.timeout).finish_non_exhaustive()

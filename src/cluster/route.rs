@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
+use tracing::debug;
 
 pub(crate) use super::session::RouteEnd;
 use super::session::{Accepted, RouteLogin, RouteSession};
 use super::solicit::RouteUrl;
-use super::{Cluster, Target};
+use super::{Cluster, HandshakeEnd, Target};
 use crate::broker::{Client, ClientKind, CloseReason};
 use crate::conn::{drive, Authority, Protocol, Received, Signals};
-use crate::tls::PeerIdentity;
 
 /// Accepts route connections until shutdown.
 pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
@@ -34,19 +34,18 @@ pub(crate) async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         let cluster = cluster.clone();
         tokio::spawn(async move {
-            let mut accepted =
-                Accepted { _slot: slot, deadline: Instant::now() + cluster.auth_timeout(), certificate: None };
+            let mut accepted = Accepted { slot, deadline: Instant::now() + cluster.auth_timeout(), certificate: None };
             match cluster.tls() {
                 None => {
                     run_route(cluster, stream, peer, Dialled::No(accepted)).await;
                 }
-                Some(tls) => match timeout(tls.timeout, tls.acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        let chain = stream.get_ref().1.peer_certificates();
-                        accepted.certificate = chain.and_then(|c| c.first()).and_then(|c| PeerIdentity::from_der(c));
+                Some(tls) => match tls.accept(stream, &accepted.slot).await {
+                    Ok((stream, certificate)) => {
+                        accepted.certificate = certificate;
                         run_route(cluster, stream, peer, Dialled::No(accepted)).await;
                     }
-                    _ => cluster.warn("route TLS handshake failed", &peer),
+                    Err(HandshakeEnd::Failed) => cluster.warn("route TLS handshake failed", &peer),
+                    Err(HandshakeEnd::GaveWay) => debug!(%peer, "route TLS handshake gave way to a newer connection"),
                 },
             }
         });

@@ -167,8 +167,9 @@ pub(crate) struct RouteLogin {
 #[derive(Debug)]
 pub(crate) struct Accepted {
     /// Its place among the pending connections, given back once it is
-    /// authenticated (or closed); held for its `Drop`.
-    pub(crate) _slot: PendingSlot,
+    /// authenticated (or closed); the connection closes if a newer one
+    /// takes it away.
+    pub(crate) slot: PendingSlot,
     /// It must be authenticated by then.
     pub(crate) deadline: Instant,
     /// The names in the certificate it presented over TLS.
@@ -256,7 +257,10 @@ impl RouteSession {
             client.send(&json_line("INFO", &info));
         }
         let state = match accepted {
-            Some(accepted) => State::AwaitingConnect(accepted),
+            Some(accepted) => {
+                accepted.slot.bind(&client);
+                State::AwaitingConnect(accepted)
+            }
             None => State::AwaitingInfo,
         };
         let opts = &broker.opts;

@@ -15,8 +15,8 @@ use tracing::debug;
 use super::session::{Accepted, GatewayLogin, GatewaySession};
 use super::{Gateways, Remote};
 use crate::broker::{Client, ClientKind, CloseReason};
+use crate::cluster::HandshakeEnd;
 use crate::conn::{drive, Authority, Protocol, Received, Signals};
-use crate::tls::PeerIdentity;
 
 /// A gateway URL is a route URL: `nats://[user:password@]host:port`.
 pub use crate::cluster::RouteUrl as GatewayUrl;
@@ -45,18 +45,18 @@ pub(super) async fn accept_loop(gateways: Arc<Gateways>, listener: TcpListener) 
         let gateways = gateways.clone();
         tokio::spawn(async move {
             let deadline = Instant::now() + gateways.auth_timeout();
-            let mut accepted = Accepted { _slot: slot, deadline, certificate: None };
+            let mut accepted = Accepted { slot, deadline, certificate: None };
             match gateways.tls() {
                 None => {
                     run(gateways, stream, peer, None, Some(accepted)).await;
                 }
-                Some(tls) => match timeout(tls.timeout, tls.acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        let chain = stream.get_ref().1.peer_certificates();
-                        accepted.certificate = chain.and_then(|c| c.first()).and_then(|c| PeerIdentity::from_der(c));
+                Some(tls) => match tls.accept(stream, &accepted.slot).await {
+                    Ok((stream, certificate)) => {
+                        accepted.certificate = certificate;
                         run(gateways, stream, peer, None, Some(accepted)).await;
                     }
-                    _ => tracing::warn!(%peer, "gateway TLS handshake failed"),
+                    Err(HandshakeEnd::Failed) => tracing::warn!(%peer, "gateway TLS handshake failed"),
+                    Err(HandshakeEnd::GaveWay) => debug!(%peer, "gateway TLS handshake gave way to a newer connection"),
                 },
             }
         });

@@ -49,8 +49,10 @@ pub(crate) struct GatewayLogin {
 /// An accepted gateway connection before it logged in.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    /// Its place among the pending connections, held for its `Drop`.
-    pub(crate) _slot: PendingSlot,
+    /// Its place among the pending connections, given back once it has
+    /// logged in (or closed); the connection closes if a newer one takes
+    /// it away.
+    pub(crate) slot: PendingSlot,
     /// It must have logged in by then.
     pub(crate) deadline: Instant,
     /// The names in the certificate it presented over TLS.
@@ -107,6 +109,7 @@ impl GatewaySession {
         client.set_traced(broker.trace.on());
         let state = match accepted {
             Some(accepted) => {
+                accepted.slot.bind(&client);
                 client.send(&json_line("INFO", &gateways.our_info()));
                 State::AwaitingConnect(accepted)
             }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::session::LeafSession;
 use super::{Hub, LeafError};
@@ -75,7 +75,15 @@ pub(crate) async fn accept_loop(hub: Arc<Hub>, listener: TcpListener) {
                 client.send(&info);
                 return run_leaf(&hub, stream, session).await;
             };
-            match secure(stream, &tls, &info, false).await {
+            // The session holds the pending slot now: a newer connection
+            // that takes it closes this one, during the handshake too.
+            let secured = tokio::select! {
+                secured = secure(stream, &tls, &info, false) => secured,
+                () = client.outbound.closing.notified() => {
+                    return debug!(addr = %peer, "leafnode TLS handshake gave way to a newer connection");
+                }
+            };
+            match secured {
                 Ok(Secured::Tls { stream, info_sent }) => {
                     if !info_sent {
                         client.send(&info);

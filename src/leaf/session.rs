@@ -264,6 +264,7 @@ impl LeafSession {
             ..LeafInfo::default()
         };
         let info = json_line("INFO", &info);
+        slot.bind(&client);
         (LeafSession::with_state(hub, client, State::AwaitingConnect(slot), nonce, None, now), info)
     }
 

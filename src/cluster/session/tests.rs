@@ -47,7 +47,7 @@ fn accepted(cluster: &Arc<Cluster>, now: Instant) -> RouteSession {
         crate::broker::ClientKind::Route,
     ));
     let slot = cluster.pending.admit(client.addr.ip(), true).unwrap();
-    let accepted = Accepted { _slot: slot, deadline: now + cluster.auth_timeout(), certificate: None };
+    let accepted = Accepted { slot, deadline: now + cluster.auth_timeout(), certificate: None };
     RouteSession::new(cluster.clone(), client, None, Some(accepted), now)
 }
 

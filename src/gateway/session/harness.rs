@@ -154,7 +154,7 @@ impl Harness {
         let session = match role {
             Role::Inbound => {
                 let slot = self.gateways.pending.admit(PEER.ip(), true).ok_or(HarnessError::NoPendingSlot)?;
-                let accepted = Accepted { _slot: slot, deadline: self.now + Duration::from_secs(2), certificate: None };
+                let accepted = Accepted { slot, deadline: self.now + Duration::from_secs(2), certificate: None };
                 GatewaySession::new(self.gateways.clone(), client, None, Some(accepted), self.now)
             }
             Role::Outbound => {
