@@ -145,9 +145,8 @@ async fn serve_tls(
     slot: PendingSlot,
 ) {
     let acceptor = TlsAcceptor::from(tls.config.clone());
-    let accepted = tokio::select! {
-        () = slot.evicted() => return debug!(%peer, "websocket handshake gave way to a newer connection"),
-        accepted = timeout(ws.opts.handshake_timeout, acceptor.accept(stream)) => accepted,
+    let Some(accepted) = slot.unless_evicted(timeout(ws.opts.handshake_timeout, acceptor.accept(stream))).await else {
+        return debug!(%peer, "websocket handshake gave way to a newer connection");
     };
     let Ok(Ok(stream)) = accepted else {
         node.broker.stats.tls_handshake_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -231,12 +230,9 @@ async fn agree<S>(ws: &WsListener, stream: &mut S, peer: SocketAddr, slot: Pendi
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let head = tokio::select! {
-        () = slot.evicted() => {
-            debug!(%peer, "websocket handshake gave way to a newer connection");
-            return None;
-        }
-        head = timeout(ws.opts.handshake_timeout, read_head(stream)) => head,
+    let Some(head) = slot.unless_evicted(timeout(ws.opts.handshake_timeout, read_head(stream))).await else {
+        debug!(%peer, "websocket handshake gave way to a newer connection");
+        return None;
     };
     let head = match head {
         Ok(Ok(head)) => head,
