@@ -309,6 +309,33 @@ async fn connects_disconnects_and_failed_logins_are_events() {
     server.shutdown().await;
 }
 
+/// As nats-server (`eventsHBInterval`): an account's connection count is
+/// sent when it changes and again every 30 s while it has connections, so
+/// a tool that starts listening sees it without waiting for a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_connection_count_is_sent_again_every_30_seconds() {
+    let server = start(options_from(ACCOUNTS)).await;
+    let sys = login(&url(&server), "sys", "ps").await;
+    let mut conns = sys.subscribe("$SYS.ACCOUNT.A.SERVER.CONNS").await.unwrap();
+    sys.flush().await.unwrap();
+    let a = login(&url(&server), "a", "pa").await;
+    let count = |message: async_nats::Message| {
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        (event["acc"].as_str().map(str::to_owned), event["conns"].as_u64())
+    };
+    let changed = within(conns.next()).await.unwrap();
+    let since = Instant::now();
+    assert_eq!(count(changed), (Some("A".into()), Some(1)));
+    let again = tokio::time::timeout(Duration::from_secs(45), conns.next()).await.expect("sent again").unwrap();
+    let waited = since.elapsed();
+    assert_eq!(count(again), (Some("A".into()), Some(1)));
+    assert!(waited >= Duration::from_secs(29), "sent again after {waited:?}, not 30 s");
+    drop(a);
+    let gone = within(conns.next()).await.unwrap();
+    assert_eq!(count(gone), (Some("A".into()), Some(0)));
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_flood_gets_a_bounded_number_of_events() {
     // No failure throttle, so the flood is as fast as logins can fail.

@@ -35,6 +35,7 @@
 
 mod claims;
 mod events;
+mod heartbeat;
 mod requests;
 
 use std::sync::Arc;
@@ -50,6 +51,7 @@ use crate::broker::{
     audit_conn, stopping, Account, Broker, CloseReason, Inbox, InboxMsg, Interest, InternalClient, Message, ServerEvent,
 };
 use crate::monitor::{rfc3339, ApiFailure, Endpoint, MonitorApi};
+use heartbeat::Heartbeats;
 use requests::{AccountRequest, Body, Request, ServerFacts, ServerInfo, SELF_SERVICE};
 
 /// The first periodic `$SYS.SERVER.<id>.STATSZ` goes out this soon after
@@ -115,6 +117,7 @@ impl SystemServices {
             claims,
             broker,
             api,
+            heartbeats: Heartbeats::default(),
         };
         let queues = Queues { pushes: pushes_rx, system: system_rx, tenants: tenants_rx, local: local_rx };
         Some(SystemServices { task: tokio::spawn(service.run(queues, events)) })
@@ -181,6 +184,8 @@ struct Service {
     /// Operator mode's resolver.
     claims: Option<ClaimsService>,
     reloads: mpsc::Sender<ReloadRequest>,
+    /// When each account with connections has its count sent again.
+    heartbeats: Heartbeats,
 }
 
 impl Service {
@@ -201,6 +206,7 @@ impl Service {
                 Some(msg) = queues.local.recv() => self.request(&msg).await,
                 Some(msg) = queues.tenants.recv() => self.request(&msg).await,
                 Some(event) = next_event(&mut events) => self.event(&event),
+                _ = sleep_until_some(self.heartbeats.next()) => self.heartbeat(),
                 _ = tokio::time::sleep_until(next_statsz) => {
                     let subject = format!("$SYS.SERVER.{}.STATSZ", self.broker.identity.id);
                     let system = self.broker.accounts.system();
@@ -489,14 +495,26 @@ impl Service {
         }
     }
 
+    /// Sends the count of every account due for it (see [`heartbeat`]).
+    fn heartbeat(&mut self) {
+        let due = self.heartbeats.take_due(tokio::time::Instant::now());
+        let Some(system) = self.broker.accounts.system() else { return };
+        for account in due {
+            self.send_account_conns(&system, &account);
+        }
+    }
+
     /// The connection count of `account` on this server, as nats-server
-    /// sends it whenever an account gains or loses a connection.
+    /// sends it whenever an account gains or loses a connection, and every
+    /// 30 s while it has any.
     fn send_account_conns(&mut self, system: &Account, account: &str) {
         let Ok(mut statz) = self.api.account_statz(&[account.to_owned()], true) else { return };
         let stat = statz["account_statz"][0].take();
         if !stat.is_object() {
             return;
         }
+        let any = stat["total_conns"].as_u64().is_some_and(|n| n > 0);
+        self.heartbeats.sent(account, any, tokio::time::Instant::now());
         let own = self.facts();
         let facts = own.view();
         let server = self.server_info(&facts);
@@ -511,6 +529,14 @@ impl Service {
         let msg = Message { subject, reply: None, header_len: None, message: payload, buffer: None };
         let delivered = self.client.publish(account, &msg);
         debug!(subject = %String::from_utf8_lossy(subject), delivered, "system message sent");
+    }
+}
+
+/// Completes at `at`; never without it.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
