@@ -491,6 +491,113 @@ async fn account_sampling_traces_a_share_and_disables_the_rest() {
     }
 }
 
+/// Operator mode: an account JWT's `trace` claim (nats-server 2.11+) and a
+/// service export's `allow_trace` do on warden what they do on nats-server
+/// 2.15.1, which also checks the tokens. The same JWTs on both servers: A
+/// traces sampled `traceparent` messages to `acc.trace` and imports B's
+/// service, whose export allows the trace across; a sampled request is
+/// traced into B, one that is not sampled is only delivered.
+#[tokio::test]
+async fn account_jwt_trace_claims_agree_with_nats_server_2_15() {
+    use warden::nkeys::{KeyPair, KeyType};
+    let (operator, a, b) = (
+        KeyPair::generate(KeyType::Operator).unwrap(),
+        KeyPair::generate(KeyType::Account).unwrap(),
+        KeyPair::generate(KeyType::Account).unwrap(),
+    );
+    let op = warden::jwt::sign(
+        &operator,
+        serde_json::json!({"sub": operator.public().as_str(), "nats": {"type": "operator", "version": 2}}),
+    );
+    let limits =
+        serde_json::json!({"conn": -1, "subs": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true});
+    let account = |key: &KeyPair, name: &str, claims: serde_json::Value| {
+        let mut nats = serde_json::json!({"type": "account", "version": 2, "limits": limits});
+        nats.as_object_mut().unwrap().extend(claims.as_object().unwrap().clone());
+        warden::jwt::sign(&operator, serde_json::json!({"sub": key.public().as_str(), "name": name, "nats": nats}))
+    };
+    let b_key = b.public().as_str().to_owned();
+    let a_jwt = account(
+        &a,
+        "A",
+        serde_json::json!({
+            "trace": {"dest": "acc.trace", "sampling": 100},
+            "imports": [{"subject": "svc", "account": b_key, "type": "service"}],
+        }),
+    );
+    let b_jwt =
+        account(&b, "B", serde_json::json!({"exports": [{"subject": "svc", "type": "service", "allow_trace": true}]}));
+    // Bearer users: they log in with their JWT alone.
+    let user = |account: &KeyPair, name: &str| {
+        let key = KeyPair::generate(KeyType::User).unwrap();
+        warden::jwt::sign(
+            account,
+            serde_json::json!({"sub": key.public().as_str(), "name": name, "nats": {
+                "type": "user", "version": 2, "bearer_token": true, "subs": -1, "data": -1, "payload": -1,
+            }}),
+        )
+    };
+    let (ua, ub) = (user(&a, "ua"), user(&b, "ub"));
+    // nats-server sends trace events through its system account's sender.
+    let sys = KeyPair::generate(KeyType::Account).unwrap();
+    let sys_key = sys.public().as_str().to_owned();
+    let sys_jwt = account(&sys, "SYS", serde_json::json!({}));
+    let config = format!(
+        "server_name: tr\noperator: {op}\nsystem_account: {sys_key}\nresolver: MEMORY\n\
+         resolver_preload {{ {}: {a_jwt}, {b_key}: {b_jwt}, {sys_key}: {sys_jwt} }}\n",
+        a.public().as_str()
+    );
+    let jwt_login = |addr: SocketAddr, token: String, name: &'static str| async move {
+        let (mut raw, _) = Raw::connect(addr).await;
+        let connect = serde_json::json!({
+            "verbose": false, "pedantic": false, "headers": true, "protocol": 1, "jwt": token, "name": name,
+        });
+        raw.send(format!("CONNECT {connect}\r\n")).await;
+        pong(&mut raw).await;
+        raw
+    };
+    let run = |addr: SocketAddr| {
+        let (ua, ub) = (ua.clone(), ub.clone());
+        async move {
+            let mut tracer = jwt_login(addr, ua.clone(), "tracer").await;
+            tracer.send("SUB acc.trace 1\r\n").await;
+            let mut service = jwt_login(addr, ub, "service").await;
+            service.send("SUB svc 1\r\n").await;
+            pong(&mut tracer).await;
+            pong(&mut service).await;
+            let mut publisher = jwt_login(addr, ua, "requester").await;
+            let sampled = ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+            let not_sampled = ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
+            publisher.send(hpub(&("svc", Some("answer.here"), vec![sampled]))).await;
+            publisher.send(hpub(&("svc", Some("answer.here"), vec![not_sampled]))).await;
+            let told = drain(&mut publisher).await;
+            let mut events = Vec::new();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                while events.is_empty() {
+                    for line in drain(&mut tracer).await {
+                        let (head, json) = line.split_once(" | ").unwrap();
+                        events.push((head.to_owned(), normalise(&serde_json::from_str(json).unwrap())));
+                    }
+                }
+            })
+            .await;
+            (told, events, drain(&mut service).await)
+        }
+    };
+    let server = start(options_from(&config)).await;
+    let ours = run(server.local_addr()).await;
+    assert_eq!(ours.1.len(), 1, "one traced request: {:?}", ours.1);
+    let steps: Vec<&str> =
+        ours.1[0].1["events"].as_array().unwrap().iter().filter_map(|s| s["type"].as_str()).collect();
+    assert!(steps.contains(&"si") && steps.contains(&"eg"), "traced across the import into B: {steps:?}");
+    assert_eq!(ours.2.len(), 2, "both requests reach the service");
+    let Some((_reference, addr)) = reference(&config) else { return };
+    wait_listening(addr).await;
+    let theirs = run(addr).await;
+    assert_eq!(ours, theirs);
+    server.shutdown().await;
+}
+
 /// Leaf connections between warden and nats-server 2.15.1, warden the hub
 /// and then the leaf: both sides say they trace (`proto` 3), so a traced
 /// message crosses with its hop and the other side publishes its own event

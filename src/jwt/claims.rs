@@ -68,6 +68,20 @@ pub struct AccountClaims {
     pub authorization: serde_json::Value,
     /// Tags.
     pub tags: Vec<String>,
+    /// Message tracing of nats-server 2.11+: where the traces of sampled
+    /// `traceparent` messages go, as a config account's `msg_trace`.
+    pub trace: Option<JwtTrace>,
+}
+
+/// An account's `trace` claim (the Go library's `MsgTrace`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default)]
+pub struct JwtTrace {
+    /// The subject trace events go to: a literal subject.
+    pub dest: String,
+    /// Percent of sampled messages traced, 1 to 100; 0 (absent) is 100,
+    /// as the Go library's validation sets it.
+    pub sampling: i64,
 }
 
 impl ClaimType for AccountClaims {
@@ -201,6 +215,9 @@ pub struct JwtExport {
     pub account_token_position: u32,
     /// Advertised (informational).
     pub advertise: bool,
+    /// A service export across which requests are traced (only on a
+    /// service, as a config export's `allow_trace`).
+    pub allow_trace: bool,
     /// Description.
     pub description: String,
     /// Info URL.
@@ -230,6 +247,9 @@ pub struct JwtImport {
     /// A service import's requests carry the requester's details
     /// (`Nats-Request-Info`), as a config import's `share`.
     pub share: bool,
+    /// A stream import across which messages are traced (only on a
+    /// stream, as a config import's `allow_trace`).
+    pub allow_trace: bool,
 }
 
 /// What an export or import carries.

@@ -30,7 +30,7 @@ use crate::nkeys::{KeyPair, KeyType, PublicKey};
 
 pub use claims::{
     AccountClaims, ActivationClaims, AuthorizationResponseClaims, ExportType, JwtExport, JwtImport, JwtLimits,
-    JwtPermissions, OperatorClaims, Rules, SigningKey, TimeRange, UserClaims, UserScope, WeightedMapping,
+    JwtPermissions, JwtTrace, OperatorClaims, Rules, SigningKey, TimeRange, UserClaims, UserScope, WeightedMapping,
 };
 
 /// The longest token accepted (an account JWT with many imports and

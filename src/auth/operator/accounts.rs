@@ -32,10 +32,10 @@ use tracing::warn;
 
 use crate::config::{
     check_accounts, AccountConfig, AccountLimits, Export, ExportKind, Import, ImportKind, LocalSubject, Location,
-    Options, Permissions, ResponsePermission, ResponseType, SubjectRules, DEFAULT_RESPONSE_THRESHOLD,
+    MsgTrace, Options, Permissions, ResponsePermission, ResponseType, SubjectRules, DEFAULT_RESPONSE_THRESHOLD,
 };
 use crate::jwt::{
-    self, AccountClaims, ActivationClaims, ExportType, Jwt, JwtExport, JwtImport, JwtPermissions, UserScope,
+    self, AccountClaims, ActivationClaims, ExportType, Jwt, JwtExport, JwtImport, JwtPermissions, JwtTrace, UserScope,
 };
 use crate::perms::PermissionSet;
 
@@ -167,6 +167,7 @@ impl Directory {
                     ..AccountLimits::default()
                 },
                 mappings,
+                msg_trace: claims.nats.trace.as_ref().and_then(msg_trace),
                 ..AccountConfig::default()
             });
             directory.accounts.insert(key.to_string(), Arc::new(account));
@@ -379,6 +380,49 @@ fn activation(
     Ok((token.registered.exp > 0).then_some(token.registered.exp))
 }
 
+/// What the Go library's validation says of an account JWT's tracing
+/// claims, in its words: a `trace` destination that is not a literal
+/// subject, sampling outside 0 to 100, `allow_trace` on a service import
+/// or a stream export. nats-server refuses such a JWT whole.
+pub(super) fn trace_errors(claims: &AccountClaims) -> Vec<String> {
+    let mut errors = Vec::new();
+    if let Some(trace) = &claims.trace {
+        if trace.dest.is_empty() {
+            errors.push("the account Trace.Destination subject cannot be empty".to_owned());
+        } else if !crate::subject::is_valid_literal(trace.dest.as_bytes()) {
+            errors
+                .push(format!("the account Trace.Destination subject {:?} is not a valid publish subject", trace.dest));
+        }
+        if !(0..=100).contains(&trace.sampling) {
+            errors.push(format!(
+                "the account Trace.Sampling value '{}' is not valid, should be in the range [1..100]",
+                trace.sampling
+            ));
+        }
+    }
+    if claims.imports.iter().any(|i| i.allow_trace && i.kind == ExportType::Service) {
+        errors.push("AllowTrace only valid for stream import".to_owned());
+    }
+    if claims.exports.iter().any(|e| e.allow_trace && e.kind == ExportType::Stream) {
+        errors.push("AllowTrace only valid for service export".to_owned());
+    }
+    errors
+}
+
+/// An account JWT's `trace` as a config account's `msg_trace` (sampling 0
+/// is 100, as the Go library's validation sets it); `None` for what
+/// [`trace_errors`] refuses.
+fn msg_trace(trace: &JwtTrace) -> Option<MsgTrace> {
+    if !crate::subject::is_valid_literal(trace.dest.as_bytes()) {
+        return None;
+    }
+    let sampling = match trace.sampling {
+        0 => 100,
+        n => u8::try_from(n).ok().filter(|n| *n <= 100)?,
+    };
+    Some(MsgTrace { dest: trace.dest.clone(), sampling })
+}
+
 fn translate_export(export: &JwtExport, accounts: Option<Vec<String>>, key: &str) -> Export {
     let kind = match export.kind {
         ExportType::Stream => ExportKind::Stream,
@@ -398,7 +442,7 @@ fn translate_export(export: &JwtExport, accounts: Option<Vec<String>>, key: &str
         subject: export.subject.clone(),
         kind,
         accounts,
-        allow_trace: false,
+        allow_trace: export.allow_trace,
         pos: format!("the JWT of account {key}"),
     }
 }
@@ -418,7 +462,7 @@ fn translate_import(import: &JwtImport) -> Import {
                 account: import.account.clone(),
                 subject: import.subject.clone(),
                 kind: ImportKind::Stream { local },
-                allow_trace: false,
+                allow_trace: import.allow_trace,
                 pos,
             }
         }

@@ -167,8 +167,9 @@ impl Resolver {
         self.tokens.lock().get(key).map(|claims| claims.token.clone())
     }
 
-    /// Verifies an account JWT: signature, expiry, valid `mappings`, a
-    /// trusted issuer, and (when the subject named one) the right account.
+    /// Verifies an account JWT: signature, expiry, valid `mappings` and
+    /// tracing claims, a trusted issuer, and (when the subject named one)
+    /// the right account.
     fn verify(&self, token: &str, expected: Option<&str>) -> Result<Jwt<AccountClaims>, UpdateRefused> {
         let refused = |account: &str, what: &str, err: &dyn fmt::Display| UpdateRefused {
             account: account.to_owned(),
@@ -177,7 +178,9 @@ impl Resolver {
         let claims = jwt::decode::<AccountClaims>(token, jwt::now())
             .map_err(|e| refused(expected.unwrap_or("n/a"), "jwt update resulted in error", &e))?;
         let account = claims.registered.sub.clone();
-        if let Err(errors) = mappings::rules(&claims.nats) {
+        let mut errors = mappings::rules(&claims.nats).err().unwrap_or_default();
+        errors.extend(accounts::trace_errors(&claims.nats));
+        if !errors.is_empty() {
             let errors = format!("validation errors: [{}]", errors.join(" "));
             return Err(refused(&account, "jwt validation failed", &errors));
         }

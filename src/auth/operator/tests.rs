@@ -174,3 +174,67 @@ fn account_defaults_and_scoped_templates_give_the_permissions() {
     ));
     assert!(matches!(login(&auth, &user, own, "the-nonce"), Verdict::Refuse(RefusalReason::BadJwt)));
 }
+
+#[test]
+fn trace_claims_become_the_accounts_msg_trace_and_allow_trace() {
+    let operator = KeyPair::generate(KeyType::Operator).unwrap();
+    let op = sign(&operator, json!({"sub": operator.public().as_str()}), json!({"type": "operator", "version": 2}));
+    let (a, b) = (KeyPair::generate(KeyType::Account).unwrap(), KeyPair::generate(KeyType::Account).unwrap());
+    let (a_key, b_key) = (a.public().as_str().to_owned(), b.public().as_str().to_owned());
+    let accounts = |a_nats: serde_json::Value| {
+        let b_nats = json!({
+            "exports": [{"subject": "svc", "type": "service", "allow_trace": true}, {"subject": "feed", "type": "stream"}],
+        });
+        let opts = Options {
+            operator: Some(OperatorOptions {
+                operators: vec![op.clone()],
+                resolver: ResolverOptions::Memory,
+                preload: vec![
+                    (a_key.clone(), account_jwt(&operator, &a, 100, a_nats)),
+                    (b_key.clone(), account_jwt(&operator, &b, 100, b_nats)),
+                ],
+            }),
+            ..Options::default()
+        };
+        Resolver::load(&opts).unwrap().unwrap().directory(None).options(&Options::default()).accounts
+    };
+    let imports = json!([
+        {"subject": "svc", "account": b_key, "type": "service"},
+        {"subject": "feed", "account": b_key, "type": "stream", "allow_trace": true},
+    ]);
+    let held = accounts(json!({"trace": {"dest": "acc.trace"}, "imports": imports}));
+    let a_config = held.iter().find(|c| c.name == a_key).expect("A held");
+    let trace = a_config.msg_trace.as_ref().expect("A's trace");
+    assert_eq!((trace.dest.as_str(), trace.sampling), ("acc.trace", 100), "absent sampling is 100");
+    assert!(a_config.imports.iter().any(|i| i.subject == "feed" && i.allow_trace));
+    let b_config = held.iter().find(|c| c.name == b_key).expect("B held");
+    assert!(b_config.exports.iter().any(|e| e.subject == "svc" && e.allow_trace));
+    assert!(b_config.exports.iter().any(|e| e.subject == "feed" && !e.allow_trace));
+    let sampled = accounts(json!({"trace": {"dest": "acc.trace", "sampling": 25}}));
+    assert_eq!(
+        sampled.iter().find(|c| c.name == a_key).and_then(|c| c.msg_trace.as_ref()).map(|t| t.sampling),
+        Some(25)
+    );
+    // What the Go library's validation refuses leaves the account out.
+    for refused in [
+        json!({"trace": {"dest": "acc.*"}}),
+        json!({"trace": {"dest": ""}}),
+        json!({"trace": {"dest": "acc.trace", "sampling": 101}}),
+        json!({"trace": {"dest": "acc.trace", "sampling": -1}}),
+        json!({"imports": [{"subject": "svc", "account": b_key, "type": "service", "allow_trace": true}]}),
+        json!({"exports": [{"subject": "s", "type": "stream", "allow_trace": true}]}),
+    ] {
+        let held = accounts(refused.clone());
+        assert!(!held.iter().any(|c| c.name == a_key), "{refused} was held");
+    }
+    // A push is answered as nats-server answers it.
+    let w = world();
+    let resolver = Resolver::load(&w.opts).unwrap().unwrap();
+    let bad = account_jwt(&w.operator, &w.account, 200, json!({"trace": {"dest": "acc.>", "sampling": 500}}));
+    let refused = resolver.update(&bad, None).unwrap_err();
+    assert_eq!(
+        refused.description,
+        "jwt validation failed - validation errors: [the account Trace.Destination subject \"acc.>\" is not a \
+         valid publish subject the account Trace.Sampling value '500' is not valid, should be in the range [1..100]]"
+    );
+}
