@@ -46,7 +46,7 @@ use crate::broker::{Broker, InterestObserver, Subscription, Via};
 use crate::config::ClusterOptions;
 use crate::proto::route::{json_line, rs_minus, rs_plus, InterestTo, RouteConnect, RouteInfo};
 pub(crate) use credentials::RouteCredentials;
-use session::RouteLogin;
+pub(crate) use session::{Accepted, RouteLogin};
 
 pub use limits::{
     MAX_CONNECT_URLS, MAX_GOSSIPED_ROUTES, MAX_PEER_CONNECT_URLS, MAX_PENDING_ROUTES, MAX_PENDING_ROUTES_PER_IP,

@@ -24,40 +24,21 @@ use super::{GatewayLink, GatewayUrl, Gateways, InterestKey, MAX_GATEWAY_INTEREST
 use crate::audit::{Event as AuditEvent, Method};
 use crate::broker::peer_interest::{interest_bytes, PeerInterest};
 use crate::broker::routed_reply::hash;
+use crate::broker::Subscription;
 use crate::broker::{audit_conn, Account, Broker, Client, CloseReason, Fanout, Message, Origin};
-use crate::broker::{PendingSlot, Subscription};
 use crate::conn::{Event, KeepAlive, Received, FIRST_PEER_PING};
 use crate::proto::route::gateway::{GatewayConnect, GatewayInfo, CMD_GOSSIP};
 use crate::proto::route::{self, json_line, Dialect, RouteOp};
-use crate::secret::Secret;
 use crate::subject;
-use crate::tls::PeerIdentity;
 
 /// Time the other side has to complete the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Gateway credentials to check (an inbound CONNECT).
-#[derive(Debug)]
-pub(crate) struct GatewayLogin {
-    pub(crate) peer: SocketAddr,
-    pub(crate) user: Option<String>,
-    pub(crate) pass: Option<Secret>,
-    /// The names in its TLS certificate (boxed: the driver's events stay small).
-    pub(crate) certificate: Option<Box<PeerIdentity>>,
-}
-
-/// An accepted gateway connection before it logged in.
-#[derive(Debug)]
-pub(crate) struct Accepted {
-    /// Its place among the pending connections, given back once it has
-    /// logged in (or closed); the connection closes if a newer one takes
-    /// it away.
-    pub(crate) slot: PendingSlot,
-    /// It must have logged in by then.
-    pub(crate) deadline: Instant,
-    /// The names in the certificate it presented over TLS.
-    pub(crate) certificate: Option<PeerIdentity>,
-}
+/// Gateway credentials to check (an inbound CONNECT): a gateway logs in
+/// with what a route does.
+pub(crate) type GatewayLogin = crate::cluster::RouteLogin;
+/// An accepted gateway connection before it logged in, held as a route's.
+pub(crate) use crate::cluster::Accepted;
 
 #[derive(Debug)]
 enum State {
