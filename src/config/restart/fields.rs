@@ -11,9 +11,10 @@
 //!
 //! A block that is absent compares as the block's defaults where the block
 //! has them (`leafnodes`), so adding `leafnodes { remotes }` is named
-//! `leafnodes.remotes`, not its listener. Several keys that set one field
-//! (`listen`, `host` and `port`) each compare it; the first in table order
-//! names a change.
+//! `leafnodes.remotes`, not its listener. Where several keys set one field
+//! (`http`, `http_port`, `https`, `https_port`), each compares it and the
+//! first in table order names a change; `listen` is left to `host` and
+//! `port`, which name it more closely.
 
 use std::sync::LazyLock;
 
@@ -48,6 +49,12 @@ fn unstored(_: &Options, _: &Options) -> bool {
     true
 }
 
+/// An option whose fields other options compare: `listen` sets what `host`
+/// and `port` do, and a change is named by the one that differs.
+fn elsewhere(_: &Options, _: &Options) -> bool {
+    true
+}
+
 /// The leafnodes block, or its defaults when there is none.
 fn leafnodes(o: &Options) -> &LeafnodeOptions {
     static NONE: LazyLock<LeafnodeOptions> = LazyLock::new(LeafnodeOptions::default);
@@ -60,10 +67,19 @@ fn websocket(o: &Options) -> Option<&WebsocketOptions> {
     o.websocket.as_ref()
 }
 
+/// `websocket.host` where both have the block; a block added or removed is
+/// named by `websocket.port`, which comes next.
+fn websocket_host(a: &Options, b: &Options) -> bool {
+    match (websocket(a), websocket(b)) {
+        (Some(a), Some(b)) => a.host == b.host,
+        _ => true,
+    }
+}
+
 /// Each restart-only option by its path (as `RestartOnly` names it), in
 /// table order.
 static FIELDS: &[(&str, Same)] = &[
-    ("listen", same!(o => (&o.host, o.port))),
+    ("listen", elsewhere),
     ("host", same!(o => &o.host)),
     ("port", same!(o => o.port)),
     ("server_name", same!(o => &o.server_name)),
@@ -116,7 +132,7 @@ static FIELDS: &[(&str, Same)] = &[
     ("tls.spiffe_trust_domain", same!(o => o.tls.as_ref().and_then(|t| t.spiffe_trust_domain.as_ref()))),
     // Read into the client listener's accept rate.
     ("tls.connection_rate_limit", same!(o => o.accept_rate)),
-    ("leafnodes.listen", same!(o => (leafnodes(o).accept, &leafnodes(o).host, leafnodes(o).port))),
+    ("leafnodes.listen", elsewhere),
     ("leafnodes.port", same!(o => (leafnodes(o).accept, leafnodes(o).port))),
     ("leafnodes.host", same!(o => &leafnodes(o).host)),
     ("leafnodes.advertise", same!(o => &leafnodes(o).advertise)),
@@ -131,8 +147,8 @@ static FIELDS: &[(&str, Same)] = &[
     ("leafnodes.proxy_protocol", same!(o => leafnodes(o).proxy_protocol)),
     ("leafnodes.trusted_proxies", same!(o => &leafnodes(o).trusted_proxies)),
     ("leafnodes.authorization.timeout", same!(o => leafnodes(o).authorization.as_ref().and_then(|a| a.timeout))),
-    ("websocket.listen", same!(o => websocket(o).map(|w| (&w.host, w.port)))),
-    ("websocket.host", same!(o => websocket(o).map(|w| &w.host))),
+    ("websocket.listen", elsewhere),
+    ("websocket.host", websocket_host),
     ("websocket.port", same!(o => websocket(o).map(|w| w.port))),
     ("websocket.no_tls", same!(o => websocket(o).map(|w| w.tls.is_none()))),
     ("websocket.tls", same!(o => websocket(o).map(|w| &w.tls))),

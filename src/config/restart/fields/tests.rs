@@ -40,9 +40,9 @@ enum Seen {
 /// running config, the new one, and what a reload of the new options from
 /// code says.
 const CHANGES: &[(&str, &str, Seen)] = &[
-    ("listen: 127.0.0.1:4301", "listen: 127.0.0.1:4302", Seen::Same),
-    ("host: 127.0.0.1", "host: 127.0.0.2", Seen::As("listen")),
-    ("port: 4301", "port: 4302", Seen::As("listen")),
+    ("listen: 127.0.0.1:4301", "listen: 127.0.0.1:4302", Seen::As("port")),
+    ("host: 127.0.0.1", "host: 127.0.0.2", Seen::Same),
+    ("port: 4301", "port: 4302", Seen::Same),
     ("server_name: a", "server_name: b", Seen::Same),
     ("server_tags: [a]", "server_tags: [b]", Seen::Same),
     ("server_metadata { a: x }", "server_metadata { a: y }", Seen::Same),
@@ -123,12 +123,16 @@ const CHANGES: &[(&str, &str, Seen)] = &[
         "tls { cert_file: c, key_file: k, connection_rate_limit: 11 }",
         Seen::As("accept_rate"),
     ),
-    ("leafnodes { listen: 127.0.0.1:7401 }", "leafnodes { listen: 127.0.0.1:7402 }", Seen::Same),
-    ("leafnodes { port: 7401 }", "leafnodes { port: 7402 }", Seen::As("leafnodes.listen")),
+    (
+        "leafnodes { listen: 127.0.0.1:7401 }",
+        "leafnodes { listen: 127.0.0.1:7402 }",
+        Seen::As("leafnodes.port"),
+    ),
+    ("leafnodes { port: 7401 }", "leafnodes { port: 7402 }", Seen::Same),
     (
         "leafnodes { port: 7401, host: 127.0.0.1 }",
         "leafnodes { port: 7401, host: 127.0.0.2 }",
-        Seen::As("leafnodes.listen"),
+        Seen::Same,
     ),
     (
         "leafnodes { port: 7401, advertise: \"a.example:7401\" }",
@@ -181,14 +185,14 @@ const CHANGES: &[(&str, &str, Seen)] = &[
     (
         "websocket { listen: 127.0.0.1:8401, no_tls: true }",
         "websocket { listen: 127.0.0.1:8402, no_tls: true }",
-        Seen::Same,
+        Seen::As("websocket.port"),
     ),
     (
         "websocket { host: 127.0.0.1, port: 8401, no_tls: true }",
         "websocket { host: 127.0.0.2, port: 8401, no_tls: true }",
-        Seen::As("websocket.listen"),
+        Seen::Same,
     ),
-    ("websocket { port: 8401, no_tls: true }", "websocket { port: 8402, no_tls: true }", Seen::As("websocket.listen")),
+    ("websocket { port: 8401, no_tls: true }", "websocket { port: 8402, no_tls: true }", Seen::Same),
     (
         "websocket { port: 8401, no_tls: true }",
         "websocket { port: 8401, no_tls: false, tls { cert_file: c, key_file: k } }",
@@ -293,6 +297,14 @@ fn reloadable_changes_and_a_block_without_restart_only_options_are_not_refused()
     );
     assert_eq!(running.1.refuse_change_to(&new.1), None);
     assert_eq!(restart_only_change(&running.0, &new.0), None);
+    // A block added is named by what it adds.
+    let (none, _) = load("");
+    let remotes = load("leafnodes { remotes [ { url: \"nats-leaf://127.0.0.1:7501\" } ] }").0;
+    assert_eq!(restart_only_change(&none, &remotes).as_deref(), Some("leafnodes.remotes"));
+    let listener = load("leafnodes { listen: 127.0.0.1:0 }").0;
+    assert_eq!(restart_only_change(&none, &listener).as_deref(), Some("leafnodes.port"));
+    let websocket = load("websocket { port: 0, no_tls: true }").0;
+    assert_eq!(restart_only_change(&none, &websocket).as_deref(), Some("websocket.port"));
     // A block of options that each reload (or are restart-only but left at
     // their defaults) compares as no block.
     assert_eq!(restart_only_change(&Options::default(), &running.0), None);
