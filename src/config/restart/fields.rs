@@ -3,11 +3,10 @@
 //!
 //! Which options are restart-only is the schema's to say (the tables'
 //! `Reload::Restart` markings, walked by `restart_only_paths`); this table
-//! only says how to compare each. Its
-//! tests fail when a restart-only option has no comparison here, when one
-//! here is no longer restart-only (it would refuse a reloadable change),
-//! and when a change written in a config file is not seen here under the
-//! name the config file's refusal gives it.
+//! only says how to compare each. Its tests fail when a restart-only
+//! option has no comparison here, when one here is no longer restart-only
+//! (it would refuse a reloadable change), and when a change of an option
+//! written in a config file is not seen here (each has a sample).
 //!
 //! A block that is absent compares as the block's defaults where the block
 //! has them (`leafnodes`), so adding `leafnodes { remotes }` is named
