@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::StreamExt;
 use warden::auth::password::hash_password;
+use warden::server::StartError;
 
 const SEED: &str = r#"
 authorization {
@@ -361,6 +362,63 @@ async fn reload_applies_new_permissions_and_closes_removed_users() {
         within(async_nats::ConnectOptions::with_user_and_password("carol".into(), "c".into()).connect(url(&server)))
             .await;
     assert!(refused.is_err(), "removed user cannot log in");
+    server.shutdown().await;
+}
+
+/// A reload from code that also changes an option only a restart applies
+/// is refused whole, naming the option, as a config file's is: its
+/// permission change and its removed user are not in force afterwards,
+/// and the same reload without the restart-only change then applies.
+#[tokio::test]
+async fn a_reload_that_changes_a_restart_only_option_is_refused_whole() {
+    let config = |extra: &str, timeout: &str, bob_subscribe: &str, carol: bool| {
+        let carol = if carol { "{user: carol, password: c}" } else { "" };
+        format!(
+            "{extra}\nauthorization {{ timeout: {timeout}, users = [\n\
+             {{user: alice, password: a}}\n\
+             {{user: bob, password: b, permissions: {{publish: \">\", subscribe: {bob_subscribe}}}}}\n{carol}\n] }}"
+        )
+    };
+    let running = config("max_payload: 1MB", "\"2s\"", "[\"foo.>\", \"bar\"]", true);
+    let server = start(options_from(&running)).await;
+    let addr = server.local_addr();
+    let mut alice = Raw::login(addr, "alice", "a").await;
+    let mut bob = Raw::login(addr, "bob", "b").await;
+    bob.send("SUB foo.> 1\r\n").await;
+    bob.ping_pong().await;
+    let mut carol = Raw::login(addr, "carol", "c").await;
+
+    let restart_only = [
+        ("max_payload: 2MB", "\"2s\"", "max_payload"),
+        ("max_payload: 1MB\nserver_name: renamed", "\"2s\"", "server_name"),
+        ("max_payload: 1MB", "\"3s\"", "authorization.timeout"),
+    ];
+    for (extra, timeout, option) in restart_only {
+        let err = server.reload(&options_from(&config(extra, timeout, "\"bar\"", false))).unwrap_err();
+        assert!(matches!(&err, StartError::RestartOnly { option: o } if o == option), "{err}");
+        let message =
+            format!("`{option}` changed, but it takes effect only at a restart: restart the server to apply it");
+        assert_eq!(err.to_string(), message);
+    }
+    // Nothing of them is in force: carol is still served, bob keeps his
+    // subscription and may still subscribe under foo.
+    carol.ping_pong().await;
+    assert_eq!(outcome(&mut bob, "SUB foo.y 2\r\nUNSUB 2\r\n").await, None);
+    alice.send("PUB foo.x 1\r\nx\r\n").await;
+    alice.ping_pong().await;
+    bob.expect("MSG foo.x 1 1").await;
+    bob.expect("x").await;
+    let (_, info) = Raw::connect(addr).await;
+    assert!(info.contains("\"max_payload\":1048576"), "{info}");
+
+    // The same reload without the restart-only change applies.
+    server.reload(&options_from(&config("max_payload: 1MB", "\"2s\"", "\"bar\"", false))).unwrap();
+    assert_eq!(carol.expect_closed().await, "-ERR 'Authorization Violation'\r\n");
+    bob.expect("-ERR 'Permissions Violation for Subscription to \"foo.>\" (sid \"1\")'").await;
+    assert_eq!(
+        outcome(&mut bob, "SUB foo.z 3\r\n").await,
+        Some("-ERR 'Permissions Violation for Subscription to \"foo.z\"'".into())
+    );
     server.shutdown().await;
 }
 

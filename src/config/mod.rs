@@ -70,7 +70,7 @@ pub use operator::{decode_operators, trusted_keys, DEFAULT_RESOLVER_LIMIT};
 pub use options::*;
 pub use rate::DEFAULT_CLOSE_AFTER;
 pub use reference::reference_markdown;
-pub use restart::RestartOnly;
+pub use restart::{restart_only_change, RestartOnly, TAKES_EFFECT_AT_RESTART};
 pub use summary::summary;
 pub use syslog::{SyslogTarget, LOCAL_SYSLOG_SOCKET};
 pub use websocket::parse_origin;

@@ -290,7 +290,9 @@ nats-server config is read as is where warden implements what it asks for.
   applies some of these, such as logging and limits, on reload); *refused*: a reload that
   changes it is refused and the running config kept; *per option*: see the
   block's options; *n/a*: it changes nothing. A reload that fails any check is refused and
-  the running config kept.
+  the running config kept. An embedder's `Server::reload` holds the options it is given to
+  the same column: options that differ in one marked *restart* are refused whole with
+  `StartError::RestartOnly` naming it.
 - **warden differs**: where warden's meaning or default is not nats-server's; *warden only*
   marks an option nats-server does not have.
 

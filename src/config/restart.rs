@@ -8,11 +8,25 @@
 //! The comparison is of what is written (values without positions), not
 //! of what it means: `port: 4222` written where the default 4222 stood
 //! before counts as a change. That errs on the side of saying so.
+//!
+//! A reload of options from code (`Server::reload`, which embedders and
+//! the config file path alike go through) has no file to compare:
+//! [`restart_only_change`] takes the same options from the schema and
+//! compares where each lands in [`Options`] ([`fields`], whose tests hold
+//! it to the schema), so that path refuses them too instead of keeping
+//! the old values while it reports success.
 
 use std::fmt::Write;
 
+use super::options::Options;
+use super::reference;
 use super::schema::{Reload, Table, Ty};
 use super::value::{Kind, Map, Pos, Value};
+
+mod fields;
+
+/// What a refusal says after the option's name and what happened to it.
+pub const TAKES_EFFECT_AT_RESTART: &str = "but it takes effect only at a restart: restart the server to apply it";
 
 /// One restart-only option as written.
 #[derive(Debug, Clone)]
@@ -61,7 +75,34 @@ impl RestartOnly {
 }
 
 fn refusal(at: &Pos, path: &str, how: &str) -> String {
-    format!("{at}: `{path}` {how}, but it takes effect only at a restart: restart the server to apply it")
+    format!("{at}: `{path}` {how}, {TAKES_EFFECT_AT_RESTART}")
+}
+
+/// The first option only a restart applies on which `running` and `new`
+/// differ, by its path as a config file's refusal names it (`cluster`,
+/// `leafnodes.port`, `tls.spiffe_trust_domain`): why a reload to `new`
+/// must be refused before anything of it is applied. An option that
+/// reaches no field of [`Options`] (`prof_port`, which only 0 passes)
+/// never differs here.
+pub fn restart_only_change(running: &Options, new: &Options) -> Option<String> {
+    restart_only_paths().into_iter().find(|path| match fields::same(path) {
+        Some(same) => !same(running, new),
+        // Not compared, so not known to be unchanged: refused (the tests
+        // of `fields` keep every restart-only option compared).
+        None => true,
+    })
+}
+
+/// Every option the schema marks [`Reload::Restart`], by path, in table
+/// order: within a block so marked only the block's own key, as
+/// [`RestartOnly::of`] records them.
+fn restart_only_paths() -> Vec<String> {
+    let mut out = Vec::new();
+    for place in reference::places().iter().filter(|p| p.reload != Reload::Restart) {
+        let restart = place.table.options().into_iter().filter(|o| place.reload.within(o.reload) == Reload::Restart);
+        out.extend(restart.map(|opt| place.option_path(opt)));
+    }
+    out
 }
 
 /// Walks `map` with its `table`: records the options whose reload

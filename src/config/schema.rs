@@ -137,7 +137,8 @@ pub(crate) enum Reload {
     /// A reload applies the new value.
     Yes,
     /// Only a restart applies it: a reload whose file writes it
-    /// differently is refused (see `config::restart`).
+    /// differently, or whose options from code hold it differently, is
+    /// refused (see `config::restart`).
     Restart,
     /// A reload that changes it is refused, and the running config kept.
     Refused,

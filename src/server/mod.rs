@@ -63,6 +63,13 @@ pub enum StartError {
     Delegate(crate::delegate::DelegateSetupError),
     /// A reload cannot make this change.
     Reload(&'static str),
+    /// A reload changes an option that only a restart applies (the config
+    /// reference marks it "restart"); nothing of that reload was applied.
+    RestartOnly {
+        /// The option, by its config path: `port`, `cluster`,
+        /// `leafnodes.port`, `tls.spiffe_trust_domain`.
+        option: String,
+    },
     /// The accounts' imports and exports do not fit together.
     Accounts(crate::config::AccountsError),
     /// The audit trail's file could not be opened.
@@ -94,6 +101,9 @@ impl fmt::Display for StartError {
             StartError::Operator(err) => write!(f, "operator mode: {err}"),
             StartError::Delegate(err) => err.fmt(f),
             StartError::Reload(why) => f.write_str(why),
+            StartError::RestartOnly { option } => {
+                write!(f, "`{option}` changed, {}", crate::config::TAKES_EFFECT_AT_RESTART)
+            }
             StartError::Accounts(err) => write!(f, "accounts: {err}"),
             StartError::Audit { path, source } => write!(f, "audit: cannot open {path}: {source}"),
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
@@ -113,7 +123,7 @@ impl std::error::Error for StartError {
             StartError::Identity(err) => Some(err),
             StartError::Operator(err) => Some(err),
             StartError::Delegate(err) => Some(err),
-            StartError::Reload(_) => None,
+            StartError::Reload(_) | StartError::RestartOnly { .. } => None,
             StartError::Accounts(err) => Some(err),
             StartError::Audit { source, .. } | StartError::Bind { source, .. } => Some(source),
         }
@@ -429,10 +439,16 @@ impl Server {
 
     /// Applies a new configuration without a restart: users, passwords,
     /// permissions, accounts (their imports, exports and limits) and TLS
-    /// certificates. Listeners and server limits stay as they were started.
-    /// Existing connections get their new permissions at once; those whose
-    /// user is gone, whose password changed or whose account changed or
-    /// went away are closed; a removed import stops delivering at once.
+    /// certificates. Existing connections get their new permissions at once;
+    /// those whose user is gone, whose password changed or whose account
+    /// changed or went away are closed; a removed import stops delivering at
+    /// once.
+    ///
+    /// `opts` that differ from the running options in one that only a
+    /// restart applies (listeners, server limits, logging, `cluster`: what
+    /// the config reference marks "restart") are refused whole with
+    /// [`StartError::RestartOnly`] naming it, and nothing of them is
+    /// applied, as a config file that changes one is.
     pub fn reload(&self, opts: &Options) -> Result<Vec<String>, StartError> {
         self.reload_by(opts, ReloadCause::Embedder)
     }
@@ -462,21 +478,16 @@ impl Server {
     }
 
     fn apply_reload(&self, opts: &Options) -> Result<Vec<String>, StartError> {
+        // Only reloads that change none of them are applied, so the
+        // restart-only options in force are still the start's.
+        if let Some(option) = crate::config::restart_only_change(&self.applied.lock(), opts) {
+            return Err(StartError::RestartOnly { option });
+        }
         let (tls, mut warnings) = prepare_tls(opts)?;
         let delegation = |o: &Options| o.authorization.as_ref().and_then(|a| a.delegation.clone());
         if delegation(opts) != delegation(&self.node.broker.opts) {
             return Err(StartError::Reload(
                 "auth_callout and http_authorizer cannot be changed by a reload (as in nats-server); restart the server",
-            ));
-        }
-        // Live clients re-check their user at a reload, not how their
-        // certificate was mapped: turning strict mapping on would keep the
-        // ones it would refuse (the config file path refuses it as a
-        // restart-only key; this is the same rule for options from code).
-        let spiffe = |o: &Options| o.tls.as_ref().and_then(|t| t.spiffe_trust_domain.clone());
-        if spiffe(opts) != spiffe(&self.node.broker.opts) {
-            return Err(StartError::Reload(
-                "tls spiffe_trust_domain cannot be changed by a reload; restart the server",
             ));
         }
         let effective = match (&self.operator, &opts.operator) {
