@@ -457,7 +457,8 @@ async fn tenant_connz(client: &async_nats::Client, servers: &[String]) -> Vec<Va
     let quiet = Duration::from_millis(500);
     within(async {
         loop {
-            let answers = ask(client, "$SYS.REQ.ACCOUNT.PING.CONNZ", "", usize::MAX, quiet).await;
+            // `auth`: nats-server names the connections' accounts only then.
+            let answers = ask(client, "$SYS.REQ.ACCOUNT.PING.CONNZ", r#"{"auth":true}"#, usize::MAX, quiet).await;
             if servers.iter().all(|id| answers.iter().any(|a| a["server"]["id"] == id.as_str())) {
                 return answers;
             }
