@@ -7,8 +7,8 @@
 //! requester's reply subject in its account.
 //!
 //! Why not answer in the tenant's account and announce that interest to
-//! peers: nats-server does not announce its import subscriptions, it
-//! answers only in the system account, so in a mixed cluster a warden node
+//! peers: nats-server does not announce its import subscriptions to
+//! routes, it answers only in the system account, so in a mixed cluster a warden node
 //! heard the request twice (the tenant's subject and the system one) and
 //! answered twice, and nats-server never heard a warden tenant's request.
 //!

@@ -19,10 +19,11 @@
 //!   tenant can fill the queue an operator's revocation waits in; the last
 //!   two are budgeted per account ([`crate::broker::RequestBudget`]), so no
 //!   tenant can take another's answers away.
-//! - A tenant's self-service request is heard by its own server only and
-//!   sent on in the system account, as nats-server's imports send it
-//!   (`forward`): every server, warden or nats-server, answers it there
-//!   once.
+//! - A tenant's self-service request is heard by its own server (routes
+//!   do not hear of the interest; leaf connections do, as nats-server's
+//!   import subscriptions) and sent on in the system account, as
+//!   nats-server's imports send it (`forward`): every server, warden or
+//!   nats-server, answers it there once.
 //! - The data is the monitoring API's ([`MonitorApi`]), the same code the
 //!   HTTP endpoints answer with.
 //! - Answers and events are published by the same client, as any
@@ -52,7 +53,8 @@ use tracing::{debug, info, warn};
 
 use crate::audit::Event;
 use crate::broker::{
-    audit_conn, stopping, Account, Broker, CloseReason, Inbox, InboxMsg, Interest, InternalClient, Message, ServerEvent,
+    audit_conn, stopping, Account, Announce, Broker, CloseReason, Inbox, InboxMsg, Interest, InternalClient, Message,
+    ServerEvent,
 };
 use crate::monitor::{rfc3339, ApiFailure, Endpoint, MonitorApi};
 use forward::Forwarded;
@@ -108,11 +110,11 @@ impl SystemServices {
         claims: Option<ClaimsService>,
     ) -> Option<SystemServices> {
         broker.accounts.system()?;
-        let (pushes, pushes_rx) = Inbox::new(true, "account JWT pushes");
-        let (system, system_rx) = Inbox::new(true, "system account requests");
-        let (tenants, tenants_rx) = Inbox::budgeted(false, "self-service $SYS requests");
-        let (answers, answers_rx) = Inbox::new(true, "answers to forwarded self-service requests");
-        let (local, local_rx) = Inbox::budgeted(false, "$SYS.REQ.USER.INFO requests");
+        let (pushes, pushes_rx) = Inbox::new(Announce::Everywhere, "account JWT pushes");
+        let (system, system_rx) = Inbox::new(Announce::Everywhere, "system account requests");
+        let (tenants, tenants_rx) = Inbox::budgeted(Announce::Leafs, "self-service $SYS requests");
+        let (answers, answers_rx) = Inbox::new(Announce::Everywhere, "answers to forwarded self-service requests");
+        let (local, local_rx) = Inbox::budgeted(Announce::Nowhere, "$SYS.REQ.USER.INFO requests");
         let events = broker.events.take_receiver();
         let service = Service {
             client: InternalClient::new(broker.clone()),
@@ -168,8 +170,9 @@ struct Inboxes {
     /// sent on in the system account ([`forward`]).
     answers: Arc<Inbox>,
     /// Other accounts' self-service requests, from this server's clients
-    /// only (as nats-server's import subscriptions, peers do not hear of
-    /// them: they hear the request [`forward`] sends on).
+    /// and its leaf connections (as nats-server's import subscriptions,
+    /// routes do not hear of them: they hear the request [`forward`] sends
+    /// on).
     tenants: Arc<Inbox>,
     /// `$SYS.REQ.USER.INFO`, answered only by the requester's own server
     /// (as nats-server: the interest is not propagated).
