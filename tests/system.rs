@@ -452,22 +452,72 @@ async fn every_node_of_a_warden_cluster_answers() {
     }
 }
 
-/// A warden node and a nats-server node: each answers the other's clients.
-async fn mixed_cluster_with(binary: &Path, name: &str) {
+/// A warden node `w1` routed with a nats-server node called `name`, and
+/// the nats-server's client URL (the process ends when dropped).
+async fn mixed_cluster(binary: &Path, name: &str) -> (Server, NatsServer, String) {
     let w = node("w1", &[]).await;
     let (client_port, route_port) = (free_port(), free_port());
     let config = cluster_config(name, &format!("127.0.0.1:{route_port}"), &[route_url(&w)])
         .replace(", insecure_allow_unauthenticated_routes: true", "");
-    let _nats = spawn_nats_server(binary, name, &format!("listen: 127.0.0.1:{client_port}\n{config}"));
+    let nats = spawn_nats_server(binary, name, &format!("listen: 127.0.0.1:{client_port}\n{config}"));
     let cluster = w.cluster().unwrap().clone();
     eventually("the route to nats-server", || cluster.route_count() == 1).await;
+    (w, nats, format!("nats://127.0.0.1:{client_port}"))
+}
 
+/// A warden node and a nats-server node: each answers the other's clients.
+async fn mixed_cluster_with(binary: &Path, name: &str) {
+    let (w, _nats, nats_url) = mixed_cluster(binary, name).await;
     let from_warden = ping_until(&login(&url(&w), "sys", "ps").await, 2).await;
-    let from_nats = ping_until(&login_retrying(&format!("nats://127.0.0.1:{client_port}"), "sys", "ps").await, 2).await;
+    let from_nats = ping_until(&login_retrying(&nats_url, "sys", "ps").await, 2).await;
     assert_eq!(from_warden, from_nats);
     let names: Vec<&str> = from_warden.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, [name, "w1"]);
     assert!(from_warden.iter().any(|(id, _)| *id == w.broker().identity.id));
+    w.shutdown().await;
+}
+
+/// A tenant's `$SYS.REQ.ACCOUNT.PING.CONNZ`, as the `nats` CLI asks it:
+/// every answer that comes before a quiet half second, once each of the
+/// `servers` (ids) has answered (interest reaches peers asynchronously).
+async fn tenant_connz(client: &async_nats::Client, servers: &[String]) -> Vec<Value> {
+    let quiet = Duration::from_millis(500);
+    within(async {
+        loop {
+            // `auth`: nats-server names the connections' accounts only then.
+            let answers = ask(client, "$SYS.REQ.ACCOUNT.PING.CONNZ", r#"{"auth":true}"#, usize::MAX, quiet).await;
+            if servers.iter().all(|id| answers.iter().any(|a| a["server"]["id"] == id.as_str())) {
+                return answers;
+            }
+        }
+    })
+    .await
+}
+
+/// A tenant of either node of a mixed cluster gets one answer per server,
+/// about its own account's connections only.
+async fn tenants_of_a_mixed_cluster_with(binary: &Path, name: &str) {
+    let (w, _nats, nats_url) = mixed_cluster(binary, name).await;
+    let servers: Vec<String> =
+        ping_until(&login(&url(&w), "sys", "ps").await, 2).await.into_iter().map(|(id, _)| id).collect();
+    let on_warden = login(&url(&w), "a", "pa").await;
+    let on_nats = login_retrying(&nats_url, "a", "pa").await;
+    for (client, side) in [(&on_warden, "warden"), (&on_nats, name)] {
+        // Once every server is heard from, a fresh request shows the count.
+        tenant_connz(client, &servers).await;
+        let answers = tenant_connz(client, &servers).await;
+        let mut from: Vec<&str> = answers.iter().map(|a| a["server"]["id"].as_str().unwrap()).collect();
+        from.sort_unstable();
+        let mut want: Vec<&str> = servers.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        assert_eq!(from, want, "asked on {side}: one answer per server, got {answers:?}");
+        let total: u64 = answers.iter().map(|a| a["data"]["num_connections"].as_u64().unwrap()).sum();
+        assert_eq!(total, 2, "asked on {side}: {answers:?}");
+        for answer in &answers {
+            let connections = answer["data"]["connections"].as_array().unwrap();
+            assert!(connections.iter().all(|c| c["account"] == "A"), "asked on {side}: {answer}");
+        }
+    }
     w.shutdown().await;
 }
 
@@ -481,4 +531,16 @@ async fn mixed_cluster_with_nats_server_2_9_answers_both_ways() {
 async fn mixed_cluster_with_nats_server_2_15_answers_both_ways() {
     let Some(binary) = common::deps::nats_server_2_15() else { return };
     mixed_cluster_with(&binary, "n215").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_of_a_mixed_cluster_with_nats_server_2_9_get_one_answer_per_server() {
+    let Some(binary) = common::deps::nats_server_2_9() else { return };
+    tenants_of_a_mixed_cluster_with(&binary, "n29").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_of_a_mixed_cluster_with_nats_server_2_15_get_one_answer_per_server() {
+    let Some(binary) = common::deps::nats_server_2_15() else { return };
+    tenants_of_a_mixed_cluster_with(&binary, "n215").await;
 }

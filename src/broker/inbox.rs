@@ -19,6 +19,7 @@ use tracing::warn;
 
 use super::account::Account;
 use super::log_budget::LogLimiter;
+use super::Via;
 
 /// Messages an inbox holds before it drops new ones.
 pub const INBOX_CAPACITY: usize = 1024;
@@ -94,13 +95,36 @@ impl InboxMsg {
     }
 }
 
+/// Which peers hear of an inbox's subscriptions (and so send what matches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announce {
+    /// Every peer: routes, leaf connections, gateways.
+    Everywhere,
+    /// Leaf connections only, either side, as nats-server announces its
+    /// service import subscriptions: a leaf's client is served here, a
+    /// route's request was served where it was published.
+    Leafs,
+    /// None: this server's own clients only.
+    Nowhere,
+}
+
+impl Announce {
+    /// Whether a peer on side `to` hears of the subscriptions.
+    pub fn to(self, to: Via) -> bool {
+        match self {
+            Announce::Everywhere => true,
+            Announce::Leafs => matches!(to, Via::Leaf | Via::Hub),
+            Announce::Nowhere => false,
+        }
+    }
+}
+
 /// The receiving end's handle, shared by its subscriptions.
 #[derive(Debug)]
 pub struct Inbox {
     tx: mpsc::Sender<InboxMsg>,
-    /// Whether its subscriptions are announced to routes (so peers send
-    /// their requests here), or answer for this server's clients only.
-    pub announce: bool,
+    /// Which peers hear of its subscriptions (and send their requests here).
+    pub announce: Announce,
     /// Whether accounts other than the system account spend their
     /// [`RequestBudget`] here.
     budgeted: bool,
@@ -112,17 +136,17 @@ pub struct Inbox {
 impl Inbox {
     /// An inbox and the receiver its service reads; `what` names its
     /// messages in the log line that says some were dropped.
-    pub fn new(announce: bool, what: &'static str) -> (Arc<Inbox>, mpsc::Receiver<InboxMsg>) {
+    pub fn new(announce: Announce, what: &'static str) -> (Arc<Inbox>, mpsc::Receiver<InboxMsg>) {
         Inbox::with_budget(announce, false, what)
     }
 
     /// An inbox every account but the system account reaches within its
     /// own [`RequestBudget`].
-    pub fn budgeted(announce: bool, what: &'static str) -> (Arc<Inbox>, mpsc::Receiver<InboxMsg>) {
+    pub fn budgeted(announce: Announce, what: &'static str) -> (Arc<Inbox>, mpsc::Receiver<InboxMsg>) {
         Inbox::with_budget(announce, true, what)
     }
 
-    fn with_budget(announce: bool, budgeted: bool, what: &'static str) -> (Arc<Inbox>, mpsc::Receiver<InboxMsg>) {
+    fn with_budget(announce: Announce, budgeted: bool, what: &'static str) -> (Arc<Inbox>, mpsc::Receiver<InboxMsg>) {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let full = LogLimiter::new(1, what);
         (Arc::new(Inbox { tx, announce, budgeted, dropped: AtomicU64::new(0), full }), rx)
@@ -152,5 +176,19 @@ impl Inbox {
     /// Messages dropped because the inbox was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaf_only_interest_reaches_leaf_connections_on_either_side() {
+        let sides = [Via::Local, Via::Route, Via::Leaf, Via::Hub, Via::Gateway];
+        let heard = |a: Announce| sides.iter().map(|&to| a.to(to)).collect::<Vec<_>>();
+        assert_eq!(heard(Announce::Everywhere), [true; 5]);
+        assert_eq!(heard(Announce::Leafs), [false, false, true, true, false]);
+        assert_eq!(heard(Announce::Nowhere), [false; 5]);
     }
 }

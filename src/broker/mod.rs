@@ -69,7 +69,7 @@ pub use close::CloseReason;
 pub use events::{EventHub, ServerEvent, EVENTS_PER_SECOND};
 pub use fanout::{stall_behind, wake_writers, Fanout, Message, STALL};
 pub use identity::new_server_key;
-pub use inbox::{Inbox, InboxMsg, RequestBudget, INBOX_CAPACITY, REQUESTS_PER_SECOND};
+pub use inbox::{Announce, Inbox, InboxMsg, RequestBudget, INBOX_CAPACITY, REQUESTS_PER_SECOND};
 pub use internal::{Interest, InternalClient};
 pub use log_budget::{BudgetKind, Digest, LogBudget, LogLimiter, SourceBudget};
 pub use mapping::{mapped, Mapper, Unroutable};

@@ -32,7 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::operator::user_identity;
 use crate::auth::{AccountDefaults, Claims, ConnectionFacts, Delegate, Pending, RefusalReason, Verdict, Verifier};
-use crate::broker::{stopping, Broker, Inbox, InboxMsg, Interest, InternalClient, LogLimiter, Message};
+use crate::broker::{stopping, Announce, Broker, Inbox, InboxMsg, Interest, InternalClient, LogLimiter, Message};
 use crate::jwt::{self, AuthorizationResponseClaims, UserClaims};
 use crate::nkeys::{CurveKeyPair, CurvePublic, KeyPair, KeyType};
 use crate::perms::system_space::{AUTH_CALLOUT_SUBJECT, CALLOUT_INBOX_PREFIX};
@@ -362,7 +362,7 @@ fn random_token() -> String {
 /// The task: publishes requests in the callout account and hands each
 /// answer on its inbox to whoever waits for it.
 async fn run(broker: Arc<Broker>, account: Arc<str>, prefix: String, mut requests: mpsc::Receiver<Outgoing>) {
-    let (inbox, mut answers) = Inbox::new(true, "auth callout answers");
+    let (inbox, mut answers) = Inbox::new(Announce::Everywhere, "auth callout answers");
     let mut shutdown = broker.shutdown_signal();
     let mut changed = broker.accounts.changed();
     let mut client = InternalClient::new(broker.clone());

@@ -12,13 +12,18 @@
 //!   bound), so the system account is routed like any other: a
 //!   `$SYS.REQ.SERVER.PING` published on one node reaches every node,
 //!   warden or nats-server, and each answers.
-//! - Four inboxes, served in this order: account JWT pushes (claims), the
-//!   system account's requests, `$SYS.REQ.USER.INFO`, and the other
-//!   accounts' self-service requests. Only the system account reaches the
-//!   first two, so no tenant can fill the queue an operator's revocation
-//!   waits in; the last two are budgeted per account
-//!   ([`crate::broker::RequestBudget`]), so no tenant can take another's
-//!   answers away.
+//! - Five inboxes, served in this order: account JWT pushes (claims), the
+//!   system account's requests, the answers to forwarded self-service
+//!   requests, `$SYS.REQ.USER.INFO`, and the other accounts' self-service
+//!   requests. Only the system account reaches the first three, so no
+//!   tenant can fill the queue an operator's revocation waits in; the last
+//!   two are budgeted per account ([`crate::broker::RequestBudget`]), so no
+//!   tenant can take another's answers away.
+//! - A tenant's self-service request is heard by its own server (routes
+//!   do not hear of the interest; leaf connections do, as nats-server's
+//!   import subscriptions) and sent on in the system account, as
+//!   nats-server's imports send it (`forward`): every server, warden or
+//!   nats-server, answers it there once.
 //! - The data is the monitoring API's ([`MonitorApi`]), the same code the
 //!   HTTP endpoints answer with.
 //! - Answers and events are published by the same client, as any
@@ -35,6 +40,7 @@
 
 mod claims;
 mod events;
+mod forward;
 mod heartbeat;
 mod requests;
 
@@ -48,9 +54,11 @@ use tracing::{debug, info, warn};
 
 use crate::audit::Event;
 use crate::broker::{
-    audit_conn, stopping, Account, Broker, CloseReason, Inbox, InboxMsg, Interest, InternalClient, Message, ServerEvent,
+    audit_conn, stopping, Account, Announce, Broker, CloseReason, Inbox, InboxMsg, Interest, InternalClient, Message,
+    ServerEvent,
 };
 use crate::monitor::{rfc3339, ApiFailure, Endpoint, MonitorApi};
+use forward::Forwarded;
 use heartbeat::Heartbeats;
 use requests::{AccountRequest, Body, Request, ServerFacts, ServerInfo, SELF_SERVICE};
 
@@ -104,22 +112,25 @@ impl SystemServices {
         claims: Option<ClaimsService>,
     ) -> Option<SystemServices> {
         broker.accounts.system()?;
-        let (pushes, pushes_rx) = Inbox::new(true, "account JWT pushes");
-        let (system, system_rx) = Inbox::new(true, "system account requests");
-        let (tenants, tenants_rx) = Inbox::budgeted(true, "self-service $SYS requests");
-        let (local, local_rx) = Inbox::budgeted(false, "$SYS.REQ.USER.INFO requests");
+        let (pushes, pushes_rx) = Inbox::new(Announce::Everywhere, "account JWT pushes");
+        let (system, system_rx) = Inbox::new(Announce::Everywhere, "system account requests");
+        let (tenants, tenants_rx) = Inbox::budgeted(Announce::Leafs, "self-service $SYS requests");
+        let (answers, answers_rx) = Inbox::new(Announce::Everywhere, "answers to forwarded self-service requests");
+        let (local, local_rx) = Inbox::budgeted(Announce::Nowhere, "$SYS.REQ.USER.INFO requests");
         let events = broker.events.take_receiver();
         let service = Service {
             client: InternalClient::new(broker.clone()),
             seq: 0,
-            inboxes: Inboxes { pushes, system, tenants, local },
+            inboxes: Inboxes { pushes, system, answers, tenants, local },
+            forwarded: Forwarded::new(),
             reloads,
             claims,
             broker,
             api,
             heartbeats: Heartbeats::default(),
         };
-        let queues = Queues { pushes: pushes_rx, system: system_rx, tenants: tenants_rx, local: local_rx };
+        let queues =
+            Queues { pushes: pushes_rx, system: system_rx, answers: answers_rx, tenants: tenants_rx, local: local_rx };
         Some(SystemServices { task: tokio::spawn(service.run(queues, events)) })
     }
 
@@ -158,7 +169,13 @@ struct Inboxes {
     pushes: Arc<Inbox>,
     /// The system account's other requests, which peers hear of.
     system: Arc<Inbox>,
-    /// Other accounts' self-service requests, which peers hear of.
+    /// Peers' (and this server's) answers to the self-service requests
+    /// sent on in the system account ([`forward`]).
+    answers: Arc<Inbox>,
+    /// Other accounts' self-service requests, from this server's clients
+    /// and its leaf connections (as nats-server's import subscriptions,
+    /// routes do not hear of them: they hear the request [`forward`] sends
+    /// on).
     tenants: Arc<Inbox>,
     /// `$SYS.REQ.USER.INFO`, answered only by the requester's own server
     /// (as nats-server: the interest is not propagated).
@@ -169,6 +186,7 @@ struct Inboxes {
 struct Queues {
     pushes: mpsc::Receiver<InboxMsg>,
     system: mpsc::Receiver<InboxMsg>,
+    answers: mpsc::Receiver<InboxMsg>,
     tenants: mpsc::Receiver<InboxMsg>,
     local: mpsc::Receiver<InboxMsg>,
 }
@@ -181,6 +199,8 @@ struct Service {
     /// Messages sent so far (`ServerInfo.seq`).
     seq: u64,
     inboxes: Inboxes,
+    /// Tenants' requests sent on in the system account, awaiting answers.
+    forwarded: Forwarded,
     /// Operator mode's resolver.
     claims: Option<ClaimsService>,
     reloads: mpsc::Sender<ReloadRequest>,
@@ -203,6 +223,7 @@ impl Service {
                 Ok(()) = changed.changed() => self.resubscribe(),
                 Some(msg) = queues.pushes.recv() => self.request(&msg).await,
                 Some(msg) = queues.system.recv() => self.request(&msg).await,
+                Some(msg) = queues.answers.recv() => self.relay(&msg),
                 Some(msg) = queues.local.recv() => self.request(&msg).await,
                 Some(msg) = queues.tenants.recv() => self.request(&msg).await,
                 Some(event) = next_event(&mut events) => self.event(&event),
@@ -226,6 +247,11 @@ impl Service {
     /// self-service ones in every other.
     fn resubscribe(&mut self) {
         let system = self.broker.accounts.system();
+        let tenants: Vec<Arc<str>> = (self.broker.accounts.all().into_iter())
+            .filter(|a| !system.as_ref().is_some_and(|s| Arc::ptr_eq(s, a)))
+            .map(|a| a.name.clone())
+            .collect();
+        self.forwarded.keep(&tenants);
         let wanted: Vec<(Arc<Account>, Vec<Interest>)> = self
             .broker
             .accounts
@@ -249,6 +275,8 @@ impl Service {
             wanted.extend(
                 requests::SYSTEM_SUBJECTS.iter().map(|s| Interest::new(s.replace("{id}", id), &inboxes.system)),
             );
+            let answers = self.forwarded.response_subjects();
+            wanted.extend(answers.map(|s| Interest::new(s, &inboxes.answers)));
             if let Some((_, directory)) = &self.claims {
                 wanted.extend(claims::subjects(*directory).into_iter().map(|s| Interest::new(s, &inboxes.pushes)));
             }
@@ -288,6 +316,11 @@ impl Service {
         let Some(reply) = msg.reply.as_deref() else { return };
         let own = self.facts();
         let Some(request) = requests::parse(&msg.subject, &msg.account.name, system, &own.id) else { return };
+        if let (false, Request::Account { name, what, .. }) = (system, &request) {
+            if self.forward(name, *what, reply, msg.payload()) {
+                return;
+            }
+        }
         let facts = own.view();
         let body = match Body::parse(msg.payload()) {
             Ok(body) => body,
@@ -331,6 +364,37 @@ impl Service {
         let server = self.server_info(&facts);
         let answer = requests::envelope(&server, data);
         self.publish(&msg.account, reply, &answer);
+    }
+
+    /// Sends a tenant's request on in the system account ([`forward`]);
+    /// false when it is to be answered here alone.
+    fn forward(&mut self, account: &str, what: AccountRequest, reply: &[u8], body: &[u8]) -> bool {
+        let Some(system) = self.broker.accounts.system() else { return false };
+        let Some(system) = self.client.account(&system.name).cloned() else { return false };
+        let now = std::time::Instant::now();
+        let Some(sent) = self.forwarded.open(account, what, reply, body, now) else { return false };
+        let msg = Message {
+            subject: &sent.subject,
+            reply: Some(&sent.reply),
+            header_len: None,
+            message: &sent.body,
+            buffer: None,
+        };
+        self.client.publish(&system, &msg);
+        true
+    }
+
+    /// Hands an answer to a forwarded request to its requester.
+    fn relay(&mut self, msg: &InboxMsg) {
+        if !msg.account.is_system() {
+            return;
+        }
+        let Some((name, reply)) = self.forwarded.answer(&msg.subject, std::time::Instant::now()) else { return };
+        let Some(account) = self.client.account(&name).cloned() else { return };
+        let out =
+            Message { subject: &reply, reply: None, header_len: msg.header_len, message: &msg.message, buffer: None };
+        let delivered = self.client.publish(&account, &out);
+        debug!(account = %name, delivered, "answer to a forwarded self-service request relayed");
     }
 
     /// An account JWT update or lookup: handed to the resolver's owner,

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::broker::{InboxMsg, ServerIdentity};
+use crate::broker::{Announce, InboxMsg, ServerIdentity};
 use crate::config::Options;
 
 fn broker() -> Arc<Broker> {
@@ -40,7 +40,7 @@ fn received(rx: &mut mpsc::Receiver<InboxMsg>) -> Vec<(String, String)> {
 #[test]
 fn what_it_publishes_reaches_its_inboxes_in_that_account_only() {
     let broker = broker();
-    let (inbox, mut rx) = Inbox::new(false, "test");
+    let (inbox, mut rx) = Inbox::new(Announce::Nowhere, "test");
     let (a, b) = (account("A"), account("B"));
     let mut client = InternalClient::new(broker);
     client.subscribe([(a.clone(), vec![Interest::new("x.*", &inbox)]), (b.clone(), vec![Interest::new("y", &inbox)])]);
@@ -55,8 +55,8 @@ fn what_it_publishes_reaches_its_inboxes_in_that_account_only() {
 #[test]
 fn unchanged_accounts_keep_their_subscriptions_and_changed_ones_are_remade() {
     let broker = broker();
-    let (inbox, _rx) = Inbox::new(false, "test");
-    let (other, _other_rx) = Inbox::new(false, "other");
+    let (inbox, _rx) = Inbox::new(Announce::Nowhere, "test");
+    let (other, _other_rx) = Inbox::new(Announce::Nowhere, "other");
     let (a, b, c) = (account("A"), account("B"), account("C"));
     let mut client = InternalClient::new(broker);
     let wants = |account: &Arc<Account>, subject: &str, inbox: &Arc<Inbox>| {
@@ -86,8 +86,8 @@ fn unchanged_accounts_keep_their_subscriptions_and_changed_ones_are_remade() {
 
 #[test]
 fn interests_are_equal_by_subject_and_inbox_identity() {
-    let (one, _rx1) = Inbox::new(false, "one");
-    let (two, _rx2) = Inbox::new(false, "two");
+    let (one, _rx1) = Inbox::new(Announce::Nowhere, "one");
+    let (two, _rx2) = Inbox::new(Announce::Nowhere, "two");
     assert_eq!(Interest::new("x", &one), Interest::new(b"x", &one));
     assert_ne!(Interest::new("x", &one), Interest::new("x", &two));
     assert_ne!(Interest::new("x", &one), Interest::new("y", &one));

@@ -193,7 +193,7 @@ impl Subscription {
     pub fn is_announced_to(&self, to: Via) -> bool {
         match &self.kind {
             SubKind::Service(_) => false,
-            SubKind::Inbox(inbox) => inbox.announce,
+            SubKind::Inbox(inbox) => inbox.announce.to(to),
             _ => self.owner.via().may_announce_to(to),
         }
     }
