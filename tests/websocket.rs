@@ -495,3 +495,49 @@ async fn the_websocket_blocks_verify_and_map_maps_websocket_clients() {
     assert_eq!(raw.line().await, "-ERR 'Authorization Violation'");
     server.shutdown().await;
 }
+
+/// Whether `user`/`pass` log in over WebSocket at `url`.
+async fn logs_in(url: &str, user: &str, pass: &str) -> bool {
+    let options = async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into()).max_reconnects(Some(1));
+    within(options.connect(url)).await.is_ok()
+}
+
+/// A reload changes the credentials of a WebSocket listener that has a
+/// login of its own, but cannot give one to a listener that logs in through
+/// the client listener's gate, or take it away: that is refused whole with
+/// a reason, where it was once accepted and not applied (nats-server refuses
+/// every `websocket` change but its TLS files).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_cannot_add_or_remove_the_websocket_listeners_own_login() {
+    // The client listener's single user, and the WebSocket block's own.
+    let config = |own: &str| {
+        let own = match own {
+            "" => String::new(),
+            pw => format!(", authorization {{ user: web, password: {pw} }}"),
+        };
+        options_from(&format!(
+            "authorization {{ user: tcp, password: tcppw }}\nwebsocket {{ listen: \"127.0.0.1:0\", no_tls: true {own} }}\n"
+        ))
+    };
+    // Started without: adding one is refused, and the shared gate stays.
+    let server = start(config("")).await;
+    let ws = format!("ws://{}", server.websocket_addr().unwrap());
+    let err = server.reload(&config("webpw1")).unwrap_err();
+    assert!(err.to_string().contains("restart the server"), "{err}");
+    assert!(logs_in(&ws, "tcp", "tcppw").await, "the client listener's user still logs in");
+    assert!(!logs_in(&ws, "web", "webpw1").await, "the refused login was not applied");
+    server.shutdown().await;
+
+    // Started with one: a new password applies; removing it is refused.
+    let server = start(config("webpw1")).await;
+    let ws = format!("ws://{}", server.websocket_addr().unwrap());
+    assert!(logs_in(&ws, "web", "webpw1").await);
+    assert!(!logs_in(&ws, "tcp", "tcppw").await, "the block's login replaces the client listener's");
+    server.reload(&config("webpw2")).unwrap();
+    assert!(logs_in(&ws, "web", "webpw2").await, "the new password applies");
+    assert!(!logs_in(&ws, "web", "webpw1").await, "the old one no longer does");
+    let err = server.reload(&config("")).unwrap_err();
+    assert!(err.to_string().contains("restart the server"), "{err}");
+    assert!(logs_in(&ws, "web", "webpw2").await, "the refused reload changed nothing");
+    server.shutdown().await;
+}

@@ -170,8 +170,9 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
                     listener's single user or token",
                 )
                 .differs(
-                    "A reload applies it only to a listener that started with its own \
-                    `authorization` or `no_auth_user`",
+                    "Reloaded while the listener keeps a login of its own (`authorization` or \
+                    `no_auth_user`); a reload that adds the first or removes the last is refused \
+                    (nats-server refuses every `websocket` change)",
                 ),
             |e, b, _| websocket_authorization(e, &mut b.warnings).map(|a| b.ws.authorization = Some(a)),
         ),
@@ -201,8 +202,9 @@ pub(crate) static WEBSOCKET: Block<Ws> = Block {
             &Opt::new(&["no_auth_user"], Ty::String, Reload::Yes)
                 .means("The configured user WebSocket clients without credentials log in as")
                 .differs(
-                    "A reload applies it only to a listener that started with its own \
-                    `authorization` or `no_auth_user`",
+                    "Reloaded while the listener keeps a login of its own (`authorization` or \
+                    `no_auth_user`); a reload that adds the first or removes the last is refused \
+                    (nats-server refuses every `websocket` change)",
                 ),
             |e, b, _| section::user_name(&e.value, "no_auth_user").map(|n| b.ws.no_auth_user = Some(n.to_owned())),
         ),

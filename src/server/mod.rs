@@ -513,6 +513,7 @@ impl Server {
         crate::config::check_accounts(&effective.options).map_err(StartError::Accounts)?;
         let leaf_login = self.leaf.as_ref().map(|hub| hub.reload_login(&effective.options)).transpose();
         let leaf_login = leaf_login.map_err(StartError::Leaf)?;
+        let websocket_login = self.websocket_login(&effective.options)?;
         let pins = |tls: Option<&TlsState>| tls.and_then(|t| t.pinned.clone());
         let (old_pins, new_pins) = (pins(self.node.tls.get().as_deref()), pins(tls.as_ref()));
         self.node.tls.set(tls);
@@ -525,11 +526,8 @@ impl Server {
         }
         // Accounts first: connections that re-check their login after the
         // gate changes find their account's new state.
-        if let (Some(ws), Some(ws_opts)) = (&self.websocket, &effective.options.websocket) {
-            if ws.own_gate {
-                let view = websocket_auth_view(&effective.options, ws_opts);
-                ws.listener.gate().replace(auth::from_options(&view).map_err(StartError::Auth)?);
-            }
+        if let (Some(ws), Some(authenticator)) = (&self.websocket, websocket_login) {
+            ws.listener.gate().replace(authenticator);
         }
         operator::apply(&self.node, effective)?;
         if let Some(login) = leaf_login {
@@ -538,6 +536,30 @@ impl Server {
         self.reload_trace(opts.trace, opts.trace_verbose);
         info!("configuration reloaded");
         Ok(warnings)
+    }
+
+    /// The WebSocket listener's authenticator under `opts`, built before
+    /// anything of a reload is applied, so that one that cannot be built
+    /// refuses the reload whole. `None` when the listener logs in through
+    /// the client listener's gate (which the reload replaces) or there is
+    /// none. A reload that would give the listener a gate of its own, or
+    /// take it away, is refused: the listener was bound to one or the other
+    /// at start (nats-server refuses every change to `websocket` but its
+    /// TLS files).
+    fn websocket_login(&self, opts: &Options) -> Result<Option<Arc<dyn auth::Authenticator>>, StartError> {
+        let Some(ws) = &self.websocket else { return Ok(None) };
+        let own_gate = opts.websocket.as_ref().filter(|w| websocket_has_own_gate(opts, w));
+        match (ws.own_gate, own_gate) {
+            (false, None) => Ok(None),
+            (true, Some(ws_opts)) => {
+                auth::from_options(&websocket_auth_view(opts, ws_opts)).map(Some).map_err(StartError::Auth)
+            }
+            (false, Some(_)) | (true, None) => Err(StartError::Reload(
+                "a reload cannot give the WebSocket listener a login of its own (websocket authorization, \
+                 no_auth_user, or certificates mapped by other rules than the client listener's) or take it \
+                 away; restart the server",
+            )),
+        }
     }
 
     /// Turns the protocol trace on or off for new and live connections of
