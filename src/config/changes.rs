@@ -204,16 +204,16 @@ fn account_changes(before: &AccountConfig, after: &AccountConfig) -> Vec<&'stati
     parts.into_iter().filter(|(_, differs)| *differs).map(|(name, _)| name).collect()
 }
 
+/// The settings outside users and accounts that a reload applies; the
+/// restart-only ones (`authorization.timeout`, `system_account`, ...) never
+/// differ in an applied reload, which refuses them.
 fn settings_changed(old: &Options, new: &Options) -> Vec<&'static str> {
     let authorization = |o: &Options| o.authorization.clone().unwrap_or_default();
     let (a, b) = (authorization(old), authorization(new));
-    let parts: [(&'static str, bool); 12] = [
+    let parts: [(&'static str, bool); 9] = [
         ("authorization.token", a.token != b.token),
-        ("authorization.timeout", a.timeout != b.timeout),
         ("authorization.default_permissions", a.default_permissions != b.default_permissions),
-        ("authorization.failure_delay_max", a.failure_delay_max != b.failure_delay_max),
         ("no_auth_user", old.no_auth_user != new.no_auth_user),
-        ("system_account", old.system_account != new.system_account),
         ("tls", old.tls != new.tls),
         ("leafnodes", old.leafnodes != new.leafnodes),
         ("websocket", old.websocket != new.websocket),
