@@ -36,6 +36,9 @@ const OUTSTANDING: usize = REQUESTS_PER_SECOND as usize * ANSWER_WINDOW.as_secs(
 pub struct Forwarded {
     /// By account name.
     maps: HashMap<Arc<str>, ReplyMap>,
+    /// The account each map's prefix belongs to, so that an answer finds
+    /// its map without a look at every account's.
+    by_prefix: HashMap<Box<[u8]>, Arc<str>>,
     random: SystemRandom,
 }
 
@@ -52,7 +55,7 @@ pub struct Forward {
 impl Forwarded {
     /// No account yet.
     pub fn new() -> Forwarded {
-        Forwarded { maps: HashMap::new(), random: SystemRandom::new() }
+        Forwarded { maps: HashMap::new(), by_prefix: HashMap::new(), random: SystemRandom::new() }
     }
 
     /// Keeps a map for each of `accounts` (new ones get a fresh random
@@ -69,6 +72,7 @@ impl Forwarded {
                 self.maps.insert(name.clone(), ReplyMap::new(u64::from_le_bytes(seed), OUTSTANDING));
             }
         }
+        self.by_prefix = self.maps.iter().map(|(name, map)| (map.prefix().into(), name.clone())).collect();
     }
 
     /// The subscriptions answers arrive on (in the system account, announced
@@ -104,8 +108,8 @@ impl Forwarded {
 
     /// The account and reply subject an answer on `subject` goes to.
     pub fn answer(&mut self, subject: &[u8], now: Instant) -> Option<(Arc<str>, Box<[u8]>)> {
-        let (name, map) = self.maps.iter_mut().find(|(_, map)| subject.starts_with(map.prefix()))?;
-        let reply = map.answer(subject, now, false, ANSWER_WINDOW)?;
+        let name = self.by_prefix.get(ReplyMap::prefix_of(subject)?)?;
+        let reply = self.maps.get_mut(name)?.answer(subject, now, false, ANSWER_WINDOW)?;
         Some((name.clone(), reply))
     }
 }
@@ -186,5 +190,19 @@ mod tests {
         }
         assert_eq!(f.answer(&first.reply, now), None, "A's oldest went first");
         assert!(f.answer(&b.reply, now).is_some(), "B's stayed");
+    }
+
+    #[test]
+    fn an_answer_finds_its_account_among_many_and_none_once_it_is_gone() {
+        let names: Vec<Arc<str>> = (0..1000).map(|i| Arc::from(format!("T{i}"))).collect();
+        let mut f = Forwarded::new();
+        f.keep(&names);
+        let now = Instant::now();
+        let sent = f.open("T765", AccountRequest::Connz, b"_INBOX.t", b"", now).unwrap();
+        assert_eq!(f.answer(&sent.reply, now), Some((Arc::from("T765"), b"_INBOX.t"[..].into())));
+        assert_eq!(f.answer(&sent.reply[..sent.reply.len() - 1], now), None, "a prefix alone");
+        assert_eq!(f.answer(b"_R_", now), None);
+        f.keep(&names[..765]);
+        assert_eq!(f.answer(&sent.reply, now), None, "the account is gone");
     }
 }

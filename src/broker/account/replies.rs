@@ -135,6 +135,12 @@ impl ReplyMap {
         &self.prefix
     }
 
+    /// The part of `subject` that would be a map's [`prefix`](Self::prefix),
+    /// to find the map among many; `None` when it is too short.
+    pub fn prefix_of(subject: &[u8]) -> Option<&[u8]> {
+        subject.get(..PREFIX_BYTES)
+    }
+
     /// Outstanding requests.
     pub fn len(&self) -> usize {
         self.pending.len()
