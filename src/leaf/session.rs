@@ -636,10 +636,12 @@ impl LeafSession {
             return Ok(());
         }
         let in_system = established.account.is_system();
-        if !in_system && !system_space::outsider_may_subscribe(subject) {
+        if !in_system && !system_space::leaf_may_announce(subject) {
             // A nats-server leaf announces the system services its own
             // account imports; outside the system account nobody here can
-            // publish there, so that interest is dropped, not an error.
+            // publish to the others (`USER.INFO` is answered by the
+            // client's own server), so that interest is dropped, not an
+            // error.
             debug!(cid = self.client.id, subject = %String::from_utf8_lossy(subject), "leafnode interest in the system space ignored");
             return Ok(());
         }

@@ -16,6 +16,11 @@ pub const SELF_SERVICE: [&[u8]; 4] = [
     b"$SYS.REQ.USER.INFO",
 ];
 
+/// The self-service requests every server answers about the account (its
+/// connections and statistics there); `USER.INFO` only the server the
+/// client is on answers.
+const ANSWERED_EVERYWHERE: [&[u8]; 3] = [SELF_SERVICE[0], SELF_SERVICE[1], SELF_SERVICE[2]];
+
 /// Where the server asks the auth callout service (nats-server's
 /// `AuthCalloutSubject`): no client publishes there, and only the service's
 /// own users subscribe to it by name.
@@ -75,6 +80,16 @@ pub fn outsider_may_subscribe(pattern: &[u8]) -> bool {
     !is_subset(pattern, SPACE)
 }
 
+/// Whether a leaf connection outside the system account may announce
+/// interest in `pattern`: what a client may subscribe to, and the requests
+/// every server answers about the account. The leaf's server answers its
+/// share of the account's requests (nats-server's leafs announce the
+/// system services their accounts import), so a tenant on either side hears
+/// from the servers on both.
+pub fn leaf_may_announce(pattern: &[u8]) -> bool {
+    outsider_may_subscribe(pattern) || ANSWERED_EVERYWHERE.contains(&pattern)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +113,16 @@ mod tests {
         assert!(!may_publish(b"$SYS._INBOX.abc.1", false, false));
         assert!(!outsider_may_subscribe(b"$SYS.ACCOUNT.*.CONNECT"));
         assert!(!outsider_may_subscribe(b"$SYS.REQ.USER.INFO"));
+    }
+
+    #[test]
+    fn a_leaf_announces_the_requests_every_server_answers_and_no_other() {
+        assert!(leaf_may_announce(b"orders.>"));
+        assert!(leaf_may_announce(b"$SYS.REQ.ACCOUNT.PING.CONNZ"));
+        assert!(leaf_may_announce(b"$SYS.REQ.ACCOUNT.PING.STATZ"));
+        assert!(leaf_may_announce(b"$SYS.REQ.SERVER.PING.CONNZ"));
+        assert!(!leaf_may_announce(b"$SYS.REQ.USER.INFO"), "answered by the client's own server alone");
+        assert!(!leaf_may_announce(b"$SYS.REQ.ACCOUNT.*.CONNZ"));
+        assert!(!leaf_may_announce(b"$SYS.>"));
     }
 }

@@ -212,9 +212,14 @@ fn interest_in_the_system_space_from_outside_it_is_dropped_quietly() {
     let now = Instant::now();
     let mut s = logged_in(&hub, anyone(), now);
     sent(&s);
-    feed(&mut s, "LS+ $SYS.REQ.USER.INFO\r\n", now);
+    feed(&mut s, "LS+ $SYS.REQ.USER.INFO\r\nLS+ $SYS.ACCOUNT.>\r\n", now);
     assert_eq!(sent(&s), "");
     assert!(s.interest.is_empty());
+    // The requests every server answers about the account are the
+    // leaf's server's to answer too.
+    feed(&mut s, "LS+ $SYS.REQ.ACCOUNT.PING.CONNZ\r\n", now);
+    assert_eq!(sent(&s), "");
+    assert_eq!(s.interest.len(), 1);
 }
 
 #[test]
