@@ -479,14 +479,14 @@ async fn mixed_cluster_with(binary: &Path, name: &str) {
 
 /// A tenant's `$SYS.REQ.ACCOUNT.PING.CONNZ`, as the `nats` CLI asks it:
 /// every answer that comes before a quiet half second, once each of the
-/// `servers` (ids) has answered (interest reaches peers asynchronously).
-async fn tenant_connz(client: &async_nats::Client, servers: &[String]) -> Vec<Value> {
+/// `servers` (names) has answered (interest reaches peers asynchronously).
+async fn tenant_connz(client: &async_nats::Client, servers: &[&str]) -> Vec<Value> {
     let quiet = Duration::from_millis(500);
     within(async {
         loop {
             // `auth`: nats-server names the connections' accounts only then.
             let answers = ask(client, "$SYS.REQ.ACCOUNT.PING.CONNZ", r#"{"auth":true}"#, usize::MAX, quiet).await;
-            if servers.iter().all(|id| answers.iter().any(|a| a["server"]["id"] == id.as_str())) {
+            if servers.iter().all(|name| answers.iter().any(|a| a["server"]["name"] == *name)) {
                 return answers;
             }
         }
@@ -494,23 +494,26 @@ async fn tenant_connz(client: &async_nats::Client, servers: &[String]) -> Vec<Va
     .await
 }
 
+/// The servers that answered, by name, sorted.
+fn answered_by(answers: &[Value]) -> Vec<&str> {
+    let mut from: Vec<&str> = answers.iter().map(|a| a["server"]["name"].as_str().unwrap()).collect();
+    from.sort_unstable();
+    from
+}
+
 /// A tenant of either node of a mixed cluster gets one answer per server,
 /// about its own account's connections only.
 async fn tenants_of_a_mixed_cluster_with(binary: &Path, name: &str) {
     let (w, _nats, nats_url) = mixed_cluster(binary, name).await;
-    let servers: Vec<String> =
-        ping_until(&login(&url(&w), "sys", "ps").await, 2).await.into_iter().map(|(id, _)| id).collect();
+    ping_until(&login(&url(&w), "sys", "ps").await, 2).await;
+    let servers = [name, "w1"];
     let on_warden = login(&url(&w), "a", "pa").await;
     let on_nats = login_retrying(&nats_url, "a", "pa").await;
     for (client, side) in [(&on_warden, "warden"), (&on_nats, name)] {
         // Once every server is heard from, a fresh request shows the count.
         tenant_connz(client, &servers).await;
         let answers = tenant_connz(client, &servers).await;
-        let mut from: Vec<&str> = answers.iter().map(|a| a["server"]["id"].as_str().unwrap()).collect();
-        from.sort_unstable();
-        let mut want: Vec<&str> = servers.iter().map(String::as_str).collect();
-        want.sort_unstable();
-        assert_eq!(from, want, "asked on {side}: one answer per server, got {answers:?}");
+        assert_eq!(answered_by(&answers), servers, "asked on {side}: one answer per server, got {answers:?}");
         let total: u64 = answers.iter().map(|a| a["data"]["num_connections"].as_u64().unwrap()).sum();
         assert_eq!(total, 2, "asked on {side}: {answers:?}");
         for answer in &answers {
@@ -543,4 +546,82 @@ async fn tenants_of_a_mixed_cluster_with_nats_server_2_9_get_one_answer_per_serv
 async fn tenants_of_a_mixed_cluster_with_nats_server_2_15_get_one_answer_per_server() {
     let Some(binary) = common::deps::nats_server_2_15() else { return };
     tenants_of_a_mixed_cluster_with(&binary, "n215").await;
+}
+
+/// A hub with accounts A and SYS whose leaf user `la` binds account A.
+fn leaf_hub_config(name: &str) -> String {
+    format!(
+        "server_name: {name}\n{ACCOUNTS}\nleafnodes {{ listen: \"127.0.0.1:0\", authorization {{ users = [ {{user: la, password: pla, account: A}} ] }} }}\n"
+    )
+}
+
+/// A leaf of `hub` with the same accounts, its A bound to the hub's A.
+fn leaf_config(name: &str, port: u16, hub: std::net::SocketAddr) -> String {
+    format!(
+        "server_name: {name}\nlisten: 127.0.0.1:{port}\n{ACCOUNTS}\nleafnodes {{ remotes = [ {{url: \"nats-leaf://la:pla@{hub}\", account: A}} ] }}\n"
+    )
+}
+
+/// A tenant on either side of a leaf connection hears from the servers on
+/// both, as on nats-server: each counts the account's client and the leaf
+/// connection (nats-server lists an account's leafs in its CONNZ).
+async fn tenants_on_both_sides_of_a_leaf(hub_url: &str, leaf_url: &str, hub: &str, leaf: &str) {
+    let on_hub = login_retrying(hub_url, "a", "pa").await;
+    let on_leaf = login_retrying(leaf_url, "a", "pa").await;
+    let mut servers = [hub, leaf];
+    servers.sort_unstable();
+    for (client, side) in [(&on_hub, hub), (&on_leaf, leaf)] {
+        tenant_connz(client, &servers).await;
+        let answers = tenant_connz(client, &servers).await;
+        assert_eq!(answered_by(&answers), servers, "asked on {side}: one answer per server, got {answers:?}");
+        for answer in &answers {
+            let mut kinds: Vec<&str> =
+                answer["data"]["connections"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+            kinds.sort_unstable();
+            assert_eq!(kinds, ["Client", "Leafnode"], "asked on {side}: {answer}");
+            assert_eq!(answer["data"]["num_connections"], 2, "asked on {side}: {answer}");
+        }
+    }
+}
+
+async fn warden_hub_with_a_reference_leaf(binary: &Path, name: &str) {
+    let hub = start(options_from(&leaf_hub_config("hub"))).await;
+    let port = free_port();
+    let _leaf = spawn_nats_server(binary, name, &leaf_config(name, port, hub.leafnode_addr().unwrap()));
+    tenants_on_both_sides_of_a_leaf(&url(&hub), &format!("nats://127.0.0.1:{port}"), "hub", name).await;
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_on_a_warden_hub_and_its_nats_server_2_9_leaf_hear_from_both() {
+    let Some(binary) = common::deps::nats_server_2_9() else { return };
+    warden_hub_with_a_reference_leaf(&binary, "leaf29").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_on_a_warden_hub_and_its_nats_server_2_15_leaf_hear_from_both() {
+    let Some(binary) = common::deps::nats_server_2_15() else { return };
+    warden_hub_with_a_reference_leaf(&binary, "leaf215").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_on_a_nats_server_2_15_hub_and_its_warden_leaf_hear_from_both() {
+    let Some(binary) = common::deps::nats_server_2_15() else { return };
+    let (hub_port, leaf_port) = (free_port(), free_port());
+    let hub_config =
+        leaf_hub_config("hub215").replace("listen: \"127.0.0.1:0\"", &format!("listen: \"127.0.0.1:{leaf_port}\""));
+    let _hub = spawn_nats_server(&binary, "hub215", &format!("listen: 127.0.0.1:{hub_port}\n{hub_config}"));
+    let hub_leaf_port: std::net::SocketAddr = format!("127.0.0.1:{leaf_port}").parse().unwrap();
+    let leaf = start(options_from(&leaf_config("leaf", 0, hub_leaf_port))).await;
+    tenants_on_both_sides_of_a_leaf(&format!("nats://127.0.0.1:{hub_port}"), &url(&leaf), "hub215", "leaf").await;
+    leaf.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_on_a_warden_hub_and_its_warden_leaf_hear_from_both() {
+    let hub = start(options_from(&leaf_hub_config("hub"))).await;
+    let leaf = start(options_from(&leaf_config("leaf", 0, hub.leafnode_addr().unwrap()))).await;
+    tenants_on_both_sides_of_a_leaf(&url(&hub), &url(&leaf), "hub", "leaf").await;
+    leaf.shutdown().await;
+    hub.shutdown().await;
 }

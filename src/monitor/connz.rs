@@ -1,5 +1,6 @@
-//! `/connz`: the live client connections, sorted and paged like
-//! nats-server's, with their subscriptions and user names on request.
+//! `/connz`: the live client connections (with `acc=`, that account's leaf
+//! connections too), sorted and paged like nats-server's, with their
+//! subscriptions and user names on request.
 
 use std::cmp::Ordering as Order;
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use super::format::{go_duration, rfc3339, uptime};
 use super::http::{json, Body};
 use super::query::{ApiError, Query};
 use super::subsz::SubDetail;
-use super::Monitor;
+use super::{LeafConnView, Monitor};
 use crate::broker::{Client, Subscription};
 use crate::tls::{go_cipher_name, go_version_name};
 
@@ -121,6 +122,8 @@ impl ConnzOptions {
 /// One connection's figures, read once so sorting sees consistent values.
 struct Row {
     client: Arc<Client>,
+    /// The leaf server's name, when the connection is a leaf's.
+    leaf: Option<String>,
     start: SystemTime,
     last: SystemTime,
     subs: usize,
@@ -144,7 +147,12 @@ impl Row {
             in_bytes: s.in_bytes.load(Ordering::Relaxed),
             out_bytes: s.out_bytes.load(Ordering::Relaxed),
             client,
+            leaf: None,
         }
+    }
+
+    fn leaf(view: LeafConnView) -> Row {
+        Row { leaf: Some(view.remote_name), ..Row::read(view.client) }
     }
 
     fn compare(&self, other: &Row, by: SortBy) -> Order {
@@ -183,8 +191,9 @@ struct Connz<'a> {
 struct ConnInfo {
     cid: u64,
     kind: &'static str,
-    #[serde(rename = "type")]
-    kind_type: &'static str,
+    /// `nats` or `websocket` for a client; none for a leaf, as nats-server.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind_type: Option<&'static str>,
     ip: String,
     port: u16,
     start: String,
@@ -227,18 +236,28 @@ struct ConnInfo {
 pub(super) fn connz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> {
     let opts = ConnzOptions::parse(query)?;
     let now = SystemTime::now();
-    let in_account = |c: &Arc<Client>| {
-        let meta = c.meta.lock();
-        opts.account.as_deref().is_none_or(|want| meta.account.as_deref() == Some(want))
-            && opts.user.as_deref().is_none_or(|want| meta.user.as_deref() == Some(want))
+    let wanted = |c: &Arc<Client>, account: Option<&str>| {
+        let user = || c.meta.lock().user.clone();
+        opts.cid.is_none_or(|id| c.id == id)
+            && opts.account.as_deref().is_none_or(|want| account == Some(want))
+            && opts.user.as_deref().is_none_or(|want| user().as_deref() == Some(want))
     };
     let mut rows: Vec<Row> = monitor
         .broker
         .clients()
         .into_iter()
-        .filter(|c| opts.cid.is_none_or(|id| c.id == id) && in_account(c))
+        .filter(|c| {
+            let account = c.meta.lock().account.clone();
+            wanted(c, account.as_deref())
+        })
         .map(Row::read)
         .collect();
+    // One account's connections include its leafs, as nats-server's
+    // (2.9 and 2.15 alike); the whole server's list is its clients.
+    if opts.account.is_some() {
+        let leafs = monitor.leafs.as_ref().map(|l| l.leafs()).unwrap_or_default();
+        rows.extend(leafs.into_iter().filter(|l| wanted(&l.client, Some(&l.account))).map(Row::leaf));
+    }
     rows.sort_unstable_by(|a, b| a.compare(b, opts.sort));
     let total = rows.len();
     let page: Vec<Row> = rows.into_iter().skip(opts.offset).take(opts.limit).collect();
@@ -284,10 +303,14 @@ fn conn_info(row: &Row, now: SystemTime, opts: &ConnzOptions, subs: Vec<Arc<Subs
         Subs::Subjects => (Some(subs.iter().map(|s| String::from_utf8_lossy(&s.subject).into_owned()).collect()), None),
         Subs::Detail => (None, Some(subs.iter().map(|s| SubDetail::of(s)).collect())),
     };
+    let (kind, kind_type, name) = match &row.leaf {
+        Some(server) => ("Leafnode", None, Some(server.clone())),
+        None => ("Client", Some(if meta.websocket { "websocket" } else { "nats" }), meta.name),
+    };
     ConnInfo {
         cid: client.id,
-        kind: "Client",
-        kind_type: if meta.websocket { "websocket" } else { "nats" },
+        kind,
+        kind_type,
         ip: client.addr.ip().to_string(),
         port: client.addr.port(),
         start: rfc3339(row.start),
@@ -305,7 +328,7 @@ fn conn_info(row: &Row, now: SystemTime, opts: &ConnzOptions, subs: Vec<Arc<Subs
         in_bytes: row.in_bytes,
         out_bytes: row.out_bytes,
         subscriptions: row.subs,
-        name: meta.name.filter(|n| !n.is_empty()),
+        name: name.filter(|n| !n.is_empty()),
         lang: meta.lang,
         version: meta.version,
         tls_version: meta.tls.as_ref().and_then(|tls| tls.version.as_deref()).map(go_version_name),
