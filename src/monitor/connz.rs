@@ -236,20 +236,18 @@ struct ConnInfo {
 pub(super) fn connz(monitor: &Monitor, query: &Query) -> Result<Body, ApiError> {
     let opts = ConnzOptions::parse(query)?;
     let now = SystemTime::now();
+    // `account`: a client's own, a leaf's the one it is bound to.
     let wanted = |c: &Arc<Client>, account: Option<&str>| {
-        let user = || c.meta.lock().user.clone();
         opts.cid.is_none_or(|id| c.id == id)
             && opts.account.as_deref().is_none_or(|want| account == Some(want))
-            && opts.user.as_deref().is_none_or(|want| user().as_deref() == Some(want))
+            && opts.user.as_deref().is_none_or(|want| c.meta.lock().user.as_deref() == Some(want))
     };
+    let client_account = |c: &Arc<Client>| c.meta.lock().account.clone();
     let mut rows: Vec<Row> = monitor
         .broker
         .clients()
         .into_iter()
-        .filter(|c| {
-            let account = c.meta.lock().account.clone();
-            wanted(c, account.as_deref())
-        })
+        .filter(|c| wanted(c, client_account(c).as_deref()))
         .map(Row::read)
         .collect();
     // One account's connections include its leafs, as nats-server's
